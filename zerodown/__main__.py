@@ -1,0 +1,3 @@
+from zerodown.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""One exception tree for the whole package.
+
+Every error zerodown raises on purpose derives from ZerodownError, carries a
+message that says what, where and the limit, and maps to one exit code in the
+CLI (see cli.py). Third-party errors are translated at the boundary.
+"""
+
+
+class ZerodownError(Exception):
+    """Base of every error zerodown raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(ZerodownError):
+    """Bad command-line usage or bad configuration: exit code 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A configuration file is wrong; names the file, line and key."""
+
+    def __init__(self, message: str, *, file: str | None = None,
+                 line: int | None = None, key: str | None = None):
+        self.file, self.line, self.key = file, line, key
+        where = ":".join(str(p) for p in (file, line) if p is not None)
+        prefix = f"{where}: " if where else ""
+        at_key = f"{key}: " if key else ""
+        super().__init__(f"{prefix}{at_key}{message}")
+
+
+class TableError(ZerodownError):
+    """A routing table is malformed; the table in force stays untouched."""
+
+
+class StaleTableError(TableError):
+    """A routing table older than the one in force was offered."""
+
+
+class RouterError(ZerodownError):
+    """A load balancer could not be driven (unreachable, refused a change)."""
+
+
+class RuntimeFailure(ZerodownError):
+    """An instance could not be started, probed or stopped."""

@@ -1,0 +1,74 @@
+"""The concepts of DESIGN.md as frozen dataclasses.
+
+Pure data: no I/O, no clock. The routing table is the whole desired traffic
+state of one service; routers make a load balancer match it exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One address traffic can go to: an instance as the load balancer sees it."""
+
+    id: str
+    address: str  # "host:port"
+    weight: int = 1
+
+
+@dataclass(frozen=True)
+class RevisionRoute:
+    """A revision's place in the routing table: its backends and its share."""
+
+    name: str
+    weight: float  # percent of the weighted traffic, 0..100
+    backends: tuple[Backend, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Sends a matching request to `revision`, whatever the weights say.
+
+    Exactly one of header/cookie is set, and exactly one of equals/regex.
+    """
+
+    revision: str
+    header: str | None = None
+    cookie: str | None = None
+    equals: str | None = None
+    regex: str | None = None
+
+
+@dataclass(frozen=True)
+class Sticky:
+    """How a user keeps to one side of a weighted split.
+
+    mode "cookie": the proxy sets cookie `name` holding the user's point on
+    the 0..100 line. mode "header" / "cookie-hash": the point is a hash of
+    the named header or cookie (a user id). Revisions lie on the line in
+    table order, so a user moves only when a boundary crosses their point.
+    """
+
+    mode: str  # "cookie" | "header" | "cookie-hash"
+    name: str
+    max_age: int = 86400
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    version: int
+    revisions: tuple[RevisionRoute, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    sticky: Sticky | None = None
+
+    def revision(self, name: str) -> RevisionRoute | None:
+        return next((r for r in self.revisions if r.name == name), None)
+
+    def backends(self) -> dict[str, tuple[str, Backend]]:
+        """Every backend by id, with the revision it serves."""
+        return {b.id: (r.name, b) for r in self.revisions for b in r.backends}
+
+
+EMPTY_TABLE = RoutingTable(version=0)
