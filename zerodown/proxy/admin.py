@@ -1,0 +1,122 @@
+"""The proxy's admin API: a small HTTP/1.1 server on its own listener.
+
+Never on the public listener. On a unix socket (mode 0600) it trusts the
+file system; on TCP every request needs `Authorization: Bearer TOKEN`.
+
+    GET  /table    the routing table in force (JSON)
+    PUT  /table    apply a whole table: 200 {"version", "changed"}; 400 names
+                   the problem; 409 for an older version. The table in force
+                   stays untouched on any error.
+    GET  /stats    per revision and per backend counters, latency, in-flight,
+                   backend state (active, ejected, draining) — drain is done
+                   when a removed backend is gone from here or has in_flight 0
+    GET  /metrics  the same in Prometheus text format
+    GET  /healthz  200 while the proxy runs
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+
+from zerodown import table_json
+from zerodown.errors import StaleTableError, TableError
+from zerodown.proxy.dataplane import DataPlane
+
+MAX_BODY = 16 * 1024 * 1024
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+            405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
+            503: "Service Unavailable"}
+
+
+class AdminAPI:
+    def __init__(self, plane: DataPlane, token: str | None = None):
+        self.plane, self.token = plane, token
+        self.accepting_writes = True
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await _read_request(reader)
+                if request is None:
+                    break
+                method, path, headers, body = request
+                status, ctype, payload = self.route(method, path, headers, body)
+                keep = headers.get("connection", "").lower() != "close"
+                writer.write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
+                             b"Connection: %s\r\n\r\n" % (status, _REASONS[status].encode(),
+                                                          ctype.encode(), len(payload),
+                                                          b"keep-alive" if keep else b"close"))
+                writer.write(payload)
+                await writer.drain()
+                if not keep:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    def route(self, method: str, path: str, headers: dict[str, str],
+              body: bytes) -> tuple[int, str, bytes]:
+        if self.token is not None and not hmac.compare_digest(
+                headers.get("authorization", ""), f"Bearer {self.token}"):
+            return _json(401, {"error": "admin API needs 'Authorization: Bearer <token>'"})
+        path = path.split("?", 1)[0]
+        if path == "/table":
+            if method == "GET":
+                return _json(200, table_json.to_dict(self.plane.table))
+            if method in ("PUT", "POST"):
+                return self._apply(body)
+            return _json(405, {"error": f"{method} /table: use GET or PUT"})
+        if method != "GET":
+            return _json(405, {"error": f"{method} {path}: only GET is allowed here"})
+        if path == "/stats":
+            return _json(200, self.plane.stats())
+        if path == "/metrics":
+            return 200, "text/plain; version=0.0.4", self.plane.metrics_text().encode()
+        if path == "/healthz":
+            return _json(200, {"ok": True, "version": self.plane.table.version})
+        return _json(404, {"error": f"no such endpoint {path!r} (try /table, /stats, /metrics)"})
+
+    def _apply(self, body: bytes) -> tuple[int, str, bytes]:
+        if not self.accepting_writes:
+            return _json(503, {"error": "this proxy is handing over to a new process; retry"})
+        try:
+            table = table_json.loads(body)
+            changed = self.plane.apply(table)
+        except StaleTableError as e:
+            return _json(409, {"error": str(e), "version": self.plane.table.version})
+        except TableError as e:
+            return _json(400, {"error": str(e), "version": self.plane.table.version})
+        except OSError as e:
+            return _json(503, {"error": f"could not save the table durably: {e}"})
+        return _json(200, {"version": table.version, "changed": changed})
+
+
+def _json(status: int, obj: object) -> tuple[int, str, bytes]:
+    return status, "application/json", json.dumps(obj).encode()
+
+
+async def _read_request(reader: asyncio.StreamReader):
+    line = await reader.readline()
+    if not line:
+        return None
+    parts = line.decode("latin-1").split()
+    if len(parts) != 3:
+        raise ValueError("bad request line")
+    method, path, _ = parts
+    headers: dict[str, str] = {}
+    while True:
+        h = await reader.readline()
+        if h in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = h.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+        if len(headers) > 100:
+            raise ValueError("too many headers")
+    length = int(headers.get("content-length", "0") or 0)
+    if length < 0 or length > MAX_BODY:
+        raise ValueError("body too large")
+    body = await reader.readexactly(length) if length else b""
+    return method, path, headers, body

@@ -1,0 +1,88 @@
+"""A small blocking client for the proxy's admin API (unix socket or TCP).
+
+Used by the embedded router driver, the CLI and the tests; stdlib only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from typing import Any
+
+from zerodown import table_json
+from zerodown.errors import RouterError, StaleTableError, TableError
+from zerodown.model import RoutingTable
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.path)
+        self.sock = sock
+
+
+class AdminClient:
+    """`admin` is "unix:PATH" or "HOST:PORT" (then `token` is sent as a bearer token)."""
+
+    def __init__(self, admin: str, token: str | None = None, timeout: float = 10.0):
+        self.admin, self.token, self.timeout = admin, token, timeout
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self.admin.startswith("unix:"):
+            return _UnixConnection(self.admin[5:], self.timeout)
+        host, _, port = self.admin.rpartition(":")
+        return http.client.HTTPConnection(host.strip("[]"), int(port), timeout=self.timeout)
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        headers = {"Content-Type": "application/json", "Connection": "close"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        conn = self._connection()
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        except OSError as e:
+            raise RouterError(f"proxy admin API at {self.admin} is unreachable: {e}") from None
+        finally:
+            conn.close()
+
+    def _json(self, method: str, path: str, body: bytes | None = None) -> Any:
+        status, data = self.request(method, path, body)
+        payload = json.loads(data or b"{}")
+        if status == 409:
+            raise StaleTableError(payload.get("error", "stale table"))
+        if status == 400:
+            raise TableError(payload.get("error", "bad table"))
+        if status != 200:
+            raise RouterError(f"proxy admin API at {self.admin}: {method} {path} -> {status}: "
+                              f"{payload.get('error', data[:200])}")
+        return payload
+
+    def apply(self, table: RoutingTable) -> bool:
+        """Make the proxy serve `table`; True if that changed anything."""
+        return bool(self._json("PUT", "/table", table_json.dumps(table).encode())["changed"])
+
+    def table(self) -> RoutingTable:
+        return table_json.from_dict(self._json("GET", "/table"))
+
+    def stats(self) -> dict:
+        return self._json("GET", "/stats")
+
+    def metrics(self) -> str:
+        status, data = self.request("GET", "/metrics")
+        if status != 200:
+            raise RouterError(f"proxy admin API at {self.admin}: GET /metrics -> {status}")
+        return data.decode()
+
+    def in_flight(self, backend_id: str) -> int:
+        """In-flight requests of a backend (0 once it is drained and gone)."""
+        backends = self.stats()["backends"]  # a draining twin of a re-added id is "id~..."
+        return sum(int(e["in_flight"]) for k, e in backends.items()
+                   if k == backend_id or k.startswith(backend_id + "~"))

@@ -1,0 +1,198 @@
+"""The proxy's shared state: the routing table in force, backend pools, stats.
+
+`apply` swaps in a whole new table atomically (one assignment on the event
+loop), reusing the pool of every backend that stays, and retiring the rest:
+a retired backend gets no new request, its idle connections close at once,
+its busy ones close as their responses end, and after `drain_timeout` the
+stragglers are cut. The sweeper enforces every timeout, so the hot path
+never arms a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+from zerodown.errors import StaleTableError
+from zerodown.model import EMPTY_TABLE, RoutingTable
+from zerodown.proxy.metrics import Stats, prometheus_text
+from zerodown.proxy.routing import Routes
+from zerodown.proxy.server import BODY, CLOSED, HEAD, WAIT, ClientConn
+from zerodown.proxy.settings import ProxySettings
+from zerodown.proxy.upstream import BackendPool, RevisionTarget
+
+SWEEP_INTERVAL = 0.25
+
+
+class DataPlane:
+    def __init__(self, loop: asyncio.AbstractEventLoop, settings: ProxySettings,
+                 persist: Callable[[RoutingTable], None] = lambda table: None,
+                 service: str = "zerodown"):
+        self.loop, self.settings, self.persist, self.service = loop, settings, persist, service
+        self.routes = Routes(EMPTY_TABLE, {})
+        self.pools: dict[str, BackendPool] = {}
+        self.retired: list[BackendPool] = []
+        self.departed: dict[str, Stats] = {}  # per revision: counts of backends gone for good
+        self.clients: set[ClientConn] = set()
+        self.stopping = False  # set during shutdown/handover: responses close their connections
+        self.rejected = 0
+        self.started = loop.time()
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    @property
+    def table(self) -> RoutingTable:
+        return self.routes.table
+
+    def protocol(self) -> ClientConn:
+        return ClientConn(self)
+
+    # -- the routing table ---------------------------------------------------
+    def apply(self, table: RoutingTable, *, durable: bool = True) -> bool:
+        """Make `table` the one in force. False if it already is; raises if it is older."""
+        current = self.routes.table
+        if table.version < current.version:
+            raise StaleTableError(f"table version {table.version} is older than the one in force "
+                                  f"({current.version}); send a version >= {current.version}")
+        if table.version == current.version and current.version != 0:
+            if table == current:
+                return False
+            raise StaleTableError(f"table version {table.version} is already in force with other "
+                                  f"content; send version {current.version + 1}")
+        if durable:
+            self.persist(table)  # durable before it is acted on
+        self._swap(table)
+        return True
+
+    def _swap(self, table: RoutingTable) -> None:
+        pools: dict[str, BackendPool] = {}
+        targets: dict[str, RevisionTarget] = {}
+        for rev in table.revisions:
+            self.departed.setdefault(rev.name, Stats())
+            members = []
+            for b in rev.backends:
+                pool = self.pools.get(b.id)
+                if pool is None or pool.revision != rev.name or pool.address != b.address:
+                    pool = BackendPool(b.id, rev.name, b.address, self.loop, self.settings)
+                pools[b.id] = pool
+                members.append((pool, b.weight))
+            targets[rev.name] = RevisionTarget(rev.name, members)
+        leaving = [p for bid, p in self.pools.items() if pools.get(bid) is not p]
+        self.pools = pools
+        self.routes = Routes(table, targets)  # the atomic switch
+        for pool in leaving:
+            self._retire(pool)
+
+    def _retire(self, pool: BackendPool) -> None:
+        pool.draining = True
+        pool.drain_deadline = self.loop.time() + self.settings.drain_timeout
+        pool.close_idle()
+        waiting, pool.waiters = list(pool.waiters), type(pool.waiters)()
+        for client in waiting:
+            if client.waiting_for is pool:
+                client.reroute()
+        self.retired.append(pool)
+
+    def fallback_pool(self, target: RevisionTarget | None, now: float,
+                      exclude: tuple) -> BackendPool | None:
+        """Another revision's backend, heaviest revision first, for a retry."""
+        revs = sorted(self.routes.table.revisions, key=lambda r: -r.weight)
+        for rev in revs:
+            other = self.routes.targets.get(rev.name)
+            if other is not None and other is not target:
+                pool = other.choose(now, exclude)  # type: ignore[attr-defined]
+                if pool is not None:
+                    return pool
+        return None
+
+    def begin_stop(self) -> None:
+        """From now on every response closes its connection, announced in the response."""
+        self.stopping = True
+        for client in self.clients:
+            if client.state in (BODY, WAIT):
+                client.announce_close()
+
+    # -- timeouts and drain ---------------------------------------------------
+    def start(self) -> None:
+        self._sweeper = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
+
+    def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for pool in [*self.pools.values(), *self.retired]:
+            pool.close_idle()
+
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        s = self.settings
+        for client in list(self.clients):
+            state = client.state
+            if state == HEAD:
+                if client.buf and client.head_since and now - client.head_since > s.header_timeout:
+                    client.timed_out(408)
+                elif not client.buf:
+                    limit = s.keepalive_timeout if client.served else s.header_timeout
+                    if self.stopping:
+                        limit = min(limit, s.shutdown_grace)
+                    if now - client.last_active > limit:
+                        client.state = CLOSED
+                        client.transport.close()
+            elif state in (BODY, WAIT):
+                up = client.up
+                if (up is None or not up.got) and client.pool is not None \
+                        and now - client.t0 > s.response_timeout:
+                    client.timed_out(504)  # queued or sent, no answer in time
+        idle_cutoff = now - s.upstream_idle_timeout
+        for pool in self.pools.values():
+            if pool.idle and pool.idle[0].idle_since < idle_cutoff:
+                pool.close_idle(older_than=idle_cutoff)
+        self._sweep_retired(now)
+        self._sweeper = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
+
+    def _sweep_retired(self, now: float) -> None:
+        still = []
+        for pool in self.retired:
+            if now > pool.drain_deadline:
+                for conn in pool.busy():
+                    conn.transport.close()  # past the deadline: cut, the client sees a close
+            if pool.conns or pool.opening or pool.stats.in_flight > 0:
+                still.append(pool)
+            else:
+                self.departed[pool.revision].absorb(pool.stats)  # keep its history
+        self.retired = still
+
+    # -- observation ------------------------------------------------------------
+    def revision_stats(self) -> dict[str, Stats]:
+        """Per revision: the sum of its backends, live, draining and departed."""
+        totals = {}
+        for name, gone in self.departed.items():
+            total = Stats()
+            total.absorb(gone)
+            totals[name] = total
+        for pool in [*self.pools.values(), *self.retired]:
+            totals[pool.revision].absorb(pool.stats)
+        return totals
+
+    def stats(self) -> dict:
+        now = self.loop.time()
+        backends = {}
+        for pool in [*self.pools.values(), *self.retired]:
+            entry = pool.stats.to_dict()
+            entry.pop("buckets")
+            entry.update(revision=pool.revision, address=pool.address, state=pool.status(now),
+                         connections=len(pool.conns), idle_connections=len(pool.idle))
+            backends[pool.id if not pool.draining or pool.id not in backends
+                     else f"{pool.id}~{id(pool):x}"] = entry
+        return {
+            "service": self.service,
+            "version": self.table.version,
+            "uptime_s": round(now - self.started, 3),
+            "clients": len(self.clients),
+            "rejected": self.rejected,
+            "revisions": {name: dict(st.to_dict(), weight=self.routes.share_of(name))
+                          for name, st in self.revision_stats().items()},
+            "backends": backends,
+        }
+
+    def metrics_text(self) -> str:
+        backends = {p.id: (p.revision, p.stats) for p in [*self.retired, *self.pools.values()]}
+        return prometheus_text(self.service, self.revision_stats(), backends)

@@ -1,0 +1,160 @@
+"""`zerodown proxy`: run the embedded data plane as its own process.
+
+    zerodown proxy --listen 127.0.0.1:8080 --admin unix:/run/zd/admin.sock --state /run/zd/proxy.json
+
+Start a second one with the same --state and it takes over from the first
+without dropping a connection (see handover.py). SIGTERM or SIGINT: stop
+accepting, finish in-flight requests, close keep-alive connections, exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import sys
+
+from zerodown.errors import UsageError, ZerodownError
+from zerodown.proxy import handover
+from zerodown.proxy.admin import AdminAPI
+from zerodown.proxy.dataplane import DataPlane
+from zerodown.proxy.settings import ProxySettings
+from zerodown.proxy.state import load_table, save_table
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    d = ProxySettings()
+    p = argparse.ArgumentParser(prog="zerodown proxy", description=__doc__.split("\n\n")[0])
+    p.add_argument("--listen", required=True, help="HOST:PORT for client traffic")
+    p.add_argument("--admin", required=True, help="unix:PATH, or HOST:PORT (then a token is required)")
+    p.add_argument("--state", required=True, help="file holding the last applied routing table")
+    p.add_argument("--admin-token", default=os.environ.get("ZERODOWN_ADMIN_TOKEN"),
+                   help="bearer token for a TCP admin listener (or $ZERODOWN_ADMIN_TOKEN)")
+    p.add_argument("--service", default="zerodown", help="service name used in metrics labels")
+    for name, value in vars(d).items():
+        p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value,
+                       metavar=type(value).__name__.upper(), help=f"(default {value})")
+    return p.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> ProxySettings:
+    fields = {k: getattr(args, k) for k in vars(ProxySettings())}
+    for k, v in fields.items():
+        if v <= 0 and k != "eject_base":
+            raise UsageError(f"--{k.replace('_', '-')}: must be positive, got {v}")
+    return ProxySettings(**fields)
+
+
+def parse_hostport(text: str, flag: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536 or not host:
+        raise UsageError(f"{flag}: expected HOST:PORT like 127.0.0.1:8080, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def bind_tcp(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.listen(4096)
+    return sock
+
+
+def bind_admin(spec: str, token: str | None) -> socket.socket:
+    if spec.startswith("unix:"):
+        path = spec[5:]
+        if os.path.exists(path):
+            os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)  # the admin socket is for its owner only
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(old)
+        sock.listen(128)
+        return sock
+    if not token:
+        raise UsageError("--admin on TCP needs --admin-token (or $ZERODOWN_ADMIN_TOKEN)")
+    return bind_tcp(*parse_hostport(spec, "--admin"))
+
+
+async def serve(args: argparse.Namespace, settings: ProxySettings) -> None:
+    loop = asyncio.get_running_loop()
+    state_path = os.path.abspath(args.state)
+    plane = DataPlane(loop, settings, persist=lambda t: save_table(state_path, t), service=args.service)
+    api = AdminAPI(plane, token=args.admin_token if not args.admin.startswith("unix:") else None)
+    handover_path = state_path + ".handover"
+    inherited = handover.take_over(handover_path)
+    if inherited:
+        table, listen_sock, admin_sock = inherited.table, inherited.listen, inherited.admin
+    else:
+        table = load_table(state_path)
+        listen_sock = bind_tcp(*parse_hostport(args.listen, "--listen"))
+        admin_sock = bind_admin(args.admin, args.admin_token)
+    plane.apply(table, durable=False)
+    server = await loop.create_server(plane.protocol, sock=listen_sock, backlog=4096)
+    if admin_sock.family == socket.AF_UNIX:
+        admin = await asyncio.start_unix_server(api.handle, sock=admin_sock)
+    else:
+        admin = await asyncio.start_server(api.handle, sock=admin_sock)
+    plane.start()
+    done = asyncio.Event()
+
+    def offer():
+        api.accepting_writes = False
+        return [listen_sock.fileno(), admin_sock.fileno()], plane.table
+
+    async def handed_over():
+        done.set()
+
+    def cancelled():
+        api.accepting_writes = True
+
+    if inherited:
+        inherited.ready()
+    successor = await handover.serve(handover_path, offer, handed_over, cancelled)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, done.set)
+    print(f"zerodown proxy ready: listen={args.listen} admin={args.admin} pid={os.getpid()} "
+          f"table=v{plane.table.version}" + (" (took over)" if inherited else ""), flush=True)
+    await done.wait()
+    await shutdown(plane, [server, admin, successor], settings)
+
+
+async def shutdown(plane: DataPlane, servers: list, settings: ProxySettings) -> None:
+    """Stop accepting; every response from now on closes its connection; wait for the last."""
+    for s in servers:
+        s.close()
+    plane.begin_stop()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.drain_timeout
+    while plane.clients and loop.time() < deadline:
+        await asyncio.sleep(0.05)  # the sweeper closes idle clients; busy ones end with their response
+    for client in list(plane.clients):
+        client.transport.abort()
+    plane.close()
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = parse_args(argv)
+        settings = settings_from(args)
+        try:
+            import uvloop
+            runner = uvloop.run
+        except ImportError:  # pragma: no cover - uvloop is a dependency; stay usable without it
+            runner = asyncio.run
+        runner(serve(args, settings))
+    except ZerodownError as e:
+        print(f"zerodown proxy: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,392 @@
+"""The client side of the embedded proxy: one `ClientConn` per accepted connection.
+
+The hot path is lean on purpose. A request head is found with one
+`bytes.find`, validated by llhttp (httptools) without a Python call per
+header, routed by `Routes.pick` on the raw bytes and forwarded with three
+headers appended. Bodies stream through verbatim in both directions; the
+parser only tracks where a message ends. One request is in flight per
+connection at a time; pipelined bytes wait raw until the response is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import TYPE_CHECKING
+
+from httptools import HttpRequestParser
+from httptools.parser.errors import HttpParserError, HttpParserUpgrade
+
+from zerodown.proxy.upstream import BackendPool, RevisionTarget, UpstreamConn
+
+if TYPE_CHECKING:
+    from zerodown.proxy.dataplane import DataPlane
+
+HEAD, BODY, WAIT, TUNNEL, CLOSED = range(5)
+_HOST = re.compile(rb"\r\n[Hh][Oo][Ss][Tt][ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r\n")
+_CONTENT_LENGTH = re.compile(rb"\r\n(?i:content-length)[ \t]*:[ \t]*(\d+)")
+_IDEMPOTENT = (b"GET ", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"TRAC")
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large",
+            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+def _forwarded_host(head: bytes) -> bytes:
+    """`X-Forwarded-Host: <Host>` line; nearly every client writes `Host: ` exactly."""
+    i = head.find(b"\r\nHost: ")
+    if i >= 0:
+        return b"X-Forwarded-Host: " + head[i + 8:head.find(b"\r\n", i + 8)] + b"\r\n"
+    m = _HOST.search(head)
+    return b"X-Forwarded-Host: " + m.group(1) + b"\r\n" if m else b""
+
+
+class _SecondMessage(Exception):
+    """A pipelined request began inside the same read as a chunked body's end."""
+
+
+class ClientConn(asyncio.Protocol):
+    __slots__ = ("plane", "loop", "settings", "transport", "parser", "state", "buf",
+                 "head_since", "last_active", "served", "fwd", "head", "body", "body_size",
+                 "body_kept", "cl_left", "msg_done", "is_head", "keep_alive", "inject",
+                 "target", "pool", "waiting_for", "up", "t0", "tried", "paused", "upgrade",
+                 "replied", "close_after")
+
+    def __init__(self, plane: DataPlane):
+        self.plane = plane
+        self.loop = plane.loop
+        self.settings = plane.settings
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.parser = HttpRequestParser(self)
+        self.state = HEAD
+        self.buf = b""
+        self.head_since = 0.0
+        self.served = 0
+        self.head = b""
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.body_kept = True
+        self.cl_left: int | None = None
+        self.msg_done = False
+        self.is_head = False
+        self.keep_alive = True
+        self.inject: bytes | None = None
+        self.target: RevisionTarget | None = None
+        self.pool: BackendPool | None = None
+        self.waiting_for: BackendPool | None = None
+        self.up: UpstreamConn | None = None
+        self.t0 = 0.0
+        self.tried: tuple = ()
+        self.paused = False
+        self.upgrade = False
+        self.replied = False  # a response byte went to the client for this request
+        self.close_after = False  # the response in flight says `Connection: close`
+
+    # -- asyncio callbacks --------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        ip = peer[0] if isinstance(peer, tuple) else "unix"
+        self.fwd = b"X-Forwarded-For: " + ip.encode() + b"\r\nX-Forwarded-Proto: http\r\n"
+        self.last_active = self.loop.time()
+        self.plane.clients.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        state = self.state
+        if state == HEAD:
+            if self.buf:
+                data, self.buf = self.buf + data, b""
+            self._take_head(data)
+        elif state == BODY:
+            self._take_body(data)
+        elif state == TUNNEL:
+            self.up.transport.write(data)  # type: ignore[union-attr]
+        elif state == WAIT:
+            self.buf += data  # pipelined: waits, unparsed, for the response in flight
+            if len(self.buf) > self.settings.max_head_bytes and not self.paused:
+                self.paused = True
+                self.transport.pause_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.state = CLOSED
+        self.plane.clients.discard(self)
+        if self.waiting_for is not None:
+            self.waiting_for.forget(self)
+            self.waiting_for = None
+        up, self.up = self.up, None
+        if up is not None:  # gone mid-exchange: that upstream connection cannot be reused
+            up.client = None
+            up.transport.close()
+        if self.pool is not None:
+            self._leave_pool()
+
+    def pause_writing(self) -> None:
+        if self.up is not None:
+            self.up.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.up is not None:
+            self.up.transport.resume_reading()
+
+    # -- parser callbacks ---------------------------------------------------
+    def on_headers_complete(self) -> None:
+        if self.state == BODY:
+            raise _SecondMessage
+
+    def on_message_complete(self) -> None:
+        self.msg_done = True
+        self.keep_alive = self.parser.should_keep_alive()  # only right inside this callback
+
+    # -- request side -------------------------------------------------------
+    def _take_head(self, data: bytes) -> None:
+        end = data.find(b"\r\n\r\n") + 4
+        if end == 3:
+            if len(data) > self.settings.max_head_bytes:
+                return self._reject(431)
+            if not self.head_since:
+                self.head_since = self.loop.time()
+            self.buf = data
+            return
+        if end > self.settings.max_head_bytes:
+            return self._reject(431)
+        head = data if end == len(data) else data[:end]
+        self.msg_done = self.upgrade = self.keep_alive = False
+        try:
+            self.parser.feed_data(head)
+        except HttpParserUpgrade:
+            self.upgrade = True
+            self.keep_alive = False
+        except HttpParserError:
+            return self._reject(400)
+        self.head_since = 0.0
+        self._dispatch(head)
+        if end != len(data):
+            rest = data[end:]
+            if self.state == BODY:
+                self._take_body(rest)
+            else:
+                self.buf = rest
+
+    def _dispatch(self, head: bytes) -> None:
+        now = self.t0 = self.loop.time()
+        plane = self.plane
+        self.is_head = head.startswith(b"HEAD ")
+        self.head = b"".join((head[:-2], self.fwd, _forwarded_host(head), b"\r\n"))
+        self.body = []
+        self.body_size = 0
+        self.body_kept = True
+        self.tried = ()
+        self.replied = False
+        if self.msg_done or self.upgrade:
+            self.state = WAIT
+        else:
+            self.state = BODY
+            m = _CONTENT_LENGTH.search(head)
+            self.cl_left = int(m.group(1)) if m else None
+        target, self.inject = plane.routes.pick(head)
+        if plane.stopping:
+            self.announce_close()
+        if target is None:
+            return self._reply_error(503, "no backend serves this service")
+        self.target = target  # type: ignore[assignment]
+        self._use(target.choose(now), now)  # type: ignore[union-attr]
+
+    def _use(self, pool: BackendPool | None, now: float) -> None:
+        if pool is None:
+            return self._reply_error(503, "no backend available")
+        self.pool = pool
+        self.waiting_for = pool
+        pool.stats.in_flight += 1
+        pool.acquire(self)
+
+    def _leave_pool(self) -> None:
+        pool, self.pool = self.pool, None
+        pool.stats.in_flight -= 1  # type: ignore[union-attr]
+
+    def attached(self, up: UpstreamConn) -> None:
+        """An upstream connection was handed to this request: send it."""
+        self.waiting_for = None
+        self.up = up
+        if self.body:
+            up.transport.writelines([self.head, *self.body])
+            if not self.body_kept:
+                self.body = []
+        else:
+            up.transport.write(self.head)
+
+    def _take_body(self, data: bytes) -> None:
+        left = self.cl_left
+        rest = b""
+        if left is not None and len(data) > left:
+            data, rest = data[:left], data[left:]
+        try:
+            self.parser.feed_data(data)
+        except HttpParserError:
+            return self._abort_exchange()
+        if left is not None:
+            self.cl_left = left - len(data)
+        self._forward_body(data)
+        if self.msg_done and self.state == BODY:
+            self.state = WAIT
+            if rest:
+                self.buf = rest
+
+    def _forward_body(self, piece: bytes) -> None:
+        up = self.up
+        if up is not None:
+            up.transport.write(piece)
+        if self.body_kept:
+            self.body_size += len(piece)
+            if self.body_size <= self.settings.retry_body_limit or up is None:
+                self.body.append(piece)
+            else:
+                self.body_kept = False
+                self.body = []
+        elif up is None:
+            self.body.append(piece)
+
+    # -- response side (called by UpstreamConn) ----------------------------
+    def inject_into(self, data: bytes) -> bytes:
+        i = data.find(b"\r\n") + 2
+        inject, self.inject = self.inject, None
+        return data if i == 1 else b"".join((data[:i], inject, data[i:]))  # type: ignore[list-item]
+
+    def response_done(self, status: int, upstream_keep: bool, now: float) -> None:
+        pool, self.pool = self.pool, None
+        stats = pool.stats  # type: ignore[union-attr]
+        stats.in_flight -= 1
+        stats.record(status, now - self.t0)
+        pool.fails = 0  # type: ignore[union-attr]
+        self.up = None
+        self.served += 1
+        self.last_active = now
+        self._next_request(upstream_keep)
+
+    def _next_request(self, reusable: bool) -> None:
+        if not (reusable and self.keep_alive and self.msg_done and self.state == WAIT) \
+                or self.close_after:
+            self.state = CLOSED
+            self.transport.close()
+            return
+        self.state = HEAD
+        if self.paused:
+            self.paused = False
+            self.transport.resume_reading()
+        if self.buf:
+            data, self.buf = self.buf, b""
+            self._take_head(data)
+
+    def announce_close(self) -> None:
+        """Shutting down: the response to come tells the client to reconnect elsewhere.
+
+        Closing a keep-alive connection without saying so races the client's
+        next request; saying `Connection: close` in a response does not.
+        """
+        if not self.close_after and (self.up is None or not self.up.got):
+            self.inject = (self.inject or b"") + b"Connection: close\r\n"
+            self.close_after = True
+
+    def start_tunnel(self, up: UpstreamConn) -> None:
+        self.state = TUNNEL
+        pool, self.pool = self.pool, None
+        pool.stats.in_flight -= 1  # type: ignore[union-attr]
+        pool.stats.record(101, self.loop.time() - self.t0)  # type: ignore[union-attr]
+        if self.buf:
+            data, self.buf = self.buf, b""
+            up.transport.write(data)
+
+    def upstream_failed(self, up: UpstreamConn | None, *, sent: bool) -> None:
+        """No response byte came: retry elsewhere when it is safe, else 502."""
+        self.up = None
+        pool = self.pool
+        if pool is None or self.state == CLOSED:
+            return
+        safe = not sent or (self.msg_done and self.body_kept and self.head[:4] in _IDEMPOTENT)
+        if up is not None and not up.reused:
+            pool.failed()  # a fresh connection died at once: the backend is going away
+        now = self.loop.time()
+        if safe and len(self.tried) + 1 < self.settings.max_attempts:
+            self.tried += (pool,)
+            pool.stats.retries += 1
+            self._leave_pool()
+            nxt = self.target.choose(now, self.tried) if self.target else None  # type: ignore[union-attr]
+            if nxt is None:
+                nxt = self.plane.fallback_pool(self.target, now, self.tried)
+            if nxt is not None:
+                return self._use(nxt, now)
+            self.pool = pool  # nothing else to try: the error is this backend's
+            pool.stats.in_flight += 1
+        self._reply_error(502, "backend closed the connection before responding"
+                          if sent else "backend refused the connection")
+
+    def upstream_eof(self, up: UpstreamConn) -> None:
+        """The backend closed mid-response: pass the end on by closing too."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.stats.in_flight -= 1
+            pool.stats.record(up.status or 502, self.loop.time() - self.t0)
+        self.up = None
+        self.state = CLOSED
+        self.transport.close()
+
+    def upstream_broken(self, up: UpstreamConn, why: str, first: bool) -> None:
+        self.up = None
+        if not first:  # part of the response is already out: all we can do is cut
+            return self._abort_exchange()
+        self._reply_error(502, why)
+
+    def reroute(self) -> None:
+        """The backend this request waits for left the table: go where the table says now."""
+        self.waiting_for = None
+        old = self.pool
+        self._leave_pool()
+        now = self.loop.time()
+        target = self.plane.routes.targets.get(old.revision) if old else None  # type: ignore[union-attr]
+        if target is None:
+            target, _ = self.plane.routes.pick(self.head)
+        self.target = target  # type: ignore[assignment]
+        self._use(target.choose(now) if target else None, now)  # type: ignore[union-attr]
+
+    # -- errors -------------------------------------------------------------
+    def _reply_error(self, status: int, why: str) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.stats.in_flight -= 1
+            pool.stats.errors += 1
+            pool.stats.record(status, self.loop.time() - self.t0)
+        self.waiting_for = None
+        body = why.encode() + b"\n"
+        keep = self.msg_done and self.keep_alive and not self.plane.stopping
+        self.transport.write(b"HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                             b"Connection: %s\r\n\r\n%s" % (
+                                 status, _REASONS[status].encode(), len(body),
+                                 b"keep-alive" if keep else b"close", b"" if self.is_head else body))
+        self._next_request(keep)
+
+    def _reject(self, status: int) -> None:
+        """A request that cannot be parsed or is too big: answer and close."""
+        self.plane.rejected += 1
+        self.transport.write(b"HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                             % (status, _REASONS[status].encode()))
+        self.state = CLOSED
+        self.transport.close()
+
+    def _abort_exchange(self) -> None:
+        up, self.up = self.up, None
+        if up is not None:
+            up.client = None
+            up.transport.close()
+        if self.pool is not None:
+            self._leave_pool()
+        self.state = CLOSED
+        self.transport.abort() if self.replied else self._reject(400)
+
+    def timed_out(self, status: int) -> None:
+        """Called by the sweeper: a head too slow (408) or a response too slow (504)."""
+        if status == 504:
+            up, self.up = self.up, None
+            if up is not None:
+                up.client = None
+                up.transport.close()
+            if up is not None and up.got:
+                return self._abort_exchange()
+            return self._reply_error(504, "backend did not respond in time")
+        self._reject(status)

@@ -1,0 +1,22 @@
+"""Tunables of the embedded proxy, with the defaults a demanding user expects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    max_head_bytes: int = 32 * 1024      # larger request heads get 431
+    header_timeout: float = 10.0         # a client must finish its head within this (408)
+    keepalive_timeout: float = 60.0      # idle client connections are closed after this
+    connect_timeout: float = 3.0         # upstream connect; a failure is retried elsewhere
+    response_timeout: float = 60.0       # request sent -> first response byte (504)
+    upstream_idle_timeout: float = 15.0  # pooled upstream connections idle longer are closed
+    drain_timeout: float = 30.0          # in-flight requests of a removed backend may run this long
+    max_conns_per_backend: int = 64      # bounded pool: excess requests queue, they do not open more
+    retry_body_limit: int = 64 * 1024    # request bodies up to this are kept so a retry can resend them
+    max_attempts: int = 3                # tries of one request across backends
+    eject_base: float = 1.0              # passive health: first ejection, doubled per consecutive failure
+    eject_max: float = 30.0
+    shutdown_grace: float = 1.0          # idle keep-alive clients get this long to send one last request

@@ -1,0 +1,274 @@
+"""Backends as the proxy sees them: a bounded pool of reused connections each.
+
+An `UpstreamConn` carries one request at a time for a client connection
+(server.ClientConn) and streams the response back verbatim, parsing it only
+to learn where it ends. A `BackendPool` hands out idle connections, opens new
+ones up to a bound and queues the rest, and remembers passive-health
+failures. Nothing here decides routing: that is routing.Routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from functools import partial
+from typing import TYPE_CHECKING
+
+from httptools import HttpResponseParser
+from httptools.parser.errors import HttpParserCallbackError, HttpParserError, HttpParserUpgrade
+
+from zerodown.proxy.metrics import Stats
+from zerodown.proxy.settings import ProxySettings
+
+if TYPE_CHECKING:
+    from zerodown.proxy.server import ClientConn
+
+
+class _HeadResponseEnd(Exception):
+    """Raised inside the parser to end a response to HEAD at its headers."""
+
+
+class _HeadWatcher:
+    """Parser callbacks for a response to HEAD: it ends with its headers,
+    whatever Content-Length says (llhttp cannot be told so from Python)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: UpstreamConn):
+        self.conn = conn
+
+    def on_headers_complete(self) -> None:
+        conn = self.conn
+        status = conn.parser.get_status_code()
+        if status >= 200:
+            conn.status, conn.done, conn.keep = status, True, conn.parser.should_keep_alive()
+            raise _HeadResponseEnd
+
+
+class UpstreamConn(asyncio.Protocol):
+    __slots__ = ("pool", "transport", "parser", "client", "status", "done", "got",
+                 "reused", "idle_since", "tunnel", "keep")
+
+    def __init__(self, pool: BackendPool):
+        self.pool = pool
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.parser = HttpResponseParser(self)
+        self.client: ClientConn | None = None
+        self.status = 0
+        self.done = False
+        self.got = False       # a response byte arrived for the current request
+        self.reused = False    # this connection carried an earlier request
+        self.idle_since = 0.0
+        self.tunnel = False
+        self.keep = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, client: ClientConn) -> None:
+        """Carry `client`'s current request (head and any body read so far)."""
+        self.client = client
+        self.got = False
+        if client.is_head:
+            self.parser = HttpResponseParser(_HeadWatcher(self))
+        client.attached(self)
+
+    def data_received(self, data: bytes) -> None:
+        client = self.client
+        if client is None:  # nothing asked: a broken or closing backend
+            self.transport.close()
+            return
+        if self.tunnel:
+            client.transport.write(data)
+            return
+        first = not self.got
+        if first:
+            self.got = True
+            if client.inject is not None:
+                data = client.inject_into(data)
+        try:
+            self.parser.feed_data(data)
+        except HttpParserUpgrade:
+            self.tunnel = True
+            client.transport.write(data)
+            client.start_tunnel(self)
+            return
+        except HttpParserCallbackError as e:
+            if not isinstance(e.__context__, _HeadResponseEnd):
+                raise
+            self.parser = HttpResponseParser(self)  # the HEAD parser stopped mid-message
+        except HttpParserError:
+            self.client = None
+            self.transport.close()
+            client.upstream_broken(self, "invalid response from backend", first)
+            return
+        if first:
+            client.replied = True
+        client.transport.write(data)
+        if self.done:
+            self._finish()
+
+    def on_message_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status >= 200 or status < 100:  # 1xx are interim: the final response follows
+            self.status, self.done = status, True
+            self.keep = self.parser.should_keep_alive()  # llhttp forgets it after this callback
+
+    def _finish(self) -> None:
+        client, self.client = self.client, None
+        self.done = False
+        self.reused = True
+        now = self.pool.loop.time()
+        if self.keep:
+            self.pool.release(self, now)
+        else:
+            self.transport.close()
+        client.response_done(self.status, self.keep, now)  # type: ignore[union-attr]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.pool.lost(self)
+        client, self.client = self.client, None
+        if client is None:
+            return
+        if self.tunnel:
+            client.transport.close()
+        elif not self.got:
+            client.upstream_failed(self, sent=True)
+        else:  # mid-response: the end of a close-delimited body, or a truncation
+            client.upstream_eof(self)
+
+    def pause_writing(self) -> None:
+        if self.client is not None:
+            self.client.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.client is not None:
+            self.client.transport.resume_reading()
+
+
+class BackendPool:
+    """One backend: address, idle connections, a bound, a queue, health, stats."""
+
+    __slots__ = ("id", "revision", "address", "host", "port", "loop", "settings", "idle",
+                 "conns", "opening", "waiters", "stats", "ejected_until", "fails", "draining",
+                 "drain_deadline", "limit")
+
+    def __init__(self, backend_id: str, revision: str, address: str,
+                 loop: asyncio.AbstractEventLoop, settings: ProxySettings):
+        host, _, port = address.rpartition(":")
+        self.id, self.revision, self.address = backend_id, revision, address
+        self.host, self.port = host.strip("[]"), int(port)
+        self.loop, self.settings = loop, settings
+        self.limit = settings.max_conns_per_backend
+        self.idle: list[UpstreamConn] = []  # LIFO: the warmest connection goes first
+        self.conns: set[UpstreamConn] = set()
+        self.opening = 0
+        self.waiters: deque[ClientConn] = deque()
+        self.stats = Stats()
+        self.ejected_until = 0.0
+        self.fails = 0
+        self.draining = False
+        self.drain_deadline = 0.0
+
+    def acquire(self, client: ClientConn) -> None:
+        """Give `client` a connection now, or as soon as the bound allows."""
+        if self.idle:
+            self.idle.pop().send(client)
+        elif len(self.conns) + self.opening < self.limit:
+            self._connect(client)
+        else:
+            self.waiters.append(client)
+
+    def forget(self, client: ClientConn) -> None:
+        try:
+            self.waiters.remove(client)
+        except ValueError:
+            pass
+
+    def release(self, conn: UpstreamConn, now: float) -> None:
+        if self.draining:
+            conn.transport.close()
+            return
+        while self.waiters:
+            client = self.waiters.popleft()
+            if client.waiting_for is self:
+                conn.send(client)
+                return
+        conn.idle_since = now
+        self.idle.append(conn)
+
+    def lost(self, conn: UpstreamConn) -> None:
+        self.conns.discard(conn)
+        if conn in self.idle:
+            self.idle.remove(conn)
+        while self.waiters and len(self.conns) + self.opening < self.limit:
+            client = self.waiters.popleft()
+            if client.waiting_for is self:
+                self._connect(client)
+
+    def busy(self) -> list[UpstreamConn]:
+        return [c for c in self.conns if c.client is not None]
+
+    def _connect(self, client: ClientConn) -> None:
+        self.opening += 1
+        coro = self.loop.create_connection(partial(UpstreamConn, self), self.host, self.port)
+        task = self.loop.create_task(asyncio.wait_for(coro, self.settings.connect_timeout))
+        task.add_done_callback(partial(self._connected, client))
+
+    def _connected(self, client: ClientConn, task: asyncio.Task) -> None:
+        self.opening -= 1
+        if task.cancelled() or task.exception() is not None:
+            self.failed()
+            if client.waiting_for is self:
+                client.upstream_failed(None, sent=False)
+            return
+        _, conn = task.result()
+        self.conns.add(conn)
+        if client.waiting_for is self:
+            conn.send(client)
+        else:  # the client left while we connected: keep the connection for the next one
+            self.release(conn, self.loop.time())
+
+    def failed(self) -> None:
+        """Passive health: eject for a while, longer on each consecutive failure."""
+        self.fails += 1
+        s = self.settings
+        self.ejected_until = self.loop.time() + min(s.eject_max, s.eject_base * 2 ** (self.fails - 1))
+
+    def close_idle(self, older_than: float | None = None) -> None:
+        keep = []
+        for conn in self.idle:
+            if older_than is None or conn.idle_since < older_than:
+                conn.transport.close()
+            else:
+                keep.append(conn)
+        self.idle[:] = keep
+
+    def status(self, now: float) -> str:
+        if self.draining:
+            return "draining"
+        return "ejected" if self.ejected_until > now else "active"
+
+
+class RevisionTarget:
+    """The backends of one revision, chosen round-robin by weight, skipping ejected ones."""
+
+    __slots__ = ("name", "pools", "ring", "next")
+
+    def __init__(self, name: str, pools: list[tuple[BackendPool, int]]):
+        self.name = name
+        self.pools = [p for p, _ in pools]
+        self.ring = [p for p, w in pools for _ in range(w)]
+        self.next = 0
+
+    def choose(self, now: float, exclude: tuple = ()) -> BackendPool | None:
+        ring = self.ring
+        n = len(ring)
+        for _ in range(n):
+            i = self.next
+            self.next = i + 1 if i + 1 < n else 0
+            pool = ring[i]
+            if pool.ejected_until <= now and pool not in exclude:
+                return pool
+        fallback = [p for p in self.pools if p not in exclude]  # all ejected: try anyway
+        return min(fallback, key=lambda p: p.ejected_until) if fallback else None
