@@ -27,6 +27,7 @@ from zerodown.proxy.dataplane import DataPlane
 MAX_BODY = 16 * 1024 * 1024
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
             405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
+            500: "Internal Server Error",
             503: "Service Unavailable"}
 
 
@@ -42,7 +43,10 @@ class AdminAPI:
                 if request is None:
                     break
                 method, path, headers, body = request
-                status, ctype, payload = self.route(method, path, headers, body)
+                try:
+                    status, ctype, payload = self.route(method, path, headers, body)
+                except Exception as e:  # a bug must not look like a dead proxy
+                    status, ctype, payload = _json(500, {"error": f"{type(e).__name__}: {e}"})
                 keep = headers.get("connection", "").lower() != "close"
                 writer.write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
                              b"Connection: %s\r\n\r\n" % (status, _REASONS[status].encode(),

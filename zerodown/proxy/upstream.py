@@ -116,14 +116,15 @@ class UpstreamConn(asyncio.Protocol):
 
     def _finish(self) -> None:
         client, self.client = self.client, None
+        status, keep = self.status, self.keep  # release() may hand us to the next request
         self.done = False
         self.reused = True
         now = self.pool.loop.time()
-        if self.keep:
+        if keep:
             self.pool.release(self, now)
         else:
             self.transport.close()
-        client.response_done(self.status, self.keep, now)  # type: ignore[union-attr]
+        client.response_done(status, keep, now)  # type: ignore[union-attr]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.pool.lost(self)

@@ -1,0 +1,508 @@
+"""Data-plane benchmark: zerodown's embedded proxy against HAProxy and nginx.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/proxy_bench.py
+    .venv/bin/python benchmarks/proxy_bench.py --only haproxy,nginx --duration 5
+    .venv/bin/python benchmarks/proxy_bench.py --connections 64,256 --json out.json
+
+One nginx master (1 worker) serves two small backends on free 127.0.0.1
+ports. Each proxy in turn -- HAProxy (nbthread 1), nginx (1 worker, upstream
+keep-alive) and `python -m zerodown proxy` (1 process, with routing rules and
+a weighted split applied) -- is started, warmed up, loaded by wrk (1 thread,
+browser-like headers from browser_headers.lua) at each connection count, and
+stopped, so no two proxies compete for the two cores. Every child process is
+started here and stopped by PID on the way out, Ctrl-C included.
+
+Run it on a quiet machine: with two cores, any other busy process moves the
+figures by 20% or more. Stdlib only. Needs /usr/sbin/nginx, /usr/sbin/haproxy
+and wrk on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+LUA = HERE / "browser_headers.lua"
+NGINX = "/usr/sbin/nginx"
+HAPROXY = "/usr/sbin/haproxy"
+WRK = "wrk"
+TARGETS = ("haproxy", "nginx", "zerodown")
+LABELS = {"haproxy": "HAProxy", "nginx": "nginx", "zerodown": "zerodown"}
+RPS_TARGET = 0.8   # zerodown req/s >= 0.8x HAProxy
+P99_TARGET = 1.5   # zerodown p99 <= 1.5x HAProxy
+
+
+# ---------------------------------------------------------------- processes
+
+class Child:
+    """A child process we own; stop() ends it by PID, politely first."""
+
+    def __init__(self, name: str, argv: list[str], log: Path, cwd: Path | None = None):
+        self.name, self.log = name, log
+        # A session of its own: Ctrl-C reaches only us, and we stop children in order.
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=cwd,
+                                         start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def output(self, limit: int = 2000) -> str:
+        return self.log.read_text(errors="replace")[-limit:].strip()
+
+    def stop(self, grace: float = 5.0) -> None:
+        if not self.alive():
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_status(port: int) -> int | None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/")
+        return conn.getresponse().status
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+def wait_ready(child: Child, port: int, timeout: float = 10.0) -> None:
+    """Wait until `port` answers 200; else stop the child and say why."""
+    try:
+        poll_ready(child, port, timeout)
+    except BaseException:
+        child.stop()
+        raise
+
+
+def poll_ready(child: Child, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise RuntimeError(f"{child.name} exited with code {child.proc.returncode}: "
+                               f"{child.output()}")
+        status = http_status(port)
+        if status == 200:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{child.name} did not answer 200 on 127.0.0.1:{port} within "
+                       f"{timeout:.0f}s (last: {status or 'no connection'})")
+
+
+# ---------------------------------------------------------------- configs
+
+def nginx_common(tmp: Path, name: str) -> str:
+    temps = "\n".join(f"    {kind}_temp_path {tmp}/{name}-{kind};"
+                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    return (f"daemon off;\nmaster_process on;\nworker_processes 1;\n"
+            f"pid {tmp}/{name}.pid;\nerror_log {tmp}/{name}-error.log warn;\n"
+            f"worker_rlimit_nofile 16384;\nevents {{ worker_connections 8000; }}\n"
+            f"http {{\n    access_log off;\n{temps}\n")
+
+
+def backend_conf(tmp: Path, ports: list[int]) -> str:
+    servers = "".join(
+        f"    server {{\n        listen 127.0.0.1:{port};\n"
+        f"        keepalive_requests 100000;\n"
+        f"        location / {{ return 200 \"hello from backend {i}\\n\"; }}\n    }}\n"
+        for i, port in enumerate(ports, 1))
+    return nginx_common(tmp, "backends") + "    default_type text/plain;\n" + servers + "}\n"
+
+
+def nginx_proxy_conf(tmp: Path, port: int, backends: list[int]) -> str:
+    upstream = "".join(f"        server 127.0.0.1:{p};\n" for p in backends)
+    return nginx_common(tmp, "nginx-proxy") + (
+        f"    upstream backends {{\n{upstream}"
+        f"        keepalive 64;\n        keepalive_requests 100000;\n    }}\n"
+        f"    server {{\n        listen 127.0.0.1:{port};\n"
+        f"        keepalive_requests 100000;\n"
+        f"        location / {{\n            proxy_pass http://backends;\n"
+        f"            proxy_http_version 1.1;\n"
+        f"            proxy_set_header Connection \"\";\n        }}\n    }}\n}}\n")
+
+
+def haproxy_conf(port: int, backends: list[int]) -> str:
+    servers = "".join(f"    server b{i} 127.0.0.1:{p}\n" for i, p in enumerate(backends, 1))
+    return (
+        "global\n    nbthread 1\n    maxconn 8000\n\n"
+        "defaults\n    mode http\n    option http-keep-alive\n    http-reuse always\n"
+        "    maxconn 8000\n    timeout connect 5s\n    timeout client 30s\n"
+        "    timeout server 30s\n    timeout http-request 10s\n"
+        "    timeout http-keep-alive 30s\n\n"
+        f"frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\n"
+        f"backend be\n    balance roundrobin\n{servers}")
+
+
+def zerodown_table(backends: list[int]) -> dict:
+    p1, p2 = backends
+    return {
+        "version": 1,
+        "revisions": [
+            {"name": "stable", "weight": 90, "backends": [
+                {"id": "b1", "address": f"127.0.0.1:{p1}"},
+                {"id": "b2", "address": f"127.0.0.1:{p2}"}]},
+            {"name": "canary", "weight": 10, "backends": [
+                {"id": "b1c", "address": f"127.0.0.1:{p1}"}]},
+        ],
+        "rules": [
+            {"revision": "canary", "header": "X-Canary", "equals": "1"},
+            {"revision": "canary", "cookie": "beta", "equals": "yes"},
+        ],
+    }
+
+
+# ---------------------------------------------------------------- starting
+
+def start_nginx(tmp: Path, name: str, conf: str) -> Child:
+    path = tmp / f"{name}.conf"
+    path.write_text(conf)
+    return Child(name, [NGINX, "-p", str(tmp), "-e", str(tmp / f"{name}-error.log"),
+                        "-c", str(path)], tmp / f"{name}.out")
+
+
+def start_backends(tmp: Path, ports: list[int]) -> Child:
+    child = start_nginx(tmp, "backends", backend_conf(tmp, ports))
+    for port in ports:
+        wait_ready(child, port)
+    return child
+
+
+def start_haproxy(tmp: Path, port: int, backends: list[int]) -> Child:
+    path = tmp / "haproxy.cfg"
+    path.write_text(haproxy_conf(port, backends))
+    child = Child("haproxy", [HAPROXY, "-db", "-f", str(path)], tmp / "haproxy.out")
+    wait_ready(child, port)
+    return child
+
+
+def start_nginx_proxy(tmp: Path, port: int, backends: list[int]) -> Child:
+    child = start_nginx(tmp, "nginx-proxy", nginx_proxy_conf(tmp, port, backends))
+    wait_ready(child, port)
+    return child
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a unix socket (the proxy's admin API)."""
+
+    def __init__(self, path: str, timeout: float = 5.0):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def admin_call(sock: Path, method: str, path: str, body: dict | None = None):
+    conn = UnixHTTPConnection(str(sock))
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if data else {}
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def put_table(child: Child, sock: Path, table: dict, timeout: float = 10.0) -> None:
+    """PUT the routing table once the admin socket accepts connections."""
+    deadline = time.monotonic() + timeout
+    last = "admin socket never appeared"
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise RuntimeError(f"exited with code {child.proc.returncode}: {child.output()}")
+        try:
+            status, text = admin_call(sock, "PUT", "/table", table)
+        except OSError as exc:
+            last = f"admin socket: {exc}"
+            time.sleep(0.1)
+            continue
+        if status == 200:
+            return
+        raise RuntimeError(f"PUT /table answered {status}: {text[:300]}")
+    raise RuntimeError(f"could not apply the routing table within {timeout:.0f}s ({last})")
+
+
+def start_zerodown(tmp: Path, port: int, backends: list[int]) -> Child:
+    sock = tmp / "admin.sock"
+    argv = [str(REPO / ".venv/bin/python"), "-m", "zerodown", "proxy",
+            "--listen", f"127.0.0.1:{port}", "--admin", f"unix:{sock}",
+            "--state", str(tmp / "state.json")]
+    child = Child("zerodown proxy", argv, tmp / "zerodown.out", cwd=REPO)
+    try:
+        put_table(child, sock, zerodown_table(backends))
+        wait_ready(child, port)
+    except BaseException:
+        child.stop()
+        raise
+    return child
+
+
+def zerodown_stats(tmp: Path) -> dict | None:
+    try:
+        status, text = admin_call(tmp / "admin.sock", "GET", "/stats")
+        return json.loads(text) if status == 200 else {"status": status, "body": text[:300]}
+    except (OSError, ValueError) as exc:
+        return {"error": str(exc)}
+
+
+def stats_totals(stats) -> dict[str, int] | None:
+    """Requests, 5xx and proxy errors summed over the revisions in GET /stats
+    (per backend counts would count the same requests twice)."""
+    revisions = stats.get("revisions") if isinstance(stats, dict) else None
+    if not isinstance(revisions, dict):
+        return None
+    rows = list(revisions.values())
+    return {"requests": sum(r.get("requests", 0) for r in rows),
+            "5xx": sum(r.get("responses", {}).get("5xx", 0) for r in rows),
+            "errors": sum(r.get("errors", 0) for r in rows)}
+
+
+# ---------------------------------------------------------------- wrk
+
+@dataclass
+class Result:
+    target: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    warmup_requests: int
+    socket_errors: int
+    non_2xx: int
+
+    @property
+    def errors(self) -> int:
+        return self.socket_errors + self.non_2xx
+
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def to_ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text).groups()
+    return float(number) * UNITS_MS[unit]
+
+
+def parse_wrk(target: str, connections: int, out: str, warmup_requests: int = 0) -> Result:
+    def find(pattern: str, default=None):
+        match = re.search(pattern, out, re.MULTILINE)
+        if match is None and default is None:
+            raise RuntimeError(f"could not find /{pattern}/ in wrk output:\n{out}")
+        return match.group(1) if match else default
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return Result(
+        target=target, connections=connections,
+        rps=float(find(r"^Requests/sec:\s+([\d.]+)")),
+        p50_ms=to_ms(find(r"^\s+50%\s+(\S+)")),
+        p99_ms=to_ms(find(r"^\s+99%\s+(\S+)")),
+        requests=count_requests(out), warmup_requests=warmup_requests,
+        socket_errors=sum(map(int, sock.groups())) if sock else 0,
+        non_2xx=int(find(r"Non-2xx or 3xx responses: (\d+)", "0")))
+
+
+def count_requests(out: str) -> int:
+    match = re.search(r"^\s+(\d+) requests in", out, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def run_wrk(port: int, connections: int, duration: float) -> str:
+    argv = [WRK, "-t", "1", "-c", str(connections), "-d", f"{duration:g}s", "--latency",
+            "--timeout", "5s", "-s", str(LUA), f"http://127.0.0.1:{port}/"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+def measure(target: str, port: int, args) -> list[Result]:
+    results = []
+    for conns in args.connections:
+        warm = count_requests(run_wrk(port, conns, args.warmup)) if args.warmup > 0 else 0
+        result = parse_wrk(target, conns, run_wrk(port, conns, args.duration), warm)
+        print(f"  {LABELS[target]:9} c={conns:<4} {result.rps:10.0f} req/s  "
+              f"p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  "
+              f"errors {result.errors} (socket {result.socket_errors}, "
+              f"non-2xx/3xx {result.non_2xx})", flush=True)
+        results.append(result)
+    return results
+
+
+# ---------------------------------------------------------------- report
+
+def ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def fmt_ratio(value: float | None) -> str:
+    return f"{value:.2f}x" if value is not None else "-"
+
+
+def verdict(zd: Result, ha: Result) -> dict:
+    rps, p99 = ratio(zd.rps, ha.rps), ratio(zd.p99_ms, ha.p99_ms)
+    ok = rps is not None and p99 is not None and rps >= RPS_TARGET and p99 <= P99_TARGET
+    return {"connections": zd.connections, "rps_ratio": rps, "p99_ratio": p99,
+            "pass": ok}
+
+
+def print_table(results: list[Result], connections: list[int],
+                wanted: list[str]) -> list[dict]:
+    verdicts = []
+    header = (f"{'target':10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+              f"{'req/s vs HA':>12} {'p99 vs HA':>10}")
+    for conns in connections:
+        rows = {r.target: r for r in results if r.connections == conns}
+        ha = rows.get("haproxy")
+        if not rows:
+            continue
+        print(f"\n{conns} connections, wrk -t 1\n{header}\n{'-' * len(header)}")
+        for target in TARGETS:
+            r = rows.get(target)
+            if r is None:
+                continue
+            rps = ratio(r.rps, ha.rps) if ha else None
+            p99 = ratio(r.p99_ms, ha.p99_ms) if ha else None
+            print(f"{LABELS[target]:10} {r.rps:10.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
+                  f"{r.errors:7d} {fmt_ratio(rps):>12} {fmt_ratio(p99):>10}")
+        if ha and "zerodown" in rows:
+            v = verdict(rows["zerodown"], ha)
+            verdicts.append(v)
+            print(f"target: zerodown >= {RPS_TARGET}x HAProxy req/s and p99 <= "
+                  f"{P99_TARGET}x HAProxy: {'PASS' if v['pass'] else 'MISS'}")
+        elif ha and "zerodown" in wanted:
+            print(f"target: zerodown >= {RPS_TARGET}x HAProxy req/s and p99 <= "
+                  f"{P99_TARGET}x HAProxy: not measured")
+    return verdicts
+
+
+# ---------------------------------------------------------------- main
+
+STARTERS = {"haproxy": start_haproxy, "nginx": start_nginx_proxy,
+            "zerodown": start_zerodown}
+
+
+def bench_target(target: str, tmp: Path, backends: list[int], args, report: dict):
+    port = free_port()
+    print(f"\n{LABELS[target]} on 127.0.0.1:{port}", flush=True)
+    try:
+        child = STARTERS[target](tmp, port, backends)
+    except RuntimeError as exc:
+        if target != "zerodown":
+            raise
+        report["zerodown_error"] = str(exc)
+        print(f"zerodown proxy failed to start: {exc}", flush=True)
+        return []
+    try:
+        results = measure(target, port, args)
+        if target == "zerodown":
+            report_zerodown_stats(child, tmp, results, report)
+        return results
+    finally:
+        child.stop()
+
+
+def report_zerodown_stats(child: Child, tmp: Path, results: list[Result],
+                          report: dict) -> None:
+    stats = zerodown_stats(tmp)
+    totals = stats_totals(stats)
+    report["zerodown_stats"] = stats
+    sent = sum(r.requests + r.warmup_requests for r in results)
+    if totals is None:
+        print(f"  zerodown GET /stats: no per-revision counts in {str(stats)[:200]}\n"
+              f"  proxy output (tail):\n{child.output(1500)}")
+        return
+    print(f"  zerodown GET /stats counted {totals['requests']} requests "
+          f"({totals['5xx']} 5xx, {totals['errors']} proxy errors); wrk completed {sent} "
+          f"(warm-ups included, readiness probe not)", flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per run (10)")
+    p.add_argument("--warmup", type=float, default=2.0,
+                   help="seconds of discarded warm-up before each run (2; 0 to skip)")
+    p.add_argument("--connections", default="64,256", help="comma list (64,256)")
+    p.add_argument("--only", default=",".join(TARGETS), help="haproxy,nginx,zerodown")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    args = p.parse_args(argv)
+    args.connections = [int(c) for c in args.connections.split(",") if c]
+    args.only = [t.strip() for t in args.only.split(",") if t.strip()]
+    unknown = set(args.only) - set(TARGETS)
+    if unknown:
+        p.error(f"unknown target(s) {', '.join(sorted(unknown))}; choose from {TARGETS}")
+    return args
+
+
+def run(args) -> dict:
+    report = {"duration_s": args.duration, "warmup_s": args.warmup,
+              "connections": args.connections, "wrk_threads": 1, "cpus": os.cpu_count()}
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="zerodown-bench-") as name:
+        tmp = Path(name)
+        tmp.chmod(0o755)  # nginx workers run as nobody when we are root
+        backends = [free_port(), free_port()]
+        print(f"backends: nginx (1 worker) on 127.0.0.1:{backends[0]} and :{backends[1]}")
+        backend = start_backends(tmp, backends)
+        try:
+            for target in TARGETS:
+                if target in args.only:
+                    results += bench_target(target, tmp, backends, args, report)
+        finally:
+            backend.stop()
+    report["results"] = [asdict(r) | {"errors": r.errors} for r in results]
+    report["verdicts"] = print_table(results, args.connections, args.only)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so finally blocks run
+    args = parse_args(argv)
+    try:
+        report = run(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted; every child process was stopped", file=sys.stderr)
+        return 130
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nresults written to {args.json}")
+    if "zerodown_error" in report:
+        last = report["zerodown_error"].strip().splitlines()[-1]
+        print(f"\nzerodown proxy failed to start: {last}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,72 @@
+"""The embedded proxy as a real child process, for component and e2e tests."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from zerodown import table_json
+from zerodown.model import Backend, RevisionRoute, RoutingTable
+from zerodown.proxy.client import AdminClient
+
+from .net import HOST, free_port
+from .procs import ManagedProcess
+
+
+class ProxyProcess:
+    """`zerodown proxy` on a free port with a unix admin socket in `workdir`."""
+
+    def __init__(self, workdir: Path, port: int | None = None, extra: list[str] = ()):
+        self.workdir = Path(workdir)
+        self.port = port or free_port()
+        self.admin = AdminClient(f"unix:{self.workdir / 'admin.sock'}", timeout=5)
+        self.state = self.workdir / "proxy.json"
+        self.extra = list(extra)
+        self.procs: list[ManagedProcess] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def proc(self) -> ManagedProcess:
+        return self.procs[-1]
+
+    def start(self, timeout: float = 10.0) -> ManagedProcess:
+        """Start a proxy process; a running one hands its sockets over to it."""
+        argv = [sys.executable, "-m", "zerodown", "proxy", "--listen", f"{HOST}:{self.port}",
+                "--admin", f"unix:{self.workdir / 'admin.sock'}", "--state", str(self.state),
+                *self.extra]
+        proc = ManagedProcess(argv, port=self.port, name="proxy")
+        self.procs.append(proc)
+        deadline = time.monotonic() + timeout
+        while "zerodown proxy ready" not in proc.log():
+            if not proc.alive:
+                raise RuntimeError(f"proxy exited with {proc.returncode}; log:\n{proc.log()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"proxy not ready within {timeout}s; log:\n{proc.log()}")
+            time.sleep(0.01)
+        return proc
+
+    def apply(self, table: RoutingTable) -> bool:
+        return self.admin.apply(table)
+
+    def stats(self) -> dict:
+        return self.admin.stats()
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            proc.cleanup()
+
+
+def table_of(version: int, *revisions: tuple[str, float, list], rules=(), sticky=None) -> RoutingTable:
+    """table_of(1, ("v1", 90, [app1, app2]), ("v2", 10, [app3])) from started apps."""
+    return RoutingTable(version, tuple(
+        RevisionRoute(name, weight, tuple(Backend(f"{name}-{app.port}", f"{HOST}:{app.port}")
+                                          for app in apps))
+        for name, weight, apps in revisions), tuple(rules), sticky)
+
+
+def dump(table: RoutingTable) -> str:
+    return table_json.dumps(table)

@@ -1,0 +1,106 @@
+"""Routing decisions on raw request heads: rules, weights, stickiness."""
+
+import collections
+import random
+
+import pytest
+
+from zerodown.model import Backend, RevisionRoute, RoutingTable, Rule, Sticky
+from zerodown.proxy import routing
+from zerodown.proxy.routing import Routes, cookie_value
+
+
+def head(*lines: str) -> bytes:
+    return ("GET / HTTP/1.1\r\nHost: x\r\n" + "".join(l + "\r\n" for l in lines) + "\r\n").encode()
+
+
+def table(weights=(90, 10), rules=(), sticky=None):
+    revs = tuple(RevisionRoute(f"r{i + 1}", w, (Backend(f"b{i}", f"127.0.0.1:{9000 + i}"),))
+                 for i, w in enumerate(weights))
+    return RoutingTable(1, revs, tuple(rules), sticky)
+
+
+def routes(t):
+    return Routes(t, {r.name: r.name for r in t.revisions})
+
+
+def test_cookie_value_finds_the_named_cookie_only():
+    h = head("Cookie: a=1; beta=yes; zz=2", "Cookie: other=3")
+    assert cookie_value(h, b"beta") == b"yes"
+    assert cookie_value(h, b"other") == b"3"
+    assert cookie_value(h, b"bet") is None
+    assert cookie_value(head("X-Beta: beta=no"), b"beta") is None
+
+
+@pytest.mark.parametrize("rule, lines, expected", [
+    (Rule("r2", header="X-Canary", equals="1"), ["X-Canary: 1"], "r2"),
+    (Rule("r2", header="X-Canary", equals="1"), ["x-canary:   1  "], "r2"),
+    (Rule("r2", header="X-Canary", equals="1"), ["X-Canary: 10"], None),
+    (Rule("r2", header="X-Canary", equals="1"), ["X-Canaryy: 1"], None),
+    (Rule("r2", header="User-Agent", regex="Firefox/1[0-9]{2}"), ["User-Agent: Mozilla Firefox/120.0"], "r2"),
+    (Rule("r2", header="User-Agent", regex="Firefox/1[0-9]{2}"), ["User-Agent: Firefox/99"], None),
+    (Rule("r2", cookie="beta", equals="yes"), ["Cookie: a=b; beta=yes"], "r2"),
+    (Rule("r2", cookie="beta", equals="yes"), ["Cookie: beta=no"], None),
+    (Rule("r2", cookie="beta", regex="^y"), ["Cookie: beta=yeah"], "r2"),
+])
+def test_rules_win_over_weights(rule, lines, expected):
+    r = routes(table(weights=(100, 0), rules=[rule]))
+    picked = {r.pick(head(*lines))[0] for _ in range(50)}
+    assert picked == {expected or "r1"}
+
+
+def test_first_matching_rule_wins():
+    t = RoutingTable(1, (RevisionRoute("a", 100), RevisionRoute("b", 0), RevisionRoute("c", 0)),
+                     (Rule("b", header="X-T", equals="1"), Rule("c", header="X-T", regex=".")))
+    assert routes(t).pick(head("X-T: 1"))[0] == "b"
+    assert routes(t).pick(head("X-T: 2"))[0] == "c"
+
+
+def test_weighted_split_follows_weights():
+    random.seed(7)
+    r = routes(table(weights=(70, 20, 10)))
+    counts = collections.Counter(r.pick(head())[0] for _ in range(100_000))
+    for name, w in (("r1", 70), ("r2", 20), ("r3", 10)):
+        assert abs(counts[name] / 1000 - w) < 1.0
+
+
+def test_empty_table_picks_nothing():
+    assert Routes(RoutingTable(0), {}).pick(head()) == (None, None)
+
+
+@pytest.mark.parametrize("mode, line", [("header", "X-User: {u}"), ("cookie-hash", "Cookie: uid={u}")])
+def test_hashed_users_never_flip_and_move_only_forward(mode, line):
+    users = [f"user-{i}" for i in range(2000)]
+    name = "X-User" if mode == "header" else "uid"
+    before = None
+    for w in (5, 10, 25, 50, 100):
+        r = routes(table(weights=(w, 100 - w), sticky=Sticky(mode, name)))
+        now = {u: r.pick(head(line.format(u=u)))[0] for u in users}
+        again = {u: r.pick(head(line.format(u=u)))[0] for u in users}
+        assert now == again  # no flip while weights are unchanged
+        if before:  # as r1 grows, users only ever move r2 -> r1
+            assert not [u for u in users if before[u] == "r1" and now[u] == "r2"]
+        share = sum(v == "r1" for v in now.values()) / len(users) * 100
+        assert abs(share - w) < 4
+        before = now
+
+
+def test_proxy_set_cookie_pins_a_user():
+    r = routes(table(weights=(50, 50), sticky=Sticky("cookie", "zd", 60)))
+    target, set_cookie = r.pick(head())
+    assert set_cookie.startswith(b"Set-Cookie: zd=") and b"Max-Age=60" in set_cookie
+    value = set_cookie.split(b"=", 1)[1].split(b";")[0].decode()
+    for _ in range(100):
+        assert r.pick(head(f"Cookie: zd={value}")) == (target, None)
+
+
+def test_garbage_sticky_cookie_is_replaced():
+    r = routes(table(weights=(50, 50), sticky=Sticky("cookie", "zd")))
+    for bad in ("abc", "-1", "100", "nan"):
+        assert r.pick(head(f"Cookie: zd={bad}"))[1] is not None
+
+
+def test_point_of_is_uniform_enough():
+    points = [routing.point_of(f"u{i}".encode()) for i in range(20000)]
+    deciles = collections.Counter(int(p // 10) for p in points)
+    assert all(1800 < deciles[d] < 2200 for d in range(10))
