@@ -99,7 +99,7 @@ class DataPlane:
         for rev in revs:
             other = self.routes.targets.get(rev.name)
             if other is not None and other is not target:
-                pool = other.choose(now, exclude)  # type: ignore[attr-defined]
+                pool = other.choose_excluding(now, exclude)  # type: ignore[attr-defined]
                 if pool is not None:
                     return pool
         return None
@@ -179,7 +179,8 @@ class DataPlane:
             entry = pool.stats.to_dict()
             entry.pop("buckets")
             entry.update(revision=pool.revision, address=pool.address, state=pool.status(now),
-                         connections=len(pool.conns), idle_connections=len(pool.idle))
+                         connections=len(pool.conns), idle_connections=len(pool.idle),
+                         connecting=pool.opening, queued=len(pool.waiters))
             backends[pool.id if not pool.draining or pool.id not in backends
                      else f"{pool.id}~{id(pool):x}"] = entry
         return {

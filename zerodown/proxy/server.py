@@ -169,16 +169,18 @@ class ClientConn(asyncio.Protocol):
         now = self.t0 = self.loop.time()
         plane = self.plane
         self.is_head = head.startswith(b"HEAD ")
-        self.head = b"".join((head[:-2], self.fwd, _forwarded_host(head), b"\r\n"))
-        self.body = []
-        self.body_size = 0
-        self.body_kept = True
+        i = head.find(b"\r\nHost: ")  # nearly every client writes it so; else the regex
+        self.head = b"".join((head[:-2], self.fwd, b"X-Forwarded-Host: ",
+                              head[i + 8:head.find(b"\r\n", i + 8)], b"\r\n\r\n")) if i >= 0 \
+            else b"".join((head[:-2], self.fwd, _forwarded_host(head), b"\r\n"))
         self.tried = ()
         self.replied = False
         if self.msg_done or self.upgrade:
             self.state = WAIT
         else:
             self.state = BODY
+            self.body_size = 0
+            self.body_kept = True
             m = _CONTENT_LENGTH.search(head)
             self.cl_left = int(m.group(1)) if m else None
         target, self.inject = plane.routes.pick(head)
@@ -187,7 +189,26 @@ class ClientConn(asyncio.Protocol):
         if target is None:
             return self._reply_error(503, "no backend serves this service")
         self.target = target  # type: ignore[assignment]
-        self._use(target.choose(now), now)  # type: ignore[union-attr]
+        pool = target.choose(now) or self._fallback(now)  # type: ignore[union-attr]
+        if pool is None:
+            return self._reply_error(503, "no backend available")
+        self.pool = pool
+        pool.stats.in_flight += 1
+        idle = pool.idle
+        if idle and not self.is_head:  # the fast path: a warm connection, send now
+            up = self.up = idle.pop()
+            up.client = self
+            up.got = False
+            up.transport.write(self.head)
+        else:
+            self.waiting_for = pool
+            pool.acquire(self)
+
+    def _fallback(self, now: float) -> BackendPool | None:
+        """Every backend of the chosen revision is ejected: another revision's,
+        else the ejected backend that comes back soonest (better than a 503)."""
+        return (self.plane.fallback_pool(self.target, now, ())
+                or self.target.choose_excluding(now, ()))  # type: ignore[union-attr]
 
     def _use(self, pool: BackendPool | None, now: float) -> None:
         if pool is None:
@@ -256,13 +277,15 @@ class ClientConn(asyncio.Protocol):
         stats.record(status, now - self.t0)
         pool.fails = 0  # type: ignore[union-attr]
         self.up = None
+        if self.body:
+            self.body = []
         self.served += 1
         self.last_active = now
         self._next_request(upstream_keep)
 
     def _next_request(self, reusable: bool) -> None:
-        if not (reusable and self.keep_alive and self.msg_done and self.state == WAIT) \
-                or self.close_after:
+        if not reusable or not self.keep_alive or self.state != WAIT or self.close_after \
+                or not self.msg_done:
             self.state = CLOSED
             self.transport.close()
             return
@@ -307,7 +330,7 @@ class ClientConn(asyncio.Protocol):
             self.tried += (pool,)
             pool.stats.retries += 1
             self._leave_pool()
-            nxt = self.target.choose(now, self.tried) if self.target else None  # type: ignore[union-attr]
+            nxt = self.target.choose_excluding(now, self.tried) if self.target else None  # type: ignore[union-attr]
             if nxt is None:
                 nxt = self.plane.fallback_pool(self.target, now, self.tried)
             if nxt is not None:

@@ -102,29 +102,29 @@ class UpstreamConn(asyncio.Protocol):
             self.transport.close()
             client.upstream_broken(self, "invalid response from backend", first)
             return
-        if first:
-            client.replied = True
+        client.replied = True
         client.transport.write(data)
-        if self.done:
-            self._finish()
+        if self.done:  # the response ended: this connection is free for the next request
+            self.done = False
+            self.client = None
+            self.reused = True
+            status, keep, pool = self.status, self.keep, self.pool
+            now = pool.loop.time()
+            if not keep:
+                self.transport.close()
+            elif pool.waiters or pool.draining:
+                pool.release(self, now)
+            else:
+                self.idle_since = now
+                pool.idle.append(self)
+            client.response_done(status, keep, now)
 
     def on_message_complete(self) -> None:
-        status = self.parser.get_status_code()
+        parser = self.parser
+        status = parser.get_status_code()
         if status >= 200 or status < 100:  # 1xx are interim: the final response follows
             self.status, self.done = status, True
-            self.keep = self.parser.should_keep_alive()  # llhttp forgets it after this callback
-
-    def _finish(self) -> None:
-        client, self.client = self.client, None
-        status, keep = self.status, self.keep  # release() may hand us to the next request
-        self.done = False
-        self.reused = True
-        now = self.pool.loop.time()
-        if keep:
-            self.pool.release(self, now)
-        else:
-            self.transport.close()
-        client.response_done(status, keep, now)  # type: ignore[union-attr]
+            self.keep = parser.should_keep_alive()  # llhttp forgets it after this callback
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.pool.lost(self)
@@ -217,6 +217,14 @@ class BackendPool:
         task.add_done_callback(partial(self._connected, client))
 
     def _connected(self, client: ClientConn, task: asyncio.Task) -> None:
+        try:
+            self._on_connect_result(client, task)
+        except Exception:  # never strand a request: whatever broke, it gets an answer
+            if client.waiting_for is self:
+                client.upstream_failed(None, sent=False)
+            raise
+
+    def _on_connect_result(self, client: ClientConn, task: asyncio.Task) -> None:
         self.opening -= 1
         if task.cancelled() or task.exception() is not None:
             self.failed()
@@ -234,7 +242,8 @@ class BackendPool:
         """Passive health: eject for a while, longer on each consecutive failure."""
         self.fails += 1
         s = self.settings
-        self.ejected_until = self.loop.time() + min(s.eject_max, s.eject_base * 2 ** (self.fails - 1))
+        backoff = s.eject_base * 2.0 ** min(self.fails - 1, 30)  # capped: no float overflow
+        self.ejected_until = self.loop.time() + min(s.eject_max, backoff)
 
     def close_idle(self, older_than: float | None = None) -> None:
         keep = []
@@ -262,14 +271,22 @@ class RevisionTarget:
         self.ring = [p for p, w in pools for _ in range(w)]
         self.next = 0
 
-    def choose(self, now: float, exclude: tuple = ()) -> BackendPool | None:
+    def choose(self, now: float) -> BackendPool | None:
         ring = self.ring
         n = len(ring)
         for _ in range(n):
             i = self.next
             self.next = i + 1 if i + 1 < n else 0
             pool = ring[i]
-            if pool.ejected_until <= now and pool not in exclude:
+            if pool.ejected_until <= now:
                 return pool
-        fallback = [p for p in self.pools if p not in exclude]  # all ejected: try anyway
-        return min(fallback, key=lambda p: p.ejected_until) if fallback else None
+        return None  # all ejected: the caller tries another revision first
+
+    def choose_excluding(self, now: float, exclude: tuple) -> BackendPool | None:
+        """For a retry: the next backend that was not tried yet, healthy ones first."""
+        rest = [p for p in self.pools if p not in exclude]
+        healthy = [p for p in rest if p.ejected_until <= now]
+        if healthy:
+            self.next = (self.next + 1) % max(1, len(self.ring))
+            return healthy[self.next % len(healthy)]
+        return min(rest, key=lambda p: p.ejected_until) if rest else None
