@@ -72,3 +72,69 @@ class RoutingTable:
 
 
 EMPTY_TABLE = RoutingTable(version=0)
+
+
+# --- Revisions, slots and instances -------------------------------------
+# Plans name instances by (revision, slot) only: an InstanceRef is known
+# before the instance exists, so a plan can be computed, printed and
+# persisted without touching a runtime. The runtime turns a ref into an
+# Instance (with an address) when it starts it.
+
+
+@dataclass(frozen=True, order=True)
+class Slot:
+    """A stable place an instance lives in. Index is unique within a service."""
+
+    index: int
+    host: str = "local"
+
+
+@dataclass(frozen=True, order=True)
+class InstanceRef:
+    """The identity of an instance: which revision, in which slot."""
+
+    revision: int
+    slot: Slot
+
+    def name(self, service: str) -> str:
+        """The instance id used everywhere (backend id, logs): "shop-r7-s2"."""
+        return f"{service}-r{self.revision}-s{self.slot.index}"
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One running copy of a revision in a slot, as a runtime reports it."""
+
+    service: str
+    revision: int
+    slot: Slot
+    address: str  # "host:port" the load balancer sends traffic to
+    pid: int | None = None
+
+    @property
+    def ref(self) -> InstanceRef:
+        return InstanceRef(self.revision, self.slot)
+
+    @property
+    def id(self) -> str:
+        return self.ref.name(self.service)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """An immutable, numbered version of a service: what to run and how to probe it.
+
+    `app` and `health` are zerodown.config.AppConfig / HealthConfig; typed
+    loosely here so the model does not depend on the config module.
+    """
+
+    service: str
+    number: int
+    version: str  # the user's label, e.g. "v2"
+    app: object
+    health: object
+
+    @property
+    def name(self) -> str:
+        """The revision's name in routing tables: "r7"."""
+        return f"r{self.number}"

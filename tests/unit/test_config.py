@@ -1,0 +1,222 @@
+"""zerodown.yaml: parsing, every error with its line, overrides, schema."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from zerodown.config import (Amount, AnalysisStep, AppConfig, BlueGreenStrategy, CanaryStrategy,
+                             InPlaceStrategy, PauseStep, RollingStrategy, WeightStep,
+                             apply_overrides, json_schema, load_config, parse_config, starter_yaml)
+from zerodown.errors import ConfigError
+from zerodown.schema import parse_duration
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "zerodown.yaml"
+
+BASE = """\
+service: shop
+listen: 127.0.0.1:8080
+instances: 4
+app:
+  command: python app.py --port {port}
+  cwd: releases/{version}
+  env: {APP_VERSION: "{version}", DEBUG: true, WORKERS: 2}
+health: {path: /healthz, interval: 1s, timeout: 2s, start_timeout: 30s}
+drain_timeout: 1m30s
+strategy:
+  kind: rolling
+  max_surge: 25%
+  max_unavailable: 0
+"""
+
+
+def errors_of(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, file="zerodown.yaml")
+    return [str(err) for err in e.value.errors]
+
+
+def test_a_full_file_parses_into_typed_values():
+    cfg = parse_config(BASE)
+    assert cfg.service == "shop" and cfg.instances == 4
+    assert cfg.app.command == ("python", "app.py", "--port", "{port}")
+    assert cfg.app.env == {"APP_VERSION": "{version}", "DEBUG": "true", "WORKERS": "2"}
+    assert cfg.drain_timeout == 90.0 and cfg.stop_grace == 10.0 and cfg.on_failure == "rollback"
+    assert cfg.strategy == RollingStrategy(Amount(25, percent=True), Amount(0))
+    assert cfg.router.kind == "embedded" and cfg.runtime.kind == "local"
+
+
+def test_the_example_and_the_starter_file_are_valid():
+    assert load_config(str(EXAMPLE)).app.command[:2] == ("python3", "app.py")
+    assert parse_config(starter_yaml("web", 9000)).listen == "127.0.0.1:9000"
+
+
+def test_every_commented_strategy_in_the_example_is_valid():
+    lines = EXAMPLE.read_text().splitlines()
+    start, end = lines.index("strategy:"), next(i for i, l in enumerate(lines) if l.startswith("on_failure"))
+    blocks, kinds = [], []
+    for line in lines[start + 1:end]:
+        if line.startswith("  # kind:"):
+            blocks.append([])
+        if blocks and line.startswith("  # "):
+            blocks[-1].append("  " + line[4:])
+    for block in blocks:
+        text = "\n".join(lines[:start + 1] + block + lines[end:])
+        kinds.append(parse_config(text).strategy.kind)
+    assert kinds == ["in-place", "blue-green", "canary"]
+
+
+@pytest.mark.parametrize("value, seconds", [
+    ("500ms", 0.5), ("1s", 1.0), ("2m", 120.0), ("1h", 3600.0), ("1m30s", 90.0),
+    ("1.5s", 1.5), (3, 3.0), (0.25, 0.25)])
+def test_durations(value, seconds):
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("change, expected", [
+    (("max_surge: 25%", "max_surge: lots"),
+     'zerodown.yaml:12: strategy.max_surge: must be a count or a percentage like "25%", got "lots"'),
+    (("max_surge: 25%", "max_surg: 1"),
+     'zerodown.yaml:12: strategy.max_surg: unknown key "max_surg" (did you mean "max_surge"?)'),
+    (("max_surge: 25%", "batch_size: 2"),
+     "zerodown.yaml:12: strategy.batch_size: is an option of strategy kind in-place, not rolling"),
+    (("max_surge: 25%", "max_surge: 0"),
+     "zerodown.yaml:12: strategy.max_surge: max_surge and max_unavailable cannot both be 0 "
+     "(nothing could ever be replaced); set max_surge: 1 or max_unavailable: 1"),
+    (("kind: rolling", "kind: rollin"),
+     'zerodown.yaml:11: strategy.kind: must be one of in-place, rolling, blue-green, canary, '
+     'got "rollin" (did you mean "rolling"?)'),
+    (("drain_timeout: 1m30s", "drain_timeout: soon"),
+     'zerodown.yaml:9: drain_timeout: must be a duration like "500ms", "1s", "2m" or "1h" '
+     '(a number is seconds), got "soon"'),
+    (("instances: 4", "instances: 0"), "zerodown.yaml:3: instances: must be an integer from 1 to 1000, got 0"),
+    (("listen: 127.0.0.1:8080", "listen: 8080"),
+     'zerodown.yaml:2: listen: must be host:port like "127.0.0.1:8080", got 8080'),
+    (("cwd: releases/{version}", "cwd: releases/{ver}"),
+     'zerodown.yaml:6: app.cwd: unknown placeholder {ver} in "releases/{ver}" '
+     "(allowed: {version} {port} {slot} {instance})"),
+    (("command: python app.py --port {port}", 'command: "python \'app.py"'),
+     "zerodown.yaml:5: app.command: cannot split \"python 'app.py\" into arguments: No closing quotation"),
+    (("health: {path: /healthz,", "health: {path: /healthz, tcp: true,"),
+     "zerodown.yaml:8: health.tcp: tcp: true checks a TCP connect only; remove health.path or tcp"),
+    (("service: shop\n", ""), "zerodown.yaml: service: is required"),
+])
+def test_one_error_names_file_line_key_and_what_is_allowed(change, expected):
+    assert errors_of(BASE.replace(*change)) == [expected]
+
+
+def test_every_error_is_reported_at_once_in_line_order():
+    text = BASE.replace("instances: 4", "instances: many").replace("max_surge: 25%", "max_surge: x")
+    text += "on_failure: retry\nfoo: 1\n"
+    with pytest.raises(ConfigError) as e:
+        parse_config(text)
+    lines = [err.line for err in e.value.errors]
+    assert lines == [3, 12, 14, 15] and len(e.value.errors) == 4
+    assert str(e.value).startswith("4 problems in the configuration:\n  zerodown.yaml:3: instances:")
+    assert 'foo: unknown key "foo" (allowed: service, listen' in str(e.value)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("service: [", r"^zerodown.yaml:1: not valid YAML: expected the node content"),
+    ("", r"^zerodown.yaml: is empty; expected a mapping"),
+    ("- a\n- b\n", r"^zerodown.yaml: is a list; expected a mapping"),
+])
+def test_files_that_are_not_a_mapping(text, expected):
+    with pytest.raises(ConfigError, match=expected):
+        parse_config(text)
+
+
+def test_a_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope.yaml: cannot read configuration"):
+        load_config(str(tmp_path / "nope.yaml"))
+
+
+def test_overrides_are_yaml_values_and_validated_the_same_way():
+    cfg = apply_overrides(parse_config(BASE), ["strategy.max_surge=2", "instances=6",
+                                               "health.timeout=500ms"])
+    assert cfg.strategy.max_surge == Amount(2) and cfg.instances == 6 and cfg.health.timeout == 0.5
+    with pytest.raises(ConfigError) as e:
+        apply_overrides(cfg, ["strategy.max_surge=lots", "instances=7"])
+    assert str(e.value) == ('--set strategy.max_surge=lots: strategy.max_surge: must be a count '
+                            'or a percentage like "25%", got "lots"')
+
+
+def test_an_override_can_switch_strategy_and_reports_leftovers():
+    cfg = parse_config(BASE)
+    assert apply_overrides(cfg, ["strategy={kind: in-place, batch_size: 50%}"]).strategy == \
+        InPlaceStrategy(Amount(50, percent=True))
+    with pytest.raises(ConfigError, match="is an option of strategy kind rolling, not in-place"):
+        apply_overrides(cfg, ["strategy.kind=in-place"])
+    with pytest.raises(ConfigError, match=r'^--set: instances: must look like key.path=value, got "instances"'):
+        apply_overrides(cfg, ["instances"])
+
+
+CANARY = BASE.split("strategy:")[0] + """\
+strategy:
+  kind: canary
+  canary_instances: 1
+  sticky: {mode: cookie, name: zd_split}
+  match: [{header: X-Canary, equals: "1"}]
+  steps:
+    - weight: 10
+    - pause: 30s
+    - pause: {}
+    - pause: {duration: 2m}
+    - analysis: {success_rate: 0.99, latency_p99: 300ms}
+    - weight: 100
+"""
+
+
+def test_canary_steps():
+    s = parse_config(CANARY).strategy
+    assert isinstance(s, CanaryStrategy) and s.canary_instances == Amount(1)
+    assert s.steps[:4] == (WeightStep(10), PauseStep(30.0), PauseStep(None), PauseStep(120.0))
+    assert isinstance(s.steps[4], AnalysisStep) and s.steps[4].analysis.latency_p99 == 0.3
+    assert apply_overrides(parse_config(CANARY), ["strategy.steps[0].weight=5"]).strategy.steps[0] \
+        == WeightStep(5)
+    with pytest.raises(ConfigError, match=r"^--set strategy.steps.0.weight=101: strategy.steps\[0\].weight"):
+        apply_overrides(parse_config(CANARY), ["strategy.steps.0.weight=101"])
+
+
+def test_canary_errors_point_into_the_step_list():
+    text = (CANARY.replace("weight: 10\n", "weight: 120\n").replace("pause: 30s", "paws: 30s")
+            .replace("success_rate: 0.99, latency_p99: 300ms", "count: 2")
+            .replace("equals: \"1\"", "regex: \"(\""))
+    assert errors_of(text) == [
+        'zerodown.yaml:14: strategy.match[0].regex: "(" is not a valid regular expression: '
+        'missing ), unterminated subpattern at position 0',
+        "zerodown.yaml:16: strategy.steps[0].weight: must be an integer from 0 to 100, got 120",
+        'zerodown.yaml:17: strategy.steps[1]: unknown step "paws" (did you mean "pause"?)',
+        "zerodown.yaml:20: strategy.steps[4].analysis: needs at least one threshold: success_rate, "
+        "latency_p99, max_success_rate_drop or max_latency_ratio"]
+
+
+def test_blue_green_and_router_shorthand():
+    text = BASE.split("strategy:")[0] + (
+        "router: haproxy\nruntime: {kind: ssh, hosts: [a, b]}\n"
+        "strategy: {kind: blue-green, auto_promote: false, preview_header: X-Preview}\n")
+    cfg = parse_config(text)
+    assert cfg.strategy == BlueGreenStrategy(auto_promote=False, preview_header="X-Preview")
+    assert (cfg.router.kind, cfg.runtime.kind, cfg.runtime.options) == ("haproxy", "ssh", {"hosts": ["a", "b"]})
+    assert apply_overrides(cfg, ["strategy=in-place"]).strategy == InPlaceStrategy()
+
+
+def test_app_render_fills_placeholders():
+    app = parse_config(BASE).app.render(version="v2", port=41001, slot=0, instance="shop-r2-s0")
+    assert app == AppConfig(("python", "app.py", "--port", "41001"), "releases/v2",
+                            {"APP_VERSION": "v2", "DEBUG": "true", "WORKERS": "2"})
+
+
+def test_json_schema_covers_every_key_and_kind():
+    schema = json_schema()
+    json.dumps(schema)  # serialisable as is
+    assert schema["required"] == ["service", "listen", "app"]
+    assert set(schema["properties"]) == {
+        "service", "listen", "instances", "app", "health", "drain_timeout", "stop_grace",
+        "router", "runtime", "strategy", "on_failure"}
+    kinds = [v["properties"]["kind"]["const"] for v in schema["properties"]["strategy"]["anyOf"]]
+    assert kinds == ["in-place", "rolling", "blue-green", "canary"]
+    assert re.match(schema["properties"]["drain_timeout"]["anyOf"][1]["pattern"], "1m30s")

@@ -1,0 +1,209 @@
+"""Exact plans for small cases: state and parameters in, the printed plan out.
+
+The text is what `zerodown plan` prints, so these tables also pin the output.
+The zero-downtime rules themselves are checked on every plan in
+test_plan_properties.py.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from zerodown import table_json
+from zerodown.config import Amount, CanaryStrategy, InPlaceStrategy, RollingStrategy, WeightStep
+from zerodown.model import InstanceRef, Slot
+from zerodown.plan import (Analyze, Drain, Pause, PlanError, Route, ServiceState, Share, Start,
+                           Target, route_table, step_from_data, step_to_data)
+from zerodown.strategies import abort_plan, plan_for, rollback_plan, rolling
+
+
+def amount(v: int | str) -> Amount:
+    return Amount(int(v[:-1]), percent=True) if isinstance(v, str) else Amount(v)
+
+
+def refs(revision: int, slots, host: str = "local") -> tuple[InstanceRef, ...]:
+    return tuple(InstanceRef(revision, Slot(i, host)) for i in slots)
+
+
+def serving(revision: int, n: int, unrouted=()) -> ServiceState:
+    return ServiceState("shop", revision, refs(revision, range(n)), tuple(unrouted))
+
+
+PLANS = {
+    "in-place, the seed's example: one server at a time, in its own slot": (
+        InPlaceStrategy(amount(1)), serving(1, 2), Target(2, 2), """
+        shop: r1 → r2, 2 instances, in-place batch_size=1, 11 steps
+         1. route r1 100% to s1
+         2. drain shop-r1-s0
+         3. stop shop-r1-s0
+         4. start shop-r2-s0
+         5. wait until healthy: shop-r2-s0
+         6. route r2 100% to s0
+         7. drain shop-r1-s1
+         8. stop shop-r1-s1
+         9. start shop-r2-s1
+        10. wait until healthy: shop-r2-s1
+        11. route r2 100% to s0 s1"""),
+    "in-place, 50% of 4 is a batch of 2": (
+        InPlaceStrategy(amount("50%")), serving(1, 4), Target(2, 4), """
+        shop: r1 → r2, 4 instances, in-place batch_size=50%, 11 steps
+         1. route r1 100% to s2 s3
+         2. drain shop-r1-s0, shop-r1-s1
+         3. stop shop-r1-s0, shop-r1-s1
+         4. start shop-r2-s0, shop-r2-s1
+         5. wait until healthy: shop-r2-s0, shop-r2-s1
+         6. route r2 100% to s0 s1
+         7. drain shop-r1-s2, shop-r1-s3
+         8. stop shop-r1-s2, shop-r1-s3
+         9. start shop-r2-s2, shop-r2-s3
+        10. wait until healthy: shop-r2-s2, shop-r2-s3
+        11. route r2 100% to s0 s1 s2 s3"""),
+    "in-place, growing: the extra instance starts first, costing no capacity": (
+        InPlaceStrategy(amount(1)), serving(1, 1), Target(2, 2), """
+        shop: r1 → r2, 2 instances, in-place batch_size=1, 8 steps
+        1. start shop-r2-s1
+        2. wait until healthy: shop-r2-s1
+        3. route r2 100% to s1
+        4. drain shop-r1-s0
+        5. stop shop-r1-s0
+        6. start shop-r2-s0
+        7. wait until healthy: shop-r2-s0
+        8. route r2 100% to s0 s1"""),
+    "rolling, surge (seed variant 1): add a new one, then remove an old one": (
+        RollingStrategy(amount(1), amount(0)), serving(1, 2), Target(2, 2), """
+        shop: r1 → r2, 2 instances, rolling max_surge=1 max_unavailable=0, 10 steps
+         1. start shop-r2-s2
+         2. wait until healthy: shop-r2-s2
+         3. route r1 50% to s1; r2 50% to s2
+         4. drain shop-r1-s0
+         5. stop shop-r1-s0
+         6. start shop-r2-s0
+         7. wait until healthy: shop-r2-s0
+         8. route r2 100% to s0 s2
+         9. drain shop-r1-s1
+        10. stop shop-r1-s1"""),
+    "rolling, in turn (seed variant 2): detach, replace, attach": (
+        RollingStrategy(amount(0), amount(1)), serving(1, 2), Target(2, 2), """
+        shop: r1 → r2, 2 instances, rolling max_surge=0 max_unavailable=1, 11 steps
+         1. route r1 100% to s1
+         2. drain shop-r1-s0
+         3. stop shop-r1-s0
+         4. start shop-r2-s0
+         5. wait until healthy: shop-r2-s0
+         6. route r2 100% to s0
+         7. drain shop-r1-s1
+         8. stop shop-r1-s1
+         9. start shop-r2-s1
+        10. wait until healthy: shop-r2-s1
+        11. route r2 100% to s0 s1"""),
+    "rolling, both: at most 4 run and at least 2 serve": (
+        RollingStrategy(amount(1), amount(1)), serving(1, 3), Target(2, 3), """
+        shop: r1 → r2, 3 instances, rolling max_surge=1 max_unavailable=1, 11 steps
+         1. route r1 100% to s1 s2
+         2. drain shop-r1-s0
+         3. stop shop-r1-s0
+         4. start shop-r2-s0, shop-r2-s3
+         5. wait until healthy: shop-r2-s0, shop-r2-s3
+         6. route r2 100% to s0 s3
+         7. drain shop-r1-s1, shop-r1-s2
+         8. stop shop-r1-s1, shop-r1-s2
+         9. start shop-r2-s1
+        10. wait until healthy: shop-r2-s1
+        11. route r2 100% to s0 s1 s3"""),
+    "rolling, first deploy: nothing to protect, everything starts at once": (
+        RollingStrategy(amount(1), amount(0)), ServiceState("shop", None), Target(1, 2), """
+        shop: r1 (first deploy), 2 instances, rolling max_surge=1 max_unavailable=0, 3 steps
+        1. start shop-r1-s0, shop-r1-s1
+        2. wait until healthy: shop-r1-s0, shop-r1-s1
+        3. route r1 100% to s0 s1"""),
+    "rolling, an interrupted deploy's stranded instance is drained and stopped first": (
+        RollingStrategy(amount(1), amount(0)), serving(1, 1, refs(2, [1])), Target(2, 1), """
+        shop: r1 → r2, 1 instance, rolling max_surge=1 max_unavailable=0, 7 steps
+        1. drain shop-r2-s1
+        2. stop shop-r2-s1
+        3. start shop-r2-s1
+        4. wait until healthy: shop-r2-s1
+        5. route r2 100% to s1
+        6. drain shop-r1-s0
+        7. stop shop-r1-s0"""),
+}
+
+
+@pytest.mark.parametrize("strategy, state, target, expected", PLANS.values(), ids=list(PLANS))
+def test_exact_plans(strategy, state, target, expected):
+    assert plan_for(strategy, state, target).describe() == textwrap.dedent(expected).strip()
+
+
+def test_in_place_rollback_is_the_same_plan_backwards():
+    mid = ServiceState("shop", 1, refs(2, [0]) + refs(1, [1]), unrouted=refs(2, [2]))
+    assert rollback_plan(InPlaceStrategy(amount(1)), mid, Target(1, 2)).describe() == textwrap.dedent("""\
+        shop: r2 → r1, 2 instances, rollback, in-place batch_size=1, 8 steps
+        1. drain shop-r2-s2
+        2. stop shop-r2-s2
+        3. route r1 100% to s1
+        4. drain shop-r2-s0
+        5. stop shop-r2-s0
+        6. start shop-r1-s0
+        7. wait until healthy: shop-r1-s0
+        8. route r1 100% to s0 s1""")
+
+
+def test_abort_moves_all_traffic_back_in_one_route():
+    state = ServiceState("shop", 1, refs(1, range(2)) + refs(2, [2]))
+    steps = abort_plan(state, Target(1, 2)).steps
+    assert [s.describe("shop") for s in steps] == [
+        "route r1 100% to s0 s1", "drain shop-r2-s2", "stop shop-r2-s2"]
+    with pytest.raises(PlanError, match="none of its instances is routed"):
+        abort_plan(ServiceState("shop", 1, refs(2, [0])), Target(1, 1))
+
+
+@pytest.mark.parametrize("surge, unavailable, n, expected", [
+    (1, 0, 4, (1, 0)), ("25%", "25%", 4, (1, 1)), ("25%", "25%", 3, (1, 0)),
+    ("10%", 0, 4, (1, 0)), (0, "10%", 4, (0, 1)),  # both 0 after rounding: as Kubernetes, 1
+    ("100%", "50%", 5, (5, 2)), (0, "100%", 3, (0, 3))])
+def test_rolling_budgets_round_like_kubernetes(surge, unavailable, n, expected):
+    assert rolling.budgets(RollingStrategy(amount(surge), amount(unavailable)), n) == expected
+
+
+def test_a_new_slot_goes_on_the_host_of_the_instance_it_replaces():
+    state = ServiceState("shop", 1, (InstanceRef(1, Slot(0, "a")), InstanceRef(1, Slot(1, "b"))))
+    first = plan_for(RollingStrategy(), state, Target(2, 2)).steps[0]
+    assert first == Start((InstanceRef(2, Slot(2, "a")),))
+
+
+def test_strategies_without_a_planner_and_bad_targets_are_plan_errors():
+    with pytest.raises(PlanError, match="strategy canary has no planner yet"):
+        plan_for(CanaryStrategy(steps=(WeightStep(10),)), serving(1, 2), Target(2, 2))
+    with pytest.raises(PlanError, match="at least 1 instance"):
+        plan_for(RollingStrategy(), serving(1, 2), Target(2, 0))
+
+
+def test_steps_survive_json_for_the_engine_to_persist():
+    plan = plan_for(RollingStrategy(amount(1), amount(1)), serving(1, 3), Target(2, 3))
+    extra = (Pause("look at the dashboard", None), Pause("bake", 30.0),
+             Analyze(2, {"success_rate": 0.99}, against=1),
+             Route((Share(1, refs(1, [0]), 90.0), Share(2, refs(2, [1], "h"), 10.0))))
+    for step in plan.steps + extra:
+        assert step_from_data(json.loads(json.dumps(step_to_data(step)))) == step
+    with pytest.raises(PlanError, match="is not a step"):
+        step_from_data({"step": "Explode"})
+
+
+def test_a_route_becomes_a_valid_routing_table():
+    route = Route((Share(1, refs(1, [1, 2])), Share(2, refs(2, [0]))))
+    addresses = {r: f"127.0.0.1:{41000 + r.slot.index}" for r in route.routed()}
+    table = route_table(route, addresses, "shop", version=7)
+    assert table_json.from_dict(table_json.to_dict(table)) == table
+    assert [(r.name, round(r.weight, 2), [b.id for b in r.backends]) for r in table.revisions] == [
+        ("r1", 66.67, ["shop-r1-s1", "shop-r1-s2"]), ("r2", 33.33, ["shop-r2-s0"])]
+
+
+def test_route_percents_mix_fixed_weights_and_instance_counts():
+    route = Route((Share(1, refs(1, [0, 1, 2])), Share(2, refs(2, [3]), weight=10.0)))
+    assert route.percents() == {2: 10.0, 1: 90.0}
+    assert Route(()).describe() == "route nothing (requests get 503)"
+    assert Drain(refs(1, [0])).describe("shop") == "drain shop-r1-s0"
+    assert Pause("manual gate").describe() == "pause until resumed: manual gate"

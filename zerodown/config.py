@@ -1,0 +1,280 @@
+"""zerodown.yaml: what a service is and how to deploy it, validated with locations.
+
+    cfg = load_config("zerodown.yaml")          # raises ConfigError listing every problem
+    cfg = apply_overrides(cfg, ["instances=6"])  # --set on the command line, same checks
+
+Every error names the file, line and key path and says what is allowed:
+    zerodown.yaml:7: strategy.max_surge: must be a count or a percentage like "25%", got "lots"
+The value kinds and the section machinery live in schema.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import yaml
+
+from zerodown.errors import ConfigError
+from zerodown.schema import (Amount, Context, Invalid, Section, address, boolean, command,
+                             duration, enum, env, integer, join, nested, optional, shown, template,
+                             text)
+from zerodown.strategies.options import (STRATEGIES, AnalysisConfig, AnalysisStep,
+                                         BlueGreenStrategy, CanaryStrategy, InPlaceStrategy,
+                                         MatchRule, PauseStep, RollingStrategy, StrategyConfig,
+                                         WeightStep, check_strategy, parse_strategy)
+
+__all__ = ["ServiceConfig", "AppConfig", "HealthConfig", "RouterConfig", "RuntimeConfig",
+           "StrategyConfig", "InPlaceStrategy", "RollingStrategy", "BlueGreenStrategy",
+           "CanaryStrategy", "WeightStep", "PauseStep", "AnalysisStep", "AnalysisConfig",
+           "MatchRule", "Amount", "STRATEGIES", "load_config", "parse_config",
+           "apply_overrides", "json_schema", "starter_yaml"]
+
+ROUTER_KINDS = ("embedded", "haproxy", "nginx")
+RUNTIME_KINDS = ("local", "ssh")
+ON_FAILURE = ("rollback", "pause")
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    path: str = "/healthz"
+    tcp: bool = False  # true: a TCP connect is the whole check
+    status: int = 200  # the HTTP status a healthy instance answers
+    interval: float = 1.0
+    timeout: float = 2.0
+    healthy_threshold: int = 1
+    unhealthy_threshold: int = 3
+    start_timeout: float = 30.0  # how long a new instance may take to become healthy
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """What to run for one instance. A relative cwd is relative to zerodown.yaml's directory."""
+
+    command: tuple[str, ...]
+    cwd: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def render(self, **values: Any) -> "AppConfig":
+        """Fill {version} {port} {slot} {instance}; the result is run without a shell."""
+        fill = lambda s: s.format(**values)  # noqa: E731
+        return AppConfig(tuple(fill(a) for a in self.command),
+                         None if self.cwd is None else fill(self.cwd),
+                         {k: fill(v) for k, v in self.env.items()})
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    kind: str = "embedded"
+    options: dict[str, Any] = field(default_factory=dict)  # kind-specific, checked by the router
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    kind: str = "local"
+    options: dict[str, Any] = field(default_factory=dict)  # kind-specific (ssh hosts, ...)
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    service: str
+    listen: str
+    app: AppConfig
+    instances: int = 2
+    health: HealthConfig = HealthConfig()
+    drain_timeout: float = 30.0
+    stop_grace: float = 10.0
+    router: RouterConfig = RouterConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    strategy: StrategyConfig = RollingStrategy()
+    on_failure: str = "rollback"
+    # Where it came from, so --set overrides re-validate with the same locations.
+    file: str | None = field(default=None, compare=False)
+    source: dict = field(default_factory=dict, compare=False, repr=False)
+    lines: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+# --- sections -----------------------------------------------------------
+
+def _open(cls: type, kinds: tuple[str, ...]):
+    """router/runtime: a kind, plus options kept whole for the driver to check."""
+    def parse(ctx: Context, data: Any, path: str):
+        if data is None:
+            return cls()
+        if isinstance(data, str):  # `router: haproxy` is short for {kind: haproxy}
+            data = {"kind": data}
+        if not isinstance(data, dict):
+            raise Invalid(f"must be a mapping with a kind ({', '.join(kinds)}), got {shown(data)}")
+        try:
+            kind = enum(*kinds).parse(data.get("kind", cls.kind))
+        except Invalid as e:
+            ctx.error(join(path, "kind"), str(e))
+            kind = cls.kind
+        return cls(kind, {k: v for k, v in data.items() if k != "kind"})
+    return nested(parse, {"type": "object", "properties": {"kind": {"enum": list(kinds)}},
+                           "additionalProperties": True})
+
+
+SERVICE = Section(ServiceConfig, {
+    "service": text(_NAME, "a name of letters, digits, - and _ (at most 63)"),
+    "listen": address(),
+    "instances": integer(1, 1000),
+    "app": Section(AppConfig, {"command": command(), "cwd": optional(template()), "env": env()},
+                   "what to run; placeholders {version} {port} {slot} {instance}"),
+    "health": Section(HealthConfig, {
+        "path": text(r"^/", 'a path starting with "/"'), "tcp": boolean(),
+        "status": integer(100, 599), "interval": duration(), "timeout": duration(),
+        "healthy_threshold": integer(1, 100), "unhealthy_threshold": integer(1, 100),
+        "start_timeout": duration()}, "how zerodown decides an instance is healthy"),
+    "drain_timeout": duration(), "stop_grace": duration(),
+    "router": _open(RouterConfig, ROUTER_KINDS), "runtime": _open(RuntimeConfig, RUNTIME_KINDS),
+    "strategy": parse_strategy, "on_failure": enum(*ON_FAILURE)})
+
+
+def _cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
+    """Rules that involve more than one key, skipped where a key is already wrong."""
+    bad = {e.key for e in ctx.errors}
+    if cfg.health.tcp and "path" in (data.get("health") or {}):
+        ctx.error("health.tcp", "tcp: true checks a TCP connect only; remove health.path or tcp")
+    if cfg.health.timeout > cfg.health.start_timeout and not bad & {"health.timeout",
+                                                                     "health.start_timeout"}:
+        ctx.error("health.timeout", f"must not exceed health.start_timeout ({cfg.health.start_timeout:g}s)")
+    strategy = data.get("strategy")
+    check_strategy(ctx, cfg.strategy, strategy if isinstance(strategy, dict) else {}, bad)
+
+
+# --- loading ------------------------------------------------------------
+
+def load_config(path: str) -> ServiceConfig:
+    try:
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+    except OSError as e:
+        raise ConfigError(f"cannot read configuration: {e.strerror}", file=str(path)) from None
+    return parse_config(source, file=str(path))
+
+
+def parse_config(source: str, file: str = "zerodown.yaml") -> ServiceConfig:
+    try:
+        data = yaml.safe_load(source)
+        lines = _key_lines(yaml.compose(source, Loader=yaml.SafeLoader), "", {})
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise ConfigError(f"not valid YAML: {getattr(e, 'problem', None) or e}", file=file,
+                          line=mark.line + 1 if mark else None) from None
+    return _validate(data, file, lines, {})
+
+
+def apply_overrides(config: ServiceConfig, overrides: Sequence[str]) -> ServiceConfig:
+    """Apply `key.path=value` settings (values read as YAML) and validate again."""
+    data, origins, errors = copy.deepcopy(config.source), {}, []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        try:
+            if not sep or not key.strip():
+                raise Invalid(f"must look like key.path=value, got {shown(item)}")
+            _set_path(data, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+            # steps.0.weight and steps[0].weight are one key; errors name the second
+            origins[re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", key.strip())] = f"--set {item}"
+        except (Invalid, yaml.YAMLError) as e:
+            errors.append(ConfigError(str(e), file="--set", key=key.strip() or None))
+    if errors:
+        _raise(errors)
+    return _validate(data, config.file, config.lines, origins)
+
+
+def _set_path(data: dict, path: str, value: Any) -> None:
+    parts = [p for p in re.split(r"\.|\[(\d+)\]", path) if p]
+    node: Any = data
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise Invalid(f"{path}: no item [{part}] in a list of {len(node)}")
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise Invalid(f"{path}: {'.'.join(parts[:i])} is not a mapping")
+        if last:
+            node[part] = value
+        else:
+            if isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
+                node[part] = {}
+            node = node[part]
+
+
+def _key_lines(node: yaml.Node | None, path: str, out: dict[str, int]) -> dict[str, int]:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            p = join(path, k.value)
+            out.setdefault(p, k.start_mark.line + 1)
+            _key_lines(v, p, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[f"{path}[{i}]"] = item.start_mark.line + 1
+            _key_lines(item, f"{path}[{i}]", out)
+    return out
+
+
+def _validate(data: Any, file: str | None, lines: dict, origins: dict) -> ServiceConfig:
+    ctx = Context(file, lines, origins)
+    if not isinstance(data, dict):
+        what = "empty" if data is None else f"a {type(data).__name__}"
+        raise ConfigError(f"is {what}; expected a mapping with service, listen, app, ...", file=file)
+    cfg = SERVICE(ctx, data, "")
+    _cross_checks(ctx, cfg, data)
+    if ctx.errors:
+        _raise(ctx.errors)
+    return replace(cfg, file=file, source=data, lines=lines)
+
+
+def _raise(errors: list[ConfigError]) -> None:
+    errors = sorted(errors, key=lambda e: (e.line is None, e.line or 0))
+    if len(errors) == 1:
+        errors[0].errors = errors
+        raise errors[0]
+    err = ConfigError(f"{len(errors)} problems in the configuration:\n"
+                      + "\n".join(f"  {e}" for e in errors))
+    err.file, err.errors = errors[0].file, errors
+    raise err
+
+
+def json_schema() -> dict:
+    """The JSON Schema of zerodown.yaml, for editors (yaml-language-server)."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://zerodown.dev/schema/zerodown.yaml.json",
+            "title": "zerodown.yaml", **SERVICE.schema}
+
+
+def starter_yaml(service: str = "web", port: int = 8080) -> str:
+    """The file `zerodown init` writes: every key that matters, with its default."""
+    return f"""\
+# zerodown.yaml — see `zerodown schema` for every key.
+service: {service}
+listen: 127.0.0.1:{port}     # where users connect (the load balancer)
+instances: 2
+
+app:
+  # Run without a shell. Placeholders: {{version}} {{port}} {{slot}} {{instance}}
+  command: ["python", "app.py", "--port", "{{port}}", "--version", "{{version}}"]
+  cwd: .
+  env: {{APP_VERSION: "{{version}}"}}
+
+health:
+  path: /healthz             # or `tcp: true`
+  interval: 1s
+  timeout: 2s
+  start_timeout: 30s
+
+drain_timeout: 30s           # longest wait for in-flight requests before a stop
+stop_grace: 10s              # SIGTERM, then SIGKILL after this
+
+strategy:
+  kind: rolling              # in-place | rolling | blue-green | canary
+  max_surge: 1               # extra instances during the deploy (count or "25%")
+  max_unavailable: 0         # instances that may be out of service at once
+
+on_failure: rollback         # rollback | pause
+"""

@@ -1,0 +1,218 @@
+"""Plans: the ordered steps a strategy yields for (current state, target revision).
+
+A plan is a value. Strategies compute it without I/O, `zerodown plan`
+prints it, the engine runs it step by step and persists its cursor. Each
+step is one idempotent action the engine can repeat after a crash:
+
+    Start → WaitHealthy → Route → Drain → Stop   (+ Pause, Analyze)
+
+Route carries the *whole* desired set of routed instances, never a delta,
+so applying it twice changes nothing. Instances are named by InstanceRef
+(revision, slot), known before they exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Union
+
+from zerodown.errors import ZerodownError
+from zerodown.model import Backend, InstanceRef, RevisionRoute, RoutingTable, Slot
+
+
+class PlanError(ZerodownError):
+    """No plan can take the service from its current state to the target."""
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """What the planner starts from: which instances serve, which are stranded."""
+
+    service: str
+    stable: int | None  # the revision serving before this deployment (None: first deploy)
+    routed: tuple[InstanceRef, ...] = ()  # in the routing table, healthy
+    unrouted: tuple[InstanceRef, ...] = ()  # running outside the table (an interrupted deploy's)
+
+
+@dataclass(frozen=True)
+class Target:
+    revision: int
+    instances: int
+
+
+def _names(instances: Iterable[InstanceRef], service: str) -> str:
+    return ", ".join(i.name(service) if service else f"r{i.revision}-s{i.slot.index}"
+                     for i in instances) or "nothing"
+
+
+@dataclass(frozen=True)
+class Start:
+    instances: tuple[InstanceRef, ...]
+
+    def describe(self, service: str = "") -> str:
+        return f"start {_names(self.instances, service)}"
+
+
+@dataclass(frozen=True)
+class WaitHealthy:
+    instances: tuple[InstanceRef, ...]
+
+    def describe(self, service: str = "") -> str:
+        return f"wait until healthy: {_names(self.instances, service)}"
+
+
+@dataclass(frozen=True)
+class Share:
+    """One revision's part of a Route: its instances and its percent of traffic."""
+
+    revision: int
+    instances: tuple[InstanceRef, ...]
+    weight: float | None = None  # percent; None: in proportion to the instance count
+
+
+@dataclass(frozen=True)
+class Route:
+    """The desired routing after this step, whole: every routed instance, per revision."""
+
+    shares: tuple[Share, ...]
+
+    def routed(self) -> frozenset[InstanceRef]:
+        return frozenset(i for s in self.shares for i in s.instances)
+
+    def percents(self) -> dict[int, float]:
+        """Percent of traffic per revision, adding up to 100 (empty: nothing routed)."""
+        fixed = sum(s.weight for s in self.shares if s.weight is not None)
+        counted = [s for s in self.shares if s.weight is None and s.instances]
+        total = sum(len(s.instances) for s in counted)
+        out = {s.revision: s.weight for s in self.shares if s.weight is not None}
+        out.update({s.revision: (100 - fixed) * len(s.instances) / total for s in counted})
+        return out
+
+    def describe(self, service: str = "") -> str:
+        if not self.routed():
+            return "route nothing (requests get 503)"
+        pct = self.percents()
+        return "route " + "; ".join(
+            f"r{s.revision} {pct.get(s.revision, 0):.4g}% to "
+            + (" ".join(f"s{i.slot.index}" for i in s.instances) or "no instance")
+            for s in self.shares)
+
+
+@dataclass(frozen=True)
+class Drain:
+    """Wait (bounded by drain_timeout) until the instances have no request in flight."""
+
+    instances: tuple[InstanceRef, ...]
+
+    def describe(self, service: str = "") -> str:
+        return f"drain {_names(self.instances, service)}"
+
+
+@dataclass(frozen=True)
+class Stop:
+    instances: tuple[InstanceRef, ...]
+
+    def describe(self, service: str = "") -> str:
+        return f"stop {_names(self.instances, service)}"
+
+
+@dataclass(frozen=True)
+class Pause:
+    reason: str
+    duration: float | None = None  # None: until resumed or promoted by hand
+
+    def describe(self, service: str = "") -> str:
+        how = f"{self.duration:g}s" if self.duration is not None else "until resumed"
+        return f"pause {how}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Analyze:
+    revision: int
+    spec: Mapping[str, Any] = field(default_factory=dict)  # AnalysisConfig fields
+    against: int | None = None  # the stable revision to compare with
+
+    def describe(self, service: str = "") -> str:
+        vs = f" against r{self.against}" if self.against is not None else ""
+        return f"analyze r{self.revision}{vs}"
+
+
+Step = Union[Start, WaitHealthy, Route, Drain, Stop, Pause, Analyze]
+STEP_TYPES: dict[str, type] = {t.__name__: t for t in (Start, WaitHealthy, Route, Drain, Stop,
+                                                       Pause, Analyze)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    strategy: str  # e.g. "rolling max_surge=1 max_unavailable=0"
+    state: ServiceState
+    target: Target
+    steps: tuple[Step, ...]
+
+    def describe(self) -> str:
+        """The text `zerodown plan` prints: a header, then one numbered line per step."""
+        s, t = self.state, self.target
+        # Name what runs now, not s.stable: a rollback starts from the new revision.
+        froms = sorted({r.revision for r in (*s.routed, *s.unrouted)} - {t.revision})
+        head = (f"{', '.join(f'r{r}' for r in froms)} → r{t.revision}" if froms
+                else f"r{t.revision}" + (" (first deploy)" if s.stable is None else ""))
+        count = f"{t.instances} instance{'s' if t.instances != 1 else ''}"
+        lines = [f"{s.service}: {head}, {count}, {self.strategy}, {len(self.steps)} steps"]
+        width = len(str(len(self.steps)))
+        lines += [f"{n:>{width}}. {step.describe(s.service)}" for n, step in enumerate(self.steps, 1)]
+        return "\n".join(lines)
+
+
+def route_of(routed: Iterable[InstanceRef]) -> Route:
+    """A Route sending traffic to these instances, each revision by its instance count."""
+    by_rev: dict[int, list[InstanceRef]] = {}
+    for ref in sorted(routed):
+        by_rev.setdefault(ref.revision, []).append(ref)
+    return Route(tuple(Share(rev, tuple(refs)) for rev, refs in sorted(by_rev.items())))
+
+
+def route_table(route: Route, addresses: Mapping[InstanceRef, str], service: str,
+                version: int) -> RoutingTable:
+    """The routing table a Route asks for, given where each instance listens."""
+    pct = route.percents()
+    return RoutingTable(version, tuple(
+        RevisionRoute(f"r{s.revision}", pct.get(s.revision, 0),
+                      tuple(Backend(i.name(service), addresses[i]) for i in s.instances))
+        for s in route.shares if s.instances or s.weight))
+
+
+# --- persistence: the engine stores plans as JSON -------------------------
+
+def _ref_data(ref: InstanceRef) -> dict:
+    return {"revision": ref.revision, "slot": ref.slot.index, "host": ref.slot.host}
+
+
+def _ref(d: Mapping) -> InstanceRef:
+    return InstanceRef(d["revision"], Slot(d["slot"], d.get("host", "local")))
+
+
+def step_to_data(step: Step) -> dict:
+    data: dict[str, Any] = {"step": type(step).__name__}
+    for name, value in vars(step).items():
+        if name == "shares":
+            value = [{"revision": s.revision, "weight": s.weight,
+                      "instances": [_ref_data(i) for i in s.instances]} for s in value]
+        elif name == "instances":
+            value = [_ref_data(i) for i in value]
+        elif name == "spec":
+            value = dict(value)
+        data[name] = value
+    return data
+
+
+def step_from_data(data: Mapping) -> Step:
+    fields = {k: v for k, v in data.items() if k != "step"}
+    if "instances" in fields:
+        fields["instances"] = tuple(_ref(i) for i in fields["instances"])
+    if "shares" in fields:
+        fields["shares"] = tuple(Share(s["revision"], tuple(_ref(i) for i in s["instances"]),
+                                       s.get("weight")) for s in fields["shares"])
+    try:
+        return STEP_TYPES[data["step"]](**fields)
+    except (KeyError, TypeError) as e:
+        raise PlanError(f"stored step {dict(data)!r} is not a step: {e}") from None

@@ -1,0 +1,313 @@
+"""The vocabulary zerodown.yaml is written in: value kinds and sections.
+
+Each Kind parses one YAML value (raising Invalid with a message that says
+what is allowed) and knows its JSON Schema fragment, so validation and the
+editor schema cannot drift apart. A Section parses a mapping into a frozen
+dataclass, taking defaults from the dataclass itself. Errors are collected
+in a Context, never raised one at a time: the user fixes them all in one go.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import re
+import shlex
+import string
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from zerodown.errors import ConfigError
+
+PLACEHOLDERS = ("version", "port", "slot", "instance")
+_DURATION_PART = r"(\d+(?:\.\d+)?)(ms|s|m|h)"
+DURATION_PATTERN = rf"^({_DURATION_PART})+$"
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_ADDRESS = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Invalid(ValueError):
+    """A value is not what its key allows; the message says what is."""
+
+
+@dataclass(frozen=True)
+class Amount:
+    """A count of instances ("2") or a share of them ("25%")."""
+
+    value: int
+    percent: bool = False
+
+    def resolve(self, total: int, *, round_up: bool) -> int:
+        if not self.percent:
+            return self.value
+        scaled = total * self.value
+        return -(-scaled // 100) if round_up else scaled // 100
+
+    def __str__(self) -> str:
+        return f"{self.value}%" if self.percent else str(self.value)
+
+
+def shown(value: Any) -> str:
+    """A value as the user wrote it (YAML-ish), for "got ..." in messages."""
+    return json.dumps(value, default=str)
+
+
+def suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(str(word), choices, n=1)
+    return f' (did you mean "{close[0]}"?)' if close else f" (allowed: {', '.join(choices)})"
+
+
+class Context:
+    """Collects every error with its file, line and key path."""
+
+    def __init__(self, file: str | None, lines: dict[str, int],
+                 origins: dict[str, str] | None = None):
+        self.file, self.lines, self.origins = file, lines, origins or {}
+        self.errors: list[ConfigError] = []
+
+    def error(self, path: str, message: str) -> None:
+        origin = self._origin(path)
+        if origin is not None:
+            self.errors.append(ConfigError(message, file=origin, key=path or None))
+        else:
+            self.errors.append(ConfigError(message, file=self.file, line=self.line(path),
+                                           key=path or None))
+
+    def line(self, path: str) -> int | None:
+        """The line of `path`, or of its nearest ancestor the file has."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            parent = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", path)
+            path = "" if parent == path else parent
+        return None
+
+    def _origin(self, path: str) -> str | None:
+        for key, origin in self.origins.items():
+            if path == key or path.startswith((key + ".", key + "[")):
+                return origin
+        return None
+
+
+@dataclass(frozen=True)
+class Kind:
+    parse: Callable[[Any], Any]
+    schema: dict
+
+
+def _check(ok: bool, allowed: str, value: Any) -> None:
+    if not ok:
+        raise Invalid(f"must be {allowed}, got {shown(value)}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def integer(lo: int = 0, hi: int | None = None) -> Kind:
+    allowed = f"an integer from {lo} to {hi}" if hi is not None else f"an integer of at least {lo}"
+
+    def parse(v: Any) -> int:
+        _check(_is_int(v) and v >= lo and (hi is None or v <= hi), allowed, v)
+        return v
+    return Kind(parse, {"type": "integer", "minimum": lo, **({"maximum": hi} if hi else {})})
+
+
+def number(lo: float, hi: float | None = None) -> Kind:
+    allowed = f"a number from {lo:g} to {hi:g}" if hi is not None else f"a number of at least {lo:g}"
+
+    def parse(v: Any) -> float:
+        _check((_is_int(v) or isinstance(v, float)) and v >= lo and (hi is None or v <= hi),
+               allowed, v)
+        return float(v)
+    return Kind(parse, {"type": "number", "minimum": lo, **({"maximum": hi} if hi else {})})
+
+
+def boolean() -> Kind:
+    def parse(v: Any) -> bool:
+        _check(isinstance(v, bool), "true or false", v)
+        return v
+    return Kind(parse, {"type": "boolean"})
+
+
+def text(pattern: str | None = None, allowed: str = "a non-empty string") -> Kind:
+    def parse(v: Any) -> str:
+        _check(isinstance(v, str) and v != "" and (pattern is None or re.match(pattern, v)),
+               allowed, v)
+        return v
+    return Kind(parse, {"type": "string", "minLength": 1, **({"pattern": pattern} if pattern else {})})
+
+
+def enum(*choices: str) -> Kind:
+    def parse(v: Any) -> str:
+        if v not in choices:
+            close = difflib.get_close_matches(str(v), choices, n=1)
+            hint = f' (did you mean "{close[0]}"?)' if close else ""
+            raise Invalid(f"must be one of {', '.join(choices)}, got {shown(v)}{hint}")
+        return v
+    return Kind(parse, {"enum": list(choices)})
+
+
+def parse_duration(v: Any) -> float:
+    """Seconds from 500ms, 1s, 2m, 1h, 1m30s or a plain number of seconds."""
+    if (_is_int(v) or isinstance(v, float)) and v >= 0:
+        return float(v)
+    _check(isinstance(v, str) and re.match(DURATION_PATTERN, v.strip()) is not None,
+           'a duration like "500ms", "1s", "2m" or "1h" (a number is seconds)', v)
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in re.findall(_DURATION_PART, v))
+
+
+def duration() -> Kind:
+    return Kind(parse_duration, {"anyOf": [{"type": "number", "minimum": 0},
+                                           {"type": "string", "pattern": DURATION_PATTERN}]})
+
+
+def amount(least: int = 0) -> Kind:
+    """A count or a percentage of the instances, e.g. 2 or "25%"."""
+    allowed = f'a count or a percentage like "25%"' + (f" (at least {least})" if least else "")
+
+    def parse(v: Any) -> Amount:
+        if _is_int(v) and v >= least:
+            return Amount(v)
+        m = re.fullmatch(r"\s*(\d{1,3})\s*%\s*", v) if isinstance(v, str) else None
+        _check(m is not None and least <= int(m.group(1)) <= 100, allowed, v)
+        return Amount(int(m.group(1)), percent=True)
+    return Kind(parse, {"anyOf": [{"type": "integer", "minimum": least},
+                                  {"type": "string", "pattern": r"^\d{1,3}%$"}]})
+
+
+def address() -> Kind:
+    def parse(v: Any) -> str:
+        m = _ADDRESS.match(v) if isinstance(v, str) else None
+        _check(m is not None and int(m.group(2)) < 65536, 'host:port like "127.0.0.1:8080"', v)
+        return v
+    return Kind(parse, {"type": "string", "pattern": _ADDRESS.pattern})
+
+
+def check_template(v: str) -> str:
+    """A string whose {placeholders} are all known; {{ }} are literal braces."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(v) if f is not None]
+    except ValueError as e:
+        raise Invalid(f"{e} in {shown(v)} (write {{{{ and }}}} for literal braces)") from None
+    for f in fields:
+        if f not in PLACEHOLDERS:
+            raise Invalid(f"unknown placeholder {{{f}}} in {shown(v)} (allowed: "
+                          + " ".join(f"{{{p}}}" for p in PLACEHOLDERS) + ")")
+    return v
+
+
+def template() -> Kind:
+    return Kind(lambda v: check_template(text().parse(v)), {"type": "string", "minLength": 1})
+
+
+def command() -> Kind:
+    """A list of arguments, or one string split like a shell would (but run without one)."""
+    allowed = 'a list of arguments or a command line string, like ["python", "app.py"]'
+
+    def parse(v: Any) -> tuple[str, ...]:
+        if isinstance(v, str):
+            try:
+                v = shlex.split(v)
+            except ValueError as e:
+                raise Invalid(f"cannot split {shown(v)} into arguments: {e}") from None
+        _check(isinstance(v, list) and v and all(isinstance(a, (str, int, float)) and
+                                                  not isinstance(a, bool) for a in v), allowed, v)
+        return tuple(check_template(str(a)) for a in v)
+    return Kind(parse, {"anyOf": [{"type": "string", "minLength": 1},
+                                  {"type": "array", "minItems": 1,
+                                   "items": {"type": ["string", "number"]}}]})
+
+
+def env() -> Kind:
+    def parse(v: Any) -> dict[str, str]:
+        _check(isinstance(v, dict), "a mapping of NAME: value", v)
+        out = {}
+        for name, value in v.items():
+            if not (isinstance(name, str) and _ENV_NAME.match(name)):
+                raise Invalid(f"{shown(name)} is not a valid environment variable name")
+            if isinstance(value, (dict, list)) or value is None:
+                raise Invalid(f"{name}: must be a string or number, got {shown(value)}")
+            out[name] = check_template(str(value).lower() if isinstance(value, bool) else str(value))
+        return out
+    return Kind(parse, {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}})
+
+
+def optional(kind: Kind) -> Kind:
+    return Kind(lambda v: None if v is None else kind.parse(v),
+                {"anyOf": [kind.schema, {"type": "null"}]})
+
+
+class Section:
+    """A mapping of known keys parsed into a frozen dataclass.
+
+    `fields` maps each key to a Kind or to a nested parser
+    (ctx, value, path) -> value with a `.schema` attribute. Defaults come
+    from the dataclass; a field without one is required. `check(value)`
+    returns a message when keys that parsed one by one disagree together.
+    """
+
+    def __init__(self, cls: type, fields: dict[str, Any], doc: str = "",
+                 check: Callable[[Any], str | None] | None = None):
+        self.cls, self.fields, self.doc, self.check = cls, fields, doc, check
+        self._defaults = {f.name: f.default if f.default is not dataclasses.MISSING
+                          else f.default_factory() if f.default_factory is not dataclasses.MISSING
+                          else dataclasses.MISSING for f in dataclasses.fields(cls)}
+
+    def unknown_keys(self, ctx: Context, data: dict, path: str, also: tuple[str, ...] = ()) -> None:
+        allowed = list(self.fields) + list(also)
+        for key in data:
+            if key not in allowed:
+                ctx.error(join(path, key), f"unknown key {shown(key)}{suggest(key, allowed)}")
+
+    def values(self, ctx: Context, data: Any, path: str) -> dict[str, Any]:
+        """Parsed values for every field (defaults where missing or invalid)."""
+        out: dict[str, Any] = {}
+        for key, kind in self.fields.items():
+            default = self._defaults.get(key)
+            if key not in data:
+                if default is dataclasses.MISSING:
+                    ctx.error(join(path, key), "is required")
+                out[key] = None if default is dataclasses.MISSING else default
+                continue
+            try:
+                out[key] = (kind.parse(data[key]) if isinstance(kind, Kind)
+                            else kind(ctx, data[key], join(path, key)))
+            except Invalid as e:
+                ctx.error(join(path, key), str(e))
+                out[key] = None if default is dataclasses.MISSING else default
+        return out
+
+    def __call__(self, ctx: Context, data: Any, path: str) -> Any:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            ctx.error(path, f"must be a mapping with keys {', '.join(self.fields)}, got {shown(data)}")
+            data = {}
+        self.unknown_keys(ctx, data, path)
+        errors = len(ctx.errors)
+        value = self.cls(**self.values(ctx, data, path))
+        problem = self.check(value) if self.check and len(ctx.errors) == errors else None
+        if problem:
+            ctx.error(path, problem)
+        return value
+
+    @property
+    def schema(self) -> dict:
+        required = [k for k in self.fields if self._defaults.get(k) is dataclasses.MISSING]
+        return {"type": "object", **({"description": self.doc} if self.doc else {}),
+                "properties": {k: kind.schema for k, kind in self.fields.items()},
+                **({"required": required} if required else {}),
+                "additionalProperties": False}
+
+
+def nested(parse: Callable[[Context, Any, str], Any], schema: dict):
+    """A parser of a whole sub-tree (it reports its own errors) with its JSON Schema."""
+    parse.schema = schema
+    return parse
+
+
+def join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)

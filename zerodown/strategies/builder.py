@@ -1,0 +1,97 @@
+"""The moves every planner is made of, each keeping the zero-downtime rules.
+
+take_out: route the instances out → drain → stop (never a stop before a drain).
+bring_in: start → wait healthy → route in (never traffic before healthy).
+A planner only decides *which* instances move and when; the order of steps
+inside a move is fixed here, once, for every strategy.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from zerodown.model import InstanceRef, Slot
+from zerodown.plan import (Drain, Plan, Route, ServiceState, Start, Step, Stop, Target,
+                           WaitHealthy, route_of)
+
+
+class PlanBuilder:
+    def __init__(self, state: ServiceState):
+        self.state = state
+        self.routed: list[InstanceRef] = list(state.routed)
+        self.steps: list[Step] = []
+        self._taken = {r.slot.index for r in (*state.routed, *state.unrouted)}
+        self._freed: list[Slot] = []  # reused first, so replaced instances keep their slot
+
+    def clean_unrouted(self) -> None:
+        """Stop what an interrupted deployment left running outside the table.
+
+        It may have served until recently, so it is drained first (a no-op
+        when it has nothing in flight).
+        """
+        stranded = tuple(sorted(self.state.unrouted))
+        if stranded:
+            self.steps += [Drain(stranded), Stop(stranded)]
+            self._free(stranded)
+
+    def take_out(self, refs: Iterable[InstanceRef]) -> None:
+        refs = tuple(refs)
+        if not refs:
+            return
+        self.routed = [r for r in self.routed if r not in refs]
+        self.steps += [route_of(self.routed), Drain(refs), Stop(refs)]
+        self._free(refs)
+
+    def bring_in(self, refs: Iterable[InstanceRef]) -> None:
+        refs = tuple(refs)
+        if not refs:
+            return
+        self.routed += refs
+        self.steps += [Start(refs), WaitHealthy(refs), route_of(self.routed)]
+
+    def slot(self, host: str = "local") -> Slot:
+        """A slot for a new instance: one just freed, else the lowest unused index."""
+        if self._freed:
+            slot = self._freed.pop(0)
+        else:
+            index = next(i for i in range(len(self._taken) + 1) if i not in self._taken)
+            slot = Slot(index, host)
+        self._taken.add(slot.index)
+        return slot
+
+    def claim(self, slot: Slot) -> Slot:
+        """Take a given slot (in-place: the new instance goes where the old one was)."""
+        if slot in self._freed:
+            self._freed.remove(slot)
+        self._taken.add(slot.index)
+        return slot
+
+    def plan(self, strategy: str, target: Target) -> Plan:
+        return Plan(strategy, self.state, target, squash(self.steps))
+
+    def _free(self, refs: Iterable[InstanceRef]) -> None:
+        for r in refs:
+            self._taken.discard(r.slot.index)
+            self._freed.append(r.slot)
+
+
+def split(routed: Iterable[InstanceRef], revision: int) -> tuple[list[InstanceRef], list[InstanceRef]]:
+    """(instances of `revision`, every other instance), each in slot order."""
+    refs = sorted(routed, key=lambda r: r.slot)
+    return [r for r in refs if r.revision == revision], [r for r in refs if r.revision != revision]
+
+
+def batches(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def squash(steps: list[Step]) -> tuple[Step, ...]:
+    """Drop a Route that another Route follows at once.
+
+    A Route is the whole desired state, so the second alone gives the same
+    end state: new instances in and old ones out in one table version, an
+    atomic swap. The state in between was never needed for safety, since the
+    second Route already meets every rule on its own.
+    """
+    return tuple(s for s, nxt in zip(steps, [*steps[1:], None])
+                 if not (isinstance(s, Route) and isinstance(nxt, Route)))

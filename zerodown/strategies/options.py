@@ -1,0 +1,229 @@
+"""Strategy parameters in zerodown.yaml: the `strategy:` section and what it parses into.
+
+They live beside the planners that read them; zerodown.config re-exports
+them. Parsing follows schema.py: every problem is reported with its key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from zerodown.model import Sticky
+from zerodown.schema import (Amount, Context, Invalid, Kind, Section, address, amount, boolean,
+                             duration, enum, integer, join, nested, number, optional, shown,
+                             suggest, text)
+
+TOKEN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # a header or cookie name (RFC 9110 token)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Judge a revision's metrics: `count` measurements every `interval`.
+
+    Absolute thresholds (success_rate, latency_p99) and thresholds against
+    the stable revision (max_success_rate_drop, max_latency_ratio). Fewer
+    than min_requests in a measurement makes it inconclusive, not failed.
+    """
+
+    interval: float = 10.0
+    count: int = 3
+    min_requests: int = 10
+    success_rate: float | None = None  # at least, 0..1
+    latency_p99: float | None = None  # at most, seconds
+    max_success_rate_drop: float | None = None  # below the stable revision's, 0..1
+    max_latency_ratio: float | None = None  # p99 at most this times the stable revision's
+    failure_limit: int = 0  # failed measurements tolerated
+
+
+@dataclass(frozen=True)
+class MatchRule:
+    """Requests matching this go to the new revision whatever the weights (A/B)."""
+
+    header: str | None = None
+    cookie: str | None = None
+    equals: str | None = None
+    regex: str | None = None
+
+
+@dataclass(frozen=True)
+class WeightStep:
+    weight: int
+
+
+@dataclass(frozen=True)
+class PauseStep:
+    duration: float | None = None  # None: until someone resumes or promotes
+
+
+@dataclass(frozen=True)
+class AnalysisStep:
+    analysis: AnalysisConfig
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    kind: ClassVar[str]
+
+
+@dataclass(frozen=True)
+class InPlaceStrategy(StrategyConfig):
+    kind: ClassVar[str] = "in-place"
+    batch_size: Amount = Amount(1)
+
+
+@dataclass(frozen=True)
+class RollingStrategy(StrategyConfig):
+    kind: ClassVar[str] = "rolling"
+    max_surge: Amount = Amount(1)
+    max_unavailable: Amount = Amount(0)
+
+
+@dataclass(frozen=True)
+class BlueGreenStrategy(StrategyConfig):
+    kind: ClassVar[str] = "blue-green"
+    auto_promote: bool = True
+    scale_down_delay: float = 30.0  # blue stays up this long for an instant rollback
+    keep_previous: bool = False
+    preview_header: str | None = None
+    preview_listen: str | None = None
+    pre_promotion_analysis: AnalysisConfig | None = None
+    post_promotion_analysis: AnalysisConfig | None = None
+
+
+@dataclass(frozen=True)
+class CanaryStrategy(StrategyConfig):
+    kind: ClassVar[str] = "canary"
+    steps: tuple[WeightStep | PauseStep | AnalysisStep, ...] = ()
+    canary_instances: Amount | None = None  # None: enough for the largest weight
+    match: tuple[MatchRule, ...] = ()
+    sticky: Sticky | None = None
+    analysis: AnalysisConfig | None = None  # background analysis through every step
+
+# --- sections -----------------------------------------------------------
+
+_THRESHOLDS = ("success_rate", "latency_p99", "max_success_rate_drop", "max_latency_ratio")
+ANALYSIS = Section(AnalysisConfig, {
+    "interval": duration(), "count": integer(1, 1000), "min_requests": integer(0),
+    "success_rate": optional(number(0, 1)), "latency_p99": optional(duration()),
+    "max_success_rate_drop": optional(number(0, 1)), "max_latency_ratio": optional(number(1)),
+    "failure_limit": integer(0)}, "metrics thresholds that judge a revision",
+    check=lambda a: None if any(getattr(a, k) is not None for k in _THRESHOLDS) else
+    "needs at least one threshold: " + ", ".join(_THRESHOLDS[:-1]) + " or " + _THRESHOLDS[-1])
+STICKY = Section(Sticky, {"mode": enum("cookie", "header", "cookie-hash"),
+                          "name": text(TOKEN, "a header or cookie name"), "max_age": integer(0)})
+
+
+def _regex(v: Any) -> str:
+    try:
+        return re.compile(text().parse(v)).pattern
+    except re.error as e:
+        raise Invalid(f"{shown(v)} is not a valid regular expression: {e}") from None
+
+
+MATCH = Section(MatchRule, {"header": optional(text(TOKEN, "a header name")),
+                            "cookie": optional(text(TOKEN, "a cookie name")),
+                            "equals": optional(text()),
+                            "regex": optional(Kind(_regex, {"type": "string", "format": "regex"}))},
+                check=lambda r: None if (r.header is None) != (r.cookie is None)
+                and (r.equals is None) != (r.regex is None)
+                else "needs exactly one of header/cookie and one of equals/regex")
+_RULES = {
+    InPlaceStrategy: {"batch_size": amount(1)},
+    RollingStrategy: {"max_surge": amount(), "max_unavailable": amount()},
+    BlueGreenStrategy: {"auto_promote": boolean(), "scale_down_delay": duration(),
+                        "keep_previous": boolean(),
+                        "preview_header": optional(text(TOKEN, "a header name")),
+                        "preview_listen": optional(address()),
+                        "pre_promotion_analysis": ANALYSIS, "post_promotion_analysis": ANALYSIS},
+    CanaryStrategy: {"steps": None, "canary_instances": optional(amount(1)),  # steps: see below
+                     "match": None, "sticky": STICKY, "analysis": ANALYSIS},
+}
+STRATEGIES = {cls.kind: cls for cls in _RULES}
+
+
+def _pause(ctx: Context, v: Any, path: str) -> PauseStep:
+    if isinstance(v, dict):  # {} or {duration: 30s}
+        Section(PauseStep, {"duration": optional(duration())}).unknown_keys(ctx, v, path)
+        v = v.get("duration")
+    return PauseStep(optional(duration()).parse(v))
+
+
+_STEP_KINDS = {"weight": lambda ctx, v, p: WeightStep(integer(0, 100).parse(v)),
+               "pause": _pause, "analysis": lambda ctx, v, p: AnalysisStep(ANALYSIS(ctx, v, p))}
+
+
+def _step(ctx: Context, item: Any, path: str):
+    if not (isinstance(item, dict) and len(item) == 1):
+        raise Invalid(f'must be one of {{weight: N}}, {{pause: 30s}}, {{pause: {{}}}} '
+                      f'or {{analysis: {{...}}}}, got {shown(item)}')
+    (key, value), = item.items()
+    if key not in _STEP_KINDS:
+        raise Invalid(f"unknown step {shown(key)}{suggest(key, list(_STEP_KINDS))}")
+    try:
+        return _STEP_KINDS[key](ctx, value, join(path, key))
+    except Invalid as e:
+        ctx.error(join(path, key), str(e))
+
+
+def _list_of(parse_item, item_schema: dict):
+    def parse(ctx: Context, v: Any, path: str) -> tuple:
+        if not isinstance(v, list):
+            raise Invalid(f"must be a list, got {shown(v)}")
+        out = []
+        for i, item in enumerate(v):
+            try:
+                out.append(parse_item(ctx, item, f"{path}[{i}]"))
+            except Invalid as e:
+                ctx.error(f"{path}[{i}]", str(e))
+        return tuple(x for x in out if x is not None)
+    return nested(parse, {"type": "array", "items": item_schema})
+
+
+_STEP_SCHEMA = {"oneOf": [
+    {"type": "object", "properties": {"weight": {"type": "integer", "minimum": 0, "maximum": 100}},
+     "required": ["weight"], "additionalProperties": False},
+    {"type": "object", "properties": {"pause": {"anyOf": [duration().schema, {"type": "null"},
+                                                          {"type": "object"}]}},
+     "required": ["pause"], "additionalProperties": False},
+    {"type": "object", "properties": {"analysis": ANALYSIS.schema},
+     "required": ["analysis"], "additionalProperties": False}]}
+_RULES[CanaryStrategy]["steps"] = _list_of(_step, _STEP_SCHEMA)
+_RULES[CanaryStrategy]["match"] = _list_of(MATCH, MATCH.schema)
+_SECTIONS = {cls: Section(cls, rules) for cls, rules in _RULES.items()}
+
+
+def parse_strategy(ctx: Context, data: Any, path: str) -> StrategyConfig:
+    if isinstance(data, str):  # `strategy: in-place` is short for {kind: in-place}
+        data = {"kind": data}
+    if not isinstance(data, dict):
+        raise Invalid(f"must be a mapping with a kind ({', '.join(STRATEGIES)}), got {shown(data)}")
+    try:  # no kind: rolling, the default strategy
+        cls = STRATEGIES[enum(*STRATEGIES).parse(data.get("kind", RollingStrategy.kind))]
+    except Invalid as e:
+        ctx.error(join(path, "kind"), str(e))
+        return RollingStrategy()
+    section = _SECTIONS[cls]
+    for key in data:
+        other = next((c.kind for c, r in _RULES.items() if key in r and c is not cls), None)
+        if key not in section.fields and key != "kind" and other:
+            ctx.error(join(path, key), f"is an option of strategy kind {other}, not {cls.kind}")
+    section.unknown_keys(ctx, {k: v for k, v in data.items()
+                               if not any(k in r for r in _RULES.values())}, path, also=("kind",))
+    return cls(**section.values(ctx, data, path))
+
+
+parse_strategy = nested(parse_strategy, {"anyOf": [
+    {**s.schema, "properties": {"kind": {"const": cls.kind}, **s.schema["properties"]}}
+    for cls, s in _SECTIONS.items()]})
+
+
+def check_strategy(ctx: Context, s: StrategyConfig, data: dict, bad: set) -> None:
+    """Rules across keys of `strategy:`, skipped where a key is already wrong."""
+    if (isinstance(s, RollingStrategy) and s.max_surge.value == 0 and s.max_unavailable.value == 0
+            and not bad & {"strategy.max_surge", "strategy.max_unavailable"}):
+        ctx.error("strategy.max_surge", "max_surge and max_unavailable cannot both be 0 "
+                  "(nothing could ever be replaced); set max_surge: 1 or max_unavailable: 1")
+    if isinstance(s, CanaryStrategy) and not s.steps and "steps" not in data:
+        ctx.error("strategy.steps", 'is required for canary, e.g. [{weight: 10}, {pause: {}}]')
