@@ -1,0 +1,37 @@
+"""Shared fixtures. Helpers live in tests/support."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:      # `tests.support` and `zerodown` from a checkout
+    sys.path.insert(0, str(ROOT))
+
+from tests.support import ManagedProcess, start_app  # noqa: E402
+
+
+@pytest.fixture
+def app_factory():
+    """start_app(...) that kills every app it started when the test ends."""
+    started: list[ManagedProcess] = []
+
+    def factory(version: str = "v1", port: int | None = None, env=None, **kwargs):
+        proc = start_app(version, port, env, **kwargs)
+        started.append(proc)
+        return proc
+
+    yield factory
+    for proc in started:
+        proc.cleanup()
+
+
+@pytest.fixture
+def proxy(tmp_path):
+    """A started embedded proxy with an empty table; every process it ran is reaped."""
+    from tests.support.proxy import ProxyProcess
+    p = ProxyProcess(tmp_path)
+    p.start()
+    yield p
+    p.cleanup()
