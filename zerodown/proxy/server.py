@@ -48,7 +48,7 @@ class ClientConn(asyncio.Protocol):
                  "head_since", "last_active", "served", "fwd", "head", "body", "body_size",
                  "body_kept", "cl_left", "msg_done", "is_head", "keep_alive", "inject",
                  "target", "pool", "waiting_for", "up", "t0", "tried", "paused", "upgrade",
-                 "replied", "close_after")
+                 "close_after", "clock", "host", "tail")
 
     def __init__(self, plane: DataPlane):
         self.plane = plane
@@ -77,7 +77,9 @@ class ClientConn(asyncio.Protocol):
         self.tried: tuple = ()
         self.paused = False
         self.upgrade = False
-        self.replied = False  # a response byte went to the client for this request
+        self.clock = plane.loop.time
+        self.host: bytes | None = None
+        self.tail = b""
         self.close_after = False  # the response in flight says `Connection: close`
 
     # -- asyncio callbacks --------------------------------------------------
@@ -166,15 +168,18 @@ class ClientConn(asyncio.Protocol):
                 self.buf = rest
 
     def _dispatch(self, head: bytes) -> None:
-        now = self.t0 = self.loop.time()
+        now = self.t0 = self.clock()
         plane = self.plane
-        self.is_head = head.startswith(b"HEAD ")
-        i = head.find(b"\r\nHost: ")  # nearly every client writes it so; else the regex
-        self.head = b"".join((head[:-2], self.fwd, b"X-Forwarded-Host: ",
-                              head[i + 8:head.find(b"\r\n", i + 8)], b"\r\n\r\n")) if i >= 0 \
-            else b"".join((head[:-2], self.fwd, _forwarded_host(head), b"\r\n"))
-        self.tried = ()
-        self.replied = False
+        self.is_head = head[0] == 72 and head.startswith(b"HEAD ")  # 72: "H"
+        i = head.find(b"\r\nHost: ")  # nearly every client writes it so
+        host = head[i + 8:head.find(b"\r\n", i + 8)] if i >= 0 else None
+        if host != self.host or i < 0:  # the tail of forwarded headers is cached per host
+            self.host = host
+            self.tail = self.fwd + (_forwarded_host(head) if i < 0 else
+                                    b"X-Forwarded-Host: " + host + b"\r\n") + b"\r\n"  # type: ignore[operator]
+        self.head = head[:-2] + self.tail
+        if self.tried:
+            self.tried = ()
         if self.msg_done or self.upgrade:
             self.state = WAIT
         else:
@@ -353,7 +358,7 @@ class ClientConn(asyncio.Protocol):
     def upstream_broken(self, up: UpstreamConn, why: str, first: bool) -> None:
         self.up = None
         if not first:  # part of the response is already out: all we can do is cut
-            return self._abort_exchange()
+            return self._abort_exchange(replied=True)
         self._reply_error(502, why)
 
     def reroute(self) -> None:
@@ -392,15 +397,18 @@ class ClientConn(asyncio.Protocol):
         self.state = CLOSED
         self.transport.close()
 
-    def _abort_exchange(self) -> None:
+    def _abort_exchange(self, replied: bool | None = None) -> None:
+        """Cut the exchange: 400 if nothing was answered yet, else a hard close."""
         up, self.up = self.up, None
+        if replied is None:
+            replied = up is not None and up.got
         if up is not None:
             up.client = None
             up.transport.close()
         if self.pool is not None:
             self._leave_pool()
         self.state = CLOSED
-        self.transport.abort() if self.replied else self._reject(400)
+        self.transport.abort() if replied else self._reject(400)
 
     def timed_out(self, status: int) -> None:
         """Called by the sweeper: a head too slow (408) or a response too slow (504)."""
@@ -410,6 +418,6 @@ class ClientConn(asyncio.Protocol):
                 up.client = None
                 up.transport.close()
             if up is not None and up.got:
-                return self._abort_exchange()
+                return self._abort_exchange(replied=True)
             return self._reply_error(504, "backend did not respond in time")
         self._reject(status)

@@ -102,7 +102,6 @@ class UpstreamConn(asyncio.Protocol):
             self.transport.close()
             client.upstream_broken(self, "invalid response from backend", first)
             return
-        client.replied = True
         client.transport.write(data)
         if self.done:  # the response ended: this connection is free for the next request
             self.done = False
