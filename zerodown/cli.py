@@ -10,6 +10,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["proxy"]:
         from zerodown.proxy.main import main as proxy_main
         return proxy_main(argv[1:])
+    if argv[:1] == ["accel"]:
+        from zerodown.proxy.accel import main as accel_main
+        return accel_main(argv[1:])
     if argv[:1] == ["demo"]:
         from zerodown.demo import main as demo_main
         return demo_main(argv[1:])

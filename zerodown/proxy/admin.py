@@ -56,7 +56,12 @@ class AdminAPI:
                 await writer.drain()
                 if not keep:
                     break
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        except _BadRequest as e:
+            status, _, payload = _json(e.status, {"error": str(e)})
+            writer.write(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                         b"Connection: close\r\n\r\n%s" % (status, _REASONS[status].encode(),
+                                                              len(payload), payload))
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
             writer.close()
@@ -64,7 +69,7 @@ class AdminAPI:
     def route(self, method: str, path: str, headers: dict[str, str],
               body: bytes) -> tuple[int, str, bytes]:
         if self.token is not None and not hmac.compare_digest(
-                headers.get("authorization", ""), f"Bearer {self.token}"):
+                headers.get("authorization", "").encode("latin-1"), f"Bearer {self.token}".encode()):
             return _json(401, {"error": "admin API needs 'Authorization: Bearer <token>'"})
         path = path.split("?", 1)[0]
         if path == "/table":
@@ -102,13 +107,19 @@ def _json(status: int, obj: object) -> tuple[int, str, bytes]:
     return status, "application/json", json.dumps(obj).encode()
 
 
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
 async def _read_request(reader: asyncio.StreamReader):
     line = await reader.readline()
     if not line:
         return None
     parts = line.decode("latin-1").split()
     if len(parts) != 3:
-        raise ValueError("bad request line")
+        raise _BadRequest(400, "bad request line: expected METHOD PATH HTTP/1.1")
     method, path, _ = parts
     headers: dict[str, str] = {}
     while True:
@@ -118,9 +129,12 @@ async def _read_request(reader: asyncio.StreamReader):
         name, _, value = h.decode("latin-1").partition(":")
         headers[name.strip().lower()] = value.strip()
         if len(headers) > 100:
-            raise ValueError("too many headers")
-    length = int(headers.get("content-length", "0") or 0)
-    if length < 0 or length > MAX_BODY:
-        raise ValueError("body too large")
+            raise _BadRequest(400, "more than 100 headers")
+    raw_length = headers.get("content-length", "0") or "0"
+    if not raw_length.isdigit():
+        raise _BadRequest(400, f"Content-Length must be a number of bytes, got {raw_length!r}")
+    length = int(raw_length)
+    if length > MAX_BODY:
+        raise _BadRequest(413, f"body of {length} bytes is over the limit of {MAX_BODY}")
     body = await reader.readexactly(length) if length else b""
     return method, path, headers, body

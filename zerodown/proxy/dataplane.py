@@ -127,7 +127,9 @@ class DataPlane:
         for client in list(self.clients):
             state = client.state
             if state == HEAD:
-                if client.buf and client.head_since and now - client.head_since > s.header_timeout:
+                if client.buf and not client.head_since:
+                    client.head_since = now  # a partial head must finish in time too
+                if client.buf and now - client.head_since > s.header_timeout:
                     client.timed_out(408)
                 elif not client.buf:
                     limit = s.keepalive_timeout if client.served else s.header_timeout

@@ -17,7 +17,7 @@ import socket
 import sys
 
 from zerodown.errors import UsageError, ZerodownError
-from zerodown.proxy import handover
+from zerodown.proxy import accel, handover
 from zerodown.proxy.admin import AdminAPI
 from zerodown.proxy.dataplane import DataPlane
 from zerodown.proxy.settings import ProxySettings
@@ -99,7 +99,7 @@ async def serve(args: argparse.Namespace, settings: ProxySettings) -> None:
         listen_sock = bind_tcp(*parse_hostport(args.listen, "--listen"))
         admin_sock = bind_admin(args.admin, args.admin_token)
     plane.apply(table, durable=False)
-    server = await loop.create_server(plane.protocol, sock=listen_sock, backlog=4096)
+    server = await loop.create_server(plane.protocol, sock=listen_sock, backlog=4096)  # type: ignore[arg-type]
     if admin_sock.family == socket.AF_UNIX:
         admin = await asyncio.start_unix_server(api.handle, sock=admin_sock)
     else:
@@ -123,7 +123,8 @@ async def serve(args: argparse.Namespace, settings: ProxySettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, done.set)
     print(f"zerodown proxy ready: listen={args.listen} admin={args.admin} pid={os.getpid()} "
-          f"table=v{plane.table.version}" + (" (took over)" if inherited else ""), flush=True)
+          f"table=v{plane.table.version} hot-path={'compiled' if accel.compiled() else 'python'}"
+          + (" (took over)" if inherited else ""), flush=True)
     await done.wait()
     await shutdown(plane, [server, admin, successor], settings)
 
@@ -146,12 +147,8 @@ def main(argv: list[str]) -> int:
     try:
         args = parse_args(argv)
         settings = settings_from(args)
-        try:
-            import uvloop
-            runner = uvloop.run
-        except ImportError:  # pragma: no cover - uvloop is a dependency; stay usable without it
-            runner = asyncio.run
-        runner(serve(args, settings))
+        import uvloop
+        uvloop.run(serve(args, settings))
     except ZerodownError as e:
         print(f"zerodown proxy: {e}", file=sys.stderr)
         return e.exit_code

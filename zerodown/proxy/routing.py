@@ -18,7 +18,7 @@ import bisect
 import random
 import re
 import zlib
-from typing import Callable
+from typing import Any, Callable
 
 from zerodown.model import RoutingTable, Rule, Sticky
 
@@ -83,7 +83,7 @@ class Routes:
     __slots__ = ("table", "targets", "_rules", "_gate", "_single", "_bounds", "_by_bound", "_sticky",
                  "_sticky_name", "_sticky_header", "_cookie_attrs")
 
-    def __init__(self, table: RoutingTable, targets: dict[str, object]):
+    def __init__(self, table: RoutingTable, targets: dict[str, Any]):
         self.table = table
         self.targets = targets
         self._rules = [(_rule_matcher(r), targets[r.revision]) for r in table.rules]
@@ -112,7 +112,7 @@ class Routes:
         self._sticky_header = header_pattern(s.name) if s and s.mode == "header" else None
         self._cookie_attrs = f"; Path=/; Max-Age={s.max_age}; HttpOnly".encode() if s else b""
 
-    def pick(self, head: bytes) -> tuple[object | None, bytes | None]:
+    def pick(self, head: bytes) -> tuple[Any, bytes | None]:
         """(target, Set-Cookie header line to add or None) for one request head."""
         if self._gate is not None and self._gate(head) is not None:
             for matches, target in self._rules:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from httptools import HttpRequestParser
 from httptools.parser.errors import HttpParserError, HttpParserUpgrade
 
+from zerodown.proxy.chunked import ChunkedEnd
 from zerodown.proxy.upstream import BackendPool, RevisionTarget, UpstreamConn
 
 if TYPE_CHECKING:
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 HEAD, BODY, WAIT, TUNNEL, CLOSED = range(5)
 _HOST = re.compile(rb"\r\n[Hh][Oo][Ss][Tt][ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r\n")
 _CONTENT_LENGTH = re.compile(rb"\r\n(?i:content-length)[ \t]*:[ \t]*(\d+)")
+# The client must not choose what the backend believes about scheme and host:
+# the proxy replaces these (X-Forwarded-For is appended to, as is customary).
+_CLIENT_FORWARDED = re.compile(rb"\r\n(?i:x-forwarded-(?:proto|host))[ \t]*:[^\r\n]*").search
+_CLIENT_FORWARDED_LINES = re.compile(rb"\r\n(?i:x-forwarded-(?:proto|host))[ \t]*:[^\r\n]*")
 _IDEMPOTENT = (b"GET ", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"TRAC")
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large",
             502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
@@ -39,16 +44,12 @@ def _forwarded_host(head: bytes) -> bytes:
     return b"X-Forwarded-Host: " + m.group(1) + b"\r\n" if m else b""
 
 
-class _SecondMessage(Exception):
-    """A pipelined request began inside the same read as a chunked body's end."""
-
-
-class ClientConn(asyncio.Protocol):
+class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take no Python base)
     __slots__ = ("plane", "loop", "settings", "transport", "parser", "state", "buf",
                  "head_since", "last_active", "served", "fwd", "head", "body", "body_size",
                  "body_kept", "cl_left", "msg_done", "is_head", "keep_alive", "inject",
                  "target", "pool", "waiting_for", "up", "t0", "tried", "paused", "upgrade",
-                 "close_after", "clock", "host", "tail")
+                 "close_after", "clock", "host", "tail", "chunks")
 
     def __init__(self, plane: DataPlane):
         self.plane = plane
@@ -65,6 +66,7 @@ class ClientConn(asyncio.Protocol):
         self.body_size = 0
         self.body_kept = True
         self.cl_left: int | None = None
+        self.chunks: ChunkedEnd | None = None
         self.msg_done = False
         self.is_head = False
         self.keep_alive = True
@@ -129,43 +131,46 @@ class ClientConn(asyncio.Protocol):
             self.up.transport.resume_reading()
 
     # -- parser callbacks ---------------------------------------------------
-    def on_headers_complete(self) -> None:
-        if self.state == BODY:
-            raise _SecondMessage
-
     def on_message_complete(self) -> None:
         self.msg_done = True
         self.keep_alive = self.parser.should_keep_alive()  # only right inside this callback
 
     # -- request side -------------------------------------------------------
     def _take_head(self, data: bytes) -> None:
-        end = data.find(b"\r\n\r\n") + 4
-        if end == 3:
-            if len(data) > self.settings.max_head_bytes:
+        while True:  # once per pipelined request answered at once (a 503 needs no backend)
+            end = data.find(b"\r\n\r\n") + 4
+            if end == 3:
+                if len(data) > self.settings.max_head_bytes:
+                    return self._reject(431)
+                if not self.head_since:
+                    self.head_since = self.clock()
+                self.buf = data
+                return
+            if end > self.settings.max_head_bytes:
                 return self._reject(431)
-            if not self.head_since:
-                self.head_since = self.loop.time()
-            self.buf = data
-            return
-        if end > self.settings.max_head_bytes:
-            return self._reject(431)
-        head = data if end == len(data) else data[:end]
-        self.msg_done = self.upgrade = self.keep_alive = False
-        try:
-            self.parser.feed_data(head)
-        except HttpParserUpgrade:
-            self.upgrade = True
-            self.keep_alive = False
-        except HttpParserError:
-            return self._reject(400)
-        self.head_since = 0.0
-        self._dispatch(head)
-        if end != len(data):
-            rest = data[end:]
-            if self.state == BODY:
-                self._take_body(rest)
-            else:
-                self.buf = rest
+            head = data if end == len(data) else data[:end]
+            self.msg_done = self.upgrade = self.keep_alive = False
+            try:
+                self.parser.feed_data(head)
+            except HttpParserUpgrade:
+                self.upgrade = True
+                self.keep_alive = False
+            except HttpParserError:
+                return self._reject(400)
+            self.head_since = 0.0
+            rest = data[end:] if end != len(data) else b""
+            self._dispatch(head)
+            if not rest:
+                return
+            state = self.state
+            if state == BODY:
+                return self._take_body(rest)
+            if state == WAIT:
+                self.buf = rest  # pipelined: waits, unparsed, for the response in flight
+                return
+            if state != HEAD:
+                return  # closed: nothing more is read
+            data = rest
 
     def _dispatch(self, head: bytes) -> None:
         now = self.t0 = self.clock()
@@ -177,7 +182,10 @@ class ClientConn(asyncio.Protocol):
             self.host = host
             self.tail = self.fwd + (_forwarded_host(head) if i < 0 else
                                     b"X-Forwarded-Host: " + host + b"\r\n") + b"\r\n"  # type: ignore[operator]
-        self.head = head[:-2] + self.tail
+        if _CLIENT_FORWARDED(head) is None:
+            self.head = head[:-2] + self.tail
+        else:
+            self.head = _CLIENT_FORWARDED_LINES.sub(b"", head)[:-2] + self.tail
         if self.tried:
             self.tried = ()
         if self.msg_done or self.upgrade:
@@ -188,6 +196,7 @@ class ClientConn(asyncio.Protocol):
             self.body_kept = True
             m = _CONTENT_LENGTH.search(head)
             self.cl_left = int(m.group(1)) if m else None
+            self.chunks = None if m else ChunkedEnd()
         target, self.inject = plane.routes.pick(head)
         if plane.stopping:
             self.announce_close()
@@ -241,14 +250,18 @@ class ClientConn(asyncio.Protocol):
     def _take_body(self, data: bytes) -> None:
         left = self.cl_left
         rest = b""
-        if left is not None and len(data) > left:
-            data, rest = data[:left], data[left:]
+        if left is not None:
+            if len(data) > left:
+                data, rest = data[:left], data[left:]
+            self.cl_left = left - len(data)
+        else:
+            end = self.chunks.feed(data)  # type: ignore[union-attr]
+            if 0 <= end < len(data):
+                data, rest = data[:end], data[end:]
         try:
             self.parser.feed_data(data)
         except HttpParserError:
             return self._abort_exchange()
-        if left is not None:
-            self.cl_left = left - len(data)
         self._forward_body(data)
         if self.msg_done and self.state == BODY:
             self.state = WAIT
@@ -271,9 +284,20 @@ class ClientConn(asyncio.Protocol):
 
     # -- response side (called by UpstreamConn) ----------------------------
     def inject_into(self, data: bytes) -> bytes:
-        i = data.find(b"\r\n") + 2
-        inject, self.inject = self.inject, None
-        return data if i == 1 else b"".join((data[:i], inject, data[i:]))  # type: ignore[list-item]
+        """Add the pending header lines to the response that starts `data`.
+
+        An interim 1xx response is passed over: the lines belong to the final one.
+        """
+        start = 0
+        while data.startswith(b"1", start + 9):  # "HTTP/1.1 1xx"
+            start = data.find(b"\r\n\r\n", start) + 4
+            if start == 3 or start == len(data):
+                return data  # the final response starts in a later read
+        i = data.find(b"\r\n", start) + 2
+        if i == 1:
+            return data
+        inject, self.inject = self.inject or b"", None
+        return b"".join((data[:i], inject, data[i:]))
 
     def response_done(self, status: int, upstream_keep: bool, now: float) -> None:
         pool, self.pool = self.pool, None
@@ -402,6 +426,9 @@ class ClientConn(asyncio.Protocol):
         up, self.up = self.up, None
         if replied is None:
             replied = up is not None and up.got
+        if self.waiting_for is not None:
+            self.waiting_for.forget(self)
+            self.waiting_for = None
         if up is not None:
             up.client = None
             up.transport.close()

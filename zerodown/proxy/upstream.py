@@ -45,7 +45,7 @@ class _HeadWatcher:
             raise _HeadResponseEnd
 
 
-class UpstreamConn(asyncio.Protocol):
+class UpstreamConn:  # an asyncio protocol, by duck typing
     __slots__ = ("pool", "transport", "parser", "client", "status", "done", "got",
                  "reused", "idle_since", "tunnel", "keep")
 
@@ -84,8 +84,8 @@ class UpstreamConn(asyncio.Protocol):
         first = not self.got
         if first:
             self.got = True
-            if client.inject is not None:
-                data = client.inject_into(data)
+        if client.inject is not None:  # a header to add where the final response starts
+            data = client.inject_into(data)
         try:
             self.parser.feed_data(data)
         except HttpParserUpgrade:
@@ -211,7 +211,7 @@ class BackendPool:
 
     def _connect(self, client: ClientConn) -> None:
         self.opening += 1
-        coro = self.loop.create_connection(partial(UpstreamConn, self), self.host, self.port)
+        coro = self.loop.create_connection(partial(UpstreamConn, self), self.host, self.port)  # type: ignore[type-var]
         task = self.loop.create_task(asyncio.wait_for(coro, self.settings.connect_timeout))
         task.add_done_callback(partial(self._connected, client))
 

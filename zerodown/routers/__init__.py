@@ -1,0 +1,22 @@
+"""Load balancers made to match a routing table: the `embedded` proxy (HAProxy, nginx later).
+
+    router = router_for(config, state_dir)   # a Router (zerodown.protocols)
+"""
+
+from __future__ import annotations
+
+import os
+
+from zerodown.config import ServiceConfig
+from zerodown.errors import UsageError
+from zerodown.routers.embedded import EmbeddedRouter
+
+__all__ = ["EmbeddedRouter", "router_for"]
+
+
+def router_for(config: ServiceConfig, state_dir: str | os.PathLike):
+    """The router `config.router.kind` names, for the service's listener, state in `state_dir`."""
+    if config.router.kind == "embedded":
+        return EmbeddedRouter(state_dir, config.listen, service=config.service)
+    raise UsageError(f"router kind {config.router.kind!r} is not available yet "
+                     f"(available: embedded)")

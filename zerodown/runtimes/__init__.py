@@ -1,0 +1,22 @@
+"""Where instances run: `local` processes on this machine (ssh hosts later).
+
+    runtime = runtime_for(config, state_dir)   # a Runtime (zerodown.protocols)
+"""
+
+from __future__ import annotations
+
+import os
+
+from zerodown.config import ServiceConfig
+from zerodown.errors import UsageError
+from zerodown.runtimes.local import LocalRuntime
+
+__all__ = ["LocalRuntime", "runtime_for"]
+
+
+def runtime_for(config: ServiceConfig, state_dir: str | os.PathLike):
+    """The runtime `config.runtime.kind` names, keeping its state in `state_dir`."""
+    if config.runtime.kind == "local":
+        return LocalRuntime(state_dir, config)
+    raise UsageError(f"runtime kind {config.runtime.kind!r} is not available yet "
+                     f"(available: local)")

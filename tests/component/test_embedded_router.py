@@ -1,0 +1,135 @@
+"""The embedded router driving a real `zerodown proxy` process in front of real apps."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+from tests.support import HOST, free_port, get, wait_until_refused
+from tests.support.proxy import table_of
+from zerodown.errors import RouterError
+from zerodown.loadgen import LoadInBackground
+from zerodown.routers.embedded import EmbeddedRouter, find_proxy
+from zerodown.runtimes.local import start_time
+
+
+def wait_until(cond, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while not (value := cond()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout:g}s")
+        time.sleep(0.01)
+    return value
+
+
+@pytest.fixture
+def router(tmp_path):
+    """router(state_dir=None) -> an EmbeddedRouter on a free port; every proxy is stopped at the end."""
+    made: list[EmbeddedRouter] = []
+
+    def factory(state_dir=None, port: int | None = None) -> EmbeddedRouter:
+        r = EmbeddedRouter(state_dir or tmp_path / "state", f"{HOST}:{port or free_port()}")
+        made.append(r)
+        return r
+
+    yield factory
+    for r in made:
+        r.stop(timeout=5)
+
+
+def port_of(r: EmbeddedRouter) -> int:
+    return int(r.listen.rsplit(":", 1)[1])
+
+
+def test_ensure_running_starts_the_proxy_once(router, tmp_path):
+    r = router()
+    assert not r.answers()
+    pid = r.ensure_running()
+    assert r.answers() and r.ensure_running() == pid
+    recorded = json.loads((tmp_path / "state" / "proxy.pid").read_text())
+    assert (recorded["pid"], recorded["start_time"]) == (pid, start_time(pid))
+    # a restarted controller (a new router object) finds it instead of starting another
+    again = router(tmp_path / "state", port_of(r))
+    assert again.ensure_running() == pid
+    assert find_proxy(str(tmp_path / "state" / "proxy.json")) == (pid, start_time(pid))
+    assert "zerodown proxy ready" in (tmp_path / "state" / "proxy.log").read_text()
+    (tmp_path / "state" / "proxy.pid").unlink()  # lost: found again by its command line
+    assert router(tmp_path / "state", port_of(r)).ensure_running() == pid
+    assert json.loads((tmp_path / "state" / "proxy.pid").read_text())["pid"] == pid
+    with pytest.raises(RouterError, match=f"listens on {r.listen}, not"):
+        router(tmp_path / "state").ensure_running()
+
+
+def test_apply_is_idempotent_and_traffic_flows(router, app_factory):
+    r, app = router(), app_factory("v1")
+    r.ensure_running()
+    table = table_of(1, ("v1", 100, [app]))
+    assert r.apply(table) is True
+    assert r.apply(table) is False
+    reply = get(port_of(r), "/")
+    assert reply.status == 200 and reply.text == "hello from v1\n"
+    assert r.stats()["revisions"]["v1"]["requests"] == 1
+
+
+def test_drained_once_a_removed_backend_finishes_its_request(router, app_factory):
+    r, a, b = router(), app_factory("v1"), app_factory("v2")
+    r.ensure_running()
+    r.apply(table_of(1, ("v1", 100, [a])))
+    outcome = {}
+
+    def slow_request():
+        conn = http.client.HTTPConnection(HOST, port_of(r), timeout=10)
+        conn.request("GET", "/slow?ms=700")
+        outcome["status"] = conn.getresponse().status
+        conn.close()
+
+    t = threading.Thread(target=slow_request)
+    t.start()
+    backend = f"v1-{a.port}"
+    wait_until(lambda: not r.drained(backend), 5, "slow request in flight")
+    r.apply(table_of(2, ("v2", 100, [b])))
+    assert not r.drained(backend)
+    wait_until(lambda: r.drained(backend), 5, f"{backend} drained")
+    t.join(5)
+    assert outcome["status"] == 200
+
+
+def test_restart_under_load_loses_no_request(router, app_factory):
+    r, a, b = router(), app_factory("v1"), app_factory("v1")
+    old = r.ensure_running()
+    r.apply(table_of(3, ("v1", 100, [a, b])))
+    with LoadInBackground(f"http://{r.listen}/", connections=8, duration=30) as load:
+        load.wait_for_responses(300)
+        new = r.restart()
+        assert new != old and start_time(old) is None and r.pid == new
+        n = load.progress()[0]
+        load.wait_for_responses(n + 300)
+        result = load.stop()
+    assert result.failed() == 0, result.summary()
+    assert r.client.table().version == 3  # the new process serves the same table
+    assert r.apply(table_of(3, ("v1", 100, [a, b]))) is False
+
+
+def test_stop_ends_the_proxy_and_is_idempotent(router, tmp_path):
+    r = router()
+    pid = r.ensure_running()
+    r.stop()
+    assert start_time(pid) is None and not r.answers() and r.pid is None
+    assert not (tmp_path / "state" / "proxy.pid").exists()
+    wait_until_refused(HOST, port_of(r), 2)
+    r.stop()
+    assert r.ensure_running() != pid  # a stopped proxy is started afresh
+
+
+def test_a_proxy_that_cannot_listen_is_reported_with_its_log(router):
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        r = router(port=taken.getsockname()[1])
+        with pytest.raises(RouterError, match=r"(?s)exited with code 2 before it was ready.*cannot listen"):
+            r.ensure_running()

@@ -1,0 +1,102 @@
+"""The proxy's hot path, compiled to C with mypyc when it can be.
+
+The four hot modules are plain, fully typed Python. `scripts/setup.sh` runs
+`zerodown accel build`, which compiles them with mypyc into
+`<venv>/zerodown-accel/<hash of their source>/`; importing `zerodown.proxy`
+puts that folder first on the package path when (and only when) the hash
+matches the source in front of it — an edited module is never shadowed by a
+stale build, it just runs as Python until the next build. Set
+ZERODOWN_PURE_PYTHON=1 to run the plain modules anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HOT_MODULES = ("metrics.py", "routing.py", "upstream.py", "server.py")
+HERE = Path(__file__).resolve().parent
+
+
+def source_hash() -> str:
+    h = hashlib.sha256(sys.version.encode())
+    for name in HOT_MODULES:
+        h.update(name.encode() + (HERE / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_dir() -> Path:
+    base = os.environ.get("ZERODOWN_ACCEL_DIR") or os.path.join(sys.prefix, "zerodown-accel")
+    return Path(base) / source_hash()
+
+
+def activate(package_path: list[str]) -> bool:
+    """Put a fresh compiled build first on the package path; False if there is none."""
+    if os.environ.get("ZERODOWN_PURE_PYTHON"):
+        return False
+    try:
+        built = build_dir()
+    except OSError:
+        return False
+    if not (built / "zerodown" / "proxy" / ".complete").exists():
+        return False
+    if str(built) not in sys.path:
+        sys.path.insert(0, str(built))  # mypyc's shared runtime module lives at its top
+    package_path.insert(0, str(built / "zerodown" / "proxy"))
+    return True
+
+
+def compiled() -> bool:
+    """Is the running hot path the compiled one?"""
+    from zerodown.proxy import server
+    return not server.__file__.endswith(".py")  # type: ignore[union-attr]
+
+
+def build() -> Path:
+    """Compile the hot modules (about 20 s) unless this source was built already."""
+    target = build_dir()
+    if (target / "zerodown" / "proxy" / ".complete").exists():
+        return target
+    try:
+        from mypyc.build import mypycify  # noqa: F401  (only to fail early and clearly)
+    except ImportError:
+        raise SystemExit("zerodown accel: mypy is not installed (pip install mypy)") from None
+    with tempfile.TemporaryDirectory(prefix="zerodown-accel-") as tmp:
+        work = Path(tmp)
+        shutil.copytree(HERE.parent, work / "zerodown",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+        files = [f"zerodown/proxy/{m}" for m in HOT_MODULES]
+        env = dict(os.environ, PYTHONPATH=str(work))
+        done = subprocess.run([sys.executable, "-m", "mypyc", *files], cwd=work, env=env,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"zerodown accel: mypyc failed:\n{done.stdout}\n{done.stderr}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
+        (staged / "zerodown" / "proxy").mkdir(parents=True)
+        for so in work.glob("*.so"):
+            shutil.copy2(so, staged)
+        for so in (work / "zerodown" / "proxy").glob("*.so"):
+            shutil.copy2(so, staged / "zerodown" / "proxy")
+        (staged / "zerodown" / "proxy" / ".complete").touch()
+        if target.exists():
+            shutil.rmtree(target)
+        staged.rename(target)
+    return target
+
+
+def main(argv: list[str]) -> int:
+    """`zerodown accel build|status`."""
+    if argv == ["build"]:
+        print(f"zerodown accel: compiled proxy hot path in {build()}")
+    elif argv == ["status"]:
+        print("compiled" if compiled() else "pure python")
+    else:
+        print("usage: zerodown accel build|status", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,253 @@
+"""The `embedded` router: zerodown's own proxy, run as a separate process.
+
+    router = EmbeddedRouter(state_dir, "127.0.0.1:8080")
+    router.ensure_running()     # starts `zerodown proxy` unless one already answers
+    router.apply(table)         # the whole desired table; applying it twice changes nothing
+
+Everything lives in `state_dir`: the admin socket proxy.sock, the routing
+table proxy.json, the log proxy.log and proxy.pid (pid and its kernel start
+time, so a restarted controller finds the running proxy and never starts a
+second one). The proxy runs in its own session and outlives the controller.
+restart() replaces the process hitlessly: the new one takes the listening
+sockets of the old (see zerodown/proxy/handover.py).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import zerodown
+from zerodown.errors import RouterError
+from zerodown.model import RoutingTable
+from zerodown.proxy.client import AdminClient
+from zerodown.proxy.state import write_atomic
+from zerodown.runtimes.local import (POLL, exit_code, forget, running, spawn, start_time, tail,
+                                     terminate, wait_gone)
+
+READY_TIMEOUT = 15.0   # a new proxy must answer within this
+STOP_TIMEOUT = 40.0    # SIGTERM lets it drain (its own bound is 30s by default), then SIGKILL
+UNIX_PATH_MAX = 107    # sun_path is 108 bytes with the terminating NUL
+TAIL_LINES = 15
+
+
+class EmbeddedRouter:
+    """Router protocol over the embedded proxy; see the module docstring."""
+
+    def __init__(self, state_dir: str | os.PathLike, listen: str, token: str | None = None, *,
+                 service: str = "zerodown", args: Sequence[str] = ()):
+        self.state_dir = Path(state_dir).resolve()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.listen, self.service, self.args = listen, service, list(args)
+        self.socket_path = self.state_dir / "proxy.sock"
+        self.state_file = self.state_dir / "proxy.json"
+        self.pid_file = self.state_dir / "proxy.pid"
+        self.log_path = self.state_dir / "proxy.log"
+        if (size := len(os.fsencode(self.socket_path))) > UNIX_PATH_MAX:
+            raise RouterError(f"admin socket path {self.socket_path} is {size} bytes, over the "
+                              f"{UNIX_PATH_MAX}-byte limit of unix sockets; "
+                              f"use a shorter state directory")
+        self.admin = f"unix:{self.socket_path}"
+        self.client = AdminClient(self.admin, token)
+        self._probe = AdminClient(self.admin, token, timeout=1.0)
+        self._lock = threading.RLock()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.listen}"
+
+    @property
+    def pid(self) -> int | None:
+        """The running proxy's pid, or None."""
+        found = self._running()
+        return found[0] if found else None
+
+    # --- the Router protocol ------------------------------------------------
+
+    def apply(self, table: RoutingTable) -> bool:
+        with self._lock:  # never during a handover, when the proxy refuses writes
+            return self.client.apply(table)
+
+    def drained(self, backend_id: str) -> bool:
+        with self._lock:  # during a restart the old process may still carry its requests
+            return self.client.in_flight(backend_id) == 0
+
+    def stats(self) -> dict:
+        return self.client.stats()
+
+    # --- the proxy process ----------------------------------------------------
+
+    def ensure_running(self) -> int | None:
+        """Start the proxy unless one answers on the admin socket; its pid once it is ready."""
+        with self._locked():
+            found = self._running()
+            if self.answers():
+                self._check_listen()
+                if found and (self._recorded() or {}).get("pid") != found[0]:
+                    self._record(found[0])  # found by its command line: remember it again
+                return found[0] if found else None
+            if found:  # alive but silent: maybe still starting
+                self._wait_ready(found[0], found[1], time.monotonic() + READY_TIMEOUT)
+                return found[0]
+            proc = self._spawn("starting")
+            self._record(proc.pid)
+            self._wait_ready(proc.pid, start_time(proc.pid), time.monotonic() + READY_TIMEOUT)
+            return proc.pid
+
+    def restart(self, timeout: float = STOP_TIMEOUT) -> int | None:
+        """Replace the proxy process without dropping a connection; the new pid.
+
+        Returns once the old process has exited (it first finishes its in-flight
+        requests); apply() and drained() wait for that too, so a drain is never judged
+        by the new process alone. If the new one fails, the old one keeps serving.
+        """
+        with self._locked():
+            old = self._running()
+            if old is None:
+                return self.ensure_running()
+            offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            proc = self._spawn("restarting (taking over from pid %d)" % old[0])
+            started = start_time(proc.pid)
+            try:
+                self._wait_took_over(proc.pid, offset, time.monotonic() + READY_TIMEOUT)
+            except RouterError:
+                if started is not None:  # a successor stuck half-way must not linger
+                    terminate(proc.pid, started, 1.0, "the new proxy")
+                raise
+            self._record(proc.pid)
+            if not wait_gone(old[0], old[1], timeout):
+                raise RouterError(f"the old proxy (pid {old[0]}) still runs {timeout:g}s after "
+                                  f"handing over to pid {proc.pid}; see {self.log_path}")
+            forget(old[0])
+            return proc.pid
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM the proxy (it drains, then exits), SIGKILL after `timeout`; idempotent."""
+        with self._locked():
+            found = self._running()
+            if found is not None:
+                terminate(found[0], found[1], timeout, f"proxy for {self.state_dir}")
+                forget(found[0])
+            try:
+                self.pid_file.unlink()
+            except FileNotFoundError:
+                pass
+
+    def answers(self) -> bool:
+        """Does a proxy answer GET /healthz on the admin socket?"""
+        try:
+            return self._probe.request("GET", "/healthz")[0] == 200
+        except RouterError:
+            return False
+
+    # --- helpers -------------------------------------------------------------
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "zerodown", "proxy", "--listen", self.listen,
+                "--admin", self.admin, "--state", str(self.state_file),
+                "--service", self.service, *self.args]
+
+    def _spawn(self, why: str):
+        # the child runs the same zerodown as this controller, wherever it was imported from
+        root = str(Path(zerodown.__file__).resolve().parent.parent)
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+        try:
+            return spawn(self.argv(), cwd=str(self.state_dir),
+                         env={**os.environ, "PYTHONPATH": path},
+                         log_path=self.log_path, banner=f"{why}: {' '.join(self.argv())}")
+        except OSError as e:
+            raise RouterError(f"cannot start the proxy ({sys.executable}): "
+                              f"{e.strerror or e}") from None
+
+    def _record(self, pid: int) -> None:
+        write_atomic(str(self.pid_file), json.dumps({
+            "pid": pid, "start_time": start_time(pid), "listen": self.listen,
+            "admin": self.admin, "argv": self.argv(), "started_at": time.time()}) + "\n")
+
+    def _recorded(self) -> dict | None:
+        try:
+            return json.loads(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _running(self) -> tuple[int, int] | None:
+        """(pid, start time) of the proxy serving this state directory, if one runs."""
+        rec = self._recorded()
+        if rec and running(rec.get("pid"), rec.get("start_time")):
+            return rec["pid"], rec["start_time"]
+        return find_proxy(str(self.state_file))  # e.g. a controller died mid-restart
+
+    def _check_listen(self) -> None:
+        rec = self._recorded()
+        if rec and rec.get("listen") != self.listen:
+            raise RouterError(f"the proxy for {self.state_dir} listens on {rec.get('listen')}, "
+                              f"not {self.listen}; stop it first (zerodown proxy stop) to move it")
+
+    def _wait_ready(self, pid: int, started: int | None, deadline: float) -> None:
+        while not self.answers():
+            if not running(pid, started):
+                raise RouterError(f"the proxy (pid {pid}) {self._ended(pid)} before it was ready "
+                                  f"(admin {self.admin}, listen {self.listen}); {self._tail()}")
+            if time.monotonic() > deadline:
+                raise RouterError(f"the proxy (pid {pid}) did not answer on {self.admin} within "
+                                  f"{READY_TIMEOUT:g}s; {self._tail()}")
+            time.sleep(POLL)
+
+    def _wait_took_over(self, pid: int, offset: int, deadline: float) -> None:
+        started, mark = start_time(pid), f"pid={pid} ".encode()  # its "ready" line
+        while True:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                if any(b"zerodown proxy ready" in line and mark in line for line in f):
+                    return
+            if not running(pid, started):
+                raise RouterError(f"the new proxy (pid {pid}) {self._ended(pid)} before taking "
+                                  f"over; the old one keeps serving; {self._tail()}")
+            if time.monotonic() > deadline:
+                raise RouterError(f"the new proxy (pid {pid}) did not take over within "
+                                  f"{READY_TIMEOUT:g}s; {self._tail()}")
+            time.sleep(POLL)
+
+    def _ended(self, pid: int) -> str:
+        code = exit_code(pid)
+        return "exited" if code is None else f"exited with code {code}"
+
+    def _tail(self) -> str:
+        lines = tail(self.log_path, TAIL_LINES)
+        return f"last lines of {self.log_path}:\n" + "\n".join(f"  | {l}" for l in lines)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One controller at a time starts, restarts or stops this proxy (threads and processes)."""
+        with self._lock, open(self.state_dir / "proxy.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+
+def find_proxy(state_file: str) -> tuple[int, int] | None:
+    """The newest `zerodown proxy --state state_file` process of this user, by its command line."""
+    best = None
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "proxy" not in args or "--state" not in args:
+            continue
+        i = args.index("--state")
+        if i + 1 < len(args) and os.path.abspath(args[i + 1]) == state_file:
+            pid = int(entry.name)
+            started = start_time(pid)
+            if started is not None and (best is None or started > best[1]):
+                best = (pid, started)
+    return best

@@ -1,0 +1,426 @@
+"""The `local` runtime: instances are processes on this machine.
+
+Each instance runs in its own session (so it outlives the controller) on a
+free port of 127.0.0.1, with its output in state_dir/logs/<instance>.log.
+What was started is recorded in state_dir/instances.json — pid *and* the
+kernel's start time of that pid, so a reused pid is never mistaken for ours —
+before anything relies on it; a restarted controller adopts those instead of
+starting duplicates. Stop is SIGTERM to the instance's process group, then
+SIGKILL after the grace period.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Collection, Iterator, cast
+
+from zerodown.config import AppConfig, HealthConfig, ServiceConfig
+from zerodown.errors import RuntimeFailure
+from zerodown.model import Instance, InstanceRef, Revision, Slot
+from zerodown.proxy.state import write_atomic
+from zerodown.runtimes.health import probe
+
+HOST = "127.0.0.1"
+KILL_WAIT = 10.0     # how long a SIGKILLed process may take to disappear
+POLL = 0.02          # how often a waiting loop looks again
+TAIL_LINES = 15
+MARK_INSTANCE, MARK_STATE = "ZERODOWN_INSTANCE", "ZERODOWN_STATE_DIR"
+
+
+class LocalRuntime:
+    """Runtime protocol over child processes; see the module docstring."""
+
+    def __init__(self, state_dir: str | os.PathLike, config: ServiceConfig):
+        self.state_dir = Path(state_dir).resolve()
+        self.log_dir = self.state_dir / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.config = config
+        self.registry = Registry(self.state_dir / "instances.json")
+        self._listening: set[tuple[str, int]] = set()  # (instance, pid) seen owning its port
+
+    # --- the Runtime protocol ----------------------------------------------
+
+    def start(self, revision: Revision, slot: Slot) -> Instance:
+        name = InstanceRef(revision.number, slot).name(revision.service)
+        with self.registry.locked() as entries:
+            if self._live(name, entries):
+                self.registry.save(entries)  # keeps a pid _recover found
+                return _instance(entries[name])
+            if entries.get(name, {}).get("pid"):
+                forget(entries[name]["pid"])  # a dead predecessor in this slot
+            port = free_port({e["port"] for n, e in entries.items() if self._live(n, entries)})
+            app = self._render(revision, slot, name, port)
+            argv, cwd = _argv(app), self._cwd(app, name)
+            entries[name] = entry = {
+                "service": revision.service, "revision": revision.number,
+                "version": revision.version, "slot": slot.index, "host": slot.host,
+                "address": f"{HOST}:{port}", "port": port, "command": argv, "cwd": cwd,
+                "pid": None, "start_time": None}
+            self.registry.save(entries)  # intent first: a crash mid-spawn is found by its marker
+            proc = self._spawn(name, argv, cwd, app.env, entries)
+            entry.update(pid=proc.pid, start_time=start_time(proc.pid), started_at=time.time())
+            self.registry.save(entries)
+            return _instance(entry)
+
+    def stop(self, instance: Instance, grace: float) -> None:
+        entry = self._entry(instance)
+        if entry is None:
+            return  # already stopped, or never ours: nothing to signal
+        terminate(entry["pid"], entry["start_time"], grace, f"instance {instance.id}")
+        forget(entry["pid"])
+        with self.registry.locked() as entries:
+            if entries.get(instance.id, {}).get("pid") == entry["pid"]:
+                del entries[instance.id]
+                self.registry.save(entries)
+
+    def alive(self, instance: Instance) -> bool:
+        entry = self._entry(instance)
+        return entry is not None and running(entry["pid"], entry["start_time"])
+
+    def healthy(self, instance: Instance, revision: Revision) -> tuple[bool, str]:
+        entry = self._entry(instance)
+        if entry is None or not running(entry["pid"], entry["start_time"]):
+            return False, self._gone(instance, entry)
+        health = cast(HealthConfig, revision.health or self.config.health)
+        ok, seen = probe(instance.address, health)
+        if not running(entry["pid"], entry["start_time"]):
+            return False, self._gone(instance, entry)  # it died while we probed
+        if ok and not self._owns_port(instance.id, entry):
+            return False, (f"{seen}, but instance {instance.id} (pid {entry['pid']}) does not "
+                           f"listen on port {entry['port']}: another process took it; "
+                           f"{self._tail(instance.id)}")
+        return ok, seen
+
+    def adopt(self, service: str) -> list[Instance]:
+        with self.registry.locked() as entries:
+            found = []
+            for name, entry in list(entries.items()):
+                if entry["service"] != service:
+                    continue
+                if self._live(name, entries):
+                    found.append(_instance(entry))
+                else:
+                    del entries[name]  # exited (or its pid went to someone else): forget it
+            self.registry.save(entries)
+        return sorted(found, key=lambda i: (i.revision, i.slot))
+
+    def logs(self, instance: Instance) -> str:
+        return str(self.log_dir / f"{instance.id}.log")
+
+    # --- starting ----------------------------------------------------------
+
+    def _render(self, revision: Revision, slot: Slot, name: str, port: int) -> AppConfig:
+        app = cast(AppConfig, revision.app)
+        try:
+            return app.render(version=revision.version, port=port, slot=slot.index, instance=name)
+        except (KeyError, IndexError, ValueError) as e:
+            raise RuntimeFailure(f"instance {name}: cannot fill the placeholders of app.command "
+                                 f"{list(app.command)} ({type(e).__name__}: {e}); allowed: "
+                                 "{version} {port} {slot} {instance}") from None
+
+    def _cwd(self, app: AppConfig, name: str) -> str:
+        base = os.path.dirname(os.path.abspath(self.config.file or "zerodown.yaml"))
+        cwd = os.path.normpath(os.path.join(base, app.cwd or "."))
+        if not os.path.isdir(cwd):
+            raise RuntimeFailure(f"instance {name}: working directory {cwd} does not exist "
+                                 f"(app.cwd {app.cwd!r} in {self._file}, relative to {base})")
+        return cwd
+
+    def _spawn(self, name: str, argv: list[str], cwd: str, env: dict[str, str],
+               entries: dict) -> subprocess.Popen:
+        log = self.log_dir / f"{name}.log"
+        full_env = {**os.environ, **env, MARK_INSTANCE: name, MARK_STATE: str(self.state_dir)}
+        try:
+            return spawn(argv, cwd=cwd, env=full_env, log_path=log,
+                         banner=f"starting {name}: {shlex.join(argv)} (cwd {cwd})")
+        except OSError as e:
+            del entries[name]
+            self.registry.save(entries)
+            raise RuntimeFailure(f"instance {name}: cannot run {argv[0]!r}: {e.strerror or e} "
+                                 f"(app.command in {self._file}, cwd {cwd})") from None
+
+    def _live(self, name: str, entries: dict) -> bool:
+        """Is the recorded instance `name` running (its pid recovered if it was never written)?"""
+        entry = entries.get(name)
+        if not entry or not self._recover(name, entry):
+            return False
+        return running(entry["pid"], entry["start_time"])
+
+    def _recover(self, name: str, entry: dict) -> bool:
+        """Complete a record whose pid was never written (the controller died mid-spawn)."""
+        if entry.get("pid"):
+            return True
+        pid = find_marked(name, str(self.state_dir))
+        if pid is None:
+            return False
+        entry.update(pid=pid, start_time=start_time(pid))
+        return entry["start_time"] is not None
+
+    @property
+    def _file(self) -> str:
+        return self.config.file or "the configuration"
+
+    # --- looking ---------------------------------------------------------
+
+    def _entry(self, instance: Instance) -> dict | None:
+        """The record of exactly this instance (same pid), if it is still recorded."""
+        entry = self.registry.load().get(instance.id)
+        if not entry or not entry.get("pid"):
+            return None
+        if instance.pid is not None and entry["pid"] != instance.pid:
+            return None  # a later incarnation in the same slot: not the one asked about
+        return entry
+
+    def _gone(self, instance: Instance, entry: dict | None) -> str:
+        if entry is None:
+            return (f"instance {instance.id} is not running "
+                    f"(stopped, or not started by this runtime)")
+        code = exit_code(entry["pid"])
+        how = (f"process exited with code {code}" if code is not None and code >= 0
+               else f"process was killed by signal {-code}" if code is not None
+               else f"process (pid {entry['pid']}) is gone (exit code unknown: "
+                    f"an earlier controller started it)")
+        return f"{how}; {self._tail(instance.id)}"
+
+    def _tail(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        lines = tail(path, TAIL_LINES)
+        return f"last log lines ({path}):\n" + "\n".join(f"  | {line}" for line in lines) \
+            if lines else f"its log {path} is empty"
+
+    def _owns_port(self, name: str, entry: dict) -> bool:
+        """Does the port's listener belong to the instance's session, not a stranger?"""
+        key = (name, entry["pid"])
+        if key in self._listening:
+            return True
+        inodes = listening_inodes(entry["port"])
+        if inodes is None or session_holds(entry["pid"], inodes):
+            self._listening.add(key)  # no /proc/net to look at: trust the probe
+            return True
+        return False
+
+
+def _instance(entry: dict) -> Instance:
+    return Instance(entry["service"], entry["revision"], Slot(entry["slot"], entry["host"]),
+                    entry["address"], entry["pid"])
+
+
+def _argv(app: AppConfig) -> list[str]:
+    command = app.command
+    return shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+
+
+# --- the registry ---------------------------------------------------------
+
+class Registry:
+    """A JSON map name -> record, changed only under a lock (threads and processes)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._thread_lock = threading.Lock()
+
+    @contextmanager
+    def locked(self) -> Iterator[dict]:
+        with self._thread_lock, open(f"{self.path}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield self.load()
+
+    def load(self) -> dict:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                return json.load(f).get("instances", {})
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as e:
+            raise RuntimeFailure(f"{self.path}: cannot read the instance registry ({e}); fix "
+                                 f"or remove it (its running instances are then not adopted)"
+                                 ) from None
+
+    def save(self, entries: dict) -> None:
+        write_atomic(str(self.path), json.dumps({"instances": entries}, indent=1, sort_keys=True))
+
+
+# --- processes: identity, spawning, stopping (also used by routers/embedded.py) ----
+
+_children: dict[int, subprocess.Popen] = {}  # spawned here, so they can be reaped
+_children_lock = threading.Lock()
+
+
+def start_time(pid: int) -> int | None:
+    """The kernel's start time of `pid` (/proc/<pid>/stat field 22); None if it is not running."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2:].split()  # comm may hold spaces and parens
+    if fields[0] in (b"Z", b"X"):
+        return None  # exited, not yet reaped
+    return int(fields[19])
+
+
+def running(pid: int | None, started: int | None) -> bool:
+    """Is `pid` still the process that started at `started` (not a reuse of its number)?"""
+    if pid is None or started is None:
+        return False
+    _reap(pid)
+    return start_time(pid) == started
+
+
+def spawn(argv: list[str], *, cwd: str | None, env: dict[str, str] | None, log_path: Path,
+          banner: str) -> subprocess.Popen:
+    """Start `argv` in its own session with stdout and stderr appended to `log_path`."""
+    with open(log_path, "ab") as log:
+        log.write(f"--- zerodown {time.strftime('%Y-%m-%d %H:%M:%S')}: {banner}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    with _children_lock:
+        _children[proc.pid] = proc
+    return proc
+
+
+def exit_code(pid: int) -> int | None:
+    """How a process spawned here ended (negative: by that signal); None if unknown or running."""
+    proc = _children.get(pid)
+    return None if proc is None else proc.poll()
+
+
+def forget(pid: int) -> None:
+    """Drop a stopped child from the table (its exit code is no longer asked for)."""
+    with _children_lock:
+        proc = _children.pop(pid, None)
+    if proc is not None:
+        proc.poll()
+
+
+def _reap(pid: int) -> None:
+    proc = _children.get(pid)
+    if proc is not None:
+        proc.poll()
+
+
+def terminate(pid: int, started: int, grace: float, what: str) -> None:
+    """SIGTERM the process group, SIGKILL it after `grace` seconds; return once it is gone."""
+    if not running(pid, started):
+        return
+    _signal_group(pid, signal.SIGTERM)
+    if wait_gone(pid, started, grace):
+        return
+    _signal_group(pid, signal.SIGKILL)
+    if not wait_gone(pid, started, KILL_WAIT):
+        raise RuntimeFailure(f"{what} (pid {pid}) still runs {KILL_WAIT:g}s after SIGKILL "
+                             f"(SIGTERM was {grace:g}s before)")
+
+
+def wait_gone(pid: int, started: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while running(pid, started):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL)
+    return True
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        if os.getpgid(pid) == pid:  # a session leader we started: its helpers go too
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def find_marked(name: str, state_dir: str) -> int | None:
+    """The pid of a process started for instance `name` of `state_dir`, by its environment."""
+    want = {f"{MARK_INSTANCE}={name}".encode(), f"{MARK_STATE}={state_dir}".encode()}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                env = set(f.read().split(b"\0"))
+        except OSError:
+            continue
+        if want <= env and start_time(int(entry.name)) is not None:
+            return int(entry.name)
+    return None
+
+
+def listening_inodes(port: int) -> set[str] | None:
+    """Socket inodes listening on TCP `port` (any address); None without /proc/net."""
+    inodes, seen_any = set(), False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        seen_any = True
+        for row in rows:
+            cols = row.split()
+            if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(cols[9])
+    return inodes if seen_any else None
+
+
+def session_holds(session: int, inodes: set[str]) -> bool:
+    """Does a process of session `session` hold one of these socket inodes?"""
+    links = {f"socket:[{i}]" for i in inodes}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or not _in_session(entry.name, session):
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry.name}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{entry.name}/fd/{fd}") in links:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def _in_session(pid: str, session: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return int(data[data.rindex(b")") + 2:].split()[3]) == session
+
+
+def tail(path: Path | str, lines: int, max_bytes: int = 64 * 1024) -> list[str]:
+    """The last `lines` lines of a text file (reading at most its last `max_bytes`)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - max_bytes))
+            data = f.read()
+    except OSError:
+        return []
+    return data.decode(errors="replace").splitlines()[-lines:]
+
+
+def free_port(taken: Collection[int] = (), host: str = HOST) -> int:
+    """A port the OS says is free now, and not one recorded for a live instance."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in taken:
+            return port
+    raise RuntimeFailure(f"no free port on {host} after 50 tries")
