@@ -22,6 +22,7 @@ and wrk on PATH.
 from __future__ import annotations
 
 import argparse
+import statistics
 import http.client
 import json
 import os
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -424,6 +425,10 @@ def bench_target(target: str, tmp: Path, backends: list[int], args, report: dict
         report["zerodown_error"] = str(exc)
         print(f"zerodown proxy failed to start: {exc}", flush=True)
         return []
+    if target == "zerodown":  # compiled (mypyc) or plain Python: say which was measured
+        hot = re.search(r"hot-path=(\w+)", child.output(4000))
+        report["zerodown_hot_path"] = hot.group(1) if hot else "unknown"
+        print(f"  zerodown hot path: {report['zerodown_hot_path']}", flush=True)
     try:
         results = measure(target, port, args)
         if target == "zerodown":
@@ -456,6 +461,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", default="64,256", help="comma list (64,256)")
     p.add_argument("--only", default=",".join(TARGETS), help="haproxy,nginx,zerodown")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved rounds; figures are medians (3)")
     args = p.parse_args(argv)
     args.connections = [int(c) for c in args.connections.split(",") if c]
     args.only = [t.strip() for t in args.only.split(",") if t.strip()]
@@ -476,14 +483,32 @@ def run(args) -> dict:
         print(f"backends: nginx (1 worker) on 127.0.0.1:{backends[0]} and :{backends[1]}")
         backend = start_backends(tmp, backends)
         try:
-            for target in TARGETS:
-                if target in args.only:
-                    results += bench_target(target, tmp, backends, args, report)
+            # Rounds interleave the targets, so a drift in background load hits all alike;
+            # each figure is then the median of its rounds.
+            for n in range(args.rounds):
+                print(f"\n=== round {n + 1} of {args.rounds}", flush=True)
+                for target in TARGETS:
+                    if target in args.only:
+                        results += bench_target(target, tmp, backends, args, report)
         finally:
             backend.stop()
     report["results"] = [asdict(r) | {"errors": r.errors} for r in results]
-    report["verdicts"] = print_table(results, args.connections, args.only)
+    report["medians"] = [asdict(r) | {"errors": r.errors} for r in medians(results)]
+    report["verdicts"] = print_table(medians(results), args.connections, args.only)
     return report
+
+
+def medians(results: list[Result]) -> list[Result]:
+    """Per target and connection count: median req/s, p50 and p99; errors summed."""
+    out = []
+    for key in dict.fromkeys((r.target, r.connections) for r in results):
+        runs = [r for r in results if (r.target, r.connections) == key]
+        mid = sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+        out.append(replace(mid, p50_ms=statistics.median(r.p50_ms for r in runs),
+                           p99_ms=statistics.median(r.p99_ms for r in runs),
+                           socket_errors=sum(r.socket_errors for r in runs),
+                           non_2xx=sum(r.non_2xx for r in runs)))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

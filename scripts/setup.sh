@@ -5,9 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(haproxy nginx wrk curl)
+DEBIAN_PACKAGES=(haproxy nginx wrk curl gcc)
 PYTHON=${PYTHON:-python3}
 
+# Compiling the proxy's hot path needs the headers of the Python that runs it.
+if ! "$PYTHON" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+  DEBIAN_PACKAGES+=(python3-dev)
+fi
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -32,6 +36,11 @@ fi
 stamp=.venv/.zerodown-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing zerodown and its test tools into .venv"
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[test,accel]'
   touch "$stamp"
+fi
+# The proxy's hot path compiled to C (about 30 s, once per change of its source);
+# if that fails the proxy still runs, as plain Python, only slower.
+if ! .venv/bin/python -m zerodown accel build >/dev/null 2>.venv/accel-build.log; then
+  echo "setup: warning: could not compile the proxy hot path (see .venv/accel-build.log); it runs as Python"
 fi

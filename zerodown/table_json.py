@@ -121,7 +121,7 @@ def _backend(obj: Any, where: str) -> Backend:
     _only_keys(obj, where, ("id", "address", "weight"))
     address = obj.get("address")
     m = _ADDRESS.match(address) if isinstance(address, str) else None
-    if not m or not 0 < int(m.group(2)) < 65536:
+    if not m or not isinstance(address, str) or not 0 < int(m.group(2)) < 65536:
         raise TableError(f"{where}.address: must be host:port, got {address!r}")
     weight = obj.get("weight", 1)
     if not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= 1000:
@@ -179,7 +179,7 @@ def _check_whole(table: RoutingTable) -> None:
     if dup is not None:
         raise TableError(f"revisions: revision {dup!r} appears more than once")
     ids = [b.id for r in table.revisions for b in r.backends]
-    dup = next((b for b in ids if ids.count(b) > 1), None) if len(ids) != len(set(ids)) else None
+    dup = next((b for b in ids if ids.count(b) > 1), None)
     if dup is not None:
         raise TableError(f"backends: duplicate backend id {dup!r}")
     for i, rule in enumerate(table.rules):

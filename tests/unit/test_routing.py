@@ -104,3 +104,18 @@ def test_point_of_is_uniform_enough():
     points = [routing.point_of(f"u{i}".encode()) for i in range(20000)]
     deciles = collections.Counter(int(p // 10) for p in points)
     assert all(1800 < deciles[d] < 2200 for d in range(10))
+
+
+def test_scan_flags_rule_headers_cookies_and_client_forwarded_headers():
+    r = routes(table(rules=[Rule("r2", header="X-Canary", equals="1"), Rule("r2", cookie="beta", equals="y")]))
+    assert r.scan(head("Accept: */*", "Cookie: a=1")) is None
+    assert r.scan(head("x-CANARY: 0")) is not None
+    assert r.scan(head("Cookie: a=1; beta=n")) is not None
+    assert r.scan(head("X-Forwarded-Proto: https")) is not None
+    assert r.pick(head("X-Canary: 1"), scanned=False)[0] in ("r1", "r2")  # rules skipped
+    assert {r.pick(head("X-Canary: 1"))[0] for _ in range(20)} == {"r2"}
+
+
+def test_client_forwarded_proto_and_host_are_stripped_only():
+    h = head("X-Forwarded-Proto: https", "x-forwarded-host: evil", "X-Forwarded-For: 1.2.3.4")
+    assert routing.strip_client_forwarded(h) == head("X-Forwarded-For: 1.2.3.4")

@@ -70,7 +70,7 @@ END_OF = {"deploy": P.SUCCEEDED, "promote": P.SUCCEEDED, "rollback": P.ROLLED_BA
 
 _VERBS = {P.RUNNING: "resume", P.PAUSED: "pause", P.PROMOTING: "promote", P.ABORTING: "abort",
           P.ROLLING_BACK: "roll back", P.SUCCEEDED: "finish", P.ROLLED_BACK: "finish",
-          P.ABORTED: "abort", P.FAILED: "fail"}
+          P.ABORTED: "abort", P.FAILED: "fail", P.PENDING: "restart"}
 
 
 class PhaseError(ZerodownError):
@@ -108,8 +108,11 @@ def signal(deployment: int, verb: str, current: Phase,
     current = Phase(current)
     if verb == "pause":
         return transition(deployment, current, P.PAUSED, verb), None
-    if verb == "resume":
-        return transition(deployment, current, P.RUNNING, verb), None
+    if verb == "resume":  # only a pause is resumed; a pending one starts by itself
+        if current is not P.PAUSED:
+            raise PhaseError(f"cannot resume deployment {deployment}: it is {current}"
+                             + _hint(current))
+        return P.RUNNING, None
     if verb == "promote":
         if current is P.PAUSED:
             return P.RUNNING, "promote"

@@ -25,6 +25,15 @@ from zerodown.model import RoutingTable, Rule, Sticky
 _random = random.random
 
 
+# Headers the client must not set for the backend: the proxy says scheme and host.
+CLIENT_FORWARDED = rb"(?i:x-forwarded-(?:proto|host))[ \t]*:"
+_CLIENT_FORWARDED_LINES = re.compile(rb"\r\n" + CLIENT_FORWARDED + rb"[^\r\n]*")
+
+
+def strip_client_forwarded(head: bytes) -> bytes:
+    return _CLIENT_FORWARDED_LINES.sub(b"", head)
+
+
 def header_pattern(name: str) -> re.Pattern[bytes]:
     """Matches every `name:` header line of a head, capturing its value."""
     return re.compile(rb"\r\n(?i:" + re.escape(name.encode()) + rb")[ \t]*:[ \t]*([^\r\n]*?)[ \t]*(?=\r\n)")
@@ -80,7 +89,7 @@ class Routes:
     (its backend pool); Routes itself knows nothing about connections.
     """
 
-    __slots__ = ("table", "targets", "_rules", "_gate", "_single", "_bounds", "_by_bound", "_sticky",
+    __slots__ = ("table", "targets", "_rules", "scan", "_single", "_bounds", "_by_bound", "_sticky",
                  "_sticky_name", "_sticky_header", "_cookie_attrs")
 
     def __init__(self, table: RoutingTable, targets: dict[str, Any]):
@@ -89,13 +98,15 @@ class Routes:
         self._rules = [(_rule_matcher(r), targets[r.revision]) for r in table.rules]
         # One C-level scan tells whether any rule can match at all: most requests
         # carry none of the rule headers or cookies, and then none is evaluated.
-        # Anchored at a line start: a regex alternation that is not anchored tries
-        # every byte of the head and costs ten times more.
+        # One C-level scan per request says whether the head needs a closer look: a
+        # header or cookie some rule matches on, or an X-Forwarded-Proto/-Host the
+        # client sent (the server strips those). Most heads have none of them.
+        # Anchored at a line start: an unanchored alternation costs ten times more.
         needles = [b"(?i:" + re.escape(r.header.encode()) + b")[ \t]*:" if r.header else
                    b"(?i:cookie)[ \t]*:[^\r\n]*" + re.escape(r.cookie.encode()) + b"="  # type: ignore[union-attr]
                    for r in table.rules]
-        self._gate = (re.compile(b"\r\n(?:" + b"|".join(sorted(set(needles))) + b")").search
-                      if needles else None)
+        self.scan = re.compile(b"\r\n(?:" + b"|".join([CLIENT_FORWARDED, *sorted(set(needles))])
+                               + b")").search
         bounds, by_bound, edge = [], [], 0.0
         for rev in table.revisions:
             if rev.weight > 0:
@@ -112,9 +123,12 @@ class Routes:
         self._sticky_header = header_pattern(s.name) if s and s.mode == "header" else None
         self._cookie_attrs = f"; Path=/; Max-Age={s.max_age}; HttpOnly".encode() if s else b""
 
-    def pick(self, head: bytes) -> tuple[Any, bytes | None]:
-        """(target, Set-Cookie header line to add or None) for one request head."""
-        if self._gate is not None and self._gate(head) is not None:
+    def pick(self, head: bytes, scanned: bool = True) -> tuple[Any, bytes | None]:
+        """(target, Set-Cookie header line to add or None) for one request head.
+
+        `scanned=False` says `scan(head)` found nothing, so no rule can match.
+        """
+        if scanned:
             for matches, target in self._rules:
                 if matches(head):
                     return target, None

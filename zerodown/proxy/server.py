@@ -18,6 +18,7 @@ from httptools import HttpRequestParser
 from httptools.parser.errors import HttpParserError, HttpParserUpgrade
 
 from zerodown.proxy.chunked import ChunkedEnd
+from zerodown.proxy.routing import strip_client_forwarded
 from zerodown.proxy.upstream import BackendPool, RevisionTarget, UpstreamConn
 
 if TYPE_CHECKING:
@@ -26,10 +27,6 @@ if TYPE_CHECKING:
 HEAD, BODY, WAIT, TUNNEL, CLOSED = range(5)
 _HOST = re.compile(rb"\r\n[Hh][Oo][Ss][Tt][ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r\n")
 _CONTENT_LENGTH = re.compile(rb"\r\n(?i:content-length)[ \t]*:[ \t]*(\d+)")
-# The client must not choose what the backend believes about scheme and host:
-# the proxy replaces these (X-Forwarded-For is appended to, as is customary).
-_CLIENT_FORWARDED = re.compile(rb"\r\n(?i:x-forwarded-(?:proto|host))[ \t]*:[^\r\n]*").search
-_CLIENT_FORWARDED_LINES = re.compile(rb"\r\n(?i:x-forwarded-(?:proto|host))[ \t]*:[^\r\n]*")
 _IDEMPOTENT = (b"GET ", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"TRAC")
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large",
             502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
@@ -49,7 +46,8 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
                  "head_since", "last_active", "served", "fwd", "head", "body", "body_size",
                  "body_kept", "cl_left", "msg_done", "is_head", "keep_alive", "inject",
                  "target", "pool", "waiting_for", "up", "t0", "tried", "paused", "upgrade",
-                 "close_after", "clock", "host", "tail", "chunks")
+                 "close_after", "clock", "host", "tail", "chunks", "saw_body", "messages",
+                 "write_paused")
 
     def __init__(self, plane: DataPlane):
         self.plane = plane
@@ -67,6 +65,9 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         self.body_kept = True
         self.cl_left: int | None = None
         self.chunks: ChunkedEnd | None = None
+        self.saw_body = False
+        self.messages = 0
+        self.write_paused = False
         self.msg_done = False
         self.is_head = False
         self.keep_alive = True
@@ -122,21 +123,34 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         if self.pool is not None:
             self._leave_pool()
 
+    # Back-pressure: a client that reads slowly slows the backend feeding it. The
+    # flag outlives the exchange: the upstream connection is unpaused before it goes
+    # back to the pool, and the next one is paused on arrival (attached()).
     def pause_writing(self) -> None:
+        self.write_paused = True
         if self.up is not None:
             self.up.transport.pause_reading()
 
     def resume_writing(self) -> None:
+        self.write_paused = False
         if self.up is not None:
             self.up.transport.resume_reading()
 
     # -- parser callbacks ---------------------------------------------------
+    def on_body(self, body: bytes) -> None:
+        self.saw_body = True  # only requests with a body call this
+
     def on_message_complete(self) -> None:
+        self.messages += 1
         self.msg_done = True
         self.keep_alive = self.parser.should_keep_alive()  # only right inside this callback
 
     # -- request side -------------------------------------------------------
     def _take_head(self, data: bytes) -> None:
+        if data[-4:] == b"\r\n\r\n" and len(data) <= self.settings.max_head_bytes \
+                and self._one_whole_head(data):
+            self.head_since = 0.0
+            return self._dispatch(data)  # the common case: one read, one request head
         while True:  # once per pipelined request answered at once (a 503 needs no backend)
             end = data.find(b"\r\n\r\n") + 4
             if end == 3:
@@ -172,6 +186,28 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
                 return  # closed: nothing more is read
             data = rest
 
+    def _one_whole_head(self, data: bytes) -> bool:
+        """Parse `data` as one bodiless request head, or say it is not one.
+
+        Saves the search for the head's end in the common case. When the read holds
+        more (pipelined requests, or a body that happens to end in CRLF CRLF), the
+        parser has gone too far: it is replaced and the caller takes the slow path.
+        """
+        self.msg_done = self.upgrade = self.keep_alive = self.saw_body = False
+        self.messages = 0
+        try:
+            self.parser.feed_data(data)
+        except HttpParserUpgrade:
+            self.parser = HttpRequestParser(self)
+            return False
+        except HttpParserError:
+            self.parser = HttpRequestParser(self)
+            return False  # the slow path parses it again, and rejects it
+        if self.messages == 1 and not self.saw_body:
+            return True
+        self.parser = HttpRequestParser(self)
+        return False
+
     def _dispatch(self, head: bytes) -> None:
         now = self.t0 = self.clock()
         plane = self.plane
@@ -182,10 +218,11 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
             self.host = host
             self.tail = self.fwd + (_forwarded_host(head) if i < 0 else
                                     b"X-Forwarded-Host: " + host + b"\r\n") + b"\r\n"  # type: ignore[operator]
-        if _CLIENT_FORWARDED(head) is None:
-            self.head = head[:-2] + self.tail
-        else:
-            self.head = _CLIENT_FORWARDED_LINES.sub(b"", head)[:-2] + self.tail
+        routes = plane.routes
+        scanned = routes.scan(head) is not None
+        # The client does not choose what the backend believes about scheme and host
+        # (X-Forwarded-For is appended to, as is customary).
+        self.head = (strip_client_forwarded(head) if scanned else head)[:-2] + self.tail
         if self.tried:
             self.tried = ()
         if self.msg_done or self.upgrade:
@@ -197,7 +234,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
             m = _CONTENT_LENGTH.search(head)
             self.cl_left = int(m.group(1)) if m else None
             self.chunks = None if m else ChunkedEnd()
-        target, self.inject = plane.routes.pick(head)
+        target, self.inject = routes.pick(head, scanned)
         if plane.stopping:
             self.announce_close()
         if target is None:
@@ -209,7 +246,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         self.pool = pool
         pool.stats.in_flight += 1
         idle = pool.idle
-        if idle and not self.is_head:  # the fast path: a warm connection, send now
+        if idle and not self.is_head and not self.write_paused:  # a warm connection: send now
             up = self.up = idle.pop()
             up.client = self
             up.got = False
@@ -240,6 +277,8 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         """An upstream connection was handed to this request: send it."""
         self.waiting_for = None
         self.up = up
+        if self.write_paused:
+            up.transport.pause_reading()
         if self.body:
             up.transport.writelines([self.head, *self.body])
             if not self.body_kept:

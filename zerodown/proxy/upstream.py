@@ -47,7 +47,7 @@ class _HeadWatcher:
 
 class UpstreamConn:  # an asyncio protocol, by duck typing
     __slots__ = ("pool", "transport", "parser", "client", "status", "done", "got",
-                 "reused", "idle_since", "tunnel", "keep")
+                 "reused", "idle_since", "tunnel", "keep", "write_paused")
 
     def __init__(self, pool: BackendPool):
         self.pool = pool
@@ -61,6 +61,7 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
         self.idle_since = 0.0
         self.tunnel = False
         self.keep = False
+        self.write_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -107,6 +108,10 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
             self.done = False
             self.client = None
             self.reused = True
+            if client.write_paused:  # paused for this client's sake: not for the next one
+                self.transport.resume_reading()
+            if self.write_paused:  # the client was paused for ours: let it go on
+                client.transport.resume_reading()
             status, keep, pool = self.status, self.keep, self.pool
             now = pool.loop.time()
             if not keep:
@@ -137,11 +142,13 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
         else:  # mid-response: the end of a close-delimited body, or a truncation
             client.upstream_eof(self)
 
-    def pause_writing(self) -> None:
+    def pause_writing(self) -> None:  # a slow backend slows the client sending it a body
+        self.write_paused = True
         if self.client is not None:
             self.client.transport.pause_reading()
 
     def resume_writing(self) -> None:
+        self.write_paused = False
         if self.client is not None:
             self.client.transport.resume_reading()
 
