@@ -175,11 +175,10 @@ def _sticky(obj: Any) -> Sticky | None:
 
 def _check_whole(table: RoutingTable) -> None:
     names = [r.name for r in table.revisions]
-    dup = next((n for n in names if names.count(n) > 1), None)
+    dup = _first_duplicate(names)
     if dup is not None:
         raise TableError(f"revisions: revision {dup!r} appears more than once")
-    ids = [b.id for r in table.revisions for b in r.backends]
-    dup = next((b for b in ids if ids.count(b) > 1), None)
+    dup = _first_duplicate(b.id for r in table.revisions for b in r.backends)
     if dup is not None:
         raise TableError(f"backends: duplicate backend id {dup!r}")
     for i, rule in enumerate(table.rules):
@@ -189,3 +188,12 @@ def _check_whole(table: RoutingTable) -> None:
     total = sum(r.weight for r in table.revisions)
     if table.revisions and abs(total - 100) > 1e-6:
         raise TableError(f"revisions: weights must add up to 100, they add up to {total:g}")
+
+
+def _first_duplicate(items) -> str | None:
+    seen: set[str] = set()
+    for item in items:
+        if item in seen:
+            return item
+        seen.add(item)
+    return None
