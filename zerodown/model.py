@@ -57,11 +57,24 @@ class Sticky:
 
 
 @dataclass(frozen=True)
+class HealthCheck:
+    """Active health checks by the load balancer: GET `path` on every backend each
+    `interval`; `fall` failures in a row take a backend out, `rise` successes bring it back."""
+
+    path: str = "/healthz"
+    interval: float = 2.0
+    timeout: float = 1.0
+    fall: int = 2
+    rise: int = 1
+
+
+@dataclass(frozen=True)
 class RoutingTable:
     version: int
     revisions: tuple[RevisionRoute, ...] = ()
     rules: tuple[Rule, ...] = ()
     sticky: Sticky | None = None
+    health_check: HealthCheck | None = None
 
     def revision(self, name: str) -> RevisionRoute | None:
         return next((r for r in self.revisions if r.name == name), None)

@@ -23,7 +23,7 @@ import re
 from typing import Any
 
 from zerodown.errors import TableError
-from zerodown.model import Backend, RevisionRoute, RoutingTable, Rule, Sticky
+from zerodown.model import Backend, HealthCheck, RevisionRoute, RoutingTable, Rule, Sticky
 
 STICKY_MODES = ("cookie", "header", "cookie-hash")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
@@ -58,13 +58,17 @@ def to_dict(table: RoutingTable) -> dict[str, Any]:
     if table.sticky:
         s = table.sticky
         out["sticky"] = {"mode": s.mode, "name": s.name, "max_age": s.max_age}
+    if table.health_check:
+        h = table.health_check
+        out["health_check"] = {"path": h.path, "interval": h.interval, "timeout": h.timeout,
+                               "fall": h.fall, "rise": h.rise}
     return out
 
 
 def from_dict(data: Any) -> RoutingTable:
     if not isinstance(data, dict):
         raise TableError("routing table must be a JSON object")
-    _only_keys(data, "table", ("version", "revisions", "rules", "sticky"))
+    _only_keys(data, "table", ("version", "revisions", "rules", "sticky", "health_check"))
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
         raise TableError(f"version: must be a non-negative integer, got {version!r}")
@@ -74,6 +78,7 @@ def from_dict(data: Any) -> RoutingTable:
         revisions=revisions,
         rules=tuple(_rule(u, i) for i, u in enumerate(_list(data, "rules"))),
         sticky=_sticky(data.get("sticky")),
+        health_check=_health_check(data.get("health_check")),
     )
     _check_whole(table)
     return table
@@ -171,6 +176,30 @@ def _sticky(obj: Any) -> Sticky | None:
     if not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 0:
         raise TableError(f"sticky.max_age: must be a non-negative integer of seconds, got {max_age!r}")
     return Sticky(mode, name, max_age)
+
+
+def _health_check(obj: Any) -> HealthCheck | None:
+    if obj is None:
+        return None
+    if not isinstance(obj, dict):
+        raise TableError("health_check: must be an object or null")
+    _only_keys(obj, "health_check", ("path", "interval", "timeout", "fall", "rise"))
+    d = HealthCheck()
+    path = obj.get("path", d.path)
+    if not isinstance(path, str) or not path.startswith("/") or any(c in path for c in " \r\n"):
+        raise TableError(f"health_check.path: must be a URL path like /healthz, got {path!r}")
+    values: dict[str, Any] = {}
+    for key, low in (("interval", 0.05), ("timeout", 0.01)):
+        v = obj.get(key, getattr(d, key))
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not low <= v <= 3600:
+            raise TableError(f"health_check.{key}: must be seconds from {low} to 3600, got {v!r}")
+        values[key] = float(v)
+    for key in ("fall", "rise"):
+        v = obj.get(key, getattr(d, key))
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 100:
+            raise TableError(f"health_check.{key}: must be an integer from 1 to 100, got {v!r}")
+        values[key] = v
+    return HealthCheck(path=path, **values)
 
 
 def _check_whole(table: RoutingTable) -> None:

@@ -9,7 +9,8 @@ POST /echo, GET /version (JSON), GET /stats (JSON counters for tests).
 
 Knobs, by environment variable, so a deploy tool can make a bad version:
 APP_VERSION, APP_ERROR_RATE (0..1 of `/` answered 500), APP_LATENCY_MS
-(added to `/`), APP_UNHEALTHY=1 (healthz 503), APP_START_DELAY (seconds
+(added to `/`), APP_UNHEALTHY=1 (healthz 503), APP_UNHEALTHY_FILE (healthz 503
+while that file exists, to turn sick at run time), APP_START_DELAY (seconds
 before listening), APP_CRASH_AFTER (exit 3, N seconds after listening),
 APP_DRAIN_TIMEOUT (bound on the graceful drain, default 30 s).
 
@@ -56,6 +57,7 @@ class Knobs:
     error_rate: float = 0.0
     latency_ms: float = 0.0
     unhealthy: bool = False
+    unhealthy_file: str = ""
     start_delay: float = 0.0
     crash_after: float | None = None
     drain_timeout: float = 30.0
@@ -67,6 +69,7 @@ class Knobs:
                    error_rate=float(env.get("APP_ERROR_RATE") or 0),
                    latency_ms=float(env.get("APP_LATENCY_MS") or 0),
                    unhealthy=env.get("APP_UNHEALTHY", "") not in ("", "0"),
+                   unhealthy_file=env.get("APP_UNHEALTHY_FILE", ""),
                    start_delay=float(env.get("APP_START_DELAY") or 0),
                    crash_after=float(crash) if crash else None,
                    drain_timeout=float(env.get("APP_DRAIN_TIMEOUT") or 30))
@@ -171,7 +174,8 @@ class App:
         return Response(200, body, delay_s=k.latency_ms / 1000)
 
     def healthz(self, req: Request, query: str) -> Response:
-        if self.knobs.unhealthy:
+        if self.knobs.unhealthy or (self.knobs.unhealthy_file
+                                    and os.path.exists(self.knobs.unhealthy_file)):
             return Response(503, b"unhealthy")
         return Response(200, b"ok")
 

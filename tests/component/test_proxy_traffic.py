@@ -154,3 +154,25 @@ def test_backend_killed_mid_load_costs_no_request(proxy, app_factory):
 def test_no_backend_gives_503_not_a_hang(proxy):
     result = run_load_sync(proxy.url + "/", connections=2, requests=10)
     assert result.statuses == {503: 10}
+
+
+def test_active_health_checks_take_a_bad_backend_out_and_back(proxy, app_factory, tmp_path):
+    good = app_factory("v1")
+    flag = tmp_path / "sick"
+    sick = app_factory("v1", env={"APP_UNHEALTHY_FILE": str(flag)})
+    from zerodown.model import HealthCheck
+    import dataclasses
+    table = dataclasses.replace(table_of(1, ("v1", 100, [good, sick])),
+                                health_check=HealthCheck("/healthz", interval=0.1, timeout=0.5, fall=2, rise=2))
+    proxy.apply(table)
+    sick_id = f"v1-{sick.port}"
+    flag.write_text("1")  # /healthz now answers 503, / still answers 200
+    wait_until(lambda: proxy.stats()["backends"][sick_id]["state"] == "down", what="backend down")
+    before = proxy.stats()["backends"][sick_id]["requests"]
+    result = run_load_sync(proxy.url + "/", connections=4, requests=400)
+    assert result.failed() == 0
+    assert proxy.stats()["backends"][sick_id]["requests"] == before  # none went to it
+    flag.unlink()
+    wait_until(lambda: proxy.stats()["backends"][sick_id]["state"] == "active", what="backend back")
+    run_load_sync(proxy.url + "/", connections=4, requests=400)
+    assert proxy.stats()["backends"][sick_id]["requests"] > before

@@ -72,3 +72,12 @@ def test_bad_json_is_a_table_error():
 
 def test_empty_table_is_valid():
     assert table_json.loads('{"version": 0}').revisions == ()
+
+
+def test_health_check_round_trips_and_is_validated():
+    data = dict(GOOD, health_check={"path": "/up", "interval": 0.5, "timeout": 0.2, "fall": 3, "rise": 2})
+    assert table_json.to_dict(table_json.from_dict(data)) == data
+    for bad, message in (({"path": "up"}, "health_check.path"), ({"interval": 0}, "health_check.interval"),
+                         ({"fall": 0}, "health_check.fall"), ({"every": 1}, "unknown key 'every'")):
+        with pytest.raises(TableError, match=message):
+            table_json.from_dict(dict(GOOD, health_check=bad))

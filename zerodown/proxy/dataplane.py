@@ -15,6 +15,7 @@ from typing import Callable
 
 from zerodown.errors import StaleTableError
 from zerodown.model import EMPTY_TABLE, RoutingTable
+from zerodown.proxy import health
 from zerodown.proxy.metrics import Stats, prometheus_text
 from zerodown.proxy.routing import Routes
 from zerodown.proxy.server import BODY, CLOSED, HEAD, WAIT, ClientConn
@@ -38,6 +39,7 @@ class DataPlane:
         self.rejected = 0
         self.started = loop.time()
         self._sweeper: asyncio.TimerHandle | None = None
+        self._checker: asyncio.Task | None = None
 
     @property
     def table(self) -> RoutingTable:
@@ -81,6 +83,19 @@ class DataPlane:
         self.routes = Routes(table, targets)  # the atomic switch
         for pool in leaving:
             self._retire(pool)
+        self._restart_health_checks(table)
+
+    def _restart_health_checks(self, table: RoutingTable) -> None:
+        if self._checker is not None:
+            self._checker.cancel()
+            self._checker = None
+        if table.health_check is None:
+            for pool in self.pools.values():  # no checks: nothing stays out on their word
+                if pool.down:
+                    pool.down, pool.ejected_until = False, 0.0
+            return
+        self._checker = self.loop.create_task(
+            health.run_checks(lambda: self.pools.values(), table.health_check))
 
     def _retire(self, pool: BackendPool) -> None:
         pool.draining = True
@@ -118,6 +133,8 @@ class DataPlane:
     def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._checker is not None:
+            self._checker.cancel()
         for pool in [*self.pools.values(), *self.retired]:
             pool.close_idle()
 

@@ -158,7 +158,7 @@ class BackendPool:
 
     __slots__ = ("id", "revision", "address", "host", "port", "loop", "settings", "idle",
                  "conns", "opening", "waiters", "stats", "ejected_until", "fails", "draining",
-                 "drain_deadline", "limit")
+                 "drain_deadline", "limit", "down", "check_fails", "check_oks")
 
     def __init__(self, backend_id: str, revision: str, address: str,
                  loop: asyncio.AbstractEventLoop, settings: ProxySettings):
@@ -176,6 +176,9 @@ class BackendPool:
         self.fails = 0
         self.draining = False
         self.drain_deadline = 0.0
+        self.down = False  # taken out by active health checks (health.py)
+        self.check_fails = 0
+        self.check_oks = 0
 
     def acquire(self, client: ClientConn) -> None:
         """Give `client` a connection now, or as soon as the bound allows."""
@@ -249,7 +252,7 @@ class BackendPool:
         self.fails += 1
         s = self.settings
         backoff = s.eject_base * 2.0 ** min(self.fails - 1, 30)  # capped: no float overflow
-        self.ejected_until = self.loop.time() + min(s.eject_max, backoff)
+        self.ejected_until = max(self.ejected_until, self.loop.time() + min(s.eject_max, backoff))
 
     def close_idle(self, older_than: float | None = None) -> None:
         keep = []
@@ -263,6 +266,8 @@ class BackendPool:
     def status(self, now: float) -> str:
         if self.draining:
             return "draining"
+        if self.down:
+            return "down"
         return "ejected" if self.ejected_until > now else "active"
 
 
