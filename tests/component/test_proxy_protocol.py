@@ -438,3 +438,15 @@ def test_a_backend_closing_idle_connections_does_not_fail_requests(proxy, raw_ba
         poll(lambda: backend_stats(proxy, backend)["connections"] == 0, 5,
              "the proxy to notice the backend closed its idle connection")
     assert backend.connections == 4
+
+
+def test_an_empty_chunked_body_and_a_pipelined_request_in_one_read(proxy, raw_backend, client):
+    backend = raw_backend()
+    serve(proxy, backend)
+    c = client(proxy.port)
+    c.send(b"POST /a HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+           b"GET /b HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert c.read_response().status == 200
+    assert c.read_response().status == 200
+    first, second = backend.requests
+    assert first.body == b"" and second.line.startswith(b"GET /b ")

@@ -46,8 +46,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
                  "head_since", "last_active", "served", "fwd", "head", "body", "body_size",
                  "body_kept", "cl_left", "msg_done", "is_head", "keep_alive", "inject",
                  "target", "pool", "waiting_for", "up", "t0", "tried", "paused", "upgrade",
-                 "close_after", "clock", "host", "tail", "chunks", "saw_body", "messages",
-                 "write_paused")
+                 "close_after", "clock", "host", "tail", "chunks", "write_paused")
 
     def __init__(self, plane: DataPlane):
         self.plane = plane
@@ -65,8 +64,6 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         self.body_kept = True
         self.cl_left: int | None = None
         self.chunks: ChunkedEnd | None = None
-        self.saw_body = False
-        self.messages = 0
         self.write_paused = False
         self.msg_done = False
         self.is_head = False
@@ -137,20 +134,12 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
             self.up.transport.resume_reading()
 
     # -- parser callbacks ---------------------------------------------------
-    def on_body(self, body: bytes) -> None:
-        self.saw_body = True  # only requests with a body call this
-
     def on_message_complete(self) -> None:
-        self.messages += 1
         self.msg_done = True
         self.keep_alive = self.parser.should_keep_alive()  # only right inside this callback
 
     # -- request side -------------------------------------------------------
     def _take_head(self, data: bytes) -> None:
-        if data[-4:] == b"\r\n\r\n" and len(data) <= self.settings.max_head_bytes \
-                and self._one_whole_head(data):
-            self.head_since = 0.0
-            return self._dispatch(data)  # the common case: one read, one request head
         while True:  # once per pipelined request answered at once (a 503 needs no backend)
             end = data.find(b"\r\n\r\n") + 4
             if end == 3:
@@ -185,28 +174,6 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
             if state != HEAD:
                 return  # closed: nothing more is read
             data = rest
-
-    def _one_whole_head(self, data: bytes) -> bool:
-        """Parse `data` as one bodiless request head, or say it is not one.
-
-        Saves the search for the head's end in the common case. When the read holds
-        more (pipelined requests, or a body that happens to end in CRLF CRLF), the
-        parser has gone too far: it is replaced and the caller takes the slow path.
-        """
-        self.msg_done = self.upgrade = self.keep_alive = self.saw_body = False
-        self.messages = 0
-        try:
-            self.parser.feed_data(data)
-        except HttpParserUpgrade:
-            self.parser = HttpRequestParser(self)
-            return False
-        except HttpParserError:
-            self.parser = HttpRequestParser(self)
-            return False  # the slow path parses it again, and rejects it
-        if self.messages == 1 and not self.saw_body:
-            return True
-        self.parser = HttpRequestParser(self)
-        return False
 
     def _dispatch(self, head: bytes) -> None:
         now = self.t0 = self.clock()
