@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,12 +18,14 @@ from .procs import ManagedProcess
 class ProxyProcess:
     """`zerodown proxy` on a free port with a unix admin socket in `workdir`."""
 
-    def __init__(self, workdir: Path, port: int | None = None, extra: list[str] = ()):
+    def __init__(self, workdir: Path, port: int | None = None, extra: list[str] = (),
+                 env: dict[str, str] | None = None):
         self.workdir = Path(workdir)
         self.port = port or free_port()
         self.admin = AdminClient(f"unix:{self.workdir / 'admin.sock'}", timeout=5)
         self.state = self.workdir / "proxy.json"
         self.extra = list(extra)
+        self.env = None if env is None else {**os.environ, **env}
         self.procs: list[ManagedProcess] = []
 
     @property
@@ -38,7 +41,7 @@ class ProxyProcess:
         argv = [sys.executable, "-m", "zerodown", "proxy", "--listen", f"{HOST}:{self.port}",
                 "--admin", f"unix:{self.workdir / 'admin.sock'}", "--state", str(self.state),
                 *self.extra]
-        proc = ManagedProcess(argv, port=self.port, name="proxy")
+        proc = ManagedProcess(argv, port=self.port, name="proxy", env=self.env)
         self.procs.append(proc)
         deadline = time.monotonic() + timeout
         while "zerodown proxy ready" not in proc.log():
