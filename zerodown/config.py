@@ -121,7 +121,7 @@ def _open(cls: type, kinds: tuple[str, ...]):
 SERVICE = Section(ServiceConfig, {
     "service": text(_NAME, "a name of letters, digits, - and _ (at most 63)"),
     "listen": address(),
-    "instances": integer(1, 1000),
+    "instances": integer(1, 100_000),
     "app": Section(AppConfig, {"command": command(), "cwd": optional(template()), "env": env()},
                    "what to run; placeholders {version} {port} {slot} {instance}"),
     "health": Section(HealthConfig, {

@@ -92,7 +92,7 @@ def test_durations(value, seconds):
     (("drain_timeout: 1m30s", "drain_timeout: soon"),
      'zerodown.yaml:9: drain_timeout: must be a duration like "500ms", "1s", "2m" or "1h" '
      '(a number is seconds), got "soon"'),
-    (("instances: 4", "instances: 0"), "zerodown.yaml:3: instances: must be an integer from 1 to 1000, got 0"),
+    (("instances: 4", "instances: 0"), "zerodown.yaml:3: instances: must be an integer from 1 to 100000, got 0"),
     (("listen: 127.0.0.1:8080", "listen: 8080"),
      'zerodown.yaml:2: listen: must be host:port like "127.0.0.1:8080", got 8080'),
     (("cwd: releases/{version}", "cwd: releases/{ver}"),

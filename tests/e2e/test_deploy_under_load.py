@@ -1,0 +1,99 @@
+"""Deployments through real processes and the real proxy, under load, every response counted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from zerodown.engine.lifecycle import Phase
+from zerodown.loadgen import LoadInBackground
+
+CONNECTIONS = 8
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+@pytest.mark.parametrize("strategy", [
+    "{kind: rolling, max_surge: 1, max_unavailable: 0}",
+    "{kind: rolling, max_surge: 0, max_unavailable: 1}",
+    "{kind: in-place, batch_size: 1}",
+])
+def test_a_deployment_under_load_fails_no_request(stack_factory, strategy):
+    stack = stack_factory(instances=3, strategy=strategy)
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    old = stack.pids()
+    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=90) as load:
+        load.wait_for_responses(300)
+        assert stack.deploy("v2") is Phase.SUCCEEDED
+        load.wait_for_responses(load.progress()[0] + 300)
+        result = load.stop()
+    assert result.failed() == 0, result.summary()
+    assert set(result.by_header["X-Version"]) == {"v1", "v2"}
+    assert not any(alive(pid) for pid in old)  # every v1 process is gone
+    assert len(stack.pids()) == 3
+
+
+def test_a_version_that_never_gets_healthy_is_rolled_back_under_load(stack_factory):
+    stack = stack_factory(instances=2)
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=90) as load:
+        load.wait_for_responses(300)
+        phase = stack.deploy("v2", overrides=["app.env.APP_UNHEALTHY=1", "health.start_timeout=2s"])
+        load.wait_for_responses(load.progress()[0] + 300)
+        result = load.stop()
+    assert phase is Phase.ROLLED_BACK
+    assert result.failed() == 0, result.summary()
+    assert set(result.by_header["X-Version"]) == {"v1"}  # v2 never got a request
+    assert len(stack.pids()) == 2
+
+
+CONTROLLER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from tests.e2e.stack import Stack
+stack = Stack(Path({config!r}), Path({state!r}))
+print("deployment", stack.engine.deploy("v2"), flush=True)
+stack.engine.run(stack.engine.store.active_deployment("shop").id)
+"""
+
+
+def test_a_controller_killed_mid_deployment_is_resumed_without_loss(stack_factory, tmp_path):
+    stack = stack_factory(instances=3)
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    v1 = stack.pids()
+    script = CONTROLLER.format(root=str(os.getcwd()), config=str(tmp_path / "zerodown.yaml"),
+                               state=str(tmp_path / "state"))
+    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=90) as load:
+        load.wait_for_responses(300)
+        controller = subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:  # kill it in the middle: after some steps, before the end
+            d = stack.store.active_deployment("shop")
+            if d is not None and d.cursor >= 3:
+                break
+            assert time.monotonic() < deadline and controller.poll() is None, controller.stdout.read()
+            time.sleep(0.005)
+        os.kill(controller.pid, signal.SIGKILL)
+        controller.wait()
+        resumed = stack.engine.resume_interrupted(stop_when_paused=False)
+        load.wait_for_responses(load.progress()[0] + 300)
+        result = load.stop()
+    assert list(resumed.values()) == [Phase.SUCCEEDED], resumed
+    assert result.failed() == 0, result.summary()
+    assert not any(alive(pid) for pid in v1)
+    live = stack.pids()
+    assert len(live) == 3 and all(alive(p) for p in live)  # no duplicate, no orphan
+    assert {i.revision for i in stack.runtime.adopt("shop")} == {stack.store.stable("shop")[0]}

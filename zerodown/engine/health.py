@@ -1,0 +1,68 @@
+"""Waiting until new instances are healthy: the loop behind a WaitHealthy step.
+
+An instance counts as healthy once `healthy_threshold` probes in a row
+succeed. It fails when `start_timeout` passes first, or when its process
+exits; the error names the instance, the limit, and the last probe result
+and where it was sent, e.g.
+
+    instance shop-r7-s2 did not become healthy within 30s (last: HTTP 503 from 127.0.0.1:41231/healthz)
+
+Time comes from the injected Clock, so a test crosses a 30 s start in microseconds.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from zerodown.errors import RuntimeFailure
+from zerodown.model import Instance, InstanceRef, Revision
+from zerodown.protocols import Clock, Runtime
+
+
+class HealthError(RuntimeFailure):
+    """An instance did not become healthy; `ref` says which, for the failure policy."""
+
+    def __init__(self, message: str, ref: InstanceRef):
+        super().__init__(message)
+        self.ref = ref
+
+
+def probed(instance: Instance, revision: Revision) -> str:
+    """Where the health check goes: "127.0.0.1:41231/healthz" (or just the address for tcp)."""
+    health = revision.health
+    return instance.address if getattr(health, "tcp", False) else f"{instance.address}{health.path}"
+
+
+def wait_healthy(runtime: Runtime, clock: Clock, targets: Sequence[tuple[Instance, Revision]],
+                 check: Callable[[], object] = lambda: None) -> None:
+    """Return once every target is healthy; raise HealthError for the first that is not.
+
+    `check` runs between rounds of probes and may raise to stop waiting (the
+    deployment was aborted from another process).
+    """
+    start = clock.now()
+    streak = {inst.id: 0 for inst, _ in targets}
+    last = {inst.id: "no answer yet" for inst, _ in targets}
+    pending = list(targets)
+    while pending:
+        for inst, rev in pending:
+            if not runtime.alive(inst):
+                raise HealthError(f"instance {inst.id} exited before it became healthy (last: "
+                                  f"{last[inst.id]} from {probed(inst, rev)}; log: "
+                                  f"{runtime.logs(inst)})", inst.ref)
+            ok, seen = runtime.healthy(inst, rev)
+            last[inst.id] = seen
+            streak[inst.id] = streak[inst.id] + 1 if ok else 0
+        pending = [(i, r) for i, r in pending if streak[i.id] < r.health.healthy_threshold]
+        if not pending:
+            return
+        elapsed = clock.now() - start
+        late = [(i, r) for i, r in pending if elapsed >= r.health.start_timeout]
+        if late:
+            inst, rev = late[0]
+            raise HealthError(f"instance {inst.id} did not become healthy within "
+                              f"{rev.health.start_timeout:g}s (last: {last[inst.id]} from "
+                              f"{probed(inst, rev)})", inst.ref)
+        check()
+        clock.sleep(min(min(r.health.interval, r.health.start_timeout - elapsed)
+                        for _, r in pending))

@@ -1,0 +1,481 @@
+"""The engine: runs a deployment's plan step by step, durably.
+
+    engine = Engine(store, runtime, router, clock, config, on_event=print)
+    phase = engine.run(engine.deploy("v2"))  # succeeded | rolled_back | aborted | failed | paused
+
+Every step is written to the store when it starts (with what it is about to
+do: the instances it will start, the routing table it will apply) and when it
+finishes (with what it did, and the cursor moved past it), and every step is
+idempotent. So a controller killed at any moment resumes on restart
+(`resume_interrupted`) by running the step in progress again, and never starts
+a second copy of an instance or leaves one running that the store does not own.
+
+Other processes (`zerodown pause 7` in another terminal) only send signals
+through the store (Store.signal); the process running the deployment holds
+the service's lock file and sees them by polling the store. When it is gone,
+whoever calls run() next takes over.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
+
+import yaml
+
+from zerodown.config import ServiceConfig, apply_overrides, parse_config
+from zerodown.engine import lifecycle
+from zerodown.engine.health import HealthError, wait_healthy
+from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError, promoted, teardown
+from zerodown.engine.store import Change, Deployment, DeploymentConflict, PlanMoved, Store
+from zerodown.errors import RouterError, ZerodownError
+from zerodown.model import Instance, InstanceRef, Revision
+from zerodown.plan import (Analyze, Drain, Pause, Plan, PlanError, Route, ServiceState, Start,
+                           Step, Stop, Target, WaitHealthy, route_table)
+from zerodown.protocols import Clock, Router, Runtime
+from zerodown.strategies import abort_plan, plan_for, rollback_plan
+from zerodown.strategies.options import StrategyConfig
+
+POLL = 1.0  # how often a waiting runner re-reads the store for another process's signal
+DRAIN_POLL = 0.25  # how often a drain asks the router about in-flight requests
+
+
+class SystemClock:
+    """The real Clock. Wall time, not monotonic: step records and timed pauses outlive a restart."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
+
+
+class DeploymentBusy(ZerodownError):
+    """Another zerodown process is running this service's deployment."""
+
+
+class AnalysisFailed(ZerodownError):
+    """An Analyze step's judge found the revision worse than its thresholds."""
+
+
+class Inconclusive(AnalysisFailed):
+    """Not enough data to judge: the deployment pauses, whatever on_failure says."""
+
+
+class RefusedStep(ZerodownError):
+    """A step would break a zero-downtime rule in the state the store records."""
+
+
+class _Interrupted(Exception):
+    """The deployment's phase changed (abort, promote) while a step was waiting."""
+
+
+Judge = Callable[[Analyze, Deployment], "str | tuple[str, str]"]
+
+
+def pass_judge(step: Analyze, deployment: Deployment) -> str:
+    """Until analysis is written: every Analyze step passes."""
+    return "pass"
+
+
+class Engine:
+    def __init__(self, store: Store, runtime: Runtime, router: Router, clock: Clock,
+                 config: ServiceConfig, on_event: Callable | None = None,
+                 judge: Judge = pass_judge,
+                 planner: Callable[[StrategyConfig, ServiceState, Target], Plan] = plan_for):
+        self.store, self.runtime, self.router, self.clock = store, runtime, router, clock
+        self.config, self.service = config, config.service
+        self.judge, self.planner = judge, planner
+        store.now = clock.now  # step records and timed pauses share the engine's clock
+        if on_event is not None:
+            store.listeners.append(on_event)
+        self._configs: dict[int, ServiceConfig] = {}
+        self._revisions: dict[int, Revision] = {}
+
+    # --- starting deployments ---------------------------------------------------
+
+    def deploy(self, version: str, strategy: str | dict | None = None,
+               overrides: Sequence[str] = (), wait: bool = False) -> int:
+        """A pending deployment of a new revision labelled `version`; returns its id.
+
+        `strategy`: a kind ("in-place") or a whole `strategy:` section, replacing
+        the configured one; `overrides`: key=value settings as on the command line.
+        """
+        extra = list(overrides)
+        if strategy is not None:
+            section = {"kind": strategy} if isinstance(strategy, str) else dict(strategy)
+            extra.append(f"strategy={json.dumps(section)}")
+        cfg = apply_overrides(self.config, extra) if extra else self.config
+        if not cfg.source:
+            raise ZerodownError("the engine needs a config from load_config/parse_config "
+                                "(its source is what a revision records)")
+        return self._create(wait, lambda: self.store.create_deployment(
+            self.service, {"file": cfg.file, "source": cfg.source},
+            cfg.source.get("strategy") or {}, cfg.on_failure,
+            lambda state, rev: self.planner(cfg.strategy, state, Target(rev, cfg.instances)),
+            version=version))
+
+    def rollback(self, service: str | None = None, to_revision: int | None = None,
+                 wait: bool = False) -> int:
+        """A deployment back to the previous revision (or `to_revision`); returns its id."""
+        if service not in (None, self.service):
+            raise ZerodownError(f"this engine deploys {self.service}, not {service}")
+        stable, previous = self.store.stable(self.service)
+        to = previous if to_revision is None else to_revision
+        if to is None:
+            raise ZerodownError(f"service {self.service} has no previous revision to roll back to")
+        if to == stable:
+            raise ZerodownError(f"r{to} is already the stable revision of {self.service}")
+        record, cfg = self.store.revision(self.service, to), self._config(to)
+        last = self.store.deployments(self.service, limit=1)
+        section = last[0].strategy if last else cfg.source.get("strategy") or {}
+        strategy = self._strategy(to, section)
+        return self._create(wait, lambda: self.store.create_deployment(
+            self.service, record.config, section, self.config.on_failure,
+            lambda state, rev: rollback_plan(strategy, state, Target(rev, cfg.instances)),
+            revision=to, kind="rollback"))
+
+    def _create(self, wait: bool, create: Callable[[], Deployment]) -> int:
+        while True:
+            try:
+                return create().id
+            except DeploymentConflict:
+                if not wait:
+                    raise
+                self.clock.sleep(POLL)
+
+    # --- signals (any process; they only write the store) ---------------------
+
+    def pause(self, id: int) -> Phase:
+        return self.store.signal(id, "pause").phase
+
+    def resume(self, id: int) -> Phase:
+        return self.store.signal(id, "resume").phase
+
+    def promote(self, id: int, full: bool = False) -> Phase:
+        return self.store.signal(id, "promote-full" if full else "promote").phase
+
+    def abort(self, id: int) -> Phase:
+        return self.store.signal(id, "abort").phase
+
+    # --- running -------------------------------------------------------------------
+
+    def run(self, id: int, stop_when_paused: bool = False) -> Phase:
+        """Run deployment `id` from its cursor until it ends, or pauses on an error.
+
+        At a manual pause (a Pause step, or `zerodown pause`) it waits for a
+        resume or promote from another process, unless `stop_when_paused`.
+        """
+        if self.store.deployment(id).service != self.service:
+            raise ZerodownError(f"deployment {id} is not of {self.service}")
+        with self._lock():
+            self._reconcile()  # whoever ran it before may have died in the middle of a step
+            while True:
+                d = self.store.deployment(id)
+                if d.phase.terminal or (d.phase is Phase.PAUSED and (stop_when_paused or d.error)):
+                    return d.phase
+                try:
+                    self._advance(d)
+                except (_Interrupted, PlanMoved, PhaseError):
+                    continue  # another process changed the phase under us: look again
+                except ZerodownError as e:
+                    try:
+                        self._fail(self.store.deployment(id), e)
+                    except (PlanMoved, PhaseError):
+                        continue  # aborted from elsewhere meanwhile: the abort decides
+
+    def _advance(self, d: Deployment) -> None:
+        if d.phase is Phase.PAUSED:
+            self.clock.sleep(POLL)  # until resumed from another process
+        elif d.phase is Phase.PENDING:
+            self._settle_routing()  # its plan was made from the store's view of the table
+            self.store.set_phase(d.id, Phase.RUNNING, "started")
+        elif d.phase in PLAN_OF and d.plan_kind != PLAN_OF[d.phase]:
+            self._replan(d)
+        elif d.step is None:
+            self.store.finish(d.id)
+        else:
+            STEPS[type(d.step)](self, d, d.cursor, d.step)
+
+    def resume_interrupted(self, stop_when_paused: bool = True) -> dict[int, Phase]:
+        """On controller start: reconcile instances, then finish what a crash left.
+
+        Returns {deployment id: the phase it stopped in}. A deployment another
+        process is running is left to it.
+        """
+        try:
+            active = self.store.deployments(self.service, lifecycle.ACTIVE)
+            if not active:
+                self.reconcile()  # run() reconciles too, first thing
+            return {d.id: self.run(d.id, stop_when_paused) for d in active}
+        except DeploymentBusy:
+            return {}
+
+    def reconcile(self) -> None:
+        """Adopt the instances the store owns; stop the ones it does not (orphans)."""
+        with self._lock():
+            self._reconcile()
+
+    def _reconcile(self) -> None:
+        found = self.runtime.adopt(self.service)  # before reading rows: see Start's intents
+        rows = self.store.instances(self.service, live=True)
+        changes, events, orphans = [], [], []
+        for inst in found:
+            row = rows.get(inst.ref)
+            if row is None:
+                orphans.append(inst)
+                events.append(("instance.orphan", f"stopping {inst.id} at {inst.address}: it "
+                               "runs, but the state store does not own it"))
+            elif (row.address, row.pid) != (inst.address, inst.pid):
+                changes.append(Change(inst.ref, row.state, inst))
+                events.append(("instance.adopted", f"adopted {inst.id} at {inst.address}"))
+        running = {i.ref for i in found}
+        events += [("instance.missing", f"instance {ref.name(self.service)} is {row.state} "
+                    "but not running") for ref, row in rows.items()
+                   if ref not in running and row.state in ("healthy", "routed")]
+        if changes or events:
+            self.store.set_instances(self.service, changes, events)  # written before acted on
+        for inst in orphans:
+            self.runtime.stop(inst, self.config.stop_grace)
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        # flock, not a row: the kernel drops it when the process dies, so a
+        # restarted controller takes over at once, with no lease to expire.
+        fd = os.open(self.store.lock_path(self.service), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise DeploymentBusy(f"another zerodown process (pid {holder}) is running {self.service}"
+                                 "'s deployment; it picks up pause/resume/promote/abort by itself")
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    # --- the steps: each records its start and finish, and is safe to run twice -----
+
+    def _start(self, d: Deployment, i: int, step: Start) -> None:
+        rows = self.store.instances(self.service, step.instances)
+        todo = [r for r in step.instances if not self._runs(rows.get(r))]
+        # The intent comes first: whatever the runtime starts, the store owns.
+        self.store.begin_step(d.id, i, [Change(r, "starting", set_address=True) for r in todo])
+        started = self._launch(todo)
+        self.store.finish_step(d.id, i, f"started {_names(todo, self.service)}" if todo else
+                               "already running", [Change(x.ref, "starting", x) for x in started])
+
+    def _launch(self, refs: Sequence[InstanceRef]) -> list[Instance]:
+        started: list[Instance] = []
+        try:
+            for ref in refs:
+                started.append(self.runtime.start(self._revision(ref.revision), ref.slot))
+        except ZerodownError:  # keep the addresses of those that did start, for their stop
+            self.store.set_instances(self.service, [Change(x.ref, "starting", x) for x in started])
+            raise
+        return started
+
+    def _runs(self, row) -> bool:
+        return (row is not None and row.state in ("starting", "healthy", "routed")
+                and row.address is not None and self.runtime.alive(row.instance(self.service)))
+
+    def _wait_healthy(self, d: Deployment, i: int, step: WaitHealthy) -> None:
+        record = self.store.begin_step(d.id, i)
+        rows = self.store.instances(self.service, step.instances)
+        dead = [r for r in step.instances if not self._runs(rows.get(r))]
+        if record.attempts > 1 and dead:  # resumed after it failed: start again what exited
+            self.store.set_instances(self.service, [Change(r, "starting", set_address=True)
+                                                    for r in dead])
+            self.store.set_instances(self.service, [Change(x.ref, "starting", x)
+                                                    for x in self._launch(dead)])
+            rows = self.store.instances(self.service, step.instances)
+        targets = []
+        for ref in step.instances:
+            inst = rows[ref].instance(self.service) if ref in rows else None
+            if inst is None:
+                raise HealthError(f"instance {ref.name(self.service)} was never started", ref)
+            targets.append((inst, self._revision(ref.revision)))
+        wait_healthy(self.runtime, self.clock, targets,
+                     check=lambda: self._check(d.id, {Phase.ABORTING}))
+        self.store.finish_step(d.id, i, f"healthy: {_names(step.instances, self.service)}",
+                               [Change(r, "healthy") for r in step.instances
+                                if rows[r].state not in ("healthy", "routed")])
+
+    def _route(self, d: Deployment, i: int, step: Route) -> None:
+        refs = step.routed()
+        rows = self.store.instances(self.service, refs)
+        for ref in sorted(refs):  # never traffic to an instance not (or no longer) healthy
+            row = rows.get(ref)
+            if row is None or row.state not in ("healthy", "routed") or row.address is None:
+                raise RefusedStep(f"refusing to route {ref.name(self.service)}: it is "
+                                  f"{row.state if row else 'unknown'}, not healthy")
+        self.store.begin_step(d.id, i)
+        table = self.store.stage_table(d.id, i, lambda version: route_table(
+            step, {r: rows[r].address for r in refs}, self.service, version))
+        changed = self.router.apply(table)
+        self.store.finish_step(d.id, i, f"table v{table.version} "
+                               f"{'applied' if changed else 'already in force'}", routed=refs)
+
+    def _drain(self, d: Deployment, i: int, step: Drain) -> None:
+        self.store.begin_step(d.id, i)
+        limit = self._config(d.to_revision).drain_timeout
+        deadline = self.clock.now() + limit
+        busy = [r.name(self.service) for r in step.instances]
+        while busy:
+            busy = [b for b in busy if not self.router.drained(b)]
+            if not busy or self.clock.now() >= deadline:
+                break
+            self.clock.sleep(min(DRAIN_POLL, deadline - self.clock.now()))
+        self.store.finish_step(d.id, i, f"drain timed out after {limit:g}s with requests in flight "
+                               f"on {', '.join(busy)}; stopping anyway" if busy else "drained")
+
+    def _stop(self, d: Deployment, i: int, step: Stop) -> None:
+        rows = self.store.instances(self.service, step.instances)
+        live = [r for r in step.instances if r in rows and rows[r].state != "stopped"]
+        routing = self.store.routing(self.service)
+        routed = {**routing.table.backends(), **(routing.staged or routing.table).backends()}
+        for ref in live:
+            if ref.name(self.service) in routed:
+                raise RefusedStep(f"refusing to stop {ref.name(self.service)}: the routing table "
+                                  "in force still sends it traffic")
+        self.store.begin_step(d.id, i)
+        grace = self._config(d.to_revision).stop_grace
+        for ref in live:
+            # No address after run()'s reconcile: the runtime does not have it running.
+            inst = rows[ref].instance(self.service)
+            if inst is not None:
+                self.runtime.stop(inst, grace)
+        self.store.finish_step(d.id, i, f"stopped {_names(live, self.service)}" if live else
+                               "already stopped", [Change(r, "stopped") for r in live])
+
+    def _pause(self, d: Deployment, i: int, step: Pause) -> None:
+        record = self.store.step_record(d.id, i)
+        started = record is not None and record.in_progress
+        if step.duration is None:
+            if not started:  # paused in the same transaction as the step's start
+                self.store.begin_step(d.id, i, pause=f"pause: {step.reason}")
+            else:  # reached before, and no longer paused: someone resumed or promoted
+                self.store.finish_step(d.id, i, "promoted" if d.request == "promote" else "resumed")
+            return
+        record = record if started else self.store.begin_step(d.id, i)
+        deadline, outcome = record.started_at + step.duration, "pause over"
+        while self.clock.now() < deadline:  # from the first start: a restart does not extend it
+            if self._check(d.id, {Phase.PAUSED, Phase.ABORTING, Phase.PROMOTING}).request:
+                outcome = "promoted"
+                break
+            self.clock.sleep(min(POLL, deadline - self.clock.now()))
+        self.store.finish_step(d.id, i, outcome)
+
+    def _analyze(self, d: Deployment, i: int, step: Analyze) -> None:
+        self.store.begin_step(d.id, i)
+        verdict = self.judge(step, d)
+        verdict, why = verdict if isinstance(verdict, tuple) else (verdict, "")
+        if verdict == "inconclusive":
+            raise Inconclusive(f"analysis of r{step.revision} is inconclusive: {why or 'no data'}")
+        if verdict != "pass":
+            raise AnalysisFailed(f"analysis of r{step.revision} failed: {why or verdict}")
+        self.store.finish_step(d.id, i, f"analysis passed{': ' + why if why else ''}")
+
+    def _check(self, id: int, interrupting: set[Phase]) -> Deployment:
+        d = self.store.deployment(id)
+        if d.phase in interrupting:
+            raise _Interrupted(d.phase)
+        return d
+
+    # --- failure, abort, promote: a new plan from the cursor on ----------------------
+
+    def _fail(self, d: Deployment, error: ZerodownError) -> None:
+        msg = str(error)
+        changes = [Change(error.ref, "failed")] if isinstance(error, HealthError) else []
+        index = d.cursor if d.step is not None else None
+        try:
+            if d.phase in (Phase.ROLLING_BACK, Phase.ABORTING, Phase.PENDING):
+                self.store.fail_step(d.id, index, msg, Phase.FAILED, changes)
+            elif d.on_failure == "pause" or isinstance(error, Inconclusive):
+                self.store.fail_step(d.id, index, msg, Phase.PAUSED, changes)
+            else:
+                self._settle_routing()
+                self.store.replan(d.id, d.cursor, self._undo(d, abort=False), "rollback",
+                                  f"failed: {msg}", Phase.ROLLING_BACK, msg, changes)
+        except (PlanError, RouterError) as e:
+            self.store.fail_step(d.id, index, f"{msg}; cannot roll back: {e}", Phase.FAILED, changes)
+
+    def _replan(self, d: Deployment) -> None:
+        kind = PLAN_OF[d.phase]
+        self._settle_routing()
+        record = self.store.step_record(d.id, d.cursor)
+        started = record is not None and record.in_progress
+        try:
+            if kind == "promote":  # a pause in progress is skipped; any other step runs again
+                skip = started and isinstance(d.step, (Pause, Analyze))
+                steps = promoted(d.steps[d.cursor + skip:])
+            else:
+                steps = self._undo(d, abort=kind == "abort")
+        except PlanError as e:
+            self.store.fail_step(d.id, None, f"cannot {kind}: {e}", Phase.FAILED)
+            return
+        self.store.replan(d.id, d.cursor, steps, kind, {"promote": "promoted", "abort": "aborted",
+                                                        "rollback": "rolling back"}[kind])
+
+    def _settle_routing(self) -> None:
+        """Make the router serve the last confirmed table before planning from it.
+
+        After a crash between a router's apply and the store's confirmation the
+        router serves one of two tables; a new plan needs to know which. The
+        confirmed one is safe to serve again: a Route step that never finished
+        was followed by no drain or stop.
+        """
+        table = self.store.stage_restore(self.service)
+        if table is not None:
+            self.router.apply(table)
+            self.store.confirm_table(self.service)
+
+    def _undo(self, d: Deployment, abort: bool) -> tuple[Step, ...]:
+        """Steps back to the revision that served before `d`, from what runs now."""
+        state = self.store.service_state(self.service)
+        if d.from_revision is None:
+            return teardown(state)
+        target = Target(d.from_revision, self._config(d.from_revision).instances)
+        if abort:
+            try:
+                return abort_plan(state, target).steps
+            except PlanError:
+                pass  # the stable revision no longer serves: go back by the strategy's rules
+        return rollback_plan(self._strategy(d.to_revision, d.strategy), state, target).steps
+
+    # --- revisions as their snapshot recorded them ------------------------------------
+
+    def _config(self, revision: int) -> ServiceConfig:
+        if revision not in self._configs:
+            snap = self.store.revision(self.service, revision).config
+            self._configs[revision] = self.config if snap["source"] == self.config.source else \
+                parse_config(yaml.safe_dump(snap["source"]), file=snap.get("file") or "zerodown.yaml")
+        return self._configs[revision]
+
+    def _revision(self, number: int) -> Revision:
+        if number not in self._revisions:
+            cfg = self._config(number)
+            self._revisions[number] = Revision(self.service, number, self.store.revision(
+                self.service, number).version, cfg.app, cfg.health)
+        return self._revisions[number]
+
+    def _strategy(self, revision: int, section: dict) -> StrategyConfig:
+        source = {k: v for k, v in self._config(revision).source.items() if k != "strategy"}
+        return parse_config(yaml.safe_dump({**source, **({"strategy": section} if section else {})})
+                            ).strategy
+
+
+def _names(refs: Sequence[InstanceRef], service: str) -> str:
+    return ", ".join(r.name(service) for r in refs[:5]) + (f" and {len(refs) - 5} more"
+                                                          if len(refs) > 5 else "")
+
+
+STEPS = {Start: Engine._start, WaitHealthy: Engine._wait_healthy, Route: Engine._route,
+         Drain: Engine._drain, Stop: Engine._stop, Pause: Engine._pause, Analyze: Engine._analyze}

@@ -1,0 +1,694 @@
+"""The state store: one SQLite file (WAL) holding everything a restart needs.
+
+Services, revisions (numbered, immutable), instances, deployments with their
+plan and cursor, each step's start and finish, the last routing table, and an
+append-only event log. Every write is one `BEGIN IMMEDIATE` transaction, and a
+phase change is written with its event in that same transaction. Two processes
+(a running deployment and `zerodown pause` in another terminal) share the file:
+they take turns on the write lock, waiting up to `timeout` seconds for it.
+
+Only the process running a deployment (it holds the service's lock file, see
+lock_path) writes its plan, cursor and instances; any process may send it a
+signal (pause, resume, promote, abort), which only changes its phase/request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from zerodown import table_json
+from zerodown.engine import lifecycle
+from zerodown.engine.lifecycle import Phase
+from zerodown.errors import ZerodownError
+from zerodown.model import EMPTY_TABLE, Instance, InstanceRef, RoutingTable, Slot
+from zerodown.plan import Pause, Plan, ServiceState, Step, step_from_data, step_to_data
+
+# Each entry migrates from the schema version before it (PRAGMA user_version).
+# Statements are separated by ";\n", so a trigger's body stays on one line.
+MIGRATIONS = ("""
+CREATE TABLE services (
+  name TEXT PRIMARY KEY,
+  config TEXT NOT NULL,
+  stable INTEGER,
+  previous INTEGER,
+  updated REAL NOT NULL);
+CREATE TABLE revisions (
+  service TEXT NOT NULL REFERENCES services (name),
+  number INTEGER NOT NULL CHECK (number > 0),
+  version TEXT NOT NULL,
+  config TEXT NOT NULL,
+  created REAL NOT NULL,
+  PRIMARY KEY (service, number));
+CREATE TRIGGER revisions_immutable BEFORE UPDATE ON revisions BEGIN SELECT RAISE(ABORT, 'revisions are immutable'); END;
+CREATE TRIGGER revisions_kept BEFORE DELETE ON revisions BEGIN SELECT RAISE(ABORT, 'revisions are immutable'); END;
+CREATE TABLE instances (
+  service TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  slot INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('starting', 'healthy', 'routed', 'draining', 'stopped', 'failed')),
+  address TEXT,
+  pid INTEGER,
+  updated REAL NOT NULL,
+  PRIMARY KEY (service, revision, slot),
+  FOREIGN KEY (service, revision) REFERENCES revisions (service, number));
+CREATE INDEX instances_by_state ON instances (service, state);
+CREATE TABLE deployments (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  service TEXT NOT NULL REFERENCES services (name),
+  kind TEXT NOT NULL CHECK (kind IN ('deploy', 'rollback')),
+  from_revision INTEGER,
+  to_revision INTEGER NOT NULL,
+  strategy TEXT NOT NULL,
+  plan TEXT NOT NULL,
+  plan_kind TEXT NOT NULL CHECK (plan_kind IN ('deploy', 'promote', 'rollback', 'abort')),
+  plan_version INTEGER NOT NULL DEFAULT 1,
+  cursor INTEGER NOT NULL DEFAULT 0,
+  phase TEXT NOT NULL,
+  on_failure TEXT NOT NULL CHECK (on_failure IN ('rollback', 'pause')),
+  request TEXT,
+  error TEXT,
+  created REAL NOT NULL,
+  updated REAL NOT NULL,
+  FOREIGN KEY (service, to_revision) REFERENCES revisions (service, number));
+CREATE UNIQUE INDEX one_active_deployment ON deployments (service) WHERE phase NOT IN ('succeeded', 'failed', 'rolled_back', 'aborted');
+CREATE TABLE steps (
+  deployment INTEGER NOT NULL REFERENCES deployments (id),
+  idx INTEGER NOT NULL,
+  step TEXT NOT NULL,
+  started_at REAL NOT NULL,
+  finished_at REAL,
+  outcome TEXT,
+  attempts INTEGER NOT NULL,
+  PRIMARY KEY (deployment, idx));
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  time REAL NOT NULL,
+  service TEXT NOT NULL,
+  deployment INTEGER REFERENCES deployments (id),
+  kind TEXT NOT NULL,
+  message TEXT NOT NULL,
+  data TEXT NOT NULL);
+CREATE INDEX events_by_deployment ON events (deployment, id);
+CREATE TRIGGER events_append_only BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TRIGGER events_kept BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TABLE routing (
+  service TEXT PRIMARY KEY REFERENCES services (name),
+  version INTEGER NOT NULL,
+  applied TEXT NOT NULL,
+  staged TEXT,
+  staged_deployment INTEGER,
+  staged_step INTEGER);
+CREATE TRIGGER routing_versions_grow BEFORE UPDATE OF version ON routing WHEN NEW.version < OLD.version BEGIN SELECT RAISE(ABORT, 'routing table versions only grow'); END
+""",)
+
+
+class StoreError(ZerodownError):
+    """The state store cannot be read or written (locked, corrupt, unreachable)."""
+
+
+class NotFound(StoreError):
+    """No such service, revision or deployment."""
+
+
+class DeploymentConflict(StoreError):
+    """The service already has an active deployment: one at a time."""
+
+
+class PlanMoved(StoreError):
+    """A step write found the deployment's cursor elsewhere: its plan was replaced."""
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    time: float
+    service: str
+    deployment: int | None
+    kind: str
+    message: str
+    data: dict
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    ref: InstanceRef
+    state: str
+    address: str | None
+    pid: int | None
+
+    def instance(self, service: str) -> Instance | None:
+        """The Instance a runtime knows, or None if its start was never recorded."""
+        if self.address is None:
+            return None
+        return Instance(service, self.ref.revision, self.ref.slot, self.address, self.pid)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One instance's new state; with `instance`, also its address and pid (None: unknown)."""
+
+    ref: InstanceRef
+    state: str
+    instance: Instance | None = None
+    set_address: bool = False  # True with instance=None forgets the address (a new life)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: int
+    service: str
+    kind: str  # "deploy" | "rollback" (asked for by `zerodown rollback`)
+    from_revision: int | None
+    to_revision: int
+    strategy: dict  # the `strategy:` section it was planned with
+    steps: tuple[Step, ...]
+    plan_kind: str  # which plan is running: deploy | promote | rollback | abort
+    cursor: int  # index of the next step to run
+    phase: Phase
+    on_failure: str
+    request: str | None
+    error: str | None
+    created: float
+    updated: float
+
+    @property
+    def step(self) -> Step | None:
+        return self.steps[self.cursor] if self.cursor < len(self.steps) else None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    index: int
+    description: str
+    started_at: float | None
+    finished_at: float | None
+    outcome: str | None
+    attempts: int
+
+    @property
+    def in_progress(self) -> bool:
+        return self.started_at is not None and self.finished_at is None
+
+
+@dataclass(frozen=True)
+class Routing:
+    version: int  # the last version handed out: every new table gets a higher one
+    table: RoutingTable  # the last table a router confirmed
+    staged: RoutingTable | None  # handed to a router, not yet confirmed
+    staged_by: tuple[int, int] | None  # (deployment, step index) that staged it
+
+
+@dataclass(frozen=True)
+class RevisionRecord:
+    service: str
+    number: int
+    version: str
+    config: dict  # {"file": ..., "source": the zerodown.yaml mapping, overrides applied}
+
+
+_DEPLOYMENT = ("id, service, kind, from_revision, to_revision, strategy, plan_kind, plan_version,"
+               " cursor, phase, on_failure, request, error, created, updated")
+
+
+class _Tx:
+    """One open write transaction: statements, plus events sent to listeners after commit."""
+
+    def __init__(self, db: sqlite3.Connection, now: float):
+        self.db, self.now = db, now
+        self.events: list[Event] = []
+
+    def execute(self, sql: str, params: Sequence | dict = ()) -> sqlite3.Cursor:
+        return self.db.execute(sql, params)
+
+    def event(self, service: str, kind: str, message: str, deployment: int | None = None, /,
+              **data: Any) -> None:
+        cur = self.db.execute("INSERT INTO events (time, service, deployment, kind, message, data)"
+                              " VALUES (?, ?, ?, ?, ?, ?)",
+                              (self.now, service, deployment, kind, message, json.dumps(data)))
+        self.events.append(Event(cur.lastrowid, self.now, service, deployment, kind, message, data))
+
+
+class Store:
+    """`Store("state/zerodown.db")`. `now` is the clock events and steps are stamped with."""
+
+    def __init__(self, path: str, *, timeout: float = 30.0, synchronous: str = "FULL"):
+        self.path, self.timeout = str(path), timeout
+        self.now: Callable[[], float] = time.time
+        self.listeners: list[Callable[[Event], None]] = []
+        self._mutex = threading.RLock()
+        self._plans: dict[int, tuple[int, tuple[Step, ...]]] = {}  # id -> (plan_version, steps)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
+                                      check_same_thread=False)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute(f"PRAGMA synchronous = {synchronous}")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the state store {self.path}: {e}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def lock_path(self, service: str) -> str:
+        """The file whose flock marks the one process running `service`'s deployment."""
+        return f"{self.path}-{service}.lock"
+
+    def _migrate(self) -> None:
+        with self._tx() as tx:  # re-read inside the lock: another process may have migrated
+            have = tx.execute("PRAGMA user_version").fetchone()[0]
+            if have > len(MIGRATIONS):
+                raise StoreError(f"{self.path} has schema version {have}, newer than this "
+                                 f"zerodown knows ({len(MIGRATIONS)}); upgrade zerodown")
+            for version, script in enumerate(MIGRATIONS[have:], have + 1):
+                for statement in script.split(";\n"):
+                    if statement.strip():
+                        tx.execute(statement)
+                tx.execute(f"PRAGMA user_version = {version}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[_Tx]:
+        with self._mutex:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                raise StoreError(f"the state store {self.path} is busy (waited {self.timeout:g}s "
+                                 f"for another zerodown process): {e}") from None
+            tx = _Tx(self.db, self.now())
+            try:
+                yield tx
+                self.db.execute("COMMIT")
+            except BaseException as e:
+                self.db.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise StoreError(f"state store {self.path}: {e}") from None
+                raise
+        for event in tx.events:
+            for listener in self.listeners:
+                listener(event)
+
+    def _one(self, sql: str, params: Sequence = ()) -> sqlite3.Row | None:
+        return self.db.execute(sql, params).fetchone()
+
+    # --- services and revisions ------------------------------------------------
+
+    def stable(self, service: str) -> tuple[int | None, int | None]:
+        """(the revision serving after the last finished deployment, the one before it)."""
+        row = self._one("SELECT stable, previous FROM services WHERE name = ?", (service,))
+        return (row["stable"], row["previous"]) if row else (None, None)
+
+    def revision(self, service: str, number: int) -> RevisionRecord:
+        row = self._one("SELECT * FROM revisions WHERE service = ? AND number = ?",
+                        (service, number))
+        if row is None:
+            raise NotFound(f"service {service} has no revision r{number}")
+        return RevisionRecord(service, number, row["version"], json.loads(row["config"]))
+
+    def revisions(self, service: str) -> list[RevisionRecord]:
+        rows = self.db.execute("SELECT * FROM revisions WHERE service = ? ORDER BY number",
+                               (service,))
+        return [RevisionRecord(service, r["number"], r["version"], json.loads(r["config"]))
+                for r in rows]
+
+    # --- deployments -------------------------------------------------------------
+
+    def create_deployment(self, service: str, config: dict, strategy: dict, on_failure: str,
+                          planner: Callable[[ServiceState, int], Plan], *,
+                          version: str | None = None, revision: int | None = None,
+                          kind: str = "deploy") -> Deployment:
+        """A pending deployment to a new revision (`version`) or an existing one (`revision`).
+
+        The check that no other deployment is active, the new revision, and the
+        plan (made by `planner` from the state read in this transaction) are
+        one transaction, so two `zerodown deploy` cannot both pass the check.
+        """
+        with self._tx() as tx:
+            active = self._active(service)
+            if active is not None:
+                raise DeploymentConflict(_conflict(active))
+            tx.execute("INSERT INTO services (name, config, updated) VALUES (?, ?, ?) ON CONFLICT "
+                       "(name) DO UPDATE SET config = excluded.config, updated = excluded.updated",
+                       (service, json.dumps(config), tx.now))
+            if revision is None:
+                revision = self._one("SELECT COALESCE(MAX(number), 0) + 1 FROM revisions "
+                                     "WHERE service = ?", (service,))[0]
+                tx.execute("INSERT INTO revisions (service, number, version, config, created) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           (service, revision, version, json.dumps(config), tx.now))
+            else:
+                self.revision(service, revision)  # raises NotFound
+            state = self.service_state(service)
+            plan = planner(state, revision)
+            cur = tx.execute(
+                "INSERT INTO deployments (service, kind, from_revision, to_revision, strategy, plan,"
+                " plan_kind, phase, on_failure, created, updated) VALUES (?, ?, ?, ?, ?, ?, 'deploy',"
+                " 'pending', ?, ?, ?)",
+                (service, kind, state.stable, revision, json.dumps(strategy),
+                 json.dumps([step_to_data(s) for s in plan.steps]), on_failure, tx.now, tx.now))
+            tx.event(service, "deployment.created", f"deployment {cur.lastrowid}: "
+                     + plan.describe().splitlines()[0], cur.lastrowid, kind=kind,
+                     revision=revision, version=version, steps=len(plan.steps))
+            return self.deployment(cur.lastrowid)
+
+    def deployment(self, id: int) -> Deployment:
+        row = self._one(f"SELECT {_DEPLOYMENT} FROM deployments WHERE id = ?", (id,))
+        if row is None:
+            raise NotFound(f"no deployment {id}")
+        return self._deployment(row)
+
+    def _deployment(self, row: sqlite3.Row) -> Deployment:
+        # A plan is parsed once per version: a 10,000-instance plan is not re-read every step.
+        cached = self._plans.get(row["id"])
+        if cached is None or cached[0] != row["plan_version"]:
+            text = self._one("SELECT plan FROM deployments WHERE id = ? AND plan_version = ?",
+                             (row["id"], row["plan_version"]))
+            if text is None:  # replaced between the two reads
+                return self.deployment(row["id"])
+            cached = row["plan_version"], tuple(step_from_data(s) for s in json.loads(text[0]))
+            self._plans[row["id"]] = cached
+        return Deployment(row["id"], row["service"], row["kind"], row["from_revision"],
+                          row["to_revision"], json.loads(row["strategy"]), cached[1],
+                          row["plan_kind"], row["cursor"], Phase(row["phase"]), row["on_failure"],
+                          row["request"], row["error"], row["created"], row["updated"])
+
+    def deployments(self, service: str | None = None, phases: Iterable[Phase] | None = None,
+                    limit: int = 50) -> list[Deployment]:
+        """Newest first."""
+        where, params = ["1"], []
+        if service is not None:
+            where.append("service = ?")
+            params.append(service)
+        if phases is not None:
+            names = [Phase(p).value for p in phases]
+            where.append(f"phase IN ({', '.join('?' * len(names))})")
+            params += names
+        rows = self.db.execute(f"SELECT {_DEPLOYMENT} FROM deployments WHERE {' AND '.join(where)}"
+                               " ORDER BY id DESC LIMIT ?", (*params, limit))
+        return [self._deployment(r) for r in rows.fetchall()]
+
+    def active_deployment(self, service: str) -> Deployment | None:
+        return self._active(service)
+
+    def _active(self, service: str) -> Deployment | None:
+        found = self.deployments(service, lifecycle.ACTIVE, limit=1)
+        return found[0] if found else None
+
+    def signal(self, id: int, verb: str) -> Deployment:
+        """pause | resume | promote | promote-full | abort, from any process."""
+        with self._tx() as tx:
+            d = self.deployment(id)
+            at_pause = isinstance(d.step, Pause) and d.step.duration is not None
+            to, request = lifecycle.signal(id, verb, d.phase, at_pause)
+            self._phase(tx, d, to, f"{verb} asked", request=request,
+                        error=None if verb.startswith(("resume", "promote")) else d.error)
+        return self.deployment(id)
+
+    def set_phase(self, id: int, to: Phase, why: str) -> None:
+        with self._tx() as tx:
+            self._phase(tx, self.deployment(id), to, why)
+
+    def _phase(self, tx: _Tx, d: Deployment, to: Phase, why: str, **columns: Any) -> None:
+        """Set the phase (checked against the transition table) and log it, in `tx`."""
+        if to is not d.phase:
+            lifecycle.transition(d.id, d.phase, to)
+            tx.event(d.service, "phase", f"deployment {d.id} {to}: {why}", d.id,
+                     **{"from": d.phase.value, "to": to.value})
+        elif columns.get("request"):
+            tx.event(d.service, "request", f"deployment {d.id}: {why}", d.id,
+                     request=columns["request"])
+        sets = ", ".join(f"{k} = ?" for k in columns)
+        tx.execute(f"UPDATE deployments SET phase = ?, updated = ?{', ' if sets else ''}{sets} "
+                   "WHERE id = ?", (to.value, tx.now, *columns.values(), d.id))
+
+    # --- steps ---------------------------------------------------------------------
+
+    def step_record(self, id: int, index: int) -> StepRecord | None:
+        row = self._one("SELECT * FROM steps WHERE deployment = ? AND idx = ?", (id, index))
+        return _step(row) if row else None
+
+    def steps(self, id: int) -> list[StepRecord]:
+        rows = self.db.execute("SELECT * FROM steps WHERE deployment = ? ORDER BY idx", (id,))
+        return [_step(r) for r in rows]
+
+    def begin_step(self, id: int, index: int, changes: Sequence[Change] = (),
+                   pause: str | None = None) -> StepRecord:
+        """Record that step `index` starts (again), with the intents written before acting.
+
+        `pause`: the step is a manual pause; the phase becomes paused in this same
+        transaction, so a restart knows the pause was reached.
+        """
+        with self._tx() as tx:
+            d = self._at(id, index)
+            text = _short(d.steps[index].describe(d.service))
+            tx.execute("INSERT INTO steps (deployment, idx, step, started_at, attempts) VALUES "
+                       "(?, ?, ?, ?, 1) ON CONFLICT (deployment, idx) DO UPDATE SET attempts = "
+                       "attempts + 1, finished_at = NULL, outcome = NULL", (id, index, text, tx.now))
+            self._write_instances(tx, d.service, changes)
+            again = self._one("SELECT attempts FROM steps WHERE deployment = ? AND idx = ?",
+                              (id, index))[0]
+            tx.event(d.service, "step.started", f"step {index + 1}/{len(d.steps)}: {text}"
+                     + (f" (attempt {again})" if again > 1 else ""), id, index=index)
+            if pause is not None:
+                self._phase(tx, d, Phase.PAUSED, pause)
+        return self.step_record(id, index)
+
+    def finish_step(self, id: int, index: int, outcome: str, changes: Sequence[Change] = (),
+                    routed: frozenset[InstanceRef] | None = None) -> None:
+        """Record the step's outcome and move the cursor past it, in one transaction.
+
+        `routed`: the step applied the staged routing table, which routes exactly
+        these instances; others that were routed are now draining.
+        """
+        with self._tx() as tx:
+            d = self._at(id, index)
+            tx.execute("UPDATE steps SET finished_at = ?, outcome = ? WHERE deployment = ? AND "
+                       "idx = ?", (tx.now, outcome, id, index))
+            self._write_instances(tx, d.service, changes)
+            if routed is not None:
+                self._applied(tx, d.service, routed)
+            tx.execute("UPDATE deployments SET cursor = cursor + 1, request = NULL, updated = ? "
+                       "WHERE id = ?", (tx.now, id))
+            tx.event(d.service, "step.finished", f"step {index + 1}/{len(d.steps)}: {outcome}",
+                     id, index=index)
+
+    def fail_step(self, id: int, index: int | None, error: str, to: Phase,
+                  changes: Sequence[Change] = ()) -> None:
+        """A step failed and the deployment goes to `to` (paused or failed), cursor kept."""
+        with self._tx() as tx:
+            d = self.deployment(id)
+            if index is not None:  # left unfinished: resume runs it again
+                tx.execute("UPDATE steps SET outcome = ? WHERE deployment = ? AND idx = ?",
+                           (f"failed: {error}", id, index))
+            self._write_instances(tx, d.service, changes)
+            tx.event(d.service, "step.failed", error, id, index=index)
+            self._phase(tx, d, to, error, error=error)
+
+    def replan(self, id: int, cursor: int, steps: Sequence[Step], plan_kind: str, why: str,
+               to: Phase | None = None, error: str | None = None,
+               changes: Sequence[Change] = ()) -> None:
+        """Replace the plan from the cursor on (abort, rollback, promote --full)."""
+        with self._tx() as tx:
+            d = self._at(id, cursor)
+            rec = self.step_record(id, cursor)
+            started = rec is not None and rec.in_progress
+            plan, cursor = lifecycle.splice(d.steps, cursor, started, steps)
+            if started:
+                tx.execute("UPDATE steps SET finished_at = ?, outcome = ? WHERE deployment = ? "
+                           "AND idx = ?", (tx.now, why, id, rec.index))
+            self._write_instances(tx, d.service, changes)
+            tx.execute("UPDATE deployments SET plan = ?, plan_kind = ?, plan_version = "
+                       "plan_version + 1, cursor = ? WHERE id = ?",
+                       (json.dumps([step_to_data(s) for s in plan]), plan_kind, cursor, id))
+            tx.event(d.service, "plan.replaced", f"deployment {id}: {why}; {plan_kind} plan of "
+                     f"{len(steps)} steps from step {cursor + 1}", id, kind=plan_kind,
+                     steps=[_short(s.describe(d.service)) for s in steps])
+            self._phase(tx, d, to or d.phase, why, error=error if error is not None else d.error)
+
+    def finish(self, id: int) -> Phase:
+        """End a deployment whose plan ran to the end; a success makes its revision stable."""
+        with self._tx() as tx:
+            d = self.deployment(id)
+            if d.cursor < len(d.steps):
+                raise PlanMoved(f"deployment {id} has steps left ({d.cursor}/{len(d.steps)})")
+            end = lifecycle.END_OF[d.plan_kind]
+            self._phase(tx, d, end, f"{d.plan_kind} plan done")
+            if end is Phase.SUCCEEDED:
+                tx.execute("UPDATE services SET previous = CASE WHEN stable IS ? THEN previous "
+                           "ELSE stable END, stable = ? WHERE name = ?",
+                           (d.to_revision, d.to_revision, d.service))
+        return end
+
+    def _at(self, id: int, index: int) -> Deployment:
+        d = self.deployment(id)
+        if d.cursor != index:
+            raise PlanMoved(f"deployment {id} is at step {d.cursor + 1}, not {index + 1}")
+        return d
+
+    # --- instances -----------------------------------------------------------------
+
+    def instances(self, service: str, refs: Iterable[InstanceRef] | None = None,
+                  live: bool = False) -> dict[InstanceRef, InstanceRow]:
+        """Rows by ref: all of the service's (live: not stopped), or just `refs`."""
+        sql = "SELECT revision, slot, host, state, address, pid FROM instances WHERE service = ?"
+        if refs is None:
+            rows = self.db.execute(sql + (" AND state != 'stopped'" if live else ""), (service,))
+            return {r.ref: r for r in map(_instance, rows)}
+        out: dict[InstanceRef, InstanceRow] = {}
+        refs = list(refs)
+        for i in range(0, len(refs), 400):  # stays under SQLite's bound-parameter limit
+            chunk = refs[i:i + 400]
+            pairs = ", ".join("(?, ?)" for _ in chunk)
+            params = [v for r in chunk for v in (r.revision, r.slot.index)]
+            rows = self.db.execute(f"{sql} AND (revision, slot) IN (VALUES {pairs})",
+                                   (service, *params))
+            out.update((r.ref, r) for r in map(_instance, rows))
+        return out
+
+    def service_state(self, service: str) -> ServiceState:
+        """What a planner starts from: routed instances, and live ones outside the table."""
+        rows = self.instances(service, live=True).values()
+        return ServiceState(service, self.stable(service)[0],
+                            tuple(sorted(r.ref for r in rows if r.state == "routed")),
+                            tuple(sorted(r.ref for r in rows if r.state != "routed")))
+
+    def set_instances(self, service: str, changes: Sequence[Change],
+                      events: Sequence[tuple[str, str]] = ()) -> None:
+        """Outside any step (reconcile): instance changes and their (kind, message) events."""
+        with self._tx() as tx:
+            self._write_instances(tx, service, changes)
+            for kind, message in events:
+                tx.event(service, kind, message)
+
+    def _write_instances(self, tx: _Tx, service: str, changes: Sequence[Change]) -> None:
+        # One executemany per step: the writes are O(instances changed), never O(all).
+        tx.db.executemany(
+            "INSERT INTO instances (service, revision, slot, host, state, address, pid, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (service, revision, slot) DO UPDATE SET "
+            "state = excluded.state, host = excluded.host, updated = excluded.updated, "
+            "address = CASE WHEN ? THEN excluded.address ELSE address END, "
+            "pid = CASE WHEN ? THEN excluded.pid ELSE pid END",
+            [(service, c.ref.revision, c.ref.slot.index, c.ref.slot.host, c.state,
+              c.instance.address if c.instance else None, c.instance.pid if c.instance else None,
+              tx.now, c.set_address or c.instance is not None,
+              c.set_address or c.instance is not None) for c in changes])
+
+    # --- routing -------------------------------------------------------------------
+
+    def routing(self, service: str) -> Routing:
+        row = self._one("SELECT * FROM routing WHERE service = ?", (service,))
+        if row is None:
+            return Routing(0, EMPTY_TABLE, None, None)
+        staged = table_json.loads(row["staged"]) if row["staged"] else None
+        return Routing(row["version"], table_json.loads(row["applied"]), staged,
+                       (row["staged_deployment"], row["staged_step"]) if staged else None)
+
+    def stage_table(self, id: int, index: int,
+                    make: Callable[[int], RoutingTable]) -> RoutingTable:
+        """The table step `index` applies: made once with a new version, the same on a re-run."""
+        with self._tx() as tx:
+            d = self._at(id, index)
+            current = self.routing(d.service)
+            if current.staged_by == (id, index):
+                return current.staged
+            table = make(current.version + 1)
+            tx.execute("INSERT INTO routing (service, version, applied, staged, staged_deployment,"
+                       " staged_step) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (service) DO UPDATE SET"
+                       " version = excluded.version, staged = excluded.staged, staged_deployment ="
+                       " excluded.staged_deployment, staged_step = excluded.staged_step",
+                       (d.service, table.version, table_json.dumps(current.table),
+                        table_json.dumps(table), id, index))
+            return table
+
+    def stage_restore(self, service: str) -> RoutingTable | None:
+        """If a staged table may or may not have reached the router: the last confirmed one
+        again, with a newer version (None when there is no doubt). Confirm with confirm_table."""
+        with self._tx() as tx:
+            current = self.routing(service)
+            if current.staged is None:
+                return None
+            table = dataclasses.replace(current.table, version=current.version + 1)
+            tx.execute("UPDATE routing SET version = ?, staged = ?, staged_deployment = NULL, "
+                       "staged_step = NULL WHERE service = ?",
+                       (table.version, table_json.dumps(table), service))
+            tx.event(service, "routing.restore", f"table v{current.staged.version} was never "
+                     f"confirmed: applying the last confirmed table again, as v{table.version}")
+            return table
+
+    def confirm_table(self, service: str) -> None:
+        """The router applied the staged table, and instance states already match it."""
+        with self._tx() as tx:
+            tx.execute("UPDATE routing SET applied = staged, staged = NULL, staged_deployment = "
+                       "NULL, staged_step = NULL WHERE service = ? AND staged IS NOT NULL",
+                       (service,))
+
+    def _applied(self, tx: _Tx, service: str, routed: frozenset[InstanceRef]) -> None:
+        tx.execute("UPDATE routing SET applied = staged, staged = NULL, staged_deployment = NULL,"
+                   " staged_step = NULL WHERE service = ? AND staged IS NOT NULL", (service,))
+        before = {InstanceRef(r[0], Slot(r[1], r[2])) for r in tx.execute(
+            "SELECT revision, slot, host FROM instances WHERE service = ? AND state = 'routed'",
+            (service,))}
+        tx.db.executemany("UPDATE instances SET state = ?, updated = ? WHERE service = ? AND "
+                          "revision = ? AND slot = ?",
+                          [(state, tx.now, service, r.revision, r.slot.index)
+                           for state, refs in (("routed", routed - before),
+                                               ("draining", before - routed)) for r in refs])
+
+    # --- events ----------------------------------------------------------------------
+
+    def event(self, service: str, kind: str, message: str, deployment: int | None = None, /,
+              **data: Any) -> None:
+        with self._tx() as tx:
+            tx.event(service, kind, message, deployment, **data)
+
+    def events(self, service: str | None = None, deployment: int | None = None,
+               after: int = 0, limit: int = 1000) -> list[Event]:
+        """Oldest first, with id > `after`: poll with the last id seen to follow the log."""
+        where, params = ["id > ?"], [after]
+        for column, value in (("service", service), ("deployment", deployment)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        rows = self.db.execute(f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY id "
+                               "LIMIT ?", (*params, limit))
+        return [Event(r["id"], r["time"], r["service"], r["deployment"], r["kind"], r["message"],
+                      json.loads(r["data"])) for r in rows]
+
+
+def _instance(row: sqlite3.Row) -> InstanceRow:
+    return InstanceRow(InstanceRef(row["revision"], Slot(row["slot"], row["host"])),
+                       row["state"], row["address"], row["pid"])
+
+
+def _step(row: sqlite3.Row) -> StepRecord:
+    return StepRecord(row["idx"], row["step"], row["started_at"], row["finished_at"],
+                      row["outcome"], row["attempts"])
+
+
+def _short(text: str, limit: int = 300) -> str:
+    """A step of 10,000 instances is described in full by `zerodown plan`, not in every event."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _conflict(active: Deployment) -> str:
+    route = (f"r{active.from_revision} → r{active.to_revision}" if active.from_revision
+             else f"r{active.to_revision}")
+    return (f"service {active.service} already has deployment {active.id} ({active.phase}, "
+            f"{route}, step {min(active.cursor + 1, len(active.steps))}/{len(active.steps)}); "
+            f"one deployment per service at a time: wait for it with `zerodown deploy --wait`, "
+            f"or stop it with `zerodown abort {active.id}`")
