@@ -95,8 +95,66 @@ def fake_router(tmp_path) -> Iterator[RouterHarness]:
                         lambda: router.table, router.serve, waiter(FakeClock()))
 
 
-RUNTIMES: dict[str, Callable] = {"fake": fake_runtime}
-ROUTERS: dict[str, Callable] = {"fake": fake_router}
+def _service_config(folder):
+    import sys
+    import textwrap
+
+    from zerodown.config import parse_config
+    from tests.support.procs import APP
+    from tests.support.net import free_port
+    path = folder / "zerodown.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        service: {SERVICE}
+        listen: 127.0.0.1:{free_port()}
+        instances: 2
+        app:
+          command: ["{sys.executable}", "{APP}", "--port", "{{port}}", "--version", "{{version}}"]
+        health: {{path: /healthz, interval: 50ms, timeout: 1s, start_timeout: 10s}}
+        stop_grace: 3s
+        """))
+    return parse_config(path.read_text(), file=str(path))
+
+
+@contextmanager
+def local_runtime(tmp_path) -> Iterator[RuntimeHarness]:
+    from zerodown.engine.runner import SystemClock
+    from zerodown.runtimes.local import LocalRuntime
+    config = _service_config(tmp_path)
+    runtime = LocalRuntime(tmp_path / "state", config)
+    try:
+        yield RuntimeHarness(runtime, lambda n: Revision(SERVICE, n, f"v{n}", config.app, config.health),
+                             lambda: LocalRuntime(tmp_path / "state", config), waiter(SystemClock()))
+    finally:
+        for instance in LocalRuntime(tmp_path / "state", config).adopt(SERVICE):
+            runtime.stop(instance, grace=3)
+
+
+@contextmanager
+def embedded_router(tmp_path) -> Iterator[RouterHarness]:
+    from zerodown.engine.runner import SystemClock
+    from zerodown.loadgen import run_load_sync
+    from zerodown.routers.embedded import EmbeddedRouter
+    from tests.support.net import free_port
+    from tests.support.procs import start_app
+    apps = [start_app("v1") for _ in range(3)]
+    listen = f"127.0.0.1:{free_port()}"
+    router = EmbeddedRouter(tmp_path / "proxy", listen)
+    try:
+        router.ensure_running()
+
+        def send(n: int) -> None:
+            result = run_load_sync(f"http://{listen}/", connections=2, requests=n)
+            assert result.failed() == 0, result.summary()
+        yield RouterHarness(router, [f"127.0.0.1:{a.port}" for a in apps], router.client.table,
+                            send, waiter(SystemClock()))
+    finally:
+        router.stop()
+        for app in apps:
+            app.cleanup()
+
+
+RUNTIMES: dict[str, Callable] = {"fake": fake_runtime, "local": local_runtime}
+ROUTERS: dict[str, Callable] = {"fake": fake_router, "embedded": embedded_router}
 
 
 def _factory(request, tmp_path, drivers: dict[str, Callable]):

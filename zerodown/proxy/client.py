@@ -81,6 +81,12 @@ class AdminClient:
             raise RouterError(f"proxy admin API at {self.admin}: GET /metrics -> {status}")
         return data.decode()
 
+    def drained(self, backend_id: str) -> bool:
+        """True once `backend_id` is out of the table and has no request in flight."""
+        entries = [e for k, e in self.stats()["backends"].items()
+                   if k == backend_id or k.startswith(backend_id + "~")]
+        return all(e["state"] == "draining" and int(e["in_flight"]) == 0 for e in entries)
+
     def in_flight(self, backend_id: str) -> int:
         """In-flight requests of a backend (0 once it is drained and gone)."""
         backends = self.stats()["backends"]  # a draining twin of a re-added id is "id~..."

@@ -77,7 +77,7 @@ class EmbeddedRouter:
 
     def drained(self, backend_id: str) -> bool:
         with self._lock:  # during a restart the old process may still carry its requests
-            return self.client.in_flight(backend_id) == 0
+            return self.client.drained(backend_id)
 
     def stats(self) -> dict:
         return self.client.stats()
