@@ -60,17 +60,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_plus_health(runtime, config, samples: int) -> float:
-    """Median seconds from start() to the first passing health probe of one instance."""
+def start_plus_health(runtime, config, batch: int, samples: int) -> float:
+    """Median seconds from starting `batch` instances together to all passing a health probe.
+
+    A batch, not one instance: instances started together share the machine, and
+    that is what a deployment's batch waits for."""
     revision = Revision(config.service, 999, "probe", config.app, config.health)
     times = []
-    for i in range(samples):
+    for n in range(samples):
         began = time.monotonic()
-        instance = runtime.start(revision, Slot(1000 + i))
-        while not runtime.healthy(instance, revision)[0]:
-            time.sleep(config.health.interval)
+        started = [runtime.start(revision, Slot(1000 + n * batch + i)) for i in range(batch)]
+        waiting = list(started)
+        while waiting:
+            waiting = [x for x in waiting if not runtime.healthy(x, revision)[0]]
+            if waiting:
+                time.sleep(config.health.interval)
         times.append(time.monotonic() - began)
-        runtime.stop(instance, grace=3)
+        for instance in started:
+            runtime.stop(instance, grace=3)
     return statistics.median(times)
 
 
@@ -87,7 +94,7 @@ def critical_path(instances: int, surge: int, samples: int) -> dict:
         engine = Engine(store, runtime, router, SystemClock(), config)
         try:
             engine.run(engine.deploy("v1"))
-            one = start_plus_health(runtime, config, samples)
+            one = start_plus_health(runtime, config, surge, samples)
             began = time.monotonic()
             phase = engine.run(engine.deploy("v2"))
             took = time.monotonic() - began
@@ -136,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rolling deployment of {r['instances']} instances, max_surge {r['surge']}: "
               f"{r['deploy_s']:.2f} s ({r['phase']})")
         print(f"critical path: {r['batches']} batches x {r['start_plus_health_s'] * 1000:.0f} ms "
-              f"(start + health, median of {args.samples}) = {r['critical_path_s']:.2f} s")
+              f"(start + health of a batch, median of {args.samples}) = {r['critical_path_s']:.2f} s")
         print(f"ratio {r['ratio']:.2f} (target <= 1.15): {'PASS' if r['ratio'] <= 1.15 else 'MISS'}")
     if args.only in (None, "scale"):
         rows = scale([int(s) for s in args.sizes.split(",")])

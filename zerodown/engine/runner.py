@@ -21,6 +21,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
@@ -94,6 +95,7 @@ class Engine:
         if on_event is not None:
             store.listeners.append(on_event)
         self._configs: dict[int, ServiceConfig] = {}
+        self._stopping: dict[InstanceRef, threading.Thread] = {}
         self._revisions: dict[int, Revision] = {}
 
     # --- starting deployments ---------------------------------------------------
@@ -177,6 +179,7 @@ class Engine:
             while True:
                 d = self.store.deployment(id)
                 if d.phase.terminal or (d.phase is Phase.PAUSED and (stop_when_paused or d.error)):
+                    self._await_stops()
                     return d.phase
                 try:
                     self._advance(d)
@@ -351,9 +354,35 @@ class Engine:
             # No address after run()'s reconcile: the runtime does not have it running.
             inst = rows[ref].instance(self.service)
             if inst is not None:
-                self.runtime.stop(inst, grace)
+                self._stop_instance(ref, inst, grace)
         self.store.finish_step(d.id, i, f"stopped {_names(live, self.service)}" if live else
                                "already stopped", [Change(r, "stopped") for r in live])
+
+    def _stop_instance(self, ref: InstanceRef, inst: Instance, grace: float) -> None:
+        """Stop one instance: at once, or in the background for a runtime whose stops
+        take a while (a process finishing its drain) and whose slots may hold a new
+        instance while the old one exits, so that the next batch starts meanwhile.
+        The instance is out of the table and SIGTERMed either way; its exit is
+        awaited before run() returns, and a controller that dies meanwhile leaves
+        an orphan that the next run's reconcile stops."""
+        if not getattr(self.runtime, "stops_slowly", False):
+            self.runtime.stop(inst, grace)
+            return
+        done = threading.Thread(target=self._stop_quietly, args=(inst, grace),
+                                name=f"stop {ref.name(self.service)}", daemon=True)
+        done.start()
+        self._stopping[ref] = done
+
+    def _stop_quietly(self, inst: Instance, grace: float) -> None:
+        try:
+            self.runtime.stop(inst, grace)
+        except ZerodownError as e:  # left running: the next reconcile stops it as an orphan
+            self.store.event(self.service, "instance.stop_failed", str(e))
+
+    def _await_stops(self) -> None:
+        for ref, thread in list(self._stopping.items()):
+            thread.join()
+            del self._stopping[ref]
 
     def _pause(self, d: Deployment, i: int, step: Pause) -> None:
         record = self.store.step_record(d.id, i)
