@@ -91,7 +91,8 @@ def test_drained_once_a_removed_backend_finishes_its_request(router, app_factory
     t = threading.Thread(target=slow_request)
     t.start()
     backend = f"v1-{a.port}"
-    wait_until(lambda: not r.drained(backend), 5, "slow request in flight")
+    wait_until(lambda: r.client.in_flight(backend) == 1, 5, "slow request in flight")
+    assert not r.drained(backend)  # still routed
     r.apply(table_of(2, ("v2", 100, [b])))
     assert not r.drained(backend)
     wait_until(lambda: r.drained(backend), 5, f"{backend} drained")
