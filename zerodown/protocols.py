@@ -23,9 +23,9 @@ class Runtime(Protocol):
 
     def stop(self, instance: Instance, grace: float) -> None:
         """SIGTERM, then SIGKILL after `grace` seconds; returns when it is gone. Idempotent.
-        A runtime whose stops take a while, and whose slot may take a new instance while
-        the old one still exits, may set `stops_slowly = True`: the engine then stops in
-        the background while the deployment goes on (stop() must be thread-safe)."""
+        A runtime whose stops take a while may set `stops_slowly = True`: the engine then
+        stops in the background while the deployment goes on elsewhere (never in the
+        same slot), so stop() must be thread-safe."""
 
     def alive(self, instance: Instance) -> bool:
         """Is the process still running?"""

@@ -80,9 +80,9 @@ PLANS = {
          3. route r1 50% to s1; r2 50% to s2
          4. drain shop-r1-s0
          5. stop shop-r1-s0
-         6. start shop-r2-s0
-         7. wait until healthy: shop-r2-s0
-         8. route r2 100% to s0 s2
+         6. start shop-r2-s3
+         7. wait until healthy: shop-r2-s3
+         8. route r2 100% to s2 s3
          9. drain shop-r1-s1
         10. stop shop-r1-s1"""),
     "rolling, in turn (seed variant 2): detach, replace, attach": (
@@ -105,14 +105,14 @@ PLANS = {
          1. route r1 100% to s1 s2
          2. drain shop-r1-s0
          3. stop shop-r1-s0
-         4. start shop-r2-s0, shop-r2-s3
-         5. wait until healthy: shop-r2-s0, shop-r2-s3
-         6. route r2 100% to s0 s3
+         4. start shop-r2-s3, shop-r2-s4
+         5. wait until healthy: shop-r2-s3, shop-r2-s4
+         6. route r2 100% to s3 s4
          7. drain shop-r1-s1, shop-r1-s2
          8. stop shop-r1-s1, shop-r1-s2
-         9. start shop-r2-s1
-        10. wait until healthy: shop-r2-s1
-        11. route r2 100% to s0 s1 s3"""),
+         9. start shop-r2-s5
+        10. wait until healthy: shop-r2-s5
+        11. route r2 100% to s3 s4 s5"""),
     "rolling, first deploy: nothing to protect, everything starts at once": (
         RollingStrategy(amount(1), amount(0)), ServiceState("shop", None), Target(1, 2), """
         shop: r1 (first deploy), 2 instances, rolling max_surge=1 max_unavailable=0, 3 steps
@@ -124,9 +124,9 @@ PLANS = {
         shop: r1 → r2, 1 instance, rolling max_surge=1 max_unavailable=0, 7 steps
         1. drain shop-r2-s1
         2. stop shop-r2-s1
-        3. start shop-r2-s1
-        4. wait until healthy: shop-r2-s1
-        5. route r2 100% to s1
+        3. start shop-r2-s2
+        4. wait until healthy: shop-r2-s2
+        5. route r2 100% to s2
         6. drain shop-r1-s0
         7. stop shop-r1-s0"""),
 }

@@ -34,7 +34,7 @@ from zerodown.engine.health import HealthError, wait_healthy
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError, promoted, teardown
 from zerodown.engine.store import Change, Deployment, DeploymentConflict, PlanMoved, Store
 from zerodown.errors import RouterError, ZerodownError
-from zerodown.model import Instance, InstanceRef, Revision
+from zerodown.model import Instance, InstanceRef, Revision, Slot
 from zerodown.plan import (Analyze, Drain, Pause, Plan, PlanError, Route, ServiceState, Start,
                            Step, Stop, Target, WaitHealthy, route_table)
 from zerodown.protocols import Clock, Router, Runtime
@@ -267,6 +267,7 @@ class Engine:
     # --- the steps: each records its start and finish, and is safe to run twice -----
 
     def _start(self, d: Deployment, i: int, step: Start) -> None:
+        self._await_stops([r.slot for r in step.instances])  # one instance per slot at a time
         rows = self.store.instances(self.service, step.instances)
         todo = [r for r in step.instances if not self._runs(rows.get(r))]
         # The intent comes first: whatever the runtime starts, the store owns.
@@ -360,11 +361,11 @@ class Engine:
 
     def _stop_instance(self, ref: InstanceRef, inst: Instance, grace: float) -> None:
         """Stop one instance: at once, or in the background for a runtime whose stops
-        take a while (a process finishing its drain) and whose slots may hold a new
-        instance while the old one exits, so that the next batch starts meanwhile.
-        The instance is out of the table and SIGTERMed either way; its exit is
-        awaited before run() returns, and a controller that dies meanwhile leaves
-        an orphan that the next run's reconcile stops."""
+        take a while (a process finishing its drain), so that the next batch starts
+        meanwhile. The instance is out of the table and SIGTERMed either way; its
+        exit is awaited before its slot takes a new instance and before run()
+        returns, and a controller that dies meanwhile leaves an orphan that the
+        next run's reconcile stops."""
         if not getattr(self.runtime, "stops_slowly", False):
             self.runtime.stop(inst, grace)
             return
@@ -379,10 +380,11 @@ class Engine:
         except ZerodownError as e:  # left running: the next reconcile stops it as an orphan
             self.store.event(self.service, "instance.stop_failed", str(e))
 
-    def _await_stops(self) -> None:
+    def _await_stops(self, slots: Sequence[Slot] | None = None) -> None:
         for ref, thread in list(self._stopping.items()):
-            thread.join()
-            del self._stopping[ref]
+            if slots is None or ref.slot in slots:
+                thread.join()
+                del self._stopping[ref]
 
     def _pause(self, d: Deployment, i: int, step: Pause) -> None:
         record = self.store.step_record(d.id, i)

@@ -40,9 +40,7 @@ MARK_INSTANCE, MARK_STATE = "ZERODOWN_INSTANCE", "ZERODOWN_STATE_DIR"
 class LocalRuntime:
     """Runtime protocol over child processes; see the module docstring."""
 
-    # A stop waits for the process to drain and exit, and a slot is only an index here
-    # (every instance has its own port): the engine may overlap stops with the next batch.
-    stops_slowly = True
+    stops_slowly = True  # a stop waits for the process to drain and exit: worth overlapping
 
     def __init__(self, state_dir: str | os.PathLike, config: ServiceConfig):
         self.state_dir = Path(state_dir).resolve()

@@ -51,12 +51,14 @@ class PlanBuilder:
         self.routed += refs
         self.steps += [Start(refs), WaitHealthy(refs), route_of(self.routed)]
 
-    def slot(self, host: str = "local") -> Slot:
-        """A slot for a new instance: one just freed, else the lowest unused index."""
-        if self._freed:
+    def slot(self, host: str = "local", reuse: bool = True) -> Slot:
+        """A slot for a new instance: one just freed (unless `reuse` is off), else the
+        lowest unused index."""
+        if reuse and self._freed:
             slot = self._freed.pop(0)
         else:
-            while self._lowest in self._taken:  # indexes only grow here: amortised O(1)
+            freed = {s.index for s in self._freed}  # skipped too: they are reused, or not
+            while self._lowest in self._taken or self._lowest in freed:  # amortised O(1)
                 self._lowest += 1
             slot = Slot(self._lowest, host)
             index = self._lowest

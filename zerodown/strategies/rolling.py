@@ -5,7 +5,8 @@ below it, as in Kubernetes. Surge > 0 starts new instances before removing
 old ones (the seed's variant 1); surge 0 replaces them in turn in their own
 slots (variant 2); both mix. Each wave takes out as many old instances as
 the capacity floor allows, then starts as many new ones as the surge
-ceiling allows, reusing the slots just freed.
+ceiling allows: in the slots just freed when replacing in turn, in new ones
+when surging.
 """
 
 from __future__ import annotations
@@ -43,9 +44,12 @@ def plan(strategy: RollingStrategy, state: ServiceState, target: Target) -> Plan
         old = old[out:]
         # Start what the ceiling allows: target + surge minus what still runs.
         start = max(0, min(n - len(new), n + surge - len(new) - len(old)))
-        # Freed slots first; a brand-new slot goes on the host of an old instance it replaces.
+        # A brand-new slot goes on the host of an old instance it replaces. Replacing in
+        # turn (surge 0) reuses the slot just freed; surge takes new slots, so a new
+        # instance never waits for an old one to finish exiting in the same slot.
         hosts = [r.slot.host for r in old] + [default_host] * start
-        fresh = [InstanceRef(target.revision, b.slot(hosts[i])) for i in range(start)]
+        fresh = [InstanceRef(target.revision, b.slot(hosts[i], reuse=surge == 0))
+                 for i in range(start)]
         b.bring_in(fresh)
         new += fresh
         if not out and not start:  # unreachable while budgets() keeps one of them > 0
