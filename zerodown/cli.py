@@ -1,21 +1,70 @@
-"""Command line: parse, call, render. Errors map to exit codes here only."""
+"""Command line: parse, call, render. Errors map to messages and exit codes here only.
+
+    zerodown [-f zerodown.yaml] [--state-dir DIR] COMMAND ...
+
+The commands live in zerodown/commands/; `proxy`, `accel` and `demo` are
+handed their arguments as they are (they have parsers of their own).
+"""
 
 from __future__ import annotations
 
 import sys
 
+from zerodown.errors import ConfigError, ZerodownError
+
+PASS_THROUGH = ("proxy", "accel", "demo")
+
+
+def exit_code(error: ZerodownError) -> int:
+    """0 done, 1 the deployment failed or was rolled back, 2 bad usage or configuration.
+
+    A request the current state refuses (a second deployment, resuming one that
+    is not paused, an unknown deployment, a strategy with no planner yet) is a
+    usage error: retrying the same command will not help until something changes.
+    """
+    from zerodown.engine.lifecycle import PhaseError
+    from zerodown.engine.runner import DeploymentBusy
+    from zerodown.engine.store import DeploymentConflict, NotFound
+    from zerodown.plan import PlanError
+    if isinstance(error, (DeploymentConflict, DeploymentBusy, PhaseError, NotFound, PlanError)):
+        return 2
+    return error.exit_code
+
+
+def message(error: ZerodownError) -> str:
+    """A config error starts with its file:line (editors jump there); others say `error:`."""
+    return str(error) if isinstance(error, ConfigError) else f"zerodown: error: {error}"
+
+
+def _pass_through(name: str, argv: list[str]) -> int:
+    if name == "proxy":
+        from zerodown.proxy.main import main as run
+    elif name == "accel":
+        from zerodown.proxy.accel import main as run
+    else:
+        from zerodown.demo import main as run
+    return run(argv)
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["proxy"]:
-        from zerodown.proxy.main import main as proxy_main
-        return proxy_main(argv[1:])
-    if argv[:1] == ["accel"]:
-        from zerodown.proxy.accel import main as accel_main
-        return accel_main(argv[1:])
-    if argv[:1] == ["demo"]:
-        from zerodown.demo import main as demo_main
-        return demo_main(argv[1:])
-    print("usage: zerodown proxy --listen HOST:PORT --admin unix:PATH|HOST:PORT --state FILE",
-          file=sys.stderr)
-    return 2
+    if argv[:1] and argv[0] in PASS_THROUGH:
+        return _pass_through(argv[0], argv[1:])
+    from zerodown.commands import build_parser
+    from zerodown.controller import Controller
+    args = build_parser().parse_args(argv)  # exits 2 with argparse's own message
+    try:
+        return args.func(args, Controller(args.file, args.state_dir))
+    except ZerodownError as e:
+        sys.stdout.flush()
+        print(message(e), file=sys.stderr)
+        return exit_code(e)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `zerodown history | head`
+        return 0
+    except OSError as e:  # a file we were asked to write or read
+        print(f"zerodown: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
+              file=sys.stderr)
+        return 1

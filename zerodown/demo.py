@@ -1,164 +1,163 @@
-"""`zerodown demo`: the data plane shifting live traffic without a failed request.
+"""`zerodown demo`: the seed's trade-offs, measured.
 
-Starts the embedded proxy in front of two instances of the example service
-(v1), keeps a load generator running throughout, and then: brings up v2 and
-sends it a 10% canary share, 50%, then all traffic; drains and stops v1;
-restarts the proxy itself (hitless handover). At the end it prints, per
-phase, how many requests were served and how many failed.
-
-The control-plane issue turns this into real deployments (in-place, rolling,
-blue/green, canary) driven by `zerodown deploy`.
+Brings up the example service (4 instances of v1 behind the embedded proxy),
+keeps a load generator running throughout, and ships a new version with each
+strategy built so far. For each it prints: how long the deployment took, the
+requests served and failed meanwhile, the lowest serving capacity, the peak
+number of instances, and how long two versions served at once — the costs
+the seed names (in-place shrinks capacity; rolling mixes versions; surge
+needs spare instances), with the failed-request count that must stay 0.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
+import textwrap
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from zerodown.controller import Controller
+from zerodown.engine.lifecycle import Phase
 from zerodown.loadgen import LoadInBackground
-from zerodown.model import Backend, RevisionRoute, RoutingTable
-from zerodown.proxy.client import AdminClient
 
 APP = Path(__file__).resolve().parent.parent / "examples" / "app" / "app.py"
-HOST = "127.0.0.1"
+INSTANCES = 4
+STRATEGIES = [  # (label, strategy section); each deploys the next version
+    ("in-place, batch 1", "{kind: in-place, batch_size: 1}"),
+    ("rolling, surge 1", "{kind: rolling, max_surge: 1, max_unavailable: 0}"),
+    ("rolling, surge 0 (in turn)", "{kind: rolling, max_surge: 0, max_unavailable: 1}"),
+    ("rolling, surge 2", "{kind: rolling, max_surge: 2, max_unavailable: 0}"),
+]
 
 
 def free_port() -> int:
+    import socket
     with socket.socket() as s:
-        s.bind((HOST, 0))
+        s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def wait_for(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {timeout:g}s")
-        time.sleep(0.02)
-
-
-def answers(port: int, path: str = "/healthz") -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=1) as s:
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-            return s.recv(64).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
+def write_config(folder: Path) -> Path:
+    path = folder / "zerodown.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        service: demo
+        listen: 127.0.0.1:{free_port()}
+        instances: {INSTANCES}
+        app:
+          command: ["{sys.executable}", "{APP}", "--port", "{{port}}", "--version", "{{version}}"]
+          env: {{APP_DRAIN_TIMEOUT: "5"}}
+        health: {{path: /healthz, interval: 50ms, timeout: 1s, start_timeout: 20s}}
+        drain_timeout: 10s
+        stop_grace: 5s
+        strategy: {STRATEGIES[0][1]}
+        """))
+    return path
 
 
 @dataclass
-class Child:
-    popen: subprocess.Popen
-    port: int
-    name: str
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+class Row:
+    strategy: str
+    outcome: str
+    seconds: float
+    served: int
+    failed: int
+    lowest_capacity: int
+    peak_instances: int
+    mixed_seconds: float
 
 
-class Demo:
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
-        self.children: list[Child] = []
-        self.proxy_port = free_port()
-        self.admin = AdminClient(f"unix:{workdir / 'admin.sock'}")
-        self.version = 0
+class Observer:
+    """Samples the load balancer's table and the running instances every few ms."""
 
-    def start_app(self, version: str) -> Child:
-        port = free_port()
-        log = open(self.workdir / f"{version}-{port}.log", "wb")
-        popen = subprocess.Popen([sys.executable, str(APP), "--port", str(port), "--version", version],
-                                 stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-        child = Child(popen, port, f"{version}-{port}")
-        self.children.append(child)
-        wait_for(lambda: answers(port), 10, f"instance {child.name} becoming healthy")
-        return child
+    def __init__(self, ctl: Controller, period: float = 0.01):
+        self.ctl, self.period = ctl, period
+        self.lowest, self.peak, self.mixed = 10**9, 0, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start_proxy(self) -> Child:
-        log = open(self.workdir / "proxy.log", "ab")
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "zerodown", "proxy", "--listen", f"{HOST}:{self.proxy_port}",
-             "--admin", f"unix:{self.workdir / 'admin.sock'}", "--state", str(self.workdir / "proxy.json")],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-        child = Child(popen, self.proxy_port, f"proxy-{popen.pid}")
-        self.children.append(child)
-        marker = f"pid={popen.pid}"
-        wait_for(lambda: marker in (self.workdir / "proxy.log").read_text(), 10, "the proxy starting")
-        return child
+    def __enter__(self) -> Observer:
+        self._thread.start()
+        return self
 
-    def route(self, shares: list[tuple[str, float, list[Child]]]) -> None:
-        self.version += 1
-        self.admin.apply(RoutingTable(self.version, tuple(
-            RevisionRoute(name, weight, tuple(Backend(c.name, f"{HOST}:{c.port}") for c in apps))
-            for name, weight, apps in shares)))
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
-    def cleanup(self) -> None:
-        for child in reversed(self.children):
-            child.stop()
+    def _run(self) -> None:
+        router, service = self.ctl.router(), self.ctl.config().service
+        store = self.ctl.open_store()  # its own connection: this is another thread
+        last = time.monotonic()
+        while not self._stop.wait(self.period):
+            table = router.client.table()
+            live = [r for r in table.revisions if r.weight > 0 and r.backends]
+            now = time.monotonic()
+            if len(live) > 1:
+                self.mixed += now - last
+            last = now
+            self.lowest = min(self.lowest, sum(len(r.backends) for r in live))
+            # Instances the deployment holds (a stopped one may take a moment more to exit).
+            self.peak = max(self.peak, len(store.instances(service, live=True)))
+        store.close()
 
 
-def run(workdir: Path) -> int:
-    demo = Demo(workdir)
-    rows: list[tuple[str, float, int, int, str]] = []
+def deploy(ctl: Controller, version: str, strategy: str, load: LoadInBackground, label: str) -> Row:
+    engine = ctl.engine()
+    sent0, ok0, failed0 = load.progress()
+    began = time.monotonic()
+    with Observer(ctl) as seen:
+        phase = engine.run(engine.deploy(version, strategy=_section(strategy)))
+    took = time.monotonic() - began
+    load.wait_for_responses(load.progress()[0] + 200)  # traffic after the deploy counts too
+    sent, ok, failed = load.progress()
+    return Row(label, str(phase.value if isinstance(phase, Phase) else phase), took, sent - sent0,
+               failed - failed0, seen.lowest, seen.peak, seen.mixed)
+
+
+def _section(text: str) -> dict:
+    import yaml
+    return yaml.safe_load(text)
+
+
+def render(rows: list[Row], total) -> str:
+    head = (f"{'strategy':28} {'outcome':>10} {'seconds':>8} {'served':>8} {'failed':>7} "
+            f"{'lowest capacity':>16} {'peak instances':>15} {'two versions s':>15}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r.strategy:28} {r.outcome:>10} {r.seconds:8.2f} {r.served:8d} {r.failed:7d} "
+                     f"{r.lowest_capacity:>10d} of {INSTANCES} {r.peak_instances:>15d} "
+                     f"{r.mixed_seconds:15.2f}")
+    lines += ["", f"whole run: {total.summary()}"]
+    return "\n".join(lines)
+
+
+def run(folder: Path) -> int:
+    ctl = Controller(str(write_config(folder)))
+    ctl.ensure_router()
+    engine = ctl.engine()
+    print(f"bringing up {INSTANCES} instances of v1 behind the embedded proxy ...", flush=True)
+    engine.run(engine.deploy("v1"))
+    url = f"http://{ctl.config().listen}/"
+    rows = []
     try:
-        print("starting the proxy and two instances of v1 ...", flush=True)
-        old_proxy = demo.start_proxy()
-        v1 = [demo.start_app("v1"), demo.start_app("v1")]
-        demo.route([("v1", 100, v1)])
-        with LoadInBackground(f"http://{HOST}:{demo.proxy_port}/", connections=8, duration=90) as load:
-            def phase(name: str, action) -> None:
-                sent0, _, failed0 = load.progress()
-                began = time.monotonic()
-                action()
-                load.wait_for_responses(load.progress()[0] + 1500, timeout=30)
-                sent, _, failed = load.progress()
-                seen = dict(load._live.by_header.get("X-Version", {}))
-                rows.append((name, time.monotonic() - began, sent - sent0, failed - failed0,
-                             ", ".join(f"{k} {v}" for k, v in sorted(seen.items()))))
-                print(f"  {name} ... done", flush=True)
-
+        with LoadInBackground(url, connections=8, duration=300) as load:
             load.wait_for_responses(500)
-            v2: list[Child] = []
-            phase("start two v2 instances", lambda: v2.extend([demo.start_app("v2"), demo.start_app("v2")]))
-            phase("canary: v2 takes 10%", lambda: demo.route([("v1", 90, v1), ("v2", 10, v2)]))
-            phase("canary: v2 takes 50%", lambda: demo.route([("v1", 50, v1), ("v2", 50, v2)]))
-            phase("promote: v2 takes 100%", lambda: demo.route([("v2", 100, v2)]))
-
-            def drain_v1() -> None:
-                wait_for(lambda: all(demo.admin.in_flight(c.name) == 0 for c in v1), 30, "v1 draining")
-                for c in v1:
-                    c.stop()
-            phase("drain and stop v1", drain_v1)
-
-            def restart_proxy() -> None:
-                demo.start_proxy()  # takes over the listening socket from the running one
-                old_proxy.popen.wait(30)
-            phase("restart the proxy (hitless)", restart_proxy)
-            result = load.stop()
+            for n, (label, strategy) in enumerate(STRATEGIES, start=2):
+                print(f"deploying v{n} with {label} under load ...", flush=True)
+                rows.append(deploy(ctl, f"v{n}", strategy, load, label))
+            total = load.stop()
     finally:
-        demo.cleanup()
+        runtime, router = ctl.runtime(), ctl.router()
+        for instance in runtime.adopt(ctl.config().service):
+            runtime.stop(instance, grace=5)
+        router.stop()
     print()
-    print(f"{'phase':32} {'seconds':>8} {'requests':>9} {'failed':>7}  versions served so far")
-    for name, secs, sent, failed, seen in rows:
-        print(f"{name:32} {secs:8.2f} {sent:9d} {failed:7d}  {seen}")
-    print()
-    print(result.summary())
-    return 0 if result.failed() == 0 else 1
+    print(render(rows, total))
+    return 0 if total.failed() == 0 and all(r.outcome == "succeeded" for r in rows) else 1
 
 
 def main(argv: list[str]) -> int:
-    with tempfile.TemporaryDirectory(prefix="zerodown-demo-") as d:
+    with tempfile.TemporaryDirectory(prefix="zd-demo-") as d:
         return run(Path(d))

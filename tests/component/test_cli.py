@@ -1,0 +1,333 @@
+"""The command line end to end: `python -m zerodown ...` as real processes in a temp dir.
+
+Each test runs its own service (the example app, 2 instances, health checks
+every 0.1s) behind its own embedded proxy on a free port of 127.0.0.1, and
+ends with `zerodown down` plus a check that no process of its state
+directory is left (anything left is killed by pid, and the test fails).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import APP, HOST, REPO, ManagedProcess, app_env, free_port, get, port_open
+from tests.support.net import wait_until_refused
+from zerodown.runtimes.local import start_time
+
+CLI_TIMEOUT = 60.0
+
+
+def wait_for(cond, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while not (value := cond()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout:g}s")
+        time.sleep(0.02)
+    return value
+
+
+def alive(pid: int) -> bool:
+    return start_time(pid) is not None
+
+
+def ours(state_dir: Path) -> dict[int, str]:
+    """Processes of this state directory: the proxy and controllers name it on their command
+    line, instances carry it in ZERODOWN_STATE_DIR. {pid: command line}."""
+    found, mark = {}, str(state_dir)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ")
+            environ = Path(f"/proc/{entry.name}/environ").read_bytes()
+        except OSError:
+            continue
+        if alive(int(entry.name)) and (mark.encode() in cmdline or
+                                       f"ZERODOWN_STATE_DIR={mark}".encode() in environ):
+            found[int(entry.name)] = cmdline.decode(errors="replace").strip()
+    return found
+
+
+class Service:
+    """A zerodown.yaml in a temp dir, and the CLI run against it."""
+
+    def __init__(self, root: Path):
+        self.root, self.port = root, free_port()
+        self.file = root / "zerodown.yaml"
+        self.state_dir = root / ".zerodown"
+        self.env = {**app_env(None), "PYTHONPATH": str(REPO)}
+        self.background: list[ManagedProcess] = []
+        self.file.write_text(f"""\
+service: shop
+listen: {HOST}:{self.port}
+instances: 2
+app:
+  command: [{json.dumps(sys.executable)}, {json.dumps(str(APP))}, "--port", "{{port}}",
+            "--version", "{{version}}"]
+  env: {{APP_DRAIN_TIMEOUT: "5"}}
+health: {{path: /healthz, interval: 0.1s, timeout: 1s, start_timeout: 10s}}
+drain_timeout: 5s
+stop_grace: 5s
+strategy: {{kind: rolling, max_surge: 1, max_unavailable: 0}}
+""")
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "zerodown", "-f", str(self.file), *args]
+
+    def run(self, *args: str, code: int | None = 0) -> subprocess.CompletedProcess:
+        """Run a command to its end; check its exit code unless `code` is None."""
+        done = subprocess.run(self.argv(*args), cwd=self.root, env=self.env, text=True,
+                              capture_output=True, timeout=CLI_TIMEOUT)
+        if code is not None:
+            assert done.returncode == code, (f"zerodown {' '.join(args)} exited "
+                                             f"{done.returncode}, not {code}\n--- stdout\n"
+                                             f"{done.stdout}\n--- stderr\n{done.stderr}")
+        return done
+
+    def start(self, *args: str) -> ManagedProcess:
+        """A command in the background (its output in proc.log())."""
+        proc = ManagedProcess(self.argv(*args), env=self.env, name="zerodown")
+        self.background.append(proc)
+        return proc
+
+    def status(self) -> dict:
+        return json.loads(self.run("status", "--json").stdout)
+
+    def text(self) -> str:
+        """GET / through the proxy."""
+        return get(self.port, "/").text
+
+    def pids(self, revision: int | None = None) -> set[int]:
+        return {i["pid"] for i in self.status()["instances"]
+                if revision is None or i["revision"] == revision}
+
+    def cleanup(self) -> dict[int, str]:
+        """down, then kill (by pid) whatever of ours is left; returns what was left."""
+        for proc in self.background:
+            proc.cleanup()
+        if self.state_dir.exists() and self.run("down", code=None).returncode == 2:
+            self.run("abort", code=None)  # a deployment still active: end it first
+            self.run("down", code=None)
+        left = ours(self.state_dir)
+        for pid in left:
+            try:
+                os.killpg(pid, signal.SIGKILL)  # each runs in a session (and group) of its own
+            except (ProcessLookupError, PermissionError):
+                pass
+        return left
+
+
+@pytest.fixture
+def service(tmp_path):
+    s = Service(tmp_path)
+    yield s
+    left = s.cleanup()
+    assert not left, f"processes left after the test: {left}"
+
+
+@pytest.fixture
+def up(service):
+    """A service serving v1."""
+    out = service.run("up").stdout
+    assert "shop is up: r1 (v1) serves" in out
+    return service
+
+
+# --- configuration ---------------------------------------------------------------------
+
+def test_init_in_an_empty_directory_writes_a_config_that_validates_plans_and_serves(tmp_path):
+    s = Service(tmp_path)
+    s.file.unlink()
+    port = free_port()
+    out = s.run("init", "--service", "web", "--port", str(port)).stdout
+    assert "wrote" in out
+    for version in ("v1", "v2"):
+        assert (tmp_path / "releases" / version / "app.py").read_bytes() == APP.read_bytes()
+    assert s.run("validate").stdout.startswith(f"{s.file}: valid; service web on 127.0.0.1:{port}")
+    plan = s.run("plan", "v1").stdout
+    assert "web: r1 (first deploy), 2 instances" in plan and "1. start web-r1-" in plan
+    assert not s.state_dir.exists(), "plan changed something"
+    assert "already exists" in s.run("init", code=2).stderr
+    s.port = port
+    try:
+        assert "web is up: r1 (v1) serves" in s.run("up").stdout
+        assert s.text() == "hello from v1\n"
+        assert s.status()["instances"][0]["address"] is not None
+    finally:
+        left = s.cleanup()
+    assert not left
+
+
+def test_validate_reports_every_error_with_file_line_and_key_and_exits_2(service):
+    service.file.write_text("service: shop\nlisten: 127.0.0.1:1\ninstancez: 3\n"
+                            "app: {command: [x]}\nstrategy:\n  kind: rolling\n  max_surge: lots\n")
+    err = service.run("validate", code=2).stderr
+    assert "zerodown.yaml:3: instancez: unknown key" in err
+    assert 'did you mean "instances"' in err
+    assert "zerodown.yaml:7: strategy.max_surge: must be a count or a percentage" in err
+    assert "Traceback" not in err
+    assert service.run("deploy", "v2", code=2).stderr == err  # every command reads it the same
+    schema = json.loads(service.run("validate", "--schema").stdout)
+    assert {"service", "listen", "app", "strategy"} <= set(schema["properties"])
+
+
+def test_bad_usage_is_one_line_and_exit_2(service):
+    err = service.run("deploy", code=2).stderr  # argparse: the usage, then one message
+    assert err.splitlines()[-1] == ("zerodown deploy: error: the following arguments are "
+                                    "required: version")
+    err = service.run("deploy", "v2", "--set", "instances=zero", code=2).stderr
+    assert err.startswith("--set instances=zero: instances: must be an integer from 1 to ")
+    assert err.endswith(', got "zero"\n') and err.count("\n") == 1
+    err = service.run("deploy", "v2", "--strategy", "sideways", code=2).stderr
+    assert "invalid choice: 'sideways'" in err
+    assert "nothing deployed yet" in service.run("status").stdout
+    err = service.run("pause", code=2).stderr
+    assert err.startswith("zerodown: error: ") and err.count("\n") == 1
+    assert "was never deployed here" in err
+    assert "no previous revision" in service.run("rollback", code=2).stderr
+    assert not (service.state_dir / "proxy.pid").exists(), "a refused command started the proxy"
+
+
+# --- deploying ----------------------------------------------------------------------------
+
+def test_up_then_rolling_then_in_place_then_rollback(up):
+    s = up
+    assert s.text() == "hello from v1\n"
+    status = s.status()
+    assert status["stable"] == {"revision": 1, "version": "v1"}
+    assert status["proxy"]["running"] and status["deployment"] is None
+    assert [(i["name"][:8], i["revision"], i["state"], i["healthy"], i["alive"])
+            for i in status["instances"]] == [("shop-r1-", 1, "routed", True, True)] * 2
+    assert status["traffic"][0]["revision"] == "r1" and status["traffic"][0]["weight"] == 100
+    assert status["traffic"][0]["requests"] >= 1
+    assert "already serves v1" not in s.run("up").stdout  # up again: nothing to do
+
+    plan = s.run("plan", "v2").stdout
+    assert "shop: r1 → r2, 2 instances, rolling max_surge=1" in plan
+    assert "(deploying v2 as r2)" in plan and "route r1 50% to" in plan
+    assert "; r2 50% to" in plan
+    assert len(s.run("history").stdout.splitlines()) == 2, "plan created a deployment"
+
+    v1 = s.pids(1)
+    watch = s.start("status", "--watch", "--interval", "0.1")
+    first = status["instances"][0]["name"]
+    follow = s.start("logs", first, "-f")
+    wait_for(lambda: first in watch.log(), what="status --watch output")
+    wait_for(lambda: "listening on" in follow.log(), what="logs -f output")
+    out = s.run("deploy", "v2").stdout
+    assert "instances r1 (v1): 1 routed" in out and "traffic r1 50% · r2 50%" in out
+    assert out.splitlines()[-1].endswith("r2 (v2) serves")
+    assert s.text() == "hello from v2\n"
+    wait_for(lambda: not any(alive(p) for p in v1), what="the v1 instances gone")
+    wait_for(lambda: "r2 (v2)" in watch.log(), what="status --watch showing v2")
+    wait_for(lambda: "stopped on SIGTERM" in follow.log(), what="logs -f following the stop")
+    assert watch.alive and follow.alive  # both run until interrupted
+    watch.stop()
+    follow.stop()
+
+    v2 = s.pids(2)
+    out = s.run("deploy", "v3", "--strategy", "in-place").stdout
+    assert "in-place batch_size=1" in out and "r3 (v3) serves" in out
+    assert s.text() == "hello from v3\n"
+    wait_for(lambda: not any(alive(p) for p in v2), what="the v2 instances gone")
+    v3 = [i["name"] for i in s.status()["instances"]]
+    assert [name.startswith("shop-r3-s") for name in v3] == [True, True]
+
+    assert "rollback r3 (v3) → r2 (v2)" in s.run("rollback").stdout
+    assert s.text() == "hello from v2\n"
+    assert "r2 (v2) → r1 (v1)" in s.run("rollback", "--to", "r1").stdout
+    assert s.text() == "hello from v1\n"
+
+    history = s.run("history").stdout.splitlines()
+    assert [line.split()[0] for line in history[1:]] == ["5", "4", "3", "2", "1"]
+    assert all("succeeded" in line for line in history[1:])
+    verbose = s.run("history", "-v", "-n", "1").stdout
+    assert "step 1/" in verbose and "deployment 5 succeeded" in verbose
+    log = s.run("logs", v3[0].removeprefix("shop-")).stdout  # r3-s0 for shop-r3-s0
+    assert f"starting {v3[0]}" in log and "listening on" in log  # kept after its stop
+    assert "is not an instance" in s.run("logs", "r9-s9", code=2).stderr
+
+
+def test_a_version_that_never_becomes_healthy_is_rolled_back_and_exits_1(up):
+    s = up
+    done = s.run("deploy", "v2", "--set", "app.env.APP_UNHEALTHY=1",
+                 "--set", "health.start_timeout=1s", code=1)
+    assert "did not become healthy within 1s" in done.stdout
+    assert "rolled back in" in done.stdout
+    assert s.text() == "hello from v1\n"
+    assert {i["revision"] for i in s.status()["instances"]} == {1}
+    assert "rolled back" in s.run("history").stdout.splitlines()[1]
+
+
+def test_one_deployment_at_a_time_and_steering_it_from_other_processes(up):
+    s = up
+    started = time.monotonic()
+    out = s.run("deploy", "v2", "--detach", "--set", "app.env.APP_START_DELAY=5").stdout
+    assert time.monotonic() - started < 5, "--detach waited for the deployment"
+    assert "deployment 2 runs in the background" in out
+    d = s.status()["deployment"]
+    assert (d["id"], d["phase"]) == (2, "running") and alive(d["controller_pid"])
+
+    refused = s.run("deploy", "v3", code=2)
+    assert "already has deployment 2" in refused.stderr and "--wait" in refused.stderr
+    waiting = s.start("deploy", "v3", "--wait")
+    wait_for(lambda: "waiting for deployment 2" in waiting.log(), what="deploy --wait waiting")
+
+    assert "deployment 2 paused" in s.run("pause").stdout
+    assert s.status()["deployment"]["phase"] == "paused"
+    assert "controller (pid" in s.run("resume").stdout
+    assert s.status()["deployment"]["phase"] == "running"
+    out = s.run("abort").stdout
+    assert "deployment 2 aborting" in out and "aborted in" in out
+    assert s.text() in ("hello from v1\n", "hello from v3\n")  # v3 may already have its turn
+
+    assert waiting.wait(CLI_TIMEOUT) == 0, waiting.log()
+    assert "r3 (v3) serves" in waiting.log()
+    assert s.text() == "hello from v3\n"
+    history = s.run("history").stdout.splitlines()[1:]
+    assert ["  aborted  " in line for line in history] == [False, True, False]
+    log = s.run("logs", "controller-2").stdout
+    assert "deployment 2 aborted" in log
+
+
+def test_resume_runs_a_deployment_whose_controller_died(up):
+    s = up
+    s.run("deploy", "v2", "--detach", "--set", "app.env.APP_START_DELAY=1.5")
+    pid = s.status()["deployment"]["controller_pid"]
+    os.kill(pid, signal.SIGKILL)  # started by our `deploy --detach`
+    wait_for(lambda: not alive(pid), what="the controller gone")
+    d = s.status()["deployment"]
+    assert d["phase"] == "running" and d["controller_pid"] is None
+    assert "no controller is running it" in s.run("status").stdout
+
+    out = s.run("resume").stdout
+    assert "continuing it here" in out and "r2 (v2) serves" in out
+    assert s.text() == "hello from v2\n"
+    status = s.status()
+    assert status["deployment"] is None
+    assert sorted(i["revision"] for i in status["instances"]) == [2, 2]
+
+
+def test_down_stops_everything_and_up_starts_it_again(up):
+    s = up
+    status = s.status()
+    pids = {i["pid"] for i in status["instances"]} | {status["proxy"]["pid"]}
+    assert all(alive(p) for p in pids) and set(ours(s.state_dir)) >= pids
+    assert "shop is down: stopped the proxy and 2 instances" in s.run("down").stdout
+    wait_for(lambda: not any(alive(p) for p in pids), what="every process gone")
+    assert ours(s.state_dir) == {}
+    wait_until_refused(HOST, s.port)
+    assert not port_open(HOST, s.port)
+    after = s.status()
+    assert after["instances"] == [] and not after["proxy"]["running"]
+
+    assert "shop is up: r2 (v1) serves" in s.run("up").stdout
+    assert s.text() == "hello from v1\n"

@@ -1,0 +1,217 @@
+"""What the CLI prints, from views: tables of cases, no processes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from zerodown import render
+from zerodown.render import (DeploymentView, EventView, InstanceView, ProxyView, RevisionLabel,
+                             StatusView, TrafficView)
+
+R1, R2 = RevisionLabel(1, "v1"), RevisionLabel(2, "v2")
+
+
+def deployment(**kw) -> DeploymentView:
+    base = dict(id=3, kind="deploy", phase="running", source=R1, target=R2, strategy="rolling",
+                step=2, steps=6, step_text="wait until healthy: shop-r2-s2", plan_kind="deploy",
+                created=1000.0, updated=1004.25)
+    return DeploymentView(**{**base, **kw})
+
+
+def instance(rev=R1, slot=0, state="routed", **kw) -> InstanceView:
+    return InstanceView(f"shop-r{rev.number}-s{slot}", rev, slot, state, **kw)
+
+
+@pytest.mark.parametrize("value, text", [
+    (0.0, "0.00s"), (0.456, "0.46s"), (1.25, "1.2s"), (9.96, "10.0s"), (12.4, "12s"),
+    (59.4, "59s"), (61, "1m01s"), (3599, "59m59s"), (3720, "1h02m")])
+def test_seconds(value, text):
+    assert render.seconds(value) == text
+
+
+@pytest.mark.parametrize("label, text", [
+    (RevisionLabel(2, "v2"), "r2 (v2)"), (RevisionLabel(7), "r7"), (RevisionLabel(1, ""), "r1")])
+def test_revision_label(label, text):
+    assert str(label) == text
+
+
+def test_table_aligns_columns_and_shows_none_as_dash():
+    assert render.table(("A", "LONGER"), [("xx", None), ("y", 3)]).splitlines() == [
+        "A   LONGER", "xx  -", "y   3"]
+
+
+@pytest.mark.parametrize("kw, text", [
+    ({}, "deployment 3 (deploy r1 (v1) → r2 (v2), rolling): running, "
+         "step 2/6: wait until healthy: shop-r2-s2"),
+    ({"source": None, "target": R1}, "deployment 3 (deploy r1 (v1), rolling): running, "
+                                     "step 2/6: wait until healthy: shop-r2-s2"),
+    ({"phase": "rolling_back", "plan_kind": "rollback"},
+     "deployment 3 (deploy r1 (v1) → r2 (v2), rolling): rolling back (rollback plan), "
+     "step 2/6: wait until healthy: shop-r2-s2"),
+    ({"phase": "succeeded", "step": 7, "step_text": None},
+     "deployment 3 (deploy r1 (v1) → r2 (v2), rolling): succeeded in 4.2s"),
+    ({"phase": "running", "step": 7, "step_text": None},
+     "deployment 3 (deploy r1 (v1) → r2 (v2), rolling): running, 6/6 steps done"),
+    ({"kind": "rollback", "source": R2, "target": R1, "strategy": "in-place",
+      "phase": "rolled_back"},
+     "deployment 3 (rollback r2 (v2) → r1 (v1), in-place): rolled back in 4.2s"),
+])
+def test_deployment_line(kw, text):
+    assert render.deployment_line(deployment(**kw), now=2000.0) == text
+
+
+def test_an_active_deployment_lasts_until_now_a_finished_one_until_its_end():
+    assert deployment().duration(now=1010.0) == 10.0
+    assert deployment(phase="aborted").duration(now=1010.0) == 4.25
+
+
+@pytest.mark.parametrize("kw, expect", [
+    ({"phase": "succeeded"}, "succeeded in 4.2s; r2 (v2) serves"),
+    ({"phase": "rolled_back", "error": "instance shop-r2-s2 did not become healthy"},
+     "rolled back in 4.2s\n  error: instance shop-r2-s2 did not become healthy"),
+    ({"phase": "paused", "error": "boom"}, "paused, step 2/6: wait until healthy: "
+                                           "shop-r2-s2\n  error: boom"),
+    ({"phase": "paused"}, "paused, step 2/6: wait until healthy: shop-r2-s2"),
+])
+def test_result_line_says_what_serves_or_why_not(kw, expect):
+    assert render.result_line(deployment(**kw), now=2000.0).endswith(expect)
+
+
+@pytest.mark.parametrize("kw, note", [
+    ({"controller_pid": 42}, "run by controller pid 42"),
+    ({}, "no controller is running it: `zerodown resume` continues it here"),
+    ({"phase": "paused"}, "no controller: `zerodown resume` continues it, "
+                          "`zerodown abort` undoes it"),
+    ({"phase": "succeeded", "controller_pid": 42}, ""),
+])
+def test_controller_note(kw, note):
+    assert render.controller_note(deployment(**kw)) == note
+
+
+def test_event_line_is_relative_to_the_deployment_start():
+    e = EventView(1001.5, "step.started", "step 2/6: wait until healthy: shop-r2-s2")
+    assert render.event_line(e, since=1000.0) == "   +1.5s  step 2/6: wait until healthy: shop-r2-s2"
+    assert render.event_line(e, since=1002.0).startswith("  +0.00s")  # clocks apart: never negative
+
+
+@pytest.mark.parametrize("instances, text", [
+    ([], "no instances"),
+    ([instance(R1, 0), instance(R1, 1)], "r1 (v1): 2 routed"),
+    ([instance(R2, 2, "starting"), instance(R1, 0), instance(R2, 1, "routed"),
+      instance(R1, 1, "draining")],
+     "r1 (v1): 1 routed, 1 draining · r2 (v2): 1 starting, 1 routed"),
+])
+def test_instance_counts_by_revision_then_state(instances, text):
+    assert render.instance_counts(instances) == text
+
+
+@pytest.mark.parametrize("traffic, text", [
+    ([], "nothing routed"),
+    ([TrafficView("r1", "v1", 100.0, ("a",))], "r1 100%"),
+    ([TrafficView("r1", "v1", 66.666666, ("a", "b")), TrafficView("r2", "v2", 33.333333, ("c",))],
+     "r1 66.67% · r2 33.33%"),
+    ([TrafficView("r1", "v1", 0.0, ())], "nothing routed"),  # served before, gone now
+])
+def test_traffic_split(traffic, text):
+    assert render.traffic_split(traffic) == text
+
+
+def test_progress_summary():
+    assert render.progress_summary([instance(R1, 0)], [TrafficView("r1", "v1", 100.0, ("x",))]) \
+        == "instances r1 (v1): 1 routed | traffic r1 100%"
+
+
+def status(**kw) -> StatusView:
+    base = dict(service="shop", listen="127.0.0.1:8080", stable=R1,
+                proxy=ProxyView(True, 77, 5), deployment=deployment(controller_pid=99),
+                instances=(instance(R1, 0, address="127.0.0.1:4001", pid=11, alive=True,
+                                    healthy=True, health="HTTP 200"),
+                           instance(R2, 2, "starting", address="127.0.0.1:4002", pid=12,
+                                    alive=True, healthy=False, health="connection refused"),
+                           instance(R2, 3, "failed", address="127.0.0.1:4003", pid=13,
+                                    alive=False)),
+                traffic=(TrafficView("r1", "v1", 100.0, ("shop-r1-s0",), 120, 1, 0),))
+    return StatusView(**{**base, **kw})
+
+
+def test_status_text_names_everything_an_operator_asks_first():
+    text = render.status_text(status(), now=1010.0)
+    lines = text.splitlines()
+    assert lines[0] == "service shop at http://127.0.0.1:8080  (proxy pid 77, table v5)"
+    assert lines[1] == "stable: r1 (v1)"
+    assert lines[2].startswith("deployment 3 (deploy r1 (v1) → r2 (v2), rolling): running")
+    assert lines[3] == "  run by controller pid 99"
+    assert "shop-r1-s0  r1 (v1)   routed    healthy" in text
+    assert "unhealthy: connection refused" in text
+    assert "shop-r2-s3  r2 (v2)   failed    not running" in text
+    traffic = lines[lines.index(next(l for l in lines if l.startswith("TRAFFIC"))) + 1]
+    assert traffic.split() == ["r1", "v1", "100%", "1", "120", "1", "0"]
+
+
+@pytest.mark.parametrize("kw, expect", [
+    ({"deployment": None}, "no deployment in progress"),
+    ({"instances": ()}, "no instances running"),
+    ({"proxy": ProxyView(False), "traffic": ()}, "traffic: unknown (the proxy is not running"),
+    ({"traffic": ()}, "traffic: nothing routed"),
+    ({"stable": None}, "stable: none yet"),
+    ({"deployment": deployment(error="boom", phase="paused")}, "  error: boom"),
+])
+def test_status_text_when_parts_are_missing(kw, expect):
+    assert expect in render.status_text(status(**kw), now=1010.0)
+
+
+def test_status_of_a_service_never_deployed():
+    text = render.status_text(status(deployed=False, proxy=ProxyView(False)), now=0)
+    assert text.splitlines() == ["service shop at http://127.0.0.1:8080  (proxy not running)",
+                                 "nothing deployed yet: `zerodown up` starts the first version"]
+
+
+def test_status_dict_is_plain_json_with_numbers_for_revisions():
+    data = render.status_dict(status(), now=1010.0)
+    assert json.loads(json.dumps(data)) == data
+    assert set(data) == {"service", "listen", "url", "stable", "proxy", "deployment",
+                         "instances", "traffic"}
+    assert data["stable"] == {"revision": 1, "version": "v1"}
+    assert data["proxy"] == {"running": True, "pid": 77, "table_version": 5}
+    d = data["deployment"]
+    assert (d["id"], d["phase"]) == (3, "running")
+    assert (d["from"], d["to"]) == ({"revision": 1, "version": "v1"}, {"revision": 2, "version": "v2"})
+    assert (d["step"], d["steps"], d["controller_pid"], d["duration_s"]) == (2, 6, 99, 10.0)
+    assert data["instances"][0] == {"name": "shop-r1-s0", "revision": 1, "version": "v1",
+                                    "slot": 0, "state": "routed", "address": "127.0.0.1:4001",
+                                    "pid": 11, "alive": True, "healthy": True,
+                                    "health": "HTTP 200"}
+    assert data["traffic"] == [{"revision": "r1", "version": "v1", "weight": 100.0,
+                                "backends": ["shop-r1-s0"], "requests": 120, "errors": 1,
+                                "in_flight": 0}]
+
+
+def test_history_lists_newest_first_with_errors_and_events_when_verbose():
+    ds = [deployment(id=2, phase="rolled_back", error="unhealthy"),
+          deployment(id=1, source=None, target=R1, phase="succeeded")]
+    text = render.history_text(ds, now=2000.0)
+    lines = text.splitlines()
+    assert lines[0].split() == ["ID", "KIND", "CHANGE", "STRATEGY", "OUTCOME", "STARTED",
+                                "DURATION"]
+    assert lines[1].startswith("2   deploy  r1 (v1) → r2 (v2)  rolling   rolled back")
+    assert lines[1].endswith("4.2s")
+    assert lines[2] == "    error: unhealthy"
+    assert lines[3].startswith("1   deploy  r1 (v1)") and "succeeded" in lines[3]
+    events = {2: [EventView(1000.5, "phase", "deployment 2 running")]}
+    verbose = render.history_text(ds, 2000.0, events)
+    assert "      +0.50s  deployment 2 running" in verbose.splitlines()
+
+
+def test_history_of_nothing():
+    assert render.history_text([], now=0) == "no deployments yet"
+
+
+def test_plan_text_says_which_revision_and_that_nothing_changed():
+    desc = "shop: r1 → r2, 2 instances, rolling, 2 steps\n1. start shop-r2-s2\n2. stop x"
+    assert render.plan_text(desc, "v2", 2, None).splitlines() == [
+        "shop: r1 → r2, 2 instances, rolling, 2 steps (deploying v2 as r2)",
+        "1. start shop-r2-s2", "2. stop x", "nothing was changed (plan only)"]
+    busy = render.plan_text(desc, "v2", 2, deployment(id=9, phase="paused"))
+    assert "note: deployment 9 is paused" in busy

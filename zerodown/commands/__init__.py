@@ -1,0 +1,123 @@
+"""The `zerodown` subcommands: one argparse parser, and the function behind each command.
+
+Every command is `cmd_x(args, controller) -> exit code`; errors are raised,
+never printed here: cli.main turns them into one message and an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+from zerodown.commands import deploying, inspect, service
+from zerodown.controller import Controller
+
+STRATEGY_KINDS = ("in-place", "rolling", "blue-green", "canary")
+PUBLIC = ("init", "validate", "up", "deploy", "plan", "status", "pause", "resume", "promote",
+          "abort", "rollback", "history", "logs", "down", "schema", "proxy", "accel", "demo")
+
+Command = Callable[[argparse.Namespace, Controller], int]
+
+
+def _common(p: argparse.ArgumentParser, short_file: bool = True) -> None:
+    """-f/--file and --state-dir after the command too (SUPPRESS: absent, the global holds)."""
+    names = ("-f", "--file") if short_file else ("--file",)
+    p.add_argument(*names, dest="file", default=argparse.SUPPRESS, metavar="FILE",
+                   help="the service's zerodown.yaml (default ./zerodown.yaml)")
+    p.add_argument("--state-dir", default=argparse.SUPPRESS, metavar="DIR",
+                   help="where zerodown keeps state (default .zerodown beside the file)")
+
+
+def _deployment_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", action="store_true",
+                   help="if another deployment runs, wait for it to end instead of refusing")
+    p.add_argument("--detach", action="store_true",
+                   help="run the deployment in a background controller and return at once")
+
+
+def _strategy_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy", choices=STRATEGY_KINDS, metavar="KIND",
+                   help=f"replace the configured strategy ({', '.join(STRATEGY_KINDS)})")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of zerodown.yaml, e.g. --set strategy.max_surge=2 "
+                        "(repeatable; the value is read as YAML)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zerodown", description="Zero-downtime deployments of a web service.",
+        epilog="Exit codes: 0 done, 1 the deployment failed or was rolled back, "
+               "2 bad usage or configuration.")
+    parser.add_argument("-f", "--file", default="zerodown.yaml", metavar="FILE",
+                        help="the service's zerodown.yaml (default ./zerodown.yaml)")
+    parser.add_argument("--state-dir", default=None, metavar="DIR",
+                        help="where zerodown keeps state (default .zerodown beside the file)")
+    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(PUBLIC) + "}",
+                                required=True)
+
+    def add(name: str, func: Command, help: str | None, short_file: bool = True):
+        p = sub.add_parser(name, help=help, description=help)
+        _common(p, short_file)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("init", service.cmd_init, "write a starter zerodown.yaml and example releases")
+    p.add_argument("--service", default="web", help="the service's name (default web)")
+    p.add_argument("--port", type=int, default=8080, help="the port users connect to")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+
+    p = add("validate", service.cmd_validate, "check zerodown.yaml; every error with file:line")
+    p.add_argument("--schema", action="store_true", help="print the JSON Schema instead")
+    add("schema", service.cmd_schema, "print the JSON Schema of zerodown.yaml")
+
+    p = add("up", service.cmd_up, "start the proxy and the first version; return once it serves")
+    p.add_argument("--version", help="the version to start (default: the last one, or v1)")
+
+    p = add("deploy", deploying.cmd_deploy, "deploy a new version, showing its progress")
+    p.add_argument("version", help="the version label, e.g. v2 (the app sees it as {version})")
+    _strategy_options(p)
+    _deployment_options(p)
+
+    p = add("plan", deploying.cmd_plan, "print the steps a deployment would take; change nothing")
+    p.add_argument("version")
+    _strategy_options(p)
+
+    p = add("status", inspect.cmd_status, "the service, its deployment, instances and traffic")
+    p.add_argument("--watch", action="store_true", help="refresh until interrupted")
+    p.add_argument("--json", action="store_true", help="machine-readable")
+    p.add_argument("--interval", type=float, default=inspect.WATCH_INTERVAL,
+                   help=argparse.SUPPRESS)
+
+    for name, func, text in (
+            ("pause", deploying.cmd_pause, "hold the deployment after its current step"),
+            ("resume", deploying.cmd_resume, "continue a paused deployment, or one whose "
+                                             "controller died"),
+            ("promote", deploying.cmd_promote, "go past the pause the deployment holds at"),
+            ("abort", deploying.cmd_abort, "take all traffic back to the stable revision")):
+        p = add(name, func, text)
+        p.add_argument("id", nargs="?", type=int, help="deployment id (default: the active one)")
+        if name == "promote":
+            p.add_argument("--full", action="store_true",
+                           help="skip every remaining pause and analysis")
+
+    p = add("rollback", deploying.cmd_rollback, "deploy the previous revision again")
+    p.add_argument("--to", metavar="REVISION", help="r3, 3, or a version label like v1")
+    _deployment_options(p)
+
+    p = add("history", inspect.cmd_history, "deployments, newest first; -v adds their events")
+    p.add_argument("-v", "--verbose", action="store_true", help="each deployment's event log")
+    p.add_argument("-n", "--limit", type=int, default=50, help="at most this many (default 50)")
+
+    p = add("logs", inspect.cmd_logs, "an instance's output (or `proxy`, `controller-ID`)",
+            short_file=False)
+    p.add_argument("instance", help="e.g. shop-r2-s0 or r2-s0")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("-n", "--lines", type=int, default=None, help="only the last N lines")
+
+    add("down", service.cmd_down, "stop the instances and the proxy")
+
+    p = sub.add_parser("_run")  # the detached controller (deploy --detach starts it)
+    _common(p)
+    p.add_argument("id", type=int)
+    p.set_defaults(func=deploying.cmd_run)
+    return parser

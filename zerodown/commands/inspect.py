@@ -1,0 +1,120 @@
+"""Commands that only look: status, history, logs. None of them changes anything."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from zerodown import render
+from zerodown.controller import (Controller, deployment_view, event_view, labels, status_view)
+from zerodown.errors import UsageError
+from zerodown.model import Instance
+
+WATCH_INTERVAL = 1.0
+FOLLOW_POLL = 0.2
+
+
+def cmd_status(args: argparse.Namespace, ctl: Controller) -> int:
+    if not args.watch:
+        print(_status_text(ctl, args.json))
+        return 0
+    tty, last = sys.stdout.isatty(), None
+    try:
+        while True:
+            text = _status_text(ctl, args.json)
+            if tty:
+                sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
+            elif text != last:  # piped: a new block only when something changed
+                sys.stdout.write(("\n" if last is not None else "") + text + "\n")
+            sys.stdout.flush()
+            last = text
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _status_text(ctl: Controller, as_json: bool) -> str:
+    view, now = status_view(ctl), time.time()
+    if as_json:
+        return json.dumps(render.status_dict(view, now), indent=2)
+    return render.status_text(view, now)
+
+
+def cmd_history(args: argparse.Namespace, ctl: Controller) -> int:
+    cfg = ctl.working_config()
+    if not ctl.has_state():
+        print("no deployments yet")
+        return 0
+    store = ctl.store()
+    known = labels(store, cfg.service)
+    rows = store.deployments(cfg.service, limit=args.limit)
+    views = [deployment_view(d, known) for d in rows]
+    events = None
+    if args.verbose:
+        events = {d.id: [event_view(e) for e in store.events(deployment=d.id, limit=100_000)]
+                  for d in rows}
+    print(render.history_text(views, time.time(), events))
+    return 0
+
+
+# --- logs ---------------------------------------------------------------------------------
+
+def log_path(ctl: Controller, name: str) -> Path:
+    """An instance's log by its name (shop-r2-s0, or just r2-s0), or `proxy`, or `controller-ID`."""
+    cfg = ctl.working_config()
+    logs = ctl.state_dir / "logs"
+    if name == "proxy":
+        return ctl.state_dir / "proxy.log"
+    if name.startswith("controller"):
+        id = name.removeprefix("controller").lstrip("-")
+        if id.isdigit():
+            return ctl.controller_log(int(id))
+    names = {}
+    if ctl.has_state():
+        for ref in ctl.store().instances(cfg.service):
+            names[ref.name(cfg.service)] = ref
+    files = {p.stem for p in logs.glob("*.log") if not p.stem.startswith("controller-")} \
+        if logs.is_dir() else set()
+    known = sorted(set(names) | files)
+    matches = [n for n in known if n == name] or [n for n in known if n.endswith("-" + name)]
+    if len(matches) != 1:
+        what = "matches several" if matches else "is not an instance"
+        shown = ", ".join(known[-12:]) or "none yet"
+        raise UsageError(f"{name!r} {what} (known: {shown}; also `proxy`, `controller-ID`)")
+    if matches[0] in names:  # the runtime knows where its instances write
+        ref = names[matches[0]]
+        return Path(ctl.runtime(cfg).logs(Instance(cfg.service, ref.revision, ref.slot, "")))
+    return logs / f"{matches[0]}.log"
+
+
+def cmd_logs(args: argparse.Namespace, ctl: Controller) -> int:
+    path = log_path(ctl, args.instance)
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise UsageError(f"{args.instance} has no log yet ({path})") from None
+    with f:
+        data = f.read()
+        if args.lines is not None:
+            data = b"".join(data.splitlines(keepends=True)[-args.lines:]) if args.lines else b""
+        out = sys.stdout.buffer
+        out.write(data)
+        out.flush()
+        if not args.follow:
+            return 0
+        try:
+            while True:
+                chunk = f.read()
+                if chunk:
+                    out.write(chunk)
+                    out.flush()
+                elif os.fstat(f.fileno()).st_size < f.tell():
+                    f.seek(0)  # truncated under us: start over
+                else:
+                    time.sleep(FOLLOW_POLL)
+        except KeyboardInterrupt:
+            return 0

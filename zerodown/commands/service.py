@@ -1,0 +1,168 @@
+"""Commands that set a service up and take it down: init, validate, schema, up, down."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from zerodown.commands.progress import drive
+from zerodown.config import ServiceConfig, json_schema, parse_config, starter_yaml
+from zerodown.controller import Controller, labels, maybe_label
+from zerodown.engine.store import Change
+from zerodown.errors import RouterError, UsageError, ZerodownError
+from zerodown.runtimes.health import probe
+
+EXAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "app" / "app.py"
+INIT_VERSIONS = ("v1", "v2", "v3")
+SERVE_TIMEOUT = 10.0  # after its deployment, the service must answer through the listener
+
+
+# --- init, validate -------------------------------------------------------------------
+
+def starter(service: str, port: int) -> str:
+    """The starter file, run from releases/{version}/ with this machine's python."""
+    python = "python3" if shutil.which("python3") else sys.executable
+    text = starter_yaml(service, port)
+    cwd = "  cwd: releases/{version}     # one directory per version\n"
+    edited = (text.replace('command: ["python", ', f"command: [{json.dumps(python)}, ", 1)
+              .replace("  cwd: .\n", cwd, 1)
+              .replace("see `zerodown schema`", "see `zerodown validate --schema`", 1))
+    if "releases/{version}" not in edited:  # the template changed shape: say so, do not guess
+        raise ZerodownError("zerodown init: the starter template has no `cwd: .` line to point "
+                            "at releases/{version}")
+    parse_config(edited, file="zerodown.yaml")  # what init writes must validate
+    return edited
+
+
+def cmd_init(args: argparse.Namespace, ctl: Controller) -> int:
+    target_file = Path(ctl.file)
+    if target_file.exists() and not args.force:
+        raise UsageError(f"{ctl.file} already exists (--force overwrites it)")
+    if not EXAMPLE_APP.is_file():
+        raise ZerodownError(f"the example app is not where zerodown expects it ({EXAMPLE_APP}); "
+                            "init needs a checkout or sdist that has examples/")
+    text = starter(args.service, args.port)
+    root = target_file.resolve().parent
+    root.mkdir(parents=True, exist_ok=True)
+    written = [str(target_file)]
+    for version in INIT_VERSIONS:
+        dest = root / "releases" / version / "app.py"
+        if not dest.exists() or args.force:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(EXAMPLE_APP, dest)
+            written.append(os.path.relpath(dest))
+    target_file.write_text(text)
+    print("wrote " + ", ".join(written))
+    print(f"next: `zerodown up` serves v1 at http://127.0.0.1:{args.port}, "
+          f"then `zerodown deploy v2`")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace, ctl: Controller) -> int:
+    if args.schema:
+        return cmd_schema(args, ctl)
+    cfg = ctl.config()  # a ConfigError lists every problem with file:line: key (exit 2)
+    print(f"{ctl.file}: valid; service {cfg.service} on {cfg.listen}, {cfg.instances} "
+          f"instances, strategy {cfg.strategy.kind}, router {cfg.router.kind}, "
+          f"runtime {cfg.runtime.kind}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace, ctl: Controller) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+# --- up, down -------------------------------------------------------------------------
+
+def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
+    cfg = ctl.config()
+    ctl.ensure_router(cfg)
+    engine = ctl.engine(cfg)
+    store, service = engine.store, cfg.service
+    active = store.active_deployment(service)
+    if active is not None:
+        print(f"deployment {active.id} is {active.phase}: seeing it through first", flush=True)
+        code = drive(ctl, engine, active.id)
+        if code:
+            return code
+    stable = store.stable(service)[0]
+    serving = stable is not None and _serves(ctl, store, service, stable)
+    version = store.revision(service, stable).version if stable is not None else None
+    if serving and args.version not in (None, version):
+        raise UsageError(f"{service} already serves {version}; `zerodown deploy {args.version}` "
+                         "ships another version")
+    if not serving:
+        code = drive(ctl, engine, engine.deploy(args.version or version or "v1"))
+        if code:
+            return code
+    _wait_serving(cfg)
+    stable = store.stable(service)[0]
+    print(f"{service} is up: {maybe_label(labels(store, service), stable)} serves at "
+          f"http://{cfg.listen} (`zerodown down` stops it)")
+    return 0
+
+
+def _serves(ctl: Controller, store, service: str, revision: int) -> bool:
+    """Does every routed instance of `revision` run (so nothing needs starting)?"""
+    rows = [r for r in store.instances(service, live=True).values()
+            if r.state == "routed" and r.ref.revision == revision]
+    runtime = ctl.runtime()
+    return bool(rows) and all(r.instance(service) and runtime.alive(r.instance(service))
+                              for r in rows)
+
+
+def _wait_serving(cfg: ServiceConfig) -> None:
+    """Poll the health check through the load balancer's listener until it passes."""
+    host, _, port = cfg.listen.rpartition(":")
+    host = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1"}.get(host, host)
+    deadline, seen = time.monotonic() + SERVE_TIMEOUT, "nothing yet"
+    while time.monotonic() < deadline:
+        ok, seen = probe(f"{host}:{port}", cfg.health)
+        if ok:
+            return
+        time.sleep(0.05)
+    raise RouterError(f"{cfg.service} does not answer through {cfg.listen} within "
+                      f"{SERVE_TIMEOUT:g}s (last: {seen})")
+
+
+def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
+    cfg = ctl.working_config()
+    router = ctl.router(cfg)
+    if not ctl.has_state():
+        _stop_router(router)
+        print(f"{cfg.service}: nothing deployed here")
+        return 0
+    store, service = ctl.store(), cfg.service
+    active = store.active_deployment(service)
+    if active is not None:
+        raise UsageError(f"deployment {active.id} is {active.phase}; abort it first "
+                         "(`zerodown abort`), or wait for it to end")
+    # The proxy first: it finishes its in-flight requests, then nothing reaches the instances.
+    _stop_router(router)
+    runtime = ctl.runtime(cfg)
+    rows = store.instances(service, live=True)
+    found = {i.id: i for i in runtime.adopt(service)}  # also any the store lost track of
+    for row in rows.values():
+        inst = row.instance(service)
+        if inst is not None:
+            found.setdefault(inst.id, inst)
+    with ThreadPoolExecutor(max_workers=min(16, len(found) or 1)) as pool:
+        list(pool.map(lambda i: runtime.stop(i, cfg.stop_grace), found.values()))
+    store.set_instances(service, [Change(ref, "stopped") for ref in rows],
+                        [("service.down", f"zerodown down: stopped the proxy and "
+                          f"{len(found)} instance{'s' if len(found) != 1 else ''}")])
+    print(f"{service} is down: stopped the proxy and {len(found)} "
+          f"instance{'s' if len(found) != 1 else ''} (`zerodown up` starts it again)")
+    return 0
+
+
+def _stop_router(router) -> None:
+    if hasattr(router, "stop"):
+        router.stop()

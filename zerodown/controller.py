@@ -1,0 +1,336 @@
+"""Wiring: zerodown.yaml → Store + runtime + router + clock → Engine, and the views the CLI shows.
+
+    ctl = Controller("zerodown.yaml")          # state in .zerodown/ beside the file
+    engine = ctl.engine()                       # the config read afresh, drivers built from it
+    view = status_view(ctl)                     # facts for render.status_text
+
+The process model: whoever runs a deployment holds the service's lock file
+(Engine._lock, a flock the kernel drops when the process dies), so "is a
+controller running it?" is answered by who holds that lock (lock_holder).
+A detached deployment is a `zerodown _run ID` process in its own session,
+its output in <state dir>/logs/controller-<ID>.log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+import zerodown
+from zerodown import render
+from zerodown.config import ServiceConfig, apply_overrides, load_config, parse_config
+from zerodown.engine.runner import Engine, SystemClock
+from zerodown.engine.store import Deployment, Event, InstanceRow, Store
+from zerodown.errors import ConfigError, UsageError, ZerodownError
+from zerodown.model import Revision, RoutingTable
+from zerodown.routers import router_for
+from zerodown.runtimes import runtime_for
+from zerodown.runtimes.local import running, start_time
+
+RealClock = SystemClock  # the engine's real clock: wall time, so records outlive a restart
+DETACH_TIMEOUT = 15.0  # a detached controller must take the deployment's lock within this
+PROBE_TIMEOUT = 1.0  # `status` probes each instance at most this long
+
+
+class Controller:
+    """One command's view of a service: its config (read once), state dir and drivers."""
+
+    def __init__(self, file: str = "zerodown.yaml", state_dir: str | None = None):
+        self.file = file
+        self.path = os.path.abspath(file)
+        default = os.path.join(os.path.dirname(self.path), ".zerodown")
+        self.state_dir = Path(os.path.abspath(state_dir or default))
+        self.db_path = self.state_dir / "zerodown.db"
+        self._config: ServiceConfig | None = None
+        self._store: Store | None = None
+        self._drivers: dict[str, object] = {}
+
+    # --- configuration ---------------------------------------------------------
+
+    def config(self, overrides: Iterable[str] = ()) -> ServiceConfig:
+        """The file as it is now (errors name the file as the user wrote it)."""
+        if self._config is None:
+            # The absolute path is what revisions record and what app.cwd is relative to.
+            self._config = dataclasses.replace(load_config(self.file), file=self.path)
+        overrides = list(overrides)
+        return apply_overrides(self._config, overrides) if overrides else self._config
+
+    def working_config(self) -> ServiceConfig:
+        """The file's config; if it does not load, the last deployed revision's snapshot,
+        so pause/abort/status keep working while someone edits the file."""
+        try:
+            return self.config()
+        except ConfigError:
+            if not self.has_state():
+                raise
+            last = self.store().deployments(limit=1)
+            if not last:
+                raise
+            return snapshot_config(self.store(), last[0].service, last[0].to_revision)
+
+    # --- state and drivers ---------------------------------------------------------
+
+    def has_state(self) -> bool:
+        return self.db_path.exists()
+
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = self.open_store()
+        return self._store
+
+    def open_store(self) -> Store:
+        """A connection of its own (one per thread that reads while the engine writes)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return Store(str(self.db_path))
+
+    def runtime(self, cfg: ServiceConfig | None = None):
+        if "runtime" not in self._drivers:
+            self._drivers["runtime"] = runtime_for(cfg or self.working_config(), self.state_dir)
+        return self._drivers["runtime"]
+
+    def router(self, cfg: ServiceConfig | None = None):
+        if "router" not in self._drivers:
+            self._drivers["router"] = router_for(cfg or self.working_config(), self.state_dir)
+        return self._drivers["router"]
+
+    def engine(self, cfg: ServiceConfig | None = None) -> Engine:
+        cfg = cfg or self.working_config()
+        return Engine(self.store(), self.runtime(cfg), self.router(cfg), RealClock(), cfg)
+
+    def ensure_router(self, cfg: ServiceConfig | None = None) -> None:
+        """Start the load balancer if it is ours to run and not running (embedded proxy)."""
+        router = self.router(cfg)
+        if hasattr(router, "ensure_running"):
+            router.ensure_running()
+
+    def lock_path(self, service: str) -> str:
+        return f"{self.db_path}-{service}.lock"  # Store.lock_path, without opening a store
+
+    def controller_pid(self, service: str) -> int | None:
+        """The process running `service`'s deployment now, if any."""
+        return lock_holder(self.lock_path(service))
+
+    # --- detaching -------------------------------------------------------------------
+
+    def controller_log(self, id: int) -> Path:
+        return self.state_dir / "logs" / f"controller-{id}.log"
+
+    def spawn_controller(self, id: int, service: str) -> tuple[int, int | None]:
+        """Start `zerodown _run ID` in its own session; (pid, exit code if it already ended).
+
+        Returns once it holds the deployment's lock (or ended), so a `pause`
+        typed right after `deploy --detach` finds a running deployment.
+        """
+        log = self.controller_log(id)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "zerodown", "--file", self.path, "--state-dir",
+                str(self.state_dir), "_run", str(id)]
+        root = str(Path(zerodown.__file__).resolve().parent.parent)
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+        with open(log, "ab") as out:
+            out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(argv)}\n".encode())
+            out.flush()
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True,
+                                    env={**os.environ, "PYTHONPATH": path})
+        deadline = time.monotonic() + DETACH_TIMEOUT
+        while self.controller_pid(service) != proc.pid:
+            code = proc.poll()
+            if code is not None:
+                return proc.pid, code
+            if time.monotonic() > deadline:
+                raise ZerodownError(f"the detached controller (pid {proc.pid}) did not take "
+                                    f"deployment {id} within {DETACH_TIMEOUT:g}s; see {log}")
+            time.sleep(0.02)
+        return proc.pid, None
+
+
+# --- who runs a deployment -------------------------------------------------------------
+
+def lock_holder(path: str) -> int | None:
+    """The pid holding a flock on `path` (Linux: /proc/locks), else None.
+
+    Read without taking the lock: trying it would make a controller that is
+    starting at that moment fail to get it.
+    """
+    try:
+        inode = os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
+    try:
+        with open("/proc/locks") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return _pid_in(path)
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 6 or parts[1] != "FLOCK":  # "->" entries wait for a lock, not hold it
+            continue
+        if parts[5].rsplit(":", 1)[-1] == str(inode):
+            return int(parts[4])
+    return None
+
+
+def _pid_in(path: str) -> int | None:
+    """Without /proc/locks: the pid the engine wrote into the lock file, if it still runs."""
+    try:
+        pid = int(Path(path).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return None
+    return pid if pid and running(pid, start_time(pid)) else None
+
+
+# --- revisions as recorded -----------------------------------------------------------------
+
+def snapshot_config(store: Store, service: str, revision: int) -> ServiceConfig:
+    snap = store.revision(service, revision).config
+    return parse_config(yaml.safe_dump(snap["source"]), file=snap.get("file") or "zerodown.yaml")
+
+
+def labels(store: Store, service: str) -> dict[int, render.RevisionLabel]:
+    return {r.number: render.RevisionLabel(r.number, r.version) for r in store.revisions(service)}
+
+
+def label(known: dict[int, render.RevisionLabel], number: int) -> render.RevisionLabel:
+    return known.get(number, render.RevisionLabel(number))
+
+
+def maybe_label(known: dict[int, render.RevisionLabel],
+                number: int | None) -> render.RevisionLabel | None:
+    return None if number is None else label(known, number)
+
+
+def resolve_revision(store: Store, service: str, text: str) -> int:
+    """`--to r3`, `--to 3` or `--to v1` (the newest revision of that version)."""
+    known = store.revisions(service)
+    number = text[1:] if text[:1] in "rR" and text[1:].isdigit() else text
+    if number.isdigit() and any(r.number == int(number) for r in known):
+        return int(number)
+    matches = [r.number for r in known if r.version == text]
+    if matches:
+        return max(matches)
+    have = ", ".join(f"r{r.number} ({r.version})" for r in known) or "none"
+    raise UsageError(f"service {service} has no revision {text!r} (revisions: {have})")
+
+
+# --- views -------------------------------------------------------------------------------
+
+def deployment_view(d: Deployment, known: dict[int, render.RevisionLabel],
+                    controller_pid: int | None = None) -> render.DeploymentView:
+    return render.DeploymentView(
+        id=d.id, kind=d.kind, phase=d.phase.value, source=maybe_label(known, d.from_revision),
+        target=label(known, d.to_revision), strategy=str(d.strategy.get("kind", "rolling")),
+        step=d.cursor + 1, steps=len(d.steps),
+        step_text=d.step.describe(d.service) if d.step is not None else None,
+        plan_kind=d.plan_kind, created=d.created, updated=d.updated, error=d.error,
+        controller_pid=None if d.phase.terminal else controller_pid)
+
+
+def event_view(e: Event) -> render.EventView:
+    return render.EventView(e.time, e.kind, e.message)
+
+
+def store_instances(store: Store, service: str,
+                    known: dict[int, render.RevisionLabel]) -> list[render.InstanceView]:
+    rows = store.instances(service, live=True)
+    return [instance_view(service, row, known) for _, row in sorted(rows.items())]
+
+
+def instance_view(service: str, row: InstanceRow,
+                  known: dict[int, render.RevisionLabel]) -> render.InstanceView:
+    return render.InstanceView(row.ref.name(service), label(known, row.ref.revision),
+                               row.ref.slot.index, row.state, row.address, row.pid)
+
+
+def table_traffic(table: RoutingTable, known: dict[int, render.RevisionLabel],
+                  stats: dict | None = None) -> list[render.TrafficView]:
+    """Per revision of the table: weight and backends; with stats, its counters too.
+    Revisions only the counters know (they served earlier) follow with weight 0."""
+    counters = (stats or {}).get("revisions", {})
+    names = [r.name for r in table.revisions] + [n for n in counters
+                                                  if table.revision(n) is None]
+    out = []
+    for name in names:
+        route, c = table.revision(name), counters.get(name)
+        number = int(name[1:]) if name[1:].isdigit() else None
+        version = known[number].version if number in known else None
+        out.append(render.TrafficView(
+            name, version, route.weight if route else 0.0,
+            tuple(b.id for b in route.backends) if route else (),
+            None if c is None else c["requests"],
+            None if c is None else c["responses"]["5xx"] + c["errors"],
+            None if c is None else c["in_flight"]))
+    return out
+
+
+def progress(store: Store, service: str) -> str:
+    """The line under each step: instances per revision and the traffic split, from the store."""
+    known = labels(store, service)
+    return render.progress_summary(store_instances(store, service, known),
+                                   table_traffic(store.routing(service).table, known))
+
+
+def status_view(ctl: Controller) -> render.StatusView:
+    cfg = ctl.working_config()
+    service = cfg.service
+    if not ctl.has_state():
+        return render.StatusView(service, cfg.listen, None, render.ProxyView(False), None,
+                                 deployed=False)
+    store = ctl.store()
+    known = labels(store, service)
+    active = store.active_deployment(service)
+    deployment = None if active is None else deployment_view(active, known,
+                                                             ctl.controller_pid(service))
+    proxy, table, stats = _proxy(ctl, cfg)
+    if table is None:
+        table = store.routing(service).table
+    return render.StatusView(
+        service, cfg.listen, maybe_label(known, store.stable(service)[0]), proxy, deployment,
+        tuple(_probed(ctl, store, service, known)),
+        tuple(table_traffic(table, known, stats)) if proxy.running else (),
+        deployed=bool(known))
+
+
+def _proxy(ctl: Controller, cfg: ServiceConfig):
+    """(ProxyView, the table it serves or None, its stats) — asked of the load balancer itself.
+    A router that cannot say which table it serves is shown with the store's."""
+    router = ctl.router(cfg)
+    pid = getattr(router, "pid", None)
+    if not getattr(router, "answers", lambda: True)():
+        return render.ProxyView(False, pid), None, None
+    client = getattr(router, "client", None)
+    try:
+        table = client.table() if client is not None else None
+        stats = router.stats()
+    except ZerodownError:
+        return render.ProxyView(False, pid), None, None
+    return render.ProxyView(True, pid, table.version if table else None), table, stats
+
+
+def _probed(ctl: Controller, store: Store, service: str,
+            known: dict[int, render.RevisionLabel]) -> Iterable[render.InstanceView]:
+    runtime, revisions = ctl.runtime(), {}
+    for _, row in sorted(store.instances(service, live=True).items()):
+        view, inst = instance_view(service, row, known), row.instance(service)
+        if inst is None:
+            yield view
+            continue
+        number = row.ref.revision
+        if not runtime.alive(inst):
+            yield dataclasses.replace(view, alive=False)
+            continue
+        if number not in revisions:
+            cfg = snapshot_config(store, service, number)
+            health = dataclasses.replace(cfg.health,
+                                         timeout=min(cfg.health.timeout, PROBE_TIMEOUT))
+            revisions[number] = Revision(service, number, view.revision.version or "", cfg.app,
+                                         health)
+        ok, seen = runtime.healthy(inst, revisions[number])
+        yield dataclasses.replace(view, alive=True, healthy=ok, health=seen.splitlines()[0])

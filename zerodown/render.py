@@ -1,0 +1,305 @@
+"""What the command line prints: pure functions over small frozen dataclasses.
+
+controller.py gathers the facts (store, runtime, router) into these views;
+the functions here turn them into text or JSON and never touch the world,
+so every line the CLI prints is unit-tested (tests/unit/test_render.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+
+@dataclass(frozen=True)
+class RevisionLabel:
+    number: int
+    version: str | None = None
+
+    def __str__(self) -> str:
+        return f"r{self.number}" + (f" ({self.version})" if self.version else "")
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    name: str  # shop-r2-s0
+    revision: RevisionLabel
+    slot: int
+    state: str  # starting | healthy | routed | draining | failed | stopped
+    address: str | None = None
+    pid: int | None = None
+    alive: bool | None = None  # None: not looked at (progress lines)
+    healthy: bool | None = None  # None: not probed
+    health: str = ""  # what the probe saw
+
+
+@dataclass(frozen=True)
+class TrafficView:
+    revision: str  # the routing table's name, r2
+    version: str | None
+    weight: float  # percent of traffic
+    backends: tuple[str, ...] = ()
+    requests: int | None = None  # None: no counters (proxy down, or progress lines)
+    errors: int | None = None  # 5xx answers plus the proxy's own 502/503/504
+    in_flight: int | None = None
+
+
+@dataclass(frozen=True)
+class DeploymentView:
+    id: int
+    kind: str  # deploy | rollback
+    phase: str
+    source: RevisionLabel | None  # what served before (None: first deployment)
+    target: RevisionLabel
+    strategy: str
+    step: int  # 1-based index of the step in progress or next (steps + 1 when done)
+    steps: int
+    step_text: str | None
+    plan_kind: str
+    created: float
+    updated: float
+    error: str | None = None
+    controller_pid: int | None = None  # the process running it now, if any
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in ("succeeded", "failed", "rolled_back", "aborted")
+
+    def duration(self, now: float) -> float:
+        return (self.updated if self.terminal else now) - self.created
+
+
+@dataclass(frozen=True)
+class ProxyView:
+    running: bool
+    pid: int | None = None
+    table_version: int | None = None
+
+
+@dataclass(frozen=True)
+class StatusView:
+    service: str
+    listen: str
+    stable: RevisionLabel | None
+    proxy: ProxyView
+    deployment: DeploymentView | None
+    instances: tuple[InstanceView, ...] = ()
+    traffic: tuple[TrafficView, ...] = ()
+    deployed: bool = True  # False: no state yet (never deployed)
+
+
+@dataclass(frozen=True)
+class EventView:
+    time: float
+    kind: str
+    message: str
+
+
+# --- small pieces -------------------------------------------------------------
+
+def seconds(value: float) -> str:
+    """A duration as people read it: 0.42s, 12.3s, 4m05s, 1h02m."""
+    if value < 10:
+        return f"{value:.2f}s" if value < 1 else f"{value:.1f}s"
+    if value < 60:
+        return f"{value:.0f}s"
+    minutes, secs = divmod(int(round(value)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def percent(weight: float) -> str:
+    return f"{weight:.4g}%"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Columns aligned on the widest cell; None shows as "-"."""
+    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+
+
+def change(d: DeploymentView) -> str:
+    return f"{d.source} → {d.target}" if d.source else f"{d.target}"
+
+
+def outcome(phase: str) -> str:
+    return phase.replace("_", " ")
+
+
+# --- deployments ---------------------------------------------------------------
+
+def deployment_line(d: DeploymentView, now: float) -> str:
+    """One line: `deployment 3 (deploy r1 (v1) → r2 (v2), rolling): running, step 2/6: ...`."""
+    head = f"deployment {d.id} ({d.kind} {change(d)}, {d.strategy})"
+    if d.terminal:
+        return f"{head}: {outcome(d.phase)} in {seconds(d.duration(now))}"
+    where = (f"step {min(d.step, d.steps)}/{d.steps}: {d.step_text}" if d.step_text
+             else f"{d.steps}/{d.steps} steps done")
+    plan = f" ({d.plan_kind} plan)" if d.plan_kind != "deploy" else ""
+    return f"{head}: {outcome(d.phase)}{plan}, {where}"
+
+
+def controller_note(d: DeploymentView) -> str:
+    if d.terminal:
+        return ""
+    if d.controller_pid is not None:
+        return f"run by controller pid {d.controller_pid}"
+    if d.phase == "paused":
+        return "no controller: `zerodown resume` continues it, `zerodown abort` undoes it"
+    return "no controller is running it: `zerodown resume` continues it here"
+
+
+def result_line(d: DeploymentView, now: float) -> str:
+    """What `deploy` prints last."""
+    line = deployment_line(d, now)
+    if d.phase == "succeeded":
+        return f"{line}; {d.target} serves"
+    if d.error and (d.terminal or d.phase == "paused"):
+        return f"{line}\n  error: {d.error}"
+    return line
+
+
+# --- progress ------------------------------------------------------------------
+
+def event_line(event: EventView, since: float) -> str:
+    """`  +1.24s  step 2/6: wait until healthy: shop-r2-s2`."""
+    return f"{'+' + seconds(max(0.0, event.time - since)):>8}  {event.message}"
+
+
+def instance_counts(instances: Iterable[InstanceView]) -> str:
+    """`r1 (v1): 2 routed · r2 (v2): 1 starting, 1 healthy`, by revision then state."""
+    order = ("starting", "healthy", "routed", "draining", "failed", "stopped")
+    by_rev: dict[RevisionLabel, dict[str, int]] = {}
+    for inst in instances:
+        states = by_rev.setdefault(inst.revision, {})
+        states[inst.state] = states.get(inst.state, 0) + 1
+    parts = []
+    for rev in sorted(by_rev, key=lambda r: r.number):
+        counts = by_rev[rev]
+        ordered = sorted(counts, key=lambda s: order.index(s) if s in order else len(order))
+        parts.append(f"{rev}: " + ", ".join(f"{counts[s]} {s}" for s in ordered))
+    return " · ".join(parts) or "no instances"
+
+
+def traffic_split(traffic: Iterable[TrafficView]) -> str:
+    """`r1 50% · r2 50%`; `nothing routed` when the table is empty."""
+    shares = [f"{t.revision} {percent(t.weight)}" for t in traffic if t.backends or t.weight]
+    return " · ".join(shares) or "nothing routed"
+
+
+def progress_summary(instances: Iterable[InstanceView], traffic: Iterable[TrafficView]) -> str:
+    return f"instances {instance_counts(instances)} | traffic {traffic_split(traffic)}"
+
+
+# --- status --------------------------------------------------------------------
+
+def status_text(s: StatusView, now: float) -> str:
+    lines = [f"service {s.service} at http://{s.listen}  " + proxy_text(s.proxy)]
+    if not s.deployed:
+        lines.append("nothing deployed yet: `zerodown up` starts the first version")
+        return "\n".join(lines)
+    lines.append(f"stable: {s.stable}" if s.stable else "stable: none yet")
+    if s.deployment is not None:
+        lines.append(deployment_line(s.deployment, now))
+        lines.append(f"  {controller_note(s.deployment)}")
+        if s.deployment.error:
+            lines.append(f"  error: {s.deployment.error}")
+    else:
+        lines.append("no deployment in progress")
+    lines.append("")
+    if s.instances:
+        lines.append(table(("INSTANCE", "REVISION", "STATE", "HEALTH", "ADDRESS", "PID"), [
+            (i.name, i.revision, i.state, health_text(i), i.address, i.pid) for i in s.instances]))
+    else:
+        lines.append("no instances running")
+    lines.append("")
+    if s.traffic:
+        lines.append(table(("TRAFFIC", "VERSION", "WEIGHT", "BACKENDS", "REQUESTS", "ERRORS",
+                            "IN FLIGHT"), [
+            (t.revision, t.version, percent(t.weight), len(t.backends), t.requests, t.errors,
+             t.in_flight) for t in s.traffic]))
+    else:
+        lines.append("traffic: nothing routed" if s.proxy.running else
+                     "traffic: unknown (the proxy is not running: `zerodown up` starts it)")
+    return "\n".join(lines)
+
+
+def proxy_text(p: ProxyView) -> str:
+    if not p.running:
+        return "(proxy not running)"
+    table_v = f", table v{p.table_version}" if p.table_version is not None else ""
+    return f"(proxy pid {p.pid}{table_v})" if p.pid else f"(proxy up{table_v})"
+
+
+def health_text(i: InstanceView) -> str:
+    if i.alive is False:
+        return "not running"
+    if i.healthy is None:
+        return "-"
+    return "healthy" if i.healthy else f"unhealthy: {i.health}"
+
+
+def status_dict(s: StatusView, now: float) -> dict:
+    """`zerodown status --json`: the same facts, for scripts."""
+    d = s.deployment
+    return {
+        "service": s.service, "listen": s.listen, "url": f"http://{s.listen}",
+        "stable": revision_dict(s.stable),
+        "proxy": asdict(s.proxy),
+        "deployment": None if d is None else deployment_dict(d, now),
+        "instances": [{**asdict(i), "revision": i.revision.number,
+                       "version": i.revision.version} for i in s.instances],
+        "traffic": [{**asdict(t), "backends": list(t.backends)} for t in s.traffic],
+    }
+
+
+def revision_dict(r: RevisionLabel | None) -> dict | None:
+    return None if r is None else {"revision": r.number, "version": r.version}
+
+
+def deployment_dict(d: DeploymentView, now: float) -> dict:
+    return {"id": d.id, "kind": d.kind, "phase": d.phase, "from": revision_dict(d.source),
+            "to": revision_dict(d.target), "strategy": d.strategy, "plan": d.plan_kind,
+            "step": d.step, "steps": d.steps, "step_text": d.step_text, "error": d.error,
+            "controller_pid": d.controller_pid, "created": d.created,
+            "duration_s": round(d.duration(now), 3)}
+
+
+# --- history and plans ---------------------------------------------------------------
+
+def clock_time(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def history_text(deployments: Sequence[DeploymentView], now: float,
+                 events: Mapping[int, Sequence[EventView]] | None = None) -> str:
+    """Newest first; with `events` (-v), each deployment's event log under it."""
+    if not deployments:
+        return "no deployments yet"
+    rows = table(("ID", "KIND", "CHANGE", "STRATEGY", "OUTCOME", "STARTED", "DURATION"), [
+        (d.id, d.kind, change(d), d.strategy, outcome(d.phase), clock_time(d.created),
+         seconds(d.duration(now))) for d in deployments]).splitlines()
+    lines = [rows[0]]
+    for d, row in zip(deployments, rows[1:]):
+        lines.append(row)
+        if d.error:
+            lines.append(f"    error: {d.error}")
+        for e in (events or {}).get(d.id, ()):
+            lines.extend("    " + part for part in event_line(e, d.created).splitlines())
+    return "\n".join(lines)
+
+
+def plan_text(description: str, version: str, revision: int, active: DeploymentView | None) -> str:
+    """`zerodown plan`: Plan.describe() with the version it would deploy, and a warning if busy."""
+    head, _, steps = description.partition("\n")
+    lines = [f"{head} (deploying {version} as r{revision})"]
+    if steps:
+        lines.append(steps)
+    if active is not None:
+        lines.append(f"note: deployment {active.id} is {outcome(active.phase)}; "
+                     f"`zerodown deploy` waits for it (--wait) or is refused")
+    lines.append("nothing was changed (plan only)")
+    return "\n".join(lines)
