@@ -48,11 +48,7 @@ def cmd_rollback(args: argparse.Namespace, ctl: Controller) -> int:
     cfg = ctl.working_config()
     engine = ctl.engine(cfg)
     to = None if args.to is None else resolve_revision(engine.store, cfg.service, args.to)
-    stable, previous = engine.store.stable(cfg.service)
-    if (to or previous) is None:
-        raise UsageError(f"service {cfg.service} has no previous revision to roll back to")
-    if (to or previous) == stable:
-        raise UsageError(f"r{stable} is already the stable revision of {cfg.service}")
+    to = engine.rollback_target(to)  # refused before the proxy is touched
     ctl.ensure_router(cfg)
     if args.wait:
         _say_waiting(engine.store, cfg.service)

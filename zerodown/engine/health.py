@@ -48,7 +48,7 @@ def wait_healthy(runtime: Runtime, clock: Clock, targets: Sequence[tuple[Instanc
         for inst, rev in pending:
             if not runtime.alive(inst):
                 raise HealthError(f"instance {inst.id} exited before it became healthy (last: "
-                                  f"{last[inst.id]} from {probed(inst, rev)}; log: "
+                                  f"{_where(last[inst.id], inst, rev)}; log: "
                                   f"{runtime.logs(inst)})", inst.ref)
             ok, seen = runtime.healthy(inst, rev)
             last[inst.id] = seen
@@ -61,8 +61,13 @@ def wait_healthy(runtime: Runtime, clock: Clock, targets: Sequence[tuple[Instanc
         if late:
             inst, rev = late[0]
             raise HealthError(f"instance {inst.id} did not become healthy within "
-                              f"{rev.health.start_timeout:g}s (last: {last[inst.id]} from "
-                              f"{probed(inst, rev)})", inst.ref)
+                              f"{rev.health.start_timeout:g}s (last: "
+                              f"{_where(last[inst.id], inst, rev)})", inst.ref)
         check()
         clock.sleep(min(min(r.health.interval, r.health.start_timeout - elapsed)
                         for _, r in pending))
+
+
+def _where(seen: str, inst, rev) -> str:
+    """The last probe result, naming where it went unless the runtime already did."""
+    return seen if " from " in seen else f"{seen} from {probed(inst, rev)}"

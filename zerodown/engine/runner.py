@@ -33,7 +33,7 @@ from zerodown.engine import lifecycle
 from zerodown.engine.health import HealthError, wait_healthy
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError, promoted, teardown
 from zerodown.engine.store import Change, Deployment, DeploymentConflict, PlanMoved, Store
-from zerodown.errors import RouterError, ZerodownError
+from zerodown.errors import RouterError, UsageError, ZerodownError
 from zerodown.model import Instance, InstanceRef, Revision, Slot
 from zerodown.plan import (Analyze, Drain, Pause, Plan, PlanError, Route, ServiceState, Start,
                            Step, Stop, Target, WaitHealthy, route_table)
@@ -121,17 +121,22 @@ class Engine:
             lambda state, rev: self.planner(cfg.strategy, state, Target(rev, cfg.instances)),
             version=version))
 
+    def rollback_target(self, to_revision: int | None = None) -> int:
+        """The revision a rollback would go to; UsageError when there is none to go to."""
+        stable, previous = self.store.stable(self.service)
+        to = previous if to_revision is None else to_revision
+        if to is None:
+            raise UsageError(f"service {self.service} has no previous revision to roll back to")
+        if to == stable:
+            raise UsageError(f"r{to} is already the stable revision of {self.service}")
+        return to
+
     def rollback(self, service: str | None = None, to_revision: int | None = None,
                  wait: bool = False) -> int:
         """A deployment back to the previous revision (or `to_revision`); returns its id."""
         if service not in (None, self.service):
             raise ZerodownError(f"this engine deploys {self.service}, not {service}")
-        stable, previous = self.store.stable(self.service)
-        to = previous if to_revision is None else to_revision
-        if to is None:
-            raise ZerodownError(f"service {self.service} has no previous revision to roll back to")
-        if to == stable:
-            raise ZerodownError(f"r{to} is already the stable revision of {self.service}")
+        to = self.rollback_target(to_revision)
         record, cfg = self.store.revision(self.service, to), self._config(to)
         last = self.store.deployments(self.service, limit=1)
         section = last[0].strategy if last else cfg.source.get("strategy") or {}
