@@ -183,11 +183,21 @@ def zerodown_table(backends: list[int]) -> dict:
 
 # ---------------------------------------------------------------- starting
 
+PINNING: dict[str, str] = {}  # role -> CPU list for taskset; empty: the scheduler decides
+
+
+def pinned(role: str, argv: list[str]) -> list[str]:
+    """With --pin, the proxy under test gets CPU 1 to itself; wrk and backends share CPU 0."""
+    cpus = PINNING.get(role)
+    return ["taskset", "-c", cpus, *argv] if cpus else argv
+
+
 def start_nginx(tmp: Path, name: str, conf: str) -> Child:
     path = tmp / f"{name}.conf"
     path.write_text(conf)
-    return Child(name, [NGINX, "-p", str(tmp), "-e", str(tmp / f"{name}-error.log"),
-                        "-c", str(path)], tmp / f"{name}.out")
+    role = "load" if name == "backends" else "proxy"
+    return Child(name, pinned(role, [NGINX, "-p", str(tmp), "-e", str(tmp / f"{name}-error.log"),
+                                     "-c", str(path)]), tmp / f"{name}.out")
 
 
 def start_backends(tmp: Path, ports: list[int]) -> Child:
@@ -200,7 +210,7 @@ def start_backends(tmp: Path, ports: list[int]) -> Child:
 def start_haproxy(tmp: Path, port: int, backends: list[int]) -> Child:
     path = tmp / "haproxy.cfg"
     path.write_text(haproxy_conf(port, backends))
-    child = Child("haproxy", [HAPROXY, "-db", "-f", str(path)], tmp / "haproxy.out")
+    child = Child("haproxy", pinned("proxy", [HAPROXY, "-db", "-f", str(path)]), tmp / "haproxy.out")
     wait_ready(child, port)
     return child
 
@@ -260,7 +270,7 @@ def start_zerodown(tmp: Path, port: int, backends: list[int]) -> Child:
     argv = [str(REPO / ".venv/bin/python"), "-m", "zerodown", "proxy",
             "--listen", f"127.0.0.1:{port}", "--admin", f"unix:{sock}",
             "--state", str(tmp / "state.json")]
-    child = Child("zerodown proxy", argv, tmp / "zerodown.out", cwd=REPO)
+    child = Child("zerodown proxy", pinned("proxy", argv), tmp / "zerodown.out", cwd=REPO)
     try:
         put_table(child, sock, zerodown_table(backends))
         wait_ready(child, port)
@@ -342,7 +352,8 @@ def count_requests(out: str) -> int:
 def run_wrk(port: int, connections: int, duration: float) -> str:
     argv = [WRK, "-t", "1", "-c", str(connections), "-d", f"{duration:g}s", "--latency",
             "--timeout", "5s", "-s", str(LUA), f"http://127.0.0.1:{port}/"]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
+    done = subprocess.run(pinned("load", argv), capture_output=True, text=True,
+                          timeout=duration + 30)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()}")
     return done.stdout
@@ -461,10 +472,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", default="64,256", help="comma list (64,256)")
     p.add_argument("--only", default=",".join(TARGETS), help="haproxy,nginx,zerodown")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.add_argument("--pin", action="store_true",
+                   help="proxy under test alone on CPU 1; wrk and backends on CPU 0")
     p.add_argument("--rounds", type=int, default=3,
                    help="interleaved rounds; figures are medians (3)")
     args = p.parse_args(argv)
     args.connections = [int(c) for c in args.connections.split(",") if c]
+    if args.pin:
+        PINNING.update(proxy="1", load="0")
     args.only = [t.strip() for t in args.only.split(",") if t.strip()]
     unknown = set(args.only) - set(TARGETS)
     if unknown:
