@@ -37,6 +37,7 @@ from zerodown.routers import router_for  # noqa: E402
 from zerodown.runtimes import runtime_for  # noqa: E402
 
 APP = ROOT / "examples" / "app" / "app.py"
+SYNC = "FULL"  # the engine's default; --synchronous NORMAL shows what fsync costs
 
 
 def config_text(port: int, instances: int, surge: int, interval: str = "20ms") -> str:
@@ -81,23 +82,26 @@ def start_plus_health(runtime, config, batch: int, samples: int) -> float:
     return statistics.median(times)
 
 
-def critical_path(instances: int, surge: int, samples: int) -> dict:
+def critical_path(instances: int, surge: int, samples: int, repeats: int = 3) -> dict:
     with tempfile.TemporaryDirectory(prefix="zd-bench-") as tmp:
         folder = Path(tmp)
         (folder / "zerodown.yaml").write_text(config_text(free_port(), instances, surge))
         config = parse_config((folder / "zerodown.yaml").read_text(), file=str(folder / "zerodown.yaml"))
         state = folder / "state"
         state.mkdir()
-        store = Store(str(state / "zerodown.db"))
+        store = Store(str(state / "zerodown.db"), synchronous=SYNC)
         runtime, router = runtime_for(config, state), router_for(config, state)
         router.ensure_running()
         engine = Engine(store, runtime, router, SystemClock(), config)
         try:
             engine.run(engine.deploy("v1"))
             one = start_plus_health(runtime, config, surge, samples)
-            began = time.monotonic()
-            phase = engine.run(engine.deploy("v2"))
-            took = time.monotonic() - began
+            times = []
+            for n in range(2, 2 + repeats):  # several deployments: one is too noisy here
+                began = time.monotonic()
+                phase = engine.run(engine.deploy(f"v{n}"))
+                times.append(time.monotonic() - began)
+            took = statistics.median(times)
         finally:
             for instance in runtime.adopt(config.service):
                 runtime.stop(instance, grace=3)
@@ -136,12 +140,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--instances", type=int, default=8)
     p.add_argument("--surge", type=int, default=2)
     p.add_argument("--samples", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=3, help="deployments timed; the median counts")
     p.add_argument("--sizes", default="1000,3000,10000")
+    p.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"],
+                   help="SQLite durability for the critical-path run (FULL: the engine's default)")
     args = p.parse_args(argv)
+    global SYNC
+    SYNC = args.synchronous
     if args.only in (None, "critical-path"):
-        r = critical_path(args.instances, args.surge, args.samples)
+        r = critical_path(args.instances, args.surge, args.samples, args.repeats)
         print(f"rolling deployment of {r['instances']} instances, max_surge {r['surge']}: "
-              f"{r['deploy_s']:.2f} s ({r['phase']})")
+              f"{r['deploy_s']:.2f} s, median of {args.repeats} ({r['phase']})")
         print(f"critical path: {r['batches']} batches x {r['start_plus_health_s'] * 1000:.0f} ms "
               f"(start + health of a batch, median of {args.samples}) = {r['critical_path_s']:.2f} s")
         print(f"ratio {r['ratio']:.2f} (target <= 1.15): {'PASS' if r['ratio'] <= 1.15 else 'MISS'}")
