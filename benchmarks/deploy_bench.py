@@ -21,13 +21,13 @@ import math
 import statistics
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from zerodown import example  # noqa: E402
 from zerodown.config import parse_config  # noqa: E402
 from zerodown.engine.runner import Engine, SystemClock  # noqa: E402
 from zerodown.engine.store import Store  # noqa: E402
@@ -36,22 +36,13 @@ from zerodown.model import Revision, Slot  # noqa: E402
 from zerodown.routers import router_for  # noqa: E402
 from zerodown.runtimes import runtime_for  # noqa: E402
 
-APP = ROOT / "examples" / "app" / "app.py"
 SYNC = "FULL"  # the engine's default; --synchronous NORMAL shows what fsync costs
 
 
 def config_text(port: int, instances: int, surge: int, interval: str = "20ms") -> str:
-    return textwrap.dedent(f"""\
-        service: bench
-        listen: 127.0.0.1:{port}
-        instances: {instances}
-        app:
-          command: ["{sys.executable}", "{APP}", "--port", "{{port}}", "--version", "{{version}}"]
-        health: {{path: /healthz, interval: {interval}, timeout: 1s, healthy_threshold: 1, start_timeout: 20s}}
-        drain_timeout: 5s
-        stop_grace: 3s
-        strategy: {{kind: rolling, max_surge: {surge}, max_unavailable: 0}}
-        """)
+    return example.config_text("bench", f"127.0.0.1:{port}", instances=instances,
+                               strategy=f"{{kind: rolling, max_surge: {surge}, max_unavailable: 0}}",
+                               health_interval=interval, drain_timeout="5s", stop_grace="3s")
 
 
 def free_port() -> int:

@@ -11,19 +11,17 @@ needs spare instances), with the failed-request count that must stay 0.
 
 from __future__ import annotations
 
-import sys
 import tempfile
-import textwrap
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from zerodown import example
 from zerodown.controller import Controller
 from zerodown.engine.lifecycle import Phase
 from zerodown.loadgen import LoadInBackground
 
-APP = Path(__file__).resolve().parent.parent / "examples" / "app" / "app.py"
 INSTANCES = 4
 STRATEGIES = [  # (label, strategy section); each deploys the next version
     ("in-place, batch 1", "{kind: in-place, batch_size: 1}"),
@@ -42,18 +40,8 @@ def free_port() -> int:
 
 def write_config(folder: Path) -> Path:
     path = folder / "zerodown.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        service: demo
-        listen: 127.0.0.1:{free_port()}
-        instances: {INSTANCES}
-        app:
-          command: ["{sys.executable}", "{APP}", "--port", "{{port}}", "--version", "{{version}}"]
-          env: {{APP_DRAIN_TIMEOUT: "5"}}
-        health: {{path: /healthz, interval: 50ms, timeout: 1s, start_timeout: 20s}}
-        drain_timeout: 10s
-        stop_grace: 5s
-        strategy: {STRATEGIES[0][1]}
-        """))
+    path.write_text(example.config_text("demo", f"127.0.0.1:{free_port()}", instances=INSTANCES,
+                                        strategy=STRATEGIES[0][1]))
     return path
 
 

@@ -96,22 +96,12 @@ def fake_router(tmp_path) -> Iterator[RouterHarness]:
 
 
 def _service_config(folder):
-    import sys
-    import textwrap
-
+    from zerodown import example
     from zerodown.config import parse_config
-    from tests.support.procs import APP
     from tests.support.net import free_port
     path = folder / "zerodown.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        service: {SERVICE}
-        listen: 127.0.0.1:{free_port()}
-        instances: 2
-        app:
-          command: ["{sys.executable}", "{APP}", "--port", "{{port}}", "--version", "{{version}}"]
-        health: {{path: /healthz, interval: 50ms, timeout: 1s, start_timeout: 10s}}
-        stop_grace: 3s
-        """))
+    path.write_text(example.config_text(SERVICE, f"127.0.0.1:{free_port()}", instances=2,
+                                        start_timeout="10s", stop_grace="3s"))
     return parse_config(path.read_text(), file=str(path))
 
 

@@ -3,36 +3,25 @@ temp dir, the SQLite store, local processes, the embedded proxy, a real clock.""
 
 from __future__ import annotations
 
-import sys
-import textwrap
 from pathlib import Path
 
+from zerodown import example
 from zerodown.config import load_config
 from zerodown.engine.runner import Engine, SystemClock
 from zerodown.engine.store import Store
 from zerodown.routers import router_for
 from zerodown.runtimes import runtime_for
 from tests.support.net import free_port
-from tests.support.procs import APP
 
 
-def write_config(folder: Path, *, instances: int = 3, strategy: str = "{kind: rolling, max_surge: 1, max_unavailable: 0}",
+def write_config(folder: Path, *, instances: int = 3,
+                 strategy: str = "{kind: rolling, max_surge: 1, max_unavailable: 0}",
                  port: int | None = None) -> Path:
-    port = port or free_port()
     path = folder / "zerodown.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        service: shop
-        listen: 127.0.0.1:{port}
-        instances: {instances}
-        app:
-          command: ["{sys.executable}", "{APP}", "--port", "{{port}}", "--version", "{{version}}"]
-          env: {{APP_DRAIN_TIMEOUT: "5"}}
-        health: {{path: /healthz, interval: 100ms, timeout: 1s, healthy_threshold: 1, start_timeout: 10s}}
-        drain_timeout: 5s
-        stop_grace: 3s
-        strategy: {strategy}
-        on_failure: rollback
-        """))
+    path.write_text(example.config_text("shop", f"127.0.0.1:{port or free_port()}",
+                                        instances=instances, strategy=strategy,
+                                        health_interval="100ms", start_timeout="10s",
+                                        drain_timeout="5s", stop_grace="3s"))
     return path
 
 
