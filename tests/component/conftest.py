@@ -12,6 +12,7 @@ from typing import Callable
 import pytest
 
 from tests.support import HOST
+from tests.support.net import wait_until
 
 IO_TIMEOUT = 5.0  # every blocking socket call in these tests is bounded by this
 
@@ -314,18 +315,6 @@ def client():
     yield factory
     for c in opened:
         c.close()
-
-
-def wait_until(cond: Callable[[], object], timeout: float = 5.0, what: str = "condition"):
-    """Poll `cond` until truthy; its value, or AssertionError past the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout:g}s")
-        time.sleep(0.01)
 
 
 @pytest.fixture

@@ -21,17 +21,9 @@ import pytest
 from tests.support import APP, HOST, REPO, ManagedProcess, app_env, free_port, get, port_open
 from tests.support.net import wait_until_refused
 from zerodown.runtimes.local import start_time
+from tests.support.net import wait_until as wait_for
 
 CLI_TIMEOUT = 60.0
-
-
-def wait_for(cond, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout:g}s")
-        time.sleep(0.02)
-    return value
 
 
 def alive(pid: int) -> bool:

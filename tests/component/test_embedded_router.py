@@ -16,15 +16,7 @@ from zerodown.errors import RouterError
 from zerodown.loadgen import LoadInBackground
 from zerodown.routers.embedded import EmbeddedRouter, find_proxy
 from zerodown.runtimes.local import start_time
-
-
-def wait_until(cond, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout:g}s")
-        time.sleep(0.01)
-    return value
+from tests.support.net import wait_until
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import APP, REPO, get, wait_until_refused
+from tests.support import APP, REPO, get, wait_until, wait_until_refused
 from zerodown.config import parse_config
 from zerodown.errors import RuntimeFailure
 from zerodown.model import Instance, Revision, Slot
@@ -27,15 +27,6 @@ print("ignoring SIGTERM", flush=True)
 while True:
     time.sleep(60)
 """
-
-
-def wait_until(cond, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout:g}s")
-        time.sleep(0.01)
-    return value
 
 
 def config(tmp_path: Path, *, command=None, env=None, cwd=None, health=None):

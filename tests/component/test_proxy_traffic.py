@@ -10,14 +10,7 @@ import time
 from zerodown.loadgen import LoadInBackground, run_load_sync
 from zerodown.model import Rule, Sticky
 from tests.support.proxy import table_of
-
-
-def wait_until(cond, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not reached within {timeout}s")
-        time.sleep(0.01)
+from tests.support.net import wait_until
 
 
 def test_weighted_split_is_accurate_over_100k_requests(proxy, app_factory):

@@ -40,6 +40,16 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
                        f"within {timeout:g}s (last: {last})")
 
 
+def wait_until(cond, timeout: float = 10.0, what: str = "condition"):
+    """Poll `cond` until truthy; its value, or AssertionError past the deadline."""
+    deadline = time.monotonic() + timeout
+    while not (value := cond()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout:g}s")
+        time.sleep(0.01)
+    return value
+
+
 def wait_until_refused(host: str, port: int, timeout: float = 10.0) -> None:
     """Poll until connecting to host:port is refused; TimeoutError past the deadline."""
     deadline = time.monotonic() + timeout
