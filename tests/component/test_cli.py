@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.support import APP, HOST, REPO, ManagedProcess, app_env, free_port, get, port_open
-from tests.support.net import wait_until_refused
+from tests.support.net import wait_until as wait_for, wait_until_refused
 from zerodown.runtimes.local import start_time
-from tests.support.net import wait_until as wait_for
 
 CLI_TIMEOUT = 60.0
 
