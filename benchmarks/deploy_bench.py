@@ -39,10 +39,12 @@ from zerodown.runtimes import runtime_for  # noqa: E402
 SYNC = "FULL"  # the engine's default; --synchronous NORMAL shows what fsync costs
 
 
-def config_text(port: int, instances: int, surge: int, interval: str = "20ms") -> str:
+def config_text(port: int, instances: int, surge: int, interval: str = "20ms",
+                start_delay: float = 0) -> str:
     return example.config_text("bench", f"127.0.0.1:{port}", instances=instances,
                                strategy=f"{{kind: rolling, max_surge: {surge}, max_unavailable: 0}}",
-                               health_interval=interval, drain_timeout="5s", stop_grace="3s")
+                               health_interval=interval, drain_timeout="5s", stop_grace="3s",
+                               start_delay=start_delay)
 
 
 def free_port() -> int:
@@ -73,10 +75,12 @@ def start_plus_health(runtime, config, batch: int, samples: int) -> float:
     return statistics.median(times)
 
 
-def critical_path(instances: int, surge: int, samples: int, repeats: int = 3) -> dict:
+def critical_path(instances: int, surge: int, samples: int, repeats: int = 3,
+                  start_delay: float = 0) -> dict:
     with tempfile.TemporaryDirectory(prefix="zd-bench-") as tmp:
         folder = Path(tmp)
-        (folder / "zerodown.yaml").write_text(config_text(free_port(), instances, surge))
+        (folder / "zerodown.yaml").write_text(config_text(free_port(), instances, surge,
+                                                          start_delay=start_delay))
         config = parse_config((folder / "zerodown.yaml").read_text(), file=str(folder / "zerodown.yaml"))
         state = folder / "state"
         state.mkdir()
@@ -132,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--surge", type=int, default=2)
     p.add_argument("--samples", type=int, default=5)
     p.add_argument("--repeats", type=int, default=3, help="deployments timed; the median counts")
+    p.add_argument("--start-delay", type=float, default=0,
+                   help="seconds the example app takes to start (APP_START_DELAY); 0: it is ready "
+                        "in ~0.15 s, where a typical web service takes a second or more")
     p.add_argument("--sizes", default="1000,3000,10000")
     p.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"],
                    help="SQLite durability for the critical-path run (FULL: the engine's default)")
@@ -139,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     global SYNC
     SYNC = args.synchronous
     if args.only in (None, "critical-path"):
-        r = critical_path(args.instances, args.surge, args.samples, args.repeats)
+        r = critical_path(args.instances, args.surge, args.samples, args.repeats,
+                          args.start_delay)
         print(f"rolling deployment of {r['instances']} instances, max_surge {r['surge']}: "
               f"{r['deploy_s']:.2f} s, median of {args.repeats} ({r['phase']})")
         print(f"critical path: {r['batches']} batches x {r['start_plus_health_s'] * 1000:.0f} ms "

@@ -16,7 +16,7 @@ APP = Path(__file__).resolve().parent.parent / "examples" / "app" / "app.py"
 def config_text(service: str, listen: str, *, instances: int = 4,
                 strategy: str = "{kind: rolling, max_surge: 1, max_unavailable: 0}",
                 health_interval: str = "50ms", start_timeout: str = "20s",
-                drain_timeout: str = "10s", stop_grace: str = "5s") -> str:
+                drain_timeout: str = "10s", stop_grace: str = "5s", start_delay: float = 0) -> str:
     """A zerodown.yaml running the example app with this Python, fast health checks."""
     return textwrap.dedent(f"""\
         service: {service}
@@ -24,7 +24,7 @@ def config_text(service: str, listen: str, *, instances: int = 4,
         instances: {instances}
         app:
           command: ["{sys.executable}", "{APP}", "--port", "{{port}}", "--version", "{{version}}"]
-          env: {{APP_DRAIN_TIMEOUT: "5"}}
+          env: {{APP_DRAIN_TIMEOUT: "5", APP_START_DELAY: "{start_delay:g}"}}
         health: {{path: /healthz, interval: {health_interval}, timeout: 1s, start_timeout: {start_timeout}}}
         drain_timeout: {drain_timeout}
         stop_grace: {stop_grace}
