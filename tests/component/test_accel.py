@@ -20,7 +20,7 @@ def hot_path(proxy: ProxyProcess) -> str:
 @pytest.mark.parametrize("pure", [False, True])
 def test_both_hot_paths_serve_the_same(tmp_path, app_factory, pure):
     if not pure and not accel.compiled() and not os.environ.get("CI"):
-        pytest.skip("no compiled build here: run `zerodown accel build`")
+        pytest.skip("no compiled build here: run `zerodown accel build`")  # never under CI
     a, b = app_factory("v1"), app_factory("v2")
     p = ProxyProcess(tmp_path, env={"ZERODOWN_PURE_PYTHON": "1"} if pure else {})
     try:
@@ -37,7 +37,7 @@ def test_both_hot_paths_serve_the_same(tmp_path, app_factory, pure):
 def test_a_stale_build_is_never_used(tmp_path, monkeypatch):
     fresh = accel.build_dir()
     if not (fresh / "zerodown" / "proxy" / ".complete").exists() and not os.environ.get("CI"):
-        pytest.skip("no compiled build to copy: run `zerodown accel build`")
+        pytest.skip("no compiled build to copy: run `zerodown accel build`")  # never under CI
     monkeypatch.setenv("ZERODOWN_ACCEL_DIR", str(tmp_path))
     stale = tmp_path / "0123456789abcdef"  # a build of some other source
     shutil.copytree(fresh, stale)
