@@ -6,7 +6,7 @@ state of one service; routers make a load balancer match it exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

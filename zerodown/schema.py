@@ -166,7 +166,7 @@ def duration() -> Kind:
 
 def amount(least: int = 0) -> Kind:
     """A count or a percentage of the instances, e.g. 2 or "25%"."""
-    allowed = f'a count or a percentage like "25%"' + (f" (at least {least})" if least else "")
+    allowed = 'a count or a percentage like "25%"' + (f" (at least {least})" if least else "")
 
     def parse(v: Any) -> Amount:
         if _is_int(v) and v >= least:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import threading
-import time
 
 from zerodown.loadgen import LoadInBackground, run_load_sync
 from zerodown.model import Rule, Sticky

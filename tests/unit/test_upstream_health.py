@@ -1,7 +1,5 @@
 """Passive health: ejection backs off, is capped, and never overflows."""
 
-import asyncio
-
 from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.upstream import BackendPool, RevisionTarget
 

@@ -12,6 +12,7 @@ ZERODOWN_PURE_PYTHON=1 to run the plain modules anyway.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -62,10 +63,8 @@ def build() -> Path:
     target = build_dir()
     if (target / "zerodown" / "proxy" / ".complete").exists():
         return target
-    try:
-        from mypyc.build import mypycify  # noqa: F401  (only to fail early and clearly)
-    except ImportError:
-        raise SystemExit("zerodown accel: mypy is not installed (pip install mypy)") from None
+    if importlib.util.find_spec("mypyc") is None:  # fail early and clearly
+        raise SystemExit("zerodown accel: mypy is not installed (pip install mypy)")
     with tempfile.TemporaryDirectory(prefix="zerodown-accel-") as tmp:
         work = Path(tmp)
         shutil.copytree(HERE.parent, work / "zerodown",

@@ -61,7 +61,6 @@ class PlanBuilder:
             while self._lowest in self._taken or self._lowest in freed:  # amortised O(1)
                 self._lowest += 1
             slot = Slot(self._lowest, host)
-            index = self._lowest
         self._taken.add(slot.index)
         return slot
 
