@@ -191,28 +191,30 @@ class EmbeddedRouter:
                               f"not {self.listen}; stop it first (zerodown proxy stop) to move it")
 
     def _wait_ready(self, pid: int, started: int | None, deadline: float) -> None:
-        while not self.answers():
-            if not running(pid, started):
-                raise RouterError(f"the proxy (pid {pid}) {self._ended(pid)} before it was ready "
-                                  f"(admin {self.admin}, listen {self.listen}); {self._tail()}")
-            if time.monotonic() > deadline:
-                raise RouterError(f"the proxy (pid {pid}) did not answer on {self.admin} within "
-                                  f"{READY_TIMEOUT:g}s; {self._tail()}")
-            time.sleep(POLL)
+        self._await(self.answers, pid, started, deadline,
+                    f"before it was ready (admin {self.admin}, listen {self.listen})",
+                    f"did not answer on {self.admin}", "the proxy")
 
     def _wait_took_over(self, pid: int, offset: int, deadline: float) -> None:
-        started, mark = start_time(pid), f"pid={pid} ".encode()  # its "ready" line
-        while True:
+        mark = f"pid={pid} ".encode()  # its "ready" line
+
+        def took_over() -> bool:
             with open(self.log_path, "rb") as f:
                 f.seek(offset)
-                if any(b"zerodown proxy ready" in line and mark in line for line in f):
-                    return
+                return any(b"zerodown proxy ready" in line and mark in line for line in f)
+        self._await(took_over, pid, start_time(pid), deadline,
+                    "before taking over; the old one keeps serving", "did not take over",
+                    "the new proxy")
+
+    def _await(self, done, pid: int, started: int | None, deadline: float,
+               died: str, late: str, who: str) -> None:
+        """Poll `done` until true; a clear error if the process dies or the deadline passes."""
+        while not done():
             if not running(pid, started):
-                raise RouterError(f"the new proxy (pid {pid}) {self._ended(pid)} before taking "
-                                  f"over; the old one keeps serving; {self._tail()}")
+                raise RouterError(f"{who} (pid {pid}) {self._ended(pid)} {died}; {self._tail()}")
             if time.monotonic() > deadline:
-                raise RouterError(f"the new proxy (pid {pid}) did not take over within "
-                                  f"{READY_TIMEOUT:g}s; {self._tail()}")
+                raise RouterError(f"{who} (pid {pid}) {late} within {READY_TIMEOUT:g}s; "
+                                  f"{self._tail()}")
             time.sleep(POLL)
 
     def _ended(self, pid: int) -> str:
