@@ -18,6 +18,8 @@ from typing import Any, Sequence
 import yaml
 
 from zerodown.errors import ConfigError
+from zerodown.hooks import Hooks
+from zerodown.hooks_config import parse_hooks
 from zerodown.schema import (Amount, Context, Invalid, Section, address, boolean, command,
                              duration, enum, env, integer, join, nested, optional, shown, template,
                              text)
@@ -91,6 +93,7 @@ class ServiceConfig:
     runtime: RuntimeConfig = RuntimeConfig()
     strategy: StrategyConfig = RollingStrategy()
     on_failure: str = "rollback"
+    hooks: Hooks = Hooks()  # commands/webhooks at the moments of a deployment (hooks.py)
     # Where it came from, so --set overrides re-validate with the same locations.
     file: str | None = field(default=None, compare=False)
     source: dict = field(default_factory=dict, compare=False, repr=False)
@@ -131,7 +134,8 @@ SERVICE = Section(ServiceConfig, {
         "start_timeout": duration()}, "how zerodown decides an instance is healthy"),
     "drain_timeout": duration(), "stop_grace": duration(),
     "router": _open(RouterConfig, ROUTER_KINDS), "runtime": _open(RuntimeConfig, RUNTIME_KINDS),
-    "strategy": parse_strategy, "on_failure": enum(*ON_FAILURE)})
+    "strategy": parse_strategy, "on_failure": enum(*ON_FAILURE),
+    "hooks": parse_hooks})
 
 
 def _cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:

@@ -4,7 +4,7 @@ A plan is a value. Strategies compute it without I/O, `zerodown plan`
 prints it, the engine runs it step by step and persists its cursor. Each
 step is one idempotent action the engine can repeat after a crash:
 
-    Start → WaitHealthy → Route → Drain → Stop   (+ Pause, Analyze)
+    Start → WaitHealthy → Route → Drain → Stop   (+ Pause, Analyze, Hook)
 
 Route carries the *whole* desired set of routed instances, never a delta,
 so applying it twice changes nothing. Instances are named by InstanceRef
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Union
 
 from zerodown.errors import ZerodownError
-from zerodown.model import Backend, InstanceRef, RevisionRoute, RoutingTable, Slot
+from zerodown.model import Backend, InstanceRef, RevisionRoute, RoutingTable, Rule, Slot, Sticky
 
 
 class PlanError(ZerodownError):
@@ -72,9 +72,19 @@ class Share:
 
 @dataclass(frozen=True)
 class Route:
-    """The desired routing after this step, whole: every routed instance, per revision."""
+    """The desired routing after this step, whole: every routed instance, per revision,
+    and the match rules and stickiness of the split (canary, A/B, blue/green preview)."""
 
     shares: tuple[Share, ...]
+    rules: tuple[Rule, ...] = ()  # a matching request goes to rule.revision ("r7"), whatever weights say
+    sticky: Sticky | None = None
+    preview: bool = False  # the rules only open a preview (blue/green): no user gets the revision
+
+    def traffic(self, revision: int) -> bool:
+        """Do users reach `revision` through this route (by weight, or by a non-preview rule)?"""
+        name = f"r{revision}"
+        return self.percents().get(revision, 0) > 0 or (
+            not self.preview and any(r.revision == name for r in self.rules))
 
     def routed(self) -> frozenset[InstanceRef]:
         return frozenset(i for s in self.shares for i in s.instances)
@@ -92,10 +102,22 @@ class Route:
         if not self.routed():
             return "route nothing (requests get 503)"
         pct = self.percents()
-        return "route " + "; ".join(
-            f"r{s.revision} {pct.get(s.revision, 0):.4g}% to "
-            + (" ".join(f"s{i.slot.index}" for i in s.instances) or "no instance")
+        text = "route " + "; ".join(
+            f"r{s.revision} {pct.get(s.revision, 0):.4g}% to " + _slots(s.instances)
             for s in self.shares)
+        for rule in self.rules:
+            what = f"header {rule.header}" if rule.header else f"cookie {rule.cookie}"
+            test = f"= {rule.equals}" if rule.equals is not None else f"~ /{rule.regex}/"
+            text += f"; {'preview' if self.preview else 'rule'}: {what} {test} → {rule.revision}"
+        if self.sticky:
+            text += f"; sticky by {self.sticky.mode} {self.sticky.name}"
+        return text
+
+
+def _slots(instances: tuple[InstanceRef, ...]) -> str:
+    if len(instances) > 8:
+        return f"{len(instances)} instances"
+    return " ".join(f"s{i.slot.index}" for i in instances) or "no instance"
 
 
 @dataclass(frozen=True)
@@ -137,9 +159,23 @@ class Analyze:
         return f"analyze r{self.revision}{vs}"
 
 
-Step = Union[Start, WaitHealthy, Route, Drain, Stop, Pause, Analyze]
+@dataclass(frozen=True)
+class Hook:
+    """Run the service's hooks for a moment of the deployment (zerodown.hooks).
+
+    Planners put one at every moment; plan_for keeps those the config has
+    hooks for, so a plan without hooks shows none.
+    """
+
+    moment: str  # before_start | after_healthy | before_traffic | after_traffic | ...
+
+    def describe(self, service: str = "") -> str:
+        return f"run {self.moment} hooks"
+
+
+Step = Union[Start, WaitHealthy, Route, Drain, Stop, Pause, Analyze, Hook]
 STEP_TYPES: dict[str, type] = {t.__name__: t for t in (Start, WaitHealthy, Route, Drain, Stop,
-                                                       Pause, Analyze)}
+                                                       Pause, Analyze, Hook)}
 
 
 @dataclass(frozen=True)
@@ -165,20 +201,29 @@ class Plan:
 
 def route_of(routed: Iterable[InstanceRef]) -> Route:
     """A Route sending traffic to these instances, each revision by its instance count."""
+    return Route(shares_of(routed))
+
+
+def shares_of(routed: Iterable[InstanceRef]) -> tuple[Share, ...]:
+    """One Share per revision, in revision order, each weighted by its instance count."""
     by_rev: dict[int, list[InstanceRef]] = {}
     for ref in sorted(routed):
         by_rev.setdefault(ref.revision, []).append(ref)
-    return Route(tuple(Share(rev, tuple(refs)) for rev, refs in sorted(by_rev.items())))
+    return tuple(Share(rev, tuple(refs)) for rev, refs in sorted(by_rev.items()))
 
 
 def route_table(route: Route, addresses: Mapping[InstanceRef, str], service: str,
                 version: int) -> RoutingTable:
     """The routing table a Route asks for, given where each instance listens."""
     pct = route.percents()
-    return RoutingTable(version, tuple(
+    revisions = tuple(
         RevisionRoute(f"r{s.revision}", pct.get(s.revision, 0),
                       tuple(Backend(i.name(service), addresses[i]) for i in s.instances))
-        for s in route.shares if s.instances or s.weight))
+        for s in route.shares if s.instances or s.weight)
+    named = {r.name for r in revisions if r.backends}
+    # A rule to a revision with no instance (scaled down to nothing) would only give 503s.
+    return RoutingTable(version, revisions, tuple(r for r in route.rules if r.revision in named),
+                        route.sticky)
 
 
 # --- persistence: the engine stores plans as JSON -------------------------
@@ -201,6 +246,10 @@ def step_to_data(step: Step) -> dict:
             value = [_ref_data(i) for i in value]
         elif name == "spec":
             value = dict(value)
+        elif name == "rules":
+            value = [{k: v for k, v in vars(r).items() if v is not None} for r in value]
+        elif name == "sticky" and value is not None:
+            value = dict(vars(value))
         data[name] = value
     return data
 
@@ -212,6 +261,10 @@ def step_from_data(data: Mapping) -> Step:
     if "shares" in fields:
         fields["shares"] = tuple(Share(s["revision"], tuple(_ref(i) for i in s["instances"]),
                                        s.get("weight")) for s in fields["shares"])
+    if "rules" in fields:
+        fields["rules"] = tuple(Rule(**r) for r in fields["rules"])
+    if fields.get("sticky") is not None:
+        fields["sticky"] = Sticky(**fields["sticky"])
     try:
         return STEP_TYPES[data["step"]](**fields)
     except (KeyError, TypeError) as e:

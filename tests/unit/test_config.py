@@ -88,7 +88,7 @@ def test_durations(value, seconds):
      "(nothing could ever be replaced); set max_surge: 1 or max_unavailable: 1"),
     (("kind: rolling", "kind: rollin"),
      'zerodown.yaml:11: strategy.kind: must be one of in-place, rolling, blue-green, canary, '
-     'got "rollin" (did you mean "rolling"?)'),
+     'ab-test, got "rollin" (did you mean "rolling"?)'),
     (("drain_timeout: 1m30s", "drain_timeout: soon"),
      'zerodown.yaml:9: drain_timeout: must be a duration like "500ms", "1s", "2m" or "1h" '
      '(a number is seconds), got "soon"'),
@@ -216,7 +216,7 @@ def test_json_schema_covers_every_key_and_kind():
     assert schema["required"] == ["service", "listen", "app"]
     assert set(schema["properties"]) == {
         "service", "listen", "instances", "app", "health", "drain_timeout", "stop_grace",
-        "router", "runtime", "strategy", "on_failure"}
+        "router", "runtime", "strategy", "on_failure", "hooks"}
     kinds = [v["properties"]["kind"]["const"] for v in schema["properties"]["strategy"]["anyOf"]]
-    assert kinds == ["in-place", "rolling", "blue-green", "canary"]
+    assert kinds == ["in-place", "rolling", "blue-green", "canary", "ab-test"]
     assert re.match(schema["properties"]["drain_timeout"]["anyOf"][1]["pattern"], "1m30s")

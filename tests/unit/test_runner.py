@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+import yaml
 
 from zerodown.config import parse_config
 from zerodown.engine.lifecycle import Phase, PhaseError
@@ -25,11 +26,17 @@ from zerodown.engine.runner import DeploymentBusy, Engine
 from zerodown.engine.store import DeploymentConflict, Store
 from zerodown.errors import RouterError, ZerodownError
 from zerodown.fakes import FakeClock, FakeRouter, FakeRuntime, Faults, SimulatedCrash
+from zerodown.model import Sticky
 from zerodown.plan import Analyze, Pause, Plan, Route
 from zerodown.strategies import plan_for
 
 ROLLING = "{kind: rolling, max_surge: 1, max_unavailable: 0}"
 IN_PLACE = "{kind: in-place, batch_size: 1}"
+CANARY = ("{kind: canary, steps: [{weight: 20}, {pause: 5s}, {weight: 50}, "
+          "{analysis: {success_rate: 0.99}}], match: [{header: X-Beta, equals: '1'}], "
+          "sticky: {mode: header, name: X-User}}")
+BLUE_GREEN = "{kind: blue-green, scale_down_delay: 10s}"
+AB_TEST = "{kind: ab-test, split: 30}"
 
 
 def config(n: int = 3, strategy: str = ROLLING, on_failure: str = "rollback"):
@@ -183,6 +190,16 @@ SCENARIOS = {
                                              clean=(Phase.SUCCEEDED, 2)),
     "rollback after success": Scenario(config(2), ("v1", "v2"), lambda e: e.run(e.rollback()),
                                        Phase.SUCCEEDED, 1, 2),
+    "canary": Scenario(config(3, CANARY), ("v1",), deploy("v2"), Phase.SUCCEEDED, 2),
+    # Steps: start, healthy, route 20%, pause, start, healthy, route 50%, analysis, ...
+    "canary aborted at 50%": Scenario(config(3, CANARY), ("v1",), deploy("v2"), Phase.ABORTED,
+                                      1, hook=abort_after_step(6)),
+    "canary unhealthy": Scenario(config(3, CANARY), ("v1",), deploy("bad"), Phase.ROLLED_BACK, 1,
+                                 world={"never_healthy": {"bad"}}),
+    "blue-green": Scenario(config(3, BLUE_GREEN), ("v1",), deploy("v2"), Phase.SUCCEEDED, 2),
+    # Steps: start, healthy, switch, keep blue 10s, drain, stop: aborted inside the window.
+    "blue-green rolled back in its window": Scenario(
+        config(3, BLUE_GREEN), ("v1",), deploy("v2"), Phase.ABORTED, 1, hook=abort_after_step(2)),
 }
 
 
@@ -263,7 +280,7 @@ def test_a_second_crash_during_recovery_is_recovered_from_too(tmp_path):
 
 # --- the lifecycle, driven by hand -----------------------------------------------------
 
-def with_pauses(strategy, state, target) -> Plan:
+def with_pauses(strategy, state, target, hooks=frozenset()) -> Plan:
     """A rolling plan with a manual pause and an analysis after the first route, then a timed pause."""
     plan = plan_for(strategy, state, target)
     first = next(i for i, s in enumerate(plan.steps) if isinstance(s, Route)) + 1
@@ -305,7 +322,7 @@ def test_pause_and_resume_from_another_process_while_the_runner_waits(world):
             other[0].signal(other[1], "resume")
 
     world.clock.on_sleep = meanwhile
-    e = world.engine(config(3), planner=lambda s, st, t: plan_for(s, st, t))
+    e = world.engine(config(3), planner=lambda s, st, t, hooks=frozenset(): plan_for(s, st, t))
     e.run(e.deploy("v1"))
     d = e.deploy("v2")
     other[:] = [Store(world.path), d]
@@ -316,7 +333,7 @@ def test_pause_and_resume_from_another_process_while_the_runner_waits(world):
 
 def test_promote_full_skips_every_pause_and_analysis_to_the_final_route(world):
     judged = []
-    e = world.engine(config(3), planner=with_pauses, judge=lambda s, d: judged.append(s) or "pass")
+    e = world.engine(config(3), planner=with_pauses, judge=lambda s, d, check: judged.append(s) or "pass")
     e.run(e.deploy("v1"), stop_when_paused=True)
     e.promote(1, full=True)
     assert e.run(1) is Phase.SUCCEEDED
@@ -421,12 +438,12 @@ def test_a_load_balancer_that_refuses_changes_fails_the_deployment_with_its_reas
 
 
 @pytest.mark.parametrize("verdict, phase, error", [
-    (("fail", "success rate 0.91 < 0.99"), Phase.ROLLED_BACK,
+    (("fail", "success rate 0.91 < 0.99"), Phase.ABORTED,
      "analysis of r2 failed: success rate 0.91 < 0.99"),
     (("inconclusive", "3 requests, 10 needed"), Phase.PAUSED,
      "analysis of r2 is inconclusive: 3 requests, 10 needed")])
-def test_analysis_failing_rolls_back_and_inconclusive_pauses(world, verdict, phase, error):
-    e = world.engine(config(3), planner=with_pauses, judge=lambda step, d: verdict)
+def test_analysis_failing_aborts_and_inconclusive_pauses(world, verdict, phase, error):
+    e = world.engine(config(3), planner=with_pauses, judge=lambda step, d, check: verdict)
     e.run(e.deploy("v1"), stop_when_paused=True)
     e.promote(1, full=True)
     e.run(1)
@@ -435,7 +452,7 @@ def test_analysis_failing_rolls_back_and_inconclusive_pauses(world, verdict, pha
     e.resume(d)
     assert e.run(d) is phase
     assert e.store.deployment(d).error == error
-    if phase is Phase.ROLLED_BACK:
+    if phase is Phase.ABORTED:
         check_invariants(world, e.store, 1, 3)
 
 
@@ -518,3 +535,48 @@ def test_bookkeeping_grows_linearly_with_the_instances(world):
         per_instance.append((e.store.db.total_changes - before) / n)
     # new: start intent, address, healthy, routed; old: draining, stopped; plus O(steps)
     assert 6 <= per_instance[1] <= per_instance[0] < 6.2, per_instance
+
+
+@pytest.mark.parametrize("decision, phase, revision", [
+    ("promote", Phase.SUCCEEDED, 2), ("abort", Phase.ABORTED, 1)])
+def test_an_ab_test_holds_its_sticky_split_until_a_person_decides(world, decision, phase, revision):
+    e = world.engine(config(2, AB_TEST))
+    e.run(e.deploy("v1"))
+    d = e.deploy("v2")
+    assert e.run(d, stop_when_paused=True) is Phase.PAUSED
+    table = world.router.table
+    assert [(r.name, r.weight, len(r.backends)) for r in table.revisions] == [
+        ("r1", 70, 2), ("r2", 30, 1)]
+    assert table.sticky == Sticky("cookie", "zerodown-ab", 30 * 86400)
+    world.clock.sleep(3600)  # held for as long as it takes: nothing moves by itself
+    assert e.run(d, stop_when_paused=True) is Phase.PAUSED
+    getattr(e, decision)(d)
+    assert e.run(d) is phase
+    check_invariants(world, e.store, revision, 2)
+
+
+def test_blue_green_keep_previous_leaves_blue_up_and_a_rollback_is_a_table_switch(world):
+    e = world.engine(config(3, "{kind: blue-green, scale_down_delay: 0s, keep_previous: true}"))
+    e.run(e.deploy("v1"))
+    e.run(e.deploy("v2"))
+    assert {r.name for r in world.router.table.revisions} == {"r2"}
+    assert len(world.runtime.running("shop")) == 6  # blue kept, outside the table
+    spawned = len(world.runtime.spawned)
+    assert e.run(e.rollback()) is Phase.SUCCEEDED
+    assert len(world.runtime.spawned) == spawned, "a rollback to a kept blue starts nothing"
+    check_invariants(world, e.store, 1, 3)
+
+
+def test_a_failing_hook_before_traffic_aborts_and_on_rollback_hears_it(world, tmp_path):
+    log = tmp_path / "hooks.log"
+    cfg = config(3, BLUE_GREEN).source | {"hooks": {
+        "before_traffic": [{"command": f"echo before $ZERODOWN_REVISION >> {log}; "
+                                       "[ $ZERODOWN_REVISION = 1 ]"}],  # r2 fails its smoke test
+        "on_rollback": [{"command": f"echo rollback $ZERODOWN_STABLE_REVISION >> {log}"}]}}
+    e = world.engine(parse_config(yaml.safe_dump(cfg)))
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    d = e.deploy("v2")
+    assert e.run(d) is Phase.ABORTED
+    assert "before_traffic hook" in e.store.deployment(d).error
+    assert log.read_text() == "before 1\nbefore 2\nrollback 1\n"
+    check_invariants(world, e.store, 1, 3)

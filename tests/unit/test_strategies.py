@@ -13,10 +13,10 @@ import textwrap
 import pytest
 
 from zerodown import table_json
-from zerodown.config import Amount, CanaryStrategy, InPlaceStrategy, RollingStrategy, WeightStep
-from zerodown.model import InstanceRef, Slot
-from zerodown.plan import (Analyze, Drain, Pause, PlanError, Route, ServiceState, Share, Start,
-                           Target, route_table, step_from_data, step_to_data)
+from zerodown.config import Amount, InPlaceStrategy, RollingStrategy
+from zerodown.model import InstanceRef, Rule, Slot, Sticky
+from zerodown.plan import (Analyze, Drain, Hook, Pause, PlanError, Route, ServiceState, Share,
+                           Start, Target, route_table, step_from_data, step_to_data)
 from zerodown.strategies import abort_plan, plan_for, rollback_plan, rolling
 
 
@@ -156,7 +156,7 @@ def test_abort_moves_all_traffic_back_in_one_route():
     steps = abort_plan(state, Target(1, 2)).steps
     assert [s.describe("shop") for s in steps] == [
         "route r1 100% to s0 s1", "drain shop-r2-s2", "stop shop-r2-s2"]
-    with pytest.raises(PlanError, match="none of its instances is routed"):
+    with pytest.raises(PlanError, match="none of its instances runs"):
         abort_plan(ServiceState("shop", 1, refs(2, [0])), Target(1, 1))
 
 
@@ -174,9 +174,7 @@ def test_a_new_slot_goes_on_the_host_of_the_instance_it_replaces():
     assert first == Start((InstanceRef(2, Slot(2, "a")),))
 
 
-def test_strategies_without_a_planner_and_bad_targets_are_plan_errors():
-    with pytest.raises(PlanError, match="strategy canary has no planner yet"):
-        plan_for(CanaryStrategy(steps=(WeightStep(10),)), serving(1, 2), Target(2, 2))
+def test_bad_targets_are_plan_errors():
     with pytest.raises(PlanError, match="at least 1 instance"):
         plan_for(RollingStrategy(), serving(1, 2), Target(2, 0))
 
@@ -185,7 +183,11 @@ def test_steps_survive_json_for_the_engine_to_persist():
     plan = plan_for(RollingStrategy(amount(1), amount(1)), serving(1, 3), Target(2, 3))
     extra = (Pause("look at the dashboard", None), Pause("bake", 30.0),
              Analyze(2, {"success_rate": 0.99}, against=1),
-             Route((Share(1, refs(1, [0]), 90.0), Share(2, refs(2, [1], "h"), 10.0))))
+             Route((Share(1, refs(1, [0]), 90.0), Share(2, refs(2, [1], "h"), 10.0))),
+             Route((Share(1, refs(1, [0])), Share(2, refs(2, [1]), 0.0)),
+                   (Rule("r2", header="X-Zerodown-Preview", equals="1"),
+                    Rule("r2", cookie="beta", regex="^y")), Sticky("header", "X-User", 60), True),
+             Hook("before_traffic"))
     for step in plan.steps + extra:
         assert step_from_data(json.loads(json.dumps(step_to_data(step)))) == step
     with pytest.raises(PlanError, match="is not a step"):

@@ -19,8 +19,7 @@ from enum import Enum
 from typing import Sequence
 
 from zerodown.errors import ZerodownError
-from zerodown.plan import Analyze, Drain, Pause, Route, ServiceState, Step, Stop
-from zerodown.strategies.builder import squash
+from zerodown.plan import Analyze, Drain, Pause, Route, ServiceState, Start, Step, Stop, WaitHealthy
 
 
 class Phase(str, Enum):
@@ -144,11 +143,24 @@ def exit_code(phase: Phase, error: str | None = None) -> int:
 def promoted(steps: Sequence[Step]) -> tuple[Step, ...]:
     """The rest of a plan without its pauses and analyses, weights squashed to the last.
 
-    Route steps stay where a Drain/Stop/Start separates them, so the rules
-    still hold (no stop before a route-out); consecutive ones collapse to the
-    final one, which is how a canary skips straight to 100%.
+    A Route is dropped when the next Route follows with only starts and health
+    waits between: the later one routes every instance that is healthy by then,
+    and nothing was drained in between that needed the earlier table. Routes
+    before a Drain/Stop stay, so no instance stops before it is routed out.
+    This is how a canary skips straight to 100%, even while it still has
+    instances to start for the weights it skips.
     """
-    return squash([s for s in steps if not isinstance(s, (Pause, Analyze))])
+    rest = [s for s in steps if not isinstance(s, (Pause, Analyze))]
+    out: list[Step] = []
+    for i, step in enumerate(rest):
+        if isinstance(step, Route):
+            j = i + 1
+            while j < len(rest) and isinstance(rest[j], (Start, WaitHealthy)):
+                j += 1
+            if j < len(rest) and isinstance(rest[j], Route):
+                continue
+        out.append(step)
+    return tuple(out)
 
 
 def teardown(state: ServiceState) -> tuple[Step, ...]:

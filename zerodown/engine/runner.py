@@ -35,8 +35,9 @@ from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError, promoted, tear
 from zerodown.engine.store import Change, Deployment, DeploymentConflict, PlanMoved, Store
 from zerodown.errors import RouterError, UsageError, ZerodownError
 from zerodown.model import Instance, InstanceRef, Revision, Slot
-from zerodown.plan import (Analyze, Drain, Pause, Plan, PlanError, Route, ServiceState, Start,
-                           Step, Stop, Target, WaitHealthy, route_table)
+from zerodown.hooks import HookContext, HookFailed, require, run_hooks
+from zerodown.plan import (Analyze, Drain, Hook, Pause, Plan, PlanError, Route, Start, Step, Stop,
+                           Target, WaitHealthy, route_table)
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.strategies import abort_plan, plan_for, rollback_plan
 from zerodown.strategies.options import StrategyConfig
@@ -75,11 +76,15 @@ class _Interrupted(Exception):
     """The deployment's phase changed (abort, promote) while a step was waiting."""
 
 
-Judge = Callable[[Analyze, Deployment], "str | tuple[str, str]"]
+# judge(step, deployment, check) -> "pass" | "fail" | "inconclusive", or (verdict, why).
+# It may take a while (a sequential test waits for evidence); it calls check() on
+# every poll, which raises when another process aborted, paused or promoted meanwhile.
+Judge = Callable[[Analyze, Deployment, Callable[[], object]], "str | tuple[str, str]"]
 
 
-def pass_judge(step: Analyze, deployment: Deployment) -> str:
-    """Until analysis is written: every Analyze step passes."""
+def pass_judge(step: Analyze, deployment: Deployment, check: Callable[[], object] = lambda: None
+               ) -> str:
+    """Without an analysis backend: every Analyze step passes."""
     return "pass"
 
 
@@ -87,7 +92,7 @@ class Engine:
     def __init__(self, store: Store, runtime: Runtime, router: Router, clock: Clock,
                  config: ServiceConfig, on_event: Callable | None = None,
                  judge: Judge = pass_judge,
-                 planner: Callable[[StrategyConfig, ServiceState, Target], Plan] = plan_for):
+                 planner: Callable[..., Plan] = plan_for):
         self.store, self.runtime, self.router, self.clock = store, runtime, router, clock
         self.config, self.service = config, config.service
         self.judge, self.planner = judge, planner
@@ -118,7 +123,8 @@ class Engine:
         return self._create(wait, lambda: self.store.create_deployment(
             self.service, {"file": cfg.file, "source": cfg.source},
             cfg.source.get("strategy") or {}, cfg.on_failure,
-            lambda state, rev: self.planner(cfg.strategy, state, Target(rev, cfg.instances)),
+            lambda state, rev: self.planner(cfg.strategy, state, Target(rev, cfg.instances),
+                                            cfg.hooks.moments()),
             version=version))
 
     def rollback_target(self, to_revision: int | None = None) -> int:
@@ -143,7 +149,8 @@ class Engine:
         strategy = self._strategy(to, section)
         return self._create(wait, lambda: self.store.create_deployment(
             self.service, record.config, section, self.config.on_failure,
-            lambda state, rev: rollback_plan(strategy, state, Target(rev, cfg.instances)),
+            lambda state, rev: rollback_plan(strategy, state, Target(rev, cfg.instances),
+                                             cfg.hooks.moments()),
             revision=to, kind="rollback"))
 
     def _create(self, wait: bool, create: Callable[[], Deployment]) -> int:
@@ -245,6 +252,10 @@ class Engine:
         events += [("instance.missing", f"instance {ref.name(self.service)} is {row.state} "
                     "but not running") for ref, row in rows.items()
                    if ref not in running and row.state in ("healthy", "routed")]
+        # Out of the table and no longer running (stopped just before a crash, or died
+        # while kept for a rollback): stopped, so no plan counts on it as a way back.
+        changes += [Change(ref, "stopped") for ref, row in rows.items()
+                    if ref not in running and row.state in ("healthy", "draining")]
         if changes or events:
             self.store.set_instances(self.service, changes, events)  # written before acted on
         for inst in orphans:
@@ -411,13 +422,29 @@ class Engine:
 
     def _analyze(self, d: Deployment, i: int, step: Analyze) -> None:
         self.store.begin_step(d.id, i)
-        verdict = self.judge(step, d)
+        verdict = self.judge(step, d, lambda: self._check(d.id, {Phase.PAUSED, Phase.ABORTING,
+                                                                  Phase.PROMOTING}))
         verdict, why = verdict if isinstance(verdict, tuple) else (verdict, "")
         if verdict == "inconclusive":
             raise Inconclusive(f"analysis of r{step.revision} is inconclusive: {why or 'no data'}")
         if verdict != "pass":
             raise AnalysisFailed(f"analysis of r{step.revision} failed: {why or verdict}")
         self.store.finish_step(d.id, i, f"analysis passed{': ' + why if why else ''}")
+
+    def _hook(self, d: Deployment, i: int, step: Hook) -> None:
+        self.store.begin_step(d.id, i)
+        cfg = self._config(d.to_revision)
+        ctx = HookContext(self.service, d.id, step.moment, d.to_revision,
+                          self.store.revision(self.service, d.to_revision).version,
+                          d.from_revision, i + 1, step.describe(self.service),
+                          f"http://{cfg.listen}", getattr(cfg.strategy, "preview_header", None),
+                          {"kind": d.kind, "plan": d.plan_kind})
+        results = run_hooks(cfg.hooks, step.moment, ctx, base_dir=_folder(cfg.file),
+                            on_result=lambda r: self.store.event(
+                                self.service, "hook.ok" if r.ok else "hook.failed", r.summary, d.id))
+        require(results, step.moment)  # HookFailed before promotion: _fail aborts
+        passed = sum(r.ok for r in results)
+        self.store.finish_step(d.id, i, f"{step.moment}: {passed} of {len(results)} hooks passed")
 
     def _check(self, id: int, interrupting: set[Phase]) -> Deployment:
         d = self.store.deployment(id)
@@ -436,6 +463,10 @@ class Engine:
                 self.store.fail_step(d.id, index, msg, Phase.FAILED, changes)
             elif d.on_failure == "pause" or isinstance(error, Inconclusive):
                 self.store.fail_step(d.id, index, msg, Phase.PAUSED, changes)
+            elif isinstance(error, (HookFailed, AnalysisFailed)):  # judged bad: abort at once
+                self._settle_routing()
+                self.store.replan(d.id, d.cursor, self._undo(d, abort=True), "abort",
+                                  f"failed: {msg}", Phase.ABORTING, msg, changes)
             else:
                 self._settle_routing()
                 self.store.replan(d.id, d.cursor, self._undo(d, abort=False), "rollback",
@@ -479,12 +510,14 @@ class Engine:
         if d.from_revision is None:
             return teardown(state)
         target = Target(d.from_revision, self._config(d.from_revision).instances)
+        moments = self._config(d.to_revision).hooks.moments()
         if abort:
             try:
-                return abort_plan(state, target).steps
+                return abort_plan(state, target, moments).steps
             except PlanError:
                 pass  # the stable revision no longer serves: go back by the strategy's rules
-        return rollback_plan(self._strategy(d.to_revision, d.strategy), state, target).steps
+        return rollback_plan(self._strategy(d.to_revision, d.strategy), state, target,
+                             moments).steps
 
     # --- revisions as their snapshot recorded them ------------------------------------
 
@@ -508,10 +541,15 @@ class Engine:
                             ).strategy
 
 
+def _folder(file: str | None) -> str | None:
+    return os.path.dirname(os.path.abspath(file)) if file else None
+
+
 def _names(refs: Sequence[InstanceRef], service: str) -> str:
     return ", ".join(r.name(service) for r in refs[:5]) + (f" and {len(refs) - 5} more"
                                                           if len(refs) > 5 else "")
 
 
 STEPS = {Start: Engine._start, WaitHealthy: Engine._wait_healthy, Route: Engine._route,
-         Drain: Engine._drain, Stop: Engine._stop, Pause: Engine._pause, Analyze: Engine._analyze}
+         Drain: Engine._drain, Stop: Engine._stop, Pause: Engine._pause, Analyze: Engine._analyze,
+         Hook: Engine._hook}

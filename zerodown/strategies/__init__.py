@@ -2,60 +2,98 @@
 
     plan_for(config.strategy, ServiceState("shop", 1, routed), Target(2, 4))
 
-No I/O here: the engine executes plans. Blue-green and canary planners are
-not written yet; asking for them raises PlanError.
+No I/O here: the engine executes plans. `hooks` names the lifecycle
+moments that have hooks configured; the plan gets a Hook step at each
+(zerodown/strategies/moments.py).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import AbstractSet, Callable
 
 from zerodown.model import InstanceRef
-from zerodown.plan import Plan, PlanError, ServiceState, Target
-from zerodown.strategies import in_place, rolling
+from zerodown.plan import Plan, PlanError, ServiceState, Target, WaitHealthy, route_of
+from zerodown.strategies import blue_green, canary, in_place, rolling
 from zerodown.strategies.builder import PlanBuilder, split
-from zerodown.strategies.options import InPlaceStrategy, RollingStrategy, StrategyConfig
+from zerodown.strategies.moments import with_hooks
+from zerodown.strategies.options import (ABTestStrategy, BlueGreenStrategy, CanaryStrategy,
+                                         InPlaceStrategy, RollingStrategy, StrategyConfig)
 
 PLANNERS: dict[type, Callable[..., Plan]] = {
     InPlaceStrategy: in_place.plan,
     RollingStrategy: rolling.plan,
+    BlueGreenStrategy: blue_green.plan,
+    CanaryStrategy: canary.plan,
+    ABTestStrategy: canary.ab_plan,
 }
+# Strategies that go back the way they came (replacing instances); the others keep
+# the stable revision running until the end, so going back is a table switch.
+GO_BACK_BY_OWN_RULES = (InPlaceStrategy, RollingStrategy)
 
 
-def plan_for(strategy: StrategyConfig, state: ServiceState, target: Target) -> Plan:
+def plan_for(strategy: StrategyConfig, state: ServiceState, target: Target,
+             hooks: AbstractSet[str] = frozenset()) -> Plan:
     if target.instances < 1:
         raise PlanError(f"a deployment needs at least 1 instance, got {target.instances}")
     planner = PLANNERS.get(type(strategy))
     if planner is None:
-        raise PlanError(f"strategy {strategy.kind} has no planner yet "
+        raise PlanError(f"strategy {strategy.kind} has no planner "
                         f"(available: {', '.join(c.kind for c in PLANNERS)})")
-    return planner(strategy, state, target)
+    plan = planner(strategy, state, target)
+    return Plan(plan.strategy, plan.state, plan.target,
+                with_hooks(plan.steps, target.revision, hooks))
 
 
-def rollback_plan(strategy: StrategyConfig, state: ServiceState, target: Target) -> Plan:
+def rollback_plan(strategy: StrategyConfig, state: ServiceState, target: Target,
+                  hooks: AbstractSet[str] = frozenset()) -> Plan:
     """Back to `target` (the stable revision) from wherever a deployment got to.
 
     In-place and rolling go back by their own rules, so the capacity promise
-    holds on the way back too. Other strategies abort at once.
+    holds on the way back too. Blue/green and canary abort: a table switch
+    while the stable revision still runs.
     """
-    if type(strategy) in PLANNERS:
+    if isinstance(strategy, GO_BACK_BY_OWN_RULES):
         plan = plan_for(strategy, state, target)
-        return Plan(f"rollback, {plan.strategy}", plan.state, plan.target, plan.steps)
-    return abort_plan(state, target)
+        return Plan(f"rollback, {plan.strategy}", plan.state, plan.target,
+                    with_hooks(plan.steps, target.revision, hooks, undo=True))
+    try:
+        return abort_plan(state, target, hooks)
+    except PlanError:  # nothing of the target runs any more: start it again, by rolling
+        plan = plan_for(RollingStrategy(), state, target)
+        return Plan(f"rollback, {plan.strategy}", plan.state, plan.target,
+                    with_hooks(plan.steps, target.revision, hooks, undo=True))
 
 
-def abort_plan(state: ServiceState, target: Target) -> Plan:
-    """All traffic to `target`'s routed instances in one route, then clean up.
+def abort_plan(state: ServiceState, target: Target,
+               hooks: AbstractSet[str] = frozenset()) -> Plan:
+    """All traffic to `target`'s instances in one route, then clean up.
 
     For blue-green and canary, where the stable revision still runs in full:
-    one routing change takes every user back. Instances it lacks start after.
+    one routing change takes every user back. Instances of it that run
+    outside the table (blue after the switch, kept for this) are probed
+    once and routed back in the same change, starting no process.
+    Instances it lacks start after.
     """
     b = PlanBuilder(state)
     keep, other = split(b.routed, target.revision)
-    if not keep:
-        raise PlanError(f"cannot abort to r{target.revision}: none of its instances is routed")
-    b.take_out(other + keep[target.instances:])
+    idle = [r for r in sorted(state.unrouted) if r.revision == target.revision]
+    idle = idle[:max(0, target.instances - len(keep))]
+    if not keep and not idle:
+        raise PlanError(f"cannot abort to r{target.revision}: none of its instances runs")
+    if idle:  # back in the table first, so the route below moves everyone at once
+        b.steps.append(WaitHealthy(tuple(idle)))
+        b.routed += idle
+        keep += idle
+        b.state = ServiceState(state.service, state.stable, state.routed,
+                               tuple(r for r in state.unrouted if r not in idle))
+    out = other + keep[target.instances:]
+    if out:
+        b.take_out(out)
+    elif idle:
+        b.steps.append(route_of(b.routed))
     b.clean_unrouted()
     missing = max(0, target.instances - len(keep))
     b.bring_in(InstanceRef(target.revision, b.slot()) for _ in range(missing))
-    return b.plan("abort", target)
+    plan = b.plan("abort", target)
+    return Plan(plan.strategy, state, target,
+                with_hooks(plan.steps, target.revision, hooks, undo=True))

@@ -20,11 +20,17 @@ TOKEN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # a header or cookie name (RFC 9110 to
 
 @dataclass(frozen=True)
 class AnalysisConfig:
-    """Judge a revision's metrics: `count` measurements every `interval`.
+    """Judge a revision's metrics (zerodown/analysis/).
 
     Absolute thresholds (success_rate, latency_p99) and thresholds against
-    the stable revision (max_success_rate_drop, max_latency_ratio). Fewer
-    than min_requests in a measurement makes it inconclusive, not failed.
+    the stable revision (max_success_rate_drop, max_latency_ratio).
+    method "sequential" (default): a sequential test on every poll that fails
+    as soon as the revision is clearly worse, passes once it is clearly within
+    the thresholds, and fails a revision that is just within them with a
+    chance of at most max_false_alarm; undecided after max_duration, it is
+    inconclusive. method "fixed": `count` measurements every `interval`, each
+    failed by a point estimate past a threshold, `failure_limit` tolerated
+    (Flagger's shape). Fewer than min_requests makes it inconclusive, not failed.
     """
 
     interval: float = 10.0
@@ -35,6 +41,14 @@ class AnalysisConfig:
     max_success_rate_drop: float | None = None  # below the stable revision's, 0..1
     max_latency_ratio: float | None = None  # p99 at most this times the stable revision's
     failure_limit: int = 0  # failed measurements tolerated
+    method: str = "sequential"  # or "fixed"
+    max_false_alarm: float = 0.01  # sequential: chance of failing a revision within thresholds
+    max_duration: float | None = None  # sequential: undecided after this; None: interval * count
+    on_inconclusive: str = "pause"  # undecided at max_duration: pause, or wait on for a verdict
+    prometheus: str | None = None  # read metrics from this Prometheus (URL), not the proxy
+    query: str | None = None  # PromQL with {service} {revision}, measured every interval
+    query_max: float | None = None  # the query's value must stay at most this
+    query_min: float | None = None  # ... and at least this
 
 
 @dataclass(frozen=True)
@@ -86,7 +100,7 @@ class BlueGreenStrategy(StrategyConfig):
     auto_promote: bool = True
     scale_down_delay: float = 30.0  # blue stays up this long for an instant rollback
     keep_previous: bool = False
-    preview_header: str | None = None
+    preview_header: str | None = "X-Zerodown-Preview"  # requests with it set to 1 reach green
     preview_listen: str | None = None
     pre_promotion_analysis: AnalysisConfig | None = None
     post_promotion_analysis: AnalysisConfig | None = None
@@ -101,16 +115,54 @@ class CanaryStrategy(StrategyConfig):
     sticky: Sticky | None = None
     analysis: AnalysisConfig | None = None  # background analysis through every step
 
+
+@dataclass(frozen=True)
+class ABTestStrategy(StrategyConfig):
+    """A/B test: `split`% of users (sticky cohorts) on the new revision until a person
+    decides: `zerodown promote` makes it everyone's, `zerodown abort` takes it away."""
+
+    kind: ClassVar[str] = "ab-test"
+    split: int = 50
+    sticky: Sticky = Sticky("cookie", "zerodown-ab", 30 * 86400)
+    match: tuple[MatchRule, ...] = ()
+    canary_instances: Amount | None = None
+
+
 # --- sections -----------------------------------------------------------
 
 _THRESHOLDS = ("success_rate", "latency_p99", "max_success_rate_drop", "max_latency_ratio")
+
+
+def _real(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise Invalid(f"must be a number, got {shown(v)}")
+    return float(v)
+
+
+def _analysis_problem(a: AnalysisConfig) -> str | None:
+    if a.query is None and (a.query_max is not None or a.query_min is not None):
+        return "query_max and query_min bound a query: add query (PromQL)"
+    if a.query is not None and a.query_max is None and a.query_min is None:
+        return "query needs query_max or query_min: the value it must stay under or over"
+    if a.query is not None and a.prometheus is None:
+        return "query needs prometheus: the URL of the Prometheus to ask, e.g. http://127.0.0.1:9090"
+    if a.query is None and all(getattr(a, k) is None for k in _THRESHOLDS):
+        return ("needs at least one threshold: " + ", ".join(_THRESHOLDS[:-1]) + " or "
+                + _THRESHOLDS[-1])
+    return None
+
+
 ANALYSIS = Section(AnalysisConfig, {
     "interval": duration(), "count": integer(1, 1000), "min_requests": integer(0),
     "success_rate": optional(number(0, 1)), "latency_p99": optional(duration()),
     "max_success_rate_drop": optional(number(0, 1)), "max_latency_ratio": optional(number(1)),
-    "failure_limit": integer(0)}, "metrics thresholds that judge a revision",
-    check=lambda a: None if any(getattr(a, k) is not None for k in _THRESHOLDS) else
-    "needs at least one threshold: " + ", ".join(_THRESHOLDS[:-1]) + " or " + _THRESHOLDS[-1])
+    "failure_limit": integer(0), "method": enum("sequential", "fixed"),
+    "max_false_alarm": number(0.000001, 0.5), "max_duration": optional(duration()),
+    "on_inconclusive": enum("pause", "wait"),
+    "prometheus": optional(text(r"^https?://\S+$", "an http:// URL, e.g. http://127.0.0.1:9090")),
+    "query": optional(text()), "query_max": optional(Kind(_real, {"type": "number"})),
+    "query_min": optional(Kind(_real, {"type": "number"}))},
+    "metrics thresholds that judge a revision", check=_analysis_problem)
 STICKY = Section(Sticky, {"mode": enum("cookie", "header", "cookie-hash"),
                           "name": text(TOKEN, "a header or cookie name"), "max_age": integer(0)})
 
@@ -139,6 +191,8 @@ _RULES = {
                         "pre_promotion_analysis": ANALYSIS, "post_promotion_analysis": ANALYSIS},
     CanaryStrategy: {"steps": None, "canary_instances": optional(amount(1)),  # steps: see below
                      "match": None, "sticky": STICKY, "analysis": ANALYSIS},
+    ABTestStrategy: {"split": integer(1, 99), "sticky": STICKY, "match": None,
+                     "canary_instances": optional(amount(1))},
 }
 STRATEGIES = {cls.kind: cls for cls in _RULES}
 
@@ -190,7 +244,7 @@ _STEP_SCHEMA = {"oneOf": [
     {"type": "object", "properties": {"analysis": ANALYSIS.schema},
      "required": ["analysis"], "additionalProperties": False}]}
 _RULES[CanaryStrategy]["steps"] = _list_of(_step, _STEP_SCHEMA)
-_RULES[CanaryStrategy]["match"] = _list_of(MATCH, MATCH.schema)
+_RULES[CanaryStrategy]["match"] = _RULES[ABTestStrategy]["match"] = _list_of(MATCH, MATCH.schema)
 _SECTIONS = {cls: Section(cls, rules) for cls, rules in _RULES.items()}
 
 
@@ -225,5 +279,8 @@ def check_strategy(ctx: Context, s: StrategyConfig, data: dict, bad: set) -> Non
             and not bad & {"strategy.max_surge", "strategy.max_unavailable"}):
         ctx.error("strategy.max_surge", "max_surge and max_unavailable cannot both be 0 "
                   "(nothing could ever be replaced); set max_surge: 1 or max_unavailable: 1")
+    if isinstance(s, BlueGreenStrategy) and s.preview_listen is not None:
+        ctx.error("strategy.preview_listen", "a second listener for the preview is not supported "
+                  "yet; use preview_header (requests with that header set to 1 reach green)")
     if isinstance(s, CanaryStrategy) and not s.steps and "steps" not in data:
         ctx.error("strategy.steps", 'is required for canary, e.g. [{weight: 10}, {pause: {}}]')

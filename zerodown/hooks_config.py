@@ -1,0 +1,153 @@
+"""zerodown.yaml's `hooks:` section: moment: [hook, ...], every problem reported at its key.
+
+    hooks.before_trafic: unknown moment "before_trafic" (did you mean "before_traffic"?)
+    hooks.before_traffic[0]: needs exactly one of command or http
+
+config.py wires parse_hooks into the SERVICE section; the JSON schema comes with it.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from typing import Any
+
+from zerodown.hooks import METHODS, MOMENTS, HookSpec, Hooks
+from zerodown.schema import (Context, Invalid, Kind, Section, duration, enum, join, nested,
+                             optional, shown, suggest, text)
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _command(v: Any) -> tuple[str, ...] | str:
+    if isinstance(v, str) and v.strip():
+        return v
+    ok = isinstance(v, list) and v and all(isinstance(a, (str, int, float)) and
+                                           not isinstance(a, bool) for a in v)
+    if not ok:
+        raise Invalid(f'must be a list of arguments like ["./smoke.sh", "--quick"] or a shell '
+                      f'command line string, got {shown(v)}')
+    return tuple(str(a) for a in v)
+
+
+def _url(v: Any) -> str:
+    parts = urllib.parse.urlsplit(v) if isinstance(v, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid(f'must be an http:// or https:// URL like "http://127.0.0.1:9000/hook", '
+                      f'got {shown(v)}')
+    try:
+        parts.port  # noqa: B018 — raises on a port out of range
+    except ValueError as e:
+        raise Invalid(f"{e} in {shown(v)}") from None
+    return v
+
+
+def _positive_duration(v: Any) -> float:
+    seconds = duration().parse(v)
+    if seconds <= 0:
+        raise Invalid(f"must be more than 0s, got {shown(v)}")
+    return seconds
+
+
+def _mapping(name: re.Pattern, what: str, newline_ok: bool):
+    def parse(v: Any) -> dict[str, str]:
+        if not isinstance(v, dict):
+            raise Invalid(f"must be a mapping of {what}: value, got {shown(v)}")
+        out = {}
+        for key, value in v.items():
+            if not (isinstance(key, str) and name.match(key)):
+                raise Invalid(f"{shown(key)} is not a valid {what}")
+            if isinstance(value, (dict, list)) or value is None:
+                raise Invalid(f"{key}: must be a string or number, got {shown(value)}")
+            value = str(value).lower() if isinstance(value, bool) else str(value)
+            if not newline_ok and ("\n" in value or "\r" in value):
+                raise Invalid(f"{key}: must not contain a line break, got {shown(value)}")
+            out[key] = value
+        return out
+    return parse
+
+
+def _method(v: Any) -> str:
+    return enum(*METHODS).parse(v.upper() if isinstance(v, str) else v)
+
+
+_MAPPING_SCHEMA = {"type": "object",
+                   "additionalProperties": {"type": ["string", "number", "boolean"]}}
+HOOK = Section(HookSpec, {
+    "command": Kind(_command, {"anyOf": [{"type": "string", "minLength": 1},
+                                         {"type": "array", "minItems": 1,
+                                          "items": {"type": ["string", "number"]}}]}),
+    "http": Kind(_url, {"type": "string", "pattern": "^https?://"}),
+    "method": Kind(_method, {"enum": list(METHODS)}),
+    "timeout": Kind(_positive_duration, duration().schema),
+    "headers": Kind(_mapping(_HEADER_NAME, "header name", newline_ok=False),
+                    {**_MAPPING_SCHEMA, "propertyNames": {"pattern": _HEADER_NAME.pattern}}),
+    "env": Kind(_mapping(_ENV_NAME, "environment variable name", newline_ok=True),
+                {**_MAPPING_SCHEMA, "propertyNames": {"pattern": _ENV_NAME.pattern}}),
+    "cwd": optional(text()), "name": optional(text())},
+    "a command (argv list, or a string run by /bin/sh -c) or an http webhook")
+_ONLY_FOR = {"method": "http", "headers": "http", "env": "command", "cwd": "command"}
+
+
+def _hook(ctx: Context, item: Any, path: str) -> HookSpec | None:
+    if not isinstance(item, dict):
+        hint = f" (a command is written {{command: {shown(item)}}})" \
+            if isinstance(item, str) else ""
+        raise Invalid(f"must be a mapping with command or http, got {shown(item)}{hint}")
+    errors = len(ctx.errors)
+    HOOK.unknown_keys(ctx, item, path)
+    misspelt = len(ctx.errors) > errors  # {commnd: x}: one error, not also "needs command"
+    values = HOOK.values(ctx, item, path)
+    has = [k for k in ("command", "http") if k in item]
+    if len(has) != 1 and not misspelt:
+        ctx.error(path, "needs exactly one of command or http" + (", not both" if has else ""))
+    for key, kind in _ONLY_FOR.items():
+        if len(has) == 1 and key in item and has[0] != kind:
+            ctx.error(join(path, key), f"applies to {kind} hooks only (this hook has {has[0]})")
+    return HookSpec(**values) if len(ctx.errors) == errors else None
+
+
+def _hooks_of_moment(ctx: Context, v: Any, path: str) -> tuple[HookSpec, ...]:
+    if v is None:
+        return ()
+    if isinstance(v, dict):  # one hook: short for a list of one
+        return tuple(h for h in [_hook(ctx, v, path)] if h)
+    if not isinstance(v, list):
+        raise Invalid(f"must be a list of hooks, each with command or http, got {shown(v)}")
+    out = []
+    for i, item in enumerate(v):
+        try:
+            out.append(_hook(ctx, item, f"{path}[{i}]"))
+        except Invalid as e:
+            ctx.error(f"{path}[{i}]", str(e))
+    return tuple(h for h in out if h)
+
+
+def parse_hooks(ctx: Context, data: Any, path: str) -> Hooks:
+    """`hooks:` — moment: [hook, ...]; every problem is reported at its key."""
+    if data is None:
+        return Hooks()
+    if not isinstance(data, dict):
+        raise Invalid(f"must be a mapping of moment: [hooks] (moments: {', '.join(MOMENTS)}), "
+                      f"got {shown(data)}")
+    found = {}
+    for moment, value in data.items():
+        where = join(path, moment)
+        if moment not in MOMENTS:
+            ctx.error(where, f"unknown moment {shown(moment)}{suggest(moment, list(MOMENTS))}")
+            continue
+        try:
+            found[moment] = _hooks_of_moment(ctx, value, where)
+        except Invalid as e:
+            ctx.error(where, str(e))
+    return Hooks(**found)
+
+
+HOOK_SCHEMA = {**HOOK.schema, "oneOf": [{"required": ["command"]}, {"required": ["http"]}]}
+parse_hooks = nested(parse_hooks, {
+    "type": "object", "additionalProperties": False,
+    "description": "commands or webhooks run at the moments of a deployment; a failing hook "
+                   "before promotion aborts it",
+    "properties": {m: {"anyOf": [{"type": "array", "items": HOOK_SCHEMA}, HOOK_SCHEMA,
+                                 {"type": "null"}]} for m in MOMENTS}})

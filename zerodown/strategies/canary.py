@@ -1,0 +1,102 @@
+"""Canary: give the new revision a growing share of users, judging it at each step.
+
+The stable revision keeps every one of its instances until the end, so an
+abort is one routing-table version away at every moment: all traffic back to
+stable, then the canary drains and stops. The canary's own instances are a
+fixed count, or scaled to each weight (ceil(instances × weight%), at least 1);
+more start, and are healthy, before the weight that needs them is applied.
+
+Who reaches the canary: a share of users by weight (sticky, if configured, so
+a user stays on one side and moves only as the weight grows: stable lies
+first on the split line, the canary after it), and every request matching a
+rule, whatever the weight. At the end the canary grows to the full count,
+takes all traffic in one table version, and stable drains and stops.
+
+A/B testing is the same plan held at a fixed split until a person decides:
+`ab-test` is canary steps [{weight: split}, {pause: {}}] with sticky cohorts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from zerodown.model import InstanceRef, Rule
+from zerodown.plan import (Analyze, Drain, Pause, Plan, Route, ServiceState, Share, Start, Stop,
+                           Target, WaitHealthy, shares_of)
+from zerodown.strategies.builder import PlanBuilder, split
+from zerodown.strategies.options import (ABTestStrategy, AnalysisStep, CanaryStrategy, PauseStep,
+                                         WeightStep)
+
+
+def canary_count(strategy: CanaryStrategy, instances: int, weight: int) -> int:
+    """Canary instances needed at `weight` percent: fixed, or scaled to the weight."""
+    if strategy.canary_instances is not None:
+        return max(1, min(instances, strategy.canary_instances.resolve(instances, round_up=True)))
+    return max(1, -(-instances * weight // 100))
+
+
+def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
+         label: str | None = None) -> Plan:
+    b = PlanBuilder(state)
+    b.clean_unrouted()
+    n = target.instances
+    canary, stable = split(b.routed, target.revision)
+    label = label or "canary " + " ".join(_step_text(s) for s in strategy.steps)
+    if not stable:  # a first deployment: there is nothing to compare with or fall back to
+        b.bring_in(InstanceRef(target.revision, b.slot()) for _ in range(max(0, n - len(canary))))
+        return b.plan(f"{label} (first deploy: all at once)", target)
+    name = f"r{target.revision}"
+    rules = tuple(Rule(name, m.header, m.cookie, m.equals, m.regex) for m in strategy.match)
+    weight = 0
+
+    def grow(count: int) -> None:
+        fresh = tuple(InstanceRef(target.revision, b.slot(reuse=False))
+                      for _ in range(count - len(canary)))
+        if fresh:  # started and healthy before any weight or rule sends users to them
+            b.steps += [Start(fresh), WaitHealthy(fresh)]
+            canary.extend(fresh)
+
+    def route() -> Route:
+        return Route((*shares_of(stable), Share(target.revision, tuple(canary), weight)),
+                     rules, strategy.sticky)
+
+    for step in strategy.steps:
+        if isinstance(step, WeightStep):
+            weight = step.weight
+            grow(canary_count(strategy, n, weight))
+            b.steps.append(route())
+        elif isinstance(step, PauseStep):
+            if not canary:  # a pause before any weight: the canary is not even running yet
+                grow(canary_count(strategy, n, 0))
+                b.steps.append(route())
+            b.steps.append(Pause(f"canary r{target.revision} at {weight}%"
+                                 + (" (`zerodown promote` goes on)" if step.duration is None else ""),
+                                 step.duration))
+        elif isinstance(step, AnalysisStep):
+            if not canary:
+                grow(canary_count(strategy, n, 0))
+                b.steps.append(route())
+            b.steps.append(Analyze(target.revision, asdict(step.analysis), state.stable))
+    # Promotion: the canary grows to the full count, then takes every user at once.
+    grow(n)
+    b.steps += [Route((Share(target.revision, tuple(canary)),)), Drain(tuple(stable)),
+                Stop(tuple(stable))]
+    b.routed = list(canary)
+    return b.plan(label, target)
+
+
+def ab_plan(strategy: ABTestStrategy, state: ServiceState, target: Target) -> Plan:
+    """Hold `split`% of users (sticky cohorts) on the new revision until promote or abort."""
+    canary = CanaryStrategy(steps=(WeightStep(strategy.split), PauseStep(None)),
+                            canary_instances=strategy.canary_instances, match=strategy.match,
+                            sticky=strategy.sticky)
+    return plan(canary, state, target, label=f"a/b test {100 - strategy.split}/{strategy.split} "
+                f"sticky by {strategy.sticky.mode} {strategy.sticky.name}")
+
+
+def _step_text(step) -> str:
+    if isinstance(step, WeightStep):
+        return f"{step.weight}%"
+    if isinstance(step, PauseStep):
+        return "pause" if step.duration is None else f"pause {step.duration:g}s"
+    return "analysis"

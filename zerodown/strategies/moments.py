@@ -1,0 +1,72 @@
+"""Where a plan's lifecycle moments fall, for hooks (zerodown.hooks).
+
+    with_hooks(plan.steps, revision, {"before_traffic"})
+
+Every strategy has the same moments, found from its steps rather than
+written into each planner: before the new revision's first Start; after its
+first WaitHealthy; before and after the first Route that gives it users
+(a blue/green preview does not); after the Route that makes it the only
+revision (promotion, past any analysis right after it). An undo plan (abort,
+rollback) opens with on_rollback. A planner may place a moment itself where
+the generic place is wrong (blue/green runs before_traffic while the preview
+is open, so smoke tests can reach green); it is then not placed again.
+Moments without hooks configured are dropped, so a plan shows only what runs.
+"""
+
+from __future__ import annotations
+
+from typing import AbstractSet, Sequence
+
+from zerodown.hooks import MOMENTS
+from zerodown.plan import Analyze, Hook, Pause, Route, Start, Step, WaitHealthy
+from zerodown.strategies.builder import squash
+
+def with_hooks(steps: Sequence[Step], revision: int, moments: AbstractSet[str],
+               undo: bool = False) -> tuple[Step, ...]:
+    """`steps` with a Hook step at each configured moment; unconfigured ones removed."""
+    if undo:
+        steps = ((Hook("on_rollback"),) if not _has(steps, "on_rollback") else ()) + tuple(steps)
+    else:
+        steps = _place(list(steps), revision)
+    return squash([s for s in steps if not isinstance(s, Hook) or s.moment in moments])
+
+
+def _place(steps: list[Step], revision: int) -> list[Step]:
+    def first(match) -> int | None:
+        return next((i for i, s in enumerate(steps) if match(s)), None)
+
+    mine = lambda s: any(r.revision == revision for r in s.instances)  # noqa: E731
+    at: dict[int, list[str]] = {}
+
+    def put(moment: str, index: int | None) -> None:
+        if index is not None and not _has(steps, moment):
+            at.setdefault(index, []).append(moment)
+
+    start = first(lambda s: isinstance(s, Start) and mine(s))
+    healthy = first(lambda s: isinstance(s, WaitHealthy) and mine(s))
+    traffic = first(lambda s: isinstance(s, Route) and s.traffic(revision))
+    promoted = first(lambda s: isinstance(s, Route) and s.routed()
+                     and all(r.revision == revision for r in s.routed()))
+    put("before_start", start)
+    put("after_healthy", None if healthy is None else healthy + 1)
+    if traffic is not None:
+        before = traffic  # checks and smoke tests go before a pause, not after a person's go
+        while before > 0 and isinstance(steps[before - 1], (Pause, Analyze)):
+            before -= 1
+        put("before_traffic", before)
+        put("after_traffic", traffic + 1)
+    if promoted is not None:
+        after = promoted + 1
+        while after < len(steps) and isinstance(steps[after], Analyze):
+            after += 1
+        put("after_promote", after)
+    out: list[Step] = []
+    for i in range(len(steps) + 1):
+        out += [Hook(m) for m in sorted(at.get(i, ()), key=MOMENTS.index)]
+        if i < len(steps):
+            out.append(steps[i])
+    return out
+
+
+def _has(steps: Sequence[Step], moment: str) -> bool:
+    return any(isinstance(s, Hook) and s.moment == moment for s in steps)
