@@ -1,0 +1,218 @@
+"""Blue/green, canary and A/B through real processes and the real proxy, under load.
+
+A background load counts every response through the whole of each test;
+measurements at each step are separate, bounded request runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from zerodown.engine.lifecycle import Phase, PhaseError
+from zerodown.engine.store import Store
+from zerodown.loadgen import LoadInBackground, run_load_sync
+
+from tests.e2e.test_deploy_under_load import CONTROLLER, alive
+
+CONNECTIONS = 6
+SAMPLE = 5000  # requests per share measurement: ±2 points is over 3.5 standard deviations
+
+
+def share_of(url: str, version: str, requests: int = SAMPLE, headers: dict | None = None) -> float:
+    result = run_load_sync(url, connections=4, requests=requests, headers=headers)
+    assert result.failed() == 0, result.summary()
+    return 100 * result.by_header["X-Version"].get(version, 0) / result.sent
+
+
+def version_of(url: str, headers: dict, requests: int = 4) -> set[str]:
+    """The versions one user (these headers) sees over a few requests."""
+    result = run_load_sync(url, connections=1, requests=requests, headers=headers)
+    assert result.failed() == 0, result.summary()
+    return set(result.by_header["X-Version"])
+
+
+def run_in_background(stack, id: int) -> tuple[threading.Thread, list]:
+    ended: list = []
+    thread = threading.Thread(target=lambda: ended.append(stack.engine.run(id)), daemon=True)
+    thread.start()
+    return thread, ended
+
+
+def wait_for_step(stack, id: int, text: str, timeout: float = 30.0) -> None:
+    """Until deployment `id`'s step in progress, begun, is described with `text` in it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        d = stack.store.deployment(id)
+        rec = stack.store.step_record(id, d.cursor) if d.step is not None else None
+        if rec is not None and rec.in_progress and text in d.step.describe():
+            return
+        assert not d.phase.terminal, f"deployment {id} ended {d.phase}: {d.error}"
+        assert time.monotonic() < deadline, f"no step like {text!r} within {timeout}s (at {d.step})"
+        time.sleep(0.01)
+
+
+CANARY = ("{kind: canary, steps: [{weight: 10}, {pause: {}}, {weight: 30}, {pause: {}}, "
+          "{weight: 60}, {pause: {}}], match: [{header: X-Canary, equals: '1'}]}")
+
+
+def test_canary_shares_follow_each_step_rules_win_and_no_request_fails(stack_factory):
+    stack = stack_factory(instances=3, strategy=CANARY)
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    v1 = stack.pids()
+    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=110) as load:
+        load.wait_for_responses(300)
+        d = stack.engine.deploy("v2")
+        for weight in (10, 30, 60):
+            assert stack.engine.run(d, stop_when_paused=True) is Phase.PAUSED
+            assert abs(share_of(stack.url, "v2") - weight) <= 2, weight
+            assert version_of(stack.url, {"X-Canary": "1"}, requests=50) == {"v2"}
+            assert stack.pids() >= v1, "stable keeps every instance until the end"
+            stack.engine.promote(d)
+        assert stack.engine.run(d) is Phase.SUCCEEDED
+        load.wait_for_responses(load.progress()[0] + 300)
+        result = load.stop()
+    assert result.failed() == 0, result.summary()
+    assert set(result.by_header["X-Version"]) == {"v1", "v2"}
+    assert not any(alive(p) for p in v1)
+    assert share_of(stack.url, "v2", 500) == 100
+
+
+STICKY = ("{kind: canary, steps: [{weight: 20}, {pause: {}}, {weight: 50}, {pause: {}}], "
+          "sticky: {mode: header, name: X-User}}")
+
+
+def test_a_sticky_user_never_flips_and_only_moves_toward_a_growing_canary(stack_factory):
+    stack = stack_factory(instances=2, strategy=STICKY)
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    users = [{"X-User": f"user-{i}"} for i in range(120)]
+    d = stack.engine.deploy("v2")
+    seen = []
+    for weight in (20, 50):
+        assert stack.engine.run(d, stop_when_paused=True) is Phase.PAUSED
+        sides = [version_of(stack.url, u) for u in users]
+        assert all(len(s) == 1 for s in sides), "a user saw both versions at one weight"
+        on_canary = {i for i, s in enumerate(sides) if s == {"v2"}}
+        assert abs(100 * len(on_canary) / len(users) - weight) <= 12  # 120 users: a coarse check
+        seen.append(on_canary)
+        stack.engine.promote(d)
+    assert seen[0] <= seen[1], "a user on the canary at 20% went back to stable at 50%"
+    assert stack.engine.run(d) is Phase.SUCCEEDED
+
+
+@pytest.mark.parametrize("abort_after", range(0, 8))
+def test_an_abort_after_any_canary_step_loses_no_request(stack_factory, abort_after):
+    # Steps (2 instances): 0 start, 1 healthy, 2 route 20%, 3 pause 1s, 4 start, 5 healthy,
+    # 6 route 100% (60% is squashed: nothing happens at it), 7 drain stable, 8 stop stable.
+    # Up to the drain, stable still runs: the abort routes it back, starting nothing.
+    stack = stack_factory(instances=2, strategy="{kind: canary, steps: [{weight: 20}, "
+                          "{pause: 1s}, {weight: 60}]}")
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    v1 = stack.pids()
+    signaller = Store(str(stack.state_dir / "zerodown.db"))
+
+    def listener(event):
+        if event.kind == "step.finished" and event.data.get("index") == abort_after:
+            try:
+                signaller.signal(event.deployment, "abort")
+            except PhaseError:
+                pass
+    stack.store.listeners.append(listener)
+    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=60) as load:
+        load.wait_for_responses(200)
+        assert stack.deploy("v2") is Phase.ABORTED
+        load.wait_for_responses(load.progress()[0] + 200)
+        result = load.stop()
+    assert result.failed() == 0, result.summary()
+    assert stack.pids() == v1, "the stable instances serve on, and nothing else runs"
+    assert share_of(stack.url, "v1", 300) == 100
+
+
+BLUE_GREEN = "{kind: blue-green, auto_promote: false, scale_down_delay: 30s}"
+
+
+def test_blue_green_preview_switch_then_rollback_inside_the_window(stack_factory):
+    stack = stack_factory(instances=3, strategy=BLUE_GREEN)
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    blue = stack.pids()
+    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=110) as load:
+        load.wait_for_responses(300)
+        d = stack.engine.deploy("v2")
+        assert stack.engine.run(d, stop_when_paused=True) is Phase.PAUSED  # green up, not live
+        green = stack.pids() - blue
+        assert len(green) == 3
+        assert version_of(stack.url, {"X-Zerodown-Preview": "1"}, 20) == {"v2"}
+        assert share_of(stack.url, "v2", 500) == 0, "users see blue until the switch"
+        stack.engine.promote(d)
+        thread, ended = run_in_background(stack, d)
+        wait_for_step(stack, d, "blue kept")  # switched; blue kept for the window
+        assert share_of(stack.url, "v1", 1000) == 0, "a new request reached blue after the switch"
+        assert all(alive(p) for p in blue)
+        asked = time.monotonic()
+        stack.engine.abort(d)  # what `zerodown rollback` does inside the window
+        thread.join(30)
+        took = time.monotonic() - asked
+        load.wait_for_responses(load.progress()[0] + 300)
+        result = load.stop()
+    assert ended == [Phase.ABORTED]
+    assert took < 3.0, f"rollback inside the window took {took:.2f}s"  # incl. green's drain
+    assert result.failed() == 0, result.summary()
+    assert stack.pids() == blue, "rolling back to a kept blue starts no process"
+    assert share_of(stack.url, "v1", 500) == 100
+    assert not any(alive(p) for p in green)
+
+
+def test_blue_green_auto_promote_under_load_fails_no_request(stack_factory):
+    stack = stack_factory(instances=3, strategy="{kind: blue-green, scale_down_delay: 1s}")
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    blue = stack.pids()
+    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=60) as load:
+        load.wait_for_responses(300)
+        assert stack.deploy("v2") is Phase.SUCCEEDED
+        load.wait_for_responses(load.progress()[0] + 300)
+        result = load.stop()
+    assert result.failed() == 0, result.summary()
+    assert not any(alive(p) for p in blue)
+    assert share_of(stack.url, "v2", 500) == 100
+
+
+@pytest.mark.parametrize("strategy, kill_at", [
+    ("{kind: blue-green, scale_down_delay: 2s}", 2),
+    ("{kind: canary, steps: [{weight: 30}, {pause: 1s}, {weight: 60}, {pause: 1s}]}", 3),
+    ("{kind: canary, steps: [{weight: 30}, {pause: 1s}, {weight: 60}, {pause: 1s}]}", 7),
+])
+def test_a_controller_killed_mid_way_resumes_without_loss(stack_factory, tmp_path, strategy,
+                                                          kill_at):
+    stack = stack_factory(instances=2, strategy=strategy)
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    v1 = stack.pids()
+    script = CONTROLLER.format(root=str(os.getcwd()), config=str(tmp_path / "zerodown.yaml"),
+                               state=str(tmp_path / "state"))
+    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=90) as load:
+        load.wait_for_responses(300)
+        controller = subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            d = stack.store.active_deployment("shop")
+            if d is not None and d.cursor >= kill_at:
+                break
+            assert time.monotonic() < deadline and controller.poll() is None, \
+                controller.stdout.read()
+            time.sleep(0.005)
+        os.kill(controller.pid, signal.SIGKILL)
+        controller.wait()
+        resumed = stack.engine.resume_interrupted(stop_when_paused=False)
+        load.wait_for_responses(load.progress()[0] + 300)
+        result = load.stop()
+    assert list(resumed.values()) == [Phase.SUCCEEDED], resumed
+    assert result.failed() == 0, result.summary()
+    assert not any(alive(p) for p in v1)
+    assert len(stack.pids()) == 2
+    assert {i.revision for i in stack.runtime.adopt("shop")} == {stack.store.stable("shop")[0]}
