@@ -250,10 +250,12 @@ def instance_view(service: str, row: InstanceRow,
 
 
 def table_traffic(table: RoutingTable, known: dict[int, render.RevisionLabel],
-                  stats: dict | None = None) -> list[render.TrafficView]:
+                  stats: dict | None = None, rates: dict[str, float] | None = None
+                  ) -> list[render.TrafficView]:
     """Per revision of the table: weight and backends; with stats, its counters too.
     Revisions only the counters know (they served earlier) follow with weight 0."""
     counters = (stats or {}).get("revisions", {})
+    rates = rates or {}
     names = [r.name for r in table.revisions] + [n for n in counters
                                                   if table.revision(n) is None]
     out = []
@@ -266,8 +268,29 @@ def table_traffic(table: RoutingTable, known: dict[int, render.RevisionLabel],
             tuple(b.id for b in route.backends) if route else (),
             None if c is None else c["requests"],
             None if c is None else c["responses"]["5xx"] + c["errors"],
-            None if c is None else c["in_flight"]))
+            None if c is None else c["in_flight"], rates.get(name),
+            None if c is None else c.get("latency_ms", {}).get("p50"),
+            None if c is None else c.get("latency_ms", {}).get("p99")))
     return out
+
+
+RATE_SAMPLE = 1.0  # seconds between the two looks at the counters that give req/s
+
+
+def split_rates(router, table: RoutingTable, stats: dict | None,
+                sample: float = RATE_SAMPLE) -> dict[str, float]:
+    """Requests per second per revision, from a second look at the counters `sample`
+    seconds later; only while traffic is split (a canary, an A/B test), else {}."""
+    if stats is None or sum(1 for r in table.revisions if r.backends) < 2:
+        return {}
+    time.sleep(sample)
+    try:
+        later = router.stats()
+    except ZerodownError:
+        return {}
+    before, after = stats.get("revisions", {}), later.get("revisions", {})
+    return {name: max(0, c["requests"] - before.get(name, {}).get("requests", 0)) / sample
+            for name, c in after.items()}
 
 
 def progress(store: Store, service: str) -> str:
@@ -294,7 +317,8 @@ def status_view(ctl: Controller) -> render.StatusView:
     return render.StatusView(
         service, cfg.listen, maybe_label(known, store.stable(service)[0]), proxy, deployment,
         tuple(_probed(ctl, store, service, known)),
-        tuple(table_traffic(table, known, stats)) if proxy.running else (),
+        tuple(table_traffic(table, known, stats, split_rates(ctl.router(cfg), table, stats)))
+        if proxy.running else (),
         deployed=bool(known))
 
 

@@ -43,6 +43,13 @@ class TrafficView:
     requests: int | None = None  # None: no counters (proxy down, or progress lines)
     errors: int | None = None  # 5xx answers plus the proxy's own 502/503/504
     in_flight: int | None = None
+    rate: float | None = None  # requests per second just now (measured while traffic is split)
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+    @property
+    def error_rate(self) -> float | None:
+        return None if not self.requests else 100 * (self.errors or 0) / self.requests
 
 
 @dataclass(frozen=True)
@@ -217,14 +224,20 @@ def status_text(s: StatusView, now: float) -> str:
         lines.append("no instances running")
     lines.append("")
     if s.traffic:
-        lines.append(table(("TRAFFIC", "VERSION", "WEIGHT", "BACKENDS", "REQUESTS", "ERRORS",
-                            "IN FLIGHT"), [
-            (t.revision, t.version, percent(t.weight), len(t.backends), t.requests, t.errors,
-             t.in_flight) for t in s.traffic]))
+        # Per variant, side by side: what an A/B test or a canary is judged by.
+        lines.append(table(("TRAFFIC", "VERSION", "WEIGHT", "BACKENDS", "REQUESTS", "REQ/S",
+                            "ERRORS", "ERROR %", "P50 MS", "P99 MS", "IN FLIGHT"), [
+            (t.revision, t.version, percent(t.weight), len(t.backends), t.requests,
+             _num(t.rate, 1), t.errors, _num(t.error_rate, 2), _num(t.p50_ms, 1),
+             _num(t.p99_ms, 1), t.in_flight) for t in s.traffic]))
     else:
         lines.append("traffic: nothing routed" if s.proxy.running else
                      "traffic: unknown (the proxy is not running: `zerodown up` starts it)")
     return "\n".join(lines)
+
+
+def _num(value: float | None, digits: int) -> str | None:
+    return None if value is None else f"{value:.{digits}f}"
 
 
 def proxy_text(p: ProxyView) -> str:

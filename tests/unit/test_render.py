@@ -132,7 +132,9 @@ def status(**kw) -> StatusView:
                                     alive=True, healthy=False, health="connection refused"),
                            instance(R2, 3, "failed", address="127.0.0.1:4003", pid=13,
                                     alive=False)),
-                traffic=(TrafficView("r1", "v1", 100.0, ("shop-r1-s0",), 120, 1, 0),))
+                traffic=(TrafficView("r1", "v1", 90.0, ("shop-r1-s0",), 120, 1, 0, 40.0, 1.25, 9.5),
+                         TrafficView("r2", "v2", 10.0, ("shop-r2-s2",), 12, 3, 1, 4.5, 2.0,
+                                     30.0)))
     return StatusView(**{**base, **kw})
 
 
@@ -146,8 +148,15 @@ def test_status_text_names_everything_an_operator_asks_first():
     assert "shop-r1-s0  r1 (v1)   routed    healthy" in text
     assert "unhealthy: connection refused" in text
     assert "shop-r2-s3  r2 (v2)   failed    not running" in text
-    traffic = lines[lines.index(next(l for l in lines if l.startswith("TRAFFIC"))) + 1]
-    assert traffic.split() == ["r1", "v1", "100%", "1", "120", "1", "0"]
+    head = lines.index(next(l for l in lines if l.startswith("TRAFFIC")))
+    assert lines[head].split() == ["TRAFFIC", "VERSION", "WEIGHT", "BACKENDS", "REQUESTS",
+                                   "REQ/S", "ERRORS", "ERROR", "%", "P50", "MS", "P99", "MS",
+                                   "IN", "FLIGHT"]
+    # Each variant side by side, as an A/B test or a canary is judged: rate, errors, latency.
+    assert lines[head + 1].split() == ["r1", "v1", "90%", "1", "120", "40.0", "1", "0.83",
+                                       "1.2", "9.5", "0"]
+    assert lines[head + 2].split() == ["r2", "v2", "10%", "1", "12", "4.5", "3", "25.00",
+                                       "2.0", "30.0", "1"]
 
 
 @pytest.mark.parametrize("kw, expect", [
@@ -183,9 +192,9 @@ def test_status_dict_is_plain_json_with_numbers_for_revisions():
                                     "slot": 0, "state": "routed", "address": "127.0.0.1:4001",
                                     "pid": 11, "alive": True, "healthy": True,
                                     "health": "HTTP 200"}
-    assert data["traffic"] == [{"revision": "r1", "version": "v1", "weight": 100.0,
-                                "backends": ["shop-r1-s0"], "requests": 120, "errors": 1,
-                                "in_flight": 0}]
+    assert data["traffic"][0] == {"revision": "r1", "version": "v1", "weight": 90.0,
+                                  "backends": ["shop-r1-s0"], "requests": 120, "errors": 1,
+                                  "in_flight": 0, "rate": 40.0, "p50_ms": 1.25, "p99_ms": 9.5}
 
 
 def test_history_lists_newest_first_with_errors_and_events_when_verbose():
