@@ -2,15 +2,20 @@
 
 Brings up the example service (4 instances of v1 behind the embedded proxy),
 keeps a load generator running throughout, and ships a new version with each
-strategy built so far. For each it prints: how long the deployment took, the
-requests served and failed meanwhile, the lowest serving capacity, the peak
-number of instances, and how long two versions served at once — the costs
-the seed names (in-place shrinks capacity; rolling mixes versions; surge
-needs spare instances), with the failed-request count that must stay 0.
+of the four strategies (and an A/B test). For each it prints: how long the
+deployment took, the requests served and failed meanwhile, the lowest serving
+capacity, the peak number of instances, how long two versions served at once,
+the largest share of users on the new version before it had them all, and
+what a rollback would cost at the best and the worst moment of the deployment
+(a table switch, or instances to start again) — the costs the seed names
+(in-place shrinks capacity; rolling mixes versions; surge and blue/green need
+spare instances; canary exposes few users), with the failed-request count
+that must stay 0.
 """
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 import threading
 import time
@@ -21,6 +26,8 @@ from zerodown import example
 from zerodown.controller import Controller
 from zerodown.engine.lifecycle import Phase
 from zerodown.loadgen import LoadInBackground
+from zerodown.plan import Route, Start, WaitHealthy
+from zerodown.strategies.exposure import exposure, restarts_to_undo
 
 INSTANCES = 4
 STRATEGIES = [  # (label, strategy section); each deploys the next version
@@ -28,7 +35,12 @@ STRATEGIES = [  # (label, strategy section); each deploys the next version
     ("rolling, surge 1", "{kind: rolling, max_surge: 1, max_unavailable: 0}"),
     ("rolling, surge 0 (in turn)", "{kind: rolling, max_surge: 0, max_unavailable: 1}"),
     ("rolling, surge 2", "{kind: rolling, max_surge: 2, max_unavailable: 0}"),
+    ("blue/green", "{kind: blue-green, scale_down_delay: 2s}"),
+    ("canary 10% → 50%", "{kind: canary, steps: [{weight: 10}, {pause: 2s}, {weight: 50}, "
+     "{pause: 2s}], sticky: {mode: cookie, name: zd-canary}}"),
+    ("a/b test 50/50, B wins", "{kind: ab-test, split: 50}"),
 ]
+AB_HOLD = 2.0  # seconds the A/B test holds its split before the demo decides for B
 
 
 def free_port() -> int:
@@ -55,6 +67,8 @@ class Row:
     lowest_capacity: int
     peak_instances: int
     mixed_seconds: float
+    exposed: float  # % of users on the new version at most before it had them all
+    rollback: str  # what going back costs, best … worst moment
 
 
 class Observer:
@@ -96,12 +110,39 @@ def deploy(ctl: Controller, version: str, strategy: str, load: LoadInBackground,
     sent0, ok0, failed0 = load.progress()
     began = time.monotonic()
     with Observer(ctl) as seen:
-        phase = engine.run(engine.deploy(version, strategy=_section(strategy)))
+        id = engine.deploy(version, strategy=_section(strategy))
+        phase = engine.run(id, stop_when_paused=True)
+        if phase is Phase.PAUSED:  # the A/B test holds until someone decides: B wins
+            time.sleep(AB_HOLD)
+            engine.promote(id)
+            phase = engine.run(id)
     took = time.monotonic() - began
     load.wait_for_responses(load.progress()[0] + 200)  # traffic after the deploy counts too
     sent, ok, failed = load.progress()
+    d = engine.store.deployment(id)
     return Row(label, str(phase.value if isinstance(phase, Phase) else phase), took, sent - sent0,
-               failed - failed0, seen.lowest, seen.peak, seen.mixed)
+               failed - failed0, seen.lowest, seen.peak, seen.mixed,
+               exposure(d.steps, d.to_revision),
+               # every moment while it runs: after its last step it is over, and going
+               # back is a new deployment
+               rollback_text(restarts_to_undo(d.steps, d.from_revision, INSTANCES)[:-1],
+                             d.steps, engine.store.steps(id)))
+
+
+def rollback_text(restarts: list[int], steps, records) -> str:
+    """Best … worst moment for a rollback: a table switch (timed as this deployment's
+    Route steps took), or instances to start again (timed as its starts took to get healthy)."""
+    routes = [r.finished_at - r.started_at for s, r in zip(steps, records)
+              if isinstance(s, Route) and r.finished_at]
+    switch = f"switch {1000 * statistics.median(routes):.0f}ms" if routes else "switch"
+    worst = max(restarts)
+    if worst == 0:
+        return f"{switch} throughout"
+    per = [(r.finished_at - r.started_at) / len(s.instances) for s, r in zip(steps, records)
+           if isinstance(s, (Start, WaitHealthy)) and r.finished_at and s.instances]
+    restart = sum(per) * 2 / len(per) if per else 0.0  # a start and a health wait per instance
+    best = switch if min(restarts) == 0 else f"restart {min(restarts)}"
+    return f"{best} … restart {worst} (~{worst * restart:.1f}s)"
 
 
 def _section(text: str) -> dict:
@@ -111,12 +152,17 @@ def _section(text: str) -> dict:
 
 def render(rows: list[Row], total) -> str:
     head = (f"{'strategy':28} {'outcome':>10} {'seconds':>8} {'served':>8} {'failed':>7} "
-            f"{'lowest capacity':>16} {'peak instances':>15} {'two versions s':>15}")
+            f"{'lowest capacity':>16} {'peak instances':>15} {'two versions s':>15} "
+            f"{'exposed early':>14}  rollback (best … worst moment)")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r.strategy:28} {r.outcome:>10} {r.seconds:8.2f} {r.served:8d} {r.failed:7d} "
                      f"{r.lowest_capacity:>10d} of {INSTANCES} {r.peak_instances:>15d} "
-                     f"{r.mixed_seconds:15.2f}")
+                     f"{r.mixed_seconds:15.2f} {r.exposed:13.0f}%  {r.rollback}")
+    lines += ["", "exposed early: the largest share of users on the new version before it had "
+              "them all (0% for blue/green: the preview only)",
+              "rollback: what going back would take at the best and the worst moment of the "
+              "deployment — a routing-table switch, or old instances to start again"]
     lines += ["", f"whole run: {total.summary()}"]
     return "\n".join(lines)
 
