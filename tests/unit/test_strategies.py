@@ -14,10 +14,14 @@ import pytest
 
 from zerodown import table_json
 from zerodown.config import Amount, InPlaceStrategy, RollingStrategy
+from zerodown.engine.lifecycle import promoted
 from zerodown.model import InstanceRef, Rule, Slot, Sticky
 from zerodown.plan import (Analyze, Drain, Hook, Pause, PlanError, Route, ServiceState, Share,
                            Start, Target, route_table, step_from_data, step_to_data)
 from zerodown.strategies import abort_plan, plan_for, rollback_plan, rolling
+from zerodown.strategies.options import (ABTestStrategy, AnalysisConfig, AnalysisStep,
+                                         BlueGreenStrategy, CanaryStrategy, MatchRule, PauseStep,
+                                         WeightStep)
 
 
 def amount(v: int | str) -> Amount:
@@ -209,3 +213,102 @@ def test_route_percents_mix_fixed_weights_and_instance_counts():
     assert Route(()).describe() == "route nothing (requests get 503)"
     assert Drain(refs(1, [0])).describe("shop") == "drain shop-r1-s0"
     assert Pause("manual gate").describe() == "pause until resumed: manual gate"
+
+
+# --- blue/green, canary, A/B -------------------------------------------------------------
+
+def test_blue_green_starts_green_beside_blue_previews_then_switches_in_one_route():
+    p = plan_for(BlueGreenStrategy(auto_promote=False, scale_down_delay=60), serving(1, 2),
+                 Target(2, 2), hooks={"before_traffic"})
+    assert p.describe() == textwrap.dedent("""\
+        shop: r1 → r2, 2 instances, blue-green manual promote scale_down_delay=60s preview=X-Zerodown-Preview, 9 steps
+        1. start shop-r2-s2, shop-r2-s3
+        2. wait until healthy: shop-r2-s2, shop-r2-s3
+        3. route r1 100% to s0 s1; r2 0% to s2 s3; preview: header X-Zerodown-Preview = 1 → r2
+        4. run before_traffic hooks
+        5. pause until resumed: green r2 is up (preview: X-Zerodown-Preview: 1); `zerodown promote` switches traffic
+        6. route r2 100% to s2 s3
+        7. pause 60s: blue kept 60s for an instant rollback
+        8. drain shop-r1-s0, shop-r1-s1
+        9. stop shop-r1-s0, shop-r1-s1""")
+    preview = p.steps[2]
+    assert not preview.traffic(2), "a preview is not user traffic"
+    table = route_table(preview, {r: f"127.0.0.1:{9000 + r.slot.index}" for r in preview.routed()},
+                        "shop", 3)
+    assert [(r.name, r.weight) for r in table.revisions] == [("r1", 100), ("r2", 0)]
+    assert table.rules[0].header == "X-Zerodown-Preview"
+
+
+def test_blue_green_without_hooks_or_pauses_switches_straight_from_health_to_green():
+    p = plan_for(BlueGreenStrategy(scale_down_delay=0), serving(1, 2), Target(2, 2))
+    assert [s.describe("shop") for s in p.steps] == [
+        "start shop-r2-s2, shop-r2-s3", "wait until healthy: shop-r2-s2, shop-r2-s3",
+        "route r2 100% to s2 s3", "drain shop-r1-s0, shop-r1-s1", "stop shop-r1-s0, shop-r1-s1"]
+
+
+def test_a_canary_scales_its_instances_to_each_weight_before_applying_it():
+    strategy = CanaryStrategy(steps=(WeightStep(10), PauseStep(None), WeightStep(50),
+                                     AnalysisStep(AnalysisConfig(success_rate=0.99))),
+                              match=(MatchRule(header="X-Beta", equals="1"),),
+                              sticky=Sticky("header", "X-User"))
+    p = plan_for(strategy, serving(1, 4), Target(2, 4))
+    described = [s.describe("shop") for s in p.steps]
+    assert described[:3] == ["start shop-r2-s4", "wait until healthy: shop-r2-s4",
+                             "route r1 90% to s0 s1 s2 s3; r2 10% to s4; rule: header X-Beta = 1 "
+                             "→ r2; sticky by header X-User"]
+    assert described[4:7] == ["start shop-r2-s5", "wait until healthy: shop-r2-s5",
+                              "route r1 50% to s0 s1 s2 s3; r2 50% to s4 s5; rule: header X-Beta "
+                              "= 1 → r2; sticky by header X-User"]
+    assert described[-3:] == ["route r2 100% to s4 s5 s6 s7",
+                              "drain shop-r1-s0, shop-r1-s1, shop-r1-s2, shop-r1-s3",
+                              "stop shop-r1-s0, shop-r1-s1, shop-r1-s2, shop-r1-s3"]
+    assert isinstance(p.steps[7], Analyze) and p.steps[7].against == 1
+    # promote --full from the first pause: no stop at 50%, straight to everyone
+    rest = [s.describe("shop") for s in promoted(p.steps[4:])]
+    assert rest[:3] == ["start shop-r2-s5", "wait until healthy: shop-r2-s5",
+                        "start shop-r2-s6, shop-r2-s7"]
+    assert not any("50%" in s for s in rest)
+
+
+def test_a_fixed_canary_count_starts_once_and_the_first_deploy_goes_all_at_once():
+    strategy = CanaryStrategy(steps=(WeightStep(20), WeightStep(60)), canary_instances=Amount(2))
+    p = plan_for(strategy, serving(1, 4), Target(2, 4))
+    assert sum(isinstance(s, Start) for s in p.steps) == 2  # the pair, then the rest at the end
+    first = plan_for(strategy, ServiceState("shop", None), Target(1, 2))
+    assert "first deploy" in first.strategy
+    assert [type(s).__name__ for s in first.steps] == ["Start", "WaitHealthy", "Route"]
+
+
+def test_an_ab_test_holds_a_sticky_split_at_a_manual_pause():
+    p = plan_for(ABTestStrategy(split=30), serving(1, 2), Target(2, 2))
+    assert p.strategy == "a/b test 70/30 sticky by cookie zerodown-ab"
+    route, pause = p.steps[2], p.steps[3]
+    assert route.percents() == {1: 70, 2: 30} and route.sticky.mode == "cookie"
+    assert isinstance(pause, Pause) and pause.duration is None
+
+
+def test_hooks_sit_at_their_moments_and_only_configured_ones_appear():
+    every = {"before_start", "after_healthy", "before_traffic", "after_traffic",
+             "after_promote", "on_rollback"}
+    p = plan_for(RollingStrategy(), serving(1, 2), Target(2, 2), hooks=every)
+    kinds = [s.describe("shop") for s in p.steps]
+    assert kinds[:4] == ["run before_start hooks", "start shop-r2-s2", "wait until healthy: shop-r2-s2",
+                         "run after_healthy hooks"]
+    assert kinds[4:7] == ["run before_traffic hooks", "route r1 50% to s1; r2 50% to s2",
+                          "run after_traffic hooks"]
+    assert kinds.index("run after_promote hooks") == kinds.index("route r2 100% to s2 s3") + 1
+    assert not any(isinstance(s, Hook) for s in plan_for(RollingStrategy(), serving(1, 2),
+                                                         Target(2, 2)).steps)
+    undo = rollback_plan(RollingStrategy(), serving(2, 2), Target(1, 2), hooks=every)
+    assert undo.steps[0] == Hook("on_rollback")
+
+
+def test_an_abort_after_the_blue_green_switch_routes_the_kept_blue_back_first():
+    after_switch = ServiceState("shop", 1, refs(2, [2, 3]), unrouted=refs(1, [0, 1]))
+    assert [s.describe("shop") for s in abort_plan(after_switch, Target(1, 2)).steps] == [
+        "wait until healthy: shop-r1-s0, shop-r1-s1", "route r1 100% to s0 s1",
+        "drain shop-r2-s2, shop-r2-s3", "stop shop-r2-s2, shop-r2-s3"]
+    # nothing of r1 left at all: going back starts it again, by rolling
+    gone = ServiceState("shop", 1, refs(2, [2, 3]))
+    back = rollback_plan(CanaryStrategy(steps=(WeightStep(10),)), gone, Target(1, 2))
+    assert back.strategy.startswith("rollback, rolling")
