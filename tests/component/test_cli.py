@@ -322,3 +322,26 @@ def test_down_stops_everything_and_up_starts_it_again(up):
 
     assert "shop is up: r2 (v1) serves" in s.run("up").stdout
     assert s.text() == "hello from v1\n"
+
+
+def test_blue_green_from_the_cli_preview_promote_and_rollback_inside_the_window(up):
+    s = up
+    blue = s.pids(1)
+    deploy = s.start("deploy", "v2", "--strategy", "blue-green", "--set",
+                     "strategy.auto_promote=false", "--set", "strategy.scale_down_delay=60s")
+    wait_for(lambda: (s.status()["deployment"] or {}).get("phase") == "paused",
+             what="green up, held for a person")
+    assert "zerodown promote" in s.run("status").stdout
+    assert s.text() == "hello from v1\n"
+    assert get(s.port, "/", headers={"X-Zerodown-Preview": "1"}).text == "hello from v2\n"
+    assert "goes past its pause" in s.run("promote").stdout  # the deploy process goes on
+    wait_for(lambda: "blue kept" in ((s.status()["deployment"] or {}).get("step_text") or ""),
+             what="the switch, then the scale-down window")
+    assert s.text() == "hello from v2\n"
+    assert s.pids(1) == blue, "blue still runs in its window"
+    out = s.run("rollback").stdout
+    assert "rolling back means aborting it" in out and "aborted" in out
+    assert s.text() == "hello from v1\n"
+    assert s.pids() == blue, "rolling back inside the window starts no process"
+    assert deploy.wait(CLI_TIMEOUT) == 1, deploy.log()  # its deployment did not succeed
+    assert "aborted" in deploy.log()
