@@ -16,8 +16,11 @@ APP = Path(__file__).resolve().parent.parent / "examples" / "app" / "app.py"
 def config_text(service: str, listen: str, *, instances: int = 4,
                 strategy: str = "{kind: rolling, max_surge: 1, max_unavailable: 0}",
                 health_interval: str = "50ms", start_timeout: str = "20s",
-                drain_timeout: str = "10s", stop_grace: str = "5s", start_delay: float = 0) -> str:
-    """A zerodown.yaml running the example app with this Python, fast health checks."""
+                drain_timeout: str = "10s", stop_grace: str = "5s", start_delay: float = 0,
+                router: str | None = None) -> str:
+    """A zerodown.yaml running the example app with this Python, fast health checks.
+    `router`: the value of the router key in YAML flow style, e.g. "{kind: nginx}"."""
+    router_line = f"router: {router}\n" if router else ""
     return textwrap.dedent(f"""\
         service: {service}
         listen: {listen}
@@ -30,4 +33,4 @@ def config_text(service: str, listen: str, *, instances: int = 4,
         stop_grace: {stop_grace}
         strategy: {strategy}
         on_failure: rollback
-        """)
+        """) + router_line

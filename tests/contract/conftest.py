@@ -143,8 +143,41 @@ def embedded_router(tmp_path) -> Iterator[RouterHarness]:
             app.cleanup()
 
 
+@contextmanager
+def nginx_router(tmp_path) -> Iterator[RouterHarness]:
+    """zerodown/routers/nginx.py in managed mode: a real nginx master of its own."""
+    from zerodown.engine.runner import SystemClock
+    from zerodown.loadgen import run_load_sync
+    from zerodown.routers.nginx import NginxRouter
+    from tests.support.net import free_port, wait_until
+    from tests.support.procs import start_app
+    apps = [start_app("v1") for _ in range(3)]
+    listen = f"127.0.0.1:{free_port()}"
+    router = NginxRouter(tmp_path / "nginx", listen, service=SERVICE)
+    try:
+        router.ensure_running()
+
+        def counted() -> int:
+            stats = router.stats()
+            return stats["rejected"] + sum(r["requests"] for r in stats["revisions"].values())
+
+        def send(n: int) -> None:
+            before = counted()
+            result = run_load_sync(f"http://{listen}/", connections=2, requests=n)
+            assert result.failed() == 0, result.summary()
+            # nginx logs a request (what stats() counts) just after its response went out
+            wait_until(lambda: counted() >= before + n, 5.0, f"{n} requests in nginx's log")
+        yield RouterHarness(router, [f"127.0.0.1:{a.port}" for a in apps], router.table,
+                            send, waiter(SystemClock()))
+    finally:
+        router.stop()
+        for app in apps:
+            app.cleanup()
+
+
 RUNTIMES: dict[str, Callable] = {"fake": fake_runtime, "local": local_runtime}
 ROUTERS: dict[str, Callable] = {"fake": fake_router, "embedded": embedded_router}
+ROUTERS["nginx"] = nginx_router
 
 
 def _factory(request, tmp_path, drivers: dict[str, Callable]):

@@ -18,5 +18,12 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike):
     """The router `config.router.kind` names, for the service's listener, state in `state_dir`."""
     if config.router.kind == "embedded":
         return EmbeddedRouter(state_dir, config.listen, service=config.service)
+    if config.router.kind == "nginx":
+        from zerodown.routers.nginx import NginxRouter
+        from zerodown.routers.nginx_options import parse_options
+        return NginxRouter(os.path.join(state_dir, "nginx"), config.listen,
+                           service=config.service,
+                           options=parse_options(config.router.options, file=config.file,
+                                                 lines=config.lines))
     raise UsageError(f"router kind {config.router.kind!r} is not available yet "
-                     f"(available: embedded)")
+                     f"(available: embedded, nginx)")

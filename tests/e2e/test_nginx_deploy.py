@@ -1,0 +1,65 @@
+"""Deployments through a real nginx (router kind nginx) under load, every response counted.
+
+Two clients run through each deployment: one that retries an idempotent request
+once when a reused keep-alive connection closes before any response byte (as
+browsers and urllib3 do) must see no failure at all; a raw one is reported, as
+each nginx reload closes idle client connections under it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from zerodown import example
+from zerodown.engine.lifecycle import Phase
+from zerodown.loadgen import LoadInBackground
+from tests.e2e.stack import Stack
+from tests.support.net import free_port
+
+if shutil.which("nginx") is None and os.environ.get("CI") != "true":
+    pytest.skip("nginx is not installed (bash scripts/setup.sh installs it); never skipped "
+                "under CI", allow_module_level=True)
+
+
+@pytest.fixture
+def nginx_stack(tmp_path):
+    made = []
+
+    def make(strategy: str) -> Stack:
+        path = tmp_path / "zerodown.yaml"
+        path.write_text(example.config_text(
+            "shop", f"127.0.0.1:{free_port()}", instances=3, strategy=strategy,
+            health_interval="100ms", start_timeout="10s", drain_timeout="5s", stop_grace="3s",
+            router="{kind: nginx, workers: 2, worker_shutdown_timeout: 5s}"))
+        made.append(Stack(path, tmp_path / "state"))
+        return made[-1]
+    yield make
+    for stack in made:
+        stack.close()
+
+
+@pytest.mark.parametrize("strategy", [
+    "{kind: rolling, max_surge: 1, max_unavailable: 0}",
+    "{kind: in-place, batch_size: 1}",
+])
+def test_a_deployment_through_nginx_fails_nothing_for_a_retrying_client(nginx_stack, strategy):
+    stack = nginx_stack(strategy)
+    assert type(stack.router).__name__ == "NginxRouter"
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    with LoadInBackground(stack.url, connections=4, retry_idempotent_once=True) as retrying, \
+            LoadInBackground(stack.url, connections=4) as raw:
+        retrying.wait_for_responses(300)
+        assert stack.deploy("v2") is Phase.SUCCEEDED
+        retrying.wait_for_responses(retrying.progress()[0] + 300)
+        result, plain = retrying.stop(), raw.stop()
+    print(f"\n{strategy} through nginx: retrying client {result.failed()} failed of "
+          f"{result.sent} ({result.retried} retried once); raw client {plain.failed()} "
+          f"failed of {plain.sent} {plain.errors}")
+    assert result.failed() == 0, result.summary()
+    assert set(result.by_header["X-Version"]) == {"v1", "v2"}
+    assert len(stack.pids()) == 3
+    table = stack.router.table()
+    assert [r.name for r in table.revisions if r.weight > 0] == [f"r{stack.store.stable('shop')[0]}"]

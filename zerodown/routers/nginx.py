@@ -1,0 +1,305 @@
+"""The `nginx` router: a real nginx made to match a routing table, by config and reload.
+
+    router = NginxRouter(state_dir, "127.0.0.1:8080", service="shop")
+    router.ensure_running()     # managed mode: starts its own master unless one runs
+    router.apply(table)         # render, write, `nginx -t`, SIGHUP, wait for the new workers
+
+Managed mode (default): state_dir holds nginx.conf, nginx.pid, error.log,
+access.log and temp/; the master (`nginx -p state_dir -c nginx.conf`, daemon
+on, as the controller's user) outlives the controller, which finds it again
+by its pid file. Attach mode (options config + pid_file, see nginx_options.py)
+writes only the include file and reloads the user's master; it never starts
+or stops that master.
+
+The routing table in force travels inside the config text (nginx_render.Meta),
+so table() reads what nginx was last told. A change of version alone rewrites
+the file without a reload: every reload closes idle client keep-alive
+connections, the one failure a reload causes (see benchmarks/nginx_reload.py).
+Drain: nginx counts nothing per backend, so a backend removed by a reload is
+drained once every worker that ran before that reload has exited (old workers
+finish their requests, bounded by worker_shutdown_timeout). Those workers are
+written to nginx-drains.json before the reload, so a restarted controller
+still knows.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pwd
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from zerodown.errors import RouterError, StaleTableError
+from zerodown.model import EMPTY_TABLE, RoutingTable
+from zerodown.proxy.state import write_atomic
+from zerodown.routers import nginx_process as procs
+from zerodown.routers.nginx_options import NginxOptions, parse_options
+from zerodown.routers.nginx_render import read_meta, render_http, render_main, routing_text
+from zerodown.routers.nginx_stats import AccessLog, stats_dict
+from zerodown.runtimes.local import POLL, tail, wait_gone
+
+READY_TIMEOUT = 15.0   # a started master, or a reload, must show its workers within this
+TEST_TIMEOUT = 30.0    # `nginx -t`
+STOP_TIMEOUT = 40.0    # SIGQUIT lets workers finish (worker_shutdown_timeout), then SIGKILL
+TAIL_LINES = 15
+RELOAD_POLL = 0.005    # a reload takes ~100 ms (nginx's master waits that long): look often
+
+
+class NginxRouter:
+    """Router protocol over nginx; see the module docstring."""
+
+    def __init__(self, state_dir: str | os.PathLike, listen: str, *, service: str = "zerodown",
+                 options: NginxOptions | dict | None = None):
+        self.state_dir = Path(state_dir).resolve()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.listen, self.service = listen, service
+        self.options = options if isinstance(options, NginxOptions) else \
+            parse_options(options or {})
+        o = self.options
+        self.conf_path = Path(o.config).resolve() if o.config else self.state_dir / "nginx.conf"
+        self.pid_file = Path(o.pid_file) if o.pid_file else self.state_dir / "nginx.pid"
+        self.error_log = self.state_dir / "error.log"
+        self.access_log = self.state_dir / "access.log"
+        self.drains_file = self.state_dir / "nginx-drains.json"
+        self._log = AccessLog(str(self.access_log))
+        self._addresses: dict[str, tuple[str, str]] = {}  # address -> (backend id, revision)
+        self._lock = threading.RLock()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.listen}"
+
+    @property
+    def pid(self) -> int | None:
+        """The running master's pid, or None."""
+        master = self._master()
+        return master.pid if master else None
+
+    def answers(self) -> bool:
+        return self._master() is not None
+
+    # --- the Router protocol ------------------------------------------------
+
+    def apply(self, table: RoutingTable) -> bool:
+        with self._locked():
+            old_text = self._read_conf()
+            current = self._table_of(old_text)
+            if table == current:
+                return False
+            _check_version(table, current)
+            master = self._master()
+            if master is None:
+                raise RouterError(f"nginx is not running (no master by {self.pid_file}); "
+                                  f"start it first (ensure_running)")
+            text = self._render(table)
+            if routing_text(text) == routing_text(old_text):
+                write_atomic(str(self.conf_path), text)  # a new version, the same routing
+                return True
+            self._write_tested(text, old_text)
+            removed = set(current.backends()) - set(table.backends())
+            self._reload(master, removed, old_text)
+            self._remember(table)
+            return True
+
+    def drained(self, backend_id: str) -> bool:
+        with self._lock:
+            if backend_id in self.table().backends():
+                return False
+            drains = self._drains()
+            holders = drains.get(backend_id)
+            if holders is None:
+                return True  # never seen, or already found drained
+            if any(procs.alive(key) for key in holders):
+                return False
+            del drains[backend_id]
+            write_atomic(str(self.drains_file), json.dumps(drains) + "\n")
+            return True
+
+    def stats(self) -> dict:
+        with self._lock:
+            table = self.table()
+            self._remember(table)
+            self._log.read()
+            weights = {r.name: r.weight for r in table.revisions}
+            return stats_dict(self._log, self.service, table.version, weights, self._addresses)
+
+    def table(self) -> RoutingTable:
+        """The routing table in force: the one inside the config nginx was last given."""
+        return self._table_of(self._read_conf())
+
+    # --- the nginx process ------------------------------------------------------
+
+    def ensure_running(self) -> int:
+        """The master's pid; in managed mode start one (with the table in force) if none runs."""
+        with self._locked():
+            master = self._master()
+            if master is not None:
+                return master.pid
+            if self.options.attached:
+                raise RouterError(f"no nginx master runs by {self.pid_file} (router.pid_file); "
+                                  f"in attach mode zerodown reloads your nginx but never starts "
+                                  f"it: start nginx, with `include {self.conf_path};` in its "
+                                  f"http block")
+            text = self._render(self.table())
+            self._write_tested(text, self._read_conf())
+            return self._start().pid
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Managed mode: SIGQUIT (workers finish their requests), SIGKILL after `timeout`.
+        Attach mode: nothing; the master is the user's."""
+        if self.options.attached:
+            return
+        with self._locked():
+            master = self._master()
+            if master is None:
+                return
+            os.kill(master.pid, signal.SIGQUIT)
+            if not wait_gone(master.pid, master.start, timeout):
+                os.killpg(master.pid, signal.SIGKILL)  # the workers share its group
+                wait_gone(master.pid, master.start, 10.0)
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _render(self, table: RoutingTable) -> str:
+        log = str(self.access_log) if self.options.attached else "access.log"
+        http = render_http(table, self.listen, service=self.service, options=self.options,
+                           access_log=log)
+        if self.options.attached:
+            return http
+        user = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None  # else nginx would use nobody
+        return render_main(http, options=self.options, user=user)
+
+    def _read_conf(self) -> str:
+        try:
+            return self.conf_path.read_text()
+        except FileNotFoundError:
+            return ""
+        except OSError as e:
+            raise RouterError(f"cannot read {self.conf_path}: {e.strerror}") from None
+
+    def _table_of(self, text: str) -> RoutingTable:
+        meta = read_meta(text) if text else None
+        return meta.table if meta else EMPTY_TABLE
+
+    def _write_tested(self, text: str, old_text: str) -> None:
+        """Write `text` and have nginx check it; on failure the previous file comes back."""
+        (self.state_dir / "temp").mkdir(exist_ok=True)
+        write_atomic(str(self.conf_path), text)
+        try:
+            self._nginx("-t", "-q", timeout=TEST_TIMEOUT)
+        except RouterError:
+            self._restore(old_text)
+            raise
+
+    def _restore(self, old_text: str) -> None:
+        if old_text:
+            write_atomic(str(self.conf_path), old_text)
+        else:
+            self.conf_path.unlink(missing_ok=True)
+
+    def _nginx(self, *args: str, timeout: float) -> None:
+        argv = [self.options.nginx, *args, *self._where()]
+        with tempfile.TemporaryFile() as out:  # not a pipe: a daemon could hold it open
+            try:
+                code = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                      timeout=timeout, start_new_session=True).returncode
+            except FileNotFoundError:
+                raise RouterError(f"cannot run {self.options.nginx!r}: not found; install "
+                                  f"nginx or set router.nginx to its path") from None
+            except subprocess.TimeoutExpired:
+                raise RouterError(f"`{' '.join(argv)}` took over {timeout:g}s") from None
+            out.seek(0)
+            said = out.read().decode(errors="replace").strip()
+        if code != 0:
+            raise RouterError(f"nginx refused the configuration ({' '.join(argv)} exited "
+                              f"{code}); the previous one stays in force:\n{said}")
+
+    def _where(self) -> list[str]:
+        """-p/-c/-e for nginx: ours in managed mode, the running master's in attach mode."""
+        if not self.options.attached:
+            return ["-p", f"{self.state_dir}/", "-c", str(self.conf_path), "-e", "stderr"]
+        prefix, conf = None, self.options.main_config
+        master = self._master()
+        if master is not None:
+            prefix, seen = procs.master_args(master)
+            conf = conf or seen
+        return [*(["-p", prefix] if prefix else []), *(["-c", conf] if conf else [])]
+
+    def _start(self) -> procs.Proc:
+        self.pid_file.unlink(missing_ok=True)
+        self._nginx(timeout=READY_TIMEOUT)  # daemon on: returns once the master forked
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            master = self._master()
+            if master is not None and procs.workers(master.pid):
+                return master
+            if time.monotonic() > deadline:
+                raise RouterError(f"nginx did not start within {READY_TIMEOUT:g}s; {self._tail()}")
+            time.sleep(POLL)
+
+    def _reload(self, master: procs.Proc, removed: set[str], old_text: str) -> None:
+        """SIGHUP, then wait until only new workers accept: old ones gone or shutting down."""
+        before = procs.workers(master.pid)
+        drains = self._drains()
+        for backend_id in removed:
+            drains[backend_id] = [list(w.key) for w in before]
+        write_atomic(str(self.drains_file), json.dumps(drains) + "\n")  # before acting
+        os.kill(master.pid, signal.SIGHUP)
+        old = {w.key for w in before}
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            now = procs.workers(master.pid)
+            new = [w for w in now if w.key not in old]
+            if new and not any(w.key in old and not w.shutting_down for w in now):
+                return
+            if not procs.alive(master.key) or time.monotonic() > deadline:
+                self._restore(old_text)
+                state = "exited" if not procs.alive(master.key) else \
+                    f"started no new workers within {READY_TIMEOUT:g}s"
+                raise RouterError(f"nginx master (pid {master.pid}) {state} after a reload; "
+                                  f"{self._tail()}")
+            time.sleep(RELOAD_POLL)
+
+    def _drains(self) -> dict[str, list[list[int]]]:
+        try:
+            return json.loads(self.drains_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _remember(self, table: RoutingTable) -> None:
+        """Addresses -> backend ids, for stats of backends that have left since."""
+        for backend_id, (revision, backend) in table.backends().items():
+            self._addresses[backend.address] = (backend_id, revision)
+
+    def _master(self) -> procs.Proc | None:
+        if self.options.attached:
+            return procs.master_from(self.pid_file)
+        return procs.master_from(self.pid_file, self.conf_path) or procs.find_master(self.conf_path)
+
+    def _tail(self) -> str:
+        lines = tail(self.error_log, TAIL_LINES)
+        return f"last lines of {self.error_log}:\n" + "\n".join(f"  | {l}" for l in lines)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One controller at a time writes the config and signals nginx."""
+        with self._lock, open(self.state_dir / "nginx.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+
+def _check_version(table: RoutingTable, current: RoutingTable) -> None:
+    if table.version < current.version:
+        raise StaleTableError(f"table version {table.version} is older than the one in force "
+                              f"({current.version}); send a version >= {current.version}")
+    if table.version == current.version and current.version != 0:
+        raise StaleTableError(f"table version {table.version} is already in force with other "
+                              f"content; send version {current.version + 1}")

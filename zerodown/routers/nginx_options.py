@@ -1,0 +1,102 @@
+"""`router: {kind: nginx, ...}` options, checked with errors that name `router.<key>`.
+
+    router: {kind: nginx}                                     # managed: zerodown runs nginx
+    router: {kind: nginx, workers: 2, keepalive_timeout: 30s}
+    router: {kind: nginx, config: /etc/nginx/zerodown/shop.conf, pid_file: /run/nginx.pid}
+
+Managed mode (no `config`): zerodown writes a whole nginx.conf in its state
+directory and runs its own nginx master. Attach mode (`config` and `pid_file`):
+zerodown writes only the http-level file at `config` (the user's nginx.conf
+includes it inside `http { }`) and reloads the master named by `pid_file`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from zerodown.errors import ConfigError
+from zerodown.schema import Invalid, parse_duration, shown
+
+
+@dataclass(frozen=True)
+class NginxOptions:
+    workers: str = "auto"                 # worker_processes
+    worker_connections: int = 4096
+    worker_shutdown_timeout: float = 30.0  # bounds a drain: old workers are cut after this
+    keepalive_timeout: float = 75.0       # idle client keep-alive (nginx's default)
+    keepalive_requests: int = 10000
+    upstream_keepalive: int = 32          # idle connections kept per revision and worker
+    upstream_keepalive_timeout: float = 60.0
+    nginx: str = "nginx"                  # the binary
+    config: str | None = None             # attach mode: the include file zerodown writes
+    pid_file: str | None = None           # attach mode: the running master's pid file
+    main_config: str | None = None        # attach mode: what `nginx -t -c` checks
+
+    @property
+    def attached(self) -> bool:
+        return self.config is not None
+
+
+def _count(least: int, most: int):
+    def parse(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or not least <= v <= most:
+            raise Invalid(f"must be an integer from {least} to {most}, got {shown(v)}")
+        return v
+    return parse
+
+
+def _workers(v: Any) -> str:
+    if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 256):
+        return str(v)
+    raise Invalid(f'must be "auto" or a number of worker processes from 1 to 256, got {shown(v)}')
+
+
+def _seconds(v: Any) -> float:
+    seconds = parse_duration(v)
+    if seconds > 24 * 3600:
+        raise Invalid(f"must be at most 24h, got {shown(v)}")
+    return seconds
+
+
+def _path(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip() or any(c in v for c in "\n\r\0;{}"):
+        raise Invalid(f"must be a file path, got {shown(v)}")
+    return v
+
+
+PARSERS = {
+    "workers": _workers, "worker_connections": _count(16, 1_000_000),
+    "worker_shutdown_timeout": _seconds, "keepalive_timeout": _seconds,
+    "keepalive_requests": _count(1, 10_000_000), "upstream_keepalive": _count(0, 100_000),
+    "upstream_keepalive_timeout": _seconds, "nginx": _path, "config": _path,
+    "pid_file": _path, "main_config": _path,
+}
+
+
+def parse_options(options: Mapping[str, Any], *, file: str | None = None,
+                  lines: Mapping[str, int] | None = None) -> NginxOptions:
+    """NginxOptions from `router:` options; a ConfigError naming router.<key> otherwise."""
+    lines = lines or {}
+
+    def error(key: str, message: str) -> ConfigError:
+        return ConfigError(message, file=file, line=lines.get(f"router.{key}", lines.get("router")),
+                           key=f"router.{key}")
+    values: dict[str, Any] = {}
+    for key, raw in options.items():
+        if key not in PARSERS:
+            raise error(str(key), f"unknown option for router kind nginx "
+                                  f"(allowed: kind, {', '.join(PARSERS)})")
+        try:
+            values[key] = PARSERS[key](raw)
+        except Invalid as e:
+            raise error(key, str(e)) from None
+    if ("config" in values) != ("pid_file" in values):
+        missing = "pid_file" if "config" in values else "config"
+        raise error(missing, "attach mode needs both router.config (the file zerodown writes, "
+                             "included in your nginx.conf's http block) and router.pid_file "
+                             "(your nginx master's pid file)")
+    if "main_config" in values and "config" not in values:
+        raise error("main_config", "only used in attach mode (with router.config and "
+                                   "router.pid_file); managed mode checks its own nginx.conf")
+    return NginxOptions(**values)

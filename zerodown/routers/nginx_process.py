@@ -1,0 +1,119 @@
+"""An nginx master and its workers as /proc shows them.
+
+nginx names its processes by rewriting their command line: "nginx: master
+process <argv>", "nginx: worker process", and once told to quit gracefully
+"nginx: worker process is shutting down" (set just before it closes its
+listening sockets). That title is how a reload is known to be served: every
+worker from before the SIGHUP is gone or shutting down, and a new one runs.
+A process is named by (pid, kernel start time), never by pid alone.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from zerodown.runtimes.local import running, start_time
+
+MASTER = "nginx: master process"
+SHUTTING_DOWN = "shutting down"
+
+
+@dataclass(frozen=True)
+class Proc:
+    pid: int
+    start: int
+    title: str
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.pid, self.start
+
+    @property
+    def shutting_down(self) -> bool:
+        return SHUTTING_DOWN in self.title
+
+
+def title(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def _ppid(pid: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return int(data[data.rindex(b")") + 2:].split()[1])
+
+
+def workers(master: int) -> list[Proc]:
+    """The master's children that are still running (workers, old and new)."""
+    found = []
+    for pid in _children(master):
+        started, name = start_time(pid), title(pid)
+        if started is not None and name is not None:
+            found.append(Proc(pid, started, name))
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    try:  # the kernel's list (CONFIG_PROC_CHILDREN): no scan of every process
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except FileNotFoundError:
+        if not os.path.exists(f"/proc/{pid}"):
+            return []
+    except OSError:
+        pass
+    return [int(e.name) for e in os.scandir("/proc") if e.name.isdigit() and _ppid(e.name) == pid]
+
+
+def master_from(pid_file: Path, conf: Path | None = None) -> Proc | None:
+    """The running master named by `pid_file` (and started with `-c conf`, if given)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    started, name = start_time(pid), title(pid)
+    if started is None or name is None or not name.startswith(MASTER):
+        return None  # gone, or the pid now belongs to someone else
+    if conf is not None and str(conf) not in name:
+        return None
+    return Proc(pid, started, name)
+
+
+def find_master(conf: Path) -> Proc | None:
+    """The running master started with `-c conf`, by its title (when its pid file is lost)."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            name = title(int(entry.name))
+            if name and name.startswith(MASTER) and str(conf) in name.split():
+                started = start_time(int(entry.name))
+                if started is not None:
+                    return Proc(int(entry.name), started, name)
+    return None
+
+
+def alive(key: tuple[int, int] | list[int]) -> bool:
+    return running(key[0], key[1])
+
+
+def master_args(master: Proc) -> tuple[str | None, str | None]:
+    """(prefix, conf) the master was started with (-p, -c), as far as its title says."""
+    try:
+        words = shlex.split(master.title[len(MASTER):])
+    except ValueError:
+        return None, None
+    found: dict[str, str] = {}
+    for flag, value in zip(words, words[1:]):
+        if flag in ("-p", "-c"):
+            found[flag] = value
+    return found.get("-p"), found.get("-c")
