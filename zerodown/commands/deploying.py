@@ -112,7 +112,7 @@ def cmd_plan(args: argparse.Namespace, ctl: Controller) -> int:
         revision = max((r.number for r in store.revisions(cfg.service)), default=0) + 1
         found = store.active_deployment(cfg.service)
         active = None if found is None else deployment_view(found, labels(store, cfg.service))
-    plan = plan_for(cfg.strategy, state, Target(revision, cfg.instances))
+    plan = plan_for(cfg.strategy, state, Target(revision, cfg.instances), cfg.hooks.moments())
     print(render.plan_text(plan.describe(), args.version, revision, active))
     return 0
 
