@@ -66,7 +66,7 @@ def test_every_commented_strategy_in_the_example_is_valid():
     for block in blocks:
         text = "\n".join(lines[:start + 1] + block + lines[end:])
         kinds.append(parse_config(text).strategy.kind)
-    assert kinds == ["in-place", "blue-green", "canary"]
+    assert kinds == ["in-place", "blue-green", "canary", "ab-test"]
 
 
 @pytest.mark.parametrize("value, seconds", [

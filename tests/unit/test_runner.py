@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
@@ -579,4 +580,33 @@ def test_a_failing_hook_before_traffic_aborts_and_on_rollback_hears_it(world, tm
     assert e.run(d) is Phase.ABORTED
     assert "before_traffic hook" in e.store.deployment(d).error
     assert log.read_text() == "before 1\nbefore 2\nrollback 1\n"
+    check_invariants(world, e.store, 1, 3)
+
+
+def test_a_background_analysis_aborts_the_canary_as_soon_as_it_fails(tmp_path):
+    strategy = ("{kind: canary, steps: [{weight: 20}, {pause: 600s}, {weight: 50}], "
+                "analysis: {max_success_rate_drop: 0.01}}")
+    judged, failed = [], threading.Event()
+
+    def canary_live() -> bool:
+        r2 = world.router.table.revision("r2")
+        return r2 is not None and r2.weight > 0
+
+    def judge(step, d, check):  # fails once the canary takes users; checks like a real judge
+        check()
+        if canary_live():
+            judged.append(step)
+            failed.set()
+            return "fail", "r2 errors 5.0% vs r1 0.5%"
+        return "inconclusive", "no traffic yet"
+
+    # Fake time runs only as fast as the judge: the 600 s pause waits for its verdict.
+    world = World(tmp_path, on_sleep=lambda clock: canary_live() and failed.wait(10))
+    e = world.engine(config(3, strategy), judge=judge)
+    e.run(e.deploy("v1"))
+    d = e.deploy("v2")
+    assert e.run(d) is Phase.ABORTED
+    assert world.clock.time - world.clock.start < 600, "the abort waited for the pause"
+    assert judged and judged[0].against == 1 and judged[0].spec["max_success_rate_drop"] == 0.01
+    assert "background analysis of r2 failed: r2 errors 5.0%" in e.store.deployment(d).error
     check_invariants(world, e.store, 1, 3)

@@ -23,7 +23,7 @@ import json
 import os
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Callable, Iterator, Sequence
 
 import yaml
@@ -32,6 +32,7 @@ from zerodown.config import ServiceConfig, apply_overrides, parse_config
 from zerodown.engine import lifecycle
 from zerodown.engine.health import HealthError, wait_healthy
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError, promoted, teardown
+from zerodown.engine.monitor import BackgroundAnalysis, background_spec
 from zerodown.engine.store import Change, Deployment, DeploymentConflict, PlanMoved, Store
 from zerodown.errors import RouterError, UsageError, ZerodownError
 from zerodown.model import Instance, InstanceRef, Revision, Slot
@@ -186,7 +187,7 @@ class Engine:
         """
         if self.store.deployment(id).service != self.service:
             raise ZerodownError(f"deployment {id} is not of {self.service}")
-        with self._lock():
+        with self._lock(), self._background(id):
             self._reconcile()  # whoever ran it before may have died in the middle of a step
             while True:
                 d = self.store.deployment(id)
@@ -202,6 +203,16 @@ class Engine:
                         self._fail(self.store.deployment(id), e)
                     except (PlanMoved, PhaseError):
                         continue  # aborted from elsewhere meanwhile: the abort decides
+
+    def _background(self, id: int):
+        """A background analysis through the deployment, if its strategy asks for one."""
+        d = self.store.deployment(id)
+        spec = None
+        if d.kind == "deploy" and d.from_revision is not None and not d.phase.terminal:
+            spec = background_spec(self._strategy(d.to_revision, d.strategy))
+        if spec is None:
+            return nullcontext()
+        return BackgroundAnalysis(self, id, spec, d.to_revision, d.from_revision)
 
     def _advance(self, d: Deployment) -> None:
         if d.phase is Phase.PAUSED:

@@ -409,14 +409,15 @@ class Store:
         found = self.deployments(service, lifecycle.ACTIVE, limit=1)
         return found[0] if found else None
 
-    def signal(self, id: int, verb: str) -> Deployment:
-        """pause | resume | promote | promote-full | abort, from any process."""
+    def signal(self, id: int, verb: str, why: str | None = None) -> Deployment:
+        """pause | resume | promote | promote-full | abort, from any process; `why` (an
+        abort by a background analysis, say) becomes the deployment's error."""
         with self._tx() as tx:
             d = self.deployment(id)
             at_pause = isinstance(d.step, Pause) and d.step.duration is not None
             to, request = lifecycle.signal(id, verb, d.phase, at_pause)
-            self._phase(tx, d, to, f"{verb} asked", request=request,
-                        error=None if verb.startswith(("resume", "promote")) else d.error)
+            self._phase(tx, d, to, why or f"{verb} asked", request=request,
+                        error=None if verb.startswith(("resume", "promote")) else why or d.error)
         return self.deployment(id)
 
     def set_phase(self, id: int, to: Phase, why: str) -> None:
