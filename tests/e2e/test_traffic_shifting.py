@@ -216,3 +216,24 @@ def test_a_controller_killed_mid_way_resumes_without_loss(stack_factory, tmp_pat
     assert not any(alive(p) for p in v1)
     assert len(stack.pids()) == 2
     assert {i.revision for i in stack.runtime.adopt("shop")} == {stack.store.stable("shop")[0]}
+
+
+def test_an_ab_test_keeps_cookie_cohorts_until_b_wins(stack_factory):
+    from tests.support.net import get
+    stack = stack_factory(instances=2, strategy="{kind: ab-test, split: 40}")
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    port = int(stack.config.listen.rsplit(":", 1)[1])
+    d = stack.engine.deploy("v2")
+    assert stack.engine.run(d, stop_when_paused=True) is Phase.PAUSED
+    cohorts = {"v1": 0, "v2": 0}
+    for _ in range(100):  # each a new user: the proxy gives them a cookie, they keep it
+        first = get(port, "/")
+        cookie = first.headers["set-cookie"].split(";")[0]
+        assert cookie.startswith("zerodown-ab=")
+        seen = {get(port, "/", headers={"Cookie": cookie}).headers["x-version"] for _ in range(5)}
+        assert seen == {first.headers["x-version"]}, "a user changed sides while the split held"
+        cohorts[first.headers["x-version"]] += 1
+    assert 25 <= cohorts["v2"] <= 55, cohorts  # 40% of 100 users, loosely
+    stack.engine.promote(d)
+    assert stack.engine.run(d) is Phase.SUCCEEDED
+    assert share_of(stack.url, "v2", 300) == 100
