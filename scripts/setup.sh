@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(haproxy nginx wrk curl gcc)
+DEBIAN_PACKAGES=(haproxy nginx wrk curl gcc prometheus)
 PYTHON=${PYTHON:-python3}
 
 # Compiling the proxy's hot path needs the headers of the Python that runs it.

@@ -25,6 +25,7 @@ import yaml
 
 import zerodown
 from zerodown import render
+from zerodown.analysis import judge_for
 from zerodown.config import ServiceConfig, apply_overrides, load_config, parse_config
 from zerodown.engine.runner import Engine, SystemClock
 from zerodown.engine.store import Deployment, Event, InstanceRow, Store
@@ -102,7 +103,10 @@ class Controller:
 
     def engine(self, cfg: ServiceConfig | None = None) -> Engine:
         cfg = cfg or self.working_config()
-        return Engine(self.store(), self.runtime(cfg), self.router(cfg), RealClock(), cfg)
+        store, router, clock = self.store(), self.router(cfg), RealClock()
+        judge = judge_for(cfg, router, clock, lambda kind, text, deployment:
+                          store.event(cfg.service, kind, text, deployment))
+        return Engine(store, self.runtime(cfg), router, clock, cfg, judge=judge)
 
     def ensure_router(self, cfg: ServiceConfig | None = None) -> None:
         """Start the load balancer if it is ours to run and not running (embedded proxy)."""

@@ -8,9 +8,12 @@ fake that passes the same contract tests.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from zerodown.model import Instance, Revision, RoutingTable, Slot
+
+if TYPE_CHECKING:
+    from zerodown.analysis.evidence import Counts
 
 
 @runtime_checkable
@@ -57,7 +60,12 @@ class Router(Protocol):
 
 @runtime_checkable
 class MetricSource(Protocol):
-    """Where analysis reads a revision's behaviour from."""
+    """Where analysis reads a revision's behaviour from (zerodown/analysis/sources.py)."""
+
+    def counts(self, revision: str) -> Counts | None:
+        """Cumulative requests, failed (5xx) requests and latency histogram of `revision`
+        since the source began counting; None when it knows nothing of it yet. Sequential
+        tests need counts, not rates: the judge takes the difference of two readings."""
 
     def query(self, revision: str, metric: str, window: float) -> float | None:
         """The metric's value over the last `window` seconds; None when there is no data."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zerodown import example
+from zerodown.analysis import judge_for
 from zerodown.config import load_config
 from zerodown.engine.runner import Engine, SystemClock
 from zerodown.engine.store import Store
@@ -34,7 +35,11 @@ class Stack:
         self.runtime = runtime_for(self.config, state_dir)
         self.router = router_for(self.config, state_dir)
         self.router.ensure_running()
-        self.engine = Engine(self.store, self.runtime, self.router, SystemClock(), self.config)
+        clock = SystemClock()
+        self.judge = judge_for(self.config, self.router, clock, lambda kind, text, deployment:
+                               self.store.event(self.config.service, kind, text, deployment))
+        self.engine = Engine(self.store, self.runtime, self.router, clock, self.config,
+                             judge=self.judge)
 
     @property
     def url(self) -> str:

@@ -1,0 +1,64 @@
+"""Canary deployments judged by analysis, on real processes and the real proxy, under load:
+a bad canary is aborted by itself, a good one promoted by itself, no traffic pauses."""
+
+from __future__ import annotations
+
+import time
+
+from zerodown.engine.lifecycle import Phase
+from zerodown.loadgen import LoadInBackground
+
+ANALYSIS = "{max_success_rate_drop: 0.01, min_requests: 50, max_duration: %s, interval: 2s}"
+CANARY = "{kind: canary, steps: [{weight: 20}, {analysis: %s}]}"
+
+
+def canary(max_duration: str = "60s") -> str:
+    return CANARY % (ANALYSIS % max_duration)
+
+
+def analysis_events(stack) -> dict[str, str]:
+    return {e.kind: e.message for e in stack.store.events("shop") if e.kind.startswith("analysis.")}
+
+
+def test_a_canary_failing_one_request_in_ten_is_aborted_by_itself(stack_factory):
+    stack = stack_factory(instances=2, strategy=canary())
+    assert stack.deploy("v1", strategy="rolling") is Phase.SUCCEEDED
+    with LoadInBackground(stack.url, connections=4, rate=500, duration=90) as load:
+        load.wait_for_responses(300)
+        began = time.monotonic()
+        phase = stack.deploy("v2", overrides=["app.env.APP_ERROR_RATE=0.1"])
+        took = time.monotonic() - began
+        after = load.progress()[0]
+        load.wait_for_responses(after + 300)
+        result = load.stop()
+    assert phase is Phase.ABORTED, stack.store.deployments("shop", limit=1)[0].error
+    events = analysis_events(stack)
+    assert "success rate vs stable fail" in events["analysis.failed"], events
+    assert took < 30, f"the whole canary, from start to abort, took {took:.1f}s"
+    # Every failure was the bad revision's own 500; nothing failed because of the deployment.
+    assert result.failed() == result.statuses.get(500, 0), result.summary()
+    assert set(result.by_header["X-Version"]) == {"v1", "v2"}
+    assert stack.router.stats()["revisions"].get("r2", {}).get("weight", 0) == 0
+
+
+def test_a_good_canary_is_promoted_by_itself(stack_factory):
+    stack = stack_factory(instances=2, strategy=canary("90s"))
+    assert stack.deploy("v1", strategy="rolling") is Phase.SUCCEEDED
+    with LoadInBackground(stack.url, connections=4, rate=500, duration=120) as load:
+        load.wait_for_responses(300)
+        phase = stack.deploy("v2")
+        load.wait_for_responses(load.progress()[0] + 300)
+        result = load.stop()
+    assert phase is Phase.SUCCEEDED, stack.store.deployments("shop", limit=1)[0].error
+    assert "success rate vs stable pass" in analysis_events(stack)["analysis.passed"]
+    assert result.failed() == 0, result.summary()
+
+
+def test_without_traffic_the_analysis_is_inconclusive_and_the_deployment_pauses(stack_factory):
+    stack = stack_factory(instances=2, strategy=canary("3s"))
+    assert stack.deploy("v1", strategy="rolling") is Phase.SUCCEEDED
+    phase = stack.deploy("v2")
+    assert phase is Phase.PAUSED
+    d = stack.store.deployments("shop", limit=1)[0]
+    assert "inconclusive" in d.error and "0 requests, 50 needed" in d.error
+    assert "analysis.inconclusive" in analysis_events(stack)

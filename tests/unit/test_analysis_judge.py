@@ -1,0 +1,238 @@
+"""The judge on a FakeClock and simulated traffic: verdicts, timing, events, policies, config."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pytest
+
+from zerodown.analysis import judge_for
+from zerodown.analysis.checks import ErrorRate, Latency, assess
+from zerodown.analysis.evidence import Counts
+from zerodown.analysis.judge import Judge, config_of
+from zerodown.analysis.simulate import Behaviour, SimulatedSource
+from zerodown.analysis.sources import MetricsError
+from zerodown.config import parse_config
+from zerodown.errors import ConfigError
+from zerodown.fakes import FakeClock, FakeRouter
+from zerodown.plan import Analyze
+from zerodown.strategies.options import AnalysisConfig
+
+# A latency histogram like the example app's behind the proxy: mostly 1.5-5 ms.
+LATENCY = (0, 0, 0, 0, 0, 5, 30, 40, 15, 6, 2, 1, 0.5, 0.3) + (0,) * 23
+
+
+class Recorder:
+    def __init__(self):
+        self.events: list[tuple[str, str, int | None]] = []
+
+    def __call__(self, kind, text, deployment):
+        self.events.append((kind, text, deployment))
+
+    def kinds(self) -> list[str]:
+        return [k for k, _, _ in self.events]
+
+
+def world(canary: Behaviour, stable: Behaviour | None = Behaviour(90, 0.005, LATENCY),
+          history: float = 300, seed: int = 1, limit: float = 3600):
+    clock = FakeClock(limit=limit)
+    revisions = {"r2": canary, **({"r1": stable} if stable else {})}
+    source = SimulatedSource(clock, revisions, rps=500, seed=seed)
+    clock.advance(history)  # the stable has served a while before the analysis
+    events = Recorder()
+    return clock, source, Judge(lambda cfg: source, clock, events), events
+
+
+def step(against: int | None = 1, **spec) -> Analyze:
+    return Analyze(2, asdict(AnalysisConfig(**spec)), against)
+
+
+def elapsed(clock: FakeClock, history: float = 300) -> float:
+    return clock.now() - clock.start - history
+
+
+def test_a_five_point_regression_fails_within_seconds_with_its_evidence():
+    clock, source, judge, events = world(Behaviour(10, 0.055, LATENCY), seed=2)
+    verdict, why = judge(step(max_success_rate_drop=0.01, max_duration=120), None)
+    assert verdict == "fail" and elapsed(clock) <= 20
+    assert "success rate vs stable fail: canary" in why and "E(worse)=" in why
+    assert events.kinds()[0] == "analysis.started" and events.kinds()[-1] == "analysis.failed"
+
+
+def test_a_good_canary_passes_once_the_evidence_is_enough():
+    clock, source, judge, events = world(Behaviour(10, 0.005, LATENCY), seed=3)
+    verdict, why = judge(step(max_success_rate_drop=0.01, max_duration=300), None)
+    assert verdict == "pass" and 10 < elapsed(clock) < 300
+    assert "E(within)=" in why and events.kinds()[-1] == "analysis.passed"
+    assert "analysis.measurement" in events.kinds()  # every interval, with the evidence
+
+
+def test_latency_fails_a_slower_canary_against_the_stable_p99():
+    clock, source, judge, _ = world(Behaviour(10, 0.005, LATENCY, slowdown=2.0), seed=4)
+    verdict, why = judge(step(max_latency_ratio=1.2, max_duration=300), None)
+    assert verdict == "fail" and "latency p99 vs stable fail" in why and "x stable p99" in why
+
+
+def test_absolute_thresholds_work_without_a_stable():
+    clock, source, judge, _ = world(Behaviour(10, 0.0, LATENCY), stable=None)
+    verdict, why = judge(step(None, success_rate=0.99, latency_p99=0.02, max_duration=300), None)
+    assert verdict == "pass", why
+
+
+def test_no_traffic_is_inconclusive_at_max_duration_never_a_pass():
+    clock, source, judge, events = world(Behaviour(0, 0.0, LATENCY), seed=5)
+    verdict, why = judge(step(max_success_rate_drop=0.01, max_duration=30), None)
+    assert verdict == "inconclusive" and elapsed(clock) == pytest.approx(30, abs=1.01)
+    assert "undecided after 30s: 0 requests, 10 needed" in why
+    assert events.kinds()[-1] == "analysis.inconclusive"
+
+
+def test_on_inconclusive_wait_keeps_watching_until_traffic_decides():
+    clock, source, judge, _ = world(Behaviour(0, 0.0, LATENCY), seed=6)
+    calls = []
+
+    def check():  # traffic arrives after a minute, long past max_duration
+        calls.append(clock.now())
+        if elapsed(clock) >= 60 and source.revisions["r2"].weight == 0:
+            source.set("r2", Behaviour(10, 0.10, LATENCY))
+    verdict, _ = judge(step(max_success_rate_drop=0.01, max_duration=30, on_inconclusive="wait"),
+                       None, check)
+    assert verdict == "fail" and elapsed(clock) > 60 and len(calls) > 60
+
+
+def test_check_runs_on_every_poll_and_its_exception_ends_the_analysis():
+    clock, source, judge, _ = world(Behaviour(10, 0.005, LATENCY))
+
+    class Aborted(Exception):
+        pass
+    polls = []
+
+    def check():
+        polls.append(clock.now())
+        if len(polls) == 5:
+            raise Aborted()
+    with pytest.raises(Aborted):
+        judge(step(max_success_rate_drop=0.01, max_duration=300), None, check)
+    assert len(polls) == 5
+
+
+def test_only_comparisons_and_no_stable_is_inconclusive_at_once():
+    clock, source, judge, events = world(Behaviour(10, 0.005, LATENCY))
+    verdict, why = judge(step(None, max_success_rate_drop=0.01), None)
+    assert verdict == "inconclusive" and "there is none to compare with" in why
+    assert elapsed(clock) == 0
+
+
+def test_unreadable_metrics_are_inconclusive_with_the_error():
+    clock = FakeClock(limit=600)
+
+    class Broken:
+        def counts(self, revision):
+            raise MetricsError("cannot query Prometheus at http://127.0.0.1:1: refused")
+
+        def query(self, revision, metric, window):
+            return None
+    events = Recorder()
+    verdict, why = Judge(lambda cfg: Broken(), clock, events)(
+        step(max_success_rate_drop=0.01, max_duration=10), None)
+    assert verdict == "inconclusive" and "last metrics error: cannot query Prometheus" in why
+    assert events.kinds().count("analysis.metrics_error") == 1  # said once, not every poll
+
+
+def test_fixed_interval_method_fails_after_the_failure_limit():
+    """Flagger's shape: a failed check per 60 s interval, 5 failed checks to roll back."""
+    clock, source, judge, _ = world(Behaviour(10, 0.055, LATENCY))
+    verdict, why = judge(step(method="fixed", interval=60, count=10, failure_limit=4,
+                              max_success_rate_drop=0.01), None)
+    assert verdict == "fail" and elapsed(clock) == pytest.approx(300, abs=1.01)
+    assert "measurement 5 of 10 failed" in why and "5 failed" in why
+
+
+def test_fixed_interval_method_passes_a_good_canary_and_pauses_without_data():
+    clock, source, judge, _ = world(Behaviour(10, 0.005, LATENCY))
+    verdict, why = judge(step(method="fixed", interval=10, count=3, max_success_rate_drop=0.01,
+                              max_latency_ratio=1.5), None)
+    assert verdict == "pass" and "0 failed, 0 without data" in why, why
+    clock, source, judge, _ = world(Behaviour(0, 0.005, LATENCY))
+    verdict, why = judge(step(method="fixed", interval=10, count=3, success_rate=0.99), None)
+    assert verdict == "inconclusive" and "without enough data (0 requests, 10 needed)" in why
+
+
+def test_a_query_is_measured_every_interval():
+    clock = FakeClock(limit=600)
+    values = iter([0.01, 0.2, 0.3, 0.01] + [0.01] * 50)
+
+    class Prom:
+        def counts(self, revision):
+            return Counts(0, 0)
+
+        def query(self, revision, metric, window):
+            assert metric == "q{revision}" and window == 10
+            return next(values)
+    judge = Judge(lambda cfg: Prom(), clock)
+    spec = dict(query="q{revision}", query_max=0.1, prometheus="http://x:9090", min_requests=0)
+    verdict, why = judge(step(failure_limit=1, **spec), None)
+    assert verdict == "fail" and "2 bad" in why
+    verdict, why = judge(step(failure_limit=5, count=3, **spec), None)
+    assert verdict == "pass" and "3 good" in why
+
+
+def test_the_false_alarm_budget_is_shared_by_the_checks():
+    checks = (ErrorRate(drop=0.01), Latency(seconds=0.5))
+    one = assess(checks[:1], Counts(400, 22), Counts(3600, 18), 0.01)
+    two = assess(checks, Counts(400, 22), Counts(3600, 18), 0.01)
+    assert "decides at 100" in one.findings[0].evidence
+    assert "decides at 200" in two.findings[0].evidence
+
+
+def test_judge_for_reads_the_routers_stats():
+    router = FakeRouter()
+    clock = FakeClock(limit=600)
+    judge = judge_for(parse_config(CONFIG), router, clock)
+    verdict, why = judge(step(None, success_rate=0.99, max_duration=5), None)
+    assert verdict == "inconclusive" and "0 requests" in why
+
+
+def test_config_of_ignores_keys_it_does_not_know():
+    spec = {**asdict(AnalysisConfig(success_rate=0.9)), "from_the_future": 1}
+    assert config_of(spec) == AnalysisConfig(success_rate=0.9)
+
+
+CONFIG = """\
+service: shop
+listen: 127.0.0.1:8080
+app: {command: "python3 app.py --port {port}"}
+"""
+
+
+def analysis_errors(section: str) -> list[str]:
+    text = CONFIG + f"strategy: {{kind: canary, steps: [{{weight: 10}}, {{analysis: {section}}}]}}\n"
+    with pytest.raises(ConfigError) as e:
+        parse_config(text)
+    return str(e.value).splitlines()
+
+
+def test_analysis_config_parses_the_new_keys():
+    text = CONFIG + ("strategy: {kind: canary, steps: [{weight: 10}, {analysis: {"
+                     "max_success_rate_drop: 0.01, max_false_alarm: 0.001, max_duration: 2m, "
+                     "on_inconclusive: wait, method: sequential, prometheus: 'http://127.0.0.1:9090',"
+                     " query: 'sum(up)', query_max: 3}}]}\n")
+    a = parse_config(text).strategy.steps[1].analysis
+    assert (a.max_false_alarm, a.max_duration, a.on_inconclusive, a.query_max) == \
+        (0.001, 120.0, "wait", 3.0)
+
+
+@pytest.mark.parametrize("section, message", [
+    ("{success_rate: 0.99, method: bayes}", 'method: must be one of'),
+    ("{success_rate: 0.99, max_false_alarm: 0}", "max_false_alarm: must be a number from"),
+    ("{success_rate: 0.99, on_inconclusive: pass}", "on_inconclusive: must be one of"),
+    ("{success_rate: 0.99, prometheus: localhost:9090}", "prometheus: must be an http:// URL"),
+    ("{query: 'sum(up)', query_max: 1}", "query needs prometheus: the URL of the Prometheus"),
+    ("{query: 'sum(up)', prometheus: 'http://p:9090'}", "query needs query_max or query_min"),
+    ("{success_rate: 0.99, query_min: 1}", "query_max and query_min bound a query"),
+    ("{prometheus: 'http://p:9090', query: 'sum(up)', query_max: yes}",
+     "query_max: must be a number, got true"),
+])
+def test_analysis_config_errors_name_the_key(section, message):
+    errors = analysis_errors(section)
+    assert any("strategy.steps[1].analysis" in e and message in e for e in errors), errors

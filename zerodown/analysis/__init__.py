@@ -1,0 +1,34 @@
+"""Automated analysis: judge a new revision from live metrics, in seconds.
+
+    judge = judge_for(config, router, clock, on_event=store_event)
+    Engine(store, runtime, router, clock, config, judge=judge)
+
+The engine calls judge(step, deployment, check) for each Analyze step and
+gets (verdict, why): "pass", "fail" or "inconclusive", with the evidence.
+
+    sequential.py  always-valid e-values on rates (pure)
+    evidence.py    counts, windows of counts, latency histograms (pure)
+    checks.py      success rate and latency checks, sequential and fixed (pure)
+    sources.py     the embedded proxy's stats, Prometheus's HTTP API
+    judge.py       the polling loop
+"""
+
+from __future__ import annotations
+
+from zerodown.analysis.judge import POLL, Judge, OnEvent, config_of
+from zerodown.analysis.sources import MetricsError, PrometheusSource, ProxySource
+from zerodown.protocols import Clock, Router
+from zerodown.strategies.options import AnalysisConfig
+
+__all__ = ["Judge", "MetricsError", "PrometheusSource", "ProxySource", "config_of", "judge_for"]
+
+
+def judge_for(config, router: Router, clock: Clock, on_event: OnEvent | None = None,
+              poll: float = POLL) -> Judge:
+    """The judge for `config`'s service (a ServiceConfig): metrics from the router's proxy,
+    or from the Prometheus an analysis names. on_event(kind, text, deployment id)."""
+    def source_for(analysis: AnalysisConfig):
+        if analysis.prometheus:
+            return PrometheusSource(analysis.prometheus, config.service)
+        return ProxySource(router, clock.now)
+    return Judge(source_for, clock, on_event, poll)

@@ -1,0 +1,103 @@
+"""What a metric source reports about a revision, and the windows the judge builds from it.
+
+Sources give *cumulative* Counts (since the proxy, or Prometheus's series,
+began counting). The judge keeps a Window: the sum of the increases it saw
+between readings, so a counter that restarted from zero (a restarted proxy)
+costs the requests in between, never a negative count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zerodown.proxy.metrics import BOUNDS
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Requests, failed requests (5xx) and a latency histogram of one revision.
+
+    latency[i] counts requests with bounds[i-1] < seconds <= bounds[i]; the last
+    entry is beyond the last bound. None: the source has no latency for it.
+    """
+
+    requests: float = 0
+    failures: float = 0
+    latency: tuple[float, ...] | None = None
+    bounds: tuple[float, ...] = BOUNDS
+
+    def increase_since(self, earlier: Counts) -> Counts:
+        """What was added since `earlier`; all of self if a counter went down (a restart)."""
+        latency = None
+        if self.latency is not None and earlier.latency is not None and self.bounds == earlier.bounds:
+            latency = tuple(a - b for a, b in zip(self.latency, earlier.latency))
+        elif earlier.latency is None and not earlier.requests:
+            latency = self.latency  # since nothing: all of it
+        if (self.requests < earlier.requests or self.failures < earlier.failures
+                or any(x < 0 for x in latency or ())):
+            return self
+        return Counts(self.requests - earlier.requests, self.failures - earlier.failures,
+                      latency, self.bounds)
+
+    def plus(self, other: Counts) -> Counts:
+        """Both together; a side without requests does not cost the other its histogram."""
+        if not self.requests:
+            latency, bounds = other.latency, other.bounds
+        elif not other.requests:
+            latency, bounds = self.latency, self.bounds
+        elif self.latency is not None and other.latency is not None and self.bounds == other.bounds:
+            latency, bounds = tuple(a + b for a, b in zip(self.latency, other.latency)), self.bounds
+        else:
+            latency, bounds = None, self.bounds
+        return Counts(self.requests + other.requests, self.failures + other.failures, latency,
+                      bounds)
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.failures / self.requests if self.requests else None
+
+    def slower_than(self, seconds: float) -> float | None:
+        """How many requests took longer than `seconds`, interpolated within its bucket
+        (as if latencies spread evenly inside a bucket); None without a histogram."""
+        if self.latency is None:
+            return None
+        out = 0.0
+        for i, n in enumerate(self.latency):
+            lo = self.bounds[i - 1] if i > 0 else 0.0
+            hi = self.bounds[i] if i < len(self.bounds) else None  # None: beyond the last bound
+            if lo >= seconds or hi is None:
+                out += n  # all of it, or (past the last bound) as much as could be
+            elif hi > seconds:
+                out += n * (hi - seconds) / (hi - lo)
+        return out
+
+    def quantile(self, q: float) -> float | None:
+        """The q-quantile of latency in seconds, interpolated within a bucket; None if empty."""
+        if self.latency is None or sum(self.latency) <= 0:
+            return None
+        rank, seen = q * sum(self.latency), 0.0
+        for i, n in enumerate(self.latency):
+            if n and seen + n >= rank:
+                lo = self.bounds[i - 1] if i > 0 else 0.0
+                hi = self.bounds[i] if i < len(self.bounds) else self.bounds[-1]
+                return lo + (hi - lo) * ((rank - seen) / n)
+            seen += n
+        return self.bounds[-1]
+
+
+NOTHING = Counts()
+
+
+@dataclass(frozen=True)
+class Window:
+    """A revision's counts since the analysis began, grown by each new reading."""
+
+    total: Counts = NOTHING
+    last: Counts | None = None  # the latest cumulative reading
+
+    def read(self, now: Counts | None) -> Window:
+        if now is None:
+            return self  # no data this time: keep what we have
+        if self.last is None:
+            return Window(self.total, now)  # the first reading is the baseline
+        return Window(self.total.plus(now.increase_since(self.last)), now)
