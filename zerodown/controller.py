@@ -334,8 +334,9 @@ def _proxy(ctl: Controller, cfg: ServiceConfig):
     if not getattr(router, "answers", lambda: True)():
         return render.ProxyView(False, pid), None, None
     client = getattr(router, "client", None)
+    read = client.table if client is not None else getattr(router, "table", None)
     try:
-        table = client.table() if client is not None else None
+        table = read() if callable(read) else None
         stats = router.stats()
     except ZerodownError:
         return render.ProxyView(False, pid), None, None

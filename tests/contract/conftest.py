@@ -175,9 +175,35 @@ def nginx_router(tmp_path) -> Iterator[RouterHarness]:
             app.cleanup()
 
 
+@contextmanager
+def haproxy_router(tmp_path) -> Iterator[RouterHarness]:
+    """zerodown/routers/haproxy.py in managed mode: a real HAProxy master-worker of its own."""
+    from zerodown.engine.runner import SystemClock
+    from zerodown.loadgen import run_load_sync
+    from zerodown.routers.haproxy import HAProxyRouter
+    from tests.support.net import free_port
+    from tests.support.procs import start_app
+    apps = [start_app("v1") for _ in range(3)]
+    listen = f"127.0.0.1:{free_port()}"
+    router = HAProxyRouter(tmp_path / "haproxy", listen, service=SERVICE)
+    try:
+        router.ensure_running()
+
+        def send(n: int) -> None:
+            result = run_load_sync(f"http://{listen}/", connections=2, requests=n)
+            assert result.failed() == 0, result.summary()
+        yield RouterHarness(router, [f"127.0.0.1:{a.port}" for a in apps], router.table,
+                            send, waiter(SystemClock()))
+    finally:
+        router.stop()
+        for app in apps:
+            app.cleanup()
+
+
 RUNTIMES: dict[str, Callable] = {"fake": fake_runtime, "local": local_runtime}
 ROUTERS: dict[str, Callable] = {"fake": fake_router, "embedded": embedded_router}
 ROUTERS["nginx"] = nginx_router
+ROUTERS["haproxy"] = haproxy_router
 
 
 def _factory(request, tmp_path, drivers: dict[str, Callable]):

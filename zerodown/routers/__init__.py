@@ -25,5 +25,10 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike):
                            service=config.service,
                            options=parse_options(config.router.options, file=config.file,
                                                  lines=config.lines))
+    if config.router.kind == "haproxy":
+        from zerodown.routers.haproxy import HAProxyRouter
+        return HAProxyRouter(os.path.join(state_dir, "haproxy"), config.listen,
+                             service=config.service, options=config.router.options,
+                             config_file=config.file)
     raise UsageError(f"router kind {config.router.kind!r} is not available yet "
-                     f"(available: embedded, nginx)")
+                     f"(available: embedded, nginx, haproxy)")

@@ -1,0 +1,139 @@
+"""The haproxy router over a real HAProxy 2.6, under real load from the loadgen."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import pytest
+
+from zerodown.loadgen import LoadInBackground, run_load_sync
+from zerodown.model import Backend, RevisionRoute, RoutingTable, Rule, Sticky
+from zerodown.routers.haproxy import HAProxyRouter
+from tests.support.net import free_port, get, wait_until
+from tests.support.procs import start_app
+
+pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
+                                reason="haproxy is not installed (bash scripts/setup.sh installs "
+                                "it); never skipped under CI")
+
+
+@pytest.fixture
+def apps():
+    started = {v: [start_app(v) for _ in range(2)] for v in ("v1", "v2")}
+    yield started
+    for group in started.values():
+        for app in group:
+            app.cleanup()
+
+
+@pytest.fixture
+def router(tmp_path):
+    r = HAProxyRouter(tmp_path / "haproxy", f"127.0.0.1:{free_port()}", service="shop")
+    r.ensure_running()
+    yield r
+    r.stop()
+
+
+def route(version, name, apps, weight, indexes=(0, 1)):
+    return RevisionRoute(name, weight, tuple(Backend(f"shop-{name}-{apps[i].port}",
+                                                     f"127.0.0.1:{apps[i].port}")
+                                             for i in indexes))
+
+
+def split(apps, version, w1, rules=(), sticky=None, v1=(0, 1), v2=(0, 1)):
+    return RoutingTable(version, (route("v1", "r1", apps["v1"], w1, v1),
+                                  route("v2", "r2", apps["v2"], 100 - w1, v2)),
+                        tuple(rules), sticky)
+
+
+def test_a_90_10_split_is_observed_within_two_points(router, apps):
+    router.apply(split(apps, 1, 90))
+    result = run_load_sync(router.url, connections=8, requests=4000)
+    assert result.failed() == 0, result.summary()
+    share = result.by_header["X-Version"].get("v2", 0) / result.sent * 100
+    assert 8 <= share <= 12, result.summary()
+    stats = router.stats()["revisions"]
+    assert stats["r1"]["requests"] + stats["r2"]["requests"] == 4000
+    assert stats["r2"]["weight"] == 10
+
+
+def test_a_header_rule_sends_every_matching_request_to_its_revision(router, apps):
+    router.apply(split(apps, 1, 100, rules=[Rule("r2", header="X-Canary", equals="1")]))
+    canary = run_load_sync(router.url, connections=4, requests=500, headers={"X-Canary": "1"})
+    others = run_load_sync(router.url, connections=4, requests=500, headers={"X-Canary": "2"})
+    assert canary.by_header["X-Version"] == {"v2": 500}, canary.summary()
+    assert others.by_header["X-Version"] == {"v1": 500}, others.summary()
+
+
+def test_a_sticky_cookie_keeps_a_user_on_one_side(router, apps):
+    router.apply(split(apps, 1, 50, sticky=Sticky("cookie", "zd_split")))
+    first = get(router.port, headers={})
+    cookie = first.headers["set-cookie"].split(";")[0]
+    seen = {get(router.port, headers={"Cookie": cookie}).headers["x-version"] for _ in range(20)}
+    assert seen == {first.headers["x-version"]}
+
+
+def test_twenty_table_changes_under_load_fail_no_request(router, apps):
+    router.apply(split(apps, 1, 100))
+    with LoadInBackground(router.url, connections=8, duration=60) as load:
+        load.wait_for_responses(300)
+        for version in range(2, 22):  # weights move, backends come and go, lanes are reused
+            w1 = [100, 75, 50, 25, 0][version % 5]
+            router.apply(split(apps, version, w1, v1=(0, 1) if version % 3 else (1,),
+                               v2=(0, 1) if version % 4 else (0,)))
+            load.wait_for_responses(load.progress()[0] + 100)
+        result = load.stop()
+    assert result.failed() == 0, result.summary()
+    assert set(result.by_header["X-Version"]) == {"v1", "v2"}
+
+
+def test_a_removed_backends_request_in_flight_completes_then_it_is_drained(router, apps):
+    slow = apps["v1"][0]
+    router.apply(RoutingTable(1, (route("v1", "r1", apps["v1"], 100, (0,)),)))
+    backend = f"shop-r1-{slow.port}"
+    answer = {}
+    t = threading.Thread(target=lambda: answer.update(r=get(router.port, "/slow?ms=2000",
+                                                            timeout=10)))
+    t.start()
+    wait_until(lambda: router.stats()["revisions"]["r1"]["in_flight"] == 1, 5, "request in flight")
+    router.apply(RoutingTable(2, (route("v2", "r2", apps["v2"], 100, (0,)),)))
+    assert router.drained(backend) is False  # still answering the slow request
+    assert get(router.port).headers["x-version"] == "v2"
+    t.join(10)
+    assert answer["r"].status == 200
+    wait_until(lambda: router.drained(backend), 5, "drained after the slow request")
+
+
+def test_a_reload_for_a_new_rule_header_loses_nothing_for_retrying_clients(router, apps):
+    """A new header to route on changes HAProxy's configuration: a hitless reload."""
+    router.apply(split(apps, 1, 100))
+    pid = router.pid
+    with LoadInBackground(router.url, connections=8, duration=60,
+                          retry_idempotent_once=True) as load:
+        load.wait_for_responses(300)
+        counted = router.stats()["revisions"]["r1"]["requests"]
+        router.apply(split(apps, 2, 100, rules=[Rule("r2", header="X-Beta", regex="^y")]))
+        load.wait_for_responses(load.progress()[0] + 300)
+        result = load.stop()
+    assert result.failed() == 0, result.summary()
+    assert router.pid == pid  # the same master, a new worker
+    assert get(router.port, headers={"X-Beta": "yes"}).headers["x-version"] == "v2"
+    # the new worker counts from zero; what the old one had counted is kept
+    assert router.stats()["revisions"]["r1"]["requests"] >= counted >= 300
+
+
+def test_a_new_controller_finds_the_running_haproxy_and_its_table(router, apps, tmp_path):
+    t = split(apps, 3, 70)
+    router.apply(t)
+    again = HAProxyRouter(tmp_path / "haproxy", router.listen, service="shop")
+    assert again.ensure_running() == router.pid
+    assert again.table() == t and again.apply(t) is False
+
+
+def test_a_restarted_haproxy_serves_the_table_it_had(router, apps, tmp_path):
+    router.apply(split(apps, 1, 0))
+    router.stop()
+    assert router.ensure_running() is not None
+    assert get(router.port).headers["x-version"] == "v2"

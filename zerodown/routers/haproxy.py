@@ -1,0 +1,525 @@
+"""The `haproxy` router: a real HAProxy (2.6+) made to match the routing table.
+
+    router = HAProxyRouter(state_dir, "127.0.0.1:8080", service="shop")
+    router.ensure_running()     # starts `haproxy -W -S master.sock -f haproxy.cfg` unless running
+    router.apply(table)         # through the Runtime API; the same table twice changes nothing
+
+Managed mode (the default): zerodown writes haproxy.cfg, the maps and its state
+into `state_dir` and runs HAProxy in master-worker mode in its own session, so
+it outlives the controller (haproxy.pid holds the master's pid and start time;
+a restarted controller finds it again). How a table becomes HAProxy
+configuration, maps and Runtime API commands is in haproxy_render.py: servers
+come and go with `add server` / `set server ... state maint` / `del server`
+(once drained), weights and rules live in maps swapped whole (`prepare map` /
+`commit map`). Only a change of shape (more lanes than the configuration has,
+the header or cookie a rule line reads, the sticky mode, the health check)
+rewrites haproxy.cfg and reloads hitlessly through the master CLI: the new
+worker takes the listening sockets (`expose-fd listeners`), the old one
+finishes its requests. HAProxy 2.6 closes the old worker's *idle* keep-alive
+connections on a reload, so a client that sends on one at that instant sees it
+closed unanswered, as with any server closing an idle connection: clients that
+retry an idempotent request once (browsers, urllib3, our loadgen with
+retry_idempotent_once) lose nothing. Table changes that keep the shape never
+reload.
+
+The table in force is in haproxy.json (written atomically before it is acted
+on), with which revision owns each server and the counters of servers gone, so
+stats() keeps counting across deletions and reloads.
+
+What differs from the embedded proxy:
+- stats: HAProxy keeps an average response time, not a histogram: latency
+  percentiles are None, the mean is an estimate. A reload starts a worker
+  counting from zero; the old worker's counts are read before and while it
+  drains, but requests it answers while the master re-executes itself (a
+  fraction of a second) may go uncounted.
+- sticky "cookie": the cookie holds the user's point in basis points (0..9999).
+- a header rule reads the last header of that name, the embedded proxy any.
+- backend weights above 256 are scaled down to HAProxy's range, ratios kept.
+
+Attach mode (`router: {kind: haproxy, socket: PATH, backend: NAME}`): drive an
+existing HAProxy through its stats socket, starting nothing. Every backend of
+the table becomes a server of that one backend (which must use a balance
+algorithm that allows dynamic servers), weighted so each revision gets its
+share; rules and stickiness need managed mode and are refused.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+from zerodown import table_json
+from zerodown.errors import ConfigError, RouterError, StaleTableError
+from zerodown.model import EMPTY_TABLE, Backend, HealthCheck, RoutingTable, Sticky
+from zerodown.proxy.state import write_atomic
+from zerodown.routers import haproxy_render as render
+from zerodown.routers import haproxy_stats
+from zerodown.routers.haproxy_cli import CommandSocket, parse_proc
+from zerodown.runtimes.local import POLL, forget, running, spawn, start_time, tail, terminate
+
+READY_TIMEOUT = 15.0
+STOP_TIMEOUT = 40.0
+UNIX_PATH_MAX = 107
+TAIL_LINES = 15
+OLD_WORKER_WAIT = 1.0  # how long a reload follows the old worker's counters as it drains
+OPTIONS = {"socket": "path of the stats socket of an HAProxy to drive (attach mode)",
+           "backend": "the backend to manage in attach mode",
+           "lanes": "backends made ready for revisions side by side (1..64, default 4)",
+           "binary": "the haproxy executable (default: haproxy on PATH)"}
+
+
+def parse_options(options: dict[str, Any], file: str | None = None) -> dict[str, Any]:
+    """router: options, checked; a ConfigError names `router.<key>` and what is valid."""
+    def bad(key: str, why: str) -> ConfigError:
+        return ConfigError(why, file=file, key=f"router.{key}")
+    for key in options:
+        if key not in OPTIONS:
+            raise bad(key, f"unknown option for kind haproxy; valid: {', '.join(OPTIONS)}")
+    out = dict(options)
+    for key in ("socket", "backend", "binary"):
+        if key in out and (not isinstance(out[key], str) or not out[key]):
+            raise bad(key, f"must be a non-empty string ({OPTIONS[key]}), got {out[key]!r}")
+    if ("socket" in out) != ("backend" in out):
+        missing = "backend" if "socket" in out else "socket"
+        raise bad(missing, "attach mode needs both router.socket and router.backend")
+    lanes = out.get("lanes", 4)
+    if not isinstance(lanes, int) or isinstance(lanes, bool) or not 1 <= lanes <= 64:
+        raise bad("lanes", f"must be an integer from 1 to 64, got {lanes!r}")
+    out["lanes"] = lanes
+    return out
+
+
+@dataclass
+class State:
+    """haproxy.json: the table in force and what it takes to keep counting."""
+
+    table: RoutingTable = EMPTY_TABLE
+    layout: render.Layout | None = None
+    running_shape: render.Shape | None = None  # the shape of the config the master runs
+    owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # server -> (rev, id)
+    retired: dict[str, dict[str, int]] = field(default_factory=dict)  # rev -> counters
+
+
+class HAProxyRouter:
+    """Router protocol over HAProxy; see the module docstring."""
+
+    def __init__(self, state_dir: str | os.PathLike, listen: str, *, service: str = "zerodown",
+                 options: dict[str, Any] | None = None, config_file: str | None = None):
+        opts = parse_options(options or {}, config_file)
+        self.state_dir = Path(state_dir).resolve()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.listen, self.service = listen, service
+        self.attach_backend: str | None = opts.get("backend")
+        self.lanes, self.binary = opts["lanes"], opts.get("binary", "haproxy")
+        self.config_path = self.state_dir / "haproxy.cfg"
+        self.state_file = self.state_dir / "haproxy.json"
+        self.pid_file = self.state_dir / "haproxy.pid"
+        self.log_path = self.state_dir / "haproxy.log"
+        stats_path = Path(opts.get("socket") or self.state_dir / "haproxy.sock")
+        master_path = self.state_dir / "master.sock"
+        for path in (stats_path, master_path):
+            if (size := len(os.fsencode(path))) > UNIX_PATH_MAX:
+                raise RouterError(f"socket path {path} is {size} bytes, over the "
+                                  f"{UNIX_PATH_MAX}-byte limit of unix sockets; "
+                                  f"use a shorter state directory")
+        self.cli = CommandSocket(str(stats_path), "stats socket")
+        self.master = CommandSocket(str(master_path), "master CLI")
+        self.settings = render.Settings(service, listen, str(self.state_dir), str(stats_path))
+        self._lock = threading.RLock()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.listen}"
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    @property
+    def pid(self) -> int | None:
+        """The HAProxy master's pid, or None (attach mode: never ours)."""
+        found = self._running()
+        return found[0] if found else None
+
+    def answers(self) -> bool:
+        return self.cli.answers()
+
+    # --- the Router protocol ------------------------------------------------
+
+    def apply(self, table: RoutingTable) -> bool:
+        with self._locked():
+            state = self._load()
+            _check_version(table, state.table)
+            target = _resolved(table)
+            if self.attach_backend is not None:
+                changed = self._apply_attached(table, target, state)
+                return changed or table != state.table
+            layout = render.plan_layout(target, state.layout, self.lanes)
+            changed = table != state.table
+            for rev in table.revisions:
+                for b in rev.backends:
+                    state.owners[render.server_name(b.id)] = (rev.name, b.id)
+            state.table, state.layout = table, layout
+            self._save(state)  # durable before it is acted on
+            self._write_files(target, layout)
+            if not self.answers():
+                raise RouterError(f"HAProxy for {self.state_dir} does not answer on "
+                                  f"{self.cli.path}; start it first (zerodown up)")
+            if state.running_shape != layout.shape:
+                self._reload(state)
+                return True
+            did = self._converge(target, layout, state)
+            self._save(state)
+            return changed or did
+
+    def drained(self, backend_id: str) -> bool:
+        with self._locked():
+            state = self._load()
+            if backend_id in state.table.backends():
+                return False
+            name = render.server_name(backend_id)
+            if name not in state.owners:
+                return True  # never routed here: nothing can be in flight
+            return haproxy_stats.in_flight(self._rows(old_workers=True), name) == 0
+
+    def stats(self) -> dict:
+        with self._locked():
+            state = self._load()
+            weights = {r.name: r.weight for r in state.table.revisions}
+            return haproxy_stats.stats(self._rows(), state.owners, state.retired, weights)
+
+    def table(self) -> RoutingTable:
+        """The table in force (haproxy.json, written before each change is acted on)."""
+        return self._load().table
+
+    # --- the HAProxy process (managed mode) -------------------------------------
+
+    def ensure_running(self) -> int | None:
+        """Start HAProxy unless it runs and answers; the master's pid once it is ready."""
+        if self.attach_backend is not None:
+            if not self.answers():
+                raise RouterError(f"no HAProxy answers on {self.cli.path} (router.socket)")
+            return None
+        with self._locked():
+            found = self._running()
+            if found and self.answers():
+                return found[0]
+            if found:  # alive but silent: maybe still starting
+                self._wait(lambda: self.answers(), found, "did not answer on its stats socket")
+                return found[0]
+            state = self._load()
+            target = _resolved(state.table)
+            layout = state.layout or render.plan_layout(target, None, self.lanes)
+            self._write_files(target, layout)
+            self._check_config()
+            argv = [self.binary, "-W", "-S", self.master.path, "-f", str(self.config_path)]
+            try:
+                proc = spawn(argv, cwd=str(self.state_dir), env=dict(os.environ),
+                             log_path=self.log_path, banner=f"starting: {' '.join(argv)}")
+            except OSError as e:
+                raise RouterError(f"cannot start HAProxy ({self.binary}): "
+                                  f"{e.strerror or e}; install it (apt-get install haproxy) "
+                                  f"or set router.binary") from None
+            self._record(proc.pid)
+            found = (proc.pid, start_time(proc.pid))
+            self._wait(lambda: self.answers() and self.master.answers(), found, "did not start")
+            state.layout, state.running_shape = layout, layout.shape
+            self._save(state)
+            return proc.pid
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Soft-stop HAProxy (SIGUSR1: workers finish their requests), SIGKILL after `timeout`."""
+        if self.attach_backend is not None:
+            return  # not ours to stop
+        with self._locked():
+            found = self._running()
+            if found is not None:
+                try:
+                    os.kill(found[0], signal.SIGUSR1)
+                except ProcessLookupError:
+                    pass
+                deadline = time.monotonic() + timeout
+                while running(*found) and time.monotonic() < deadline:
+                    time.sleep(POLL)
+                terminate(found[0], found[1], 1.0, f"HAProxy for {self.state_dir}")
+                forget(found[0])
+            try:
+                self.pid_file.unlink()
+            except FileNotFoundError:
+                pass
+
+    # --- applying ------------------------------------------------------------------
+
+    def _converge(self, target: RoutingTable, layout: render.Layout, state: State) -> bool:
+        """Runtime API commands from what HAProxy has to what `target` asks; True if any."""
+        live = render.parse_servers_state(self.cli.run("show servers state"))
+        files = render.map_files(target, layout)
+        live_maps = {f: render.parse_map(self.cli.run(f"show map {self.state_dir / f}"))
+                     for f in files}
+        plan = render.plan_runtime(target, layout, live, live_maps)
+        for command in plan.before:
+            self.cli.run(command)
+        for name, entries in plan.maps:
+            path = str(self.state_dir / name)
+            version = self.cli.run(f"prepare map {path}").rsplit(":", 1)[-1].strip()
+            for command in render.map_commands(path, version, entries):
+                self.cli.run(command)
+            self.cli.run(f"commit map @{version} {path}")
+        for command in plan.after:
+            self.cli.run(command)
+        self._collect(target, layout, state, live)
+        return not plan.empty()
+
+    def _collect(self, target: RoutingTable, layout: render.Layout, state: State,
+                 live: list[render.LiveServer]) -> None:
+        """Delete servers that left and drained, keeping their counters in `retired`."""
+        rows = render.parse_stat(self.cli.run("show stat"))
+        by_server = {(render.lane_index(r["pxname"]), r["svname"]): r
+                     for r in haproxy_stats.server_rows(rows)}
+        busy = {k: haproxy_stats.in_flight([r], k[1]) for k, r in by_server.items()}
+        for lane, name in render.deletable(live, target, layout, busy):
+            if (lane, name) not in by_server:
+                continue
+            try:
+                self.cli.run(f"del server {render.lane_backend(lane)}/{name}")
+            except RouterError:
+                continue  # e.g. idle connections still attached: try again next time
+            owner = state.owners.get(name)
+            if owner is not None:
+                haproxy_stats.add(state.retired.setdefault(owner[0], {}),
+                                  haproxy_stats.counters(by_server[(lane, name)]))
+
+    def _reload(self, state: State) -> None:
+        """A new worker on the new configuration; the old one finishes its requests."""
+        self._check_config()
+        before, _ = parse_proc(self.master.raw("show proc"))
+        # The new worker counts from zero: what the old ones counted goes to `retired`,
+        # read until they exit (only the last response on each closing connection escapes).
+        last: dict[int, list[dict[str, str]]] = {}
+
+        def read_old() -> None:
+            for pid in before:
+                if rows := render.parse_stat(self._master_ask(f"@!{pid} show stat")):
+                    last[pid] = rows
+
+        read_old()  # the master is deaf while it re-executes: read them once before
+        self.master.raw("reload")
+        found = self._running()
+        if found is None:
+            raise RouterError(f"HAProxy for {self.state_dir} is not running; cannot reload it")
+
+        def reloaded() -> bool:
+            try:
+                current, _ = parse_proc(self.master.raw("show proc"))
+            except RouterError:
+                return False  # the master re-executes itself: its CLI is back in a moment
+            read_old()
+            return bool(current) and not set(current) & set(before) and self.answers()
+        self._wait(reloaded, found, "did not finish reloading")
+        deadline = time.monotonic() + OLD_WORKER_WAIT
+        while time.monotonic() < deadline and \
+                set(before) & set(parse_proc(self._master_ask("show proc"))[1]):
+            read_old()
+            time.sleep(POLL)
+        for row in haproxy_stats.server_rows([r for rows in last.values() for r in rows]):
+            owner = state.owners.get(row["svname"])
+            if owner is not None:
+                haproxy_stats.add(state.retired.setdefault(owner[0], {}),
+                                  haproxy_stats.counters(row))
+        state.running_shape = state.layout.shape if state.layout else None
+        self._save(state)
+
+    def _apply_attached(self, table: RoutingTable, target: RoutingTable, state: State) -> bool:
+        """Attach mode: the table's backends as weighted servers of one existing backend."""
+        if table.rules or table.sticky:
+            raise RouterError("rules and sticky need the managed haproxy router; attach mode "
+                              f"(router.socket) only splits by weight in backend "
+                              f"{self.attach_backend}")
+        backend = self.attach_backend
+        wanted = render.attached_servers(target)
+        live = render.parse_servers_state(self.cli.run(f"show servers state {backend}"),
+                                          backend=backend)
+        for rev in table.revisions:
+            for b in rev.backends:
+                state.owners[render.server_name(b.id)] = (rev.name, b.id)
+        state.table = table
+        self._save(state)
+        ours = [s for s in live if s.name in state.owners]
+        plan = render.plan_attached(backend, wanted, ours)  # type: ignore[arg-type]
+        for command in plan:
+            self.cli.run(command)
+        return bool(plan)
+
+    def _master_ask(self, command: str) -> str:
+        try:
+            return self.master.raw(command)
+        except RouterError:
+            return ""  # e.g. the old worker exited meanwhile
+
+    def _rows(self, old_workers: bool = False) -> list[dict[str, str]]:
+        """`show stat` of the current worker, and of old ones still draining after a reload."""
+        rows = render.parse_stat(self.cli.run("show stat"))
+        if self.attach_backend is not None:  # its one backend plays lane 0 for the counting
+            return [dict(r, pxname=render.lane_backend(0)) for r in rows
+                    if r.get("pxname") == self.attach_backend]
+        if old_workers and self.master.answers():
+            for pid in parse_proc(self.master.raw("show proc"))[1]:
+                rows += render.parse_stat(self._master_ask(f"@!{pid} show stat"))
+        return rows
+
+    # --- files and processes -----------------------------------------------------------
+
+    def _write_files(self, target: RoutingTable, layout: render.Layout) -> None:
+        for name, entries in render.map_files(target, layout).items():
+            write_atomic(str(self.state_dir / name), render.map_text(entries))
+        write_atomic(str(self.config_path), render.render_config(self.settings, layout, target))
+
+    def _check_config(self) -> None:
+        try:
+            done = subprocess.run([self.binary, "-c", "-q", "-f", str(self.config_path)],
+                                  capture_output=True, text=True, timeout=30)
+        except OSError as e:
+            raise RouterError(f"cannot run HAProxy ({self.binary}): {e.strerror or e}; "
+                              f"install it (apt-get install haproxy) or set router.binary") from None
+        if done.returncode != 0:
+            raise RouterError(f"HAProxy rejects the generated {self.config_path}:\n"
+                              f"{(done.stdout + done.stderr).strip()}")
+
+    def _load(self) -> State:
+        try:
+            data = json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return State()
+        except ValueError as e:
+            raise RouterError(f"{self.state_file}: the haproxy router's state is damaged ({e}); "
+                              f"fix or remove it to start with an empty table") from None
+        return State(table_json.from_dict(data["table"]),
+                     _layout_from(data.get("layout")), _shape_from(data.get("running_shape")),
+                     {k: tuple(v) for k, v in data.get("owners", {}).items()},  # type: ignore[misc]
+                     data.get("retired", {}))
+
+    def _save(self, state: State) -> None:
+        write_atomic(str(self.state_file), json.dumps({
+            "table": table_json.to_dict(state.table),
+            "layout": _layout_to(state.layout),
+            "running_shape": asdict(state.running_shape) if state.running_shape else None,
+            "owners": state.owners, "retired": state.retired}, indent=1) + "\n")
+
+    def _record(self, pid: int) -> None:
+        write_atomic(str(self.pid_file), json.dumps({
+            "pid": pid, "start_time": start_time(pid), "listen": self.listen,
+            "config": str(self.config_path), "started_at": time.time()}) + "\n")
+
+    def _running(self) -> tuple[int, int] | None:
+        """(pid, start time) of the HAProxy master serving this state directory, if one runs."""
+        if self.attach_backend is not None:
+            return None
+        try:
+            rec = json.loads(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            rec = None
+        if rec and running(rec.get("pid"), rec.get("start_time")):
+            return rec["pid"], rec["start_time"]
+        return find_master(str(self.config_path))
+
+    def _wait(self, done, found: tuple[int, int | None], late: str) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not done():
+            if not running(*found):
+                raise RouterError(f"HAProxy (pid {found[0]}) exited; {self._tail()}")
+            if time.monotonic() > deadline:
+                raise RouterError(f"HAProxy (pid {found[0]}) {late} within {READY_TIMEOUT:g}s; "
+                                  f"{self._tail()}")
+            time.sleep(POLL)
+
+    def _tail(self) -> str:
+        lines = tail(self.log_path, TAIL_LINES)
+        return f"last lines of {self.log_path}:\n" + "\n".join(f"  | {l}" for l in lines)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One controller at a time changes this HAProxy (threads and processes)."""
+        with self._lock, open(self.state_dir / "haproxy.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+
+def _check_version(table: RoutingTable, current: RoutingTable) -> None:
+    if table.version < current.version:
+        raise StaleTableError(f"table version {table.version} is older than the one in force "
+                              f"({current.version}); send a version >= {current.version}")
+    if table.version == current.version and current.version != 0 and table != current:
+        raise StaleTableError(f"table version {table.version} is already in force with other "
+                              f"content; send version {current.version + 1}")
+
+
+def _resolved(table: RoutingTable) -> RoutingTable:
+    """The table with host names replaced by IPv4 addresses (HAProxy reports servers by IP)."""
+    def ip(address: str) -> str:
+        host, port = address.rsplit(":", 1)
+        try:
+            socket.inet_aton(host)
+            return address
+        except OSError:
+            pass
+        try:
+            return f"{socket.gethostbyname(host)}:{port}"
+        except OSError as e:
+            raise RouterError(f"cannot resolve backend address {address}: {e}") from None
+    return replace(table, revisions=tuple(
+        replace(r, backends=tuple(Backend(b.id, ip(b.address), b.weight) for b in r.backends))
+        for r in table.revisions))
+
+
+def _shape_from(data: dict | None) -> render.Shape | None:
+    if not data:
+        return None
+    return render.Shape(data["lanes"], tuple(tuple(s) for s in data["rule_sources"]),  # type: ignore[misc]
+                        Sticky(**data["sticky"]) if data.get("sticky") else None,
+                        HealthCheck(**data["health_check"]) if data.get("health_check") else None)
+
+
+def _layout_to(layout: render.Layout | None) -> dict | None:
+    if layout is None:
+        return None
+    return {"shape": asdict(layout.shape), "lanes": [list(p) for p in layout.lanes]}
+
+
+def _layout_from(data: dict | None) -> render.Layout | None:
+    if not data:
+        return None
+    return render.Layout(_shape_from(data["shape"]),  # type: ignore[arg-type]
+                         tuple((name, lane) for name, lane in data["lanes"]))
+
+
+def find_master(config_path: str) -> tuple[int, int] | None:
+    """The master of `haproxy ... -f config_path`: the matching process whose parent is not one."""
+    found: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if "-f" in args and args.index("-f") + 1 < len(args) \
+                and os.path.abspath(args[args.index("-f") + 1]) == config_path \
+                and "haproxy" in os.path.basename(args[0]):
+            found[int(entry.name)] = int(stat[stat.rindex(b")") + 2:].split()[1])
+    for pid, parent in found.items():
+        if parent not in found and (started := start_time(pid)) is not None:
+            return pid, started
+    return None

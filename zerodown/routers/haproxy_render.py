@@ -1,0 +1,461 @@
+"""Routing table -> HAProxy: the configuration text and the Runtime API commands. Pure.
+
+How a table maps onto HAProxy (the driver, haproxy.py, only carries this out):
+
+- Each revision gets a *lane*: a pre-declared backend `zd_lane<N>` holding that
+  revision's backends as servers. A revision keeps its lane while it stays in
+  the table, so a weight change never moves a server.
+- Every request gets a point on a 0..9999 line (basis points of the 0..100
+  line of the embedded proxy): `rand(10000)`, or fixed per user when the table
+  is sticky (a cookie the proxy sets, or crc32 of a header/cookie naming the
+  user). `split.map` maps point ranges to lanes (`map_int`), revisions lying on
+  the line in table order, exactly as in the embedded proxy.
+- Rules come first: each run of consecutive rules reading the same header or
+  cookie is one `map_reg` map (regex -> lane), the runs in table order.
+- All of that is changeable at run time (servers: `add server`, `set server`;
+  maps: `prepare map` / `add map` / `commit map`, which swap a whole map at
+  once). Only the *shape* needs a new configuration and a hitless reload: the
+  number of lanes, the header/cookie each rule line reads, the sticky mode and
+  the health check. A shape is kept while the new table fits in it.
+
+What differs from the embedded proxy (documented in haproxy.py too): the sticky
+cookie holds basis points (an integer), not a percent; a header rule looks at
+the last header of that name; server weights are scaled to HAProxy's 1..256.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+
+from zerodown.model import HealthCheck, RoutingTable, Rule, Sticky
+
+LINE = 10_000            # points on the split line: basis points of 0..100 percent
+MAX_WEIGHT = 256         # HAProxy's largest server weight
+NONE_BACKEND = "zd_none"  # answers 503: no revision serves this request
+SPLIT_MAP = "split.map"
+_SERVER_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the generated configuration needs besides the table: where things live."""
+
+    service: str
+    listen: str          # "host:port" of the frontend
+    state_dir: str       # absolute; holds the maps and the stats socket
+    stats_socket: str
+    timeout_server: float = 120.0
+    timeout_client: float = 60.0
+    hard_stop_after: float = 60.0  # bound on an old worker's drain after a reload
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The part of the HAProxy configuration the Runtime API cannot change."""
+
+    lanes: int
+    rule_sources: tuple[tuple[str, str], ...] = ()  # ("header" | "cookie", name) per rule line
+    sticky: Sticky | None = None
+    health_check: HealthCheck | None = None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A shape plus which lane each revision of the table rides in."""
+
+    shape: Shape
+    lanes: tuple[tuple[str, int], ...] = ()  # (revision name, lane index), table order
+
+    def lane_of(self, revision: str) -> int | None:
+        return dict(self.lanes).get(revision)
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """A server as `show servers state` reports it."""
+
+    lane: int
+    name: str
+    address: str   # "ip:port"
+    weight: int
+    maint: bool
+
+
+# --- names -----------------------------------------------------------------
+
+def lane_backend(index: int) -> str:
+    return f"zd_lane{index}"
+
+
+def lane_index(backend: str) -> int | None:
+    m = re.fullmatch(r"zd_lane(\d+)", backend)
+    return int(m.group(1)) if m else None
+
+
+def server_name(backend_id: str) -> str:
+    """HAProxy's name for a backend: its id when HAProxy accepts it, else a safe stand-in."""
+    if _SERVER_NAME.match(backend_id):
+        return backend_id
+    safe = re.sub(r"[^A-Za-z0-9_.:-]", "_", backend_id)[:80]
+    return f"{safe}-{zlib.crc32(backend_id.encode()):08x}"
+
+
+def rule_map(line: int) -> str:
+    return f"rule-{line}.map"
+
+
+# --- layout: lanes and shape -------------------------------------------------
+
+def rule_runs(rules: tuple[Rule, ...]) -> tuple[tuple[str, str], ...]:
+    """The header/cookie each run of consecutive rules reads, in table order."""
+    runs: list[tuple[str, str]] = []
+    for rule in rules:
+        source = ("header", rule.header) if rule.header is not None else ("cookie", rule.cookie)
+        if not runs or runs[-1] != source:
+            runs.append(source)  # type: ignore[arg-type]
+    return tuple(runs)  # type: ignore[return-value]
+
+
+def align_rules(rules: tuple[Rule, ...], sources: tuple[tuple[str, str], ...]) -> list[int] | None:
+    """The rule line of each rule, keeping table order; None if `sources` cannot carry them.
+
+    Lines left without a rule get an empty map, so removing rules needs no reload.
+    """
+    lines, pos = [], -1
+    for rule in rules:
+        source = ("header", rule.header) if rule.header is not None else ("cookie", rule.cookie)
+        if pos >= 0 and sources[pos] == source:
+            lines.append(pos)
+            continue
+        pos = next((i for i in range(pos + 1, len(sources)) if sources[i] == source), -1)
+        if pos < 0:
+            return None
+        lines.append(pos)
+    return lines
+
+
+def plan_layout(table: RoutingTable, current: Layout | None, min_lanes: int = 4) -> Layout:
+    """The layout for `table`: the current shape if the table fits in it, lanes kept stable."""
+    needed = len(table.revisions)
+    shape = current.shape if current else None
+    if (shape is None or shape.lanes < needed or shape.sticky != table.sticky
+            or shape.health_check != table.health_check
+            or align_rules(table.rules, shape.rule_sources) is None):
+        lanes = max(min_lanes, needed, shape.lanes if shape else 0)
+        shape = Shape(lanes, rule_runs(table.rules), table.sticky, table.health_check)
+    kept = {name: lane for name, lane in (current.lanes if current else ())
+            if table.revision(name) is not None}
+    free = [i for i in range(shape.lanes) if i not in kept.values()]
+    assigned = []
+    for rev in table.revisions:
+        lane = kept[rev.name] if rev.name in kept else free.pop(0)
+        assigned.append((rev.name, lane))
+    return Layout(shape, tuple(assigned))
+
+
+# --- what the table asks of each lane and map ---------------------------------
+
+def servers(table: RoutingTable, layout: Layout) -> dict[tuple[int, str], tuple[str, int]]:
+    """(lane, server name) -> (address, weight) for every backend of the table."""
+    out = {}
+    for rev in table.revisions:
+        lane = layout.lane_of(rev.name)
+        top = max((b.weight for b in rev.backends), default=1)
+        scale = min(1.0, MAX_WEIGHT / top)  # keep ratios, within HAProxy's range
+        for b in rev.backends:
+            out[(lane, server_name(b.id))] = (b.address, max(1, round(b.weight * scale)))
+    return out  # type: ignore[return-value]
+
+
+def split_entries(table: RoutingTable, layout: Layout) -> list[tuple[str, str]]:
+    """`split.map`: point ranges "lo:hi" -> lane backend, revisions in table order."""
+    entries, edge, low = [], 0.0, 0
+    weighted = [r for r in table.revisions if r.weight > 0]
+    for i, rev in enumerate(weighted):
+        edge += rev.weight
+        high = LINE if i == len(weighted) - 1 else min(LINE, round(edge * LINE / 100))
+        if high > low:
+            entries.append((f"{low}:{high - 1}", lane_backend(layout.lane_of(rev.name))))  # type: ignore[arg-type]
+        low = high
+    return entries
+
+
+def rule_entries(table: RoutingTable, layout: Layout) -> list[list[tuple[str, str]]]:
+    """Per rule line, its `map_reg` entries (regex -> lane backend) in table order."""
+    lines: list[list[tuple[str, str]]] = [[] for _ in layout.shape.rule_sources]
+    for rule, line in zip(table.rules, align_rules(table.rules, layout.shape.rule_sources) or ()):
+        lane = layout.lane_of(rule.revision)
+        if lane is None:
+            continue  # a rule for a revision not in the table sends nowhere: skip it
+        pattern = "^" + literal_regex(rule.equals) + "$" if rule.equals is not None \
+            else cli_safe_regex(rule.regex or "")
+        lines[line].append((pattern, lane_backend(lane)))
+    return lines
+
+
+def map_files(table: RoutingTable, layout: Layout) -> dict[str, list[tuple[str, str]]]:
+    """Every map file the frontend reads -> its entries."""
+    files = {SPLIT_MAP: split_entries(table, layout)}
+    for i, entries in enumerate(rule_entries(table, layout)):
+        files[rule_map(i)] = entries
+    return files
+
+
+def map_text(entries: list[tuple[str, str]]) -> str:
+    return "".join(f"{k} {v}\n" for k, v in entries)
+
+
+# --- regexes that survive map files and the CLI ---------------------------------
+# A map line and a CLI command split on blanks, and the CLI also on ';' : every
+# such byte becomes \xHH, which PCRE reads as the same literal character.
+
+_UNSAFE = set(" \t;#\\\"'\r\n")
+
+
+def literal_regex(text: str) -> str:
+    """A regex matching `text` literally, with no blank, ';' or quote in it."""
+    return "".join(c if c.isalnum() or c in "_-" else _hex(c) for c in text)
+
+
+def cli_safe_regex(regex: str) -> str:
+    """The same regex with blanks and CLI-special characters written as escapes."""
+    out, i = [], 0
+    while i < len(regex):
+        c = regex[i]
+        if c == "\\" and i + 1 < len(regex):
+            nxt = regex[i + 1]
+            out.append(_hex(nxt) if nxt in _UNSAFE else c + nxt)  # \; -> \x3b: still literal
+            i += 2
+            continue
+        out.append(_hex(c) if c in _UNSAFE else c)
+        i += 1
+    return "".join(out)
+
+
+def _hex(c: str) -> str:
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 256 else f"\\x{{{code:x}}}"
+
+
+# --- the configuration ------------------------------------------------------------
+
+def _ms(seconds: float) -> str:
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
+def check_options(hc: HealthCheck | None) -> str:
+    """The server keywords for active health checks (dynamic servers inherit no defaults)."""
+    if hc is None:
+        return ""
+    return f" check inter {_ms(hc.interval)} fall {hc.fall} rise {hc.rise}"
+
+
+def server_line(name: str, address: str, weight: int, hc: HealthCheck | None) -> str:
+    return f"server {name} {address} weight {weight}{check_options(hc)}"
+
+
+def frontend_lines(settings: Settings, shape: Shape) -> list[str]:
+    """Choose a lane per request: rules first, then the point on the split line."""
+    d = settings.state_dir
+    unset = "!{ var(txn.zd_lane) -m found }"
+    out = []
+    for i, (kind, name) in enumerate(shape.rule_sources):
+        fetch = f"req.fhdr({name})" if kind == "header" else f"req.cook({name})"
+        out.append(f"http-request set-var(txn.zd_lane) {fetch},map_reg({d}/{rule_map(i)}) "
+                   f"if {unset}")
+    s = shape.sticky
+    if s is not None and s.mode == "cookie":
+        digits = "^[0-9][0-9]?[0-9]?[0-9]?$"  # a point the proxy gave out, 0..9999
+        out += [f"http-request set-var(txn.zd_point) req.cook({s.name}) "
+                f"if {{ req.cook({s.name}) -m reg {digits} }}",
+                f"http-request set-var(txn.zd_new) bool(1) if !{{ var(txn.zd_point) -m found }} "
+                f"{unset}"]
+    elif s is not None:
+        fetch = f"req.fhdr({s.name},1)" if s.mode == "header" else f"req.cook({s.name})"
+        out.append(f"http-request set-var(txn.zd_point) {fetch},crc32,mod(1000000),div(100) "
+                   f"if {{ {fetch} -m len gt 0 }}")
+    out += [f"http-request set-var(txn.zd_point) rand({LINE}) if !{{ var(txn.zd_point) -m found }}",
+            f"http-request set-var(txn.zd_lane) var(txn.zd_point),map_int({d}/{SPLIT_MAP}) "
+            f"if {unset}"]
+    if s is not None and s.mode == "cookie":
+        out.append(f'http-response add-header Set-Cookie "{s.name}=%[var(txn.zd_point)]; Path=/; '
+                   f'Max-Age={s.max_age}; HttpOnly" if {{ var(txn.zd_new) -m found }}')
+    out += ["use_backend %[var(txn.zd_lane)] if { var(txn.zd_lane) -m found }",
+            f"default_backend {NONE_BACKEND}"]
+    return out
+
+
+def render_config(settings: Settings, layout: Layout, table: RoutingTable) -> str:
+    """The whole haproxy.cfg for `table` in `layout`: what a (re)started HAProxy serves."""
+    shape, hc = layout.shape, layout.shape.health_check
+    wanted = servers(table, layout)
+    text = [
+        f"# Generated by zerodown for service {settings.service}, table v{table.version}.",
+        "# Rewritten on every structural change: edit the routing table, not this file.",
+        "global",
+        f"    stats socket {settings.stats_socket} level admin expose-fd listeners",
+        "    stats timeout 30s",
+        f"    hard-stop-after {_ms(settings.hard_stop_after)}",
+        "    log stderr format short local0 notice",
+        "",
+        "defaults",
+        "    mode http",
+        "    log global",
+        "    option dontlognull",
+        "    timeout connect 2s",
+        f"    timeout client {_ms(settings.timeout_client)}",
+        f"    timeout server {_ms(settings.timeout_server)}",
+        "    timeout http-keep-alive 10s",
+        "    timeout queue 10s",
+        "    # a connection refused by an instance going away is tried on another",
+        "    retries 3",
+        "    option redispatch 1",
+        "    retry-on conn-failure empty-response",
+        "",
+        f"frontend zd_{settings.service}",
+        f"    bind {settings.listen}",
+        *("    " + line for line in frontend_lines(settings, shape)),
+    ]
+    for lane in range(shape.lanes):
+        text += ["", f"backend {lane_backend(lane)}", "    balance roundrobin"]
+        if hc is not None:
+            text += [f"    option httpchk GET {hc.path}", f"    timeout check {_ms(hc.timeout)}"]
+        text += [f"    {server_line(name, addr, weight, hc)}"
+                 for (l, name), (addr, weight) in wanted.items() if l == lane]
+    text += ["", f"backend {NONE_BACKEND}",
+             '    http-request return status 503 content-type text/plain '
+             'string "no revision serves this request"', ""]
+    return "\n".join(text)
+
+
+# --- runtime commands -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class RuntimePlan:
+    """What makes a running HAProxy (of the same shape) serve the table, in order:
+    servers in before the maps point at them, maps swapped whole, servers out after."""
+
+    before: tuple[str, ...]
+    maps: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]  # (file name, entries) to commit
+    after: tuple[str, ...]
+
+    def empty(self) -> bool:
+        return not (self.before or self.maps or self.after)
+
+
+def plan_runtime(table: RoutingTable, layout: Layout, live: list[LiveServer],
+                 live_maps: dict[str, list[tuple[str, str]]]) -> RuntimePlan:
+    """The Runtime API commands from what HAProxy has (`live`) to what `table` asks."""
+    wanted = servers(table, layout)
+    hc = layout.shape.health_check
+    have = {(s.lane, s.name): s for s in live}
+    before: list[str] = []
+    for (lane, name), (address, weight) in wanted.items():
+        ref = f"{lane_backend(lane)}/{name}"
+        s = have.get((lane, name))
+        if s is None:  # added in maintenance: ready once it is complete
+            before.append(f"add server {ref} {address} weight {weight}{check_options(hc)}")
+            if hc is not None:
+                before.append(f"enable health {ref}")
+            before.append(f"set server {ref} state ready")
+            continue
+        if s.address != address:
+            host, port = address.rsplit(":", 1)
+            before.append(f"set server {ref} addr {host} port {port}")
+        if s.weight != weight:
+            before.append(f"set server {ref} weight {weight}")
+        if s.maint:
+            before.append(f"set server {ref} state ready")
+    maps = tuple((f, tuple(entries)) for f, entries in map_files(table, layout).items()
+                 if [tuple(e) for e in live_maps.get(f, [])] != entries)
+    after = tuple(f"set server {lane_backend(s.lane)}/{s.name} state maint"
+                  for s in live if (s.lane, s.name) not in wanted and not s.maint)
+    return RuntimePlan(tuple(before), maps, after)
+
+
+def attached_servers(table: RoutingTable) -> dict[str, tuple[str, int]]:
+    """Attach mode, one backend for all: server -> (address, weight), each revision's
+    servers sharing its percent in proportion to their own weights (0 for weight 0)."""
+    raw = {}
+    for rev in table.revisions:
+        total = sum(b.weight for b in rev.backends) or 1
+        for b in rev.backends:
+            raw[server_name(b.id)] = (b.address, rev.weight * b.weight / total)
+    top = max((w for _, w in raw.values()), default=0.0)
+    return {name: (addr, 0 if w == 0 else max(1, round(w * MAX_WEIGHT / top)))
+            for name, (addr, w) in raw.items()}
+
+
+def plan_attached(backend: str, wanted: dict[str, tuple[str, int]],
+                  ours: list[LiveServer]) -> list[str]:
+    """Attach mode: commands making `backend`'s servers (those zerodown made) match `wanted`."""
+    as_lanes = {(0, name): value for name, value in wanted.items()}
+    have = {s.name: s for s in ours}
+    out = []
+    for (_, name), (address, weight) in as_lanes.items():
+        ref = f"{backend}/{name}"
+        s = have.get(name)
+        if s is None:
+            out += [f"add server {ref} {address} weight {weight}", f"set server {ref} state ready"]
+            continue
+        if s.address != address:
+            host, port = address.rsplit(":", 1)
+            out.append(f"set server {ref} addr {host} port {port}")
+        if s.weight != weight:
+            out.append(f"set server {ref} weight {weight}")
+        if s.maint:
+            out.append(f"set server {ref} state ready")
+    out += [f"set server {backend}/{s.name} state maint" for s in ours
+            if s.name not in wanted and not s.maint]
+    return out
+
+
+def map_commands(path: str, version: str, entries: tuple[tuple[str, str], ...]) -> list[str]:
+    """Fill a prepared map version; `commit map @version path` then swaps it in."""
+    return [f"add map @{version} {path} {key} {value}" for key, value in entries]
+
+
+def deletable(live: list[LiveServer], table: RoutingTable, layout: Layout,
+              busy: dict[tuple[int, str], int]) -> list[tuple[int, str]]:
+    """Servers out of the table, in maintenance, with nothing in flight: safe to delete."""
+    wanted = servers(table, layout)
+    return [(s.lane, s.name) for s in live
+            if s.maint and (s.lane, s.name) not in wanted and not busy.get((s.lane, s.name))]
+
+
+# --- reading HAProxy's answers ------------------------------------------------------
+
+def parse_servers_state(text: str, backend: str | None = None) -> list[LiveServer]:
+    """`show servers state` -> the servers of our lanes, or of `backend` (as lane 0).
+    srv_admin_state bit 0x01 is "forced maintenance"."""
+    out = []
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) < 19 or not f[0].isdigit():
+            continue
+        lane = lane_index(f[1]) if backend is None else (0 if f[1] == backend else None)
+        if lane is None:
+            continue
+        out.append(LiveServer(lane, f[3], f"{f[4]}:{f[18]}", int(f[7]), bool(int(f[6]) & 0x01)))
+    return out
+
+
+def parse_map(text: str) -> list[tuple[str, str]]:
+    """`show map FILE` lines "0xID key value" -> [(key, value)]."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split(" ", 2)
+        if len(parts) == 3 and parts[0].startswith("0x"):
+            out.append((parts[1], parts[2]))
+    return out
+
+
+def parse_stat(text: str) -> list[dict[str, str]]:
+    """`show stat` CSV -> one dict per row, keyed by the header's field names."""
+    lines = text.splitlines()
+    if not lines or not lines[0].startswith("# "):
+        return []
+    names = lines[0][2:].split(",")
+    return [dict(zip(names, line.split(","))) for line in lines[1:] if line.strip()]
