@@ -48,6 +48,9 @@ def haproxy_stack(tmp_path):
 @pytest.mark.parametrize("strategy", [
     "{kind: rolling, max_surge: 1, max_unavailable: 0}",
     "{kind: in-place, batch_size: 1}",
+    "{kind: blue-green, scale_down_delay: 1s}",
+    "{kind: canary, steps: [{weight: 20}, {pause: 1s}, {weight: 50}, {pause: 1s}], "
+    "match: [{header: X-Canary, equals: '1'}], sticky: {mode: header, name: X-User}}",
 ])
 def test_a_deployment_through_haproxy_fails_no_request(haproxy_stack, strategy):
     stack = haproxy_stack(instances=3, strategy=strategy)

@@ -188,3 +188,26 @@ def test_bad_router_options_name_the_key_and_what_is_valid(options, key):
     with pytest.raises(ConfigError) as e:
         parse_options(options, "zerodown.yaml")
     assert e.value.key == key and str(e.value).startswith(f"zerodown.yaml: {key}: ")
+
+
+def test_a_reserved_shape_carries_a_strategy_through_without_a_reload():
+    """The preview header, match rules and sticky split of the configured strategy are in
+    the first shape; tables that add or drop them later keep it (no reload)."""
+    sticky = Sticky("header", "X-User")
+    reserve = r.Shape(0, (("header", "X-Zerodown-Preview"), ("header", "X-Canary")), sticky)
+    plain = RoutingTable(1, (RevisionRoute("r1", 100, (Backend("a", "127.0.0.1:1"),)),))
+    first = r.plan_layout(plain, None, 4, reserve)
+    assert first.shape.rule_sources == reserve.rule_sources and first.shape.sticky == sticky
+    assert r.map_files(plain, first)[r.STICKY_MAP] == []  # not sticky yet
+    canary = RoutingTable(2, (RevisionRoute("r1", 90, (Backend("a", "127.0.0.1:1"),)),
+                              RevisionRoute("r2", 10, (Backend("b", "127.0.0.1:2"),))),
+                          (Rule("r2", header="X-Canary", equals="1"),), sticky)
+    during = r.plan_layout(canary, first, 4, reserve)
+    assert during.shape == first.shape
+    assert r.map_files(canary, during)[r.STICKY_MAP] == [("on", "1")]
+    promoted = RoutingTable(3, (RevisionRoute("r2", 100, (Backend("b", "127.0.0.1:2"),)),))
+    after = r.plan_layout(promoted, during, 4, reserve)
+    assert after.shape == first.shape
+    assert r.map_files(promoted, after)[r.STICKY_MAP] == []
+    other = RoutingTable(4, promoted.revisions, (), Sticky("cookie", "zd"))
+    assert r.plan_layout(other, after, 4, reserve).shape.sticky == Sticky("cookie", "zd")

@@ -29,6 +29,21 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike):
         from zerodown.routers.haproxy import HAProxyRouter
         return HAProxyRouter(os.path.join(state_dir, "haproxy"), config.listen,
                              service=config.service, options=config.router.options,
-                             config_file=config.file)
+                             config_file=config.file, reserve=expected_shape(config))
     raise UsageError(f"router kind {config.router.kind!r} is not available yet "
                      f"(available: embedded, nginx, haproxy)")
+
+
+def expected_shape(config: ServiceConfig):
+    """What the configured strategy will ask of a load balancer whose shape is fixed at
+    start (HAProxy): the headers and cookies its rules read, and its sticky split."""
+    from zerodown.routers.haproxy_render import Shape
+    strategy = config.strategy
+    sources: list[tuple[str, str]] = []
+    if getattr(strategy, "preview_header", None):
+        sources.append(("header", strategy.preview_header))
+    for m in getattr(strategy, "match", ()):
+        source = ("header", m.header) if m.header is not None else ("cookie", m.cookie)
+        if source not in sources:
+            sources.append(source)
+    return Shape(0, tuple(sources), getattr(strategy, "sticky", None))

@@ -114,8 +114,12 @@ class HAProxyRouter:
     """Router protocol over HAProxy; see the module docstring."""
 
     def __init__(self, state_dir: str | os.PathLike, listen: str, *, service: str = "zerodown",
-                 options: dict[str, Any] | None = None, config_file: str | None = None):
+                 options: dict[str, Any] | None = None, config_file: str | None = None,
+                 reserve: render.Shape | None = None):
+        """`reserve`: rule sources and stickiness the service's strategy will ask for,
+        built into HAProxy's configuration from the start so deployments need no reload."""
         opts = parse_options(options or {}, config_file)
+        self.reserve = reserve
         self.state_dir = Path(state_dir).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.listen, self.service = listen, service
@@ -164,7 +168,7 @@ class HAProxyRouter:
             if self.attach_backend is not None:
                 changed = self._apply_attached(table, target, state)
                 return changed or table != state.table
-            layout = render.plan_layout(target, state.layout, self.lanes)
+            layout = render.plan_layout(target, state.layout, self.lanes, self.reserve)
             changed = table != state.table
             for rev in table.revisions:
                 for b in rev.backends:
@@ -219,7 +223,7 @@ class HAProxyRouter:
                 return found[0]
             state = self._load()
             target = _resolved(state.table)
-            layout = state.layout or render.plan_layout(target, None, self.lanes)
+            layout = state.layout or render.plan_layout(target, None, self.lanes, self.reserve)
             self._write_files(target, layout)
             self._check_config()
             argv = [self.binary, "-W", "-S", self.master.path, "-f", str(self.config_path)]

@@ -35,6 +35,9 @@ LINE = 10_000            # points on the split line: basis points of 0..100 perc
 MAX_WEIGHT = 256         # HAProxy's largest server weight
 NONE_BACKEND = "zd_none"  # answers 503: no revision serves this request
 SPLIT_MAP = "split.map"
+# "on 1" while the table is sticky: the sticky lines of the frontend read it, so a table
+# that drops its stickiness (a canary promoted) and one that brings it back need no reload.
+STICKY_MAP = "sticky.map"
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
 
@@ -136,15 +139,27 @@ def align_rules(rules: tuple[Rule, ...], sources: tuple[tuple[str, str], ...]) -
     return lines
 
 
-def plan_layout(table: RoutingTable, current: Layout | None, min_lanes: int = 4) -> Layout:
-    """The layout for `table`: the current shape if the table fits in it, lanes kept stable."""
+def plan_layout(table: RoutingTable, current: Layout | None, min_lanes: int = 4,
+                reserve: Shape | None = None) -> Layout:
+    """The layout for `table`: the current shape if the table fits in it, lanes kept stable.
+
+    A new shape also carries `reserve`: the rule sources and stickiness the service's
+    strategy will ask for (its preview header, its match rules, its sticky split), so
+    that a deployment reaches them without a reload. A table without stickiness fits
+    any shape (the sticky lines are switched off by STICKY_MAP at run time).
+    """
     needed = len(table.revisions)
     shape = current.shape if current else None
-    if (shape is None or shape.lanes < needed or shape.sticky != table.sticky
+    if (shape is None or shape.lanes < needed
+            or (table.sticky is not None and shape.sticky != table.sticky)
             or shape.health_check != table.health_check
             or align_rules(table.rules, shape.rule_sources) is None):
-        lanes = max(min_lanes, needed, shape.lanes if shape else 0)
-        shape = Shape(lanes, rule_runs(table.rules), table.sticky, table.health_check)
+        base = reserve or Shape(0)
+        runs = rule_runs(table.rules)
+        sources = runs + tuple(src for src in base.rule_sources if src not in runs)
+        lanes = max(min_lanes, needed, shape.lanes if shape else 0, base.lanes)
+        sticky = table.sticky or base.sticky or (shape.sticky if shape else None)
+        shape = Shape(lanes, sources, sticky, table.health_check)
     kept = {name: lane for name, lane in (current.lanes if current else ())
             if table.revision(name) is not None}
     free = [i for i in range(shape.lanes) if i not in kept.values()]
@@ -198,6 +213,8 @@ def rule_entries(table: RoutingTable, layout: Layout) -> list[list[tuple[str, st
 def map_files(table: RoutingTable, layout: Layout) -> dict[str, list[tuple[str, str]]]:
     """Every map file the frontend reads -> its entries."""
     files = {SPLIT_MAP: split_entries(table, layout)}
+    if layout.shape.sticky is not None:  # only a sticky shape's frontend reads it
+        files[STICKY_MAP] = [("on", "1")] if table.sticky == layout.shape.sticky else []
     for i, entries in enumerate(rule_entries(table, layout)):
         files[rule_map(i)] = entries
     return files
@@ -266,16 +283,17 @@ def frontend_lines(settings: Settings, shape: Shape) -> list[str]:
         out.append(f"http-request set-var(txn.zd_lane) {fetch},map_reg({d}/{rule_map(i)}) "
                    f"if {unset}")
     s = shape.sticky
+    on = f"{{ str(on),map({d}/{STICKY_MAP}) -m found }}"  # the table in force is sticky
     if s is not None and s.mode == "cookie":
         digits = "^[0-9][0-9]?[0-9]?[0-9]?$"  # a point the proxy gave out, 0..9999
         out += [f"http-request set-var(txn.zd_point) req.cook({s.name}) "
-                f"if {{ req.cook({s.name}) -m reg {digits} }}",
-                f"http-request set-var(txn.zd_new) bool(1) if !{{ var(txn.zd_point) -m found }} "
-                f"{unset}"]
+                f"if {on} {{ req.cook({s.name}) -m reg {digits} }}",
+                f"http-request set-var(txn.zd_new) bool(1) if {on} "
+                f"!{{ var(txn.zd_point) -m found }} {unset}"]
     elif s is not None:
         fetch = f"req.fhdr({s.name},1)" if s.mode == "header" else f"req.cook({s.name})"
         out.append(f"http-request set-var(txn.zd_point) {fetch},crc32,mod(1000000),div(100) "
-                   f"if {{ {fetch} -m len gt 0 }}")
+                   f"if {on} {{ {fetch} -m len gt 0 }}")
     out += [f"http-request set-var(txn.zd_point) rand({LINE}) if !{{ var(txn.zd_point) -m found }}",
             f"http-request set-var(txn.zd_lane) var(txn.zd_point),map_int({d}/{SPLIT_MAP}) "
             f"if {unset}"]
