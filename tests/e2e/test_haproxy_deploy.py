@@ -1,15 +1,9 @@
 """Deployments through a real HAProxy (router kind haproxy), under load, every response counted.
 
-TODO for the blue/green and canary planners (being written elsewhere), once they land:
-- blue/green: deploy through this stack with {kind: blue-green}; the switch is one table
-  version (a split.map swap, no reload) -> assert zero failed requests and that blue's
-  backends are drained() before they stop.
-- blue/green preview by header: the first X-Preview rule changes HAProxy's shape (one
-  hitless reload) -> run that load with retry_idempotent_once=True, as browsers retry.
-- canary: steps of weight 10/50/100 -> observe each share within +-2 points through
-  router.stats()["revisions"]; a header rule (X-Canary) -> every matching request on
-  the canary; sticky cookie -> one user stays on one side across weight steps.
-- canary abort -> the table back to the stable revision in one apply, zero failed requests.
+All four strategies, with a client that never retries: the configured strategy's preview
+header, match rules and sticky split are in HAProxy's configuration from its start
+(routers.expected_shape), so no deployment needs a reload; every change goes through the
+Runtime API (servers, weights, maps).
 """
 
 from __future__ import annotations
