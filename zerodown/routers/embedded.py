@@ -14,28 +14,26 @@ sockets of the old (see zerodown/proxy/handover.py).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import zerodown
 from zerodown.errors import RouterError
 from zerodown.model import RoutingTable
 from zerodown.proxy.client import AdminClient
 from zerodown.proxy.state import write_atomic
-from zerodown.runtimes.local import (POLL, exit_code, forget, running, spawn, start_time, tail,
+from zerodown.routers.common import locked, log_tail
+from zerodown.runtimes.local import (POLL, exit_code, forget, running, spawn, start_time,
                                      terminate, wait_gone)
 
 READY_TIMEOUT = 15.0   # a new proxy must answer within this
 STOP_TIMEOUT = 40.0    # SIGTERM lets it drain (its own bound is 30s by default), then SIGKILL
 UNIX_PATH_MAX = 107    # sun_path is 108 bytes with the terminating NUL
-TAIL_LINES = 15
 
 
 class EmbeddedRouter:
@@ -222,15 +220,11 @@ class EmbeddedRouter:
         return "exited" if code is None else f"exited with code {code}"
 
     def _tail(self) -> str:
-        lines = tail(self.log_path, TAIL_LINES)
-        return f"last lines of {self.log_path}:\n" + "\n".join(f"  | {l}" for l in lines)
+        return log_tail(self.log_path)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self):
         """One controller at a time starts, restarts or stops this proxy (threads and processes)."""
-        with self._lock, open(self.state_dir / "proxy.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+        return locked(self._lock, self.state_dir / "proxy.lock")
 
 
 def find_proxy(state_file: str) -> tuple[int, int] | None:

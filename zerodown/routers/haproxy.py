@@ -45,7 +45,6 @@ share; rules and stickiness need managed mode and are refused.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -53,24 +52,23 @@ import socket
 import subprocess
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from zerodown import table_json
-from zerodown.errors import ConfigError, RouterError, StaleTableError
+from zerodown.errors import ConfigError, RouterError
 from zerodown.model import EMPTY_TABLE, Backend, HealthCheck, RoutingTable, Sticky
 from zerodown.proxy.state import write_atomic
+from zerodown.routers.common import check_version, locked, log_tail
 from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_stats
 from zerodown.routers.haproxy_cli import CommandSocket, parse_proc
-from zerodown.runtimes.local import POLL, forget, running, spawn, start_time, tail, terminate
+from zerodown.runtimes.local import POLL, forget, running, spawn, start_time, terminate
 
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 40.0
 UNIX_PATH_MAX = 107
-TAIL_LINES = 15
 OLD_WORKER_WAIT = 1.0  # how long a reload follows the old worker's counters as it drains
 OPTIONS = {"socket": "path of the stats socket of an HAProxy to drive (attach mode)",
            "backend": "the backend to manage in attach mode",
@@ -163,7 +161,7 @@ class HAProxyRouter:
     def apply(self, table: RoutingTable) -> bool:
         with self._locked():
             state = self._load()
-            _check_version(table, state.table)
+            check_version(table, state.table)
             target = _resolved(table)
             if self.attach_backend is not None:
                 changed = self._apply_attached(table, target, state)
@@ -447,24 +445,13 @@ class HAProxyRouter:
             time.sleep(POLL)
 
     def _tail(self) -> str:
-        lines = tail(self.log_path, TAIL_LINES)
-        return f"last lines of {self.log_path}:\n" + "\n".join(f"  | {l}" for l in lines)
+        return log_tail(self.log_path)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self):
         """One controller at a time changes this HAProxy (threads and processes)."""
-        with self._lock, open(self.state_dir / "haproxy.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+        return locked(self._lock, self.state_dir / "haproxy.lock")
 
 
-def _check_version(table: RoutingTable, current: RoutingTable) -> None:
-    if table.version < current.version:
-        raise StaleTableError(f"table version {table.version} is older than the one in force "
-                              f"({current.version}); send a version >= {current.version}")
-    if table.version == current.version and current.version != 0 and table != current:
-        raise StaleTableError(f"table version {table.version} is already in force with other "
-                              f"content; send version {current.version + 1}")
 
 
 def _resolved(table: RoutingTable) -> RoutingTable:

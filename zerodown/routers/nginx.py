@@ -24,7 +24,6 @@ still knows.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import pwd
@@ -33,23 +32,21 @@ import subprocess
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
-from zerodown.errors import RouterError, StaleTableError
+from zerodown.errors import RouterError
 from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.proxy.state import write_atomic
+from zerodown.routers.common import check_version, locked, log_tail
 from zerodown.routers import nginx_process as procs
 from zerodown.routers.nginx_options import NginxOptions, parse_options
 from zerodown.routers.nginx_render import read_meta, render_http, render_main, routing_text
 from zerodown.routers.nginx_stats import AccessLog, stats_dict
-from zerodown.runtimes.local import POLL, tail, wait_gone
+from zerodown.runtimes.local import POLL, wait_gone
 
 READY_TIMEOUT = 15.0   # a started master, or a reload, must show its workers within this
 TEST_TIMEOUT = 30.0    # `nginx -t`
 STOP_TIMEOUT = 40.0    # SIGQUIT lets workers finish (worker_shutdown_timeout), then SIGKILL
-TAIL_LINES = 15
 RELOAD_POLL = 0.005    # a reload takes ~100 ms (nginx's master waits that long): look often
 
 
@@ -94,7 +91,7 @@ class NginxRouter:
             current = self._table_of(old_text)
             if table == current:
                 return False
-            _check_version(table, current)
+            check_version(table, current)
             master = self._master()
             if master is None:
                 raise RouterError(f"nginx is not running (no master by {self.pid_file}); "
@@ -285,21 +282,9 @@ class NginxRouter:
         return procs.master_from(self.pid_file, self.conf_path) or procs.find_master(self.conf_path)
 
     def _tail(self) -> str:
-        lines = tail(self.error_log, TAIL_LINES)
-        return f"last lines of {self.error_log}:\n" + "\n".join(f"  | {l}" for l in lines)
+        return log_tail(self.error_log)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self):
         """One controller at a time writes the config and signals nginx."""
-        with self._lock, open(self.state_dir / "nginx.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+        return locked(self._lock, self.state_dir / "nginx.lock")
 
-
-def _check_version(table: RoutingTable, current: RoutingTable) -> None:
-    if table.version < current.version:
-        raise StaleTableError(f"table version {table.version} is older than the one in force "
-                              f"({current.version}); send a version >= {current.version}")
-    if table.version == current.version and current.version != 0:
-        raise StaleTableError(f"table version {table.version} is already in force with other "
-                              f"content; send version {current.version + 1}")
