@@ -120,54 +120,28 @@ def local_runtime(tmp_path) -> Iterator[RuntimeHarness]:
 
 
 @contextmanager
-def embedded_router(tmp_path) -> Iterator[RouterHarness]:
+def real_router(make: Callable[[str], Router], table: Callable[[Router], Callable],
+                counted: Callable[[Router], int] | None = None) -> Iterator[RouterHarness]:
+    """A real load balancer in front of three example apps, on a free port.
+    `counted(router)`: the requests its stats have counted, for a router whose counts
+    lag its responses (nginx logs a request just after the response went out)."""
     from zerodown.engine.runner import SystemClock
     from zerodown.loadgen import run_load_sync
-    from zerodown.routers.embedded import EmbeddedRouter
-    from tests.support.net import free_port
-    from tests.support.procs import start_app
-    apps = [start_app("v1") for _ in range(3)]
-    listen = f"127.0.0.1:{free_port()}"
-    router = EmbeddedRouter(tmp_path / "proxy", listen)
-    try:
-        router.ensure_running()
-
-        def send(n: int) -> None:
-            result = run_load_sync(f"http://{listen}/", connections=2, requests=n)
-            assert result.failed() == 0, result.summary()
-        yield RouterHarness(router, [f"127.0.0.1:{a.port}" for a in apps], router.client.table,
-                            send, waiter(SystemClock()))
-    finally:
-        router.stop()
-        for app in apps:
-            app.cleanup()
-
-
-@contextmanager
-def nginx_router(tmp_path) -> Iterator[RouterHarness]:
-    """zerodown/routers/nginx.py in managed mode: a real nginx master of its own."""
-    from zerodown.engine.runner import SystemClock
-    from zerodown.loadgen import run_load_sync
-    from zerodown.routers.nginx import NginxRouter
     from tests.support.net import free_port, wait_until
     from tests.support.procs import start_app
     apps = [start_app("v1") for _ in range(3)]
     listen = f"127.0.0.1:{free_port()}"
-    router = NginxRouter(tmp_path / "nginx", listen, service=SERVICE)
+    router = make(listen)
     try:
         router.ensure_running()
 
-        def counted() -> int:
-            stats = router.stats()
-            return stats["rejected"] + sum(r["requests"] for r in stats["revisions"].values())
-
         def send(n: int) -> None:
-            before = counted()
+            before = counted(router) if counted else 0
             result = run_load_sync(f"http://{listen}/", connections=2, requests=n)
             assert result.failed() == 0, result.summary()
-            # nginx logs a request (what stats() counts) just after its response went out
-            wait_until(lambda: counted() >= before + n, 5.0, f"{n} requests in nginx's log")
-        yield RouterHarness(router, [f"127.0.0.1:{a.port}" for a in apps], router.table,
+            if counted:
+                wait_until(lambda: counted(router) >= before + n, 5.0, f"{n} requests counted")
+        yield RouterHarness(router, [f"127.0.0.1:{a.port}" for a in apps], table(router),
                             send, waiter(SystemClock()))
     finally:
         router.stop()
@@ -175,35 +149,34 @@ def nginx_router(tmp_path) -> Iterator[RouterHarness]:
             app.cleanup()
 
 
-@contextmanager
-def haproxy_router(tmp_path) -> Iterator[RouterHarness]:
+def embedded_router(tmp_path):
+    from zerodown.routers.embedded import EmbeddedRouter
+    return real_router(lambda listen: EmbeddedRouter(tmp_path / "proxy", listen),
+                       lambda router: router.client.table)
+
+
+def nginx_router(tmp_path):
+    """zerodown/routers/nginx.py in managed mode: a real nginx master of its own."""
+    from zerodown.routers.nginx import NginxRouter
+
+    def counted(router) -> int:
+        stats = router.stats()
+        return stats["rejected"] + sum(r["requests"] for r in stats["revisions"].values())
+    return real_router(lambda listen: NginxRouter(tmp_path / "nginx", listen, service=SERVICE),
+                       lambda router: router.table, counted)
+
+
+def haproxy_router(tmp_path):
     """zerodown/routers/haproxy.py in managed mode: a real HAProxy master-worker of its own."""
-    from zerodown.engine.runner import SystemClock
-    from zerodown.loadgen import run_load_sync
     from zerodown.routers.haproxy import HAProxyRouter
-    from tests.support.net import free_port
-    from tests.support.procs import start_app
-    apps = [start_app("v1") for _ in range(3)]
-    listen = f"127.0.0.1:{free_port()}"
-    router = HAProxyRouter(tmp_path / "haproxy", listen, service=SERVICE)
-    try:
-        router.ensure_running()
-
-        def send(n: int) -> None:
-            result = run_load_sync(f"http://{listen}/", connections=2, requests=n)
-            assert result.failed() == 0, result.summary()
-        yield RouterHarness(router, [f"127.0.0.1:{a.port}" for a in apps], router.table,
-                            send, waiter(SystemClock()))
-    finally:
-        router.stop()
-        for app in apps:
-            app.cleanup()
+    return real_router(lambda listen: HAProxyRouter(tmp_path / "haproxy", listen,
+                                                    service=SERVICE),
+                       lambda router: router.table)
 
 
 RUNTIMES: dict[str, Callable] = {"fake": fake_runtime, "local": local_runtime}
-ROUTERS: dict[str, Callable] = {"fake": fake_router, "embedded": embedded_router}
-ROUTERS["nginx"] = nginx_router
-ROUTERS["haproxy"] = haproxy_router
+ROUTERS: dict[str, Callable] = {"fake": fake_router, "embedded": embedded_router,
+                                "nginx": nginx_router, "haproxy": haproxy_router}
 
 
 def _factory(request, tmp_path, drivers: dict[str, Callable]):
