@@ -3,6 +3,11 @@ temp dir, the SQLite store, local processes, the embedded proxy, a real clock.""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from zerodown import example
@@ -17,12 +22,13 @@ from tests.support.net import free_port
 
 def write_config(folder: Path, *, instances: int = 3,
                  strategy: str = "{kind: rolling, max_surge: 1, max_unavailable: 0}",
-                 port: int | None = None) -> Path:
+                 port: int | None = None, router: str | None = None) -> Path:
+    """`router`: the router section in YAML flow style, e.g. "{kind: nginx}"."""
     path = folder / "zerodown.yaml"
     path.write_text(example.config_text("shop", f"127.0.0.1:{port or free_port()}",
                                         instances=instances, strategy=strategy,
                                         health_interval="100ms", start_timeout="10s",
-                                        drain_timeout="5s", stop_grace="3s"))
+                                        drain_timeout="5s", stop_grace="3s", router=router))
     return path
 
 
@@ -56,3 +62,32 @@ class Stack:
             self.runtime.stop(instance, grace=3)
         self.router.stop()
         self.store.close()
+
+
+CONTROLLER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from tests.e2e.stack import Stack
+stack = Stack(Path({config!r}), Path({state!r}))
+print("deployment", stack.engine.deploy("v2"), flush=True)
+stack.engine.run(stack.engine.store.active_deployment("shop").id)
+"""
+
+
+def kill_controller_mid_way(stack: Stack, folder: Path, kill_at: int, timeout: float = 30.0) -> None:
+    """Deploy v2 from a controller process of its own (config in `folder`), and SIGKILL it
+    once the deployment's cursor reached step `kill_at`: in the middle, before the end."""
+    script = CONTROLLER.format(root=str(os.getcwd()), config=str(folder / "zerodown.yaml"),
+                               state=str(stack.state_dir))
+    controller = subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while True:
+        d = stack.store.active_deployment("shop")
+        if d is not None and d.cursor >= kill_at:
+            break
+        assert time.monotonic() < deadline and controller.poll() is None, controller.stdout.read()
+        time.sleep(0.005)
+    os.kill(controller.pid, signal.SIGKILL)
+    controller.wait()

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from zerodown.engine.lifecycle import Phase
 from zerodown.loadgen import LoadInBackground
+from tests.e2e.stack import kill_controller_mid_way
 
 CONNECTIONS = 8
 
@@ -58,36 +55,13 @@ def test_a_version_that_never_gets_healthy_is_rolled_back_under_load(stack_facto
     assert len(stack.pids()) == 2
 
 
-CONTROLLER = """
-import sys
-from pathlib import Path
-sys.path.insert(0, {root!r})
-from tests.e2e.stack import Stack
-stack = Stack(Path({config!r}), Path({state!r}))
-print("deployment", stack.engine.deploy("v2"), flush=True)
-stack.engine.run(stack.engine.store.active_deployment("shop").id)
-"""
-
-
 def test_a_controller_killed_mid_deployment_is_resumed_without_loss(stack_factory, tmp_path):
     stack = stack_factory(instances=3)
     assert stack.deploy("v1") is Phase.SUCCEEDED
     v1 = stack.pids()
-    script = CONTROLLER.format(root=str(os.getcwd()), config=str(tmp_path / "zerodown.yaml"),
-                               state=str(tmp_path / "state"))
     with LoadInBackground(stack.url, connections=CONNECTIONS, duration=90) as load:
         load.wait_for_responses(300)
-        controller = subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:  # kill it in the middle: after some steps, before the end
-            d = stack.store.active_deployment("shop")
-            if d is not None and d.cursor >= 3:
-                break
-            assert time.monotonic() < deadline and controller.poll() is None, controller.stdout.read()
-            time.sleep(0.005)
-        os.kill(controller.pid, signal.SIGKILL)
-        controller.wait()
+        kill_controller_mid_way(stack, tmp_path, kill_at=3)
         resumed = stack.engine.resume_interrupted(stop_when_paused=False)
         load.wait_for_responses(load.progress()[0] + 300)
         result = load.stop()

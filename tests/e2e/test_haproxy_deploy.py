@@ -15,28 +15,11 @@ import pytest
 
 from zerodown.engine.lifecycle import Phase
 from zerodown.loadgen import LoadInBackground
-from tests.e2e.stack import Stack, write_config
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
                                 reason="haproxy is not installed (bash scripts/setup.sh installs "
                                 "it); never skipped under CI")
 CONNECTIONS = 8
-
-
-@pytest.fixture
-def haproxy_stack(tmp_path):
-    made = []
-
-    def make(**config) -> Stack:
-        path = write_config(tmp_path, **config)
-        path.write_text(path.read_text() + "router: {kind: haproxy}\n")
-        s = Stack(path, tmp_path / "state")
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.close()
 
 
 @pytest.mark.parametrize("strategy", [
@@ -46,8 +29,8 @@ def haproxy_stack(tmp_path):
     "{kind: canary, steps: [{weight: 20}, {pause: 1s}, {weight: 50}, {pause: 1s}], "
     "match: [{header: X-Canary, equals: '1'}], sticky: {mode: header, name: X-User}}",
 ])
-def test_a_deployment_through_haproxy_fails_no_request(haproxy_stack, strategy):
-    stack = haproxy_stack(instances=3, strategy=strategy)
+def test_a_deployment_through_haproxy_fails_no_request(stack_factory, strategy):
+    stack = stack_factory(instances=3, strategy=strategy, router="{kind: haproxy}")
     assert type(stack.router).__name__ == "HAProxyRouter"
     assert stack.deploy("v1") is Phase.SUCCEEDED
     with LoadInBackground(stack.url, connections=CONNECTIONS, duration=90) as load:

@@ -13,32 +13,15 @@ import shutil
 
 import pytest
 
-from zerodown import example
 from zerodown.engine.lifecycle import Phase
 from zerodown.loadgen import LoadInBackground
-from tests.e2e.stack import Stack
-from tests.support.net import free_port
 
 if shutil.which("nginx") is None and os.environ.get("CI") != "true":
     pytest.skip("nginx is not installed (bash scripts/setup.sh installs it); never skipped "
                 "under CI", allow_module_level=True)
 
 
-@pytest.fixture
-def nginx_stack(tmp_path):
-    made = []
-
-    def make(strategy: str) -> Stack:
-        path = tmp_path / "zerodown.yaml"
-        path.write_text(example.config_text(
-            "shop", f"127.0.0.1:{free_port()}", instances=3, strategy=strategy,
-            health_interval="100ms", start_timeout="10s", drain_timeout="5s", stop_grace="3s",
-            router="{kind: nginx, workers: 2, worker_shutdown_timeout: 5s}"))
-        made.append(Stack(path, tmp_path / "state"))
-        return made[-1]
-    yield make
-    for stack in made:
-        stack.close()
+NGINX = "{kind: nginx, workers: 2, worker_shutdown_timeout: 5s}"
 
 
 @pytest.mark.parametrize("strategy", [
@@ -48,8 +31,8 @@ def nginx_stack(tmp_path):
     "{kind: canary, steps: [{weight: 20}, {pause: 1s}, {weight: 50}, {pause: 1s}], "
     "match: [{header: X-Canary, equals: '1'}], sticky: {mode: header, name: X-User}}",
 ])
-def test_a_deployment_through_nginx_fails_nothing_for_a_retrying_client(nginx_stack, strategy):
-    stack = nginx_stack(strategy)
+def test_a_deployment_through_nginx_fails_nothing_for_a_retrying_client(stack_factory, strategy):
+    stack = stack_factory(strategy=strategy, router=NGINX)
     assert type(stack.router).__name__ == "NginxRouter"
     assert stack.deploy("v1") is Phase.SUCCEEDED
     with LoadInBackground(stack.url, connections=4, retry_idempotent_once=True) as retrying, \

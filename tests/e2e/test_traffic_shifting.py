@@ -6,10 +6,6 @@ measurements at each step are separate, bounded request runs.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -19,7 +15,8 @@ from zerodown.engine.lifecycle import Phase, PhaseError
 from zerodown.engine.store import Store
 from zerodown.loadgen import LoadInBackground, run_load_sync
 
-from tests.e2e.test_deploy_under_load import CONTROLLER, alive
+from tests.e2e.stack import kill_controller_mid_way
+from tests.e2e.test_deploy_under_load import alive
 
 CONNECTIONS = 6
 SAMPLE = 5000  # requests per share measurement: ±2 points is over 3.5 standard deviations
@@ -192,22 +189,9 @@ def test_a_controller_killed_mid_way_resumes_without_loss(stack_factory, tmp_pat
     stack = stack_factory(instances=2, strategy=strategy)
     assert stack.deploy("v1") is Phase.SUCCEEDED
     v1 = stack.pids()
-    script = CONTROLLER.format(root=str(os.getcwd()), config=str(tmp_path / "zerodown.yaml"),
-                               state=str(tmp_path / "state"))
     with LoadInBackground(stack.url, connections=CONNECTIONS, duration=90) as load:
         load.wait_for_responses(300)
-        controller = subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            d = stack.store.active_deployment("shop")
-            if d is not None and d.cursor >= kill_at:
-                break
-            assert time.monotonic() < deadline and controller.poll() is None, \
-                controller.stdout.read()
-            time.sleep(0.005)
-        os.kill(controller.pid, signal.SIGKILL)
-        controller.wait()
+        kill_controller_mid_way(stack, tmp_path, kill_at)
         resumed = stack.engine.resume_interrupted(stop_when_paused=False)
         load.wait_for_responses(load.progress()[0] + 300)
         result = load.stop()
