@@ -13,7 +13,7 @@ import urllib.parse
 from typing import Any
 
 from zerodown.hooks import METHODS, MOMENTS, HookSpec, Hooks
-from zerodown.schema import (Context, Invalid, Kind, Section, duration, enum, join, nested,
+from zerodown.schema import (Context, Invalid, Kind, Section, duration, enum, items, join, nested,
                              optional, shown, suggest, text)
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
@@ -115,13 +115,7 @@ def _hooks_of_moment(ctx: Context, v: Any, path: str) -> tuple[HookSpec, ...]:
         return tuple(h for h in [_hook(ctx, v, path)] if h)
     if not isinstance(v, list):
         raise Invalid(f"must be a list of hooks, each with command or http, got {shown(v)}")
-    out = []
-    for i, item in enumerate(v):
-        try:
-            out.append(_hook(ctx, item, f"{path}[{i}]"))
-        except Invalid as e:
-            ctx.error(f"{path}[{i}]", str(e))
-    return tuple(h for h in out if h)
+    return items(ctx, v, path, _hook)
 
 
 def parse_hooks(ctx: Context, data: Any, path: str) -> Hooks:

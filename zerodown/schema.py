@@ -311,3 +311,23 @@ def nested(parse: Callable[[Context, Any, str], Any], schema: dict):
 
 def join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
+
+
+def list_of(parse_item, item_schema: dict):
+    """A list whose items parse_item(ctx, item, "path[i]") reads; each bad item is reported
+    with its index and the others are kept, so one run shows every error."""
+    def parse(ctx: Context, v: Any, path: str) -> tuple:
+        if not isinstance(v, list):
+            raise Invalid(f"must be a list, got {shown(v)}")
+        return items(ctx, v, path, parse_item)
+    return nested(parse, {"type": "array", "items": item_schema})
+
+
+def items(ctx: Context, v: list, path: str, parse_item) -> tuple:
+    out = []
+    for i, item in enumerate(v):
+        try:
+            out.append(parse_item(ctx, item, f"{path}[{i}]"))
+        except Invalid as e:
+            ctx.error(f"{path}[{i}]", str(e))
+    return tuple(x for x in out if x is not None)

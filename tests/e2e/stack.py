@@ -20,6 +20,16 @@ from zerodown.runtimes import runtime_for
 from tests.support.net import free_port
 
 
+# One of each strategy, for the suites that run all four through a load balancer.
+FOUR_STRATEGIES = [
+    "{kind: rolling, max_surge: 1, max_unavailable: 0}",
+    "{kind: in-place, batch_size: 1}",
+    "{kind: blue-green, scale_down_delay: 1s}",
+    "{kind: canary, steps: [{weight: 20}, {pause: 1s}, {weight: 50}, {pause: 1s}], "
+    "match: [{header: X-Canary, equals: '1'}], sticky: {mode: header, name: X-User}}",
+]
+
+
 def write_config(folder: Path, *, instances: int = 3,
                  strategy: str = "{kind: rolling, max_surge: 1, max_unavailable: 0}",
                  port: int | None = None, router: str | None = None) -> Path:

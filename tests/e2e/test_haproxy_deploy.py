@@ -15,6 +15,7 @@ import pytest
 
 from zerodown.engine.lifecycle import Phase
 from zerodown.loadgen import LoadInBackground
+from tests.e2e.stack import FOUR_STRATEGIES
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
                                 reason="haproxy is not installed (bash scripts/setup.sh installs "
@@ -22,13 +23,7 @@ pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.g
 CONNECTIONS = 8
 
 
-@pytest.mark.parametrize("strategy", [
-    "{kind: rolling, max_surge: 1, max_unavailable: 0}",
-    "{kind: in-place, batch_size: 1}",
-    "{kind: blue-green, scale_down_delay: 1s}",
-    "{kind: canary, steps: [{weight: 20}, {pause: 1s}, {weight: 50}, {pause: 1s}], "
-    "match: [{header: X-Canary, equals: '1'}], sticky: {mode: header, name: X-User}}",
-])
+@pytest.mark.parametrize("strategy", FOUR_STRATEGIES)
 def test_a_deployment_through_haproxy_fails_no_request(stack_factory, strategy):
     stack = stack_factory(instances=3, strategy=strategy, router="{kind: haproxy}")
     assert type(stack.router).__name__ == "HAProxyRouter"

@@ -15,6 +15,7 @@ import pytest
 
 from zerodown.engine.lifecycle import Phase
 from zerodown.loadgen import LoadInBackground
+from tests.e2e.stack import FOUR_STRATEGIES
 
 if shutil.which("nginx") is None and os.environ.get("CI") != "true":
     pytest.skip("nginx is not installed (bash scripts/setup.sh installs it); never skipped "
@@ -24,13 +25,7 @@ if shutil.which("nginx") is None and os.environ.get("CI") != "true":
 NGINX = "{kind: nginx, workers: 2, worker_shutdown_timeout: 5s}"
 
 
-@pytest.mark.parametrize("strategy", [
-    "{kind: rolling, max_surge: 1, max_unavailable: 0}",
-    "{kind: in-place, batch_size: 1}",
-    "{kind: blue-green, scale_down_delay: 1s}",
-    "{kind: canary, steps: [{weight: 20}, {pause: 1s}, {weight: 50}, {pause: 1s}], "
-    "match: [{header: X-Canary, equals: '1'}], sticky: {mode: header, name: X-User}}",
-])
+@pytest.mark.parametrize("strategy", FOUR_STRATEGIES)
 def test_a_deployment_through_nginx_fails_nothing_for_a_retrying_client(stack_factory, strategy):
     stack = stack_factory(strategy=strategy, router=NGINX)
     assert type(stack.router).__name__ == "NginxRouter"

@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 from zerodown.model import Sticky
 from zerodown.schema import (Amount, Context, Invalid, Kind, Section, address, amount, boolean,
-                             duration, enum, integer, join, nested, number, optional, shown,
-                             suggest, text)
+                             duration, enum, integer, join, list_of, nested, number, optional,
+                             shown, suggest, text)
 
 TOKEN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # a header or cookie name (RFC 9110 token)
 
@@ -221,20 +221,6 @@ def _step(ctx: Context, item: Any, path: str):
         ctx.error(join(path, key), str(e))
 
 
-def _list_of(parse_item, item_schema: dict):
-    def parse(ctx: Context, v: Any, path: str) -> tuple:
-        if not isinstance(v, list):
-            raise Invalid(f"must be a list, got {shown(v)}")
-        out = []
-        for i, item in enumerate(v):
-            try:
-                out.append(parse_item(ctx, item, f"{path}[{i}]"))
-            except Invalid as e:
-                ctx.error(f"{path}[{i}]", str(e))
-        return tuple(x for x in out if x is not None)
-    return nested(parse, {"type": "array", "items": item_schema})
-
-
 _STEP_SCHEMA = {"oneOf": [
     {"type": "object", "properties": {"weight": {"type": "integer", "minimum": 0, "maximum": 100}},
      "required": ["weight"], "additionalProperties": False},
@@ -243,8 +229,8 @@ _STEP_SCHEMA = {"oneOf": [
      "required": ["pause"], "additionalProperties": False},
     {"type": "object", "properties": {"analysis": ANALYSIS.schema},
      "required": ["analysis"], "additionalProperties": False}]}
-_RULES[CanaryStrategy]["steps"] = _list_of(_step, _STEP_SCHEMA)
-_RULES[CanaryStrategy]["match"] = _RULES[ABTestStrategy]["match"] = _list_of(MATCH, MATCH.schema)
+_RULES[CanaryStrategy]["steps"] = list_of(_step, _STEP_SCHEMA)
+_RULES[CanaryStrategy]["match"] = _RULES[ABTestStrategy]["match"] = list_of(MATCH, MATCH.schema)
 _SECTIONS = {cls: Section(cls, rules) for cls, rules in _RULES.items()}
 
 
