@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from zerodown.errors import RouterError
 from zerodown.loadgen import LoadInBackground, run_load_sync
 from zerodown.model import Backend, RevisionRoute, RoutingTable, Rule, Sticky
 from zerodown.routers.haproxy import HAProxyRouter
@@ -137,3 +138,54 @@ def test_a_restarted_haproxy_serves_the_table_it_had(router, apps, tmp_path):
     router.stop()
     assert router.ensure_running() is not None
     assert get(router.port).headers["x-version"] == "v2"
+
+
+ATTACHED_CFG = """\
+global
+    stats socket {socket} level admin
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+frontend site
+    bind {listen}
+    default_backend app
+backend app
+    balance roundrobin
+"""
+
+
+def test_attach_mode_drives_a_users_own_haproxy_through_its_stats_socket(apps, tmp_path):
+    """A HAProxy zerodown did not start and whose config it never writes: only servers of the
+    named backend change, through the Runtime API, and a rolling 90/10 split is served."""
+    import subprocess
+    from tests.support.procs import ManagedProcess
+    port, socket_path = free_port(), tmp_path / "admin.sock"
+    cfg = tmp_path / "site.cfg"
+    cfg.write_text(ATTACHED_CFG.format(socket=socket_path, listen=f"127.0.0.1:{port}"))
+    assert subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)]).returncode == 0
+    theirs = ManagedProcess(["haproxy", "-db", "-f", str(cfg)], name="users-haproxy")
+    try:
+        wait_until(socket_path.exists, 10, "the user's HAProxy stats socket")
+        router = HAProxyRouter(tmp_path / "zd", f"127.0.0.1:{port}", service="shop",
+                               options={"socket": str(socket_path), "backend": "app"})
+        router.ensure_running()  # attach mode starts nothing: it checks the socket answers
+        assert router.pid is None
+        assert router.apply(split(apps, 1, 90)) is True
+        assert router.apply(split(apps, 1, 90)) is False
+        with LoadInBackground(f"http://127.0.0.1:{port}/", connections=4) as load:
+            load.wait_for_responses(500)
+            assert router.apply(split(apps, 2, 50)) is True  # a canary step, at run time
+            load.wait_for_responses(load.progress()[0] + 500)
+            result = load.stop()
+        assert result.failed() == 0, result.summary()
+        share = run_load_sync(f"http://127.0.0.1:{port}/", connections=4, requests=2000)
+        assert 42 <= 100 * share.by_header["X-Version"]["v2"] / share.sent <= 58
+        with pytest.raises(RouterError, match="managed"):
+            router.apply(split(apps, 3, 50, rules=[Rule("r2", header="X-Canary", equals="1")]))
+        assert cfg.read_text() == ATTACHED_CFG.format(socket=socket_path,
+                                                      listen=f"127.0.0.1:{port}")
+        assert theirs.alive(), "zerodown never stops a HAProxy it did not start"
+    finally:
+        theirs.cleanup()
