@@ -186,6 +186,6 @@ def test_attach_mode_drives_a_users_own_haproxy_through_its_stats_socket(apps, t
             router.apply(split(apps, 3, 50, rules=[Rule("r2", header="X-Canary", equals="1")]))
         assert cfg.read_text() == ATTACHED_CFG.format(socket=socket_path,
                                                       listen=f"127.0.0.1:{port}")
-        assert theirs.alive(), "zerodown never stops a HAProxy it did not start"
+        assert theirs.alive, "zerodown never stops a HAProxy it did not start"
     finally:
         theirs.cleanup()
