@@ -5,6 +5,7 @@ Run from the repository root:
     .venv/bin/python benchmarks/proxy_bench.py
     .venv/bin/python benchmarks/proxy_bench.py --only haproxy,nginx --duration 5
     .venv/bin/python benchmarks/proxy_bench.py --connections 64,256 --json out.json
+    .venv/bin/python benchmarks/proxy_bench.py --only haproxy,haproxy-zd,nginx,nginx-zd
 
 One nginx master (1 worker) serves two small backends on free 127.0.0.1
 ports. Each proxy in turn -- HAProxy (nbthread 1), nginx (1 worker, upstream
@@ -14,9 +15,22 @@ browser-like headers from browser_headers.lua) at each connection count, and
 stopped, so no two proxies compete for the two cores. Every child process is
 started here and stopped by PID on the way out, Ctrl-C included.
 
+"With zerodown attached" (only when named in --only): `haproxy-zd` is HAProxy
+started and driven by zerodown's HAProxyRouter (managed mode), `nginx-zd` nginx
+by NginxRouter (1 worker), each serving the same table as the zerodown proxy
+(90/10 split, header and cookie rules) in the configuration zerodown
+generates; the report sets each beside its hand-written twin. HAProxyRouter's
+configuration sets no nbthread (HAProxy would start one thread per CPU), so
+`-f one-thread.cfg` (`nbthread 1`) is appended to its command line, as the
+plain variant has. Otherwise they run as zerodown configures them, which is
+what the ratio measures: HAProxy with L7 retries and its lane/map routing,
+nginx with a JSON access log (its stats), an upstream keep-alive pool of 32
+per revision (the plain nginx keeps 64) and X-Forwarded-* headers. Those two
+variants import zerodown; the rest is stdlib.
+
 Run it on a quiet machine: with two cores, any other busy process moves the
-figures by 20% or more. Stdlib only. Needs /usr/sbin/nginx, /usr/sbin/haproxy
-and wrk on PATH.
+figures by 20% or more. Needs /usr/sbin/nginx, /usr/sbin/haproxy and wrk on
+PATH.
 """
 
 from __future__ import annotations
@@ -27,6 +41,8 @@ import http.client
 import json
 import os
 import re
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,8 +58,11 @@ LUA = HERE / "browser_headers.lua"
 NGINX = "/usr/sbin/nginx"
 HAPROXY = "/usr/sbin/haproxy"
 WRK = "wrk"
-TARGETS = ("haproxy", "nginx", "zerodown")
-LABELS = {"haproxy": "HAProxy", "nginx": "nginx", "zerodown": "zerodown"}
+TARGETS = ("haproxy", "haproxy-zd", "nginx", "nginx-zd", "zerodown")  # the order they run in
+DEFAULT_TARGETS = ("haproxy", "nginx", "zerodown")
+LABELS = {"haproxy": "HAProxy", "nginx": "nginx", "zerodown": "zerodown",
+          "haproxy-zd": "HAProxy+zd", "nginx-zd": "nginx+zd"}
+ATTACHED = {"haproxy": "haproxy-zd", "nginx": "nginx-zd"}  # plain -> driven by zerodown
 RPS_TARGET = 0.8   # zerodown req/s >= 0.8x HAProxy
 P99_TARGET = 1.5   # zerodown p99 <= 1.5x HAProxy
 
@@ -300,6 +319,130 @@ def stats_totals(stats) -> dict[str, int] | None:
             "errors": sum(r.get("errors", 0) for r in rows)}
 
 
+# ---------------------------------------------------------------- driven by zerodown's routers
+
+class RouterLB:
+    """A load balancer a zerodown router started; stop() is the router's own (it ends
+    the master by the PID it recorded, workers with it), then the state goes."""
+
+    def __init__(self, name: str, router, log: Path):
+        self.name, self.router, self.log = name, router, log
+
+    def alive(self) -> bool:
+        return self.router.pid is not None
+
+    def output(self, limit: int = 2000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-limit:].strip()
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, grace: float = 10.0) -> None:
+        try:
+            self.router.stop(timeout=grace)
+        finally:  # nginx-zd's access log grows by ~100 bytes a request
+            if not self.alive():
+                shutil.rmtree(self.router.state_dir, ignore_errors=True)
+
+
+def import_zerodown() -> None:
+    """The -zd variants drive zerodown's routers from this checkout."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+
+
+def zerodown_model_table(backends: list[int]):
+    """zerodown_table() as the RoutingTable a router is given: the same table, the same check."""
+    import_zerodown()
+    from zerodown import table_json
+    return table_json.from_dict(zerodown_table(backends))
+
+
+def lb_binary(tmp: Path, name: str, binary: str, extra: list[str]) -> str:
+    """A script standing in for `binary`, since a router's command line is its own: it
+    appends `extra` to every call and, under --pin, runs on the proxy's CPU."""
+    cpus = PINNING.get("proxy")
+    run = f"taskset -c {cpus} {binary}" if cpus else binary
+    path = tmp / f"{name}-wrapper.sh"
+    path.write_text(f'#!/bin/sh\nexec {run} "$@" {shlex.join(extra)}\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+def canary_bodies(port: int, tries: int = 6) -> set[str]:
+    """What answers requests carrying X-Canary: 1 (the rule sends them to b1c, backend 1)."""
+    bodies = set()
+    for _ in range(tries):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            conn.request("GET", "/", headers={"X-Canary": "1"})
+            bodies.add(conn.getresponse().read().decode(errors="replace").strip())
+        finally:
+            conn.close()
+    return bodies
+
+
+def start_routed(lb: RouterLB, port: int, backends: list[int], timeout: float = 15.0) -> RouterLB:
+    """Start the router's load balancer, apply the table, wait until it serves it."""
+    try:
+        lb.router.ensure_running()
+        lb.router.apply(zerodown_model_table(backends))
+        deadline = time.monotonic() + timeout
+        while (status := http_status(port)) != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{lb.name} did not answer 200 on 127.0.0.1:{port} within "
+                                   f"{timeout:.0f}s (last: {status or 'no connection'}): "
+                                   f"{lb.output()}")
+            time.sleep(0.1)
+        if (bodies := canary_bodies(port)) != {"hello from backend 1"}:
+            raise RuntimeError(f"{lb.name}: the X-Canary rule is not in force: {bodies}")
+    except BaseException:
+        lb.stop()
+        raise
+    return lb
+
+
+def start_haproxy_zd(tmp: Path, port: int, backends: list[int]) -> RouterLB:
+    import_zerodown()
+    from zerodown.routers.haproxy import HAProxyRouter
+    from zerodown.routers.haproxy_render import Shape
+    one_thread = tmp / "one-thread.cfg"
+    one_thread.write_text("global\n    nbthread 1\n")  # a second global section adds to the first
+    binary = lb_binary(tmp, "haproxy", HAPROXY, ["-f", str(one_thread)])
+    # The rules' header and cookie reserved from the start, as router_for() does for a
+    # strategy with match rules: applying the table then needs no reload.
+    reserve = Shape(0, (("header", "X-Canary"), ("cookie", "beta")))
+    router = HAProxyRouter(tempfile.mkdtemp(prefix="haproxy-zd-", dir=tmp), f"127.0.0.1:{port}",
+                           service="bench", options={"binary": binary}, reserve=reserve)
+    lb = start_routed(RouterLB("HAProxy via HAProxyRouter", router, router.log_path),
+                      port, backends)
+    try:
+        info = dict(line.split(": ", 1) for line in router.cli.run("show info").splitlines()
+                    if ": " in line)
+        print(f"  HAProxy+zd: master pid {router.pid}, Nbthread {info.get('Nbthread')}, "
+              f"Maxconn {info.get('Maxconn')} (show info)", flush=True)
+        if info.get("Nbthread") != "1":
+            raise RuntimeError(f"HAProxy+zd runs {info.get('Nbthread')} threads, not 1")
+    except BaseException:
+        lb.stop()
+        raise
+    return lb
+
+
+def start_nginx_zd(tmp: Path, port: int, backends: list[int]) -> RouterLB:
+    import_zerodown()
+    from zerodown.routers import nginx_process
+    from zerodown.routers.nginx import NginxRouter
+    options = {"workers": 1, "nginx": lb_binary(tmp, "nginx", NGINX, [])}
+    router = NginxRouter(tempfile.mkdtemp(prefix="nginx-zd-", dir=tmp), f"127.0.0.1:{port}",
+                         service="bench", options=options)
+    lb = start_routed(RouterLB("nginx via NginxRouter", router, router.error_log),
+                      port, backends)
+    serving = [w for w in nginx_process.workers(router.pid) if not w.shutting_down]
+    print(f"  nginx+zd: master pid {router.pid}, {len(serving)} worker(s) serving", flush=True)
+    return lb
+
+
 # ---------------------------------------------------------------- wrk
 
 @dataclass
@@ -364,7 +507,7 @@ def measure(target: str, port: int, args) -> list[Result]:
     for conns in args.connections:
         warm = count_requests(run_wrk(port, conns, args.warmup)) if args.warmup > 0 else 0
         result = parse_wrk(target, conns, run_wrk(port, conns, args.duration), warm)
-        print(f"  {LABELS[target]:9} c={conns:<4} {result.rps:10.0f} req/s  "
+        print(f"  {LABELS[target]:10} c={conns:<4} {result.rps:10.0f} req/s  "
               f"p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  "
               f"errors {result.errors} (socket {result.socket_errors}, "
               f"non-2xx/3xx {result.non_2xx})", flush=True)
@@ -408,6 +551,8 @@ def print_table(results: list[Result], connections: list[int],
             p99 = ratio(r.p99_ms, ha.p99_ms) if ha else None
             print(f"{LABELS[target]:10} {r.rps:10.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
                   f"{r.errors:7d} {fmt_ratio(rps):>12} {fmt_ratio(p99):>10}")
+        for line in attached_lines(rows):
+            print(line)
         if ha and "zerodown" in rows:
             v = verdict(rows["zerodown"], ha)
             verdicts.append(v)
@@ -419,10 +564,28 @@ def print_table(results: list[Result], connections: list[int],
     return verdicts
 
 
+def attached_ratios(rows: dict[str, Result]) -> list[dict]:
+    """Per load balancer measured both ways: with zerodown attached / without."""
+    out = []
+    for plain, attached in ATTACHED.items():
+        if plain in rows and attached in rows:
+            a, b = rows[attached], rows[plain]
+            out.append({"lb": plain, "connections": a.connections,
+                        "rps_ratio": ratio(a.rps, b.rps), "p99_ratio": ratio(a.p99_ms, b.p99_ms)})
+    return out
+
+
+def attached_lines(rows: dict[str, Result]) -> list[str]:
+    return [f"{LABELS[r['lb']]} with zerodown attached / without: req/s "
+            f"{fmt_ratio(r['rps_ratio'])}, p99 {fmt_ratio(r['p99_ratio'])}"
+            for r in attached_ratios(rows)]
+
+
 # ---------------------------------------------------------------- main
 
 STARTERS = {"haproxy": start_haproxy, "nginx": start_nginx_proxy,
-            "zerodown": start_zerodown}
+            "zerodown": start_zerodown, "haproxy-zd": start_haproxy_zd,
+            "nginx-zd": start_nginx_zd}
 
 
 def bench_target(target: str, tmp: Path, backends: list[int], args, report: dict):
@@ -470,7 +633,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=2.0,
                    help="seconds of discarded warm-up before each run (2; 0 to skip)")
     p.add_argument("--connections", default="64,256", help="comma list (64,256)")
-    p.add_argument("--only", default=",".join(TARGETS), help="haproxy,nginx,zerodown")
+    p.add_argument("--only", default=",".join(DEFAULT_TARGETS),
+                   help=f"comma list from {','.join(TARGETS)} (default "
+                        f"{','.join(DEFAULT_TARGETS)})")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--pin", action="store_true",
                    help="proxy under test alone on CPU 1; wrk and backends on CPU 0")
@@ -510,6 +675,8 @@ def run(args) -> dict:
     report["results"] = [asdict(r) | {"errors": r.errors} for r in results]
     report["medians"] = [asdict(r) | {"errors": r.errors} for r in medians(results)]
     report["verdicts"] = print_table(medians(results), args.connections, args.only)
+    report["attached"] = [r for conns in args.connections for r in attached_ratios(
+        {m.target: m for m in medians(results) if m.connections == conns})]
     return report
 
 

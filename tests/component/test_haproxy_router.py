@@ -107,6 +107,20 @@ def test_a_removed_backends_request_in_flight_completes_then_it_is_drained(route
     wait_until(lambda: router.drained(backend), 5, "drained after the slow request")
 
 
+def test_servers_added_at_run_time_reuse_their_connections_to_the_instances(router, apps):
+    """`add server` gives a server no idle pool unless told: then every request would
+    open a new connection to its instance (found by benchmarks/proxy_bench.py)."""
+    from zerodown.routers.haproxy_render import parse_stat
+    router.apply(split(apps, 1, 100))  # servers made through the Runtime API
+    result = run_load_sync(router.url, connections=4, requests=800)
+    assert result.failed() == 0, result.summary()
+    rows = [r for r in parse_stat(router.cli.run("show stat"))
+            if r["pxname"].startswith("zd_lane") and r["svname"] != "BACKEND"]
+    connects = sum(int(r["connect"] or 0) for r in rows)
+    assert sum(int(r["stot"] or 0) for r in rows) == 800
+    assert connects <= 50, f"{connects} connections to the instances for 800 requests"
+
+
 def test_a_reload_for_a_new_rule_header_loses_nothing_for_retrying_clients(router, apps):
     """A new header to route on changes HAProxy's configuration: a hitless reload."""
     router.apply(split(apps, 1, 100))

@@ -39,6 +39,11 @@ SPLIT_MAP = "split.map"
 # that drops its stickiness (a canary promoted) and one that brings it back need no reload.
 STICKY_MAP = "sticky.map"
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+# `add server` inherits no default: HAProxy 2.6 leaves a dynamic server without an idle
+# connection pool (pool-purge-delay 0, pool-max-conn 0), so every request would open a new
+# connection to the instance (a third of the req/s, benchmarks/proxy_bench.py haproxy-zd).
+# These are the values a server written in the configuration gets.
+DYNAMIC_POOL = "pool-purge-delay 5s pool-max-conn -1"
 
 
 @dataclass(frozen=True)
@@ -374,7 +379,8 @@ def plan_runtime(table: RoutingTable, layout: Layout, live: list[LiveServer],
         ref = f"{lane_backend(lane)}/{name}"
         s = have.get((lane, name))
         if s is None:  # added in maintenance: ready once it is complete
-            before.append(f"add server {ref} {address} weight {weight}{check_options(hc)}")
+            before.append(f"add server {ref} {address} weight {weight} {DYNAMIC_POOL}"
+                          f"{check_options(hc)}")
             if hc is not None:
                 before.append(f"enable health {ref}")
             before.append(f"set server {ref} state ready")
@@ -416,7 +422,8 @@ def plan_attached(backend: str, wanted: dict[str, tuple[str, int]],
         ref = f"{backend}/{name}"
         s = have.get(name)
         if s is None:
-            out += [f"add server {ref} {address} weight {weight}", f"set server {ref} state ready"]
+            out += [f"add server {ref} {address} weight {weight} {DYNAMIC_POOL}",
+                    f"set server {ref} state ready"]
             continue
         if s.address != address:
             host, port = address.rsplit(":", 1)

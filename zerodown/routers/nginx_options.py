@@ -26,7 +26,7 @@ class NginxOptions:
     worker_shutdown_timeout: float = 30.0  # bounds a drain: old workers are cut after this
     keepalive_timeout: float = 75.0       # idle client keep-alive (nginx's default)
     keepalive_requests: int = 10000
-    upstream_keepalive: int = 32          # idle connections kept per revision and worker
+    upstream_keepalive: int = 64          # idle connections kept per revision and worker
     upstream_keepalive_timeout: float = 60.0
     nginx: str = "nginx"                  # the binary
     config: str | None = None             # attach mode: the include file zerodown writes
