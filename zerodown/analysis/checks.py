@@ -44,10 +44,17 @@ class ErrorRate:
 
     limit: float | None = None
     drop: float | None = None
+    history: Tally | None = None  # the stable's requests before the analysis began
 
     @property
     def name(self) -> str:
         return "success rate" if self.drop is None else "success rate vs stable"
+
+    def with_history(self, stable: Counts | None) -> ErrorRate:
+        """This check with the stable's earlier record as the prior of its rate."""
+        if stable is None or self.drop is None:
+            return self
+        return replace(self, history=Tally(stable.requests, stable.failures))
 
     def assess(self, canary: Counts, stable: Counts | None, bound: float) -> Finding:
         c = Tally(canary.requests, canary.failures)
@@ -57,7 +64,8 @@ class ErrorRate:
             against = f"allowed {100 * (1 - self.limit):.4g}% at least"
         else:
             s = Tally(stable.requests, stable.failures) if stable else Tally(0, 0)
-            fail, ok = seq.worse(c, s, self.drop), seq.better(c, s, self.drop)
+            prior = seq.prior_from(self.history)
+            fail, ok = seq.worse(c, s, self.drop, prior), seq.better(c, s, self.drop, prior)
             against = f"stable {_success(s)}, allowed {100 * self.drop:.3g} points below"
         return _finding(self.name, fail, ok, bound, f"canary {_success(c)}, {against}")
 

@@ -94,10 +94,11 @@ class Window:
 
     total: Counts = NOTHING
     last: Counts | None = None  # the latest cumulative reading
+    base: Counts | None = None  # the first: everything before the analysis began
 
     def read(self, now: Counts | None) -> Window:
         if now is None:
             return self  # no data this time: keep what we have
         if self.last is None:
-            return Window(self.total, now)  # the first reading is the baseline
-        return Window(self.total.plus(now.increase_since(self.last)), now)
+            return Window(self.total, now, now)  # the first reading is the baseline
+        return Window(self.total.plus(now.increase_since(self.last)), now, self.base)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping
 
-from zerodown.analysis.checks import Check, Latency, assess, checks_for
+from zerodown.analysis.checks import Check, ErrorRate, Latency, assess, checks_for
 from zerodown.analysis.evidence import Counts, Window
 from zerodown.analysis.sources import MetricsError
 from zerodown.plan import Analyze
@@ -179,6 +179,8 @@ class Sequential:
              elapsed: float, query: QueryTally) -> tuple[str | None, str]:
         if stable_window is not None:  # the stable's p99 from its whole history, once enough
             self.checks = tuple(c.with_reference(stable_window.last) if isinstance(c, Latency)
+                                else c.with_history(stable_window.base)
+                                if isinstance(c, ErrorRate) and c.history is None
                                 else c for c in self.checks)
         a = assess(self.checks, canary, stable, self.cfg.max_false_alarm, self.passed,
                    self.cfg.min_requests)

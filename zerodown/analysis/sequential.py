@@ -29,7 +29,9 @@ import math
 from dataclasses import dataclass
 
 PRIOR = (0.5, 20.0)  # Beta(a, b) over each rate
-_LOG_BETA = math.lgamma(PRIOR[0]) + math.lgamma(PRIOR[1]) - math.lgamma(PRIOR[0] + PRIOR[1])
+# The stable revision served before the analysis began: its rate then makes its prior,
+# worth at most this many requests (a rate drifts; a prior of millions would not follow).
+HISTORY_CAP = 10_000.0
 _ITERATIONS = 60  # bisection steps for the constrained maximum: 2^-60 of the unit interval
 
 
@@ -49,11 +51,24 @@ class Tally:
         return self.k / self.n if self.n else None
 
 
-def log_mixture(t: Tally) -> float:
+def log_mixture(t: Tally, prior: tuple[float, float] = PRIOR) -> float:
     """ln of the Beta-mixture probability of the sequence (no binomial coefficient)."""
-    a, b = PRIOR
+    a, b = prior
     return (math.lgamma(t.k + a) + math.lgamma(t.n - t.k + b) - math.lgamma(t.n + a + b)
-            - _LOG_BETA)
+            - (math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)))
+
+
+def prior_from(history: Tally | None, cap: float = HISTORY_CAP) -> tuple[float, float]:
+    """PRIOR plus what was seen before the analysis began (at most `cap` trials' worth).
+
+    Any prior fixed before the data it weighs keeps E valid; one near the true rate
+    only makes the mixture's regret smaller. For the stable revision, whose history is
+    long, that regret (0.5 ln n nats for n requests) was the largest cost of a verdict.
+    """
+    if history is None or history.n <= 0:
+        return PRIOR
+    w = min(1.0, cap / history.n)
+    return PRIOR[0] + w * history.k, PRIOR[1] + w * (history.n - history.k)
 
 
 def log_likelihood(t: Tally, p: float) -> float:
@@ -82,18 +97,20 @@ def below(t: Tally, p0: float) -> float:
 
 # --- one rate against another, with an additive tolerance ---------------------
 
-def worse(canary: Tally, stable: Tally, tolerance: float) -> float:
+def worse(canary: Tally, stable: Tally, tolerance: float,
+          stable_prior: tuple[float, float] = PRIOR) -> float:
     """ln E against H0: canary's rate <= stable's + tolerance (large: the canary is worse)."""
-    return _two(canary, stable, tolerance, lambda pc, ps: pc <= ps + tolerance)
+    return _two(canary, stable, tolerance, lambda pc, ps: pc <= ps + tolerance, stable_prior)
 
 
-def better(canary: Tally, stable: Tally, tolerance: float) -> float:
+def better(canary: Tally, stable: Tally, tolerance: float,
+           stable_prior: tuple[float, float] = PRIOR) -> float:
     """ln E against H0: canary's rate >= stable's + tolerance (large: the canary is within it)."""
-    return _two(canary, stable, tolerance, lambda pc, ps: pc >= ps + tolerance)
+    return _two(canary, stable, tolerance, lambda pc, ps: pc >= ps + tolerance, stable_prior)
 
 
-def _two(c: Tally, s: Tally, d: float, in_null) -> float:
-    numerator = log_mixture(c) + log_mixture(s)
+def _two(c: Tally, s: Tally, d: float, in_null, stable_prior: tuple[float, float]) -> float:
+    numerator = log_mixture(c) + log_mixture(s, stable_prior)
     pc, ps = c.rate, s.rate
     if pc is None or ps is None or in_null(pc, ps):
         # The unconstrained maximum lies in H0 (or a side has no data): E <= 1.
