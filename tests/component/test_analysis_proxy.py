@@ -15,7 +15,10 @@ from zerodown.plan import Analyze
 from zerodown.strategies.options import AnalysisConfig
 from tests.support.proxy import table_of
 
-SPEC = asdict(AnalysisConfig(max_success_rate_drop=0.01, max_latency_ratio=2.0, min_requests=50,
+# The latency check passes when under 1% of the canary's requests are slower than this
+# many times the stable's p99: two copies of one app on a busy 2-core machine can differ
+# by 2x in their tails (seen: 0.71% over 2x, undecided after 40 s), so the margin is wide.
+SPEC = asdict(AnalysisConfig(max_success_rate_drop=0.01, max_latency_ratio=5.0, min_requests=50,
                              max_duration=40, interval=2))
 
 
