@@ -474,14 +474,12 @@ class Engine:
                 self.store.fail_step(d.id, index, msg, Phase.FAILED, changes)
             elif d.on_failure == "pause" or isinstance(error, Inconclusive):
                 self.store.fail_step(d.id, index, msg, Phase.PAUSED, changes)
-            elif isinstance(error, (HookFailed, AnalysisFailed)):  # judged bad: abort at once
-                self._settle_routing()
-                self.store.replan(d.id, d.cursor, self._undo(d, abort=True), "abort",
-                                  f"failed: {msg}", Phase.ABORTING, msg, changes)
             else:
+                abort = isinstance(error, (HookFailed, AnalysisFailed))  # judged bad: at once
                 self._settle_routing()
-                self.store.replan(d.id, d.cursor, self._undo(d, abort=False), "rollback",
-                                  f"failed: {msg}", Phase.ROLLING_BACK, msg, changes)
+                self.store.replan(d.id, d.cursor, self._undo(d, abort=abort),
+                                  "abort" if abort else "rollback", f"failed: {msg}",
+                                  Phase.ABORTING if abort else Phase.ROLLING_BACK, msg, changes)
         except (PlanError, RouterError) as e:
             self.store.fail_step(d.id, index, f"{msg}; cannot roll back: {e}", Phase.FAILED, changes)
 

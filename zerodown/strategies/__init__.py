@@ -52,16 +52,14 @@ def rollback_plan(strategy: StrategyConfig, state: ServiceState, target: Target,
     holds on the way back too. Blue/green and canary abort: a table switch
     while the stable revision still runs.
     """
-    if isinstance(strategy, GO_BACK_BY_OWN_RULES):
-        plan = plan_for(strategy, state, target)
-        return Plan(f"rollback, {plan.strategy}", plan.state, plan.target,
-                    with_hooks(plan.steps, target.revision, hooks, undo=True))
-    try:
-        return abort_plan(state, target, hooks)
-    except PlanError:  # nothing of the target runs any more: start it again, by rolling
-        plan = plan_for(RollingStrategy(), state, target)
-        return Plan(f"rollback, {plan.strategy}", plan.state, plan.target,
-                    with_hooks(plan.steps, target.revision, hooks, undo=True))
+    if not isinstance(strategy, GO_BACK_BY_OWN_RULES):
+        try:
+            return abort_plan(state, target, hooks)
+        except PlanError:  # nothing of the target runs any more: start it again, by rolling
+            strategy = RollingStrategy()
+    plan = plan_for(strategy, state, target)
+    return Plan(f"rollback, {plan.strategy}", plan.state, plan.target,
+                with_hooks(plan.steps, target.revision, hooks, undo=True))
 
 
 def abort_plan(state: ServiceState, target: Target,
@@ -74,18 +72,17 @@ def abort_plan(state: ServiceState, target: Target,
     once and routed back in the same change, starting no process.
     Instances it lacks start after.
     """
-    b = PlanBuilder(state)
-    keep, other = split(b.routed, target.revision)
+    keep, other = split(state.routed, target.revision)
     idle = [r for r in sorted(state.unrouted) if r.revision == target.revision]
     idle = idle[:max(0, target.instances - len(keep))]
     if not keep and not idle:
         raise PlanError(f"cannot abort to r{target.revision}: none of its instances runs")
-    if idle:  # back in the table first, so the route below moves everyone at once
+    # Idle ones count as routed from here: probed first, they join the one route below.
+    b = PlanBuilder(ServiceState(state.service, state.stable, (*state.routed, *idle),
+                                 tuple(r for r in state.unrouted if r not in idle)))
+    if idle:
         b.steps.append(WaitHealthy(tuple(idle)))
-        b.routed += idle
         keep += idle
-        b.state = ServiceState(state.service, state.stable, state.routed,
-                               tuple(r for r in state.unrouted if r not in idle))
     out = other + keep[target.instances:]
     if out:
         b.take_out(out)

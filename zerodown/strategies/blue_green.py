@@ -48,7 +48,6 @@ def plan(strategy: BlueGreenStrategy, state: ServiceState, target: Target) -> Pl
                                 if strategy.preview_header else "")
                              + "; `zerodown promote` switches traffic"))
     b.steps.append(Route((Share(target.revision, tuple(green)),)))
-    b.routed = list(green)
     if strategy.post_promotion_analysis is not None:
         b.steps.append(Analyze(target.revision, asdict(strategy.post_promotion_analysis),
                                state.stable))

@@ -81,7 +81,6 @@ def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
     grow(n)
     b.steps += [Route((Share(target.revision, tuple(canary)),)), Drain(tuple(stable)),
                 Stop(tuple(stable))]
-    b.routed = list(canary)
     return b.plan(label, target)
 
 
