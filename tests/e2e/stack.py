@@ -15,6 +15,7 @@ from zerodown.analysis import judge_for
 from zerodown.config import load_config
 from zerodown.engine.runner import Engine, SystemClock
 from zerodown.engine.store import Store
+from zerodown.loadgen import LoadInBackground
 from zerodown.routers import router_for
 from zerodown.runtimes import runtime_for
 from tests.support.net import free_port
@@ -63,6 +64,17 @@ class Stack:
 
     def deploy(self, version: str, **kwargs):
         return self.engine.run(self.engine.deploy(version, **kwargs))
+
+    def under_load(self, act, *, connections: int = 8, duration: float = 90, settle: int = 300,
+                   **load_options):
+        """act() while a load counts every response, `settle` of them answered before and
+        after it: (what act returned, the LoadResult)."""
+        with LoadInBackground(self.url, connections=connections, duration=duration,
+                              **load_options) as load:
+            load.wait_for_responses(settle)
+            out = act()
+            load.wait_for_responses(load.progress()[0] + settle)
+            return out, load.stop()
 
     def pids(self) -> set[int]:
         return {i.pid for i in self.runtime.adopt(self.config.service) if i.pid}

@@ -44,11 +44,8 @@ def test_a_canary_failing_one_request_in_ten_is_aborted_by_itself(stack_factory)
 def test_a_good_canary_is_promoted_by_itself(stack_factory):
     stack = stack_factory(instances=2, strategy=canary("90s"))
     assert stack.deploy("v1", strategy="rolling") is Phase.SUCCEEDED
-    with LoadInBackground(stack.url, connections=4, rate=500, duration=120) as load:
-        load.wait_for_responses(300)
-        phase = stack.deploy("v2")
-        load.wait_for_responses(load.progress()[0] + 300)
-        result = load.stop()
+    phase, result = stack.under_load(lambda: stack.deploy("v2"), connections=4, rate=500,
+                                     duration=120)
     assert phase is Phase.SUCCEEDED, stack.store.deployments("shop", limit=1)[0].error
     assert "success rate vs stable pass" in analysis_events(stack)["analysis.passed"]
     assert result.failed() == 0, result.summary()

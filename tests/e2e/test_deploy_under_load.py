@@ -7,7 +7,6 @@ import os
 import pytest
 
 from zerodown.engine.lifecycle import Phase
-from zerodown.loadgen import LoadInBackground
 from tests.e2e.stack import kill_controller_mid_way
 
 CONNECTIONS = 8
@@ -30,11 +29,8 @@ def test_a_deployment_under_load_fails_no_request(stack_factory, strategy):
     stack = stack_factory(instances=3, strategy=strategy)
     assert stack.deploy("v1") is Phase.SUCCEEDED
     old = stack.pids()
-    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=90) as load:
-        load.wait_for_responses(300)
-        assert stack.deploy("v2") is Phase.SUCCEEDED
-        load.wait_for_responses(load.progress()[0] + 300)
-        result = load.stop()
+    phase, result = stack.under_load(lambda: stack.deploy("v2"), connections=CONNECTIONS)
+    assert phase is Phase.SUCCEEDED
     assert result.failed() == 0, result.summary()
     assert set(result.by_header["X-Version"]) == {"v1", "v2"}
     assert not any(alive(pid) for pid in old)  # every v1 process is gone
@@ -44,11 +40,9 @@ def test_a_deployment_under_load_fails_no_request(stack_factory, strategy):
 def test_a_version_that_never_gets_healthy_is_rolled_back_under_load(stack_factory):
     stack = stack_factory(instances=2)
     assert stack.deploy("v1") is Phase.SUCCEEDED
-    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=90) as load:
-        load.wait_for_responses(300)
-        phase = stack.deploy("v2", overrides=["app.env.APP_UNHEALTHY=1", "health.start_timeout=2s"])
-        load.wait_for_responses(load.progress()[0] + 300)
-        result = load.stop()
+    phase, result = stack.under_load(lambda: stack.deploy(
+        "v2", overrides=["app.env.APP_UNHEALTHY=1", "health.start_timeout=2s"]),
+        connections=CONNECTIONS)
     assert phase is Phase.ROLLED_BACK
     assert result.failed() == 0, result.summary()
     assert set(result.by_header["X-Version"]) == {"v1"}  # v2 never got a request
@@ -59,12 +53,10 @@ def test_a_controller_killed_mid_deployment_is_resumed_without_loss(stack_factor
     stack = stack_factory(instances=3)
     assert stack.deploy("v1") is Phase.SUCCEEDED
     v1 = stack.pids()
-    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=90) as load:
-        load.wait_for_responses(300)
+    def kill_then_resume():
         kill_controller_mid_way(stack, tmp_path, kill_at=3)
-        resumed = stack.engine.resume_interrupted(stop_when_paused=False)
-        load.wait_for_responses(load.progress()[0] + 300)
-        result = load.stop()
+        return stack.engine.resume_interrupted(stop_when_paused=False)
+    resumed, result = stack.under_load(kill_then_resume, connections=CONNECTIONS)
     assert list(resumed.values()) == [Phase.SUCCEEDED], resumed
     assert result.failed() == 0, result.summary()
     assert not any(alive(pid) for pid in v1)

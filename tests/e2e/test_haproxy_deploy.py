@@ -14,7 +14,6 @@ import shutil
 import pytest
 
 from zerodown.engine.lifecycle import Phase
-from zerodown.loadgen import LoadInBackground
 from tests.e2e.stack import FOUR_STRATEGIES
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
@@ -28,11 +27,8 @@ def test_a_deployment_through_haproxy_fails_no_request(stack_factory, strategy):
     stack = stack_factory(instances=3, strategy=strategy, router="{kind: haproxy}")
     assert type(stack.router).__name__ == "HAProxyRouter"
     assert stack.deploy("v1") is Phase.SUCCEEDED
-    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=90) as load:
-        load.wait_for_responses(300)
-        assert stack.deploy("v2") is Phase.SUCCEEDED
-        load.wait_for_responses(load.progress()[0] + 300)
-        result = load.stop()
+    phase, result = stack.under_load(lambda: stack.deploy("v2"), connections=CONNECTIONS)
+    assert phase is Phase.SUCCEEDED
     assert result.failed() == 0, result.summary()
     assert set(result.by_header["X-Version"]) == {"v1", "v2"}
     assert len(stack.pids()) == 3

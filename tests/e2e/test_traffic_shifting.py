@@ -121,11 +121,9 @@ def test_an_abort_after_any_canary_step_loses_no_request(stack_factory, abort_af
             except PhaseError:
                 pass
     stack.store.listeners.append(listener)
-    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=60) as load:
-        load.wait_for_responses(200)
-        assert stack.deploy("v2") is Phase.ABORTED
-        load.wait_for_responses(load.progress()[0] + 200)
-        result = load.stop()
+    phase, result = stack.under_load(lambda: stack.deploy("v2"), connections=CONNECTIONS,
+                                     settle=200)
+    assert phase is Phase.ABORTED
     assert result.failed() == 0, result.summary()
     assert stack.pids() == v1, "the stable instances serve on, and nothing else runs"
     assert share_of(stack.url, "v1", 300) == 100
@@ -169,11 +167,8 @@ def test_blue_green_auto_promote_under_load_fails_no_request(stack_factory):
     stack = stack_factory(instances=3, strategy="{kind: blue-green, scale_down_delay: 1s}")
     assert stack.deploy("v1") is Phase.SUCCEEDED
     blue = stack.pids()
-    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=60) as load:
-        load.wait_for_responses(300)
-        assert stack.deploy("v2") is Phase.SUCCEEDED
-        load.wait_for_responses(load.progress()[0] + 300)
-        result = load.stop()
+    phase, result = stack.under_load(lambda: stack.deploy("v2"), connections=CONNECTIONS)
+    assert phase is Phase.SUCCEEDED
     assert result.failed() == 0, result.summary()
     assert not any(alive(p) for p in blue)
     assert share_of(stack.url, "v2", 500) == 100
@@ -189,12 +184,10 @@ def test_a_controller_killed_mid_way_resumes_without_loss(stack_factory, tmp_pat
     stack = stack_factory(instances=2, strategy=strategy)
     assert stack.deploy("v1") is Phase.SUCCEEDED
     v1 = stack.pids()
-    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=90) as load:
-        load.wait_for_responses(300)
+    def kill_then_resume():
         kill_controller_mid_way(stack, tmp_path, kill_at)
-        resumed = stack.engine.resume_interrupted(stop_when_paused=False)
-        load.wait_for_responses(load.progress()[0] + 300)
-        result = load.stop()
+        return stack.engine.resume_interrupted(stop_when_paused=False)
+    resumed, result = stack.under_load(kill_then_resume, connections=CONNECTIONS)
     assert list(resumed.values()) == [Phase.SUCCEEDED], resumed
     assert result.failed() == 0, result.summary()
     assert not any(alive(p) for p in v1)
