@@ -28,8 +28,8 @@ from zerodown.model import RoutingTable
 from zerodown.proxy.client import AdminClient
 from zerodown.proxy.state import write_atomic
 from zerodown.routers.common import locked, log_tail
-from zerodown.runtimes.local import (POLL, exit_code, forget, running, spawn, start_time,
-                                     terminate, wait_gone)
+from zerodown.runtimes.local import (POLL, exit_code, forget, processes, running, spawn,
+                                     start_time, terminate, wait_gone)
 
 READY_TIMEOUT = 15.0   # a new proxy must answer within this
 STOP_TIMEOUT = 40.0    # SIGTERM lets it drain (its own bound is 30s by default), then SIGKILL
@@ -230,19 +230,11 @@ class EmbeddedRouter:
 def find_proxy(state_file: str) -> tuple[int, int] | None:
     """The newest `zerodown proxy --state state_file` process of this user, by its command line."""
     best = None
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                args = f.read().decode(errors="replace").split("\0")
-        except OSError:
-            continue
+    for pid, args in processes():
         if "proxy" not in args or "--state" not in args:
             continue
         i = args.index("--state")
         if i + 1 < len(args) and os.path.abspath(args[i + 1]) == state_file:
-            pid = int(entry.name)
             started = start_time(pid)
             if started is not None and (best is None or started > best[1]):
                 best = (pid, started)

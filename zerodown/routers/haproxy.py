@@ -64,7 +64,8 @@ from zerodown.routers.common import check_version, locked, log_tail
 from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_stats
 from zerodown.routers.haproxy_cli import CommandSocket, parse_proc
-from zerodown.runtimes.local import POLL, forget, running, spawn, start_time, terminate
+from zerodown.runtimes.local import (POLL, forget, parent_of, processes, running, spawn,
+                                     start_time, terminate)
 
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 40.0
@@ -495,22 +496,11 @@ def _layout_from(data: dict | None) -> render.Layout | None:
 
 def find_master(config_path: str) -> tuple[int, int] | None:
     """The master of `haproxy ... -f config_path`: the matching process whose parent is not one."""
-    found: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                args = f.read().decode(errors="replace").split("\0")
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        if "-f" in args and args.index("-f") + 1 < len(args) \
-                and os.path.abspath(args[args.index("-f") + 1]) == config_path \
-                and "haproxy" in os.path.basename(args[0]):
-            found[int(entry.name)] = int(stat[stat.rindex(b")") + 2:].split()[1])
-    for pid, parent in found.items():
-        if parent not in found and (started := start_time(pid)) is not None:
+    found = {pid for pid, args in processes()
+             if "-f" in args and args.index("-f") + 1 < len(args)
+             and os.path.abspath(args[args.index("-f") + 1]) == config_path
+             and "haproxy" in os.path.basename(args[0])}
+    for pid in found:
+        if parent_of(pid) not in found and (started := start_time(pid)) is not None:
             return pid, started
     return None

@@ -15,7 +15,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from zerodown.runtimes.local import running, start_time
+from zerodown.runtimes.local import parent_of, processes, running, start_time
 
 MASTER = "nginx: master process"
 SHUTTING_DOWN = "shutting down"
@@ -45,15 +45,6 @@ def title(pid: int) -> str | None:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
-def _ppid(pid: str) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    return int(data[data.rindex(b")") + 2:].split()[1])
-
-
 def workers(master: int) -> list[Proc]:
     """The master's children that are still running (workers, old and new)."""
     found = []
@@ -73,7 +64,7 @@ def _children(pid: int) -> list[int]:
             return []
     except OSError:
         pass
-    return [int(e.name) for e in os.scandir("/proc") if e.name.isdigit() and _ppid(e.name) == pid]
+    return [child for child, _ in processes() if parent_of(child) == pid]
 
 
 def master_from(pid_file: Path, conf: Path | None = None) -> Proc | None:
@@ -92,13 +83,12 @@ def master_from(pid_file: Path, conf: Path | None = None) -> Proc | None:
 
 def find_master(conf: Path) -> Proc | None:
     """The running master started with `-c conf`, by its title (when its pid file is lost)."""
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            name = title(int(entry.name))
-            if name and name.startswith(MASTER) and str(conf) in name.split():
-                started = start_time(int(entry.name))
-                if started is not None:
-                    return Proc(int(entry.name), started, name)
+    for pid, args in processes():
+        name = " ".join(args).strip()
+        if name.startswith(MASTER) and str(conf) in name.split():
+            started = start_time(pid)
+            if started is not None:
+                return Proc(pid, started, name)
     return None
 
 

@@ -272,6 +272,27 @@ def start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+def processes() -> Iterator[tuple[int, list[str]]]:
+    """(pid, argv) of every process whose command line can be read."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                    yield int(entry.name), f.read().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+
+
+def parent_of(pid: int) -> int | None:
+    """The parent pid of `pid` (/proc/<pid>/stat field 4); None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return int(data[data.rindex(b")") + 2:].split()[1])
+
+
 def running(pid: int | None, started: int | None) -> bool:
     """Is `pid` still the process that started at `started` (not a reuse of its number)?"""
     if pid is None or started is None:
