@@ -28,6 +28,11 @@ nginx with a JSON access log (its stats), an upstream keep-alive pool of 32
 per revision (the plain nginx keeps 64) and X-Forwarded-* headers. Those two
 variants import zerodown; the rest is stdlib.
 
+Beside req/s and latency each run reports the CPU time (user + system, from
+/proc/PID/stat) the proxy's processes -- master and workers included -- spent
+during the measured wrk run, per completed request: unlike req/s it does not
+depend on whether the scheduler gave the proxy a core to itself.
+
 Run it on a quiet machine: with two cores, any other busy process moves the
 figures by 20% or more. Needs /usr/sbin/nginx, /usr/sbin/haproxy and wrk on
 PATH.
@@ -82,6 +87,11 @@ class Child:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The proxy's own pid (taskset execs it, so --pin does not change it)."""
+        return self.proc.pid if self.alive() else None
 
     def output(self, limit: int = 2000) -> str:
         return self.log.read_text(errors="replace")[-limit:].strip()
@@ -331,6 +341,11 @@ class RouterLB:
     def alive(self) -> bool:
         return self.router.pid is not None
 
+    @property
+    def pid(self) -> int | None:
+        """The master the router started (the wrapper script execs it); workers are its children."""
+        return self.router.pid
+
     def output(self, limit: int = 2000) -> str:
         try:
             return self.log.read_text(errors="replace")[-limit:].strip()
@@ -443,6 +458,59 @@ def start_nginx_zd(tmp: Path, port: int, backends: list[int]) -> RouterLB:
     return lb
 
 
+# ---------------------------------------------------------------- CPU time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# pid -> (kernel start time, utime, stime), in clock ticks
+Snapshot = dict[int, tuple[int, int, int]]
+
+
+def read_stat(pid: int) -> tuple[int, int, int, int] | None:
+    """(ppid, start time, utime, stime) from /proc/<pid>/stat; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2:].split()  # comm may hold spaces and parens
+    # fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15, starttime 22
+    return int(fields[1]), int(fields[19]), int(fields[11]), int(fields[12])
+
+
+def cpu_snapshot(root: int | None) -> Snapshot:
+    """CPU ticks so far of `root` and all its descendants (nginx and HAProxy workers)."""
+    if root is None:
+        return {}
+    stats = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and (stat := read_stat(int(entry.name))) is not None:
+            stats[int(entry.name)] = stat
+    if root not in stats:
+        return {}
+    found, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        _, started, utime, stime = stats[pid]
+        found[pid] = (started, utime, stime)
+        todo += [child for child, stat in stats.items() if stat[0] == pid and child not in found]
+    return found
+
+
+def cpu_used(before: Snapshot, after: Snapshot) -> tuple[float, float, int] | None:
+    """(user s, system s, processes) spent between two snapshots by the processes
+    present in `after`; one started in between counts from zero."""
+    if not after:
+        return None
+    user = system = 0
+    for pid, (started, utime, stime) in after.items():
+        then = before.get(pid)
+        if then is not None and then[0] == started:  # the same process, not a reused pid
+            utime, stime = utime - then[1], stime - then[2]
+        user, system = user + utime, system + stime
+    return user / CLK_TCK, system / CLK_TCK, len(after)
+
+
 # ---------------------------------------------------------------- wrk
 
 @dataclass
@@ -456,6 +524,10 @@ class Result:
     warmup_requests: int
     socket_errors: int
     non_2xx: int
+    # CPU time of the proxy's processes during the measured run, per completed request
+    cpu_us_per_req: float | None = None
+    user_us_per_req: float | None = None
+    sys_us_per_req: float | None = None
 
     @property
     def errors(self) -> int:
@@ -502,15 +574,37 @@ def run_wrk(port: int, connections: int, duration: float) -> str:
     return done.stdout
 
 
-def measure(target: str, port: int, args) -> list[Result]:
+def with_cpu(result: Result, used: tuple[float, float, int] | None) -> Result:
+    if used is None or not result.requests:
+        return result
+    user, system, _ = used
+    per = 1e6 / result.requests
+    return replace(result, cpu_us_per_req=(user + system) * per,
+                   user_us_per_req=user * per, sys_us_per_req=system * per)
+
+
+def fmt_us(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else "-"
+
+
+def measure(target: str, port: int, args, proxy) -> list[Result]:
+    """wrk at each connection count against `proxy` (a Child or RouterLB: its .pid is
+    the root of the processes whose CPU time is counted)."""
     results = []
     for conns in args.connections:
         warm = count_requests(run_wrk(port, conns, args.warmup)) if args.warmup > 0 else 0
-        result = parse_wrk(target, conns, run_wrk(port, conns, args.duration), warm)
+        before = cpu_snapshot(proxy.pid)
+        out = run_wrk(port, conns, args.duration)
+        used = cpu_used(before, cpu_snapshot(proxy.pid))
+        result = with_cpu(parse_wrk(target, conns, out, warm), used)
+        cpu = (f"cpu {fmt_us(result.cpu_us_per_req)} µs/req (user "
+               f"{fmt_us(result.user_us_per_req)}, sys {fmt_us(result.sys_us_per_req)}; "
+               f"{used[0] + used[1]:.2f} s in {used[2]} process(es))" if used
+               else "cpu: proxy process not found")
         print(f"  {LABELS[target]:10} c={conns:<4} {result.rps:10.0f} req/s  "
               f"p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  "
               f"errors {result.errors} (socket {result.socket_errors}, "
-              f"non-2xx/3xx {result.non_2xx})", flush=True)
+              f"non-2xx/3xx {result.non_2xx})  {cpu}", flush=True)
         results.append(result)
     return results
 
@@ -525,18 +619,26 @@ def fmt_ratio(value: float | None) -> str:
     return f"{value:.2f}x" if value is not None else "-"
 
 
+def cpu_ratio(a: Result, b: Result) -> float | None:
+    """a's CPU per request over b's (lower is better); None unless both were measured."""
+    if a.cpu_us_per_req is None or b.cpu_us_per_req is None:
+        return None
+    return ratio(a.cpu_us_per_req, b.cpu_us_per_req)
+
+
 def verdict(zd: Result, ha: Result) -> dict:
     rps, p99 = ratio(zd.rps, ha.rps), ratio(zd.p99_ms, ha.p99_ms)
     ok = rps is not None and p99 is not None and rps >= RPS_TARGET and p99 <= P99_TARGET
+    # cpu_ratio is informational: not part of "pass"
     return {"connections": zd.connections, "rps_ratio": rps, "p99_ratio": p99,
-            "pass": ok}
+            "cpu_ratio": cpu_ratio(zd, ha), "pass": ok}
 
 
 def print_table(results: list[Result], connections: list[int],
                 wanted: list[str]) -> list[dict]:
     verdicts = []
     header = (f"{'target':10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-              f"{'req/s vs HA':>12} {'p99 vs HA':>10}")
+              f"{'req/s vs HA':>12} {'p99 vs HA':>10} {'cpu µs/req':>11} {'cpu vs HA':>10}")
     for conns in connections:
         rows = {r.target: r for r in results if r.connections == conns}
         ha = rows.get("haproxy")
@@ -549,8 +651,10 @@ def print_table(results: list[Result], connections: list[int],
                 continue
             rps = ratio(r.rps, ha.rps) if ha else None
             p99 = ratio(r.p99_ms, ha.p99_ms) if ha else None
+            cpu = cpu_ratio(r, ha) if ha else None
             print(f"{LABELS[target]:10} {r.rps:10.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
-                  f"{r.errors:7d} {fmt_ratio(rps):>12} {fmt_ratio(p99):>10}")
+                  f"{r.errors:7d} {fmt_ratio(rps):>12} {fmt_ratio(p99):>10} "
+                  f"{fmt_us(r.cpu_us_per_req):>11} {fmt_ratio(cpu):>10}")
         for line in attached_lines(rows):
             print(line)
         if ha and "zerodown" in rows:
@@ -558,6 +662,10 @@ def print_table(results: list[Result], connections: list[int],
             verdicts.append(v)
             print(f"target: zerodown >= {RPS_TARGET}x HAProxy req/s and p99 <= "
                   f"{P99_TARGET}x HAProxy: {'PASS' if v['pass'] else 'MISS'}")
+            spends = (f"{v['cpu_ratio']:.2f}×" if v["cpu_ratio"] is not None
+                      else "(not measured)")
+            print(f"efficiency: zerodown spends {spends} HAProxy's CPU per request "
+                  f"(≤ {1 / RPS_TARGET:.2f}× ≈ {RPS_TARGET}× the throughput on equal CPU)")
         elif ha and "zerodown" in wanted:
             print(f"target: zerodown >= {RPS_TARGET}x HAProxy req/s and p99 <= "
                   f"{P99_TARGET}x HAProxy: not measured")
@@ -571,13 +679,15 @@ def attached_ratios(rows: dict[str, Result]) -> list[dict]:
         if plain in rows and attached in rows:
             a, b = rows[attached], rows[plain]
             out.append({"lb": plain, "connections": a.connections,
-                        "rps_ratio": ratio(a.rps, b.rps), "p99_ratio": ratio(a.p99_ms, b.p99_ms)})
+                        "rps_ratio": ratio(a.rps, b.rps), "p99_ratio": ratio(a.p99_ms, b.p99_ms),
+                        "cpu_ratio": cpu_ratio(a, b)})
     return out
 
 
 def attached_lines(rows: dict[str, Result]) -> list[str]:
     return [f"{LABELS[r['lb']]} with zerodown attached / without: req/s "
-            f"{fmt_ratio(r['rps_ratio'])}, p99 {fmt_ratio(r['p99_ratio'])}"
+            f"{fmt_ratio(r['rps_ratio'])}, p99 {fmt_ratio(r['p99_ratio'])}, "
+            f"cpu/req {fmt_ratio(r['cpu_ratio'])}"
             for r in attached_ratios(rows)]
 
 
@@ -604,7 +714,7 @@ def bench_target(target: str, tmp: Path, backends: list[int], args, report: dict
         report["zerodown_hot_path"] = hot.group(1) if hot else "unknown"
         print(f"  zerodown hot path: {report['zerodown_hot_path']}", flush=True)
     try:
-        results = measure(target, port, args)
+        results = measure(target, port, args, child)
         if target == "zerodown":
             report_zerodown_stats(child, tmp, results, report)
         return results
@@ -681,16 +791,25 @@ def run(args) -> dict:
 
 
 def medians(results: list[Result]) -> list[Result]:
-    """Per target and connection count: median req/s, p50 and p99; errors summed."""
+    """Per target and connection count: median req/s, p50, p99 and CPU per request
+    (each its own median, over the rounds that measured it); errors summed."""
     out = []
     for key in dict.fromkeys((r.target, r.connections) for r in results):
         runs = [r for r in results if (r.target, r.connections) == key]
         mid = sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
         out.append(replace(mid, p50_ms=statistics.median(r.p50_ms for r in runs),
                            p99_ms=statistics.median(r.p99_ms for r in runs),
+                           cpu_us_per_req=median_of(r.cpu_us_per_req for r in runs),
+                           user_us_per_req=median_of(r.user_us_per_req for r in runs),
+                           sys_us_per_req=median_of(r.sys_us_per_req for r in runs),
                            socket_errors=sum(r.socket_errors for r in runs),
                            non_2xx=sum(r.non_2xx for r in runs)))
     return out
+
+
+def median_of(values) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def main(argv: list[str] | None = None) -> int:
