@@ -108,12 +108,25 @@ def test_point_of_is_uniform_enough():
 
 def test_scan_flags_rule_headers_cookies_and_client_forwarded_headers():
     r = routes(table(rules=[Rule("r2", header="X-Canary", equals="1"), Rule("r2", cookie="beta", equals="y")]))
-    assert r.scan(head("Accept: */*", "Cookie: a=1")) is None
-    assert r.scan(head("x-CANARY: 0")) is not None
-    assert r.scan(head("Cookie: a=1; beta=n")) is not None
-    assert r.scan(head("X-Forwarded-Proto: https")) is not None
+    assert not r.scan(head("Accept: */*", "Cookie: a=1"))
+    assert r.scan(head("x-CANARY: 0"))
+    assert r.scan(head("Cookie: a=1; beta=n"))
+    assert r.scan(head("X-Forwarded-Proto: https"))
     assert r.pick(head("X-Canary: 1"), scanned=False)[0] in ("r1", "r2")  # rules skipped
     assert {r.pick(head("X-Canary: 1"))[0] for _ in range(20)} == {"r2"}
+
+
+def test_head_end_finds_the_blank_line_and_looks_only_inside_the_head():
+    r = routes(table(rules=[Rule("r2", header="X-Canary", equals="1"), Rule("r2", cookie="beta", equals="y")]))
+    plain = head("Accept: */*")
+    assert r.head_end(plain) == (len(plain), False)
+    assert r.head_end(plain + b"X-Canary: 1\r\n\r\nbeta=y") == (len(plain), False)  # next message, body
+    marked = head("X-Canary: 1", "Accept: */*")
+    assert r.head_end(marked + b"GET /next") == (len(marked), True)
+    assert r.head_end(marked[:-2]) == (-1, True)  # marked, but the head is not complete yet
+    assert r.head_end(plain[:-2]) == (-1, False)
+    cookie = head("Cookie: a=1; beta=n")
+    assert r.head_end(cookie) == (len(cookie), True)
 
 
 def test_client_forwarded_proto_and_host_are_stripped_only():

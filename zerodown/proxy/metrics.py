@@ -7,16 +7,18 @@ somebody asks (admin API), never per request.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import bisect
+from typing import Final
 
 # Latency bucket upper bounds in seconds: 1-2.5-5 per decade from 0.1 ms to
 # 60 s, plus finer steps where web latencies live, so p99 estimates are sharp.
-BOUNDS: tuple[float, ...] = (
+BOUNDS: Final[tuple[float, ...]] = (
     0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005,
     0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4,
     0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0,
 )
-CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+_bisect_left: Final = bisect.bisect_left  # Final: a C static in the compiled module
+CLASSES: Final = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 
 class Stats:
@@ -37,7 +39,7 @@ class Stats:
     def record(self, status: int, seconds: float) -> None:
         self.requests += 1
         self.by_class[status // 100 if 100 <= status < 600 else 5] += 1
-        self.buckets[bisect_left(BOUNDS, seconds)] += 1
+        self.buckets[_bisect_left(BOUNDS, seconds)] += 1
         self.latency_sum += seconds
 
     def absorb(self, other: Stats) -> None:
