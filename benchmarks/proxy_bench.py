@@ -26,7 +26,8 @@ plain variant has. Otherwise they run as zerodown configures them, which is
 what the ratio measures: HAProxy with L7 retries and its lane/map routing,
 nginx with a JSON access log (its stats), an upstream keep-alive pool of 32
 per revision (the plain nginx keeps 64) and X-Forwarded-* headers. Those two
-variants import zerodown; the rest is stdlib.
+variants import zerodown; the rest is stdlib but for reading /proc/PID/stat
+(zerodown.runtimes.local.proc_stat).
 
 Beside req/s and latency each run reports the CPU time (user + system, from
 /proc/PID/stat) the proxy's processes -- master and workers included -- spent
@@ -468,13 +469,10 @@ Snapshot = dict[int, tuple[int, int, int]]
 
 def read_stat(pid: int) -> tuple[int, int, int, int] | None:
     """(ppid, start time, utime, stime) from /proc/<pid>/stat; None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
+    from zerodown.runtimes.local import proc_stat
+    fields = proc_stat(pid)
+    if fields is None:
         return None
-    fields = data[data.rindex(b")") + 2:].split()  # comm may hold spaces and parens
-    # fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15, starttime 22
     return int(fields[1]), int(fields[19]), int(fields[11]), int(fields[12])
 
 

@@ -259,15 +259,24 @@ _children: dict[int, subprocess.Popen] = {}  # spawned here, so they can be reap
 _children_lock = threading.Lock()
 
 
-def start_time(pid: int) -> int | None:
-    """The kernel's start time of `pid` (/proc/<pid>/stat field 22); None if it is not running."""
+def proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat from field 3 (state) on; None if `pid` is gone.
+
+    Field N of proc(5) is at index N - 3: ppid 4 -> 1, utime 14 -> 11, stime 15 -> 12,
+    starttime 22 -> 19.
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except OSError:
         return None
-    fields = data[data.rindex(b")") + 2:].split()  # comm may hold spaces and parens
-    if fields[0] in (b"Z", b"X"):
+    return data[data.rindex(b")") + 2:].split()  # comm may hold spaces and parens
+
+
+def start_time(pid: int) -> int | None:
+    """The kernel's start time of `pid` (/proc/<pid>/stat field 22); None if it is not running."""
+    fields = proc_stat(pid)
+    if fields is None or fields[0] in (b"Z", b"X"):
         return None  # exited, not yet reaped
     return int(fields[19])
 
@@ -285,12 +294,8 @@ def processes() -> Iterator[tuple[int, list[str]]]:
 
 def parent_of(pid: int) -> int | None:
     """The parent pid of `pid` (/proc/<pid>/stat field 4); None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    return int(data[data.rindex(b")") + 2:].split()[1])
+    fields = proc_stat(pid)
+    return int(fields[1]) if fields is not None else None
 
 
 def running(pid: int | None, started: int | None) -> bool:
