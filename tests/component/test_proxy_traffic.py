@@ -4,6 +4,8 @@ table changes and backend failures under load — every response counted."""
 from __future__ import annotations
 
 import http.client
+import socket
+import struct
 import threading
 
 from zerodown.loadgen import LoadInBackground, run_load_sync
@@ -168,3 +170,46 @@ def test_active_health_checks_take_a_bad_backend_out_and_back(proxy, app_factory
     wait_until(lambda: proxy.stats()["backends"][sick_id]["state"] == "active", what="backend back")
     run_load_sync(proxy.url + "/", connections=4, requests=400)
     assert proxy.stats()["backends"][sick_id]["requests"] > before
+
+
+class _ResettingBackend:
+    """Accepts every connection and resets it at once (SO_LINGER 0): to the proxy,
+    a connect that succeeds and a connection that dies before it can be used —
+    what a backend killed while connections to it are being opened looks like."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed: the test is over
+            self.accepted += 1
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_backend_that_resets_every_connection_costs_no_request(proxy, app_factory):
+    """Connects succeed and the connections die at once: each request they were
+    opened for goes to the other backend (tests/unit/test_upstream_connect.py
+    pins the order in which a reset can beat the connect callback)."""
+    good, bad = app_factory("v1"), _ResettingBackend()
+    try:
+        proxy.apply(table_of(1, ("v1", 100, [good, bad])))
+        result = run_load_sync(proxy.url + "/", connections=8, requests=2000, timeout=5)
+    finally:
+        bad.close()
+    assert result.failed() == 0, result.summary()
+    assert bad.accepted > 0
+    assert proxy.stats()["backends"][f"v1-{bad.port}"]["state"] == "ejected"

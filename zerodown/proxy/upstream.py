@@ -47,7 +47,8 @@ class _HeadWatcher:
 
 class UpstreamConn:  # an asyncio protocol, by duck typing
     __slots__ = ("pool", "transport", "parser", "client", "status", "done", "got",
-                 "reused", "idle_since", "tunnel", "keep", "write_paused", "write", "feed")
+                 "reused", "idle_since", "tunnel", "keep", "write_paused", "write", "feed",
+                 "gone")
 
     def __init__(self, pool: BackendPool):
         self.pool = pool
@@ -65,6 +66,7 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
         self.tunnel = False
         self.keep = False
         self.write_paused = False
+        self.gone = False      # connection_lost came: never hand this connection out
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -140,6 +142,7 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
             self.keep = parser.should_keep_alive()  # llhttp forgets it after this callback
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.gone = True
         self.pool.lost(self)
         client, self.client = self.client, None
         if client is None:
@@ -250,6 +253,11 @@ class BackendPool:
                 client.upstream_failed(None, sent=False)
             return
         _, conn = task.result()
+        if conn.gone:  # reset before this callback ran (a backend dying as we connected)
+            self.failed()
+            if client.waiting_for is self:
+                client.upstream_failed(None, sent=False)
+            return
         self.conns.add(conn)
         if client.waiting_for is self:
             conn.send(client)
