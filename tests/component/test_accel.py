@@ -47,3 +47,11 @@ def test_a_stale_build_is_never_used(tmp_path, monkeypatch):
     assert accel.activate(path) is True and path[0].startswith(str(tmp_path))
     monkeypatch.setenv("ZERODOWN_PURE_PYTHON", "1")
     assert accel.activate([]) is False
+
+
+def test_a_new_build_removes_the_builds_of_other_sources(tmp_path):
+    keep, old, other = tmp_path / accel.source_hash(), tmp_path / "0123456789abcdef", tmp_path / "notes"
+    for d in (keep, old, other):
+        (d / "zerodown" / "proxy").mkdir(parents=True)
+    assert accel.prune(keep) == [old]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([keep.name, "notes"])

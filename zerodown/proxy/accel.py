@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -86,7 +87,18 @@ def build() -> Path:
         if target.exists():
             shutil.rmtree(target)
         staged.rename(target)
+    prune(keep=target)
     return target
+
+
+def prune(keep: Path) -> list[Path]:
+    """Remove the builds of other sources beside `keep`, which nothing will use
+    again (a proxy running one keeps its loaded copy); the removed, sorted."""
+    gone = sorted(p for p in keep.parent.iterdir()
+                  if p != keep and p.is_dir() and re.fullmatch(r"[0-9a-f]{16}", p.name))
+    for path in gone:
+        shutil.rmtree(path, ignore_errors=True)
+    return gone
 
 
 def main(argv: list[str]) -> int:
