@@ -20,7 +20,7 @@ from httptools.parser.errors import HttpParserError, HttpParserUpgrade
 
 from zerodown.proxy.chunked import ChunkedEnd
 from zerodown.proxy.routing import strip_client_forwarded
-from zerodown.proxy.upstream import BackendPool, RevisionTarget, UpstreamConn
+from zerodown.proxy.upstream import BackendPool, RevisionTarget, UpstreamConn, not_connected
 
 if TYPE_CHECKING:
     from zerodown.proxy.dataplane import DataPlane
@@ -35,7 +35,7 @@ _HOST: Final = re.compile(rb"\r\n[Hh][Oo][Ss][Tt][ \t]*:[ \t]*([^\r\n]*?)[ \t]*\
 _CONTENT_LENGTH: Final = re.compile(rb"\r\n(?i:content-length)[ \t]*:[ \t]*(\d+)")
 _IDEMPOTENT: Final = (b"GET ", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"TRAC")
 _REASONS: Final = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large",
-            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+                   502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 def _forwarded_host(head: bytes) -> bytes:
@@ -45,10 +45,6 @@ def _forwarded_host(head: bytes) -> bytes:
         return b"X-Forwarded-Host: " + head[i + 8:head.find(b"\r\n", i + 8)] + b"\r\n"
     m = _HOST.search(head)
     return b"X-Forwarded-Host: " + m.group(1) + b"\r\n" if m else b""
-
-
-def _not_connected(data: bytes) -> None:
-    raise ConnectionError("not connected yet")
 
 
 class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take no Python base)
@@ -68,7 +64,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         self.parser = HttpRequestParser(self)
         # Bound methods kept: a call through them skips a method lookup per request.
         self.feed: Callable[[bytes], None] = self.parser.feed_data
-        self.write: Callable[[bytes], object] = _not_connected
+        self.write: Callable[[bytes], object] = not_connected
         self.state = HEAD
         self.buf = b""
         self.head_since = 0.0

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from zerodown.proxy.server import ClientConn
 
 
+def not_connected(data: bytes) -> None:
+    """`write` of a connection before asyncio made it: a bug if ever called."""
+    raise ConnectionError("not connected yet")
+
+
 class _HeadResponseEnd(Exception):
     """Raised inside the parser to end a response to HEAD at its headers."""
 
@@ -56,7 +61,7 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
         self.parser = HttpResponseParser(self)
         # Bound methods kept: a call through them skips a method lookup per request.
         self.feed: Callable[[bytes], None] = self.parser.feed_data
-        self.write: Callable[[bytes], object] = self._not_connected
+        self.write: Callable[[bytes], object] = not_connected
         self.client: ClientConn | None = None
         self.status = 0
         self.done = False
@@ -71,9 +76,6 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.write = self.transport.write
-
-    def _not_connected(self, data: bytes) -> None:
-        raise ConnectionError("not connected yet")
 
     def send(self, client: ClientConn) -> None:
         """Carry `client`'s current request (head and any body read so far)."""
