@@ -25,8 +25,8 @@ _random: Final = random.random  # Final: a C static in the compiled module
 
 
 # Headers the client must not set for the backend: the proxy says scheme and host.
-CLIENT_FORWARDED = rb"(?i:x-forwarded-(?:proto|host))[ \t]*:"
-_CLIENT_FORWARDED_LINES = re.compile(rb"\r\n" + CLIENT_FORWARDED + rb"[^\r\n]*")
+_CLIENT_FORWARDED = rb"x-forwarded-(?:proto|host)"  # names, matched case-insensitively
+_CLIENT_FORWARDED_LINES = re.compile(rb"\r\n(?i:" + _CLIENT_FORWARDED + rb")[ \t]*:[^\r\n]*")
 
 
 def strip_client_forwarded(head: bytes) -> bytes:
@@ -101,9 +101,9 @@ class Routes:
         # those). Most heads have none, and then no rule is evaluated. Anchored at
         # a line start: an unanchored alternation costs ten times more. Names only,
         # no `:`: a wider net never misses, and a false alarm only costs the look.
-        names = sorted({re.escape(r.header.encode()) for r in table.rules if r.header})
-        self._mark = re.compile(b"\r\n(?:\r\n|(?i:x-forwarded-proto|x-forwarded-host"
-                                + b"".join(b"|" + n for n in names) + b"))").search
+        names = [_CLIENT_FORWARDED, *sorted({re.escape(r.header.encode())
+                                             for r in table.rules if r.header})]
+        self._mark = re.compile(b"\r\n(?:\r\n|(?i:" + b"|".join(names) + b"))").search
         # Cookie rules: the cookie's name anywhere in the head (a cookie line's
         # `[^\r\n]*name=` in the pass above would backtrack over every cookie).
         self._cookie_needles = tuple(sorted({r.cookie.encode() + b"=" for r in table.rules
@@ -141,10 +141,6 @@ class Routes:
             if data.find(needle, 0, end) >= 0:
                 return end, True
         return end, False
-
-    def scan(self, head: bytes) -> bool:
-        """Whether a whole head needs a closer look (see head_end)."""
-        return self.head_end(head)[1]
 
     def pick(self, head: bytes, scanned: bool = True) -> tuple[Any, bytes | None]:
         """(target, Set-Cookie header line to add or None) for one request head.

@@ -58,9 +58,8 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
     def __init__(self, pool: BackendPool):
         self.pool = pool
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
-        self.parser = HttpResponseParser(self)
+        self._new_parser(self)
         # Bound methods kept: a call through them skips a method lookup per request.
-        self.feed: Callable[[bytes], None] = self.parser.feed_data
         self.write: Callable[[bytes], object] = not_connected
         self.client: ClientConn | None = None
         self.status = 0
@@ -77,13 +76,16 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
         self.transport = transport  # type: ignore[assignment]
         self.write = self.transport.write
 
+    def _new_parser(self, callbacks: UpstreamConn | _HeadWatcher) -> None:
+        self.parser = HttpResponseParser(callbacks)
+        self.feed: Callable[[bytes], None] = self.parser.feed_data
+
     def send(self, client: ClientConn) -> None:
         """Carry `client`'s current request (head and any body read so far)."""
         self.client = client
         self.got = False
         if client.is_head:
-            self.parser = HttpResponseParser(_HeadWatcher(self))
-            self.feed = self.parser.feed_data
+            self._new_parser(_HeadWatcher(self))
         client.attached(self)
 
     def data_received(self, data: bytes) -> None:
@@ -109,8 +111,7 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
         except HttpParserCallbackError as e:
             if not isinstance(e.__context__, _HeadResponseEnd):
                 raise
-            self.parser = HttpResponseParser(self)  # the HEAD parser stopped mid-message
-            self.feed = self.parser.feed_data
+            self._new_parser(self)  # the HEAD parser stopped mid-message
         except HttpParserError:
             self.client = None
             self.transport.close()
