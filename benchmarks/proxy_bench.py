@@ -469,6 +469,7 @@ Snapshot = dict[int, tuple[int, int, int]]
 
 def read_stat(pid: int) -> tuple[int, int, int, int] | None:
     """(ppid, start time, utime, stime) from /proc/<pid>/stat; None once it is gone."""
+    import_zerodown()
     from zerodown.runtimes.local import proc_stat
     fields = proc_stat(pid)
     if fields is None:
