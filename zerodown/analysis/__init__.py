@@ -30,5 +30,5 @@ def judge_for(config, router: Router, clock: Clock, on_event: OnEvent | None = N
     def source_for(analysis: AnalysisConfig):
         if analysis.prometheus:
             return PrometheusSource(analysis.prometheus, config.service)
-        return ProxySource(router, clock.now)
+        return ProxySource(router)
     return Judge(source_for, clock, on_event, poll)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zerodown.proxy.metrics import BOUNDS
+from zerodown.proxy.metrics import BOUNDS, quantile
 
 
 @dataclass(frozen=True)
@@ -73,16 +73,7 @@ class Counts:
 
     def quantile(self, q: float) -> float | None:
         """The q-quantile of latency in seconds, interpolated within a bucket; None if empty."""
-        if self.latency is None or sum(self.latency) <= 0:
-            return None
-        rank, seen = q * sum(self.latency), 0.0
-        for i, n in enumerate(self.latency):
-            if n and seen + n >= rank:
-                lo = self.bounds[i - 1] if i > 0 else 0.0
-                hi = self.bounds[i] if i < len(self.bounds) else self.bounds[-1]
-                return lo + (hi - lo) * ((rank - seen) / n)
-            seen += n
-        return self.bounds[-1]
+        return None if self.latency is None else quantile(self.latency, q, self.bounds)
 
 
 NOTHING = Counts()

@@ -1,7 +1,8 @@
 """Metric sources (zerodown.protocols.MetricSource): the embedded proxy's counters, or Prometheus.
 
 Both give a revision's *cumulative* counts (requests, 5xx, latency
-histogram) for the judge to difference, and `query` for one value:
+histogram) for the judge to difference; Prometheus also answers `query`, one
+PromQL value:
 
     ProxySource(router)                          router.stats() of the embedded proxy
     PrometheusSource("http://127.0.0.1:9090", "shop")   PromQL over /api/v1/query
@@ -14,11 +15,9 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Callable
 
 from zerodown.analysis.evidence import Counts
 from zerodown.errors import ZerodownError
@@ -30,47 +29,22 @@ class MetricsError(ZerodownError):
 
 
 class ProxySource:
-    """A router's stats(): per revision requests, responses by class, latency buckets.
+    """A router's stats(): per revision requests, responses by class, latency buckets."""
 
-    query() metrics: requests, error_rate, success_rate, latency_p99 over the
-    last `window` seconds, from readings this source has kept (one per call).
-    """
-
-    HISTORY = 600  # readings kept for query()
-
-    def __init__(self, router, now: Callable[[], float] = time.monotonic):
-        self.router, self.now = router, now
-        self._history: list[tuple[float, dict]] = []
+    def __init__(self, router):
+        self.router = router
 
     def counts(self, revision: str) -> Counts:
-        return _proxy_counts(self._read().get("revisions", {}).get(revision))
-
-    def query(self, revision: str, metric: str, window: float) -> float | None:
-        stats = self._read()
-        now = self._history[-1][0]
-        then = next((s for t, s in reversed(self._history) if now - t >= window), None)
-        current = _proxy_counts(stats.get("revisions", {}).get(revision))
-        if then is None:
-            return None
-        w = current.increase_since(_proxy_counts(then.get("revisions", {}).get(revision)))
-        if metric == "requests":
-            return w.requests
-        if metric in ("error_rate", "success_rate"):
-            rate = w.error_rate
-            return None if rate is None else rate if metric == "error_rate" else 1 - rate
-        if metric == "latency_p99":
-            return w.quantile(0.99)
-        raise MetricsError(f"the proxy's metrics are requests, error_rate, success_rate and "
-                           f"latency_p99, not {metric!r}")
-
-    def _read(self) -> dict:
         try:
             stats = self.router.stats()
         except ZerodownError as e:
             raise MetricsError(f"cannot read the proxy's stats: {e}") from None
-        self._history.append((self.now(), stats))
-        del self._history[:-self.HISTORY]
-        return stats
+        return _proxy_counts(stats.get("revisions", {}).get(revision))
+
+    def query(self, revision: str, metric: str, window: float) -> float | None:
+        """None: a query is PromQL, and an analysis with one names its Prometheus
+        (strategies/options.py refuses it otherwise), so this source never gets one."""
+        return None
 
 
 def _proxy_counts(entry: dict | None) -> Counts:

@@ -8,7 +8,7 @@ somebody asks (admin API), never per request.
 from __future__ import annotations
 
 import bisect
-from typing import Final
+from typing import Final, Sequence
 
 # Latency bucket upper bounds in seconds: 1-2.5-5 per decade from 0.1 ms to
 # 60 s, plus finer steps where web latencies live, so p99 estimates are sharp.
@@ -54,17 +54,7 @@ class Stats:
 
     def percentile(self, q: float) -> float | None:
         """Estimated q-quantile (0..1) in seconds, interpolated within a bucket."""
-        total = sum(self.buckets)
-        if total == 0:
-            return None
-        rank, seen = q * total, 0
-        for i, n in enumerate(self.buckets):
-            if n and seen + n >= rank:
-                lo = BOUNDS[i - 1] if i > 0 else 0.0
-                hi = BOUNDS[i] if i < len(BOUNDS) else BOUNDS[-1]
-                return lo + (hi - lo) * ((rank - seen) / n)
-            seen += n
-        return BOUNDS[-1]
+        return quantile(self.buckets, q)
 
     def to_dict(self) -> dict:
         def ms(v: float | None) -> float | None:
@@ -80,6 +70,23 @@ class Stats:
                            "mean": ms(self.latency_sum / self.requests) if self.requests else None},
             "buckets": {"bounds_s": list(BOUNDS), "counts": list(self.buckets)},
         }
+
+
+def quantile(counts: Sequence[float], q: float,
+             bounds: Sequence[float] = BOUNDS) -> float | None:
+    """The q-quantile (0..1) in seconds of a latency histogram (`counts[i]` below
+    `bounds[i]`, the last one above them all), interpolated within a bucket; None if empty."""
+    total = sum(counts)
+    if total <= 0:
+        return None
+    rank, seen = q * total, 0.0
+    for i, n in enumerate(counts):
+        if n and seen + n >= rank:
+            lo = bounds[i - 1] if i > 0 else 0.0
+            hi = bounds[i] if i < len(bounds) else bounds[-1]
+            return lo + (hi - lo) * ((rank - seen) / n)
+        seen += n
+    return bounds[-1]
 
 
 def _labels(**kv: str) -> str:
