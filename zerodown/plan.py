@@ -163,7 +163,7 @@ class Analyze:
 class Hook:
     """Run the service's hooks for a moment of the deployment (zerodown.hooks).
 
-    Planners put one at every moment; plan_for keeps those the config has
+    strategies/moments.py puts one at every moment; plan_for keeps those the config has
     hooks for, so a plan without hooks shows none.
     """
 

@@ -191,6 +191,7 @@ def test_judge_for_reads_the_routers_stats():
     judge = judge_for(parse_config(CONFIG), router, clock)
     verdict, why = judge(step(None, success_rate=0.99, max_duration=5), None)
     assert verdict == "inconclusive" and "0 requests" in why
+    assert "router.stats" in router.faults.names  # the evidence came from the router
 
 
 def test_config_of_ignores_keys_it_does_not_know():

@@ -1,6 +1,6 @@
 """Background analysis: judge the new revision all through a canary, abort on a bad verdict.
 
-    with BackgroundAnalysis(engine, deployment):   # in Engine.run, while it runs the plan
+    with BackgroundAnalysis(engine, deployment_id, spec, revision, against):  # in Engine.run
         ...steps...
 
 The canary's `analysis:` section (not an `{analysis: ...}` step) asks for it.
@@ -30,6 +30,11 @@ class _Over(Exception):
     """The deployment left the phases a background analysis watches, or run() returned."""
 
 
+def verdict_of(result) -> tuple[str, str]:
+    """(verdict, why) from what a judge returned: the pair, or a bare verdict."""
+    return result if isinstance(result, tuple) else (result, "")
+
+
 class BackgroundAnalysis:
     def __init__(self, engine, deployment_id: int, spec: dict, revision: int, against: int):
         self.engine, self.id = engine, deployment_id
@@ -46,18 +51,19 @@ class BackgroundAnalysis:
         self._done.set()
         self._thread.join(30)
 
-    def _check(self) -> None:
-        if self._done.is_set() or self.engine.store.deployment(self.id).phase not in WATCHED:
+    def _check(self):
+        """The deployment, while it is still watched; _Over once it is not."""
+        d = self.engine.store.deployment(self.id)
+        if self._done.is_set() or d.phase not in WATCHED:
             raise _Over()
+        return d
 
     def _watch(self) -> None:
         store, service = self.engine.store, self.engine.service
         try:
             while True:
-                self._check()
-                d = store.deployment(self.id)
-                verdict = self.engine.judge(self.step, d, self._check)
-                verdict, why = verdict if isinstance(verdict, tuple) else (verdict, "")
+                d = self._check()
+                verdict, why = verdict_of(self.engine.judge(self.step, d, self._check))
                 if verdict == "fail":
                     self._abort(f"background analysis of r{self.step.revision} failed: {why}")
                     return

@@ -32,7 +32,7 @@ from zerodown.config import ServiceConfig, apply_overrides, parse_config
 from zerodown.engine import lifecycle
 from zerodown.engine.health import HealthError, wait_healthy
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError, promoted, teardown
-from zerodown.engine.monitor import BackgroundAnalysis, background_spec
+from zerodown.engine.monitor import BackgroundAnalysis, background_spec, verdict_of
 from zerodown.engine.store import Change, Deployment, DeploymentConflict, PlanMoved, Store
 from zerodown.errors import RouterError, UsageError, ZerodownError
 from zerodown.model import Instance, InstanceRef, Revision, Slot
@@ -433,9 +433,8 @@ class Engine:
 
     def _analyze(self, d: Deployment, i: int, step: Analyze) -> None:
         self.store.begin_step(d.id, i)
-        verdict = self.judge(step, d, lambda: self._check(d.id, {Phase.PAUSED, Phase.ABORTING,
-                                                                  Phase.PROMOTING}))
-        verdict, why = verdict if isinstance(verdict, tuple) else (verdict, "")
+        verdict, why = verdict_of(self.judge(step, d, lambda: self._check(
+            d.id, {Phase.PAUSED, Phase.ABORTING, Phase.PROMOTING})))
         if verdict == "inconclusive":
             raise Inconclusive(f"analysis of r{step.revision} is inconclusive: {why or 'no data'}")
         if verdict != "pass":
@@ -446,7 +445,7 @@ class Engine:
         self.store.begin_step(d.id, i)
         cfg = self._config(d.to_revision)
         ctx = HookContext(self.service, d.id, step.moment, d.to_revision,
-                          self.store.revision(self.service, d.to_revision).version,
+                          self._revision(d.to_revision).version,
                           d.from_revision, i + 1, step.describe(self.service),
                           f"http://{cfg.listen}", getattr(cfg.strategy, "preview_header", None),
                           {"kind": d.kind, "plan": d.plan_kind})

@@ -6,10 +6,10 @@ Every strategy has the same moments, found from its steps rather than
 written into each planner: before the new revision's first Start; after its
 first WaitHealthy; before and after the first Route that gives it users
 (a blue/green preview does not); after the Route that makes it the only
-revision (promotion, past any analysis right after it). An undo plan (abort,
-rollback) opens with on_rollback. A planner may place a moment itself where
-the generic place is wrong (blue/green runs before_traffic while the preview
-is open, so smoke tests can reach green); it is then not placed again.
+revision (promotion, past any analysis right after it). before_traffic goes
+before the pauses and analyses that precede that Route, so under blue/green it
+runs while the preview is open and smoke tests reach green through it. An undo
+plan (abort, rollback) opens with on_rollback.
 Moments without hooks configured are dropped, so a plan shows only what runs.
 """
 
@@ -25,7 +25,7 @@ def with_hooks(steps: Sequence[Step], revision: int, moments: AbstractSet[str],
                undo: bool = False) -> tuple[Step, ...]:
     """`steps` with a Hook step at each configured moment; unconfigured ones removed."""
     if undo:
-        steps = ((Hook("on_rollback"),) if not _has(steps, "on_rollback") else ()) + tuple(steps)
+        steps = (Hook("on_rollback"), *steps)
     else:
         steps = _place(list(steps), revision)
     return squash([s for s in steps if not isinstance(s, Hook) or s.moment in moments])
@@ -39,7 +39,7 @@ def _place(steps: list[Step], revision: int) -> list[Step]:
     at: dict[int, list[str]] = {}
 
     def put(moment: str, index: int | None) -> None:
-        if index is not None and not _has(steps, moment):
+        if index is not None:
             at.setdefault(index, []).append(moment)
 
     start = first(lambda s: isinstance(s, Start) and mine(s))
@@ -67,6 +67,3 @@ def _place(steps: list[Step], revision: int) -> list[Step]:
             out.append(steps[i])
     return out
 
-
-def _has(steps: Sequence[Step], moment: str) -> bool:
-    return any(isinstance(s, Hook) and s.moment == moment for s in steps)
