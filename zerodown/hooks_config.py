@@ -13,11 +13,9 @@ import urllib.parse
 from typing import Any
 
 from zerodown.hooks import METHODS, MOMENTS, HookSpec, Hooks
-from zerodown.schema import (Context, Invalid, Kind, Section, duration, enum, items, join, nested,
-                             optional, shown, suggest, text)
-
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from zerodown.schema import (ENV_NAME, TOKEN, Context, Invalid, Kind, Section, duration, enum,
+                             items, join, nested, optional, parse_duration, shown, string_map, suggest,
+                             text)
 
 
 def _command(v: Any) -> tuple[str, ...] | str:
@@ -44,36 +42,22 @@ def _url(v: Any) -> str:
 
 
 def _positive_duration(v: Any) -> float:
-    seconds = duration().parse(v)
+    seconds = parse_duration(v)
     if seconds <= 0:
         raise Invalid(f"must be more than 0s, got {shown(v)}")
     return seconds
 
 
-def _mapping(name: re.Pattern, what: str, newline_ok: bool):
-    def parse(v: Any) -> dict[str, str]:
-        if not isinstance(v, dict):
-            raise Invalid(f"must be a mapping of {what}: value, got {shown(v)}")
-        out = {}
-        for key, value in v.items():
-            if not (isinstance(key, str) and name.match(key)):
-                raise Invalid(f"{shown(key)} is not a valid {what}")
-            if isinstance(value, (dict, list)) or value is None:
-                raise Invalid(f"{key}: must be a string or number, got {shown(value)}")
-            value = str(value).lower() if isinstance(value, bool) else str(value)
-            if not newline_ok and ("\n" in value or "\r" in value):
-                raise Invalid(f"{key}: must not contain a line break, got {shown(value)}")
-            out[key] = value
-        return out
-    return parse
+def _one_line(key: str, value: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise Invalid(f"{key}: must not contain a line break, got {shown(value)}")
+    return value
 
 
 def _method(v: Any) -> str:
     return enum(*METHODS).parse(v.upper() if isinstance(v, str) else v)
 
 
-_MAPPING_SCHEMA = {"type": "object",
-                   "additionalProperties": {"type": ["string", "number", "boolean"]}}
 HOOK = Section(HookSpec, {
     "command": Kind(_command, {"anyOf": [{"type": "string", "minLength": 1},
                                          {"type": "array", "minItems": 1,
@@ -81,10 +65,8 @@ HOOK = Section(HookSpec, {
     "http": Kind(_url, {"type": "string", "pattern": "^https?://"}),
     "method": Kind(_method, {"enum": list(METHODS)}),
     "timeout": Kind(_positive_duration, duration().schema),
-    "headers": Kind(_mapping(_HEADER_NAME, "header name", newline_ok=False),
-                    {**_MAPPING_SCHEMA, "propertyNames": {"pattern": _HEADER_NAME.pattern}}),
-    "env": Kind(_mapping(_ENV_NAME, "environment variable name", newline_ok=True),
-                {**_MAPPING_SCHEMA, "propertyNames": {"pattern": _ENV_NAME.pattern}}),
+    "headers": string_map(re.compile(TOKEN), "header name", _one_line),
+    "env": string_map(ENV_NAME, "environment variable name"),
     "cwd": optional(text()), "name": optional(text())},
     "a command (argv list, or a string run by /bin/sh -c) or an http webhook")
 _ONLY_FOR = {"method": "http", "headers": "http", "env": "command", "cwd": "command"}

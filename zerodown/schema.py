@@ -25,7 +25,8 @@ _DURATION_PART = r"(\d+(?:\.\d+)?)(ms|s|m|h)"
 DURATION_PATTERN = rf"^({_DURATION_PART})+$"
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _ADDRESS = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+TOKEN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # a header or cookie name (RFC 9110 token)
 
 
 class Invalid(ValueError):
@@ -221,18 +222,27 @@ def command() -> Kind:
                                    "items": {"type": ["string", "number"]}}]})
 
 
-def env() -> Kind:
+def string_map(key: re.Pattern, what: str, value: Callable[[str, str], str] = lambda k, v: v,
+               allowed: str | None = None) -> Kind:
+    """A mapping from `what` (keys matching `key`) to scalars, kept as strings
+    (booleans as true/false); `value(key, text)` may check or change each one."""
     def parse(v: Any) -> dict[str, str]:
-        _check(isinstance(v, dict), "a mapping of NAME: value", v)
+        _check(isinstance(v, dict), allowed or f"a mapping of {what}: value", v)
         out = {}
-        for name, value in v.items():
-            if not (isinstance(name, str) and _ENV_NAME.match(name)):
-                raise Invalid(f"{shown(name)} is not a valid environment variable name")
-            if isinstance(value, (dict, list)) or value is None:
-                raise Invalid(f"{name}: must be a string or number, got {shown(value)}")
-            out[name] = check_template(str(value).lower() if isinstance(value, bool) else str(value))
+        for name, item in v.items():
+            if not (isinstance(name, str) and key.match(name)):
+                raise Invalid(f"{shown(name)} is not a valid {what}")
+            if isinstance(item, (dict, list)) or item is None:
+                raise Invalid(f"{name}: must be a string or number, got {shown(item)}")
+            out[name] = value(name, str(item).lower() if isinstance(item, bool) else str(item))
         return out
-    return Kind(parse, {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}})
+    return Kind(parse, {"type": "object", "propertyNames": {"pattern": key.pattern},
+                        "additionalProperties": {"type": ["string", "number", "boolean"]}})
+
+
+def env() -> Kind:
+    return string_map(ENV_NAME, "environment variable name", lambda k, v: check_template(v),
+                      "a mapping of NAME: value")
 
 
 def optional(kind: Kind) -> Kind:

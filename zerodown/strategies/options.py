@@ -13,9 +13,7 @@ from typing import Any, ClassVar
 from zerodown.model import Sticky
 from zerodown.schema import (Amount, Context, Invalid, Kind, Section, address, amount, boolean,
                              duration, enum, integer, join, list_of, nested, number, optional,
-                             shown, suggest, text)
-
-TOKEN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # a header or cookie name (RFC 9110 token)
+                             shown, suggest, text, TOKEN)
 
 
 @dataclass(frozen=True)
