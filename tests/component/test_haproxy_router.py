@@ -188,16 +188,17 @@ def test_attach_mode_drives_a_users_own_haproxy_through_its_stats_socket(apps, t
         assert router.pid is None
         assert router.apply(split(apps, 1, 90)) is True
         assert router.apply(split(apps, 1, 90)) is False
+        assert router.apply(split(apps, 2, 90)) is True  # a new version, as in managed mode
         with LoadInBackground(f"http://127.0.0.1:{port}/", connections=4) as load:
             load.wait_for_responses(500)
-            assert router.apply(split(apps, 2, 50)) is True  # a canary step, at run time
+            assert router.apply(split(apps, 3, 50)) is True  # a canary step, at run time
             load.wait_for_responses(load.progress()[0] + 500)
             result = load.stop()
         assert result.failed() == 0, result.summary()
         share = run_load_sync(f"http://127.0.0.1:{port}/", connections=4, requests=2000)
         assert 42 <= 100 * share.by_header["X-Version"]["v2"] / share.sent <= 58
         with pytest.raises(RouterError, match="managed"):
-            router.apply(split(apps, 3, 50, rules=[Rule("r2", header="X-Canary", equals="1")]))
+            router.apply(split(apps, 4, 50, rules=[Rule("r2", header="X-Canary", equals="1")]))
         assert cfg.read_text() == ATTACHED_CFG.format(socket=socket_path,
                                                       listen=f"127.0.0.1:{port}")
         assert theirs.alive, "zerodown never stops a HAProxy it did not start"

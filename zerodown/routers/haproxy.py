@@ -65,7 +65,7 @@ from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_stats
 from zerodown.routers.haproxy_cli import CommandSocket, parse_proc
 from zerodown.runtimes.local import (POLL, forget, parent_of, processes, running, spawn,
-                                     start_time, terminate)
+                                     start_time, terminate, wait_gone)
 
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 40.0
@@ -164,14 +164,11 @@ class HAProxyRouter:
             state = self._load()
             check_version(table, state.table)
             target = _resolved(table)
-            if self.attach_backend is not None:
-                changed = self._apply_attached(table, target, state)
-                return changed or table != state.table
-            layout = render.plan_layout(target, state.layout, self.lanes, self.reserve)
             changed = table != state.table
-            for rev in table.revisions:
-                for b in rev.backends:
-                    state.owners[render.server_name(b.id)] = (rev.name, b.id)
+            if self.attach_backend is not None:
+                return self._apply_attached(table, target, state) or changed
+            layout = render.plan_layout(target, state.layout, self.lanes, self.reserve)
+            _own(state, table)
             state.table, state.layout = table, layout
             self._save(state)  # durable before it is acted on
             self._write_files(target, layout)
@@ -251,15 +248,10 @@ class HAProxyRouter:
                     os.kill(found[0], signal.SIGUSR1)
                 except ProcessLookupError:
                     pass
-                deadline = time.monotonic() + timeout
-                while running(*found) and time.monotonic() < deadline:
-                    time.sleep(POLL)
+                wait_gone(*found, timeout)
                 terminate(found[0], found[1], 1.0, f"HAProxy for {self.state_dir}")
                 forget(found[0])
-            try:
-                self.pid_file.unlink()
-            except FileNotFoundError:
-                pass
+            self.pid_file.unlink(missing_ok=True)
 
     # --- applying ------------------------------------------------------------------
 
@@ -352,9 +344,7 @@ class HAProxyRouter:
         wanted = render.attached_servers(target)
         live = render.parse_servers_state(self.cli.run(f"show servers state {backend}"),
                                           backend=backend)
-        for rev in table.revisions:
-            for b in rev.backends:
-                state.owners[render.server_name(b.id)] = (rev.name, b.id)
+        _own(state, table)
         state.table = table
         self._save(state)
         ours = [s for s in live if s.name in state.owners]
@@ -453,6 +443,13 @@ class HAProxyRouter:
         return locked(self._lock, self.state_dir / "haproxy.lock")
 
 
+
+
+def _own(state: State, table: RoutingTable) -> None:
+    """Remember which revision and backend each server name of `table` stands for."""
+    for rev in table.revisions:
+        for b in rev.backends:
+            state.owners[render.server_name(b.id)] = (rev.name, b.id)
 
 
 def _resolved(table: RoutingTable) -> RoutingTable:
