@@ -37,15 +37,15 @@ def router(tmp_path):
     r.stop()
 
 
-def route(version, name, apps, weight, indexes=(0, 1)):
+def route(name, apps, weight, indexes=(0, 1)):
     return RevisionRoute(name, weight, tuple(Backend(f"shop-{name}-{apps[i].port}",
                                                      f"127.0.0.1:{apps[i].port}")
                                              for i in indexes))
 
 
 def split(apps, version, w1, rules=(), sticky=None, v1=(0, 1), v2=(0, 1)):
-    return RoutingTable(version, (route("v1", "r1", apps["v1"], w1, v1),
-                                  route("v2", "r2", apps["v2"], 100 - w1, v2)),
+    return RoutingTable(version, (route("r1", apps["v1"], w1, v1),
+                                  route("r2", apps["v2"], 100 - w1, v2)),
                         tuple(rules), sticky)
 
 
@@ -92,14 +92,14 @@ def test_twenty_table_changes_under_load_fail_no_request(router, apps):
 
 def test_a_removed_backends_request_in_flight_completes_then_it_is_drained(router, apps):
     slow = apps["v1"][0]
-    router.apply(RoutingTable(1, (route("v1", "r1", apps["v1"], 100, (0,)),)))
+    router.apply(RoutingTable(1, (route("r1", apps["v1"], 100, (0,)),)))
     backend = f"shop-r1-{slow.port}"
     answer = {}
     t = threading.Thread(target=lambda: answer.update(r=get(router.port, "/slow?ms=2000",
                                                             timeout=10)))
     t.start()
     wait_until(lambda: router.stats()["revisions"]["r1"]["in_flight"] == 1, 5, "request in flight")
-    router.apply(RoutingTable(2, (route("v2", "r2", apps["v2"], 100, (0,)),)))
+    router.apply(RoutingTable(2, (route("r2", apps["v2"], 100, (0,)),)))
     assert router.drained(backend) is False  # still answering the slow request
     assert get(router.port).headers["x-version"] == "v2"
     t.join(10)
@@ -147,7 +147,7 @@ def test_a_new_controller_finds_the_running_haproxy_and_its_table(router, apps, 
     assert again.table() == t and again.apply(t) is False
 
 
-def test_a_restarted_haproxy_serves_the_table_it_had(router, apps, tmp_path):
+def test_a_restarted_haproxy_serves_the_table_it_had(router, apps):
     router.apply(split(apps, 1, 0))
     router.stop()
     assert router.ensure_running() is not None

@@ -177,7 +177,7 @@ def test_nginx_outlives_the_controller_that_started_it(tmp_path):
     assert router.pid is None
 
 
-def test_a_lost_pid_file_does_not_lose_nginx(nginx, apps, tmp_path):
+def test_a_lost_pid_file_does_not_lose_nginx(nginx, tmp_path):
     pid = nginx.pid
     nginx.pid_file.unlink()
     again = NginxRouter(tmp_path / "nginx", nginx.listen, service="shop")

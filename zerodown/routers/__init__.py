@@ -37,13 +37,13 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike):
 def expected_shape(config: ServiceConfig):
     """What the configured strategy will ask of a load balancer whose shape is fixed at
     start (HAProxy): the headers and cookies its rules read, and its sticky split."""
-    from zerodown.routers.haproxy_render import Shape
+    from zerodown.routers.haproxy_render import Shape, rule_source
     strategy = config.strategy
     sources: list[tuple[str, str]] = []
     if getattr(strategy, "preview_header", None):
         sources.append(("header", strategy.preview_header))
     for m in getattr(strategy, "match", ()):
-        source = ("header", m.header) if m.header is not None else ("cookie", m.cookie)
+        source = rule_source(m)
         if source not in sources:
             sources.append(source)
     return Shape(0, tuple(sources), getattr(strategy, "sticky", None))

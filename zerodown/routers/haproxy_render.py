@@ -116,14 +116,19 @@ def rule_map(line: int) -> str:
 
 # --- layout: lanes and shape -------------------------------------------------
 
+def rule_source(rule) -> tuple[str, str]:
+    """("header", name) or ("cookie", name): what a rule (or a strategy's match) reads."""
+    return ("header", rule.header) if rule.header is not None else ("cookie", rule.cookie)
+
+
 def rule_runs(rules: tuple[Rule, ...]) -> tuple[tuple[str, str], ...]:
     """The header/cookie each run of consecutive rules reads, in table order."""
     runs: list[tuple[str, str]] = []
     for rule in rules:
-        source = ("header", rule.header) if rule.header is not None else ("cookie", rule.cookie)
+        source = rule_source(rule)
         if not runs or runs[-1] != source:
-            runs.append(source)  # type: ignore[arg-type]
-    return tuple(runs)  # type: ignore[return-value]
+            runs.append(source)
+    return tuple(runs)
 
 
 def align_rules(rules: tuple[Rule, ...], sources: tuple[tuple[str, str], ...]) -> list[int] | None:
@@ -133,7 +138,7 @@ def align_rules(rules: tuple[Rule, ...], sources: tuple[tuple[str, str], ...]) -
     """
     lines, pos = [], -1
     for rule in rules:
-        source = ("header", rule.header) if rule.header is not None else ("cookie", rule.cookie)
+        source = rule_source(rule)
         if pos >= 0 and sources[pos] == source:
             lines.append(pos)
             continue
@@ -385,18 +390,25 @@ def plan_runtime(table: RoutingTable, layout: Layout, live: list[LiveServer],
                 before.append(f"enable health {ref}")
             before.append(f"set server {ref} state ready")
             continue
-        if s.address != address:
-            host, port = address.rsplit(":", 1)
-            before.append(f"set server {ref} addr {host} port {port}")
-        if s.weight != weight:
-            before.append(f"set server {ref} weight {weight}")
-        if s.maint:
-            before.append(f"set server {ref} state ready")
+        before += _update_commands(ref, s, address, weight)
     maps = tuple((f, tuple(entries)) for f, entries in map_files(table, layout).items()
                  if [tuple(e) for e in live_maps.get(f, [])] != entries)
     after = tuple(f"set server {lane_backend(s.lane)}/{s.name} state maint"
                   for s in live if (s.lane, s.name) not in wanted and not s.maint)
     return RuntimePlan(tuple(before), maps, after)
+
+
+def _update_commands(ref: str, s: LiveServer, address: str, weight: int) -> list[str]:
+    """What turns live server `s` (`ref` = backend/name) into `address` at `weight`, ready."""
+    out = []
+    if s.address != address:
+        host, port = address.rsplit(":", 1)
+        out.append(f"set server {ref} addr {host} port {port}")
+    if s.weight != weight:
+        out.append(f"set server {ref} weight {weight}")
+    if s.maint:
+        out.append(f"set server {ref} state ready")
+    return out
 
 
 def attached_servers(table: RoutingTable) -> dict[str, tuple[str, int]]:
@@ -415,23 +427,16 @@ def attached_servers(table: RoutingTable) -> dict[str, tuple[str, int]]:
 def plan_attached(backend: str, wanted: dict[str, tuple[str, int]],
                   ours: list[LiveServer]) -> list[str]:
     """Attach mode: commands making `backend`'s servers (those zerodown made) match `wanted`."""
-    as_lanes = {(0, name): value for name, value in wanted.items()}
     have = {s.name: s for s in ours}
     out = []
-    for (_, name), (address, weight) in as_lanes.items():
+    for name, (address, weight) in wanted.items():
         ref = f"{backend}/{name}"
         s = have.get(name)
         if s is None:
             out += [f"add server {ref} {address} weight {weight} {DYNAMIC_POOL}",
                     f"set server {ref} state ready"]
             continue
-        if s.address != address:
-            host, port = address.rsplit(":", 1)
-            out.append(f"set server {ref} addr {host} port {port}")
-        if s.weight != weight:
-            out.append(f"set server {ref} weight {weight}")
-        if s.maint:
-            out.append(f"set server {ref} state ready")
+        out += _update_commands(ref, s, address, weight)
     out += [f"set server {backend}/{s.name} state maint" for s in ours
             if s.name not in wanted and not s.maint]
     return out
