@@ -20,7 +20,9 @@ Two times from the call (apply / nginx -s reload): "first new", until a fresh
 connection first gets the new version, and "old retired", until every worker
 of the old config is gone or shutting down (so no new connection can get the
 old version). nginx's master waits 100 ms after starting the new workers
-before it retires the old ones; apply() returns at "old retired".
+before it retires the old ones; apply() returns at "old retired". For the
+zerodown scenarios "first new" is polled only once apply() has returned, so it
+is at least the apply time and not comparable with the baseline's.
 """
 
 from __future__ import annotations
