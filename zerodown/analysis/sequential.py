@@ -17,8 +17,9 @@ The price is the mixture's regret, about 0.5 ln(n) per rate, which is why
 a decision needs a few dozen failures' worth of evidence, not a few. The
 prior (mean 2.4%) puts its weight where error rates and the share of slow
 requests live; it changes how fast a verdict comes, never its validity
-(b = 20 decided a +5-point regression in 6 s median against 8 s for
-Jeffreys' Beta(1/2, 1/2), in benchmarks/analysis/).
+(benchmarks/analysis/run.py at commit 315f92c, before the stable's record
+became the prior: b = 20 decided a +5-point regression in 6 s median, and
+8 s with PRIOR edited to Jeffreys' Beta(1/2, 1/2) for that one run).
 
 The model: each request is bad independently with a fixed rate per revision.
 """
