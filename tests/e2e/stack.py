@@ -21,6 +21,14 @@ from zerodown.runtimes import runtime_for
 from tests.support.net import free_port
 
 
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
 # One of each strategy, for the suites that run all four through a load balancer.
 FOUR_STRATEGIES = [
     "{kind: rolling, max_surge: 1, max_unavailable: 0}",

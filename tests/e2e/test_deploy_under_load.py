@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from zerodown.engine.lifecycle import Phase
-from tests.e2e.stack import kill_controller_mid_way
+from tests.e2e.stack import alive, kill_controller_mid_way
 
 CONNECTIONS = 8
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 @pytest.mark.parametrize("strategy", [

@@ -13,10 +13,10 @@ import pytest
 
 from zerodown.engine.lifecycle import Phase, PhaseError
 from zerodown.engine.store import Store
-from zerodown.loadgen import LoadInBackground, run_load_sync
+from zerodown.loadgen import run_load_sync
 
-from tests.e2e.stack import kill_controller_mid_way
-from tests.e2e.test_deploy_under_load import alive
+from tests.e2e.stack import alive, kill_controller_mid_way
+from tests.support.net import wait_until
 
 CONNECTIONS = 6
 SAMPLE = 5000  # requests per share measurement: ±2 points is over 3.5 standard deviations
@@ -44,15 +44,12 @@ def run_in_background(stack, id: int) -> tuple[threading.Thread, list]:
 
 def wait_for_step(stack, id: int, text: str, timeout: float = 30.0) -> None:
     """Until deployment `id`'s step in progress, begun, is described with `text` in it."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def there() -> bool:
         d = stack.store.deployment(id)
         rec = stack.store.step_record(id, d.cursor) if d.step is not None else None
-        if rec is not None and rec.in_progress and text in d.step.describe():
-            return
         assert not d.phase.terminal, f"deployment {id} ended {d.phase}: {d.error}"
-        assert time.monotonic() < deadline, f"no step like {text!r} within {timeout}s (at {d.step})"
-        time.sleep(0.01)
+        return rec is not None and rec.in_progress and text in d.step.describe()
+    wait_until(there, timeout, f"a step like {text!r} in deployment {id}")
 
 
 CANARY = ("{kind: canary, steps: [{weight: 10}, {pause: {}}, {weight: 30}, {pause: {}}, "
@@ -63,8 +60,8 @@ def test_canary_shares_follow_each_step_rules_win_and_no_request_fails(stack_fac
     stack = stack_factory(instances=3, strategy=CANARY)
     assert stack.deploy("v1") is Phase.SUCCEEDED
     v1 = stack.pids()
-    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=110) as load:
-        load.wait_for_responses(300)
+
+    def walk_the_steps() -> Phase:
         d = stack.engine.deploy("v2")
         for weight in (10, 30, 60):
             assert stack.engine.run(d, stop_when_paused=True) is Phase.PAUSED
@@ -72,9 +69,9 @@ def test_canary_shares_follow_each_step_rules_win_and_no_request_fails(stack_fac
             assert version_of(stack.url, {"X-Canary": "1"}, requests=50) == {"v2"}
             assert stack.pids() >= v1, "stable keeps every instance until the end"
             stack.engine.promote(d)
-        assert stack.engine.run(d) is Phase.SUCCEEDED
-        load.wait_for_responses(load.progress()[0] + 300)
-        result = load.stop()
+        return stack.engine.run(d)
+    phase, result = stack.under_load(walk_the_steps, connections=CONNECTIONS, duration=110)
+    assert phase is Phase.SUCCEEDED
     assert result.failed() == 0, result.summary()
     assert set(result.by_header["X-Version"]) == {"v1", "v2"}
     assert not any(alive(p) for p in v1)
@@ -136,8 +133,8 @@ def test_blue_green_preview_switch_then_rollback_inside_the_window(stack_factory
     stack = stack_factory(instances=3, strategy=BLUE_GREEN)
     assert stack.deploy("v1") is Phase.SUCCEEDED
     blue = stack.pids()
-    with LoadInBackground(stack.url, connections=CONNECTIONS, duration=110) as load:
-        load.wait_for_responses(300)
+
+    def switch_then_roll_back() -> tuple[list, float, set[int]]:
         d = stack.engine.deploy("v2")
         assert stack.engine.run(d, stop_when_paused=True) is Phase.PAUSED  # green up, not live
         green = stack.pids() - blue
@@ -152,9 +149,9 @@ def test_blue_green_preview_switch_then_rollback_inside_the_window(stack_factory
         asked = time.monotonic()
         stack.engine.abort(d)  # what `zerodown rollback` does inside the window
         thread.join(30)
-        took = time.monotonic() - asked
-        load.wait_for_responses(load.progress()[0] + 300)
-        result = load.stop()
+        return ended, time.monotonic() - asked, green
+    (ended, took, green), result = stack.under_load(switch_then_roll_back,
+                                                    connections=CONNECTIONS, duration=110)
     assert ended == [Phase.ABORTED]
     assert took < 3.0, f"rollback inside the window took {took:.2f}s"  # incl. green's drain
     assert result.failed() == 0, result.summary()

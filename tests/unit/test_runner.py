@@ -323,7 +323,7 @@ def test_pause_and_resume_from_another_process_while_the_runner_waits(world):
             other[0].signal(other[1], "resume")
 
     world.clock.on_sleep = meanwhile
-    e = world.engine(config(3), planner=lambda s, st, t, hooks=frozenset(): plan_for(s, st, t))
+    e = world.engine(config(3))
     e.run(e.deploy("v1"))
     d = e.deploy("v2")
     other[:] = [Store(world.path), d]
