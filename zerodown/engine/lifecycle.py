@@ -20,6 +20,7 @@ from typing import Sequence
 
 from zerodown.errors import ZerodownError
 from zerodown.plan import Analyze, Drain, Pause, Route, ServiceState, Start, Step, Stop, WaitHealthy
+from zerodown.strategies.builder import squash
 
 
 class Phase(str, Enum):
@@ -150,17 +151,8 @@ def promoted(steps: Sequence[Step]) -> tuple[Step, ...]:
     This is how a canary skips straight to 100%, even while it still has
     instances to start for the weights it skips.
     """
-    rest = [s for s in steps if not isinstance(s, (Pause, Analyze))]
-    out: list[Step] = []
-    for i, step in enumerate(rest):
-        if isinstance(step, Route):
-            j = i + 1
-            while j < len(rest) and isinstance(rest[j], (Start, WaitHealthy)):
-                j += 1
-            if j < len(rest) and isinstance(rest[j], Route):
-                continue
-        out.append(step)
-    return tuple(out)
+    return squash([s for s in steps if not isinstance(s, (Pause, Analyze))],
+                  across=(Start, WaitHealthy))
 
 
 def teardown(state: ServiceState) -> tuple[Step, ...]:

@@ -8,7 +8,7 @@ inside a move is fixed here, once, for every strategy.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from zerodown.model import InstanceRef, Slot
 from zerodown.plan import (Drain, Plan, Route, ServiceState, Start, Step, Stop, Target,
@@ -90,13 +90,21 @@ def batches(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def squash(steps: list[Step]) -> tuple[Step, ...]:
-    """Drop a Route that another Route follows at once.
+def squash(steps: Sequence[Step], across: tuple[type, ...] = ()) -> tuple[Step, ...]:
+    """Drop a Route that another Route follows at once (or with only `across` steps between).
 
     A Route is the whole desired state, so the second alone gives the same
     end state: new instances in and old ones out in one table version, an
     atomic swap. The state in between was never needed for safety, since the
     second Route already meets every rule on its own.
     """
-    return tuple(s for s, nxt in zip(steps, [*steps[1:], None])
-                 if not (isinstance(s, Route) and isinstance(nxt, Route)))
+    out = []
+    for i, step in enumerate(steps):
+        if isinstance(step, Route):
+            j = i + 1
+            while j < len(steps) and isinstance(steps[j], across):
+                j += 1
+            if j < len(steps) and isinstance(steps[j], Route):
+                continue
+        out.append(step)
+    return tuple(out)

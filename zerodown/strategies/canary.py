@@ -63,19 +63,14 @@ def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
     for step in strategy.steps:
         if isinstance(step, WeightStep):
             weight = step.weight
+        if isinstance(step, WeightStep) or not canary:  # a pause before any weight: at 0%
             grow(canary_count(strategy, n, weight))
             b.steps.append(route())
-        elif isinstance(step, PauseStep):
-            if not canary:  # a pause before any weight: the canary is not even running yet
-                grow(canary_count(strategy, n, 0))
-                b.steps.append(route())
+        if isinstance(step, PauseStep):
             b.steps.append(Pause(f"canary r{target.revision} at {weight}%"
                                  + (" (`zerodown promote` goes on)" if step.duration is None else ""),
                                  step.duration))
         elif isinstance(step, AnalysisStep):
-            if not canary:
-                grow(canary_count(strategy, n, 0))
-                b.steps.append(route())
             b.steps.append(Analyze(target.revision, asdict(step.analysis), state.stable))
     # Promotion: the canary grows to the full count, then takes every user at once.
     grow(n)
