@@ -61,10 +61,10 @@ class Stack:
         self.router = router_for(self.config, state_dir)
         self.router.ensure_running()
         clock = SystemClock()
-        self.judge = judge_for(self.config, self.router, clock, lambda kind, text, deployment:
-                               self.store.event(self.config.service, kind, text, deployment))
+        judge = judge_for(self.config, self.router, clock, lambda kind, text, deployment:
+                          self.store.event(self.config.service, kind, text, deployment))
         self.engine = Engine(self.store, self.runtime, self.router, clock, self.config,
-                             judge=self.judge)
+                             judge=judge)
 
     @property
     def url(self) -> str:
@@ -105,10 +105,11 @@ stack.engine.run(stack.engine.store.active_deployment("shop").id)
 """
 
 
-def kill_controller_mid_way(stack: Stack, folder: Path, kill_at: int, timeout: float = 30.0) -> None:
-    """Deploy v2 from a controller process of its own (config in `folder`), and SIGKILL it
-    once the deployment's cursor reached step `kill_at`: in the middle, before the end."""
-    script = CONTROLLER.format(root=str(os.getcwd()), config=str(folder / "zerodown.yaml"),
+def kill_controller_then_resume(stack: Stack, kill_at: int, timeout: float = 30.0) -> dict:
+    """Deploy v2 from a controller process of its own, SIGKILL it once the deployment's
+    cursor reached step `kill_at` (in the middle, before the end), and resume it here:
+    {deployment id: the phase it ended in}."""
+    script = CONTROLLER.format(root=str(os.getcwd()), config=stack.config.file,
                                state=str(stack.state_dir))
     controller = subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -121,3 +122,4 @@ def kill_controller_mid_way(stack: Stack, folder: Path, kill_at: int, timeout: f
         time.sleep(0.005)
     os.kill(controller.pid, signal.SIGKILL)
     controller.wait()
+    return stack.engine.resume_interrupted(stop_when_paused=False)

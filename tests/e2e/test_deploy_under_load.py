@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from zerodown.engine.lifecycle import Phase
-from tests.e2e.stack import alive, kill_controller_mid_way
+from tests.e2e.stack import alive, kill_controller_then_resume
 
 CONNECTIONS = 8
 
@@ -39,14 +39,12 @@ def test_a_version_that_never_gets_healthy_is_rolled_back_under_load(stack_facto
     assert len(stack.pids()) == 2
 
 
-def test_a_controller_killed_mid_deployment_is_resumed_without_loss(stack_factory, tmp_path):
+def test_a_controller_killed_mid_deployment_is_resumed_without_loss(stack_factory):
     stack = stack_factory(instances=3)
     assert stack.deploy("v1") is Phase.SUCCEEDED
     v1 = stack.pids()
-    def kill_then_resume():
-        kill_controller_mid_way(stack, tmp_path, kill_at=3)
-        return stack.engine.resume_interrupted(stop_when_paused=False)
-    resumed, result = stack.under_load(kill_then_resume, connections=CONNECTIONS)
+    resumed, result = stack.under_load(lambda: kill_controller_then_resume(stack, kill_at=3),
+                                       connections=CONNECTIONS)
     assert list(resumed.values()) == [Phase.SUCCEEDED], resumed
     assert result.failed() == 0, result.summary()
     assert not any(alive(pid) for pid in v1)

@@ -15,7 +15,7 @@ from zerodown.engine.lifecycle import Phase, PhaseError
 from zerodown.engine.store import Store
 from zerodown.loadgen import run_load_sync
 
-from tests.e2e.stack import alive, kill_controller_mid_way
+from tests.e2e.stack import alive, kill_controller_then_resume
 from tests.support.net import wait_until
 
 CONNECTIONS = 6
@@ -176,15 +176,12 @@ def test_blue_green_auto_promote_under_load_fails_no_request(stack_factory):
     ("{kind: canary, steps: [{weight: 30}, {pause: 1s}, {weight: 60}, {pause: 1s}]}", 3),
     ("{kind: canary, steps: [{weight: 30}, {pause: 1s}, {weight: 60}, {pause: 1s}]}", 7),
 ])
-def test_a_controller_killed_mid_way_resumes_without_loss(stack_factory, tmp_path, strategy,
-                                                          kill_at):
+def test_a_controller_killed_mid_way_resumes_without_loss(stack_factory, strategy, kill_at):
     stack = stack_factory(instances=2, strategy=strategy)
     assert stack.deploy("v1") is Phase.SUCCEEDED
     v1 = stack.pids()
-    def kill_then_resume():
-        kill_controller_mid_way(stack, tmp_path, kill_at)
-        return stack.engine.resume_interrupted(stop_when_paused=False)
-    resumed, result = stack.under_load(kill_then_resume, connections=CONNECTIONS)
+    resumed, result = stack.under_load(lambda: kill_controller_then_resume(stack, kill_at),
+                                       connections=CONNECTIONS)
     assert list(resumed.values()) == [Phase.SUCCEEDED], resumed
     assert result.failed() == 0, result.summary()
     assert not any(alive(p) for p in v1)
