@@ -142,7 +142,7 @@ def rollback_text(restarts: list[int], steps, records) -> str:
            if isinstance(s, (Start, WaitHealthy)) and r.finished_at and s.instances]
     restart = sum(per) * 2 / len(per) if per else 0.0  # a start and a health wait per instance
     best = switch if min(restarts) == 0 else f"restart {min(restarts)}"
-    return f"{best} … restart {worst} (~{worst * restart:.1f}s)"
+    return f"{best} … restart {worst} (est. {worst * restart:.1f}s)"
 
 
 def _section(text: str) -> dict:
@@ -162,7 +162,8 @@ def render(rows: list[Row], total) -> str:
     lines += ["", "exposed early: the largest share of users on the new version before it had "
               "them all (0% for blue/green: the preview only)",
               "rollback: what going back would take at the best and the worst moment of the "
-              "deployment — a routing-table switch, or old instances to start again"]
+              "deployment — a routing-table switch (as long as this run's took), or old "
+              "instances to start again (est.: this run's time per instance, one at a time)"]
     lines += ["", f"whole run: {total.summary()}"]
     return "\n".join(lines)
 

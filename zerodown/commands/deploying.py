@@ -46,8 +46,7 @@ def cmd_deploy(args: argparse.Namespace, ctl: Controller) -> int:
 
 def cmd_rollback(args: argparse.Namespace, ctl: Controller) -> int:
     cfg = ctl.working_config()
-    engine = ctl.engine(cfg)
-    active = engine.store.active_deployment(cfg.service) if ctl.has_state() else None
+    active = ctl.store().active_deployment(cfg.service) if ctl.has_state() else None
     if (active is not None and args.to is None and not args.wait and active.kind != "rollback"
             and active.from_revision is not None):
         # Inside a deployment (a canary, blue still up in its scale-down window) going
@@ -55,6 +54,7 @@ def cmd_rollback(args: argparse.Namespace, ctl: Controller) -> int:
         print(f"deployment {active.id} is {active.phase}: rolling back means aborting it, "
               f"all traffic back to r{active.from_revision}", flush=True)
         return cmd_abort(argparse.Namespace(id=active.id), ctl)
+    engine = ctl.engine(cfg)
     to = None if args.to is None else resolve_revision(engine.store, cfg.service, args.to)
     to = engine.rollback_target(to)  # refused before the proxy is touched
     ctl.ensure_router(cfg)
