@@ -1,18 +1,21 @@
-"""What every router driver does the same way: version checks, one writer, log tails."""
+"""What every router driver does the same way: version checks, one writer, log tails,
+waiting on the process it started."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import threading
+import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
-from zerodown.errors import StaleTableError
+from zerodown.errors import RouterError, StaleTableError
 from zerodown.model import RoutingTable
-from zerodown.runtimes.local import tail
+from zerodown.runtimes.local import POLL, exit_code, running, tail
 
 TAIL_LINES = 15
+UNIX_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
 
 
 def check_version(table: RoutingTable, current: RoutingTable) -> None:
@@ -36,3 +39,26 @@ def locked(lock: threading.RLock, path: str | os.PathLike) -> Iterator[None]:
 def log_tail(path: str | os.PathLike, lines: int = TAIL_LINES) -> str:
     """The end of a log, quoted for an error message."""
     return f"last lines of {path}:\n" + "\n".join(f"  | {l}" for l in tail(path, lines))
+
+
+def await_process(done: Callable[[], bool], pid: int, started: int | None, deadline: float,
+                  who: str, late: str, log: str | os.PathLike, died: str = "") -> None:
+    """Poll `done` until true; a RouterError naming `who`, with the end of its log, if the
+    process ends first (`died` says when) or `deadline` (time.monotonic) passes (`late`)."""
+    waited = deadline - time.monotonic()
+    while not done():
+        if not running(pid, started):
+            code = exit_code(pid)
+            ended = "exited" if code is None else f"exited with code {code}"
+            raise RouterError(f"{who} (pid {pid}) {ended}{' ' + died if died else ''}; "
+                              f"{log_tail(log)}")
+        if time.monotonic() > deadline:
+            raise RouterError(f"{who} (pid {pid}) {late} within {waited:.0f}s; {log_tail(log)}")
+        time.sleep(POLL)
+
+
+def check_socket_path(path: str | os.PathLike, what: str = "socket path") -> None:
+    """RouterError if `path` is too long to bind or connect a unix socket to."""
+    if (size := len(os.fsencode(path))) > UNIX_PATH_MAX:
+        raise RouterError(f"{what} {path} is {size} bytes, over the {UNIX_PATH_MAX}-byte limit "
+                          f"of unix sockets; use a shorter state directory")

@@ -27,13 +27,12 @@ from zerodown.errors import RouterError
 from zerodown.model import RoutingTable
 from zerodown.proxy.client import AdminClient
 from zerodown.proxy.state import write_atomic
-from zerodown.routers.common import locked, log_tail
-from zerodown.runtimes.local import (POLL, exit_code, forget, processes, running, spawn,
+from zerodown.routers.common import await_process, check_socket_path, locked, log_tail
+from zerodown.runtimes.local import (forget, processes, running, spawn,
                                      start_time, terminate, wait_gone)
 
 READY_TIMEOUT = 15.0   # a new proxy must answer within this
 STOP_TIMEOUT = 40.0    # SIGTERM lets it drain (its own bound is 30s by default), then SIGKILL
-UNIX_PATH_MAX = 107    # sun_path is 108 bytes with the terminating NUL
 
 
 class EmbeddedRouter:
@@ -48,10 +47,7 @@ class EmbeddedRouter:
         self.state_file = self.state_dir / "proxy.json"
         self.pid_file = self.state_dir / "proxy.pid"
         self.log_path = self.state_dir / "proxy.log"
-        if (size := len(os.fsencode(self.socket_path))) > UNIX_PATH_MAX:
-            raise RouterError(f"admin socket path {self.socket_path} is {size} bytes, over the "
-                              f"{UNIX_PATH_MAX}-byte limit of unix sockets; "
-                              f"use a shorter state directory")
+        check_socket_path(self.socket_path, "admin socket path")
         self.admin = f"unix:{self.socket_path}"
         self.client = AdminClient(self.admin, token)
         self._probe = AdminClient(self.admin, token, timeout=1.0)
@@ -189,9 +185,9 @@ class EmbeddedRouter:
                               f"not {self.listen}; stop it first (zerodown proxy stop) to move it")
 
     def _wait_ready(self, pid: int, started: int | None, deadline: float) -> None:
-        self._await(self.answers, pid, started, deadline,
-                    f"before it was ready (admin {self.admin}, listen {self.listen})",
-                    f"did not answer on {self.admin}", "the proxy")
+        await_process(self.answers, pid, started, deadline, "the proxy",
+                      f"did not answer on {self.admin}", self.log_path,
+                      f"before it was ready (admin {self.admin}, listen {self.listen})")
 
     def _wait_took_over(self, pid: int, offset: int, deadline: float) -> None:
         mark = f"pid={pid} ".encode()  # its "ready" line
@@ -200,24 +196,9 @@ class EmbeddedRouter:
             with open(self.log_path, "rb") as f:
                 f.seek(offset)
                 return any(b"zerodown proxy ready" in line and mark in line for line in f)
-        self._await(took_over, pid, start_time(pid), deadline,
-                    "before taking over; the old one keeps serving", "did not take over",
-                    "the new proxy")
-
-    def _await(self, done, pid: int, started: int | None, deadline: float,
-               died: str, late: str, who: str) -> None:
-        """Poll `done` until true; a clear error if the process dies or the deadline passes."""
-        while not done():
-            if not running(pid, started):
-                raise RouterError(f"{who} (pid {pid}) {self._ended(pid)} {died}; {self._tail()}")
-            if time.monotonic() > deadline:
-                raise RouterError(f"{who} (pid {pid}) {late} within {READY_TIMEOUT:g}s; "
-                                  f"{self._tail()}")
-            time.sleep(POLL)
-
-    def _ended(self, pid: int) -> str:
-        code = exit_code(pid)
-        return "exited" if code is None else f"exited with code {code}"
+        await_process(took_over, pid, start_time(pid), deadline, "the new proxy",
+                      "did not take over", self.log_path,
+                      "before taking over; the old one keeps serving")
 
     def _tail(self) -> str:
         return log_tail(self.log_path)

@@ -60,7 +60,8 @@ from zerodown import table_json
 from zerodown.errors import ConfigError, RouterError
 from zerodown.model import EMPTY_TABLE, Backend, HealthCheck, RoutingTable, Sticky
 from zerodown.proxy.state import write_atomic
-from zerodown.routers.common import check_version, locked, log_tail
+from zerodown.routers.common import (await_process, check_socket_path, check_version, locked,
+                                     log_tail)
 from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_stats
 from zerodown.routers.haproxy_cli import CommandSocket, parse_proc
@@ -69,7 +70,6 @@ from zerodown.runtimes.local import (POLL, forget, parent_of, processes, running
 
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 40.0
-UNIX_PATH_MAX = 107
 OLD_WORKER_WAIT = 1.0  # how long a reload follows the old worker's counters as it drains
 OPTIONS = {"socket": "path of the stats socket of an HAProxy to drive (attach mode)",
            "backend": "the backend to manage in attach mode",
@@ -131,10 +131,7 @@ class HAProxyRouter:
         stats_path = Path(opts.get("socket") or self.state_dir / "haproxy.sock")
         master_path = self.state_dir / "master.sock"
         for path in (stats_path, master_path):
-            if (size := len(os.fsencode(path))) > UNIX_PATH_MAX:
-                raise RouterError(f"socket path {path} is {size} bytes, over the "
-                                  f"{UNIX_PATH_MAX}-byte limit of unix sockets; "
-                                  f"use a shorter state directory")
+            check_socket_path(path)
         self.cli = CommandSocket(str(stats_path), "stats socket")
         self.master = CommandSocket(str(master_path), "master CLI")
         self.settings = render.Settings(service, listen, str(self.state_dir), str(stats_path))
@@ -426,14 +423,8 @@ class HAProxyRouter:
         return find_master(str(self.config_path))
 
     def _wait(self, done, found: tuple[int, int | None], late: str) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not done():
-            if not running(*found):
-                raise RouterError(f"HAProxy (pid {found[0]}) exited; {self._tail()}")
-            if time.monotonic() > deadline:
-                raise RouterError(f"HAProxy (pid {found[0]}) {late} within {READY_TIMEOUT:g}s; "
-                                  f"{self._tail()}")
-            time.sleep(POLL)
+        await_process(done, *found, time.monotonic() + READY_TIMEOUT, "HAProxy", late,
+                      self.log_path)
 
     def _tail(self) -> str:
         return log_tail(self.log_path)
