@@ -69,9 +69,7 @@ def served(port: int, version: str, since: float, timeout: float = 10.0) -> floa
 def retired(master: int, before: set, since: float, timeout: float = 10.0) -> float:
     """Seconds from `since` until no worker of `before` accepts any more."""
     while time.monotonic() - since < timeout:
-        now = nginx_process.workers(master)
-        if any(w.key not in before for w in now) and \
-                not any(w.key in before and not w.shutting_down for w in now):
+        if nginx_process.reloaded(nginx_process.workers(master), before):
             return time.monotonic() - since
         time.sleep(0.001)
     raise RuntimeError(f"old workers still accept {timeout:g}s after the reload")

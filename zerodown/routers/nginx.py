@@ -253,9 +253,7 @@ class NginxRouter:
         old = {w.key for w in before}
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
-            now = procs.workers(master.pid)
-            new = [w for w in now if w.key not in old]
-            if new and not any(w.key in old and not w.shutting_down for w in now):
+            if procs.reloaded(procs.workers(master.pid), old):
                 return
             if not procs.alive(master.key) or time.monotonic() > deadline:
                 self._restore(old_text)

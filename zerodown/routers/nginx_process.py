@@ -55,6 +55,13 @@ def workers(master: int) -> list[Proc]:
     return found
 
 
+def reloaded(workers_now: list[Proc], old: set[tuple[int, int]]) -> bool:
+    """After a reload: a new worker is up and every old one is gone or shutting down,
+    so no new connection can reach the old configuration."""
+    return (any(w.key not in old for w in workers_now)
+            and not any(w.key in old and not w.shutting_down for w in workers_now))
+
+
 def _children(pid: int) -> list[int]:
     try:  # the kernel's list (CONFIG_PROC_CHILDREN): no scan of every process
         with open(f"/proc/{pid}/task/{pid}/children") as f:
