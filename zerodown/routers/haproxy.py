@@ -278,7 +278,7 @@ class HAProxyRouter:
         rows = render.parse_stat(self.cli.run("show stat"))
         by_server = {(render.lane_index(r["pxname"]), r["svname"]): r
                      for r in haproxy_stats.server_rows(rows)}
-        busy = {k: haproxy_stats.in_flight([r], k[1]) for k, r in by_server.items()}
+        busy = {k: haproxy_stats.busy(r) for k, r in by_server.items()}
         for lane, name in render.deletable(live, target, layout, busy):
             if (lane, name) not in by_server:
                 continue
@@ -362,8 +362,8 @@ class HAProxyRouter:
         if self.attach_backend is not None:  # its one backend plays lane 0 for the counting
             return [dict(r, pxname=render.lane_backend(0)) for r in rows
                     if r.get("pxname") == self.attach_backend]
-        if old_workers and self.master.answers():
-            for pid in parse_proc(self.master.raw("show proc"))[1]:
+        if old_workers:  # no master answering: no old workers listed
+            for pid in parse_proc(self._master_ask("show proc"))[1]:
                 rows += render.parse_stat(self._master_ask(f"@!{pid} show stat"))
         return rows
 

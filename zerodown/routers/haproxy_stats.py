@@ -43,10 +43,14 @@ def add(into: dict[str, int], more: dict[str, int]) -> dict[str, int]:
     return into
 
 
+def busy(row: dict[str, str]) -> int:
+    """Requests in flight or queued on one `show stat` row's server."""
+    return _int(row, "scur") + _int(row, "qcur")
+
+
 def in_flight(rows: list[dict[str, str]], server: str) -> int:
     """Requests in flight or queued on `server`, over every worker's rows."""
-    return sum(_int(r, "scur") + _int(r, "qcur") for r in server_rows(rows)
-               if r.get("svname") == server)
+    return sum(busy(r) for r in server_rows(rows) if r.get("svname") == server)
 
 
 def _entry(c: dict[str, int], flight: int) -> dict:
@@ -72,7 +76,7 @@ def stats(rows: list[dict[str, str]], owners: dict[str, tuple[str, str]],
         if owner is None:
             continue  # a server zerodown did not make
         revision, backend_id = owner
-        c, flight = counters(row), _int(row, "scur") + _int(row, "qcur")
+        c, flight = counters(row), busy(row)
         add(revisions.setdefault(revision, {}), c)
         flights[revision] = flights.get(revision, 0) + flight
         entry = backends.get(backend_id)
