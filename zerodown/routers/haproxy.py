@@ -65,6 +65,7 @@ from zerodown.routers.common import (await_process, check_socket_path, check_ver
 from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_stats
 from zerodown.routers.haproxy_cli import CommandSocket, parse_proc
+from zerodown.schema import Invalid, integer
 from zerodown.runtimes.local import (POLL, forget, parent_of, processes, running, spawn,
                                      start_time, terminate, wait_gone)
 
@@ -91,10 +92,10 @@ def parse_options(options: dict[str, Any], file: str | None = None) -> dict[str,
     if ("socket" in out) != ("backend" in out):
         missing = "backend" if "socket" in out else "socket"
         raise bad(missing, "attach mode needs both router.socket and router.backend")
-    lanes = out.get("lanes", 4)
-    if not isinstance(lanes, int) or isinstance(lanes, bool) or not 1 <= lanes <= 64:
-        raise bad("lanes", f"must be an integer from 1 to 64, got {lanes!r}")
-    out["lanes"] = lanes
+    try:
+        out["lanes"] = integer(1, 64).parse(out.get("lanes", 4))
+    except Invalid as e:
+        raise bad("lanes", str(e)) from None
     return out
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from zerodown.errors import ConfigError
-from zerodown.schema import Invalid, parse_duration, shown
+from zerodown.schema import Invalid, integer, parse_duration, shown
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,6 @@ class NginxOptions:
     @property
     def attached(self) -> bool:
         return self.config is not None
-
-
-def _count(least: int, most: int):
-    def parse(v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or not least <= v <= most:
-            raise Invalid(f"must be an integer from {least} to {most}, got {shown(v)}")
-        return v
-    return parse
 
 
 def _workers(v: Any) -> str:
@@ -66,9 +58,10 @@ def _path(v: Any) -> str:
 
 
 PARSERS = {
-    "workers": _workers, "worker_connections": _count(16, 1_000_000),
+    "workers": _workers, "worker_connections": integer(16, 1_000_000).parse,
     "worker_shutdown_timeout": _seconds, "keepalive_timeout": _seconds,
-    "keepalive_requests": _count(1, 10_000_000), "upstream_keepalive": _count(0, 100_000),
+    "keepalive_requests": integer(1, 10_000_000).parse,
+    "upstream_keepalive": integer(0, 100_000).parse,
     "upstream_keepalive_timeout": _seconds, "nginx": _path, "config": _path,
     "pid_file": _path, "main_config": _path,
 }
