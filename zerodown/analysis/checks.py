@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, replace
 
 from zerodown.analysis import sequential as seq
-from zerodown.analysis.evidence import Counts
+from zerodown.analysis.evidence import Counts, Window
 from zerodown.analysis.sequential import Tally
 
 QUANTILE = 0.99  # latency thresholds are on the p99
@@ -50,11 +50,13 @@ class ErrorRate:
     def name(self) -> str:
         return "success rate" if self.drop is None else "success rate vs stable"
 
-    def with_history(self, stable: Counts | None) -> ErrorRate:
-        """This check with the stable's earlier record as the prior of its rate."""
-        if stable is None or self.drop is None:
+    def with_stable(self, stable: Window) -> ErrorRate:
+        """This check with the stable's record before the analysis (its window's base)
+        as the prior of its rate, fixed the first time there is one."""
+        before = stable.base
+        if before is None or self.drop is None or self.history is not None:
             return self
-        return replace(self, history=Tally(stable.requests, stable.failures))
+        return replace(self, history=Tally(before.requests, before.failures))
 
     def assess(self, canary: Counts, stable: Counts | None, bound: float) -> Finding:
         c = Tally(canary.requests, canary.failures)
@@ -101,12 +103,14 @@ class Latency:
             return self.seconds
         return None if self.reference is None else self.ratio * self.reference
 
-    def with_reference(self, stable: Counts | None) -> Latency:
-        """Fix the stable's p99 from its counts, once they are enough; self until then."""
-        if self.ratio is None or self.reference is not None or stable is None or \
-                stable.latency is None or sum(stable.latency) < REFERENCE_REQUESTS:
+    def with_stable(self, stable: Window) -> Latency:
+        """Fix the stable's p99 from its latest cumulative counts, once they are enough;
+        self until then."""
+        last = stable.last
+        if self.ratio is None or self.reference is not None or last is None or \
+                last.latency is None or sum(last.latency) < REFERENCE_REQUESTS:
             return self
-        return replace(self, reference=stable.quantile(QUANTILE))
+        return replace(self, reference=last.quantile(QUANTILE))
 
     def assess(self, canary: Counts, stable: Counts | None, bound: float) -> Finding:
         limit = self.limit

@@ -23,8 +23,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping
 
-from zerodown.analysis.checks import Check, ErrorRate, Latency, assess, checks_for
-from zerodown.analysis.evidence import Counts, Window
+from zerodown.analysis.checks import Check, assess, checks_for
+from zerodown.analysis.evidence import NOTHING, Counts, Window
 from zerodown.analysis.sources import MetricsError
 from zerodown.plan import Analyze
 from zerodown.protocols import Clock, MetricSource
@@ -93,8 +93,8 @@ class Run:
             if report:
                 next_report += self.cfg.interval
                 self.measure_query()
-            canary, stable = (w.total if w else None for w in self.windows)
-            verdict, why = self.watch.look(canary, stable, self.windows[1], elapsed, self.query)
+            verdict, why = self.watch.look(self.windows[0].total, self.windows[1], elapsed,
+                                           self.query)
             if self.error:
                 why += f"; last metrics error: {self.error}"
             if verdict is not None:
@@ -106,7 +106,7 @@ class Run:
     def read(self) -> None:
         for i, name in enumerate(self.names):
             window = self.windows[i]
-            if window is None or name is None:
+            if window is None:  # no stable revision to read
                 continue
             try:
                 self.windows[i] = window.read(self.source.counts(name))
@@ -175,13 +175,11 @@ class Sequential:
         return (f"sequential: {', '.join(c.name for c in self.checks) or 'query'}, false alarms "
                 f"at most {100 * self.cfg.max_false_alarm:g}%, for up to {self.max_duration:g}s")
 
-    def look(self, canary: Counts, stable: Counts | None, stable_window: Window | None,
-             elapsed: float, query: QueryTally) -> tuple[str | None, str]:
+    def look(self, canary: Counts, stable_window: Window | None, elapsed: float,
+             query: QueryTally) -> tuple[str | None, str]:
+        stable = stable_window.total if stable_window is not None else None
         if stable_window is not None:  # the stable's p99 from its whole history, once enough
-            self.checks = tuple(c.with_reference(stable_window.last) if isinstance(c, Latency)
-                                else c.with_history(stable_window.base)
-                                if isinstance(c, ErrorRate) and c.history is None
-                                else c for c in self.checks)
+            self.checks = tuple(c.with_stable(stable_window) for c in self.checks)
         a = assess(self.checks, canary, stable, self.cfg.max_false_alarm, self.passed,
                    self.cfg.min_requests)
         self.passed |= {f.check for f in a.findings if f.verdict == "pass"}
@@ -203,7 +201,7 @@ class Fixed:
 
     def __init__(self, cfg: AnalysisConfig, stable: bool):
         self.cfg, self.checks = cfg, _checks(cfg, stable)
-        self.seen: tuple[Counts, Counts | None] = (Counts(), None)
+        self.seen: tuple[Counts, Counts | None] = (NOTHING, None)
         self.taken, self.failed, self.empty = 0, 0, 0
         self.last = "no measurement yet"
 
@@ -211,12 +209,13 @@ class Fixed:
         return (f"fixed: {self.cfg.count} measurements every {self.cfg.interval:g}s, "
                 f"{self.cfg.failure_limit} failed ones tolerated")
 
-    def look(self, canary: Counts, stable: Counts | None, stable_window: Window | None,
-             elapsed: float, query: QueryTally) -> tuple[str | None, str]:
+    def look(self, canary: Counts, stable_window: Window | None, elapsed: float,
+             query: QueryTally) -> tuple[str | None, str]:
+        stable = stable_window.total if stable_window is not None else None
         if elapsed < (self.taken + 1) * self.cfg.interval:
             return None, self.last
         c = canary.increase_since(self.seen[0])
-        s = stable.increase_since(self.seen[1] or Counts()) if stable is not None else None
+        s = stable.increase_since(self.seen[1] or NOTHING) if stable is not None else None
         self.seen, self.taken = (canary, stable), self.taken + 1
         results = [chk.measure(c, s) for chk in self.checks]
         if self.cfg.query is not None:
