@@ -16,17 +16,14 @@ import pytest
 from zerodown.model import Backend, HealthCheck, RevisionRoute, RoutingTable, Rule, Sticky
 from zerodown.routers import haproxy_render as r
 from zerodown.routers.haproxy_cli import parse_proc
+from tests.support.golden import assert_golden
 
 GOLDEN = Path(__file__).parent / "golden" / "haproxy"
 SETTINGS = r.Settings("shop", "127.0.0.1:8080", "/srv/zd", "/srv/zd/haproxy.sock")
 
 
 def golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("ZERODOWN_UPDATE_GOLDEN") == "1":
-        path.write_text(text)
-    assert path.exists(), f"{path} missing: run with ZERODOWN_UPDATE_GOLDEN=1"
-    assert text == path.read_text(), f"{name} differs (ZERODOWN_UPDATE_GOLDEN=1 to accept)"
+    assert_golden(GOLDEN / name, text)
 
 
 def b(name: str, port: int, weight: int = 1) -> Backend:

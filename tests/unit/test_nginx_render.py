@@ -19,6 +19,7 @@ from zerodown.model import Backend, HealthCheck, RevisionRoute, RoutingTable, Ru
 from zerodown.routers.nginx_options import NginxOptions, parse_options
 from zerodown.routers.nginx_render import (_weighted, quote, read_meta, render_http, render_main,
                                            routing_text)
+from tests.support.golden import assert_golden
 
 GOLDEN = Path(__file__).parent / "golden" / "nginx"
 LISTEN = "127.0.0.1:18080"
@@ -79,13 +80,7 @@ def rendered() -> dict[str, str]:
 
 @pytest.mark.parametrize("name", sorted(rendered()))
 def test_golden(name):
-    text = rendered()[name]
-    path = GOLDEN / name
-    if os.environ.get("ZERODOWN_UPDATE_GOLDEN") == "1":
-        GOLDEN.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert path.exists(), f"{path} missing: run with ZERODOWN_UPDATE_GOLDEN=1 to create it"
-    assert text == path.read_text(), f"{name} differs from its golden file (see module docstring)"
+    assert_golden(GOLDEN / name, rendered()[name])
 
 
 def test_every_golden_file_is_rendered():
