@@ -16,7 +16,9 @@ that must stay 0.
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
+import textwrap
 import threading
 import time
 from dataclasses import dataclass
@@ -194,5 +196,11 @@ def run(folder: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
+    if argv:  # `demo --help` must not start a two-minute demo; nor may a typo
+        first = textwrap.fill(__doc__.split("\n\n")[1].replace("\n", " "), 79)
+        print(f"usage: zerodown demo\n\n{first}\n\nexamples:\n  zerodown demo\n"
+              "  bash scripts/demo.sh    # sets up everything first", file=sys.stdout
+              if argv[0] in ("-h", "--help") else sys.stderr)
+        return 0 if argv[0] in ("-h", "--help") else 2
     with tempfile.TemporaryDirectory(prefix="zd-demo-") as d:
         return run(Path(d))

@@ -20,6 +20,7 @@ import pytest
 
 from tests.support import APP, HOST, REPO, ManagedProcess, app_env, free_port, get, port_open
 from tests.support.net import wait_until as wait_for, wait_until_refused
+from zerodown.commands.examples import EXAMPLES
 from zerodown.runtimes.local import start_time
 
 CLI_TIMEOUT = 60.0
@@ -152,6 +153,10 @@ def test_init_in_an_empty_directory_writes_a_config_that_validates_plans_and_ser
         assert "web is up: r1 (v1) serves" in s.run("up").stdout
         assert s.text() == "hello from v1\n"
         assert s.status()["instances"][0]["address"] is not None
+        s.run("deploy", "v2")
+        # the help's and README's example instance name exists with the starter config
+        name = EXAMPLES["logs"][0].split()[2]
+        assert "listening on" in s.run("logs", name).stdout, name
     finally:
         left = s.cleanup()
     assert not left

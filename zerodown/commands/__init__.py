@@ -10,9 +10,11 @@ import argparse
 from typing import Callable
 
 from zerodown.commands import deploying, inspect, service
+from zerodown.commands.examples import epilog
 from zerodown.controller import Controller
+from zerodown.strategies.options import STRATEGIES
 
-STRATEGY_KINDS = ("in-place", "rolling", "blue-green", "canary")
+STRATEGY_KINDS = tuple(STRATEGIES)  # every kind `strategy.kind` accepts, ab-test included
 PUBLIC = ("init", "validate", "up", "deploy", "plan", "status", "pause", "resume", "promote",
           "abort", "rollback", "history", "logs", "down", "schema", "proxy", "accel", "demo")
 
@@ -56,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 required=True)
 
     def add(name: str, func: Command, help: str | None, short_file: bool = True):
-        p = sub.add_parser(name, help=help, description=help)
+        p = sub.add_parser(name, help=help, description=help, epilog=epilog(name),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         _common(p, short_file)
         p.set_defaults(func=func)
         return p
@@ -110,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("logs", inspect.cmd_logs, "an instance's output (or `proxy`, `controller-ID`)",
             short_file=False)
-    p.add_argument("instance", help="e.g. shop-r2-s0 or r2-s0")
+    p.add_argument("instance", help="e.g. web-r2-s2 or r2-s2 (`zerodown status` lists them)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     p.add_argument("-n", "--lines", type=int, default=None, help="only the last N lines")
 

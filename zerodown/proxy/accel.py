@@ -101,13 +101,21 @@ def prune(keep: Path) -> list[Path]:
     return gone
 
 
+USAGE = "usage: zerodown accel build|status"
+
+
 def main(argv: list[str]) -> int:
     """`zerodown accel build|status`."""
+    if argv[:1] in (["-h"], ["--help"]):
+        print(f"{USAGE}\n\nbuild: compile the proxy's hot path with mypyc; status: say whether "
+              "the compiled build is in use\n\nexamples:\n  zerodown accel build\n"
+              "  zerodown accel status")
+        return 0
     if argv == ["build"]:
         print(f"zerodown accel: compiled proxy hot path in {build()}")
     elif argv == ["status"]:
         print("compiled" if compiled() else "pure python")
     else:
-        print("usage: zerodown accel build|status", file=sys.stderr)
+        print(USAGE, file=sys.stderr)
         return 2
     return 0

@@ -26,7 +26,11 @@ from zerodown.proxy.state import load_table, save_table
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     d = ProxySettings()
-    p = argparse.ArgumentParser(prog="zerodown proxy", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="zerodown proxy", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  zerodown proxy --listen 127.0.0.1:8080 --admin unix:/tmp/zd/admin.sock "
+               "--state /tmp/zd/proxy.json")
     p.add_argument("--listen", required=True, help="HOST:PORT for client traffic")
     p.add_argument("--admin", required=True, help="unix:PATH, or HOST:PORT (then a token is required)")
     p.add_argument("--state", required=True, help="file holding the last applied routing table")

@@ -1,0 +1,34 @@
+"""One worked example per command, shown at the end of its `--help`.
+
+The names fit the starter config (`zerodown init`: service `web`, releases
+v1..v3): after `up` (v1 is r1) and `deploy v2` with the default rolling
+surge, r2's instances live in slots 2 and 3, hence `web-r2-s2`.
+"""
+
+from __future__ import annotations
+
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "init": ("zerodown init --service shop --port 8080",),
+    "validate": ("zerodown validate -f zerodown.yaml",),
+    "schema": ("zerodown schema > zerodown.schema.json",),
+    "up": ("zerodown up", "zerodown up --version v1"),
+    "deploy": ("zerodown deploy v2",
+               "zerodown deploy v3 --strategy in-place --set strategy.batch_size=2",
+               "zerodown deploy v3 --strategy ab-test --set strategy.split=20 --detach"),
+    "plan": ("zerodown plan v2 --strategy canary "
+             "--set 'strategy.steps=[{weight: 10}, {pause: 30s}, {weight: 50}]'",),
+    "status": ("zerodown status --watch", "zerodown status --json"),
+    "pause": ("zerodown pause",),
+    "resume": ("zerodown resume",),
+    "promote": ("zerodown promote", "zerodown promote --full"),
+    "abort": ("zerodown abort",),
+    "rollback": ("zerodown rollback", "zerodown rollback --to v1"),
+    "history": ("zerodown history -v -n 5",),
+    "logs": ("zerodown logs web-r2-s2 -n 20", "zerodown logs proxy --follow"),
+    "down": ("zerodown down",),
+}
+
+
+def epilog(command: str) -> str | None:
+    lines = EXAMPLES.get(command)
+    return None if lines is None else "examples:\n" + "\n".join(f"  {line}" for line in lines)
