@@ -11,6 +11,7 @@ never arms a timer.
 from __future__ import annotations
 
 import asyncio
+from time import perf_counter
 from typing import Callable
 
 from zerodown.errors import StaleTableError
@@ -140,6 +141,7 @@ class DataPlane:
 
     def _sweep(self) -> None:
         now = self.loop.time()
+        since = perf_counter()  # the clock client.t0 was read from
         s = self.settings
         for client in list(self.clients):
             state = client.state
@@ -158,7 +160,7 @@ class DataPlane:
             elif state in (BODY, WAIT):
                 up = client.up
                 if (up is None or not up.got) and client.pool is not None \
-                        and now - client.t0 > s.response_timeout:
+                        and since - client.t0 > s.response_timeout:
                     client.timed_out(504)  # queued or sent, no answer in time
         idle_cutoff = now - s.upstream_idle_timeout
         for pool in self.pools.values():
