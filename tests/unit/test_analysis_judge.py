@@ -237,3 +237,43 @@ def test_analysis_config_parses_the_new_keys():
 def test_analysis_config_errors_name_the_key(section, message):
     errors = analysis_errors(section)
     assert any("strategy.steps[1].analysis" in e and message in e for e in errors), errors
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_identical_canaries_are_not_failed_when_latency_drifts_for_both(seed):
+    """Issue 17: the stable's p99 was fixed from its whole (idle) history, so when load
+    slowed both sides the canary was judged against the past and failed, 10 of 20 A/A runs."""
+    clock, source, judge, _ = world(Behaviour(0, 0.005, LATENCY), seed=seed)
+    for name, weight in (("r1", 90), ("r2", 10)):  # the canary arrives with more load: slower
+        source.set(name, Behaviour(weight, 0.005, LATENCY, slowdown=1.6))
+
+    def check():  # and half a minute in, slower again, for both
+        if 30 <= elapsed(clock) < 31:
+            for name, weight in (("r1", 90), ("r2", 10)):
+                source.set(name, Behaviour(weight, 0.005, LATENCY, slowdown=2.5))
+    verdict, why = judge(step(max_latency_ratio=1.2, max_duration=180), None, check)
+    assert verdict != "fail", why
+
+
+@pytest.mark.parametrize("canary, stable, verdict", [
+    # (canary's histogram, stable's in the same window, verdict) over BOUNDS; LATENCY x k
+    (tuple(300 * x for x in LATENCY), tuple(2700 * x for x in LATENCY), "pass"),
+    (tuple(x for x in LATENCY), tuple(9 * x for x in LATENCY), "open"),  # too few to tell
+    ((0,) * 14 + (1000,) + (0,) * 22, tuple(90 * x for x in LATENCY), "fail"),  # all at 20-30ms
+    (tuple(10 * x for x in LATENCY), (0,) * 37, "open"),  # the stable served nothing
+])
+def test_latency_against_the_stable_judges_the_same_window(canary, stable, verdict):
+    check = Latency(ratio=1.2)
+    c, s = Counts(sum(canary), 0, canary), Counts(sum(stable), 0, stable)
+    assert check.assess(c, s, 4.6).verdict == verdict
+
+
+def test_the_stable_p99_bounds_hold_the_estimate_and_narrow_with_requests():
+    from zerodown.analysis.checks import stable_p99_bounds
+    few, many = (Counts(sum(h), 0, h) for h in (LATENCY, tuple(20 * x for x in LATENCY)))
+    p99 = many.quantile(0.99)
+    high, low = stable_p99_bounds(many, 5.3)
+    assert low < p99 < high
+    f_high, f_low = stable_p99_bounds(few, 5.3)
+    assert f_low is None or f_low < low
+    assert f_high is None or f_high > high

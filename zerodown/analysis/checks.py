@@ -13,9 +13,17 @@ way a threshold poller does.
 
 Latency is judged as a rate too: the share of requests slower than a bound
 (p99 <= bound  <=>  at most 1% slower), counted from the histogram with
-interpolation inside a bucket. Against the stable revision, the bound is
-fixed once from the stable's own history (a `reference` p99 from at least
-REFERENCE_REQUESTS requests), so that it does not move with the data it judges.
+interpolation inside a bucket. Against the stable revision, the bound comes
+from the stable's requests in the *same window* as the canary's: latency
+drifts with load for both sides, and a p99 fixed from the stable's earlier
+history judged a loaded canary against an idle past (10 of 20 identical
+canaries failed, issue 17). The stable's p99 in the window is itself an
+estimate, so half of the check's false-alarm budget goes to an always-valid
+confidence bound on it: a canary fails only when more than 1% of its requests
+are slower than `ratio` x an *upper* bound of the stable's p99, and passes
+only when fewer than 1% are slower than `ratio` x a *lower* bound. If the
+upper bound holds (chance 1 - alpha/2, at every look) a canary within the
+ratio is failed with a chance of at most alpha/2 more.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from zerodown.analysis.evidence import Counts, Window
 from zerodown.analysis.sequential import Tally
 
 QUANTILE = 0.99  # latency thresholds are on the p99
-REFERENCE_REQUESTS = 1000  # the stable's p99 is fixed from at least this many requests
+_BISECTIONS = 40  # steps to find a bound on the stable's p99 within its histogram's range
 
 
 @dataclass(frozen=True)
@@ -87,45 +95,46 @@ class ErrorRate:
 @dataclass(frozen=True)
 class Latency:
     """At most 1 - QUANTILE of the canary's requests slower than `seconds`, or than
-    `ratio` times the stable's p99 once `reference` (that p99) is fixed."""
+    `ratio` times the stable's p99 over the same window."""
 
     seconds: float | None = None
     ratio: float | None = None
-    reference: float | None = None
 
     @property
     def name(self) -> str:
         return "latency p99" if self.ratio is None else "latency p99 vs stable"
 
-    @property
-    def limit(self) -> float | None:
-        if self.ratio is None:
-            return self.seconds
-        return None if self.reference is None else self.ratio * self.reference
-
     def with_stable(self, stable: Window) -> Latency:
-        """Fix the stable's p99 from its latest cumulative counts, once they are enough;
-        self until then."""
-        last = stable.last
-        if self.ratio is None or self.reference is not None or last is None or \
-                last.latency is None or sum(last.latency) < REFERENCE_REQUESTS:
-            return self
-        return replace(self, reference=last.quantile(QUANTILE))
+        """Nothing from before the window: the stable is judged beside the canary (assess)."""
+        return self
 
     def assess(self, canary: Counts, stable: Counts | None, bound: float) -> Finding:
-        limit = self.limit
-        if limit is None:
-            return Finding(self.name, "open", f"waiting for {REFERENCE_REQUESTS} requests of the "
-                                              "stable revision to fix its p99")
-        slow = canary.slower_than(limit)
-        if slow is None:
+        if canary.latency is None or (self.ratio is not None and
+                                      (stable is None or stable.latency is None)):
             return Finding(self.name, "open", "the metric source has no latency histogram")
-        t = Tally(sum(canary.latency or ()), slow)
         share = 1 - QUANTILE
-        of = "" if self.ratio is None else f" = {self.ratio:g} x stable p99 {_ms(self.reference)}"
-        return _finding(self.name, seq.above(t, share), seq.below(t, share), bound,
-                        f"canary p99 {_ms(canary.quantile(QUANTILE))}, {_share(t)} slower than "
-                        f"{_ms(limit)}{of} (allowed {100 * share:g}%)")
+        n = sum(canary.latency)
+        p99 = f"canary p99 {_ms(canary.quantile(QUANTILE))}"
+        if self.ratio is None:
+            assert self.seconds is not None
+            t = Tally(n, canary.slower_than(self.seconds) or 0.0)
+            return _finding(self.name, seq.above(t, share), seq.below(t, share), bound,
+                            f"{p99}, {_share(t)} slower than {_ms(self.seconds)} "
+                            f"(allowed {100 * share:g}%)")
+        assert stable is not None
+        half = bound + math.log(2)  # alpha/2 for the stable's p99, alpha/2 for the canary
+        high, low = stable_p99_bounds(stable, half)
+        fail = ok = -math.inf
+        slow = Tally(n, 0)
+        if high is not None:
+            slow = Tally(n, canary.slower_than(self.ratio * high) or 0.0)
+            fail = seq.above(slow, share)
+        if low is not None:
+            ok = seq.below(Tally(n, canary.slower_than(self.ratio * low) or 0.0), share)
+        return _finding(self.name, fail, ok, half,
+                        f"{p99}, stable p99 {_ms(stable.quantile(QUANTILE))} in the same window "
+                        f"(between {_ms(low)} and {_ms(high)}); {_share(slow)} slower than "
+                        f"{self.ratio:g} x stable p99 at most (allowed {100 * share:g}%)")
 
     def measure(self, canary: Counts, stable: Counts | None) -> tuple[bool | None, str]:
         p99 = canary.quantile(QUANTILE)
@@ -136,6 +145,35 @@ class Latency:
         if p99 is None or limit is None:
             return None, f"p99 {_ms(p99)} (limit {_ms(limit)})"
         return p99 <= limit, f"p99 {_ms(p99)} (at most {_ms(limit)})"
+
+
+def stable_p99_bounds(stable: Counts, log_e: float) -> tuple[float | None, float | None]:
+    """(upper, lower) always-valid bounds on the stable's p99 in seconds: the smallest
+    latency of which fewer than 1% are slower, and the largest of which more than 1% are,
+    each with an e-value of at least e^log_e. None: its requests do not tell yet."""
+    if not stable.latency:
+        return None, None
+    n, share = sum(stable.latency), 1 - QUANTILE
+    top = stable.bounds[-1]
+
+    def slower(seconds: float) -> Tally:
+        return Tally(n, stable.slower_than(seconds) or 0.0)
+
+    high = None
+    if seq.below(slower(top), share) >= log_e:
+        lo, hi = 0.0, top  # below() grows with the latency: find where it first decides
+        for _ in range(_BISECTIONS):
+            mid = (lo + hi) / 2
+            lo, hi = (lo, mid) if seq.below(slower(mid), share) >= log_e else (mid, hi)
+        high = hi
+    low = None
+    if seq.above(slower(0.0), share) >= log_e:
+        lo, hi = 0.0, top  # above() shrinks as the latency grows: find where it last decides
+        for _ in range(_BISECTIONS):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if seq.above(slower(mid), share) >= log_e else (lo, mid)
+        low = lo
+    return high, low
 
 
 Check = ErrorRate | Latency
