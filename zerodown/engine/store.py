@@ -10,6 +10,11 @@ they take turns on the write lock, waiting up to `timeout` seconds for it.
 Only the process running a deployment (it holds the service's lock file, see
 lock_path) writes its plan, cursor and instances; any process may send it a
 signal (pause, resume, promote, abort), which only changes its phase/request.
+
+The schema and its migrations are in schema.py, the rows and errors in
+records.py; every query is here, in one class, because they share one
+transaction discipline (see _tx) and a reader looks for "what writes this
+column" in one place.
 """
 
 from __future__ import annotations
@@ -20,199 +25,21 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from zerodown import table_json
-from zerodown.engine import lifecycle
+from zerodown.engine import lifecycle, schema
 from zerodown.engine.lifecycle import Phase
-from zerodown.errors import ZerodownError
-from zerodown.model import EMPTY_TABLE, Instance, InstanceRef, RoutingTable, Slot
+from zerodown.engine.records import (Change, Deployment, DeploymentConflict, Event, InstanceRow,
+                                     NotFound, PlanMoved, RevisionRecord, Routing, StepRecord,
+                                     StoreError)
+from zerodown.engine.schema import MIGRATIONS
+from zerodown.model import EMPTY_TABLE, InstanceRef, RoutingTable, Slot
 from zerodown.plan import Pause, Plan, ServiceState, Step, step_from_data, step_to_data
 
-# Each entry migrates from the schema version before it (PRAGMA user_version).
-# Statements are separated by ";\n", so a trigger's body stays on one line.
-MIGRATIONS = ("""
-CREATE TABLE services (
-  name TEXT PRIMARY KEY,
-  config TEXT NOT NULL,
-  stable INTEGER,
-  previous INTEGER,
-  updated REAL NOT NULL);
-CREATE TABLE revisions (
-  service TEXT NOT NULL REFERENCES services (name),
-  number INTEGER NOT NULL CHECK (number > 0),
-  version TEXT NOT NULL,
-  config TEXT NOT NULL,
-  created REAL NOT NULL,
-  PRIMARY KEY (service, number));
-CREATE TRIGGER revisions_immutable BEFORE UPDATE ON revisions BEGIN SELECT RAISE(ABORT, 'revisions are immutable'); END;
-CREATE TRIGGER revisions_kept BEFORE DELETE ON revisions BEGIN SELECT RAISE(ABORT, 'revisions are immutable'); END;
-CREATE TABLE instances (
-  service TEXT NOT NULL,
-  revision INTEGER NOT NULL,
-  slot INTEGER NOT NULL,
-  host TEXT NOT NULL,
-  state TEXT NOT NULL CHECK (state IN ('starting', 'healthy', 'routed', 'draining', 'stopped', 'failed')),
-  address TEXT,
-  pid INTEGER,
-  updated REAL NOT NULL,
-  PRIMARY KEY (service, revision, slot),
-  FOREIGN KEY (service, revision) REFERENCES revisions (service, number));
-CREATE INDEX instances_by_state ON instances (service, state);
-CREATE TABLE deployments (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  service TEXT NOT NULL REFERENCES services (name),
-  kind TEXT NOT NULL CHECK (kind IN ('deploy', 'rollback')),
-  from_revision INTEGER,
-  to_revision INTEGER NOT NULL,
-  strategy TEXT NOT NULL,
-  plan TEXT NOT NULL,
-  plan_kind TEXT NOT NULL CHECK (plan_kind IN ('deploy', 'promote', 'rollback', 'abort')),
-  plan_version INTEGER NOT NULL DEFAULT 1,
-  cursor INTEGER NOT NULL DEFAULT 0,
-  phase TEXT NOT NULL,
-  on_failure TEXT NOT NULL CHECK (on_failure IN ('rollback', 'pause')),
-  request TEXT,
-  error TEXT,
-  created REAL NOT NULL,
-  updated REAL NOT NULL,
-  FOREIGN KEY (service, to_revision) REFERENCES revisions (service, number));
-CREATE UNIQUE INDEX one_active_deployment ON deployments (service) WHERE phase NOT IN ('succeeded', 'failed', 'rolled_back', 'aborted');
-CREATE TABLE steps (
-  deployment INTEGER NOT NULL REFERENCES deployments (id),
-  idx INTEGER NOT NULL,
-  step TEXT NOT NULL,
-  started_at REAL NOT NULL,
-  finished_at REAL,
-  outcome TEXT,
-  attempts INTEGER NOT NULL,
-  PRIMARY KEY (deployment, idx));
-CREATE TABLE events (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  time REAL NOT NULL,
-  service TEXT NOT NULL,
-  deployment INTEGER REFERENCES deployments (id),
-  kind TEXT NOT NULL,
-  message TEXT NOT NULL,
-  data TEXT NOT NULL);
-CREATE INDEX events_by_deployment ON events (deployment, id);
-CREATE TRIGGER events_append_only BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-CREATE TRIGGER events_kept BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-CREATE TABLE routing (
-  service TEXT PRIMARY KEY REFERENCES services (name),
-  version INTEGER NOT NULL,
-  applied TEXT NOT NULL,
-  staged TEXT,
-  staged_deployment INTEGER,
-  staged_step INTEGER);
-CREATE TRIGGER routing_versions_grow BEFORE UPDATE OF version ON routing WHEN NEW.version < OLD.version BEGIN SELECT RAISE(ABORT, 'routing table versions only grow'); END
-""",)
-
-
-class StoreError(ZerodownError):
-    """The state store cannot be read or written (locked, corrupt, unreachable)."""
-
-
-class NotFound(StoreError):
-    """No such service, revision or deployment."""
-
-
-class DeploymentConflict(StoreError):
-    """The service already has an active deployment: one at a time."""
-
-
-class PlanMoved(StoreError):
-    """A step write found the deployment's cursor elsewhere: its plan was replaced."""
-
-
-@dataclass(frozen=True)
-class Event:
-    id: int
-    time: float
-    service: str
-    deployment: int | None
-    kind: str
-    message: str
-    data: dict
-
-
-@dataclass(frozen=True)
-class InstanceRow:
-    ref: InstanceRef
-    state: str
-    address: str | None
-    pid: int | None
-
-    def instance(self, service: str) -> Instance | None:
-        """The Instance a runtime knows, or None if its start was never recorded."""
-        if self.address is None:
-            return None
-        return Instance(service, self.ref.revision, self.ref.slot, self.address, self.pid)
-
-
-@dataclass(frozen=True)
-class Change:
-    """One instance's new state; with `instance`, also its address and pid (None: unknown)."""
-
-    ref: InstanceRef
-    state: str
-    instance: Instance | None = None
-    set_address: bool = False  # True with instance=None forgets the address (a new life)
-
-
-@dataclass(frozen=True)
-class Deployment:
-    id: int
-    service: str
-    kind: str  # "deploy" | "rollback" (asked for by `zerodown rollback`)
-    from_revision: int | None
-    to_revision: int
-    strategy: dict  # the `strategy:` section it was planned with
-    steps: tuple[Step, ...]
-    plan_kind: str  # which plan is running: deploy | promote | rollback | abort
-    cursor: int  # index of the next step to run
-    phase: Phase
-    on_failure: str
-    request: str | None
-    error: str | None
-    created: float
-    updated: float
-
-    @property
-    def step(self) -> Step | None:
-        return self.steps[self.cursor] if self.cursor < len(self.steps) else None
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    index: int
-    description: str
-    started_at: float | None
-    finished_at: float | None
-    outcome: str | None
-    attempts: int
-
-    @property
-    def in_progress(self) -> bool:
-        return self.started_at is not None and self.finished_at is None
-
-
-@dataclass(frozen=True)
-class Routing:
-    version: int  # the last version handed out: every new table gets a higher one
-    table: RoutingTable  # the last table a router confirmed
-    staged: RoutingTable | None  # handed to a router, not yet confirmed
-    staged_by: tuple[int, int] | None  # (deployment, step index) that staged it
-
-
-@dataclass(frozen=True)
-class RevisionRecord:
-    service: str
-    number: int
-    version: str
-    config: dict  # {"file": ..., "source": the zerodown.yaml mapping, overrides applied}
-
+# The names other modules import from here (rows and errors live in records.py, the schema in schema.py).
+__all__ = ["MIGRATIONS", "Change", "Deployment", "DeploymentConflict", "Event", "InstanceRow",
+           "NotFound", "PlanMoved", "RevisionRecord", "Routing", "StepRecord", "Store", "StoreError"]
 
 _DEPLOYMENT = ("id, service, kind, from_revision, to_revision, strategy, plan_kind, plan_version,"
                " cursor, phase, on_failure, request, error, created, updated")
@@ -246,13 +73,7 @@ class Store:
         self._mutex = threading.RLock()
         self._plans: dict[int, tuple[int, tuple[Step, ...]]] = {}  # id -> (plan_version, steps)
         try:
-            self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                      check_same_thread=False)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute(f"PRAGMA synchronous = {synchronous}")
-            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db = schema.connect(self.path, timeout, synchronous)
             self._migrate()
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the state store {self.path}: {e}") from None
@@ -271,16 +92,8 @@ class Store:
         return f"{self.path}-{service}.lock"
 
     def _migrate(self) -> None:
-        with self._tx() as tx:  # re-read inside the lock: another process may have migrated
-            have = tx.execute("PRAGMA user_version").fetchone()[0]
-            if have > len(MIGRATIONS):
-                raise StoreError(f"{self.path} has schema version {have}, newer than this "
-                                 f"zerodown knows ({len(MIGRATIONS)}); upgrade zerodown")
-            for version, script in enumerate(MIGRATIONS[have:], have + 1):
-                for statement in script.split(";\n"):
-                    if statement.strip():
-                        tx.execute(statement)
-                tx.execute(f"PRAGMA user_version = {version}")
+        with self._tx() as tx:
+            schema.migrate(tx, self.path)
 
     @contextmanager
     def _tx(self) -> Iterator[_Tx]:

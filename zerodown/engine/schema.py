@@ -1,0 +1,120 @@
+"""The state store's schema: how its SQLite file is opened, and the migrations that shape it.
+
+The queries are in store.py; a new column is a new entry in MIGRATIONS, never an
+edit of an old one, so every file ever written migrates forward.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Protocol
+
+from zerodown.engine.records import StoreError
+
+# Each entry migrates from the schema version before it (PRAGMA user_version).
+# Statements are separated by ";\n", so a trigger's body stays on one line.
+MIGRATIONS = ("""
+CREATE TABLE services (
+  name TEXT PRIMARY KEY,
+  config TEXT NOT NULL,
+  stable INTEGER,
+  previous INTEGER,
+  updated REAL NOT NULL);
+CREATE TABLE revisions (
+  service TEXT NOT NULL REFERENCES services (name),
+  number INTEGER NOT NULL CHECK (number > 0),
+  version TEXT NOT NULL,
+  config TEXT NOT NULL,
+  created REAL NOT NULL,
+  PRIMARY KEY (service, number));
+CREATE TRIGGER revisions_immutable BEFORE UPDATE ON revisions BEGIN SELECT RAISE(ABORT, 'revisions are immutable'); END;
+CREATE TRIGGER revisions_kept BEFORE DELETE ON revisions BEGIN SELECT RAISE(ABORT, 'revisions are immutable'); END;
+CREATE TABLE instances (
+  service TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  slot INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('starting', 'healthy', 'routed', 'draining', 'stopped', 'failed')),
+  address TEXT,
+  pid INTEGER,
+  updated REAL NOT NULL,
+  PRIMARY KEY (service, revision, slot),
+  FOREIGN KEY (service, revision) REFERENCES revisions (service, number));
+CREATE INDEX instances_by_state ON instances (service, state);
+CREATE TABLE deployments (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  service TEXT NOT NULL REFERENCES services (name),
+  kind TEXT NOT NULL CHECK (kind IN ('deploy', 'rollback')),
+  from_revision INTEGER,
+  to_revision INTEGER NOT NULL,
+  strategy TEXT NOT NULL,
+  plan TEXT NOT NULL,
+  plan_kind TEXT NOT NULL CHECK (plan_kind IN ('deploy', 'promote', 'rollback', 'abort')),
+  plan_version INTEGER NOT NULL DEFAULT 1,
+  cursor INTEGER NOT NULL DEFAULT 0,
+  phase TEXT NOT NULL,
+  on_failure TEXT NOT NULL CHECK (on_failure IN ('rollback', 'pause')),
+  request TEXT,
+  error TEXT,
+  created REAL NOT NULL,
+  updated REAL NOT NULL,
+  FOREIGN KEY (service, to_revision) REFERENCES revisions (service, number));
+CREATE UNIQUE INDEX one_active_deployment ON deployments (service) WHERE phase NOT IN ('succeeded', 'failed', 'rolled_back', 'aborted');
+CREATE TABLE steps (
+  deployment INTEGER NOT NULL REFERENCES deployments (id),
+  idx INTEGER NOT NULL,
+  step TEXT NOT NULL,
+  started_at REAL NOT NULL,
+  finished_at REAL,
+  outcome TEXT,
+  attempts INTEGER NOT NULL,
+  PRIMARY KEY (deployment, idx));
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  time REAL NOT NULL,
+  service TEXT NOT NULL,
+  deployment INTEGER REFERENCES deployments (id),
+  kind TEXT NOT NULL,
+  message TEXT NOT NULL,
+  data TEXT NOT NULL);
+CREATE INDEX events_by_deployment ON events (deployment, id);
+CREATE TRIGGER events_append_only BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TRIGGER events_kept BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TABLE routing (
+  service TEXT PRIMARY KEY REFERENCES services (name),
+  version INTEGER NOT NULL,
+  applied TEXT NOT NULL,
+  staged TEXT,
+  staged_deployment INTEGER,
+  staged_step INTEGER);
+CREATE TRIGGER routing_versions_grow BEFORE UPDATE OF version ON routing WHEN NEW.version < OLD.version BEGIN SELECT RAISE(ABORT, 'routing table versions only grow'); END
+""",)
+
+
+class _Executes(Protocol):
+    def execute(self, sql: str, params: Any = ...) -> sqlite3.Cursor: ...
+
+
+def connect(path: str, timeout: float, synchronous: str) -> sqlite3.Connection:
+    """The file opened in WAL mode, writers waiting up to `timeout` seconds for each other."""
+    db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute(f"PRAGMA synchronous = {synchronous}")
+    db.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
+def migrate(tx: _Executes, path: str) -> None:
+    """Bring the schema to the newest version, inside the caller's write transaction
+    (read inside the lock: another process may have migrated meanwhile)."""
+    have = tx.execute("PRAGMA user_version").fetchone()[0]
+    if have > len(MIGRATIONS):
+        raise StoreError(f"{path} has schema version {have}, newer than this "
+                         f"zerodown knows ({len(MIGRATIONS)}); upgrade zerodown")
+    for version, script in enumerate(MIGRATIONS[have:], have + 1):
+        for statement in script.split(";\n"):
+            if statement.strip():
+                tx.execute(statement)
+        tx.execute(f"PRAGMA user_version = {version}")
