@@ -14,6 +14,9 @@ Other processes (`zerodown pause 7` in another terminal) only send signals
 through the store (Store.signal); the process running the deployment holds
 the service's lock file and sees them by polling the store. When it is gone,
 whoever calls run() next takes over.
+
+This file is the run loop (what runs next, and what a failure, abort or
+promote turns the plan into); each kind of step is executed by steps.py.
 """
 
 from __future__ import annotations
@@ -30,21 +33,23 @@ import yaml
 
 from zerodown.config import ServiceConfig, apply_overrides, parse_config
 from zerodown.engine import lifecycle
-from zerodown.engine.health import HealthError, wait_healthy
+from zerodown.engine.health import HealthError
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError, promoted, teardown
-from zerodown.engine.monitor import BackgroundAnalysis, background_spec, verdict_of
+from zerodown.engine.monitor import BackgroundAnalysis, background_spec
+from zerodown.engine.steps import (DRAIN_POLL, POLL, STEPS, AnalysisFailed, Inconclusive,
+                                   RefusedStep)
 from zerodown.engine.store import Change, Deployment, DeploymentConflict, PlanMoved, Store
 from zerodown.errors import RouterError, UsageError, ZerodownError
-from zerodown.model import Instance, InstanceRef, Revision, Slot
-from zerodown.hooks import HookContext, HookFailed, require, run_hooks
-from zerodown.plan import (Analyze, Drain, Hook, Pause, Plan, PlanError, Route, Start, Step, Stop,
-                           Target, WaitHealthy, route_table)
+from zerodown.hooks import HookFailed
+from zerodown.model import InstanceRef, Revision, Slot
+from zerodown.plan import Analyze, Pause, Plan, PlanError, Step, Target
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.strategies import abort_plan, plan_for, rollback_plan
 from zerodown.strategies.options import StrategyConfig
 
-POLL = 1.0  # how often a waiting runner re-reads the store for another process's signal
-DRAIN_POLL = 0.25  # how often a drain asks the router about in-flight requests
+# Step executors and their errors live in steps.py; these names are imported from here too.
+__all__ = ["DRAIN_POLL", "POLL", "STEPS", "AnalysisFailed", "DeploymentBusy", "Engine",
+           "Inconclusive", "Judge", "RefusedStep", "SystemClock", "pass_judge"]
 
 
 class SystemClock:
@@ -59,18 +64,6 @@ class SystemClock:
 
 class DeploymentBusy(ZerodownError):
     """Another zerodown process is running this service's deployment."""
-
-
-class AnalysisFailed(ZerodownError):
-    """An Analyze step's judge found the revision worse than its thresholds."""
-
-
-class Inconclusive(AnalysisFailed):
-    """Not enough data to judge: the deployment pauses, whatever on_failure says."""
-
-
-class RefusedStep(ZerodownError):
-    """A step would break a zero-downtime rule in the state the store records."""
 
 
 class _Interrupted(Exception):
@@ -291,170 +284,11 @@ class Engine:
         finally:
             os.close(fd)
 
-    # --- the steps: each records its start and finish, and is safe to run twice -----
-
-    def _start(self, d: Deployment, i: int, step: Start) -> None:
-        self._await_stops([r.slot for r in step.instances])  # one instance per slot at a time
-        rows = self.store.instances(self.service, step.instances)
-        todo = [r for r in step.instances if not self._runs(rows.get(r))]
-        # The intent comes first: whatever the runtime starts, the store owns.
-        self.store.begin_step(d.id, i, [Change(r, "starting", set_address=True) for r in todo])
-        started = self._launch(todo)
-        self.store.finish_step(d.id, i, f"started {_names(todo, self.service)}" if todo else
-                               "already running", [Change(x.ref, "starting", x) for x in started])
-
-    def _launch(self, refs: Sequence[InstanceRef]) -> list[Instance]:
-        started: list[Instance] = []
-        try:
-            for ref in refs:
-                started.append(self.runtime.start(self._revision(ref.revision), ref.slot))
-        except ZerodownError:  # keep the addresses of those that did start, for their stop
-            self.store.set_instances(self.service, [Change(x.ref, "starting", x) for x in started])
-            raise
-        return started
-
-    def _runs(self, row) -> bool:
-        return (row is not None and row.state in ("starting", "healthy", "routed")
-                and row.address is not None and self.runtime.alive(row.instance(self.service)))
-
-    def _wait_healthy(self, d: Deployment, i: int, step: WaitHealthy) -> None:
-        record = self.store.begin_step(d.id, i)
-        rows = self.store.instances(self.service, step.instances)
-        dead = [r for r in step.instances if not self._runs(rows.get(r))]
-        if record.attempts > 1 and dead:  # resumed after it failed: start again what exited
-            self.store.set_instances(self.service, [Change(r, "starting", set_address=True)
-                                                    for r in dead])
-            self.store.set_instances(self.service, [Change(x.ref, "starting", x)
-                                                    for x in self._launch(dead)])
-            rows = self.store.instances(self.service, step.instances)
-        targets = []
-        for ref in step.instances:
-            inst = rows[ref].instance(self.service) if ref in rows else None
-            if inst is None:
-                raise HealthError(f"instance {ref.name(self.service)} was never started", ref)
-            targets.append((inst, self._revision(ref.revision)))
-        wait_healthy(self.runtime, self.clock, targets,
-                     check=lambda: self._check(d.id, {Phase.ABORTING}))
-        self.store.finish_step(d.id, i, f"healthy: {_names(step.instances, self.service)}",
-                               [Change(r, "healthy") for r in step.instances
-                                if rows[r].state not in ("healthy", "routed")])
-
-    def _route(self, d: Deployment, i: int, step: Route) -> None:
-        refs = step.routed()
-        rows = self.store.instances(self.service, refs)
-        for ref in sorted(refs):  # never traffic to an instance not (or no longer) healthy
-            row = rows.get(ref)
-            if row is None or row.state not in ("healthy", "routed") or row.address is None:
-                raise RefusedStep(f"refusing to route {ref.name(self.service)}: it is "
-                                  f"{row.state if row else 'unknown'}, not healthy")
-        self.store.begin_step(d.id, i)
-        table = self.store.stage_table(d.id, i, lambda version: route_table(
-            step, {r: rows[r].address for r in refs}, self.service, version))
-        changed = self.router.apply(table)
-        self.store.finish_step(d.id, i, f"table v{table.version} "
-                               f"{'applied' if changed else 'already in force'}", routed=refs)
-
-    def _drain(self, d: Deployment, i: int, step: Drain) -> None:
-        self.store.begin_step(d.id, i)
-        limit = self._config(d.to_revision).drain_timeout
-        deadline = self.clock.now() + limit
-        busy = [r.name(self.service) for r in step.instances]
-        while busy:
-            busy = [b for b in busy if not self.router.drained(b)]
-            if not busy or self.clock.now() >= deadline:
-                break
-            self.clock.sleep(min(DRAIN_POLL, deadline - self.clock.now()))
-        self.store.finish_step(d.id, i, f"drain timed out after {limit:g}s with requests in flight "
-                               f"on {', '.join(busy)}; stopping anyway" if busy else "drained")
-
-    def _stop(self, d: Deployment, i: int, step: Stop) -> None:
-        rows = self.store.instances(self.service, step.instances)
-        live = [r for r in step.instances if r in rows and rows[r].state != "stopped"]
-        routing = self.store.routing(self.service)
-        routed = {**routing.table.backends(), **(routing.staged or routing.table).backends()}
-        for ref in live:
-            if ref.name(self.service) in routed:
-                raise RefusedStep(f"refusing to stop {ref.name(self.service)}: the routing table "
-                                  "in force still sends it traffic")
-        self.store.begin_step(d.id, i)
-        grace = self._config(d.to_revision).stop_grace
-        for ref in live:
-            # No address after run()'s reconcile: the runtime does not have it running.
-            inst = rows[ref].instance(self.service)
-            if inst is not None:
-                self._stop_instance(ref, inst, grace)
-        self.store.finish_step(d.id, i, f"stopped {_names(live, self.service)}" if live else
-                               "already stopped", [Change(r, "stopped") for r in live])
-
-    def _stop_instance(self, ref: InstanceRef, inst: Instance, grace: float) -> None:
-        """Stop one instance: at once, or in the background for a runtime whose stops
-        take a while (a process finishing its drain), so that the next batch starts
-        meanwhile. The instance is out of the table and SIGTERMed either way; its
-        exit is awaited before its slot takes a new instance and before run()
-        returns, and a controller that dies meanwhile leaves an orphan that the
-        next run's reconcile stops."""
-        if not getattr(self.runtime, "stops_slowly", False):
-            self.runtime.stop(inst, grace)
-            return
-        done = threading.Thread(target=self._stop_quietly, args=(inst, grace),
-                                name=f"stop {ref.name(self.service)}", daemon=True)
-        done.start()
-        self._stopping[ref] = done
-
-    def _stop_quietly(self, inst: Instance, grace: float) -> None:
-        try:
-            self.runtime.stop(inst, grace)
-        except ZerodownError as e:  # left running: the next reconcile stops it as an orphan
-            self.store.event(self.service, "instance.stop_failed", str(e))
-
     def _await_stops(self, slots: Sequence[Slot] | None = None) -> None:
         for ref, thread in list(self._stopping.items()):
             if slots is None or ref.slot in slots:
                 thread.join()
                 del self._stopping[ref]
-
-    def _pause(self, d: Deployment, i: int, step: Pause) -> None:
-        record = self.store.step_record(d.id, i)
-        started = record is not None and record.in_progress
-        if step.duration is None:
-            if not started:  # paused in the same transaction as the step's start
-                self.store.begin_step(d.id, i, pause=f"pause: {step.reason}")
-            else:  # reached before, and no longer paused: someone resumed or promoted
-                self.store.finish_step(d.id, i, "promoted" if d.request == "promote" else "resumed")
-            return
-        record = record if started else self.store.begin_step(d.id, i)
-        deadline, outcome = record.started_at + step.duration, "pause over"
-        while self.clock.now() < deadline:  # from the first start: a restart does not extend it
-            if self._check(d.id, {Phase.PAUSED, Phase.ABORTING, Phase.PROMOTING}).request:
-                outcome = "promoted"
-                break
-            self.clock.sleep(min(POLL, deadline - self.clock.now()))
-        self.store.finish_step(d.id, i, outcome)
-
-    def _analyze(self, d: Deployment, i: int, step: Analyze) -> None:
-        self.store.begin_step(d.id, i)
-        verdict, why = verdict_of(self.judge(step, d, lambda: self._check(
-            d.id, {Phase.PAUSED, Phase.ABORTING, Phase.PROMOTING})))
-        if verdict == "inconclusive":
-            raise Inconclusive(f"analysis of r{step.revision} is inconclusive: {why or 'no data'}")
-        if verdict != "pass":
-            raise AnalysisFailed(f"analysis of r{step.revision} failed: {why or verdict}")
-        self.store.finish_step(d.id, i, f"analysis passed{': ' + why if why else ''}")
-
-    def _hook(self, d: Deployment, i: int, step: Hook) -> None:
-        self.store.begin_step(d.id, i)
-        cfg = self._config(d.to_revision)
-        ctx = HookContext(self.service, d.id, step.moment, d.to_revision,
-                          self._revision(d.to_revision).version,
-                          d.from_revision, i + 1, step.describe(self.service),
-                          f"http://{cfg.listen}", getattr(cfg.strategy, "preview_header", None),
-                          {"kind": d.kind, "plan": d.plan_kind})
-        results = run_hooks(cfg.hooks, step.moment, ctx, base_dir=_folder(cfg.file),
-                            on_result=lambda r: self.store.event(
-                                self.service, "hook.ok" if r.ok else "hook.failed", r.summary, d.id))
-        require(results, step.moment)  # HookFailed before promotion: _fail aborts
-        passed = sum(r.ok for r in results)
-        self.store.finish_step(d.id, i, f"{step.moment}: {passed} of {len(results)} hooks passed")
 
     def _check(self, id: int, interrupting: set[Phase]) -> Deployment:
         d = self.store.deployment(id)
@@ -549,15 +383,3 @@ class Engine:
                             ).strategy
 
 
-def _folder(file: str | None) -> str | None:
-    return os.path.dirname(os.path.abspath(file)) if file else None
-
-
-def _names(refs: Sequence[InstanceRef], service: str) -> str:
-    return ", ".join(r.name(service) for r in refs[:5]) + (f" and {len(refs) - 5} more"
-                                                          if len(refs) > 5 else "")
-
-
-STEPS = {Start: Engine._start, WaitHealthy: Engine._wait_healthy, Route: Engine._route,
-         Drain: Engine._drain, Stop: Engine._stop, Pause: Engine._pause, Analyze: Engine._analyze,
-         Hook: Engine._hook}

@@ -1,0 +1,223 @@
+"""The step executors: one function per kind of step, each safe to run twice.
+
+Each records its start and finish in the store (with what it is about to do,
+before doing it) and acts through the engine's runtime and router. The run
+loop that picks the next step, and what happens when one fails, is runner.py;
+it calls STEPS[type(step)](engine, deployment, index, step).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Sequence
+
+from zerodown.engine import health
+from zerodown.engine.health import HealthError
+from zerodown.engine.lifecycle import Phase
+from zerodown.engine.monitor import verdict_of
+from zerodown.engine.records import Change, Deployment
+from zerodown.errors import ZerodownError
+from zerodown.hooks import HookContext, require, run_hooks
+from zerodown.model import Instance, InstanceRef
+from zerodown.plan import Analyze, Drain, Hook, Pause, Route, Start, Stop, WaitHealthy, route_table
+
+if TYPE_CHECKING:  # the engine passes itself in; runner.py imports this module, not the reverse
+    from zerodown.engine.runner import Engine
+
+POLL = 1.0  # how often a waiting runner re-reads the store for another process's signal
+DRAIN_POLL = 0.25  # how often a drain asks the router about in-flight requests
+
+
+class AnalysisFailed(ZerodownError):
+    """An Analyze step's judge found the revision worse than its thresholds."""
+
+
+class Inconclusive(AnalysisFailed):
+    """Not enough data to judge: the deployment pauses, whatever on_failure says."""
+
+
+class RefusedStep(ZerodownError):
+    """A step would break a zero-downtime rule in the state the store records."""
+
+
+def start(engine: Engine, d: Deployment, i: int, step: Start) -> None:
+    engine._await_stops([r.slot for r in step.instances])  # one instance per slot at a time
+    rows = engine.store.instances(engine.service, step.instances)
+    todo = [r for r in step.instances if not runs(engine, rows.get(r))]
+    # The intent comes first: whatever the runtime starts, the store owns.
+    engine.store.begin_step(d.id, i, [Change(r, "starting", set_address=True) for r in todo])
+    started = launch(engine, todo)
+    engine.store.finish_step(d.id, i, f"started {_names(todo, engine.service)}" if todo else
+                             "already running", [Change(x.ref, "starting", x) for x in started])
+
+
+def launch(engine: Engine, refs: Sequence[InstanceRef]) -> list[Instance]:
+    started: list[Instance] = []
+    try:
+        for ref in refs:
+            started.append(engine.runtime.start(engine._revision(ref.revision), ref.slot))
+    except ZerodownError:  # keep the addresses of those that did start, for their stop
+        engine.store.set_instances(engine.service, [Change(x.ref, "starting", x) for x in started])
+        raise
+    return started
+
+
+def runs(engine: Engine, row) -> bool:
+    return (row is not None and row.state in ("starting", "healthy", "routed")
+            and row.address is not None and engine.runtime.alive(row.instance(engine.service)))
+
+
+def wait_healthy(engine: Engine, d: Deployment, i: int, step: WaitHealthy) -> None:
+    record = engine.store.begin_step(d.id, i)
+    rows = engine.store.instances(engine.service, step.instances)
+    dead = [r for r in step.instances if not runs(engine, rows.get(r))]
+    if record.attempts > 1 and dead:  # resumed after it failed: start again what exited
+        engine.store.set_instances(engine.service, [Change(r, "starting", set_address=True)
+                                                    for r in dead])
+        engine.store.set_instances(engine.service, [Change(x.ref, "starting", x)
+                                                    for x in launch(engine, dead)])
+        rows = engine.store.instances(engine.service, step.instances)
+    targets = []
+    for ref in step.instances:
+        inst = rows[ref].instance(engine.service) if ref in rows else None
+        if inst is None:
+            raise HealthError(f"instance {ref.name(engine.service)} was never started", ref)
+        targets.append((inst, engine._revision(ref.revision)))
+    health.wait_healthy(engine.runtime, engine.clock, targets,
+                        check=lambda: engine._check(d.id, {Phase.ABORTING}))
+    engine.store.finish_step(d.id, i, f"healthy: {_names(step.instances, engine.service)}",
+                             [Change(r, "healthy") for r in step.instances
+                              if rows[r].state not in ("healthy", "routed")])
+
+
+def route(engine: Engine, d: Deployment, i: int, step: Route) -> None:
+    refs = step.routed()
+    rows = engine.store.instances(engine.service, refs)
+    for ref in sorted(refs):  # never traffic to an instance not (or no longer) healthy
+        row = rows.get(ref)
+        if row is None or row.state not in ("healthy", "routed") or row.address is None:
+            raise RefusedStep(f"refusing to route {ref.name(engine.service)}: it is "
+                              f"{row.state if row else 'unknown'}, not healthy")
+    engine.store.begin_step(d.id, i)
+    table = engine.store.stage_table(d.id, i, lambda version: route_table(
+        step, {r: rows[r].address for r in refs}, engine.service, version))
+    changed = engine.router.apply(table)
+    engine.store.finish_step(d.id, i, f"table v{table.version} "
+                             f"{'applied' if changed else 'already in force'}", routed=refs)
+
+
+def drain(engine: Engine, d: Deployment, i: int, step: Drain) -> None:
+    engine.store.begin_step(d.id, i)
+    limit = engine._config(d.to_revision).drain_timeout
+    deadline = engine.clock.now() + limit
+    busy = [r.name(engine.service) for r in step.instances]
+    while busy:
+        busy = [b for b in busy if not engine.router.drained(b)]
+        if not busy or engine.clock.now() >= deadline:
+            break
+        engine.clock.sleep(min(DRAIN_POLL, deadline - engine.clock.now()))
+    engine.store.finish_step(d.id, i, f"drain timed out after {limit:g}s with requests in flight "
+                             f"on {', '.join(busy)}; stopping anyway" if busy else "drained")
+
+
+def stop(engine: Engine, d: Deployment, i: int, step: Stop) -> None:
+    rows = engine.store.instances(engine.service, step.instances)
+    live = [r for r in step.instances if r in rows and rows[r].state != "stopped"]
+    routing = engine.store.routing(engine.service)
+    routed = {**routing.table.backends(), **(routing.staged or routing.table).backends()}
+    for ref in live:
+        if ref.name(engine.service) in routed:
+            raise RefusedStep(f"refusing to stop {ref.name(engine.service)}: the routing table "
+                              "in force still sends it traffic")
+    engine.store.begin_step(d.id, i)
+    grace = engine._config(d.to_revision).stop_grace
+    for ref in live:
+        # No address after run()'s reconcile: the runtime does not have it running.
+        inst = rows[ref].instance(engine.service)
+        if inst is not None:
+            stop_instance(engine, ref, inst, grace)
+    engine.store.finish_step(d.id, i, f"stopped {_names(live, engine.service)}" if live else
+                             "already stopped", [Change(r, "stopped") for r in live])
+
+
+def stop_instance(engine: Engine, ref: InstanceRef, inst: Instance, grace: float) -> None:
+    """Stop one instance: at once, or in the background for a runtime whose stops
+    take a while (a process finishing its drain), so that the next batch starts
+    meanwhile. The instance is out of the table and SIGTERMed either way; its
+    exit is awaited before its slot takes a new instance and before run()
+    returns, and a controller that dies meanwhile leaves an orphan that the
+    next run's reconcile stops."""
+    if not getattr(engine.runtime, "stops_slowly", False):
+        engine.runtime.stop(inst, grace)
+        return
+    done = threading.Thread(target=stop_quietly, args=(engine, inst, grace),
+                            name=f"stop {ref.name(engine.service)}", daemon=True)
+    done.start()
+    engine._stopping[ref] = done
+
+
+def stop_quietly(engine: Engine, inst: Instance, grace: float) -> None:
+    try:
+        engine.runtime.stop(inst, grace)
+    except ZerodownError as e:  # left running: the next reconcile stops it as an orphan
+        engine.store.event(engine.service, "instance.stop_failed", str(e))
+
+
+def pause(engine: Engine, d: Deployment, i: int, step: Pause) -> None:
+    record = engine.store.step_record(d.id, i)
+    started = record is not None and record.in_progress
+    if step.duration is None:
+        if not started:  # paused in the same transaction as the step's start
+            engine.store.begin_step(d.id, i, pause=f"pause: {step.reason}")
+        else:  # reached before, and no longer paused: someone resumed or promoted
+            engine.store.finish_step(d.id, i, "promoted" if d.request == "promote" else "resumed")
+        return
+    record = record if started else engine.store.begin_step(d.id, i)
+    deadline, outcome = record.started_at + step.duration, "pause over"
+    while engine.clock.now() < deadline:  # from the first start: a restart does not extend it
+        if engine._check(d.id, {Phase.PAUSED, Phase.ABORTING, Phase.PROMOTING}).request:
+            outcome = "promoted"
+            break
+        engine.clock.sleep(min(POLL, deadline - engine.clock.now()))
+    engine.store.finish_step(d.id, i, outcome)
+
+
+def analyze(engine: Engine, d: Deployment, i: int, step: Analyze) -> None:
+    engine.store.begin_step(d.id, i)
+    verdict, why = verdict_of(engine.judge(step, d, lambda: engine._check(
+        d.id, {Phase.PAUSED, Phase.ABORTING, Phase.PROMOTING})))
+    if verdict == "inconclusive":
+        raise Inconclusive(f"analysis of r{step.revision} is inconclusive: {why or 'no data'}")
+    if verdict != "pass":
+        raise AnalysisFailed(f"analysis of r{step.revision} failed: {why or verdict}")
+    engine.store.finish_step(d.id, i, f"analysis passed{': ' + why if why else ''}")
+
+
+def hook(engine: Engine, d: Deployment, i: int, step: Hook) -> None:
+    engine.store.begin_step(d.id, i)
+    cfg = engine._config(d.to_revision)
+    ctx = HookContext(engine.service, d.id, step.moment, d.to_revision,
+                      engine._revision(d.to_revision).version,
+                      d.from_revision, i + 1, step.describe(engine.service),
+                      f"http://{cfg.listen}", getattr(cfg.strategy, "preview_header", None),
+                      {"kind": d.kind, "plan": d.plan_kind})
+    results = run_hooks(cfg.hooks, step.moment, ctx, base_dir=_folder(cfg.file),
+                        on_result=lambda r: engine.store.event(
+                            engine.service, "hook.ok" if r.ok else "hook.failed", r.summary, d.id))
+    require(results, step.moment)  # HookFailed before promotion: _fail aborts
+    passed = sum(r.ok for r in results)
+    engine.store.finish_step(d.id, i, f"{step.moment}: {passed} of {len(results)} hooks passed")
+
+
+def _folder(file: str | None) -> str | None:
+    return os.path.dirname(os.path.abspath(file)) if file else None
+
+
+def _names(refs: Sequence[InstanceRef], service: str) -> str:
+    return ", ".join(r.name(service) for r in refs[:5]) + (f" and {len(refs) - 5} more"
+                                                          if len(refs) > 5 else "")
+
+
+STEPS = {Start: start, WaitHealthy: wait_healthy, Route: route, Drain: drain, Stop: stop,
+         Pause: pause, Analyze: analyze, Hook: hook}
