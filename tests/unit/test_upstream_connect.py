@@ -21,6 +21,7 @@ class Plane:
 
     def __init__(self):
         self.loop, self.settings, self.stopping, self.clients = FrozenLoop(), ProxySettings(), False, set()
+        self.refused_methods = self.settings.refused_methods()
 
     def fallback_pool(self, target, now, exclude):
         return None

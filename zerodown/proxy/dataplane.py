@@ -17,6 +17,7 @@ from typing import Callable
 from zerodown.errors import StaleTableError
 from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.proxy import health
+from zerodown.proxy.errlog import ErrorLog
 from zerodown.proxy.metrics import Stats, prometheus_text
 from zerodown.proxy.routing import Routes
 from zerodown.proxy.server import BODY, CLOSED, HEAD, WAIT, ClientConn
@@ -24,6 +25,7 @@ from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.upstream import BackendPool, RevisionTarget
 
 SWEEP_INTERVAL = 0.25
+LINGER = 2.0  # a refused client's side stays open this long for it to read the answer
 
 
 class DataPlane:
@@ -38,6 +40,8 @@ class DataPlane:
         self.clients: set[ClientConn] = set()
         self.stopping = False  # set during shutdown/handover: responses close their connections
         self.rejected = 0
+        self.refused_methods = settings.refused_methods()
+        self.errors = ErrorLog(settings.error_log_per_second)
         self.started = loop.time()
         self._sweeper: asyncio.TimerHandle | None = None
         self._checker: asyncio.Task | None = None
@@ -162,6 +166,8 @@ class DataPlane:
                 if (up is None or not up.got) and client.pool is not None \
                         and since - client.t0 > s.response_timeout:
                     client.timed_out(504)  # queued or sent, no answer in time
+            elif state == CLOSED and now - client.last_active > LINGER:
+                client.transport.abort()  # a refused client that never closed its side
         idle_cutoff = now - s.upstream_idle_timeout
         for pool in self.pools.values():
             if pool.idle and pool.idle[0].idle_since < idle_cutoff:

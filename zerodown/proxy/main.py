@@ -46,7 +46,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def settings_from(args: argparse.Namespace) -> ProxySettings:
     fields = {k: getattr(args, k) for k in vars(ProxySettings())}
     for k, v in fields.items():
-        if v <= 0 and k != "eject_base":
+        if not isinstance(v, str) and v <= 0 and k != "eject_base":
             raise UsageError(f"--{k.replace('_', '-')}: must be positive, got {v}")
     return ProxySettings(**fields)
 
@@ -93,6 +93,7 @@ async def serve(args: argparse.Namespace, settings: ProxySettings) -> None:
     loop = asyncio.get_running_loop()
     state_path = os.path.abspath(args.state)
     plane = DataPlane(loop, settings, persist=lambda t: save_table(state_path, t), service=args.service)
+    plane.errors.install(loop)  # asyncio's tracebacks become rate-limited lines too
     api = AdminAPI(plane, token=args.admin_token if not args.admin.startswith("unix:") else None)
     handover_path = state_path + ".handover"
     inherited = handover.take_over(handover_path)

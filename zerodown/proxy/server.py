@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Callable, Final
 from httptools import HttpRequestParser
 from httptools.parser.errors import HttpParserError, HttpParserUpgrade
 
-from zerodown.proxy.chunked import ChunkedEnd
+from zerodown.proxy.chunked import BAD, ChunkedEnd
+from zerodown.proxy.hygiene import HOST_LINE, host_lines, origin_form
 from zerodown.proxy.routing import strip_client_forwarded
 from zerodown.proxy.upstream import BackendPool, RevisionTarget, UpstreamConn, not_connected
 
@@ -36,7 +37,8 @@ _HOST: Final = re.compile(rb"\r\n[Hh][Oo][Ss][Tt][ \t]*:[ \t]*([^\r\n]*?)[ \t]*\
 _CONTENT_LENGTH: Final = re.compile(rb"\r\n(?i:content-length)[ \t]*:[ \t]*(\d+)")
 _IDEMPOTENT: Final = (b"GET ", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"TRAC")
 _REASONS: Final = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large",
-                   502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+                   501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+                   504: "Gateway Timeout"}
 
 
 def _forwarded_host(head: bytes) -> bytes:
@@ -54,13 +56,15 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
                  "body_kept", "cl_left", "msg_done", "is_head", "keep_alive", "inject",
                  "target", "pool", "waiting_for", "up", "t0", "tried", "paused", "upgrade",
                  "close_after", "clock", "host", "tail", "chunks", "write_paused", "write", "feed",
-                 "max_head")
+                 "max_head", "refused", "peer")
 
     def __init__(self, plane: DataPlane):
         self.plane = plane
         self.loop = plane.loop
         self.settings = plane.settings
         self.max_head: int = plane.settings.max_head_bytes
+        self.refused: frozenset[bytes] = plane.refused_methods
+        self.peer = "?"
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser = HttpRequestParser(self)
         # Bound methods kept: a call through them skips a method lookup per request.
@@ -100,25 +104,31 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         self.write = self.transport.write
         peer = transport.get_extra_info("peername")
         ip = peer[0] if isinstance(peer, tuple) else "unix"
+        self.peer = ip
         self.fwd = b"X-Forwarded-For: " + ip.encode() + b"\r\nX-Forwarded-Proto: http\r\n"
         self.last_active = self.loop.time()
         self.plane.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
-        state = self.state
-        if state == HEAD:
-            if self.buf:
-                data, self.buf = self.buf + data, b""
-            self._take_head(data)
-        elif state == BODY:
-            self._take_body(data)
-        elif state == TUNNEL:
-            self.up.write(data)  # type: ignore[union-attr]
-        elif state == WAIT:
-            self.buf += data  # pipelined: waits, unparsed, for the response in flight
-            if len(self.buf) > self.max_head and not self.paused:
-                self.paused = True
-                self.transport.pause_reading()
+        try:
+            state = self.state
+            if state == HEAD:
+                if self.buf:
+                    data, self.buf = self.buf + data, b""
+                self._take_head(data)
+            elif state == BODY:
+                rest = self._take_body(data)
+                if rest:
+                    self.buf = rest  # pipelined behind the body: waits for the response
+            elif state == TUNNEL:
+                self.up.write(data)  # type: ignore[union-attr]
+            elif state == WAIT:
+                self.buf += data  # pipelined: waits, unparsed, for the response in flight
+                if len(self.buf) > self.max_head and not self.paused:
+                    self.paused = True
+                    self.transport.pause_reading()
+        except Exception as e:  # a bug one request shape triggers: this connection pays, once
+            self._crashed(e)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state = CLOSED
@@ -157,13 +167,13 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
             end, look = self.plane.routes.head_end(data)
             if end < 0:
                 if len(data) > self.max_head:
-                    return self._reject(431)
+                    return self._reject(431, f"request head over {self.max_head} bytes")
                 if not self.head_since:
                     self.head_since = self.clock()
                 self.buf = data
                 return
             if end > self.max_head:
-                return self._reject(431)
+                return self._reject(431, f"request head over {self.max_head} bytes")
             head = data if end == len(data) else data[:end]
             self.msg_done = self.upgrade = self.keep_alive = False
             try:
@@ -171,16 +181,24 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
             except HttpParserUpgrade:
                 self.upgrade = True
                 self.keep_alive = False
-            except HttpParserError:
-                return self._reject(400)
+            except HttpParserError as e:
+                return self._reject(400, f"malformed request head ({e})")
             self.head_since = 0.0
             rest = data[end:] if end != len(data) else b""
+            head = self._checked(head)
+            if not head:
+                return  # refused and answered
+            self._begin(head)
+            if rest and self.state == BODY:
+                # Body bytes that came with the head are checked before the head goes
+                # anywhere: a broken body is answered 400 with nothing sent to a backend.
+                rest = self._take_body(rest)
+                if self.state == CLOSED:
+                    return
             self._dispatch(head, look)
             if not rest:
                 return
             state = self.state
-            if state == BODY:
-                return self._take_body(rest)
             if state == WAIT:
                 self.buf = rest  # pipelined: waits, unparsed, for the response in flight
                 return
@@ -188,11 +206,49 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
                 return  # closed: nothing more is read
             data = rest
 
+    def _checked(self, head: bytes) -> bytes:
+        """`head` as it may be forwarded (RFC 9110/9112), or b"" once refused and answered.
+
+        A few byte comparisons for the usual head; hygiene.py for the rare one.
+        """
+        space = head.find(b" ")
+        if head[:space] in self.refused:
+            self._reject(501, f"method {head[:space]!r} is refused (--refuse-methods)")
+            return b""
+        line_end = head.find(b"\r\n")
+        if not head.startswith(b" HTTP/1.", line_end - 9) or head[line_end - 1] not in (48, 49):
+            self._reject(400, f"not HTTP/1.0 or 1.1: {head[:min(line_end, 80)]!r}")
+            return b""  # an HTTP/2 preface (PRI * HTTP/2.0), HTTP/0.9, garbage
+        if head[space + 1] != 47 and not (head[space + 1] == 42 and head.startswith(b"OPTIONS ")):
+            head = origin_form(head, space, line_end)  # 47 "/", 42 "*"
+            if not head:
+                self._reject(400, "request target is neither origin-form nor absolute-form")
+                return b""
+        i = head.find(b"\r\nHost: ")  # nearly every client writes it so, once
+        if i < 0 or HOST_LINE.search(head, i + 8) is not None:
+            hosts = host_lines(head)
+            if hosts > 1 or (hosts == 0 and head[line_end - 1] == 49):  # 49: HTTP/1."1"
+                self._reject(400, f"{hosts} Host header fields (RFC 9112 3.2: exactly one)")
+                return b""
+        return head
+
+    def _begin(self, head: bytes) -> None:
+        """The request's framing: is a body to come, and how is it delimited."""
+        self.is_head = head[0] == 72 and head.startswith(b"HEAD ")  # 72: "H"
+        if self.msg_done or self.upgrade:
+            self.state = WAIT
+        else:
+            self.state = BODY
+            self.body_size = 0
+            self.body_kept = True
+            m = _CONTENT_LENGTH.search(head)
+            self.cl_left = int(m.group(1)) if m else None
+            self.chunks = None if m else ChunkedEnd()
+
     def _dispatch(self, head: bytes, scanned: bool) -> None:
         now = self.clock()
         self.t0 = perf_counter()  # latency: the loop's clock ticks in whole ms under uvloop
         plane = self.plane
-        self.is_head = head[0] == 72 and head.startswith(b"HEAD ")  # 72: "H"
         i = head.find(b"\r\nHost: ")  # nearly every client writes it so
         host = head[i + 8:head.find(b"\r\n", i + 8)] if i >= 0 else None
         if host != self.host or i < 0:  # the tail of forwarded headers is cached per host
@@ -205,15 +261,6 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         self.head = (strip_client_forwarded(head) if scanned else head)[:-2] + self.tail
         if self.tried:
             self.tried = ()
-        if self.msg_done or self.upgrade:
-            self.state = WAIT
-        else:
-            self.state = BODY
-            self.body_size = 0
-            self.body_kept = True
-            m = _CONTENT_LENGTH.search(head)
-            self.cl_left = int(m.group(1)) if m else None
-            self.chunks = None if m else ChunkedEnd()
         picked, self.inject = routes.pick(head, scanned)
         if plane.stopping:
             self.announce_close()
@@ -230,10 +277,10 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         pool.stats.in_flight += 1
         idle = pool.idle
         if idle and not self.is_head and not self.write_paused:  # a warm connection: send now
-            up = self.up = idle.pop()
+            up = idle.pop()
             up.client = self
             up.got = False
-            up.write(self.head)
+            self.attached(up)
         else:
             self.waiting_for = pool
             pool.acquire(self)
@@ -270,7 +317,8 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         else:
             up.write(self.head)
 
-    def _take_body(self, data: bytes) -> None:
+    def _take_body(self, data: bytes) -> bytes:
+        """Pass on a piece of the body; the bytes after its end (the next request)."""
         left = self.cl_left
         rest = b""
         if left is not None:
@@ -279,17 +327,20 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
             self.cl_left = left - len(data)
         else:
             end = self.chunks.feed(data)  # type: ignore[union-attr]
+            if end == BAD:
+                self._abort_exchange("malformed chunked body")
+                return b""
             if 0 <= end < len(data):
                 data, rest = data[:end], data[end:]
         try:
             self.feed(data)
-        except HttpParserError:
-            return self._abort_exchange()
+        except HttpParserError as e:
+            self._abort_exchange(f"malformed body ({e})")
+            return b""
         self._forward_body(data)
         if self.msg_done and self.state == BODY:
             self.state = WAIT
-            if rest:
-                self.buf = rest
+        return rest
 
     def _forward_body(self, piece: bytes) -> None:
         up = self.up
@@ -406,7 +457,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
     def upstream_broken(self, up: UpstreamConn, why: str, first: bool) -> None:
         self.up = None
         if not first:  # part of the response is already out: all we can do is cut
-            return self._abort_exchange(replied=True)
+            return self._abort_exchange(why, replied=True)
         self._reply_error(502, why)
 
     def reroute(self) -> None:
@@ -437,15 +488,27 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
                                  b"keep-alive" if keep else b"close", b"" if self.is_head else body))
         self._next_request(keep)
 
-    def _reject(self, status: int) -> None:
-        """A request that cannot be parsed or is too big: answer and close."""
+    def _reject(self, status: int, why: str) -> None:
+        """A request that cannot be parsed, is too big or refused: answer and close."""
         self.plane.rejected += 1
-        self.transport.write(b"HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                             % (status, _REASONS[status].encode()))
+        self.plane.errors.line(f"{status} to {self.peer}: {why}")
+        transport = self.transport
+        transport.write(b"HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        % (status, _REASONS[status].encode()))
         self.state = CLOSED
-        self.transport.close()
+        # A lingering close: FIN after the answer, the client's unread bytes read and
+        # dropped until it closes (the sweeper ends it after LINGER). Closing at once
+        # with bytes unread sends a reset, which can destroy the answer in flight.
+        self.last_active = self.clock()
+        if self.paused:
+            self.paused = False
+            transport.resume_reading()
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
 
-    def _abort_exchange(self, replied: bool | None = None) -> None:
+    def _abort_exchange(self, why: str, replied: bool | None = None) -> None:
         """Cut the exchange: 400 if nothing was answered yet, else a hard close."""
         up, self.up = self.up, None
         if replied is None:
@@ -459,7 +522,24 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         if self.pool is not None:
             self._leave_pool()
         self.state = CLOSED
-        self.transport.abort() if replied else self._reject(400)
+        if replied:
+            self.plane.errors.line(f"cut the exchange with {self.peer}: {why}")
+            self.transport.abort()
+        else:
+            self._reject(400, why)
+
+    def _crashed(self, e: Exception) -> None:
+        """An error no path above expected: one log line, and the connection ends cleanly."""
+        self.plane.errors.line(f"error on the connection from {self.peer}: "
+                               f"{type(e).__name__}: {e}")
+        if self.state == CLOSED:
+            self.transport.abort()
+            return
+        try:
+            self._abort_exchange(f"{type(e).__name__}")
+        except Exception:
+            self.state = CLOSED
+            self.transport.abort()
 
     def timed_out(self, status: int) -> None:
         """Called by the sweeper: a head too slow (408) or a response too slow (504)."""
@@ -469,6 +549,6 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
                 up.client = None
                 up.transport.close()
             if up is not None and up.got:
-                return self._abort_exchange(replied=True)
+                return self._abort_exchange("backend too slow mid-response", replied=True)
             return self._reply_error(504, "backend did not respond in time")
-        self._reject(status)
+        self._reject(status, "request head too slow" if status == 408 else f"timed out ({status})")

@@ -20,3 +20,9 @@ class ProxySettings:
     eject_base: float = 1.0              # passive health: first ejection, doubled per consecutive failure
     eject_max: float = 30.0
     shutdown_grace: float = 1.0          # idle keep-alive clients get this long to send one last request
+    refuse_methods: str = "CONNECT,TRACE"  # answered 501, never forwarded ("" forwards every method)
+    error_log_per_second: int = 10       # error lines a second at most; the rest are counted
+
+    def refused_methods(self) -> frozenset[bytes]:
+        return frozenset(m.strip().upper().encode() for m in self.refuse_methods.split(",")
+                         if m.strip())
