@@ -15,18 +15,17 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
-import yaml
-
 from zerodown.errors import ConfigError
 from zerodown.hooks import Hooks
 from zerodown.hooks_config import parse_hooks
-from zerodown.schema import (Amount, Context, Invalid, Section, address, boolean, command,
-                             duration, enum, env, integer, join, nested, optional, shown, template,
-                             text)
+from zerodown.schema import (Amount, Context, Invalid, Section, address, boolean, clip, command,
+                             duration, enum, env, integer, join, nested, optional, shown,
+                             template, text)
 from zerodown.strategies.options import (STRATEGIES, AnalysisConfig, AnalysisStep,
                                          BlueGreenStrategy, CanaryStrategy, InPlaceStrategy,
                                          MatchRule, PauseStep, RollingStrategy, StrategyConfig,
                                          WeightStep, check_strategy, parse_strategy)
+from zerodown.yaml_input import load_yaml, read_bounded
 
 __all__ = ["ServiceConfig", "AppConfig", "HealthConfig", "RouterConfig", "RuntimeConfig",
            "StrategyConfig", "InPlaceStrategy", "RollingStrategy", "BlueGreenStrategy",
@@ -35,7 +34,8 @@ __all__ = ["ServiceConfig", "AppConfig", "HealthConfig", "RouterConfig", "Runtim
            "apply_overrides", "json_schema", "starter_yaml"]
 
 ROUTER_KINDS = ("embedded", "haproxy", "nginx")
-RUNTIME_KINDS = ("local", "ssh")
+RUNTIME_KINDS = ("local",)
+LATER = ("ssh", "docker", "podman")  # runtimes DESIGN.md plans, refused until they exist
 ON_FAILURE = ("rollback", "pause")
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 
@@ -114,7 +114,8 @@ def _open(cls: type, kinds: tuple[str, ...]):
         try:
             kind = enum(*kinds).parse(data.get("kind", cls.kind))
         except Invalid as e:
-            ctx.error(join(path, "kind"), str(e))
+            later = data.get("kind") in LATER
+            ctx.error(join(path, "kind"), f"{e}{' (not available yet)' if later else ''}")
             kind = cls.kind
         return cls(kind, {k: v for k, v in data.items() if k != "kind"})
     return nested(parse, {"type": "object", "properties": {"kind": {"enum": list(kinds)}},
@@ -128,11 +129,14 @@ SERVICE = Section(ServiceConfig, {
     "app": Section(AppConfig, {"command": command(), "cwd": optional(template()), "env": env()},
                    "what to run; placeholders {version} {port} {slot} {instance}"),
     "health": Section(HealthConfig, {
-        "path": text(r"^/", 'a path starting with "/"'), "tcp": boolean(),
-        "status": integer(100, 599), "interval": duration(), "timeout": duration(),
-        "healthy_threshold": integer(1, 100), "unhealthy_threshold": integer(1, 100),
-        "start_timeout": duration()}, "how zerodown decides an instance is healthy"),
-    "drain_timeout": duration(), "stop_grace": duration(),
+        # sent as the request line's target: one line of visible ASCII (%20 for a space)
+        "path": text(r"/[!-~]{0,1023}", 'a path starting with "/" of at most 1024 visible '
+                     'ASCII characters (no space or line break; write %20)'), "tcp": boolean(),
+        "status": integer(100, 599), "interval": duration(0.01, 3600),
+        "timeout": duration(0.01, 3600), "healthy_threshold": integer(1, 100),
+        "unhealthy_threshold": integer(1, 100), "start_timeout": duration(0.01, 86400)},
+        "how zerodown decides an instance is healthy"),
+    "drain_timeout": duration(0, 86400), "stop_grace": duration(0, 86400),
     "router": _open(RouterConfig, ROUTER_KINDS), "runtime": _open(RuntimeConfig, RUNTIME_KINDS),
     "strategy": parse_strategy, "on_failure": enum(*ON_FAILURE),
     "hooks": parse_hooks})
@@ -148,28 +152,48 @@ def _cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
         ctx.error("health.timeout", f"must not exceed health.start_timeout ({cfg.health.start_timeout:g}s)")
     strategy = data.get("strategy")
     check_strategy(ctx, cfg.strategy, strategy if isinstance(strategy, dict) else {}, bad)
+    if "router.kind" not in bad:
+        _driver_options(ctx, "router", cfg.router.kind, cfg.router.options)
+    if "runtime.kind" not in bad:
+        _driver_options(ctx, "runtime", cfg.runtime.kind, cfg.runtime.options)
+
+
+def _driver_options(ctx: Context, section: str, kind: str, options: dict) -> None:
+    """Each router's or runtime's own option check, run by `validate` (not first at `up`)."""
+    check = _option_checks().get((section, kind))
+    if check is None:  # a driver that takes no options
+        for key in options:
+            ctx.error(join(section, key), f"unknown option for {section} kind {kind} "
+                      f"(it takes only kind)")
+        return
+    try:
+        check(options, file=ctx.file)
+    except ConfigError as e:
+        key = e.key or section
+        ctx.error(key, str(e).split(f"{key}: ", 1)[-1])
+
+
+def _option_checks() -> dict:
+    # Imported here: the drivers import this module for the config types.
+    from zerodown.routers.haproxy import parse_options as haproxy
+    from zerodown.routers.nginx_options import parse_options as nginx
+    return {("router", "haproxy"): haproxy, ("router", "nginx"): nginx}
 
 
 # --- loading ------------------------------------------------------------
 
 def load_config(path: str) -> ServiceConfig:
-    try:
-        with open(path, encoding="utf-8") as f:
-            source = f.read()
-    except OSError as e:
-        raise ConfigError(f"cannot read configuration: {e.strerror}", file=str(path)) from None
-    return parse_config(source, file=str(path))
+    return parse_config(read_bounded(str(path)), file=str(path))
 
 
 def parse_config(source: str, file: str = "zerodown.yaml") -> ServiceConfig:
-    try:
-        data = yaml.safe_load(source)
-        lines = _key_lines(yaml.compose(source, Loader=yaml.SafeLoader), "", {})
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise ConfigError(f"not valid YAML: {getattr(e, 'problem', None) or e}", file=file,
-                          line=mark.line + 1 if mark else None) from None
+    data, lines = load_yaml(source, file)
     return _validate(data, file, lines, {})
+
+
+# What one deployment cannot change: they belong to the service's load balancer and
+# runtime, which `zerodown up` starts from the file (edit it, then `down` and `up`).
+FIXED_KEYS = ("service", "listen", "router", "runtime")
 
 
 def apply_overrides(config: ServiceConfig, overrides: Sequence[str]) -> ServiceConfig:
@@ -177,14 +201,22 @@ def apply_overrides(config: ServiceConfig, overrides: Sequence[str]) -> ServiceC
     data, origins, errors = copy.deepcopy(config.source), {}, []
     for item in overrides:
         key, sep, raw = item.partition("=")
+        key = key.strip()
         try:
-            if not sep or not key.strip():
+            if not sep or not key:
                 raise Invalid(f"must look like key.path=value, got {shown(item)}")
-            _set_path(data, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+            top = re.split(r"[.\[]", key, maxsplit=1)[0]
+            if top in FIXED_KEYS:
+                raise Invalid(f"cannot change per deployment ({', '.join(FIXED_KEYS)} are the "
+                              "service's own: edit zerodown.yaml, then `zerodown down` and `up`)")
+            _set_path(data, key, load_yaml(raw, "--set")[0] if raw.strip() else None)
             # steps.0.weight and steps[0].weight are one key; errors name the second
-            origins[re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", key.strip())] = f"--set {item}"
-        except (Invalid, yaml.YAMLError) as e:
-            errors.append(ConfigError(str(e), file="--set", key=key.strip() or None))
+            origins[re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", key)] = f"--set {clip(item)}"
+        except Invalid as e:
+            errors.append(ConfigError(str(e), file="--set", key=clip(key) or None))
+        except ConfigError as e:
+            errors.append(ConfigError(str(e).removeprefix("--set: "), file="--set",
+                                      key=clip(key) or None))
     if errors:
         _raise(errors)
     return _validate(data, config.file, config.lines, origins)
@@ -209,24 +241,12 @@ def _set_path(data: dict, path: str, value: Any) -> None:
             node = node[part]
 
 
-def _key_lines(node: yaml.Node | None, path: str, out: dict[str, int]) -> dict[str, int]:
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            p = join(path, k.value)
-            out.setdefault(p, k.start_mark.line + 1)
-            _key_lines(v, p, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out[f"{path}[{i}]"] = item.start_mark.line + 1
-            _key_lines(item, f"{path}[{i}]", out)
-    return out
-
-
 def _validate(data: Any, file: str | None, lines: dict, origins: dict) -> ServiceConfig:
     ctx = Context(file, lines, origins)
     if not isinstance(data, dict):
         what = "empty" if data is None else f"a {type(data).__name__}"
-        raise ConfigError(f"is {what}; expected a mapping with service, listen, app, ...", file=file)
+        raise ConfigError(f"is {what}; expected a mapping with service, listen, app, ...",
+                          file=file, line=1)
     cfg = SERVICE(ctx, data, "")
     _cross_checks(ctx, cfg, data)
     if ctx.errors:
@@ -234,13 +254,18 @@ def _validate(data: Any, file: str | None, lines: dict, origins: dict) -> Servic
     return replace(cfg, file=file, source=data, lines=lines)
 
 
+MAX_SHOWN = 20  # problems listed in one message; fixing those shows the next ones
+
+
 def _raise(errors: list[ConfigError]) -> None:
     errors = sorted(errors, key=lambda e: (e.line is None, e.line or 0))
     if len(errors) == 1:
         errors[0].errors = errors
         raise errors[0]
-    err = ConfigError(f"{len(errors)} problems in the configuration:\n"
-                      + "\n".join(f"  {e}" for e in errors))
+    listed = [f"  {e}" for e in errors[:MAX_SHOWN]]
+    if len(errors) > MAX_SHOWN:
+        listed.append(f"  ... and {len(errors) - MAX_SHOWN} more")
+    err = ConfigError(f"{len(errors)} problems in the configuration:\n" + "\n".join(listed))
     err.file, err.errors = errors[0].file, errors
     raise err
 

@@ -14,19 +14,19 @@ from typing import Any
 
 from zerodown.hooks import METHODS, MOMENTS, HookSpec, Hooks
 from zerodown.schema import (ENV_NAME, TOKEN, Context, Invalid, Kind, Section, duration, enum,
-                             items, join, nested, optional, parse_duration, shown, string_map, suggest,
-                             text)
+                             items, join, nested, no_nul, optional, parse_duration, shown,
+                             string_map, suggest, text)
 
 
 def _command(v: Any) -> tuple[str, ...] | str:
     if isinstance(v, str) and v.strip():
-        return v
+        return no_nul(v)
     ok = isinstance(v, list) and v and all(isinstance(a, (str, int, float)) and
                                            not isinstance(a, bool) for a in v)
     if not ok:
         raise Invalid(f'must be a list of arguments like ["./smoke.sh", "--quick"] or a shell '
                       f'command line string, got {shown(v)}')
-    return tuple(str(a) for a in v)
+    return tuple(no_nul(str(a)) for a in v)
 
 
 def _url(v: Any) -> str:
@@ -66,8 +66,9 @@ HOOK = Section(HookSpec, {
     "method": Kind(_method, {"enum": list(METHODS)}),
     "timeout": Kind(_positive_duration, duration().schema),
     "headers": string_map(re.compile(TOKEN), "header name", _one_line),
-    "env": string_map(ENV_NAME, "environment variable name"),
-    "cwd": optional(text()), "name": optional(text())},
+    "env": string_map(ENV_NAME, "environment variable name", lambda k, v: no_nul(v)),
+    "cwd": optional(Kind(lambda v: no_nul(text().parse(v)), text().schema)),
+    "name": optional(text())},
     "a command (argv list, or a string run by /bin/sh -c) or an http webhook")
 _ONLY_FOR = {"method": "http", "headers": "http", "env": "command", "cwd": "command"}
 

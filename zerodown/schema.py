@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import re
 import shlex
 import string
@@ -51,8 +52,14 @@ class Amount:
 
 
 def shown(value: Any) -> str:
-    """A value as the user wrote it (YAML-ish), for "got ..." in messages."""
-    return json.dumps(value, default=str)
+    """A value as the user wrote it (YAML-ish), for "got ..." in messages; a long one cut."""
+    return clip(json.dumps(value, default=str))
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """At most `limit` characters of `text`, saying how long it was: errors never echo
+    a ten-megabyte value."""
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
 
 
 def suggest(word: str, choices: list[str]) -> str:
@@ -77,13 +84,14 @@ class Context:
                                            key=path or None))
 
     def line(self, path: str) -> int | None:
-        """The line of `path`, or of its nearest ancestor the file has."""
+        """The line of `path`, or of its nearest ancestor the file has (the file's first
+        line for a top-level key it lacks)."""
         while path:
             if path in self.lines:
                 return self.lines[path]
             parent = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", path)
             path = "" if parent == path else parent
-        return None
+        return None if self.file is None else 1
 
     def _origin(self, path: str) -> str | None:
         for key, origin in self.origins.items():
@@ -135,7 +143,8 @@ def boolean() -> Kind:
 
 def text(pattern: str | None = None, allowed: str = "a non-empty string") -> Kind:
     def parse(v: Any) -> str:
-        _check(isinstance(v, str) and v != "" and (pattern is None or re.match(pattern, v)),
+        # fullmatch: with match, "$" also matches before a final line break ("X-Id\n")
+        _check(isinstance(v, str) and v != "" and (pattern is None or re.fullmatch(pattern, v)),
                allowed, v)
         return v
     return Kind(parse, {"type": "string", "minLength": 1, **({"pattern": pattern} if pattern else {})})
@@ -151,18 +160,41 @@ def enum(*choices: str) -> Kind:
     return Kind(parse, {"enum": list(choices)})
 
 
-def parse_duration(v: Any) -> float:
-    """Seconds from 500ms, 1s, 2m, 1h, 1m30s or a plain number of seconds."""
-    if (_is_int(v) or isinstance(v, float)) and v >= 0:
-        return float(v)
-    _check(isinstance(v, str) and re.match(DURATION_PATTERN, v.strip()) is not None,
-           'a duration like "500ms", "1s", "2m" or "1h" (a number is seconds)', v)
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in re.findall(_DURATION_PART, v))
+MAX_DURATION = 30 * 24 * 3600.0  # a month: longer is a typo (or an attempt to overflow a timer)
 
 
-def duration() -> Kind:
-    return Kind(parse_duration, {"anyOf": [{"type": "number", "minimum": 0},
-                                           {"type": "string", "pattern": DURATION_PATTERN}]})
+def parse_duration(v: Any, hi: float = MAX_DURATION) -> float:
+    """Seconds from 500ms, 1s, 2m, 1h, 1m30s or a plain number of seconds, at most `hi`."""
+    allowed = 'a duration like "500ms", "1s", "2m" or "1h" (a number is seconds)'
+    if _is_int(v) or isinstance(v, float):
+        seconds = float(v) if math.isfinite(v) and v >= 0 else None
+    else:
+        _check(isinstance(v, str) and len(v) <= 40 and
+               re.match(DURATION_PATTERN, v.strip()) is not None, allowed, v)
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in re.findall(_DURATION_PART, v))
+    _check(seconds is not None, allowed, v)
+    if seconds > hi:
+        raise Invalid(f"must be at most {_span(hi)}, got {shown(v)}")
+    return seconds
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def duration(lo: float = 0.0, hi: float = MAX_DURATION) -> Kind:
+    """A duration from `lo` to `hi` seconds."""
+    def parse(v: Any) -> float:
+        seconds = parse_duration(v, hi)
+        if seconds < lo:
+            raise Invalid(f"must be at least {_span(lo) if lo >= 1 else f'{lo * 1000:g}ms'}, "
+                          f"got {shown(v)}")
+        return seconds
+    return Kind(parse, {"anyOf": [{"type": "number", "minimum": lo, "maximum": hi},
+                                  {"type": "string", "pattern": DURATION_PATTERN}]})
 
 
 def amount(least: int = 0) -> Kind:
@@ -182,20 +214,32 @@ def amount(least: int = 0) -> Kind:
 def address() -> Kind:
     def parse(v: Any) -> str:
         m = _ADDRESS.match(v) if isinstance(v, str) else None
-        _check(m is not None and int(m.group(2)) < 65536, 'host:port like "127.0.0.1:8080"', v)
+        _check(m is not None and 0 < int(m.group(2)) < 65536,
+               'host:port like "127.0.0.1:8080" (port 1 to 65535)', v)
         return v
     return Kind(parse, {"type": "string", "pattern": _ADDRESS.pattern})
 
 
+def no_nul(v: str) -> str:
+    """No argument, path or environment value of a process can hold a NUL character."""
+    if "\0" in v:
+        raise Invalid(f"must not contain a NUL character, got {shown(v)}")
+    return v
+
+
 def check_template(v: str) -> str:
-    """A string whose {placeholders} are all known; {{ }} are literal braces."""
+    """A string whose {placeholders} are all known and plain ({port}, not {port:>9999}:
+    a format spec could make a gigabyte); {{ }} are literal braces; no NUL."""
+    no_nul(v)
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(v) if f is not None]
+        fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(v)
+                  if f is not None]
     except ValueError as e:
         raise Invalid(f"{e} in {shown(v)} (write {{{{ and }}}} for literal braces)") from None
-    for f in fields:
-        if f not in PLACEHOLDERS:
-            raise Invalid(f"unknown placeholder {{{f}}} in {shown(v)} (allowed: "
+    for f, spec, conv in fields:
+        if f not in PLACEHOLDERS or spec or conv:
+            written = f + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "")
+            raise Invalid(f"unknown placeholder {{{clip(written, 40)}}} in {shown(v)} (allowed: "
                           + " ".join(f"{{{p}}}" for p in PLACEHOLDERS) + ")")
     return v
 
@@ -230,7 +274,7 @@ def string_map(key: re.Pattern, what: str, value: Callable[[str, str], str] = la
         _check(isinstance(v, dict), allowed or f"a mapping of {what}: value", v)
         out = {}
         for name, item in v.items():
-            if not (isinstance(name, str) and key.match(name)):
+            if not (isinstance(name, str) and key.fullmatch(name)):
                 raise Invalid(f"{shown(name)} is not a valid {what}")
             if isinstance(item, (dict, list)) or item is None:
                 raise Invalid(f"{name}: must be a string or number, got {shown(item)}")

@@ -145,7 +145,7 @@ def _rule(obj: Any, i: int) -> Rule:
         raise TableError(f"{where}: needs exactly one of 'equals' or 'regex'")
     field = "header" if "header" in obj else "cookie"
     name = _name(obj[field], f"{where}.{field}")
-    if not _TOKEN.match(name):
+    if not _TOKEN.fullmatch(name):
         raise TableError(f"{where}.{field}: {name!r} is not a valid header or cookie name")
     value = obj.get("equals", obj.get("regex"))
     if not isinstance(value, str):
@@ -170,7 +170,7 @@ def _sticky(obj: Any) -> Sticky | None:
     if mode not in STICKY_MODES:
         raise TableError(f"sticky.mode: must be one of {', '.join(STICKY_MODES)}, got {mode!r}")
     name = _name(obj.get("name"), "sticky.name")
-    if not _TOKEN.match(name):
+    if not _TOKEN.fullmatch(name):
         raise TableError(f"sticky.name: {name!r} is not a valid header or cookie name")
     max_age = obj.get("max_age", 86400)
     if not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 0:

@@ -94,7 +94,7 @@ def test_durations(value, seconds):
      '(a number is seconds), got "soon"'),
     (("instances: 4", "instances: 0"), "zerodown.yaml:3: instances: must be an integer from 1 to 100000, got 0"),
     (("listen: 127.0.0.1:8080", "listen: 8080"),
-     'zerodown.yaml:2: listen: must be host:port like "127.0.0.1:8080", got 8080'),
+     'zerodown.yaml:2: listen: must be host:port like "127.0.0.1:8080" (port 1 to 65535), got 8080'),
     (("cwd: releases/{version}", "cwd: releases/{ver}"),
      'zerodown.yaml:6: app.cwd: unknown placeholder {ver} in "releases/{ver}" '
      "(allowed: {version} {port} {slot} {instance})"),
@@ -102,7 +102,7 @@ def test_durations(value, seconds):
      "zerodown.yaml:5: app.command: cannot split \"python 'app.py\" into arguments: No closing quotation"),
     (("health: {path: /healthz,", "health: {path: /healthz, tcp: true,"),
      "zerodown.yaml:8: health.tcp: tcp: true checks a TCP connect only; remove health.path or tcp"),
-    (("service: shop\n", ""), "zerodown.yaml: service: is required"),
+    (("service: shop\n", ""), "zerodown.yaml:1: service: is required"),
 ])
 def test_one_error_names_file_line_key_and_what_is_allowed(change, expected):
     assert errors_of(BASE.replace(*change)) == [expected]
@@ -121,8 +121,8 @@ def test_every_error_is_reported_at_once_in_line_order():
 
 @pytest.mark.parametrize("text, expected", [
     ("service: [", r"^zerodown.yaml:1: not valid YAML: expected the node content"),
-    ("", r"^zerodown.yaml: is empty; expected a mapping"),
-    ("- a\n- b\n", r"^zerodown.yaml: is a list; expected a mapping"),
+    ("", r"^zerodown.yaml:1: is empty; expected a mapping"),
+    ("- a\n- b\n", r"^zerodown.yaml:1: is a list; expected a mapping"),
 ])
 def test_files_that_are_not_a_mapping(text, expected):
     with pytest.raises(ConfigError, match=expected):
@@ -196,11 +196,11 @@ def test_canary_errors_point_into_the_step_list():
 
 def test_blue_green_and_router_shorthand():
     text = BASE.split("strategy:")[0] + (
-        "router: haproxy\nruntime: {kind: ssh, hosts: [a, b]}\n"
+        "router: haproxy\nruntime: local\n"
         "strategy: {kind: blue-green, auto_promote: false, preview_header: X-Preview}\n")
     cfg = parse_config(text)
     assert cfg.strategy == BlueGreenStrategy(auto_promote=False, preview_header="X-Preview")
-    assert (cfg.router.kind, cfg.runtime.kind, cfg.runtime.options) == ("haproxy", "ssh", {"hosts": ["a", "b"]})
+    assert (cfg.router.kind, cfg.runtime.kind, cfg.runtime.options) == ("haproxy", "local", {})
     assert apply_overrides(cfg, ["strategy=in-place"]).strategy == InPlaceStrategy()
 
 
