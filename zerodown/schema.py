@@ -197,6 +197,18 @@ def duration(lo: float = 0.0, hi: float = MAX_DURATION) -> Kind:
                                   {"type": "string", "pattern": DURATION_PATTERN}]})
 
 
+VERSION = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}"
+
+
+def version_label(v: str) -> str:
+    """A version label (`zerodown deploy v2`): the app sees it as {version}, in its
+    arguments, its environment and often its working directory (releases/{version})."""
+    if not isinstance(v, str) or not re.fullmatch(VERSION, v):
+        raise Invalid(f"a version label must be 1 to 128 letters, digits, and . _ + - (not "
+                      f"first), like v2 or 1.4.0; got {shown(v)}")
+    return v
+
+
 def amount(least: int = 0) -> Kind:
     """A count or a percentage of the instances, e.g. 2 or "25%"."""
     allowed = 'a count or a percentage like "25%"' + (f" (at least {least})" if least else "")

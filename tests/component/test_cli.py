@@ -215,7 +215,7 @@ def test_up_then_rolling_then_in_place_then_rollback(up):
     v1 = s.pids(1)
     watch = s.start("status", "--watch", "--interval", "0.1")
     first = status["instances"][0]["name"]
-    follow = s.start("logs", first, "-f")
+    follow = s.start("logs", first, "--follow")
     wait_for(lambda: first in watch.log(), what="status --watch output")
     wait_for(lambda: "listening on" in follow.log(), what="logs -f output")
     out = s.run("deploy", "v2").stdout

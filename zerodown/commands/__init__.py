@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from zerodown.commands import deploying, inspect, service
+import zerodown
+from zerodown.commands import arguments, deploying, inspect, service
 from zerodown.commands.examples import epilog
 from zerodown.controller import Controller
 from zerodown.strategies.options import STRATEGIES
@@ -21,10 +22,10 @@ PUBLIC = ("init", "validate", "up", "deploy", "plan", "status", "pause", "resume
 Command = Callable[[argparse.Namespace, Controller], int]
 
 
-def _common(p: argparse.ArgumentParser, short_file: bool = True) -> None:
-    """-f/--file and --state-dir after the command too (SUPPRESS: absent, the global holds)."""
-    names = ("-f", "--file") if short_file else ("--file",)
-    p.add_argument(*names, dest="file", default=argparse.SUPPRESS, metavar="FILE",
+def _common(p: argparse.ArgumentParser) -> None:
+    """-f/--file and --state-dir after the command too (SUPPRESS: absent, the global holds).
+    -f means --file everywhere (logs follows with --follow only)."""
+    p.add_argument("-f", "--file", dest="file", default=argparse.SUPPRESS, metavar="FILE",
                    help="the service's zerodown.yaml (default ./zerodown.yaml)")
     p.add_argument("--state-dir", default=argparse.SUPPRESS, metavar="DIR",
                    help="where zerodown keeps state (default .zerodown beside the file)")
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="zerodown", description="Zero-downtime deployments of a web service.",
         epilog="Exit codes: 0 done, 1 the deployment failed or was rolled back, "
                "2 bad usage or configuration.")
+    parser.add_argument("--version", action="version", version=f"zerodown {zerodown.__version__}")
     parser.add_argument("-f", "--file", default="zerodown.yaml", metavar="FILE",
                         help="the service's zerodown.yaml (default ./zerodown.yaml)")
     parser.add_argument("--state-dir", default=None, metavar="DIR",
@@ -57,16 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(PUBLIC) + "}",
                                 required=True)
 
-    def add(name: str, func: Command, help: str | None, short_file: bool = True):
+    def add(name: str, func: Command, help: str | None):
         p = sub.add_parser(name, help=help, description=help, epilog=epilog(name),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        _common(p, short_file)
+        _common(p)
         p.set_defaults(func=func)
         return p
 
     p = add("init", service.cmd_init, "write a starter zerodown.yaml and example releases")
     p.add_argument("--service", default="web", help="the service's name (default web)")
-    p.add_argument("--port", type=int, default=8080, help="the port users connect to")
+    p.add_argument("--port", type=arguments.count(1, 65535, "a port"), default=8080, help="the port users connect to")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
 
     p = add("validate", service.cmd_validate, "check zerodown.yaml; every error with file:line")
@@ -74,21 +76,24 @@ def build_parser() -> argparse.ArgumentParser:
     add("schema", service.cmd_schema, "print the JSON Schema of zerodown.yaml")
 
     p = add("up", service.cmd_up, "start the proxy and the first version; return once it serves")
-    p.add_argument("--version", help="the version to start (default: the last one, or v1)")
+    p.add_argument("--version", type=arguments.version,
+                   help="the version to start (default: the last one, or v1)")
 
     p = add("deploy", deploying.cmd_deploy, "deploy a new version, showing its progress")
-    p.add_argument("version", help="the version label, e.g. v2 (the app sees it as {version})")
+    p.add_argument("version", type=arguments.version,
+                   help="the version label, e.g. v2 (the app sees it as {version})")
     _strategy_options(p)
     _deployment_options(p)
 
     p = add("plan", deploying.cmd_plan, "print the steps a deployment would take; change nothing")
-    p.add_argument("version")
+    p.add_argument("version", type=arguments.version)
     _strategy_options(p)
 
     p = add("status", inspect.cmd_status, "the service, its deployment, instances and traffic")
     p.add_argument("--watch", action="store_true", help="refresh until interrupted")
     p.add_argument("--json", action="store_true", help="machine-readable")
-    p.add_argument("--interval", type=float, default=inspect.WATCH_INTERVAL,
+    p.add_argument("--interval", type=arguments.seconds(0.05, 3600),
+                   default=inspect.WATCH_INTERVAL,
                    help=argparse.SUPPRESS)
 
     for name, func, text in (
@@ -98,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
             ("promote", deploying.cmd_promote, "go past the pause the deployment holds at"),
             ("abort", deploying.cmd_abort, "take all traffic back to the stable revision")):
         p = add(name, func, text)
-        p.add_argument("id", nargs="?", type=int, help="deployment id (default: the active one)")
+        p.add_argument("id", nargs="?", type=arguments.deployment_id,
+                       help="deployment id (default: the active one)")
         if name == "promote":
             p.add_argument("--full", action="store_true",
                            help="skip every remaining pause and analysis")
@@ -109,18 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("history", inspect.cmd_history, "deployments, newest first; -v adds their events")
     p.add_argument("-v", "--verbose", action="store_true", help="each deployment's event log")
-    p.add_argument("-n", "--limit", type=int, default=50, help="at most this many (default 50)")
+    p.add_argument("-n", "--limit", type=arguments.count(1, 1_000_000, "a number of deployments"),
+                   default=50, help="at most this many (default 50)")
 
-    p = add("logs", inspect.cmd_logs, "an instance's output (or `proxy`, `controller-ID`)",
-            short_file=False)
+    p = add("logs", inspect.cmd_logs, "an instance's output (or `proxy`, `controller-ID`)")
     p.add_argument("instance", help="e.g. web-r2-s2 or r2-s2 (`zerodown status` lists them)")
-    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
-    p.add_argument("-n", "--lines", type=int, default=None, help="only the last N lines")
+    p.add_argument("--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("-n", "--lines", type=arguments.count(0, 10_000_000, "a number of lines"),
+                   default=None, help="only the last N lines")
 
     add("down", service.cmd_down, "stop the instances and the proxy")
 
     p = sub.add_parser("_run")  # the detached controller (deploy --detach starts it)
     _common(p)
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=arguments.deployment_id)
     p.set_defaults(func=deploying.cmd_run)
     return parser

@@ -44,6 +44,7 @@ from zerodown.hooks import HookFailed
 from zerodown.model import InstanceRef, Revision, Slot
 from zerodown.plan import Analyze, Pause, Plan, PlanError, Step, Target
 from zerodown.protocols import Clock, Router, Runtime
+from zerodown.schema import Invalid, version_label
 from zerodown.strategies import abort_plan, plan_for, rollback_plan
 from zerodown.strategies.options import StrategyConfig
 
@@ -106,6 +107,10 @@ class Engine:
         `strategy`: a kind ("in-place") or a whole `strategy:` section, replacing
         the configured one; `overrides`: key=value settings as on the command line.
         """
+        try:
+            version_label(version)
+        except Invalid as e:
+            raise UsageError(str(e)) from None
         extra = list(overrides)
         if strategy is not None:
             section = {"kind": strategy} if isinstance(strategy, str) else dict(strategy)
