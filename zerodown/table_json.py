@@ -22,6 +22,7 @@ import math
 import re
 from typing import Any
 
+from zerodown import linear_regex
 from zerodown.errors import TableError
 from zerodown.model import Backend, HealthCheck, RevisionRoute, RoutingTable, Rule, Sticky
 
@@ -152,9 +153,9 @@ def _rule(obj: Any, i: int) -> Rule:
         raise TableError(f"{where}: the value to match must be a string, got {value!r}")
     if "regex" in obj:
         try:
-            re.compile(value)
-        except re.error as e:
-            raise TableError(f"{where}.regex: {value!r} is not a valid regular expression: {e}") from None
+            linear_regex.check(value)
+        except linear_regex.RegexError as e:
+            raise TableError(f"{where}.regex: {value!r} is not a valid rule regex: {e}") from None
     return Rule(revision=_name(obj.get("revision"), f"{where}.revision"),
                 header=obj.get("header"), cookie=obj.get("cookie"),
                 equals=obj.get("equals"), regex=obj.get("regex"))

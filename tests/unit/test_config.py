@@ -11,6 +11,7 @@ import pytest
 from zerodown.config import (Amount, AnalysisStep, AppConfig, BlueGreenStrategy, CanaryStrategy,
                              InPlaceStrategy, PauseStep, RollingStrategy, WeightStep,
                              apply_overrides, json_schema, load_config, parse_config, starter_yaml)
+from zerodown import linear_regex
 from zerodown.errors import ConfigError
 from zerodown.schema import parse_duration
 
@@ -186,8 +187,8 @@ def test_canary_errors_point_into_the_step_list():
             .replace("success_rate: 0.99, latency_p99: 300ms", "count: 2")
             .replace("equals: \"1\"", "regex: \"(\""))
     assert errors_of(text) == [
-        'zerodown.yaml:14: strategy.match[0].regex: "(" is not a valid regular expression: '
-        'missing ), unterminated subpattern at position 0',
+        'zerodown.yaml:14: strategy.match[0].regex: "(" is not a valid rule regex: missing ): ( '
+        f'(allowed: {linear_regex.ALLOWED})',
         "zerodown.yaml:16: strategy.steps[0].weight: must be an integer from 0 to 100, got 120",
         'zerodown.yaml:17: strategy.steps[1]: unknown step "paws" (did you mean "pause"?)',
         "zerodown.yaml:20: strategy.steps[4].analysis: needs at least one threshold: success_rate, "
@@ -220,3 +221,11 @@ def test_json_schema_covers_every_key_and_kind():
     kinds = [v["properties"]["kind"]["const"] for v in schema["properties"]["strategy"]["anyOf"]]
     assert kinds == ["in-place", "rolling", "blue-green", "canary", "ab-test"]
     assert re.match(schema["properties"]["drain_timeout"]["anyOf"][1]["pattern"], "1m30s")
+
+
+def test_a_rule_regex_that_needs_backtracking_is_refused_naming_the_rule_and_what_is_allowed():
+    text = CANARY.replace('equals: "1"', 'regex: "^(a)\\\\1$"')
+    [error] = errors_of(text)
+    assert error.startswith('zerodown.yaml:14: strategy.match[0].regex: "^(a)\\\\1$" is not a '
+                            'valid rule regex: invalid escape sequence'), error
+    assert "without backreferences" in error

@@ -134,3 +134,21 @@ def test_head_end_finds_the_blank_line_and_looks_only_inside_the_head():
 def test_client_forwarded_proto_and_host_are_stripped_only():
     h = head("X-Forwarded-Proto: https", "x-forwarded-host: evil", "X-Forwarded-For: 1.2.3.4")
     assert routing.strip_client_forwarded(h) == head("X-Forwarded-For: 1.2.3.4")
+
+
+def test_a_catastrophic_regex_rule_is_matched_in_linear_time():
+    """`^(a+)+$` backtracks exponentially in Python's re (9 s for 27 characters)."""
+    import time
+    r = routes(table(rules=(Rule("r2", header="X-A", regex="^(a+)+$"),)))
+    t0 = time.perf_counter()
+    picked = [r.pick(head("X-A: " + "a" * n + "!"))[0] for n in (24, 27, 30)]
+    assert time.perf_counter() - t0 < 0.05, "a regex rule backtracked"
+    assert r.pick(head("X-A: aaaa"))[0] == "r2"
+    assert picked.count("r2") == 0
+
+
+def test_a_regex_rule_looks_at_values_up_to_a_bound_only():
+    from zerodown.linear_regex import MAX_VALUE
+    r = routes(table(weights=(100, 0), rules=(Rule("r2", header="X-A", regex="b$"),)))
+    assert r.pick(head("X-A: " + "a" * (MAX_VALUE - 1) + "b"))[0] == "r2"
+    assert r.pick(head("X-A: " + "a" * MAX_VALUE + "b"))[0] == "r1"

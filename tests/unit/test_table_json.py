@@ -53,7 +53,9 @@ def _bad(**change):
     (_bad(rules__0__revision="r9"), "rules[0].revision: unknown revision 'r9' (the table has: r1, r2)"),
     (_bad(rules__0__cookie="c"), "rules[0]: needs exactly one of 'header' or 'cookie'"),
     (_bad(rules__0__equals=KeyError), "rules[0]: needs exactly one of 'equals' or 'regex'"),
-    (_bad(rules__1__regex="(unclosed"), "rules[1].regex: '(unclosed' is not a valid regular expression"),
+    (_bad(rules__1__regex="(unclosed"), "rules[1].regex: '(unclosed' is not a valid rule regex: missing ): (unclosed"),
+    (_bad(rules__1__regex="(a)\\1"), "rules[1].regex: '(a)\\\\1' is not a valid rule regex: invalid escape "
+                                     "sequence: \\1 (allowed: RE2 syntax, matched in linear time"),
     (_bad(rules__0__header="Bad Header"), "is not a valid header or cookie name"),
     (_bad(sticky__mode="ip"), "sticky.mode: must be one of cookie, header, cookie-hash"),
     (_bad(colour="blue"), "table: unknown key 'colour'"),

@@ -19,6 +19,7 @@ import re
 import zlib
 from typing import Any, Callable, Final
 
+from zerodown.linear_regex import compile_rule
 from zerodown.model import RoutingTable, Rule, Sticky
 
 _random: Final = random.random  # Final: a C static in the compiled module
@@ -65,8 +66,7 @@ def point_of(value: bytes) -> float:
 def _rule_matcher(rule: Rule) -> Callable[[bytes], bool]:
     want = rule.equals
     if rule.regex is not None:
-        rx = re.compile(rule.regex)
-        test: Callable[[bytes], bool] = lambda v: rx.search(v.decode("latin-1")) is not None
+        test: Callable[[bytes], bool] = compile_rule(rule.regex)  # linear time, bounded value
     else:
         wanted = want.encode("latin-1", "replace")  # type: ignore[union-attr]
         test = lambda v: v == wanted

@@ -6,10 +6,10 @@ them. Parsing follows schema.py: every problem is reported with its key.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from zerodown import linear_regex
 from zerodown.model import Sticky
 from zerodown.schema import (Amount, Context, Invalid, Kind, Section, address, amount, boolean,
                              duration, enum, integer, join, list_of, nested, number, optional,
@@ -167,9 +167,9 @@ STICKY = Section(Sticky, {"mode": enum("cookie", "header", "cookie-hash"),
 
 def _regex(v: Any) -> str:
     try:
-        return re.compile(text().parse(v)).pattern
-    except re.error as e:
-        raise Invalid(f"{shown(v)} is not a valid regular expression: {e}") from None
+        return linear_regex.check(text().parse(v))
+    except linear_regex.RegexError as e:
+        raise Invalid(f"{shown(v)} is not a valid rule regex: {e}") from None
 
 
 MATCH = Section(MatchRule, {"header": optional(text(TOKEN, "a header name")),
