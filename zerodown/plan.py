@@ -154,8 +154,15 @@ class Analyze:
     spec: Mapping[str, Any] = field(default_factory=dict)  # AnalysisConfig fields
     against: int | None = None  # the stable revision to compare with
 
+    @property
+    def background(self) -> bool:
+        """The gate before a canary's promotion: the background analysis's verdict."""
+        return bool(self.spec.get("background"))
+
     def describe(self, service: str = "") -> str:
         vs = f" against r{self.against}" if self.against is not None else ""
+        if self.background:
+            return f"wait for the background analysis of r{self.revision}{vs} to pass"
         return f"analyze r{self.revision}{vs}"
 
 

@@ -51,11 +51,13 @@ def test_a_good_canary_is_promoted_by_itself(stack_factory):
     assert result.failed() == 0, result.summary()
 
 
-def test_without_traffic_the_analysis_is_inconclusive_and_the_deployment_pauses(stack_factory):
+def test_without_traffic_an_inconclusive_analysis_takes_the_canary_weight_back(stack_factory):
+    """Undecided with a weight on the canary: a pause would leave its users there (issue 11)."""
     stack = stack_factory(instances=2, strategy=canary("3s"))
     assert stack.deploy("v1", strategy="rolling") is Phase.SUCCEEDED
     phase = stack.deploy("v2")
-    assert phase is Phase.PAUSED
+    assert phase is Phase.ABORTED
     d = stack.store.deployments("shop", limit=1)[0]
     assert "inconclusive" in d.error and "0 requests, 50 needed" in d.error
     assert "analysis.inconclusive" in analysis_events(stack)
+    assert stack.router.stats()["revisions"].get("r2", {}).get("weight", 0) == 0

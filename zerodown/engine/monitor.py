@@ -4,13 +4,19 @@
         ...steps...
 
 The canary's `analysis:` section (not an `{analysis: ...}` step) asks for it.
-A thread calls the engine's judge over and over, each time on fresh
-evidence, while the deployment is running or paused; a "fail" aborts it at
-once from that thread (the step in progress sees the abort at its next poll:
-a pause, a health wait or a drain all poll), with the evidence as the error.
-A pass or an inconclusive verdict only starts the next round: stable's traffic
-keeps being compared with the canary's until the deployment leaves these
-phases. A controller restart starts a new monitor (run() does).
+A thread calls the engine's judge while the deployment is running or paused,
+and the judge's evidence grows over the whole canary: its sequential test is
+always valid, so one test may watch for as long as the canary runs (rounds
+that each began from nothing let a worse canary through four inconclusive
+rounds whose pooled evidence failed it, issue 17). A "fail" aborts the
+deployment at once from that thread (the step in progress sees the abort at
+its next poll), with the evidence as the error. A "pass" is what the plan's
+gate before the promotion waits for (canary.py puts an Analyze step with
+`background: true` there; Engine._analyze asks `passed`); after a pass the
+watch goes on, each later round with half the false-alarm budget of the one
+before, so all of them together fail a good canary with a chance of at most
+max_false_alarm. A controller restart starts a new monitor (run() does), from
+fresh evidence.
 """
 
 from __future__ import annotations
@@ -38,7 +44,9 @@ def verdict_of(result) -> tuple[str, str]:
 class BackgroundAnalysis:
     def __init__(self, engine, deployment_id: int, spec: dict, revision: int, against: int):
         self.engine, self.id = engine, deployment_id
-        self.step = Analyze(revision, spec, against)
+        self.spec, self.revision, self.against = dict(spec), revision, against
+        self.passed = threading.Event()  # a round passed: the promotion may go on
+        self.why = ""  # the last verdict's evidence
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True,
                                         name=f"analysis of deployment {deployment_id}")
@@ -60,17 +68,25 @@ class BackgroundAnalysis:
 
     def _watch(self) -> None:
         store, service = self.engine.store, self.engine.service
+        alpha = float(self.spec.get("max_false_alarm", 0.01))
+        rounds = 1  # round k may fail a good canary with a chance of alpha / 2^k
         try:
             while True:
                 d = self._check()
-                verdict, why = verdict_of(self.engine.judge(self.step, d, self._check))
+                step = Analyze(self.revision, {**self.spec, "on_inconclusive": "wait",
+                                               "max_false_alarm": alpha / 2 ** rounds},
+                               self.against)
+                verdict, self.why = verdict_of(self.engine.judge(step, d, self._check))
                 if verdict == "fail":
-                    self._abort(f"background analysis of r{self.step.revision} failed: {why}")
+                    self._abort(f"background analysis of r{self.revision} failed: {self.why}")
                     return
-                self._done.wait(ROUND_GAP)  # the next round starts from fresh evidence
+                if verdict == "pass":
+                    self.passed.set()
+                    rounds += 1
+                self._done.wait(ROUND_GAP)  # a judge that returns at once must not spin
         except _Over:
             return
-        except ZerodownError as e:  # the judge broke: say so, and leave the steps to go on
+        except ZerodownError as e:  # the judge broke: say so; the gate will not pass without it
             store.event(service, "analysis.error", f"background analysis stopped: {e}", self.id)
 
     def _abort(self, why: str) -> None:

@@ -91,6 +91,7 @@ class Engine:
         self.store, self.runtime, self.router, self.clock = store, runtime, router, clock
         self.config, self.service = config, config.service
         self.judge, self.planner = judge, planner
+        self.monitor: BackgroundAnalysis | None = None  # the deployment's, while run() runs it
         store.now = clock.now  # step records and timed pauses share the engine's clock
         if on_event is not None:
             store.listeners.append(on_event)
@@ -209,8 +210,10 @@ class Engine:
         if d.kind == "deploy" and d.from_revision is not None and not d.phase.terminal:
             spec = background_spec(self._strategy(d.to_revision, d.strategy))
         if spec is None:
+            self.monitor = None
             return nullcontext()
-        return BackgroundAnalysis(self, id, spec, d.to_revision, d.from_revision)
+        self.monitor = BackgroundAnalysis(self, id, spec, d.to_revision, d.from_revision)
+        return self.monitor
 
     def _advance(self, d: Deployment) -> None:
         if d.phase is Phase.PAUSED:
@@ -310,6 +313,10 @@ class Engine:
         try:
             if d.phase in (Phase.ROLLING_BACK, Phase.ABORTING, Phase.PENDING):
                 self.store.fail_step(d.id, index, msg, Phase.FAILED, changes)
+            elif isinstance(error, Inconclusive) and self._exposed(d):
+                self._settle_routing()  # undecided with users on it: back to the proven side
+                self.store.replan(d.id, d.cursor, self._undo(d, abort=True), "abort",
+                                  f"undecided: {msg}", Phase.ABORTING, msg, changes)
             elif d.on_failure == "pause" or isinstance(error, Inconclusive):
                 self.store.fail_step(d.id, index, msg, Phase.PAUSED, changes)
             else:
@@ -320,6 +327,11 @@ class Engine:
                                   Phase.ABORTING if abort else Phase.ROLLING_BACK, msg, changes)
         except (PlanError, RouterError) as e:
             self.store.fail_step(d.id, index, f"{msg}; cannot roll back: {e}", Phase.FAILED, changes)
+
+    def _exposed(self, d: Deployment) -> bool:
+        """Does the table in force give users' traffic (a weight) to d's new revision?"""
+        route = self.store.routing(self.service).table.revision(f"r{d.to_revision}")
+        return route is not None and route.weight > 0 and d.from_revision is not None
 
     def _replan(self, d: Deployment) -> None:
         kind = PLAN_OF[d.phase]

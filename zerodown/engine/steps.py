@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from zerodown.analysis.judge import config_of
 
 from zerodown.engine import health
 from zerodown.engine.health import HealthError
 from zerodown.engine.lifecycle import Phase
-from zerodown.engine.monitor import verdict_of
+from zerodown.engine.monitor import BackgroundAnalysis, verdict_of
 from zerodown.engine.records import Change, Deployment
 from zerodown.errors import ZerodownError
 from zerodown.hooks import HookContext, require, run_hooks
@@ -34,7 +36,8 @@ class AnalysisFailed(ZerodownError):
 
 
 class Inconclusive(AnalysisFailed):
-    """Not enough data to judge: the deployment pauses, whatever on_failure says."""
+    """Not enough data to judge: the deployment pauses, whatever on_failure says; with users
+    on the new revision (a weight) it is aborted instead, so none stays on the unproven side."""
 
 
 class RefusedStep(ZerodownError):
@@ -185,13 +188,33 @@ def pause(engine: Engine, d: Deployment, i: int, step: Pause) -> None:
 
 def analyze(engine: Engine, d: Deployment, i: int, step: Analyze) -> None:
     engine.store.begin_step(d.id, i)
-    verdict, why = verdict_of(engine.judge(step, d, lambda: engine._check(
-        d.id, {Phase.PAUSED, Phase.ABORTING, Phase.PROMOTING})))
+    check = lambda: engine._check(d.id, {Phase.PAUSED, Phase.ABORTING, Phase.PROMOTING})  # noqa: E731
+    monitor = engine.monitor if step.background else None
+    if monitor is not None:
+        verdict, why = await_background(engine, monitor, step, check)
+    else:  # a step of its own (or the gate with no monitor to ask: judged here)
+        verdict, why = verdict_of(engine.judge(step, d, check))
     if verdict == "inconclusive":
         raise Inconclusive(f"analysis of r{step.revision} is inconclusive: {why or 'no data'}")
     if verdict != "pass":
         raise AnalysisFailed(f"analysis of r{step.revision} failed: {why or verdict}")
     engine.store.finish_step(d.id, i, f"analysis passed{': ' + why if why else ''}")
+
+
+def await_background(engine: Engine, monitor: BackgroundAnalysis, step: Analyze,
+                     check: Callable[[], object]) -> tuple[str, str]:
+    """The gate before a canary's promotion: the background analysis's pass, awaited up to
+    its max_duration from here (a fail aborts from the monitor's thread: check sees it)."""
+    cfg = config_of(step.spec)
+    limit = cfg.max_duration or cfg.interval * cfg.count
+    deadline = engine.clock.now() + limit
+    while not monitor.passed.is_set():
+        check()
+        if engine.clock.now() >= deadline:
+            return "inconclusive", (f"the background analysis has not passed {limit:g}s after "
+                                    f"the canary's last step: {monitor.why or 'no verdict'}")
+        engine.clock.sleep(min(POLL, max(0.0, deadline - engine.clock.now())) or POLL)
+    return "pass", monitor.why
 
 
 def hook(engine: Engine, d: Deployment, i: int, step: Hook) -> None:

@@ -72,6 +72,9 @@ def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
                                  step.duration))
         elif isinstance(step, AnalysisStep):
             b.steps.append(Analyze(target.revision, asdict(step.analysis), state.stable))
+    if strategy.analysis is not None:  # no promotion without the background analysis's pass
+        b.steps.append(Analyze(target.revision, {**asdict(strategy.analysis), "background": True},
+                               state.stable))
     # Promotion: the canary grows to the full count, then takes every user at once.
     grow(n)
     b.steps += [Route((Share(target.revision, tuple(canary)),)), Drain(tuple(stable)),

@@ -29,6 +29,9 @@ class AnalysisConfig:
     inconclusive. method "fixed": `count` measurements every `interval`, each
     failed by a point estimate past a threshold, `failure_limit` tolerated
     (Flagger's shape). Fewer than min_requests makes it inconclusive, not failed.
+    An inconclusive verdict pauses the deployment while no user is on the new
+    revision (a preview, a canary at 0%); once users are (a weight), it aborts:
+    nobody is left on a revision that was not shown to be good.
     """
 
     interval: float = 10.0
@@ -42,7 +45,8 @@ class AnalysisConfig:
     method: str = "sequential"  # or "fixed"
     max_false_alarm: float = 0.01  # sequential: chance of failing a revision within thresholds
     max_duration: float | None = None  # sequential: undecided after this; None: interval * count
-    on_inconclusive: str = "pause"  # undecided at max_duration: pause, or wait on for a verdict
+    on_inconclusive: str = "pause"  # undecided at max_duration: stop (pause, or abort if users
+    # are on the new revision), or wait on for a verdict
     prometheus: str | None = None  # read metrics from this Prometheus (URL), not the proxy
     query: str | None = None  # PromQL with {service} {revision}, measured every interval
     query_max: float | None = None  # the query's value must stay at most this
