@@ -13,7 +13,6 @@ import threading
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from zerodown.analysis.judge import config_of
-
 from zerodown.engine import health
 from zerodown.engine.health import HealthError
 from zerodown.engine.lifecycle import Phase
