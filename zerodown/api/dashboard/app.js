@@ -1,0 +1,226 @@
+// The dashboard: one state object fed by the controller's stream (or by polling
+// while the stream is down), drawn by one render() per change.
+
+import { ApiError, get, setToken, stream, takeTokenFromUrl } from "./api.js";
+import { Confirm, updateButtons } from "./actions.js";
+import { renderHistory, renderPlan } from "./deployments.js";
+import { EventLog, renderEvents } from "./events.js";
+import { Metrics, renderMetrics } from "./metrics.js";
+import { rolesOf } from "./palette.js";
+import { renderRevisions } from "./revisions.js";
+import { isActive, renderSummary, summarize } from "./summary.js";
+import { renderTraffic } from "./traffic.js";
+
+const POLL_MS = 1000; // status while the stream is down: the bar stays within a second
+const METRICS_MS = 2000;
+const RETRY_MS = [1000, 2000, 5000, 10000]; // reopening the stream, then every 10 s
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  status: null, table: null, detail: null, history: [], log: new EventLog(),
+  metrics: new Metrics(), link: "connecting", deploymentKey: null, tableVersion: null,
+};
+const now = () => Date.now() / 1000;
+
+// --- drawing --------------------------------------------------------------------
+
+// Redraw a part only when what it shows changed: a plan redrawn every second would
+// lose its scroll position and any text the reader selected.
+const shown = new Map();
+function changed(part, ...inputs) {
+  const key = JSON.stringify(inputs);
+  if (shown.get(part) === key) return false;
+  shown.set(part, key);
+  return true;
+}
+
+let queued = false;
+function render() {
+  if (queued) return;
+  queued = true;
+  setTimeout(() => { queued = false; draw(); }, 0); // many messages in one turn: one draw
+}
+
+function draw() {
+  const s = state.status;
+  const t = now();
+  const roles = rolesOf(s);
+  if (s) {
+    $("service-name").textContent = s.service;
+    $("service-url").textContent = s.url;
+    $("service-url").href = s.url;
+    document.title = `${s.service} · zerodown`;
+    $("proxy").textContent = s.proxy && s.proxy.running
+      ? `proxy up${s.proxy.table_version != null ? ` · table v${s.proxy.table_version}` : ""}` : "proxy not running";
+    $("table-version").textContent = s.proxy && s.proxy.table_version != null ? `table v${s.proxy.table_version}` : "";
+  }
+  renderSummary(summarize(s, state.history, state.log.events, t), {
+    phase: $("phase"), headline: $("headline"), subline: $("subline"), now: $("step-now"),
+    progress: $("progress"), progressFill: $("progress-fill"), error: $("error"),
+  });
+  $("summary").dataset.active = String(isActive(s && s.deployment));
+  renderTraffic(s, state.table, $("traffic-bar"), $("traffic-legend"), $("traffic-rules"), roles);
+  renderRevisions(s, roles, $("revisions"), t);
+  if (changed("plan", state.detail)) renderPlan(state.detail, $("plan"), $("plan-meta"));
+  renderEvents(state.log, $("events"));
+  if (changed("history", state.history)) renderHistory(state.history, document.querySelector("#history tbody"));
+  updateButtons(document.querySelectorAll("#actions button"), s, state.history);
+}
+
+function drawMetrics() {
+  renderMetrics(state.metrics, rolesOf(state.status), $("charts"), $("chart-legend"), now());
+}
+
+function setLink(link, text) {
+  state.link = link;
+  $("link").dataset.state = link;
+  $("link-text").textContent = text || link;
+}
+
+let toastTimer = null;
+function toast(text, tone = "ok") {
+  const el = $("toast");
+  el.textContent = text;
+  el.dataset.tone = tone;
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.hidden = true; }, 4000);
+}
+
+// --- reading --------------------------------------------------------------------
+
+// A deployment's identity and position: when it changes, its plan and the history are read again.
+function keyOf(d) {
+  return d ? `${d.id}/${d.phase}/${d.plan}/${d.step}` : "none";
+}
+
+async function onStatus(status) {
+  state.status = status;
+  render();
+  const key = keyOf(status.deployment);
+  if (key !== state.deploymentKey) {
+    state.deploymentKey = key;
+    refreshDeployments();
+  }
+  const version = status.proxy && status.proxy.table_version;
+  if (version !== state.tableVersion) {
+    state.tableVersion = version;
+    get("table").then((table) => { state.table = table; render(); }).catch(() => {});
+  }
+}
+
+// The plan shown is the running deployment's, or else the last one's (how it ended).
+async function refreshDeployments() {
+  try {
+    const history = (await get("deployments?limit=20")).deployments || [];
+    const active = isActive(state.status && state.status.deployment);
+    const which = active ? "current" : history.length ? String(history[0].id) : null;
+    const detail = which && await get(`deployments/${which}`).catch((e) => (e.status === 404 ? null : Promise.reject(e)));
+    state.history = history;
+    state.detail = detail || null;
+    render();
+  } catch (e) {
+    failed(e);
+  }
+}
+
+async function catchUpEvents() {
+  const path = state.log.cursor ? `events?after=${state.log.cursor}&limit=500` : "events?limit=100";
+  const doc = await get(path);
+  state.log.add(doc.events || []);
+  render();
+}
+
+async function readAll() {
+  await onStatus(await get("status"));
+  await catchUpEvents();
+}
+
+function failed(e) {
+  if (e instanceof ApiError && e.status === 401) {
+    setLink("offline", "token needed");
+    if (!$("login").open) $("login").showModal();
+    return;
+  }
+  console.warn("zerodown:", e);
+}
+
+// --- staying live ------------------------------------------------------------------
+
+// The stream when it works; while it is down, polling every second, and the
+// stream tried again with a growing delay.
+async function live() {
+  let attempt = 0;
+  for (;;) {
+    let opened = false;
+    try {
+      await stream(() => {
+        opened = true;
+        attempt = 0;
+        setLink("live");
+        readAll().catch(failed); // what happened while we were away
+      }, (event, data) => {
+        if (event === "status") onStatus(data);
+        else if (event === "event") { state.log.add([data]); render(); }
+      });
+    } catch (e) {
+      failed(e);
+    }
+    if (state.link === "offline" && $("login").open) {
+      await new Promise((resolve) => $("login").addEventListener("close", resolve, { once: true }));
+      continue;
+    }
+    const wait = RETRY_MS[Math.min(attempt++, RETRY_MS.length - 1)];
+    setLink(opened ? "polling" : "polling", "polling");
+    await pollFor(wait);
+  }
+}
+
+async function pollFor(ms) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    try {
+      await readAll();
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) { failed(e); return; }
+      setLink("offline", "controller unreachable");
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+async function metricsLoop() {
+  for (;;) {
+    try {
+      state.metrics.merge(await get(state.metrics.query()), now());
+      drawMetrics();
+    } catch (e) {
+      if (!(e instanceof ApiError)) drawMetrics(); // keep the axis moving while unreachable
+    }
+    await new Promise((r) => setTimeout(r, METRICS_MS));
+  }
+}
+
+// --- start ------------------------------------------------------------------------
+
+function start() {
+  takeTokenFromUrl();
+  const confirm = new Confirm($("confirm"), () => state.status, (text) => {
+    toast(text);
+    refreshDeployments();
+  });
+  for (const button of document.querySelectorAll("#actions button")) {
+    button.addEventListener("click", () => confirm.open(button.dataset.action));
+  }
+  $("login-form").addEventListener("submit", () => {
+    setToken($("login-token").value.trim());
+    setLink("connecting");
+  });
+  setInterval(render, 1000); // ages and durations
+  draw();
+  drawMetrics();
+  live();
+  metricsLoop();
+}
+
+start();

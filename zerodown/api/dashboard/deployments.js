@@ -1,0 +1,39 @@
+// The running deployment's plan (the current step marked) and the history of deployments.
+
+import { day, esc, label, phaseText, seconds } from "./format.js";
+
+const TERMINAL = ["succeeded", "failed", "rolled_back", "aborted"];
+const MARK = { done: "✓", current: "●", pending: "", failed: "✕", stopped: "■" };
+
+// detail: GET deployments/current (deployment_dict + plan_steps), or null when none runs.
+export function renderPlan(detail, listEl, metaEl) {
+  if (!detail || !detail.plan_steps) {
+    listEl.innerHTML = '<li class="plan-empty muted">No deployment yet. The plan of the next one shows here.</li>';
+    metaEl.textContent = "";
+    return;
+  }
+  const done = detail.plan_steps.filter((s) => s.state === "done").length;
+  const ended = TERMINAL.includes(detail.phase) ? ` · ${phaseText(detail.phase)}` : "";
+  metaEl.textContent = `deployment ${detail.id}${ended} · ${detail.plan} plan · ${done} of ${detail.plan_steps.length} done`;
+  // A finished deployment's "current" step is where it stopped: failed there, or was ended there.
+  const stoppedAs = detail.phase === "failed" ? "failed" : "stopped";
+  listEl.innerHTML = detail.plan_steps.map((s) => {
+    const shown = s.state === "current" && ended ? stoppedAs : s.state;
+    return `<li class="step" data-state="${esc(shown)}"${shown === "current" ? ' aria-current="step"' : ""}>
+    <span class="step-mark">${MARK[shown] ?? ""}</span><span class="step-n">${s.index + 1}</span><span class="step-text">${esc(s.text)}</span></li>`;
+  }).join("");
+  const current = listEl.querySelector('[data-state="current"]');
+  // Keep the current step in view in a long plan, without moving the whole page.
+  if (current) listEl.scrollTop = Math.max(0, current.offsetTop - listEl.offsetTop - listEl.clientHeight / 3);
+}
+
+export function renderHistory(deployments, tbody) {
+  tbody.innerHTML = (deployments || []).map((d) => {
+    const took = TERMINAL.includes(d.phase) ? seconds(d.duration_s) : "running";
+    const change = d.from ? `${label(d.from)} → ${label(d.to)}` : label(d.to);
+    return `<tr data-deployment="${d.id}"${d.error ? ` title="${esc(d.error)}"` : ""}>
+      <td class="muted">${d.id}</td><td>${d.kind === "rollback" ? "rollback " : ""}${esc(change)}</td>
+      <td>${esc(d.strategy)}</td><td><span class="outcome" data-phase="${esc(d.phase)}">${esc(phaseText(d.phase))}</span></td>
+      <td class="muted">${day(d.created)}</td><td class="muted">${took}</td></tr>`;
+  }).join("") || '<tr><td colspan="6" class="muted">No deployment yet.</td></tr>';
+}

@@ -1,0 +1,59 @@
+// Per-revision req/s, error % and latency over the last minutes: the first read takes
+// the whole window, later reads only the last seconds, merged by timestamp (a whole
+// window every two seconds would be ~50 KB a time for nothing).
+
+import { lineChart } from "./charts.js";
+import { esc, ms, num } from "./format.js";
+import { colorOf } from "./palette.js";
+
+export const WINDOW = 300;
+
+export class Metrics {
+  constructor() {
+    this.series = new Map(); // "3" -> [{t, rps, error_rate, p50_ms, p99_ms}], oldest first
+    this.interval = 1;
+    this.loaded = false;
+  }
+
+  // The query for the next read: the whole window first, then a little overlap.
+  query() {
+    return `metrics?window=${this.loaded ? 10 : WINDOW}`;
+  }
+
+  merge(doc, now) {
+    this.interval = doc.interval_s || 1;
+    for (const [rev, points] of Object.entries(doc.series || {})) {
+      const mine = this.series.get(rev) || [];
+      const last = mine.length ? mine[mine.length - 1].t : -Infinity;
+      for (const p of points) if (p.t > last) mine.push(p);
+      this.series.set(rev, mine);
+    }
+    for (const [rev, mine] of this.series) {
+      const keep = mine.filter((p) => p.t >= now - WINDOW);
+      if (keep.length) this.series.set(rev, keep);
+      else this.series.delete(rev);
+    }
+    this.loaded = true;
+  }
+}
+
+export function renderMetrics(metrics, roles, chartsEl, legendEl, now) {
+  const revs = [...metrics.series.keys()].sort((a, b) => Number(a) - Number(b));
+  const line = (rev, pick, faint = false) => ({
+    color: colorOf(Number(rev), roles), faint,
+    points: metrics.series.get(rev).map((p) => [p.t, pick(p)]),
+  });
+  const common = { t0: now - WINDOW, t1: now, now, interval: metrics.interval };
+  chartsEl.innerHTML = [
+    lineChart({ ...common, title: "requests / s", format: (v) => num(v, 0),
+      lines: revs.map((r) => line(r, (p) => p.rps)) }),
+    lineChart({ ...common, title: "errors %", format: (v) => `${num(v, 1)}%`,
+      lines: revs.map((r) => line(r, (p) => 100 * p.error_rate)) }),
+    lineChart({ ...common, title: "latency: p50, p99 (faint)", format: ms,
+      lines: revs.flatMap((r) => [line(r, (p) => p.p50_ms), line(r, (p) => p.p99_ms, true)]) }),
+  ].join("");
+  legendEl.innerHTML = revs.map((r) => {
+    const role = roles[Number(r)];
+    return `<span class="legend-chip"><span class="swatch" style="background:${colorOf(Number(r), roles)}"></span>r${esc(r)}${role ? ` <span class="muted">${role}</span>` : ""}</span>`;
+  }).join("");
+}

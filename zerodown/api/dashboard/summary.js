@@ -1,0 +1,102 @@
+// The line at the top that says what is going on, at a glance:
+// "Canary r4 (v4) at 25%" · "step 3 of 7 · pause until resumed · analysis passing".
+
+import { ago, esc, label, percent, phaseText, seconds } from "./format.js";
+
+const TERMINAL = new Set(["succeeded", "failed", "rolled_back", "aborted"]);
+// The colour of a phase badge: calm for progress, amber for waiting or going back, red for failure.
+const TONE = {
+  pending: "info", running: "info", promoting: "info", paused: "warn", aborting: "warn",
+  rolling_back: "warn", succeeded: "ok", failed: "bad", rolled_back: "warn", aborted: "warn",
+};
+
+export function isActive(deployment) {
+  return Boolean(deployment) && !TERMINAL.has(deployment.phase);
+}
+
+function weightOf(status, revision) {
+  const row = (status.traffic || []).find((t) => t.revision === `r${revision}`);
+  return row ? row.weight : 0;
+}
+
+function headline(status, d) {
+  const to = label(d.to);
+  const weight = percent(weightOf(status, d.to.revision));
+  if (d.kind === "rollback") return `Rolling back to ${to}`;
+  if (d.plan === "abort") return `Aborting ${to}: traffic back to ${label(d.from)}`;
+  if (d.plan === "rollback") return `Rolling back ${to} to ${label(d.from)}`;
+  if (d.strategy === "canary") return `Canary ${to} at ${weight}`;
+  if (d.strategy === "ab-test") return `A/B test: ${to} at ${weight}`;
+  if (d.strategy === "blue-green") return `Blue/green ${to}: ${weight} of traffic`;
+  if (!d.from) return `First deploy of ${to}`;
+  return `${d.strategy[0].toUpperCase()}${d.strategy.slice(1)} ${label(d.from)} → ${to}: ${weight} of traffic`;
+}
+
+// The newest analysis.* event of this deployment, as a word a person reads.
+export function analysisState(events, deploymentId) {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i];
+    if (e.deployment !== deploymentId || !e.kind.startsWith("analysis.")) continue;
+    const what = e.kind.slice("analysis.".length);
+    const words = {
+      passed: ["analysis passing", "ok"], failed: ["analysis failed", "bad"],
+      inconclusive: ["analysis inconclusive", "warn"], error: ["analysis error", "bad"],
+      metrics_error: ["analysis cannot read metrics", "bad"],
+    };
+    const [text, tone] = words[what] || ["analysis running", "info"];
+    return { text, tone, detail: e.text };
+  }
+  return null;
+}
+
+// What the summary card shows: {phase, tone, headline, parts: [{text, tone}], progress, error}.
+export function summarize(status, history, events, now) {
+  if (!status) return { phase: "…", tone: "info", headline: "Loading…", parts: [] };
+  const d = status.deployment;
+  if (isActive(d)) {
+    const step = Math.min(d.step, d.steps);
+    const parts = [{ text: `deployment ${d.id}` }, { text: `step ${step} of ${d.steps}` }];
+    const analysis = analysisState(events, d.id);
+    if (analysis) parts.push({ text: analysis.text, tone: analysis.tone, title: analysis.detail });
+    parts.push({ text: `started ${ago(d.created, now)}` });
+    return {
+      phase: phaseText(d.phase), tone: TONE[d.phase] || "info", headline: headline(status, d), parts,
+      progress: d.steps ? (d.step - 1) / d.steps : 0, error: d.error,
+      now: d.step_text ? `${phaseText(d.phase)}: ${d.step_text}` : null,
+    };
+  }
+  if (!status.stable) {
+    return { phase: "idle", tone: "info", headline: "Nothing deployed yet", parts: [{ text: "zerodown up starts the first version" }] };
+  }
+  const served = (status.traffic || []).filter((t) => t.weight > 0).map((t) => `${t.revision} ${percent(t.weight)}`);
+  const last = history && history[0];
+  const parts = [{ text: "no deployment in progress" }];
+  let tone = "ok";
+  let error = null;
+  if (last) {
+    const outcome = phaseText(last.phase);
+    const lastTone = TONE[last.phase] || "info";
+    parts.push({ text: `last: deployment ${last.id} ${outcome} ${ago(last.created + last.duration_s, now)} after ${seconds(last.duration_s)}`, tone: lastTone === "ok" ? null : lastTone });
+    if (last.phase === "failed") { tone = "bad"; error = last.error; }
+    else if (lastTone === "warn") tone = "warn";
+  }
+  return {
+    phase: last && last.phase !== "succeeded" ? `last ${phaseText(last.phase)}` : "steady",
+    tone, headline: `${label(status.stable)} serves ${served.length > 1 ? served.join(" · ") : "all traffic"}`,
+    parts, progress: null, error,
+  };
+}
+
+export function renderSummary(view, el) {
+  el.phase.textContent = view.phase;
+  el.phase.dataset.tone = view.tone;
+  el.headline.textContent = view.headline;
+  el.subline.innerHTML = view.parts.map((p) =>
+    `<span class="part"${p.tone ? ` data-tone="${p.tone}"` : ""}${p.title ? ` title="${esc(p.title)}"` : ""}>${esc(p.text)}</span>`).join("");
+  el.now.hidden = !view.now;
+  el.now.textContent = view.now || "";
+  el.progress.hidden = view.progress === null || view.progress === undefined;
+  if (!el.progress.hidden) el.progressFill.style.width = `${Math.round(view.progress * 100)}%`;
+  el.error.hidden = !view.error;
+  el.error.textContent = view.error || "";
+}

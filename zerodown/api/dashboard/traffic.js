@@ -1,0 +1,49 @@
+// The routing table as one horizontal bar, a segment per revision. Segments are kept
+// and only their width changes, so the CSS transition shows the weight moving.
+
+import { esc, num, percent } from "./format.js";
+import { colorOf } from "./palette.js";
+
+export function renderTraffic(status, table, bar, legend, rules, roles) {
+  const traffic = (status && status.traffic) || [];
+  const seen = new Set();
+  for (const t of traffic) {
+    seen.add(t.revision);
+    let seg = bar.querySelector(`[data-revision="${t.revision}"]`);
+    if (!seg) {
+      seg = document.createElement("div");
+      seg.className = "seg";
+      seg.dataset.revision = t.revision;
+      seg.style.width = "0%";
+      seg.innerHTML = '<span class="seg-label"></span>';
+      bar.appendChild(seg);
+      seg.getBoundingClientRect(); // lay out at 0% first, so a new segment grows in
+    }
+    const number = Number(t.revision.slice(1));
+    seg.style.background = colorOf(number, roles);
+    seg.dataset.role = roles[number] || "other";
+    seg.style.width = `${t.weight}%`;
+    seg.dataset.weight = String(t.weight);
+    seg.title = `${t.revision}${t.version ? ` (${t.version})` : ""}: ${percent(t.weight)}`;
+    seg.querySelector(".seg-label").textContent = `${t.revision}${t.version ? ` · ${t.version}` : ""} · ${percent(t.weight)}`;
+    seg.classList.toggle("narrow", t.weight < 12);
+  }
+  for (const seg of [...bar.children]) {
+    if (!seen.has(seg.dataset.revision)) seg.remove();
+  }
+  bar.classList.toggle("empty", !traffic.some((t) => t.weight > 0));
+  legend.innerHTML = traffic.map((t) => {
+    const role = roles[Number(t.revision.slice(1))];
+    return `<div class="legend-item" data-revision="${esc(t.revision)}">
+      <span class="swatch" style="background:${colorOf(Number(t.revision.slice(1)), roles)}"></span>
+      <b>${esc(t.revision)}</b> <span class="muted">${esc(t.version || "")}${role ? ` · ${role}` : ""}</span>
+      <span class="legend-weight" data-weight="${t.weight}">${percent(t.weight)}</span>
+      <span class="muted small">${t.backends.length} backend${t.backends.length === 1 ? "" : "s"} · ${num(t.rate)} req/s · ${t.in_flight ?? 0} in flight</span>
+    </div>`;
+  }).join("") || '<p class="muted">Nothing is routed: every request gets 503.</p>';
+  const ruleList = (table && table.rules) || [];
+  const sticky = table && table.sticky;
+  const parts = ruleList.map((r) => `${r.header ? `header ${r.header}` : `cookie ${r.cookie}`} ${r.equals !== undefined ? `= "${r.equals}"` : `~ /${r.regex}/`} → ${r.revision}`);
+  if (sticky) parts.push(`sticky by ${sticky.mode} ${sticky.name}`);
+  rules.textContent = parts.length ? `Rules: ${parts.join(" · ")}` : "";
+}
