@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(haproxy nginx wrk curl gcc prometheus)
+# chromium: the dashboard's browser test drives Debian's build with Playwright (no browser download)
+DEBIAN_PACKAGES=(haproxy nginx wrk curl gcc prometheus chromium)
 PYTHON=${PYTHON:-python3}
 
 # Compiling the proxy's hot path needs the headers of the Python that runs it.
