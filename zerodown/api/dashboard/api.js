@@ -63,8 +63,9 @@ export async function post(path, body) {
 // Server-Sent Events over fetch() rather than EventSource: EventSource cannot send
 // an Authorization header. Calls onMessage(event, data) per message; resolves when
 // the stream ends, rejects when it cannot be opened.
-export async function stream(onOpen, onMessage, signal) {
-  const response = await fetch("/api/v1/stream", {
+export async function stream(after, onOpen, onMessage, signal) {
+  // ?after: the events since the last one seen come first, so a reconnect misses none.
+  const response = await fetch(`/api/v1/stream${after ? `?after=${after}` : ""}`, {
     headers: headers({ Accept: "text/event-stream" }), cache: "no-store", signal,
   });
   if (!response.ok || !response.body) {

@@ -124,15 +124,24 @@ async function refreshDeployments() {
   }
 }
 
+// The event log starts with the whole story of the running (or last) deployment;
+// after that the cursor picks up everything, whichever deployment it belongs to.
 async function catchUpEvents() {
-  const path = state.log.cursor ? `events?after=${state.log.cursor}&limit=500` : "events?limit=100";
-  const doc = await get(path);
-  state.log.add(doc.events || []);
+  if (!state.log.cursor) {
+    const d = (state.status && state.status.deployment) || state.history[0];
+    if (d) state.log.add((await get(`events?deployment=${d.id}&limit=500`)).events || []);
+  }
+  for (;;) {
+    const doc = await get(`events?after=${state.log.cursor}&limit=500`);
+    state.log.add(doc.events || []);
+    if ((doc.events || []).length < 500) break;
+  }
   render();
 }
 
 async function readAll() {
   await onStatus(await get("status"));
+  if (!state.history.length) await refreshDeployments();
   await catchUpEvents();
 }
 
@@ -151,14 +160,15 @@ function failed(e) {
 // stream tried again with a growing delay.
 async function live() {
   let attempt = 0;
+  // Read everything once before the stream opens: it then starts after the last event seen.
+  await readAll().catch(failed);
   for (;;) {
     let opened = false;
     try {
-      await stream(() => {
+      await stream(state.log.cursor, () => {
         opened = true;
         attempt = 0;
         setLink("live");
-        readAll().catch(failed); // what happened while we were away
       }, (event, data) => {
         if (event === "status") onStatus(data);
         else if (event === "event") { state.log.add([data]); render(); }
@@ -168,10 +178,11 @@ async function live() {
     }
     if (state.link === "offline" && $("login").open) {
       await new Promise((resolve) => $("login").addEventListener("close", resolve, { once: true }));
+      await readAll().catch(failed);
       continue;
     }
     const wait = RETRY_MS[Math.min(attempt++, RETRY_MS.length - 1)];
-    setLink(opened ? "polling" : "polling", "polling");
+    setLink("polling", opened ? "reconnecting" : "polling");
     await pollFor(wait);
   }
 }
@@ -181,6 +192,7 @@ async function pollFor(ms) {
   while (Date.now() < until) {
     try {
       await readAll();
+      setLink("polling");
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) { failed(e); return; }
       setLink("offline", "controller unreachable");
