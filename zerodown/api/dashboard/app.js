@@ -44,7 +44,8 @@ function render() {
 function draw() {
   const s = state.status;
   const t = now();
-  const roles = rolesOf(s);
+  const roles = rolesOf(s, state.history[0]);
+  if (changed("roles", roles)) drawMetrics(); // the charts' colours follow the bar's
   if (s) {
     $("service-name").textContent = s.service;
     $("service-url").textContent = s.url;
@@ -68,7 +69,7 @@ function draw() {
 }
 
 function drawMetrics() {
-  renderMetrics(state.metrics, rolesOf(state.status), $("charts"), $("chart-legend"), now());
+  renderMetrics(state.metrics, rolesOf(state.status, state.history[0]), $("charts"), $("chart-legend"), now());
 }
 
 function setLink(link, text) {

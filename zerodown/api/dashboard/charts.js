@@ -38,7 +38,7 @@ export function lineChart({ title, lines, t0, t1, format, now, interval = 1 }) {
   }).join("");
   const grid = [0.25, 0.5, 0.75].map((f) => `<line x1="0" x2="${W}" y1="${(H * f).toFixed(1)}" y2="${(H * f).toFixed(1)}" vector-effect="non-scaling-stroke"/>`).join("");
   const empty = values.length ? "" : '<div class="chart-empty">no traffic yet</div>';
-  const ago = Math.round((now - t0) / 60);
+  const ago = Math.max(1, Math.round((now - t0) / 60));
   return `<figure class="chart">
   <figcaption><span>${esc(title)}</span><span class="muted">max ${esc(format(top))}</span></figcaption>
   <div class="chart-box">${empty}<svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" aria-hidden="true"><g class="grid">${grid}</g><g class="lines">${paths}</g></svg></div>

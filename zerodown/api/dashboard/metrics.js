@@ -43,7 +43,11 @@ export function renderMetrics(metrics, roles, chartsEl, legendEl, now) {
     color: colorOf(Number(rev), roles), faint,
     points: metrics.series.get(rev).map((p) => [p.t, pick(p)]),
   });
-  const common = { t0: now - WINDOW, t1: now, now, interval: metrics.interval };
+  // Less than five minutes of data (a controller just started) fills the width it has,
+  // down to one minute, instead of a sliver at the right edge.
+  const first = Math.min(...revs.map((r) => metrics.series.get(r)[0].t));
+  const span = Math.min(WINDOW, Math.max(60, Math.ceil((now - first) / 60) * 60));
+  const common = { t0: now - span, t1: now, now, interval: metrics.interval };
   chartsEl.innerHTML = [
     lineChart({ ...common, title: "requests / s", format: (v) => num(v, 0),
       lines: revs.map((r) => line(r, (p) => p.rps)) }),

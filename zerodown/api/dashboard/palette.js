@@ -2,17 +2,22 @@
 // the stable revision and the one being deployed get the two named colours,
 // any other (an older revision still routed) a quieter one.
 
+const TERMINAL = ["succeeded", "failed", "rolled_back", "aborted"];
 const OTHERS = ["var(--c-other-1)", "var(--c-other-2)", "var(--c-other-3)"];
 
-// {revision number: "stable" | "new"} from the status document.
-export function rolesOf(status) {
+// {revision number: "stable" | "canary" | "new" | ...} from the status document and the
+// last deployment: a canary just aborted keeps its colour (and says "aborted") while
+// its instances drain, rather than turning into some other revision.
+export function rolesOf(status, last) {
   const roles = {};
   if (!status) return roles;
-  if (status.stable) roles[status.stable.revision] = "stable";
   const d = status.deployment;
-  if (d && d.to && !["succeeded", "failed", "rolled_back", "aborted"].includes(d.phase)) {
+  if (d && d.to && !TERMINAL.includes(d.phase)) {
     roles[d.to.revision] = d.kind === "rollback" ? "target" : d.strategy === "canary" ? "canary" : "new";
+  } else if (last && last.to && TERMINAL.includes(last.phase)) {
+    roles[last.to.revision] = last.phase.replace(/_/g, " ");
   }
+  if (status.stable) roles[status.stable.revision] = "stable";
   return roles;
 }
 

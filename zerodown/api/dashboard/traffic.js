@@ -27,6 +27,7 @@ export function renderTraffic(status, table, bar, legend, rules, roles) {
     seg.title = `${t.revision}${t.version ? ` (${t.version})` : ""}: ${percent(t.weight)}`;
     seg.querySelector(".seg-label").textContent = `${t.revision}${t.version ? ` · ${t.version}` : ""} · ${percent(t.weight)}`;
     seg.classList.toggle("narrow", t.weight < 12);
+    seg.classList.toggle("zero", !t.weight); // reached by rules only, or draining: no width, no label
   }
   for (const seg of [...bar.children]) {
     if (!seen.has(seg.dataset.revision)) seg.remove();
