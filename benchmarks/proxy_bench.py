@@ -27,7 +27,7 @@ what the ratio measures: HAProxy with L7 retries and its lane/map routing,
 nginx with a JSON access log (its stats), an upstream keep-alive pool of 32
 per revision (the plain nginx keeps 64) and X-Forwarded-* headers. Those two
 variants import zerodown; the rest is stdlib but for reading /proc/PID/stat
-(zerodown.runtimes.local.proc_stat).
+(zerodown.hosts.local.proc_stat).
 
 Beside req/s and latency each run reports the CPU time (user + system, from
 /proc/PID/stat) the proxy's processes -- master and workers included -- spent
@@ -470,7 +470,7 @@ Snapshot = dict[int, tuple[int, int, int]]
 def read_stat(pid: int) -> tuple[int, int, int, int] | None:
     """(ppid, start time, utime, stime) from /proc/<pid>/stat; None once it is gone."""
     import_zerodown()
-    from zerodown.runtimes.local import proc_stat
+    from zerodown.hosts.local import proc_stat
     fields = proc_stat(pid)
     if fields is None:
         return None

@@ -30,10 +30,10 @@ from zerodown.config import ServiceConfig, apply_overrides, load_config, parse_c
 from zerodown.engine.runner import Engine, SystemClock
 from zerodown.engine.store import Deployment, Event, InstanceRow, Store
 from zerodown.errors import ConfigError, UsageError, ZerodownError
+from zerodown.hosts.local import running, start_time
 from zerodown.model import Revision, RoutingTable
 from zerodown.routers import router_for
 from zerodown.runtimes import runtime_for
-from zerodown.runtimes.local import running, start_time
 
 RealClock = SystemClock  # the engine's real clock: wall time, so records outlive a restart
 DETACH_TIMEOUT = 15.0  # a detached controller must take the deployment's lock within this

@@ -8,7 +8,8 @@ fake that passes the same contract tests.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Protocol, runtime_checkable
 
 from zerodown.model import Instance, Revision, RoutingTable, Slot
 
@@ -41,6 +42,56 @@ class Runtime(Protocol):
 
     def logs(self, instance: Instance) -> str:
         """The path of the instance's log file (or its text, for remote runtimes)."""
+
+
+class Spawned(Protocol):
+    """What Host.spawn returns: at least the new process's pid."""
+
+    pid: int
+
+
+@runtime_checkable
+class Host(Protocol):
+    """Where a process runs: this machine (zerodown/hosts/local.py), an SSH host later.
+
+    Runtimes and routers find, wait for and signal their processes by asking the
+    host they run on. A process is named by (pid, the kernel's start time of it),
+    never by pid alone: a pid is reused once its process is gone.
+    """
+
+    name: str
+    poll: float  # how often a loop waiting on this host's processes looks again
+
+    def processes(self) -> Iterator[tuple[int, list[str]]]:
+        """(pid, argv) of every process whose command line can be read."""
+
+    def start_time(self, pid: int) -> int | None:
+        """The kernel's start time of `pid`; None if it is not running."""
+
+    def parent_of(self, pid: int) -> int | None:
+        """The parent pid of `pid`; None if it is gone."""
+
+    def running(self, pid: int | None, started: int | None) -> bool:
+        """Is `pid` still the process that started at `started`?"""
+
+    def spawn(self, argv: list[str], *, cwd: str | None, env: dict[str, str] | None,
+              log_path: Path, banner: str) -> Spawned:
+        """Start `argv` in its own session, output appended to `log_path`."""
+
+    def exit_code(self, pid: int) -> int | None:
+        """How a process spawned here ended (negative: by that signal); None if unknown."""
+
+    def forget(self, pid: int) -> None:
+        """Drop a stopped child from the host's table of children."""
+
+    def terminate(self, pid: int, started: int, grace: float, what: str) -> None:
+        """SIGTERM its process group, SIGKILL after `grace` seconds; return once it is gone."""
+
+    def wait_gone(self, pid: int, started: int, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the process to end; True if it did."""
+
+    def tail(self, path: Path | str, lines: int) -> list[str]:
+        """The last `lines` lines of a text file on this host (a log)."""
 
 
 @runtime_checkable

@@ -21,7 +21,7 @@ import pytest
 from tests.support import APP, HOST, REPO, ManagedProcess, app_env, free_port, get, port_open
 from tests.support.net import wait_until as wait_for, wait_until_refused
 from zerodown.commands.examples import EXAMPLES
-from zerodown.runtimes.local import start_time
+from zerodown.hosts.local import start_time
 
 CLI_TIMEOUT = 60.0
 

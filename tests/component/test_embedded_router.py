@@ -14,7 +14,7 @@ from tests.support.proxy import table_of
 from zerodown.errors import RouterError
 from zerodown.loadgen import LoadInBackground
 from zerodown.routers.embedded import EmbeddedRouter, find_proxy
-from zerodown.runtimes.local import start_time
+from zerodown.hosts.local import start_time
 from tests.support.net import wait_until
 
 

@@ -15,7 +15,9 @@ from tests.support import APP, REPO, get, wait_until, wait_until_refused
 from zerodown.config import parse_config
 from zerodown.errors import RuntimeFailure
 from zerodown.model import Instance, Revision, Slot
-from zerodown.runtimes.local import LocalRuntime, exit_code, start_time, terminate
+from zerodown.hosts.local import LOCAL, exit_code, start_time, terminate
+from zerodown.protocols import Host
+from zerodown.runtimes.local import LocalRuntime
 
 IGNORES_SIGTERM = """\
 import signal, socket, sys, time
@@ -236,3 +238,22 @@ def test_missing_cwd_and_command_are_named(tmp_path, state_dir):
     with pytest.raises(RuntimeFailure, match=r"shop-r1-s0: cannot run 'no-such-program-zd'"):
         LocalRuntime(state_dir, cfg).start(revision(cfg), Slot(0))
     assert json.loads((state_dir / "instances.json").read_text())["instances"] == {}
+
+
+def test_the_local_host_names_a_process_by_pid_and_start_time(tmp_path):
+    """Routers and the runtime ask a Host, not /proc: the local one passes the protocol,
+    and a pid whose start time differs (a reused pid) is not the process it was."""
+    assert isinstance(LOCAL, Host)
+    proc = LOCAL.spawn([sys.executable, "-c", "import time; time.sleep(60)"], cwd=None, env=None,
+                       log_path=tmp_path / "sleep.log", banner="a sleeper")
+    started = LOCAL.start_time(proc.pid)
+    assert started is not None and LOCAL.running(proc.pid, started)
+    assert not LOCAL.running(proc.pid, started + 1)
+    assert LOCAL.parent_of(proc.pid) == os.getpid()
+    assert any(pid == proc.pid for pid, _ in LOCAL.processes())
+    LOCAL.terminate(proc.pid, started, 5.0, "the sleeper")
+    assert not LOCAL.running(proc.pid, started) and LOCAL.wait_gone(proc.pid, started, 0.1)
+    assert LOCAL.exit_code(proc.pid) == -15
+    LOCAL.forget(proc.pid)
+    assert LOCAL.exit_code(proc.pid) is None
+    assert LOCAL.tail(tmp_path / "sleep.log", 1)[0].endswith("a sleeper")

@@ -12,7 +12,8 @@ from typing import Callable, Iterator
 
 from zerodown.errors import RouterError, StaleTableError
 from zerodown.model import RoutingTable
-from zerodown.runtimes.local import POLL, exit_code, running, tail
+from zerodown.hosts.local import LOCAL
+from zerodown.protocols import Host
 
 TAIL_LINES = 15
 UNIX_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
@@ -36,25 +37,27 @@ def locked(lock: threading.RLock, path: str | os.PathLike) -> Iterator[None]:
         yield
 
 
-def log_tail(path: str | os.PathLike, lines: int = TAIL_LINES) -> str:
-    """The end of a log, quoted for an error message."""
-    return f"last lines of {path}:\n" + "\n".join(f"  | {l}" for l in tail(path, lines))
+def log_tail(path: str | os.PathLike, lines: int = TAIL_LINES, host: Host = LOCAL) -> str:
+    """The end of a log on `host`, quoted for an error message."""
+    return f"last lines of {path}:\n" + "\n".join(f"  | {l}" for l in host.tail(path, lines))
 
 
 def await_process(done: Callable[[], bool], pid: int, started: int | None, deadline: float,
-                  who: str, late: str, log: str | os.PathLike, died: str = "") -> None:
+                  who: str, late: str, log: str | os.PathLike, died: str = "",
+                  host: Host = LOCAL) -> None:
     """Poll `done` until true; a RouterError naming `who`, with the end of its log, if the
-    process ends first (`died` says when) or `deadline` (time.monotonic) passes (`late`)."""
+    process (on `host`) ends first (`died` says when) or `deadline` (time.monotonic)
+    passes (`late`)."""
     waited = deadline - time.monotonic()
     while not done():
-        if not running(pid, started):
-            code = exit_code(pid)
+        if not host.running(pid, started):
+            code = host.exit_code(pid)
             ended = "exited" if code is None else f"exited with code {code}"
             raise RouterError(f"{who} (pid {pid}) {ended}{' ' + died if died else ''}; "
-                              f"{log_tail(log)}")
+                              f"{log_tail(log, host=host)}")
         if time.monotonic() > deadline:
-            raise RouterError(f"{who} (pid {pid}) {late} within {waited:.0f}s; {log_tail(log)}")
-        time.sleep(POLL)
+            raise RouterError(f"{who} (pid {pid}) {late} within {waited:.0f}s; {log_tail(log, host=host)}")
+        time.sleep(host.poll)
 
 
 def check_socket_path(path: str | os.PathLike, what: str = "socket path") -> None:

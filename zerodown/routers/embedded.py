@@ -24,12 +24,12 @@ from typing import Sequence
 
 import zerodown
 from zerodown.errors import RouterError
+from zerodown.hosts.local import LOCAL
 from zerodown.model import RoutingTable
 from zerodown.proxy.client import AdminClient
+from zerodown.protocols import Host
 from zerodown.proxy.state import write_atomic
 from zerodown.routers.common import await_process, check_socket_path, locked, log_tail
-from zerodown.runtimes.local import (forget, processes, running, spawn,
-                                     start_time, terminate, wait_gone)
 
 READY_TIMEOUT = 15.0   # a new proxy must answer within this
 STOP_TIMEOUT = 40.0    # SIGTERM lets it drain (its own bound is 30s by default), then SIGKILL
@@ -39,7 +39,8 @@ class EmbeddedRouter:
     """Router protocol over the embedded proxy; see the module docstring."""
 
     def __init__(self, state_dir: str | os.PathLike, listen: str, token: str | None = None, *,
-                 service: str = "zerodown", args: Sequence[str] = ()):
+                 service: str = "zerodown", args: Sequence[str] = (), host: Host = LOCAL):
+        self.host = host  # where the proxy process runs
         self.state_dir = Path(state_dir).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.listen, self.service, self.args = listen, service, list(args)
@@ -92,7 +93,8 @@ class EmbeddedRouter:
                 return found[0]
             proc = self._spawn("starting")
             self._record(proc.pid)
-            self._wait_ready(proc.pid, start_time(proc.pid), time.monotonic() + READY_TIMEOUT)
+            self._wait_ready(proc.pid, self.host.start_time(proc.pid),
+                             time.monotonic() + READY_TIMEOUT)
             return proc.pid
 
     def restart(self, timeout: float = STOP_TIMEOUT) -> int | None:
@@ -108,18 +110,18 @@ class EmbeddedRouter:
                 return self.ensure_running()
             offset = self.log_path.stat().st_size if self.log_path.exists() else 0
             proc = self._spawn("restarting (taking over from pid %d)" % old[0])
-            started = start_time(proc.pid)
+            started = self.host.start_time(proc.pid)
             try:
                 self._wait_took_over(proc.pid, offset, time.monotonic() + READY_TIMEOUT)
             except RouterError:
                 if started is not None:  # a successor stuck half-way must not linger
-                    terminate(proc.pid, started, 1.0, "the new proxy")
+                    self.host.terminate(proc.pid, started, 1.0, "the new proxy")
                 raise
             self._record(proc.pid)
-            if not wait_gone(old[0], old[1], timeout):
+            if not self.host.wait_gone(old[0], old[1], timeout):
                 raise RouterError(f"the old proxy (pid {old[0]}) still runs {timeout:g}s after "
                                   f"handing over to pid {proc.pid}; see {self.log_path}")
-            forget(old[0])
+            self.host.forget(old[0])
             return proc.pid
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
@@ -127,8 +129,8 @@ class EmbeddedRouter:
         with self._locked():
             found = self._running()
             if found is not None:
-                terminate(found[0], found[1], timeout, f"proxy for {self.state_dir}")
-                forget(found[0])
+                self.host.terminate(found[0], found[1], timeout, f"proxy for {self.state_dir}")
+                self.host.forget(found[0])
             try:
                 self.pid_file.unlink()
             except FileNotFoundError:
@@ -153,16 +155,17 @@ class EmbeddedRouter:
         root = str(Path(zerodown.__file__).resolve().parent.parent)
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
         try:
-            return spawn(self.argv(), cwd=str(self.state_dir),
-                         env={**os.environ, "PYTHONPATH": path},
-                         log_path=self.log_path, banner=f"{why}: {' '.join(self.argv())}")
+            return self.host.spawn(self.argv(), cwd=str(self.state_dir),
+                                   env={**os.environ, "PYTHONPATH": path},
+                                   log_path=self.log_path,
+                                   banner=f"{why}: {' '.join(self.argv())}")
         except OSError as e:
             raise RouterError(f"cannot start the proxy ({sys.executable}): "
                               f"{e.strerror or e}") from None
 
     def _record(self, pid: int) -> None:
         write_atomic(str(self.pid_file), json.dumps({
-            "pid": pid, "start_time": start_time(pid), "listen": self.listen,
+            "pid": pid, "start_time": self.host.start_time(pid), "listen": self.listen,
             "admin": self.admin, "argv": self.argv(), "started_at": time.time()}) + "\n")
 
     def _recorded(self) -> dict | None:
@@ -174,9 +177,9 @@ class EmbeddedRouter:
     def _running(self) -> tuple[int, int] | None:
         """(pid, start time) of the proxy serving this state directory, if one runs."""
         rec = self._recorded()
-        if rec and running(rec.get("pid"), rec.get("start_time")):
+        if rec and self.host.running(rec.get("pid"), rec.get("start_time")):
             return rec["pid"], rec["start_time"]
-        return find_proxy(str(self.state_file))  # e.g. a controller died mid-restart
+        return find_proxy(str(self.state_file), self.host)  # e.g. a controller died mid-restart
 
     def _check_listen(self) -> None:
         rec = self._recorded()
@@ -187,7 +190,8 @@ class EmbeddedRouter:
     def _wait_ready(self, pid: int, started: int | None, deadline: float) -> None:
         await_process(self.answers, pid, started, deadline, "the proxy",
                       f"did not answer on {self.admin}", self.log_path,
-                      f"before it was ready (admin {self.admin}, listen {self.listen})")
+                      f"before it was ready (admin {self.admin}, listen {self.listen})",
+                      self.host)
 
     def _wait_took_over(self, pid: int, offset: int, deadline: float) -> None:
         mark = f"pid={pid} ".encode()  # its "ready" line
@@ -196,27 +200,27 @@ class EmbeddedRouter:
             with open(self.log_path, "rb") as f:
                 f.seek(offset)
                 return any(b"zerodown proxy ready" in line and mark in line for line in f)
-        await_process(took_over, pid, start_time(pid), deadline, "the new proxy",
+        await_process(took_over, pid, self.host.start_time(pid), deadline, "the new proxy",
                       "did not take over", self.log_path,
-                      "before taking over; the old one keeps serving")
+                      "before taking over; the old one keeps serving", self.host)
 
     def _tail(self) -> str:
-        return log_tail(self.log_path)
+        return log_tail(self.log_path, host=self.host)
 
     def _locked(self):
         """One controller at a time starts, restarts or stops this proxy (threads and processes)."""
         return locked(self._lock, self.state_dir / "proxy.lock")
 
 
-def find_proxy(state_file: str) -> tuple[int, int] | None:
+def find_proxy(state_file: str, host: Host = LOCAL) -> tuple[int, int] | None:
     """The newest `zerodown proxy --state state_file` process of this user, by its command line."""
     best = None
-    for pid, args in processes():
+    for pid, args in host.processes():
         if "proxy" not in args or "--state" not in args:
             continue
         i = args.index("--state")
         if i + 1 < len(args) and os.path.abspath(args[i + 1]) == state_file:
-            started = start_time(pid)
+            started = host.start_time(pid)
             if started is not None and (best is None or started > best[1]):
                 best = (pid, started)
     return best

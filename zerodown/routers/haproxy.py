@@ -58,7 +58,9 @@ from typing import Any
 
 from zerodown import table_json
 from zerodown.errors import ConfigError, RouterError
+from zerodown.hosts.local import LOCAL
 from zerodown.model import EMPTY_TABLE, Backend, HealthCheck, RoutingTable, Sticky
+from zerodown.protocols import Host
 from zerodown.proxy.state import write_atomic
 from zerodown.routers.common import (await_process, check_socket_path, check_version, locked,
                                      log_tail)
@@ -66,8 +68,6 @@ from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_stats
 from zerodown.routers.haproxy_cli import CommandSocket, parse_proc
 from zerodown.schema import Invalid, integer
-from zerodown.runtimes.local import (POLL, forget, parent_of, processes, running, spawn,
-                                     start_time, terminate, wait_gone)
 
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 40.0
@@ -115,9 +115,11 @@ class HAProxyRouter:
 
     def __init__(self, state_dir: str | os.PathLike, listen: str, *, service: str = "zerodown",
                  options: dict[str, Any] | None = None, config_file: str | None = None,
-                 reserve: render.Shape | None = None):
+                 reserve: render.Shape | None = None, host: Host = LOCAL):
         """`reserve`: rule sources and stickiness the service's strategy will ask for,
-        built into HAProxy's configuration from the start so deployments need no reload."""
+        built into HAProxy's configuration from the start so deployments need no reload.
+        `host`: where HAProxy runs."""
+        self.host = host
         opts = parse_options(options or {}, config_file)
         self.reserve = reserve
         self.state_dir = Path(state_dir).resolve()
@@ -222,14 +224,15 @@ class HAProxyRouter:
             self._check_config()
             argv = [self.binary, "-W", "-S", self.master.path, "-f", str(self.config_path)]
             try:
-                proc = spawn(argv, cwd=str(self.state_dir), env=dict(os.environ),
-                             log_path=self.log_path, banner=f"starting: {' '.join(argv)}")
+                proc = self.host.spawn(argv, cwd=str(self.state_dir), env=dict(os.environ),
+                                       log_path=self.log_path,
+                                       banner=f"starting: {' '.join(argv)}")
             except OSError as e:
                 raise RouterError(f"cannot start HAProxy ({self.binary}): "
                                   f"{e.strerror or e}; install it (apt-get install haproxy) "
                                   f"or set router.binary") from None
             self._record(proc.pid)
-            found = (proc.pid, start_time(proc.pid))
+            found = (proc.pid, self.host.start_time(proc.pid))
             self._wait(lambda: self.answers() and self.master.answers(), found, "did not start")
             state.layout, state.running_shape = layout, layout.shape
             self._save(state)
@@ -246,9 +249,9 @@ class HAProxyRouter:
                     os.kill(found[0], signal.SIGUSR1)
                 except ProcessLookupError:
                     pass
-                wait_gone(*found, timeout)
-                terminate(found[0], found[1], 1.0, f"HAProxy for {self.state_dir}")
-                forget(found[0])
+                self.host.wait_gone(*found, timeout)
+                self.host.terminate(found[0], found[1], 1.0, f"HAProxy for {self.state_dir}")
+                self.host.forget(found[0])
             self.pid_file.unlink(missing_ok=True)
 
     # --- applying ------------------------------------------------------------------
@@ -323,7 +326,7 @@ class HAProxyRouter:
         while time.monotonic() < deadline and \
                 set(before) & set(parse_proc(self._master_ask("show proc"))[1]):
             read_old()
-            time.sleep(POLL)
+            time.sleep(self.host.poll)
         for row in haproxy_stats.server_rows([r for rows in last.values() for r in rows]):
             owner = state.owners.get(row["svname"])
             if owner is not None:
@@ -408,7 +411,7 @@ class HAProxyRouter:
 
     def _record(self, pid: int) -> None:
         write_atomic(str(self.pid_file), json.dumps({
-            "pid": pid, "start_time": start_time(pid), "listen": self.listen,
+            "pid": pid, "start_time": self.host.start_time(pid), "listen": self.listen,
             "config": str(self.config_path), "started_at": time.time()}) + "\n")
 
     def _running(self) -> tuple[int, int] | None:
@@ -419,16 +422,16 @@ class HAProxyRouter:
             rec = json.loads(self.pid_file.read_text())
         except (FileNotFoundError, ValueError):
             rec = None
-        if rec and running(rec.get("pid"), rec.get("start_time")):
+        if rec and self.host.running(rec.get("pid"), rec.get("start_time")):
             return rec["pid"], rec["start_time"]
-        return find_master(str(self.config_path))
+        return find_master(str(self.config_path), self.host)
 
     def _wait(self, done, found: tuple[int, int | None], late: str) -> None:
         await_process(done, *found, time.monotonic() + READY_TIMEOUT, "HAProxy", late,
-                      self.log_path)
+                      self.log_path, host=self.host)
 
     def _tail(self) -> str:
-        return log_tail(self.log_path)
+        return log_tail(self.log_path, host=self.host)
 
     def _locked(self):
         """One controller at a time changes this HAProxy (threads and processes)."""
@@ -483,13 +486,13 @@ def _layout_from(data: dict | None) -> render.Layout | None:
                          tuple((name, lane) for name, lane in data["lanes"]))
 
 
-def find_master(config_path: str) -> tuple[int, int] | None:
+def find_master(config_path: str, host: Host = LOCAL) -> tuple[int, int] | None:
     """The master of `haproxy ... -f config_path`: the matching process whose parent is not one."""
-    found = {pid for pid, args in processes()
+    found = {pid for pid, args in host.processes()
              if "-f" in args and args.index("-f") + 1 < len(args)
              and os.path.abspath(args[args.index("-f") + 1]) == config_path
              and "haproxy" in os.path.basename(args[0])}
     for pid in found:
-        if parent_of(pid) not in found and (started := start_time(pid)) is not None:
+        if host.parent_of(pid) not in found and (started := host.start_time(pid)) is not None:
             return pid, started
     return None

@@ -35,14 +35,15 @@ import time
 from pathlib import Path
 
 from zerodown.errors import RouterError
+from zerodown.hosts.local import LOCAL
 from zerodown.model import EMPTY_TABLE, RoutingTable
+from zerodown.protocols import Host
 from zerodown.proxy.state import write_atomic
 from zerodown.routers.common import check_version, locked, log_tail
 from zerodown.routers import nginx_process as procs
 from zerodown.routers.nginx_options import NginxOptions, parse_options
 from zerodown.routers.nginx_render import read_meta, render_http, render_main, routing_text
 from zerodown.routers.nginx_stats import AccessLog, stats_dict
-from zerodown.runtimes.local import POLL, wait_gone
 
 READY_TIMEOUT = 15.0   # a started master, or a reload, must show its workers within this
 TEST_TIMEOUT = 30.0    # `nginx -t`
@@ -54,7 +55,8 @@ class NginxRouter:
     """Router protocol over nginx; see the module docstring."""
 
     def __init__(self, state_dir: str | os.PathLike, listen: str, *, service: str = "zerodown",
-                 options: NginxOptions | dict | None = None):
+                 options: NginxOptions | dict | None = None, host: Host = LOCAL):
+        self.host = host  # where nginx runs
         self.state_dir = Path(state_dir).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.listen, self.service = listen, service
@@ -159,9 +161,9 @@ class NginxRouter:
             if master is None:
                 return
             os.kill(master.pid, signal.SIGQUIT)
-            if not wait_gone(master.pid, master.start, timeout):
+            if not self.host.wait_gone(master.pid, master.start, timeout):
                 os.killpg(master.pid, signal.SIGKILL)  # the workers share its group
-                wait_gone(master.pid, master.start, 10.0)
+                self.host.wait_gone(master.pid, master.start, 10.0)
 
     # --- helpers -------------------------------------------------------------------
 
@@ -240,7 +242,7 @@ class NginxRouter:
                 return master
             if time.monotonic() > deadline:
                 raise RouterError(f"nginx did not start within {READY_TIMEOUT:g}s; {self._tail()}")
-            time.sleep(POLL)
+            time.sleep(self.host.poll)
 
     def _reload(self, master: procs.Proc, removed: set[str], old_text: str) -> None:
         """SIGHUP, then wait until only new workers accept: old ones gone or shutting down."""
@@ -280,7 +282,7 @@ class NginxRouter:
         return procs.master_from(self.pid_file, self.conf_path) or procs.find_master(self.conf_path)
 
     def _tail(self) -> str:
-        return log_tail(self.error_log)
+        return log_tail(self.error_log, host=self.host)
 
     def _locked(self):
         """One controller at a time writes the config and signals nginx."""

@@ -6,6 +6,9 @@ process <argv>", "nginx: worker process", and once told to quit gracefully
 listening sockets). That title is how a reload is known to be served: every
 worker from before the SIGHUP is gone or shutting down, and a new one runs.
 A process is named by (pid, kernel start time), never by pid alone.
+
+It reads this machine's /proc (titles, children) besides the local Host's
+functions: an nginx on another host needs these same reads through that host.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from zerodown.runtimes.local import parent_of, processes, running, start_time
+from zerodown.hosts.local import parent_of, processes, running, start_time
 
 MASTER = "nginx: master process"
 SHUTTING_DOWN = "shutting down"

@@ -1,0 +1,171 @@
+"""Processes on this machine: the local Host (see zerodown.protocols.Host).
+
+A process is named by its pid *and* the kernel's start time of that pid
+(/proc/<pid>/stat field 22), so a reused pid is never mistaken for ours.
+Children spawned here are kept in a table so they can be reaped and their
+exit code reported. Both the local runtime (instances) and the router drivers
+(the proxy, HAProxy, nginx they start) find, wait for and signal processes
+through this; an SSH host will provide the same interface for another machine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+from zerodown.errors import RuntimeFailure
+
+KILL_WAIT = 10.0     # how long a SIGKILLed process may take to disappear
+POLL = 0.02          # how often a waiting loop looks again
+
+_children: dict[int, subprocess.Popen] = {}  # spawned here, so they can be reaped
+_children_lock = threading.Lock()
+
+
+def proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat from field 3 (state) on; None if `pid` is gone.
+
+    Field N of proc(5) is at index N - 3: ppid 4 -> 1, utime 14 -> 11, stime 15 -> 12,
+    starttime 22 -> 19.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return data[data.rindex(b")") + 2:].split()  # comm may hold spaces and parens
+
+
+def start_time(pid: int) -> int | None:
+    """The kernel's start time of `pid` (/proc/<pid>/stat field 22); None if it is not running."""
+    fields = proc_stat(pid)
+    if fields is None or fields[0] in (b"Z", b"X"):
+        return None  # exited, not yet reaped
+    return int(fields[19])
+
+
+def processes() -> Iterator[tuple[int, list[str]]]:
+    """(pid, argv) of every process whose command line can be read."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                    yield int(entry.name), f.read().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+
+
+def parent_of(pid: int) -> int | None:
+    """The parent pid of `pid` (/proc/<pid>/stat field 4); None if it is gone."""
+    fields = proc_stat(pid)
+    return int(fields[1]) if fields is not None else None
+
+
+def running(pid: int | None, started: int | None) -> bool:
+    """Is `pid` still the process that started at `started` (not a reuse of its number)?"""
+    if pid is None or started is None:
+        return False
+    _reap(pid)
+    return start_time(pid) == started
+
+
+def spawn(argv: list[str], *, cwd: str | None, env: dict[str, str] | None, log_path: Path,
+          banner: str) -> subprocess.Popen:
+    """Start `argv` in its own session with stdout and stderr appended to `log_path`."""
+    with open(log_path, "ab") as log:
+        log.write(f"--- zerodown {time.strftime('%Y-%m-%d %H:%M:%S')}: {banner}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    with _children_lock:
+        _children[proc.pid] = proc
+    return proc
+
+
+def exit_code(pid: int) -> int | None:
+    """How a process spawned here ended (negative: by that signal); None if unknown or running."""
+    proc = _children.get(pid)
+    return None if proc is None else proc.poll()
+
+
+def forget(pid: int) -> None:
+    """Drop a stopped child from the table (its exit code is no longer asked for)."""
+    with _children_lock:
+        proc = _children.pop(pid, None)
+    if proc is not None:
+        proc.poll()
+
+
+def _reap(pid: int) -> None:
+    proc = _children.get(pid)
+    if proc is not None:
+        proc.poll()
+
+
+def terminate(pid: int, started: int, grace: float, what: str) -> None:
+    """SIGTERM the process group, SIGKILL it after `grace` seconds; return once it is gone."""
+    if not running(pid, started):
+        return
+    _signal_group(pid, signal.SIGTERM)
+    if wait_gone(pid, started, grace):
+        return
+    _signal_group(pid, signal.SIGKILL)
+    if not wait_gone(pid, started, KILL_WAIT):
+        raise RuntimeFailure(f"{what} (pid {pid}) still runs {KILL_WAIT:g}s after SIGKILL "
+                             f"(SIGTERM was {grace:g}s before)")
+
+
+def wait_gone(pid: int, started: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while running(pid, started):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL)
+    return True
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        if os.getpgid(pid) == pid:  # a session leader we started: its helpers go too
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def tail(path: Path | str, lines: int, max_bytes: int = 64 * 1024) -> list[str]:
+    """The last `lines` lines of a text file (reading at most its last `max_bytes`)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - max_bytes))
+            data = f.read()
+    except OSError:
+        return []
+    return data.decode(errors="replace").splitlines()[-lines:]
+
+
+class LocalHost:
+    """The Host protocol over this machine's /proc and signals: `host.running(pid, started)`."""
+
+    name = "localhost"
+    poll = POLL
+    processes = staticmethod(processes)
+    start_time = staticmethod(start_time)
+    parent_of = staticmethod(parent_of)
+    running = staticmethod(running)
+    spawn = staticmethod(spawn)
+    exit_code = staticmethod(exit_code)
+    forget = staticmethod(forget)
+    terminate = staticmethod(terminate)
+    wait_gone = staticmethod(wait_gone)
+    tail = staticmethod(tail)
+
+
+LOCAL = LocalHost()
