@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# chromium: the dashboard's browser test drives Debian's build with Playwright (no browser download)
-DEBIAN_PACKAGES=(haproxy nginx wrk curl gcc prometheus chromium)
+# chromium: the dashboard's browser test drives Debian's build with Playwright (no browser
+# download); nodejs runs the unit tests of the dashboard's JavaScript
+DEBIAN_PACKAGES=(haproxy nginx wrk curl gcc prometheus chromium nodejs)
 PYTHON=${PYTHON:-python3}
 
 # Compiling the proxy's hot path needs the headers of the Python that runs it.

@@ -114,9 +114,10 @@ async function onStatus(status) {
 async function refreshDeployments() {
   try {
     const history = (await get("deployments?limit=20")).deployments || [];
-    const active = isActive(state.status && state.status.deployment);
-    const which = active ? "current" : history.length ? String(history[0].id) : null;
-    const detail = which && await get(`deployments/${which}`).catch((e) => (e.status === 404 ? null : Promise.reject(e)));
+    // By id, not "current": the deployment may end between the status and this read.
+    const d = state.status && state.status.deployment;
+    const which = isActive(d) ? d.id : history.length ? history[0].id : null;
+    const detail = which && await get(`deployments/${which}`);
     state.history = history;
     state.detail = detail || null;
     render();

@@ -32,19 +32,32 @@ function headline(status, d) {
   return `${d.strategy[0].toUpperCase()}${d.strategy.slice(1)} ${label(d.from)} → ${to}: ${weight} of traffic`;
 }
 
-// The newest analysis.* event of this deployment, as a word a person reads.
+// What an event says about analysis, if anything: the judge's own events
+// (analysis.passed, ...) and the engine's analyze steps ("step 8/13: analysis passed: ...").
+const ANALYSIS_KINDS = {
+  passed: ["analysis passing", "ok"], failed: ["analysis failed", "bad"],
+  inconclusive: ["analysis inconclusive", "warn"], error: ["analysis error", "bad"],
+  metrics_error: ["analysis cannot read metrics", "bad"],
+};
+
+function analysisWord(e) {
+  if (e.kind.startsWith("analysis.")) {
+    return ANALYSIS_KINDS[e.kind.slice("analysis.".length)] || ["analysis running", "info"];
+  }
+  if (!e.kind.startsWith("step.")) return null;
+  if (/: analysis passed/.test(e.text)) return ANALYSIS_KINDS.passed;
+  if (/analysis of r\d+ is inconclusive/.test(e.text)) return ANALYSIS_KINDS.inconclusive;
+  if (/analysis of r\d+ failed/.test(e.text)) return ANALYSIS_KINDS.failed;
+  if (e.kind === "step.started" && /: analyze r\d+/.test(e.text)) return ["analysis running", "info"];
+  return null;
+}
+
+// The newest word on analysis for this deployment, as a person reads it.
 export function analysisState(events, deploymentId) {
   for (let i = events.length - 1; i >= 0; i--) {
     const e = events[i];
-    if (e.deployment !== deploymentId || !e.kind.startsWith("analysis.")) continue;
-    const what = e.kind.slice("analysis.".length);
-    const words = {
-      passed: ["analysis passing", "ok"], failed: ["analysis failed", "bad"],
-      inconclusive: ["analysis inconclusive", "warn"], error: ["analysis error", "bad"],
-      metrics_error: ["analysis cannot read metrics", "bad"],
-    };
-    const [text, tone] = words[what] || ["analysis running", "info"];
-    return { text, tone, detail: e.text };
+    const word = e.deployment === deploymentId && analysisWord(e);
+    if (word) return { text: word[0], tone: word[1], detail: e.text };
   }
   return null;
 }
