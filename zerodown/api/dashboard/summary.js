@@ -90,8 +90,9 @@ export function summarize(status, history, events, now) {
     const outcome = phaseText(last.phase);
     const lastTone = TONE[last.phase] || "info";
     parts.push({ text: `last: deployment ${last.id} ${outcome} ${ago(last.created + last.duration_s, now)} after ${seconds(last.duration_s)}`, tone: lastTone === "ok" ? null : lastTone });
-    if (last.phase === "failed") { tone = "bad"; error = last.error; }
+    if (last.phase === "failed") tone = "bad";
     else if (lastTone === "warn") tone = "warn";
+    error = last.error; // why it failed or was rolled back
   }
   return {
     phase: last && last.phase !== "succeeded" ? `last ${phaseText(last.phase)}` : "steady",
