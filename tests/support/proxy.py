@@ -19,10 +19,15 @@ class ProxyProcess:
     """`zerodown proxy` on a free port with a unix admin socket in `workdir`."""
 
     def __init__(self, workdir: Path, port: int | None = None, extra: list[str] = (),
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, *, admin: str | None = None,
+                 token: str | None = None, nofile: int | None = None):
         self.workdir = Path(workdir)
         self.port = port or free_port()
-        self.admin = AdminClient(f"unix:{self.workdir / 'admin.sock'}", timeout=5)
+        self.admin_spec = admin or f"unix:{self.workdir / 'admin.sock'}"
+        self.token = token
+        self.admin = AdminClient(self.admin_spec, token, timeout=5)
+        # run under a lower descriptor limit (prlimit, util-linux) to test what happens at it
+        self.launcher = ["prlimit", f"--nofile={nofile}:{nofile}", "--"] if nofile else []
         self.state = self.workdir / "proxy.json"
         self.extra = list(extra)
         self.env = None if env is None else {**os.environ, **env}
@@ -38,9 +43,10 @@ class ProxyProcess:
 
     def start(self, timeout: float = 10.0) -> ManagedProcess:
         """Start a proxy process; a running one hands its sockets over to it."""
-        argv = [sys.executable, "-m", "zerodown", "proxy", "--listen", f"{HOST}:{self.port}",
-                "--admin", f"unix:{self.workdir / 'admin.sock'}", "--state", str(self.state),
-                *self.extra]
+        argv = [*self.launcher, sys.executable, "-m", "zerodown", "proxy",
+                "--listen", f"{HOST}:{self.port}", "--admin", self.admin_spec,
+                "--state", str(self.state), *self.extra,
+                *(["--admin-token", self.token] if self.token else [])]
         proc = ManagedProcess(argv, port=self.port, name="proxy", env=self.env)
         self.procs.append(proc)
         deadline = time.monotonic() + timeout

@@ -35,11 +35,33 @@ class AdminAPI:
     def __init__(self, plane: DataPlane, token: str | None = None):
         self.plane, self.token = plane, token
         self.accepting_writes = True
+        self.open = 0  # connections being served; at most settings.max_admin_connections
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One admin connection: bounded in number and in idle time, so unauthenticated
+        connections cannot take the descriptors the public listener needs."""
+        settings = self.plane.settings
+        if self.open >= settings.max_admin_connections:
+            self.plane.errors.line(f"admin: refused a connection, {self.open} are open "
+                                   f"(--max-admin-connections)")
+            writer.write(_response(*_json(503, {"error": "too many admin connections; retry"}),
+                                   keep=False))
+            writer.close()
+            return
+        self.open += 1
+        try:
+            await self._serve(reader, writer, settings.admin_timeout)
+        finally:
+            self.open -= 1
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     timeout: float) -> None:
         try:
             while True:
-                request = await _read_request(reader)
+                try:
+                    request = await asyncio.wait_for(_read_request(reader), timeout)
+                except asyncio.TimeoutError:
+                    break  # idle, or a request too slow to come: the descriptor goes back
                 if request is None:
                     break
                 method, path, headers, body = request
@@ -48,19 +70,12 @@ class AdminAPI:
                 except Exception as e:  # a bug must not look like a dead proxy
                     status, ctype, payload = _json(500, {"error": f"{type(e).__name__}: {e}"})
                 keep = headers.get("connection", "").lower() != "close"
-                writer.write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
-                             b"Connection: %s\r\n\r\n" % (status, _REASONS[status].encode(),
-                                                          ctype.encode(), len(payload),
-                                                          b"keep-alive" if keep else b"close"))
-                writer.write(payload)
+                writer.write(_response(status, ctype, payload, keep))
                 await writer.drain()
                 if not keep:
                     break
         except _BadRequest as e:
-            status, _, payload = _json(e.status, {"error": str(e)})
-            writer.write(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                         b"Connection: close\r\n\r\n%s" % (status, _REASONS[status].encode(),
-                                                              len(payload), payload))
+            writer.write(_response(*_json(e.status, {"error": str(e)}), keep=False))
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
@@ -105,6 +120,12 @@ class AdminAPI:
 
 def _json(status: int, obj: object) -> tuple[int, str, bytes]:
     return status, "application/json", json.dumps(obj).encode()
+
+
+def _response(status: int, ctype: str, payload: bytes, keep: bool) -> bytes:
+    return b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: %s\r\n\r\n%s" % (
+        status, _REASONS[status].encode(), ctype.encode(), len(payload),
+        b"keep-alive" if keep else b"close", payload)
 
 
 class _BadRequest(Exception):

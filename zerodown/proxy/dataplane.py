@@ -16,7 +16,7 @@ from typing import Callable
 
 from zerodown.errors import StaleTableError
 from zerodown.model import EMPTY_TABLE, RoutingTable
-from zerodown.proxy import health
+from zerodown.proxy import health, shedding
 from zerodown.proxy.errlog import ErrorLog
 from zerodown.proxy.metrics import Stats, prometheus_text
 from zerodown.proxy.routing import Routes
@@ -42,6 +42,9 @@ class DataPlane:
         self.rejected = 0
         self.refused_methods = settings.refused_methods()
         self.errors = ErrorLog(settings.error_log_per_second)
+        self.fd_budget = shedding.fd_budget(settings.fd_reserve)
+        self.client_limit = self.fd_budget  # less what backend connections hold (the sweeper)
+        self.shed = 0  # idle clients closed and newcomers refused to stay under the budget
         self.started = loop.time()
         self._sweeper: asyncio.TimerHandle | None = None
         self._checker: asyncio.Task | None = None
@@ -173,7 +176,27 @@ class DataPlane:
             if pool.idle and pool.idle[0].idle_since < idle_cutoff:
                 pool.close_idle(older_than=idle_cutoff)
         self._sweep_retired(now)
+        self.client_limit = self.fd_budget - shedding.upstream_fds([*self.pools.values(),
+                                                                    *self.retired])
         self._sweeper = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
+
+    def make_room(self, new: ClientConn) -> None:
+        """A client came past the budget: close idle ones for it, else refuse it (503)."""
+        excess = len(self.clients) - self.client_limit
+        idle = shedding.idle_first(self.clients, new, max(excess, 1 + self.client_limit // 64), HEAD)
+        for client in idle:
+            client.state = CLOSED
+            client.transport.close()
+            self.clients.discard(client)  # its fd is on the way out: count it gone now
+        if not idle:
+            new.state = CLOSED
+            new.transport.write(shedding.BUSY)
+            new.transport.close()
+            self.clients.discard(new)
+        self.shed += len(idle) or 1
+        self.errors.line(f"{len(self.clients)} clients at the descriptor budget "
+                         f"({self.client_limit}): " + (f"closed the {len(idle)} longest idle"
+                                                       if idle else "refused a new one (503)"))
 
     def _sweep_retired(self, now: float) -> None:
         still = []
@@ -216,6 +239,7 @@ class DataPlane:
             "uptime_s": round(now - self.started, 3),
             "clients": len(self.clients),
             "rejected": self.rejected,
+            "shed": self.shed,
             "revisions": {name: dict(st.to_dict(), weight=self.routes.share_of(name))
                           for name, st in self.revision_stats().items()},
             "backends": backends,

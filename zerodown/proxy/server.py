@@ -107,7 +107,10 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         self.peer = ip
         self.fwd = b"X-Forwarded-For: " + ip.encode() + b"\r\nX-Forwarded-Proto: http\r\n"
         self.last_active = self.loop.time()
-        self.plane.clients.add(self)
+        clients = self.plane.clients
+        clients.add(self)
+        if len(clients) > self.plane.client_limit:  # near the descriptor limit
+            self.plane.make_room(self)
 
     def data_received(self, data: bytes) -> None:
         try:

@@ -20,6 +20,9 @@ class ProxySettings:
     eject_base: float = 1.0              # passive health: first ejection, doubled per consecutive failure
     eject_max: float = 30.0
     shutdown_grace: float = 1.0          # idle keep-alive clients get this long to send one last request
+    fd_reserve: int = 128                # descriptors kept from clients: admin, backends' checks, files
+    max_admin_connections: int = 32      # more get 503 at once; they cannot starve the public side
+    admin_timeout: float = 10.0          # an admin connection idle or slow this long is closed
     refuse_methods: str = "CONNECT,TRACE"  # answered 501, never forwarded ("" forwards every method)
     error_log_per_second: int = 10       # error lines a second at most; the rest are counted
 
