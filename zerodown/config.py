@@ -18,16 +18,16 @@ from typing import Any, Sequence
 from zerodown.errors import ConfigError
 from zerodown.hooks import Hooks
 from zerodown.hooks_config import parse_hooks
-from zerodown.schema import (Amount, Context, Invalid, Section, address, boolean, clip, command,
-                             duration, enum, env, integer, join, nested, optional, shown,
-                             template, text)
+from zerodown.schema import (ENV_NAME, Amount, Context, Invalid, Section, address, boolean, clip,
+                             command, duration, enum, env, integer, join, list_of, nested,
+                             optional, shown, template, text)
 from zerodown.strategies.options import (STRATEGIES, AnalysisConfig, AnalysisStep,
                                          BlueGreenStrategy, CanaryStrategy, InPlaceStrategy,
                                          MatchRule, PauseStep, RollingStrategy, StrategyConfig,
                                          WeightStep, check_strategy, parse_strategy)
 from zerodown.yaml_input import load_yaml, read_bounded
 
-__all__ = ["ServiceConfig", "AppConfig", "HealthConfig", "RouterConfig", "RuntimeConfig",
+__all__ = ["ServiceConfig", "AppConfig", "Secret", "HealthConfig", "RouterConfig", "RuntimeConfig",
            "StrategyConfig", "InPlaceStrategy", "RollingStrategy", "BlueGreenStrategy",
            "CanaryStrategy", "WeightStep", "PauseStep", "AnalysisStep", "AnalysisConfig",
            "MatchRule", "Amount", "STRATEGIES", "load_config", "parse_config",
@@ -53,19 +53,37 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
+class Secret:
+    """An environment variable of the instances whose value never enters zerodown's
+    files: read when an instance starts from the controller's environment (`env`,
+    default: the same name) or from a file (`file`, relative to zerodown.yaml)."""
+
+    name: str
+    env: str | None = None
+    file: str | None = None
+
+    @property
+    def source(self) -> str:
+        return f"file {self.file}" if self.file else f"${self.env or self.name}"
+
+
+@dataclass(frozen=True)
 class AppConfig:
-    """What to run for one instance. A relative cwd is relative to zerodown.yaml's directory."""
+    """What to run for one instance. A relative cwd or env_file is relative to
+    zerodown.yaml's directory. Instances get a clean environment: see runtimes/release.py."""
 
     command: tuple[str, ...]
     cwd: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    env_file: str | None = None  # KEY=VALUE lines, e.g. releases/{version}/.env
+    secrets: tuple[Secret, ...] = ()
 
     def render(self, **values: Any) -> "AppConfig":
         """Fill {version} {port} {slot} {instance}; the result is run without a shell."""
-        fill = lambda s: s.format(**values)  # noqa: E731
-        return AppConfig(tuple(fill(a) for a in self.command),
-                         None if self.cwd is None else fill(self.cwd),
-                         {k: fill(v) for k, v in self.env.items()})
+        fill = lambda s: None if s is None else s.format(**values)  # noqa: E731
+        return replace(self, command=tuple(fill(a) for a in self.command), cwd=fill(self.cwd),
+                       env={k: fill(v) for k, v in self.env.items()},
+                       env_file=fill(self.env_file))
 
 
 @dataclass(frozen=True)
@@ -122,12 +140,40 @@ def _open(cls: type, kinds: tuple[str, ...]):
                            "additionalProperties": True})
 
 
+def _secret(ctx: Context, v: Any, path: str) -> Secret:
+    if isinstance(v, str):  # `- DB_PASSWORD`: from the controller's $DB_PASSWORD
+        v = {"name": v}
+    if not isinstance(v, dict):
+        raise Invalid(f'must be a variable name or {{name: NAME, env: VAR}} or {{name: NAME, '
+                      f'file: PATH}}, got {shown(v)}')
+    secret = SECRET(ctx, v, path)
+    if secret.env is not None and secret.file is not None:
+        ctx.error(path, "reads from env or from file, not both")
+    return secret
+
+
+_VAR = text(ENV_NAME.pattern, "an environment variable name (letters, digits, _)")
+SECRET = Section(Secret, {"name": _VAR, "env": optional(_VAR), "file": optional(text())},
+                 "an instance variable read when it starts, never stored")
+SECRETS = list_of(_secret, {"anyOf": [{"type": "string", "pattern": ENV_NAME.pattern},
+                                      SECRET.schema]})
+
+
+def _secrets_problem(app: AppConfig) -> str | None:
+    names = [s.name for s in app.secrets]
+    twice = sorted({n for n in names if names.count(n) > 1} | set(names) & set(app.env))
+    return (f"{', '.join(twice)}: set twice (a name is in app.env or app.secrets, once)"
+            if twice else None)
+
+
 SERVICE = Section(ServiceConfig, {
     "service": text(_NAME, "a name of letters, digits, - and _ (at most 63)"),
     "listen": address(),
     "instances": integer(1, 100_000),
-    "app": Section(AppConfig, {"command": command(), "cwd": optional(template()), "env": env()},
-                   "what to run; placeholders {version} {port} {slot} {instance}"),
+    "app": Section(AppConfig, {"command": command(), "cwd": optional(template()), "env": env(),
+                               "env_file": optional(template()), "secrets": SECRETS},
+                   "what to run; placeholders {version} {port} {slot} {instance}",
+                   check=_secrets_problem),
     "health": Section(HealthConfig, {
         # sent as the request line's target: one line of visible ASCII (%20 for a space)
         "path": text(r"/[!-~]{0,1023}", 'a path starting with "/" of at most 1024 visible '

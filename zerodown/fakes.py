@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from zerodown.errors import StaleTableError
+from zerodown.errors import ConfigError, StaleTableError
 from zerodown.model import EMPTY_TABLE, Instance, Revision, RoutingTable, Slot
 
 
@@ -99,14 +99,16 @@ class FakeRuntime:
 
     healthy_after: probes a new instance answers 503 to before it answers 200.
     never_healthy: versions (Revision.version) whose instances never become healthy.
+    missing: versions whose release check_release refuses (as a deleted folder would be).
     The processes outlive a controller crash; `restarted()` is the same machine
     seen by a new controller (for adopt()).
     """
 
     def __init__(self, *, healthy_after: int = 1, never_healthy: Iterable[str] = (),
                  faults: Faults | None = None, journal: list | None = None,
-                 first_port: int = 41000):
+                 first_port: int = 41000, missing: Iterable[str] = ()):
         self.healthy_after, self.never_healthy = healthy_after, set(never_healthy)
+        self.missing = set(missing)
         self.faults = faults or Faults()
         self.journal = journal if journal is not None else []
         self.processes: dict[tuple[str, int, int], FakeProcess] = {}  # the current life per ref
@@ -167,6 +169,11 @@ class FakeRuntime:
 
     def logs(self, instance: Instance) -> str:
         return f"/var/fake/{instance.id}.log"
+
+    def check_release(self, app: object, version: str) -> None:
+        if version in self.missing:
+            raise ConfigError(f"version {version}: release folder releases/{version} does not "
+                              f"exist (fake)", key="app.cwd")
 
     def kill(self, instance_id: str) -> None:
         """The process dies by itself (for tests)."""

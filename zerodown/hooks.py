@@ -119,6 +119,7 @@ class HookContext:
     url: str  # the service's public listener, e.g. http://127.0.0.1:8080
     preview_header: str | None = None  # the header that reaches the new revision early, if any
     extra: dict[str, Any] = field(default_factory=dict)
+    instances: tuple[str, ...] = ()  # host:port of each started new instance, to test directly
 
     def as_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), default=str, sort_keys=True)
@@ -132,6 +133,7 @@ class HookContext:
                 "ZERODOWN_STEP": str(self.step), "ZERODOWN_STEP_DESCRIPTION": self.step_description,
                 "ZERODOWN_URL": self.url,
                 "ZERODOWN_PREVIEW_HEADER": none_empty(self.preview_header),
+                "ZERODOWN_INSTANCES": " ".join(self.instances),
                 "ZERODOWN_CONTEXT": self.as_json()}
 
 

@@ -43,6 +43,11 @@ class Runtime(Protocol):
     def logs(self, instance: Instance) -> str:
         """The path of the instance's log file (or its text, for remote runtimes)."""
 
+    def check_release(self, app: object, version: str) -> None:
+        """Raise a ConfigError naming what `version` of `app` (a config.AppConfig) lacks to
+        start here: its release folder, env file, a secret. Called by `plan` and before a
+        deployment takes a revision number, so nothing starts half-way."""
+
 
 class Spawned(Protocol):
     """What Host.spawn returns: at least the new process's pid."""

@@ -677,3 +677,42 @@ def test_background_evidence_accumulates_over_the_whole_canary(tmp_path):
     assert e.run(d) is Phase.ABORTED
     assert "background analysis of r2 failed" in e.store.deployment(d).error
     check_invariants(world, e.store, 1, 3)
+
+
+def test_a_missing_release_is_refused_before_a_revision_number_is_taken(world):
+    world.runtime.missing = {"v9"}
+    e = world.engine(config(2))
+    e.run(e.deploy("v1"))
+    with pytest.raises(ZerodownError, match="release folder releases/v9 does not exist"):
+        e.deploy("v9")
+    assert [r.number for r in e.store.revisions("shop")] == [1]
+    assert len(e.store.deployments("shop")) == 1
+    assert e.run(e.deploy("v2")) is Phase.SUCCEEDED
+    assert e.store.deployments("shop")[0].to_revision == 2  # r2, not r3: no number was used
+
+
+def test_rollback_to_refuses_a_revision_that_never_served(tmp_path):
+    world = World(tmp_path, never_healthy={"v2"})
+    e = world.engine(config(2))
+    e.run(e.deploy("v1"))
+    assert e.run(e.deploy("v2")) is Phase.ROLLED_BACK
+    e.run(e.deploy("v3"))
+    with pytest.raises(ZerodownError, match=r"r2 never served shop: .*served: r1, r3\)"):
+        e.rollback(to_revision=2)
+    assert e.rollback_target(1) == 1 and e.served() == {1, 3}
+    assert e.run(e.rollback(to_revision=1)) is Phase.SUCCEEDED
+    assert e.rollback_target(3) == 3  # a revision that served may be gone back to again
+
+
+def test_a_before_traffic_hook_gets_the_new_instances_addresses(world, tmp_path):
+    out = tmp_path / "instances"
+    cfg = config(2, BLUE_GREEN).source | {"hooks": {"before_traffic": [
+        {"command": f"echo \"$ZERODOWN_INSTANCES|$ZERODOWN_PREVIEW_HEADER\" >> {out}"}]}}
+    e = world.engine(parse_config(yaml.safe_dump(cfg)))
+    e.run(e.deploy("v1"))
+    assert e.run(e.deploy("v2")) is Phase.SUCCEEDED
+    new = sorted((p.instance for p in world.runtime.processes.values()
+                  if p.alive and p.instance.revision == 2), key=lambda i: i.slot.index)
+    assert len(new) == 2
+    assert out.read_text().splitlines()[1] == (" ".join(i.address for i in new)
+                                               + "|X-Zerodown-Preview")

@@ -246,6 +246,29 @@ def test_blue_green_without_hooks_or_pauses_switches_straight_from_health_to_gre
         "route r2 100% to s2 s3", "drain shop-r1-s0, shop-r1-s1", "stop shop-r1-s0, shop-r1-s1"]
 
 
+def test_a_smoke_test_before_traffic_reaches_green_by_the_preview_even_with_auto_promote():
+    p = plan_for(BlueGreenStrategy(scale_down_delay=0), serving(1, 2), Target(2, 2),
+                 hooks={"before_traffic"})
+    assert [s.describe("shop") for s in p.steps][2:5] == [
+        "route r1 100% to s0 s1; r2 0% to s2 s3; preview: header X-Zerodown-Preview = 1 → r2",
+        "run before_traffic hooks", "route r2 100% to s2 s3"]
+
+
+def test_a_canary_with_a_preview_header_opens_it_before_any_user_and_keeps_it():
+    strategy = CanaryStrategy(steps=(WeightStep(25), PauseStep(None)), preview_header="X-Preview")
+    p = plan_for(strategy, serving(1, 4), Target(2, 4), hooks={"before_traffic"})
+    described = [s.describe("shop") for s in p.steps]
+    assert described[:5] == [
+        "start shop-r2-s4", "wait until healthy: shop-r2-s4",
+        "route r1 100% to s0 s1 s2 s3; r2 0% to s4; preview: header X-Preview = 1 → r2",
+        "run before_traffic hooks",
+        "route r1 75% to s0 s1 s2 s3; r2 25% to s4; rule: header X-Preview = 1 → r2"]
+    assert not p.steps[2].traffic(2) and p.steps[4].traffic(2)
+    without = plan_for(strategy, serving(1, 4), Target(2, 4))  # no hook: no table version for it
+    assert not any(isinstance(s, Route) and s.preview for s in without.steps)
+    assert "rule: header X-Preview = 1 → r2" in without.steps[2].describe("shop")
+
+
 def test_a_canary_scales_its_instances_to_each_weight_before_applying_it():
     strategy = CanaryStrategy(steps=(WeightStep(10), PauseStep(None), WeightStep(50),
                                      AnalysisStep(AnalysisConfig(success_rate=0.99))),

@@ -21,6 +21,7 @@ from zerodown.engine.lifecycle import Phase
 from zerodown.engine.store import Deployment, Store
 from zerodown.errors import UsageError, ZerodownError
 from zerodown.plan import ServiceState, Target
+from zerodown.runtimes import check_release
 from zerodown.strategies import plan_for
 
 
@@ -105,6 +106,7 @@ def cmd_run(args: argparse.Namespace, ctl: Controller) -> int:
 def cmd_plan(args: argparse.Namespace, ctl: Controller) -> int:
     base = ctl.config()
     cfg = ctl.config(overrides(base, args.strategy, args.set))
+    check_release(cfg, args.version)
     state, revision, active = ServiceState(cfg.service, None), 1, None
     if ctl.has_state():
         store = ctl.store()

@@ -120,6 +120,7 @@ class Engine:
         if not cfg.source:
             raise ZerodownError("the engine needs a config from load_config/parse_config "
                                 "(its source is what a revision records)")
+        self.runtime.check_release(cfg.app, version)  # before a revision number is taken
         return self._create(wait, lambda: self.store.create_deployment(
             self.service, {"file": cfg.file, "source": cfg.source},
             cfg.source.get("strategy") or {}, cfg.on_failure,
@@ -135,7 +136,20 @@ class Engine:
             raise UsageError(f"service {self.service} has no previous revision to roll back to")
         if to == stable:
             raise UsageError(f"r{to} is already the stable revision of {self.service}")
+        served = self.served()
+        if to not in served:
+            have = ", ".join(f"r{n}" for n in sorted(served)) or "none"
+            raise UsageError(f"r{to} never served {self.service}: no deployment to it succeeded "
+                             f"(revisions that served: {have})")
         return to
+
+    def served(self) -> set[int]:
+        """Revisions that were once the stable one: what a rollback may go back to."""
+        ended = self.store.deployments(self.service, (Phase.SUCCEEDED, Phase.ROLLED_BACK),
+                                       limit=1 << 31)
+        done = {d.to_revision for d in ended
+                if d.phase is Phase.SUCCEEDED or d.kind == "rollback"}
+        return done | {n for n in self.store.stable(self.service) if n is not None}
 
     def rollback(self, service: str | None = None, to_revision: int | None = None,
                  wait: bool = False) -> int:
@@ -144,6 +158,7 @@ class Engine:
             raise ZerodownError(f"this engine deploys {self.service}, not {service}")
         to = self.rollback_target(to_revision)
         record, cfg = self.store.revision(self.service, to), self._config(to)
+        self.runtime.check_release(cfg.app, record.version)
         last = self.store.deployments(self.service, limit=1)
         section = last[0].strategy if last else cfg.source.get("strategy") or {}
         strategy = self._strategy(to, section)

@@ -223,13 +223,20 @@ def hook(engine: Engine, d: Deployment, i: int, step: Hook) -> None:
                       engine._revision(d.to_revision).version,
                       d.from_revision, i + 1, step.describe(engine.service),
                       f"http://{cfg.listen}", getattr(cfg.strategy, "preview_header", None),
-                      {"kind": d.kind, "plan": d.plan_kind})
+                      {"kind": d.kind, "plan": d.plan_kind}, addresses(engine, d.to_revision))
     results = run_hooks(cfg.hooks, step.moment, ctx, base_dir=_folder(cfg.file),
                         on_result=lambda r: engine.store.event(
                             engine.service, "hook.ok" if r.ok else "hook.failed", r.summary, d.id))
     require(results, step.moment)  # HookFailed before promotion: _fail aborts
     passed = sum(r.ok for r in results)
     engine.store.finish_step(d.id, i, f"{step.moment}: {passed} of {len(results)} hooks passed")
+
+
+def addresses(engine: Engine, revision: int) -> tuple[str, ...]:
+    """Where `revision`'s started instances listen, by slot: hooks test them directly."""
+    rows = engine.store.instances(engine.service, live=True).values()
+    return tuple(r.address for r in sorted(rows, key=lambda r: r.ref.slot.index)
+                 if r.ref.revision == revision and r.address and r.state != "failed")
 
 
 def _folder(file: str | None) -> str | None:

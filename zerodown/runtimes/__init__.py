@@ -9,9 +9,10 @@ import os
 
 from zerodown.config import ServiceConfig
 from zerodown.errors import UsageError
+from zerodown.runtimes import release
 from zerodown.runtimes.local import LocalRuntime
 
-__all__ = ["LocalRuntime", "runtime_for"]
+__all__ = ["LocalRuntime", "runtime_for", "check_release"]
 
 
 def runtime_for(config: ServiceConfig, state_dir: str | os.PathLike):
@@ -20,3 +21,10 @@ def runtime_for(config: ServiceConfig, state_dir: str | os.PathLike):
         return LocalRuntime(state_dir, config)
     raise UsageError(f"runtime kind {config.runtime.kind!r} is not available yet "
                      f"(available: local)")
+
+
+def check_release(config: ServiceConfig, version: str) -> None:
+    """What Runtime.check_release checks, without building a runtime (which makes its state
+    directory): for `zerodown plan`, which changes nothing."""
+    if config.runtime.kind == "local":
+        release.check_release(config, version)

@@ -21,15 +21,17 @@ import subprocess
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Collection, Iterator, cast
 
 from zerodown.config import AppConfig, HealthConfig, ServiceConfig
-from zerodown.errors import RuntimeFailure
+from zerodown.errors import ConfigError, RuntimeFailure
 from zerodown.hosts.local import exit_code, forget, running, spawn, start_time, tail, terminate
 from zerodown.model import Instance, InstanceRef, Revision, Slot
 from zerodown.proxy.state import write_atomic
 from zerodown.runtimes.health import probe
+from zerodown.runtimes.release import check_release, folder, instance_env, resolve
 
 HOST = "127.0.0.1"
 TAIL_LINES = 15
@@ -68,7 +70,7 @@ class LocalRuntime:
                 "address": f"{HOST}:{port}", "port": port, "command": argv, "cwd": cwd,
                 "pid": None, "start_time": None}
             self.registry.save(entries)  # intent first: a crash mid-spawn is found by its marker
-            proc = self._spawn(name, argv, cwd, app.env, entries)
+            proc = self._spawn(name, argv, cwd, app, entries)
             entry.update(pid=proc.pid, start_time=start_time(proc.pid), started_at=time.time())
             self.registry.save(entries)
             return _instance(entry)
@@ -118,6 +120,9 @@ class LocalRuntime:
     def logs(self, instance: Instance) -> str:
         return str(self.log_dir / f"{instance.id}.log")
 
+    def check_release(self, app: AppConfig, version: str) -> None:
+        check_release(replace(self.config, app=app), version)
+
     # --- starting ----------------------------------------------------------
 
     def _render(self, revision: Revision, slot: Slot, name: str, port: int) -> AppConfig:
@@ -130,17 +135,23 @@ class LocalRuntime:
                                  "{version} {port} {slot} {instance}") from None
 
     def _cwd(self, app: AppConfig, name: str) -> str:
-        base = os.path.dirname(os.path.abspath(self.config.file or "zerodown.yaml"))
-        cwd = os.path.normpath(os.path.join(base, app.cwd or "."))
+        cwd = resolve(self.config, app.cwd or ".")
         if not os.path.isdir(cwd):
             raise RuntimeFailure(f"instance {name}: working directory {cwd} does not exist "
-                                 f"(app.cwd {app.cwd!r} in {self._file}, relative to {base})")
+                                 f"(app.cwd {app.cwd!r} in {self._file}, relative to "
+                                 f"{folder(self.config)})")
         return cwd
 
-    def _spawn(self, name: str, argv: list[str], cwd: str, env: dict[str, str],
+    def _spawn(self, name: str, argv: list[str], cwd: str, app: AppConfig,
                entries: dict) -> subprocess.Popen:
         log = self.log_dir / f"{name}.log"
-        full_env = {**os.environ, **env, MARK_INSTANCE: name, MARK_STATE: str(self.state_dir)}
+        try:
+            full_env = instance_env(self.config, app, {MARK_INSTANCE: name,
+                                                       MARK_STATE: str(self.state_dir)})
+        except ConfigError as e:  # a secret or env_file gone since `plan` checked it
+            del entries[name]
+            self.registry.save(entries)
+            raise RuntimeFailure(f"instance {name}: {e}") from None
         try:
             return spawn(argv, cwd=cwd, env=full_env, log_path=log,
                          banner=f"starting {name}: {shlex.join(argv)} (cwd {cwd})")

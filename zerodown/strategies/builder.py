@@ -72,7 +72,7 @@ class PlanBuilder:
         return slot
 
     def plan(self, strategy: str, target: Target) -> Plan:
-        return Plan(strategy, self.state, target, squash(self.steps))
+        return Plan(strategy, self.state, target, squash(self.steps, keep_previews=True))
 
     def _free(self, refs: Iterable[InstanceRef]) -> None:
         for r in refs:
@@ -90,17 +90,20 @@ def batches(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def squash(steps: Sequence[Step], across: tuple[type, ...] = ()) -> tuple[Step, ...]:
+def squash(steps: Sequence[Step], across: tuple[type, ...] = (),
+           keep_previews: bool = False) -> tuple[Step, ...]:
     """Drop a Route that another Route follows at once (or with only `across` steps between).
 
     A Route is the whole desired state, so the second alone gives the same
     end state: new instances in and old ones out in one table version, an
     atomic swap. The state in between was never needed for safety, since the
-    second Route already meets every rule on its own.
+    second Route already meets every rule on its own. A planner keeps its
+    previews (keep_previews): a before_traffic hook placed later goes between
+    the preview and the switch; moments.with_hooks squashes again without them.
     """
     out = []
     for i, step in enumerate(steps):
-        if isinstance(step, Route):
+        if isinstance(step, Route) and not (keep_previews and step.preview):
             j = i + 1
             while j < len(steps) and isinstance(steps[j], across):
                 j += 1

@@ -9,7 +9,9 @@ more start, and are healthy, before the weight that needs them is applied.
 Who reaches the canary: a share of users by weight (sticky, if configured, so
 a user stays on one side and moves only as the weight grows: stable lies
 first on the split line, the canary after it), and every request matching a
-rule, whatever the weight. At the end the canary grows to the full count,
+rule, whatever the weight. With a preview_header, requests carrying it set to
+1 reach the canary from its first instance on, before any user does (the place
+for before_traffic smoke tests), and at every step after. At the end the canary grows to the full count,
 takes all traffic in one table version, and stable drains and stops.
 
 A/B testing is the same plan held at a fixed split until a person decides:
@@ -46,6 +48,8 @@ def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
         b.bring_in(InstanceRef(target.revision, b.slot()) for _ in range(max(0, n - len(canary))))
         return b.plan(f"{label} (first deploy: all at once)", target)
     name = f"r{target.revision}"
+    preview = ((Rule(name, header=strategy.preview_header, equals="1"),)
+               if strategy.preview_header else ())
     rules = tuple(Rule(name, m.header, m.cookie, m.equals, m.regex) for m in strategy.match)
     weight = 0
 
@@ -58,8 +62,11 @@ def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
 
     def route() -> Route:
         return Route((*shares_of(stable), Share(target.revision, tuple(canary), weight)),
-                     rules, strategy.sticky)
+                     rules + preview, strategy.sticky, preview=not weight and not rules)
 
+    if preview:  # open before any user gets it: where before_traffic smoke tests run
+        grow(canary_count(strategy, n, 0))
+        b.steps.append(route())
     for step in strategy.steps:
         if isinstance(step, WeightStep):
             weight = step.weight

@@ -116,6 +116,7 @@ class CanaryStrategy(StrategyConfig):
     match: tuple[MatchRule, ...] = ()
     sticky: Sticky | None = None
     analysis: AnalysisConfig | None = None  # background analysis through every step
+    preview_header: str | None = None  # set to 1: reaches the canary from its start, at 0% too
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,8 @@ _RULES = {
                         "preview_listen": optional(address()),
                         "pre_promotion_analysis": ANALYSIS, "post_promotion_analysis": ANALYSIS},
     CanaryStrategy: {"steps": None, "canary_instances": optional(amount(1)),  # steps: see below
-                     "match": None, "sticky": STICKY, "analysis": ANALYSIS},
+                     "match": None, "sticky": STICKY, "analysis": ANALYSIS,
+                     "preview_header": optional(text(TOKEN, "a header name"))},
     ABTestStrategy: {"split": integer(1, 99), "sticky": STICKY, "match": None,
                      "canary_instances": optional(amount(1))},
 }

@@ -1,0 +1,139 @@
+"""What one version needs on this machine before it starts, and the environment it gets.
+
+    check_release(cfg, "v9")          # ConfigError: the release folder, env_file or a secret is missing
+    env = instance_env(cfg, app)      # the whole environment of one instance (app already rendered)
+
+An instance does not inherit the controller's environment (a deploy from a
+shell that happens to have DB_PASSWORD, or a virtualenv first on PATH, must
+not decide what ships). It gets exactly, later entries winning:
+
+1. PATH=/usr/local/bin:/usr/bin:/bin, and HOME, USER, LOGNAME, LANG, LC_ALL, TZ and
+   TMPDIR copied from the controller when it has them (BASE_PASSED);
+2. the KEY=VALUE lines of app.env_file (per version allowed: releases/{version}/.env);
+3. app.env;
+4. app.secrets, each read as the instance starts from the controller's environment or a
+   file — their values are never written to the store, the registry or a log;
+5. ZERODOWN_INSTANCE and ZERODOWN_STATE_DIR (how the runtime finds its processes again).
+
+Everything the first start would read is checked by check_release at `plan` and
+before a deployment takes a revision number, so a missing folder or secret is an
+error naming it, not a half-done deployment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Mapping
+
+from zerodown.config import AppConfig, Secret, ServiceConfig
+from zerodown.errors import ConfigError
+
+BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+BASE_PASSED = ("HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+
+
+def folder(cfg: ServiceConfig) -> str:
+    """zerodown.yaml's directory: what app.cwd, env_file and secret files are relative to."""
+    return os.path.dirname(os.path.abspath(cfg.file or "zerodown.yaml"))
+
+
+def resolve(cfg: ServiceConfig, path: str) -> str:
+    return os.path.normpath(os.path.join(folder(cfg), path))
+
+
+def check_release(cfg: ServiceConfig, version: str,
+                  environ: Mapping[str, str] = os.environ) -> None:
+    """Raise a ConfigError listing what `version` lacks: its working directory, its
+    env_file, a secret. Placeholders other than {version} are not known yet: a path
+    with one ({slot}, ...) is checked when that instance starts."""
+    problems = []
+    app = cfg.app
+    cwd = _fill(app.cwd or ".", version)
+    if cwd is not None and not os.path.isdir(resolve(cfg, cwd)):
+        problems.append(("app.cwd", f"version {version}: release folder {resolve(cfg, cwd)} "
+                                    f"does not exist (app.cwd {app.cwd!r})"))
+    env_file = _fill(app.env_file, version) if app.env_file else None
+    if env_file is not None:
+        try:
+            read_env_file(resolve(cfg, env_file))
+        except ConfigError as e:
+            problems.append(("app.env_file", f"version {version}: {e}"))
+    for i, secret in enumerate(app.secrets):
+        try:
+            secret_value(cfg, secret, environ)
+        except ConfigError as e:
+            problems.append((f"app.secrets[{i}]", str(e)))
+    if problems:
+        errors = [ConfigError(why, file=cfg.file, line=cfg.lines.get(key), key=key)
+                  for key, why in problems]
+        if len(errors) == 1:
+            raise errors[0]
+        raise ConfigError(f"version {version} cannot start:\n" + "\n".join(f"  {e}" for e in errors),
+                          file=cfg.file)
+
+
+def instance_env(cfg: ServiceConfig, app: AppConfig, marks: Mapping[str, str] = {},
+                 environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The environment of one instance; `app` is cfg.app rendered for it."""
+    env = {"PATH": BASE_PATH, **{k: environ[k] for k in BASE_PASSED if k in environ}}
+    if app.env_file:
+        env.update(read_env_file(resolve(cfg, app.env_file)))
+    env.update(app.env)
+    env.update({s.name: secret_value(cfg, s, environ) for s in app.secrets})
+    env.update(marks)
+    return env
+
+
+def secret_value(cfg: ServiceConfig, secret: Secret, environ: Mapping[str, str]) -> str:
+    """The secret's value; a ConfigError that names it and where it was looked for
+    (never the value) when it is not there."""
+    if secret.file is not None:
+        path = resolve(cfg, secret.file)
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"secret {secret.name}: cannot read {path}: "
+                              f"{getattr(e, 'strerror', None) or e}") from None
+        return text[:-1] if text.endswith("\n") else text
+    var = secret.env or secret.name
+    if var not in environ:
+        raise ConfigError(f"secret {secret.name}: ${var} is not set in the environment of the "
+                          f"controller (export it before zerodown deploy/up, or read it from a "
+                          f"file: {{name: {secret.name}, file: PATH}})")
+    return environ[var]
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """KEY=VALUE lines (`export ` allowed, # comments, blank lines); one pair of matching
+    quotes around a value is removed; nothing is expanded."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"env_file {path}: {getattr(e, 'strerror', None) or e}") from None
+    out = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = _LINE.match(line)
+        if m is None:
+            raise ConfigError(f"env_file {path}:{number}: expected NAME=value "
+                              f"(NAME of letters, digits and _)")
+        value = m.group(2)
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if "\0" in value:
+            raise ConfigError(f"env_file {path}:{number}: {m.group(1)}: a NUL byte")
+        out[m.group(1)] = value
+    return out
+
+
+def _fill(template: str, version: str) -> str | None:
+    """`template` with {version} filled; None when it needs a placeholder known only later."""
+    try:
+        return template.format(version=version)
+    except (KeyError, IndexError):
+        return None
