@@ -10,7 +10,7 @@ import pytest
 from zerodown.analysis import sequential as seq
 from zerodown.analysis.evidence import Counts, Window
 from zerodown.analysis.sequential import Tally
-from zerodown.proxy.metrics import BOUNDS
+from zerodown.latency import BOUNDS
 
 
 def bad(rng: random.Random, n: int, p: float) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zerodown.proxy.metrics import BOUNDS, quantile
+from zerodown.latency import BOUNDS, quantile
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import math
 import random
-from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
+from zerodown import latency
 from zerodown.analysis.evidence import Counts
-from zerodown.proxy.metrics import BOUNDS
+from zerodown.latency import BOUNDS
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Behaviour:
 class _Made:
     requests: int = 0
     failures: int = 0
-    buckets: list[int] = field(default_factory=lambda: [0] * (len(BOUNDS) + 1))
+    buckets: list[int] = field(default_factory=latency.empty)
 
 
 class SimulatedSource:
@@ -94,7 +94,7 @@ class SimulatedSource:
         for i in picks:  # a latency within its bucket, slowed down, into its new bucket
             lo = BOUNDS[i - 1] if i > 0 else 0.0
             hi = BOUNDS[i] if i < len(BOUNDS) else BOUNDS[-1] * 2
-            buckets[bisect_left(BOUNDS, (lo + (hi - lo) * rng.random()) * b.slowdown)] += 1
+            buckets[latency.bucket((lo + (hi - lo) * rng.random()) * b.slowdown)] += 1
 
 
 def _bernoulli(rng: random.Random, n: int, p: float) -> int:

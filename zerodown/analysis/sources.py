@@ -21,7 +21,7 @@ import urllib.request
 
 from zerodown.analysis.evidence import Counts
 from zerodown.errors import ZerodownError
-from zerodown.proxy.metrics import BOUNDS
+from zerodown.latency import BOUNDS
 
 
 class MetricsError(ZerodownError):

@@ -2,21 +2,21 @@
 
 One `Stats` per backend and one per revision. Recording a response is a few
 list increments; percentiles and the Prometheus text are computed only when
-somebody asks (admin API), never per request.
+somebody asks (admin API), never per request. The histogram's shape (BOUNDS,
+quantile) is zerodown/latency.py, shared with the analysis.
 """
 
 from __future__ import annotations
 
 import bisect
-from typing import Final, Sequence
+from typing import Final
 
-# Latency bucket upper bounds in seconds: 1-2.5-5 per decade from 0.1 ms to
-# 60 s, plus finer steps where web latencies live, so p99 estimates are sharp.
-BOUNDS: Final[tuple[float, ...]] = (
-    0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005,
-    0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4,
-    0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0,
-)
+from zerodown import latency
+from zerodown.latency import quantile
+
+# A C static in the compiled module (a Final bound from another module), so the hot
+# path's bisect does not look BOUNDS up in zerodown.latency on every request.
+BOUNDS: Final[tuple[float, ...]] = latency.BOUNDS
 _bisect_left: Final = bisect.bisect_left  # Final: a C static in the compiled module
 CLASSES: Final = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
@@ -30,7 +30,7 @@ class Stats:
     def __init__(self) -> None:
         self.requests = 0
         self.by_class = [0, 0, 0, 0, 0, 0]  # index = status // 100 (0 unused)
-        self.buckets = [0] * (len(BOUNDS) + 1)  # last one is +Inf
+        self.buckets = latency.empty()  # last one is +Inf
         self.latency_sum = 0.0
         self.in_flight = 0
         self.errors = 0  # responses the proxy generated (502/503/504) for this target
@@ -70,23 +70,6 @@ class Stats:
                            "mean": ms(self.latency_sum / self.requests) if self.requests else None},
             "buckets": {"bounds_s": list(BOUNDS), "counts": list(self.buckets)},
         }
-
-
-def quantile(counts: Sequence[float], q: float,
-             bounds: Sequence[float] = BOUNDS) -> float | None:
-    """The q-quantile (0..1) in seconds of a latency histogram (`counts[i]` below
-    `bounds[i]`, the last one above them all), interpolated within a bucket; None if empty."""
-    total = sum(counts)
-    if total <= 0:
-        return None
-    rank, seen = q * total, 0.0
-    for i, n in enumerate(counts):
-        if n and seen + n >= rank:
-            lo = bounds[i - 1] if i > 0 else 0.0
-            hi = bounds[i] if i < len(bounds) else bounds[-1]
-            return lo + (hi - lo) * ((rank - seen) / n)
-        seen += n
-    return bounds[-1]
 
 
 def _labels(**kv: str) -> str:
