@@ -24,6 +24,11 @@ class PlanError(ZerodownError):
     """No plan can take the service from its current state to the target."""
 
 
+class DowntimePlan(PlanError):
+    """The plan would leave nothing routed while the service serves: refused unless the
+    user allows the downtime (`--allow-downtime`)."""
+
+
 @dataclass(frozen=True)
 class ServiceState:
     """What the planner starts from: which instances serve, which are stranded."""
@@ -191,6 +196,16 @@ class Plan:
     state: ServiceState
     target: Target
     steps: tuple[Step, ...]
+
+    def outage(self) -> int | None:
+        """The number of the first step after which no instance is routed although some
+        were when the plan began (users get 503s from there); None if there is none."""
+        if not self.state.routed:
+            return None  # a first deployment: nothing served before it either
+        for number, step in enumerate(self.steps, 1):
+            if isinstance(step, Route) and not step.routed():
+                return number
+        return None
 
     def describe(self) -> str:
         """The text `zerodown plan` prints: a header, then one numbered line per step."""

@@ -19,9 +19,12 @@ import itertools
 
 import pytest
 
-from zerodown.config import Amount, InPlaceStrategy, RollingStrategy
+from zerodown.config import (Amount, BlueGreenStrategy, CanaryStrategy, InPlaceStrategy,
+                             PauseStep, RollingStrategy, WeightStep)
+from zerodown.strategies.options import ABTestStrategy
 from zerodown.model import InstanceRef, Slot
-from zerodown.plan import Drain, Route, ServiceState, Start, Stop, Target, WaitHealthy
+from zerodown.plan import (DowntimePlan, Drain, Route, ServiceState, Start, Stop, Target,
+                           WaitHealthy)
 from zerodown.strategies import abort_plan, in_place, plan_for, rollback_plan, rolling
 
 OLD, NEW = 1, 2
@@ -130,8 +133,8 @@ def test_every_plan_keeps_the_zero_downtime_rules(strategy, n):
     least, most = promises(strategy, n)
     for start, (state, target) in start_states(n).items():
         planner = rollback_plan if start == "rollback" else plan_for
-        try:
-            simulate(planner(strategy, state, target), least, most)
+        try:  # the capacity promise may be 0: whether to allow that is the test below
+            simulate(planner(strategy, state, target, allow_downtime=True), least, most)
         except AssertionError as e:
             raise AssertionError(f"starting from {start!r}: {e}") from None
 
@@ -142,3 +145,52 @@ def test_an_abort_keeps_the_rules_with_what_the_stable_revision_has(n):
     serving = sum(1 for r in state.routed if r.revision == target.revision)
     if serving:
         simulate(abort_plan(state, target), serving, len(state.routed) + len(state.unrouted))
+
+
+# --- never nothing routed: for every strategy, a plan zerodown runs keeps a routed,
+# healthy instance at every step while the service serves, or is refused ---------
+
+EVERY_KIND = STRATEGIES + [
+    BlueGreenStrategy(), BlueGreenStrategy(auto_promote=False, scale_down_delay=0),
+    CanaryStrategy(steps=(WeightStep(20), PauseStep(5), WeightStep(50))),
+    CanaryStrategy(steps=(WeightStep(100),), canary_instances=amount("100%")),
+    ABTestStrategy()]
+
+
+def least_routed(plan) -> int:
+    """The fewest instances the model sees routed (and healthy) after any step."""
+    svc, least = Service(plan.state), len(plan.state.routed)
+    for step in plan.steps:
+        svc.apply(step)
+        assert svc.routed <= svc.healthy
+        least = min(least, len(svc.routed))
+    return least
+
+
+@pytest.mark.parametrize("strategy", EVERY_KIND, ids=lambda s: case_id(s, 0))
+@pytest.mark.parametrize("n", range(1, 7))
+def test_a_plan_keeps_one_routed_healthy_instance_at_every_step_or_is_refused(strategy, n):
+    for start, (state, target) in start_states(n).items():
+        planner = rollback_plan if start == "rollback" else plan_for
+        try:
+            plan = planner(strategy, state, target)
+        except DowntimePlan as e:
+            plan = planner(strategy, state, target, allow_downtime=True)
+            assert least_routed(plan) == 0, f"{start}: refused a plan that serves throughout"
+            assert f"routes nothing at step {plan.outage()} of" in str(e)
+            assert "--allow-downtime" in str(e)
+            continue
+        if state.routed:
+            assert least_routed(plan) >= 1, f"{start}: nothing routed at some step\n" \
+                                            f"{plan.describe()}"
+        assert plan.outage() is None
+
+
+def test_whole_batches_are_the_downtime_the_guard_refuses():
+    state, target = start_states(4)["replace"]
+    for strategy in (InPlaceStrategy(amount(4)), InPlaceStrategy(amount("100%")),
+                     RollingStrategy(amount(0), amount("100%"))):
+        with pytest.raises(DowntimePlan, match=r"routes nothing at step \d+ of"):
+            plan_for(strategy, state, target)
+    for strategy in (InPlaceStrategy(amount(3)), RollingStrategy(amount(0), amount("75%"))):
+        assert least_routed(plan_for(strategy, state, target)) == 1

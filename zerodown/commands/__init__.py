@@ -38,6 +38,12 @@ def _deployment_options(p: argparse.ArgumentParser) -> None:
                    help="run the deployment in a background controller and return at once")
 
 
+def _allow_downtime(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-downtime", action="store_true",
+                   help="accept a plan that routes nothing at some step (every request gets "
+                        "503 meanwhile), e.g. in-place with batch_size equal to instances")
+
+
 def _strategy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", choices=STRATEGY_KINDS, metavar="KIND",
                    help=f"replace the configured strategy ({', '.join(STRATEGY_KINDS)})")
@@ -83,11 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("version", type=arguments.version,
                    help="the version label, e.g. v2 (the app sees it as {version})")
     _strategy_options(p)
+    _allow_downtime(p)
     _deployment_options(p)
 
     p = add("plan", deploying.cmd_plan, "print the steps a deployment would take; change nothing")
     p.add_argument("version", type=arguments.version)
     _strategy_options(p)
+    _allow_downtime(p)
 
     p = add("status", inspect.cmd_status, "the service, its deployment, instances and traffic")
     p.add_argument("--watch", action="store_true", help="refresh until interrupted")
@@ -111,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("rollback", deploying.cmd_rollback, "deploy the previous revision again")
     p.add_argument("--to", metavar="REVISION", help="r3, 3, or a version label like v1")
+    _allow_downtime(p)
     _deployment_options(p)
 
     p = add("history", inspect.cmd_history, "deployments, newest first; -v adds their events")

@@ -41,7 +41,8 @@ def cmd_deploy(args: argparse.Namespace, ctl: Controller) -> int:
     engine = ctl.engine(base)
     if args.wait:
         _say_waiting(engine.store, base.service)
-    id = engine.deploy(args.version, overrides=extra, wait=args.wait)
+    id = engine.deploy(args.version, overrides=extra, wait=args.wait,
+                       allow_downtime=args.allow_downtime)
     return _run_or_detach(ctl, engine, id, args.detach)
 
 
@@ -61,7 +62,7 @@ def cmd_rollback(args: argparse.Namespace, ctl: Controller) -> int:
     ctl.ensure_router(cfg)
     if args.wait:
         _say_waiting(engine.store, cfg.service)
-    id = engine.rollback(to_revision=to, wait=args.wait)
+    id = engine.rollback(to_revision=to, wait=args.wait, allow_downtime=args.allow_downtime)
     return _run_or_detach(ctl, engine, id, args.detach)
 
 
@@ -114,7 +115,8 @@ def cmd_plan(args: argparse.Namespace, ctl: Controller) -> int:
         revision = max((r.number for r in store.revisions(cfg.service)), default=0) + 1
         found = store.active_deployment(cfg.service)
         active = None if found is None else deployment_view(found, labels(store, cfg.service))
-    plan = plan_for(cfg.strategy, state, Target(revision, cfg.instances), cfg.hooks.moments())
+    plan = plan_for(cfg.strategy, state, Target(revision, cfg.instances), cfg.hooks.moments(),
+                    allow_downtime=args.allow_downtime)
     print(render.plan_text(plan.describe(), args.version, revision, active))
     return 0
 

@@ -13,7 +13,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "schema": ("zerodown schema > zerodown.schema.json",),
     "up": ("zerodown up", "zerodown up --version v1"),
     "deploy": ("zerodown deploy v2",
-               "zerodown deploy v3 --strategy in-place --set strategy.batch_size=2",
+               "zerodown deploy v3 --strategy in-place --set strategy.batch_size=50%",
                "zerodown deploy v3 --strategy ab-test --set strategy.split=20 --detach"),
     "plan": ("zerodown plan v2 --strategy canary "
              "--set 'strategy.steps=[{weight: 10}, {pause: 30s}, {weight: 50}]'",),

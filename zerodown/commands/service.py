@@ -99,7 +99,9 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
         raise UsageError(f"{service} already serves {version}; `zerodown deploy {args.version}` "
                          "ships another version")
     if not serving:
-        code = drive(ctl, engine, engine.deploy(args.version or version or "v1"))
+        # Nothing serves now: a plan that routes nothing for a while loses no one.
+        code = drive(ctl, engine, engine.deploy(args.version or version or "v1",
+                                                allow_downtime=True))
         if code:
             return code
     _wait_serving(cfg)

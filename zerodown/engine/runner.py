@@ -27,6 +27,7 @@ import os
 import threading
 import time
 from contextlib import contextmanager, nullcontext
+from functools import partial
 from typing import Callable, Iterator, Sequence
 
 import yaml
@@ -45,7 +46,7 @@ from zerodown.model import InstanceRef, Revision, Slot
 from zerodown.plan import Analyze, Pause, Plan, PlanError, Step, Target
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.schema import Invalid, version_label
-from zerodown.strategies import abort_plan, plan_for, rollback_plan
+from zerodown.strategies import abort_plan, plan_for, refuse_downtime, rollback_plan
 from zerodown.strategies.options import StrategyConfig
 
 # Step executors and their errors live in steps.py; these names are imported from here too.
@@ -87,7 +88,7 @@ class Engine:
     def __init__(self, store: Store, runtime: Runtime, router: Router, clock: Clock,
                  config: ServiceConfig, on_event: Callable | None = None,
                  judge: Judge = pass_judge,
-                 planner: Callable[..., Plan] = plan_for):
+                 planner: Callable[..., Plan] = partial(plan_for, allow_downtime=True)):
         self.store, self.runtime, self.router, self.clock = store, runtime, router, clock
         self.config, self.service = config, config.service
         self.judge, self.planner = judge, planner
@@ -102,11 +103,14 @@ class Engine:
     # --- starting deployments ---------------------------------------------------
 
     def deploy(self, version: str, strategy: str | dict | None = None,
-               overrides: Sequence[str] = (), wait: bool = False) -> int:
+               overrides: Sequence[str] = (), wait: bool = False,
+               allow_downtime: bool = False) -> int:
         """A pending deployment of a new revision labelled `version`; returns its id.
 
         `strategy`: a kind ("in-place") or a whole `strategy:` section, replacing
         the configured one; `overrides`: key=value settings as on the command line.
+        A plan that would route nothing at some step is refused (DowntimePlan)
+        unless `allow_downtime`.
         """
         try:
             version_label(version)
@@ -124,8 +128,9 @@ class Engine:
         return self._create(wait, lambda: self.store.create_deployment(
             self.service, {"file": cfg.file, "source": cfg.source},
             cfg.source.get("strategy") or {}, cfg.on_failure,
-            lambda state, rev: self.planner(cfg.strategy, state, Target(rev, cfg.instances),
-                                            cfg.hooks.moments()),
+            lambda state, rev: refuse_downtime(self.planner(
+                cfg.strategy, state, Target(rev, cfg.instances), cfg.hooks.moments()),
+                cfg.strategy, allow_downtime),
             version=version))
 
     def rollback_target(self, to_revision: int | None = None) -> int:
@@ -152,7 +157,7 @@ class Engine:
         return done | {n for n in self.store.stable(self.service) if n is not None}
 
     def rollback(self, service: str | None = None, to_revision: int | None = None,
-                 wait: bool = False) -> int:
+                 wait: bool = False, allow_downtime: bool = False) -> int:
         """A deployment back to the previous revision (or `to_revision`); returns its id."""
         if service not in (None, self.service):
             raise ZerodownError(f"this engine deploys {self.service}, not {service}")
@@ -165,7 +170,7 @@ class Engine:
         return self._create(wait, lambda: self.store.create_deployment(
             self.service, record.config, section, self.config.on_failure,
             lambda state, rev: rollback_plan(strategy, state, Target(rev, cfg.instances),
-                                             cfg.hooks.moments()),
+                                             cfg.hooks.moments(), allow_downtime=allow_downtime),
             revision=to, kind="rollback"))
 
     def _create(self, wait: bool, create: Callable[[], Deployment]) -> int:
@@ -390,8 +395,9 @@ class Engine:
                 return abort_plan(state, target, moments).steps
             except PlanError:
                 pass  # the stable revision no longer serves: go back by the strategy's rules
+        # Undoing is never refused: staying on a failed revision is no better.
         return rollback_plan(self._strategy(d.to_revision, d.strategy), state, target,
-                             moments).steps
+                             moments, allow_downtime=True).steps
 
     # --- revisions as their snapshot recorded them ------------------------------------
 

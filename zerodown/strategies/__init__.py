@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import AbstractSet, Callable
 
 from zerodown.model import InstanceRef
-from zerodown.plan import Plan, PlanError, ServiceState, Target, WaitHealthy, route_of
+from zerodown.plan import (DowntimePlan, Plan, PlanError, ServiceState, Target, WaitHealthy,
+                           route_of)
 from zerodown.strategies import blue_green, canary, in_place, rolling
 from zerodown.strategies.builder import PlanBuilder, split
 from zerodown.strategies.moments import with_hooks
@@ -32,7 +33,34 @@ GO_BACK_BY_OWN_RULES = (InPlaceStrategy, RollingStrategy)
 
 
 def plan_for(strategy: StrategyConfig, state: ServiceState, target: Target,
-             hooks: AbstractSet[str] = frozenset()) -> Plan:
+             hooks: AbstractSet[str] = frozenset(), *, allow_downtime: bool = False) -> Plan:
+    """The plan; a DowntimePlan error if it would route nothing at some step while the
+    service serves (e.g. in-place with batch_size = instances), unless `allow_downtime`."""
+    return refuse_downtime(_plan(strategy, state, target, hooks), strategy, allow_downtime)
+
+
+def refuse_downtime(plan: Plan, strategy: StrategyConfig, allow: bool) -> Plan:
+    """The plan, if it keeps at least one instance routed at every step while the
+    service serves (or the downtime is allowed); else a DowntimePlan error."""
+    step = plan.outage()
+    if step is not None and not allow:
+        raise DowntimePlan(
+            f"this {strategy.kind} plan routes nothing at step {step} of {len(plan.steps)} "
+            f"(every request gets 503 until a new instance is routed): "
+            f"{_downtime_hint(strategy)}, or allow the outage with --allow-downtime")
+    return plan
+
+
+def _downtime_hint(strategy: StrategyConfig) -> str:
+    if isinstance(strategy, InPlaceStrategy):
+        return "make strategy.batch_size smaller than instances (or use rolling with max_surge)"
+    if isinstance(strategy, RollingStrategy):
+        return "make strategy.max_unavailable smaller than instances (or use max_surge)"
+    return "keep at least one instance routed"
+
+
+def _plan(strategy: StrategyConfig, state: ServiceState, target: Target,
+          hooks: AbstractSet[str]) -> Plan:
     if target.instances < 1:
         raise PlanError(f"a deployment needs at least 1 instance, got {target.instances}")
     planner = PLANNERS.get(type(strategy))
@@ -45,7 +73,7 @@ def plan_for(strategy: StrategyConfig, state: ServiceState, target: Target,
 
 
 def rollback_plan(strategy: StrategyConfig, state: ServiceState, target: Target,
-                  hooks: AbstractSet[str] = frozenset()) -> Plan:
+                  hooks: AbstractSet[str] = frozenset(), *, allow_downtime: bool = False) -> Plan:
     """Back to `target` (the stable revision) from wherever a deployment got to.
 
     In-place and rolling go back by their own rules, so the capacity promise
@@ -57,7 +85,7 @@ def rollback_plan(strategy: StrategyConfig, state: ServiceState, target: Target,
             return abort_plan(state, target, hooks)
         except PlanError:  # nothing of the target runs any more: start it again, by rolling
             strategy = RollingStrategy()
-    plan = plan_for(strategy, state, target)
+    plan = plan_for(strategy, state, target, allow_downtime=allow_downtime)
     return Plan(f"rollback, {plan.strategy}", plan.state, plan.target,
                 with_hooks(plan.steps, target.revision, hooks, undo=True))
 
