@@ -13,7 +13,7 @@ from zerodown import linear_regex
 from zerodown.model import Sticky
 from zerodown.schema import (Amount, Context, Invalid, Kind, Section, address, amount, boolean,
                              duration, enum, integer, join, list_of, nested, number, optional,
-                             shown, suggest, text, TOKEN)
+                             shown, suggest, text, ENV_NAME, TOKEN)
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,11 @@ class AnalysisConfig:
     query: str | None = None  # PromQL with {service} {revision}, measured every interval
     query_max: float | None = None  # the query's value must stay at most this
     query_min: float | None = None  # ... and at least this
+    prometheus_token_env: str | None = None  # a bearer token from this controller variable
+    prometheus_token_file: str | None = None  # ... or from this file (relative to zerodown.yaml)
+    # PromQL with {service} {revision} for "requests", "failures" (counters) and "latency"
+    # (histogram buckets by le), when the exporter is not the embedded proxy's /metrics
+    prometheus_templates: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,22 @@ def _real(v: Any) -> float:
     return float(v)
 
 
+PROMETHEUS_TEMPLATES = ("requests", "failures", "latency")  # analysis/sources.py TEMPLATES
+_PROMETHEUS_SETTINGS = ("prometheus_token_env", "prometheus_token_file", "prometheus_templates")
+
+
+def _templates(v: Any) -> dict[str, str]:
+    if not isinstance(v, dict):
+        raise Invalid(f"must be a mapping of {', '.join(PROMETHEUS_TEMPLATES)} to PromQL, "
+                      f"got {shown(v)}")
+    for name, promql in v.items():
+        if name not in PROMETHEUS_TEMPLATES:
+            raise Invalid(f"unknown template {shown(name)}"
+                          f"{suggest(str(name), list(PROMETHEUS_TEMPLATES))}")
+        text().parse(promql)
+    return dict(v)
+
+
 def _analysis_problem(a: AnalysisConfig) -> str | None:
     if a.query is None and (a.query_max is not None or a.query_min is not None):
         return "query_max and query_min bound a query: add query (PromQL)"
@@ -149,6 +170,11 @@ def _analysis_problem(a: AnalysisConfig) -> str | None:
         return "query needs query_max or query_min: the value it must stay under or over"
     if a.query is not None and a.prometheus is None:
         return "query needs prometheus: the URL of the Prometheus to ask, e.g. http://127.0.0.1:9090"
+    settings = [k for k in _PROMETHEUS_SETTINGS if getattr(a, k) is not None]
+    if settings and a.prometheus is None:
+        return f"{settings[0]} needs prometheus: the URL of the Prometheus it applies to"
+    if a.prometheus_token_env is not None and a.prometheus_token_file is not None:
+        return "prometheus_token_env and prometheus_token_file: one token source, not both"
     if a.query is None and all(getattr(a, k) is None for k in _THRESHOLDS):
         return ("needs at least one threshold: " + ", ".join(_THRESHOLDS[:-1]) + " or "
                 + _THRESHOLDS[-1])
@@ -164,7 +190,12 @@ ANALYSIS = Section(AnalysisConfig, {
     "on_inconclusive": enum("pause", "wait"),
     "prometheus": optional(text(r"^https?://\S+$", "an http:// URL, e.g. http://127.0.0.1:9090")),
     "query": optional(text()), "query_max": optional(Kind(_real, {"type": "number"})),
-    "query_min": optional(Kind(_real, {"type": "number"}))},
+    "query_min": optional(Kind(_real, {"type": "number"})),
+    "prometheus_token_env": optional(text(ENV_NAME.pattern, "an environment variable name")),
+    "prometheus_token_file": optional(text()),
+    "prometheus_templates": optional(Kind(_templates, {
+        "type": "object", "additionalProperties": False,
+        "properties": {k: {"type": "string", "minLength": 1} for k in PROMETHEUS_TEMPLATES}}))},
     "metrics thresholds that judge a revision", check=_analysis_problem)
 STICKY = Section(Sticky, {"mode": enum("cookie", "header", "cookie-hash"),
                           "name": text(TOKEN, "a header or cookie name"), "max_age": integer(0)})
