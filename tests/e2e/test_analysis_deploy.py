@@ -61,3 +61,25 @@ def test_without_traffic_an_inconclusive_analysis_takes_the_canary_weight_back(s
     assert "inconclusive" in d.error and "0 requests, 50 needed" in d.error
     assert "analysis.inconclusive" in analysis_events(stack)
     assert stack.router.stats()["revisions"].get("r2", {}).get("weight", 0) == 0
+
+
+def test_a_canary_that_hangs_on_requests_is_aborted_by_its_unanswered_requests(stack_factory):
+    """Issue 11: a version that accepts and never answers counted no requests; the analysis
+    said 'inconclusive' and paused with users on it. Unanswered ones now count as failed."""
+    analysis = ("{max_success_rate_drop: 0.01, min_requests: 50, max_duration: 60s, "
+                "unanswered_after: 2s}")
+    stack = stack_factory(instances=2, strategy=CANARY % analysis)
+    assert stack.deploy("v1", strategy="rolling") is Phase.SUCCEEDED
+    with LoadInBackground(stack.url, connections=32, rate=300, duration=60, timeout=30) as load:
+        load.wait_for_responses(300)
+        began = time.monotonic()
+        phase = stack.deploy("v2", overrides=["app.env.APP_LATENCY_MS=600000"])
+        took = time.monotonic() - began
+        after = load.progress()[0]
+        load.wait_for_responses(after + 300)  # users are served again: by the stable
+        load.stop()
+    d = stack.store.deployments("shop", limit=1)[0]
+    assert phase is Phase.ABORTED, d.error
+    assert "success rate vs stable fail" in d.error, d.error
+    assert took < 30, f"from start to abort took {took:.1f}s"
+    assert stack.router.stats()["revisions"].get("r2", {}).get("weight", 0) == 0

@@ -277,3 +277,50 @@ def test_the_stable_p99_bounds_hold_the_estimate_and_narrow_with_requests():
     f_high, f_low = stable_p99_bounds(few, 5.3)
     assert f_low is None or f_low < low
     assert f_high is None or f_high > high
+
+
+class Hanging:
+    """A stable serving 450 req/s, and a canary that accepts 50 req/s and answers none."""
+
+    def __init__(self, clock: FakeClock):
+        self.clock, self.began = clock, clock.now()
+
+    def counts(self, revision):
+        from zerodown.proxy.metrics import BOUNDS
+        t = self.clock.now() - self.began
+        if revision == "r1":
+            n = 450 * t
+            return Counts(n, 0.005 * n, tuple(n * x / 100 for x in LATENCY))
+        ages = [0.0] * (len(BOUNDS) + 1)  # one request a 50th of a second, all still waiting
+        for i in range(int(50 * t)):
+            age = t - i / 50
+            ages[next((j for j, b in enumerate(BOUNDS) if age <= b), len(BOUNDS))] += 1
+        return Counts(0, 0, (0.0,) * (len(BOUNDS) + 1), BOUNDS, tuple(ages))
+
+    def query(self, revision, metric, window):
+        return None
+
+
+@pytest.mark.parametrize("spec", [dict(max_success_rate_drop=0.01),
+                                  dict(success_rate=0.99), dict(latency_p99=0.5)])
+def test_a_canary_that_answers_nothing_fails_by_its_unanswered_requests(spec):
+    """Issue 11: a hanging version counted no requests: 'inconclusive', users kept on it."""
+    clock = FakeClock(limit=600)
+    source = Hanging(clock)
+    verdict, why = Judge(lambda cfg: source, clock)(
+        step(max_duration=60, unanswered_after=2, **spec), None)
+    assert verdict == "fail", why
+    assert clock.now() - clock.start < 20, why
+
+
+@pytest.mark.parametrize("ages, after, requests, failures", [
+    (None, 10, 100, 1),  # the source cannot tell: nothing added
+    ((0, 5) + (0,) * 35, 10, 100, 1),  # 5 waiting, none for long
+    ((0,) * 35 + (3, 2), 10, 105, 6),  # 3 for 30-60 s, 2 beyond 60 s: all past 10 s
+    ((0,) * 36 + (4,), 100, 104, 5),  # beyond the last bound counts as past any bound
+])
+def test_unanswered_requests_count_as_failed_once_they_waited_long_enough(
+        ages, after, requests, failures):
+    c = Counts(100, 1, (100,) + (0,) * 36).with_unanswered(ages, after)
+    assert (c.requests, c.failures) == (requests, failures)
+    assert c.latency[-1] == requests - 100  # and as slower than any bound

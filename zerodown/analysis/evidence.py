@@ -25,6 +25,9 @@ class Counts:
     failures: float = 0
     latency: tuple[float, ...] | None = None
     bounds: tuple[float, ...] = BOUNDS
+    # Not cumulative: the requests waiting for a response byte now, by how long they have
+    # waited (over `bounds`, as latency). None: the source cannot tell.
+    unanswered: tuple[float, ...] | None = None
 
     def increase_since(self, earlier: Counts) -> Counts:
         """What was added since `earlier`; all of self if a counter went down (a restart)."""
@@ -71,6 +74,16 @@ class Counts:
                 out += n * (hi - seconds) / (hi - lo)
         return out
 
+    def with_unanswered(self, ages: tuple[float, ...] | None, after: float) -> Counts:
+        """These counts and the requests that have waited longer than `after` for an
+        answer, counted as failed and as slower than any bound: a version that hangs
+        answers nothing, and its requests must not go missing from the evidence."""
+        n = Counts(sum(ages), 0, ages, self.bounds).slower_than(after) if ages else 0
+        if not n:
+            return self
+        latency = None if self.latency is None else (*self.latency[:-1], self.latency[-1] + n)
+        return Counts(self.requests + n, self.failures + n, latency, self.bounds)
+
     def quantile(self, q: float) -> float | None:
         """The q-quantile of latency in seconds, interpolated within a bucket; None if empty."""
         return None if self.latency is None else quantile(self.latency, q, self.bounds)
@@ -86,6 +99,11 @@ class Window:
     total: Counts = NOTHING
     last: Counts | None = None  # the latest cumulative reading
     base: Counts | None = None  # the first: everything before the analysis began
+
+    def seen(self, unanswered_after: float) -> Counts:
+        """The window's counts with the latest reading's long-unanswered requests as failed."""
+        last = self.last
+        return self.total.with_unanswered(last.unanswered if last else None, unanswered_after)
 
     def read(self, now: Counts | None) -> Window:
         if now is None:

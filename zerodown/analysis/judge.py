@@ -93,8 +93,8 @@ class Run:
             if report:
                 next_report += self.cfg.interval
                 self.measure_query()
-            verdict, why = self.watch.look(self.windows[0].total, self.windows[1], elapsed,
-                                           self.query)
+            verdict, why = self.watch.look(self.windows[0].seen(self.cfg.unanswered_after),
+                                           self.windows[1], elapsed, self.query)
             if self.error:
                 why += f"; last metrics error: {self.error}"
             if verdict is not None:
@@ -177,8 +177,9 @@ class Sequential:
 
     def look(self, canary: Counts, stable_window: Window | None, elapsed: float,
              query: QueryTally) -> tuple[str | None, str]:
-        stable = stable_window.total if stable_window is not None else None
-        if stable_window is not None:  # the stable's p99 from its whole history, once enough
+        stable = (stable_window.seen(self.cfg.unanswered_after) if stable_window is not None
+                  else None)
+        if stable_window is not None:
             self.checks = tuple(c.with_stable(stable_window) for c in self.checks)
         a = assess(self.checks, canary, stable, self.cfg.max_false_alarm, self.passed,
                    self.cfg.min_requests)

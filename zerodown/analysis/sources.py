@@ -54,8 +54,10 @@ def _proxy_counts(entry: dict | None) -> Counts:
     latency = bounds = None
     if buckets and len(buckets.get("counts", ())) == len(buckets.get("bounds_s", ())) + 1:
         latency, bounds = tuple(buckets["counts"]), tuple(buckets["bounds_s"])
+    waiting = entry.get("unanswered")
+    bounds = bounds or BOUNDS
     return Counts(entry.get("requests", 0), entry.get("responses", {}).get("5xx", 0), latency,
-                  bounds or BOUNDS)
+                  bounds, tuple(waiting) if waiting and len(waiting) == len(bounds) + 1 else None)
 
 
 SERIES = 'service="{service}",revision="{revision}"'

@@ -11,6 +11,7 @@ never arms a timer.
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_left
 from time import perf_counter
 from typing import Callable
 
@@ -18,7 +19,7 @@ from zerodown.errors import StaleTableError
 from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.proxy import health, shedding
 from zerodown.proxy.errlog import ErrorLog
-from zerodown.proxy.metrics import Stats, prometheus_text
+from zerodown.proxy.metrics import BOUNDS, Stats, prometheus_text
 from zerodown.proxy.routing import Routes
 from zerodown.proxy.server import BODY, CLOSED, HEAD, WAIT, ClientConn
 from zerodown.proxy.settings import ProxySettings
@@ -222,8 +223,23 @@ class DataPlane:
             totals[pool.revision].absorb(pool.stats)
         return totals
 
+    def unanswered(self) -> dict[str, list[int]]:
+        """Per revision, its requests with no response byte yet, by how long they have waited
+        (counts over BOUNDS, as latency is): a version that hangs answers nothing, and
+        analysis counts what waits too long as failed, not as nothing."""
+        now = perf_counter()  # the clock client.t0 was read from
+        out: dict[str, list[int]] = {}
+        for client in self.clients:
+            pool, up = client.pool, client.up
+            if pool is None or client.state not in (BODY, WAIT) or (up is not None and up.got):
+                continue
+            ages = out.setdefault(pool.revision, [0] * (len(BOUNDS) + 1))
+            ages[bisect_left(BOUNDS, now - client.t0)] += 1
+        return out
+
     def stats(self) -> dict:
         now = self.loop.time()
+        waiting = self.unanswered()
         backends = {}
         for pool in [*self.pools.values(), *self.retired]:
             entry = pool.stats.to_dict()
@@ -240,7 +256,8 @@ class DataPlane:
             "clients": len(self.clients),
             "rejected": self.rejected,
             "shed": self.shed,
-            "revisions": {name: dict(st.to_dict(), weight=self.routes.share_of(name))
+            "revisions": {name: dict(st.to_dict(), weight=self.routes.share_of(name),
+                                     unanswered=waiting.get(name) or [0] * (len(BOUNDS) + 1))
                           for name, st in self.revision_stats().items()},
             "backends": backends,
         }

@@ -45,6 +45,7 @@ class AnalysisConfig:
     method: str = "sequential"  # or "fixed"
     max_false_alarm: float = 0.01  # sequential: chance of failing a revision within thresholds
     max_duration: float | None = None  # sequential: undecided after this; None: interval * count
+    unanswered_after: float = 10.0  # a request unanswered this long counts as failed (sequential)
     on_inconclusive: str = "pause"  # undecided at max_duration: stop (pause, or abort if users
     # are on the new revision), or wait on for a verdict
     prometheus: str | None = None  # read metrics from this Prometheus (URL), not the proxy
@@ -187,6 +188,7 @@ ANALYSIS = Section(AnalysisConfig, {
     "max_success_rate_drop": optional(number(0, 1)), "max_latency_ratio": optional(number(1)),
     "failure_limit": integer(0), "method": enum("sequential", "fixed"),
     "max_false_alarm": number(0.000001, 0.5), "max_duration": optional(duration()),
+    "unanswered_after": duration(),
     "on_inconclusive": enum("pause", "wait"),
     "prometheus": optional(text(r"^https?://\S+$", "an http:// URL, e.g. http://127.0.0.1:9090")),
     "query": optional(text()), "query_max": optional(Kind(_real, {"type": "number"})),
