@@ -1,9 +1,10 @@
 """Command line: parse, call, render. Errors map to messages and exit codes here only.
 
-    zerodown [-f zerodown.yaml] [--state-dir DIR] COMMAND ...
+    zerodown [-f zerodown.yaml] [--state-dir DIR] [--server URL --token-file F] COMMAND ...
 
-The commands live in zerodown/commands/; `proxy`, `accel` and `demo` are
-handed their arguments as they are (they have parsers of their own).
+The commands live in zerodown/commands/ (imported only when they run); `proxy`,
+`accel` and `demo` are handed their arguments as they are (they have parsers of
+their own).
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ def exit_code(error: ZerodownError) -> int:
 
 def message(error: ZerodownError) -> str:
     """A config error starts with its file:line (editors jump there); others say `error:`."""
-    return str(error) if isinstance(error, ConfigError) else f"zerodown: error: {error}"
+    if isinstance(error, ConfigError):
+        return str(error)
+    text = str(error)
+    # the controller's answer to a bad config reads as the file's own error does
+    if getattr(error, "field", None) in ("config", "set"):
+        return text
+    return f"zerodown: error: {text}"
 
 
 def _pass_through(name: str, argv: list[str]) -> int:
@@ -50,11 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] and argv[0] in PASS_THROUGH:
         return _pass_through(argv[0], argv[1:])
-    from zerodown.commands import build_parser
-    from zerodown.controller import Controller
+    from zerodown.commands import build_parser, resolve
     args = build_parser().parse_args(argv)  # exits 2 with argparse's own message
     try:
-        return args.func(args, Controller(args.file, args.state_dir))
+        func, client = resolve(args.func)
+        if client:
+            return func(args)
+        from zerodown.controller import Controller
+        return func(args, Controller(args.file, args.state_dir))
     except ZerodownError as e:
         sys.stdout.flush()
         print(message(e), file=sys.stderr)

@@ -93,6 +93,13 @@ class RouterConfig:
 
 
 @dataclass(frozen=True)
+class ControllerConfig:
+    """The controller daemon (zerodown/daemon/): its API on a unix socket always, on TCP here."""
+
+    listen: str | None = None  # HOST:PORT for the HTTP API and dashboard (bearer token)
+
+
+@dataclass(frozen=True)
 class RuntimeConfig:
     kind: str = "local"
     options: dict[str, Any] = field(default_factory=dict)  # kind-specific (ssh hosts, ...)
@@ -111,6 +118,10 @@ class ServiceConfig:
     runtime: RuntimeConfig = RuntimeConfig()
     strategy: StrategyConfig = RollingStrategy()
     on_failure: str = "rollback"
+    # A step (not a pause or an analysis) that makes no progress within this aborts the
+    # deployment, or pauses it with on_failure: pause (engine/deadlines.py). None: no limit.
+    progress_deadline: float | None = 600.0
+    controller: ControllerConfig = ControllerConfig()
     hooks: Hooks = Hooks()  # commands/webhooks at the moments of a deployment (hooks.py)
     # Where it came from, so --set overrides re-validate with the same locations.
     file: str | None = field(default=None, compare=False)
@@ -185,6 +196,10 @@ SERVICE = Section(ServiceConfig, {
     "drain_timeout": duration(0, 86400), "stop_grace": duration(0, 86400),
     "router": _open(RouterConfig, ROUTER_KINDS), "runtime": _open(RuntimeConfig, RUNTIME_KINDS),
     "strategy": parse_strategy, "on_failure": enum(*ON_FAILURE),
+    "progress_deadline": optional(duration()),
+    "controller": Section(ControllerConfig, {"listen": optional(address())},
+                          "the controller daemon; listen: HOST:PORT serves its HTTP API and "
+                          "dashboard on TCP (a bearer token is required there)"),
     "hooks": parse_hooks})
 
 
@@ -352,4 +367,8 @@ strategy:
   max_unavailable: 0         # instances that may be out of service at once
 
 on_failure: rollback         # rollback | pause
+progress_deadline: 10m       # a step stuck this long aborts (or pauses, with on_failure: pause)
+
+# controller:
+#   listen: 127.0.0.1:7070   # the HTTP API and dashboard on TCP (`zerodown token create NAME`)
 """

@@ -4,26 +4,22 @@
     engine = ctl.engine()                       # the config read afresh, drivers built from it
     view = status_view(ctl)                     # facts for render.status_text
 
-The process model: whoever runs a deployment holds the service's lock file
-(Engine._lock, a flock the kernel drops when the process dies), so "is a
-controller running it?" is answered by who holds that lock (lock_holder).
-A detached deployment is a `zerodown _run ID` process in its own session,
-its output in <state dir>/logs/controller-<ID>.log.
+The process model: the controller daemon (zerodown/daemon/) runs every
+deployment; whoever runs one holds the service's lock file (Engine._lock, a
+flock the kernel drops when the process dies), so "is a controller running
+it?" is answered by who holds that lock (lock_holder).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Iterable
 
 import yaml
 
-import zerodown
 from zerodown import render
 from zerodown.analysis import judge_for
 from zerodown.config import ServiceConfig, apply_overrides, load_config, parse_config
@@ -36,7 +32,6 @@ from zerodown.routers import router_for
 from zerodown.runtimes import runtime_for
 
 RealClock = SystemClock  # the engine's real clock: wall time, so records outlive a restart
-DETACH_TIMEOUT = 15.0  # a detached controller must take the deployment's lock within this
 PROBE_TIMEOUT = 1.0  # `status` probes each instance at most this long
 
 
@@ -120,40 +115,6 @@ class Controller:
     def controller_pid(self, service: str) -> int | None:
         """The process running `service`'s deployment now, if any."""
         return lock_holder(self.lock_path(service))
-
-    # --- detaching -------------------------------------------------------------------
-
-    def controller_log(self, id: int) -> Path:
-        return self.state_dir / "logs" / f"controller-{id}.log"
-
-    def spawn_controller(self, id: int, service: str) -> tuple[int, int | None]:
-        """Start `zerodown _run ID` in its own session; (pid, exit code if it already ended).
-
-        Returns once it holds the deployment's lock (or ended), so a `pause`
-        typed right after `deploy --detach` finds a running deployment.
-        """
-        log = self.controller_log(id)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "zerodown", "--file", self.path, "--state-dir",
-                str(self.state_dir), "_run", str(id)]
-        root = str(Path(zerodown.__file__).resolve().parent.parent)
-        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-        with open(log, "ab") as out:
-            out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(argv)}\n".encode())
-            out.flush()
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True,
-                                    env={**os.environ, "PYTHONPATH": path})
-        deadline = time.monotonic() + DETACH_TIMEOUT
-        while self.controller_pid(service) != proc.pid:
-            code = proc.poll()
-            if code is not None:
-                return proc.pid, code
-            if time.monotonic() > deadline:
-                raise ZerodownError(f"the detached controller (pid {proc.pid}) did not take "
-                                    f"deployment {id} within {DETACH_TIMEOUT:g}s; see {log}")
-            time.sleep(0.02)
-        return proc.pid, None
 
 
 # --- who runs a deployment -------------------------------------------------------------

@@ -260,6 +260,7 @@ def status_dict(s: StatusView, now: float) -> dict:
     d = s.deployment
     return {
         "service": s.service, "listen": s.listen, "url": f"http://{s.listen}",
+        "deployed": s.deployed,
         "stable": revision_dict(s.stable),
         "proxy": asdict(s.proxy),
         "deployment": None if d is None else deployment_dict(d, now),
@@ -316,3 +317,34 @@ def plan_text(description: str, version: str, revision: int, active: DeploymentV
                      f"`zerodown deploy` waits for it (--wait) or is refused")
     lines.append("nothing was changed (plan only)")
     return "\n".join(lines)
+
+
+# --- from the API's JSON back to views (the CLI renders what the controller sends) -------
+
+def label_from_dict(d: Mapping | None) -> RevisionLabel | None:
+    return None if d is None else RevisionLabel(d["revision"], d.get("version"))
+
+
+def deployment_from_dict(d: Mapping, now: float) -> DeploymentView:
+    """deployment_dict's inverse (updated: created + duration for an ended one)."""
+    return DeploymentView(
+        id=d["id"], kind=d["kind"], phase=d["phase"], source=label_from_dict(d["from"]),
+        target=label_from_dict(d["to"]), strategy=d["strategy"], step=d["step"],
+        steps=d["steps"], step_text=d["step_text"], plan_kind=d["plan"], created=d["created"],
+        updated=d["created"] + d["duration_s"], error=d["error"],
+        controller_pid=d["controller_pid"])
+
+
+def status_from_dict(s: Mapping, now: float) -> StatusView:
+    """status_dict's inverse: `zerodown status` renders what the controller sent."""
+    fields = {f for f in InstanceView.__dataclass_fields__}
+    instances = tuple(InstanceView(**{**{k: v for k, v in i.items() if k in fields},
+                                      "revision": RevisionLabel(i["revision"], i.get("version"))})
+                      for i in s["instances"])
+    tfields = {f for f in TrafficView.__dataclass_fields__}
+    traffic = tuple(TrafficView(**{**{k: v for k, v in t.items() if k in tfields},
+                                   "backends": tuple(t["backends"])}) for t in s["traffic"])
+    d = s["deployment"]
+    return StatusView(s["service"], s["listen"], label_from_dict(s["stable"]),
+                      ProxyView(**s["proxy"]), None if d is None else deployment_from_dict(d, now),
+                      instances, traffic, deployed=s.get("deployed", True))

@@ -1,25 +1,29 @@
-"""The `zerodown` subcommands: one argparse parser, and the function behind each command.
+"""The `zerodown` subcommands: one argparse parser, and where the function behind each lives.
 
-Every command is `cmd_x(args, controller) -> exit code`; errors are raised,
-never printed here: cli.main turns them into one message and an exit code.
+A command is named as "module:function" and imported only when it runs, so
+`zerodown status` loads the API client and nothing heavy (no yaml, sqlite or
+asyncio). Functions in `CLIENT_MODULES` take (args) and talk to the controller
+daemon over its API; the others take (args, controller) and work on this
+machine's state. Errors are raised, never printed here: cli.main turns them
+into one message and an exit code.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Callable
 
 import zerodown
-from zerodown.commands import arguments, deploying, inspect, service
+from zerodown.commands import arguments
 from zerodown.commands.examples import epilog
-from zerodown.controller import Controller
 from zerodown.strategies.options import STRATEGIES
 
 STRATEGY_KINDS = tuple(STRATEGIES)  # every kind `strategy.kind` accepts, ab-test included
 PUBLIC = ("init", "validate", "up", "deploy", "plan", "status", "pause", "resume", "promote",
-          "abort", "rollback", "history", "logs", "down", "schema", "proxy", "accel", "demo")
-
-Command = Callable[[argparse.Namespace, Controller], int]
+          "abort", "rollback", "history", "logs", "down", "controller", "token", "schema",
+          "proxy", "accel", "demo")
+WATCH_INTERVAL = 1.0
+# Commands of these modules are clients of the controller: func(args).
+CLIENT_MODULES = ("zerodown.commands.status", "zerodown.commands.deploying")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -35,7 +39,14 @@ def _deployment_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wait", action="store_true",
                    help="if another deployment runs, wait for it to end instead of refusing")
     p.add_argument("--detach", action="store_true",
-                   help="run the deployment in a background controller and return at once")
+                   help="return once the controller has the deployment; do not follow it")
+    p.add_argument("--reason", help="why (kept in the event log with who asked)")
+
+
+def _allow_downtime(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-downtime", action="store_true",
+                   help="accept a plan that routes nothing at some step (every request gets "
+                        "503 meanwhile), e.g. in-place with batch_size equal to instances")
 
 
 def _allow_downtime(p: argparse.ArgumentParser) -> None:
@@ -62,81 +73,105 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the service's zerodown.yaml (default ./zerodown.yaml)")
     parser.add_argument("--state-dir", default=None, metavar="DIR",
                         help="where zerodown keeps state (default .zerodown beside the file)")
+    parser.add_argument("--server", metavar="URL",
+                        help="a controller's API on another machine, e.g. http://10.0.0.5:7070 "
+                             "(status, deploy, pause, resume, promote, abort, rollback)")
+    parser.add_argument("--token-file", metavar="FILE",
+                        help="the bearer token for --server (or ZERODOWN_TOKEN)")
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(PUBLIC) + "}",
                                 required=True)
 
-    def add(name: str, func: Command, help: str | None):
+    def add(name: str, func: str, help: str | None):
         p = sub.add_parser(name, help=help, description=help, epilog=epilog(name),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         _common(p)
         p.set_defaults(func=func)
         return p
 
-    p = add("init", service.cmd_init, "write a starter zerodown.yaml and example releases")
+    p = add("init", "service:cmd_init", "write a starter zerodown.yaml and example releases")
     p.add_argument("--service", default="web", help="the service's name (default web)")
-    p.add_argument("--port", type=arguments.count(1, 65535, "a port"), default=8080, help="the port users connect to")
+    p.add_argument("--port", type=arguments.count(1, 65535, "a port"), default=8080,
+                   help="the port users connect to")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
 
-    p = add("validate", service.cmd_validate, "check zerodown.yaml; every error with file:line")
+    p = add("validate", "service:cmd_validate", "check zerodown.yaml; every error with file:line")
     p.add_argument("--schema", action="store_true", help="print the JSON Schema instead")
-    add("schema", service.cmd_schema, "print the JSON Schema of zerodown.yaml")
+    add("schema", "service:cmd_schema", "print the JSON Schema of zerodown.yaml")
 
-    p = add("up", service.cmd_up, "start the proxy and the first version; return once it serves")
+    p = add("up", "service:cmd_up", "start the proxy, the controller and the first version; "
+                                    "return once it serves")
     p.add_argument("--version", type=arguments.version,
                    help="the version to start (default: the last one, or v1)")
 
-    p = add("deploy", deploying.cmd_deploy, "deploy a new version, showing its progress")
+    p = add("deploy", "deploying:cmd_deploy", "ask the controller to deploy a new version, "
+                                              "showing its progress")
     p.add_argument("version", type=arguments.version,
                    help="the version label, e.g. v2 (the app sees it as {version})")
     _strategy_options(p)
     _allow_downtime(p)
     _deployment_options(p)
 
-    p = add("plan", deploying.cmd_plan, "print the steps a deployment would take; change nothing")
+    p = add("plan", "inspect:cmd_plan", "print the steps a deployment would take; change nothing")
     p.add_argument("version", type=arguments.version)
     _strategy_options(p)
     _allow_downtime(p)
+    _allow_downtime(p)
 
-    p = add("status", inspect.cmd_status, "the service, its deployment, instances and traffic")
+    p = add("status", "status:cmd_status", "the service, its deployment, instances and traffic")
     p.add_argument("--watch", action="store_true", help="refresh until interrupted")
     p.add_argument("--json", action="store_true", help="machine-readable")
-    p.add_argument("--interval", type=arguments.seconds(0.05, 3600),
-                   default=inspect.WATCH_INTERVAL,
+    p.add_argument("--interval", type=arguments.seconds(0.05, 3600), default=WATCH_INTERVAL,
                    help=argparse.SUPPRESS)
 
-    for name, func, text in (
-            ("pause", deploying.cmd_pause, "hold the deployment after its current step"),
-            ("resume", deploying.cmd_resume, "continue a paused deployment, or one whose "
-                                             "controller died"),
-            ("promote", deploying.cmd_promote, "go past the pause the deployment holds at"),
-            ("abort", deploying.cmd_abort, "take all traffic back to the stable revision")):
-        p = add(name, func, text)
+    for name, text in (
+            ("pause", "hold the deployment after its current step"),
+            ("resume", "continue a paused deployment"),
+            ("promote", "go past the pause the deployment holds at"),
+            ("abort", "take all traffic back to the stable revision")):
+        p = add(name, f"deploying:cmd_{name}", text)
         p.add_argument("id", nargs="?", type=arguments.deployment_id,
                        help="deployment id (default: the active one)")
+        p.add_argument("--reason", help="why (kept in the event log with who asked)")
         if name == "promote":
             p.add_argument("--full", action="store_true",
                            help="skip every remaining pause and analysis")
 
-    p = add("rollback", deploying.cmd_rollback, "deploy the previous revision again")
+    p = add("rollback", "deploying:cmd_rollback", "deploy the previous revision again")
     p.add_argument("--to", metavar="REVISION", help="r3, 3, or a version label like v1")
     _allow_downtime(p)
     _deployment_options(p)
 
-    p = add("history", inspect.cmd_history, "deployments, newest first; -v adds their events")
+    p = add("history", "inspect:cmd_history", "deployments, newest first; -v adds their events")
     p.add_argument("-v", "--verbose", action="store_true", help="each deployment's event log")
     p.add_argument("-n", "--limit", type=arguments.count(1, 1_000_000, "a number of deployments"),
                    default=50, help="at most this many (default 50)")
 
-    p = add("logs", inspect.cmd_logs, "an instance's output (or `proxy`, `controller-ID`)")
+    p = add("logs", "inspect:cmd_logs", "an instance's output (or `proxy`, `controller`)")
     p.add_argument("instance", help="e.g. web-r2-s2 or r2-s2 (`zerodown status` lists them)")
     p.add_argument("--follow", action="store_true", help="keep printing new lines")
     p.add_argument("-n", "--lines", type=arguments.count(0, 10_000_000, "a number of lines"),
                    default=None, help="only the last N lines")
 
-    add("down", service.cmd_down, "stop the instances and the proxy")
+    add("down", "service:cmd_down", "stop the controller, the instances and the proxy")
 
-    p = sub.add_parser("_run")  # the detached controller (deploy --detach starts it)
-    _common(p)
-    p.add_argument("id", type=arguments.deployment_id)
-    p.set_defaults(func=deploying.cmd_run)
+    p = add("controller", "daemon:cmd_controller",
+            "start the controller daemon (if not running) and say where it listens")
+    p.add_argument("--foreground", action="store_true",
+                   help="run it in this process until SIGTERM (for systemd)")
+    p.add_argument("--stop", action="store_true", help="stop it (deployments resume at its "
+                                                       "next start)")
+    p.add_argument("--api-listen", metavar="HOST:PORT",
+                   help="serve the API and dashboard on TCP too (overrides controller.listen)")
+
+    p = add("token", "daemon:cmd_token", "bearer tokens for the API on TCP")
+    p.add_argument("action", choices=("create", "list", "revoke"))
+    p.add_argument("name", nargs="?", help="the token's name (who it is recorded as)")
     return parser
+
+
+def resolve(func: str):
+    """"status:cmd_status" → (the function, whether it is a client of the controller)."""
+    import importlib
+    module_name, _, name = func.partition(":")
+    module = f"zerodown.commands.{module_name}"
+    return getattr(importlib.import_module(module), name), module in CLIENT_MODULES

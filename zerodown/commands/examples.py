@@ -18,7 +18,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "plan": ("zerodown plan v2 --strategy canary "
              "--set 'strategy.steps=[{weight: 10}, {pause: 30s}, {weight: 50}]'",),
     "status": ("zerodown status --watch", "zerodown status --json"),
-    "pause": ("zerodown pause",),
+    "pause": ("zerodown pause --reason 'error rate looks odd'",),
     "resume": ("zerodown resume",),
     "promote": ("zerodown promote", "zerodown promote --full"),
     "abort": ("zerodown abort",),
@@ -26,6 +26,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "history": ("zerodown history -v -n 5",),
     "logs": ("zerodown logs web-r2-s2 -n 20", "zerodown logs proxy --follow"),
     "down": ("zerodown down",),
+    "controller": ("zerodown controller", "zerodown controller --foreground --api-listen "
+                   "127.0.0.1:7070", "zerodown controller --stop"),
+    "token": ("zerodown token create ci > ci.token",
+              "zerodown --server http://10.0.0.5:7070 --token-file ci.token status"),
 }
 
 

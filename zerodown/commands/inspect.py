@@ -1,4 +1,5 @@
-"""Commands that only look: status, history, logs. None of them changes anything."""
+"""Commands that only look, on this machine's state: plan, history, logs. None of them changes
+anything. (`status` asks the controller: commands/status.py.)"""
 
 from __future__ import annotations
 
@@ -10,38 +11,33 @@ import time
 from pathlib import Path
 
 from zerodown import render
-from zerodown.controller import (Controller, deployment_view, event_view, labels, status_view)
+from zerodown.controller import Controller, deployment_view, event_view, labels
 from zerodown.errors import UsageError
 from zerodown.model import Instance
+from zerodown.plan import ServiceState, Target
 
-WATCH_INTERVAL = 1.0
 FOLLOW_POLL = 0.2
 
 
-def cmd_status(args: argparse.Namespace, ctl: Controller) -> int:
-    if not args.watch:
-        print(_status_text(ctl, args.json))
-        return 0
-    tty, last = sys.stdout.isatty(), None
-    try:
-        while True:
-            text = _status_text(ctl, args.json)
-            if tty:
-                sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
-            elif text != last:  # piped: a new block only when something changed
-                sys.stdout.write(("\n" if last is not None else "") + text + "\n")
-            sys.stdout.flush()
-            last = text
-            time.sleep(args.interval)
-    except KeyboardInterrupt:
-        return 0
+def cmd_plan(args: argparse.Namespace, ctl: Controller) -> int:
+    from zerodown.daemon.actions import overrides
+    from zerodown.runtimes import check_release
+    from zerodown.strategies import plan_for
+    base = ctl.config()
+    cfg = ctl.config(overrides(base, args.strategy, args.set))
+    check_release(cfg, args.version)
+    state, revision, active = ServiceState(cfg.service, None), 1, None
+    if ctl.has_state():
+        store = ctl.store()
+        state = store.service_state(cfg.service)
+        revision = max((r.number for r in store.revisions(cfg.service)), default=0) + 1
+        found = store.active_deployment(cfg.service)
+        active = None if found is None else deployment_view(found, labels(store, cfg.service))
+    plan = plan_for(cfg.strategy, state, Target(revision, cfg.instances), cfg.hooks.moments(),
+                    allow_downtime=args.allow_downtime)
+    print(render.plan_text(plan.describe(), args.version, revision, active))
+    return 0
 
-
-def _status_text(ctl: Controller, as_json: bool) -> str:
-    view, now = status_view(ctl), time.time()
-    if as_json:
-        return json.dumps(render.status_dict(view, now), indent=2)
-    return render.status_text(view, now)
 
 
 def cmd_history(args: argparse.Namespace, ctl: Controller) -> int:
@@ -64,27 +60,25 @@ def cmd_history(args: argparse.Namespace, ctl: Controller) -> int:
 # --- logs ---------------------------------------------------------------------------------
 
 def log_path(ctl: Controller, name: str) -> Path:
-    """An instance's log by its name (shop-r2-s0, or just r2-s0), or `proxy`, or `controller-ID`."""
+    """An instance's log by its name (shop-r2-s0, or just r2-s0), or `proxy`, or `controller`."""
     cfg = ctl.working_config()
     logs = ctl.state_dir / "logs"
     if name == "proxy":
         return ctl.state_dir / "proxy.log"
-    if name.startswith("controller"):
-        id = name.removeprefix("controller").lstrip("-")
-        if id.isdigit():
-            return ctl.controller_log(int(id))
+    if name == "controller":
+        return ctl.state_dir / "controller.log"
     names = {}
     if ctl.has_state():
         for ref in ctl.store().instances(cfg.service):
             names[ref.name(cfg.service)] = ref
-    files = {p.stem for p in logs.glob("*.log") if not p.stem.startswith("controller-")} \
+    files = {p.stem for p in logs.glob("*.log")} \
         if logs.is_dir() else set()
     known = sorted(set(names) | files)
     matches = [n for n in known if n == name] or [n for n in known if n.endswith("-" + name)]
     if len(matches) != 1:
         what = "matches several" if matches else "is not an instance"
         shown = ", ".join(known[-12:]) or "none yet"
-        raise UsageError(f"{name!r} {what} (known: {shown}; also `proxy`, `controller-ID`)")
+        raise UsageError(f"{name!r} {what} (known: {shown}; also `proxy`, `controller`)")
     if matches[0] in names:  # the runtime knows where its instances write
         ref = names[matches[0]]
         return Path(ctl.runtime(cfg).logs(Instance(cfg.service, ref.revision, ref.slot, "")))

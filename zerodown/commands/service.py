@@ -11,7 +11,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from zerodown.commands.progress import drive
+from zerodown.commands.follow import watch
+from zerodown.daemon import process
 from zerodown.config import ServiceConfig, json_schema, parse_config, starter_yaml
 from zerodown.controller import Controller, labels, maybe_label
 from zerodown.engine.store import Change
@@ -82,14 +83,16 @@ def cmd_schema(args: argparse.Namespace, ctl: Controller) -> int:
 # --- up, down -------------------------------------------------------------------------
 
 def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
+    """The proxy, then the controller beside it (separate: the proxy serves whatever the
+    controller does), then the first version, deployed by the controller."""
     cfg = ctl.config()
     ctl.ensure_router(cfg)
-    engine = ctl.engine(cfg)
-    store, service = engine.store, cfg.service
+    store, service = ctl.store(), cfg.service
+    client = process.ensure(ctl.file, ctl.state_dir)
     active = store.active_deployment(service)
     if active is not None:
         print(f"deployment {active.id} is {active.phase}: seeing it through first", flush=True)
-        code = drive(ctl, engine, active.id)
+        code = watch(client, active.id, replay=False)
         if code:
             return code
     stable = store.stable(service)[0]
@@ -100,14 +103,20 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
                          "ships another version")
     if not serving:
         # Nothing serves now: a plan that routes nothing for a while loses no one.
-        code = drive(ctl, engine, engine.deploy(args.version or version or "v1",
-                                                allow_downtime=True))
+        answer = client.post("/api/v1/deployments", {"version": args.version or version or "v1",
+                                                     "allow_downtime": True,
+                                                     "reason": "zerodown up"})
+        code = watch(client, answer["id"])
         if code:
             return code
     _wait_serving(cfg)
     stable = store.stable(service)[0]
     print(f"{service} is up: {maybe_label(labels(store, service), stable)} serves at "
           f"http://{cfg.listen} (`zerodown down` stops it)")
+    status = client.get("/api/v1/status")
+    print(f"controller pid {process.pid(ctl.state_dir)}: `zerodown status`, "
+          f"`zerodown deploy VERSION`"
+          + (f"; dashboard {status['dashboard']}" if status.get("dashboard") else ""))
     return 0
 
 
@@ -138,6 +147,7 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     cfg = ctl.working_config()
     router = ctl.router(cfg)
     if not ctl.has_state():
+        process.stop(ctl.state_dir)
         _stop_router(router)
         print(f"{cfg.service}: nothing deployed here")
         return 0
@@ -146,6 +156,7 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     if active is not None:
         raise UsageError(f"deployment {active.id} is {active.phase}; abort it first "
                          "(`zerodown abort`), or wait for it to end")
+    process.stop(ctl.state_dir)  # first: it starts no deployment while the rest goes
     # The proxy first: it finishes its in-flight requests, then nothing reaches the instances.
     _stop_router(router)
     runtime = ctl.runtime(cfg)
@@ -161,7 +172,8 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
                         [("service.down", f"zerodown down: stopped the proxy and "
                           f"{len(found)} instance{'s' if len(found) != 1 else ''}")])
     print(f"{service} is down: stopped the proxy and {len(found)} "
-          f"instance{'s' if len(found) != 1 else ''} (`zerodown up` starts it again)")
+          f"instance{'s' if len(found) != 1 else ''}, and the controller "
+          "(`zerodown up` starts them again)")
     return 0
 
 

@@ -198,11 +198,14 @@ class Engine:
 
     # --- running -------------------------------------------------------------------
 
-    def run(self, id: int, stop_when_paused: bool = False) -> Phase:
+    def run(self, id: int, stop_when_paused: bool = False, hold: bool = False) -> Phase:
         """Run deployment `id` from its cursor until it ends, or pauses on an error.
 
         At a manual pause (a Pause step, or `zerodown pause`) it waits for a
         resume or promote from another process, unless `stop_when_paused`.
+        `hold` (the controller daemon): wait at a pause on an error too, so the
+        deployment stays owned (and watched by its background analysis) until
+        someone, or a deadline, moves it on; return only when it ends.
         """
         if self.store.deployment(id).service != self.service:
             raise ZerodownError(f"deployment {id} is not of {self.service}")
@@ -210,7 +213,8 @@ class Engine:
             self._reconcile()  # whoever ran it before may have died in the middle of a step
             while True:
                 d = self.store.deployment(id)
-                if d.phase.terminal or (d.phase is Phase.PAUSED and (stop_when_paused or d.error)):
+                if d.phase.terminal or (d.phase is Phase.PAUSED and not hold
+                                        and (stop_when_paused or d.error)):
                     self._await_stops()
                     return d.phase
                 try:

@@ -1,0 +1,139 @@
+"""The OpenAPI 3.1 document of the API, served at /api/v1/openapi.json (docs/api.md in prose)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str = "OK") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERRORS = {str(code): {"$ref": f"#/components/responses/E{code}"} for code in (400, 401, 404, 409)}
+REASON = {"type": ["string", "null"], "maxLength": 500,
+          "description": "why: recorded in the event log with who asked and from where"}
+ID = {"name": "id", "in": "path", "required": True,
+      "schema": {"oneOf": [{"type": "integer"}, {"const": "current"}]},
+      "description": "a deployment id, or `current` for the active one"}
+
+
+def _action(summary: str, body: dict, ok: str = "200") -> dict:
+    return {"summary": summary, "requestBody": {"required": False, "content": {
+        "application/json": {"schema": {"type": "object", "additionalProperties": False,
+                                        "properties": body}}}},
+            "responses": {ok: _json(_ref("Accepted")), **ERRORS}}
+
+
+def _get(summary: str, schema: dict, parameters: list | None = None, **more) -> dict:
+    return {"get": {"summary": summary, "parameters": parameters or [],
+                    "responses": {"200": more.get("response") or _json(schema), **ERRORS}}}
+
+
+def _query(name: str, description: str, kind: str = "integer") -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": {"type": kind},
+            "description": description}
+
+
+REVISION = {"type": ["object", "null"], "properties": {"revision": {"type": "integer"},
+                                                       "version": {"type": ["string", "null"]}}}
+DEPLOYMENT = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "kind": {"enum": ["deploy", "rollback"]},
+    "phase": {"enum": ["pending", "running", "paused", "promoting", "rolling_back", "aborting",
+                       "succeeded", "failed", "rolled_back", "aborted"]},
+    "from": REVISION, "to": REVISION, "strategy": {"type": "string"},
+    "plan": {"enum": ["deploy", "promote", "rollback", "abort"]},
+    "step": {"type": "integer", "description": "1-based step in progress (steps + 1: done)"},
+    "steps": {"type": "integer"}, "step_text": {"type": ["string", "null"]},
+    "error": {"type": ["string", "null"]}, "controller_pid": {"type": ["integer", "null"]},
+    "created": {"type": "number"}, "duration_s": {"type": "number"}}}
+EVENT = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "deployment": {"type": ["integer", "null"]},
+    "time": {"type": "number"}, "kind": {"type": "string"}, "text": {"type": "string"},
+    "data": {"type": "object", "description": "for kind `action`: action, who, origin, reason"}}}
+POINT = {"type": "object", "properties": {k: {"type": ["number", "null"]} for k in
+                                          ("t", "rps", "error_rate", "p50_ms", "p99_ms")}}
+
+
+@lru_cache(maxsize=1)
+def document() -> dict:
+    detail = {"allOf": [_ref("Deployment"), {"type": "object", "properties": {"plan_steps": {
+        "type": "array", "items": {"type": "object", "properties": {
+            "index": {"type": "integer"}, "text": {"type": "string"},
+            "state": {"enum": ["done", "current", "pending"]}}}}}}]}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "zerodown controller API", "version": "1",
+                 "description": "A service's controller: status, deployments, events, metrics, "
+                                "and the actions that steer deployments. On the unix socket the "
+                                "file permission authenticates; on TCP a bearer token."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "properties": {"message": {"type": "string"},
+                                                     "field": {"type": ["string", "null"]}}}}},
+                "Deployment": DEPLOYMENT, "Event": EVENT, "MetricPoint": POINT,
+                "Accepted": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "phase": {"type": "string"},
+                    "aborted": {"type": "boolean"}}},
+            },
+            "responses": {f"E{code}": _json(_ref("Error"), text) for code, text in (
+                (400, "a bad request: the field named is wrong; nothing was changed"),
+                (401, "no valid bearer token (TCP only)"),
+                (404, "no such deployment or path"),
+                (409, "the action does not apply to the deployment's state now"))},
+        },
+        "security": [{"bearer": []}, {}],
+        "paths": {
+            "/api/v1/status": _get("what `zerodown status --json` prints, plus dashboard and "
+                                   "revisions", {"type": "object"}),
+            "/api/v1/metrics": _get("per-revision req/s, error rate, p50/p99: one point per "
+                                    "interval, newest last (ten minutes kept)", {
+                "type": "object", "properties": {"interval_s": {"type": "number"}, "series": {
+                    "type": "object", "additionalProperties": {"type": "array",
+                                                               "items": _ref("MetricPoint")}}}},
+                [_query("window", "seconds back, 1-600 (default 300)", "number")]),
+            "/api/v1/table": _get("the routing table in force (the proxy's admin JSON)",
+                                  {"type": "object"}),
+            "/api/v1/deployments": {
+                **_get("deployments, newest first", {"type": "object", "properties": {
+                    "deployments": {"type": "array", "items": _ref("Deployment")}}},
+                    [_query("limit", "at most this many, 1-1000 (default 20)")]),
+                "post": _action("deploy a version", {
+                    "version": {"type": "string"},
+                    "strategy": {"type": ["string", "null"],
+                                 "enum": ["in-place", "rolling", "blue-green", "canary",
+                                          "ab-test", None]},
+                    "set": {"type": "array", "items": {"type": "string"},
+                            "description": "key=value overrides of zerodown.yaml"},
+                    "reason": REASON}, "202")},
+            "/api/v1/deployments/{id}": {"parameters": [ID], **_get(
+                "one deployment with its plan", detail)},
+            **{f"/api/v1/deployments/{{id}}/{verb}": {"parameters": [ID], "post": _action(
+                text, {"reason": REASON, **({"full": {"type": "boolean"}}
+                                            if verb == "promote" else {})})}
+               for verb, text in (("pause", "hold after the step in progress"),
+                                  ("resume", "continue a paused deployment"),
+                                  ("promote", "go past the pause it holds at (full: skip every "
+                                              "remaining pause and analysis)"),
+                                  ("abort", "all traffic back to the stable revision"))},
+            "/api/v1/rollback": {"post": _action(
+                "deploy the previous revision again (inside a deployment: abort it)",
+                {"to": {"type": ["string", "integer", "null"]}, "reason": REASON}, "202")},
+            "/api/v1/events": _get("the event log after a cursor, oldest first", {
+                "type": "object", "properties": {"events": {"type": "array",
+                                                            "items": _ref("Event")},
+                                                 "cursor": {"type": "integer"}}},
+                [_query("after", "the cursor of the last answer (default 0)"),
+                 _query("limit", "at most this many, 1-1000 (default 100)")]),
+            "/api/v1/stream": _get("Server-Sent Events: `status` on every change, `event` for "
+                                   "each new event, `: ping` every 15 s", {}, response={
+                                       "description": "an event stream",
+                                       "content": {"text/event-stream": {}}}),
+            "/api/v1/openapi.json": _get("this document", {"type": "object"}),
+        },
+    }

@@ -1,0 +1,166 @@
+"""Which handler answers which method and path of the API (docs/api.md), and the
+static files of the dashboard. Reads come from the observer (memory) or one
+store query; actions go to daemon/actions.py."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import time
+from pathlib import Path
+from typing import Callable
+
+from zerodown import render
+from zerodown.api import openapi, sse
+from zerodown.api.errors import ApiError
+from zerodown.api.server import Reply, Request
+from zerodown.controller import deployment_view, labels, progress
+from zerodown.daemon.actions import SIGNALS, target
+from zerodown.daemon.observer import event_dict
+
+DASHBOARD = Path(__file__).resolve().parent / "dashboard"
+STATIC_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+         ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
+         ".json": "application/json", ".ico": "image/x-icon", ".woff2": "font/woff2"}
+
+
+class Api:
+    def __init__(self, observer, actions, service: str, controller_pid: Callable[[], int | None]):
+        self.observer, self.actions, self.service = observer, actions, service
+        self.controller_pid = controller_pid
+        self.routes: list[tuple[str, re.Pattern, Callable[..., Reply]]] = [
+            ("GET", re.compile(r"^/$"), lambda r: Reply(302, headers={"Location": "/dashboard/"})),
+            ("GET", re.compile(r"^/dashboard(?:/(?P<name>.*))?$"), self.static),
+            ("GET", re.compile(r"^/api/v1/status$"), self.status),
+            ("GET", re.compile(r"^/api/v1/metrics$"), self.metrics),
+            ("GET", re.compile(r"^/api/v1/table$"), self.table),
+            ("GET", re.compile(r"^/api/v1/deployments$"), self.deployments),
+            ("GET", re.compile(r"^/api/v1/deployments/(?P<id>\d+|current)$"), self.deployment),
+            ("GET", re.compile(r"^/api/v1/events$"), self.events),
+            ("GET", re.compile(r"^/api/v1/stream$"), self.stream),
+            ("GET", re.compile(r"^/api/v1/openapi.json$"),
+             lambda r: Reply.json(200, openapi.document())),
+            ("POST", re.compile(r"^/api/v1/deployments$"), self.deploy),
+            ("POST", re.compile(r"^/api/v1/deployments/(?P<id>\d+|current)/(?P<verb>\w+)$"),
+             self.signal),
+            ("POST", re.compile(r"^/api/v1/rollback$"), self.rollback),
+        ]
+
+    def __call__(self, request: Request) -> Reply:
+        allowed = []
+        for method, pattern, handler in self.routes:
+            m = pattern.match(request.path)
+            if m is None:
+                continue
+            if method != request.method:
+                allowed.append(method)
+                continue
+            return handler(request, **m.groupdict())
+        if allowed:
+            raise ApiError(405, f"{request.path} answers {', '.join(allowed)}, not "
+                                f"{request.method}")
+        raise ApiError(404, f"no such path {request.path} (see /api/v1/openapi.json)", "path")
+
+    # --- reads --------------------------------------------------------------------------
+
+    def status(self, request: Request) -> Reply:
+        # ?fresh=1 (the CLI): look now, so what a command just did shows; else the last look
+        doc = self.observer.tick() if request.query.get("fresh") else self.observer.status_doc
+        if doc is None:
+            raise ApiError(503, "the controller is starting; try again in a moment")
+        return Reply.json(200, doc)
+
+    def metrics(self, request: Request) -> Reply:
+        window = number(request.query, "window", 300, 1, 600)
+        return Reply.json(200, self.observer.metrics(window))
+
+    def table(self, request: Request) -> Reply:
+        return Reply.json(200, self.observer.table or {})
+
+    def deployments(self, request: Request) -> Reply:
+        limit = int(number(request.query, "limit", 20, 1, 1000))
+        now = time.time()
+        with self.observer.reading:
+            store = self.observer.store
+            known = labels(store, self.service)
+            rows = store.deployments(self.service, limit=limit)
+            pid = self.controller_pid()
+            views = [render.deployment_dict(deployment_view(d, known, pid), now) for d in rows]
+        return Reply.json(200, {"deployments": views})
+
+    def deployment(self, request: Request, id: str) -> Reply:
+        now = time.time()
+        with self.observer.reading:
+            store = self.observer.store
+            d = target(store, self.service, id)
+            doc = render.deployment_dict(deployment_view(d, labels(store, self.service),
+                                                         self.controller_pid()), now)
+            doc["summary"] = progress(store, self.service)
+        doc["plan_steps"] = [
+            {"index": i, "text": step.describe(self.service),
+             "state": "done" if i < d.cursor else
+                      "current" if i == d.cursor and not d.phase.terminal else "pending"}
+            for i, step in enumerate(d.steps)]
+        return Reply.json(200, doc)
+
+    def events(self, request: Request) -> Reply:
+        after = int(number(request.query, "after", 0, 0, 2 ** 62))
+        limit = int(number(request.query, "limit", 100, 1, 1000))
+        deployment = request.query.get("deployment")
+        if deployment is not None and not deployment.isdigit():
+            raise ApiError(400, f"deployment must be a deployment id, got {deployment!r}",
+                           "deployment")
+        found = self._events_after(after, limit, None if deployment is None else int(deployment))
+        return Reply.json(200, {"events": found, "cursor": found[-1]["id"] if found else after})
+
+    def _events_after(self, after: int, limit: int = 1000,
+                      deployment: int | None = None) -> list[dict]:
+        with self.observer.reading:
+            return [event_dict(e) for e in self.observer.store.events(
+                deployment=deployment, after=after, limit=limit)]
+
+    def stream(self, request: Request) -> Reply:
+        last = request.headers.get("last-event-id") or request.query.get("after")
+        after = int(last) if last and last.isdigit() else None
+        return Reply(200, content_type="text/event-stream", stream=lambda write: sse.stream(
+            self.observer, write, after, self._events_after))
+
+    def static(self, request: Request, name: str | None) -> Reply:
+        if name is None:
+            return Reply(302, headers={"Location": "/dashboard/"})
+        name = name or "index.html"
+        path = DASHBOARD / name
+        if not STATIC_NAME.match(name) or ".." in name.split("/") or not path.is_file():
+            raise ApiError(404, f"no dashboard file {name!r}", "path")
+        kind = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or \
+            "application/octet-stream"
+        return Reply(200, path.read_bytes(), kind, {"Cache-Control": "no-cache"})
+
+    # --- actions -----------------------------------------------------------------------
+
+    def deploy(self, request: Request) -> Reply:
+        return Reply.json(202, self.actions.deploy(request.json(), request.who, request.origin))
+
+    def rollback(self, request: Request) -> Reply:
+        out = self.actions.rollback(request.json(), request.who, request.origin)
+        return Reply.json(200 if out.get("aborted") else 202, out)
+
+    def signal(self, request: Request, id: str, verb: str) -> Reply:
+        if verb not in SIGNALS:
+            raise ApiError(404, f"no action {verb!r} (actions: {', '.join(SIGNALS)})", "path")
+        return Reply.json(200, self.actions.signal(id, verb, request.json(), request.who,
+                                                   request.origin))
+
+
+def number(query: dict[str, str], key: str, default: float, low: float, high: float) -> float:
+    text = query.get(key)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise ApiError(400, f"{key} must be a number from {low:g} to {high:g}, got {text!r}", key)
+    return value

@@ -1,0 +1,57 @@
+"""`zerodown controller` (start it, run it in the foreground for systemd, stop it) and
+`zerodown token` (bearer tokens for its API on TCP)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from zerodown.api.auth import Tokens, TokenError
+from zerodown.controller import Controller
+from zerodown.daemon import process
+from zerodown.errors import UsageError
+
+
+def cmd_controller(args: argparse.Namespace, ctl: Controller) -> int:
+    if args.foreground:
+        from zerodown.daemon.main import serve
+        return serve(ctl.file, str(ctl.state_dir), args.api_listen)
+    if args.stop:
+        pid = process.stop(ctl.state_dir)
+        print(f"controller (pid {pid}) stopped" if pid else "no controller was running")
+        return 0
+    client = process.ensure(ctl.file, ctl.state_dir, args.api_listen)
+    status = client.get("/api/v1/status")
+    pid = process.pid(ctl.state_dir)
+    print(f"controller of {status['service']} runs (pid {pid}), API on "
+          f"unix:{client.socket_path}")
+    if status.get("dashboard"):
+        print(f"dashboard: {status['dashboard']} (with a token: `zerodown token create NAME`, "
+              "then ?token=... once)")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace, ctl: Controller) -> int:
+    tokens = Tokens(ctl.state_dir)
+    try:
+        if args.action == "list":
+            known = tokens.load()
+            for name, entry in sorted(known.items()):
+                print(f"{name}  created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(entry['created']))}")
+            if not known:
+                print("no tokens (`zerodown token create NAME` makes one)")
+            return 0
+        if not args.name:
+            raise UsageError(f"zerodown token {args.action} needs a NAME")
+        if args.action == "revoke":
+            tokens.revoke(args.name)
+            print(f"token {args.name} revoked")
+            return 0
+        token = tokens.create(args.name)
+    except TokenError as e:
+        raise UsageError(str(e)) from None
+    print(token)
+    print(f"(token {args.name}: shown once, only its hash is kept in {tokens.path}; "
+          "use it as `Authorization: Bearer <token>` or --token-file)", file=sys.stderr)
+    return 0

@@ -1,0 +1,114 @@
+"""Following a deployment the controller runs: its events as they come, a summary line
+(instances per revision, traffic split) when it changes, then its outcome.
+
+Watching is all this process does: Ctrl-C (SIGINT) or SIGTERM (a cancelled CI
+job) stops the watching, says the deployment goes on and how to steer it, and
+exits 130 or 143. The deployment is the controller's, whatever happens here.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from typing import Callable, TextIO
+
+from zerodown import render
+from zerodown.api.client import Client
+
+POLL = 0.1  # how often the events and the deployment are asked for
+INDENT = " " * 10  # under the event text, past the "+1.2s" column
+TERMINAL = ("succeeded", "failed", "rolled_back", "aborted")
+
+
+class StoppedWatching(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+def at_switch(d: dict) -> bool:
+    """A blue/green deployment past its switch, keeping blue for an instant rollback."""
+    return (d["strategy"] == "blue-green" and d["phase"] == "running"
+            and "blue kept" in (d.get("step_text") or ""))
+
+
+def ended(d: dict) -> bool:
+    return d["phase"] in TERMINAL or (d["phase"] == "paused" and bool(d["error"]))
+
+
+def exit_code(d: dict) -> int:
+    """0 succeeded (or held at a manual pause, or at blue/green's switch), 1 otherwise."""
+    if d["phase"] == "succeeded" or at_switch(d) or (d["phase"] == "paused" and not d["error"]):
+        return 0
+    return 1
+
+
+def result_line(d: dict) -> str:
+    return render.result_line(render.deployment_from_dict(d, time.time()), time.time())
+
+
+class Follower:
+    def __init__(self, client: Client, id: int, out: TextIO | None = None, replay: bool = True):
+        self.client, self.id = client, id
+        self.out = out or sys.stdout
+        self.cursor, self.summary = 0, ""
+        if not replay:
+            while events := self._events():
+                self.cursor = events[-1]["id"]
+
+    def _events(self) -> list[dict]:
+        return self.client.get(f"/api/v1/events?deployment={self.id}&after={self.cursor}"
+                               "&limit=1000")["events"]
+
+    def poll(self) -> dict:
+        events = self._events()
+        d = self.client.get(f"/api/v1/deployments/{self.id}")
+        for e in events:
+            self.say(render.event_line(render.EventView(e["time"], e["kind"], e["text"]),
+                                       d["created"]))
+            self.cursor = e["id"]
+        if events and d.get("summary") and d["summary"] != self.summary:
+            self.summary = d["summary"]
+            self.say(INDENT + self.summary)
+        return d
+
+    def say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def follow(self, done: Callable[[dict], bool]) -> dict:
+        """Poll until done(deployment); StoppedWatching on SIGINT/SIGTERM (after saying so)."""
+        previous = signal.signal(signal.SIGTERM, _raise_stopped)
+        try:
+            while not done(d := self.poll()):
+                time.sleep(POLL)
+            return d
+        except (KeyboardInterrupt, StoppedWatching) as e:
+            code = e.code if isinstance(e, StoppedWatching) else 130
+            self.say(f"\nstopped watching: deployment {self.id} goes on in the controller "
+                     "(`zerodown status --watch` shows it, `zerodown abort` undoes it)")
+            raise StoppedWatching(code) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_stopped(signum, frame) -> None:
+    raise StoppedWatching(128 + signum)
+
+
+def watch(client: Client, id: int, replay: bool = True) -> int:
+    """Follow deployment `id` to its end (or blue/green's switch); print its outcome; the
+    exit code."""
+    try:
+        d = Follower(client, id, replay=replay).follow(lambda d: ended(d) or at_switch(d))
+    except StoppedWatching as e:
+        return e.code
+    print(result_line(d) if not at_switch(d) else switch_line(d))
+    return exit_code(d)
+
+
+def switch_line(d: dict) -> str:
+    return (f"deployment {d['id']}: {render.label_from_dict(d['to'])} serves all traffic; "
+            f"the controller keeps {render.label_from_dict(d['from'])} up for an instant "
+            f"rollback ({d['step_text']}), then stops it (`zerodown rollback` goes back, "
+            "`zerodown status` shows it)")

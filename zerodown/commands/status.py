@@ -1,0 +1,65 @@
+"""`zerodown status`: one GET of /api/v1/status, rendered. The fast path of the CLI: this
+module imports the API client and the renderer only (benchmarks/status_bench.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from zerodown import render
+from zerodown.api.client import Client, Unreachable
+from zerodown.commands.connect import client, has_state, local_client
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    c = _client(args)
+    if not args.watch:
+        print(_text(c, args))
+        return 0
+    tty, last = sys.stdout.isatty(), None
+    try:
+        while True:
+            text = _text(c, args)
+            if tty:
+                sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
+            elif text != last:  # piped: a new block only when something changed
+                sys.stdout.write(("\n" if last is not None else "") + text + "\n")
+            sys.stdout.flush()
+            last = text
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return client(args) if args.server else local_client(args)
+
+
+def _doc(c: Client, args: argparse.Namespace) -> dict:
+    """One GET; a controller that does not answer is started (it died), unless nothing was
+    ever deployed here: then the file alone says so, and nothing starts."""
+    if args.server:
+        return c.get("/api/v1/status?fresh=1")
+    try:
+        return c.get("/api/v1/status?fresh=1")
+    except Unreachable:
+        if not has_state(args):
+            return _never_deployed(args)
+        return client(args).get("/api/v1/status?fresh=1")
+
+
+def _text(c: Client, args: argparse.Namespace) -> str:
+    doc = _doc(c, args)
+    if args.json:
+        return json.dumps(doc, indent=2)
+    return render.status_text(render.status_from_dict(doc, time.time()), time.time())
+
+
+def _never_deployed(args: argparse.Namespace) -> dict:
+    from zerodown.controller import Controller
+    cfg = Controller(args.file, args.state_dir).working_config()
+    view = render.StatusView(cfg.service, cfg.listen, None, render.ProxyView(False), None,
+                             deployed=False)
+    return {**render.status_dict(view, time.time()), "dashboard": None, "revisions": []}

@@ -1,0 +1,129 @@
+"""The controller daemon's process: `zerodown controller --foreground`.
+
+It holds <state dir>/controller.lock (a flock the kernel drops when it dies, so
+"is it running?" needs no lease), writes controller.pid, serves the API on
+controller.sock (0600) and on TCP if configured, and runs four threads: the
+runner (the active deployment), the watchdog (deadlines), the observer (status,
+metrics, events) and the HTTP servers. SIGTERM or SIGINT stops it at once:
+whatever step was in progress resumes from the store at the next start, as
+after a crash, so restarting it (an upgrade) loses nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from zerodown.api.auth import Tokens, bearer
+from zerodown.api.routes import Api
+from zerodown.api.server import TcpServer, UnixServer, serve_in_thread
+from zerodown.controller import Controller
+from zerodown.daemon.actions import Actions
+from zerodown.daemon.observer import Observer
+from zerodown.daemon.runs import Runner
+from zerodown.daemon.watchdog import Watchdog
+from zerodown.errors import UsageError, ZerodownError
+from zerodown.routers.common import check_socket_path
+
+
+def paths(state_dir: str | os.PathLike) -> tuple[Path, Path, Path]:
+    """(socket, pid file, lock file) of a state dir's controller."""
+    d = Path(state_dir)
+    return d / "controller.sock", d / "controller.pid", d / "controller.lock"
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """"7070" → loopback:7070; "0.0.0.0:7070" as told; "[::1]:7070"."""
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"controller listen address {text!r} must be [HOST:]PORT, "
+                         "e.g. 127.0.0.1:7070")
+    return host, int(port)
+
+
+def log(text: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}", flush=True)
+
+
+def take_lock(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise UsageError(f"a controller (pid {holder}) already runs for {path.parent}") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def serve(file: str, state_dir: str | None, api_listen: str | None = None,
+          ready: threading.Event | None = None, stop: threading.Event | None = None) -> int:
+    ctl = Controller(file, state_dir)
+    cfg = ctl.working_config()
+    sock, pid_file, lock_file = paths(ctl.state_dir)
+    check_socket_path(sock, "controller socket path")
+    listen = api_listen or cfg.controller.listen
+    tcp_address = split_listen(listen) if listen else None
+    lock = take_lock(lock_file)
+    stop = stop or threading.Event()
+    fresh = lambda: Controller(ctl.file, str(ctl.state_dir))  # noqa: E731 - config read anew
+    tcp: TcpServer | None = None
+
+    def dashboard() -> str | None:
+        if tcp is None:
+            return None
+        host, port = tcp.server_address[:2]
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"http://{'[' + host + ']' if ':' in host else host}:{port}/dashboard/"
+
+    try:
+        observer = Observer(ctl, dashboard)
+        runner = Runner(fresh, cfg.service, log)
+        watchdog = Watchdog(fresh, cfg.service, runner.wake, log)
+        api = Api(observer, Actions(fresh, runner.wake), cfg.service,
+                  lambda: ctl.controller_pid(cfg.service))
+        tokens = Tokens(ctl.state_dir)
+        unix = UnixServer(str(sock), api)
+        if tcp_address is not None:
+            tcp = TcpServer(tcp_address, api, lambda r: bearer(tokens, r.headers, r.query))
+        observer.tick()  # the first status document before the first request
+        pid_file.write_text(f"{os.getpid()}\n")
+        for name, target in (("runner", runner.run), ("watchdog", watchdog.run),
+                             ("observer", observer.run)):
+            threading.Thread(target=target, args=(stop,), name=name, daemon=True).start()
+        serve_in_thread(unix, "api-unix")
+        if tcp is not None:
+            serve_in_thread(tcp, "api-tcp")
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+        log(f"controller of {cfg.service} (pid {os.getpid()}) on {sock}"
+            + (f" and http://{listen} (dashboard {dashboard()})" if tcp else ""))
+        if ready is not None:
+            ready.set()
+        stop.wait()
+        log("controller stopping")
+        for server in (unix, tcp):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        return 0
+    except ZerodownError:
+        raise
+    except OSError as e:
+        raise UsageError(f"controller: cannot listen: {e}") from None
+    finally:
+        for path in (sock, pid_file):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+        os.close(lock)

@@ -1,0 +1,197 @@
+"""What the API reads, refreshed by one thread: the status document (every TICK),
+per-revision metrics (a point every INTERVAL, ten minutes kept) and the event log.
+
+One thread asks the load balancer and the store; every API request and SSE
+stream reads what it gathered, so a request never waits for a probe or the
+proxy, and a hundred dashboards cost what one does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from collections import deque
+from typing import Callable
+
+from zerodown import render, table_json
+from zerodown.controller import (Controller, _probed, _proxy, deployment_view, labels,
+                                 instance_view, maybe_label, table_traffic)
+from zerodown.errors import ZerodownError
+from zerodown.proxy.metrics import quantile
+
+TICK = 0.25  # the status document is at most this old (a table change reaches SSE in < 1 s)
+INTERVAL = 1.0  # one metrics point per revision per second
+KEEP = 600  # points per revision: ten minutes
+PROBE_EVERY = 1.0  # instance health probes (each may take up to a second)
+EVENTS_KEPT = 2000
+
+
+class Observer:
+    def __init__(self, ctl: Controller, dashboard: Callable[[], str | None]):
+        self.ctl, self.dashboard = ctl, dashboard
+        self.cfg = ctl.working_config()
+        self.service = self.cfg.service
+        self.store = ctl.open_store()
+        self.reading = threading.Lock()  # one SQLite connection, shared by the API threads
+        self.ticking = threading.Lock()  # one look at a time (the thread's, or a fresh one)
+        self.changed = threading.Condition()
+        self.status_doc: dict | None = None
+        self.status_json = ""
+        self.status_version = 0
+        self.table: dict | None = None
+        self.series: dict[str, deque] = {}
+        self.events: deque = deque(maxlen=EVENTS_KEPT)
+        self.last_event = self._newest_event()
+        self._sample: tuple[float, dict] | None = None
+        self._probes: dict[str, render.InstanceView] = {}
+        self._probed_at = 0.0
+
+    # --- the thread ------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        threading.Thread(target=self._probe_loop, args=(stop,), name="probes", daemon=True).start()
+        while not stop.is_set():
+            try:
+                self.tick()
+            except Exception as e:  # noqa: BLE001 - a failed look is retried next tick
+                self._note(f"status: {type(e).__name__}: {e}")
+            stop.wait(TICK)
+
+    def tick(self, now: float | None = None) -> dict:
+        """Look now; the status document."""
+        with self.ticking:
+            self._tick(time.time() if now is None else now)
+        return self.status_doc
+
+    def _tick(self, now: float) -> None:
+        with self.reading:
+            events = self.store.events(after=self.last_event, limit=1000)
+            doc, table, stats = self._status(now)
+        text = json.dumps(doc, sort_keys=True)
+        with self.changed:
+            news = bool(events) or text != self.status_json
+            for e in events:
+                self.events.append(event_dict(e))
+                self.last_event = e.id
+            if stats is not None:
+                self._sample_metrics(now, stats)
+            if table is not None:
+                self.table = table_json.to_dict(table)
+            if text != self.status_json:
+                self.status_doc, self.status_json = doc, text
+                self.status_version += 1
+            if news:
+                self.changed.notify_all()
+
+    def _status(self, now: float):
+        cfg, store, service = self.cfg, self.store, self.service
+        known = labels(store, service)
+        active = store.active_deployment(service)
+        deployment = None if active is None else deployment_view(
+            active, known, self.ctl.controller_pid(service))
+        proxy, table, stats = _proxy(self.ctl, cfg)
+        if table is None:
+            table = store.routing(service).table
+        rates = {name: points[-1]["rps"] for name, points in
+                 ((f"r{k}", v) for k, v in self.series.items()) if points}
+        views = [instance_view(service, row, known) for _, row in
+                 sorted(store.instances(service, live=True).items())]
+        if any(self._stale(v) for v in views):  # a new or moved instance: probe it now
+            self._probes = {v.name: v for v in _probed(self.ctl, store, service, known)}
+        instances = tuple(self._probes.get(v.name, v) for v in views)
+        view = render.StatusView(
+            service, cfg.listen, maybe_label(known, store.stable(service)[0]), proxy, deployment,
+            instances, tuple(table_traffic(table, known, stats, rates)) if proxy.running else (),
+            deployed=bool(known))
+        doc = render.status_dict(view, now)
+        doc["dashboard"] = self.dashboard()
+        shown = {i.revision.number for i in instances} | {
+            int(t.revision[1:]) for t in view.traffic if t.revision[1:].isdigit()}
+        rows = store.db.execute("SELECT number, version, created FROM revisions WHERE service = ?"
+                                " ORDER BY number", (service,))
+        doc["revisions"] = [{"revision": n, "version": v, "created": c} for n, v, c in rows
+                            if n in shown]
+        return doc, table, stats
+
+    # --- metrics ---------------------------------------------------------------------------
+
+    def _sample_metrics(self, now: float, stats: dict) -> None:
+        revisions = stats.get("revisions", {})
+        if self._sample is None:
+            self._sample = (now, revisions)
+            return
+        then, before = self._sample
+        if now - then < INTERVAL:
+            return
+        self._sample = (now, revisions)
+        for name, c in revisions.items():
+            if not name[1:].isdigit():
+                continue
+            b = before.get(name)
+            if b is None:
+                continue
+            self.series.setdefault(name[1:], deque(maxlen=KEEP)).append(
+                point(now, now - then, b, c))
+
+    def metrics(self, window: float) -> dict:
+        since = time.time() - window
+        with self.changed:
+            series = {k: [p for p in v if p["t"] >= since] for k, v in self.series.items()}
+        return {"interval_s": INTERVAL, "series": {k: v for k, v in series.items() if v}}
+
+    # --- probes ---------------------------------------------------------------------------
+
+    def _probe_loop(self, stop: threading.Event) -> None:
+        store = self.ctl.open_store()  # its own connection: probes take a while
+        while not stop.is_set():
+            try:
+                known = labels(store, self.service)
+                self._probes = {v.name: v for v in _probed(self.ctl, store, self.service, known)}
+            except Exception as e:  # noqa: BLE001
+                self._note(f"probes: {type(e).__name__}: {e}")
+            stop.wait(PROBE_EVERY)
+
+    def _stale(self, view: render.InstanceView) -> bool:
+        seen = self._probes.get(view.name)
+        return seen is None or (seen.address, seen.pid, seen.state) != (view.address, view.pid,
+                                                                        view.state)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _newest_event(self) -> int:
+        row = self.store.db.execute("SELECT MAX(id) FROM events").fetchone()
+        return row[0] or 0
+
+    def _note(self, text: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
+
+    def wait(self, version: int, cursor: int, timeout: float) -> None:
+        """Until the status document is newer than `version` or an event after `cursor`."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.status_version != version or
+                                  self.last_event > cursor, timeout)
+
+
+def point(now: float, dt: float, before: dict, after: dict) -> dict:
+    """One metrics point from two looks at a revision's counters `dt` seconds apart."""
+    requests = max(0, after["requests"] - before["requests"])
+    bad = max(0, (after["responses"]["5xx"] + after["errors"])
+              - (before["responses"]["5xx"] + before["errors"]))
+    p50 = p99 = None
+    counts_after = after.get("buckets", {}).get("counts")
+    counts_before = before.get("buckets", {}).get("counts")
+    if counts_after and counts_before and len(counts_after) == len(counts_before):
+        delta = [max(0, a - b) for a, b in zip(counts_after, counts_before)]
+        bounds = after["buckets"]["bounds_s"]
+        p50, p99 = (quantile(delta, q, bounds) for q in (0.5, 0.99))
+    return {"t": round(now, 3), "rps": round(requests / dt, 2),
+            "error_rate": round(bad / requests, 4) if requests else 0.0,
+            "p50_ms": None if p50 is None else round(p50 * 1000, 3),
+            "p99_ms": None if p99 is None else round(p99 * 1000, 3)}
+
+
+def event_dict(e) -> dict:
+    return {"id": e.id, "deployment": e.deployment, "time": e.time, "kind": e.kind,
+            "text": e.message, **({"data": e.data} if e.data else {})}

@@ -1,0 +1,69 @@
+"""The daemon's runner: one thread that runs the service's active deployment to its end,
+whoever created it (the API, an older CLI) and whatever interrupted it before (a
+killed controller resumes from the store at its next start).
+
+A deployment is run with hold=True: at a pause, with or without an error, the
+runner keeps it (and its background analysis) until a person, a deadline or the
+analysis moves it on, instead of returning and leaving it to nobody.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+from zerodown.controller import Controller
+from zerodown.engine.runner import DeploymentBusy
+from zerodown.errors import ZerodownError
+
+POLL = 0.2  # how often an idle runner looks for a deployment nobody woke it for
+RETRY = 1.0  # after an error the engine could not handle itself
+
+
+class Runner:
+    def __init__(self, controller: Callable[[], Controller], service: str,
+                 log: Callable[[str], None] = print):
+        self.controller, self.service, self.log = controller, service, log
+        self._wake = threading.Event()
+        self.running: int | None = None  # the deployment in hand
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        store = self.controller().open_store()
+        while not stop.is_set():
+            d = store.active_deployment(self.service)
+            if d is not None:
+                self._drive(d.id, store, stop)
+                continue
+            self._wake.wait(POLL)
+            self._wake.clear()
+
+    def _drive(self, id: int, store, stop: threading.Event) -> None:
+        self.running = id
+        try:
+            ctl = self.controller()
+            cfg = ctl.working_config()
+            ctl.ensure_router(cfg)
+            self.log(f"running deployment {id}")
+            phase = ctl.engine(cfg).run(id, hold=True)
+            self.log(f"deployment {id} {phase}")
+        except DeploymentBusy as e:  # a CLI of an older zerodown runs it: let it, look again
+            self.log(str(e))
+            stop.wait(RETRY)
+        except ZerodownError as e:
+            self.log(f"deployment {id}: {e}; trying again in {RETRY:g}s")
+            try:
+                store.event(self.service, "controller.error", f"controller: {e}; trying again "
+                            f"in {RETRY:g}s", id)
+            except ZerodownError:
+                pass
+            stop.wait(RETRY)
+        finally:
+            self.running = None
+
+
+def stamp() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
