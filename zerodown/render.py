@@ -154,9 +154,8 @@ def controller_note(d: DeploymentView) -> str:
         return ""
     if d.controller_pid is not None:
         return f"run by controller pid {d.controller_pid}"
-    if d.phase == "paused":
-        return "no controller: `zerodown resume` continues it, `zerodown abort` undoes it"
-    return "no controller is running it: `zerodown resume` continues it here"
+    return ("no controller is running it yet: the controller (re)starts with the next zerodown "
+            "command and resumes it (`zerodown controller`)")
 
 
 def result_line(d: DeploymentView, now: float) -> str:

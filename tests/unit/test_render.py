@@ -81,9 +81,8 @@ def test_result_line_says_what_serves_or_why_not(kw, expect):
 
 @pytest.mark.parametrize("kw, note", [
     ({"controller_pid": 42}, "run by controller pid 42"),
-    ({}, "no controller is running it: `zerodown resume` continues it here"),
-    ({"phase": "paused"}, "no controller: `zerodown resume` continues it, "
-                          "`zerodown abort` undoes it"),
+    ({}, "no controller is running it yet: the controller (re)starts with the next zerodown "
+         "command and resumes it (`zerodown controller`)"),
     ({"phase": "succeeded", "controller_pid": 42}, ""),
 ])
 def test_controller_note(kw, note):
@@ -180,7 +179,7 @@ def test_status_of_a_service_never_deployed():
 def test_status_dict_is_plain_json_with_numbers_for_revisions():
     data = render.status_dict(status(), now=1010.0)
     assert json.loads(json.dumps(data)) == data
-    assert set(data) == {"service", "listen", "url", "stable", "proxy", "deployment",
+    assert set(data) == {"service", "listen", "url", "deployed", "stable", "proxy", "deployment",
                          "instances", "traffic"}
     assert data["stable"] == {"revision": 1, "version": "v1"}
     assert data["proxy"] == {"running": True, "pid": 77, "table_version": 5}
@@ -195,6 +194,14 @@ def test_status_dict_is_plain_json_with_numbers_for_revisions():
     assert data["traffic"][0] == {"revision": "r1", "version": "v1", "weight": 90.0,
                                   "backends": ["shop-r1-s0"], "requests": 120, "errors": 1,
                                   "in_flight": 0, "rate": 40.0, "p50_ms": 1.25, "p99_ms": 9.5}
+
+
+def test_status_from_dict_renders_what_the_controller_sent_as_the_view_itself_renders():
+    """`zerodown status` gets JSON from the controller: the text must be the same."""
+    for view in (status(), status(deployed=False, proxy=ProxyView(False))):
+        data = json.loads(json.dumps(render.status_dict(view, now=1010.0)))
+        assert render.status_text(render.status_from_dict(data, 1010.0), now=1010.0) == \
+            render.status_text(view, now=1010.0)
 
 
 def test_history_lists_newest_first_with_errors_and_events_when_verbose():

@@ -41,7 +41,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         d = c.get(f"/api/v1/deployments/{answer['id']}")
         print(f"deployment {d['id']} is {d['phase']}: rolling back means aborting it, all "
               f"traffic back to {label_from_dict(d['from'])}", flush=True)
-        return watch(c, answer["id"], replay=False)
+        return _follow_abort(c, answer["id"])
     return _follow_new(c, args, answer["id"])
 
 
@@ -79,8 +79,9 @@ def _interrupted():
 def _follow_new(c: Client, args: argparse.Namespace, id: int) -> int:
     if args.detach:
         d = c.get(f"/api/v1/deployments/{id}")
-        print(f"deployment {id} runs in the controller (pid {d['controller_pid'] or '-'}); "
-              "`zerodown status` shows it; pause, resume, promote and abort steer it")
+        print(f"deployment {id} runs in the background, in the controller (pid "
+              f"{d['controller_pid'] or '-'}); `zerodown status` shows it; pause, resume, "
+              "promote and abort steer it")
         return 0
     return watch(c, id)
 
@@ -126,6 +127,11 @@ def cmd_abort(args: argparse.Namespace) -> int:
     d = c.get(f"/api/v1/deployments/{id}")
     print(f"deployment {id} aborting; the controller (pid {d['controller_pid'] or '-'}) takes "
           "traffic back to the stable revision", flush=True)
+    return _follow_abort(c, id)
+
+
+def _follow_abort(c: Client, id: int) -> int:
+    """Follow an abort to its end: 0 once aborted, 1 if it ended otherwise."""
     try:
         d = Follower(c, id, replay=False).follow(
             lambda d: d["phase"] in ("aborted", "failed", "rolled_back", "succeeded"))

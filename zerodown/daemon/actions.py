@@ -109,10 +109,8 @@ class Actions:
         cfg = ctl.working_config()
         store = ctl.store()
         d = target(store, cfg.service, id)
-        why = f"{verb} {asker.text()}"
-        with _mapped(None):
-            store.signal(d.id, "promote-full" if full else verb,
-                         why if verb in ("abort", "pause") else None)
+        with _mapped(None):  # who and why go in the action's event, not in the error column
+            store.signal(d.id, "promote-full" if full else verb)
         record(store, cfg.service, d.id, verb, asker,
                f"{'promote --full' if full else verb} deployment {d.id}")
         self.wake()
