@@ -16,6 +16,7 @@ from zerodown.engine.lifecycle import PhaseError
 from zerodown.engine.runner import DeploymentBusy
 from zerodown.engine.store import Deployment, DeploymentConflict, NotFound, Store
 from zerodown.errors import ConfigError, UsageError, ZerodownError
+from zerodown.plan import PlanError
 
 STRATEGY_KINDS = ("in-place", "rolling", "blue-green", "canary", "ab-test")
 SIGNALS = ("pause", "resume", "promote", "abort")
@@ -185,7 +186,7 @@ class _mapped:
             return False
         if isinstance(error, NotFound):
             raise ApiError(404, str(error), self.field) from None
-        if isinstance(error, (PhaseError, DeploymentConflict, DeploymentBusy)):
+        if isinstance(error, (PhaseError, DeploymentConflict, DeploymentBusy, PlanError)):
             raise ApiError(409, str(error), self.field) from None
         if isinstance(error, ConfigError) or (isinstance(error, UsageError) and self.field):
             raise ApiError(400, str(error), self.field) from None
