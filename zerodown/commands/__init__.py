@@ -49,12 +49,6 @@ def _allow_downtime(p: argparse.ArgumentParser) -> None:
                         "503 meanwhile), e.g. in-place with batch_size equal to instances")
 
 
-def _allow_downtime(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--allow-downtime", action="store_true",
-                   help="accept a plan that routes nothing at some step (every request gets "
-                        "503 meanwhile), e.g. in-place with batch_size equal to instances")
-
-
 def _strategy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", choices=STRATEGY_KINDS, metavar="KIND",
                    help=f"replace the configured strategy ({', '.join(STRATEGY_KINDS)})")
@@ -114,7 +108,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("plan", "inspect:cmd_plan", "print the steps a deployment would take; change nothing")
     p.add_argument("version", type=arguments.version)
     _strategy_options(p)
-    _allow_downtime(p)
     _allow_downtime(p)
 
     p = add("status", "status:cmd_status", "the service, its deployment, instances and traffic")
