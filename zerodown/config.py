@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from zerodown.errors import ConfigError
-from zerodown.hooks import Hooks
+from zerodown.hooks_model import Hooks
 from zerodown.hooks_config import parse_hooks
 from zerodown.schema import (ENV_NAME, Amount, Context, Invalid, Section, address, boolean, clip,
                              command, duration, enum, env, integer, join, list_of, nested,

@@ -14,7 +14,9 @@ A failure at a moment in BEFORE_PROMOTION stops that moment's hooks and,
 through `require`, aborts the deployment; after_promote and on_rollback
 failures are reported only (the deployment is already past turning back).
 
-The YAML `hooks:` section is parsed in hooks_config.py.
+What a hook is (HookSpec, Hooks, MOMENTS) is hooks_model.py, which
+configuration and planners read without importing this runner; the YAML
+`hooks:` section is parsed in hooks_config.py.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import http.client
 import ipaddress
 import json
 import os
-import shlex
 import signal
 import subprocess
 import tempfile
@@ -36,12 +37,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from zerodown.errors import ZerodownError
+from zerodown.hooks_model import BEFORE_PROMOTION, MOMENTS, HookSpec, Hooks
 
-MOMENTS = ("before_start", "after_healthy", "before_traffic", "after_traffic", "after_promote",
-           "on_rollback")
-# A failure at one of these aborts the deployment; later ones are reported only.
-BEFORE_PROMOTION = frozenset(MOMENTS[:4])
-METHODS = ("POST", "PUT", "PATCH")
+# The names tests and older code import from here; the vocabulary lives in hooks_model.py.
+__all__ = ["BEFORE_PROMOTION", "MOMENTS", "HookContext", "HookFailed", "HookResult", "HookSpec",
+           "Hooks", "require", "run_hook", "run_hooks"]
+
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL for a hook past its timeout
 OUTPUT_KEEP = 4096  # bytes kept of a command's output (its end) or a webhook's answer (its start)
 SUMMARY_LINES = 10  # lines of that output quoted in a failure's summary
@@ -53,55 +54,6 @@ class HookFailed(ZerodownError):
     def __init__(self, moment: str, result: "HookResult"):
         self.moment, self.result = moment, result
         super().__init__(f"{moment} hook {result.summary}")
-
-
-@dataclass(frozen=True)
-class HookSpec:
-    """One hook: exactly one of `command` (argv tuple, or a /bin/sh -c string) or `http`."""
-
-    command: tuple[str, ...] | str | None = None
-    http: str | None = None
-    method: str = "POST"  # http only
-    timeout: float = 30.0
-    headers: dict[str, str] = field(default_factory=dict)  # http only
-    env: dict[str, str] = field(default_factory=dict)  # command only, under the ZERODOWN_* ones
-    cwd: str | None = None  # command only; relative to zerodown.yaml's directory
-    name: str | None = None
-
-    def __post_init__(self):
-        if (self.command is None) == (self.http is None):
-            raise ValueError("a HookSpec needs exactly one of command or http")
-
-    @property
-    def target(self) -> str:
-        if self.http is not None:
-            return f"{self.method} {self.http}"
-        return self.command if isinstance(self.command, str) else shlex.join(self.command or ())
-
-    @property
-    def label(self) -> str:
-        """How messages name the hook: its name, and what it runs."""
-        return f"{self.name} ({self.target})" if self.name else self.target
-
-
-@dataclass(frozen=True)
-class Hooks:
-    """The hooks of each moment, in the order they run."""
-
-    before_start: tuple[HookSpec, ...] = ()
-    after_healthy: tuple[HookSpec, ...] = ()
-    before_traffic: tuple[HookSpec, ...] = ()
-    after_traffic: tuple[HookSpec, ...] = ()
-    after_promote: tuple[HookSpec, ...] = ()
-    on_rollback: tuple[HookSpec, ...] = ()
-
-    def at(self, moment: str) -> tuple[HookSpec, ...]:
-        if moment not in MOMENTS:
-            raise ValueError(f"unknown hook moment {moment!r} (allowed: {', '.join(MOMENTS)})")
-        return getattr(self, moment)
-
-    def moments(self) -> frozenset[str]:
-        return frozenset(m for m in MOMENTS if getattr(self, m))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import re
 import urllib.parse
 from typing import Any
 
-from zerodown.hooks import METHODS, MOMENTS, HookSpec, Hooks
+from zerodown.hooks_model import METHODS, MOMENTS, HookSpec, Hooks
 from zerodown.schema import (ENV_NAME, TOKEN, Context, Invalid, Kind, Section, duration, enum,
                              items, join, nested, no_nul, optional, parse_duration, shown,
                              string_map, suggest, text)

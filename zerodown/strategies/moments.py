@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import AbstractSet, Sequence
 
-from zerodown.hooks import MOMENTS
+from zerodown.hooks_model import MOMENTS
 from zerodown.plan import Analyze, Hook, Pause, Route, Start, Step, WaitHealthy
 from zerodown.strategies.builder import squash
 
