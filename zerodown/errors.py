@@ -35,7 +35,12 @@ class TableError(ZerodownError):
 
 
 class StaleTableError(TableError):
-    """A routing table older than the one in force was offered."""
+    """A routing table older than the one in force was offered. `in_force` is the
+    (epoch, version) in force when the router said so (zerodown/table_version.py)."""
+
+    def __init__(self, message: str, in_force: tuple[int, int] | None = None):
+        super().__init__(message)
+        self.in_force = in_force
 
 
 class RouterError(ZerodownError):

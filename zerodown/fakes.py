@@ -27,8 +27,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from zerodown.errors import ConfigError, StaleTableError
+from zerodown.errors import ConfigError
 from zerodown.model import EMPTY_TABLE, Instance, Revision, RoutingTable, Slot
+from zerodown.table_version import check_newer
 
 
 class SimulatedCrash(BaseException):
@@ -214,15 +215,9 @@ class FakeRouter:
 
     def apply(self, table: RoutingTable) -> bool:
         with self.faults.call("router.apply"):
-            current = self.table
-            if table.version < current.version:
-                raise StaleTableError(f"table version {table.version} is older than the one in "
-                                      f"force ({current.version})")
-            if table == current:
+            if table == self.table:
                 return False
-            if table.version == current.version and current.version != 0:
-                raise StaleTableError(f"table version {table.version} is already in force with "
-                                      f"other content; send version {current.version + 1}")
+            check_newer(table, self.table)
             routed = set(table.backends())
             self._left.update({b: 0 for b in self._routed - routed})
             for b in routed:

@@ -75,6 +75,7 @@ class RoutingTable:
     rules: tuple[Rule, ...] = ()
     sticky: Sticky | None = None
     health_check: HealthCheck | None = None
+    epoch: int = 0  # the authority that wrote it: ordered before the version (table_version.py)
 
     def revision(self, name: str) -> RevisionRoute | None:
         return next((r for r in self.revisions if r.name == name), None)

@@ -10,6 +10,10 @@ The admin API, the state file and the routers all speak this one format:
                {"revision": "r2", "cookie": "beta", "regex": "^yes$"}],
      "sticky": {"mode": "cookie", "name": "zd_split", "max_age": 86400}}
 
+`epoch` (optional, default 0) orders tables before `version`: a table of a higher
+epoch replaces any of a lower one (zerodown/table_version.py). Both are integers
+from 0 to 2^53-1.
+
 Revision weights are percents and add up to 100 (a revision with weight 0 is
 reached only through rules). An empty table (no revisions) is valid: every
 request then gets 503.
@@ -25,6 +29,7 @@ from typing import Any
 from zerodown import linear_regex
 from zerodown.errors import TableError
 from zerodown.model import Backend, HealthCheck, RevisionRoute, RoutingTable, Rule, Sticky
+from zerodown.table_version import MAX
 
 STICKY_MODES = ("cookie", "header", "cookie-hash")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
@@ -56,6 +61,8 @@ def to_dict(table: RoutingTable) -> dict[str, Any]:
                                      ("regex", u.regex)) if v is not None}
                   for u in table.rules],
     }
+    if table.epoch:
+        out["epoch"] = table.epoch
     if table.sticky:
         s = table.sticky
         out["sticky"] = {"mode": s.mode, "name": s.name, "max_age": s.max_age}
@@ -69,10 +76,9 @@ def to_dict(table: RoutingTable) -> dict[str, Any]:
 def from_dict(data: Any) -> RoutingTable:
     if not isinstance(data, dict):
         raise TableError("routing table must be a JSON object")
-    _only_keys(data, "table", ("version", "revisions", "rules", "sticky", "health_check"))
-    version = data.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        raise TableError(f"version: must be a non-negative integer, got {version!r}")
+    _only_keys(data, "table", ("version", "epoch", "revisions", "rules", "sticky",
+                               "health_check"))
+    version, epoch = _counter(data.get("version"), "version"), _counter(data.get("epoch", 0), "epoch")
     revisions = tuple(_revision(r, i) for i, r in enumerate(_list(data, "revisions")))
     table = RoutingTable(
         version=version,
@@ -80,9 +86,16 @@ def from_dict(data: Any) -> RoutingTable:
         rules=tuple(_rule(u, i) for i, u in enumerate(_list(data, "rules"))),
         sticky=_sticky(data.get("sticky")),
         health_check=_health_check(data.get("health_check")),
+        epoch=epoch,
     )
     _check_whole(table)
     return table
+
+
+def _counter(value: Any, key: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX:
+        raise TableError(f"{key}: must be an integer from 0 to {MAX}, got {value!r}")
+    return value
 
 
 def _list(data: dict, key: str) -> list:

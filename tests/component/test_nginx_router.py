@@ -150,10 +150,12 @@ def test_a_restarted_controller_finds_nginx_and_its_table(nginx, apps, tmp_path)
 def test_a_new_version_of_the_same_routing_needs_no_reload(nginx, apps):
     from zerodown.routers import nginx_process
     nginx.apply(split(1, apps, 90))
-    workers = {w.key for w in nginx_process.workers(nginx.pid)}
+    def serving() -> set:  # the workers of the first reload's predecessors exit meanwhile
+        return {w.key for w in nginx_process.workers(nginx.pid) if not w.shutting_down}
+    workers = serving()
     same = split(2, apps, 90)
     assert nginx.apply(same) is True and nginx.table() == same
-    assert {w.key for w in nginx_process.workers(nginx.pid)} == workers  # nobody restarted
+    assert serving() == workers  # nobody restarted
     nginx.apply(split(3, apps, 80))
     # A real change reloads: the old workers are told to quit and say so in their
     # title as each handles the signal — a moment after the new ones are up.

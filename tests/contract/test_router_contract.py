@@ -8,6 +8,8 @@ go forward, and drained() tells when a backend that left has nothing in flight.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from zerodown.errors import StaleTableError
@@ -52,6 +54,23 @@ def test_an_older_version_is_refused_and_the_table_in_force_stays(router_factory
     with pytest.raises(StaleTableError):
         h.router.apply(table(h, 4, ("r2", 100, [1])))
     assert h.table() == t5
+
+
+def test_a_higher_epoch_replaces_any_version_of_a_lower_one_and_says_what_is_in_force(
+        router_factory):
+    """How a controller takes a load balancer back from a table it did not write
+    (zerodown/table_version.py): versions order only within an epoch."""
+    h = router_factory()
+    h.router.apply(table(h, 1_000_000, ("r1", 100, [0])))
+    with pytest.raises(StaleTableError) as refused:
+        h.router.apply(table(h, 2, ("r2", 100, [1])))
+    assert refused.value.in_force == (0, 1_000_000)
+    taken = dataclasses.replace(table(h, 1, ("r2", 100, [1])), epoch=1)
+    assert h.router.apply(taken) is True
+    assert h.table() == taken
+    with pytest.raises(StaleTableError) as refused:  # the old epoch's writer is now refused
+        h.router.apply(table(h, 1_000_001, ("r1", 100, [0])))
+    assert refused.value.in_force == (1, 1)
 
 
 def test_weights_rules_and_stickiness_round_trip(router_factory):

@@ -438,6 +438,58 @@ def test_a_load_balancer_that_refuses_changes_fails_the_deployment_with_its_reas
         "at unix:/run/zd.sock is unreachable")
 
 
+def test_a_table_set_by_hand_with_a_huge_version_is_taken_back_in_a_new_epoch(world):
+    """Issue 11.6: someone PUT `version: 1000000`; every deploy used to fail as "older"."""
+    e = world.engine(config(2))
+    e.run(e.deploy("v1"))
+    world.router.apply(dataclasses.replace(world.router.table, version=1_000_000))
+    d = e.deploy("v2")
+    assert e.run(d) is Phase.SUCCEEDED
+    table = world.router.table
+    assert (table.epoch, {r.name for r in table.revisions}) == (1, {"r2"})
+    assert e.store.routing("shop").epoch == 1
+    taken = [ev for ev in e.store.events("shop") if ev.kind == "routing.authority"]
+    assert len(taken) == 1 and "version 1000000" in taken[0].message
+    d = e.deploy("v3")  # the new epoch goes on: versions order again within it
+    assert e.run(d) is Phase.SUCCEEDED and world.router.table.epoch == 1
+    check_invariants(world, e.store, 3, 2)
+
+
+def test_a_new_store_in_front_of_a_load_balancer_it_never_told_anything_takes_it_back(world,
+                                                                                       tmp_path):
+    """Issue 11.6/17: the state directory was lost; the router still holds table v35."""
+    e = world.engine(config(2))
+    for version in ("v1", "v2", "v3"):
+        e.run(e.deploy(version))
+    held = world.router.table
+    world.path = tmp_path / "new" / "zerodown.db"
+    world.path.parent.mkdir()
+    fresh = world.engine(config(2))
+    d = fresh.deploy("v1")
+    assert fresh.run(d) is Phase.SUCCEEDED
+    assert world.router.table.epoch == held.epoch + 1
+    assert fresh.store.deployment(d).phase is Phase.SUCCEEDED
+
+
+def test_a_failure_while_undoing_ends_the_deployment_failed_never_left_running(world):
+    """A router error of any kind while rolling back must not escape run() and leave the
+    deployment 'running' with no controller (issue 11.17)."""
+    from zerodown.errors import TableError
+
+    class Refusing(FakeRouter):
+        def apply(self, table):
+            if table.version >= 2:
+                raise TableError("the nginx router needs a name of letters, digits and _")
+            return super().apply(table)
+
+    world.router = Refusing(drain_polls=1)
+    e = world.engine(config(2))
+    e.run(e.deploy("v1"))
+    d = e.deploy("v2")
+    assert e.run(d) is Phase.FAILED
+    assert "cannot roll back" in e.store.deployment(d).error
+
+
 def before_users(strategy, state, target, hooks=frozenset()) -> Plan:
     """A rolling plan with an analysis before the first route: no user on the new revision."""
     plan = plan_for(strategy, state, target)

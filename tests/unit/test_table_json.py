@@ -41,8 +41,11 @@ def _bad(**change):
 
 @pytest.mark.parametrize("data, message", [
     ("nope", "must be a JSON object"),
-    (_bad(version=-1), "version: must be a non-negative integer"),
-    (_bad(version="7"), "version: must be a non-negative integer"),
+    (_bad(version=-1), "version: must be an integer from 0 to 9007199254740991"),
+    (_bad(version="7"), "version: must be an integer from 0 to"),
+    (_bad(version=2**63), "version: must be an integer from 0 to"),
+    (_bad(epoch=-1), "epoch: must be an integer from 0 to"),
+    (_bad(epoch=True), "epoch: must be an integer from 0 to"),
     (_bad(revisions__0__weight=80), "weights must add up to 100, they add up to 90"),
     (_bad(revisions__0__weight=101), "revisions[0].weight: must be a number from 0 to 100"),
     (_bad(revisions__1__name="r1"), "revision 'r1' appears more than once"),

@@ -90,7 +90,8 @@ def _hint(current: Phase) -> str:
     if current is P.PAUSED:
         return " (resume, promote or abort it)"
     if current in (P.ROLLING_BACK, P.ABORTING):
-        return " and will end by itself"
+        return (" and is being undone (if its controller is gone, `zerodown abort` or "
+                "`zerodown resume` sees it to its end)")
     if current.terminal:
         return " (finished; `zerodown rollback` goes back to the previous revision)"
     return ""

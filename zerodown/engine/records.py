@@ -101,6 +101,7 @@ class StepRecord:
 @dataclass(frozen=True)
 class Routing:
     version: int  # the last version handed out: every new table gets a higher one
+    epoch: int  # this store's authority over the load balancer (zerodown/table_version.py)
     table: RoutingTable  # the last table a router confirmed
     staged: RoutingTable | None  # handed to a router, not yet confirmed
     staged_by: tuple[int, int] | None  # (deployment, step index) that staged it

@@ -40,9 +40,9 @@ from zerodown.engine.monitor import BackgroundAnalysis, background_spec
 from zerodown.engine.steps import (DRAIN_POLL, POLL, STEPS, AnalysisFailed, Inconclusive,
                                    RefusedStep)
 from zerodown.engine.store import Change, Deployment, DeploymentConflict, PlanMoved, Store
-from zerodown.errors import RouterError, UsageError, ZerodownError
+from zerodown.errors import StaleTableError, UsageError, ZerodownError
 from zerodown.hooks import HookFailed
-from zerodown.model import InstanceRef, Revision, Slot
+from zerodown.model import InstanceRef, Revision, RoutingTable, Slot
 from zerodown.plan import Analyze, Pause, Plan, PlanError, Step, Target
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.schema import Invalid, version_label
@@ -349,7 +349,9 @@ class Engine:
                 self.store.replan(d.id, d.cursor, self._undo(d, abort=abort),
                                   "abort" if abort else "rollback", f"failed: {msg}",
                                   Phase.ABORTING if abort else Phase.ROLLING_BACK, msg, changes)
-        except (PlanError, RouterError) as e:
+        except (PlanMoved, PhaseError):
+            raise  # another process changed the phase: run() looks again
+        except ZerodownError as e:  # anything else: failed and said so, never left running
             self.store.fail_step(d.id, index, f"{msg}; cannot roll back: {e}", Phase.FAILED, changes)
 
     def _exposed(self, d: Deployment) -> bool:
@@ -384,8 +386,23 @@ class Engine:
         """
         table = self.store.stage_restore(self.service)
         if table is not None:
-            self.router.apply(table)
+            self._apply(table)
             self.store.confirm_table(self.service)
+
+    def _apply(self, table: RoutingTable) -> tuple[RoutingTable, bool]:
+        """The router made to serve the staged `table`: (the table it serves, changed).
+
+        A router holding a table this store never wrote (the store was lost, or a
+        table was set by hand) refuses ours as older: the store then takes authority
+        back in an epoch above it (zerodown/table_version.py) and the same routing
+        goes out again, so no one has to delete a file for deployments to work."""
+        try:
+            return table, self.router.apply(table)
+        except StaleTableError as e:
+            if e.in_force is None:
+                raise
+            table = self.store.take_authority(self.service, table, e.in_force)
+            return table, self.router.apply(table)
 
     def _undo(self, d: Deployment, abort: bool) -> tuple[Step, ...]:
         """Steps back to the revision that served before `d`, from what runs now."""

@@ -88,6 +88,10 @@ CREATE TABLE routing (
   staged_deployment INTEGER,
   staged_step INTEGER);
 CREATE TRIGGER routing_versions_grow BEFORE UPDATE OF version ON routing WHEN NEW.version < OLD.version BEGIN SELECT RAISE(ABORT, 'routing table versions only grow'); END
+""", """
+ALTER TABLE routing ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+DROP TRIGGER routing_versions_grow;
+CREATE TRIGGER routing_versions_grow BEFORE UPDATE OF epoch, version ON routing WHEN NEW.epoch < OLD.epoch OR (NEW.epoch = OLD.epoch AND NEW.version < OLD.version) BEGIN SELECT RAISE(ABORT, 'routing table versions only grow (epoch first, then version)'); END
 """,)
 
 

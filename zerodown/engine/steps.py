@@ -104,7 +104,7 @@ def route(engine: Engine, d: Deployment, i: int, step: Route) -> None:
     engine.store.begin_step(d.id, i)
     table = engine.store.stage_table(d.id, i, lambda version: route_table(
         step, {r: rows[r].address for r in refs}, engine.service, version))
-    changed = engine.router.apply(table)
+    table, changed = engine._apply(table)
     engine.store.finish_step(d.id, i, f"table v{table.version} "
                              f"{'applied' if changed else 'already in force'}", routed=refs)
 

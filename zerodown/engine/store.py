@@ -27,7 +27,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from zerodown import table_json
+from zerodown import table_json, table_version
 from zerodown.engine import lifecycle, schema
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.records import (Change, Deployment, DeploymentConflict, Event, InstanceRow,
@@ -407,9 +407,9 @@ class Store:
     def routing(self, service: str) -> Routing:
         row = self._one("SELECT * FROM routing WHERE service = ?", (service,))
         if row is None:
-            return Routing(0, EMPTY_TABLE, None, None)
+            return Routing(0, 0, EMPTY_TABLE, None, None)
         staged = table_json.loads(row["staged"]) if row["staged"] else None
-        return Routing(row["version"], table_json.loads(row["applied"]), staged,
+        return Routing(row["version"], row["epoch"], table_json.loads(row["applied"]), staged,
                        (row["staged_deployment"], row["staged_step"]) if staged else None)
 
     def stage_table(self, id: int, index: int,
@@ -420,7 +420,7 @@ class Store:
             current = self.routing(d.service)
             if current.staged_by == (id, index):
                 return current.staged
-            table = make(current.version + 1)
+            table = dataclasses.replace(make(current.version + 1), epoch=current.epoch)
             tx.execute("INSERT INTO routing (service, version, applied, staged, staged_deployment,"
                        " staged_step) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (service) DO UPDATE SET"
                        " version = excluded.version, staged = excluded.staged, staged_deployment ="
@@ -436,13 +436,37 @@ class Store:
             current = self.routing(service)
             if current.staged is None:
                 return None
-            table = dataclasses.replace(current.table, version=current.version + 1)
+            table = dataclasses.replace(current.table, version=current.version + 1,
+                                        epoch=current.epoch)
             tx.execute("UPDATE routing SET version = ?, staged = ?, staged_deployment = NULL, "
                        "staged_step = NULL WHERE service = ?",
                        (table.version, table_json.dumps(table), service))
             tx.event(service, "routing.restore", f"table v{current.staged.version} was never "
                      f"confirmed: applying the last confirmed table again, as v{table.version}")
             return table
+
+    def take_authority(self, service: str, table: RoutingTable,
+                       in_force: tuple[int, int]) -> RoutingTable:
+        """`table` (the staged one) again in a new epoch above `in_force` (the (epoch,
+        version) the router holds, which this store did not write), as version 1 of it.
+        Durable, with its event, before the router is told."""
+        with self._tx() as tx:
+            current = self.routing(service)
+            epoch = max(current.epoch, in_force[0]) + 1
+            if epoch > table_version.MAX:
+                raise StoreError(f"the load balancer holds a table of epoch {in_force[0]}: no "
+                                 f"epoch above it is left; reset its table by hand")
+            new = dataclasses.replace(table, epoch=epoch, version=1)
+            tx.execute("INSERT INTO routing (service, version, epoch, applied, staged) VALUES "
+                       "(?, 1, ?, ?, ?) ON CONFLICT (service) DO UPDATE SET version = 1, "
+                       "epoch = excluded.epoch, staged = excluded.staged",
+                       (service, epoch, table_json.dumps(current.table), table_json.dumps(new)))
+            tx.event(service, "routing.authority",
+                     f"the load balancer holds table {table_version.named(*in_force)}, which "
+                     f"this store did not write (a lost store, or a table set by hand): taking "
+                     f"it back as epoch {epoch}; table v{table.version} goes out as "
+                     f"{table_version.named(epoch, 1)}")
+            return new
 
     def confirm_table(self, service: str) -> None:
         """The router applied the staged table, and instance states already match it."""

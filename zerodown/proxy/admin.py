@@ -5,7 +5,8 @@ file system; on TCP every request needs `Authorization: Bearer TOKEN`.
 
     GET  /table    the routing table in force (JSON)
     PUT  /table    apply a whole table: 200 {"version", "changed"}; 400 names
-                   the problem; 409 for an older version. The table in force
+                   the problem; 409 {"error", "version", "epoch" in force} for an
+                   older one (zerodown/table_version.py). The table in force
                    stays untouched on any error.
     GET  /stats    per revision and per backend counters, latency, in-flight,
                    backend state (active, ejected, draining) — drain is done
@@ -110,7 +111,8 @@ class AdminAPI:
             table = table_json.loads(body)
             changed = self.plane.apply(table)
         except StaleTableError as e:
-            return _json(409, {"error": str(e), "version": self.plane.table.version})
+            return _json(409, {"error": str(e), "version": self.plane.table.version,
+                               "epoch": self.plane.table.epoch})
         except TableError as e:
             return _json(400, {"error": str(e), "version": self.plane.table.version})
         except OSError as e:

@@ -57,7 +57,8 @@ class AdminClient:
         status, data = self.request(method, path, body)
         payload = json.loads(data or b"{}")
         if status == 409:
-            raise StaleTableError(payload.get("error", "stale table"))
+            in_force = payload.get("epoch", 0), payload.get("version", 0)
+            raise StaleTableError(payload.get("error", "stale table"), in_force=in_force)
         if status == 400:
             raise TableError(payload.get("error", "bad table"))
         if status != 200:

@@ -15,7 +15,6 @@ from bisect import bisect_left
 from time import perf_counter
 from typing import Callable
 
-from zerodown.errors import StaleTableError
 from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.proxy import health, shedding
 from zerodown.proxy.errlog import ErrorLog
@@ -24,6 +23,7 @@ from zerodown.proxy.routing import Routes
 from zerodown.proxy.server import BODY, CLOSED, HEAD, WAIT, ClientConn
 from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.upstream import BackendPool, RevisionTarget
+from zerodown.table_version import check_newer
 
 SWEEP_INTERVAL = 0.25
 LINGER = 2.0  # a refused client's side stays open this long for it to read the answer
@@ -60,15 +60,9 @@ class DataPlane:
     # -- the routing table ---------------------------------------------------
     def apply(self, table: RoutingTable, *, durable: bool = True) -> bool:
         """Make `table` the one in force. False if it already is; raises if it is older."""
-        current = self.routes.table
-        if table.version < current.version:
-            raise StaleTableError(f"table version {table.version} is older than the one in force "
-                                  f"({current.version}); send a version >= {current.version}")
-        if table.version == current.version and current.version != 0:
-            if table == current:
-                return False
-            raise StaleTableError(f"table version {table.version} is already in force with other "
-                                  f"content; send version {current.version + 1}")
+        if table == self.routes.table:
+            return False
+        check_newer(table, self.routes.table)
         if durable:
             self.persist(table)  # durable before it is acted on
         self._swap(table)

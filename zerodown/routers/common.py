@@ -1,4 +1,4 @@
-"""What every router driver does the same way: version checks, one writer, log tails,
+"""What every router driver does the same way: one writer, log tails,
 waiting on the process it started."""
 
 from __future__ import annotations
@@ -10,23 +10,12 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from zerodown.errors import RouterError, StaleTableError
-from zerodown.model import RoutingTable
+from zerodown.errors import RouterError
 from zerodown.hosts.local import LOCAL
 from zerodown.protocols import Host
 
 TAIL_LINES = 15
 UNIX_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
-
-
-def check_version(table: RoutingTable, current: RoutingTable) -> None:
-    """StaleTableError unless `table` may replace `current` (the same table twice is fine)."""
-    if table.version < current.version:
-        raise StaleTableError(f"table version {table.version} is older than the one in force "
-                              f"({current.version}); send a version >= {current.version}")
-    if table.version == current.version and current.version != 0 and table != current:
-        raise StaleTableError(f"table version {table.version} is already in force with other "
-                              f"content; send version {current.version + 1}")
 
 
 @contextmanager

@@ -62,12 +62,13 @@ from zerodown.hosts.local import LOCAL
 from zerodown.model import EMPTY_TABLE, Backend, HealthCheck, RoutingTable, Sticky
 from zerodown.protocols import Host
 from zerodown.proxy.state import write_atomic
-from zerodown.routers.common import (await_process, check_socket_path, check_version, locked,
+from zerodown.routers.common import (await_process, check_socket_path, locked,
                                      log_tail)
 from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_stats
 from zerodown.routers.haproxy_cli import CommandSocket, parse_proc
 from zerodown.schema import Invalid, integer
+from zerodown.table_version import check_newer
 
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 40.0
@@ -162,7 +163,7 @@ class HAProxyRouter:
     def apply(self, table: RoutingTable) -> bool:
         with self._locked():
             state = self._load()
-            check_version(table, state.table)
+            check_newer(table, state.table)
             target = _resolved(table)
             changed = table != state.table
             if self.attach_backend is not None:

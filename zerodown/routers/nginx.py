@@ -39,7 +39,8 @@ from zerodown.hosts.local import LOCAL
 from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.protocols import Host
 from zerodown.proxy.state import write_atomic
-from zerodown.routers.common import check_version, locked, log_tail
+from zerodown.table_version import check_newer
+from zerodown.routers.common import locked, log_tail
 from zerodown.routers import nginx_process as procs
 from zerodown.routers.nginx_options import NginxOptions, parse_options
 from zerodown.routers.nginx_render import read_meta, render_http, render_main, routing_text
@@ -93,7 +94,7 @@ class NginxRouter:
             current = self._table_of(old_text)
             if table == current:
                 return False
-            check_version(table, current)
+            check_newer(table, current)
             master = self._master()
             if master is None:
                 raise RouterError(f"nginx is not running (no master by {self.pid_file}); "
