@@ -311,25 +311,6 @@ def test_a_killed_controller_is_started_again_by_the_next_command_and_finishes_t
     assert "succeeded" in s.run("history").stdout.splitlines()[1]
 
 
-def test_abort_finishes_an_abort_whose_controller_died(up):
-    """Issue 11.17: a deployment already being undone, with no controller, used to be
-    refused by `abort` ("will end by itself") and stay active for ever."""
-    from zerodown.engine.store import Store
-    s = up
-    s.run("deploy", "v2", "--detach", "--set", "app.env.APP_START_DELAY=1.5")
-    pid = s.status()["deployment"]["controller_pid"]
-    os.kill(pid, signal.SIGKILL)  # started by our `deploy --detach`
-    wait_for(lambda: not alive(pid), what="the controller gone")
-    store = Store(str(s.state_dir / "zerodown.db"))
-    store.signal(s.status()["deployment"]["id"], "abort")  # the aborting controller dies too
-    assert s.status()["deployment"]["phase"] == "aborting"
-
-    out = s.run("abort").stdout
-    assert "undoing it here" in out
-    assert s.text() == "hello from v1\n"
-    assert s.status()["deployment"] is None
-
-
 def test_down_stops_everything_and_up_starts_it_again(up):
     s = up
     status = s.status()

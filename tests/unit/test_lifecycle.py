@@ -47,9 +47,8 @@ def test_the_module_table_is_the_spec():
 @pytest.mark.parametrize("current, to, verb, message", [
     (P.SUCCEEDED, P.RUNNING, "resume", "cannot resume deployment 7: it is succeeded (finished; "
      "`zerodown rollback` goes back to the previous revision)"),
-    (P.ROLLING_BACK, P.PAUSED, None, "cannot pause deployment 7: it is rolling_back and is being "
-     "undone (if its controller is gone, `zerodown abort` or `zerodown resume` sees it to its "
-     "end)"),
+    (P.ROLLING_BACK, P.PAUSED, None, "cannot pause deployment 7: it is rolling_back and will end "
+     "by itself"),
     (P.PAUSED, P.PAUSED, None, "cannot pause deployment 7: it is paused (resume, promote or "
      "abort it)"),
     (P.RUNNING, P.RUNNING, "resume", "cannot resume deployment 7: it is running"),

@@ -90,8 +90,7 @@ def _hint(current: Phase) -> str:
     if current is P.PAUSED:
         return " (resume, promote or abort it)"
     if current in (P.ROLLING_BACK, P.ABORTING):
-        return (" and is being undone (if its controller is gone, `zerodown abort` or "
-                "`zerodown resume` sees it to its end)")
+        return " and will end by itself"
     if current.terminal:
         return " (finished; `zerodown rollback` goes back to the previous revision)"
     return ""
