@@ -333,15 +333,18 @@ def _raise(errors: list[ConfigError]) -> None:
 
 def json_schema() -> dict:
     """The JSON Schema of zerodown.yaml, for editors (yaml-language-server)."""
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://zerodown.dev/schema/zerodown.yaml.json",
-            "title": "zerodown.yaml", **SERVICE.schema}
+    from zerodown.config_reference import annotate, router_schema  # the words: not for parsing
+    schema = SERVICE.schema
+    schema["properties"]["router"] = router_schema(ROUTER_KINDS)
+    return annotate({"$schema": "https://json-schema.org/draft/2020-12/schema",
+                     "$id": "https://zerodown.dev/schema/zerodown.yaml.json",
+                     "title": "zerodown.yaml", **schema})
 
 
 def starter_yaml(service: str = "web", port: int = 8080) -> str:
     """The file `zerodown init` writes: every key that matters, with its default."""
     return f"""\
-# zerodown.yaml — see `zerodown schema` for every key.
+# zerodown.yaml — every key: docs/config.md, or `zerodown schema`.
 service: {service}
 listen: 127.0.0.1:{port}     # where users connect (the load balancer)
 instances: 2

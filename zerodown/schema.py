@@ -364,9 +364,22 @@ class Section:
     def schema(self) -> dict:
         required = [k for k in self.fields if self._defaults.get(k) is dataclasses.MISSING]
         return {"type": "object", **({"description": self.doc} if self.doc else {}),
-                "properties": {k: kind.schema for k, kind in self.fields.items()},
+                "properties": {k: _with_default(kind.schema, self._defaults.get(k))
+                               for k, kind in self.fields.items()},
                 **({"required": required} if required else {}),
                 "additionalProperties": False}
+
+
+def _with_default(schema: dict, default: Any) -> dict:
+    """A key's schema with its default as JSON, when it has a simple one (a nested
+    section's defaults are on its own keys)."""
+    if isinstance(default, Amount):
+        default = str(default) if default.percent else default.value
+    elif isinstance(default, (tuple, dict)) and not default:
+        default = [] if isinstance(default, tuple) else {}
+    elif not isinstance(default, (bool, int, float, str)):
+        return schema
+    return {**schema, "default": default}
 
 
 def nested(parse: Callable[[Context, Any, str], Any], schema: dict):

@@ -1,0 +1,91 @@
+"""docs/config.md cannot drift from zerodown.yaml's parser: every key the parser accepts is
+in the JSON Schema, every key of the schema has words, and the committed page is what the
+schema renders (`.venv/bin/python scripts/config_reference.py` rewrites it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from zerodown import config, config_reference
+from zerodown.config import json_schema
+from zerodown.config_reference import WORDS, keys, markdown
+from zerodown.hooks import MOMENTS
+from zerodown.hooks_config import HOOK
+from zerodown.routers import haproxy, nginx_options
+from zerodown.schema import Section
+from zerodown.strategies import options
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def accepted() -> set[str]:
+    """Every key path the parser's own tables accept, named as the reference names them."""
+    out: set[str] = set()
+    for key, kind in config.SERVICE.fields.items():
+        out.add(key)
+        if isinstance(kind, Section):
+            out |= {f"{key}.{k}" for k in kind.fields}
+    out |= {f"secret.{k}" for k in config.SECRET.fields}
+    out |= {"strategy.kind"} | {f"strategy.{k}" for rules in options._RULES.values() for k in rules}
+    out |= {f"analysis.{k}" for k in options.ANALYSIS.fields}
+    out |= {f"analysis.prometheus_templates.{k}" for k in options.PROMETHEUS_TEMPLATES}
+    out |= {f"sticky.{k}" for k in options.STICKY.fields}
+    out |= {f"match.{k}" for k in options.MATCH.fields}
+    out |= {f"step.{k}" for k in options._STEP_KINDS}
+    out |= {f"hooks.{m}" for m in MOMENTS} | {f"hook.{k}" for k in HOOK.fields}
+    out |= {"router.kind", "runtime.kind"} | {f"router.{k}" for k in haproxy.OPTIONS}
+    out |= {f"router.{k}" for k in nginx_options.PARSERS}
+    return out
+
+
+def documented() -> set[str]:
+    return {path for path, _, _ in keys(json_schema())}
+
+
+def test_every_key_the_parser_accepts_is_in_the_schema_and_nothing_else():
+    assert accepted() - documented() == set(), "keys the schema (and docs/config.md) lack"
+    assert documented() - accepted() == set(), "keys in the schema the parser refuses"
+
+
+def test_router_options_per_kind_are_the_drivers_own():
+    kinds = config_reference.ROUTER_KINDS_OPTIONS
+    assert set(kinds["haproxy"]) == set(haproxy.OPTIONS)
+    assert set(kinds["nginx"]) == set(nginx_options.PARSERS)
+    assert set(kinds) == set(config.ROUTER_KINDS)
+
+
+def test_every_key_has_words_and_no_words_name_a_missing_key():
+    schema = json_schema()
+    missing = [path for path, node, _ in keys(schema) if not node.get("description")]
+    assert missing == []
+    assert set(WORDS) - documented() == set(), "words for keys that do not exist"
+
+
+def test_every_example_is_valid_where_it_sits():
+    """Each example is parsed as the value of its own key in a minimal config."""
+    base = {"service": "shop", "listen": "127.0.0.1:8080", "app": {"command": "app"}}
+    for path in ("health.path", "health.interval", "app.cwd", "app.env_file", "app.secrets",
+                 "strategy.steps", "strategy.match", "strategy.sticky", "on_failure"):
+        top, key = path.split(".") if "." in path else (path, None)
+        data = {**base, **({top: {key: WORDS[path][1]}} if key else {top: WORDS[path][1]})}
+        if top == "strategy":
+            data["strategy"]["kind"] = "canary"
+            data["strategy"].setdefault("steps", [{"weight": 10}])
+        if top == "app":
+            data["app"] = {**base["app"], **data["app"]}
+        config.parse_config(yaml.safe_dump(data))
+
+
+def test_the_committed_page_is_what_the_schema_renders():
+    page = (REPO / "docs" / "config.md").read_text()
+    assert page == markdown(json_schema()), \
+        "docs/config.md is stale: run .venv/bin/python scripts/config_reference.py"
+
+
+def test_the_example_config_uses_only_documented_keys():
+    data = yaml.safe_load((REPO / "examples" / "zerodown.yaml").read_text())
+    used = {k for k in data} | {f"{k}.{sub}" for k, v in data.items() if isinstance(v, dict)
+                                for sub in v}
+    assert used <= documented(), used - documented()

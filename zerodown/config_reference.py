@@ -1,0 +1,455 @@
+"""The reference of zerodown.yaml: words for every key, merged into the JSON Schema, and
+docs/config.md rendered from that schema.
+
+    schema = annotate(raw_schema)      # config.json_schema() does this: descriptions, examples,
+                                       # router and runtime options per kind
+    text = markdown(schema)            # docs/config.md (scripts/config_reference.py writes it)
+
+Types, bounds, enums and defaults come from the parser's own schema (schema.py takes
+defaults from the dataclasses); only the words and examples live here, keyed by a
+*doc path*: "app.env", "strategy.max_surge", and for the parts that appear in several
+places, their own name: "analysis.success_rate", "hook.timeout", "match.header",
+"sticky.mode", "step.weight", "secret.file". tests/unit/test_config_reference.py fails
+when a key the parser accepts has no words, when words name no key, and when the
+committed page differs from what this renders.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+import yaml
+
+# Parts that appear in several places are described once, under their own name.
+SHARED = {"analysis": "analysis", "pre_promotion_analysis": "analysis",
+          "post_promotion_analysis": "analysis", "sticky": "sticky", "match": "match",
+          "secrets": "secret", "steps": "step"}
+
+W = dict[str, tuple[str, Any]]
+WORDS: W = {
+    # --- the service
+    "service": ("The service's name: instance names (`shop-r3-s0`), metrics labels and the "
+                "state store use it.", "shop"),
+    "listen": ("Where users connect: the load balancer's listener, `host:port`.",
+               "127.0.0.1:8080"),
+    "instances": ("How many instances serve when no deployment runs.", 4),
+    "drain_timeout": ("Longest wait for an instance's in-flight requests after it left the "
+                      "routing table, before it is stopped anyway.", "30s"),
+    "stop_grace": ("After SIGTERM, how long an instance may take to exit before SIGKILL.",
+                   "10s"),
+    "on_failure": ("What a failed deployment does: `rollback` to the stable revision at once, "
+                   "or `pause` and leave it for a person (`zerodown abort` or `resume`).",
+                   "rollback"),
+    "app": ("What runs for one instance.", None),
+    "health": ("How zerodown decides an instance is healthy (before it gets traffic).", None),
+    "router": ("The load balancer: `embedded` (zerodown's own proxy), `haproxy` or `nginx`; "
+               "`router: haproxy` is short for `{kind: haproxy}`.", {"kind": "haproxy"}),
+    "runtime": ("Where instances run: `local` processes on this machine.", "local"),
+    "strategy": ("How a new version replaces the old one; `strategy: in-place` is short for "
+                 "`{kind: in-place}`.", {"kind": "rolling", "max_surge": 1}),
+    "hooks": ("Commands or webhooks run at the moments of a deployment.", None),
+    # --- app
+    "app.command": ("The command line of one instance, run without a shell (a string is split "
+                    "as a shell would). Placeholders: `{version}` (what you deploy), `{port}` "
+                    "(chosen per instance), `{slot}` (0, 1, ...), `{instance}` (`shop-r7-s2`).",
+                    ["python3", "app.py", "--port", "{port}"]),
+    "app.cwd": ("Its working directory, relative to zerodown.yaml's folder; `plan` and "
+                "`deploy` refuse a version whose folder does not exist.", "releases/{version}"),
+    "app.env": ("Environment variables of each instance (placeholders allowed). Instances "
+                "inherit nothing else of the caller's environment but PATH=/usr/local/bin:"
+                "/usr/bin:/bin, HOME, USER, LOGNAME, LANG, LC_ALL, TZ and TMPDIR.",
+                {"APP_VERSION": "{version}"}),
+    "app.env_file": ("A file of `NAME=value` lines (`export`, `#` comments and one pair of "
+                     "quotes allowed; nothing expanded) added to the environment; `app.env` "
+                     "wins over it. Relative to zerodown.yaml's folder; per version with "
+                     "`{version}`.", "releases/{version}/.env"),
+    "app.secrets": ("Variables read as each instance starts, from the controller's environment "
+                    "or a file; refused at `plan` when missing; their values are never written "
+                    "to the state store, the registry or a log. A plain name reads the "
+                    "controller's variable of that name.",
+                    ["DB_PASSWORD", {"name": "API_KEY", "env": "SHOP_API_KEY"}]),
+    "secret.name": ("The variable's name in the instance.", "TLS_KEY"),
+    "secret.env": ("Read from this variable of the controller's environment (default: `name`).",
+                   "SHOP_API_KEY"),
+    "secret.file": ("Read from this file instead (relative to zerodown.yaml; one final newline "
+                    "is dropped).", "secrets/tls.key"),
+    # --- health
+    "health.path": ("The path probed with GET on each instance.", "/healthz"),
+    "health.tcp": ("`true`: a TCP connect is the whole check (no HTTP).", False),
+    "health.status": ("The HTTP status a healthy instance answers.", 200),
+    "health.interval": ("Time between two probes.", "1s"),
+    "health.timeout": ("How long one probe may take (at most `start_timeout`).", "2s"),
+    "health.healthy_threshold": ("Consecutive passes before an instance counts as healthy.", 1),
+    "health.unhealthy_threshold": ("Consecutive failures before a healthy instance counts as "
+                                   "unhealthy.", 3),
+    "health.start_timeout": ("A new instance not healthy within this fails the deployment.",
+                             "30s"),
+    # --- router (options per kind: see ROUTER_OPTIONS)
+    "router.kind": ("Which load balancer.", "embedded"),
+    "router.socket": ("haproxy, attach mode: the stats socket (`level admin`) of an HAProxy you "
+                      "run; zerodown starts nothing and manages one backend of it.",
+                      "/run/haproxy/admin.sock"),
+    "router.backend": ("haproxy, attach mode: the backend zerodown adds its servers to (its "
+                       "balance algorithm must allow dynamic servers).", "app"),
+    "router.lanes": ("haproxy, managed: backends made ready for revisions side by side "
+                     "(1..64).", 4),
+    "router.binary": ("haproxy: the executable.", "/usr/sbin/haproxy"),
+    "router.workers": ('nginx: `worker_processes`, `"auto"` or 1..256.', 2),
+    "router.worker_connections": ("nginx: `worker_connections` (16..1000000).", 4096),
+    "router.worker_shutdown_timeout": ("nginx: old workers are cut after this on a reload; "
+                                       "bounds a drain.", "30s"),
+    "router.keepalive_timeout": ("nginx: idle client keep-alive; `0` closes after each "
+                                 "response (no request lost on a reload, less throughput).",
+                                 "75s"),
+    "router.keepalive_requests": ("nginx: requests per client connection (1..10000000).", 10000),
+    "router.upstream_keepalive": ("nginx: idle connections kept per revision and worker "
+                                  "(0..100000).", 64),
+    "router.upstream_keepalive_timeout": ("nginx: how long those stay idle.", "60s"),
+    "router.nginx": ("nginx: the executable.", "/usr/sbin/nginx"),
+    "router.config": ("nginx, attach mode: the file zerodown writes; your nginx.conf includes it "
+                      "inside `http { }` (needs `pid_file`).", "/etc/nginx/conf.d/zerodown.conf"),
+    "router.pid_file": ("nginx, attach mode: your nginx master's pid file (reloaded with "
+                        "SIGHUP).", "/run/nginx.pid"),
+    "router.main_config": ("nginx, attach mode: the nginx.conf `nginx -t -c` checks.",
+                           "/etc/nginx/nginx.conf"),
+    "runtime.kind": ("`local`: processes on this machine, each in its own session, logs in "
+                     "`.zerodown/logs/`. (`ssh` is refused until it exists.)", "local"),
+    # --- strategy
+    "strategy.kind": ("The strategy: `in-place`, `rolling`, `blue-green`, `canary` or "
+                      "`ab-test`.", "canary"),
+    "strategy.batch_size": ("in-place: instances replaced in their own slots at a time (a count "
+                            "or a percentage of `instances`, rounded up); capacity dips by it.",
+                            "25%"),
+    "strategy.max_surge": ("rolling: new instances started above `instances` (rounded up); 0 "
+                           "replaces in turn.", 1),
+    "strategy.max_unavailable": ("rolling: instances that may be out of service at once "
+                                 "(rounded down). Not both 0.", 0),
+    "strategy.auto_promote": ("blue-green: `false` waits for `zerodown promote` after the "
+                              "preview.", False),
+    "strategy.scale_down_delay": ("blue-green: blue stays up this long after the switch, so "
+                                  "`zerodown rollback` is a table switch.", "30s"),
+    "strategy.keep_previous": ("blue-green: `true` keeps blue running outside the table after "
+                               "that, as the next rollback's target.", False),
+    "strategy.preview_header": ("blue-green and canary: requests with this header set to 1 "
+                                "reach the new revision before any user does (null: none; a "
+                                "canary has none unless set).", "X-Zerodown-Preview"),
+    "strategy.preview_listen": ("blue-green: a second listener for the preview (not supported "
+                                "yet: refused).", None),
+    "strategy.pre_promotion_analysis": ("blue-green: an analysis of green before the switch.",
+                                        {"success_rate": 0.99}),
+    "strategy.post_promotion_analysis": ("blue-green: an analysis after the switch, while blue "
+                                         "still runs.", {"max_success_rate_drop": 0.01}),
+    "strategy.steps": ("canary: the steps, in order: `{weight: N}`, `{pause: 30s}`, "
+                       "`{pause: {}}` (until `zerodown resume`/`promote`), `{analysis: {...}}`.",
+                       [{"weight": 10}, {"pause": "1m"}, {"weight": 50}, {"pause": {}}]),
+    "strategy.canary_instances": ("canary and ab-test: a fixed number of new instances; by "
+                                  "default scaled to each weight.", 1),
+    "strategy.match": ("canary and ab-test: requests matching a rule always reach the new "
+                       "revision, whatever the weight.", [{"header": "X-Canary", "equals": "1"}]),
+    "strategy.sticky": ("canary and ab-test: how a user keeps to one side of the split "
+                        "(ab-test default: a cookie `zerodown-ab` the proxy sets, 30 days).",
+                        {"mode": "header", "name": "X-User-Id"}),
+    "strategy.analysis": ("canary: a background analysis through every step; the canary is "
+                          "promoted only once it passed.", {"max_success_rate_drop": 0.01}),
+    "strategy.split": ("ab-test: percent of users on the new version until `zerodown promote` "
+                       "(B wins) or `abort` (A stays).", 20),
+    "step.weight": ("Percent of traffic to the canary from this step on.", 25),
+    "step.pause": ("Wait this long, or with `{}` until `zerodown resume` or `promote`.", "5m"),
+    "step.analysis": ("Judge the canary before going on; a failure aborts.",
+                      {"success_rate": 0.99}),
+    "match.header": ("Match on this request header...", "X-Canary"),
+    "match.cookie": ("... or on this cookie.", "beta"),
+    "match.equals": ("The value must be exactly this...", "1"),
+    "match.regex": ("... or match this regular expression (RE2 syntax: linear time, no "
+                    "backreferences).", "^(alice|bob)$"),
+    "sticky.mode": ("`cookie`: the proxy sets a cookie; `header` or `cookie-hash`: a hash of "
+                    "that header or cookie, which names the user.", "cookie-hash"),
+    "sticky.name": ("The header or cookie.", "session"),
+    "sticky.max_age": ("cookie mode: the cookie's lifetime in seconds (0: a session cookie).",
+                       86400),
+    # --- analysis
+    "analysis.interval": ("How often metrics are read.", "10s"),
+    "analysis.count": ("fixed method: measurements taken; with sequential, `interval` x `count` "
+                       "is the default `max_duration`.", 3),
+    "analysis.min_requests": ("Fewer requests than this is inconclusive, not failed.", 100),
+    "analysis.success_rate": ("Non-5xx share the revision must keep, 0..1.", 0.99),
+    "analysis.latency_p99": ("The revision's p99 latency must stay under this.", "300ms"),
+    "analysis.max_success_rate_drop": ("At most this far below the stable revision's success "
+                                       "rate, 0..1 (0.01: one point).", 0.01),
+    "analysis.max_latency_ratio": ("p99 at most this times the stable revision's, in the same "
+                                   "window.", 1.2),
+    "analysis.failure_limit": ("fixed method: failed measurements tolerated.", 1),
+    "analysis.method": ("`sequential`: fail as soon as the revision is clearly worse, pass once "
+                        "it is clearly within the thresholds; `fixed`: `count` measurements "
+                        "every `interval` (Flagger's shape).", "sequential"),
+    "analysis.max_false_alarm": ("sequential: the chance of failing a revision that is within "
+                                 "the thresholds.", 0.01),
+    "analysis.max_duration": ("sequential: undecided after this is inconclusive (default: "
+                              "`interval` x `count`).", "5m"),
+    "analysis.on_inconclusive": ("Undecided at `max_duration`: `pause` for a person, or `wait` "
+                                 "on for a verdict.", "pause"),
+    "analysis.prometheus": ("Read metrics from this Prometheus instead of the proxy.",
+                            "http://127.0.0.1:9090"),
+    "analysis.query": ("A PromQL query measured every `interval` (`{service}`, `{revision}`, "
+                       "`{window}` filled in); needs `prometheus`.",
+                       'sum(rate(errors_total{revision="{revision}"}[{window}]))'),
+    "analysis.query_max": ("The query's value must stay at most this...", 0.05),
+    "analysis.query_min": ("... and at least this.", 1),
+    "analysis.prometheus_token_env": ("Send `Authorization: Bearer` with the token in this "
+                                      "variable of the controller's environment (read when "
+                                      "asked, never stored).", "PROMETHEUS_TOKEN"),
+    "analysis.prometheus_token_file": ("... or the token in this file (relative to "
+                                       "zerodown.yaml).", "secrets/prometheus.token"),
+    "analysis.prometheus_templates": ("PromQL for `requests` and `failures` (counters) and "
+                                      "`latency` (histogram buckets by `le`), with `{service}` "
+                                      "and `{revision}`, when your exporter is not the embedded "
+                                      "proxy's `/metrics`.",
+                                      {"requests": 'sum(http_requests_total{job="{service}",'
+                                                   'version="{revision}"})'}),
+    "analysis.prometheus_templates.requests": ("Requests so far (a counter).",
+                                               'sum(http_requests_total{version="{revision}"})'),
+    "analysis.prometheus_templates.failures": ("Failed (5xx) requests so far (a counter).",
+                                               'sum(http_requests_total{version="{revision}",'
+                                               'code=~"5.."})'),
+    "analysis.prometheus_templates.latency": ("Latency histogram buckets, one series per `le`.",
+                                              'sum by (le) (http_request_duration_seconds_bucket'
+                                              '{version="{revision}"})'),
+    # --- hooks
+    "hooks.before_start": ("Before the new revision's first instance starts.",
+                           [{"command": "./migrate.sh"}]),
+    "hooks.after_healthy": ("Once its first instances are healthy.", None),
+    "hooks.before_traffic": ("Before the first user gets it: blue/green's preview (and a "
+                             "canary's with `preview_header`) is open, and "
+                             "`$ZERODOWN_INSTANCES` lists the new instances: smoke tests.",
+                             [{"command": ["./smoke.sh", "--quick"], "timeout": "20s"}]),
+    "hooks.after_traffic": ("Once users reach it.", None),
+    "hooks.after_promote": ("Once it serves everyone (a failure is logged, not fatal).",
+                            [{"http": "https://hooks.example.com/deployed"}]),
+    "hooks.on_rollback": ("As an abort or rollback begins (a failure is logged).",
+                          [{"command": "echo rolled back >> /tmp/x"}]),
+    "hook.command": ("Run this: a list runs without a shell, a string with `/bin/sh -c`. It "
+                     "gets the ZERODOWN_* variables (README: Lifecycle hooks).",
+                     ["./smoke.sh", "--quick"]),
+    "hook.http": ("... or call this webhook with the same fields as a JSON body; anything but "
+                  "2xx fails it.", "https://hooks.example.com/deploy"),
+    "hook.method": ("http: the method.", "POST"),
+    "hook.timeout": ("The hook fails after this (a command's process group gets SIGTERM, then "
+                     "SIGKILL 2 s later).", "20s"),
+    "hook.headers": ("http: request headers.", {"Authorization": "Bearer ..."}),
+    "hook.env": ("command: extra environment variables.", {"SMOKE_LEVEL": "1"}),
+    "hook.cwd": ("command: working directory, relative to zerodown.yaml's folder.", "scripts"),
+    "hook.name": ("How messages and `zerodown plan` name it.", "smoke"),
+}
+
+# Router options by kind, from each driver's own table of what it accepts.
+ROUTER_KINDS_OPTIONS = {"embedded": (), "haproxy": ("socket", "backend", "lanes", "binary"),
+                        "nginx": ("workers", "worker_connections", "worker_shutdown_timeout",
+                                  "keepalive_timeout", "keepalive_requests",
+                                  "upstream_keepalive", "upstream_keepalive_timeout", "nginx",
+                                  "config", "pid_file", "main_config")}
+ROUTER_TYPES = {"socket": "string", "backend": "string", "lanes": "integer", "binary": "string",
+                "workers": ["string", "integer"], "worker_connections": "integer",
+                "worker_shutdown_timeout": ["string", "number"],
+                "keepalive_timeout": ["string", "number"], "keepalive_requests": "integer",
+                "upstream_keepalive": "integer",
+                "upstream_keepalive_timeout": ["string", "number"], "nginx": "string",
+                "config": "string", "pid_file": "string", "main_config": "string"}
+ROUTER_DEFAULTS = {"lanes": 4, "binary": "haproxy", "workers": "auto",
+                   "worker_connections": 4096, "worker_shutdown_timeout": 30.0,
+                   "keepalive_timeout": 75.0, "keepalive_requests": 10000,
+                   "upstream_keepalive": 64, "upstream_keepalive_timeout": 60.0,
+                   "nginx": "nginx"}
+
+
+def router_schema(kinds: tuple[str, ...]) -> dict:
+    """`router:` as a kind name, or a mapping of a kind and that kind's options."""
+    def one(kind: str) -> dict:
+        options = ROUTER_KINDS_OPTIONS.get(kind, ())
+        return {"type": "object", "additionalProperties": False,
+                "properties": {"kind": {"const": kind}, **{
+                    k: {"type": ROUTER_TYPES[k], **({"default": ROUTER_DEFAULTS[k]}
+                                                    if k in ROUTER_DEFAULTS else {})}
+                    for k in options}}}
+    return {"anyOf": [{"enum": list(kinds)}, *(one(k) for k in kinds)]}
+
+
+# --- merging the words into the schema ------------------------------------------------
+
+def annotate(schema: dict) -> dict:
+    """A copy of `schema` with a description and examples on every key WORDS has."""
+    schema = json.loads(json.dumps(schema))  # not deepcopy: it keeps nodes shared by two keys
+    for path, node, _ in keys(schema, every=True):
+        words = WORDS.get(path)
+        if words is None:
+            continue
+        text, example = words
+        for target in node.get("_targets", [node]):
+            target["description"] = text
+            if example is not None:
+                target["examples"] = [example]
+    return schema
+
+
+def keys(schema: dict, prefix: str = "", every: bool = False
+         ) -> Iterator[tuple[str, dict, bool]]:
+    """(doc path, the key's schema node, required) for every key, shared parts under their
+    own name; `every`: each place a key's schema appears (a hook is a list item or alone)."""
+    for key, node, required in _properties(schema, every):
+        path = f"{prefix}.{key}" if prefix else key
+        yield path, node, required
+        inner = "hook" if prefix == "hooks" else SHARED.get(key, path)
+        if key == "steps":
+            yield from _steps(node, every)
+        else:
+            yield from keys(node, inner, every)
+
+
+def _properties(node: dict, every: bool = False) -> Iterator[tuple[str, dict, bool]]:
+    """The keys of an object, through anyOf/oneOf branches and list items (each once)."""
+    seen: set[str] = set()
+    kinds = [sub for b in _branches(node) for k, sub in b.get("properties", {}).items()
+             if k == "kind" and "const" in sub]
+    if kinds:  # one branch per strategy or router kind: one `kind` key with all of them
+        seen.add("kind")
+        yield "kind", {"enum": [k["const"] for k in kinds], "_targets": kinds,
+                       **{k: v for k, v in kinds[0].items() if k in ("description", "examples")}
+                       }, False
+    for branch in _branches(node):
+        for key, sub in branch.get("properties", {}).items():
+            if key not in seen or (every and key != "kind"):
+                seen.add(key)
+                yield key, sub, key in branch.get("required", ())
+
+
+def _branches(node: dict) -> list[dict]:
+    out = [node]
+    for key in ("anyOf", "oneOf"):
+        for branch in node.get(key, ()):
+            out += _branches(branch)
+    if isinstance(node.get("items"), dict):
+        out += _branches(node["items"])
+    return out
+
+
+def _steps(node: dict, every: bool) -> Iterator[tuple[str, dict, bool]]:
+    for branch in _branches(node):
+        for key, sub in branch.get("properties", {}).items():
+            if len(branch.get("properties", {})) == 1:  # {weight: N}, {pause: ...}, {analysis: ...}
+                yield f"step.{key}", sub, False
+                if key == "analysis":
+                    yield from keys(sub, "analysis", every)
+
+
+# --- the page ------------------------------------------------------------------------------
+
+SECTIONS = (  # (title, doc path prefix, what the section is)
+    ("The service", "", "Top-level keys."),
+    ("app", "app", "What runs for one instance."),
+    ("app.secrets items", "secret",
+     "Each item of `app.secrets`: a name (read from the controller's variable of that name) "
+     "or a mapping."),
+    ("health", "health", "How zerodown decides an instance is healthy."),
+    ("router", "router",
+     "`embedded` takes no options; `haproxy` and `nginx` take theirs beside `kind`. Attach "
+     "modes drive a load balancer you run; see the README's Load balancers section."),
+    ("runtime", "runtime", ""),
+    ("strategy", "strategy", "Each key applies to the kinds it names; `kind` picks them."),
+    ("Canary steps", "step", "Each item of `strategy.steps` has exactly one of these keys."),
+    ("Analysis", "analysis",
+     "`strategy.analysis`, `pre_promotion_analysis`, `post_promotion_analysis` and "
+     "`{analysis: ...}` steps. At least one threshold (`success_rate`, `latency_p99`, "
+     "`max_success_rate_drop`, `max_latency_ratio`) or a `query`."),
+    ("Prometheus templates", "analysis.prometheus_templates",
+     "`analysis.prometheus_templates`: any of the three; the others keep the embedded proxy's."),
+    ("Match rules", "match",
+     "Each item of `strategy.match`: exactly one of header/cookie and one of equals/regex."),
+    ("Sticky", "sticky", "`strategy.sticky`."),
+    ("hooks", "hooks", "Each moment takes a list of hooks (or one)."),
+    ("A hook", "hook", "Exactly one of `command` or `http`."),
+)
+
+
+def markdown(schema: dict) -> str:
+    """docs/config.md: a table per section, every key with type, default, example."""
+    rows: dict[str, list[tuple[str, dict]]] = {}
+    done: set[str] = set()
+    for path, node, required in keys(schema):
+        if path not in done:  # an analysis appears in four places: its keys once
+            done.add(path)
+            rows.setdefault(path.rsplit(".", 1)[0] if "." in path else "", []).append(
+                (path, node, required))
+    out = [HEADER]
+    for title, prefix, about in SECTIONS:
+        out.append(f"\n## {title}\n")
+        if about:
+            out.append(f"{about}\n")
+        out.append("| key | type | default | what it does | example |\n|---|---|---|---|---|")
+        for path, node, required in rows.get(prefix, ()):
+            name = path.rsplit(".", 1)[-1]
+            out.append(f"| `{name}` | {_type(node)} | {_default(node, required)} | "
+                       f"{node.get('description', '')} | {_example(node)} |")
+    return "\n".join(out) + "\n"
+
+
+HEADER = """\
+# zerodown.yaml reference
+
+<!-- Generated from the JSON Schema by scripts/config_reference.py; do not edit by hand.
+     tests/unit/test_config_reference.py fails when this page and the schema differ. -->
+
+Every key zerodown.yaml accepts. `zerodown validate` checks a file and reports every error
+as `file:line: key: what is allowed`; `zerodown schema` prints the JSON Schema this page is
+made from (for editors: yaml-language-server). A **duration** is `500ms`, `1s`, `2m`, `1h`,
+`1m30s` or a number of seconds; a **count or %** is a number of instances or a percentage
+of `instances` like `"25%"`. `--set key.path=value` on the command line sets any key for one
+command (the value read as YAML), except service, listen, router and runtime.
+"""
+
+
+def _type(node: dict) -> str:
+    if "const" in node:
+        return f"`{node['const']}`"
+    if "enum" in node:
+        return "one of " + ", ".join(f"`{v}`" for v in node["enum"])
+    options = [b for b in node.get("anyOf", ()) if b.get("type") != "null"]
+    if len(options) == 2 and {b.get("type") for b in options} == {"number", "string"} and \
+            "ms|s|m|h" in json.dumps(options):
+        return "duration"
+    if any(str(b.get("pattern", "")).endswith("%$") for b in options):
+        return "count or %"
+    if options:
+        return " or ".join(dict.fromkeys(_type(b) for b in options))
+    kind = node.get("type")
+    if isinstance(kind, list):
+        return " or ".join(kind)
+    if kind == "integer" and "minimum" in node:
+        hi = node.get("maximum")
+        return f"integer {node['minimum']}..{hi}" if hi is not None else \
+            f"integer ≥ {node['minimum']}"
+    if kind == "number" and "minimum" in node:
+        hi = node.get("maximum")
+        return f"number {node['minimum']:g}..{hi:g}" if hi is not None else \
+            f"number ≥ {node['minimum']:g}"
+    if kind == "array":
+        return "list"
+    if kind == "object":
+        return "mapping"
+    return kind or "see below"
+
+
+def _default(node: dict, required: bool) -> str:
+    if "default" not in node:
+        return "**required**" if required else "—"
+    value = node["default"]
+    if _type(node) == "duration" and isinstance(value, (int, float)):
+        return f"`{value:g}s`"
+    return f"`{json.dumps(value)}`"
+
+
+def _example(node: dict) -> str:
+    if not node.get("examples"):
+        return ""
+    text = yaml.safe_dump(node["examples"][0], default_flow_style=True, width=1000,
+                          allow_unicode=True).strip().removesuffix("\n...").strip()
+    return "`" + text.replace("|", "\\|") + "`"
