@@ -63,6 +63,7 @@ export function updateButtons(buttons, status, history) {
       ? Boolean(status && status.stable) && !phase && (history || []).length > 1
       : Boolean(phase) && APPLIES[action].includes(phase);
     button.disabled = !enabled;
+    if (!status) { button.hidden = true; continue; }
     // Only the actions that apply are shown when a deployment runs; the rest would be noise.
     button.hidden = action === "rollback" ? Boolean(phase) : !phase;
   }

@@ -5,7 +5,8 @@ import { esc, num, percent } from "./format.js";
 import { colorOf } from "./palette.js";
 
 export function renderTraffic(status, table, bar, legend, rules, roles) {
-  const traffic = (status && status.traffic) || [];
+  if (!status) return; // not read yet: say nothing rather than "nothing routed"
+  const traffic = status.traffic || [];
   const seen = new Set();
   for (const t of traffic) {
     seen.add(t.revision);
