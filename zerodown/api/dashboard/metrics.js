@@ -38,7 +38,10 @@ export class Metrics {
 }
 
 export function renderMetrics(metrics, roles, chartsEl, legendEl, now) {
-  const revs = [...metrics.series.keys()].sort((a, b) => Number(a) - Number(b));
+  // A revision that served nothing in the whole window draws no flat line at zero.
+  const revs = [...metrics.series.keys()]
+    .filter((r) => roles[Number(r)] || metrics.series.get(r).some((p) => p.rps > 0))
+    .sort((a, b) => Number(a) - Number(b));
   const line = (rev, pick, faint = false) => ({
     color: colorOf(Number(rev), roles), faint,
     points: metrics.series.get(rev).map((p) => [p.t, pick(p)]),

@@ -28,7 +28,10 @@ function revisionList(status) {
 
 export function renderRevisions(status, roles, el, now) {
   if (!status) return;
-  const revisions = revisionList(status);
+  // Revisions that serve, run, or take part in a deployment; not the proxy's old counters.
+  const revisions = revisionList(status).filter((r) => roles[r.revision]
+    || (status.instances || []).some((i) => i.revision === r.revision)
+    || (status.traffic || []).some((t) => t.revision === `r${r.revision}` && (t.weight || t.backends.length)));
   el.innerHTML = revisions.map((r) => {
     const traffic = (status.traffic || []).find((t) => t.revision === `r${r.revision}`) || {};
     const instances = (status.instances || []).filter((i) => i.revision === r.revision);

@@ -34,7 +34,9 @@ export function renderTraffic(status, table, bar, legend, rules, roles) {
     if (!seen.has(seg.dataset.revision)) seg.remove();
   }
   bar.classList.toggle("empty", !traffic.some((t) => t.weight > 0));
-  legend.innerHTML = traffic.map((t) => {
+  // A revision with no weight, no backend and no role is only the proxy's old counters.
+  const shown = traffic.filter((t) => t.weight || t.backends.length || roles[Number(t.revision.slice(1))]);
+  legend.innerHTML = shown.map((t) => {
     const role = roles[Number(t.revision.slice(1))];
     return `<div class="legend-item" data-revision="${esc(t.revision)}">
       <span class="swatch" style="background:${colorOf(Number(t.revision.slice(1)), roles)}"></span>
