@@ -64,6 +64,15 @@ class Reply:
 App = Callable[[Request], Reply]  # routes.Api
 
 
+def public(request: Request) -> bool:
+    """The dashboard's static files need no token: they hold no data (every figure comes
+    from /api/v1 with the token), and a browser sends no Authorization header when it
+    loads a page and its scripts, so the page could not load its own app.js."""
+    path = request.path
+    return request.method == "GET" and (path in ("/", "/dashboard") or
+                                         path.startswith("/dashboard/"))
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the dashboard polls and streams on few connections
     server_version = "zerodown-controller"
@@ -89,7 +98,7 @@ class Handler(BaseHTTPRequestHandler):
                           {k.lower(): v for k, v in self.headers.items()}, body, *server.peer(self),
                           tcp=server.tcp)
         try:
-            if server.tcp:
+            if server.tcp and not public(request):
                 request.who = server.authenticate(request)
             reply = server.app(request)
         except ApiError as e:
