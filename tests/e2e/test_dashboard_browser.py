@@ -1,0 +1,224 @@
+"""The dashboard in a real browser (Debian's chromium, driven by Playwright) against
+the real controller daemon, while a canary runs under a real load generator:
+the traffic bar shows a new weight within 1 s of the routing table's change, and
+Abort (confirmed in the page's dialog) brings every user back to stable with no
+failed request. Screenshots go to $ZERODOWN_ARTIFACTS (default: the test's tmp dir)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.stack import write_config
+from tests.support.net import free_port, wait_until
+from zerodown.loadgen import LoadInBackground
+from zerodown.proxy.client import AdminClient
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"]
+CLI_TIMEOUT = 60
+CANARY = "{kind: canary, steps: [{weight: 30}, {pause: {}}]}"
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - installed by the test extras
+    sync_playwright = None
+
+if (sync_playwright is None or not os.path.exists(CHROMIUM)) and os.environ.get("CI") != "true":
+    pytest.skip("needs Debian's chromium and playwright (bash scripts/setup.sh installs both); "
+                "never skipped under CI", allow_module_level=True)
+
+
+class Service:
+    """A canary-configured service run by the real CLI: proxy, instances, controller daemon
+    with its API on TCP (bearer token)."""
+
+    def __init__(self, root: Path):
+        self.root, self.api_port = root, free_port()
+        self.file = write_config(root, instances=2, strategy=CANARY)
+        with self.file.open("a") as f:
+            f.write(f"\ncontroller:\n  listen: 127.0.0.1:{self.api_port}\n")
+        self.state_dir = root / ".zerodown"
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "zerodown", "-f", str(self.file), *args],
+                              cwd=self.root, env=self.env, text=True, capture_output=True,
+                              timeout=CLI_TIMEOUT)
+        assert done.returncode == 0, f"zerodown {' '.join(args)}: {done.stdout}{done.stderr}"
+        return done.stdout
+
+    def up(self) -> None:
+        self.cli("up")
+        self.token = self.cli("token", "create", "browser-test").split()[0]
+        status = self.api("GET", "status")
+        self.url, self.dashboard = status["url"] + "/", status["dashboard"]
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.api_port}/api/v1/{path}", method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return json.loads(reply.read())
+
+    def down(self) -> None:
+        for args in (("abort",), ("down",)):
+            subprocess.run([sys.executable, "-m", "zerodown", "-f", str(self.file), *args],
+                           cwd=self.root, env=self.env, capture_output=True, timeout=CLI_TIMEOUT)
+
+
+class TableWatch:
+    """Reads the proxy's routing table every 10 ms and notes when each version appeared:
+    the moment the page is measured against."""
+
+    def __init__(self, state_dir: Path):
+        self.client = AdminClient(f"unix:{state_dir / 'proxy.sock'}", timeout=2.0)
+        self.seen: list[tuple[float, int, dict[str, float]]] = []  # (time, version, weights)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.01):
+            table = self.client.table()
+            if not self.seen or self.seen[-1][1] != table.version:
+                self.seen.append((time.time(), table.version,
+                                  {r.name: r.weight for r in table.revisions}))
+
+    def when(self, revision: str, weight: float) -> float | None:
+        """When the proxy first served `weight` to `revision`."""
+        return next((t for t, _, w in self.seen if w.get(revision) == weight), None)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+# Records, in the page, when the traffic bar's weights change (the page's own clock is the
+# machine's, as the table watch's is).
+RECORD_WEIGHTS = """() => {
+  window.zdWeights = [];
+  const bar = document.getElementById('traffic-bar');
+  const note = () => { for (const seg of bar.querySelectorAll('.seg')) {
+    const last = window.zdWeights.filter(x => x.revision === seg.dataset.revision).pop();
+    if (!last || last.weight !== Number(seg.dataset.weight))
+      window.zdWeights.push({time: Date.now() / 1000, revision: seg.dataset.revision,
+                             weight: Number(seg.dataset.weight)});
+  } };
+  new MutationObserver(note).observe(bar, {subtree: true, childList: true, attributes: true,
+                                           attributeFilter: ['data-weight']});
+  note();
+}"""
+
+
+@contextmanager
+def browser(tmp: Path):
+    """(new_page, errors): pages of one fresh Chromium profile, and the errors they threw."""
+    with sync_playwright() as p:
+        # A fresh profile each time; Debian's chromium, never a downloaded one.
+        context = p.chromium.launch_persistent_context(
+            tempfile.mkdtemp(dir=tmp, prefix="chromium-"), executable_path=CHROMIUM,
+            headless=True, args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+
+        def new_page():
+            page = context.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            return page
+
+        try:
+            yield new_page, errors
+        finally:
+            context.close()
+
+
+def weight_in_page(page, revision: str) -> float | None:
+    return page.evaluate("(r) => { const s = document.querySelector(`#traffic-bar .seg[data-revision='${r}']`);"
+                         " return s ? Number(s.dataset.weight) : null; }", revision)
+
+
+@pytest.fixture
+def service(tmp_path):
+    s = Service(tmp_path)
+    yield s
+    s.down()
+
+
+def test_the_dashboard_follows_a_canary_live_and_aborts_it(service, tmp_path):
+    artifacts = Path(os.environ.get("ZERODOWN_ARTIFACTS") or tmp_path)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    service.up()
+    watch = TableWatch(service.state_dir)
+    try:
+        with browser(tmp_path) as (new_page, errors), \
+                LoadInBackground(service.url, connections=4, duration=120) as load:
+            page = new_page()
+            # The token comes once in the fragment, as `zerodown up` prints the URL with it.
+            page.goto(f"{service.dashboard}#token={service.token}")
+            page.wait_for_function("document.querySelector('#link').dataset.state === 'live'")
+            assert weight_in_page(page, "r1") == 100
+            assert "token" not in page.url  # moved to sessionStorage, out of the address bar
+            # A second tab that cannot open the stream (a proxy in the way) polls instead;
+            # its token comes in the query this time.
+            polled = new_page()
+            polled.route("**/api/v1/stream*", lambda route: route.abort())
+            polled.goto(f"{service.dashboard}?token={service.token}")
+            polled.wait_for_function("document.querySelector('#link').dataset.state === 'polling'")
+            page.evaluate(RECORD_WEIGHTS)
+            load.wait_for_responses(300)
+
+            deployment = service.api("POST", "deployments", {"version": "v2", "reason": "e2e"})["id"]
+            table_time = wait_until(lambda: watch.when("r2", 30), 20, "the proxy routing 30% to r2")
+            page.wait_for_function("() => (window.zdWeights || []).some(x => x.revision === 'r2' && x.weight === 30)",
+                                   timeout=5000)
+            page_time = page.evaluate("window.zdWeights.find(x => x.revision === 'r2' && x.weight === 30).time")
+            lag = page_time - table_time
+            print(f"the bar showed the new weight {lag:.3f}s after the proxy's table changed")
+            assert lag <= 1.0, f"the bar showed r2 at 30% {lag:.3f}s after the proxy's table changed"
+            polled.wait_for_function("() => { const s = document.querySelector(\"#traffic-bar .seg[data-revision='r2']\");"
+                                     " return s && Number(s.dataset.weight) === 30; }", timeout=5000)
+            page.wait_for_selector("#headline:has-text('Canary r2')")
+            page.wait_for_selector("#plan [data-state='current']")
+            wait_until(lambda: service.api("GET", "status")["deployment"]["phase"] == "paused", 20,
+                       "the canary paused")
+            page.wait_for_selector("#phase:has-text('paused')")
+            page.wait_for_timeout(2500)  # a few points in the charts, for the screenshot
+            page.screenshot(path=str(artifacts / "dashboard-canary.png"), full_page=True)
+
+            page.click("#actions button[data-action='abort']")
+            dialog = page.locator("#confirm")
+            assert dialog.is_visible()
+            dialog.locator("#confirm-reason").fill("e2e: the dashboard aborts")
+            dialog.locator("[data-testid='confirm']").click()
+            wait_until(lambda: watch.seen[-1][2] == {"r1": 100}, 30, "the proxy routing all to r1")
+            # r2 may stay in the bar at 0% (no width) while its instances drain.
+            page.wait_for_function("() => [...document.querySelectorAll('#traffic-bar .seg')].every("
+                                   "s => Number(s.dataset.weight) === (s.dataset.revision === 'r1' ? 100 : 0))",
+                                   timeout=5000)
+            wait_until(lambda: service.api("GET", f"deployments/{deployment}")["phase"] == "aborted",
+                       30, "the deployment aborted")
+            page.wait_for_selector(f"#history tr[data-deployment='{deployment}'] .outcome:has-text('aborted')")
+            events = [e for e in service.api("GET", f"events?deployment={deployment}&limit=500")["events"]]
+            assert any("e2e: the dashboard aborts" in e["text"] for e in events), events[-5:]
+            load.wait_for_responses(load.progress()[0] + 300)
+            result = load.stop()
+            page.screenshot(path=str(artifacts / "dashboard-aborted.png"), full_page=True)
+            assert not errors, errors
+    finally:
+        watch.close()
+    assert result.sent > 600 and result.failed() == 0, result.summary()
