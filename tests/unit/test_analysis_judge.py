@@ -324,3 +324,44 @@ def test_unanswered_requests_count_as_failed_once_they_waited_long_enough(
     c = Counts(100, 1, (100,) + (0,) * 36).with_unanswered(ages, after)
     assert (c.requests, c.failures) == (requests, failures)
     assert c.latency[-1] == requests - 100  # and as slower than any bound
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_good_canaries_pass_within_the_default_chosen_from_the_traffic(seed):
+    """Issue 17: max_duration defaulted to interval x count = 30 s and paused good canaries
+    "undecided" (7 of 20 at 500 req/s); the default now comes from the measured rates."""
+    clock, source, judge, events = world(Behaviour(10, 0.005, LATENCY), seed=seed)
+    verdict, why = judge(step(max_success_rate_drop=0.01), None)
+    assert verdict == "pass", why
+    planned = [text for kind, text, _ in events.events if kind == "analysis.planned"]
+    assert len(planned) == 1 and planned[0].startswith("at 50 req/s on r2 these checks need ~")
+    assert "(max_duration, chosen from the traffic)" in planned[0]
+    assert events.kinds().index("analysis.planned") < events.kinds().index("analysis.passed")
+
+
+@pytest.mark.parametrize("rate, drop, least, most", [
+    (50, 0.01, 10, 120),   # the benchmark's canary: tens of seconds
+    (5, 0.01, 100, 3000),  # a tenth of the traffic: about ten times as long
+    (50, 0.05, 1, 30),     # a looser tolerance: less evidence
+])
+def test_seconds_to_pass_grows_with_less_traffic_and_tighter_tolerance(rate, drop, least, most):
+    from zerodown.analysis.checks import ErrorRate
+    from zerodown.analysis.duration import seconds_to_pass
+    like = Counts(10_000, 50, tuple(100 * x for x in LATENCY))
+    needed = seconds_to_pass((ErrorRate(drop=drop),), rate, 9 * rate, like, 0.01)
+    assert least <= needed <= most, needed
+
+
+def test_a_tolerance_the_stable_itself_misses_never_passes_and_says_so():
+    from zerodown.analysis.checks import ErrorRate
+    from zerodown.analysis.duration import said, seconds_to_pass
+    like = Counts(10_000, 300, None)  # the stable fails 3%; the check allows 1%
+    assert seconds_to_pass((ErrorRate(limit=0.01),), 50, 450, like, 0.01, longest=3600) is None
+    assert "would not pass" in said("r2", 50, None, 900, True)
+
+
+def test_a_max_duration_too_short_for_the_traffic_is_said():
+    clock, source, judge, events = world(Behaviour(10, 0.005, LATENCY), seed=1)
+    judge(step(success_rate=0.99, max_duration=20), None)
+    planned = [text for kind, text, _ in events.events if kind == "analysis.planned"]
+    assert planned and "too short: raise max_duration or the traffic" in planned[0]

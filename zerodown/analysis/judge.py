@@ -24,6 +24,8 @@ import dataclasses
 from typing import Any, Callable, Mapping
 
 from zerodown.analysis.checks import Check, assess, checks_for
+from zerodown.analysis.duration import (FLOOR, RATE_WINDOW, default_max_duration,
+                                        seconds_to_pass, said)
 from zerodown.analysis.evidence import NOTHING, Counts, Window
 from zerodown.analysis.sources import MetricsError
 from zerodown.plan import Analyze
@@ -45,6 +47,9 @@ class Judge:
     def __init__(self, source_for: Callable[[AnalysisConfig], MetricSource], clock: Clock,
                  on_event: OnEvent | None = None, poll: float = POLL):
         self.source_for, self.clock, self.poll = source_for, clock, poll
+        # deployment id -> the max_duration its latest analysis chose from the traffic (the
+        # gate before a canary's promotion waits as long as its background analysis would)
+        self.durations: dict[int | None, float] = {}
         self.on_event = on_event or (lambda kind, text, deployment: None)
 
     def __call__(self, step: Analyze, deployment: Any = None,
@@ -83,12 +88,16 @@ class Run:
         start = clock.now()
         self.read()
         next_report = start + self.cfg.interval
+        planned = False
         while True:
             check()
             clock.sleep(self.judge.poll)
             self.read()
             now = clock.now()
             elapsed = now - start
+            if not planned and elapsed >= RATE_WINDOW:
+                planned = True
+                self.plan(elapsed)
             report = now >= next_report
             if report:
                 next_report += self.cfg.interval
@@ -102,6 +111,21 @@ class Run:
             if report:
                 self.judge.on_event("analysis.measurement", f"{self.names[0]} after "
                                     f"{elapsed:.0f}s: {why}", self.did)
+
+    def plan(self, elapsed: float) -> None:
+        """Measure the rates, say how long the checks need at them, and (unless
+        max_duration is set) wait that long, with a margin, before calling it undecided."""
+        canary, stable = self.windows
+        rate = canary.total.requests / elapsed
+        srate = stable.total.requests / elapsed if stable is not None else 0.0
+        like = canary.total
+        if stable is not None:  # the stable's record before the analysis, else its window
+            base = stable.base if stable.base is not None and stable.base.requests >= 100 else None
+            like = base or stable.total
+        text = self.watch.plan(self.names[0], rate, srate, like)
+        if text:
+            self.judge.durations[self.did] = self.watch.max_duration
+            self.judge.on_event("analysis.planned", text, self.did)
 
     def read(self) -> None:
         for i, name in enumerate(self.names):
@@ -169,11 +193,22 @@ class Sequential:
     def __init__(self, cfg: AnalysisConfig, stable: bool):
         self.cfg, self.checks = cfg, _checks(cfg, stable)
         self.passed: frozenset[str] = frozenset()
-        self.max_duration = cfg.max_duration or cfg.interval * cfg.count
+        self.max_duration: float | None = cfg.max_duration  # None: chosen by plan()
 
     def describe(self) -> str:
+        until = (f"for up to {self.max_duration:g}s" if self.max_duration is not None else
+                 f"for as long as the traffic needs (measured over the first {RATE_WINDOW:g}s)")
         return (f"sequential: {', '.join(c.name for c in self.checks) or 'query'}, false alarms "
-                f"at most {100 * self.cfg.max_false_alarm:g}%, for up to {self.max_duration:g}s")
+                f"at most {100 * self.cfg.max_false_alarm:g}%, {until}")
+
+    def plan(self, canary: str, rate: float, stable_rate: float, like: Counts) -> str:
+        needed = seconds_to_pass(self.checks, rate, stable_rate, like,
+                                 self.cfg.max_false_alarm, self.cfg.min_requests)
+        chosen = self.max_duration is None
+        if chosen:
+            self.max_duration = default_max_duration(needed) if rate > 0 else FLOOR
+        assert self.max_duration is not None
+        return said(canary, rate, needed, self.max_duration, chosen)
 
     def look(self, canary: Counts, stable_window: Window | None, elapsed: float,
              query: QueryTally) -> tuple[str | None, str]:
@@ -190,7 +225,8 @@ class Sequential:
         if (a.verdict == "pass" or not self.checks) and query.passed and \
                 canary.requests >= self.cfg.min_requests:
             return "pass", why
-        if elapsed >= self.max_duration and self.cfg.on_inconclusive == "pause":
+        if self.max_duration is not None and elapsed >= self.max_duration and \
+                self.cfg.on_inconclusive == "pause":
             few = (f"{canary.requests:.0f} requests, {self.cfg.min_requests} needed; "
                    if canary.requests < self.cfg.min_requests else "")
             return "inconclusive", f"undecided after {self.max_duration:g}s: {few}{why}"
@@ -209,6 +245,9 @@ class Fixed:
     def describe(self) -> str:
         return (f"fixed: {self.cfg.count} measurements every {self.cfg.interval:g}s, "
                 f"{self.cfg.failure_limit} failed ones tolerated")
+
+    def plan(self, canary: str, rate: float, stable_rate: float, like: Counts) -> str:
+        return ""  # count x interval decides how long
 
     def look(self, canary: Counts, stable_window: Window | None, elapsed: float,
              query: QueryTally) -> tuple[str | None, str]:

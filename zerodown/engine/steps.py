@@ -12,6 +12,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from zerodown.analysis.duration import FLOOR
 from zerodown.analysis.judge import config_of
 from zerodown.engine import health
 from zerodown.engine.health import HealthError
@@ -190,7 +191,7 @@ def analyze(engine: Engine, d: Deployment, i: int, step: Analyze) -> None:
     check = lambda: engine._check(d.id, {Phase.PAUSED, Phase.ABORTING, Phase.PROMOTING})  # noqa: E731
     monitor = engine.monitor if step.background else None
     if monitor is not None:
-        verdict, why = await_background(engine, monitor, step, check)
+        verdict, why = await_background(engine, d, monitor, step, check)
     else:  # a step of its own (or the gate with no monitor to ask: judged here)
         verdict, why = verdict_of(engine.judge(step, d, check))
     if verdict == "inconclusive":
@@ -200,12 +201,13 @@ def analyze(engine: Engine, d: Deployment, i: int, step: Analyze) -> None:
     engine.store.finish_step(d.id, i, f"analysis passed{': ' + why if why else ''}")
 
 
-def await_background(engine: Engine, monitor: BackgroundAnalysis, step: Analyze,
-                     check: Callable[[], object]) -> tuple[str, str]:
+def await_background(engine: Engine, d: Deployment, monitor: BackgroundAnalysis,
+                     step: Analyze, check: Callable[[], object]) -> tuple[str, str]:
     """The gate before a canary's promotion: the background analysis's pass, awaited up to
-    its max_duration from here (a fail aborts from the monitor's thread: check sees it)."""
+    its max_duration from here -- set, or the one its judge chose from the traffic (a fail
+    aborts from the monitor's thread: check sees it)."""
     cfg = config_of(step.spec)
-    limit = cfg.max_duration or cfg.interval * cfg.count
+    limit = cfg.max_duration or getattr(engine.judge, "durations", {}).get(d.id) or FLOOR
     deadline = engine.clock.now() + limit
     while not monitor.passed.is_set():
         check()
