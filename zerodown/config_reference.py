@@ -41,6 +41,13 @@ WORDS: W = {
     "on_failure": ("What a failed deployment does: `rollback` to the stable revision at once, "
                    "or `pause` and leave it for a person (`zerodown abort` or `resume`).",
                    "rollback"),
+    "progress_deadline": ("A step (not a pause or an analysis) that makes no progress within "
+                          "this aborts the deployment (or pauses it, with `on_failure: pause`); "
+                          "null: no limit.", "10m"),
+    "controller": ("The controller daemon: its HTTP API and dashboard, always on "
+                   "`.zerodown/controller.sock`.", None),
+    "controller.listen": ("Also serve them on TCP at `host:port`, where a bearer token is "
+                          "required (`zerodown token create NAME`).", "127.0.0.1:7070"),
     "app": ("What runs for one instance.", None),
     "health": ("How zerodown decides an instance is healthy (before it gets traffic).", None),
     "router": ("The load balancer: `embedded` (zerodown's own proxy), `haproxy` or `nginx`; "
@@ -187,8 +194,11 @@ WORDS: W = {
                                  "the thresholds.", 0.01),
     "analysis.max_duration": ("sequential: undecided after this is inconclusive (default: "
                               "`interval` x `count`).", "5m"),
-    "analysis.on_inconclusive": ("Undecided at `max_duration`: `pause` for a person, or `wait` "
-                                 "on for a verdict.", "pause"),
+    "analysis.on_inconclusive": ("Undecided at `max_duration`: `pause` for a person (abort, "
+                                 "if users are on the new revision), or `wait` on for a "
+                                 "verdict.", "pause"),
+    "analysis.unanswered_after": ("A request the revision leaves unanswered this long counts as "
+                                  "failed, and slower than any latency bound.", "10s"),
     "analysis.prometheus": ("Read metrics from this Prometheus instead of the proxy.",
                             "http://127.0.0.1:9090"),
     "analysis.query": ("A PromQL query measured every `interval` (`{service}`, `{revision}`, "
@@ -350,6 +360,7 @@ SECTIONS = (  # (title, doc path prefix, what the section is)
      "Each item of `app.secrets`: a name (read from the controller's variable of that name) "
      "or a mapping."),
     ("health", "health", "How zerodown decides an instance is healthy."),
+    ("controller", "controller", "The controller daemon (`zerodown up` starts it)."),
     ("router", "router",
      "`embedded` takes no options; `haproxy` and `nginx` take theirs beside `kind`. Attach "
      "modes drive a load balancer you run; see the README's Load balancers section."),
