@@ -14,6 +14,12 @@ class StoreError(ZerodownError):
     """The state store cannot be read or written (locked, corrupt, unreachable)."""
 
 
+class StoreUnavailable(StoreError):
+    """SQLite cannot read or write the file (disk full, damaged, an I/O error). The file
+    holds what the last committed transaction wrote; nothing more is acted on until it
+    works again, and then `zerodown resume` goes on from the step in progress."""
+
+
 class NotFound(StoreError):
     """No such service, revision or deployment."""
 

@@ -39,7 +39,8 @@ from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError, promoted, tear
 from zerodown.engine.monitor import BackgroundAnalysis, background_spec
 from zerodown.engine.steps import (DRAIN_POLL, POLL, STEPS, AnalysisFailed, Inconclusive,
                                    RefusedStep)
-from zerodown.engine.store import Change, Deployment, DeploymentConflict, PlanMoved, Store
+from zerodown.engine.store import (Change, Deployment, DeploymentConflict, PlanMoved, Store,
+                                   StoreUnavailable)
 from zerodown.errors import StaleTableError, UsageError, ZerodownError
 from zerodown.hooks import HookFailed
 from zerodown.model import InstanceRef, Revision, RoutingTable, Slot
@@ -221,6 +222,10 @@ class Engine:
                     self._advance(d)
                 except (_Interrupted, PlanMoved, PhaseError):
                     continue  # another process changed the phase under us: look again
+                except StoreUnavailable:
+                    # Not the new revision's fault (a full disk): no rollback, which could
+                    # not be recorded either. The step in progress runs again on resume.
+                    raise
                 except ZerodownError as e:
                     try:
                         self._fail(self.store.deployment(id), e)

@@ -22,6 +22,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+import functools
+import inspect
 import threading
 import time
 from contextlib import contextmanager
@@ -32,14 +34,15 @@ from zerodown.engine import lifecycle, schema
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.records import (Change, Deployment, DeploymentConflict, Event, InstanceRow,
                                      NotFound, PlanMoved, RevisionRecord, Routing, StepRecord,
-                                     StoreError)
+                                     StoreError, StoreUnavailable)
 from zerodown.engine.schema import MIGRATIONS
 from zerodown.model import EMPTY_TABLE, InstanceRef, RoutingTable, Slot
 from zerodown.plan import Pause, Plan, ServiceState, Step, step_from_data, step_to_data
 
 # The names other modules import from here (rows and errors live in records.py, the schema in schema.py).
 __all__ = ["MIGRATIONS", "Change", "Deployment", "DeploymentConflict", "Event", "InstanceRow",
-           "NotFound", "PlanMoved", "RevisionRecord", "Routing", "StepRecord", "Store", "StoreError"]
+           "NotFound", "PlanMoved", "RevisionRecord", "Routing", "StepRecord", "Store", "StoreError",
+           "StoreUnavailable"]
 
 _DEPLOYMENT = ("id, service, kind, from_revision, to_revision, strategy, plan_kind, plan_version,"
                " cursor, phase, on_failure, request, error, created, updated")
@@ -76,7 +79,7 @@ class Store:
             self.db = schema.connect(self.path, timeout, synchronous)
             self._migrate()
         except sqlite3.Error as e:
-            raise StoreError(f"cannot open the state store {self.path}: {e}") from None
+            raise unavailable(self.path, e, "open") from None
 
     def close(self) -> None:
         self.db.close()
@@ -100,17 +103,22 @@ class Store:
         with self._mutex:
             try:
                 self.db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as e:
-                raise StoreError(f"the state store {self.path} is busy (waited {self.timeout:g}s "
-                                 f"for another zerodown process): {e}") from None
+            except sqlite3.Error as e:
+                raise unavailable(self.path, e, "write", self.timeout) from None
             tx = _Tx(self.db, self.now())
             try:
                 yield tx
                 self.db.execute("COMMIT")
             except BaseException as e:
-                self.db.execute("ROLLBACK")
+                # SQLite may have rolled back by itself (a full disk does): a second
+                # ROLLBACK would fail and hide the error that matters.
+                if self.db.in_transaction:
+                    try:
+                        self.db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # the error below says what went wrong first
                 if isinstance(e, sqlite3.Error):
-                    raise StoreError(f"state store {self.path}: {e}") from None
+                    raise unavailable(self.path, e, "write") from None
                 raise
         for event in tx.events:
             for listener in self.listeners:
@@ -530,3 +538,51 @@ def _conflict(active: Deployment) -> str:
             f"{route}, step {min(active.cursor + 1, len(active.steps))}/{len(active.steps)}); "
             f"one deployment per service at a time: wait for it with `zerodown deploy --wait`, "
             f"or stop it with `zerodown abort {active.id}`")
+
+
+# SQLite's primary result codes (sqlite3.Error.sqlite_errorcode & 0xff) that say what to do.
+_FULL, _CORRUPT, _NOTADB, _BUSY, _LOCKED, _IOERR, _READONLY, _CANTOPEN = 13, 11, 26, 5, 6, 10, 8, 14
+
+
+def unavailable(path: str, e: sqlite3.Error, doing: str = "read",
+                waited: float | None = None) -> StoreUnavailable:
+    """SQLite's error as a message naming the file and what the user can do about it."""
+    code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
+    said = f"(SQLite: {e})"
+    if code == _FULL:
+        return StoreUnavailable(
+            f"cannot write the state store {path}: its disk is full {said}. Nothing it holds "
+            f"was lost and serving goes on; free space on that file system, then run the "
+            f"command again (`zerodown resume` continues a deployment from its step)")
+    if code in (_CORRUPT, _NOTADB):
+        return StoreUnavailable(
+            f"the state store {path} is damaged and cannot be read {said}. Move it aside "
+            f"(mv {path} {path}.damaged) and run the command again: zerodown rebuilds what "
+            f"the load balancer and the runtime know, and stops no instance the load balancer "
+            f"routes to")
+    if code in (_BUSY, _LOCKED):
+        wait = f" (waited {waited:g}s)" if waited is not None else ""
+        return StoreUnavailable(f"the state store {path} is busy: another zerodown process "
+                                f"holds it{wait} {said}; try again")
+    if code in (_READONLY, _CANTOPEN, _IOERR):
+        return StoreUnavailable(f"cannot {doing} the state store {path} {said}: check that the "
+                                f"file and its folder exist, are writable, and that the disk "
+                                f"works, then run the command again")
+    return StoreUnavailable(f"cannot {doing} the state store {path} {said}")
+
+
+def _translating(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def call(self: "Store", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as e:
+            raise unavailable(self.path, e) from None
+    return call
+
+
+# Every public method, reads included: a damaged file must give the message above on
+# `zerodown status` too, never a traceback from deep in a query.
+for _name, _method in list(vars(Store).items()):
+    if not _name.startswith("_") and inspect.isfunction(_method):
+        setattr(Store, _name, _translating(_method))
