@@ -561,9 +561,9 @@ def unavailable(path: str, e: sqlite3.Error, doing: str = "read",
             f"the load balancer and the runtime know, and stops no instance the load balancer "
             f"routes to")
     if code in (_BUSY, _LOCKED):
-        wait = f" (waited {waited:g}s)" if waited is not None else ""
-        return StoreUnavailable(f"the state store {path} is busy: another zerodown process "
-                                f"holds it{wait} {said}; try again")
+        wait = f"waited {waited:g}s" if waited is not None else "in use"
+        return StoreUnavailable(f"the state store {path} is busy ({wait} for another zerodown "
+                                f"process) {said}; try again")
     if code in (_READONLY, _CANTOPEN, _IOERR):
         return StoreUnavailable(f"cannot {doing} the state store {path} {said}: check that the "
                                 f"file and its folder exist, are writable, and that the disk "
