@@ -17,7 +17,7 @@ import socket
 import sys
 
 from zerodown.errors import UsageError, ZerodownError
-from zerodown.proxy import accel, handover
+from zerodown.proxy import accel, handover, table_cli
 from zerodown.proxy.admin import AdminAPI
 from zerodown.proxy.dataplane import DataPlane
 from zerodown.proxy.settings import ProxySettings
@@ -30,7 +30,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         prog="zerodown proxy", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  zerodown proxy --listen 127.0.0.1:8080 --admin unix:/tmp/zd/admin.sock "
-               "--state /tmp/zd/proxy.json")
+               "--state /tmp/zd/proxy.json\n\n`zerodown proxy table|deploy|list --help`: "
+               "clients of a running proxy.")
     p.add_argument("--listen", required=True, help="HOST:PORT for client traffic")
     p.add_argument("--admin", required=True, help="unix:PATH, or HOST:PORT (then a token is required)")
     p.add_argument("--state", required=True, help="file holding the last applied routing table")
@@ -149,6 +150,8 @@ async def shutdown(plane: DataPlane, servers: list, settings: ProxySettings) -> 
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] and argv[0] in table_cli.COMMANDS:  # a client of a running proxy
+        return table_cli.main(argv)
     try:
         args = parse_args(argv)
         settings = settings_from(args)

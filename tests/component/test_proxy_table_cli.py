@@ -1,0 +1,60 @@
+"""The proxy on its own, like kamal-proxy: `zerodown proxy deploy|table|list` against a real
+proxy and real apps, no controller."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.support import HOST, REPO, free_port, get
+
+
+def zd(proxy, *args: str, code: int = 0, stdin: str | None = None) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "zerodown", "proxy", *args,
+                           "--admin", proxy.admin_spec], cwd=REPO, input=stdin, text=True,
+                          capture_output=True, timeout=60)
+    assert done.returncode == code, (args, done.returncode, done.stdout, done.stderr)
+    return done
+
+
+def test_deploy_waits_for_health_then_swaps_and_table_set_get_list(proxy, app_factory, tmp_path):
+    v1, v2 = app_factory("v1"), app_factory("v2")
+    out = zd(proxy, "deploy", "v1", "--target", f"{HOST}:{v1.port}").stdout
+    assert "v1 serves every request (1 target, table v1)" in out
+    assert get(proxy.port, "/").text == "hello from v1\n"
+
+    dead = free_port()  # nothing listens there: the swap must not happen
+    err = zd(proxy, "deploy", "v2", "--target", f"{HOST}:{dead}", "--health-timeout", "0.5",
+             code=1).stderr
+    assert f"target {HOST}:{dead} did not answer 200 on /healthz" in err and "unchanged" in err
+    assert get(proxy.port, "/").text == "hello from v1\n"
+
+    table = json.loads(zd(proxy, "table", "get").stdout)
+    assert table["version"] == 1 and table["revisions"][0]["backends"][0]["address"] == \
+        f"{HOST}:{v1.port}"
+    split = {"revisions": [  # no version: the one in force plus one
+        {"name": "v1", "weight": 50, "backends": [{"id": "a", "address": f"{HOST}:{v1.port}"}]},
+        {"name": "v2", "weight": 50, "backends": [{"id": "b", "address": f"{HOST}:{v2.port}"}]}],
+        "rules": [{"revision": "v2", "header": "X-Beta", "equals": "1"}]}
+    (tmp_path / "split.json").write_text(json.dumps(split))
+    assert zd(proxy, "table", "set", str(tmp_path / "split.json")).stdout.strip() == \
+        "table v2 applied"
+    assert get(proxy.port, "/", headers={"X-Beta": "1"}).text == "hello from v2\n"
+    listing = zd(proxy, "list").stdout
+    assert "table v2" in listing and "v2" in listing and "rule: header X-Beta = 1 → v2" in listing
+
+    older = {**split, "version": 1}
+    err = zd(proxy, "table", "set", "-", stdin=json.dumps(older), code=2).stderr
+    assert "older" in err, err
+    bad = {**split, "rules": [{"revision": "v9", "header": "X-Beta", "equals": "1"}]}
+    err = zd(proxy, "table", "set", "-", stdin=json.dumps(bad), code=2).stderr
+    assert "rules[0].revision: unknown revision 'v9'" in err
+    assert json.loads(zd(proxy, "table", "get").stdout)["version"] == 2
+
+
+def test_without_an_admin_address_it_says_what_is_needed(proxy):
+    done = subprocess.run([sys.executable, "-m", "zerodown", "proxy", "list"], cwd=REPO,
+                          text=True, capture_output=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})
+    assert done.returncode == 2 and "--admin: the proxy's admin address is needed" in done.stderr
