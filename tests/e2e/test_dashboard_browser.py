@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"]
+                  "--disable-sync", "--disable-dev-shm-usage"]  # a container's /dev/shm is small
 CLI_TIMEOUT = 60
 CANARY = "{kind: canary, steps: [{weight: 30}, {pause: {}}]}"
 

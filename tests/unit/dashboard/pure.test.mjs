@@ -20,14 +20,15 @@ const traffic = (weights) => Object.entries(weights).map(([rev, weight]) => ({ r
 
 test("a canary in progress reads at a glance", () => {
   const status = { stable: r(3, "v3"), deployment: canary, traffic: traffic({ r3: 75, r4: 25 }) };
-  const events = [{ deployment: 4, kind: "step.finished", text: "step 2/7: analysis passed: success rate 100%" }];
+  const events = [{ deployment: 4, kind: "step.finished", text: "step 2/7: analysis passed: success rate 100%" },
+    { deployment: 4, kind: "step.started", text: "step 3/7: pause", time: NOW - 65, data: { index: 2 } }];
   const view = summarize(status, [canary], events, NOW);
   assert.equal(view.headline, "Canary r4 (v4) at 25%");
   assert.deepEqual(view.parts.map((p) => p.text),
     ["deployment 4", "step 3 of 7", "analysis passing", "started 1m35s ago"]);
   assert.equal(view.phase, "paused");
   assert.equal(view.tone, "warn");
-  assert.equal(view.now, "paused: pause until resumed: canary r4 at 25%");
+  assert.equal(view.now, "paused: pause until resumed: canary r4 at 25% · for 1m05s");
   assert.equal(view.progress, 2 / 7);
 });
 

@@ -19,7 +19,7 @@ function weightOf(status, revision) {
   return percent(row ? row.weight : 0);
 }
 
-// {title, text, button, path, body(reason, to)} for an action on the state shown now.
+// {title, text, button, input?, path, body(reason, input)} for an action on the state shown now.
 function describe(action, status) {
   const d = status.deployment;
   const at = d ? `${label(d.to)} at ${weightOf(status, d.to.revision)}` : "";
@@ -46,9 +46,15 @@ function describe(action, status) {
         text: `All traffic goes back to ${label(d.from) || "the stable revision"} at once (${at} now); then ${label(d.to)}'s instances drain and stop.`,
         path: on("abort"), body: (reason) => ({ reason }) };
     case "rollback":
-      return { title: "Roll back?", button: "Roll back", danger: true, askTo: true,
+      return { title: "Roll back?", button: "Roll back", danger: true,
+        input: { label: "Roll back to", placeholder: "the previous revision (or r3, v1)" },
         text: `${label(status.stable)} serves now. A rollback deploys the previous revision (or the one you name) in its place.`,
         path: "rollback", body: (reason, to) => ({ to: to || null, reason }) };
+    case "deploy":
+      return { title: "Deploy a version", button: "Deploy",
+        input: { label: "Version", placeholder: "e.g. v4", required: true },
+        text: `${label(status.stable) || "Nothing"} serves now. The version you name is deployed with the strategy in zerodown.yaml; this page follows it.`,
+        path: "deployments", body: (reason, version) => ({ version, reason }) };
     default:
       throw new Error(`unknown action ${action}`);
   }
@@ -59,13 +65,14 @@ export function updateButtons(buttons, status, history) {
   const phase = isActive(d) ? d.phase : null;
   for (const button of buttons) {
     const action = button.dataset.action;
-    const enabled = action === "rollback"
-      ? Boolean(status && status.stable) && !phase && (history || []).length > 1
-      : Boolean(phase) && APPLIES[action].includes(phase);
+    const idleAction = action === "rollback" || action === "deploy";
+    const enabled = action === "deploy" ? Boolean(status) && !phase
+      : action === "rollback" ? Boolean(status && status.stable) && !phase && (history || []).length > 1
+        : Boolean(phase) && APPLIES[action].includes(phase);
     button.disabled = !enabled;
     if (!status) { button.hidden = true; continue; }
-    // Only the actions that apply are shown when a deployment runs; the rest would be noise.
-    button.hidden = action === "rollback" ? Boolean(phase) : !phase;
+    // A running deployment's buttons, or else deploy and rollback: never both sets at once.
+    button.hidden = idleAction ? Boolean(phase) : !phase;
   }
 }
 
@@ -85,8 +92,12 @@ export class Confirm {
     this.what = describe(action, status);
     this.$("confirm-title").textContent = this.what.title;
     this.$("confirm-text").textContent = this.what.text;
-    this.$("confirm-to-row").hidden = !this.what.askTo;
-    this.$("confirm-to").value = "";
+    const input = this.$("confirm-input");
+    this.$("confirm-input-row").hidden = !this.what.input;
+    this.$("confirm-input-label").textContent = this.what.input ? this.what.input.label : "";
+    input.placeholder = this.what.input ? this.what.input.placeholder : "";
+    input.required = Boolean(this.what.input && this.what.input.required);
+    input.value = "";
     this.$("confirm-reason").value = "";
     this.$("confirm-error").hidden = true;
     const ok = this.$("confirm-ok");
@@ -94,16 +105,16 @@ export class Confirm {
     ok.classList.toggle("danger", Boolean(this.what.danger));
     ok.disabled = false;
     this.el.showModal();
-    this.$("confirm-reason").focus();
+    (this.what.input ? input : this.$("confirm-reason")).focus();
   }
 
   async send() {
     const ok = this.$("confirm-ok");
     ok.disabled = true;
     const reason = this.$("confirm-reason").value.trim() || null;
-    const to = this.$("confirm-to").value.trim() || null;
+    const value = this.$("confirm-input").value.trim() || null;
     try {
-      const reply = await post(this.what.path, this.what.body(reason, to));
+      const reply = await post(this.what.path, this.what.body(reason, value));
       this.el.close();
       this.onDone(`${this.what.button}: deployment ${reply.id}${reply.phase ? ` ${reply.phase.replace(/_/g, " ")}` : " accepted"}`);
     } catch (e) {

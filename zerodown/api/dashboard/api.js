@@ -62,11 +62,11 @@ export async function post(path, body) {
 
 // Server-Sent Events over fetch() rather than EventSource: EventSource cannot send
 // an Authorization header. Calls onMessage(event, data) per message; resolves when
-// the stream ends, rejects when it cannot be opened.
-export async function stream(after, onOpen, onMessage, signal) {
+// the stream ends (or stays silent too long), rejects when it cannot be opened.
+export async function stream(after, onOpen, onMessage) {
   // ?after: the events since the last one seen come first, so a reconnect misses none.
   const response = await fetch(`/api/v1/stream${after ? `?after=${after}` : ""}`, {
-    headers: headers({ Accept: "text/event-stream" }), cache: "no-store", signal,
+    headers: headers({ Accept: "text/event-stream" }), cache: "no-store",
   });
   if (!response.ok || !response.body) {
     await check(response);
@@ -76,7 +76,7 @@ export async function stream(after, onOpen, onMessage, signal) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   for (;;) {
-    const { value, done } = await reader.read();
+    const { value, done } = await readWithin(reader, IDLE_MS);
     if (done) return;
     buffer += value.replace(/\r\n?/g, "\n");
     let end;
@@ -84,6 +84,22 @@ export async function stream(after, onOpen, onMessage, signal) {
       dispatch(buffer.slice(0, end), onMessage);
       buffer = buffer.slice(end + 2);
     }
+  }
+}
+
+// The server pings every 15 s: a stream silent for longer is stuck somewhere between
+// (a buffering proxy, a suspended laptop) and is given up, so the caller reconnects.
+const IDLE_MS = 40000;
+
+async function readWithin(reader, ms) {
+  let timer;
+  const idle = new Promise((resolve) => {
+    timer = setTimeout(() => { reader.cancel().catch(() => {}); resolve({ done: true }); }, ms);
+  });
+  try {
+    return await Promise.race([reader.read(), idle]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -62,6 +62,18 @@ export function analysisState(events, deploymentId) {
   return null;
 }
 
+// How long the step in progress has taken so far (a pause that has waited 4 minutes
+// reads differently from one that just began): " · for 1m05s", or "".
+function stepAge(events, d, now) {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i];
+    if (e.deployment === d.id && e.kind === "step.started") {
+      return e.data && e.data.index !== d.step - 1 ? "" : ` · for ${seconds(Math.max(0, now - e.time))}`;
+    }
+  }
+  return "";
+}
+
 // What the summary card shows: {phase, tone, headline, parts: [{text, tone}], progress, error}.
 export function summarize(status, history, events, now) {
   if (!status) return { phase: "…", tone: "info", headline: "Loading…", parts: [] };
@@ -75,7 +87,7 @@ export function summarize(status, history, events, now) {
     return {
       phase: phaseText(d.phase), tone: TONE[d.phase] || "info", headline: headline(status, d), parts,
       progress: d.steps ? (d.step - 1) / d.steps : 0, error: d.error,
-      now: d.step_text ? `${phaseText(d.phase)}: ${d.step_text}` : null,
+      now: d.step_text ? `${phaseText(d.phase)}: ${d.step_text}${stepAge(events, d, now)}` : null,
     };
   }
   if (!status.stable) {
