@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from zerodown.analysis.duration import FLOOR
 from zerodown.analysis.judge import config_of
+from zerodown.config import ServiceConfig
 from zerodown.engine import health
 from zerodown.engine.health import HealthError
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.monitor import BackgroundAnalysis, verdict_of
 from zerodown.engine.records import Change, Deployment
+from zerodown.engine.store import Store
 from zerodown.errors import ZerodownError
 from zerodown.hooks import HookContext, require, run_hooks
-from zerodown.model import Instance, InstanceRef
+from zerodown.model import Instance, InstanceRef, Revision, Slot
 from zerodown.plan import Analyze, Drain, Hook, Pause, Route, Start, Stop, WaitHealthy, route_table
-
-if TYPE_CHECKING:  # the engine passes itself in; runner.py imports this module, not the reverse
-    from zerodown.engine.runner import Engine
+from zerodown.protocols import Clock, Router, Runtime
 
 POLL = 1.0  # how often a waiting runner re-reads the store for another process's signal
 DRAIN_POLL = 0.25  # how often a drain asks the router about in-flight requests
@@ -42,6 +42,49 @@ class Inconclusive(AnalysisFailed):
 
 class RefusedStep(ZerodownError):
     """A step would break a zero-downtime rule in the state the store records."""
+
+
+class Engine(Protocol):
+    """What a step asks of the engine running it (runner.Engine, which passes itself in):
+    named here, so this file does not import the one importing it."""
+
+    store: Store
+    runtime: Runtime
+    router: Router
+    clock: Clock
+    service: str
+    judge: Callable[..., object]
+    monitor: BackgroundAnalysis | None
+    _stopping: dict[InstanceRef, threading.Thread]
+
+    def _config(self, revision: int) -> ServiceConfig: ...
+
+    def _revision(self, number: int) -> Revision: ...
+
+    def _check(self, id: int, interrupting: set[Phase]) -> Deployment: ...
+
+    def _await_stops(self, slots: Sequence[Slot] | None = None) -> None: ...
+
+
+class Engine(Protocol):
+    """What a step asks of the engine running it (runner.Engine, which passes itself in):
+    named here, so this file does not import the one importing it."""
+
+    store: Store
+    runtime: Runtime
+    router: Router
+    clock: Clock
+    service: str
+    judge: Callable[..., object]
+    _stopping: dict[InstanceRef, threading.Thread]
+
+    def _config(self, revision: int) -> ServiceConfig: ...
+
+    def _revision(self, number: int) -> Revision: ...
+
+    def _check(self, id: int, interrupting: set[Phase]) -> Deployment: ...
+
+    def _await_stops(self, slots: Sequence[Slot] | None = None) -> None: ...
 
 
 def start(engine: Engine, d: Deployment, i: int, step: Start) -> None:

@@ -14,18 +14,17 @@ from __future__ import annotations
 import asyncio
 import re
 from time import perf_counter
-from typing import TYPE_CHECKING, Callable, Final
+from typing import Callable, Final, Protocol
 
 from httptools import HttpRequestParser
 from httptools.parser.errors import HttpParserError, HttpParserUpgrade
 
 from zerodown.proxy.chunked import BAD, ChunkedEnd
+from zerodown.proxy.errlog import ErrorLog
 from zerodown.proxy.hygiene import HOST_LINE, host_lines, origin_form
-from zerodown.proxy.routing import strip_client_forwarded
+from zerodown.proxy.routing import Routes, strip_client_forwarded
+from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.upstream import BackendPool, RevisionTarget, UpstreamConn, not_connected
-
-if TYPE_CHECKING:
-    from zerodown.proxy.dataplane import DataPlane
 
 # Final: mypyc compiles these to constants, not a dictionary lookup per use.
 HEAD: Final = 0
@@ -50,6 +49,26 @@ def _forwarded_host(head: bytes) -> bytes:
     return b"X-Forwarded-Host: " + m.group(1) + b"\r\n" if m else b""
 
 
+class Plane(Protocol):
+    """What a client connection asks of the data plane it belongs to (dataplane.DataPlane,
+    which creates them): named here, so this file does not import the one importing it."""
+
+    loop: asyncio.AbstractEventLoop
+    settings: ProxySettings
+    refused_methods: frozenset[bytes]
+    routes: Routes
+    clients: set[ClientConn]
+    client_limit: int
+    stopping: bool
+    rejected: int
+    errors: ErrorLog
+
+    def make_room(self, new: ClientConn) -> None: ...
+
+    def fallback_pool(self, target: RevisionTarget | None, now: float,
+                      exclude: tuple) -> BackendPool | None: ...
+
+
 class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take no Python base)
     __slots__ = ("plane", "loop", "settings", "transport", "parser", "state", "buf",
                  "head_since", "last_active", "served", "fwd", "head", "body", "body_size",
@@ -58,7 +77,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
                  "close_after", "clock", "host", "tail", "chunks", "write_paused", "write", "feed",
                  "max_head", "refused", "peer")
 
-    def __init__(self, plane: DataPlane):
+    def __init__(self, plane: Plane):
         self.plane = plane
         self.loop = plane.loop
         self.settings = plane.settings

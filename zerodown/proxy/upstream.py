@@ -5,6 +5,12 @@ An `UpstreamConn` carries one request at a time for a client connection
 to learn where it ends. A `BackendPool` hands out idle connections, opens new
 ones up to a bound and queues the rest, and remembers passive-health
 failures. Nothing here decides routing: that is routing.Routes.
+
+This file and server.py name each other's classes, and only this one's name
+for the other is typing-only (TYPE_CHECKING): the compiled build (accel.py)
+compiles both together and calls ClientConn's methods natively, where a
+Protocol in its place would cost a Python attribute lookup per call on the
+hot path. It is the one import cycle tests/unit/test_layers.py allows.
 """
 
 from __future__ import annotations
