@@ -3,7 +3,9 @@
 // any other (an older revision still routed) a quieter one.
 
 const TERMINAL = ["succeeded", "failed", "rolled_back", "aborted"];
-const OTHERS = ["var(--c-other-1)", "var(--c-other-2)", "var(--c-other-3)"];
+// Five, so that the older revisions seen together within minutes (r2 and r5 after two
+// quick deployments) rarely share one.
+const OTHERS = [1, 2, 3, 4, 5].map((n) => `var(--c-other-${n})`);
 
 // {revision number: "stable" | "canary" | "new" | ...} from the status document and the
 // last deployment: a canary just aborted keeps its colour (and says "aborted") while
