@@ -147,9 +147,13 @@ class Stop:
 class Pause:
     reason: str
     duration: float | None = None  # None: until resumed or promoted by hand
+    timeout: float | None = None  # a manual pause held this long ends by itself: ...
+    then: str = "abort"  # ... abort | promote (engine/deadlines.py)
 
     def describe(self, service: str = "") -> str:
         how = f"{self.duration:g}s" if self.duration is not None else "until resumed"
+        if self.duration is None and self.timeout is not None:
+            how += f" (or {self.then} after {self.timeout:g}s)"
         return f"pause {how}: {self.reason}"
 
 

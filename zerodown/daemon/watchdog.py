@@ -36,7 +36,7 @@ class Watchdog:
         record = store.step_record(d.id, d.cursor)
         started = record.started_at if record is not None and record.in_progress else None
         found = due(d.phase, d.step, started, d.updated, store.now(),
-                    self._deadline(store, d), d.on_failure)
+                    self._deadline(store, d), d.on_failure, self.service)
         if found is None:
             return
         try:

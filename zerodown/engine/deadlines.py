@@ -27,7 +27,8 @@ class Due:
 
 
 def due(phase: Phase, step: Step | None, started_at: float | None, last_change: float,
-        now: float, progress_deadline: float | None, on_failure: str) -> Due | None:
+        now: float, progress_deadline: float | None, on_failure: str,
+        service: str = "") -> Due | None:
     """What a deadline asks of a deployment now, or None.
 
     `started_at`: when the step in progress began (None: not begun);
@@ -44,6 +45,6 @@ def due(phase: Phase, step: Step | None, started_at: float | None, last_change: 
         since = max(started_at, last_change)
         if now - since >= progress_deadline:
             verb = "pause" if on_failure == "pause" else "abort"
-            return Due(verb, f"step {step.describe()!r} made no progress within "
+            return Due(verb, f"step {step.describe(service)!r} made no progress within "
                              f"progress_deadline {progress_deadline:g}s")
     return None

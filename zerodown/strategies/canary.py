@@ -76,7 +76,7 @@ def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
         if isinstance(step, PauseStep):
             b.steps.append(Pause(f"canary r{target.revision} at {weight}%"
                                  + (" (`zerodown promote` goes on)" if step.duration is None else ""),
-                                 step.duration))
+                                 step.duration, step.timeout, step.then))
         elif isinstance(step, AnalysisStep):
             b.steps.append(Analyze(target.revision, asdict(step.analysis), state.stable))
     if strategy.analysis is not None:  # no promotion without the background analysis's pass

@@ -6,7 +6,7 @@ them. Parsing follows schema.py: every problem is reported with its key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from zerodown import linear_regex
@@ -77,6 +77,8 @@ class WeightStep:
 @dataclass(frozen=True)
 class PauseStep:
     duration: float | None = None  # None: until someone resumes or promotes
+    timeout: float | None = None  # a manual pause ends by itself after this ...
+    then: str = "abort"  # ... with abort | promote
 
 
 @dataclass(frozen=True)
@@ -234,11 +236,28 @@ _RULES = {
 STRATEGIES = {cls.kind: cls for cls in _RULES}
 
 
+PAUSE_THEN = ("abort", "promote")
+
+
 def _pause(ctx: Context, v: Any, path: str) -> PauseStep:
-    if isinstance(v, dict):  # {} or {duration: 30s}
-        Section(PauseStep, {"duration": optional(duration())}).unknown_keys(ctx, v, path)
-        v = v.get("duration")
-    return PauseStep(optional(duration()).parse(v))
+    """`{pause: 30s}`, `{pause: {}}` (until resumed), `{pause: {timeout: 1h, then: promote}}`."""
+    if not isinstance(v, dict):
+        return PauseStep(optional(duration()).parse(v))
+    Section(PauseStep, {"duration": None, "timeout": None, "then": None}).unknown_keys(ctx, v, path)
+    step = PauseStep()
+    for key, kind in (("duration", optional(duration())), ("timeout", optional(duration())),
+                      ("then", enum(*PAUSE_THEN))):
+        if key in v:
+            try:
+                step = replace(step, **{key: kind.parse(v[key])})
+            except Invalid as e:
+                ctx.error(join(path, key), str(e))
+    if step.duration is not None and step.timeout is not None:
+        ctx.error(join(path, "timeout"), "is for a pause held until resumed; a pause with a "
+                                         "duration ends by itself (drop one of them)")
+    elif "then" in v and step.timeout is None:
+        ctx.error(join(path, "then"), "needs timeout: what happens when the pause times out")
+    return step
 
 
 _STEP_KINDS = {"weight": lambda ctx, v, p: WeightStep(integer(0, 100).parse(v)),
@@ -261,8 +280,11 @@ def _step(ctx: Context, item: Any, path: str):
 _STEP_SCHEMA = {"oneOf": [
     {"type": "object", "properties": {"weight": {"type": "integer", "minimum": 0, "maximum": 100}},
      "required": ["weight"], "additionalProperties": False},
-    {"type": "object", "properties": {"pause": {"anyOf": [duration().schema, {"type": "null"},
-                                                          {"type": "object"}]}},
+    {"type": "object", "properties": {"pause": {"anyOf": [
+        duration().schema, {"type": "null"},
+        {"type": "object", "additionalProperties": False, "properties": {
+            "duration": optional(duration()).schema, "timeout": optional(duration()).schema,
+            "then": {"enum": list(PAUSE_THEN)}}}]}},
      "required": ["pause"], "additionalProperties": False},
     {"type": "object", "properties": {"analysis": ANALYSIS.schema},
      "required": ["analysis"], "additionalProperties": False}]}
