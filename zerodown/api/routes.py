@@ -30,7 +30,7 @@ class Api:
         self.observer, self.actions, self.service = observer, actions, service
         self.controller_pid = controller_pid
         self.routes: list[tuple[str, re.Pattern, Callable[..., Reply]]] = [
-            ("GET", re.compile(r"^/$"), lambda r: Reply(302, headers={"Location": "/dashboard/"})),
+            ("GET", re.compile(r"^/$"), lambda r: redirect("/dashboard/")),
             ("GET", re.compile(r"^/dashboard(?:/(?P<name>.*))?$"), self.static),
             ("GET", re.compile(r"^/api/v1/status$"), self.status),
             ("GET", re.compile(r"^/api/v1/metrics$"), self.metrics),
@@ -128,7 +128,7 @@ class Api:
 
     def static(self, request: Request, name: str | None) -> Reply:
         if name is None:
-            return Reply(302, headers={"Location": "/dashboard/"})
+            return redirect("/dashboard/")
         name = name or "index.html"
         path = DASHBOARD / name
         if not STATIC_NAME.match(name) or ".." in name.split("/") or not path.is_file():
@@ -151,6 +151,10 @@ class Api:
             raise ApiError(404, f"no action {verb!r} (actions: {', '.join(SIGNALS)})", "path")
         return Reply.json(200, self.actions.signal(id, verb, request.json(), request.who,
                                                    request.origin))
+
+
+def redirect(to: str) -> Reply:
+    return Reply(302, f"see {to}\n".encode(), "text/plain; charset=utf-8", {"Location": to})
 
 
 def number(query: dict[str, str], key: str, default: float, low: float, high: float) -> float:
