@@ -215,6 +215,10 @@ def _cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
     check_strategy(ctx, cfg.strategy, strategy if isinstance(strategy, dict) else {}, bad)
     if "router.kind" not in bad:
         _driver_options(ctx, "router", cfg.router.kind, cfg.router.options)
+        if not any(k.startswith(("router", "strategy")) for k in bad):
+            from zerodown.routers.capabilities import refusals  # the routers import this module
+            for key, why in refusals(cfg.router.kind, cfg.router.options, cfg.strategy):
+                ctx.error(key, why)
     if "runtime.kind" not in bad:
         _driver_options(ctx, "runtime", cfg.runtime.kind, cfg.runtime.options)
 

@@ -209,7 +209,7 @@ def test_an_ab_test_keeps_cookie_cohorts_until_b_wins(stack_factory):
     for _ in range(100):  # each a new user: the proxy gives them a cookie, they keep it
         first = get(port, "/")
         cookie = first.headers["set-cookie"].split(";")[0]
-        assert cookie.startswith("zerodown-ab=")
+        assert cookie.startswith("zerodown_ab=")
         seen = {get(port, "/", headers={"Cookie": cookie}).headers["x-version"] for _ in range(5)}
         assert seen == {first.headers["x-version"]}, "a user changed sides while the split held"
         cohorts[first.headers["x-version"]] += 1

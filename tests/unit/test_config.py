@@ -230,3 +230,53 @@ def test_a_rule_regex_that_needs_backtracking_is_refused_naming_the_rule_and_wha
     assert error.startswith('zerodown.yaml:14: strategy.match[0].regex: "^(a)\\\\1$" is not a '
                             'valid rule regex: invalid escape sequence'), error
     assert "without backreferences" in error
+
+
+ATTACHED = "router: {kind: haproxy, socket: /run/haproxy.sock, backend: app}\n"
+
+
+@pytest.mark.parametrize("router, strategy, expected", [
+    # issue 11.13: found only after the B instances had started, then rolled back
+    ("router: nginx\n", "{kind: ab-test, sticky: {mode: cookie, name: my-ab}}",
+     "zerodown.yaml:11: strategy.sticky.name: the nginx router can read only cookie names of "
+     "letters, digits and _ (no -), got 'my-ab'"),
+    ("router: nginx\n", "{kind: canary, steps: [{weight: 5}], match: [{cookie: a-b, equals: '1'}]}",
+     "strategy.match[0].cookie: the nginx router can read only cookie names"),
+    # issue 11.14: attach mode refused rules and stickiness at deploy time
+    (ATTACHED, "{kind: ab-test}", "strategy.sticky: the haproxy router in attach mode"),
+    (ATTACHED, "{kind: blue-green}", "strategy.preview_header: the haproxy router in attach "
+     "mode (router.socket) splits by weight only and cannot route by header "
+     "'X-Zerodown-Preview'; remove it (preview_header: null)"),
+    (ATTACHED, "{kind: canary, steps: [{weight: 5}], match: [{header: X-Beta, equals: '1'}]}",
+     "strategy.match[0].header: the haproxy router in attach mode"),
+    (ATTACHED, "{kind: canary, steps: [{weight: 5}], sticky: {mode: header, name: X-User}}",
+     "strategy.sticky: the haproxy router in attach mode"),
+    ("router: haproxy\n", "{kind: canary, steps: [{weight: 5}], "
+     "match: [{header: 'X#1', equals: '1'}]}", "strategy.match[0].header: the haproxy router "
+     "can read only header names"),
+])
+def test_validate_refuses_what_the_router_cannot_do_before_anything_starts(router, strategy,
+                                                                           expected):
+    text = BASE.replace("strategy:\n  kind: rolling\n  max_surge: 25%\n  max_unavailable: 0\n",
+                        f"{router}strategy: {strategy}\n")
+    errors = errors_of(text)
+    assert len(errors) == 1 and expected in errors[0], errors
+
+
+@pytest.mark.parametrize("router, strategy", [
+    ("router: nginx\n", "{kind: ab-test}"),  # the default cookie, zerodown_ab, is readable
+    ("router: haproxy\n", "{kind: ab-test}"),
+    ("router: embedded\n", "{kind: ab-test, sticky: {mode: cookie, name: my-ab}}"),
+    (ATTACHED, "{kind: blue-green, preview_header: null}"),
+    (ATTACHED, "{kind: canary, steps: [{weight: 5}, {pause: {}}]}"),
+])
+def test_what_the_router_can_do_is_valid(router, strategy):
+    text = BASE.replace("strategy:\n  kind: rolling\n  max_surge: 25%\n  max_unavailable: 0\n",
+                        f"{router}strategy: {strategy}\n")
+    parse_config(text, file="zerodown.yaml")
+
+
+def test_a_strategy_the_router_cannot_serve_is_refused_as_a_deploy_override_too():
+    cfg = parse_config(BASE.replace("strategy:\n", "router: nginx\nstrategy:\n"))
+    with pytest.raises(ConfigError, match="strategy.sticky.name: the nginx router"):
+        apply_overrides(cfg, ["strategy={kind: ab-test, sticky: {mode: cookie, name: a-b}}"])

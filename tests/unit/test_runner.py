@@ -613,7 +613,7 @@ def test_an_ab_test_holds_its_sticky_split_until_a_person_decides(world, decisio
     table = world.router.table
     assert [(r.name, r.weight, len(r.backends)) for r in table.revisions] == [
         ("r1", 70, 2), ("r2", 30, 1)]
-    assert table.sticky == Sticky("cookie", "zerodown-ab", 30 * 86400)
+    assert table.sticky == Sticky("cookie", "zerodown_ab", 30 * 86400)
     world.clock.sleep(3600)  # held for as long as it takes: nothing moves by itself
     assert e.run(d, stop_when_paused=True) is Phase.PAUSED
     getattr(e, decision)(d)

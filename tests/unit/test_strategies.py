@@ -304,7 +304,7 @@ def test_a_fixed_canary_count_starts_once_and_the_first_deploy_goes_all_at_once(
 
 def test_an_ab_test_holds_a_sticky_split_at_a_manual_pause():
     p = plan_for(ABTestStrategy(split=30), serving(1, 2), Target(2, 2))
-    assert p.strategy == "a/b test 70/30 sticky by cookie zerodown-ab"
+    assert p.strategy == "a/b test 70/30 sticky by cookie zerodown_ab"
     route, pause = p.steps[2], p.steps[3]
     assert route.percents() == {1: 70, 2: 30} and route.sticky.mode == "cookie"
     assert isinstance(pause, Pause) and pause.duration is None

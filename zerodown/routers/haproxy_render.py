@@ -30,6 +30,7 @@ import zlib
 from dataclasses import dataclass
 
 from zerodown.model import HealthCheck, RoutingTable, Rule, Sticky
+from zerodown.routers.capabilities import Asks, Refusal
 
 LINE = 10_000            # points on the split line: basis points of 0..100 percent
 MAX_WEIGHT = 256         # HAProxy's largest server weight
@@ -112,6 +113,36 @@ def server_name(backend_id: str) -> str:
 
 def rule_map(line: int) -> str:
     return f"rule-{line}.map"
+
+
+# --- what it can do (routers/capabilities.py) -------------------------------------
+
+_READABLE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")  # safe inside req.fhdr(...) / req.cook(...)
+
+
+def capability_refusals(asks: Asks, options: dict) -> list[Refusal]:
+    """Managed mode routes by any header or cookie whose name its configuration can hold;
+    attach mode (router.socket) only weighs servers of the user's one backend."""
+    attached = "socket" in options
+    out: list[Refusal] = []
+    for r in asks.rules:
+        if attached:
+            out.append((r.key, f"the haproxy router in attach mode (router.socket) splits by "
+                       f"weight only and cannot route by {r.kind} {r.name!r}; remove it "
+                       f"(preview_header: null), or use managed haproxy or the embedded router"))
+        elif not _READABLE.match(r.name):
+            out.append((r.key, f"the haproxy router can read only {r.kind} names of letters, "
+                       f"digits, _ . and -, got {r.name!r}"))
+    if asks.sticky is not None:
+        key, sticky = asks.sticky
+        if attached:
+            out.append((key, "the haproxy router in attach mode (router.socket) splits by "
+                       "weight only and cannot keep a user on one side (sticky); use managed "
+                       "haproxy or the embedded router"))
+        elif not _READABLE.match(sticky.name):
+            out.append((f"{key}.name", f"the haproxy router can read only names of letters, "
+                       f"digits, _ . and -, got {sticky.name!r}"))
+    return out
 
 
 # --- layout: lanes and shape -------------------------------------------------

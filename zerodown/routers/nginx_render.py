@@ -44,7 +44,8 @@ from dataclasses import dataclass
 
 from zerodown import table_json
 from zerodown.errors import TableError
-from zerodown.model import RoutingTable, Rule
+from zerodown.model import RoutingTable, Rule, Sticky
+from zerodown.routers.capabilities import Asks, Refusal
 from zerodown.routers.nginx_options import NginxOptions
 
 NONE = "zd_none"  # the route of a request no backend can serve: 503
@@ -268,17 +269,35 @@ def _check(table: RoutingTable) -> None:
             raise TableError(f"revision {rev.name!r}: the nginx router needs revision names of "
                              f"letters, digits and _.:@+- only")
     for i, rule in enumerate(table.rules):
-        if rule.header is not None and not _VAR_NAME.match(rule.header):
-            raise TableError(f"rules[{i}].header: nginx can match only header names of "
-                             f"letters, digits, - and _, got {rule.header!r}")
-        if rule.cookie is not None and not _COOKIE_NAME.match(rule.cookie):
-            raise TableError(f"rules[{i}].cookie: nginx can match only cookie names of "
-                             f"letters, digits and _, got {rule.cookie!r}")
+        kind = "header" if rule.header is not None else "cookie"
+        if why := name_problem(kind, getattr(rule, kind)):
+            raise TableError(f"rules[{i}].{kind}: {why}")
     s = table.sticky
-    if s is not None and not (_VAR_NAME if s.mode == "header" else _COOKIE_NAME).match(s.name):
-        allowed = "letters, digits, - and _" if s.mode == "header" else "letters, digits and _"
-        raise TableError(f"sticky.name: the nginx router needs a name of {allowed}, "
-                         f"got {s.name!r}")
+    if s is not None and (why := name_problem(_sticky_reads(s), s.name)):
+        raise TableError(f"sticky.name: {why}")
+
+
+def name_problem(kind: str, name: str) -> str | None:
+    """Why nginx cannot read header or cookie `name` (as its $http_ / $cookie_ variable)."""
+    pattern, allowed = ((_VAR_NAME, "letters, digits, - and _") if kind == "header"
+                        else (_COOKIE_NAME, "letters, digits and _ (no -)"))
+    return None if pattern.match(name) else \
+        f"the nginx router can read only {kind} names of {allowed}, got {name!r}"
+
+
+def _sticky_reads(s: Sticky) -> str:
+    return "header" if s.mode == "header" else "cookie"
+
+
+def capability_refusals(asks: Asks, options: dict) -> list[Refusal]:
+    """What nginx cannot do of what a strategy asks (routers/capabilities.py): names
+    its variables cannot hold."""
+    out = [(r.key, why) for r in asks.rules if (why := name_problem(r.kind, r.name))]
+    if asks.sticky is not None:
+        key, s = asks.sticky
+        if why := name_problem(_sticky_reads(s), s.name):
+            out.append((f"{key}.name", why))
+    return out
 
 
 def _var(header: str | None) -> str:

@@ -134,7 +134,8 @@ class ABTestStrategy(StrategyConfig):
 
     kind: ClassVar[str] = "ab-test"
     split: int = 50
-    sticky: Sticky = Sticky("cookie", "zerodown-ab", 30 * 86400)
+    # "_", not "-": nginx reads a cookie only by a name of letters, digits and _
+    sticky: Sticky = Sticky("cookie", "zerodown_ab", 30 * 86400)
     match: tuple[MatchRule, ...] = ()
     canary_instances: Amount | None = None
 

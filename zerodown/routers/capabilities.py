@@ -1,0 +1,65 @@
+"""What each router can do, checked against what the configured strategy will ask of it.
+
+`zerodown validate`, `plan` and every deployment (its config is validated with its
+--set overrides) call refusals(): a strategy that needs something the load balancer
+cannot do is refused with the key to change, before a single instance starts, never
+by the router half-way through a deployment.
+
+    refusals("nginx", {}, ABTestStrategy(sticky=Sticky("cookie", "my-ab")))
+    -> [("strategy.sticky.name", "the nginx router ...")]
+
+Each router declares its own check (one function: what it asks -> refusals), in
+CHECKS; a router kind without one can do everything a strategy asks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from zerodown.model import Sticky
+
+Refusal = tuple[str, str]  # (config key, why and what would do)
+
+
+@dataclass(frozen=True)
+class Read:
+    """A header or cookie a routing rule reads, and the config key that asked for it."""
+
+    key: str
+    kind: str  # "header" | "cookie"
+    name: str
+
+
+@dataclass(frozen=True)
+class Asks:
+    """What a strategy will put in routing tables beyond weights."""
+
+    rules: tuple[Read, ...] = ()
+    sticky: tuple[str, Sticky] | None = None  # (config key, the split's stickiness)
+
+
+def asks(strategy: Any) -> Asks:
+    """The rules and stickiness `strategy` will ask for: its preview header (blue/green,
+    canary), its match rules (canary, A/B) and its sticky split (canary, A/B)."""
+    rules = []
+    if getattr(strategy, "preview_header", None):
+        rules.append(Read("strategy.preview_header", "header", strategy.preview_header))
+    for i, m in enumerate(getattr(strategy, "match", ())):
+        kind = "header" if m.header is not None else "cookie"
+        rules.append(Read(f"strategy.match[{i}].{kind}", kind, getattr(m, kind)))
+    sticky = getattr(strategy, "sticky", None)
+    return Asks(tuple(rules), ("strategy.sticky", sticky) if sticky is not None else None)
+
+
+def refusals(kind: str, options: dict, strategy: Any) -> list[Refusal]:
+    """What router `kind` (with its `router:` options) cannot do of what `strategy` asks."""
+    check = _checks().get(kind)
+    return check(asks(strategy), options) if check is not None else []
+
+
+def _checks() -> dict[str, Callable[[Asks, dict], list[Refusal]]]:
+    # Imported here: the router modules are heavier than a config check needs up front.
+    from zerodown.routers.haproxy_render import capability_refusals as haproxy
+    from zerodown.routers.nginx_render import capability_refusals as nginx
+    return {"haproxy": haproxy, "nginx": nginx}
