@@ -5,6 +5,7 @@ import { ApiError, get, setToken, stream, takeTokenFromUrl } from "./api.js";
 import { Confirm, updateButtons } from "./actions.js";
 import { renderHistory, renderPlan } from "./deployments.js";
 import { EventLog, renderEvents } from "./events.js";
+import { attachHover } from "./hover.js";
 import { Metrics, renderMetrics } from "./metrics.js";
 import { rolesOf } from "./palette.js";
 import { renderRevisions } from "./revisions.js";
@@ -50,7 +51,6 @@ function draw() {
     $("service-name").textContent = s.service;
     $("service-url").textContent = s.url;
     $("service-url").href = s.url;
-    document.title = `${s.service} · zerodown`;
     $("proxy").textContent = s.proxy && s.proxy.running
       ? `proxy up${s.proxy.table_version != null ? ` · table v${s.proxy.table_version}` : ""}` : "proxy not running";
     $("table-version").textContent = s.proxy && s.proxy.table_version != null ? `table v${s.proxy.table_version}` : "";
@@ -60,6 +60,8 @@ function draw() {
     progress: $("progress"), progressFill: $("progress-fill"), error: $("error"),
   });
   $("summary").dataset.active = String(isActive(s && s.deployment));
+  // A background tab's title tells the state too: "Canary r4 (v4) at 25% · shop · zerodown".
+  if (s) document.title = `${isActive(s.deployment) ? `${$("headline").textContent} · ` : ""}${s.service} · zerodown`;
   renderTraffic(s, state.table, $("traffic-bar"), $("traffic-legend"), $("traffic-rules"), roles);
   renderRevisions(s, roles, $("revisions"), t);
   if (changed("plan", state.detail)) renderPlan(state.detail, $("plan"), $("plan-meta"));
@@ -230,6 +232,7 @@ function start() {
     setToken($("login-token").value.trim());
     setLink("connecting");
   });
+  attachHover($("charts"), () => state.metrics.drawn);
   setInterval(render, 1000); // ages and durations
   draw();
   drawMetrics();

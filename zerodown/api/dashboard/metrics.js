@@ -13,6 +13,7 @@ export class Metrics {
     this.series = new Map(); // "3" -> [{t, rps, error_rate, p50_ms, p99_ms}], oldest first
     this.interval = 1;
     this.loaded = false;
+    this.drawn = []; // the chart specs last drawn (hover.js reads them)
   }
 
   // The query for the next read: the whole window first, then a little overlap.
@@ -42,8 +43,8 @@ export function renderMetrics(metrics, roles, chartsEl, legendEl, now) {
   const revs = [...metrics.series.keys()]
     .filter((r) => roles[Number(r)] || metrics.series.get(r).some((p) => p.rps > 0))
     .sort((a, b) => Number(a) - Number(b));
-  const line = (rev, pick, faint = false) => ({
-    color: colorOf(Number(rev), roles), faint,
+  const line = (rev, pick, faint = false, what = "") => ({
+    color: colorOf(Number(rev), roles), faint, name: `r${rev}${what}`,
     points: metrics.series.get(rev).map((p) => [p.t, pick(p)]),
   });
   // Less than five minutes of data (a controller just started) fills the width it has,
@@ -51,14 +52,15 @@ export function renderMetrics(metrics, roles, chartsEl, legendEl, now) {
   const first = Math.min(...revs.map((r) => metrics.series.get(r)[0].t));
   const span = Math.min(WINDOW, Math.max(60, Math.ceil((now - first) / 60) * 60));
   const common = { t0: now - span, t1: now, now, interval: metrics.interval };
-  chartsEl.innerHTML = [
-    lineChart({ ...common, title: "requests / s", format: (v) => num(v, 0),
-      lines: revs.map((r) => line(r, (p) => p.rps)) }),
-    lineChart({ ...common, title: "errors %", format: (v) => `${num(v, 1)}%`,
-      lines: revs.map((r) => line(r, (p) => 100 * p.error_rate)) }),
-    lineChart({ ...common, title: "latency: p50, p99 (faint)", format: ms,
-      lines: revs.flatMap((r) => [line(r, (p) => p.p50_ms), line(r, (p) => p.p99_ms, true)]) }),
-  ].join("");
+  metrics.drawn = [
+    { ...common, title: "requests / s", format: (v) => num(v, 0),
+      lines: revs.map((r) => line(r, (p) => p.rps)) },
+    { ...common, title: "errors %", format: (v) => `${num(v, 2)}%`,
+      lines: revs.map((r) => line(r, (p) => 100 * p.error_rate)) },
+    { ...common, title: "latency: p50, p99 (faint)", format: ms,
+      lines: revs.flatMap((r) => [line(r, (p) => p.p50_ms, false, " p50"), line(r, (p) => p.p99_ms, true, " p99")]) },
+  ];
+  chartsEl.innerHTML = metrics.drawn.map(lineChart).join("");
   legendEl.innerHTML = revs.map((r) => {
     const role = roles[Number(r)];
     return `<span class="legend-chip"><span class="swatch" style="background:${colorOf(Number(r), roles)}"></span>r${esc(r)}${role ? ` <span class="muted">${role}</span>` : ""}</span>`;
