@@ -23,7 +23,7 @@ from zerodown.engine.records import Change, Deployment
 from zerodown.engine.store import Store
 from zerodown.errors import ZerodownError
 from zerodown.hooks import HookContext, require, run_hooks
-from zerodown.model import Instance, InstanceRef, Revision, Slot
+from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot
 from zerodown.plan import Analyze, Drain, Hook, Pause, Route, Start, Stop, WaitHealthy, route_table
 from zerodown.protocols import Clock, Router, Runtime
 
@@ -65,26 +65,7 @@ class Engine(Protocol):
 
     def _await_stops(self, slots: Sequence[Slot] | None = None) -> None: ...
 
-
-class Engine(Protocol):
-    """What a step asks of the engine running it (runner.Engine, which passes itself in):
-    named here, so this file does not import the one importing it."""
-
-    store: Store
-    runtime: Runtime
-    router: Router
-    clock: Clock
-    service: str
-    judge: Callable[..., object]
-    _stopping: dict[InstanceRef, threading.Thread]
-
-    def _config(self, revision: int) -> ServiceConfig: ...
-
-    def _revision(self, number: int) -> Revision: ...
-
-    def _check(self, id: int, interrupting: set[Phase]) -> Deployment: ...
-
-    def _await_stops(self, slots: Sequence[Slot] | None = None) -> None: ...
+    def _apply(self, table: RoutingTable) -> tuple[RoutingTable, bool]: ...
 
 
 def start(engine: Engine, d: Deployment, i: int, step: Start) -> None:
