@@ -1,0 +1,7 @@
+"""``python -m zerodown.loadgen URL ...``: see cli.py."""
+
+import sys
+
+from zerodown.loadgen.cli import main
+
+sys.exit(main())
