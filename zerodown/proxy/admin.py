@@ -13,6 +13,10 @@ file system; on TCP every request needs `Authorization: Bearer TOKEN`.
                    when a removed backend is gone from here or has in_flight 0
     GET  /metrics  the same in Prometheus text format
     GET  /healthz  200 while the proxy runs
+
+MetricsAPI is the read-only listener for a Prometheus to scrape (`--metrics
+HOST:PORT`): GET /metrics and /healthz only, with a bearer token if one is set.
+Scraping through the admin listener would hand the scraper the table too.
 """
 
 from __future__ import annotations
@@ -118,6 +122,22 @@ class AdminAPI:
         except OSError as e:
             return _json(503, {"error": f"could not save the table durably: {e}"})
         return _json(200, {"version": table.version, "changed": changed})
+
+
+class MetricsAPI(AdminAPI):
+    """Read-only: /metrics and /healthz; nothing that reads or changes the table."""
+
+    def route(self, method: str, path: str, headers: dict[str, str],
+              body: bytes) -> tuple[int, str, bytes]:
+        if self.token is not None and not hmac.compare_digest(
+                headers.get("authorization", "").encode("latin-1"), f"Bearer {self.token}".encode()):
+            return _json(401, {"error": "metrics need 'Authorization: Bearer <token>'"})
+        path = path.split("?", 1)[0]
+        if method != "GET":
+            return _json(405, {"error": f"{method} {path}: this listener is read-only"})
+        if path in ("/metrics", "/healthz"):
+            return super().route(method, path, headers, b"")
+        return _json(404, {"error": f"no such endpoint {path!r} here (try /metrics)"})
 
 
 def _json(status: int, obj: object) -> tuple[int, str, bytes]:

@@ -18,7 +18,7 @@ import sys
 
 from zerodown.errors import UsageError, ZerodownError
 from zerodown.proxy import accel, handover, table_cli
-from zerodown.proxy.admin import AdminAPI
+from zerodown.proxy.admin import AdminAPI, MetricsAPI
 from zerodown.proxy.dataplane import DataPlane
 from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.state import load_table, save_table
@@ -38,6 +38,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--admin-token", default=os.environ.get("ZERODOWN_ADMIN_TOKEN"),
                    help="bearer token for a TCP admin listener (or $ZERODOWN_ADMIN_TOKEN)")
     p.add_argument("--service", default="zerodown", help="service name used in metrics labels")
+    p.add_argument("--metrics", default=None,
+                   help="HOST:PORT of a read-only listener for Prometheus (GET /metrics only)")
+    p.add_argument("--metrics-token", default=os.environ.get("ZERODOWN_METRICS_TOKEN"),
+                   help="bearer token the --metrics listener requires (or $ZERODOWN_METRICS_TOKEN)")
     for name, value in vars(d).items():
         p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value,
                        metavar=type(value).__name__.upper(), help=f"(default {value})")
@@ -59,10 +63,13 @@ def parse_hostport(text: str, flag: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def bind_tcp(host: str, port: int) -> socket.socket:
+def bind_tcp(host: str, port: int, shared: bool = False) -> socket.socket:
+    """shared: SO_REUSEPORT, so a successor binds it beside us during a handover."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as e:
@@ -105,6 +112,11 @@ async def serve(args: argparse.Namespace, settings: ProxySettings) -> None:
         listen_sock = bind_tcp(*parse_hostport(args.listen, "--listen"))
         admin_sock = bind_admin(args.admin, args.admin_token)
     plane.apply(table, durable=False)
+    servers = []
+    if args.metrics:  # not handed over: each process binds it (SO_REUSEPORT) and serves its own
+        metrics_sock = bind_tcp(*parse_hostport(args.metrics, "--metrics"), shared=True)
+        servers.append(await asyncio.start_server(
+            MetricsAPI(plane, token=args.metrics_token).handle, sock=metrics_sock))
     server = await loop.create_server(plane.protocol, sock=listen_sock, backlog=4096)  # type: ignore[arg-type]
     if admin_sock.family == socket.AF_UNIX:
         admin = await asyncio.start_unix_server(api.handle, sock=admin_sock)
@@ -128,11 +140,12 @@ async def serve(args: argparse.Namespace, settings: ProxySettings) -> None:
     successor = await handover.serve(handover_path, offer, handed_over, cancelled)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, done.set)
-    print(f"zerodown proxy ready: listen={args.listen} admin={args.admin} pid={os.getpid()} "
+    print(f"zerodown proxy ready: listen={args.listen} admin={args.admin} "
+          + (f"metrics={args.metrics} " if args.metrics else "") + f"pid={os.getpid()} "
           f"table=v{plane.table.version} hot-path={'compiled' if accel.compiled() else 'python'}"
           + (" (took over)" if inherited else ""), flush=True)
     await done.wait()
-    await shutdown(plane, [server, admin, successor], settings)
+    await shutdown(plane, [server, admin, successor, *servers], settings)
 
 
 async def shutdown(plane: DataPlane, servers: list, settings: ProxySettings) -> None:
