@@ -1,5 +1,5 @@
 """PrometheusSource against a real Prometheus (Debian package `prometheus`) scraping a real
-embedded proxy's /metrics over its TCP admin API with a bearer token."""
+embedded proxy's read-only /metrics listener (`--metrics`) with a bearer token."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from zerodown.analysis import Judge, MetricsError, PrometheusSource
 from zerodown.engine.runner import SystemClock
 from zerodown.loadgen import LoadInBackground
 from zerodown.plan import Analyze
-from zerodown.proxy.client import AdminClient
 from zerodown.strategies.options import AnalysisConfig
 from tests.support import ManagedProcess
 from tests.support.net import HOST, free_port, wait_until
@@ -33,12 +32,12 @@ SCRAPE = "scrape_configs:\n" \
 
 @pytest.fixture
 def proxy_tcp(tmp_path):
-    """The proxy with its admin API (and /metrics) on TCP, behind a bearer token."""
-    admin = f"{HOST}:{free_port()}"
-    p = ProxyProcess(tmp_path, extra=["--admin", admin, "--admin-token", TOKEN,
-                                      "--service", "shop"])
-    p.admin = AdminClient(admin, TOKEN, timeout=5)
-    p.admin_address = admin
+    """The proxy with a read-only /metrics listener on TCP behind a bearer token (its admin
+    API stays on the unix socket: a scraper never gets the table)."""
+    metrics = f"{HOST}:{free_port()}"
+    p = ProxyProcess(tmp_path, extra=["--metrics", metrics, "--service", "shop"],
+                     env={"ZERODOWN_METRICS_TOKEN": TOKEN})
+    p.metrics_address = metrics
     p.start()
     yield p
     p.cleanup()
@@ -50,7 +49,7 @@ def prometheus(tmp_path, proxy_tcp):
         pytest.skip("prometheus is not installed: bash scripts/setup.sh")  # never under CI
     folder = tmp_path / "prometheus"
     folder.mkdir()
-    (folder / "prometheus.yml").write_text(SCRAPE % (TOKEN, proxy_tcp.admin_address))
+    (folder / "prometheus.yml").write_text(SCRAPE % (TOKEN, proxy_tcp.metrics_address))
     port = free_port()
     proc = ManagedProcess([PROMETHEUS, f"--config.file={folder / 'prometheus.yml'}",
                            f"--storage.tsdb.path={folder / 'data'}",
@@ -100,6 +99,7 @@ def test_counts_and_queries_come_from_the_scraped_proxy(prometheus, proxy_tcp, a
                               'revision="{revision}"}[{window}]))', 10)
     assert rate is not None and rate > 0
     assert source.query("r9", 'sum(zerodown_requests_total{revision="{revision}"})', 10) is None
+    assert source.resolution() == 1.0  # the scrape interval, from Prometheus's targets
 
 
 def test_errors_name_the_query_and_what_came_back(prometheus):

@@ -365,3 +365,46 @@ def test_a_max_duration_too_short_for_the_traffic_is_said():
     judge(step(success_rate=0.99, max_duration=20), None)
     planned = [text for kind, text, _ in events.events if kind == "analysis.planned"]
     assert planned and "too short: raise max_duration or the traffic" in planned[0]
+
+
+def test_requests_a_source_had_not_seen_at_the_start_are_evidence_not_baseline():
+    """Issue 17: Prometheus had not scraped the canary when the analysis began; its first
+    scrape became the baseline and the requests before it were lost."""
+    from zerodown.analysis.evidence import Window
+    w = Window().read(None).read(Counts(500, 30)).read(Counts(800, 40))
+    assert (w.total.requests, w.total.failures) == (800, 40)
+    seen = Window().read(Counts(500, 30)).read(Counts(800, 40))  # known from the start
+    assert (seen.total.requests, seen.total.failures) == (300, 10)
+
+
+class Scraped:
+    """A stable and a canary seen through a scrape every `every` seconds, like Prometheus."""
+
+    def __init__(self, clock: FakeClock, every: float):
+        self.source = SimulatedSource(clock, {"r1": Behaviour(90, 0.005, LATENCY),
+                                              "r2": Behaviour(10, 0.005, LATENCY)}, seed=2)
+        self.clock, self.every, self.seen = clock, every, {}
+        self.at = -1.0
+
+    def counts(self, revision):
+        if self.clock.now() - self.at >= self.every:
+            self.at = self.clock.now()
+            self.seen = {r: self.source.counts(r) for r in ("r1", "r2")}
+        return self.seen.get(revision)
+
+    def query(self, revision, metric, window):
+        return None
+
+    def resolution(self):
+        return self.every
+
+
+def test_a_scrape_interval_too_coarse_for_max_duration_is_said_before_judging():
+    clock = FakeClock(limit=600)
+    events = Recorder()
+    source = Scraped(clock, 15)
+    Judge(lambda cfg: source, clock, events)(step(max_success_rate_drop=0.01, max_duration=40),
+                                             None)
+    planned = [text for kind, text, _ in events.events if kind == "analysis.planned"]
+    assert planned and "scraped every 15s" in planned[0] and "too coarse" in planned[0]
+    assert "at 50 req/s on r2" in planned[0]  # the rates from two scrapes, not from one

@@ -57,9 +57,13 @@ def default_max_duration(needed: float | None) -> float:
     return CAP if needed is None else min(CAP, max(FLOOR, MARGIN * needed))
 
 
+SCRAPES = 4  # looks at fresh evidence a max_duration should allow at the least
+
+
 def said(canary: str, canary_rate: float, needed: float | None, max_duration: float,
-         chosen: bool) -> str:
-    """The sentence an analysis says before it judges: what it needs, and how long it waits."""
+         chosen: bool, scrape: float | None = None) -> str:
+    """The sentence an analysis says before it judges: what it needs, and how long it waits;
+    `scrape`: seconds between two readings of a source that is scraped (Prometheus)."""
     rate = f"at {canary_rate:.3g} req/s on {canary}"
     if canary_rate <= 0:
         head = f"{canary} had no requests in the first {RATE_WINDOW:g}s: no estimate"
@@ -72,4 +76,10 @@ def said(canary: str, canary_rate: float, needed: float | None, max_duration: fl
             else f"undecided after {max_duration:g}s (max_duration)")
     warn = (" -- too short: raise max_duration or the traffic" if not chosen and needed is not None
             and needed > max_duration else "")
+    if scrape:
+        tail += f"; the metrics are scraped every {scrape:g}s"
+        if SCRAPES * scrape > max_duration:
+            warn += (f" -- the scrape interval is too coarse: {max_duration:g}s gives the checks "
+                     f"{max_duration / scrape:.0f} fresh looks; scrape at most every "
+                     f"{max_duration / SCRAPES:g}s or raise max_duration")
     return f"{head}; {tail}{warn}"

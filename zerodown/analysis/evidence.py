@@ -8,7 +8,7 @@ costs the requests in between, never a negative count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from zerodown.latency import BOUNDS, quantile
 
@@ -99,6 +99,7 @@ class Window:
     total: Counts = NOTHING
     last: Counts | None = None  # the latest cumulative reading
     base: Counts | None = None  # the first: everything before the analysis began
+    unseen: bool = False  # the source had no series for the revision when the window began
 
     def seen(self, unanswered_after: float) -> Counts:
         """The window's counts with the latest reading's long-unanswered requests as failed."""
@@ -106,8 +107,10 @@ class Window:
         return self.total.with_unanswered(last.unanswered if last else None, unanswered_after)
 
     def read(self, now: Counts | None) -> Window:
-        if now is None:
-            return self  # no data this time: keep what we have
-        if self.last is None:
-            return Window(self.total, now, now)  # the first reading is the baseline
-        return Window(self.total.plus(now.increase_since(self.last)), now, self.base)
+        if now is None:  # no data this time: keep what we have
+            # A source that knew nothing of the revision at the start (Prometheus before
+            # its first scrape of it) had not seen it serve: all it counts later is new.
+            return self if self.last is not None or self.unseen else replace(self, unseen=True)
+        if self.last is None:  # the first reading is the baseline, unless there was none
+            return Window(now, now, NOTHING) if self.unseen else Window(self.total, now, now)
+        return Window(self.total.plus(now.increase_since(self.last)), now, self.base, self.unseen)

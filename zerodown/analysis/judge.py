@@ -89,15 +89,18 @@ class Run:
         self.read()
         next_report = start + self.cfg.interval
         planned = False
+        # Prometheus's evidence moves once a scrape: measure the rates over two of them.
+        scrape = getattr(self.source, "resolution", lambda: None)()
+        rate_window = max(RATE_WINDOW, 2 * scrape) if scrape else RATE_WINDOW
         while True:
             check()
             clock.sleep(self.judge.poll)
             self.read()
             now = clock.now()
             elapsed = now - start
-            if not planned and elapsed >= RATE_WINDOW:
+            if not planned and elapsed >= rate_window:
                 planned = True
-                self.plan(elapsed)
+                self.plan(elapsed, scrape)
             report = now >= next_report
             if report:
                 next_report += self.cfg.interval
@@ -112,7 +115,7 @@ class Run:
                 self.judge.on_event("analysis.measurement", f"{self.names[0]} after "
                                     f"{elapsed:.0f}s: {why}", self.did)
 
-    def plan(self, elapsed: float) -> None:
+    def plan(self, elapsed: float, scrape: float | None) -> None:
         """Measure the rates, say how long the checks need at them, and (unless
         max_duration is set) wait that long, with a margin, before calling it undecided."""
         canary, stable = self.windows
@@ -122,7 +125,7 @@ class Run:
         if stable is not None:  # the stable's record before the analysis, else its window
             base = stable.base if stable.base is not None and stable.base.requests >= 100 else None
             like = base or stable.total
-        text = self.watch.plan(self.names[0], rate, srate, like)
+        text = self.watch.plan(self.names[0], rate, srate, like, scrape)
         if text:
             self.judge.durations[self.did] = self.watch.max_duration
             self.judge.on_event("analysis.planned", text, self.did)
@@ -201,14 +204,15 @@ class Sequential:
         return (f"sequential: {', '.join(c.name for c in self.checks) or 'query'}, false alarms "
                 f"at most {100 * self.cfg.max_false_alarm:g}%, {until}")
 
-    def plan(self, canary: str, rate: float, stable_rate: float, like: Counts) -> str:
+    def plan(self, canary: str, rate: float, stable_rate: float, like: Counts,
+             scrape: float | None = None) -> str:
         needed = seconds_to_pass(self.checks, rate, stable_rate, like,
                                  self.cfg.max_false_alarm, self.cfg.min_requests)
         chosen = self.max_duration is None
         if chosen:
             self.max_duration = default_max_duration(needed) if rate > 0 else FLOOR
         assert self.max_duration is not None
-        return said(canary, rate, needed, self.max_duration, chosen)
+        return said(canary, rate, needed, self.max_duration, chosen, scrape)
 
     def look(self, canary: Counts, stable_window: Window | None, elapsed: float,
              query: QueryTally) -> tuple[str | None, str]:
@@ -246,7 +250,8 @@ class Fixed:
         return (f"fixed: {self.cfg.count} measurements every {self.cfg.interval:g}s, "
                 f"{self.cfg.failure_limit} failed ones tolerated")
 
-    def plan(self, canary: str, rate: float, stable_rate: float, like: Counts) -> str:
+    def plan(self, canary: str, rate: float, stable_rate: float, like: Counts,
+             scrape: float | None = None) -> str:
         return ""  # count x interval decides how long
 
     def look(self, canary: Counts, stable_window: Window | None, elapsed: float,

@@ -22,6 +22,7 @@ import urllib.request
 from zerodown.analysis.evidence import Counts
 from zerodown.errors import ZerodownError
 from zerodown.latency import BOUNDS
+from zerodown.schema import Invalid, parse_duration
 
 
 class MetricsError(ZerodownError):
@@ -124,9 +125,24 @@ class PrometheusSource:
         counts = [c - (cumulative[i - 1][1] if i else 0.0) for i, (_, c) in enumerate(cumulative)]
         return tuple(max(0.0, c) for c in counts), tuple(le for le, _ in cumulative[:-1])
 
+    def resolution(self) -> float | None:
+        """Seconds between two scrapes: the longest scrape interval of Prometheus's active
+        targets (a check sees new evidence only that often). None if it does not say."""
+        try:
+            targets = self._get("/api/v1/targets", "its targets").get("activeTargets") or []
+            intervals = [parse_duration(t["scrapeInterval"]) for t in targets
+                         if isinstance(t, dict) and t.get("scrapeInterval")]
+        except (MetricsError, Invalid, ValueError, TypeError):
+            return None
+        return max(intervals) if intervals else None
+
     def ask(self, promql: str) -> dict:
         """The `data` of /api/v1/query for `promql`, evaluated now."""
-        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        return self._get("/api/v1/query?" + urllib.parse.urlencode({"query": promql}),
+                         repr(promql))
+
+    def _get(self, path: str, what: str) -> dict:
+        url = f"{self.url}{path}"
         req = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"}
                                      if self.token else {})
         try:
@@ -135,12 +151,12 @@ class PrometheusSource:
         except urllib.error.HTTPError as e:
             body = _json_or_none(e.read())
             why = body.get("error") if isinstance(body, dict) else None
-            raise MetricsError(f"Prometheus at {self.url} refused {promql!r}: HTTP {e.code}"
+            raise MetricsError(f"Prometheus at {self.url} refused {what}: HTTP {e.code}"
                                f"{': ' + why if why else ''}") from None
         except (OSError, ValueError) as e:
             raise MetricsError(f"cannot query Prometheus at {self.url}: {e}") from None
         if not isinstance(body, dict) or body.get("status") != "success":
-            raise MetricsError(f"Prometheus at {self.url} answered {promql!r} with "
+            raise MetricsError(f"Prometheus at {self.url} answered {what} with "
                                f"{str(body)[:200]}")
         return body.get("data") or {}
 
