@@ -33,7 +33,9 @@ export function renderTraffic(status, table, bar, legend, rules, roles) {
   for (const seg of [...bar.children]) {
     if (!seen.has(seg.dataset.revision)) seg.remove();
   }
+  const down = status.proxy && !status.proxy.running;
   bar.classList.toggle("empty", !traffic.some((t) => t.weight > 0));
+  bar.dataset.empty = down ? "the proxy is not running" : "nothing routed";
   // A revision with no weight, no backend and no role is only the proxy's old counters.
   const shown = traffic.filter((t) => t.weight || t.backends.length || roles[Number(t.revision.slice(1))]);
   legend.innerHTML = shown.map((t) => {
@@ -44,7 +46,8 @@ export function renderTraffic(status, table, bar, legend, rules, roles) {
       <span class="legend-weight" data-weight="${t.weight}">${percent(t.weight)}</span>
       <span class="muted small">${t.backends.length} backend${t.backends.length === 1 ? "" : "s"} · ${num(t.rate)} req/s · ${t.in_flight ?? 0} in flight</span>
     </div>`;
-  }).join("") || '<p class="muted">Nothing is routed: every request gets 503.</p>';
+  }).join("") || (down ? '<p class="error-text">The load balancer is not running, so what users get is unknown (<code>zerodown up</code> starts it).</p>'
+    : '<p class="muted">Nothing is routed: every request gets 503.</p>');
   const ruleList = (table && table.rules) || [];
   const sticky = table && table.sticky;
   const parts = ruleList.map((r) => `${r.header ? `header ${r.header}` : `cookie ${r.cookie}`} ${r.equals !== undefined ? `= "${r.equals}"` : `~ /${r.regex}/`} → ${r.revision}`);
