@@ -20,6 +20,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   status: null, table: null, detail: null, history: [], log: new EventLog(),
   metrics: new Metrics(), link: "connecting", deploymentKey: null, tableVersion: null,
+  selected: null, // {id, events}: a deployment picked in the history, shown instead of the live one
 };
 const now = () => Date.now() / 1000;
 
@@ -65,8 +66,16 @@ function draw() {
   renderTraffic(s, state.table, $("traffic-bar"), $("traffic-legend"), $("traffic-rules"), roles);
   renderRevisions(s, roles, $("revisions"), t);
   if (changed("plan", state.detail)) renderPlan(state.detail, $("plan"), $("plan-meta"));
-  renderEvents(state.log, $("events"));
-  if (changed("history", state.history)) renderHistory(state.history, document.querySelector("#history tbody"));
+  const picked = state.selected;
+  if (changed("events", picked && picked.id, state.log.cursor)) {
+    renderEvents(picked ? picked.events : state.log.events, $("events"));
+    $("events-meta").textContent = picked ? `deployment ${picked.id}` : "live";
+  }
+  if (changed("history", state.history, picked && picked.id)) {
+    renderHistory(state.history, document.querySelector("#history tbody"), picked && picked.id);
+  }
+  $("show-live").hidden = !picked;
+  $("history-hint").hidden = Boolean(picked) || state.history.length < 2;
   updateButtons(document.querySelectorAll("#actions button"), s, state.history);
 }
 
@@ -118,7 +127,7 @@ async function refreshDeployments() {
     const history = (await get("deployments?limit=20")).deployments || [];
     // By id, not "current": the deployment may end between the status and this read.
     const d = state.status && state.status.deployment;
-    const which = isActive(d) ? d.id : history.length ? history[0].id : null;
+    const which = state.selected ? state.selected.id : isActive(d) ? d.id : history.length ? history[0].id : null;
     const detail = which && await get(`deployments/${which}`);
     state.history = history;
     state.detail = detail || null;
@@ -130,6 +139,22 @@ async function refreshDeployments() {
 
 // The event log starts with the whole story of the running (or last) deployment;
 // after that the cursor picks up everything, whichever deployment it belongs to.
+// A deployment picked in the history: its plan and its whole event log, until
+// "back to live" (or a click on it again).
+async function select(id) {
+  if (!id || (state.selected && state.selected.id === id)) {
+    state.selected = null;
+  } else {
+    try {
+      state.selected = { id, events: (await get(`events?deployment=${id}&limit=1000`)).events || [] };
+    } catch (e) {
+      failed(e);
+      return;
+    }
+  }
+  await refreshDeployments();
+}
+
 async function catchUpEvents() {
   if (!state.log.cursor) {
     const d = (state.status && state.status.deployment) || state.history[0];
@@ -233,6 +258,11 @@ function start() {
     setLink("connecting");
   });
   attachHover($("charts"), () => state.metrics.drawn);
+  document.querySelector("#history tbody").addEventListener("click", (event) => {
+    const row = event.target.closest("tr[data-deployment]");
+    if (row) select(Number(row.dataset.deployment));
+  });
+  $("show-live").addEventListener("click", () => select(null));
   setInterval(render, 1000); // ages and durations
   draw();
   drawMetrics();

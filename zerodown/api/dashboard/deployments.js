@@ -27,11 +27,11 @@ export function renderPlan(detail, listEl, metaEl) {
   if (current) listEl.scrollTop = Math.max(0, current.offsetTop - listEl.offsetTop - listEl.clientHeight / 3);
 }
 
-export function renderHistory(deployments, tbody) {
+export function renderHistory(deployments, tbody, selected) {
   tbody.innerHTML = (deployments || []).map((d) => {
     const took = TERMINAL.includes(d.phase) ? seconds(d.duration_s) : "running";
     const change = d.from ? `${label(d.from)} → ${label(d.to)}` : label(d.to);
-    return `<tr data-deployment="${d.id}"${d.error ? ` title="${esc(d.error)}"` : ""}>
+    return `<tr data-deployment="${d.id}"${d.id === selected ? ' aria-selected="true"' : ""}${d.error ? ` title="${esc(d.error)}"` : ""}>
       <td class="muted">${d.id}</td><td>${d.kind === "rollback" ? "rollback " : ""}${esc(change)}</td>
       <td>${esc(d.strategy)}</td><td><span class="outcome" data-phase="${esc(d.phase)}">${esc(phaseText(d.phase))}</span></td>
       <td class="muted">${day(d.created)}</td><td class="muted">${took}</td></tr>`;

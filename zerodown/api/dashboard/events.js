@@ -8,7 +8,6 @@ export class EventLog {
   constructor() {
     this.events = []; // oldest first
     this.cursor = 0;
-    this.dirty = true;
   }
 
   add(list) {
@@ -16,7 +15,6 @@ export class EventLog {
       if (e.id <= this.cursor) continue; // the stream and a catch-up read may overlap
       this.events.push(e);
       this.cursor = e.id;
-      this.dirty = true;
     }
     if (this.events.length > KEEP) this.events = this.events.slice(-KEEP);
   }
@@ -29,10 +27,8 @@ function tone(kind) {
   return "";
 }
 
-export function renderEvents(log, el) {
-  if (!log.dirty) return;
-  log.dirty = false;
-  el.innerHTML = log.events.slice().reverse().map((e) => `<li data-event="${e.id}" data-kind="${esc(e.kind)}">
+export function renderEvents(events, el) {
+  el.innerHTML = events.slice().reverse().map((e) => `<li data-event="${e.id}" data-kind="${esc(e.kind)}">
     <time class="muted mono">${clock(e.time)}</time><span class="kind" data-tone="${tone(e.kind)}">${esc(e.kind)}</span><span class="text">${esc(e.text)}</span></li>`).join("")
     || '<li class="muted">No events yet.</li>';
 }
