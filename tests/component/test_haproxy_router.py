@@ -204,3 +204,88 @@ def test_attach_mode_drives_a_users_own_haproxy_through_its_stats_socket(apps, t
         assert theirs.alive, "zerodown never stops a HAProxy it did not start"
     finally:
         theirs.cleanup()
+
+
+@pytest.fixture
+def users_haproxy(tmp_path):
+    """An HAProxy the user runs, its backend `app` health-checked over HTTP: (port, socket)."""
+    import subprocess
+    from tests.support.procs import ManagedProcess
+    port, socket_path = free_port(), tmp_path / "admin.sock"
+    cfg = tmp_path / "site.cfg"
+    cfg.write_text(ATTACHED_CFG.format(socket=socket_path, listen=f"127.0.0.1:{port}")
+                   + "    option httpchk GET /healthz\n")
+    assert subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)]).returncode == 0
+    theirs = ManagedProcess(["haproxy", "-db", "-f", str(cfg)], name="users-haproxy")
+    try:
+        wait_until(socket_path.exists, 10, "the user's HAProxy stats socket")
+        yield port, socket_path
+    finally:
+        theirs.cleanup()
+
+
+def attached(tmp_path, socket_path, port, state="zd"):
+    return HAProxyRouter(tmp_path / state, f"127.0.0.1:{port}", service="shop",
+                         options={"socket": str(socket_path), "backend": "app"})
+
+
+def instances(version, revision, group, indexes):
+    """A table of one revision: its backends named as zerodown names instances."""
+    return RoutingTable(version, (RevisionRoute(f"r{revision}", 100, tuple(
+        Backend(f"shop-r{revision}-s{i}", f"127.0.0.1:{group[i].port}") for i in indexes)),))
+
+
+def servers_of(router):
+    """The user's backend as the Runtime API shows it: name -> (maint, check status)."""
+    from zerodown.routers.haproxy_render import parse_servers_state, parse_stat
+    state = {s.name: s.maint for s in parse_servers_state(
+        router.cli.run("show servers state app"), backend="app")}
+    checks = {r["svname"]: r.get("check_status", "") for r in parse_stat(router.cli.run("show stat"))
+              if r["pxname"] == "app"}
+    return {name: (maint, checks.get(name, "")) for name, maint in state.items()}
+
+
+def test_attach_mode_deletes_its_servers_once_drained_and_has_them_checked(apps, tmp_path,
+                                                                           users_haproxy):
+    """Issue 11.15: after ~12 deploys the backend held 41 zerodown servers, 37 in MAINT, and
+    none was health-checked although the backend had `option httpchk`."""
+    port, socket_path = users_haproxy
+    router = attached(tmp_path, socket_path, port)
+    router.ensure_running()
+    groups = [apps["v1"], apps["v2"]]
+    for version in range(1, 7):  # six deployments, each to new instances
+        router.apply(instances(version, version, groups[version % 2], (0, 1)))
+        for b in (f"shop-r{version - 1}-s0", f"shop-r{version - 1}-s1"):
+            wait_until(lambda: router.drained(b), 5, f"{b} drained")
+    left = servers_of(router)
+    assert set(left) == {"shop-r6-s0", "shop-r6-s1"}, left
+    wait_until(lambda: all(not maint and status.startswith("L7")  # an HTTP check passed
+                           for maint, status in servers_of(router).values()), 10,
+               f"HTTP checks of the servers zerodown added: {servers_of(router)}")
+    result = run_load_sync(f"http://127.0.0.1:{port}/", connections=4, requests=200)
+    assert result.failed() == 0 and result.by_header["X-Version"] == {"v1": 200}, \
+        result.summary()
+    assert router.stats()["revisions"]["r5"]["requests"] == 0  # deleted, still counted
+
+
+def test_attach_mode_down_takes_its_servers_out_and_a_new_state_dir_reconciles(apps, tmp_path,
+                                                                               users_haproxy):
+    """Issue 11.16: `down` left the last revision's servers ready, pointing at stopped
+    instances; with a new state directory the old servers stayed in rotation (503s)."""
+    port, socket_path = users_haproxy
+    first = attached(tmp_path, socket_path, port)
+    first.ensure_running()
+    first.apply(instances(1, 1, apps["v1"], (0, 1)))
+    first.stop()  # zerodown down
+    assert servers_of(first) == {}
+    first.apply(instances(2, 2, apps["v1"], (0, 1)))
+    apps["v1"][1].cleanup()  # its instance is gone; the state directory too:
+    again = attached(tmp_path, socket_path, port, state="zd-new")
+    again.ensure_running()  # zerodown up: the dead server goes, the live one serves on
+    assert set(servers_of(again)) == {"shop-r2-s0"}
+    assert again.apply(instances(1, 3, apps["v2"], (0, 1)))
+    wait_until(lambda: set(servers_of(again)) == {"shop-r3-s0", "shop-r3-s1"}, 5,
+               "the unknown live server drained and deleted")
+    result = run_load_sync(f"http://127.0.0.1:{port}/", connections=4, requests=200)
+    assert result.failed() == 0 and result.by_header["X-Version"] == {"v2": 200}, \
+        result.summary()

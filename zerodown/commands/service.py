@@ -168,10 +168,11 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
             found.setdefault(inst.id, inst)
     with ThreadPoolExecutor(max_workers=min(16, len(found) or 1)) as pool:
         list(pool.map(lambda i: runtime.stop(i, cfg.stop_grace), found.values()))
+    proxy = getattr(router, "down_says", "stopped the proxy")  # attach modes say theirs
     store.set_instances(service, [Change(ref, "stopped") for ref in rows],
-                        [("service.down", f"zerodown down: stopped the proxy and "
+                        [("service.down", f"zerodown down: {proxy} and "
                           f"{len(found)} instance{'s' if len(found) != 1 else ''}")])
-    print(f"{service} is down: stopped the proxy and {len(found)} "
+    print(f"{service} is down: {proxy} and {len(found)} "
           f"instance{'s' if len(found) != 1 else ''}, and the controller "
           "(`zerodown up` starts them again)")
     return 0

@@ -37,10 +37,8 @@ What differs from the embedded proxy:
 - backend weights above 256 are scaled down to HAProxy's range, ratios kept.
 
 Attach mode (`router: {kind: haproxy, socket: PATH, backend: NAME}`): drive an
-existing HAProxy through its stats socket, starting nothing. Every backend of
-the table becomes a server of that one backend (which must use a balance
-algorithm that allows dynamic servers), weighted so each revision gets its
-share; rules and stickiness need managed mode and are refused.
+existing HAProxy through its stats socket, starting nothing: see
+haproxy_attach.py for what it needs and does.
 """
 
 from __future__ import annotations
@@ -64,6 +62,7 @@ from zerodown.protocols import Host
 from zerodown.proxy.state import write_atomic
 from zerodown.routers.common import (await_process, check_socket_path, locked,
                                      log_tail)
+from zerodown.routers import haproxy_attach as attach
 from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_stats
 from zerodown.routers.haproxy_cli import CommandSocket, parse_proc
@@ -155,6 +154,13 @@ class HAProxyRouter:
         found = self._running()
         return found[0] if found else None
 
+    @property
+    def down_says(self) -> str:
+        """What stop() did, for `zerodown down`."""
+        if self.attach_backend is None:
+            return "stopped HAProxy"
+        return f"took zerodown's servers out of HAProxy backend {self.attach_backend}"
+
     def answers(self) -> bool:
         return self.cli.answers()
 
@@ -191,7 +197,13 @@ class HAProxyRouter:
             name = render.server_name(backend_id)
             if name not in state.owners:
                 return True  # never routed here: nothing can be in flight
-            return haproxy_stats.in_flight(self._rows(old_workers=True), name) == 0
+            if haproxy_stats.in_flight(self._rows(old_workers=True), name):
+                return False
+            if self.attach_backend is not None:  # drained: its server goes from their backend
+                attach.collect(self, state, {render.server_name(b)
+                                             for b in state.table.backends()})
+                self._save(state)
+            return True
 
     def stats(self) -> dict:
         with self._locked():
@@ -210,6 +222,10 @@ class HAProxyRouter:
         if self.attach_backend is not None:
             if not self.answers():
                 raise RouterError(f"no HAProxy answers on {self.cli.path} (router.socket)")
+            with self._locked():
+                state = self._load()
+                attach.reconcile(self, state)
+                self._save(state)
             return None
         with self._locked():
             found = self._running()
@@ -240,9 +256,18 @@ class HAProxyRouter:
             return proc.pid
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Soft-stop HAProxy (SIGUSR1: workers finish their requests), SIGKILL after `timeout`."""
+        """Soft-stop HAProxy (SIGUSR1: workers finish their requests), SIGKILL after `timeout`.
+        Attach mode: the user's HAProxy runs on; zerodown's servers leave its backend."""
         if self.attach_backend is not None:
-            return  # not ours to stop
+            with self._locked():
+                state = self._load()
+                left = attach.withdraw(self, state, timeout)
+                self._save(state)
+            if left:
+                raise RouterError(f"servers {', '.join(left)} of backend {self.attach_backend} "
+                                  f"still had requests in flight after {timeout:g}s; they are "
+                                  f"in maintenance (no new request) and go at the next start")
+            return
         with self._locked():
             found = self._running()
             if found is not None:
@@ -338,22 +363,13 @@ class HAProxyRouter:
 
     def _apply_attached(self, table: RoutingTable, target: RoutingTable, state: State) -> bool:
         """Attach mode: the table's backends as weighted servers of one existing backend."""
-        if table.rules or table.sticky:
-            raise RouterError("rules and sticky need the managed haproxy router; attach mode "
-                              f"(router.socket) only splits by weight in backend "
-                              f"{self.attach_backend}")
-        backend = self.attach_backend
-        wanted = render.attached_servers(target)
-        live = render.parse_servers_state(self.cli.run(f"show servers state {backend}"),
-                                          backend=backend)
         _own(state, table)
         state.table = table
-        self._save(state)
-        ours = [s for s in live if s.name in state.owners]
-        plan = render.plan_attached(backend, wanted, ours)  # type: ignore[arg-type]
-        for command in plan:
-            self.cli.run(command)
-        return bool(plan)
+        self._save(state)  # durable before it is acted on
+        try:
+            return attach.apply(self, table, target, state)
+        finally:
+            self._save(state)  # the counters of servers deleted meanwhile
 
     def _master_ask(self, command: str) -> str:
         try:

@@ -463,9 +463,9 @@ def plan_attached(backend: str, wanted: dict[str, tuple[str, int]],
     for name, (address, weight) in wanted.items():
         ref = f"{backend}/{name}"
         s = have.get(name)
-        if s is None:
-            out += [f"add server {ref} {address} weight {weight} {DYNAMIC_POOL}",
-                    f"set server {ref} state ready"]
+        if s is None:  # checked the way the backend says: option httpchk, else a connect
+            out += [f"add server {ref} {address} weight {weight} {DYNAMIC_POOL} check",
+                    f"enable health {ref}", f"set server {ref} state ready"]
             continue
         out += _update_commands(ref, s, address, weight)
     out += [f"set server {backend}/{s.name} state maint" for s in ours
