@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.component.test_cli import Service
+from tests.support.cli import Service
 from zerodown.runtimes.release import BASE_PASSED, BASE_PATH
 
 SECRET = "s3cr3t-value-7d1f0c"

@@ -766,5 +766,9 @@ def test_a_before_traffic_hook_gets_the_new_instances_addresses(world, tmp_path)
     new = sorted((p.instance for p in world.runtime.processes.values()
                   if p.alive and p.instance.revision == 2), key=lambda i: i.slot.index)
     assert len(new) == 2
+    first = sorted((p.instance for p in world.runtime.spawned if p.instance.revision == 1),
+                   key=lambda i: i.slot.index)
+    assert out.read_text().splitlines()[0] == " ".join(i.address for i in first) + "|", \
+        "a first deployment has no preview"
     assert out.read_text().splitlines()[1] == (" ".join(i.address for i in new)
                                                + "|X-Zerodown-Preview")

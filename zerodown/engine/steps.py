@@ -245,10 +245,12 @@ def await_background(engine: Engine, d: Deployment, monitor: BackgroundAnalysis,
 def hook(engine: Engine, d: Deployment, i: int, step: Hook) -> None:
     engine.store.begin_step(d.id, i)
     cfg = engine._config(d.to_revision)
+    # a first deployment has nothing to preview beside: users get it as soon as it routes
+    preview = getattr(cfg.strategy, "preview_header", None) if d.from_revision else None
     ctx = HookContext(engine.service, d.id, step.moment, d.to_revision,
                       engine._revision(d.to_revision).version,
                       d.from_revision, i + 1, step.describe(engine.service),
-                      f"http://{cfg.listen}", getattr(cfg.strategy, "preview_header", None),
+                      f"http://{cfg.listen}", preview,
                       {"kind": d.kind, "plan": d.plan_kind}, addresses(engine, d.to_revision))
     results = run_hooks(cfg.hooks, step.moment, ctx, base_dir=_folder(cfg.file),
                         on_result=lambda r: engine.store.event(
