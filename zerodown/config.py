@@ -240,9 +240,11 @@ def _driver_options(ctx: Context, section: str, kind: str, options: dict) -> Non
 
 def _option_checks() -> dict:
     # Imported here: the drivers import this module for the config types.
+    from zerodown.routers.embedded_options import parse_options as embedded
     from zerodown.routers.haproxy import parse_options as haproxy
     from zerodown.routers.nginx_options import parse_options as nginx
-    return {("router", "haproxy"): haproxy, ("router", "nginx"): nginx}
+    return {("router", "embedded"): embedded, ("router", "haproxy"): haproxy,
+            ("router", "nginx"): nginx}
 
 
 # --- loading ------------------------------------------------------------

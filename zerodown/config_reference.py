@@ -94,6 +94,11 @@ WORDS: W = {
                              "30s"),
     # --- router (options per kind: see ROUTER_OPTIONS)
     "router.kind": ("Which load balancer.", "embedded"),
+    "router.metrics": ("embedded: HOST:PORT of a read-only listener serving GET /metrics for "
+                       "Prometheus to scrape (the admin socket stays private).", "127.0.0.1:9464"),
+    "router.metrics_token_env": ("embedded: a variable of the controller's environment holding "
+                                 "the bearer token a scraper must send to router.metrics.",
+                                 "ZD_METRICS_TOKEN"),
     "router.socket": ("haproxy, attach mode: the stats socket (`level admin`) of an HAProxy you "
                       "run; zerodown starts nothing and manages one backend of it.",
                       "/run/haproxy/admin.sock"),
@@ -177,8 +182,7 @@ WORDS: W = {
                        86400),
     # --- analysis
     "analysis.interval": ("How often metrics are read.", "10s"),
-    "analysis.count": ("fixed method: measurements taken; with sequential, `interval` x `count` "
-                       "is the default `max_duration`.", 3),
+    "analysis.count": ("fixed method: measurements taken.", 3),
     "analysis.min_requests": ("Fewer requests than this is inconclusive, not failed.", 100),
     "analysis.success_rate": ("Non-5xx share the revision must keep, 0..1.", 0.99),
     "analysis.latency_p99": ("The revision's p99 latency must stay under this.", "300ms"),
@@ -192,8 +196,9 @@ WORDS: W = {
                         "every `interval` (Flagger's shape).", "sequential"),
     "analysis.max_false_alarm": ("sequential: the chance of failing a revision that is within "
                                  "the thresholds.", 0.01),
-    "analysis.max_duration": ("sequential: undecided after this is inconclusive (default: "
-                              "`interval` x `count`).", "5m"),
+    "analysis.max_duration": ("sequential: undecided after this is inconclusive (default: 3x "
+                              "the time the checks need at the traffic measured in the first "
+                              "seconds, 30s to 15m; said before judging).", "5m"),
     "analysis.on_inconclusive": ("Undecided at `max_duration`: `pause` for a person (abort, "
                                  "if users are on the new revision), or `wait` on for a "
                                  "verdict.", "pause"),
@@ -253,12 +258,14 @@ WORDS: W = {
 }
 
 # Router options by kind, from each driver's own table of what it accepts.
-ROUTER_KINDS_OPTIONS = {"embedded": (), "haproxy": ("socket", "backend", "lanes", "binary"),
+ROUTER_KINDS_OPTIONS = {"embedded": ("metrics", "metrics_token_env"),
+                        "haproxy": ("socket", "backend", "lanes", "binary"),
                         "nginx": ("workers", "worker_connections", "worker_shutdown_timeout",
                                   "keepalive_timeout", "keepalive_requests",
                                   "upstream_keepalive", "upstream_keepalive_timeout", "nginx",
                                   "config", "pid_file", "main_config")}
-ROUTER_TYPES = {"socket": "string", "backend": "string", "lanes": "integer", "binary": "string",
+ROUTER_TYPES = {"metrics": "string", "metrics_token_env": "string",
+                "socket": "string", "backend": "string", "lanes": "integer", "binary": "string",
                 "workers": ["string", "integer"], "worker_connections": "integer",
                 "worker_shutdown_timeout": ["string", "number"],
                 "keepalive_timeout": ["string", "number"], "keepalive_requests": "integer",

@@ -50,3 +50,41 @@ def test_a_successor_proxy_binds_the_metrics_listener_beside_its_predecessor(tmp
         assert get(port, "/healthz").status == 200
     finally:
         proxy.cleanup()
+
+
+def test_the_embedded_router_opens_the_metrics_listener_its_config_asks_for(tmp_path,
+                                                                             monkeypatch):
+    from zerodown.config import parse_config
+    from zerodown.routers import router_for
+    port = free_port()
+    cfg = parse_config(f"""
+service: shop
+listen: {HOST}:{free_port()}
+app: {{command: ["app", "--port", "{{port}}"]}}
+router: {{kind: embedded, metrics: "{HOST}:{port}", metrics_token_env: ZD_TEST_METRICS_TOKEN}}
+""")
+    monkeypatch.setenv("ZD_TEST_METRICS_TOKEN", "t0ken")
+    router = router_for(cfg, tmp_path / "state")
+    try:
+        router.ensure_running()
+        assert get(port, "/metrics").status == 401
+        assert get(port, "/metrics", headers={"Authorization": "Bearer t0ken"}).status == 200
+        assert "t0ken" not in " ".join(router.argv())  # never on the command line
+    finally:
+        router.stop()
+
+
+def test_embedded_router_options_are_checked_by_name():
+    import pytest
+
+    from zerodown.errors import ConfigError
+    from zerodown.routers.embedded_options import parse_options
+    assert parse_options({"metrics": "127.0.0.1:9464"}).metrics == "127.0.0.1:9464"
+    for options, key in (({"metrics": "nowhere"}, "router.metrics"),
+                         ({"metrics_token_env": "X"}, "router.metrics_token_env"),
+                         ({"metrics": "127.0.0.1:1", "metrics_token_env": "no-dash"},
+                          "router.metrics_token_env"),
+                         ({"admin": "tcp"}, "router.admin")):
+        with pytest.raises(ConfigError) as e:
+            parse_options(options)
+        assert e.value.key == key

@@ -13,7 +13,7 @@ from zerodown.config import json_schema
 from zerodown.config_reference import WORDS, keys, markdown
 from zerodown.hooks import MOMENTS
 from zerodown.hooks_config import HOOK
-from zerodown.routers import haproxy, nginx_options
+from zerodown.routers import embedded_options, haproxy, nginx_options
 from zerodown.schema import Section
 from zerodown.strategies import options
 
@@ -37,6 +37,7 @@ def accepted() -> set[str]:
     out |= {f"hooks.{m}" for m in MOMENTS} | {f"hook.{k}" for k in HOOK.fields}
     out |= {"router.kind", "runtime.kind"} | {f"router.{k}" for k in haproxy.OPTIONS}
     out |= {f"router.{k}" for k in nginx_options.PARSERS}
+    out |= {f"router.{k}" for k in embedded_options.PARSERS}
     return out
 
 
@@ -53,6 +54,7 @@ def test_router_options_per_kind_are_the_drivers_own():
     kinds = config_reference.ROUTER_KINDS_OPTIONS
     assert set(kinds["haproxy"]) == set(haproxy.OPTIONS)
     assert set(kinds["nginx"]) == set(nginx_options.PARSERS)
+    assert set(kinds["embedded"]) == set(embedded_options.PARSERS)
     assert set(kinds) == set(config.ROUTER_KINDS)
 
 

@@ -17,7 +17,11 @@ __all__ = ["EmbeddedRouter", "router_for"]
 def router_for(config: ServiceConfig, state_dir: str | os.PathLike):
     """The router `config.router.kind` names, for the service's listener, state in `state_dir`."""
     if config.router.kind == "embedded":
-        return EmbeddedRouter(state_dir, config.listen, service=config.service)
+        from zerodown.routers.embedded_options import parse_options
+        options = parse_options(config.router.options, file=config.file, lines=config.lines)
+        return EmbeddedRouter(state_dir, config.listen, service=config.service,
+                              args=["--metrics", options.metrics] if options.metrics else (),
+                              metrics_token_env=options.metrics_token_env)
     if config.router.kind == "nginx":
         from zerodown.routers.nginx import NginxRouter
         from zerodown.routers.nginx_options import parse_options

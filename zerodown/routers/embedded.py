@@ -39,8 +39,10 @@ class EmbeddedRouter:
     """Router protocol over the embedded proxy; see the module docstring."""
 
     def __init__(self, state_dir: str | os.PathLike, listen: str, token: str | None = None, *,
-                 service: str = "zerodown", args: Sequence[str] = (), host: Host = LOCAL):
+                 service: str = "zerodown", args: Sequence[str] = (), host: Host = LOCAL,
+                 metrics_token_env: str | None = None):
         self.host = host  # where the proxy process runs
+        self.metrics_token_env = metrics_token_env  # read at each start, handed over in env
         self.state_dir = Path(state_dir).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.listen, self.service, self.args = listen, service, list(args)
@@ -145,6 +147,18 @@ class EmbeddedRouter:
 
     # --- helpers -------------------------------------------------------------
 
+    def _metrics_env(self) -> dict[str, str]:
+        """The metrics listener's token, from the controller's variable, in the proxy's
+        environment (not its command line, which anyone may read)."""
+        name = self.metrics_token_env
+        if name is None:
+            return {}
+        token = os.environ.get(name)
+        if not token:
+            raise RouterError(f"router.metrics_token_env: ${name} is not set in the "
+                              "controller's environment (the metrics listener's bearer token)")
+        return {"ZERODOWN_METRICS_TOKEN": token}
+
     def argv(self) -> list[str]:
         return [sys.executable, "-m", "zerodown", "proxy", "--listen", self.listen,
                 "--admin", self.admin, "--state", str(self.state_file),
@@ -156,7 +170,7 @@ class EmbeddedRouter:
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
         try:
             return self.host.spawn(self.argv(), cwd=str(self.state_dir),
-                                   env={**os.environ, "PYTHONPATH": path},
+                                   env={**os.environ, "PYTHONPATH": path, **self._metrics_env()},
                                    log_path=self.log_path,
                                    banner=f"{why}: {' '.join(self.argv())}")
         except OSError as e:

@@ -1,0 +1,51 @@
+"""`router: {kind: embedded, ...}` options, checked with errors that name `router.<key>`.
+
+    router: embedded                                        # the proxy, admin on a unix socket
+    router: {kind: embedded, metrics: 127.0.0.1:9464}       # + a read-only /metrics for Prometheus
+    router: {kind: embedded, metrics: 127.0.0.1:9464, metrics_token_env: ZD_METRICS_TOKEN}
+
+`metrics_token_env` names a variable of the controller's environment whose value the
+scraper must send as a bearer token; it is handed to the proxy in its environment, never
+on its command line (which `ps` shows) nor in a file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from zerodown.errors import ConfigError
+from zerodown.schema import ENV_NAME, Invalid, address, text
+
+
+@dataclass(frozen=True)
+class EmbeddedOptions:
+    metrics: str | None = None  # HOST:PORT of the proxy's read-only /metrics listener
+    metrics_token_env: str | None = None  # the controller's variable holding its bearer token
+
+
+PARSERS = {"metrics": address().parse,
+           "metrics_token_env": text(ENV_NAME.pattern, "an environment variable name").parse}
+
+
+def parse_options(options: Mapping[str, Any], *, file: str | None = None,
+                  lines: Mapping[str, int] | None = None) -> EmbeddedOptions:
+    """EmbeddedOptions from `router:` options; a ConfigError naming router.<key> otherwise."""
+    lines = lines or {}
+
+    def error(key: str, message: str) -> ConfigError:
+        return ConfigError(message, file=file, line=lines.get(f"router.{key}", lines.get("router")),
+                           key=f"router.{key}")
+    values: dict[str, Any] = {}
+    for key, raw in options.items():
+        if key not in PARSERS:
+            raise error(str(key), f"unknown option for router kind embedded "
+                                  f"(allowed: kind, {', '.join(PARSERS)})")
+        try:
+            values[key] = PARSERS[key](raw)
+        except Invalid as e:
+            raise error(key, str(e)) from None
+    if "metrics_token_env" in values and "metrics" not in values:
+        raise error("metrics_token_env", "protects the metrics listener: add router.metrics "
+                                         "(HOST:PORT)")
+    return EmbeddedOptions(**values)
