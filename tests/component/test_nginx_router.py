@@ -197,6 +197,34 @@ def test_a_config_nginx_refuses_leaves_the_running_one_in_force(nginx, apps):
     assert request("GET", port, "/").status == 200
 
 
+def test_attach_mode_creates_the_include_file_so_the_users_nginx_can_start_first(apps,
+                                                                                  tmp_path):
+    """Issue 11.18: nginx would not start without the include file, zerodown not without a
+    running nginx, and zerodown never created the file."""
+    (tmp_path / "temp").mkdir()
+    include, conf = tmp_path / "conf.d" / "zerodown-shop.conf", tmp_path / "nginx.conf"
+    include.parent.mkdir()
+    conf.write_text(render_main(f"include {include};\n", options=NginxOptions(workers="1")))
+    router = NginxRouter(tmp_path / "state", f"127.0.0.1:{free_port()}", service="shop",
+                         options={"config": str(include), "pid_file": str(tmp_path / "nginx.pid")})
+    with pytest.raises(RouterError, match="that file is ready"):
+        router.ensure_running()  # zerodown up, before the user's nginx runs
+    assert include.exists()
+    started = subprocess.run(["nginx", "-p", f"{tmp_path}/", "-c", str(conf), "-e", "stderr"],
+                             capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
+    try:
+        wait_until(lambda: router.pid, 5.0, "the user's nginx running")
+        port = int(router.listen.rsplit(":", 1)[1])
+        assert request("GET", port, "/").status == 503  # nothing deployed yet
+        assert router.ensure_running() == router.pid
+        assert router.apply(split(1, apps, 100))
+        assert request("GET", port, "/").headers["x-version"] == "v1"
+    finally:
+        if router.pid:
+            os.kill(router.pid, signal.SIGQUIT)
+
+
 def test_attach_mode_reloads_a_master_it_did_not_start(apps, tmp_path):
     """The user's own nginx includes zerodown's file; zerodown writes it and reloads."""
     (tmp_path / "temp").mkdir()

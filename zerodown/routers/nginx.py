@@ -9,7 +9,8 @@ access.log and temp/; the master (`nginx -p state_dir -c nginx.conf`, daemon
 on, as the controller's user) outlives the controller, which finds it again
 by its pid file. Attach mode (options config + pid_file, see nginx_options.py)
 writes only the include file and reloads the user's master; it never starts
-or stops that master.
+or stops that master. The include file is created (answering 503) by the first
+ensure_running, so the user's nginx can start before anything is deployed.
 
 The routing table in force travels inside the config text (nginx_render.Meta),
 so table() reads what nginx was last told. A change of version alone rewrites
@@ -140,6 +141,8 @@ class NginxRouter:
     def ensure_running(self) -> int:
         """The master's pid; in managed mode start one (with the table in force) if none runs."""
         with self._locked():
+            if self.options.attached:
+                self._ensure_include()
             master = self._master()
             if master is not None:
                 return master.pid
@@ -147,7 +150,8 @@ class NginxRouter:
                 raise RouterError(f"no nginx master runs by {self.pid_file} (router.pid_file); "
                                   f"in attach mode zerodown reloads your nginx but never starts "
                                   f"it: start nginx, with `include {self.conf_path};` in its "
-                                  f"http block")
+                                  f"http block (that file is ready: until a version is deployed "
+                                  f"it answers 503 on {self.listen})")
             text = self._render(self.table())
             self._write_tested(text, self._read_conf())
             return self._start().pid
@@ -167,6 +171,16 @@ class NginxRouter:
                 self.host.wait_gone(master.pid, master.start, 10.0)
 
     # --- helpers -------------------------------------------------------------------
+
+    def _ensure_include(self) -> None:
+        """Attach mode: the include file exists, so the user's nginx can start before any
+        deployment (nginx refuses a missing include); with no table it answers 503."""
+        if self.conf_path.exists():
+            return
+        if not self.conf_path.parent.is_dir():
+            raise RouterError(f"router.config: the folder of {self.conf_path} does not exist; "
+                              f"create it (zerodown writes the file itself)")
+        write_atomic(str(self.conf_path), self._render(EMPTY_TABLE))
 
     def _render(self, table: RoutingTable) -> str:
         log = str(self.access_log) if self.options.attached else "access.log"
