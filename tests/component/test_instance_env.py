@@ -79,3 +79,14 @@ def test_an_instance_gets_exactly_the_declared_environment_and_no_file_holds_a_s
     assert (s.state_dir / "zerodown.db").exists()
     status = json.dumps(s.status())
     assert SECRET not in status
+
+
+def test_a_controller_started_without_the_secret_refuses_the_deploy_naming_it(releases):
+    s = releases
+    s.run("up", "--version", "v1")
+    s.run("controller", "--stop")
+    s.env = {k: v for k, v in s.env.items() if k != "DB_PASSWORD"}
+    err = s.run("deploy", "v2", code=2).stderr  # the next command starts it without
+    assert "secret DB_PASSWORD: $DB_PASSWORD is not set in the controller's environment" in err
+    history = s.run("history").stdout.splitlines()
+    assert len(history) == 2, history  # the header and up's deployment: no revision taken

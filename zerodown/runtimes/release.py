@@ -11,8 +11,10 @@ not decide what ships). It gets exactly, later entries winning:
    TMPDIR copied from the controller when it has them (BASE_PASSED);
 2. the KEY=VALUE lines of app.env_file (per version allowed: releases/{version}/.env);
 3. app.env;
-4. app.secrets, each read as the instance starts from the controller's environment or a
-   file — their values are never written to the store, the registry or a log;
+4. app.secrets, each read as the instance starts from the controller's environment (the
+   environment the controller service was started with, by `zerodown up` or the first
+   command after it stopped) or a file — their values are never written to the store,
+   the registry or a log;
 5. ZERODOWN_INSTANCE and ZERODOWN_STATE_DIR (how the runtime finds its processes again).
 
 Everything the first start would read is checked by check_release at `plan` and
@@ -100,9 +102,10 @@ def secret_value(cfg: ServiceConfig, secret: Secret, environ: Mapping[str, str])
         return text[:-1] if text.endswith("\n") else text
     var = secret.env or secret.name
     if var not in environ:
-        raise ConfigError(f"secret {secret.name}: ${var} is not set in the environment of the "
-                          f"controller (export it before zerodown deploy/up, or read it from a "
-                          f"file: {{name: {secret.name}, file: PATH}})")
+        raise ConfigError(f"secret {secret.name}: ${var} is not set in the controller's "
+                          f"environment (export it, then `zerodown controller --stop`: the next "
+                          f"command starts the controller with it; or read it from a file: "
+                          f"{{name: {secret.name}, file: PATH}})")
     return environ[var]
 
 
