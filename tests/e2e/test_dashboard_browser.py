@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -20,18 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import write_config
+from tests.support import HOST
+from tests.support.cli import Service
 from tests.support.net import free_port, wait_until
 from zerodown.loadgen import LoadInBackground
 from zerodown.proxy.client import AdminClient
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--disable-dev-shm-usage"]  # a container's /dev/shm is small
-CLI_TIMEOUT = 60
-CANARY = "{kind: canary, steps: [{weight: 30}, {pause: {}}]}"
+CANARY = "strategy={kind: canary, steps: [{weight: 30}, {pause: {}}]}"  # --set for the deployment
 
 try:
     from playwright.sync_api import sync_playwright
@@ -43,43 +39,20 @@ if (sync_playwright is None or not os.path.exists(CHROMIUM)) and os.environ.get(
                 "never skipped under CI", allow_module_level=True)
 
 
-class Service:
-    """A canary-configured service run by the real CLI: proxy, instances, controller daemon
-    with its API on TCP (bearer token)."""
+class Api:
+    """The controller's HTTP API on TCP, as a browser reaches it: a bearer token."""
 
-    def __init__(self, root: Path):
-        self.root, self.api_port = root, free_port()
-        self.file = write_config(root, instances=2, strategy=CANARY)
-        with self.file.open("a") as f:
-            f.write(f"\ncontroller:\n  listen: 127.0.0.1:{self.api_port}\n")
-        self.state_dir = root / ".zerodown"
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    def __init__(self, service: Service, port: int):
+        self.port = port
+        self.token = service.run("token", "create", "browser-test").stdout.split()[0]
 
-    def cli(self, *args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "zerodown", "-f", str(self.file), *args],
-                              cwd=self.root, env=self.env, text=True, capture_output=True,
-                              timeout=CLI_TIMEOUT)
-        assert done.returncode == 0, f"zerodown {' '.join(args)}: {done.stdout}{done.stderr}"
-        return done.stdout
-
-    def up(self) -> None:
-        self.cli("up")
-        self.token = self.cli("token", "create", "browser-test").split()[0]
-        status = self.api("GET", "status")
-        self.url, self.dashboard = status["url"] + "/", status["dashboard"]
-
-    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+    def __call__(self, method: str, path: str, body: dict | None = None) -> dict:
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.api_port}/api/v1/{path}", method=method,
+            f"http://127.0.0.1:{self.port}/api/v1/{path}", method=method,
             data=None if body is None else json.dumps(body).encode(),
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as reply:
             return json.loads(reply.read())
-
-    def down(self) -> None:
-        for args in (("abort",), ("down",)):
-            subprocess.run([sys.executable, "-m", "zerodown", "-f", str(self.file), *args],
-                           cwd=self.root, env=self.env, capture_output=True, timeout=CLI_TIMEOUT)
 
 
 class TableWatch:
@@ -153,23 +126,31 @@ def weight_in_page(page, revision: str) -> float | None:
 
 
 @pytest.fixture
-def service(tmp_path):
-    s = Service(tmp_path)
-    yield s
-    s.down()
+def served(tmp_path):
+    """A service serving v1, its controller's API on TCP too: (service, api)."""
+    port = free_port()
+    service = Service(tmp_path, extra=f"controller:\n  listen: 127.0.0.1:{port}\n")
+    try:
+        service.run("up")
+        yield service, Api(service, port)
+    finally:
+        left = service.cleanup()
+    assert not left, f"processes left after the test: {left}"
 
 
-def test_the_dashboard_follows_a_canary_live_and_aborts_it(service, tmp_path):
+def test_the_dashboard_follows_a_canary_live_and_aborts_it(served, tmp_path):
+    service, api = served
     artifacts = Path(os.environ.get("ZERODOWN_ARTIFACTS") or tmp_path)
     artifacts.mkdir(parents=True, exist_ok=True)
-    service.up()
+    dashboard = api("GET", "status")["dashboard"]
     watch = TableWatch(service.state_dir)
     try:
         with browser(tmp_path) as (new_page, errors), \
-                LoadInBackground(service.url, connections=4, duration=120) as load:
+                LoadInBackground(f"http://{HOST}:{service.port}/", connections=4,
+                                 duration=120) as load:
             page = new_page()
             # The token comes once in the fragment, as `zerodown up` prints the URL with it.
-            page.goto(f"{service.dashboard}#token={service.token}")
+            page.goto(f"{dashboard}#token={api.token}")
             page.wait_for_function("document.querySelector('#link').dataset.state === 'live'")
             assert weight_in_page(page, "r1") == 100
             assert "token" not in page.url  # moved to sessionStorage, out of the address bar
@@ -177,12 +158,12 @@ def test_the_dashboard_follows_a_canary_live_and_aborts_it(service, tmp_path):
             # its token comes in the query this time.
             polled = new_page()
             polled.route("**/api/v1/stream*", lambda route: route.abort())
-            polled.goto(f"{service.dashboard}?token={service.token}")
+            polled.goto(f"{dashboard}?token={api.token}")
             polled.wait_for_function("document.querySelector('#link').dataset.state === 'polling'")
             page.evaluate(RECORD_WEIGHTS)
             load.wait_for_responses(300)
 
-            deployment = service.api("POST", "deployments", {"version": "v2", "reason": "e2e"})["id"]
+            deployment = api("POST", "deployments", {"version": "v2", "set": [CANARY], "reason": "e2e"})["id"]
             table_time = wait_until(lambda: watch.when("r2", 30), 20, "the proxy routing 30% to r2")
             page.wait_for_function("() => (window.zdWeights || []).some(x => x.revision === 'r2' && x.weight === 30)",
                                    timeout=5000)
@@ -194,7 +175,7 @@ def test_the_dashboard_follows_a_canary_live_and_aborts_it(service, tmp_path):
                                      " return s && Number(s.dataset.weight) === 30; }", timeout=5000)
             page.wait_for_selector("#headline:has-text('Canary r2')")
             page.wait_for_selector("#plan [data-state='current']")
-            wait_until(lambda: service.api("GET", "status")["deployment"]["phase"] == "paused", 20,
+            wait_until(lambda: api("GET", "status")["deployment"]["phase"] == "paused", 20,
                        "the canary paused")
             page.wait_for_selector("#phase:has-text('paused')")
             page.wait_for_timeout(2500)  # a few points in the charts, for the screenshot
@@ -210,10 +191,10 @@ def test_the_dashboard_follows_a_canary_live_and_aborts_it(service, tmp_path):
             page.wait_for_function("() => [...document.querySelectorAll('#traffic-bar .seg')].every("
                                    "s => Number(s.dataset.weight) === (s.dataset.revision === 'r1' ? 100 : 0))",
                                    timeout=5000)
-            wait_until(lambda: service.api("GET", f"deployments/{deployment}")["phase"] == "aborted",
+            wait_until(lambda: api("GET", f"deployments/{deployment}")["phase"] == "aborted",
                        30, "the deployment aborted")
             page.wait_for_selector(f"#history tr[data-deployment='{deployment}'] .outcome:has-text('aborted')")
-            events = [e for e in service.api("GET", f"events?deployment={deployment}&limit=500")["events"]]
+            events = [e for e in api("GET", f"events?deployment={deployment}&limit=500")["events"]]
             assert any("e2e: the dashboard aborts" in e["text"] for e in events), events[-5:]
             load.wait_for_responses(load.progress()[0] + 300)
             result = load.stop()
