@@ -38,6 +38,13 @@ test("an abort in progress says where traffic goes", () => {
   assert.equal(view.headline, "Aborting r4 (v4): traffic back to r3 (v3)");
 });
 
+test("a promotion says where it goes", () => {
+  const d = { ...canary, phase: "promoting", plan: "promote" };
+  const view = summarize({ stable: r(3, "v3"), deployment: d, traffic: traffic({ r3: 50, r4: 50 }) }, [d], [], NOW);
+  assert.equal(view.headline, "Promoting r4 (v4) to all traffic: 50% now");
+  assert.equal(view.tone, "info");
+});
+
 test("no deployment: what serves, and how the last one ended", () => {
   const last = { ...canary, phase: "failed", error: "instance shop-r4-s3 did not become healthy within 30s", duration_s: 31 };
   const status = { stable: r(3, "v3"), deployment: null, traffic: traffic({ r3: 100 }) };

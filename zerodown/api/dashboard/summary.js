@@ -25,6 +25,7 @@ function headline(status, d) {
   if (d.kind === "rollback") return `Rolling back to ${to}`;
   if (d.plan === "abort") return `Aborting ${to}: traffic back to ${label(d.from)}`;
   if (d.plan === "rollback") return `Rolling back ${to} to ${label(d.from)}`;
+  if (d.phase === "promoting") return `Promoting ${to} to all traffic: ${weight} now`;
   if (d.strategy === "canary") return `Canary ${to} at ${weight}`;
   if (d.strategy === "ab-test") return `A/B test: ${to} at ${weight}`;
   if (d.strategy === "blue-green") return `Blue/green ${to}: ${weight} of traffic`;
