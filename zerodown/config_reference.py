@@ -257,21 +257,15 @@ WORDS: W = {
     "hook.name": ("How messages and `zerodown plan` name it.", "smoke"),
 }
 
-# Router options by kind, from each driver's own table of what it accepts.
-ROUTER_KINDS_OPTIONS = {"embedded": ("metrics", "metrics_token_env"),
-                        "haproxy": ("socket", "backend", "lanes", "binary"),
-                        "nginx": ("workers", "worker_connections", "worker_shutdown_timeout",
-                                  "keepalive_timeout", "keepalive_requests",
-                                  "upstream_keepalive", "upstream_keepalive_timeout", "nginx",
-                                  "config", "pid_file", "main_config")}
-ROUTER_TYPES = {"metrics": "string", "metrics_token_env": "string",
-                "socket": "string", "backend": "string", "lanes": "integer", "binary": "string",
+# Router options by kind come from each driver's own table of what it accepts.
+ROUTER_TYPES = {"socket": "string", "backend": "string", "lanes": "integer", "binary": "string",
                 "workers": ["string", "integer"], "worker_connections": "integer",
                 "worker_shutdown_timeout": ["string", "number"],
                 "keepalive_timeout": ["string", "number"], "keepalive_requests": "integer",
                 "upstream_keepalive": "integer",
                 "upstream_keepalive_timeout": ["string", "number"], "nginx": "string",
-                "config": "string", "pid_file": "string", "main_config": "string"}
+                "config": "string", "pid_file": "string", "main_config": "string",
+                "metrics": "string", "metrics_token_env": "string"}
 ROUTER_DEFAULTS = {"lanes": 4, "binary": "haproxy", "workers": "auto",
                    "worker_connections": 4096, "worker_shutdown_timeout": 30.0,
                    "keepalive_timeout": 75.0, "keepalive_requests": 10000,
@@ -279,10 +273,17 @@ ROUTER_DEFAULTS = {"lanes": 4, "binary": "haproxy", "workers": "auto",
                    "nginx": "nginx"}
 
 
+def router_options() -> dict[str, tuple[str, ...]]:
+    """The options each router kind accepts: the keys of the table its parse_options reads."""
+    from zerodown.routers import embedded_options, haproxy, nginx_options
+    return {"embedded": tuple(embedded_options.PARSERS), "haproxy": tuple(haproxy.OPTIONS),
+            "nginx": tuple(nginx_options.PARSERS)}
+
+
 def router_schema(kinds: tuple[str, ...]) -> dict:
     """`router:` as a kind name, or a mapping of a kind and that kind's options."""
     def one(kind: str) -> dict:
-        options = ROUTER_KINDS_OPTIONS.get(kind, ())
+        options = router_options().get(kind, ())
         return {"type": "object", "additionalProperties": False,
                 "properties": {"kind": {"const": kind}, **{
                     k: {"type": ROUTER_TYPES[k], **({"default": ROUTER_DEFAULTS[k]}
@@ -369,7 +370,7 @@ SECTIONS = (  # (title, doc path prefix, what the section is)
     ("health", "health", "How zerodown decides an instance is healthy."),
     ("controller", "controller", "The controller daemon (`zerodown up` starts it)."),
     ("router", "router",
-     "`embedded` takes no options; `haproxy` and `nginx` take theirs beside `kind`. Attach "
+     "Each kind takes its own options beside `kind` (the words say which). Attach "
      "modes drive a load balancer you run; see the README's Load balancers section."),
     ("runtime", "runtime", ""),
     ("strategy", "strategy", "Each key applies to the kinds it names; `kind` picks them."),

@@ -4,6 +4,7 @@ schema renders (`.venv/bin/python scripts/config_reference.py` rewrites it)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import yaml
@@ -35,9 +36,11 @@ def accepted() -> set[str]:
     out |= {f"match.{k}" for k in options.MATCH.fields}
     out |= {f"step.{k}" for k in options._STEP_KINDS}
     out |= {f"hooks.{m}" for m in MOMENTS} | {f"hook.{k}" for k in HOOK.fields}
-    out |= {"router.kind", "runtime.kind"} | {f"router.{k}" for k in haproxy.OPTIONS}
-    out |= {f"router.{k}" for k in nginx_options.PARSERS}
-    out |= {f"router.{k}" for k in embedded_options.PARSERS}
+    out |= {"router.kind", "runtime.kind"}
+    for (section, _), check in config._option_checks().items():  # each driver's own table
+        module = sys.modules[check.__module__]
+        table = getattr(module, "PARSERS", None) or getattr(module, "OPTIONS")
+        out |= {f"{section}.{k}" for k in table}
     return out
 
 
@@ -51,11 +54,13 @@ def test_every_key_the_parser_accepts_is_in_the_schema_and_nothing_else():
 
 
 def test_router_options_per_kind_are_the_drivers_own():
-    kinds = config_reference.ROUTER_KINDS_OPTIONS
+    kinds = config_reference.router_options()
     assert set(kinds["haproxy"]) == set(haproxy.OPTIONS)
     assert set(kinds["nginx"]) == set(nginx_options.PARSERS)
     assert set(kinds["embedded"]) == set(embedded_options.PARSERS)
     assert set(kinds) == set(config.ROUTER_KINDS)
+    checked = {kind for section, kind in config._option_checks() if section == "router"}
+    assert checked <= set(kinds), "a router kind whose options the reference does not know"
 
 
 def test_every_key_has_words_and_no_words_name_a_missing_key():
