@@ -2,6 +2,9 @@
 // live stream of status changes and events.
 
 const TOKEN_KEY = "zerodown.token";
+// The API beside the page (…/dashboard/ → …/api/v1/), so the controller can sit behind
+// a reverse proxy under a path prefix of its own.
+const API = new URL("../api/v1/", location.href).pathname;
 
 // The printed dashboard URL may carry the token once (#token=... or ?token=...).
 // It moves into sessionStorage (this tab only) and out of the address bar, so it
@@ -49,11 +52,11 @@ async function check(response) {
 }
 
 export async function get(path) {
-  return check(await fetch(`/api/v1/${path}`, { headers: headers(), cache: "no-store" }));
+  return check(await fetch(`${API}${path}`, { headers: headers(), cache: "no-store" }));
 }
 
 export async function post(path, body) {
-  return check(await fetch(`/api/v1/${path}`, {
+  return check(await fetch(`${API}${path}`, {
     method: "POST",
     headers: headers({ "Content-Type": "application/json" }),
     body: JSON.stringify(body),
@@ -65,7 +68,7 @@ export async function post(path, body) {
 // the stream ends (or stays silent too long), rejects when it cannot be opened.
 export async function stream(after, onOpen, onMessage) {
   // ?after: the events since the last one seen come first, so a reconnect misses none.
-  const response = await fetch(`/api/v1/stream${after ? `?after=${after}` : ""}`, {
+  const response = await fetch(`${API}stream${after ? `?after=${after}` : ""}`, {
     headers: headers({ Accept: "text/event-stream" }), cache: "no-store",
   });
   if (!response.ok || !response.body) {
