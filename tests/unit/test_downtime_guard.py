@@ -8,7 +8,7 @@ import shlex
 import pytest
 
 from zerodown.commands import build_parser
-from zerodown.commands.deploying import overrides
+from zerodown.daemon.actions import overrides
 from zerodown.commands.examples import EXAMPLES
 from zerodown.config import apply_overrides, parse_config, starter_yaml
 from zerodown.engine.runner import Engine
