@@ -64,7 +64,9 @@ function draw() {
   // A background tab's title tells the state too: "Canary r4 (v4) at 25% · shop · zerodown".
   if (s) document.title = `${isActive(s.deployment) ? `${$("headline").textContent} · ` : ""}${s.service} · zerodown`;
   renderTraffic(s, state.table, $("traffic-bar"), $("traffic-legend"), $("traffic-rules"), roles);
-  renderRevisions(s, roles, $("revisions"), t);
+  if (changed("revisions", s && [s.revisions, s.instances, s.traffic], roles, Math.floor(t))) {
+    renderRevisions(s, roles, $("revisions"), t);
+  }
   if (changed("plan", state.detail)) renderPlan(state.detail, $("plan"), $("plan-meta"));
   const picked = state.selected;
   if (changed("events", picked && picked.id, state.log.cursor)) {

@@ -38,6 +38,13 @@ export function renderTraffic(status, table, bar, legend, rules, roles) {
   bar.dataset.empty = down ? "the proxy is not running" : "nothing routed";
   // A revision with no weight, no backend and no role is only the proxy's old counters.
   const shown = traffic.filter((t) => t.weight || t.backends.length || roles[Number(t.revision.slice(1))]);
+  renderRules(table, rules);
+  // The status comes four times a second; the legend is rewritten only when it would read
+  // differently (a tooltip or a selection in it would flicker otherwise).
+  const key = JSON.stringify([shown.map((t) => [t.revision, t.version, t.weight, t.backends.length,
+    num(t.rate), t.in_flight]), roles, down]);
+  if (legend.dataset.key === key) return;
+  legend.dataset.key = key;
   legend.innerHTML = shown.map((t) => {
     const role = roles[Number(t.revision.slice(1))];
     return `<div class="legend-item" data-revision="${esc(t.revision)}">
@@ -48,6 +55,9 @@ export function renderTraffic(status, table, bar, legend, rules, roles) {
     </div>`;
   }).join("") || (down ? '<p class="error-text">The load balancer is not running, so what users get is unknown (<code>zerodown up</code> starts it).</p>'
     : '<p class="muted">Nothing is routed: every request gets 503.</p>');
+}
+
+function renderRules(table, rules) {
   const ruleList = (table && table.rules) || [];
   const sticky = table && table.sticky;
   const parts = ruleList.map((r) => `${r.header ? `header ${r.header}` : `cookie ${r.cookie}`} ${r.equals !== undefined ? `= "${r.equals}"` : `~ /${r.regex}/`} → ${r.revision}`);
