@@ -23,6 +23,7 @@ import yaml
 from zerodown import render
 from zerodown.analysis import judge_for
 from zerodown.config import ServiceConfig, apply_overrides, load_config, parse_config
+from zerodown.engine.recovery import recover
 from zerodown.engine.runner import Engine, SystemClock
 from zerodown.engine.store import Deployment, Event, InstanceRow, Store
 from zerodown.errors import ConfigError, UsageError, ZerodownError
@@ -74,7 +75,8 @@ class Controller:
     # --- state and drivers ---------------------------------------------------------
 
     def has_state(self) -> bool:
-        return self.db_path.exists()
+        """A store, or (the store lost) instances the local runtime recorded here."""
+        return self.db_path.exists() or (self.state_dir / "instances.json").exists()
 
     def store(self) -> Store:
         if self._store is None:
@@ -82,9 +84,18 @@ class Controller:
         return self._store
 
     def open_store(self) -> Store:
-        """A connection of its own (one per thread that reads while the engine writes)."""
+        """A connection of its own (one per thread that reads while the engine writes).
+        A store that lost the service while it serves is rebuilt first (engine/recovery.py),
+        so `status` and the next deployment see what runs."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        return Store(str(self.db_path))
+        store = Store(str(self.db_path))
+        try:
+            cfg = self.config()
+        except ConfigError:
+            return store  # the last revision's snapshot is in the store, if anything is
+        recover(store, cfg.service, {"file": cfg.file, "source": cfg.source},
+                self.runtime(cfg), self.router(cfg))
+        return store
 
     def runtime(self, cfg: ServiceConfig | None = None):
         if "runtime" not in self._drivers:

@@ -133,7 +133,7 @@ class FakeRuntime:
                 self.violations.append(f"r{revision.number} started in slot {slot.index}, "
                                        f"where {busy.instance.id} still runs")
             inst = Instance(revision.service, revision.number, slot, f"127.0.0.1:{next(self._ports)}",
-                            next(self._pids))
+                            next(self._pids), revision.version)
             self.processes[key] = proc = FakeProcess(inst, revision.version)
             self._slots[(revision.service, slot.index)] = proc
             self.spawned.append(proc)
@@ -237,6 +237,9 @@ class FakeRouter:
                 return False
             self.journal.append(("drained", backend_id, None))
             return True
+
+    def in_force(self) -> RoutingTable:
+        return self.table
 
     def stats(self) -> dict:
         with self.faults.call("router.stats"):

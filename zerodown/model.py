@@ -6,7 +6,7 @@ state of one service; routers make a load balancer match it exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,8 @@ class Instance:
     slot: Slot
     address: str  # "host:port" the load balancer sends traffic to
     pid: int | None = None
+    # The label it was started with, if the runtime keeps it: a lost store is rebuilt from it.
+    version: str | None = field(default=None, compare=False)
 
     @property
     def ref(self) -> InstanceRef:

@@ -113,6 +113,10 @@ class Router(Protocol):
     def stats(self) -> dict:
         """Per-revision and per-backend counters: requests, 2xx..5xx, latency, in-flight."""
 
+    def in_force(self) -> RoutingTable:
+        """The table the load balancer serves now, asked of it (not of zerodown's store):
+        what the engine checks before it stops an instance, and rebuilds a lost store from."""
+
 
 @runtime_checkable
 class MetricSource(Protocol):

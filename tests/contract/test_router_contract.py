@@ -39,6 +39,14 @@ def test_apply_changes_things_once_then_the_same_table_changes_nothing(router_fa
     assert h.table() == t
 
 
+def test_in_force_says_what_the_load_balancer_serves(router_factory):
+    """What the engine asks before it stops an instance, and rebuilds a lost store from."""
+    h = router_factory()
+    t = table(h, 1, ("r1", 100, [0, 1]))
+    h.router.apply(t)
+    assert h.router.in_force() == h.table() == t
+
+
 def test_a_newer_version_replaces_the_whole_table(router_factory):
     h = router_factory()
     h.router.apply(table(h, 1, ("r1", 100, [0, 1])))

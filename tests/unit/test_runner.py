@@ -467,7 +467,10 @@ def test_a_new_store_in_front_of_a_load_balancer_it_never_told_anything_takes_it
     fresh = world.engine(config(2))
     d = fresh.deploy("v1")
     assert fresh.run(d) is Phase.SUCCEEDED
-    assert world.router.table.epoch == held.epoch + 1
+    # The new store was rebuilt from what served (engine/recovery.py): r3 replaced by r4,
+    # in a table after the one held, never beside it as a second "r1".
+    assert (world.router.table.epoch, world.router.table.version) > (held.epoch, held.version)
+    assert {r.name for r in world.router.table.revisions} == {"r4"}
     assert fresh.store.deployment(d).phase is Phase.SUCCEEDED
 
 

@@ -41,7 +41,8 @@ from zerodown.engine.steps import (DRAIN_POLL, POLL, STEPS, AnalysisFailed, Inco
                                    RefusedStep)
 from zerodown.engine.store import (Change, Deployment, DeploymentConflict, PlanMoved, Store,
                                    StoreUnavailable)
-from zerodown.errors import StaleTableError, UsageError, ZerodownError
+from zerodown.engine.recovery import recover, still_routed
+from zerodown.errors import RouterError, StaleTableError, UsageError, ZerodownError
 from zerodown.hooks import HookFailed
 from zerodown.model import InstanceRef, Revision, RoutingTable, Slot
 from zerodown.plan import Analyze, Pause, Plan, PlanError, Step, Target
@@ -122,6 +123,7 @@ class Engine:
             section = {"kind": strategy} if isinstance(strategy, str) else dict(strategy)
             extra.append(f"strategy={json.dumps(section)}")
         cfg = apply_overrides(self.config, extra) if extra else self.config
+        self.recover()  # a lost store is rebuilt before anything is planned from it
         if not cfg.source:
             raise ZerodownError("the engine needs a config from load_config/parse_config "
                                 "(its source is what a revision records)")
@@ -162,6 +164,7 @@ class Engine:
         """A deployment back to the previous revision (or `to_revision`); returns its id."""
         if service not in (None, self.service):
             raise ZerodownError(f"this engine deploys {self.service}, not {service}")
+        self.recover()
         to = self.rollback_target(to_revision)
         record, cfg = self.store.revision(self.service, to), self._config(to)
         self.runtime.check_release(cfg.app, record.version)
@@ -276,13 +279,28 @@ class Engine:
         with self._lock():
             self._reconcile()
 
+    def recover(self) -> str | None:
+        """If the store lost the service while it serves: rebuild it (engine/recovery.py)."""
+        return recover(self.store, self.service,
+                       {"file": self.config.file, "source": self.config.source},
+                       self.runtime, self.router)
+
     def _reconcile(self) -> None:
+        self.recover()
         found = self.runtime.adopt(self.service)  # before reading rows: see Start's intents
         rows = self.store.instances(self.service, live=True)
         changes, events, orphans = [], [], []
+        unowned = [i for i in found if i.ref not in rows]
+        try:
+            kept, why = {i.ref for i in still_routed(self.router, unowned)}, "it routes to it"
+        except RouterError as e:  # cannot tell: stopping could take users' only backends
+            kept, why = {i.ref for i in unowned}, f"it cannot say whether it routes to it ({e})"
         for inst in found:
             row = rows.get(inst.ref)
-            if row is None:
+            if row is None and inst.ref in kept:
+                events.append(("instance.kept", f"not stopping {inst.id} at {inst.address}: the "
+                               f"state store does not own it, but the load balancer: {why}"))
+            elif row is None:
                 orphans.append(inst)
                 events.append(("instance.orphan", f"stopping {inst.id} at {inst.address}: it "
                                "runs, but the state store does not own it"))

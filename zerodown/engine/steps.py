@@ -20,8 +20,9 @@ from zerodown.engine.health import HealthError
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.monitor import BackgroundAnalysis, verdict_of
 from zerodown.engine.records import Change, Deployment
+from zerodown.engine.recovery import still_routed
 from zerodown.engine.store import Store
-from zerodown.errors import ZerodownError
+from zerodown.errors import RouterError, ZerodownError
 from zerodown.hooks import HookContext, require, run_hooks
 from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot
 from zerodown.plan import Analyze, Drain, Hook, Pause, Route, Start, Stop, WaitHealthy, route_table
@@ -29,6 +30,7 @@ from zerodown.protocols import Clock, Router, Runtime
 
 POLL = 1.0  # how often a waiting runner re-reads the store for another process's signal
 DRAIN_POLL = 0.25  # how often a drain asks the router about in-flight requests
+ROUTER_WAIT = 15.0  # how long a stop waits for a load balancer that does not answer (restarting)
 
 
 class AnalysisFailed(ZerodownError):
@@ -157,6 +159,7 @@ def stop(engine: Engine, d: Deployment, i: int, step: Stop) -> None:
         if ref.name(engine.service) in routed:
             raise RefusedStep(f"refusing to stop {ref.name(engine.service)}: the routing table "
                               "in force still sends it traffic")
+    guard_stops(engine, [rows[r].instance(engine.service) for r in live])
     engine.store.begin_step(d.id, i)
     grace = engine._config(d.to_revision).stop_grace
     for ref in live:
@@ -166,6 +169,28 @@ def stop(engine: Engine, d: Deployment, i: int, step: Stop) -> None:
             stop_instance(engine, ref, inst, grace)
     engine.store.finish_step(d.id, i, f"stopped {_names(live, engine.service)}" if live else
                              "already stopped", [Change(r, "stopped") for r in live])
+
+
+def guard_stops(engine: Engine, instances: Sequence[Instance | None]) -> None:
+    """Never stop an instance the load balancer routes to, whatever the store says (it
+    may have been lost): asked of the load balancer, not of the store."""
+    known = [i for i in instances if i is not None]
+    deadline = engine.clock.now() + ROUTER_WAIT
+    while True:
+        try:
+            routed = still_routed(engine.router, known)
+            break
+        except RouterError as e:  # restarting (supervised): wait for it a while
+            if engine.clock.now() >= deadline:
+                raise RefusedStep(
+                    f"refusing to stop {_names([i.ref for i in known], engine.service)}: the "
+                    f"load balancer did not say within {ROUTER_WAIT:g}s whether it still "
+                    f"routes to them ({e})") from None
+            engine.clock.sleep(DRAIN_POLL)
+    if routed:
+        raise RefusedStep(f"refusing to stop {', '.join(i.id for i in routed)}: the load "
+                          f"balancer's table in force still routes to "
+                          f"{', '.join(i.address for i in routed)}")
 
 
 def stop_instance(engine: Engine, ref: InstanceRef, inst: Instance, grace: float) -> None:

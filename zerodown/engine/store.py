@@ -36,7 +36,7 @@ from zerodown.engine.records import (Change, Deployment, DeploymentConflict, Eve
                                      NotFound, PlanMoved, RevisionRecord, Routing, StepRecord,
                                      StoreError, StoreUnavailable)
 from zerodown.engine.schema import MIGRATIONS
-from zerodown.model import EMPTY_TABLE, InstanceRef, RoutingTable, Slot
+from zerodown.model import EMPTY_TABLE, Instance, InstanceRef, RoutingTable, Slot
 from zerodown.plan import Pause, Plan, ServiceState, Step, step_from_data, step_to_data
 
 # The names other modules import from here (rows and errors live in records.py, the schema in schema.py).
@@ -396,6 +396,30 @@ class Store:
             self._write_instances(tx, service, changes)
             for kind, message in events:
                 tx.event(service, kind, message)
+
+    def recover(self, service: str, config: dict, versions: dict[int, str],
+                routed: Sequence[Instance], table: RoutingTable, stable: int,
+                message: str) -> bool:
+        """Rebuild an empty store from what serves (engine/recovery.py), in one
+        transaction: the revisions serving, their routed instances, the table in force
+        as the last confirmed one, `stable`. False if the service has revisions by now."""
+        with self._tx() as tx:
+            if self._one("SELECT 1 FROM revisions WHERE service = ?", (service,)):
+                return False
+            tx.execute("INSERT INTO services (name, config, stable, updated) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (name) DO UPDATE SET stable = excluded.stable",
+                       (service, json.dumps(config), stable, tx.now))
+            for number, version in sorted(versions.items()):
+                tx.execute("INSERT INTO revisions (service, number, version, config, created) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           (service, number, version, json.dumps(config), tx.now))
+            self._write_instances(tx, service, [Change(i.ref, "routed", i) for i in routed])
+            tx.execute("INSERT INTO routing (service, version, epoch, applied) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (service) DO UPDATE SET version = excluded.version, epoch = "
+                       "excluded.epoch, applied = excluded.applied, staged = NULL",
+                       (service, table.version, table.epoch, table_json.dumps(table)))
+            tx.event(service, "store.recovered", message)
+        return True
 
     def _write_instances(self, tx: _Tx, service: str, changes: Sequence[Change]) -> None:
         # One executemany per step: the writes are O(instances changed), never O(all).

@@ -79,6 +79,10 @@ class EmbeddedRouter:
     def stats(self) -> dict:
         return self.client.stats()
 
+    def in_force(self) -> RoutingTable:
+        """The table the proxy serves now, asked of the proxy itself."""
+        return self.client.table()
+
     # --- the proxy process ----------------------------------------------------
 
     def ensure_running(self) -> int | None:

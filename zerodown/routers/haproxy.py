@@ -215,6 +215,8 @@ class HAProxyRouter:
         """The table in force (haproxy.json, written before each change is acted on)."""
         return self._load().table
 
+    in_force = table  # the Router protocol's name
+
     # --- the HAProxy process (managed mode) -------------------------------------
 
     def ensure_running(self) -> int | None:

@@ -136,6 +136,8 @@ class NginxRouter:
         """The routing table in force: the one inside the config nginx was last given."""
         return self._table_of(self._read_conf())
 
+    in_force = table  # the Router protocol's name
+
     # --- the nginx process ------------------------------------------------------
 
     def ensure_running(self) -> int:

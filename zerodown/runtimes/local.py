@@ -224,7 +224,7 @@ class LocalRuntime:
 
 def _instance(entry: dict) -> Instance:
     return Instance(entry["service"], entry["revision"], Slot(entry["slot"], entry["host"]),
-                    entry["address"], entry["pid"])
+                    entry["address"], entry["pid"], entry.get("version"))
 
 
 def _argv(app: AppConfig) -> list[str]:
