@@ -52,14 +52,23 @@ def write_config(folder: Path, *, instances: int = 3,
 
 
 class Stack:
-    def __init__(self, config_path: Path, state_dir: Path):
+    def __init__(self, config_path: Path, state_dir: Path, db: Path | None = None):
+        """`db`: the store's file, if not state_dir/zerodown.db (on a disk of its own)."""
         self.config = load_config(str(config_path))
         self.state_dir = state_dir
+        self.db = db or state_dir / "zerodown.db"
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store(str(state_dir / "zerodown.db"))
         self.runtime = runtime_for(self.config, state_dir)
         self.router = router_for(self.config, state_dir)
         self.router.ensure_running()
+        self.restart_controller()
+
+    def restart_controller(self) -> None:
+        """A new controller: a new connection to the store (which may be a new file) and a
+        new engine, over the same runtime and load balancer."""
+        if getattr(self, "store", None) is not None:
+            self.store.close()
+        self.store = Store(str(self.db))
         clock = SystemClock()
         judge = judge_for(self.config, self.router, clock, lambda kind, text, deployment:
                           self.store.event(self.config.service, kind, text, deployment))
@@ -95,31 +104,46 @@ class Stack:
 
 
 CONTROLLER = """
-import sys
+import json, sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
 from tests.e2e.stack import Stack
-stack = Stack(Path({config!r}), Path({state!r}))
-print("deployment", stack.engine.deploy("v2"), flush=True)
+stack = Stack(Path({config!r}), Path({state!r}), Path({db!r}))
+print("deployment", stack.engine.deploy({version!r}, strategy=json.loads({strategy!r})),
+      flush=True)
 stack.engine.run(stack.engine.store.active_deployment("shop").id)
 """
 
 
-def kill_controller_then_resume(stack: Stack, kill_at: int, timeout: float = 30.0) -> dict:
-    """Deploy v2 from a controller process of its own, SIGKILL it once the deployment's
-    cursor reached step `kill_at` (in the middle, before the end), and resume it here:
-    {deployment id: the phase it ended in}."""
-    script = CONTROLLER.format(root=str(os.getcwd()), config=stack.config.file,
-                               state=str(stack.state_dir))
-    controller = subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def kill_controller_then_resume(stack: Stack, kill_at: int | float, timeout: float = 30.0,
+                                version: str = "v2", strategy: str | None = None) -> dict:
+    """Deploy `version` from a controller process of its own, SIGKILL it at step
+    `kill_at` (kill_controller_at), and resume it here: {deployment id: its end phase}."""
+    kill_controller_at(stack, kill_at, timeout, version, strategy)
+    return stack.engine.resume_interrupted(stop_when_paused=False)
+
+
+def kill_controller_at(stack: Stack, kill_at: int | float, timeout: float = 30.0,
+                       version: str = "v2", strategy: str | None = None) -> None:
+    """Deploy `version` (with `strategy`, a JSON section, or the configured one) from a
+    controller process of its own and SIGKILL it once the deployment's cursor reached
+    step `kill_at` (a float below 1: that share of its steps; at least step 1)."""
+    controller = start_controller(stack, version, strategy)
     deadline = time.monotonic() + timeout
     while True:
         d = stack.store.active_deployment("shop")
-        if d is not None and d.cursor >= kill_at:
+        at = kill_at if isinstance(kill_at, int) else int(kill_at * len(d.steps)) if d else 0
+        if d is not None and d.cursor >= max(at, 1):
             break
         assert time.monotonic() < deadline and controller.poll() is None, controller.stdout.read()
         time.sleep(0.005)
     os.kill(controller.pid, signal.SIGKILL)
     controller.wait()
-    return stack.engine.resume_interrupted(stop_when_paused=False)
+
+
+def start_controller(stack: Stack, version: str, strategy: str | None) -> subprocess.Popen:
+    script = CONTROLLER.format(root=str(os.getcwd()), config=stack.config.file,
+                               state=str(stack.state_dir), db=str(stack.db), version=version,
+                               strategy=strategy or "null")
+    return subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -1,0 +1,155 @@
+"""Faults under load, each counted in failed requests: the chaos suite's moves.
+
+Every fault strikes a real stack (local processes, the embedded proxy, SQLite)
+while a load generator counts every response, and ends in a deployment that
+finished; `Outcome` says how many requests failed across it. Random choices
+(which step a controller dies at, when the disk fills) come from one seeded
+Random, so a failure replays with its seed. tests/e2e/test_chaos.py runs a few
+of each; benchmarks/chaos_bench.py runs many.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import yaml
+
+from zerodown.engine.lifecycle import Phase
+from zerodown.engine.store import StoreUnavailable
+from tests.e2e.stack import (FOUR_STRATEGIES, Stack, kill_controller_at,
+                             kill_controller_then_resume)
+
+STRATEGY_NAMES = ("rolling", "in-place", "blue-green", "canary")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    fault: str
+    detail: str
+    phase: str  # how the deployment under the fault ended
+    requests: int
+    failed: int
+
+    def line(self) -> str:
+        return (f"{self.fault:<19} {self.detail:<38} {self.phase:<10} "
+                f"{self.requests:>8} {self.failed:>6}")
+
+
+HEADER = f"{'fault':<19} {'detail':<38} {'ended':<10} {'requests':>8} {'failed':>6}"
+
+
+class Chaos:
+    def __init__(self, stack: Stack, rng: random.Random, connections: int = 6):
+        self.stack, self.rng, self.connections = stack, rng, connections
+        self.versions = iter(f"v{n}" for n in range(2, 10_000))
+        self.outcomes: list[Outcome] = []
+
+    def _under_load(self, fault: str, act: Callable[[], tuple[str, Phase]]) -> Outcome:
+        (detail, phase), result = self.stack.under_load(act, connections=self.connections,
+                                                        settle=100)
+        out = Outcome(fault, detail, phase.value, result.sent, result.failed())
+        self.outcomes.append(out)
+        print(out.line(), flush=True)
+        return out
+
+    # --- the faults --------------------------------------------------------------------
+
+    def controller_kill(self, strategy: str) -> Outcome:
+        """SIGKILL the controller at a random step of a deployment by `strategy`, resume."""
+        section = json.dumps(yaml.safe_load(FOUR_STRATEGIES[STRATEGY_NAMES.index(strategy)]))
+        share = round(self.rng.uniform(0.05, 0.95), 2)
+
+        def act() -> tuple[str, Phase]:
+            resumed = kill_controller_then_resume(self.stack, share, version=next(self.versions),
+                                                  strategy=section)
+            return (f"{strategy}, killed at {share:.0%} of its steps",
+                    _only(resumed.values()))
+        return self._under_load("controller SIGKILL", act)
+
+    def disk_full(self, filling: "Callable[[], contextlib.AbstractContextManager]") -> Outcome:
+        """The store's disk fills at a random step of a deployment; space is freed and the
+        deployment resumed by a new controller."""
+        at = self.rng.randint(1, 6)
+
+        def act() -> tuple[str, Phase]:
+            stack = self.stack
+            id = stack.engine.deploy(next(self.versions))
+            full = contextlib.ExitStack()
+
+            def listener(event):
+                if event.kind == "step.finished" and event.data.get("index") == at - 1:
+                    stack.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # must grow
+                    full.enter_context(filling())
+            stack.store.listeners.append(listener)
+            try:
+                stack.engine.run(id)
+                raise AssertionError("the deployment ended although its store's disk was full")
+            except StoreUnavailable as e:
+                assert "disk is full" in str(e), e
+            finally:
+                full.close()  # space freed
+            stack.restart_controller()
+            return f"full after step {at}, freed, resumed", stack.engine.run(id)
+        return self._under_load("disk full", act)
+
+    def store_loss(self, mid_deployment: bool) -> Outcome:
+        """Delete the store (file, WAL, shared memory) and go on with a new controller:
+        between deployments, or with the controller killed in the middle of one."""
+        def act() -> tuple[str, Phase]:
+            stack = self.stack
+            if mid_deployment:
+                share = round(self.rng.uniform(0.1, 0.9), 2)
+                kill_controller_at(stack, share, version=next(self.versions))
+                detail = f"deleted, controller killed at {share:.0%}"
+            else:
+                detail = "deleted between deployments"
+            stack.store.close()
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{stack.db}{suffix}")
+            stack.restart_controller()
+            assert stack.engine.recover() is not None, "nothing was rebuilt"
+            return detail, stack.deploy(next(self.versions))
+        return self._under_load("store loss", act)
+
+
+def _only(phases) -> Phase:
+    phases = list(phases)
+    assert len(phases) == 1, phases
+    return phases[0]
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size: str = "4m") -> Iterator[bool]:
+    """A tmpfs of `size` at `path` (root only); yields whether it is a real mount."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True).returncode == 0
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+@contextlib.contextmanager
+def filled(folder: Path) -> Iterator[None]:
+    """Every byte of `folder`'s file system taken, until the block exits."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        for size in (1 << 16, 1 << 12, 1 << 9, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    f.write(b"\0" * size)
+    try:
+        yield
+    finally:
+        filler.unlink()
