@@ -11,10 +11,11 @@ browsers and urllib3 do). Scenarios:
 
   baseline        nginx defaults (keepalive_timeout 75s, HTTP/1.0 upstreams,
                   no upstream keep-alive), config rewritten, `nginx -s reload`
-  zerodown        NginxRouter.apply(table) with its defaults
-  zerodown-ka0    NginxRouter with router.keepalive_timeout: 0 (no idle client
-                  connection for a reload to close, at the price of a TCP
-                  connection per request)
+  zerodown        NginxRouter.apply(table) with its defaults (keepalive_timeout
+                  0: no idle client connection for a reload to close, at the
+                  price of a TCP connection per request)
+  zerodown-ka75   NginxRouter with router.keepalive_timeout: 75s (nginx's
+                  default: client connections kept between requests)
 
 Two times from the call (apply / nginx -s reload): "first new", until a fresh
 connection first gets the new version, and "old retired", until every worker
@@ -149,8 +150,9 @@ def main() -> int:
             for name, go in (
                     ("baseline", lambda f: baseline(f, apps, args.changes, args.connections)),
                     ("zerodown", lambda f: zerodown(f, apps, args.changes, args.connections, {})),
-                    ("zerodown-ka0", lambda f: zerodown(f, apps, args.changes, args.connections,
-                                                        {"keepalive_timeout": 0}))):
+                    ("zerodown-ka75", lambda f: zerodown(f, apps, args.changes,
+                                                         args.connections,
+                                                         {"keepalive_timeout": "75s"}))):
                 folder = Path(tmp) / name
                 (folder / "temp").mkdir(parents=True)
                 results[name] = go(folder)

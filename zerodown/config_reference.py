@@ -111,8 +111,10 @@ WORDS: W = {
     "router.worker_connections": ("nginx: `worker_connections` (16..1000000).", 4096),
     "router.worker_shutdown_timeout": ("nginx: old workers are cut after this on a reload; "
                                        "bounds a drain.", "30s"),
-    "router.keepalive_timeout": ("nginx: idle client keep-alive; `0` closes after each "
-                                 "response (no request lost on a reload, less throughput).",
+    "router.keepalive_timeout": ("nginx: idle client keep-alive; `0` (the default) closes "
+                                 "after each response, so no request is lost on a reload; "
+                                 "75s keeps client connections (more throughput; a client "
+                                 "that does not retry loses a few requests per reload).",
                                  "75s"),
     "router.keepalive_requests": ("nginx: requests per client connection (1..10000000).", 10000),
     "router.upstream_keepalive": ("nginx: idle connections kept per revision and worker "
@@ -268,7 +270,7 @@ ROUTER_TYPES = {"socket": "string", "backend": "string", "lanes": "integer", "bi
                 "metrics": "string", "metrics_token_env": "string"}
 ROUTER_DEFAULTS = {"lanes": 4, "binary": "haproxy", "workers": "auto",
                    "worker_connections": 4096, "worker_shutdown_timeout": 30.0,
-                   "keepalive_timeout": 75.0, "keepalive_requests": 10000,
+                   "keepalive_timeout": 0.0, "keepalive_requests": 10000,
                    "upstream_keepalive": 64, "upstream_keepalive_timeout": 60.0,
                    "nginx": "nginx"}
 

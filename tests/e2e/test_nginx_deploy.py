@@ -1,9 +1,11 @@
 """Deployments through a real nginx (router kind nginx) under load, every response counted.
 
-Two clients run through each deployment: one that retries an idempotent request
-once when a reused keep-alive connection closes before any response byte (as
-browsers and urllib3 do) must see no failure at all; a raw one is reported, as
-each nginx reload closes idle client connections under it.
+Two clients run through each deployment, and neither may see a failure: one that
+retries an idempotent request once when a reused keep-alive connection closes
+before any response byte (as browsers and urllib3 do), and a raw one. nginx
+closes idle client connections on every reload; the router's default
+keepalive_timeout 0 leaves none idle (with 75s the raw client lost 2-4 requests
+per reload: benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ def test_a_deployment_through_nginx_fails_nothing_for_a_retrying_client(stack_fa
           f"{result.sent} ({result.retried} retried once); raw client {plain.failed()} "
           f"failed of {plain.sent} {plain.errors}")
     assert result.failed() == 0, result.summary()
+    # issue 11.19: with client keep-alive (nginx's default) the raw client lost 2-4 requests
+    # per reload; the router's default (keepalive_timeout 0) leaves no idle connection to close
+    assert plain.failed() == 0, plain.summary()
     assert set(result.by_header["X-Version"]) == {"v1", "v2"}
     assert len(stack.pids()) == 3
     table = stack.router.table()

@@ -1,7 +1,7 @@
 """`router: {kind: nginx, ...}` options, checked with errors that name `router.<key>`.
 
     router: {kind: nginx}                                     # managed: zerodown runs nginx
-    router: {kind: nginx, workers: 2, keepalive_timeout: 30s}
+    router: {kind: nginx, workers: 2, keepalive_timeout: 75s}   # client keep-alive on
     router: {kind: nginx, config: /etc/nginx/zerodown/shop.conf, pid_file: /run/nginx.pid}
 
 Managed mode (no `config`): zerodown writes a whole nginx.conf in its state
@@ -24,7 +24,11 @@ class NginxOptions:
     workers: str = "auto"                 # worker_processes
     worker_connections: int = 4096
     worker_shutdown_timeout: float = 30.0  # bounds a drain: old workers are cut after this
-    keepalive_timeout: float = 75.0       # idle client keep-alive (nginx's default)
+    # Idle client keep-alive. 0 by default: a reload closes idle client connections, and a
+    # client that sends on one at that instant and does not retry loses that request (2-4 per
+    # reload); without keep-alive none is lost, at a cost in throughput (benchmarks/README.md,
+    # nginx_reload.py). Clients that retry (browsers, urllib3) lose nothing with 75s either.
+    keepalive_timeout: float = 0.0
     keepalive_requests: int = 10000
     upstream_keepalive: int = 64          # idle connections kept per revision and worker
     upstream_keepalive_timeout: float = 60.0
