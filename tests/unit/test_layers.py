@@ -33,10 +33,12 @@ PACKAGE = ROOT / "zerodown"
 ALLOWED_CYCLE_EDGES = {("zerodown.proxy.upstream", "zerodown.proxy.server")}
 
 CONTROL_PLANE = ("zerodown.analysis", "zerodown.api", "zerodown.cli", "zerodown.commands",
-                 "zerodown.config", "zerodown.controller", "zerodown.daemon", "zerodown.demo",
-                 "zerodown.engine", "zerodown.fakes", "zerodown.hooks", "zerodown.hosts",
-                 "zerodown.loadgen", "zerodown.plan", "zerodown.render", "zerodown.routers",
-                 "zerodown.runtimes", "zerodown.strategies")
+                 "zerodown.config", "zerodown.config_reference", "zerodown.controller",
+                 "zerodown.daemon", "zerodown.demo", "zerodown.engine", "zerodown.example",
+                 "zerodown.fakes", "zerodown.hooks", "zerodown.hooks_config",
+                 "zerodown.hooks_model", "zerodown.hosts", "zerodown.loadgen", "zerodown.plan",
+                 "zerodown.render", "zerodown.routers", "zerodown.runtimes", "zerodown.schema",
+                 "zerodown.strategies", "zerodown.yaml_input")
 
 
 def _name(path: Path) -> str:
