@@ -1,7 +1,9 @@
-"""What the state store reads and writes: its rows as frozen dataclasses, and its errors."""
+"""What the state store reads and writes: its rows as frozen dataclasses, and its errors
+(SQLite's own translated into one that names the file and what to do: `unavailable`)."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 from zerodown.engine.lifecycle import Phase
@@ -119,3 +121,34 @@ class RevisionRecord:
     number: int
     version: str
     config: dict  # {"file": ..., "source": the zerodown.yaml mapping, overrides applied}
+
+
+# SQLite's primary result codes (sqlite3.Error.sqlite_errorcode & 0xff) that say what to do.
+_FULL, _CORRUPT, _NOTADB, _BUSY, _LOCKED, _IOERR, _READONLY, _CANTOPEN = 13, 11, 26, 5, 6, 10, 8, 14
+
+
+def unavailable(path: str, e: sqlite3.Error, doing: str = "read",
+                waited: float | None = None) -> StoreUnavailable:
+    """SQLite's error as a message naming the file and what the user can do about it."""
+    code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
+    said = f"(SQLite: {e})"
+    if code == _FULL:
+        return StoreUnavailable(
+            f"cannot write the state store {path}: its disk is full {said}. Nothing it holds "
+            f"was lost and serving goes on; free space on that file system, then run the "
+            f"command again (`zerodown resume` continues a deployment from its step)")
+    if code in (_CORRUPT, _NOTADB):
+        return StoreUnavailable(
+            f"the state store {path} is damaged and cannot be read {said}. Move it aside "
+            f"(mv {path} {path}.damaged) and run the command again: zerodown rebuilds what "
+            f"the load balancer and the runtime know, and stops no instance the load balancer "
+            f"routes to")
+    if code in (_BUSY, _LOCKED):
+        wait = f"waited {waited:g}s" if waited is not None else "in use"
+        return StoreUnavailable(f"the state store {path} is busy ({wait} for another zerodown "
+                                f"process) {said}; try again")
+    if code in (_READONLY, _CANTOPEN, _IOERR):
+        return StoreUnavailable(f"cannot {doing} the state store {path} {said}: check that the "
+                                f"file and its folder exist, are writable, and that the disk "
+                                f"works, then run the command again")
+    return StoreUnavailable(f"cannot {doing} the state store {path} {said}")

@@ -34,7 +34,7 @@ from zerodown.engine import lifecycle, schema
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.records import (Change, Deployment, DeploymentConflict, Event, InstanceRow,
                                      NotFound, PlanMoved, RevisionRecord, Routing, StepRecord,
-                                     StoreError, StoreUnavailable)
+                                     StoreError, StoreUnavailable, unavailable)
 from zerodown.engine.schema import MIGRATIONS
 from zerodown.model import EMPTY_TABLE, Instance, InstanceRef, RoutingTable, Slot
 from zerodown.plan import Pause, Plan, ServiceState, Step, step_from_data, step_to_data
@@ -562,37 +562,6 @@ def _conflict(active: Deployment) -> str:
             f"{route}, step {min(active.cursor + 1, len(active.steps))}/{len(active.steps)}); "
             f"one deployment per service at a time: wait for it with `zerodown deploy --wait`, "
             f"or stop it with `zerodown abort {active.id}`")
-
-
-# SQLite's primary result codes (sqlite3.Error.sqlite_errorcode & 0xff) that say what to do.
-_FULL, _CORRUPT, _NOTADB, _BUSY, _LOCKED, _IOERR, _READONLY, _CANTOPEN = 13, 11, 26, 5, 6, 10, 8, 14
-
-
-def unavailable(path: str, e: sqlite3.Error, doing: str = "read",
-                waited: float | None = None) -> StoreUnavailable:
-    """SQLite's error as a message naming the file and what the user can do about it."""
-    code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
-    said = f"(SQLite: {e})"
-    if code == _FULL:
-        return StoreUnavailable(
-            f"cannot write the state store {path}: its disk is full {said}. Nothing it holds "
-            f"was lost and serving goes on; free space on that file system, then run the "
-            f"command again (`zerodown resume` continues a deployment from its step)")
-    if code in (_CORRUPT, _NOTADB):
-        return StoreUnavailable(
-            f"the state store {path} is damaged and cannot be read {said}. Move it aside "
-            f"(mv {path} {path}.damaged) and run the command again: zerodown rebuilds what "
-            f"the load balancer and the runtime know, and stops no instance the load balancer "
-            f"routes to")
-    if code in (_BUSY, _LOCKED):
-        wait = f"waited {waited:g}s" if waited is not None else "in use"
-        return StoreUnavailable(f"the state store {path} is busy ({wait} for another zerodown "
-                                f"process) {said}; try again")
-    if code in (_READONLY, _CANTOPEN, _IOERR):
-        return StoreUnavailable(f"cannot {doing} the state store {path} {said}: check that the "
-                                f"file and its folder exist, are writable, and that the disk "
-                                f"works, then run the command again")
-    return StoreUnavailable(f"cannot {doing} the state store {path} {said}")
 
 
 def _translating(method: Callable) -> Callable:
