@@ -16,6 +16,7 @@ committed page differs from what this renders.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, Iterator
 
@@ -106,7 +107,7 @@ WORDS: W = {
                        "balance algorithm must allow dynamic servers).", "app"),
     "router.lanes": ("haproxy, managed: backends made ready for revisions side by side "
                      "(1..64).", 4),
-    "router.binary": ("haproxy: the executable.", "/usr/sbin/haproxy"),
+    "router.binary": ("haproxy: the executable (default: `haproxy` on PATH).", "/usr/sbin/haproxy"),
     "router.workers": ('nginx: `worker_processes`, `"auto"` or 1..256.', 2),
     "router.worker_connections": ("nginx: `worker_connections` (16..1000000).", 4096),
     "router.worker_shutdown_timeout": ("nginx: old workers are cut after this on a reload; "
@@ -268,13 +269,6 @@ ROUTER_TYPES = {"socket": "string", "backend": "string", "lanes": "integer", "bi
                 "upstream_keepalive_timeout": ["string", "number"], "nginx": "string",
                 "config": "string", "pid_file": "string", "main_config": "string",
                 "metrics": "string", "metrics_token_env": "string"}
-ROUTER_DEFAULTS = {"lanes": 4, "binary": "haproxy", "workers": "auto",
-                   "worker_connections": 4096, "worker_shutdown_timeout": 30.0,
-                   "keepalive_timeout": 0.0, "keepalive_requests": 10000,
-                   "upstream_keepalive": 64, "upstream_keepalive_timeout": 60.0,
-                   "nginx": "nginx"}
-
-
 def router_options() -> dict[str, tuple[str, ...]]:
     """The options each router kind accepts: the keys of the table its parse_options reads."""
     from zerodown.routers import embedded_options, haproxy, nginx_options
@@ -282,14 +276,25 @@ def router_options() -> dict[str, tuple[str, ...]]:
             "nginx": tuple(nginx_options.PARSERS)}
 
 
+def router_defaults(kind: str) -> dict[str, Any]:
+    """What each driver fills in for an option left out (its own dataclass or parser)."""
+    from zerodown.routers import embedded_options, haproxy, nginx_options
+    if kind == "haproxy":
+        return haproxy.parse_options({})
+    options = {"embedded": embedded_options.EmbeddedOptions,
+               "nginx": nginx_options.NginxOptions}.get(kind)
+    return {} if options is None else {
+        f.name: f.default for f in dataclasses.fields(options) if f.default is not None}
+
+
 def router_schema(kinds: tuple[str, ...]) -> dict:
     """`router:` as a kind name, or a mapping of a kind and that kind's options."""
     def one(kind: str) -> dict:
-        options = router_options().get(kind, ())
+        options, defaults = router_options().get(kind, ()), router_defaults(kind)
         return {"type": "object", "additionalProperties": False,
                 "properties": {"kind": {"const": kind}, **{
-                    k: {"type": ROUTER_TYPES[k], **({"default": ROUTER_DEFAULTS[k]}
-                                                    if k in ROUTER_DEFAULTS else {})}
+                    k: {"type": ROUTER_TYPES[k], **({"default": defaults[k]}
+                                                    if k in defaults else {})}
                     for k in options}}}
     return {"anyOf": [{"enum": list(kinds)}, *(one(k) for k in kinds)]}
 
