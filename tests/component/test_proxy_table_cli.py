@@ -25,7 +25,7 @@ def test_deploy_waits_for_health_then_swaps_and_table_set_get_list(proxy, app_fa
     assert get(proxy.port, "/").text == "hello from v1\n"
 
     dead = free_port()  # nothing listens there: the swap must not happen
-    err = zd(proxy, "deploy", "v2", "--target", f"{HOST}:{dead}", "--health-timeout", "0.5",
+    err = zd(proxy, "deploy", "v2", "--target", f"{HOST}:{dead}", "--deploy-timeout", "0.5",
              code=1).stderr
     assert f"target {HOST}:{dead} did not answer 200 on /healthz" in err and "unchanged" in err
     assert get(proxy.port, "/").text == "hello from v1\n"

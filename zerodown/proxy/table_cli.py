@@ -6,7 +6,8 @@
                                                                       # once each answers its health check
     zerodown proxy list --admin ...                                   # revisions, weights, backends
 
-Like kamal-proxy's `deploy`: the new targets are probed first and the table is
+Like kamal-proxy's `deploy` (its flag names --health-check-path and --deploy-timeout
+work here too): the new targets are probed first and the table is
 swapped only once every one is healthy; if one is not, nothing changes. A table
 without `version` gets the one in force plus one (so a hand-written file need not
 track it); an explicit older version is refused by the proxy (409), as always.
@@ -61,10 +62,10 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("revision", help="a name for what the targets run, e.g. v2")
     deploy.add_argument("--target", action="append", required=True, metavar="HOST:PORT",
                         help="a backend (repeatable)")
-    deploy.add_argument("--health-path", default="/healthz",
+    deploy.add_argument("--health-path", "--health-check-path", default="/healthz",
                         help="probed with GET on each target until it answers 200 (default "
                              "/healthz; empty: no check)")
-    deploy.add_argument("--health-timeout", type=float, default=30.0,
+    deploy.add_argument("--health-timeout", "--deploy-timeout", type=float, default=30.0,
                         help="seconds each target may take to become healthy (default 30)")
     admin(deploy)
     admin(sub.add_parser("list", help="revisions, weights and backends in force",
