@@ -243,8 +243,12 @@ def test_attach_mode_reloads_a_master_it_did_not_start(apps, tmp_path):
         port = int(router.listen.rsplit(":", 1)[1])
         assert request("GET", port, "/").headers["x-version"] == "v2"
         assert router.table() == split(1, apps, 0)
-        router.stop()  # not ours: nothing happens
+        router.stop()  # zerodown down: the master is not ours and runs on, routing nothing
         assert router.pid is not None
+        assert request("GET", port, "/").status == 503  # not 502 from stopped instances
+        assert router.table() == RoutingTable(1)
+        assert router.apply(split(2, apps, 100))  # the next `up` routes again
+        assert request("GET", port, "/").headers["x-version"] == "v1"
     finally:
         if router.pid:
             os.kill(router.pid, signal.SIGQUIT)

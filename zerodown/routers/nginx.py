@@ -79,6 +79,13 @@ class NginxRouter:
         return f"http://{self.listen}"
 
     @property
+    def down_says(self) -> str:
+        """What stop() did, for `zerodown down`."""
+        if self.options.attached:
+            return f"emptied zerodown's routes in your nginx ({self.listen} answers 503)"
+        return "stopped nginx"
+
+    @property
     def pid(self) -> int | None:
         """The running master's pid, or None."""
         master = self._master()
@@ -96,19 +103,24 @@ class NginxRouter:
             if table == current:
                 return False
             check_newer(table, current)
-            master = self._master()
-            if master is None:
-                raise RouterError(f"nginx is not running (no master by {self.pid_file}); "
-                                  f"start it first (ensure_running)")
-            text = self._render(table)
-            if routing_text(text) == routing_text(old_text):
-                write_atomic(str(self.conf_path), text)  # a new version, the same routing
-                return True
-            self._write_tested(text, old_text)
-            removed = set(current.backends()) - set(table.backends())
-            self._reload(master, removed, old_text)
-            self._remember(table)
+            return self._put(table, current, old_text)
+
+    def _put(self, table: RoutingTable, current: RoutingTable, old_text: str) -> bool:
+        """Render `table` in place of `current` (the text `old_text`); reload if it routes
+        otherwise."""
+        master = self._master()
+        if master is None:
+            raise RouterError(f"nginx is not running (no master by {self.pid_file}); "
+                              f"start it first (ensure_running)")
+        text = self._render(table)
+        if routing_text(text) == routing_text(old_text):
+            write_atomic(str(self.conf_path), text)  # a new version, the same routing
             return True
+        self._write_tested(text, old_text)
+        removed = set(current.backends()) - set(table.backends())
+        self._reload(master, removed, old_text)
+        self._remember(table)
+        return True
 
     def drained(self, backend_id: str) -> bool:
         with self._lock:
@@ -160,8 +172,16 @@ class NginxRouter:
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Managed mode: SIGQUIT (workers finish their requests), SIGKILL after `timeout`.
-        Attach mode: nothing; the master is the user's."""
+        Attach mode: the master is the user's and runs on; zerodown's server routes nothing
+        (503) from here on, so no request goes to instances being stopped. The table keeps
+        its version: the next one (a later version) replaces it as any other."""
         if self.options.attached:
+            with self._locked():
+                old_text = self._read_conf()
+                current = self._table_of(old_text)
+                if current.revisions and self._master() is not None:
+                    self._put(RoutingTable(current.version, epoch=current.epoch), current,
+                              old_text)
             return
         with self._locked():
             master = self._master()
