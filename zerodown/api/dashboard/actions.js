@@ -3,7 +3,7 @@
 
 import { post } from "./api.js";
 import { label, percent } from "./format.js";
-import { isActive } from "./summary.js";
+import { isActive } from "./phases.js";
 
 // Which phases each action applies to (engine/lifecycle.py's transitions).
 const APPLIES = {

@@ -9,7 +9,8 @@ import { attachHover } from "./hover.js";
 import { Metrics, renderMetrics } from "./metrics.js";
 import { rolesOf } from "./palette.js";
 import { renderRevisions } from "./revisions.js";
-import { isActive, renderSummary, summarize } from "./summary.js";
+import { isActive } from "./phases.js";
+import { renderSummary, summarize } from "./summary.js";
 import { renderTraffic } from "./traffic.js";
 
 const POLL_MS = 1000; // status while the stream is down: the bar stays within a second

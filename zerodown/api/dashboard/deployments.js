@@ -1,8 +1,8 @@
 // The running deployment's plan (the current step marked) and the history of deployments.
 
 import { day, esc, label, phaseText, seconds } from "./format.js";
+import { ended as isEnded } from "./phases.js";
 
-const TERMINAL = ["succeeded", "failed", "rolled_back", "aborted"];
 const MARK = { done: "✓", current: "●", pending: "", failed: "✕", stopped: "■" };
 
 // detail: GET deployments/current (deployment_dict + plan_steps), or null when none runs.
@@ -13,7 +13,7 @@ export function renderPlan(detail, listEl, metaEl) {
     return;
   }
   const done = detail.plan_steps.filter((s) => s.state === "done").length;
-  const ended = TERMINAL.includes(detail.phase) ? ` · ${phaseText(detail.phase)}` : "";
+  const ended = isEnded(detail.phase) ? ` · ${phaseText(detail.phase)}` : "";
   metaEl.textContent = `deployment ${detail.id}${ended} · ${detail.plan} plan · ${done} of ${detail.plan_steps.length} done`;
   // A finished deployment's "current" step is where it stopped: failed there, or was ended there.
   const stoppedAs = detail.phase === "failed" ? "failed" : "stopped";
@@ -29,7 +29,7 @@ export function renderPlan(detail, listEl, metaEl) {
 
 export function renderHistory(deployments, tbody, selected) {
   tbody.innerHTML = (deployments || []).map((d) => {
-    const took = TERMINAL.includes(d.phase) ? seconds(d.duration_s) : "running";
+    const took = isEnded(d.phase) ? seconds(d.duration_s) : "running";
     const change = d.from ? `${label(d.from)} → ${label(d.to)}` : label(d.to);
     return `<tr data-deployment="${d.id}"${d.id === selected ? ' aria-selected="true"' : ""}${d.error ? ` title="${esc(d.error)}"` : ""}>
       <td class="muted">${d.id}</td><td>${d.kind === "rollback" ? "rollback " : ""}${esc(change)}</td>

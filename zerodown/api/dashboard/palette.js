@@ -1,8 +1,9 @@
+import { ended } from "./phases.js";
+
 // One colour per revision, the same in the bar, the legend and the charts:
 // the stable revision and the one being deployed get the two named colours,
 // any other (an older revision still routed) a quieter one.
 
-const TERMINAL = ["succeeded", "failed", "rolled_back", "aborted"];
 // Five, so that the older revisions seen together within minutes (r2 and r5 after two
 // quick deployments) rarely share one.
 const OTHERS = [1, 2, 3, 4, 5].map((n) => `var(--c-other-${n})`);
@@ -14,9 +15,9 @@ export function rolesOf(status, last) {
   const roles = {};
   if (!status) return roles;
   const d = status.deployment;
-  if (d && d.to && !TERMINAL.includes(d.phase)) {
+  if (d && d.to && !ended(d.phase)) {
     roles[d.to.revision] = d.kind === "rollback" ? "target" : d.strategy === "canary" ? "canary" : "new";
-  } else if (last && last.to && TERMINAL.includes(last.phase)) {
+  } else if (last && last.to && ended(last.phase)) {
     roles[last.to.revision] = last.phase.replace(/_/g, " ");
   }
   if (status.stable) roles[status.stable.revision] = "stable";

@@ -2,17 +2,13 @@
 // "Canary r4 (v4) at 25%" · "step 3 of 7 · pause until resumed · analysis passing".
 
 import { ago, esc, label, percent, phaseText, seconds } from "./format.js";
+import { isActive } from "./phases.js";
 
-const TERMINAL = new Set(["succeeded", "failed", "rolled_back", "aborted"]);
 // The colour of a phase badge: calm for progress, amber for waiting or going back, red for failure.
 const TONE = {
   pending: "info", running: "info", promoting: "info", paused: "warn", aborting: "warn",
   rolling_back: "warn", succeeded: "ok", failed: "bad", rolled_back: "warn", aborted: "warn",
 };
-
-export function isActive(deployment) {
-  return Boolean(deployment) && !TERMINAL.has(deployment.phase);
-}
 
 function weightOf(status, revision) {
   const row = (status.traffic || []).find((t) => t.revision === `r${revision}`);
