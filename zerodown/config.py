@@ -122,7 +122,7 @@ class ServiceConfig:
     # deployment, or pauses it with on_failure: pause (engine/deadlines.py). None: no limit.
     progress_deadline: float | None = 600.0
     controller: ControllerConfig = ControllerConfig()
-    hooks: Hooks = Hooks()  # commands/webhooks at the moments of a deployment (hooks.py)
+    hooks: Hooks = Hooks()  # commands/webhooks at the moments of a deployment (run by hooks.py)
     # Where it came from, so --set overrides re-validate with the same locations.
     file: str | None = field(default=None, compare=False)
     source: dict = field(default_factory=dict, compare=False, repr=False)

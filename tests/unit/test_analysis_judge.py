@@ -286,7 +286,7 @@ class Hanging:
         self.clock, self.began = clock, clock.now()
 
     def counts(self, revision):
-        from zerodown.proxy.metrics import BOUNDS
+        from zerodown.latency import BOUNDS
         t = self.clock.now() - self.began
         if revision == "r1":
             n = 450 * t

@@ -19,7 +19,7 @@ from zerodown import render, table_json
 from zerodown.controller import (Controller, _probed, _proxy, deployment_view, labels,
                                  instance_view, maybe_label, table_traffic)
 from zerodown.errors import ZerodownError
-from zerodown.proxy.metrics import quantile
+from zerodown.latency import quantile
 
 TICK = 0.25  # the status document is at most this old (a table change reaches SSE in < 1 s)
 INTERVAL = 1.0  # one metrics point per revision per second
