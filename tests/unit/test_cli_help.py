@@ -25,3 +25,45 @@ def test_every_command_help_has_an_example(command, capsys):
 def test_every_strategy_kind_is_accepted_by_strategy(kind):
     for command in ("deploy", "plan"):
         assert build_parser().parse_args([command, "v2", "--strategy", kind]).strategy == kind
+
+
+def documented_command_lines() -> list[str]:
+    """Every `zerodown ...` line of a code block in the README and docs/, and every --help
+    example: what a newcomer copies. Pseudo-syntax (a|b, [opt], ...) is left out."""
+    from pathlib import Path
+
+    from zerodown.commands.examples import EXAMPLES
+    repo = Path(__file__).resolve().parents[2]
+    lines = [line for lines in EXAMPLES.values() for line in lines]
+    for page in [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]:
+        block = False
+        for line in page.read_text().splitlines():
+            if line.startswith("```"):
+                block = not block
+            elif block:
+                lines += [part.strip() for part in line.split("#")[0].split(" ; ")]
+    out = []
+    for line in lines:
+        line = line.removeprefix(".venv/bin/").split(" > ")[0].rstrip(" &")
+        if line.startswith("zerodown ") and not any(c in line for c in "|[") and "..." not in line:
+            out.append(line)
+    return out
+
+
+def test_every_documented_command_line_parses():
+    import shlex
+
+    from zerodown.proxy import main as proxy_main, table_cli
+    lines = documented_command_lines()
+    assert len(lines) > 20
+    for line in lines:
+        argv = shlex.split(line)[1:]
+        try:
+            if argv[0] == "proxy" and argv[1] in table_cli.COMMANDS:
+                table_cli.parser().parse_args(argv[1:])
+            elif argv[0] == "proxy":
+                proxy_main.parse_args(argv[1:])
+            elif argv[0] not in ("accel", "demo"):
+                build_parser().parse_args(argv)
+        except SystemExit as e:
+            raise AssertionError(f"a documented command is refused: {line}") from e
