@@ -51,3 +51,19 @@ def test_a_controller_killed_mid_deployment_is_resumed_without_loss(stack_factor
     live = stack.pids()
     assert len(live) == 3 and all(alive(p) for p in live)  # no duplicate, no orphan
     assert {i.revision for i in stack.runtime.adopt("shop")} == {stack.store.stable("shop")[0]}
+
+
+def test_a_table_set_by_hand_far_ahead_is_taken_back_under_load(stack_factory):
+    """Issue 11.6: after a table with `version: 1000000` was PUT to the proxy, every deploy
+    failed as "older than the one in force". The next one takes the proxy back instead."""
+    import dataclasses
+    stack = stack_factory(instances=2)
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    held = dataclasses.replace(stack.router.client.table(), version=1_000_000)
+    assert stack.router.apply(held)
+    phase, result = stack.under_load(lambda: stack.deploy("v2"), connections=4)
+    assert phase is Phase.SUCCEEDED
+    assert result.failed() == 0, result.summary()
+    table = stack.router.client.table()
+    assert table.epoch == 1 and table.version < 1_000_000  # versions count again from 1
+    assert [r.name for r in table.revisions] == ["r2"]
