@@ -11,7 +11,6 @@ import argparse
 import math
 from typing import Callable
 
-from zerodown.schema import Invalid, version_label
 
 ID_MAX = 2**63 - 1  # SQLite's INTEGER
 
@@ -44,6 +43,7 @@ def seconds(lo: float, hi: float) -> Callable[[str], float]:
 
 
 def version(text: str) -> str:
+    from zerodown.schema import Invalid, version_label  # here: `zerodown status` needs neither
     try:
         return version_label(text)
     except Invalid as e:

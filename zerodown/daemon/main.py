@@ -91,14 +91,15 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
         api = Api(observer, Actions(fresh, runner.wake), cfg.service,
                   lambda: ctl.controller_pid(cfg.service))
         tokens = Tokens(ctl.state_dir)
+        pid_file.write_text(f"{os.getpid()}\n")
+        # The runner first: an interrupted deployment resumes before anything else is ready.
+        for name, target in (("runner", runner.run), ("watchdog", watchdog.run)):
+            threading.Thread(target=target, args=(stop,), name=name, daemon=True).start()
         unix = UnixServer(str(sock), api)
         if tcp_address is not None:
             tcp = TcpServer(tcp_address, api, lambda r: bearer(tokens, r.headers, r.query))
         observer.tick()  # the first status document before the first request
-        pid_file.write_text(f"{os.getpid()}\n")
-        for name, target in (("runner", runner.run), ("watchdog", watchdog.run),
-                             ("observer", observer.run)):
-            threading.Thread(target=target, args=(stop,), name=name, daemon=True).start()
+        threading.Thread(target=observer.run, args=(stop,), name="observer", daemon=True).start()
         serve_in_thread(unix, "api-unix")
         if tcp is not None:
             serve_in_thread(tcp, "api-tcp")
