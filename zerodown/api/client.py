@@ -1,5 +1,5 @@
-"""The CLI's side of the API: http.client over the controller's unix socket, or over
-TCP with a bearer token (`zerodown --server URL --token-file F ...`).
+"""The CLI's side of the API: HTTP/1.1 over the controller's unix socket, or over TCP
+with a bearer token (`zerodown --server URL --token-file F ...`).
 
 Imported by `zerodown status` before anything else, so it imports nothing heavy
 (no yaml, sqlite or asyncio): that keeps a status round trip near 50 ms.
@@ -7,7 +7,6 @@ Imported by `zerodown status` before anything else, so it imports nothing heavy
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
@@ -38,80 +37,103 @@ class ApiFailure(ZerodownError):
         self.exit_code = 2 if status in (400, 401, 404, 405, 409) else 1
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
 class Client:
-    """Client(socket_path=...) on this machine, or Client(url=..., token=...)."""
+    """Client(socket_path=...) on this machine, or Client(url=..., token=...).
+
+    HTTP/1.1 over one kept-alive socket, written out here rather than with
+    http.client: importing http.client (and the email package under it) costs
+    more than the whole round trip. The controller always sends Content-Length.
+    """
 
     def __init__(self, socket_path: str | None = None, url: str | None = None,
                  token: str | None = None, timeout: float = TIMEOUT):
         self.socket_path, self.url, self.token, self.timeout = socket_path, url, token, timeout
         self.remote = url is not None
-        self._conn: http.client.HTTPConnection | None = None
+        self._sock: socket.socket | None = None
+        self._buffer = b""
+        self.host = "localhost"
+        if url is not None:
+            parts = urlsplit(url if "//" in url else "http://" + url)
+            if parts.scheme != "http" or not parts.hostname:
+                raise UsageError(f"--server {url}: must be http://HOST:PORT (put a TLS proxy in "
+                                 "front for https, and give its plain address here)")
+            self.host = parts.netloc
+            self.address = (parts.hostname, parts.port or 80)
 
     @property
     def where(self) -> str:
         return self.url or f"unix:{self.socket_path}"
 
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
+    def _connect(self) -> socket.socket:
+        if self._sock is None:
             if self.url is None:
-                self._conn = _UnixConnection(self.socket_path, self.timeout)
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(self.timeout)
+                try:
+                    sock.connect(self.socket_path)
+                except OSError:
+                    sock.close()
+                    raise
             else:
-                parts = urlsplit(self.url if "//" in self.url else "http://" + self.url)
-                if parts.scheme == "https":
-                    self._conn = http.client.HTTPSConnection(parts.netloc, timeout=self.timeout)
-                else:
-                    self._conn = http.client.HTTPConnection(parts.netloc, timeout=self.timeout)
-        return self._conn
+                sock = socket.create_connection(self.address, timeout=self.timeout)
+            self._sock, self._buffer = sock, b""
+        return self._sock
 
     def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         """(HTTP status, the JSON answer). Unreachable when nothing listens."""
-        headers = {"Accept": "application/json"}
-        data = None
+        data = b"" if body is None else json.dumps(body).encode()
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}", "Accept: application/json",
+                f"Content-Length: {len(data)}"]
         if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+            head.append("Content-Type: application/json")
         if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
+            head.append(f"Authorization: Bearer {self.token}")
+        message = ("\r\n".join(head) + "\r\n\r\n").encode() + data
         for attempt in (1, 2):  # a kept-alive connection the server closed: once more
-            conn = self._connection()
             try:
-                conn.request(method, path, data, headers)
-                response = conn.getresponse()
-                raw = response.read()
+                sock = self._connect()
+                sock.sendall(message)
+                status, raw = self._response(sock)
                 break
             except (FileNotFoundError, ConnectionRefusedError) as e:
                 self.close()
                 raise Unreachable(f"no controller answers at {self.where} ({e.strerror})") from None
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
+            except (_Closed, BrokenPipeError, ConnectionResetError) as e:
                 self.close()
-                if attempt == 2:
+                if attempt == 2 or method != "GET":  # an action is never sent twice
                     raise Unreachable(f"the controller at {self.where} closed the connection "
-                                      f"({e})") from None
+                                      f"({e or 'no answer'})") from None
             except OSError as e:
                 self.close()
                 raise Unreachable(f"cannot reach the controller at {self.where}: {e}") from None
         try:
             answer = json.loads(raw) if raw else {}
         except ValueError:
-            raise ApiFailure(response.status, f"the controller at {self.where} answered "
-                                              f"{response.status} with no JSON") from None
-        return response.status, answer
+            raise ApiFailure(status, f"the controller at {self.where} answered {status} "
+                                     "with no JSON") from None
+        return status, answer
+
+    def _response(self, sock: socket.socket) -> tuple[int, bytes]:
+        while b"\r\n\r\n" not in self._buffer:
+            self._read(sock)
+        head, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in
+                   (line.partition(":") for line in lines[1:])}
+        size = int(headers.get("content-length", "0"))
+        while len(self._buffer) < size:
+            self._read(sock)
+        body, self._buffer = self._buffer[:size], self._buffer[size:]
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, body
+
+    def _read(self, sock: socket.socket) -> None:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise _Closed()
+        self._buffer += chunk
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
         """The JSON answer of a 2xx; ApiFailure (its message and field) otherwise."""
@@ -130,9 +152,13 @@ class Client:
         return self.call("POST", path, body or {})
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class _Closed(Exception):
+    """The server closed the connection before a whole answer."""
 
 
 def remote(server: str, token_file: str | None) -> Client:

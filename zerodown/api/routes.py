@@ -81,8 +81,7 @@ class Api:
     def deployments(self, request: Request) -> Reply:
         limit = int(number(request.query, "limit", 20, 1, 1000))
         now = time.time()
-        with self.observer.reading:
-            store = self.observer.store
+        with self.observer.reading() as store:
             known = labels(store, self.service)
             rows = store.deployments(self.service, limit=limit)
             pid = self.controller_pid()
@@ -91,8 +90,7 @@ class Api:
 
     def deployment(self, request: Request, id: str) -> Reply:
         now = time.time()
-        with self.observer.reading:
-            store = self.observer.store
+        with self.observer.reading() as store:
             d = target(store, self.service, id)
             doc = render.deployment_dict(deployment_view(d, labels(store, self.service),
                                                          self.controller_pid()), now)
@@ -116,8 +114,8 @@ class Api:
 
     def _events_after(self, after: int, limit: int = 1000,
                       deployment: int | None = None) -> list[dict]:
-        with self.observer.reading:
-            return [event_dict(e) for e in self.observer.store.events(
+        with self.observer.reading() as store:
+            return [event_dict(e) for e in store.events(
                 deployment=deployment, after=after, limit=limit)]
 
     def stream(self, request: Request) -> Reply:

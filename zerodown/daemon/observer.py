@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import queue
 import threading
 import time
 from collections import deque
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from zerodown import render, table_json
 from zerodown.controller import (Controller, _probed, _proxy, deployment_view, labels,
                                  instance_view, maybe_label, table_traffic)
-from zerodown.errors import ZerodownError
+from zerodown.engine.store import Store
 from zerodown.latency import quantile
 
 TICK = 0.25  # the status document is at most this old (a table change reaches SSE in < 1 s)
@@ -26,6 +28,7 @@ INTERVAL = 1.0  # one metrics point per revision per second
 KEEP = 600  # points per revision: ten minutes
 PROBE_EVERY = 1.0  # instance health probes (each may take up to a second)
 EVENTS_KEPT = 2000
+READERS = 4  # SQLite connections the API's threads share
 
 
 class Observer:
@@ -33,8 +36,10 @@ class Observer:
         self.ctl, self.dashboard = ctl, dashboard
         self.cfg = ctl.working_config()
         self.service = self.cfg.service
-        self.store = ctl.open_store()
-        self.reading = threading.Lock()  # one SQLite connection, shared by the API threads
+        self.store = ctl.open_store()  # the observer thread's own
+        self._readers: queue.SimpleQueue = queue.SimpleQueue()  # the API threads' (WAL: they
+        for _ in range(READERS):                                 # read while others write)
+            self._readers.put(ctl.open_store())
         self.ticking = threading.Lock()  # one look at a time (the thread's, or a fresh one)
         self.changed = threading.Condition()
         self.status_doc: dict | None = None
@@ -66,9 +71,8 @@ class Observer:
         return self.status_doc
 
     def _tick(self, now: float) -> None:
-        with self.reading:
-            events = self.store.events(after=self.last_event, limit=1000)
-            doc, table, stats = self._status(now)
+        events = self.store.events(after=self.last_event, limit=1000)
+        doc, table, stats = self._status(now)
         text = json.dumps(doc, sort_keys=True)
         with self.changed:
             news = bool(events) or text != self.status_json
@@ -157,6 +161,15 @@ class Observer:
         seen = self._probes.get(view.name)
         return seen is None or (seen.address, seen.pid, seen.state) != (view.address, view.pid,
                                                                         view.state)
+
+    @contextmanager
+    def reading(self) -> Iterator[Store]:
+        """A store connection of the API's small pool, for one request's reads."""
+        store = self._readers.get()
+        try:
+            yield store
+        finally:
+            self._readers.put(store)
 
     # --- helpers --------------------------------------------------------------------------
 
