@@ -8,7 +8,6 @@ proxy, and a hundred dashboards cost what one does.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import queue
 import threading
