@@ -47,5 +47,9 @@ class RouterError(ZerodownError):
     """A load balancer could not be driven (unreachable, refused a change)."""
 
 
+class RouterUnavailable(RouterError):
+    """The load balancer did not answer, even after waiting for it to come back."""
+
+
 class RuntimeFailure(ZerodownError):
     """An instance could not be started, probed or stopped."""

@@ -125,3 +125,25 @@ def test_a_proxy_that_cannot_listen_is_reported_with_its_log(router):
         r = router(port=taken.getsockname()[1])
         with pytest.raises(RouterError, match=r"(?s)exited with code 2 before it was ready.*cannot listen"):
             r.ensure_running()
+
+
+def test_a_proxy_whose_supervisor_was_killed_is_adopted_by_ensure_running(router, app_factory):
+    import os
+    import signal
+    r, app = router(), app_factory("v1")
+    first = r.ensure_running()
+    r.apply(table_of(1, ("v1", 100, [app])))
+    orphan = r.client.health()["pid"]
+    with LoadInBackground(r.url + "/", connections=8, duration=60,
+                          retry_idempotent_once=True) as load:
+        load.wait_for_responses(200)
+        os.kill(first, signal.SIGKILL)  # the supervisor alone: its serving process goes on
+        wait_until(lambda: r.client.health()["supervisor"] is None, 5, "the supervisor gone")
+        assert find_proxy(str(r.state_file))[0] == orphan  # the serving process, found as root
+        adopted = r.ensure_running()
+        assert adopted not in (first, orphan)
+        assert r.client.health()["supervisor"] == adopted
+        load.wait_for_responses(load.progress()[0] + 200)
+        result = load.stop()
+    assert result.failed() == 0, result.summary()
+    assert r.client.table().version == 1 and r.ensure_running() == adopted

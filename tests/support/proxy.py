@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -64,8 +65,16 @@ class ProxyProcess:
     def stats(self) -> dict:
         return self.admin.stats()
 
+    def serving_pid(self) -> int:
+        """The serving process (the supervisor's child) that answers now."""
+        return self.admin.health()["pid"]
+
     def cleanup(self) -> None:
-        for proc in self.procs:
+        for proc in self.procs:  # each its own session: the group holds its serving process
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
             proc.cleanup()
 
 

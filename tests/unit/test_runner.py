@@ -25,7 +25,7 @@ from zerodown.config import parse_config
 from zerodown.engine.lifecycle import Phase, PhaseError
 from zerodown.engine.runner import DeploymentBusy, Engine
 from zerodown.engine.store import DeploymentConflict, Store
-from zerodown.errors import RouterError, ZerodownError
+from zerodown.errors import RouterError, RouterUnavailable, ZerodownError
 from zerodown.fakes import FakeClock, FakeRouter, FakeRuntime, Faults, SimulatedCrash
 from zerodown.model import Sticky
 from zerodown.plan import Analyze, Pause, Plan, Route
@@ -491,6 +491,29 @@ def test_a_failure_while_undoing_ends_the_deployment_failed_never_left_running(w
     d = e.deploy("v2")
     assert e.run(d) is Phase.FAILED
     assert "cannot roll back" in e.store.deployment(d).error
+
+
+def test_a_data_plane_that_does_not_come_back_pauses_the_deployment_and_resume_goes_on(world):
+    """Issue 11: a dead proxy marked the deployment failed ("cannot roll back") half-way.
+    The router waits for it (bounded); if it still does not answer, hold, then resume."""
+    down = []
+
+    class Vanishing(FakeRouter):
+        def apply(self, table):
+            if table.version >= 3 and not down:
+                down.append(table.version)
+                raise RouterUnavailable("no proxy answered within 15s")
+            return super().apply(table)
+
+    world.router = Vanishing(drain_polls=1)
+    e = world.engine(config(2))
+    e.run(e.deploy("v1"))
+    d = e.deploy("v2")
+    assert e.run(d) is Phase.PAUSED
+    assert e.store.deployment(d).error.startswith("no proxy answered within 15s")
+    e.resume(d)
+    assert e.run(d) is Phase.SUCCEEDED
+    check_invariants(world, e.store, 2, 2)
 
 
 def before_users(strategy, state, target, hooks=frozenset()) -> Plan:

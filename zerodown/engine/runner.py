@@ -42,7 +42,7 @@ from zerodown.engine.steps import (DRAIN_POLL, POLL, STEPS, AnalysisFailed, Inco
 from zerodown.engine.store import (Change, Deployment, DeploymentConflict, PlanMoved, Store,
                                    StoreUnavailable)
 from zerodown.engine.recovery import recover, still_routed
-from zerodown.errors import RouterError, StaleTableError, UsageError, ZerodownError
+from zerodown.errors import RouterError, RouterUnavailable, StaleTableError, UsageError, ZerodownError
 from zerodown.hooks import HookFailed
 from zerodown.model import InstanceRef, Revision, RoutingTable, Slot
 from zerodown.plan import Analyze, Pause, Plan, PlanError, Step, Target
@@ -364,7 +364,9 @@ class Engine:
                 self._settle_routing()  # undecided with users on it: back to the proven side
                 self.store.replan(d.id, d.cursor, self._undo(d, abort=True), "abort",
                                   f"undecided: {msg}", Phase.ABORTING, msg, changes)
-            elif d.on_failure == "pause" or isinstance(error, Inconclusive):
+            elif d.on_failure == "pause" or isinstance(error, (Inconclusive, RouterUnavailable)):
+                # a data plane that does not answer cannot be rolled back through either:
+                # hold everything as it is; `zerodown resume` goes on once it answers
                 self.store.fail_step(d.id, index, msg, Phase.PAUSED, changes)
             else:
                 abort = isinstance(error, (HookFailed, AnalysisFailed))  # judged bad: at once
@@ -374,6 +376,10 @@ class Engine:
                                   Phase.ABORTING if abort else Phase.ROLLING_BACK, msg, changes)
         except (PlanMoved, PhaseError):
             raise  # another process changed the phase: run() looks again
+        except RouterUnavailable as e:  # rolling back needs the data plane too: hold
+            self.store.fail_step(d.id, index, f"{msg}; not rolled back, paused: {e}",
+                                 Phase.PAUSED if d.phase in (Phase.RUNNING, Phase.PROMOTING)
+                                 else Phase.FAILED, changes)
         except ZerodownError as e:  # anything else: failed and said so, never left running
             self.store.fail_step(d.id, index, f"{msg}; cannot roll back: {e}", Phase.FAILED, changes)
 

@@ -12,7 +12,8 @@ file system; on TCP every request needs `Authorization: Bearer TOKEN`.
                    backend state (active, ejected, draining) — drain is done
                    when a removed backend is gone from here or has in_flight 0
     GET  /metrics  the same in Prometheus text format
-    GET  /healthz  200 while the proxy runs
+    GET  /healthz  200 while the proxy runs: {"version", "pid", "supervisor"}, the
+                   supervisor's pid, or null if it is gone (or never was)
 
 MetricsAPI is the read-only listener for a Prometheus to scrape (`--metrics
 HOST:PORT`): GET /metrics and /healthz only, with a bearer token if one is set.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
 import json
 
 from zerodown import table_json
@@ -37,8 +39,8 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"
 
 
 class AdminAPI:
-    def __init__(self, plane: DataPlane, token: str | None = None):
-        self.plane, self.token = plane, token
+    def __init__(self, plane: DataPlane, token: str | None = None, supervisor: int | None = None):
+        self.plane, self.token, self.supervisor = plane, token, supervisor
         self.accepting_writes = True
         self.open = 0  # connections being served; at most settings.max_admin_connections
 
@@ -105,7 +107,9 @@ class AdminAPI:
         if path == "/metrics":
             return 200, "text/plain; version=0.0.4", self.plane.metrics_text().encode()
         if path == "/healthz":
-            return _json(200, {"ok": True, "version": self.plane.table.version})
+            supervised = self.supervisor is not None and os.getppid() == self.supervisor
+            return _json(200, {"ok": True, "version": self.plane.table.version, "pid": os.getpid(),
+                               "supervisor": self.supervisor if supervised else None})
         return _json(404, {"error": f"no such endpoint {path!r} (try /table, /stats, /metrics)"})
 
     def _apply(self, body: bytes) -> tuple[int, str, bytes]:

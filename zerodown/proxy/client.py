@@ -11,8 +11,12 @@ import socket
 from typing import Any
 
 from zerodown import table_json
-from zerodown.errors import RouterError, StaleTableError, TableError
+from zerodown.errors import RouterError, RouterUnavailable, StaleTableError, TableError
 from zerodown.model import RoutingTable
+
+
+class Unreachable(RouterUnavailable):
+    """No answer from the admin API: no proxy, or one restarting (a retry may succeed)."""
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -49,7 +53,7 @@ class AdminClient:
             resp = conn.getresponse()
             return resp.status, resp.read()
         except OSError as e:
-            raise RouterError(f"proxy admin API at {self.admin} is unreachable: {e}") from None
+            raise Unreachable(f"proxy admin API at {self.admin} is unreachable: {e}") from None
         finally:
             conn.close()
 
@@ -75,6 +79,9 @@ class AdminClient:
 
     def stats(self) -> dict:
         return self._json("GET", "/stats")
+
+    def health(self) -> dict:
+        return self._json("GET", "/healthz")
 
     def metrics(self) -> str:
         status, data = self.request("GET", "/metrics")

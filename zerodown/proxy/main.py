@@ -2,9 +2,11 @@
 
     zerodown proxy --listen 127.0.0.1:8080 --admin unix:/run/zd/admin.sock --state /run/zd/proxy.json
 
-Start a second one with the same --state and it takes over from the first
-without dropping a connection (see handover.py). SIGTERM or SIGINT: stop
-accepting, finish in-flight requests, close keep-alive connections, exit.
+It runs as a supervisor that holds the sockets and a serving process it
+restarts at once if it dies (supervisor.py). Start a second one with the same
+--state and it takes over from the first without dropping a connection (see
+handover.py). SIGTERM or SIGINT: stop accepting, finish in-flight requests,
+close keep-alive connections, exit.
 """
 
 from __future__ import annotations
@@ -15,9 +17,15 @@ import os
 import signal
 import socket
 import sys
+from dataclasses import dataclass
+from typing import Callable
+
+import uvloop
 
 from zerodown.errors import UsageError, ZerodownError
+from zerodown.model import RoutingTable
 from zerodown.proxy import accel, handover, table_cli
+from zerodown.proxy import supervisor as supervisor_mod
 from zerodown.proxy.admin import AdminAPI, MetricsAPI
 from zerodown.proxy.dataplane import DataPlane
 from zerodown.proxy.settings import ProxySettings
@@ -42,6 +50,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="HOST:PORT of a read-only listener for Prometheus (GET /metrics only)")
     p.add_argument("--metrics-token", default=os.environ.get("ZERODOWN_METRICS_TOKEN"),
                    help="bearer token the --metrics listener requires (or $ZERODOWN_METRICS_TOKEN)")
+    p.add_argument("--no-supervise", action="store_true",
+                   help="one process that nothing restarts (by default a supervisor restarts it)")
     for name, value in vars(d).items():
         p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value,
                        metavar=type(value).__name__.upper(), help=f"(default {value})")
@@ -97,23 +107,41 @@ def bind_admin(spec: str, token: str | None) -> socket.socket:
     return bind_tcp(*parse_hostport(spec, "--admin"))
 
 
-async def serve(args: argparse.Namespace, settings: ProxySettings) -> None:
+@dataclass
+class Listeners:
+    """The sockets the proxy serves on, and the table to start with (None: the saved one)."""
+    listen: socket.socket
+    admin: socket.socket
+    table: RoutingTable | None
+    inherited: handover.Inherited | None  # from a running proxy, told READY once we serve
+
+
+def open_listeners(args: argparse.Namespace) -> Listeners:
+    """Take the sockets over from a proxy running with this state file, else bind them."""
+    inherited = handover.take_over(handover_path(args))
+    if inherited:
+        return Listeners(inherited.listen, inherited.admin, inherited.table, inherited)
+    return Listeners(bind_tcp(*parse_hostport(args.listen, "--listen")),
+                     bind_admin(args.admin, args.admin_token), None, None)
+
+
+def handover_path(args: argparse.Namespace) -> str:
+    return os.path.abspath(args.state) + ".handover"
+
+
+async def serve(args: argparse.Namespace, settings: ProxySettings, sockets: Listeners,
+                ready: Callable[[], None], supervisor: int | None = None) -> int:
+    """Serve until stopped (STOPPED) or handed over to a successor (HANDED_OVER)."""
     loop = asyncio.get_running_loop()
     state_path = os.path.abspath(args.state)
     plane = DataPlane(loop, settings, persist=lambda t: save_table(state_path, t), service=args.service)
     plane.errors.install(loop)  # asyncio's tracebacks become rate-limited lines too
-    api = AdminAPI(plane, token=args.admin_token if not args.admin.startswith("unix:") else None)
-    handover_path = state_path + ".handover"
-    inherited = handover.take_over(handover_path)
-    if inherited:
-        table, listen_sock, admin_sock = inherited.table, inherited.listen, inherited.admin
-    else:
-        table = load_table(state_path)
-        listen_sock = bind_tcp(*parse_hostport(args.listen, "--listen"))
-        admin_sock = bind_admin(args.admin, args.admin_token)
-    plane.apply(table, durable=False)
+    api = AdminAPI(plane, token=args.admin_token if not args.admin.startswith("unix:") else None,
+                   supervisor=supervisor)
+    listen_sock, admin_sock = sockets.listen, sockets.admin
+    plane.apply(sockets.table or load_table(state_path), durable=False)
     servers = []
-    if args.metrics:  # not handed over: each process binds it (SO_REUSEPORT) and serves its own
+    if args.metrics:  # not handed over: each serving process binds it (SO_REUSEPORT)
         metrics_sock = bind_tcp(*parse_hostport(args.metrics, "--metrics"), shared=True)
         servers.append(await asyncio.start_server(
             MetricsAPI(plane, token=args.metrics_token).handle, sock=metrics_sock))
@@ -124,28 +152,85 @@ async def serve(args: argparse.Namespace, settings: ProxySettings) -> None:
         admin = await asyncio.start_server(api.handle, sock=admin_sock)
     plane.start()
     done = asyncio.Event()
+    handed = False
 
     def offer():
         api.accepting_writes = False
         return [listen_sock.fileno(), admin_sock.fileno()], plane.table
 
     async def handed_over():
+        nonlocal handed
+        handed = True
         done.set()
 
     def cancelled():
         api.accepting_writes = True
 
-    if inherited:
-        inherited.ready()
-    successor = await handover.serve(handover_path, offer, handed_over, cancelled)
+    # Bound before anyone is told we serve: the next restart must find us here.
+    successor = await handover.serve(handover_path(args), offer, handed_over, cancelled)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, done.set)
-    print(f"zerodown proxy ready: listen={args.listen} admin={args.admin} "
-          + (f"metrics={args.metrics} " if args.metrics else "") + f"pid={os.getpid()} "
-          f"table=v{plane.table.version} hot-path={'compiled' if accel.compiled() else 'python'}"
-          + (" (took over)" if inherited else ""), flush=True)
+    print(f"zerodown proxy serving: pid={os.getpid()} table=v{plane.table.version} "
+          f"hot-path={'compiled' if accel.compiled() else 'python'}", flush=True)
+    ready()
     await done.wait()
     await shutdown(plane, [server, admin, successor, *servers], settings)
+    return supervisor_mod.HANDED_OVER if handed else supervisor_mod.STOPPED
+
+
+def ready_line(args: argparse.Namespace, pid: int, sockets: Listeners, serving: int) -> str:
+    """What EmbeddedRouter and the tests wait for: "ready ... pid=<the process they started> "."""
+    return (f"zerodown proxy ready: listen={args.listen} admin={args.admin} "
+            + (f"metrics={args.metrics} " if args.metrics else "") + f"pid={pid} "
+            f"serving={serving}" + (" (took over)" if sockets.inherited else ""))
+
+
+def supervise(args: argparse.Namespace, settings: ProxySettings) -> int:
+    """The default: a supervisor process that restarts the serving one (supervisor.py)."""
+    sockets = open_listeners(args)
+    if sockets.table is None:  # a damaged state file is reported here, before any fork
+        sockets.table = load_table(os.path.abspath(args.state))
+    me = os.getpid()
+
+    def child(ready_fd: int, first: bool) -> int:
+        if sockets.inherited:
+            sockets.inherited.channel.close()  # the supervisor's to answer, not ours
+        if not first:
+            sockets.table = None  # a restart serves the saved table, the newest there is
+
+        def ready() -> None:
+            os.write(ready_fd, b"R")
+            os.close(ready_fd)
+        try:
+            return uvloop.run(serve(args, settings, sockets, ready, supervisor=me))
+        except ZerodownError as e:  # e.g. the state file damaged since: one line, no traceback
+            print(f"zerodown proxy: {e}", file=sys.stderr, flush=True)
+            return e.exit_code
+
+    def release() -> None:
+        sockets.listen.close()
+        sockets.admin.close()
+
+    sup = supervisor_mod.Supervisor(child, lambda line: print(line, flush=True), release)
+    pid = sup.start()
+    if pid is None:
+        return sup.exit_code
+    if sockets.inherited:
+        sockets.inherited.ready()  # the old proxy stops accepting and drains
+    print(ready_line(args, me, sockets, pid), flush=True)
+    return sup.watch()
+
+
+def run_alone(args: argparse.Namespace, settings: ProxySettings) -> int:
+    """--no-supervise: one process, nothing restarts it (benchmarks, debugging)."""
+    sockets = open_listeners(args)
+
+    def ready() -> None:
+        if sockets.inherited:
+            sockets.inherited.ready()
+        print(ready_line(args, os.getpid(), sockets, os.getpid()), flush=True)
+    uvloop.run(serve(args, settings, sockets, ready))
+    return 0
 
 
 async def shutdown(plane: DataPlane, servers: list, settings: ProxySettings) -> None:
@@ -168,8 +253,7 @@ def main(argv: list[str]) -> int:
     try:
         args = parse_args(argv)
         settings = settings_from(args)
-        import uvloop
-        uvloop.run(serve(args, settings))
+        return run_alone(args, settings) if args.no_supervise else supervise(args, settings)
     except ZerodownError as e:
         print(f"zerodown proxy: {e}", file=sys.stderr)
         return e.exit_code

@@ -7,9 +7,14 @@
 Everything lives in `state_dir`: the admin socket proxy.sock, the routing
 table proxy.json, the log proxy.log and proxy.pid (pid and its kernel start
 time, so a restarted controller finds the running proxy and never starts a
-second one). The proxy runs in its own session and outlives the controller.
-restart() replaces the process hitlessly: the new one takes the listening
-sockets of the old (see zerodown/proxy/handover.py).
+second one). The proxy runs in its own session and outlives the controller;
+proxy.pid names its supervisor, which restarts the serving process if it dies
+(zerodown/proxy/supervisor.py). Admin calls wait (up to PROXY_WAIT) through
+such a restart, and start the proxy if nothing runs at all. A serving process
+whose supervisor was killed is adopted by the next ensure_running(): a new
+supervisor takes it over hitlessly. restart() replaces the processes
+hitlessly: the new ones take the listening sockets of the old (see
+zerodown/proxy/handover.py).
 """
 
 from __future__ import annotations
@@ -20,18 +25,21 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 import zerodown
-from zerodown.errors import RouterError
+from zerodown.errors import RouterError, RouterUnavailable
 from zerodown.hosts.local import LOCAL
 from zerodown.model import RoutingTable
-from zerodown.proxy.client import AdminClient
+from zerodown.proxy.client import AdminClient, Unreachable
 from zerodown.protocols import Host
 from zerodown.proxy.state import write_atomic
 from zerodown.routers.common import await_process, check_socket_path, locked, log_tail
 
 READY_TIMEOUT = 15.0   # a new proxy must answer within this
+PROXY_WAIT = 15.0      # an admin call waits this long for a proxy that is restarting
+RETRY_PAUSE = 0.05
+T = TypeVar("T")
 STOP_TIMEOUT = 40.0    # SIGTERM lets it drain (its own bound is 30s by default), then SIGKILL
 
 
@@ -70,14 +78,29 @@ class EmbeddedRouter:
 
     def apply(self, table: RoutingTable) -> bool:
         with self._lock:  # never during a handover, when the proxy refuses writes
-            return self.client.apply(table)
+            return self._call(lambda: self.client.apply(table))  # idempotent: safe to resend
 
     def drained(self, backend_id: str) -> bool:
         with self._lock:  # during a restart the old process may still carry its requests
-            return self.client.drained(backend_id)
+            return self._call(lambda: self.client.drained(backend_id))
 
     def stats(self) -> dict:
-        return self.client.stats()
+        return self._call(self.client.stats)
+
+    def _call(self, ask: Callable[[], T]) -> T:
+        """`ask` the proxy, waiting up to PROXY_WAIT for one that is restarting (its
+        supervisor restarts it in milliseconds) or, if none runs at all, starting it."""
+        deadline = time.monotonic() + PROXY_WAIT
+        while True:
+            try:
+                return ask()
+            except Unreachable as e:
+                if time.monotonic() > deadline:
+                    raise RouterUnavailable(f"{e}; no proxy answered within {PROXY_WAIT:g}s "
+                                            f"(see {self.log_path})") from None
+                if self._running() is None:  # supervisor and serving process both gone
+                    self.ensure_running()
+                time.sleep(RETRY_PAUSE)
 
     def in_force(self) -> RoutingTable:
         """The table the proxy serves now, asked of the proxy itself."""
@@ -88,20 +111,26 @@ class EmbeddedRouter:
     def ensure_running(self) -> int | None:
         """Start the proxy unless one answers on the admin socket; its pid once it is ready."""
         with self._locked():
-            found = self._running()
-            if self.answers():
-                self._check_listen()
-                if found and (self._recorded() or {}).get("pid") != found[0]:
-                    self._record(found[0])  # found by its command line: remember it again
-                return found[0] if found else None
-            if found:  # alive but silent: maybe still starting
-                self._wait_ready(found[0], found[1], time.monotonic() + READY_TIMEOUT)
-                return found[0]
-            proc = self._spawn("starting")
-            self._record(proc.pid)
-            self._wait_ready(proc.pid, self.host.start_time(proc.pid),
-                             time.monotonic() + READY_TIMEOUT)
-            return proc.pid
+            return self._ensure()
+
+    def _ensure(self) -> int | None:
+        """ensure_running() with the lock held."""
+        found = self._running()
+        if self.answers():
+            self._check_listen()
+            if not self._supervised():  # its supervisor was killed: adopt it, hitlessly
+                return self._restart(STOP_TIMEOUT)
+            if found and (self._recorded() or {}).get("pid") != found[0]:
+                self._record(found[0])  # found by its command line: remember it again
+            return found[0] if found else None
+        if found:  # alive but silent: maybe still starting
+            self._wait_ready(found[0], found[1], time.monotonic() + READY_TIMEOUT)
+            return found[0]
+        proc = self._spawn("starting")
+        self._record(proc.pid)
+        self._wait_ready(proc.pid, self.host.start_time(proc.pid),
+                         time.monotonic() + READY_TIMEOUT)
+        return proc.pid
 
     def restart(self, timeout: float = STOP_TIMEOUT) -> int | None:
         """Replace the proxy process without dropping a connection; the new pid.
@@ -111,24 +140,28 @@ class EmbeddedRouter:
         by the new process alone. If the new one fails, the old one keeps serving.
         """
         with self._locked():
-            old = self._running()
-            if old is None:
-                return self.ensure_running()
-            offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-            proc = self._spawn("restarting (taking over from pid %d)" % old[0])
-            started = self.host.start_time(proc.pid)
-            try:
-                self._wait_took_over(proc.pid, offset, time.monotonic() + READY_TIMEOUT)
-            except RouterError:
-                if started is not None:  # a successor stuck half-way must not linger
-                    self.host.terminate(proc.pid, started, 1.0, "the new proxy")
-                raise
-            self._record(proc.pid)
-            if not self.host.wait_gone(old[0], old[1], timeout):
-                raise RouterError(f"the old proxy (pid {old[0]}) still runs {timeout:g}s after "
-                                  f"handing over to pid {proc.pid}; see {self.log_path}")
-            self.host.forget(old[0])
-            return proc.pid
+            return self._restart(timeout)
+
+    def _restart(self, timeout: float) -> int | None:
+        """restart() with the lock held."""
+        old = self._running()
+        if old is None:
+            return self._ensure()
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        proc = self._spawn("restarting (taking over from pid %d)" % old[0])
+        started = self.host.start_time(proc.pid)
+        try:
+            self._wait_took_over(proc.pid, offset, time.monotonic() + READY_TIMEOUT)
+        except RouterError:
+            if started is not None:  # a successor stuck half-way must not linger
+                self.host.terminate(proc.pid, started, 1.0, "the new proxy")
+            raise
+        self._record(proc.pid)
+        if not self.host.wait_gone(old[0], old[1], timeout):
+            raise RouterError(f"the old proxy (pid {old[0]}) still runs {timeout:g}s after "
+                              f"handing over to pid {proc.pid}; see {self.log_path}")
+        self.host.forget(old[0])
+        return proc.pid
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM the proxy (it drains, then exits), SIGKILL after `timeout`; idempotent."""
@@ -141,6 +174,13 @@ class EmbeddedRouter:
                 self.pid_file.unlink()
             except FileNotFoundError:
                 pass
+
+    def _supervised(self) -> bool:
+        """Does a supervisor watch the proxy that answers? (True if it cannot be told.)"""
+        try:
+            return self._probe.health().get("supervisor") is not None
+        except RouterError:
+            return True
 
     def answers(self) -> bool:
         """Does a proxy answer GET /healthz on the admin socket?"""
@@ -231,14 +271,18 @@ class EmbeddedRouter:
 
 
 def find_proxy(state_file: str, host: Host = LOCAL) -> tuple[int, int] | None:
-    """The newest `zerodown proxy --state state_file` process of this user, by its command line."""
-    best = None
+    """The newest `zerodown proxy --state state_file` process of this user, by its command line.
+
+    A supervisor's serving process has the same command line: only a process whose
+    parent is not one of them counts (the supervisor, or a serving process it left)."""
+    found: dict[int, int] = {}
     for pid, args in host.processes():
         if "proxy" not in args or "--state" not in args:
             continue
         i = args.index("--state")
         if i + 1 < len(args) and os.path.abspath(args[i + 1]) == state_file:
             started = host.start_time(pid)
-            if started is not None and (best is None or started > best[1]):
-                best = (pid, started)
-    return best
+            if started is not None:
+                found[pid] = started
+    roots = [(pid, started) for pid, started in found.items() if host.parent_of(pid) not in found]
+    return max(roots, key=lambda p: p[1], default=None)
