@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # chromium: the dashboard's browser test drives Debian's build with Playwright (no browser
-# download); nodejs runs the unit tests of the dashboard's JavaScript
-DEBIAN_PACKAGES=(haproxy nginx wrk curl gcc prometheus chromium nodejs)
+# download); nodejs runs the unit tests of the dashboard's JavaScript; openssh-server, nftables
+# and iproute2 build the test fleet of the ssh runtime (tests/support/fleet.py)
+DEBIAN_PACKAGES=(haproxy nginx wrk curl gcc prometheus chromium nodejs
+                 openssh-server openssh-client nftables iproute2)
 PYTHON=${PYTHON:-python3}
 
 # Compiling the proxy's hot path needs the headers of the Python that runs it.
@@ -25,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # The packages' own services are not ours: zerodown starts the daemons it uses itself.
-for svc in haproxy nginx; do
+for svc in haproxy nginx ssh; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
     echo "setup: note: the system $svc service is running; zerodown does not use it"
   fi
