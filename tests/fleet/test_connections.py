@@ -1,0 +1,79 @@
+"""SSH connections to the real fleet: statuses, timeouts, unknown outcomes, re-opening."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from zerodown.hosts.connections import Connections, HostUnreachable
+from zerodown.runtimes.ssh_options import parse_options
+
+
+def pool(fleet, **extra) -> Connections:
+    options = parse_options({"hosts": [h.name for h in fleet.hosts],
+                             "ssh_config": str(fleet.ssh_config),
+                             "known_hosts": str(fleet.known_hosts), "connect_timeout": 2,
+                             "keepalive": 0.5, **extra})
+    return Connections(options)
+
+
+@pytest.fixture
+def conns(healthy_fleet):
+    c = pool(healthy_fleet)
+    yield c
+    c.close()
+
+
+def test_commands_run_as_channels_of_one_connection_per_host(conns, healthy_fleet):
+    assert all(e is None for e in conns.connect_all().values())
+    results = {}
+
+    def each(name: str, i: int):
+        results[(name, i)] = conns.run(name, f"hostname; exit {i}", timeout=5)
+    threads = [threading.Thread(target=each, args=(h.name, i))
+               for h in healthy_fleet.hosts for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for (name, i), done in results.items():
+        assert (done.status, done.stdout.strip()) == (i, name)
+    assert len(conns._conns) == len(healthy_fleet.hosts)
+
+
+def test_an_unknown_host_key_is_refused_naming_the_host(healthy_fleet, tmp_path):
+    other = tmp_path / "known_hosts"
+    other.write_text("")
+    c = pool(healthy_fleet, known_hosts=str(other))
+    try:
+        with pytest.raises(HostUnreachable, match=r"host zdf1: its host key .*known_hosts"):
+            c.connect("zdf1")
+    finally:
+        c.close()
+
+
+def test_a_hanging_command_times_out_as_unknown_and_the_next_one_reconnects(conns):
+    started = time.monotonic()
+    done = conns.run("zdf1", "sleep 30", timeout=0.5)
+    assert done.status is None and not done.ok
+    assert time.monotonic() - started < 3
+    assert conns.run("zdf1", "echo again", timeout=5).stdout == "again\n"
+
+
+def test_a_partition_mid_command_is_unknown_never_success(conns, healthy_fleet):
+    host = healthy_fleet.hosts[1]
+    assert conns.run(host.name, "true", timeout=5).ok
+    box = {}
+    worker = threading.Thread(target=lambda: box.update(done=conns.run(
+        host.name, "sleep 1; echo finished", timeout=4)))
+    worker.start()
+    healthy_fleet.partition(host)
+    worker.join(10)
+    assert box["done"].status is None, box["done"]
+    errors = conns.connect_all()
+    assert isinstance(errors[host.name], HostUnreachable) and host.name in str(errors[host.name])
+    assert errors["zdf1"] is None and errors["zdf3"] is None
+    healthy_fleet.heal(host)
+    assert conns.run(host.name, "echo back", timeout=5).stdout == "back\n"

@@ -1,0 +1,190 @@
+"""One SSH connection per host, commands as channels over it (asyncssh).
+
+    pool = Connections(options, folder)            # options: runtimes/ssh_options.SshOptions
+    done = pool.run("app1", "uname -a", timeout=5)  # Done(status, stdout, stderr)
+    done.status is None                             # unknown: the channel died or timed out
+    pool.close()
+
+The runtime is synchronous; the connections live on one event loop in a thread of
+their own, so a slow host never blocks another's commands. Every command has a
+timeout. A command whose exit status did not arrive (timeout, connection lost) is
+reported as unknown (status None), never as success, and the connection it ran
+on is dropped: the next command opens a new one. At most MAX_STARTS connection
+set-ups run at once per host (sshd's MaxStartups drops bursts). Keepalives find a
+silently dead link (packets dropped, no reset) within keepalive × KEEPALIVE_COUNT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import asyncssh
+
+from zerodown.errors import RuntimeFailure
+from zerodown.runtimes.ssh_options import HostSpec, SshOptions
+
+MAX_STARTS = 3      # connection set-ups in flight per host
+KEEPALIVE_COUNT = 3
+
+
+class HostUnreachable(RuntimeFailure):
+    """A host's SSH connection could not be opened (names the host and why)."""
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a remote command returned; status None: unknown (never taken as success)."""
+
+    status: int | None
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
+
+
+class Connections:
+    """The fleet's connections, opened on first use and re-opened when they died."""
+
+    def __init__(self, options: SshOptions, folder: str = "."):
+        self.options = options
+        self.folder = folder
+        self.specs = {spec.name: spec for spec in options.hosts}
+        self._conns: dict[str, Any] = {}
+        self._starts: dict[str, asyncio.Semaphore] = {}
+        self._opening: dict[str, asyncio.Lock] = {}
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="zerodown-ssh",
+                                        daemon=True)
+        self._thread.start()
+
+    # --- the synchronous face ---------------------------------------------
+
+    def run(self, host: str, command: str, *, input: str | None = None,
+            timeout: float | None = None) -> Done:
+        """Run `command` (a shell line) on `host`; HostUnreachable if no connection opens."""
+        limit = timeout if timeout is not None else self.options.command_timeout
+        return self._call(self._run(host, command, input, limit),
+                          limit + self.options.connect_timeout + 5)
+
+    def connect(self, host: str) -> None:
+        """Open `host`'s connection now (pre-flight); HostUnreachable names why not."""
+        self._call(self._connection(host), self.options.connect_timeout + 5)
+
+    def connect_all(self) -> dict[str, HostUnreachable | None]:
+        """Open every host's connection at once; per host the error, or None."""
+        async def each(name: str):
+            try:
+                await self._connection(name)
+                return None
+            except HostUnreachable as e:
+                return e
+
+        async def every():
+            names = list(self.specs)
+            return dict(zip(names, await asyncio.gather(*(each(n) for n in names))))
+        return self._call(every(), self.options.connect_timeout + 5)
+
+    def close(self) -> None:
+        async def close_all():
+            for conn in list(self._conns.values()):
+                conn.close()
+            self._conns.clear()
+        if self._loop.is_running():
+            self._call(close_all(), 5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+
+    def _call(self, coro, timeout: float):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    # --- on the loop ------------------------------------------------------
+
+    async def _run(self, host: str, command: str, input: str | None, timeout: float) -> Done:
+        conn = await self._connection(host)
+        try:
+            done = await asyncio.wait_for(conn.run(command, input=input, check=False), timeout)
+        except asyncio.TimeoutError:
+            self._drop(host, conn)  # the channel may still run: its outcome is unknown
+            return Done(None, "", f"no answer from {host} within {timeout:g}s")
+        except (asyncssh.Error, OSError) as e:
+            self._drop(host, conn)
+            return Done(None, "", f"the connection to {host} failed mid-command: {_why(e)}")
+        status = done.exit_status
+        if status is None or done.exit_signal is not None and status < 0:
+            status = None  # the channel closed without reporting how the command ended
+        return Done(status, _text(done.stdout), _text(done.stderr))
+
+    async def _connection(self, host: str):
+        conn = self._conns.get(host)
+        if conn is not None and not conn.is_closed():
+            return conn
+        lock = self._opening.setdefault(host, asyncio.Lock())
+        async with lock:  # one opening per host; the others wait for it
+            conn = self._conns.get(host)
+            if conn is not None and not conn.is_closed():
+                return conn
+            async with self._starts.setdefault(host, asyncio.Semaphore(MAX_STARTS)):
+                conn = await self._open(host)
+            self._conns[host] = conn
+            return conn
+
+    async def _open(self, name: str):
+        spec = self.specs.get(name)
+        if spec is None:
+            raise HostUnreachable(f"host {name!r} is not in runtime.hosts "
+                                  f"({', '.join(self.specs)})")
+        opts = self.options
+        kwargs: dict[str, Any] = dict(
+            known_hosts=self._path(opts.known_hosts), connect_timeout=opts.connect_timeout,
+            keepalive_interval=opts.keepalive, keepalive_count_max=KEEPALIVE_COUNT)
+        if opts.ssh_config:
+            kwargs["config"] = [self._path(opts.ssh_config)]
+        if opts.identity_file:
+            kwargs["client_keys"] = [self._path(opts.identity_file)]
+        if spec.user:
+            kwargs["username"] = spec.user
+        if spec.port:
+            kwargs["port"] = spec.port
+        try:
+            return await asyncio.wait_for(asyncssh.connect(spec.host, **kwargs),
+                                          opts.connect_timeout)
+        except asyncssh.HostKeyNotVerifiable as e:
+            raise HostUnreachable(
+                f"host {name}: its host key is not the one known for it in "
+                f"{kwargs['known_hosts']} ({e.reason}); add it (ssh-keyscan {spec.host}) "
+                f"after checking it, or fix runtime.known_hosts") from None
+        except asyncssh.PermissionDenied as e:
+            raise HostUnreachable(f"host {name}: SSH authentication refused ({e.reason}); "
+                                  f"check runtime.identity_file and the host's "
+                                  f"authorized_keys") from None
+        except (asyncio.TimeoutError, TimeoutError):
+            raise HostUnreachable(f"host {name} ({spec.host}): no SSH connection within "
+                                  f"{opts.connect_timeout:g}s (runtime.connect_timeout)") from None
+        except (asyncssh.Error, OSError, ValueError) as e:
+            raise HostUnreachable(f"host {name} ({spec.host}): cannot connect: {_why(e)}"
+                                  ) from None
+
+    def _drop(self, host: str, conn) -> None:
+        if self._conns.get(host) is conn:
+            del self._conns[host]
+        conn.abort()
+
+    def _path(self, path: str) -> str:
+        return os.path.join(self.folder, os.path.expanduser(path))
+
+
+def _why(e: BaseException) -> str:
+    return getattr(e, "reason", None) or getattr(e, "strerror", None) or str(e) \
+        or type(e).__name__
+
+
+def _text(data: Any) -> str:
+    if data is None:
+        return ""
+    return data.decode(errors="replace") if isinstance(data, bytes) else data

@@ -1,0 +1,106 @@
+"""`runtime: {kind: ssh, ...}` options, checked with errors that name `runtime.<key>`.
+
+    runtime:
+      kind: ssh
+      hosts: [app1, app2, deploy@10.0.0.13:2222]   # ssh_config names, or [user@]address[:port]
+      ssh_config: ./ssh_config                      # OpenSSH format (Host, HostName, User, Port, IdentityFile)
+      identity_file: ~/.ssh/deploy
+      known_hosts: ~/.ssh/known_hosts               # strict: an unknown host key is refused
+      instances_per_host: 2                         # or the top-level `instances:`, spread evenly
+      state_dir: /var/lib/zerodown                  # on each host
+      connect_timeout: 10s                          # one connection's set-up
+      command_timeout: 60s                          # any one remote step
+      keepalive: 15s                                # a silent connection is probed this often
+
+Relative paths are relative to zerodown.yaml's folder (resolved by the runtime).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from zerodown.errors import ConfigError
+from zerodown.schema import Invalid, duration, integer, shown, text
+
+# [user@]host[:port]; host: an ssh_config name, a DNS name or an IPv4 address, or [IPv6]
+_HOST = re.compile(r"^(?:(?P<user>[A-Za-z_][A-Za-z0-9_.-]{0,31})@)?"
+                   r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]{1,253})(?::(?P<port>\d{1,5}))?$")
+_STATE_DIR = r"^/[!-~]{0,1023}$"
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """One entry of runtime.hosts, as written: `name` is how zerodown calls the host."""
+
+    name: str
+    host: str
+    user: str | None = None
+    port: int | None = None
+
+
+@dataclass(frozen=True)
+class SshOptions:
+    hosts: tuple[HostSpec, ...] = ()
+    ssh_config: str | None = None
+    identity_file: str | None = None
+    known_hosts: str = "~/.ssh/known_hosts"
+    instances_per_host: int | None = None
+    state_dir: str = "/var/lib/zerodown"
+    connect_timeout: float = 10.0
+    command_timeout: float = 60.0
+    keepalive: float = 15.0
+
+
+def parse_host(value: Any) -> HostSpec:
+    if not isinstance(value, str) or not (m := _HOST.match(value)):
+        raise Invalid(f"must be an ssh_config name or [user@]address[:port], got {shown(value)}")
+    port = int(m["port"]) if m["port"] else None
+    if port is not None and not 1 <= port <= 65535:
+        raise Invalid(f"port must be 1-65535, got {port}")
+    return HostSpec(value, m["host"].strip("[]"), m["user"], port)
+
+
+def _hosts(value: Any) -> tuple[HostSpec, ...]:
+    if not isinstance(value, list) or not value:
+        raise Invalid(f"must be a non-empty list of hosts, got {shown(value)}")
+    specs = tuple(parse_host(v) for v in value)
+    names = [s.name for s in specs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise Invalid(f"lists {', '.join(twice)} more than once")
+    return specs
+
+
+PARSERS = {
+    "hosts": _hosts,
+    "ssh_config": text().parse, "identity_file": text().parse, "known_hosts": text().parse,
+    "instances_per_host": integer(1, 1000).parse,
+    "state_dir": text(_STATE_DIR, "an absolute path on the hosts").parse,
+    "connect_timeout": duration(0.1, 600).parse, "command_timeout": duration(0.1, 86400).parse,
+    "keepalive": duration(0.1, 3600).parse,
+}
+
+
+def parse_options(options: Mapping[str, Any], *, file: str | None = None,
+                  lines: Mapping[str, int] | None = None) -> SshOptions:
+    """SshOptions from `runtime:` options; a ConfigError naming runtime.<key> otherwise."""
+    lines = lines or {}
+
+    def error(key: str, message: str) -> ConfigError:
+        return ConfigError(message, file=file, line=lines.get(f"runtime.{key}",
+                                                              lines.get("runtime")),
+                           key=f"runtime.{key}")
+    values: dict[str, Any] = {}
+    for key, raw in options.items():
+        if key not in PARSERS:
+            raise error(str(key), f"unknown option for runtime kind ssh "
+                                  f"(allowed: kind, {', '.join(PARSERS)})")
+        try:
+            values[key] = PARSERS[key](raw)
+        except Invalid as e:
+            raise error(key, str(e)) from None
+    if "hosts" not in values:
+        raise error("hosts", "runtime kind ssh needs hosts: [app1, deploy@10.0.0.13:2222, ...]")
+    return SshOptions(**values)
