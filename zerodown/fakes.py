@@ -197,8 +197,9 @@ class FakeRuntime:
 class FakeRouter:
     """Records every table applied; drained() is true `drain_polls` polls after a backend left.
 
-    `in_flight[backend_id] = n` holds a backend undrained; `serve(n)` sends n
-    requests through the table in force, by weight, for stats().
+    `in_flight[backend_id] = n` holds a backend undrained (`hung[backend_id] = n`: n of
+    them with no answer yet); `serve(n)` sends n requests through the table in force, by
+    weight, for stats().
     """
 
     def __init__(self, *, drain_polls: int = 0, faults: Faults | None = None,
@@ -209,6 +210,7 @@ class FakeRouter:
         self.table: RoutingTable = EMPTY_TABLE
         self.applied: list[RoutingTable] = []  # every table that changed something
         self.in_flight: dict[str, int] = {}
+        self.hung: dict[str, int] = {}
         self.requests: dict[tuple[str, str], int] = {}  # (revision, backend) -> count
         self._left: dict[str, int] = {}  # backend -> polls since it left the table
         self._routed: set[str] = set()  # the table's backend ids, kept: drained() is polled a lot
@@ -240,6 +242,11 @@ class FakeRouter:
 
     def in_force(self) -> RoutingTable:
         return self.table
+
+    def unanswered(self, backend_id: str) -> tuple[int, int, int]:
+        """(requests answered, in flight, in flight with no answer yet) of a backend."""
+        answered = sum(n for (_, b), n in self.requests.items() if b == backend_id)
+        return answered, self.in_flight.get(backend_id, 0), self.hung.get(backend_id, 0)
 
     def stats(self) -> dict:
         with self.faults.call("router.stats"):

@@ -110,6 +110,10 @@ class Router(Protocol):
     def drained(self, backend_id: str) -> bool:
         """True once a backend that left the table has no request in flight."""
 
+    # Optional (the embedded proxy has it): unanswered(backend_id) -> (requests answered,
+    # in flight, in flight with no response byte yet), or None. A drain uses it to tell a
+    # backend that hangs from one that is busy (engine/steps.py drain).
+
     def stats(self) -> dict:
         """Per-revision and per-backend counters: requests, 2xx..5xx, latency, in-flight."""
 

@@ -798,3 +798,28 @@ def test_a_before_traffic_hook_gets_the_new_instances_addresses(world, tmp_path)
         "a first deployment has no preview"
     assert out.read_text().splitlines()[1] == (" ".join(i.address for i in new)
                                                + "|X-Zerodown-Preview")
+
+
+@pytest.mark.parametrize("answers, drained_in", [
+    (False, 3.0),   # hangs: one drain timeout (3s) for the first instance, none for the rest
+    (True, 12.0),   # busy but answering: each of the 4 instances gets its whole drain timeout
+])
+def test_a_rollback_from_a_version_that_hangs_waits_one_drain_timeout_not_one_each(
+        world, answers, drained_in):
+    """Issue 11: a rollback from a version that accepts and never answers took drain
+    timeout x instances (60 s for 4), each drain waiting for answers that never came."""
+    e = world.engine(config(4, IN_PLACE))
+    for version in ("v1", "v2"):
+        e.run(e.deploy(version))
+    for route in world.router.table.revisions:
+        for b in route.backends:  # every r2 instance holds 2 requests it does not answer
+            world.router.in_flight[b.id] = 2
+            world.router.hung[b.id] = 0 if answers else 2
+    if answers:  # slow, not hung: it answers a request now and then
+        world.clock.on_sleep = lambda clock: world.router.serve(1)
+    d = e.rollback("shop")
+    assert e.run(d) is Phase.SUCCEEDED
+    drains = [s for s in e.store.steps(d) if s.description.startswith("drain")]
+    assert len(drains) == 4
+    assert sum(s.finished_at - s.started_at for s in drains) == pytest.approx(drained_in, abs=0.5)
+    assert ("taken as hung" in drains[0].outcome) is not answers

@@ -95,6 +95,7 @@ class Engine:
         self.config, self.service = config, config.service
         self.judge, self.planner = judge, planner
         self.monitor: BackgroundAnalysis | None = None  # the deployment's, while run() runs it
+        self.hung: set[int] = set()  # revisions whose backend answered nothing for a whole drain
         store.now = clock.now  # step records and timed pauses share the engine's clock
         if on_event is not None:
             store.listeners.append(on_event)

@@ -137,17 +137,39 @@ def route(engine: Engine, d: Deployment, i: int, step: Route) -> None:
 
 
 def drain(engine: Engine, d: Deployment, i: int, step: Drain) -> None:
+    """Wait for in-flight requests, up to drain_timeout. A revision whose backend answered
+    nothing for a whole drain_timeout hangs: its other backends' drains wait only for
+    answers under way, not for requests it will never answer (a rollback from a version
+    that hangs took drain_timeout x instances, issue 11)."""
     engine.store.begin_step(d.id, i)
     limit = engine._config(d.to_revision).drain_timeout
     deadline = engine.clock.now() + limit
-    busy = [r.name(engine.service) for r in step.instances]
+    revision = {r.name(engine.service): r.revision for r in step.instances}
+    progress = getattr(engine.router, "unanswered", None) or (lambda backend: None)
+    began = {b: progress(b) for b in revision}
+
+    def waiting(b: str) -> bool:
+        if engine.router.drained(b):
+            return False
+        p = progress(b)  # a hung revision: what is left unanswered never will be
+        return not (revision[b] in engine.hung and p is not None and p[1] == p[2])
+    busy = list(revision)
     while busy:
-        busy = [b for b in busy if not engine.router.drained(b)]
+        busy = [b for b in busy if waiting(b)]
         if not busy or engine.clock.now() >= deadline:
             break
         engine.clock.sleep(min(DRAIN_POLL, deadline - engine.clock.now()))
+    silent = [b for b in busy if _silent(began[b], progress(b))]
+    engine.hung |= {revision[b] for b in silent}
+    hangs = (f"; {', '.join(silent)} answered nothing in {limit:g}s: taken as hung, so the "
+             f"drains of its revision's other instances do not wait for it") if silent else ""
     engine.store.finish_step(d.id, i, f"drain timed out after {limit:g}s with requests in flight "
-                             f"on {', '.join(busy)}; stopping anyway" if busy else "drained")
+                             f"on {', '.join(busy)}; stopping anyway{hangs}" if busy else "drained")
+
+
+def _silent(before: tuple[int, int, int] | None, now: tuple[int, int, int] | None) -> bool:
+    """No request answered between the two readings, and every one in flight unanswered."""
+    return before is not None and now is not None and now[0] == before[0] and now[1] == now[2] > 0
 
 
 def stop(engine: Engine, d: Deployment, i: int, step: Stop) -> None:

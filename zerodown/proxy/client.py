@@ -95,6 +95,14 @@ class AdminClient:
                    if k == backend_id or k.startswith(backend_id + "~")]
         return all(e["state"] == "draining" and int(e["in_flight"]) == 0 for e in entries)
 
+    def unanswered(self, backend_id: str) -> tuple[int, int, int]:
+        """(requests answered, in flight, in flight with no response byte yet) of a backend,
+        its draining twins included."""
+        entries = [e for k, e in self.stats()["backends"].items()
+                   if k == backend_id or k.startswith(backend_id + "~")]
+        return (sum(int(e["requests"]) for e in entries), sum(int(e["in_flight"]) for e in entries),
+                sum(int(e.get("unanswered", 0)) for e in entries))
+
     def in_flight(self, backend_id: str) -> int:
         """In-flight requests of a backend (0 once it is drained and gone)."""
         backends = self.stats()["backends"]  # a draining twin of a re-added id is "id~..."

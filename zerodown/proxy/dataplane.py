@@ -217,30 +217,34 @@ class DataPlane:
             totals[pool.revision].absorb(pool.stats)
         return totals
 
-    def unanswered(self) -> dict[str, list[int]]:
-        """Per revision, its requests with no response byte yet, by how long they have waited
-        (counts over BOUNDS, as latency is): a version that hangs answers nothing, and
-        analysis counts what waits too long as failed, not as nothing."""
+    def unanswered(self) -> tuple[dict[str, list[int]], dict[int, int]]:
+        """Requests with no response byte yet: per revision by how long they have waited
+        (counts over BOUNDS, as latency is), and per backend pool (by id()) how many. A
+        version that hangs answers nothing: analysis counts what waits too long as failed,
+        and a drain need not wait for what a hung backend will never answer."""
         now = perf_counter()  # the clock client.t0 was read from
-        out: dict[str, list[int]] = {}
+        ages: dict[str, list[int]] = {}
+        pools: dict[int, int] = {}
         for client in self.clients:
             pool, up = client.pool, client.up
             if pool is None or client.state not in (BODY, WAIT) or (up is not None and up.got):
                 continue
-            ages = out.setdefault(pool.revision, [0] * (len(BOUNDS) + 1))
-            ages[bisect_left(BOUNDS, now - client.t0)] += 1
-        return out
+            waited = ages.setdefault(pool.revision, [0] * (len(BOUNDS) + 1))
+            waited[bisect_left(BOUNDS, now - client.t0)] += 1
+            pools[id(pool)] = pools.get(id(pool), 0) + 1
+        return ages, pools
 
     def stats(self) -> dict:
         now = self.loop.time()
-        waiting = self.unanswered()
+        waiting, per_pool = self.unanswered()
         backends = {}
         for pool in [*self.pools.values(), *self.retired]:
             entry = pool.stats.to_dict()
             entry.pop("buckets")
             entry.update(revision=pool.revision, address=pool.address, state=pool.status(now),
                          connections=len(pool.conns), idle_connections=len(pool.idle),
-                         connecting=pool.opening, queued=len(pool.waiters))
+                         connecting=pool.opening, queued=len(pool.waiters),
+                         unanswered=per_pool.get(id(pool), 0))
             backends[pool.id if not pool.draining or pool.id not in backends
                      else f"{pool.id}~{id(pool):x}"] = entry
         return {

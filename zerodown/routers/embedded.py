@@ -84,6 +84,11 @@ class EmbeddedRouter:
         with self._lock:  # during a restart the old process may still carry its requests
             return self._call(lambda: self.client.drained(backend_id))
 
+    def unanswered(self, backend_id: str) -> tuple[int, int, int]:
+        """(answered, in flight, unanswered) requests of a backend (Router, optional)."""
+        with self._lock:
+            return self.client.unanswered(backend_id)
+
     def stats(self) -> dict:
         return self._call(self.client.stats)
 
