@@ -1,0 +1,76 @@
+"""The SSH host (zerodown/hosts/ssh.py) on the real fleet: the local Host's guarantees, remotely."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.support.net import wait_until
+from zerodown.errors import RuntimeFailure
+from zerodown.hosts.ssh import SshHost
+from zerodown.protocols import Host
+from tests.fleet.test_connections import pool
+
+STATE = "/srv/zerodown"
+
+
+@pytest.fixture
+def conns(healthy_fleet):
+    c = pool(healthy_fleet)
+    yield c
+    c.close()
+
+
+def serve(host: SshHost, address: str, port: int = 8000):
+    return host.spawn(["python3", "-m", "http.server", "-b", address, str(port)], cwd="/tmp",
+                      env={"PATH": "/usr/bin:/bin"}, log_path=f"{STATE}/logs/web.log",
+                      banner="web")
+
+
+def test_a_process_started_over_ssh_outlives_the_session_and_stops_by_pid_and_start_time(
+        conns, healthy_fleet):
+    fleet = healthy_fleet
+    a = SshHost(conns, fleet.hosts[0].name, STATE)
+    assert isinstance(a, Host)
+    web = serve(a, fleet.hosts[0].address)
+    assert web.start_time is not None and a.running(web.pid, web.start_time)
+    conns.close()   # the SSH session ends: the process stays
+    conns2 = pool(fleet)
+    try:
+        a2 = SshHost(conns2, fleet.hosts[0].name, STATE)
+        assert a2.running(web.pid, web.start_time)
+        assert not a2.running(web.pid, web.start_time + 1), "another start time: a stranger"
+        b = SshHost(conns2, fleet.hosts[1].name, STATE)
+        assert not b.running(web.pid, web.start_time), "another host's /proc is not this one's"
+        assert any(argv[:3] == ["python3", "-m", "http.server"] for _, argv in a2.processes())
+        assert wait_until(lambda: a2.tail(f"{STATE}/logs/web.log", 5), timeout=5)
+        a2.terminate(web.pid, web.start_time, grace=2, what="web")
+        assert not a2.running(web.pid, web.start_time)
+    finally:
+        conns2.close()
+
+
+def test_the_agent_is_sent_once_per_content(conns, healthy_fleet):
+    host = healthy_fleet.hosts[2]
+    first = SshHost(conns, host.name, STATE)
+    first.install()
+    ok = host.srv / first.agent_dir.removeprefix("/srv/") / "ok"
+    before = ok.stat().st_mtime_ns
+    SshHost(conns, host.name, STATE).install()
+    assert ok.stat().st_mtime_ns == before
+
+
+def test_an_unanswered_question_is_an_error_never_not_running(conns, healthy_fleet):
+    fleet = healthy_fleet
+    target = fleet.hosts[1]
+    host = SshHost(conns, target.name, STATE)
+    web = serve(host, target.address)
+    fleet.partition(target)
+    with pytest.raises(RuntimeFailure, match=f"host {target.name}"):
+        host.running(web.pid, web.start_time)
+    fleet.heal(target)
+    assert host.running(web.pid, web.start_time)
+    fleet.crash(target)   # every process gone, /srv kept: the record no longer matches
+    fleet.boot(target)
+    assert not host.running(web.pid, web.start_time)

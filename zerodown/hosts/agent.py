@@ -1,0 +1,53 @@
+"""The helper zerodown runs on an SSH host: zerodown/hosts/local.py's functions, one call a run.
+
+    echo '{"op": "running", "args": [4242, 81234]}' | python3 -m zerodown.hosts.agent
+    {"ok": true}
+
+So a process on another machine is started, signalled, found and waited for by the same
+code as on this one (one implementation of pid + start time, SIGTERM then SIGKILL, ...).
+It is uploaded by zerodown/hosts/ssh.py with zerodown/errors.py beside it and needs only
+the host's python3 and its standard library. A failure is {"error": message}.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from zerodown.errors import ZerodownError
+from zerodown.hosts import local
+
+
+def _spawn(argv: list[str], cwd: str | None, env: dict[str, str] | None, log_path: str,
+           banner: str) -> dict:
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    proc = local.spawn(argv, cwd=cwd, env=env, log_path=Path(log_path), banner=banner)
+    return {"pid": proc.pid, "start_time": local.start_time(proc.pid)}
+
+
+OPS = {
+    "processes": lambda: list(local.processes()),
+    "start_time": local.start_time,
+    "parent_of": local.parent_of,
+    "running": local.running,
+    "spawn": _spawn,
+    "terminate": local.terminate,
+    "wait_gone": local.wait_gone,
+    "tail": local.tail,
+}
+
+
+def main() -> int:
+    request = json.load(sys.stdin)
+    try:
+        value = OPS[request["op"]](*request.get("args", ()))
+    except (ZerodownError, OSError) as e:
+        json.dump({"error": str(e)}, sys.stdout)
+        return 0
+    json.dump({"ok": value}, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

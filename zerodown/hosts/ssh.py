@@ -1,0 +1,160 @@
+"""Processes on another machine over SSH: the Host protocol (zerodown.protocols.Host).
+
+    host = SshHost(connections, "app1", state_dir="/var/lib/zerodown")
+    spawned = host.spawn(argv, cwd=..., env=..., log_path=..., banner=...)
+    host.running(spawned.pid, spawned.start_time)
+
+Every call runs zerodown/hosts/agent.py on the host, which calls the same functions
+of zerodown/hosts/local.py that run on this machine: one implementation of naming a
+process by pid and start time, of SIGTERM then SIGKILL, of finding a process. The
+agent is uploaded once per content (a directory named by its hash under
+<state_dir>/agent/); unchanged, it is not sent again.
+
+An answer that did not arrive (timeout, connection lost) raises RuntimeFailure:
+"unknown" is never read as "not running" (which would start a duplicate) nor as
+success.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import shlex
+import tarfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+from zerodown.errors import RuntimeFailure
+from zerodown.hosts.connections import Connections
+from zerodown.hosts.local import KILL_WAIT
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+# What the agent needs, with empty package files: zerodown/__init__.py is not for the host.
+_FILES = {"zerodown/__init__.py": None, "zerodown/hosts/__init__.py": None,
+          "zerodown/errors.py": "errors.py", "zerodown/hosts/local.py": "hosts/local.py",
+          "zerodown/hosts/agent.py": "hosts/agent.py"}
+QUICK = 15.0  # a call that only looks (/proc, a file) answers within this
+
+
+@dataclass(frozen=True)
+class RemoteProcess:
+    pid: int
+    start_time: int | None
+
+
+@lru_cache(maxsize=1)
+def bundle() -> tuple[str, bytes]:
+    """(content hash, tar.gz) of the agent's files."""
+    buf = io.BytesIO()
+    digest = hashlib.sha256()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for name, source in _FILES.items():
+            data = b"" if source is None else (_PACKAGE / source).read_bytes()
+            digest.update(name.encode() + b"\0" + data + b"\0")
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    return digest.hexdigest()[:16], buf.getvalue()
+
+
+class SshHost:
+    """One host of runtime.hosts, reached through the fleet's Connections."""
+
+    poll = 0.2  # a look costs a round trip: wait loops look less often than locally
+
+    def __init__(self, connections: Connections, name: str, state_dir: str):
+        self.connections = connections
+        self.name = name
+        self.state_dir = state_dir
+        digest, _ = bundle()
+        self.agent_dir = f"{state_dir.rstrip('/')}/agent/{digest}"
+        self._installed = False
+
+    # --- the Host protocol ---------------------------------------------------
+
+    def processes(self) -> Iterator[tuple[int, list[str]]]:
+        return iter([(pid, argv) for pid, argv in self._call("processes")])
+
+    def start_time(self, pid: int) -> int | None:
+        return self._call("start_time", pid)
+
+    def parent_of(self, pid: int) -> int | None:
+        return self._call("parent_of", pid)
+
+    def running(self, pid: int | None, started: int | None) -> bool:
+        if pid is None or started is None:
+            return False
+        return self._call("running", pid, started)
+
+    def spawn(self, argv: list[str], *, cwd: str | None, env: dict[str, str] | None,
+              log_path: Path | str, banner: str) -> RemoteProcess:
+        got = self._call("spawn", argv, cwd, env, str(log_path), banner)
+        return RemoteProcess(got["pid"], got["start_time"])
+
+    def exit_code(self, pid: int) -> int | None:
+        return None  # the agent that spawned it has exited: nobody reaped it for us
+
+    def forget(self, pid: int) -> None:
+        pass  # nothing is kept here about a remote child
+
+    def terminate(self, pid: int, started: int, grace: float, what: str) -> None:
+        self._call("terminate", pid, started, grace, what, timeout=grace + KILL_WAIT + QUICK)
+
+    def wait_gone(self, pid: int, started: int, timeout: float) -> bool:
+        return self._call("wait_gone", pid, started, timeout, timeout=timeout + QUICK)
+
+    def tail(self, path: Path | str, lines: int) -> list[str]:
+        return self._call("tail", str(path), lines)
+
+    # --- the agent -----------------------------------------------------------
+
+    def install(self) -> None:
+        """Put the agent on the host unless this content is there already."""
+        d = shlex.quote(self.agent_dir)
+        there = self.connections.run(self.name, f"test -e {d}/ok", timeout=QUICK)
+        if there.status == 0:
+            self._installed = True
+            return
+        if there.status is None:
+            raise RuntimeFailure(f"host {self.name}: cannot tell whether zerodown's agent is "
+                                 f"installed ({there.stderr})")
+        _, data = bundle()
+        new = shlex.quote(self.agent_dir + ".new")
+        done = self.connections.run(
+            self.name, f"set -e; command -v python3 >/dev/null || "
+                       f"{{ echo 'python3 is not installed' >&2; exit 3; }}; rm -rf {new}; "
+                       f"mkdir -p {new}; base64 -d | tar -xz -C {new}; touch {new}/ok; "
+                       f"rm -rf {d}; mv {new} {d}",
+            input=base64.b64encode(data).decode(), timeout=QUICK)
+        if not done.ok:
+            raise RuntimeFailure(f"host {self.name}: cannot install zerodown's agent in "
+                                 f"{self.agent_dir}: {_outcome(done)}")
+        self._installed = True
+
+    def _call(self, op: str, *args: Any, timeout: float = QUICK) -> Any:
+        if not self._installed:
+            self.install()
+        request = json.dumps({"op": op, "args": args})
+        done = self.connections.run(
+            self.name, f"cd {shlex.quote(self.agent_dir)} && exec python3 -m zerodown.hosts.agent",
+            input=request, timeout=timeout)
+        if not done.ok:
+            raise RuntimeFailure(f"host {self.name}: {op} {_outcome(done)}")
+        try:
+            answer = json.loads(done.stdout)
+        except ValueError:
+            raise RuntimeFailure(f"host {self.name}: {op}: the agent answered "
+                                 f"{done.stdout[:200]!r}") from None
+        if "error" in answer:
+            raise RuntimeFailure(f"host {self.name}: {answer['error']}")
+        return answer["ok"]
+
+
+def _outcome(done) -> str:
+    if done.status is None:
+        return f"has an unknown outcome: {done.stderr}"
+    return f"failed (exit {done.status}): {done.stderr.strip()[-500:]}"
