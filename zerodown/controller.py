@@ -97,6 +97,14 @@ class Controller:
                 self.runtime(cfg), self.router(cfg))
         return store
 
+    def fresh_store(self, store: Store) -> Store:
+        """`store`, or a new connection if its file was deleted or replaced meanwhile (a
+        long-lived connection would go on with the old file, unseen by everyone else)."""
+        if not store.replaced():
+            return store
+        store.close()
+        return self.open_store()  # rebuilt from what serves, if the new file is empty
+
     def runtime(self, cfg: ServiceConfig | None = None):
         if "runtime" not in self._drivers:
             self._drivers["runtime"] = runtime_for(cfg or self.working_config(), self.state_dir)

@@ -86,3 +86,27 @@ def test_a_stop_waits_for_a_load_balancer_that_does_not_answer_then_refuses(worl
     with pytest.raises(RefusedStep, match="did not say within 15s"):
         guard_stops(e, [p.instance for p in world.runtime.spawned])
     assert world.clock.now() - started >= 15
+
+
+def test_a_store_deleted_while_a_deployment_runs_stops_acting_and_serving_goes_on(world):
+    import os
+
+    from zerodown.engine.store import StoreUnavailable
+    e = world.engine(config(3))
+    e.run(e.deploy("v1"))
+    id = e.deploy("v2")
+
+    def delete_after_a_route(event):
+        if event.kind == "step.finished" and "table" in event.message and world.path.exists():
+            for suffix in ("", "-wal", "-shm"):
+                os.unlink(f"{world.path}{suffix}")
+    e.store.listeners.append(delete_after_a_route)
+    with pytest.raises(StoreUnavailable, match="was deleted or replaced while deployment"):
+        e.run(id)
+    routed = set(world.router.table.backends())
+    assert routed and routed <= world.runtime.running("shop")
+    fresh = world.engine(config(3))  # the next controller: a new file, rebuilt
+    assert fresh.recover() is not None
+    assert fresh.run(fresh.deploy("v3")) is Phase.SUCCEEDED
+    assert world.runtime.running("shop") == set(world.router.table.backends())
+    check_journal(world)

@@ -70,6 +70,7 @@ class Observer:
         return self.status_doc
 
     def _tick(self, now: float) -> None:
+        self.store = self.ctl.fresh_store(self.store)
         events = self.store.events(after=self.last_event, limit=1000)
         doc, table, stats = self._status(now)
         text = json.dumps(doc, sort_keys=True)
@@ -150,6 +151,7 @@ class Observer:
         store = self.ctl.open_store()  # its own connection: probes take a while
         while not stop.is_set():
             try:
+                store = self.ctl.fresh_store(store)
                 known = labels(store, self.service)
                 self._probes = {v.name: v for v in _probed(self.ctl, store, self.service, known)}
             except Exception as e:  # noqa: BLE001
@@ -164,7 +166,7 @@ class Observer:
     @contextmanager
     def reading(self) -> Iterator[Store]:
         """A store connection of the API's small pool, for one request's reads."""
-        store = self._readers.get()
+        store = self.ctl.fresh_store(self._readers.get())  # the file may have been replaced
         try:
             yield store
         finally:

@@ -34,6 +34,7 @@ class Runner:
     def run(self, stop: threading.Event) -> None:
         store = self.controller().open_store()
         while not stop.is_set():
+            store = self.controller().fresh_store(store)
             d = store.active_deployment(self.service)
             if d is not None:
                 self._drive(d.id, store, stop)

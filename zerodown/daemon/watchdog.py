@@ -25,6 +25,7 @@ class Watchdog:
         store = self.controller().open_store()
         while not stop.wait(TICK):
             try:
+                store = self.controller().fresh_store(store)
                 self.check(store)
             except ZerodownError as e:
                 self.log(f"watchdog: {e}")

@@ -44,7 +44,7 @@ from zerodown.engine.store import (Change, Deployment, DeploymentConflict, PlanM
 from zerodown.engine.recovery import recover, still_routed
 from zerodown.errors import RouterError, RouterUnavailable, StaleTableError, UsageError, ZerodownError
 from zerodown.hooks import HookFailed
-from zerodown.model import InstanceRef, Revision, RoutingTable, Slot
+from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot
 from zerodown.plan import Analyze, Pause, Plan, PlanError, Step, Target
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.schema import Invalid, version_label
@@ -217,6 +217,11 @@ class Engine:
         with self._lock(), self._background(id):
             self._reconcile()  # whoever ran it before may have died in the middle of a step
             while True:
+                if self.store.replaced():
+                    raise StoreUnavailable(
+                        f"the state store {self.store.path} was deleted or replaced while "
+                        f"deployment {id} ran; nothing more is acted on from this one (the "
+                        f"load balancer keeps serving; a new store is rebuilt from it)")
                 d = self.store.deployment(id)
                 if d.phase.terminal or (d.phase is Phase.PAUSED and not hold
                                         and (stop_when_paused or d.error)):
@@ -319,7 +324,18 @@ class Engine:
         if changes or events:
             self.store.set_instances(self.service, changes, events)  # written before acted on
         for inst in orphans:
-            self.runtime.stop(inst, self.config.stop_grace)
+            self._drain_then_stop(inst)
+
+    def _drain_then_stop(self, inst: Instance) -> None:
+        """An orphan may have been routed until a moment ago (a store lost mid-deployment):
+        its in-flight requests finish first, within drain_timeout."""
+        deadline = self.clock.now() + self.config.drain_timeout
+        try:
+            while not self.router.drained(inst.id) and self.clock.now() < deadline:
+                self.clock.sleep(DRAIN_POLL)
+        except RouterError:
+            pass  # no load balancer to ask: nothing reaches it through one
+        self.runtime.stop(inst, self.config.stop_grace)
 
     @contextmanager
     def _lock(self) -> Iterator[None]:

@@ -24,6 +24,7 @@ import json
 import sqlite3
 import functools
 import inspect
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -80,6 +81,12 @@ class Store:
             self._migrate()
         except sqlite3.Error as e:
             raise unavailable(self.path, e, "open") from None
+        self._identity = _identity(self.path)
+
+    def replaced(self) -> bool:
+        """Is the file at `path` no longer the one this connection has open (deleted,
+        moved aside, replaced)? A long-lived connection then opens the path again."""
+        return _identity(self.path) != self._identity
 
     def close(self) -> None:
         self.db.close()
@@ -562,6 +569,14 @@ def _conflict(active: Deployment) -> str:
             f"{route}, step {min(active.cursor + 1, len(active.steps))}/{len(active.steps)}); "
             f"one deployment per service at a time: wait for it with `zerodown deploy --wait`, "
             f"or stop it with `zerodown abort {active.id}`")
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _translating(method: Callable) -> Callable:
