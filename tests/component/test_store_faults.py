@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import service, up  # noqa: F401
 from zerodown.cli import main
 from zerodown.config import parse_config
 from zerodown.engine.lifecycle import Phase
@@ -140,3 +141,26 @@ def test_a_store_damaged_after_opening_gives_the_same_message(tmp_path):
         f.write(os.urandom(path.stat().st_size - 100))
     with pytest.raises(StoreUnavailable, match="is damaged and cannot be read"):
         Store(str(path)).events("shop")
+
+
+def test_deleting_the_store_under_a_running_service_loses_no_request(up):
+    """Issue 11.7 as it was found: zerodown.db deleted under a running service (the
+    controller daemon running too), then `status` and `deploy`, under load."""
+    from zerodown.loadgen import LoadInBackground
+
+    s = up
+    v1 = s.pids(1)
+    with LoadInBackground(f"http://127.0.0.1:{s.port}/", connections=4, duration=60) as load:
+        load.wait_for_responses(100)
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{s.state_dir / 'zerodown.db'}{suffix}")
+        status = s.status()
+        assert status["stable"] == {"revision": 1, "version": "v1"}, status
+        assert {i["pid"] for i in status["instances"]} == v1
+        s.run("deploy", "v2")
+        load.wait_for_responses(load.progress()[0] + 100)
+        result = load.stop()
+    assert result.failed() == 0, result.summary()
+    assert s.text() == "hello from v2\n"
+    assert {i["revision"] for i in s.status()["instances"]} == {2}
