@@ -59,6 +59,25 @@ class Chaos:
         print(out.line(), flush=True)
         return out
 
+    def round(self, filling: "Callable[[], contextlib.AbstractContextManager] | None") -> None:
+        """One of each fault: a controller SIGKILL in each strategy, a full disk (when there
+        is a disk to fill), the store lost between deployments and in the middle of one."""
+        for strategy in STRATEGY_NAMES:
+            self.controller_kill(strategy)
+        if filling is not None:
+            self.disk_full(filling)
+        self.store_loss(mid_deployment=False)
+        self.store_loss(mid_deployment=True)
+
+    def totals(self) -> str:
+        """Per fault: how many, requests sent, requests failed."""
+        lines = [f"{'fault':<19} {'runs':>5} {'requests':>9} {'failed':>7}"]
+        for fault in dict.fromkeys(o.fault for o in self.outcomes):
+            mine = [o for o in self.outcomes if o.fault == fault]
+            lines.append(f"{fault:<19} {len(mine):>5} {sum(o.requests for o in mine):>9} "
+                         f"{sum(o.failed for o in mine):>7}")
+        return "\n".join(lines)
+
     # --- the faults --------------------------------------------------------------------
 
     def controller_kill(self, strategy: str) -> Outcome:
