@@ -52,7 +52,7 @@ def test_a_file_without_end_is_refused_at_once(capsys):
     started = time.monotonic()
     code, out = run(capsys, "-f", "/dev/urandom", "validate")
     assert code == 2 and "/dev/urandom:1: is larger than 64 KiB" in out
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # a hang, not a slow machine
 
 
 def test_set_names_the_keys_a_deployment_cannot_change(capsys):
@@ -64,7 +64,7 @@ def test_version_and_demo_help_do_not_run_anything(capsys):
     assert run(capsys, "--version") == (0, f"zerodown {__version__}\n")
     started = time.monotonic()
     code, out = run(capsys, "demo", "--help")
-    assert code == 0 and out.startswith("usage: zerodown demo") and time.monotonic() - started < 5
+    assert code == 0 and out.startswith("usage: zerodown demo") and time.monotonic() - started < 10
 
 
 def test_f_means_file_in_every_command_and_logs_follows_with_follow_only():
