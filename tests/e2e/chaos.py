@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import random
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +52,10 @@ class Chaos:
         self.versions = iter(f"v{n}" for n in range(2, 10_000))
         self.outcomes: list[Outcome] = []
 
-    def _under_load(self, fault: str, act: Callable[[], tuple[str, Phase]]) -> Outcome:
+    def _under_load(self, fault: str, act: Callable[[], tuple[str, Phase]],
+                    **load: object) -> Outcome:
         (detail, phase), result = self.stack.under_load(act, connections=self.connections,
-                                                        settle=100)
+                                                        settle=100, **load)
         out = Outcome(fault, detail, phase.value, result.sent, result.failed())
         self.outcomes.append(out)
         print(out.line(), flush=True)
@@ -64,6 +66,7 @@ class Chaos:
         is a disk to fill), the store lost between deployments and in the middle of one."""
         for strategy in STRATEGY_NAMES:
             self.controller_kill(strategy)
+        self.proxy_kill(self.rng.choice(STRATEGY_NAMES))
         if filling is not None:
             self.disk_full(filling)
         self.store_loss(mid_deployment=False)
@@ -91,6 +94,34 @@ class Chaos:
             return (f"{strategy}, killed at {share:.0%} of its steps",
                     _only(resumed.values()))
         return self._under_load("controller SIGKILL", act)
+
+    def proxy_kill(self, strategy: str) -> Outcome:
+        """SIGKILL the proxy's serving process at a random step of a deployment (its
+        supervisor starts another on the same sockets). The load's clients retry an
+        idempotent request once, as browsers and HTTP libraries do: the requests in flight
+        in the killed process get no answer (a client that never retries sees those)."""
+        section = yaml.safe_load(FOUR_STRATEGIES[STRATEGY_NAMES.index(strategy)])
+        share = round(self.rng.uniform(0.05, 0.95), 2)
+
+        def act() -> tuple[str, Phase]:
+            stack = self.stack
+            id = stack.engine.deploy(next(self.versions), strategy=section)
+            steps = len(stack.store.deployment(id).steps)
+            killed: list[int] = []
+
+            def listener(event):
+                if (not killed and event.kind == "step.finished"
+                        and event.data.get("index", -1) + 1 >= max(1, int(share * steps))):
+                    killed.append(stack.router.client.health()["pid"])
+                    os.kill(killed[0], signal.SIGKILL)
+            stack.store.listeners.append(listener)
+            try:
+                phase = stack.engine.run(id)
+            finally:
+                stack.store.listeners.remove(listener)
+            assert killed, "the deployment ended before the kill"
+            return f"{strategy}, serving process at {share:.0%}", phase
+        return self._under_load("proxy SIGKILL", act, retry_idempotent_once=True)
 
     def disk_full(self, filling: "Callable[[], contextlib.AbstractContextManager]") -> Outcome:
         """The store's disk fills at a random step of a deployment; space is freed and the

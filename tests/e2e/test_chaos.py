@@ -2,8 +2,7 @@
 request counted and printed per fault (run with -s to see the table).
 
 A few of each fault, so it stays fast; benchmarks/chaos_bench.py runs as many as you
-like with the same moves (tests/e2e/chaos.py). Proxy SIGKILL is not among them yet:
-the data plane's supervision (issue 11.1) is what would make it survivable.
+like with the same moves (tests/e2e/chaos.py).
 """
 
 from __future__ import annotations
