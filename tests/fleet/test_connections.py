@@ -77,3 +77,19 @@ def test_a_partition_mid_command_is_unknown_never_success(conns, healthy_fleet):
     assert errors["zdf1"] is None and errors["zdf3"] is None
     healthy_fleet.heal(host)
     assert conns.run(host.name, "echo back", timeout=5).stdout == "back\n"
+
+
+def test_preflight_names_the_host_cut_off_and_clears_the_others(conns, healthy_fleet):
+    from zerodown.hosts.preflight import preflight, refuse_unless_ready
+    reports = preflight(conns, "/srv/zerodown")
+    assert [r.ready for r in reports] == [True] * len(healthy_fleet.hosts), reports
+    healthy_fleet.partition(healthy_fleet.hosts[2])
+    conns.close()
+    fresh = pool(healthy_fleet)
+    try:
+        reports = preflight(fresh, "/srv/zerodown")
+        assert [r.ready for r in reports] == [True, True, False]
+        with pytest.raises(Exception, match=r"zdf3: host zdf3 .*no SSH connection within 2s"):
+            refuse_unless_ready(reports)
+    finally:
+        fresh.close()

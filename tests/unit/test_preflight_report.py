@@ -1,0 +1,29 @@
+"""A host's pre-flight report from what its check printed (zerodown/hosts/preflight.py)."""
+
+import pytest
+
+from zerodown.errors import RuntimeFailure
+from zerodown.hosts.preflight import HostReport, refuse_unless_ready, report
+
+DF = "/dev/sda1 41152736 10000000 {free} 25% /\n"
+
+
+def test_a_ready_host_reports_its_free_space():
+    assert report("app1", 0, DF.format(free=2048000), "") == HostReport("app1", None, 2000)
+
+
+@pytest.mark.parametrize("status, stdout, stderr, words", [
+    (None, "", "no answer from app1 within 10s", "no answer"),
+    (3, "", "python3 is not installed\n", "python3 is not installed"),
+    (0, DF.format(free=1024), "", "only 1 MB free"),
+    (0, "garbage", "", "cannot read free space"),
+])
+def test_a_host_that_is_not_ready_says_why(status, stdout, stderr, words):
+    r = report("app1", status, stdout, stderr)
+    assert not r.ready and words in r.problem
+
+
+def test_the_refusal_names_every_bad_host():
+    with pytest.raises(RuntimeFailure, match=r"nothing was changed:\n  app2: down\n  app3: full"):
+        refuse_unless_ready([HostReport("app1"), HostReport("app2", "down"),
+                             HostReport("app3", "full")])
