@@ -339,9 +339,10 @@ def _raise(errors: list[ConfigError]) -> None:
 
 def json_schema() -> dict:
     """The JSON Schema of zerodown.yaml, for editors (yaml-language-server)."""
-    from zerodown.config_reference import annotate, router_schema  # the words: not for parsing
+    from zerodown.config_reference import annotate, driver_schema  # the words: not for parsing
     schema = SERVICE.schema
-    schema["properties"]["router"] = router_schema(ROUTER_KINDS)
+    schema["properties"]["router"] = driver_schema("router", ROUTER_KINDS)
+    schema["properties"]["runtime"] = driver_schema("runtime", RUNTIME_KINDS)
     return annotate({"$schema": "https://json-schema.org/draft/2020-12/schema",
                      "$id": "https://zerodown.dev/schema/zerodown.yaml.json",
                      "title": "zerodown.yaml", **schema})

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from typing import Any, Iterator
 
 import yaml
@@ -269,11 +270,20 @@ ROUTER_TYPES = {"socket": "string", "backend": "string", "lanes": "integer", "bi
                 "upstream_keepalive_timeout": ["string", "number"], "nginx": "string",
                 "config": "string", "pid_file": "string", "main_config": "string",
                 "metrics": "string", "metrics_token_env": "string"}
+def driver_options(section: str) -> dict[str, tuple[str, ...]]:
+    """The options each router (or runtime) kind accepts: the keys of the table its option
+    check reads (PARSERS or OPTIONS beside its parse_options), as validate runs it."""
+    from zerodown.config import _option_checks
+    out = {}
+    for (where, kind), check in _option_checks().items():
+        if where == section:
+            module = sys.modules[check.__module__]
+            out[kind] = tuple(getattr(module, "PARSERS", None) or getattr(module, "OPTIONS"))
+    return out
+
+
 def router_options() -> dict[str, tuple[str, ...]]:
-    """The options each router kind accepts: the keys of the table its parse_options reads."""
-    from zerodown.routers import embedded_options, haproxy, nginx_options
-    return {"embedded": tuple(embedded_options.PARSERS), "haproxy": tuple(haproxy.OPTIONS),
-            "nginx": tuple(nginx_options.PARSERS)}
+    return driver_options("router")
 
 
 def router_defaults(kind: str) -> dict[str, Any]:
@@ -287,15 +297,18 @@ def router_defaults(kind: str) -> dict[str, Any]:
         f.name: f.default for f in dataclasses.fields(options) if f.default is not None}
 
 
-def router_schema(kinds: tuple[str, ...]) -> dict:
-    """`router:` as a kind name, or a mapping of a kind and that kind's options."""
+def driver_schema(section: str, kinds: tuple[str, ...]) -> dict:
+    """`router:` or `runtime:` as a kind name, or a mapping of a kind and that kind's
+    options (a kind without an option check takes none)."""
+    tables = driver_options(section)
+
     def one(kind: str) -> dict:
-        options, defaults = router_options().get(kind, ()), router_defaults(kind)
+        defaults = router_defaults(kind) if section == "router" else {}
         return {"type": "object", "additionalProperties": False,
                 "properties": {"kind": {"const": kind}, **{
-                    k: {"type": ROUTER_TYPES[k], **({"default": defaults[k]}
-                                                    if k in defaults else {})}
-                    for k in options}}}
+                    k: {**({"type": ROUTER_TYPES[k]} if k in ROUTER_TYPES else {}),
+                        **({"default": defaults[k]} if k in defaults else {})}
+                    for k in tables.get(kind, ())}}}
     return {"anyOf": [{"enum": list(kinds)}, *(one(k) for k in kinds)]}
 
 
