@@ -34,3 +34,61 @@ def test_a_deployment_through_haproxy_fails_no_request(stack_factory, strategy):
     assert len(stack.pids()) == 3
     served = stack.router.stats()["revisions"]
     assert sum(r["requests"] for r in served.values()) >= result.sent
+
+
+ATTACHED_CFG = """\
+global
+    stats socket {socket} level admin
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    retries 3
+    option redispatch 1
+    retry-on conn-failure empty-response
+frontend site
+    bind {listen}
+    default_backend app
+backend app
+    balance roundrobin
+    option httpchk GET /healthz
+"""
+
+
+@pytest.mark.parametrize("strategy", FOUR_STRATEGIES[:3])  # the canary's match and sticky: managed
+def test_deployments_through_a_users_haproxy_leave_only_the_new_servers(stack_factory, tmp_path,
+                                                                        strategy):
+    """Attach mode (issue 11.15, 11.16): each deployment's old servers are deleted once
+    drained, not left in MAINT, and `down` takes the last ones out of the user's backend."""
+    import subprocess
+    from tests.support.net import free_port, wait_until
+    from tests.support.procs import ManagedProcess
+    if "blue-green" in strategy:
+        strategy = strategy.replace("}", ", preview_header: null}")
+    port, socket_path = free_port(), tmp_path / "admin.sock"
+    cfg = tmp_path / "site.cfg"
+    cfg.write_text(ATTACHED_CFG.format(socket=socket_path, listen=f"127.0.0.1:{port}"))
+    theirs = ManagedProcess(["haproxy", "-db", "-f", str(cfg)], name="users-haproxy")
+    try:
+        wait_until(socket_path.exists, 10, "the user's HAProxy stats socket")
+        stack = stack_factory(instances=3, strategy=strategy, port=port,
+                              router=f"{{kind: haproxy, socket: {socket_path}, backend: app}}")
+        assert stack.deploy("v1") is Phase.SUCCEEDED
+        phase, result = stack.under_load(lambda: stack.deploy("v2"), connections=4)
+        assert phase is Phase.SUCCEEDED
+        assert result.failed() == 0, result.summary()
+        from zerodown.routers.haproxy_render import parse_servers_state
+        servers = lambda: {s.name for s in parse_servers_state(  # noqa: E731
+            stack.router.cli.run("show servers state app"), backend="app")}
+        routed = {b for b in stack.router.table().backends()}
+        wait_until(lambda: servers() == routed, 10,
+                   f"only r2's servers {sorted(routed)} left in the user's backend")
+        stack.router.stop()  # zerodown down: the router, the instances, the router again
+        for instance in stack.runtime.adopt("shop"):
+            stack.runtime.stop(instance, grace=3)
+        stack.router.stop()
+        assert servers() == set()
+        assert theirs.alive
+    finally:
+        theirs.cleanup()

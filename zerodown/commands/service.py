@@ -168,6 +168,7 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
             found.setdefault(inst.id, inst)
     with ThreadPoolExecutor(max_workers=min(16, len(found) or 1)) as pool:
         list(pool.map(lambda i: runtime.stop(i, cfg.stop_grace), found.values()))
+    _stop_router(router)  # attach mode: servers whose idle connections just closed go too
     proxy = getattr(router, "down_says", "stopped the proxy")  # attach modes say theirs
     store.set_instances(service, [Change(ref, "stopped") for ref in rows],
                         [("service.down", f"zerodown down: {proxy} and "

@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from zerodown import table_json
-from zerodown.errors import ConfigError, RouterError
+from zerodown.errors import ConfigError, RouterError, ZerodownError
 from zerodown.hosts.local import LOCAL
 from zerodown.model import EMPTY_TABLE, Backend, HealthCheck, RoutingTable, Sticky
 from zerodown.protocols import Host
@@ -139,6 +139,7 @@ class HAProxyRouter:
         self.master = CommandSocket(str(master_path), "master CLI")
         self.settings = render.Settings(service, listen, str(self.state_dir), str(stats_path))
         self._lock = threading.RLock()
+        self._collector: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -200,8 +201,8 @@ class HAProxyRouter:
             if haproxy_stats.in_flight(self._rows(old_workers=True), name):
                 return False
             if self.attach_backend is not None:  # drained: its server goes from their backend
-                attach.collect(self, state, {render.server_name(b)
-                                             for b in state.table.backends()})
+                if attach.collect(self, state, self._kept(state))[1]:
+                    self._collect_later()
                 self._save(state)
             return True
 
@@ -261,6 +262,8 @@ class HAProxyRouter:
         """Soft-stop HAProxy (SIGUSR1: workers finish their requests), SIGKILL after `timeout`.
         Attach mode: the user's HAProxy runs on; zerodown's servers leave its backend."""
         if self.attach_backend is not None:
+            if not self.answers():
+                return  # their HAProxy does not run: nothing of ours is in rotation
             with self._locked():
                 state = self._load()
                 left = attach.withdraw(self, state, timeout)
@@ -372,6 +375,32 @@ class HAProxyRouter:
             return attach.apply(self, table, target, state)
         finally:
             self._save(state)  # the counters of servers deleted meanwhile
+
+    def _kept(self, state: State) -> set[str]:
+        return {render.server_name(b) for b in state.table.backends()}
+
+    def _collect_later(self) -> None:
+        """Attach mode: delete, once their idle connections close (their instances stop
+        after the drain), the servers HAProxy would not delete yet; in the background."""
+        if self._collector is not None and self._collector.is_alive():
+            return
+
+        def run() -> None:
+            deadline = time.monotonic() + attach.LATER
+            while time.monotonic() < deadline:
+                time.sleep(attach.LATER_POLL)
+                try:
+                    with self._locked():
+                        state = self._load()
+                        left = attach.collect(self, state, self._kept(state))
+                        self._save(state)
+                except ZerodownError:
+                    return  # their HAProxy went away: the next start reconciles
+                if not left[1]:
+                    return
+        self._collector = threading.Thread(target=run, name="haproxy attach: delete servers",
+                                           daemon=True)
+        self._collector.start()
 
     def _master_ask(self, command: str) -> str:
         try:

@@ -17,7 +17,10 @@ user's configuration, nor starts or stops that HAProxy):
   (<service>-r<N>-s<M>), weighted so each revision gets its share; servers of
   that name are zerodown's, whoever's state directory added them;
 - a server leaving the table is put in maintenance, and deleted (`del server`)
-  once nothing is in flight on it, its counters kept for stats();
+  once nothing is in flight on it, its counters kept for stats(); HAProxy
+  refuses to delete a server while it keeps idle connections to it, which
+  close when its instance stops: the driver tries again meanwhile (for up to
+  LATER seconds, in the background) and at every later table;
 - `zerodown down` (stop) takes every zerodown server out the same way;
 - on start (`zerodown up`, ensure_running) servers named as zerodown's that the
   table in force does not hold are reconciled: one whose address accepts no
@@ -40,6 +43,9 @@ from zerodown.routers import haproxy_stats
 
 PROBE_TIMEOUT = 0.5   # does an unknown zerodown server's instance accept a connection?
 POLL = 0.05
+IDLE_GRACE = 2.0      # how long withdraw() waits for idle connections to close
+LATER = 60.0          # how long deletions blocked by idle connections are retried
+LATER_POLL = 0.5
 
 
 def ours(service: str, name: str, owners: dict) -> bool:
@@ -59,46 +65,54 @@ def apply(router, table: RoutingTable, target: RoutingTable, state) -> bool:
                                 [s for s in live if ours(router.service, s.name, state.owners)])
     for command in plan:
         router.cli.run(command)
-    collect(router, state, set(wanted))
+    collect(router, state, set(wanted))  # what an earlier table left behind
     return bool(plan)
 
 
-def collect(router, state, keep: set[str]) -> list[str]:
+def collect(router, state, keep: set[str]) -> tuple[list[str], list[str]]:
     """Delete zerodown's servers outside `keep` that are in maintenance with nothing in
-    flight, their counters into state.retired; the names of those still left."""
+    flight, their counters into state.retired. Returns those left: (busy: in rotation or
+    with requests in flight; blocked: idle, but HAProxy still holds idle connections to
+    them, which close once their instance stops)."""
     backend = router.attach_backend
     rows = {r["svname"]: r for r in render.parse_stat(router.cli.run("show stat"))
             if r.get("pxname") == backend and r.get("svname") not in ("BACKEND", "FRONTEND")}
-    left = []
+    busy, blocked = [], []
     for s in _live(router):
         if s.name in keep or not ours(router.service, s.name, state.owners):
             continue
         row = rows.get(s.name)
         if not s.maint or row is None or haproxy_stats.busy(row):
-            left.append(s.name)
+            busy.append(s.name)
             continue
         try:
             router.cli.run(f"del server {backend}/{s.name}")
-        except RouterError:  # e.g. a connection still attached: the next look tries again
-            left.append(s.name)
+        except RouterError:  # idle connections still attached: a later look deletes it
+            blocked.append(s.name)
             continue
         owner = state.owners.get(s.name)
         if owner is not None:
             haproxy_stats.add(state.retired.setdefault(owner[0], {}),
                               haproxy_stats.counters(row))
-    return left
+    return busy, blocked
 
 
 def withdraw(router, state, timeout: float) -> list[str]:
     """Every zerodown server out of rotation now, deleted as each drains (within
-    `timeout`); the names of any still in flight then (in maintenance: no new request)."""
+    `timeout`); the names of any with requests still in flight then (in maintenance: no
+    new request). One whose idle connections outlive IDLE_GRACE stays in maintenance and
+    goes at the next call, once its instance has stopped (`zerodown down` calls again)."""
     for s in _live(router):
         if ours(router.service, s.name, state.owners) and not s.maint:
             router.cli.run(f"set server {router.attach_backend}/{s.name} state maint")
     deadline = time.monotonic() + timeout
-    while (left := collect(router, state, set())) and time.monotonic() < deadline:
+    while (left := collect(router, state, set()))[0] and time.monotonic() < deadline:
         time.sleep(POLL)
-    return left
+    grace = time.monotonic() + IDLE_GRACE
+    while not left[0] and left[1] and time.monotonic() < grace:
+        time.sleep(POLL)
+        left = collect(router, state, set())
+    return left[0]
 
 
 def reconcile(router, state) -> None:
