@@ -18,6 +18,9 @@ seconds (undecided). Scenarios:
                  the time to pass (to promote a good canary)
     aa-latency   an identical canary, max_latency_ratio 1.2: false aborts
 
+--windows N: instead, one identical canary for N seconds, and each second's p99 of
+the canary and of the stable side by side (how much latency moves with the load).
+
 Thresholds as in run.py (the simulation): max_success_rate_drop 0.01,
 max_latency_ratio 1.2, max_false_alarm 0.01.
 """
@@ -40,6 +43,7 @@ from tests.support.procs import start_app  # noqa: E402
 from tests.support.proxy import ProxyProcess, table_of  # noqa: E402
 from zerodown.analysis.judge import Judge  # noqa: E402
 from zerodown.analysis.sources import ProxySource  # noqa: E402
+from zerodown.latency import BOUNDS, quantile  # noqa: E402
 from zerodown.loadgen import LoadInBackground  # noqa: E402
 from zerodown.plan import Analyze  # noqa: E402
 from zerodown.engine.runner import SystemClock  # noqa: E402
@@ -101,6 +105,30 @@ class Bench:
                 app.cleanup()
         return results
 
+    def windows(self, seconds: int) -> None:
+        """Each second's p99 of a fresh identical canary and of the stable."""
+        app = start_app("v1")
+        self.revision += 1
+        name = f"r{self.revision}"
+        try:
+            self.apply([(self.revision, app)])
+            last = {n: self.proxy.stats()["revisions"].get(n, {}).get("buckets", {}).get(
+                "counts", [0.0] * (len(BOUNDS) + 1)) for n in ("r1", name)}
+            for second in range(1, seconds + 1):
+                time.sleep(1)
+                revisions = self.proxy.stats()["revisions"]
+                cells = []
+                for n in (name, "r1"):
+                    now = revisions.get(n, {}).get("buckets", {}).get("counts", last[n])
+                    delta = [a - b for a, b in zip(now, last[n])]
+                    last[n] = now
+                    p99 = quantile(delta, 0.99)
+                    cells.append(f"{sum(delta):5.0f} req p99 {1000 * (p99 or 0):6.2f} ms")
+                print(f"{second:3}s  canary {cells[0]}   stable {cells[1]}", flush=True)
+        finally:
+            self.apply(())
+            app.cleanup()
+
     def close(self) -> None:
         for app in self.stable:
             app.cleanup()
@@ -137,6 +165,7 @@ def main() -> int:
     p.add_argument("--parallel", type=int, default=4, help="canaries judged at once (default 4)")
     p.add_argument("--cap", type=float, default=30, help="seconds before a run is undecided")
     p.add_argument("--rps", type=float, default=500)
+    p.add_argument("--windows", type=int, default=0, help="per-second p99s for N seconds")
     args = p.parse_args()
     began = time.monotonic()
     with open("/proc/loadavg") as f:
@@ -147,7 +176,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="zd-analysis-e2e-") as tmp:
         bench = Bench(Path(tmp), args.rps)
         try:
-            for name in args.only.split(","):
+            if args.windows:
+                bench.windows(args.windows)
+            for name in ([] if args.windows else args.only.split(",")):
                 env, spec = SCENARIOS[name]
                 results: list[tuple] = []
                 while len(results) < args.runs:
