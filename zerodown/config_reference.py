@@ -171,7 +171,9 @@ WORDS: W = {
     "strategy.split": ("ab-test: percent of users on the new version until `zerodown promote` "
                        "(B wins) or `abort` (A stays).", 20),
     "step.weight": ("Percent of traffic to the canary from this step on.", 25),
-    "step.pause": ("Wait this long, or with `{}` until `zerodown resume` or `promote`.", "5m"),
+    "step.pause": ("Wait this long, or with `{}` until `zerodown resume` or `promote`; "
+                   "`{timeout: 1h, then: abort}` (or `then: promote`) ends a held pause by "
+                   "itself after that long.", "5m"),
     "step.analysis": ("Judge the canary before going on; a failure aborts.",
                       {"success_rate": 0.99}),
     "match.header": ("Match on this request header...", "X-Canary"),
