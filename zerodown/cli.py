@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from zerodown.errors import ConfigError, ZerodownError
+from zerodown.errors import ConfigError, UsageError, ZerodownError
 
 PASS_THROUGH = ("proxy", "accel", "demo")
 
@@ -63,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         func, client = resolve(args.func)
         if client:
             return func(args)
+        if args.server:
+            raise UsageError(f"zerodown {args.command} works on the controller's machine; "
+                             "--server serves status, deploy, pause, resume, promote, abort "
+                             "and rollback")
         from zerodown.controller import Controller
         return func(args, Controller(args.file, args.state_dir))
     except ZerodownError as e:

@@ -209,6 +209,7 @@ def test_down_stops_everything_and_up_starts_it_again(up):
     assert not port_open(HOST, s.port)
     after = s.status()
     assert after["instances"] == [] and not after["proxy"]["running"]
+    assert ours(s.state_dir) == {}, "a look at a service that is down started something"
 
     assert "shop is up: r2 (v1) serves" in s.run("up").stdout
     assert s.text() == "hello from v1\n"

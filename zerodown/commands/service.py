@@ -157,6 +157,7 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
         raise UsageError(f"deployment {active.id} is {active.phase}; abort it first "
                          "(`zerodown abort`), or wait for it to end")
     process.stop(ctl.state_dir)  # first: it starts no deployment while the rest goes
+    process.down_marker(ctl.state_dir).touch()  # `status` now only looks
     # The proxy first: it finishes its in-flight requests, then nothing reaches the instances.
     _stop_router(router)
     runtime = ctl.runtime(cfg)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
 from zerodown import render
 from zerodown.api.client import Client, Unreachable
-from zerodown.commands.connect import client, has_state, local_client
+from zerodown.commands.connect import client, has_state, local_client, state_dir
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -47,6 +48,8 @@ def _doc(c: Client, args: argparse.Namespace) -> dict:
     except Unreachable:
         if not has_state(args):
             return _never_deployed(args)
+        if os.path.exists(os.path.join(state_dir(args), "controller.down")):
+            return _here(args)  # `zerodown down` stopped it: a look starts nothing
         return client(args).get("/api/v1/status?fresh=1")
 
 
@@ -55,6 +58,13 @@ def _text(c: Client, args: argparse.Namespace) -> str:
     if args.json:
         return json.dumps(doc, indent=2)
     return render.status_text(render.status_from_dict(doc, time.time()), time.time())
+
+
+def _here(args: argparse.Namespace) -> dict:
+    """The status read on this machine, without a controller (the service is down)."""
+    from zerodown.controller import Controller, status_view
+    view = status_view(Controller(args.file, args.state_dir))
+    return {**render.status_dict(view, time.time()), "dashboard": None, "revisions": []}
 
 
 def _never_deployed(args: argparse.Namespace) -> dict:

@@ -31,6 +31,12 @@ def log_path(state_dir: str | os.PathLike) -> Path:
     return Path(state_dir) / "controller.log"
 
 
+def down_marker(state_dir: str | os.PathLike) -> Path:
+    """Written by `zerodown down`: a look (`status`) then starts no controller; any command
+    that acts starts it (and removes this)."""
+    return Path(state_dir) / "controller.down"
+
+
 def pid(state_dir: str | os.PathLike) -> int | None:
     """The running controller's pid: whoever holds controller.lock."""
     from zerodown.controller import lock_holder
@@ -57,6 +63,7 @@ def start(file: str, state_dir: str | os.PathLike, api_listen: str | None = None
     """Start the controller in the background; its pid once its socket answers."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
+    down_marker(state_dir).unlink(missing_ok=True)
     log = log_path(state_dir)
     argv = [sys.executable, "-m", "zerodown", "--file", os.path.abspath(file), "--state-dir",
             str(state_dir), "controller", "--foreground"]
