@@ -158,9 +158,9 @@ def main(argv: list[str] | None = None) -> int:
             resumed = restart(s)
         finally:
             s.run("down")
-    load = os.getloadavg()[0]
+    busy = os.getloadavg()[0]
     every = [t for v in api.values() for t in v]
-    print(f"machine load average (1 min) at the end: {load:.1f} on {os.cpu_count()} cores")
+    print(f"machine load average (1 min) at the end: {busy:.1f} on {os.cpu_count()} cores")
     print(f"zerodown status, whole process, {len(status)} runs: median "
           f"{statistics.median(status):.0f} ms, p90 {pct(status, 90):.0f} ms, max "
           f"{max(status):.0f} ms (target ≤ 150 ms median): "

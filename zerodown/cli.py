@@ -57,8 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] and argv[0] in PASS_THROUGH:
         return _pass_through(argv[0], argv[1:])
-    from zerodown.commands import build_parser, resolve
-    args = build_parser().parse_args(argv)  # exits 2 with argparse's own message
+    from zerodown.commands import PUBLIC, build_parser, command_in, resolve
+    named = command_in(argv)
+    parser = build_parser(named if named in PUBLIC else None)
+    args = parser.parse_args(argv)  # exits 2 with argparse's own message
     try:
         func, client = resolve(args.func)
         if client:

@@ -81,6 +81,11 @@ def test_reads_status_deployments_events_table_openapi_and_the_dashboard(api):
     assert status["revisions"][0]["created"] > time.time() - 120
     wait_for(lambda: raw.ok("GET", "/api/v1/status")["stable"] == cli["stable"], timeout=1,
              what="the cached status (at most a tick old) the same")
+    status, kind, text = raw("GET", "/api/v1/status?format=text")  # what `zerodown status` prints
+    assert status == 200 and kind.startswith("text/plain")
+    assert text.decode().startswith("service shop at") and "stable: r1 (v1)" in text.decode()
+    status, _, answer = raw("GET", "/api/v1/status?format=xml")
+    assert status == 400 and answer["error"]["field"] == "format"
 
     listed = raw.ok("GET", "/api/v1/deployments?limit=5")["deployments"]
     assert [(d["id"], d["phase"], d["to"]) for d in listed] == \

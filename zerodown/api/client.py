@@ -81,6 +81,23 @@ class Client:
 
     def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         """(HTTP status, the JSON answer). Unreachable when nothing listens."""
+        status, raw = self.exchange(method, path, body)
+        try:
+            answer = json.loads(raw) if raw else {}
+        except ValueError:
+            raise ApiFailure(status, f"the controller at {self.where} answered {status} "
+                                     "with no JSON") from None
+        return status, answer
+
+    def text(self, path: str) -> str:
+        """A text answer of a 2xx (`?format=text`); ApiFailure otherwise."""
+        status, raw = self.exchange("GET", path)
+        if status >= 400:
+            self._fail(status, path, json.loads(raw) if raw.startswith(b"{") else {})
+        return raw.decode()
+
+    def exchange(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+        """(HTTP status, the raw answer). Unreachable when nothing listens."""
         data = b"" if body is None else json.dumps(body).encode()
         head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}", "Accept: application/json",
                 f"Content-Length: {len(data)}"]
@@ -106,12 +123,7 @@ class Client:
             except OSError as e:
                 self.close()
                 raise Unreachable(f"cannot reach the controller at {self.where}: {e}") from None
-        try:
-            answer = json.loads(raw) if raw else {}
-        except ValueError:
-            raise ApiFailure(status, f"the controller at {self.where} answered {status} "
-                                     "with no JSON") from None
-        return status, answer
+        return status, raw
 
     def _response(self, sock: socket.socket) -> tuple[int, bytes]:
         while b"\r\n\r\n" not in self._buffer:
@@ -139,11 +151,14 @@ class Client:
         """The JSON answer of a 2xx; ApiFailure (its message and field) otherwise."""
         status, answer = self.request(method, path, body)
         if status >= 400:
-            error = answer.get("error") if isinstance(answer, dict) else None
-            error = error if isinstance(error, dict) else {}
-            raise ApiFailure(status, error.get("message") or f"HTTP {status} from {path}",
-                             error.get("field"))
+            self._fail(status, path, answer)
         return answer
+
+    def _fail(self, status: int, path: str, answer: object) -> None:
+        error = answer.get("error") if isinstance(answer, dict) else None
+        error = error if isinstance(error, dict) else {}
+        raise ApiFailure(status, error.get("message") or f"HTTP {status} from {path}",
+                         error.get("field"))
 
     def get(self, path: str) -> dict:
         return self.call("GET", path)

@@ -69,6 +69,13 @@ class Api:
         doc = self.observer.tick() if request.query.get("fresh") else self.observer.status_doc
         if doc is None:
             raise ApiError(503, "the controller is starting; try again in a moment")
+        form = request.query.get("format", "json")
+        if form == "text":  # `zerodown status`: rendered here, where render is loaded already
+            now = time.time()
+            text = render.status_text(render.status_from_dict(doc, now), now) + "\n"
+            return Reply(200, text.encode(), "text/plain; charset=utf-8")
+        if form != "json":
+            raise ApiError(400, f"format must be json or text, got {form!r}", "format")
         return Reply.json(200, doc)
 
     def metrics(self, request: Request) -> Reply:

@@ -58,7 +58,35 @@ def _strategy_options(p: argparse.ArgumentParser) -> None:
                         "(repeatable; the value is read as YAML)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Unused:
+    """Stands in for the parser of a command not being run (build_parser(only=...)): its
+    arguments are not needed, and building every parser costs more than `status` itself."""
+
+    def add_argument(self, *args, **kwargs) -> None:
+        pass
+
+    def set_defaults(self, **kwargs) -> None:
+        pass
+
+
+GLOBAL_VALUES = ("-f", "--file", "--state-dir", "--server", "--token-file")
+
+
+def command_in(argv: list[str]) -> str | None:
+    """The command named on a command line (the first word that is no global option)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in GLOBAL_VALUES:
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `only`, that command's in full and the others as names."""
     parser = argparse.ArgumentParser(
         prog="zerodown", description="Zero-downtime deployments of a web service.",
         epilog="Exit codes: 0 done, 1 the deployment failed or was rolled back, "
@@ -77,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 required=True)
 
     def add(name: str, func: str, help: str | None):
+        if only is not None and only != name:
+            sub.add_parser(name, help=help)
+            return _Unused()
         p = sub.add_parser(name, help=help, description=help, epilog=epilog(name),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         _common(p)

@@ -1,5 +1,6 @@
-"""`zerodown status`: one GET of /api/v1/status, rendered. The fast path of the CLI: this
-module imports the API client and the renderer only (benchmarks/status_bench.py)."""
+"""`zerodown status`: one GET of /api/v1/status, rendered by the controller (`?format=text`).
+The fast path of the CLI: this module imports the API client only, not even the renderer
+(benchmarks/controller_bench.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import os
 import sys
 import time
 
-from zerodown import render
 from zerodown.api.client import Client, Unreachable
 from zerodown.commands.connect import client, has_state, local_client, state_dir
 
@@ -38,23 +38,25 @@ def _client(args: argparse.Namespace) -> Client:
     return client(args) if args.server else local_client(args)
 
 
-def _doc(c: Client, args: argparse.Namespace) -> dict:
-    """One GET; a controller that does not answer is started (it died), unless nothing was
-    ever deployed here: then the file alone says so, and nothing starts."""
-    if args.server:
-        return c.get("/api/v1/status?fresh=1")
-    try:
-        return c.get("/api/v1/status?fresh=1")
-    except Unreachable:
-        if not has_state(args):
-            return _never_deployed(args)
-        if os.path.exists(os.path.join(state_dir(args), "controller.down")):
-            return _here(args)  # `zerodown down` stopped it: a look starts nothing
-        return client(args).get("/api/v1/status?fresh=1")
-
-
 def _text(c: Client, args: argparse.Namespace) -> str:
-    doc = _doc(c, args)
+    """One GET; a controller that does not answer is started (it died), unless nothing was
+    ever deployed here, or `zerodown down` stopped it: then this machine's state says it."""
+    path = "/api/v1/status?fresh=1" + ("" if args.json else "&format=text")
+    try:
+        answer = c.text(path)
+    except Unreachable:
+        if args.server:
+            raise
+        if not has_state(args):
+            return _local(args, _never_deployed(args))
+        if os.path.exists(os.path.join(state_dir(args), "controller.down")):
+            return _local(args, _here(args))  # a look starts nothing
+        answer = client(args).text(path)
+    return json.dumps(json.loads(answer), indent=2) if args.json else answer.rstrip("\n")
+
+
+def _local(args: argparse.Namespace, doc: dict) -> str:
+    from zerodown import render
     if args.json:
         return json.dumps(doc, indent=2)
     return render.status_text(render.status_from_dict(doc, time.time()), time.time())
@@ -62,12 +64,14 @@ def _text(c: Client, args: argparse.Namespace) -> str:
 
 def _here(args: argparse.Namespace) -> dict:
     """The status read on this machine, without a controller (the service is down)."""
+    from zerodown import render
     from zerodown.controller import Controller, status_view
     view = status_view(Controller(args.file, args.state_dir))
     return {**render.status_dict(view, time.time()), "dashboard": None, "revisions": []}
 
 
 def _never_deployed(args: argparse.Namespace) -> dict:
+    from zerodown import render
     from zerodown.controller import Controller
     cfg = Controller(args.file, args.state_dir).working_config()
     view = render.StatusView(cfg.service, cfg.listen, None, render.ProxyView(False), None,
