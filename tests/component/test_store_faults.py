@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import service, up  # noqa: F401
+from tests.support.disk import fill, small_disk
 from zerodown.cli import main
 from zerodown.config import parse_config
 from zerodown.engine.lifecycle import Phase
@@ -33,20 +33,6 @@ app: {command: ["app", "--port", "{port}"]}
 health: {interval: 1s, start_timeout: 5s}
 strategy: {kind: rolling, max_surge: 1, max_unavailable: 0}
 """
-
-
-@contextlib.contextmanager
-def small_disk(path: Path):
-    """A 2 MiB file system at `path`; yields True if it is a real mount (else a plain dir)."""
-    path.mkdir()
-    mounted = os.geteuid() == 0 and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(path)],
-        capture_output=True).returncode == 0
-    try:
-        yield mounted
-    finally:
-        if mounted:
-            subprocess.run(["umount", "-l", str(path)], check=True)
 
 
 class Filling:
@@ -68,12 +54,7 @@ class Filling:
                         db.execute("INSERT INTO events (time, service, kind, message, data) "
                                    "VALUES (0, 'filler', 'filler', ?, '{}')", ("x" * size,))
             return
-        self.filler = Path(self.store.path).parent / "filler"
-        with open(self.filler, "wb", buffering=0) as f:
-            for size in (1 << 16, 1 << 12, 1 << 9, 1):
-                with contextlib.suppress(OSError):
-                    while True:
-                        f.write(b"\0" * size)
+        self.filler = fill(Path(self.store.path).parent)
 
     def free(self, store: Store) -> None:
         if self.filler is not None:
@@ -83,7 +64,7 @@ class Filling:
 
 
 def test_a_full_disk_stops_the_deployment_with_a_clear_message_and_resume_finishes_it(tmp_path):
-    with small_disk(tmp_path / "state") as real:
+    with small_disk(tmp_path / "state", "2m") as real:
         path = tmp_path / "state" / "zerodown.db"
         cfg = parse_config(CONFIG)
         runtime, clock = FakeRuntime(healthy_after=1), FakeClock(limit=100_000)

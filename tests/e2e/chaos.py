@@ -15,10 +15,8 @@ import json
 import os
 import random
 import signal
-import subprocess
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import yaml
 
@@ -26,6 +24,7 @@ from zerodown.engine.lifecycle import Phase
 from zerodown.engine.store import StoreUnavailable
 from tests.e2e.stack import (FOUR_STRATEGIES, Stack, kill_controller_at,
                              kill_controller_then_resume)
+from tests.support.disk import filled, small_disk  # noqa: F401 - the suite's disk, from here
 
 STRATEGY_NAMES = ("rolling", "in-place", "blue-green", "canary")
 
@@ -174,32 +173,3 @@ def _only(phases) -> Phase:
     phases = list(phases)
     assert len(phases) == 1, phases
     return phases[0]
-
-
-@contextlib.contextmanager
-def small_disk(path: Path, size: str = "4m") -> Iterator[bool]:
-    """A tmpfs of `size` at `path` (root only); yields whether it is a real mount."""
-    path.mkdir(parents=True, exist_ok=True)
-    mounted = os.geteuid() == 0 and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True).returncode == 0
-    try:
-        yield mounted
-    finally:
-        if mounted:
-            subprocess.run(["umount", "-l", str(path)], check=True)
-
-
-@contextlib.contextmanager
-def filled(folder: Path) -> Iterator[None]:
-    """Every byte of `folder`'s file system taken, until the block exits."""
-    filler = folder / "filler"
-    with open(filler, "wb", buffering=0) as f:
-        for size in (1 << 16, 1 << 12, 1 << 9, 1):
-            with contextlib.suppress(OSError):
-                while True:
-                    f.write(b"\0" * size)
-    try:
-        yield
-    finally:
-        filler.unlink()

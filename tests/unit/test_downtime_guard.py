@@ -7,6 +7,7 @@ import shlex
 
 import pytest
 
+from test_runner import config  # the engine tests' service: 3 instances, rolling
 from zerodown.commands import build_parser
 from zerodown.daemon.actions import overrides
 from zerodown.commands.examples import EXAMPLES
@@ -18,19 +19,9 @@ from zerodown.model import InstanceRef, Slot
 from zerodown.plan import DowntimePlan, ServiceState, Target
 from zerodown.strategies import plan_for
 
-CONFIG = """
-service: shop
-listen: 127.0.0.1:8080
-instances: 3
-app: {command: ["app", "--port", "{port}"]}
-health: {interval: 1s, start_timeout: 5s}
-strategy: {kind: rolling, max_surge: 1, max_unavailable: 0}
-"""
-
-
 def test_deploy_refuses_a_plan_that_routes_nothing_and_records_nothing(tmp_path):
     runtime, router, clock = FakeRuntime(healthy_after=1), FakeRouter(), FakeClock(limit=10_000)
-    engine = Engine(Store(str(tmp_path / "zd.db")), runtime, router, clock, parse_config(CONFIG))
+    engine = Engine(Store(str(tmp_path / "zd.db")), runtime, router, clock, config(3))
     assert engine.run(engine.deploy("v1")).value == "succeeded"  # a first deploy has no users
     for setting in ('strategy={kind: in-place, batch_size: 3}',
                     'strategy={kind: rolling, max_surge: 0, max_unavailable: "100%"}'):
