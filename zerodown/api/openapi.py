@@ -63,7 +63,10 @@ def document() -> dict:
     detail = {"allOf": [_ref("Deployment"), {"type": "object", "properties": {"plan_steps": {
         "type": "array", "items": {"type": "object", "properties": {
             "index": {"type": "integer"}, "text": {"type": "string"},
-            "state": {"enum": ["done", "current", "pending"]}}}}}}]}
+            "state": {"enum": ["done", "current", "pending"]}}}},
+        "controller_error": {"type": ["string", "null"], "description":
+                             "why the controller cannot go on with it now (e.g. its state "
+                             "store's disk is full); it tries again every second"}}}]}
     return {
         "openapi": "3.1.0",
         "info": {"title": "zerodown controller API", "version": "1",

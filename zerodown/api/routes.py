@@ -102,6 +102,7 @@ class Api:
             doc = render.deployment_dict(deployment_view(d, labels(store, self.service),
                                                          self.controller_pid()), now)
             doc["summary"] = progress(store, self.service)
+        doc["controller_error"] = self.observer.controller_error(d.id)
         doc["plan_steps"] = [
             {"index": i, "text": step.describe(self.service),
              "state": "done" if i < d.cursor else

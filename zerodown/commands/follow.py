@@ -51,7 +51,7 @@ class Follower:
     def __init__(self, client: Client, id: int, out: TextIO | None = None, replay: bool = True):
         self.client, self.id = client, id
         self.out = out or sys.stdout
-        self.cursor, self.summary = 0, ""
+        self.cursor, self.summary, self.error = 0, "", None
         if not replay:
             while events := self._events():
                 self.cursor = events[-1]["id"]
@@ -70,6 +70,9 @@ class Follower:
         if events and d.get("summary") and d["summary"] != self.summary:
             self.summary = d["summary"]
             self.say(INDENT + self.summary)
+        if d.get("controller_error") and d["controller_error"] != self.error:
+            self.say(f"controller: {d['controller_error']} (it tries again every second)")
+        self.error = d.get("controller_error")
         return d
 
     def say(self, text: str) -> None:

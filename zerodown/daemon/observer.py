@@ -50,6 +50,8 @@ class Observer:
         self.last_event = self._newest_event()
         self._sample: tuple[float, dict] | None = None
         self._probes: dict[str, render.InstanceView] = {}
+        # why the runner cannot go on with a deployment, if it cannot (set by main.serve)
+        self.controller_error: Callable[[int], str | None] = lambda id: None
         self._probed_at = 0.0
 
     # --- the thread ------------------------------------------------------------------

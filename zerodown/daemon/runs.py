@@ -27,6 +27,9 @@ class Runner:
         self.controller, self.service, self.log = controller, service, log
         self._wake = threading.Event()
         self.running: int | None = None  # the deployment in hand
+        # (deployment, message) of the last error it could not get past (a full disk):
+        # a client following the deployment shows it, or it would wait in silence
+        self.error: tuple[int, str] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -50,11 +53,13 @@ class Runner:
             ctl.ensure_router(cfg)
             self.log(f"running deployment {id}")
             phase = ctl.engine(cfg).run(id, hold=True)
+            self.error = None
             self.log(f"deployment {id} {phase}")
         except DeploymentBusy as e:  # a CLI of an older zerodown runs it: let it, look again
             self.log(str(e))
             stop.wait(RETRY)
         except ZerodownError as e:
+            self.error = (id, str(e))
             self.log(f"deployment {id}: {e}; trying again in {RETRY:g}s")
             try:
                 store.event(self.service, "controller.error", f"controller: {e}; trying again "
