@@ -159,11 +159,18 @@ def test_increase_since_and_restart():
 
 
 def test_window_takes_the_first_reading_as_baseline_and_skips_missing_ones():
-    w = Window().read(None).read(Counts(100, 1)).read(Counts(130, 2)).read(None)
+    w = Window().read(Counts(100, 1)).read(Counts(130, 2)).read(None)
     assert w.total == Counts(30, 1) and w.last == Counts(130, 2)
     assert w.base == Counts(100, 1)  # the record before the analysis: the stable's prior
     w = w.read(Counts(10, 0))  # a restart: the 10 new ones count, nothing is negative
     assert w.total == Counts(40, 1)
+
+
+def test_a_window_whose_source_first_knew_nothing_counts_from_zero():
+    """Prometheus before its first scrape of a new revision: what it counts later is new."""
+    w = Window().read(None).read(Counts(100, 1)).read(Counts(130, 2)).read(None)
+    assert w.total == Counts(130, 2) and w.last == Counts(130, 2)
+    assert w.base == Counts()
 
 
 def test_plus_keeps_the_histogram_of_the_side_with_requests():
