@@ -13,6 +13,7 @@ from zerodown.loadgen import LoadInBackground, run_load_sync
 from zerodown.model import Backend, RevisionRoute, RoutingTable, Rule, Sticky
 from zerodown.routers.haproxy import HAProxyRouter
 from tests.support.net import free_port, get, wait_until
+from tests.support.haproxy import users_haproxy
 from tests.support.procs import start_app
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
@@ -154,34 +155,11 @@ def test_a_restarted_haproxy_serves_the_table_it_had(router, apps):
     assert get(router.port).headers["x-version"] == "v2"
 
 
-ATTACHED_CFG = """\
-global
-    stats socket {socket} level admin
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-frontend site
-    bind {listen}
-    default_backend app
-backend app
-    balance roundrobin
-"""
-
-
 def test_attach_mode_drives_a_users_own_haproxy_through_its_stats_socket(apps, tmp_path):
     """A HAProxy zerodown did not start and whose config it never writes: only servers of the
     named backend change, through the Runtime API, and a rolling 90/10 split is served."""
-    import subprocess
-    from tests.support.procs import ManagedProcess
-    port, socket_path = free_port(), tmp_path / "admin.sock"
-    cfg = tmp_path / "site.cfg"
-    cfg.write_text(ATTACHED_CFG.format(socket=socket_path, listen=f"127.0.0.1:{port}"))
-    assert subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)]).returncode == 0
-    theirs = ManagedProcess(["haproxy", "-db", "-f", str(cfg)], name="users-haproxy")
-    try:
-        wait_until(socket_path.exists, 10, "the user's HAProxy stats socket")
+    with users_haproxy(tmp_path) as theirs:
+        port, socket_path, before = theirs.port, theirs.socket, theirs.config.read_text()
         router = HAProxyRouter(tmp_path / "zd", f"127.0.0.1:{port}", service="shop",
                                options={"socket": str(socket_path), "backend": "app"})
         router.ensure_running()  # attach mode starts nothing: it checks the socket answers
@@ -199,29 +177,15 @@ def test_attach_mode_drives_a_users_own_haproxy_through_its_stats_socket(apps, t
         assert 42 <= 100 * share.by_header["X-Version"]["v2"] / share.sent <= 58
         with pytest.raises(RouterError, match="managed"):
             router.apply(split(apps, 4, 50, rules=[Rule("r2", header="X-Canary", equals="1")]))
-        assert cfg.read_text() == ATTACHED_CFG.format(socket=socket_path,
-                                                      listen=f"127.0.0.1:{port}")
-        assert theirs.alive, "zerodown never stops a HAProxy it did not start"
-    finally:
-        theirs.cleanup()
+        assert theirs.config.read_text() == before
+        assert theirs.process.alive, "zerodown never stops a HAProxy it did not start"
 
 
 @pytest.fixture
-def users_haproxy(tmp_path):
+def checked_haproxy(tmp_path):
     """An HAProxy the user runs, its backend `app` health-checked over HTTP: (port, socket)."""
-    import subprocess
-    from tests.support.procs import ManagedProcess
-    port, socket_path = free_port(), tmp_path / "admin.sock"
-    cfg = tmp_path / "site.cfg"
-    cfg.write_text(ATTACHED_CFG.format(socket=socket_path, listen=f"127.0.0.1:{port}")
-                   + "    option httpchk GET /healthz\n")
-    assert subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)]).returncode == 0
-    theirs = ManagedProcess(["haproxy", "-db", "-f", str(cfg)], name="users-haproxy")
-    try:
-        wait_until(socket_path.exists, 10, "the user's HAProxy stats socket")
-        yield port, socket_path
-    finally:
-        theirs.cleanup()
+    with users_haproxy(tmp_path, backend="    option httpchk GET /healthz\n") as theirs:
+        yield theirs.port, theirs.socket
 
 
 def attached(tmp_path, socket_path, port, state="zd"):
@@ -246,10 +210,10 @@ def servers_of(router):
 
 
 def test_attach_mode_deletes_its_servers_once_drained_and_has_them_checked(apps, tmp_path,
-                                                                           users_haproxy):
+                                                                           checked_haproxy):
     """Issue 11.15: after ~12 deploys the backend held 41 zerodown servers, 37 in MAINT, and
     none was health-checked although the backend had `option httpchk`."""
-    port, socket_path = users_haproxy
+    port, socket_path = checked_haproxy
     router = attached(tmp_path, socket_path, port)
     router.ensure_running()
     groups = [apps["v1"], apps["v2"]]
@@ -269,10 +233,10 @@ def test_attach_mode_deletes_its_servers_once_drained_and_has_them_checked(apps,
 
 
 def test_attach_mode_down_takes_its_servers_out_and_a_new_state_dir_reconciles(apps, tmp_path,
-                                                                               users_haproxy):
+                                                                               checked_haproxy):
     """Issue 11.16: `down` left the last revision's servers ready, pointing at stopped
     instances; with a new state directory the old servers stayed in rotation (503s)."""
-    port, socket_path = users_haproxy
+    port, socket_path = checked_haproxy
     first = attached(tmp_path, socket_path, port)
     first.ensure_running()
     first.apply(instances(1, 1, apps["v1"], (0, 1)))

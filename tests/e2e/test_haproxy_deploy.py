@@ -36,24 +36,7 @@ def test_a_deployment_through_haproxy_fails_no_request(stack_factory, strategy):
     assert sum(r["requests"] for r in served.values()) >= result.sent
 
 
-ATTACHED_CFG = """\
-global
-    stats socket {socket} level admin
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    retries 3
-    option redispatch 1
-    retry-on conn-failure empty-response
-frontend site
-    bind {listen}
-    default_backend app
-backend app
-    balance roundrobin
-    option httpchk GET /healthz
-"""
+RETRIES = "    retries 3\n    option redispatch 1\n    retry-on conn-failure empty-response\n"
 
 
 @pytest.mark.parametrize("strategy", FOUR_STRATEGIES[:3])  # the canary's match and sticky: managed
@@ -61,17 +44,13 @@ def test_deployments_through_a_users_haproxy_leave_only_the_new_servers(stack_fa
                                                                         strategy):
     """Attach mode (issue 11.15, 11.16): each deployment's old servers are deleted once
     drained, not left in MAINT, and `down` takes the last ones out of the user's backend."""
-    import subprocess
-    from tests.support.net import free_port, wait_until
-    from tests.support.procs import ManagedProcess
+    from tests.support.haproxy import users_haproxy
+    from tests.support.net import wait_until
     if "blue-green" in strategy:
         strategy = strategy.replace("}", ", preview_header: null}")
-    port, socket_path = free_port(), tmp_path / "admin.sock"
-    cfg = tmp_path / "site.cfg"
-    cfg.write_text(ATTACHED_CFG.format(socket=socket_path, listen=f"127.0.0.1:{port}"))
-    theirs = ManagedProcess(["haproxy", "-db", "-f", str(cfg)], name="users-haproxy")
-    try:
-        wait_until(socket_path.exists, 10, "the user's HAProxy stats socket")
+    with users_haproxy(tmp_path, defaults=RETRIES,
+                       backend="    option httpchk GET /healthz\n") as theirs:
+        port, socket_path = theirs.port, theirs.socket
         stack = stack_factory(instances=3, strategy=strategy, port=port,
                               router=f"{{kind: haproxy, socket: {socket_path}, backend: app}}")
         assert stack.deploy("v1") is Phase.SUCCEEDED
@@ -89,6 +68,4 @@ def test_deployments_through_a_users_haproxy_leave_only_the_new_servers(stack_fa
             stack.runtime.stop(instance, grace=3)
         stack.router.stop()
         assert servers() == set()
-        assert theirs.alive
-    finally:
-        theirs.cleanup()
+        assert theirs.process.alive
