@@ -7,34 +7,10 @@ once and counts its backends as healthy (passive health learns otherwise).
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 from zerodown import table_json
+from zerodown.atomic_write import write_atomic  # noqa: F401  (also imported from here)
 from zerodown.errors import TableError, UsageError
 from zerodown.model import EMPTY_TABLE, RoutingTable
-
-
-def write_atomic(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def save_table(path: str, table: RoutingTable) -> None:

@@ -1,0 +1,259 @@
+"""The instances of one state directory on the machine this runs on: their registry and
+the guarantees around it, for the local runtime in-process and for the ssh runtime on
+each host (through zerodown/hosts/agent.py) — one implementation (stdlib only).
+
+    table = InstanceTable("/var/lib/zerodown")
+    got = table.claim("shop-r3-0", record, bind="127.0.0.1")  # {"live": entry} | {"port": p}
+    entry = table.launch("shop-r3-0", argv, cwd, env, banner)  # spawned, pid + start time saved
+    table.stop("shop-r3-0", entry["pid"], grace=10, what="instance shop-r3-0")
+    table.adopt("shop")                                         # the live entries; the dead forgotten
+
+What was started is recorded in <state_dir>/instances.json — pid *and* the kernel's
+start time of that pid, so a reused pid is never mistaken for ours — before anything
+relies on it: an intent (no pid yet) before the spawn, the pid right after. A record
+whose pid was never written (the controller died mid-spawn) is completed by finding the
+process by the marks in its environment, so a restarted controller adopts it instead of
+starting a duplicate. Process handling itself: zerodown/hosts/local.py.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Collection, Iterator
+
+from zerodown.errors import RuntimeFailure
+from zerodown.atomic_write import write_atomic
+from zerodown.hosts.local import forget, running, spawn, start_time, terminate
+
+MARK_INSTANCE, MARK_STATE = "ZERODOWN_INSTANCE", "ZERODOWN_STATE_DIR"
+
+
+class InstanceTable:
+    """The registry of one state directory and what may be done to its instances."""
+
+    def __init__(self, state_dir: str | os.PathLike):
+        self.state_dir = Path(state_dir).resolve()
+        self.log_dir = self.state_dir / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.registry = Registry(self.state_dir / "instances.json")
+
+    def claim(self, name: str, record: dict, bind: str) -> dict:
+        """{"live": entry} if `name` runs already (never a duplicate); else an intent
+        record with a free port of `bind` is saved and {"port": port} returned."""
+        with self.registry.locked() as entries:
+            if self._live(name, entries):
+                self.registry.save(entries)  # keeps a pid _recover found
+                return {"live": entries[name]}
+            if entries.get(name, {}).get("pid"):
+                forget(entries[name]["pid"])  # a dead predecessor in this slot
+            port = free_port({e["port"] for n, e in entries.items()
+                              if n != name and self._live(n, entries)}, bind)
+            entries[name] = {**record, "address": f"{bind}:{port}", "port": port,
+                             "pid": None, "start_time": None}
+            self.registry.save(entries)
+            return {"port": port}
+
+    def launch(self, name: str, argv: list[str], cwd: str, env: dict[str, str],
+               banner: str) -> dict:
+        """Start the claimed instance `name`; its record gets pid and start time."""
+        marks = {MARK_INSTANCE: name, MARK_STATE: str(self.state_dir)}
+        with self.registry.locked() as entries:
+            entry = entries[name]
+            entry.update(command=argv, cwd=cwd)
+            self.registry.save(entries)  # intent first: a crash mid-spawn is found by its marks
+            try:
+                proc = spawn(argv, cwd=cwd, env={**env, **marks}, log_path=self.log(name),
+                             banner=banner)
+            except OSError as e:
+                del entries[name]
+                self.registry.save(entries)
+                raise RuntimeFailure(f"instance {name}: cannot run {argv[0]!r}: "
+                                     f"{e.strerror or e} (cwd {cwd})") from None
+            entry.update(pid=proc.pid, start_time=start_time(proc.pid), started_at=time.time())
+            self.registry.save(entries)
+            return entry
+
+    def drop(self, name: str) -> None:
+        """Forget a claim that will not be launched (its command could not be made)."""
+        with self.registry.locked() as entries:
+            if name in entries and not entries[name].get("pid"):
+                del entries[name]
+                self.registry.save(entries)
+
+    def entry(self, name: str, pid: int | None = None) -> dict | None:
+        """The record of exactly this instance (same pid, when given), if still recorded."""
+        entry = self.registry.load().get(name)
+        if not entry or not entry.get("pid"):
+            return None
+        if pid is not None and entry["pid"] != pid:
+            return None  # a later incarnation in the same slot: not the one asked about
+        return entry
+
+    def stop(self, name: str, pid: int | None, grace: float, what: str) -> None:
+        """SIGTERM, SIGKILL after `grace`; then the record goes. Not ours: nothing."""
+        entry = self.entry(name, pid)
+        if entry is None:
+            return
+        terminate(entry["pid"], entry["start_time"], grace, what)
+        forget(entry["pid"])
+        with self.registry.locked() as entries:
+            if entries.get(name, {}).get("pid") == entry["pid"]:
+                del entries[name]
+                self.registry.save(entries)
+
+    def adopt(self, service: str) -> list[dict]:
+        """The records of `service` whose process still runs; the others are forgotten."""
+        with self.registry.locked() as entries:
+            found = []
+            for name, entry in list(entries.items()):
+                if entry["service"] != service:
+                    continue
+                if self._live(name, entries):
+                    found.append(entry)
+                else:
+                    del entries[name]  # exited (or its pid went to someone else)
+            self.registry.save(entries)
+        return found
+
+    def owns_port(self, pid: int, port: int) -> bool:
+        """Does the port's listener belong to the instance's session, not a stranger?"""
+        inodes = listening_inodes(port)
+        return inodes is None or session_holds(pid, inodes)  # no /proc/net: trust the probe
+
+    def log(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def _live(self, name: str, entries: dict) -> bool:
+        """Is the recorded instance `name` running (its pid recovered if never written)?"""
+        entry = entries.get(name)
+        if not entry or not self._recover(name, entry):
+            return False
+        return running(entry["pid"], entry["start_time"])
+
+    def _recover(self, name: str, entry: dict) -> bool:
+        if entry.get("pid"):
+            return True
+        pid = find_marked(name, str(self.state_dir))
+        if pid is None:
+            return False
+        entry.update(pid=pid, start_time=start_time(pid))
+        return entry["start_time"] is not None
+
+
+# --- the registry ---------------------------------------------------------
+
+class Registry:
+    """A JSON map name -> record, changed only under a lock (threads and processes)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._thread_lock = threading.Lock()
+
+    @contextmanager
+    def locked(self) -> Iterator[dict]:
+        with self._thread_lock, open(f"{self.path}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield self.load()
+
+    def load(self) -> dict:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                return json.load(f).get("instances", {})
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as e:
+            raise RuntimeFailure(f"{self.path}: cannot read the instance registry ({e}); fix "
+                                 f"or remove it (its running instances are then not adopted)"
+                                 ) from None
+
+    def save(self, entries: dict) -> None:
+        write_atomic(str(self.path), json.dumps({"instances": entries}, indent=1, sort_keys=True))
+
+
+# --- finding our own processes --------------------------------------------
+
+def find_marked(name: str, state_dir: str) -> int | None:
+    """The pid of a process started for instance `name` of `state_dir`, by its environment."""
+    want = {f"{MARK_INSTANCE}={name}".encode(), f"{MARK_STATE}={state_dir}".encode()}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                env = set(f.read().split(b"\0"))
+        except OSError:
+            continue
+        if want <= env and start_time(int(entry.name)) is not None:
+            return int(entry.name)
+    return None
+
+
+def listening_inodes(port: int) -> set[str] | None:
+    """Socket inodes listening on TCP `port` (any address); None without /proc/net.
+
+    One regex over the whole table, in C: after a load test the table holds tens of
+    thousands of TIME_WAIT rows, and a Python loop over them costs a health check 10 ms.
+    """
+    row = re.compile(rb"^ *\d+: [0-9A-F]+:%04X [0-9A-F]+:[0-9A-F]{4} 0A(?: +\S+){5} +(\d+)"
+                     % port, re.MULTILINE)
+    inodes, seen_any = set(), False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        seen_any = True
+        inodes.update(m.group(1).decode() for m in row.finditer(data))
+    return inodes if seen_any else None
+
+
+def _holds(pid: str, links: set[str]) -> bool:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in links:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def session_holds(session: int, inodes: set[str]) -> bool:
+    """Does a process of session `session` hold one of these socket inodes?"""
+    links = {f"socket:[{i}]" for i in inodes}
+    if _holds(str(session), links):  # nearly always the instance itself: skip the scan
+        return True
+    return any(entry.name.isdigit() and _in_session(entry.name, session)
+               and _holds(entry.name, links) for entry in os.scandir("/proc"))
+
+
+def _in_session(pid: str, session: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return int(data[data.rindex(b")") + 2:].split()[3]) == session
+
+
+def free_port(taken: Collection[int] = (), host: str = "127.0.0.1") -> int:
+    """A port the OS says is free now, and not one recorded for a live instance."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in taken:
+            return port
+    raise RuntimeFailure(f"no free port on {host} after 50 tries")
