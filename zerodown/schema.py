@@ -115,13 +115,18 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+INT_MAX = 2**31 - 1  # no count zerodown takes is larger; load balancers' configs take it
+
+
 def integer(lo: int = 0, hi: int | None = None) -> Kind:
-    allowed = f"an integer from {lo} to {hi}" if hi is not None else f"an integer of at least {lo}"
+    """An integer from `lo` to `hi` (without one, INT_MAX: what a config file can carry)."""
+    hi = INT_MAX if hi is None else hi
+    allowed = f"an integer from {lo} to {hi}"
 
     def parse(v: Any) -> int:
-        _check(_is_int(v) and v >= lo and (hi is None or v <= hi), allowed, v)
+        _check(_is_int(v) and lo <= v <= hi, allowed, v)
         return v
-    return Kind(parse, {"type": "integer", "minimum": lo, **({"maximum": hi} if hi else {})})
+    return Kind(parse, {"type": "integer", "minimum": lo, "maximum": hi})
 
 
 def number(lo: float, hi: float | None = None) -> Kind:
