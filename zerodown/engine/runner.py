@@ -96,6 +96,7 @@ class Engine:
         self.judge, self.planner = judge, planner
         self.monitor: BackgroundAnalysis | None = None  # the deployment's, while run() runs it
         self.hung: set[int] = set()  # revisions whose backend answered nothing for a whole drain
+        # (in the deployment run() runs: a later one may bring the revision back, healthy)
         store.now = clock.now  # step records and timed pauses share the engine's clock
         if on_event is not None:
             store.listeners.append(on_event)
@@ -215,6 +216,7 @@ class Engine:
         if self.store.deployment(id).service != self.service:
             raise ZerodownError(f"deployment {id} is not of {self.service}")
         with self._lock(), self._background(id):
+            self.hung = set()  # what a drain learnt of a revision holds for this deployment
             self._reconcile()  # whoever ran it before may have died in the middle of a step
             while True:
                 if self.store.replaced():
