@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from zerodown.errors import ConfigError
 from zerodown.hooks_model import Hooks
@@ -263,12 +263,16 @@ def parse_config(source: str, file: str = "zerodown.yaml") -> ServiceConfig:
 FIXED_KEYS = ("service", "listen", "router", "runtime")
 
 
-def apply_overrides(config: ServiceConfig, overrides: Sequence[str]) -> ServiceConfig:
-    """Apply `key.path=value` settings (values read as YAML) and validate again."""
+def apply_overrides(config: ServiceConfig, overrides: Sequence[str],
+                    typed: Mapping[str, str] | None = None) -> ServiceConfig:
+    """Apply `key.path=value` settings (values read as YAML) and validate again. `typed`:
+    what the user typed for a setting made from a flag (`--max-surge 2`), which its errors
+    name instead of `--set ...`."""
     data, origins, errors = copy.deepcopy(config.source), {}, []
     for item in overrides:
         key, sep, raw = item.partition("=")
         key = key.strip()
+        origin = (typed or {}).get(item) or f"--set {clip(item)}"
         try:
             if not sep or not key:
                 raise Invalid(f"must look like key.path=value, got {shown(item)}")
@@ -278,12 +282,12 @@ def apply_overrides(config: ServiceConfig, overrides: Sequence[str]) -> ServiceC
                               "service's own: edit zerodown.yaml, then `zerodown down` and `up`)")
             _set_path(data, key, load_yaml(raw, "--set")[0] if raw.strip() else None)
             # steps.0.weight and steps[0].weight are one key; errors name the second
-            origins[re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", key)] = f"--set {clip(item)}"
+            origins[re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", key)] = origin
         except Invalid as e:
-            errors.append(ConfigError(str(e), file="--set", key=clip(key) or None))
+            errors.append(ConfigError(str(e), file=origin.partition(" ")[0], key=clip(key) or None))
         except ConfigError as e:
-            errors.append(ConfigError(str(e).removeprefix("--set: "), file="--set",
-                                      key=clip(key) or None))
+            errors.append(ConfigError(str(e).removeprefix("--set: "),
+                                      file=origin.partition(" ")[0], key=clip(key) or None))
     if errors:
         _raise(errors)
     return _validate(data, config.file, config.lines, origins)

@@ -51,13 +51,15 @@ class Controller:
 
     # --- configuration ---------------------------------------------------------
 
-    def config(self, overrides: Iterable[str] = ()) -> ServiceConfig:
-        """The file as it is now (errors name the file as the user wrote it)."""
+    def config(self, overrides: Iterable[str] = (),
+               typed: dict[str, str] | None = None) -> ServiceConfig:
+        """The file as it is now (errors name the file as the user wrote it, and `typed`'s
+        flag for a setting made from one)."""
         if self._config is None:
             # The absolute path is what revisions record and what app.cwd is relative to.
             self._config = dataclasses.replace(load_config(self.file), file=self.path)
         overrides = list(overrides)
-        return apply_overrides(self._config, overrides) if overrides else self._config
+        return apply_overrides(self._config, overrides, typed) if overrides else self._config
 
     def working_config(self) -> ServiceConfig:
         """The file's config; if it does not load, the last deployed revision's snapshot,

@@ -94,10 +94,10 @@ class Context:
         return None if self.file is None else 1
 
     def _origin(self, path: str) -> str | None:
-        for key, origin in self.origins.items():
-            if path == key or path.startswith((key + ".", key + "[")):
-                return origin
-        return None
+        """The setting of the nearest key: `--steps` over `--strategy canary` for steps."""
+        found = [key for key in self.origins
+                 if path == key or path.startswith((key + ".", key + "["))]
+        return self.origins[max(found, key=len)] if found else None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 import zerodown
-from zerodown.commands import arguments
+from zerodown.commands import arguments, strategy_flags
 from zerodown.commands.examples import epilog
 
 # Every kind `strategy.kind` accepts, ab-test included: zerodown.strategies.options.STRATEGIES,
@@ -52,7 +52,9 @@ def _allow_downtime(p: argparse.ArgumentParser) -> None:
 
 def _strategy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", choices=STRATEGY_KINDS, metavar="KIND",
-                   help=f"replace the configured strategy ({', '.join(STRATEGY_KINDS)})")
+                   help=f"another strategy kind than the file's ({', '.join(STRATEGY_KINDS)}); "
+                        "the file's options the kind has are kept, others dropped (it says so)")
+    strategy_flags.add(p)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of zerodown.yaml, e.g. --set strategy.max_surge=2 "
                         "(repeatable; the value is read as YAML)")

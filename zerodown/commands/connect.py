@@ -38,15 +38,33 @@ def client(args: argparse.Namespace, never_deployed: str | None = None) -> Clien
     return c
 
 
-def check_config(args: argparse.Namespace, strategy: str | None = None,
-                 settings: list[str] = ()) -> None:
-    """Here, before asking the controller: a bad file or --set is reported as `validate`
-    reports it (file:line: key), and nothing starts. Not with --server (not our file)."""
+def check_config(args: argparse.Namespace) -> None:
+    """Here, before asking the controller: a bad file, --set or strategy flag is reported as
+    `validate` reports it (file:line: key, or the flag as typed), and nothing starts; a change
+    of strategy kind that drops options of the file's says so. Not with --server (not our
+    file)."""
     if args.server:
         return
     from zerodown.controller import Controller
-    from zerodown.daemon.actions import overrides
     ctl = Controller(args.file, args.state_dir)
-    extra = overrides(ctl.config(), strategy, list(settings))
+    extra, typed = strategy_settings(ctl.config(), args)
     if extra:
-        ctl.config(extra)
+        ctl.config(extra, typed)
+
+
+def strategy_settings(cfg, args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """(the settings --strategy, the strategy flags and --set make, {setting: as typed}),
+    saying on stderr which of the file's strategy options a change of kind drops."""
+    import sys
+    from zerodown.commands.strategy_flags import settings
+    from zerodown.strategies.kind_switch import dropped_note, kind_asked, strategy_overrides
+    made, typed = settings(args)
+    extra, dropped = strategy_overrides(cfg.source.get("strategy"), cfg.strategy.kind,
+                                        args.strategy, made)
+    if extra[:1] != made[:1] and extra:  # a change of kind: its errors name the flag
+        typed = {**typed, extra[0]: f"--strategy {args.strategy}" if args.strategy
+                 else next(f"--set {m}" for m in made if m.startswith("strategy.kind="))}
+    if dropped:
+        print(dropped_note(kind_asked(args.strategy, made), cfg.strategy.kind, dropped),
+              file=sys.stderr)
+    return extra, typed

@@ -13,6 +13,7 @@ import time
 
 from zerodown.api.client import ApiFailure, Client
 from zerodown.commands.connect import check_config, client
+from zerodown.commands.strategy_flags import settings
 from zerodown.commands.follow import StoppedWatching, Follower, result_line, watch
 from zerodown.render import label_from_dict
 
@@ -25,9 +26,9 @@ def _body(args: argparse.Namespace, **fields) -> dict:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    check_config(args, args.strategy, args.set)  # file:line errors, before anything starts
+    check_config(args)  # file:line errors, before anything starts
     c = client(args)
-    body = _body(args, version=args.version, strategy=args.strategy, set=args.set,
+    body = _body(args, version=args.version, strategy=args.strategy, set=settings(args)[0],
                  allow_downtime=args.allow_downtime)
     return _start(c, args, "/api/v1/deployments", body)
 

@@ -13,10 +13,13 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "schema": ("zerodown schema > zerodown.schema.json",),
     "up": ("zerodown up", "zerodown up --version v1"),
     "deploy": ("zerodown deploy v2",
-               "zerodown deploy v3 --strategy in-place --set strategy.batch_size=50%",
-               "zerodown deploy v3 --strategy ab-test --set strategy.split=20 --detach"),
-    "plan": ("zerodown plan v2 --strategy canary "
-             "--set 'strategy.steps=[{weight: 10}, {pause: 30s}, {weight: 50}]'",),
+               "zerodown deploy v3 --strategy canary --steps '10,pause 30s,50'",
+               "zerodown deploy v3 --strategy in-place --batch-size 50%",
+               "zerodown deploy v3 --strategy ab-test --split 20 --detach",
+               "zerodown deploy v3 --set strategy.preview_header=X-Preview"),
+    "plan": ("zerodown plan v2 --strategy canary --steps '10,pause 30s,50,pause'",
+             "zerodown plan v2 --strategy canary "
+             "--set 'strategy.steps=[{weight: 10}, {analysis: {success_rate: 0.99}}]'"),
     "status": ("zerodown status --watch", "zerodown status --json"),
     "pause": ("zerodown pause --reason 'error rate looks odd'",),
     "resume": ("zerodown resume",),

@@ -20,11 +20,10 @@ FOLLOW_POLL = 0.2
 
 
 def cmd_plan(args: argparse.Namespace, ctl: Controller) -> int:
-    from zerodown.daemon.actions import overrides
+    from zerodown.commands.connect import strategy_settings
     from zerodown.runtimes import check_release
     from zerodown.strategies import plan_for
-    base = ctl.config()
-    cfg = ctl.config(overrides(base, args.strategy, args.set))
+    cfg = ctl.config(*strategy_settings(ctl.config(), args))
     check_release(cfg, args.version)
     state, revision, active = ServiceState(cfg.service, None), 1, None
     if ctl.has_state():

@@ -24,11 +24,11 @@ REASON_MAX = 500
 
 
 def overrides(cfg, strategy: str | None, settings: list[str]) -> list[str]:
-    """--strategy then --set, in that order, so `--set strategy.batch_size=2` refines the kind.
-    The configured section is kept when --strategy names the kind it already has."""
-    if strategy in (None, cfg.strategy.kind):
-        return list(settings)
-    return [f"strategy={json.dumps({'kind': strategy})}", *settings]
+    """--strategy then --set (strategies/kind_switch.py): a change of kind keeps the file's
+    options the new kind has and drops the others."""
+    from zerodown.strategies.kind_switch import strategy_overrides
+    return strategy_overrides(cfg.source.get("strategy"), cfg.strategy.kind, strategy,
+                              settings)[0]
 
 
 class Who:
