@@ -83,3 +83,22 @@ def test_a_canary_that_hangs_on_requests_is_aborted_by_its_unanswered_requests(s
     assert "success rate vs stable fail" in d.error, d.error
     assert took < 30, f"from start to abort took {took:.1f}s"
     assert stack.router.stats()["revisions"].get("r2", {}).get("weight", 0) == 0
+
+
+def test_a_good_canary_waits_for_its_background_analysis_to_pass_then_is_promoted(stack_factory):
+    """Issue 17: background rounds that were each inconclusive let a canary through with
+    exit 0. Now the plan's gate before the promotion waits for the pooled verdict."""
+    strategy = ("{kind: canary, steps: [{weight: 20}, {pause: 1s}], "
+                "analysis: {max_success_rate_drop: 0.01, min_requests: 50}}")
+    stack = stack_factory(instances=2, strategy=strategy)
+    assert stack.deploy("v1", strategy="rolling") is Phase.SUCCEEDED
+    phase, result = stack.under_load(lambda: stack.deploy("v2"), connections=4, rate=500,
+                                     duration=120)
+    d = stack.store.deployments("shop", limit=1)[0]
+    assert phase is Phase.SUCCEEDED, d.error
+    steps = [s.description for s in stack.store.steps(d.id)]
+    assert any(s.startswith("wait for the background analysis of r2") for s in steps), steps
+    events = analysis_events(stack)
+    assert " req/s on r2 these checks need ~" in events["analysis.planned"]
+    assert "success rate vs stable pass" in events["analysis.passed"]
+    assert result.failed() == 0, result.summary()
