@@ -34,8 +34,8 @@ __all__ = ["ServiceConfig", "AppConfig", "Secret", "HealthConfig", "RouterConfig
            "apply_overrides", "json_schema", "starter_yaml"]
 
 ROUTER_KINDS = ("embedded", "haproxy", "nginx")
-RUNTIME_KINDS = ("local",)
-LATER = ("ssh", "docker", "podman")  # runtimes DESIGN.md plans, refused until they exist
+RUNTIME_KINDS = ("local", "ssh")
+LATER = ("docker", "podman")  # runtimes DESIGN.md plans, refused until they exist
 ON_FAILURE = ("rollback", "pause")
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 
@@ -79,7 +79,7 @@ class AppConfig:
     secrets: tuple[Secret, ...] = ()
 
     def render(self, **values: Any) -> "AppConfig":
-        """Fill {version} {port} {slot} {instance}; the result is run without a shell."""
+        """Fill {version} {port} {slot} {instance} {host}; the result is run without a shell."""
         fill = lambda s: None if s is None else s.format(**values)  # noqa: E731
         return replace(self, command=tuple(fill(a) for a in self.command), cwd=fill(self.cwd),
                        env={k: fill(v) for k, v in self.env.items()},
@@ -183,7 +183,7 @@ SERVICE = Section(ServiceConfig, {
     "instances": integer(1, 100_000),
     "app": Section(AppConfig, {"command": command(), "cwd": optional(template()), "env": env(),
                                "env_file": optional(template()), "secrets": SECRETS},
-                   "what to run; placeholders {version} {port} {slot} {instance}",
+                   "what to run; placeholders {version} {port} {slot} {instance} {host}",
                    check=_secrets_problem),
     "health": Section(HealthConfig, {
         # sent as the request line's target: one line of visible ASCII (%20 for a space)
@@ -221,6 +221,19 @@ def _cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
                 ctx.error(key, why)
     if "runtime.kind" not in bad:
         _driver_options(ctx, "runtime", cfg.runtime.kind, cfg.runtime.options)
+        if cfg.runtime.kind == "ssh" and not any(k.startswith("runtime") for k in
+                                                 {e.key for e in ctx.errors}):
+            _instances_per_host(ctx, cfg)
+
+
+def _instances_per_host(ctx: Context, cfg: ServiceConfig) -> None:
+    """`instances` is the fleet's total; instances_per_host must agree with it."""
+    options = cfg.runtime.options
+    per, hosts = options.get("instances_per_host"), len(options.get("hosts") or ())
+    if per is not None and per * hosts != cfg.instances:
+        ctx.error("runtime.instances_per_host", f"{per} per host × {hosts} hosts = "
+                  f"{per * hosts} instances, but instances is {cfg.instances}: set "
+                  f"instances: {per * hosts}, or remove one of the two")
 
 
 def _driver_options(ctx: Context, section: str, kind: str, options: dict) -> None:
@@ -243,8 +256,9 @@ def _option_checks() -> dict:
     from zerodown.routers.embedded_options import parse_options as embedded
     from zerodown.routers.haproxy import parse_options as haproxy
     from zerodown.routers.nginx_options import parse_options as nginx
+    from zerodown.runtimes.ssh_options import parse_options as ssh
     return {("router", "embedded"): embedded, ("router", "haproxy"): haproxy,
-            ("router", "nginx"): nginx}
+            ("router", "nginx"): nginx, ("runtime", "ssh"): ssh}
 
 
 # --- loading ------------------------------------------------------------
@@ -361,7 +375,7 @@ listen: 127.0.0.1:{port}     # where users connect (the load balancer)
 instances: 2
 
 app:
-  # Run without a shell. Placeholders: {{version}} {{port}} {{slot}} {{instance}}
+  # Run without a shell. Placeholders: {{version}} {{port}} {{slot}} {{instance}} {{host}}
   command: ["python", "app.py", "--port", "{{port}}", "--version", "{{version}}"]
   cwd: .
   env: {{APP_VERSION: "{{version}}"}}

@@ -54,14 +54,15 @@ WORDS: W = {
     "health": ("How zerodown decides an instance is healthy (before it gets traffic).", None),
     "router": ("The load balancer: `embedded` (zerodown's own proxy), `haproxy` or `nginx`; "
                "`router: haproxy` is short for `{kind: haproxy}`.", {"kind": "haproxy"}),
-    "runtime": ("Where instances run: `local` processes on this machine.", "local"),
+    "runtime": ("Where instances run: `local` processes on this machine, or `ssh` hosts.",
+                "local"),
     "strategy": ("How a new version replaces the old one; `strategy: in-place` is short for "
                  "`{kind: in-place}`.", {"kind": "rolling", "max_surge": 1}),
     "hooks": ("Commands or webhooks run at the moments of a deployment.", None),
     # --- app
     "app.command": ("The command line of one instance, run without a shell (a string is split "
                     "as a shell would). Placeholders: `{version}` (what you deploy), `{port}` "
-                    "(chosen per instance), `{slot}` (0, 1, ...), `{instance}` (`shop-r7-s2`).",
+                    "(chosen per instance), `{slot}` (0, 1, ...), `{instance}` (`shop-r7-s2`), `{host}` (the address the load balancer reaches the instance at: 127.0.0.1 locally, the host's address with `runtime: ssh`).",
                     ["python3", "app.py", "--port", "{port}"]),
     "app.cwd": ("Its working directory, relative to zerodown.yaml's folder; `plan` and "
                 "`deploy` refuse a version whose folder does not exist.", "releases/{version}"),
@@ -130,7 +131,24 @@ WORDS: W = {
     "router.main_config": ("nginx, attach mode: the nginx.conf `nginx -t -c` checks.",
                            "/etc/nginx/nginx.conf"),
     "runtime.kind": ("`local`: processes on this machine, each in its own session, logs in "
-                     "`.zerodown/logs/`. (`ssh` is refused until it exists.)", "local"),
+                     "`.zerodown/logs/`. `ssh`: processes on a fleet of hosts over SSH "
+                     "(docs/fleet.md).", "local"),
+    "runtime.hosts": ("ssh: the hosts, as ssh_config names or `[user@]address[:port]`; slot i "
+                      "runs on host i mod N.", ["app1", "deploy@10.0.0.13:2222"]),
+    "runtime.ssh_config": ("ssh: an OpenSSH client config (Host, HostName, User, Port, "
+                           "IdentityFile), relative to zerodown.yaml.", "./ssh_config"),
+    "runtime.identity_file": ("ssh: the private key to log in with.", "~/.ssh/deploy"),
+    "runtime.known_hosts": ("ssh: the host keys trusted; an unknown key is refused "
+                            "(default `~/.ssh/known_hosts`).", "~/.ssh/known_hosts"),
+    "runtime.instances_per_host": ("ssh: instances on each host; must equal `instances` / "
+                                   "hosts (or leave it out: `instances` spreads evenly).", 2),
+    "runtime.state_dir": ("ssh: zerodown's directory on each host (registry, logs, agent; "
+                          "default `/var/lib/zerodown`).", "/var/lib/zerodown"),
+    "runtime.connect_timeout": ("ssh: how long one connection's set-up may take (default 10s).",
+                                "10s"),
+    "runtime.command_timeout": ("ssh: how long one remote step may take (default 60s).", "60s"),
+    "runtime.keepalive": ("ssh: a silent connection is probed this often; 3 unanswered probes "
+                          "drop it (default 15s).", "15s"),
     # --- strategy
     "strategy.kind": ("The strategy: `in-place`, `rolling`, `blue-green`, `canary` or "
                       "`ab-test`.", "canary"),

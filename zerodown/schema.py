@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from zerodown.errors import ConfigError
 
-PLACEHOLDERS = ("version", "port", "slot", "instance")
+PLACEHOLDERS = ("version", "port", "slot", "instance", "host")
 _DURATION_PART = r"(\d+(?:\.\d+)?)(ms|s|m|h)"
 DURATION_PATTERN = rf"^({_DURATION_PART})+$"
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}

@@ -98,7 +98,7 @@ def test_durations(value, seconds):
      'zerodown.yaml:2: listen: must be host:port like "127.0.0.1:8080" (port 1 to 65535), got 8080'),
     (("cwd: releases/{version}", "cwd: releases/{ver}"),
      'zerodown.yaml:6: app.cwd: unknown placeholder {ver} in "releases/{ver}" '
-     "(allowed: {version} {port} {slot} {instance})"),
+     "(allowed: {version} {port} {slot} {instance} {host})"),
     (("command: python app.py --port {port}", 'command: "python \'app.py"'),
      "zerodown.yaml:5: app.command: cannot split \"python 'app.py\" into arguments: No closing quotation"),
     (("health: {path: /healthz,", "health: {path: /healthz, tcp: true,"),

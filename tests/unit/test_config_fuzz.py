@@ -90,7 +90,11 @@ def with_line(old: str, new: str) -> str:
     (with_line("interval: 1s", "interval: 0"), r"health.interval: must be at least 10ms"),
     (with_line("kind: embedded ", "kind: embedded\n  token: x "), r"router.token: unknown option"),
     (with_line("kind: local ", "kind: local\n  hosts: [a] "), r"runtime.hosts: unknown option"),
-    (with_line("kind: local ", "kind: ssh "), r"runtime.kind: must be one of local, got \"ssh\""),
+    (with_line("kind: local ", "kind: ssh "), r"runtime.hosts: runtime kind ssh needs hosts"),
+    (with_line("kind: local ", "kind: docker "), r"runtime.kind: must be one of local, ssh, got "
+                                                   r"\"docker\" \(not available yet\)"),
+    (with_line("kind: local ", "kind: ssh\n  hosts: [a, b]\n  instances_per_host: 3 "),
+     r"runtime.instances_per_host: 3 per host × 2 hosts = 6 instances, but instances is"),
     (with_line("127.0.0.1:8080", "127.0.0.1:0"), r"listen: must be host:port"),
     (with_line("path: /healthz", 'path: "/health z"'), r"health.path: must be a path"),
     (with_line("path: /healthz", 'path: "/healthz\\r\\nX: 1"'), r"health.path: must be a path"),

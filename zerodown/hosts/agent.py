@@ -5,7 +5,9 @@
 
 So a process on another machine is started, signalled, found and waited for by the same
 code as on this one (one implementation of pid + start time, SIGTERM then SIGKILL, ...).
-It is uploaded by zerodown/hosts/ssh.py with zerodown/errors.py beside it and needs only
+The instances of a service on the host are kept by the same InstanceTable as on this
+machine (zerodown/hosts/instances.py). It is uploaded by zerodown/hosts/ssh.py with the
+modules it imports and needs only
 the host's python3 and its standard library. A failure is {"error": message}.
 """
 
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from zerodown.errors import ZerodownError
 from zerodown.hosts import local
+from zerodown.hosts.instances import InstanceTable
 
 
 def _spawn(argv: list[str], cwd: str | None, env: dict[str, str] | None, log_path: str,
@@ -26,6 +29,14 @@ def _spawn(argv: list[str], cwd: str | None, env: dict[str, str] | None, log_pat
     return {"pid": proc.pid, "start_time": local.start_time(proc.pid)}
 
 
+def _table(state_dir: str, method: str, *args):
+    """A method of the InstanceTable of `state_dir` (the registry of one service's instances)."""
+    if method not in TABLE_METHODS:
+        raise ValueError(f"no instance table method {method!r}")
+    return getattr(InstanceTable(state_dir), method)(*args)
+
+
+TABLE_METHODS = ("claim", "launch", "drop", "entry", "alive", "live_entry", "stop", "adopt", "owns_port")
 OPS = {
     "processes": lambda: list(local.processes()),
     "start_time": local.start_time,
@@ -35,6 +46,7 @@ OPS = {
     "terminate": local.terminate,
     "wait_gone": local.wait_gone,
     "tail": local.tail,
+    "table": _table,
 }
 
 
@@ -42,7 +54,7 @@ def main() -> int:
     request = json.load(sys.stdin)
     try:
         value = OPS[request["op"]](*request.get("args", ()))
-    except (ZerodownError, OSError) as e:
+    except (ZerodownError, OSError, ValueError, KeyError) as e:
         json.dump({"error": str(e)}, sys.stdout)
         return 0
     json.dump({"ok": value}, sys.stdout)

@@ -90,6 +90,14 @@ class Connections:
             return dict(zip(names, await asyncio.gather(*(each(n) for n in names))))
         return self._call(every(), self.options.connect_timeout + 5)
 
+    def peer_address(self, host: str) -> str:
+        """The address `host`'s connection reached (its HostName resolved): how this
+        machine, where the load balancer runs, reaches the host."""
+        async def peer():
+            conn = await self._connection(host)
+            return conn.get_extra_info("peername")[0]
+        return self._call(peer(), self.options.connect_timeout + 5)
+
     def close(self) -> None:
         async def close_all():
             for conn in list(self._conns.values()):

@@ -97,6 +97,14 @@ class InstanceTable:
             return None  # a later incarnation in the same slot: not the one asked about
         return entry
 
+    def alive(self, name: str, pid: int | None = None) -> bool:
+        return self.live_entry(name, pid) is not None
+
+    def live_entry(self, name: str, pid: int | None = None) -> dict | None:
+        """The record of this instance if its process runs (one question, for a probe)."""
+        entry = self.entry(name, pid)
+        return entry if entry is not None and running(entry["pid"], entry["start_time"]) else None
+
     def stop(self, name: str, pid: int | None, grace: float, what: str) -> None:
         """SIGTERM, SIGKILL after `grace`; then the record goes. Not ours: nothing."""
         entry = self.entry(name, pid)

@@ -35,7 +35,9 @@ from zerodown.hosts.local import KILL_WAIT
 _PACKAGE = Path(__file__).resolve().parent.parent
 # What the agent needs, with empty package files: zerodown/__init__.py is not for the host.
 _FILES = {"zerodown/__init__.py": None, "zerodown/hosts/__init__.py": None,
-          "zerodown/errors.py": "errors.py", "zerodown/hosts/local.py": "hosts/local.py",
+          "zerodown/errors.py": "errors.py", "zerodown/atomic_write.py": "atomic_write.py",
+          "zerodown/hosts/local.py": "hosts/local.py",
+          "zerodown/hosts/instances.py": "hosts/instances.py",
           "zerodown/hosts/agent.py": "hosts/agent.py"}
 QUICK = 15.0  # a call that only looks (/proc, a file) answers within this
 
@@ -109,6 +111,10 @@ class SshHost:
 
     def tail(self, path: Path | str, lines: int) -> list[str]:
         return self._call("tail", str(path), lines)
+
+    def table(self, state_dir: str, method: str, *args: Any, timeout: float = QUICK) -> Any:
+        """InstanceTable(state_dir).method(*args) on the host (zerodown/hosts/instances.py)."""
+        return self._call("table", state_dir, method, *args, timeout=timeout)
 
     # --- the agent -----------------------------------------------------------
 

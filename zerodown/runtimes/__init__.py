@@ -1,4 +1,4 @@
-"""Where instances run: `local` processes on this machine (ssh hosts later).
+"""Where instances run: `local` processes on this machine, or `ssh` hosts (runtimes/ssh.py).
 
     runtime = runtime_for(config, state_dir)   # a Runtime (zerodown.protocols)
 """
@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from zerodown.config import ServiceConfig
 from zerodown.errors import UsageError
@@ -19,8 +20,11 @@ def runtime_for(config: ServiceConfig, state_dir: str | os.PathLike):
     """The runtime `config.runtime.kind` names, keeping its state in `state_dir`."""
     if config.runtime.kind == "local":
         return LocalRuntime(state_dir, config)
+    if config.runtime.kind == "ssh":
+        from zerodown.runtimes.ssh import SshRuntime  # asyncssh loads only for a fleet
+        return SshRuntime(state_dir, config)
     raise UsageError(f"runtime kind {config.runtime.kind!r} is not available yet "
-                     f"(available: local)")
+                     f"(available: local, ssh)")
 
 
 def check_release(config: ServiceConfig, version: str) -> None:
@@ -28,3 +32,5 @@ def check_release(config: ServiceConfig, version: str) -> None:
     directory): for `zerodown plan`, which changes nothing."""
     if config.runtime.kind == "local":
         release.check_release(config, version)
+    elif config.runtime.kind == "ssh":  # the working directory is on the hosts
+        release.check_release(replace(config, app=replace(config.app, cwd=None)), version)

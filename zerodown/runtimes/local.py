@@ -23,7 +23,8 @@ from zerodown.hosts.instances import InstanceTable
 from zerodown.hosts.local import exit_code, running, tail
 from zerodown.model import Instance, InstanceRef, Revision, Slot
 from zerodown.runtimes.health import probe
-from zerodown.runtimes.release import check_release, folder, instance_env, resolve
+from zerodown.runtimes.release import (argv_of, check_release, folder, instance_env, instance_of,
+                                       render, resolve)
 
 HOST = "127.0.0.1"
 TAIL_LINES = 15
@@ -48,10 +49,10 @@ class LocalRuntime:
             "service": revision.service, "revision": revision.number,
             "version": revision.version, "slot": slot.index, "host": slot.host}, HOST)
         if "live" in got:
-            return _instance(got["live"])
+            return instance_of(got["live"])
         try:
-            app = self._render(revision, slot, name, got["port"])
-            argv, cwd = _argv(app), self._cwd(app, name)
+            app = render(revision, slot, name, got["port"], HOST)
+            argv, cwd = argv_of(app), self._cwd(app, name)
             env = instance_env(self.config, app)
         except ConfigError as e:  # a secret or env_file gone since `plan` checked it
             self.table.drop(name)
@@ -64,7 +65,7 @@ class LocalRuntime:
                                       banner=f"starting {name}: {shlex.join(argv)} (cwd {cwd})")
         except RuntimeFailure as e:
             raise RuntimeFailure(f"{e}; app.command in {self._file}") from None
-        return _instance(entry)
+        return instance_of(entry)
 
     def stop(self, instance: Instance, grace: float) -> None:
         self.table.stop(instance.id, instance.pid, grace, f"instance {instance.id}")
@@ -88,7 +89,7 @@ class LocalRuntime:
         return ok, seen
 
     def adopt(self, service: str) -> list[Instance]:
-        found = [_instance(e) for e in self.table.adopt(service)]
+        found = [instance_of(e) for e in self.table.adopt(service)]
         return sorted(found, key=lambda i: (i.revision, i.slot))
 
     def logs(self, instance: Instance) -> str:
@@ -98,15 +99,6 @@ class LocalRuntime:
         check_release(replace(self.config, app=app), version)
 
     # --- starting ----------------------------------------------------------
-
-    def _render(self, revision: Revision, slot: Slot, name: str, port: int) -> AppConfig:
-        app = cast(AppConfig, revision.app)
-        try:
-            return app.render(version=revision.version, port=port, slot=slot.index, instance=name)
-        except (KeyError, IndexError, ValueError) as e:
-            raise RuntimeFailure(f"instance {name}: cannot fill the placeholders of app.command "
-                                 f"{list(app.command)} ({type(e).__name__}: {e}); allowed: "
-                                 "{version} {port} {slot} {instance}") from None
 
     def _cwd(self, app: AppConfig, name: str) -> str:
         cwd = resolve(self.config, app.cwd or ".")
@@ -149,13 +141,3 @@ class LocalRuntime:
         if key not in self._listening and self.table.owns_port(entry["pid"], entry["port"]):
             self._listening.add(key)
         return key in self._listening
-
-
-def _instance(entry: dict) -> Instance:
-    return Instance(entry["service"], entry["revision"], Slot(entry["slot"], entry["host"]),
-                    entry["address"], entry["pid"], entry.get("version"))
-
-
-def _argv(app: AppConfig) -> list[str]:
-    command = app.command
-    return shlex.split(command) if isinstance(command, str) else [str(a) for a in command]

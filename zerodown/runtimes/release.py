@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from typing import Mapping
 
 from zerodown.config import AppConfig, Secret, ServiceConfig
-from zerodown.errors import ConfigError
+from zerodown.errors import ConfigError, RuntimeFailure
+from zerodown.model import Instance, Revision, Slot
+from zerodown.schema import PLACEHOLDERS
 
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 BASE_PASSED = ("HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR")
@@ -74,6 +77,31 @@ def check_release(cfg: ServiceConfig, version: str,
             raise errors[0]
         raise ConfigError(f"version {version} cannot start:\n" + "\n".join(f"  {e}" for e in errors),
                           file=cfg.file)
+
+
+def render(revision: Revision, slot: Slot, name: str, port: int, host: str) -> AppConfig:
+    """The revision's app with its placeholders filled for one instance."""
+    app = revision.app
+    assert isinstance(app, AppConfig)
+    try:
+        return app.render(version=revision.version, port=port, slot=slot.index, instance=name,
+                          host=host)
+    except (KeyError, IndexError, ValueError) as e:
+        raise RuntimeFailure(f"instance {name}: cannot fill the placeholders of app.command "
+                             f"{list(app.command)} ({type(e).__name__}: {e}); allowed: "
+                             + " ".join(f"{{{p}}}" for p in PLACEHOLDERS)) from None
+
+
+def argv_of(app: AppConfig) -> list[str]:
+    """app.command as argv (a string is split as a shell would, then run without one)."""
+    command = app.command
+    return shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+
+
+def instance_of(entry: dict) -> Instance:
+    """The Instance a registry record (zerodown/hosts/instances.py) describes."""
+    return Instance(entry["service"], entry["revision"], Slot(entry["slot"], entry["host"]),
+                    entry["address"], entry["pid"], entry.get("version"))
 
 
 def instance_env(cfg: ServiceConfig, app: AppConfig, marks: Mapping[str, str] = {},

@@ -1,0 +1,89 @@
+"""The ssh runtime (zerodown/runtimes/ssh.py) on the real fleet: the local runtime's
+guarantees on every host, probes from here, a cut-off host unhealthy, never stopped."""
+
+from __future__ import annotations
+
+
+import pytest
+
+from tests.support import APP
+from tests.support.net import wait_until
+from zerodown.config import parse_config
+from zerodown.errors import RuntimeFailure
+from zerodown.model import Revision, Slot
+from zerodown.runtimes import runtime_for
+
+YAML = """\
+service: shop
+listen: 127.0.0.1:18080
+instances: 3
+app:
+  command: ["{python}", "{app}", "--host", "{{host}}", "--port", "{{port}}", "--version", "{{version}}"]
+health: {{path: /healthz, timeout: 1s}}
+runtime:
+  kind: ssh
+  hosts: [zdf1, zdf2, zdf3]
+  ssh_config: {ssh_config}
+  known_hosts: {known_hosts}
+  state_dir: /srv/zerodown
+  connect_timeout: 2s
+  keepalive: 1s
+"""
+
+
+def config(fleet, tmp_path):
+    path = tmp_path / "zerodown.yaml"
+    # the system python: the venv's resolves into /root, which each fleet host mounts privately
+    path.write_text(YAML.format(python="/usr/bin/python3", app=APP, ssh_config=fleet.ssh_config,
+                                known_hosts=fleet.known_hosts))
+    return parse_config(path.read_text(), file=str(path))
+
+
+@pytest.fixture
+def runtimes(healthy_fleet, tmp_path):
+    made = []
+
+    def make():
+        made.append(runtime_for(config(healthy_fleet, tmp_path), tmp_path / "state"))
+        return made[-1]
+    yield make
+    for runtime in made:
+        for instance in runtime.adopt("shop"):
+            runtime.stop(instance, grace=1)
+        runtime.close()
+
+
+def test_instances_spread_over_the_hosts_survive_a_controller_restart_and_never_double(
+        runtimes, healthy_fleet):
+    fleet = healthy_fleet
+    runtime = runtimes()
+    cfg = runtime.config
+    rev = Revision("shop", 1, "v1", cfg.app, cfg.health)
+    runtime.check_release(cfg.app, "v1")   # the pre-flight: every host ready
+    started = [runtime.start(rev, Slot(i)) for i in range(3)]
+    assert [i.address.split(":")[0] for i in started] == [h.address for h in fleet.hosts]
+    assert wait_until(lambda: all(runtime.healthy(i, rev)[0] for i in started), timeout=15)
+
+    again = runtimes()   # a restarted controller: adopts, starts nothing twice
+    assert [(i.id, i.pid) for i in again.adopt("shop")] == [(i.id, i.pid) for i in started]
+    assert again.start(rev, Slot(1)).pid == started[1].pid
+
+    fleet.partition(fleet.hosts[1])   # cut off: unhealthy, named; not "gone", not stopped
+    ok, why = again.healthy(started[1], rev)
+    assert not ok and "zdf2" in why
+    with pytest.raises(RuntimeFailure, match=r"nothing was changed:\n  zdf2: "):
+        runtimes().check_release(cfg.app, "v2")
+    fleet.heal(fleet.hosts[1])
+    assert wait_until(lambda: again.healthy(started[1], rev)[0], timeout=15)
+
+    fleet.crash(fleet.hosts[2])   # every process gone; the host comes back with its disk
+    fleet.boot(fleet.hosts[2])
+    ok, why = again.healthy(started[2], rev)
+    assert not ok and "not running on zdf3" in why
+    assert [i.id for i in again.adopt("shop")] == [started[0].id, started[1].id]
+    restarted = again.start(rev, Slot(2))
+    assert restarted.pid is not None
+    assert wait_until(lambda: again.healthy(restarted, rev)[0], timeout=15)
+
+    again.stop(started[0], grace=2)
+    assert not again.alive(started[0])

@@ -1,0 +1,149 @@
+"""The `ssh` runtime: instances are processes on a fleet of hosts reached over SSH.
+
+Slot i lives on host i mod N (runtime.hosts, in order), so `instances` spreads
+evenly and a replaced instance stays on its host. On each host the instances of
+a service are kept under <state_dir>/services/<service> by the same InstanceTable
+as the local runtime's (zerodown/hosts/instances.py, run there by the agent:
+zerodown/hosts/ssh.py): registry with pid and start time, intent before spawn,
+adopted after a controller restart, never a duplicate, never a stranger's
+process. An instance listens on {host}:{port}, {host} being the host's address as
+this machine (where the load balancer runs) reaches it; health probes are made
+from here. A host that does not answer makes its instances unhealthy (they leave
+the table by health) — never "stopped" or "not running".
+
+Before a version is deployed (check_release, before a revision number is taken)
+every host is checked at once (zerodown/hosts/preflight.py): a host that is not
+ready refuses the deployment, naming it, with nothing changed.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import cast
+
+from zerodown.config import AppConfig, HealthConfig, ServiceConfig
+from zerodown.errors import ConfigError, RuntimeFailure
+from zerodown.hosts.connections import Connections
+from zerodown.hosts.local import KILL_WAIT
+from zerodown.hosts.preflight import preflight, refuse_unless_ready
+from zerodown.hosts.ssh import QUICK, SshHost
+from zerodown.model import Instance, InstanceRef, Revision, Slot
+from zerodown.runtimes import release
+from zerodown.runtimes.health import probe
+from zerodown.runtimes.ssh_options import parse_options
+
+
+class SshRuntime:
+    """Runtime protocol over SSH hosts; see the module docstring."""
+
+    stops_slowly = True
+
+    def __init__(self, state_dir: str | os.PathLike, config: ServiceConfig):
+        self.config = config
+        self.options = parse_options(config.runtime.options, file=config.file,
+                                     lines=config.lines)
+        self.connections = Connections(self.options, release.folder(config))
+        self.names = [spec.name for spec in self.options.hosts]
+        self.hosts = {n: SshHost(self.connections, n, self.options.state_dir) for n in self.names}
+        self.remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{config.service}"
+        self._listening: set[tuple[str, int]] = set()
+
+    def host_of(self, slot: Slot) -> str:
+        return self.names[slot.index % len(self.names)]
+
+    def address_of(self, host: str) -> str:
+        """The host's address as this machine reaches it (what {host} is)."""
+        return self.connections.peer_address(host)
+
+    # --- the Runtime protocol ----------------------------------------------
+
+    def start(self, revision: Revision, slot: Slot) -> Instance:
+        name = InstanceRef(revision.number, slot).name(revision.service)
+        host_name = self.host_of(slot)
+        host, address = self.hosts[host_name], self.address_of(host_name)
+        got = host.table(self.remote_dir, "claim", name, {
+            "service": revision.service, "revision": revision.number,
+            "version": revision.version, "slot": slot.index, "host": slot.host,
+            "on": host_name}, address)
+        if "live" in got:
+            return release.instance_of(got["live"])
+        try:
+            app = release.render(revision, slot, name, got["port"], address)
+            argv = release.argv_of(app)
+            cwd = os.path.join(self.remote_dir, app.cwd or ".")
+            env = release.instance_env(self.config, app)
+        except (ConfigError, RuntimeFailure) as e:
+            host.table(self.remote_dir, "drop", name)
+            raise RuntimeFailure(f"instance {name}: {e}") from None
+        entry = host.table(self.remote_dir, "launch", name, argv, cwd, env,
+                           f"starting {name} on {host_name}: {shlex.join(argv)} (cwd {cwd})")
+        return release.instance_of(entry)
+
+    def stop(self, instance: Instance, grace: float) -> None:
+        self.hosts[self.host_of(instance.slot)].table(
+            self.remote_dir, "stop", instance.id, instance.pid, grace,
+            f"instance {instance.id}", timeout=grace + KILL_WAIT + QUICK)
+
+    def alive(self, instance: Instance) -> bool:
+        return self.hosts[self.host_of(instance.slot)].table(
+            self.remote_dir, "alive", instance.id, instance.pid)
+
+    def healthy(self, instance: Instance, revision: Revision) -> tuple[bool, str]:
+        host_name = self.host_of(instance.slot)
+        host = self.hosts[host_name]
+        health = cast(HealthConfig, revision.health or self.config.health)
+        try:  # bounded like the probe: a host cut off must not hold up the health checks
+            entry = host.table(self.remote_dir, "live_entry", instance.id, instance.pid,
+                               timeout=health.timeout + 1)
+        except RuntimeFailure as e:
+            return False, str(e)  # no answer from the host: not healthy, not "gone"
+        if entry is None:
+            return False, (f"instance {instance.id} is not running on {host_name}; "
+                           f"{self._tail(host, instance.id)}")
+        ok, seen = probe(instance.address, health)
+        if ok and not self._owns_port(host, instance.id, entry):
+            return False, (f"{seen}, but instance {instance.id} (pid {entry['pid']} on "
+                           f"{host_name}) does not listen on port {entry['port']}: another "
+                           f"process took it")
+        return ok, seen
+
+    def adopt(self, service: str) -> list[Instance]:
+        remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{service}"
+        with ThreadPoolExecutor(max_workers=min(32, len(self.names))) as pool:
+            found = pool.map(lambda n: self.hosts[n].table(remote_dir, "adopt", service),
+                             self.names)
+            instances = [release.instance_of(e) for entries in found for e in entries]
+        return sorted(instances, key=lambda i: (i.revision, i.slot))
+
+    def logs(self, instance: Instance) -> str:
+        host = self.host_of(instance.slot)
+        return f"{host}:{self.remote_dir}/logs/{instance.id}.log"
+
+    def check_release(self, app: AppConfig, version: str) -> None:
+        """What the controller provides (env_file, secrets), then every host's pre-flight."""
+        release.check_release(replace(self.config, app=replace(app, cwd=None)), version)
+        refuse_unless_ready(preflight(self.connections, self.options.state_dir))
+
+    def close(self) -> None:
+        self.connections.close()
+
+    # --- looking -------------------------------------------------------------
+
+    def _owns_port(self, host: SshHost, name: str, entry: dict) -> bool:
+        key = (name, entry["pid"])
+        if key not in self._listening and host.table(self.remote_dir, "owns_port",
+                                                     entry["pid"], entry["port"]):
+            self._listening.add(key)
+        return key in self._listening
+
+    def _tail(self, host: SshHost, name: str) -> str:
+        path = f"{self.remote_dir}/logs/{name}.log"
+        try:
+            lines = host.tail(path, 15)
+        except RuntimeFailure:
+            return f"its log {host.name}:{path} could not be read"
+        return f"last log lines ({host.name}:{path}):\n" + "\n".join(
+            f"  | {line}" for line in lines) if lines else f"its log {host.name}:{path} is empty"
