@@ -133,6 +133,15 @@ def test_up_then_rolling_then_in_place_then_rollback(up):
     assert all("succeeded" in line for line in history[1:])
     verbose = s.run("history", "-v", "-n", "1").stdout
     assert "step 1/" in verbose and "deployment 5 succeeded" in verbose
+    data = json.loads(s.run("history", "--json", "-n", "2").stdout)["deployments"]
+    assert [(d["id"], d["kind"], d["phase"], d["to"]) for d in data] == [
+        (5, "rollback", "succeeded", {"revision": 1, "version": "v1"}),
+        (4, "rollback", "succeeded", {"revision": 2, "version": "v2"})]
+    plan = json.loads(s.run("plan", "v4", "--json", "--strategy", "canary", "--steps",
+                            "50,pause").stdout)
+    assert (plan["revision"], plan["from"], plan["version"]) == (4, [1], "v4")
+    assert [step["action"] for step in plan["steps"]][-3:] == ["route", "drain", "stop"]
+    assert {"action": "route", "step": 3, "preview": False} | plan["steps"][2] == plan["steps"][2]
     log = s.run("logs", v3[0].removeprefix("shop-")).stdout  # r3-s0 for shop-r3-s0
     assert f"starting {v3[0]}" in log and "listening on" in log  # kept after its stop
     assert "is not an instance" in s.run("logs", "r9-s9", code=2).stderr

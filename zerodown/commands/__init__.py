@@ -87,6 +87,11 @@ def command_in(argv: list[str]) -> str | None:
     return None
 
 
+def _json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true",
+                   help="machine-readable, in the shape docs/json.md describes")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; with `only`, that command's in full and the others as names."""
     parser = argparse.ArgumentParser(
@@ -143,10 +148,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("version", type=arguments.version)
     _strategy_options(p)
     _allow_downtime(p)
+    _json(p)
 
     p = add("status", "status:cmd_status", "the service, its deployment, instances and traffic")
     p.add_argument("--watch", action="store_true", help="refresh until interrupted")
-    p.add_argument("--json", action="store_true", help="machine-readable")
+    _json(p)
     p.add_argument("--interval", type=arguments.seconds(0.05, 3600), default=WATCH_INTERVAL,
                    help=argparse.SUPPRESS)
 
@@ -172,6 +178,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="each deployment's event log")
     p.add_argument("-n", "--limit", type=arguments.count(1, 1_000_000, "a number of deployments"),
                    default=50, help="at most this many (default 50)")
+    _json(p)
 
     p = add("logs", "inspect:cmd_logs", "an instance's output (or `proxy`, `controller`)")
     p.add_argument("instance", help="e.g. web-r2-s2 or r2-s2 (`zerodown status` lists them)")

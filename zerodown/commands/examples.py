@@ -18,6 +18,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                "zerodown deploy v3 --strategy ab-test --split 20 --detach",
                "zerodown deploy v3 --set strategy.preview_header=X-Preview"),
     "plan": ("zerodown plan v2 --strategy canary --steps '10,pause 30s,50,pause'",
+             "zerodown plan v2 --json",
              "zerodown plan v2 --strategy canary "
              "--set 'strategy.steps=[{weight: 10}, {analysis: {success_rate: 0.99}}]'"),
     "status": ("zerodown status --watch", "zerodown status --json"),
@@ -26,7 +27,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "promote": ("zerodown promote", "zerodown promote --full"),
     "abort": ("zerodown abort",),
     "rollback": ("zerodown rollback", "zerodown rollback --to v1"),
-    "history": ("zerodown history -v -n 5",),
+    "history": ("zerodown history -v -n 5", "zerodown history --json -n 1"),
     "logs": ("zerodown logs web-r2-s2 -n 20", "zerodown logs proxy --follow"),
     "down": ("zerodown down",),
     "controller": ("zerodown controller", "zerodown controller --foreground --api-listen "

@@ -34,7 +34,11 @@ def cmd_plan(args: argparse.Namespace, ctl: Controller) -> int:
         active = None if found is None else deployment_view(found, labels(store, cfg.service))
     plan = plan_for(cfg.strategy, state, Target(revision, cfg.instances), cfg.hooks.moments(),
                     allow_downtime=args.allow_downtime)
-    print(render.plan_text(plan.describe(), args.version, revision, active))
+    if args.json:
+        from zerodown.render_json import plan_dict
+        print(json.dumps(plan_dict(plan, args.version, active, time.time()), indent=2))
+    else:
+        print(render.plan_text(plan.describe(), args.version, revision, active))
     return 0
 
 
@@ -42,7 +46,7 @@ def cmd_plan(args: argparse.Namespace, ctl: Controller) -> int:
 def cmd_history(args: argparse.Namespace, ctl: Controller) -> int:
     cfg = ctl.working_config()
     if not ctl.has_state():
-        print("no deployments yet")
+        print(json.dumps({"schema": 1, "deployments": []}) if args.json else "no deployments yet")
         return 0
     store = ctl.store()
     known = labels(store, cfg.service)
@@ -52,7 +56,11 @@ def cmd_history(args: argparse.Namespace, ctl: Controller) -> int:
     if args.verbose:
         events = {d.id: [event_view(e) for e in store.events(deployment=d.id, limit=100_000)]
                   for d in rows}
-    print(render.history_text(views, time.time(), events))
+    if args.json:
+        from zerodown.render_json import history_dict
+        print(json.dumps(history_dict(views, time.time(), events), indent=2))
+    else:
+        print(render.history_text(views, time.time(), events))
     return 0
 
 

@@ -1,0 +1,99 @@
+"""`--json` for plan and history: plain JSON, the documented shape (docs/json.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from zerodown.model import InstanceRef, Slot
+from zerodown.plan import (Analyze, Drain, Hook, Pause, Plan, Route, ServiceState, Share, Start,
+                           Stop, Target, WaitHealthy)
+from zerodown.render import DeploymentView, EventView, RevisionLabel, status_dict
+from zerodown.render_json import history_dict, plan_dict, step_dict
+
+DOC = (Path(__file__).parents[2] / "docs" / "json.md").read_text()
+OLD = (InstanceRef(1, Slot(0)), InstanceRef(1, Slot(1)))
+NEW = (InstanceRef(2, Slot(2)),)
+
+
+def deployment(**kw) -> DeploymentView:
+    base = dict(id=3, kind="deploy", phase="succeeded", source=RevisionLabel(1, "v1"),
+                target=RevisionLabel(2, "v2"), strategy="rolling", step=7, steps=6,
+                step_text=None, plan_kind="deploy", created=1000.0, updated=1012.5)
+    return DeploymentView(**{**base, **kw})
+
+
+@pytest.mark.parametrize("step, facts", [
+    (Start(NEW), {"action": "start", "instances": ["shop-r2-s2"]}),
+    (WaitHealthy(NEW), {"action": "wait_healthy", "instances": ["shop-r2-s2"]}),
+    (Route((Share(1, OLD, 90.0), Share(2, NEW, 10.0))),
+     {"action": "route", "preview": False, "traffic": [
+         {"revision": 1, "percent": 90.0, "instances": ["shop-r1-s0", "shop-r1-s1"]},
+         {"revision": 2, "percent": 10.0, "instances": ["shop-r2-s2"]}]}),
+    (Route((Share(1, OLD), Share(2, NEW))),
+     {"action": "route", "preview": False, "traffic": [
+         {"revision": 1, "percent": 66.6667, "instances": ["shop-r1-s0", "shop-r1-s1"]},
+         {"revision": 2, "percent": 33.3333, "instances": ["shop-r2-s2"]}]}),
+    (Drain(OLD[:1]), {"action": "drain", "instances": ["shop-r1-s0"]}),
+    (Stop(OLD[:1]), {"action": "stop", "instances": ["shop-r1-s0"]}),
+    (Pause("canary step", 30.0), {"action": "pause", "reason": "canary step", "duration_s": 30.0,
+                                  "timeout_s": None, "then": None}),
+    (Pause("held", None, 3600.0, "promote"), {"action": "pause", "reason": "held",
+                                              "duration_s": None, "timeout_s": 3600.0,
+                                              "then": "promote"}),
+    (Analyze(2, {}, 1), {"action": "analyze", "revision": 2, "against": 1, "background": False}),
+    (Hook("before_traffic"), {"action": "hook", "moment": "before_traffic"}),
+])
+def test_each_step_has_its_number_action_text_and_facts(step, facts):
+    d = step_dict(4, step, "shop")
+    assert d == {"step": 4, "text": step.describe("shop"), **facts}
+    assert json.loads(json.dumps(d)) == d
+
+
+def test_plan_dict_names_the_version_revision_and_what_runs():
+    plan = Plan("rolling max_surge=1", ServiceState("shop", 1, OLD), Target(2, 2),
+                (Start(NEW), WaitHealthy(NEW)))
+    d = plan_dict(plan, "v2", deployment(phase="running", step=2), now=1010.0)
+    assert (d["schema"], d["service"], d["version"], d["revision"], d["instances"], d["from"]) \
+        == (1, "shop", "v2", 2, 2, [1])
+    assert [s["step"] for s in d["steps"]] == [1, 2]
+    assert d["active_deployment"]["phase"] == "running"
+    assert plan_dict(plan, "v2", None, 0)["active_deployment"] is None
+
+
+def test_history_dict_lists_deployments_and_events_only_when_asked():
+    views = [deployment(), deployment(id=2, phase="failed", error="boom")]
+    d = history_dict(views, now=2000.0)
+    assert d["schema"] == 1 and [x["id"] for x in d["deployments"]] == [3, 2]
+    assert d["deployments"][0]["duration_s"] == 12.5 and "events" not in d["deployments"][0]
+    assert d["deployments"][1]["error"] == "boom"
+    verbose = history_dict(views, 2000.0, {3: [EventView(1001.0, "step", "start shop-r2-s2")]})
+    assert verbose["deployments"][0]["events"] == [
+        {"time": 1001.0, "kind": "step", "message": "start shop-r2-s2"}]
+    assert verbose["deployments"][1]["events"] == []
+
+
+def documented(text: str) -> set[str]:
+    return set(re.findall(r"`([a-z_0-9]+)`", text))
+
+
+def keys(value) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in keys(v)}
+    return set()
+
+
+def test_every_key_printed_is_documented():
+    plan = Plan("canary", ServiceState("shop", 1, OLD), Target(2, 1),
+                (Start(NEW), Route((Share(1, OLD, 90.0), Share(2, NEW, 10.0))),
+                 Pause("x", 1.0), Analyze(2, {}, 1), Hook("after_traffic")))
+    printed = keys(plan_dict(plan, "v2", deployment(), 0))
+    printed |= keys(history_dict([deployment()], 0, {3: [EventView(1.0, "k", "m")]}))
+    from tests.unit.test_render import status
+    printed |= keys(status_dict(status(), 0))
+    assert printed - documented(DOC) == set()

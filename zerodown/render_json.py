@@ -1,0 +1,60 @@
+"""What `--json` prints for plan and history: pure functions over the same values the text
+renderers take. The shapes are documented in docs/json.md and pinned by
+tests/unit/test_render_json.py: a key is added, never renamed or removed, without a new
+`schema` number."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from zerodown.plan import Analyze, Hook, Pause, Plan, Route
+from zerodown.render import DeploymentView, EventView, deployment_dict
+
+SCHEMA = 1
+
+
+def step_dict(number: int, step, service: str) -> dict:
+    """One plan step: its number, action, the text `plan` prints, and its facts."""
+    action = {"WaitHealthy": "wait_healthy"}.get(type(step).__name__, type(step).__name__.lower())
+    out: dict = {"step": number, "action": action, "text": step.describe(service)}
+    if isinstance(step, Route):
+        pct = step.percents()
+        out["traffic"] = [{"revision": s.revision, "percent": round(pct.get(s.revision, 0), 4),
+                           "instances": [i.name(service) for i in s.instances]}
+                          for s in step.shares]
+        out["preview"] = step.preview
+    elif isinstance(step, Pause):
+        out.update(reason=step.reason, duration_s=step.duration, timeout_s=step.timeout,
+                   then=step.then if step.timeout is not None else None)
+    elif isinstance(step, Analyze):
+        out.update(revision=step.revision, against=step.against, background=step.background)
+    elif isinstance(step, Hook):
+        out["moment"] = step.moment
+    else:  # Start, WaitHealthy, Drain, Stop
+        out["instances"] = [i.name(service) for i in step.instances]
+    return out
+
+
+def plan_dict(plan: Plan, version: str, active: DeploymentView | None, now: float) -> dict:
+    """`zerodown plan --json`."""
+    s = plan.state
+    return {"schema": SCHEMA, "service": s.service, "version": version,
+            "revision": plan.target.revision, "instances": plan.target.instances,
+            "from": sorted({r.revision for r in (*s.routed, *s.unrouted)}
+                           - {plan.target.revision}),
+            "strategy": plan.strategy,
+            "steps": [step_dict(n, step, s.service) for n, step in enumerate(plan.steps, 1)],
+            "active_deployment": None if active is None else deployment_dict(active, now)}
+
+
+def history_dict(deployments: Sequence[DeploymentView], now: float,
+                 events: Mapping[int, Sequence[EventView]] | None = None) -> dict:
+    """`zerodown history --json`: newest first; `events` only with -v."""
+    rows = []
+    for d in deployments:
+        row = deployment_dict(d, now)
+        if events is not None:
+            row["events"] = [{"time": e.time, "kind": e.kind, "message": e.message}
+                             for e in events.get(d.id, ())]
+        rows.append(row)
+    return {"schema": SCHEMA, "deployments": rows}
