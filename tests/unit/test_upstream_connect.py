@@ -22,6 +22,7 @@ class Plane:
     def __init__(self):
         self.loop, self.settings, self.stopping, self.clients = FrozenLoop(), ProxySettings(), False, set()
         self.refused_methods = self.settings.refused_methods()
+        self.refused_initials = bytes(256)
         self.client_limit = 1000
 
     def fallback_pool(self, target, now, exclude):

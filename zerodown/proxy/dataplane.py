@@ -42,6 +42,8 @@ class DataPlane:
         self.stopping = False  # set during shutdown/handover: responses close their connections
         self.rejected = 0
         self.refused_methods = settings.refused_methods()
+        self.refused_initials = bytes(any(m[:1] == bytes([c]) for m in self.refused_methods)
+                                      for c in range(256))
         self.errors = ErrorLog(settings.error_log_per_second)
         self.fd_budget = shedding.fd_budget(settings.fd_reserve)
         self.client_limit = self.fd_budget  # less what backend connections hold (the sweeper)

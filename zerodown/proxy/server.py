@@ -33,6 +33,9 @@ WAIT: Final = 2
 TUNNEL: Final = 3
 CLOSED: Final = 4
 _HOST: Final = re.compile(rb"\r\n[Hh][Oo][Ss][Tt][ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r\n")
+# The usual request line, in one C call; anything else goes the slow way (_unusual_line)
+_USUAL_LINE: Final = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ /[^ \r\n]* HTTP/1\.[01]\r\n").match
+_HOST_AGAIN: Final = HOST_LINE.search
 _CONTENT_LENGTH: Final = re.compile(rb"\r\n(?i:content-length)[ \t]*:[ \t]*(\d+)")
 _IDEMPOTENT: Final = (b"GET ", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"TRAC")
 _REASONS: Final = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large",
@@ -56,6 +59,7 @@ class Plane(Protocol):
     loop: asyncio.AbstractEventLoop
     settings: ProxySettings
     refused_methods: frozenset[bytes]
+    refused_initials: bytes  # 256 flags: does a refused method start with this byte
     routes: Routes
     clients: set[ClientConn]
     client_limit: int
@@ -75,7 +79,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
                  "body_kept", "cl_left", "msg_done", "is_head", "keep_alive", "inject",
                  "target", "pool", "waiting_for", "up", "t0", "tried", "paused", "upgrade",
                  "close_after", "clock", "host", "tail", "chunks", "write_paused", "write", "feed",
-                 "max_head", "refused", "peer")
+                 "max_head", "refused", "refused_initials", "peer", "host_at")
 
     def __init__(self, plane: Plane):
         self.plane = plane
@@ -83,6 +87,8 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         self.settings = plane.settings
         self.max_head: int = plane.settings.max_head_bytes
         self.refused: frozenset[bytes] = plane.refused_methods
+        self.refused_initials: bytes = plane.refused_initials
+        self.host_at = -1
         self.peer = "?"
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser = HttpRequestParser(self)
@@ -233,25 +239,34 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
 
         A few byte comparisons for the usual head; hygiene.py for the rare one.
         """
+        if self.refused_initials[head[0]] or _USUAL_LINE(head) is None:
+            head = self._unusual_line(head)  # rare: a method to refuse, another target form
+            if not head:
+                return b""
+        i = self.host_at = head.find(b"\r\nHost: ")  # nearly every client writes it so, once
+        if i < 0 or _HOST_AGAIN(head, i + 8) is not None:
+            hosts = host_lines(head)
+            if hosts > 1 or (hosts == 0 and head[head.find(b"\r\n") - 1] == 49):  # HTTP/1."1"
+                self._reject(400, f"{hosts} Host header fields (RFC 9112 3.2: exactly one)")
+                return b""
+        return head
+
+    def _unusual_line(self, head: bytes) -> bytes:
+        """_checked() for a request line other than `METHOD /target HTTP/1.x`."""
         space = head.find(b" ")
         if head[:space] in self.refused:
             self._reject(501, f"method {head[:space]!r} is refused (--refuse-methods)")
             return b""
+        # llhttp checked that the request line ends in HTTP/<digit>.<digit>: which digits
         line_end = head.find(b"\r\n")
-        if not head.startswith(b" HTTP/1.", line_end - 9) or head[line_end - 1] not in (48, 49):
+        minor = head[line_end - 1]
+        if head[line_end - 3] != 49 or minor > 49 or minor < 48:  # "1" "." "0"|"1"
             self._reject(400, f"not HTTP/1.0 or 1.1: {head[:min(line_end, 80)]!r}")
             return b""  # an HTTP/2 preface (PRI * HTTP/2.0), HTTP/0.9, garbage
         if head[space + 1] != 47 and not (head[space + 1] == 42 and head.startswith(b"OPTIONS ")):
             head = origin_form(head, space, line_end)  # 47 "/", 42 "*"
             if not head:
                 self._reject(400, "request target is neither origin-form nor absolute-form")
-                return b""
-        i = head.find(b"\r\nHost: ")  # nearly every client writes it so, once
-        if i < 0 or HOST_LINE.search(head, i + 8) is not None:
-            hosts = host_lines(head)
-            if hosts > 1 or (hosts == 0 and head[line_end - 1] == 49):  # 49: HTTP/1."1"
-                self._reject(400, f"{hosts} Host header fields (RFC 9112 3.2: exactly one)")
-                return b""
         return head
 
     def _begin(self, head: bytes) -> None:
@@ -271,7 +286,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         now = self.clock()
         self.t0 = perf_counter()  # latency: the loop's clock ticks in whole ms under uvloop
         plane = self.plane
-        i = head.find(b"\r\nHost: ")  # nearly every client writes it so
+        i = self.host_at  # _checked found it
         host = head[i + 8:head.find(b"\r\n", i + 8)] if i >= 0 else None
         if host != self.host or i < 0:  # the tail of forwarded headers is cached per host
             self.host = host
