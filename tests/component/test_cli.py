@@ -191,7 +191,7 @@ def test_one_deployment_at_a_time_and_steering_it_from_other_processes(up):
 
 def test_a_killed_controller_is_started_again_by_the_next_command_and_finishes_the_deployment(up):
     s = up
-    s.run("deploy", "v2", "--detach", "--set", "app.env.APP_START_DELAY=1.5")
+    s.run("deploy", "v2", "--detach", "--set", "app.env.APP_START_DELAY=4")
     pid = s.status()["deployment"]["controller_pid"]
     os.kill(pid, signal.SIGKILL)  # the controller `up` started
     wait_for(lambda: not alive(pid), what="the controller gone")
