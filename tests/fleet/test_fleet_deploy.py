@@ -1,0 +1,85 @@
+"""Deployments across the real fleet (3 hosts × 2 instances) through the engine and the
+embedded proxy, under load, every response counted."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.stack import Stack
+from tests.support import APP
+from tests.support.net import free_port
+from zerodown.engine.lifecycle import Phase
+from zerodown.errors import RuntimeFailure
+
+CONFIG = """\
+service: shop
+listen: 127.0.0.1:{port}
+instances: 6
+app:
+  # the system python: the venv's resolves into /root, which each fleet host mounts privately
+  command: ["/usr/bin/python3", "{app}", "--host", "{{host}}", "--port", "{{port}}", "--version", "{{version}}"]
+  env: {{APP_DRAIN_TIMEOUT: "5"}}
+health: {{path: /healthz, interval: 100ms, timeout: 1s, start_timeout: 10s}}
+drain_timeout: 5s
+stop_grace: 3s
+strategy: {strategy}
+on_failure: rollback
+runtime:
+  kind: ssh
+  hosts: [zdf1, zdf2, zdf3]
+  instances_per_host: 2
+  ssh_config: {ssh_config}
+  known_hosts: {known_hosts}
+  state_dir: /srv/zerodown
+  connect_timeout: 2s
+  keepalive: 1s
+"""
+
+
+@pytest.fixture
+def fleet_stack(healthy_fleet, tmp_path):
+    stacks = []
+
+    def make(strategy: str = "{kind: rolling, max_surge: 1, max_unavailable: 0}") -> Stack:
+        path = tmp_path / "zerodown.yaml"
+        path.write_text(CONFIG.format(port=free_port(), app=APP, strategy=strategy,
+                                      ssh_config=healthy_fleet.ssh_config,
+                                      known_hosts=healthy_fleet.known_hosts))
+        stacks.append(Stack(path, tmp_path / "state"))
+        return stacks[-1]
+    yield make
+    for stack in stacks:
+        stack.close()
+        stack.runtime.close()
+
+
+def hosts_of(stack: Stack) -> dict[str, set[str]]:
+    """Which version runs on which host (by the address the instances listen on)."""
+    out: dict[str, set[str]] = {}
+    for instance in stack.runtime.adopt("shop"):
+        out.setdefault(instance.address.split(":")[0], set()).add(instance.version)
+    return out
+
+
+def test_a_rolling_deployment_across_three_hosts_fails_no_request(fleet_stack, healthy_fleet):
+    stack = fleet_stack()
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    phase, result = stack.under_load(lambda: stack.deploy("v2"), connections=8, duration=60)
+    assert phase is Phase.SUCCEEDED
+    assert result.failed() == 0, result.summary()
+    assert set(result.by_header["X-Version"]) == {"v1", "v2"}
+    assert hosts_of(stack) == {h.address: {"v2"} for h in healthy_fleet.hosts}
+    assert len(stack.runtime.adopt("shop")) == 6   # (pids repeat across hosts' namespaces)
+
+
+def test_a_host_cut_off_before_the_deployment_refuses_it_naming_the_host(fleet_stack,
+                                                                          healthy_fleet):
+    stack = fleet_stack()
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    instances = lambda: [(i.id, i.pid) for i in stack.runtime.adopt("shop")]  # noqa: E731
+    before = (stack.store.stable("shop"), instances())
+    healthy_fleet.partition(healthy_fleet.hosts[1])
+    with pytest.raises(RuntimeFailure, match=r"nothing was changed:\n  zdf2: "):
+        stack.deploy("v2")
+    healthy_fleet.heal(healthy_fleet.hosts[1])
+    assert (stack.store.stable("shop"), instances()) == before
