@@ -10,7 +10,9 @@ the real proxy (measured.json, made by measure.py); the stable fails
 --baseline-error of requests (the example app itself fails none). The stable
 has served 5 minutes before the canary takes traffic. Regressions: the canary
 fails 5 or 2 more points of requests, or is 50% slower. A/A: the canary is
-the stable's twin; any abort is a false alarm.
+the stable's twin; any abort is a false alarm. A/A drifting: the twins' latency moves
+together with the load, 1x / 1.6x / 2.5x in turn every 20 s from the canary's start
+(real traffic is not stationary; a stable p99 fixed from its past failed such twins).
 
 Per scenario: how often it was aborted, the time from the canary taking
 traffic to the abort (median and 90th percentile), and how many user
@@ -50,7 +52,12 @@ def latency() -> tuple[float, ...]:
     return tuple(json.loads(MEASURED.read_text())["counts"])
 
 
-def one(cfg: AnalysisConfig, canary: Behaviour, stable: Behaviour, seed: int):
+DRIFT = (1.0, 1.6, 2.5)  # both sides' slowdown, in turn, every DRIFT_EVERY seconds
+DRIFT_EVERY = 20.0
+
+
+def one(cfg: AnalysisConfig, canary: Behaviour, stable: Behaviour, seed: int,
+        drift: bool = False):
     """(verdict, seconds from the canary's first request to the verdict, canary failures)."""
     clock = FakeClock(limit=HISTORY + 3600)
     source = SimulatedSource(clock, {"r1": stable}, rps=RPS, seed=seed)
@@ -58,12 +65,20 @@ def one(cfg: AnalysisConfig, canary: Behaviour, stable: Behaviour, seed: int):
     source.set("r2", canary)  # the canary takes traffic now
     source.set("r1", Behaviour(100 - canary.weight, stable.error_rate, stable.latency))
     began = clock.now()
-    verdict, _ = Judge(lambda _: source, clock)(Analyze(2, asdict(cfg), 1))
+    phase = [0]
+
+    def moved() -> None:  # the load moves both sides' latency together
+        now = int((clock.now() - began) // DRIFT_EVERY) % len(DRIFT)
+        if drift and now != phase[0]:
+            phase[0] = now
+            for name, b in (("r1", source.revisions["r1"]), ("r2", source.revisions["r2"])):
+                source.set(name, Behaviour(b.weight, b.error_rate, b.latency, DRIFT[now]))
+    verdict, _ = Judge(lambda _: source, clock)(Analyze(2, asdict(cfg), 1), None, moved)
     return verdict, clock.now() - began, source.failures("r2")
 
 
-def scenario(cfg, canary, stable, runs, seed):
-    return [one(cfg, canary, stable, seed + i) for i in range(runs)]
+def scenario(cfg, canary, stable, runs, seed, drift=False):
+    return [one(cfg, canary, stable, seed + i, drift) for i in range(runs)]
 
 
 def row(method: str, name: str, results) -> str:
@@ -86,6 +101,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=30, help="runs per regression (default 30)")
     p.add_argument("--aa-runs", type=int, default=200, help="A/A runs (default 200)")
+    p.add_argument("--drift-runs", type=int, default=50, help="drifting A/A runs (default 50)")
     p.add_argument("--baseline-error", type=float, default=0.005,
                    help="share of the stable's requests that fail (default 0.005)")
     p.add_argument("--seed", type=int, default=1)
@@ -112,6 +128,10 @@ def main() -> int:
         false = sum(v == "fail" for v, _, _ in aa)
         print(row(method, "A/A", aa) + f"  -> false aborts {100 * false / len(aa):.1f}%",
               flush=True)
+        drifting = scenario(cfg, twin, stable, args.drift_runs, args.seed + 20_000, drift=True)
+        false = sum(v == "fail" for v, _, _ in drifting)
+        print(row(method, "A/A drifting", drifting)
+              + f"  -> false aborts {100 * false / len(drifting):.1f}%", flush=True)
     print(f"\n({time.monotonic() - began:.0f}s; latency from {MEASURED.name}: "
           f"{json.loads(MEASURED.read_text())['made_by']})")
     return 0
