@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--retry", action="store_true",
                    help="retry an idempotent request once if a reused connection "
                         "closed before any byte of its response")
+    p.add_argument("--cafile", help="https: trust the authorities in this PEM file")
+    p.add_argument("--sni", help="https: the server name to ask for and verify (default: "
+                                 "the URL's host)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
     duration = args.duration if args.duration is not None or args.requests else 5.0
@@ -43,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             requests=args.requests, method=args.method, headers=dict(args.header),
             body=args.data.encode() if args.data is not None else None,
             count_header=args.count_header or None, retry_idempotent_once=args.retry,
-            timeout=args.timeout, rate=args.rate)
+            timeout=args.timeout, rate=args.rate, cafile=args.cafile, server_name=args.sni)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ssl
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -27,13 +28,17 @@ class _Target:
     port: int
     request: bytes
     idempotent: bool
+    tls: ssl.SSLContext | None = None  # https: the client context (cafile, or the system's)
+    server_name: str | None = None
 
 
-def _target(url: str, method: str, headers: dict | None, body: bytes | None) -> _Target:
+def _target(url: str, method: str, headers: dict | None, body: bytes | None,
+            cafile: str | None = None, server_name: str | None = None) -> _Target:
     parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise UsageError(f"loadgen: only http://HOST[:PORT]/PATH URLs are supported, got {url!r}")
-    port = parts.port or 80
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"loadgen: only http(s)://HOST[:PORT]/PATH URLs are supported, got {url!r}")
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -47,7 +52,9 @@ def _target(url: str, method: str, headers: dict | None, body: bytes | None) -> 
     if body is not None or method in ("POST", "PUT", "PATCH"):
         lines.append(f"Content-Length: {len(body or b'')}")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return _Target(parts.hostname, port, head + (body or b""), method in IDEMPOTENT)
+    tls = ssl.create_default_context(cafile=cafile) if https else None
+    return _Target(parts.hostname, port, head + (body or b""), method in IDEMPOTENT, tls,
+                   (server_name or parts.hostname) if https else None)
 
 
 def _connect_error_kind(exc: BaseException) -> str:
@@ -113,7 +120,8 @@ class _Run:
         loop = asyncio.get_running_loop()
         t = self.target
         _, conn = await asyncio.wait_for(
-            loop.create_connection(lambda: Connection(self.count_header), t.host, t.port),
+            loop.create_connection(lambda: Connection(self.count_header), t.host, t.port,
+                                   ssl=t.tls, server_hostname=t.server_name),
             self.timeout)
         return conn
 
@@ -170,13 +178,16 @@ async def run_load(url: str, *, connections: int = 8, duration: float | None = N
                    retry_idempotent_once: bool = False, timeout: float = 10.0,
                    stop: asyncio.Event | None = None,
                    rate: float | None = None,
-                   into: LoadResult | None = None) -> LoadResult:
+                   into: LoadResult | None = None,
+                   cafile: str | None = None, server_name: str | None = None) -> LoadResult:
     """Send requests over `connections` keep-alive connections and count every outcome.
 
     Stops at `requests` sent, after `duration` seconds or when `stop` is set,
     whichever comes first; at least one of the three is required. Requests in
     flight at the end are awaited (each within `timeout`), so every request
     sent is counted. `into` is filled in place, so another thread can watch.
+    An https URL is verified against `cafile` (else the system's authorities), for
+    `server_name` (SNI; default the URL's host) when the URL names an address.
     """
     if requests is None and duration is None and stop is None:
         raise UsageError("run_load needs a bound: requests, duration or stop")
@@ -187,7 +198,7 @@ async def run_load(url: str, *, connections: int = 8, duration: float | None = N
     result = into if into is not None else LoadResult()
     recorder = Recorder(result, count_header)
     deadline = begun + duration if duration is not None else None
-    run = _Run(_target(url, method, headers, body), requests=requests,
+    run = _Run(_target(url, method, headers, body, cafile, server_name), requests=requests,
                deadline=deadline, stop=stop, rate=rate, timeout=timeout,
                retry=retry_idempotent_once, recorder=recorder,
                count_header=count_header)

@@ -41,6 +41,7 @@ class DataPlane:
         self.clients: set[ClientConn] = set()
         self.stopping = False  # set during shutdown/handover: responses close their connections
         self.rejected = 0
+        self.forwarded_proto = b"\r\nX-Forwarded-Proto: http\r\n"  # https behind TLS (main.py)
         self.refused_methods = settings.refused_methods()
         self.refused_initials = bytes(any(m[:1] == bytes([c]) for m in self.refused_methods)
                                       for c in range(256))

@@ -24,10 +24,11 @@ import uvloop
 
 from zerodown.errors import UsageError, ZerodownError
 from zerodown.model import RoutingTable
-from zerodown.proxy import accel, handover, table_cli
+from zerodown.proxy import accel, handover, table_cli, tls
 from zerodown.proxy import supervisor as supervisor_mod
 from zerodown.proxy.admin import AdminAPI, MetricsAPI
 from zerodown.proxy.dataplane import DataPlane
+from zerodown.proxy.redirect import Redirector
 from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.state import load_table, save_table
 
@@ -50,6 +51,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="HOST:PORT of a read-only listener for Prometheus (GET /metrics only)")
     p.add_argument("--metrics-token", default=os.environ.get("ZERODOWN_METRICS_TOKEN"),
                    help="bearer token the --metrics listener requires (or $ZERODOWN_METRICS_TOKEN)")
+    p.add_argument("--tls-cert", default=None,
+                   help="PEM certificate (chain) of the default name: --listen speaks TLS")
+    p.add_argument("--tls-key", default=None, help="the private key of --tls-cert")
+    p.add_argument("--tls-sni", action="append", default=[], metavar="NAMES=CERT,KEY",
+                   help="a certificate for these host names (SNI), e.g. "
+                        "'api.example.com,*.api.example.com=api.pem,api.key'; repeatable")
+    p.add_argument("--redirect-http", default=None, metavar="HOST:PORT",
+                   help="with TLS: a plain-HTTP listener answering 308 to the https URL")
     p.add_argument("--no-supervise", action="store_true",
                    help="one process that nothing restarts (by default a supervisor restarts it)")
     for name, value in vars(d).items():
@@ -129,6 +138,24 @@ def handover_path(args: argparse.Namespace) -> str:
     return os.path.abspath(args.state) + ".handover"
 
 
+def tls_terminator(args: argparse.Namespace, plane: DataPlane) -> tls.Terminator | None:
+    """With --tls-cert: the terminator, reloading changed certificate files (polled each
+    second) and on SIGHUP; X-Forwarded-Proto says https to the backends."""
+    config = tls.config_from_args(args.tls_cert, args.tls_key, args.tls_sni)
+    if config is None:
+        return None
+    terminator = tls.Terminator(config, plane.errors.line)
+    plane.forwarded_proto = b"\r\nX-Forwarded-Proto: https\r\n"
+    loop = asyncio.get_running_loop()
+
+    def watch() -> None:
+        terminator.reload_if_changed()
+        loop.call_later(tls.WATCH_INTERVAL, watch)
+    loop.call_later(tls.WATCH_INTERVAL, watch)
+    loop.add_signal_handler(signal.SIGHUP, terminator.reload)
+    return terminator
+
+
 async def serve(args: argparse.Namespace, settings: ProxySettings, sockets: Listeners,
                 ready: Callable[[], None], supervisor: int | None = None) -> int:
     """Serve until stopped (STOPPED) or handed over to a successor (HANDED_OVER)."""
@@ -145,7 +172,16 @@ async def serve(args: argparse.Namespace, settings: ProxySettings, sockets: List
         metrics_sock = bind_tcp(*parse_hostport(args.metrics, "--metrics"), shared=True)
         servers.append(await asyncio.start_server(
             MetricsAPI(plane, token=args.metrics_token).handle, sock=metrics_sock))
-    server = await loop.create_server(plane.protocol, sock=listen_sock, backlog=4096)  # type: ignore[arg-type]
+    terminator = tls_terminator(args, plane)
+    if terminator and args.redirect_http:  # like metrics: bound by each serving process
+        port = listen_sock.getsockname()[1]
+        servers.append(await loop.create_server(
+            lambda: Redirector(port),
+            sock=bind_tcp(*parse_hostport(args.redirect_http, "--redirect-http"), shared=True)))
+    server = await loop.create_server(
+        plane.protocol, sock=listen_sock, backlog=4096,  # type: ignore[arg-type]
+        ssl=terminator.context if terminator else None,
+        ssl_handshake_timeout=settings.header_timeout if terminator else None)
     if admin_sock.family == socket.AF_UNIX:
         admin = await asyncio.start_unix_server(api.handle, sock=admin_sock)
     else:
@@ -247,12 +283,25 @@ async def shutdown(plane: DataPlane, servers: list, settings: ProxySettings) -> 
     plane.close()
 
 
+def check_tls(args: argparse.Namespace) -> None:
+    """Certificates load, keys match, names are valid: said before anything is bound."""
+    config = tls.config_from_args(args.tls_cert, args.tls_key, args.tls_sni)
+    if config is None:
+        if args.redirect_http:
+            raise UsageError("--redirect-http redirects to TLS: add --tls-cert and --tls-key")
+        return
+    tls.CertSet(config)
+    if args.redirect_http:
+        parse_hostport(args.redirect_http, "--redirect-http")
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] and argv[0] in table_cli.COMMANDS:  # a client of a running proxy
         return table_cli.main(argv)
     try:
         args = parse_args(argv)
         settings = settings_from(args)
+        check_tls(args)
         return run_alone(args, settings) if args.no_supervise else supervise(args, settings)
     except ZerodownError as e:
         print(f"zerodown proxy: {e}", file=sys.stderr)

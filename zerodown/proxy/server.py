@@ -65,6 +65,7 @@ class Plane(Protocol):
     client_limit: int
     stopping: bool
     rejected: int
+    forwarded_proto: bytes  # b"\r\nX-Forwarded-Proto: http(s)\r\n", by the listener's scheme
     errors: ErrorLog
 
     def make_room(self, new: ClientConn) -> None: ...
@@ -130,7 +131,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         peer = transport.get_extra_info("peername")
         ip = peer[0] if isinstance(peer, tuple) else "unix"
         self.peer = ip
-        self.fwd = b"X-Forwarded-For: " + ip.encode() + b"\r\nX-Forwarded-Proto: http\r\n"
+        self.fwd = b"X-Forwarded-For: " + ip.encode() + self.plane.forwarded_proto
         self.last_active = self.loop.time()
         clients = self.plane.clients
         clients.add(self)

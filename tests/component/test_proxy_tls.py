@@ -1,0 +1,191 @@
+"""TLS termination in the real proxy process, with certificates the test makes (openssl):
+curl and Python's ssl as clients, SNI, the https redirect, and a rotation under load."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import ssl
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.certs import TestCA
+from tests.support.net import HOST, free_port, wait_until
+from tests.support.proxy import ProxyProcess, table_of
+from zerodown.loadgen import LoadInBackground
+
+
+@pytest.fixture
+def ca(tmp_path):
+    return TestCA(tmp_path / "certs")
+
+
+@pytest.fixture
+def tls_proxy(tmp_path, ca, app_factory):
+    """A proxy on TLS: default cert for shop.test, SNI certs for api.test and *.img.test."""
+    default = ca.leaf("shop.test", stem="shop")
+    api = ca.leaf("api.test", stem="api")
+    img = ca.leaf("*.img.test", stem="img")
+    redirect = free_port()
+    p = ProxyProcess(tmp_path, extra=[
+        "--tls-cert", str(default.cert), "--tls-key", str(default.key),
+        "--tls-sni", f"api.test={api.cert},{api.key}",
+        "--tls-sni", f"*.img.test={img.cert},{img.key}",
+        "--redirect-http", f"{HOST}:{redirect}"])
+    p.redirect_port = redirect
+    p.certs = {"shop": default, "api": api, "img": img}
+    p.start()
+    p.apply(table_of(1, ("v1", 100, [app_factory("v1")])))
+    yield p
+    p.cleanup()
+
+
+def presented_serial(port: int, name: str | None, cafile, check: bool = True) -> str:
+    """The serial of the certificate the server shows for SNI `name`, verified by the CA
+    (and for `name` when `check`)."""
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    ctx.check_hostname = check
+    with socket.create_connection((HOST, port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=name) as s:
+            der = s.getpeercert(binary_form=True)
+    out = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-serial"], input=der,
+                         capture_output=True, check=True).stdout.decode()
+    return out.strip().split("=")[1].lower()
+
+
+def https_get(port: int, name: str, cafile, path: str = "/") -> http.client.HTTPResponse:
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    conn = http.client.HTTPSConnection(HOST, port, timeout=5, context=ctx)
+    conn._tunnel_host = None
+    conn.sock = ctx.wrap_socket(socket.create_connection((HOST, port), timeout=5),
+                                server_hostname=name)
+    conn.request("GET", path, headers={"Host": name})
+    resp = conn.getresponse()
+    resp.body = resp.read()
+    conn.close()
+    return resp
+
+
+def test_sni_picks_the_certificate_of_the_name_and_the_default_otherwise(tls_proxy, ca):
+    certs = tls_proxy.certs
+    assert presented_serial(tls_proxy.port, "api.test", ca.ca) == certs["api"].serial
+    assert presented_serial(tls_proxy.port, "a.img.test", ca.ca) == certs["img"].serial
+    assert presented_serial(tls_proxy.port, "shop.test", ca.ca) == certs["shop"].serial
+    assert presented_serial(tls_proxy.port, "other.test", ca.ca, check=False) \
+        == certs["shop"].serial
+    # no SNI at all (an IP address): the default certificate
+    ctx = ssl.create_default_context(cafile=str(ca.ca))
+    ctx.check_hostname = False
+    with ctx.wrap_socket(socket.create_connection((HOST, tls_proxy.port), timeout=5)) as s:
+        assert s.version() in ("TLSv1.2", "TLSv1.3")
+        der = s.getpeercert(binary_form=True)
+    assert der == ssl.PEM_cert_to_DER_cert(certs["shop"].cert.read_text())
+    # a wildcard covers one label only, as certificates match: the default answers
+    assert presented_serial(tls_proxy.port, "a.b.img.test", ca.ca, check=False) \
+        == certs["shop"].serial
+    with pytest.raises(ssl.SSLCertVerificationError):
+        presented_serial(tls_proxy.port, "a.b.img.test", ca.ca)
+
+
+def test_requests_over_tls_reach_the_backend_with_forwarded_proto_https(tmp_path, ca,
+                                                                        raw_backend):
+    leaf = ca.leaf("shop.test")
+    p = ProxyProcess(tmp_path, extra=["--tls-cert", str(leaf.cert), "--tls-key", str(leaf.key)])
+    try:
+        p.start()
+        backend = raw_backend()
+        p.apply(table_of(1, ("v1", 100, [backend])))
+        resp = https_get(p.port, "shop.test", ca.ca)
+        assert resp.status == 200
+        req, = backend.requests
+        assert req.header_values("x-forwarded-proto") == ["https"]
+    finally:
+        p.cleanup()
+
+
+def test_curl_speaks_https_through_the_proxy_and_old_protocols_are_refused(tls_proxy, ca):
+    url = f"https://api.test:{tls_proxy.port}/"
+    resolve = f"api.test:{tls_proxy.port}:{HOST}"
+    ok = subprocess.run(["curl", "-sS", "--cacert", str(ca.ca), "--resolve", resolve,
+                         "-o", "/dev/null", "-w", "%{http_code} %{ssl_verify_result}", url],
+                        capture_output=True, text=True, timeout=20)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout == "200 0"
+    old = subprocess.run(["curl", "-sS", "--cacert", str(ca.ca), "--resolve", resolve,
+                          "--tlsv1.1", "--tls-max", "1.1", "-o", "/dev/null", url],
+                         capture_output=True, text=True, timeout=20)
+    assert old.returncode != 0  # TLS 1.1 and older: no handshake
+
+
+def test_plain_http_gets_a_308_to_the_same_url_on_https(tls_proxy):
+    conn = http.client.HTTPConnection(HOST, tls_proxy.redirect_port, timeout=5)
+    conn.request("POST", "/cart?id=7", body=b"x", headers={"Host": "shop.test:80"})
+    resp = conn.getresponse()
+    assert resp.status == 308
+    assert resp.getheader("Location") == f"https://shop.test:{tls_proxy.port}/cart?id=7"
+    conn.close()
+    conn = http.client.HTTPConnection(HOST, tls_proxy.redirect_port, timeout=5)
+    conn.putrequest("GET", "/", skip_host=True)
+    conn.endheaders()
+    assert conn.getresponse().status == 400  # no Host: no name to send the client to
+    conn.close()
+
+
+def test_a_rotated_certificate_serves_new_handshakes_and_no_request_fails(tls_proxy, ca):
+    """The certificate files are replaced under load (as certbot does): the proxy notices,
+    new handshakes get the new certificate, and not one request fails: neither of the
+    keep-alive load nor of the new connections made one after another meanwhile."""
+    old = tls_proxy.certs["api"]
+    url = f"https://{HOST}:{tls_proxy.port}/"
+    with LoadInBackground(url, connections=4, duration=30, cafile=str(ca.ca),
+                          server_name="api.test", headers={"Host": "api.test"},
+                          count_header=None) as load:
+        load.wait_for_responses(200)
+        new = ca.leaf("api.test", stem="api")  # the same paths, new key and certificate
+        assert new.serial != old.serial
+        serials = []
+        while not serials or serials[-1] != new.serial:  # each one a new handshake
+            assert len(serials) < 2000, "the new certificate was never served"
+            serials.append(presented_serial(tls_proxy.port, "api.test", ca.ca))
+            assert https_get(tls_proxy.port, "api.test", ca.ca).status == 200
+        done = load.progress()[0]
+        load.wait_for_responses(done + 200)
+        result = load.stop()
+    assert result.failed() == 0, result.summary()
+    assert serials[0] == old.serial and set(serials) == {old.serial, new.serial}
+    assert "certificates reloaded" in tls_proxy.proc.log()
+
+
+def test_a_broken_certificate_file_leaves_the_old_one_in_force(tls_proxy, ca):
+    before = tls_proxy.certs["shop"]
+    before.cert.write_text("-----BEGIN CERTIFICATE-----\nnot a certificate\n")
+    wait_until(lambda: "certificates not reloaded" in tls_proxy.proc.log(), timeout=10)
+    assert presented_serial(tls_proxy.port, "shop.test", ca.ca) == before.serial
+    assert https_get(tls_proxy.port, "shop.test", ca.ca).status == 200
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"],
+     "cannot read '/nonexistent.pem': no such file"),
+    (["--tls-cert", "CERT"], "needs both --tls-cert and --tls-key"),
+    (["--tls-cert", "CERT", "--tls-key", "OTHERKEY"], "does not load"),
+    (["--tls-cert", "CERT", "--tls-key", "KEY", "--tls-sni", "bad name=CERT,KEY"],
+     "'bad name' is not a host name"),
+    (["--tls-cert", "CERT", "--tls-key", "KEY", "--tls-sni", "api.test"],
+     "expected NAME[,NAME...]=CERT,KEY"),
+    (["--redirect-http", "127.0.0.1:1"], "add --tls-cert and --tls-key"),
+])
+def test_bad_tls_settings_are_refused_with_a_clear_error(tmp_path, ca, extra, says):
+    a, b = ca.leaf("a.test"), ca.leaf("b.test")
+    subst = {"CERT": str(a.cert), "KEY": str(a.key), "OTHERKEY": str(b.key)}
+    argv = [subst.get(x, x.replace("CERT", str(a.cert)).replace("KEY", str(a.key))) for x in extra]
+    out = subprocess.run([sys.executable, "-m", "zerodown", "proxy", "--listen", f"{HOST}:0",
+                          "--admin", f"unix:{tmp_path}/a.sock", "--state", str(tmp_path / "s.json"),
+                          *argv], capture_output=True, text=True, timeout=20,
+                         env={**os.environ})
+    assert out.returncode == 2, out
+    assert says in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
