@@ -208,15 +208,35 @@ def resolve_revision(store: Store, service: str, text: str) -> int:
 
 # --- views -------------------------------------------------------------------------------
 
+def step_limit(step, cfg: ServiceConfig | None) -> float | None:
+    """How long the step may take before it ends by itself or fails: a pause's duration, the
+    health wait's start_timeout, drain_timeout, stop_grace (None: no bound known here)."""
+    from zerodown.plan import Drain, Pause, Stop, WaitHealthy
+    if isinstance(step, Pause):
+        return step.duration if step.duration is not None else step.timeout
+    if cfg is None:
+        return None
+    bounds = {WaitHealthy: cfg.health.start_timeout, Drain: cfg.drain_timeout,
+              Stop: cfg.stop_grace}
+    return bounds.get(type(step))
+
+
 def deployment_view(d: Deployment, known: dict[int, render.RevisionLabel],
-                    controller_pid: int | None = None) -> render.DeploymentView:
+                    controller_pid: int | None = None, store: Store | None = None,
+                    cfg: ServiceConfig | None = None) -> render.DeploymentView:
+    """With `store`, when the step in progress began and its bound (progress lines and the
+    countdown of a timed pause)."""
+    record = None if store is None or d.step is None else store.step_record(d.id, d.cursor)
+    started = record.started_at if record is not None and record.in_progress else None
     return render.DeploymentView(
         id=d.id, kind=d.kind, phase=d.phase.value, source=maybe_label(known, d.from_revision),
         target=label(known, d.to_revision), strategy=str(d.strategy.get("kind", "rolling")),
         step=d.cursor + 1, steps=len(d.steps),
         step_text=d.step.describe(d.service) if d.step is not None else None,
         plan_kind=d.plan_kind, created=d.created, updated=d.updated, error=d.error,
-        controller_pid=None if d.phase.terminal else controller_pid)
+        controller_pid=None if d.phase.terminal else controller_pid,
+        step_started=None if d.phase.terminal else started,
+        step_limit=None if started is None else step_limit(d.step, cfg))
 
 
 def event_view(e: Event) -> render.EventView:
@@ -295,8 +315,8 @@ def status_view(ctl: Controller) -> render.StatusView:
     store = ctl.store()
     known = labels(store, service)
     active = store.active_deployment(service)
-    deployment = None if active is None else deployment_view(active, known,
-                                                             ctl.controller_pid(service))
+    deployment = None if active is None else deployment_view(
+        active, known, ctl.controller_pid(service), store, cfg)
     proxy, table, stats = _proxy(ctl, cfg)
     if table is None:
         table = store.routing(service).table

@@ -68,6 +68,14 @@ class DeploymentView:
     updated: float
     error: str | None = None
     controller_pid: int | None = None  # the process running it now, if any
+    step_started: float | None = None  # when the step in progress began
+    step_limit: float | None = None  # its bound: a pause's duration, a health wait's timeout
+
+    def step_left(self, now: float) -> float | None:
+        """Seconds until the step in progress ends by itself or reaches its bound."""
+        if self.step_started is None or self.step_limit is None or self.terminal:
+            return None
+        return max(0.0, self.step_started + self.step_limit - now)
 
     @property
     def terminal(self) -> bool:
@@ -136,15 +144,31 @@ def outcome(phase: str) -> str:
     return phase.replace("_", " ")
 
 
+STRATEGY_NAMES = {"ab-test": "A/B test", "blue-green": "blue/green"}
+
+
+def strategy_name(kind: str) -> str:
+    return STRATEGY_NAMES.get(kind, kind)
+
+
+def step_clock(d: DeploymentView, now: float) -> str:
+    """` (4.2s of 30s)` for the step in progress: how long it has taken, and its bound."""
+    if d.step_started is None or d.terminal:
+        return ""
+    spent = seconds(max(0.0, now - d.step_started))
+    return f" ({spent} of {seconds(d.step_limit)})" if d.step_limit is not None \
+        else f" ({spent})"
+
+
 # --- deployments ---------------------------------------------------------------
 
 def deployment_line(d: DeploymentView, now: float) -> str:
     """One line: `deployment 3 (deploy r1 (v1) → r2 (v2), rolling): running, step 2/6: ...`."""
-    head = f"deployment {d.id} ({d.kind} {change(d)}, {d.strategy})"
+    head = f"deployment {d.id} ({d.kind} {change(d)}, {strategy_name(d.strategy)})"
     if d.terminal:
         return f"{head}: {outcome(d.phase)} in {seconds(d.duration(now))}"
-    where = (f"step {min(d.step, d.steps)}/{d.steps}: {d.step_text}" if d.step_text
-             else f"{d.steps}/{d.steps} steps done")
+    where = (f"step {min(d.step, d.steps)}/{d.steps}: {d.step_text}{step_clock(d, now)}"
+             if d.step_text else f"{d.steps}/{d.steps} steps done")
     plan = f" ({d.plan_kind} plan)" if d.plan_kind != "deploy" else ""
     return f"{head}: {outcome(d.phase)}{plan}, {where}"
 
@@ -213,6 +237,7 @@ def status_text(s: StatusView, now: float) -> str:
         lines.append(f"  {controller_note(s.deployment)}")
         if s.deployment.error:
             lines.append(f"  error: {s.deployment.error}")
+        lines.extend(f"  {note}" for note in strategy_notes(s, now))
     else:
         lines.append("no deployment in progress")
     lines.append("")
@@ -222,17 +247,46 @@ def status_text(s: StatusView, now: float) -> str:
     else:
         lines.append("no instances running")
     lines.append("")
-    if s.traffic:
+    shown = serving(s)
+    if shown:
         # Per variant, side by side: what an A/B test or a canary is judged by.
         lines.append(table(("TRAFFIC", "VERSION", "WEIGHT", "BACKENDS", "REQUESTS", "REQ/S",
                             "ERRORS", "ERROR %", "P50 MS", "P99 MS", "IN FLIGHT"), [
             (t.revision, t.version, percent(t.weight), len(t.backends), t.requests,
              _num(t.rate, 1), t.errors, _num(t.error_rate, 2), _num(t.p50_ms, 1),
-             _num(t.p99_ms, 1), t.in_flight) for t in s.traffic]))
+             _num(t.p99_ms, 1), t.in_flight) for t in shown]))
     else:
         lines.append("traffic: nothing routed" if s.proxy.running else
                      "traffic: unknown (the proxy is not running: `zerodown up` starts it)")
     return "\n".join(lines)
+
+
+def serving(s: StatusView) -> tuple[TrafficView, ...]:
+    """The traffic rows worth a look: a revision at 0% with no instance running and nothing
+    in flight served earlier and is gone (`zerodown history` keeps it)."""
+    running = {f"r{i.revision.number}" for i in s.instances if i.alive is not False}
+    return tuple(t for t in s.traffic
+                 if t.weight or t.backends or t.in_flight or t.revision in running)
+
+
+def strategy_notes(s: StatusView, now: float) -> list[str]:
+    """What the deployment's strategy means right now, in words: an A/B test's split and how
+    it ends; blue/green's old side kept after the switch, with its countdown."""
+    d = s.deployment
+    if d is None or d.terminal:
+        return []
+    if d.strategy == "ab-test":
+        share = next((t.weight for t in s.traffic if t.revision == f"r{d.target.number}"), None)
+        users = f"{percent(share)} of users" if share else "its users"
+        return [f"A/B test: {d.target} gets {users} (each user stays on their side); "
+                f"`zerodown promote` makes it everyone's, `zerodown abort` keeps {d.source}"]
+    if d.strategy == "blue-green" and d.step_text and "blue kept" in d.step_text:
+        left = d.step_left(now)
+        when = f"stopped in {seconds(left)}" if left is not None else "stopped after the delay"
+        return [f"blue/green: {d.target} (green) serves all traffic; {d.source} (blue) is "
+                f"kept running for an instant rollback, {when} (`zerodown rollback` goes "
+                "back now)"]
+    return []
 
 
 def _num(value: float | None, digits: int) -> str | None:
@@ -278,7 +332,8 @@ def deployment_dict(d: DeploymentView, now: float) -> dict:
             "to": revision_dict(d.target), "strategy": d.strategy, "plan": d.plan_kind,
             "step": d.step, "steps": d.steps, "step_text": d.step_text, "error": d.error,
             "controller_pid": d.controller_pid, "created": d.created,
-            "duration_s": round(d.duration(now), 3)}
+            "duration_s": round(d.duration(now), 3), "step_started": d.step_started,
+            "step_limit_s": d.step_limit}
 
 
 # --- history and plans ---------------------------------------------------------------
@@ -331,7 +386,8 @@ def deployment_from_dict(d: Mapping, now: float) -> DeploymentView:
         target=label_from_dict(d["to"]), strategy=d["strategy"], step=d["step"],
         steps=d["steps"], step_text=d["step_text"], plan_kind=d["plan"], created=d["created"],
         updated=d["created"] + d["duration_s"], error=d["error"],
-        controller_pid=d["controller_pid"])
+        controller_pid=d["controller_pid"], step_started=d.get("step_started"),
+        step_limit=d.get("step_limit_s"))
 
 
 def status_from_dict(s: Mapping, now: float) -> StatusView:

@@ -57,6 +57,15 @@ def test_table_aligns_columns_and_shows_none_as_dash():
     ({"kind": "rollback", "source": R2, "target": R1, "strategy": "in-place",
       "phase": "rolled_back"},
      "deployment 3 (rollback r2 (v2) → r1 (v1), in-place): rolled back in 4.2s"),
+    ({"strategy": "ab-test", "step_text": "pause until resumed: A/B test"},
+     "deployment 3 (deploy r1 (v1) → r2 (v2), A/B test): running, "
+     "step 2/6: pause until resumed: A/B test"),
+    ({"step_started": 1990.0, "step_limit": 30.0},
+     "deployment 3 (deploy r1 (v1) → r2 (v2), rolling): running, "
+     "step 2/6: wait until healthy: shop-r2-s2 (10s of 30s)"),
+    ({"step_started": 1998.5},
+     "deployment 3 (deploy r1 (v1) → r2 (v2), rolling): running, "
+     "step 2/6: wait until healthy: shop-r2-s2 (1.5s)"),
 ])
 def test_deployment_line(kw, text):
     assert render.deployment_line(deployment(**kw), now=2000.0) == text
@@ -231,3 +240,45 @@ def test_plan_text_says_which_revision_and_that_nothing_changed():
         "1. start shop-r2-s2", "2. stop x", "nothing was changed (plan only)"]
     busy = render.plan_text(desc, "v2", 2, deployment(id=9, phase="paused"))
     assert "note: deployment 9 is paused" in busy
+
+
+def test_status_hides_a_revision_at_0_percent_that_no_longer_runs():
+    gone = TrafficView("r0", "v0", 0.0, (), 500, 2, 0)
+    kept = TrafficView("r2", "v2", 0.0, (), 12, 0, 0)  # r2's instances still run
+    draining = TrafficView("r7", None, 0.0, (), 3, 0, 1)  # a request still in flight
+    s = status(traffic=(*status().traffic, gone, kept, draining))
+    assert [t.revision for t in render.serving(s)] == ["r1", "r2", "r2", "r7"]
+    text = render.status_text(s, now=1010.0)
+    assert "\nr0 " not in text and "\nr7 " in text
+    assert render.status_dict(s, 1010.0)["traffic"][2]["revision"] == "r0"  # JSON: all of it
+
+
+BLUE_KEPT = "pause 30s: blue kept 30s for an instant rollback"
+
+
+@pytest.mark.parametrize("kw, note", [
+    ({"strategy": "ab-test"}, "A/B test: r2 (v2) gets 10% of users (each user stays on their "
+                              "side); `zerodown promote` makes it everyone's, `zerodown abort` "
+                              "keeps r1 (v1)"),
+    ({"strategy": "blue-green", "step_text": BLUE_KEPT, "step_started": 1000.0,
+      "step_limit": 30.0},
+     "blue/green: r2 (v2) (green) serves all traffic; r1 (v1) (blue) is kept running for an "
+     "instant rollback, stopped in 20s (`zerodown rollback` goes back now)"),
+    ({"strategy": "blue-green", "step_text": BLUE_KEPT},
+     "blue/green: r2 (v2) (green) serves all traffic; r1 (v1) (blue) is kept running for an "
+     "instant rollback, stopped after the delay (`zerodown rollback` goes back now)"),
+    ({"strategy": "blue-green", "step_text": "wait until healthy: shop-r2-s2"}, None),
+    ({"strategy": "ab-test", "phase": "aborted"}, None),
+    ({}, None),
+])
+def test_status_says_what_the_strategy_means_now(kw, note):
+    s = status(deployment=deployment(**kw))
+    assert render.strategy_notes(s, now=1010.0) == ([note] if note else [])
+    if note:
+        assert f"\n  {note}\n" in render.status_text(s, now=1010.0)
+
+
+def test_a_step_clock_survives_the_round_trip_through_json():
+    d = deployment(step_started=1001.0, step_limit=10.0)
+    back = render.deployment_from_dict(render.deployment_dict(d, 1005.0), 1005.0)
+    assert (back.step_started, back.step_limit, back.step_left(1005.0)) == (1001.0, 10.0, 6.0)

@@ -100,7 +100,8 @@ class Api:
         with self.observer.reading() as store:
             d = target(store, self.service, id)
             doc = render.deployment_dict(deployment_view(d, labels(store, self.service),
-                                                         self.controller_pid()), now)
+                                                         self.controller_pid(), store,
+                                                         self.observer.cfg), now)
             doc["summary"] = progress(store, self.service)
         doc["controller_error"] = self.observer.controller_error(d.id)
         doc["plan_steps"] = [

@@ -96,7 +96,7 @@ class Observer:
         known = labels(store, service)
         active = store.active_deployment(service)
         deployment = None if active is None else deployment_view(
-            active, known, self.ctl.controller_pid(service))
+            active, known, self.ctl.controller_pid(service), store, cfg)
         proxy, table, stats = _proxy(self.ctl, cfg)
         if table is None:
             table = store.routing(service).table
