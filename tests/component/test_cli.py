@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 
@@ -239,6 +240,9 @@ def test_blue_green_from_the_cli_preview_promote_and_rollback_inside_the_window(
     assert deploy.wait(CLI_TIMEOUT) == 0, deploy.log()
     assert "keeps r1 (v1) up for an instant rollback" in deploy.log()
     assert "blue kept" in s.status()["deployment"]["step_text"]
+    shown = s.run("status").stdout
+    assert "blue/green: r2 (v2) (green) serves all traffic; r1 (v1) (blue) is kept" in shown
+    assert re.search(r"stopped in (\d+s|1m00s) \(`zerodown rollback` goes back now\)", shown), shown
     assert s.text() == "hello from v2\n"
     assert s.pids(1) == blue, "blue still runs in its window"
     out = s.run("rollback").stdout
