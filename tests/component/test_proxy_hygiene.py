@@ -6,26 +6,15 @@ each costs one log line at most, however many come.
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import pytest
 
 from tests.support.net import wait_until
-from tests.support.proxy import ProxyProcess, table_of
+from tests.support.proxy import Edge, ProxyProcess, assert_refused, table_of
 
 MARKER = b"SMUGGLED"
 LOG_RATE = 5
-
-
-class Edge:
-    def __init__(self, proxy: ProxyProcess):
-        self.proxy, self.port, self.versions = proxy, proxy.port, itertools.count(1)
-
-    def fresh_backend(self, raw_backend):
-        backend = raw_backend()
-        self.proxy.apply(table_of(next(self.versions), ("v1", 100, [backend])))
-        return backend
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +24,6 @@ def edge(tmp_path_factory):
     proxy.start()
     yield Edge(proxy)
     proxy.cleanup()
-
-
-def refused(c, status: int = 400) -> None:
-    resp = c.read_response()
-    assert resp.status == status, resp.raw_head
-    assert (resp.header("connection") or "").lower() == "close"
-    assert c.closed_within(3.0), "the proxy kept a refused connection open"
 
 
 REFUSED = {
@@ -70,7 +52,7 @@ def test_refused_before_anything_reaches_the_backend(edge, raw_backend, client, 
     backend = edge.fresh_backend(raw_backend)
     c = client(edge.port)
     c.send(payload)
-    refused(c, status)
+    assert_refused(c, status)
     good = client(edge.port)
     good.send(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n")
     assert good.read_response().status == 200
@@ -85,7 +67,7 @@ def test_a_broken_chunk_after_the_head_was_forwarded_gets_a_400_and_both_sides_c
     c.send(b"POST /stream HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
     poll(lambda: b"hello" in backend.received(), 5, "the streamed head and first chunk")
     c.send(b"zz\r\nmore\r\n0\r\n\r\n")
-    refused(c, 400)
+    assert_refused(c, 400)
     poll(lambda: all(s.fileno() == -1 or _closed(s) for s in backend.socks), 5,
          "the backend connection closed")
 
@@ -131,12 +113,12 @@ def test_refused_requests_write_a_bounded_number_of_log_lines_and_no_traceback(e
     for _ in range(60):
         c = client(edge.port)
         c.send(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
-        refused(c, 400)
+        assert_refused(c, 400)
     elapsed = time.monotonic() - t0
     time.sleep(1.1)  # the next second's first line says how many were held back
     c = client(edge.port)
     c.send(b"PRI * HTTP/2.0\r\n\r\n")
-    refused(c, 400)
+    assert_refused(c, 400)
     log = wait_until(lambda: "held" in (new := edge.proxy.proc.log()[before:]) and new, 5,
                      "the held-back count")
     lines = [l for l in log.splitlines() if l.startswith("zerodown proxy:")]

@@ -7,31 +7,16 @@ end are cut off; idle keep-alive clients are closed on time.
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import pytest
 
-from tests.support.proxy import ProxyProcess, table_of
+from tests.support.proxy import Edge, ProxyProcess, assert_refused
 
 HEADER_TIMEOUT = 1.0
 KEEPALIVE_TIMEOUT = 2.0   # longer than the header timeout, so the two cannot be confused
 SWEEP_SLACK = 1.0         # the sweeper runs every 0.25 s; leave room on a busy machine
 MARKER = b"SMUGGLED"      # in every hostile request, so a leak to the backend is visible
-
-
-class Edge:
-    """One proxy for the whole module; each test routes it to a fresh recording backend."""
-
-    def __init__(self, proxy: ProxyProcess):
-        self.proxy = proxy
-        self.port = proxy.port
-        self.versions = itertools.count(1)
-
-    def fresh_backend(self, raw_backend):
-        backend = raw_backend()
-        self.proxy.apply(table_of(next(self.versions), ("v1", 100, [backend])))
-        return backend
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +37,6 @@ def assert_path_still_works_and_nothing_leaked(edge, backend, client):
     seen = backend.received()
     assert MARKER not in seen, f"a hostile request reached the backend: {seen[:300]!r}"
     assert [r.line for r in backend.requests] == [b"GET /after HTTP/1.1"]
-
-
-def assert_refused(c, status: int = 400) -> None:
-    """One error response, then the proxy closes; nothing else comes."""
-    resp = c.read_response()
-    assert resp.status == status, resp.raw_head
-    assert (resp.header("connection") or "").lower() == "close"
-    assert c.closed_within(2.0), "the proxy kept a connection open after refusing a request"
-    assert bytes(c.buf) == b"", f"bytes after the error response: {bytes(c.buf)[:200]!r}"
 
 
 SMUGGLING = {

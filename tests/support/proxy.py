@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sys
@@ -88,3 +89,26 @@ def table_of(version: int, *revisions: tuple[str, float, list], rules=(), sticky
 
 def dump(table: RoutingTable) -> str:
     return table_json.dumps(table)
+
+
+class Edge:
+    """One proxy for a whole test module; each test routes it to a fresh recording backend."""
+
+    def __init__(self, proxy: ProxyProcess):
+        self.proxy = proxy
+        self.port = proxy.port
+        self.versions = itertools.count(1)
+
+    def fresh_backend(self, raw_backend):
+        backend = raw_backend()
+        self.proxy.apply(table_of(next(self.versions), ("v1", 100, [backend])))
+        return backend
+
+
+def assert_refused(c, status: int = 400) -> None:
+    """One error response on a raw client, then the proxy closes; nothing else comes."""
+    resp = c.read_response()
+    assert resp.status == status, resp.raw_head
+    assert (resp.header("connection") or "").lower() == "close"
+    assert c.closed_within(3.0), "the proxy kept a connection open after refusing a request"
+    assert bytes(c.buf) == b"", f"bytes after the error response: {bytes(c.buf)[:200]!r}"
