@@ -21,10 +21,11 @@ from zerodown.commands.examples import epilog
 STRATEGY_KINDS = ("in-place", "rolling", "blue-green", "canary", "ab-test")
 PUBLIC = ("init", "validate", "up", "deploy", "plan", "status", "pause", "resume", "promote",
           "abort", "rollback", "history", "logs", "down", "controller", "token", "schema",
-          "proxy", "accel", "demo")
+          "completion", "proxy", "accel", "demo")
 WATCH_INTERVAL = 1.0
 # Commands of these modules are clients of the controller: func(args).
-CLIENT_MODULES = ("zerodown.commands.status", "zerodown.commands.deploying")
+CLIENT_MODULES = ("zerodown.commands.status", "zerodown.commands.deploying",
+                  "zerodown.commands.completion")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -200,6 +201,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = add("token", "daemon:cmd_token", "bearer tokens for the API on TCP")
     p.add_argument("action", choices=("create", "list", "revoke"))
     p.add_argument("name", nargs="?", help="the token's name (who it is recorded as)")
+
+    p = add("completion", "completion:cmd_completion",
+            "print a shell completion script (bash, zsh or fish)")
+    p.add_argument("shell", choices=("bash", "zsh", "fish"))
     return parser
 
 

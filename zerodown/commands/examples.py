@@ -32,6 +32,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "down": ("zerodown down",),
     "controller": ("zerodown controller", "zerodown controller --foreground --api-listen "
                    "127.0.0.1:7070", "zerodown controller --stop"),
+    "completion": ('eval "$(zerodown completion bash)"',
+                   "zerodown completion fish > ~/.config/fish/completions/zerodown.fish"),
     "token": ("zerodown token create ci > ci.token",
               "zerodown --server http://10.0.0.5:7070 --token-file ci.token status"),
 }
