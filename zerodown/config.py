@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 from zerodown.errors import ConfigError
 from zerodown.hooks_model import Hooks
 from zerodown.hooks_config import parse_hooks
+from zerodown.tls_config import TlsSettings, parse_tls
 from zerodown.schema import (ENV_NAME, Amount, Context, Invalid, Section, address, boolean, clip,
                              command, duration, enum, env, integer, join, list_of, nested,
                              optional, shown, template, text)
@@ -123,10 +124,16 @@ class ServiceConfig:
     progress_deadline: float | None = 600.0
     controller: ControllerConfig = ControllerConfig()
     hooks: Hooks = Hooks()  # commands/webhooks at the moments of a deployment (run by hooks.py)
+    tls: TlsSettings | None = None  # the listener speaks https (tls_config.py)
     # Where it came from, so --set overrides re-validate with the same locations.
     file: str | None = field(default=None, compare=False)
     source: dict = field(default_factory=dict, compare=False, repr=False)
     lines: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        """Where users reach the service: https when `tls:` is set."""
+        return f"{'https' if self.tls else 'http'}://{self.listen}"
 
 
 # --- sections -----------------------------------------------------------
@@ -200,7 +207,7 @@ SERVICE = Section(ServiceConfig, {
     "controller": Section(ControllerConfig, {"listen": optional(address())},
                           "the controller daemon; listen: HOST:PORT serves its HTTP API and "
                           "dashboard on TCP (a bearer token is required there)"),
-    "hooks": parse_hooks})
+    "hooks": parse_hooks, "tls": parse_tls})
 
 
 def _cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
@@ -219,6 +226,9 @@ def _cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
             from zerodown.routers.capabilities import refusals  # the routers import this module
             for key, why in refusals(cfg.router.kind, cfg.router.options, cfg.strategy):
                 ctx.error(key, why)
+    if cfg.tls is not None and cfg.router.kind != "embedded" and "router.kind" not in bad:
+        ctx.error("tls", f"the {cfg.router.kind} router does not terminate TLS yet (only "
+                         f"router: embedded does); configure TLS in {cfg.router.kind} itself")
     if "runtime.kind" not in bad:
         _driver_options(ctx, "runtime", cfg.runtime.kind, cfg.runtime.options)
         if cfg.runtime.kind == "ssh" and not any(k.startswith("runtime") for k in

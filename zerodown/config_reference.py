@@ -59,6 +59,22 @@ WORDS: W = {
     "strategy": ("How a new version replaces the old one; `strategy: in-place` is short for "
                  "`{kind: in-place}`.", {"kind": "rolling", "max_surge": 1}),
     "hooks": ("Commands or webhooks run at the moments of a deployment.", None),
+    "tls": ("The listener speaks https with these certificates (paths relative to this file; "
+            "each file readable, each key matching its certificate). The embedded proxy "
+            "reloads changed files without a restart; see docs/proxy.md.", None),
+    "tls.cert": ("The default certificate: a PEM chain, served to any name without its own.",
+                 "certs/shop.pem"),
+    "tls.key": ("The private key of `tls.cert`.", "certs/shop.key"),
+    "tls.certificates": ("More certificates, each picked by the host name the client asks "
+                         "for (SNI): an exact name before a `*.` wildcard.",
+                         [{"names": ["api.example.com", "*.api.example.com"],
+                           "cert": "certs/api.pem", "key": "certs/api.key"}]),
+    "tls.certificates.names": ("The host names it serves: exact, or `*.example.com` (one "
+                               "label deep, as certificates match).", ["api.example.com"]),
+    "tls.certificates.cert": ("Its PEM certificate chain.", "certs/api.pem"),
+    "tls.certificates.key": ("Its private key.", "certs/api.key"),
+    "tls.redirect_http": ("A plain-HTTP listener (`host:port`) that answers every request "
+                          "with 308 to the same URL on https.", "0.0.0.0:80"),
     # --- app
     "app.command": ("The command line of one instance, run without a shell (a string is split "
                     "as a shell would). Placeholders: `{version}` (what you deploy), `{port}` "
@@ -424,6 +440,7 @@ SECTIONS = (  # (title, doc path prefix, what the section is)
     ("Match rules", "match",
      "Each item of `strategy.match`: exactly one of header/cookie and one of equals/regex."),
     ("Sticky", "sticky", "`strategy.sticky`."),
+    ("tls", "tls", "https on the service's listener."),
     ("hooks", "hooks", "Each moment takes a list of hooks (or one)."),
     ("A hook", "hook", "Exactly one of `command` or `http`."),
 )

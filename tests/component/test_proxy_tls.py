@@ -189,3 +189,24 @@ def test_bad_tls_settings_are_refused_with_a_clear_error(tmp_path, ca, extra, sa
     assert out.returncode == 2, out
     assert says in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_tls_in_zerodown_yaml_makes_the_embedded_router_serve_https(tmp_path, ca, app_factory):
+    from zerodown.config import parse_config
+    from zerodown.routers import router_for
+    leaf, port, plain = ca.leaf("shop.test"), free_port(), free_port()
+    path = tmp_path / "zerodown.yaml"
+    path.write_text(f'service: shop\nlisten: {HOST}:{port}\napp: {{command: "x {{port}}"}}\n'
+                    f"tls: {{cert: {leaf.cert}, key: {leaf.key}, redirect_http: {HOST}:{plain}}}\n")
+    router = router_for(parse_config(path.read_text(), file=str(path)), tmp_path / "state")
+    try:
+        router.ensure_running()
+        router.apply(table_of(1, ("v1", 100, [app_factory("v1")])))
+        resp = https_get(port, "shop.test", ca.ca)
+        assert (resp.status, resp.getheader("X-Version")) == (200, "v1")
+        conn = http.client.HTTPConnection(HOST, plain, timeout=5)
+        conn.request("GET", "/a", headers={"Host": "shop.test"})
+        assert conn.getresponse().getheader("Location") == f"https://shop.test:{port}/a"
+        conn.close()
+    finally:
+        router.stop(timeout=5)

@@ -218,7 +218,7 @@ def test_json_schema_covers_every_key_and_kind():
     assert set(schema["properties"]) == {
         "service", "listen", "instances", "app", "health", "drain_timeout", "stop_grace",
         "router", "runtime", "strategy", "on_failure", "progress_deadline", "controller",
-        "hooks"}
+        "hooks", "tls"}
     kinds = [v["properties"]["kind"]["const"] for v in schema["properties"]["strategy"]["anyOf"]]
     assert kinds == ["in-place", "rolling", "blue-green", "canary", "ab-test"]
     assert re.match(schema["properties"]["drain_timeout"]["anyOf"][1]["pattern"], "1m30s")

@@ -17,6 +17,7 @@ from zerodown.hooks_config import HOOK
 from zerodown.routers import embedded_options, haproxy, nginx_options
 from zerodown.schema import Section
 from zerodown.strategies import options
+from zerodown import tls_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,6 +37,8 @@ def accepted() -> set[str]:
     out |= {f"match.{k}" for k in options.MATCH.fields}
     out |= {f"step.{k}" for k in options._STEP_KINDS}
     out |= {f"hooks.{m}" for m in MOMENTS} | {f"hook.{k}" for k in HOOK.fields}
+    out |= {f"tls.{k}" for k in tls_config.SECTION.fields}
+    out |= {f"tls.certificates.{k}" for k in tls_config.NAMED.fields}
     out |= {"router.kind", "runtime.kind"}
     for (section, _), check in config._option_checks().items():  # each driver's own table
         module = sys.modules[check.__module__]

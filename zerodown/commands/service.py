@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -112,7 +113,7 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
     _wait_serving(cfg)
     stable = store.stable(service)[0]
     print(f"{service} is up: {maybe_label(labels(store, service), stable)} serves at "
-          f"http://{cfg.listen} (`zerodown down` stops it)")
+          f"{cfg.url} (`zerodown down` stops it)")
     status = client.get("/api/v1/status")
     print(f"controller pid {process.pid(ctl.state_dir)}: `zerodown status`, "
           f"`zerodown deploy VERSION`"
@@ -134,8 +135,10 @@ def _wait_serving(cfg: ServiceConfig) -> None:
     host, _, port = cfg.listen.rpartition(":")
     host = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1"}.get(host, host)
     deadline, seen = time.monotonic() + SERVE_TIMEOUT, "nothing yet"
+    # the probe speaks plain HTTP: behind TLS it can only see the listener accept
+    health = dataclasses.replace(cfg.health, tcp=True) if cfg.tls else cfg.health
     while time.monotonic() < deadline:
-        ok, seen = probe(f"{host}:{port}", cfg.health)
+        ok, seen = probe(f"{host}:{port}", health)
         if ok:
             return
         time.sleep(0.05)

@@ -297,7 +297,7 @@ def hook(engine: Engine, d: Deployment, i: int, step: Hook) -> None:
     ctx = HookContext(engine.service, d.id, step.moment, d.to_revision,
                       engine._revision(d.to_revision).version,
                       d.from_revision, i + 1, step.describe(engine.service),
-                      f"http://{cfg.listen}", preview,
+                      cfg.url, preview,
                       {"kind": d.kind, "plan": d.plan_kind}, addresses(engine, d.to_revision))
     results = run_hooks(cfg.hooks, step.moment, ctx, base_dir=_folder(cfg.file),
                         on_result=lambda r: engine.store.event(

@@ -20,7 +20,8 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike):
         from zerodown.routers.embedded_options import parse_options
         options = parse_options(config.router.options, file=config.file, lines=config.lines)
         return EmbeddedRouter(state_dir, config.listen, service=config.service,
-                              args=["--metrics", options.metrics] if options.metrics else (),
+                              args=(["--metrics", options.metrics] if options.metrics else [])
+                              + (config.tls.proxy_args() if config.tls else []),
                               metrics_token_env=options.metrics_token_env)
     if config.router.kind == "nginx":
         from zerodown.routers.nginx import NginxRouter

@@ -1,0 +1,72 @@
+"""zerodown.yaml's `tls:` section: parsed, paths placed beside the file, every file,
+key and name checked with an error at its key (certificates made by openssl)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.certs import TestCA
+from zerodown.config import parse_config
+from zerodown.errors import ConfigError
+
+BASE = "service: shop\nlisten: 127.0.0.1:8443\napp: {command: \"python app.py --port {port}\"}\n"
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory):
+    ca = TestCA(tmp_path_factory.mktemp("certs"))
+    ca.shop, ca.api, ca.other = ca.leaf("shop.test"), ca.leaf("api.test"), ca.leaf("x.test")
+    return ca
+
+
+def parse(tmp_path, tls: str):
+    path = tmp_path / "zerodown.yaml"
+    path.write_text(BASE + tls)
+    return parse_config(path.read_text(), file=str(path))
+
+
+def test_a_tls_section_parses_with_paths_beside_the_file_and_becomes_proxy_flags(tmp_path, ca):
+    (tmp_path / "certs").symlink_to(ca.dir)
+    cfg = parse(tmp_path, f"""tls:
+  cert: certs/{ca.shop.cert.name}
+  key: {ca.shop.key}
+  certificates:
+    - names: [API.test, "*.api.test"]
+      cert: {ca.api.cert}
+      key: {ca.api.key}
+  redirect_http: 127.0.0.1:8080
+""")
+    tls = cfg.tls
+    assert tls.cert == str(tmp_path / "certs" / ca.shop.cert.name)
+    assert tls.certificates[0].names == ("api.test", "*.api.test")
+    assert tls.proxy_args() == ["--tls-cert", tls.cert, "--tls-key", str(ca.shop.key),
+                                "--tls-sni", f"api.test,*.api.test={ca.api.cert},{ca.api.key}",
+                                "--redirect-http", "127.0.0.1:8080"]
+    assert parse(tmp_path, "").tls is None
+
+
+@pytest.mark.parametrize("tls, key, says", [
+    ("tls: {cert: nope.pem, key: nope.key}", "tls.cert", "cannot read"),
+    ("tls: {cert: SHOP, key: OTHERKEY}", "tls.cert", "does not load"),
+    ("tls: {cert: SHOP}", "tls.key", "is required"),
+    ("tls: {cert: SHOP, key: SHOPKEY, certificates: [{names: [bad_name!], cert: SHOP, "
+     "key: SHOPKEY}]}", "tls.certificates[0].names", "is not a host name"),
+    ("tls: {cert: SHOP, key: SHOPKEY, certificates: [{names: [], cert: SHOP, key: SHOPKEY}]}",
+     "tls.certificates[0].names", "must be a list of host names"),
+    ("tls: {cert: SHOP, key: SHOPKEY, redirect_http: 80}", "tls.redirect_http", "host:port"),
+    ("tls: {cert: SHOP, key: SHOPKEY, redirct_http: 1.2.3.4:80}", "tls.redirct_http",
+     "unknown key"),
+])
+def test_bad_tls_settings_are_named_at_their_key(tmp_path, ca, tls, key, says):
+    tls = (tls.replace("OTHERKEY", str(ca.other.key)).replace("SHOPKEY", str(ca.shop.key))
+           .replace("SHOP", str(ca.shop.cert)))
+    with pytest.raises(ConfigError) as e:
+        parse(tmp_path, tls + "\n")
+    assert e.value.key == key, str(e.value)
+    assert says.lower() in str(e.value).lower()
+
+
+def test_a_router_that_cannot_terminate_tls_refuses_the_section(tmp_path, ca):
+    with pytest.raises(ConfigError) as e:
+        parse(tmp_path, f"router: nginx\ntls: {{cert: {ca.shop.cert}, key: {ca.shop.key}}}\n")
+    assert e.value.key == "tls" and "does not terminate TLS yet" in str(e.value)
