@@ -35,6 +35,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="the service's zerodown.yaml (default ./zerodown.yaml)")
     p.add_argument("--state-dir", default=argparse.SUPPRESS, metavar="DIR",
                    help="where zerodown keeps state (default .zerodown beside the file)")
+    p.add_argument("--no-color", action="store_true", default=argparse.SUPPRESS,
+                   help="no colour (also NO_COLOR=1; never any into a pipe or file)")
 
 
 def _deployment_options(p: argparse.ArgumentParser) -> None:
@@ -104,6 +106,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                         help="the service's zerodown.yaml (default ./zerodown.yaml)")
     parser.add_argument("--state-dir", default=None, metavar="DIR",
                         help="where zerodown keeps state (default .zerodown beside the file)")
+    parser.add_argument("--no-color", action="store_true",
+                        help="no colour (also NO_COLOR=1; never any into a pipe or file)")
     parser.add_argument("--server", metavar="URL",
                         help="a controller's API on another machine, e.g. http://10.0.0.5:7070 "
                              "(status, deploy, pause, resume, promote, abort, rollback)")

@@ -42,7 +42,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         d = c.get(f"/api/v1/deployments/{answer['id']}")
         print(f"deployment {d['id']} is {d['phase']}: rolling back means aborting it, all "
               f"traffic back to {label_from_dict(d['from'])}", flush=True)
-        return _follow_abort(c, answer["id"])
+        return _follow_abort(c, answer["id"], args.no_color)
     return _follow_new(c, args, answer["id"])
 
 
@@ -84,7 +84,7 @@ def _follow_new(c: Client, args: argparse.Namespace, id: int) -> int:
               f"{d['controller_pid'] or '-'}); `zerodown status` shows it; pause, resume, "
               "promote and abort steer it")
         return 0
-    return watch(c, id)
+    return watch(c, id, no_color=args.no_color)
 
 
 # --- steering ---------------------------------------------------------------------------
@@ -128,15 +128,16 @@ def cmd_abort(args: argparse.Namespace) -> int:
     d = c.get(f"/api/v1/deployments/{id}")
     print(f"deployment {id} aborting; the controller (pid {d['controller_pid'] or '-'}) takes "
           "traffic back to the stable revision", flush=True)
-    return _follow_abort(c, id)
+    return _follow_abort(c, id, args.no_color)
 
 
-def _follow_abort(c: Client, id: int) -> int:
+def _follow_abort(c: Client, id: int, no_color: bool) -> int:
     """Follow an abort to its end: 0 once aborted, 1 if it ended otherwise."""
+    follower = Follower(c, id, replay=False, no_color=no_color)
     try:
-        d = Follower(c, id, replay=False).follow(
+        d = follower.follow(
             lambda d: d["phase"] in ("aborted", "failed", "rolled_back", "succeeded"))
     except StoppedWatching as e:
         return e.code
-    print(result_line(d))
+    follower.say(result_line(d))
     return 0 if d["phase"] == "aborted" else 1

@@ -8,12 +8,13 @@ exits 130 or 143. The deployment is the controller's, whatever happens here.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 import time
 from typing import Callable, TextIO
 
-from zerodown import render
+from zerodown import colour, render
 from zerodown.api.client import Client
 
 POLL = 0.1  # how often the events and the deployment are asked for
@@ -47,11 +48,25 @@ def result_line(d: dict) -> str:
     return render.result_line(render.deployment_from_dict(d, time.time()), time.time())
 
 
+def live_line(d: dict, now: float) -> str | None:
+    """The step in progress with its clock (`step 2/6: wait until healthy: ... (4.2s of 30s)`),
+    rewritten in place on a terminal while a health wait, hook, drain or pause takes time."""
+    view = render.deployment_from_dict(d, now)
+    if view.terminal or view.step_started is None or not view.step_text:
+        return None
+    return (f"{INDENT}step {min(view.step, view.steps)}/{view.steps}: {view.step_text}"
+            f"{render.step_clock(view, now)}")
+
+
 class Follower:
-    def __init__(self, client: Client, id: int, out: TextIO | None = None, replay: bool = True):
+    def __init__(self, client: Client, id: int, out: TextIO | None = None, replay: bool = True,
+                 no_color: bool = False):
         self.client, self.id = client, id
         self.out = out or sys.stdout
         self.cursor, self.summary, self.error = 0, "", None
+        self.paint = colour.paint if colour.wanted(self.out, no_color) else str
+        self.live = colour.wanted(self.out, env={})  # a terminal, whatever NO_COLOR says
+        self.shown = False  # the live line is on screen (no newline after it)
         if not replay:
             while events := self._events():
                 self.cursor = events[-1]["id"]
@@ -73,11 +88,24 @@ class Follower:
         if d.get("controller_error") and d["controller_error"] != self.error:
             self.say(f"controller: {d['controller_error']} (it tries again every second)")
         self.error = d.get("controller_error")
+        line = live_line(d, time.time()) if self.live else None
+        if line is not None:
+            self._clear()
+            width = shutil.get_terminal_size().columns - 1  # a wrapped line \r cannot redo
+            self.out.write(line[:width])
+            self.out.flush()
+            self.shown = True
         return d
 
     def say(self, text: str) -> None:
-        self.out.write(text + "\n")
+        self._clear()
+        self.out.write(self.paint(text) + "\n")
         self.out.flush()
+
+    def _clear(self) -> None:
+        if self.shown:
+            self.out.write("\r\x1b[K")
+            self.shown = False
 
     def follow(self, done: Callable[[dict], bool]) -> dict:
         """Poll until done(deployment); StoppedWatching on SIGINT/SIGTERM (after saying so)."""
@@ -85,6 +113,7 @@ class Follower:
         try:
             while not done(d := self.poll()):
                 time.sleep(POLL)
+            self._clear()
             return d
         except (KeyboardInterrupt, StoppedWatching) as e:
             code = e.code if isinstance(e, StoppedWatching) else 130
@@ -99,14 +128,15 @@ def _raise_stopped(signum, frame) -> None:
     raise StoppedWatching(128 + signum)
 
 
-def watch(client: Client, id: int, replay: bool = True) -> int:
+def watch(client: Client, id: int, replay: bool = True, no_color: bool = False) -> int:
     """Follow deployment `id` to its end (or blue/green's switch); print its outcome; the
     exit code."""
     try:
-        d = Follower(client, id, replay=replay).follow(lambda d: ended(d) or at_switch(d))
+        follower = Follower(client, id, replay=replay, no_color=no_color)
+        d = follower.follow(lambda d: ended(d) or at_switch(d))
     except StoppedWatching as e:
         return e.code
-    print(result_line(d) if not at_switch(d) else switch_line(d))
+    follower.say(result_line(d) if not at_switch(d) else switch_line(d))
     return exit_code(d)
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from zerodown import render
+from zerodown import colour, render
 from zerodown.controller import Controller, deployment_view, event_view, labels
 from zerodown.errors import UsageError
 from zerodown.model import Instance
@@ -60,7 +60,8 @@ def cmd_history(args: argparse.Namespace, ctl: Controller) -> int:
         from zerodown.render_json import history_dict
         print(json.dumps(history_dict(views, time.time(), events), indent=2))
     else:
-        print(render.history_text(views, time.time(), events))
+        text = render.history_text(views, time.time(), events)
+        print(colour.paint(text) if colour.wanted(sys.stdout, args.no_color) else text)
     return 0
 
 

@@ -93,7 +93,7 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
     active = store.active_deployment(service)
     if active is not None:
         print(f"deployment {active.id} is {active.phase}: seeing it through first", flush=True)
-        code = watch(client, active.id, replay=False)
+        code = watch(client, active.id, replay=False, no_color=args.no_color)
         if code:
             return code
     stable = store.stable(service)[0]
@@ -107,7 +107,7 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
         answer = client.post("/api/v1/deployments", {"version": args.version or version or "v1",
                                                      "allow_downtime": True,
                                                      "reason": "zerodown up"})
-        code = watch(client, answer["id"])
+        code = watch(client, answer["id"], no_color=args.no_color)
         if code:
             return code
     _wait_serving(cfg)

@@ -1,5 +1,5 @@
 """`zerodown status`: one GET of /api/v1/status, rendered by the controller (`?format=text`).
-The fast path of the CLI: this module imports the API client only, not even the renderer
+The fast path of the CLI: this module imports the API client and colour.py only, not even the renderer
 (benchmarks/controller_bench.py)."""
 
 from __future__ import annotations
@@ -10,21 +10,24 @@ import os
 import sys
 import time
 
+from zerodown import colour
 from zerodown.api.client import Client, Unreachable
 from zerodown.commands.connect import client, has_state, local_client, state_dir
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     c = _client(args)
+    paint = colour.paint if not args.json and colour.wanted(sys.stdout, args.no_color) \
+        else str
     if not args.watch:
-        print(_text(c, args))
+        print(paint(_text(c, args)))
         return 0
     tty, last = sys.stdout.isatty(), None
     try:
         while True:
             text = _text(c, args)
             if tty:
-                sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
+                sys.stdout.write("\x1b[H\x1b[2J" + paint(text) + "\n")
             elif text != last:  # piped: a new block only when something changed
                 sys.stdout.write(("\n" if last is not None else "") + text + "\n")
             sys.stdout.flush()
@@ -56,7 +59,7 @@ def _text(c: Client, args: argparse.Namespace) -> str:
 
 
 def _local(args: argparse.Namespace, doc: dict) -> str:
-    from zerodown import render
+    from zerodown import colour, render
     if args.json:
         return json.dumps(doc, indent=2)
     return render.status_text(render.status_from_dict(doc, time.time()), time.time())
@@ -64,14 +67,14 @@ def _local(args: argparse.Namespace, doc: dict) -> str:
 
 def _here(args: argparse.Namespace) -> dict:
     """The status read on this machine, without a controller (the service is down)."""
-    from zerodown import render
+    from zerodown import colour, render
     from zerodown.controller import Controller, status_view
     view = status_view(Controller(args.file, args.state_dir))
     return {**render.status_dict(view, time.time()), "dashboard": None, "revisions": []}
 
 
 def _never_deployed(args: argparse.Namespace) -> dict:
-    from zerodown import render
+    from zerodown import colour, render
     from zerodown.controller import Controller
     cfg = Controller(args.file, args.state_dir).working_config()
     view = render.StatusView(cfg.service, cfg.listen, None, render.ProxyView(False), None,
