@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-from urllib.parse import urlsplit
 
 from zerodown.errors import UsageError, ZerodownError
 
@@ -53,6 +52,7 @@ class Client:
         self._buffer = b""
         self.host = "localhost"
         if url is not None:
+            from urllib.parse import urlsplit  # only for --server
             parts = urlsplit(url if "//" in url else "http://" + url)
             if parts.scheme != "http" or not parts.hostname:
                 raise UsageError(f"--server {url}: must be http://HOST:PORT (put a TLS proxy in "

@@ -113,8 +113,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                              "(status, deploy, pause, resume, promote, abort, rollback)")
     parser.add_argument("--token-file", metavar="FILE",
                         help="the bearer token for --server (or ZERODOWN_TOKEN)")
+    # prog given: argparse would build a help formatter (and import shutil) to compute it
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(PUBLIC) + "}",
-                                required=True)
+                                required=True, prog="zerodown")
 
     def add(name: str, func: str, help: str | None):
         if only is not None and only != name:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -16,7 +17,11 @@ from zerodown.errors import UsageError
 def cmd_controller(args: argparse.Namespace, ctl: Controller) -> int:
     if args.foreground:
         from zerodown.daemon.main import serve
-        return serve(ctl.file, str(ctl.state_dir), args.api_listen)
+        code = serve(ctl.file, str(ctl.state_dir), args.api_listen)
+        # At once, every thread with it: a runner mid-step must not go on after the
+        # controller said it stopped (the next one resumes that step from the store).
+        sys.stdout.flush()
+        os._exit(code)
     if args.stop:
         pid = process.stop(ctl.state_dir)
         print(f"controller (pid {pid}) stopped" if pid else "no controller was running")

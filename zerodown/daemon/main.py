@@ -72,7 +72,7 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
     check_socket_path(sock, "controller socket path")
     listen = api_listen or cfg.controller.listen
     tcp_address = split_listen(listen) if listen else None
-    lock = take_lock(lock_file)
+    take_lock(lock_file)  # held until the process exits
     stop = stop or threading.Event()
     fresh = lambda: Controller(ctl.file, str(ctl.state_dir))  # noqa: E731 - config read anew
     tcp: TcpServer | None = None
@@ -129,4 +129,5 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
                 path.unlink()
             except FileNotFoundError:
                 pass
-        os.close(lock)
+        # controller.lock is not let go here: the process's exit does (cmd_controller ends
+        # it with os._exit), so "no controller" never holds while its runner still runs.
