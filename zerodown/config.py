@@ -309,8 +309,8 @@ def apply_overrides(config: ServiceConfig, overrides: Sequence[str],
             origins[re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", key)] = origin
         except Invalid as e:
             errors.append(ConfigError(str(e), file=origin.partition(" ")[0], key=clip(key) or None))
-        except ConfigError as e:
-            errors.append(ConfigError(str(e).removeprefix("--set: "),
+        except ConfigError as e:  # the value is not YAML: its message, without "--set:1: "
+            errors.append(ConfigError(str(e).split(": ", 1)[-1],
                                       file=origin.partition(" ")[0], key=clip(key) or None))
     if errors:
         _raise(errors)
