@@ -28,3 +28,21 @@ def test_unanswered_requests_are_counted_per_revision_by_age_and_per_backend(pro
     finally:
         for s in clients:
             s.close()
+
+
+def test_a_request_its_client_gave_up_on_counts_as_failed_for_analysis(proxy, app_factory):
+    """A client whose time-out is shorter than unanswered_after leaves before the request
+    counts as unanswered: the proxy records that it gave up, and analysis counts it failed."""
+    from zerodown.analysis.sources import ProxySource
+    app = app_factory("v1", env={"APP_LATENCY_MS": "600000"})
+    proxy.apply(table_of(1, ("r1", 100, [app])))
+    s = socket.create_connection((HOST, proxy.port))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert wait_until(lambda: proxy.admin.unanswered(f"r1-{app.port}")[2] == 1, 10, "sent")
+    s.close()  # the client gives up
+    assert wait_until(lambda: proxy.stats()["revisions"]["r1"]["abandoned"] == 1, 10, "seen")
+    counts = ProxySource(proxy).counts("r1")
+    assert (counts.requests, counts.failures) == (1, 1)
+    ok = socket.create_connection((HOST, proxy.port))  # a client that reads its answer is not
+    ok.close()                                          # counted: nothing was in flight
+    assert proxy.stats()["revisions"]["r1"]["abandoned"] == 1

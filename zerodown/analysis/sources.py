@@ -57,7 +57,11 @@ def _proxy_counts(entry: dict | None) -> Counts:
         latency, bounds = tuple(buckets["counts"]), tuple(buckets["bounds_s"])
     waiting = entry.get("unanswered")
     bounds = bounds or BOUNDS
-    return Counts(entry.get("requests", 0), entry.get("responses", {}).get("5xx", 0), latency,
+    # A request its client gave up on before any answer came is one the revision failed:
+    # a version that hangs is seen so even by clients whose time-out is short.
+    gave_up = entry.get("abandoned", 0)
+    return Counts(entry.get("requests", 0) + gave_up,
+                  entry.get("responses", {}).get("5xx", 0) + gave_up, latency,
                   bounds, tuple(waiting) if waiting and len(waiting) == len(bounds) + 1 else None)
 
 

@@ -25,7 +25,7 @@ class Stats:
     """Counters of one backend or revision. `record` is the hot-path entry."""
 
     __slots__ = ("requests", "by_class", "buckets", "latency_sum", "in_flight",
-                 "errors", "retries")
+                 "errors", "retries", "abandoned")
 
     def __init__(self) -> None:
         self.requests = 0
@@ -35,6 +35,7 @@ class Stats:
         self.in_flight = 0
         self.errors = 0  # responses the proxy generated (502/503/504) for this target
         self.retries = 0
+        self.abandoned = 0  # requests whose client left before any response byte came
 
     def record(self, status: int, seconds: float) -> None:
         self.requests += 1
@@ -51,6 +52,7 @@ class Stats:
         self.in_flight += other.in_flight
         self.errors += other.errors
         self.retries += other.retries
+        self.abandoned += other.abandoned
 
     def percentile(self, q: float) -> float | None:
         """Estimated q-quantile (0..1) in seconds, interpolated within a bucket."""
@@ -64,6 +66,7 @@ class Stats:
             "responses": dict(zip(CLASSES, self.by_class[1:])),
             "errors": self.errors,
             "retries": self.retries,
+            "abandoned": self.abandoned,
             "in_flight": self.in_flight,
             "latency_ms": {"p50": ms(self.percentile(0.5)), "p90": ms(self.percentile(0.9)),
                            "p99": ms(self.percentile(0.99)),

@@ -169,7 +169,10 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         if up is not None:  # gone mid-exchange: that upstream connection cannot be reused
             up.client = None
             up.transport.close()
-        if self.pool is not None:
+        pool = self.pool
+        if pool is not None:
+            if up is None or not up.got:  # it gave up waiting: a version that hangs shows so
+                pool.stats.abandoned += 1
             self._leave_pool()
 
     # Back-pressure: a client that reads slowly slows the backend feeding it. The
