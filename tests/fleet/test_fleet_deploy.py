@@ -6,35 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.stack import Stack
-from tests.support import APP
 from tests.support.net import free_port
 from zerodown.engine.lifecycle import Phase
 from zerodown.errors import RuntimeFailure
-
-CONFIG = """\
-service: shop
-listen: 127.0.0.1:{port}
-instances: 6
-app:
-  # the system python: the venv's resolves into /root, which each fleet host mounts privately
-  command: ["/usr/bin/python3", "{app}", "--host", "{{host}}", "--port", "{{port}}", "--version", "{{version}}"]
-  env: {{APP_DRAIN_TIMEOUT: "5"}}
-health: {{path: /healthz, interval: 100ms, timeout: 1s, start_timeout: 10s}}
-drain_timeout: 5s
-stop_grace: 3s
-strategy: {strategy}
-on_failure: rollback
-runtime:
-  kind: ssh
-  hosts: [zdf1, zdf2, zdf3]
-  instances_per_host: 2
-  ssh_config: {ssh_config}
-  known_hosts: {known_hosts}
-  state_dir: /srv/zerodown
-  connect_timeout: 2s
-  keepalive: 1s
-"""
-
 
 @pytest.fixture
 def fleet_stack(healthy_fleet, tmp_path):
@@ -42,9 +16,7 @@ def fleet_stack(healthy_fleet, tmp_path):
 
     def make(strategy: str = "{kind: rolling, max_surge: 1, max_unavailable: 0}") -> Stack:
         path = tmp_path / "zerodown.yaml"
-        path.write_text(CONFIG.format(port=free_port(), app=APP, strategy=strategy,
-                                      ssh_config=healthy_fleet.ssh_config,
-                                      known_hosts=healthy_fleet.known_hosts))
+        path.write_text(healthy_fleet.service_config(free_port(), strategy))
         stacks.append(Stack(path, tmp_path / "state"))
         return stacks[-1]
     yield make

@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.procs import APP
+
 PREFIX = "zdf"
 BRIDGE = f"{PREFIX}br0"
 SUBNET = "10.231.77"
@@ -39,6 +41,30 @@ NFT_TABLE = f"{PREFIX}_faults"   # bridge-family table holding the partitions
 ROOT = Path("/var/tmp/zerodown-fleet")  # not under /tmp: each host mounts its own /tmp
 LOCK = Path("/run/zerodown-fleet.lock")
 BOOT_TIMEOUT = 10.0
+
+SERVICE_CONFIG = """\
+service: shop
+listen: 127.0.0.1:{port}
+instances: {instances}
+app:
+  # the system python: the venv's resolves into /root, which each fleet host mounts privately
+  command: ["/usr/bin/python3", "{app}", "--host", "{{host}}", "--port", "{{port}}", "--version", "{{version}}"]
+  env: {{APP_DRAIN_TIMEOUT: "5"}}
+health: {{path: /healthz, interval: 100ms, timeout: 1s, start_timeout: 10s}}
+drain_timeout: 5s
+stop_grace: 3s
+strategy: {strategy}
+on_failure: rollback
+runtime:
+  kind: ssh
+  hosts: [{hosts}]
+  instances_per_host: {per_host}
+  ssh_config: {ssh_config}
+  known_hosts: {known_hosts}
+  state_dir: /srv/zerodown
+  connect_timeout: 2s
+  keepalive: 1s
+"""
 
 # pid 1 of a host's PID namespace: run sshd and reap every orphan (instances detach).
 _INIT = """
@@ -239,6 +265,13 @@ class Fleet:
                           f"  Port 22\n  IdentityFile {self.key}\n")
         self.known_hosts.write_text("\n".join(lines) + "\n")
         self.ssh_config.write_text("\n".join(config))
+
+    def service_config(self, port: int, strategy: str, per_host: int = 2) -> str:
+        """A zerodown.yaml running the example app on every host (runtime: ssh)."""
+        return SERVICE_CONFIG.format(port=port, app=APP, strategy=strategy,
+                                     instances=per_host * self.size, per_host=per_host,
+                                     hosts=", ".join(h.name for h in self.hosts),
+                                     ssh_config=self.ssh_config, known_hosts=self.known_hosts)
 
     # --- faults --------------------------------------------------------------
 
