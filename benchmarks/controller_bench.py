@@ -76,12 +76,13 @@ class Service:
         return took * 1000, json.loads(body)
 
 
-def status_round_trips(s: Service, runs: int) -> tuple[list[float], list[float]]:
-    """(wall ms, CPU ms) of each `zerodown status` process, fork to exit."""
+def status_round_trips(s: Service, runs: int, argv: list[str] | None = None
+                       ) -> tuple[list[float], list[float]]:
+    """(wall ms, CPU ms) of each `zerodown status` process (or `argv`), fork to exit."""
     wall, cpu = [], []
     for _ in range(runs):
         started = time.perf_counter()
-        proc = subprocess.Popen(s.argv("status"), env=s.env, cwd=s.folder,
+        proc = subprocess.Popen(argv or s.argv("status"), env=s.env, cwd=s.folder,
                                 stdout=subprocess.DEVNULL)
         _, code, usage = os.wait4(proc.pid, 0)
         wall.append((time.perf_counter() - started) * 1000)
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         s.run("up")
         try:
             status, cpu = status_round_trips(s, args.status_runs)
+            # the same machine's cost of starting Python at all, measured alongside
+            bare, bare_cpu = status_round_trips(s, args.status_runs, [sys.executable, "-c", "0"])
             api, load = api_under_deployment(s, args.api_seconds)
             resumed = restart(s)
         finally:
@@ -166,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{max(status):.0f} ms (target ≤ 150 ms median): "
           f"{'PASS' if statistics.median(status) <= 150 else 'FAIL'}; its CPU time (user + "
           f"system): median {statistics.median(cpu):.0f} ms")
+    print(f"  python -c 0 alongside (Python starting, nothing else): median "
+          f"{statistics.median(bare):.0f} ms, CPU {statistics.median(bare_cpu):.0f} ms")
     print(f"API during a canary under load, {len(every)} requests: p50 {pct(every, 50):.1f} ms, "
           f"p99 {pct(every, 99):.1f} ms, max {max(every):.1f} ms (target p99 ≤ 20 ms): "
           f"{'PASS' if pct(every, 99) <= 20 else 'FAIL'}")
