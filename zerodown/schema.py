@@ -415,3 +415,32 @@ def items(ctx: Context, v: list, path: str, parse_item) -> tuple:
         except Invalid as e:
             ctx.error(f"{path}[{i}]", str(e))
     return tuple(x for x in out if x is not None)
+
+
+# --- a driver's options (router: {kind: ..., ...}, runtime: {kind: ..., ...}) --------
+
+OptionError = Callable[[str, str], ConfigError]
+
+
+def driver_options(section: str, kind: str, parsers: dict[str, Callable[[Any], Any]],
+                   options: Any, *, file: str | None = None,
+                   lines: Any = None) -> tuple[dict[str, Any], OptionError]:
+    """Each option parsed by its parser: (values, error) where error(key, message) is a
+    ConfigError naming `section.key` at its line, for the driver's own checks after this;
+    an unknown key or an invalid value raises one at once."""
+    lines = lines or {}
+
+    def error(key: str, message: str) -> ConfigError:
+        return ConfigError(message, file=file, line=lines.get(f"{section}.{key}",
+                                                              lines.get(section)),
+                           key=f"{section}.{key}")
+    values: dict[str, Any] = {}
+    for key, raw in options.items():
+        if key not in parsers:
+            raise error(str(key), f"unknown option for {section} kind {kind} "
+                                  f"(allowed: kind, {', '.join(parsers)})")
+        try:
+            values[key] = parsers[key](raw)
+        except Invalid as e:
+            raise error(key, str(e)) from None
+    return values, error

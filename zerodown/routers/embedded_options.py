@@ -14,8 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from zerodown.errors import ConfigError
-from zerodown.schema import ENV_NAME, Invalid, address, text
+from zerodown.schema import ENV_NAME, address, driver_options, text
 
 
 @dataclass(frozen=True)
@@ -31,20 +30,8 @@ PARSERS = {"metrics": address().parse,
 def parse_options(options: Mapping[str, Any], *, file: str | None = None,
                   lines: Mapping[str, int] | None = None) -> EmbeddedOptions:
     """EmbeddedOptions from `router:` options; a ConfigError naming router.<key> otherwise."""
-    lines = lines or {}
-
-    def error(key: str, message: str) -> ConfigError:
-        return ConfigError(message, file=file, line=lines.get(f"router.{key}", lines.get("router")),
-                           key=f"router.{key}")
-    values: dict[str, Any] = {}
-    for key, raw in options.items():
-        if key not in PARSERS:
-            raise error(str(key), f"unknown option for router kind embedded "
-                                  f"(allowed: kind, {', '.join(PARSERS)})")
-        try:
-            values[key] = PARSERS[key](raw)
-        except Invalid as e:
-            raise error(key, str(e)) from None
+    values, error = driver_options("router", "embedded", PARSERS, options, file=file,
+                                   lines=lines)
     if "metrics_token_env" in values and "metrics" not in values:
         raise error("metrics_token_env", "protects the metrics listener: add router.metrics "
                                          "(HOST:PORT)")

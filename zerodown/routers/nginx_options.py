@@ -15,8 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from zerodown.errors import ConfigError
-from zerodown.schema import Invalid, integer, parse_duration, shown
+from zerodown.schema import Invalid, driver_options, integer, parse_duration, shown
 
 
 @dataclass(frozen=True)
@@ -74,20 +73,7 @@ PARSERS = {
 def parse_options(options: Mapping[str, Any], *, file: str | None = None,
                   lines: Mapping[str, int] | None = None) -> NginxOptions:
     """NginxOptions from `router:` options; a ConfigError naming router.<key> otherwise."""
-    lines = lines or {}
-
-    def error(key: str, message: str) -> ConfigError:
-        return ConfigError(message, file=file, line=lines.get(f"router.{key}", lines.get("router")),
-                           key=f"router.{key}")
-    values: dict[str, Any] = {}
-    for key, raw in options.items():
-        if key not in PARSERS:
-            raise error(str(key), f"unknown option for router kind nginx "
-                                  f"(allowed: kind, {', '.join(PARSERS)})")
-        try:
-            values[key] = PARSERS[key](raw)
-        except Invalid as e:
-            raise error(key, str(e)) from None
+    values, error = driver_options("router", "nginx", PARSERS, options, file=file, lines=lines)
     if ("config" in values) != ("pid_file" in values):
         missing = "pid_file" if "config" in values else "config"
         raise error(missing, "attach mode needs both router.config (the file zerodown writes, "

@@ -21,8 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from zerodown.errors import ConfigError
-from zerodown.schema import Invalid, duration, integer, shown, text
+from zerodown.schema import Invalid, driver_options, duration, integer, shown, text
 
 # [user@]host[:port]; host: an ssh_config name, a DNS name or an IPv4 address, or [IPv6]
 _HOST = re.compile(r"^(?:(?P<user>[A-Za-z_][A-Za-z0-9_.-]{0,31})@)?"
@@ -86,21 +85,7 @@ PARSERS = {
 def parse_options(options: Mapping[str, Any], *, file: str | None = None,
                   lines: Mapping[str, int] | None = None) -> SshOptions:
     """SshOptions from `runtime:` options; a ConfigError naming runtime.<key> otherwise."""
-    lines = lines or {}
-
-    def error(key: str, message: str) -> ConfigError:
-        return ConfigError(message, file=file, line=lines.get(f"runtime.{key}",
-                                                              lines.get("runtime")),
-                           key=f"runtime.{key}")
-    values: dict[str, Any] = {}
-    for key, raw in options.items():
-        if key not in PARSERS:
-            raise error(str(key), f"unknown option for runtime kind ssh "
-                                  f"(allowed: kind, {', '.join(PARSERS)})")
-        try:
-            values[key] = PARSERS[key](raw)
-        except Invalid as e:
-            raise error(key, str(e)) from None
+    values, error = driver_options("runtime", "ssh", PARSERS, options, file=file, lines=lines)
     if "hosts" not in values:
         raise error("hosts", "runtime kind ssh needs hosts: [app1, deploy@10.0.0.13:2222, ...]")
     return SshOptions(**values)
