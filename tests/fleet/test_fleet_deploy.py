@@ -55,3 +55,23 @@ def test_a_host_cut_off_before_the_deployment_refuses_it_naming_the_host(fleet_s
         stack.deploy("v2")
     healthy_fleet.heal(healthy_fleet.hosts[1])
     assert (stack.store.stable("shop"), instances()) == before
+
+
+def test_zerodown_hosts_checks_every_host_and_names_the_one_cut_off(healthy_fleet, tmp_path):
+    import subprocess
+    import sys
+    path = tmp_path / "zerodown.yaml"
+    path.write_text(healthy_fleet.service_config(free_port(), "{kind: rolling}"))
+
+    def hosts():
+        return subprocess.run([sys.executable, "-m", "zerodown", "hosts", "-f", str(path)],
+                              capture_output=True, text=True, timeout=30)
+    done = hosts()
+    assert done.returncode == 0, done.stderr
+    for host in healthy_fleet.hosts:
+        assert f"{host.name}  {host.address}" in done.stdout and " yes " in done.stdout
+    healthy_fleet.partition(healthy_fleet.hosts[0])
+    done = hosts()
+    assert done.returncode == 1
+    line = next(x for x in done.stdout.splitlines() if x.startswith("zdf1"))
+    assert " no " in line and "no SSH connection within 2s" in line

@@ -21,7 +21,7 @@ from zerodown.commands.examples import epilog
 STRATEGY_KINDS = ("in-place", "rolling", "blue-green", "canary", "ab-test")
 PUBLIC = ("init", "validate", "up", "deploy", "plan", "status", "pause", "resume", "promote",
           "abort", "rollback", "history", "logs", "down", "controller", "token", "schema",
-          "completion", "proxy", "accel", "demo")
+          "completion", "proxy", "accel", "demo", "hosts")
 WATCH_INTERVAL = 1.0
 # Commands of these modules are clients of the controller: func(args).
 CLIENT_MODULES = ("zerodown.commands.status", "zerodown.commands.deploying",
@@ -136,6 +136,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = add("validate", "service:cmd_validate", "check zerodown.yaml; every error with file:line")
     p.add_argument("--schema", action="store_true", help="print the JSON Schema instead")
     add("schema", "service:cmd_schema", "print the JSON Schema of zerodown.yaml")
+
+    add("hosts", "fleet:cmd_hosts", "check every host of runtime: ssh (reachable, host key, "
+                                     "state_dir writable, python3, disk free)")
 
     p = add("up", "service:cmd_up", "start the proxy, the controller and the first version; "
                                     "return once it serves")

@@ -1,0 +1,52 @@
+"""`zerodown hosts`: every host of an ssh runtime checked at once (the deployment pre-flight).
+
+    zerodown hosts
+    HOST   ADDRESS       READY  FREE     PROBLEM
+    app1   10.0.0.11     yes    31.2 GB
+    app2   -             no     -        host app2 (app2): no SSH connection within 10s ...
+
+Exit 0 when every host is ready, 1 when one is not (what a deployment would refuse).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from zerodown.errors import UsageError
+
+
+def cmd_hosts(args: argparse.Namespace, ctl) -> int:
+    cfg = ctl.config()
+    if cfg.runtime.kind != "ssh":
+        raise UsageError(f"{ctl.file}: runtime {cfg.runtime.kind} runs instances on this "
+                         f"machine; `zerodown hosts` checks the hosts of runtime: ssh")
+    from zerodown.hosts.connections import Connections  # asyncssh loads only here
+    from zerodown.hosts.preflight import preflight
+    from zerodown.runtimes.release import folder
+    from zerodown.runtimes.ssh_options import parse_options
+    options = parse_options(cfg.runtime.options, file=cfg.file, lines=cfg.lines)
+    connections = Connections(options, folder(cfg))
+    try:
+        reports = preflight(connections, options.state_dir)
+        rows = [(r.host, _address(connections, r.host) if r.ready else "-",
+                 "yes" if r.ready else "no",
+                 f"{r.free_mb / 1024:.1f} GB" if r.free_mb is not None else "-",
+                 r.problem or "") for r in reports]
+    finally:
+        connections.close()
+    print(table(("HOST", "ADDRESS", "READY", "FREE", "PROBLEM"), rows))
+    return 0 if all(r.ready for r in reports) else 1
+
+
+def _address(connections, host: str) -> str:
+    try:
+        return connections.peer_address(host)
+    except Exception:  # noqa: BLE001  (the report already says whether it answered)
+        return "?"
+
+
+def table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Columns padded to their widest cell; the last one left ragged (pure)."""
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *rows)]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
+                     for row in (head, *rows))
