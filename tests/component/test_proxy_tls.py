@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -210,3 +211,30 @@ def test_tls_in_zerodown_yaml_makes_the_embedded_router_serve_https(tmp_path, ca
         conn.close()
     finally:
         router.stop(timeout=5)
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
+                    reason="haproxy is not installed (scripts/setup.sh installs it)")
+def test_the_haproxy_router_terminates_tls_with_the_same_settings(tmp_path, ca, raw_backend):
+    from zerodown.routers.haproxy import HAProxyRouter
+    from zerodown.tls_config import NamedCert, TlsSettings
+    shop, api = ca.leaf("shop.test"), ca.leaf("api.test")
+    port, plain = free_port(), free_port()
+    tls = TlsSettings(str(shop.cert), str(shop.key),
+                      (NamedCert(("api.test",), str(api.cert), str(api.key)),), f"{HOST}:{plain}")
+    router = HAProxyRouter(tmp_path / "haproxy", f"{HOST}:{port}", service="shop", tls=tls)
+    try:
+        router.ensure_running()
+        backend = raw_backend()
+        router.apply(table_of(1, ("v1", 100, [backend])))
+        assert presented_serial(port, "api.test", ca.ca) == api.serial
+        assert presented_serial(port, "other.test", ca.ca, check=False) == shop.serial
+        assert https_get(port, "shop.test", ca.ca).status == 200
+        assert backend.requests[-1].header_values("x-forwarded-proto") == ["https"]
+        conn = http.client.HTTPConnection(HOST, plain, timeout=5)
+        conn.request("GET", "/a?b=1", headers={"Host": "shop.test:80"})
+        resp = conn.getresponse()
+        assert (resp.status, resp.getheader("Location")) == (308, f"https://shop.test:{port}/a?b=1")
+        conn.close()
+    finally:
+        router.stop()

@@ -15,6 +15,9 @@ import pytest
 
 from zerodown.model import Backend, HealthCheck, RevisionRoute, RoutingTable, Rule, Sticky
 from zerodown.routers import haproxy_render as r
+from zerodown.routers import haproxy_tls
+from zerodown.tls_config import NamedCert, TlsSettings
+from tests.support.certs import TestCA
 from zerodown.routers.haproxy_cli import parse_proc
 from tests.support.golden import assert_golden
 
@@ -208,3 +211,38 @@ def test_a_reserved_shape_carries_a_strategy_through_without_a_reload():
     assert r.map_files(promoted, after)[r.STICKY_MAP] == []
     other = RoutingTable(4, promoted.revisions, (), Sticky("cookie", "zd"))
     assert r.plan_layout(other, after, 4, reserve).shape.sticky == Sticky("cookie", "zd")
+
+
+TLS = TlsSettings("/etc/zd/shop.pem", "/etc/zd/shop.key",
+                  (NamedCert(("api.example.com", "*.api.example.com"), "/etc/zd/api.pem",
+                             "/etc/zd/api.key"),), "0.0.0.0:80")
+
+
+def test_tls_settings_render_a_crt_list_an_ssl_bind_and_a_308_redirect():
+    settings = r.Settings("shop", "0.0.0.0:443", "/srv/zd", "/srv/zd/haproxy.sock", tls=TLS)
+    layout = r.plan_layout(CANARY, None)
+    golden("tls.cfg", r.render_config(settings, layout, CANARY))
+    golden("tls.crt-list", haproxy_tls.crt_list_text(TLS, "/srv/zd"))
+    assert haproxy_tls.pem_files(TLS) == [("tls-0.pem", "/etc/zd/shop.pem", "/etc/zd/shop.key"),
+                                          ("tls-1.pem", "/etc/zd/api.pem", "/etc/zd/api.key")]
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
+                    reason="haproxy is not installed (scripts/setup.sh installs it)")
+def test_haproxy_accepts_the_tls_configuration_with_real_certificates(tmp_path):
+    ca = TestCA(tmp_path / "ca")
+    shop, api = ca.leaf("shop.test"), ca.leaf("api.test", "*.api.test")
+    tls = TlsSettings(str(shop.cert), str(shop.key),
+                      (NamedCert(("api.test", "*.api.test"), str(api.cert), str(api.key)),),
+                      "127.0.0.1:8081")
+    settings = r.Settings("shop", "127.0.0.1:8443", str(tmp_path), str(tmp_path / "s.sock"), tls=tls)
+    layout = r.plan_layout(CANARY, None)
+    for f, entries in r.map_files(CANARY, layout).items():
+        (tmp_path / f).write_text(r.map_text(entries))
+    for name, cert, key in haproxy_tls.pem_files(tls):
+        (tmp_path / name).write_text(Path(cert).read_text() + Path(key).read_text())
+    (tmp_path / haproxy_tls.CRT_LIST).write_text(haproxy_tls.crt_list_text(tls, str(tmp_path)))
+    (tmp_path / "haproxy.cfg").write_text(r.render_config(settings, layout, CANARY))
+    done = subprocess.run(["haproxy", "-c", "-f", str(tmp_path / "haproxy.cfg")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -34,7 +34,8 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike):
         from zerodown.routers.haproxy import HAProxyRouter
         return HAProxyRouter(os.path.join(state_dir, "haproxy"), config.listen,
                              service=config.service, options=config.router.options,
-                             config_file=config.file, reserve=expected_shape(config))
+                             config_file=config.file, reserve=expected_shape(config),
+                             tls=config.tls)
     raise UsageError(f"router kind {config.router.kind!r} is not available yet "
                      f"(available: embedded, nginx, haproxy)")
 

@@ -64,10 +64,11 @@ from zerodown.routers.common import (await_process, check_socket_path, locked,
                                      log_tail)
 from zerodown.routers import haproxy_attach as attach
 from zerodown.routers import haproxy_render as render
-from zerodown.routers import haproxy_stats
+from zerodown.routers import haproxy_stats, haproxy_tls
 from zerodown.routers.haproxy_cli import CommandSocket, parse_proc
 from zerodown.schema import Invalid, integer
 from zerodown.table_version import check_newer
+from zerodown.tls_config import TlsSettings
 
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 40.0
@@ -115,10 +116,11 @@ class HAProxyRouter:
 
     def __init__(self, state_dir: str | os.PathLike, listen: str, *, service: str = "zerodown",
                  options: dict[str, Any] | None = None, config_file: str | None = None,
-                 reserve: render.Shape | None = None, host: Host = LOCAL):
+                 reserve: render.Shape | None = None, host: Host = LOCAL,
+                 tls: TlsSettings | None = None):
         """`reserve`: rule sources and stickiness the service's strategy will ask for,
         built into HAProxy's configuration from the start so deployments need no reload.
-        `host`: where HAProxy runs."""
+        `host`: where HAProxy runs. `tls`: the frontend speaks https (haproxy_tls.py)."""
         self.host = host
         opts = parse_options(options or {}, config_file)
         self.reserve = reserve
@@ -137,13 +139,14 @@ class HAProxyRouter:
             check_socket_path(path)
         self.cli = CommandSocket(str(stats_path), "stats socket")
         self.master = CommandSocket(str(master_path), "master CLI")
-        self.settings = render.Settings(service, listen, str(self.state_dir), str(stats_path))
+        self.settings = render.Settings(service, listen, str(self.state_dir), str(stats_path),
+                                        tls=tls)
         self._lock = threading.RLock()
         self._collector: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.listen}"
+        return f"{'https' if self.settings.tls else 'http'}://{self.listen}"
 
     @property
     def port(self) -> int:
@@ -422,6 +425,11 @@ class HAProxyRouter:
     # --- files and processes -----------------------------------------------------------
 
     def _write_files(self, target: RoutingTable, layout: render.Layout) -> None:
+        if self.settings.tls is not None:  # read by HAProxy at its start and each reload
+            for name, cert, key in haproxy_tls.pem_files(self.settings.tls):
+                write_atomic(str(self.state_dir / name), _read(cert) + _read(key))  # mode 0600
+            write_atomic(str(self.state_dir / haproxy_tls.CRT_LIST),
+                         haproxy_tls.crt_list_text(self.settings.tls, str(self.state_dir)))
         for name, entries in render.map_files(target, layout).items():
             write_atomic(str(self.state_dir / name), render.map_text(entries))
         write_atomic(str(self.config_path), render.render_config(self.settings, layout, target))
@@ -493,6 +501,15 @@ def _own(state: State, table: RoutingTable) -> None:
     for rev in table.revisions:
         for b in rev.backends:
             state.owners[render.server_name(b.id)] = (rev.name, b.id)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise RouterError(f"cannot read {path} for HAProxy's TLS: {e.strerror or e}") from None
+    return text if text.endswith("\n") else text + "\n"
 
 
 def _resolved(table: RoutingTable) -> RoutingTable:

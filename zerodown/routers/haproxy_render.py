@@ -30,7 +30,9 @@ import zlib
 from dataclasses import dataclass
 
 from zerodown.model import HealthCheck, RoutingTable, Rule, Sticky
+from zerodown.routers import haproxy_tls as tls
 from zerodown.routers.capabilities import Asks, Refusal
+from zerodown.tls_config import TlsSettings
 
 LINE = 10_000            # points on the split line: basis points of 0..100 percent
 MAX_WEIGHT = 256         # HAProxy's largest server weight
@@ -58,6 +60,7 @@ class Settings:
     timeout_server: float = 120.0
     timeout_client: float = 60.0
     hard_stop_after: float = 60.0  # bound on an old worker's drain after a reload
+    tls: TlsSettings | None = None  # the frontend speaks https (haproxy_tls.py)
 
 
 @dataclass(frozen=True)
@@ -374,8 +377,12 @@ def render_config(settings: Settings, layout: Layout, table: RoutingTable) -> st
         "    retry-on conn-failure empty-response",
         "",
         f"frontend zd_{settings.service}",
-        f"    bind {settings.listen}",
+        f"    bind {settings.listen}" + (tls.bind_options(settings.tls, settings.state_dir)
+                                         if settings.tls else ""),
+        *(["    http-request set-header X-Forwarded-Proto https"] if settings.tls else []),
         *("    " + line for line in frontend_lines(settings, shape)),
+        *(tls.redirect_frontend(settings.service, settings.tls, settings.listen)
+          if settings.tls else []),
     ]
     for lane in range(shape.lanes):
         text += ["", f"backend {lane_backend(lane)}", "    balance roundrobin"]
