@@ -37,6 +37,7 @@ from zerodown.engine import lifecycle
 from zerodown.engine.health import HealthError
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError, promoted, teardown
 from zerodown.engine.monitor import BackgroundAnalysis, background_spec
+from zerodown.engine.proof_recorder import ProofRecorder
 from zerodown.engine.steps import (DRAIN_POLL, POLL, STEPS, AnalysisFailed, Inconclusive,
                                    RefusedStep)
 from zerodown.engine.store import (Change, Deployment, DeploymentConflict, PlanMoved, Store,
@@ -215,7 +216,7 @@ class Engine:
         """
         if self.store.deployment(id).service != self.service:
             raise ZerodownError(f"deployment {id} is not of {self.service}")
-        with self._lock(), self._background(id):
+        with self._lock(), self._background(id), ProofRecorder(self, id):
             self.hung = set()  # what a drain learnt of a revision holds for this deployment
             self._reconcile()  # whoever ran it before may have died in the middle of a step
             while True:

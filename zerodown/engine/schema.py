@@ -92,7 +92,15 @@ CREATE TRIGGER routing_versions_grow BEFORE UPDATE OF version ON routing WHEN NE
 ALTER TABLE routing ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
 DROP TRIGGER routing_versions_grow;
 CREATE TRIGGER routing_versions_grow BEFORE UPDATE OF epoch, version ON routing WHEN NEW.epoch < OLD.epoch OR (NEW.epoch = OLD.epoch AND NEW.version < OLD.version) BEGIN SELECT RAISE(ABORT, 'routing table versions only grow (epoch first, then version)'); END
-""",)
+""", """
+CREATE TABLE proofs (
+  deployment INTEGER PRIMARY KEY REFERENCES deployments (id),
+  router TEXT NOT NULL,
+  started REAL NOT NULL,
+  baseline TEXT NOT NULL,
+  progress TEXT NOT NULL,
+  proof TEXT)
+""")
 
 
 class _Executes(Protocol):

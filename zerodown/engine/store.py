@@ -526,6 +526,47 @@ class Store:
                            for state, refs in (("routed", routed - before),
                                                ("draining", before - routed)) for r in refs])
 
+    # --- the zero-downtime proof (zerodown/proof.py, engine/proof_recorder.py) ----------
+
+    def begin_proof(self, id: int, router: str, started: float, baseline: dict) -> dict:
+        """The proof's first reading, kept if one was written before (a resumed deployment
+        goes on from its first baseline): {"router", "started", "baseline", "progress"}."""
+        with self._tx() as tx:
+            tx.execute("INSERT OR IGNORE INTO proofs (deployment, router, started, baseline,"
+                       " progress) VALUES (?, ?, ?, ?, '{}')",
+                       (id, router, started, json.dumps(baseline)))
+        return self.proof_state(id)  # type: ignore[return-value]
+
+    def proof_state(self, id: int) -> dict | None:
+        row = self._one("SELECT * FROM proofs WHERE deployment = ?", (id,))
+        if row is None:
+            return None
+        return {"router": row["router"], "started": row["started"],
+                "baseline": json.loads(row["baseline"]), "progress": json.loads(row["progress"]),
+                "proof": json.loads(row["proof"]) if row["proof"] else None}
+
+    def proof_progress(self, id: int, progress: dict) -> None:
+        with self._tx() as tx:
+            tx.execute("UPDATE proofs SET progress = ? WHERE deployment = ?",
+                       (json.dumps(progress), id))
+
+    def end_proof(self, id: int, proof: dict, message: str) -> None:
+        """The proof, written with its event (deployment's service) in one transaction."""
+        with self._tx() as tx:
+            tx.execute("UPDATE proofs SET proof = ? WHERE deployment = ?", (json.dumps(proof), id))
+            service = tx.execute("SELECT service FROM deployments WHERE id = ?",
+                                 (id,)).fetchone()["service"]
+            tx.event(service, "proof", message, id, proof=proof)
+
+    def proofs(self, ids: Iterable[int]) -> dict[int, dict]:
+        """The finished proofs of these deployments, by id (a deployment without one is absent)."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        rows = self.db.execute(f"SELECT deployment, proof FROM proofs WHERE proof IS NOT NULL AND"
+                               f" deployment IN ({','.join('?' * len(ids))})", ids)
+        return {r["deployment"]: json.loads(r["proof"]) for r in rows}
+
     # --- events ----------------------------------------------------------------------
 
     def event(self, service: str, kind: str, message: str, deployment: int | None = None, /,

@@ -42,6 +42,7 @@ class DataPlane:
         self.stopping = False  # set during shutdown/handover: responses close their connections
         self.rejected = 0
         self.forwarded_proto = b"\r\nX-Forwarded-Proto: http\r\n"  # https behind TLS (main.py)
+        self.unrouted = 0  # 503s the proxy answered with no revision to route to
         self.refused_methods = settings.refused_methods()
         self.refused_initials = bytes(any(m[:1] == bytes([c]) for m in self.refused_methods)
                                       for c in range(256))
@@ -256,6 +257,7 @@ class DataPlane:
             "uptime_s": round(now - self.started, 3),
             "clients": len(self.clients),
             "rejected": self.rejected,
+            "unrouted": self.unrouted,
             "shed": self.shed,
             "revisions": {name: dict(st.to_dict(), weight=self.routes.share_of(name),
                                      unanswered=waiting.get(name) or [0] * (len(BOUNDS) + 1))

@@ -25,7 +25,7 @@ class Stats:
     """Counters of one backend or revision. `record` is the hot-path entry."""
 
     __slots__ = ("requests", "by_class", "buckets", "latency_sum", "in_flight",
-                 "errors", "retries", "abandoned")
+                 "errors", "retries", "abandoned", "saved", "cut")
 
     def __init__(self) -> None:
         self.requests = 0
@@ -36,6 +36,8 @@ class Stats:
         self.errors = 0  # responses the proxy generated (502/503/504) for this target
         self.retries = 0
         self.abandoned = 0  # requests whose client left before any response byte came
+        self.saved = 0  # requests answered by a backend after one or more retries
+        self.cut = 0  # responses cut off mid-way (the backend closed, or a drain deadline)
 
     def record(self, status: int, seconds: float) -> None:
         self.requests += 1
@@ -53,6 +55,8 @@ class Stats:
         self.errors += other.errors
         self.retries += other.retries
         self.abandoned += other.abandoned
+        self.saved += other.saved
+        self.cut += other.cut
 
     def percentile(self, q: float) -> float | None:
         """Estimated q-quantile (0..1) in seconds, interpolated within a bucket."""
@@ -67,6 +71,8 @@ class Stats:
             "errors": self.errors,
             "retries": self.retries,
             "abandoned": self.abandoned,
+            "saved": self.saved,
+            "cut": self.cut,
             "in_flight": self.in_flight,
             "latency_ms": {"p50": ms(self.percentile(0.5)), "p90": ms(self.percentile(0.9)),
                            "p99": ms(self.percentile(0.99)),

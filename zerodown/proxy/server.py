@@ -66,6 +66,7 @@ class Plane(Protocol):
     stopping: bool
     rejected: int
     forwarded_proto: bytes  # b"\r\nX-Forwarded-Proto: http(s)\r\n", by the listener's scheme
+    unrouted: int
     errors: ErrorLog
 
     def make_room(self, new: ClientConn) -> None: ...
@@ -420,6 +421,8 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
             stats = pool.stats
             stats.in_flight -= 1
             stats.record(status, perf_counter() - self.t0)
+            if self.tried:
+                stats.saved += 1
             pool.fails = 0
         self.up = None
         if self.body:
@@ -490,6 +493,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         pool, self.pool = self.pool, None
         if pool is not None:
             pool.stats.in_flight -= 1
+            pool.stats.cut += 1
             pool.stats.record(up.status or 502, perf_counter() - self.t0)
         self.up = None
         self.state = CLOSED
@@ -520,6 +524,8 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
             pool.stats.in_flight -= 1
             pool.stats.errors += 1
             pool.stats.record(status, perf_counter() - self.t0)
+        else:  # no revision to count it against (no route, nothing to fall back to)
+            self.plane.unrouted += 1
         self.waiting_for = None
         body = why.encode() + b"\n"
         keep = self.msg_done and self.keep_alive and not self.plane.stopping
@@ -560,7 +566,14 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         if up is not None:
             up.client = None
             up.transport.close()
-        if self.pool is not None:
+        pool = self.pool
+        if pool is not None and replied:  # counted: the client saw a response start, then a cut
+            self.pool = None
+            pool.stats.in_flight -= 1
+            pool.stats.cut += 1
+            pool.stats.record(up.status if up is not None and up.status else 502,
+                              perf_counter() - self.t0)
+        elif pool is not None:
             self._leave_pool()
         self.state = CLOSED
         if replied:

@@ -1,0 +1,119 @@
+"""Records a deployment's zero-downtime proof (zerodown/proof.py) while Engine.run runs it.
+
+    with ProofRecorder(engine, deployment_id):  # in Engine.run
+        ...steps...
+
+On entry it reads the load balancer's counters once and writes that baseline to
+the store before any step runs (a resumed deployment keeps the first baseline,
+so the proof covers the whole deployment across controller restarts). A thread
+samples the counters and the table in force every SAMPLE seconds for the lowest
+serving capacity and the time two revisions answered at once, and writes what
+it found every PERSIST seconds. When the deployment has ended, the last reading
+makes the proof, written with a `proof` event. A load balancer that does not
+answer costs the proof its samples, never the deployment a step.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from zerodown import proof as proofs
+from zerodown.errors import ZerodownError
+
+SAMPLE = 0.2   # seconds between samples of the counters
+PERSIST = 1.0  # seconds between writes of what the samples found
+
+
+class ProofRecorder:
+    def __init__(self, engine, deployment_id: int, sample: float = SAMPLE):
+        self.engine, self.id, self.sample = engine, deployment_id, sample
+        self.state: dict | None = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._watch, daemon=True,
+                                        name=f"proof of deployment {deployment_id}")
+
+    def __enter__(self) -> ProofRecorder:
+        store = self.engine.store
+        state = store.proof_state(self.id)
+        if state is not None and state["proof"] is not None:
+            return self  # already proven (run() again on an ended deployment)
+        if state is None:
+            stats = self._stats()
+            if stats is None:
+                return self  # no baseline, no proof: said by the deployment's missing proof
+            state = store.begin_proof(self.id, self.engine.config.router.kind,
+                                      self.engine.clock.now(), dict(stats, _t=time.time()))
+        self.state = state
+        progress = state["progress"]
+        self._min = progress.get("min_capacity")
+        self._overlap = float(progress.get("overlap_s", 0.0))
+        self._last = progress.get("last") or state["baseline"]
+        self._complete = bool(progress.get("complete", True))
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.state is None:
+            return
+        self._done.set()
+        self._thread.join(30)
+        store = self.engine.store
+        try:
+            if not store.deployment(self.id).phase.terminal:
+                self._persist()  # paused and handed back: the next run() goes on from here
+                return
+            final = self._stats()
+            if final is None:
+                return
+            self._observe(final)
+            proof = proofs.measure(self.state["router"], self.state["baseline"], final,
+                                   self.engine.clock.now() - self.state["started"],
+                                   self._min, self._overlap, self._complete)
+            store.end_proof(self.id, proof.to_dict(), proofs.line(proof))
+        except ZerodownError:
+            pass  # the store or the load balancer is unavailable: no proof, not a failure
+
+    def _stats(self) -> dict | None:
+        try:
+            return self.engine.router.stats()
+        except (ZerodownError, OSError):
+            return None
+
+    def _observe(self, stats: dict) -> None:
+        """One sample: the capacity serving now, and whether two revisions answered since the last."""
+        try:
+            table = self.engine.router.in_force()
+        except (ZerodownError, OSError):
+            table = None
+        with self._lock:
+            if table is not None:
+                weights = {r.name: r.weight for r in table.revisions}
+                backends = {bid: rev for bid, (rev, _) in table.backends().items()}
+                now = proofs.capacity(stats, weights, backends)
+                self._min = now if self._min is None else min(self._min, now)
+            t_last, t_now = self._last.get("_t"), time.time()
+            if t_last is not None and len(proofs.serving(self._last, stats)) >= 2:
+                self._overlap += max(0.0, t_now - t_last)
+            self._last = dict(stats, _t=t_now)
+
+    def _persist(self) -> None:
+        with self._lock:
+            progress = {"min_capacity": self._min, "overlap_s": self._overlap,
+                        "complete": self._complete, "last": self._last}
+        self.engine.store.proof_progress(self.id, progress)
+
+    def _watch(self) -> None:
+        persisted = time.monotonic()
+        while not self._done.wait(self.sample):
+            stats = self._stats()
+            if stats is None:
+                continue
+            self._observe(stats)
+            if time.monotonic() - persisted >= PERSIST:
+                persisted = time.monotonic()
+                try:
+                    self._persist()
+                except ZerodownError:
+                    pass  # the store is busy or gone: the next write tries again
