@@ -122,6 +122,9 @@ class ServiceConfig:
     # A step (not a pause or an analysis) that makes no progress within this aborts the
     # deployment, or pauses it with on_failure: pause (engine/deadlines.py). None: no limit.
     progress_deadline: float | None = 600.0
+    # The deployment's exit code is 1 when its proof (zerodown/proof.py) shows a request
+    # failed by it, even if it succeeded.
+    require_zero_failed: bool = False
     controller: ControllerConfig = ControllerConfig()
     hooks: Hooks = Hooks()  # commands/webhooks at the moments of a deployment (run by hooks.py)
     tls: TlsSettings | None = None  # the listener speaks https (tls_config.py)
@@ -204,6 +207,7 @@ SERVICE = Section(ServiceConfig, {
     "router": _open(RouterConfig, ROUTER_KINDS), "runtime": _open(RuntimeConfig, RUNTIME_KINDS),
     "strategy": parse_strategy, "on_failure": enum(*ON_FAILURE),
     "progress_deadline": optional(duration()),
+    "require_zero_failed": boolean(),
     "controller": Section(ControllerConfig, {"listen": optional(address())},
                           "the controller daemon; listen: HOST:PORT serves its HTTP API and "
                           "dashboard on TCP (a bearer token is required there)"),
@@ -409,6 +413,7 @@ strategy:
 
 on_failure: rollback         # rollback | pause
 progress_deadline: 10m       # a step stuck this long aborts (or pauses, with on_failure: pause)
+require_zero_failed: false   # true: exit 1 when the deployment's proof shows a request it failed
 
 # controller:
 #   listen: 127.0.0.1:7070   # the HTTP API and dashboard on TCP (`zerodown token create NAME`)

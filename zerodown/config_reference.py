@@ -46,6 +46,11 @@ WORDS: W = {
     "progress_deadline": ("A step (not a pause or an analysis) that makes no progress within "
                           "this aborts the deployment (or pauses it, with `on_failure: pause`); "
                           "null: no limit.", "10m"),
+    "require_zero_failed": ("When true, `zerodown deploy` exits 1 if the deployment's proof "
+                            "(from the load balancer's own counters) shows a request failed by "
+                            "the deployment (a 502/503/504 the load balancer made, a response "
+                            "cut), or has no complete proof, even when it succeeded. The "
+                            "application's own 5xx do not count.", True),
     "controller": ("The controller daemon: its HTTP API and dashboard, always on "
                    "`.zerodown/controller.sock`.", None),
     "controller.listen": ("Also serve them on TCP at `host:port`, where a bearer token is "

@@ -223,7 +223,8 @@ def step_limit(step, cfg: ServiceConfig | None) -> float | None:
 
 def deployment_view(d: Deployment, known: dict[int, render.RevisionLabel],
                     controller_pid: int | None = None, store: Store | None = None,
-                    cfg: ServiceConfig | None = None) -> render.DeploymentView:
+                    cfg: ServiceConfig | None = None,
+                    proof: dict | None = None) -> render.DeploymentView:
     """With `store`, when the step in progress began and its bound (progress lines and the
     countdown of a timed pause)."""
     record = None if store is None or d.step is None else store.step_record(d.id, d.cursor)
@@ -236,7 +237,7 @@ def deployment_view(d: Deployment, known: dict[int, render.RevisionLabel],
         plan_kind=d.plan_kind, created=d.created, updated=d.updated, error=d.error,
         controller_pid=None if d.phase.terminal else controller_pid,
         step_started=None if d.phase.terminal else started,
-        step_limit=None if started is None else step_limit(d.step, cfg))
+        step_limit=None if started is None else step_limit(d.step, cfg), proof=proof)
 
 
 def event_view(e: Event) -> render.EventView:

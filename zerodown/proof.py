@@ -25,9 +25,10 @@ LIMITS: dict[str, tuple[str, ...]] = {
     "haproxy": (
         "lb_errors are HAProxy's connection and response errors to servers (econ + eresp), "
         "counted per attempt: an attempt retried successfully counts there too",
+        "what HAProxy answered itself with no server (a 503 after its queue timeout, a client "
+        "connection closed when a server died mid-request) is on no server's row: it is in "
+        "neither requests nor failed",
         "responses cut mid-way are not counted apart (HAProxy has no such counter per server)",
-        "503s HAProxy answered with no server to route to are not counted "
-        "(they are on the backend row, not a server's)",
         "retries that saved a request are not counted apart from retries",
     ),
     "nginx": (
@@ -58,6 +59,12 @@ class Proof:
     overlap_s: float              # time two or more revisions answered requests at once
     complete: bool = True         # False: counters were reset meanwhile (load balancer restart)
     limits: tuple[str, ...] = field(default=())
+    required: bool = False        # require_zero_failed: a failure here makes the exit code 1
+
+    @property
+    def shows_failure(self) -> bool:
+        """A request failed by the deployment, or the counters cannot say (reset meanwhile)."""
+        return self.failed > 0 or not self.complete
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -99,7 +106,8 @@ def difference(before: dict, after: dict) -> tuple[dict[str, dict[str, int]], in
 
 
 def measure(router: str, before: dict, after: dict, duration_s: float,
-            min_capacity: int | None, overlap_s: float, complete: bool = True) -> Proof:
+            min_capacity: int | None, overlap_s: float, complete: bool = True,
+            required: bool = False) -> Proof:
     """The proof of a deployment from its two readings and what its samples saw."""
     diff, unrouted, whole = difference(before, after)
     responses = {c: sum(d[c] for d in diff.values()) for c in CLASSES}
@@ -119,7 +127,7 @@ def measure(router: str, before: dict, after: dict, duration_s: float,
         retries=sum(d["retries"] for d in diff.values()),
         saved=sum(d["saved"] for d in diff.values()) if router == "embedded" else None,
         min_capacity=min_capacity, overlap_s=round(overlap_s, 3),
-        complete=complete and whole, limits=LIMITS.get(router, ()))
+        complete=complete and whole, limits=LIMITS.get(router, ()), required=required)
 
 
 def capacity(stats: dict, weights: dict[str, float], backends: dict[str, str]) -> int:
@@ -147,4 +155,12 @@ def line(proof: Proof) -> str:
             f" ({proof.saved:,} saved)" if proof.saved is not None else "")
     if not proof.complete:
         text += " (incomplete: the load balancer's counters were reset meanwhile)"
+    if proof.required and proof.shows_failure:
+        text += "; require_zero_failed: this deployment fails it"
     return text
+
+
+def fails_requirement(proof: dict | None) -> bool:
+    """Does this proof (as stored) make the deployment's exit code 1?"""
+    return proof is not None and Proof.from_dict(proof).required \
+        and Proof.from_dict(proof).shows_failure

@@ -11,6 +11,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
+from zerodown.proof import Proof, line as _proof_line
+
 
 @dataclass(frozen=True)
 class RevisionLabel:
@@ -70,6 +72,7 @@ class DeploymentView:
     controller_pid: int | None = None  # the process running it now, if any
     step_started: float | None = None  # when the step in progress began
     step_limit: float | None = None  # its bound: a pause's duration, a health wait's timeout
+    proof: dict | None = None  # its zero-downtime proof (zerodown/proof.py) once it ended
 
     def step_left(self, now: float) -> float | None:
         """Seconds until the step in progress ends by itself or reaches its bound."""
@@ -333,10 +336,15 @@ def deployment_dict(d: DeploymentView, now: float) -> dict:
             "step": d.step, "steps": d.steps, "step_text": d.step_text, "error": d.error,
             "controller_pid": d.controller_pid, "created": d.created,
             "duration_s": round(d.duration(now), 3), "step_started": d.step_started,
-            "step_limit_s": d.step_limit}
+            "step_limit_s": d.step_limit, "proof": d.proof}
 
 
 # --- history and plans ---------------------------------------------------------------
+
+def proof_line(proof: Mapping) -> str:
+    """A deployment's proof in one line, from its dict (history --json carries it whole)."""
+    return _proof_line(Proof.from_dict(dict(proof)))
+
 
 def clock_time(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
@@ -355,6 +363,8 @@ def history_text(deployments: Sequence[DeploymentView], now: float,
         lines.append(row)
         if d.error:
             lines.append(f"    error: {d.error}")
+        if d.proof:
+            lines.append(f"    proof: {proof_line(d.proof)}")
         for e in (events or {}).get(d.id, ()):
             lines.extend("    " + part for part in event_line(e, d.created).splitlines())
     return "\n".join(lines)
@@ -387,7 +397,7 @@ def deployment_from_dict(d: Mapping, now: float) -> DeploymentView:
         steps=d["steps"], step_text=d["step_text"], plan_kind=d["plan"], created=d["created"],
         updated=d["created"] + d["duration_s"], error=d["error"],
         controller_pid=d["controller_pid"], step_started=d.get("step_started"),
-        step_limit=d.get("step_limit_s"))
+        step_limit=d.get("step_limit_s"), proof=d.get("proof"))
 
 
 def status_from_dict(s: Mapping, now: float) -> StatusView:

@@ -97,7 +97,8 @@ def test_up_then_rolling_then_in_place_then_rollback(up):
     assert "shop: r1 → r2, 2 instances, rolling max_surge=1" in plan
     assert "(deploying v2 as r2)" in plan and "route r1 50% to" in plan
     assert "; r2 50% to" in plan
-    assert len(s.run("history").stdout.splitlines()) == 2, "plan created a deployment"
+    rows = [line for line in s.run("history").stdout.splitlines() if line[:1] != " "]
+    assert len(rows) == 2, "plan created a deployment"
 
     v1 = s.pids(1)
     watch = s.start("status", "--watch", "--interval", "0.1")
@@ -107,7 +108,9 @@ def test_up_then_rolling_then_in_place_then_rollback(up):
     wait_for(lambda: "listening on" in follow.log(), what="logs -f output")
     out = s.run("deploy", "v2").stdout
     assert "instances r1 (v1): 1 routed" in out and "traffic r1 50% · r2 50%" in out
-    assert out.splitlines()[-1].endswith("r2 (v2) serves")
+    assert out.splitlines()[-2].endswith("r2 (v2) serves")
+    assert re.fullmatch(r" +[\d,]+ requests during the deployment, 0 failed by it; app 5xx: 0.*",
+                        out.splitlines()[-1]), out  # the zero-downtime proof
     assert s.text() == "hello from v2\n"
     wait_for(lambda: not any(alive(p) for p in v1), what="the v1 instances gone")
     wait_for(lambda: "r2 (v2)" in watch.log(), what="status --watch showing v2")
@@ -129,9 +132,12 @@ def test_up_then_rolling_then_in_place_then_rollback(up):
     assert "r2 (v2) → r1 (v1)" in s.run("rollback", "--to", "r1").stdout
     assert s.text() == "hello from v1\n"
 
-    history = s.run("history").stdout.splitlines()
+    history = [line for line in s.run("history").stdout.splitlines() if line[:1] != " "]
     assert [line.split()[0] for line in history[1:]] == ["5", "4", "3", "2", "1"]
     assert all("succeeded" in line for line in history[1:])
+    assert s.run("history").stdout.count("failed by it") == 5  # each one's proof
+    proofs = [d["proof"] for d in json.loads(s.run("history", "--json").stdout)["deployments"]]
+    assert all(p["router"] == "embedded" and p["failed"] == 0 for p in proofs), proofs
     verbose = s.run("history", "-v", "-n", "1").stdout
     assert "step 1/" in verbose and "deployment 5 succeeded" in verbose
     data = json.loads(s.run("history", "--json", "-n", "2").stdout)["deployments"]
@@ -184,7 +190,7 @@ def test_one_deployment_at_a_time_and_steering_it_from_other_processes(up):
     assert waiting.wait(CLI_TIMEOUT) == 0, waiting.log()
     assert "r3 (v3) serves" in waiting.log()
     assert s.text() == "hello from v3\n"
-    history = s.run("history").stdout.splitlines()[1:]
+    history = [line for line in s.run("history").stdout.splitlines()[1:] if line[:1] != " "]
     assert ["  aborted  " in line for line in history] == [False, True, False], history
     log = s.run("logs", "controller").stdout
     assert "deployment 2 aborted" in log

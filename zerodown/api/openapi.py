@@ -49,7 +49,32 @@ DEPLOYMENT = {"type": "object", "properties": {
     "step": {"type": "integer", "description": "1-based step in progress (steps + 1: done)"},
     "steps": {"type": "integer"}, "step_text": {"type": ["string", "null"]},
     "error": {"type": ["string", "null"]}, "controller_pid": {"type": ["integer", "null"]},
-    "created": {"type": "number"}, "duration_s": {"type": "number"}}}
+    "created": {"type": "number"}, "duration_s": {"type": "number"},
+    "proof": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Proof"}],
+              "description": "the zero-downtime proof, once the deployment ended (null before, "
+                             "or when the load balancer did not answer)"}}}
+_COUNT = {"type": "integer", "minimum": 0}
+PROOF = {"type": "object", "description": (
+    "What the load balancer's own counters saw during the whole deployment (zerodown/proof.py)."
+    " `failed` = lb_errors + unrouted + cut: requests failed by the deployment; the "
+    "application's own 5xx are apart in app_5xx; `limits` says what this load balancer "
+    "cannot tell."), "properties": {
+    "router": {"enum": ["embedded", "haproxy", "nginx"]}, "duration_s": {"type": "number"},
+    "requests": _COUNT,
+    "revisions": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+        "requests": _COUNT, "responses": {"type": "object", "additionalProperties": _COUNT}}}},
+    "responses": {"type": "object", "additionalProperties": _COUNT,
+                  "description": "by status class: 1xx..5xx"},
+    "failed": _COUNT, "lb_errors": _COUNT, "unrouted": _COUNT, "cut": _COUNT,
+    "app_5xx": _COUNT, "retries": _COUNT,
+    "saved": {"type": ["integer", "null"], "description": "answered after a retry; null: "
+                                                          "this load balancer cannot tell"},
+    "min_capacity": {"type": ["integer", "null"],
+                     "description": "fewest healthy backends with traffic at one sample"},
+    "overlap_s": {"type": "number", "description": "time two revisions answered at once"},
+    "complete": {"type": "boolean", "description": "false: counters were reset meanwhile"},
+    "limits": {"type": "array", "items": {"type": "string"}},
+    "required": {"type": "boolean", "description": "require_zero_failed was set"}}}
 EVENT = {"type": "object", "properties": {
     "id": {"type": "integer"}, "deployment": {"type": ["integer", "null"]},
     "time": {"type": "number"}, "kind": {"type": "string"}, "text": {"type": "string"},
@@ -79,7 +104,7 @@ def document() -> dict:
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                     "type": "object", "properties": {"message": {"type": "string"},
                                                      "field": {"type": ["string", "null"]}}}}},
-                "Deployment": DEPLOYMENT, "Event": EVENT, "MetricPoint": POINT,
+                "Deployment": DEPLOYMENT, "Proof": PROOF, "Event": EVENT, "MetricPoint": POINT,
                 "Accepted": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "phase": {"type": "string"},
                     "aborted": {"type": "boolean"}}},

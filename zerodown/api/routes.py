@@ -92,7 +92,9 @@ class Api:
             known = labels(store, self.service)
             rows = store.deployments(self.service, limit=limit)
             pid = self.controller_pid()
-            views = [render.deployment_dict(deployment_view(d, known, pid), now) for d in rows]
+            proofs = store.proofs(d.id for d in rows)
+            views = [render.deployment_dict(deployment_view(d, known, pid, proof=proofs.get(d.id)), now)
+                     for d in rows]
         return Reply.json(200, {"deployments": views})
 
     def deployment(self, request: Request, id: str) -> Reply:
@@ -101,7 +103,8 @@ class Api:
             d = target(store, self.service, id)
             doc = render.deployment_dict(deployment_view(d, labels(store, self.service),
                                                          self.controller_pid(), store,
-                                                         self.observer.cfg), now)
+                                                         self.observer.cfg,
+                                                         store.proofs([d.id]).get(d.id)), now)
             doc["summary"] = progress(store, self.service)
         doc["controller_error"] = self.observer.controller_error(d.id)
         doc["plan_steps"] = [

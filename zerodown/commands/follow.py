@@ -16,10 +16,12 @@ from typing import Callable, TextIO
 
 from zerodown import colour, render
 from zerodown.api.client import Client
+from zerodown.proof import fails_requirement
 
 POLL = 0.1  # how often the events and the deployment are asked for
 INDENT = " " * 10  # under the event text, past the "+1.2s" column
 TERMINAL = ("succeeded", "failed", "rolled_back", "aborted")
+PROOF_WAIT = 5.0  # seconds an ended deployment's proof is waited for
 
 
 class StoppedWatching(Exception):
@@ -38,7 +40,10 @@ def ended(d: dict) -> bool:
 
 
 def exit_code(d: dict) -> int:
-    """0 succeeded (or held at a manual pause, or at blue/green's switch), 1 otherwise."""
+    """0 succeeded (or held at a manual pause, or at blue/green's switch), 1 otherwise;
+    1 too when require_zero_failed and the deployment's proof shows a failure."""
+    if fails_requirement(d.get("proof")):
+        return 1
     if d["phase"] == "succeeded" or at_switch(d) or (d["phase"] == "paused" and not d["error"]):
         return 0
     return 1
@@ -136,8 +141,22 @@ def watch(client: Client, id: int, replay: bool = True, no_color: bool = False) 
         d = follower.follow(lambda d: ended(d) or at_switch(d))
     except StoppedWatching as e:
         return e.code
+    if d["phase"] in TERMINAL:
+        d = _with_proof(client, d)
     follower.say(result_line(d) if not at_switch(d) else switch_line(d))
+    if d.get("proof"):
+        follower.say(INDENT + render.proof_line(d["proof"]))
     return exit_code(d)
+
+
+def _with_proof(client: Client, d: dict, wait: float = PROOF_WAIT) -> dict:
+    """The ended deployment once its proof is written (just after its phase ended), or as
+    it is after `wait` seconds (no proof: the load balancer did not answer)."""
+    deadline = time.monotonic() + wait
+    while d.get("proof") is None and time.monotonic() < deadline:
+        time.sleep(POLL)
+        d = client.get(f"/api/v1/deployments/{d['id']}")
+    return d
 
 
 def switch_line(d: dict) -> str:

@@ -51,7 +51,8 @@ def cmd_history(args: argparse.Namespace, ctl: Controller) -> int:
     store = ctl.store()
     known = labels(store, cfg.service)
     rows = store.deployments(cfg.service, limit=args.limit)
-    views = [deployment_view(d, known) for d in rows]
+    proofs = store.proofs(d.id for d in rows)
+    views = [deployment_view(d, known, proof=proofs.get(d.id)) for d in rows]
     events = None
     if args.verbose:
         events = {d.id: [event_view(e) for e in store.events(deployment=d.id, limit=100_000)]

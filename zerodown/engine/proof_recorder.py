@@ -70,10 +70,15 @@ class ProofRecorder:
             self._observe(final)
             proof = proofs.measure(self.state["router"], self.state["baseline"], final,
                                    self.engine.clock.now() - self.state["started"],
-                                   self._min, self._overlap, self._complete)
+                                   self._min, self._overlap, self._complete,
+                                   self._required())
             store.end_proof(self.id, proof.to_dict(), proofs.line(proof))
         except ZerodownError:
             pass  # the store or the load balancer is unavailable: no proof, not a failure
+
+    def _required(self) -> bool:
+        d = self.engine.store.deployment(self.id)
+        return self.engine._config(d.to_revision).require_zero_failed
 
     def _stats(self) -> dict | None:
         try:
