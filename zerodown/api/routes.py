@@ -93,8 +93,8 @@ class Api:
             rows = store.deployments(self.service, limit=limit)
             pid = self.controller_pid()
             proofs = store.proofs(d.id for d in rows)
-            views = [render.deployment_dict(deployment_view(d, known, pid, proof=proofs.get(d.id)), now)
-                     for d in rows]
+            views = [render.deployment_dict(
+                deployment_view(d, known, pid, proof=proofs.get(d.id)), now) for d in rows]
         return Reply.json(200, {"deployments": views})
 
     def deployment(self, request: Request, id: str) -> Reply:
