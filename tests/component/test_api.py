@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests.support import HOST, free_port, get
-from tests.support.cli import Service, service, up  # noqa: F401
+from tests.support.cli import Service
 from tests.support.net import wait_until as wait_for
 
 CANARY = ("--strategy", "canary", "--set",

@@ -87,3 +87,27 @@ def test_a_controller_killed_mid_canary_is_started_by_the_next_command_and_finis
         load.wait_for_responses(load.progress()[0] + 200)
         result = load.stop()
     assert result.failed() == 0, result.summary()
+
+
+def test_a_paused_canary_is_still_watched_by_its_background_analysis(served):
+    """Held at a manual pause, nobody watching the terminal: the controller keeps the
+    deployment, and its background analysis aborts a bad canary by itself."""
+    s = served
+    analysis = "{max_success_rate_drop: 0.01, min_requests: 50, max_duration: 60s, interval: 2s}"
+    with LoadInBackground(f"http://127.0.0.1:{s.port}/", connections=4, rate=400,
+                          duration=90) as load:
+        load.wait_for_responses(200)
+        s.run("deploy", "v2", "--detach", "--strategy", "canary",
+              "--set", "strategy.steps=[{weight: 20}, {pause: {}}]",
+              "--set", f"strategy.analysis={analysis}", "--set", "app.env.APP_ERROR_RATE=0.1")
+        wait_for(lambda: (s.status()["deployment"] or {}).get("phase") == "paused", timeout=30,
+                 what="held at the manual pause")
+        wait_for(lambda: s.status()["deployment"] is None, timeout=60,
+                 what="the background analysis ending it")
+        load.wait_for_responses(load.progress()[0] + 200)
+        result = load.stop()
+    assert "  aborted  " in s.run("history").stdout.splitlines()[1]
+    assert "success rate" in s.run("history", "-v", "-n", "1").stdout
+    assert s.text() == "hello from v1\n"
+    # every failure was the bad revision's own 500: nothing failed because of the deployment
+    assert result.failed() == result.statuses.get(500, 0), result.summary()
