@@ -230,12 +230,9 @@ def _cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
             from zerodown.routers.capabilities import refusals  # the routers import this module
             for key, why in refusals(cfg.router.kind, cfg.router.options, cfg.strategy):
                 ctx.error(key, why)
-    if cfg.tls is not None and "router.kind" not in bad and (
-            cfg.router.kind == "nginx" or "socket" in cfg.router.options):
-        ctx.error("tls", "the nginx router does not terminate TLS yet (router: embedded and "
-                         "haproxy do); configure TLS in nginx itself" if cfg.router.kind == "nginx"
-                  else "an attached HAProxy (router.socket) keeps its own bind lines: "
-                       "configure TLS there, or let zerodown start HAProxy")
+    if cfg.tls is not None and cfg.router.kind == "haproxy" and "socket" in cfg.router.options:
+        ctx.error("tls", "an attached HAProxy (router.socket) keeps its own bind lines: "
+                         "configure TLS there, or let zerodown start HAProxy")
     if "runtime.kind" not in bad:
         _driver_options(ctx, "runtime", cfg.runtime.kind, cfg.runtime.options)
         if cfg.runtime.kind == "ssh" and not any(k.startswith("runtime") for k in

@@ -66,8 +66,8 @@ WORDS: W = {
     "hooks": ("Commands or webhooks run at the moments of a deployment.", None),
     "tls": ("The listener speaks https with these certificates (paths relative to this file; "
             "each file readable, each key matching its certificate). The embedded proxy "
-            "reloads changed files without a restart; a managed HAProxy reads them at each "
-            "reload; nginx: not yet. See docs/proxy.md.", None),
+            "reloads changed files without a restart; HAProxy and nginx read them at each "
+            "reload. See docs/proxy.md.", None),
     "tls.cert": ("The default certificate: a PEM chain, served to any name without its own.",
                  "certs/shop.pem"),
     "tls.key": ("The private key of `tls.cert`.", "certs/shop.key"),

@@ -213,16 +213,23 @@ def test_tls_in_zerodown_yaml_makes_the_embedded_router_serve_https(tmp_path, ca
         router.stop(timeout=5)
 
 
-@pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
-                    reason="haproxy is not installed (scripts/setup.sh installs it)")
-def test_the_haproxy_router_terminates_tls_with_the_same_settings(tmp_path, ca, raw_backend):
+@pytest.mark.parametrize("kind", ["haproxy", "nginx"])
+def test_haproxy_and_nginx_routers_terminate_tls_with_the_same_settings(tmp_path, ca,
+                                                                         raw_backend, kind):
+    """The settings a zerodown.yaml's tls: gives: SNI, the default certificate, TLS only,
+    X-Forwarded-Proto https and the 308 redirect, served by the real load balancer."""
     from zerodown.routers.haproxy import HAProxyRouter
+    from zerodown.routers.nginx import NginxRouter
     from zerodown.tls_config import NamedCert, TlsSettings
+    if shutil.which(kind) is None and not os.path.exists(f"/usr/sbin/{kind}") \
+            and os.environ.get("CI") != "true":
+        pytest.skip(f"{kind} is not installed (scripts/setup.sh installs it)")
     shop, api = ca.leaf("shop.test"), ca.leaf("api.test")
     port, plain = free_port(), free_port()
     tls = TlsSettings(str(shop.cert), str(shop.key),
                       (NamedCert(("api.test",), str(api.cert), str(api.key)),), f"{HOST}:{plain}")
-    router = HAProxyRouter(tmp_path / "haproxy", f"{HOST}:{port}", service="shop", tls=tls)
+    make = HAProxyRouter if kind == "haproxy" else NginxRouter
+    router = make(tmp_path / kind, f"{HOST}:{port}", service="shop", tls=tls)
     try:
         router.ensure_running()
         backend = raw_backend()

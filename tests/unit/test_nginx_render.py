@@ -19,7 +19,9 @@ from zerodown.model import Backend, HealthCheck, RevisionRoute, RoutingTable, Ru
 from zerodown.routers.nginx_options import NginxOptions, parse_options
 from zerodown.routers.nginx_render import (_weighted, quote, read_meta, render_http, render_main,
                                            routing_text)
+from tests.support.certs import TestCA
 from tests.support.golden import assert_golden
+from zerodown.tls_config import NamedCert, TlsSettings
 
 GOLDEN = Path(__file__).parent / "golden" / "nginx"
 LISTEN = "127.0.0.1:18080"
@@ -75,7 +77,15 @@ def rendered() -> dict[str, str]:
     out = {f"{name}.conf": managed(*case) for name, case in CASES.items()}
     out["run_as_root.conf"] = managed(RoutingTable(9), NginxOptions(), user="root")
     out["attach_include.conf"] = attached(CANARY)
+    out["tls.conf"] = render_main(render_http(CANARY, "127.0.0.1:8443", service="shop",
+                                              options=NginxOptions(), access_log="access.log",
+                                              tls=TLS), options=NginxOptions())
     return out
+
+
+TLS = TlsSettings("/etc/zd/shop.pem", "/etc/zd/shop.key",
+                  (NamedCert(("api.example.com", "*.api.example.com"), "/etc/zd/api.pem",
+                             "/etc/zd/api.key"),), "127.0.0.1:8080")
 
 
 @pytest.mark.parametrize("name", sorted(rendered()))
@@ -181,6 +191,11 @@ def test_nginx_accepts_the_golden_file(name, tmp_path):
         (tmp_path / "zd.conf").write_text(text.replace("/var/lib/zerodown/shop/nginx/",
                                                        f"{tmp_path}/"))
         text = render_main("include zd.conf;\n", options=NginxOptions())
+    if name == "tls.conf":  # the certificates must exist: made here, by openssl
+        ca = TestCA(tmp_path / "certs")
+        for stem in ("shop", "api"):
+            ca.leaf(f"{stem}.test", stem=stem)
+            text = text.replace(f"/etc/zd/{stem}.", f"{tmp_path}/certs/{stem}.")
     conf.write_text(text)
     done = subprocess.run([nginx, "-t", "-q", "-p", f"{tmp_path}/", "-c", str(conf), "-e", "stderr"],
                           capture_output=True, text=True, timeout=30)

@@ -66,12 +66,6 @@ def test_bad_tls_settings_are_named_at_their_key(tmp_path, ca, tls, key, says):
     assert says.lower() in str(e.value).lower()
 
 
-def test_a_router_that_cannot_terminate_tls_refuses_the_section(tmp_path, ca):
-    with pytest.raises(ConfigError) as e:
-        parse(tmp_path, f"router: nginx\ntls: {{cert: {ca.shop.cert}, key: {ca.shop.key}}}\n")
-    assert e.value.key == "tls" and "does not terminate TLS yet" in str(e.value)
-
-
 def test_an_attached_haproxy_refuses_the_section(tmp_path, ca):
     with pytest.raises(ConfigError) as e:
         parse(tmp_path, "router: {kind: haproxy, socket: /run/h.sock, backend: app}\n"

@@ -29,7 +29,7 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike):
         return NginxRouter(os.path.join(state_dir, "nginx"), config.listen,
                            service=config.service,
                            options=parse_options(config.router.options, file=config.file,
-                                                 lines=config.lines))
+                                                 lines=config.lines), tls=config.tls)
     if config.router.kind == "haproxy":
         from zerodown.routers.haproxy import HAProxyRouter
         return HAProxyRouter(os.path.join(state_dir, "haproxy"), config.listen,

@@ -41,6 +41,7 @@ from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.protocols import Host
 from zerodown.proxy.state import write_atomic
 from zerodown.table_version import check_newer
+from zerodown.tls_config import TlsSettings
 from zerodown.routers.common import locked, log_tail
 from zerodown.routers import nginx_process as procs
 from zerodown.routers.nginx_options import NginxOptions, parse_options
@@ -57,8 +58,10 @@ class NginxRouter:
     """Router protocol over nginx; see the module docstring."""
 
     def __init__(self, state_dir: str | os.PathLike, listen: str, *, service: str = "zerodown",
-                 options: NginxOptions | dict | None = None, host: Host = LOCAL):
+                 options: NginxOptions | dict | None = None, host: Host = LOCAL,
+                 tls: TlsSettings | None = None):
         self.host = host  # where nginx runs
+        self.tls = tls  # the server speaks https (nginx_render._servers_tls)
         self.state_dir = Path(state_dir).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.listen, self.service = listen, service
@@ -76,7 +79,7 @@ class NginxRouter:
 
     @property
     def url(self) -> str:
-        return f"http://{self.listen}"
+        return f"{'https' if self.tls else 'http'}://{self.listen}"
 
     @property
     def down_says(self) -> str:
@@ -207,7 +210,7 @@ class NginxRouter:
     def _render(self, table: RoutingTable) -> str:
         log = str(self.access_log) if self.options.attached else "access.log"
         http = render_http(table, self.listen, service=self.service, options=self.options,
-                           access_log=log)
+                           access_log=log, tls=self.tls)
         if self.options.attached:
             return http
         user = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None  # else nginx would use nobody

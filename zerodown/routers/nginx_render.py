@@ -47,6 +47,8 @@ from zerodown.errors import TableError
 from zerodown.model import RoutingTable, Rule, Sticky
 from zerodown.routers.capabilities import Asks, Refusal
 from zerodown.routers.nginx_options import NginxOptions
+from zerodown.proxy.tls import CIPHERS
+from zerodown.tls_config import TlsSettings
 
 NONE = "zd_none"  # the route of a request no backend can serve: 503
 META = "# zerodown-meta: "
@@ -91,8 +93,9 @@ def render_main(http: str, *, options: NginxOptions, user: str | None = None) ->
 
 
 def render_http(table: RoutingTable, listen: str, *, service: str, options: NginxOptions,
-                access_log: str) -> str:
-    """Everything for one service at http level: upstreams, maps, the server."""
+                access_log: str, tls: TlsSettings | None = None) -> str:
+    """Everything for one service at http level: upstreams, maps, the server (with `tls`:
+    one per certificate, picked by SNI, and the redirect server)."""
     _check(table)
     if "$" in access_log:
         raise TableError(f"access log path {access_log!r}: nginx would read its $ as a variable")
@@ -107,7 +110,9 @@ def render_http(table: RoutingTable, listen: str, *, service: str, options: Ngin
         _split(table, ns, upstreams),
         *_rule_maps(table, ns, upstreams),
         _revision_map(ns, upstreams),
-        _server(table, ns, listen, options, access_log),
+        *(_servers_tls(_server_body(table, ns, options, access_log), listen, tls) if tls
+          else ["server {\n" f"    listen {listen};\n"
+                + _server_body(table, ns, options, access_log) + "}"]),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
 
@@ -230,13 +235,11 @@ def _revision_map(ns: str, upstreams: dict[str, str]) -> str:
     return f"map ${ns}_route ${ns}_revision {{  # for the access log\n{body}    default \"\";\n}}"
 
 
-def _server(table: RoutingTable, ns: str, listen: str, options: NginxOptions,
-            access_log: str) -> str:
+def _server_body(table: RoutingTable, ns: str, options: NginxOptions, access_log: str) -> str:
+    """A server block's contents but its listen line."""
     cookie = (f"        add_header Set-Cookie ${ns}_set_cookie always;\n"
               if table.sticky and table.sticky.mode == "cookie" else "")
     return (
-        "server {\n"
-        f"    listen {listen};\n"
         f"    access_log {quote(access_log)} {ns}_log;\n"
         f"    keepalive_timeout {_secs(options.keepalive_timeout)};\n"
         f"    keepalive_requests {options.keepalive_requests};\n"
@@ -255,8 +258,28 @@ def _server(table: RoutingTable, ns: str, listen: str, options: NginxOptions,
         "        proxy_next_upstream error timeout;\n"
         "        proxy_next_upstream_tries 3;\n"
         + cookie +
-        "    }\n"
-        "}")
+        "    }\n")
+
+
+def _servers_tls(body: str, listen: str, tls: TlsSettings) -> list[str]:
+    """One server per certificate (nginx picks it by SNI; the first is the default one),
+    each with the same routing, and the plain server that redirects with 308."""
+    common = (f"    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_ciphers {CIPHERS};\n"
+              "    ssl_prefer_server_ciphers on;\n")
+    certs = [((), tls.cert, tls.key)] + [(c.names, c.cert, c.key) for c in tls.certificates]
+    out = [f"server {{\n    listen {listen} ssl;\n"
+           + (f"    server_name {' '.join(names)};\n" if names else "")
+           + f"    ssl_certificate {quote(cert)};\n    ssl_certificate_key {quote(key)};\n"
+           + common + body + "}" for names, cert, key in certs]
+    if tls.redirect_http:
+        port = listen.rsplit(":", 1)[1]
+        out.append(f"server {{\n    listen {tls.redirect_http};\n"
+                   '    if ($http_host = "") {\n'
+                   '        return 400 "https is required, and a Host header to redirect to\\n";\n'
+                   "    }\n"
+                   f"    return 308 https://$host{'' if port == '443' else ':' + port}"
+                   "$request_uri;\n}")
+    return out
 
 
 # --- checks and quoting ------------------------------------------------------------------
