@@ -1,0 +1,66 @@
+"""One page load over https through the embedded proxy in a real browser (Debian's
+chromium, driven by Playwright): SNI picks the certificate, the page arrives over TLS."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+from tests.support.certs import TestCA
+from tests.support.net import HOST
+from tests.support.proxy import ProxyProcess, table_of
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage"]
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - installed by the test extras
+    sync_playwright = None
+
+if (sync_playwright is None or not os.path.exists(CHROMIUM)) and os.environ.get("CI") != "true":
+    pytest.skip("needs Debian's chromium and playwright (bash scripts/setup.sh installs both); "
+                "never skipped under CI", allow_module_level=True)
+
+
+def spki_sha256(cert_pem: str) -> str:
+    """What --ignore-certificate-errors-spki-list takes: this key and no other is trusted."""
+    pub = subprocess.run(["openssl", "x509", "-pubkey", "-noout"], input=cert_pem.encode(),
+                         capture_output=True, check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub,
+                         capture_output=True, check=True).stdout
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def test_chromium_loads_a_page_over_https_with_the_sni_certificate(tmp_path, app_factory):
+    ca = TestCA(tmp_path / "certs")
+    shop, api = ca.leaf("shop.test"), ca.leaf("api.test")
+    proxy = ProxyProcess(tmp_path, extra=["--tls-cert", str(shop.cert), "--tls-key", str(shop.key),
+                                          "--tls-sni", f"api.test={api.cert},{api.key}"])
+    try:
+        proxy.start()
+        proxy.apply(table_of(1, ("v1", 100, [app_factory("v1")])))
+        args = [*FLAGS, f"--host-resolver-rules=MAP api.test {HOST}",
+                f"--ignore-certificate-errors-spki-list={spki_sha256(api.cert.read_text())}"]
+        with sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(
+                tempfile.mkdtemp(dir=tmp_path, prefix="chromium-"), executable_path=CHROMIUM,
+                headless=True, args=args)
+            try:
+                response = context.new_page().goto(f"https://api.test:{proxy.port}/version")
+                assert response is not None and response.status == 200
+                assert response.headers.get("x-version") == "v1"
+                details = response.security_details() or {}
+                assert details.get("subjectName") == "api.test", details
+                assert details.get("protocol") in ("TLS 1.2", "TLS 1.3"), details
+            finally:
+                context.close()
+    finally:
+        proxy.cleanup()
