@@ -73,6 +73,8 @@ class DeploymentView:
     step_started: float | None = None  # when the step in progress began
     step_limit: float | None = None  # its bound: a pause's duration, a health wait's timeout
     proof: dict | None = None  # its zero-downtime proof (zerodown/proof.py) once it ended
+    by: str | None = None  # who asked: the local user or the API token's name (history)
+    reason: str | None = None  # why, as they said (`-m`)
 
     def step_left(self, now: float) -> float | None:
         """Seconds until the step in progress ends by itself or reaches its bound."""
@@ -336,7 +338,8 @@ def deployment_dict(d: DeploymentView, now: float) -> dict:
             "step": d.step, "steps": d.steps, "step_text": d.step_text, "error": d.error,
             "controller_pid": d.controller_pid, "created": d.created,
             "duration_s": round(d.duration(now), 3), "step_started": d.step_started,
-            "step_limit_s": d.step_limit, "proof": d.proof}
+            "step_limit_s": d.step_limit, "proof": d.proof,
+            "by": d.by, "reason": d.reason}
 
 
 # --- history and plans ---------------------------------------------------------------
@@ -351,20 +354,26 @@ def clock_time(t: float) -> str:
 
 
 def history_text(deployments: Sequence[DeploymentView], now: float,
-                 events: Mapping[int, Sequence[EventView]] | None = None) -> str:
-    """Newest first; with `events` (-v), each deployment's event log under it."""
+                 events: Mapping[int, Sequence[EventView]] | None = None,
+                 config: Mapping[int, Sequence[str]] | None = None) -> str:
+    """Newest first, who asked and why; with `events` (-v), each deployment's event log under
+    it; with `config` (-v), what changed in zerodown.yaml since the revision before."""
     if not deployments:
         return "no deployments yet"
-    rows = table(("ID", "KIND", "CHANGE", "STRATEGY", "OUTCOME", "STARTED", "DURATION"), [
-        (d.id, d.kind, change(d), d.strategy, outcome(d.phase), clock_time(d.created),
-         seconds(d.duration(now))) for d in deployments]).splitlines()
+    rows = table(("ID", "KIND", "CHANGE", "STRATEGY", "OUTCOME", "STARTED", "DURATION", "BY"), [
+        (d.id, d.kind, change(d), strategy_name(d.strategy), outcome(d.phase),
+         clock_time(d.created), seconds(d.duration(now)), d.by) for d in deployments]
+    ).splitlines()
     lines = [rows[0]]
     for d, row in zip(deployments, rows[1:]):
         lines.append(row)
+        if d.reason:
+            lines.append(f"    why: {d.reason}")
         if d.error:
             lines.append(f"    error: {d.error}")
         if d.proof:
             lines.append(f"    proof: {proof_line(d.proof)}")
+        lines.extend(f"    config: {line}" for line in (config or {}).get(d.id, ()))
         for e in (events or {}).get(d.id, ()):
             lines.extend("    " + part for part in event_line(e, d.created).splitlines())
     return "\n".join(lines)
@@ -397,7 +406,8 @@ def deployment_from_dict(d: Mapping, now: float) -> DeploymentView:
         steps=d["steps"], step_text=d["step_text"], plan_kind=d["plan"], created=d["created"],
         updated=d["created"] + d["duration_s"], error=d["error"],
         controller_pid=d["controller_pid"], step_started=d.get("step_started"),
-        step_limit=d.get("step_limit_s"), proof=d.get("proof"))
+        step_limit=d.get("step_limit_s"), proof=d.get("proof"), by=d.get("by"),
+        reason=d.get("reason"))
 
 
 def status_from_dict(s: Mapping, now: float) -> StatusView:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from zerodown.config_diff import change_dict
 from zerodown.plan import Analyze, Hook, Pause, Plan, Route
 from zerodown.render import DeploymentView, EventView, deployment_dict
 
@@ -48,11 +49,14 @@ def plan_dict(plan: Plan, version: str, active: DeploymentView | None, now: floa
 
 
 def history_dict(deployments: Sequence[DeploymentView], now: float,
-                 events: Mapping[int, Sequence[EventView]] | None = None) -> dict:
-    """`zerodown history --json`: newest first; `events` only with -v."""
+                 events: Mapping[int, Sequence[EventView]] | None = None,
+                 config: Mapping[int, Sequence[tuple]] | None = None) -> dict:
+    """`zerodown history --json`: newest first; `events` only with -v; `config`: each
+    deployment's (key, old, new) changes of zerodown.yaml since the revision before."""
     rows = []
     for d in deployments:
         row = deployment_dict(d, now)
+        row["config_changes"] = [change_dict(*c) for c in (config or {}).get(d.id, ())]
         if events is not None:
             row["events"] = [{"time": e.time, "kind": e.kind, "message": e.message}
                              for e in events.get(d.id, ())]

@@ -219,9 +219,9 @@ def test_history_lists_newest_first_with_errors_and_events_when_verbose():
     text = render.history_text(ds, now=2000.0)
     lines = text.splitlines()
     assert lines[0].split() == ["ID", "KIND", "CHANGE", "STRATEGY", "OUTCOME", "STARTED",
-                                "DURATION"]
+                                "DURATION", "BY"]
     assert lines[1].startswith("2   deploy  r1 (v1) → r2 (v2)  rolling   rolled back")
-    assert lines[1].endswith("4.2s")
+    assert lines[1].endswith("4.2s      -")  # nobody recorded: no name
     assert lines[2] == "    error: unhealthy"
     assert lines[3].startswith("1   deploy  r1 (v1)") and "succeeded" in lines[3]
     events = {2: [EventView(1000.5, "phase", "deployment 2 running")]}
@@ -282,3 +282,12 @@ def test_a_step_clock_survives_the_round_trip_through_json():
     d = deployment(step_started=1001.0, step_limit=10.0)
     back = render.deployment_from_dict(render.deployment_dict(d, 1005.0), 1005.0)
     assert (back.step_started, back.step_limit, back.step_left(1005.0)) == (1001.0, 10.0, 6.0)
+
+
+def test_history_says_who_asked_why_and_what_changed_in_the_config():
+    ds = [deployment(id=2, phase="succeeded", by="ci-token", reason="ship the greeting",
+                     strategy="ab-test")]
+    text = render.history_text(ds, 2000.0, config={2: ["strategy.split: 50 → 20"]})
+    lines = text.splitlines()
+    assert lines[1].endswith("4.2s      ci-token") and "A/B test" in lines[1]
+    assert lines[2:] == ["    why: ship the greeting", "    config: strategy.split: 50 → 20"]

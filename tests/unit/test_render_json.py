@@ -93,7 +93,8 @@ def test_every_key_printed_is_documented():
                 (Start(NEW), Route((Share(1, OLD, 90.0), Share(2, NEW, 10.0))),
                  Pause("x", 1.0), Analyze(2, {}, 1), Hook("after_traffic")))
     printed = keys(plan_dict(plan, "v2", deployment(), 0))
-    printed |= keys(history_dict([deployment()], 0, {3: [EventView(1.0, "k", "m")]}))
+    printed |= keys(history_dict([deployment()], 0, {3: [EventView(1.0, "k", "m")]},
+                                 {3: [("strategy.max_surge", 1, 2)]}))
     from tests.unit.test_render import status
     printed |= keys(status_dict(status(), 0))
     assert printed - documented(DOC) == set()

@@ -44,7 +44,8 @@ def _deployment_options(p: argparse.ArgumentParser) -> None:
                    help="if another deployment runs, wait for it to end instead of refusing")
     p.add_argument("--detach", action="store_true",
                    help="return once the controller has the deployment; do not follow it")
-    p.add_argument("--reason", help="why (kept in the event log with who asked)")
+    p.add_argument("-m", "--reason", metavar="TEXT",
+                   help="why (kept with who asked; `history` shows it)")
 
 
 def _allow_downtime(p: argparse.ArgumentParser) -> None:
@@ -173,7 +174,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p = add(name, f"deploying:cmd_{name}", text)
         p.add_argument("id", nargs="?", type=arguments.deployment_id,
                        help="deployment id (default: the active one)")
-        p.add_argument("--reason", help="why (kept in the event log with who asked)")
+        p.add_argument("-m", "--reason", metavar="TEXT",
+                   help="why (kept with who asked; `history` shows it)")
         if name == "promote":
             p.add_argument("--full", action="store_true",
                            help="skip every remaining pause and analysis")
@@ -183,7 +185,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     _allow_downtime(p)
     _deployment_options(p)
 
-    p = add("history", "inspect:cmd_history", "deployments, newest first; -v adds their events")
+    p = add("history", "inspect:cmd_history", "deployments, newest first, who asked and why; "
+                                              "-v adds their events and config changes")
     p.add_argument("-v", "--verbose", action="store_true", help="each deployment's event log")
     p.add_argument("-n", "--limit", type=arguments.count(1, 1_000_000, "a number of deployments"),
                    default=50, help="at most this many (default 50)")

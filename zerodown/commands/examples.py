@@ -13,7 +13,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "schema": ("zerodown schema > zerodown.schema.json",),
     "hosts": ("zerodown hosts", "zerodown hosts -f fleet.yaml"),
     "up": ("zerodown up", "zerodown up --version v1"),
-    "deploy": ("zerodown deploy v2",
+    "deploy": ("zerodown deploy v2", "zerodown deploy v2 -m 'fix the login redirect'",
                "zerodown deploy v3 --strategy canary --steps '10,pause 30s,50'",
                "zerodown deploy v3 --strategy in-place --batch-size 50%",
                "zerodown deploy v3 --strategy ab-test --split 20 --detach",

@@ -4,6 +4,7 @@ anything. (`status` asks the controller: commands/status.py.)"""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -11,7 +12,9 @@ import time
 from pathlib import Path
 
 from zerodown import colour, render
+from zerodown.config_diff import change_text, changes
 from zerodown.controller import Controller, deployment_view, event_view, labels
+from zerodown.engine.store import NotFound
 from zerodown.errors import UsageError
 from zerodown.model import Instance
 from zerodown.plan import ServiceState, Target
@@ -52,18 +55,46 @@ def cmd_history(args: argparse.Namespace, ctl: Controller) -> int:
     known = labels(store, cfg.service)
     rows = store.deployments(cfg.service, limit=args.limit)
     proofs = store.proofs(d.id for d in rows)
-    views = [deployment_view(d, known, proof=proofs.get(d.id)) for d in rows]
-    events = None
+    views = [asked(store, d, deployment_view(d, known, proof=proofs.get(d.id))) for d in rows]
+    events, config = None, None
     if args.verbose:
         events = {d.id: [event_view(e) for e in store.events(deployment=d.id, limit=100_000)]
                   for d in rows}
+    if args.verbose or args.json:
+        config = {d.id: config_changes(store, cfg.service, d.from_revision, d.to_revision)
+                  for d in rows}
     if args.json:
         from zerodown.render_json import history_dict
-        print(json.dumps(history_dict(views, time.time(), events), indent=2))
+        print(json.dumps(history_dict(views, time.time(), events, config), indent=2))
     else:
-        text = render.history_text(views, time.time(), events)
+        text = render.history_text(views, time.time(), events, config and {
+            id: [change_text(*c) for c in found] for id, found in config.items()})
         print(colour.paint(text) if colour.wanted(sys.stdout, args.no_color) else text)
     return 0
+
+
+UP_REASON = "zerodown up"  # what `up` says of the first deployment: no person's words
+
+
+def asked(store, d, view: render.DeploymentView) -> render.DeploymentView:
+    """The view with who asked for the deployment and why (the API's "action" event)."""
+    for e in store.events(deployment=d.id, kind="action", limit=10):
+        if e.data.get("action") in ("deploy", "rollback"):
+            reason = e.data.get("reason")
+            return dataclasses.replace(view, by=e.data.get("who"),
+                                       reason=None if reason == UP_REASON else reason)
+    return view
+
+
+def config_changes(store, service: str, old: int | None, new: int) -> list[tuple]:
+    """What changed in the config from revision `old` to `new` (their snapshots)."""
+    if old is None or old == new:
+        return []
+    try:
+        before, after = store.revision(service, old), store.revision(service, new)
+    except NotFound:  # a revision lost with its store: nothing to compare
+        return []
+    return changes(before.config.get("source"), after.config.get("source"))
 
 
 # --- logs ---------------------------------------------------------------------------------

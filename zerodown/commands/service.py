@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from zerodown.commands.inspect import UP_REASON
 from zerodown.commands.follow import watch
 from zerodown.daemon import process
 from zerodown.config import ServiceConfig, json_schema, parse_config, starter_yaml
@@ -106,7 +107,7 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
         # Nothing serves now: a plan that routes nothing for a while loses no one.
         answer = client.post("/api/v1/deployments", {"version": args.version or version or "v1",
                                                      "allow_downtime": True,
-                                                     "reason": "zerodown up"})
+                                                     "reason": UP_REASON})
         code = watch(client, answer["id"], no_color=args.no_color)
         if code:
             return code

@@ -575,10 +575,10 @@ class Store:
             tx.event(service, kind, message, deployment, **data)
 
     def events(self, service: str | None = None, deployment: int | None = None,
-               after: int = 0, limit: int = 1000) -> list[Event]:
+               after: int = 0, limit: int = 1000, kind: str | None = None) -> list[Event]:
         """Oldest first, with id > `after`: poll with the last id seen to follow the log."""
         where, params = ["id > ?"], [after]
-        for column, value in (("service", service), ("deployment", deployment)):
+        for column, value in (("service", service), ("deployment", deployment), ("kind", kind)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
