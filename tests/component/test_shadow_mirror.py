@@ -15,6 +15,17 @@ async def _server(handler):
     return server, server.sockets[0].getsockname()[:2]
 
 
+async def _finished(mirror: Mirror, server, copies: int, timeout: float = 20) -> dict:
+    """The mirror's stats once `copies` copies were compared, failed or timed out; both closed."""
+    deadline = time.monotonic() + timeout
+    while mirror.compared + mirror.failed + mirror.timed_out < copies:
+        assert time.monotonic() < deadline, mirror.stats()
+        await asyncio.sleep(0.02)
+    await mirror.close()
+    server.close()
+    return mirror.stats()
+
+
 def _stable(n: int) -> Answer:
     return Answer(200, (("Content-Type", "application/json"),),
                   json.dumps({"id": n, "price": 10, "time": 1}).encode())
@@ -39,13 +50,7 @@ def test_the_mirror_compares_every_copy_and_names_the_differing_ones():
         mirror.start()
         for n in range(300):
             assert mirror.offer(HEAD % n, b"", _stable(n))
-        deadline = time.monotonic() + 20
-        while mirror.compared + mirror.failed + mirror.timed_out < 300:
-            assert time.monotonic() < deadline, mirror.stats()
-            await asyncio.sleep(0.02)
-        await mirror.close()
-        server.close()
-        return mirror.stats()
+        return await _finished(mirror, server, 300)
 
     stats = asyncio.run(main())
     assert (stats["compared"], stats["differing"], stats["dropped"]) == (300, 3, 0), stats
@@ -98,13 +103,7 @@ def test_stable_may_be_given_as_the_raw_bytes_the_user_got():
         mirror.offer(HEAD % 7, b"", b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
                      % (len(body), body))
         mirror.offer(HEAD % 8, b"", b"HTTP/1.1 200 OK\r\nContent-Len")  # torn: counted
-        deadline = time.monotonic() + 10
-        while mirror.compared + mirror.failed < 2:
-            assert time.monotonic() < deadline, mirror.stats()
-            await asyncio.sleep(0.02)
-        await mirror.close()
-        server.close()
-        return mirror.stats()
+        return await _finished(mirror, server, 2)
 
     stats = asyncio.run(main())
     assert (stats["compared"], stats["differing"], stats["failed"]) == (1, 1, 1), stats
