@@ -78,13 +78,16 @@ class AppConfig:
     env: dict[str, str] = field(default_factory=dict)
     env_file: str | None = None  # KEY=VALUE lines, e.g. releases/{version}/.env
     secrets: tuple[Secret, ...] = ()
+    # runtime ssh: this folder (relative to zerodown.yaml) is uploaded to every host once per
+    # version and is the instances' working directory there (zerodown/runtimes/ssh_release.py)
+    release: str | None = None
 
     def render(self, **values: Any) -> "AppConfig":
         """Fill {version} {port} {slot} {instance} {host}; the result is run without a shell."""
         fill = lambda s: None if s is None else s.format(**values)  # noqa: E731
         return replace(self, command=tuple(fill(a) for a in self.command), cwd=fill(self.cwd),
                        env={k: fill(v) for k, v in self.env.items()},
-                       env_file=fill(self.env_file))
+                       env_file=fill(self.env_file), release=fill(self.release))
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,8 @@ SERVICE = Section(ServiceConfig, {
     "listen": address(),
     "instances": integer(1, 100_000),
     "app": Section(AppConfig, {"command": command(), "cwd": optional(template()), "env": env(),
-                               "env_file": optional(template()), "secrets": SECRETS},
+                               "env_file": optional(template()), "secrets": SECRETS,
+                               "release": optional(template())},
                    "what to run; placeholders {version} {port} {slot} {instance} {host}",
                    check=_secrets_problem),
     "health": Section(HealthConfig, {

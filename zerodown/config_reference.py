@@ -88,6 +88,15 @@ WORDS: W = {
                     ["python3", "app.py", "--port", "{port}"]),
     "app.cwd": ("Its working directory, relative to zerodown.yaml's folder; `plan` and "
                 "`deploy` refuse a version whose folder does not exist.", "releases/{version}"),
+    "app.release": ("runtime ssh: a folder (relative to zerodown.yaml, `{version}` allowed) "
+                    "uploaded to every host once per version before any instance changes, "
+                    "into `<state_dir>/releases/<service>/<version>`, which is the "
+                    "instances' working directory there (app.cwd, if set, is inside it). "
+                    "Files an earlier release on the host has are not sent again.",
+                    "releases/{version}"),
+    "runtime.keep_releases": ("ssh: complete releases kept on each host, newest first "
+                              "(2..100, default 5: the running and the previous one always).",
+                              5),
     "app.env": ("Environment variables of each instance (placeholders allowed). Instances "
                 "inherit nothing else of the caller's environment but PATH=/usr/local/bin:"
                 "/usr/bin:/bin, HOME, USER, LOGNAME, LANG, LC_ALL, TZ and TMPDIR.",

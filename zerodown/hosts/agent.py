@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from zerodown.errors import ZerodownError
-from zerodown.hosts import local
+from zerodown.hosts import local, releases
 from zerodown.hosts.instances import InstanceTable
 
 
@@ -47,6 +47,8 @@ OPS = {
     "wait_gone": local.wait_gone,
     "tail": local.tail,
     "table": _table,
+    "release_prepare": releases.prepare,
+    "release_commit": releases.commit,
 }
 
 

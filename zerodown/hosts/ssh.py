@@ -38,6 +38,7 @@ _FILES = {"zerodown/__init__.py": None, "zerodown/hosts/__init__.py": None,
           "zerodown/errors.py": "errors.py", "zerodown/atomic_write.py": "atomic_write.py",
           "zerodown/hosts/local.py": "hosts/local.py",
           "zerodown/hosts/instances.py": "hosts/instances.py",
+          "zerodown/hosts/releases.py": "hosts/releases.py",
           "zerodown/hosts/agent.py": "hosts/agent.py"}
 QUICK = 15.0  # a call that only looks (/proc, a file) answers within this
 
@@ -111,6 +112,10 @@ class SshHost:
 
     def tail(self, path: Path | str, lines: int) -> list[str]:
         return self._call("tail", str(path), lines)
+
+    def call(self, op: str, *args: Any, timeout: float = QUICK) -> Any:
+        """One operation of the agent (zerodown/hosts/agent.py OPS) on the host."""
+        return self._call(op, *args, timeout=timeout)
 
     def table(self, state_dir: str, method: str, *args: Any, timeout: float = QUICK) -> Any:
         """InstanceTable(state_dir).method(*args) on the host (zerodown/hosts/instances.py)."""

@@ -101,7 +101,7 @@ class LocalRuntime:
     # --- starting ----------------------------------------------------------
 
     def _cwd(self, app: AppConfig, name: str) -> str:
-        cwd = resolve(self.config, app.cwd or ".")
+        cwd = resolve(self.config, os.path.join(app.release or ".", app.cwd or "."))
         if not os.path.isdir(cwd):
             raise RuntimeFailure(f"instance {name}: working directory {cwd} does not exist "
                                  f"(app.cwd {app.cwd!r} in {self._file}, relative to "

@@ -55,10 +55,12 @@ def check_release(cfg: ServiceConfig, version: str,
     with one ({slot}, ...) is checked when that instance starts."""
     problems = []
     app = cfg.app
-    cwd = _fill(app.cwd or ".", version)
+    # locally the release folder is used where it is; app.cwd is inside it
+    cwd = _fill(os.path.join(app.release or ".", app.cwd or "."), version)
+    key = "app.cwd" if app.cwd or not app.release else "app.release"
     if cwd is not None and not os.path.isdir(resolve(cfg, cwd)):
-        problems.append(("app.cwd", f"version {version}: release folder {resolve(cfg, cwd)} "
-                                    f"does not exist (app.cwd {app.cwd!r})"))
+        problems.append((key, f"version {version}: release folder {resolve(cfg, cwd)} "
+                              f"does not exist ({key} {getattr(app, key[4:])!r})"))
     env_file = _fill(app.env_file, version) if app.env_file else None
     if env_file is not None:
         try:

@@ -13,7 +13,9 @@ the table by health) — never "stopped" or "not running".
 
 Before a version is deployed (check_release, before a revision number is taken)
 every host is checked at once (zerodown/hosts/preflight.py): a host that is not
-ready refuses the deployment, naming it, with nothing changed.
+ready refuses the deployment, naming it, with nothing changed; then app.release is
+uploaded to every host (runtimes/ssh_release.py) and is the instances' working
+directory there.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.preflight import preflight, refuse_unless_ready
 from zerodown.hosts.ssh import QUICK, SshHost
 from zerodown.model import Instance, InstanceRef, Revision, Slot
-from zerodown.runtimes import release
+from zerodown.runtimes import release, ssh_release
 from zerodown.runtimes.health import probe
 from zerodown.runtimes.ssh_options import parse_options
 
@@ -49,6 +51,7 @@ class SshRuntime:
         self.names = [spec.name for spec in self.options.hosts]
         self.hosts = {n: SshHost(self.connections, n, self.options.state_dir) for n in self.names}
         self.remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{config.service}"
+        self.release_base = f"{self.options.state_dir.rstrip('/')}/releases/{config.service}"
         self._listening: set[tuple[str, int]] = set()
 
     def host_of(self, slot: Slot) -> str:
@@ -73,7 +76,9 @@ class SshRuntime:
         try:
             app = release.render(revision, slot, name, got["port"], address)
             argv = release.argv_of(app)
-            cwd = os.path.join(self.remote_dir, app.cwd or ".")
+            home = (ssh_release.remote_folder(self, revision.version) if app.release
+                    else self.remote_dir)
+            cwd = os.path.normpath(os.path.join(home, app.cwd or "."))
             env = release.instance_env(self.config, app)
         except (ConfigError, RuntimeFailure) as e:
             host.table(self.remote_dir, "drop", name)
@@ -123,9 +128,11 @@ class SshRuntime:
         return f"{host}:{self.remote_dir}/logs/{instance.id}.log"
 
     def check_release(self, app: AppConfig, version: str) -> None:
-        """What the controller provides (env_file, secrets), then every host's pre-flight."""
+        """What the controller provides (env_file, secrets), every host's pre-flight, then
+        the release uploaded to every host: all before anything changes."""
         release.check_release(replace(self.config, app=replace(app, cwd=None)), version)
         refuse_unless_ready(preflight(self.connections, self.options.state_dir))
+        ssh_release.upload(self, version, app)
 
     def close(self) -> None:
         self.connections.close()

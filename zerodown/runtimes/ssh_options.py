@@ -50,6 +50,7 @@ class SshOptions:
     connect_timeout: float = 10.0
     command_timeout: float = 60.0
     keepalive: float = 15.0
+    keep_releases: int = 5
 
 
 def parse_host(value: Any) -> HostSpec:
@@ -79,6 +80,7 @@ PARSERS = {
     "state_dir": text(_STATE_DIR, "an absolute path on the hosts").parse,
     "connect_timeout": duration(0.1, 600).parse, "command_timeout": duration(0.1, 86400).parse,
     "keepalive": duration(0.1, 3600).parse,
+    "keep_releases": integer(2, 100).parse,
 }
 
 

@@ -1,0 +1,83 @@
+"""Releases on the real fleet: uploaded once per version to every host before anything
+changes, unchanged files not sent again, the working directory of the instances there."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.support import APP
+from tests.support.net import free_port, wait_until
+from zerodown.config import parse_config
+from zerodown.errors import RuntimeFailure
+from zerodown.model import Revision, Slot
+from zerodown.runtimes import runtime_for, ssh_release
+
+BASE = "/srv/zerodown/releases/shop"
+
+
+@pytest.fixture
+def runtime(healthy_fleet, tmp_path):
+    text = healthy_fleet.service_config(free_port(), "{kind: rolling}", per_host=1)
+    text = text.replace(f'"{APP}"', '"app.py"').replace(
+        "  env: {", "  release: releases/{version}\n  env: {").replace(
+        "  keepalive: 1s\n", "  keepalive: 1s\n  keep_releases: 2\n")
+    path = tmp_path / "zerodown.yaml"
+    path.write_text(text)
+    for version, data in (("v1", "one"), ("v2", "two"), ("v3", "three")):
+        folder = tmp_path / "releases" / version
+        folder.mkdir(parents=True)
+        shutil.copy(APP, folder / "app.py")
+        (folder / "data.txt").write_text(data)
+    for host in healthy_fleet.hosts:
+        shutil.rmtree(host.srv / "zerodown/releases", ignore_errors=True)
+    rt = runtime_for(parse_config(text, file=str(path)), tmp_path / "state")
+    yield rt
+    for instance in rt.adopt("shop"):
+        rt.stop(instance, grace=1)
+    rt.close()
+
+
+def test_a_release_is_uploaded_once_and_is_the_working_directory(runtime, healthy_fleet,
+                                                                 monkeypatch):
+    sent = []
+    real_tar = ssh_release._tar
+    monkeypatch.setattr(ssh_release, "_tar", lambda folder, paths: (sent.append(sorted(paths)),
+                                                                    real_tar(folder, paths))[1])
+    app = runtime.config.app
+    runtime.check_release(app, "v1")
+    assert sent == [["app.py", "data.txt"]] * 3   # every file to each of the 3 hosts
+    for host in healthy_fleet.hosts:
+        assert (host.srv / "zerodown/releases/shop/v1/data.txt").read_text() == "one"
+    sent.clear()
+    runtime.check_release(app, "v1")
+    assert sent == [], "a version complete on a host is not sent again"
+    runtime.check_release(app, "v2")
+    assert sent == [["data.txt"]] * 3, "app.py is the same: copied on the host, not sent"
+
+    rev = Revision("shop", 2, "v2", app, runtime.config.health)
+    instance = runtime.start(rev, Slot(0))
+    assert wait_until(lambda: runtime.healthy(instance, rev)[0], timeout=15)
+    cwd = healthy_fleet.hosts[0].run(f"readlink /proc/{instance.pid}/cwd").stdout.strip()
+    assert cwd == f"{BASE}/v2"
+
+    runtime.check_release(app, "v3")   # keep_releases: 2 -> v1 goes
+    assert sorted(p.name for p in (healthy_fleet.hosts[1].srv / "zerodown/releases/shop")
+                  .iterdir()) == ["v2", "v3"]
+
+
+def test_an_upload_that_cannot_reach_a_host_refuses_naming_it(runtime, healthy_fleet):
+    healthy_fleet.partition(healthy_fleet.hosts[2])
+    with pytest.raises(RuntimeFailure, match=r"nothing was changed:\n  zdf3: "):
+        runtime.check_release(runtime.config.app, "v1")
+    healthy_fleet.heal(healthy_fleet.hosts[2])
+    for host in healthy_fleet.hosts:   # the pre-flight refused before any upload began
+        assert not (host.srv / "zerodown/releases/shop").exists()
+
+
+def test_a_version_is_never_changed_on_a_host(runtime, healthy_fleet, tmp_path):
+    runtime.check_release(runtime.config.app, "v1")
+    (tmp_path / "releases/v1/data.txt").write_text("changed")
+    with pytest.raises(RuntimeFailure, match=r"v1 .*other content.*new version"):
+        runtime.check_release(runtime.config.app, "v1")

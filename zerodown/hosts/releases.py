@@ -1,0 +1,124 @@
+"""Release folders on the machine this runs on (an SSH host, through the agent; stdlib only).
+
+    got = prepare(base, "v7", manifest)   # {"done": True} | {"missing": [paths to send]}
+    ... the missing files are unpacked into <base>/v7.partial ...
+    commit(base, "v7", manifest, keep=5)  # checked, renamed to <base>/v7, old ones pruned
+
+`manifest` maps each file's path in the release to [sha256, mode]. A release is
+complete only once its manifest file is written and the folder renamed into place,
+so a broken upload leaves a .partial folder, never a half release. A file whose
+content an earlier release on this host has is copied from there instead of being
+sent again. A version's content never changes: the same version with other content
+is refused (deploy it as a new version).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+
+from zerodown.atomic_write import write_atomic
+from zerodown.errors import RuntimeFailure
+
+MANIFEST = ".zerodown-release.json"
+
+
+def read_manifest(folder: str) -> dict | None:
+    try:
+        with open(os.path.join(folder, MANIFEST), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def prepare(base: str, version: str, manifest: dict) -> dict:
+    final = os.path.join(base, version)
+    there = read_manifest(final)
+    if there == manifest:
+        return {"done": True, "missing": []}
+    if there is not None or os.path.exists(final):
+        raise RuntimeFailure(f"release {version} in {final} has other content than this "
+                             f"upload: a version is never changed; deploy it as a new version")
+    partial = final + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    os.makedirs(partial)
+    known = _known_files(base)
+    missing = []
+    for path, (sha, mode) in manifest.items():
+        target = os.path.join(partial, path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        source = known.get(sha)
+        if source is not None and os.path.isfile(source):
+            shutil.copyfile(source, target)
+            os.chmod(target, mode)
+        else:
+            missing.append(path)
+    return {"done": False, "missing": missing}
+
+
+def commit(base: str, version: str, manifest: dict, keep: int) -> dict:
+    final = os.path.join(base, version)
+    partial = final + ".partial"
+    for path, (sha, mode) in manifest.items():
+        target = os.path.join(partial, path)
+        if _sha256(target) != sha:
+            raise RuntimeFailure(f"release {version}: {path} arrived damaged or not at all "
+                                 f"in {partial}")
+        os.chmod(target, mode)
+    write_atomic(os.path.join(partial, MANIFEST), json.dumps(manifest, sort_keys=True))
+    os.rename(partial, final)
+    return {"removed": prune(base, keep, keep_also={version})}
+
+
+def prune(base: str, keep: int, keep_also: set[str]) -> list[str]:
+    """Remove all but the `keep` newest complete releases (never one in `keep_also`)."""
+    releases = [d for d in os.listdir(base) if read_manifest(os.path.join(base, d)) is not None]
+    releases.sort(key=lambda d: os.stat(os.path.join(base, d, MANIFEST)).st_mtime,
+                  reverse=True)
+    removed = []
+    for old in releases[keep:]:
+        if old not in keep_also:
+            shutil.rmtree(os.path.join(base, old), ignore_errors=True)
+            removed.append(old)
+    return removed
+
+
+def _known_files(base: str) -> dict[str, str]:
+    """sha256 -> a file with that content in a complete release under `base`."""
+    known: dict[str, str] = {}
+    try:
+        names = os.listdir(base)
+    except FileNotFoundError:
+        return known
+    for name in names:
+        manifest = read_manifest(os.path.join(base, name)) or {}
+        for path, (sha, _) in manifest.items():
+            known.setdefault(sha, os.path.join(base, name, path))
+    return known
+
+
+def _sha256(path: str) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def manifest_of(folder: str) -> dict:
+    """{path: [sha256, mode]} of every regular file under `folder` (symlinks followed)."""
+    out = {}
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, folder)
+            if rel == MANIFEST:
+                continue
+            out[rel] = [_sha256(path), os.stat(path).st_mode & 0o777]
+    return out
