@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -245,3 +246,25 @@ def test_haproxy_and_nginx_routers_terminate_tls_with_the_same_settings(tmp_path
         conn.close()
     finally:
         router.stop()
+
+
+def test_sighup_to_the_supervisor_reloads_the_certificates_and_restarts_nothing(tls_proxy, ca):
+    serving = tls_proxy.serving_pid()
+    assert "certificates reloaded" not in tls_proxy.proc.log()
+    os.kill(tls_proxy.proc.pid, signal.SIGHUP)  # the pid a user finds: the supervisor's
+    wait_until(lambda: "certificates reloaded" in tls_proxy.proc.log(), timeout=10)
+    assert tls_proxy.proc.alive and tls_proxy.serving_pid() == serving
+    assert https_get(tls_proxy.port, "shop.test", ca.ca).status == 200
+
+
+def test_sighup_to_a_plain_proxy_changes_nothing(proxy, app_factory):
+    proxy.apply(table_of(1, ("v1", 100, [app_factory("v1")])))
+    serving = proxy.serving_pid()
+    os.kill(proxy.proc.pid, signal.SIGHUP)
+    os.kill(serving, signal.SIGHUP)
+    conn = http.client.HTTPConnection(HOST, proxy.port, timeout=5)
+    conn.request("GET", "/")
+    assert conn.getresponse().status == 200
+    conn.close()
+    assert proxy.proc.alive and proxy.serving_pid() == serving
+    assert "restarting" not in proxy.proc.log()

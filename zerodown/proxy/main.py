@@ -140,7 +140,7 @@ def handover_path(args: argparse.Namespace) -> str:
 
 def tls_terminator(args: argparse.Namespace, plane: DataPlane) -> tls.Terminator | None:
     """With --tls-cert: the terminator, reloading changed certificate files (polled each
-    second) and on SIGHUP; X-Forwarded-Proto says https to the backends."""
+    second; SIGHUP: at once, see serve); X-Forwarded-Proto says https to the backends."""
     config = tls.config_from_args(args.tls_cert, args.tls_key, args.tls_sni)
     if config is None:
         return None
@@ -152,7 +152,6 @@ def tls_terminator(args: argparse.Namespace, plane: DataPlane) -> tls.Terminator
         terminator.reload_if_changed()
         loop.call_later(tls.WATCH_INTERVAL, watch)
     loop.call_later(tls.WATCH_INTERVAL, watch)
-    loop.add_signal_handler(signal.SIGHUP, terminator.reload)
     return terminator
 
 
@@ -206,6 +205,8 @@ async def serve(args: argparse.Namespace, settings: ProxySettings, sockets: List
     successor = await handover.serve(handover_path(args), offer, handed_over, cancelled)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, done.set)
+    # SIGHUP (to us or to the supervisor, which passes it on): reload the certificates
+    loop.add_signal_handler(signal.SIGHUP, terminator.reload if terminator else lambda: None)
     print(f"zerodown proxy serving: pid={os.getpid()} table=v{plane.table.version} "
           f"hot-path={'compiled' if accel.compiled() else 'python'}", flush=True)
     ready()

@@ -68,10 +68,19 @@ class Supervisor:
             except ProcessLookupError:
                 pass
 
+    def on_hangup(self, _sig: int, _frame: object) -> None:
+        """SIGHUP is "reload" (the certificates): the serving process does it, not us."""
+        if self.child:
+            try:
+                os.kill(self.child, signal.SIGHUP)
+            except ProcessLookupError:
+                pass
+
     def start(self) -> int | None:
         """Fork the first serving process; its pid once ready, None (reaped) if it failed."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self.on_signal)
+        signal.signal(signal.SIGHUP, self.on_hangup)
         pid, ready = self._fork(first=True)
         if self._ready(pid, ready):
             return pid
@@ -110,6 +119,7 @@ class Supervisor:
             try:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the loop handles it
                 code = self.serve(w, first)
             except BaseException:
                 traceback.print_exc()
