@@ -9,7 +9,9 @@ Two figures per proxy, each from wrk (1 thread) over https to 127.0.0.1:
                does not resume sessions): new handshakes per second.
 The certificate is an ECDSA P-256 leaf made here with openssl; HAProxy runs
 with nbthread 1 and the same TLS 1.2+ floor; both add X-Forwarded-Proto. The
-backends and the process handling come from proxy_bench.py. Run it on a quiet
+backends and the process handling come from proxy_bench.py. Beside the rates it
+reports each proxy's CPU time per request (keep-alive) and per handshake, which a
+busy machine moves far less than req/s. Run it on a quiet
 machine: two cores shared with anything else move the figures by 20% or more.
 """
 
@@ -103,6 +105,13 @@ def wrk(port: int, connections: int, duration: float, close: bool) -> pb.Result:
     return pb.parse_wrk("x", connections, done.stdout)
 
 
+def cpu_per_request(before, child: pb.Child, result: pb.Result) -> float:
+    """The proxy's CPU time (user + system, all its processes) per request of `result`:
+    unlike req/s it hardly depends on what else the machine runs."""
+    used = pb.cpu_used(before, pb.cpu_snapshot(child.pid))
+    return (used[0] + used[1]) * 1e6 / max(result.requests, 1) if used else float("nan")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--duration", type=float, default=5.0)
@@ -122,23 +131,31 @@ def main(argv: list[str] | None = None) -> int:
                          else start_zerodown(tmp, port, ports, cert, key))
                 try:
                     wrk(port, args.connections, 1.0, close=False)  # warm-up
+                    before = pb.cpu_snapshot(child.pid)
                     ka = wrk(port, args.connections, args.duration, close=False)
+                    ka_cpu = cpu_per_request(before, child, ka)
+                    before = pb.cpu_snapshot(child.pid)
                     hs = wrk(port, args.connections, args.duration, close=True)
+                    hs_cpu = cpu_per_request(before, child, hs)
                 finally:
                     child.stop()
                 report[target] = {"keepalive_rps": ka.rps, "keepalive_p99_ms": ka.p99_ms,
-                                  "keepalive_errors": ka.errors, "handshakes_per_s": hs.rps,
-                                  "handshake_errors": hs.errors}
+                                  "keepalive_errors": ka.errors, "keepalive_cpu_us": ka_cpu,
+                                  "handshakes_per_s": hs.rps, "handshake_errors": hs.errors,
+                                  "handshake_cpu_us": hs_cpu}
                 print(f"{target:9} keep-alive {ka.rps:9.0f} req/s (p99 {ka.p99_ms:.2f} ms, "
-                      f"errors {ka.errors})   new handshakes {hs.rps:7.0f}/s "
-                      f"(errors {hs.errors})", flush=True)
+                      f"cpu {ka_cpu:.1f} µs/req, errors {ka.errors})   new handshakes "
+                      f"{hs.rps:7.0f}/s (cpu {hs_cpu:.0f} µs each, errors {hs.errors})",
+                      flush=True)
         finally:
             backends.stop()
     zd, ha = report["zerodown"], report["haproxy"]
     ratios = {"keepalive": zd["keepalive_rps"] / ha["keepalive_rps"],
               "handshakes": zd["handshakes_per_s"] / ha["handshakes_per_s"]}
     print(f"zerodown/HAProxy: keep-alive {ratios['keepalive']:.2f}x (target >= 0.7), "
-          f"handshakes {ratios['handshakes']:.2f}x (target >= 0.5)")
+          f"handshakes {ratios['handshakes']:.2f}x (target >= 0.5); CPU per request "
+          f"{zd['keepalive_cpu_us'] / ha['keepalive_cpu_us']:.2f}x, per handshake "
+          f"{zd['handshake_cpu_us'] / ha['handshake_cpu_us']:.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps({"results": report, "ratios": ratios}, indent=2))
     return 0
