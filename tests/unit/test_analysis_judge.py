@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import asdict
 
 import pytest
@@ -55,7 +57,12 @@ def test_a_five_point_regression_fails_within_seconds_with_its_evidence():
     clock, source, judge, events = world(Behaviour(10, 0.055, LATENCY), seed=2)
     verdict, why = judge(step(max_success_rate_drop=0.01, max_duration=120), None)
     assert verdict == "fail" and elapsed(clock) <= 20
-    assert "success rate vs stable fail: canary" in why and "E(worse)=" in why
+    # in plain words; the statistics in an event of their own (history -v)
+    assert re.fullmatch(r"r2 fails \d+\.\d% of requests vs stable 0\.\d% \(limit \+1 pt\): "
+                        r"failed after \d+ requests \(\d+\.\ds\)", why), why
+    evidence = events.events[-2]
+    assert evidence[0] == "analysis.evidence" and "E(worse)=" in evidence[1]
+    assert "success rate vs stable fail: canary" in evidence[1]
     assert events.kinds()[0] == "analysis.started" and events.kinds()[-1] == "analysis.failed"
 
 
@@ -63,14 +70,17 @@ def test_a_good_canary_passes_once_the_evidence_is_enough():
     clock, source, judge, events = world(Behaviour(10, 0.005, LATENCY), seed=3)
     verdict, why = judge(step(max_success_rate_drop=0.01, max_duration=300), None)
     assert verdict == "pass" and 10 < elapsed(clock) < 300
-    assert "E(within)=" in why and events.kinds()[-1] == "analysis.passed"
+    assert "r2 fails" in why and "passed after" in why and "E(within)=" not in why
+    assert events.kinds()[-1] == "analysis.passed" and "E(within)=" in events.events[-2][1]
     assert "analysis.measurement" in events.kinds()  # every interval, with the evidence
 
 
 def test_latency_fails_a_slower_canary_against_the_stable_p99():
-    clock, source, judge, _ = world(Behaviour(10, 0.005, LATENCY, slowdown=2.0), seed=4)
+    clock, source, judge, events = world(Behaviour(10, 0.005, LATENCY, slowdown=2.0), seed=4)
     verdict, why = judge(step(max_latency_ratio=1.2, max_duration=300), None)
-    assert verdict == "fail" and "latency p99 vs stable fail" in why and "x stable p99" in why
+    assert verdict == "fail" and "r2 answers 99% of requests within " in why
+    assert "(limit 1.2x stable): failed after" in why
+    assert "latency p99 vs stable fail" in events.events[-2][1]
 
 
 def test_absolute_thresholds_work_without_a_stable():

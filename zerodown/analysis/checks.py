@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from zerodown.analysis import sequential as seq
 from zerodown.analysis.evidence import Counts, Window
 from zerodown.analysis.sequential import Tally
+from zerodown.analysis.words import Facts
 
 QUANTILE = 0.99  # latency thresholds are on the p99
 _BISECTIONS = 40  # steps to find a bound on the stable's p99 within its histogram's range
@@ -44,6 +45,7 @@ class Finding:
     check: str  # "success rate", "latency p99"
     verdict: str  # "fail" | "pass" | "open"
     evidence: str  # counts, rates, the statistic and its bound
+    facts: Facts | None = None  # the same in numbers, for plain words (words.py)
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,12 @@ class ErrorRate:
             prior = seq.prior_from(self.history)
             fail, ok = seq.worse(c, s, self.drop, prior), seq.better(c, s, self.drop, prior)
             against = f"stable {_success(s)}, allowed {100 * self.drop:.3g} points below"
-        return _finding(self.name, fail, ok, bound, f"canary {_success(c)}, {against}")
+        relative = self.drop is not None
+        facts = Facts("errors", c.k / c.n if c.n else None,
+                      (s.k / s.n if s.n else None) if relative else None,
+                      self.drop if relative else self.limit, relative, c.n)
+        return replace(_finding(self.name, fail, ok, bound, f"canary {_success(c)}, {against}"),
+                       facts=facts)
 
     def measure(self, canary: Counts, stable: Counts | None) -> tuple[bool | None, str]:
         rate = canary.error_rate
@@ -118,9 +125,11 @@ class Latency:
         if self.ratio is None:
             assert self.seconds is not None
             t = Tally(n, canary.slower_than(self.seconds) or 0.0)
-            return _finding(self.name, seq.above(t, share), seq.below(t, share), bound,
-                            f"{p99}, {_share(t)} slower than {_ms(self.seconds)} "
-                            f"(allowed {100 * share:g}%)")
+            return replace(_finding(self.name, seq.above(t, share), seq.below(t, share), bound,
+                                    f"{p99}, {_share(t)} slower than {_ms(self.seconds)} "
+                                    f"(allowed {100 * share:g}%)"),
+                           facts=Facts("latency", canary.quantile(QUANTILE), None,
+                                       self.seconds, False, canary.requests))
         assert stable is not None
         half = bound + math.log(2)  # alpha/2 for the stable's p99, alpha/2 for the canary
         high, low = stable_p99_bounds(stable, half)
@@ -131,10 +140,13 @@ class Latency:
             fail = seq.above(slow, share)
         if low is not None:
             ok = seq.below(Tally(n, canary.slower_than(self.ratio * low) or 0.0), share)
-        return _finding(self.name, fail, ok, half,
-                        f"{p99}, stable p99 {_ms(stable.quantile(QUANTILE))} in the same window "
-                        f"(between {_ms(low)} and {_ms(high)}); {_share(slow)} slower than "
-                        f"{self.ratio:g} x stable p99 at most (allowed {100 * share:g}%)")
+        finding = _finding(self.name, fail, ok, half,
+                           f"{p99}, stable p99 {_ms(stable.quantile(QUANTILE))} in the same "
+                           f"window (between {_ms(low)} and {_ms(high)}); {_share(slow)} slower "
+                           f"than {self.ratio:g} x stable p99 at most (allowed {100 * share:g}%)")
+        return replace(finding, facts=Facts("latency", canary.quantile(QUANTILE),
+                                            stable.quantile(QUANTILE), self.ratio, True,
+                                            canary.requests))
 
     def measure(self, canary: Counts, stable: Counts | None) -> tuple[bool | None, str]:
         p99 = canary.quantile(QUANTILE)
@@ -200,9 +212,12 @@ class Assessment:
     verdict: str | None  # "fail" | "pass" | None: not yet
     findings: tuple[Finding, ...]
 
+    def shown(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict == "fail"] if self.verdict == "fail" \
+            else list(self.findings)
+
     def why(self) -> str:
-        shown = [f for f in self.findings if f.verdict == "fail"] if self.verdict == "fail" \
-            else self.findings
+        shown = self.shown()
         return "; ".join(f"{f.check} {f.verdict if f.verdict != 'open' else 'undecided'}: "
                          f"{f.evidence}" for f in shown)
 

@@ -28,6 +28,7 @@ from zerodown.analysis.duration import (FLOOR, RATE_WINDOW, default_max_duration
                                         seconds_to_pass, said)
 from zerodown.analysis.evidence import NOTHING, Counts, Window
 from zerodown.analysis.sources import MetricsError
+from zerodown.analysis.words import verdict_words
 from zerodown.plan import Analyze
 from zerodown.protocols import Clock, MetricSource
 from zerodown.strategies.options import AnalysisConfig
@@ -110,10 +111,23 @@ class Run:
             if self.error:
                 why += f"; last metrics error: {self.error}"
             if verdict is not None:
-                return verdict, f"{why} (after {elapsed:.1f}s)"
+                return verdict, self.said(verdict, why, elapsed)
             if report:
                 self.judge.on_event("analysis.measurement", f"{self.names[0]} after "
                                     f"{elapsed:.0f}s: {why}", self.did)
+
+    def said(self, verdict: str, why: str, elapsed: float) -> str:
+        """A decided verdict in plain words (words.py), its numbers in an event of their own
+        (`history -v`, the API's events); the fixed method and a query say theirs as they are."""
+        last = getattr(self.watch, "assessment", None)  # Fixed has none
+        facts = [f.facts for f in last.shown() if f.facts is not None] if last else []
+        if verdict not in ("fail", "pass") or not facts or (verdict == "fail" and
+                                                             self.query.failed):
+            return f"{why} (after {elapsed:.1f}s)"
+        self.judge.on_event("analysis.evidence", f"{self.names[0]} after {elapsed:.1f}s: {why}",
+                            self.did)
+        requests = max(f.requests for f in facts)
+        return verdict_words(self.names[0], verdict, facts, requests) + f" ({elapsed:.1f}s)"
 
     def plan(self, elapsed: float, scrape: float | None) -> None:
         """Measure the rates, say how long the checks need at them, and (unless
@@ -195,6 +209,7 @@ def _checks(cfg: AnalysisConfig, stable: bool) -> tuple[Check, ...]:
 class Sequential:
     def __init__(self, cfg: AnalysisConfig, stable: bool):
         self.cfg, self.checks = cfg, _checks(cfg, stable)
+        self.assessment = None  # the last look's (its facts give the verdict in words)
         self.passed: frozenset[str] = frozenset()
         self.max_duration: float | None = cfg.max_duration  # None: chosen by plan()
 
@@ -222,6 +237,7 @@ class Sequential:
             self.checks = tuple(c.with_stable(stable_window) for c in self.checks)
         a = assess(self.checks, canary, stable, self.cfg.max_false_alarm, self.passed,
                    self.cfg.min_requests)
+        self.assessment = a
         self.passed |= {f.check for f in a.findings if f.verdict == "pass"}
         why = "; ".join(x for x in (a.why(), query.describe() if self.cfg.query else "") if x)
         if a.verdict == "fail" or query.failed:
