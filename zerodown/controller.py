@@ -312,7 +312,7 @@ def status_view(ctl: Controller) -> render.StatusView:
     service = cfg.service
     if not ctl.has_state():
         return render.StatusView(service, cfg.listen, None, render.ProxyView(False), None,
-                                 deployed=False)
+                                 deployed=False, scheme=cfg.url.partition(":")[0])
     store = ctl.store()
     known = labels(store, service)
     active = store.active_deployment(service)
@@ -326,7 +326,7 @@ def status_view(ctl: Controller) -> render.StatusView:
         tuple(_probed(ctl, store, service, known)),
         tuple(table_traffic(table, known, stats, split_rates(ctl.router(cfg), table, stats)))
         if proxy.running else (),
-        deployed=bool(known))
+        deployed=bool(known), scheme=cfg.url.partition(":")[0])
 
 
 def _proxy(ctl: Controller, cfg: ServiceConfig):

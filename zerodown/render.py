@@ -107,6 +107,7 @@ class StatusView:
     instances: tuple[InstanceView, ...] = ()
     traffic: tuple[TrafficView, ...] = ()
     deployed: bool = True  # False: no state yet (never deployed)
+    scheme: str = "http"  # https when zerodown.yaml has tls:
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ def progress_summary(instances: Iterable[InstanceView], traffic: Iterable[Traffi
 # --- status --------------------------------------------------------------------
 
 def status_text(s: StatusView, now: float) -> str:
-    lines = [f"service {s.service} at http://{s.listen}  " + proxy_text(s.proxy)]
+    lines = [f"service {s.service} at {s.scheme}://{s.listen}  " + proxy_text(s.proxy)]
     if not s.deployed:
         lines.append("nothing deployed yet: `zerodown up` starts the first version")
         return "\n".join(lines)
@@ -317,7 +318,7 @@ def status_dict(s: StatusView, now: float) -> dict:
     """`zerodown status --json`: the same facts, for scripts."""
     d = s.deployment
     return {
-        "service": s.service, "listen": s.listen, "url": f"http://{s.listen}",
+        "service": s.service, "listen": s.listen, "url": f"{s.scheme}://{s.listen}",
         "deployed": s.deployed,
         "stable": revision_dict(s.stable),
         "proxy": asdict(s.proxy),
@@ -422,4 +423,5 @@ def status_from_dict(s: Mapping, now: float) -> StatusView:
     d = s["deployment"]
     return StatusView(s["service"], s["listen"], label_from_dict(s["stable"]),
                       ProxyView(**s["proxy"]), None if d is None else deployment_from_dict(d, now),
-                      instances, traffic, deployed=s.get("deployed", True))
+                      instances, traffic, deployed=s.get("deployed", True),
+                      scheme="https" if str(s.get("url", "")).startswith("https:") else "http")

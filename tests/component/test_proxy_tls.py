@@ -61,7 +61,6 @@ def presented_serial(port: int, name: str | None, cafile, check: bool = True) ->
 def https_get(port: int, name: str, cafile, path: str = "/") -> http.client.HTTPResponse:
     ctx = ssl.create_default_context(cafile=str(cafile))
     conn = http.client.HTTPSConnection(HOST, port, timeout=5, context=ctx)
-    conn._tunnel_host = None
     conn.sock = ctx.wrap_socket(socket.create_connection((HOST, port), timeout=5),
                                 server_hostname=name)
     conn.request("GET", path, headers={"Host": name})
@@ -201,6 +200,7 @@ def test_tls_in_zerodown_yaml_makes_the_embedded_router_serve_https(tmp_path, ca
     path.write_text(f'service: shop\nlisten: {HOST}:{port}\napp: {{command: "x {{port}}"}}\n'
                     f"tls: {{cert: {leaf.cert}, key: {leaf.key}, redirect_http: {HOST}:{plain}}}\n")
     router = router_for(parse_config(path.read_text(), file=str(path)), tmp_path / "state")
+    assert router.url == f"https://{HOST}:{port}"
     try:
         router.ensure_running()
         router.apply(table_of(1, ("v1", 100, [app_factory("v1")])))

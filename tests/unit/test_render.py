@@ -185,6 +185,12 @@ def test_status_of_a_service_never_deployed():
                                  "nothing deployed yet: `zerodown up` starts the first version"]
 
 
+def test_status_says_https_when_the_service_has_tls():
+    view = status(scheme="https")
+    assert render.status_text(view, now=0).startswith("service shop at https://127.0.0.1:8080")
+    assert render.status_dict(view, now=0)["url"] == "https://127.0.0.1:8080"
+
+
 def test_status_dict_is_plain_json_with_numbers_for_revisions():
     data = render.status_dict(status(), now=1010.0)
     assert json.loads(json.dumps(data)) == data
@@ -207,7 +213,7 @@ def test_status_dict_is_plain_json_with_numbers_for_revisions():
 
 def test_status_from_dict_renders_what_the_controller_sent_as_the_view_itself_renders():
     """`zerodown status` gets JSON from the controller: the text must be the same."""
-    for view in (status(), status(deployed=False, proxy=ProxyView(False))):
+    for view in (status(), status(deployed=False, proxy=ProxyView(False)), status(scheme="https")):
         data = json.loads(json.dumps(render.status_dict(view, now=1010.0)))
         assert render.status_text(render.status_from_dict(data, 1010.0), now=1010.0) == \
             render.status_text(view, now=1010.0)

@@ -66,7 +66,7 @@ class EmbeddedRouter:
 
     @property
     def url(self) -> str:
-        return f"http://{self.listen}"
+        return f"{'https' if '--tls-cert' in self.args else 'http'}://{self.listen}"
 
     @property
     def pid(self) -> int | None:
