@@ -15,19 +15,19 @@ times the number of batches (for blue/green: one batch of all 6; canary adds its
 from __future__ import annotations
 
 import argparse
-import math
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from deploy_bench import start_plus_health  # noqa: E402  (slots 1000+: one per host in turn)
 
 from tests.e2e.stack import Stack  # noqa: E402
 from tests.support.fleet import Fleet, available  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
-from zerodown.model import Revision, Slot  # noqa: E402
 
 HOSTS, PER_HOST = 3, 2
 STRATEGIES = {  # name: (strategy, batches, pauses in seconds)
@@ -36,26 +36,6 @@ STRATEGIES = {  # name: (strategy, batches, pauses in seconds)
     "canary": ("{kind: canary, steps: [{weight: 20}, {pause: 2s}, {weight: 50}, {pause: 2s}]}",
                None, 4.0),
 }
-
-
-def batch_time(stack: Stack, size: int, samples: int = 3) -> float:
-    """Median seconds for `size` instances (one per host) to start and get healthy."""
-    runtime, config = stack.runtime, stack.config
-    revision = Revision(config.service, 999, "probe", config.app, config.health)
-    times = []
-    for n in range(samples):
-        began = time.monotonic()
-        started = [runtime.start(revision, Slot(100 + HOSTS * PER_HOST * n + i))
-                   for i in range(size)]
-        waiting = list(started)
-        while waiting:
-            waiting = [x for x in waiting if not runtime.healthy(x, revision)[0]]
-            if waiting:
-                time.sleep(config.health.interval)
-        times.append(time.monotonic() - began)
-        for instance in started:
-            runtime.stop(instance, grace=3)
-    return statistics.median(times)
 
 
 def one(fleet: Fleet, name: str) -> dict:
@@ -67,7 +47,7 @@ def one(fleet: Fleet, name: str) -> dict:
         try:
             stack.deploy("v1")
             size = HOSTS if name == "rolling" else HOSTS * PER_HOST
-            batch = batch_time(stack, size)
+            batch = start_plus_health(stack.runtime, stack.config, size, samples=3)
             def timed():
                 began = time.monotonic()
                 return stack.deploy("v2"), time.monotonic() - began
