@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 
 from tests.support import APP, REPO, get, wait_until, wait_until_refused
 from zerodown.config import parse_config
-from zerodown.errors import RuntimeFailure
+from zerodown.errors import ConfigError, RuntimeFailure
 from zerodown.model import Instance, Revision, Slot
 from zerodown.hosts.local import LOCAL, exit_code, start_time, terminate
 from zerodown.protocols import Host
@@ -238,6 +239,21 @@ def test_missing_cwd_and_command_are_named(tmp_path, state_dir):
     with pytest.raises(RuntimeFailure, match=r"shop-r1-s0: cannot run 'no-such-program-zd'"):
         LocalRuntime(state_dir, cfg).start(revision(cfg), Slot(0))
     assert json.loads((state_dir / "instances.json").read_text())["instances"] == {}
+
+
+def test_app_release_is_the_working_directory_locally_with_app_cwd_inside_it(tmp_path,
+                                                                             state_dir):
+    (tmp_path / "releases/v1/web").mkdir(parents=True)
+    cfg = config(tmp_path, cwd="web")
+    cfg = dataclasses.replace(cfg, app=dataclasses.replace(cfg.app, release="releases/{version}"))
+    rt = LocalRuntime(state_dir, cfg)
+    inst = rt.start(revision(cfg), Slot(0))
+    try:
+        assert os.readlink(f"/proc/{inst.pid}/cwd") == str(tmp_path / "releases/v1/web")
+    finally:
+        rt.stop(inst, grace=3)
+    with pytest.raises(ConfigError, match=r"app.cwd: version v2: release folder .*releases/v2/web"):
+        rt.check_release(cfg.app, "v2")
 
 
 def test_the_local_host_names_a_process_by_pid_and_start_time(tmp_path):
