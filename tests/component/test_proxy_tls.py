@@ -268,3 +268,35 @@ def test_sighup_to_a_plain_proxy_changes_nothing(proxy, app_factory):
     conn.close()
     assert proxy.proc.alive and proxy.serving_pid() == serving
     assert "restarting" not in proxy.proc.log()
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
+                    reason="haproxy is not installed (scripts/setup.sh installs it)")
+def test_a_renewed_certificate_reaches_a_running_haproxy_at_the_next_apply(tmp_path, ca,
+                                                                           raw_backend):
+    """Without a reload: through HAProxy's Runtime API, under load, no request failing."""
+    from zerodown.routers.haproxy import HAProxyRouter
+    from zerodown.tls_config import TlsSettings
+    old = ca.leaf("shop.test", stem="renewed")
+    port = free_port()
+    router = HAProxyRouter(tmp_path / "haproxy", f"{HOST}:{port}", service="shop",
+                           tls=TlsSettings(str(old.cert), str(old.key)))
+    try:
+        router.ensure_running()
+        master = router.pid
+        table = table_of(1, ("v1", 100, [raw_backend()]))
+        router.apply(table)
+        assert presented_serial(port, "shop.test", ca.ca) == old.serial
+        with LoadInBackground(f"https://{HOST}:{port}/", connections=4, duration=30,
+                              cafile=str(ca.ca), server_name="shop.test",
+                              count_header=None) as load:
+            load.wait_for_responses(100)
+            new = ca.leaf("shop.test", stem="renewed")  # the same files, renewed
+            assert router.apply(table) is False  # the table did not change
+            assert presented_serial(port, "shop.test", ca.ca) == new.serial
+            load.wait_for_responses(load.progress()[0] + 100)
+            result = load.stop()
+        assert result.failed() == 0, result.summary()
+        assert router.pid == master
+    finally:
+        router.stop()

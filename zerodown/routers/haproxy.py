@@ -425,14 +425,30 @@ class HAProxyRouter:
     # --- files and processes -----------------------------------------------------------
 
     def _write_files(self, target: RoutingTable, layout: render.Layout) -> None:
-        if self.settings.tls is not None:  # read by HAProxy at its start and each reload
-            for name, cert, key in haproxy_tls.pem_files(self.settings.tls):
-                write_atomic(str(self.state_dir / name), _read(cert) + _read(key))  # mode 0600
-            write_atomic(str(self.state_dir / haproxy_tls.CRT_LIST),
-                         haproxy_tls.crt_list_text(self.settings.tls, str(self.state_dir)))
+        if self.settings.tls is not None:
+            self._write_certificates(self.settings.tls)
         for name, entries in render.map_files(target, layout).items():
             write_atomic(str(self.state_dir / name), render.map_text(entries))
         write_atomic(str(self.config_path), render.render_config(self.settings, layout, target))
+
+    def _write_certificates(self, tls: TlsSettings) -> None:
+        """HAProxy's copies (cert + key in one 0600 PEM each) and their crt-list. A copy whose
+        certificate was renewed since is also handed to a running HAProxy through the
+        Runtime API (`set ssl cert` + `commit`): new handshakes get it, no reload."""
+        renewed = []
+        for name, cert, key in haproxy_tls.pem_files(tls):
+            path, text = self.state_dir / name, _read(cert) + _read(key)
+            old = path.read_text() if path.exists() else None
+            if text != old:
+                write_atomic(str(path), text)  # mkstemp: mode 0600
+                if old is not None:
+                    renewed.append((path, text))
+        write_atomic(str(self.state_dir / haproxy_tls.CRT_LIST),
+                     haproxy_tls.crt_list_text(tls, str(self.state_dir)))
+        if renewed and self.answers():
+            for path, text in renewed:
+                self.cli.run(f"set ssl cert {path} <<\n{text}")
+                self.cli.run(f"commit ssl cert {path}")
 
     def _check_config(self) -> None:
         try:
