@@ -31,6 +31,7 @@ from zerodown.hosts.local import running, start_time
 from zerodown.model import Revision, RoutingTable
 from zerodown.routers import router_for
 from zerodown.runtimes import runtime_for
+from zerodown.runtimes.ssh_options import host_for, host_names
 
 RealClock = SystemClock  # the engine's real clock: wall time, so records outlive a restart
 PROBE_TIMEOUT = 1.0  # `status` probes each instance at most this long
@@ -250,10 +251,16 @@ def store_instances(store: Store, service: str,
     return [instance_view(service, row, known) for _, row in sorted(rows.items())]
 
 
-def instance_view(service: str, row: InstanceRow,
-                  known: dict[int, render.RevisionLabel]) -> render.InstanceView:
+def instance_view(service: str, row: InstanceRow, known: dict[int, render.RevisionLabel],
+                  hosts: tuple[str, ...] = ()) -> render.InstanceView:
+    """`hosts`: runtime.hosts of an ssh runtime (fleet_hosts), to name each one's host."""
     return render.InstanceView(row.ref.name(service), label(known, row.ref.revision),
-                               row.ref.slot.index, row.state, row.address, row.pid)
+                               row.ref.slot.index, row.state, row.address, row.pid,
+                               host=host_for(hosts, row.ref.slot.index) if hosts else None)
+
+
+def fleet_hosts(cfg: ServiceConfig) -> tuple[str, ...]:
+    return host_names(cfg.runtime.options) if cfg.runtime.kind == "ssh" else ()
 
 
 def table_traffic(table: RoutingTable, known: dict[int, render.RevisionLabel],
@@ -348,9 +355,9 @@ def _proxy(ctl: Controller, cfg: ServiceConfig):
 
 def _probed(ctl: Controller, store: Store, service: str,
             known: dict[int, render.RevisionLabel]) -> Iterable[render.InstanceView]:
-    runtime, revisions = ctl.runtime(), {}
+    runtime, revisions, hosts = ctl.runtime(), {}, fleet_hosts(ctl.config())
     for _, row in sorted(store.instances(service, live=True).items()):
-        view, inst = instance_view(service, row, known), row.instance(service)
+        view, inst = instance_view(service, row, known, hosts), row.instance(service)
         if inst is None:
             yield view
             continue

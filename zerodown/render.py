@@ -34,6 +34,7 @@ class InstanceView:
     alive: bool | None = None  # None: not looked at (progress lines)
     healthy: bool | None = None  # None: not probed
     health: str = ""  # what the probe saw
+    host: str | None = None  # runtime ssh: the host it runs on (runtime.hosts' name)
 
 
 @dataclass(frozen=True)
@@ -248,8 +249,14 @@ def status_text(s: StatusView, now: float) -> str:
         lines.append("no deployment in progress")
     lines.append("")
     if s.instances:
-        lines.append(table(("INSTANCE", "REVISION", "STATE", "HEALTH", "ADDRESS", "PID"), [
-            (i.name, i.revision, i.state, health_text(i), i.address, i.pid) for i in s.instances]))
+        if any(i.host for i in s.instances):  # a fleet: which host runs which version
+            lines.append(table(("INSTANCE", "REVISION", "STATE", "HEALTH", "HOST", "ADDRESS",
+                                "PID"), [(i.name, i.revision, i.state, health_text(i), i.host,
+                                          i.address, i.pid) for i in s.instances]))
+        else:
+            lines.append(table(("INSTANCE", "REVISION", "STATE", "HEALTH", "ADDRESS", "PID"), [
+                (i.name, i.revision, i.state, health_text(i), i.address, i.pid)
+                for i in s.instances]))
     else:
         lines.append("no instances running")
     lines.append("")

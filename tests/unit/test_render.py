@@ -179,6 +179,19 @@ def test_status_text_when_parts_are_missing(kw, expect):
     assert expect in render.status_text(status(**kw), now=1010.0)
 
 
+def test_status_text_names_each_instances_host_on_a_fleet_only():
+    import dataclasses
+    local = render.status_text(status(), now=1010.0)
+    assert "HOST" not in local
+    fleet = status(instances=tuple(dataclasses.replace(i, host=f"app{n}")
+                                   for n, i in enumerate(status().instances, start=1)))
+    text = render.status_text(fleet, now=1010.0)
+    row = next(line for line in text.splitlines() if line.startswith("shop-r2-s3"))
+    assert "HOST" in text and row.split()[-3:] == ["app3", "127.0.0.1:4003", "13"]
+    assert render.status_from_dict(render.status_dict(fleet, 1010.0), 1010.0) \
+        .instances[2].host == "app3"   # through the API's JSON too
+
+
 def test_status_of_a_service_never_deployed():
     text = render.status_text(status(deployed=False, proxy=ProxyView(False)), now=0)
     assert text.splitlines() == ["service shop at http://127.0.0.1:8080  (proxy not running)",
@@ -205,7 +218,7 @@ def test_status_dict_is_plain_json_with_numbers_for_revisions():
     assert data["instances"][0] == {"name": "shop-r1-s0", "revision": 1, "version": "v1",
                                     "slot": 0, "state": "routed", "address": "127.0.0.1:4001",
                                     "pid": 11, "alive": True, "healthy": True,
-                                    "health": "HTTP 200"}
+                                    "health": "HTTP 200", "host": None}
     assert data["traffic"][0] == {"revision": "r1", "version": "v1", "weight": 90.0,
                                   "backends": ["shop-r1-s0"], "requests": 120, "errors": 1,
                                   "in_flight": 0, "rate": 40.0, "p50_ms": 1.25, "p99_ms": 9.5}

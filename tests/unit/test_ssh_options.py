@@ -29,3 +29,8 @@ def test_bad_options_name_their_key(options, key, words):
     with pytest.raises(ConfigError) as e:
         parse_options(options, file="zerodown.yaml")
     assert e.value.key == key and words in str(e.value) and "zerodown.yaml" in str(e.value)
+
+
+def test_slots_spread_over_the_hosts_in_turn():
+    from zerodown.runtimes.ssh_options import host_for
+    assert [host_for(("a", "b", "c"), i) for i in range(7)] == ["a", "b", "c", "a", "b", "c", "a"]

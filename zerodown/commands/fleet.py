@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from zerodown.errors import UsageError
+from zerodown.render import table
 
 
 def cmd_hosts(args: argparse.Namespace, ctl) -> int:
@@ -43,10 +44,3 @@ def _address(connections, host: str) -> str:
         return connections.peer_address(host)
     except Exception:  # noqa: BLE001  (the report already says whether it answered)
         return "?"
-
-
-def table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    """Columns padded to their widest cell; the last one left ragged (pure)."""
-    widths = [max(len(str(c)) for c in col) for col in zip(head, *rows)]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
-                     for row in (head, *rows))

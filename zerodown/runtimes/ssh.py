@@ -35,7 +35,7 @@ from zerodown.hosts.ssh import QUICK, SshHost
 from zerodown.model import Instance, InstanceRef, Revision, Slot
 from zerodown.runtimes import release, ssh_release
 from zerodown.runtimes.health import probe
-from zerodown.runtimes.ssh_options import parse_options
+from zerodown.runtimes.ssh_options import host_for, parse_options
 
 
 class SshRuntime:
@@ -55,7 +55,7 @@ class SshRuntime:
         self._listening: set[tuple[str, int]] = set()
 
     def host_of(self, slot: Slot) -> str:
-        return self.names[slot.index % len(self.names)]
+        return host_for(self.names, slot.index)
 
     def address_of(self, host: str) -> str:
         """The host's address as this machine reaches it (what {host} is)."""
