@@ -18,25 +18,14 @@ from pathlib import Path
 import pytest
 
 from tests.support import HOST
+from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS, require_chromium, sync_playwright
 from tests.support.cli import Service
 from tests.support.net import free_port, wait_until
 from zerodown.loadgen import LoadInBackground
 from zerodown.proxy.client import AdminClient
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--disable-dev-shm-usage"]  # a container's /dev/shm is small
+require_chromium()
 CANARY = "strategy={kind: canary, steps: [{weight: 30}, {pause: {}}]}"  # --set for the deployment
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - installed by the test extras
-    sync_playwright = None
-
-if (sync_playwright is None or not os.path.exists(CHROMIUM)) and os.environ.get("CI") != "true":
-    pytest.skip("needs Debian's chromium and playwright (bash scripts/setup.sh installs both); "
-                "never skipped under CI", allow_module_level=True)
 
 
 class Api:

@@ -5,29 +5,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import subprocess
 import tempfile
 
-import pytest
-
 from tests.support.certs import TestCA
+from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS, require_chromium, sync_playwright
 from tests.support.net import HOST
 from tests.support.proxy import ProxyProcess, table_of
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage"]
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - installed by the test extras
-    sync_playwright = None
-
-if (sync_playwright is None or not os.path.exists(CHROMIUM)) and os.environ.get("CI") != "true":
-    pytest.skip("needs Debian's chromium and playwright (bash scripts/setup.sh installs both); "
-                "never skipped under CI", allow_module_level=True)
+require_chromium()
 
 
 def spki_sha256(cert_pem: str) -> str:
@@ -47,7 +33,7 @@ def test_chromium_loads_a_page_over_https_with_the_sni_certificate(tmp_path, app
     try:
         proxy.start()
         proxy.apply(table_of(1, ("v1", 100, [app_factory("v1")])))
-        args = [*FLAGS, f"--host-resolver-rules=MAP api.test {HOST}",
+        args = [*CHROMIUM_FLAGS, f"--host-resolver-rules=MAP api.test {HOST}",
                 f"--ignore-certificate-errors-spki-list={spki_sha256(api.cert.read_text())}"]
         with sync_playwright() as p:
             context = p.chromium.launch_persistent_context(
