@@ -192,11 +192,20 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                    default=50, help="at most this many (default 50)")
     _json(p)
 
-    p = add("logs", "inspect:cmd_logs", "an instance's output (or `proxy`, `controller`)")
-    p.add_argument("instance", help="e.g. web-r2-s2 or r2-s2 (`zerodown status` lists them)")
+    p = add("logs", "logs:cmd_logs", "instances' output, each line with its time; one "
+                                    "instance's, or every running one's merged (or `proxy`, "
+                                    "`controller`)")
+    p.add_argument("instance", nargs="?",
+                   help="e.g. web-r2-s2 or r2-s2 (`zerodown status` lists them); none: every "
+                        "running instance, each line prefixed with its name")
+    p.add_argument("--all", action="store_true",
+                   help="every instance's log, stopped ones' too, merged in time order")
     p.add_argument("--follow", action="store_true", help="keep printing new lines")
     p.add_argument("-n", "--lines", type=arguments.count(0, 10_000_000, "a number of lines"),
                    default=None, help="only the last N lines")
+    p.add_argument("--since", metavar="WHEN",
+                   help="only lines written since then: 10m, 30s, 2h ago, or 17:05, "
+                        "2026-12-03T17:05:00")
 
     add("down", "service:cmd_down", "stop the controller, the instances and the proxy")
 

@@ -29,7 +29,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "abort": ("zerodown abort",),
     "rollback": ("zerodown rollback", "zerodown rollback --to v1"),
     "history": ("zerodown history -v -n 5", "zerodown history --json -n 1"),
-    "logs": ("zerodown logs web-r2-s2 -n 20", "zerodown logs proxy --follow"),
+    "logs": ("zerodown logs web-r2-s2 -n 20", "zerodown logs --since 10m --follow",
+             "zerodown logs --all --since 17:05", "zerodown logs proxy --follow"),
     "down": ("zerodown down",),
     "controller": ("zerodown controller", "zerodown controller --foreground --api-listen "
                    "127.0.0.1:7070", "zerodown controller --stop"),

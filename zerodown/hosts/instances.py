@@ -71,7 +71,7 @@ class InstanceTable:
             self.registry.save(entries)  # intent first: a crash mid-spawn is found by its marks
             try:
                 proc = spawn(argv, cwd=cwd, env={**env, **marks}, log_path=self.log(name),
-                             banner=banner)
+                             banner=banner, stamp=True)
             except OSError as e:
                 del entries[name]
                 self.registry.save(entries)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -74,14 +75,48 @@ def running(pid: int | None, started: int | None) -> bool:
     return start_time(pid) == started
 
 
+# Prefixes each line with the local time it was read (`2026-12-03T17:10:01.123 `), for
+# `zerodown logs` (--since, all instances merged). Inline and without site (-S): it starts in
+# milliseconds and needs nothing installed, on this machine or on an ssh host alike. It reads
+# until every writer has closed the pipe, so it ends with the instance (and its children).
+STAMPER = r"""
+import sys, time
+src, dst = sys.stdin.buffer, sys.stdout.buffer
+while True:
+    line = src.readline(65536)
+    if not line:
+        break
+    t = time.time()
+    dst.write(time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t)).encode()
+              + b".%03d " % int(t % 1 * 1000) + line)
+    dst.flush()
+"""
+_stampers: list[subprocess.Popen] = []
+
+
 def spawn(argv: list[str], *, cwd: str | None, env: dict[str, str] | None, log_path: Path,
-          banner: str) -> subprocess.Popen:
-    """Start `argv` in its own session with stdout and stderr appended to `log_path`."""
+          banner: str, stamp: bool = False) -> subprocess.Popen:
+    """Start `argv` in its own session with stdout and stderr appended to `log_path`;
+    with `stamp`, each line prefixed with its time (STAMPER, in a session of its own: a stop
+    of the instance's group leaves it to write the last lines)."""
     with open(log_path, "ab") as log:
         log.write(f"--- zerodown {time.strftime('%Y-%m-%d %H:%M:%S')}: {banner}\n".encode())
         log.flush()
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        stamper = None
+        if stamp:
+            _stampers[:] = [s for s in _stampers if s.poll() is None]  # reap the ended
+            stamper = subprocess.Popen([sys.executable, "-S", "-c", STAMPER],
+                                       stdin=subprocess.PIPE, stdout=log,
+                                       stderr=subprocess.DEVNULL, env={},
+                                       start_new_session=True)
+            _stampers.append(stamper)
+        try:
+            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=stamper.stdin if stamper else log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            if stamper is not None:
+                stamper.stdin.close()  # the instance holds the pipe now; EOF when it ends
     with _children_lock:
         _children[proc.pid] = proc
     return proc

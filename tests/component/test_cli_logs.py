@@ -1,0 +1,30 @@
+"""`zerodown logs` through the real CLI: every line stamped with its time by the runtime, all
+running instances merged with their names, --since."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from tests.support.cli import service, up  # noqa: F401
+from tests.support.net import wait_until
+
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} "
+
+
+def test_every_line_has_its_time_and_no_name_merges_every_instance(up):
+    s = up
+    names = [i["name"] for i in s.status()["instances"]]
+    one = s.run("logs", names[0]).stdout.splitlines()
+    assert one[0].startswith(f"--- zerodown ") and f"starting {names[0]}" in one[0]
+    assert all(re.match(STAMP, line) for line in one[1:]) and len(one) > 1, one
+    merged = s.run("logs").stdout.splitlines()
+    assert {line.split(" | ")[0] for line in merged} == set(names), merged
+    assert sum("listening on" in line for line in merged) == 2
+    later = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() + 1))
+    wait_until(lambda: time.strftime("%Y-%m-%dT%H:%M:%S") > later, what="a second later")
+    s.run("deploy", "v2")
+    fresh = s.run("logs", "--all", "--since", later).stdout
+    assert "--version v2" in fresh and "--version v1" not in fresh.split("stopped")[0]
+    assert all(name in fresh for name in names)  # v1's stops were logged after `later`
+    assert "--since 'soon'" in s.run("logs", "--since", "soon", code=2).stderr

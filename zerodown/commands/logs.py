@@ -1,0 +1,120 @@
+"""`zerodown logs`: one instance's output, or every instance's at once, each line with the
+time it was written (the runtime stamps it), from --since, followed with --follow."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from zerodown import log_lines
+from zerodown.controller import Controller
+from zerodown.errors import UsageError
+from zerodown.model import Instance
+
+FOLLOW_POLL = 0.2
+
+
+def known_logs(ctl: Controller, live: bool) -> dict[str, Path]:
+    """{instance name: its log}: the store's instances (live only, or every one), and with
+    `live` False the log files of instances the store no longer has."""
+    cfg = ctl.working_config()
+    logs = ctl.state_dir / "logs"
+    found: dict[str, Path] = {}
+    if not live and logs.is_dir():
+        found.update({p.stem: p for p in logs.glob("*.log")})
+    if ctl.has_state():
+        runtime = ctl.runtime(cfg)
+        for ref in ctl.store().instances(cfg.service, live=live):
+            found[ref.name(cfg.service)] = Path(runtime.logs(
+                Instance(cfg.service, ref.revision, ref.slot, "")))
+    return dict(sorted(found.items()))
+
+
+def log_path(ctl: Controller, name: str) -> Path:
+    """An instance's log by its name (shop-r2-s0, or just r2-s0), or `proxy`, or `controller`."""
+    if name == "proxy":
+        return ctl.state_dir / "proxy.log"
+    if name == "controller":
+        return ctl.state_dir / "controller.log"
+    known = known_logs(ctl, live=False)
+    matches = [n for n in known if n == name] or [n for n in known if n.endswith("-" + name)]
+    if len(matches) != 1:
+        what = "matches several" if matches else "is not an instance"
+        shown = ", ".join(list(known)[-12:]) or "none yet"
+        raise UsageError(f"{name!r} {what} (known: {shown}; also `proxy`, `controller`)")
+    return known[matches[0]]
+
+
+def _read(path: Path) -> tuple[list[bytes], int]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], 0
+    return data.splitlines(keepends=True), len(data)
+
+
+def cmd_logs(args: argparse.Namespace, ctl: Controller) -> int:
+    after = None
+    if args.since is not None:
+        try:
+            after = log_lines.since_time(args.since, time.time())
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    if args.instance is None or args.all:
+        paths = known_logs(ctl, live=not args.all)
+        if not paths:
+            raise UsageError("no instance runs (`zerodown logs --all` shows stopped ones' logs)")
+    else:
+        paths = {args.instance: log_path(ctl, args.instance)}
+        if not paths[args.instance].exists():
+            raise UsageError(f"{args.instance} has no log yet ({paths[args.instance]})")
+    several = len(paths) > 1 or args.instance is None or args.all
+    texts, sizes = {}, {}
+    for name, path in paths.items():
+        lines, sizes[name] = _read(path)
+        lines = log_lines.since(lines, after)
+        texts[name] = lines[-args.lines:] if args.lines else ([] if args.lines == 0 else lines)
+    out = sys.stdout.buffer
+    shown = log_lines.merged(texts) if several else texts[args.instance]
+    if several and args.lines:
+        shown = shown[-args.lines:]
+    out.write(b"".join(shown))
+    out.flush()
+    if args.follow:
+        return _follow(paths, sizes, several, out)
+    return 0
+
+
+def _follow(paths: dict[str, Path], sizes: dict[str, int], several: bool, out) -> int:
+    width = max(len(n) for n in paths)
+    partial = {n: b"" for n in paths}
+    try:
+        while True:
+            wrote = False
+            for name, path in paths.items():
+                try:
+                    size = os.stat(path).st_size
+                except FileNotFoundError:
+                    continue
+                if size < sizes[name]:
+                    sizes[name] = 0  # truncated under us: start over
+                if size == sizes[name]:
+                    continue
+                with open(path, "rb") as f:
+                    f.seek(sizes[name])
+                    chunk = f.read()
+                sizes[name] += len(chunk)
+                *lines, partial[name] = (partial[name] + chunk).split(b"\n")
+                for line in lines:
+                    line += b"\n"
+                    out.write(log_lines.prefixed(name, line, width) if several else line)
+                    wrote = True
+            if wrote:
+                out.flush()
+            else:
+                time.sleep(FOLLOW_POLL)
+    except KeyboardInterrupt:
+        return 0
