@@ -211,12 +211,15 @@ def resolve_revision(store: Store, service: str, text: str) -> int:
 
 def step_limit(step, cfg: ServiceConfig | None) -> float | None:
     """How long the step may take before it ends by itself or fails: a pause's duration, the
-    health wait's start_timeout, drain_timeout, stop_grace (None: no bound known here)."""
-    from zerodown.plan import Drain, Pause, Stop, WaitHealthy
+    health wait's start_timeout, drain_timeout, stop_grace, a moment's hooks' timeouts (run
+    one after another) (None: no bound known here)."""
+    from zerodown.plan import Drain, Hook, Pause, Stop, WaitHealthy
     if isinstance(step, Pause):
         return step.duration if step.duration is not None else step.timeout
     if cfg is None:
         return None
+    if isinstance(step, Hook):
+        return sum(h.timeout for h in cfg.hooks.at(step.moment)) or None
     bounds = {WaitHealthy: cfg.health.start_timeout, Drain: cfg.drain_timeout,
               Stop: cfg.stop_grace}
     return bounds.get(type(step))
