@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -74,3 +75,28 @@ def test_an_unanswered_question_is_an_error_never_not_running(conns, healthy_fle
     fleet.crash(target)   # every process gone, /srv kept: the record no longer matches
     fleet.boot(target)
     assert not host.running(web.pid, web.start_time)
+
+
+def test_a_step_that_hangs_ends_at_command_timeout_as_unknown_then_a_new_connection_works(
+        healthy_fleet):
+    """The host's sshd serving our connection is frozen (SIGSTOP): the TCP connection stays
+    up, a channel opened on it never answers."""
+    fleet = healthy_fleet
+    target = fleet.hosts[0]
+    conns = pool(fleet, command_timeout=1)
+    try:
+        host = SshHost(conns, target.name, STATE)
+        assert host.running(1, 0) is False   # connected, agent installed
+        # every process on that host is ours (its own PID namespace): the per-connection sshd
+        frozen = target.run("ps -eo pid=,args= | awk '/sshd: root@notty/ && !/awk/ {print $1}'"
+                            ).stdout.split()
+        assert frozen
+        target.run(f"kill -STOP {' '.join(frozen)}")
+        started = time.monotonic()
+        with pytest.raises(RuntimeFailure, match=r"host zdf1: running has an unknown outcome"):
+            host.running(1, 0)
+        assert time.monotonic() - started < 4
+        assert host.running(1, 0) is False, "a new connection is opened for the next step"
+    finally:
+        target.run("ps -eo pid=,stat=,args= | awk '$2 ~ /T/ {print $1}' | xargs -r kill -CONT")
+        conns.close()

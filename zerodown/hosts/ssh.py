@@ -40,7 +40,6 @@ _FILES = {"zerodown/__init__.py": None, "zerodown/hosts/__init__.py": None,
           "zerodown/hosts/instances.py": "hosts/instances.py",
           "zerodown/hosts/releases.py": "hosts/releases.py",
           "zerodown/hosts/agent.py": "hosts/agent.py"}
-QUICK = 15.0  # a call that only looks (/proc, a file) answers within this
 
 
 @dataclass(frozen=True)
@@ -75,6 +74,7 @@ class SshHost:
         self.state_dir = state_dir
         digest, _ = bundle()
         self.agent_dir = f"{state_dir.rstrip('/')}/agent/{digest}"
+        self.step_timeout = connections.options.command_timeout  # runtime.command_timeout
         self._installed = False
 
     # --- the Host protocol ---------------------------------------------------
@@ -105,19 +105,20 @@ class SshHost:
         pass  # nothing is kept here about a remote child
 
     def terminate(self, pid: int, started: int, grace: float, what: str) -> None:
-        self._call("terminate", pid, started, grace, what, timeout=grace + KILL_WAIT + QUICK)
+        self._call("terminate", pid, started, grace, what, timeout=grace + KILL_WAIT + self.step_timeout)
 
     def wait_gone(self, pid: int, started: int, timeout: float) -> bool:
-        return self._call("wait_gone", pid, started, timeout, timeout=timeout + QUICK)
+        return self._call("wait_gone", pid, started, timeout, timeout=timeout + self.step_timeout)
 
     def tail(self, path: Path | str, lines: int) -> list[str]:
         return self._call("tail", str(path), lines)
 
-    def call(self, op: str, *args: Any, timeout: float = QUICK) -> Any:
+    def call(self, op: str, *args: Any, timeout: float | None = None) -> Any:
         """One operation of the agent (zerodown/hosts/agent.py OPS) on the host."""
         return self._call(op, *args, timeout=timeout)
 
-    def table(self, state_dir: str, method: str, *args: Any, timeout: float = QUICK) -> Any:
+    def table(self, state_dir: str, method: str, *args: Any,
+              timeout: float | None = None) -> Any:
         """InstanceTable(state_dir).method(*args) on the host (zerodown/hosts/instances.py)."""
         return self._call("table", state_dir, method, *args, timeout=timeout)
 
@@ -126,7 +127,7 @@ class SshHost:
     def install(self) -> None:
         """Put the agent on the host unless this content is there already."""
         d = shlex.quote(self.agent_dir)
-        there = self.connections.run(self.name, f"test -e {d}/ok", timeout=QUICK)
+        there = self.connections.run(self.name, f"test -e {d}/ok", timeout=self.step_timeout)
         if there.status == 0:
             self._installed = True
             return
@@ -140,19 +141,19 @@ class SshHost:
                        f"{{ echo 'python3 is not installed' >&2; exit 3; }}; rm -rf {new}; "
                        f"mkdir -p {new}; base64 -d | tar -xz -C {new}; touch {new}/ok; "
                        f"rm -rf {d}; mv {new} {d}",
-            input=base64.b64encode(data).decode(), timeout=QUICK)
+            input=base64.b64encode(data).decode(), timeout=self.step_timeout)
         if not done.ok:
             raise RuntimeFailure(f"host {self.name}: cannot install zerodown's agent in "
                                  f"{self.agent_dir}: {_outcome(done)}")
         self._installed = True
 
-    def _call(self, op: str, *args: Any, timeout: float = QUICK) -> Any:
+    def _call(self, op: str, *args: Any, timeout: float | None = None) -> Any:
         if not self._installed:
             self.install()
         request = json.dumps({"op": op, "args": args})
         done = self.connections.run(
             self.name, f"cd {shlex.quote(self.agent_dir)} && exec python3 -m zerodown.hosts.agent",
-            input=request, timeout=timeout)
+            input=request, timeout=timeout or self.step_timeout)
         if not done.ok:
             raise RuntimeFailure(f"host {self.name}: {op} {_outcome(done)}")
         try:

@@ -31,7 +31,7 @@ from zerodown.errors import ConfigError, RuntimeFailure
 from zerodown.hosts.connections import Connections
 from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.preflight import preflight, refuse_unless_ready
-from zerodown.hosts.ssh import QUICK, SshHost
+from zerodown.hosts.ssh import SshHost
 from zerodown.model import Instance, InstanceRef, Revision, Slot
 from zerodown.runtimes import release, ssh_release
 from zerodown.runtimes.health import probe
@@ -90,7 +90,7 @@ class SshRuntime:
     def stop(self, instance: Instance, grace: float) -> None:
         self.hosts[self.host_of(instance.slot)].table(
             self.remote_dir, "stop", instance.id, instance.pid, grace,
-            f"instance {instance.id}", timeout=grace + KILL_WAIT + QUICK)
+            f"instance {instance.id}", timeout=grace + KILL_WAIT + self.options.command_timeout)
 
     def alive(self, instance: Instance) -> bool:
         return self.hosts[self.host_of(instance.slot)].table(
