@@ -365,7 +365,12 @@ def _probed(ctl: Controller, store: Store, service: str,
             yield view
             continue
         number = row.ref.revision
-        if not runtime.alive(inst):
+        try:
+            alive = runtime.alive(inst)
+        except ZerodownError as e:  # its host did not answer: unknown, said with the host
+            yield dataclasses.replace(view, healthy=False, health=str(e).splitlines()[0])
+            continue
+        if not alive:
             yield dataclasses.replace(view, alive=False)
             continue
         if number not in revisions:

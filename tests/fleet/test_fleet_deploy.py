@@ -7,6 +7,7 @@ import pytest
 
 from tests.e2e.stack import Stack
 from tests.support.net import free_port
+from zerodown.controller import Controller, status_view
 from zerodown.engine.lifecycle import Phase
 from zerodown.errors import RuntimeFailure
 
@@ -53,6 +54,10 @@ def test_a_host_cut_off_before_the_deployment_refuses_it_naming_the_host(fleet_s
     healthy_fleet.partition(healthy_fleet.hosts[1])
     with pytest.raises(RuntimeFailure, match=r"nothing was changed:\n  zdf2: "):
         stack.deploy("v2")
+    status = status_view(Controller(str(stack.config.file), str(stack.state_dir)))
+    on = {i.host: i for i in status.instances}   # status says which host does not answer
+    assert on["zdf2"].healthy is False and "host zdf2" in on["zdf2"].health
+    assert on["zdf1"].healthy and on["zdf3"].healthy
     healthy_fleet.heal(healthy_fleet.hosts[1])
     assert (stack.store.stable("shop"), instances()) == before
 
