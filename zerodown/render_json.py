@@ -62,3 +62,10 @@ def history_dict(deployments: Sequence[DeploymentView], now: float,
                              for e in events.get(d.id, ())]
         rows.append(row)
     return {"schema": SCHEMA, "deployments": rows}
+
+
+def hosts_dict(reports: Sequence, addresses: Mapping[str, str | None]) -> dict:
+    """`zerodown hosts --json`: each host's pre-flight (hosts/preflight.py HostReport)."""
+    return {"schema": SCHEMA, "hosts": [
+        {"host": r.host, "address": addresses.get(r.host), "ready": r.ready,
+         "free_mb": r.free_mb, "problem": r.problem} for r in reports]}

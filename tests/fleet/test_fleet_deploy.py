@@ -3,6 +3,8 @@ embedded proxy, under load, every response counted."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.e2e.stack import Stack
@@ -68,8 +70,8 @@ def test_zerodown_hosts_checks_every_host_and_names_the_one_cut_off(healthy_flee
     path = tmp_path / "zerodown.yaml"
     path.write_text(healthy_fleet.service_config(free_port(), "{kind: rolling}"))
 
-    def hosts():
-        return subprocess.run([sys.executable, "-m", "zerodown", "hosts", "-f", str(path)],
+    def hosts(*more):
+        return subprocess.run([sys.executable, "-m", "zerodown", "hosts", "-f", str(path), *more],
                               capture_output=True, text=True, timeout=30)
     done = hosts()
     assert done.returncode == 0, done.stderr
@@ -80,3 +82,8 @@ def test_zerodown_hosts_checks_every_host_and_names_the_one_cut_off(healthy_flee
     assert done.returncode == 1
     line = next(x for x in done.stdout.splitlines() if x.startswith("zdf1"))
     assert " no " in line and "no SSH connection within 2s" in line
+    done = hosts("--json")
+    assert done.returncode == 1
+    report = {h["host"]: h for h in json.loads(done.stdout)["hosts"]}
+    assert not report["zdf1"]["ready"] and "no SSH connection" in report["zdf1"]["problem"]
+    assert all(report[h.name]["ready"] for h in healthy_fleet.hosts[1:])

@@ -12,7 +12,8 @@ from zerodown.model import InstanceRef, Slot
 from zerodown.plan import (Analyze, Drain, Hook, Pause, Plan, Route, ServiceState, Share, Start,
                            Stop, Target, WaitHealthy)
 from zerodown.render import DeploymentView, EventView, RevisionLabel, status_dict
-from zerodown.render_json import history_dict, plan_dict, step_dict
+from zerodown.hosts.preflight import HostReport
+from zerodown.render_json import history_dict, hosts_dict, plan_dict, step_dict
 
 DOC = (Path(__file__).parents[2] / "docs" / "json.md").read_text()
 OLD = (InstanceRef(1, Slot(0)), InstanceRef(1, Slot(1)))
@@ -95,6 +96,16 @@ def test_every_key_printed_is_documented():
     printed = keys(plan_dict(plan, "v2", deployment(), 0))
     printed |= keys(history_dict([deployment()], 0, {3: [EventView(1.0, "k", "m")]},
                                  {3: [("strategy.max_surge", 1, 2)]}))
+    printed |= keys(hosts_dict([HostReport("a", None, 2048)], {"a": "10.0.0.1:22"}))
     from tests.unit.test_render import status
     printed |= keys(status_dict(status(), 0))
     assert printed - documented(DOC) == set()
+
+
+def test_hosts_dict_says_each_hosts_readiness():
+    reports = [HostReport("web1", None, 2048), HostReport("web2", "unreachable: timed out")]
+    assert hosts_dict(reports, {"web1": "10.0.0.1:22", "web2": None}) == {"schema": 1, "hosts": [
+        {"host": "web1", "address": "10.0.0.1:22", "ready": True, "free_mb": 2048,
+         "problem": None},
+        {"host": "web2", "address": None, "ready": False, "free_mb": None,
+         "problem": "unreachable: timed out"}]}

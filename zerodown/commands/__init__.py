@@ -138,8 +138,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--schema", action="store_true", help="print the JSON Schema instead")
     add("schema", "service:cmd_schema", "print the JSON Schema of zerodown.yaml")
 
-    add("hosts", "fleet:cmd_hosts", "check every host of runtime: ssh (reachable, host key, "
-                                     "state_dir writable, python3, disk free)")
+    p = add("hosts", "fleet:cmd_hosts", "check every host of runtime: ssh (reachable, host "
+                                         "key, state_dir writable, python3, disk free)")
+    _json(p)
 
     p = add("up", "service:cmd_up", "start the proxy, the controller and the first version; "
                                     "return once it serves")

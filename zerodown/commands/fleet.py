@@ -11,6 +11,7 @@ Exit 0 when every host is ready, 1 when one is not (what a deployment would refu
 from __future__ import annotations
 
 import argparse
+import json
 
 from zerodown.errors import UsageError
 from zerodown.render import table
@@ -29,12 +30,17 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
     connections = Connections(options, folder(cfg))
     try:
         reports = preflight(connections, options.state_dir)
-        rows = [(r.host, _address(connections, r.host) if r.ready else "-",
-                 "yes" if r.ready else "no",
-                 f"{r.free_mb / 1024:.1f} GB" if r.free_mb is not None else "-",
-                 r.problem or "") for r in reports]
+        addresses = {r.host: _address(connections, r.host) if r.ready else None
+                     for r in reports}
     finally:
         connections.close()
+    if getattr(args, "json", False):
+        from zerodown.render_json import hosts_dict
+        print(json.dumps(hosts_dict(reports, addresses), indent=2))
+        return 0 if all(r.ready for r in reports) else 1
+    rows = [(r.host, addresses[r.host] or "-", "yes" if r.ready else "no",
+             f"{r.free_mb / 1024:.1f} GB" if r.free_mb is not None else "-",
+             r.problem or "") for r in reports]
     print(table(("HOST", "ADDRESS", "READY", "FREE", "PROBLEM"), rows))
     return 0 if all(r.ready for r in reports) else 1
 
