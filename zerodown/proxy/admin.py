@@ -100,6 +100,8 @@ class AdminAPI:
             if method in ("PUT", "POST"):
                 return self._apply(body)
             return _json(405, {"error": f"{method} /table: use GET or PUT"})
+        if path == "/shadow":
+            return self._shadow(method, body)
         if method != "GET":
             return _json(405, {"error": f"{method} {path}: only GET is allowed here"})
         if path == "/stats":
@@ -111,6 +113,27 @@ class AdminAPI:
             return _json(200, {"ok": True, "version": self.plane.table.version, "pid": os.getpid(),
                                "supervisor": self.supervisor if supervised else None})
         return _json(404, {"error": f"no such endpoint {path!r} (try /table, /stats, /metrics)"})
+
+    def _shadow(self, method: str, body: bytes) -> tuple[int, str, bytes]:
+        """GET: the shadow's counts and examples; PUT: start one (replacing any); DELETE: stop."""
+        plane = self.plane
+        if method == "GET":
+            return _json(200, plane.mirror.stats() if plane.mirror is not None else None)
+        if method not in ("PUT", "DELETE"):
+            return _json(405, {"error": f"{method} /shadow: use GET, PUT or DELETE"})
+        old, plane.mirror = plane.mirror, None
+        if old is not None:
+            asyncio.ensure_future(old.mirror.close())
+        if method == "DELETE":
+            return _json(200, old.stats() if old is not None else None)
+        from zerodown.shadow.mirror import from_settings  # only when a shadow is asked for
+        try:
+            made = from_settings(json.loads(body or b"null"))
+        except ValueError as e:
+            return _json(400, {"error": f"PUT /shadow: {e}"})
+        made.mirror.start()
+        plane.mirror = made
+        return _json(200, made.stats())
 
     def _apply(self, body: bytes) -> tuple[int, str, bytes]:
         if not self.accepting_writes:

@@ -43,6 +43,7 @@ class DataPlane:
         self.rejected = 0
         self.forwarded_proto = b"\r\nX-Forwarded-Proto: http\r\n"  # https behind TLS (main.py)
         self.unrouted = 0  # 503s the proxy answered with no revision to route to
+        self.mirror = None  # a ProxyMirror (zerodown/shadow/mirror.py) while a shadow runs
         self.refused_methods = settings.refused_methods()
         self.refused_initials = bytes(any(m[:1] == bytes([c]) for m in self.refused_methods)
                                       for c in range(256))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 from time import perf_counter
-from typing import Callable, Final, Protocol
+from typing import Any, Callable, Final, Protocol
 
 from httptools import HttpRequestParser
 from httptools.parser.errors import HttpParserError, HttpParserUpgrade
@@ -67,6 +67,7 @@ class Plane(Protocol):
     rejected: int
     forwarded_proto: bytes  # b"\r\nX-Forwarded-Proto: http(s)\r\n", by the listener's scheme
     unrouted: int
+    mirror: Any  # a ProxyMirror (zerodown/shadow/mirror.py) while a shadow runs, else None
     errors: ErrorLog
 
     def make_room(self, new: ClientConn) -> None: ...
@@ -81,7 +82,8 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
                  "body_kept", "cl_left", "msg_done", "is_head", "keep_alive", "inject",
                  "target", "pool", "waiting_for", "up", "t0", "tried", "paused", "upgrade",
                  "close_after", "clock", "host", "tail", "chunks", "write_paused", "write", "feed",
-                 "max_head", "refused", "refused_initials", "peer", "host_at")
+                 "max_head", "refused", "refused_initials", "peer", "host_at",
+                 "capture")
 
     def __init__(self, plane: Plane):
         self.plane = plane
@@ -116,6 +118,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         self.pool: BackendPool | None = None
         self.waiting_for: BackendPool | None = None
         self.up: UpstreamConn | None = None
+        self.capture: list | None = None  # the response's bytes, while a shadow compares them
         self.t0 = 0.0  # perf_counter() when the request was dispatched
         self.tried: tuple = ()
         self.paused = False
@@ -304,6 +307,8 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         if self.tried:
             self.tried = ()
         picked, self.inject = routes.pick(head, scanned)
+        if plane.mirror is not None:  # a shadow runs: keep this response if it wants a copy
+            self.capture = [] if plane.mirror.wants(head) else None
         if plane.stopping:
             self.announce_close()
         target: RevisionTarget | None = picked  # typed: native attribute access below
@@ -424,6 +429,12 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
             if self.tried:
                 stats.saved += 1
             pool.fails = 0
+        capture = self.capture
+        if capture is not None:  # the copy goes to a bounded queue: never waited for
+            self.capture = None
+            mirror = self.plane.mirror
+            if mirror is not None:
+                mirror.offer(self.head, b"", b"".join(capture))
         self.up = None
         if self.body:
             self.body = []

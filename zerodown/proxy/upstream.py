@@ -123,6 +123,9 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
             self.transport.close()
             client.upstream_broken(self, "invalid response from backend", first)
             return
+        capture = client.capture
+        if capture is not None:  # a shadow compares this response: a reference, no copy
+            capture.append(data)
         client.write(data)
         if self.done:  # the response ended: this connection is free for the next request
             self.done = False

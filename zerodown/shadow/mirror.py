@@ -10,7 +10,9 @@ bounded queue and returns. A few worker tasks send each copy on a connection of
 its own (`Connection: close`), within `timeout`, and compare the shadow's answer
 with stable's (diff.py). A shadow that is slow or hangs holds only its workers:
 the queue fills and later copies are dropped and counted, never waited for.
-Not wired into the proxy yet (see zerodown/shadow/__init__.py).
+ProxyMirror is what the embedded proxy holds while a shadow runs (its admin API's
+PUT /shadow makes one): which requests are copied (methods, a percent), and the
+Mirror they go to.
 """
 
 from __future__ import annotations
@@ -87,11 +89,10 @@ class Mirror:
         """Queue a copy of a request stable answered; never waits. False: dropped (counted).
         `stable` may be the raw response bytes as they went to the user (the proxy then only
         keeps a reference to them; they are parsed by a worker, off the user's path)."""
-        try:
-            self.queue.put_nowait((head, body, stable))
-        except asyncio.QueueFull:
+        if self.queue.full():  # checked, not caught: a full queue is the common case under load
             self.dropped += 1
             return False
+        self.queue.put_nowait((head, body, stable))
         self.offered += 1
         return True
 
@@ -147,3 +148,78 @@ class Mirror:
             return Answer(parser.get_status_code(), tuple(got.headers), b"".join(got.body))
         finally:
             writer.close()
+
+
+SAFE = ("GET", "HEAD", "OPTIONS")
+
+
+class ProxyMirror:
+    """The proxy's side: `wants(head)` per request (a method check and a counter, no
+    randomness), `offer` per copied response; `settings` echoes what PUT /shadow set."""
+
+    def __init__(self, mirror: Mirror, methods: tuple[str, ...] = ("GET", "HEAD"),
+                 percent: float = 100.0, settings: dict | None = None):
+        self.mirror, self.percent = mirror, percent
+        self.methods = tuple(m.encode() + b" " for m in methods)
+        self.settings = dict(settings or {})
+        self._share = 0.0
+
+    def wants(self, head: bytes) -> bool:
+        if not head.startswith(self.methods):
+            return False
+        self._share += self.percent
+        if self._share < 100.0:
+            return False
+        self._share -= 100.0
+        if self.mirror.queue.full():  # dropped now: the response is not even kept
+            self.mirror.dropped += 1
+            return False
+        return True
+
+    def offer(self, head: bytes, body: bytes, stable: bytes) -> bool:
+        return self.mirror.offer(head, body, stable)
+
+    def stats(self) -> dict:
+        return {**self.settings, **self.mirror.stats()}
+
+
+def from_settings(doc: object) -> ProxyMirror:
+    """PUT /shadow's body -> a ProxyMirror (not started); ValueError naming the bad field."""
+    from zerodown.shadow.diff import PathError, parse_path
+    if not isinstance(doc, dict):
+        raise ValueError("a JSON object: {\"address\": \"host:port\", \"percent\": 100, ...}")
+    known = {"address", "percent", "methods", "headers", "body", "ignore", "capacity",
+             "workers", "timeout_s"}
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    host, _, port = str(doc.get("address", "")).rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"address: {doc.get('address')!r} is not host:port")
+    percent = doc.get("percent", 100)
+    if not isinstance(percent, (int, float)) or not 0 < percent <= 100:
+        raise ValueError(f"percent: {percent!r} is not a number in (0, 100]")
+    methods = doc.get("methods", ["GET", "HEAD"])
+    if not isinstance(methods, list) or not methods or not all(
+            isinstance(m, str) and m.isalpha() and m.isupper() for m in methods):
+        raise ValueError(f"methods: {methods!r} is not a list of methods like [\"GET\", \"HEAD\"]")
+    body = doc.get("body", "json")
+    if body not in ("json", "exact", "none"):
+        raise ValueError(f"body: {body!r} is not one of json, exact, none")
+    try:
+        ignore = tuple(parse_path(p) for p in doc.get("ignore", []))
+    except (PathError, TypeError, AttributeError) as e:
+        raise ValueError(f"ignore: {e}") from None
+    numbers = {}
+    for key, default, low, high in (("capacity", 1024, 1, 1 << 20), ("workers", 4, 1, 256),
+                                    ("timeout_s", 2.0, 0.001, 3600)):
+        value = doc.get(key, default)
+        if not isinstance(value, (int, float)) or not low <= value <= high:
+            raise ValueError(f"{key}: {value!r} is not a number from {low} to {high}")
+        numbers[key] = value
+    spec = Spec(tuple(str(h) for h in doc.get("headers", [])), body, ignore)
+    mirror = Mirror((host.strip("[]"), int(port)), spec, capacity=int(numbers["capacity"]),
+                    workers=int(numbers["workers"]), timeout=float(numbers["timeout_s"]))
+    settings = {"address": f"{host}:{port}", "percent": percent, "methods": methods,
+                "unsafe_methods": sorted(set(methods) - set(SAFE))}
+    return ProxyMirror(mirror, tuple(methods), float(percent), settings)
