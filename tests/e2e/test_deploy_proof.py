@@ -77,9 +77,23 @@ def test_the_proof_counts_the_load_balancers_502s_as_the_load_generator_saw_them
     stack = stack_factory(instances=2, strategy=CANARY, router=router)
     assert stack.deploy("v1") is Phase.SUCCEEDED
 
+    def kill_with_requests_in_flight(victim) -> None:
+        """Stopped first, so requests wait on it; killed once the load balancer has some
+        there (a kill between two requests would only refuse connections, which are retried)."""
+        os.kill(victim.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        if stack.router.stats().get("in_flight_known") is False:  # nginx cannot say: a while
+            time.sleep(0.3)  # under 8 connections' load, requests reach it within that
+        else:
+            while not any(b.get("in_flight", 0) > 0 and b.get("address") == victim.address
+                          for b in stack.router.stats().get("backends", {}).values()):
+                assert time.monotonic() < deadline, stack.router.stats()
+                time.sleep(0.01)
+        os.kill(victim.pid, signal.SIGKILL)
+
     def load():
         victim = next(i for i in stack.runtime.adopt("shop") if i.revision == 2)
-        killer = threading.Timer(0.8, lambda: os.kill(victim.pid, signal.SIGKILL))
+        killer = threading.Timer(0.5, kill_with_requests_in_flight, (victim,))
         killer.start()
         try:
             return run_load_sync(stack.url + "echo", connections=8, duration=2.0, method="POST",
