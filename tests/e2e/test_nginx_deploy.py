@@ -59,6 +59,7 @@ def test_nginx_attach_with_a_lost_state_directory_takes_nginx_back_under_load(tm
     import subprocess
     from zerodown.errors import RouterError
     from zerodown.routers.nginx_options import NginxOptions
+    from zerodown.routers.nginx_process import master_from
     from zerodown.routers.nginx_render import render_main
     from tests.e2e.stack import Stack, write_config
     from tests.support.net import free_port, wait_until
@@ -79,7 +80,9 @@ def test_nginx_attach_with_a_lost_state_directory_takes_nginx_back_under_load(tm
         stacks.clear()
         subprocess.run(["nginx", "-p", f"{tmp_path}/", "-c", str(conf), "-e", "stderr"],
                        check=True)
-        wait_until(lambda: (tmp_path / "nginx.pid").exists(), 5, "the user's nginx running")
+        # nginx writes its pid file before its master takes its title: wait for the master itself
+        wait_until(lambda: master_from(tmp_path / "nginx.pid") is not None, 5,
+                   "the user's nginx master running")
         first = stack("first")
         for version in ("v1", "v2"):
             assert first.deploy(version) is Phase.SUCCEEDED
