@@ -24,6 +24,7 @@ class Plane:
         self.refused_methods = self.settings.refused_methods()
         self.refused_initials = bytes(256)
         self.client_limit = 1000
+        self.forwarded_proto = b"\r\nX-Forwarded-Proto: http\r\n"  # as server.Plane declares
 
     def fallback_pool(self, target, now, exclude):
         return None
