@@ -199,6 +199,11 @@ WORDS: W = {
     "strategy.preview_header": ("blue-green and canary: requests with this header set to 1 "
                                 "reach the new revision before any user does (null: none; a "
                                 "canary has none unless set).", "X-Zerodown-Preview"),
+    "strategy.pause_timeout": ("blue-green (with `auto_promote: false`) and ab-test: the pause "
+                               "that waits for `zerodown promote` ends by itself after this, "
+                               "with `pause_then` (null: it waits for a person).", "1h"),
+    "strategy.pause_then": ("blue-green and ab-test: what a timed-out pause does: `abort` "
+                            "(every user back to the stable revision) or `promote`.", "promote"),
     "strategy.preview_listen": ("blue-green: a second listener for the preview (not supported "
                                 "yet: refused).", None),
     "strategy.pre_promotion_analysis": ("blue-green: an analysis of green before the switch.",

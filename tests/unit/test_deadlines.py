@@ -73,3 +73,30 @@ def test_the_keys_parse_with_defaults_and_errors_name_the_key():
             ("{pause: {timout: 1s}}", 'pause.timout: unknown key "timout"')):
         with pytest.raises(Exception, match=message.replace("(", r"\(")):
             parse_config(BASE + f"strategy: {{kind: canary, steps: [{{weight: 10}}, {bad}]}}\n")
+
+
+@pytest.mark.parametrize("strategy", [
+    "{kind: blue-green, auto_promote: false, pause_timeout: 90s, pause_then: promote}",
+    "{kind: ab-test, split: 20, pause_timeout: 90s, pause_then: promote}"])
+def test_the_manual_pause_of_blue_green_and_an_ab_test_carries_its_timeout(strategy):
+    """Issue 13.2: a manual pause may carry a timeout — blue/green's wait for `promote`
+    (auto_promote: false) and an A/B test's hold too, not only a canary's pause step."""
+    from zerodown.plan import ServiceState, Target
+    from zerodown.strategies import plan_for
+    cfg = parse_config(BASE + f"instances: 2\nstrategy: {strategy}\n")
+    state = ServiceState("s", 1, tuple(InstanceRef(1, Slot(i)) for i in range(2)))
+    plan = plan_for(cfg.strategy, state, Target(2, 2))
+    held = [s for s in plan.steps if isinstance(s, Pause) and s.duration is None]
+    assert [(s.timeout, s.then) for s in held] == [(90.0, "promote")]
+    assert due(Phase.PAUSED, held[0], 100, 100, 190, 600, "abort").verb == "promote"
+    assert "or promote after 90s" in held[0].describe("s")
+
+
+@pytest.mark.parametrize("strategy, message", [
+    ("{kind: blue-green, pause_timeout: 1m}", "pause_timeout: is for the pause of auto_promote: false"),
+    ("{kind: blue-green, auto_promote: false, pause_then: promote}", "pause_then: needs pause_timeout"),
+    ("{kind: ab-test, pause_timeout: 1m, pause_then: later}", "pause_then: must be one of abort, promote"),
+    ("{kind: canary, steps: [{weight: 5}], pause_timeout: 1m}", "is an option of strategy kind")])
+def test_a_pause_timeout_that_cannot_apply_is_refused_naming_the_key(strategy, message):
+    with pytest.raises(Exception, match=message):
+        parse_config(BASE + f"strategy: {strategy}\n")

@@ -45,7 +45,8 @@ def plan(strategy: BlueGreenStrategy, state: ServiceState, target: Target) -> Pl
         b.steps.append(Pause(f"green r{target.revision} is up"
                              + (f" (preview: {strategy.preview_header}: 1)"
                                 if strategy.preview_header else "")
-                             + "; `zerodown promote` switches traffic"))
+                             + "; `zerodown promote` switches traffic",
+                             None, strategy.pause_timeout, strategy.pause_then))
     b.steps.append(Route((Share(target.revision, tuple(green)),)))
     if strategy.post_promotion_analysis is not None:
         b.steps.append(Analyze(target.revision, asdict(strategy.post_promotion_analysis),

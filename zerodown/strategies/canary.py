@@ -91,7 +91,8 @@ def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
 
 def ab_plan(strategy: ABTestStrategy, state: ServiceState, target: Target) -> Plan:
     """Hold `split`% of users (sticky cohorts) on the new revision until promote or abort."""
-    canary = CanaryStrategy(steps=(WeightStep(strategy.split), PauseStep(None)),
+    hold = PauseStep(None, strategy.pause_timeout, strategy.pause_then)
+    canary = CanaryStrategy(steps=(WeightStep(strategy.split), hold),
                             canary_instances=strategy.canary_instances, match=strategy.match,
                             sticky=strategy.sticky)
     return plan(canary, state, target, label=f"a/b test {100 - strategy.split}/{strategy.split} "

@@ -114,6 +114,10 @@ class BlueGreenStrategy(StrategyConfig):
     preview_listen: str | None = None
     pre_promotion_analysis: AnalysisConfig | None = None
     post_promotion_analysis: AnalysisConfig | None = None
+    # With auto_promote false: the pause before the switch ends by itself after this, with
+    # pause_then (abort | promote), as a canary's {pause: {timeout, then}} does.
+    pause_timeout: float | None = None
+    pause_then: str = "abort"
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,8 @@ class ABTestStrategy(StrategyConfig):
     # "_", not "-": nginx reads a cookie only by a name of letters, digits and _
     sticky: Sticky = Sticky("cookie", "zerodown_ab", 30 * 86400)
     match: tuple[MatchRule, ...] = ()
+    pause_timeout: float | None = None  # the hold ends by itself after this ...
+    pause_then: str = "abort"  # ... with abort | promote
     canary_instances: Amount | None = None
 
 
@@ -227,17 +233,22 @@ _RULES = {
                         "keep_previous": boolean(),
                         "preview_header": optional(text(TOKEN, "a header name")),
                         "preview_listen": optional(address()),
-                        "pre_promotion_analysis": ANALYSIS, "post_promotion_analysis": ANALYSIS},
+                        "pre_promotion_analysis": ANALYSIS, "post_promotion_analysis": ANALYSIS,
+                        "pause_timeout": None, "pause_then": None},  # see below
     CanaryStrategy: {"steps": None, "canary_instances": optional(amount(1)),  # steps: see below
                      "match": None, "sticky": STICKY, "analysis": ANALYSIS,
                      "preview_header": optional(text(TOKEN, "a header name"))},
     ABTestStrategy: {"split": integer(1, 99), "sticky": STICKY, "match": None,
-                     "canary_instances": optional(amount(1))},
+                     "canary_instances": optional(amount(1)),
+                     "pause_timeout": None, "pause_then": None},
 }
 STRATEGIES = {cls.kind: cls for cls in _RULES}
 
 
 PAUSE_THEN = ("abort", "promote")
+for _cls in (BlueGreenStrategy, ABTestStrategy):
+    _RULES[_cls]["pause_timeout"] = optional(duration())
+    _RULES[_cls]["pause_then"] = enum(*PAUSE_THEN)
 
 
 def _pause(ctx: Context, v: Any, path: str) -> PauseStep:
@@ -311,7 +322,20 @@ def parse_strategy(ctx: Context, data: Any, path: str) -> StrategyConfig:
             ctx.error(join(path, key), f"is an option of strategy kind {other}, not {cls.kind}")
     section.unknown_keys(ctx, {k: v for k, v in data.items()
                                if not any(k in r for r in _RULES.values())}, path, also=("kind",))
-    return cls(**section.values(ctx, data, path))
+    value = cls(**section.values(ctx, data, path))
+    _check_pause_timeout(ctx, value, data, path)
+    return value
+
+
+def _check_pause_timeout(ctx: Context, value: StrategyConfig, data: dict, path: str) -> None:
+    """pause_timeout/pause_then of the manual pause blue/green and A/B tests hold."""
+    if "pause_then" in data and getattr(value, "pause_timeout", None) is None:
+        ctx.error(join(path, "pause_then"), "needs pause_timeout: what happens when the pause "
+                                            "times out")
+    if (isinstance(value, BlueGreenStrategy) and value.auto_promote
+            and value.pause_timeout is not None):
+        ctx.error(join(path, "pause_timeout"), "is for the pause of auto_promote: false "
+                                               "(with auto_promote the switch does not wait)")
 
 
 parse_strategy = nested(parse_strategy, {"anyOf": [
