@@ -237,6 +237,9 @@ def _cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
     if cfg.tls is not None and cfg.router.kind == "haproxy" and "socket" in cfg.router.options:
         ctx.error("tls", "an attached HAProxy (router.socket) keeps its own bind lines: "
                          "configure TLS there, or let zerodown start HAProxy")
+    if getattr(cfg.strategy, "batch_by", "count") == "host" and cfg.runtime.kind != "ssh":
+        ctx.error("strategy.batch_by", f"host groups the instances of runtime: ssh by their "
+                  f"host; runtime {cfg.runtime.kind} has one host (use batch_size)")
     if "runtime.kind" not in bad:
         _driver_options(ctx, "runtime", cfg.runtime.kind, cfg.runtime.options)
         if cfg.runtime.kind == "ssh" and not any(k.startswith("runtime") for k in

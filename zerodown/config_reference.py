@@ -183,6 +183,9 @@ WORDS: W = {
     # --- strategy
     "strategy.kind": ("The strategy: `in-place`, `rolling`, `blue-green`, `canary` or "
                       "`ab-test`.", "canary"),
+    "strategy.batch_by": ("in-place with runtime ssh: `host` replaces one host's instances "
+                          "at a time (batch_size is then not used); `count` (default) takes "
+                          "batch_size instances at a time.", "host"),
     "strategy.batch_size": ("in-place: instances replaced in their own slots at a time (a count "
                             "or a percentage of `instances`, rounded up); capacity dips by it.",
                             "25%"),

@@ -28,10 +28,9 @@ from zerodown.engine.runner import Engine, SystemClock
 from zerodown.engine.store import Deployment, Event, InstanceRow, Store
 from zerodown.errors import ConfigError, UsageError, ZerodownError
 from zerodown.hosts.local import running, start_time
-from zerodown.model import Revision, RoutingTable
+from zerodown.model import Revision, RoutingTable, fleet_hosts, host_for
 from zerodown.routers import router_for
 from zerodown.runtimes import runtime_for
-from zerodown.runtimes.ssh_options import host_for, host_names
 
 RealClock = SystemClock  # the engine's real clock: wall time, so records outlive a restart
 PROBE_TIMEOUT = 1.0  # `status` probes each instance at most this long
@@ -262,9 +261,6 @@ def instance_view(service: str, row: InstanceRow, known: dict[int, render.Revisi
                                host=host_for(hosts, row.ref.slot.index) if hosts else None)
 
 
-def fleet_hosts(cfg: ServiceConfig) -> tuple[str, ...]:
-    return host_names(cfg.runtime.options) if cfg.runtime.kind == "ssh" else ()
-
 
 def table_traffic(table: RoutingTable, known: dict[int, render.RevisionLabel],
                   stats: dict | None = None, rates: dict[str, float] | None = None
@@ -358,7 +354,7 @@ def _proxy(ctl: Controller, cfg: ServiceConfig):
 
 def _probed(ctl: Controller, store: Store, service: str,
             known: dict[int, render.RevisionLabel]) -> Iterable[render.InstanceView]:
-    runtime, revisions, hosts = ctl.runtime(), {}, fleet_hosts(ctl.config())
+    runtime, revisions, hosts = ctl.runtime(), {}, fleet_hosts(ctl.config().runtime)
     for _, row in sorted(store.instances(service, live=True).items()):
         view, inst = instance_view(service, row, known, hosts), row.instance(service)
         if inst is None:

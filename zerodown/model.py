@@ -7,6 +7,7 @@ state of one service; routers make a load balancer match it exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,18 @@ class Slot:
 
     index: int
     host: str = "local"
+
+
+def fleet_hosts(runtime: Any) -> tuple[str, ...]:
+    """runtime.hosts as written for runtime: ssh (a config.RuntimeConfig); () otherwise."""
+    if runtime.kind != "ssh":
+        return ()
+    return tuple(str(h) for h in runtime.options.get("hosts") or ())
+
+
+def host_for(hosts: tuple[str, ...] | list[str], slot: int) -> str:
+    """The host slot `slot` runs on with runtime: ssh: slots spread over the hosts in turn."""
+    return hosts[slot % len(hosts)]
 
 
 @dataclass(frozen=True, order=True)

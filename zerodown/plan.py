@@ -43,6 +43,7 @@ class ServiceState:
 class Target:
     revision: int
     instances: int
+    hosts: tuple[str, ...] = ()  # runtime: ssh's hosts; slot i runs on hosts[i % len(hosts)]
 
 
 def _names(instances: Iterable[InstanceRef], service: str) -> str:

@@ -11,7 +11,7 @@ from tests.support.cli import Service
 def fleet_service(healthy_fleet, tmp_path):
     s = Service(tmp_path)
     s.file.write_text(healthy_fleet.service_config(
-        s.port, "{kind: rolling, max_surge: 3, max_unavailable: 0}", per_host=1))
+        s.port, "{kind: in-place, batch_by: host}", per_host=2))
     yield s
     s.cleanup()
 
@@ -19,10 +19,14 @@ def fleet_service(healthy_fleet, tmp_path):
 def test_up_deploy_status_and_down_across_the_fleet(fleet_service, healthy_fleet):
     s = fleet_service
     assert "shop is up: r1 (v1) serves" in s.run("up").stdout
+    plan = s.run("plan", "v2").stdout   # in-place, batch_by: host: one host's pair at a time
+    for pair in ("shop-r1-s0, shop-r1-s3", "shop-r1-s1, shop-r1-s4", "shop-r1-s2, shop-r1-s5"):
+        assert f"stop {pair}" in plan, plan
     s.run("deploy", "v2")
     status = s.status()
-    by_host = {i["host"]: (i["version"], i["address"].split(":")[0]) for i in status["instances"]}
-    assert by_host == {h.name: ("v2", h.address) for h in healthy_fleet.hosts}
+    by_host = {(i["host"], i["version"], i["address"].split(":")[0]) for i in status["instances"]}
+    assert by_host == {(h.name, "v2", h.address) for h in healthy_fleet.hosts}
+    assert len(status["instances"]) == 6
     assert "HOST" in s.run("status").stdout
     assert s.text() == "hello from v2\n"
     s.run("down")

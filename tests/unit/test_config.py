@@ -280,3 +280,12 @@ def test_a_strategy_the_router_cannot_serve_is_refused_as_a_deploy_override_too(
     cfg = parse_config(BASE.replace("strategy:\n", "router: nginx\nstrategy:\n"))
     with pytest.raises(ConfigError, match="strategy.sticky.name: the nginx router"):
         apply_overrides(cfg, ["strategy={kind: ab-test, sticky: {mode: cookie, name: a-b}}"])
+
+
+def test_batch_by_host_needs_the_ssh_runtime():
+    text = BASE.replace("  kind: rolling\n  max_surge: 25%\n  max_unavailable: 0\n",
+                        "  kind: in-place\n  batch_by: host\n")
+    [error] = errors_of(text)
+    assert "strategy.batch_by: host groups the instances of runtime: ssh" in error
+    fleet = text + "runtime: {kind: ssh, hosts: [a, b]}\n"
+    assert parse_config(fleet).strategy.batch_by == "host"

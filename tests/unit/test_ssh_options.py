@@ -32,5 +32,5 @@ def test_bad_options_name_their_key(options, key, words):
 
 
 def test_slots_spread_over_the_hosts_in_turn():
-    from zerodown.runtimes.ssh_options import host_for
+    from zerodown.model import host_for
     assert [host_for(("a", "b", "c"), i) for i in range(7)] == ["a", "b", "c", "a", "b", "c", "a"]

@@ -335,3 +335,14 @@ def test_an_abort_after_the_blue_green_switch_routes_the_kept_blue_back_first():
     gone = ServiceState("shop", 1, refs(2, [2, 3]))
     back = rollback_plan(CanaryStrategy(steps=(WeightStep(10),)), gone, Target(1, 2))
     assert back.strategy.startswith("rollback, rolling")
+
+
+def test_in_place_batch_by_host_replaces_one_host_at_a_time():
+    """runtime: ssh with 3 hosts, 2 instances each (slot i on host i mod 3)."""
+    from zerodown.plan import Start, Stop, Target
+    from zerodown.strategies.options import InPlaceStrategy
+    state = ServiceState("shop", 1, tuple(InstanceRef(1, Slot(i)) for i in range(6)))
+    p = plan_for(InPlaceStrategy(batch_by="host"), state, Target(2, 6, ("a", "b", "c")))
+    stops = [sorted(r.slot.index for r in s.instances) for s in p.steps if isinstance(s, Stop)]
+    starts = [sorted(r.slot.index for r in s.instances) for s in p.steps if isinstance(s, Start)]
+    assert stops == starts == [[0, 3], [1, 4], [2, 5]]

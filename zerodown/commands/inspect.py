@@ -17,7 +17,7 @@ from zerodown.controller import Controller, deployment_view, event_view, labels
 from zerodown.engine.store import NotFound
 from zerodown.errors import UsageError
 from zerodown.model import Instance
-from zerodown.plan import ServiceState, Target
+from zerodown.plan import ServiceState
 
 FOLLOW_POLL = 0.2
 
@@ -25,7 +25,7 @@ FOLLOW_POLL = 0.2
 def cmd_plan(args: argparse.Namespace, ctl: Controller) -> int:
     from zerodown.commands.connect import strategy_settings
     from zerodown.runtimes import check_release
-    from zerodown.strategies import plan_for
+    from zerodown.strategies import plan_for, target_for
     cfg = ctl.config(*strategy_settings(ctl.config(), args))
     check_release(cfg, args.version)
     state, revision, active = ServiceState(cfg.service, None), 1, None
@@ -35,7 +35,7 @@ def cmd_plan(args: argparse.Namespace, ctl: Controller) -> int:
         revision = max((r.number for r in store.revisions(cfg.service)), default=0) + 1
         found = store.active_deployment(cfg.service)
         active = None if found is None else deployment_view(found, labels(store, cfg.service))
-    plan = plan_for(cfg.strategy, state, Target(revision, cfg.instances), cfg.hooks.moments(),
+    plan = plan_for(cfg.strategy, state, target_for(cfg, revision), cfg.hooks.moments(),
                     allow_downtime=args.allow_downtime)
     if args.json:
         from zerodown.render_json import plan_dict

@@ -18,9 +18,10 @@ from typing import Callable, Iterator
 
 from zerodown import render, table_json
 from zerodown.controller import (Controller, _probed, _proxy, deployment_view, labels,
-                                 fleet_hosts, instance_view, maybe_label, table_traffic)
+                                 instance_view, maybe_label, table_traffic)
 from zerodown.engine.store import Store
 from zerodown.latency import quantile
+from zerodown.model import fleet_hosts
 
 TICK = 0.25  # the status document is at most this old (a table change reaches SSE in < 1 s)
 INTERVAL = 1.0  # one metrics point per revision per second
@@ -102,7 +103,7 @@ class Observer:
             table = store.routing(service).table
         rates = {name: points[-1]["rps"] for name, points in
                  ((f"r{k}", v) for k, v in self.series.items()) if points}
-        views = [instance_view(service, row, known, fleet_hosts(cfg)) for _, row in
+        views = [instance_view(service, row, known, fleet_hosts(cfg.runtime)) for _, row in
                  sorted(store.instances(service, live=True).items())]
         if any(self._stale(v) for v in views):  # a new or moved instance: probe it now
             self._probes = {v.name: v for v in _probed(self.ctl, store, service, known)}

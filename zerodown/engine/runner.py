@@ -46,10 +46,11 @@ from zerodown.engine.recovery import recover, still_routed
 from zerodown.errors import RouterError, RouterUnavailable, StaleTableError, UsageError, ZerodownError
 from zerodown.hooks import HookFailed
 from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot
-from zerodown.plan import Analyze, Pause, Plan, PlanError, Step, Target
+from zerodown.plan import Analyze, Pause, Plan, PlanError, Step
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.schema import Invalid, version_label
-from zerodown.strategies import abort_plan, plan_for, refuse_downtime, rollback_plan
+from zerodown.strategies import (abort_plan, plan_for, refuse_downtime, rollback_plan,
+                                 target_for)
 from zerodown.strategies.options import StrategyConfig
 
 # Step executors and their errors live in steps.py; these names are imported from here too.
@@ -135,7 +136,7 @@ class Engine:
             self.service, {"file": cfg.file, "source": cfg.source},
             cfg.source.get("strategy") or {}, cfg.on_failure,
             lambda state, rev: refuse_downtime(self.planner(
-                cfg.strategy, state, Target(rev, cfg.instances), cfg.hooks.moments()),
+                cfg.strategy, state, target_for(cfg, rev), cfg.hooks.moments()),
                 cfg.strategy, allow_downtime),
             version=version))
 
@@ -176,7 +177,7 @@ class Engine:
         strategy = self._strategy(to, section)
         return self._create(wait, lambda: self.store.create_deployment(
             self.service, record.config, section, self.config.on_failure,
-            lambda state, rev: rollback_plan(strategy, state, Target(rev, cfg.instances),
+            lambda state, rev: rollback_plan(strategy, state, target_for(cfg, rev),
                                              cfg.hooks.moments(), allow_downtime=allow_downtime),
             revision=to, kind="rollback"))
 
@@ -458,7 +459,7 @@ class Engine:
         state = self.store.service_state(self.service)
         if d.from_revision is None:
             return teardown(state)
-        target = Target(d.from_revision, self._config(d.from_revision).instances)
+        target = target_for(self._config(d.from_revision), d.from_revision)
         moments = self._config(d.to_revision).hooks.moments()
         if abort:
             try:

@@ -32,10 +32,10 @@ from zerodown.hosts.connections import Connections
 from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.preflight import preflight, refuse_unless_ready
 from zerodown.hosts.ssh import SshHost
-from zerodown.model import Instance, InstanceRef, Revision, Slot
+from zerodown.model import Instance, InstanceRef, Revision, Slot, host_for
 from zerodown.runtimes import release, ssh_release
 from zerodown.runtimes.health import probe
-from zerodown.runtimes.ssh_options import host_for, parse_options
+from zerodown.runtimes.ssh_options import parse_options
 
 
 class SshRuntime:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from zerodown.schema import Invalid, driver_options, duration, integer, shown, text
 
@@ -51,16 +51,6 @@ class SshOptions:
     command_timeout: float = 60.0
     keepalive: float = 15.0
     keep_releases: int = 5
-
-
-def host_for(hosts: Sequence[str], slot: int) -> str:
-    """The host slot `slot` runs on: slots spread over runtime.hosts in turn (pure)."""
-    return hosts[slot % len(hosts)]
-
-
-def host_names(runtime_options: Mapping[str, Any]) -> tuple[str, ...]:
-    """runtime.hosts as written (a validated ssh runtime's options)."""
-    return tuple(str(h) for h in runtime_options.get("hosts") or ())
 
 
 def parse_host(value: Any) -> HostSpec:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import AbstractSet, Callable
 
-from zerodown.model import InstanceRef
+from zerodown.model import InstanceRef, fleet_hosts
 from zerodown.plan import (DowntimePlan, Plan, PlanError, ServiceState, Target, WaitHealthy,
                            route_of)
 from zerodown.strategies import blue_green, canary, in_place, rolling
@@ -30,6 +30,12 @@ PLANNERS: dict[type, Callable[..., Plan]] = {
 # Strategies that go back the way they came (replacing instances); the others keep
 # the stable revision running until the end, so going back is a table switch.
 GO_BACK_BY_OWN_RULES = (InPlaceStrategy, RollingStrategy)
+
+
+def target_for(cfg, revision: int) -> Target:
+    """What a plan aims at for a ServiceConfig: `instances` of `revision`, on the fleet's
+    hosts when the runtime is ssh (in-place's batch_by: host groups by them)."""
+    return Target(revision, cfg.instances, fleet_hosts(cfg.runtime))
 
 
 def plan_for(strategy: StrategyConfig, state: ServiceState, target: Target,

@@ -8,7 +8,7 @@ the old revision, which is why it is as slow as the deployment was.
 
 from __future__ import annotations
 
-from zerodown.model import InstanceRef
+from zerodown.model import InstanceRef, host_for
 from zerodown.plan import Plan, ServiceState, Target
 from zerodown.strategies.builder import PlanBuilder, batches, split
 from zerodown.strategies.options import InPlaceStrategy
@@ -17,6 +17,17 @@ from zerodown.strategies.options import InPlaceStrategy
 def batch_size(strategy: InPlaceStrategy, instances: int) -> int:
     """Instances replaced at once: a percentage rounds down, but at least 1."""
     return max(1, min(instances, strategy.batch_size.resolve(instances, round_up=False)))
+
+
+def by_host(refs: list[InstanceRef], hosts: tuple[str, ...]) -> list[list[InstanceRef]]:
+    """One batch per host, hosts in the order of their first instance (Kamal's boot.limit by
+    host): each host is replaced whole while the others serve."""
+    if not hosts:
+        return [[r] for r in refs]
+    groups: dict[str, list[InstanceRef]] = {}
+    for r in refs:
+        groups.setdefault(host_for(hosts, r.slot.index), []).append(r)
+    return list(groups.values())
 
 
 def plan(strategy: InPlaceStrategy, state: ServiceState, target: Target) -> Plan:
@@ -29,7 +40,8 @@ def plan(strategy: InPlaceStrategy, state: ServiceState, target: Target) -> Plan
     # and the batches below then take out of a larger pool.
     missing = n - len(current) - len(replace)
     b.bring_in(InstanceRef(target.revision, b.slot()) for _ in range(max(0, missing)))
-    for batch in batches(replace, size):
+    for batch in (by_host(replace, target.hosts) if strategy.batch_by == "host"
+                  else batches(replace, size)):
         b.take_out(batch)
         b.bring_in(InstanceRef(target.revision, b.claim(r.slot)) for r in batch)
     # Scaling down: what is left over goes once the new revision serves in full.

@@ -95,6 +95,7 @@ class StrategyConfig:
 class InPlaceStrategy(StrategyConfig):
     kind: ClassVar[str] = "in-place"
     batch_size: Amount = Amount(1)
+    batch_by: str = "count"  # "host": a batch is every instance of one host (runtime: ssh)
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ MATCH = Section(MatchRule, {"header": optional(text(TOKEN, "a header name")),
                 and (r.equals is None) != (r.regex is None)
                 else "needs exactly one of header/cookie and one of equals/regex")
 _RULES = {
-    InPlaceStrategy: {"batch_size": amount(1)},
+    InPlaceStrategy: {"batch_size": amount(1), "batch_by": enum("count", "host")},
     RollingStrategy: {"max_surge": amount(), "max_unavailable": amount()},
     BlueGreenStrategy: {"auto_promote": boolean(), "scale_down_delay": duration(),
                         "keep_previous": boolean(),
