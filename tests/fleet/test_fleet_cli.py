@@ -33,3 +33,8 @@ def test_up_deploy_status_and_down_across_the_fleet(fleet_service, healthy_fleet
     for host in healthy_fleet.hosts:   # down stopped every instance on every host
         left = host.run("ps -eo args= | grep -c '[a]pp.py' || true").stdout.strip()
         assert left == "0", f"{host.name}: {left} instances left"
+
+
+def test_logs_says_where_a_fleets_logs_are(fleet_service):
+    err = fleet_service.run("logs", code=2).stderr
+    assert "/srv/zerodown/services/shop/logs/<instance>.log" in err

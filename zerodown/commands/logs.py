@@ -57,6 +57,14 @@ def _read(path: Path) -> tuple[list[bytes], int]:
 
 
 def cmd_logs(args: argparse.Namespace, ctl: Controller) -> int:
+    cfg = ctl.config()
+    if cfg.runtime.kind == "ssh":  # not fetched yet: say where they are instead of "no log"
+        from zerodown.runtimes.ssh_options import parse_options
+        state_dir = parse_options(cfg.runtime.options).state_dir.rstrip("/")
+        raise UsageError(f"runtime ssh: the instances' logs are on their hosts, in "
+                         f"{state_dir}/services/{cfg.service}/logs/<instance>.log (`zerodown "
+                         f"status` names each instance's host); `zerodown logs` does not "
+                         f"fetch them yet")
     after = None
     if args.since is not None:
         try:
