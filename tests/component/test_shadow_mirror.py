@@ -5,7 +5,7 @@ import json
 import time
 
 from zerodown.shadow.diff import Answer, Spec, parse_path
-from zerodown.shadow.mirror import Mirror, closing
+from zerodown.shadow.mirror import Mirror, keeping
 
 HEAD = b"GET /items/%d HTTP/1.1\r\nHost: shop\r\nConnection: keep-alive\r\n\r\n"
 
@@ -33,7 +33,7 @@ def _stable(n: int) -> Answer:
 
 async def _answer(reader, writer):
     head = await reader.readuntil(b"\r\n\r\n")
-    assert b"Connection: close" in head and b"keep-alive" not in head
+    assert b"keep-alive" not in head.lower()  # the user's connection headers are not sent
     n = int(head.split(b" ")[1].rsplit(b"/", 1)[1])
     doc = {"id": n, "price": 11 if n % 100 == 7 else 10, "time": time.time()}  # 1% differ
     body = json.dumps(doc).encode()
@@ -109,6 +109,35 @@ def test_stable_may_be_given_as_the_raw_bytes_the_user_got():
     assert (stats["compared"], stats["differing"], stats["failed"]) == (1, 1, 1), stats
 
 
-def test_closing_replaces_the_users_connection_headers():
-    assert closing(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\n\r\n") \
-        == b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+def test_a_kept_connection_carries_many_copies_and_a_head_ends_at_its_headers():
+    async def main():
+        connections = []
+
+        async def keep_alive(reader, writer):  # answers every request on one connection
+            connections.append(writer)
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                body = b"" if head.startswith(b"HEAD ") else b"hello"
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" + body)
+
+        server, address = await _server(keep_alive)
+        mirror = Mirror(address, Spec(body="exact"), workers=1, timeout=2)
+        mirror.start()
+        for n in range(20):
+            method = b"HEAD" if n % 2 else b"GET"
+            mirror.offer(method + (HEAD % n)[3:], b"", Answer(200, (("Content-Length", "5"),),
+                                                               b"" if n % 2 else b"hello"))
+        stats = await _finished(mirror, server, 20)
+        return stats, len(connections)
+
+    stats, opened = asyncio.run(main())
+    assert (stats["compared"], stats["differing"], stats["timed_out"]) == (20, 0, 0), stats
+    assert opened == 10  # kept alive from each GET to the HEAD after it, new after a HEAD
+
+
+def test_the_users_connection_headers_are_not_sent_to_the_shadow():
+    assert keeping(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\n\r\n") \
+        == b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"

@@ -6,8 +6,8 @@
                                          # stable: an Answer, or the raw bytes the user got
 
 A user's request is answered by stable alone; offer() only puts a copy in a
-bounded queue and returns. A few worker tasks send each copy on a connection of
-its own (`Connection: close`), within `timeout`, and compare the shadow's answer
+bounded queue and returns. A few worker tasks send each copy, each worker on a
+connection to the shadow it keeps alive, within `timeout`, and compare the shadow's answer
 with stable's (diff.py). A shadow that is slow or hangs holds only its workers:
 the queue fills and later copies are dropped and counted, never waited for.
 ProxyMirror is what the embedded proxy holds while a shadow runs (its admin API's
@@ -28,11 +28,11 @@ from zerodown.shadow.diff import Answer, Difference, Spec, compare
 _CONNECTION = re.compile(rb"\r\n(connection|keep-alive):[^\r\n]*", re.I)
 
 
-def closing(head: bytes) -> bytes:
-    """The request head with `Connection: close` instead of the user's connection headers."""
+def keeping(head: bytes) -> bytes:
+    """The request head without the user's connection headers (HTTP/1.1: kept alive)."""
     if not head.endswith(b"\r\n\r\n"):
         raise ValueError("a request head ends with an empty line (\\r\\n\\r\\n)")
-    return _CONNECTION.sub(b"", head[:-2]) + b"Connection: close\r\n\r\n"
+    return _CONNECTION.sub(b"", head[:-2]) + b"\r\n"
 
 
 class _Reader:
@@ -42,9 +42,16 @@ class _Reader:
         self.headers: list[tuple[str, str]] = []
         self.body: list[bytes] = []
         self.done = False
+        self.headers_done = False
+        self.keep = False  # read at the headers: llhttp forgets it once the message ends
+        self.parser: httptools.HttpResponseParser | None = None
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+        self.keep = self.parser is not None and self.parser.should_keep_alive()
 
     def on_body(self, data: bytes) -> None:
         self.body.append(data)
@@ -105,6 +112,7 @@ class Mirror:
                              for line, d in self.examples]}
 
     async def _work(self) -> None:
+        conn: list = []  # this worker's connection to the shadow, kept alive: [reader, writer]
         while True:
             head, body, stable = await self.queue.get()
             try:
@@ -114,12 +122,14 @@ class Mirror:
                 self.failed += 1
                 continue
             try:
-                shadow = await asyncio.wait_for(self._send(head, body), self.timeout)
+                shadow = await asyncio.wait_for(self._send(conn, head, body), self.timeout)
             except asyncio.TimeoutError:
                 self.timed_out += 1
+                _drop(conn)
                 continue
             except (OSError, ValueError, httptools.HttpParserError):
                 self.failed += 1
+                _drop(conn)
                 continue
             self.compared += 1
             found = compare(stable, shadow, self.spec)
@@ -127,27 +137,46 @@ class Mirror:
                 self.differing += 1
                 self.examples.append((head.split(b"\r\n", 1)[0].decode("latin-1"), found))
 
-    async def _send(self, head: bytes, body: bytes) -> Answer:
-        reader, writer = await asyncio.open_connection(*self.address)
-        try:
-            writer.write(closing(head) + body)
+    async def _send(self, conn: list, head: bytes, body: bytes) -> Answer:
+        """One exchange on the worker's kept-alive connection (opened when there is none;
+        opened again, once, when the kept one turns out closed before any byte came)."""
+        for attempt in (0, 1):
+            reused = bool(conn)
+            if not conn:
+                conn[:] = await asyncio.open_connection(*self.address)
+            reader, writer = conn
+            writer.write(keeping(head) + body)
             got = _Reader()
-            parser = httptools.HttpResponseParser(got)
-            size = 0
-            while not got.done:
+            parser = got.parser = httptools.HttpResponseParser(got)
+            size, is_head = 0, head.startswith(b"HEAD ")
+            while not got.done and not (is_head and got.headers_done):
                 data = await reader.read(65536)
                 if not data:
+                    if size == 0 and reused and attempt == 0:
+                        break  # the shadow had closed the kept connection: a new one
                     parser.feed_data(b"")  # the end of a body read to the close
                     if not got.done:
                         raise ValueError("the shadow closed before its answer ended")
+                    _drop(conn)
                     break
                 size += len(data)
                 if size > self.max_body:
                     raise ValueError("the shadow's answer is larger than max_body")
                 parser.feed_data(data)
-            return Answer(parser.get_status_code(), tuple(got.headers), b"".join(got.body))
-        finally:
-            writer.close()
+            else:
+                if not got.keep or is_head:  # a HEAD's parser still waits for a body: not reused
+                    _drop(conn)
+                return Answer(parser.get_status_code(), tuple(got.headers), b"".join(got.body))
+            if got.done:
+                return Answer(parser.get_status_code(), tuple(got.headers), b"".join(got.body))
+            _drop(conn)
+        raise ValueError("the shadow closed the connection twice before answering")
+
+
+def _drop(conn: list) -> None:
+    if conn:
+        conn[1].close()
+        conn.clear()
 
 
 SAFE = ("GET", "HEAD", "OPTIONS")
