@@ -89,4 +89,5 @@ def test_a_controller_started_without_the_secret_refuses_the_deploy_naming_it(re
     err = s.run("deploy", "v2", code=2).stderr  # the next command starts it without
     assert "secret DB_PASSWORD: $DB_PASSWORD is not set in the controller's environment" in err
     history = s.run("history").stdout.splitlines()
-    assert len(history) == 2, history  # the header and up's deployment: no revision taken
+    rows = [line for line in history[1:] if line[:1].isdigit()]  # a proof line may follow each
+    assert len(rows) == 1, history  # up's deployment alone: no revision taken
