@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from zerodown import example
@@ -104,14 +103,24 @@ class Stack:
 
 
 CONTROLLER = """
-import json, sys
+import json, os, signal, sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
 from tests.e2e.stack import Stack
 stack = Stack(Path({config!r}), Path({state!r}), Path({db!r}))
-print("deployment", stack.engine.deploy({version!r}, strategy=json.loads({strategy!r})),
-      flush=True)
-stack.engine.run(stack.engine.store.active_deployment("shop").id)
+id = stack.engine.deploy({version!r}, strategy=json.loads({strategy!r}))
+print("deployment", id, flush=True)
+kill_at = {kill_at!r}
+if kill_at is not None:  # SIGKILL itself once step `at` is durably begun, before it acts
+    steps = len(stack.store.deployment(id).steps)
+    at = min(max(kill_at if isinstance(kill_at, int) else int(kill_at * steps), 1), steps - 1)
+
+    def crash(event):
+        if (event.kind == "step.started" and event.deployment == id
+                and event.data.get("index", -1) >= at):
+            os.kill(os.getpid(), signal.SIGKILL)
+    stack.store.listeners.append(crash)
+stack.engine.run(id)
 """
 
 
@@ -126,24 +135,27 @@ def kill_controller_then_resume(stack: Stack, kill_at: int | float, timeout: flo
 def kill_controller_at(stack: Stack, kill_at: int | float, timeout: float = 30.0,
                        version: str = "v2", strategy: str | None = None) -> None:
     """Deploy `version` (with `strategy`, a JSON section, or the configured one) from a
-    controller process of its own and SIGKILL it once the deployment's cursor reached
-    step `kill_at` (a float below 1: that share of its steps; at least step 1)."""
-    controller = start_controller(stack, version, strategy)
-    deadline = time.monotonic() + timeout
-    while True:
-        d = stack.store.active_deployment("shop")
-        at = kill_at if isinstance(kill_at, int) else int(kill_at * len(d.steps)) if d else 0
-        if d is not None and d.cursor >= max(at, 1):
-            break
-        assert time.monotonic() < deadline and controller.poll() is None, controller.stdout.read()
-        time.sleep(0.005)
-    os.kill(controller.pid, signal.SIGKILL)
-    controller.wait()
+    controller process of its own that is SIGKILLed as step `kill_at` begins (a float
+    below 1: that share of its steps; at least step 1, at most the last). The controller
+    kills itself from the store's listener, so the moment is exact: a watcher polling the
+    cursor from here missed it when the steps after it took less than one poll."""
+    controller = start_controller(stack, version, strategy, kill_at)
+    try:
+        out, _ = controller.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(controller.pid, signal.SIGKILL)
+        out, _ = controller.communicate()
+        raise AssertionError(f"the controller did not reach step {kill_at} within {timeout}s: "
+                             f"{out!r}") from None
+    assert controller.returncode == -signal.SIGKILL, (
+        f"the controller ended (rc {controller.returncode}) instead of being killed at step "
+        f"{kill_at}: {out!r}")
 
 
-def start_controller(stack: Stack, version: str, strategy: str | None) -> subprocess.Popen:
+def start_controller(stack: Stack, version: str, strategy: str | None,
+                     kill_at: int | float | None = None) -> subprocess.Popen:
     script = CONTROLLER.format(root=str(os.getcwd()), config=stack.config.file,
                                state=str(stack.state_dir), db=str(stack.db), version=version,
-                               strategy=strategy or "null")
+                               strategy=strategy or "null", kill_at=kill_at)
     return subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

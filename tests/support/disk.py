@@ -16,7 +16,7 @@ from typing import Iterator
 
 
 @contextlib.contextmanager
-def small_disk(path: Path, size: str = "4m") -> Iterator[bool]:
+def small_disk(path: Path, size: str = "32m") -> Iterator[bool]:
     """A tmpfs of `size` at `path` (root only); yields whether it is a real mount."""
     path.mkdir(parents=True, exist_ok=True)
     mounted = os.geteuid() == 0 and subprocess.run(
