@@ -150,12 +150,14 @@ def test_a_restarted_controller_finds_nginx_and_its_table(nginx, apps, tmp_path)
 def test_a_new_version_of_the_same_routing_needs_no_reload(nginx, apps):
     from zerodown.routers import nginx_process
     nginx.apply(split(1, apps, 90))
-    def serving() -> set:  # the workers of the first reload's predecessors exit meanwhile
-        return {w.key for w in nginx_process.workers(nginx.pid) if not w.shutting_down}
-    workers = serving()
+    def every() -> set:
+        return {w.key for w in nginx_process.workers(nginx.pid)}
+    # All workers, the first reload's predecessors too: they take "shutting down" a moment
+    # after the new ones are up, so a snapshot of only the serving ones could shrink later.
+    workers = every()
     same = split(2, apps, 90)
     assert nginx.apply(same) is True and nginx.table() == same
-    assert serving() == workers  # nobody restarted
+    assert every() <= workers  # no worker started: nobody reloaded
     nginx.apply(split(3, apps, 80))
     # A real change reloads: the old workers are told to quit and say so in their
     # title as each handles the signal — a moment after the new ones are up.
