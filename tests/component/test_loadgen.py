@@ -36,6 +36,17 @@ def test_counts_every_response(app_factory):
     assert served == 3000   # the server saw exactly what we counted
 
 
+def test_head_requests_end_at_their_headers(app_factory):
+    """A HEAD's answer carries the Content-Length of the GET it stands for and no body:
+    each used to wait for that body until its timeout."""
+    app = app_factory("v3")
+    started = time.monotonic()
+    result = run_load_sync(app.url + "/", connections=2, requests=200, method="HEAD", timeout=5)
+    assert (result.sent, result.ok, result.failed()) == (200, 200, 0), result.summary()
+    assert result.by_header == {"X-Version": {"v3": 200}}
+    assert time.monotonic() - started < 5  # not one request waited for its timeout
+
+
 def test_duration_bounds_the_run(app_factory):
     app = app_factory()
     result = run_load_sync(app.url + "/", connections=4, duration=0.5)

@@ -32,8 +32,12 @@ class Reply:
 class Connection(asyncio.Protocol):
     """A keep-alive client connection that runs one request at a time."""
 
-    def __init__(self, count_header: bytes | None):
+    def __init__(self, count_header: bytes | None, bodiless: bool = False):
         self.count_header = count_header
+        # The answer to a HEAD has no body whatever its Content-Length says, and httptools
+        # cannot be told so: the reply is taken at its headers and the parser renewed.
+        self.bodiless = bodiless
+        self.renew = False
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future | None = None
@@ -62,6 +66,9 @@ class Connection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserError as e:
             self._fail("bad response", e)
+        if self.renew:
+            self.renew = False
+            self.parser = httptools.HttpResponseParser(self)
 
     def connection_lost(self, exc):
         self.closed = True
@@ -85,6 +92,11 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self):
         status = self.parser.get_status_code()
+        if self.bodiless and status >= 200:
+            self.renew = True
+            self.used += 1
+            self._settle(Reply(status, self.header_value, self.parser.should_keep_alive()))
+            return
         self.until_close = (not self.framed and status >= 200
                             and status not in (204, 304))
 

@@ -30,6 +30,7 @@ class _Target:
     idempotent: bool
     tls: ssl.SSLContext | None = None  # https: the client context (cafile, or the system's)
     server_name: str | None = None
+    bodiless: bool = False  # HEAD: its answer ends at the headers
 
 
 def _target(url: str, method: str, headers: dict | None, body: bytes | None,
@@ -54,7 +55,7 @@ def _target(url: str, method: str, headers: dict | None, body: bytes | None,
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     tls = ssl.create_default_context(cafile=cafile) if https else None
     return _Target(parts.hostname, port, head + (body or b""), method in IDEMPOTENT, tls,
-                   (server_name or parts.hostname) if https else None)
+                   (server_name or parts.hostname) if https else None, method == "HEAD")
 
 
 def _connect_error_kind(exc: BaseException) -> str:
@@ -120,7 +121,7 @@ class _Run:
         loop = asyncio.get_running_loop()
         t = self.target
         _, conn = await asyncio.wait_for(
-            loop.create_connection(lambda: Connection(self.count_header), t.host, t.port,
+            loop.create_connection(lambda: Connection(self.count_header, t.bodiless), t.host, t.port,
                                    ssl=t.tls, server_hostname=t.server_name),
             self.timeout)
         return conn
