@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# hey: an outside load generator the tests check the deployment proof's counts against;
 # chromium: the dashboard's browser test drives Debian's build with Playwright (no browser
 # download); nodejs runs the unit tests of the dashboard's JavaScript; openssh-server, nftables
 # and iproute2 build the test fleet of the ssh runtime (tests/support/fleet.py)
-DEBIAN_PACKAGES=(haproxy nginx wrk curl gcc prometheus chromium nodejs
+DEBIAN_PACKAGES=(haproxy nginx wrk hey curl gcc prometheus chromium nodejs
                  openssh-server openssh-client nftables iproute2)
 PYTHON=${PYTHON:-python3}
 

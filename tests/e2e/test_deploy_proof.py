@@ -9,7 +9,9 @@ must be the load generator's, exactly.
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
 import threading
 import time
 
@@ -65,6 +67,31 @@ def test_the_proof_counts_what_the_load_generator_counted_app_5xx_apart(stack_fa
     assert sum(r["requests"] for r in proof["revisions"].values()) == result.sent
     assert proof["overlap_s"] > 0 and proof["min_capacity"] >= 2
 
+
+
+def _hey(url: str, requests: int, workers: int) -> dict[int, int]:
+    """Status code -> responses, as hey (Debian's HTTP load generator, not ours) counted them."""
+    done = subprocess.run(["hey", "-n", str(requests), "-c", str(workers), "-t", "10", url],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Error distribution" not in done.stdout, done.stdout  # every request answered
+    return {int(code): int(n) for code, n in
+            re.findall(r"^\s*\[(\d{3})\]\s+(\d+) responses", done.stdout, re.MULTILINE)}
+
+
+@pytest.mark.parametrize("router", [None, "{kind: haproxy}", "{kind: nginx}"])
+def test_the_proof_agrees_with_hey(stack_factory, router):
+    """The same agreement with a load generator that is not zerodown's own (hey, from Debian)."""
+    stack = stack_factory(instances=2, strategy=CANARY, router=router)
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    phase, statuses, proof = _deploy_around(stack, "v2", lambda: _hey(stack.url, 1200, 4),
+                                            overrides=["app.env.APP_ERROR_RATE=0.05"])
+    assert phase is Phase.SUCCEEDED
+    assert sum(statuses.values()) == 1200, statuses
+    assert proof["requests"] == 1200
+    assert proof["app_5xx"] == statuses.get(500, 0) > 0
+    assert proof["responses"]["2xx"] == statuses.get(200, 0)
+    assert proof["failed"] == 0 and proof["complete"]
 
 # Not HAProxy: what it answers itself when a server dies mid-request (a 503 after its queue
 # timeout, a client connection closed) is on no server's row, so its proof cannot count it
