@@ -148,7 +148,6 @@ class DataPlane:
 
     def _sweep(self) -> None:
         now = self.loop.time()
-        since = perf_counter()  # the clock client.t0 was read from
         s = self.settings
         for client in list(self.clients):
             state = client.state
@@ -165,10 +164,12 @@ class DataPlane:
                         client.state = CLOSED
                         client.transport.close()
             elif state in (BODY, WAIT):
-                up = client.up
-                if (up is None or not up.got) and client.pool is not None \
-                        and since - client.t0 > s.response_timeout:
-                    client.timed_out(504)  # queued or sent, no answer in time
+                up, pool = client.up, client.pool
+                if (up is None or not up.got) and pool is not None:
+                    if now - client.sent_at > s.response_timeout:
+                        client.no_answer(True)  # queued or sent, no answer in time
+                    elif pool.unreachable(now):
+                        client.no_answer(False)  # its backend went silent: elsewhere if safe
             elif state == CLOSED and now - client.last_active > LINGER:
                 client.transport.abort()  # a refused client that never closed its side
         idle_cutoff = now - s.upstream_idle_timeout

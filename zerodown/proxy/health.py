@@ -46,6 +46,7 @@ def record(pool: BackendPool, ok: bool, check: HealthCheck) -> None:
         if not pool.down and pool.check_fails >= check.fall:
             pool.down = True
             pool.ejected_until = math.inf  # the hot path already skips ejected backends
+            pool.close_idle()  # they lead where the checks found no answer
 
 
 async def run_checks(pools, check: HealthCheck) -> None:

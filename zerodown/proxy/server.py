@@ -83,7 +83,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
                  "target", "pool", "waiting_for", "up", "t0", "tried", "paused", "upgrade",
                  "close_after", "clock", "host", "tail", "chunks", "write_paused", "write", "feed",
                  "max_head", "refused", "refused_initials", "peer", "host_at",
-                 "capture")
+                 "capture", "sent_at")
 
     def __init__(self, plane: Plane):
         self.plane = plane
@@ -120,6 +120,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         self.up: UpstreamConn | None = None
         self.capture: list | None = None  # the response's bytes, while a shadow compares them
         self.t0 = 0.0  # perf_counter() when the request was dispatched
+        self.sent_at = 0.0  # the loop's clock when this attempt went to its backend
         self.tried: tuple = ()
         self.paused = False
         self.upgrade = False
@@ -315,6 +316,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         if target is None:
             return self._reply_error(503, "no backend serves this service")
         self.target = target
+        self.sent_at = now
         pool = target.choose(now)
         if pool is None:
             pool = self._fallback(now)
@@ -343,6 +345,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
             return self._reply_error(503, "no backend available")
         self.pool = pool
         self.waiting_for = pool
+        self.sent_at = now
         pool.stats.in_flight += 1
         pool.acquire(self)
 
@@ -429,6 +432,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
             if self.tried:
                 stats.saved += 1
             pool.fails = 0
+            pool.silent = False
         capture = self.capture
         if capture is not None:  # the copy goes to a bounded queue: never waited for
             self.capture = None
@@ -485,19 +489,55 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         if up is not None and not up.reused:
             pool.failed()  # a fresh connection died at once: the backend is going away
         now = self.loop.time()
-        if safe and len(self.tried) + 1 < self.settings.max_attempts:
-            self.tried += (pool,)
-            pool.stats.retries += 1
-            self._leave_pool()
-            nxt = self.target.choose_excluding(now, self.tried) if self.target else None  # type: ignore[union-attr]
-            if nxt is None:
-                nxt = self.plane.fallback_pool(self.target, now, self.tried)
-            if nxt is not None:
-                return self._use(nxt, now)
-            self.pool = pool  # nothing else to try: the error is this backend's
-            pool.stats.in_flight += 1
+        nxt = self._another(pool, now) if safe else None
+        if nxt is not None:
+            return self._move(pool, nxt, now)
         self._reply_error(502, "backend closed the connection before responding"
                           if sent else "backend refused the connection")
+
+    def no_answer(self, timed_out: bool) -> None:
+        """No response byte came: within response_timeout (`timed_out`, called by the
+        sweeper), or from a backend taken out as not answering. The request moves to
+        another backend when that is safe (it never reached this one, or it is idempotent
+        and kept whole); else a timeout answers 504, and a taken-out backend is left to
+        answer within the timeout (it may be slow, not gone: a POST is never sent twice)."""
+        pool = self.pool
+        if pool is None or self.state == CLOSED:
+            return
+        up = self.up
+        safe = up is None or (self.msg_done and self.body_kept and self.head[:4] in _IDEMPOTENT)
+        if timed_out:
+            pool.timed_out()  # ejected, its idle connections closed: they lead to the silence
+        now = self.loop.time()
+        nxt = self._another(pool, now) if safe else None
+        if nxt is None and not timed_out:
+            return
+        if self.waiting_for is not None:
+            self.waiting_for.forget(self)
+            self.waiting_for = None
+        if up is not None:  # no reset will ever come: this connection is done
+            self.up = None
+            up.client = None
+            up.transport.close()
+        if nxt is not None:
+            return self._move(pool, nxt, now)
+        self._reply_error(504, "backend did not respond in time")
+
+    def _another(self, pool: BackendPool, now: float) -> BackendPool | None:
+        """Where a retry of this request goes: its revision's next backend not tried yet,
+        else another revision's; None when the attempts are spent or nothing is left."""
+        if len(self.tried) + 1 >= self.settings.max_attempts:
+            return None
+        tried = self.tried + (pool,)
+        nxt = self.target.choose_excluding(now, tried) if self.target else None  # type: ignore[union-attr]
+        return nxt if nxt is not None else self.plane.fallback_pool(self.target, now, tried)
+
+    def _move(self, pool: BackendPool, nxt: BackendPool, now: float) -> None:
+        """Retry on `nxt`: counted as a retry of `pool`, and as saved if `nxt` answers."""
+        self.tried += (pool,)
+        pool.stats.retries += 1
+        self._leave_pool()
+        self._use(nxt, now)
 
     def upstream_eof(self, up: UpstreamConn) -> None:
         """The backend closed mid-response: pass the end on by closing too."""
@@ -607,13 +647,5 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
             self.transport.abort()
 
     def timed_out(self, status: int) -> None:
-        """Called by the sweeper: a head too slow (408) or a response too slow (504)."""
-        if status == 504:
-            up, self.up = self.up, None
-            if up is not None:
-                up.client = None
-                up.transport.close()
-            if up is not None and up.got:
-                return self._abort_exchange("backend too slow mid-response", replied=True)
-            return self._reply_error(504, "backend did not respond in time")
+        """Called by the sweeper: a head too slow (408); a response is no_answer()."""
         self._reject(status, "request head too slow" if status == 408 else f"timed out ({status})")

@@ -182,7 +182,7 @@ class BackendPool:
 
     __slots__ = ("id", "revision", "address", "host", "port", "loop", "settings", "idle",
                  "conns", "opening", "waiters", "stats", "ejected_until", "fails", "draining",
-                 "drain_deadline", "limit", "down", "check_fails", "check_oks")
+                 "drain_deadline", "limit", "down", "check_fails", "check_oks", "silent")
 
     def __init__(self, backend_id: str, revision: str, address: str,
                  loop: asyncio.AbstractEventLoop, settings: ProxySettings):
@@ -203,6 +203,10 @@ class BackendPool:
         self.down = False  # taken out by active health checks (health.py)
         self.check_fails = 0
         self.check_oks = 0
+        # A request to it got no answer within response_timeout, and none answered since:
+        # what a host cut off without a reset looks like. The requests still waiting on it
+        # are moved elsewhere (when safe) instead of each waiting out its own timeout.
+        self.silent = False
 
     def acquire(self, client: ClientConn) -> None:
         """Give `client` a connection now, or as soon as the bound allows."""
@@ -282,6 +286,18 @@ class BackendPool:
         s = self.settings
         backoff = s.eject_base * 2.0 ** min(self.fails - 1, 30)  # capped: no float overflow
         self.ejected_until = max(self.ejected_until, self.loop.time() + min(s.eject_max, backoff))
+
+    def timed_out(self) -> None:
+        """No answer within response_timeout: eject (passive health, as `failed`), and
+        close the idle connections, which lead to the same silence."""
+        self.failed()
+        self.silent = True
+        self.close_idle()
+
+    def unreachable(self, now: float) -> bool:
+        """Taken out as not answering (health checks, or a timeout not answered since):
+        a request waiting on it for its first byte will not get one."""
+        return self.down or (self.silent and self.ejected_until > now)
 
     def close_idle(self, older_than: float | None = None) -> None:
         keep = []
