@@ -26,7 +26,7 @@ import yaml
 # Parts that appear in several places are described once, under their own name.
 SHARED = {"analysis": "analysis", "pre_promotion_analysis": "analysis",
           "post_promotion_analysis": "analysis", "sticky": "sticky", "match": "match",
-          "secrets": "secret", "steps": "step"}
+          "secrets": "secret", "steps": "step", "pre_promotion_shadow": "shadow"}
 
 W = dict[str, tuple[str, Any]]
 WORDS: W = {
@@ -211,10 +211,14 @@ WORDS: W = {
                                 "yet: refused).", None),
     "strategy.pre_promotion_analysis": ("blue-green: an analysis of green before the switch.",
                                         {"success_rate": 0.99}),
+    "strategy.pre_promotion_shadow": ("blue-green: copies of users' requests to green before "
+                                      "the switch, its answers compared with blue's (below).",
+                                      {"duration": "2m", "max_diff_rate": 0.001}),
     "strategy.post_promotion_analysis": ("blue-green: an analysis after the switch, while blue "
                                          "still runs.", {"max_success_rate_drop": 0.01}),
     "strategy.steps": ("canary: the steps, in order: `{weight: N}`, `{pause: 30s}`, "
-                       "`{pause: {}}` (until `zerodown resume`/`promote`), `{analysis: {...}}`.",
+                       "`{pause: {}}` (until `zerodown resume`/`promote`), `{analysis: {...}}`, "
+                       "`{shadow: {...}}` (before the first weight).",
                        [{"weight": 10}, {"pause": "1m"}, {"weight": 50}, {"pause": {}}]),
     "strategy.canary_instances": ("canary and ab-test: a fixed number of new instances; by "
                                   "default scaled to each weight.", 1),
@@ -233,6 +237,30 @@ WORDS: W = {
                    "itself after that long.", "5m"),
     "step.analysis": ("Judge the canary before going on; a failure aborts.",
                       {"success_rate": 0.99}),
+    "step.shadow": ("Before the first weight: copies of users' requests to the canary, its "
+                    "answers compared with stable's while users stay on stable (below).",
+                    {"duration": "1m", "ignore": ["$.time"], "max_diff_rate": 0.001}),
+    # --- shadow
+    "shadow.percent": ("Percent of the matching requests copied.", 100),
+    "shadow.duration": ("How long copies are compared at most; with `max_diff_rate` the step "
+                        "ends once the check decides, undecided by then is inconclusive.", "1m"),
+    "shadow.methods": ("Request methods copied. Beyond GET, HEAD and OPTIONS a copy repeats "
+                       "what the request changes: listed only on purpose (validate and plan "
+                       "warn).", ["GET", "HEAD"]),
+    "shadow.headers": ("Response headers compared by name, beside the status code.", ["ETag"]),
+    "shadow.ignore": ("JSON paths left out of the body's comparison (`$.a.b`, `$.items[*].id`, "
+                      "`$.*`).", ["$.time", "$.request_id"]),
+    "shadow.body": ("`json`: compared as JSON (byte for byte when a side is not JSON); "
+                    "`exact`: byte for byte; `none`: not compared.", "json"),
+    "shadow.max_diff_rate": ("A check: at most this share of compared copies may differ, judged "
+                             "by the analysis's sequential test; a failure aborts before any "
+                             "user reaches the new revision (null: no check, only watched).",
+                             0.001),
+    "shadow.max_false_alarm": ("The check's chance of failing a revision within "
+                               "`max_diff_rate`.", 0.01),
+    "shadow.min_compared": ("Fewer compared copies than this never pass the check.", 100),
+    "shadow.timeout": ("A copy the new revision has not answered within this is dropped "
+                       "(counted as timed out, not compared).", "2s"),
     "match.header": ("Match on this request header...", "X-Canary"),
     "match.cookie": ("... or on this cookie.", "beta"),
     "match.equals": ("The value must be exactly this...", "1"),
@@ -434,8 +462,8 @@ def _steps(node: dict, every: bool) -> Iterator[tuple[str, dict, bool]]:
         for key, sub in branch.get("properties", {}).items():
             if len(branch.get("properties", {})) == 1:  # {weight: N}, {pause: ...}, {analysis: ...}
                 yield f"step.{key}", sub, False
-                if key == "analysis":
-                    yield from keys(sub, "analysis", every)
+                if key in ("analysis", "shadow"):
+                    yield from keys(sub, key, every)
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -458,6 +486,11 @@ SECTIONS = (  # (title, doc path prefix, what the section is)
      "`strategy.analysis`, `pre_promotion_analysis`, `post_promotion_analysis` and "
      "`{analysis: ...}` steps. At least one threshold (`success_rate`, `latency_p99`, "
      "`max_success_rate_drop`, `max_latency_ratio`) or a `query`."),
+    ("Shadow", "shadow",
+     "A canary's `{shadow: ...}` step and blue-green's `pre_promotion_shadow`: the new "
+     "revision's instances run with no user routed to them; the load balancer copies users' "
+     "requests to the first one and compares its answers with the stable revision's (status, "
+     "chosen headers, body). The embedded proxy does it; HAProxy and nginx are refused."),
     ("Prometheus templates", "analysis.prometheus_templates",
      "`analysis.prometheus_templates`: any of the three; the others keep the embedded proxy's."),
     ("Match rules", "match",

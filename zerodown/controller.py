@@ -212,9 +212,11 @@ def step_limit(step, cfg: ServiceConfig | None) -> float | None:
     """How long the step may take before it ends by itself or fails: a pause's duration, the
     health wait's start_timeout, drain_timeout, stop_grace, a moment's hooks' timeouts (run
     one after another) (None: no bound known here)."""
-    from zerodown.plan import Drain, Hook, Pause, Stop, WaitHealthy
+    from zerodown.plan import Drain, Hook, Pause, Shadow, Stop, WaitHealthy
     if isinstance(step, Pause):
         return step.duration if step.duration is not None else step.timeout
+    if isinstance(step, Shadow):
+        return step.spec.get("duration")
     if cfg is None:
         return None
     if isinstance(step, Hook):

@@ -261,6 +261,31 @@ class FakeRouter:
                         for (rev, b), n in self.requests.items()}
             return {"version": self.table.version, "revisions": revisions, "backends": backends}
 
+    # --- a mirror (Router.shadow): `copies` compared per read, every `differ_every`-th differs
+
+    copies, differ_every = 100, 0  # 0: the shadow answers as stable does
+    mirror: dict | None = None
+    mirrors: list = []  # every shadow(settings) call, None for a stop
+
+    def shadow(self, settings: dict | None) -> dict | None:
+        self.mirrors = [*self.mirrors, settings]
+        last, self.mirror = self.mirror, (None if settings is None else {
+            **settings, "compared": 0, "differing": 0, "dropped": 0, "examples": []})
+        return last if settings is None else self.mirror
+
+    def shadow_stats(self) -> dict | None:
+        m = self.mirror
+        if m is None:
+            return None
+        for _ in range(self.copies):
+            m["compared"] += 1
+            if self.differ_every and m["compared"] % self.differ_every == 0:
+                m["differing"] += 1
+                m["examples"] = [*m["examples"], {
+                    "request": f"GET /items/{m['compared']} HTTP/1.1", "what": "body",
+                    "where": "$.price", "stable": "10", "shadow": "11"}][-10:]
+        return dict(m)
+
     def serve(self, n: int) -> None:
         """n requests through the table in force: split by weight, round-robin within a revision."""
         routes = [r for r in self.table.revisions if r.backends and r.weight > 0]

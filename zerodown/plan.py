@@ -4,7 +4,7 @@ A plan is a value. Strategies compute it without I/O, `zerodown plan`
 prints it, the engine runs it step by step and persists its cursor. Each
 step is one idempotent action the engine can repeat after a crash:
 
-    Start → WaitHealthy → Route → Drain → Stop   (+ Pause, Analyze, Hook)
+    Start → WaitHealthy → Route → Drain → Stop   (+ Pause, Analyze, Shadow, Hook)
 
 Route carries the *whole* desired set of routed instances, never a delta,
 so applying it twice changes nothing. Instances are named by InstanceRef
@@ -177,6 +177,24 @@ class Analyze:
 
 
 @dataclass(frozen=True)
+class Shadow:
+    """Copy users' requests to `revision` (started, healthy, given no user) and compare its
+    answers with the stable revision's, for up to the spec's duration; with max_diff_rate,
+    judged as an analysis is (engine/steps.py shadow). Spec: ShadowConfig's fields."""
+
+    revision: int
+    spec: Mapping[str, Any] = field(default_factory=dict)
+
+    def describe(self, service: str = "") -> str:
+        s = self.spec
+        what = f"{s.get('percent', 100):g}% of {'/'.join(s.get('methods', ('GET', 'HEAD')))}"
+        check = (f", at most {100 * s['max_diff_rate']:g}% may differ"
+                 if s.get("max_diff_rate") is not None else "")
+        return (f"shadow: copy {what} requests to r{self.revision} for up to "
+                f"{s.get('duration', 60):g}s and compare with stable's answers{check}")
+
+
+@dataclass(frozen=True)
 class Hook:
     """Run the service's hooks for a moment of the deployment (zerodown.hooks).
 
@@ -190,9 +208,9 @@ class Hook:
         return f"run {self.moment} hooks"
 
 
-Step = Union[Start, WaitHealthy, Route, Drain, Stop, Pause, Analyze, Hook]
+Step = Union[Start, WaitHealthy, Route, Drain, Stop, Pause, Analyze, Shadow, Hook]
 STEP_TYPES: dict[str, type] = {t.__name__: t for t in (Start, WaitHealthy, Route, Drain, Stop,
-                                                       Pause, Analyze, Hook)}
+                                                       Pause, Analyze, Shadow, Hook)}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from zerodown.config_diff import change_dict
-from zerodown.plan import Analyze, Hook, Pause, Plan, Route
+from zerodown.plan import Analyze, Hook, Pause, Plan, Route, Shadow
 from zerodown.render import DeploymentView, EventView, deployment_dict
 
 SCHEMA = 1
@@ -29,6 +29,8 @@ def step_dict(number: int, step, service: str) -> dict:
                    then=step.then if step.timeout is not None else None)
     elif isinstance(step, Analyze):
         out.update(revision=step.revision, against=step.against, background=step.background)
+    elif isinstance(step, Shadow):
+        out.update(revision=step.revision, shadow=dict(step.spec))
     elif isinstance(step, Hook):
         out["moment"] = step.moment
     else:  # Start, WaitHealthy, Drain, Stop

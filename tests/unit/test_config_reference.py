@@ -16,7 +16,7 @@ from zerodown.hooks import MOMENTS
 from zerodown.hooks_config import HOOK
 from zerodown.routers import embedded_options, haproxy, nginx_options
 from zerodown.schema import Section
-from zerodown.strategies import options
+from zerodown.strategies import options, shadow_options
 from zerodown import tls_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,6 +36,7 @@ def accepted() -> set[str]:
     out |= {f"sticky.{k}" for k in options.STICKY.fields}
     out |= {f"match.{k}" for k in options.MATCH.fields}
     out |= {f"step.{k}" for k in options._STEP_KINDS}
+    out |= {f"shadow.{k}" for k in shadow_options.SHADOW.fields}
     out |= {f"hooks.{m}" for m in MOMENTS} | {f"hook.{k}" for k in HOOK.fields}
     out |= {f"tls.{k}" for k in tls_config.SECTION.fields}
     out |= {f"tls.certificates.{k}" for k in tls_config.NAMED.fields}

@@ -9,7 +9,7 @@ gets (verdict, why): "pass", "fail" or "inconclusive", with the evidence.
     sequential.py  always-valid e-values on rates (pure)
     evidence.py    counts, windows of counts, latency histograms (pure)
     checks.py      success rate and latency checks, sequential and fixed (pure)
-    sources.py     the embedded proxy's stats, Prometheus's HTTP API
+    sources.py     the embedded proxy's stats, Prometheus's HTTP API, a shadow's diff counts
     judge.py       the polling loop
 """
 
@@ -19,11 +19,12 @@ import os
 from typing import Mapping
 
 from zerodown.analysis.judge import POLL, Judge, OnEvent, config_of
-from zerodown.analysis.sources import MetricsError, PrometheusSource, ProxySource
+from zerodown.analysis.sources import MetricsError, PrometheusSource, ProxySource, ShadowSource
 from zerodown.protocols import Clock, Router
 from zerodown.strategies.options import AnalysisConfig
 
-__all__ = ["Judge", "MetricsError", "PrometheusSource", "ProxySource", "config_of", "judge_for"]
+__all__ = ["Judge", "MetricsError", "PrometheusSource", "ProxySource", "ShadowSource", "config_of",
+           "judge_for"]
 
 
 def judge_for(config, router: Router, clock: Clock, on_event: OnEvent | None = None,

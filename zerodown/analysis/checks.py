@@ -10,6 +10,7 @@ way a threshold poller does.
     max_success_rate_drop: .01  ErrorRate(drop=0.01)     at most the stable's rate + 1 point
     latency_p99: 300ms          Latency(0.3)             at most 1% of requests slower than 300 ms
     max_latency_ratio: 1.5      Latency(ratio=1.5)       ... slower than 1.5 x the stable's p99
+    max_diff_rate: 0.001        DiffRate(0.001)          a shadow: at most 0.1% of copies differ
 
 Latency is judged as a rate too: the share of requests slower than a bound
 (p99 <= bound  <=>  at most 1% slower), counted from the histogram with
@@ -188,14 +189,43 @@ def stable_p99_bounds(stable: Counts, log_e: float) -> tuple[float | None, float
     return high, low
 
 
-Check = ErrorRate | Latency
+@dataclass(frozen=True)
+class DiffRate:
+    """A shadow's share of compared copies whose answer differed from stable's: at most
+    `limit`. Its Counts are a shadow's (sources.ShadowSource): requests = copies compared,
+    failures = copies that differed; the same e-values as a success rate's."""
+
+    limit: float
+    name = "diff rate"
+
+    def with_stable(self, stable: Window) -> DiffRate:
+        return self
+
+    def assess(self, canary: Counts, stable: Counts | None, bound: float) -> Finding:
+        t = Tally(canary.requests, canary.failures)
+        finding = _finding(self.name, seq.above(t, self.limit), seq.below(t, self.limit), bound,
+                           f"{_share(t)} compared copies differed (allowed "
+                           f"{100 * self.limit:.4g}% at most)")
+        return replace(finding, facts=Facts("diffs", t.rate, None, self.limit, False, t.n))
+
+    def measure(self, canary: Counts, stable: Counts | None) -> tuple[bool | None, str]:
+        rate = canary.error_rate
+        return (None if rate is None else rate <= self.limit,
+                f"differing {'n/a' if rate is None else f'{100 * rate:.3g}%'} "
+                f"(at most {100 * self.limit:.4g}%)")
+
+
+Check = ErrorRate | Latency | DiffRate
 
 
 def checks_for(success_rate: float | None = None, latency_p99: float | None = None,
                max_success_rate_drop: float | None = None,
-               max_latency_ratio: float | None = None, stable: bool = True) -> tuple[Check, ...]:
+               max_latency_ratio: float | None = None, stable: bool = True,
+               max_diff_rate: float | None = None) -> tuple[Check, ...]:
     """The checks an analysis's thresholds ask for; comparisons only when there is a stable."""
     out: list[Check] = []
+    if max_diff_rate is not None:
+        out.append(DiffRate(max_diff_rate))
     if success_rate is not None:
         out.append(ErrorRate(limit=1 - success_rate))
     if max_success_rate_drop is not None and stable:

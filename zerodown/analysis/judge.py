@@ -54,7 +54,10 @@ class Judge:
         self.on_event = on_event or (lambda kind, text, deployment: None)
 
     def __call__(self, step: Analyze, deployment: Any = None,
-                 check: Callable[[], object] = lambda: None) -> tuple[str, str]:
+                 check: Callable[[], object] = lambda: None,
+                 source: MetricSource | None = None) -> tuple[str, str]:
+        """`source`: read from it rather than the one the step's config names (a shadow's
+        diff counts, engine/steps.py shadow)."""
         cfg = config_of(step.spec)
         did = getattr(deployment, "id", None)
         canary = f"r{step.revision}"
@@ -67,7 +70,8 @@ class Judge:
             return "inconclusive", why
         self.on_event("analysis.started", f"analyzing {canary}" + (f" against {stable}" if stable
                       else "") + f" ({watch.describe()})", did)
-        verdict, why = Run(self, cfg, self.source_for(cfg), canary, stable, watch, did).until(check)
+        verdict, why = Run(self, cfg, source or self.source_for(cfg), canary, stable, watch,
+                           did).until(check)
         self.on_event(f"analysis.{ {'pass': 'passed', 'fail': 'failed'}.get(verdict, verdict) }",
                       f"{canary} {verdict}: {why}", did)
         return verdict, why
@@ -203,7 +207,7 @@ class QueryTally:
 
 def _checks(cfg: AnalysisConfig, stable: bool) -> tuple[Check, ...]:
     return checks_for(cfg.success_rate, cfg.latency_p99, cfg.max_success_rate_drop,
-                      cfg.max_latency_ratio, stable)
+                      cfg.max_latency_ratio, stable, cfg.max_diff_rate)
 
 
 class Sequential:

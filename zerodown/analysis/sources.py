@@ -65,6 +65,29 @@ def _proxy_counts(entry: dict | None) -> Counts:
                   bounds, tuple(waiting) if waiting and len(waiting) == len(bounds) + 1 else None)
 
 
+class ShadowSource:
+    """A shadow's comparisons as Counts for the diff-rate check: requests = copies compared,
+    failures = copies whose answer differed. `read()` gives the mirror's stats (the proxy's
+    GET /shadow: compared, differing, dropped, ..., examples), or None when none runs."""
+
+    def __init__(self, read):
+        self.read = read
+        self.last: dict | None = None  # the latest stats read: counts beside, examples
+
+    def counts(self, revision: str) -> Counts | None:
+        try:
+            stats = self.read()
+        except ZerodownError as e:
+            raise MetricsError(f"cannot read the shadow's counts: {e}") from None
+        if stats is None:
+            return None
+        self.last = stats
+        return Counts(stats.get("compared", 0), stats.get("differing", 0))
+
+    def query(self, revision: str, metric: str, window: float) -> float | None:
+        return None
+
+
 SERIES = 'service="{service}",revision="{revision}"'
 TEMPLATES = {  # what the embedded proxy's /metrics exports
     "requests": "sum(zerodown_requests_total{%s})" % SERIES,

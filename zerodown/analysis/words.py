@@ -10,7 +10,7 @@ from typing import Sequence
 
 @dataclass(frozen=True)
 class Facts:
-    kind: str  # "errors" | "latency"
+    kind: str  # "errors" | "latency" | "diffs" (a shadow's differing answers)
     canary: float | None  # errors: the share failed (0..1); latency: p99 in seconds
     stable: float | None  # the same of the stable revision (None: not compared)
     limit: float  # errors: a share, or points above stable; latency: seconds, or x stable
@@ -30,6 +30,9 @@ def _ms(seconds: float | None) -> str:
 
 
 def fact_words(revision: str, f: Facts) -> str:
+    if f.kind == "diffs":
+        return (f"{revision} answers {_pct(f.canary)} of copied requests unlike stable "
+                f"(limit {_pct(f.limit)})")
     if f.kind == "errors":
         head = f"{revision} fails {_pct(f.canary)} of requests"
         if f.relative:

@@ -37,6 +37,9 @@ def cmd_plan(args: argparse.Namespace, ctl: Controller) -> int:
         active = None if found is None else deployment_view(found, labels(store, cfg.service))
     plan = plan_for(cfg.strategy, state, target_for(cfg, revision), cfg.hooks.moments(),
                     allow_downtime=args.allow_downtime)
+    from zerodown.strategies.shadow_options import warnings
+    for line in warnings(cfg.strategy):
+        print(f"{ctl.file}: {line}", file=sys.stderr)
     if args.json:
         from zerodown.render_json import plan_dict
         print(json.dumps(plan_dict(plan, args.version, active, time.time()), indent=2))

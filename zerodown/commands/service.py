@@ -74,6 +74,9 @@ def cmd_validate(args: argparse.Namespace, ctl: Controller) -> int:
     print(f"{ctl.file}: valid; service {cfg.service} on {cfg.listen}, {cfg.instances} "
           f"instances, strategy {cfg.strategy.kind}, router {cfg.router.kind}, "
           f"runtime {cfg.runtime.kind}")
+    from zerodown.strategies.shadow_options import warnings
+    for line in warnings(cfg.strategy):
+        print(f"{ctl.file}: {line}", file=sys.stderr)
     return 0
 
 

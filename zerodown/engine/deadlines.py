@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zerodown.engine.lifecycle import Phase
-from zerodown.plan import Analyze, Pause, Step
+from zerodown.plan import Analyze, Pause, Shadow, Step
 
 WATCHED = (Phase.RUNNING, Phase.PROMOTING)  # going forward: a stall there is a deadline
 
@@ -41,7 +41,7 @@ def due(phase: Phase, step: Step | None, started_at: float | None, last_change: 
             return Due(step.then, f"the pause timed out after {step.timeout:g}s (then: {step.then})")
         return None
     if (phase in WATCHED and progress_deadline is not None
-            and not isinstance(step, (Pause, Analyze))):
+            and not isinstance(step, (Pause, Analyze, Shadow))):
         since = max(started_at, last_change)
         if now - since >= progress_deadline:
             verb = "pause" if on_failure == "pause" else "abort"

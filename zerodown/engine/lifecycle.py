@@ -19,7 +19,8 @@ from enum import Enum
 from typing import Sequence
 
 from zerodown.errors import ZerodownError
-from zerodown.plan import Analyze, Drain, Pause, Route, ServiceState, Start, Step, Stop, WaitHealthy
+from zerodown.plan import (Analyze, Drain, Pause, Route, ServiceState, Shadow, Start, Step, Stop,
+                           WaitHealthy)
 from zerodown.strategies.builder import squash
 
 
@@ -142,7 +143,7 @@ def exit_code(phase: Phase, error: str | None = None) -> int:
 # --- plan surgery: pure functions of steps --------------------------------
 
 def promoted(steps: Sequence[Step]) -> tuple[Step, ...]:
-    """The rest of a plan without its pauses and analyses, weights squashed to the last.
+    """The rest of a plan without its pauses, analyses and shadows, weights squashed to the last.
 
     A Route is dropped when the next Route follows with only starts and health
     waits between: the later one routes every instance that is healthy by then,
@@ -151,7 +152,7 @@ def promoted(steps: Sequence[Step]) -> tuple[Step, ...]:
     This is how a canary skips straight to 100%, even while it still has
     instances to start for the weights it skips.
     """
-    return squash([s for s in steps if not isinstance(s, (Pause, Analyze))],
+    return squash([s for s in steps if not isinstance(s, (Pause, Analyze, Shadow))],
                   across=(Start, WaitHealthy))
 
 

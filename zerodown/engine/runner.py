@@ -33,7 +33,7 @@ from typing import Callable, Iterator, Sequence
 import yaml
 
 from zerodown.config import ServiceConfig, apply_overrides, parse_config
-from zerodown.engine import lifecycle
+from zerodown.engine import lifecycle, shadowing
 from zerodown.engine.health import HealthError
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError, promoted, teardown
 from zerodown.engine.monitor import BackgroundAnalysis, background_spec
@@ -46,7 +46,7 @@ from zerodown.engine.recovery import recover, still_routed
 from zerodown.errors import RouterError, RouterUnavailable, StaleTableError, UsageError, ZerodownError
 from zerodown.hooks import HookFailed
 from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot
-from zerodown.plan import Analyze, Pause, Plan, PlanError, Step
+from zerodown.plan import Analyze, Pause, Plan, PlanError, Shadow, Step
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.schema import Invalid, version_label
 from zerodown.strategies import (abort_plan, plan_for, refuse_downtime, rollback_plan,
@@ -412,11 +412,13 @@ class Engine:
     def _replan(self, d: Deployment) -> None:
         kind = PLAN_OF[d.phase]
         self._settle_routing()
+        if isinstance(d.step, Shadow):  # promoted or aborted in it (perhaps while no
+            shadowing.stop(self.router)  # controller ran): the copying ends with the step
         record = self.store.step_record(d.id, d.cursor)
         started = record is not None and record.in_progress
         try:
             if kind == "promote":  # a pause in progress is skipped; any other step runs again
-                skip = started and isinstance(d.step, (Pause, Analyze))
+                skip = started and isinstance(d.step, (Pause, Analyze, Shadow))
                 steps = promoted(d.steps[d.cursor + skip:])
             else:
                 steps = self._undo(d, abort=kind == "abort")

@@ -15,7 +15,7 @@ from typing import Callable, Protocol, Sequence
 from zerodown.analysis.duration import FLOOR
 from zerodown.analysis.judge import config_of
 from zerodown.config import ServiceConfig
-from zerodown.engine import health
+from zerodown.engine import health, shadowing
 from zerodown.engine.health import HealthError
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.monitor import BackgroundAnalysis, verdict_of
@@ -25,7 +25,8 @@ from zerodown.engine.store import Store
 from zerodown.errors import RouterError, ZerodownError
 from zerodown.hooks import HookContext, require, run_hooks
 from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot
-from zerodown.plan import Analyze, Drain, Hook, Pause, Route, Start, Stop, WaitHealthy, route_table
+from zerodown.plan import (Analyze, Drain, Hook, Pause, Route, Shadow, Start, Stop, WaitHealthy,
+                           route_table)
 from zerodown.protocols import Clock, Router, Runtime
 
 POLL = 1.0  # how often a waiting runner re-reads the store for another process's signal
@@ -323,5 +324,18 @@ def _names(refs: Sequence[InstanceRef], service: str) -> str:
                                                           if len(refs) > 5 else "")
 
 
+def shadow(engine: Engine, d: Deployment, i: int, step: Shadow) -> None:
+    """Users' requests copied to the new revision, its answers compared with stable's
+    (the load balancer's mirror), the share that differ judged (engine/shadowing.py)."""
+    engine.store.begin_step(d.id, i)
+    check = lambda: engine._check(d.id, {Phase.PAUSED, Phase.ABORTING, Phase.PROMOTING})  # noqa: E731
+    verdict, why = shadowing.run(engine, d, step, addresses(engine, step.revision), check)
+    if verdict == "inconclusive":
+        raise Inconclusive(f"shadow of r{step.revision} is inconclusive: {why}")
+    if verdict != "pass":
+        raise AnalysisFailed(f"shadow of r{step.revision} failed: {why}")
+    engine.store.finish_step(d.id, i, f"shadow passed: {why}")
+
+
 STEPS = {Start: start, WaitHealthy: wait_healthy, Route: route, Drain: drain, Stop: stop,
-         Pause: pause, Analyze: analyze, Hook: hook}
+         Pause: pause, Analyze: analyze, Shadow: shadow, Hook: hook}

@@ -9,7 +9,9 @@ by the router half-way through a deployment.
     -> [("strategy.sticky.name", "the nginx router ...")]
 
 Each router declares its own check (one function: what it asks -> refusals), in
-CHECKS; a router kind without one can do everything a strategy asks.
+CHECKS; a router kind without one can do everything a strategy asks. Shadow traffic
+(a canary's `shadow` step, blue/green's `pre_promotion_shadow`) needs a load balancer
+that copies requests and compares answers (Router.shadow): MIRRORS names those.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Asks:
 
     rules: tuple[Read, ...] = ()
     sticky: tuple[str, Sticky] | None = None  # (config key, the split's stickiness)
+    shadows: tuple[str, ...] = ()  # config keys of the shadows it runs
 
 
 def asks(strategy: Any) -> Asks:
@@ -49,13 +52,27 @@ def asks(strategy: Any) -> Asks:
         kind = "header" if m.header is not None else "cookie"
         rules.append(Read(f"strategy.match[{i}].{kind}", kind, getattr(m, kind)))
     sticky = getattr(strategy, "sticky", None)
-    return Asks(tuple(rules), ("strategy.sticky", sticky) if sticky is not None else None)
+    from zerodown.strategies.shadow_options import shadows
+    return Asks(tuple(rules), ("strategy.sticky", sticky) if sticky is not None else None,
+                tuple(key for key, _ in shadows(strategy)))
+
+
+# Routers whose load balancer mirrors requests to a shadow and compares the answers.
+MIRRORS = frozenset({"embedded"})
 
 
 def refusals(kind: str, options: dict, strategy: Any) -> list[Refusal]:
     """What router `kind` (with its `router:` options) cannot do of what `strategy` asks."""
     check = _checks().get(kind)
-    return check(asks(strategy), options) if check is not None else []
+    wants = asks(strategy)
+    out = check(wants, options) if check is not None else []
+    if kind not in MIRRORS:
+        out += [(key, f"the {kind} router cannot copy users' requests to the new revision and "
+                      f"compare its answers (shadow traffic); use router: embedded (the "
+                      f"embedded proxy does it), or remove the shadow (a preview header and "
+                      f"before_traffic hooks test the new revision before users reach it)")
+                for key in wants.shadows]
+    return out
 
 
 def _checks() -> dict[str, Callable[[Asks, dict], list[Refusal]]]:

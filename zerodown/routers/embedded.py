@@ -92,6 +92,14 @@ class EmbeddedRouter:
     def stats(self) -> dict:
         return self._call(self.client.stats)
 
+    def shadow(self, settings: dict | None) -> dict | None:
+        """Mirror users' requests to a shadow (Router, optional): PUT /shadow with
+        `settings` (docs/proxy.md), or stop it (None); the shadow's stats."""
+        return self._call(lambda: self.client.shadow(settings))
+
+    def shadow_stats(self) -> dict | None:
+        return self._call(self.client.shadow_stats)
+
     def _call(self, ask: Callable[[], T]) -> T:
         """`ask` the proxy, waiting up to PROXY_WAIT for one that is restarting (its
         supervisor restarts it in milliseconds) or, if none runs at all, starting it."""

@@ -1,6 +1,7 @@
 """Blue/green: start the whole new (green) set beside the old (blue), then switch at once.
 
     start green → wait healthy → preview route (header → green; users stay on blue)
+    → [pre-promotion shadow: users' requests copied to green, answers compared]
     → [pre-promotion analysis] → [pause until `zerodown promote`]
     → switch: one routing-table version, every user to green, none to blue
     → [post-promotion analysis] → keep blue for scale_down_delay → drain and stop blue
@@ -18,10 +19,11 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from zerodown.model import InstanceRef, Rule
-from zerodown.plan import (Analyze, Drain, Pause, Plan, Route, ServiceState, Share, Start, Stop,
-                           Target, WaitHealthy, shares_of)
+from zerodown.plan import (Analyze, Drain, Pause, Plan, Route, ServiceState, Shadow, Share, Start,
+                           Stop, Target, WaitHealthy, shares_of)
 from zerodown.strategies.builder import PlanBuilder, split
 from zerodown.strategies.options import BlueGreenStrategy
+from zerodown.strategies.shadow_options import spec_of
 
 
 def plan(strategy: BlueGreenStrategy, state: ServiceState, target: Target) -> Plan:
@@ -38,6 +40,8 @@ def plan(strategy: BlueGreenStrategy, state: ServiceState, target: Target) -> Pl
         b.steps.append(Route((*shares_of(blue), Share(target.revision, tuple(green), 0)),
                              (Rule(f"r{target.revision}", header=strategy.preview_header,
                                    equals="1"),), preview=True))
+    if blue and strategy.pre_promotion_shadow is not None:  # users' requests copied to green
+        b.steps.append(Shadow(target.revision, spec_of(strategy.pre_promotion_shadow)))
     if strategy.pre_promotion_analysis is not None:
         b.steps.append(Analyze(target.revision, asdict(strategy.pre_promotion_analysis),
                                state.stable))

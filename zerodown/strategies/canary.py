@@ -11,7 +11,9 @@ a user stays on one side and moves only as the weight grows: stable lies
 first on the split line, the canary after it), and every request matching a
 rule, whatever the weight. With a preview_header, requests carrying it set to
 1 reach the canary from its first instance on, before any user does (the place
-for before_traffic smoke tests), and at every step after. At the end the canary grows to the full count,
+for before_traffic smoke tests), and at every step after. A `shadow` step (before any weight)
+copies users' requests to the canary's first instance and compares its answers with
+stable's while users stay on stable. At the end the canary grows to the full count,
 takes all traffic in one table version, and stable drains and stops.
 
 A/B testing is the same plan held at a fixed split until a person decides:
@@ -23,11 +25,12 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from zerodown.model import InstanceRef, Rule
-from zerodown.plan import (Analyze, Drain, Pause, Plan, Route, ServiceState, Share, Start, Stop,
-                           Target, WaitHealthy, shares_of)
+from zerodown.plan import (Analyze, Drain, Pause, Plan, Route, ServiceState, Shadow, Share, Start,
+                           Stop, Target, WaitHealthy, shares_of)
 from zerodown.strategies.builder import PlanBuilder, split
 from zerodown.strategies.options import (ABTestStrategy, AnalysisStep, CanaryStrategy, PauseStep,
                                          WeightStep)
+from zerodown.strategies.shadow_options import ShadowStep, spec_of
 
 
 def canary_count(strategy: CanaryStrategy, instances: int, weight: int) -> int:
@@ -79,6 +82,8 @@ def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
                                  step.duration, step.timeout, step.then))
         elif isinstance(step, AnalysisStep):
             b.steps.append(Analyze(target.revision, asdict(step.analysis), state.stable))
+        elif isinstance(step, ShadowStep):  # before any weight (validated): users on stable
+            b.steps.append(Shadow(target.revision, spec_of(step.shadow)))
     if strategy.analysis is not None:  # no promotion without the background analysis's pass
         b.steps.append(Analyze(target.revision, {**asdict(strategy.analysis), "background": True},
                                state.stable))
@@ -104,4 +109,6 @@ def _step_text(step) -> str:
         return f"{step.weight}%"
     if isinstance(step, PauseStep):
         return "pause" if step.duration is None else f"pause {step.duration:g}s"
+    if isinstance(step, ShadowStep):
+        return "shadow"
     return "analysis"

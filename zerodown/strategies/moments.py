@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import AbstractSet, Sequence
 
 from zerodown.hooks_model import MOMENTS
-from zerodown.plan import Analyze, Hook, Pause, Route, Start, Step, WaitHealthy
+from zerodown.plan import Analyze, Hook, Pause, Route, Shadow, Start, Step, WaitHealthy
 from zerodown.strategies.builder import squash
 
 def with_hooks(steps: Sequence[Step], revision: int, moments: AbstractSet[str],
@@ -51,7 +51,7 @@ def _place(steps: list[Step], revision: int) -> list[Step]:
     put("after_healthy", None if healthy is None else healthy + 1)
     if traffic is not None:
         before = traffic  # checks and smoke tests go before a pause, not after a person's go
-        while before > 0 and isinstance(steps[before - 1], (Pause, Analyze)):
+        while before > 0 and isinstance(steps[before - 1], (Pause, Analyze, Shadow)):
             before -= 1
         put("before_traffic", before)
         put("after_traffic", traffic + 1)

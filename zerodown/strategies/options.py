@@ -14,6 +14,7 @@ from zerodown.model import Sticky
 from zerodown.schema import (Amount, Context, Invalid, Kind, Section, address, amount, boolean,
                              duration, enum, integer, join, list_of, nested, number, optional,
                              shown, suggest, text, ENV_NAME, TOKEN)
+from zerodown.strategies.shadow_options import SHADOW, ShadowConfig, ShadowStep, parse_shadow
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class AnalysisConfig:
     # PromQL with {service} {revision} for "requests", "failures" (counters) and "latency"
     # (histogram buckets by le), when the exporter is not the embedded proxy's /metrics
     prometheus_templates: dict[str, str] | None = None
+    # Not a key of `analysis:`: a shadow step's check (its max_diff_rate), judged by the same
+    # sequential test over the shadow's compared and differing copies (analysis/judge.py).
+    max_diff_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class BlueGreenStrategy(StrategyConfig):
     preview_listen: str | None = None
     pre_promotion_analysis: AnalysisConfig | None = None
     post_promotion_analysis: AnalysisConfig | None = None
+    pre_promotion_shadow: ShadowConfig | None = None  # users' requests copied to green first
     # With auto_promote false: the pause before the switch ends by itself after this, with
     # pause_then (abort | promote), as a canary's {pause: {timeout, then}} does.
     pause_timeout: float | None = None
@@ -124,7 +129,7 @@ class BlueGreenStrategy(StrategyConfig):
 @dataclass(frozen=True)
 class CanaryStrategy(StrategyConfig):
     kind: ClassVar[str] = "canary"
-    steps: tuple[WeightStep | PauseStep | AnalysisStep, ...] = ()
+    steps: tuple[WeightStep | PauseStep | AnalysisStep | ShadowStep, ...] = ()
     canary_instances: Amount | None = None  # None: enough for the largest weight
     match: tuple[MatchRule, ...] = ()
     sticky: Sticky | None = None
@@ -235,6 +240,7 @@ _RULES = {
                         "preview_header": optional(text(TOKEN, "a header name")),
                         "preview_listen": optional(address()),
                         "pre_promotion_analysis": ANALYSIS, "post_promotion_analysis": ANALYSIS,
+                        "pre_promotion_shadow": SHADOW,
                         "pause_timeout": None, "pause_then": None},  # see below
     CanaryStrategy: {"steps": None, "canary_instances": optional(amount(1)),  # steps: see below
                      "match": None, "sticky": STICKY, "analysis": ANALYSIS,
@@ -274,13 +280,14 @@ def _pause(ctx: Context, v: Any, path: str) -> PauseStep:
 
 
 _STEP_KINDS = {"weight": lambda ctx, v, p: WeightStep(integer(0, 100).parse(v)),
-               "pause": _pause, "analysis": lambda ctx, v, p: AnalysisStep(ANALYSIS(ctx, v, p))}
+               "pause": _pause, "analysis": lambda ctx, v, p: AnalysisStep(ANALYSIS(ctx, v, p)),
+               "shadow": lambda ctx, v, p: ShadowStep(parse_shadow(ctx, v, p))}
 
 
 def _step(ctx: Context, item: Any, path: str):
     if not (isinstance(item, dict) and len(item) == 1):
-        raise Invalid(f'must be one of {{weight: N}}, {{pause: 30s}}, {{pause: {{}}}} '
-                      f'or {{analysis: {{...}}}}, got {shown(item)}')
+        raise Invalid(f'must be one of {{weight: N}}, {{pause: 30s}}, {{pause: {{}}}}, '
+                      f'{{analysis: {{...}}}} or {{shadow: {{...}}}}, got {shown(item)}')
     (key, value), = item.items()
     if key not in _STEP_KINDS:
         raise Invalid(f"unknown step {shown(key)}{suggest(key, list(_STEP_KINDS))}")
@@ -300,7 +307,9 @@ _STEP_SCHEMA = {"oneOf": [
             "then": {"enum": list(PAUSE_THEN)}}}]}},
      "required": ["pause"], "additionalProperties": False},
     {"type": "object", "properties": {"analysis": ANALYSIS.schema},
-     "required": ["analysis"], "additionalProperties": False}]}
+     "required": ["analysis"], "additionalProperties": False},
+    {"type": "object", "properties": {"shadow": SHADOW.schema},
+     "required": ["shadow"], "additionalProperties": False}]}
 _RULES[CanaryStrategy]["steps"] = list_of(_step, _STEP_SCHEMA)
 _RULES[CanaryStrategy]["match"] = _RULES[ABTestStrategy]["match"] = list_of(MATCH, MATCH.schema)
 _SECTIONS = {cls: Section(cls, rules) for cls, rules in _RULES.items()}
@@ -355,3 +364,21 @@ def check_strategy(ctx: Context, s: StrategyConfig, data: dict, bad: set) -> Non
                   "yet; use preview_header (requests with that header set to 1 reach green)")
     if isinstance(s, CanaryStrategy) and not s.steps and "steps" not in data:
         ctx.error("strategy.steps", 'is required for canary, e.g. [{weight: 10}, {pause: {}}]')
+    if isinstance(s, CanaryStrategy):
+        _check_shadow_steps(ctx, s)
+
+
+def _check_shadow_steps(ctx: Context, s: CanaryStrategy) -> None:
+    """A shadow compares the new revision before any user reaches it: before the first
+    weight above 0, and not with match rules (they send users to it at 0% too)."""
+    weighted = False
+    for i, step in enumerate(s.steps):
+        weighted = weighted or (isinstance(step, WeightStep) and step.weight > 0)
+        if isinstance(step, ShadowStep) and weighted:
+            ctx.error(f"strategy.steps[{i}].shadow", "comes before the first {weight: N} above 0: "
+                      "a shadow tests the new revision before any user reaches it (move it "
+                      "first, e.g. steps: [{shadow: {duration: 60s}}, {weight: 10}, ...])")
+        elif isinstance(step, ShadowStep) and s.match:
+            ctx.error(f"strategy.steps[{i}].shadow", "cannot run with strategy.match: its rules "
+                      "send matching users to the new revision at 0% too (remove match, or "
+                      "the shadow step)")
