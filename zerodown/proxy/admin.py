@@ -14,6 +14,11 @@ file system; on TCP every request needs `Authorization: Bearer TOKEN`.
     GET  /metrics  the same in Prometheus text format
     GET  /healthz  200 while the proxy runs: {"version", "pid", "supervisor"}, the
                    supervisor's pid, or null if it is gone (or never was)
+    GET  /services                   the services sharing the listener (services.py)
+    PUT|GET|DELETE /services/NAME    register one ({"hosts", "path_prefix", "config"}),
+                                     read it, remove it (its backends drain)
+    /services/NAME/table|stats|metrics|shadow   as above, for that service; the paths
+                   above without /services/NAME are the default service's (--service)
 
 MetricsAPI is the read-only listener for a Prometheus to scrape (`--metrics
 HOST:PORT`): GET /metrics and /healthz only, with a bearer token if one is set.
@@ -28,8 +33,9 @@ import os
 import json
 
 from zerodown import table_json
-from zerodown.errors import StaleTableError, TableError
+from zerodown.errors import StaleTableError, TableError, UsageError
 from zerodown.proxy.dataplane import DataPlane
+from zerodown.proxy.services import Services, SiteConflict, site_from
 
 MAX_BODY = 16 * 1024 * 1024
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
@@ -39,8 +45,10 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"
 
 
 class AdminAPI:
-    def __init__(self, plane: DataPlane, token: str | None = None, supervisor: int | None = None):
+    def __init__(self, plane: DataPlane, token: str | None = None, supervisor: int | None = None,
+                 services: Services | None = None):
         self.plane, self.token, self.supervisor = plane, token, supervisor
+        self.services = services if services is not None else Services(plane)
         self.accepting_writes = True
         self.open = 0  # connections being served; at most settings.max_admin_connections
 
@@ -94,29 +102,78 @@ class AdminAPI:
                 headers.get("authorization", "").encode("latin-1"), f"Bearer {self.token}".encode()):
             return _json(401, {"error": "admin API needs 'Authorization: Bearer <token>'"})
         path = path.split("?", 1)[0]
+        if path == "/services" or path.startswith("/services/"):
+            return self._services(method, path, body)
+        return self._endpoint(method, path, body, self.plane)
+
+    def _endpoint(self, method: str, path: str, body: bytes,
+                  plane: DataPlane) -> tuple[int, str, bytes]:
+        """/table, /shadow, /stats, /metrics of one service; /healthz of the proxy."""
+        front = plane is self.plane
         if path == "/table":
             if method == "GET":
-                return _json(200, table_json.to_dict(self.plane.table))
+                return _json(200, table_json.to_dict(plane.table))
             if method in ("PUT", "POST"):
-                return self._apply(body)
+                return self._apply(body, plane)
             return _json(405, {"error": f"{method} /table: use GET or PUT"})
         if path == "/shadow":
-            return self._shadow(method, body)
+            return self._shadow(method, body, plane)
         if method != "GET":
             return _json(405, {"error": f"{method} {path}: only GET is allowed here"})
         if path == "/stats":
-            return _json(200, self.plane.stats())
-        if path == "/metrics":
-            return 200, "text/plain; version=0.0.4", self.plane.metrics_text().encode()
-        if path == "/healthz":
+            return _json(200, plane.stats())
+        if path == "/metrics":  # without a service: every service's (one scrape for the proxy)
+            return 200, "text/plain; version=0.0.4", plane.metrics_text(every=front).encode()
+        if path == "/healthz" and front:
             supervised = self.supervisor is not None and os.getppid() == self.supervisor
             return _json(200, {"ok": True, "version": self.plane.table.version, "pid": os.getpid(),
                                "supervisor": self.supervisor if supervised else None})
         return _json(404, {"error": f"no such endpoint {path!r} (try /table, /stats, /metrics)"})
 
-    def _shadow(self, method: str, body: bytes) -> tuple[int, str, bytes]:
+    def _services(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
+        """/services, /services/NAME and /services/NAME/<endpoint> (the module docstring)."""
+        parts = path.split("/")[2:]
+        services = self.services
+        if not parts or parts == [""]:
+            if method != "GET":
+                return _json(405, {"error": f"{method} /services: use GET"})
+            return _json(200, services.listing())
+        name, rest = parts[0], "/".join(parts[1:])
+        plane = services.plane(name)
+        if rest:
+            if plane is None:
+                return _json(404, {"error": f"no service {name!r} on this proxy (it has: "
+                                            f"{', '.join(services.planes)})"})
+            if rest not in ("table", "stats", "metrics", "shadow"):
+                return _json(404, {"error": f"no such endpoint {path!r} (try "
+                                            f"/services/{name}/table, stats, metrics, shadow)"})
+            return self._endpoint(method, "/" + rest, body, plane)
+        if method == "GET":
+            entry = services.listing()["services"].get(name)
+            return _json(200 if entry else 404, entry or {"error": f"no service {name!r} "
+                                                                   f"registered here"})
+        if not self.accepting_writes:
+            return _json(503, {"error": "this proxy is handing over to a new process; retry"})
+        if method == "DELETE":
+            return _json(200, {"removed": services.remove(name),
+                               "remaining": sorted(services.sites)})
+        if method != "PUT":
+            return _json(405, {"error": f"{method} {path}: use GET, PUT or DELETE"})
+        try:
+            site, config = site_from(name, json.loads(body or b"null"))
+            changed = services.register(name, site, config)
+        except SiteConflict as e:
+            return _json(409, {"error": str(e)})
+        except ValueError as e:
+            return _json(400, {"error": f"PUT {path}: body is not JSON: {e}"})
+        except UsageError as e:
+            return _json(400, {"error": f"PUT {path}: {e}"})
+        except OSError as e:
+            return _json(503, {"error": f"could not save the service durably: {e}"})
+        return _json(200, {"changed": changed, "version": services.planes[name].table.version})
+
+    def _shadow(self, method: str, body: bytes, plane: DataPlane) -> tuple[int, str, bytes]:
         """GET: the shadow's counts and examples; PUT: start one (replacing any); DELETE: stop."""
-        plane = self.plane
         if method == "GET":
             return _json(200, plane.mirror.stats() if plane.mirror is not None else None)
         if method not in ("PUT", "DELETE"):
@@ -135,17 +192,17 @@ class AdminAPI:
         plane.mirror = made
         return _json(200, made.stats())
 
-    def _apply(self, body: bytes) -> tuple[int, str, bytes]:
+    def _apply(self, body: bytes, plane: DataPlane) -> tuple[int, str, bytes]:
         if not self.accepting_writes:
             return _json(503, {"error": "this proxy is handing over to a new process; retry"})
         try:
             table = table_json.loads(body)
-            changed = self.plane.apply(table)
+            changed = self.services.apply(plane.service, table)
         except StaleTableError as e:
-            return _json(409, {"error": str(e), "version": self.plane.table.version,
-                               "epoch": self.plane.table.epoch})
+            return _json(409, {"error": str(e), "version": plane.table.version,
+                               "epoch": plane.table.epoch})
         except TableError as e:
-            return _json(400, {"error": str(e), "version": self.plane.table.version})
+            return _json(400, {"error": str(e), "version": plane.table.version})
         except OSError as e:
             return _json(503, {"error": f"could not save the table durably: {e}"})
         return _json(200, {"version": table.version, "changed": changed})

@@ -32,10 +32,14 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 class AdminClient:
-    """`admin` is "unix:PATH" or "HOST:PORT" (then `token` is sent as a bearer token)."""
+    """`admin` is "unix:PATH" or "HOST:PORT" (then `token` is sent as a bearer token).
+    `service`: one of several services sharing the proxy (its /services/NAME/... paths);
+    None: the proxy's default service (/table, /stats, ...)."""
 
-    def __init__(self, admin: str, token: str | None = None, timeout: float = 10.0):
-        self.admin, self.token, self.timeout = admin, token, timeout
+    def __init__(self, admin: str, token: str | None = None, timeout: float = 10.0,
+                 service: str | None = None):
+        self.admin, self.token, self.timeout, self.service = admin, token, timeout, service
+        self.prefix = f"/services/{service}" if service else ""
 
     def _connection(self) -> http.client.HTTPConnection:
         if self.admin.startswith("unix:"):
@@ -72,13 +76,33 @@ class AdminClient:
 
     def apply(self, table: RoutingTable) -> bool:
         """Make the proxy serve `table`; True if that changed anything."""
-        return bool(self._json("PUT", "/table", table_json.dumps(table).encode())["changed"])
+        return bool(self._json("PUT", self.prefix + "/table",
+                               table_json.dumps(table).encode())["changed"])
 
     def table(self) -> RoutingTable:
-        return table_json.from_dict(self._json("GET", "/table"))
+        return table_json.from_dict(self._json("GET", self.prefix + "/table"))
 
     def stats(self) -> dict:
-        return self._json("GET", "/stats")
+        return self._json("GET", self.prefix + "/stats")
+
+    def register(self, hosts: tuple[str, ...] | list[str], path_prefix: str = "/",
+                 config: str = "") -> bool:
+        """Register this client's service with its site (PUT /services/NAME); True if
+        that changed anything. A conflict with another service raises RouterError (409)."""
+        body = json.dumps({"hosts": list(hosts), "path_prefix": path_prefix, "config": config})
+        status, data = self.request("PUT", self.prefix, body.encode())
+        payload = json.loads(data or b"{}")
+        if status != 200:
+            raise RouterError(f"the proxy at {self.admin} refused service {self.service}: "
+                              f"{payload.get('error', data[:200])}")
+        return bool(payload["changed"])
+
+    def unregister(self) -> list[str]:
+        """Remove this client's service (its backends drain); the services that remain."""
+        return list(self._json("DELETE", self.prefix)["remaining"])
+
+    def services(self) -> dict:
+        return self._json("GET", "/services")
 
     def shadow(self, settings: dict | None) -> dict | None:
         """Start a shadow (PUT /shadow, replacing any) or stop it (None: DELETE); its stats."""
@@ -94,7 +118,7 @@ class AdminClient:
         return self._json("GET", "/healthz")
 
     def metrics(self) -> str:
-        status, data = self.request("GET", "/metrics")
+        status, data = self.request("GET", self.prefix + "/metrics")
         if status != 200:
             raise RouterError(f"proxy admin API at {self.admin}: GET /metrics -> {status}")
         return data.decode()

@@ -1,4 +1,12 @@
-"""The proxy's shared state: the routing table in force, backend pools, stats.
+"""One service's state in the proxy: the routing table in force, backend pools, stats.
+
+A proxy serves one service (its `--service`, the default) or several on one
+listener (services.py picks one per request by Host and path). Each service
+has a DataPlane of its own; what belongs to the listener (the clients, the
+descriptor budget, the error log, stopping) is shared: a second service's
+plane is made with `front.sibling(name)` and takes those from the front, whose
+sweeper serves them all. A client connection moves to the plane of each
+request it carries, so the hot path reads one plane, as with one service.
 
 `apply` swaps in a whole new table atomically (one assignment on the event
 loop), reusing the pool of every backend that stays, and retiring the rest:
@@ -18,7 +26,7 @@ from typing import Callable
 from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.proxy import health, shedding
 from zerodown.proxy.errlog import ErrorLog
-from zerodown.proxy.metrics import BOUNDS, Stats, prometheus_text
+from zerodown.proxy.metrics import BOUNDS, Stats, prometheus_services
 from zerodown.proxy.routing import Routes
 from zerodown.proxy.server import BODY, CLOSED, HEAD, WAIT, ClientConn
 from zerodown.proxy.settings import ProxySettings
@@ -32,8 +40,13 @@ LINGER = 2.0  # a refused client's side stays open this long for it to read the 
 class DataPlane:
     def __init__(self, loop: asyncio.AbstractEventLoop, settings: ProxySettings,
                  persist: Callable[[RoutingTable], None] = lambda table: None,
-                 service: str = "zerodown"):
+                 service: str = "zerodown", front: DataPlane | None = None):
         self.loop, self.settings, self.persist, self.service = loop, settings, persist, service
+        self.sites = None  # a services.Services while several services share the listener
+        # every service's plane on this listener, the front first (the front's list, shared)
+        self.planes: list[DataPlane] = front.planes if front is not None else []
+        self.planes.append(self)
+        self.removed = False  # its service left the proxy: dropped once its pools drained
         self.routes = Routes(EMPTY_TABLE, {})
         self.pools: dict[str, BackendPool] = {}
         self.retired: list[BackendPool] = []
@@ -43,6 +56,7 @@ class DataPlane:
         self.rejected = 0
         self.forwarded_proto = b"\r\nX-Forwarded-Proto: http\r\n"  # https behind TLS (main.py)
         self.unrouted = 0  # 503s the proxy answered with no revision to route to
+        self.unknown_host = 0  # the front's: 404s for a Host and path no service claims
         self.mirror = None  # a ProxyMirror (zerodown/shadow/mirror.py) while a shadow runs
         self.refused_methods = settings.refused_methods()
         self.refused_initials = bytes(any(m[:1] == bytes([c]) for m in self.refused_methods)
@@ -52,6 +66,11 @@ class DataPlane:
         self.client_limit = self.fd_budget  # less what backend connections hold (the sweeper)
         self.shed = 0  # idle clients closed and newcomers refused to stay under the budget
         self.started = loop.time()
+        if front is not None:  # the listener's, shared
+            self.clients, self.errors, self.stopping = front.clients, front.errors, front.stopping
+            self.forwarded_proto, self.fd_budget = front.forwarded_proto, front.fd_budget
+            self.client_limit, self.refused_methods = front.client_limit, front.refused_methods
+            self.refused_initials, self.started = front.refused_initials, front.started
         self._sweeper: asyncio.TimerHandle | None = None
         self._checker: asyncio.Task | None = None
 
@@ -61,6 +80,16 @@ class DataPlane:
 
     def protocol(self) -> ClientConn:
         return ClientConn(self)
+
+    def sibling(self, service: str, persist: Callable[[RoutingTable], None]) -> DataPlane:
+        """A plane for another service on this (the front's) listener."""
+        return DataPlane(self.loop, self.settings, persist, service, front=self)
+
+    def remove(self) -> None:
+        """Its service leaves the proxy: every backend drains as if taken out of the table;
+        the front's sweeper forgets the plane once they are gone."""
+        self.removed = True
+        self._swap(EMPTY_TABLE)
 
     # -- the routing table ---------------------------------------------------
     def apply(self, table: RoutingTable, *, durable: bool = True) -> bool:
@@ -129,7 +158,8 @@ class DataPlane:
 
     def begin_stop(self) -> None:
         """From now on every response closes its connection, announced in the response."""
-        self.stopping = True
+        for plane in self.planes:
+            plane.stopping = True
         for client in self.clients:
             if client.state in (BODY, WAIT):
                 client.announce_close()
@@ -141,10 +171,11 @@ class DataPlane:
     def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-        if self._checker is not None:
-            self._checker.cancel()
-        for pool in [*self.pools.values(), *self.retired]:
-            pool.close_idle()
+        for plane in self.planes:
+            if plane._checker is not None:
+                plane._checker.cancel()
+            for pool in [*plane.pools.values(), *plane.retired]:
+                pool.close_idle()
 
     def _sweep(self) -> None:
         now = self.loop.time()
@@ -173,12 +204,18 @@ class DataPlane:
             elif state == CLOSED and now - client.last_active > LINGER:
                 client.transport.abort()  # a refused client that never closed its side
         idle_cutoff = now - s.upstream_idle_timeout
-        for pool in self.pools.values():
-            if pool.idle and pool.idle[0].idle_since < idle_cutoff:
-                pool.close_idle(older_than=idle_cutoff)
-        self._sweep_retired(now)
-        self.client_limit = self.fd_budget - shedding.upstream_fds([*self.pools.values(),
-                                                                    *self.retired])
+        held = []
+        for plane in list(self.planes):  # this plane's and every other service's pools
+            for pool in plane.pools.values():
+                if pool.idle and pool.idle[0].idle_since < idle_cutoff:
+                    pool.close_idle(older_than=idle_cutoff)
+            plane._sweep_retired(now)
+            if plane.removed and not plane.retired:
+                self.planes.remove(plane)
+            held += [*plane.pools.values(), *plane.retired]
+        limit = self.fd_budget - shedding.upstream_fds(held)
+        for plane in self.planes:
+            plane.client_limit = limit
         self._sweeper = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
 
     def make_room(self, new: ClientConn) -> None:
@@ -233,7 +270,8 @@ class DataPlane:
         pools: dict[int, int] = {}
         for client in self.clients:
             pool, up = client.pool, client.up
-            if pool is None or client.state not in (BODY, WAIT) or (up is not None and up.got):
+            if pool is None or client.state not in (BODY, WAIT) or (up is not None and up.got) \
+                    or client.plane is not self:
                 continue
             waited = ages.setdefault(pool.revision, [0] * (len(BOUNDS) + 1))
             waited[bisect_left(BOUNDS, now - client.t0)] += 1
@@ -257,16 +295,23 @@ class DataPlane:
             "service": self.service,
             "version": self.table.version,
             "uptime_s": round(now - self.started, 3),
+            # the listener's, whichever service is asked: clients are not any one service's
             "clients": len(self.clients),
-            "rejected": self.rejected,
+            "rejected": sum(p.rejected for p in self.planes),
             "unrouted": self.unrouted,
-            "shed": self.shed,
+            "unknown_host": self.planes[0].unknown_host,
+            "shed": sum(p.shed for p in self.planes),
             "revisions": {name: dict(st.to_dict(), weight=self.routes.share_of(name),
                                      unanswered=waiting.get(name) or [0] * (len(BOUNDS) + 1))
                           for name, st in self.revision_stats().items()},
             "backends": backends,
         }
 
-    def metrics_text(self) -> str:
+    def metrics_text(self, every: bool = False) -> str:
+        """This service's metrics; `every`: each service's on the listener (GET /metrics)."""
+        return prometheus_services([plane._series() for plane in
+                                    (self.planes if every else [self]) if not plane.removed])
+
+    def _series(self) -> tuple[str, dict[str, Stats], dict[str, tuple[str, Stats]]]:
         backends = {p.id: (p.revision, p.stats) for p in [*self.retired, *self.pools.values()]}
-        return prometheus_text(self.service, self.revision_stats(), backends)
+        return self.service, self.revision_stats(), backends

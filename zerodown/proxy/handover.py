@@ -32,6 +32,8 @@ class Inherited:
     admin: socket.socket
     table: RoutingTable
     channel: socket.socket  # kept open until READY is sent
+    services: dict | None = None  # the other services' sites and tables (services.py); None:
+    # the old proxy predates them, read the saved ones
 
     def ready(self) -> None:
         self.channel.sendall(b"READY\n")
@@ -62,10 +64,11 @@ def take_over(path: str) -> Inherited | None:
         raise ConnectionError(f"the running proxy sent {len(fds)} sockets, expected 2")
     info = json.loads(msg)
     return Inherited(listen=socket.socket(fileno=fds[0]), admin=socket.socket(fileno=fds[1]),
-                     table=table_json.from_dict(info["table"]), channel=ch)
+                     table=table_json.from_dict(info["table"]), channel=ch,
+                     services=info.get("services"))
 
 
-async def serve(path: str, offer: Callable[[], tuple[list[int], RoutingTable]],
+async def serve(path: str, offer: Callable[[], tuple[list[int], RoutingTable, dict]],
                 handed_over: Callable[[], Awaitable[None]],
                 cancelled: Callable[[], None]) -> asyncio.AbstractServer:
     """Listen for a successor. `offer` pauses table writes and gives the sockets."""
@@ -75,8 +78,9 @@ async def serve(path: str, offer: Callable[[], tuple[list[int], RoutingTable]],
         try:
             if await reader.readline() != b"TAKEOVER\n":
                 return
-            fds, table = offer()
-            payload = json.dumps({"table": table_json.to_dict(table)}).encode() + b"\n"
+            fds, table, services = offer()
+            payload = json.dumps({"table": table_json.to_dict(table),
+                                  "services": services}).encode() + b"\n"
             sock = writer.get_extra_info("socket")
             raw = socket.socket(fileno=os.dup(sock.fileno()))
             try:

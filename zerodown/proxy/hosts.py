@@ -1,7 +1,7 @@
 """Which service a request belongs to, on a listener several services share (issue 16.2).
 
-NOT WIRED YET: this is the pure first piece of "several services behind one
-proxy". Nothing in the proxy calls it; a proxy still serves one routing table.
+Pure: services.py builds one from the registered services' sites and asks it
+once per request head while several services share the listener.
 
     sites = HostTable([Site("shop", ("shop.example.com", "*.shop.example.com")),
                        Site("api", ("example.com",), "/api"),
@@ -13,12 +13,7 @@ Host first: an exact name, else the longest `*.suffix` that matches (any depth,
 as nginx does: `*.example.com` takes `a.b.example.com`), else the sites that
 name no host. Then, among that host's sites, the longest path prefix that
 matches on a segment boundary (`/api` takes `/api`, `/api/x` and `/api?q`,
-never `/apix`). What is left to wire (for the next piece): the proxy keeps one
-routing table, pool set, stats and drain per service (DataPlane's state today,
-one instance per service); ClientConn asks `pick` once per request head (the
-host is already found there) and answers 404 for None; the admin API gets
-per-service paths; EmbeddedRouter gets `shared: NAME` (one state directory for
-every zerodown.yaml naming it).
+never `/apix`).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ import uvloop
 
 from zerodown.errors import UsageError, ZerodownError
 from zerodown.model import RoutingTable
-from zerodown.proxy import accel, handover, table_cli, tls
+from zerodown.proxy import accel, handover, services as services_mod, table_cli, tls
 from zerodown.proxy import supervisor as supervisor_mod
 from zerodown.proxy.admin import AdminAPI, MetricsAPI
 from zerodown.proxy.dataplane import DataPlane
@@ -123,19 +123,26 @@ class Listeners:
     admin: socket.socket
     table: RoutingTable | None
     inherited: handover.Inherited | None  # from a running proxy, told READY once we serve
+    services: dict | None = None  # the other services (services.py); None: the saved ones
 
 
 def open_listeners(args: argparse.Namespace) -> Listeners:
     """Take the sockets over from a proxy running with this state file, else bind them."""
     inherited = handover.take_over(handover_path(args))
     if inherited:
-        return Listeners(inherited.listen, inherited.admin, inherited.table, inherited)
+        return Listeners(inherited.listen, inherited.admin, inherited.table, inherited,
+                         inherited.services)
     return Listeners(bind_tcp(*parse_hostport(args.listen, "--listen")),
                      bind_admin(args.admin, args.admin_token), None, None)
 
 
 def handover_path(args: argparse.Namespace) -> str:
     return os.path.abspath(args.state) + ".handover"
+
+
+def services_folder(args: argparse.Namespace) -> str:
+    """Where the other services sharing this proxy are saved: proxy.json -> proxy.services/."""
+    return os.path.splitext(os.path.abspath(args.state))[0] + ".services"
 
 
 def tls_terminator(args: argparse.Namespace, plane: DataPlane) -> tls.Terminator | None:
@@ -162,10 +169,13 @@ async def serve(args: argparse.Namespace, settings: ProxySettings, sockets: List
     state_path = os.path.abspath(args.state)
     plane = DataPlane(loop, settings, persist=lambda t: save_table(state_path, t), service=args.service)
     plane.errors.install(loop)  # asyncio's tracebacks become rate-limited lines too
+    services = services_mod.Services(plane, services_folder(args))
     api = AdminAPI(plane, token=args.admin_token if not args.admin.startswith("unix:") else None,
-                   supervisor=supervisor)
+                   supervisor=supervisor, services=services)
     listen_sock, admin_sock = sockets.listen, sockets.admin
     plane.apply(sockets.table or load_table(state_path), durable=False)
+    services.restore(sockets.services if sockets.services is not None
+                     else services_mod.load(services_folder(args)))
     servers = []
     if args.metrics:  # not handed over: each serving process binds it (SO_REUSEPORT)
         metrics_sock = bind_tcp(*parse_hostport(args.metrics, "--metrics"), shared=True)
@@ -191,7 +201,7 @@ async def serve(args: argparse.Namespace, settings: ProxySettings, sockets: List
 
     def offer():
         api.accepting_writes = False
-        return [listen_sock.fileno(), admin_sock.fileno()], plane.table
+        return [listen_sock.fileno(), admin_sock.fileno()], plane.table, services.snapshot()
 
     async def handed_over():
         nonlocal handed
@@ -227,13 +237,16 @@ def supervise(args: argparse.Namespace, settings: ProxySettings) -> int:
     sockets = open_listeners(args)
     if sockets.table is None:  # a damaged state file is reported here, before any fork
         sockets.table = load_table(os.path.abspath(args.state))
+    if sockets.services is None:
+        sockets.services = services_mod.load(services_folder(args))
     me = os.getpid()
 
     def child(ready_fd: int, first: bool) -> int:
         if sockets.inherited:
             sockets.inherited.channel.close()  # the supervisor's to answer, not ours
         if not first:
-            sockets.table = None  # a restart serves the saved table, the newest there is
+            sockets.table = None  # a restart serves the saved tables, the newest there are
+            sockets.services = None
 
         def ready() -> None:
             os.write(ready_fd, b"R")

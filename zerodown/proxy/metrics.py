@@ -90,15 +90,23 @@ def _labels(**kv: str) -> str:
 def prometheus_text(service: str, revisions: dict[str, Stats],
                     backends: dict[str, tuple[str, Stats]]) -> str:
     """Prometheus exposition format (text 0.0.4) of every revision and backend."""
+    return prometheus_services([(service, revisions, backends)])
+
+
+def prometheus_services(services: list[tuple[str, dict[str, Stats],
+                                             dict[str, tuple[str, Stats]]]]) -> str:
+    """prometheus_text of several services sharing a proxy: one family each, every
+    service's series in it (a family may be declared only once)."""
     out: list[str] = []
 
     def family(name: str, kind: str, help_text: str) -> None:
         out.append(f"# HELP {name} {help_text}")
         out.append(f"# TYPE {name} {kind}")
 
-    series = [(_labels(service=service, revision=r), s) for r, s in revisions.items()]
+    series = [(_labels(service=service, revision=r), s)
+              for service, revisions, _ in services for r, s in revisions.items()]
     bseries = [(_labels(service=service, revision=r, backend=b), s)
-               for b, (r, s) in backends.items()]
+               for service, _, backends in services for b, (r, s) in backends.items()]
     family("zerodown_requests_total", "counter", "Requests answered, by revision.")
     out += [f"zerodown_requests_total{lab} {s.requests}" for lab, s in series]
     family("zerodown_responses_total", "counter", "Responses by status class and revision.")

@@ -38,9 +38,15 @@ _USUAL_LINE: Final = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ /[^ \r\n]* HTTP/1
 _HOST_AGAIN: Final = HOST_LINE.search
 _CONTENT_LENGTH: Final = re.compile(rb"\r\n(?i:content-length)[ \t]*:[ \t]*(\d+)")
 _IDEMPOTENT: Final = (b"GET ", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"TRAC")
-_REASONS: Final = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large",
+_REASONS: Final = {400: "Bad Request", 404: "Not Found", 408: "Request Timeout", 431: "Request Header Fields Too Large",
                    501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
                    504: "Gateway Timeout"}
+
+
+def _host_value(head: bytes) -> bytes | None:
+    """The Host field's value of a head not written `Host: ` exactly (rare)."""
+    m = _HOST.search(head)
+    return m.group(1) if m else None
 
 
 def _forwarded_host(head: bytes) -> bytes:
@@ -67,6 +73,7 @@ class Plane(Protocol):
     rejected: int
     forwarded_proto: bytes  # b"\r\nX-Forwarded-Proto: http(s)\r\n", by the listener's scheme
     unrouted: int
+    sites: Any  # services.Services while several services share the listener, else None
     mirror: Any  # a ProxyMirror (zerodown/shadow/mirror.py) while a shadow runs, else None
     errors: ErrorLog
 
@@ -297,6 +304,13 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         plane = self.plane
         i = self.host_at  # _checked found it
         host = head[i + 8:head.find(b"\r\n", i + 8)] if i >= 0 else None
+        sites = plane.sites
+        if sites is not None:  # several services on this listener: this request's, by Host and path
+            picked_plane = sites.pick(host if i >= 0 else _host_value(head), head)
+            if picked_plane is None:
+                return self._reply_error(404, "no service here for this host and path")
+            plane = self.plane = picked_plane
+            scanned = plane.routes.head_end(head)[1]  # its rules' headers, not the last one's
         if host != self.host or i < 0:  # the tail of forwarded headers is cached per host
             self.host = host
             self.tail = self.fwd + (_forwarded_host(head) if i < 0 else
@@ -575,8 +589,8 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
             pool.stats.in_flight -= 1
             pool.stats.errors += 1
             pool.stats.record(status, perf_counter() - self.t0)
-        else:  # no revision to count it against (no route, nothing to fall back to)
-            self.plane.unrouted += 1
+        elif status != 404:  # no revision to count it against (no route, nothing to fall back to)
+            self.plane.unrouted += 1  # (a 404 for an unknown host is counted by Services.pick)
         self.waiting_for = None
         body = why.encode() + b"\n"
         keep = self.msg_done and self.keep_alive and not self.plane.stopping

@@ -1,0 +1,118 @@
+"""Several services on one real proxy (issue 16.2): by Host and path prefix each request
+reaches its own service's table; an unknown host gets 404, counted apart from
+`unrouted`; each service has its own stats and drain; removing one leaves the others;
+a hitless restart and a killed serving process keep every service's table."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+
+from tests.support import get
+from tests.support.net import wait_until
+from tests.support.proxy import table_of
+from zerodown.errors import RouterError
+from zerodown.proxy.client import AdminClient
+
+
+def client(proxy, service: str) -> AdminClient:
+    return AdminClient(proxy.admin_spec, timeout=5, service=service)
+
+
+@pytest.fixture
+def two(proxy, app_factory):
+    """shop (shop.example.com, *.shop.example.com) and api (example.com/api) on one proxy."""
+    shop, api = app_factory("shop-v1"), app_factory("api-v1")
+    assert client(proxy, "shop").register(["shop.example.com", "*.shop.example.com"],
+                                          config="/srv/shop/zerodown.yaml")
+    assert client(proxy, "api").register(["example.com"], "/api")
+    client(proxy, "shop").apply(table_of(1, ("s1", 100, [shop])))
+    client(proxy, "api").apply(table_of(1, ("a1", 100, [api])))
+    return proxy, shop, api
+
+
+def host_get(proxy, host: str, path: str = "/"):
+    return get(proxy.port, path, headers={"Host": host})
+
+
+def test_each_request_reaches_the_service_its_host_and_path_name(two):
+    proxy, _, _ = two
+    assert host_get(proxy, "shop.example.com").body == b"hello from shop-v1\n"
+    assert host_get(proxy, "EU.Shop.example.com:8080", "/").body == b"hello from shop-v1\n"
+    # the example app answers its own 404 under /api: the proxy's says something else
+    assert host_get(proxy, "example.com", "/api/v1?q=1").body == b"not found\n"
+    assert host_get(proxy, "example.com", "/api").body == b"not found\n"
+    stats = {name: client(proxy, name).stats() for name in ("shop", "api")}
+    assert stats["shop"]["revisions"]["s1"]["requests"] == 2
+    assert stats["api"]["revisions"]["a1"]["requests"] == 2
+    assert "a1" not in stats["shop"]["revisions"] and "s1" not in stats["api"]["revisions"]
+
+
+def test_an_unknown_host_gets_404_counted_apart_from_unrouted(two):
+    proxy, _, _ = two
+    for host, path in (("nope.test", "/"), ("example.com", "/apix"), ("example.com", "/")):
+        reply = host_get(proxy, host, path)
+        assert (reply.status, reply.body) == (404, b"no service here for this host and path\n")
+    front = proxy.stats()
+    assert front["unknown_host"] == 3 and front["unrouted"] == 0
+    assert client(proxy, "shop").stats()["unrouted"] == 0
+    assert proxy.admin.services()["unknown_host"] == 3
+
+
+def test_the_default_service_takes_what_no_site_claims_once_it_has_a_table(two, app_factory):
+    proxy, _, _ = two
+    assert host_get(proxy, "other.test").status == 404  # the default's table is empty
+    default = app_factory("default-v1")
+    proxy.apply(table_of(1, ("d1", 100, [default])))
+    assert host_get(proxy, "other.test").body == b"hello from default-v1\n"
+    assert host_get(proxy, "shop.example.com").body == b"hello from shop-v1\n"
+    assert proxy.admin.services()["default_routed"] is True
+
+
+def test_a_second_claim_on_a_host_and_prefix_is_refused_naming_both(two):
+    proxy, _, _ = two
+    with pytest.raises(RouterError) as e:
+        client(proxy, "shop2").register(["shop.example.com"], config="/srv/shop2/zerodown.yaml")
+    assert "shop2" in str(e.value) and "/srv/shop/zerodown.yaml" in str(e.value)
+    assert "shop2" not in proxy.admin.services()["services"]
+    status, body = proxy.admin.request("PUT", "/services/-bad", b'{"hosts": ["x.test"]}')
+    assert status == 400 and b"service name '-bad'" in body
+    status, body = proxy.admin.request("PUT", "/services/ok", b'{"hosts": ["no/slash"]}')
+    assert status == 400 and b"host 'no/slash'" in body
+
+
+def test_removing_a_service_drains_it_and_leaves_the_others(two):
+    proxy, _, _ = two
+    assert client(proxy, "shop").unregister() == ["api"]
+    assert host_get(proxy, "shop.example.com").status == 404
+    assert host_get(proxy, "example.com", "/api").body == b"not found\n"
+    assert client(proxy, "api").stats()["revisions"]["a1"]["requests"] == 1
+    assert not (proxy.workdir / "proxy.services" / "shop.json").exists()
+    assert client(proxy, "api").unregister() == []
+    assert host_get(proxy, "anything.test").status == 503  # one service again: as it always was
+
+
+def test_every_service_survives_a_handover_and_a_killed_serving_process(two):
+    proxy, _, _ = two
+    saved = json.loads((proxy.workdir / "proxy.services" / "shop.json").read_text())
+    assert saved["hosts"] == ["shop.example.com", "*.shop.example.com"]
+    assert saved["table"]["version"] == 1
+    proxy.start()  # a second proxy takes the sockets over
+    assert host_get(proxy, "shop.example.com").body == b"hello from shop-v1\n"
+    assert host_get(proxy, "example.com", "/api/x").body == b"not found\n"
+    first = proxy.serving_pid()
+    os.kill(first, signal.SIGKILL)  # the supervisor forks a new one from the saved state
+    wait_until(lambda: _pid_or_none(proxy) not in (None, first), what="a new serving process")
+    assert host_get(proxy, "shop.example.com").body == b"hello from shop-v1\n"
+    assert host_get(proxy, "nope.test").status == 404
+    assert client(proxy, "api").table().version == 1
+
+
+def _pid_or_none(proxy):
+    try:
+        return proxy.serving_pid()
+    except RouterError:
+        return None
