@@ -5,14 +5,17 @@ Standard library only, so it runs with any python3:
     python app.py --port 8001 [--host 127.0.0.1] [--version v2]
 
 Routes: GET / (hello + X-Version), GET /healthz, GET /slow?ms=N,
-POST /echo, GET /version (JSON), GET /stats (JSON counters for tests).
+POST /echo, GET /version (JSON), GET /stats (JSON counters for tests),
+GET /item?id=N (JSON of item N, the same from every version, with a `time` and a
+`request_id` that differ on every answer: what a shadow's comparison ignores).
 
 Knobs, by environment variable, so a deploy tool can make a bad version:
 APP_VERSION, APP_ERROR_RATE (0..1 of `/` answered 500), APP_LATENCY_MS
 (added to `/`), APP_UNHEALTHY=1 (healthz 503), APP_UNHEALTHY_FILE (healthz 503
 while that file exists, to turn sick at run time), APP_START_DELAY (seconds
 before listening), APP_CRASH_AFTER (exit 3, N seconds after listening),
-APP_DRAIN_TIMEOUT (bound on the graceful drain, default 30 s).
+APP_DRAIN_TIMEOUT (bound on the graceful drain, default 30 s), APP_DIFF_RATE (0..1 of
+`/item` answered with another `price`: a version that answers differently).
 
 SIGTERM/SIGINT: stop accepting at once, close idle keep-alive connections,
 answer in-flight requests with `Connection: close`, exit 0. A second signal
@@ -61,6 +64,7 @@ class Knobs:
     start_delay: float = 0.0
     crash_after: float | None = None
     drain_timeout: float = 30.0
+    diff_rate: float = 0.0
 
     @classmethod
     def from_env(cls, version: str, env=os.environ) -> "Knobs":
@@ -72,7 +76,8 @@ class Knobs:
                    unhealthy_file=env.get("APP_UNHEALTHY_FILE", ""),
                    start_delay=float(env.get("APP_START_DELAY") or 0),
                    crash_after=float(crash) if crash else None,
-                   drain_timeout=float(env.get("APP_DRAIN_TIMEOUT") or 30))
+                   drain_timeout=float(env.get("APP_DRAIN_TIMEOUT") or 30),
+                   diff_rate=float(env.get("APP_DIFF_RATE") or 0))
 
 
 @dataclass
@@ -194,6 +199,17 @@ class App:
     def version(self, req: Request, query: str) -> Response:
         return self._json({"version": self.knobs.version, "pid": os.getpid()})
 
+    def item(self, req: Request, query: str) -> Response:
+        try:
+            n = int(parse_qs(query).get("id", ["1"])[0])
+        except ValueError:
+            return Response(400, b"id must be an integer\n")
+        price = (n * 37) % 1000
+        if self.knobs.diff_rate and random.random() < self.knobs.diff_rate:
+            price += 1  # the knob: a version whose answer differs now and then
+        return self._json({"id": n, "name": f"item {n}", "price": price, "time": time.time(),
+                           "request_id": random.getrandbits(64)})
+
     def stats(self, req: Request, query: str) -> Response:
         return self._json({"version": self.knobs.version, "pid": os.getpid(),
                            "in_flight": self.in_flight,
@@ -208,7 +224,7 @@ class App:
 GET = ("GET", "HEAD")
 ROUTES = {"/": (GET, App.root), "/healthz": (GET, App.healthz),
           "/slow": (GET, App.slow), "/echo": (("POST", "PUT"), App.echo),
-          "/version": (GET, App.version), "/stats": (GET, App.stats)}
+          "/version": (GET, App.version), "/stats": (GET, App.stats), "/item": (GET, App.item)}
 
 
 # --- the connection ---------------------------------------------------------
