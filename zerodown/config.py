@@ -240,6 +240,9 @@ def _cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
     if getattr(cfg.strategy, "batch_by", "count") == "host" and cfg.runtime.kind != "ssh":
         ctx.error("strategy.batch_by", f"host groups the instances of runtime: ssh by their "
                   f"host; runtime {cfg.runtime.kind} has one host (use batch_size)")
+    if getattr(cfg.strategy, "max_surge_per_host", None) is not None and cfg.runtime.kind != "ssh":
+        ctx.error("strategy.max_surge_per_host", f"limits each host of runtime: ssh; runtime "
+                  f"{cfg.runtime.kind} has one host (max_surge limits it)")
     if "runtime.kind" not in bad:
         _driver_options(ctx, "runtime", cfg.runtime.kind, cfg.runtime.options)
         if cfg.runtime.kind == "ssh" and not any(k.startswith("runtime") for k in

@@ -183,16 +183,21 @@ WORDS: W = {
     # --- strategy
     "strategy.kind": ("The strategy: `in-place`, `rolling`, `blue-green`, `canary` or "
                       "`ab-test`.", "canary"),
-    "strategy.batch_by": ("in-place with runtime ssh: `host` replaces one host's instances "
-                          "at a time (batch_size is then not used); `count` (default) takes "
-                          "batch_size instances at a time.", "host"),
+    "strategy.batch_by": ("in-place and rolling with runtime ssh: `host` replaces "
+                          "`batch_size` hosts at a time, each whole before the next (Kamal's "
+                          "boot limit); `count` (default) paces by instances.", "host"),
     "strategy.batch_size": ("in-place: instances replaced in their own slots at a time (a count "
-                            "or a percentage of `instances`, rounded up); capacity dips by it.",
-                            "25%"),
-    "strategy.max_surge": ("rolling: new instances started above `instances` (rounded up); 0 "
-                           "replaces in turn.", 1),
+                            "or a percentage of `instances`, rounded down, at least 1); capacity "
+                            "dips by it. With `batch_by: host` (in-place or rolling): hosts at a "
+                            "time (a count or a percentage of the hosts).", "25%"),
+    "strategy.max_surge": ("rolling: new instances started above `instances` (rounded up), "
+                           "counted across the fleet; 0 replaces in turn.", 1),
     "strategy.max_unavailable": ("rolling: instances that may be out of service at once "
-                                 "(rounded down). Not both 0.", 0),
+                                 "(rounded down), counted across the fleet. Not both 0.", 0),
+    "strategy.max_surge_per_host": ("rolling with runtime ssh: at most this many instances "
+                                    "above what a host ran (or its share of `instances`) on "
+                                    "any one host at once: its room for extra instances "
+                                    "(default: only max_surge limits).", 1),
     "strategy.auto_promote": ("blue-green: `false` waits for `zerodown promote` after the "
                               "preview.", False),
     "strategy.scale_down_delay": ("blue-green: blue stays up this long after the switch, so "

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Union
 
 from zerodown.errors import ZerodownError
-from zerodown.model import Backend, InstanceRef, RevisionRoute, RoutingTable, Rule, Slot, Sticky
+from zerodown.model import (Backend, InstanceRef, RevisionRoute, RoutingTable, Rule, Slot, Sticky,
+                            host_for)
 
 
 class PlanError(ZerodownError):
@@ -240,8 +241,17 @@ class Plan:
         count = f"{t.instances} instance{'s' if t.instances != 1 else ''}"
         lines = [f"{s.service}: {head}, {count}, {self.strategy}, {len(self.steps)} steps"]
         width = len(str(len(self.steps)))
-        lines += [f"{n:>{width}}. {step.describe(s.service)}" for n, step in enumerate(self.steps, 1)]
+        lines += [f"{n:>{width}}. {step.describe(s.service)}{self.where(step)}"
+                  for n, step in enumerate(self.steps, 1)]
         return "\n".join(lines)
+
+    def where(self, step: Step) -> str:
+        """" (on app1, app2)": the fleet's hosts a step acts on (runtime: ssh), else ""."""
+        hosts = self.target.hosts
+        if not hosts or not isinstance(step, (Start, WaitHealthy, Drain, Stop)):
+            return ""
+        on = dict.fromkeys(host_for(hosts, r.slot.index) for r in step.instances)
+        return f" (on {', '.join(on)})"
 
 
 def route_of(routed: Iterable[InstanceRef]) -> Route:

@@ -82,8 +82,9 @@ def test_durations(value, seconds):
      'zerodown.yaml:12: strategy.max_surge: must be a count or a percentage like "25%", got "lots"'),
     (("max_surge: 25%", "max_surg: 1"),
      'zerodown.yaml:12: strategy.max_surg: unknown key "max_surg" (did you mean "max_surge"?)'),
-    (("max_surge: 25%", "batch_size: 2"),
-     "zerodown.yaml:12: strategy.batch_size: is an option of strategy kind in-place, not rolling"),
+    (("max_surge: 25%", "scale_down_delay: 5s"),
+     "zerodown.yaml:12: strategy.scale_down_delay: is an option of strategy kind blue-green, "
+     "not rolling"),
     (("max_surge: 25%", "max_surge: 0"),
      "zerodown.yaml:12: strategy.max_surge: max_surge and max_unavailable cannot both be 0 "
      "(nothing could ever be replaced); set max_surge: 1 or max_unavailable: 1"),
@@ -289,3 +290,21 @@ def test_batch_by_host_needs_the_ssh_runtime():
     assert "strategy.batch_by: host groups the instances of runtime: ssh" in error
     fleet = text + "runtime: {kind: ssh, hosts: [a, b]}\n"
     assert parse_config(fleet).strategy.batch_by == "host"
+
+
+@pytest.mark.parametrize("options, key, says", [
+    ("  batch_by: host\n", "strategy.batch_by", "host groups the instances of runtime: ssh"),
+    ("  max_surge_per_host: 1\n", "strategy.max_surge_per_host", "limits each host of runtime"),
+    ("  batch_size: 2\n", "strategy.batch_size", "counts hosts replaced at once with batch_by"),
+])
+def test_rollings_fleet_options_need_the_ssh_runtime_and_each_other(options, key, says):
+    text = BASE.replace("  max_unavailable: 0\n", "  max_unavailable: 0\n" + options)
+    [error] = errors_of(text)
+    assert f"{key}: {says}" in error
+    fleet = text + "runtime: {kind: ssh, hosts: [a, b]}\n"
+    if key == "strategy.batch_size":
+        assert [f"{key}: {says}" in e for e in errors_of(fleet)] == [True]
+        fleet = fleet.replace("  batch_size: 2\n", "  batch_size: 2\n  batch_by: host\n")
+    s = parse_config(fleet).strategy
+    assert (s.batch_by, s.batch_size.value, s.max_surge_per_host) in (
+        ("host", 1, None), ("count", 1, 1), ("host", 2, None))

@@ -12,7 +12,7 @@ import re
 FLAGS = {
     "max_surge": "rolling: instances started above the count (N or N%%)",
     "max_unavailable": "rolling: instances stopped below the count (N or N%%)",
-    "batch_size": "in-place: instances replaced at once (N or N%%)",
+    "batch_size": "in-place: instances replaced at once (N or N%%); with batch_by: host, hosts",
     "scale_down_delay": "blue-green: how long blue stays up after the switch, e.g. 10s",
     "split": "ab-test: percent of users on the new revision, e.g. 20",
 }

@@ -64,6 +64,20 @@ class PlanBuilder:
         self._taken.add(slot.index)
         return slot
 
+    def slot_on(self, host: int, hosts: int, reuse: bool = True, name: str = "local") -> Slot:
+        """A slot on host `host` of `hosts` (index ≡ host mod hosts, the fleet's placement):
+        one just freed there (unless `reuse` is off), else the lowest unused such index."""
+        if reuse:
+            mine = next((s for s in self._freed if s.index % hosts == host), None)
+            if mine is not None:
+                return self.claim(mine)
+        freed = {s.index for s in self._freed}
+        index = host
+        while index in self._taken or index in freed:
+            index += hosts
+        self._taken.add(index)
+        return Slot(index, name)
+
     def claim(self, slot: Slot) -> Slot:
         """Take a given slot (in-place: the new instance goes where the old one was)."""
         if slot in self._freed:

@@ -8,10 +8,11 @@ the old revision, which is why it is as slow as the deployment was.
 
 from __future__ import annotations
 
-from zerodown.model import InstanceRef, host_for
+from zerodown.model import InstanceRef
 from zerodown.plan import Plan, ServiceState, Target
 from zerodown.strategies.builder import PlanBuilder, batches, split
 from zerodown.strategies.options import InPlaceStrategy
+from zerodown.strategies.placement import by_host, hosts_at_once
 
 
 def batch_size(strategy: InPlaceStrategy, instances: int) -> int:
@@ -19,15 +20,14 @@ def batch_size(strategy: InPlaceStrategy, instances: int) -> int:
     return max(1, min(instances, strategy.batch_size.resolve(instances, round_up=False)))
 
 
-def by_host(refs: list[InstanceRef], hosts: tuple[str, ...]) -> list[list[InstanceRef]]:
-    """One batch per host, hosts in the order of their first instance (Kamal's boot.limit by
-    host): each host is replaced whole while the others serve."""
+def host_batches(strategy: InPlaceStrategy, refs: list[InstanceRef],
+                 hosts: tuple[str, ...]) -> list[list[InstanceRef]]:
+    """batch_by: host — every instance of `batch_size` hosts at a time, hosts in the order of
+    their first instance (Kamal's boot.limit): those hosts are replaced whole while the
+    others serve."""
     if not hosts:
         return [[r] for r in refs]
-    groups: dict[str, list[InstanceRef]] = {}
-    for r in refs:
-        groups.setdefault(host_for(hosts, r.slot.index), []).append(r)
-    return list(groups.values())
+    return by_host(refs, len(hosts), hosts_at_once(strategy.batch_size, len(hosts)))
 
 
 def plan(strategy: InPlaceStrategy, state: ServiceState, target: Target) -> Plan:
@@ -40,7 +40,7 @@ def plan(strategy: InPlaceStrategy, state: ServiceState, target: Target) -> Plan
     # and the batches below then take out of a larger pool.
     missing = n - len(current) - len(replace)
     b.bring_in(InstanceRef(target.revision, b.slot()) for _ in range(max(0, missing)))
-    for batch in (by_host(replace, target.hosts) if strategy.batch_by == "host"
+    for batch in (host_batches(strategy, replace, target.hosts) if strategy.batch_by == "host"
                   else batches(replace, size)):
         b.take_out(batch)
         b.bring_in(InstanceRef(target.revision, b.claim(r.slot)) for r in batch)

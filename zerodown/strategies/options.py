@@ -99,7 +99,7 @@ class StrategyConfig:
 class InPlaceStrategy(StrategyConfig):
     kind: ClassVar[str] = "in-place"
     batch_size: Amount = Amount(1)
-    batch_by: str = "count"  # "host": a batch is every instance of one host (runtime: ssh)
+    batch_by: str = "count"  # "host": a batch is batch_size hosts' instances (runtime: ssh)
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,11 @@ class RollingStrategy(StrategyConfig):
     kind: ClassVar[str] = "rolling"
     max_surge: Amount = Amount(1)
     max_unavailable: Amount = Amount(0)
+    # runtime: ssh only. "host": batch_size hosts at a time, each replaced whole before the
+    # next; max_surge_per_host: at most this many more instances on one host than it ran.
+    batch_by: str = "count"
+    batch_size: Amount = Amount(1)
+    max_surge_per_host: int | None = None
 
 
 @dataclass(frozen=True)
@@ -234,7 +239,9 @@ MATCH = Section(MatchRule, {"header": optional(text(TOKEN, "a header name")),
                 else "needs exactly one of header/cookie and one of equals/regex")
 _RULES = {
     InPlaceStrategy: {"batch_size": amount(1), "batch_by": enum("count", "host")},
-    RollingStrategy: {"max_surge": amount(), "max_unavailable": amount()},
+    RollingStrategy: {"max_surge": amount(), "max_unavailable": amount(),
+                      "batch_by": enum("count", "host"), "batch_size": amount(1),
+                      "max_surge_per_host": optional(integer(1, 1000))},
     BlueGreenStrategy: {"auto_promote": boolean(), "scale_down_delay": duration(),
                         "keep_previous": boolean(),
                         "preview_header": optional(text(TOKEN, "a header name")),
@@ -359,6 +366,10 @@ def check_strategy(ctx: Context, s: StrategyConfig, data: dict, bad: set) -> Non
             and not bad & {"strategy.max_surge", "strategy.max_unavailable"}):
         ctx.error("strategy.max_surge", "max_surge and max_unavailable cannot both be 0 "
                   "(nothing could ever be replaced); set max_surge: 1 or max_unavailable: 1")
+    if (isinstance(s, RollingStrategy) and "batch_size" in data and s.batch_by != "host"
+            and "strategy.batch_size" not in bad):
+        ctx.error("strategy.batch_size", "counts hosts replaced at once with batch_by: host "
+                  "(runtime: ssh); otherwise rolling's pace is max_surge and max_unavailable")
     if isinstance(s, BlueGreenStrategy) and s.preview_listen is not None:
         ctx.error("strategy.preview_listen", "a second listener for the preview is not supported "
                   "yet; use preview_header (requests with that header set to 1 reach green)")

@@ -15,6 +15,7 @@ from zerodown.model import InstanceRef
 from zerodown.plan import Plan, PlanError, ServiceState, Target
 from zerodown.strategies.builder import PlanBuilder, split
 from zerodown.strategies.options import RollingStrategy
+from zerodown.strategies.rolling_fleet import waves
 
 
 def budgets(strategy: RollingStrategy, instances: int) -> tuple[int, int]:
@@ -37,6 +38,9 @@ def plan(strategy: RollingStrategy, state: ServiceState, target: Target) -> Plan
     new, old = new[:n], old + new[n:]  # scaling down: extra new ones go like old ones
     default_host = min((r.slot for r in state.routed), default=None)
     default_host = default_host.host if default_host else "local"
+    if target.hosts:
+        waves(b, strategy, target, new, old, surge, unavailable, default_host)
+        return b.plan(label(strategy), target)
     while len(new) < n or old:
         # Take out what the capacity floor allows: routed now minus the floor.
         out = min(len(old), max(0, len(new) + len(old) - (n - unavailable)))
@@ -54,5 +58,13 @@ def plan(strategy: RollingStrategy, state: ServiceState, target: Target) -> Plan
         new += fresh
         if not out and not start:  # unreachable while budgets() keeps one of them > 0
             raise PlanError(f"rolling plan stuck with surge={surge} unavailable={unavailable}")
-    return b.plan(f"rolling max_surge={strategy.max_surge} "
-                  f"max_unavailable={strategy.max_unavailable}", target)
+    return b.plan(label(strategy), target)
+
+
+def label(strategy: RollingStrategy) -> str:
+    text = f"rolling max_surge={strategy.max_surge} max_unavailable={strategy.max_unavailable}"
+    if strategy.max_surge_per_host is not None:
+        text += f" max_surge_per_host={strategy.max_surge_per_host}"
+    if strategy.batch_by == "host":
+        text += f" batch_by=host batch_size={strategy.batch_size}"
+    return text

@@ -1,0 +1,49 @@
+"""Where a plan's instances run on a fleet (runtime: ssh): slot i on host i mod N.
+
+Pure arithmetic over slot indices, shared by the planners: how many instances each
+host should run (`desired`), which host an instance is on (`host_index`), and the
+batches of hosts a `batch_by: host` deployment replaces in turn (`host_batches`).
+The runtime and `status` map a slot to its host by the same rule (model.host_for).
+"""
+
+from __future__ import annotations
+
+from zerodown.model import InstanceRef
+from zerodown.schema import Amount
+
+
+def host_index(ref: InstanceRef, hosts: int) -> int:
+    return ref.slot.index % hosts
+
+
+def desired(instances: int, hosts: int) -> list[int]:
+    """Instances per host for an even spread: the first `instances mod hosts` hosts get one
+    more (5 over 3 hosts: 2, 2, 1) — what slots 0..instances-1 give."""
+    return [instances // hosts + (1 if h < instances % hosts else 0) for h in range(hosts)]
+
+
+def hosts_at_once(size: Amount, hosts: int) -> int:
+    """`batch_size` with batch_by: host: hosts replaced at once (a percentage rounds down,
+    at least 1)."""
+    return max(1, min(hosts, size.resolve(hosts, round_up=False)))
+
+
+def host_batches(refs: list[InstanceRef], hosts: int, size: int) -> list[list[int]]:
+    """Host indices in batches of `size`: hosts in the order of their first instance among
+    `refs` (the old ones, in slot order), then hosts without one in index order."""
+    order: list[int] = []
+    for r in refs:
+        if host_index(r, hosts) not in order:
+            order.append(host_index(r, hosts))
+    order += [h for h in range(hosts) if h not in order]
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
+def by_host(refs: list[InstanceRef], hosts: int, size: int) -> list[list[InstanceRef]]:
+    """`refs` grouped into batches of `size` hosts each (empty batches left out)."""
+    out = []
+    for batch in host_batches(refs, hosts, size):
+        group = [r for r in refs if host_index(r, hosts) in batch]
+        if group:
+            out.append(group)
+    return out
