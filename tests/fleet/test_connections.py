@@ -93,3 +93,20 @@ def test_preflight_names_the_host_cut_off_and_clears_the_others(conns, healthy_f
             refuse_unless_ready(reports)
     finally:
         fresh.close()
+
+
+def test_ask_reuses_an_open_session_and_an_ended_one_is_never_an_answer(conns):
+    echo = "while read line; do echo $$ $line; done"
+    first, second = (conns.ask("zdf1", echo, word, timeout=5) for word in ("a", "b"))
+    assert first.ok and second.ok and second.stdout.split()[1] == "b"
+    assert first.stdout.split()[0] == second.stdout.split()[0], "one session answered both"
+    failed = conns.ask("zdf1", "read line; echo oops >&2; exit 3", "x", timeout=5)
+    assert (failed.status, failed.stdout) == (3, "") and "oops" in failed.stderr
+    killed = conns.ask("zdf1", "read line; kill -9 $$", "x", timeout=5)
+    assert killed.status is None and not killed.ok
+    started = time.monotonic()
+    silent = conns.ask("zdf1", "read line; sleep 30", "x", timeout=0.5)
+    assert silent.status is None and time.monotonic() - started < 3
+    third = conns.ask("zdf1", echo, "c", timeout=5)
+    assert third.ok and third.stdout.split()[0] != first.stdout.split()[0], \
+        "the timeout dropped the connection, and its sessions with it"

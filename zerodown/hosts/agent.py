@@ -2,6 +2,12 @@
 
     echo '{"op": "running", "args": [4242, 81234]}' | python3 -m zerodown.hosts.agent
     {"ok": true}
+    python3 -m zerodown.hosts.agent --serve   # one request a line, one answer a line, until EOF
+
+`--serve` is how zerodown/hosts/ssh.py uses it: a session kept open over the host's SSH
+connection answers each call in a round trip, without a new channel, shell and python3
+start per call. Its children are its own: local.py reaps them (running() looks), and when
+the session ends they are reparented like those of a one-shot agent.
 
 So a process on another machine is started, signalled, found and waited for by the same
 code as on this one (one implementation of pid + start time, SIGTERM then SIGKILL, ...).
@@ -14,6 +20,7 @@ the host's python3 and its standard library. A failure is {"error": message}.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -52,14 +59,31 @@ OPS = {
 }
 
 
-def main() -> int:
-    request = json.load(sys.stdin)
+def answer(text: str) -> dict:
     try:
-        value = OPS[request["op"]](*request.get("args", ()))
+        request = json.loads(text)
+        return {"ok": OPS[request["op"]](*request.get("args", ()))}
     except (ZerodownError, OSError, ValueError, KeyError) as e:
-        json.dump({"error": str(e)}, sys.stdout)
-        return 0
-    json.dump({"ok": value}, sys.stdout)
+        return {"error": str(e)}
+
+
+def serve() -> int:
+    """Answer one JSON request a line until stdin ends. The answers go to a private copy of
+    stdout; fd 1 becomes stderr, so nothing else printed can be taken for an answer."""
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    while line := sys.stdin.readline():
+        if line.strip():
+            out.write(json.dumps(answer(line)) + "\n")
+            out.flush()
+            local.reap_ended()
+    return 0
+
+
+def main() -> int:
+    if sys.argv[1:] == ["--serve"]:
+        return serve()
+    json.dump(answer(sys.stdin.read()), sys.stdout)
     return 0
 
 

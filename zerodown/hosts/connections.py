@@ -3,6 +3,7 @@
     pool = Connections(options, folder)            # options: runtimes/ssh_options.SshOptions
     done = pool.run("app1", "uname -a", timeout=5)  # Done(status, stdout, stderr)
     done.status is None                             # unknown: the channel died or timed out
+    line = pool.ask("app1", "python3 -m zerodown.hosts.agent --serve", request_line, timeout=5)
     pool.close()
 
 The runtime is synchronous; the connections live on one event loop in a thread of
@@ -12,6 +13,12 @@ reported as unknown (status None), never as success, and the connection it ran
 on is dropped: the next command opens a new one. At most MAX_STARTS connection
 set-ups run at once per host (sshd's MaxStartups drops bursts). Keepalives find a
 silently dead link (packets dropped, no reset) within keepalive × KEEPALIVE_COUNT.
+
+`ask` sends one line to a long-running command (the agent's `--serve`) and reads its one
+line of answer: sessions of that command are kept open per host and reused, so a call
+costs a round trip on the open connection, not a new channel, shell and process start.
+A session is only reused after it answered; one that did not answer in time, or ended, is
+closed and its outcome is unknown, as with `run`.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from zerodown.runtimes.ssh_options import HostSpec, SshOptions
 
 MAX_STARTS = 3      # connection set-ups in flight per host
 KEEPALIVE_COUNT = 3
+IDLE_SESSIONS = 4   # `ask` sessions kept open per host and command (sshd's MaxSessions is 10)
 
 
 class HostUnreachable(RuntimeFailure):
@@ -58,6 +66,7 @@ class Connections:
         self._conns: dict[str, Any] = {}
         self._starts: dict[str, asyncio.Semaphore] = {}
         self._opening: dict[str, asyncio.Lock] = {}
+        self._idle: dict[tuple[str, str], list[tuple[Any, Any]]] = {}  # (conn, process)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="zerodown-ssh",
                                         daemon=True)
@@ -70,6 +79,13 @@ class Connections:
         """Run `command` (a shell line) on `host`; HostUnreachable if no connection opens."""
         limit = timeout if timeout is not None else self.options.command_timeout
         return self._call(self._run(host, command, input, limit),
+                          limit + self.options.connect_timeout + 5)
+
+    def ask(self, host: str, command: str, line: str, *, timeout: float | None = None) -> Done:
+        """Send `line` to a session of `command` on `host` (kept open, reused) and return
+        its one line of answer as stdout; status None when no answer came (unknown)."""
+        limit = timeout if timeout is not None else self.options.command_timeout
+        return self._call(self._ask(host, command, line, limit),
                           limit + self.options.connect_timeout + 5)
 
     def connect(self, host: str) -> None:
@@ -100,6 +116,10 @@ class Connections:
 
     def close(self) -> None:
         async def close_all():
+            for sessions in self._idle.values():
+                for _, process in sessions:
+                    process.close()
+            self._idle.clear()
             for conn in list(self._conns.values()):
                 conn.close()
             self._conns.clear()
@@ -127,6 +147,48 @@ class Connections:
         if status is None or done.exit_signal is not None and status < 0:
             status = None  # the channel closed without reporting how the command ended
         return Done(status, _text(done.stdout), _text(done.stderr))
+
+    async def _ask(self, host: str, command: str, line: str, timeout: float) -> Done:
+        conn = await self._connection(host)
+        idle = self._idle.setdefault((host, command), [])
+        while idle:  # the newest first; one whose connection or process ended is closed
+            was, process = idle.pop()
+            if was is conn and not conn.is_closed() and process.exit_status is None:
+                break
+            process.close()
+        else:
+            process = None
+        try:
+            if process is None:
+                process = await asyncio.wait_for(conn.create_process(command), timeout)
+            process.stdin.write(line.rstrip("\n") + "\n")
+            answer = await asyncio.wait_for(process.stdout.readline(), timeout)
+        except asyncio.TimeoutError:
+            self._drop(host, conn)  # the request may still run: its outcome is unknown
+            return Done(None, "", f"no answer from {host} within {timeout:g}s")
+        except (asyncssh.Error, OSError) as e:
+            self._drop(host, conn)
+            return Done(None, "", f"the connection to {host} failed mid-command: {_why(e)}")
+        if answer.endswith("\n"):
+            if len(idle) < IDLE_SESSIONS:
+                idle.append((conn, process))
+            else:
+                process.close()
+            return Done(0, answer, "")
+        return await self._ended(host, process, timeout)
+
+    async def _ended(self, host: str, process, timeout: float) -> Done:
+        """A session that closed its output without a whole answer: how it ended."""
+        try:
+            done = await asyncio.wait_for(process.wait(check=False), min(timeout, 5))
+        except (asyncio.TimeoutError, asyncssh.Error, OSError):
+            process.close()
+            return Done(None, "", f"the session on {host} ended without an answer")
+        status = done.exit_status
+        if status is None or done.exit_signal is not None and status < 0:
+            status = None
+        return Done(status if status else None, "", _text(done.stderr) or
+                    f"the session on {host} ended without an answer")
 
     async def _connection(self, host: str):
         conn = self._conns.get(host)

@@ -136,6 +136,15 @@ def forget(pid: int) -> None:
         proc.poll()
 
 
+def reap_ended() -> None:
+    """Collect every child that ended (a long-running agent's stopped instances: their
+    stop may have come through another session)."""
+    with _children_lock:
+        procs = list(_children.values())
+    for proc in procs:
+        proc.poll()
+
+
 def _reap(pid: int) -> None:
     proc = _children.get(pid)
     if proc is not None:

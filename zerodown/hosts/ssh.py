@@ -4,7 +4,8 @@
     spawned = host.spawn(argv, cwd=..., env=..., log_path=..., banner=...)
     host.running(spawned.pid, spawned.start_time)
 
-Every call runs zerodown/hosts/agent.py on the host, which calls the same functions
+Every call is answered by zerodown/hosts/agent.py on the host (a session of it kept open
+over the connection, `--serve`: a call is one round trip), which calls the same functions
 of zerodown/hosts/local.py that run on this machine: one implementation of naming a
 process by pid and start time, of SIGTERM then SIGKILL, of finding a process. The
 agent is uploaded once per content (a directory named by its hash under
@@ -151,9 +152,9 @@ class SshHost:
         if not self._installed:
             self.install()
         request = json.dumps({"op": op, "args": args})
-        done = self.connections.run(
-            self.name, f"cd {shlex.quote(self.agent_dir)} && exec python3 -m zerodown.hosts.agent",
-            input=request, timeout=timeout or self.step_timeout)
+        done = self.connections.ask(  # a session of the agent kept open: one round trip
+            self.name, f"cd {shlex.quote(self.agent_dir)} && exec python3 -m zerodown.hosts.agent "
+                       f"--serve", request, timeout=timeout or self.step_timeout)
         if not done.ok:
             raise RuntimeFailure(f"host {self.name}: {op} {_outcome(done)}")
         try:
