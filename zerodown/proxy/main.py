@@ -59,6 +59,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "'api.example.com,*.api.example.com=api.pem,api.key'; repeatable")
     p.add_argument("--redirect-http", default=None, metavar="HOST:PORT",
                    help="with TLS: a plain-HTTP listener answering 308 to the https URL")
+    p.add_argument("--http2", action="store_true",
+                   help="with TLS: offer HTTP/2 (ALPN h2, then http/1.1); streams go to the "
+                        "backends as HTTP/1.1")
+    p.add_argument("--http2-prior-knowledge", action="store_true",
+                   help="on a plain listener: serve a connection that opens with the HTTP/2 "
+                        "preface (h2c) as HTTP/2; without it the preface gets 400")
     p.add_argument("--no-supervise", action="store_true",
                    help="one process that nothing restarts (by default a supervisor restarts it)")
     for name, value in vars(d).items():
@@ -148,7 +154,7 @@ def services_folder(args: argparse.Namespace) -> str:
 def tls_terminator(args: argparse.Namespace, plane: DataPlane) -> tls.Terminator | None:
     """With --tls-cert: the terminator, reloading changed certificate files (polled each
     second; SIGHUP: at once, see serve); X-Forwarded-Proto says https to the backends."""
-    config = tls.config_from_args(args.tls_cert, args.tls_key, args.tls_sni)
+    config = tls.config_from_args(args.tls_cert, args.tls_key, args.tls_sni, args.http2)
     if config is None:
         return None
     terminator = tls.Terminator(config, plane.errors.line)
@@ -188,7 +194,7 @@ async def serve(args: argparse.Namespace, settings: ProxySettings, sockets: List
             lambda: Redirector(port),
             sock=bind_tcp(*parse_hostport(args.redirect_http, "--redirect-http"), shared=True)))
     server = await loop.create_server(
-        plane.protocol, sock=listen_sock, backlog=4096,  # type: ignore[arg-type]
+        client_protocol(args, plane, terminator), sock=listen_sock, backlog=4096,  # type: ignore[arg-type]
         ssl=terminator.context if terminator else None,
         ssl_handshake_timeout=settings.header_timeout if terminator else None)
     if admin_sock.family == socket.AF_UNIX:
@@ -223,6 +229,18 @@ async def serve(args: argparse.Namespace, settings: ProxySettings, sockets: List
     await done.wait()
     await shutdown(plane, [server, admin, successor, *servers], settings)
     return supervisor_mod.HANDED_OVER if handed else supervisor_mod.STOPPED
+
+
+def client_protocol(args: argparse.Namespace, plane: DataPlane,
+                    terminator: tls.Terminator | None) -> Callable[[], object]:
+    """The public listener's protocol factory: HTTP/1.1, unless HTTP/2 was asked for."""
+    if args.http2_prior_knowledge:
+        from zerodown.proxy.h2session import prior_knowledge
+        plane.h2c = prior_knowledge
+    if args.http2 and terminator is not None:
+        from zerodown.proxy.h2session import Negotiated
+        return lambda: Negotiated(plane, plane.protocol)
+    return plane.protocol
 
 
 def ready_line(args: argparse.Namespace, pid: int, sockets: Listeners, serving: int) -> str:
@@ -303,6 +321,10 @@ def check_tls(args: argparse.Namespace) -> None:
     if config is None:
         if args.redirect_http:
             raise UsageError("--redirect-http redirects to TLS: add --tls-cert and --tls-key")
+        if args.http2:
+            raise UsageError("--http2 is HTTP/2 over TLS (ALPN h2): add --tls-cert and "
+                             "--tls-key, or use --http2-prior-knowledge for h2c on a plain "
+                             "listener")
         return
     tls.CertSet(config)
     if args.redirect_http:

@@ -32,6 +32,8 @@ BODY: Final = 1
 WAIT: Final = 2
 TUNNEL: Final = 3
 CLOSED: Final = 4
+HTTP2: Final = 5  # the connection opened with the HTTP/2 preface and h2c is on: handed over
+_PREFACE_HEAD: Final = b"PRI * HTTP/2.0\r\n\r\n"  # llhttp reads it as a request head
 _HOST: Final = re.compile(rb"\r\n[Hh][Oo][Ss][Tt][ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r\n")
 # The usual request line, in one C call; anything else goes the slow way (_unusual_line)
 _USUAL_LINE: Final = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ /[^ \r\n]* HTTP/1\.[01]\r\n").match
@@ -75,6 +77,7 @@ class Plane(Protocol):
     unrouted: int
     sites: Any  # services.Services while several services share the listener, else None
     mirror: Any  # a ProxyMirror (zerodown/shadow/mirror.py) while a shadow runs, else None
+    h2c: Any  # with --http2-prior-knowledge: h2session.prior_knowledge, else None
     errors: ErrorLog
 
     def make_room(self, new: ClientConn) -> None: ...
@@ -231,6 +234,9 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
             rest = data[end:] if end != len(data) else b""
             head = self._checked(head)
             if not head:
+                if self.state == HTTP2:  # off the hot path: only a refused head gets here
+                    self.plane.clients.discard(self)
+                    self.plane.h2c(self.plane, self.transport, data)
                 return  # refused and answered
             self._begin(head)
             if rest and self.state == BODY:
@@ -277,6 +283,9 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         line_end = head.find(b"\r\n")
         minor = head[line_end - 1]
         if head[line_end - 3] != 49 or minor > 49 or minor < 48:  # "1" "." "0"|"1"
+            if head == _PREFACE_HEAD and self.plane.h2c is not None and not self.served:
+                self.state = HTTP2
+                return b""
             self._reject(400, f"not HTTP/1.0 or 1.1: {head[:min(line_end, 80)]!r}")
             return b""  # an HTTP/2 preface (PRI * HTTP/2.0), HTTP/0.9, garbage
         if head[space + 1] != 47 and not (head[space + 1] == 42 and head.startswith(b"OPTIONS ")):

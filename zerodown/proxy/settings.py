@@ -25,6 +25,9 @@ class ProxySettings:
     admin_timeout: float = 10.0          # an admin connection idle or slow this long is closed
     refuse_methods: str = "CONNECT,TRACE"  # answered 501, never forwarded ("" forwards every method)
     error_log_per_second: int = 10       # error lines a second at most; the rest are counted
+    http2_max_streams: int = 100         # HTTP/2: streams a client may have open on one connection
+    http2_window: int = 256 * 1024       # HTTP/2: request body bytes in flight per stream
+    http2_max_body_bytes: int = 1 << 30  # HTTP/2: larger request bodies get 413
 
     def refused_methods(self) -> frozenset[bytes]:
         return frozenset(m.strip().upper().encode() for m in self.refuse_methods.split(",")

@@ -43,6 +43,10 @@ class CertFiles:
 class TlsConfig:
     default: CertFiles
     by_name: tuple[CertFiles, ...] = ()
+    http2: bool = False  # ALPN offers h2 before http/1.1 (h2session.py serves it)
+
+    def alpn(self) -> list[str]:
+        return ["h2", "http/1.1"] if self.http2 else ["http/1.1"]
 
     def files(self) -> list[str]:
         return [p for c in (self.default, *self.by_name) for p in (c.cert, c.key)]
@@ -67,13 +71,16 @@ def parse_sni(spec: str) -> CertFiles:
     return CertFiles(cert, key, tuple(check_name(n, "--tls-sni") for n in names.split(",")))
 
 
-def server_context(files: CertFiles) -> ssl.SSLContext:
-    """A TLS 1.2+ server context with modern suites; UsageError naming the file if it fails."""
+def server_context(files: CertFiles, alpn: list[str] | None = None) -> ssl.SSLContext:
+    """A TLS 1.2+ server context with modern suites; UsageError naming the file if it fails.
+
+    `alpn` is set on every context, the SNI-picked ones too: OpenSSL chooses the
+    protocol after the SNI callback swapped the context in."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(CIPHERS)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_RENEGOTIATION
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols(alpn or ["http/1.1"])
     for path in (files.cert, files.key):
         if not os.access(path, os.R_OK):
             raise UsageError(f"TLS: cannot read {path!r}: "
@@ -91,11 +98,11 @@ class CertSet:
     """The contexts of one load of every certificate, looked up by SNI name."""
 
     def __init__(self, config: TlsConfig):
-        self.default = server_context(config.default)
+        self.default = server_context(config.default, config.alpn())
         self.exact: dict[str, ssl.SSLContext] = {}
         self.wildcard: dict[str, ssl.SSLContext] = {}  # "example.com" for *.example.com
         for files in config.by_name:
-            ctx = server_context(files)
+            ctx = server_context(files, config.alpn())
             for name in files.names:
                 if name.startswith("*."):
                     self.wildcard.setdefault(name[2:], ctx)
@@ -135,7 +142,7 @@ class Terminator:
         self.stamp = _stamp(config.files())
         self.certs = CertSet(config)  # a bad start is a UsageError: the proxy does not start
         self.reloads = 0
-        self.context = server_context(config.default)
+        self.context = server_context(config.default, config.alpn())
         self.context.sni_callback = self._on_hello
 
     def _on_hello(self, sslobj: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
@@ -162,9 +169,10 @@ class Terminator:
         return self.reload()
 
 
-def config_from_args(cert: str | None, key: str | None, sni: list[str]) -> TlsConfig | None:
+def config_from_args(cert: str | None, key: str | None, sni: list[str],
+                     http2: bool = False) -> TlsConfig | None:
     if not cert and not key and not sni:
         return None
     if not cert or not key:
         raise UsageError("TLS needs both --tls-cert and --tls-key (the default certificate)")
-    return TlsConfig(CertFiles(cert, key), tuple(parse_sni(s) for s in sni))
+    return TlsConfig(CertFiles(cert, key), tuple(parse_sni(s) for s in sni), http2)
