@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 # hey: an outside load generator the tests check the deployment proof's counts against;
 # chromium: the dashboard's browser test drives Debian's build with Playwright (no browser
 # download); nodejs runs the unit tests of the dashboard's JavaScript; openssh-server, nftables
-# and iproute2 build the test fleet of the ssh runtime (tests/support/fleet.py)
+# and iproute2 build the test fleet of the ssh runtime (tests/support/fleet.py); nghttp2-client
+# brings h2load, the HTTP/2 load generator of the proxy's tests and benchmark
 DEBIAN_PACKAGES=(haproxy nginx wrk hey curl gcc prometheus chromium nodejs
-                 openssh-server openssh-client nftables iproute2)
+                 openssh-server openssh-client nftables iproute2 nghttp2-client)
 PYTHON=${PYTHON:-python3}
 
 # Compiling the proxy's hot path needs the headers of the Python that runs it.

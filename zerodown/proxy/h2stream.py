@@ -14,15 +14,12 @@ HTTP/1.1 client does.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from httptools import HttpResponseParser
 from httptools.parser.errors import HttpParserError
 
-from zerodown.proxy.server import CLOSED, ClientConn
-
-if TYPE_CHECKING:
-    from zerodown.proxy.h2session import H2Session
+from zerodown.proxy.server import CLOSED, ClientConn, Plane
 
 # Hop-by-hop fields of an HTTP/1.1 response that HTTP/2 forbids (RFC 9113 8.2.2)
 HOP_BY_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding",
@@ -69,10 +66,30 @@ def request_head(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bytes, int 
     return head, method, length
 
 
+class Session(Protocol):
+    """What a stream asks of its connection (h2session.H2Session, which imports this file)."""
+
+    plane: Plane
+    h2: Any  # h2.connection.H2Connection
+    transport: asyncio.Transport
+    write_paused: bool
+    blocked: set[StreamBridge]
+
+    def want_flush(self) -> None: ...
+
+    def stream_done(self, bridge: StreamBridge) -> None: ...
+
+    def acknowledge(self, sid: int, n: int) -> None: ...
+
+    def reset(self, sid: int, code: int) -> None: ...
+
+    def too_large(self, bridge: StreamBridge) -> None: ...
+
+
 class StreamBridge(asyncio.Transport):
     """The transport of one stream's ClientConn: its writes become h2 frames."""
 
-    def __init__(self, session: H2Session, stream_id: int, method: bytes):
+    def __init__(self, session: Session, stream_id: int, method: bytes):
         super().__init__()
         self.session = session
         self.sid = stream_id

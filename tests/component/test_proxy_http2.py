@@ -1,0 +1,300 @@
+"""HTTP/2 from clients in the real proxy process: curl (nghttp2) with prior knowledge and
+over TLS, a Python h2 client for many streams on one connection, drain (GOAWAY with open
+streams finishing), malformed frames and fields refused, and table changes under h2load
+with no failed request. Backends speak HTTP/1.1 (examples/app)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+from hpack import Encoder
+from hyperframe.frame import Frame, GoAwayFrame, HeadersFrame, SettingsFrame
+
+from tests.support.certs import TestCA
+from tests.support.h2client import H2Client
+from tests.support.net import HOST, wait_until
+from tests.support.proxy import ProxyProcess, table_of
+from zerodown.model import Rule, Sticky
+
+CURL = shutil.which("curl")
+H2LOAD = shutil.which("h2load")
+
+
+@pytest.fixture
+def h2c_proxy(tmp_path, app_factory):
+    p = ProxyProcess(tmp_path, extra=["--http2-prior-knowledge"])
+    p.start()
+    p.apps = [app_factory("v1"), app_factory("v2")]
+    p.apply(table_of(1, ("v1", 100, [p.apps[0]]), ("v2", 0, [p.apps[1]]),
+                     rules=[Rule("v2", header="X-Canary", equals="1")]))
+    yield p
+    p.cleanup()
+
+
+def raw_exchange(port: int, frames: list, wait: float = 3.0) -> list:
+    """Send the preface, an empty SETTINGS and `frames` as they are; the frames that come
+    back until the proxy closes (or `wait` passes)."""
+    with socket.create_connection((HOST, port), timeout=wait) as s:
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SettingsFrame(0).serialize()
+                  + b"".join(f.serialize() for f in frames))
+        data = b""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            data += chunk
+    out = []
+    while len(data) >= 9:
+        frame, length = Frame.parse_frame_header(memoryview(data[:9]))
+        frame.parse_body(memoryview(data[9:9 + length]))
+        out.append(frame)
+        data = data[9 + length:]
+    return out
+
+
+def curl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CURL, "-sS", "--max-time", "10", *args], capture_output=True,
+                          text=True, timeout=20)
+
+
+def test_curl_prior_knowledge_is_served_as_http2_with_the_same_routing(h2c_proxy):
+    url = f"http://{HOST}:{h2c_proxy.port}"
+    out = curl("--http2-prior-knowledge", "-w", "\n%{http_version} %{http_code}",
+               "-D", "-", f"{url}/version")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.endswith("\n2 200"), out.stdout
+    assert "x-version: v1" in out.stdout
+    canary = curl("--http2-prior-knowledge", "-H", "X-Canary: 1", "-D", "-", f"{url}/version")
+    assert "x-version: v2" in canary.stdout, canary.stdout
+    head = curl("--http2-prior-knowledge", "-I", f"{url}/")  # HEAD: headers, no body
+    assert head.returncode == 0 and head.stdout.startswith("HTTP/2 200"), head
+    body = bytes(range(256)) * 400  # with content-length, and chunked to the backend (-T -)
+    for args in (["--data-binary", "@-"], ["-T", "-"]):
+        echo = subprocess.run([CURL, "-sS", "--http2-prior-knowledge", *args, f"{url}/echo"],
+                              input=body, capture_output=True, timeout=20)
+        assert echo.returncode == 0 and echo.stdout == body, (args, echo.stderr)
+    plain = curl("-w", "%{http_version}", "-o", "/dev/null", f"{url}/")  # HTTP/1.1 still
+    assert plain.stdout == "1.1"
+    stats = h2c_proxy.stats()["revisions"]
+    assert stats["v1"]["requests"] >= 5 and stats["v2"]["requests"] == 1, stats
+    assert stats["v1"]["in_flight"] == 0
+
+
+def test_the_preface_after_an_http1_request_is_still_refused(h2c_proxy):
+    with socket.create_connection((HOST, h2c_proxy.port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        assert s.recv(65536).startswith(b"HTTP/1.1 400")
+
+
+def test_many_concurrent_streams_on_one_connection_each_get_their_own_answer(h2c_proxy):
+    c = H2Client(HOST, h2c_proxy.port)
+    try:
+        c.wait(lambda: c.server_settings)
+        assert c.server_settings.get(3) == 100  # SETTINGS_MAX_CONCURRENT_STREAMS
+        sids = [c.request("POST", "/echo", body=b"stream-%d" % i,
+                          headers=[("x-canary", "1" if i % 10 == 0 else "0")])
+                for i in range(60)]
+        sids += [c.request("GET", "/slow?ms=200") for _ in range(20)]
+        answers = c.wait_all(sids, timeout=30)
+        for i, a in enumerate(answers[:60]):
+            assert a.status == 200 and bytes(a.body) == b"stream-%d" % i, (i, a)
+            assert a.headers["x-version"] == ("v2" if i % 10 == 0 else "v1")
+        assert all(a.status == 200 and a.ended for a in answers[60:])
+    finally:
+        c.close()
+
+
+def test_sticky_cookie_is_set_over_http2(tmp_path, app_factory):
+    p = ProxyProcess(tmp_path, extra=["--http2-prior-knowledge"])
+    try:
+        p.start()
+        p.apply(table_of(1, ("v1", 50, [app_factory("v1")]), ("v2", 50, [app_factory("v2")]),
+                         sticky=Sticky("cookie", "zd_split", 600)))
+        c = H2Client(HOST, p.port)
+        first = c.get("/version")
+        cookie = first.headers["set-cookie"].split(";")[0]
+        assert cookie.startswith("zd_split=")
+        again = [c.get("/version", headers=[("cookie", cookie)]).headers["x-version"]
+                 for _ in range(10)]
+        assert set(again) == {first.headers["x-version"]}, again
+        c.close()
+    finally:
+        p.cleanup()
+
+
+def test_malformed_requests_are_refused_and_never_reach_a_backend(h2c_proxy):
+    v1 = h2c_proxy.apps[0]
+    before = h2c_proxy.stats()["revisions"]["v1"]["requests"]
+    cases = {
+        "connection-specific field": [("connection", "keep-alive")],
+        "transfer-encoding": [("transfer-encoding", "chunked")],
+        "upper-case name": [("X-Bad", "1")],
+        "CR LF in a value": [("x-a", "1\r\nX-Smuggled: 1")],
+        "host disagrees with :authority": [("host", "other.example")],
+        "te other than trailers": [("te", "gzip")],
+    }
+    for why, fields in cases.items():
+        c = H2Client(HOST, h2c_proxy.port, validate=False)
+        sid = c.request("GET", "/", headers=fields)
+        c.wait(lambda: c.goaway is not None or c.answers[sid].reset is not None)
+        assert c.answers[sid].status == 0, why
+        assert (c.goaway and c.goaway.error_code == 1) or c.answers[sid].reset == 1, why
+        c.close()
+    # content-length that the DATA frames contradict: more than said, and fewer
+    for sent, said in ((b"x" * 20, "10"), (b"x" * 5, "10")):
+        c = H2Client(HOST, h2c_proxy.port, validate=False)
+        sid = c.request("POST", "/echo", headers=[("content-length", said)], end=False)
+        c.send_body(sid, sent, end=True)
+        c.wait(lambda: c.goaway is not None or c.answers[sid].reset is not None)
+        assert c.answers[sid].status == 0 and c.goaway and c.goaway.error_code == 1
+        c.close()
+    # a missing :path, and DATA on stream 0 (raw frames)
+    c = H2Client(HOST, h2c_proxy.port, validate=False)
+    c.send_raw(HeadersFrame(1, flags=["END_HEADERS", "END_STREAM"],
+                            data=c.h2.encoder.encode([(":method", "GET"), (":scheme", "http"),
+                                                      (":authority", "a")])).serialize())
+    c.send_raw(b"\x00\x00\x03\x00\x00\x00\x00\x00\x00boo")  # DATA on stream 0
+    c.wait(lambda: c.goaway is not None)
+    assert c.goaway is not None and c.goaway.error_code == 1
+    c.close()
+    wait_until(lambda: h2c_proxy.stats()["rejected"] >= 9, timeout=5)
+    assert h2c_proxy.stats()["revisions"]["v1"]["requests"] == before
+    assert curl("--http2-prior-knowledge", f"http://{HOST}:{h2c_proxy.port}/").returncode == 0
+    assert v1.alive
+
+
+def test_limits_body_size_and_concurrent_streams(tmp_path, app_factory):
+    p = ProxyProcess(tmp_path, extra=["--http2-prior-knowledge", "--http2-max-body-bytes", "1000",
+                                      "--http2-max-streams", "5"])
+    try:
+        p.start()
+        p.apply(table_of(1, ("v1", 100, [app_factory("v1")])))
+        c = H2Client(HOST, p.port)
+        c.wait(lambda: c.server_settings)
+        assert c.server_settings.get(3) == 5
+        said = c.get("/echo", headers=[("content-length", "5000")], end=False)
+        assert said.status == 413
+        sid = c.request("POST", "/echo", end=False)  # no content-length: found while streaming
+        c.send_body(sid, b"y" * 900, end=False)
+        c.send_body(sid, b"y" * 900, end=True)
+        assert c.wait_all([sid])[0].status == 413
+        ok = c.wait_all([c.request("POST", "/echo", body=b"z" * 1000)])[0]
+        assert ok.status == 200 and len(ok.body) == 1000
+        c.close()
+        # a client opening more streams than the server allows loses the connection
+        enc = Encoder()
+        frames = [HeadersFrame(sid, flags=["END_HEADERS", "END_STREAM"], data=enc.encode(
+            [(":method", "GET"), (":path", "/slow?ms=500"), (":scheme", "http"),
+             (":authority", "a")])) for sid in range(1, 17, 2)]
+        got = raw_exchange(p.port, frames)
+        goaway = [f for f in got if isinstance(f, GoAwayFrame)]
+        assert goaway and goaway[0].error_code == 1, got  # PROTOCOL_ERROR
+    finally:
+        p.cleanup()
+
+
+def test_drain_sends_goaway_and_open_streams_finish(tmp_path, app_factory):
+    p = ProxyProcess(tmp_path, extra=["--http2-prior-knowledge", "--no-supervise"])
+    try:
+        p.start()
+        p.apply(table_of(1, ("v1", 100, [app_factory("v1")])))
+        c = H2Client(HOST, p.port)
+        assert c.get("/").status == 200
+        slow = [c.request("GET", "/slow?ms=1500") for _ in range(3)]
+        wait_until(lambda: p.stats()["revisions"]["v1"]["in_flight"] == 3, timeout=5)
+        p.proc.signal(signal.SIGTERM)
+        c.wait(lambda: c.goaway is not None, timeout=5)
+        assert c.goaway.error_code == 0 and c.goaway.last_stream_id == max(slow)
+        answers = c.wait_all(slow, timeout=10)
+        assert [a.status for a in answers] == [200, 200, 200]
+        assert all(a.ended and a.reset is None for a in answers)
+        c.wait(lambda: c.closed, timeout=5)  # then the proxy closes the connection
+        assert c.closed
+        assert p.proc.wait(timeout=10) == 0
+    finally:
+        p.cleanup()
+
+
+@pytest.fixture
+def ca(tmp_path):
+    return TestCA(tmp_path / "certs")
+
+
+def test_alpn_offers_h2_only_with_http2(tmp_path, ca, app_factory):
+    leaf = ca.leaf("shop.test", stem="shop")
+    tls = ["--tls-cert", str(leaf.cert), "--tls-key", str(leaf.key)]
+    app = app_factory("v1")
+    for extra, version in ((["--http2"], "2"), ([], "1.1")):
+        p = ProxyProcess(tmp_path / version, extra=[*tls, *extra])
+        (tmp_path / version).mkdir()
+        try:
+            p.start()
+            p.apply(table_of(1, ("v1", 100, [app])))
+            out = curl("--http2", "--cacert", str(ca.ca), "--resolve", f"shop.test:{p.port}:{HOST}",
+                       "-w", "\n%{http_version}", f"https://shop.test:{p.port}/version")
+            assert out.returncode == 0 and out.stdout.endswith("\n" + version), out
+            if version == "2":  # and Python's ssl with ALPN h2, through the h2 library
+                ctx = ssl.create_default_context(cafile=str(ca.ca))
+                c = H2Client(HOST, p.port, tls=ctx, server_name="shop.test")
+                answers = c.wait_all([c.request("GET", "/version") for _ in range(20)])
+                assert {a.status for a in answers} == {200}
+                c.close()
+                http1 = curl("--http1.1", "--cacert", str(ca.ca), "--resolve",
+                             f"shop.test:{p.port}:{HOST}", "-w", "\n%{http_version}",
+                             f"https://shop.test:{p.port}/version")
+                assert http1.stdout.endswith("\n1.1"), http1
+        finally:
+            p.cleanup()
+
+
+@pytest.mark.skipif(H2LOAD is None, reason="h2load (nghttp2-client) is installed by setup.sh")
+def test_table_changes_under_h2_load_fail_no_request(tmp_path, app_factory):
+    """A rolling replacement of every backend, as a deployment drives the proxy, while
+    h2load sends over 8 connections x 10 streams: every response is a 2xx."""
+    p = ProxyProcess(tmp_path, extra=["--http2-prior-knowledge"])
+    try:
+        p.start()
+        old = [app_factory("v1"), app_factory("v1")]
+        new = [app_factory("v2"), app_factory("v2")]
+        p.apply(table_of(1, ("v1", 100, old)))
+        load = subprocess.Popen([H2LOAD, "-D", "6", "-c", "8", "-m", "10", "-t", "1",
+                                 f"http://{HOST}:{p.port}/"], stdout=subprocess.PIPE, text=True)
+        out: list[str] = []
+        reader = threading.Thread(target=lambda: out.append(load.stdout.read()))
+        reader.start()
+        time.sleep(1.0)
+        p.apply(table_of(2, ("v1", 100, [old[0]]), ("v2", 0, [new[0]])))
+        p.apply(table_of(3, ("v1", 50, [old[0]]), ("v2", 50, [new[0]])))
+        time.sleep(1.0)
+        p.apply(table_of(4, ("v2", 100, new)))
+        wait_until(lambda: all(b["state"] != "draining"
+                               for b in p.stats()["backends"].values()), timeout=10)
+        for app in old:
+            app.cleanup()
+        assert load.wait(timeout=30) == 0
+        reader.join(5)
+        text = out[0]
+        done = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, "
+                         r"(\d+) failed, (\d+) errored", text)
+        codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
+        assert done and codes, text
+        assert int(done.group(3)) > 500 and done.group(4) == "0" and done.group(5) == "0", text
+        assert codes.group(4) == "0" and codes.group(3) == "0", text
+        stats = p.stats()["revisions"]
+        assert stats["v2"]["requests"] > 0 and stats["v1"]["responses"]["5xx"] == 0, stats
+    finally:
+        p.cleanup()
