@@ -334,7 +334,37 @@ def status_view(ctl: Controller) -> render.StatusView:
         tuple(_probed(ctl, store, service, known)),
         tuple(table_traffic(table, known, stats, split_rates(ctl.router(cfg), table, stats)))
         if proxy.running else (),
-        deployed=bool(known), scheme=cfg.url.partition(":")[0])
+        deployed=bool(known), scheme=cfg.url.partition(":")[0],
+        shadow=shadow_view(store, service, ctl.router(cfg) if proxy.running else None))
+
+
+def shadow_view(store: Store, service: str, router=None) -> render.ShadowView | None:
+    """The latest deployment's shadow: live from the load balancer while its step runs,
+    else as it ended (its `shadow.ended` event); None if that deployment had none."""
+    from zerodown.plan import Shadow
+    latest = store.deployments(service, limit=1)
+    if not latest:
+        return None
+    d = latest[0]
+    ended = store.events(service, deployment=d.id, kind="shadow.ended")
+    running = (not d.phase.terminal and isinstance(d.step, Shadow)
+               and (record := store.step_record(d.id, d.cursor)) is not None
+               and record.in_progress)
+    stats, state, revision = None, "running", d.to_revision
+    ask = getattr(router, "client", router)  # one look: no waiting for a restarting proxy
+    if running and callable(getattr(ask, "shadow_stats", None)):
+        try:
+            stats = ask.shadow_stats()
+        except ZerodownError:
+            stats = None
+    if stats is None and ended:
+        stats, state = ended[-1].data, ended[-1].data.get("verdict", "ended")
+        revision = stats.get("revision", revision)
+    if stats is None:
+        return None
+    return render.ShadowView(d.id, revision, state, *(int(stats.get(k) or 0) for k in (
+        "compared", "differing", "dropped", "timed_out", "failed")),
+        tuple(stats.get("examples") or ()))
 
 
 def _proxy(ctl: Controller, cfg: ServiceConfig):

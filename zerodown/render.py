@@ -99,6 +99,22 @@ class ProxyView:
 
 
 @dataclass(frozen=True)
+class ShadowView:
+    """The latest deployment's shadow: users' requests copied to the new revision and its
+    answers compared with stable's (engine/shadowing.py), live while it runs."""
+
+    deployment: int
+    revision: int
+    state: str  # running | pass | fail | inconclusive
+    compared: int = 0
+    differing: int = 0
+    dropped: int = 0
+    timed_out: int = 0
+    failed: int = 0
+    examples: tuple[dict, ...] = ()  # {request, what, where, stable, shadow}, newest last
+
+
+@dataclass(frozen=True)
 class StatusView:
     service: str
     listen: str
@@ -109,6 +125,7 @@ class StatusView:
     traffic: tuple[TrafficView, ...] = ()
     deployed: bool = True  # False: no state yet (never deployed)
     scheme: str = "http"  # https when zerodown.yaml has tls:
+    shadow: ShadowView | None = None
 
 
 @dataclass(frozen=True)
@@ -247,6 +264,8 @@ def status_text(s: StatusView, now: float) -> str:
         lines.extend(f"  {note}" for note in strategy_notes(s, now))
     else:
         lines.append("no deployment in progress")
+    if s.shadow is not None:
+        lines.extend(shadow_lines(s.shadow))
     lines.append("")
     if s.instances:
         if any(i.host for i in s.instances):  # a fleet: which host runs which version
@@ -272,6 +291,26 @@ def status_text(s: StatusView, now: float) -> str:
         lines.append("traffic: nothing routed" if s.proxy.running else
                      "traffic: unknown (the proxy is not running: `zerodown up` starts it)")
     return "\n".join(lines)
+
+
+SHADOW_STATES = {"running": "running", "pass": "passed", "fail": "failed",
+                 "inconclusive": "undecided"}
+
+
+def shadow_lines(v: ShadowView, shown: int = 3) -> list[str]:
+    """`shadow of r2 (deployment 4): failed; 2,099 copies compared, 22 differed (1.05%)` and
+    the latest differing pairs: request line, where they first differ, both sides."""
+    share = f" ({100 * v.differing / v.compared:.3g}%)" if v.compared else ""
+    lost = ", ".join(f"{n:,} {what}" for n, what in ((v.dropped, "dropped"),
+                                                      (v.timed_out, "timed out"),
+                                                      (v.failed, "failed")) if n)
+    lines = [f"  shadow of r{v.revision} (deployment {v.deployment}): "
+             f"{SHADOW_STATES.get(v.state, v.state)}; {v.compared:,} copies compared, "
+             f"{v.differing:,} differed{share}" + (f"; {lost}" if lost else "")]
+    for ex in v.examples[-shown:]:
+        lines.append(f"    {ex.get('request', '?')}: {ex.get('where', '?')}: stable "
+                     f"{ex.get('stable', '?')} · shadow {ex.get('shadow', '?')}")
+    return lines
 
 
 def serving(s: StatusView) -> tuple[TrafficView, ...]:
@@ -333,6 +372,8 @@ def status_dict(s: StatusView, now: float) -> dict:
         "instances": [{**asdict(i), "revision": i.revision.number,
                        "version": i.revision.version} for i in s.instances],
         "traffic": [{**asdict(t), "backends": list(t.backends)} for t in s.traffic],
+        "shadow": None if s.shadow is None else {**asdict(s.shadow),
+                                                 "examples": list(s.shadow.examples)},
     }
 
 
@@ -428,7 +469,12 @@ def status_from_dict(s: Mapping, now: float) -> StatusView:
     traffic = tuple(TrafficView(**{**{k: v for k, v in t.items() if k in tfields},
                                    "backends": tuple(t["backends"])}) for t in s["traffic"])
     d = s["deployment"]
+    sh = s.get("shadow")
+    sfields = {f for f in ShadowView.__dataclass_fields__}
+    shadow = None if not sh else ShadowView(**{**{k: v for k, v in sh.items() if k in sfields},
+                                               "examples": tuple(sh.get("examples") or ())})
     return StatusView(s["service"], s["listen"], label_from_dict(s["stable"]),
                       ProxyView(**s["proxy"]), None if d is None else deployment_from_dict(d, now),
                       instances, traffic, deployed=s.get("deployed", True),
-                      scheme="https" if str(s.get("url", "")).startswith("https:") else "http")
+                      scheme="https" if str(s.get("url", "")).startswith("https:") else "http",
+                      shadow=shadow)

@@ -74,8 +74,9 @@ def test_reads_status_deployments_events_table_openapi_and_the_dashboard(api):
     assert stat.S_IMODE(os.stat(api.state_dir / "controller.sock").st_mode) == 0o600
     status = raw.ok("GET", "/api/v1/status?fresh=1")  # the CLI's: a look now
     cli = api.status()
-    for key in ("service", "listen", "stable", "proxy", "deployment"):
+    for key in ("service", "listen", "stable", "proxy", "deployment", "shadow"):
         assert status[key] == cli[key]
+    assert status["shadow"] is None  # no deployment had one
     assert status["dashboard"] == f"http://{HOST}:{api.api_port}/dashboard/"
     assert [(r["revision"], r["version"]) for r in status["revisions"]] == [(1, "v1")]
     assert status["revisions"][0]["created"] > time.time() - 120
@@ -121,6 +122,7 @@ def test_reads_status_deployments_events_table_openapi_and_the_dashboard(api):
                  "/api/v1/deployments/{id}", "/api/v1/deployments/{id}/promote",
                  "/api/v1/rollback", "/api/v1/events", "/api/v1/stream"):
         assert path in doc["paths"], path
+    assert "examples" in doc["components"]["schemas"]["Shadow"]["properties"]
 
     assert raw("GET", "/")[0] == 302
     status, kind, body = raw("GET", "/dashboard/")

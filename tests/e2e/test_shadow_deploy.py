@@ -8,6 +8,8 @@ and by the deployment's proof (the proxy's own counters)."""
 
 from __future__ import annotations
 
+from zerodown import render
+from zerodown.controller import shadow_view
 from zerodown.engine.lifecycle import Phase
 from zerodown.loadgen import LoadInBackground
 
@@ -49,6 +51,9 @@ def test_a_revision_differing_on_one_request_in_a_hundred_is_stopped_before_any_
     ended = [e for e in events if e.kind == "shadow.ended"][-1]
     assert ended.data["verdict"] == "fail" and ended.data["differing"] > 0
     assert stack.router.shadow_stats() is None  # the mirror is off
+    shown = "\n".join(render.shadow_lines(shadow_view(stack.store, "shop")))  # zerodown status
+    assert f"shadow of r2 (deployment {d.id}): failed; " in shown
+    assert "GET /item?id=7 HTTP/1.1: $.price: stable 259 · shadow 260" in shown
 
 
 def test_a_revision_answering_alike_passes_its_shadow_and_is_deployed(stack_factory):

@@ -208,7 +208,8 @@ def test_status_dict_is_plain_json_with_numbers_for_revisions():
     data = render.status_dict(status(), now=1010.0)
     assert json.loads(json.dumps(data)) == data
     assert set(data) == {"service", "listen", "url", "deployed", "stable", "proxy", "deployment",
-                         "instances", "traffic"}
+                         "instances", "traffic", "shadow"}
+    assert data["shadow"] is None
     assert data["stable"] == {"revision": 1, "version": "v1"}
     assert data["proxy"] == {"running": True, "pid": 77, "table_version": 5}
     d = data["deployment"]
@@ -224,9 +225,29 @@ def test_status_dict_is_plain_json_with_numbers_for_revisions():
                                   "in_flight": 0, "rate": 40.0, "p50_ms": 1.25, "p99_ms": 9.5}
 
 
+SHADOW = render.ShadowView(4, 2, "fail", 2099, 22, 40, 0, 1, (
+    {"request": "GET /item?id=7 HTTP/1.1", "what": "body", "where": "$.price", "stable": "259",
+     "shadow": "260"},
+    {"request": "HEAD /x HTTP/1.1", "what": "status", "where": "status", "stable": "200",
+     "shadow": "404"}))
+
+
+def test_status_shows_the_shadow_its_counts_and_its_differing_pairs():
+    text = render.status_text(status(shadow=SHADOW), now=1010.0)
+    assert ("  shadow of r2 (deployment 4): failed; 2,099 copies compared, 22 differed (1.05%); "
+            "40 dropped, 1 failed") in text
+    assert "    GET /item?id=7 HTTP/1.1: $.price: stable 259 · shadow 260" in text
+    assert "    HEAD /x HTTP/1.1: status: stable 200 · shadow 404" in text
+    data = render.status_dict(status(shadow=SHADOW), now=1010.0)["shadow"]
+    assert (data["deployment"], data["revision"], data["state"]) == (4, 2, "fail")
+    assert (data["compared"], data["differing"]) == (2099, 22)
+    assert data["examples"][0]["where"] == "$.price"
+
+
 def test_status_from_dict_renders_what_the_controller_sent_as_the_view_itself_renders():
     """`zerodown status` gets JSON from the controller: the text must be the same."""
-    for view in (status(), status(deployed=False, proxy=ProxyView(False)), status(scheme="https")):
+    for view in (status(), status(deployed=False, proxy=ProxyView(False)), status(scheme="https"),
+                 status(shadow=SHADOW)):
         data = json.loads(json.dumps(render.status_dict(view, now=1010.0)))
         assert render.status_text(render.status_from_dict(data, 1010.0), now=1010.0) == \
             render.status_text(view, now=1010.0)

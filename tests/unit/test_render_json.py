@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from zerodown.model import InstanceRef, Slot
-from zerodown.plan import (Analyze, Drain, Hook, Pause, Plan, Route, ServiceState, Share, Start,
-                           Stop, Target, WaitHealthy)
+from zerodown.plan import (Analyze, Drain, Hook, Pause, Plan, Route, ServiceState, Shadow, Share,
+                           Start, Stop, Target, WaitHealthy)
+from zerodown.strategies.shadow_options import ShadowConfig, spec_of
 from zerodown.render import DeploymentView, EventView, RevisionLabel, status_dict
 from zerodown.hosts.preflight import HostReport
 from zerodown.render_json import history_dict, hosts_dict, plan_dict, step_dict
@@ -92,13 +93,14 @@ def keys(value) -> set[str]:
 def test_every_key_printed_is_documented():
     plan = Plan("canary", ServiceState("shop", 1, OLD), Target(2, 1),
                 (Start(NEW), Route((Share(1, OLD, 90.0), Share(2, NEW, 10.0))),
-                 Pause("x", 1.0), Analyze(2, {}, 1), Hook("after_traffic")))
+                 Pause("x", 1.0), Analyze(2, {}, 1), Shadow(2, spec_of(ShadowConfig())),
+                 Hook("after_traffic")))
     printed = keys(plan_dict(plan, "v2", deployment(), 0))
     printed |= keys(history_dict([deployment()], 0, {3: [EventView(1.0, "k", "m")]},
                                  {3: [("strategy.max_surge", 1, 2)]}))
     printed |= keys(hosts_dict([HostReport("a", None, 2048)], {"a": "10.0.0.1:22"}))
-    from tests.unit.test_render import status
-    printed |= keys(status_dict(status(), 0))
+    from tests.unit.test_render import SHADOW, status
+    printed |= keys(status_dict(status(shadow=SHADOW), 0))
     assert printed - documented(DOC) == set()
 
 

@@ -10,6 +10,7 @@ from zerodown.analysis.checks import DiffRate, assess
 from zerodown.analysis.evidence import Counts
 from zerodown.analysis.judge import Judge
 from zerodown.config import parse_config
+from zerodown.controller import shadow_view
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.runner import Engine
 from zerodown.engine.store import Store
@@ -172,6 +173,9 @@ def test_a_revision_that_answers_differently_is_aborted_in_its_shadow_before_any
         differs[0].message
     ended = [e for e in events if e.kind == "shadow.ended"][-1]
     assert ended.data["verdict"] == "fail" and ended.data["examples"]
+    view = shadow_view(store, "shop")  # what status shows once it ended
+    assert (view.deployment, view.revision, view.state) == (d, 2, "fail")
+    assert view.differing == ended.data["differing"] and view.examples[-1]["where"] == "$.price"
 
 
 def test_a_revision_that_answers_alike_passes_its_shadow_and_the_deployment_completes(tmp_path):

@@ -79,6 +79,19 @@ EVENT = {"type": "object", "properties": {
     "id": {"type": "integer"}, "deployment": {"type": ["integer", "null"]},
     "time": {"type": "number"}, "kind": {"type": "string"}, "text": {"type": "string"},
     "data": {"type": "object", "description": "for kind `action`: action, who, origin, reason"}}}
+SHADOW = {"type": "object", "description": (
+    "The latest deployment's shadow: users' requests copied to the new revision, its answers "
+    "compared with the stable revision's (live while the step runs)"), "properties": {
+    "deployment": {"type": "integer"}, "revision": {"type": "integer"},
+    "state": {"enum": ["running", "pass", "fail", "inconclusive"]},
+    **{k: _COUNT for k in ("compared", "differing", "dropped", "timed_out", "failed")},
+    "examples": {"type": "array", "description": "the latest differing pairs", "items": {
+        "type": "object", "properties": {
+            "request": {"type": "string", "description": "the request line"},
+            "what": {"enum": ["status", "header", "body"]},
+            "where": {"type": "string", "description": "`status`, a header's name, the first "
+                                                       "differing JSON path, or `byte N`"},
+            "stable": {"type": "string"}, "shadow": {"type": "string"}}}}}}
 POINT = {"type": "object", "properties": {k: {"type": ["number", "null"]} for k in
                                           ("t", "rps", "error_rate", "p50_ms", "p99_ms")}}
 
@@ -105,6 +118,7 @@ def document() -> dict:
                     "type": "object", "properties": {"message": {"type": "string"},
                                                      "field": {"type": ["string", "null"]}}}}},
                 "Deployment": DEPLOYMENT, "Proof": PROOF, "Event": EVENT, "MetricPoint": POINT,
+                "Shadow": SHADOW,
                 "Accepted": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "phase": {"type": "string"},
                     "aborted": {"type": "boolean"}}},
@@ -118,7 +132,8 @@ def document() -> dict:
         "security": [{"bearer": []}, {}],
         "paths": {
             "/api/v1/status": _get("what `zerodown status --json` prints, plus dashboard and "
-                                   "revisions", {"type": "object"}),
+                                   "revisions", {"type": "object", "properties": {"shadow": {
+                                       "oneOf": [{"type": "null"}, _ref("Shadow")]}}}),
             "/api/v1/metrics": _get("per-revision req/s, error rate, p50/p99: one point per "
                                     "interval, newest last (ten minutes kept)", {
                 "type": "object", "properties": {"interval_s": {"type": "number"}, "series": {

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 from zerodown import render, table_json
 from zerodown.controller import (Controller, _probed, _proxy, deployment_view, labels,
-                                 instance_view, maybe_label, table_traffic)
+                                 instance_view, maybe_label, shadow_view, table_traffic)
 from zerodown.engine.store import Store
 from zerodown.latency import quantile
 from zerodown.model import fleet_hosts
@@ -111,7 +111,8 @@ class Observer:
         view = render.StatusView(
             service, cfg.listen, maybe_label(known, store.stable(service)[0]), proxy, deployment,
             instances, tuple(table_traffic(table, known, stats, rates)) if proxy.running else (),
-            deployed=bool(known))
+            deployed=bool(known),
+            shadow=shadow_view(store, service, self.ctl.router(cfg) if proxy.running else None))
         doc = render.status_dict(view, now)
         doc["dashboard"] = self.dashboard()
         shown = {i.revision.number for i in instances} | {
