@@ -121,9 +121,12 @@ WORDS: W = {
     "health.status": ("The HTTP status a healthy instance answers.", 200),
     "health.interval": ("Time between two probes.", "1s"),
     "health.timeout": ("How long one probe may take (at most `start_timeout`).", "2s"),
-    "health.healthy_threshold": ("Consecutive passes before an instance counts as healthy.", 1),
-    "health.unhealthy_threshold": ("Consecutive failures before a healthy instance counts as "
-                                   "unhealthy.", 3),
+    "health.healthy_threshold": ("Consecutive passes before an instance counts as healthy "
+                                 "(and before the load balancer sends to it again).", 1),
+    "health.unhealthy_threshold": ("Consecutive failures of the load balancer's own checks "
+                                   "(path, interval, timeout as above; not with `tcp`) that "
+                                   "take a routed instance out of traffic, deployment or not.",
+                                   3),
     "health.start_timeout": ("A new instance not healthy within this fails the deployment.",
                              "30s"),
     # --- router (options per kind: see ROUTER_OPTIONS)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Union
 
 from zerodown.errors import ZerodownError
-from zerodown.model import (Backend, InstanceRef, RevisionRoute, RoutingTable, Rule, Slot, Sticky,
-                            host_for)
+from zerodown.model import (Backend, HealthCheck, InstanceRef, RevisionRoute, RoutingTable, Rule,
+                            Slot, Sticky, host_for)
 
 
 class PlanError(ZerodownError):
@@ -268,8 +268,9 @@ def shares_of(routed: Iterable[InstanceRef]) -> tuple[Share, ...]:
 
 
 def route_table(route: Route, addresses: Mapping[InstanceRef, str], service: str,
-                version: int) -> RoutingTable:
-    """The routing table a Route asks for, given where each instance listens."""
+                version: int, health_check: HealthCheck | None = None) -> RoutingTable:
+    """The routing table a Route asks for, given where each instance listens; with
+    `health_check`, the load balancer checks every routed instance itself."""
     pct = route.percents()
     revisions = tuple(
         RevisionRoute(f"r{s.revision}", pct.get(s.revision, 0),
@@ -278,7 +279,22 @@ def route_table(route: Route, addresses: Mapping[InstanceRef, str], service: str
     named = {r.name for r in revisions if r.backends}
     # A rule to a revision with no instance (scaled down to nothing) would only give 503s.
     return RoutingTable(version, revisions, tuple(r for r in route.rules if r.revision in named),
-                        route.sticky)
+                        route.sticky, health_check)
+
+
+def balancer_check(health: Any) -> HealthCheck | None:
+    """The load balancer's own checks of routed instances, from a revision's `health:`
+    (config.HealthConfig): the same path, interval and timeout, `unhealthy_threshold`
+    failures in a row take an instance out, `healthy_threshold` passes bring it back.
+    Whatever the engine is doing (a deployment running, paused, none), an instance
+    that stops answering (its host cut off) leaves the traffic within about
+    (interval + timeout) x unhealthy_threshold. None for `tcp: true`: a table's check
+    is an HTTP GET."""
+    if getattr(health, "tcp", False):
+        return None
+    return HealthCheck(path=health.path, interval=max(0.05, health.interval),
+                       timeout=health.timeout, fall=health.unhealthy_threshold,
+                       rise=health.healthy_threshold)
 
 
 # --- persistence: the engine stores plans as JSON -------------------------

@@ -807,3 +807,21 @@ def test_a_rollback_from_a_version_that_hangs_waits_one_drain_timeout_not_one_ea
     assert len(drains) == 4
     assert sum(s.finished_at - s.started_at for s in drains) == pytest.approx(drained_in, abs=0.5)
     assert ("taken as hung" in drains[0].outcome) is not answers
+
+
+def test_every_table_asks_the_load_balancer_to_check_the_routed_instances_itself(world):
+    """Health-based ejection does not depend on the engine running: the table carries the
+    revision's health check (unhealthy_threshold failures out, healthy_threshold passes in)."""
+    e = world.engine(config(2))
+    e.run(e.deploy("v1"))
+    check = world.router.table.health_check
+    assert check is not None
+    assert (check.path, check.interval, check.timeout, check.fall, check.rise) == (
+        "/healthz", 1.0, 2.0, 3, 1)
+
+
+def test_a_tcp_health_check_is_not_turned_into_an_http_one(tmp_path):
+    from zerodown.plan import balancer_check
+    from zerodown.config import HealthConfig
+    assert balancer_check(HealthConfig(tcp=True)) is None
+    assert balancer_check(HealthConfig(interval=0.01)).interval == 0.05  # the table's floor

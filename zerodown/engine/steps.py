@@ -26,7 +26,7 @@ from zerodown.errors import RouterError, ZerodownError
 from zerodown.hooks import HookContext, require, run_hooks
 from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot
 from zerodown.plan import (Analyze, Drain, Hook, Pause, Route, Shadow, Start, Stop, WaitHealthy,
-                           route_table)
+                           balancer_check, route_table)
 from zerodown.protocols import Clock, Router, Runtime
 
 POLL = 1.0  # how often a waiting runner re-reads the store for another process's signal
@@ -130,8 +130,10 @@ def route(engine: Engine, d: Deployment, i: int, step: Route) -> None:
             raise RefusedStep(f"refusing to route {ref.name(engine.service)}: it is "
                               f"{row.state if row else 'unknown'}, not healthy")
     engine.store.begin_step(d.id, i)
+    check = balancer_check(engine._revision(max(r.revision for r in refs)).health) if refs \
+        else None
     table = engine.store.stage_table(d.id, i, lambda version: route_table(
-        step, {r: rows[r].address for r in refs}, engine.service, version))
+        step, {r: rows[r].address for r in refs}, engine.service, version, check))
     table, changed = engine._apply(table)
     engine.store.finish_step(d.id, i, f"table v{table.version} "
                              f"{'applied' if changed else 'already in force'}", routed=refs)
