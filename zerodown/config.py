@@ -11,6 +11,7 @@ The value kinds and the section machinery live in schema.py.
 from __future__ import annotations
 
 import copy
+import os
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
@@ -94,6 +95,8 @@ class AppConfig:
 class RouterConfig:
     kind: str = "embedded"
     options: dict[str, Any] = field(default_factory=dict)  # kind-specific, checked by the router
+    # The fleet host (runtime: ssh) the load balancer runs on; None: this machine.
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,17 @@ def _open(cls: type, kinds: tuple[str, ...]):
             later = data.get("kind") in LATER
             ctx.error(join(path, "kind"), f"{e}{' (not available yet)' if later else ''}")
             kind = cls.kind
-        return cls(kind, {k: v for k, v in data.items() if k != "kind"})
+        common = {}
+        if cls is RouterConfig and data.get("host") is not None:  # every router kind has it
+            host = data["host"]
+            if isinstance(host, str) and host:
+                common["host"] = host
+            else:
+                ctx.error(join(path, "host"), f"must be a host name of runtime.hosts or of "
+                          f"runtime.ssh_config, got {shown(host)}")
+        return cls(kind, {k: v for k, v in data.items()
+                          if k != "kind" and not (cls is RouterConfig and k == "host")},
+                   **common)
     return nested(parse, {"type": "object", "properties": {"kind": {"enum": list(kinds)}},
                            "additionalProperties": True})
 
@@ -243,11 +256,39 @@ def _cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
     if getattr(cfg.strategy, "max_surge_per_host", None) is not None and cfg.runtime.kind != "ssh":
         ctx.error("strategy.max_surge_per_host", f"limits each host of runtime: ssh; runtime "
                   f"{cfg.runtime.kind} has one host (max_surge limits it)")
+    if cfg.router.host is not None and "runtime.kind" not in bad:
+        _router_host(ctx, cfg)
     if "runtime.kind" not in bad:
         _driver_options(ctx, "runtime", cfg.runtime.kind, cfg.runtime.options)
         if cfg.runtime.kind == "ssh" and not any(k.startswith("runtime") for k in
                                                  {e.key for e in ctx.errors}):
             _instances_per_host(ctx, cfg)
+
+
+def _router_host(ctx: Context, cfg: ServiceConfig) -> None:
+    """router.host names a host the ssh runtime can reach: one of runtime.hosts or a Host
+    of runtime.ssh_config (its connection options are the runtime's)."""
+    if cfg.runtime.kind != "ssh":
+        ctx.error("router.host", f"a load balancer on another host is driven over the ssh "
+                  f"runtime's connections: set runtime: {{kind: ssh, hosts: [...]}} "
+                  f"(runtime is {cfg.runtime.kind}), or remove router.host")
+        return
+    from zerodown.runtimes.ssh_options import host_names
+    try:
+        names = host_names(cfg.runtime.options, folder=os.path.dirname(cfg.file or "."))
+    except ValueError:
+        return  # runtime's own check names what is wrong with its options
+    except OSError as e:
+        ctx.error("router.host", f"cannot read runtime.ssh_config to find {cfg.router.host!r} "
+                  f"in it: {e.strerror or e}")
+        return
+    if cfg.router.host not in names:
+        ctx.error("router.host", f"{cfg.router.host!r} is not a host zerodown can reach: "
+                  f"name one of runtime.hosts or a Host of runtime.ssh_config "
+                  f"({', '.join(names) or 'none'})")
+    elif cfg.router.kind == "haproxy" and "socket" in cfg.router.options:
+        ctx.error("router.host", "an attached HAProxy (router.socket) is driven where zerodown "
+                  "runs; remove router.host or router.socket")
 
 
 def _instances_per_host(ctx: Context, cfg: ServiceConfig) -> None:

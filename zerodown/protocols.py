@@ -98,6 +98,41 @@ class Host(Protocol):
     def tail(self, path: Path | str, lines: int) -> list[str]:
         """The last `lines` lines of a text file on this host (a log)."""
 
+    # Files and commands of a load balancer that runs on this host (routers/): its
+    # configuration, maps, certificates, state and pid files live there.
+    remote: bool       # False: its paths are this machine's (LocalHost)
+    python: str        # the interpreter that runs `python -m zerodown` there
+
+    def read_text(self, path: str, offset: int = 0) -> str | None:
+        """A file's text from byte `offset` on; None if there is no such file."""
+
+    def write_text(self, path: str, text: str) -> None:
+        """Write a file whole and atomically (mode 0600), its folder made if need be."""
+
+    def remove(self, path: str) -> None:
+        """Remove a file; nothing if there is none."""
+
+    def makedirs(self, path: str) -> None:
+        """Make a folder and its parents; nothing if it exists."""
+
+    def size(self, path: str) -> int:
+        """A file's size in bytes; 0 if there is none."""
+
+    def run(self, argv: list[str], timeout: float, cwd: str | None = None
+            ) -> tuple[int | None, str]:
+        """(exit code, output) of a short command; exit code None: it could not start,
+        did not end within `timeout`, or the answer was lost."""
+
+    def send_signal(self, pid: int, started: int | None, signum: int) -> bool:
+        """Signal `pid` if it is still the process started at `started`; False if gone."""
+
+    def code_root(self) -> str:
+        """A folder there from which `python -m zerodown` runs this controller's zerodown."""
+
+    def unix_path(self, path: str) -> str:
+        """A unix socket path on *this* machine whose connections reach the unix socket
+        `path` on the host (itself locally; forwarded over SSH otherwise)."""
+
 
 @runtime_checkable
 class Router(Protocol):

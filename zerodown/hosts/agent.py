@@ -54,6 +54,13 @@ OPS = {
     "wait_gone": local.wait_gone,
     "tail": local.tail,
     "table": _table,
+    "read_text": local.read_text,
+    "write_text": local.write_text,
+    "remove": local.remove,
+    "makedirs": local.makedirs,
+    "size": local.size,
+    "run": local.run,
+    "send_signal": local.send_signal,
     "release_prepare": releases.prepare,
     "release_commit": releases.commit,
 }

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +69,8 @@ class Connections:
         self._starts: dict[str, asyncio.Semaphore] = {}
         self._opening: dict[str, asyncio.Lock] = {}
         self._idle: dict[tuple[str, str], list[tuple[Any, Any]]] = {}  # (conn, process)
+        self._forwards: dict[tuple[str, str], str] = {}  # (host, remote path) -> local path
+        self._forward_dir: str | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="zerodown-ssh",
                                         daemon=True)
@@ -114,7 +118,25 @@ class Connections:
             return conn.get_extra_info("peername")[0]
         return self._call(peer(), self.options.connect_timeout + 5)
 
+    def forward_unix(self, host: str, remote_path: str) -> str:
+        """A unix socket on this machine whose every connection is a channel to the unix
+        socket `remote_path` on `host` (a load balancer's admin socket there). Each
+        connection asks for the host's connection anew, so one that died is re-opened."""
+        key = (host, remote_path)
+        if key not in self._forwards:
+            if self._forward_dir is None:
+                self._forward_dir = tempfile.mkdtemp(prefix="zerodown-fwd-")
+            local = os.path.join(self._forward_dir, f"{len(self._forwards)}.sock")
+
+            async def serve(reader, writer):
+                await self._relay(host, remote_path, reader, writer)
+            self._call(asyncio.start_unix_server(serve, local), 5)
+            self._forwards[key] = local
+        return self._forwards[key]
+
     def close(self) -> None:
+        if self._forward_dir is not None:
+            shutil.rmtree(self._forward_dir, ignore_errors=True)
         async def close_all():
             for sessions in self._idle.values():
                 for _, process in sessions:
@@ -189,6 +211,33 @@ class Connections:
             status = None
         return Done(status if status else None, "", _text(done.stderr) or
                     f"the session on {host} ended without an answer")
+
+    async def _relay(self, host: str, remote_path: str, reader, writer) -> None:
+        """Pipe one local connection to `remote_path` on `host` and back; on any failure
+        the local side is closed (its client sees the socket end and may try again)."""
+        try:
+            conn = await self._connection(host)
+            far_reader, far_writer = await asyncio.wait_for(
+                conn.open_unix_connection(remote_path), self.options.command_timeout)
+        except (HostUnreachable, asyncssh.Error, OSError, asyncio.TimeoutError):
+            writer.close()
+            return
+
+        async def pipe(src, dst) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (asyncssh.Error, OSError):
+                pass
+            finally:
+                try:
+                    dst.write_eof()  # a half-close: HAProxy's master CLI answers on it
+                except (asyncssh.Error, OSError, AttributeError):
+                    dst.close()
+        await asyncio.gather(pipe(reader, far_writer), pipe(far_reader, writer))
+        far_writer.close()
+        writer.close()
 
     async def _connection(self, host: str):
         conn = self._conns.get(host)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from zerodown.atomic_write import write_atomic
 from zerodown.errors import RuntimeFailure
 
 KILL_WAIT = 10.0     # how long a SIGKILLed process may take to disappear
@@ -195,6 +196,72 @@ def tail(path: Path | str, lines: int, max_bytes: int = 64 * 1024) -> list[str]:
     return data.decode(errors="replace").splitlines()[-lines:]
 
 
+# --- files and commands (what a router keeps and runs where its load balancer runs) ---
+
+def read_text(path: str, offset: int = 0) -> str | None:
+    """The text of a file from byte `offset` on; None if there is no such file."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return None
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a file whole (old content or new after a crash, never half; mode 0600)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomic(path, text)
+
+
+def remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def makedirs(path: str) -> None:
+    os.makedirs(path, exist_ok=True)
+
+
+def size(path: str) -> int:
+    """The size of a file in bytes; 0 if there is none."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def run(argv: list[str], timeout: float, cwd: str | None = None) -> tuple[int | None, str]:
+    """(exit code, stdout and stderr) of a short command; exit code None if it could not
+    start or did not end within `timeout` (then it is killed)."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                              stdin=subprocess.DEVNULL)
+    except OSError as e:
+        return None, f"cannot run {argv[0]}: {e.strerror or e}"
+    except subprocess.TimeoutExpired:
+        return None, f"{argv[0]} did not finish within {timeout:g}s"
+    return done.returncode, done.stdout + done.stderr
+
+
+def send_signal(pid: int, started: int | None, signum: int) -> bool:
+    """Signal `pid` if it is still the process that started at `started`; False if gone."""
+    if started is not None and not running(pid, started):
+        return False
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def code_root() -> str:
+    """The folder `python -m zerodown` runs this zerodown from (for the proxy a router starts)."""
+    return str(Path(__file__).resolve().parent.parent.parent)
+
+
 class LocalHost:
     """The Host protocol over this machine's /proc and signals: `host.running(pid, started)`."""
 
@@ -210,6 +277,21 @@ class LocalHost:
     terminate = staticmethod(terminate)
     wait_gone = staticmethod(wait_gone)
     tail = staticmethod(tail)
+    read_text = staticmethod(read_text)
+    write_text = staticmethod(write_text)
+    remove = staticmethod(remove)
+    makedirs = staticmethod(makedirs)
+    size = staticmethod(size)
+    run = staticmethod(run)
+    send_signal = staticmethod(send_signal)
+    code_root = staticmethod(code_root)
+    python = sys.executable   # the interpreter a router starts the embedded proxy with
+    remote = False            # its paths are this machine's
+
+    @staticmethod
+    def unix_path(path: str) -> str:
+        """Where this machine connects to reach the unix socket `path` of the host: itself."""
+        return path
 
 
 LOCAL = LocalHost()

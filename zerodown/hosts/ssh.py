@@ -114,6 +114,45 @@ class SshHost:
     def tail(self, path: Path | str, lines: int) -> list[str]:
         return self._call("tail", str(path), lines)
 
+    # --- files and commands of a load balancer run here (routers/) ---------------
+
+    remote = True
+    python = "python3"  # a router's option may name another (router.python)
+
+    def read_text(self, path: str, offset: int = 0) -> str | None:
+        return self._call("read_text", path, offset)
+
+    def write_text(self, path: str, text: str) -> None:
+        self._call("write_text", path, text)
+
+    def remove(self, path: str) -> None:
+        self._call("remove", path)
+
+    def makedirs(self, path: str) -> None:
+        self._call("makedirs", path)
+
+    def size(self, path: str) -> int:
+        return self._call("size", path)
+
+    def run(self, argv: list[str], timeout: float, cwd: str | None = None
+            ) -> tuple[int | None, str]:
+        try:
+            code, output = self._call("run", argv, timeout, cwd, timeout=timeout + self.step_timeout)
+        except RuntimeFailure as e:
+            return None, str(e)
+        return code, output
+
+    def send_signal(self, pid: int, started: int | None, signum: int) -> bool:
+        return self._call("send_signal", pid, started, signum)
+
+    def code_root(self) -> str:
+        """zerodown's own code, uploaded once per content (zerodown/hosts/package.py)."""
+        from zerodown.hosts.package import install_package
+        return install_package(self)
+
+    def unix_path(self, path: str) -> str:
+        return self.connections.forward_unix(self.name, path)
+
     def call(self, op: str, *args: Any, timeout: float | None = None) -> Any:
         """One operation of the agent (zerodown/hosts/agent.py OPS) on the host."""
         return self._call(op, *args, timeout=timeout)

@@ -17,6 +17,7 @@ Relative paths are relative to zerodown.yaml's folder (resolved by the runtime).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -91,3 +92,21 @@ def parse_options(options: Mapping[str, Any], *, file: str | None = None,
     if "hosts" not in values:
         raise error("hosts", "runtime kind ssh needs hosts: [app1, deploy@10.0.0.13:2222, ...]")
     return SshOptions(**values)
+
+
+def host_names(options: Mapping[str, Any], folder: str = ".") -> list[str]:
+    """The hosts zerodown can name (router.host): runtime.hosts, then the Host entries of
+    runtime.ssh_config without wildcards. ValueError/OSError if the options are bad."""
+    try:
+        names = [spec.name for spec in _hosts(options.get("hosts"))]
+    except Invalid as e:
+        raise ValueError(str(e)) from None
+    config = options.get("ssh_config")
+    if isinstance(config, str):
+        path = os.path.join(folder, os.path.expanduser(config))
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                words = line.split()
+                if len(words) > 1 and words[0].lower() == "host":
+                    names += [w for w in words[1:] if not set(w) & set("*?!") and w not in names]
+    return names
