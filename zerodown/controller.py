@@ -114,7 +114,14 @@ class Controller:
 
     def router(self, cfg: ServiceConfig | None = None):
         if "router" not in self._drivers:
-            self._drivers["router"] = router_for(cfg or self.working_config(), self.state_dir)
+            cfg = cfg or self.working_config()
+            if cfg.router.host is None:
+                self._drivers["router"] = router_for(cfg, self.state_dir)
+            else:  # on a fleet host, over the ssh runtime's connection to it
+                runtime = self.runtime(cfg)
+                self._drivers["router"] = router_for(
+                    cfg, self.state_dir, runtime.host_named(cfg.router.host),
+                    runtime.router_dir(cfg.service))
         return self._drivers["router"]
 
     def engine(self, cfg: ServiceConfig | None = None) -> Engine:
@@ -127,6 +134,8 @@ class Controller:
     def ensure_router(self, cfg: ServiceConfig | None = None) -> None:
         """Start the load balancer if it is ours to run and not running (embedded proxy)."""
         router = self.router(cfg)
+        if getattr(router, "host", None) is not None and router.host.remote:
+            router.preflight()  # on router.host: refused, host named, before anything changes
         if hasattr(router, "ensure_running"):
             router.ensure_running()
 

@@ -9,33 +9,48 @@ import os
 
 from zerodown.config import ServiceConfig
 from zerodown.errors import UsageError
+from zerodown.hosts.local import LOCAL
+from zerodown.protocols import Host
 from zerodown.routers.embedded import EmbeddedRouter
 
 __all__ = ["EmbeddedRouter", "router_for"]
 
 
-def router_for(config: ServiceConfig, state_dir: str | os.PathLike):
-    """The router `config.router.kind` names, for the service's listener, state in `state_dir`."""
+def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host = LOCAL,
+               host_dir: str | None = None):
+    """The router `config.router.kind` names, for the service's listener, state in `state_dir`.
+
+    `host`: where the load balancer runs (router.host; the controller gives the ssh
+    runtime's host of that name), its files in `host_dir` there; `state_dir` keeps what
+    stays on this machine (the lock that makes one controller at a time its writer)."""
+    remote = host_dir is not None
+    where = (lambda name: f"{host_dir.rstrip('/')}/{name}") if remote else \
+        (lambda name: os.path.join(state_dir, name))
     if config.router.kind == "embedded":
         from zerodown.routers.embedded_options import parse_options
         options = parse_options(config.router.options, file=config.file, lines=config.lines)
-        return EmbeddedRouter(state_dir, config.listen, service=config.service,
+        return EmbeddedRouter(where("proxy") if remote else state_dir, config.listen,
+                              service=config.service,
                               args=(["--metrics", options.metrics] if options.metrics else [])
                               + (config.tls.proxy_args() if config.tls else []),
-                              metrics_token_env=options.metrics_token_env)
+                              metrics_token_env=options.metrics_token_env, host=host,
+                              local_dir=state_dir, python=options.python)
     if config.router.kind == "nginx":
+        if remote:
+            raise UsageError("router.host: the nginx router runs where zerodown runs (for now)")
         from zerodown.routers.nginx import NginxRouter
         from zerodown.routers.nginx_options import parse_options
-        return NginxRouter(os.path.join(state_dir, "nginx"), config.listen,
+        return NginxRouter(where("nginx"), config.listen,
                            service=config.service,
                            options=parse_options(config.router.options, file=config.file,
                                                  lines=config.lines), tls=config.tls)
     if config.router.kind == "haproxy":
         from zerodown.routers.haproxy import HAProxyRouter
-        return HAProxyRouter(os.path.join(state_dir, "haproxy"), config.listen,
+        return HAProxyRouter(where("haproxy"), config.listen,
                              service=config.service, options=config.router.options,
                              config_file=config.file, reserve=expected_shape(config),
-                             tls=config.tls)
+                             tls=config.tls, host=host,
+                             local_dir=os.path.join(state_dir, "haproxy"))
     raise UsageError(f"router kind {config.router.kind!r} is not available yet "
                      f"(available: embedded, nginx, haproxy)")
 

@@ -54,3 +54,13 @@ def check_socket_path(path: str | os.PathLike, what: str = "socket path") -> Non
     if (size := len(os.fsencode(path))) > UNIX_PATH_MAX:
         raise RouterError(f"{what} {path} is {size} bytes, over the {UNIX_PATH_MAX}-byte limit "
                           f"of unix sockets; use a shorter state directory")
+
+
+def require(host: Host, argv: list[str], needs: str, fix: str) -> None:
+    """The pre-flight of a load balancer on `host`: `argv` must succeed there, or a
+    RouterError names the host, what it lacks and how to fix it (before anything changes)."""
+    code, output = host.run(argv, 15.0)
+    if code != 0:
+        raise RouterError(f"router.host {host.name} cannot run the load balancer: {needs} "
+                          f"({output.strip()[-300:] or f'exit {code}'}); {fix}; nothing was "
+                          f"changed")

@@ -21,20 +21,18 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
-import zerodown
 from zerodown.errors import RouterError, RouterUnavailable
 from zerodown.hosts.local import LOCAL
 from zerodown.model import RoutingTable
 from zerodown.proxy.client import AdminClient, Unreachable
 from zerodown.protocols import Host
-from zerodown.proxy.state import write_atomic
-from zerodown.routers.common import await_process, check_socket_path, locked, log_tail
+from zerodown.routers.common import (await_process, check_socket_path, locked, log_tail,
+                                     require)
 
 READY_TIMEOUT = 15.0   # a new proxy must answer within this
 PROXY_WAIT = 15.0      # an admin call waits this long for a proxy that is restarting
@@ -48,20 +46,28 @@ class EmbeddedRouter:
 
     def __init__(self, state_dir: str | os.PathLike, listen: str, token: str | None = None, *,
                  service: str = "zerodown", args: Sequence[str] = (), host: Host = LOCAL,
-                 metrics_token_env: str | None = None):
+                 metrics_token_env: str | None = None, local_dir: str | os.PathLike | None = None,
+                 python: str | None = None):
+        """`host`: where the proxy runs; `state_dir` is a folder there. On a remote host
+        the lock that keeps one controller at a time is in `local_dir` (on this machine),
+        and the admin socket is reached through a socket the host forwards."""
         self.host = host  # where the proxy process runs
+        self.python = python or host.python
         self.metrics_token_env = metrics_token_env  # read at each start, handed over in env
-        self.state_dir = Path(state_dir).resolve()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = Path(state_dir) if host.remote else Path(state_dir).resolve()
+        self.local_dir = Path(local_dir or state_dir).resolve()
+        self.local_dir.mkdir(parents=True, exist_ok=True)
+        self.host.makedirs(str(self.state_dir))
         self.listen, self.service, self.args = listen, service, list(args)
         self.socket_path = self.state_dir / "proxy.sock"
         self.state_file = self.state_dir / "proxy.json"
         self.pid_file = self.state_dir / "proxy.pid"
         self.log_path = self.state_dir / "proxy.log"
         check_socket_path(self.socket_path, "admin socket path")
-        self.admin = f"unix:{self.socket_path}"
-        self.client = AdminClient(self.admin, token)
-        self._probe = AdminClient(self.admin, token, timeout=1.0)
+        self.admin = f"unix:{self.socket_path}"  # where the proxy listens, on its host
+        reach = f"unix:{host.unix_path(str(self.socket_path))}"  # from here
+        self.client = AdminClient(reach, token)
+        self._probe = AdminClient(reach, token, timeout=1.0)
         self._lock = threading.RLock()
 
     @property
@@ -121,6 +127,13 @@ class EmbeddedRouter:
 
     # --- the proxy process ----------------------------------------------------
 
+    def preflight(self) -> None:
+        """Can the proxy run on its host? Its interpreter with the proxy's modules."""
+        require(self.host, [self.python, "-c", "import uvloop, httptools, re2"],
+                f"{self.python} with uvloop, httptools and google-re2",
+                "install them for it there (pip install uvloop httptools google-re2) or set "
+                "router.python to an interpreter that has them")
+
     def ensure_running(self) -> int | None:
         """Start the proxy unless one answers on the admin socket; its pid once it is ready."""
         with self._locked():
@@ -160,7 +173,7 @@ class EmbeddedRouter:
         old = self._running()
         if old is None:
             return self._ensure()
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        offset = self.host.size(str(self.log_path))
         proc = self._spawn("restarting (taking over from pid %d)" % old[0])
         started = self.host.start_time(proc.pid)
         try:
@@ -183,10 +196,7 @@ class EmbeddedRouter:
             if found is not None:
                 self.host.terminate(found[0], found[1], timeout, f"proxy for {self.state_dir}")
                 self.host.forget(found[0])
-            try:
-                self.pid_file.unlink()
-            except FileNotFoundError:
-                pass
+            self.host.remove(str(self.pid_file))
 
     def _supervised(self) -> bool:
         """Does a supervisor watch the proxy that answers? (True if it cannot be told.)"""
@@ -217,32 +227,37 @@ class EmbeddedRouter:
         return {"ZERODOWN_METRICS_TOKEN": token}
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "zerodown", "proxy", "--listen", self.listen,
+        return [self.python, "-m", "zerodown", "proxy", "--listen", self.listen,
                 "--admin", self.admin, "--state", str(self.state_file),
                 "--service", self.service, *self.args]
 
     def _spawn(self, why: str):
         # the child runs the same zerodown as this controller, wherever it was imported from
-        root = str(Path(zerodown.__file__).resolve().parent.parent)
-        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+        # (on another host: uploaded there), with only what it needs of this environment there
+        root = self.host.code_root()
+        if self.host.remote:
+            env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": root}
+        else:
+            path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+            env = {**os.environ, "PYTHONPATH": path}
         try:
             return self.host.spawn(self.argv(), cwd=str(self.state_dir),
-                                   env={**os.environ, "PYTHONPATH": path, **self._metrics_env()},
+                                   env={**env, **self._metrics_env()},
                                    log_path=self.log_path,
                                    banner=f"{why}: {' '.join(self.argv())}")
         except OSError as e:
-            raise RouterError(f"cannot start the proxy ({sys.executable}): "
+            raise RouterError(f"cannot start the proxy ({self.python} on {self.host.name}): "
                               f"{e.strerror or e}") from None
 
     def _record(self, pid: int) -> None:
-        write_atomic(str(self.pid_file), json.dumps({
+        self.host.write_text(str(self.pid_file), json.dumps({
             "pid": pid, "start_time": self.host.start_time(pid), "listen": self.listen,
             "admin": self.admin, "argv": self.argv(), "started_at": time.time()}) + "\n")
 
     def _recorded(self) -> dict | None:
         try:
-            return json.loads(self.pid_file.read_text())
-        except (FileNotFoundError, ValueError):
+            return json.loads(self.host.read_text(str(self.pid_file)) or "null")
+        except ValueError:
             return None
 
     def _running(self) -> tuple[int, int] | None:
@@ -268,9 +283,9 @@ class EmbeddedRouter:
         mark = f"pid={pid} ".encode()  # its "ready" line
 
         def took_over() -> bool:
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                return any(b"zerodown proxy ready" in line and mark in line for line in f)
+            text = (self.host.read_text(str(self.log_path), offset) or "").encode()
+            return any(b"zerodown proxy ready" in line and mark in line
+                       for line in text.splitlines())
         await_process(took_over, pid, self.host.start_time(pid), deadline, "the new proxy",
                       "did not take over", self.log_path,
                       "before taking over; the old one keeps serving", self.host)
@@ -280,7 +295,7 @@ class EmbeddedRouter:
 
     def _locked(self):
         """One controller at a time starts, restarts or stops this proxy (threads and processes)."""
-        return locked(self._lock, self.state_dir / "proxy.lock")
+        return locked(self._lock, self.local_dir / "proxy.lock")
 
 
 def find_proxy(state_file: str, host: Host = LOCAL) -> tuple[int, int] | None:

@@ -4,6 +4,10 @@
     router: {kind: embedded, metrics: 127.0.0.1:9464}       # + a read-only /metrics for Prometheus
     router: {kind: embedded, metrics: 127.0.0.1:9464, metrics_token_env: ZD_METRICS_TOKEN}
 
+    router: {kind: embedded, host: lb1, python: /opt/zerodown/bin/python}  # on a fleet host
+
+`python` (with router.host) is the interpreter that runs the proxy there: it needs the
+proxy's modules (uvloop, httptools, google-re2); zerodown's own code is uploaded.
 `metrics_token_env` names a variable of the controller's environment whose value the
 scraper must send as a bearer token; it is handed to the proxy in its environment, never
 on its command line (which `ps` shows) nor in a file.
@@ -21,10 +25,12 @@ from zerodown.schema import ENV_NAME, address, driver_options, text
 class EmbeddedOptions:
     metrics: str | None = None  # HOST:PORT of the proxy's read-only /metrics listener
     metrics_token_env: str | None = None  # the controller's variable holding its bearer token
+    python: str | None = None  # the interpreter on router.host (default python3)
 
 
 PARSERS = {"metrics": address().parse,
-           "metrics_token_env": text(ENV_NAME.pattern, "an environment variable name").parse}
+           "metrics_token_env": text(ENV_NAME.pattern, "an environment variable name").parse,
+           "python": text(r"^\S{1,1024}$", "an interpreter's name or path on router.host").parse}
 
 
 def parse_options(options: Mapping[str, Any], *, file: str | None = None,

@@ -47,7 +47,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -59,9 +58,8 @@ from zerodown.errors import ConfigError, RouterError, ZerodownError
 from zerodown.hosts.local import LOCAL
 from zerodown.model import EMPTY_TABLE, Backend, HealthCheck, RoutingTable, Sticky
 from zerodown.protocols import Host
-from zerodown.proxy.state import write_atomic
 from zerodown.routers.common import (await_process, check_socket_path, locked,
-                                     log_tail)
+                                     log_tail, require)
 from zerodown.routers import haproxy_attach as attach
 from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_stats, haproxy_tls
@@ -117,15 +115,18 @@ class HAProxyRouter:
     def __init__(self, state_dir: str | os.PathLike, listen: str, *, service: str = "zerodown",
                  options: dict[str, Any] | None = None, config_file: str | None = None,
                  reserve: render.Shape | None = None, host: Host = LOCAL,
-                 tls: TlsSettings | None = None):
+                 tls: TlsSettings | None = None, local_dir: str | os.PathLike | None = None):
         """`reserve`: rule sources and stickiness the service's strategy will ask for,
         built into HAProxy's configuration from the start so deployments need no reload.
-        `host`: where HAProxy runs. `tls`: the frontend speaks https (haproxy_tls.py)."""
+        `host`: where HAProxy runs, `state_dir` a folder there (its files); `local_dir`:
+        this machine's (the writers' lock). `tls`: the frontend speaks https (haproxy_tls.py)."""
         self.host = host
         opts = parse_options(options or {}, config_file)
         self.reserve = reserve
-        self.state_dir = Path(state_dir).resolve()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = Path(state_dir) if host.remote else Path(state_dir).resolve()
+        self.local_dir = Path(local_dir or state_dir).resolve()
+        self.local_dir.mkdir(parents=True, exist_ok=True)
+        host.makedirs(str(self.state_dir))
         self.listen, self.service = listen, service
         self.attach_backend: str | None = opts.get("backend")
         self.lanes, self.binary = opts["lanes"], opts.get("binary", "haproxy")
@@ -137,8 +138,10 @@ class HAProxyRouter:
         master_path = self.state_dir / "master.sock"
         for path in (stats_path, master_path):
             check_socket_path(path)
-        self.cli = CommandSocket(str(stats_path), "stats socket")
-        self.master = CommandSocket(str(master_path), "master CLI")
+        self.cli = CommandSocket(str(stats_path), "stats socket",
+                                 reach=host.unix_path(str(stats_path)))
+        self.master = CommandSocket(str(master_path), "master CLI",
+                                    reach=host.unix_path(str(master_path)))
         self.settings = render.Settings(service, listen, str(self.state_dir), str(stats_path),
                                         tls=tls)
         self._lock = threading.RLock()
@@ -223,6 +226,11 @@ class HAProxyRouter:
 
     # --- the HAProxy process (managed mode) -------------------------------------
 
+    def preflight(self) -> None:
+        """Can HAProxy run on its host? Its binary there."""
+        require(self.host, [self.binary, "-v"], f"no {self.binary} there",
+                "install it (apt-get install haproxy) or set router.binary")
+
     def ensure_running(self) -> int | None:
         """Start HAProxy unless it runs and answers; the master's pid once it is ready."""
         if self.attach_backend is not None:
@@ -247,7 +255,9 @@ class HAProxyRouter:
             self._check_config()
             argv = [self.binary, "-W", "-S", self.master.path, "-f", str(self.config_path)]
             try:
-                proc = self.host.spawn(argv, cwd=str(self.state_dir), env=dict(os.environ),
+                env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"} \
+                    if self.host.remote else dict(os.environ)  # not this machine's there
+                proc = self.host.spawn(argv, cwd=str(self.state_dir), env=env,
                                        log_path=self.log_path,
                                        banner=f"starting: {' '.join(argv)}")
             except OSError as e:
@@ -279,14 +289,11 @@ class HAProxyRouter:
         with self._locked():
             found = self._running()
             if found is not None:
-                try:
-                    os.kill(found[0], signal.SIGUSR1)
-                except ProcessLookupError:
-                    pass
+                self.host.send_signal(found[0], found[1], signal.SIGUSR1)
                 self.host.wait_gone(*found, timeout)
                 self.host.terminate(found[0], found[1], 1.0, f"HAProxy for {self.state_dir}")
                 self.host.forget(found[0])
-            self.pid_file.unlink(missing_ok=True)
+            self.host.remove(str(self.pid_file))
 
     # --- applying ------------------------------------------------------------------
 
@@ -428,8 +435,9 @@ class HAProxyRouter:
         if self.settings.tls is not None:
             self._write_certificates(self.settings.tls)
         for name, entries in render.map_files(target, layout).items():
-            write_atomic(str(self.state_dir / name), render.map_text(entries))
-        write_atomic(str(self.config_path), render.render_config(self.settings, layout, target))
+            self.host.write_text(str(self.state_dir / name), render.map_text(entries))
+        self.host.write_text(str(self.config_path),
+                             render.render_config(self.settings, layout, target))
 
     def _write_certificates(self, tls: TlsSettings) -> None:
         """HAProxy's copies (cert + key in one 0600 PEM each) and their crt-list. A copy whose
@@ -438,12 +446,12 @@ class HAProxyRouter:
         renewed = []
         for name, cert, key in haproxy_tls.pem_files(tls):
             path, text = self.state_dir / name, _read(cert) + _read(key)
-            old = path.read_text() if path.exists() else None
+            old = self.host.read_text(str(path))
             if text != old:
-                write_atomic(str(path), text)  # mkstemp: mode 0600
+                self.host.write_text(str(path), text)  # mkstemp: mode 0600
                 if old is not None:
                     renewed.append((path, text))
-        write_atomic(str(self.state_dir / haproxy_tls.CRT_LIST),
+        self.host.write_text(str(self.state_dir / haproxy_tls.CRT_LIST),
                      haproxy_tls.crt_list_text(tls, str(self.state_dir)))
         if renewed and self.answers():
             for path, text in renewed:
@@ -451,21 +459,21 @@ class HAProxyRouter:
                 self.cli.run(f"commit ssl cert {path}")
 
     def _check_config(self) -> None:
-        try:
-            done = subprocess.run([self.binary, "-c", "-q", "-f", str(self.config_path)],
-                                  capture_output=True, text=True, timeout=30)
-        except OSError as e:
-            raise RouterError(f"cannot run HAProxy ({self.binary}): {e.strerror or e}; "
-                              f"install it (apt-get install haproxy) or set router.binary") from None
-        if done.returncode != 0:
+        code, output = self.host.run([self.binary, "-c", "-q", "-f", str(self.config_path)], 30)
+        if code is None:
+            raise RouterError(f"cannot run HAProxy ({self.binary}) on {self.host.name}: "
+                              f"{output}; install it (apt-get install haproxy) or set "
+                              f"router.binary")
+        if code != 0:
             raise RouterError(f"HAProxy rejects the generated {self.config_path}:\n"
-                              f"{(done.stdout + done.stderr).strip()}")
+                              f"{output.strip()}")
 
     def _load(self) -> State:
-        try:
-            data = json.loads(self.state_file.read_text())
-        except FileNotFoundError:
+        text = self.host.read_text(str(self.state_file))
+        if text is None:
             return State()
+        try:
+            data = json.loads(text)
         except ValueError as e:
             raise RouterError(f"{self.state_file}: the haproxy router's state is damaged ({e}); "
                               f"fix or remove it to start with an empty table") from None
@@ -475,14 +483,14 @@ class HAProxyRouter:
                      data.get("retired", {}))
 
     def _save(self, state: State) -> None:
-        write_atomic(str(self.state_file), json.dumps({
+        self.host.write_text(str(self.state_file), json.dumps({
             "table": table_json.to_dict(state.table),
             "layout": _layout_to(state.layout),
             "running_shape": asdict(state.running_shape) if state.running_shape else None,
             "owners": state.owners, "retired": state.retired}, indent=1) + "\n")
 
     def _record(self, pid: int) -> None:
-        write_atomic(str(self.pid_file), json.dumps({
+        self.host.write_text(str(self.pid_file), json.dumps({
             "pid": pid, "start_time": self.host.start_time(pid), "listen": self.listen,
             "config": str(self.config_path), "started_at": time.time()}) + "\n")
 
@@ -491,8 +499,8 @@ class HAProxyRouter:
         if self.attach_backend is not None:
             return None
         try:
-            rec = json.loads(self.pid_file.read_text())
-        except (FileNotFoundError, ValueError):
+            rec = json.loads(self.host.read_text(str(self.pid_file)) or "null")
+        except ValueError:
             rec = None
         if rec and self.host.running(rec.get("pid"), rec.get("start_time")):
             return rec["pid"], rec["start_time"]
@@ -507,7 +515,7 @@ class HAProxyRouter:
 
     def _locked(self):
         """One controller at a time changes this HAProxy (threads and processes)."""
-        return locked(self._lock, self.state_dir / "haproxy.lock")
+        return locked(self._lock, self.local_dir / "haproxy.lock")
 
 
 

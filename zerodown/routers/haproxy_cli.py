@@ -20,15 +20,18 @@ _SEVERITY = re.compile(r"^\[(\d)\]: ?(.*)", re.S)
 class CommandSocket:
     """A unix socket HAProxy reads commands on."""
 
-    def __init__(self, path: str, what: str, timeout: float = TIMEOUT):
+    def __init__(self, path: str, what: str, timeout: float = TIMEOUT, reach: str | None = None):
+        """`path` on HAProxy's host; `reach`: where this machine connects to it (a socket
+        forwarded over SSH when HAProxy runs on another host), `path` itself by default."""
         self.path, self.what, self.timeout = path, what, timeout
+        self.reach = reach or path
 
     def raw(self, command: str) -> str:
         """Send one command line; its whole answer."""
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(self.timeout)
-                s.connect(self.path)
+                s.connect(self.reach)
                 s.sendall(command.encode() + b"\n")
                 s.shutdown(socket.SHUT_WR)
                 chunks = []

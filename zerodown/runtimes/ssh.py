@@ -35,7 +35,7 @@ from zerodown.hosts.ssh import SshHost
 from zerodown.model import Instance, InstanceRef, Revision, Slot, host_for
 from zerodown.runtimes import release, ssh_release
 from zerodown.runtimes.health import probe
-from zerodown.runtimes.ssh_options import parse_options
+from zerodown.runtimes.ssh_options import parse_host, parse_options
 
 
 class SshRuntime:
@@ -53,6 +53,18 @@ class SshRuntime:
         self.remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{config.service}"
         self.release_base = f"{self.options.state_dir.rstrip('/')}/releases/{config.service}"
         self._listening: set[tuple[str, int]] = set()
+
+    def host_named(self, name: str) -> SshHost:
+        """The fleet host `name` (router.host: one of runtime.hosts or an ssh_config Host),
+        reached over the same connections as the instances' hosts."""
+        if name not in self.hosts:
+            self.connections.specs.setdefault(name, parse_host(name))
+            self.hosts[name] = SshHost(self.connections, name, self.options.state_dir)
+        return self.hosts[name]
+
+    def router_dir(self, service: str) -> str:
+        """The folder on router.host keeping the service's load balancer's files."""
+        return f"{self.options.state_dir.rstrip('/')}/routers/{service}"
 
     def host_of(self, slot: Slot) -> str:
         return host_for(self.names, slot.index)

@@ -1,0 +1,135 @@
+"""The load balancer on a fleet host (router.host): a rolling deployment with the router on
+zdf1 and the instances on zdf2 and zdf3, under load sent from this machine to zdf1's
+address, every response counted; the table in force read back from the remote router."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from tests.support.net import free_port
+from zerodown.controller import Controller
+from zerodown.engine.lifecycle import Phase
+from zerodown.errors import RouterError
+from zerodown.hosts.local import LOCAL
+from zerodown.loadgen import LoadInBackground
+from zerodown.routers.embedded import find_proxy
+
+# An interpreter the fleet hosts can run that has the proxy's modules: Debian's python3
+# in a venv that sees this environment's site-packages (the hosts mount /root, where
+# this venv's own python lives, privately). What a user does with `pip install` there.
+PROXY_PYTHON = Path("/var/tmp/zerodown-lb-python")
+
+
+def proxy_python() -> str:
+    python = PROXY_PYTHON / "bin" / "python3"
+    if not python.exists():
+        subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(PROXY_PYTHON)],
+                       check=True, timeout=60)
+        found = subprocess.run([str(python), "-c", "import sysconfig; "
+                                "print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        Path(found, "zerodown-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return str(python)
+
+
+def config_text(fleet, port: int, router: str) -> str:
+    """Instances on zdf2 and zdf3 (two each), the load balancer on zdf1 (a Host of the
+    ssh_config, not one of runtime.hosts), listening on zdf1's address."""
+    lb = fleet.hosts[0]
+    text = fleet.service_config(port, "{kind: rolling, max_surge: 1, max_unavailable: 0}")
+    text = text.replace(f"listen: 127.0.0.1:{port}", f"listen: {lb.address}:{port}")
+    text = text.replace(f"instances: {2 * fleet.size}", "instances: 4")
+    text = text.replace(f"hosts: [{', '.join(h.name for h in fleet.hosts)}]",
+                        f"hosts: [{', '.join(h.name for h in fleet.hosts[1:])}]")
+    return text + f"router: {router}\n"
+
+
+@pytest.fixture
+def lb_stack(healthy_fleet, tmp_path):
+    made = []
+
+    def make(router: str) -> Controller:
+        path = tmp_path / "zerodown.yaml"
+        path.write_text(config_text(healthy_fleet, free_port(), router))
+        made.append(Controller(str(path), str(tmp_path / "state")))
+        return made[-1]
+    yield make
+    for ctl in made:
+        runtime = ctl.runtime()
+        for instance in runtime.adopt("shop"):
+            runtime.stop(instance, grace=3)
+        ctl.router().stop()
+        runtime.close()
+
+
+def deploy(ctl: Controller, version: str) -> Phase:
+    ctl.ensure_router()
+    engine = ctl.engine()
+    return engine.run(engine.deploy(version))
+
+
+def roll_under_load(ctl: Controller, fleet) -> None:
+    """v1, then v2 under load through the router on zdf1: no request fails, and the table
+    the remote router serves has v2's instances on zdf2 and zdf3 only."""
+    assert deploy(ctl, "v1") is Phase.SUCCEEDED
+    url = f"http://{ctl.config().listen}/"
+    with LoadInBackground(url, connections=6, duration=60) as load:
+        load.wait_for_responses(200)
+        assert deploy(ctl, "v2") is Phase.SUCCEEDED
+        load.wait_for_responses(load.progress()[0] + 200)
+        result = load.stop()
+    assert result.failed() == 0, result.summary()
+    assert set(result.by_header["X-Version"]) == {"v1", "v2"}
+    table = ctl.router().in_force()  # asked of the router on zdf1
+    assert [r.name for r in table.revisions if r.weight] == ["r2"]
+    hosts = {b.address.split(":")[0] for r in table.revisions for b in r.backends}
+    assert hosts == {fleet.hosts[1].address, fleet.hosts[2].address}
+
+
+def netns(pid: int) -> str:
+    return os.readlink(f"/proc/{pid}/ns/net")
+
+
+def runs_on(fleet, pid: int) -> str:
+    """The command line of `pid` in zdf1's PID namespace ('' if none)."""
+    return fleet.hosts[0].run(f"tr '\\0' ' ' < /proc/{pid}/cmdline || true").stdout
+
+
+def test_the_embedded_proxy_on_a_fleet_host_serves_a_rolling_deployment(lb_stack,
+                                                                        healthy_fleet):
+    ctl = lb_stack(f"{{kind: embedded, host: zdf1, python: {proxy_python()}}}")
+    roll_under_load(ctl, healthy_fleet)
+    router = ctl.router()
+    assert "zerodown proxy" in runs_on(healthy_fleet, router.pid)
+    assert str(router.state_dir).startswith("/srv/zerodown/routers/shop")
+    # this machine sees every host's processes (nested PID namespaces): the proxy found
+    # from here runs in zdf1's network namespace, not this one
+    pid, _ = find_proxy(str(router.state_file), LOCAL)
+    assert netns(pid) == netns(healthy_fleet.hosts[0].init_pid()) != netns(os.getpid())
+    assert router.stats()["revisions"]["r2"]["requests"] > 0  # counters over the forward
+
+
+def test_haproxy_on_a_fleet_host_serves_a_rolling_deployment(lb_stack, healthy_fleet):
+    ctl = lb_stack("{kind: haproxy, host: zdf1}")
+    roll_under_load(ctl, healthy_fleet)
+    router = ctl.router()
+    assert "haproxy" in runs_on(healthy_fleet, router.pid)
+    # HAProxy's own Runtime API, over the forwarded stats socket: v2's servers are live
+    live = router.cli.run("show servers state")
+    for host in healthy_fleet.hosts[1:]:
+        assert host.address in live
+    assert healthy_fleet.hosts[0].address not in live
+
+
+def test_a_router_host_without_the_load_balancer_is_refused_before_anything_changes(
+        lb_stack, healthy_fleet):
+    ctl = lb_stack("{kind: haproxy, host: zdf1, binary: /usr/sbin/no-haproxy}")
+    with pytest.raises(RouterError, match=r"router.host zdf1 cannot run the load balancer: "
+                                          r"no /usr/sbin/no-haproxy there.*nothing was changed"):
+        ctl.ensure_router()
+    assert ctl.runtime().adopt("shop") == []
