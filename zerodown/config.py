@@ -91,6 +91,9 @@ class AppConfig:
                        env_file=fill(self.env_file), release=fill(self.release))
 
 
+ROUTER_COMMON = ("host",)  # router keys of every kind (beside kind), not the driver's options
+
+
 @dataclass(frozen=True)
 class RouterConfig:
     kind: str = "embedded"
@@ -171,7 +174,7 @@ def _open(cls: type, kinds: tuple[str, ...]):
                 ctx.error(join(path, "host"), f"must be a host name of runtime.hosts or of "
                           f"runtime.ssh_config, got {shown(host)}")
         return cls(kind, {k: v for k, v in data.items()
-                          if k != "kind" and not (cls is RouterConfig and k == "host")},
+                          if k != "kind" and not (cls is RouterConfig and k in ROUTER_COMMON)},
                    **common)
     return nested(parse, {"type": "object", "properties": {"kind": {"enum": list(kinds)}},
                            "additionalProperties": True})
@@ -275,7 +278,7 @@ def _router_host(ctx: Context, cfg: ServiceConfig) -> None:
         return
     from zerodown.runtimes.ssh_options import host_names
     try:
-        names = host_names(cfg.runtime.options, folder=os.path.dirname(cfg.file or "."))
+        names = host_names(cfg.runtime.options, folder=os.path.dirname(ctx.file or "."))
     except ValueError:
         return  # runtime's own check names what is wrong with its options
     except OSError as e:

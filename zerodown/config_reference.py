@@ -143,6 +143,13 @@ WORDS: W = {
                        "balance algorithm must allow dynamic servers).", "app"),
     "router.lanes": ("haproxy, managed: backends made ready for revisions side by side "
                      "(1..64).", 4),
+    "router.host": ("Where the load balancer runs: a fleet host (one of runtime.hosts, or a "
+                    "Host of runtime.ssh_config) reached over the ssh runtime's connection; its "
+                    "files go to `<runtime.state_dir>/routers/<service>` there and health probes "
+                    "are made from there. Default: this machine. embedded and haproxy.", "lb1"),
+    "router.python": ("embedded, with router.host: the interpreter that runs the proxy there "
+                      "(it needs uvloop, httptools and google-re2; zerodown's code is uploaded). "
+                      "Default: `python3`.", "/opt/zerodown/bin/python"),
     "router.binary": ("haproxy: the executable (default: `haproxy` on PATH).", "/usr/sbin/haproxy"),
     "router.workers": ('nginx: `worker_processes`, `"auto"` or 1..256.', 2),
     "router.worker_connections": ("nginx: `worker_connections` (16..1000000).", 4096),
@@ -364,7 +371,8 @@ ROUTER_TYPES = {"socket": "string", "backend": "string", "lanes": "integer", "bi
                 "upstream_keepalive": "integer",
                 "upstream_keepalive_timeout": ["string", "number"], "nginx": "string",
                 "config": "string", "pid_file": "string", "main_config": "string",
-                "metrics": "string", "metrics_token_env": "string"}
+                "metrics": "string", "metrics_token_env": "string", "python": "string",
+                "host": "string"}
 def driver_options(section: str) -> dict[str, tuple[str, ...]]:
     """The options each router (or runtime) kind accepts: the keys of the table its option
     check reads (PARSERS or OPTIONS beside its parse_options), as validate runs it."""
@@ -403,7 +411,7 @@ def driver_schema(section: str, kinds: tuple[str, ...]) -> dict:
                 "properties": {"kind": {"const": kind}, **{
                     k: {**({"type": ROUTER_TYPES[k]} if k in ROUTER_TYPES else {}),
                         **({"default": defaults[k]} if k in defaults else {})}
-                    for k in tables.get(kind, ())}}}
+                    for k in tables.get(kind, ()) + (_router_common() if section == "router" else ())}}}
     return {"anyOf": [{"enum": list(kinds)}, *(one(k) for k in kinds)]}
 
 
@@ -593,3 +601,8 @@ def _example(node: dict) -> str:
     text = yaml.safe_dump(node["examples"][0], default_flow_style=True, width=1000,
                           allow_unicode=True).strip().removesuffix("\n...").strip()
     return "`" + text.replace("|", "\\|") + "`"
+
+
+def _router_common() -> tuple[str, ...]:
+    from zerodown.config import ROUTER_COMMON  # config imports this module's words lazily too
+    return ROUTER_COMMON

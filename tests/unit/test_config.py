@@ -34,9 +34,9 @@ strategy:
 """
 
 
-def errors_of(text: str) -> list[str]:
+def errors_of(text: str, file: str = "zerodown.yaml") -> list[str]:
     with pytest.raises(ConfigError) as e:
-        parse_config(text, file="zerodown.yaml")
+        parse_config(text, file=file)
     return [str(err) for err in e.value.errors]
 
 
@@ -308,3 +308,20 @@ def test_rollings_fleet_options_need_the_ssh_runtime_and_each_other(options, key
     s = parse_config(fleet).strategy
     assert (s.batch_by, s.batch_size.value, s.max_surge_per_host) in (
         ("host", 1, None), ("count", 1, 1), ("host", 2, None))
+
+
+def test_router_host_names_a_host_the_ssh_runtime_reaches(tmp_path):
+    (tmp_path / "ssh_config").write_text("Host lb1 lb-*\n  HostName 10.0.0.5\nHost app1\n")
+    fleet = f"runtime: {{kind: ssh, hosts: [app1, app2], ssh_config: ssh_config}}\n"
+    path = str(tmp_path / "zerodown.yaml")
+    assert parse_config(BASE + fleet + "router: {kind: haproxy, host: lb1}\n",
+                        file=path).router.host == "lb1"  # a Host of the ssh_config
+    assert parse_config(BASE + fleet + "router: {kind: embedded, host: app2}\n",
+                        file=path).router.host == "app2"  # one of runtime.hosts
+    [error] = errors_of(BASE + fleet + "router: {kind: haproxy, host: lb9}\n", file=path)
+    assert "router.host: 'lb9' is not a host zerodown can reach" in error
+    assert "(app1, app2, lb1)" in error  # the valid names; lb-* is a pattern, not a name
+    [error] = errors_of(BASE + "router: {kind: haproxy, host: lb1}\n")
+    assert "router.host: a load balancer on another host is driven over the ssh runtime" in error
+    [error] = errors_of(BASE + fleet + "router: {kind: nginx, host: lb1}\n", file=path)
+    assert "router.host: the nginx router runs where zerodown runs" in error

@@ -40,7 +40,7 @@ def accepted() -> set[str]:
     out |= {f"hooks.{m}" for m in MOMENTS} | {f"hook.{k}" for k in HOOK.fields}
     out |= {f"tls.{k}" for k in tls_config.SECTION.fields}
     out |= {f"tls.certificates.{k}" for k in tls_config.NAMED.fields}
-    out |= {"router.kind", "runtime.kind"}
+    out |= {"router.kind", "runtime.kind"} | {f"router.{k}" for k in config.ROUTER_COMMON}
     for (section, _), check in config._option_checks().items():  # each driver's own table
         module = sys.modules[check.__module__]
         table = getattr(module, "PARSERS", None) or getattr(module, "OPTIONS")
