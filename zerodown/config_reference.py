@@ -95,7 +95,9 @@ WORDS: W = {
                     "Files an earlier release on the host has are not sent again.",
                     "releases/{version}"),
     "runtime.keep_releases": ("ssh: complete releases kept on each host, newest first "
-                              "(2..100, default 5: the running and the previous one always).",
+                              "(2..100, default 5); besides them, a version an instance on "
+                              "the host runs and the stable and previous revisions' are "
+                              "never removed.",
                               5),
     "app.env": ("Environment variables of each instance (placeholders allowed). Instances "
                 "inherit nothing else of the caller's environment but PATH=/usr/local/bin:"

@@ -171,7 +171,8 @@ class FakeRuntime:
     def logs(self, instance: Instance) -> str:
         return f"/var/fake/{instance.id}.log"
 
-    def check_release(self, app: object, version: str) -> None:
+    def check_release(self, app: object, version: str,
+                      keep: frozenset[str] = frozenset()) -> None:
         if version in self.missing:
             raise ConfigError(f"version {version}: release folder releases/{version} does not "
                               f"exist (fake)", key="app.cwd")

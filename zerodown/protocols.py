@@ -43,10 +43,13 @@ class Runtime(Protocol):
     def logs(self, instance: Instance) -> str:
         """The path of the instance's log file (or its text, for remote runtimes)."""
 
-    def check_release(self, app: object, version: str) -> None:
+    def check_release(self, app: object, version: str,
+                      keep: frozenset[str] = frozenset()) -> None:
         """Raise a ConfigError naming what `version` of `app` (a config.AppConfig) lacks to
         start here: its release folder, env file, a secret. Called by `plan` and before a
-        deployment takes a revision number, so nothing starts half-way."""
+        deployment takes a revision number, so nothing starts half-way. A runtime that
+        uploads releases (ssh) prunes old ones then, never a version in `keep` (the
+        versions a rollback may go back to) nor one that runs."""
 
 
 class Spawned(Protocol):

@@ -81,3 +81,24 @@ def test_a_version_is_never_changed_on_a_host(runtime, healthy_fleet, tmp_path):
     (tmp_path / "releases/v1/data.txt").write_text("changed")
     with pytest.raises(RuntimeFailure, match=r"v1 .*other content.*new version"):
         runtime.check_release(runtime.config.app, "v1")
+
+
+def test_pruning_keeps_a_running_release_and_the_rollback_target(runtime, healthy_fleet,
+                                                                   tmp_path):
+    """keep_releases: 2 — but v1 runs on zdf1 (its registry says so) and v2 is the rollback
+    target the controller names: neither goes, however old."""
+    app = runtime.config.app
+    shutil.copytree(tmp_path / "releases/v3", tmp_path / "releases/v4")
+    (tmp_path / "releases/v4/data.txt").write_text("four")
+    runtime.check_release(app, "v1")
+    rev = Revision("shop", 1, "v1", app, runtime.config.health)
+    instance = runtime.start(rev, Slot(0))   # slot 0: on zdf1
+    runtime.check_release(app, "v2")
+    runtime.check_release(app, "v3", keep=frozenset({"v2"}))
+    runtime.check_release(app, "v4", keep=frozenset({"v2"}))
+    left = lambda host: sorted(p.name for p in (host.srv / "zerodown/releases/shop").iterdir())  # noqa: E731
+    first, *others = healthy_fleet.hosts
+    assert left(first) == ["v1", "v2", "v3", "v4"]
+    for host in others:
+        assert left(host) == ["v2", "v3", "v4"], host.name
+    assert wait_until(lambda: runtime.healthy(instance, rev)[0], timeout=15)

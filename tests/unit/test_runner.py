@@ -558,6 +558,20 @@ def test_rollback_after_success_goes_to_the_previous_revision_and_back(world):
         e.rollback(to_revision=2)
 
 
+def test_the_release_check_keeps_the_versions_a_rollback_goes_to(world):
+    """A runtime that prunes old releases (ssh) is told the stable and the previous
+    revision's versions, so neither folder goes while a rollback may need it."""
+    e = world.engine(config(2))
+    kept = []
+    check = e.runtime.check_release
+    e.runtime.check_release = lambda app, version, keep: (kept.append(keep),
+                                                          check(app, version, keep))[1]
+    for version in ("v1", "v2", "v3"):
+        e.run(e.deploy(version))
+    e.run(e.rollback())
+    assert kept == [frozenset(), {"v1"}, {"v2", "v1"}, {"v3", "v2"}]
+
+
 def test_deploy_takes_a_strategy_and_overrides(world):
     e = world.engine(config(2))
     e.run(e.deploy("v1", strategy="in-place", overrides=["instances=3"]))

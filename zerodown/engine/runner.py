@@ -131,7 +131,8 @@ class Engine:
         if not cfg.source:
             raise ZerodownError("the engine needs a config from load_config/parse_config "
                                 "(its source is what a revision records)")
-        self.runtime.check_release(cfg.app, version)  # before a revision number is taken
+        # before a revision number is taken
+        self.runtime.check_release(cfg.app, version, keep=self.rollback_versions())
         return self._create(wait, lambda: self.store.create_deployment(
             self.service, {"file": cfg.file, "source": cfg.source},
             cfg.source.get("strategy") or {}, cfg.on_failure,
@@ -155,6 +156,12 @@ class Engine:
                              f"(revisions that served: {have})")
         return to
 
+    def rollback_versions(self) -> frozenset[str]:
+        """The versions of the stable and the previous revision: where an abort or a
+        `zerodown rollback` goes, so their release folders stay on every host."""
+        return frozenset(self.store.revision(self.service, n).version
+                         for n in self.store.stable(self.service) if n is not None)
+
     def served(self) -> set[int]:
         """Revisions that were once the stable one: what a rollback may go back to."""
         ended = self.store.deployments(self.service, (Phase.SUCCEEDED, Phase.ROLLED_BACK),
@@ -171,7 +178,7 @@ class Engine:
         self.recover()
         to = self.rollback_target(to_revision)
         record, cfg = self.store.revision(self.service, to), self._config(to)
-        self.runtime.check_release(cfg.app, record.version)
+        self.runtime.check_release(cfg.app, record.version, keep=self.rollback_versions())
         last = self.store.deployments(self.service, limit=1)
         section = last[0].strategy if last else cfg.source.get("strategy") or {}
         strategy = self._strategy(to, section)

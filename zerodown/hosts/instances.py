@@ -131,6 +131,14 @@ class InstanceTable:
             self.registry.save(entries)
         return found
 
+    def versions(self, service: str) -> set[str]:
+        """The versions the recorded instances of `service` run — one being started (no pid
+        yet) counts: a release prune must keep their folders, their working directories."""
+        entries = self.registry.load()
+        return {e["version"] for e in entries.values()
+                if e.get("service") == service and e.get("version")
+                and (not e.get("pid") or running(e["pid"], e.get("start_time")))}
+
     def owns_port(self, pid: int, port: int) -> bool:
         """Does the port's listener belong to the instance's session, not a stranger?"""
         inodes = listening_inodes(port)

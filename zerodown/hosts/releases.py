@@ -21,6 +21,7 @@ import shutil
 
 from zerodown.atomic_write import write_atomic
 from zerodown.errors import RuntimeFailure
+from zerodown.hosts.instances import InstanceTable
 
 MANIFEST = ".zerodown-release.json"
 
@@ -58,7 +59,11 @@ def prepare(base: str, version: str, manifest: dict) -> dict:
     return {"done": False, "missing": missing}
 
 
-def commit(base: str, version: str, manifest: dict, keep: int) -> dict:
+def commit(base: str, version: str, manifest: dict, keep: int, keep_also: list[str] = (),
+           service_dir: str | None = None) -> dict:
+    """Check the partial upload, rename it into place, prune: never `version`, one in
+    `keep_also` (the controller's rollback target) or one an instance of the service's
+    registry under `service_dir` runs."""
     final = os.path.join(base, version)
     partial = final + ".partial"
     for path, (sha, mode) in manifest.items():
@@ -69,7 +74,16 @@ def commit(base: str, version: str, manifest: dict, keep: int) -> dict:
         os.chmod(target, mode)
     write_atomic(os.path.join(partial, MANIFEST), json.dumps(manifest, sort_keys=True))
     os.rename(partial, final)
-    return {"removed": prune(base, keep, keep_also={version})}
+    return {"removed": prune(base, keep, keep_also={version, *keep_also,
+                                                    *in_use(base, service_dir)})}
+
+
+def in_use(base: str, service_dir: str | None) -> set[str]:
+    """The versions the host's registry says run. No registry yet: none runs."""
+    if service_dir is None or not os.path.isdir(service_dir):
+        return set()
+    service = os.path.basename(base.rstrip("/"))
+    return InstanceTable(service_dir).versions(service)
 
 
 def prune(base: str, keep: int, keep_also: set[str]) -> list[str]:

@@ -95,7 +95,8 @@ class LocalRuntime:
     def logs(self, instance: Instance) -> str:
         return str(self.log_dir / f"{instance.id}.log")
 
-    def check_release(self, app: AppConfig, version: str) -> None:
+    def check_release(self, app: AppConfig, version: str,
+                      keep: frozenset[str] = frozenset()) -> None:
         check_release(replace(self.config, app=app), version)
 
     # --- starting ----------------------------------------------------------

@@ -139,12 +139,14 @@ class SshRuntime:
         host = self.host_of(instance.slot)
         return f"{host}:{self.remote_dir}/logs/{instance.id}.log"
 
-    def check_release(self, app: AppConfig, version: str) -> None:
+    def check_release(self, app: AppConfig, version: str,
+                      keep: frozenset[str] = frozenset()) -> None:
         """What the controller provides (env_file, secrets), every host's pre-flight, then
-        the release uploaded to every host: all before anything changes."""
+        the release uploaded to every host: all before anything changes. `keep`: versions
+        whose release folders a prune must leave (the rollback target)."""
         release.check_release(replace(self.config, app=replace(app, cwd=None)), version)
         refuse_unless_ready(preflight(self.connections, self.options.state_dir))
-        ssh_release.upload(self, version, app)
+        ssh_release.upload(self, version, app, keep)
 
     def close(self) -> None:
         self.connections.close()

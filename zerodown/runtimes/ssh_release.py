@@ -33,7 +33,9 @@ def remote_folder(runtime, version: str) -> str:
     return f"{runtime.release_base}/{version}"
 
 
-def upload(runtime, version: str, app) -> None:
+def upload(runtime, version: str, app, keep: frozenset[str] = frozenset()) -> None:
+    """Every host has release `version`, or RuntimeFailure naming the hosts that do not;
+    pruning there keeps the versions in `keep` (the rollback target) and those running."""
     folder = local_folder(runtime, version, app)
     if folder is None:
         return
@@ -44,7 +46,7 @@ def upload(runtime, version: str, app) -> None:
 
     def one(host_name: str) -> str | None:
         try:
-            _upload_to(runtime, host_name, folder, version, manifest)
+            _upload_to(runtime, host_name, folder, version, manifest, keep)
             return None
         except RuntimeFailure as e:
             return str(e)
@@ -55,7 +57,8 @@ def upload(runtime, version: str, app) -> None:
                              + "\n".join(f"  {n}: {why}" for n, why in failed))
 
 
-def _upload_to(runtime, host_name: str, folder: str, version: str, manifest: dict) -> None:
+def _upload_to(runtime, host_name: str, folder: str, version: str, manifest: dict,
+               keep: frozenset[str]) -> None:
     host = runtime.hosts[host_name]
     base = runtime.release_base
     got = host.call("release_prepare", base, version, manifest)
@@ -70,7 +73,8 @@ def _upload_to(runtime, host_name: str, folder: str, version: str, manifest: dic
         if not done.ok:
             raise RuntimeFailure(f"sending {len(got['missing'])} files of release {version} "
                                  f"failed: {done.stderr.strip()[-300:] or done.status}")
-    host.call("release_commit", base, version, manifest, runtime.options.keep_releases)
+    host.call("release_commit", base, version, manifest, runtime.options.keep_releases,
+              sorted(keep), runtime.remote_dir)
 
 
 def _tar(folder: str, paths: list[str]) -> bytes:
