@@ -307,9 +307,11 @@ def shadow_lines(v: ShadowView, shown: int = 3) -> list[str]:
     lines = [f"  shadow of r{v.revision} (deployment {v.deployment}): "
              f"{SHADOW_STATES.get(v.state, v.state)}; {v.compared:,} copies compared, "
              f"{v.differing:,} differed{share}" + (f"; {lost}" if lost else "")]
-    for ex in v.examples[-shown:]:
-        lines.append(f"    {ex.get('request', '?')}: {ex.get('where', '?')}: stable "
-                     f"{ex.get('stable', '?')} · shadow {ex.get('shadow', '?')}")
+    pairs = [f"{ex.get('request', '?')}: {ex.get('where', '?')}: stable {ex.get('stable', '?')}"
+             f" · shadow {ex.get('shadow', '?')}" for ex in reversed(v.examples)]
+    for pair in list(dict.fromkeys(pairs))[:shown]:  # newest first, each pair once
+        times = pairs.count(pair)
+        lines.append(f"    {pair}" + (f" (×{times})" if times > 1 else ""))
     return lines
 
 

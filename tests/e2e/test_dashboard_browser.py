@@ -192,3 +192,38 @@ def test_the_dashboard_follows_a_canary_live_and_aborts_it(served, tmp_path):
     finally:
         watch.close()
     assert result.sent > 600 and result.failed() == 0, result.summary()
+
+
+SHADOW = ("strategy={kind: canary, steps: [{shadow: {duration: 30s, max_diff_rate: 0.002, "
+          "ignore: ['$.time', '$.request_id']}}, {weight: 30}]}")
+
+
+def test_the_dashboard_shows_a_shadows_differing_pairs(served, tmp_path):
+    """A new revision whose /item differs on 5% of answers fails its shadow: the page's
+    Shadow card says so, with the request line and where the answers first differ."""
+    service, api = served
+    dashboard = api("GET", "status")["dashboard"]
+    with browser(tmp_path) as (new_page, errors), \
+            LoadInBackground(f"http://{HOST}:{service.port}/item?id=7", connections=4,
+                             rate=1000, duration=60) as load:
+        page = new_page()
+        page.goto(f"{dashboard}#token={api.token}")
+        page.wait_for_function("document.querySelector('#link').dataset.state === 'live'")
+        assert page.locator("#shadow").is_hidden()  # no deployment had a shadow
+        load.wait_for_responses(300)
+        deployment = api("POST", "deployments", {
+            "version": "v2", "set": [SHADOW, "app.env.APP_DIFF_RATE=0.05"]})["id"]
+        wait_until(lambda: api("GET", f"deployments/{deployment}")["phase"] == "aborted", 60,
+                   "the shadow failing the deployment")
+        page.wait_for_selector("#shadow-body:has-text('failed')", timeout=5000)
+        body = page.locator("#shadow-body").inner_text()
+        assert f"r2 · deployment {deployment}" in body and "differed" in body, body
+        assert "GET /item?id=7 HTTP/1.1" in body and "$.price" in body, body
+        assert "stable 259 · shadow 260" in body, body
+        result = load.stop()
+        artifacts = Path(os.environ.get("ZERODOWN_ARTIFACTS") or tmp_path)
+        artifacts.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(artifacts / "dashboard-shadow.png"), full_page=True)
+        assert not errors, errors
+    assert result.failed() == 0 and result.by_header["X-Version"].get("v2", 0) == 0, \
+        result.summary()

@@ -82,3 +82,24 @@ test("chart tops and numbers read easily", () => {
   assert.equal(percent(33.333333), "33.33%");
   assert.equal(percent(100), "100%");
 });
+
+const { shadowView } = await import(`${dir}/shadow.js`);
+
+test("a failed shadow shows its counts and the latest differing pair first", () => {
+  const view = shadowView({
+    deployment: 5, revision: 2, state: "fail", compared: 2099, differing: 22, dropped: 40,
+    timed_out: 0, failed: 0, examples: [
+      { request: "GET /item?id=7 HTTP/1.1", what: "body", where: "$.price", stable: "259", shadow: "260" },
+      { request: "HEAD /x HTTP/1.1", what: "status", where: "status", stable: "200", shadow: "404" }],
+  });
+  assert.equal(view.word, "failed");
+  assert.equal(view.tone, "bad");
+  assert.equal(view.title, "r2 · deployment 5");
+  assert.equal(view.counts, "2099 copies compared, 22 differed (1.05%) · 40 dropped");
+  assert.deepEqual(view.examples[0], { request: "HEAD /x HTTP/1.1", where: "status", stable: "200", shadow: "404", times: 1 });
+  assert.equal(view.examples[1].where, "$.price");
+  const again = { request: "GET / HTTP/1.1", where: "$.a", stable: "1", shadow: "2" };
+  assert.deepEqual(shadowView({ state: "fail", examples: [again, again] }).examples,
+    [{ ...again, times: 2 }]);
+  assert.equal(shadowView(null), null);
+});

@@ -10,6 +10,7 @@ import { Metrics, renderMetrics } from "./metrics.js";
 import { rolesOf } from "./palette.js";
 import { renderRevisions } from "./revisions.js";
 import { isActive } from "./phases.js";
+import { renderShadow, shadowView } from "./shadow.js";
 import { renderSummary, summarize } from "./summary.js";
 import { renderTraffic } from "./traffic.js";
 
@@ -65,6 +66,7 @@ function draw() {
   // A background tab's title tells the state too: "Canary r4 (v4) at 25% · shop · zerodown".
   if (s) document.title = `${isActive(s.deployment) ? `${$("headline").textContent} · ` : ""}${s.service} · zerodown`;
   renderTraffic(s, state.table, $("traffic-bar"), $("traffic-legend"), $("traffic-rules"), roles);
+  if (changed("shadow", s && s.shadow)) renderShadow(shadowView(s && s.shadow), $("shadow"), $("shadow-body"));
   if (changed("revisions", s && [s.revisions, s.instances, s.traffic], roles, Math.floor(t))) {
     renderRevisions(s, roles, $("revisions"), t);
   }
