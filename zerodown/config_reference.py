@@ -81,6 +81,10 @@ WORDS: W = {
     "tls.certificates.key": ("Its private key.", "certs/api.key"),
     "tls.redirect_http": ("A plain-HTTP listener (`host:port`) that answers every request "
                           "with 308 to the same URL on https.", "0.0.0.0:80"),
+    "tls.http2": ("Offer HTTP/2 to clients (ALPN `h2` before `http/1.1`); backends still get "
+                  "HTTP/1.1. Off by default: in the embedded proxy an h2 request costs about 4x "
+                  "the CPU of an HTTP/1.1 one (benchmarks/README.md). HAProxy and nginx render "
+                  "it too.", True),
     # --- app
     "app.command": ("The command line of one instance, run without a shell (a string is split "
                     "as a shell would). Placeholders: `{version}` (what you deploy), `{port}` "
@@ -138,6 +142,10 @@ WORDS: W = {
     "router.metrics_token_env": ("embedded: a variable of the controller's environment holding "
                                  "the bearer token a scraper must send to router.metrics.",
                                  "ZD_METRICS_TOKEN"),
+    "router.http2_prior_knowledge": ("embedded: serve HTTP/2 without TLS (h2c) to clients that "
+                                     "open with its preface (`curl --http2-prior-knowledge`); "
+                                     "without it the preface gets 400.",
+                                     True),
     "router.socket": ("haproxy, attach mode: the stats socket (`level admin`) of an HAProxy you "
                       "run; zerodown starts nothing and manages one backend of it.",
                       "/run/haproxy/admin.sock"),
@@ -374,7 +382,7 @@ ROUTER_TYPES = {"socket": "string", "backend": "string", "lanes": "integer", "bi
                 "upstream_keepalive_timeout": ["string", "number"], "nginx": "string",
                 "config": "string", "pid_file": "string", "main_config": "string",
                 "metrics": "string", "metrics_token_env": "string", "python": "string",
-                "host": "string"}
+                "host": "string", "http2_prior_knowledge": "boolean"}
 def driver_options(section: str) -> dict[str, tuple[str, ...]]:
     """The options each router (or runtime) kind accepts: the keys of the table its option
     check reads (PARSERS or OPTIONS beside its parse_options), as validate runs it."""

@@ -8,6 +8,7 @@
           cert: certs/api.pem
           key: certs/api.key
       redirect_http: 0.0.0.0:80       # a plain listener answering 308 to https
+      http2: true                     # ALPN offers h2 before http/1.1 (default false)
 
 Relative paths are read from zerodown.yaml's directory. Every file must be
 readable, every key must match its certificate, every name must be a host name:
@@ -22,8 +23,8 @@ from typing import Any
 
 from zerodown.errors import UsageError
 from zerodown.proxy.tls import HOST_NAME, CertFiles, TlsConfig, server_context
-from zerodown.schema import Context, Invalid, Kind, Section, address, join, list_of, nested, \
-    optional, shown, text
+from zerodown.schema import Context, Invalid, Kind, Section, address, boolean, join, list_of, \
+    nested, optional, shown, text
 
 
 @dataclass(frozen=True)
@@ -39,17 +40,20 @@ class TlsSettings:
     key: str
     certificates: tuple[NamedCert, ...] = ()
     redirect_http: str | None = None  # HOST:PORT of the plain listener that redirects
+    http2: bool = False  # HTTP/2 to clients (ALPN h2); backends still get HTTP/1.1
 
     def proxy_config(self) -> TlsConfig:
         return TlsConfig(CertFiles(self.cert, self.key),
-                         tuple(CertFiles(c.cert, c.key, c.names) for c in self.certificates))
+                         tuple(CertFiles(c.cert, c.key, c.names) for c in self.certificates),
+                         self.http2)
 
     def proxy_args(self) -> list[str]:
         """The `zerodown proxy` flags that say the same."""
         args = ["--tls-cert", self.cert, "--tls-key", self.key]
         for c in self.certificates:
             args += ["--tls-sni", f"{','.join(c.names)}={c.cert},{c.key}"]
-        return args + (["--redirect-http", self.redirect_http] if self.redirect_http else [])
+        return (args + (["--redirect-http", self.redirect_http] if self.redirect_http else [])
+                + (["--http2"] if self.http2 else []))
 
 
 def _names(v: Any) -> tuple[str, ...]:
@@ -73,7 +77,7 @@ NAMED = Section(NamedCert, {"names": Kind(_names, {"type": "array", "items": {"t
                 "a certificate for these host names (SNI)")
 SECTION = Section(TlsSettings, {"cert": _FILE, "key": _FILE,
                                 "certificates": list_of(NAMED, NAMED.schema),
-                                "redirect_http": optional(address())},
+                                "redirect_http": optional(address()), "http2": boolean()},
                   "the listener speaks https with these certificates")
 
 
@@ -88,7 +92,7 @@ def _parse(ctx: Context, v: Any, path: str) -> TlsSettings | None:
     place = lambda p: os.path.join(base, os.path.expanduser(p))  # noqa: E731 (absolute stays)
     tls = TlsSettings(place(tls.cert), place(tls.key),
                       tuple(NamedCert(c.names, place(c.cert), place(c.key))
-                            for c in tls.certificates), tls.redirect_http)
+                            for c in tls.certificates), tls.redirect_http, tls.http2)
     pairs = [(join(path, "cert"), tls.cert, tls.key)] + [
         (f"{join(path, 'certificates')}[{i}].cert", c.cert, c.key)
         for i, c in enumerate(tls.certificates)]

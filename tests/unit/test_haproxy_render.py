@@ -6,6 +6,8 @@ output, regenerate them with ZERODOWN_UPDATE_GOLDEN=1 and review the diff.
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import shutil
 import subprocess
@@ -227,6 +229,12 @@ def test_tls_settings_render_a_crt_list_an_ssl_bind_and_a_308_redirect():
                                           ("tls-1.pem", "/etc/zd/api.pem", "/etc/zd/api.key")]
 
 
+def test_tls_http2_offers_h2_first_on_the_ssl_bind():
+    assert " alpn http/1.1 " in haproxy_tls.bind_options(TLS, "/srv/zd")
+    h2 = haproxy_tls.bind_options(dataclasses.replace(TLS, http2=True), "/srv/zd")
+    assert " alpn h2,http/1.1 " in h2
+
+
 @pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
                     reason="haproxy is not installed (scripts/setup.sh installs it)")
 def test_haproxy_accepts_the_tls_configuration_with_real_certificates(tmp_path):
@@ -234,7 +242,7 @@ def test_haproxy_accepts_the_tls_configuration_with_real_certificates(tmp_path):
     shop, api = ca.leaf("shop.test"), ca.leaf("api.test", "*.api.test")
     tls = TlsSettings(str(shop.cert), str(shop.key),
                       (NamedCert(("api.test", "*.api.test"), str(api.cert), str(api.key)),),
-                      "127.0.0.1:8081")
+                      "127.0.0.1:8081", http2=True)
     settings = r.Settings("shop", "127.0.0.1:8443", str(tmp_path), str(tmp_path / "s.sock"), tls=tls)
     layout = r.plan_layout(CANARY, None)
     for f, entries in r.map_files(CANARY, layout).items():

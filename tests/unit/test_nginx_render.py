@@ -7,6 +7,8 @@ and read the diff before committing it.
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import shutil
 import subprocess
@@ -80,6 +82,9 @@ def rendered() -> dict[str, str]:
     out["tls.conf"] = render_main(render_http(CANARY, "127.0.0.1:8443", service="shop",
                                               options=NginxOptions(), access_log="access.log",
                                               tls=TLS), options=NginxOptions())
+    out["tls_http2.conf"] = render_main(render_http(
+        CANARY, "127.0.0.1:8443", service="shop", options=NginxOptions(),
+        access_log="access.log", tls=dataclasses.replace(TLS, http2=True)), options=NginxOptions())
     return out
 
 
@@ -191,7 +196,7 @@ def test_nginx_accepts_the_golden_file(name, tmp_path):
         (tmp_path / "zd.conf").write_text(text.replace("/var/lib/zerodown/shop/nginx/",
                                                        f"{tmp_path}/"))
         text = render_main("include zd.conf;\n", options=NginxOptions())
-    if name == "tls.conf":  # the certificates must exist: made here, by openssl
+    if name.startswith("tls"):  # the certificates must exist: made here, by openssl
         ca = TestCA(tmp_path / "certs")
         for stem in ("shop", "api"):
             ca.leaf(f"{stem}.test", stem=stem)

@@ -71,3 +71,27 @@ def test_an_attached_haproxy_refuses_the_section(tmp_path, ca):
         parse(tmp_path, "router: {kind: haproxy, socket: /run/h.sock, backend: app}\n"
                         f"tls: {{cert: {ca.shop.cert}, key: {ca.shop.key}}}\n")
     assert e.value.key == "tls" and "attached HAProxy" in str(e.value)
+
+
+def test_http2_is_off_unless_asked_and_becomes_the_proxy_flag(tmp_path, ca):
+    base = f"tls: {{cert: {ca.shop.cert}, key: {ca.shop.key}"
+    off = parse(tmp_path, base + "}\n").tls
+    assert off.http2 is False and "--http2" not in off.proxy_args()
+    assert off.proxy_config().alpn() == ["http/1.1"]
+    on = parse(tmp_path, base + ", http2: true}\n").tls
+    assert on.http2 is True and on.proxy_args()[-1] == "--http2"
+    assert on.proxy_config().alpn() == ["h2", "http/1.1"]
+    with pytest.raises(ConfigError) as e:
+        parse(tmp_path, base + ", http2: yes please}\n")
+    assert e.value.key == "tls.http2" and "true or false" in str(e.value)
+
+
+def test_h2c_is_an_embedded_router_option(tmp_path):
+    from zerodown.routers import router_for
+    cfg = parse(tmp_path, "router: {kind: embedded, http2_prior_knowledge: true}\n")
+    assert "--http2-prior-knowledge" in router_for(cfg, tmp_path).args
+    assert "--http2-prior-knowledge" not in router_for(parse(tmp_path, ""), tmp_path).args
+    with pytest.raises(ConfigError) as e:
+        router_for(parse(tmp_path, "router: {kind: embedded, http2_prior_knowledge: 1}\n"),
+                   tmp_path)
+    assert e.value.key == "router.http2_prior_knowledge"

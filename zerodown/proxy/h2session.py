@@ -55,7 +55,11 @@ class H2Session:  # an asyncio protocol, and a member of plane.clients (the swee
         self.plane = plane
         self.loop = plane.loop
         s = plane.settings
-        self.h2 = H2Connection(H2Configuration(client_side=False, header_encoding=None))
+        # What is received is checked (RFC 9113 8.2, 8.3); what is sent needs no second
+        # look: a response head llhttp parsed, names lower-cased, hop-by-hop fields dropped.
+        self.h2 = H2Connection(H2Configuration(client_side=False, header_encoding=None,
+                                               validate_outbound_headers=False,
+                                               normalize_outbound_headers=False))
         self.h2.local_settings = type(self.h2.local_settings)(client=False, initial_values={
             SettingCodes.MAX_CONCURRENT_STREAMS: s.http2_max_streams,
             SettingCodes.MAX_HEADER_LIST_SIZE: s.max_head_bytes,

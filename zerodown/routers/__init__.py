@@ -31,7 +31,7 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host =
         options = parse_options(config.router.options, file=config.file, lines=config.lines)
         return EmbeddedRouter(where("proxy") if remote else state_dir, config.listen,
                               service=config.service,
-                              args=(["--metrics", options.metrics] if options.metrics else [])
+                              args=options.proxy_args()
                               + (config.tls.proxy_args() if config.tls else []),
                               metrics_token_env=options.metrics_token_env, host=host,
                               local_dir=state_dir, python=options.python)

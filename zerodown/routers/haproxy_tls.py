@@ -30,7 +30,8 @@ def crt_list_text(tls: TlsSettings, state_dir: str) -> str:
 
 def bind_options(tls: TlsSettings, state_dir: str) -> str:
     """What follows `bind HOST:PORT` on the TLS frontend."""
-    return (f" ssl crt-list {state_dir}/{CRT_LIST} alpn http/1.1 ssl-min-ver TLSv1.2 "
+    alpn = "h2,http/1.1" if tls.http2 else "http/1.1"  # HAProxy speaks h2 to the client itself
+    return (f" ssl crt-list {state_dir}/{CRT_LIST} alpn {alpn} ssl-min-ver TLSv1.2 "
             f"ciphers {CIPHERS}")
 
 

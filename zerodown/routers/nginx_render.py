@@ -267,7 +267,8 @@ def _servers_tls(body: str, listen: str, tls: TlsSettings) -> list[str]:
     common = (f"    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_ciphers {CIPHERS};\n"
               "    ssl_prefer_server_ciphers on;\n")
     certs = [((), tls.cert, tls.key)] + [(c.names, c.cert, c.key) for c in tls.certificates]
-    out = [f"server {{\n    listen {listen} ssl;\n"
+    ssl = "ssl http2" if tls.http2 else "ssl"  # nginx 1.22 (Debian 12): no `http2 on;` yet
+    out = [f"server {{\n    listen {listen} {ssl};\n"
            + (f"    server_name {' '.join(names)};\n" if names else "")
            + f"    ssl_certificate {quote(cert)};\n    ssl_certificate_key {quote(key)};\n"
            + common + body + "}" for names, cert, key in certs]
