@@ -17,11 +17,13 @@ from pathlib import Path
 
 from zerodown.engine.lifecycle import TRANSITIONS, Phase
 from zerodown.model import InstanceRef, Slot, Sticky
-from zerodown.plan import Analyze, Drain, Pause, Route, ServiceState, Start, Stop, Target, WaitHealthy
+from zerodown.plan import (Analyze, Drain, Pause, Route, ServiceState, Shadow, Start, Stop, Target,
+                           WaitHealthy)
 from zerodown.schema import Amount
 from zerodown.strategies import plan_for
 from zerodown.strategies.options import (ABTestStrategy, BlueGreenStrategy, CanaryStrategy,
                                          InPlaceStrategy, PauseStep, RollingStrategy, WeightStep)
+from zerodown.strategies.shadow_options import ShadowConfig, ShadowStep
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
 FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
@@ -127,7 +129,7 @@ def architecture() -> str:
 # --- timelines, from the planners ---------------------------------------------------------
 
 DURATION = {Start: 0.0, WaitHealthy: 1.0, Route: 0.0, Drain: 0.6, Stop: 0.3, Pause: 1.6,
-            Analyze: 1.6}
+            Analyze: 1.6, Shadow: 1.6}
 STRATEGIES = {
     "in-place": ("in-place, batch_size 1: each slot in turn out of the table, stopped, "
                  "started again", InPlaceStrategy(Amount(1))),
@@ -142,6 +144,11 @@ STRATEGIES = {
                "then takes everyone",
                CanaryStrategy(steps=(WeightStep(10), PauseStep(None), WeightStep(50),
                                      PauseStep(None)))),
+    "canary-shadow": ("canary, shadow first: copies of users' requests to r2, no user on it; "
+                      "then 10% · pause · 50% · pause",
+                      CanaryStrategy(steps=(ShadowStep(ShadowConfig(max_diff_rate=0.001)),
+                                            WeightStep(10), PauseStep(None), WeightStep(50),
+                                            PauseStep(None)))),
     "ab-test": ("A/B test, split 50 (sticky cohorts): held until `zerodown promote`",
                 ABTestStrategy(split=50, sticky=Sticky("cookie", "zerodown-ab", 86400))),
 }
@@ -198,6 +205,8 @@ def simulate(strategy) -> tuple[dict[InstanceRef, Lane], list[tuple[float, dict[
         elif isinstance(step, Stop):
             for r in step.instances:
                 lanes[r].to(t + took, "stopped")
+        elif isinstance(step, Shadow):
+            marks.append((t, t + took, "shadow"))
         elif isinstance(step, (Pause, Analyze)):
             what = "analysis" if isinstance(step, Analyze) else (
                 "pause" if step.duration is None else f"pause {step.duration:g}s")
