@@ -269,12 +269,20 @@ class FakeRouter:
     mirrors: list = []  # every shadow(settings) call, None for a stop
 
     def shadow(self, settings: dict | None) -> dict | None:
+        with self.faults.call("router.shadow"):
+            return self._shadow(settings)
+
+    def _shadow(self, settings: dict | None) -> dict | None:
         self.mirrors = [*self.mirrors, settings]
         last, self.mirror = self.mirror, (None if settings is None else {
             **settings, "compared": 0, "differing": 0, "dropped": 0, "examples": []})
         return last if settings is None else self.mirror
 
     def shadow_stats(self) -> dict | None:
+        with self.faults.call("router.shadow_stats"):
+            return self._shadow_stats()
+
+    def _shadow_stats(self) -> dict | None:
         m = self.mirror
         if m is None:
             return None

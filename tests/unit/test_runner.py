@@ -37,6 +37,7 @@ CANARY = ("{kind: canary, steps: [{weight: 20}, {pause: 5s}, {weight: 50}, "
           "{analysis: {success_rate: 0.99}}], match: [{header: X-Beta, equals: '1'}], "
           "sticky: {mode: header, name: X-User}}")
 BLUE_GREEN = "{kind: blue-green, scale_down_delay: 10s}"
+SHADOW = "{kind: canary, steps: [{shadow: {duration: 2s}}, {weight: 50}]}"
 AB_TEST = "{kind: ab-test, split: 30}"
 
 
@@ -98,6 +99,7 @@ def check_invariants(world: World, store: Store, revision: int | None, n: int) -
     addresses = {b.id: b.address for _, b in table.backends().values()}
     assert {r.name("shop"): row.address for r, row in rows.items()} == addresses
     assert world.runtime.violations == []
+    assert world.router.mirror is None, "a shadow's mirror was left on"
     check_journal(world)
 
 
@@ -198,6 +200,11 @@ SCENARIOS = {
     "canary unhealthy": Scenario(config(3, CANARY), ("v1",), deploy("bad"), Phase.ROLLED_BACK, 1,
                                  world={"never_healthy": {"bad"}}),
     "blue-green": Scenario(config(3, BLUE_GREEN), ("v1",), deploy("v2"), Phase.SUCCEEDED, 2),
+    "canary with a shadow": Scenario(config(3, SHADOW), ("v1",), deploy("v2"), Phase.SUCCEEDED, 2),
+    # Steps: start, healthy, route 0%, shadow: aborted in it, by a user while no controller ran.
+    "canary aborted in its shadow while down": Scenario(
+        config(3, SHADOW), ("v1", "+v2"), run_pending, Phase.ABORTED, 1,
+        while_down=abort_while_down, clean=(Phase.SUCCEEDED, 2)),
     # Steps: start, healthy, switch, keep blue 10s, drain, stop: aborted inside the window.
     "blue-green rolled back in its window": Scenario(
         config(3, BLUE_GREEN), ("v1",), deploy("v2"), Phase.ABORTED, 1, hook=abort_after_step(2)),
