@@ -8,6 +8,8 @@ and by the deployment's proof (the proxy's own counters)."""
 
 from __future__ import annotations
 
+import pytest
+
 from zerodown import render
 from zerodown.controller import shadow_view
 from zerodown.engine.lifecycle import Phase
@@ -15,8 +17,9 @@ from zerodown.loadgen import LoadInBackground
 
 # 0.002 rather than the docs' 0.001: the test passes an identical revision after ~3,600
 # compared copies instead of ~7,600 (seconds, on a shared machine); a 1% one fails after ~800.
-SHADOW = ("{kind: canary, steps: [{shadow: {duration: 40s, ignore: ['$.time', '$.request_id'], "
-          "max_diff_rate: 0.002}}, {weight: 50}, {pause: 1s}]}")
+CHECK = "{duration: 40s, ignore: ['$.time', '$.request_id'], max_diff_rate: 0.002}"
+SHADOW = "{kind: canary, steps: [{shadow: %s}, {weight: 50}, {pause: 1s}]}" % CHECK
+BLUE_GREEN = "{kind: blue-green, scale_down_delay: 0s, pre_promotion_shadow: %s}" % CHECK
 
 
 def deploy_under_load(stack, *overrides: str):
@@ -30,9 +33,10 @@ def deploy_under_load(stack, *overrides: str):
     return phase, result, d
 
 
+@pytest.mark.parametrize("strategy", [SHADOW, BLUE_GREEN], ids=["canary", "blue-green"])
 def test_a_revision_differing_on_one_request_in_a_hundred_is_stopped_before_any_user(
-        stack_factory):
-    stack = stack_factory(instances=2, strategy=SHADOW)
+        stack_factory, strategy):
+    stack = stack_factory(instances=2, strategy=strategy)
     assert stack.deploy("v1", strategy="rolling") is Phase.SUCCEEDED
     phase, result, d = deploy_under_load(stack, "app.env.APP_DIFF_RATE=0.01")
     assert phase is Phase.ABORTED, d.error
