@@ -208,3 +208,14 @@ def test_a_shadow_without_a_check_watches_its_duration_and_goes_on(tmp_path):
     assert phase is Phase.SUCCEEDED
     ended = [e for e in store.events(deployment=d) if e.kind == "shadow.ended"][-1]
     assert ended.data["differing"] > 0 and "differed" in ended.message
+
+
+def test_validate_says_valid_and_warns_about_unsafe_methods(tmp_path, capsys):
+    from zerodown.cli import main
+    path = tmp_path / "zerodown.yaml"
+    path.write_text("service: shop\nlisten: 127.0.0.1:8080\napp: {command: app}\nstrategy: "
+                    "{kind: canary, steps: [{shadow: {methods: [GET, DELETE]}}, {weight: 10}]}\n")
+    assert main(["-f", str(path), "validate"]) == 0
+    out = capsys.readouterr()
+    assert "valid" in out.out
+    assert f"{path}: warning: strategy.steps[0].shadow.methods copies DELETE requests" in out.err

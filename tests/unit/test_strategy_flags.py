@@ -21,6 +21,7 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "zerodown.yaml"
     ("10,pause 30s,50", [{"weight": 10}, {"pause": "30s"}, {"weight": 50}]),
     ("5,pause,100", [{"weight": 5}, {"pause": {}}, {"weight": 100}]),
     ("0, pause 1m , 150", [{"weight": 0}, {"pause": "1m"}, {"weight": 150}]),  # range: config's
+    ("shadow 30s,10,shadow", [{"shadow": {"duration": "30s"}}, {"weight": 10}, {"shadow": {}}]),
 ])
 def test_steps_read_weights_and_pauses(text, parsed):
     assert steps(text) == parsed
@@ -83,6 +84,17 @@ def test_plan_takes_canary_steps_from_flags_and_says_what_it_dropped(capsys):
     code, out, err = run(capsys, "plan", "v2", "--set", "strategy.kind=in-place",
                          "--batch-size", "2")
     assert code == 0 and "in-place" in out and "ignoring max_surge" in err
+
+
+def test_plan_shows_a_shadow_step_and_warns_when_unsafe_methods_are_copied(capsys):
+    """(A first deploy: nothing to compare with, so the plan has no shadow step itself;
+    tests/unit/test_shadow_step.py plans one beside a stable revision.)"""
+    code, out, err = run(capsys, "plan", "v2", "--strategy", "canary", "--steps", "shadow 30s,10")
+    assert code == 0 and "canary shadow 10%" in out and "warning" not in err
+    code, out, err = run(capsys, "plan", "v2", "--strategy", "canary", "--set",
+                         "strategy.steps=[{shadow: {methods: [GET, POST]}}, {weight: 10}]")
+    assert code == 0
+    assert "warning: strategy.steps[0].shadow.methods copies POST requests" in err
 
 
 @pytest.mark.parametrize("argv, message", [

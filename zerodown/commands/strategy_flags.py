@@ -21,7 +21,8 @@ _WEIGHT = re.compile(r"^(\d{1,3})%?$")
 
 def steps(text: str) -> list[dict]:
     """`10,pause 30s,50` → [{weight: 10}, {pause: 30s}, {weight: 50}]; `pause` alone holds
-    until `zerodown resume` or `promote`."""
+    until `zerodown resume` or `promote`; `shadow 60s` is {shadow: {duration: 60s}} (its
+    other keys, such as max_diff_rate, in zerodown.yaml or --set)."""
     parsed = []
     for n, item in enumerate(text.split(","), 1):
         item = item.strip()
@@ -31,10 +32,13 @@ def steps(text: str) -> list[dict]:
             parsed.append({"weight": int(weight.group(1))})
         elif words[:1] == ["pause"]:
             parsed.append({"pause": words[1] if len(words) > 1 else {}})
+        elif words[:1] == ["shadow"]:
+            parsed.append({"shadow": {"duration": words[1]} if len(words) > 1 else {}})
         else:
             raise argparse.ArgumentTypeError(
                 f'{text!r}: item {n} {item!r} is not a weight (10 or 10%), "pause" (until '
-                'resumed) or "pause 30s"; an analysis step needs zerodown.yaml or --set')
+                'resumed), "pause 30s" or "shadow 60s"; an analysis step needs zerodown.yaml '
+                'or --set')
     return parsed
 
 
@@ -46,7 +50,8 @@ def steps_text(text: str) -> str:
 def add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=steps_text, metavar="STEPS",
                    help='canary: its steps, e.g. "10,pause 30s,50,pause" (weights in percent; '
-                        'a pause with no duration holds until resumed)')
+                        'a pause with no duration holds until resumed; "shadow 60s" first '
+                        'compares copies of users\' requests before any weight)')
     for key, text in FLAGS.items():
         p.add_argument("--" + key.replace("_", "-"), dest=key, metavar="VALUE", help=text)
 
