@@ -116,3 +116,21 @@ def _pid_or_none(proxy):
         return proxy.serving_pid()
     except RouterError:
         return None
+
+
+def test_a_services_shadow_copies_that_services_requests_only(two, app_factory):
+    """The embedded router of one service of several (AdminClient(service=...)) turns its own
+    mirror on and reads its own counts; another service's requests are never copied."""
+    proxy, _, _ = two
+    shadow = app_factory("shop-v2")
+    shop, api = client(proxy, "shop"), client(proxy, "api")
+    assert shop.shadow({"address": f"127.0.0.1:{shadow.port}", "body": "exact"})["compared"] == 0
+    assert api.shadow_stats() is None and proxy.admin.shadow_stats() is None
+    for _ in range(5):
+        host_get(proxy, "shop.example.com")
+        host_get(proxy, "example.com", "/api/x")
+    stats = wait_until(lambda: (lambda s: s if s["compared"] + s["failed"] >= 5 else None)(
+        shop.shadow_stats()), 10, "five copies of shop's requests compared")
+    assert (stats["compared"], stats["differing"]) == (5, 5)  # "hello from shop-v2"
+    assert stats["examples"][-1]["request"].startswith("GET / ")
+    assert shop.shadow(None)["compared"] == 5 and shop.shadow_stats() is None

@@ -107,12 +107,12 @@ class AdminClient:
     def shadow(self, settings: dict | None) -> dict | None:
         """Start a shadow (PUT /shadow, replacing any) or stop it (None: DELETE); its stats."""
         if settings is None:
-            return self._json("DELETE", "/shadow")
-        return self._json("PUT", "/shadow", json.dumps(settings).encode())
+            return self._json("DELETE", self.prefix + "/shadow")
+        return self._json("PUT", self.prefix + "/shadow", json.dumps(settings).encode())
 
     def shadow_stats(self) -> dict | None:
         """The running shadow's counts and examples (GET /shadow); None when none runs."""
-        return self._json("GET", "/shadow")
+        return self._json("GET", self.prefix + "/shadow")
 
     def health(self) -> dict:
         return self._json("GET", "/healthz")
