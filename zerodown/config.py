@@ -256,6 +256,13 @@ def _cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
     if getattr(cfg.strategy, "batch_by", "count") == "host" and cfg.runtime.kind != "ssh":
         ctx.error("strategy.batch_by", f"host groups the instances of runtime: ssh by their "
                   f"host; runtime {cfg.runtime.kind} has one host (use batch_size)")
+    if any(h.per_host for h in cfg.hooks.before_start) and (
+            cfg.runtime.kind != "ssh" or cfg.app.release is None):
+        why = (f"runtime {cfg.runtime.kind} has no hosts of its own (leave per_host out)"
+               if cfg.runtime.kind != "ssh" else
+               "it needs app.release (e.g. releases/{version}): the folder it runs in there")
+        ctx.error("hooks.before_start", f"per_host: true runs on each host of runtime: ssh; "
+                                        f"{why}")
     if getattr(cfg.strategy, "max_surge_per_host", None) is not None and cfg.runtime.kind != "ssh":
         ctx.error("strategy.max_surge_per_host", f"limits each host of runtime: ssh; runtime "
                   f"{cfg.runtime.kind} has one host (max_surge limits it)")

@@ -347,7 +347,9 @@ WORDS: W = {
                                               'sum by (le) (http_request_duration_seconds_bucket'
                                               '{version="{revision}"})'),
     # --- hooks
-    "hooks.before_start": ("Before the new revision's first instance starts.",
+    "hooks.before_start": ("Before the deployment changes any instance: before the new "
+                           "revision's first instance starts (in-place: before its first "
+                           "batch leaves the table).",
                            [{"command": "./migrate.sh"}]),
     "hooks.after_healthy": ("Once its first instances are healthy.", None),
     "hooks.before_traffic": ("Before the first user gets it: blue/green's preview (and a "
@@ -369,8 +371,15 @@ WORDS: W = {
                      "SIGKILL 2 s later).", "20s"),
     "hook.headers": ("http: request headers.", {"Authorization": "Bearer ..."}),
     "hook.env": ("command: extra environment variables.", {"SMOKE_LEVEL": "1"}),
-    "hook.cwd": ("command: working directory, relative to zerodown.yaml's folder.", "scripts"),
+    "hook.cwd": ("command: working directory, relative to zerodown.yaml's folder (with "
+                 "`per_host`: to the release folder).", "scripts"),
     "hook.name": ("How messages and `zerodown plan` name it.", "smoke"),
+    "hook.per_host": ("before_start with runtime ssh and `app.release`: run on every host at "
+                      "once, in the version's release folder there, once per host and version "
+                      "(a marker file there; a changed command runs again), e.g. to build a "
+                      "virtualenv; a failure on any host stops the deployment before any "
+                      "instance changes (on_failure), each host's output in the event log "
+                      "prefixed by its name.", True),
 }
 
 # Router options by kind come from each driver's own table of what it accepts.

@@ -100,21 +100,32 @@ class HookResult:
 
 # --- running ----------------------------------------------------------------
 
+OnHosts = Callable[[HookSpec, HookContext], list["HookResult"]]
+
+
 def run_hooks(hooks: Hooks, moment: str, ctx: HookContext,
               on_result: Callable[[HookResult], None] | None = None,
-              base_dir: str | None = None) -> list[HookResult]:
+              base_dir: str | None = None, on_hosts: OnHosts | None = None) -> list[HookResult]:
     """Run `moment`'s hooks in order; before promotion, stop at the first failure.
 
     `on_result` hears each result as it comes (to log it as an event);
-    `base_dir` is zerodown.yaml's directory, where commands run.
+    `base_dir` is zerodown.yaml's directory, where commands run. A `per_host` hook is run
+    by `on_hosts` (the ssh runtime's: a result per host, each naming its host).
     """
     ctx = dataclasses.replace(ctx, moment=moment)
     results: list[HookResult] = []
     for spec in hooks.at(moment):
-        results.append(run_hook(spec, ctx, base_dir))
-        if on_result is not None:
-            on_result(results[-1])
-        if not results[-1].ok and moment in BEFORE_PROMOTION:
+        if spec.per_host:
+            got = on_hosts(spec, ctx) if on_hosts is not None else [HookResult(
+                False, 0.0, f"{spec.label} could not run: per_host needs runtime: ssh",
+                spec.label)]
+        else:
+            got = [run_hook(spec, ctx, base_dir)]
+        for result in got:
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+        if not all(r.ok for r in got) and moment in BEFORE_PROMOTION:
             break
     return results
 

@@ -13,7 +13,7 @@ import urllib.parse
 from typing import Any
 
 from zerodown.hooks_model import METHODS, MOMENTS, HookSpec, Hooks
-from zerodown.schema import (ENV_NAME, TOKEN, Context, Invalid, Kind, Section, duration, enum,
+from zerodown.schema import (ENV_NAME, TOKEN, Context, Invalid, Kind, Section, boolean, duration, enum,
                              items, join, nested, no_nul, optional, parse_duration, shown,
                              string_map, suggest, text)
 
@@ -68,9 +68,11 @@ HOOK = Section(HookSpec, {
     "headers": string_map(re.compile(TOKEN), "header name", _one_line),
     "env": string_map(ENV_NAME, "environment variable name", lambda k, v: no_nul(v)),
     "cwd": optional(Kind(lambda v: no_nul(text().parse(v)), text().schema)),
-    "name": optional(text())},
+    "name": optional(text()),
+    "per_host": boolean()},
     "a command (argv list, or a string run by /bin/sh -c) or an http webhook")
-_ONLY_FOR = {"method": "http", "headers": "http", "env": "command", "cwd": "command"}
+_ONLY_FOR = {"method": "http", "headers": "http", "env": "command", "cwd": "command",
+             "per_host": "command"}
 
 
 def _hook(ctx: Context, item: Any, path: str) -> HookSpec | None:
@@ -118,6 +120,12 @@ def parse_hooks(ctx: Context, data: Any, path: str) -> Hooks:
             found[moment] = _hooks_of_moment(ctx, value, where)
         except Invalid as e:
             ctx.error(where, str(e))
+            continue
+        for i, hook in enumerate(found[moment]):
+            if hook.per_host and moment != "before_start":
+                ctx.error(join(where if isinstance(value, dict) else f"{where}[{i}]",
+                               "per_host"), "runs on every host before the version starts "
+                                            "there: only at before_start")
     return Hooks(**found)
 
 

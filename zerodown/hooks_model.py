@@ -28,6 +28,9 @@ class HookSpec:
     env: dict[str, str] = field(default_factory=dict)  # command only, under the ZERODOWN_* ones
     cwd: str | None = None  # command only; relative to zerodown.yaml's directory
     name: str | None = None
+    # before_start with runtime: ssh: once per host per version, in the release folder there
+    # (cwd relative to it) before anything changes, instead of once here
+    per_host: bool = False
 
     def __post_init__(self):
         if (self.command is None) == (self.http is None):

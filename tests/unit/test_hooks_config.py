@@ -195,7 +195,7 @@ def test_the_json_schema_describes_hooks():
     as_list, one, _null = schema["properties"]["before_traffic"]["anyOf"]
     assert as_list["items"] == one
     assert set(one["properties"]) == {"command", "http", "method", "timeout", "headers", "env",
-                                      "cwd", "name"}
+                                      "cwd", "name", "per_host"}
     assert one["oneOf"] == [{"required": ["command"]}, {"required": ["http"]}]
     assert one["additionalProperties"] is False and one["properties"]["method"]["enum"] == \
         ["POST", "PUT", "PATCH"]

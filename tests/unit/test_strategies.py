@@ -310,6 +310,15 @@ def test_an_ab_test_holds_a_sticky_split_at_a_manual_pause():
     assert isinstance(pause, Pause) and pause.duration is None
 
 
+def test_before_start_comes_before_in_places_first_batch_leaves():
+    """A before_start hook that fails (a migration, a host's virtualenv) has changed
+    nothing: with in-place it runs before the first batch is routed out, not after."""
+    from zerodown.strategies.options import InPlaceStrategy
+    p = plan_for(InPlaceStrategy(), serving(1, 2), Target(2, 2), hooks={"before_start"})
+    assert [s.describe("shop") for s in p.steps[:2]] == ["run before_start hooks",
+                                                          "route r1 100% to s1"]
+
+
 def test_hooks_sit_at_their_moments_and_only_configured_ones_appear():
     every = {"before_start", "after_healthy", "before_traffic", "after_traffic",
              "after_promote", "on_rollback"}

@@ -302,7 +302,9 @@ def hook(engine: Engine, d: Deployment, i: int, step: Hook) -> None:
                       d.from_revision, i + 1, step.describe(engine.service),
                       cfg.url, preview,
                       {"kind": d.kind, "plan": d.plan_kind}, addresses(engine, d.to_revision))
+    on_hosts = getattr(engine.runtime, "run_on_hosts", None)  # runtime: ssh
     results = run_hooks(cfg.hooks, step.moment, ctx, base_dir=_folder(cfg.file),
+                        on_hosts=on_hosts,
                         on_result=lambda r: engine.store.event(
                             engine.service, "hook.ok" if r.ok else "hook.failed", r.summary, d.id))
     require(results, step.moment)  # HookFailed before promotion: _fail aborts

@@ -63,6 +63,7 @@ OPS = {
     "send_signal": local.send_signal,
     "release_prepare": releases.prepare,
     "release_commit": releases.commit,
+    "release_prepare_hook": releases.run_prepare_hook,
 }
 
 

@@ -14,10 +14,15 @@ is refused (deploy it as a new version).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import signal
+import subprocess
+import tempfile
+import time
 
 from zerodown.atomic_write import write_atomic
 from zerodown.errors import RuntimeFailure
@@ -136,3 +141,64 @@ def manifest_of(folder: str) -> dict:
                 continue
             out[rel] = [_sha256(path), os.stat(path).st_mode & 0o777]
     return out
+
+
+# --- a release's before_start hook, once per host and version ---------------------
+
+PREPARED = ".zerodown-prepared-"  # + the hook's key: the marker of a hook that passed here
+OUTPUT_KEEP = 4096
+
+
+def run_prepare_hook(folder: str, key: str, argv: list[str], cwd: str, env: dict[str, str],
+                     timeout: float) -> dict:
+    """Run a before_start hook in release `folder` unless its marker (key: a hash of the
+    hook) says it passed here already; the marker is written only after it passes.
+    {"ran": bool, "ok": bool, "code": int | None, "seconds": float, "output": its end}.
+    A lock makes a second caller (a resumed controller) wait, then find the marker."""
+    if read_manifest(folder) is None:
+        raise RuntimeFailure(f"release {folder} is not on this host (upload it first)")
+    marker = os.path.join(folder, PREPARED + key)
+    with open(os.path.join(folder, ".zerodown-prepare.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(marker):
+            return {"ran": False, "ok": True, "code": 0, "seconds": 0.0, "output": ""}
+        started = time.monotonic()
+        code, output = _run(argv, os.path.normpath(os.path.join(folder, cwd)),
+                            {**os.environ, **env}, timeout)
+        seconds = time.monotonic() - started
+        if code == 0:
+            write_atomic(marker, json.dumps({"argv": argv, "seconds": seconds}))
+        return {"ran": True, "ok": code == 0, "code": code, "seconds": seconds,
+                "output": output}
+
+
+def _run(argv: list[str], cwd: str, env: dict[str, str], timeout: float) -> tuple[int | None, str]:
+    """(exit code, or None after the timeout killed its process group; the output's end)."""
+    with tempfile.TemporaryFile() as out:  # a file: a lingering child cannot block us
+        try:
+            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        except OSError as e:
+            return 127, f"could not start {argv[0]!r}: {e.strerror or e} (cwd {cwd})"
+        try:
+            code: int | None = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(proc.pid, signal.SIGKILL)  # and whatever it left behind
+            proc.wait()
+            code = None
+        out.seek(0, os.SEEK_END)
+        out.seek(max(0, out.tell() - OUTPUT_KEEP))
+        return code, out.read().decode("utf-8", "replace")
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass

@@ -148,6 +148,10 @@ class SshRuntime:
         refuse_unless_ready(preflight(self.connections, self.options.state_dir))
         ssh_release.upload(self, version, app, keep)
 
+    def run_on_hosts(self, spec, ctx) -> list:
+        """A before_start hook with `per_host: true` on every host (runtimes/ssh_release.py)."""
+        return ssh_release.run_on_hosts(self, spec, ctx)
+
     def close(self) -> None:
         self.connections.close()
 

@@ -6,19 +6,26 @@ changes (SshRuntime.check_release runs this before a deployment takes a revision
 Per host, in parallel: the host compares the manifest (path -> sha256, mode) with what
 it has (zerodown/hosts/releases.py), copies files an earlier release has, and names the
 rest; only those are sent (a tar.gz on the channel's stdin), then checked and renamed
-into place. A version already complete on a host costs one round trip.
+into place. A version already complete on a host costs one round trip. A before_start
+hook with `per_host: true` runs there once per version, in that folder (run_on_hosts).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import json
 import os
 import shlex
 import tarfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from zerodown.errors import RuntimeFailure
+from zerodown.hooks import SUMMARY_LINES, HookContext, HookResult
+from zerodown.hooks_model import HookSpec
+from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.releases import manifest_of
 
 
@@ -83,3 +90,42 @@ def _tar(folder: str, paths: list[str]) -> bytes:
         for path in paths:
             tar.add(os.path.join(folder, path), arcname=path, recursive=False)
     return buf.getvalue()
+
+
+def run_on_hosts(runtime, spec: HookSpec, ctx: HookContext) -> list[HookResult]:
+    """A before_start hook with `per_host: true`: on every host at once, in the release folder of
+    ctx.version there (spec.cwd relative to it), unless it passed there before for this
+    version (a marker keyed by the hook's command, cwd and env). One result per host, in
+    host order, its summary and output lines prefixed by the host."""
+    argv = ["/bin/sh", "-c", spec.command] if isinstance(spec.command, str) \
+        else list(spec.command or ())
+    key = hashlib.sha256(json.dumps([argv, spec.cwd, spec.env], sort_keys=True)
+                         .encode()).hexdigest()[:16]
+    folder = remote_folder(runtime, ctx.version)
+    env = {**spec.env, **ctx.environment()}
+    wait = spec.timeout + KILL_WAIT + runtime.options.command_timeout
+
+    def one(name: str) -> HookResult:
+        started = time.monotonic()
+        try:
+            got = runtime.hosts[name].call("release_prepare_hook", folder, key, argv,
+                                           spec.cwd or ".", env, spec.timeout, timeout=wait)
+        except RuntimeFailure as e:  # no answer, or no release: unknown is a failure
+            return HookResult(False, time.monotonic() - started,
+                              f"{name}: {spec.label} failed: {e}", spec.label)
+        return _host_result(name, spec, ctx.version, got)
+    with ThreadPoolExecutor(max_workers=min(32, len(runtime.names))) as pool:
+        return list(pool.map(one, runtime.names))
+
+
+def _host_result(name: str, spec: HookSpec, version: str, got: dict) -> HookResult:
+    if not got["ran"]:
+        return HookResult(True, 0.0, f"{name}: {spec.label} passed here before for {version} "
+                                     f"(not run again)", spec.label)
+    if got["code"] is None:
+        what = f"timed out after {spec.timeout:g}s (its process group was killed)"
+    else:
+        what = f"exited {got['code']} after {got['seconds']:.2f}s"
+    lines = got["output"].strip().splitlines()[-SUMMARY_LINES:]
+    summary = f"{name}: {spec.label} {what}" + "".join(f"\n{name}| {line}" for line in lines)
+    return HookResult(got["ok"], got["seconds"], summary, spec.label, got["output"])

@@ -3,7 +3,9 @@
     with_hooks(plan.steps, revision, {"before_traffic"})
 
 Every strategy has the same moments, found from its steps rather than
-written into each planner: before the new revision's first Start; after its
+written into each planner: before the new revision's first Start, or before
+the first instance is taken out for it if that comes first (in-place), so a
+before_start hook that fails has changed nothing; after its
 first WaitHealthy; before and after the first Route that gives it users
 (a blue/green preview does not); after the Route that makes it the only
 revision (promotion, past any analysis right after it). before_traffic goes
@@ -18,7 +20,8 @@ from __future__ import annotations
 from typing import AbstractSet, Sequence
 
 from zerodown.hooks_model import MOMENTS
-from zerodown.plan import Analyze, Hook, Pause, Route, Shadow, Start, Step, WaitHealthy
+from zerodown.plan import (Analyze, Drain, Hook, Pause, Route, Shadow, Start, Step, Stop,
+                           WaitHealthy)
 from zerodown.strategies.builder import squash
 
 def with_hooks(steps: Sequence[Step], revision: int, moments: AbstractSet[str],
@@ -47,6 +50,10 @@ def _place(steps: list[Step], revision: int) -> list[Step]:
     traffic = first(lambda s: isinstance(s, Route) and s.traffic(revision))
     promoted = first(lambda s: isinstance(s, Route) and s.routed()
                      and all(r.revision == revision for r in s.routed()))
+    if start is not None:  # ... and before anything is taken out for it (in-place's batches)
+        touched = first(lambda s: isinstance(s, (Drain, Stop)))
+        if touched is not None and touched < start:
+            start = touched - 1 if touched and isinstance(steps[touched - 1], Route) else touched
     put("before_start", start)
     put("after_healthy", None if healthy is None else healthy + 1)
     if traffic is not None:
