@@ -328,7 +328,8 @@ def status_view(ctl: Controller) -> render.StatusView:
     cfg = ctl.working_config()
     service = cfg.service
     if not ctl.has_state():
-        return render.StatusView(service, cfg.listen, None, render.ProxyView(False), None,
+        return render.StatusView(service, cfg.listen, None,
+                                 render.ProxyView(False, host=cfg.router.host), None,
                                  deployed=False, scheme=cfg.url.partition(":")[0])
     store = ctl.store()
     known = labels(store, service)
@@ -379,18 +380,18 @@ def shadow_view(store: Store, service: str, router=None) -> render.ShadowView | 
 def _proxy(ctl: Controller, cfg: ServiceConfig):
     """(ProxyView, the table it serves or None, its stats) — asked of the load balancer itself.
     A router that cannot say which table it serves is shown with the store's."""
-    router = ctl.router(cfg)
+    router, on = ctl.router(cfg), cfg.router.host
     pid = getattr(router, "pid", None)
     if not getattr(router, "answers", lambda: True)():
-        return render.ProxyView(False, pid), None, None
+        return render.ProxyView(False, pid, host=on), None, None
     client = getattr(router, "client", None)
     read = client.table if client is not None else getattr(router, "table", None)
     try:
         table = read() if callable(read) else None
         stats = router.stats()
     except ZerodownError:
-        return render.ProxyView(False, pid), None, None
-    return render.ProxyView(True, pid, table.version if table else None), table, stats
+        return render.ProxyView(False, pid, host=on), None, None
+    return render.ProxyView(True, pid, table.version if table else None, on), table, stats
 
 
 def _probed(ctl: Controller, store: Store, service: str,

@@ -96,6 +96,7 @@ class ProxyView:
     running: bool
     pid: int | None = None
     table_version: int | None = None
+    host: str | None = None  # router.host: the fleet host it runs on; None: this machine
 
 
 @dataclass(frozen=True)
@@ -348,10 +349,11 @@ def _num(value: float | None, digits: int) -> str | None:
 
 
 def proxy_text(p: ProxyView) -> str:
+    on = f" on {p.host}" if p.host else ""
     if not p.running:
-        return "(proxy not running)"
+        return f"(proxy not running{on})"
     table_v = f", table v{p.table_version}" if p.table_version is not None else ""
-    return f"(proxy pid {p.pid}{table_v})" if p.pid else f"(proxy up{table_v})"
+    return f"(proxy pid {p.pid}{on}{table_v})" if p.pid else f"(proxy up{on}{table_v})"
 
 
 def health_text(i: InstanceView) -> str:

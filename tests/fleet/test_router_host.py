@@ -7,12 +7,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sysconfig
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.net import free_port
-from zerodown.controller import Controller
+from zerodown import render
+from zerodown.controller import Controller, status_view
 from zerodown.engine.lifecycle import Phase
 from zerodown.errors import RouterError
 from zerodown.hosts.local import LOCAL
@@ -89,6 +91,9 @@ def roll_under_load(ctl: Controller, fleet) -> None:
     assert [r.name for r in table.revisions if r.weight] == ["r2"]
     hosts = {b.address.split(":")[0] for r in table.revisions for b in r.backends}
     assert hosts == {fleet.hosts[1].address, fleet.hosts[2].address}
+    view = status_view(ctl)  # `zerodown status` says where the load balancer runs
+    assert view.proxy.running and view.proxy.host == "zdf1"
+    assert f"(proxy pid {view.proxy.pid} on zdf1" in render.status_text(view, now=time.time())
 
 
 def netns(pid: int) -> str:

@@ -179,6 +179,14 @@ def test_status_text_when_parts_are_missing(kw, expect):
     assert expect in render.status_text(status(**kw), now=1010.0)
 
 
+def test_status_says_where_the_load_balancer_runs_when_on_a_fleet_host():
+    assert "(proxy pid 77 on lb1, table v5)" in render.status_text(
+        status(proxy=ProxyView(True, 77, 5, "lb1")), now=1010.0)
+    assert "(proxy not running on lb1)" in render.status_text(
+        status(proxy=ProxyView(False, host="lb1"), traffic=()), now=1010.0)
+    assert " on " not in render.proxy_text(ProxyView(True, 77, 5))
+
+
 def test_status_text_names_each_instances_host_on_a_fleet_only():
     import dataclasses
     local = render.status_text(status(), now=1010.0)
@@ -211,7 +219,7 @@ def test_status_dict_is_plain_json_with_numbers_for_revisions():
                          "instances", "traffic", "shadow"}
     assert data["shadow"] is None
     assert data["stable"] == {"revision": 1, "version": "v1"}
-    assert data["proxy"] == {"running": True, "pid": 77, "table_version": 5}
+    assert data["proxy"] == {"running": True, "pid": 77, "table_version": 5, "host": None}
     d = data["deployment"]
     assert (d["id"], d["phase"]) == (3, "running")
     assert (d["from"], d["to"]) == ({"revision": 1, "version": "v1"}, {"revision": 2, "version": "v2"})
@@ -247,7 +255,7 @@ def test_status_shows_the_shadow_its_counts_and_its_differing_pairs():
 def test_status_from_dict_renders_what_the_controller_sent_as_the_view_itself_renders():
     """`zerodown status` gets JSON from the controller: the text must be the same."""
     for view in (status(), status(deployed=False, proxy=ProxyView(False)), status(scheme="https"),
-                 status(shadow=SHADOW)):
+                 status(shadow=SHADOW), status(proxy=ProxyView(True, 77, 5, "lb1"))):
         data = json.loads(json.dumps(render.status_dict(view, now=1010.0)))
         assert render.status_text(render.status_from_dict(data, 1010.0), now=1010.0) == \
             render.status_text(view, now=1010.0)

@@ -55,7 +55,8 @@ function draw() {
     $("service-url").textContent = s.url;
     $("service-url").href = s.url;
     $("proxy").textContent = s.proxy && s.proxy.running
-      ? `proxy up${s.proxy.table_version != null ? ` · table v${s.proxy.table_version}` : ""}` : "proxy not running";
+      ? `proxy up${s.proxy.host ? ` on ${s.proxy.host}` : ""}${s.proxy.table_version != null ? ` · table v${s.proxy.table_version}` : ""}`
+      : `proxy not running${s.proxy && s.proxy.host ? ` on ${s.proxy.host}` : ""}`;
     $("table-version").textContent = s.proxy && s.proxy.table_version != null ? `table v${s.proxy.table_version}` : "";
   }
   renderSummary(summarize(s, state.history, state.log.events, t), {
