@@ -28,3 +28,8 @@ def test_every_line_has_its_time_and_no_name_merges_every_instance(up):
     assert "--version v2" in fresh and "--version v1" not in fresh.split("stopped")[0]
     assert all(name in fresh for name in names)  # v1's stops were logged after `later`
     assert "--since 'soon'" in s.run("logs", "--since", "soon", code=2).stderr
+    assert s.run("logs", "--instance", names[0]).stdout.splitlines()[:1] == one[:1]
+    assert "--host picks the instances of one host of runtime: ssh" in \
+        s.run("logs", "--host", "app1", code=2).stderr
+    assert "two instances named" in s.run("logs", names[0], "--instance", names[1],
+                                          code=2).stderr

@@ -199,6 +199,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("instance", nargs="?",
                    help="e.g. web-r2-s2 or r2-s2 (`zerodown status` lists them); none: every "
                         "running instance, each line prefixed with its name")
+    p.add_argument("--instance", dest="instance_option", metavar="ID",
+                   help="the same as naming the instance")
+    p.add_argument("--host", metavar="NAME",
+                   help="runtime ssh: only the instances on this host (each line is prefixed "
+                        "with its host and instance; hosts are read over SSH at once)")
     p.add_argument("--all", action="store_true",
                    help="every instance's log, stopped ones' too, merged in time order")
     p.add_argument("--follow", action="store_true", help="keep printing new lines")

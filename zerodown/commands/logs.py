@@ -58,19 +58,27 @@ def _read(path: Path) -> tuple[list[bytes], int]:
 
 def cmd_logs(args: argparse.Namespace, ctl: Controller) -> int:
     cfg = ctl.config()
-    if cfg.runtime.kind == "ssh":  # not fetched yet: say where they are instead of "no log"
-        from zerodown.runtimes.ssh_options import parse_options
-        state_dir = parse_options(cfg.runtime.options).state_dir.rstrip("/")
-        raise UsageError(f"runtime ssh: the instances' logs are on their hosts, in "
-                         f"{state_dir}/services/{cfg.service}/logs/<instance>.log (`zerodown "
-                         f"status` names each instance's host); `zerodown logs` does not "
-                         f"fetch them yet")
+    if args.instance_option is not None:
+        if args.instance is not None and args.instance != args.instance_option:
+            raise UsageError(f"two instances named: {args.instance} and --instance "
+                             f"{args.instance_option}; name one")
+        args.instance = args.instance_option
     after = None
     if args.since is not None:
         try:
             after = log_lines.since_time(args.since, time.time())
         except ValueError as e:
             raise UsageError(str(e)) from None
+    if cfg.router.host is not None and args.instance == "proxy":  # on router.host
+        from zerodown.commands.remote_logs import RemoteLog, show
+        router = ctl.router(cfg)
+        return show(ctl.runtime(cfg), [RemoteLog(cfg.router.host, "proxy", str(router.log_path))],
+                    args.lines, after, args.follow)
+    if cfg.runtime.kind == "ssh" and args.instance not in ("proxy", "controller"):
+        return _fleet_logs(args, ctl, cfg, after)
+    if args.host is not None:
+        raise UsageError(f"--host picks the instances of one host of runtime: ssh; runtime "
+                         f"{cfg.runtime.kind} runs them all on this machine")
     if args.instance is None or args.all:
         paths = known_logs(ctl, live=not args.all)
         if not paths:
@@ -94,6 +102,19 @@ def cmd_logs(args: argparse.Namespace, ctl: Controller) -> int:
     if args.follow:
         return _follow(paths, sizes, several, out)
     return 0
+
+
+def _fleet_logs(args: argparse.Namespace, ctl: Controller, cfg, after: float | None) -> int:
+    """The instances' logs read on their hosts (commands/remote_logs.py)."""
+    from zerodown.commands.remote_logs import remote_logs, show
+    if not ctl.has_state():
+        raise UsageError("no instance runs (nothing was deployed here yet)")
+    runtime = ctl.runtime(cfg)
+    live = not args.all
+    instances = [(ref.name(cfg.service), ref.slot)
+                 for ref in ctl.store().instances(cfg.service, live=live)]
+    logs = remote_logs(runtime, instances, args.instance, args.host)
+    return show(runtime, logs, args.lines, after, args.follow)
 
 
 def _follow(paths: dict[str, Path], sizes: dict[str, int], several: bool, out) -> int:

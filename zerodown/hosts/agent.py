@@ -55,6 +55,7 @@ OPS = {
     "tail": local.tail,
     "table": _table,
     "read_text": local.read_text,
+    "read_chunks": local.read_chunks,
     "write_text": local.write_text,
     "remove": local.remove,
     "makedirs": local.makedirs,

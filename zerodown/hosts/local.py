@@ -208,6 +208,24 @@ def read_text(path: str, offset: int = 0) -> str | None:
         return None
 
 
+def read_chunks(wanted: list, max_bytes: int = 16 << 20) -> list[list]:
+    """For each [path, offset]: [start, end, text] of what the file holds from `offset`
+    (negative: that many bytes before its end; past the end: the file was truncated, so
+    from 0), at most `max_bytes`. `zerodown logs` reads instances' logs on a host with it."""
+    out = []
+    for path, offset in wanted:
+        total = size(path)
+        start = max(0, total + offset) if offset < 0 else (offset if offset <= total else 0)
+        try:
+            with open(path, "rb") as f:
+                f.seek(start)
+                data = f.read(max_bytes)
+        except OSError:
+            data = b""
+        out.append([start, start + len(data), data.decode(errors="replace")])
+    return out
+
+
 def write_text(path: str, text: str) -> None:
     """Write a file whole (old content or new after a crash, never half; mode 0600)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
