@@ -8,11 +8,14 @@ and by the deployment's proof (the proxy's own counters)."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from zerodown import render
 from zerodown.controller import shadow_view
 from zerodown.engine.lifecycle import Phase
+from zerodown.engine.store import Store
 from zerodown.loadgen import LoadInBackground
 
 # 0.002 rather than the docs' 0.001: the test passes an identical revision after ~3,600
@@ -22,11 +25,26 @@ SHADOW = "{kind: canary, steps: [{shadow: %s}, {weight: 50}, {pause: 1s}]}" % CH
 BLUE_GREEN = "{kind: blue-green, scale_down_delay: 0s, pre_promotion_shadow: %s}" % CHECK
 
 
-def deploy_under_load(stack, *overrides: str):
+def deploy_under_load(stack, *overrides: str, seen: list | None = None):
+    """`seen`: filled with what status showed of the shadow while the deployment ran."""
+    done = threading.Event()
+
+    def watch():
+        with Store(str(stack.db)) as store:  # another process's view: the status command's
+            while not done.wait(0.2):
+                seen.append(shadow_view(store, "shop", stack.router))
+    watcher = threading.Thread(target=watch, daemon=True)
+    if seen is not None:
+        watcher.start()
     with LoadInBackground(stack.url + "item?id=7", connections=4, rate=1000,
                           duration=90) as load:
         load.wait_for_responses(300)
-        phase = stack.deploy("v2", overrides=list(overrides))
+        try:
+            phase = stack.deploy("v2", overrides=list(overrides))
+        finally:
+            done.set()
+            if seen is not None:
+                watcher.join(5)
         load.wait_for_responses(load.progress()[0] + 300)
         result = load.stop()
     d = stack.store.deployments("shop", limit=1)[0]
@@ -63,8 +81,11 @@ def test_a_revision_differing_on_one_request_in_a_hundred_is_stopped_before_any_
 def test_a_revision_answering_alike_passes_its_shadow_and_is_deployed(stack_factory):
     stack = stack_factory(instances=2, strategy=SHADOW)
     assert stack.deploy("v1", strategy="rolling") is Phase.SUCCEEDED
-    phase, result, d = deploy_under_load(stack)
+    seen: list = []
+    phase, result, d = deploy_under_load(stack, seen=seen)
     assert phase is Phase.SUCCEEDED, d.error
+    live = [v for v in seen if v is not None and v.state == "running" and v.compared > 0]
+    assert live and live[-1].deployment == d.id, seen  # status showed it live, counting
     assert result.failed() == 0, result.summary()
     ended = [e for e in stack.store.events("shop", deployment=d.id)
              if e.kind == "shadow.ended"][-1]

@@ -203,9 +203,12 @@ def test_a_shadow_undecided_at_its_duration_pauses_with_no_user_on_the_new_revis
 
 
 def test_a_shadow_without_a_check_watches_its_duration_and_goes_on(tmp_path):
-    strategy = "{kind: blue-green, scale_down_delay: 0s, pre_promotion_shadow: {duration: 5s}}"
+    strategy = ("{kind: blue-green, scale_down_delay: 0s, pre_promotion_shadow: {duration: 5s, "
+                "methods: [GET, POST]}}")
     phase, store, router, d = run(tmp_path, strategy, differ_every=10)
     assert phase is Phase.SUCCEEDED
+    started = [e for e in store.events(deployment=d) if e.kind == "shadow.started"][-1]
+    assert "warning: POST requests are sent twice" in started.message
     ended = [e for e in store.events(deployment=d) if e.kind == "shadow.ended"][-1]
     assert ended.data["differing"] > 0 and "differed" in ended.message
 

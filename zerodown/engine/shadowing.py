@@ -68,9 +68,11 @@ def run(engine: Any, d: Any, step: Shadow, addresses: Sequence[str],
     wanted = settings(cfg, addresses[0])
     watch = Watch(engine, d.id, step.revision, router, wanted)
     router.shadow(wanted)
+    unsafe = (f" -- warning: {', '.join(cfg.unsafe)} requests are sent twice, to stable and to "
+              f"r{step.revision}, with whatever they change" if cfg.unsafe else "")
     engine.store.event(engine.service, "shadow.started",
                        f"copying {cfg.percent:g}% of {'/'.join(cfg.methods)} requests to "
-                       f"r{step.revision} at {addresses[0]}", d.id, **wanted)
+                       f"r{step.revision} at {addresses[0]}{unsafe}", d.id, **wanted)
     verdict, why = "inconclusive", "stopped before a verdict"
     try:
         verdict, why = _judge(engine, d, step, cfg, watch, check)
