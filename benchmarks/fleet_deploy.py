@@ -160,10 +160,12 @@ def deploy(stack: Stack, version: str, samples: int) -> dict:
             "ratio": took / path_s, "steps": timeline(stack.store, id, wall)}
 
 
-def one(fleet: Fleet, name: str, samples: int) -> dict:
+def one(fleet: Fleet, name: str, samples: int, interval: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="zd-fleet-") as tmp:
         path = Path(tmp) / "zerodown.yaml"
-        path.write_text(fleet.service_config(free_port(), STRATEGIES[name], PER_HOST))
+        text = fleet.service_config(free_port(), STRATEGIES[name], PER_HOST)
+        assert "interval: 100ms" in text
+        path.write_text(text.replace("interval: 100ms", f"interval: {interval}"))
         stack = Stack(path, Path(tmp) / "state")
         try:
             stack.deploy("v1")
@@ -188,6 +190,9 @@ def main() -> int:
     parser.add_argument("--only", choices=list(STRATEGIES))
     parser.add_argument("--rounds", type=int, default=1, help="each strategy this many times")
     parser.add_argument("--samples", type=int, default=3, help="app start measurements per batch")
+    parser.add_argument("--interval", default="20ms",
+                        help="health.interval (as deploy_bench.py: a probe is cheap; the wait "
+                             "for the next probe after an instance is ready is not counted)")
     parser.add_argument("--steps", action="store_true",
                         help="print each step's start and duration (deployment under load)")
     args = parser.parse_args()
@@ -198,7 +203,7 @@ def main() -> int:
     with Fleet(HOSTS) as fleet:
         for _ in range(args.rounds):
             for name in [args.only] if args.only else list(STRATEGIES):
-                r = one(fleet, name, args.samples)
+                r = one(fleet, name, args.samples, args.interval)
                 for label, d in (("under load", r["loaded"]), ("without load", r["quiet"])):
                     print(f"{name:10} {label:12} {d['phase']:9} deploy {d['deploy_s']:5.2f} s "
                           f"critical path {d['critical_path_s']:5.2f} s ({d['parts']}) "

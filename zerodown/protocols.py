@@ -29,7 +29,9 @@ class Runtime(Protocol):
         """SIGTERM, then SIGKILL after `grace` seconds; returns when it is gone. Idempotent.
         A runtime whose stops take a while may set `stops_slowly = True`: the engine then
         stops in the background while the deployment goes on elsewhere (never in the
-        same slot), so stop() must be thread-safe."""
+        same slot), so stop() must be thread-safe. A runtime whose calls are round trips to
+        other machines may set `parallel = True`: the engine then starts a step's instances,
+        and probes them, from several threads at once (start, alive and healthy thread-safe)."""
 
     def alive(self, instance: Instance) -> bool:
         """Is the process still running?"""

@@ -12,6 +12,7 @@ Time comes from the injected Clock, so a test crosses a 30 s start in microsecon
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 from zerodown.errors import RuntimeFailure
@@ -34,9 +35,12 @@ def probed(instance: Instance, revision: Revision) -> str:
 
 
 def wait_healthy(runtime: Runtime, clock: Clock, targets: Sequence[tuple[Instance, Revision]],
-                 check: Callable[[], object] = lambda: None) -> None:
+                 check: Callable[[], object] = lambda: None, parallel: int = 1) -> None:
     """Return once every target is healthy; raise HealthError for the first that is not.
 
+    A round of probes starts every `health.interval` (its own duration included, so a
+    round of slow probes does not stretch the interval). `parallel` > 1: a round probes
+    that many targets at once (a runtime whose looks are round trips to other hosts).
     `check` runs between rounds of probes and may raise to stop waiting (the
     deployment was aborted from another process).
     """
@@ -44,28 +48,44 @@ def wait_healthy(runtime: Runtime, clock: Clock, targets: Sequence[tuple[Instanc
     streak = {inst.id: 0 for inst, _ in targets}
     last = {inst.id: "no answer yet" for inst, _ in targets}
     pending = list(targets)
-    while pending:
-        for inst, rev in pending:
-            if not runtime.alive(inst):
-                raise HealthError(f"instance {inst.id} exited before it became healthy (last: "
-                                  f"{_where(last[inst.id], inst, rev)}; log: "
-                                  f"{runtime.logs(inst)})", inst.ref)
-            ok, seen = runtime.healthy(inst, rev)
-            last[inst.id] = seen
-            streak[inst.id] = streak[inst.id] + 1 if ok else 0
-        pending = [(i, r) for i, r in pending if streak[i.id] < r.health.healthy_threshold]
-        if not pending:
-            return
-        elapsed = clock.now() - start
-        late = [(i, r) for i, r in pending if elapsed >= r.health.start_timeout]
-        if late:
-            inst, rev = late[0]
-            raise HealthError(f"instance {inst.id} did not become healthy within "
-                              f"{rev.health.start_timeout:g}s (last: "
-                              f"{_where(last[inst.id], inst, rev)})", inst.ref)
-        check()
-        clock.sleep(min(min(r.health.interval, r.health.start_timeout - elapsed)
-                        for _, r in pending))
+    pool = ThreadPoolExecutor(max_workers=min(parallel, len(targets))) if parallel > 1 else None
+    try:
+        while pending:
+            began = clock.now()
+            looks = (pool.map(lambda t: _look(runtime, *t), pending) if pool is not None
+                     else (_look(runtime, inst, rev) for inst, rev in pending))
+            for (inst, rev), (alive, ok, seen) in zip(pending, list(looks)):
+                if not alive:
+                    raise HealthError(f"instance {inst.id} exited before it became healthy "
+                                      f"(last: {_where(last[inst.id], inst, rev)}; log: "
+                                      f"{runtime.logs(inst)})", inst.ref)
+                last[inst.id] = seen
+                streak[inst.id] = streak[inst.id] + 1 if ok else 0
+            pending = [(i, r) for i, r in pending if streak[i.id] < r.health.healthy_threshold]
+            if not pending:
+                return
+            elapsed = clock.now() - start
+            late = [(i, r) for i, r in pending if elapsed >= r.health.start_timeout]
+            if late:
+                inst, rev = late[0]
+                raise HealthError(f"instance {inst.id} did not become healthy within "
+                                  f"{rev.health.start_timeout:g}s (last: "
+                                  f"{_where(last[inst.id], inst, rev)})", inst.ref)
+            check()
+            spent = clock.now() - began
+            clock.sleep(max(0.0, min(min(r.health.interval - spent, r.health.start_timeout - elapsed)
+                                     for _, r in pending)))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+
+def _look(runtime: Runtime, inst: Instance, rev: Revision) -> tuple[bool, bool, str]:
+    """(alive, healthy, what was seen): one probe, and whether the process still runs."""
+    if not runtime.alive(inst):
+        return False, False, ""
+    ok, seen = runtime.healthy(inst, rev)
+    return True, ok, seen
 
 
 def _where(seen: str, inst, rev) -> str:

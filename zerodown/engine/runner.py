@@ -496,7 +496,10 @@ class Engine:
         return self._revisions[number]
 
     def _strategy(self, revision: int, section: dict) -> StrategyConfig:
-        source = {k: v for k, v in self._config(revision).source.items() if k != "strategy"}
+        cfg = self._config(revision)
+        if section == (cfg.source.get("strategy") or {}):
+            return cfg.strategy  # the revision's own: parsed already (a parse costs ~50 ms)
+        source = {k: v for k, v in cfg.source.items() if k != "strategy"}
         return parse_config(yaml.safe_dump({**source, **({"strategy": section} if section else {})})
                             ).strategy
 

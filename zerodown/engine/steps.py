@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Protocol, Sequence
 
 from zerodown.analysis.duration import FLOOR
@@ -29,6 +30,7 @@ from zerodown.plan import (Analyze, Drain, Hook, Pause, Route, Shadow, Start, St
                            balancer_check, route_table)
 from zerodown.protocols import Clock, Router, Runtime
 
+MAX_PARALLEL = 16  # a parallel runtime's starts (or probes) in flight at once
 POLL = 1.0  # how often a waiting runner re-reads the store for another process's signal
 DRAIN_POLL = 0.25  # how often a drain asks the router about in-flight requests
 ROUTER_WAIT = 15.0  # how long a stop waits for a load balancer that does not answer (restarting)
@@ -83,14 +85,35 @@ def start(engine: Engine, d: Deployment, i: int, step: Start) -> None:
 
 
 def launch(engine: Engine, refs: Sequence[InstanceRef]) -> list[Instance]:
+    """Start `refs` (their intents already written): in turn, or all at once on a runtime
+    whose starts are round trips to other machines (`parallel`)."""
+    jobs = [(engine._revision(ref.revision), ref.slot) for ref in refs]
     started: list[Instance] = []
+    if getattr(engine.runtime, "parallel", False) and len(jobs) > 1:
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(jobs))) as pool:
+            futures = [pool.submit(engine.runtime.start, *job) for job in jobs]
+        errors = []
+        for future in futures:
+            try:
+                started.append(future.result())
+            except Exception as e:  # the others' outcomes are kept all the same
+                errors.append(e)
+        if errors:
+            _keep(engine, started)
+            raise errors[0]
+        return started
     try:
-        for ref in refs:
-            started.append(engine.runtime.start(engine._revision(ref.revision), ref.slot))
-    except ZerodownError:  # keep the addresses of those that did start, for their stop
-        engine.store.set_instances(engine.service, [Change(x.ref, "starting", x) for x in started])
+        for job in jobs:
+            started.append(engine.runtime.start(*job))
+    except ZerodownError:
+        _keep(engine, started)
         raise
     return started
+
+
+def _keep(engine: Engine, started: Sequence[Instance]) -> None:
+    """A start failed: keep the addresses of those that did start, for their stop."""
+    engine.store.set_instances(engine.service, [Change(x.ref, "starting", x) for x in started])
 
 
 def runs(engine: Engine, row) -> bool:
@@ -115,7 +138,8 @@ def wait_healthy(engine: Engine, d: Deployment, i: int, step: WaitHealthy) -> No
             raise HealthError(f"instance {ref.name(engine.service)} was never started", ref)
         targets.append((inst, engine._revision(ref.revision)))
     health.wait_healthy(engine.runtime, engine.clock, targets,
-                        check=lambda: engine._check(d.id, {Phase.ABORTING}))
+                        check=lambda: engine._check(d.id, {Phase.ABORTING}),
+                        parallel=MAX_PARALLEL if getattr(engine.runtime, "parallel", False) else 1)
     engine.store.finish_step(d.id, i, f"healthy: {_names(step.instances, engine.service)}",
                              [Change(r, "healthy") for r in step.instances
                               if rows[r].state not in ("healthy", "routed")])

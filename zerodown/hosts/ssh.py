@@ -24,6 +24,7 @@ import io
 import json
 import shlex
 import tarfile
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -77,6 +78,7 @@ class SshHost:
         self.agent_dir = f"{state_dir.rstrip('/')}/agent/{digest}"
         self.step_timeout = connections.options.command_timeout  # runtime.command_timeout
         self._installed = False
+        self._installing = threading.Lock()  # calls from several threads install it once
 
     # --- the Host protocol ---------------------------------------------------
 
@@ -166,6 +168,12 @@ class SshHost:
 
     def install(self) -> None:
         """Put the agent on the host unless this content is there already."""
+        with self._installing:
+            self._install()
+
+    def _install(self) -> None:
+        if self._installed:
+            return
         d = shlex.quote(self.agent_dir)
         there = self.connections.run(self.name, f"test -e {d}/ok", timeout=self.step_timeout)
         if there.status == 0:

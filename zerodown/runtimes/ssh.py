@@ -42,6 +42,7 @@ class SshRuntime:
     """Runtime protocol over SSH hosts; see the module docstring."""
 
     stops_slowly = True
+    parallel = True  # a step's instances are started and probed at once, across the hosts
 
     def __init__(self, state_dir: str | os.PathLike, config: ServiceConfig):
         self.config = config
