@@ -3,7 +3,7 @@
     .venv/bin/python scripts/diagrams.py          # rewrites docs/img/ (deterministic)
 
 The timelines are drawn from the plans the real planners make (zerodown.strategies) for
-4 instances of r1 replaced by r2, and the lifecycle from zerodown.engine.lifecycle's
+4 instances of r1 replaced by r2 (and 6 on a fleet of 3 hosts), and the lifecycle from zerodown.engine.lifecycle's
 transition table, so the pictures change when the code does;
 tests/unit/test_diagrams.py fails when a committed picture differs from what this draws.
 Plain SVG, no dependencies: a browser or `chromium --headless --screenshot` shows them.
@@ -152,6 +152,13 @@ STRATEGIES = {
     "ab-test": ("A/B test, split 50 (sticky cohorts): held until `zerodown promote`",
                 ABTestStrategy(split=50, sticky=Sticky("cookie", "zerodown-ab", 86400))),
 }
+# On a fleet: (title, strategy, instances, hosts) — slot i on host i mod len(hosts).
+FLEET = {
+    "rolling-by-host": ("rolling, batch_by host, max_surge 2, 3 hosts × 2: one host after "
+                        "another",
+                        RollingStrategy(Amount(2), Amount(0), batch_by="host"), 6,
+                        ("app1", "app2", "app3")),
+}
 
 
 @dataclass
@@ -170,11 +177,12 @@ class Lane:
             self.changes.append((t, state))
 
 
-def simulate(strategy) -> tuple[dict[InstanceRef, Lane], list[tuple[float, dict[int, float]]],
-                                list[tuple[float, float, str]], float]:
+def simulate(strategy, n: int = 4, hosts: tuple[str, ...] = ()) -> tuple[
+        dict[InstanceRef, Lane], list[tuple[float, dict[int, float]]],
+        list[tuple[float, float, str]], float]:
     """Run the plan on a clock: lanes per instance, traffic shares over time, marks."""
-    refs = tuple(InstanceRef(1, Slot(i)) for i in range(4))
-    plan = plan_for(strategy, ServiceState("shop", 1, refs), Target(2, 4))
+    refs = tuple(InstanceRef(1, Slot(i)) for i in range(n))
+    plan = plan_for(strategy, ServiceState("shop", 1, refs), Target(2, n, hosts))
     lanes = {r: Lane(r, [(0.0, "serving")]) for r in refs}
     shares: list[tuple[float, dict[int, float]]] = [(0.0, {1: 100.0})]
     marks: list[tuple[float, float, str]] = []
@@ -215,12 +223,13 @@ def simulate(strategy) -> tuple[dict[InstanceRef, Lane], list[tuple[float, dict[
     return lanes, shares, marks, t + 0.3
 
 
-def timeline(title: str, strategy) -> str:
-    lanes, shares, marks, end = simulate(strategy)
-    left, width, row = 70, 760, 20
+def timeline(title: str, strategy, n: int = 4, hosts: tuple[str, ...] = ()) -> str:
+    lanes, shares, marks, end = simulate(strategy, n, hosts)
+    left, width, row = (70, 760, 20) if not hosts else (110, 720, 20)
     top = 58
     traffic_h = 70
-    rows = sorted(lanes, key=lambda r: r.slot.index)
+    # on a fleet, rows by host: a host's old and new instances side by side
+    rows = sorted(lanes, key=lambda r: (r.slot.index % len(hosts) if hosts else 0, r.slot.index))
     height = top + traffic_h + 30 + row * len(rows) + 70
     s = Svg(left + width + 20, height)
     s.text(left, 22, title, 13, weight="bold")
@@ -242,7 +251,8 @@ def timeline(title: str, strategy) -> str:
     base = top + traffic_h + 24
     for n, ref in enumerate(rows):
         y = base + n * row
-        s.text(left - 8, y + 13, f"r{ref.revision} s{ref.slot.index}", 11, "end")
+        on = f"{hosts[ref.slot.index % len(hosts)]}  " if hosts else ""
+        s.text(left - 8, y + 13, f"{on}r{ref.revision} s{ref.slot.index}", 11, "end")
         changes = lanes[ref].changes + [(end, "end")]
         color = OLD if ref.revision == 1 else NEW
         for (t0, state), (t1, _) in zip(changes, changes[1:]):
@@ -352,6 +362,8 @@ def pictures() -> dict[str, str]:
     out = {"architecture.svg": architecture(), "lifecycle.svg": lifecycle()}
     for name, (title, strategy) in STRATEGIES.items():
         out[f"timeline-{name}.svg"] = timeline(title, strategy)
+    for name, (title, strategy, n, hosts) in FLEET.items():
+        out[f"timeline-{name}.svg"] = timeline(title, strategy, n, hosts)
     return out
 
 
