@@ -563,9 +563,9 @@ def count_requests(out: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def run_wrk(port: int, connections: int, duration: float) -> str:
+def run_wrk(port: int, connections: int, duration: float, lua: Path | None = None) -> str:
     argv = [WRK, "-t", "1", "-c", str(connections), "-d", f"{duration:g}s", "--latency",
-            "--timeout", "5s", "-s", str(LUA), f"http://127.0.0.1:{port}/"]
+            "--timeout", "5s", "-s", str(lua or LUA), f"http://127.0.0.1:{port}/"]
     done = subprocess.run(pinned("load", argv), capture_output=True, text=True,
                           timeout=duration + 30)
     if done.returncode != 0:

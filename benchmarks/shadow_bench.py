@@ -1,12 +1,23 @@
 """The cost of shadow traffic to users: the embedded proxy's req/s and p99 with a shadow at
 100% (every GET copied to a third backend and compared) vs none, in one run.
 
-    .venv/bin/python benchmarks/shadow_bench.py --rounds 3 --duration 5 --connections 64
+    .venv/bin/python benchmarks/shadow_bench.py --rounds 3 --duration 4 --connections 64
+    .venv/bin/python benchmarks/shadow_bench.py --modes off,process,process-nice0,thread,loop
+    .venv/bin/python benchmarks/shadow_bench.py --delay-ms 20   # a load the machine has room for
+    .venv/bin/python benchmarks/shadow_bench.py --shadow-nice 19  # a shadow that takes no user CPU
 
-Backends are nginx (proxy_bench.py's: two serving, a third as the shadow); wrk with 1
-thread and browser headers. Rounds interleave off/on so a busy machine moves both alike;
-medians are reported, with the ratio on/off, wrk's non-2xx and socket errors, and the
-shadow's own counts (compared, differing, dropped: a copy the queue had no room for).
+Backends are nginx (proxy_bench.py's): two serving, and the shadow in an nginx of its own;
+wrk with 1 thread and browser headers. Rounds interleave the modes so a busy machine moves
+all alike; medians are reported, with the ratio to "off", wrk's non-2xx and socket errors,
+the share of users' requests whose copy was compared, the CPU per user request of the
+proxy's serving process (the users' path) and of the mirror's worker process, and the
+shadow's own counts (compared, differing, dropped: a copy there was no room for).
+
+Modes: off (no shadow), process (the default: a worker process at nice 19), process-nice0,
+thread, loop (the comparison on the proxy's own event loop). --delay-ms D makes each wrk
+connection wait D ms between requests: an offered load below the machine's capacity, where
+spare CPU is there to compare with. On 2 cores the shadow nginx competes with the users'
+path for CPU; --shadow-nice 19 runs it at the lowest priority, to see the mirror's own cost.
 """
 
 from __future__ import annotations
@@ -16,12 +27,50 @@ import json
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from proxy_bench import (admin_call, free_port, parse_wrk, run_wrk,  # noqa: E402
-                         start_backends, start_zerodown)
+from proxy_bench import (LUA, Child, backend_conf, cpu_snapshot, cpu_used,  # noqa: E402
+                         free_port, parse_wrk, run_wrk, admin_call, start_backends,
+                         start_zerodown, wait_ready)
+
+NGINX = "/usr/sbin/nginx"
+MODES = {"off": {}, "process": {"runner": "process"},
+         "process-nice0": {"runner": "process", "nice": 0},
+         "thread": {"runner": "thread"}, "loop": {"runner": "loop"}}
+COUNTS = ("offered", "compared", "differing", "dropped", "timed_out", "failed")
+
+
+def start_shadow(tmp: Path, port: int, nice: int) -> Child:
+    conf = tmp / "shadow.conf"
+    conf.write_text(backend_conf(tmp, [port]).replace("-backends", "-shadow")
+                    .replace("backends.pid", "shadow.pid"))
+    argv = [NGINX, "-p", str(tmp), "-e", str(tmp / "shadow-error.log"), "-c", str(conf)]
+    child = Child("shadow", ["nice", "-n", str(nice), *argv] if nice else argv,
+                  tmp / "shadow.out")
+    wait_ready(child, port)
+    return child
+
+
+def is_worker(pid: int) -> bool:
+    try:
+        return b"zerodown.shadow.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def cpu_split(before: dict, after: dict, requests: int) -> tuple[float, float]:
+    """µs of CPU per user request: the proxy's own processes, and the mirror's worker."""
+    workers = {pid for pid in after if is_worker(pid)}
+    total = cpu_used(before, after)
+    worker = cpu_used(before, {p: s for p, s in after.items() if p in workers}) if workers \
+        else (0.0, 0.0, 0)
+    if total is None or not requests:
+        return 0.0, 0.0
+    w = (worker[0] + worker[1]) if worker else 0.0
+    return (total[0] + total[1] - w) * 1e6 / requests, w * 1e6 / requests
 
 
 def main() -> int:
@@ -29,47 +78,76 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--modes", default="off,process")
+    ap.add_argument("--delay-ms", type=float, default=0.0)
+    ap.add_argument("--shadow-nice", type=int, default=0)
     args = ap.parse_args()
+    modes = args.modes.split(",")
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown or "off" not in modes:
+        ap.error(f"--modes: {', '.join(unknown) or 'off missing'} "
+                 f"(known: {', '.join(MODES)}; off is the reference)")
+    results: dict[str, list] = {mode: [] for mode in modes}
+    cpu: dict[str, list] = {mode: [] for mode in modes}
+    shadow: dict[str, dict] = {mode: dict.fromkeys(COUNTS, 0) for mode in modes}
     with tempfile.TemporaryDirectory(prefix="shadow-bench-") as tmpdir:
         tmp = Path(tmpdir)
         ports = [free_port() for _ in range(3)]
-        backends = start_backends(tmp, ports)
+        backends = start_backends(tmp, ports[:2])
+        shadow_nginx = start_shadow(tmp, ports[2], args.shadow_nice)
         port = free_port()
         proxy = start_zerodown(tmp, port, ports[:2])
         sock = tmp / "admin.sock"
-        results: dict[str, list] = {"off": [], "on": []}
-        shadow: dict = {}
+        lua = None
+        if args.delay_ms:
+            lua = tmp / "paced.lua"
+            lua.write_text(LUA.read_text() + f"\nfunction delay()\n  return {args.delay_ms:g}\nend\n")
         try:
-            run_wrk(port, args.connections, 1.0)  # warm-up
+            run_wrk(port, args.connections, 1.0, lua)  # warm-up
             for _ in range(args.rounds):
-                for mode in ("off", "on"):
-                    if mode == "on":
+                for mode in modes:
+                    if mode != "off":
                         status, text = admin_call(sock, "PUT", "/shadow", {
                             "address": f"127.0.0.1:{ports[2]}", "percent": 100,
-                            "body": "exact"})
+                            "body": "exact", **MODES[mode]})
                         assert status == 200, text
-                    out = run_wrk(port, args.connections, args.duration)
-                    results[mode].append(parse_wrk(mode, args.connections, out))
-                    if mode == "on":
+                        time.sleep(0.3)  # the worker process starts
+                    before = cpu_snapshot(proxy.pid)
+                    out = run_wrk(port, args.connections, args.duration, lua)
+                    after = cpu_snapshot(proxy.pid)
+                    result = parse_wrk(mode, args.connections, out)
+                    results[mode].append(result)
+                    cpu[mode].append(cpu_split(before, after, result.requests))
+                    if mode != "off":
+                        time.sleep(0.1)  # the worker's last report (every 20 ms)
                         status, text = admin_call(sock, "DELETE", "/shadow")
                         got = json.loads(text)
-                        for key in ("offered", "compared", "differing", "dropped", "timed_out",
-                                    "failed"):
-                            shadow[key] = shadow.get(key, 0) + got[key]
+                        for key in COUNTS:
+                            shadow[mode][key] += got[key]
         finally:
             proxy.stop()
+            shadow_nginx.stop()
             backends.stop()
-    rows = {}
-    for mode, runs in results.items():
-        rows[mode] = {"rps": statistics.median(r.rps for r in runs),
-                      "p99_ms": statistics.median(r.p99_ms for r in runs),
-                      "errors": sum(r.errors for r in runs)}
-        print(f"shadow {mode:3}: {rows[mode]['rps']:9.0f} req/s  p99 {rows[mode]['p99_ms']:6.2f} ms"
-              f"  errors {rows[mode]['errors']}   (rounds: "
+    print(f"{args.connections} connections, {args.duration:g} s x {args.rounds} rounds"
+          + (f", {args.delay_ms:g} ms between a connection's requests" if args.delay_ms else "")
+          + (f", shadow nginx at nice {args.shadow_nice}" if args.shadow_nice else ""))
+    off_rps = statistics.median(r.rps for r in results["off"])
+    off_p99 = statistics.median(r.p99_ms for r in results["off"])
+    for mode in modes:
+        runs = results[mode]
+        rps, p99 = statistics.median(r.rps for r in runs), statistics.median(r.p99_ms for r in runs)
+        proxy_us = statistics.median(c[0] for c in cpu[mode])
+        worker_us = statistics.median(c[1] for c in cpu[mode])
+        requests = sum(r.requests for r in runs)
+        share = (f"  compared {shadow[mode]['compared'] / requests:6.1%}" if mode != "off"
+                 else " " * 17)
+        print(f"{mode:14}: {rps:7.0f} req/s ({rps / off_rps:.3f}x)  p99 {p99:6.2f} ms "
+              f"({p99 / off_p99:.2f}x)  errors {sum(r.errors for r in runs)}{share}"
+              f"  cpu/req proxy {proxy_us:5.1f} µs worker {worker_us:5.1f} µs  (rounds: "
               + ", ".join(f"{r.rps:.0f}" for r in runs) + ")")
-    print(f"on/off: req/s {rows['on']['rps'] / rows['off']['rps']:.3f}, "
-          f"p99 {rows['on']['p99_ms'] / rows['off']['p99_ms']:.2f}")
-    print("shadow counts:", json.dumps(shadow))
+    for mode in modes:
+        if mode != "off":
+            print(f"{mode} counts:", json.dumps(shadow[mode]))
     return 0
 
 

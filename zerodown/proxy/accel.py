@@ -1,6 +1,6 @@
 """The proxy's hot path, compiled to C with mypyc when it can be.
 
-The four hot modules are plain, fully typed Python. `scripts/setup.sh` runs
+The hot modules are plain, fully typed Python. `scripts/setup.sh` runs
 `zerodown accel build`, which compiles them with mypyc into
 `<venv>/zerodown-accel/<hash of their source>/`; importing `zerodown.proxy`
 puts that folder first on the package path when (and only when) the hash
@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-HOT_MODULES = ("metrics.py", "routing.py", "upstream.py", "server.py")
+HOT_MODULES = ("metrics.py", "routing.py", "upstream.py", "server.py", "tap.py")
 HERE = Path(__file__).resolve().parent
 
 

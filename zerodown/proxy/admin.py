@@ -175,21 +175,21 @@ class AdminAPI:
     def _shadow(self, method: str, body: bytes, plane: DataPlane) -> tuple[int, str, bytes]:
         """GET: the shadow's counts and examples; PUT: start one (replacing any); DELETE: stop."""
         if method == "GET":
-            return _json(200, plane.mirror.stats() if plane.mirror is not None else None)
+            return _json(200, plane.mirror.owner.stats() if plane.mirror is not None else None)
         if method not in ("PUT", "DELETE"):
             return _json(405, {"error": f"{method} /shadow: use GET, PUT or DELETE"})
         old, plane.mirror = plane.mirror, None
         if old is not None:
-            asyncio.ensure_future(old.mirror.close())
+            asyncio.ensure_future(old.owner.close())
         if method == "DELETE":
-            return _json(200, old.stats() if old is not None else None)
+            return _json(200, old.owner.stats() if old is not None else None)
         from zerodown.shadow.mirror import from_settings  # only when a shadow is asked for
         try:
             made = from_settings(json.loads(body or b"null"))
         except ValueError as e:
             return _json(400, {"error": f"PUT /shadow: {e}"})
-        made.mirror.start()
-        plane.mirror = made
+        made.start()
+        plane.mirror = made.tap
         return _json(200, made.stats())
 
     def _apply(self, body: bytes, plane: DataPlane) -> tuple[int, str, bytes]:

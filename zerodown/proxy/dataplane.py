@@ -57,7 +57,7 @@ class DataPlane:
         self.forwarded_proto = b"\r\nX-Forwarded-Proto: http\r\n"  # https behind TLS (main.py)
         self.unrouted = 0  # 503s the proxy answered with no revision to route to
         self.unknown_host = 0  # the front's: 404s for a Host and path no service claims
-        self.mirror = None  # a ProxyMirror (zerodown/shadow/mirror.py) while a shadow runs
+        self.mirror: Tap | None = None  # a Tap (proxy/tap.py) while a shadow runs; its owner: shadow/mirror.py
         self.h2c = None  # with --http2-prior-knowledge: h2session.prior_knowledge
         self.refused_methods = settings.refused_methods()
         self.refused_initials = bytes(any(m[:1] == bytes([c]) for m in self.refused_methods)

@@ -24,6 +24,7 @@ from zerodown.proxy.errlog import ErrorLog
 from zerodown.proxy.hygiene import HOST_LINE, host_lines, origin_form
 from zerodown.proxy.routing import Routes, strip_client_forwarded
 from zerodown.proxy.settings import ProxySettings
+from zerodown.proxy.tap import Tap
 from zerodown.proxy.upstream import BackendPool, RevisionTarget, UpstreamConn, not_connected
 
 # Final: mypyc compiles these to constants, not a dictionary lookup per use.
@@ -76,7 +77,7 @@ class Plane(Protocol):
     forwarded_proto: bytes  # b"\r\nX-Forwarded-Proto: http(s)\r\n", by the listener's scheme
     unrouted: int
     sites: Any  # services.Services while several services share the listener, else None
-    mirror: Any  # a ProxyMirror (zerodown/shadow/mirror.py) while a shadow runs, else None
+    mirror: Tap | None  # while a shadow runs (its owner: zerodown/shadow/mirror.ProxyMirror)
     h2c: Any  # with --http2-prior-knowledge: h2session.prior_knowledge, else None
     errors: ErrorLog
 
@@ -93,7 +94,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
                  "target", "pool", "waiting_for", "up", "t0", "tried", "paused", "upgrade",
                  "close_after", "clock", "host", "tail", "chunks", "write_paused", "write", "feed",
                  "max_head", "refused", "refused_initials", "peer", "host_at",
-                 "capture", "sent_at")
+                 "capture", "captured", "sent_at")
 
     def __init__(self, plane: Plane):
         self.plane = plane
@@ -129,6 +130,7 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         self.waiting_for: BackendPool | None = None
         self.up: UpstreamConn | None = None
         self.capture: list | None = None  # the response's bytes, while a shadow compares them
+        self.captured = 0  # their length
         self.t0 = 0.0  # perf_counter() when the request was dispatched
         self.sent_at = 0.0  # the loop's clock when this attempt went to its backend
         self.tried: tuple = ()
@@ -331,8 +333,12 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         if self.tried:
             self.tried = ()
         picked, self.inject = routes.pick(head, scanned)
-        if plane.mirror is not None:  # a shadow runs: keep this response if it wants a copy
-            self.capture = [] if plane.mirror.wants(head) else None
+        mirror = plane.mirror
+        if mirror is not None:  # a shadow runs: keep this response if it wants a copy
+            if mirror.wants(head):
+                self.capture, self.captured = [], 0
+            else:
+                self.capture = None
         if plane.stopping:
             self.announce_close()
         target: RevisionTarget | None = picked  # typed: native attribute access below
@@ -468,6 +474,13 @@ class ClientConn:  # an asyncio protocol, by duck typing (compiled classes take 
         self.served += 1
         self.last_active = now
         self._next_request(upstream_keep)
+
+    def capture_too_large(self) -> None:
+        """Stable's response outgrew what a shadow compares: its chunks are let go."""
+        self.capture = None
+        mirror = self.plane.mirror
+        if mirror is not None:
+            mirror.too_large += 1
 
     def _next_request(self, reusable: bool) -> None:
         if not reusable or not self.keep_alive or self.state != WAIT or self.close_after \

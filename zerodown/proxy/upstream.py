@@ -25,6 +25,7 @@ from httptools.parser.errors import HttpParserCallbackError, HttpParserError, Ht
 
 from zerodown.proxy.metrics import Stats
 from zerodown.proxy.settings import ProxySettings
+from zerodown.proxy.tap import MAX_BODY
 
 if TYPE_CHECKING:
     from zerodown.proxy.server import ClientConn
@@ -125,7 +126,11 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
             return
         capture = client.capture
         if capture is not None:  # a shadow compares this response: a reference, no copy
-            capture.append(data)
+            client.captured += len(data)
+            if client.captured > MAX_BODY:
+                client.capture_too_large()
+            else:
+                capture.append(data)
         client.write(data)
         if self.done:  # the response ended: this connection is free for the next request
             self.done = False

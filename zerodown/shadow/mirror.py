@@ -11,8 +11,8 @@ connection to the shadow it keeps alive, within `timeout`, and compare the shado
 with stable's (diff.py). A shadow that is slow or hangs holds only its workers:
 the queue fills and later copies are dropped and counted, never waited for.
 ProxyMirror is what the embedded proxy holds while a shadow runs (its admin API's
-PUT /shadow makes one): which requests are copied (methods, a percent), and the
-Mirror they go to.
+PUT /shadow makes one): the Tap its hot path feeds and the Outbox (outbox.py) that
+runs a Mirror off the proxy's event loop, in a worker process by default.
 """
 
 from __future__ import annotations
@@ -20,10 +20,15 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
+from typing import TYPE_CHECKING
 
 import httptools
 
 from zerodown.shadow.diff import Answer, Difference, Spec, compare
+
+if TYPE_CHECKING:
+    from zerodown.proxy.tap import Tap
+    from zerodown.shadow.outbox import Outbox
 
 _CONNECTION = re.compile(rb"\r\n(connection|keep-alive):[^\r\n]*", re.I)
 
@@ -109,7 +114,8 @@ class Mirror:
                 "queued": self.queue.qsize(),
                 "examples": [{"request": line, "what": d.what, "where": d.where,
                               "stable": d.stable, "shadow": d.shadow}
-                             for line, d in self.examples]}
+                             for line, d in list(self.examples)]}  # list(): one C call, safe
+                                                                 # against a worker thread
 
     async def _work(self) -> None:
         conn: list = []  # this worker's connection to the shadow, kept alive: [reader, writer]
@@ -183,42 +189,35 @@ SAFE = ("GET", "HEAD", "OPTIONS")
 
 
 class ProxyMirror:
-    """The proxy's side: `wants(head)` per request (a method check and a counter, no
-    randomness), `offer` per copied response; `settings` echoes what PUT /shadow set."""
+    """What the embedded proxy holds while a shadow runs: the Tap its hot path feeds
+    (zerodown/proxy/tap.py), the Outbox that takes the copies off to be compared, and
+    `settings`, echoed with the counts by the admin API's GET /shadow."""
 
-    def __init__(self, mirror: Mirror, methods: tuple[str, ...] = ("GET", "HEAD"),
-                 percent: float = 100.0, settings: dict | None = None):
-        self.mirror, self.percent = mirror, percent
-        self.methods = tuple(m.encode() + b" " for m in methods)
-        self.settings = dict(settings or {})
-        self._share = 0.0
+    def __init__(self, tap: Tap, outbox: Outbox, settings: dict):
+        self.tap, self.outbox, self.settings = tap, outbox, settings
+        tap.owner = self
 
-    def wants(self, head: bytes) -> bool:
-        if not head.startswith(self.methods):
-            return False
-        self._share += self.percent
-        if self._share < 100.0:
-            return False
-        self._share -= 100.0
-        if self.mirror.queue.full():  # dropped now: the response is not even kept
-            self.mirror.dropped += 1
-            return False
-        return True
+    def start(self) -> None:
+        self.outbox.start()
 
-    def offer(self, head: bytes, body: bytes, stable: bytes) -> bool:
-        return self.mirror.offer(head, body, stable)
+    async def close(self) -> None:
+        await self.outbox.close()
 
     def stats(self) -> dict:
-        return {**self.settings, **self.mirror.stats()}
+        return {**self.settings, **self.outbox.stats()}
 
 
-def from_settings(doc: object) -> ProxyMirror:
-    """PUT /shadow's body -> a ProxyMirror (not started); ValueError naming the bad field."""
+RUNNERS = ("process", "thread", "loop")
+
+
+def read_settings(doc: object) -> dict:
+    """PUT /shadow's body, checked and with its defaults filled in (JSON: it also travels
+    to the worker process); ValueError naming the bad field."""
     from zerodown.shadow.diff import PathError, parse_path
     if not isinstance(doc, dict):
         raise ValueError("a JSON object: {\"address\": \"host:port\", \"percent\": 100, ...}")
     known = {"address", "percent", "methods", "headers", "body", "ignore", "capacity",
-             "workers", "timeout_s"}
+             "workers", "timeout_s", "runner", "nice"}
     unknown = sorted(set(doc) - known)
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -235,20 +234,51 @@ def from_settings(doc: object) -> ProxyMirror:
     body = doc.get("body", "json")
     if body not in ("json", "exact", "none"):
         raise ValueError(f"body: {body!r} is not one of json, exact, none")
+    ignore = doc.get("ignore", [])
     try:
-        ignore = tuple(parse_path(p) for p in doc.get("ignore", []))
+        for path in ignore:
+            parse_path(path)
     except (PathError, TypeError, AttributeError) as e:
         raise ValueError(f"ignore: {e}") from None
+    runner = doc.get("runner", "process")
+    if runner not in RUNNERS:
+        raise ValueError(f"runner: {runner!r} is not one of {', '.join(RUNNERS)}")
     numbers = {}
     for key, default, low, high in (("capacity", 1024, 1, 1 << 20), ("workers", 4, 1, 256),
-                                    ("timeout_s", 2.0, 0.001, 3600)):
+                                    ("timeout_s", 2.0, 0.001, 3600), ("nice", NICE, 0, 19)):
         value = doc.get(key, default)
         if not isinstance(value, (int, float)) or not low <= value <= high:
             raise ValueError(f"{key}: {value!r} is not a number from {low} to {high}")
         numbers[key] = value
-    spec = Spec(tuple(str(h) for h in doc.get("headers", [])), body, ignore)
-    mirror = Mirror((host.strip("[]"), int(port)), spec, capacity=int(numbers["capacity"]),
-                    workers=int(numbers["workers"]), timeout=float(numbers["timeout_s"]))
-    settings = {"address": f"{host}:{port}", "percent": percent, "methods": methods,
-                "unsafe_methods": sorted(set(methods) - set(SAFE))}
-    return ProxyMirror(mirror, tuple(methods), float(percent), settings)
+    return {"address": f"{host}:{port}", "percent": percent, "methods": methods,
+            "headers": [str(h) for h in doc.get("headers", [])], "body": body,
+            "ignore": list(ignore), "runner": runner, "capacity": int(numbers["capacity"]),
+            "workers": int(numbers["workers"]), "timeout_s": float(numbers["timeout_s"]),
+            "nice": int(numbers["nice"])}
+
+
+def make_mirror(settings: dict) -> Mirror:
+    """The Mirror that read_settings' `settings` describe (not started)."""
+    from zerodown.shadow.diff import parse_path
+    host, _, port = settings["address"].rpartition(":")
+    spec = Spec(tuple(settings["headers"]), settings["body"],
+                tuple(parse_path(p) for p in settings["ignore"]))
+    return Mirror((host.strip("[]"), int(port)), spec, capacity=settings["capacity"],
+                  workers=settings["workers"], timeout=settings["timeout_s"])
+
+
+# The worker process's niceness: it compares with the CPU users leave over (measured in
+# benchmarks/README.md, "Shadow traffic").
+NICE = 19
+
+
+def from_settings(doc: object) -> ProxyMirror:
+    """PUT /shadow's body -> a ProxyMirror (not started); ValueError naming the bad field."""
+    from zerodown.proxy.tap import Tap
+    from zerodown.shadow.outbox import Outbox
+    settings = read_settings(doc)
+    tap = Tap(tuple(m.encode() + b" " for m in settings["methods"]), float(settings["percent"]),
+              settings["capacity"])
+    shown = {k: settings[k] for k in ("address", "percent", "methods", "runner")}
+    shown["unsafe_methods"] = sorted(set(settings["methods"]) - set(SAFE))
+    return ProxyMirror(tap, Outbox(settings, tap), shown)

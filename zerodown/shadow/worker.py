@@ -1,0 +1,74 @@
+"""The mirror's worker process: `python -m zerodown.shadow.worker FD` (outbox.py starts it).
+
+On the socket FD it reads the settings (a length-prefixed JSON object, mirror.read_settings'
+shape), then copies (outbox.frames); it sends each to the shadow and compares the answer
+with stable's (a Mirror, mirror.py, on this process's own event loop), and writes its
+counts back as a JSON line every REPORT_S while they change. A full Mirror queue stops
+the reading: the socket's buffers fill and the proxy drops copies before keeping them.
+It lowers its own priority first (`nice`): it compares with the CPU users leave over.
+The end of the socket (the proxy closed it, or died) ends the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import struct
+import sys
+
+from zerodown.shadow.mirror import Mirror, make_mirror
+from zerodown.shadow.outbox import REPORT_S, unframe
+
+
+async def serve(sock: socket.socket) -> None:
+    reader, writer = await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
+    size = struct.unpack("!I", await reader.readexactly(4))[0]
+    settings = json.loads(await reader.readexactly(size))
+    if settings.get("nice"):
+        os.nice(settings["nice"])
+    mirror = make_mirror(settings)
+    mirror.start()
+    reporting = asyncio.ensure_future(_report(mirror, writer))
+    buf = bytearray()
+    try:
+        while True:
+            data = await reader.read(1 << 18)
+            if not data:
+                break
+            buf += data
+            copies, used = unframe(buf)
+            del buf[:used]
+            for copy in copies:
+                await mirror.queue.put(copy)  # waits when full: the proxy's side fills
+    finally:
+        reporting.cancel()
+        await mirror.close()
+
+
+async def _report(mirror: Mirror, writer: asyncio.StreamWriter) -> None:
+    last = None
+    while True:
+        stats = mirror.stats()
+        if stats != last:
+            writer.write(json.dumps(stats).encode() + b"\n")
+            last = stats
+        await asyncio.sleep(REPORT_S)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or not argv[0].isdigit():
+        print("usage: python -m zerodown.shadow.worker FD (started by the proxy)", file=sys.stderr)
+        return 2
+    sock = socket.socket(fileno=int(argv[0]))
+    try:
+        import uvloop
+        uvloop.run(serve(sock))
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass  # the proxy went away: nothing left to compare for
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
