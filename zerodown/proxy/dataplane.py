@@ -30,6 +30,7 @@ from zerodown.proxy.metrics import BOUNDS, Stats, prometheus_services
 from zerodown.proxy.routing import Routes
 from zerodown.proxy.server import BODY, CLOSED, HEAD, WAIT, ClientConn
 from zerodown.proxy.settings import ProxySettings
+from zerodown.proxy.tap import Tap
 from zerodown.proxy.upstream import BackendPool, RevisionTarget
 from zerodown.table_version import check_newer
 

@@ -43,7 +43,7 @@ CHECK_S = 0.005  # how often the thread and loop runners look whether their Mirr
 
 def frames(batch: list) -> bytes:
     """Copies [(head, body, raw), ...] as the worker reads them."""
-    parts = []
+    parts: list[bytes] = []
     for head, body, raw in batch:
         parts += (FRAME.pack(len(head), len(body), len(raw)), head, body, raw)
     return b"".join(parts)
@@ -102,7 +102,7 @@ class Outbox:
 
     def start(self) -> None:
         self.loop = asyncio.get_event_loop()
-        self.tap.wake = lambda: self.loop.call_soon(self._flush)  # once per batch, not per copy
+        self.tap.wake = self._wake
         if self.settings["runner"] != "process":
             self._local = _Local(self.settings, self.tap, self.settings["runner"] == "thread")
             self._send = self._local.take
@@ -127,6 +127,9 @@ class Outbox:
         self._transport = transport
         self._send = lambda batch: transport.write(frames(batch))
         self._flush()  # what waited for the worker to start
+
+    def _wake(self) -> None:
+        self.loop.call_soon(self._flush)  # once per batch, not per copy
 
     def _flush(self) -> None:
         tap = self.tap
