@@ -51,6 +51,7 @@ def test_a_shadow_answering_differently_is_counted_and_users_only_see_stable(pro
     assert result.failed() == 0 and set(result.by_header["X-Version"]) == {"v1"}
     stats = settled(proxy, 300)
     assert (stats["compared"], stats["differing"]) == (300, 0), stats["examples"]
+    assert (stats["offered"], stats["queued"], stats["dropped"]) == (300, 0, 0), stats
 
     call(proxy, "PUT", {"address": f"{HOST}:{other.port}", "percent": 50, "runner": runner})
     result = run_load_sync(f"{proxy.url}/version", connections=4, requests=200)

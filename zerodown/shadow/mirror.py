@@ -128,7 +128,8 @@ class Mirror:
                 self.failed += 1
                 continue
             try:
-                shadow = await asyncio.wait_for(self._send(conn, head, body), self.timeout)
+                async with asyncio.timeout(self.timeout):  # no task per copy, as wait_for made
+                    shadow = await self._send(conn, head, body)
             except asyncio.TimeoutError:
                 self.timed_out += 1
                 _drop(conn)

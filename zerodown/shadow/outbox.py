@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from zerodown.proxy.tap import Tap
 
 FRAME = struct.Struct("!III")  # one copy: the lengths of its head, body and stable's raw answer
-HIGH_WATER = 256 << 10  # bytes the proxy buffers towards the worker before it drops copies
+BUFFER = 64 << 10  # bytes buffered towards the worker: by the proxy (then it drops copies),
+# and by the kernel on each side of the socket: with the worker's queue, copies wait a bounded time
 REPORT_S = 0.02  # how often the worker reports its counts
 CHECK_S = 0.005  # how often the thread and loop runners look whether their Mirror is full
 
@@ -108,6 +109,9 @@ class Outbox:
             self._send = self._local.take
             return
         mine, theirs = socket.socketpair()
+        for end in (mine, theirs):
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, BUFFER)
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, BUFFER)
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "zerodown.shadow.worker", str(theirs.fileno())],
@@ -121,7 +125,7 @@ class Outbox:
         if self._closing:
             transport.close()
             return
-        transport.set_write_buffer_limits(high=HIGH_WATER)
+        transport.set_write_buffer_limits(high=BUFFER)
         doc = json.dumps(self.settings).encode()
         transport.write(struct.pack("!I", len(doc)) + doc)
         self._transport = transport
@@ -158,12 +162,13 @@ class Outbox:
 
     def stats(self) -> dict:
         tap = self.tap
-        got = self._local.mirror.stats() if self._local is not None else self.report
+        got = self._local.stats() if self._local is not None else self.report
         out = {"offered": tap.offered, "dropped": tap.dropped + got.get("dropped", 0),
                "too_large": tap.too_large}
         for key in ("compared", "differing", "timed_out", "failed"):
             out[key] = got.get(key, 0)
-        out["queued"] = len(tap.pending) + got.get("queued", 0)
+        # waiting: in the Tap's list or on the way (not yet received), or in the Mirror's queue
+        out["queued"] = tap.offered - got.get("received", 0) + got.get("queued", 0)
         out["examples"] = got.get("examples", [])
         if self.error is not None:
             out["error"] = self.error
@@ -213,6 +218,10 @@ class _Local:
     def _offer(self, batch: list) -> None:
         for head, body, raw in batch:
             self.mirror.offer(head, body, raw)
+
+    def stats(self) -> dict:
+        mirror = self.mirror
+        return {**mirror.stats(), "received": mirror.offered + mirror.dropped}
 
     def _check(self) -> None:
         """The Tap is blocked while the Mirror's queue is full (the socket's buffers do

@@ -19,27 +19,29 @@ import struct
 import sys
 
 from zerodown.shadow.mirror import Mirror, make_mirror
-from zerodown.shadow.outbox import REPORT_S, unframe
+from zerodown.shadow.outbox import BUFFER, REPORT_S, unframe
 
 
 async def serve(sock: socket.socket) -> None:
-    reader, writer = await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
+    reader, writer = await asyncio.open_unix_connection(sock=sock, limit=BUFFER)
     size = struct.unpack("!I", await reader.readexactly(4))[0]
     settings = json.loads(await reader.readexactly(size))
     if settings.get("nice"):
         os.nice(settings["nice"])
     mirror = make_mirror(settings)
     mirror.start()
-    reporting = asyncio.ensure_future(_report(mirror, writer))
+    received = [0]  # copies read off the socket: the proxy counts those still in between
+    reporting = asyncio.ensure_future(_report(mirror, writer, received))
     buf = bytearray()
     try:
         while True:
-            data = await reader.read(1 << 18)
+            data = await reader.read(BUFFER)
             if not data:
                 break
             buf += data
             copies, used = unframe(buf)
             del buf[:used]
+            received[0] += len(copies)
             for copy in copies:
                 await mirror.queue.put(copy)  # waits when full: the proxy's side fills
     finally:
@@ -47,10 +49,10 @@ async def serve(sock: socket.socket) -> None:
         await mirror.close()
 
 
-async def _report(mirror: Mirror, writer: asyncio.StreamWriter) -> None:
+async def _report(mirror: Mirror, writer: asyncio.StreamWriter, received: list[int]) -> None:
     last = None
     while True:
-        stats = mirror.stats()
+        stats = {**mirror.stats(), "received": received[0]}
         if stats != last:
             writer.write(json.dumps(stats).encode() + b"\n")
             last = stats
