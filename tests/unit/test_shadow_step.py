@@ -86,6 +86,7 @@ def test_routers_that_cannot_mirror_refuse_a_shadow_at_validate_naming_what_woul
     text = errors(f"{{kind: canary, steps: [{SHADOW}, {{weight: 10}}]}}", router)
     assert f"strategy.steps[0].shadow: the {router} router cannot copy users' requests" in text
     assert "use router: embedded" in text
+    assert {"haproxy": "spoa-mirror", "nginx": "mirror directive"}[router] in text  # why not
     bg = config("{kind: blue-green, pre_promotion_shadow: {}}").strategy
     assert refusals(router, {}, bg)[0][0] == "strategy.pre_promotion_shadow"
     assert refusals("embedded", {}, bg) == []

@@ -59,6 +59,14 @@ def asks(strategy: Any) -> Asks:
 
 # Routers whose load balancer mirrors requests to a shadow and compares the answers.
 MIRRORS = frozenset({"embedded"})
+# Why the others cannot (what a user would look for in their load balancer's manual).
+CANNOT_MIRROR = {
+    "haproxy": "HAProxy has no request mirroring of its own (only through an SPOE agent such "
+               "as spoa-mirror, which zerodown does not run) and never sees a copy's answer",
+    "nginx": "nginx's mirror directive sends a copy but throws the copy's answer away, so "
+             "there is nothing to compare (a comparator replaying each mirrored request to "
+             "both revisions is not built)",
+}
 
 
 def refusals(kind: str, options: dict, strategy: Any) -> list[Refusal]:
@@ -67,8 +75,9 @@ def refusals(kind: str, options: dict, strategy: Any) -> list[Refusal]:
     wants = asks(strategy)
     out = check(wants, options) if check is not None else []
     if kind not in MIRRORS:
+        why = f": {CANNOT_MIRROR[kind]}" if kind in CANNOT_MIRROR else ""
         out += [(key, f"the {kind} router cannot copy users' requests to the new revision and "
-                      f"compare its answers (shadow traffic); use router: embedded (the "
+                      f"compare its answers (shadow traffic){why}; use router: embedded (the "
                       f"embedded proxy does it), or remove the shadow (a preview header and "
                       f"before_traffic hooks test the new revision before users reach it)")
                 for key in wants.shadows]
