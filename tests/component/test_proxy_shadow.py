@@ -95,6 +95,7 @@ def test_the_comparison_runs_in_a_low_priority_process_and_its_death_spares_user
     serving = proxy.serving_pid()
     [worker] = workers_of(serving)
     assert os.getpriority(os.PRIO_PROCESS, worker) == 19  # it compares with the CPU left over
+    assert os.sched_getscheduler(worker) == os.SCHED_IDLE
 
     os.kill(worker, signal.SIGKILL)
     deadline = time.monotonic() + 10

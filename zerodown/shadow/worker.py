@@ -5,7 +5,8 @@ shape), then copies (outbox.frames); it sends each to the shadow and compares th
 with stable's (a Mirror, mirror.py, on this process's own event loop), and writes its
 counts back as a JSON line every REPORT_S while they change. A full Mirror queue stops
 the reading: the socket's buffers fill and the proxy drops copies before keeping them.
-It lowers its own priority first (`nice`): it compares with the CPU users leave over.
+It lowers its own priority first (`nice`; at 19 the idle scheduling class): it compares
+with the CPU users leave over.
 The end of the socket (the proxy closed it, or died) ends the process.
 """
 
@@ -26,8 +27,7 @@ async def serve(sock: socket.socket) -> None:
     reader, writer = await asyncio.open_unix_connection(sock=sock, limit=BUFFER)
     size = struct.unpack("!I", await reader.readexactly(4))[0]
     settings = json.loads(await reader.readexactly(size))
-    if settings.get("nice"):
-        os.nice(settings["nice"])
+    lower(settings.get("nice", 0))
     mirror = make_mirror(settings)
     mirror.start()
     received = [0]  # copies read off the socket: the proxy counts those still in between
@@ -47,6 +47,19 @@ async def serve(sock: socket.socket) -> None:
     finally:
         reporting.cancel()
         await mirror.close()
+
+
+def lower(nice: int) -> None:
+    """This process's priority: `nice`; at 19 also the idle scheduling class, whose tasks
+    run only on a core no other task wants (and the scheduler counts such a core as idle
+    when it places the users' path)."""
+    if nice:
+        os.nice(nice)
+    if nice >= 19:
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except (OSError, AttributeError):
+            pass  # not on Linux: nice 19 alone
 
 
 async def _report(mirror: Mirror, writer: asyncio.StreamWriter, received: list[int]) -> None:
