@@ -13,8 +13,10 @@ the share of users' requests whose copy was compared, the CPU per user request o
 proxy's serving process (the users' path) and of the mirror's worker process, and the
 shadow's own counts (compared, differing, dropped: a copy there was no room for).
 
-Modes: off (no shadow), process (the default: a worker process at nice 19), process-nice0,
-thread, loop (the comparison on the proxy's own event loop). --delay-ms D makes each wrk
+Modes: off (no shadow), process (the default: a worker process at nice 19 and the idle
+scheduling class), process-nice0, thread, loop (the comparison on the proxy's own event
+loop), hung (the default runner, its shadow a socket that never answers: the worker waits,
+its queue stays full, and what is left is the users' path deciding to drop each copy). --delay-ms D makes each wrk
 connection wait D ms between requests: an offered load below the machine's capacity, where
 spare CPU is there to compare with. On 2 cores the shadow nginx competes with the users'
 path for CPU; --shadow-nice 19 runs it at the lowest priority, to see the mirror's own cost.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import statistics
 import sys
 import tempfile
@@ -39,7 +42,8 @@ from proxy_bench import (LUA, Child, backend_conf, cpu_snapshot, cpu_used,  # no
 NGINX = "/usr/sbin/nginx"
 MODES = {"off": {}, "process": {"runner": "process"},
          "process-nice0": {"runner": "process", "nice": 0},
-         "thread": {"runner": "thread"}, "loop": {"runner": "loop"}}
+         "thread": {"runner": "thread"}, "loop": {"runner": "loop"},
+         "hung": {"runner": "process", "timeout_s": 3600}}  # a shadow that never answers: the Tap stays blocked
 COUNTS = ("offered", "compared", "differing", "dropped", "timed_out", "failed")
 
 
@@ -97,6 +101,9 @@ def main() -> int:
         shadow_nginx = start_shadow(tmp, ports[2], args.shadow_nice)
         port = free_port()
         proxy = start_zerodown(tmp, port, ports[:2])
+        hung = socket.socket()
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)  # accepted by the kernel, never read
         sock = tmp / "admin.sock"
         lua = None
         if args.delay_ms:
@@ -107,8 +114,9 @@ def main() -> int:
             for _ in range(args.rounds):
                 for mode in modes:
                     if mode != "off":
+                        to = hung.getsockname()[1] if mode == "hung" else ports[2]
                         status, text = admin_call(sock, "PUT", "/shadow", {
-                            "address": f"127.0.0.1:{ports[2]}", "percent": 100,
+                            "address": f"127.0.0.1:{to}", "percent": 100,
                             "body": "exact", **MODES[mode]})
                         assert status == 200, text
                         time.sleep(0.3)  # the worker process starts
@@ -126,6 +134,7 @@ def main() -> int:
                             shadow[mode][key] += got[key]
         finally:
             proxy.stop()
+            hung.close()
             shadow_nginx.stop()
             backends.stop()
     print(f"{args.connections} connections, {args.duration:g} s x {args.rounds} rounds"
