@@ -58,3 +58,27 @@ def test_without_an_admin_address_it_says_what_is_needed(proxy):
                           text=True, capture_output=True, timeout=60,
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})
     assert done.returncode == 2 and "--admin: the proxy's admin address is needed" in done.stderr
+
+
+def test_deploy_with_service_and_host_registers_it_beside_the_others(proxy, app_factory):
+    shop, api = app_factory("shop"), app_factory("api")
+    out = zd(proxy, "deploy", "s1", "--service", "shop", "--host", "shop.example.com",
+             "--target", f"{HOST}:{shop.port}").stdout
+    assert "s1 serves every request" in out
+    zd(proxy, "deploy", "a1", "--service", "api", "--host", "*.api.test", "--path-prefix", "/",
+       "--target", f"{HOST}:{api.port}")
+    assert get(proxy.port, "/", headers={"Host": "shop.example.com"}).text == "hello from shop\n"
+    assert get(proxy.port, "/", headers={"Host": "eu.api.test"}).text == "hello from api\n"
+    assert get(proxy.port, "/", headers={"Host": "nope.test"}).status == 404
+    listed = zd(proxy, "services").stdout
+    assert "shop.example.com" in listed and "*.api.test" in listed and "1 answered 404" in listed
+    assert "a1" in zd(proxy, "list", "--service", "api").stdout
+    assert json.loads(zd(proxy, "table", "get", "--service", "shop").stdout)["version"] == 1
+    err = zd(proxy, "deploy", "x", "--service", "shop2", "--host", "shop.example.com",
+             "--target", f"{HOST}:{shop.port}", code=1).stderr
+    assert "shop2" in err and "shop.example.com" in err
+    assert "remaining: api" in zd(proxy, "remove", "--service", "shop").stdout
+    assert get(proxy.port, "/", headers={"Host": "shop.example.com"}).status == 404
+    err = zd(proxy, "deploy", "x", "--host", "a.test", "--target", f"{HOST}:{shop.port}",
+             code=2).stderr
+    assert "add --service NAME" in err

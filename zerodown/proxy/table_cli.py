@@ -5,6 +5,13 @@
     zerodown proxy deploy v2 --target 127.0.0.1:9002 --admin ...        # every request to v2's targets,
                                                                       # once each answers its health check
     zerodown proxy list --admin ...                                   # revisions, weights, backends
+    zerodown proxy deploy v1 --service shop --host shop.example.com --target ...   # one of several
+    zerodown proxy services --admin ...                               # the services and their sites
+    zerodown proxy remove --service shop --admin ...                  # its routes go, backends drain
+
+`--service NAME` addresses one of several services sharing the proxy (docs/proxy.md,
+"Several services"); without it, the default service. `deploy --host/--path-prefix`
+registers the service with that site first (kamal-proxy's `deploy --host --path-prefix`).
 
 Like kamal-proxy's `deploy` (its flag names --health-check-path and --deploy-timeout
 work here too): the new targets are probed first and the table is
@@ -29,13 +36,16 @@ from zerodown.errors import TableError, UsageError, ZerodownError
 from zerodown.model import Backend, RevisionRoute, RoutingTable
 from zerodown.proxy.client import AdminClient
 
-COMMANDS = ("table", "deploy", "list")
+COMMANDS = ("table", "deploy", "list", "services", "remove")
 EXAMPLES = """\
 examples:
   zerodown proxy table get --admin unix:/tmp/zd/admin.sock > table.json
   zerodown proxy table set table.json --admin unix:/tmp/zd/admin.sock
   zerodown proxy deploy v2 --target 127.0.0.1:9002 --target 127.0.0.1:9003 --admin unix:/tmp/zd/admin.sock
-  zerodown proxy list --admin unix:/tmp/zd/admin.sock"""
+  zerodown proxy list --admin unix:/tmp/zd/admin.sock
+  zerodown proxy deploy v1 --service shop --host shop.example.com --target 127.0.0.1:9001 --admin unix:/tmp/zd/admin.sock
+  zerodown proxy services --admin unix:/tmp/zd/admin.sock
+  zerodown proxy remove --service shop --admin unix:/tmp/zd/admin.sock"""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,11 +54,15 @@ def parser() -> argparse.ArgumentParser:
                                 description="Read or change a running proxy's routing table.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def admin(q: argparse.ArgumentParser) -> None:
+    def admin(q: argparse.ArgumentParser, service: bool = True) -> None:
         q.add_argument("--admin", default=os.environ.get("ZERODOWN_ADMIN"),
                        help="the proxy's admin address: unix:PATH or HOST:PORT ($ZERODOWN_ADMIN)")
         q.add_argument("--admin-token", default=os.environ.get("ZERODOWN_ADMIN_TOKEN"),
                        help="bearer token of a TCP admin listener ($ZERODOWN_ADMIN_TOKEN)")
+        if service:
+            q.add_argument("--service", default=None,
+                           help="one of several services sharing the proxy (default: the "
+                                "proxy's default service)")
 
     table = sub.add_parser("table", help="get or set the whole routing table (JSON)",
                            epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,9 +81,20 @@ def parser() -> argparse.ArgumentParser:
                              "/healthz; empty: no check)")
     deploy.add_argument("--health-timeout", "--deploy-timeout", type=float, default=30.0,
                         help="seconds each target may take to become healthy (default 30)")
+    deploy.add_argument("--host", action="append", default=None, metavar="NAME",
+                        help="with --service: register it for this host name (exact or "
+                             "*.example.com; repeatable) before deploying")
+    deploy.add_argument("--path-prefix", default=None,
+                        help="with --service: register it for this path prefix (default /)")
     admin(deploy)
     admin(sub.add_parser("list", help="revisions, weights and backends in force",
                          epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter))
+    admin(sub.add_parser("services", help="the services sharing the proxy and their sites",
+                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter),
+          service=False)
+    remove = sub.add_parser("remove", help="remove --service: its routes go, its backends drain",
+                            epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    admin(remove)
     return p
 
 
@@ -79,12 +104,25 @@ def main(argv: list[str]) -> int:
         if not args.admin:
             raise UsageError("--admin: the proxy's admin address is needed (unix:PATH or "
                              "HOST:PORT), or $ZERODOWN_ADMIN")
-        client = AdminClient(args.admin, args.admin_token)
-        if args.command == "table" and args.verb == "get":
+        client = AdminClient(args.admin, args.admin_token, service=getattr(args, "service", None))
+        if args.command == "services":
+            print(services_listing(client.services()))
+        elif args.command == "remove":
+            if not args.service:
+                raise UsageError("remove: --service NAME says which service to remove")
+            left = client.unregister()
+            print(f"service {args.service} removed; its backends drain (remaining: "
+                  f"{', '.join(left) or 'none'})")
+        elif args.command == "table" and args.verb == "get":
             print(table_json.dumps(client.table()))
         elif args.command == "table":
             print(apply(client, read_table(args.file, client)))
         elif args.command == "deploy":
+            if args.host is not None or args.path_prefix is not None:
+                if not args.service:
+                    raise UsageError("deploy --host/--path-prefix register a service: add "
+                                     "--service NAME")
+                client.register(args.host or [], args.path_prefix or "/")
             print(deploy(client, args.revision, args.target, args.health_path,
                          args.health_timeout))
         else:
@@ -154,6 +192,19 @@ def wait_healthy(target: str, path: str, timeout: float) -> None:
             raise ZerodownError(f"target {target} did not answer 200 on {path} within "
                                 f"{timeout:g}s (last: {seen}); the table is unchanged")
         time.sleep(0.1)
+
+
+def services_listing(listing: dict) -> str:
+    default = listing["default"]
+    lines = [f"default service {default}: "
+             + ("takes every host no service names" if listing.get("default_routed")
+                else "empty, unknown hosts get 404")
+             + f" ({listing.get('unknown_host', 0)} answered 404 so far)"]
+    for name, entry in listing["services"].items():
+        hosts = ", ".join(entry["hosts"]) or "any host"
+        lines.append(f"  {name:<16} {hosts} {entry['path_prefix']}  table v{entry['version']}"
+                     + (f"  ({entry['config']})" if entry.get("config") else ""))
+    return "\n".join(lines)
 
 
 def listing(table: RoutingTable) -> str:
