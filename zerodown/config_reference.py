@@ -146,6 +146,17 @@ WORDS: W = {
                                      "open with its preface (`curl --http2-prior-knowledge`); "
                                      "without it the preface gets 400.",
                                      True),
+    "router.shared": ("embedded: the name of a proxy several zerodown.yaml files share (one "
+                      "listener, each service by `hosts` and `path_prefix`): the first `up` "
+                      "starts it, `down` removes only this service; state in "
+                      "$ZERODOWN_SHARED_DIR/NAME (default ~/.local/state/zerodown/proxies/NAME). "
+                      "Every file sharing it must say the same `listen:` and `tls:`.", "edge"),
+    "router.hosts": ("embedded, with `shared`: the host names this service answers (exact, or "
+                     "`*.example.com` for any subdomain); left out: any host no other service "
+                     "names. An unknown host gets 404.", ["shop.example.com", "*.shop.example.com"]),
+    "router.path_prefix": ("embedded, with `shared`: the path prefix this service answers under "
+                           "its hosts (the longest matching prefix wins; the path is forwarded "
+                           "unchanged).", "/"),
     "router.socket": ("haproxy, attach mode: the stats socket (`level admin`) of an HAProxy you "
                       "run; zerodown starts nothing and manages one backend of it.",
                       "/run/haproxy/admin.sock"),
@@ -391,7 +402,8 @@ ROUTER_TYPES = {"socket": "string", "backend": "string", "lanes": "integer", "bi
                 "upstream_keepalive_timeout": ["string", "number"], "nginx": "string",
                 "config": "string", "pid_file": "string", "main_config": "string",
                 "metrics": "string", "metrics_token_env": "string", "python": "string",
-                "host": "string", "http2_prior_knowledge": "boolean"}
+                "host": "string", "http2_prior_knowledge": "boolean",
+                "shared": "string", "hosts": "array", "path_prefix": "string"}
 def driver_options(section: str) -> dict[str, tuple[str, ...]]:
     """The options each router (or runtime) kind accepts: the keys of the table its option
     check reads (PARSERS or OPTIONS beside its parse_options), as validate runs it."""

@@ -18,10 +18,16 @@ never `/apix`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
 from zerodown.errors import UsageError
+
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # a service's: a file and URL segment
+HOST = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\Z",
+                  re.I)
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,19 @@ class Site:
     service: str
     hosts: tuple[str, ...] = ()  # exact names or "*.suffix"; (): any host no other site names
     path_prefix: str = "/"
+
+
+def check_site(name: str, site: Site) -> None:
+    if not NAME.match(name):
+        raise UsageError(f"service name {name!r}: letters, digits, '_', '.', '-' "
+                         f"(at most 64, starting with a letter or digit)")
+    for host in site.hosts:
+        if not HOST.match(host):
+            raise UsageError(f"host {host!r} of service {name}: a host name like "
+                             f"shop.example.com or *.example.com")
+    if not site.path_prefix.startswith("/") or any(c in site.path_prefix for c in " ?#"):
+        raise UsageError(f"path prefix {site.path_prefix!r} of service {name}: a path "
+                         f"starting with /, without spaces, ? or #")
 
 
 def _norm_host(host: bytes) -> bytes:

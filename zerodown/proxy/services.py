@@ -31,10 +31,8 @@ from zerodown.atomic_write import write_atomic
 from zerodown.errors import TableError, UsageError
 from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.proxy.dataplane import DataPlane
-from zerodown.proxy.hosts import HostTable, Site
+from zerodown.proxy.hosts import HostTable, Site, check_site
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
-HOST = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\Z", re.I)
 
 
 class SiteConflict(UsageError):
@@ -197,19 +195,6 @@ def site_from(name: str, body: Any) -> tuple[Site, str]:
     site = Site(name, tuple(h.strip().lower().rstrip(".") for h in hosts), prefix)
     check_site(name, site)
     return site, config
-
-
-def check_site(name: str, site: Site) -> None:
-    if not NAME.match(name):
-        raise UsageError(f"service name {name!r}: letters, digits, '_', '.', '-' "
-                         f"(at most 64, starting with a letter or digit)")
-    for host in site.hosts:
-        if not HOST.match(host):
-            raise UsageError(f"host {host!r} of service {name}: a host name like "
-                             f"shop.example.com or *.example.com")
-    if not site.path_prefix.startswith("/") or any(c in site.path_prefix for c in " ?#"):
-        raise UsageError(f"path prefix {site.path_prefix!r} of service {name}: a path "
-                         f"starting with /, without spaces, ? or #")
 
 
 def _prefix(prefix: str) -> str:

@@ -4,6 +4,7 @@
     router: {kind: embedded, metrics: 127.0.0.1:9464}       # + a read-only /metrics for Prometheus
     router: {kind: embedded, metrics: 127.0.0.1:9464, metrics_token_env: ZD_METRICS_TOKEN}
     router: {kind: embedded, http2_prior_knowledge: true}   # h2c on the plain listener
+    router: {kind: embedded, shared: edge, hosts: [shop.example.com], path_prefix: /}
 
     router: {kind: embedded, host: lb1, python: /opt/zerodown/bin/python}  # on a fleet host
 
@@ -12,6 +13,11 @@ proxy's modules (uvloop, httptools, google-re2); zerodown's own code is uploaded
 `metrics_token_env` names a variable of the controller's environment whose value the
 scraper must send as a bearer token; it is handed to the proxy in its environment, never
 on its command line (which `ps` shows) nor in a file.
+
+`shared: NAME`: one proxy for every zerodown.yaml naming it (several services on one
+listener, docs/proxy.md), each reached by `hosts` (exact or `*.example.com`; none: any
+host no other service names) and `path_prefix` (default /), as kamal-proxy's `deploy
+--host --path-prefix`.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from zerodown.schema import ENV_NAME, address, boolean, driver_options, text
+from zerodown.errors import UsageError
+from zerodown.proxy.hosts import HOST, NAME, Site, check_site
+from zerodown.schema import ENV_NAME, Invalid, address, boolean, driver_options, shown, text
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,9 @@ class EmbeddedOptions:
     metrics_token_env: str | None = None  # the controller's variable holding its bearer token
     python: str | None = None  # the interpreter on router.host (default python3)
     http2_prior_knowledge: bool = False  # serve HTTP/2 to clients that open with its preface
+    shared: str | None = None  # the proxy several zerodown.yaml files share, by name
+    hosts: tuple[str, ...] | None = None  # this service's host names on the shared proxy
+    path_prefix: str | None = None  # and its path prefix (None: /)
 
     def proxy_args(self) -> list[str]:
         """The `zerodown proxy` flags that say the same."""
@@ -35,10 +46,29 @@ class EmbeddedOptions:
                 + (["--http2-prior-knowledge"] if self.http2_prior_knowledge else []))
 
 
+def _hosts(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not v or not all(isinstance(h, str) and HOST.match(h)
+                                                   for h in v):
+        raise Invalid(f"must be a list of host names like [shop.example.com, "
+                      f"'*.example.com'], got {shown(v)}")
+    return tuple(h.lower().rstrip(".") for h in v)
+
+
+def _prefix(v: Any) -> str:
+    try:
+        check_site("x", Site("x", (), v if isinstance(v, str) else ""))
+    except UsageError:
+        raise Invalid(f"must be a path starting with / (no spaces, ? or #), got {shown(v)}") \
+            from None
+    return v
+
+
 PARSERS = {"metrics": address().parse,
            "metrics_token_env": text(ENV_NAME.pattern, "an environment variable name").parse,
            "python": text(r"^\S{1,1024}$", "an interpreter's name or path on router.host").parse,
-           "http2_prior_knowledge": boolean().parse}
+           "http2_prior_knowledge": boolean().parse,
+           "shared": text(NAME.pattern, "a proxy name: letters, digits, '_', '.', '-'").parse,
+           "hosts": _hosts, "path_prefix": _prefix}
 
 
 def parse_options(options: Mapping[str, Any], *, file: str | None = None,
@@ -49,4 +79,8 @@ def parse_options(options: Mapping[str, Any], *, file: str | None = None,
     if "metrics_token_env" in values and "metrics" not in values:
         raise error("metrics_token_env", "protects the metrics listener: add router.metrics "
                                          "(HOST:PORT)")
+    for key in ("hosts", "path_prefix"):
+        if key in values and "shared" not in values:
+            raise error(key, "routes this service on a proxy it shares: add router.shared "
+                             "(the shared proxy's name)")
     return EmbeddedOptions(**values)
