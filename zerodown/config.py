@@ -245,7 +245,18 @@ def _cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
     strategy = data.get("strategy")
     check_strategy(ctx, cfg.strategy, strategy if isinstance(strategy, dict) else {}, bad)
     if "router.kind" not in bad:
-        _driver_options(ctx, "router", cfg.router.kind, cfg.router.options)
+        from zerodown.routers.capabilities import SHARED_KEYS, sharing_refusals
+        sharing = sharing_refusals(cfg.router.kind, cfg.router.options)
+        for key, why in sharing:
+            ctx.error(key, why)
+        _driver_options(ctx, "router", cfg.router.kind, {
+            k: v for k, v in cfg.router.options.items() if not sharing or k not in SHARED_KEYS})
+        if cfg.router.options.get("shared") and getattr(cfg.router, "host", None):
+            ctx.error("router.shared", "a shared proxy runs where zerodown runs (on a fleet "
+                                       "host: not yet); remove router.host or router.shared")
+        elif cfg.router.kind == "embedded" and cfg.router.options.get("shared") and not any(
+                e.key.startswith("router") for e in ctx.errors):
+            _shared_conflicts(ctx, cfg)
         if not any(k.startswith(("router", "strategy")) for k in bad):
             from zerodown.routers.capabilities import refusals  # the routers import this module
             for key, why in refusals(cfg.router.kind, cfg.router.options, cfg.strategy):
@@ -305,6 +316,14 @@ def _router_host(ctx: Context, cfg: ServiceConfig) -> None:
     elif cfg.router.kind == "haproxy" and "socket" in cfg.router.options:
         ctx.error("router.host", "an attached HAProxy (router.socket) is driven where zerodown "
                   "runs; remove router.host or router.socket")
+
+
+def _shared_conflicts(ctx: Context, cfg: ServiceConfig) -> None:
+    """Another zerodown.yaml on the same shared proxy holding this host and prefix."""
+    from zerodown.routers.embedded_options import parse_options, shared_conflicts
+    options = parse_options(cfg.router.options, file=ctx.file)
+    for key, why in shared_conflicts(cfg.service, options, cfg.listen, ctx.file or "zerodown.yaml"):
+        ctx.error(key, why)
 
 
 def _instances_per_host(ctx: Context, cfg: ServiceConfig) -> None:

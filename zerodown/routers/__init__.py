@@ -27,14 +27,20 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host =
     where = (lambda name: f"{host_dir.rstrip('/')}/{name}") if remote else \
         (lambda name: os.path.join(state_dir, name))
     if config.router.kind == "embedded":
-        from zerodown.routers.embedded_options import parse_options
+        from zerodown.routers.embedded_options import parse_options, shared_dir
         options = parse_options(config.router.options, file=config.file, lines=config.lines)
-        return EmbeddedRouter(where("proxy") if remote else state_dir, config.listen,
+        if options.shared and remote:
+            raise UsageError("router.shared: a shared proxy runs where zerodown runs (for now)")
+        return EmbeddedRouter(shared_dir(options.shared) if options.shared else
+                              where("proxy") if remote else state_dir, config.listen,
                               service=config.service,
                               args=options.proxy_args()
                               + (config.tls.proxy_args() if config.tls else []),
                               metrics_token_env=options.metrics_token_env, host=host,
-                              local_dir=state_dir, python=options.python)
+                              local_dir=shared_dir(options.shared) if options.shared else state_dir,
+                              python=options.python, shared=options.shared,
+                              hosts=options.hosts or (), path_prefix=options.path_prefix or "/",
+                              config_file=os.path.abspath(config.file) if config.file else "")
     if config.router.kind == "nginx":
         if remote:
             raise UsageError("router.host: the nginx router runs where zerodown runs (for now)")

@@ -69,6 +69,24 @@ CANNOT_MIRROR = {
 }
 
 
+# Which routers one load balancer may serve several zerodown.yaml files with (router.shared:
+# services by Host and path prefix on one listener). HAProxy and nginx serve one service
+# each: two files would each render the whole configuration of one HAProxy or nginx.
+SHARES = ("embedded",)
+SHARED_KEYS = ("shared", "hosts", "path_prefix")
+
+
+def sharing_refusals(kind: str, options: dict) -> list[Refusal]:
+    """router.shared (and its hosts, path_prefix) on a router that cannot share."""
+    if kind in SHARES:
+        return []
+    return [(f"router.{key}", f"the {kind} router serves one service per {kind}: several "
+                              f"zerodown.yaml files share only the embedded proxy (router: "
+                              f"{{kind: embedded, shared: NAME, hosts: [...]}}), or give each "
+                              f"service its own {kind} and listen address")
+            for key in SHARED_KEYS if key in options]
+
+
 def refusals(kind: str, options: dict, strategy: Any) -> list[Refusal]:
     """What router `kind` (with its `router:` options) cannot do of what `strategy` asks."""
     check = _checks().get(kind)

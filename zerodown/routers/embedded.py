@@ -15,6 +15,15 @@ whose supervisor was killed is adopted by the next ensure_running(): a new
 supervisor takes it over hitlessly. restart() replaces the processes
 hitlessly: the new ones take the listening sockets of the old (see
 zerodown/proxy/handover.py).
+
+Shared (`router: {kind: embedded, shared: NAME, hosts: [...], path_prefix: /}`):
+state_dir is the shared proxy's, the same for every zerodown.yaml naming it
+(embedded_options.shared_dir). The proxy's default service is `shared:NAME` and
+stays empty (an unknown host gets 404); this service registers its site with it
+(PUT /services/SERVICE) at ensure_running() and before each apply, and every call
+addresses /services/SERVICE/... . stop() removes only this service (its backends
+drain) and stops the proxy when no other service is left on it. On this machine
+only (validate refuses router.shared with router.host).
 """
 
 from __future__ import annotations
@@ -47,7 +56,8 @@ class EmbeddedRouter:
     def __init__(self, state_dir: str | os.PathLike, listen: str, token: str | None = None, *,
                  service: str = "zerodown", args: Sequence[str] = (), host: Host = LOCAL,
                  metrics_token_env: str | None = None, local_dir: str | os.PathLike | None = None,
-                 python: str | None = None):
+                 python: str | None = None, shared: str | None = None,
+                 hosts: Sequence[str] = (), path_prefix: str = "/", config_file: str = ""):
         """`host`: where the proxy runs; `state_dir` is a folder there. On a remote host
         the lock that keeps one controller at a time is in `local_dir` (on this machine),
         and the admin socket is reached through a socket the host forwards."""
@@ -66,7 +76,9 @@ class EmbeddedRouter:
         check_socket_path(self.socket_path, "admin socket path")
         self.admin = f"unix:{self.socket_path}"  # where the proxy listens, on its host
         reach = f"unix:{host.unix_path(str(self.socket_path))}"  # from here
-        self.client = AdminClient(reach, token)
+        self.shared, self.hosts, self.path_prefix = shared, tuple(hosts), path_prefix
+        self.config_file = config_file
+        self.client = AdminClient(reach, token, service=service if shared else None)
         self._probe = AdminClient(reach, token, timeout=1.0)
         self._lock = threading.RLock()
 
@@ -84,7 +96,12 @@ class EmbeddedRouter:
 
     def apply(self, table: RoutingTable) -> bool:
         with self._lock:  # never during a handover, when the proxy refuses writes
+            if self.shared:  # registered first (again: someone may have removed it by hand)
+                self._call(self._register)
             return self._call(lambda: self.client.apply(table))  # idempotent: safe to resend
+
+    def _register(self) -> bool:
+        return self.client.register(self.hosts, self.path_prefix, self.config_file)
 
     def drained(self, backend_id: str) -> bool:
         with self._lock:  # during a restart the old process may still carry its requests
@@ -135,9 +152,13 @@ class EmbeddedRouter:
                 "router.python to an interpreter that has them")
 
     def ensure_running(self) -> int | None:
-        """Start the proxy unless one answers on the admin socket; its pid once it is ready."""
+        """Start the proxy unless one answers on the admin socket; its pid once it is ready.
+        Shared: and this service registered with it (a conflict raises RouterError)."""
         with self._locked():
-            return self._ensure()
+            pid = self._ensure()
+        if self.shared:
+            self._call(self._register)
+        return pid
 
     def _ensure(self) -> int | None:
         """ensure_running() with the lock held."""
@@ -190,13 +211,32 @@ class EmbeddedRouter:
         return proc.pid
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGTERM the proxy (it drains, then exits), SIGKILL after `timeout`; idempotent."""
+        """SIGTERM the proxy (it drains, then exits), SIGKILL after `timeout`; idempotent.
+        Shared: this service leaves it; the proxy stops only when no other service is left."""
         with self._locked():
+            if self.shared:
+                others = self._leave()
+                self.down_says = (f"took {self.service} off shared proxy {self.shared}" + (
+                    f" (it goes on serving {', '.join(others)})" if others else
+                    ", and stopped it (no other service on it)"))
+                if others:
+                    return
             found = self._running()
             if found is not None:
                 self.host.terminate(found[0], found[1], timeout, f"proxy for {self.state_dir}")
                 self.host.forget(found[0])
             self.host.remove(str(self.pid_file))
+
+    def _leave(self) -> list[str]:
+        """Take this service off the shared proxy; the services still on it."""
+        if self.answers():
+            return self.client.unregister()
+        saved = self.state_dir / "proxy.services"  # not running: its saved state is the truth
+        try:
+            (saved / f"{self.service}.json").unlink()
+        except FileNotFoundError:
+            pass
+        return sorted(p.stem for p in saved.glob("*.json")) if saved.is_dir() else []
 
     def _supervised(self) -> bool:
         """Does a supervisor watch the proxy that answers? (True if it cannot be told.)"""
@@ -229,7 +269,7 @@ class EmbeddedRouter:
     def argv(self) -> list[str]:
         return [self.python, "-m", "zerodown", "proxy", "--listen", self.listen,
                 "--admin", self.admin, "--state", str(self.state_file),
-                "--service", self.service, *self.args]
+                "--service", f"shared:{self.shared}" if self.shared else self.service, *self.args]
 
     def _spawn(self, why: str):
         # the child runs the same zerodown as this controller, wherever it was imported from
@@ -272,6 +312,11 @@ class EmbeddedRouter:
         if rec and rec.get("listen") != self.listen:
             raise RouterError(f"the proxy for {self.state_dir} listens on {rec.get('listen')}, "
                               f"not {self.listen}; stop it first (zerodown proxy stop) to move it")
+        if self.shared and rec and rec.get("argv", [])[3:] != self.argv()[3:]:
+            raise RouterError(f"shared proxy {self.shared} runs with other settings than this "
+                              f"zerodown.yaml asks ({' '.join(rec.get('argv', [])[4:])}; this one: "
+                              f"{' '.join(self.argv()[4:])}): every file sharing it must say the "
+                              f"same listen, tls and router options")
 
     def _wait_ready(self, pid: int, started: int | None, deadline: float) -> None:
         await_process(self.answers, pid, started, deadline, "the proxy",
