@@ -300,3 +300,19 @@ def test_a_renewed_certificate_reaches_a_running_haproxy_at_the_next_apply(tmp_p
         assert router.pid == master
     finally:
         router.stop()
+
+
+def test_several_services_behind_one_tls_listener_each_get_their_hosts(tls_proxy, ca,
+                                                                          app_factory):
+    """Issue 16.2 with TLS: the certificate is the listener's (SNI), the service the Host's."""
+    from zerodown.proxy.client import AdminClient
+    api_app, img_app = app_factory("api-v1"), app_factory("img-v1")
+    for name, hosts, app in (("api", ["api.test"], api_app), ("img", ["*.img.test"], img_app)):
+        client = AdminClient(tls_proxy.admin_spec, timeout=5, service=name)
+        client.register(hosts)
+        client.apply(table_of(1, ("r1", 100, [app])))
+    assert https_get(tls_proxy.port, "api.test", ca.ca).body == b"hello from api-v1\n"
+    assert https_get(tls_proxy.port, "a.img.test", ca.ca).body == b"hello from img-v1\n"
+    # shop.test is nobody's but the default service's, which has a table: it serves it
+    assert https_get(tls_proxy.port, "shop.test", ca.ca).body == b"hello from v1\n"
+    assert presented_serial(tls_proxy.port, "api.test", ca.ca) == tls_proxy.certs["api"].serial

@@ -116,3 +116,12 @@ def test_a_damaged_saved_service_is_named(tmp_path):
 def test_a_bad_site_is_refused_naming_the_key(body, problem):
     with pytest.raises(UsageError, match=problem.replace("*", r"\*").replace(".", r"\.")):
         site_from("shop", body)
+
+
+def test_a_connection_last_served_by_a_removed_service_asks_again(services):
+    services.register("shop", Site("shop", ("shop.example.com",)))
+    shop = services.planes["shop"]
+    services.remove("shop")
+    assert services.front.sites is None  # the single-service path again
+    assert shop.sites is services  # but a keep-alive client still on shop's plane asks
+    assert services.pick(b"shop.example.com", head("shop.example.com")) is services.front

@@ -35,8 +35,10 @@ def known_logs(ctl: Controller, live: bool) -> dict[str, Path]:
 
 def log_path(ctl: Controller, name: str) -> Path:
     """An instance's log by its name (shop-r2-s0, or just r2-s0), or `proxy`, or `controller`."""
-    if name == "proxy":
-        return ctl.state_dir / "proxy.log"
+    if name == "proxy":  # a shared proxy's is in its own state directory
+        router = ctl.router(ctl.working_config())
+        return Path(router.log_path) if getattr(router, "shared", None) else \
+            ctl.state_dir / "proxy.log"
     if name == "controller":
         return ctl.state_dir / "controller.log"
     known = known_logs(ctl, live=False)

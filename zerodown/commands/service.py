@@ -141,13 +141,28 @@ def _wait_serving(cfg: ServiceConfig) -> None:
     deadline, seen = time.monotonic() + SERVE_TIMEOUT, "nothing yet"
     # the probe speaks plain HTTP: behind TLS it can only see the listener accept
     health = dataclasses.replace(cfg.health, tcp=True) if cfg.tls else cfg.health
+    name, under_prefix = _shared_site(cfg)
+    if under_prefix:  # the health path is not under the service's prefix on a shared proxy
+        health = dataclasses.replace(health, tcp=True)
     while time.monotonic() < deadline:
-        ok, seen = probe(f"{host}:{port}", health)
+        ok, seen = probe(f"{host}:{port}", health, name)
         if ok:
             return
         time.sleep(0.05)
     raise RouterError(f"{cfg.service} does not answer through {cfg.listen} within "
                       f"{SERVE_TIMEOUT:g}s (last: {seen})")
+
+
+def _shared_site(cfg: ServiceConfig) -> tuple[str | None, bool]:
+    """On a shared proxy: a Host name this service answers (None: any host), and whether it
+    answers only under a path prefix."""
+    if cfg.router.kind != "embedded" or not cfg.router.options.get("shared"):
+        return None, False
+    hosts = [str(h) for h in cfg.router.options.get("hosts") or ()]
+    name = next((h for h in hosts if not h.startswith("*.")), None)
+    if name is None and hosts:
+        name = "zerodown-probe" + hosts[0][1:]  # a name the wildcard covers
+    return name, (cfg.router.options.get("path_prefix") or "/").strip("/") != ""
 
 
 def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:

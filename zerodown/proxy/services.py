@@ -50,8 +50,10 @@ class Services:
     # -- the hot path's question -------------------------------------------
     def pick(self, host: bytes | None, head: bytes) -> DataPlane | None:
         """The plane of the service a request head is for; None (counted): 404."""
+        if self.hosts is None:  # one service again: a connection last served by a removed one
+            return self.front
         start = head.find(b" ") + 1
-        name = self.hosts.pick(host, head[start:head.find(b" ", start)])  # type: ignore[union-attr]
+        name = self.hosts.pick(host, head[start:head.find(b" ", start)])
         if name is None:
             self.front.unknown_host += 1
             return None
@@ -117,8 +119,8 @@ class Services:
             if self.front.table.revisions and not claimed:
                 sites.append(Site(self.front.service))
             self.hosts = HostTable(sites)
-        for plane in self.front.planes:
-            plane.sites = self if self.hosts is not None else None
+        for plane in self.front.planes:  # a removed one's clients ask again, whatever comes
+            plane.sites = self if self.hosts is not None or plane.removed else None
 
     def _check_conflicts(self, sites: dict[str, Site], configs: dict[str, str]) -> None:
         try:

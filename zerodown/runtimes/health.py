@@ -12,19 +12,23 @@ import socket
 from zerodown.config import HealthConfig
 
 
-def probe(address: str, health: HealthConfig) -> tuple[bool, str]:
-    """Probe `address` ("host:port") once as `health` says."""
+def probe(address: str, health: HealthConfig, host_header: str | None = None) -> tuple[bool, str]:
+    """Probe `address` ("host:port") once as `health` says (with this Host, if given)."""
     host, port = split_address(address)
     if health.tcp:
         return probe_tcp(host, port, health.timeout)
-    return probe_http(host, port, health.path, health.status, health.timeout)
+    return probe_http(host, port, health.path, health.status, health.timeout, host_header)
 
 
-def probe_http(host: str, port: int, path: str, status: int, timeout: float) -> tuple[bool, str]:
-    where = f"{host}:{port}{path}"
+def probe_http(host: str, port: int, path: str, status: int, timeout: float,
+               host_header: str | None = None) -> tuple[bool, str]:
+    where = f"{host}:{port}{path}" + (f" (Host: {host_header})" if host_header else "")
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    headers = {"User-Agent": "zerodown-health", "Connection": "close"}
+    if host_header:
+        headers["Host"] = host_header
     try:
-        conn.request("GET", path, headers={"User-Agent": "zerodown-health", "Connection": "close"})
+        conn.request("GET", path, headers=headers)
         got = conn.getresponse().status
     except OSError as e:
         return False, _failure(e, where, timeout)
