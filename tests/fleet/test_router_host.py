@@ -19,7 +19,9 @@ from zerodown.engine.lifecycle import Phase
 from zerodown.errors import RouterError
 from zerodown.hosts.local import LOCAL
 from zerodown.loadgen import LoadInBackground
+from zerodown.model import Revision
 from zerodown.routers.embedded import find_proxy
+from zerodown.runtimes.health import probe
 
 # An interpreter the fleet hosts can run that has the proxy's modules: Debian's python3
 # in a venv that sees this environment's site-packages (the hosts mount /root, where
@@ -138,3 +140,26 @@ def test_a_router_host_without_the_load_balancer_is_refused_before_anything_chan
                                           r"no /usr/sbin/no-haproxy there.*nothing was changed"):
         ctl.ensure_router()
     assert ctl.runtime().adopt("shop") == []
+
+
+def test_health_is_probed_from_where_the_load_balancer_runs(lb_stack, healthy_fleet):
+    """zdf1 (the load balancer) cut off from zdf2 only: zdf2's instance is unhealthy as zdf1
+    sees it, though this machine still reaches it; zdf3's stays healthy."""
+    ctl = lb_stack("{kind: haproxy, host: zdf1}")
+    assert deploy(ctl, "v1") is Phase.SUCCEEDED
+    cfg, runtime = ctl.config(), ctl.runtime()
+    rev = Revision("shop", 1, "v1", cfg.app, cfg.health)
+    on = {runtime.host_of(i.slot): i for i in runtime.adopt("shop")}
+    ok, seen = runtime.healthy(on["zdf2"], rev)
+    assert ok and seen.endswith("(probed from zdf1)"), seen
+    lb, cut = healthy_fleet.hosts[0], healthy_fleet.hosts[1]
+    healthy_fleet.partition_between(lb, cut)
+    try:
+        ok, seen = runtime.healthy(on["zdf2"], rev)
+        assert not ok and f"no answer from {on['zdf2'].address}/healthz" in seen, seen
+        assert "(probed from zdf1)" in seen
+        assert probe(on["zdf2"].address, cfg.health)[0]   # from here it answers
+        assert runtime.healthy(on["zdf3"], rev)[0]
+    finally:
+        healthy_fleet.heal(lb)
+    assert runtime.healthy(on["zdf2"], rev)[0]

@@ -282,6 +282,13 @@ class Fleet:
                 _run("nft", "add", "rule", "bridge", NFT_TABLE, chain, direction, host.veth,
                      "drop", "comment", f'"{host.name}"')
 
+    def partition_between(self, a: FleetHost, b: FleetHost) -> None:
+        """Drop the packets between two hosts only (each still reaches this machine);
+        heal(a) removes it."""
+        for src, dst in ((a, b), (b, a)):
+            _run("nft", "add", "rule", "bridge", NFT_TABLE, "forward", "iifname", src.veth,
+                 "oifname", dst.veth, "drop", "comment", f'"{a.name}"')
+
     def heal(self, host: FleetHost) -> None:
         """Remove the host's partition rules."""
         listing = _run("nft", "-a", "list", "table", "bridge", NFT_TABLE).stdout

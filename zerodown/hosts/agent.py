@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from zerodown.errors import ZerodownError
-from zerodown.hosts import local, releases
+from zerodown.hosts import local, probe, releases
 from zerodown.hosts.instances import InstanceTable
 
 
@@ -54,6 +54,7 @@ OPS = {
     "wait_gone": local.wait_gone,
     "tail": local.tail,
     "table": _table,
+    "probe": probe.probe_address,
     "read_text": local.read_text,
     "read_chunks": local.read_chunks,
     "write_text": local.write_text,

@@ -7,8 +7,8 @@ as the local runtime's (zerodown/hosts/instances.py, run there by the agent:
 zerodown/hosts/ssh.py): registry with pid and start time, intent before spawn,
 adopted after a controller restart, never a duplicate, never a stranger's
 process. An instance listens on {host}:{port}, {host} being the host's address as
-this machine (where the load balancer runs) reaches it; health probes are made
-from here. A host that does not answer makes its instances unhealthy (they leave
+this machine reaches it; health probes are made from where the load balancer
+runs (this machine, or router.host through the agent there). A host that does not answer makes its instances unhealthy (they leave
 the table by health) — never "stopped" or "not running".
 
 Before a version is deployed (check_release, before a revision number is taken)
@@ -121,7 +121,7 @@ class SshRuntime:
         if entry is None:
             return False, (f"instance {instance.id} is not running on {host_name}; "
                            f"{self._tail(host, instance.id)}")
-        ok, seen = probe(instance.address, health)
+        ok, seen = self._probe(instance.address, health)
         if ok and not self._owns_port(host, instance.id, entry):
             return False, (f"{seen}, but instance {instance.id} (pid {entry['pid']} on "
                            f"{host_name}) does not listen on port {entry['port']}: another "
@@ -157,6 +157,20 @@ class SshRuntime:
         self.connections.close()
 
     # --- looking -------------------------------------------------------------
+
+    def _probe(self, address: str, health: HealthConfig) -> tuple[bool, str]:
+        """One health probe, made from where the load balancer runs: here, or router.host
+        (by the agent there), so an instance the load balancer cannot reach is unhealthy."""
+        lb = self.config.router.host
+        if lb is None:
+            return probe(address, health)
+        try:
+            ok, seen = self.host_named(lb).call(
+                "probe", address, health.tcp, health.path, health.status, health.timeout,
+                timeout=health.timeout + 1)
+        except RuntimeFailure as e:
+            return False, f"no probe from {lb}, where the load balancer runs: {e}"
+        return ok, f"{seen} (probed from {lb})"
 
     def _owns_port(self, host: SshHost, name: str, entry: dict) -> bool:
         key = (name, entry["pid"])
