@@ -247,11 +247,16 @@ class Plan:
 
     def where(self, step: Step) -> str:
         """" (on app1, app2)": the fleet's hosts a step acts on (runtime: ssh), else ""."""
+        on = self.hosts_of(step)
+        return f" (on {', '.join(on)})" if on else ""
+
+    def hosts_of(self, step: Step) -> list[str]:
+        """The fleet's hosts a start, wait, drain or stop acts on, in slot order (runtime:
+        ssh); [] for other steps and other runtimes."""
         hosts = self.target.hosts
         if not hosts or not isinstance(step, (Start, WaitHealthy, Drain, Stop)):
-            return ""
-        on = dict.fromkeys(host_for(hosts, r.slot.index) for r in step.instances)
-        return f" (on {', '.join(on)})"
+            return []
+        return list(dict.fromkeys(host_for(hosts, r.slot.index) for r in step.instances))
 
 
 def route_of(routed: Iterable[InstanceRef]) -> Route:

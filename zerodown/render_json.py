@@ -46,8 +46,17 @@ def plan_dict(plan: Plan, version: str, active: DeploymentView | None, now: floa
             "from": sorted({r.revision for r in (*s.routed, *s.unrouted)}
                            - {plan.target.revision}),
             "strategy": plan.strategy,
-            "steps": [step_dict(n, step, s.service) for n, step in enumerate(plan.steps, 1)],
+            "steps": [_on_hosts(step_dict(n, step, s.service), plan, step)
+                      for n, step in enumerate(plan.steps, 1)],
             "active_deployment": None if active is None else deployment_dict(active, now)}
+
+
+def _on_hosts(out: dict, plan: Plan, step) -> dict:
+    """runtime: ssh — the hosts a start, wait, drain or stop acts on, also in its text."""
+    hosts = plan.hosts_of(step)
+    if hosts:
+        out.update(hosts=hosts, text=out["text"] + plan.where(step))
+    return out
 
 
 def history_dict(deployments: Sequence[DeploymentView], now: float,

@@ -26,8 +26,9 @@ def test_up_deploy_status_and_down_across_the_fleet(fleet_service, healthy_fleet
     s = fleet_service
     assert "shop is up: r1 (v1) serves" in s.run("up").stdout
     plan = s.run("plan", "v2").stdout   # in-place, batch_by: host: one host's pair at a time
-    for pair in ("shop-r1-s0, shop-r1-s3", "shop-r1-s1, shop-r1-s4", "shop-r1-s2, shop-r1-s5"):
-        assert f"stop {pair}" in plan, plan
+    for pair, host in (("shop-r1-s0, shop-r1-s3", "zdf1"), ("shop-r1-s1, shop-r1-s4", "zdf2"),
+                       ("shop-r1-s2, shop-r1-s5", "zdf3")):
+        assert f"stop {pair} (on {host})" in plan, plan   # each step names its hosts
     s.run("deploy", "v2")
     status = s.status()
     by_host = {(i["host"], i["version"], i["address"].split(":")[0]) for i in status["instances"]}

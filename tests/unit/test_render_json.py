@@ -66,6 +66,17 @@ def test_plan_dict_names_the_version_revision_and_what_runs():
     assert plan_dict(plan, "v2", None, 0)["active_deployment"] is None
 
 
+def test_plan_dict_names_the_hosts_of_each_step_on_a_fleet():
+    plan = Plan("rolling", ServiceState("shop", 1, OLD), Target(2, 2, ("app1", "app2")),
+                (Start(NEW), Route(()), Stop(OLD)))
+    start, route, stop = plan_dict(plan, "v2", None, 0)["steps"]
+    assert start["hosts"] == ["app1"] and start["text"].endswith(" (on app1)")
+    assert "hosts" not in route and stop["hosts"] == ["app1", "app2"]
+    assert stop["text"] == "stop shop-r1-s0, shop-r1-s1 (on app1, app2)"
+    assert "hosts" not in plan_dict(Plan("rolling", plan.state, Target(2, 2), plan.steps),
+                                    "v2", None, 0)["steps"][0]
+
+
 def test_history_dict_lists_deployments_and_events_only_when_asked():
     views = [deployment(), deployment(id=2, phase="failed", error="boom")]
     d = history_dict(views, now=2000.0)
