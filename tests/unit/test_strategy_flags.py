@@ -43,6 +43,10 @@ def test_a_step_that_is_neither_is_named_with_what_was_typed(text, item):
      {"kind": "ab-test", "canary_instances": 1, "sticky": {}}, ("steps",)),
     ({"kind": "in-place", "batch_size": 1}, "in-place", {"kind": "in-place", "batch_size": 1}, ()),
     ("in-place", "rolling", {"kind": "rolling"}, ()),
+    # in-place's batch_size counts instances; rolling's counts hosts, with batch_by: host only
+    ({"kind": "in-place", "batch_size": 2}, "rolling", {"kind": "rolling"}, ("batch_size",)),
+    ({"kind": "in-place", "batch_size": 2, "batch_by": "host"}, "rolling",
+     {"kind": "rolling", "batch_size": 2, "batch_by": "host"}, ()),
     (None, "blue-green", {"kind": "blue-green"}, ()),
 ])
 def test_a_change_of_kind_keeps_the_options_the_new_kind_has(section, kind, moved, dropped):

@@ -19,6 +19,8 @@ def switch_kind(section: Any, kind: str) -> tuple[dict, tuple[str, ...]]:
     if not isinstance(section, dict):  # `strategy: in-place`, or none: no options to carry
         return {"kind": kind}, ()
     allowed = options_of(kind)
+    if kind == "rolling" and section.get("batch_by") != "host":
+        allowed.discard("batch_size")  # in-place's instances at once; rolling's hosts at once
     kept = {k: v for k, v in section.items() if k in allowed}
     dropped = tuple(k for k in section if k not in allowed and k != "kind")
     return {"kind": kind, **kept}, dropped
