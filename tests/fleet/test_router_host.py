@@ -133,6 +133,22 @@ def test_haproxy_on_a_fleet_host_serves_a_rolling_deployment(lb_stack, healthy_f
     assert healthy_fleet.hosts[0].address not in live
 
 
+def test_the_router_is_reached_again_after_its_ssh_connection_died(lb_stack, healthy_fleet):
+    """The forwarded admin socket opens a channel per connection over the host's
+    connection of the moment: one that died is opened again, the router answers."""
+    ctl = lb_stack(f"{{kind: embedded, host: zdf1, python: {proxy_python()}}}")
+    assert deploy(ctl, "v1") is Phase.SUCCEEDED
+    router, connections = ctl.router(), ctl.runtime().connections
+    before = router.in_force()
+    connections._call(_abort(connections, "zdf1"), 5)
+    assert router.in_force() == before   # a new connection, the same proxy
+    assert router.apply(before) is False  # idempotent through it too
+
+
+async def _abort(connections, host: str) -> None:
+    connections._conns.pop(host).abort()
+
+
 def test_a_router_host_without_the_load_balancer_is_refused_before_anything_changes(
         lb_stack, healthy_fleet):
     ctl = lb_stack("{kind: haproxy, host: zdf1, binary: /usr/sbin/no-haproxy}")
