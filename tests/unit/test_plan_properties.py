@@ -23,8 +23,9 @@ from zerodown.config import (Amount, BlueGreenStrategy, CanaryStrategy, InPlaceS
                              PauseStep, RollingStrategy, WeightStep)
 from zerodown.strategies.options import ABTestStrategy
 from zerodown.model import InstanceRef, Slot
-from zerodown.plan import (DowntimePlan, Drain, Route, ServiceState, Start, Stop, Target,
+from zerodown.plan import (DowntimePlan, Drain, Route, ServiceState, Shadow, Start, Stop, Target,
                            WaitHealthy)
+from zerodown.strategies.shadow_options import ShadowConfig, ShadowStep
 from zerodown.strategies import abort_plan, in_place, plan_for, rollback_plan, rolling
 
 OLD, NEW = 1, 2
@@ -84,6 +85,7 @@ class Service:
         self.running = self.routed | set(state.unrouted)
         self.healthy = set(self.routed)
         self.undrained = set(state.unrouted)  # may have served until just now
+        self.users: set[int] = {r.revision for r in state.routed}  # revisions users reach
 
     def apply(self, step) -> None:
         if isinstance(step, Start):
@@ -101,6 +103,11 @@ class Service:
             assert not wanted or abs(sum(step.percents().values()) - 100) < 1e-9
             self.undrained |= self.routed - wanted
             self.routed = set(wanted)
+            self.users = {s.revision for s in step.shares if step.traffic(s.revision)}
+        elif isinstance(step, Shadow):  # copies of users' requests, to a revision no user has
+            assert step.revision not in self.users, "a shadow of a revision users reach"
+            assert any(r.revision == step.revision for r in self.healthy), "a shadow of nothing"
+            assert self.users, "a shadow with no user request to copy"
         elif isinstance(step, Drain):
             assert not set(step.instances) & self.routed, "draining a routed instance"
             self.undrained -= set(step.instances)
@@ -154,6 +161,8 @@ EVERY_KIND = STRATEGIES + [
     BlueGreenStrategy(), BlueGreenStrategy(auto_promote=False, scale_down_delay=0),
     CanaryStrategy(steps=(WeightStep(20), PauseStep(5), WeightStep(50))),
     CanaryStrategy(steps=(WeightStep(100),), canary_instances=amount("100%")),
+    CanaryStrategy(steps=(ShadowStep(ShadowConfig()), WeightStep(50))),
+    BlueGreenStrategy(pre_promotion_shadow=ShadowConfig(), preview_header=None),
     ABTestStrategy()]
 
 

@@ -41,6 +41,9 @@ def plan(strategy: BlueGreenStrategy, state: ServiceState, target: Target) -> Pl
                              (Rule(f"r{target.revision}", header=strategy.preview_header,
                                    equals="1"),), preview=True))
     if blue and strategy.pre_promotion_shadow is not None:  # users' requests copied to green
+        if not strategy.preview_header:  # no preview route above: green at 0%, no user on it
+            b.steps.append(Route((*shares_of(blue), Share(target.revision, tuple(green), 0)),
+                                 preview=True))
         b.steps.append(Shadow(target.revision, spec_of(strategy.pre_promotion_shadow)))
     if strategy.pre_promotion_analysis is not None:
         b.steps.append(Analyze(target.revision, asdict(strategy.pre_promotion_analysis),

@@ -73,7 +73,9 @@ def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
     for step in strategy.steps:
         if isinstance(step, WeightStep):
             weight = step.weight
-        if isinstance(step, WeightStep) or not canary:  # a pause before any weight: at 0%
+        # A pause before any weight: at 0%. A shadow: at 0% always (an interrupted deployment
+        # may have left users on the canary; a shadow compares it before any user has it).
+        if isinstance(step, (WeightStep, ShadowStep)) or not canary:
             grow(canary_count(strategy, n, weight))
             b.steps.append(route())
         if isinstance(step, PauseStep):
