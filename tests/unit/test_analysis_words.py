@@ -18,6 +18,8 @@ from zerodown.analysis.words import Facts, fact_words, verdict_words
      "r7 answers 99% of requests within 19.5 ms vs stable 9.04 ms (limit 1.2x stable)"),
     (Facts("latency", 0.25, None, 0.2, False, 700),
      "r7 answers 99% of requests within 250 ms (limit 200 ms)"),
+    (Facts("diffs", 0.0105, None, 0.001, False, 2099),
+     "r7 answers 1.1% of copied requests unlike stable (limit 0.1%)"),
 ])
 def test_each_fact_in_words(facts, text):
     assert fact_words("r7", facts) == text
@@ -31,3 +33,10 @@ def test_a_verdict_names_what_decided_it_and_after_how_many_requests():
     assert verdict_words("r7", "pass", [errors, latency], 412).endswith(
         "(limit 1.5x stable): passed after 412 requests")
     assert verdict_words("r7", "inconclusive", [], 3) == "r7: no check: undecided after 3 requests"
+
+
+def test_a_shadows_verdict_counts_compared_copies():
+    diffs = Facts("diffs", 0.0, None, 0.002, False, 3650)
+    assert verdict_words("r7", "pass", [diffs], 3650) == (
+        "r7 answers 0.0% of copied requests unlike stable (limit 0.2%): passed after 3650 "
+        "compared copies")

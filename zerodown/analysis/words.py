@@ -49,4 +49,5 @@ def verdict_words(revision: str, verdict: str, facts: Sequence[Facts], requests:
     requests`; every fact for a pass or an undecided verdict, the failing ones for a fail."""
     said = "; ".join(fact_words(revision, f) for f in facts) or f"{revision}: no check"
     outcome = {"fail": "failed", "pass": "passed"}.get(verdict, "undecided")
-    return f"{said}: {outcome} after {requests:.0f} requests"
+    counted = "compared copies" if facts and all(f.kind == "diffs" for f in facts) else "requests"
+    return f"{said}: {outcome} after {requests:.0f} {counted}"
