@@ -12,6 +12,7 @@ from tests.e2e.stack import Stack
 from tests.support import APP
 from tests.support.net import free_port
 from zerodown.engine.lifecycle import Phase
+from zerodown.errors import RuntimeFailure
 
 BASE = "zerodown/releases/shop"
 # Counts its runs outside the release (in /srv, per host), refuses on a host named in
@@ -80,3 +81,15 @@ def test_a_failure_on_one_host_stops_the_deployment_before_anything_changed(stac
     (bad.srv / BASE / "fail-on").unlink()
     assert stack.deploy("v3") is Phase.SUCCEEDED   # mended
     assert {i.version for i in stack.runtime.adopt("shop")} == {"v3"}
+
+
+def test_a_host_cut_off_is_refused_in_the_pre_flight_before_any_hook_runs(stack,
+                                                                          healthy_fleet):
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    cut = healthy_fleet.hosts[2]
+    healthy_fleet.partition(cut)
+    with pytest.raises(RuntimeFailure, match=rf"nothing was changed:\n  {cut.name}: "):
+        stack.deploy("v2")
+    healthy_fleet.heal(cut)
+    assert [runs(h) for h in healthy_fleet.hosts] == [1, 1, 1]   # v1's runs only
+    assert not any((h.srv / BASE / "v2").exists() for h in healthy_fleet.hosts)
