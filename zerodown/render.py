@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from zerodown.proof import Proof, line as _proof_line
+from zerodown.shadow.report import ShadowView, shadow_lines
 
 
 @dataclass(frozen=True)
@@ -97,22 +98,6 @@ class ProxyView:
     pid: int | None = None
     table_version: int | None = None
     host: str | None = None  # router.host: the fleet host it runs on; None: this machine
-
-
-@dataclass(frozen=True)
-class ShadowView:
-    """The latest deployment's shadow: users' requests copied to the new revision and its
-    answers compared with stable's (engine/shadowing.py), live while it runs."""
-
-    deployment: int
-    revision: int
-    state: str  # running | pass | fail | inconclusive
-    compared: int = 0
-    differing: int = 0
-    dropped: int = 0
-    timed_out: int = 0
-    failed: int = 0
-    examples: tuple[dict, ...] = ()  # {request, what, where, stable, shadow}, newest last
 
 
 @dataclass(frozen=True)
@@ -292,28 +277,6 @@ def status_text(s: StatusView, now: float) -> str:
         lines.append("traffic: nothing routed" if s.proxy.running else
                      "traffic: unknown (the proxy is not running: `zerodown up` starts it)")
     return "\n".join(lines)
-
-
-SHADOW_STATES = {"running": "running", "pass": "passed", "fail": "failed",
-                 "inconclusive": "undecided"}
-
-
-def shadow_lines(v: ShadowView, shown: int = 3) -> list[str]:
-    """`shadow of r2 (deployment 4): failed; 2,099 copies compared, 22 differed (1.05%)` and
-    the latest differing pairs: request line, where they first differ, both sides."""
-    share = f" ({100 * v.differing / v.compared:.3g}%)" if v.compared else ""
-    lost = ", ".join(f"{n:,} {what}" for n, what in ((v.dropped, "dropped"),
-                                                      (v.timed_out, "timed out"),
-                                                      (v.failed, "failed")) if n)
-    lines = [f"  shadow of r{v.revision} (deployment {v.deployment}): "
-             f"{SHADOW_STATES.get(v.state, v.state)}; {v.compared:,} copies compared, "
-             f"{v.differing:,} differed{share}" + (f"; {lost}" if lost else "")]
-    pairs = [f"{ex.get('request', '?')}: {ex.get('where', '?')}: stable {ex.get('stable', '?')}"
-             f" · shadow {ex.get('shadow', '?')}" for ex in reversed(v.examples)]
-    for pair in list(dict.fromkeys(pairs))[:shown]:  # newest first, each pair once
-        times = pairs.count(pair)
-        lines.append(f"    {pair}" + (f" (×{times})" if times > 1 else ""))
-    return lines
 
 
 def serving(s: StatusView) -> tuple[TrafficView, ...]:

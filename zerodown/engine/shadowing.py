@@ -22,6 +22,7 @@ from zerodown.analysis.judge import Judge
 from zerodown.analysis.sources import ShadowSource
 from zerodown.errors import ZerodownError
 from zerodown.plan import Analyze, Shadow
+from zerodown.shadow.report import pair_text
 from zerodown.strategies.shadow_options import ShadowConfig, config_of
 
 POLL = 1.0  # seconds between two readings of the mirror's counts without a judge
@@ -37,13 +38,6 @@ def settings(cfg: ShadowConfig, address: str) -> dict:
     return {"address": address, "percent": cfg.percent, "methods": list(cfg.methods),
             "headers": list(cfg.headers), "body": cfg.body, "ignore": list(cfg.ignore),
             "timeout_s": cfg.timeout}
-
-
-def example_text(example: dict) -> str:
-    """`GET /items/7 HTTP/1.1: $.price: stable 10 · shadow 11` (a `where` of "status" gives
-    both statuses; a body's first difference is a JSON path or a byte offset)."""
-    return (f"{example.get('request', '?')}: {example.get('where', '?')}: stable "
-            f"{example.get('stable', '?')} · shadow {example.get('shadow', '?')}")
 
 
 def counts_text(stats: dict | None) -> str:
@@ -124,7 +118,7 @@ class Watch:
             if key not in self.seen and len(self.seen) < LOGGED:
                 self.seen.add(key)
                 self.engine.store.event(self.engine.service, "shadow.differs",
-                                        f"r{self.revision}: {example_text(ex)}", self.did, **ex)
+                                        f"r{self.revision}: {pair_text(ex)}", self.did, **ex)
 
     def stop(self) -> dict | None:
         return stop(self.router, self.note)
