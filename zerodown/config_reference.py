@@ -82,7 +82,7 @@ WORDS: W = {
     "tls.redirect_http": ("A plain-HTTP listener (`host:port`) that answers every request "
                           "with 308 to the same URL on https.", "0.0.0.0:80"),
     "tls.http2": ("Offer HTTP/2 to clients (ALPN `h2` before `http/1.1`); backends still get "
-                  "HTTP/1.1. Off by default: in the embedded proxy an h2 request costs about 4x "
+                  "HTTP/1.1. Off by default: in the embedded proxy an h2 request costs about 6x "
                   "the CPU of an HTTP/1.1 one (benchmarks/README.md). HAProxy and nginx render "
                   "it too.", True),
     # --- app

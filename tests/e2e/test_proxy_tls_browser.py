@@ -50,3 +50,37 @@ def test_chromium_loads_a_page_over_https_with_the_sni_certificate(tmp_path, app
                 context.close()
     finally:
         proxy.cleanup()
+
+
+def test_chromium_loads_a_page_over_http2_when_the_proxy_offers_it(tmp_path, app_factory):
+    ca = TestCA(tmp_path / "certs")
+    shop = ca.leaf("shop.test")
+    proxy = ProxyProcess(tmp_path, extra=["--tls-cert", str(shop.cert), "--tls-key",
+                                          str(shop.key), "--http2"])
+    try:
+        proxy.start()
+        proxy.apply(table_of(1, ("v1", 100, [app_factory("v1")])))
+        args = [*CHROMIUM_FLAGS, f"--host-resolver-rules=MAP shop.test {HOST}",
+                f"--ignore-certificate-errors-spki-list={spki_sha256(shop.cert.read_text())}"]
+        with sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(
+                tempfile.mkdtemp(dir=tmp_path, prefix="chromium-"), executable_path=CHROMIUM,
+                headless=True, args=args)
+            try:
+                page = context.new_page()
+                response = page.goto(f"https://shop.test:{proxy.port}/version")
+                assert response is not None and response.status == 200
+                assert response.headers.get("x-version") == "v1"
+                # the page's own navigation entry says which protocol carried it, and a
+                # few fetches in parallel share that connection as streams
+                protocol = page.evaluate("performance.getEntriesByType('navigation')[0]"
+                                         ".nextHopProtocol")
+                assert protocol == "h2", protocol
+                statuses = page.evaluate("Promise.all([1,2,3,4,5,6].map(i => fetch('/version?'"
+                                         " + i).then(r => r.status)))")
+                assert statuses == [200] * 6
+            finally:
+                context.close()
+        assert proxy.stats()["revisions"]["v1"]["requests"] >= 7
+    finally:
+        proxy.cleanup()
