@@ -32,7 +32,8 @@ from zerodown.protocols import Clock, Router, Runtime
 
 MAX_PARALLEL = 16  # a parallel runtime's starts (or probes) in flight at once
 POLL = 1.0  # how often a waiting runner re-reads the store for another process's signal
-DRAIN_POLL = 0.25  # how often a drain asks the router about in-flight requests
+DRAIN_POLL = 0.25  # how often a drain asks the router about in-flight requests, at most
+FIRST_DRAIN_POLL = 0.01  # its first look again (then doubling up to DRAIN_POLL)
 ROUTER_WAIT = 15.0  # how long a stop waits for a load balancer that does not answer (restarting)
 
 
@@ -124,8 +125,9 @@ def runs(engine: Engine, row) -> bool:
 def wait_healthy(engine: Engine, d: Deployment, i: int, step: WaitHealthy) -> None:
     record = engine.store.begin_step(d.id, i)
     rows = engine.store.instances(engine.service, step.instances)
-    dead = [r for r in step.instances if not runs(engine, rows.get(r))]
-    if record.attempts > 1 and dead:  # resumed after it failed: start again what exited
+    dead = [r for r in step.instances if not runs(engine, rows.get(r))] \
+        if record.attempts > 1 else []  # (a look per instance: only when it matters)
+    if dead:  # resumed after it failed: start again what exited
         engine.store.set_instances(engine.service, [Change(r, "starting", set_address=True)
                                                     for r in dead])
         engine.store.set_instances(engine.service, [Change(x.ref, "starting", x)
@@ -173,19 +175,22 @@ def drain(engine: Engine, d: Deployment, i: int, step: Drain) -> None:
     deadline = engine.clock.now() + limit
     revision = {r.name(engine.service): r.revision for r in step.instances}
     progress = getattr(engine.router, "unanswered", None) or (lambda backend: None)
-    began = {b: progress(b) for b in revision}
+    began: dict[str, tuple[int, int, int] | None] = {}  # at its first look found busy
 
     def waiting(b: str) -> bool:
         if engine.router.drained(b):
             return False
         p = progress(b)  # a hung revision: what is left unanswered never will be
+        began.setdefault(b, p)
         return not (revision[b] in engine.hung and p is not None and p[1] == p[2])
-    busy = list(revision)
+    busy, poll = list(revision), FIRST_DRAIN_POLL
     while busy:
         busy = [b for b in busy if waiting(b)]
         if not busy or engine.clock.now() >= deadline:
             break
-        engine.clock.sleep(min(DRAIN_POLL, deadline - engine.clock.now()))
+        # in-flight requests mostly end within milliseconds: look again soon, then less often
+        engine.clock.sleep(min(poll, deadline - engine.clock.now()))
+        poll = min(DRAIN_POLL, poll * 2)
     silent = [b for b in busy if _silent(began[b], progress(b))]
     engine.hung |= {revision[b] for b in silent}
     hangs = (f"; {', '.join(silent)} answered nothing in {limit:g}s: taken as hung, so the "

@@ -110,23 +110,30 @@ class SshRuntime:
             self.remote_dir, "alive", instance.id, instance.pid)
 
     def healthy(self, instance: Instance, revision: Revision) -> tuple[bool, str]:
+        return self.look(instance, revision)[1:]
+
+    def look(self, instance: Instance, revision: Revision) -> tuple[bool, bool, str]:
+        """(alive, healthy, what was seen) in one round trip to the host (and a probe):
+        alive() and healthy() at once, for a WaitHealthy step. A host that does not answer
+        (bounded like the probe, so a host cut off does not hold up the health checks):
+        not healthy, and not "gone" either — unknown is never taken as exited."""
         host_name = self.host_of(instance.slot)
         host = self.hosts[host_name]
         health = cast(HealthConfig, revision.health or self.config.health)
-        try:  # bounded like the probe: a host cut off must not hold up the health checks
+        try:
             entry = host.table(self.remote_dir, "live_entry", instance.id, instance.pid,
                                timeout=health.timeout + 1)
         except RuntimeFailure as e:
-            return False, str(e)  # no answer from the host: not healthy, not "gone"
+            return True, False, str(e)
         if entry is None:
-            return False, (f"instance {instance.id} is not running on {host_name}; "
-                           f"{self._tail(host, instance.id)}")
+            return False, False, (f"instance {instance.id} is not running on {host_name}; "
+                                  f"{self._tail(host, instance.id)}")
         ok, seen = self._probe(instance.address, health)
         if ok and not self._owns_port(host, instance.id, entry):
-            return False, (f"{seen}, but instance {instance.id} (pid {entry['pid']} on "
-                           f"{host_name}) does not listen on port {entry['port']}: another "
-                           f"process took it")
-        return ok, seen
+            return True, False, (f"{seen}, but instance {instance.id} (pid {entry['pid']} on "
+                                 f"{host_name}) does not listen on port {entry['port']}: "
+                                 f"another process took it")
+        return True, ok, seen
 
     def adopt(self, service: str) -> list[Instance]:
         remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{service}"

@@ -1,6 +1,7 @@
-"""A runtime whose calls are round trips to other hosts (`parallel = True`, the ssh one):
-a step's instances are started, and probed, at once; a round of probes does not stretch
-health.interval."""
+"""Steps that wait no longer than they must. A runtime whose calls are round trips to other
+hosts (`parallel = True`, the ssh one): a step's instances are started, and probed, at
+once, each look one call (`look`); a round of probes does not stretch health.interval;
+a drain looks again within milliseconds, then less often."""
 
 from __future__ import annotations
 
@@ -119,3 +120,43 @@ def test_a_round_of_slow_probes_does_not_stretch_the_interval():
     rev = Revision("shop", 1, "v1", config().app, config().health)
     health.wait_healthy(runtime, clock, [(runtime.start(rev, Slot(0)), rev)])
     assert [round(s, 6) for s in sleeps] == [0.7, 0.7], "the next round begins an interval (1 s) after the last began"
+
+
+class Looking(FakeRuntime):
+    """Answers alive and healthy in one call (as the ssh runtime does); counts alive()."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.alive_calls = 0
+
+    def alive(self, instance):
+        self.alive_calls += 1
+        return super().alive(instance)
+
+    def look(self, instance, revision):
+        proc = self._proc(instance)
+        if proc is None or not proc.alive:
+            return False, False, "gone"
+        return (True, *super().healthy(instance, revision))
+
+
+def test_a_runtime_that_looks_in_one_call_is_not_asked_alive_apart(tmp_path):
+    runtime = Looking(healthy_after=2)
+    e = engine(tmp_path, runtime)
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    assert e.run(e.deploy("v2")) is Phase.SUCCEEDED
+    assert runtime.alive_calls == 0, "neither before a WaitHealthy step nor at each probe"
+
+
+def test_a_drain_looks_again_within_milliseconds_then_less_often(tmp_path):
+    clock = FakeClock()
+    sleeps = []
+    clock_sleep = clock.sleep
+    clock.sleep = lambda s: (sleeps.append(round(s, 6)), clock_sleep(s))
+    e = Engine(Store(str(tmp_path / "zerodown.db")), FakeRuntime(), FakeRouter(drain_polls=7),
+               clock, config())
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    sleeps.clear()
+    assert e.run(e.deploy("v2")) is Phase.SUCCEEDED
+    drains = [s for s in sleeps if s < 1]  # health.interval is 1 s
+    assert drains[:6] == [0.01, 0.02, 0.04, 0.08, 0.16, 0.25], drains
