@@ -146,12 +146,14 @@ def test_the_diff_rate_check_fails_a_one_percent_revision_and_passes_an_identica
 
 # --- the engine on fakes ------------------------------------------------------------------
 
-def run(tmp_path, strategy: str, differ_every: int, on_failure: str = "rollback"):
+def run(tmp_path, strategy: str, differ_every: int, on_failure: str = "rollback",
+        copies: int = 1000):
     cfg = config(strategy, on_failure=on_failure)
     store, clock = Store(str(tmp_path / "zerodown.db")), FakeClock(limit=10_000)
     router, runtime = FakeRouter(), FakeRuntime(healthy_after=1)
-    router.differ_every, router.copies = differ_every, 1000  # 2,000 copies compared a second
-    judge = Judge(lambda spec: None, clock, poll=0.5)
+    router.differ_every, router.copies = differ_every, copies  # per read: 2 reads a second
+    judge = Judge(lambda spec: None, clock, lambda kind, text, did: store.event("shop", kind, text,
+                                                                              did), poll=0.5)
     engine = Engine(store, runtime, router, clock, cfg, judge=judge)
     engine.run(engine.deploy("v1", wait=True))
     d = engine.deploy("v2")
@@ -193,6 +195,15 @@ def test_on_failure_pause_holds_a_failed_shadow_with_users_still_on_stable(tmp_p
     phase, store, router, d = run(tmp_path, CANARY, differ_every=50, on_failure="pause")
     assert phase is Phase.PAUSED and router.mirror is None
     assert router.table.revision("r2").weight == 0
+
+
+def test_a_shadows_judge_says_how_long_a_revision_that_differs_never_would_need(tmp_path):
+    """Measured against a shadow that differs never, not against this one's own 1%."""
+    phase, store, router, d = run(tmp_path, CANARY, differ_every=100, copies=20)  # 40 a second
+    assert phase is Phase.ABORTED
+    [planned] = [e.message for e in store.events(deployment=d) if e.kind == "analysis.planned"]
+    assert "at 40 req/s on r2 these checks need ~" in planned, planned
+    assert "as good as the stable" in planned and "would not pass" not in planned
 
 
 def test_a_shadow_undecided_at_its_duration_pauses_with_no_user_on_the_new_revision(tmp_path):

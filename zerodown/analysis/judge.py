@@ -143,6 +143,8 @@ class Run:
         if stable is not None:  # the stable's record before the analysis, else its window
             base = stable.base if stable.base is not None and stable.base.requests >= 100 else None
             like = base or stable.total
+        elif self.cfg.max_diff_rate is not None:  # a shadow as good as the stable differs never
+            like = Counts(like.requests, 0, like.latency, like.bounds)
         text = self.watch.plan(self.names[0], rate, srate, like, scrape)
         if text:
             self.judge.durations[self.did] = self.watch.max_duration
