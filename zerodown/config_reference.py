@@ -538,9 +538,9 @@ SECTIONS = (  # (title, doc path prefix, what the section is)
      "revision's instances run with no user routed to them; the load balancer copies users' "
      "requests to the first one and compares its answers with the stable revision's (status, "
      "chosen headers, body). The embedded proxy does it (the comparison in a low-priority "
-     "process of its own, beside the users' path); HAProxy and nginx are refused at "
-     "validate (HAProxy has no mirroring of its own; nginx's mirror discards the copy's "
-     "answer)."),
+     "process of its own, beside the users' path); nginx mirrors to zerodown's comparator, "
+     "which replays each copy to a stable instance too and compares the two answers (GET, "
+     "HEAD, OPTIONS only); HAProxy is refused at validate (no mirroring of its own)."),
     ("Prometheus templates", "analysis.prometheus_templates",
      "`analysis.prometheus_templates`: any of the three; the others keep the embedded proxy's."),
     ("Match rules", "match",

@@ -92,3 +92,19 @@ def test_a_revision_answering_alike_passes_its_shadow_and_is_deployed(stack_fact
     assert ended.data["verdict"] == "pass" and ended.data["differing"] == 0
     assert ended.data["compared"] >= 3000, ended.data
     assert stack.router.shadow_stats() is None
+
+
+def test_through_nginx_a_differing_revision_is_stopped_by_the_comparator(stack_factory):
+    """nginx mirrors to zerodown's comparator, which replays each copy to stable and to the
+    canary (routers/nginx.py shadow): the same verdict, no user answered by r2."""
+    stack = stack_factory(instances=2, strategy=SHADOW, router="{kind: nginx}")
+    assert stack.deploy("v1", strategy="rolling") is Phase.SUCCEEDED
+    phase, result, d = deploy_under_load(stack, "app.env.APP_DIFF_RATE=0.01")
+    assert phase is Phase.ABORTED and "shadow of r2 failed" in d.error, d.error
+    assert result.failed() == 0, result.summary()
+    assert result.by_header["X-Version"].get("v2", 0) == 0, result.by_header
+    ended = [e for e in stack.store.events("shop", deployment=d.id)
+             if e.kind == "shadow.ended"][-1]
+    assert ended.data["verdict"] == "fail" and ended.data["runner"] == "comparator"
+    assert stack.router.shadow_stats() is None
+    assert "mirror" not in (stack.router.conf_path).read_text()

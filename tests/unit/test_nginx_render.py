@@ -85,6 +85,9 @@ def rendered() -> dict[str, str]:
     out["tls_http2.conf"] = render_main(render_http(
         CANARY, "127.0.0.1:8443", service="shop", options=NginxOptions(),
         access_log="access.log", tls=dataclasses.replace(TLS, http2=True)), options=NginxOptions())
+    out["shadow_mirror.conf"] = render_main(render_http(  # a shadow's comparator mirrored to
+        CANARY, LISTEN, service="shop", options=NginxOptions(), access_log="access.log",
+        mirror="127.0.0.1:41999"), options=NginxOptions())
     return out
 
 

@@ -81,15 +81,23 @@ def test_a_shadow_after_users_reach_the_new_revision_or_beside_match_rules_is_re
         "match: [{header: X-Beta, equals: '1'}]}")
 
 
-@pytest.mark.parametrize("router", ["haproxy", "nginx"])
-def test_routers_that_cannot_mirror_refuse_a_shadow_at_validate_naming_what_would(router):
-    text = errors(f"{{kind: canary, steps: [{SHADOW}, {{weight: 10}}]}}", router)
-    assert f"strategy.steps[0].shadow: the {router} router cannot copy users' requests" in text
-    assert "use router: embedded" in text
-    assert {"haproxy": "spoa-mirror", "nginx": "mirror directive"}[router] in text  # why not
+def test_haproxy_cannot_mirror_and_refuses_a_shadow_at_validate_naming_what_would():
+    text = errors(f"{{kind: canary, steps: [{SHADOW}, {{weight: 10}}]}}", "haproxy")
+    assert "strategy.steps[0].shadow: the haproxy router cannot copy users' requests" in text
+    assert "use router: embedded" in text and "spoa-mirror" in text  # why not
     bg = config("{kind: blue-green, pre_promotion_shadow: {}}").strategy
-    assert refusals(router, {}, bg)[0][0] == "strategy.pre_promotion_shadow"
-    assert refusals("embedded", {}, bg) == []
+    assert refusals("haproxy", {}, bg)[0][0] == "strategy.pre_promotion_shadow"
+    assert refusals("embedded", {}, bg) == refusals("nginx", {}, bg) == []
+
+
+def test_nginx_shadows_only_safe_methods_since_its_comparator_replays_to_stable():
+    safe = config(f"{{kind: canary, steps: [{SHADOW}, {{weight: 10}}]}}").strategy
+    assert refusals("nginx", {}, safe) == []
+    unsafe = config("{kind: canary, steps: [{shadow: {methods: [GET, POST]}}, "
+                    "{weight: 10}]}").strategy
+    [(key, why)] = refusals("nginx", {}, unsafe)
+    assert key == "strategy.steps[0].shadow.methods" and "done twice on stable" in why
+    assert refusals("embedded", {}, unsafe) == []
 
 
 def test_unsafe_methods_are_copied_only_when_listed_and_then_warned_about():

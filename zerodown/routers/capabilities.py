@@ -40,6 +40,7 @@ class Asks:
     rules: tuple[Read, ...] = ()
     sticky: tuple[str, Sticky] | None = None  # (config key, the split's stickiness)
     shadows: tuple[str, ...] = ()  # config keys of the shadows it runs
+    unsafe_shadows: tuple[str, ...] = ()  # ... of those copying a method beyond GET/HEAD/OPTIONS
 
 
 def asks(strategy: Any) -> Asks:
@@ -52,20 +53,23 @@ def asks(strategy: Any) -> Asks:
         kind = "header" if m.header is not None else "cookie"
         rules.append(Read(f"strategy.match[{i}].{kind}", kind, getattr(m, kind)))
     sticky = getattr(strategy, "sticky", None)
+    from zerodown.shadow.mirror import SAFE
     from zerodown.strategies.shadow_options import shadows
+    found = shadows(strategy)
     return Asks(tuple(rules), ("strategy.sticky", sticky) if sticky is not None else None,
-                tuple(key for key, _ in shadows(strategy)))
+                tuple(key for key, _ in found),
+                tuple(f"{key}.methods" for key, cfg in found if set(cfg.methods) - set(SAFE)))
 
 
-# Routers whose load balancer mirrors requests to a shadow and compares the answers.
-MIRRORS = frozenset({"embedded"})
+# Routers whose load balancer mirrors requests to a shadow and compares the answers:
+# the embedded proxy itself; nginx's `mirror` through zerodown's comparator, which replays
+# each copy to stable too (Diffy-style, shadow/comparator.py): safe methods only.
+MIRRORS = frozenset({"embedded", "nginx"})
+REPLAYS_TO_STABLE = frozenset({"nginx"})
 # Why the others cannot (what a user would look for in their load balancer's manual).
 CANNOT_MIRROR = {
     "haproxy": "HAProxy has no request mirroring of its own (only through an SPOE agent such "
                "as spoa-mirror, which zerodown does not run) and never sees a copy's answer",
-    "nginx": "nginx's mirror directive sends a copy but throws the copy's answer away, so "
-             "there is nothing to compare (a comparator replaying each mirrored request to "
-             "both revisions is not built)",
 }
 
 
@@ -99,6 +103,12 @@ def refusals(kind: str, options: dict, strategy: Any) -> list[Refusal]:
                       f"embedded proxy does it), or remove the shadow (a preview header and "
                       f"before_traffic hooks test the new revision before users reach it)")
                 for key in wants.shadows]
+    elif kind in REPLAYS_TO_STABLE:
+        out += [(key, f"the {kind} router compares a copy by replaying it to the stable "
+                      f"revision too ({kind}'s mirror throws the copy's answer away): a method "
+                      f"beyond GET, HEAD and OPTIONS would be done twice on stable; copy only "
+                      f"those, or use router: embedded (it compares the answer users got)")
+                for key in wants.unsafe_shadows]
     return out
 
 

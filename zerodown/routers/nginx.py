@@ -47,6 +47,8 @@ from zerodown.routers import nginx_process as procs
 from zerodown.routers.nginx_options import NginxOptions, parse_options
 from zerodown.routers.nginx_render import read_meta, render_http, render_main, routing_text
 from zerodown.routers.nginx_stats import AccessLog, stats_dict
+from zerodown.shadow import comparing
+from zerodown.shadow.mirror import read_settings
 
 READY_TIMEOUT = 15.0   # a started master, or a reload, must show its workers within this
 TEST_TIMEOUT = 30.0    # `nginx -t`
@@ -151,6 +153,43 @@ class NginxRouter:
         """The routing table in force: the one inside the config nginx was last given."""
         return self._table_of(self._read_conf())
 
+    def shadow(self, settings: dict | None) -> dict | None:
+        """Mirror users' requests to a shadow (Router, optional), Diffy-style: nginx's
+        `mirror` sends each copy to a comparator process (zerodown/shadow/comparator.py)
+        that replays it to a stable instance and to the shadow and compares the answers;
+        None stops it. The shadow's stats in the embedded proxy's shape (docs/proxy.md)."""
+        with self._locked():
+            if self._master() is None:
+                raise RouterError(f"nginx is not running (no master by {self.pid_file}); "
+                                  f"start it first (ensure_running)")
+            running = self._shadow_state()
+            if settings is None:
+                if running is None:
+                    return None
+                try:
+                    self._rerender(None)  # nginx stops mirroring first, then the last counts
+                    return comparing.stats(running)
+                finally:
+                    comparing.stop(running, self.state_dir)
+            try:
+                doc = read_settings(settings)
+            except ValueError as e:
+                raise RouterError(f"shadow settings: {e}") from None
+            if running is not None:
+                comparing.stop(running, self.state_dir)
+            doc["stable"] = self._stable_address(doc["address"])
+            started = comparing.start(doc, self.state_dir)
+            try:
+                self._rerender(started["comparator"])
+            except RouterError:
+                comparing.stop(started, self.state_dir)
+                raise
+            return comparing.stats(started)
+
+    def shadow_stats(self) -> dict | None:
+        running = self._shadow_state()
+        return comparing.stats(running) if running is not None else None
+
     in_force = table  # the Router protocol's name
 
     # --- the nginx process ------------------------------------------------------
@@ -209,12 +248,36 @@ class NginxRouter:
 
     def _render(self, table: RoutingTable) -> str:
         log = str(self.access_log) if self.options.attached else "access.log"
+        running = self._shadow_state()
         http = render_http(table, self.listen, service=self.service, options=self.options,
-                           access_log=log, tls=self.tls)
+                           access_log=log, tls=self.tls,
+                           mirror=running["comparator"] if running else None)
         if self.options.attached:
             return http
         user = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None  # else nginx would use nobody
         return render_main(http, options=self.options, user=user)
+
+    def _shadow_state(self) -> dict | None:
+        return comparing.state(self.state_dir)
+
+    def _rerender(self, mirror: str | None) -> None:
+        """The table in force again, mirroring to `mirror` (a comparator) or not."""
+        old_text = self._read_conf()
+        table = self._table_of(old_text)
+        if mirror is None:
+            comparing.forget(self.state_dir)
+        self._put(table, table, old_text)
+
+    def _stable_address(self, shadow: str) -> str:
+        """An instance of the revision users are routed to, where copies are replayed."""
+        revisions = sorted((r for r in self.table().revisions if r.weight > 0),
+                           key=lambda r: -r.weight)
+        for r in revisions:
+            for b in r.backends:
+                if b.address != shadow:
+                    return b.address
+        raise RouterError("no revision serves users through nginx yet: a shadow compares "
+                          "the new revision's answers with stable's, so stable must run")
 
     def _read_conf(self) -> str:
         try:

@@ -93,9 +93,12 @@ def render_main(http: str, *, options: NginxOptions, user: str | None = None) ->
 
 
 def render_http(table: RoutingTable, listen: str, *, service: str, options: NginxOptions,
-                access_log: str, tls: TlsSettings | None = None) -> str:
+                access_log: str, tls: TlsSettings | None = None,
+                mirror: str | None = None) -> str:
     """Everything for one service at http level: upstreams, maps, the server (with `tls`:
-    one per certificate, picked by SNI, and the redirect server)."""
+    one per certificate, picked by SNI, and the redirect server). `mirror`: the host:port
+    of a shadow's comparator (zerodown/shadow/comparator.py), sent a copy of every request
+    whose method is safe."""
     _check(table)
     if "$" in access_log:
         raise TableError(f"access log path {access_log!r}: nginx would read its $ as a variable")
@@ -110,9 +113,10 @@ def render_http(table: RoutingTable, listen: str, *, service: str, options: Ngin
         _split(table, ns, upstreams),
         *_rule_maps(table, ns, upstreams),
         _revision_map(ns, upstreams),
-        *(_servers_tls(_server_body(table, ns, options, access_log), listen, tls) if tls
+        _mirror_upstream(ns, mirror) if mirror else "",
+        *(_servers_tls(_server_body(table, ns, options, access_log, mirror), listen, tls) if tls
           else ["server {\n" f"    listen {listen};\n"
-                + _server_body(table, ns, options, access_log) + "}"]),
+                + _server_body(table, ns, options, access_log, mirror) + "}"]),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
 
@@ -235,10 +239,13 @@ def _revision_map(ns: str, upstreams: dict[str, str]) -> str:
     return f"map ${ns}_route ${ns}_revision {{  # for the access log\n{body}    default \"\";\n}}"
 
 
-def _server_body(table: RoutingTable, ns: str, options: NginxOptions, access_log: str) -> str:
+def _server_body(table: RoutingTable, ns: str, options: NginxOptions, access_log: str,
+                 mirror: str | None = None) -> str:
     """A server block's contents but its listen line."""
     cookie = (f"        add_header Set-Cookie ${ns}_set_cookie always;\n"
               if table.sticky and table.sticky.mode == "cookie" else "")
+    if mirror:  # the copy's answer is thrown away by nginx: the comparator compares
+        cookie += f"        mirror {MIRROR_PATH};\n        mirror_request_body off;\n"
     return (
         f"    access_log {quote(access_log)} {ns}_log;\n"
         f"    keepalive_timeout {_secs(options.keepalive_timeout)};\n"
@@ -258,6 +265,40 @@ def _server_body(table: RoutingTable, ns: str, options: NginxOptions, access_log
         "        proxy_next_upstream error timeout;\n"
         "        proxy_next_upstream_tries 3;\n"
         + cookie +
+        "    }\n"
+        + (_mirror_location(ns) if mirror else ""))
+
+
+MIRROR_PATH = "/.zerodown-mirror"
+
+
+def _mirror_upstream(ns: str, address: str) -> str:
+    return f"upstream {ns}_mirror {{  # the shadow's comparator\n    server {address};\n" \
+           "    keepalive 8;\n}"
+
+
+def _mirror_location(ns: str) -> str:
+    """Where nginx's mirror subrequests go: safe methods to the comparator, at once
+    (nginx holds a client's next request until its mirror subrequest ended: short
+    timeouts, the comparator answers before it compares)."""
+    return (
+        f"    location = {MIRROR_PATH} {{\n"
+        "        internal;\n"
+        "        if ($request_method !~ ^(GET|HEAD|OPTIONS)$) {\n"
+        "            return 204;  # a copy replays to stable too: never an unsafe method\n"
+        "        }\n"
+        f"        proxy_pass http://{ns}_mirror$request_uri;\n"
+        "        proxy_http_version 1.1;\n"
+        '        proxy_set_header Connection "";\n'
+        "        proxy_set_header Host $http_host;\n"
+        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+        "        proxy_set_header X-Forwarded-Proto $scheme;\n"
+        "        proxy_set_header X-Forwarded-Host $http_host;\n"
+        "        proxy_pass_request_body off;\n"
+        '        proxy_set_header Content-Length "";\n'
+        "        proxy_connect_timeout 200ms;\n"
+        "        proxy_send_timeout 1s;\n"
+        "        proxy_read_timeout 1s;\n"
         "    }\n")
 
 

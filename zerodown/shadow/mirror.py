@@ -145,39 +145,44 @@ class Mirror:
                 self.examples.append((head.split(b"\r\n", 1)[0].decode("latin-1"), found))
 
     async def _send(self, conn: list, head: bytes, body: bytes) -> Answer:
-        """One exchange on the worker's kept-alive connection (opened when there is none;
-        opened again, once, when the kept one turns out closed before any byte came)."""
-        for attempt in (0, 1):
-            reused = bool(conn)
-            if not conn:
-                conn[:] = await asyncio.open_connection(*self.address)
-            reader, writer = conn
-            writer.write(keeping(head) + body)
-            got = _Reader()
-            parser = got.parser = httptools.HttpResponseParser(got)
-            size, is_head = 0, head.startswith(b"HEAD ")
-            while not got.done and not (is_head and got.headers_done):
-                data = await reader.read(65536)
-                if not data:
-                    if size == 0 and reused and attempt == 0:
-                        break  # the shadow had closed the kept connection: a new one
-                    parser.feed_data(b"")  # the end of a body read to the close
-                    if not got.done:
-                        raise ValueError("the shadow closed before its answer ended")
-                    _drop(conn)
-                    break
-                size += len(data)
-                if size > self.max_body:
-                    raise ValueError("the shadow's answer is larger than max_body")
-                parser.feed_data(data)
-            else:
-                if not got.keep or is_head:  # a HEAD's parser still waits for a body: not reused
-                    _drop(conn)
-                return Answer(parser.get_status_code(), tuple(got.headers), b"".join(got.body))
-            if got.done:
-                return Answer(parser.get_status_code(), tuple(got.headers), b"".join(got.body))
-            _drop(conn)
-        raise ValueError("the shadow closed the connection twice before answering")
+        return await exchange(conn, self.address, head, body, self.max_body)
+
+
+async def exchange(conn: list, address: tuple[str, int], head: bytes, body: bytes,
+                   max_body: int) -> Answer:
+    """One exchange on a kept-alive connection `conn` ([reader, writer], or empty: opened
+    then; opened again, once, when the kept one turns out closed before any byte came)."""
+    for attempt in (0, 1):
+        reused = bool(conn)
+        if not conn:
+            conn[:] = await asyncio.open_connection(*address)
+        reader, writer = conn
+        writer.write(keeping(head) + body)
+        got = _Reader()
+        parser = got.parser = httptools.HttpResponseParser(got)
+        size, is_head = 0, head.startswith(b"HEAD ")
+        while not got.done and not (is_head and got.headers_done):
+            data = await reader.read(65536)
+            if not data:
+                if size == 0 and reused and attempt == 0:
+                    break  # the server had closed the kept connection: a new one
+                parser.feed_data(b"")  # the end of a body read to the close
+                if not got.done:
+                    raise ValueError("the server closed before its answer ended")
+                _drop(conn)
+                break
+            size += len(data)
+            if size > max_body:
+                raise ValueError("an answer larger than max_body")
+            parser.feed_data(data)
+        else:
+            if not got.keep or is_head:  # a HEAD's parser still waits for a body: not reused
+                _drop(conn)
+            return Answer(parser.get_status_code(), tuple(got.headers), b"".join(got.body))
+        if got.done:
+            return Answer(parser.get_status_code(), tuple(got.headers), b"".join(got.body))
+        _drop(conn)
+    raise ValueError("the server closed the connection twice before answering")
 
 
 def _drop(conn: list) -> None:
