@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -39,6 +40,10 @@ def nginx(tmp_path):
     router = NginxRouter(tmp_path / "nginx", f"127.0.0.1:{free_port()}", service="shop")
     router.ensure_running()
     yield router
+    try:
+        router.shadow(None)  # a shadow's comparator process, if a test left one
+    except RouterError:
+        pass  # nginx is gone: so is what mirrored to it
     router.stop()
 
 
@@ -254,3 +259,52 @@ def test_attach_mode_reloads_a_master_it_did_not_start(apps, tmp_path):
     finally:
         if router.pid:
             os.kill(router.pid, signal.SIGQUIT)
+
+
+def shadow_settled(router: NginxRouter, copies: int, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = router.shadow_stats()
+        if stats["compared"] + stats["failed"] + stats["timed_out"] + stats["dropped"] >= copies:
+            return stats
+        assert time.monotonic() < deadline, stats
+        time.sleep(0.05)
+
+
+def test_a_shadow_through_the_comparator_counts_differing_answers_users_get_stable(nginx, apps,
+                                                                                 tmp_path):
+    """nginx's mirror sends copies to zerodown's comparator, which replays them to stable and
+    to the shadow and compares (shadow(), shadow/comparator.py)."""
+    nginx.apply(RoutingTable(1, (RevisionRoute("r1", 100, (Backend("shop-r1", apps["v1"]),)),)))
+    assert nginx.shadow_stats() is None
+
+    stats = nginx.shadow({"address": apps["v1b"], "ignore": ["$.pid"]})
+    assert stats["address"] == apps["v1b"] and stats["stable"] == apps["v1"]
+    result = run_load_sync(nginx.url + "/version", connections=4, requests=200)
+    assert result.failed() == 0 and set(result.by_header["X-Version"]) == {"v1"}
+    stats = shadow_settled(nginx, 200)
+    assert (stats["compared"], stats["differing"]) == (200, 0), stats
+
+    stats = nginx.shadow({"address": apps["v2"], "ignore": ["$.pid"]})  # replaces the first
+    result = run_load_sync(nginx.url + "/version", connections=4, requests=200)
+    assert result.failed() == 0 and set(result.by_header["X-Version"]) == {"v1"}
+    run_load_sync(nginx.url + "/echo", connections=1, requests=20, method="POST", body=b"x")
+    stats = shadow_settled(nginx, 200)
+    assert stats["differing"] == stats["compared"] == 200, stats  # POSTs never copied
+    assert stats["examples"][0]["where"] == "$.version"
+    assert stats["examples"][0]["request"].startswith("GET /version")
+
+    last = nginx.shadow(None)
+    assert last["compared"] == 200 and nginx.shadow_stats() is None
+    assert "mirror" not in (tmp_path / "nginx" / "nginx.conf").read_text()
+    result = run_load_sync(nginx.url + "/version", connections=2, requests=50)
+    assert result.failed() == 0
+
+
+def test_a_shadow_needs_stable_and_good_settings(nginx, apps):
+    with pytest.raises(RouterError, match="no revision serves users"):
+        nginx.shadow({"address": apps["v2"]})
+    nginx.apply(RoutingTable(1, (RevisionRoute("r1", 100, (Backend("shop-r1", apps["v1"]),)),)))
+    with pytest.raises(RouterError, match="percent"):
+        nginx.shadow({"address": apps["v2"], "percent": 0})
+    assert nginx.shadow_stats() is None
