@@ -242,3 +242,25 @@ def test_validate_says_valid_and_warns_about_unsafe_methods(tmp_path, capsys):
     out = capsys.readouterr()
     assert "valid" in out.out
     assert f"{path}: warning: strategy.steps[0].shadow.methods copies DELETE requests" in out.err
+
+
+def test_a_mirror_lost_mid_shadow_is_put_back_and_the_counts_go_on(tmp_path):
+    """A proxy restarted during the step starts without a mirror: the step puts it back."""
+    cfg = config(CANARY)
+    store, clock = Store(str(tmp_path / "zerodown.db")), FakeClock(limit=10_000)
+    router, runtime = FakeRouter(), FakeRuntime(healthy_after=1)
+    router.copies = 1000
+    lost = []
+
+    def restart_proxy(clock):
+        if router.mirror is not None and router.mirror["compared"] >= 2000 and not lost:
+            lost.append(router.mirror)
+            router.mirror = None
+    clock.on_sleep = restart_proxy
+    engine = Engine(store, runtime, router, clock, cfg, judge=Judge(lambda s: None, clock,
+                                                                     poll=0.5))
+    engine.run(engine.deploy("v1", wait=True))
+    d = engine.deploy("v2")
+    assert engine.run(d) is Phase.SUCCEEDED and lost
+    puts = [m for m in router.mirrors if m is not None]
+    assert len(puts) == 2 and puts[0] == puts[1]  # the same settings, once more

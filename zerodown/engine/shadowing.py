@@ -107,7 +107,8 @@ class Watch:
 
     def read(self) -> dict | None:
         stats = self.router.shadow_stats()
-        if stats is None or stats.get("address") != self.wanted["address"]:
+        gone = stats is None or stats.get("address", self.wanted["address"]) != self.wanted["address"]
+        if gone:  # a restarted proxy has none; another shadow replaced ours
             stats = self.router.shadow(self.wanted)  # counts restart: the judge's window copes
         self.note(stats)
         return stats
