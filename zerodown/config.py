@@ -307,15 +307,16 @@ def _router_host(ctx: Context, cfg: ServiceConfig) -> None:
         ctx.error("router.host", f"{cfg.router.host!r} is not a host zerodown can reach: "
                   f"name one of runtime.hosts or a Host of runtime.ssh_config "
                   f"({', '.join(names) or 'none'})")
-    elif cfg.router.kind == "nginx":
-        ctx.error("router.host", "the nginx router runs where zerodown runs (on a fleet host: "
-                  "not yet); use kind haproxy or embedded there, or remove router.host")
-    elif cfg.tls is not None and cfg.router.kind == "embedded":
-        ctx.error("router.host", "the embedded proxy's certificate files are not sent to "
-                  "router.host yet: use kind haproxy there for tls, or remove router.host")
+    elif cfg.tls is not None and cfg.router.kind in ("embedded", "nginx"):
+        ctx.error("router.host", f"the {cfg.router.kind} router's certificate files are not "
+                  f"sent to router.host yet: use kind haproxy there for tls, or remove "
+                  f"router.host")
     elif cfg.router.kind == "haproxy" and "socket" in cfg.router.options:
         ctx.error("router.host", "an attached HAProxy (router.socket) is driven where zerodown "
                   "runs; remove router.host or router.socket")
+    elif cfg.router.kind == "nginx" and "config" in cfg.router.options:
+        ctx.error("router.host", "an attached nginx (router.config) is driven where zerodown "
+                  "runs; remove router.host or router.config")
 
 
 def _shared_conflicts(ctx: Context, cfg: ServiceConfig) -> None:

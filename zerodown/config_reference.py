@@ -167,7 +167,7 @@ WORDS: W = {
     "router.host": ("Where the load balancer runs: a fleet host (one of runtime.hosts, or a "
                     "Host of runtime.ssh_config) reached over the ssh runtime's connection; its "
                     "files go to `<runtime.state_dir>/routers/<service>` there and health probes "
-                    "are made from there. Default: this machine. embedded and haproxy.", "lb1"),
+                    "are made from there. Default: this machine.", "lb1"),
     "router.python": ("embedded, with router.host: the interpreter that runs the proxy there "
                       "(it needs uvloop, httptools and google-re2; zerodown's code is uploaded). "
                       "Default: `python3`.", "/opt/zerodown/bin/python"),

@@ -128,8 +128,16 @@ class Host(Protocol):
         """(exit code, output) of a short command; exit code None: it could not start,
         did not end within `timeout`, or the answer was lost."""
 
-    def send_signal(self, pid: int, started: int | None, signum: int) -> bool:
-        """Signal `pid` if it is still the process started at `started`; False if gone."""
+    def send_signal(self, pid: int, started: int | None, signum: int, group: bool = False
+                    ) -> bool:
+        """Signal `pid` (with `group`, its process group) if it is still the process
+        started at `started`; False if gone."""
+
+    def argv_of(self, pid: int) -> list[str] | None:
+        """The command line `pid` shows (a process may retitle itself); None if gone."""
+
+    def children(self, pid: int) -> list[tuple[int, int, list[str]]]:
+        """(pid, start time, command line) of the running children of `pid`."""
 
     def code_root(self) -> str:
         """A folder there from which `python -m zerodown` runs this controller's zerodown."""

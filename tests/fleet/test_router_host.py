@@ -133,6 +133,14 @@ def test_haproxy_on_a_fleet_host_serves_a_rolling_deployment(lb_stack, healthy_f
     assert healthy_fleet.hosts[0].address not in live
 
 
+def test_nginx_on_a_fleet_host_serves_a_rolling_deployment(lb_stack, healthy_fleet):
+    ctl = lb_stack("{kind: nginx, host: zdf1}")
+    roll_under_load(ctl, healthy_fleet)
+    router = ctl.router()
+    assert runs_on(healthy_fleet, router.pid).startswith("nginx: master process")
+    assert router.stats()["revisions"]["r2"]["requests"] > 0  # its access log, read there
+
+
 def test_the_router_is_reached_again_after_its_ssh_connection_died(lb_stack, healthy_fleet):
     """The forwarded admin socket opens a channel per connection over the host's
     connection of the moment: one that died is opened again, the router answers."""

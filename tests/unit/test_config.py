@@ -323,5 +323,8 @@ def test_router_host_names_a_host_the_ssh_runtime_reaches(tmp_path):
     assert "(app1, app2, lb1)" in error  # the valid names; lb-* is a pattern, not a name
     [error] = errors_of(BASE + "router: {kind: haproxy, host: lb1}\n")
     assert "router.host: a load balancer on another host is driven over the ssh runtime" in error
-    [error] = errors_of(BASE + fleet + "router: {kind: nginx, host: lb1}\n", file=path)
-    assert "router.host: the nginx router runs where zerodown runs" in error
+    assert parse_config(BASE + fleet + "router: {kind: nginx, host: lb1}\n",
+                        file=path).router.host == "lb1"
+    [error] = errors_of(BASE + fleet + "router: {kind: haproxy, host: lb1, socket: /s, "
+                        "backend: b}\n", file=path)
+    assert "router.host: an attached HAProxy (router.socket) is driven where" in error

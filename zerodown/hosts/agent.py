@@ -63,6 +63,8 @@ OPS = {
     "size": local.size,
     "run": local.run,
     "send_signal": local.send_signal,
+    "argv_of": local.argv_of,
+    "children": local.children,
     "release_prepare": releases.prepare,
     "release_commit": releases.commit,
     "release_prepare_hook": releases.run_prepare_hook,

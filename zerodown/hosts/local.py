@@ -252,27 +252,65 @@ def size(path: str) -> int:
 
 
 def run(argv: list[str], timeout: float, cwd: str | None = None) -> tuple[int | None, str]:
-    """(exit code, stdout and stderr) of a short command; exit code None if it could not
-    start or did not end within `timeout` (then it is killed)."""
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                              stdin=subprocess.DEVNULL)
-    except OSError as e:
-        return None, f"cannot run {argv[0]}: {e.strerror or e}"
-    except subprocess.TimeoutExpired:
-        return None, f"{argv[0]} did not finish within {timeout:g}s"
-    return done.returncode, done.stdout + done.stderr
+    """(exit code, stdout and stderr) of a short command, in a session of its own; exit
+    code None if it could not start or did not end within `timeout` (then it is killed).
+    Its output goes to a file, not a pipe: a daemon it starts (nginx) would hold a pipe
+    open, and the read would wait for the daemon's end."""
+    import tempfile
+    with tempfile.TemporaryFile() as out:
+        try:
+            code = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                  timeout=timeout, cwd=cwd, start_new_session=True).returncode
+        except OSError as e:
+            return None, f"cannot run {argv[0]}: {e.strerror or e}"
+        except subprocess.TimeoutExpired:
+            return None, f"{argv[0]} did not finish within {timeout:g}s"
+        out.seek(0)
+        return code, out.read().decode(errors="replace")
 
 
-def send_signal(pid: int, started: int | None, signum: int) -> bool:
-    """Signal `pid` if it is still the process that started at `started`; False if gone."""
+def send_signal(pid: int, started: int | None, signum: int, group: bool = False) -> bool:
+    """Signal `pid` (with `group`, its process group) if it is still the process that
+    started at `started`; False if it is gone."""
     if started is not None and not running(pid, started):
         return False
     try:
-        os.kill(pid, signum)
+        if group:
+            os.killpg(pid, signum)
+        else:
+            os.kill(pid, signum)
     except ProcessLookupError:
         return False
     return True
+
+
+def argv_of(pid: int) -> list[str] | None:
+    """The command line of `pid` as it shows it (a process may retitle itself: nginx);
+    None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    return raw.decode(errors="replace").rstrip("\0").split("\0")
+
+
+def children(pid: int) -> list[tuple[int, int, list[str]]]:
+    """(pid, start time, command line) of the running children of `pid`."""
+    try:  # the kernel's list (CONFIG_PROC_CHILDREN): no scan of every process
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids = [int(c) for c in f.read().split()]
+    except FileNotFoundError:
+        pids = [] if not os.path.exists(f"/proc/{pid}") else \
+            [child for child, _ in processes() if parent_of(child) == pid]
+    except OSError:
+        pids = [child for child, _ in processes() if parent_of(child) == pid]
+    found = []
+    for child in pids:
+        started, argv = start_time(child), argv_of(child)
+        if started is not None and argv is not None:
+            found.append((child, started, argv))
+    return found
 
 
 def code_root() -> str:
@@ -302,6 +340,8 @@ class LocalHost:
     size = staticmethod(size)
     run = staticmethod(run)
     send_signal = staticmethod(send_signal)
+    argv_of = staticmethod(argv_of)
+    children = staticmethod(children)
     code_root = staticmethod(code_root)
     python = sys.executable   # the interpreter a router starts the embedded proxy with
     remote = False            # its paths are this machine's

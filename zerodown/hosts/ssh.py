@@ -145,8 +145,15 @@ class SshHost:
             return None, str(e)
         return code, output
 
-    def send_signal(self, pid: int, started: int | None, signum: int) -> bool:
-        return self._call("send_signal", pid, started, signum)
+    def send_signal(self, pid: int, started: int | None, signum: int, group: bool = False
+                    ) -> bool:
+        return self._call("send_signal", pid, started, signum, group)
+
+    def argv_of(self, pid: int) -> list[str] | None:
+        return self._call("argv_of", pid)
+
+    def children(self, pid: int) -> list[tuple[int, int, list[str]]]:
+        return [tuple(c) for c in self._call("children", pid)]  # type: ignore[misc]
 
     def code_root(self) -> str:
         """zerodown's own code, uploaded once per content (zerodown/hosts/package.py)."""

@@ -42,14 +42,13 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host =
                               hosts=options.hosts or (), path_prefix=options.path_prefix or "/",
                               config_file=os.path.abspath(config.file) if config.file else "")
     if config.router.kind == "nginx":
-        if remote:
-            raise UsageError("router.host: the nginx router runs where zerodown runs (for now)")
         from zerodown.routers.nginx import NginxRouter
         from zerodown.routers.nginx_options import parse_options
         return NginxRouter(where("nginx"), config.listen,
                            service=config.service,
                            options=parse_options(config.router.options, file=config.file,
-                                                 lines=config.lines), tls=config.tls)
+                                                 lines=config.lines), tls=config.tls, host=host,
+                           local_dir=os.path.join(state_dir, "nginx"))
     if config.router.kind == "haproxy":
         from zerodown.routers.haproxy import HAProxyRouter
         return HAProxyRouter(where("haproxy"), config.listen,

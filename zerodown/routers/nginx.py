@@ -29,8 +29,6 @@ import json
 import os
 import pwd
 import signal
-import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,10 +37,9 @@ from zerodown.errors import RouterError
 from zerodown.hosts.local import LOCAL
 from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.protocols import Host
-from zerodown.proxy.state import write_atomic
 from zerodown.table_version import check_newer
 from zerodown.tls_config import TlsSettings
-from zerodown.routers.common import locked, log_tail
+from zerodown.routers.common import locked, log_tail, require
 from zerodown.routers import nginx_process as procs
 from zerodown.routers.nginx_options import NginxOptions, parse_options
 from zerodown.routers.nginx_render import read_meta, render_http, render_main, routing_text
@@ -61,21 +58,27 @@ class NginxRouter:
 
     def __init__(self, state_dir: str | os.PathLike, listen: str, *, service: str = "zerodown",
                  options: NginxOptions | dict | None = None, host: Host = LOCAL,
-                 tls: TlsSettings | None = None):
+                 tls: TlsSettings | None = None, local_dir: str | os.PathLike | None = None):
+        """`host`: where nginx runs, `state_dir` a folder there; `local_dir`: this
+        machine's (the writers' lock)."""
         self.host = host  # where nginx runs
         self.tls = tls  # the server speaks https (nginx_render._servers_tls)
-        self.state_dir = Path(state_dir).resolve()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = Path(state_dir) if host.remote else Path(state_dir).resolve()
+        self.local_dir = Path(local_dir or state_dir).resolve()
+        self.local_dir.mkdir(parents=True, exist_ok=True)
+        host.makedirs(str(self.state_dir))
         self.listen, self.service = listen, service
         self.options = options if isinstance(options, NginxOptions) else \
             parse_options(options or {})
         o = self.options
-        self.conf_path = Path(o.config).resolve() if o.config else self.state_dir / "nginx.conf"
+        self.conf_path = (Path(o.config) if host.remote else Path(o.config).resolve()) \
+            if o.config else self.state_dir / "nginx.conf"
         self.pid_file = Path(o.pid_file) if o.pid_file else self.state_dir / "nginx.pid"
         self.error_log = self.state_dir / "error.log"
         self.access_log = self.state_dir / "access.log"
         self.drains_file = self.state_dir / "nginx-drains.json"
-        self._log = AccessLog(str(self.access_log))
+        self._log = AccessLog(str(self.access_log), host=host)
+        self._user: str | None = None
         self._addresses: dict[str, tuple[str, str]] = {}  # address -> (backend id, revision)
         self._lock = threading.RLock()
 
@@ -119,7 +122,7 @@ class NginxRouter:
                               f"start it first (ensure_running)")
         text = self._render(table)
         if routing_text(text) == routing_text(old_text):
-            write_atomic(str(self.conf_path), text)  # a new version, the same routing
+            self.host.write_text(str(self.conf_path), text)  # a new version, the same routing
             return True
         self._write_tested(text, old_text)
         removed = set(current.backends()) - set(table.backends())
@@ -135,10 +138,10 @@ class NginxRouter:
             holders = drains.get(backend_id)
             if holders is None:
                 return True  # never seen, or already found drained
-            if any(procs.alive(key) for key in holders):
+            if any(procs.alive(key, self.host) for key in holders):
                 return False
             del drains[backend_id]
-            write_atomic(str(self.drains_file), json.dumps(drains) + "\n")
+            self.host.write_text(str(self.drains_file), json.dumps(drains) + "\n")
             return True
 
     def stats(self) -> dict:
@@ -194,6 +197,11 @@ class NginxRouter:
 
     # --- the nginx process ------------------------------------------------------
 
+    def preflight(self) -> None:
+        """Can nginx run on its host? Its binary there."""
+        require(self.host, [self.options.nginx, "-v"], f"no {self.options.nginx} there",
+                "install it (apt-get install nginx-light) or set router.nginx")
+
     def ensure_running(self) -> int:
         """The master's pid; in managed mode start one (with the table in force) if none runs."""
         with self._locked():
@@ -229,9 +237,10 @@ class NginxRouter:
             master = self._master()
             if master is None:
                 return
-            os.kill(master.pid, signal.SIGQUIT)
+            self.host.send_signal(master.pid, master.start, signal.SIGQUIT)
             if not self.host.wait_gone(master.pid, master.start, timeout):
-                os.killpg(master.pid, signal.SIGKILL)  # the workers share its group
+                # the workers share its group
+                self.host.send_signal(master.pid, master.start, signal.SIGKILL, group=True)
                 self.host.wait_gone(master.pid, master.start, 10.0)
 
     # --- helpers -------------------------------------------------------------------
@@ -239,12 +248,12 @@ class NginxRouter:
     def _ensure_include(self) -> None:
         """Attach mode: the include file exists, so the user's nginx can start before any
         deployment (nginx refuses a missing include); with no table it answers 503."""
-        if self.conf_path.exists():
+        if self.host.read_text(str(self.conf_path)) is not None:
             return
-        if not self.conf_path.parent.is_dir():
+        if not self.host.remote and not self.conf_path.parent.is_dir():
             raise RouterError(f"router.config: the folder of {self.conf_path} does not exist; "
                               f"create it (zerodown writes the file itself)")
-        write_atomic(str(self.conf_path), self._render(EMPTY_TABLE))
+        self.host.write_text(str(self.conf_path), self._render(EMPTY_TABLE))
 
     def _render(self, table: RoutingTable) -> str:
         log = str(self.access_log) if self.options.attached else "access.log"
@@ -254,8 +263,18 @@ class NginxRouter:
                            mirror=running["comparator"] if running else None)
         if self.options.attached:
             return http
-        user = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None  # else nginx would use nobody
-        return render_main(http, options=self.options, user=user)
+        return render_main(http, options=self.options, user=self._run_as())
+
+    def _run_as(self) -> str | None:
+        """The workers' user when nginx starts as root (else nginx would use nobody, who
+        cannot write the state directory): the user it runs as on its host."""
+        if self._user is None:
+            if not self.host.remote:
+                self._user = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else ""
+            else:
+                code, out = self.host.run(["id", "-un"], 10.0)
+                self._user = out.strip() if code == 0 and out.strip() == "root" else ""
+        return self._user or None
 
     def _shadow_state(self) -> dict | None:
         return comparing.state(self.state_dir)
@@ -281,9 +300,7 @@ class NginxRouter:
 
     def _read_conf(self) -> str:
         try:
-            return self.conf_path.read_text()
-        except FileNotFoundError:
-            return ""
+            return self.host.read_text(str(self.conf_path)) or ""
         except OSError as e:
             raise RouterError(f"cannot read {self.conf_path}: {e.strerror}") from None
 
@@ -293,8 +310,8 @@ class NginxRouter:
 
     def _write_tested(self, text: str, old_text: str) -> None:
         """Write `text` and have nginx check it; on failure the previous file comes back."""
-        (self.state_dir / "temp").mkdir(exist_ok=True)
-        write_atomic(str(self.conf_path), text)
+        self.host.makedirs(str(self.state_dir / "temp"))
+        self.host.write_text(str(self.conf_path), text)
         try:
             self._nginx("-t", "-q", timeout=TEST_TIMEOUT)
         except RouterError:
@@ -303,23 +320,17 @@ class NginxRouter:
 
     def _restore(self, old_text: str) -> None:
         if old_text:
-            write_atomic(str(self.conf_path), old_text)
+            self.host.write_text(str(self.conf_path), old_text)
         else:
-            self.conf_path.unlink(missing_ok=True)
+            self.host.remove(str(self.conf_path))
 
     def _nginx(self, *args: str, timeout: float) -> None:
         argv = [self.options.nginx, *args, *self._where()]
-        with tempfile.TemporaryFile() as out:  # not a pipe: a daemon could hold it open
-            try:
-                code = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                      timeout=timeout, start_new_session=True).returncode
-            except FileNotFoundError:
-                raise RouterError(f"cannot run {self.options.nginx!r}: not found; install "
-                                  f"nginx or set router.nginx to its path") from None
-            except subprocess.TimeoutExpired:
-                raise RouterError(f"`{' '.join(argv)}` took over {timeout:g}s") from None
-            out.seek(0)
-            said = out.read().decode(errors="replace").strip()
+        code, said = self.host.run(argv, timeout)  # its output in a file: nginx daemonizes
+        said = said.strip()
+        if code is None:
+            raise RouterError(f"cannot run `{' '.join(argv)}` on {self.host.name}: {said}; "
+                              f"install nginx or set router.nginx to its path")
         if code != 0:
             raise RouterError(f"nginx refused the configuration ({' '.join(argv)} exited "
                               f"{code}); the previous one stays in force:\n{said}")
@@ -336,12 +347,12 @@ class NginxRouter:
         return [*(["-p", prefix] if prefix else []), *(["-c", conf] if conf else [])]
 
     def _start(self) -> procs.Proc:
-        self.pid_file.unlink(missing_ok=True)
+        self.host.remove(str(self.pid_file))
         self._nginx(timeout=READY_TIMEOUT)  # daemon on: returns once the master forked
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             master = self._master()
-            if master is not None and procs.workers(master.pid):
+            if master is not None and procs.workers(master.pid, self.host):
                 return master
             if time.monotonic() > deadline:
                 raise RouterError(f"nginx did not start within {READY_TIMEOUT:g}s; {self._tail()}")
@@ -349,20 +360,20 @@ class NginxRouter:
 
     def _reload(self, master: procs.Proc, removed: set[str], old_text: str) -> None:
         """SIGHUP, then wait until only new workers accept: old ones gone or shutting down."""
-        before = procs.workers(master.pid)
+        before = procs.workers(master.pid, self.host)
         drains = self._drains()
         for backend_id in removed:
             drains[backend_id] = [list(w.key) for w in before]
-        write_atomic(str(self.drains_file), json.dumps(drains) + "\n")  # before acting
-        os.kill(master.pid, signal.SIGHUP)
+        self.host.write_text(str(self.drains_file), json.dumps(drains) + "\n")  # before acting
+        self.host.send_signal(master.pid, master.start, signal.SIGHUP)
         old = {w.key for w in before}
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
-            if procs.reloaded(procs.workers(master.pid), old):
+            if procs.reloaded(procs.workers(master.pid, self.host), old):
                 return
-            if not procs.alive(master.key) or time.monotonic() > deadline:
+            if not procs.alive(master.key, self.host) or time.monotonic() > deadline:
                 self._restore(old_text)
-                state = "exited" if not procs.alive(master.key) else \
+                state = "exited" if not procs.alive(master.key, self.host) else \
                     f"started no new workers within {READY_TIMEOUT:g}s"
                 raise RouterError(f"nginx master (pid {master.pid}) {state} after a reload; "
                                   f"{self._tail()}")
@@ -370,8 +381,8 @@ class NginxRouter:
 
     def _drains(self) -> dict[str, list[list[int]]]:
         try:
-            return json.loads(self.drains_file.read_text())
-        except (FileNotFoundError, ValueError):
+            return json.loads(self.host.read_text(str(self.drains_file)) or "{}")
+        except ValueError:
             return {}
 
     def _remember(self, table: RoutingTable) -> None:
@@ -381,13 +392,14 @@ class NginxRouter:
 
     def _master(self) -> procs.Proc | None:
         if self.options.attached:
-            return procs.master_from(self.pid_file)
-        return procs.master_from(self.pid_file, self.conf_path) or procs.find_master(self.conf_path)
+            return procs.master_from(self.pid_file, host=self.host)
+        return procs.master_from(self.pid_file, self.conf_path, self.host) or \
+            procs.find_master(self.conf_path, self.host)
 
     def _tail(self) -> str:
         return log_tail(self.error_log, host=self.host)
 
     def _locked(self):
         """One controller at a time writes the config and signals nginx."""
-        return locked(self._lock, self.state_dir / "nginx.lock")
+        return locked(self._lock, self.local_dir / "nginx.lock")
 

@@ -1,24 +1,22 @@
-"""An nginx master and its workers as /proc shows them.
+"""An nginx master and its workers as the host's /proc shows them.
 
 nginx names its processes by rewriting their command line: "nginx: master
 process <argv>", "nginx: worker process", and once told to quit gracefully
 "nginx: worker process is shutting down" (set just before it closes its
 listening sockets). That title is how a reload is known to be served: every
 worker from before the SIGHUP is gone or shutting down, and a new one runs.
-A process is named by (pid, kernel start time), never by pid alone.
-
-It reads this machine's /proc (titles, children) besides the local Host's
-functions: an nginx on another host needs these same reads through that host.
+A process is named by (pid, kernel start time), never by pid alone. Every look
+asks the Host nginx runs on (this machine, or router.host over SSH).
 """
 
 from __future__ import annotations
 
-import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from zerodown.hosts.local import parent_of, processes, running, start_time
+from zerodown.hosts.local import LOCAL
+from zerodown.protocols import Host
 
 MASTER = "nginx: master process"
 SHUTTING_DOWN = "shutting down"
@@ -39,23 +37,15 @@ class Proc:
         return SHUTTING_DOWN in self.title
 
 
-def title(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+def title(pid: int, host: Host = LOCAL) -> str | None:
+    argv = host.argv_of(pid)
+    return None if argv is None else " ".join(argv).strip()
 
 
-def workers(master: int) -> list[Proc]:
+def workers(master: int, host: Host = LOCAL) -> list[Proc]:
     """The master's children that are still running (workers, old and new)."""
-    found = []
-    for pid in _children(master):
-        started, name = start_time(pid), title(pid)
-        if started is not None and name is not None:
-            found.append(Proc(pid, started, name))
-    return found
+    return [Proc(pid, started, " ".join(argv).strip())
+            for pid, started, argv in host.children(master)]
 
 
 def reloaded(workers_now: list[Proc], old: set[tuple[int, int]]) -> bool:
@@ -65,25 +55,13 @@ def reloaded(workers_now: list[Proc], old: set[tuple[int, int]]) -> bool:
             and not any(w.key in old and not w.shutting_down for w in workers_now))
 
 
-def _children(pid: int) -> list[int]:
-    try:  # the kernel's list (CONFIG_PROC_CHILDREN): no scan of every process
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(c) for c in f.read().split()]
-    except FileNotFoundError:
-        if not os.path.exists(f"/proc/{pid}"):
-            return []
-    except OSError:
-        pass
-    return [child for child, _ in processes() if parent_of(child) == pid]
-
-
-def master_from(pid_file: Path, conf: Path | None = None) -> Proc | None:
+def master_from(pid_file: Path, conf: Path | None = None, host: Host = LOCAL) -> Proc | None:
     """The running master named by `pid_file` (and started with `-c conf`, if given)."""
     try:
-        pid = int(pid_file.read_text().strip())
+        pid = int((host.read_text(str(pid_file)) or "").strip())
     except (OSError, ValueError):
         return None
-    started, name = start_time(pid), title(pid)
+    started, name = host.start_time(pid), title(pid, host)
     if started is None or name is None or not name.startswith(MASTER):
         return None  # gone, or the pid now belongs to someone else
     if conf is not None and str(conf) not in name:
@@ -91,19 +69,19 @@ def master_from(pid_file: Path, conf: Path | None = None) -> Proc | None:
     return Proc(pid, started, name)
 
 
-def find_master(conf: Path) -> Proc | None:
+def find_master(conf: Path, host: Host = LOCAL) -> Proc | None:
     """The running master started with `-c conf`, by its title (when its pid file is lost)."""
-    for pid, args in processes():
+    for pid, args in host.processes():
         name = " ".join(args).strip()
         if name.startswith(MASTER) and str(conf) in name.split():
-            started = start_time(pid)
+            started = host.start_time(pid)
             if started is not None:
                 return Proc(pid, started, name)
     return None
 
 
-def alive(key: tuple[int, int] | list[int]) -> bool:
-    return running(key[0], key[1])
+def alive(key: tuple[int, int] | list[int], host: Host = LOCAL) -> bool:
+    return host.running(key[0], key[1])
 
 
 def master_args(master: Proc) -> tuple[str | None, str | None]:

@@ -20,6 +20,8 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from zerodown.hosts.local import LOCAL
+from zerodown.protocols import Host
 from zerodown.proxy.metrics import Stats
 
 MAX_READ = 64 * 1024 * 1024  # per call: a huge backlog is read over several calls
@@ -34,9 +36,16 @@ class AccessLog:
     backends: dict[str, Stats] = field(default_factory=dict)  # by upstream address
     rejected: int = 0
     damaged: int = 0  # lines that were not ours (a hand edit, a torn write)
+    host: Host = LOCAL  # where nginx writes it
 
     def read(self) -> None:
         """Count the lines added since the last read."""
+        if self.host.remote:  # asked of its host: no inode there, a shrunk file restarts
+            if self.host.size(self.path) < self.offset:
+                self.offset = 0
+            chunk = (self.host.read_text(self.path, self.offset) or "").encode()
+            self._lines(chunk)
+            return
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -46,6 +55,9 @@ class AccessLog:
         with open(self.path, "rb") as f:
             f.seek(self.offset)
             chunk = f.read(MAX_READ)
+        self._lines(chunk)
+
+    def _lines(self, chunk: bytes) -> None:
         end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next read
         for line in chunk[:end].splitlines():
             self._count(line)
