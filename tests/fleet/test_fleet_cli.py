@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import re
 import signal
 import subprocess
 import threading
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from tests.support.cli import Service
+from tests.support.net import get
 
 
 @pytest.fixture
@@ -114,3 +116,26 @@ class Lines:
             except queue.Empty:
                 raise AssertionError(f"no such output within {timeout:g}s; got:\n{text}")
         return text
+
+
+def test_up_deploy_status_logs_and_down_with_haproxy_on_a_fleet_host(healthy_fleet, tmp_path):
+    """router: {kind: haproxy, host: zdf1} through the command line and the controller
+    service: users reach zdf1's address, status and logs say where it runs, down stops it."""
+    s = Service(tmp_path)
+    lb = healthy_fleet.hosts[0]
+    s.file.write_text(healthy_fleet.service_config(s.port, "{kind: rolling}", per_host=1)
+                      .replace(f"listen: 127.0.0.1:{s.port}", f"listen: {lb.address}:{s.port}")
+                      + "router: {kind: haproxy, host: zdf1}\n")
+    try:
+        assert "shop is up" in s.run("up").stdout
+        s.run("deploy", "v2")
+        assert get(s.port, host=lb.address).text == "hello from v2\n"  # through zdf1
+        status = s.run("status").stdout
+        assert re.search(r"\(proxy pid \d+ on zdf1, table v\d+\)", status), status
+        assert s.status()["proxy"]["host"] == "zdf1"
+        assert "haproxy" in s.run("logs", "proxy").stdout.lower()
+        assert lb.run("pgrep -x haproxy || true").stdout.strip()
+        s.run("down")
+        assert not lb.run("pgrep -x haproxy || true").stdout.strip()  # stopped on zdf1
+    finally:
+        s.cleanup()
