@@ -134,3 +134,27 @@ def test_a_services_shadow_copies_that_services_requests_only(two, app_factory):
     assert (stats["compared"], stats["differing"]) == (5, 5)  # "hello from shop-v2"
     assert stats["examples"][-1]["request"].startswith("GET / ")
     assert shop.shadow(None)["compared"] == 5 and shop.shadow_stats() is None
+
+
+def test_http2_requests_reach_their_service_by_authority(tmp_path, app_factory):
+    """An h2 stream is an HTTP/1.1 request to the ClientConn (h2stream.py): its :authority
+    is its Host, so several services need nothing more for HTTP/2."""
+    import subprocess
+    from tests.support.proxy import ProxyProcess
+    proxy = ProxyProcess(tmp_path, extra=["--http2-prior-knowledge"])
+    proxy.start()
+    try:
+        app = app_factory("shop-h2")
+        client(proxy, "shop").register(["shop.example.com"])
+        client(proxy, "shop").apply(table_of(1, ("s1", 100, [app])))
+
+        def curl(host: str) -> str:
+            return subprocess.run(
+                ["curl", "-s", "--http2-prior-knowledge", "-o", "-", "-w", " %{http_version}",
+                 "--connect-to", f"{host}:80:127.0.0.1:{proxy.port}", f"http://{host}/"],
+                capture_output=True, text=True, timeout=20).stdout
+        assert curl("shop.example.com") == "hello from shop-h2\n 2"
+        assert curl("nope.example.com") == "no service here for this host and path\n 2"
+        assert proxy.stats()["unknown_host"] == 1
+    finally:
+        proxy.cleanup()
