@@ -27,43 +27,50 @@ def waves(b: PlanBuilder, strategy: RollingStrategy, target: Target,
           default_host: str) -> None:
     n, hosts = target.instances, len(target.hosts)
     want = desired(n, hosts)
-    on = lambda refs, h: [r for r in refs if host_index(r, hosts) == h]  # noqa: E731
+    # Per host, in slot order: counts kept as they change, so a wave costs what it moves.
+    news = _by_host(new, hosts)
+    keep = {r for h in range(hosts) for r in news[h][:want[h]]}
     # New instances beyond a host's share go like old ones (scaling down, an uneven spread).
-    keep = [r for h in range(hosts) for r in on(new, h)[:want[h]]]
-    old = sorted(old + [r for r in new if r not in set(keep)], key=lambda r: r.slot)
-    new = keep
-    room = [max(want[h], len(on(new + old, h))) + (strategy.max_surge_per_host or n + surge)
-            for h in range(hosts)]
+    olds = _by_host(old + [r for r in new if r not in keep], hosts)
+    fresh_on = [min(len(news[h]), want[h]) for h in range(hosts)]
+    running = [fresh_on[h] + len(olds[h]) for h in range(hosts)]
+    extra = strategy.max_surge_per_host or n + surge
+    room = [max(want[h], running[h]) + extra for h in range(hosts)]
     size = hosts_at_once(strategy.batch_size, hosts) if strategy.batch_by == "host" else hosts
-    batches = host_batches(old, hosts, size)
-    active: set[int] = set()
+    batches = host_batches(sorted(r for rs in olds for r in rs), hosts, size)
     # Scaling down: what is above `instances` leaves first, from the hosts above their share.
-    excess = len(new) + len(old) - n
+    excess = sum(running) - n
     if excess > 0:
-        surplus = [r for h in range(hosts) for r in on(old, h)[:max(0, len(on(new + old, h)) - want[h])]]
-        gone = set(surplus[:excess])
-        b.take_out(r for r in old if r in gone)
-        old = [r for r in old if r not in gone]
+        gone = []
+        for h in range(hosts):
+            cut = min(max(0, running[h] - want[h]), excess - len(gone))
+            gone += olds[h][:cut]
+            olds[h], running[h] = olds[h][cut:], running[h] - cut
+        b.take_out(sorted(gone))
+    active: set[int] = set()
     while batches or active:
-        if not active or all(len(on(new, h)) == want[h] and not on(old, h) for h in active):
+        if not active or all(fresh_on[h] == want[h] and not olds[h] for h in active):
             if not batches:
                 break
             active = set(batches.pop(0))
             continue
-        # Take out what the fleet's floor allows, from the active hosts.
-        mine = [r for r in old if host_index(r, hosts) in active]
-        out = mine[:max(0, len(new) + len(old) - (n - unavailable))]
+        # Take out what the fleet's floor allows, from the active hosts (oldest slots first:
+        # on each host a prefix of its old ones).
+        floor_room = max(0, sum(running) - (n - unavailable))
+        out = sorted(r for h in active for r in olds[h])[:floor_room]
         b.take_out(out)
-        old = [r for r in old if r not in set(out)]
+        for h in {host_index(r, hosts) for r in out}:
+            cut = sum(1 for r in out if host_index(r, hosts) == h)
+            olds[h], running[h] = olds[h][cut:], running[h] - cut
         # Start what the fleet's ceiling and each host's room allow, spread over the hosts.
-        start = max(0, n + surge - len(new) - len(old))
-        running = [len(on(new + old, h)) for h in range(hosts)]
-        picked = _turns(active, start, lambda h: (want[h] - running[h], want[h] - len(on(new, h))),
+        picked = _turns(active, max(0, n + surge - sum(running)),
+                        lambda h: (want[h] - running[h], want[h] - fresh_on[h]),
                         lambda h: room[h] - running[h])
         fresh = [InstanceRef(target.revision, b.slot_on(h, hosts, surge == 0, default_host))
                  for h in picked]
         b.bring_in(fresh)
-        new += fresh
+        for h in picked:
+            fresh_on[h], running[h] = fresh_on[h] + 1, running[h] + 1
         if not out and not fresh:
             if not batches:
                 raise PlanError(f"rolling plan stuck with surge={surge} "
@@ -71,17 +78,27 @@ def waves(b: PlanBuilder, strategy: RollingStrategy, target: Target,
             active |= set(batches.pop(0))  # this batch cannot move alone: the next one helps
 
 
+def _by_host(refs: list[InstanceRef], hosts: int) -> list[list[InstanceRef]]:
+    out: list[list[InstanceRef]] = [[] for _ in range(hosts)]
+    for r in sorted(refs):
+        out[host_index(r, hosts)].append(r)
+    return out
+
+
 def _turns(active: set[int], count: int, need, room) -> list[int]:
     """Hosts for `count` new instances, one at a time: to the active host furthest below its
     share (a slot just freed there), then the one lacking most new ones, then the lowest
     index; only hosts that still lack new ones and have room."""
     picked: list[int] = []
+    taken = dict.fromkeys(active, 0)
     for _ in range(count):
         def short(h: int) -> tuple[int, int]:
             below, lacking = need(h)
-            return below - picked.count(h), lacking - picked.count(h)
-        left = [h for h in sorted(active) if short(h)[1] > 0 and room(h) > picked.count(h)]
+            return below - taken[h], lacking - taken[h]
+        left = [h for h in sorted(active) if short(h)[1] > 0 and room(h) > taken[h]]
         if not left:
             break
-        picked.append(max(left, key=lambda h: (*short(h), -h)))
+        h = max(left, key=lambda h: (*short(h), -h))
+        picked.append(h)
+        taken[h] += 1
     return picked
