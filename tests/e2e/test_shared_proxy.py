@@ -48,6 +48,7 @@ def test_deploying_one_service_never_touches_the_other(pair, tmp_path):
     assert "api is up" in api.run("up", "--version", "a1").stdout
     assert get(shop.port, "/", headers={"Host": "shop.test"}).text == "hello from v1\n"
     assert get(shop.port, "/", headers={"Host": "eu.api.test"}).text == "hello from a1\n"
+    assert "zerodown proxy ready" in api.run("logs", "proxy").stdout  # the shared proxy's log
 
     # a third file claiming shop.test is refused before it starts anything, naming both files
     third = shared_service(tmp_path / "third", "third", "shop.test", edge.parent, shop.port)
