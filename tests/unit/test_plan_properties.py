@@ -21,7 +21,7 @@ import pytest
 
 from zerodown.config import (Amount, BlueGreenStrategy, CanaryStrategy, InPlaceStrategy,
                              PauseStep, RollingStrategy, WeightStep)
-from zerodown.strategies.options import ABTestStrategy
+from zerodown.strategies.options import ABTestStrategy, MatchRule
 from zerodown.model import InstanceRef, Slot
 from zerodown.plan import (DowntimePlan, Drain, Route, ServiceState, Shadow, Start, Stop, Target,
                            WaitHealthy)
@@ -162,6 +162,8 @@ EVERY_KIND = STRATEGIES + [
     CanaryStrategy(steps=(WeightStep(20), PauseStep(5), WeightStep(50))),
     CanaryStrategy(steps=(WeightStep(100),), canary_instances=amount("100%")),
     CanaryStrategy(steps=(ShadowStep(ShadowConfig()), WeightStep(50))),
+    CanaryStrategy(steps=(PauseStep(5), ShadowStep(ShadowConfig()), WeightStep(50)),
+                   match=(MatchRule(header="X-Beta", equals="1"),)),
     BlueGreenStrategy(pre_promotion_shadow=ShadowConfig(), preview_header=None),
     ABTestStrategy()]
 

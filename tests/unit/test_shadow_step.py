@@ -73,12 +73,25 @@ def test_a_bad_shadow_names_the_file_the_key_and_what_is_valid(shadow, said):
     assert said in text and "zerodown.yaml" in text
 
 
-def test_a_shadow_after_users_reach_the_new_revision_or_beside_match_rules_is_refused():
+def test_a_shadow_after_users_reach_the_new_revision_is_refused():
     assert "strategy.steps[1].shadow: comes before the first {weight: N} above 0" in errors(
         "{kind: canary, steps: [{weight: 10}, {shadow: {}}]}")
-    assert "strategy.steps[0].shadow: cannot run with strategy.match" in errors(
-        "{kind: canary, steps: [{shadow: {}}, {weight: 10}], "
-        "match: [{header: X-Beta, equals: '1'}]}")
+
+
+@pytest.mark.parametrize("steps", ["[{shadow: {}}, {weight: 10}]",
+                                   "[{shadow: {}}, {pause: 5s}, {weight: 10}]",
+                                   "[{pause: 5s}, {shadow: {}}, {shadow: {}}, {weight: 10}]"])
+def test_match_rules_are_held_back_while_a_shadow_runs_and_apply_again_after(steps):
+    strategy = config(f"{{kind: canary, steps: {steps}, match: [{{header: X-Beta, equals: '1'}}],"
+                      " preview_header: X-Preview}").strategy
+    plan = plan_for(strategy, STATE, Target(2, 3))
+    for i, step in enumerate(plan.steps):
+        if isinstance(step, Shadow):
+            route = next(s for s in reversed(plan.steps[:i]) if isinstance(s, Route))
+            assert not route.traffic(2) and [r.header for r in route.rules] == ["X-Preview"]
+    last = max(i for i, s in enumerate(plan.steps) if isinstance(s, Shadow))
+    after = next(s for s in plan.steps[last:] if isinstance(s, Route))
+    assert "X-Beta" in [r.header for r in after.rules]  # back with the step after
 
 
 def test_haproxy_cannot_mirror_and_refuses_a_shadow_at_validate_naming_what_would():

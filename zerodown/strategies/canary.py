@@ -63,9 +63,12 @@ def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
             b.steps += [Start(fresh), WaitHealthy(fresh)]
             canary.extend(fresh)
 
-    def route() -> Route:
+    def route(shadow: bool = False) -> Route:
+        # A shadow compares the canary before any user has it: no match rule sends one there
+        # meanwhile (the rules come back with the next step's route), a preview still may.
+        used = () if shadow else rules
         return Route((*shares_of(stable), Share(target.revision, tuple(canary), weight)),
-                     rules + preview, strategy.sticky, preview=not weight and not rules)
+                     used + preview, strategy.sticky, preview=not weight and not used)
 
     if preview:  # open before any user gets it: where before_traffic smoke tests run
         grow(canary_count(strategy, n, 0))
@@ -77,7 +80,7 @@ def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
         # may have left users on the canary; a shadow compares it before any user has it).
         if isinstance(step, (WeightStep, ShadowStep)) or not canary:
             grow(canary_count(strategy, n, weight))
-            b.steps.append(route())
+            b.steps.append(route(shadow=isinstance(step, ShadowStep)))
         if isinstance(step, PauseStep):
             b.steps.append(Pause(f"canary r{target.revision} at {weight}%"
                                  + (" (`zerodown promote` goes on)" if step.duration is None else ""),
@@ -86,6 +89,8 @@ def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
             b.steps.append(Analyze(target.revision, asdict(step.analysis), state.stable))
         elif isinstance(step, ShadowStep):  # before any weight (validated): users on stable
             b.steps.append(Shadow(target.revision, spec_of(step.shadow)))
+            if rules:  # the match rules again (a weight's route right after replaces this one)
+                b.steps.append(route())
     if strategy.analysis is not None:  # no promotion without the background analysis's pass
         b.steps.append(Analyze(target.revision, {**asdict(strategy.analysis), "background": True},
                                state.stable))

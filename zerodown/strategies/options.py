@@ -381,7 +381,7 @@ def check_strategy(ctx: Context, s: StrategyConfig, data: dict, bad: set) -> Non
 
 def _check_shadow_steps(ctx: Context, s: CanaryStrategy) -> None:
     """A shadow compares the new revision before any user reaches it: before the first
-    weight above 0, and not with match rules (they send users to it at 0% too)."""
+    weight above 0 (the planner holds the match rules back while it runs)."""
     weighted = False
     for i, step in enumerate(s.steps):
         weighted = weighted or (isinstance(step, WeightStep) and step.weight > 0)
@@ -389,7 +389,3 @@ def _check_shadow_steps(ctx: Context, s: CanaryStrategy) -> None:
             ctx.error(f"strategy.steps[{i}].shadow", "comes before the first {weight: N} above 0: "
                       "a shadow tests the new revision before any user reaches it (move it "
                       "first, e.g. steps: [{shadow: {duration: 60s}}, {weight: 10}, ...])")
-        elif isinstance(step, ShadowStep) and s.match:
-            ctx.error(f"strategy.steps[{i}].shadow", "cannot run with strategy.match: its rules "
-                      "send matching users to the new revision at 0% too (remove match, or "
-                      "the shadow step)")
