@@ -5,6 +5,7 @@ with no failed request. Backends speak HTTP/1.1 (examples/app)."""
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
 import signal
@@ -16,7 +17,8 @@ import time
 
 import pytest
 from hpack import Encoder
-from hyperframe.frame import Frame, GoAwayFrame, HeadersFrame, SettingsFrame
+from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame,
+                              PingFrame, RstStreamFrame, SettingsFrame, WindowUpdateFrame)
 
 from tests.support.certs import TestCA
 from tests.support.h2client import H2Client
@@ -298,3 +300,77 @@ def test_table_changes_under_h2_load_fail_no_request(tmp_path, app_factory):
         assert stats["v2"]["requests"] > 0 and stats["v1"]["responses"]["5xx"] == 0, stats
     finally:
         p.cleanup()
+
+
+def on(frame, sid: int) -> bytes:
+    """`frame` serialized on stream `sid`, whether or not that stream is allowed for it."""
+    frame.stream_id = sid
+    return frame.serialize()
+
+
+def random_frames(rng: random.Random) -> list[bytes]:
+    """A few frames a broken or hostile client might send, well-formed or not."""
+    enc = Encoder()
+    pool = [(":method", "GET"), (":method", "POST"), (":path", "/"), (":path", "/echo"),
+            (":scheme", "http"), (":authority", "a"), ("content-length", "3"),
+            ("content-length", "x"), ("connection", "close"), ("X-Up", "1"), (":status", "200"),
+            ("host", "b"), ("te", "trailers"), (":protocol", "websocket"), ("a", "b\x00c")]
+    out = []
+    for _ in range(rng.randint(1, 8)):
+        sid = rng.choice([0, 1, 1, 3, 5, 2, 2 ** 31 - 1])
+        kind = rng.randrange(9)
+        if kind == 0:
+            fields = [rng.choice(pool) for _ in range(rng.randint(0, 6))]
+            flags = rng.sample(["END_HEADERS", "END_STREAM", "PRIORITY"], rng.randint(0, 3))
+            out.append(on(HeadersFrame(1, flags=flags, data=enc.encode(fields)), sid))
+        elif kind == 1:
+            out.append(on(DataFrame(1, data=b"x" * rng.randint(0, 70000),
+                                    flags=rng.sample(["END_STREAM"], rng.randint(0, 1))), sid))
+        elif kind == 2:
+            out.append(on(WindowUpdateFrame(0, window_increment=rng.choice([0, 1, 2 ** 31 - 1])),
+                          sid))
+        elif kind == 3:
+            out.append(on(RstStreamFrame(1, error_code=rng.randrange(14)), sid))
+        elif kind == 4:
+            out.append(on(ContinuationFrame(1, data=enc.encode([("a", "b")])), sid))
+        elif kind == 5:
+            out.append(on(SettingsFrame(0, settings={rng.randrange(1, 8): rng.choice(
+                [0, 1, 2 ** 31, 2 ** 24])}), rng.choice([0, 0, 1])))
+        elif kind == 6:
+            out.append(on(PingFrame(0, opaque_data=b"12345678"), sid))
+        elif kind == 7:  # a frame header claiming more than the frame size allows
+            out.append(rng.randbytes(3) + bytes([rng.randrange(256)]) + rng.randbytes(5))
+        else:
+            out.append(rng.randbytes(rng.randint(1, 64)))
+    return out
+
+
+def test_a_seeded_corpus_of_broken_frames_leaves_the_proxy_serving(tmp_path, app_factory):
+    # every error line written (none held back): a crash line would show
+    h2c_proxy = ProxyProcess(tmp_path, extra=["--http2-prior-knowledge",
+                                              "--error-log-per-second", "100000"])
+    h2c_proxy.start()
+    h2c_proxy.apply(table_of(1, ("v1", 100, [app_factory("v1")])))
+    try:
+        run_corpus(h2c_proxy)
+    finally:
+        h2c_proxy.cleanup()
+
+
+def run_corpus(h2c_proxy: ProxyProcess) -> None:
+    rng = random.Random(16)
+    for _ in range(60):
+        with socket.create_connection((HOST, h2c_proxy.port), timeout=3) as s:
+            s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SettingsFrame(0).serialize()
+                      + b"".join(random_frames(rng)))
+            s.settimeout(0.3)
+            try:
+                while s.recv(65536):
+                    pass
+            except (socket.timeout, ConnectionResetError):
+                pass
+    assert curl("--http2-prior-knowledge", f"http://{HOST}:{h2c_proxy.port}/").returncode == 0
+    log = h2c_proxy.proc.log()
+    assert "Traceback" not in log and "error on the HTTP/2 connection" not in log, log[-3000:]
+    assert "held back" not in log and log.count("HTTP/2 from") > 30
+    assert h2c_proxy.stats()["revisions"]["v1"]["in_flight"] == 0

@@ -53,6 +53,15 @@ class H2Load:
         return sum(r[key] for r in self.runs)
 
 
+def curl_h2(stack: Stack, ca: TestCA) -> str:
+    """The response head curl gets over TLS asking for h2 (ALPN), the name shop.test."""
+    port = stack.config.listen.rsplit(":", 1)[1]
+    return subprocess.run(["curl", "-sS", "--http2", "--cacert", str(ca.ca), "--resolve",
+                           f"shop.test:{port}:127.0.0.1", "-D", "-", "-o", "/dev/null",
+                           f"https://shop.test:{port}/"],
+                          capture_output=True, text=True, timeout=20).stdout
+
+
 @pytest.mark.skipif(H2LOAD is None, reason="h2load (nghttp2-client) is installed by setup.sh")
 # Not nginx: as zerodown runs it (keepalive_timeout 0, so that a reload loses no HTTP/1.1
 # request) it closes an h2 connection whenever no stream is open, and h2load counted the
@@ -82,11 +91,7 @@ def test_a_rolling_deployment_under_h2_load_fails_no_request(tmp_path, router):
         assert load.total("done") > 100
         assert load.total("failed") == 0 and load.total("not_2xx") == 0, \
             [r["out"] for r in load.runs if r["failed"] or r["not_2xx"]][:1]
-        port = stack.config.listen.rsplit(":", 1)[1]
-        served = subprocess.run(["curl", "-sS", "--http2", "--cacert", str(ca.ca), "--resolve",
-                                 f"shop.test:{port}:127.0.0.1", "-D", "-", "-o", "/dev/null",
-                                 f"https://shop.test:{port}/"],
-                                capture_output=True, text=True, timeout=20).stdout
+        served = curl_h2(stack, ca)
         assert served.startswith("HTTP/2 200") and "x-version: v2" in served.lower(), served
     finally:
         stack.close()
@@ -101,11 +106,7 @@ def test_nginx_serves_h2_with_tls_http2(tmp_path):
     stack = Stack(path, tmp_path / "state")
     try:
         assert stack.deploy("v1") is Phase.SUCCEEDED
-        port = stack.config.listen.rsplit(":", 1)[1]
-        served = subprocess.run(["curl", "-sS", "--http2", "--cacert", str(ca.ca), "--resolve",
-                                 f"shop.test:{port}:127.0.0.1", "-D", "-", "-o", "/dev/null",
-                                 f"https://shop.test:{port}/"],
-                                capture_output=True, text=True, timeout=20).stdout
+        served = curl_h2(stack, ca)
         assert served.startswith("HTTP/2 200") and "x-version: v1" in served.lower(), served
     finally:
         stack.close()

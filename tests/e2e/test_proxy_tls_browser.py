@@ -4,6 +4,7 @@ chromium, driven by Playwright): SNI picks the certificate, the page arrives ove
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import subprocess
 import tempfile
@@ -25,6 +26,21 @@ def spki_sha256(cert_pem: str) -> str:
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
+@contextlib.contextmanager
+def chromium_trusting(tmp_path, name: str, leaf):
+    """A headless Chromium that resolves `name` to the proxy's host and trusts `leaf`'s key."""
+    args = [*CHROMIUM_FLAGS, f"--host-resolver-rules=MAP {name} {HOST}",
+            f"--ignore-certificate-errors-spki-list={spki_sha256(leaf.cert.read_text())}"]
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            tempfile.mkdtemp(dir=tmp_path, prefix="chromium-"), executable_path=CHROMIUM,
+            headless=True, args=args)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
 def test_chromium_loads_a_page_over_https_with_the_sni_certificate(tmp_path, app_factory):
     ca = TestCA(tmp_path / "certs")
     shop, api = ca.leaf("shop.test"), ca.leaf("api.test")
@@ -33,21 +49,13 @@ def test_chromium_loads_a_page_over_https_with_the_sni_certificate(tmp_path, app
     try:
         proxy.start()
         proxy.apply(table_of(1, ("v1", 100, [app_factory("v1")])))
-        args = [*CHROMIUM_FLAGS, f"--host-resolver-rules=MAP api.test {HOST}",
-                f"--ignore-certificate-errors-spki-list={spki_sha256(api.cert.read_text())}"]
-        with sync_playwright() as p:
-            context = p.chromium.launch_persistent_context(
-                tempfile.mkdtemp(dir=tmp_path, prefix="chromium-"), executable_path=CHROMIUM,
-                headless=True, args=args)
-            try:
-                response = context.new_page().goto(f"https://api.test:{proxy.port}/version")
-                assert response is not None and response.status == 200
-                assert response.headers.get("x-version") == "v1"
-                details = response.security_details() or {}
-                assert details.get("subjectName") == "api.test", details
-                assert details.get("protocol") in ("TLS 1.2", "TLS 1.3"), details
-            finally:
-                context.close()
+        with chromium_trusting(tmp_path, "api.test", api) as context:
+            response = context.new_page().goto(f"https://api.test:{proxy.port}/version")
+            assert response is not None and response.status == 200
+            assert response.headers.get("x-version") == "v1"
+            details = response.security_details() or {}
+            assert details.get("subjectName") == "api.test", details
+            assert details.get("protocol") in ("TLS 1.2", "TLS 1.3"), details
     finally:
         proxy.cleanup()
 
@@ -60,27 +68,19 @@ def test_chromium_loads_a_page_over_http2_when_the_proxy_offers_it(tmp_path, app
     try:
         proxy.start()
         proxy.apply(table_of(1, ("v1", 100, [app_factory("v1")])))
-        args = [*CHROMIUM_FLAGS, f"--host-resolver-rules=MAP shop.test {HOST}",
-                f"--ignore-certificate-errors-spki-list={spki_sha256(shop.cert.read_text())}"]
-        with sync_playwright() as p:
-            context = p.chromium.launch_persistent_context(
-                tempfile.mkdtemp(dir=tmp_path, prefix="chromium-"), executable_path=CHROMIUM,
-                headless=True, args=args)
-            try:
-                page = context.new_page()
-                response = page.goto(f"https://shop.test:{proxy.port}/version")
-                assert response is not None and response.status == 200
-                assert response.headers.get("x-version") == "v1"
-                # the page's own navigation entry says which protocol carried it, and a
-                # few fetches in parallel share that connection as streams
-                protocol = page.evaluate("performance.getEntriesByType('navigation')[0]"
-                                         ".nextHopProtocol")
-                assert protocol == "h2", protocol
-                statuses = page.evaluate("Promise.all([1,2,3,4,5,6].map(i => fetch('/version?'"
-                                         " + i).then(r => r.status)))")
-                assert statuses == [200] * 6
-            finally:
-                context.close()
+        with chromium_trusting(tmp_path, "shop.test", shop) as context:
+            page = context.new_page()
+            response = page.goto(f"https://shop.test:{proxy.port}/version")
+            assert response is not None and response.status == 200
+            assert response.headers.get("x-version") == "v1"
+            # the page's own navigation entry says which protocol carried it, and a
+            # few fetches in parallel share that connection as streams
+            protocol = page.evaluate("performance.getEntriesByType('navigation')[0]"
+                                     ".nextHopProtocol")
+            assert protocol == "h2", protocol
+            statuses = page.evaluate("Promise.all([1,2,3,4,5,6].map(i => fetch('/version?'"
+                                     " + i).then(r => r.status)))")
+            assert statuses == [200] * 6
         assert proxy.stats()["revisions"]["v1"]["requests"] >= 7
     finally:
         proxy.cleanup()

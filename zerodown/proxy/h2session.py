@@ -40,12 +40,12 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame
 
-from zerodown.proxy.h2stream import CANCEL, REFUSED_STREAM, StreamBridge, request_head
+from zerodown.proxy.h2stream import (CANCEL, INTERNAL_ERROR, REFUSED_STREAM, StreamBridge,
+                                      request_head)
 from zerodown.proxy.server import CLOSED, WAIT, Plane
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 NO_ERROR = 0
-PROTOCOL_ERROR = 1
 ENHANCE_YOUR_CALM = 11
 RESETS_ALLOWED = 100  # client resets before the flood check looks at the ratio
 
@@ -100,6 +100,18 @@ class H2Session:  # an asyncio protocol, and a member of plane.clients (the swee
     def data_received(self, data: bytes) -> None:
         if self.state == CLOSED:
             return
+        try:
+            self._received(data)
+        except Exception as e:  # a bug some frame triggers: this connection pays, once
+            self.plane.errors.line(f"error on the HTTP/2 connection from {self.peer()}: "
+                                   f"{type(e).__name__}: {e}")
+            try:
+                self.h2.close_connection(INTERNAL_ERROR)
+            except Exception:  # already closing: the socket goes all the same
+                pass
+            self._close_now()
+
+    def _received(self, data: bytes) -> None:
         try:
             events = self.h2.receive_data(data)
         except ProtocolError as e:  # h2 queued GOAWAY with the error's code
