@@ -147,3 +147,38 @@ def test_a_proxy_whose_supervisor_was_killed_is_adopted_by_ensure_running(router
         result = load.stop()
     assert result.failed() == 0, result.summary()
     assert r.client.table().version == 1 and r.ensure_running() == adopted
+
+
+def test_routers_sharing_a_proxy_each_keep_their_service_and_the_last_one_stops_it(
+        tmp_path, app_factory):
+    """router.shared: one proxy, each EmbeddedRouter registers its service at ensure_running
+    and drives only it; a conflicting one is refused naming the other file; stop() of one
+    leaves the proxy serving the other, the last one stops it."""
+    edge, port = tmp_path / "edge", free_port()
+
+    def shared(service: str, hosts: list[str], config: str) -> EmbeddedRouter:
+        return EmbeddedRouter(edge, f"{HOST}:{port}", service=service, shared="edge",
+                              hosts=hosts, config_file=config)
+    shop = shared("shop", ["shop.test"], "/srv/shop/zerodown.yaml")
+    api = shared("api", ["api.test"], "/srv/api/zerodown.yaml")
+    try:
+        pid = shop.ensure_running()
+        assert api.ensure_running() == pid  # the same proxy
+        shop.apply(table_of(1, ("s1", 100, [app_factory("shop-v1")])))
+        api.apply(table_of(1, ("a1", 100, [app_factory("api-v1")])))
+        assert get(port, "/", headers={"Host": "shop.test"}).text == "hello from shop-v1\n"
+        assert get(port, "/", headers={"Host": "api.test"}).text == "hello from api-v1\n"
+        assert set(shop.stats()["revisions"]) == {"s1"} and set(api.stats()["revisions"]) == {"a1"}
+        with pytest.raises(RouterError, match="/srv/shop/zerodown.yaml"):
+            shared("shop2", ["shop.test"], "/srv/shop2/zerodown.yaml").ensure_running()
+        shop.stop(timeout=5)
+        assert "goes on serving api" in shop.down_says
+        assert get(port, "/", headers={"Host": "shop.test"}).status == 404
+        assert get(port, "/", headers={"Host": "api.test"}).text == "hello from api-v1\n"
+        assert api.pid == pid
+        api.stop(timeout=5)
+        assert "stopped it" in api.down_says and api.pid is None
+        wait_until_refused(HOST, port)
+    finally:  # whatever happened: the proxy itself goes
+        shop.shared = None
+        shop.stop(timeout=5)
