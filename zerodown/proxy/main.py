@@ -158,7 +158,8 @@ def tls_terminator(args: argparse.Namespace, plane: DataPlane) -> tls.Terminator
     if config is None:
         return None
     terminator = tls.Terminator(config, plane.errors.line)
-    plane.forwarded_proto = b"\r\nX-Forwarded-Proto: https\r\n"
+    for each in plane.planes:  # every service's (a client reads its listener's: the front's)
+        each.forwarded_proto = b"\r\nX-Forwarded-Proto: https\r\n"
     loop = asyncio.get_running_loop()
 
     def watch() -> None:
@@ -186,7 +187,7 @@ async def serve(args: argparse.Namespace, settings: ProxySettings, sockets: List
     if args.metrics:  # not handed over: each serving process binds it (SO_REUSEPORT)
         metrics_sock = bind_tcp(*parse_hostport(args.metrics, "--metrics"), shared=True)
         servers.append(await asyncio.start_server(
-            MetricsAPI(plane, token=args.metrics_token).handle, sock=metrics_sock))
+            MetricsAPI(plane, token=args.metrics_token, services=services).handle, sock=metrics_sock))
     terminator = tls_terminator(args, plane)
     if terminator and args.redirect_http:  # like metrics: bound by each serving process
         port = listen_sock.getsockname()[1]
