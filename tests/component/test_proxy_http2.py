@@ -374,3 +374,25 @@ def run_corpus(h2c_proxy: ProxyProcess) -> None:
     assert "Traceback" not in log and "error on the HTTP/2 connection" not in log, log[-3000:]
     assert "held back" not in log and log.count("HTTP/2 from") > 30
     assert h2c_proxy.stats()["revisions"]["v1"]["in_flight"] == 0
+
+
+def test_a_hitless_restart_sends_goaway_and_the_old_streams_finish(tmp_path, app_factory):
+    p = ProxyProcess(tmp_path, extra=["--http2-prior-knowledge"])
+    try:
+        p.start()
+        p.apply(table_of(1, ("v1", 100, [app_factory("v1")])))
+        old_pid = p.serving_pid()
+        c = H2Client(HOST, p.port)
+        slow = [c.request("GET", "/slow?ms=2000") for _ in range(2)]
+        wait_until(lambda: p.stats()["revisions"]["v1"]["in_flight"] == 2, timeout=5)
+        p.start()  # a second proxy with the same state takes the sockets over
+        c.wait(lambda: c.goaway is not None, timeout=10)
+        assert c.goaway.error_code == 0 and c.goaway.last_stream_id == max(slow)
+        assert [a.status for a in c.wait_all(slow, timeout=10)] == [200, 200]
+        c.close()
+        fresh = H2Client(HOST, p.port)
+        assert fresh.get("/version").status == 200
+        fresh.close()
+        assert p.serving_pid() != old_pid
+    finally:
+        p.cleanup()
