@@ -1,7 +1,7 @@
 """Deployments across a fleet of SSH hosts under load: failed requests and time vs the
 critical path (issue 14: 3 hosts x 2 instances, 0 failed, ratio <= 1.15).
 
-    .venv/bin/python benchmarks/fleet_deploy.py                  # as root: rolling, canary, blue-green
+    .venv/bin/python benchmarks/fleet_deploy.py            # as root: rolling, canary, blue-green
     .venv/bin/python benchmarks/fleet_deploy.py --only rolling --steps
 
 Builds the test fleet (tests/support/fleet.py), runs the example app on every host
@@ -181,8 +181,9 @@ def one(fleet: Fleet, name: str, samples: int, interval: str) -> dict:
 
 def timeline(store, id: int, began: float) -> list[str]:
     """Each step of deployment `id`: when it began and how long it took, from the store."""
-    return [f"  {r.started_at - began:6.2f} s +{(r.finished_at or r.started_at) - r.started_at:5.2f} s"
-            f"  {r.description}" for r in store.steps(id)]
+    return [f"  {r.started_at - began:6.2f} s "
+            f"+{(r.finished_at or r.started_at) - r.started_at:5.2f} s  {r.description}"
+            for r in store.steps(id)]
 
 
 def main() -> int:

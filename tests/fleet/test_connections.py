@@ -95,6 +95,21 @@ def test_preflight_names_the_host_cut_off_and_clears_the_others(conns, healthy_f
         fresh.close()
 
 
+def test_preflight_asks_an_installed_agent_and_finds_what_the_shell_finds(conns, healthy_fleet):
+    from zerodown.hosts.preflight import preflight
+    from zerodown.hosts.ssh import SshHost
+    agents = {h.name: SshHost(conns, h.name, "/srv/zerodown") for h in healthy_fleet.hosts}
+    agents["zdf1"].install()
+    asked = []
+    call = agents["zdf1"].call
+    agents["zdf1"].call = lambda *a, **k: asked.append(a) or call(*a, **k)
+    by_agent = preflight(conns, "/srv/zerodown", agents)
+    by_shell = preflight(conns, "/srv/zerodown")
+    assert asked == [("preflight", "/srv/zerodown")], "only the host with its agent installed"
+    assert [r.ready for r in by_agent] == [True] * 3
+    assert abs(by_agent[0].free_mb - by_shell[0].free_mb) < 50
+
+
 def test_ask_reuses_an_open_session_and_an_ended_one_is_never_an_answer(conns):
     echo = "while read line; do echo $$ $line; done"
     first, second = (conns.ask("zdf1", echo, word, timeout=5) for word in ("a", "b"))

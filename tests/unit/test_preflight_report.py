@@ -3,7 +3,7 @@
 import pytest
 
 from zerodown.errors import RuntimeFailure
-from zerodown.hosts.preflight import HostReport, refuse_unless_ready, report
+from zerodown.hosts.preflight import HostReport, judged, refuse_unless_ready, report
 
 DF = "/dev/sda1 41152736 10000000 {free} 25% /\n"
 
@@ -27,3 +27,9 @@ def test_the_refusal_names_every_bad_host():
     with pytest.raises(RuntimeFailure, match=r"nothing was changed:\n  app2: down\n  app3: full"):
         refuse_unless_ready([HostReport("app1"), HostReport("app2", "down"),
                              HostReport("app3", "full")])
+
+
+def test_what_the_agent_found_is_judged_as_the_shells_output_is():
+    assert judged("app1", None, 2000) == report("app1", 0, DF.format(free=2048000), "")
+    assert judged("app1", None, 1) == report("app1", 0, DF.format(free=1024), "")
+    assert not judged("app1", "state_dir /x is not writable", None).ready

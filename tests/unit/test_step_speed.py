@@ -119,7 +119,8 @@ def test_a_round_of_slow_probes_does_not_stretch_the_interval():
     runtime = Probe(healthy_after=3)
     rev = Revision("shop", 1, "v1", config().app, config().health)
     health.wait_healthy(runtime, clock, [(runtime.start(rev, Slot(0)), rev)])
-    assert [round(s, 6) for s in sleeps] == [0.7, 0.7], "the next round begins an interval (1 s) after the last began"
+    assert [round(s, 6) for s in sleeps] == [0.7, 0.7], \
+        "the next round begins an interval (1 s) after the last began"
 
 
 class Looking(FakeRuntime):

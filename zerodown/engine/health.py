@@ -73,8 +73,8 @@ def wait_healthy(runtime: Runtime, clock: Clock, targets: Sequence[tuple[Instanc
                                   f"{_where(last[inst.id], inst, rev)})", inst.ref)
             check()
             spent = clock.now() - began
-            clock.sleep(max(0.0, min(min(r.health.interval - spent, r.health.start_timeout - elapsed)
-                                     for _, r in pending)))
+            clock.sleep(max(0.0, min(min(r.health.interval - spent,
+                                         r.health.start_timeout - elapsed) for _, r in pending)))
     finally:
         if pool is not None:
             pool.shutdown(wait=False)

@@ -36,6 +36,20 @@ def _spawn(argv: list[str], cwd: str | None, env: dict[str, str] | None, log_pat
     return {"pid": proc.pid, "start_time": local.start_time(proc.pid)}
 
 
+def _preflight(state_dir: str) -> dict:
+    """The pre-flight's look at the host (zerodown/hosts/preflight.py): the state directory
+    writable, and the space free there (python3 is here: it runs this)."""
+    try:
+        os.makedirs(state_dir, exist_ok=True)
+        writable = os.access(state_dir, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        return {"problem": f"state_dir {state_dir} is not writable", "free_mb": None}
+    st = os.statvfs(state_dir)
+    return {"problem": None, "free_mb": st.f_bavail * st.f_frsize // (1024 * 1024)}
+
+
 def _table(state_dir: str, method: str, *args):
     """A method of the InstanceTable of `state_dir` (the registry of one service's instances)."""
     if method not in TABLE_METHODS:
@@ -65,6 +79,7 @@ OPS = {
     "send_signal": local.send_signal,
     "argv_of": local.argv_of,
     "children": local.children,
+    "preflight": _preflight,
     "release_prepare": releases.prepare,
     "release_commit": releases.commit,
     "release_prepare_hook": releases.run_prepare_hook,

@@ -3,6 +3,10 @@ writable, python3 there and disk free — asked of all hosts at once, before any
 
     reports = preflight(connections, "/var/lib/zerodown")   # one HostReport per host
     refuse_unless_ready(reports)                             # RuntimeFailure naming each bad host
+
+A host whose agent (zerodown/hosts/ssh.py) is installed and answering is asked by it
+(agent.py's preflight), a round trip on its open session (python3 is there, or the agent would not answer); the
+others by a shell command (check_command), which also works on a host never used before.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from zerodown.errors import RuntimeFailure
 from zerodown.hosts.connections import Connections
@@ -45,21 +50,33 @@ def report(host: str, status: int | None, stdout: str, stderr: str) -> HostRepor
     fields = stdout.split()
     if len(fields) < 4 or not fields[3].isdigit():
         return HostReport(host, f"cannot read free space from df: {stdout.strip()!r}")
-    free = int(fields[3]) // 1024
-    if free < MIN_FREE_MB:
-        return HostReport(host, f"only {free} MB free for the state directory "
-                                f"(at least {MIN_FREE_MB} MB)", free)
-    return HostReport(host, None, free)
+    return judged(host, None, int(fields[3]) // 1024)
 
 
-def preflight(connections: Connections, state_dir: str) -> list[HostReport]:
-    """Every host checked at once; the order of runtime.hosts."""
+def judged(host: str, problem: str | None, free_mb: int | None) -> HostReport:
+    """A host's report from what its check found (pure): a problem, or too little space."""
+    if problem is None and free_mb is not None and free_mb < MIN_FREE_MB:
+        problem = f"only {free_mb} MB free for the state directory (at least {MIN_FREE_MB} MB)"
+    return HostReport(host, problem, free_mb)
+
+
+def preflight(connections: Connections, state_dir: str,
+              agents: Mapping[str, Any] | None = None) -> list[HostReport]:
+    """Every host checked at once; the order of runtime.hosts. `agents`: the SshHost of
+    each host name, asked instead of a shell where its agent is installed already."""
     unreachable = connections.connect_all()
     command = check_command(state_dir)
 
     def one(host: str) -> HostReport:
         if unreachable[host] is not None:
             return HostReport(host, str(unreachable[host]))
+        agent = (agents or {}).get(host)
+        if agent is not None and agent.installed:
+            try:
+                got = agent.call("preflight", state_dir, timeout=CHECK_TIMEOUT)
+            except RuntimeFailure as e:
+                return HostReport(host, f"no answer to the check ({e})")
+            return judged(host, got["problem"], got["free_mb"])
         done = connections.run(host, command, timeout=CHECK_TIMEOUT)
         return report(host, done.status, done.stdout, done.stderr)
     with ThreadPoolExecutor(max_workers=min(32, len(unreachable) or 1)) as pool:

@@ -174,6 +174,11 @@ class SshHost:
 
     # --- the agent -----------------------------------------------------------
 
+    @property
+    def installed(self) -> bool:
+        """Has this process put (or found) the agent on the host already?"""
+        return self._installed
+
     def install(self) -> None:
         """Put the agent on the host unless this content is there already."""
         with self._installing:

@@ -153,7 +153,8 @@ class SshRuntime:
         the release uploaded to every host: all before anything changes. `keep`: versions
         whose release folders a prune must leave (the rollback target)."""
         release.check_release(replace(self.config, app=replace(app, cwd=None)), version)
-        refuse_unless_ready(preflight(self.connections, self.options.state_dir))
+        refuse_unless_ready(preflight(self.connections, self.options.state_dir,
+                                      self.hosts))
         ssh_release.upload(self, version, app, keep)
 
     def run_on_hosts(self, spec, ctx) -> list:
