@@ -25,6 +25,7 @@ from tests.support.h2client import H2Client
 from tests.support.net import HOST, wait_until
 from tests.support.proxy import ProxyProcess, table_of
 from zerodown.model import Rule, Sticky
+from zerodown.proxy.client import AdminClient
 
 CURL = shutil.which("curl")
 H2LOAD = shutil.which("h2load")
@@ -394,5 +395,35 @@ def test_a_hitless_restart_sends_goaway_and_the_old_streams_finish(tmp_path, app
         assert fresh.get("/version").status == 200
         fresh.close()
         assert p.serving_pid() != old_pid
+    finally:
+        p.cleanup()
+
+
+def test_several_services_pick_each_stream_by_its_authority(tmp_path, app_factory):
+    """One h2 connection, streams for two services and an unknown host: each stream is
+    routed by its own :authority, as an HTTP/1.1 request is by its Host."""
+    p = ProxyProcess(tmp_path, extra=["--http2-prior-knowledge"])
+    try:
+        p.start()
+        shop, api = app_factory("shop-v1"), app_factory("api-v1")
+        for name, hosts, prefix, app, rev in (("shop", ["shop.test"], "/", shop, "s1"),
+                                              ("api", ["api.test"], "/", api, "a1")):
+            admin = AdminClient(p.admin_spec, timeout=5, service=name)
+            assert admin.register(hosts, prefix)
+            admin.apply(table_of(1, (rev, 100, [app])))
+        c = H2Client(HOST, p.port)
+        sids = []
+        for authority in ("shop.test", "api.test", "nope.test", "shop.test"):
+            c.authority = authority
+            sids.append(c.request("GET", "/"))
+        answers = c.wait_all(sids)
+        assert [bytes(a.body) for a in answers] == [
+            b"hello from shop-v1\n", b"hello from api-v1\n",
+            b"no service here for this host and path\n", b"hello from shop-v1\n"]
+        assert answers[2].status == 404
+        c.close()
+        assert AdminClient(p.admin_spec, timeout=5, service="shop").stats()[
+            "revisions"]["s1"]["requests"] == 2
+        assert p.stats()["unknown_host"] == 1
     finally:
         p.cleanup()
