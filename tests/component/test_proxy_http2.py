@@ -22,7 +22,7 @@ from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, GoAwayFrame, 
 
 from tests.support.certs import TestCA
 from tests.support.h2client import H2Client
-from tests.support.net import HOST, wait_until
+from tests.support.net import HOST, free_port, wait_until
 from tests.support.proxy import ProxyProcess, table_of
 from zerodown.model import Rule, Sticky
 from zerodown.proxy.client import AdminClient
@@ -425,5 +425,26 @@ def test_several_services_pick_each_stream_by_its_authority(tmp_path, app_factor
         assert AdminClient(p.admin_spec, timeout=5, service="shop").stats()[
             "revisions"]["s1"]["requests"] == 2
         assert p.stats()["unknown_host"] == 1
+    finally:
+        p.cleanup()
+
+
+def test_h2_requests_count_in_the_same_metrics_retries_and_saved_included(tmp_path, app_factory):
+    """A backend that refuses connections: the h2 request is retried on the other one and
+    counted `saved`, with its status class and latency, as an HTTP/1.1 request is."""
+    p = ProxyProcess(tmp_path, extra=["--http2-prior-knowledge"])
+    try:
+        p.start()
+        live = app_factory("v1")
+        dead = type("Dead", (), {"port": free_port()})()  # nothing listens there
+        p.apply(table_of(1, ("v1", 100, [dead, live])))
+        c = H2Client(HOST, p.port)
+        answers = c.wait_all([c.request("GET", "/version") for _ in range(6)])
+        assert {a.status for a in answers} == {200}
+        c.close()
+        v1 = p.stats()["revisions"]["v1"]
+        assert v1["requests"] == 6 and v1["responses"]["2xx"] == 6, v1
+        assert v1["saved"] >= 1 and v1["retries"] >= 1 and v1["latency_ms"]["p50"] is not None
+        assert 'zerodown_requests_total{service="zerodown",revision="v1"} 6' in p.admin.metrics()
     finally:
         p.cleanup()
