@@ -39,6 +39,7 @@ ROUTER_KINDS = ("embedded", "haproxy", "nginx")
 RUNTIME_KINDS = ("local", "ssh")
 LATER = ("docker", "podman")  # runtimes DESIGN.md plans, refused until they exist
 ON_FAILURE = ("rollback", "pause")
+ON_HOST_FAILURE = ("pause", "skip")  # engine/host_failure.py
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 
 
@@ -128,6 +129,7 @@ class ServiceConfig:
     runtime: RuntimeConfig = RuntimeConfig()
     strategy: StrategyConfig = RollingStrategy()
     on_failure: str = "rollback"
+    on_host_failure: str = "pause"  # a fleet host stops answering mid-deployment
     # A step (not a pause or an analysis) that makes no progress within this aborts the
     # deployment, or pauses it with on_failure: pause (engine/deadlines.py). None: no limit.
     progress_deadline: float | None = 600.0
@@ -226,6 +228,7 @@ SERVICE = Section(ServiceConfig, {
     "drain_timeout": duration(0, 86400), "stop_grace": duration(0, 86400),
     "router": _open(RouterConfig, ROUTER_KINDS), "runtime": _open(RuntimeConfig, RUNTIME_KINDS),
     "strategy": parse_strategy, "on_failure": enum(*ON_FAILURE),
+    "on_host_failure": enum(*ON_HOST_FAILURE),
     "progress_deadline": optional(duration()),
     "require_zero_failed": boolean(),
     "controller": Section(ControllerConfig, {"listen": optional(address())},

@@ -43,6 +43,12 @@ WORDS: W = {
     "on_failure": ("What a failed deployment does: `rollback` to the stable revision at once, "
                    "or `pause` and leave it for a person (`zerodown abort` or `resume`).",
                    "rollback"),
+    "on_host_failure": ("With `runtime: ssh`, when a host stops answering mid-deployment "
+                        "(no connection, or a step on it with no answer within "
+                        "`runtime.command_timeout`): `pause` the deployment naming the host "
+                        "(`zerodown resume` goes on once it answers), or `skip` it and go on "
+                        "without its slots, said in the events. Never a rollback through a "
+                        "host that cannot answer; going back skips it.", "pause"),
     "progress_deadline": ("A step (not a pause or an analysis) that makes no progress within "
                           "this aborts the deployment (or pauses it, with `on_failure: pause`); "
                           "null: no limit.", "10m"),

@@ -53,3 +53,13 @@ class RouterUnavailable(RouterError):
 
 class RuntimeFailure(ZerodownError):
     """An instance could not be started, probed or stopped."""
+
+
+class HostFailure(RuntimeFailure):
+    """A host of the fleet did not answer: no connection, or a step's outcome on it
+    unknown (the connection died, the step timed out). `host` names it as runtime.hosts
+    does; a deployment follows its `on_host_failure` policy (pause, or skip the host)."""
+
+    def __init__(self, message: str, host: str):
+        super().__init__(message)
+        self.host = host

@@ -33,7 +33,7 @@ from typing import Callable, Iterator, Sequence
 import yaml
 
 from zerodown.config import ServiceConfig, apply_overrides, parse_config
-from zerodown.engine import lifecycle, shadowing
+from zerodown.engine import host_failure, lifecycle, shadowing
 from zerodown.engine.health import HealthError
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError, promoted, teardown
 from zerodown.engine.monitor import BackgroundAnalysis, background_spec
@@ -43,7 +43,8 @@ from zerodown.engine.steps import (DRAIN_POLL, POLL, STEPS, AnalysisFailed, Inco
 from zerodown.engine.store import (Change, Deployment, DeploymentConflict, PlanMoved, Store,
                                    StoreUnavailable)
 from zerodown.engine.recovery import recover, still_routed
-from zerodown.errors import RouterError, RouterUnavailable, StaleTableError, UsageError, ZerodownError
+from zerodown.errors import (HostFailure, RouterError, RouterUnavailable, StaleTableError,
+                             UsageError, ZerodownError)
 from zerodown.hooks import HookFailed
 from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot
 from zerodown.plan import Analyze, Pause, Plan, PlanError, Shadow, Step
@@ -386,12 +387,15 @@ class Engine:
         changes = [Change(error.ref, "failed")] if isinstance(error, HealthError) else []
         index = d.cursor if d.step is not None else None
         try:
-            if d.phase in (Phase.ROLLING_BACK, Phase.ABORTING, Phase.PENDING):
+            if d.phase is Phase.PENDING or (d.phase in (Phase.ROLLING_BACK, Phase.ABORTING)
+                                            and not isinstance(error, HostFailure)):
                 self.store.fail_step(d.id, index, msg, Phase.FAILED, changes)
             elif isinstance(error, Inconclusive) and self._exposed(d):
                 self._settle_routing()  # undecided with users on it: back to the proven side
                 self.store.replan(d.id, d.cursor, self._undo(d, abort=True), "abort",
                                   f"undecided: {msg}", Phase.ABORTING, msg, changes)
+            elif isinstance(error, HostFailure):  # neither rolled back nor failed through it
+                host_failure.handle(self, d, error, index, changes)
             elif d.on_failure == "pause" or isinstance(error, (Inconclusive, RouterUnavailable)):
                 # a data plane that does not answer cannot be rolled back through either:
                 # hold everything as it is; `zerodown resume` goes on once it answers

@@ -33,7 +33,7 @@ from typing import Any
 
 import asyncssh
 
-from zerodown.errors import RuntimeFailure
+from zerodown.errors import HostFailure
 from zerodown.runtimes.ssh_options import HostSpec, SshOptions
 
 MAX_STARTS = 3      # connection set-ups in flight per host
@@ -41,7 +41,7 @@ KEEPALIVE_COUNT = 3
 IDLE_SESSIONS = 4   # `ask` sessions kept open per host and command (sshd's MaxSessions is 10)
 
 
-class HostUnreachable(RuntimeFailure):
+class HostUnreachable(HostFailure):
     """A host's SSH connection could not be opened (names the host and why)."""
 
 
@@ -257,7 +257,7 @@ class Connections:
         spec = self.specs.get(name)
         if spec is None:
             raise HostUnreachable(f"host {name!r} is not in runtime.hosts "
-                                  f"({', '.join(self.specs)})")
+                                  f"({', '.join(self.specs)})", name)
         opts = self.options
         kwargs: dict[str, Any] = dict(
             known_hosts=self._path(opts.known_hosts), connect_timeout=opts.connect_timeout,
@@ -277,17 +277,18 @@ class Connections:
             raise HostUnreachable(
                 f"host {name}: its host key is not the one known for it in "
                 f"{kwargs['known_hosts']} ({e.reason}); add it (ssh-keyscan {spec.host}) "
-                f"after checking it, or fix runtime.known_hosts") from None
+                f"after checking it, or fix runtime.known_hosts", name) from None
         except asyncssh.PermissionDenied as e:
             raise HostUnreachable(f"host {name}: SSH authentication refused ({e.reason}); "
                                   f"check runtime.identity_file and the host's "
-                                  f"authorized_keys") from None
+                                  f"authorized_keys", name) from None
         except (asyncio.TimeoutError, TimeoutError):
             raise HostUnreachable(f"host {name} ({spec.host}): no SSH connection within "
-                                  f"{opts.connect_timeout:g}s (runtime.connect_timeout)") from None
+                                  f"{opts.connect_timeout:g}s (runtime.connect_timeout)",
+                                  name) from None
         except (asyncssh.Error, OSError, ValueError) as e:
-            raise HostUnreachable(f"host {name} ({spec.host}): cannot connect: {_why(e)}"
-                                  ) from None
+            raise HostUnreachable(f"host {name} ({spec.host}): cannot connect: {_why(e)}",
+                                  name) from None
 
     def _drop(self, host: str, conn) -> None:
         if self._conns.get(host) is conn:

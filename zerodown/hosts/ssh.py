@@ -11,7 +11,7 @@ process by pid and start time, of SIGTERM then SIGKILL, of finding a process. Th
 agent is uploaded once per content (a directory named by its hash under
 <state_dir>/agent/); unchanged, it is not sent again.
 
-An answer that did not arrive (timeout, connection lost) raises RuntimeFailure:
+An answer that did not arrive (timeout, connection lost) raises HostFailure:
 "unknown" is never read as "not running" (which would start a duplicate) nor as
 success.
 """
@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
-from zerodown.errors import RuntimeFailure
+from zerodown.errors import HostFailure, RuntimeFailure
 from zerodown.hosts.connections import Connections
 from zerodown.hosts.local import KILL_WAIT
 
@@ -193,8 +193,8 @@ class SshHost:
             self._installed = True
             return
         if there.status is None:
-            raise RuntimeFailure(f"host {self.name}: cannot tell whether zerodown's agent is "
-                                 f"installed ({there.stderr})")
+            raise HostFailure(f"host {self.name}: cannot tell whether zerodown's agent is "
+                              f"installed ({there.stderr})", self.name)
         _, data = bundle()
         new = shlex.quote(self.agent_dir + ".new")
         done = self.connections.run(
@@ -215,6 +215,8 @@ class SshHost:
         done = self.connections.ask(  # a session of the agent kept open: one round trip
             self.name, f"cd {shlex.quote(self.agent_dir)} && exec python3 -m zerodown.hosts.agent "
                        f"--serve", request, timeout=timeout or self.step_timeout)
+        if done.status is None:  # no answer: the host, not the instance, is the matter
+            raise HostFailure(f"host {self.name}: {op} {_outcome(done)}", self.name)
         if not done.ok:
             raise RuntimeFailure(f"host {self.name}: {op} {_outcome(done)}")
         try:

@@ -1,0 +1,151 @@
+"""A fleet host stops answering mid-deployment: on_host_failure pause | skip, on fakes.
+
+The fleet version of these (a real host cut off under load) is
+tests/fleet/test_host_faults.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from zerodown.config import parse_config
+from zerodown.engine.host_failure import without_host
+from zerodown.engine.lifecycle import Phase
+from zerodown.errors import HostFailure
+from zerodown.fakes import FakeRuntime
+from zerodown.model import InstanceRef, Slot, host_for
+from zerodown.plan import Drain, Route, ServiceState, Share, Start, Stop, Target, WaitHealthy
+from zerodown.strategies import plan_for
+from tests.unit.test_runner import World
+
+HOSTS = ("app1", "app2", "app3")
+
+
+def fleet_config(policy: str, strategy: str = "{kind: rolling, max_surge: 1, max_unavailable: 0}",
+                 on_failure: str = "rollback"):
+    return parse_config(f"""
+service: shop
+listen: 127.0.0.1:8080
+instances: 3
+app: {{command: ["app", "--port", "{{port}}"]}}
+health: {{interval: 1s, start_timeout: 5s}}
+drain_timeout: 3s
+strategy: {strategy}
+on_failure: {on_failure}
+on_host_failure: {policy}
+runtime: {{kind: ssh, hosts: [{", ".join(HOSTS)}], instances_per_host: 1}}
+""")
+
+
+class Fleet(FakeRuntime):
+    """The fake runtime with its slots placed on HOSTS; a host in `down` answers nothing."""
+
+    down: set[str] = set()
+
+    def _check(self, slot: Slot) -> None:
+        host = host_for(HOSTS, slot.index)
+        if host in self.down:
+            raise HostFailure(f"host {host}: no SSH connection within 2s", host)
+
+    def start(self, revision, slot):
+        self._check(slot)
+        return super().start(revision, slot)
+
+    def stop(self, instance, grace):
+        self._check(instance.slot)
+        return super().stop(instance, grace)
+
+    def alive(self, instance):
+        self._check(instance.slot)
+        return super().alive(instance)
+
+
+@pytest.fixture
+def world(tmp_path):
+    w = World(tmp_path)
+    w.runtime = Fleet(healthy_after=2, faults=w.faults, journal=w.journal)
+    w.runtime.down = set()
+    return w
+
+
+def on_host(refs, host):
+    return [r for r in refs if host_for(HOSTS, r.slot.index) == host]
+
+
+def test_without_host_leaves_out_every_instance_placed_on_it():
+    state = ServiceState("shop", 1, tuple(InstanceRef(1, Slot(i)) for i in range(3)))
+    plan = plan_for(fleet_config("skip").strategy, state, Target(2, 3, HOSTS))
+    rest = without_host(plan.steps, "app2", HOSTS)
+    for step in rest:
+        refs = step.instances if isinstance(step, (Start, WaitHealthy, Drain, Stop)) else (
+            step.routed() if isinstance(step, Route) else ())
+        assert on_host(refs, "app2") == [], step
+    # every other instance is still started, routed and stopped as before
+    def started(steps):
+        return {r for s in steps if isinstance(s, Start) for r in s.instances}
+    kept = {r for r in started(plan.steps) if host_for(HOSTS, r.slot.index) != "app2"}
+    assert started(rest) == kept and len(kept) == 2
+    last_route = [s for s in rest if isinstance(s, Route)][-1]
+    assert last_route.routed() == kept
+    assert not any(isinstance(s, (Start, Stop, Drain, WaitHealthy)) and not s.instances
+                   for s in rest)
+
+
+def test_a_route_drops_a_share_left_without_an_instance_and_keeps_fixed_weights():
+    r = Route((Share(1, (InstanceRef(1, Slot(1)),)), Share(2, (InstanceRef(2, Slot(0)),), 20.0)))
+    (out,) = without_host((r,), "app2", HOSTS)
+    assert out.shares == (Share(2, (InstanceRef(2, Slot(0)),), 20.0),)
+
+
+def test_pause_names_the_host_and_resume_goes_on_once_it_answers(world):
+    e = world.engine(fleet_config("pause"))
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    d = e.deploy("v2")
+    world.runtime.down.add("app2")
+    assert e.run(d) is Phase.PAUSED  # on_failure: rollback, yet neither rolled back nor failed
+    dep = e.store.deployment(d)
+    assert "host app2 stopped answering" in dep.error and "on_host_failure: pause" in dep.error
+    (event,) = e.store.events("shop", d, kind="host.unreachable")
+    assert event.data["host"] == "app2"
+    e.resume(d)
+    assert e.run(d) is Phase.PAUSED  # still down: paused again, nothing half-done
+    world.runtime.down.clear()
+    e.resume(d)
+    assert e.run(d) is Phase.SUCCEEDED
+    assert {r.name for r in world.router.table.revisions} == {"r2"}
+    assert len(world.router.table.backends()) == 3
+    assert world.runtime.violations == []
+
+
+def test_skip_goes_on_without_the_hosts_slots_and_says_so(world):
+    e = world.engine(fleet_config("skip"))
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    d = e.deploy("v2")
+    world.runtime.down.add("app2")
+    assert e.run(d) is Phase.SUCCEEDED
+    (event,) = e.store.events("shop", d, kind="host.skipped")
+    assert event.data["host"] == "app2" and "without its slots" in event.message
+    table = world.router.table
+    assert {r.name for r in table.revisions} == {"r2"}
+    assert len(table.backends()) == 2  # app2's slot left out
+    assert not any(host_for(HOSTS, int(b.rsplit("-s", 1)[1])) == "app2" for b in table.backends())
+    assert world.runtime.violations == []
+
+
+def test_going_back_skips_a_host_that_does_not_answer_instead_of_failing(world):
+    """A rollback cannot pause (lifecycle): whatever the policy, it leaves the host out
+    and still ends with traffic on the stable revision."""
+    e = world.engine(fleet_config("pause"))
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    world.runtime.never_healthy.add("v2")
+
+    def cut_when_rolling_back(event):
+        if event.kind == "phase" and event.data.get("to") == "rolling_back":
+            world.runtime.down.add("app1")  # where the new instance runs
+    e.store.listeners.append(cut_when_rolling_back)
+    d = e.deploy("v2")
+    assert e.run(d) is Phase.ROLLED_BACK
+    assert world.runtime.down == {"app1"}, "the host was never cut: the test proves nothing"
+    (event,) = e.store.events("shop", d, kind="host.skipped")
+    assert event.data["host"] == "app1" and "rolling_back cannot pause" in event.message
+    assert {r.name for r in world.router.table.revisions} == {"r1"}

@@ -1,0 +1,79 @@
+"""A host of the fleet stops answering in the middle of a deployment (`on_host_failure`).
+
+    on_host_failure: pause   # default: hold, name the host; `zerodown resume` once it answers
+    on_host_failure: skip    # go on without the host's slots, and say so
+
+Neither rolls back through the host, which cannot answer that either: the old rule
+("a failed step rolls back") ended such a deployment failed half-way. While it is
+paused or skipped, the load balancer's own health checks keep the host's routed
+instances out of traffic (plan.balancer_check), so users see nothing of it.
+
+Going back (rolling back, aborting) cannot pause (engine/lifecycle.py): it skips the
+host whatever the policy, so it still ends with traffic on the stable revision.
+
+`without_host` is pure: the rest of a plan with every instance on `host` left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+from zerodown.engine.lifecycle import Phase
+from zerodown.errors import HostFailure
+from zerodown.model import InstanceRef, fleet_hosts, host_for
+from zerodown.plan import Drain, Route, Start, Step, Stop, WaitHealthy
+
+SKIP = "skip"
+PAUSE = "pause"
+_WITH_INSTANCES = (Start, WaitHealthy, Drain, Stop)
+
+
+def without_host(steps: Sequence[Step], host: str, hosts: Sequence[str]) -> tuple[Step, ...]:
+    """`steps` with the instances placed on `host` taken out; a step left with no
+    instance is dropped, a route keeps the shares that still have an instance."""
+    def keep(refs: tuple[InstanceRef, ...]) -> tuple[InstanceRef, ...]:
+        return tuple(r for r in refs if host_for(hosts, r.slot.index) != host)
+
+    out: list[Step] = []
+    for step in steps:
+        if isinstance(step, _WITH_INSTANCES):
+            left = keep(step.instances)
+            if left:
+                out.append(dataclasses.replace(step, instances=left))  # type: ignore[arg-type]
+        elif isinstance(step, Route):
+            shares = tuple(dataclasses.replace(s, instances=keep(s.instances))
+                           for s in step.shares)
+            if any(s.instances for s in shares):  # else the route is what it was: nothing
+                shares = tuple(s for s in shares if s.instances)
+            out.append(dataclasses.replace(step, shares=shares))
+        else:
+            out.append(step)
+    return tuple(out)
+
+
+def policy_for(phase: Phase, configured: str) -> str:
+    """What a host failure does in this phase: going back cannot pause, so it skips."""
+    return configured if phase in (Phase.RUNNING, Phase.PROMOTING) else SKIP
+
+
+def handle(engine, d, error: HostFailure, index: int | None, changes: Sequence) -> None:
+    """Pause `d` naming the host, or go on without the host's slots (engine._fail calls it)."""
+    store, service = engine.store, engine.service
+    configured = engine._config(d.to_revision).on_host_failure
+    policy = policy_for(d.phase, configured)
+    hosts = fleet_hosts(engine.config.runtime)  # as the runtime places slots
+    if policy == PAUSE or error.host not in hosts:
+        store.event(service, "host.unreachable", f"host {error.host} did not answer; "
+                    f"deployment {d.id} paused (on_host_failure: pause): `zerodown resume` "
+                    f"goes on once it answers", d.id, host=error.host, policy=PAUSE)
+        store.fail_step(d.id, index, f"host {error.host} stopped answering, paused "
+                        f"(on_host_failure: pause; resume once it answers): {error}",
+                        Phase.PAUSED, changes)
+        return
+    rest = without_host(d.steps[d.cursor:], error.host, hosts)
+    why = (f"host {error.host} stopped answering; going on without its slots "
+           f"(on_host_failure: {configured}"
+           f"{'' if configured == SKIP else f', and {d.phase.value} cannot pause'}): {error}")
+    store.event(service, "host.skipped", why, d.id, host=error.host, policy=SKIP)
+    store.replan(d.id, d.cursor, rest, d.plan_kind, why, changes=changes)
