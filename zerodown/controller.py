@@ -26,7 +26,7 @@ from zerodown.config import ServiceConfig, apply_overrides, load_config, parse_c
 from zerodown.engine.recovery import recover
 from zerodown.engine.runner import Engine, SystemClock
 from zerodown.engine.store import Deployment, Event, InstanceRow, Store
-from zerodown.errors import ConfigError, UsageError, ZerodownError
+from zerodown.errors import ConfigError, HostFailure, UsageError, ZerodownError
 from zerodown.hosts.local import running, start_time
 from zerodown.model import Revision, RoutingTable, fleet_hosts, host_for
 from zerodown.routers import router_for
@@ -397,16 +397,24 @@ def _proxy(ctl: Controller, cfg: ServiceConfig):
 def _probed(ctl: Controller, store: Store, service: str,
             known: dict[int, render.RevisionLabel]) -> Iterable[render.InstanceView]:
     runtime, revisions, hosts = ctl.runtime(), {}, fleet_hosts(ctl.config().runtime)
+    silent: dict[str, str] = {}  # host -> what it did not answer: asked once per status
     for _, row in sorted(store.instances(service, live=True).items()):
         view, inst = instance_view(service, row, known, hosts), row.instance(service)
         if inst is None:
             yield view
             continue
         number = row.ref.revision
+        if view.host in silent:
+            yield dataclasses.replace(view, healthy=False, health=silent[view.host])
+            continue
         try:
             alive = runtime.alive(inst)
         except ZerodownError as e:  # its host did not answer: unknown, said with the host
-            yield dataclasses.replace(view, healthy=False, health=str(e).splitlines()[0])
+            why = str(e).splitlines()[0]
+            if isinstance(e, HostFailure):
+                silent[e.host] = f"unreachable: {why}"
+                why = silent[e.host]
+            yield dataclasses.replace(view, healthy=False, health=why)
             continue
         if not alive:
             yield dataclasses.replace(view, alive=False)

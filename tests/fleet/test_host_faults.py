@@ -1,0 +1,123 @@
+"""Faults of the fleet during a deployment under load (issue 14.6), on the real fleet:
+a host cut off mid-deployment (packets dropped, no reset), with on_host_failure pause
+and skip; every request the load generator sent is counted, and none may fail."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.stack import Stack
+from tests.support.net import free_port
+from zerodown.controller import Controller, status_view
+from zerodown.engine.lifecycle import Phase
+
+ROLLING = "{kind: rolling, max_surge: 1, max_unavailable: 0}"
+
+
+@pytest.fixture
+def fleet_stack(healthy_fleet, tmp_path):
+    stacks = []
+
+    def make(strategy: str = ROLLING, more: str = "") -> Stack:
+        path = tmp_path / "zerodown.yaml"
+        path.write_text(healthy_fleet.service_config(free_port(), strategy) + more)
+        stacks.append(Stack(path, tmp_path / "state"))
+        return stacks[-1]
+    yield make
+    for fleet_host in healthy_fleet.hosts:  # the stack's teardown must reach every host
+        healthy_fleet.heal(fleet_host)
+    for stack in stacks:
+        stack.close()
+        stack.runtime.close()
+
+
+def cut_at_step(stack: Stack, fleet, host, index: int) -> list:
+    """Partition `host` as step `index` of the next deployment durably begins."""
+    cut: list = []
+
+    def listener(event):
+        if not cut and event.kind == "step.started" and event.data.get("index", -1) >= index:
+            fleet.partition(host)
+            cut.append(event.data["index"])
+    stack.store.listeners.append(listener)
+    return cut
+
+
+def assert_proof_clean(stack: Stack, deployment: int) -> None:
+    """The load balancer's own count agrees: nothing failed; the requests the cut-off host
+    held were moved (retries), and answered elsewhere (saved)."""
+    proof = stack.store.proofs([deployment])[deployment]
+    print(f"proof: {proof['requests']} requests, failed {proof['failed']}, "
+          f"retries {proof['retries']}, saved {proof['saved']}")
+    assert proof["failed"] == 0 and proof["complete"], proof
+    assert proof["retries"] > 0 and proof["saved"] > 0, proof
+
+
+def versions_by_host(stack: Stack) -> dict[str, set[str]]:
+    """What `zerodown status` says runs where (instances that were started: an address)."""
+    status = status_view(Controller(str(stack.config.file), str(stack.state_dir)))
+    out: dict[str, set[str]] = {}
+    for i in status.instances:
+        if i.address:
+            out.setdefault(i.host, set()).add(i.revision.version)
+    return out
+
+
+def test_a_host_cut_off_mid_deployment_pauses_it_and_no_request_fails(fleet_stack,
+                                                                       healthy_fleet):
+    stack = fleet_stack()
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    victim = healthy_fleet.hosts[1]
+    cut = cut_at_step(stack, healthy_fleet, victim, 2)
+    seen = {}
+
+    def deploy_cut_heal_resume():
+        d = stack.engine.deploy("v2")
+        seen["id"] = d
+        phase = stack.engine.run(d)
+        seen["paused"] = (phase, stack.store.deployment(d).error)
+        seen["events"] = stack.store.events("shop", d, kind="host.unreachable")
+        seen["status"] = status_view(Controller(str(stack.config.file), str(stack.state_dir)))
+        healthy_fleet.heal(victim)
+        stack.engine.resume(d)
+        return stack.engine.run(d)
+
+    phase, result = stack.under_load(deploy_cut_heal_resume, connections=8, duration=90)
+    assert cut, "the host was never cut off: the test proves nothing"
+    paused, error = seen["paused"]
+    assert paused is Phase.PAUSED, error
+    assert f"host {victim.name} stopped answering" in error
+    assert [e.data["host"] for e in seen["events"]] == [victim.name]
+    on_victim = [i for i in seen["status"].instances if i.host == victim.name and i.address]
+    assert on_victim and all(i.healthy is False and "unreachable" in i.health
+                             for i in on_victim)
+    assert phase is Phase.SUCCEEDED
+    assert result.failed() == 0, result.summary()
+    assert_proof_clean(stack, seen["id"])
+    assert versions_by_host(stack) == {h.name: {"v2"} for h in healthy_fleet.hosts}
+
+
+def test_on_host_failure_skip_goes_on_without_the_host_and_no_request_fails(fleet_stack,
+                                                                           healthy_fleet):
+    stack = fleet_stack(more="on_host_failure: skip\n")
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    victim = healthy_fleet.hosts[1]
+    cut = cut_at_step(stack, healthy_fleet, victim, 2)
+    ids = []
+
+    def deploy():
+        ids.append(stack.engine.deploy("v2"))
+        return stack.engine.run(ids[0])
+
+    phase, result = stack.under_load(deploy, connections=8, duration=90)
+    assert cut, "the host was never cut off: the test proves nothing"
+    assert phase is Phase.SUCCEEDED
+    assert result.failed() == 0, result.summary()
+    assert_proof_clean(stack, ids[0])
+    (event,) = stack.store.events("shop", ids[0], kind="host.skipped")
+    assert event.data["host"] == victim.name and "without its slots" in event.message
+    healthy_fleet.heal(victim)
+    by_host = versions_by_host(stack)
+    assert by_host[healthy_fleet.hosts[0].name] == {"v2"}
+    assert by_host[healthy_fleet.hosts[2].name] == {"v2"}
+    assert by_host[victim.name] == {"v1"}  # skipped: it still runs what it ran
