@@ -61,14 +61,20 @@ def test_deploying_one_service_never_touches_the_other(pair, tmp_path):
     with LoadInBackground(url, connections=CONNECTIONS, duration=90,
                           headers={"Host": "api.test"}) as watched, \
             LoadInBackground(url, connections=CONNECTIONS, duration=90,
-                             headers={"Host": "shop.test"}) as deployed:
+                             headers={"Host": "shop.test"}) as deployed, \
+            LoadInBackground(url, connections=1, duration=90,
+                             headers={"Host": "nope.test"}) as strays:
         watched.wait_for_responses(200)
         deployed.wait_for_responses(200)
+        strays.wait_for_responses(20)
         out = shop.run("deploy", "v2").stdout
         watched.wait_for_responses(watched.progress()[0] + 200)
         deployed.wait_for_responses(deployed.progress()[0] + 200)
-        seen, shop_seen = watched.stop(), deployed.stop()
+        seen, shop_seen, stray = watched.stop(), deployed.stop(), strays.stop()
     assert "succeeded" in out, out
+    # requests for a host nobody serves are 404s, none of them a failure of shop's deployment
+    assert set(stray.statuses) == {404} and stray.statuses[404] >= 20
+    assert ", 0 failed by it" in out, out
     assert shop_seen.failed() == 0, shop_seen.summary()
     assert set(shop_seen.by_header["X-Version"]) == {"v1", "v2"}
     # the watched service: every answer from its own stable instances, none failed
