@@ -171,6 +171,10 @@ def test_routers_sharing_a_proxy_each_keep_their_service_and_the_last_one_stops_
         assert set(shop.stats()["revisions"]) == {"s1"} and set(api.stats()["revisions"]) == {"a1"}
         with pytest.raises(RouterError, match="/srv/shop/zerodown.yaml"):
             shared("shop2", ["shop.test"], "/srv/shop2/zerodown.yaml").ensure_running()
+        other = shared("img", ["img.test"], "/srv/img/zerodown.yaml")
+        other.args = ["--metrics", f"{HOST}:{free_port()}"]  # a file asking for other settings
+        with pytest.raises(RouterError, match="shared proxy edge runs with other settings"):
+            other.ensure_running()
         shop.stop(timeout=5)
         assert "goes on serving api" in shop.down_says
         assert get(port, "/", headers={"Host": "shop.test"}).status == 404
