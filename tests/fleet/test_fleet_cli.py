@@ -137,5 +137,12 @@ def test_up_deploy_status_logs_and_down_with_haproxy_on_a_fleet_host(healthy_fle
         assert lb.run("pgrep -x haproxy || true").stdout.strip()
         s.run("down")
         assert not lb.run("pgrep -x haproxy || true").stdout.strip()  # stopped on zdf1
+        hosts = s.run("hosts").stdout   # router.host checked with its load balancer
+        assert re.search(r"zdf1 \(router\)\s+10\.231\.77\.11\s+yes", hosts), hosts
+        s.file.write_text(s.file.read_text().replace(
+            "{kind: haproxy, host: zdf1}", "{kind: haproxy, host: zdf1, binary: /no/haproxy}"))
+        hosts = s.run("hosts", code=1).stdout
+        assert re.search(r"zdf1 \(router\)\s+10\.231\.77\.11\s+no\s.*no /no/haproxy there",
+                         hosts), hosts
     finally:
         s.cleanup()
