@@ -25,6 +25,8 @@ import re
 import socket
 import sys
 
+import httptools
+
 from zerodown.proxy.tap import Tap
 from zerodown.shadow.mirror import Mirror, SAFE, exchange, make_mirror
 from zerodown.shadow.worker import lower
@@ -75,8 +77,9 @@ class Comparator:
             head, body = await self.queue.get()
             try:
                 async with asyncio.timeout(timeout):
-                    stable = await exchange(conn, self.stable, head, body, self.mirror.max_body)
-            except (OSError, ValueError, TimeoutError, Exception):
+                    stable = await exchange(conn, self.stable, head, body, self.mirror.max_body,
+                                            bool(self.mirror.spec.headers))
+            except (OSError, ValueError, TimeoutError, httptools.HttpParserError):
                 self.stable_failed += 1
                 if conn:
                     conn[1].close()

@@ -40,8 +40,9 @@ def keeping(head: bytes) -> bytes:
     return _CONNECTION.sub(b"", head[:-2]) + b"\r\n"
 
 
-class _Reader:
-    """httptools callbacks collecting one response."""
+class _BareReader:
+    """httptools callbacks collecting one response but its headers (none compared: the
+    parser is not even asked to call back for each)."""
 
     def __init__(self) -> None:
         self.headers: list[tuple[str, str]] = []
@@ -50,9 +51,6 @@ class _Reader:
         self.headers_done = False
         self.keep = False  # read at the headers: llhttp forgets it once the message ends
         self.parser: httptools.HttpResponseParser | None = None
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
@@ -65,9 +63,17 @@ class _Reader:
         self.done = True
 
 
-def parse_response(raw: bytes) -> Answer:
-    """One whole HTTP/1.1 response (chunked or not) as an Answer."""
-    got = _Reader()
+class _Reader(_BareReader):
+    """... and its headers."""
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+
+def parse_response(raw: bytes, headers: bool = True) -> Answer:
+    """One whole HTTP/1.1 response (chunked or not) as an Answer (without its headers
+    unless `headers`)."""
+    got = _Reader() if headers else _BareReader()
     parser = httptools.HttpResponseParser(got)
     parser.feed_data(raw)
     if not got.done:
@@ -123,7 +129,7 @@ class Mirror:
             head, body, stable = await self.queue.get()
             try:
                 if isinstance(stable, bytes):
-                    stable = parse_response(stable)
+                    stable = parse_response(stable, bool(self.spec.headers))
             except (ValueError, httptools.HttpParserError):
                 self.failed += 1
                 continue
@@ -145,20 +151,22 @@ class Mirror:
                 self.examples.append((head.split(b"\r\n", 1)[0].decode("latin-1"), found))
 
     async def _send(self, conn: list, head: bytes, body: bytes) -> Answer:
-        return await exchange(conn, self.address, head, body, self.max_body)
+        return await exchange(conn, self.address, head, body, self.max_body,
+                              bool(self.spec.headers))
 
 
 async def exchange(conn: list, address: tuple[str, int], head: bytes, body: bytes,
-                   max_body: int) -> Answer:
+                   max_body: int, headers: bool = True) -> Answer:
     """One exchange on a kept-alive connection `conn` ([reader, writer], or empty: opened
-    then; opened again, once, when the kept one turns out closed before any byte came)."""
+    then; opened again, once, when the kept one turns out closed before any byte came).
+    The Answer's headers only if `headers` (compare() reads only those a Spec names)."""
     for attempt in (0, 1):
         reused = bool(conn)
         if not conn:
             conn[:] = await asyncio.open_connection(*address)
         reader, writer = conn
         writer.write(keeping(head) + body)
-        got = _Reader()
+        got = _Reader() if headers else _BareReader()
         parser = got.parser = httptools.HttpResponseParser(got)
         size, is_head = 0, head.startswith(b"HEAD ")
         while not got.done and not (is_head and got.headers_done):
