@@ -88,6 +88,33 @@ def test_a_shadow_that_hangs_never_holds_an_offer_and_overflow_is_dropped_and_co
     assert stats["timed_out"] >= 2 and stats["compared"] == 0
 
 
+def test_a_worker_whose_copy_was_cut_for_time_goes_on_with_the_next_ones():
+    async def main():
+        async def first_hangs(reader, writer):
+            head = await reader.readuntil(b"\r\n\r\n")
+            n = int(head.split(b" ")[1].rsplit(b"/", 1)[1])
+            if n == 0:
+                await asyncio.sleep(3600)
+            body = json.dumps({"id": n, "price": 10, "time": time.time()}).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+            writer.close()
+
+        server, address = await _server(first_hangs)
+        mirror = Mirror(address, Spec(ignore=(parse_path("$.time"),)), workers=1, timeout=0.3)
+        mirror.start()
+        t0 = time.monotonic()
+        for n in range(6):
+            mirror.offer(HEAD % n, b"", _stable(n))
+        stats = await _finished(mirror, server, 6)
+        return stats, time.monotonic() - t0
+
+    stats, took = asyncio.run(main())
+    assert (stats["timed_out"], stats["compared"], stats["failed"]) == (1, 5, 0), stats
+    assert 0.3 <= took < 5, took  # cut after its timeout (at most 1.25x), not held for the hang
+
+
 def test_stable_may_be_given_as_the_raw_bytes_the_user_got():
     from zerodown.shadow.mirror import parse_response
     raw = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n"
