@@ -320,6 +320,12 @@ def _router_host(ctx: Context, cfg: ServiceConfig) -> None:
     elif cfg.router.kind == "nginx" and "config" in cfg.router.options:
         ctx.error("router.host", "an attached nginx (router.config) is driven where zerodown "
                   "runs; remove router.host or router.config")
+    if cfg.router.kind == "nginx":
+        from zerodown.strategies.shadow_options import shadows
+        for key, _ in shadows(cfg.strategy):
+            ctx.error(key, "nginx on router.host cannot mirror to a shadow yet: its comparator "
+                           "runs beside zerodown, where nginx there does not reach it; remove "
+                           "router.host (nginx beside zerodown) or use router: embedded")
 
 
 def _shared_conflicts(ctx: Context, cfg: ServiceConfig) -> None:

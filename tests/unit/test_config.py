@@ -325,6 +325,11 @@ def test_router_host_names_a_host_the_ssh_runtime_reaches(tmp_path):
     assert "router.host: a load balancer on another host is driven over the ssh runtime" in error
     assert parse_config(BASE + fleet + "router: {kind: nginx, host: lb1}\n",
                         file=path).router.host == "lb1"
+    shadowed = BASE.replace("kind: rolling", "kind: canary\n  steps: [{shadow: {}}, {weight: 10}]")
+    shadowed = "\n".join(l for l in shadowed.splitlines() if "max_" not in l) + "\n"
+    assert parse_config(shadowed + "router: {kind: nginx}\n").router.kind == "nginx"
+    [error] = errors_of(shadowed + fleet + "router: {kind: nginx, host: lb1}\n", file=path)
+    assert "strategy.steps[0].shadow: nginx on router.host cannot mirror" in error
     [error] = errors_of(BASE + fleet + "router: {kind: haproxy, host: lb1, socket: /s, "
                         "backend: b}\n", file=path)
     assert "router.host: an attached HAProxy (router.socket) is driven where" in error

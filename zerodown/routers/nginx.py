@@ -174,6 +174,8 @@ class NginxRouter:
                     return comparing.stats(running)
                 finally:
                     comparing.stop(running, self.state_dir)
+            if self.host.remote:  # validate refuses it: the comparator runs here
+                raise RouterError("nginx on router.host cannot mirror to a shadow yet")
             try:
                 doc = read_settings(settings)
             except ValueError as e:
