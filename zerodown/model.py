@@ -149,6 +149,16 @@ class Instance:
         return self.ref.name(self.service)
 
 
+class Adopted(list):
+    """What Runtime.adopt() found, with the hosts it could not ask (host -> why): their
+    instances are unknown, neither running nor gone (never started again on that word)."""
+
+    def __init__(self, found=(), unreachable: dict[str, str] | None = None):
+        super().__init__(found)
+        self.unreachable: dict[str, str] = dict(unreachable or {})
+
+
+
 @dataclass(frozen=True)
 class Revision:
     """An immutable, numbered version of a service: what to run and how to probe it.

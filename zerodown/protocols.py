@@ -40,7 +40,8 @@ class Runtime(Protocol):
         """One probe by the revision's health check: (ok, what was seen, e.g. 'HTTP 503')."""
 
     def adopt(self, service: str) -> list[Instance]:
-        """Instances of `service` left running by an earlier controller."""
+        """Instances of `service` left running by an earlier controller; a runtime over
+        several hosts returns a model.Adopted naming the hosts that did not answer."""
 
     def logs(self, instance: Instance) -> str:
         """The path of the instance's log file (or its text, for remote runtimes)."""

@@ -53,6 +53,17 @@ def assert_proof_clean(stack: Stack, deployment: int) -> None:
     assert proof["retries"] > 0 and proof["saved"] > 0, proof
 
 
+def assert_one_per_slot(stack: Stack, per_host: int = 2) -> None:
+    """Never a duplicate: each host runs its share, each slot one instance."""
+    found = stack.runtime.adopt("shop")
+    assert not found.unreachable
+    slots = [i.slot.index for i in found]
+    assert len(slots) == len(set(slots)) == per_host * len(stack.runtime.names), found
+    for host in stack.runtime.names:
+        assert sum(i.address.startswith(stack.runtime.address_of(host) + ":")
+                   for i in found) == per_host
+
+
 def versions_by_host(stack: Stack) -> dict[str, set[str]]:
     """What `zerodown status` says runs where (instances that were started: an address)."""
     status = status_view(Controller(str(stack.config.file), str(stack.state_dir)))
@@ -78,6 +89,13 @@ def test_a_host_cut_off_mid_deployment_pauses_it_and_no_request_fails(fleet_stac
         seen["paused"] = (phase, stack.store.deployment(d).error)
         seen["events"] = stack.store.events("shop", d, kind="host.unreachable")
         seen["status"] = status_view(Controller(str(stack.config.file), str(stack.state_dir)))
+        # a controller restarted while the host is still cut off adopts the others, names
+        # it, and pauses again at the first step that needs it (nothing started twice)
+        stack.restart_controller()
+        stack.engine.resume(d)
+        seen["again"] = stack.engine.run(d)
+        seen["adopt"] = [e.message for e in stack.store.events("shop", kind="host.unreachable")
+                         if "left as they are" in e.message]
         healthy_fleet.heal(victim)
         stack.engine.resume(d)
         return stack.engine.run(d)
@@ -88,6 +106,8 @@ def test_a_host_cut_off_mid_deployment_pauses_it_and_no_request_fails(fleet_stac
     assert paused is Phase.PAUSED, error
     assert f"host {victim.name} stopped answering" in error
     assert [e.data["host"] for e in seen["events"]] == [victim.name]
+    assert seen["again"] is Phase.PAUSED
+    assert seen["adopt"] and seen["adopt"][0].startswith(f"host {victim.name} did not answer")
     on_victim = [i for i in seen["status"].instances if i.host == victim.name and i.address]
     assert on_victim and all(i.healthy is False and "unreachable" in i.health
                              for i in on_victim)
@@ -95,6 +115,7 @@ def test_a_host_cut_off_mid_deployment_pauses_it_and_no_request_fails(fleet_stac
     assert result.failed() == 0, result.summary()
     assert_proof_clean(stack, seen["id"])
     assert versions_by_host(stack) == {h.name: {"v2"} for h in healthy_fleet.hosts}
+    assert_one_per_slot(stack)
 
 
 def test_on_host_failure_skip_goes_on_without_the_host_and_no_request_fails(fleet_stack,
@@ -121,3 +142,73 @@ def test_on_host_failure_skip_goes_on_without_the_host_and_no_request_fails(flee
     assert by_host[healthy_fleet.hosts[0].name] == {"v2"}
     assert by_host[healthy_fleet.hosts[2].name] == {"v2"}
     assert by_host[victim.name] == {"v1"}  # skipped: it still runs what it ran
+
+
+def test_a_host_that_crashes_and_comes_back_is_replaced_by_the_next_deployment_never_doubled(
+        fleet_stack, healthy_fleet):
+    """Every process of the host gone (its PID namespace killed), then booted with its disk:
+    the load balancer takes its instances out by health; the next deployment adopts what
+    runs, starts what is gone, and never runs two instances in one slot."""
+    stack = fleet_stack()
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    victim = healthy_fleet.hosts[2]
+    ids = []
+
+    def crash_boot_deploy():
+        healthy_fleet.crash(victim)
+        healthy_fleet.boot(victim)
+        ids.append(stack.engine.deploy("v2"))
+        return stack.engine.run(ids[0])
+
+    phase, result = stack.under_load(crash_boot_deploy, connections=8, duration=90)
+    assert phase is Phase.SUCCEEDED, stack.store.deployment(ids[0]).error
+    assert result.failed() == 0, result.summary()
+    missing = [e.message for e in stack.store.events("shop", kind="instance.missing")]
+    assert any(victim.name in m or "not running" in m for m in missing), missing
+    assert versions_by_host(stack) == {h.name: {"v2"} for h in healthy_fleet.hosts}
+    assert_one_per_slot(stack)
+
+
+def test_an_ssh_step_that_hangs_ends_at_command_timeout_then_pauses(fleet_stack,
+                                                                    healthy_fleet):
+    """The host's sshd frozen mid-deployment (SIGSTOP: its TCP connection stays up, a
+    channel never answers): the step ends at runtime.command_timeout as unknown, the
+    deployment pauses naming the host; thawed, resume finishes it. The instances there
+    kept serving meanwhile: no request fails."""
+    stack = fleet_stack(more="  command_timeout: 2s\n")  # the runtime: section ends the file
+    assert stack.runtime.options.command_timeout == 2
+    victim = healthy_fleet.hosts[1]
+    frozen: list[str] = []
+
+    def freeze(event):
+        if not frozen and event.kind == "step.started" and event.data.get("index", -1) >= 2:
+            frozen.extend(victim.run("ps -eo pid=,args= | awk '/sshd: root@notty/ && !/awk/ "
+                                     "{print $1}'").stdout.split())
+            victim.run(f"kill -STOP {' '.join(frozen)}")
+
+    def thaw():
+        victim.run("ps -eo pid=,stat=,args= | awk '$2 ~ /T/ {print $1}' | xargs -r kill -CONT")
+    try:
+        assert stack.deploy("v1") is Phase.SUCCEEDED
+        stack.store.listeners.append(freeze)
+        ids, errors = [], []
+
+        def deploy_thaw_resume():
+            ids.append(stack.engine.deploy("v2"))
+            paused = stack.engine.run(ids[0])
+            errors.append(stack.store.deployment(ids[0]).error)
+            thaw()
+            stack.engine.resume(ids[0])
+            return paused, stack.engine.run(ids[0])
+
+        (paused, phase), result = stack.under_load(deploy_thaw_resume, connections=8,
+                                                   duration=90)
+    finally:
+        thaw()
+    assert frozen, "sshd was never frozen: the test proves nothing"
+    assert paused is Phase.PAUSED
+    assert f"host {victim.name} stopped answering" in errors[0]
+    assert "unknown outcome" in errors[0], errors[0]
+    assert phase is Phase.SUCCEEDED
+    assert result.failed() == 0, result.summary()
+    assert_one_per_slot(stack)

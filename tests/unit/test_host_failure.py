@@ -13,7 +13,7 @@ from zerodown.engine.host_failure import without_host
 from zerodown.engine.lifecycle import Phase
 from zerodown.errors import HostFailure
 from zerodown.fakes import FakeRuntime
-from zerodown.model import InstanceRef, Slot, host_for
+from zerodown.model import Adopted, InstanceRef, Slot, host_for
 from zerodown.plan import Drain, Route, ServiceState, Share, Start, Stop, Target, WaitHealthy
 from zerodown.strategies import plan_for
 from tests.unit.test_runner import World
@@ -58,6 +58,11 @@ class Fleet(FakeRuntime):
     def alive(self, instance):
         self._check(instance.slot)
         return super().alive(instance)
+
+    def adopt(self, service):
+        found = [i for i in super().adopt(service)
+                 if host_for(HOSTS, i.slot.index) not in self.down]
+        return Adopted(found, {h: f"host {h}: no SSH connection within 2s" for h in self.down})
 
 
 @pytest.fixture
@@ -149,3 +154,26 @@ def test_going_back_skips_a_host_that_does_not_answer_instead_of_failing(world):
     (event,) = e.store.events("shop", d, kind="host.skipped")
     assert event.data["host"] == "app1" and "rolling_back cannot pause" in event.message
     assert {r.name for r in world.router.table.revisions} == {"r1"}
+
+
+def test_a_controller_restarted_while_a_host_is_down_adopts_the_rest_and_names_it(world):
+    """Adopt no longer refuses the whole fleet: what answers is adopted, the silent host is
+    named, and its instances are neither taken for gone nor started a second time."""
+    e = world.engine(fleet_config("pause"))
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    world.runtime.down.add("app2")
+    e = world.engine(fleet_config("pause"))  # a new controller
+    d = e.deploy("v2")
+    assert e.run(d) is Phase.PAUSED
+    first = e.store.events("shop", kind="host.unreachable")[0]  # the restart's adopt
+    assert first.message.startswith("host app2 did not answer; its instances were left as")
+    rows = e.store.instances("shop", live=True)
+    on_app2 = {r.name("shop"): row.state for r, row in rows.items()
+               if r.revision == 1 and host_for(HOSTS, r.slot.index) == "app2"}
+    assert on_app2 == {"shop-r1-s1": "routed"}  # not taken for gone while it did not answer
+    world.runtime.down.clear()
+    e = world.engine(fleet_config("pause"))
+    e.resume(d)
+    assert e.run(d) is Phase.SUCCEEDED
+    assert world.runtime.violations == []
+    assert world.runtime.running("shop") == set(world.router.table.backends())

@@ -49,7 +49,10 @@ def recover(store, service: str, config: dict, runtime, router) -> str | None:
     if table is None or not table.backends():
         return None
     routed = {b.id: b.address for r in table.revisions for b in r.backends}
-    found = [i for i in runtime.adopt(service) if routed.get(i.id) == i.address]
+    adopted = runtime.adopt(service)
+    if getattr(adopted, "unreachable", None):
+        return None  # a partial picture would rebuild a partial store: wait for every host
+    found = [i for i in adopted if routed.get(i.id) == i.address]
     if not found:
         return None
     versions = {i.revision: i.version or "unknown" for i in found}

@@ -46,7 +46,8 @@ from zerodown.engine.recovery import recover, still_routed
 from zerodown.errors import (HostFailure, RouterError, RouterUnavailable, StaleTableError,
                              UsageError, ZerodownError)
 from zerodown.hooks import HookFailed
-from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot
+from zerodown.model import (Instance, InstanceRef, Revision, RoutingTable, Slot, fleet_hosts,
+                            host_for)
 from zerodown.plan import Analyze, Pause, Plan, PlanError, Shadow, Step
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.schema import Invalid, version_label
@@ -308,6 +309,13 @@ class Engine:
         found = self.runtime.adopt(self.service)  # before reading rows: see Start's intents
         rows = self.store.instances(self.service, live=True)
         changes, events, orphans = [], [], []
+        silent = getattr(found, "unreachable", {})  # hosts that did not answer: their
+        if silent:  # instances are neither adopted nor taken for gone
+            hosts = fleet_hosts(self.config.runtime)
+            rows = {ref: row for ref, row in rows.items()
+                    if not hosts or host_for(hosts, ref.slot.index) not in silent}
+            events += [("host.unreachable", f"host {host} did not answer; its instances "
+                        f"were left as they are: {why}") for host, why in sorted(silent.items())]
         unowned = [i for i in found if i.ref not in rows]
         try:
             kept, why = {i.ref for i in still_routed(self.router, unowned)}, "it routes to it"

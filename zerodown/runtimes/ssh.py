@@ -27,12 +27,12 @@ from dataclasses import replace
 from typing import cast
 
 from zerodown.config import AppConfig, HealthConfig, ServiceConfig
-from zerodown.errors import ConfigError, RuntimeFailure
+from zerodown.errors import ConfigError, HostFailure, RuntimeFailure
 from zerodown.hosts.connections import Connections
 from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.preflight import preflight, refuse_unless_ready
 from zerodown.hosts.ssh import SshHost
-from zerodown.model import Instance, InstanceRef, Revision, Slot, host_for
+from zerodown.model import Adopted, Instance, InstanceRef, Revision, Slot, host_for
 from zerodown.runtimes import release, ssh_release
 from zerodown.runtimes.health import probe
 from zerodown.runtimes.ssh_options import parse_host, parse_options
@@ -135,13 +135,22 @@ class SshRuntime:
                                  f"another process took it")
         return True, ok, seen
 
-    def adopt(self, service: str) -> list[Instance]:
+    def adopt(self, service: str) -> Adopted:
+        """Every host's instances at once; a host that does not answer is named in
+        `unreachable` (its instances unknown), the others are adopted all the same."""
         remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{service}"
+
+        def ask(name: str) -> list | HostFailure:
+            try:
+                return self.hosts[name].table(remote_dir, "adopt", service)
+            except HostFailure as e:
+                return e
         with ThreadPoolExecutor(max_workers=min(32, len(self.names))) as pool:
-            found = pool.map(lambda n: self.hosts[n].table(remote_dir, "adopt", service),
-                             self.names)
-            instances = [release.instance_of(e) for entries in found for e in entries]
-        return sorted(instances, key=lambda i: (i.revision, i.slot))
+            answers = dict(zip(self.names, pool.map(ask, self.names)))
+        instances = [release.instance_of(e) for a in answers.values()
+                     if not isinstance(a, HostFailure) for e in a]
+        return Adopted(sorted(instances, key=lambda i: (i.revision, i.slot)),
+                       {n: str(a) for n, a in answers.items() if isinstance(a, HostFailure)})
 
     def logs(self, instance: Instance) -> str:
         host = self.host_of(instance.slot)
