@@ -40,8 +40,8 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame
 
-from zerodown.proxy.h2stream import (CANCEL, INTERNAL_ERROR, REFUSED_STREAM, StreamBridge,
-                                      request_head)
+from zerodown.proxy.h2stream import (CANCEL, INTERNAL_ERROR, PROTOCOL_ERROR, REFUSED_STREAM,
+                                      StreamBridge, request_head)
 from zerodown.proxy.server import CLOSED, WAIT, Plane
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -170,12 +170,22 @@ class H2Session:  # an asyncio protocol, and a member of plane.clients (the swee
             self.too_large(bridge)
             return
         ended = bridge.request_done = event.stream_ended is not None
+        if ended and length:  # h2 checks DATA against content-length, not HEADERS' END_STREAM
+            self._malformed(bridge, f"content-length {length} on a request with no body")
+            return
         if not ended and length is None:
             bridge.chunked = True
             head += b"Transfer-Encoding: chunked\r\n"
         client = bridge.client
         client.connection_made(bridge)
         client.data_received(head + b"\r\n")
+
+    def _malformed(self, bridge: StreamBridge, why: str) -> None:
+        """RFC 9113 8.1.1: a malformed request; the stream is reset, nothing is forwarded."""
+        self.plane.rejected += 1
+        self.plane.errors.line(f"HTTP/2 from {self.peer()}: stream {bridge.sid}: {why}")
+        bridge.reset(PROTOCOL_ERROR)
+        bridge.release()
 
     def _data(self, event: DataReceived) -> None:
         bridge = self.streams.get(event.stream_id)

@@ -24,6 +24,7 @@ from zerodown.proxy.server import CLOSED, ClientConn, Plane
 # Hop-by-hop fields of an HTTP/1.1 response that HTTP/2 forbids (RFC 9113 8.2.2)
 HOP_BY_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding",
                         b"upgrade", b"te"))
+PROTOCOL_ERROR = 1
 INTERNAL_ERROR = 2
 REFUSED_STREAM = 7
 CANCEL = 8
