@@ -1,0 +1,161 @@
+"""The embedded proxy's CPU instructions per request, counted by valgrind (callgrind).
+
+    .venv/bin/python benchmarks/proxy_instructions.py                      # this checkout
+    .venv/bin/python benchmarks/proxy_instructions.py --tree /tmp/before   # another checkout
+
+req/s and CPU time per request move by 20% and more on a busy machine; the number of
+instructions the proxy executes per request does not. The proxy (`--no-supervise`, the
+compiled hot path when the tree has one built) runs under callgrind with the benchmark's
+routing table (90/10 split, a header and a cookie rule); a backend in this process answers
+every request; N and then 3N keep-alive GETs with browser-like headers go through it, and
+instructions per request = (I(3N) - I(N)) / 2N, so start-up and shutdown cancel out. What
+the event loop does on its own meanwhile (the sweeper, 4 times a second) does not: runs are
+kept short, and the figure is given with the spread of --repeat runs. Needs valgrind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from proxy_bench import zerodown_table  # noqa: E402  (the same table as the req/s benchmark)
+
+BODY = b"hello\n"
+RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(BODY), BODY))
+REQUEST = (b"GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Mozilla/5.0 (X11; Linux "
+           b"x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\r\nAccept: text/html,application/"
+           b"xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.5\r\n"
+           b"Accept-Encoding: gzip, deflate, br\r\nConnection: keep-alive\r\nCookie: session="
+           b"abc123; theme=dark\r\nUpgrade-Insecure-Requests: 1\r\n\r\n")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def backend() -> int:
+    """A keep-alive backend answering every request head with RESPONSE; its port."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+
+    def serve(conn: socket.socket) -> None:
+        buf = b""
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+                while b"\r\n\r\n" in buf:
+                    _, buf = buf.split(b"\r\n\r\n", 1)
+                    conn.sendall(RESPONSE)
+
+    def accept() -> None:
+        while True:
+            conn, _ = server.accept()
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def admin_put(sock: str, body: bytes) -> None:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(sock)
+        s.sendall(b"PUT /table HTTP/1.1\r\nHost: proxy\r\nContent-Length: %d\r\nConnection: "
+                  b"close\r\n\r\n%s" % (len(body), body))
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    if not answer.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"PUT /table: {answer[:300]!r}")
+
+
+def load(port: int, requests: int, connections: int = 4) -> None:
+    def one(n: int) -> None:
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            for _ in range(n):
+                s.sendall(REQUEST)
+                got = b""
+                while not got.endswith(BODY):
+                    got += s.recv(65536)
+    threads = [threading.Thread(target=one, args=(requests // connections,))
+               for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def count(tree: Path, requests: int, backends: list[int], tmp: Path) -> int:
+    """Instructions of one proxy process that served `requests` requests."""
+    port, sock, out = free_port(), str(tmp / "admin.sock"), tmp / "callgrind.out"
+    argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+            str(tree / ".venv/bin/python"), "-m", "zerodown", "proxy",
+            "--listen", f"127.0.0.1:{port}", "--admin", f"unix:{sock}",
+            "--state", str(tmp / "state.json"), "--no-supervise"]
+    log = open(tmp / "proxy.log", "w")
+    proc = subprocess.Popen(argv, cwd=tree, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while "zerodown proxy ready" not in (tmp / "proxy.log").read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"proxy did not start: {(tmp / 'proxy.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        compiled = "hot-path=compiled" in (tmp / "proxy.log").read_text()
+        admin_put(sock, json.dumps(zerodown_table(backends)).encode())
+        load(port, requests)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    text = (tmp / "proxy.log").read_text()
+    m = re.search(r"Collected : (\d+)", text)
+    if not m:
+        raise RuntimeError(f"no instruction count in callgrind's output:\n{text[-2000:]}")
+    if not compiled:
+        print("  (hot path: python)", flush=True)
+    return int(m.group(1))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tree", type=Path, default=HERE.parent, help="the checkout to measure")
+    p.add_argument("--requests", type=int, default=2000, help="N (default 2000)")
+    p.add_argument("--repeat", type=int, default=3)
+    args = p.parse_args()
+    backends = [backend(), backend()]
+    per_request = []
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+            small = count(args.tree, args.requests, backends, Path(a))
+            large = count(args.tree, 3 * args.requests, backends, Path(b))
+        per_request.append((large - small) / (2 * args.requests))
+        print(f"  {per_request[-1]:,.0f} instructions per request", flush=True)
+    print(f"{args.tree}: median {statistics.median(per_request):,.0f} instructions per request "
+          f"(runs: {', '.join(f'{v:,.0f}' for v in per_request)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
