@@ -1,0 +1,109 @@
+"""A router driven on this machine vs on a fleet host (router.host): what a table change costs.
+
+    .venv/bin/python benchmarks/fleet_router_host.py               # 3 kinds, 20 applies each (root)
+    .venv/bin/python benchmarks/fleet_router_host.py --applies 10 --kinds haproxy
+
+Builds the test fleet (tests/support/fleet.py), then for each router kind, first here and
+then on fleet host zdf1 (over the ssh runtime's connection, as `router: {host: zdf1}`
+does): starts the load balancer, applies `--applies` tables that move weight between two
+revisions (each a real change: nginx reloads, HAProxy swaps a map, the proxy swaps its
+table), and times apply(), stats() and drained() — the calls a deployment makes. No
+traffic: the figure is the driver's own round trips, which SSH adds to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support.fleet import Fleet, available  # noqa: E402
+from zerodown.controller import Controller  # noqa: E402
+from zerodown.model import Backend, RevisionRoute, RoutingTable  # noqa: E402
+
+
+
+def proxy_python() -> str:
+    from tests.fleet.test_router_host import proxy_python as make
+    return make()
+
+
+def config(fleet, port: int, router: str) -> str:
+    text = fleet.service_config(port, "{kind: rolling}", per_host=1)
+    return text + f"router: {router}\n"
+
+
+def tables(n: int, fleet) -> list[RoutingTable]:
+    backends = [Backend(f"shop-r{r}-s{i}", f"{h.address}:{9000 + i}")
+                for r in (1, 2) for i, h in enumerate(fleet.hosts)]
+    out = []
+    for v in range(1, n + 1):
+        share = (v * 10) % 100
+        out.append(RoutingTable(v, (RevisionRoute("r1", 100 - share, tuple(backends[:3])),
+                                    RevisionRoute("r2", share, tuple(backends[3:])))))
+    return out
+
+
+def measure(fleet, kind: str, remote: bool, applies: int) -> dict[str, float]:
+    folder = Path(tempfile.mkdtemp(prefix="zd-bench-lb-"))
+    router_text = {"embedded": "{kind: embedded%s}", "haproxy": "{kind: haproxy%s}",
+                   "nginx": "{kind: nginx%s}"}[kind]
+    extra = ""
+    if remote:
+        extra = ", host: zdf1" + (f", python: {proxy_python()}" if kind == "embedded" else "")
+    (folder / "zerodown.yaml").write_text(config(fleet, 18000 + applies, router_text % extra))
+    ctl = Controller(str(folder / "zerodown.yaml"), str(folder / "state"))
+    try:
+        t0 = time.monotonic()
+        ctl.ensure_router()
+        start = time.monotonic() - t0
+        router = ctl.router()
+        apply_t, stats_t, drained_t = [], [], []
+        for table in tables(applies, fleet):
+            t0 = time.monotonic()
+            router.apply(table)
+            apply_t.append(time.monotonic() - t0)
+            t0 = time.monotonic()
+            router.stats()
+            stats_t.append(time.monotonic() - t0)
+            t0 = time.monotonic()
+            router.drained("shop-r0-s9")
+            drained_t.append(time.monotonic() - t0)
+        router.stop()
+        return {"start": start, "apply": statistics.median(apply_t),
+                "stats": statistics.median(stats_t), "drained": statistics.median(drained_t)}
+    finally:
+        if "runtime" in ctl._drivers:
+            ctl.runtime().close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--applies", type=int, default=20)
+    parser.add_argument("--kinds", nargs="+", default=["embedded", "haproxy", "nginx"])
+    args = parser.parse_args()
+    why = available()
+    if why:
+        print(f"cannot build the fleet: {why}")
+        return 1
+    with Fleet(3) as fleet:
+        print(f"{'kind':9} {'where':6} {'start s':>8} {'apply ms':>9} {'stats ms':>9} "
+              f"{'drained ms':>11}   (medians of {args.applies})")
+        for kind in args.kinds:
+            for remote in (False, True):
+                m = measure(fleet, kind, remote, args.applies)
+                print(f"{kind:9} {'zdf1' if remote else 'here':6} {m['start']:8.2f} "
+                      f"{m['apply'] * 1000:9.1f} {m['stats'] * 1000:9.1f} "
+                      f"{m['drained'] * 1000:11.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
