@@ -24,6 +24,7 @@ closed and its outcome is unknown, as with `run`.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import shutil
 import tempfile
@@ -126,6 +127,8 @@ class Connections:
         if key not in self._forwards:
             if self._forward_dir is None:
                 self._forward_dir = tempfile.mkdtemp(prefix="zerodown-fwd-")
+                # a command (`zerodown status`) exits without closing its connections
+                atexit.register(shutil.rmtree, self._forward_dir, True)
             local = os.path.join(self._forward_dir, f"{len(self._forwards)}.sock")
 
             async def serve(reader, writer):
