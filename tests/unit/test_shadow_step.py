@@ -277,3 +277,22 @@ def test_a_mirror_lost_mid_shadow_is_put_back_and_the_counts_go_on(tmp_path):
     assert engine.run(d) is Phase.SUCCEEDED and lost
     puts = [m for m in router.mirrors if m is not None]
     assert len(puts) == 2 and puts[0] == puts[1]  # the same settings, once more
+
+
+def test_a_shadow_aborted_by_a_person_ends_with_no_verdict_and_its_mirror_off(tmp_path):
+    cfg = config(CANARY)
+    store, clock = Store(str(tmp_path / "zerodown.db")), FakeClock(limit=10_000)
+    router, runtime = FakeRouter(), FakeRuntime(healthy_after=1)
+    router.copies = 10  # slow: undecided for a while
+    engine = Engine(store, runtime, router, clock, cfg, judge=Judge(lambda s: None, clock,
+                                                                     poll=0.5))
+    engine.run(engine.deploy("v1", wait=True))
+    d = engine.deploy("v2")
+
+    def abort_in_shadow(clock):
+        if router.mirror is not None and router.mirror["compared"] >= 50:
+            Store(str(tmp_path / "zerodown.db")).signal(d, "abort")
+    clock.on_sleep = abort_in_shadow
+    assert engine.run(d) is Phase.ABORTED and router.mirror is None
+    view = shadow_view(store, "shop")
+    assert view.state == "stopped" and view.compared >= 50

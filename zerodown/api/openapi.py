@@ -83,7 +83,7 @@ SHADOW = {"type": "object", "description": (
     "The latest deployment's shadow: users' requests copied to the new revision, its answers "
     "compared with the stable revision's (live while the step runs)"), "properties": {
     "deployment": {"type": "integer"}, "revision": {"type": "integer"},
-    "state": {"enum": ["running", "pass", "fail", "inconclusive"]},
+    "state": {"enum": ["running", "pass", "fail", "inconclusive", "stopped"]},
     **{k: _COUNT for k in ("compared", "differing", "dropped", "timed_out", "failed")},
     "examples": {"type": "array", "description": "the latest differing pairs", "items": {
         "type": "object", "properties": {

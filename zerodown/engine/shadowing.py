@@ -56,7 +56,7 @@ def run(engine: Any, d: Any, step: Shadow, addresses: Sequence[str],
     router = engine.router
     if not callable(getattr(router, "shadow", None)):
         raise ShadowUnsupported(f"the load balancer ({type(router).__name__}) cannot copy users' "
-                                f"requests to a shadow; the embedded proxy can (router: embedded)")
+                                f"requests to a shadow; the embedded proxy and nginx can")
     if not addresses:
         raise ZerodownError(f"no instance of r{step.revision} is running to copy requests to")
     wanted = settings(cfg, addresses[0])
@@ -67,14 +67,14 @@ def run(engine: Any, d: Any, step: Shadow, addresses: Sequence[str],
     engine.store.event(engine.service, "shadow.started",
                        f"copying {cfg.percent:g}% of {'/'.join(cfg.methods)} requests to "
                        f"r{step.revision} at {addresses[0]}{unsafe}", d.id, **wanted)
-    verdict, why = "inconclusive", "stopped before a verdict"
+    verdict = "stopped"  # paused, aborted or promoted meanwhile, or an error: no verdict
     try:
         verdict, why = _judge(engine, d, step, cfg, watch, check)
     finally:
         last = watch.stop()
         engine.store.event(engine.service, "shadow.ended", f"r{step.revision}: "
-                           f"{counts_text(last)}: {verdict}", d.id, verdict=verdict,
-                           revision=step.revision, **(last or {}))
+                           f"{counts_text(last)}: {verdict}", d.id,
+                           **{**(last or {}), "verdict": verdict, "revision": step.revision})
     return verdict, why
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STATES = {"running": "running", "pass": "passed", "fail": "failed", "inconclusive": "undecided"}
+STATES = {"running": "running", "pass": "passed", "fail": "failed", "inconclusive": "undecided",
+          "stopped": "stopped before a verdict"}
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class ShadowView:
 
     deployment: int
     revision: int
-    state: str  # running | pass | fail | inconclusive
+    state: str  # running | pass | fail | inconclusive | stopped (no verdict: paused, aborted)
     compared: int = 0
     differing: int = 0
     dropped: int = 0

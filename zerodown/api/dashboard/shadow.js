@@ -5,7 +5,7 @@ import { esc } from "./format.js";
 
 const STATES = {
   running: ["comparing", "info"], pass: ["passed", "ok"], fail: ["failed", "bad"],
-  inconclusive: ["undecided", "warn"],
+  inconclusive: ["undecided", "warn"], stopped: ["stopped", "warn"],
 };
 
 // What the card says: null when the latest deployment had no shadow.
