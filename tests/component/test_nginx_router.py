@@ -261,6 +261,14 @@ def test_attach_mode_reloads_a_master_it_did_not_start(apps, tmp_path):
             os.kill(router.pid, signal.SIGQUIT)
 
 
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError):
+        return None
+
+
 def shadow_settled(router: NginxRouter, copies: int, timeout: float = 20.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -284,6 +292,13 @@ def test_a_shadow_through_the_comparator_counts_differing_answers_users_get_stab
     assert result.failed() == 0 and set(result.by_header["X-Version"]) == {"v1"}
     stats = shadow_settled(nginx, 200)
     assert (stats["compared"], stats["differing"]) == (200, 0), stats
+    # nginx is answered at the users' priority (it holds a client's next request until its
+    # mirror subrequest ends); the replays and comparisons run in an idle-class worker
+    front = json.loads((tmp_path / "nginx" / "shadow.json").read_text())["pid"]
+    assert os.sched_getscheduler(front) == os.SCHED_OTHER
+    assert os.getpriority(os.PRIO_PROCESS, front) == 0
+    [worker] = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == front]
+    assert os.sched_getscheduler(worker) == os.SCHED_IDLE
 
     stats = nginx.shadow({"address": apps["v2"], "ignore": ["$.pid"]})  # replaces the first
     result = run_load_sync(nginx.url + "/version", connections=4, requests=200)

@@ -3,18 +3,20 @@
     python -m zerodown.shadow.comparator FD SETTINGS.json ADMIN.sock   (the nginx router starts it)
 
 nginx's `mirror` sends a copy of each request as a subrequest and throws the answer away,
-so the comparison happens here, Diffy-style: each copy nginx sends on the listening socket
-FD is answered at once (204: nginx waits for a mirror subrequest before the client's next
-request on its connection, never for us to compare), then, if its method and the percent
-choose it and the bounded queue has room (else dropped, counted), it is replayed to the
-stable revision (`stable`, one of its instances) and the stable answer is compared with the
-shadow's by the same Mirror the embedded proxy uses (mirror.py, diff.py). The replay to
-stable is why only safe methods are allowed (GET, HEAD, OPTIONS: routers/capabilities.py):
-an unsafe one would be done twice on stable.
+so the comparison happens here, Diffy-style. This process answers each copy nginx sends on
+the listening socket FD at once (204: nginx holds a client's next request on its connection
+until the mirror subrequest ended, so this part runs at the users' priority and does
+nothing else), and keeps the copies its method and percent choose in a Tap, as the embedded
+proxy does (zerodown/proxy/tap.py); an Outbox (outbox.py) ships them to a worker process at
+the lowest priority (worker.py) whose Mirror replays each to the stable revision (`stable`,
+one of its instances) and to the shadow, and compares the two answers (mirror.py, diff.py).
+When the worker falls behind, copies are dropped and counted before anything is kept.
+The replay to stable is why only safe methods are copied (GET, HEAD, OPTIONS: an unsafe
+one would be done twice on stable; routers/capabilities.py refuses more).
 
 GET /shadow on the unix socket ADMIN answers the counts in the embedded proxy's shape
-(docs/proxy.md). The process runs at the lowest priority (worker.lower) and ends when its
-parent (the controller that started it) stops it, or when the listening socket is closed.
+(docs/proxy.md). The nginx router stops the process (comparing.py); its worker then reads
+the end of its socket and exits too.
 """
 
 from __future__ import annotations
@@ -25,77 +27,43 @@ import re
 import socket
 import sys
 
-import httptools
-
 from zerodown.proxy.tap import Tap
-from zerodown.shadow.mirror import Mirror, SAFE, exchange, make_mirror
-from zerodown.shadow.worker import lower
+from zerodown.shadow.mirror import SAFE
+from zerodown.shadow.outbox import Outbox
 
 _LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.I)
 
 
-class Comparator:
-    def __init__(self, settings: dict, stable: tuple[str, int]):
-        self.settings, self.stable = settings, stable
-        self.mirror: Mirror = make_mirror(settings)
+class Front:
+    """nginx's side: answers every copy at once, keeps the chosen ones for the worker."""
+
+    def __init__(self, settings: dict):
+        self.settings = settings
         methods = [m for m in settings["methods"] if m in SAFE]
         self.tap = Tap(tuple(m.encode() + b" " for m in methods), float(settings["percent"]),
                        settings["capacity"])
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=settings["capacity"])
-        self.received = self.stable_failed = 0
-        self._tasks: list[asyncio.Task] = []
-
-    def start(self) -> None:
-        self.mirror.start()
-        self._tasks = [asyncio.ensure_future(self._replay())
-                       for _ in range(self.settings["workers"])]
+        self.outbox = Outbox({**settings, "runner": "process"}, self.tap)
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """nginx's mirror subrequests on one connection (kept alive)."""
+        tap = self.tap
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 m = _LENGTH.search(head)
                 body = await reader.readexactly(int(m.group(1))) if m else b""
                 writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-                self.received += 1
-                if self.tap.wants(head):
-                    if self.queue.full():
-                        self.tap.dropped += 1
-                    else:
-                        self.queue.put_nowait((head, body))
-                        self.tap.offered += 1
+                if tap.wants(head):
+                    tap.offer(head, body, b"")  # b"": stable is asked by the worker
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             pass
         finally:
             writer.close()
 
-    async def _replay(self) -> None:
-        conn: list = []  # this worker's connection to stable, kept alive
-        timeout = self.settings["timeout_s"]
-        while True:
-            head, body = await self.queue.get()
-            try:
-                async with asyncio.timeout(timeout):
-                    stable = await exchange(conn, self.stable, head, body, self.mirror.max_body,
-                                            bool(self.mirror.spec.headers))
-            except (OSError, ValueError, TimeoutError, httptools.HttpParserError):
-                self.stable_failed += 1
-                if conn:
-                    conn[1].close()
-                    conn.clear()
-                continue
-            self.mirror.offer(head, body, stable)
-
     def stats(self) -> dict:
-        got = self.mirror.stats()
         shown = {k: self.settings[k] for k in ("address", "percent", "methods")}
-        return {**shown, "runner": "comparator", "stable": "%s:%d" % self.stable,
-                "unsafe_methods": [], "offered": self.tap.offered,
-                "dropped": self.tap.dropped + got["dropped"], "too_large": 0,
-                "compared": got["compared"], "differing": got["differing"],
-                "timed_out": got["timed_out"], "failed": got["failed"] + self.stable_failed,
-                "queued": self.queue.qsize() + got["queued"], "examples": got["examples"]}
+        return {**shown, "runner": "comparator", "stable": self.settings["stable"],
+                "unsafe_methods": [], **self.outbox.stats()}
 
     async def admin(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -111,12 +79,10 @@ class Comparator:
 
 
 async def run(listening: socket.socket, settings: dict, admin_path: str) -> None:
-    host, _, port = settings["stable"].rpartition(":")
-    comparator = Comparator(settings, (host.strip("[]"), int(port)))
-    lower(settings.get("nice", 19))
-    comparator.start()
-    server = await asyncio.start_server(comparator.serve, sock=listening)
-    admin = await asyncio.start_unix_server(comparator.admin, path=admin_path)
+    front = Front(settings)
+    front.outbox.start()
+    server = await asyncio.start_server(front.serve, sock=listening)
+    admin = await asyncio.start_unix_server(front.admin, path=admin_path)
     async with server, admin:
         await server.serve_forever()
 

@@ -86,8 +86,9 @@ def parse_response(raw: bytes, headers: bool = True) -> Answer:
 class Mirror:
     def __init__(self, address: tuple[str, int], spec: Spec, *, capacity: int = 1024,
                  workers: int = 4, timeout: float = 2.0, examples: int = 10,
-                 max_body: int = 1 << 20):
+                 max_body: int = 1 << 20, stable: tuple[str, int] | None = None):
         self.address, self.spec, self.timeout, self.max_body = address, spec, timeout, max_body
+        self.stable = stable  # replay each copy offered without stable's answer there
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=capacity)
         self.workers = workers
         self.offered = self.dropped = self.compared = self.differing = 0
@@ -143,17 +144,28 @@ class Mirror:
 
     async def _work(self, i: int) -> None:
         conn: list = []  # this worker's connection to the shadow, kept alive: [reader, writer]
+        replay: list = []  # ... and to stable, when copies come without stable's answer
         loop = asyncio.get_running_loop()
+        headers = bool(self.spec.headers)
         while True:
             head, body, stable = await self.queue.get()
             try:
-                if isinstance(stable, bytes):
-                    stable = parse_response(stable, bool(self.spec.headers))
+                if isinstance(stable, bytes) and stable:
+                    stable = parse_response(stable, headers)
             except (ValueError, httptools.HttpParserError):
                 self.failed += 1
                 continue
             try:
                 self._since[i] = loop.time()
+                if not stable:  # Diffy-style (comparator.py): stable answers a replay first
+                    if self.stable is None:
+                        raise ValueError("a copy without stable's answer, and no stable to ask")
+                    try:
+                        stable = await exchange(replay, self.stable, head, body, self.max_body,
+                                                headers)
+                    except (OSError, ValueError, httptools.HttpParserError):
+                        _drop(replay)
+                        raise
                 shadow = await self._send(conn, head, body)
                 self._since[i] = None  # before any other await: the watchdog cuts no more
             except asyncio.CancelledError:
@@ -165,6 +177,7 @@ class Mirror:
                     task.uncancel()
                 self.timed_out += 1
                 _drop(conn)
+                _drop(replay)  # whichever of the two it was waiting for
                 continue
             except (OSError, ValueError, httptools.HttpParserError):
                 self._since[i] = None
@@ -304,8 +317,12 @@ def make_mirror(settings: dict) -> Mirror:
     host, _, port = settings["address"].rpartition(":")
     spec = Spec(tuple(settings["headers"]), settings["body"],
                 tuple(parse_path(p) for p in settings["ignore"]))
+    stable = None
+    if settings.get("stable"):  # comparator.py's: replayed to stable too
+        shost, _, sport = settings["stable"].rpartition(":")
+        stable = (shost.strip("[]"), int(sport))
     return Mirror((host.strip("[]"), int(port)), spec, capacity=settings["capacity"],
-                  workers=settings["workers"], timeout=settings["timeout_s"])
+                  workers=settings["workers"], timeout=settings["timeout_s"], stable=stable)
 
 
 # The worker process's niceness: it compares with the CPU users leave over (measured in
