@@ -168,7 +168,9 @@ def test_the_diff_rate_check_fails_a_one_percent_revision_and_passes_an_identica
 # --- the engine on fakes ------------------------------------------------------------------
 
 def run(tmp_path, strategy: str, differ_every: int, on_failure: str = "rollback",
-        copies: int = 1000):
+        copies: int = 1000, during=None):
+    """v1, then v2 deployed on fakes: (phase, store, router, deployment id); `during(router,
+    id)` runs at every sleep of v2's deployment."""
     cfg = config(strategy, on_failure=on_failure)
     store, clock = Store(str(tmp_path / "zerodown.db")), FakeClock(limit=10_000)
     router, runtime = FakeRouter(), FakeRuntime(healthy_after=1)
@@ -178,6 +180,8 @@ def run(tmp_path, strategy: str, differ_every: int, on_failure: str = "rollback"
     engine = Engine(store, runtime, router, clock, cfg, judge=judge)
     engine.run(engine.deploy("v1", wait=True))
     d = engine.deploy("v2")
+    if during is not None:
+        clock.on_sleep = lambda clock: during(router, d)
     return engine.run(d), store, router, d
 
 
@@ -259,40 +263,24 @@ def test_validate_says_valid_and_warns_about_unsafe_methods(tmp_path, capsys):
 
 def test_a_mirror_lost_mid_shadow_is_put_back_and_the_counts_go_on(tmp_path):
     """A proxy restarted during the step starts without a mirror: the step puts it back."""
-    cfg = config(CANARY)
-    store, clock = Store(str(tmp_path / "zerodown.db")), FakeClock(limit=10_000)
-    router, runtime = FakeRouter(), FakeRuntime(healthy_after=1)
-    router.copies = 1000
     lost = []
 
-    def restart_proxy(clock):
+    def restart_proxy(router, d):
         if router.mirror is not None and router.mirror["compared"] >= 2000 and not lost:
             lost.append(router.mirror)
             router.mirror = None
-    clock.on_sleep = restart_proxy
-    engine = Engine(store, runtime, router, clock, cfg, judge=Judge(lambda s: None, clock,
-                                                                     poll=0.5))
-    engine.run(engine.deploy("v1", wait=True))
-    d = engine.deploy("v2")
-    assert engine.run(d) is Phase.SUCCEEDED and lost
+    phase, store, router, d = run(tmp_path, CANARY, differ_every=0, during=restart_proxy)
+    assert phase is Phase.SUCCEEDED and lost
     puts = [m for m in router.mirrors if m is not None]
     assert len(puts) == 2 and puts[0] == puts[1]  # the same settings, once more
 
 
 def test_a_shadow_aborted_by_a_person_ends_with_no_verdict_and_its_mirror_off(tmp_path):
-    cfg = config(CANARY)
-    store, clock = Store(str(tmp_path / "zerodown.db")), FakeClock(limit=10_000)
-    router, runtime = FakeRouter(), FakeRuntime(healthy_after=1)
-    router.copies = 10  # slow: undecided for a while
-    engine = Engine(store, runtime, router, clock, cfg, judge=Judge(lambda s: None, clock,
-                                                                     poll=0.5))
-    engine.run(engine.deploy("v1", wait=True))
-    d = engine.deploy("v2")
-
-    def abort_in_shadow(clock):
+    def abort_in_shadow(router, d):
         if router.mirror is not None and router.mirror["compared"] >= 50:
             Store(str(tmp_path / "zerodown.db")).signal(d, "abort")
-    clock.on_sleep = abort_in_shadow
-    assert engine.run(d) is Phase.ABORTED and router.mirror is None
+    phase, store, router, d = run(tmp_path, CANARY, differ_every=0, copies=10,  # undecided
+                                  during=abort_in_shadow)
+    assert phase is Phase.ABORTED and router.mirror is None
     view = shadow_view(store, "shop")
     assert view.state == "stopped" and view.compared >= 50
