@@ -119,6 +119,9 @@ def test_the_embedded_proxy_on_a_fleet_host_serves_a_rolling_deployment(lb_stack
     pid, _ = find_proxy(str(router.state_file), LOCAL)
     assert netns(pid) == netns(healthy_fleet.hosts[0].init_pid()) != netns(os.getpid())
     assert router.stats()["revisions"]["r2"]["requests"] > 0  # counters over the forward
+    table, old = router.in_force(), router.pid
+    new = router.restart()   # hitless handover on zdf1, watched through its log there
+    assert new != old and router.pid == new and router.in_force() == table
 
 
 def test_haproxy_on_a_fleet_host_serves_a_rolling_deployment(lb_stack, healthy_fleet):
