@@ -191,6 +191,15 @@ WORDS: W = {
     "router.upstream_keepalive": ("nginx: idle connections kept per revision and worker "
                                   "(0..100000).", 64),
     "router.upstream_keepalive_timeout": ("nginx: how long those stay idle.", "60s"),
+    "router.response_timeout": ("embedded, haproxy, nginx: how long an instance may take to "
+                                "send the first byte of its answer (embedded 60s, HAProxy's "
+                                "`timeout server` 120s, nginx's `proxy_read_timeout` 60s); past "
+                                "it an idempotent request is tried on another instance (never "
+                                "a POST) and the embedded proxy ejects the silent instance. "
+                                "Below your clients' own timeout, a host cut off costs no "
+                                "request.", "5s"),
+    "router.connect_timeout": ("embedded, haproxy, nginx: an instance's TCP connect (embedded "
+                               "3s, HAProxy 2s, nginx 3s); past it, another instance.", "1s"),
     "router.nginx": ("nginx: the executable.", "/usr/sbin/nginx"),
     "router.config": ("nginx, attach mode: the file zerodown writes; your nginx.conf includes it "
                       "inside `http { }` (needs `pid_file`).", "/etc/nginx/conf.d/zerodown.conf"),
@@ -409,7 +418,9 @@ ROUTER_TYPES = {"socket": "string", "backend": "string", "lanes": "integer", "bi
                 "config": "string", "pid_file": "string", "main_config": "string",
                 "metrics": "string", "metrics_token_env": "string", "python": "string",
                 "host": "string", "http2_prior_knowledge": "boolean",
-                "shared": "string", "hosts": "array", "path_prefix": "string"}
+                "shared": "string", "hosts": "array", "path_prefix": "string",
+                "response_timeout": ["string", "number"],
+                "connect_timeout": ["string", "number"]}
 def driver_options(section: str) -> dict[str, tuple[str, ...]]:
     """The options each router (or runtime) kind accepts: the keys of the table its option
     check reads (PARSERS or OPTIONS beside its parse_options), as validate runs it."""

@@ -212,3 +212,30 @@ def test_an_ssh_step_that_hangs_ends_at_command_timeout_then_pauses(fleet_stack,
     assert phase is Phase.SUCCEEDED
     assert result.failed() == 0, result.summary()
     assert_one_per_slot(stack)
+
+
+@pytest.mark.parametrize("router", ["haproxy", "nginx"])
+def test_a_host_cut_off_mid_deployment_costs_no_request_through_haproxy_or_nginx(
+        fleet_stack, healthy_fleet, router):
+    """The same cut with the other load balancers, told the same bounds: HAProxy (active
+    checks from the table, `timeout server` with `retry-on response-timeout` and
+    redispatch, POSTs excepted) and nginx (`proxy_read_timeout` with `proxy_next_upstream
+    timeout`, passive max_fails: open-source nginx has no active checks)."""
+    stack = fleet_stack(more=f"router: {{kind: {router}, response_timeout: 2s, "
+                             f"connect_timeout: 1s}}\non_host_failure: skip\n")
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    victim = healthy_fleet.hosts[1]
+    cut = cut_at_step(stack, healthy_fleet, victim, 2)
+    ids = []
+
+    def deploy():
+        ids.append(stack.engine.deploy("v2"))
+        return stack.engine.run(ids[0])
+
+    phase, result = stack.under_load(deploy, connections=8, duration=90)
+    assert cut, "the host was never cut off: the test proves nothing"
+    assert phase is Phase.SUCCEEDED, stack.store.deployment(ids[0]).error
+    assert result.failed() == 0, result.summary()
+    healthy_fleet.heal(victim)
+    by_host = versions_by_host(stack)
+    assert by_host[healthy_fleet.hosts[0].name] == by_host[healthy_fleet.hosts[2].name] == {"v2"}

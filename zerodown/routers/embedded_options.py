@@ -29,7 +29,8 @@ from typing import Any, Mapping
 
 from zerodown.errors import UsageError
 from zerodown.proxy.hosts import HOST, NAME, HostTable, Site, check_site
-from zerodown.schema import ENV_NAME, Invalid, address, boolean, driver_options, shown, text
+from zerodown.schema import (ENV_NAME, Invalid, address, boolean, driver_options, duration,
+                             shown, text)
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,19 @@ class EmbeddedOptions:
     shared: str | None = None  # the proxy several zerodown.yaml files share, by name
     hosts: tuple[str, ...] | None = None  # this service's host names on the shared proxy
     path_prefix: str | None = None  # and its path prefix (None: /)
+    # Each attempt's wait for a backend's first byte; past it the backend is ejected and an
+    # idempotent request retried on another (the proxy's default: 60s).
+    response_timeout: float | None = None
+    connect_timeout: float | None = None  # a backend's TCP connect (the proxy's default: 3s)
 
     def proxy_args(self) -> list[str]:
         """The `zerodown proxy` flags that say the same."""
         return ((["--metrics", self.metrics] if self.metrics else [])
-                + (["--http2-prior-knowledge"] if self.http2_prior_knowledge else []))
+                + (["--http2-prior-knowledge"] if self.http2_prior_knowledge else [])
+                + ([f"--response-timeout={self.response_timeout:g}"]
+                   if self.response_timeout is not None else [])
+                + ([f"--connect-timeout={self.connect_timeout:g}"]
+                   if self.connect_timeout is not None else []))
 
 
 def _hosts(v: Any) -> tuple[str, ...]:
@@ -70,7 +79,9 @@ PARSERS = {"metrics": address().parse,
            "python": text(r"^\S{1,1024}$", "an interpreter's name or path on router.host").parse,
            "http2_prior_knowledge": boolean().parse,
            "shared": text(NAME.pattern, "a proxy name: letters, digits, '_', '.', '-'").parse,
-           "hosts": _hosts, "path_prefix": _prefix}
+           "hosts": _hosts, "path_prefix": _prefix,
+           "response_timeout": duration(0.01, 24 * 3600).parse,
+           "connect_timeout": duration(0.01, 3600).parse}
 
 
 def parse_options(options: Mapping[str, Any], *, file: str | None = None,

@@ -64,7 +64,7 @@ from zerodown.routers import haproxy_attach as attach
 from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_stats, haproxy_tls
 from zerodown.routers.haproxy_cli import CommandSocket, parse_proc
-from zerodown.schema import Invalid, integer
+from zerodown.schema import Invalid, duration, integer
 from zerodown.table_version import check_newer
 from zerodown.tls_config import TlsSettings
 
@@ -74,7 +74,10 @@ OLD_WORKER_WAIT = 1.0  # how long a reload follows the old worker's counters as 
 OPTIONS = {"socket": "path of the stats socket of an HAProxy to drive (attach mode)",
            "backend": "the backend to manage in attach mode",
            "lanes": "backends made ready for revisions side by side (1..64, default 4)",
-           "binary": "the haproxy executable (default: haproxy on PATH)"}
+           "binary": "the haproxy executable (default: haproxy on PATH)",
+           "response_timeout": "an instance's wait for a response (timeout server, default "
+                               "120s); past it an idempotent request is tried on another",
+           "connect_timeout": "an instance's TCP connect (timeout connect, default 2s)"}
 
 
 def parse_options(options: dict[str, Any], file: str | None = None) -> dict[str, Any]:
@@ -95,6 +98,12 @@ def parse_options(options: dict[str, Any], file: str | None = None) -> dict[str,
         out["lanes"] = integer(1, 64).parse(out.get("lanes", 4))
     except Invalid as e:
         raise bad("lanes", str(e)) from None
+    for key in ("response_timeout", "connect_timeout"):
+        if key in out:
+            try:
+                out[key] = duration(0.01, 24 * 3600).parse(out[key])
+            except Invalid as e:
+                raise bad(key, str(e)) from None
     return out
 
 
@@ -142,8 +151,11 @@ class HAProxyRouter:
                                  reach=host.unix_path(str(stats_path)))
         self.master = CommandSocket(str(master_path), "master CLI",
                                     reach=host.unix_path(str(master_path)))
+        timeouts = {name: opts[key] for key, name in (("response_timeout", "timeout_server"),
+                                                      ("connect_timeout", "timeout_connect"))
+                    if key in opts}
         self.settings = render.Settings(service, listen, str(self.state_dir), str(stats_path),
-                                        tls=tls)
+                                        tls=tls, **timeouts)
         self._lock = threading.RLock()
         self._collector: threading.Thread | None = None
 

@@ -57,7 +57,8 @@ class Settings:
     listen: str          # "host:port" of the frontend
     state_dir: str       # absolute; holds the maps and the stats socket
     stats_socket: str
-    timeout_server: float = 120.0
+    timeout_server: float = 120.0  # an instance's first byte: past it, retried (idempotent)
+    timeout_connect: float = 2.0
     timeout_client: float = 60.0
     hard_stop_after: float = 60.0  # bound on an old worker's drain after a reload
     tls: TlsSettings | None = None  # the frontend speaks https (haproxy_tls.py)
@@ -366,15 +367,17 @@ def render_config(settings: Settings, layout: Layout, table: RoutingTable) -> st
         "    mode http",
         "    log global",
         "    option dontlognull",
-        "    timeout connect 2s",
+        f"    timeout connect {_ms(settings.timeout_connect)}",
         f"    timeout client {_ms(settings.timeout_client)}",
         f"    timeout server {_ms(settings.timeout_server)}",
         "    timeout http-keep-alive 10s",
         "    timeout queue 10s",
-        "    # a connection refused by an instance going away is tried on another",
+        "    # a connection refused by an instance going away is tried on another; so is a",
+        "    # request an instance (its host cut off) answers nothing within timeout server,",
+        "    # unless it is not idempotent (disable-l7-retry in each backend)",
         "    retries 3",
         "    option redispatch 1",
-        "    retry-on conn-failure empty-response",
+        "    retry-on conn-failure empty-response response-timeout",
         "",
         f"frontend zd_{settings.service}",
         f"    bind {settings.listen}" + (tls.bind_options(settings.tls, settings.state_dir)
@@ -385,7 +388,8 @@ def render_config(settings: Settings, layout: Layout, table: RoutingTable) -> st
           if settings.tls else []),
     ]
     for lane in range(shape.lanes):
-        text += ["", f"backend {lane_backend(lane)}", "    balance roundrobin"]
+        text += ["", f"backend {lane_backend(lane)}", "    balance roundrobin",
+                 "    http-request disable-l7-retry unless { method GET HEAD PUT DELETE OPTIONS }"]
         if hc is not None:
             text += [f"    option httpchk GET {hc.path}", f"    timeout check {_ms(hc.timeout)}"]
         text += [f"    {server_line(name, addr, weight, hc)}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from zerodown.schema import Invalid, driver_options, integer, parse_duration, shown
+from zerodown.schema import Invalid, driver_options, duration, integer, parse_duration, shown
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ class NginxOptions:
     config: str | None = None             # attach mode: the include file zerodown writes
     pid_file: str | None = None           # attach mode: the running master's pid file
     main_config: str | None = None        # attach mode: what `nginx -t -c` checks
+    # An instance that answers no first byte within this (its host cut off) has the request
+    # tried on the next one of its revision (idempotent requests only: nginx's rule).
+    response_timeout: float = 60.0        # proxy_read_timeout
+    connect_timeout: float = 3.0          # proxy_connect_timeout
 
     @property
     def attached(self) -> bool:
@@ -67,6 +71,8 @@ PARSERS = {
     "upstream_keepalive": integer(0, 100_000).parse,
     "upstream_keepalive_timeout": _seconds, "nginx": _path, "config": _path,
     "pid_file": _path, "main_config": _path,
+    "response_timeout": duration(0.01, 24 * 3600).parse,
+    "connect_timeout": duration(0.01, 24 * 3600).parse,
 }
 
 

@@ -31,8 +31,11 @@ because nginx cannot do otherwise:
 - weights are split to 0.01 %; revision names may hold letters, digits and _.:@+-.
 - table.health_check becomes passive checks (max_fails = fall, fail_timeout =
   fall * interval); open-source nginx has no active health checks.
-- a retry (proxy_next_upstream error timeout: no response byte came, idempotent
-  methods only, as nginx never retries others) stays within the revision.
+- a retry (proxy_next_upstream error timeout: no response byte came within
+  proxy_read_timeout = router.response_timeout, idempotent methods only, as nginx
+  never retries others) stays within the revision; nginx does not move a request
+  already waiting on an instance its passive checks just took out (the embedded
+  proxy does), so the response timeout alone bounds that wait.
 """
 
 from __future__ import annotations
@@ -264,6 +267,8 @@ def _server_body(table: RoutingTable, ns: str, options: NginxOptions, access_log
         "        # no response byte came: another backend of the revision (idempotent only)\n"
         "        proxy_next_upstream error timeout;\n"
         "        proxy_next_upstream_tries 3;\n"
+        f"        proxy_connect_timeout {_secs(options.connect_timeout)};\n"
+        f"        proxy_read_timeout {_secs(options.response_timeout)};\n"
         + cookie +
         "    }\n"
         + (_mirror_location(ns) if mirror else ""))
