@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/shadow_bench.py --modes off,process,process-nice0,thread,loop
     .venv/bin/python benchmarks/shadow_bench.py --delay-ms 20   # a load the machine has room for
     .venv/bin/python benchmarks/shadow_bench.py --shadow-nice 19  # a shadow that takes no user CPU
+    .venv/bin/python benchmarks/shadow_bench.py --router nginx --modes off,hung,process
 
 Backends are nginx (proxy_bench.py's): two serving, and the shadow in an nginx of its own;
 wrk with 1 thread and browser headers. Rounds interleave the modes so a busy machine moves
@@ -20,6 +21,8 @@ its queue stays full, and what is left is the users' path deciding to drop each 
 connection wait D ms between requests: an offered load below the machine's capacity, where
 spare CPU is there to compare with. On 2 cores the shadow nginx competes with the users'
 path for CPU; --shadow-nice 19 runs it at the lowest priority, to see the mirror's own cost.
+--router nginx: nginx driven by NginxRouter in place of the embedded proxy, its shadow
+through zerodown's comparator (nginx's mirror; "worker" is then the comparator's processes).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from proxy_bench import (LUA, Child, backend_conf, cpu_snapshot, cpu_used,  # noqa: E402
                          free_port, parse_wrk, run_wrk, admin_call, start_backends,
-                         start_zerodown, wait_ready)
+                         start_nginx_zd, start_zerodown, wait_ready)
 
 NGINX = "/usr/sbin/nginx"
 MODES = {"off": {}, "process": {"runner": "process"},
@@ -59,10 +62,51 @@ def start_shadow(tmp: Path, port: int, nice: int) -> Child:
 
 
 def is_worker(pid: int) -> bool:
+    """The embedded proxy's mirror worker, or the nginx comparator (front or worker)."""
     try:
-        return b"zerodown.shadow.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
+    return b"zerodown.shadow.worker" in cmd or b"zerodown.shadow.comparator" in cmd
+
+
+class Embedded:
+    """The embedded proxy, its shadow through the admin API."""
+
+    def __init__(self, tmp: Path, port: int, backends: list[int]):
+        self.proxy, self.sock = start_zerodown(tmp, port, backends), tmp / "admin.sock"
+
+    def shadow(self, settings: dict | None) -> dict:
+        status, text = admin_call(self.sock, "PUT" if settings else "DELETE", "/shadow",
+                                  settings)
+        assert status == 200, text
+        return json.loads(text)
+
+    def cpu(self) -> dict:
+        return cpu_snapshot(self.proxy.pid)
+
+    def stop(self) -> None:
+        self.proxy.stop()
+
+
+class Nginx:
+    """nginx driven by NginxRouter (1 worker), its shadow through zerodown's comparator."""
+
+    def __init__(self, tmp: Path, port: int, backends: list[int]):
+        self.lb = start_nginx_zd(tmp, port, backends)
+
+    def shadow(self, settings: dict | None) -> dict:
+        return self.lb.router.shadow(settings)
+
+    def cpu(self) -> dict:
+        """nginx's processes and, while a shadow runs, the comparator's (not nginx's children)."""
+        got = cpu_snapshot(self.lb.router.pid)
+        running = json.loads(p.read_text()) if (p := self.lb.router.state_dir / "shadow.json").exists() else None
+        return {**got, **(cpu_snapshot(running["pid"]) if running else {})}
+
+    def stop(self) -> None:
+        self.lb.router.shadow(None)
+        self.lb.stop()
 
 
 def cpu_split(before: dict, after: dict, requests: int) -> tuple[float, float]:
@@ -85,9 +129,12 @@ def main() -> int:
     ap.add_argument("--modes", default="off,process")
     ap.add_argument("--delay-ms", type=float, default=0.0)
     ap.add_argument("--shadow-nice", type=int, default=0)
+    ap.add_argument("--router", choices=("embedded", "nginx"), default="embedded")
+    ap.add_argument("--percent", type=float, default=100.0, help="the share of requests copied")
     args = ap.parse_args()
     modes = args.modes.split(",")
-    unknown = sorted(set(modes) - set(MODES))
+    unknown = sorted(set(modes) - set(MODES if args.router == "embedded"
+                                      else ("off", "process", "hung")))
     if unknown or "off" not in modes:
         ap.error(f"--modes: {', '.join(unknown) or 'off missing'} "
                  f"(known: {', '.join(MODES)}; off is the reference)")
@@ -100,11 +147,11 @@ def main() -> int:
         backends = start_backends(tmp, ports[:2])
         shadow_nginx = start_shadow(tmp, ports[2], args.shadow_nice)
         port = free_port()
-        proxy = start_zerodown(tmp, port, ports[:2])
+        lb = (Embedded(tmp, port, ports[:2]) if args.router == "embedded"
+              else Nginx(tmp, port, ports[:2]))
         hung = socket.socket()
         hung.bind(("127.0.0.1", 0))
         hung.listen(64)  # accepted by the kernel, never read
-        sock = tmp / "admin.sock"
         lua = None
         if args.delay_ms:
             lua = tmp / "paced.lua"
@@ -115,29 +162,27 @@ def main() -> int:
                 for mode in modes:
                     if mode != "off":
                         to = hung.getsockname()[1] if mode == "hung" else ports[2]
-                        status, text = admin_call(sock, "PUT", "/shadow", {
-                            "address": f"127.0.0.1:{to}", "percent": 100,
-                            "body": "exact", **MODES[mode]})
-                        assert status == 200, text
+                        lb.shadow({"address": f"127.0.0.1:{to}", "percent": args.percent,
+                                   "body": "exact", **MODES[mode]})
                         time.sleep(0.3)  # the worker process starts
-                    before = cpu_snapshot(proxy.pid)
+                    before = lb.cpu()
                     out = run_wrk(port, args.connections, args.duration, lua)
-                    after = cpu_snapshot(proxy.pid)
+                    after = lb.cpu()
                     result = parse_wrk(mode, args.connections, out)
                     results[mode].append(result)
                     cpu[mode].append(cpu_split(before, after, result.requests))
                     if mode != "off":
                         time.sleep(0.1)  # the worker's last report (every 20 ms)
-                        status, text = admin_call(sock, "DELETE", "/shadow")
-                        got = json.loads(text)
+                        got = lb.shadow(None)
                         for key in COUNTS:
                             shadow[mode][key] += got[key]
         finally:
-            proxy.stop()
+            lb.stop()
             hung.close()
             shadow_nginx.stop()
             backends.stop()
-    print(f"{args.connections} connections, {args.duration:g} s x {args.rounds} rounds"
+    print(f"router {args.router}, shadow at {args.percent:g}%, {args.connections} connections, "
+          f"{args.duration:g} s x {args.rounds} rounds"
           + (f", {args.delay_ms:g} ms between a connection's requests" if args.delay_ms else "")
           + (f", shadow nginx at nice {args.shadow_nice}" if args.shadow_nice else ""))
     off_rps = statistics.median(r.rps for r in results["off"])

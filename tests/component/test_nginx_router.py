@@ -309,8 +309,15 @@ def test_a_shadow_through_the_comparator_counts_differing_answers_users_get_stab
     assert stats["examples"][0]["where"] == "$.version"
     assert stats["examples"][0]["request"].startswith("GET /version")
 
+    last = nginx.shadow({"address": apps["v2"], "percent": 25})  # chosen by nginx itself
+    assert last["percent"] == 25
+    run_load_sync(nginx.url + "/version", connections=4, requests=800)
+    wait_until(lambda: (lambda st: st["offered"] + st["dropped"])(nginx.shadow_stats()) >= 120,
+               10.0, "nginx's share of 800 requests at the comparator")
+
     last = nginx.shadow(None)
-    assert last["compared"] == 200 and nginx.shadow_stats() is None
+    assert 120 <= last["offered"] + last["dropped"] <= 280, last  # 25% of 800, random
+    assert nginx.shadow_stats() is None
     assert "mirror" not in (tmp_path / "nginx" / "nginx.conf").read_text()
     result = run_load_sync(nginx.url + "/version", connections=2, requests=50)
     assert result.failed() == 0

@@ -87,7 +87,7 @@ def rendered() -> dict[str, str]:
         access_log="access.log", tls=dataclasses.replace(TLS, http2=True)), options=NginxOptions())
     out["shadow_mirror.conf"] = render_main(render_http(  # a shadow's comparator mirrored to
         CANARY, LISTEN, service="shop", options=NginxOptions(), access_log="access.log",
-        mirror="127.0.0.1:41999"), options=NginxOptions())
+        mirror="127.0.0.1:41999", mirror_percent=12.5), options=NginxOptions())
     return out
 
 

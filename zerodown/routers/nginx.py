@@ -262,7 +262,8 @@ class NginxRouter:
         running = self._shadow_state()
         http = render_http(table, self.listen, service=self.service, options=self.options,
                            access_log=log, tls=self.tls,
-                           mirror=running["comparator"] if running else None)
+                           mirror=running["comparator"] if running else None,
+                           mirror_percent=running.get("percent", 100.0) if running else 100.0)
         if self.options.attached:
             return http
         return render_main(http, options=self.options, user=self._run_as())

@@ -97,15 +97,17 @@ def render_main(http: str, *, options: NginxOptions, user: str | None = None) ->
 
 def render_http(table: RoutingTable, listen: str, *, service: str, options: NginxOptions,
                 access_log: str, tls: TlsSettings | None = None,
-                mirror: str | None = None) -> str:
+                mirror: str | None = None, mirror_percent: float = 100.0) -> str:
     """Everything for one service at http level: upstreams, maps, the server (with `tls`:
     one per certificate, picked by SNI, and the redirect server). `mirror`: the host:port
-    of a shadow's comparator (zerodown/shadow/comparator.py), sent a copy of every request
-    whose method is safe."""
+    of a shadow's comparator (zerodown/shadow/comparator.py), sent a copy of
+    `mirror_percent`% of the requests whose method is safe (chosen here: nginx's own cost
+    of a copy is a subrequest to the comparator)."""
     _check(table)
     if "$" in access_log:
         raise TableError(f"access log path {access_log!r}: nginx would read its $ as a variable")
     ns = "zd_" + re.sub(r"[^A-Za-z0-9_]", "_", service)
+    sampled = mirror_percent < 100
     upstreams = {r.name: f"{ns}_rev{i}" for i, r in enumerate(table.revisions) if r.backends}
     meta = {"service": service, "listen": listen, "table": table_json.to_dict(table)}
     parts = [
@@ -116,10 +118,11 @@ def render_http(table: RoutingTable, listen: str, *, service: str, options: Ngin
         _split(table, ns, upstreams),
         *_rule_maps(table, ns, upstreams),
         _revision_map(ns, upstreams),
-        _mirror_upstream(ns, mirror) if mirror else "",
-        *(_servers_tls(_server_body(table, ns, options, access_log, mirror), listen, tls) if tls
+        _mirror_upstream(ns, mirror, mirror_percent) if mirror else "",
+        *(_servers_tls(_server_body(table, ns, options, access_log, mirror, sampled), listen,
+                       tls) if tls
           else ["server {\n" f"    listen {listen};\n"
-                + _server_body(table, ns, options, access_log, mirror) + "}"]),
+                + _server_body(table, ns, options, access_log, mirror, sampled) + "}"]),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
 
@@ -243,7 +246,7 @@ def _revision_map(ns: str, upstreams: dict[str, str]) -> str:
 
 
 def _server_body(table: RoutingTable, ns: str, options: NginxOptions, access_log: str,
-                 mirror: str | None = None) -> str:
+                 mirror: str | None = None, sampled: bool = False) -> str:
     """A server block's contents but its listen line."""
     cookie = (f"        add_header Set-Cookie ${ns}_set_cookie always;\n"
               if table.sticky and table.sticky.mode == "cookie" else "")
@@ -271,18 +274,22 @@ def _server_body(table: RoutingTable, ns: str, options: NginxOptions, access_log
         f"        proxy_read_timeout {_secs(options.response_timeout)};\n"
         + cookie +
         "    }\n"
-        + (_mirror_location(ns) if mirror else ""))
+        + (_mirror_location(ns, sampled) if mirror else ""))
 
 
 MIRROR_PATH = "/.zerodown-mirror"
 
 
-def _mirror_upstream(ns: str, address: str) -> str:
-    return f"upstream {ns}_mirror {{  # the shadow's comparator\n    server {address};\n" \
-           "    keepalive 8;\n}"
+def _mirror_upstream(ns: str, address: str, percent: float) -> str:
+    upstream = f"upstream {ns}_mirror {{  # the shadow's comparator\n    server {address};\n" \
+               "    keepalive 8;\n}"
+    if percent >= 100:
+        return upstream
+    return (f'split_clients "${{request_id}}" ${ns}_mirrored {{  # the share copied\n'
+            f"    {round(percent, 2):g}% 1;\n    * \"\";\n}}\n\n" + upstream)
 
 
-def _mirror_location(ns: str) -> str:
+def _mirror_location(ns: str, sampled: bool) -> str:
     """Where nginx's mirror subrequests go: safe methods to the comparator, at once
     (nginx holds a client's next request until its mirror subrequest ended: short
     timeouts, the comparator answers before it compares)."""
@@ -292,6 +299,8 @@ def _mirror_location(ns: str) -> str:
         "        if ($request_method !~ ^(GET|HEAD|OPTIONS)$) {\n"
         "            return 204;  # a copy replays to stable too: never an unsafe method\n"
         "        }\n"
+        + (f'        if (${ns}_mirrored = "") {{\n            return 204;\n        }}\n'
+           if sampled else "") +
         f"        proxy_pass http://{ns}_mirror$request_uri;\n"
         "        proxy_http_version 1.1;\n"
         '        proxy_set_header Connection "";\n'

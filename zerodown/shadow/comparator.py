@@ -26,6 +26,7 @@ import json
 import re
 import socket
 import sys
+from typing import Any
 
 from zerodown.proxy.tap import Tap
 from zerodown.shadow.mirror import SAFE
@@ -34,31 +35,50 @@ from zerodown.shadow.outbox import Outbox
 _LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.I)
 
 
+NO_CONTENT = b"HTTP/1.1 204 No Content\r\n\r\n"
+MAX_HEAD = 64 << 10  # nginx sends a request's head; more without its end is not nginx
+
+
+class _Copies(asyncio.Protocol):
+    """One of nginx's connections carrying mirror subrequests: each answered at once (all
+    of a read in one write), the chosen ones kept in the Tap."""
+
+    def __init__(self, tap: Tap):
+        self.tap, self.buf = tap, b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: Any = transport
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        at = answered = 0
+        tap = self.tap
+        while (end := buf.find(b"\r\n\r\n", at)) >= 0:
+            head = buf[at:end + 4]
+            m = _LENGTH.search(head)
+            size = int(m.group(1)) if m else 0
+            if end + 4 + size > len(buf):
+                break  # its body is still on the way
+            answered += 1
+            if tap.wants(head):
+                tap.offer(head, buf[end + 4:end + 4 + size], b"")  # b"": the worker asks stable
+            at = end + 4 + size
+        if answered:
+            self.transport.write(NO_CONTENT * answered)
+        self.buf = buf[at:]
+        if len(self.buf) > MAX_HEAD:
+            self.transport.close()
+
+
 class Front:
     """nginx's side: answers every copy at once, keeps the chosen ones for the worker."""
 
     def __init__(self, settings: dict):
         self.settings = settings
         methods = [m for m in settings["methods"] if m in SAFE]
-        self.tap = Tap(tuple(m.encode() + b" " for m in methods), float(settings["percent"]),
-                       settings["capacity"])
+        # nginx sends only its share of the requests (split_clients, nginx_render.py)
+        self.tap = Tap(tuple(m.encode() + b" " for m in methods), 100.0, settings["capacity"])
         self.outbox = Outbox({**settings, "runner": "process"}, self.tap)
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """nginx's mirror subrequests on one connection (kept alive)."""
-        tap = self.tap
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                m = _LENGTH.search(head)
-                body = await reader.readexactly(int(m.group(1))) if m else b""
-                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-                if tap.wants(head):
-                    tap.offer(head, body, b"")  # b"": stable is asked by the worker
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-            pass
-        finally:
-            writer.close()
 
     def stats(self) -> dict:
         shown = {k: self.settings[k] for k in ("address", "percent", "methods")}
@@ -81,7 +101,8 @@ class Front:
 async def run(listening: socket.socket, settings: dict, admin_path: str) -> None:
     front = Front(settings)
     front.outbox.start()
-    server = await asyncio.start_server(front.serve, sock=listening)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _Copies(front.tap), sock=listening)
     admin = await asyncio.start_unix_server(front.admin, path=admin_path)
     async with server, admin:
         await server.serve_forever()

@@ -58,7 +58,7 @@ def start(settings: dict, state_dir: Path) -> dict:
     finally:
         listening.close()
     running = {"pid": proc.pid, "comparator": address, "admin": str(admin),
-               "address": settings["address"]}
+               "address": settings["address"], "percent": settings["percent"]}
     write_atomic(str(state_dir / STATE), json.dumps(running) + "\n")
     deadline = time.monotonic() + READY_S
     while stats(running) is None:
