@@ -6,8 +6,8 @@ nginx's `mirror` sends a copy of each request as a subrequest and throws the ans
 so the comparison happens here, Diffy-style. This process answers each copy nginx sends on
 the listening socket FD at once (204: nginx holds a client's next request on its connection
 until the mirror subrequest ended, so this part runs at the users' priority and does
-nothing else), and keeps the copies its method and percent choose in a Tap, as the embedded
-proxy does (zerodown/proxy/tap.py); an Outbox (outbox.py) ships them to a worker process at
+nothing else), and keeps the copies of safe methods in a Tap, as the embedded proxy does
+(zerodown/proxy/tap.py; nginx itself sent only the `percent` share: nginx_render.py); an Outbox (outbox.py) ships them to a worker process at
 the lowest priority (worker.py) whose Mirror replays each to the stable revision (`stable`,
 one of its instances) and to the shadow, and compares the two answers (mirror.py, diff.py).
 When the worker falls behind, copies are dropped and counted before anything is kept.
