@@ -11,7 +11,7 @@ import tempfile
 
 from tests.support.certs import TestCA
 from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS, require_chromium, sync_playwright
-from tests.support.net import HOST
+from tests.support.net import HOST, wait_until
 from tests.support.proxy import ProxyProcess, table_of
 
 require_chromium()
@@ -81,6 +81,6 @@ def test_chromium_loads_a_page_over_http2_when_the_proxy_offers_it(tmp_path, app
             statuses = page.evaluate("Promise.all([1,2,3,4,5,6].map(i => fetch('/version?'"
                                      " + i).then(r => r.status)))")
             assert statuses == [200] * 6
-        assert proxy.stats()["revisions"]["v1"]["requests"] >= 7
+        wait_until(lambda: proxy.stats()["revisions"]["v1"]["requests"] >= 7, timeout=5)
     finally:
         proxy.cleanup()
