@@ -134,6 +134,10 @@ class Host(Protocol):
         """Signal `pid` (with `group`, its process group) if it is still the process
         started at `started`; False if gone."""
 
+    def ask_unix(self, path: str, data: str, timeout: float) -> str:
+        """Send `data` to the unix socket `path` there, half-close, read the whole answer
+        (HAProxy's command sockets); OSError or RuntimeFailure if it got none."""
+
     def argv_of(self, pid: int) -> list[str] | None:
         """The command line `pid` shows (a process may retitle itself); None if gone."""
 

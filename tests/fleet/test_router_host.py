@@ -160,6 +160,26 @@ async def _abort(connections, host: str) -> None:
     connections._conns.pop(host).abort()
 
 
+def test_haproxy_commands_on_a_host_cut_off_fail_never_answer_empty(lb_stack, healthy_fleet):
+    """A Runtime API command that got no answer is an error naming the socket and the host:
+    an empty answer would read as success (HAProxy says nothing to many commands)."""
+    ctl = lb_stack("{kind: haproxy, host: zdf1}")
+    ctl.ensure_router()
+    router = ctl.router()
+    assert "Name: HAProxy" in router.cli.raw("show info")
+    healthy_fleet.partition(healthy_fleet.hosts[0])
+    try:
+        started = time.monotonic()
+        with pytest.raises(RouterError, match=r"cannot talk to HAProxy's stats socket "
+                                              r"/srv/zerodown/routers/shop/haproxy/haproxy.sock"
+                                              r": host zdf1"):
+            router.cli.run("set server lane0/x weight 1")
+        assert time.monotonic() - started < 15   # bounded by the command's timeout
+    finally:
+        healthy_fleet.heal(healthy_fleet.hosts[0])
+    assert router.answers()
+
+
 def test_a_router_host_without_the_load_balancer_is_refused_before_anything_changes(
         lb_stack, healthy_fleet):
     ctl = lb_stack("{kind: haproxy, host: zdf1, binary: /usr/sbin/no-haproxy}")

@@ -78,6 +78,7 @@ OPS = {
     "run": local.run,
     "send_signal": local.send_signal,
     "argv_of": local.argv_of,
+    "ask_unix": local.ask_unix,
     "children": local.children,
     "preflight": _preflight,
     "release_prepare": releases.prepare,

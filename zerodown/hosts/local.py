@@ -284,6 +284,21 @@ def send_signal(pid: int, started: int | None, signum: int, group: bool = False)
     return True
 
 
+def ask_unix(path: str, data: str, timeout: float) -> str:
+    """Send `data` to the unix socket `path`, half-close, and read the whole answer (how
+    HAProxy's command sockets talk); OSError if it cannot be reached."""
+    import socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(data.encode())
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
 def argv_of(pid: int) -> list[str] | None:
     """The command line of `pid` as it shows it (a process may retitle itself: nginx);
     None if it is gone."""
@@ -341,6 +356,7 @@ class LocalHost:
     run = staticmethod(run)
     send_signal = staticmethod(send_signal)
     argv_of = staticmethod(argv_of)
+    ask_unix = staticmethod(ask_unix)
     children = staticmethod(children)
     code_root = staticmethod(code_root)
     python = sys.executable   # the interpreter a router starts the embedded proxy with

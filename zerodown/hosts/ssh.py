@@ -149,6 +149,9 @@ class SshHost:
                     ) -> bool:
         return self._call("send_signal", pid, started, signum, group)
 
+    def ask_unix(self, path: str, data: str, timeout: float) -> str:
+        return self._call("ask_unix", path, data, timeout, timeout=timeout + 5)
+
     def argv_of(self, pid: int) -> list[str] | None:
         return self._call("argv_of", pid)
 

@@ -147,10 +147,8 @@ class HAProxyRouter:
         master_path = self.state_dir / "master.sock"
         for path in (stats_path, master_path):
             check_socket_path(path)
-        self.cli = CommandSocket(str(stats_path), "stats socket",
-                                 reach=host.unix_path(str(stats_path)))
-        self.master = CommandSocket(str(master_path), "master CLI",
-                                    reach=host.unix_path(str(master_path)))
+        self.cli = CommandSocket(str(stats_path), "stats socket", host=host)
+        self.master = CommandSocket(str(master_path), "master CLI", host=host)
         timeouts = {name: opts[key] for key, name in (("response_timeout", "timeout_server"),
                                                       ("connect_timeout", "timeout_connect"))
                     if key in opts}

@@ -9,9 +9,10 @@ refused command ([0]..[3]) becomes a RouterError naming the command.
 from __future__ import annotations
 
 import re
-import socket
 
-from zerodown.errors import RouterError
+from zerodown.errors import RouterError, RuntimeFailure
+from zerodown.hosts.local import LOCAL
+from zerodown.protocols import Host
 
 TIMEOUT = 5.0
 _SEVERITY = re.compile(r"^\[(\d)\]: ?(.*)", re.S)
@@ -20,27 +21,20 @@ _SEVERITY = re.compile(r"^\[(\d)\]: ?(.*)", re.S)
 class CommandSocket:
     """A unix socket HAProxy reads commands on."""
 
-    def __init__(self, path: str, what: str, timeout: float = TIMEOUT, reach: str | None = None):
-        """`path` on HAProxy's host; `reach`: where this machine connects to it (a socket
-        forwarded over SSH when HAProxy runs on another host), `path` itself by default."""
-        self.path, self.what, self.timeout = path, what, timeout
-        self.reach = reach or path
+    def __init__(self, path: str, what: str, timeout: float = TIMEOUT, host: Host = LOCAL):
+        """`path` on `host`, where HAProxy runs; every command is asked there (over SSH,
+        one agent call: a command that got no answer is an error, never an empty one)."""
+        self.path, self.what, self.timeout, self.host = path, what, timeout, host
 
     def raw(self, command: str) -> str:
         """Send one command line; its whole answer."""
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                s.settimeout(self.timeout)
-                s.connect(self.reach)
-                s.sendall(command.encode() + b"\n")
-                s.shutdown(socket.SHUT_WR)
-                chunks = []
-                while chunk := s.recv(65536):
-                    chunks.append(chunk)
+            return self.host.ask_unix(self.path, command + "\n", self.timeout)
         except OSError as e:
             raise RouterError(f"cannot talk to HAProxy's {self.what} {self.path}: "
                               f"{e.strerror or e}") from None
-        return b"".join(chunks).decode(errors="replace")
+        except RuntimeFailure as e:
+            raise RouterError(f"cannot talk to HAProxy's {self.what} {self.path}: {e}") from None
 
     def run(self, command: str) -> str:
         """A Runtime API command that must succeed: RouterError with HAProxy's reason if not."""
