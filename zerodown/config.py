@@ -310,10 +310,6 @@ def _router_host(ctx: Context, cfg: ServiceConfig) -> None:
         ctx.error("router.host", f"{cfg.router.host!r} is not a host zerodown can reach: "
                   f"name one of runtime.hosts or a Host of runtime.ssh_config "
                   f"({', '.join(names) or 'none'})")
-    elif cfg.tls is not None and cfg.router.kind in ("embedded", "nginx"):
-        ctx.error("router.host", f"the {cfg.router.kind} router's certificate files are not "
-                  f"sent to router.host yet: use kind haproxy there for tls, or remove "
-                  f"router.host")
     elif cfg.router.kind == "haproxy" and "socket" in cfg.router.options:
         ctx.error("router.host", "an attached HAProxy (router.socket) is driven where zerodown "
                   "runs; remove router.host or router.socket")

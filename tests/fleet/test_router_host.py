@@ -4,7 +4,10 @@ address, every response counted; the table in force read back from the remote ro
 
 from __future__ import annotations
 
+import http.client
 import os
+import socket
+import ssl
 import subprocess
 import sysconfig
 import time
@@ -210,3 +213,28 @@ def test_health_is_probed_from_where_the_load_balancer_runs(lb_stack, healthy_fl
     finally:
         healthy_fleet.heal(lb)
     assert runtime.healthy(on["zdf2"], rev)[0]
+
+
+@pytest.mark.parametrize("kind", ["nginx", "embedded"])
+def test_tls_on_a_router_host_serves_this_machines_certificate(lb_stack, healthy_fleet,
+                                                                tmp_path, kind):
+    """tls: with the load balancer on zdf1: the certificate and key are sent there (copies
+    of this machine's files) and served to users who reach zdf1's address."""
+    from tests.support.certs import TestCA
+    ca = TestCA(tmp_path / "ca")
+    leaf = ca.leaf("shop.test")
+    extra = f", python: {proxy_python()}" if kind == "embedded" else ""
+    ctl = lb_stack(f"{{kind: {kind}, host: zdf1{extra}}}\n"
+                   f"tls: {{cert: {leaf.cert}, key: {leaf.key}}}")
+    assert deploy(ctl, "v1") is Phase.SUCCEEDED
+    address, port = ctl.config().listen.rsplit(":", 1)
+    context = ssl.create_default_context(cafile=str(ca.ca))
+    conn = http.client.HTTPSConnection(address, int(port), timeout=5, context=context)
+    conn.sock = context.wrap_socket(socket.create_connection((address, int(port)), timeout=5),
+                                    server_hostname="shop.test")
+    conn.request("GET", "/", headers={"Host": "shop.test"})
+    answer = conn.getresponse()
+    assert (answer.status, answer.read()) == (200, b"hello from v1\n")
+    conn.close()
+    copy = healthy_fleet.hosts[0].run("cat /srv/zerodown/routers/shop/tls/key.pem").stdout
+    assert copy == leaf.key.read_text()

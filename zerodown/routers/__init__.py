@@ -26,6 +26,10 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host =
     remote = host_dir is not None
     where = (lambda name: f"{host_dir.rstrip('/')}/{name}") if remote else \
         (lambda name: os.path.join(state_dir, name))
+    tls, files = config.tls, {}
+    if remote and tls is not None and config.router.kind in ("embedded", "nginx"):
+        from zerodown.routers.common import tls_on_host  # copies there, sent at each start
+        tls, files = tls_on_host(tls, where("tls"))
     if config.router.kind == "embedded":
         from zerodown.routers.embedded_options import parse_options, shared_dir
         options = parse_options(config.router.options, file=config.file, lines=config.lines)
@@ -35,7 +39,7 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host =
                               where("proxy") if remote else state_dir, config.listen,
                               service=config.service,
                               args=options.proxy_args()
-                              + (config.tls.proxy_args() if config.tls else []),
+                              + (tls.proxy_args() if tls else []), files=files,
                               metrics_token_env=options.metrics_token_env, host=host,
                               local_dir=shared_dir(options.shared) if options.shared else state_dir,
                               python=options.python, shared=options.shared,
@@ -47,8 +51,8 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host =
         return NginxRouter(where("nginx"), config.listen,
                            service=config.service,
                            options=parse_options(config.router.options, file=config.file,
-                                                 lines=config.lines), tls=config.tls, host=host,
-                           local_dir=os.path.join(state_dir, "nginx"))
+                                                 lines=config.lines), tls=tls, host=host,
+                           local_dir=os.path.join(state_dir, "nginx"), files=files)
     if config.router.kind == "haproxy":
         from zerodown.routers.haproxy import HAProxyRouter
         return HAProxyRouter(where("haproxy"), config.listen,

@@ -10,9 +10,13 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from dataclasses import replace
+from pathlib import Path
+
 from zerodown.errors import RouterError
 from zerodown.hosts.local import LOCAL
 from zerodown.protocols import Host
+from zerodown.tls_config import TlsSettings
 
 TAIL_LINES = 15
 UNIX_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
@@ -64,3 +68,28 @@ def require(host: Host, argv: list[str], needs: str, fix: str) -> None:
         raise RouterError(f"router.host {host.name} cannot run the load balancer: {needs} "
                           f"({output.strip()[-300:] or f'exit {code}'}); {fix}; nothing was "
                           f"changed")
+
+
+def tls_on_host(tls: TlsSettings, folder: str) -> tuple[TlsSettings, dict[str, str]]:
+    """`tls` with every certificate and key as a copy in `folder` on the load balancer's
+    host, and {copy there: the file here} for send_files (before each start or reload)."""
+    files: dict[str, str] = {}
+
+    def copy(path: str, name: str) -> str:
+        files[f"{folder}/{name}"] = path
+        return f"{folder}/{name}"
+    return replace(tls, cert=copy(tls.cert, "cert.pem"), key=copy(tls.key, "key.pem"),
+                   certificates=tuple(replace(c, cert=copy(c.cert, f"sni{i}.pem"),
+                                              key=copy(c.key, f"sni{i}.key"))
+                                      for i, c in enumerate(tls.certificates))), files
+
+
+def send_files(host: Host, files: dict[str, str]) -> None:
+    """Write each file of this machine to its copy on `host` (mode 0600)."""
+    for there, here in files.items():
+        try:
+            text = Path(here).read_text()
+        except OSError as e:
+            raise RouterError(f"cannot read {here} to send it to {host.name}: "
+                              f"{e.strerror or e}") from None
+        host.write_text(there, text)

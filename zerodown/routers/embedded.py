@@ -41,7 +41,7 @@ from zerodown.model import RoutingTable
 from zerodown.proxy.client import AdminClient, Unreachable
 from zerodown.protocols import Host
 from zerodown.routers.common import (await_process, check_socket_path, locked, log_tail,
-                                     require)
+                                     require, send_files)
 
 READY_TIMEOUT = 15.0   # a new proxy must answer within this
 PROXY_WAIT = 15.0      # an admin call waits this long for a proxy that is restarting
@@ -57,12 +57,14 @@ class EmbeddedRouter:
                  service: str = "zerodown", args: Sequence[str] = (), host: Host = LOCAL,
                  metrics_token_env: str | None = None, local_dir: str | os.PathLike | None = None,
                  python: str | None = None, shared: str | None = None,
-                 hosts: Sequence[str] = (), path_prefix: str = "/", config_file: str = ""):
+                 hosts: Sequence[str] = (), path_prefix: str = "/", config_file: str = "",
+                 files: dict[str, str] | None = None):
         """`host`: where the proxy runs; `state_dir` is a folder there. On a remote host
         the lock that keeps one controller at a time is in `local_dir` (on this machine),
         and the admin socket is reached through a socket the host forwards."""
         self.host = host  # where the proxy process runs
         self.python = python or host.python
+        self.files = files or {}  # {on the host: here}: TLS copies, sent before each start
         self.metrics_token_env = metrics_token_env  # read at each start, handed over in env
         self.state_dir = Path(state_dir) if host.remote else Path(state_dir).resolve()
         self.local_dir = Path(local_dir or state_dir).resolve()
@@ -274,6 +276,7 @@ class EmbeddedRouter:
     def _spawn(self, why: str):
         # the child runs the same zerodown as this controller, wherever it was imported from
         # (on another host: uploaded there), with only what it needs of this environment there
+        send_files(self.host, self.files)
         root = self.host.code_root()
         if self.host.remote:
             env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": root}

@@ -39,7 +39,7 @@ from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.protocols import Host
 from zerodown.table_version import check_newer
 from zerodown.tls_config import TlsSettings
-from zerodown.routers.common import locked, log_tail, require
+from zerodown.routers.common import locked, log_tail, require, send_files
 from zerodown.routers import nginx_process as procs
 from zerodown.routers.nginx_options import NginxOptions, parse_options
 from zerodown.routers.nginx_render import read_meta, render_http, render_main, routing_text
@@ -58,11 +58,13 @@ class NginxRouter:
 
     def __init__(self, state_dir: str | os.PathLike, listen: str, *, service: str = "zerodown",
                  options: NginxOptions | dict | None = None, host: Host = LOCAL,
-                 tls: TlsSettings | None = None, local_dir: str | os.PathLike | None = None):
+                 tls: TlsSettings | None = None, local_dir: str | os.PathLike | None = None,
+                 files: dict[str, str] | None = None):
         """`host`: where nginx runs, `state_dir` a folder there; `local_dir`: this
         machine's (the writers' lock)."""
         self.host = host  # where nginx runs
         self.tls = tls  # the server speaks https (nginx_render._servers_tls)
+        self.files = files or {}  # {on the host: here}: TLS copies, sent before each test
         self.state_dir = Path(state_dir) if host.remote else Path(state_dir).resolve()
         self.local_dir = Path(local_dir or state_dir).resolve()
         self.local_dir.mkdir(parents=True, exist_ok=True)
@@ -314,6 +316,7 @@ class NginxRouter:
     def _write_tested(self, text: str, old_text: str) -> None:
         """Write `text` and have nginx check it; on failure the previous file comes back."""
         self.host.makedirs(str(self.state_dir / "temp"))
+        send_files(self.host, self.files)
         self.host.write_text(str(self.conf_path), text)
         try:
             self._nginx("-t", "-q", timeout=TEST_TIMEOUT)
