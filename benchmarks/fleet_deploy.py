@@ -92,11 +92,13 @@ print(json.dumps({"ready": ready, "exit": time.monotonic() - t, "unready": len(w
 """
 
 
-def app_times(stack: Stack, shape: dict[str, int], samples: int) -> tuple[float, float]:
-    """Median seconds for `shape` ({host: instances}) to be healthy when started together
-    on their hosts, and to exit after SIGTERM: the app's own times, measured on the hosts."""
+def app_times(stack: Stack, number: int, shape: dict[str, int],
+              samples: int) -> tuple[float, float]:
+    """Median seconds for `shape` ({host: instances}) of revision `number` to be healthy
+    when started together on their hosts, and to exit after SIGTERM: the app's own times,
+    measured on the hosts."""
     runtime, config = stack.runtime, stack.config
-    revision = stack.engine._revision(stack.store.stable(config.service)[0])
+    revision = stack.engine._revision(number)
 
     def on(host: str) -> dict:
         address = runtime.address_of(host)
@@ -119,7 +121,7 @@ def app_times(stack: Stack, shape: dict[str, int], samples: int) -> tuple[float,
     return statistics.median(ready), statistics.median(exits)
 
 
-def critical_path(stack: Stack, steps, samples: int = 3) -> tuple[float, str]:
+def critical_path(stack: Stack, number: int, steps, samples: int = 3) -> tuple[float, str]:
     """The plan's unavoidable time (see the module docstring) and how it adds up."""
     times: dict[tuple, tuple[float, float]] = {}
     total, parts = 0.0, []
@@ -128,7 +130,7 @@ def critical_path(stack: Stack, steps, samples: int = 3) -> tuple[float, str]:
         shape = Counter(stack.runtime.host_of(r.slot) for r in refs)
         key = tuple(sorted(shape.items()))
         if key not in times:
-            times[key] = app_times(stack, dict(shape), samples)
+            times[key] = app_times(stack, number, dict(shape), samples)
         return times[key]
     for step in steps:
         if isinstance(step, WaitHealthy):
@@ -155,7 +157,8 @@ def deploy(stack: Stack, version: str, samples: int) -> dict:
     id = stack.engine.deploy(version)
     phase = stack.engine.run(id)
     took = time.monotonic() - began
-    path_s, parts = critical_path(stack, stack.store.deployment(id).steps, samples)
+    d = stack.store.deployment(id)
+    path_s, parts = critical_path(stack, d.to_revision, d.steps, samples)
     return {"phase": str(phase), "deploy_s": took, "critical_path_s": path_s, "parts": parts,
             "ratio": took / path_s, "steps": timeline(stack.store, id, wall)}
 
