@@ -58,18 +58,21 @@ APP_READY = r"""
 import http.client, json, signal, socket, subprocess, sys, time
 spec = json.load(sys.stdin)
 host, path, mark = spec["host"], spec["path"], spec["mark"]
+held = [socket.socket() for _ in spec["instances"]]  # all bound at once: distinct ports
+for sock in held:
+    sock.bind((host, 0))
+ports = [str(sock.getsockname()[1]) for sock in held]
+for sock in held:
+    sock.close()
 procs, waiting = [], set()
 began = time.monotonic()
-for argv, env in spec["instances"]:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        port = str(s.getsockname()[1])
+for (argv, env), port in zip(spec["instances"], ports):
     procs.append(subprocess.Popen([a.replace(mark, port) for a in argv], cwd=spec["cwd"],
                                   env={k: v.replace(mark, port) for k, v in env.items()},
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL, start_new_session=True))
     waiting.add(int(port))
-while waiting and time.monotonic() - began < 30:
+while waiting and time.monotonic() - began < 30 and all(p.poll() is None for p in procs):
     for port in sorted(waiting):
         c = http.client.HTTPConnection(host, port, timeout=1)
         try:

@@ -163,15 +163,11 @@ class Connections:
         try:
             done = await asyncio.wait_for(conn.run(command, input=input, check=False), timeout)
         except asyncio.TimeoutError:
-            self._drop(host, conn)  # the channel may still run: its outcome is unknown
-            return Done(None, "", f"no answer from {host} within {timeout:g}s")
+            return self._unknown(host, conn, f"no answer from {host} within {timeout:g}s")
         except (asyncssh.Error, OSError) as e:
-            self._drop(host, conn)
-            return Done(None, "", f"the connection to {host} failed mid-command: {_why(e)}")
-        status = done.exit_status
-        if status is None or done.exit_signal is not None and status < 0:
-            status = None  # the channel closed without reporting how the command ended
-        return Done(status, _text(done.stdout), _text(done.stderr))
+            return self._unknown(host, conn, f"the connection to {host} failed mid-command: "
+                                             f"{_why(e)}")
+        return Done(_status(done), _text(done.stdout), _text(done.stderr))
 
     async def _ask(self, host: str, command: str, line: str, timeout: float) -> Done:
         conn = await self._connection(host)
@@ -189,11 +185,10 @@ class Connections:
             process.stdin.write(line.rstrip("\n") + "\n")
             answer = await asyncio.wait_for(process.stdout.readline(), timeout)
         except asyncio.TimeoutError:
-            self._drop(host, conn)  # the request may still run: its outcome is unknown
-            return Done(None, "", f"no answer from {host} within {timeout:g}s")
+            return self._unknown(host, conn, f"no answer from {host} within {timeout:g}s")
         except (asyncssh.Error, OSError) as e:
-            self._drop(host, conn)
-            return Done(None, "", f"the connection to {host} failed mid-command: {_why(e)}")
+            return self._unknown(host, conn, f"the connection to {host} failed mid-command: "
+                                             f"{_why(e)}")
         if answer.endswith("\n"):
             if len(idle) < IDLE_SESSIONS:
                 idle.append((conn, process))
@@ -209,10 +204,7 @@ class Connections:
         except (asyncio.TimeoutError, asyncssh.Error, OSError):
             process.close()
             return Done(None, "", f"the session on {host} ended without an answer")
-        status = done.exit_status
-        if status is None or done.exit_signal is not None and status < 0:
-            status = None
-        return Done(status if status else None, "", _text(done.stderr) or
+        return Done(_status(done) or None, "", _text(done.stderr) or  # exit 0: no answer either
                     f"the session on {host} ended without an answer")
 
     async def _relay(self, host: str, remote_path: str, reader, writer) -> None:
@@ -293,6 +285,12 @@ class Connections:
             raise HostUnreachable(f"host {name} ({spec.host}): cannot connect: {_why(e)}",
                                   name) from None
 
+    def _unknown(self, host: str, conn, why: str) -> Done:
+        """The command (or request) may still run: its outcome is unknown, its connection
+        dropped, so the next one opens a fresh one."""
+        self._drop(host, conn)
+        return Done(None, "", why)
+
     def _drop(self, host: str, conn) -> None:
         if self._conns.get(host) is conn:
             del self._conns[host]
@@ -305,6 +303,14 @@ class Connections:
 def _why(e: BaseException) -> str:
     return getattr(e, "reason", None) or getattr(e, "strerror", None) or str(e) \
         or type(e).__name__
+
+
+def _status(done) -> int | None:
+    """A finished channel's exit status; None when it closed without saying how it ended."""
+    status = done.exit_status
+    if status is None or done.exit_signal is not None and status < 0:
+        return None
+    return status
 
 
 def _text(data: Any) -> str:
