@@ -70,7 +70,7 @@ for (argv, env), port in zip(spec["instances"], ports):
     procs.append(subprocess.Popen([a.replace(mark, port) for a in argv], cwd=spec["cwd"],
                                   env={k: v.replace(mark, port) for k, v in env.items()},
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, start_new_session=True))
+                                  stderr=subprocess.PIPE, start_new_session=True))
     waiting.add(int(port))
 while waiting and time.monotonic() - began < 30 and all(p.poll() is None for p in procs):
     for port in sorted(waiting):
@@ -91,7 +91,9 @@ for p in procs:
     p.send_signal(signal.SIGTERM)
 for p in procs:
     p.wait(30)
-print(json.dumps({"ready": ready, "exit": time.monotonic() - t, "unready": len(waiting)}))
+exited = [p.stderr.read().decode(errors="replace")[-300:] for p in procs if p.returncode]
+print(json.dumps({"ready": ready, "exit": time.monotonic() - t, "unready": len(waiting),
+                  "exited": exited}))
 """
 
 
