@@ -125,3 +125,24 @@ def test_ask_reuses_an_open_session_and_an_ended_one_is_never_an_answer(conns):
     third = conns.ask("zdf1", echo, "c", timeout=5)
     assert third.ok and third.stdout.split()[0] != first.stdout.split()[0], \
         "the timeout dropped the connection, and its sessions with it"
+
+
+def test_at_most_sessions_channels_are_open_on_a_host_at_once(conns):
+    """sshd refuses a session channel above its MaxSessions (10 by default): calls beyond
+    SESSIONS wait for one to close, idle `ask` sessions count, and none fails."""
+    from zerodown.hosts.connections import IDLE_SESSIONS, SESSIONS
+    slow = "while read line; do sleep 0.4; echo $line; done"
+    results = []
+
+    def each(i: int):
+        results.append(conns.ask("zdf2", slow, str(i), timeout=10) if i % 2 else
+                       conns.run("zdf2", "sleep 0.4; echo run", timeout=10))
+    threads = [threading.Thread(target=each, args=(i,)) for i in range(2 * SESSIONS)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 2 * SESSIONS and all(r.ok for r in results), results
+    assert time.monotonic() - started >= 0.8, "not all at once: in two waves at least"
+    assert len(conns._idle[("zdf2", slow)]) <= IDLE_SESSIONS

@@ -39,7 +39,9 @@ from zerodown.runtimes.ssh_options import HostSpec, SshOptions
 
 MAX_STARTS = 3      # connection set-ups in flight per host
 KEEPALIVE_COUNT = 3
-IDLE_SESSIONS = 4   # `ask` sessions kept open per host and command (sshd's MaxSessions is 10)
+SESSIONS = 8        # session channels open at once per host, idle `ask` ones too (sshd's
+                    # MaxSessions is 10 by default: above it a channel is refused)
+IDLE_SESSIONS = 4   # `ask` sessions kept open per host and command
 
 
 class HostUnreachable(HostFailure):
@@ -70,6 +72,7 @@ class Connections:
         self._starts: dict[str, asyncio.Semaphore] = {}
         self._opening: dict[str, asyncio.Lock] = {}
         self._idle: dict[tuple[str, str], list[tuple[Any, Any]]] = {}  # (conn, process)
+        self._sessions: dict[str, asyncio.Semaphore] = {}  # SESSIONS permits per host
         self._forwards: dict[tuple[str, str], str] = {}  # (host, remote path) -> local path
         self._forward_dir: str | None = None
         self._loop = asyncio.new_event_loop()
@@ -160,6 +163,7 @@ class Connections:
 
     async def _run(self, host: str, command: str, input: str | None, timeout: float) -> Done:
         conn = await self._connection(host)
+        await self._permit(host)  # waited for before the command's timeout starts
         try:
             done = await asyncio.wait_for(conn.run(command, input=input, check=False), timeout)
         except asyncio.TimeoutError:
@@ -167,35 +171,68 @@ class Connections:
         except (asyncssh.Error, OSError) as e:
             return self._unknown(host, conn, f"the connection to {host} failed mid-command: "
                                              f"{_why(e)}")
+        finally:
+            self._permits(host).release()
         return Done(_status(done), _text(done.stdout), _text(done.stderr))
 
     async def _ask(self, host: str, command: str, line: str, timeout: float) -> Done:
         conn = await self._connection(host)
         idle = self._idle.setdefault((host, command), [])
+        process = None
         while idle:  # the newest first; one whose connection or process ended is closed
-            was, process = idle.pop()
-            if was is conn and not conn.is_closed() and process.exit_status is None:
+            was, found = idle.pop()
+            if was is conn and not conn.is_closed() and found.exit_status is None:
+                process = found
                 break
-            process.close()
-        else:
-            process = None
-        try:
-            if process is None:
+            self._discard(host, found)
+        if process is None:
+            await self._permit(host)  # held while the session is open, idle or not
+            try:
                 process = await asyncio.wait_for(conn.create_process(command), timeout)
+            except asyncio.TimeoutError:
+                self._permits(host).release()
+                return self._unknown(host, conn, f"no session on {host} within {timeout:g}s")
+            except (asyncssh.Error, OSError) as e:
+                self._permits(host).release()
+                return self._unknown(host, conn, f"no session on {host}: {_why(e)}")
+        try:
             process.stdin.write(line.rstrip("\n") + "\n")
             answer = await asyncio.wait_for(process.stdout.readline(), timeout)
         except asyncio.TimeoutError:
+            self._discard(host, process)
             return self._unknown(host, conn, f"no answer from {host} within {timeout:g}s")
         except (asyncssh.Error, OSError) as e:
+            self._discard(host, process)
             return self._unknown(host, conn, f"the connection to {host} failed mid-command: "
                                              f"{_why(e)}")
-        if answer.endswith("\n"):
-            if len(idle) < IDLE_SESSIONS:
-                idle.append((conn, process))
-            else:
-                process.close()
-            return Done(0, answer, "")
-        return await self._ended(host, process, timeout)
+        if not answer.endswith("\n"):
+            ended = await self._ended(host, process, timeout)
+            self._discard(host, process)
+            return ended
+        if len(idle) < IDLE_SESSIONS:
+            idle.append((conn, process))
+        else:
+            self._discard(host, process)
+        return Done(0, answer, "")
+
+    def _permits(self, host: str) -> asyncio.Semaphore:
+        return self._sessions.setdefault(host, asyncio.Semaphore(SESSIONS))
+
+    async def _permit(self, host: str) -> None:
+        """A session channel on `host` may open: below SESSIONS open ones (idle `ask`
+        sessions count; one of another command is closed to make room)."""
+        permits = self._permits(host)
+        if permits.locked():
+            for (name, _), sessions in self._idle.items():
+                if name == host and sessions:
+                    self._discard(host, sessions.pop(0)[1])
+                    break
+        await permits.acquire()
+
+    def _discard(self, host: str, process) -> None:
+        """Close an `ask` session and give back its permit."""
+        process.close()
+        self._permits(host).release()
 
     async def _ended(self, host: str, process, timeout: float) -> Done:
         """A session that closed its output without a whole answer: how it ended."""
