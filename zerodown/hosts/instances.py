@@ -66,9 +66,8 @@ class InstanceTable:
         """Start the claimed instance `name`; its record gets pid and start time."""
         marks = {MARK_INSTANCE: name, MARK_STATE: str(self.state_dir)}
         with self.registry.locked() as entries:
-            entry = entries[name]
-            entry.update(command=argv, cwd=cwd)
-            self.registry.save(entries)  # intent first: a crash mid-spawn is found by its marks
+            entry = entries[name]  # the intent claim() saved: a crash mid-spawn leaves a
+            entry.update(command=argv, cwd=cwd)  # record found again by the marks
             try:
                 proc = spawn(argv, cwd=cwd, env={**env, **marks}, log_path=self.log(name),
                              banner=banner, stamp=True)
