@@ -7,7 +7,7 @@ state of one service; routers make a load balancer match it exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,16 @@ class Adopted(list):
         super().__init__(found)
         self.unreachable: dict[str, str] = dict(unreachable or {})
 
+
+def silent_host(found: list, hosts: Sequence[str], slot: int) -> str | None:
+    """The host slot `slot` runs on if `found` (what Runtime.adopt() returned) says it did
+    not answer, else None. The one rule for an instance there: neither adopted, nor taken
+    for gone, nor forgotten — its row stays as it is until the host answers."""
+    silent = getattr(found, "unreachable", None)
+    if not silent or not hosts:
+        return None
+    host = host_for(tuple(hosts), slot)
+    return host if host in silent else None
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,39 @@ def test_up_deploy_status_and_down_across_the_fleet(fleet_service, healthy_fleet
         assert left == "0", f"{host.name}: {left} instances left"
 
 
+def apps_on(host) -> int:
+    return int(host.run("ps -eo args= | grep -c '[a]pp.py' || true").stdout.strip())
+
+
+def test_down_with_a_host_cut_off_stops_the_rest_names_it_and_finishes_once_it_answers(
+        healthy_fleet, tmp_path):
+    """`down` stops what it reaches, leaves the silent host's instances recorded (exit 1,
+    the host and its instances named, within the command's bounds); healed, `down` again
+    finds and stops them (exit 0)."""
+    s = Service(tmp_path)
+    s.file.write_text(healthy_fleet.service_config(s.port, "{kind: rolling}", per_host=1))
+    cut = healthy_fleet.hosts[1]
+    try:
+        s.run("up")
+        assert [apps_on(h) for h in healthy_fleet.hosts] == [1, 1, 1]
+        healthy_fleet.partition(cut)
+        began = time.monotonic()
+        done = s.run("down", code=1)
+        took = time.monotonic() - began
+        assert "host zdf2 did not answer" in done.stderr, done.stderr
+        assert "left on it, still recorded: shop-r1-s1" in done.stderr, done.stderr
+        assert "partly down" in done.stderr
+        assert took < 60, f"down took {took:.1f}s with a host cut off"
+        healthy_fleet.heal(cut)
+        assert [apps_on(h) for h in healthy_fleet.hosts] == [0, 1, 0]  # zdf2's still runs
+        again = s.run("down")   # the store still knew it: found and stopped now
+        assert "1 instance" in again.stdout, again.stdout
+        assert [apps_on(h) for h in healthy_fleet.hosts] == [0, 0, 0]
+    finally:
+        healthy_fleet.heal(cut)
+        s.cleanup()
+
+
 def test_logs_reads_every_hosts_instances_prefixed_and_follows_past_a_host_cut_off(
         healthy_fleet, tmp_path):
     s = Service(tmp_path)

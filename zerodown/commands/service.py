@@ -18,7 +18,8 @@ from zerodown.daemon import process
 from zerodown.config import ServiceConfig, json_schema, parse_config, starter_yaml
 from zerodown.controller import Controller, labels, maybe_label
 from zerodown.engine.store import Change
-from zerodown.errors import RouterError, UsageError, ZerodownError
+from zerodown.errors import HostFailure, RouterError, UsageError, ZerodownError
+from zerodown.model import Adopted, fleet_hosts, host_for, silent_host
 from zerodown.runtimes.health import probe
 
 EXAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "app" / "app.py"
@@ -184,20 +185,50 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     _stop_router(router)
     runtime = ctl.runtime(cfg)
     rows = store.instances(service, live=True)
-    found = {i.id: i for i in runtime.adopt(service)}  # also any the store lost track of
+    adopted = runtime.adopt(service)  # also any the store lost track of
+    silent = dict(getattr(adopted, "unreachable", {}))
+    found = {i.id: i for i in adopted}
     for row in rows.values():
         inst = row.instance(service)
         if inst is not None:
             found.setdefault(inst.id, inst)
-    with ThreadPoolExecutor(max_workers=min(16, len(found) or 1)) as pool:
-        list(pool.map(lambda i: runtime.stop(i, cfg.stop_grace), found.values()))
+    hosts = fleet_hosts(cfg.runtime)
+    reach = [i for i in found.values() if silent_host(adopted, hosts, i.slot.index) is None]
+
+    def stop(inst) -> HostFailure | None:
+        try:
+            runtime.stop(inst, cfg.stop_grace)  # each bounded by runtime.command_timeout
+        except HostFailure as e:  # the host stopped answering since adopt: same rule
+            return e
+        return None
+    with ThreadPoolExecutor(max_workers=min(16, len(reach) or 1)) as pool:
+        for failed in pool.map(stop, reach):
+            if failed is not None:
+                silent.setdefault(failed.host, str(failed))
+    adopted = Adopted(adopted, silent)
+    left = {ref: row for ref, row in rows.items()
+            if silent_host(adopted, hosts, ref.slot.index) is not None}
+    stopped = [i for i in reach if silent_host(adopted, hosts, i.slot.index) is None]
     _stop_router(router)  # attach mode: servers whose idle connections just closed go too
     proxy = getattr(router, "down_says", "stopped the proxy")  # attach modes say theirs
-    store.set_instances(service, [Change(ref, "stopped") for ref in rows],
-                        [("service.down", f"zerodown down: {proxy} and "
-                          f"{len(found)} instance{'s' if len(found) != 1 else ''}")])
-    print(f"{service} is down: {proxy} and {len(found)} "
-          f"instance{'s' if len(found) != 1 else ''}, and the controller "
+    said = f"{proxy} and {len(stopped)} instance{'s' if len(stopped) != 1 else ''}"
+    events = [("service.down", f"zerodown down: {said}")]
+    events += [("host.unreachable", f"host {host} did not answer; its instances were left "
+                f"as they are: {why}") for host, why in sorted(silent.items())]
+    # rows on a silent host stay as they are: the next down, up or deploy finds them
+    store.set_instances(service, [Change(ref, "stopped") for ref in rows if ref not in left],
+                        events)
+    if silent:
+        for host, why in sorted(silent.items()):
+            names = sorted(r.name(service) for r in left
+                           if host_for(hosts, r.slot.index) == host)
+            print(f"zerodown down: host {host} did not answer ({why}); left on it, still "
+                  f"recorded: {', '.join(names) or 'nothing recorded'}", file=sys.stderr)
+        print(f"{service} is partly down: {said} stopped, and the controller; "
+              f"`zerodown down` again once {', '.join(sorted(silent))} answer"
+              f"{'s' if len(silent) == 1 else ''}", file=sys.stderr)
+        return 1
+    print(f"{service} is down: {said}, and the controller "
           "(`zerodown up` starts them again)")
     return 0
 

@@ -47,7 +47,7 @@ from zerodown.errors import (HostFailure, RouterError, RouterUnavailable, StaleT
                              UsageError, ZerodownError)
 from zerodown.hooks import HookFailed
 from zerodown.model import (Instance, InstanceRef, Revision, RoutingTable, Slot, fleet_hosts,
-                            host_for)
+                            silent_host)
 from zerodown.plan import Analyze, Pause, Plan, PlanError, Shadow, Step
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.schema import Invalid, version_label
@@ -313,7 +313,7 @@ class Engine:
         if silent:  # instances are neither adopted nor taken for gone
             hosts = fleet_hosts(self.config.runtime)
             rows = {ref: row for ref, row in rows.items()
-                    if not hosts or host_for(hosts, ref.slot.index) not in silent}
+                    if silent_host(found, hosts, ref.slot.index) is None}
             events += [("host.unreachable", f"host {host} did not answer; its instances "
                         f"were left as they are: {why}") for host, why in sorted(silent.items())]
         unowned = [i for i in found if i.ref not in rows]
