@@ -23,6 +23,7 @@ import yaml
 from zerodown import render
 from zerodown.analysis import judge_for
 from zerodown.config import ServiceConfig, apply_overrides, load_config, parse_config
+from zerodown.engine.host_failure import skipped_hosts
 from zerodown.engine.recovery import recover
 from zerodown.engine.runner import Engine, SystemClock
 from zerodown.engine.store import Deployment, Event, InstanceRow, Store
@@ -398,8 +399,15 @@ def _probed(ctl: Controller, store: Store, service: str,
             known: dict[int, render.RevisionLabel]) -> Iterable[render.InstanceView]:
     runtime, revisions, hosts = ctl.runtime(), {}, fleet_hosts(ctl.config().runtime)
     silent: dict[str, str] = {}  # host -> what it did not answer: asked once per status
+    skipped = skipped_hosts(store, service) if hosts else {}
     for _, row in sorted(store.instances(service, live=True).items()):
         view, inst = instance_view(service, row, known, hosts), row.instance(service)
+        if view.host in skipped and row.state != "routed":  # not draining: left as it was
+            view = dataclasses.replace(view, state="skipped")
+            if inst is None:  # meant to start there, and never was
+                yield dataclasses.replace(view, health=f"never started: deployment "
+                                          f"{skipped[view.host]} skipped host {view.host}")
+                continue
         if inst is None:
             yield view
             continue

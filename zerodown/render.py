@@ -29,7 +29,7 @@ class InstanceView:
     name: str  # shop-r2-s0
     revision: RevisionLabel
     slot: int
-    state: str  # starting | healthy | routed | draining | failed | stopped
+    state: str  # starting | healthy | routed | draining | failed | stopped | skipped
     address: str | None = None
     pid: int | None = None
     alive: bool | None = None  # None: not looked at (progress lines)
@@ -211,7 +211,7 @@ def event_line(event: EventView, since: float) -> str:
 
 def instance_counts(instances: Iterable[InstanceView]) -> str:
     """`r1 (v1): 2 routed · r2 (v2): 1 starting, 1 healthy`, by revision then state."""
-    order = ("starting", "healthy", "routed", "draining", "failed", "stopped")
+    order = ("starting", "healthy", "routed", "draining", "skipped", "failed", "stopped")
     by_rev: dict[RevisionLabel, dict[str, int]] = {}
     for inst in instances:
         states = by_rev.setdefault(inst.revision, {})

@@ -177,3 +177,50 @@ def test_a_controller_restarted_while_a_host_is_down_adopts_the_rest_and_names_i
     assert e.run(d) is Phase.SUCCEEDED
     assert world.runtime.violations == []
     assert world.runtime.running("shop") == set(world.router.table.backends())
+
+
+def test_a_skipped_hosts_instances_show_as_skipped_and_are_settled_once_it_answers(world):
+    """After `skip` the host's old instance is not "draining" for ever and the instance
+    meant to start there is not a lasting intent: status says `skipped` (with its old
+    version), the intent goes once the host answers, the next deployment replaces the rest."""
+    from types import SimpleNamespace
+    from zerodown.controller import _probed, labels
+    from zerodown.engine.host_failure import skipped_hosts
+    cfg = fleet_config("skip")
+    e = world.engine(cfg)
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    d = e.deploy("v2")
+
+    def cut(event):
+        if event.kind == "step.started" and event.data.get("index", -1) >= 2:
+            world.runtime.down.add("app2")  # after app1's new instance, before app2's
+    e.store.listeners.append(cut)
+    assert e.run(d) is Phase.SUCCEEDED
+    assert skipped_hosts(e.store, "shop") == {"app2": d}
+    ctl = SimpleNamespace(runtime=lambda: world.runtime, config=lambda: cfg)
+
+    def on_app2():
+        views = _probed(ctl, e.store, "shop", labels(e.store, "shop"))
+        return {v.name: (v.state, v.revision.version, v.health) for v in views
+                if v.host == "app2"}
+    seen = on_app2()
+    assert {n: s[:2] for n, s in seen.items()} == {"shop-r1-s1": ("skipped", "v1"),
+                                                   "shop-r2-s4": ("skipped", "v2")}, seen
+    assert seen["shop-r2-s4"][2] == f"never started: deployment {d} skipped host app2"
+    assert "unreachable" in seen["shop-r1-s1"][2]
+
+    world.runtime.down.clear()  # it answers again: the next controller settles it
+    e = world.engine(cfg)
+    e.reconcile()
+    assert [ev.message for ev in e.store.events("shop", kind="instance.never_started")] == [
+        "instance shop-r2-s4 was to be started but never was; its intent is dropped"]
+    seen = on_app2()
+    assert {n: s[:2] for n, s in seen.items()} == {"shop-r1-s1": ("skipped", "v1")}, seen
+    assert world.runtime.running("shop") >= {"shop-r1-s1"}  # still runs what it ran
+
+    assert e.run(e.deploy("v3")) is Phase.SUCCEEDED  # the next deployment replaces it
+    assert skipped_hosts(e.store, "shop") == {}
+    assert world.runtime.running("shop") == set(world.router.table.backends())
+    assert {r.name for r in world.router.table.revisions} == {"r3"}
+    assert len(world.router.table.backends()) == 3
+    assert world.runtime.violations == []

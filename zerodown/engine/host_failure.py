@@ -12,6 +12,10 @@ Going back (rolling back, aborting) cannot pause (engine/lifecycle.py): it skips
 host whatever the policy, so it still ends with traffic on the stable revision.
 
 `without_host` is pure: the rest of a plan with every instance on `host` left out.
+`skipped_hosts` says which hosts the latest deployment went on without: their instances
+outside the table are shown as `skipped` by `status` (still running what they ran), not
+"draining", until the next deployment replaces them; an instance the skipped deployment
+meant to start there and never did is dropped once the host answers (runner._reconcile).
 """
 
 from __future__ import annotations
@@ -77,3 +81,13 @@ def handle(engine, d, error: HostFailure, index: int | None, changes: Sequence) 
            f"{'' if configured == SKIP else f', and {d.phase.value} cannot pause'}): {error}")
     store.event(service, "host.skipped", why, d.id, host=error.host, policy=SKIP)
     store.replan(d.id, d.cursor, rest, d.plan_kind, why, changes=changes)
+
+
+def skipped_hosts(store, service: str) -> dict[str, int]:
+    """Host -> the deployment that went on without it, if it is the latest and has ended
+    (a later deployment plans from every instance again: what it left is its own)."""
+    latest = store.deployments(service, limit=1)
+    if not latest or not latest[0].phase.terminal:
+        return {}
+    return {e.data["host"]: latest[0].id
+            for e in store.events(service, latest[0].id, kind="host.skipped")}

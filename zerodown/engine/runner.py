@@ -341,6 +341,14 @@ class Engine:
         # while kept for a rollback): stopped, so no plan counts on it as a way back.
         changes += [Change(ref, "stopped") for ref, row in rows.items()
                     if ref not in running and row.state in ("healthy", "draining")]
+        # An intent whose instance never started (its host stopped answering mid-start, or
+        # a crash mid-spawn): its host answers and runs nothing for it, so it goes. A Start
+        # step run again writes its intent again.
+        never = [ref for ref, row in rows.items()
+                 if ref not in running and row.state == "starting" and row.address is None]
+        changes += [Change(ref, "stopped") for ref in never]
+        events += [("instance.never_started", f"instance {ref.name(self.service)} was to be "
+                    "started but never was; its intent is dropped") for ref in never]
         if changes or events:
             self.store.set_instances(self.service, changes, events)  # written before acted on
         for inst in orphans:
