@@ -5,9 +5,11 @@ is found again by its marks — adopted, never started twice."""
 from __future__ import annotations
 
 import os
+import re
 import sys
+import time
 
-from zerodown.hosts import instances
+from zerodown.hosts import instances, local
 from zerodown.hosts.instances import MARK_INSTANCE, MARK_STATE, InstanceTable
 from zerodown.hosts.local import spawn, terminate
 
@@ -44,3 +46,58 @@ def test_an_instance_spawned_before_its_pid_was_written_is_adopted_not_duplicate
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_start_claims_and_launches_in_one_call_the_intent_saved_before_the_spawn(
+        tmp_path, monkeypatch):
+    """What the ssh runtime asks of a host in one round trip: the port chosen there filled
+    in for PORT, the intent durable before the spawn, the pid once after."""
+    table = InstanceTable(tmp_path)
+    saved, spawned = [], []
+    save, spawn_ = instances.Registry.save, instances.spawn
+    monkeypatch.setattr(instances.Registry, "save",
+                        lambda self, entries: saved.append(dict(entries)) or save(self, entries))
+    monkeypatch.setattr(instances, "spawn",
+                        lambda argv, **kw: spawned.append((argv, len(saved))) or spawn_(argv, **kw))
+    argv = [sys.executable, "-c", "import sys, time; print(sys.argv[1], flush=True); time.sleep(30)",
+            f"--port={instances.PORT}"]
+    got = table.start("shop-r1-s0", RECORD, "127.0.0.1", argv, str(tmp_path),
+                      {"PORT": instances.PORT}, "starting shop-r1-s0")
+    entry = got["started"]
+    try:
+        assert spawned == [(argv[:3] + [f"--port={entry['port']}"], 1)], \
+            "spawned with the claimed port, after the intent's one write"
+        assert saved[0]["shop-r1-s0"]["pid"] is None and saved[0]["shop-r1-s0"]["port"]
+        assert [e["shop-r1-s0"]["pid"] for e in saved[1:]] == [entry["pid"]]
+        with open(f"/proc/{entry['pid']}/environ", "rb") as f:
+            assert f"PORT={entry['port']}".encode() in f.read().split(b"\0")
+        again = table.start("shop-r1-s0", RECORD, "127.0.0.1", argv, str(tmp_path), {}, "x")
+        assert again == {"live": table.entry("shop-r1-s0")}, "running: never a duplicate"
+        log, line = table.log("shop-r1-s0"), rf"^\d{{4}}-\d\d-\d\dT[\d:.]+ --port={entry['port']}$"
+        deadline = time.monotonic() + 10
+        while not re.search(line, log.read_text(), re.M) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert re.search(line, log.read_text(), re.M), "the instance's own line, stamped"
+        assert f"starting shop-r1-s0: {sys.executable} -c " in log.read_text()
+    finally:
+        terminate(entry["pid"], entry["start_time"], 1, "sleeper")
+
+
+def test_a_stamped_instance_is_started_before_its_log_stamper(tmp_path, monkeypatch):
+    """The stamper's own start (a python3) is not in the way of the instance's."""
+    order = []
+    popen = local.subprocess.Popen
+
+    class Recording(popen):
+        def __init__(self, args, **kw):
+            order.append("stamper" if args[-1] == local.STAMPER else "instance")
+            super().__init__(args, **kw)
+    monkeypatch.setattr(local.subprocess, "Popen", Recording)
+    proc = local.spawn([sys.executable, "-c", "print('hello')"], cwd=str(tmp_path), env=None,
+                       log_path=tmp_path / "x.log", banner="test", stamp=True)
+    proc.wait(10)
+    assert order == ["instance", "stamper"]
+    deadline = time.monotonic() + 10
+    while "hello" not in (tmp_path / "x.log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert re.search(r"T[\d:.]+ hello$", (tmp_path / "x.log").read_text(), re.M)

@@ -5,6 +5,7 @@ each host (through zerodown/hosts/agent.py) — one implementation (stdlib only)
     table = InstanceTable("/var/lib/zerodown")
     got = table.claim("shop-r3-0", record, bind="127.0.0.1")  # {"live": entry} | {"port": p}
     entry = table.launch("shop-r3-0", argv, cwd, env, banner)  # spawned, pid + start time saved
+    got = table.start("shop-r3-0", record, "127.0.0.1", argv, cwd, env, banner)  # both at once
     table.stop("shop-r3-0", entry["pid"], grace=10, what="instance shop-r3-0")
     table.adopt("shop")                                         # the live entries; the dead forgotten
 
@@ -22,6 +23,7 @@ import fcntl
 import json
 import os
 import re
+import shlex
 import socket
 import threading
 import time
@@ -34,6 +36,9 @@ from zerodown.atomic_write import write_atomic
 from zerodown.hosts.local import forget, running, spawn, start_time, terminate
 
 MARK_INSTANCE, MARK_STATE = "ZERODOWN_INSTANCE", "ZERODOWN_STATE_DIR"
+# Stands for the port claim() chooses in what start() is given (argv, cwd, env, banner):
+# a NUL cannot be in an argument or environment value, so it is never the user's text.
+PORT = "\0zerodown-port\0"
 
 
 class InstanceTable:
@@ -79,6 +84,22 @@ class InstanceTable:
             entry.update(pid=proc.pid, start_time=start_time(proc.pid), started_at=time.time())
             self.registry.save(entries)
             return entry
+
+    def start(self, name: str, record: dict, bind: str, argv: list[str], cwd: str,
+              env: dict[str, str], banner: str) -> dict:
+        """claim() then launch() in one call (one round trip from the controller), PORT in
+        argv, cwd and env replaced by the claimed port (the log's banner gets the command
+        and cwd after `banner`): {"live": entry} if `name` runs already, else
+        {"started": entry}. The intent is saved before the spawn as
+        with two calls, so a crash in between leaves a record found again by the marks."""
+        got = self.claim(name, record, bind)
+        if "live" in got:
+            return got
+        port = str(got["port"])
+        fill = lambda text: text.replace(PORT, port)  # noqa: E731
+        argv, cwd = [fill(a) for a in argv], fill(cwd)
+        return {"started": self.launch(name, argv, cwd, {k: fill(v) for k, v in env.items()},
+                                       f"{banner}: {shlex.join(argv)} (cwd {cwd})")}
 
     def drop(self, name: str) -> None:
         """Forget a claim that will not be launched (its command could not be made)."""

@@ -99,27 +99,46 @@ def spawn(argv: list[str], *, cwd: str | None, env: dict[str, str] | None, log_p
           banner: str, stamp: bool = False) -> subprocess.Popen:
     """Start `argv` in its own session with stdout and stderr appended to `log_path`;
     with `stamp`, each line prefixed with its time (STAMPER, in a session of its own: a stop
-    of the instance's group leaves it to write the last lines)."""
+    of the instance's group leaves it to write the last lines). The instance is started
+    first and the stamper after it (its lines wait in the pipe meanwhile): the stamper's
+    own start is not in the way of the instance's."""
     with open(log_path, "ab") as log:
         log.write(f"--- zerodown {time.strftime('%Y-%m-%d %H:%M:%S')}: {banner}\n".encode())
         log.flush()
-        stamper = None
-        if stamp:
-            _stampers[:] = [s for s in _stampers if s.poll() is None]  # reap the ended
-            stamper = subprocess.Popen([sys.executable, "-S", "-c", STAMPER],
-                                       stdin=subprocess.PIPE, stdout=log,
-                                       stderr=subprocess.DEVNULL, env={},
-                                       start_new_session=True)
-            _stampers.append(stamper)
-        try:
+        if not stamp:
             proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=stamper.stdin if stamper else log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        finally:
-            if stamper is not None:
-                stamper.stdin.close()  # the instance holds the pipe now; EOF when it ends
+                                    stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        else:
+            proc = _spawn_stamped(argv, cwd, env, log)
     with _children_lock:
         _children[proc.pid] = proc
+    return proc
+
+
+def _spawn_stamped(argv: list[str], cwd: str | None, env: dict[str, str] | None,
+                   log) -> subprocess.Popen:
+    """The instance writing into a pipe, then the stamper reading it into `log`. Neither
+    keeps the other's end (close_fds), so the stamper sees EOF when the instance ends."""
+    _stampers[:] = [s for s in _stampers if s.poll() is None]  # reap the ended
+    read, write = os.pipe()
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=write, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            _stampers.append(subprocess.Popen([sys.executable, "-S", "-c", STAMPER],
+                                              stdin=read, stdout=log,
+                                              stderr=subprocess.DEVNULL, env={},
+                                              start_new_session=True))
+        except OSError:
+            # no reader: the instance would die of SIGPIPE at its first line, unrecorded
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+    finally:
+        os.close(read)
+        os.close(write)
     return proc
 
 

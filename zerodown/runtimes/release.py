@@ -31,6 +31,7 @@ from typing import Mapping
 
 from zerodown.config import AppConfig, Secret, ServiceConfig
 from zerodown.errors import ConfigError, RuntimeFailure
+from zerodown.hosts.instances import PORT
 from zerodown.model import Instance, Revision, Slot
 from zerodown.schema import PLACEHOLDERS
 
@@ -92,6 +93,40 @@ def render(revision: Revision, slot: Slot, name: str, port: int, host: str) -> A
         raise RuntimeFailure(f"instance {name}: cannot fill the placeholders of app.command "
                              f"{list(app.command)} ({type(e).__name__}: {e}); allowed: "
                              + " ".join(f"{{{p}}}" for p in PLACEHOLDERS)) from None
+
+
+class _LaterPort:
+    """{port} before the port is known: filled in as instances.PORT, which the host's
+    InstanceTable.start replaces once it has claimed one. Anything but a plain {port}
+    (a format spec, an attribute) is refused, so the two-step start is taken instead."""
+
+    def __format__(self, spec: str) -> str:
+        if spec:
+            raise _NotPlain
+        return PORT
+
+    __str__ = __repr__ = lambda self: PORT  # noqa: E731 ({port!s}, {port!r} of an int)
+
+    def __getattr__(self, name: str):
+        raise _NotPlain
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def render_later_port(revision: Revision, slot: Slot, name: str, host: str) -> AppConfig | None:
+    """The revision's app filled for one instance with PORT for {port} (its port chosen on
+    the host as it starts), or None when that cannot stand for it: then the port is
+    claimed first and render() used (also for its errors)."""
+    app = revision.app
+    assert isinstance(app, AppConfig)
+    try:
+        got = app.render(version=revision.version, port=_LaterPort(), slot=slot.index,
+                         instance=name, host=host)
+    except Exception:  # noqa: BLE001 (any failure: the two-step start reports it)
+        return None
+    return None if got.env_file and PORT in got.env_file else got  # read here, before
 
 
 def argv_of(app: AppConfig) -> list[str]:

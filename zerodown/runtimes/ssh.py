@@ -77,28 +77,47 @@ class SshRuntime:
     # --- the Runtime protocol ----------------------------------------------
 
     def start(self, revision: Revision, slot: Slot) -> Instance:
+        """One round trip where {port} is used plainly (InstanceTable.start claims the port
+        and launches, the intent saved before the spawn), else claim, then launch."""
         name = InstanceRef(revision.number, slot).name(revision.service)
         host_name = self.host_of(slot)
         host, address = self.hosts[host_name], self.address_of(host_name)
-        got = host.table(self.remote_dir, "claim", name, {
-            "service": revision.service, "revision": revision.number,
-            "version": revision.version, "slot": slot.index, "host": slot.host,
-            "on": host_name}, address)
+        record = {"service": revision.service, "revision": revision.number,
+                  "version": revision.version, "slot": slot.index, "host": slot.host,
+                  "on": host_name}
+        banner = f"starting {name} on {host_name}"
+        app = release.render_later_port(revision, slot, name, address)
+        try:
+            command = self._command(app, revision.version, name) if app else None
+        except RuntimeFailure:
+            command = None  # (the two steps below report it)
+        if command is not None:
+            got = host.table(self.remote_dir, "start", name, record, address, *command, banner)
+            return release.instance_of(got.get("live") or got["started"])
+        got = host.table(self.remote_dir, "claim", name, record, address)
         if "live" in got:
             return release.instance_of(got["live"])
         try:
-            app = release.render(revision, slot, name, got["port"], address)
+            argv, cwd, env = self._command(
+                release.render(revision, slot, name, got["port"], address), revision.version,
+                name)
+        except RuntimeFailure:
+            host.table(self.remote_dir, "drop", name)
+            raise
+        entry = host.table(self.remote_dir, "launch", name, argv, cwd, env,
+                           f"{banner}: {shlex.join(argv)} (cwd {cwd})")
+        return release.instance_of(entry)
+
+    def _command(self, app: AppConfig, version: str,
+                 name: str) -> tuple[list[str], str, dict[str, str]]:
+        """argv, working directory on the host and environment of a rendered app."""
+        try:
             argv = release.argv_of(app)
-            home = (ssh_release.remote_folder(self, revision.version) if app.release
-                    else self.remote_dir)
-            cwd = os.path.normpath(os.path.join(home, app.cwd or "."))
+            home = ssh_release.remote_folder(self, version) if app.release else self.remote_dir
             env = release.instance_env(self.config, app)
         except (ConfigError, RuntimeFailure) as e:
-            host.table(self.remote_dir, "drop", name)
             raise RuntimeFailure(f"instance {name}: {e}") from None
-        entry = host.table(self.remote_dir, "launch", name, argv, cwd, env,
-                           f"starting {name} on {host_name}: {shlex.join(argv)} (cwd {cwd})")
-        return release.instance_of(entry)
+        return argv, os.path.normpath(os.path.join(home, app.cwd or ".")), env
 
     def stop(self, instance: Instance, grace: float) -> None:
         self.hosts[self.host_of(instance.slot)].table(
