@@ -59,7 +59,8 @@ def test_start_claims_and_launches_in_one_call_the_intent_saved_before_the_spawn
                         lambda self, entries: saved.append(dict(entries)) or save(self, entries))
     monkeypatch.setattr(instances, "spawn",
                         lambda argv, **kw: spawned.append((argv, len(saved))) or spawn_(argv, **kw))
-    argv = [sys.executable, "-c", "import sys, time; print(sys.argv[1], flush=True); time.sleep(30)",
+    argv = [sys.executable, "-c",
+            "import sys, time; print(sys.argv[1], flush=True); time.sleep(30)",
             f"--port={instances.PORT}"]
     got = table.start("shop-r1-s0", RECORD, "127.0.0.1", argv, str(tmp_path),
                       {"PORT": instances.PORT}, "starting shop-r1-s0")
@@ -73,7 +74,8 @@ def test_start_claims_and_launches_in_one_call_the_intent_saved_before_the_spawn
             assert f"PORT={entry['port']}".encode() in f.read().split(b"\0")
         again = table.start("shop-r1-s0", RECORD, "127.0.0.1", argv, str(tmp_path), {}, "x")
         assert again == {"live": table.entry("shop-r1-s0")}, "running: never a duplicate"
-        log, line = table.log("shop-r1-s0"), rf"^\d{{4}}-\d\d-\d\dT[\d:.]+ --port={entry['port']}$"
+        log = table.log("shop-r1-s0")
+        line = rf"^\d{{4}}-\d\d-\d\dT[\d:.]+ --port={entry['port']}$"
         deadline = time.monotonic() + 10
         while not re.search(line, log.read_text(), re.M) and time.monotonic() < deadline:
             time.sleep(0.02)
