@@ -69,8 +69,10 @@ def test_down_with_a_host_cut_off_stops_the_rest_names_it_and_finishes_once_it_a
         assert took < 60, f"down took {took:.1f}s with a host cut off"
         healthy_fleet.heal(cut)
         assert [apps_on(h) for h in healthy_fleet.hosts] == [0, 1, 0]  # zdf2's still runs
-        again = s.run("down")   # the store still knew it: found and stopped now
-        assert "1 instance" in again.stdout, again.stdout
+        s.run("up")   # up finds it too: one instance per slot again, never two
+        assert [apps_on(h) for h in healthy_fleet.hosts] == [1, 1, 1]
+        again = s.run("down")
+        assert "3 instances" in again.stdout, again.stdout
         assert [apps_on(h) for h in healthy_fleet.hosts] == [0, 0, 0]
     finally:
         healthy_fleet.heal(cut)

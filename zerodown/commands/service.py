@@ -127,9 +127,15 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
 
 
 def _serves(ctl: Controller, store, service: str, revision: int) -> bool:
-    """Does every routed instance of `revision` run (so nothing needs starting)?"""
+    """Does every instance the routing table gives `revision` run, routed (so nothing
+    needs starting)? Not after a `down` that left a silent host's instances: the others
+    are stopped, though the table still names them."""
     rows = [r for r in store.instances(service, live=True).values()
             if r.state == "routed" and r.ref.revision == revision]
+    route = store.routing(service).table.revision(f"r{revision}")
+    if route is not None and {b.id for b in route.backends} - {r.ref.name(service)
+                                                               for r in rows}:
+        return False
     runtime = ctl.runtime()
     return bool(rows) and all(r.instance(service) and runtime.alive(r.instance(service))
                               for r in rows)
