@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from zerodown.config import parse_config
+from tests.support.unit_config import shop_config
 from zerodown.engine.host_failure import without_host
 from zerodown.engine.lifecycle import Phase
 from zerodown.errors import HostFailure
@@ -23,18 +23,9 @@ HOSTS = ("app1", "app2", "app3")
 
 def fleet_config(policy: str, strategy: str = "{kind: rolling, max_surge: 1, max_unavailable: 0}",
                  on_failure: str = "rollback"):
-    return parse_config(f"""
-service: shop
-listen: 127.0.0.1:8080
-instances: 3
-app: {{command: ["app", "--port", "{{port}}"]}}
-health: {{interval: 1s, start_timeout: 5s}}
-drain_timeout: 3s
-strategy: {strategy}
-on_failure: {on_failure}
-on_host_failure: {policy}
-runtime: {{kind: ssh, hosts: [{", ".join(HOSTS)}], instances_per_host: 1}}
-""")
+    return shop_config(drain_timeout="3s", strategy=strategy, on_failure=on_failure,
+                       on_host_failure=policy,
+                       runtime=f"{{kind: ssh, hosts: [{', '.join(HOSTS)}], instances_per_host: 1}}")
 
 
 class Fleet(FakeRuntime):

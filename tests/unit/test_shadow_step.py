@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.unit_config import shop_config
 from zerodown.analysis.checks import DiffRate, assess
 from zerodown.analysis.evidence import Counts
 from zerodown.analysis.judge import Judge
-from zerodown.config import parse_config
 from zerodown.controller import shadow_view
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.runner import Engine
@@ -27,16 +27,7 @@ SHADOW = ('{shadow: {duration: 20s, ignore: ["$.time", "$.items[*].id"], headers
 
 
 def config(strategy: str, router: str = "embedded", on_failure: str = "rollback"):
-    return parse_config(f"""
-service: shop
-listen: 127.0.0.1:8080
-instances: 3
-app: {{command: ["app", "--port", "{{port}}"]}}
-health: {{interval: 1s, start_timeout: 5s}}
-router: {{kind: {router}}}
-strategy: {strategy}
-on_failure: {on_failure}
-""")
+    return shop_config(router=f"{{kind: {router}}}", strategy=strategy, on_failure=on_failure)
 
 
 def errors(strategy: str, router: str = "embedded") -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
-from zerodown.config import parse_config
+from tests.support.unit_config import shop_config
 from zerodown.engine import health
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.runner import Engine
@@ -21,14 +21,7 @@ WAIT = 0.15  # seconds a start or a probe of the slow runtime takes (real time)
 
 
 def config(strategy: str = "{kind: rolling, max_surge: 3, max_unavailable: 0}"):
-    return parse_config(f"""
-service: shop
-listen: 127.0.0.1:8080
-instances: 3
-app: {{command: ["app", "--port", "{{port}}"]}}
-health: {{interval: 1s, start_timeout: 30s}}
-strategy: {strategy}
-""")
+    return shop_config(health="{interval: 1s, start_timeout: 30s}", strategy=strategy)
 
 
 class SlowRuntime(FakeRuntime):
