@@ -32,6 +32,7 @@ from zerodown.hosts.local import running, start_time
 from zerodown.model import Revision, RoutingTable, fleet_hosts, host_for
 from zerodown.routers import router_for
 from zerodown.runtimes import runtime_for
+from zerodown.service_url import config_url
 
 RealClock = SystemClock  # the engine's real clock: wall time, so records outlive a restart
 PROBE_TIMEOUT = 1.0  # `status` probes each instance at most this long
@@ -331,7 +332,8 @@ def status_view(ctl: Controller) -> render.StatusView:
     if not ctl.has_state():
         return render.StatusView(service, cfg.listen, None,
                                  render.ProxyView(False, host=cfg.router.host), None,
-                                 deployed=False, scheme=cfg.url.partition(":")[0])
+                                 deployed=False, scheme=cfg.url.partition(":")[0],
+                                 address=config_url(cfg))
     store = ctl.store()
     known = labels(store, service)
     active = store.active_deployment(service)
@@ -345,7 +347,7 @@ def status_view(ctl: Controller) -> render.StatusView:
         tuple(_probed(ctl, store, service, known)),
         tuple(table_traffic(table, known, stats, split_rates(ctl.router(cfg), table, stats)))
         if proxy.running else (),
-        deployed=bool(known), scheme=cfg.url.partition(":")[0],
+        deployed=bool(known), scheme=cfg.url.partition(":")[0], address=config_url(cfg),
         shadow=shadow_view(store, service, ctl.router(cfg) if proxy.running else None))
 
 

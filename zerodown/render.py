@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from zerodown.proof import Proof, line as _proof_line
 from zerodown.shadow.report import ShadowView, shadow_lines
+from zerodown.service_url import ServiceUrl
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,12 @@ class StatusView:
     deployed: bool = True  # False: no state yet (never deployed)
     scheme: str = "http"  # https when zerodown.yaml has tls:
     shadow: ShadowView | None = None
+    # where a person reaches it (service_url.py); None: scheme://listen
+    address: ServiceUrl | None = None
+
+    @property
+    def where(self) -> ServiceUrl:
+        return self.address or ServiceUrl(f"{self.scheme}://{self.listen}")
 
 
 @dataclass(frozen=True)
@@ -237,7 +244,7 @@ def progress_summary(instances: Iterable[InstanceView], traffic: Iterable[Traffi
 # --- status --------------------------------------------------------------------
 
 def status_text(s: StatusView, now: float) -> str:
-    lines = [f"service {s.service} at {s.scheme}://{s.listen}  " + proxy_text(s.proxy)]
+    lines = [f"service {s.service} at {s.where.text()}  " + proxy_text(s.proxy)]
     if not s.deployed:
         lines.append("nothing deployed yet: `zerodown up` starts the first version")
         return "\n".join(lines)
@@ -331,7 +338,8 @@ def status_dict(s: StatusView, now: float) -> dict:
     """`zerodown status --json`: the same facts, for scripts."""
     d = s.deployment
     return {
-        "service": s.service, "listen": s.listen, "url": f"{s.scheme}://{s.listen}",
+        "service": s.service, "listen": s.listen, "url": s.where.url,
+        "url_host": s.where.host_header,
         "deployed": s.deployed,
         "stable": revision_dict(s.stable),
         "proxy": asdict(s.proxy),
@@ -444,4 +452,5 @@ def status_from_dict(s: Mapping, now: float) -> StatusView:
                       ProxyView(**s["proxy"]), None if d is None else deployment_from_dict(d, now),
                       instances, traffic, deployed=s.get("deployed", True),
                       scheme="https" if str(s.get("url", "")).startswith("https:") else "http",
-                      shadow=shadow)
+                      shadow=shadow, address=ServiceUrl(s["url"], s.get("url_host"))
+                      if s.get("url") else None)

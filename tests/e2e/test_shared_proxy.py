@@ -44,7 +44,11 @@ def stats(edge, service: str) -> dict:
 
 def test_deploying_one_service_never_touches_the_other(pair, tmp_path):
     shop, api, edge = pair
-    assert "shop is up" in shop.run("up").stdout
+    up = shop.run("up").stdout
+    assert "shop is up" in up
+    # where it is reached names its Host: the listener alone gets the proxy's 404
+    assert f"serves at http://shop.test:{shop.port}/ " in up, up
+    assert shop.status()["url"] == f"http://shop.test:{shop.port}/"
     assert "api is up" in api.run("up", "--version", "a1").stdout
     assert get(shop.port, "/", headers={"Host": "shop.test"}).text == "hello from v1\n"
     assert get(shop.port, "/", headers={"Host": "eu.api.test"}).text == "hello from a1\n"

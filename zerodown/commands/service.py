@@ -21,6 +21,7 @@ from zerodown.engine.store import Change
 from zerodown.errors import HostFailure, RouterError, UsageError, ZerodownError
 from zerodown.model import Adopted, fleet_hosts, host_for, silent_host
 from zerodown.runtimes.health import probe
+from zerodown.service_url import config_url, named_host, shared_site
 
 EXAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "app" / "app.py"
 INIT_VERSIONS = ("v1", "v2", "v3")
@@ -118,7 +119,7 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
     _wait_serving(cfg)
     stable = store.stable(service)[0]
     print(f"{service} is up: {maybe_label(labels(store, service), stable)} serves at "
-          f"{cfg.url} (`zerodown down` stops it)")
+          f"{config_url(cfg).text()} (`zerodown down` stops it)")
     status = client.get("/api/v1/status")
     print(f"controller pid {process.pid(ctl.state_dir)}: `zerodown status`, "
           f"`zerodown deploy VERSION`"
@@ -163,13 +164,10 @@ def _wait_serving(cfg: ServiceConfig) -> None:
 def _shared_site(cfg: ServiceConfig) -> tuple[str | None, bool]:
     """On a shared proxy: a Host name this service answers (None: any host), and whether it
     answers only under a path prefix."""
-    if cfg.router.kind != "embedded" or not cfg.router.options.get("shared"):
+    site = shared_site(cfg.router.kind, cfg.router.options)
+    if site is None:
         return None, False
-    hosts = [str(h) for h in cfg.router.options.get("hosts") or ()]
-    name = next((h for h in hosts if not h.startswith("*.")), None)
-    if name is None and hosts:
-        name = "zerodown-probe" + hosts[0][1:]  # a name the wildcard covers
-    return name, (cfg.router.options.get("path_prefix") or "/").strip("/") != ""
+    return named_host(site[0]), site[1].strip("/") != ""
 
 
 def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:

@@ -22,6 +22,7 @@ from zerodown.controller import (Controller, _probed, _proxy, deployment_view, l
 from zerodown.engine.store import Store
 from zerodown.latency import quantile
 from zerodown.model import fleet_hosts
+from zerodown.service_url import config_url
 
 TICK = 0.25  # the status document is at most this old (a table change reaches SSE in < 1 s)
 INTERVAL = 1.0  # one metrics point per revision per second
@@ -111,7 +112,7 @@ class Observer:
         view = render.StatusView(
             service, cfg.listen, maybe_label(known, store.stable(service)[0]), proxy, deployment,
             instances, tuple(table_traffic(table, known, stats, rates)) if proxy.running else (),
-            deployed=bool(known),
+            deployed=bool(known), scheme=cfg.url.partition(":")[0], address=config_url(cfg),
             shadow=shadow_view(store, service, self.ctl.router(cfg) if proxy.running else None))
         doc = render.status_dict(view, now)
         doc["dashboard"] = self.dashboard()

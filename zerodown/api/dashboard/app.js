@@ -52,7 +52,8 @@ function draw() {
   if (changed("roles", roles)) drawMetrics(); // the charts' colours follow the bar's
   if (s) {
     $("service-name").textContent = s.service;
-    $("service-url").textContent = s.url;
+    // only wildcard hosts on a shared proxy: the link needs this Host (a browser cannot send it)
+    $("service-url").textContent = s.url_host ? `${s.url} with Host: ${s.url_host}` : s.url;
     $("service-url").href = s.url;
     $("proxy").textContent = s.proxy && s.proxy.running
       ? `proxy up${s.proxy.host ? ` on ${s.proxy.host}` : ""}${s.proxy.table_version != null ? ` · table v${s.proxy.table_version}` : ""}`
