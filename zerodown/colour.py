@@ -12,7 +12,7 @@ from typing import Mapping, TextIO
 RESET = "\x1b[0m"
 _WORDS = (
     ("32", r"succeeded|healthy|routed|serves"),
-    ("33", r"paused|starting|draining|skipped|aborting|rolling back|waiting"),
+    ("33", r"paused|starting|draining|skipped|unrouted|aborting|rolling back|waiting"),
     ("31", r"failed|rolled back|aborted|unhealthy|not running|error:"),
 )
 _PATTERN = re.compile("|".join(f"(?P<c{code}>(?<![\\w-])(?:{words})(?![\\w-]))"

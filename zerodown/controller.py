@@ -342,13 +342,28 @@ def status_view(ctl: Controller) -> render.StatusView:
     proxy, table, stats = _proxy(ctl, cfg)
     if table is None:
         table = store.routing(service).table
+    instances = not_routed(tuple(_probed(ctl, store, service, known)), proxy.running)
+    from zerodown.daemon.process import down_marker  # lazily: process imports this module's
+    down = down_marker(ctl.state_dir).exists()
     return render.StatusView(
         service, cfg.listen, maybe_label(known, store.stable(service)[0]), proxy, deployment,
-        tuple(_probed(ctl, store, service, known)),
+        instances,
         tuple(table_traffic(table, known, stats, split_rates(ctl.router(cfg), table, stats)))
         if proxy.running else (),
         deployed=bool(known), scheme=cfg.url.partition(":")[0], address=config_url(cfg),
-        shadow=shadow_view(store, service, ctl.router(cfg) if proxy.running else None))
+        shadow=shadow_view(store, service, ctl.router(cfg) if proxy.running else None),
+        # after `zerodown down`, the rows still live are on hosts it could not reach
+        left_by_down=tuple(sorted({i.host for i in instances if i.host})) if down else ())
+
+
+def not_routed(instances: tuple[render.InstanceView, ...],
+               proxy_running: bool) -> tuple[render.InstanceView, ...]:
+    """The stored state says `routed` from the table in force; with no load balancer
+    running nothing reaches them: `unrouted`."""
+    if proxy_running:
+        return instances
+    return tuple(dataclasses.replace(i, state="unrouted") if i.state == "routed" else i
+                 for i in instances)
 
 
 def shadow_view(store: Store, service: str, router=None) -> render.ShadowView | None:

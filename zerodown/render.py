@@ -30,7 +30,9 @@ class InstanceView:
     name: str  # shop-r2-s0
     revision: RevisionLabel
     slot: int
-    state: str  # starting | healthy | routed | draining | failed | stopped | skipped
+    # starting | healthy | routed | draining | failed | stopped | skipped; unrouted: the
+    # table routes it, but the load balancer is not running (controller.not_routed)
+    state: str
     address: str | None = None
     pid: int | None = None
     alive: bool | None = None  # None: not looked at (progress lines)
@@ -115,6 +117,8 @@ class StatusView:
     shadow: ShadowView | None = None
     # where a person reaches it (service_url.py); None: scheme://listen
     address: ServiceUrl | None = None
+    # after `zerodown down`: the hosts it could not reach, whose instances it left running
+    left_by_down: tuple[str, ...] = ()
 
     @property
     def where(self) -> ServiceUrl:
@@ -218,7 +222,8 @@ def event_line(event: EventView, since: float) -> str:
 
 def instance_counts(instances: Iterable[InstanceView]) -> str:
     """`r1 (v1): 2 routed · r2 (v2): 1 starting, 1 healthy`, by revision then state."""
-    order = ("starting", "healthy", "routed", "draining", "skipped", "failed", "stopped")
+    order = ("starting", "healthy", "routed", "unrouted", "draining", "skipped", "failed",
+             "stopped")
     by_rev: dict[RevisionLabel, dict[str, int]] = {}
     for inst in instances:
         states = by_rev.setdefault(inst.revision, {})
@@ -271,6 +276,11 @@ def status_text(s: StatusView, now: float) -> str:
                 for i in s.instances]))
     else:
         lines.append("no instances running")
+    if s.left_by_down:
+        names, verb = ", ".join(s.left_by_down), "answers" if len(s.left_by_down) == 1 else "answer"
+        lines.append(f"left by `zerodown down` on {names}, silent when it ran: its instances "
+                     f"there were not stopped, and none is routed (the proxy is stopped); "
+                     f"`zerodown down` again once {names} {verb}")
     lines.append("")
     shown = serving(s)
     if shown:
@@ -349,6 +359,7 @@ def status_dict(s: StatusView, now: float) -> dict:
         "traffic": [{**asdict(t), "backends": list(t.backends)} for t in s.traffic],
         "shadow": None if s.shadow is None else {**asdict(s.shadow),
                                                  "examples": list(s.shadow.examples)},
+        "left_by_down": list(s.left_by_down),
     }
 
 
@@ -453,4 +464,5 @@ def status_from_dict(s: Mapping, now: float) -> StatusView:
                       instances, traffic, deployed=s.get("deployed", True),
                       scheme="https" if str(s.get("url", "")).startswith("https:") else "http",
                       shadow=shadow, address=ServiceUrl(s["url"], s.get("url_host"))
-                      if s.get("url") else None)
+                      if s.get("url") else None,
+                      left_by_down=tuple(s.get("left_by_down") or ()))

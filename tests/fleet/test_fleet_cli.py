@@ -67,6 +67,12 @@ def test_down_with_a_host_cut_off_stops_the_rest_names_it_and_finishes_once_it_a
         assert "left on it, still recorded: shop-r1-s1" in done.stderr, done.stderr
         assert "partly down" in done.stderr
         assert took < 60, f"down took {took:.1f}s with a host cut off"
+        # status: what down left is not routed (the proxy is stopped), on the host it missed
+        after = s.status()
+        assert [(i["name"], i["state"]) for i in after["instances"]] == [
+            ("shop-r1-s1", "unrouted")], after["instances"]
+        assert after["left_by_down"] == ["zdf2"] and not after["proxy"]["running"]
+        assert "left by `zerodown down` on zdf2" in s.run("status").stdout
         healthy_fleet.heal(cut)
         assert [apps_on(h) for h in healthy_fleet.hosts] == [0, 1, 0]  # zdf2's still runs
         s.run("up")   # up finds it too: one instance per slot again, never two

@@ -216,7 +216,7 @@ def test_status_dict_is_plain_json_with_numbers_for_revisions():
     data = render.status_dict(status(), now=1010.0)
     assert json.loads(json.dumps(data)) == data
     assert set(data) == {"service", "listen", "url", "url_host", "deployed", "stable", "proxy",
-                         "deployment", "instances", "traffic", "shadow"}
+                         "deployment", "instances", "traffic", "shadow", "left_by_down"}
     assert data["shadow"] is None
     assert data["stable"] == {"revision": 1, "version": "v1"}
     assert data["proxy"] == {"running": True, "pid": 77, "table_version": 5, "host": None}

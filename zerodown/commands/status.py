@@ -77,6 +77,8 @@ def _never_deployed(args: argparse.Namespace) -> dict:
     from zerodown import colour, render
     from zerodown.controller import Controller
     cfg = Controller(args.file, args.state_dir).working_config()
+    from zerodown.service_url import config_url
     view = render.StatusView(cfg.service, cfg.listen, None, render.ProxyView(False), None,
-                             deployed=False)
+                             deployed=False, scheme=cfg.url.partition(":")[0],
+                             address=config_url(cfg))
     return {**render.status_dict(view, time.time()), "dashboard": None, "revisions": []}

@@ -18,7 +18,8 @@ from typing import Callable, Iterator
 
 from zerodown import render, table_json
 from zerodown.controller import (Controller, _probed, _proxy, deployment_view, labels,
-                                 instance_view, maybe_label, shadow_view, table_traffic)
+                                 instance_view, maybe_label, not_routed, shadow_view,
+                                 table_traffic)
 from zerodown.engine.store import Store
 from zerodown.latency import quantile
 from zerodown.model import fleet_hosts
@@ -108,7 +109,8 @@ class Observer:
                  sorted(store.instances(service, live=True).items())]
         if any(self._stale(v) for v in views):  # a new or moved instance: probe it now
             self._probes = {v.name: v for v in _probed(self.ctl, store, service, known)}
-        instances = tuple(self._probes.get(v.name, v) for v in views)
+        instances = not_routed(tuple(self._probes.get(v.name, v) for v in views),
+                               proxy.running)
         view = render.StatusView(
             service, cfg.listen, maybe_label(known, store.stable(service)[0]), proxy, deployment,
             instances, tuple(table_traffic(table, known, stats, rates)) if proxy.running else (),

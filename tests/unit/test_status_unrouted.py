@@ -1,0 +1,40 @@
+"""`status` says routed only while the load balancer runs; after a partial `zerodown down`
+it names the hosts whose instances were left running (docs/fleet.md)."""
+
+from __future__ import annotations
+
+from zerodown.controller import not_routed
+from zerodown.render import (InstanceView, ProxyView, RevisionLabel, StatusView, status_dict,
+                             status_from_dict, status_text)
+
+R1 = RevisionLabel(1, "v1")
+
+
+def inst(slot: int, state: str, host: str | None = None) -> InstanceView:
+    return InstanceView(f"shop-r1-s{slot}", R1, slot, state, "10.0.0.2:9001", 42, host=host)
+
+
+def test_routed_rows_are_unrouted_while_no_load_balancer_runs():
+    rows = (inst(0, "routed"), inst(1, "healthy"), inst(2, "draining"))
+    assert not_routed(rows, proxy_running=True) == rows
+    assert [i.state for i in not_routed(rows, proxy_running=False)] == [
+        "unrouted", "healthy", "draining"]
+
+
+def test_after_a_partial_down_status_names_the_silent_host_both_ways():
+    view = StatusView("shop", "127.0.0.1:8080", R1, ProxyView(False), None,
+                      not_routed((inst(1, "routed", "zdf2"),), False), left_by_down=("zdf2",))
+    text = status_text(view, 0.0)
+    assert " routed" not in text.replace("none is routed", "")  # unrouted, not routed
+    assert "left by `zerodown down` on zdf2" in text
+    assert "`zerodown down` again once zdf2 answers" in text
+    doc = status_dict(view, 0.0)
+    assert doc["left_by_down"] == ["zdf2"] and doc["instances"][0]["state"] == "unrouted"
+    assert status_from_dict(doc, 0.0).left_by_down == ("zdf2",)
+    assert status_dict(StatusView("shop", "127.0.0.1:8080", R1, ProxyView(True), None),
+                       0.0)["left_by_down"] == []
+
+
+def test_unrouted_is_painted_as_a_warning_not_as_routed():
+    from zerodown.colour import paint
+    assert paint("unrouted") == "\x1b[33munrouted\x1b[0m"
