@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.support.net import wait_until
 from zerodown.hosts.connections import Connections, HostUnreachable
 from zerodown.runtimes.ssh_options import parse_options
 
@@ -146,3 +147,25 @@ def test_at_most_sessions_channels_are_open_on_a_host_at_once(conns):
     assert len(results) == 2 * SESSIONS and all(r.ok for r in results), results
     assert time.monotonic() - started >= 0.8, "not all at once: in two waves at least"
     assert len(conns._idle[("zdf2", slow)]) <= IDLE_SESSIONS
+
+
+def test_a_call_waiting_for_a_session_behind_hung_ones_ends_at_its_own_timeout(conns):
+    """The wait for one of the host's SESSIONS channels counts in the call's timeout: a
+    call queued behind hung ones fails in time, naming the host, instead of waiting for
+    them (forever, were they to hang forever)."""
+    from zerodown.hosts.connections import SESSIONS
+    hung = [threading.Thread(target=conns.run, args=("zdf3", "sleep 20"),
+                             kwargs={"timeout": 20}, daemon=True) for _ in range(SESSIONS)]
+    for t in hung:
+        t.start()
+    assert wait_until(lambda: conns._permits("zdf3")._value == 0, timeout=10), \
+        "every session of zdf3 taken by a hung command"
+    for call in (lambda: conns.run("zdf3", "echo late", timeout=1),
+                 lambda: conns.ask("zdf3", "while read l; do echo $l; done", "x", timeout=1)):
+        started = time.monotonic()
+        done = call()
+        took = time.monotonic() - started
+        assert done.status is None and "zdf3" in done.stderr, done
+        assert took < 3, f"the 9th call waited {took:.1f}s behind the hung ones"
+    assert "8 sessions" in done.stderr and "busy" in done.stderr, done.stderr
+    conns.close()  # ends the hung commands' channels

@@ -163,9 +163,12 @@ class Connections:
 
     async def _run(self, host: str, command: str, input: str | None, timeout: float) -> Done:
         conn = await self._connection(host)
-        await self._permit(host)  # waited for before the command's timeout starts
+        deadline = self._loop.time() + timeout  # the wait for a session counts in it
+        if not await self._permit(host, timeout):
+            return self._busy(host, timeout)
         try:
-            done = await asyncio.wait_for(conn.run(command, input=input, check=False), timeout)
+            done = await asyncio.wait_for(conn.run(command, input=input, check=False),
+                                          deadline - self._loop.time())
         except asyncio.TimeoutError:
             return self._unknown(host, conn, f"no answer from {host} within {timeout:g}s")
         except (asyncssh.Error, OSError) as e:
@@ -177,6 +180,7 @@ class Connections:
 
     async def _ask(self, host: str, command: str, line: str, timeout: float) -> Done:
         conn = await self._connection(host)
+        deadline = self._loop.time() + timeout  # one bound for the wait, session and answer
         idle = self._idle.setdefault((host, command), [])
         process = None
         while idle:  # the newest first; one whose connection or process ended is closed
@@ -186,9 +190,11 @@ class Connections:
                 break
             self._discard(host, found)
         if process is None:
-            await self._permit(host)  # held while the session is open, idle or not
+            if not await self._permit(host, timeout):  # held while the session is open
+                return self._busy(host, timeout)
             try:
-                process = await asyncio.wait_for(conn.create_process(command), timeout)
+                process = await asyncio.wait_for(conn.create_process(command),
+                                                 deadline - self._loop.time())
             except asyncio.TimeoutError:
                 self._permits(host).release()
                 return self._unknown(host, conn, f"no session on {host} within {timeout:g}s")
@@ -197,7 +203,8 @@ class Connections:
                 return self._unknown(host, conn, f"no session on {host}: {_why(e)}")
         try:
             process.stdin.write(line.rstrip("\n") + "\n")
-            answer = await asyncio.wait_for(process.stdout.readline(), timeout)
+            answer = await asyncio.wait_for(process.stdout.readline(),
+                                            max(deadline - self._loop.time(), 0.001))
         except asyncio.TimeoutError:
             self._discard(host, process)
             return self._unknown(host, conn, f"no answer from {host} within {timeout:g}s")
@@ -218,16 +225,27 @@ class Connections:
     def _permits(self, host: str) -> asyncio.Semaphore:
         return self._sessions.setdefault(host, asyncio.Semaphore(SESSIONS))
 
-    async def _permit(self, host: str) -> None:
+    async def _permit(self, host: str, timeout: float) -> bool:
         """A session channel on `host` may open: below SESSIONS open ones (idle `ask`
-        sessions count; one of another command is closed to make room)."""
+        sessions count; one of another command is closed to make room). False when none
+        freed within `timeout`: the call must not wait behind hung ones for ever."""
         permits = self._permits(host)
         if permits.locked():
             for (name, _), sessions in self._idle.items():
                 if name == host and sessions:
                     self._discard(host, sessions.pop(0)[1])
                     break
-        await permits.acquire()
+        try:
+            await asyncio.wait_for(permits.acquire(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def _busy(self, host: str, timeout: float) -> Done:
+        """Never sent, yet not success: the host's sessions are all taken by calls that
+        have not answered, which is the host's matter (their own timeouts drop it)."""
+        return Done(None, "", f"no free session on {host} within {timeout:g}s: its "
+                              f"{SESSIONS} sessions are busy with calls not answered yet")
 
     def _discard(self, host: str, process) -> None:
         """Close an `ask` session and give back its permit."""
