@@ -37,10 +37,11 @@ def proxy_python() -> str:
     if not python.exists():
         subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(PROXY_PYTHON)],
                        check=True, timeout=60)
-        found = subprocess.run([str(python), "-c", "import sysconfig; "
-                                "print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        Path(found, "zerodown-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    found = subprocess.run([str(python), "-c", "import sysconfig; "
+                            "print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    # every time: the venv outlives the environment (a worktree) that made it
+    Path(found, "zerodown-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return str(python)
 
 

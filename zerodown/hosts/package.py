@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from zerodown.errors import RuntimeFailure
+from zerodown.hosts.code_dirs import install_script
 
 _ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -48,17 +49,14 @@ def install_package(host) -> str:
     root = f"{host.state_dir.rstrip('/')}/zerodown/{digest}"
     if getattr(host, "_package_root", None) == root:
         return root
-    q, new = shlex.quote(root), shlex.quote(root + ".new")
     timeout = host.step_timeout
-    there = host.connections.run(host.name, f"test -e {q}/ok", timeout=timeout)
+    there = host.connections.run(host.name, f"test -e {shlex.quote(root)}/ok", timeout=timeout)
     if there.status is None:
         raise RuntimeFailure(f"host {host.name}: cannot tell whether zerodown is installed "
                              f"in {root} ({there.stderr})")
-    if there.status != 0:
-        done = host.connections.run(
-            host.name, f"set -e; rm -rf {new}; mkdir -p {new}; base64 -d | tar -xz -C {new}; "
-                       f"touch {new}/ok; rm -rf {q}; mv {new} {q}",
-            input=base64.b64encode(data).decode(), timeout=timeout)
+    if there.status != 0:  # safe beside another process's install (code_dirs.py)
+        done = host.connections.run(host.name, install_script(root),
+                                    input=base64.b64encode(data).decode(), timeout=timeout)
         if not done.ok:
             raise RuntimeFailure(f"host {host.name}: cannot install zerodown in {root}: "
                                  f"exit {done.status}: {done.stderr.strip()[-500:]}")

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from zerodown.errors import HostFailure, RuntimeFailure
+from zerodown.hosts.code_dirs import install_script
 from zerodown.hosts.connections import Connections
 from zerodown.hosts.local import KILL_WAIT
 
@@ -42,6 +43,7 @@ _FILES = {"zerodown/__init__.py": None, "zerodown/hosts/__init__.py": None,
           "zerodown/hosts/probe.py": "hosts/probe.py",
           "zerodown/hosts/instances.py": "hosts/instances.py",
           "zerodown/hosts/releases.py": "hosts/releases.py",
+          "zerodown/hosts/code_dirs.py": "hosts/code_dirs.py",
           "zerodown/hosts/agent.py": "hosts/agent.py"}
 
 
@@ -199,12 +201,8 @@ class SshHost:
             raise HostFailure(f"host {self.name}: cannot tell whether zerodown's agent is "
                               f"installed ({there.stderr})", self.name)
         _, data = bundle()
-        new = shlex.quote(self.agent_dir + ".new")
-        done = self.connections.run(
-            self.name, f"set -e; command -v python3 >/dev/null || "
-                       f"{{ echo 'python3 is not installed' >&2; exit 3; }}; rm -rf {new}; "
-                       f"mkdir -p {new}; base64 -d | tar -xz -C {new}; touch {new}/ok; "
-                       f"rm -rf {d}; mv {new} {d}",
+        done = self.connections.run(  # safe beside another process's install (code_dirs.py)
+            self.name, install_script(self.agent_dir, python_check=True),
             input=base64.b64encode(data).decode(), timeout=self.step_timeout)
         if not done.ok:
             raise RuntimeFailure(f"host {self.name}: cannot install zerodown's agent in "
