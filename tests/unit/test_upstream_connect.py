@@ -6,7 +6,8 @@ connect callback runs. That connection must never carry the request — it
 would wait for an answer that cannot come — the request goes elsewhere.
 """
 
-from zerodown.proxy.server import WAIT, ClientConn
+from zerodown.proxy.exchange import WAIT
+from zerodown.proxy.server import ClientConn
 from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.upstream import BackendPool, RevisionTarget, UpstreamConn
 
@@ -24,7 +25,7 @@ class Plane:
         self.refused_methods = self.settings.refused_methods()
         self.refused_initials = bytes(256)
         self.client_limit = 1000
-        self.forwarded_proto = b"\r\nX-Forwarded-Proto: http\r\n"  # as server.Plane declares
+        self.forwarded_proto = b"\r\nX-Forwarded-Proto: http\r\n"  # as exchange.Plane declares
 
     def fallback_pool(self, target, now, exclude):
         return None

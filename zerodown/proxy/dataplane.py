@@ -28,7 +28,8 @@ from zerodown.proxy import health, shedding
 from zerodown.proxy.errlog import ErrorLog
 from zerodown.proxy.metrics import BOUNDS, Stats, prometheus_services
 from zerodown.proxy.routing import Routes
-from zerodown.proxy.server import BODY, CLOSED, HEAD, WAIT, ClientConn
+from zerodown.proxy.exchange import BODY, CLOSED, HEAD, WAIT
+from zerodown.proxy.server import ClientConn
 from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.tap import Tap
 from zerodown.proxy.upstream import BackendPool, RevisionTarget

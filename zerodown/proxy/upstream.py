@@ -1,14 +1,15 @@
 """Backends as the proxy sees them: a bounded pool of reused connections each.
 
 An `UpstreamConn` carries one request at a time for a client connection
-(server.ClientConn) and streams the response back verbatim, parsing it only
-to learn where it ends. A `BackendPool` hands out idle connections, opens new
-ones up to a bound and queues the rest, and remembers passive-health
-failures. Nothing here decides routing: that is routing.Routes.
+(exchange.Exchange, the part of server.ClientConn that talks to backends) and
+streams the response back verbatim, parsing it only to learn where it ends. A
+`BackendPool` hands out idle connections, opens new ones up to a bound and
+queues the rest, and remembers passive-health failures. Nothing here decides
+routing: that is routing.Routes.
 
-This file and server.py name each other's classes, and only this one's name
+This file and exchange.py name each other's classes, and only this one's name
 for the other is typing-only (TYPE_CHECKING): the compiled build (accel.py)
-compiles both together and calls ClientConn's methods natively, where a
+compiles both together and calls Exchange's methods natively, where a
 Protocol in its place would cost a Python attribute lookup per call on the
 hot path. It is the one import cycle tests/unit/test_layers.py allows.
 """
@@ -28,7 +29,7 @@ from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.tap import MAX_BODY
 
 if TYPE_CHECKING:
-    from zerodown.proxy.server import ClientConn
+    from zerodown.proxy.exchange import Exchange
 
 
 def not_connected(data: bytes) -> None:
@@ -68,7 +69,7 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
         self._new_parser(self)
         # Bound methods kept: a call through them skips a method lookup per request.
         self.write: Callable[[bytes], object] = not_connected
-        self.client: ClientConn | None = None
+        self.client: Exchange | None = None
         self.status = 0
         self.done = False
         self.got = False       # a response byte arrived for the current request
@@ -87,7 +88,7 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
         self.parser = HttpResponseParser(callbacks)
         self.feed: Callable[[bytes], None] = self.parser.feed_data
 
-    def send(self, client: ClientConn) -> None:
+    def send(self, client: Exchange) -> None:
         """Carry `client`'s current request (head and any body read so far)."""
         self.client = client
         self.got = False
@@ -199,7 +200,7 @@ class BackendPool:
         self.idle: list[UpstreamConn] = []  # LIFO: the warmest connection goes first
         self.conns: set[UpstreamConn] = set()
         self.opening = 0
-        self.waiters: deque[ClientConn] = deque()
+        self.waiters: deque[Exchange] = deque()
         self.stats = Stats()
         self.ejected_until = 0.0
         self.fails = 0
@@ -213,7 +214,7 @@ class BackendPool:
         # are moved elsewhere (when safe) instead of each waiting out its own timeout.
         self.silent = False
 
-    def acquire(self, client: ClientConn) -> None:
+    def acquire(self, client: Exchange) -> None:
         """Give `client` a connection now, or as soon as the bound allows."""
         if self.idle:
             self.idle.pop().send(client)
@@ -222,7 +223,7 @@ class BackendPool:
         else:
             self.waiters.append(client)
 
-    def forget(self, client: ClientConn) -> None:
+    def forget(self, client: Exchange) -> None:
         try:
             self.waiters.remove(client)
         except ValueError:
@@ -252,13 +253,13 @@ class BackendPool:
     def busy(self) -> list[UpstreamConn]:
         return [c for c in self.conns if c.client is not None]
 
-    def _connect(self, client: ClientConn) -> None:
+    def _connect(self, client: Exchange) -> None:
         self.opening += 1
         coro = self.loop.create_connection(partial(UpstreamConn, self), self.host, self.port)  # type: ignore[type-var]
         task = self.loop.create_task(asyncio.wait_for(coro, self.settings.connect_timeout))
         task.add_done_callback(partial(self._connected, client))
 
-    def _connected(self, client: ClientConn, task: asyncio.Task) -> None:
+    def _connected(self, client: Exchange, task: asyncio.Task) -> None:
         try:
             self._on_connect_result(client, task)
         except Exception:  # never strand a request: whatever broke, it gets an answer
@@ -266,7 +267,7 @@ class BackendPool:
                 client.upstream_failed(None, sent=False)
             raise
 
-    def _on_connect_result(self, client: ClientConn, task: asyncio.Task) -> None:
+    def _on_connect_result(self, client: Exchange, task: asyncio.Task) -> None:
         self.opening -= 1
         if task.cancelled() or task.exception() is not None:
             self.failed()

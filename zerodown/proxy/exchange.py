@@ -1,0 +1,404 @@
+"""What a client connection does once its request is read: the exchange with a backend.
+
+`Exchange` holds one client connection's state and everything after the request
+head: sending it to a backend (`attached`), passing the response back (called by
+upstream.UpstreamConn), moving a request that got no answer to another backend,
+and the error answers. `server.ClientConn` adds the request side (reading,
+checking and routing heads, streaming bodies) and is the class the proxy makes.
+One class split over two files: mypyc compiles both together and calls the
+methods natively; `_take_head` is the one the request side fills in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from time import perf_counter
+from typing import Any, Callable, Final, Protocol
+
+from zerodown.proxy.chunked import ChunkedEnd
+from zerodown.proxy.errlog import ErrorLog
+from zerodown.proxy.routing import Routes
+from zerodown.proxy.settings import ProxySettings
+from zerodown.proxy.tap import Tap
+from zerodown.proxy.upstream import BackendPool, RevisionTarget, UpstreamConn, not_connected
+
+# A client connection's states. Final: mypyc compiles these to constants, not a
+# dictionary lookup per use.
+
+HEAD: Final = 0
+BODY: Final = 1
+WAIT: Final = 2
+TUNNEL: Final = 3
+CLOSED: Final = 4
+HTTP2: Final = 5  # the connection opened with the HTTP/2 preface and h2c is on: handed over
+_IDEMPOTENT: Final = (b"GET ", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"TRAC")
+_REASONS: Final = {400: "Bad Request", 404: "Not Found", 408: "Request Timeout", 431: "Request Header Fields Too Large",
+                   501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+                   504: "Gateway Timeout"}
+
+
+
+class Plane(Protocol):
+    """What a client connection asks of the data plane it belongs to (dataplane.DataPlane,
+    which creates them): named here, so this file does not import the one importing it."""
+
+    loop: asyncio.AbstractEventLoop
+    settings: ProxySettings
+    refused_methods: frozenset[bytes]
+    refused_initials: bytes  # 256 flags: does a refused method start with this byte
+    routes: Routes
+    clients: set[Any]  # ClientConns and h2session.H2Sessions: every connection on the listener
+    client_limit: int
+    stopping: bool
+    rejected: int
+    forwarded_proto: bytes  # b"\r\nX-Forwarded-Proto: http(s)\r\n", by the listener's scheme
+    unrouted: int
+    sites: Any  # services.Services while several services share the listener, else None
+    mirror: Tap | None  # while a shadow runs (its owner: zerodown/shadow/mirror.ProxyMirror)
+    h2c: Any  # with --http2-prior-knowledge: h2session.prior_knowledge, else None
+    errors: ErrorLog
+
+    def make_room(self, new: Any) -> None: ...
+
+    def fallback_pool(self, target: RevisionTarget | None, now: float,
+                      exclude: tuple) -> BackendPool | None: ...
+
+
+class Exchange:  # compiled classes take no Python base: server.ClientConn is the protocol
+    __slots__ = ("plane", "loop", "settings", "transport", "state", "buf",
+                 "head_since", "last_active", "served", "head", "body", "body_size",
+                 "body_kept", "cl_left", "msg_done", "is_head", "keep_alive", "inject",
+                 "target", "pool", "waiting_for", "up", "t0", "tried", "paused", "upgrade",
+                 "close_after", "clock", "host", "tail", "chunks", "write_paused", "write",
+                 "max_head", "refused", "refused_initials", "peer", "host_at",
+                 "capture", "captured", "sent_at")
+
+    def __init__(self, plane: Plane):
+        self.plane = plane
+        self.loop = plane.loop
+        self.settings = plane.settings
+        self.max_head: int = plane.settings.max_head_bytes
+        self.refused: frozenset[bytes] = plane.refused_methods
+        self.refused_initials: bytes = plane.refused_initials
+        self.host_at = -1
+        self.peer = "?"
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.write: Callable[[bytes], object] = not_connected
+        self.state = HEAD
+        self.buf = b""
+        self.head_since = 0.0
+        self.served = 0
+        self.head = b""
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.body_kept = True
+        self.cl_left: int | None = None
+        self.chunks: ChunkedEnd | None = None
+        self.write_paused = False
+        self.msg_done = False
+        self.is_head = False
+        self.keep_alive = True
+        self.inject: bytes | None = None
+        self.target: RevisionTarget | None = None
+        self.pool: BackendPool | None = None
+        self.waiting_for: BackendPool | None = None
+        self.up: UpstreamConn | None = None
+        self.capture: list | None = None  # the response's bytes, while a shadow compares them
+        self.captured = 0  # their length
+        self.t0 = 0.0  # perf_counter() when the request was dispatched
+        self.sent_at = 0.0  # the loop's clock when this attempt went to its backend
+        self.tried: tuple = ()
+        self.paused = False
+        self.upgrade = False
+        self.clock = plane.loop.time
+        self.host: bytes | None = None
+        self.tail = b""
+        self.close_after = False  # the response in flight says `Connection: close`
+
+    def _take_head(self, data: bytes) -> None:
+        """Read the next request from `data` (server.ClientConn: the request side)."""
+        raise NotImplementedError
+
+    def _fallback(self, now: float) -> BackendPool | None:
+        """Every backend of the chosen revision is ejected: another revision's,
+        else the ejected backend that comes back soonest (better than a 503)."""
+        return (self.plane.fallback_pool(self.target, now, ())
+                or self.target.choose_excluding(now, ()))  # type: ignore[union-attr]
+
+    def _use(self, pool: BackendPool | None, now: float) -> None:
+        if pool is None:
+            return self._reply_error(503, "no backend available")
+        self.pool = pool
+        self.waiting_for = pool
+        self.sent_at = now
+        pool.stats.in_flight += 1
+        pool.acquire(self)
+
+    def _leave_pool(self) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.stats.in_flight -= 1
+
+    def attached(self, up: UpstreamConn) -> None:
+        """An upstream connection was handed to this request: send it."""
+        self.waiting_for = None
+        self.up = up
+        if self.write_paused:
+            up.transport.pause_reading()
+        if self.body:
+            up.transport.writelines([self.head, *self.body])
+            if not self.body_kept:
+                self.body = []
+        else:
+            up.write(self.head)
+
+    # -- response side (called by UpstreamConn) ----------------------------
+    def inject_into(self, data: bytes) -> bytes:
+        """Add the pending header lines to the response that starts `data`.
+
+        An interim 1xx response is passed over: the lines belong to the final one.
+        """
+        start = 0
+        while data.startswith(b"1", start + 9):  # "HTTP/1.1 1xx"
+            start = data.find(b"\r\n\r\n", start) + 4
+            if start == 3 or start == len(data):
+                return data  # the final response starts in a later read
+        i = data.find(b"\r\n", start) + 2
+        if i == 1:
+            return data
+        inject, self.inject = self.inject or b"", None
+        return b"".join((data[:i], inject, data[i:]))
+
+    def response_done(self, status: int, upstream_keep: bool, now: float) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:  # always: narrowed so the compiled code reads it natively
+            stats = pool.stats
+            stats.in_flight -= 1
+            stats.record(status, perf_counter() - self.t0)
+            if self.tried:
+                stats.saved += 1
+            pool.fails = 0
+            pool.silent = False
+        capture = self.capture
+        if capture is not None:  # the copy goes to a bounded queue: never waited for
+            self.capture = None
+            mirror = self.plane.mirror
+            if mirror is not None:
+                mirror.offer(self.head, b"", b"".join(capture))
+        self.up = None
+        if self.body:
+            self.body = []
+        self.served += 1
+        self.last_active = now
+        self._next_request(upstream_keep)
+
+    def capture_too_large(self) -> None:
+        """Stable's response outgrew what a shadow compares: its chunks are let go."""
+        self.capture = None
+        mirror = self.plane.mirror
+        if mirror is not None:
+            mirror.too_large += 1
+
+    def _next_request(self, reusable: bool) -> None:
+        if not reusable or not self.keep_alive or self.state != WAIT or self.close_after \
+                or not self.msg_done:
+            self.state = CLOSED
+            self.transport.close()
+            return
+        self.state = HEAD
+        if self.paused:
+            self.paused = False
+            self.transport.resume_reading()
+        if self.buf:
+            data, self.buf = self.buf, b""
+            self._take_head(data)
+
+    def announce_close(self) -> None:
+        """Shutting down: the response to come tells the client to reconnect elsewhere.
+
+        Closing a keep-alive connection without saying so races the client's
+        next request; saying `Connection: close` in a response does not.
+        """
+        if not self.close_after and (self.up is None or not self.up.got):
+            self.inject = (self.inject or b"") + b"Connection: close\r\n"
+            self.close_after = True
+
+    def start_tunnel(self, up: UpstreamConn) -> None:
+        self.state = TUNNEL
+        pool, self.pool = self.pool, None
+        pool.stats.in_flight -= 1  # type: ignore[union-attr]
+        pool.stats.record(101, perf_counter() - self.t0)  # type: ignore[union-attr]
+        if self.buf:
+            data, self.buf = self.buf, b""
+            up.write(data)
+
+    def upstream_failed(self, up: UpstreamConn | None, *, sent: bool) -> None:
+        """No response byte came: retry elsewhere when it is safe, else 502."""
+        self.up = None
+        pool = self.pool
+        if pool is None or self.state == CLOSED:
+            return
+        safe = not sent or (self.msg_done and self.body_kept and self.head[:4] in _IDEMPOTENT)
+        if up is not None and not up.reused:
+            pool.failed()  # a fresh connection died at once: the backend is going away
+        now = self.loop.time()
+        nxt = self._another(pool, now) if safe else None
+        if nxt is not None:
+            return self._move(pool, nxt, now)
+        self._reply_error(502, "backend closed the connection before responding"
+                          if sent else "backend refused the connection")
+
+    def no_answer(self, timed_out: bool) -> None:
+        """No response byte came: within response_timeout (`timed_out`, called by the
+        sweeper), or from a backend taken out as not answering. The request moves to
+        another backend when that is safe (it never reached this one, or it is idempotent
+        and kept whole); else a timeout answers 504, and a taken-out backend is left to
+        answer within the timeout (it may be slow, not gone: a POST is never sent twice)."""
+        pool = self.pool
+        if pool is None or self.state == CLOSED:
+            return
+        up = self.up
+        safe = up is None or (self.msg_done and self.body_kept and self.head[:4] in _IDEMPOTENT)
+        if timed_out:
+            pool.timed_out()  # ejected, its idle connections closed: they lead to the silence
+        now = self.loop.time()
+        nxt = self._another(pool, now) if safe else None
+        if nxt is None and not timed_out:
+            return
+        if self.waiting_for is not None:
+            self.waiting_for.forget(self)
+            self.waiting_for = None
+        if up is not None:  # no reset will ever come: this connection is done
+            self.up = None
+            up.client = None
+            up.transport.close()
+        if nxt is not None:
+            return self._move(pool, nxt, now)
+        self._reply_error(504, "backend did not respond in time")
+
+    def _another(self, pool: BackendPool, now: float) -> BackendPool | None:
+        """Where a retry of this request goes: its revision's next backend not tried yet,
+        else another revision's; None when the attempts are spent or nothing is left."""
+        if len(self.tried) + 1 >= self.settings.max_attempts:
+            return None
+        tried = self.tried + (pool,)
+        nxt = self.target.choose_excluding(now, tried) if self.target else None  # type: ignore[union-attr]
+        return nxt if nxt is not None else self.plane.fallback_pool(self.target, now, tried)
+
+    def _move(self, pool: BackendPool, nxt: BackendPool, now: float) -> None:
+        """Retry on `nxt`: counted as a retry of `pool`, and as saved if `nxt` answers."""
+        self.tried += (pool,)
+        pool.stats.retries += 1
+        self._leave_pool()
+        self._use(nxt, now)
+
+    def upstream_eof(self, up: UpstreamConn) -> None:
+        """The backend closed mid-response: pass the end on by closing too."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.stats.in_flight -= 1
+            pool.stats.cut += 1
+            pool.stats.record(up.status or 502, perf_counter() - self.t0)
+        self.up = None
+        self.state = CLOSED
+        self.transport.close()
+
+    def upstream_broken(self, up: UpstreamConn, why: str, first: bool) -> None:
+        self.up = None
+        if not first:  # part of the response is already out: all we can do is cut
+            return self._abort_exchange(why, replied=True)
+        self._reply_error(502, why)
+
+    def reroute(self) -> None:
+        """The backend this request waits for left the table: go where the table says now."""
+        self.waiting_for = None
+        old = self.pool
+        self._leave_pool()
+        now = self.loop.time()
+        target = self.plane.routes.targets.get(old.revision) if old else None  # type: ignore[union-attr]
+        if target is None:
+            target, _ = self.plane.routes.pick(self.head)
+        self.target = target  # type: ignore[assignment]
+        self._use(target.choose(now) if target else None, now)  # type: ignore[union-attr]
+
+    # -- errors -------------------------------------------------------------
+    def _reply_error(self, status: int, why: str) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.stats.in_flight -= 1
+            pool.stats.errors += 1
+            pool.stats.record(status, perf_counter() - self.t0)
+        elif status != 404:  # no revision to count it against (no route, nothing to fall back to)
+            self.plane.unrouted += 1  # (a 404 for an unknown host is counted by Services.pick)
+        self.waiting_for = None
+        body = why.encode() + b"\n"
+        keep = self.msg_done and self.keep_alive and not self.plane.stopping
+        self.transport.write(b"HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                             b"Connection: %s\r\n\r\n%s" % (
+                                 status, _REASONS[status].encode(), len(body),
+                                 b"keep-alive" if keep else b"close", b"" if self.is_head else body))
+        self._next_request(keep)
+
+    def _reject(self, status: int, why: str) -> None:
+        """A request that cannot be parsed, is too big or refused: answer and close."""
+        self.plane.rejected += 1
+        self.plane.errors.line(f"{status} to {self.peer}: {why}")
+        transport = self.transport
+        transport.write(b"HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        % (status, _REASONS[status].encode()))
+        self.state = CLOSED
+        # A lingering close: FIN after the answer, the client's unread bytes read and
+        # dropped until it closes (the sweeper ends it after LINGER). Closing at once
+        # with bytes unread sends a reset, which can destroy the answer in flight.
+        self.last_active = self.clock()
+        if self.paused:
+            self.paused = False
+            transport.resume_reading()
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
+
+    def _abort_exchange(self, why: str, replied: bool | None = None) -> None:
+        """Cut the exchange: 400 if nothing was answered yet, else a hard close."""
+        up, self.up = self.up, None
+        if replied is None:
+            replied = up is not None and up.got
+        if self.waiting_for is not None:
+            self.waiting_for.forget(self)
+            self.waiting_for = None
+        if up is not None:
+            up.client = None
+            up.transport.close()
+        pool = self.pool
+        if pool is not None and replied:  # counted: the client saw a response start, then a cut
+            self.pool = None
+            pool.stats.in_flight -= 1
+            pool.stats.cut += 1
+            pool.stats.record(up.status if up is not None and up.status else 502,
+                              perf_counter() - self.t0)
+        elif pool is not None:
+            self._leave_pool()
+        self.state = CLOSED
+        if replied:
+            self.plane.errors.line(f"cut the exchange with {self.peer}: {why}")
+            self.transport.abort()
+        else:
+            self._reject(400, why)
+
+    def _crashed(self, e: Exception) -> None:
+        """An error no path above expected: one log line, and the connection ends cleanly."""
+        self.plane.errors.line(f"error on the connection from {self.peer}: "
+                               f"{type(e).__name__}: {e}")
+        if self.state == CLOSED:
+            self.transport.abort()
+            return
+        try:
+            self._abort_exchange(f"{type(e).__name__}")
+        except Exception:
+            self.state = CLOSED
+            self.transport.abort()
+
+    def timed_out(self, status: int) -> None:
+        """Called by the sweeper: a head too slow (408); a response is no_answer()."""
+        self._reject(status, "request head too slow" if status == 408 else f"timed out ({status})")
