@@ -11,7 +11,8 @@ import yaml
 
 from zerodown import config, config_reference
 from zerodown.config import json_schema
-from zerodown.config_reference import WORDS, keys, markdown
+from zerodown.config_reference import keys, markdown
+from zerodown.config_words import WORDS
 from zerodown.hooks import MOMENTS
 from zerodown.hooks_config import HOOK
 from zerodown.routers import embedded_options, haproxy, nginx_options
@@ -70,7 +71,7 @@ def test_router_options_per_kind_are_the_drivers_own():
 def test_every_key_has_words_and_no_words_name_a_missing_key():
     schema = json_schema()
     missing = [path for path, node, _ in keys(schema) if not node.get("description")]
-    assert missing == [], ("keys without words: add them to WORDS in zerodown/config_reference.py, "
+    assert missing == [], ("keys without words: add them to WORDS in zerodown/config_words.py, "
                            "then run .venv/bin/python scripts/config_reference.py")
     assert set(WORDS) - documented() == set(), "words for keys that do not exist"
 

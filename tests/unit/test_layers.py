@@ -33,8 +33,9 @@ PACKAGE = ROOT / "zerodown"
 ALLOWED_CYCLE_EDGES = {("zerodown.proxy.upstream", "zerodown.proxy.exchange")}
 
 CONTROL_PLANE = ("zerodown.analysis", "zerodown.api", "zerodown.cli", "zerodown.commands",
-                 "zerodown.config", "zerodown.config_reference", "zerodown.controller",
-                 "zerodown.daemon", "zerodown.demo", "zerodown.engine", "zerodown.example",
+                 "zerodown.config", "zerodown.config_reference", "zerodown.config_words",
+                 "zerodown.controller", "zerodown.daemon", "zerodown.demo", "zerodown.engine",
+                 "zerodown.example",
                  "zerodown.fakes", "zerodown.hooks", "zerodown.hooks_config",
                  "zerodown.hooks_model", "zerodown.hosts", "zerodown.loadgen", "zerodown.plan",
                  "zerodown.render", "zerodown.routers", "zerodown.runtimes", "zerodown.schema",
