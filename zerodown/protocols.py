@@ -138,6 +138,16 @@ class Host(Protocol):
         """Send `data` to the unix socket `path` there, half-close, read the whole answer
         (HAProxy's command sockets); OSError or RuntimeFailure if it got none."""
 
+    def ask_unix_many(self, path: str, datas: list[str], timeout: float,
+                      stop_at: str | None = None) -> list[str]:
+        """ask_unix for each of `datas` in turn, in one call; with `stop_at` (a regular
+        expression) the first answer matching it is the last (the rest are not sent)."""
+
+    def batch(self, calls: list) -> list:
+        """[(op, args), ...] of read_text, write_text, remove, ask_unix, ask_unix_many run in
+        order there in one call (over SSH: one round trip): their results. One that fails
+        stops the rest; its error is the batch's, as if called alone."""
+
     def argv_of(self, pid: int) -> list[str] | None:
         """The command line `pid` shows (a process may retitle itself); None if gone."""
 

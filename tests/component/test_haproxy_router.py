@@ -253,3 +253,56 @@ def test_attach_mode_down_takes_its_servers_out_and_a_new_state_dir_reconciles(a
     result = run_load_sync(f"http://127.0.0.1:{port}/", connections=4, requests=200)
     assert result.failed() == 0 and result.by_header["X-Version"] == {"v2": 200}, \
         result.summary()
+
+
+class CountingHost:
+    """This machine, each call counted: over SSH each is one round trip to the host."""
+
+    def __init__(self):
+        from zerodown.hosts.local import LOCAL
+        self.inner, self.calls = LOCAL, []
+
+    def __getattr__(self, name):
+        value = getattr(self.inner, name)
+        if not callable(value):
+            return value
+
+        def counted(*args, **kwargs):
+            self.calls.append(name)
+            return value(*args, **kwargs)
+        return counted
+
+
+def test_a_table_change_is_three_calls_to_haproxys_host_and_sends_only_changed_files(
+        apps, tmp_path):
+    host = CountingHost()
+    router = HAProxyRouter(tmp_path / "haproxy", f"127.0.0.1:{free_port()}", service="shop",
+                           host=host)
+    router.ensure_running()
+    try:
+        router.apply(split(apps, 1, 90))
+        config = (tmp_path / "haproxy" / "haproxy.cfg").stat().st_mtime_ns
+        host.calls.clear()
+        router.apply(split(apps, 2, 60))  # weights move: maps swapped, the config unchanged
+        assert host.calls == ["read_text", "batch", "ask_unix_many"], host.calls
+        assert (tmp_path / "haproxy" / "haproxy.cfg").stat().st_mtime_ns == config
+        result = run_load_sync(router.url, connections=4, requests=1000)
+        share = result.by_header["X-Version"].get("v2", 0) / result.sent * 100
+        assert result.failed() == 0 and 33 <= share <= 47, result.summary()
+        host.calls.clear()
+        assert router.apply(split(apps, 3, 60)) is True  # a new version: nothing to change
+        assert host.calls == ["read_text", "batch", "ask_unix_many"], host.calls
+        # a config file changed behind its back is written again by the next start
+        (tmp_path / "haproxy" / "haproxy.cfg").write_text("broken")
+        router.stop()
+        router.ensure_running()
+        assert get(router.port).status == 200
+    finally:
+        router.stop()
+
+
+def test_a_refused_command_stops_the_batch_and_names_the_command(router, apps):
+    router.apply(split(apps, 1, 90))
+    with pytest.raises(RouterError, match=r"refused `set server lane0/nope weight 3`"):
+        router.cli.run_all(["set server lane0/nope weight 3", "disable frontend zd_shop"])
+    assert get(router.port).status == 200  # the command after the refused one was not sent

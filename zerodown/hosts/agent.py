@@ -79,6 +79,8 @@ OPS = {
     "send_signal": local.send_signal,
     "argv_of": local.argv_of,
     "ask_unix": local.ask_unix,
+    "ask_unix_many": local.ask_unix_many,
+    "batch": local.batch,
     "children": local.children,
     "preflight": _preflight,
     "release_prepare": releases.prepare,

@@ -318,6 +318,32 @@ def ask_unix(path: str, data: str, timeout: float) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
+def ask_unix_many(path: str, datas: list[str], timeout: float, stop_at: str | None = None
+                  ) -> list[str]:
+    """ask_unix() for each of `datas` in turn, one connection each (HAProxy answers one
+    command a connection); the answers. With `stop_at` (a regular expression), the answer
+    that matches it is the last one: the commands after a refused one are not sent."""
+    import re
+    answers = []
+    for data in datas:
+        answers.append(ask_unix(path, data, timeout))
+        if stop_at is not None and re.search(stop_at, answers[-1]):
+            break
+    return answers
+
+
+def batch(calls: list) -> list:
+    """Several of this module's file and socket calls in one: [[op, [args...]], ...] run in
+    order (BATCH_OPS); their results. One that raises stops the rest and its error is the
+    batch's, so over SSH a batch is one round trip whose answer comes whole or not at all."""
+    ops = {"read_text": read_text, "write_text": write_text, "remove": remove,
+           "ask_unix": ask_unix, "ask_unix_many": ask_unix_many}
+    for op, _ in calls:
+        if op not in ops:
+            raise ValueError(f"no batch operation {op!r}; valid: {', '.join(ops)}")
+    return [ops[op](*args) for op, args in calls]
+
+
 def argv_of(pid: int) -> list[str] | None:
     """The command line of `pid` as it shows it (a process may retitle itself: nginx);
     None if it is gone."""
@@ -376,6 +402,8 @@ class LocalHost:
     send_signal = staticmethod(send_signal)
     argv_of = staticmethod(argv_of)
     ask_unix = staticmethod(ask_unix)
+    ask_unix_many = staticmethod(ask_unix_many)
+    batch = staticmethod(batch)
     children = staticmethod(children)
     code_root = staticmethod(code_root)
     python = sys.executable   # the interpreter a router starts the embedded proxy with

@@ -154,6 +154,15 @@ class SshHost:
     def ask_unix(self, path: str, data: str, timeout: float) -> str:
         return self._call("ask_unix", path, data, timeout, timeout=timeout + 5)
 
+    def ask_unix_many(self, path: str, datas: list[str], timeout: float,
+                      stop_at: str | None = None) -> list[str]:
+        return self._call("ask_unix_many", path, datas, timeout, stop_at,
+                          timeout=timeout * max(1, len(datas)) + 5)
+
+    def batch(self, calls: list) -> list:
+        return self._call("batch", [[op, list(args)] for op, args in calls],
+                          timeout=self.step_timeout + 5)
+
     def argv_of(self, pid: int) -> list[str] | None:
         return self._call("argv_of", pid)
 

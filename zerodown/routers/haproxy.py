@@ -43,6 +43,7 @@ haproxy_attach.py for what it needs and does.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -63,13 +64,14 @@ from zerodown.routers.common import (await_process, check_socket_path, locked,
 from zerodown.routers import haproxy_attach as attach
 from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_stats, haproxy_tls
-from zerodown.routers.haproxy_cli import CommandSocket, parse_proc
+from zerodown.routers.haproxy_cli import CommandSocket, checked, parse_proc
 from zerodown.schema import Invalid, duration, integer
 from zerodown.table_version import check_newer
 from zerodown.tls_config import TlsSettings
 
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 40.0
+CONFIG = "haproxy.cfg"
 OLD_WORKER_WAIT = 1.0  # how long a reload follows the old worker's counters as it drains
 OPTIONS = {"socket": "path of the stats socket of an HAProxy to drive (attach mode)",
            "backend": "the backend to manage in attach mode",
@@ -116,6 +118,8 @@ class State:
     running_shape: render.Shape | None = None  # the shape of the config the master runs
     owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # server -> (rev, id)
     retired: dict[str, dict[str, int]] = field(default_factory=dict)  # rev -> counters
+    # file name -> sha256 of the text last written there: an apply sends only what changed
+    written: dict[str, str] = field(default_factory=dict)
 
 
 class HAProxyRouter:
@@ -139,7 +143,7 @@ class HAProxyRouter:
         self.listen, self.service = listen, service
         self.attach_backend: str | None = opts.get("backend")
         self.lanes, self.binary = opts["lanes"], opts.get("binary", "haproxy")
-        self.config_path = self.state_dir / "haproxy.cfg"
+        self.config_path = self.state_dir / CONFIG
         self.state_file = self.state_dir / "haproxy.json"
         self.pid_file = self.state_dir / "haproxy.pid"
         self.log_path = self.state_dir / "haproxy.log"
@@ -194,16 +198,14 @@ class HAProxyRouter:
             layout = render.plan_layout(target, state.layout, self.lanes, self.reserve)
             _own(state, table)
             state.table, state.layout = table, layout
-            self._save(state)  # durable before it is acted on
-            self._write_files(target, layout)
-            if not self.answers():
-                raise RouterError(f"HAProxy for {self.state_dir} does not answer on "
-                                  f"{self.cli.path}; start it first (zerodown up)")
-            if state.running_shape != layout.shape:
+            reload = state.running_shape != layout.shape
+            files = self._files(target, layout)
+            queries = [] if reload else self._queries(files)
+            answers = self._write_and_ask(state, files, queries)
+            if reload:
                 self._reload(state)
                 return True
-            did = self._converge(target, layout, state)
-            self._save(state)
+            did = self._converge(target, layout, state, dict(zip(queries, answers)))
             return changed or did
 
     def drained(self, backend_id: str) -> bool:
@@ -261,7 +263,7 @@ class HAProxyRouter:
             state = self._load()
             target = _resolved(state.table)
             layout = state.layout or render.plan_layout(target, None, self.lanes, self.reserve)
-            self._write_files(target, layout)
+            self._write_files(target, layout, state)
             self._check_config()
             argv = [self.binary, "-W", "-S", self.master.path, "-f", str(self.config_path)]
             try:
@@ -307,44 +309,81 @@ class HAProxyRouter:
 
     # --- applying ------------------------------------------------------------------
 
-    def _converge(self, target: RoutingTable, layout: render.Layout, state: State) -> bool:
-        """Runtime API commands from what HAProxy has to what `target` asks; True if any."""
-        live = render.parse_servers_state(self.cli.run("show servers state"))
+    def _queries(self, files: dict[str, str]) -> list[str]:
+        """What _converge() reads of HAProxy, asked with the files' writing: its servers, its
+        maps, and a new version of each map (allocating one changes nothing until commit)."""
+        maps = [str(self.state_dir / name) for name in files if name != CONFIG]
+        return ["show servers state", *(f"show map {m}" for m in maps),
+                *(f"prepare map {m}" for m in maps)]
+
+    def _write_and_ask(self, state: State, files: dict[str, str], queries: list[str]
+                       ) -> list[str]:
+        """One call to HAProxy's host (over SSH one round trip): the state saved (durable
+        before it is acted on), the files whose text changed since they were last written,
+        the state again with their digests, whether HAProxy answers, then `queries`."""
+        calls = self._writes(state, files)
+        calls.append(("ask_unix", [self.cli.path, "show info\n", self.cli.timeout]))
+        if queries:
+            calls.append(self.cli.batch_call(queries))
+        try:
+            with self.cli.talking():
+                results = self.host.batch(calls)
+        except RouterError:
+            if not self.answers():
+                raise RouterError(f"HAProxy for {self.state_dir} does not answer on "
+                                  f"{self.cli.path}; start it first (zerodown up)") from None
+            raise
+        if "Name: HAProxy" not in results[len(calls) - 1 - bool(queries)]:
+            raise RouterError(f"HAProxy for {self.state_dir} does not answer on "
+                              f"{self.cli.path}; start it first (zerodown up)")
+        return self.cli.checked_all(queries, results[-1]) if queries else []
+
+    def _converge(self, target: RoutingTable, layout: render.Layout, state: State,
+                  read: dict[str, str]) -> bool:
+        """Runtime API commands from what HAProxy has (`read`: the answers to _queries())
+        to what `target` asks, sent in one call; True if any."""
+        live = render.parse_servers_state(read["show servers state"])
         files = render.map_files(target, layout)
-        live_maps = {f: render.parse_map(self.cli.run(f"show map {self.state_dir / f}"))
-                     for f in files}
+        live_maps = {f: render.parse_map(read[f"show map {self.state_dir / f}"]) for f in files}
         plan = render.plan_runtime(target, layout, live, live_maps)
-        for command in plan.before:
-            self.cli.run(command)
+        commands = list(plan.before)
         for name, entries in plan.maps:
             path = str(self.state_dir / name)
-            version = self.cli.run(f"prepare map {path}").rsplit(":", 1)[-1].strip()
-            for command in render.map_commands(path, version, entries):
-                self.cli.run(command)
-            self.cli.run(f"commit map @{version} {path}")
-        for command in plan.after:
-            self.cli.run(command)
-        self._collect(target, layout, state, live)
+            version = read[f"prepare map {path}"].rsplit(":", 1)[-1].strip()
+            commands += render.map_commands(path, version, entries)
+            commands.append(f"commit map @{version} {path}")
+        commands += plan.after
+        rows = render.parse_stat(self.cli.run_all([*commands, "show stat"])[-1])
+        if self._collect(target, layout, state, live, rows):
+            self._save(state)
         return not plan.empty()
 
     def _collect(self, target: RoutingTable, layout: render.Layout, state: State,
-                 live: list[render.LiveServer]) -> None:
-        """Delete servers that left and drained, keeping their counters in `retired`."""
-        rows = render.parse_stat(self.cli.run("show stat"))
+                 live: list[render.LiveServer], rows: list[dict[str, str]]) -> bool:
+        """Delete servers that left and drained (`rows`: `show stat` after the changes),
+        keeping their counters in `retired`; True if any went."""
         by_server = {(render.lane_index(r["pxname"]), r["svname"]): r
                      for r in haproxy_stats.server_rows(rows)}
         busy = {k: haproxy_stats.busy(r) for k, r in by_server.items()}
-        for lane, name in render.deletable(live, target, layout, busy):
-            if (lane, name) not in by_server:
-                continue
+        gone = [(lane, name) for lane, name in render.deletable(live, target, layout, busy)
+                if (lane, name) in by_server]
+        commands = [f"del server {render.lane_backend(lane)}/{name}" for lane, name in gone]
+        if not commands:
+            return False
+        with self.cli.talking():
+            answers = self.host.ask_unix_many(*self.cli.batch_call(commands, stop=False)[1])
+        deleted = False
+        for (lane, name), command, answer in zip(gone, commands, answers):
             try:
-                self.cli.run(f"del server {render.lane_backend(lane)}/{name}")
+                checked(command, answer)
             except RouterError:
                 continue  # e.g. idle connections still attached: try again next time
+            deleted = True
             owner = state.owners.get(name)
             if owner is not None:
                 haproxy_stats.add(state.retired.setdefault(owner[0], {}),
                                   haproxy_stats.counters(by_server[(lane, name)]))
+        return deleted
 
     def _reload(self, state: State) -> None:
         """A new worker on the new configuration; the old one finishes its requests."""
@@ -441,13 +480,34 @@ class HAProxyRouter:
 
     # --- files and processes -----------------------------------------------------------
 
-    def _write_files(self, target: RoutingTable, layout: render.Layout) -> None:
+    def _files(self, target: RoutingTable, layout: render.Layout) -> dict[str, str]:
+        """The maps and haproxy.cfg (last) by name in state_dir; TLS copies written first."""
         if self.settings.tls is not None:
             self._write_certificates(self.settings.tls)
-        for name, entries in render.map_files(target, layout).items():
-            self.host.write_text(str(self.state_dir / name), render.map_text(entries))
-        self.host.write_text(str(self.config_path),
-                             render.render_config(self.settings, layout, target))
+        files = {name: render.map_text(entries)
+                 for name, entries in render.map_files(target, layout).items()}
+        files[CONFIG] = render.render_config(self.settings, layout, target)
+        return files
+
+    def _write_files(self, target: RoutingTable, layout: render.Layout, state: State) -> None:
+        """Every file written whole (before a start), in one call."""
+        self.host.batch(self._writes(state, self._files(target, layout), every=True))
+
+    def _writes(self, state: State, files: dict[str, str], every: bool = False
+                ) -> list[tuple[str, list]]:
+        """Host.batch calls saving `state` then writing `files` (`every`, or those whose
+        text changed since last written), then `state` again with their digests: a file
+        whose writing may have failed has no digest, so it is written again next time."""
+        changed = {name: text for name, text in files.items()
+                   if every or state.written.get(name) != _digest(text)}
+        for name in changed:
+            state.written.pop(name, None)
+        calls: list[tuple[str, list]] = [("write_text", [str(self.state_file), _dump(state)])]
+        calls += [("write_text", [str(self.state_dir / n), t]) for n, t in changed.items()]
+        if changed:
+            state.written.update({n: _digest(t) for n, t in changed.items()})
+            calls.append(("write_text", [str(self.state_file), _dump(state)]))
+        return calls
 
     def _write_certificates(self, tls: TlsSettings) -> None:
         """HAProxy's copies (cert + key in one 0600 PEM each) and their crt-list. A copy whose
@@ -490,14 +550,10 @@ class HAProxyRouter:
         return State(table_json.from_dict(data["table"]),
                      _layout_from(data.get("layout")), _shape_from(data.get("running_shape")),
                      {k: tuple(v) for k, v in data.get("owners", {}).items()},  # type: ignore[misc]
-                     data.get("retired", {}))
+                     data.get("retired", {}), data.get("written", {}))
 
     def _save(self, state: State) -> None:
-        self.host.write_text(str(self.state_file), json.dumps({
-            "table": table_json.to_dict(state.table),
-            "layout": _layout_to(state.layout),
-            "running_shape": asdict(state.running_shape) if state.running_shape else None,
-            "owners": state.owners, "retired": state.retired}, indent=1) + "\n")
+        self.host.write_text(str(self.state_file), _dump(state))
 
     def _record(self, pid: int) -> None:
         self.host.write_text(str(self.pid_file), json.dumps({
@@ -528,6 +584,20 @@ class HAProxyRouter:
         return locked(self._lock, self.local_dir / "haproxy.lock")
 
 
+
+
+def _dump(state: State) -> str:
+    """haproxy.json's text."""
+    return json.dumps({
+        "table": table_json.to_dict(state.table),
+        "layout": _layout_to(state.layout),
+        "running_shape": asdict(state.running_shape) if state.running_shape else None,
+        "owners": state.owners, "retired": state.retired, "written": state.written},
+        indent=1) + "\n"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _own(state: State, table: RoutingTable) -> None:
