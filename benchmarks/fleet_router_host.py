@@ -7,8 +7,9 @@ Builds the test fleet (tests/support/fleet.py), then for each router kind, first
 then on fleet host zdf1 (over the ssh runtime's connection, as `router: {host: zdf1}`
 does): starts the load balancer, applies `--applies` tables that move weight between two
 revisions (each a real change: nginx reloads, HAProxy swaps a map, the proxy swaps its
-table), and times apply(), stats() and drained() — the calls a deployment makes. No
-traffic: the figure is the driver's own round trips, which SSH adds to.
+table), and times apply(), stats() and drained() — the calls a deployment makes — and
+counts an apply's calls to the remote host (each a round trip over SSH). No traffic: the
+figure is the driver's own round trips, which SSH adds to.
 """
 
 from __future__ import annotations
@@ -50,6 +51,19 @@ def tables(n: int, fleet) -> list[RoutingTable]:
     return out
 
 
+def count_calls(host) -> list[str]:
+    """Every call the router makes to its remote host (one round trip each), as it goes."""
+    calls: list[str] = []
+    if host.remote:
+        inner = host._call
+
+        def counted(op, *args, **kwargs):
+            calls.append(op)
+            return inner(op, *args, **kwargs)
+        host._call = counted
+    return calls
+
+
 def measure(fleet, kind: str, remote: bool, applies: int) -> dict[str, float]:
     folder = Path(tempfile.mkdtemp(prefix="zd-bench-lb-"))
     router_text = {"embedded": "{kind: embedded%s}", "haproxy": "{kind: haproxy%s}",
@@ -64,11 +78,13 @@ def measure(fleet, kind: str, remote: bool, applies: int) -> dict[str, float]:
         ctl.ensure_router()
         start = time.monotonic() - t0
         router = ctl.router()
-        apply_t, stats_t, drained_t = [], [], []
+        calls = count_calls(router.host)
+        apply_t, stats_t, drained_t, apply_calls = [], [], [], []
         for table in tables(applies, fleet):
-            t0 = time.monotonic()
+            t0, n = time.monotonic(), len(calls)
             router.apply(table)
             apply_t.append(time.monotonic() - t0)
+            apply_calls.append(len(calls) - n)
             t0 = time.monotonic()
             router.stats()
             stats_t.append(time.monotonic() - t0)
@@ -77,6 +93,7 @@ def measure(fleet, kind: str, remote: bool, applies: int) -> dict[str, float]:
             drained_t.append(time.monotonic() - t0)
         router.stop()
         return {"start": start, "apply": statistics.median(apply_t),
+                "calls": statistics.median(apply_calls) if remote else 0,
                 "stats": statistics.median(stats_t), "drained": statistics.median(drained_t)}
     finally:
         if "runtime" in ctl._drivers:
@@ -95,13 +112,13 @@ def main() -> int:
         return 1
     with Fleet(3) as fleet:
         print(f"{'kind':9} {'where':6} {'start s':>8} {'apply ms':>9} {'stats ms':>9} "
-              f"{'drained ms':>11}   (medians of {args.applies})")
+              f"{'drained ms':>11} {'calls/apply':>11}   (medians of {args.applies})")
         for kind in args.kinds:
             for remote in (False, True):
                 m = measure(fleet, kind, remote, args.applies)
                 print(f"{kind:9} {'zdf1' if remote else 'here':6} {m['start']:8.2f} "
                       f"{m['apply'] * 1000:9.1f} {m['stats'] * 1000:9.1f} "
-                      f"{m['drained'] * 1000:11.1f}", flush=True)
+                      f"{m['drained'] * 1000:11.1f} {m['calls'] or '':>11}", flush=True)
     return 0
 
 
