@@ -179,6 +179,9 @@ def test_haproxy_commands_on_a_host_cut_off_fail_never_answer_empty(lb_stack, he
                                               r": host zdf1"):
             router.cli.run("set server lane0/x weight 1")
         assert time.monotonic() - started < 15   # bounded by the command's timeout
+        with pytest.raises(RouterError, match=r"cannot talk to HAProxy's stats socket .*"
+                                              r": host zdf1"):  # an apply's batch of them
+            router.cli.run_all(["set server lane0/x weight 1", "show stat"])
     finally:
         healthy_fleet.heal(healthy_fleet.hosts[0])
     assert router.answers()
