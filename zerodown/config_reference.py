@@ -21,6 +21,8 @@ from typing import Any, Iterator
 
 import yaml
 
+from zerodown.config_checks import option_checks
+from zerodown.config_model import ROUTER_COMMON
 from zerodown.config_words import SHARED, WORDS
 
 # Router options by kind come from each driver's own table of what it accepts.
@@ -39,9 +41,8 @@ ROUTER_TYPES = {"socket": "string", "backend": "string", "lanes": "integer", "bi
 def driver_options(section: str) -> dict[str, tuple[str, ...]]:
     """The options each router (or runtime) kind accepts: the keys of the table its option
     check reads (PARSERS or OPTIONS beside its parse_options), as validate runs it."""
-    from zerodown.config import _option_checks
     out = {}
-    for (where, kind), check in _option_checks().items():
+    for (where, kind), check in option_checks().items():
         if where == section:
             module = sys.modules[check.__module__]
             out[kind] = tuple(getattr(module, "PARSERS", None) or getattr(module, "OPTIONS"))
@@ -74,7 +75,7 @@ def driver_schema(section: str, kinds: tuple[str, ...]) -> dict:
                 "properties": {"kind": {"const": kind}, **{
                     k: {**({"type": ROUTER_TYPES[k]} if k in ROUTER_TYPES else {}),
                         **({"default": defaults[k]} if k in defaults else {})}
-                    for k in tables.get(kind, ()) + (_router_common() if section == "router" else ())}}}
+                    for k in tables.get(kind, ()) + (ROUTER_COMMON if section == "router" else ())}}}
     return {"anyOf": [{"enum": list(kinds)}, *(one(k) for k in kinds)]}
 
 
@@ -267,8 +268,3 @@ def _example(node: dict) -> str:
     text = yaml.safe_dump(node["examples"][0], default_flow_style=True, width=1000,
                           allow_unicode=True).strip().removesuffix("\n...").strip()
     return "`" + text.replace("|", "\\|") + "`"
-
-
-def _router_common() -> tuple[str, ...]:
-    from zerodown.config import ROUTER_COMMON  # config imports this module's words lazily too
-    return ROUTER_COMMON

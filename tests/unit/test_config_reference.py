@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from zerodown import config, config_reference
+from zerodown import config, config_checks, config_reference
 from zerodown.config import json_schema
 from zerodown.config_reference import keys, markdown
 from zerodown.config_words import WORDS
@@ -42,7 +42,7 @@ def accepted() -> set[str]:
     out |= {f"tls.{k}" for k in tls_config.SECTION.fields}
     out |= {f"tls.certificates.{k}" for k in tls_config.NAMED.fields}
     out |= {"router.kind", "runtime.kind"} | {f"router.{k}" for k in config.ROUTER_COMMON}
-    for (section, _), check in config._option_checks().items():  # each driver's own table
+    for (section, _), check in config_checks.option_checks().items():  # each driver's own table
         module = sys.modules[check.__module__]
         table = getattr(module, "PARSERS", None) or getattr(module, "OPTIONS")
         out |= {f"{section}.{k}" for k in table}
@@ -64,7 +64,7 @@ def test_router_options_per_kind_are_the_drivers_own():
     assert set(kinds["nginx"]) == set(nginx_options.PARSERS)
     assert set(kinds["embedded"]) == set(embedded_options.PARSERS)
     assert set(kinds) == set(config.ROUTER_KINDS)
-    checked = {kind for section, kind in config._option_checks() if section == "router"}
+    checked = {kind for section, kind in config_checks.option_checks() if section == "router"}
     assert checked <= set(kinds), "a router kind whose options the reference does not know"
 
 

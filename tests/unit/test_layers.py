@@ -33,7 +33,8 @@ PACKAGE = ROOT / "zerodown"
 ALLOWED_CYCLE_EDGES = {("zerodown.proxy.upstream", "zerodown.proxy.exchange")}
 
 CONTROL_PLANE = ("zerodown.analysis", "zerodown.api", "zerodown.cli", "zerodown.commands",
-                 "zerodown.config", "zerodown.config_reference", "zerodown.config_words",
+                 "zerodown.config", "zerodown.config_checks", "zerodown.config_model",
+                 "zerodown.config_reference", "zerodown.config_words",
                  "zerodown.controller", "zerodown.daemon", "zerodown.demo", "zerodown.engine",
                  "zerodown.example",
                  "zerodown.fakes", "zerodown.hooks", "zerodown.hooks_config",
