@@ -22,9 +22,9 @@ from zerodown.config_model import (ROUTER_COMMON, AppConfig, ControllerConfig, H
 from zerodown.errors import ConfigError
 from zerodown.hooks_config import parse_hooks
 from zerodown.tls_config import parse_tls
-from zerodown.schema import (ENV_NAME, Amount, Context, Invalid, Section, address, boolean, clip,
-                             command, duration, enum, env, integer, join, list_of, nested,
-                             optional, shown, template, text)
+from zerodown.schema import (ENV_NAME, Amount, Invalid, address, boolean, clip, command, duration,
+                             enum, env, integer, optional, shown, template, text)
+from zerodown.schema_sections import Context, Section, join, list_of, nested
 from zerodown.strategies.options import (STRATEGIES, AnalysisConfig, AnalysisStep,
                                          BlueGreenStrategy, CanaryStrategy, InPlaceStrategy,
                                          MatchRule, PauseStep, RollingStrategy, StrategyConfig,

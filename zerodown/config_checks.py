@@ -11,7 +11,7 @@ import os
 
 from zerodown.config_model import ServiceConfig
 from zerodown.errors import ConfigError
-from zerodown.schema import Context, join
+from zerodown.schema_sections import Context, join
 from zerodown.strategies.options import check_strategy
 
 

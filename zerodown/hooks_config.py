@@ -13,9 +13,9 @@ import urllib.parse
 from typing import Any
 
 from zerodown.hooks_model import METHODS, MOMENTS, HookSpec, Hooks
-from zerodown.schema import (ENV_NAME, TOKEN, Context, Invalid, Kind, Section, boolean, duration, enum,
-                             items, join, nested, no_nul, optional, parse_duration, shown,
-                             string_map, suggest, text)
+from zerodown.schema import (ENV_NAME, TOKEN, Invalid, Kind, boolean, duration, enum, no_nul,
+                             optional, parse_duration, shown, string_map, suggest, text)
+from zerodown.schema_sections import Context, Section, items, join, nested
 
 
 def _command(v: Any) -> tuple[str, ...] | str:

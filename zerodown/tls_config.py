@@ -23,8 +23,8 @@ from typing import Any
 
 from zerodown.errors import UsageError
 from zerodown.proxy.tls import HOST_NAME, CertFiles, TlsConfig, server_context
-from zerodown.schema import Context, Invalid, Kind, Section, address, boolean, join, list_of, \
-    nested, optional, shown, text
+from zerodown.schema import Invalid, Kind, address, boolean, optional, shown, text
+from zerodown.schema_sections import Context, Section, join, list_of, nested
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from zerodown.config_words import WORDS
 from zerodown.hooks import MOMENTS
 from zerodown.hooks_config import HOOK
 from zerodown.routers import embedded_options, haproxy, nginx_options
-from zerodown.schema import Section
+from zerodown.schema_sections import Section
 from zerodown.strategies import options, shadow_options
 from zerodown import tls_config
 

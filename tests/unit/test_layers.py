@@ -34,13 +34,12 @@ ALLOWED_CYCLE_EDGES = {("zerodown.proxy.upstream", "zerodown.proxy.exchange")}
 
 CONTROL_PLANE = ("zerodown.analysis", "zerodown.api", "zerodown.cli", "zerodown.commands",
                  "zerodown.config", "zerodown.config_checks", "zerodown.config_model",
-                 "zerodown.config_reference", "zerodown.config_words",
-                 "zerodown.controller", "zerodown.daemon", "zerodown.demo", "zerodown.engine",
-                 "zerodown.example",
+                 "zerodown.config_reference", "zerodown.config_words", "zerodown.controller",
+                 "zerodown.daemon", "zerodown.demo", "zerodown.engine", "zerodown.example",
                  "zerodown.fakes", "zerodown.hooks", "zerodown.hooks_config",
                  "zerodown.hooks_model", "zerodown.hosts", "zerodown.loadgen", "zerodown.plan",
                  "zerodown.render", "zerodown.routers", "zerodown.runtimes", "zerodown.schema",
-                 "zerodown.strategies", "zerodown.yaml_input")
+                 "zerodown.schema_sections", "zerodown.strategies", "zerodown.yaml_input")
 
 
 def _name(path: Path) -> str:

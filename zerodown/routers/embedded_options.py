@@ -29,8 +29,8 @@ from typing import Any, Mapping
 
 from zerodown.errors import UsageError
 from zerodown.proxy.hosts import HOST, NAME, HostTable, Site, check_site
-from zerodown.schema import (ENV_NAME, Invalid, address, boolean, driver_options, duration,
-                             shown, text)
+from zerodown.schema import ENV_NAME, Invalid, address, boolean, duration, shown, text
+from zerodown.schema_sections import driver_options
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from zerodown.schema import Invalid, driver_options, duration, integer, parse_duration, shown
+from zerodown.schema import Invalid, duration, integer, parse_duration, shown
+from zerodown.schema_sections import driver_options
 
 
 @dataclass(frozen=True)

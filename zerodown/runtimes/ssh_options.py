@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from zerodown.schema import Invalid, driver_options, duration, integer, shown, text
+from zerodown.schema import Invalid, duration, integer, shown, text
+from zerodown.schema_sections import driver_options
 
 # [user@]host[:port]; host: an ssh_config name, a DNS name or an IPv4 address, or [IPv6]
 _HOST = re.compile(r"^(?:(?P<user>[A-Za-z_][A-Za-z0-9_.-]{0,31})@)?"

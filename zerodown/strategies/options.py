@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 
 from zerodown import linear_regex
 from zerodown.model import Sticky
-from zerodown.schema import (Amount, Context, Invalid, Kind, Section, address, amount, boolean,
-                             duration, enum, integer, join, list_of, nested, number, optional,
-                             shown, suggest, text, ENV_NAME, TOKEN)
+from zerodown.schema import (Amount, Invalid, Kind, address, amount, boolean, duration, enum,
+                             integer, number, optional, shown, suggest, text, ENV_NAME, TOKEN)
+from zerodown.schema_sections import Context, Section, join, list_of, nested
 from zerodown.strategies.shadow_options import SHADOW, ShadowConfig, ShadowStep, parse_shadow
 
 

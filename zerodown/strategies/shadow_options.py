@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
-from zerodown.schema import (Context, Invalid, Kind, Section, duration, enum, integer, list_of,
-                             number, optional, shown, text, TOKEN)
+from zerodown.schema import (Invalid, Kind, duration, enum, integer, number, optional, shown, text,
+                             TOKEN)
+from zerodown.schema_sections import Context, Section, list_of
 from zerodown.shadow.diff import PathError, parse_path
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
