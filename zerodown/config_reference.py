@@ -36,6 +36,7 @@ ROUTER_TYPES = {"socket": "string", "backend": "string", "lanes": "integer", "bi
                 "metrics": "string", "metrics_token_env": "string", "python": "string",
                 "host": "string", "http2_prior_knowledge": "boolean",
                 "shared": "string", "hosts": "array", "path_prefix": "string",
+                "strip_path_prefix": "boolean",
                 "response_timeout": ["string", "number"],
                 "connect_timeout": ["string", "number"]}
 def driver_options(section: str) -> dict[str, tuple[str, ...]]:

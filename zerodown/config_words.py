@@ -150,8 +150,13 @@ WORDS: W = {
                      "`*.example.com` for any subdomain); left out: any host no other service "
                      "names. An unknown host gets 404.", ["shop.example.com", "*.shop.example.com"]),
     "router.path_prefix": ("embedded, with `shared`: the path prefix this service answers under "
-                           "its hosts (the longest matching prefix wins; the path is forwarded "
-                           "unchanged).", "/"),
+                           "its hosts (the longest matching prefix wins, on a segment boundary; "
+                           "its backends get the path without it, see strip_path_prefix).",
+                           "/"),
+    "router.strip_path_prefix": ("embedded, with `shared` and `path_prefix`: true (default, as "
+                                 "kamal-proxy): `/api/users?x` reaches the backend as "
+                                 "`/users?x`, with `X-Forwarded-Prefix: /api`; false: the path "
+                                 "goes unchanged.", True),
     "router.socket": ("haproxy, attach mode: the stats socket (`level admin`) of an HAProxy you "
                       "run; zerodown starts nothing and manages one backend of it.",
                       "/run/haproxy/admin.sock"),

@@ -82,3 +82,20 @@ def test_deploy_with_service_and_host_registers_it_beside_the_others(proxy, app_
     err = zd(proxy, "deploy", "x", "--host", "a.test", "--target", f"{HOST}:{shop.port}",
              code=2).stderr
     assert "add --service NAME" in err
+
+
+def test_deploy_path_prefix_strips_unless_told_not_to(proxy, app_factory):
+    """kamal-proxy's flags: --path-prefix strips by default, --strip-path-prefix=false keeps it."""
+    api, legacy = app_factory("api"), app_factory("legacy")
+    zd(proxy, "deploy", "a1", "--service", "api", "--host", "example.com", "--path-prefix",
+       "/api", "--target", f"{HOST}:{api.port}")
+    zd(proxy, "deploy", "l1", "--service", "legacy", "--host", "example.com", "--path-prefix",
+       "/version", "--strip-path-prefix=false", "--target", f"{HOST}:{legacy.port}")
+    assert get(proxy.port, "/api", headers={"Host": "example.com"}).text == "hello from api\n"
+    kept = get(proxy.port, "/version", headers={"Host": "example.com"})  # the app's own /version
+    assert kept.status == 200 and json.loads(kept.text)["version"] == "legacy"
+    listed = zd(proxy, "services").stdout
+    assert "/version (kept in the path)" in listed and "/api (kept" not in listed
+    err = zd(proxy, "deploy", "x", "--service", "y", "--path-prefix", "/y",
+             "--strip-path-prefix=maybe", "--target", f"{HOST}:{api.port}", code=2).stderr
+    assert "true or false, got 'maybe'" in err

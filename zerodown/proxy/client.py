@@ -86,10 +86,12 @@ class AdminClient:
         return self._json("GET", self.prefix + "/stats")
 
     def register(self, hosts: tuple[str, ...] | list[str], path_prefix: str = "/",
-                 config: str = "") -> bool:
+                 config: str = "", strip_prefix: bool = True) -> bool:
         """Register this client's service with its site (PUT /services/NAME); True if
-        that changed anything. A conflict with another service raises RouterError (409)."""
-        body = json.dumps({"hosts": list(hosts), "path_prefix": path_prefix, "config": config})
+        that changed anything. A conflict with another service raises RouterError (409).
+        `strip_prefix`: its backends see paths without path_prefix (proxy/prefix.py)."""
+        body = json.dumps({"hosts": list(hosts), "path_prefix": path_prefix,
+                           "strip_path_prefix": strip_prefix, "config": config})
         status, data = self.request("PUT", self.prefix, body.encode())
         payload = json.loads(data or b"{}")
         if status != 200:

@@ -45,6 +45,8 @@ class DataPlane:
                  service: str = "zerodown", front: DataPlane | None = None):
         self.loop, self.settings, self.persist, self.service = loop, settings, persist, service
         self.sites = None  # a services.Services while several services share the listener
+        # its site's path prefix, taken off each request's target (services.py); b"": none
+        self.strip_prefix, self.prefix_line = b"", b""
         # every service's plane on this listener, the front first (the front's list, shared)
         self.planes: list[DataPlane] = front.planes if front is not None else []
         self.planes.append(self)

@@ -54,6 +54,8 @@ class Plane(Protocol):
     forwarded_proto: bytes  # b"\r\nX-Forwarded-Proto: http(s)\r\n", by the listener's scheme
     unrouted: int
     sites: Any  # services.Services while several services share the listener, else None
+    strip_prefix: bytes  # the service's path prefix, taken off the target (prefix.py), or b""
+    prefix_line: bytes  # X-Forwarded-Prefix: saying so
     mirror: Tap | None  # while a shadow runs (its owner: zerodown/shadow/mirror.ProxyMirror)
     h2c: Any  # with --http2-prior-knowledge: h2session.prior_knowledge, else None
     errors: ErrorLog

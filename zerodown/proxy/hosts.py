@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from zerodown.errors import UsageError
+from zerodown.proxy.prefix import normal
 
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # a service's: a file and URL segment
@@ -35,6 +36,9 @@ class Site:
     service: str
     hosts: tuple[str, ...] = ()  # exact names or "*.suffix"; (): any host no other site names
     path_prefix: str = "/"
+    # the backend sees the path without path_prefix (kamal-proxy's default), told it in
+    # X-Forwarded-Prefix (prefix.py); False: the path goes unchanged
+    strip_prefix: bool = True
 
 
 def check_site(name: str, site: Site) -> None:
@@ -74,7 +78,7 @@ class HostTable:
         self.anyhost: list[tuple[bytes, str]] = []
         seen: dict[tuple[str, bytes], str] = {}
         for site in sites:
-            prefix = "/" + site.path_prefix.strip("/") if site.path_prefix.strip("/") else "/"
+            prefix = normal(site.path_prefix)
             if not site.path_prefix.startswith("/"):
                 raise UsageError(f"service {site.service}: path prefix {site.path_prefix!r} "
                                  f"must start with /")

@@ -25,8 +25,9 @@ from zerodown.model import RoutingTable, Rule, Sticky
 _random: Final = random.random  # Final: a C static in the compiled module
 
 
-# Headers the client must not set for the backend: the proxy says scheme and host.
-_CLIENT_FORWARDED = rb"x-forwarded-(?:proto|host)"  # names, matched case-insensitively
+# Headers the client must not set for the backend: the proxy says scheme, host and the
+# path prefix it took off (prefix.py).
+_CLIENT_FORWARDED = rb"x-forwarded-(?:proto|host|prefix)"  # names, matched case-insensitively
 _CLIENT_FORWARDED_LINES = re.compile(rb"\r\n(?i:" + _CLIENT_FORWARDED + rb")[ \t]*:[^\r\n]*")
 
 

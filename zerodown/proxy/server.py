@@ -22,6 +22,7 @@ from httptools.parser.errors import HttpParserError, HttpParserUpgrade
 from zerodown.proxy.chunked import BAD, ChunkedEnd
 from zerodown.proxy.exchange import BODY, CLOSED, HEAD, HTTP2, TUNNEL, WAIT, Exchange, Plane
 from zerodown.proxy.hygiene import HOST_LINE, host_lines, origin_form
+from zerodown.proxy.prefix import stripped
 from zerodown.proxy.routing import strip_client_forwarded
 from zerodown.proxy.upstream import RevisionTarget
 
@@ -239,11 +240,14 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
             picked_plane = sites.pick(host if i >= 0 else _host_value(head), head)
             if picked_plane is None:
                 return self._reply_error(404, "no service here for this host and path")
+            self.host = None  # the tail below says this service's prefix (or none): built again
             plane = self.plane = picked_plane
             scanned = plane.routes.head_end(head)[1]  # its rules' headers, not the last one's
+            if plane.strip_prefix:  # mounted under a prefix: its backends see paths from /
+                head = stripped(head, plane.strip_prefix)
         if host != self.host or i < 0:  # the tail of forwarded headers is cached per host
             self.host = host
-            self.tail = self.fwd + (_forwarded_host(head) if i < 0 else
+            self.tail = self.fwd + plane.prefix_line + (_forwarded_host(head) if i < 0 else
                                     b"X-Forwarded-Host: " + host + b"\r\n") + b"\r\n"  # type: ignore[operator]
         routes = plane.routes
         # The client does not choose what the backend believes about scheme and host

@@ -32,6 +32,7 @@ from zerodown.errors import TableError, UsageError
 from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.proxy.dataplane import DataPlane
 from zerodown.proxy.hosts import HostTable, Site, check_site
+from zerodown.proxy.prefix import header_line, normal
 
 
 
@@ -83,6 +84,10 @@ class Services:
             plane = self.planes[name] = self.front.sibling(
                 name, lambda t, n=name: self._save(n, self.sites[n], self.configs[n], t))
         self.sites[name], self.configs[name] = site, config
+        mount = normal(site.path_prefix)
+        strip = site.strip_prefix and mount != "/"
+        plane.strip_prefix = mount.encode() if strip else b""
+        plane.prefix_line = header_line(mount) if strip else b""
         if restored is not None:
             plane.apply(restored, durable=False)
         self._rebuild()
@@ -115,7 +120,7 @@ class Services:
             self.hosts = None
         else:
             sites = list(self.sites.values())
-            claimed = any(not s.hosts and _prefix(s.path_prefix) == "/" for s in sites)
+            claimed = any(not s.hosts and normal(s.path_prefix) == "/" for s in sites)
             if self.front.table.revisions and not claimed:
                 sites.append(Site(self.front.service))
             self.hosts = HostTable(sites)
@@ -156,6 +161,7 @@ class Services:
                     service == self.front.service for _, service in self.hosts.anyhost),
                 "unknown_host": self.front.unknown_host,
                 "services": {name: {"hosts": list(site.hosts), "path_prefix": site.path_prefix,
+                                    "strip_path_prefix": site.strip_prefix,
                                     "config": self.configs[name] or None,
                                     "version": self.planes[name].table.version}
                              for name, site in sorted(self.sites.items())}}
@@ -183,28 +189,31 @@ def load(folder: str) -> dict[str, Any]:
 
 
 def site_from(name: str, body: Any) -> tuple[Site, str]:
-    """PUT /services/NAME's body: {"hosts": [...], "path_prefix": "/", "config": "..."}."""
+    """PUT /services/NAME's body: {"hosts": [...], "path_prefix": "/", "strip_path_prefix":
+    true, "config": "..."} (a saved service without strip_path_prefix: true, the default)."""
     if not isinstance(body, dict):
         raise UsageError('expected {"hosts": ["shop.example.com"], "path_prefix": "/"}')
-    unknown = sorted(set(body) - {"hosts", "path_prefix", "config"})
+    unknown = sorted(set(body) - {"hosts", "path_prefix", "strip_path_prefix", "config"})
     if unknown:
-        raise UsageError(f"unknown key {unknown[0]!r} (valid: hosts, path_prefix, config)")
+        raise UsageError(f"unknown key {unknown[0]!r} (valid: hosts, path_prefix, "
+                         f"strip_path_prefix, config)")
     hosts, prefix, config = body.get("hosts", []), body.get("path_prefix", "/"), body.get("config", "")
+    strip = body.get("strip_path_prefix", True)
     if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
         raise UsageError("hosts: a list of host names, e.g. [\"shop.example.com\", \"*.example.com\"]")
     if not isinstance(prefix, str) or not isinstance(config, str):
         raise UsageError("path_prefix and config are strings")
-    site = Site(name, tuple(h.strip().lower().rstrip(".") for h in hosts), prefix)
+    if not isinstance(strip, bool):
+        raise UsageError(f"strip_path_prefix: true (the backend sees paths without the "
+                         f"prefix) or false (unchanged), got {json.dumps(strip)}")
+    site = Site(name, tuple(h.strip().lower().rstrip(".") for h in hosts), prefix, strip)
     check_site(name, site)
     return site, config
 
 
-def _prefix(prefix: str) -> str:
-    return "/" + prefix.strip("/") if prefix.strip("/") else "/"
-
-
 def _entry(site: Site, config: str, table: RoutingTable) -> dict[str, Any]:
-    return {"hosts": list(site.hosts), "path_prefix": site.path_prefix, "config": config,
+    return {"hosts": list(site.hosts), "path_prefix": site.path_prefix,
+            "strip_path_prefix": site.strip_prefix, "config": config,
             "table": table_json.to_dict(table)}
 
 

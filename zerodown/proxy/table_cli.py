@@ -11,7 +11,8 @@
 
 `--service NAME` addresses one of several services sharing the proxy (docs/proxy.md,
 "Several services"); without it, the default service. `deploy --host/--path-prefix`
-registers the service with that site first (kamal-proxy's `deploy --host --path-prefix`).
+registers the service with that site first (kamal-proxy's `deploy --host --path-prefix`;
+its backends see paths without the prefix unless `--strip-path-prefix=false`, as there).
 
 Like kamal-proxy's `deploy` (its flag names --health-check-path and --deploy-timeout
 work here too): the new targets are probed first and the table is
@@ -86,6 +87,11 @@ def parser() -> argparse.ArgumentParser:
                              "*.example.com; repeatable) before deploying")
     deploy.add_argument("--path-prefix", default=None,
                         help="with --service: register it for this path prefix (default /)")
+    deploy.add_argument("--strip-path-prefix", type=_true_or_false, default=True, nargs="?",
+                        const=True, metavar="true|false",
+                        help="with --path-prefix: the backend gets the path without the prefix "
+                             "(and X-Forwarded-Prefix); false: unchanged (default true, as "
+                             "kamal-proxy)")
     admin(deploy)
     admin(sub.add_parser("list", help="revisions, weights and backends in force",
                          epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter))
@@ -122,7 +128,8 @@ def main(argv: list[str]) -> int:
                 if not args.service:
                     raise UsageError("deploy --host/--path-prefix register a service: add "
                                      "--service NAME")
-                client.register(args.host or [], args.path_prefix or "/")
+                client.register(args.host or [], args.path_prefix or "/",
+                                strip_prefix=args.strip_path_prefix)
             print(deploy(client, args.revision, args.target, args.health_path,
                          args.health_timeout))
         else:
@@ -194,6 +201,12 @@ def wait_healthy(target: str, path: str, timeout: float) -> None:
         time.sleep(0.1)
 
 
+def _true_or_false(text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"true or false, got {text!r}")
+    return text.lower() == "true"
+
+
 def services_listing(listing: dict) -> str:
     default = listing["default"]
     lines = [f"default service {default}: "
@@ -202,7 +215,9 @@ def services_listing(listing: dict) -> str:
              + f" ({listing.get('unknown_host', 0)} answered 404 so far)"]
     for name, entry in listing["services"].items():
         hosts = ", ".join(entry["hosts"]) or "any host"
-        lines.append(f"  {name:<16} {hosts} {entry['path_prefix']}  table v{entry['version']}"
+        kept = entry["path_prefix"].strip("/") and not entry.get("strip_path_prefix", True)
+        lines.append(f"  {name:<16} {hosts} {entry['path_prefix']}"
+                     + (" (kept in the path)" if kept else "") + f"  table v{entry['version']}"
                      + (f"  ({entry['config']})" if entry.get("config") else ""))
     return "\n".join(lines)
 

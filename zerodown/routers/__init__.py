@@ -44,6 +44,7 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host =
                               local_dir=shared_dir(options.shared) if options.shared else state_dir,
                               python=options.python, shared=options.shared,
                               hosts=options.hosts or (), path_prefix=options.path_prefix or "/",
+                              strip_prefix=options.strip_path_prefix,
                               config_file=os.path.abspath(config.file) if config.file else "")
     if config.router.kind == "nginx":
         from zerodown.routers.nginx import NginxRouter

@@ -77,7 +77,7 @@ CANNOT_MIRROR = {
 # services by Host and path prefix on one listener). HAProxy and nginx serve one service
 # each: two files would each render the whole configuration of one HAProxy or nginx.
 SHARES = ("embedded",)
-SHARED_KEYS = ("shared", "hosts", "path_prefix")
+SHARED_KEYS = ("shared", "hosts", "path_prefix", "strip_path_prefix")
 
 
 def sharing_refusals(kind: str, options: dict) -> list[Refusal]:

@@ -57,7 +57,8 @@ class EmbeddedRouter:
                  service: str = "zerodown", args: Sequence[str] = (), host: Host = LOCAL,
                  metrics_token_env: str | None = None, local_dir: str | os.PathLike | None = None,
                  python: str | None = None, shared: str | None = None,
-                 hosts: Sequence[str] = (), path_prefix: str = "/", config_file: str = "",
+                 hosts: Sequence[str] = (), path_prefix: str = "/", strip_prefix: bool = True,
+                 config_file: str = "",
                  files: dict[str, str] | None = None):
         """`host`: where the proxy runs; `state_dir` is a folder there. On a remote host
         the lock that keeps one controller at a time is in `local_dir` (on this machine),
@@ -79,6 +80,7 @@ class EmbeddedRouter:
         self.admin = f"unix:{self.socket_path}"  # where the proxy listens, on its host
         reach = f"unix:{host.unix_path(str(self.socket_path))}"  # from here
         self.shared, self.hosts, self.path_prefix = shared, tuple(hosts), path_prefix
+        self.strip_prefix = strip_prefix
         self.config_file = config_file
         self.client = AdminClient(reach, token, service=service if shared else None)
         self._probe = AdminClient(reach, token, timeout=1.0)
@@ -103,7 +105,8 @@ class EmbeddedRouter:
             return self._call(lambda: self.client.apply(table))  # idempotent: safe to resend
 
     def _register(self) -> bool:
-        return self.client.register(self.hosts, self.path_prefix, self.config_file)
+        return self.client.register(self.hosts, self.path_prefix, self.config_file,
+                                    self.strip_prefix)
 
     def drained(self, backend_id: str) -> bool:
         with self._lock:  # during a restart the old process may still carry its requests

@@ -17,7 +17,8 @@ on its command line (which `ps` shows) nor in a file.
 `shared: NAME`: one proxy for every zerodown.yaml naming it (several services on one
 listener, docs/proxy.md), each reached by `hosts` (exact or `*.example.com`; none: any
 host no other service names) and `path_prefix` (default /), as kamal-proxy's `deploy
---host --path-prefix`.
+--host --path-prefix`; its backends get paths without the prefix (and X-Forwarded-Prefix)
+unless `strip_path_prefix: false`, as kamal-proxy's `--strip-path-prefix`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class EmbeddedOptions:
     shared: str | None = None  # the proxy several zerodown.yaml files share, by name
     hosts: tuple[str, ...] | None = None  # this service's host names on the shared proxy
     path_prefix: str | None = None  # and its path prefix (None: /)
+    strip_path_prefix: bool = True  # its backends see paths without the prefix (kamal-proxy's)
     # Each attempt's wait for a backend's first byte; past it the backend is ejected and an
     # idempotent request retried on another (the proxy's default: 60s).
     response_timeout: float | None = None
@@ -79,7 +81,7 @@ PARSERS = {"metrics": address().parse,
            "python": text(r"^\S{1,1024}$", "an interpreter's name or path on router.host").parse,
            "http2_prior_knowledge": boolean().parse,
            "shared": text(NAME.pattern, "a proxy name: letters, digits, '_', '.', '-'").parse,
-           "hosts": _hosts, "path_prefix": _prefix,
+           "hosts": _hosts, "path_prefix": _prefix, "strip_path_prefix": boolean().parse,
            "response_timeout": duration(0.01, 24 * 3600).parse,
            "connect_timeout": duration(0.01, 3600).parse}
 
@@ -92,7 +94,7 @@ def parse_options(options: Mapping[str, Any], *, file: str | None = None,
     if "metrics_token_env" in values and "metrics" not in values:
         raise error("metrics_token_env", "protects the metrics listener: add router.metrics "
                                          "(HOST:PORT)")
-    for key in ("hosts", "path_prefix"):
+    for key in ("hosts", "path_prefix", "strip_path_prefix"):
         if key in values and "shared" not in values:
             raise error(key, "routes this service on a proxy it shares: add router.shared "
                              "(the shared proxy's name)")
