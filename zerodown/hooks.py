@@ -68,10 +68,17 @@ class HookContext:
     stable_revision: int | None  # the revision serving before (None: first deploy)
     step: int
     step_description: str
-    url: str  # the service's public listener, e.g. http://127.0.0.1:8080
+    url: str  # the service through its listener from here, e.g. http://127.0.0.1:8080/api
     preview_header: str | None = None  # the header that reaches the new revision early, if any
     extra: dict[str, Any] = field(default_factory=dict)
     instances: tuple[str, ...] = ()  # host:port of each started new instance, to test directly
+    # the Host header to send to `url`: on a shared proxy, the one that picks this service
+    # (service_url.hook_address); left out: url's own
+    host: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            object.__setattr__(self, "host", urllib.parse.urlsplit(self.url).netloc)
 
     def as_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), default=str, sort_keys=True)
@@ -84,6 +91,7 @@ class HookContext:
                 "ZERODOWN_STABLE_REVISION": none_empty(self.stable_revision),
                 "ZERODOWN_STEP": str(self.step), "ZERODOWN_STEP_DESCRIPTION": self.step_description,
                 "ZERODOWN_URL": self.url,
+                "ZERODOWN_HOST": self.host,
                 "ZERODOWN_PREVIEW_HEADER": none_empty(self.preview_header),
                 "ZERODOWN_INSTANCES": " ".join(self.instances),
                 "ZERODOWN_CONTEXT": self.as_json()}

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from zerodown.proxy.prefix import normal
+
 # A listener on every address is reached on this machine at the loopback one.
 _LOCAL = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1"}
 _DEFAULT_PORT = {"http": "80", "https": "443"}
@@ -60,6 +62,29 @@ def service_url(listen: str, scheme: str, router_kind: str,
         return ServiceUrl(f"{scheme}://{name}{shown_port}{path}")
     # no name (it takes any host) or only wildcards (send one of theirs): the listener here
     return ServiceUrl(f"{scheme}://{_LOCAL.get(addr, addr)}:{port}{path}", name)
+
+
+def hook_address(listen: str, scheme: str, router_kind: str,
+                 options: Mapping[str, Any]) -> tuple[str, str]:
+    """(url, host): where a hook on this machine reaches the service through `listen`, and
+    the Host header to send there (hooks' ZERODOWN_URL and ZERODOWN_HOST).
+
+    Alone on its listener: `scheme://LISTEN` and LISTEN. On a shared proxy the URL is the
+    listener's loopback address and the prefix (`http://127.0.0.1:8080/api`, no final
+    slash: `$ZERODOWN_URL/healthz`), which needs no DNS, and the Host is one of the
+    service's names with the port (what service_url shows): the proxy picks the service by
+    it. Never empty: `curl -H "Host: "` would send no Host at all (a 400)."""
+    site = shared_site(router_kind, options)
+    if site is None:
+        return f"{scheme}://{listen}", listen
+    hosts, prefix = site
+    addr, _, port = listen.rpartition(":")
+    here = f"{_LOCAL.get(addr, addr)}:{port}"
+    mount = normal(prefix)
+    name = named_host(hosts)
+    shown_port = "" if _DEFAULT_PORT.get(scheme) == port else f":{port}"
+    return (f"{scheme}://{here}{'' if mount == '/' else mount}",
+            f"{name}{shown_port}" if name is not None else here)
 
 
 def config_url(cfg) -> ServiceUrl:

@@ -56,7 +56,8 @@ def test_a_command_gets_the_context_its_env_and_runs_in_its_cwd(tmp_path):
         "ZERODOWN_MOMENT": "before_traffic",
         "ZERODOWN_REVISION": "5", "ZERODOWN_VERSION": "v5", "ZERODOWN_STABLE_REVISION": "4",
         "ZERODOWN_STEP": "3", "ZERODOWN_STEP_DESCRIPTION": "route r5 20%",
-        "ZERODOWN_URL": "http://127.0.0.1:8080", "ZERODOWN_PREVIEW_HEADER": "X-Preview: r5",
+        "ZERODOWN_URL": "http://127.0.0.1:8080", "ZERODOWN_HOST": "127.0.0.1:8080",
+        "ZERODOWN_PREVIEW_HEADER": "X-Preview: r5",
         "ZERODOWN_INSTANCES": "127.0.0.1:41005 127.0.0.1:41006"}
     assert json.loads(env["ZERODOWN_CONTEXT"])["extra"] == {"ticket": "OPS-9"}
 
@@ -200,7 +201,8 @@ def test_a_webhook_gets_the_context_as_json_with_its_headers(server):
         "service": "shop", "deployment": 12, "moment": "before_traffic", "revision": 5,
         "version": "v5", "stable_revision": 4, "step": 3, "step_description": "route r5 20%",
         "url": "http://127.0.0.1:8080", "preview_header": "X-Preview: r5",
-        "extra": {"ticket": "OPS-9"}, "instances": ["127.0.0.1:41005", "127.0.0.1:41006"]}
+        "extra": {"ticket": "OPS-9"}, "instances": ["127.0.0.1:41005", "127.0.0.1:41006"],
+        "host": "127.0.0.1:8080"}
 
 
 def test_a_webhook_ignores_proxy_variables_for_loopback(server, monkeypatch):

@@ -223,13 +223,14 @@ def test_a_command_is_told_the_context_in_its_environment():
         "ZERODOWN_SERVICE": "shop", "ZERODOWN_DEPLOYMENT": "7", "ZERODOWN_MOMENT": "before_traffic",
         "ZERODOWN_REVISION": "3", "ZERODOWN_VERSION": "v3", "ZERODOWN_STABLE_REVISION": "",
         "ZERODOWN_STEP": "4", "ZERODOWN_STEP_DESCRIPTION": "route r3 10%",
-        "ZERODOWN_URL": "http://127.0.0.1:8080", "ZERODOWN_PREVIEW_HEADER": "",
+        "ZERODOWN_URL": "http://127.0.0.1:8080", "ZERODOWN_HOST": "127.0.0.1:8080",
+        "ZERODOWN_PREVIEW_HEADER": "",
         "ZERODOWN_INSTANCES": "127.0.0.1:4001 127.0.0.1:4002"}
     assert json.loads(env["ZERODOWN_CONTEXT"]) == {
         "service": "shop", "deployment": 7, "moment": "before_traffic", "revision": 3,
         "version": "v3", "stable_revision": None, "step": 4, "step_description": "route r3 10%",
         "url": "http://127.0.0.1:8080", "preview_header": None, "extra": {"ticket": "OPS-1"},
-        "instances": ["127.0.0.1:4001", "127.0.0.1:4002"]}
+        "instances": ["127.0.0.1:4001", "127.0.0.1:4002"], "host": "127.0.0.1:8080"}
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"command": "x", "http": "http://a/"}])

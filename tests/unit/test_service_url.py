@@ -76,3 +76,18 @@ def test_status_text_and_json_carry_it_both_ways():
     plain = status_dict(StatusView("shop", "127.0.0.1:8080", None, ProxyView(False), None,
                                    scheme="https"), 0.0)
     assert (plain["url"], plain["url_host"]) == ("https://127.0.0.1:8080", None)
+
+
+def test_a_hook_reaches_a_shared_service_here_by_its_host_and_prefix():
+    """ZERODOWN_URL and ZERODOWN_HOST: the listener's loopback address (no DNS needed) and
+    the prefix without a final slash ($ZERODOWN_URL/healthz), the Host that picks it."""
+    from zerodown.service_url import hook_address
+    assert hook_address("0.0.0.0:8080", "http", "embedded", {}) == (
+        "http://0.0.0.0:8080", "0.0.0.0:8080")  # alone: as always
+    assert hook_address("0.0.0.0:8080", "http", "embedded", shared(
+        hosts=["*.shop.example.com", "shop.example.com"], path_prefix="/shop/")) == (
+        "http://127.0.0.1:8080/shop", "shop.example.com:8080")
+    assert hook_address("[::]:443", "https", "embedded", shared(hosts=["*.example.com"])) == (
+        "https://[::1]:443", "x.example.com")
+    assert hook_address("127.0.0.1:8080", "http", "embedded", shared()) == (
+        "http://127.0.0.1:8080", "127.0.0.1:8080")  # any host: never an empty Host

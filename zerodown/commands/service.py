@@ -21,6 +21,7 @@ from zerodown.engine.store import Change
 from zerodown.errors import HostFailure, RouterError, UsageError, ZerodownError
 from zerodown.model import Adopted, fleet_hosts, host_for, silent_host
 from zerodown.runtimes.health import probe
+from zerodown.proxy.prefix import normal
 from zerodown.service_url import config_url, named_host, shared_site
 
 EXAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "app" / "app.py"
@@ -149,9 +150,11 @@ def _wait_serving(cfg: ServiceConfig) -> None:
     deadline, seen = time.monotonic() + SERVE_TIMEOUT, "nothing yet"
     # the probe speaks plain HTTP: behind TLS it can only see the listener accept
     health = dataclasses.replace(cfg.health, tcp=True) if cfg.tls else cfg.health
-    name, under_prefix = _shared_site(cfg)
-    if under_prefix:  # the health path is not under the service's prefix on a shared proxy
-        health = dataclasses.replace(health, tcp=True)
+    name, prefix = _shared_site(cfg)
+    if prefix is not None and not cfg.router.options.get("strip_path_prefix", True):
+        health = dataclasses.replace(health, tcp=True)  # its app's health path is not under it
+    elif prefix is not None:  # the proxy takes the prefix off: the app sees its health path
+        health = dataclasses.replace(health, path=prefix + health.path)
     while time.monotonic() < deadline:
         ok, seen = probe(f"{host}:{port}", health, name)
         if ok:
@@ -161,13 +164,14 @@ def _wait_serving(cfg: ServiceConfig) -> None:
                       f"{SERVE_TIMEOUT:g}s (last: {seen})")
 
 
-def _shared_site(cfg: ServiceConfig) -> tuple[str | None, bool]:
-    """On a shared proxy: a Host name this service answers (None: any host), and whether it
-    answers only under a path prefix."""
+def _shared_site(cfg: ServiceConfig) -> tuple[str | None, str | None]:
+    """On a shared proxy: a Host name this service answers (None: any host), and the path
+    prefix it answers only under (`/api`; None: at /)."""
     site = shared_site(cfg.router.kind, cfg.router.options)
     if site is None:
-        return None, False
-    return named_host(site[0]), site[1].strip("/") != ""
+        return None, None
+    mount = normal(site[1])
+    return named_host(site[0]), mount if mount != "/" else None
 
 
 def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:

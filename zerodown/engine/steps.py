@@ -25,6 +25,7 @@ from zerodown.engine.recovery import still_routed
 from zerodown.engine.store import Store
 from zerodown.errors import RouterError, ZerodownError
 from zerodown.hooks import HookContext, require, run_hooks
+from zerodown.service_url import hook_address
 from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot
 from zerodown.plan import (Analyze, Drain, Hook, Pause, Route, Shadow, Start, Stop, WaitHealthy,
                            balancer_check, route_table)
@@ -326,11 +327,14 @@ def hook(engine: Engine, d: Deployment, i: int, step: Hook) -> None:
     cfg = engine._config(d.to_revision)
     # a first deployment has nothing to preview beside: users get it as soon as it routes
     preview = getattr(cfg.strategy, "preview_header", None) if d.from_revision else None
+    url, host = hook_address(cfg.listen, cfg.url.partition(":")[0], cfg.router.kind,
+                             cfg.router.options)
     ctx = HookContext(engine.service, d.id, step.moment, d.to_revision,
                       engine._revision(d.to_revision).version,
                       d.from_revision, i + 1, step.describe(engine.service),
-                      cfg.url, preview,
-                      {"kind": d.kind, "plan": d.plan_kind}, addresses(engine, d.to_revision))
+                      url, preview,
+                      {"kind": d.kind, "plan": d.plan_kind}, addresses(engine, d.to_revision),
+                      host)
     on_hosts = getattr(engine.runtime, "run_on_hosts", None)  # runtime: ssh
     results = run_hooks(cfg.hooks, step.moment, ctx, base_dir=_folder(cfg.file),
                         on_hosts=on_hosts,
