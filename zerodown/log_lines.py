@@ -1,5 +1,5 @@
 """Instance log lines as `zerodown logs` shows them: each stamped with its time when it was
-written (hosts/local.py STAMPER), filtered by --since, several instances merged in time
+written (hosts/stamper.py), filtered by --since, several instances merged in time
 order with a name prefix. Pure: bytes in, bytes out."""
 
 from __future__ import annotations

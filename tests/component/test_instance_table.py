@@ -9,7 +9,9 @@ import re
 import sys
 import time
 
-from zerodown.hosts import instances, local
+import pytest
+
+from zerodown.hosts import instances, local, stamper
 from zerodown.hosts.instances import MARK_INSTANCE, MARK_STATE, InstanceTable
 from zerodown.hosts.local import spawn, terminate
 
@@ -85,16 +87,20 @@ def test_start_claims_and_launches_in_one_call_the_intent_saved_before_the_spawn
         terminate(entry["pid"], entry["start_time"], 1, "sleeper")
 
 
-def test_a_stamped_instance_is_started_before_its_log_stamper(tmp_path, monkeypatch):
-    """The stamper's own start (a python3) is not in the way of the instance's."""
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "new interpreter"])
+def test_a_stamped_instance_is_started_before_its_log_stamper(tmp_path, monkeypatch, forked):
+    """The stamper's own start is not in the way of the instance's (either way it starts:
+    zerodown/hosts/stamper.py)."""
     order = []
-    popen = local.subprocess.Popen
+    popen, fork = local.subprocess.Popen, stamper._fork
 
     class Recording(popen):
         def __init__(self, args, **kw):
-            order.append("stamper" if args[-1] == local.STAMPER else "instance")
+            order.append("stamper" if args[-1] == stamper.STAMPER else "instance")
             super().__init__(args, **kw)
     monkeypatch.setattr(local.subprocess, "Popen", Recording)
+    monkeypatch.setattr(stamper, "single_threaded", lambda: forked)
+    monkeypatch.setattr(stamper, "_fork", lambda *a: order.append("stamper") or fork(*a))
     proc = local.spawn([sys.executable, "-c", "print('hello')"], cwd=str(tmp_path), env=None,
                        log_path=tmp_path / "x.log", banner="test", stamp=True)
     proc.wait(10)

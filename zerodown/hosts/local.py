@@ -21,6 +21,7 @@ from typing import Iterator
 
 from zerodown.atomic_write import write_atomic
 from zerodown.errors import RuntimeFailure
+from zerodown.hosts import stamper
 
 KILL_WAIT = 10.0     # how long a SIGKILLed process may take to disappear
 POLL = 0.02          # how often a waiting loop looks again
@@ -76,32 +77,12 @@ def running(pid: int | None, started: int | None) -> bool:
     return start_time(pid) == started
 
 
-# Prefixes each line with the local time it was read (`2026-12-03T17:10:01.123 `), for
-# `zerodown logs` (--since, all instances merged). Inline and without site (-S): it starts in
-# milliseconds and needs nothing installed, on this machine or on an ssh host alike. It reads
-# until every writer has closed the pipe, so it ends with the instance (and its children).
-STAMPER = r"""
-import sys, time
-src, dst = sys.stdin.buffer, sys.stdout.buffer
-while True:
-    line = src.readline(65536)
-    if not line:
-        break
-    t = time.time()
-    dst.write(time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t)).encode()
-              + b".%03d " % int(t % 1 * 1000) + line)
-    dst.flush()
-"""
-_stampers: list[subprocess.Popen] = []
-
-
 def spawn(argv: list[str], *, cwd: str | None, env: dict[str, str] | None, log_path: Path,
           banner: str, stamp: bool = False) -> subprocess.Popen:
     """Start `argv` in its own session with stdout and stderr appended to `log_path`;
-    with `stamp`, each line prefixed with its time (STAMPER, in a session of its own: a stop
-    of the instance's group leaves it to write the last lines). The instance is started
-    first and the stamper after it (its lines wait in the pipe meanwhile): the stamper's
-    own start is not in the way of the instance's."""
+    with `stamp`, each line prefixed with its time (zerodown/hosts/stamper.py). The
+    instance is started first and the stamper after it (its lines wait in the pipe
+    meanwhile): the stamper's own start is not in the way of the instance's."""
     with open(log_path, "ab") as log:
         log.write(f"--- zerodown {time.strftime('%Y-%m-%d %H:%M:%S')}: {banner}\n".encode())
         log.flush()
@@ -118,19 +99,18 @@ def spawn(argv: list[str], *, cwd: str | None, env: dict[str, str] | None, log_p
 
 def _spawn_stamped(argv: list[str], cwd: str | None, env: dict[str, str] | None,
                    log) -> subprocess.Popen:
-    """The instance writing into a pipe, then the stamper reading it into `log`. Neither
-    keeps the other's end (close_fds), so the stamper sees EOF when the instance ends."""
-    _stampers[:] = [s for s in _stampers if s.poll() is None]  # reap the ended
+    """The instance writing into a pipe, then its stamper (zerodown/hosts/stamper.py)
+    reading it into `log`. Neither keeps the other's end, so the stamper sees EOF when
+    the instance ends."""
     read, write = os.pipe()
     try:
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=write, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+        os.close(write)
+        write = -1
         try:
-            _stampers.append(subprocess.Popen([sys.executable, "-S", "-c", STAMPER],
-                                              stdin=read, stdout=log,
-                                              stderr=subprocess.DEVNULL, env={},
-                                              start_new_session=True))
+            stamper.start(read, log)
         except OSError:
             # no reader: the instance would die of SIGPIPE at its first line, unrecorded
             _signal_group(proc.pid, signal.SIGKILL)
@@ -138,7 +118,8 @@ def _spawn_stamped(argv: list[str], cwd: str | None, env: dict[str, str] | None,
             raise
     finally:
         os.close(read)
-        os.close(write)
+        if write != -1:
+            os.close(write)
     return proc
 
 

@@ -1,0 +1,61 @@
+"""The log stamper (zerodown/hosts/stamper.py) as zerodown's agent starts it: forked from
+the one-threaded agent, not a new interpreter (whose start an instance starting at the same
+moment waits for), holding nothing of the agent's but what it reads and writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from zerodown.hosts.local import start_time
+
+ROOT = Path(__file__).resolve().parents[2]
+# An agent's part: start a stamped instance (it prints, then sleeps), say the pids, exit.
+AGENT = r"""
+import json, os, sys
+from zerodown.hosts import local
+proc = local.spawn([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"],
+                   cwd=sys.argv[1], env=None, log_path=sys.argv[1] + "/i.log", banner="t",
+                   stamp=True)
+helpers = [c for c, _, _ in local.children(os.getpid()) if c != proc.pid]
+print(json.dumps({"instance": proc.pid, "stampers": helpers, "me": os.getpid()}), flush=True)
+"""
+
+
+def _wait(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+def test_the_agent_forks_its_stampers_and_they_keep_none_of_its_files(tmp_path):
+    agent = subprocess.Popen([sys.executable, "-c", AGENT, str(tmp_path)], cwd=ROOT,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # the agent's stdin and stdout are its SSH channel: they must close when it ends, even
+    # with its instance and the stamper running on (a stamper holding them hangs this read)
+    out, _ = agent.communicate(timeout=20)
+    pids = json.loads(out)
+    instance, stampers = pids["instance"], pids["stampers"]
+    try:
+        assert len(stampers) == 1, f"one stamper beside the instance: {pids}"
+        (pid,) = stampers
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        assert b"-S" not in argv, "forked from the agent, no new interpreter started"
+        assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2"]
+        assert os.readlink(f"/proc/{pid}/fd/1") == str(tmp_path / "i.log")
+        assert os.readlink(f"/proc/{pid}/fd/2") == os.devnull
+        assert os.getsid(pid) == pid, "a session of its own: a stop of the instance's leaves it"
+        log = tmp_path / "i.log"
+        assert _wait(lambda: re.search(r"^\d{4}-\d\d-\d\dT[\d:.]+ up$", log.read_text(), re.M))
+    finally:
+        os.killpg(instance, signal.SIGKILL)
+    # the instance gone, its pipe has no writer: the stamper ends with it
+    assert _wait(lambda: start_time(pid) is None)

@@ -1,0 +1,96 @@
+"""The log stamper beside each instance: every line it writes prefixed with the local time
+it was read (`2026-12-03T17:10:01.123 `), for `zerodown logs` (--since, all instances
+merged). Standard library only: zerodown's agent runs it on the ssh hosts.
+
+    pid = start(read_fd, log_file)   # reads the instance's pipe until every writer closed it
+
+It runs in a session of its own (a stop of the instance's group leaves it to write the last
+lines) and ends with the instance and its children, when the pipe has no writer left. One
+code (STAMPER), started one of two ways:
+
+- forked from this process when it has one thread: zerodown's agent, which starts every
+  instance of an ssh host. No interpreter starts: ~1 ms where a `python3 -S` start costs
+  40-50 ms of CPU, which the instance starting at the same moment waits for on a busy
+  host (rolling on the test fleet, 3 hosts: a batch was ready ~80 ms later with them);
+- else a new interpreter without site (-S), needing nothing installed: a fork of a process
+  with other threads (the controller, for the local runtime) could copy a lock one of them
+  holds into a child that then waits for it forever.
+
+The forked stamper keeps only the pipe, the log and /dev/null: the agent's stdin and stdout
+are its SSH channel, which must close when the agent ends, not when an instance does.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import IO
+
+STAMPER = r"""
+import os, time
+src, dst = os.fdopen(0, "rb", closefd=False), os.fdopen(1, "wb", closefd=False)
+while True:
+    line = src.readline(65536)
+    if not line:
+        break
+    t = time.time()
+    dst.write(time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t)).encode()
+              + b".%03d " % int(t % 1 * 1000) + line)
+    dst.flush()
+"""
+
+_execed: list[subprocess.Popen] = []
+_forked: list[int] = []
+
+
+def start(read: int, log: IO[bytes]) -> int:
+    """Start a stamper reading the pipe end `read` into `log`; its pid. The caller closes
+    its own copy of `read` (and of the write end, once the instance has it)."""
+    reap()
+    if single_threaded():
+        pid = _fork(read, log.fileno())
+        _forked.append(pid)
+        return pid
+    proc = subprocess.Popen([sys.executable, "-S", "-c", STAMPER], stdin=read, stdout=log,
+                            stderr=subprocess.DEVNULL, env={}, start_new_session=True)
+    _execed.append(proc)
+    return proc.pid
+
+
+def single_threaded() -> bool:
+    """Does this process have exactly one thread (the kernel's count: C threads too)?"""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False  # cannot tell: the new interpreter is always safe
+
+
+def reap() -> None:
+    """Collect the stampers that ended (their instances stopped)."""
+    _execed[:] = [p for p in _execed if p.poll() is None]
+    for pid in list(_forked):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _forked.remove(pid)
+
+
+def _fork(read: int, log_fd: int) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:  # the child: never returns into the caller's code
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(read, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(null, 2)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        exec(STAMPER, {"__name__": "__stamper__"})
+        code = 0
+    finally:
+        os._exit(code)
