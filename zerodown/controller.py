@@ -97,8 +97,12 @@ class Controller:
             cfg = self.config()
         except ConfigError:
             return store  # the last revision's snapshot is in the store, if anything is
+        try:
+            router = self.router(cfg)
+        except HostFailure:  # router.host does not answer: its table cannot be asked now;
+            return store     # the command says so if it needs the router (down, status)
         recover(store, cfg.service, {"file": cfg.file, "source": cfg.source},
-                self.runtime(cfg), self.router(cfg))
+                self.runtime(cfg), router)
         return store
 
     def fresh_store(self, store: Store) -> Store:
@@ -352,8 +356,11 @@ def status_view(ctl: Controller) -> render.StatusView:
         if proxy.running else (),
         deployed=bool(known), scheme=cfg.url.partition(":")[0], address=config_url(cfg),
         shadow=shadow_view(store, service, ctl.router(cfg) if proxy.running else None),
-        # after `zerodown down`, the rows still live are on hosts it could not reach
-        left_by_down=tuple(sorted({i.host for i in instances if i.host})) if down else ())
+        # after `zerodown down`, the rows still live are on hosts it could not reach, and a
+        # load balancer on router.host still running (or silent) is one it could not stop
+        left_by_down=tuple(sorted({i.host for i in instances if i.host} | (
+            {proxy.host} if proxy.host and (proxy.running or proxy.unreachable) else set())))
+        if down else ())
 
 
 def not_routed(instances: tuple[render.InstanceView, ...],
@@ -398,9 +405,14 @@ def shadow_view(store: Store, service: str, router=None) -> render.ShadowView | 
 def _proxy(ctl: Controller, cfg: ServiceConfig):
     """(ProxyView, the table it serves or None, its stats) — asked of the load balancer itself.
     A router that cannot say which table it serves is shown with the store's."""
-    router, on = ctl.router(cfg), cfg.router.host
-    pid = getattr(router, "pid", None)
-    if not getattr(router, "answers", lambda: True)():
+    on = cfg.router.host
+    try:
+        router = ctl.router(cfg)
+        pid = getattr(router, "pid", None)
+        answers = getattr(router, "answers", lambda: True)()
+    except HostFailure as e:  # router.host does not answer: whether it runs is unknown
+        return render.ProxyView(False, host=on, unreachable=str(e).splitlines()[0]), None, None
+    if not answers:
         return render.ProxyView(False, pid, host=on), None, None
     client = getattr(router, "client", None)
     read = client.table if client is not None else getattr(router, "table", None)

@@ -101,6 +101,7 @@ class ProxyView:
     pid: int | None = None
     table_version: int | None = None
     host: str | None = None  # router.host: the fleet host it runs on; None: this machine
+    unreachable: str | None = None  # router.host did not answer: why (running is unknown)
 
 
 @dataclass(frozen=True)
@@ -278,8 +279,10 @@ def status_text(s: StatusView, now: float) -> str:
         lines.append("no instances running")
     if s.left_by_down:
         names, verb = ", ".join(s.left_by_down), "answers" if len(s.left_by_down) == 1 else "answer"
-        lines.append(f"left by `zerodown down` on {names}, silent when it ran: its instances "
-                     f"there were not stopped, and none is routed (the proxy is stopped); "
+        lb = s.proxy.host in s.left_by_down and (s.proxy.running or s.proxy.unreachable)
+        what = f"its load balancer on {s.proxy.host} was not stopped" if lb else \
+            "its instances there were not stopped, and none is routed (the proxy is stopped)"
+        lines.append(f"left by `zerodown down` on {names}, silent when it ran: {what}; "
                      f"`zerodown down` again once {names} {verb}")
     lines.append("")
     shown = serving(s)
@@ -330,6 +333,8 @@ def _num(value: float | None, digits: int) -> str | None:
 
 def proxy_text(p: ProxyView) -> str:
     on = f" on {p.host}" if p.host else ""
+    if p.unreachable:
+        return f"(proxy{on}: unknown, its host does not answer)"
     if not p.running:
         return f"(proxy not running{on})"
     table_v = f", table v{p.table_version}" if p.table_version is not None else ""

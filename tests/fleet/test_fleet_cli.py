@@ -187,3 +187,51 @@ def test_up_deploy_status_logs_and_down_with_haproxy_on_a_fleet_host(healthy_fle
                          hosts), hosts
     finally:
         s.cleanup()
+
+
+def lb_service(healthy_fleet, tmp_path, router: str) -> Service:
+    """The load balancer on zdf1 (listening on its address), instances on zdf2 and zdf3."""
+    s = Service(tmp_path)
+    lb = healthy_fleet.hosts[0]
+    s.file.write_text(healthy_fleet.service_config(s.port, "{kind: rolling}", per_host=1)
+                      .replace(f"listen: 127.0.0.1:{s.port}", f"listen: {lb.address}:{s.port}")
+                      .replace("instances: 3", "instances: 2")
+                      .replace("hosts: [zdf1, zdf2, zdf3]", "hosts: [zdf2, zdf3]")
+                      + f"router: {router}\n")
+    return s
+
+
+def test_down_with_the_router_host_cut_off_stops_the_instances_names_it_and_finishes_later(
+        healthy_fleet, tmp_path):
+    """`down` with router.host silent: bounded, the instances it reaches stopped, the router
+    host named (exit 1) and left recorded; healed, `down` again stops HAProxy there."""
+    s = lb_service(healthy_fleet, tmp_path, "{kind: haproxy, host: zdf1}")
+    lb = healthy_fleet.hosts[0]
+    try:
+        s.run("up")
+        assert [apps_on(h) for h in healthy_fleet.hosts] == [0, 1, 1]
+        healthy_fleet.partition(lb)
+        began = time.monotonic()
+        done = s.run("down", code=1)
+        took = time.monotonic() - began
+        assert took < 60, f"down took {took:.1f}s with the router host cut off"
+        assert "router host zdf1 did not answer" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+        assert "partly down" in done.stderr and "2 instances" in done.stderr, done.stderr
+        assert [apps_on(h) for h in healthy_fleet.hosts[1:]] == [0, 0]
+        after = s.status()
+        assert after["left_by_down"] == ["zdf1"], after
+        assert after["proxy"]["unreachable"] and not after["proxy"]["running"], after["proxy"]
+        text = s.run("status").stdout
+        assert "(proxy on zdf1: unknown, its host does not answer)" in text, text
+        assert "left by `zerodown down` on zdf1, silent when it ran: its load balancer on " \
+               "zdf1 was not stopped" in text, text
+        healthy_fleet.heal(lb)
+        assert lb.run("pgrep -x haproxy || true").stdout.strip()  # still running there
+        again = s.run("down")
+        assert "stopped HAProxy" in again.stdout, again.stdout
+        assert not lb.run("pgrep -x haproxy || true").stdout.strip()
+        assert s.status().get("left_by_down") in (None, []), s.status()
+    finally:
+        healthy_fleet.heal(lb)
+        s.cleanup()

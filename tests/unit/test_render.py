@@ -219,7 +219,8 @@ def test_status_dict_is_plain_json_with_numbers_for_revisions():
                          "deployment", "instances", "traffic", "shadow", "left_by_down"}
     assert data["shadow"] is None
     assert data["stable"] == {"revision": 1, "version": "v1"}
-    assert data["proxy"] == {"running": True, "pid": 77, "table_version": 5, "host": None}
+    assert data["proxy"] == {"running": True, "pid": 77, "table_version": 5, "host": None,
+                             "unreachable": None}
     d = data["deployment"]
     assert (d["id"], d["phase"]) == (3, "running")
     assert (d["from"], d["to"]) == ({"revision": 1, "version": "v1"}, {"revision": 2, "version": "v2"})

@@ -176,10 +176,13 @@ def _shared_site(cfg: ServiceConfig) -> tuple[str | None, str | None]:
 
 def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     cfg = ctl.working_config()
-    router = ctl.router(cfg)
+    lb = _RouterStop(ctl, cfg)
     if not ctl.has_state():
         process.stop(ctl.state_dir)
-        _stop_router(router)
+        lb.stop()
+        if lb.silent:
+            print(f"zerodown down: {lb.silent_text()}", file=sys.stderr)
+            return 1
         print(f"{cfg.service}: nothing deployed here")
         return 0
     store, service = ctl.store(), cfg.service
@@ -190,7 +193,9 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     process.stop(ctl.state_dir)  # first: it starts no deployment while the rest goes
     process.down_marker(ctl.state_dir).touch()  # `status` now only looks
     # The proxy first: it finishes its in-flight requests, then nothing reaches the instances.
-    _stop_router(router)
+    # A router host that does not answer keeps its load balancer (named below); the
+    # instances still stop: down was asked for, and the next down stops the rest.
+    lb.stop()
     runtime = ctl.runtime(cfg)
     rows = store.instances(service, live=True)
     adopted = runtime.adopt(service)  # also any the store lost track of
@@ -217,30 +222,56 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     left = {ref: row for ref, row in rows.items()
             if silent_host(adopted, hosts, ref.slot.index) is not None}
     stopped = [i for i in reach if silent_host(adopted, hosts, i.slot.index) is None]
-    _stop_router(router)  # attach mode: servers whose idle connections just closed go too
-    proxy = getattr(router, "down_says", "stopped the proxy")  # attach modes say theirs
-    said = f"{proxy} and {len(stopped)} instance{'s' if len(stopped) != 1 else ''}"
+    lb.stop()  # attach mode: servers whose idle connections just closed go too
+    count = f"{len(stopped)} instance{'s' if len(stopped) != 1 else ''}"
+    said = count if lb.silent else f"{lb.says()} and {count}"
     events = [("service.down", f"zerodown down: {said}")]
     events += [("host.unreachable", f"host {host} did not answer; its instances were left "
                 f"as they are: {why}") for host, why in sorted(silent.items())]
+    if lb.silent:
+        events.append(("host.unreachable", lb.silent_text()))
     # rows on a silent host stay as they are: the next down, up or deploy finds them
     store.set_instances(service, [Change(ref, "stopped") for ref in rows if ref not in left],
                         events)
-    if silent:
+    if silent or lb.silent:
         for host, why in sorted(silent.items()):
             names = sorted(r.name(service) for r in left
                            if host_for(hosts, r.slot.index) == host)
             print(f"zerodown down: host {host} did not answer ({why}); left on it, still "
                   f"recorded: {', '.join(names) or 'nothing recorded'}", file=sys.stderr)
+        if lb.silent:
+            print(f"zerodown down: {lb.silent_text()}", file=sys.stderr)
+        waiting = sorted(set(silent) | ({cfg.router.host} if lb.silent else set()))
         print(f"{service} is partly down: {said} stopped, and the controller; "
-              f"`zerodown down` again once {', '.join(sorted(silent))} answer"
-              f"{'s' if len(silent) == 1 else ''}", file=sys.stderr)
+              f"`zerodown down` again once {', '.join(waiting)} answer"
+              f"{'s' if len(waiting) == 1 else ''}", file=sys.stderr)
         return 1
     print(f"{service} is down: {said}, and the controller "
           "(`zerodown up` starts them again)")
     return 0
 
 
-def _stop_router(router) -> None:
-    if hasattr(router, "stop"):
-        router.stop()
+class _RouterStop:
+    """`down`'s load balancer: stopped unless its host (router.host) does not answer, then
+    left as it is and named (the same rule as an instance host's: model.silent_host)."""
+
+    def __init__(self, ctl: Controller, cfg: ServiceConfig):
+        self.host, self.silent, self.router = cfg.router.host, None, None
+        try:
+            self.router = ctl.router(cfg)
+        except HostFailure as e:  # building it on router.host asks that host already
+            self.silent = str(e)
+
+    def stop(self) -> None:
+        if self.silent is None and hasattr(self.router, "stop"):
+            try:
+                self.router.stop()
+            except HostFailure as e:
+                self.silent = str(e)
+
+    def says(self) -> str:
+        return getattr(self.router, "down_says", "stopped the proxy")  # attach modes say theirs
+
+    def silent_text(self) -> str:
+        return (f"router host {self.host} did not answer ({self.silent}); its load balancer "
+                f"was left as it is (still serving whatever reaches it)")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from zerodown.errors import RouterError
+from zerodown.errors import HostFailure, RouterError
 from zerodown.model import Instance, RoutingTable
 
 
@@ -46,6 +46,8 @@ def recover(store, service: str, config: dict, runtime, router) -> str | None:
         table = table_in_force(router)
     except RouterError:
         return None  # no load balancer to ask: nothing serves through it
+    except HostFailure:
+        return None  # its host (router.host) does not answer: asked again next time
     if table is None or not table.backends():
         return None
     routed = {b.id: b.address for r in table.revisions for b in r.backends}
