@@ -8,21 +8,42 @@ inside a move is fixed here, once, for every strategy.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
+from collections import Counter
 from typing import Iterable, Sequence
 
 from zerodown.model import InstanceRef, Slot
-from zerodown.plan import (Drain, Plan, Route, ServiceState, Start, Step, Stop, Target,
-                           WaitHealthy, route_of)
+from zerodown.plan import (ORDER, Drain, Plan, Route, ServiceState, Share, Start, Step,
+                           Stop, Target, WaitHealthy)
 
 
 class PlanBuilder:
     def __init__(self, state: ServiceState):
         self.state = state
-        self.routed: list[InstanceRef] = list(state.routed)
+        # Routed instances per revision, each list in slot order: a Route is copied from
+        # them as they are, never sorted again (a plan of 1,000 instances has ~1,000 Routes).
+        self._routed: dict[int, list[InstanceRef]] = {}
+        for r in sorted(state.routed, key=ORDER):
+            self._routed.setdefault(r.revision, []).append(r)
         self.steps: list[Step] = []
         self._taken = {r.slot.index for r in (*state.routed, *state.unrouted)}
         self._freed: list[Slot] = []  # reused first, so replaced instances keep their slot
+        self._freed_at: Counter[int] = Counter()  # their indices (a count: freed twice)
         self._lowest = 0  # every index below it is taken or freed
+        # Per (host, hosts): every index of that host below it is taken or freed. Taken
+        # and freed together only grow (a freed slot is reused, or stays freed), so the
+        # search for a host's lowest free index goes on from where it ended last.
+        self._lowest_on: dict[tuple[int, int], int] = {}
+
+    @property
+    def routed(self) -> list[InstanceRef]:
+        """Every routed instance, in InstanceRef order."""
+        return [r for rev in sorted(self._routed) for r in self._routed[rev]]
+
+    def route(self) -> Route:
+        """route_of(self.routed), without sorting it again."""
+        return Route(tuple(Share(rev, tuple(refs))
+                           for rev, refs in sorted(self._routed.items()) if refs))
 
     def clean_unrouted(self) -> None:
         """Stop what an interrupted deployment left running outside the table.
@@ -39,27 +60,32 @@ class PlanBuilder:
         refs = tuple(refs)
         if not refs:
             return
-        gone = set(refs)  # a set: plans of 10,000 instances stay linear
-        self.routed = [r for r in self.routed if r not in gone]
-        self.steps += [route_of(self.routed), Drain(refs), Stop(refs)]
+        for r in refs:
+            kept = self._routed.get(r.revision, [])
+            i = bisect_left(kept, ORDER(r), key=ORDER)
+            while i < len(kept) and kept[i] == r:
+                del kept[i]
+        self.steps += [self.route(), Drain(refs), Stop(refs)]
         self._free(refs)
 
     def bring_in(self, refs: Iterable[InstanceRef]) -> None:
         refs = tuple(refs)
         if not refs:
             return
-        self.routed += refs
-        self.steps += [Start(refs), WaitHealthy(refs), route_of(self.routed)]
+        for r in refs:
+            insort(self._routed.setdefault(r.revision, []), r, key=ORDER)
+        self.steps += [Start(refs), WaitHealthy(refs), self.route()]
 
     def slot(self, host: str = "local", reuse: bool = True) -> Slot:
         """A slot for a new instance: one just freed (unless `reuse` is off), else the
         lowest unused index."""
         if reuse and self._freed:
             slot = self._freed.pop(0)
+            self._forget_freed(slot.index)
         else:
-            freed = {s.index for s in self._freed}  # skipped too: they are reused, or not
-            while self._lowest in self._taken or self._lowest in freed:  # amortised O(1)
-                self._lowest += 1
+            # freed ones are skipped too: they are reused, or not
+            while self._lowest in self._taken or self._lowest in self._freed_at:
+                self._lowest += 1  # amortised O(1)
             slot = Slot(self._lowest, host)
         self._taken.add(slot.index)
         return slot
@@ -71,27 +97,34 @@ class PlanBuilder:
             mine = next((s for s in self._freed if s.index % hosts == host), None)
             if mine is not None:
                 return self.claim(mine)
-        freed = {s.index for s in self._freed}
-        index = host
-        while index in self._taken or index in freed:
-            index += hosts
+        index = self._lowest_on.get((host, hosts), host)
+        while index in self._taken or index in self._freed_at:
+            index += hosts  # amortised O(1): see _lowest_on
+        self._lowest_on[(host, hosts)] = index
         self._taken.add(index)
         return Slot(index, name)
 
     def claim(self, slot: Slot) -> Slot:
         """Take a given slot (in-place: the new instance goes where the old one was)."""
-        if slot in self._freed:
+        if slot.index in self._freed_at and slot in self._freed:
             self._freed.remove(slot)
+            self._forget_freed(slot.index)
         self._taken.add(slot.index)
         return slot
 
     def plan(self, strategy: str, target: Target) -> Plan:
         return Plan(strategy, self.state, target, squash(self.steps, keep_previews=True))
 
+    def _forget_freed(self, index: int) -> None:
+        self._freed_at[index] -= 1
+        if self._freed_at[index] <= 0:
+            del self._freed_at[index]
+
     def _free(self, refs: Iterable[InstanceRef]) -> None:
         for r in refs:
             self._taken.discard(r.slot.index)
             self._freed.append(r.slot)
+            self._freed_at[r.slot.index] += 1
 
 
 def split(routed: Iterable[InstanceRef], revision: int) -> tuple[list[InstanceRef], list[InstanceRef]]:

@@ -48,8 +48,8 @@ def _place(steps: list[Step], revision: int) -> list[Step]:
     start = first(lambda s: isinstance(s, Start) and mine(s))
     healthy = first(lambda s: isinstance(s, WaitHealthy) and mine(s))
     traffic = first(lambda s: isinstance(s, Route) and s.traffic(revision))
-    promoted = first(lambda s: isinstance(s, Route) and s.routed()
-                     and all(r.revision == revision for r in s.routed()))
+    promoted = first(lambda s: isinstance(s, Route) and s.routes_any()
+                     and all(sh.revision == revision for sh in s.shares if sh.instances))
     if start is not None:  # ... and before anything is taken out for it (in-place's batches)
         touched = first(lambda s: isinstance(s, (Drain, Stop)))
         if touched is not None and touched < start:

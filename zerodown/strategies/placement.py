@@ -31,19 +31,16 @@ def hosts_at_once(size: Amount, hosts: int) -> int:
 def host_batches(refs: list[InstanceRef], hosts: int, size: int) -> list[list[int]]:
     """Host indices in batches of `size`: hosts in the order of their first instance among
     `refs` (the old ones, in slot order), then hosts without one in index order."""
-    order: list[int] = []
-    for r in refs:
-        if host_index(r, hosts) not in order:
-            order.append(host_index(r, hosts))
-    order += [h for h in range(hosts) if h not in order]
+    first = dict.fromkeys(host_index(r, hosts) for r in refs)  # ordered, each once
+    order = [*first, *(h for h in range(hosts) if h not in first)]
     return [order[i:i + size] for i in range(0, len(order), size)]
 
 
 def by_host(refs: list[InstanceRef], hosts: int, size: int) -> list[list[InstanceRef]]:
     """`refs` grouped into batches of `size` hosts each (empty batches left out)."""
-    out = []
-    for batch in host_batches(refs, hosts, size):
-        group = [r for r in refs if host_index(r, hosts) in batch]
-        if group:
-            out.append(group)
-    return out
+    batches = host_batches(refs, hosts, size)
+    batch_of = {h: i for i, batch in enumerate(batches) for h in batch}
+    out: list[list[InstanceRef]] = [[] for _ in batches]
+    for r in refs:  # one pass: each group keeps the order of `refs`
+        out[batch_of[host_index(r, hosts)]].append(r)
+    return [group for group in out if group]

@@ -15,8 +15,12 @@ spread) does the next batch join it, so a plan always exists.
 
 from __future__ import annotations
 
+from collections import Counter
+from heapq import merge
+from itertools import islice
+
 from zerodown.model import InstanceRef
-from zerodown.plan import PlanError, Target
+from zerodown.plan import ORDER, PlanError, Target
 from zerodown.strategies.builder import PlanBuilder
 from zerodown.strategies.options import RollingStrategy
 from zerodown.strategies.placement import desired, host_batches, host_index, hosts_at_once
@@ -37,7 +41,7 @@ def waves(b: PlanBuilder, strategy: RollingStrategy, target: Target,
     extra = strategy.max_surge_per_host or n + surge
     room = [max(want[h], running[h]) + extra for h in range(hosts)]
     size = hosts_at_once(strategy.batch_size, hosts) if strategy.batch_by == "host" else hosts
-    batches = host_batches(sorted(r for rs in olds for r in rs), hosts, size)
+    batches = host_batches(list(merge(*olds, key=ORDER)), hosts, size)
     # Scaling down: what is above `instances` leaves first, from the hosts above their share.
     excess = sum(running) - n
     if excess > 0:
@@ -46,7 +50,7 @@ def waves(b: PlanBuilder, strategy: RollingStrategy, target: Target,
             cut = min(max(0, running[h] - want[h]), excess - len(gone))
             gone += olds[h][:cut]
             olds[h], running[h] = olds[h][cut:], running[h] - cut
-        b.take_out(sorted(gone))
+        b.take_out(sorted(gone, key=ORDER))
     active: set[int] = set()
     while batches or active:
         if not active or all(fresh_on[h] == want[h] and not olds[h] for h in active):
@@ -57,10 +61,9 @@ def waves(b: PlanBuilder, strategy: RollingStrategy, target: Target,
         # Take out what the fleet's floor allows, from the active hosts (oldest slots first:
         # on each host a prefix of its old ones).
         floor_room = max(0, sum(running) - (n - unavailable))
-        out = sorted(r for h in active for r in olds[h])[:floor_room]
+        out = list(islice(merge(*(olds[h] for h in active), key=ORDER), floor_room))
         b.take_out(out)
-        for h in {host_index(r, hosts) for r in out}:
-            cut = sum(1 for r in out if host_index(r, hosts) == h)
+        for h, cut in Counter(host_index(r, hosts) for r in out).items():
             olds[h], running[h] = olds[h][cut:], running[h] - cut
         # Start what the fleet's ceiling and each host's room allow, spread over the hosts.
         picked = _turns(active, max(0, n + surge - sum(running)),
@@ -80,7 +83,7 @@ def waves(b: PlanBuilder, strategy: RollingStrategy, target: Target,
 
 def _by_host(refs: list[InstanceRef], hosts: int) -> list[list[InstanceRef]]:
     out: list[list[InstanceRef]] = [[] for _ in range(hosts)]
-    for r in sorted(refs):
+    for r in sorted(refs, key=ORDER):
         out[host_index(r, hosts)].append(r)
     return out
 
