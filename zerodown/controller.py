@@ -20,7 +20,7 @@ from typing import Iterable
 
 import yaml
 
-from zerodown import render
+from zerodown import render, views
 from zerodown.analysis import judge_for
 from zerodown.config import ServiceConfig, apply_overrides, load_config, parse_config
 from zerodown.engine.host_failure import skipped_hosts
@@ -195,16 +195,16 @@ def snapshot_config(store: Store, service: str, revision: int) -> ServiceConfig:
     return parse_config(yaml.safe_dump(snap["source"]), file=snap.get("file") or "zerodown.yaml")
 
 
-def labels(store: Store, service: str) -> dict[int, render.RevisionLabel]:
-    return {r.number: render.RevisionLabel(r.number, r.version) for r in store.revisions(service)}
+def labels(store: Store, service: str) -> dict[int, views.RevisionLabel]:
+    return {r.number: views.RevisionLabel(r.number, r.version) for r in store.revisions(service)}
 
 
-def label(known: dict[int, render.RevisionLabel], number: int) -> render.RevisionLabel:
-    return known.get(number, render.RevisionLabel(number))
+def label(known: dict[int, views.RevisionLabel], number: int) -> views.RevisionLabel:
+    return known.get(number, views.RevisionLabel(number))
 
 
-def maybe_label(known: dict[int, render.RevisionLabel],
-                number: int | None) -> render.RevisionLabel | None:
+def maybe_label(known: dict[int, views.RevisionLabel],
+                number: int | None) -> views.RevisionLabel | None:
     return None if number is None else label(known, number)
 
 
@@ -241,15 +241,15 @@ def step_limit(step, cfg: ServiceConfig | None) -> float | None:
     return bounds.get(type(step))
 
 
-def deployment_view(d: Deployment, known: dict[int, render.RevisionLabel],
+def deployment_view(d: Deployment, known: dict[int, views.RevisionLabel],
                     controller_pid: int | None = None, store: Store | None = None,
                     cfg: ServiceConfig | None = None,
-                    proof: dict | None = None) -> render.DeploymentView:
+                    proof: dict | None = None) -> views.DeploymentView:
     """With `store`, when the step in progress began and its bound (progress lines and the
     countdown of a timed pause)."""
     record = None if store is None or d.step is None else store.step_record(d.id, d.cursor)
     started = record.started_at if record is not None and record.in_progress else None
-    return render.DeploymentView(
+    return views.DeploymentView(
         id=d.id, kind=d.kind, phase=d.phase.value, source=maybe_label(known, d.from_revision),
         target=label(known, d.to_revision), strategy=str(d.strategy.get("kind", "rolling")),
         step=d.cursor + 1, steps=len(d.steps),
@@ -260,28 +260,28 @@ def deployment_view(d: Deployment, known: dict[int, render.RevisionLabel],
         step_limit=None if started is None else step_limit(d.step, cfg), proof=proof)
 
 
-def event_view(e: Event) -> render.EventView:
-    return render.EventView(e.time, e.kind, e.message)
+def event_view(e: Event) -> views.EventView:
+    return views.EventView(e.time, e.kind, e.message)
 
 
 def store_instances(store: Store, service: str,
-                    known: dict[int, render.RevisionLabel]) -> list[render.InstanceView]:
+                    known: dict[int, views.RevisionLabel]) -> list[views.InstanceView]:
     rows = store.instances(service, live=True)
     return [instance_view(service, row, known) for _, row in sorted(rows.items())]
 
 
-def instance_view(service: str, row: InstanceRow, known: dict[int, render.RevisionLabel],
-                  hosts: tuple[str, ...] = ()) -> render.InstanceView:
+def instance_view(service: str, row: InstanceRow, known: dict[int, views.RevisionLabel],
+                  hosts: tuple[str, ...] = ()) -> views.InstanceView:
     """`hosts`: runtime.hosts of an ssh runtime (fleet_hosts), to name each one's host."""
-    return render.InstanceView(row.ref.name(service), label(known, row.ref.revision),
-                               row.ref.slot.index, row.state, row.address, row.pid,
-                               host=host_for(hosts, row.ref.slot.index) if hosts else None)
+    return views.InstanceView(row.ref.name(service), label(known, row.ref.revision),
+                              row.ref.slot.index, row.state, row.address, row.pid,
+                              host=host_for(hosts, row.ref.slot.index) if hosts else None)
 
 
 
-def table_traffic(table: RoutingTable, known: dict[int, render.RevisionLabel],
+def table_traffic(table: RoutingTable, known: dict[int, views.RevisionLabel],
                   stats: dict | None = None, rates: dict[str, float] | None = None
-                  ) -> list[render.TrafficView]:
+                  ) -> list[views.TrafficView]:
     """Per revision of the table: weight and backends; with stats, its counters too.
     Revisions only the counters know (they served earlier) follow with weight 0."""
     counters = (stats or {}).get("revisions", {})
@@ -293,7 +293,7 @@ def table_traffic(table: RoutingTable, known: dict[int, render.RevisionLabel],
         route, c = table.revision(name), counters.get(name)
         number = int(name[1:]) if name[1:].isdigit() else None
         version = known[number].version if number in known else None
-        out.append(render.TrafficView(
+        out.append(views.TrafficView(
             name, version, route.weight if route else 0.0,
             tuple(b.id for b in route.backends) if route else (),
             None if c is None else c["requests"],
@@ -330,14 +330,14 @@ def progress(store: Store, service: str) -> str:
                                    table_traffic(store.routing(service).table, known))
 
 
-def status_view(ctl: Controller) -> render.StatusView:
+def status_view(ctl: Controller) -> views.StatusView:
     cfg = ctl.working_config()
     service = cfg.service
     if not ctl.has_state():
-        return render.StatusView(service, cfg.listen, None,
-                                 render.ProxyView(False, host=cfg.router.host), None,
-                                 deployed=False, scheme=cfg.url.partition(":")[0],
-                                 address=config_url(cfg))
+        return views.StatusView(service, cfg.listen, None,
+                                views.ProxyView(False, host=cfg.router.host), None,
+                                deployed=False, scheme=cfg.url.partition(":")[0],
+                                address=config_url(cfg))
     store = ctl.store()
     known = labels(store, service)
     active = store.active_deployment(service)
@@ -349,7 +349,7 @@ def status_view(ctl: Controller) -> render.StatusView:
     instances = not_routed(tuple(_probed(ctl, store, service, known)), proxy.running)
     from zerodown.daemon.process import down_marker  # lazily: process imports this module's
     down = down_marker(ctl.state_dir).exists()
-    return render.StatusView(
+    return views.StatusView(
         service, cfg.listen, maybe_label(known, store.stable(service)[0]), proxy, deployment,
         instances,
         tuple(table_traffic(table, known, stats, split_rates(ctl.router(cfg), table, stats)))
@@ -363,8 +363,8 @@ def status_view(ctl: Controller) -> render.StatusView:
         if down else ())
 
 
-def not_routed(instances: tuple[render.InstanceView, ...],
-               proxy_running: bool) -> tuple[render.InstanceView, ...]:
+def not_routed(instances: tuple[views.InstanceView, ...],
+               proxy_running: bool) -> tuple[views.InstanceView, ...]:
     """The stored state says `routed` from the table in force; with no load balancer
     running nothing reaches them: `unrouted`."""
     if proxy_running:
@@ -373,7 +373,7 @@ def not_routed(instances: tuple[render.InstanceView, ...],
                  for i in instances)
 
 
-def shadow_view(store: Store, service: str, router=None) -> render.ShadowView | None:
+def shadow_view(store: Store, service: str, router=None) -> views.ShadowView | None:
     """The latest deployment's shadow: live from the load balancer while its step runs,
     else as it ended (its `shadow.ended` event); None if that deployment had none."""
     from zerodown.plan import Shadow
@@ -397,7 +397,7 @@ def shadow_view(store: Store, service: str, router=None) -> render.ShadowView | 
         revision = stats.get("revision", revision)
     if stats is None:
         return None
-    return render.ShadowView(d.id, revision, state, *(int(stats.get(k) or 0) for k in (
+    return views.ShadowView(d.id, revision, state, *(int(stats.get(k) or 0) for k in (
         "compared", "differing", "dropped", "timed_out", "failed")),
         tuple(stats.get("examples") or ()))
 
@@ -411,21 +411,21 @@ def _proxy(ctl: Controller, cfg: ServiceConfig):
         pid = getattr(router, "pid", None)
         answers = getattr(router, "answers", lambda: True)()
     except HostFailure as e:  # router.host does not answer: whether it runs is unknown
-        return render.ProxyView(False, host=on, unreachable=str(e).splitlines()[0]), None, None
+        return views.ProxyView(False, host=on, unreachable=str(e).splitlines()[0]), None, None
     if not answers:
-        return render.ProxyView(False, pid, host=on), None, None
+        return views.ProxyView(False, pid, host=on), None, None
     client = getattr(router, "client", None)
     read = client.table if client is not None else getattr(router, "table", None)
     try:
         table = read() if callable(read) else None
         stats = router.stats()
     except ZerodownError:
-        return render.ProxyView(False, pid, host=on), None, None
-    return render.ProxyView(True, pid, table.version if table else None, on), table, stats
+        return views.ProxyView(False, pid, host=on), None, None
+    return views.ProxyView(True, pid, table.version if table else None, on), table, stats
 
 
 def _probed(ctl: Controller, store: Store, service: str,
-            known: dict[int, render.RevisionLabel]) -> Iterable[render.InstanceView]:
+            known: dict[int, views.RevisionLabel]) -> Iterable[views.InstanceView]:
     runtime, revisions, hosts = ctl.runtime(), {}, fleet_hosts(ctl.config().runtime)
     silent: dict[str, str] = {}  # host -> what it did not answer: asked once per status
     skipped = skipped_hosts(store, service) if hosts else {}

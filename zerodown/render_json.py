@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 
 from zerodown.config_diff import change_dict
 from zerodown.plan import Analyze, Hook, Pause, Plan, Route, Shadow
-from zerodown.render import DeploymentView, EventView, deployment_dict
+from zerodown.views import DeploymentView, EventView, deployment_dict
 
 SCHEMA = 1
 

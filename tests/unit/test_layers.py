@@ -39,7 +39,8 @@ CONTROL_PLANE = ("zerodown.analysis", "zerodown.api", "zerodown.cli", "zerodown.
                  "zerodown.fakes", "zerodown.hooks", "zerodown.hooks_config",
                  "zerodown.hooks_model", "zerodown.hosts", "zerodown.loadgen", "zerodown.plan",
                  "zerodown.render", "zerodown.routers", "zerodown.runtimes", "zerodown.schema",
-                 "zerodown.schema_sections", "zerodown.strategies", "zerodown.yaml_input")
+                 "zerodown.schema_sections", "zerodown.strategies", "zerodown.views",
+                 "zerodown.yaml_input")
 
 
 def _name(path: Path) -> str:

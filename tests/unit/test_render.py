@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from zerodown import render
-from zerodown.render import (DeploymentView, EventView, InstanceView, ProxyView, RevisionLabel,
-                             StatusView, TrafficView)
+from zerodown import render, views
+from zerodown.views import (DeploymentView, EventView, InstanceView, ProxyView, RevisionLabel,
+                            StatusView, TrafficView)
 
 R1, R2 = RevisionLabel(1, "v1"), RevisionLabel(2, "v2")
 
@@ -196,7 +196,7 @@ def test_status_text_names_each_instances_host_on_a_fleet_only():
     text = render.status_text(fleet, now=1010.0)
     row = next(line for line in text.splitlines() if line.startswith("shop-r2-s3"))
     assert "HOST" in text and row.split()[-3:] == ["app3", "127.0.0.1:4003", "13"]
-    assert render.status_from_dict(render.status_dict(fleet, 1010.0), 1010.0) \
+    assert views.status_from_dict(views.status_dict(fleet, 1010.0), 1010.0) \
         .instances[2].host == "app3"   # through the API's JSON too
 
 
@@ -209,11 +209,11 @@ def test_status_of_a_service_never_deployed():
 def test_status_says_https_when_the_service_has_tls():
     view = status(scheme="https")
     assert render.status_text(view, now=0).startswith("service shop at https://127.0.0.1:8080")
-    assert render.status_dict(view, now=0)["url"] == "https://127.0.0.1:8080"
+    assert views.status_dict(view, now=0)["url"] == "https://127.0.0.1:8080"
 
 
 def test_status_dict_is_plain_json_with_numbers_for_revisions():
-    data = render.status_dict(status(), now=1010.0)
+    data = views.status_dict(status(), now=1010.0)
     assert json.loads(json.dumps(data)) == data
     assert set(data) == {"service", "listen", "url", "url_host", "deployed", "stable", "proxy",
                          "deployment", "instances", "traffic", "shadow", "left_by_down"}
@@ -234,7 +234,7 @@ def test_status_dict_is_plain_json_with_numbers_for_revisions():
                                   "in_flight": 0, "rate": 40.0, "p50_ms": 1.25, "p99_ms": 9.5}
 
 
-SHADOW = render.ShadowView(4, 2, "fail", 2099, 22, 40, 0, 1, (
+SHADOW = views.ShadowView(4, 2, "fail", 2099, 22, 40, 0, 1, (
     {"request": "GET /item?id=7 HTTP/1.1", "what": "body", "where": "$.price", "stable": "259",
      "shadow": "260"},
     {"request": "HEAD /x HTTP/1.1", "what": "status", "where": "status", "stable": "200",
@@ -247,7 +247,7 @@ def test_status_shows_the_shadow_its_counts_and_its_differing_pairs():
             "40 dropped, 1 failed") in text
     assert "    GET /item?id=7 HTTP/1.1: $.price: stable 259 · shadow 260" in text
     assert "    HEAD /x HTTP/1.1: status: stable 200 · shadow 404" in text
-    data = render.status_dict(status(shadow=SHADOW), now=1010.0)["shadow"]
+    data = views.status_dict(status(shadow=SHADOW), now=1010.0)["shadow"]
     assert (data["deployment"], data["revision"], data["state"]) == (4, 2, "fail")
     assert (data["compared"], data["differing"]) == (2099, 22)
     assert data["examples"][0]["where"] == "$.price"
@@ -257,8 +257,8 @@ def test_status_from_dict_renders_what_the_controller_sent_as_the_view_itself_re
     """`zerodown status` gets JSON from the controller: the text must be the same."""
     for view in (status(), status(deployed=False, proxy=ProxyView(False)), status(scheme="https"),
                  status(shadow=SHADOW), status(proxy=ProxyView(True, 77, 5, "lb1"))):
-        data = json.loads(json.dumps(render.status_dict(view, now=1010.0)))
-        assert render.status_text(render.status_from_dict(data, 1010.0), now=1010.0) == \
+        data = json.loads(json.dumps(views.status_dict(view, now=1010.0)))
+        assert render.status_text(views.status_from_dict(data, 1010.0), now=1010.0) == \
             render.status_text(view, now=1010.0)
 
 
@@ -299,7 +299,7 @@ def test_status_hides_a_revision_at_0_percent_that_no_longer_runs():
     assert [t.revision for t in render.serving(s)] == ["r1", "r2", "r2", "r7"]
     text = render.status_text(s, now=1010.0)
     assert "\nr0 " not in text and "\nr7 " in text
-    assert render.status_dict(s, 1010.0)["traffic"][2]["revision"] == "r0"  # JSON: all of it
+    assert views.status_dict(s, 1010.0)["traffic"][2]["revision"] == "r0"  # JSON: all of it
 
 
 BLUE_KEPT = "pause 30s: blue kept 30s for an instant rollback"
@@ -329,7 +329,7 @@ def test_status_says_what_the_strategy_means_now(kw, note):
 
 def test_a_step_clock_survives_the_round_trip_through_json():
     d = deployment(step_started=1001.0, step_limit=10.0)
-    back = render.deployment_from_dict(render.deployment_dict(d, 1005.0), 1005.0)
+    back = views.deployment_from_dict(views.deployment_dict(d, 1005.0), 1005.0)
     assert (back.step_started, back.step_limit, back.step_left(1005.0)) == (1001.0, 10.0, 6.0)
 
 

@@ -12,7 +12,7 @@ from zerodown.model import InstanceRef, Slot
 from zerodown.plan import (Analyze, Drain, Hook, Pause, Plan, Route, ServiceState, Shadow, Share,
                            Start, Stop, Target, WaitHealthy)
 from zerodown.strategies.shadow_options import ShadowConfig, spec_of
-from zerodown.render import DeploymentView, EventView, RevisionLabel, status_dict
+from zerodown.views import DeploymentView, EventView, RevisionLabel, status_dict
 from zerodown.hosts.preflight import HostReport
 from zerodown.render_json import history_dict, hosts_dict, plan_dict, step_dict
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 
 from zerodown.config import parse_config
-from zerodown.render import ProxyView, StatusView, status_dict, status_from_dict, status_text
+from zerodown.render import status_text
+from zerodown.views import ProxyView, StatusView, status_dict, status_from_dict
 from zerodown.service_url import ServiceUrl, config_url, service_url
 from zerodown.tls_config import TlsSettings
 

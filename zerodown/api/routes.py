@@ -17,6 +17,7 @@ from zerodown.api.server import Reply, Request
 from zerodown.controller import deployment_view, labels, progress
 from zerodown.daemon.actions import SIGNALS, target
 from zerodown.daemon.observer import event_dict
+from zerodown.views import deployment_dict, status_from_dict
 
 DASHBOARD = Path(__file__).resolve().parent / "dashboard"
 STATIC_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
@@ -72,7 +73,7 @@ class Api:
         form = request.query.get("format", "json")
         if form == "text":  # `zerodown status`: rendered here, where render is loaded already
             now = time.time()
-            text = render.status_text(render.status_from_dict(doc, now), now) + "\n"
+            text = render.status_text(status_from_dict(doc, now), now) + "\n"
             return Reply(200, text.encode(), "text/plain; charset=utf-8")
         if form != "json":
             raise ApiError(400, f"format must be json or text, got {form!r}", "format")
@@ -93,7 +94,7 @@ class Api:
             rows = store.deployments(self.service, limit=limit)
             pid = self.controller_pid()
             proofs = store.proofs(d.id for d in rows)
-            views = [render.deployment_dict(
+            views = [deployment_dict(
                 deployment_view(d, known, pid, proof=proofs.get(d.id)), now) for d in rows]
         return Reply.json(200, {"deployments": views})
 
@@ -101,7 +102,7 @@ class Api:
         now = time.time()
         with self.observer.reading() as store:
             d = target(store, self.service, id)
-            doc = render.deployment_dict(deployment_view(d, labels(store, self.service),
+            doc = deployment_dict(deployment_view(d, labels(store, self.service),
                                                          self.controller_pid(), store,
                                                          self.observer.cfg,
                                                          store.proofs([d.id]).get(d.id)), now)

@@ -15,7 +15,7 @@ from zerodown.api.client import ApiFailure, Client
 from zerodown.commands.connect import check_config, client
 from zerodown.commands.strategy_flags import settings
 from zerodown.commands.follow import StoppedWatching, Follower, result_line, watch
-from zerodown.render import label_from_dict
+from zerodown.views import label_from_dict
 
 WAIT_POLL = 0.5  # deploy --wait: how often the controller is asked again
 NEVER = "the service was never deployed here (no state in {state_dir}); `zerodown up` starts it"

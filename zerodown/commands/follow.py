@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Callable, TextIO
 
-from zerodown import colour, render
+from zerodown import colour, render, views
 from zerodown.api.client import Client
 from zerodown.proof import fails_requirement
 
@@ -50,13 +50,13 @@ def exit_code(d: dict) -> int:
 
 
 def result_line(d: dict) -> str:
-    return render.result_line(render.deployment_from_dict(d, time.time()), time.time())
+    return render.result_line(views.deployment_from_dict(d, time.time()), time.time())
 
 
 def live_line(d: dict, now: float) -> str | None:
     """The step in progress with its clock (`step 2/6: wait until healthy: ... (4.2s of 30s)`),
     rewritten in place on a terminal while a health wait, hook, drain or pause takes time."""
-    view = render.deployment_from_dict(d, now)
+    view = views.deployment_from_dict(d, now)
     if view.terminal or view.step_started is None or not view.step_text:
         return None
     return (f"{INDENT}step {min(view.step, view.steps)}/{view.steps}: {view.step_text}"
@@ -84,7 +84,7 @@ class Follower:
         events = self._events()
         d = self.client.get(f"/api/v1/deployments/{self.id}")
         for e in events:
-            self.say(render.event_line(render.EventView(e["time"], e["kind"], e["text"]),
+            self.say(render.event_line(views.EventView(e["time"], e["kind"], e["text"]),
                                        d["created"]))
             self.cursor = e["id"]
         if events and d.get("summary") and d["summary"] != self.summary:
@@ -160,7 +160,7 @@ def _with_proof(client: Client, d: dict, wait: float = PROOF_WAIT) -> dict:
 
 
 def switch_line(d: dict) -> str:
-    return (f"deployment {d['id']}: {render.label_from_dict(d['to'])} serves all traffic; "
-            f"the controller keeps {render.label_from_dict(d['from'])} up for an instant "
+    return (f"deployment {d['id']}: {views.label_from_dict(d['to'])} serves all traffic; "
+            f"the controller keeps {views.label_from_dict(d['from'])} up for an instant "
             f"rollback ({d['step_text']}), then stops it (`zerodown rollback` goes back, "
             "`zerodown status` shows it)")

@@ -18,6 +18,7 @@ from zerodown.engine.store import NotFound
 from zerodown.errors import UsageError
 from zerodown.model import Instance
 from zerodown.plan import ServiceState
+from zerodown.views import DeploymentView
 
 FOLLOW_POLL = 0.2
 
@@ -79,7 +80,7 @@ def cmd_history(args: argparse.Namespace, ctl: Controller) -> int:
 UP_REASON = "zerodown up"  # what `up` says of the first deployment: no person's words
 
 
-def asked(store, d, view: render.DeploymentView) -> render.DeploymentView:
+def asked(store, d, view: DeploymentView) -> DeploymentView:
     """The view with who asked for the deployment and why (the API's "action" event)."""
     for e in store.events(deployment=d.id, kind="action", limit=10):
         if e.data.get("action") in ("deploy", "rollback"):

@@ -59,26 +59,26 @@ def _text(c: Client, args: argparse.Namespace) -> str:
 
 
 def _local(args: argparse.Namespace, doc: dict) -> str:
-    from zerodown import colour, render
+    from zerodown import colour, render, views
     if args.json:
         return json.dumps(doc, indent=2)
-    return render.status_text(render.status_from_dict(doc, time.time()), time.time())
+    return render.status_text(views.status_from_dict(doc, time.time()), time.time())
 
 
 def _here(args: argparse.Namespace) -> dict:
     """The status read on this machine, without a controller (the service is down)."""
-    from zerodown import colour, render
+    from zerodown import views
     from zerodown.controller import Controller, status_view
     view = status_view(Controller(args.file, args.state_dir))
-    return {**render.status_dict(view, time.time()), "dashboard": None, "revisions": []}
+    return {**views.status_dict(view, time.time()), "dashboard": None, "revisions": []}
 
 
 def _never_deployed(args: argparse.Namespace) -> dict:
-    from zerodown import colour, render
+    from zerodown import views
     from zerodown.controller import Controller
     cfg = Controller(args.file, args.state_dir).working_config()
     from zerodown.service_url import config_url
-    view = render.StatusView(cfg.service, cfg.listen, None, render.ProxyView(False), None,
-                             deployed=False, scheme=cfg.url.partition(":")[0],
-                             address=config_url(cfg))
-    return {**render.status_dict(view, time.time()), "dashboard": None, "revisions": []}
+    view = views.StatusView(cfg.service, cfg.listen, None, views.ProxyView(False), None,
+                            deployed=False, scheme=cfg.url.partition(":")[0],
+                            address=config_url(cfg))
+    return {**views.status_dict(view, time.time()), "dashboard": None, "revisions": []}

@@ -16,7 +16,7 @@ from collections import deque
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from zerodown import render, table_json
+from zerodown import table_json
 from zerodown.controller import (Controller, _probed, _proxy, deployment_view, labels,
                                  instance_view, maybe_label, not_routed, shadow_view,
                                  table_traffic)
@@ -24,6 +24,7 @@ from zerodown.engine.store import Store
 from zerodown.latency import quantile
 from zerodown.model import fleet_hosts
 from zerodown.service_url import config_url
+from zerodown.views import InstanceView, StatusView, status_dict
 
 TICK = 0.25  # the status document is at most this old (a table change reaches SSE in < 1 s)
 INTERVAL = 1.0  # one metrics point per revision per second
@@ -52,7 +53,7 @@ class Observer:
         self.events: deque = deque(maxlen=EVENTS_KEPT)
         self.last_event = self._newest_event()
         self._sample: tuple[float, dict] | None = None
-        self._probes: dict[str, render.InstanceView] = {}
+        self._probes: dict[str, InstanceView] = {}
         # why the runner cannot go on with a deployment, if it cannot (set by main.serve)
         self.controller_error: Callable[[int], str | None] = lambda id: None
         self._probed_at = 0.0
@@ -111,12 +112,12 @@ class Observer:
             self._probes = {v.name: v for v in _probed(self.ctl, store, service, known)}
         instances = not_routed(tuple(self._probes.get(v.name, v) for v in views),
                                proxy.running)
-        view = render.StatusView(
+        view = StatusView(
             service, cfg.listen, maybe_label(known, store.stable(service)[0]), proxy, deployment,
             instances, tuple(table_traffic(table, known, stats, rates)) if proxy.running else (),
             deployed=bool(known), scheme=cfg.url.partition(":")[0], address=config_url(cfg),
             shadow=shadow_view(store, service, self.ctl.router(cfg) if proxy.running else None))
-        doc = render.status_dict(view, now)
+        doc = status_dict(view, now)
         doc["dashboard"] = self.dashboard()
         shown = {i.revision.number for i in instances} | {
             int(t.revision[1:]) for t in view.traffic if t.revision[1:].isdigit()}
@@ -165,7 +166,7 @@ class Observer:
                 self._note(f"probes: {type(e).__name__}: {e}")
             stop.wait(PROBE_EVERY)
 
-    def _stale(self, view: render.InstanceView) -> bool:
+    def _stale(self, view: InstanceView) -> bool:
         seen = self._probes.get(view.name)
         return seen is None or (seen.address, seen.pid, seen.state) != (view.address, view.pid,
                                                                         view.state)
