@@ -21,7 +21,7 @@ from httptools.parser.errors import HttpParserError, HttpParserUpgrade
 
 from zerodown.proxy.chunked import BAD, ChunkedEnd
 from zerodown.proxy.exchange import BODY, CLOSED, HEAD, HTTP2, TUNNEL, WAIT, Exchange, Plane
-from zerodown.proxy.hygiene import HOST_LINE, host_lines, origin_form
+from zerodown.proxy.hygiene import ASKS_H2C, HOST_LINE, host_lines, origin_form, without_h2c
 from zerodown.proxy.prefix import stripped
 from zerodown.proxy.routing import strip_client_forwarded
 from zerodown.proxy.upstream import RevisionTarget
@@ -150,6 +150,10 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
             except HttpParserUpgrade:
                 self.upgrade = True
                 self.keep_alive = False
+                if ASKS_H2C(head) is not None:  # rare: answered as HTTP/1.1 (hygiene.py)
+                    head = self._without_h2c(head)
+                    if not head:
+                        return
             except HttpParserError as e:
                 return self._reject(400, f"malformed request head ({e})")
             self.head_since = 0.0
@@ -177,6 +181,22 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
             if state != HEAD:
                 return  # closed: nothing more is read
             data = rest
+
+    def _without_h2c(self, head: bytes) -> bytes:
+        """The head without its h2c ask, parsed again by a fresh parser (the old one stopped
+        at the upgrade); b"" once refused and answered."""
+        head = without_h2c(head)
+        self.parser = HttpRequestParser(self)
+        self.feed = self.parser.feed_data
+        self.msg_done = self.upgrade = False  # llhttp ended the message at the upgrade
+        try:
+            self.feed(head)
+        except HttpParserUpgrade:  # another protocol asked beside h2c (a WebSocket): as always
+            self.upgrade = True
+        except HttpParserError as e:
+            self._reject(400, f"malformed request head ({e})")
+            return b""
+        return head
 
     def _checked(self, head: bytes) -> bytes:
         """`head` as it may be forwarded (RFC 9110/9112), or b"" once refused and answered.

@@ -112,6 +112,11 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
         try:
             self.feed(data)
         except HttpParserUpgrade:
+            if not client.upgrade:  # a 101 to a request the proxy forwarded as no upgrade:
+                self.client = None  # a tunnel would pass the client's bytes on unread
+                self.transport.close()
+                client.upstream_broken(self, "backend switched protocols unasked", first)
+                return
             self.tunnel = True
             client.write(data)
             client.start_tunnel(self)
