@@ -306,3 +306,41 @@ def test_a_refused_command_stops_the_batch_and_names_the_command(router, apps):
     with pytest.raises(RouterError, match=r"refused `set server lane0/nope weight 3`"):
         router.cli.run_all(["set server lane0/nope weight 3", "disable frontend zd_shop"])
     assert get(router.port).status == 200  # the command after the refused one was not sent
+
+
+def server_status(router) -> dict[str, str]:
+    """server name -> HAProxy's status of it (UP, DOWN, MAINT, ...), from `show stat`."""
+    from zerodown.routers import haproxy_render, haproxy_stats
+    rows = haproxy_render.parse_stat(router.cli.run("show stat"))
+    return {r["svname"]: r["status"] for r in haproxy_stats.server_rows(rows)}
+
+
+def test_live_traffic_takes_out_a_server_that_refuses_connections_not_one_answering_5xx(
+        router, tmp_path):
+    """Passive health (`observe layer4`): `fall` connection failures on users' requests take
+    a server out at once, with no controller and long before the active checks (every 60 s)
+    would; one answering 500 stays in (its errors are its revision's, for the analysis)."""
+    from zerodown.model import HealthCheck
+    good, dead, bad = (start_app("v1"), start_app("v1"),
+                       start_app("v1", env={"APP_ERROR_RATE": "1"}))
+    try:
+        def table(version, apps):
+            return RoutingTable(version, (RevisionRoute("r1", 100, tuple(
+                Backend(f"shop-r1-{a.port}", f"127.0.0.1:{a.port}") for a in apps)),),
+                health_check=HealthCheck("/healthz", 60.0, 1.0, 2, 1))
+        router.apply(table(1, [good, dead]))
+        name = f"shop-r1-{dead.port}".replace("-", "_")
+        wait_until(lambda: len(server_status(router)) == 2, timeout=10)
+        dead.cleanup()   # refuses connections from now on; its active check is a minute away
+        result = run_load_sync(router.url, connections=2, requests=200)
+        assert result.failed() == 0, result.summary()   # retried on the other server
+        status = {k.replace("-", "_"): v for k, v in server_status(router).items()}
+        assert [v for k, v in status.items() if name in k] == ["DOWN"], status
+        router.apply(table(2, [good, bad]))
+        run_load_sync(router.url, connections=2, requests=200)  # half of them 500
+        status = server_status(router)
+        assert status[f"shop-r1-{bad.port}"].startswith("UP"), status
+        assert router.stats()["backends"][f"shop-r1-{bad.port}"]["responses"]["5xx"] > 50
+    finally:
+        for app in (good, dead, bad):
+            app.cleanup()

@@ -35,6 +35,10 @@ What differs from the embedded proxy:
 - sticky "cookie": the cookie holds the user's point in basis points (0..9999).
 - a header rule reads the last header of that name, the embedded proxy any.
 - backend weights above 256 are scaled down to HAProxy's range, ratios kept.
+- passive health (with the table's health_check): `fall` connection failures in a row
+  on users' requests take a server down until its active checks pass (`observe
+  layer4`); the proxy ejects at the first, for a while, and also at a response timeout,
+  which HAProxy leaves to the active checks (haproxy_render.check_options).
 
 Attach mode (`router: {kind: haproxy, socket: PATH, backend: NAME}`): drive an
 existing HAProxy through its stats socket, starting nothing: see

@@ -308,10 +308,16 @@ def _ms(seconds: float) -> str:
 
 
 def check_options(hc: HealthCheck | None) -> str:
-    """The server keywords for active health checks (dynamic servers inherit no defaults)."""
+    """The server keywords for health checks (dynamic servers inherit no defaults): active
+    ones, and passive ones on users' requests as the embedded proxy ejects a backend (and
+    nginx counts max_fails on `error timeout`): `fall` connection failures in a row take
+    the server down at once, the active checks (`rise`) bring it back. layer4, not layer7:
+    layer7 also counts every 5xx answer, which would take a bad revision's instances out
+    for the application's own errors, flapping, and hide those errors from the analysis."""
     if hc is None:
         return ""
-    return f" check inter {_ms(hc.interval)} fall {hc.fall} rise {hc.rise}"
+    return (f" check inter {_ms(hc.interval)} fall {hc.fall} rise {hc.rise}"
+            f" observe layer4 error-limit {hc.fall} on-error mark-down")
 
 
 def server_line(name: str, address: str, weight: int, hc: HealthCheck | None) -> str:
