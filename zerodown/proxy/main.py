@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import uvloop
 
@@ -31,6 +31,7 @@ from zerodown.proxy.dataplane import DataPlane
 from zerodown.proxy.redirect import Redirector
 from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.state import load_table, save_table
+from zerodown.proxy.tls_transport import TlsServer
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -194,10 +195,14 @@ async def serve(args: argparse.Namespace, settings: ProxySettings, sockets: List
         servers.append(await loop.create_server(
             lambda: Redirector(port),
             sock=bind_tcp(*parse_hostport(args.redirect_http, "--redirect-http"), shared=True)))
-    server = await loop.create_server(
-        client_protocol(args, plane, terminator), sock=listen_sock, backlog=4096,  # type: ignore[arg-type]
-        ssl=terminator.context if terminator else None,
-        ssl_handshake_timeout=settings.header_timeout if terminator else None)
+    server: Any
+    if terminator:  # OpenSSL on the socket itself (tls_transport.py), not uvloop's SSL layer
+        server = TlsServer(loop, listen_sock, client_protocol(args, plane, terminator),
+                           terminator.context, settings.header_timeout, log=plane.errors.line)
+    else:
+        server = await loop.create_server(
+            client_protocol(args, plane, terminator), sock=listen_sock,  # type: ignore[arg-type]
+            backlog=4096)
     if admin_sock.family == socket.AF_UNIX:
         admin = await asyncio.start_unix_server(api.handle, sock=admin_sock)
     else:

@@ -134,25 +134,6 @@ def _stamp(paths: list[str]) -> tuple:
     return tuple(out)
 
 
-class DirectSSLObject(ssl.SSLObject):
-    """An `ssl.SSLObject` whose read, write and pending are the C methods themselves.
-
-    uvloop's SSL transport calls these three on every record (pending two or three
-    times per read); the stdlib class wraps each in a Python method, one frame per
-    call for nothing. Binding the underlying `_ssl` methods on the instance skips
-    those frames; everything else (handshake, unwrap, ALPN, the SNI callback's
-    `.context`) stays the stdlib's."""
-
-    @classmethod
-    def _create(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
-        obj = super()._create(*args, **kwargs)
-        raw = obj._sslobj  # type: ignore[attr-defined]
-        obj.read = raw.read  # type: ignore[method-assign]
-        obj.write = raw.write  # type: ignore[method-assign]
-        obj.pending = raw.pending  # type: ignore[method-assign]
-        return obj
-
-
 class Terminator:
     """The listening context and the certificate set in force; `reload` swaps a new one in."""
 
@@ -162,10 +143,10 @@ class Terminator:
         self.certs = CertSet(config)  # a bad start is a UsageError: the proxy does not start
         self.reloads = 0
         self.context = server_context(config.default, config.alpn())
-        self.context.sni_callback = self._on_hello
-        self.context.sslobject_class = DirectSSLObject  # uvloop's wrap_bio makes these
+        self.context.sni_callback = self._on_hello  # tls_transport.py's SSLSockets call it
 
-    def _on_hello(self, sslobj: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+    def _on_hello(self, sslobj: ssl.SSLSocket | ssl.SSLObject, name: str | None,
+                  _ctx: ssl.SSLContext) -> None:
         sslobj.context = self.certs.pick(name)
 
     def reload(self) -> bool:
