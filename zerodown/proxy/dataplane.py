@@ -28,7 +28,7 @@ from zerodown.proxy import health, shedding
 from zerodown.proxy.errlog import ErrorLog
 from zerodown.proxy.metrics import BOUNDS, Stats, prometheus_services
 from zerodown.proxy.routing import Routes
-from zerodown.proxy.exchange import BODY, CLOSED, HEAD, WAIT
+from zerodown.proxy.exchange import BODY, CLOSED, DRAIN_OVER, HEAD, TAKEN_OUT, TIMED_OUT, WAIT
 from zerodown.proxy.server import ClientConn
 from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.tap import Tap
@@ -203,9 +203,9 @@ class DataPlane:
                 up, pool = client.up, client.pool
                 if (up is None or not up.got) and pool is not None:
                     if now - client.sent_at > s.response_timeout:
-                        client.no_answer(True)  # queued or sent, no answer in time
+                        client.no_answer(TIMED_OUT)  # queued or sent, no answer in time
                     elif pool.unreachable(now):
-                        client.no_answer(False)  # its backend went silent: elsewhere if safe
+                        client.no_answer(TAKEN_OUT)  # its backend went silent: elsewhere if safe
             elif state == CLOSED and now - client.last_active > LINGER:
                 client.transport.abort()  # a refused client that never closed its side
         idle_cutoff = now - s.upstream_idle_timeout
@@ -245,8 +245,11 @@ class DataPlane:
         still = []
         for pool in self.retired:
             if now > pool.drain_deadline:
-                for conn in pool.busy():
-                    conn.transport.close()  # past the deadline: cut, the client sees a close
+                for conn in pool.busy():  # past the deadline: cut
+                    client = conn.client
+                    if client is not None and not conn.got:  # elsewhere if safe, else 504
+                        client.no_answer(DRAIN_OVER)
+                    conn.transport.close()  # mid-response: the client sees a close
             if pool.conns or pool.opening or pool.stats.in_flight > 0:
                 still.append(pool)
             else:

@@ -31,6 +31,10 @@ WAIT: Final = 2
 TUNNEL: Final = 3
 CLOSED: Final = 4
 HTTP2: Final = 5  # the connection opened with the HTTP/2 preface and h2c is on: handed over
+# Why a request stops waiting for its backend's first response byte (no_answer)
+TIMED_OUT: Final = 0   # response_timeout passed
+TAKEN_OUT: Final = 1   # its backend was taken out as not answering (health checks, a silence)
+DRAIN_OVER: Final = 2  # its backend left the table and drain_timeout passed: the proxy cuts it
 _IDEMPOTENT: Final = (b"GET ", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"TRAC")
 _REASONS: Final = {400: "Bad Request", 404: "Not Found", 408: "Request Timeout", 431: "Request Header Fields Too Large",
                    501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
@@ -250,22 +254,23 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         self._reply_error(502, "backend closed the connection before responding"
                           if sent else "backend refused the connection")
 
-    def no_answer(self, timed_out: bool) -> None:
-        """No response byte came: within response_timeout (`timed_out`, called by the
-        sweeper), or from a backend taken out as not answering. The request moves to
-        another backend when that is safe (it never reached this one, or it is idempotent
-        and kept whole); else a timeout answers 504, and a taken-out backend is left to
-        answer within the timeout (it may be slow, not gone: a POST is never sent twice)."""
+    def no_answer(self, cause: int) -> None:
+        """No response byte came and the proxy stops waiting (called by the sweeper):
+        response_timeout passed (TIMED_OUT), the backend was taken out as not answering
+        (TAKEN_OUT), or it left the table and its drain gave up (DRAIN_OVER). The request
+        moves to another backend when that is safe (it never reached this one, or it is
+        idempotent and kept whole); else 504, but a taken-out backend is left to answer
+        within the timeout (it may be slow, not gone: a POST is never sent twice)."""
         pool = self.pool
         if pool is None or self.state == CLOSED:
             return
         up = self.up
         safe = up is None or (self.msg_done and self.body_kept and self.head[:4] in _IDEMPOTENT)
-        if timed_out:
+        if cause == TIMED_OUT:
             pool.timed_out()  # ejected, its idle connections closed: they lead to the silence
         now = self.loop.time()
         nxt = self._another(pool, now) if safe else None
-        if nxt is None and not timed_out:
+        if nxt is None and cause == TAKEN_OUT:
             return
         if self.waiting_for is not None:
             self.waiting_for.forget(self)
@@ -276,16 +281,20 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
             up.transport.close()
         if nxt is not None:
             return self._move(pool, nxt, now)
-        self._reply_error(504, "backend did not respond in time")
+        self._reply_error(504, "backend did not respond in time" if cause == TIMED_OUT else
+                          "backend did not respond before its drain timeout")
 
     def _another(self, pool: BackendPool, now: float) -> BackendPool | None:
-        """Where a retry of this request goes: its revision's next backend not tried yet,
-        else another revision's; None when the attempts are spent or nothing is left."""
+        """Where a retry of this request goes, by the table in force (not the one it was
+        routed by: a backend that left it since may be stopped): its revision's next
+        backend not tried yet, else another revision's; None when the attempts are spent
+        or nothing is left."""
         if len(self.tried) + 1 >= self.settings.max_attempts:
             return None
         tried = self.tried + (pool,)
-        nxt = self.target.choose_excluding(now, tried) if self.target else None  # type: ignore[union-attr]
-        return nxt if nxt is not None else self.plane.fallback_pool(self.target, now, tried)
+        target = self.plane.routes.targets.get(self.target.name) if self.target else None  # type: ignore[union-attr]
+        nxt = target.choose_excluding(now, tried) if target is not None else None
+        return nxt if nxt is not None else self.plane.fallback_pool(target, now, tried)
 
     def _move(self, pool: BackendPool, nxt: BackendPool, now: float) -> None:
         """Retry on `nxt`: counted as a retry of `pool`, and as saved if `nxt` answers."""
@@ -321,7 +330,8 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         if target is None:
             target, _ = self.plane.routes.pick(self.head)
         self.target = target  # type: ignore[assignment]
-        self._use(target.choose(now) if target else None, now)  # type: ignore[union-attr]
+        pool = target.choose(now) if target else None  # type: ignore[union-attr]
+        self._use(pool if pool is not None or target is None else self._fallback(now), now)
 
     # -- errors -------------------------------------------------------------
     def _reply_error(self, status: int, why: str) -> None:
