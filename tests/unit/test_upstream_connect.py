@@ -6,6 +6,8 @@ connect callback runs. That connection must never carry the request — it
 would wait for an answer that cannot come — the request goes elsewhere.
 """
 
+from types import SimpleNamespace
+
 from zerodown.proxy.exchange import WAIT
 from zerodown.proxy.server import ClientConn
 from zerodown.proxy.settings import ProxySettings
@@ -26,6 +28,7 @@ class Plane:
         self.refused_initials = bytes(256)
         self.client_limit = 1000
         self.forwarded_proto = b"\r\nX-Forwarded-Proto: http\r\n"  # as exchange.Plane declares
+        self.routes = SimpleNamespace(targets={})  # the table in force: a retry goes by it
 
     def fallback_pool(self, target, now, exclude):
         return None
@@ -74,7 +77,7 @@ def test_a_connection_reset_before_its_connect_callback_is_never_used():
     client.connection_made(Transport())
     client.head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     client.state, client.msg_done, client.keep_alive = WAIT, True, True
-    client.target = RevisionTarget("v1", [(bad, 1), (good, 1)])
+    client.target = plane.routes.targets["v1"] = RevisionTarget("v1", [(bad, 1), (good, 1)])
     client.pool = client.waiting_for = bad
     bad.stats.in_flight = 1
     bad.opening = 1

@@ -28,7 +28,8 @@ from zerodown.proxy import health, shedding
 from zerodown.proxy.errlog import ErrorLog
 from zerodown.proxy.metrics import BOUNDS, Stats, prometheus_services
 from zerodown.proxy.routing import Routes
-from zerodown.proxy.exchange import BODY, CLOSED, DRAIN_OVER, HEAD, TAKEN_OUT, TIMED_OUT, WAIT
+from zerodown.proxy.exchange import (BODY, CLOSED, DISCARD, DRAIN_OVER, HEAD, TAKEN_OUT, TIMED_OUT,
+                                     WAIT)
 from zerodown.proxy.server import ClientConn
 from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.tap import Tap
@@ -206,6 +207,9 @@ class DataPlane:
                         client.no_answer(TIMED_OUT)  # queued or sent, no answer in time
                     elif pool.unreachable(now):
                         client.no_answer(TAKEN_OUT)  # its backend went silent: elsewhere if safe
+            elif state == DISCARD and now - client.last_active > s.header_timeout:
+                client.state = CLOSED  # the rest of a body answered early never came
+                client.transport.close()
             elif state == CLOSED and now - client.last_active > LINGER:
                 client.transport.abort()  # a refused client that never closed its side
         idle_cutoff = now - s.upstream_idle_timeout

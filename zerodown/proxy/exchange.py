@@ -31,6 +31,7 @@ WAIT: Final = 2
 TUNNEL: Final = 3
 CLOSED: Final = 4
 HTTP2: Final = 5  # the connection opened with the HTTP/2 preface and h2c is on: handed over
+DISCARD: Final = 6  # answered before its body ended: the rest is read and dropped, then HEAD
 # Why a request stops waiting for its backend's first response byte (no_answer)
 TIMED_OUT: Final = 0   # response_timeout passed
 TAKEN_OUT: Final = 1   # its backend was taken out as not answering (health checks, a silence)
@@ -173,7 +174,23 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         if i == 1:
             return data
         inject, self.inject = self.inject or b"", None
+        if self.state == BODY:
+            inject += self._answered_early()
         return b"".join((data[:i], inject, data[i:]))
+
+    def _answered_early(self) -> bytes:
+        """The final response starts while the request's body is still coming (a 413, a
+        401): its backend connection will not be reused (UpstreamConn), and this one is
+        kept only if the rest of the body is read and dropped — a known length up to
+        discard_body_limit — else the response says it closes (RFC 9110 15.5, as nginx
+        and HAProxy do). The line to add to the response head."""
+        if self.close_after:
+            return b""  # already said (shutting down)
+        left = self.cl_left
+        if left is not None and left <= self.settings.discard_body_limit:
+            return b""
+        self.close_after = True
+        return b"Connection: close\r\n"
 
     def response_done(self, status: int, upstream_keep: bool, now: float) -> None:
         pool, self.pool = self.pool, None
@@ -208,8 +225,15 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
     def _next_request(self, reusable: bool) -> None:
         if not reusable or not self.keep_alive or self.state != WAIT or self.close_after \
                 or not self.msg_done:
-            self.state = CLOSED
-            self.transport.close()
+            if self.state != BODY:
+                self.state = CLOSED
+                self.transport.close()
+            elif reusable and not self.close_after:  # answered early, a short rest to come
+                self.state = DISCARD
+                self.body_kept = False  # dropped, never kept for a retry
+                self.last_active = self.clock()  # the sweeper bounds the wait for it
+            else:  # the body's rest unread: closing now would reset the answer away
+                self._linger()
             return
         self.state = HEAD
         if self.paused:
@@ -355,13 +379,16 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         """A request that cannot be parsed, is too big or refused: answer and close."""
         self.plane.rejected += 1
         self.plane.errors.line(f"{status} to {self.peer}: {why}")
+        self.transport.write(b"HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                             % (status, _REASONS[status].encode()))
+        self._linger()
+
+    def _linger(self) -> None:
+        """A lingering close: FIN after the answer, the client's unread bytes read and
+        dropped until it closes (the sweeper ends it after LINGER). Closing at once
+        with bytes unread sends a reset, which can destroy the answer in flight."""
         transport = self.transport
-        transport.write(b"HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        % (status, _REASONS[status].encode()))
         self.state = CLOSED
-        # A lingering close: FIN after the answer, the client's unread bytes read and
-        # dropped until it closes (the sweeper ends it after LINGER). Closing at once
-        # with bytes unread sends a reset, which can destroy the answer in flight.
         self.last_active = self.clock()
         if self.paused:
             self.paused = False

@@ -20,7 +20,8 @@ from httptools import HttpRequestParser
 from httptools.parser.errors import HttpParserError, HttpParserUpgrade
 
 from zerodown.proxy.chunked import BAD, ChunkedEnd
-from zerodown.proxy.exchange import BODY, CLOSED, HEAD, HTTP2, TUNNEL, WAIT, Exchange, Plane
+from zerodown.proxy.exchange import (BODY, CLOSED, DISCARD, HEAD, HTTP2, TUNNEL, WAIT, Exchange,
+                                     Plane)
 from zerodown.proxy.hygiene import ASKS_H2C, HOST_LINE, host_lines, origin_form, without_h2c
 from zerodown.proxy.prefix import stripped
 from zerodown.proxy.routing import strip_client_forwarded
@@ -93,6 +94,8 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
                 if len(self.buf) > self.max_head and not self.paused:
                     self.paused = True
                     self.transport.pause_reading()
+            elif state == DISCARD:
+                self._discard(data)
         except Exception as e:  # a bug one request shape triggers: this connection pays, once
             self._crashed(e)
 
@@ -342,5 +345,15 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
             else:
                 self.body_kept = False
                 self.body = []
-        elif up is None:
+        elif up is None and self.state == BODY:  # queued: kept until a connection comes
             self.body.append(piece)
+
+    def _discard(self, data: bytes) -> None:
+        """DISCARD: the rest of a body already answered, through the parser (its end,
+        the next request's start), to no backend; then the next request."""
+        rest = self._take_body(data)
+        if self.state == DISCARD and self.msg_done:
+            self.state = WAIT
+            if rest:
+                self.buf = rest
+            self._next_request(True)

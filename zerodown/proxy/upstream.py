@@ -107,6 +107,8 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
         first = not self.got
         if first:
             self.got = True
+            if not client.msg_done and client.inject is None:
+                client.inject = b""  # answered before the body ended: see inject_into
         if client.inject is not None:  # a header to add where the final response starts
             data = client.inject_into(data)
         try:
@@ -148,8 +150,8 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
                 client.transport.resume_reading()
             status, keep, pool = self.status, self.keep, self.pool
             now = client.clock()
-            if not keep:
-                self.transport.close()
+            if not keep or not client.msg_done:  # reused only once the request was all sent:
+                self.transport.close()  # else the body's rest, or its next read, meets the next
             elif pool.waiters or pool.draining:
                 pool.release(self, now)
             else:
