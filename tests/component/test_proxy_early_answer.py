@@ -8,6 +8,8 @@ request was fully sent and the response fully read with a known length."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from tests.component.conftest import Request, respond_with_head
@@ -61,6 +63,18 @@ def post_head(length: int, path: str = "/upload") -> bytes:
     return b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (path.encode(), length)
 
 
+def early_answered(edge, backend, client, length: int, status: int) -> tuple:
+    """A client that sent a POST's head and 1000 bytes of its `length`-byte body to
+    `backend`, routed, and got its early answer (`status`) before sending the rest:
+    (the client, that answer)."""
+    routed(edge, backend)
+    c = client(edge.port)
+    c.send(post_head(length) + b"x" * 1000)
+    resp = c.read_response()
+    assert (resp.status, resp.body) == (status, EARLY_BODY)
+    return c, resp
+
+
 def next_get_is_clean(edge, backend, client) -> None:
     """A GET on a new client connection reaches the backend as itself, on a connection
     that carried nothing before it."""
@@ -74,11 +88,8 @@ def next_get_is_clean(edge, backend, client) -> None:
 
 def test_a_backend_connection_answered_before_the_body_ended_is_not_reused(
         edge, raw_backend, client):
-    backend = routed(edge, raw_backend(answer_early(413)))
-    c = client(edge.port)
-    c.send(post_head(1_000_000) + b"x" * 1000)
-    resp = c.read_response()
-    assert (resp.status, resp.body) == (413, EARLY_BODY)
+    backend = raw_backend(answer_early(413))
+    early_answered(edge, backend, client, 1_000_000, 413)
     next_get_is_clean(edge, backend, client)
     assert backend.connections == 2
 
@@ -88,8 +99,7 @@ def test_a_large_rest_of_the_body_closes_the_client_connection_announced(
     routed(edge, raw_backend(answer_early(413)))
     c = client(edge.port)
     c.send(post_head(1_000_000) + b"x" * 1000)
-    wait_until(lambda: c.sock.recv(1, __import__("socket").MSG_PEEK) != b"", timeout=5,
-               what="the answer")
+    wait_until(lambda: c.sock.recv(1, socket.MSG_PEEK) != b"", timeout=5, what="the answer")
     c.send(b"y" * 100_000)  # still sending when the answer came: read and dropped, no reset
     resp = c.read_response()
     assert (resp.status, resp.body) == (413, EARLY_BODY)
@@ -99,11 +109,8 @@ def test_a_large_rest_of_the_body_closes_the_client_connection_announced(
 
 def test_a_small_rest_of_the_body_is_read_and_dropped_and_the_connection_kept(
         edge, raw_backend, client):
-    backend = routed(edge, raw_backend(answer_early(401)))
-    c = client(edge.port)
-    c.send(post_head(2000) + b"x" * 1000)
-    resp = c.read_response()
-    assert (resp.status, resp.body) == (401, EARLY_BODY)
+    backend = raw_backend(answer_early(401))
+    c, resp = early_answered(edge, backend, client, 2000, 401)
     assert (resp.header("connection") or "keep-alive").lower() != "close", resp.raw_head
     # the rest of the body, then the next request: the rest never reaches a backend as one
     c.send(b"z" * 1000 + b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
