@@ -32,11 +32,11 @@ def cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
             ctx.error(key, why)
         _driver_options(ctx, "router", cfg.router.kind, {
             k: v for k, v in cfg.router.options.items() if not sharing or k not in SHARED_KEYS})
-        if cfg.router.options.get("shared") and getattr(cfg.router, "host", None):
-            ctx.error("router.shared", "a shared proxy runs where zerodown runs (on a fleet "
-                                       "host: not yet); remove router.host or router.shared")
-        elif cfg.router.kind == "embedded" and cfg.router.options.get("shared") and not any(
-                e.key.startswith("router") for e in ctx.errors):
+        # a shared proxy on router.host keeps its services there: the proxy itself refuses
+        # a conflict (naming the other zerodown.yaml) when `up` registers the service
+        if cfg.router.kind == "embedded" and cfg.router.options.get("shared") and not any(
+                e.key.startswith("router") for e in ctx.errors) \
+                and not getattr(cfg.router, "host", None):
             _shared_conflicts(ctx, cfg)
         if not any(k.startswith(("router", "strategy")) for k in bad):
             from zerodown.routers.capabilities import refusals  # the routers import this module

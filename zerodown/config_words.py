@@ -144,7 +144,8 @@ WORDS: W = {
     "router.shared": ("embedded: the name of a proxy several zerodown.yaml files share (one "
                       "listener, each service by `hosts` and `path_prefix`): the first `up` "
                       "starts it, `down` removes only this service; state in "
-                      "$ZERODOWN_SHARED_DIR/NAME (default ~/.local/state/zerodown/proxies/NAME). "
+                      "$ZERODOWN_SHARED_DIR/NAME (default ~/.local/state/zerodown/proxies/"
+                      "NAME); with `router.host`, in runtime.state_dir/proxies/NAME there. "
                       "Every file sharing it must say the same `listen:` and `tls:`.", "edge"),
     "router.hosts": ("embedded, with `shared`: the host names this service answers (exact, or "
                      "`*.example.com` for any subdomain); left out: any host no other service "

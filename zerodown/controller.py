@@ -125,9 +125,11 @@ class Controller:
                 self._drivers["router"] = router_for(cfg, self.state_dir)
             else:  # on a fleet host, over the ssh runtime's connection to it
                 runtime = self.runtime(cfg)
+                shared = cfg.router.options.get("shared") if cfg.router.kind == "embedded" \
+                    else None
                 self._drivers["router"] = router_for(
                     cfg, self.state_dir, runtime.host_named(cfg.router.host),
-                    runtime.router_dir(cfg.service))
+                    runtime.router_dir(cfg.service, shared))
         return self._drivers["router"]
 
     def engine(self, cfg: ServiceConfig | None = None) -> Engine:

@@ -318,6 +318,9 @@ def test_router_host_names_a_host_the_ssh_runtime_reaches(tmp_path):
                         file=path).router.host == "lb1"  # a Host of the ssh_config
     assert parse_config(BASE + fleet + "router: {kind: embedded, host: app2}\n",
                         file=path).router.host == "app2"  # one of runtime.hosts
+    shared = parse_config(BASE + fleet + "router: {kind: embedded, host: lb1, shared: edge, "
+                                         "hosts: [shop.test]}\n", file=path).router
+    assert (shared.host, shared.options["shared"]) == ("lb1", "edge")  # a shared proxy there
     [error] = errors_of(BASE + fleet + "router: {kind: haproxy, host: lb9}\n", file=path)
     assert "router.host: 'lb9' is not a host zerodown can reach" in error
     assert "(app1, app2, lb1)" in error  # the valid names; lb-* is a pattern, not a name

@@ -33,15 +33,19 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host =
     if config.router.kind == "embedded":
         from zerodown.routers.embedded_options import parse_options, shared_dir
         options = parse_options(config.router.options, file=config.file, lines=config.lines)
-        if options.shared and remote:
-            raise UsageError("router.shared: a shared proxy runs where zerodown runs (for now)")
-        return EmbeddedRouter(shared_dir(options.shared) if options.shared else
-                              where("proxy") if remote else state_dir, config.listen,
+        # shared on router.host: host_dir is the shared proxy's there (runtime.router_dir),
+        # and the lock that makes one of this machine's controllers at a time change it is
+        # here, apart from a proxy of the same name on this machine
+        lock_dir = (shared_dir(f"{options.shared}@{host.name}") if remote else
+                    shared_dir(options.shared)) if options.shared else state_dir
+        return EmbeddedRouter(where("proxy") if remote else
+                              shared_dir(options.shared) if options.shared else state_dir,
+                              config.listen,
                               service=config.service,
                               args=options.proxy_args()
                               + (tls.proxy_args() if tls else []), files=files,
                               metrics_token_env=options.metrics_token_env, host=host,
-                              local_dir=shared_dir(options.shared) if options.shared else state_dir,
+                              local_dir=lock_dir,
                               python=options.python, shared=options.shared,
                               hosts=options.hosts or (), path_prefix=options.path_prefix or "/",
                               strip_prefix=options.strip_path_prefix,

@@ -22,8 +22,8 @@ state_dir is the shared proxy's, the same for every zerodown.yaml naming it
 stays empty (an unknown host gets 404); this service registers its site with it
 (PUT /services/SERVICE) at ensure_running() and before each apply, and every call
 addresses /services/SERVICE/... . stop() removes only this service (its backends
-drain) and stops the proxy when no other service is left on it. On this machine
-only (validate refuses router.shared with router.host).
+drain) and stops the proxy when no other service is left on it. On router.host too:
+its state_dir there is the same for every zerodown.yaml naming it (runtime.router_dir).
 """
 
 from __future__ import annotations
@@ -236,12 +236,13 @@ class EmbeddedRouter:
         """Take this service off the shared proxy; the services still on it."""
         if self.answers():
             return self.client.unregister()
-        saved = self.state_dir / "proxy.services"  # not running: its saved state is the truth
-        try:
-            (saved / f"{self.service}.json").unlink()
-        except FileNotFoundError:
-            pass
-        return sorted(p.stem for p in saved.glob("*.json")) if saved.is_dir() else []
+        saved = f"{self.state_dir}/proxy.services"  # not running: its saved state is the truth
+        self.host.remove(f"{saved}/{self.service}.json")
+        code, out = self.host.run(["find", saved, "-maxdepth", "1", "-name", "*.json"], 30.0)
+        if code is None:
+            raise RouterError(f"cannot list the services left on shared proxy {self.shared} "
+                              f"({saved} on {self.host.name}): {out.strip()[:200]}")
+        return sorted(os.path.basename(p)[:-5] for p in out.split())
 
     def _supervised(self) -> bool:
         """Does a supervisor watch the proxy that answers? (True if it cannot be told.)"""

@@ -63,9 +63,11 @@ class SshRuntime:
             self.hosts[name] = SshHost(self.connections, name, self.options.state_dir)
         return self.hosts[name]
 
-    def router_dir(self, service: str) -> str:
-        """The folder on router.host keeping the service's load balancer's files."""
-        return f"{self.options.state_dir.rstrip('/')}/routers/{service}"
+    def router_dir(self, service: str, shared: str | None = None) -> str:
+        """The folder on router.host keeping the service's load balancer's files; `shared`:
+        the shared proxy's, the same for every zerodown.yaml naming it there."""
+        base = self.options.state_dir.rstrip('/')
+        return f"{base}/proxies/{shared}" if shared else f"{base}/routers/{service}"
 
     def host_of(self, slot: Slot) -> str:
         return host_for(self.names, slot.index)
