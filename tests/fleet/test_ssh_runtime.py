@@ -3,12 +3,16 @@ guarantees on every host, probes from here, a cut-off host unhealthy, never stop
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 
 import pytest
 
 from tests.support import APP
 from tests.support.net import wait_until
 from zerodown.config import parse_config
+from zerodown.engine.health import wait_healthy
+from zerodown.engine.runner import SystemClock
 from zerodown.errors import RuntimeFailure
 from zerodown.model import Revision, Slot
 from zerodown.runtimes import runtime_for
@@ -87,3 +91,22 @@ def test_instances_spread_over_the_hosts_survive_a_controller_restart_and_never_
 
     again.stop(started[0], grace=2)
     assert not again.alive(started[0])
+
+
+def test_a_starting_instance_is_found_healthy_when_it_listens_not_a_health_interval_later(
+        runtimes, healthy_fleet, tmp_path):
+    """WaitHealthy's look waits on the instance's host for it to listen (await_listening),
+    then probes from here: with a 5 s health.interval, healthy well before the second
+    round of probes (which alone would find it: the first comes before the app listens)."""
+    runtime = runtimes()
+    cfg = runtime.config
+    health = replace(cfg.health, interval=5.0)
+    rev = Revision("shop", 1, "v1", cfg.app, health)
+    runtime.check_release(cfg.app, "v1")
+    instance = runtime.start(rev, Slot(0))
+    began = time.monotonic()
+    wait_healthy(runtime, SystemClock(), [(instance, rev)])
+    assert time.monotonic() - began < 4.0, "found at the first round, when it listened"
+    assert runtime.look(instance, rev)[:2] == (True, True), "then a probe a round, as before"
+    runtime.stop(instance, grace=2)
+    assert runtime.look(instance, rev)[0] is False, "stopped: gone, not waited for"

@@ -57,7 +57,8 @@ def _table(state_dir: str, method: str, *args):
     return getattr(InstanceTable(state_dir), method)(*args)
 
 
-TABLE_METHODS = ("claim", "launch", "start", "drop", "entry", "alive", "live_entry", "stop", "adopt", "owns_port")
+TABLE_METHODS = ("claim", "launch", "start", "drop", "entry", "alive", "live_entry",
+                 "await_listening", "stop", "adopt", "owns_port")
 OPS = {
     "processes": lambda: list(local.processes()),
     "start_time": local.start_time,

@@ -6,6 +6,7 @@ each host (through zerodown/hosts/agent.py) — one implementation (stdlib only)
     got = table.claim("shop-r3-0", record, bind="127.0.0.1")  # {"live": entry} | {"port": p}
     entry = table.launch("shop-r3-0", argv, cwd, env, banner)  # spawned, pid + start time saved
     got = table.start("shop-r3-0", record, "127.0.0.1", argv, cwd, env, banner)  # both at once
+    table.await_listening("shop-r3-0", pid, wait=0.25, poll=0.005, timeout=1)  # on the host
     table.stop("shop-r3-0", entry["pid"], grace=10, what="instance shop-r3-0")
     table.adopt("shop")                                         # the live entries; the dead forgotten
 
@@ -34,6 +35,7 @@ from typing import Collection, Iterator
 from zerodown.errors import RuntimeFailure
 from zerodown.atomic_write import write_atomic
 from zerodown.hosts.local import forget, running, spawn, start_time, terminate
+from zerodown.hosts.probe import split_address
 
 MARK_INSTANCE, MARK_STATE = "ZERODOWN_INSTANCE", "ZERODOWN_STATE_DIR"
 # Stands for the port claim() chooses in what start() is given (argv, cwd, env, banner):
@@ -124,6 +126,38 @@ class InstanceTable:
         """The record of this instance if its process runs (one question, for a probe)."""
         entry = self.entry(name, pid)
         return entry if entry is not None and running(entry["pid"], entry["start_time"]) else None
+
+    def await_listening(self, name: str, pid: int | None, wait: float, poll: float,
+                        timeout: float) -> dict:
+        """Wait here up to `wait` s for the starting instance to listen, looking every
+        `poll` s (a connect to its address: refused costs the app nothing, the kernel
+        answers). {"alive": False} as soon as its process is gone (or is not ours); else
+        {"alive": True, "listening": True/False, "entry": its record, "owned": (when
+        listening) does the listener belong to the instance (owns_port), "seen": (when
+        not) the last look}. "listening": None — this host cannot
+        tell (its own address does not answer it: not refused, not accepted), so the probe
+        from where the load balancer runs decides, as without this wait."""
+        entry = self.live_entry(name, pid)
+        if entry is None:
+            return {"alive": False}
+        host, port = split_address(entry["address"])
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                with socket.create_connection((host, port), timeout=timeout):
+                    pass
+                return {"alive": True, "listening": True, "entry": entry,
+                        "owned": self.owns_port(entry["pid"], port)}
+            except ConnectionRefusedError:
+                seen = f"connection refused by {host}:{port}"
+            except OSError as e:
+                return {"alive": True, "listening": None, "entry": entry,
+                        "seen": f"{host}:{port}: {e}"}
+            if not running(entry["pid"], entry["start_time"]):
+                return {"alive": False}
+            if time.monotonic() + poll > deadline:
+                return {"alive": True, "listening": False, "entry": entry, "seen": seen}
+            time.sleep(poll)
 
     def stop(self, name: str, pid: int | None, grace: float, what: str) -> None:
         """SIGTERM, SIGKILL after `grace`; then the record goes. Not ours: nothing."""

@@ -38,6 +38,10 @@ from zerodown.runtimes.health import probe
 from zerodown.runtimes.ssh_options import parse_host, parse_options
 
 
+AWAIT = 0.25      # s a look of a starting instance may wait on its host for it to listen
+HOST_POLL = 0.005  # s between two looks there (or health.interval, if shorter)
+
+
 class SshRuntime:
     """Runtime protocol over SSH hosts; see the module docstring."""
 
@@ -131,19 +135,41 @@ class SshRuntime:
             self.remote_dir, "alive", instance.id, instance.pid)
 
     def healthy(self, instance: Instance, revision: Revision) -> tuple[bool, str]:
-        return self.look(instance, revision)[1:]
+        return self._look(instance, revision, starting=False)[1:]
 
     def look(self, instance: Instance, revision: Revision) -> tuple[bool, bool, str]:
-        """(alive, healthy, what was seen) in one round trip to the host (and a probe):
-        alive() and healthy() at once, for a WaitHealthy step. A host that does not answer
-        (bounded like the probe, so a host cut off does not hold up the health checks):
-        not healthy, and not "gone" either — unknown is never taken as exited."""
+        """(alive, healthy, what was seen) for a WaitHealthy step, in one round trip to the
+        host (and a probe). Until the instance first listens, the round trip waits on its
+        host for that (await_listening: a look every HOST_POLL, up to AWAIT), so it is probed
+        within milliseconds of listening, not up to a health.interval later, and a batch
+        starting costs a call per instance every AWAIT, not every interval. Every probe that
+        counts is still made from where the load balancer runs, one a round: a round the
+        host saw nothing listen in is one whose probe would have been refused."""
+        return self._look(instance, revision, starting=True)
+
+    def _look(self, instance: Instance, revision: Revision,
+              starting: bool) -> tuple[bool, bool, str]:
+        """A host that does not answer (bounded like the probe, so a host cut off does not
+        hold up the health checks): not healthy, and not "gone" either — unknown is never
+        taken as exited."""
         host_name = self.host_of(instance.slot)
         host = self.hosts[host_name]
         health = cast(HealthConfig, revision.health or self.config.health)
+        key = (instance.id, instance.pid)
         try:
-            entry = host.table(self.remote_dir, "live_entry", instance.id, instance.pid,
-                               timeout=health.timeout + 1)
+            if starting and key not in self._listening:
+                wait = min(max(health.interval, AWAIT), health.start_timeout)
+                got = host.table(self.remote_dir, "await_listening", instance.id,
+                                 instance.pid, wait, min(HOST_POLL, health.interval),
+                                 health.timeout, timeout=wait + health.timeout + 1)
+                entry = got.get("entry")
+                if got["alive"] and got["listening"] is False:
+                    return True, False, f"{got['seen']} (looked from {host_name})"
+                if got.get("owned"):
+                    self._listening.add(key)
+            else:
+                entry = host.table(self.remote_dir, "live_entry", instance.id, instance.pid,
+                                   timeout=health.timeout + 1)
         except RuntimeFailure as e:
             return True, False, str(e)
         if entry is None:

@@ -1,0 +1,77 @@
+"""InstanceTable.await_listening (zerodown/hosts/instances.py): what a WaitHealthy look of
+the ssh runtime waits for on the instance's host — answered within a poll of the instance
+listening or exiting, never later than asked, never about a stranger's process."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+
+from zerodown.hosts.instances import PORT, InstanceTable
+from zerodown.hosts.local import terminate
+
+RECORD = {"service": "shop", "revision": 1, "version": "v1", "slot": 0, "host": "local"}
+# listens on the claimed port after `delay` s, then sleeps; or exits after `delay` s
+APP = ("import socket, sys, time; time.sleep(float(sys.argv[2]));"
+       "sys.exit(3) if sys.argv[3] == 'exit' else None;"
+       "s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(); time.sleep(60)")
+
+
+def started(table: InstanceTable, delay: float, then: str = "listen") -> dict:
+    got = table.start("shop-r1-s0", RECORD, "127.0.0.1",
+                      [sys.executable, "-c", APP, PORT, str(delay), then], str(table.state_dir),
+                      {}, "test")
+    return got["started"]
+
+
+def test_answers_within_a_poll_of_the_instance_listening_not_at_the_end_of_the_wait(tmp_path):
+    table = InstanceTable(tmp_path)
+    entry = started(table, 0.3)
+    try:
+        began = time.monotonic()
+        got = table.await_listening("shop-r1-s0", entry["pid"], 20, 0.005, 1)
+        took = time.monotonic() - began
+        assert got["alive"] and got["listening"] and got["owned"]
+        assert got["entry"]["pid"] == entry["pid"]
+        assert took < 10, f"answered when it listened, not after the 20 s wait ({took:.2f} s)"
+        again = table.await_listening("shop-r1-s0", entry["pid"], 20, 0.005, 1)
+        assert again["listening"] and again["owned"]
+    finally:
+        terminate(entry["pid"], entry["start_time"], 1, "app")
+
+
+def test_nothing_listening_is_said_once_the_wait_is_over(tmp_path):
+    table = InstanceTable(tmp_path)
+    entry = started(table, 60)
+    try:
+        began = time.monotonic()
+        got = table.await_listening("shop-r1-s0", entry["pid"], 0.2, 0.005, 1)
+        assert time.monotonic() - began >= 0.19
+        assert got["alive"] and got["listening"] is False
+        assert got["seen"] == f"connection refused by 127.0.0.1:{entry['port']}"
+    finally:
+        terminate(entry["pid"], entry["start_time"], 1, "app")
+
+
+def test_an_instance_that_exits_while_waited_for_is_said_gone_at_once(tmp_path):
+    table = InstanceTable(tmp_path)
+    entry = started(table, 0.2, "exit")
+    began = time.monotonic()
+    assert table.await_listening("shop-r1-s0", entry["pid"], 20, 0.005, 1) == {"alive": False}
+    assert time.monotonic() - began < 10, "not at the end of the 20 s wait"
+
+
+def test_a_strangers_pid_or_listener_is_never_taken_for_the_instance(tmp_path):
+    table = InstanceTable(tmp_path)
+    entry = started(table, 60)
+    try:
+        assert table.await_listening("shop-r1-s0", entry["pid"] + 1, 1, 0.005, 1) == \
+            {"alive": False}, "a later incarnation or another process: not this one"
+        with socket.socket() as stranger:
+            stranger.bind(("127.0.0.1", entry["port"]))
+            stranger.listen()
+            got = table.await_listening("shop-r1-s0", entry["pid"], 1, 0.005, 1)
+        assert got["listening"] and got["owned"] is False
+    finally:
+        terminate(entry["pid"], entry["start_time"], 1, "app")
