@@ -316,3 +316,23 @@ def test_several_services_behind_one_tls_listener_each_get_their_hosts(tls_proxy
     # shop.test is nobody's but the default service's, which has a table: it serves it
     assert https_get(tls_proxy.port, "shop.test", ca.ca).body == b"hello from v1\n"
     assert presented_serial(tls_proxy.port, "api.test", ca.ca) == tls_proxy.certs["api"].serial
+
+
+def test_hitless_restarts_under_https_load_fail_no_request(tls_proxy, ca):
+    """A new proxy takes the TLS listener over (the same socket, tls_transport.TlsServer on
+    it) while keep-alive HTTPS load runs: the old one drains, not one request fails."""
+    url = f"https://{HOST}:{tls_proxy.port}/"
+    with LoadInBackground(url, connections=8, duration=60, cafile=str(ca.ca),
+                          server_name="shop.test", headers={"Host": "shop.test"},
+                          count_header=None) as load:
+        load.wait_for_responses(200)
+        for _ in range(2):
+            old = tls_proxy.proc
+            tls_proxy.start()
+            old.wait(30)  # the old one drained and left by itself
+            assert old.returncode == 0
+            load.wait_for_responses(load.progress()[0] + 200)
+        result = load.stop()
+    assert result.failed() == 0, result.summary()
+    assert "took over" in tls_proxy.proc.log()
+    assert https_get(tls_proxy.port, "shop.test", ca.ca).status == 200
