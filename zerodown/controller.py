@@ -1,8 +1,9 @@
-"""Wiring: zerodown.yaml → Store + runtime + router + clock → Engine, and the views the CLI shows.
+"""Wiring: zerodown.yaml → Store + runtime + router + clock → Engine.
 
     ctl = Controller("zerodown.yaml")          # state in .zerodown/ beside the file
     engine = ctl.engine()                       # the config read afresh, drivers built from it
-    view = status_view(ctl)                     # facts for render.status_text
+
+What the CLI shows of the service is gathered from it by gather.py.
 
 The process model: the controller daemon (zerodown/daemon/) runs every
 deployment; whoever runs one holds the service's lock file (Engine._lock, a
@@ -14,28 +15,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from pathlib import Path
 from typing import Iterable
 
 import yaml
 
-from zerodown import render, views
+from zerodown import views
 from zerodown.analysis import judge_for
 from zerodown.config import ServiceConfig, apply_overrides, load_config, parse_config
-from zerodown.engine.host_failure import skipped_hosts
 from zerodown.engine.recovery import recover
 from zerodown.engine.runner import Engine, SystemClock
-from zerodown.engine.store import Deployment, Event, InstanceRow, Store
-from zerodown.errors import ConfigError, HostFailure, UsageError, ZerodownError
+from zerodown.engine.store import Store
+from zerodown.errors import ConfigError, HostFailure, UsageError
 from zerodown.hosts.local import running, start_time
-from zerodown.model import Revision, RoutingTable, fleet_hosts, host_for
 from zerodown.routers import router_for
 from zerodown.runtimes import runtime_for
-from zerodown.service_url import config_url
 
 RealClock = SystemClock  # the engine's real clock: wall time, so records outlive a restart
-PROBE_TIMEOUT = 1.0  # `status` probes each instance at most this long
 
 
 class Controller:
@@ -221,248 +217,3 @@ def resolve_revision(store: Store, service: str, text: str) -> int:
         return max(matches)
     have = ", ".join(f"r{r.number} ({r.version})" for r in known) or "none"
     raise UsageError(f"service {service} has no revision {text!r} (revisions: {have})")
-
-
-# --- views -------------------------------------------------------------------------------
-
-def step_limit(step, cfg: ServiceConfig | None) -> float | None:
-    """How long the step may take before it ends by itself or fails: a pause's duration, the
-    health wait's start_timeout, drain_timeout, stop_grace, a moment's hooks' timeouts (run
-    one after another) (None: no bound known here)."""
-    from zerodown.plan import Drain, Hook, Pause, Shadow, Stop, WaitHealthy
-    if isinstance(step, Pause):
-        return step.duration if step.duration is not None else step.timeout
-    if isinstance(step, Shadow):
-        return step.spec.get("duration")
-    if cfg is None:
-        return None
-    if isinstance(step, Hook):
-        return sum(h.timeout for h in cfg.hooks.at(step.moment)) or None
-    bounds = {WaitHealthy: cfg.health.start_timeout, Drain: cfg.drain_timeout,
-              Stop: cfg.stop_grace}
-    return bounds.get(type(step))
-
-
-def deployment_view(d: Deployment, known: dict[int, views.RevisionLabel],
-                    controller_pid: int | None = None, store: Store | None = None,
-                    cfg: ServiceConfig | None = None,
-                    proof: dict | None = None) -> views.DeploymentView:
-    """With `store`, when the step in progress began and its bound (progress lines and the
-    countdown of a timed pause)."""
-    record = None if store is None or d.step is None else store.step_record(d.id, d.cursor)
-    started = record.started_at if record is not None and record.in_progress else None
-    return views.DeploymentView(
-        id=d.id, kind=d.kind, phase=d.phase.value, source=maybe_label(known, d.from_revision),
-        target=label(known, d.to_revision), strategy=str(d.strategy.get("kind", "rolling")),
-        step=d.cursor + 1, steps=len(d.steps),
-        step_text=d.step.describe(d.service) if d.step is not None else None,
-        plan_kind=d.plan_kind, created=d.created, updated=d.updated, error=d.error,
-        controller_pid=None if d.phase.terminal else controller_pid,
-        step_started=None if d.phase.terminal else started,
-        step_limit=None if started is None else step_limit(d.step, cfg), proof=proof)
-
-
-def event_view(e: Event) -> views.EventView:
-    return views.EventView(e.time, e.kind, e.message)
-
-
-def store_instances(store: Store, service: str,
-                    known: dict[int, views.RevisionLabel]) -> list[views.InstanceView]:
-    rows = store.instances(service, live=True)
-    return [instance_view(service, row, known) for _, row in sorted(rows.items())]
-
-
-def instance_view(service: str, row: InstanceRow, known: dict[int, views.RevisionLabel],
-                  hosts: tuple[str, ...] = ()) -> views.InstanceView:
-    """`hosts`: runtime.hosts of an ssh runtime (fleet_hosts), to name each one's host."""
-    return views.InstanceView(row.ref.name(service), label(known, row.ref.revision),
-                              row.ref.slot.index, row.state, row.address, row.pid,
-                              host=host_for(hosts, row.ref.slot.index) if hosts else None)
-
-
-
-def table_traffic(table: RoutingTable, known: dict[int, views.RevisionLabel],
-                  stats: dict | None = None, rates: dict[str, float] | None = None
-                  ) -> list[views.TrafficView]:
-    """Per revision of the table: weight and backends; with stats, its counters too.
-    Revisions only the counters know (they served earlier) follow with weight 0."""
-    counters = (stats or {}).get("revisions", {})
-    rates = rates or {}
-    names = [r.name for r in table.revisions] + [n for n in counters
-                                                  if table.revision(n) is None]
-    out = []
-    for name in names:
-        route, c = table.revision(name), counters.get(name)
-        number = int(name[1:]) if name[1:].isdigit() else None
-        version = known[number].version if number in known else None
-        out.append(views.TrafficView(
-            name, version, route.weight if route else 0.0,
-            tuple(b.id for b in route.backends) if route else (),
-            None if c is None else c["requests"],
-            None if c is None else c["responses"]["5xx"] + c["errors"],
-            None if c is None else c["in_flight"], rates.get(name),
-            None if c is None else c.get("latency_ms", {}).get("p50"),
-            None if c is None else c.get("latency_ms", {}).get("p99")))
-    return out
-
-
-RATE_SAMPLE = 1.0  # seconds between the two looks at the counters that give req/s
-
-
-def split_rates(router, table: RoutingTable, stats: dict | None,
-                sample: float = RATE_SAMPLE) -> dict[str, float]:
-    """Requests per second per revision, from a second look at the counters `sample`
-    seconds later; only while traffic is split (a canary, an A/B test), else {}."""
-    if stats is None or sum(1 for r in table.revisions if r.backends) < 2:
-        return {}
-    time.sleep(sample)
-    try:
-        later = router.stats()
-    except ZerodownError:
-        return {}
-    before, after = stats.get("revisions", {}), later.get("revisions", {})
-    return {name: max(0, c["requests"] - before.get(name, {}).get("requests", 0)) / sample
-            for name, c in after.items()}
-
-
-def progress(store: Store, service: str) -> str:
-    """The line under each step: instances per revision and the traffic split, from the store."""
-    known = labels(store, service)
-    return render.progress_summary(store_instances(store, service, known),
-                                   table_traffic(store.routing(service).table, known))
-
-
-def status_view(ctl: Controller) -> views.StatusView:
-    cfg = ctl.working_config()
-    service = cfg.service
-    if not ctl.has_state():
-        return views.StatusView(service, cfg.listen, None,
-                                views.ProxyView(False, host=cfg.router.host), None,
-                                deployed=False, scheme=cfg.url.partition(":")[0],
-                                address=config_url(cfg))
-    store = ctl.store()
-    known = labels(store, service)
-    active = store.active_deployment(service)
-    deployment = None if active is None else deployment_view(
-        active, known, ctl.controller_pid(service), store, cfg)
-    proxy, table, stats = _proxy(ctl, cfg)
-    if table is None:
-        table = store.routing(service).table
-    instances = not_routed(tuple(_probed(ctl, store, service, known)), proxy.running)
-    from zerodown.daemon.process import down_marker  # lazily: process imports this module's
-    down = down_marker(ctl.state_dir).exists()
-    return views.StatusView(
-        service, cfg.listen, maybe_label(known, store.stable(service)[0]), proxy, deployment,
-        instances,
-        tuple(table_traffic(table, known, stats, split_rates(ctl.router(cfg), table, stats)))
-        if proxy.running else (),
-        deployed=bool(known), scheme=cfg.url.partition(":")[0], address=config_url(cfg),
-        shadow=shadow_view(store, service, ctl.router(cfg) if proxy.running else None),
-        # after `zerodown down`, the rows still live are on hosts it could not reach, and a
-        # load balancer on router.host still running (or silent) is one it could not stop
-        left_by_down=tuple(sorted({i.host for i in instances if i.host} | (
-            {proxy.host} if proxy.host and (proxy.running or proxy.unreachable) else set())))
-        if down else ())
-
-
-def not_routed(instances: tuple[views.InstanceView, ...],
-               proxy_running: bool) -> tuple[views.InstanceView, ...]:
-    """The stored state says `routed` from the table in force; with no load balancer
-    running nothing reaches them: `unrouted`."""
-    if proxy_running:
-        return instances
-    return tuple(dataclasses.replace(i, state="unrouted") if i.state == "routed" else i
-                 for i in instances)
-
-
-def shadow_view(store: Store, service: str, router=None) -> views.ShadowView | None:
-    """The latest deployment's shadow: live from the load balancer while its step runs,
-    else as it ended (its `shadow.ended` event); None if that deployment had none."""
-    from zerodown.plan import Shadow
-    latest = store.deployments(service, limit=1)
-    if not latest:
-        return None
-    d = latest[0]
-    ended = store.events(service, deployment=d.id, kind="shadow.ended")
-    running = (not d.phase.terminal and isinstance(d.step, Shadow)
-               and (record := store.step_record(d.id, d.cursor)) is not None
-               and record.in_progress)
-    stats, state, revision = None, "running", d.to_revision
-    ask = getattr(router, "client", router)  # one look: no waiting for a restarting proxy
-    if running and callable(getattr(ask, "shadow_stats", None)):
-        try:
-            stats = ask.shadow_stats()
-        except ZerodownError:
-            stats = None
-    if stats is None and ended:
-        stats, state = ended[-1].data, ended[-1].data.get("verdict", "ended")
-        revision = stats.get("revision", revision)
-    if stats is None:
-        return None
-    return views.ShadowView(d.id, revision, state, *(int(stats.get(k) or 0) for k in (
-        "compared", "differing", "dropped", "timed_out", "failed")),
-        tuple(stats.get("examples") or ()))
-
-
-def _proxy(ctl: Controller, cfg: ServiceConfig):
-    """(ProxyView, the table it serves or None, its stats) — asked of the load balancer itself.
-    A router that cannot say which table it serves is shown with the store's."""
-    on = cfg.router.host
-    try:
-        router = ctl.router(cfg)
-        pid = getattr(router, "pid", None)
-        answers = getattr(router, "answers", lambda: True)()
-    except HostFailure as e:  # router.host does not answer: whether it runs is unknown
-        return views.ProxyView(False, host=on, unreachable=str(e).splitlines()[0]), None, None
-    if not answers:
-        return views.ProxyView(False, pid, host=on), None, None
-    client = getattr(router, "client", None)
-    read = client.table if client is not None else getattr(router, "table", None)
-    try:
-        table = read() if callable(read) else None
-        stats = router.stats()
-    except ZerodownError:
-        return views.ProxyView(False, pid, host=on), None, None
-    return views.ProxyView(True, pid, table.version if table else None, on), table, stats
-
-
-def _probed(ctl: Controller, store: Store, service: str,
-            known: dict[int, views.RevisionLabel]) -> Iterable[views.InstanceView]:
-    runtime, revisions, hosts = ctl.runtime(), {}, fleet_hosts(ctl.config().runtime)
-    silent: dict[str, str] = {}  # host -> what it did not answer: asked once per status
-    skipped = skipped_hosts(store, service) if hosts else {}
-    for _, row in sorted(store.instances(service, live=True).items()):
-        view, inst = instance_view(service, row, known, hosts), row.instance(service)
-        if view.host in skipped and row.state != "routed":  # not draining: left as it was
-            view = dataclasses.replace(view, state="skipped")
-            if inst is None:  # meant to start there, and never was
-                yield dataclasses.replace(view, health=f"never started: deployment "
-                                          f"{skipped[view.host]} skipped host {view.host}")
-                continue
-        if inst is None:
-            yield view
-            continue
-        number = row.ref.revision
-        if view.host in silent:
-            yield dataclasses.replace(view, healthy=False, health=silent[view.host])
-            continue
-        try:
-            alive = runtime.alive(inst)
-        except ZerodownError as e:  # its host did not answer: unknown, said with the host
-            why = str(e).splitlines()[0]
-            if isinstance(e, HostFailure):
-                silent[e.host] = f"unreachable: {why}"
-                why = silent[e.host]
-            yield dataclasses.replace(view, healthy=False, health=why)
-            continue
-        if not alive:
-            yield dataclasses.replace(view, alive=False)
-            continue
-        if number not in revisions:
-            cfg = snapshot_config(store, service, number)
-            health = dataclasses.replace(cfg.health,
-                                         timeout=min(cfg.health.timeout, PROBE_TIMEOUT))
-            revisions[number] = Revision(service, number, view.revision.version or "", cfg.app,
-                                         health)
-        ok, seen = runtime.healthy(inst, revisions[number])
-        yield dataclasses.replace(view, alive=True, healthy=ok, health=seen.splitlines()[0])

@@ -31,7 +31,7 @@ class InstanceView:
     revision: RevisionLabel
     slot: int
     # starting | healthy | routed | draining | failed | stopped | skipped; unrouted: the
-    # table routes it, but the load balancer is not running (controller.not_routed)
+    # table routes it, but the load balancer is not running (gather.not_routed)
     state: str
     address: str | None = None
     pid: int | None = None

@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from zerodown import render
-from zerodown.controller import shadow_view
+from zerodown.gather import shadow_view
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.store import Store
 from zerodown.loadgen import LoadInBackground

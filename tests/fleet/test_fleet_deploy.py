@@ -9,7 +9,8 @@ import pytest
 
 from tests.e2e.stack import Stack
 from tests.support.net import free_port
-from zerodown.controller import Controller, status_view
+from zerodown.controller import Controller
+from zerodown.gather import status_view
 from zerodown.engine.lifecycle import Phase
 from zerodown.errors import RuntimeFailure
 

@@ -8,7 +8,8 @@ import pytest
 
 from tests.e2e.stack import Stack
 from tests.support.net import free_port
-from zerodown.controller import Controller, status_view
+from zerodown.controller import Controller
+from zerodown.gather import status_view
 from zerodown.engine.lifecycle import Phase
 
 ROLLING = "{kind: rolling, max_surge: 1, max_unavailable: 0}"

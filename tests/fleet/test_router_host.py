@@ -17,7 +17,8 @@ import pytest
 
 from tests.support.net import free_port
 from zerodown import render
-from zerodown.controller import Controller, status_view
+from zerodown.controller import Controller
+from zerodown.gather import status_view
 from zerodown.engine.lifecycle import Phase
 from zerodown.errors import RouterError
 from zerodown.hosts.local import LOCAL

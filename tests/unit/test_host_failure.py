@@ -175,7 +175,8 @@ def test_a_skipped_hosts_instances_show_as_skipped_and_are_settled_once_it_answe
     meant to start there is not a lasting intent: status says `skipped` (with its old
     version), the intent goes once the host answers, the next deployment replaces the rest."""
     from types import SimpleNamespace
-    from zerodown.controller import _probed, labels
+    from zerodown.controller import labels
+    from zerodown.gather import _probed
     from zerodown.engine.host_failure import skipped_hosts
     cfg = fleet_config("skip")
     e = world.engine(cfg)

@@ -36,7 +36,7 @@ CONTROL_PLANE = ("zerodown.analysis", "zerodown.api", "zerodown.cli", "zerodown.
                  "zerodown.config", "zerodown.config_checks", "zerodown.config_model",
                  "zerodown.config_reference", "zerodown.config_words", "zerodown.controller",
                  "zerodown.daemon", "zerodown.demo", "zerodown.engine", "zerodown.example",
-                 "zerodown.fakes", "zerodown.hooks", "zerodown.hooks_config",
+                 "zerodown.fakes", "zerodown.gather", "zerodown.hooks", "zerodown.hooks_config",
                  "zerodown.hooks_model", "zerodown.hosts", "zerodown.loadgen", "zerodown.plan",
                  "zerodown.render", "zerodown.routers", "zerodown.runtimes", "zerodown.schema",
                  "zerodown.schema_sections", "zerodown.strategies", "zerodown.views",

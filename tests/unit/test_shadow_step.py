@@ -10,7 +10,7 @@ from tests.support.unit_config import shop_config
 from zerodown.analysis.checks import DiffRate, assess
 from zerodown.analysis.evidence import Counts
 from zerodown.analysis.judge import Judge
-from zerodown.controller import shadow_view
+from zerodown.gather import shadow_view
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.runner import Engine
 from zerodown.engine.store import Store

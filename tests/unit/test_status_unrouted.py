@@ -3,7 +3,7 @@ it names the hosts whose instances were left running (docs/fleet.md)."""
 
 from __future__ import annotations
 
-from zerodown.controller import not_routed
+from zerodown.gather import not_routed
 from zerodown.render import status_text
 from zerodown.views import (InstanceView, ProxyView, RevisionLabel, StatusView, status_dict,
                             status_from_dict)

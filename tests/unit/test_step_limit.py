@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from zerodown.config import load_config
-from zerodown.controller import step_limit
+from zerodown.gather import step_limit
 from zerodown.hooks_model import Hooks, HookSpec
 from zerodown.model import InstanceRef, Slot
 from zerodown.plan import Analyze, Drain, Hook, Pause, Start, Stop, WaitHealthy

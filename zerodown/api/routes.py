@@ -14,7 +14,8 @@ from zerodown import render
 from zerodown.api import openapi, sse
 from zerodown.api.errors import ApiError
 from zerodown.api.server import Reply, Request
-from zerodown.controller import deployment_view, labels, progress
+from zerodown.controller import labels
+from zerodown.gather import deployment_view, progress
 from zerodown.daemon.actions import SIGNALS, target
 from zerodown.daemon.observer import event_dict
 from zerodown.views import deployment_dict, status_from_dict

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from zerodown import colour, render
 from zerodown.config_diff import change_text, changes
-from zerodown.controller import Controller, deployment_view, event_view, labels
+from zerodown.controller import Controller, labels
+from zerodown.gather import deployment_view, event_view
 from zerodown.engine.store import NotFound
 from zerodown.errors import UsageError
 from zerodown.model import Instance

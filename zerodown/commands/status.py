@@ -68,7 +68,8 @@ def _local(args: argparse.Namespace, doc: dict) -> str:
 def _here(args: argparse.Namespace) -> dict:
     """The status read on this machine, without a controller (the service is down)."""
     from zerodown import views
-    from zerodown.controller import Controller, status_view
+    from zerodown.controller import Controller
+    from zerodown.gather import status_view
     view = status_view(Controller(args.file, args.state_dir))
     return {**views.status_dict(view, time.time()), "dashboard": None, "revisions": []}
 

@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from zerodown import table_json
-from zerodown.controller import (Controller, _probed, _proxy, deployment_view, labels,
-                                 instance_view, maybe_label, not_routed, shadow_view,
-                                 table_traffic)
+from zerodown.controller import Controller, labels, maybe_label
+from zerodown.gather import (_probed, _proxy, deployment_view, instance_view, not_routed,
+                             shadow_view, table_traffic)
 from zerodown.engine.store import Store
 from zerodown.latency import quantile
 from zerodown.model import fleet_hosts
