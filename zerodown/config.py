@@ -42,6 +42,7 @@ RUNTIME_KINDS = ("local", "ssh")
 LATER = ("docker", "podman")  # runtimes DESIGN.md plans, refused until they exist
 ON_FAILURE = ("rollback", "pause")
 ON_HOST_FAILURE = ("pause", "skip")  # engine/host_failure.py
+ON_HOST_RETURN = ("resume", "hold")  # daemon/host_watch.py
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 
 
@@ -123,7 +124,7 @@ SERVICE = Section(ServiceConfig, {
     "drain_timeout": duration(0, 86400), "stop_grace": duration(0, 86400),
     "router": _open(RouterConfig, ROUTER_KINDS), "runtime": _open(RuntimeConfig, RUNTIME_KINDS),
     "strategy": parse_strategy, "on_failure": enum(*ON_FAILURE),
-    "on_host_failure": enum(*ON_HOST_FAILURE),
+    "on_host_failure": enum(*ON_HOST_FAILURE), "on_host_return": enum(*ON_HOST_RETURN),
     "progress_deadline": optional(duration()),
     "require_zero_failed": boolean(),
     "controller": Section(ControllerConfig, {"listen": optional(address())},

@@ -101,6 +101,7 @@ class ServiceConfig:
     strategy: StrategyConfig = RollingStrategy()
     on_failure: str = "rollback"
     on_host_failure: str = "pause"  # a fleet host stops answering mid-deployment
+    on_host_return: str = "resume"  # ... and answers again while it is paused for it
     # A step (not a pause or an analysis) that makes no progress within this aborts the
     # deployment, or pauses it with on_failure: pause (engine/deadlines.py). None: no limit.
     progress_deadline: float | None = 600.0

@@ -38,6 +38,13 @@ WORDS: W = {
                         "(`zerodown resume` goes on once it answers), or `skip` it and go on "
                         "without its slots, said in the events. Never a rollback through a "
                         "host that cannot answer; going back skips it.", "pause"),
+    "on_host_return": ("With `on_host_failure: pause` and the controller running: when the "
+                       "host the deployment paused for answers again (looked at every few "
+                       "seconds), a `host.reachable` event says so and the deployment "
+                       "`resume`s by itself (the step that failed runs again), or, with "
+                       "`hold`, waits for a person's `zerodown resume` (status says the host "
+                       "answers). A pause a person asked for is never resumed by it.",
+                       "resume"),
     "progress_deadline": ("A step (not a pause or an analysis) that makes no progress within "
                           "this aborts the deployment (or pauses it, with `on_failure: pause`); "
                           "null: no limit.", "10m"),

@@ -16,7 +16,7 @@ from typing import Iterable
 from zerodown import render, views
 from zerodown.config import ServiceConfig
 from zerodown.controller import Controller, label, labels, maybe_label, snapshot_config
-from zerodown.engine.host_failure import skipped_hosts
+from zerodown.engine.host_failure import paused_for_host, skipped_hosts
 from zerodown.engine.store import Deployment, Event, InstanceRow, Store
 from zerodown.errors import HostFailure, ZerodownError
 from zerodown.model import Revision, RoutingTable, fleet_hosts, host_for
@@ -56,10 +56,27 @@ def deployment_view(d: Deployment, known: dict[int, views.RevisionLabel],
         target=label(known, d.to_revision), strategy=str(d.strategy.get("kind", "rolling")),
         step=d.cursor + 1, steps=len(d.steps),
         step_text=d.step.describe(d.service) if d.step is not None else None,
-        plan_kind=d.plan_kind, created=d.created, updated=d.updated, error=d.error,
+        plan_kind=d.plan_kind, created=d.created, updated=d.updated,
+        error=d.error if store is None else with_host_back(store, d),
         controller_pid=None if d.phase.terminal else controller_pid,
         step_started=None if d.phase.terminal else started,
         step_limit=None if started is None else step_limit(d.step, cfg), proof=proof)
+
+
+def with_host_back(store: Store, d: Deployment) -> str | None:
+    """The deployment's error, and whether the host it is paused for answers again (as
+    the controller's host watch last found: daemon/host_watch.py)."""
+    found = paused_for_host(store, d.service, d)
+    if found is None:
+        return d.error
+    host, since = found
+    back = store.events(d.service, d.id, after=since, kind="host.reachable")
+    if not back:
+        return d.error
+    return (f"{d.error}; host {host} answers again since "
+            f"{time.strftime('%H:%M:%S', time.localtime(back[0].time))}: `zerodown resume` "
+            f"goes on" + (" (on_host_return: hold)" if back[0].data.get("policy") == "hold"
+                          else ""))
 
 
 def event_view(e: Event) -> views.EventView:

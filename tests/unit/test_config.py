@@ -218,7 +218,8 @@ def test_json_schema_covers_every_key_and_kind():
     assert schema["required"] == ["service", "listen", "app"]
     assert set(schema["properties"]) == {
         "service", "listen", "instances", "app", "health", "drain_timeout", "stop_grace",
-        "router", "runtime", "strategy", "on_failure", "on_host_failure", "progress_deadline",
+        "router", "runtime", "strategy", "on_failure", "on_host_failure", "on_host_return",
+        "progress_deadline",
         "require_zero_failed", "controller", "hooks", "tls"}
     kinds = [v["properties"]["kind"]["const"] for v in schema["properties"]["strategy"]["anyOf"]]
     assert kinds == ["in-place", "rolling", "blue-green", "canary", "ab-test"]

@@ -22,9 +22,9 @@ HOSTS = ("app1", "app2", "app3")
 
 
 def fleet_config(policy: str, strategy: str = "{kind: rolling, max_surge: 1, max_unavailable: 0}",
-                 on_failure: str = "rollback"):
+                 on_failure: str = "rollback", **keys: str):
     return shop_config(drain_timeout="3s", strategy=strategy, on_failure=on_failure,
-                       on_host_failure=policy,
+                       on_host_failure=policy, **keys,
                        runtime=f"{{kind: ssh, hosts: [{', '.join(HOSTS)}], instances_per_host: 1}}")
 
 

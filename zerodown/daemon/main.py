@@ -2,9 +2,10 @@
 
 It holds <state dir>/controller.lock (a flock the kernel drops when it dies, so
 "is it running?" needs no lease), writes controller.pid, serves the API on
-controller.sock (0600) and on TCP if configured, and runs four threads: the
-runner (the active deployment), the watchdog (deadlines), the observer (status,
-metrics, events) and the HTTP servers. SIGTERM or SIGINT stops it at once:
+controller.sock (0600) and on TCP if configured, and runs five threads: the
+runner (the active deployment), the watchdog (deadlines), the host watch (a fleet
+host a deployment paused for answering again), the observer (status, metrics,
+events) and the HTTP servers. SIGTERM or SIGINT stops it at once:
 whatever step was in progress resumes from the store at the next start, as
 after a crash, so restarting it (an upgrade) loses nothing.
 """
@@ -23,6 +24,7 @@ from zerodown.api.routes import Api
 from zerodown.api.server import TcpServer, UnixServer, serve_in_thread
 from zerodown.controller import Controller
 from zerodown.daemon.actions import Actions
+from zerodown.daemon.host_watch import HostWatch
 from zerodown.daemon.observer import Observer
 from zerodown.daemon.runs import Runner
 from zerodown.daemon.watchdog import Watchdog
@@ -90,12 +92,14 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
         observer.controller_error = lambda id: (runner.error[1] if runner.error is not None
                                                 and runner.error[0] == id else None)
         watchdog = Watchdog(fresh, cfg.service, runner.wake, log)
+        host_watch = HostWatch(fresh, cfg.service, runner.wake, log)
         api = Api(observer, Actions(fresh, runner.wake), cfg.service,
                   lambda: ctl.controller_pid(cfg.service))
         tokens = Tokens(ctl.state_dir)
         pid_file.write_text(f"{os.getpid()}\n")
         # The runner first: an interrupted deployment resumes before anything else is ready.
-        for name, target in (("runner", runner.run), ("watchdog", watchdog.run)):
+        for name, target in (("runner", runner.run), ("watchdog", watchdog.run),
+                             ("host-watch", host_watch.run)):
             threading.Thread(target=target, args=(stop,), name=name, daemon=True).start()
         unix = UnixServer(str(sock), api)
         if tcp_address is not None:

@@ -91,3 +91,28 @@ def skipped_hosts(store, service: str) -> dict[str, int]:
         return {}
     return {e.data["host"]: latest[0].id
             for e in store.events(service, latest[0].id, kind="host.skipped")}
+
+
+def paused_for_host(store, service: str, d) -> tuple[str, int] | None:
+    """(host, id of its host.unreachable event) when `d` is paused because that host did
+    not answer (its latest pause came with that event), else None: a pause a person or a
+    step asked for is not the host's to end."""
+    if d.phase is not Phase.PAUSED:
+        return None
+    last_pause, unreachable = None, None
+    for e in store.events(service, d.id, kind="phase"):
+        if e.data.get("to") == Phase.PAUSED.value:
+            last_pause = e
+    if last_pause is None:
+        return None
+    for e in store.events(service, d.id, kind="host.unreachable"):
+        if e.id < last_pause.id:
+            unreachable = e
+    if unreachable is None or unreachable.data.get("policy") != PAUSE:
+        return None
+    # the pause event follows its host.unreachable in the same step's failure: nothing
+    # else (no phase change) between them
+    between = store.events(service, d.id, after=unreachable.id, kind="phase")
+    if between and between[0].id != last_pause.id:
+        return None
+    return unreachable.data["host"], unreachable.id

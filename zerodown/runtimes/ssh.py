@@ -220,6 +220,13 @@ class SshRuntime:
     def close(self) -> None:
         self.connections.close()
 
+    def answers(self, host: str) -> bool:
+        """Does `host` answer a command now (bounded by connect and command timeouts)?"""
+        try:
+            return self.connections.run(host, "true", timeout=self.options.connect_timeout).ok
+        except HostFailure:
+            return False
+
     # --- looking -------------------------------------------------------------
 
     def _probe(self, address: str, health: HealthConfig) -> tuple[bool, str]:

@@ -1,0 +1,85 @@
+"""The controller notices a fleet host that answers again while a deployment is paused
+for it (`on_host_failure: pause`), and acts by `on_host_return`.
+
+    on_host_return: resume   # default: go on by itself, as soon as the host answers
+    on_host_return: hold     # say so (event, status) and wait for `zerodown resume`
+
+Why resume by itself: the pause was the system's, not a person's. A host that dropped
+off the network for a minute at night comes back by itself; a person woken to type
+`zerodown resume` adds nothing the controller cannot check (Argo Rollouts likewise goes
+on by itself once what it waits for is there; only its explicit pause steps and aborts
+wait for a person. Kamal has no controller: its deploy command fails and is run again).
+What resuming does is what a person's resume does: the step that failed runs again; a
+host silent again pauses it again. `hold` is for teams that want to look first.
+
+One thread; every EVERY seconds, only while the active deployment is paused for a host,
+it asks that host one trivial question (bounded by the runtime's connect and command
+timeouts). Each pause is announced once: a `host.reachable` event, then the resume (an
+`action` event by the controller, origin `host`).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from zerodown.controller import Controller, snapshot_config
+from zerodown.engine.host_failure import paused_for_host
+from zerodown.engine.lifecycle import PhaseError
+from zerodown.errors import ZerodownError
+
+EVERY = 2.0
+
+
+class HostWatch:
+    def __init__(self, controller: Callable[[], Controller], service: str,
+                 wake: Callable[[], None], log: Callable[[str], None] = print,
+                 answers: Callable[[str], bool] | None = None):
+        self.controller, self.service, self.wake, self.log = controller, service, wake, log
+        self._answers = answers  # host -> does it answer now (tests give their own)
+        self._runtime = None
+        self._announced: set[int] = set()  # host.unreachable events already answered for
+
+    def run(self, stop: threading.Event) -> None:
+        store = self.controller().open_store()
+        while not stop.wait(EVERY):
+            try:
+                store = self.controller().fresh_store(store)
+                self.check(store)
+            except ZerodownError as e:
+                self.log(f"host watch: {e}")
+
+    def check(self, store) -> None:
+        d = store.active_deployment(self.service)
+        found = None if d is None else paused_for_host(store, self.service, d)
+        if found is None:
+            return
+        host, since = found
+        if since in self._announced or not self.answers(host):
+            return
+        self._announced.add(since)
+        policy = snapshot_config(store, self.service, d.to_revision).on_host_return
+        then = "resuming it" if policy == "resume" else \
+            "on_host_return: hold: `zerodown resume` goes on"
+        store.event(self.service, "host.reachable", f"host {host} answers again; deployment "
+                    f"{d.id} was paused for it: {then}", d.id, host=host, policy=policy)
+        self.log(f"host {host} answers again ({then})")
+        if policy != "resume":
+            return
+        why = f"host {host} answers again"
+        try:
+            store.signal(d.id, "resume")
+        except PhaseError:
+            return  # moved on meanwhile (a person resumed or aborted it)
+        store.event(self.service, "action", f"resume deployment {d.id} by the controller: "
+                    f"{why}", d.id, action="resume", who="controller", origin="host",
+                    reason=why)
+        self.wake()
+
+    def answers(self, host: str) -> bool:
+        if self._answers is not None:
+            return self._answers(host)
+        if self._runtime is None:
+            self._runtime = self.controller().runtime()
+        check = getattr(self._runtime, "answers", None)
+        return check is not None and check(host)
