@@ -344,3 +344,20 @@ def test_live_traffic_takes_out_a_server_that_refuses_connections_not_one_answer
     finally:
         for app in (good, dead, bad):
             app.cleanup()
+
+
+def test_an_h2c_upgrade_is_answered_as_http11_never_tunnelled(router, raw_backend, client):
+    """HAProxy 2.6 passes `Upgrade: h2c` on and tunnels the backend's 101 (tried: the client's
+    HTTP/2 then reached the backend unread); the rendered frontend drops the ask."""
+    from tests.component.test_proxy_h2c_upgrade import hop_headers, upgrades_to_h2c
+    backend = raw_backend(upgrades_to_h2c)
+    backend.tunnelled = bytearray()
+    router.apply(RoutingTable(1, (RevisionRoute("r1", 100, (Backend("shop-r1-0",
+                                                                    backend.address),)),)))
+    c = client(int(router.listen.rpartition(":")[2]))
+    c.send(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+           b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+    assert c.read_response().status == 200
+    req, = backend.requests
+    assert not [h for h in hop_headers(req) if "h2c" in h.lower() or "AAMA" in h], req.head
+    assert backend.tunnelled == b""

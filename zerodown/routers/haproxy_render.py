@@ -391,6 +391,10 @@ def render_config(settings: Settings, layout: Layout, table: RoutingTable) -> st
         f"    bind {settings.listen}" + (tls.bind_options(settings.tls, settings.state_dir)
                                          if settings.tls else ""),
         *(["    http-request set-header X-Forwarded-Proto https"] if settings.tls else []),
+        # an ask to upgrade to h2c is answered as HTTP/1.1, as by the embedded proxy: passed
+        # on, a backend that takes it gets a tunnel HAProxy no longer reads (h2c smuggling)
+        "    http-request del-header upgrade if { req.hdr(upgrade) -m sub -i h2c }",
+        "    http-request del-header http2-settings",
         *("    " + line for line in frontend_lines(settings, shape)),
         *(tls.redirect_frontend(settings.service, settings.tls, settings.listen)
           if settings.tls else []),
