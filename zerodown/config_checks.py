@@ -138,7 +138,7 @@ def _driver_options(ctx: Context, section: str, kind: str, options: dict) -> Non
 def option_checks() -> dict:
     # Imported here: the drivers import this module for the config types.
     from zerodown.routers.embedded_options import parse_options as embedded
-    from zerodown.routers.haproxy import parse_options as haproxy
+    from zerodown.routers.haproxy_options import parse_options as haproxy
     from zerodown.routers.nginx_options import parse_options as nginx
     from zerodown.runtimes.ssh_options import parse_options as ssh
     return {("router", "embedded"): embedded, ("router", "haproxy"): haproxy,

@@ -56,9 +56,9 @@ def router_options() -> dict[str, tuple[str, ...]]:
 
 def router_defaults(kind: str) -> dict[str, Any]:
     """What each driver fills in for an option left out (its own dataclass or parser)."""
-    from zerodown.routers import embedded_options, haproxy, nginx_options
+    from zerodown.routers import embedded_options, haproxy_options, nginx_options
     if kind == "haproxy":
-        return haproxy.parse_options({})
+        return haproxy_options.parse_options({})
     options = {"embedded": embedded_options.EmbeddedOptions,
                "nginx": nginx_options.NginxOptions}.get(kind)
     return {} if options is None else {

@@ -15,7 +15,7 @@ from zerodown.config_reference import keys, markdown
 from zerodown.config_words import WORDS
 from zerodown.hooks import MOMENTS
 from zerodown.hooks_config import HOOK
-from zerodown.routers import embedded_options, haproxy, nginx_options
+from zerodown.routers import embedded_options, haproxy_options, nginx_options
 from zerodown.schema_sections import Section
 from zerodown.strategies import options, shadow_options
 from zerodown import tls_config
@@ -60,7 +60,7 @@ def test_every_key_the_parser_accepts_is_in_the_schema_and_nothing_else():
 
 def test_router_options_per_kind_are_the_drivers_own():
     kinds = config_reference.router_options()
-    assert set(kinds["haproxy"]) == set(haproxy.OPTIONS)
+    assert set(kinds["haproxy"]) == set(haproxy_options.OPTIONS)
     assert set(kinds["nginx"]) == set(nginx_options.PARSERS)
     assert set(kinds["embedded"]) == set(embedded_options.PARSERS)
     assert set(kinds) == set(config.ROUTER_KINDS)

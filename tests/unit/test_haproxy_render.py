@@ -186,7 +186,7 @@ def test_haproxys_answers_are_parsed():
 ])
 def test_bad_router_options_name_the_key_and_what_is_valid(options, key):
     from zerodown.errors import ConfigError
-    from zerodown.routers.haproxy import parse_options
+    from zerodown.routers.haproxy_options import parse_options
     with pytest.raises(ConfigError) as e:
         parse_options(options, "zerodown.yaml")
     assert e.value.key == key and str(e.value).startswith(f"zerodown.yaml: {key}: ")

@@ -6,7 +6,8 @@ import pytest
 
 from zerodown.errors import ConfigError
 from zerodown.model import RoutingTable
-from zerodown.routers import embedded_options, haproxy, haproxy_render, nginx_options, nginx_render
+from zerodown.routers import (embedded_options, haproxy_options, haproxy_render, nginx_options,
+                              nginx_render)
 
 
 def test_the_embedded_proxy_gets_them_as_flags():
@@ -16,7 +17,7 @@ def test_the_embedded_proxy_gets_them_as_flags():
 
 
 def test_haproxy_gets_timeout_server_and_retries_on_it_except_for_unsafe_methods():
-    opts = haproxy.parse_options({"response_timeout": "3s", "connect_timeout": "500ms"})
+    opts = haproxy_options.parse_options({"response_timeout": "3s", "connect_timeout": "500ms"})
     settings = haproxy_render.Settings("shop", "127.0.0.1:8080", "/srv", "/srv/s.sock",
                                        timeout_server=opts["response_timeout"],
                                        timeout_connect=opts["connect_timeout"])
@@ -38,7 +39,7 @@ def test_nginx_gets_proxy_read_and_connect_timeouts():
 
 @pytest.mark.parametrize("parse", [
     lambda o: embedded_options.parse_options(o),
-    lambda o: haproxy.parse_options(o),
+    lambda o: haproxy_options.parse_options(o),
     lambda o: nginx_options.parse_options(o)], ids=["embedded", "haproxy", "nginx"])
 def test_a_bad_value_is_refused_naming_the_key(parse):
     with pytest.raises(ConfigError, match="router.response_timeout"):

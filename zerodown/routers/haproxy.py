@@ -24,7 +24,8 @@ reload.
 
 The table in force is in haproxy.json (written atomically before it is acted
 on), with which revision owns each server and the counters of servers gone, so
-stats() keeps counting across deletions and reloads.
+stats() keeps counting across deletions and reloads (haproxy_state.py). The
+options it takes: haproxy_options.py.
 
 What differs from the embedded proxy:
 - stats: HAProxy keeps an average response time, not a histogram: latency
@@ -47,21 +48,19 @@ haproxy_attach.py for what it needs and does.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
 import socket
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from zerodown import table_json
-from zerodown.errors import ConfigError, RouterError, ZerodownError
+from zerodown.errors import RouterError, ZerodownError
 from zerodown.hosts.local import LOCAL
-from zerodown.model import EMPTY_TABLE, Backend, HealthCheck, RoutingTable, Sticky
+from zerodown.model import Backend, RoutingTable
 from zerodown.protocols import Host
 from zerodown.routers.common import (await_process, check_socket_path, locked,
                                      log_tail, require)
@@ -69,7 +68,8 @@ from zerodown.routers import haproxy_attach as attach
 from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_stats, haproxy_tls
 from zerodown.routers.haproxy_cli import CommandSocket, checked, parse_proc
-from zerodown.schema import Invalid, duration, integer
+from zerodown.routers.haproxy_options import parse_options
+from zerodown.routers.haproxy_state import State, digest, dumps, loads, own
 from zerodown.table_version import check_newer
 from zerodown.tls_config import TlsSettings
 
@@ -77,55 +77,6 @@ READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 40.0
 CONFIG = "haproxy.cfg"
 OLD_WORKER_WAIT = 1.0  # how long a reload follows the old worker's counters as it drains
-OPTIONS = {"socket": "path of the stats socket of an HAProxy to drive (attach mode)",
-           "backend": "the backend to manage in attach mode",
-           "lanes": "backends made ready for revisions side by side (1..64, default 4)",
-           "binary": "the haproxy executable (default: haproxy on PATH)",
-           "response_timeout": "an instance's wait for a response (timeout server, default "
-                               "120s); past it an idempotent request is tried on another",
-           "connect_timeout": "an instance's TCP connect (timeout connect, default 2s)"}
-
-
-def parse_options(options: dict[str, Any], file: str | None = None) -> dict[str, Any]:
-    """router: options, checked; a ConfigError names `router.<key>` and what is valid."""
-    def bad(key: str, why: str) -> ConfigError:
-        return ConfigError(why, file=file, key=f"router.{key}")
-    for key in options:
-        if key not in OPTIONS:
-            raise bad(key, f"unknown option for kind haproxy; valid: {', '.join(OPTIONS)}")
-    out = dict(options)
-    for key in ("socket", "backend", "binary"):
-        if key in out and (not isinstance(out[key], str) or not out[key]):
-            raise bad(key, f"must be a non-empty string ({OPTIONS[key]}), got {out[key]!r}")
-    if ("socket" in out) != ("backend" in out):
-        missing = "backend" if "socket" in out else "socket"
-        raise bad(missing, "attach mode needs both router.socket and router.backend")
-    try:
-        out["lanes"] = integer(1, 64).parse(out.get("lanes", 4))
-    except Invalid as e:
-        raise bad("lanes", str(e)) from None
-    for key in ("response_timeout", "connect_timeout"):
-        if key in out:
-            try:
-                out[key] = duration(0.01, 24 * 3600).parse(out[key])
-            except Invalid as e:
-                raise bad(key, str(e)) from None
-    return out
-
-
-@dataclass
-class State:
-    """haproxy.json: the table in force and what it takes to keep counting."""
-
-    table: RoutingTable = EMPTY_TABLE
-    layout: render.Layout | None = None
-    running_shape: render.Shape | None = None  # the shape of the config the master runs
-    owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # server -> (rev, id)
-    retired: dict[str, dict[str, int]] = field(default_factory=dict)  # rev -> counters
-    # file name -> sha256 of the text last written there: an apply sends only what changed
-    written: dict[str, str] = field(default_factory=dict)
-
-
 class HAProxyRouter:
     """Router protocol over HAProxy; see the module docstring."""
 
@@ -200,7 +151,7 @@ class HAProxyRouter:
             if self.attach_backend is not None:
                 return self._apply_attached(table, target, state) or changed
             layout = render.plan_layout(target, state.layout, self.lanes, self.reserve)
-            _own(state, table)
+            own(state, table)
             state.table, state.layout = table, layout
             reload = state.running_shape != layout.shape
             files = self._files(target, layout)
@@ -431,7 +382,7 @@ class HAProxyRouter:
 
     def _apply_attached(self, table: RoutingTable, target: RoutingTable, state: State) -> bool:
         """Attach mode: the table's backends as weighted servers of one existing backend."""
-        _own(state, table)
+        own(state, table)
         state.table = table
         self._save(state)  # durable before it is acted on
         try:
@@ -503,14 +454,14 @@ class HAProxyRouter:
         text changed since last written), then `state` again with their digests: a file
         whose writing may have failed has no digest, so it is written again next time."""
         changed = {name: text for name, text in files.items()
-                   if every or state.written.get(name) != _digest(text)}
+                   if every or state.written.get(name) != digest(text)}
         for name in changed:
             state.written.pop(name, None)
-        calls: list[tuple[str, list]] = [("write_text", [str(self.state_file), _dump(state)])]
+        calls: list[tuple[str, list]] = [("write_text", [str(self.state_file), dumps(state)])]
         calls += [("write_text", [str(self.state_dir / n), t]) for n, t in changed.items()]
         if changed:
-            state.written.update({n: _digest(t) for n, t in changed.items()})
-            calls.append(("write_text", [str(self.state_file), _dump(state)]))
+            state.written.update({n: digest(t) for n, t in changed.items()})
+            calls.append(("write_text", [str(self.state_file), dumps(state)]))
         return calls
 
     def _write_certificates(self, tls: TlsSettings) -> None:
@@ -543,21 +494,10 @@ class HAProxyRouter:
                               f"{output.strip()}")
 
     def _load(self) -> State:
-        text = self.host.read_text(str(self.state_file))
-        if text is None:
-            return State()
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise RouterError(f"{self.state_file}: the haproxy router's state is damaged ({e}); "
-                              f"fix or remove it to start with an empty table") from None
-        return State(table_json.from_dict(data["table"]),
-                     _layout_from(data.get("layout")), _shape_from(data.get("running_shape")),
-                     {k: tuple(v) for k, v in data.get("owners", {}).items()},  # type: ignore[misc]
-                     data.get("retired", {}), data.get("written", {}))
+        return loads(self.host.read_text(str(self.state_file)), str(self.state_file))
 
     def _save(self, state: State) -> None:
-        self.host.write_text(str(self.state_file), _dump(state))
+        self.host.write_text(str(self.state_file), dumps(state))
 
     def _record(self, pid: int) -> None:
         self.host.write_text(str(self.pid_file), json.dumps({
@@ -590,27 +530,6 @@ class HAProxyRouter:
 
 
 
-def _dump(state: State) -> str:
-    """haproxy.json's text."""
-    return json.dumps({
-        "table": table_json.to_dict(state.table),
-        "layout": _layout_to(state.layout),
-        "running_shape": asdict(state.running_shape) if state.running_shape else None,
-        "owners": state.owners, "retired": state.retired, "written": state.written},
-        indent=1) + "\n"
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _own(state: State, table: RoutingTable) -> None:
-    """Remember which revision and backend each server name of `table` stands for."""
-    for rev in table.revisions:
-        for b in rev.backends:
-            state.owners[render.server_name(b.id)] = (rev.name, b.id)
-
-
 def _read(path: str) -> str:
     try:
         with open(path) as f:
@@ -636,27 +555,6 @@ def _resolved(table: RoutingTable) -> RoutingTable:
     return replace(table, revisions=tuple(
         replace(r, backends=tuple(Backend(b.id, ip(b.address), b.weight) for b in r.backends))
         for r in table.revisions))
-
-
-def _shape_from(data: dict | None) -> render.Shape | None:
-    if not data:
-        return None
-    return render.Shape(data["lanes"], tuple(tuple(s) for s in data["rule_sources"]),  # type: ignore[misc]
-                        Sticky(**data["sticky"]) if data.get("sticky") else None,
-                        HealthCheck(**data["health_check"]) if data.get("health_check") else None)
-
-
-def _layout_to(layout: render.Layout | None) -> dict | None:
-    if layout is None:
-        return None
-    return {"shape": asdict(layout.shape), "lanes": [list(p) for p in layout.lanes]}
-
-
-def _layout_from(data: dict | None) -> render.Layout | None:
-    if not data:
-        return None
-    return render.Layout(_shape_from(data["shape"]),  # type: ignore[arg-type]
-                         tuple((name, lane) for name, lane in data["lanes"]))
 
 
 def find_master(config_path: str, host: Host = LOCAL) -> tuple[int, int] | None:
