@@ -164,7 +164,7 @@ def status_view(ctl: Controller) -> views.StatusView:
     proxy, table, stats = _proxy(ctl, cfg)
     if table is None:
         table = store.routing(service).table
-    instances = not_routed(tuple(_probed(ctl, store, service, known)), proxy.running)
+    instances = not_routed(tuple(_probed(ctl, store, service, known)), may_route(proxy))
     from zerodown.daemon.process import down_marker  # lazily: process imports this module's
     down = down_marker(ctl.state_dir).exists()
     return views.StatusView(
@@ -179,6 +179,12 @@ def status_view(ctl: Controller) -> views.StatusView:
         left_by_down=tuple(sorted({i.host for i in instances if i.host} | (
             {proxy.host} if proxy.host and (proxy.running or proxy.unreachable) else set())))
         if down else ())
+
+
+def may_route(proxy: views.ProxyView) -> bool:
+    """False only when the load balancer is known not to run: one on a router host that
+    does not answer says nothing of what is routed, so the store's word stands."""
+    return proxy.running or bool(proxy.unreachable)
 
 
 def not_routed(instances: tuple[views.InstanceView, ...],

@@ -177,6 +177,8 @@ def status_text(s: StatusView, now: float) -> str:
              _num(t.p99_ms, 1), t.in_flight) for t in shown]))
     else:
         lines.append("traffic: nothing routed" if s.proxy.running else
+                     f"traffic: unknown (the proxy's host {s.proxy.host} does not answer)"
+                     if s.proxy.unreachable else
                      "traffic: unknown (the proxy is not running: `zerodown up` starts it)")
     return "\n".join(lines)
 

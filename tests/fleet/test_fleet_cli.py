@@ -211,6 +211,9 @@ def test_down_with_the_router_host_cut_off_stops_the_instances_names_it_and_fini
         s.run("up")
         assert [apps_on(h) for h in healthy_fleet.hosts] == [0, 1, 1]
         healthy_fleet.partition(lb)
+        cut = s.status()   # what is routed is unknown: the store's word, not "unrouted"
+        assert [i["state"] for i in cut["instances"]] == ["routed", "routed"], cut
+        assert cut["proxy"]["unreachable"] and "zdf1" in cut["proxy"]["unreachable"], cut
         began = time.monotonic()
         done = s.run("down", code=1)
         took = time.monotonic() - began
@@ -234,4 +237,17 @@ def test_down_with_the_router_host_cut_off_stops_the_instances_names_it_and_fini
         assert s.status().get("left_by_down") in (None, []), s.status()
     finally:
         healthy_fleet.heal(lb)
+        s.cleanup()
+
+
+def test_logs_proxy_reads_nginxs_own_log_on_the_router_host(healthy_fleet, tmp_path):
+    """`zerodown logs proxy` with nginx on router.host: its error log there, prefixed with
+    the host (it failed with an AttributeError: nginx has no proxy.log)."""
+    s = lb_service(healthy_fleet, tmp_path, "{kind: nginx, host: zdf1}")
+    try:
+        s.run("up")
+        shown = s.run("logs", "proxy", "-n", "50").stdout
+        assert shown.startswith("zdf1 proxy | ") and "nginx" in shown, shown
+        s.run("down")
+    finally:
         s.cleanup()

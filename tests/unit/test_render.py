@@ -185,6 +185,13 @@ def test_status_says_where_the_load_balancer_runs_when_on_a_fleet_host():
     assert "(proxy not running on lb1)" in render.status_text(
         status(proxy=ProxyView(False, host="lb1"), traffic=()), now=1010.0)
     assert " on " not in render.proxy_text(ProxyView(True, 77, 5))
+    silent = render.status_text(status(proxy=ProxyView(False, host="lb1", unreachable="host "
+                                                       "lb1: no SSH connection"), traffic=(),
+                                       left_by_down=("lb1",)), now=1010.0)
+    assert "(proxy on lb1: unknown, its host does not answer)" in silent
+    assert "traffic: unknown (the proxy's host lb1 does not answer)" in silent
+    assert "left by `zerodown down` on lb1, silent when it ran: its load balancer on lb1 " \
+           "was not stopped; `zerodown down` again once lb1 answers" in silent
 
 
 def test_status_text_names_each_instances_host_on_a_fleet_only():

@@ -18,8 +18,8 @@ from typing import Callable, Iterator
 
 from zerodown import table_json
 from zerodown.controller import Controller, labels, maybe_label
-from zerodown.gather import (_probed, _proxy, deployment_view, instance_view, not_routed,
-                             shadow_view, table_traffic)
+from zerodown.gather import (_probed, _proxy, deployment_view, instance_view, may_route,
+                             not_routed, shadow_view, table_traffic)
 from zerodown.engine.store import Store
 from zerodown.latency import quantile
 from zerodown.model import fleet_hosts
@@ -111,7 +111,7 @@ class Observer:
         if any(self._stale(v) for v in views):  # a new or moved instance: probe it now
             self._probes = {v.name: v for v in _probed(self.ctl, store, service, known)}
         instances = not_routed(tuple(self._probes.get(v.name, v) for v in views),
-                               proxy.running)
+                               may_route(proxy))
         view = StatusView(
             service, cfg.listen, maybe_label(known, store.stable(service)[0]), proxy, deployment,
             instances, tuple(table_traffic(table, known, stats, rates)) if proxy.running else (),

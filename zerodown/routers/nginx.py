@@ -77,6 +77,7 @@ class NginxRouter:
             if o.config else self.state_dir / "nginx.conf"
         self.pid_file = Path(o.pid_file) if o.pid_file else self.state_dir / "nginx.pid"
         self.error_log = self.state_dir / "error.log"
+        self.log_path = self.error_log  # nginx's own log: what `zerodown logs proxy` reads there
         self.access_log = self.state_dir / "access.log"
         self.drains_file = self.state_dir / "nginx-drains.json"
         self._log = AccessLog(str(self.access_log), host=host)
