@@ -111,7 +111,7 @@ def test_a_removed_backends_request_in_flight_completes_then_it_is_drained(route
 def test_servers_added_at_run_time_reuse_their_connections_to_the_instances(router, apps):
     """`add server` gives a server no idle pool unless told: then every request would
     open a new connection to its instance (found by benchmarks/proxy_bench.py)."""
-    from zerodown.routers.haproxy_render import parse_stat
+    from zerodown.routers.haproxy_runtime_api import parse_stat
     router.apply(split(apps, 1, 100))  # servers made through the Runtime API
     result = run_load_sync(router.url, connections=4, requests=800)
     assert result.failed() == 0, result.summary()
@@ -201,7 +201,7 @@ def instances(version, revision, group, indexes):
 
 def servers_of(router):
     """The user's backend as the Runtime API shows it: name -> (maint, check status)."""
-    from zerodown.routers.haproxy_render import parse_servers_state, parse_stat
+    from zerodown.routers.haproxy_runtime_api import parse_servers_state, parse_stat
     state = {s.name: s.maint for s in parse_servers_state(
         router.cli.run("show servers state app"), backend="app")}
     checks = {r["svname"]: r.get("check_status", "") for r in parse_stat(router.cli.run("show stat"))
@@ -310,8 +310,8 @@ def test_a_refused_command_stops_the_batch_and_names_the_command(router, apps):
 
 def server_status(router) -> dict[str, str]:
     """server name -> HAProxy's status of it (UP, DOWN, MAINT, ...), from `show stat`."""
-    from zerodown.routers import haproxy_render, haproxy_stats
-    rows = haproxy_render.parse_stat(router.cli.run("show stat"))
+    from zerodown.routers import haproxy_runtime_api, haproxy_stats
+    rows = haproxy_runtime_api.parse_stat(router.cli.run("show stat"))
     return {r["svname"]: r["status"] for r in haproxy_stats.server_rows(rows)}
 
 

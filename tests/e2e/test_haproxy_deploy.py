@@ -57,7 +57,7 @@ def test_deployments_through_a_users_haproxy_leave_only_the_new_servers(stack_fa
         phase, result = stack.under_load(lambda: stack.deploy("v2"), connections=4)
         assert phase is Phase.SUCCEEDED
         assert result.failed() == 0, result.summary()
-        from zerodown.routers.haproxy_render import parse_servers_state
+        from zerodown.routers.haproxy_runtime_api import parse_servers_state
         servers = lambda: {s.name for s in parse_servers_state(  # noqa: E731
             stack.router.cli.run("show servers state app"), backend="app")}
         routed = {b for b in stack.router.table().backends()}

@@ -1,4 +1,4 @@
-"""zerodown/routers/haproxy_render.py: tables in, HAProxy configuration and commands out.
+"""haproxy_render.py and haproxy_runtime_api.py: tables in, HAProxy configuration and commands out.
 
 Golden files in tests/unit/golden/haproxy/; after a deliberate change of the
 output, regenerate them with ZERODOWN_UPDATE_GOLDEN=1 and review the diff.
@@ -17,6 +17,7 @@ import pytest
 
 from zerodown.model import Backend, HealthCheck, RevisionRoute, RoutingTable, Rule, Sticky
 from zerodown.routers import haproxy_render as r
+from zerodown.routers import haproxy_runtime_api as ra
 from zerodown.routers import haproxy_tls
 from zerodown.tls_config import NamedCert, TlsSettings
 from tests.support.certs import TestCA
@@ -130,14 +131,14 @@ def test_server_names_are_the_ids_or_a_safe_stand_in():
 
 
 def live(lane, name, address, weight=1, maint=False):
-    return r.LiveServer(lane, name, address, weight, maint)
+    return ra.LiveServer(lane, name, address, weight, maint)
 
 
 def test_runtime_plan_adds_before_the_maps_and_retires_after():
     layout = r.plan_layout(CANARY, None)
     have = [live(0, "shop-r1-s0", "127.0.0.1:41001"), live(0, "shop-r1-s1", "127.0.0.1:49999"),
             live(0, "shop-r0-s9", "127.0.0.1:41000"), live(1, "shop-r2-s2", "127.0.0.1:41003", 3)]
-    plan = r.plan_runtime(CANARY, layout, have, {})
+    plan = ra.plan_runtime(CANARY, layout, have, {})
     golden("canary-commands.txt", "\n".join([*plan.before, *(
         f"map {f}: {list(e)}" for f, e in plan.maps), *plan.after]) + "\n")
     assert plan.after == ("set server zd_lane0/shop-r0-s9 state maint",)
@@ -146,23 +147,23 @@ def test_runtime_plan_adds_before_the_maps_and_retires_after():
 def test_the_same_table_twice_needs_no_command():
     layout = r.plan_layout(CANARY, None)
     have = [live(lane, name, addr, w) for (lane, name), (addr, w) in r.servers(CANARY, layout).items()]
-    assert r.plan_runtime(CANARY, layout, have, r.map_files(CANARY, layout)).empty()
+    assert ra.plan_runtime(CANARY, layout, have, r.map_files(CANARY, layout)).empty()
 
 
 def test_only_idle_servers_out_of_the_table_may_be_deleted():
     layout = r.plan_layout(CANARY, None)
     have = [live(0, "gone-a", "127.0.0.1:1", maint=True), live(0, "gone-b", "127.0.0.1:2", maint=True),
             live(0, "shop-r1-s0", "127.0.0.1:41001")]
-    assert r.deletable(have, CANARY, layout, {(0, "gone-b"): 1}) == [(0, "gone-a")]
+    assert ra.deletable(have, CANARY, layout, {(0, "gone-b"): 1}) == [(0, "gone-a")]
 
 
 def test_attach_mode_weights_give_each_revision_its_share():
     t = RoutingTable(1, (RevisionRoute("r1", 90, (b("a", 1), b("b", 2))),
                          RevisionRoute("r2", 10, (b("c", 3),)), RevisionRoute("r3", 0, (b("d", 4),))))
-    w = {n: wt for n, (_, wt) in r.attached_servers(t).items()}
+    w = {n: wt for n, (_, wt) in ra.attached_servers(t).items()}
     assert w == {"shop-a": 256, "shop-b": 256, "shop-c": 57, "shop-d": 0}
-    assert r.plan_attached("web", r.attached_servers(t), [live(0, "shop-a", "127.0.0.1:1", 256),
-                                                          live(0, "old", "127.0.0.1:9")])[-1] \
+    assert ra.plan_attached("web", ra.attached_servers(t), [
+        live(0, "shop-a", "127.0.0.1:1", 256), live(0, "old", "127.0.0.1:9")])[-1] \
         == "set server web/old state maint"
 
 
@@ -170,10 +171,10 @@ def test_haproxys_answers_are_parsed():
     state = ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
              "...\n3 zd_lane0 1 a 127.0.0.1 2 1 10 10 0 1 0 0 6 0 0 0 - 18081 - 0 0 - - 0\n"
              "4 other 1 x 127.0.0.1 2 0 1 1 0 1 0 0 6 0 0 0 - 80 - 0 0 - - 0\n")
-    assert r.parse_servers_state(state) == [live(0, "a", "127.0.0.1:18081", 10, True)]
-    assert r.parse_map("0x55 0:8999 zd_lane0\n0x56 ^1$ zd_lane1\n\n") == [
+    assert ra.parse_servers_state(state) == [live(0, "a", "127.0.0.1:18081", 10, True)]
+    assert ra.parse_map("0x55 0:8999 zd_lane0\n0x56 ^1$ zd_lane1\n\n") == [
         ("0:8999", "zd_lane0"), ("^1$", "zd_lane1")]
-    assert r.parse_stat("# pxname,svname,scur\nzd_lane0,a,2\n") == [
+    assert ra.parse_stat("# pxname,svname,scur\nzd_lane0,a,2\n") == [
         {"pxname": "zd_lane0", "svname": "a", "scur": "2"}]
     proc = ("#<PID> <type> <reloads>\n1 master 1 [failed: 0]\n# workers\n7 worker 0 0d\n"
             "# old workers\n5 worker 1 0d\n# programs\n")

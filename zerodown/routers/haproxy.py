@@ -8,7 +8,8 @@ Managed mode (the default): zerodown writes haproxy.cfg, the maps and its state
 into `state_dir` and runs HAProxy in master-worker mode in its own session, so
 it outlives the controller (haproxy.pid holds the master's pid and start time;
 a restarted controller finds it again). How a table becomes HAProxy
-configuration, maps and Runtime API commands is in haproxy_render.py: servers
+configuration and maps is in haproxy_render.py, and Runtime API commands in
+haproxy_runtime_api.py: servers
 come and go with `add server` / `set server ... state maint` / `del server`
 (once drained), weights and rules live in maps swapped whole (`prepare map` /
 `commit map`). Only a change of shape (more lanes than the configuration has,
@@ -66,6 +67,7 @@ from zerodown.routers.common import (await_process, check_socket_path, locked,
                                      log_tail, require)
 from zerodown.routers import haproxy_attach as attach
 from zerodown.routers import haproxy_render as render
+from zerodown.routers import haproxy_runtime_api as runtime_api
 from zerodown.routers import haproxy_stats, haproxy_tls
 from zerodown.routers.haproxy_cli import CommandSocket, checked, parse_proc
 from zerodown.routers.haproxy_options import parse_options
@@ -297,30 +299,31 @@ class HAProxyRouter:
                   read: dict[str, str]) -> bool:
         """Runtime API commands from what HAProxy has (`read`: the answers to _queries())
         to what `target` asks, sent in one call; True if any."""
-        live = render.parse_servers_state(read["show servers state"])
+        live = runtime_api.parse_servers_state(read["show servers state"])
         files = render.map_files(target, layout)
-        live_maps = {f: render.parse_map(read[f"show map {self.state_dir / f}"]) for f in files}
-        plan = render.plan_runtime(target, layout, live, live_maps)
+        live_maps = {f: runtime_api.parse_map(read[f"show map {self.state_dir / f}"])
+                     for f in files}
+        plan = runtime_api.plan_runtime(target, layout, live, live_maps)
         commands = list(plan.before)
         for name, entries in plan.maps:
             path = str(self.state_dir / name)
             version = read[f"prepare map {path}"].rsplit(":", 1)[-1].strip()
-            commands += render.map_commands(path, version, entries)
+            commands += runtime_api.map_commands(path, version, entries)
             commands.append(f"commit map @{version} {path}")
         commands += plan.after
-        rows = render.parse_stat(self.cli.run_all([*commands, "show stat"])[-1])
+        rows = runtime_api.parse_stat(self.cli.run_all([*commands, "show stat"])[-1])
         if self._collect(target, layout, state, live, rows):
             self._save(state)
         return not plan.empty()
 
     def _collect(self, target: RoutingTable, layout: render.Layout, state: State,
-                 live: list[render.LiveServer], rows: list[dict[str, str]]) -> bool:
+                 live: list[runtime_api.LiveServer], rows: list[dict[str, str]]) -> bool:
         """Delete servers that left and drained (`rows`: `show stat` after the changes),
         keeping their counters in `retired`; True if any went."""
         by_server = {(render.lane_index(r["pxname"]), r["svname"]): r
                      for r in haproxy_stats.server_rows(rows)}
         busy = {k: haproxy_stats.busy(r) for k, r in by_server.items()}
-        gone = [(lane, name) for lane, name in render.deletable(live, target, layout, busy)
+        gone = [(lane, name) for lane, name in runtime_api.deletable(live, target, layout, busy)
                 if (lane, name) in by_server]
         commands = [f"del server {render.lane_backend(lane)}/{name}" for lane, name in gone]
         if not commands:
@@ -350,7 +353,7 @@ class HAProxyRouter:
 
         def read_old() -> None:
             for pid in before:
-                if rows := render.parse_stat(self._master_ask(f"@!{pid} show stat")):
+                if rows := runtime_api.parse_stat(self._master_ask(f"@!{pid} show stat")):
                     last[pid] = rows
 
         read_old()  # the master is deaf while it re-executes: read them once before
@@ -424,13 +427,13 @@ class HAProxyRouter:
 
     def _rows(self, old_workers: bool = False) -> list[dict[str, str]]:
         """`show stat` of the current worker, and of old ones still draining after a reload."""
-        rows = render.parse_stat(self.cli.run("show stat"))
+        rows = runtime_api.parse_stat(self.cli.run("show stat"))
         if self.attach_backend is not None:  # its one backend plays lane 0 for the counting
             return [dict(r, pxname=render.lane_backend(0)) for r in rows
                     if r.get("pxname") == self.attach_backend]
         if old_workers:  # no master answering: no old workers listed
             for pid in parse_proc(self._master_ask("show proc"))[1]:
-                rows += render.parse_stat(self._master_ask(f"@!{pid} show stat"))
+                rows += runtime_api.parse_stat(self._master_ask(f"@!{pid} show stat"))
         return rows
 
     # --- files and processes -----------------------------------------------------------

@@ -39,6 +39,7 @@ import time
 from zerodown.errors import RouterError
 from zerodown.model import RoutingTable
 from zerodown.routers import haproxy_render as render
+from zerodown.routers import haproxy_runtime_api as runtime_api
 from zerodown.routers import haproxy_stats
 
 PROBE_TIMEOUT = 0.5   # does an unknown zerodown server's instance accept a connection?
@@ -59,10 +60,11 @@ def apply(router, table: RoutingTable, target: RoutingTable, state) -> bool:
         raise RouterError("rules and sticky need the managed haproxy router; attach mode "
                           f"(router.socket) only splits by weight in backend "
                           f"{router.attach_backend}")
-    wanted = render.attached_servers(target)
+    wanted = runtime_api.attached_servers(target)
     live = _live(router)
-    plan = render.plan_attached(router.attach_backend, wanted,
-                                [s for s in live if ours(router.service, s.name, state.owners)])
+    plan = runtime_api.plan_attached(router.attach_backend, wanted,
+                                     [s for s in live if ours(router.service, s.name,
+                                                              state.owners)])
     for command in plan:
         router.cli.run(command)
     collect(router, state, set(wanted))  # what an earlier table left behind
@@ -75,7 +77,7 @@ def collect(router, state, keep: set[str]) -> tuple[list[str], list[str]]:
     with requests in flight; blocked: idle, but HAProxy still holds idle connections to
     them, which close once their instance stops)."""
     backend = router.attach_backend
-    rows = {r["svname"]: r for r in render.parse_stat(router.cli.run("show stat"))
+    rows = {r["svname"]: r for r in runtime_api.parse_stat(router.cli.run("show stat"))
             if r.get("pxname") == backend and r.get("svname") not in ("BACKEND", "FRONTEND")}
     busy, blocked = [], []
     for s in _live(router):
@@ -126,9 +128,9 @@ def reconcile(router, state) -> None:
     collect(router, state, keep | {s.name for s in _live(router) if not s.maint})
 
 
-def _live(router) -> list[render.LiveServer]:
+def _live(router) -> list[runtime_api.LiveServer]:
     backend = router.attach_backend
-    return render.parse_servers_state(router.cli.run(f"show servers state {backend}"),
+    return runtime_api.parse_servers_state(router.cli.run(f"show servers state {backend}"),
                                       backend=backend)
 
 
