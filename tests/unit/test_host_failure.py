@@ -216,3 +216,39 @@ def test_a_skipped_hosts_instances_show_as_skipped_and_are_settled_once_it_answe
     assert {r.name for r in world.router.table.revisions} == {"r3"}
     assert len(world.router.table.backends()) == 3
     assert world.runtime.violations == []
+
+
+def test_a_health_wait_whose_host_stops_answering_pauses_it_never_rolls_back(world):
+    """The step waiting for a new instance on a host that stops answering (a link too slow
+    for a look's answer): start_timeout passes with the host's silence as the last look,
+    so the step fails as the host's (on_host_failure: pause), not as the instance's
+    (on_failure: rollback, the instance marked failed)."""
+    from zerodown.errors import HostFailure
+    from zerodown.plan import WaitHealthy
+
+    class Silent(Fleet):
+        def look(self, instance, revision):
+            host = host_for(HOSTS, instance.slot.index)
+            if host in self.down:
+                return True, False, HostFailure(f"host {host}: no answer within 2s", host)
+            return True, *self.healthy(instance, revision)
+    world.runtime = Silent(healthy_after=2, faults=world.faults, journal=world.journal)
+    world.runtime.down = set()
+    e = world.engine(fleet_config("pause"))
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    d = e.deploy("v2")
+
+    def silence_at_the_wait(event):
+        step = e.store.deployment(d).step
+        if event.kind == "step.started" and isinstance(step, WaitHealthy):
+            world.runtime.down.add(host_for(HOSTS, step.instances[0].slot.index))
+    e.store.listeners.append(silence_at_the_wait)
+    assert e.run(d) is Phase.PAUSED
+    dep = e.store.deployment(d)
+    assert "did not become healthy within 5s: its host did not answer" in dep.error, dep.error
+    assert "on_host_failure: pause" in dep.error
+    e.store.listeners.clear()
+    world.runtime.down.clear()
+    e.resume(d)
+    assert e.run(d) is Phase.SUCCEEDED
+    assert world.runtime.violations == []

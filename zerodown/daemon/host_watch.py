@@ -25,8 +25,8 @@ from typing import Callable
 
 from zerodown.controller import Controller, snapshot_config
 from zerodown.engine.host_failure import paused_for_host
+from zerodown.daemon.watchdog import looking
 from zerodown.engine.lifecycle import PhaseError
-from zerodown.errors import ZerodownError
 
 EVERY = 2.0
 
@@ -41,13 +41,7 @@ class HostWatch:
         self._announced: set[int] = set()  # host.unreachable events already answered for
 
     def run(self, stop: threading.Event) -> None:
-        store = self.controller().open_store()
-        while not stop.wait(EVERY):
-            try:
-                store = self.controller().fresh_store(store)
-                self.check(store)
-            except ZerodownError as e:
-                self.log(f"host watch: {e}")
+        looking(self.controller, self.check, EVERY, stop, lambda e: self.log(f"host watch: {e}"))
 
     def check(self, store) -> None:
         d = store.active_deployment(self.service)

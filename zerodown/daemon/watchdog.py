@@ -5,7 +5,7 @@ recorded in the event log as the controller's own action."""
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 from zerodown.controller import Controller, snapshot_config
 from zerodown.engine.deadlines import due
@@ -15,6 +15,19 @@ from zerodown.errors import ZerodownError
 TICK = 0.25
 
 
+def looking(controller: Callable[[], Controller], check: Callable[[Any], None], every: float,
+            stop: threading.Event, failed: Callable[[ZerodownError], None]) -> None:
+    """check(store) every `every` seconds until `stop`, on a store connection kept fresh (the
+    file may have been replaced); an error is told to `failed` and the next look comes."""
+    store = controller().open_store()
+    while not stop.wait(every):
+        try:
+            store = controller().fresh_store(store)
+            check(store)
+        except ZerodownError as e:
+            failed(e)
+
+
 class Watchdog:
     def __init__(self, controller: Callable[[], Controller], service: str,
                  wake: Callable[[], None], log: Callable[[str], None] = print):
@@ -22,13 +35,7 @@ class Watchdog:
         self._deadlines: dict[int, float | None] = {}  # deployment -> its progress_deadline
 
     def run(self, stop: threading.Event) -> None:
-        store = self.controller().open_store()
-        while not stop.wait(TICK):
-            try:
-                store = self.controller().fresh_store(store)
-                self.check(store)
-            except ZerodownError as e:
-                self.log(f"watchdog: {e}")
+        looking(self.controller, self.check, TICK, stop, lambda e: self.log(f"watchdog: {e}"))
 
     def check(self, store) -> None:
         d = store.active_deployment(self.service)

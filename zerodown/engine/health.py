@@ -3,7 +3,8 @@
 An instance counts as healthy once `healthy_threshold` probes in a row
 succeed. It fails when `start_timeout` passes first, or when its process
 exits; the error names the instance, the limit, and the last probe result
-and where it was sent, e.g.
+and where it was sent (a HostFailure instead when the last look got no answer
+from the instance's host: the deployment's on_host_failure applies), e.g.
 
     instance shop-r7-s2 did not become healthy within 30s (last: HTTP 503 from 127.0.0.1:41231/healthz)
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
-from zerodown.errors import RuntimeFailure
+from zerodown.errors import HostFailure, RuntimeFailure
 from zerodown.model import Instance, InstanceRef, Revision
 from zerodown.protocols import Clock, Runtime
 
@@ -46,7 +47,7 @@ def wait_healthy(runtime: Runtime, clock: Clock, targets: Sequence[tuple[Instanc
     """
     start = clock.now()
     streak = {inst.id: 0 for inst, _ in targets}
-    last = {inst.id: "no answer yet" for inst, _ in targets}
+    last: dict[str, str | HostFailure] = {inst.id: "no answer yet" for inst, _ in targets}
     pending = list(targets)
     pool = ThreadPoolExecutor(max_workers=min(parallel, len(targets))) if parallel > 1 else None
     try:
@@ -57,7 +58,7 @@ def wait_healthy(runtime: Runtime, clock: Clock, targets: Sequence[tuple[Instanc
             for (inst, rev), (alive, ok, seen) in zip(pending, list(looks)):
                 if not alive:
                     raise HealthError(f"instance {inst.id} exited before it became healthy "
-                                      f"(last: {_where(last[inst.id], inst, rev)}; log: "
+                                      f"(last: {_where(str(last[inst.id]), inst, rev)}; log: "
                                       f"{runtime.logs(inst)})", inst.ref)
                 last[inst.id] = seen
                 streak[inst.id] = streak[inst.id] + 1 if ok else 0
@@ -68,9 +69,15 @@ def wait_healthy(runtime: Runtime, clock: Clock, targets: Sequence[tuple[Instanc
             late = [(i, r) for i, r in pending if elapsed >= r.health.start_timeout]
             if late:
                 inst, rev = late[0]
+                silent = last[inst.id]
+                if isinstance(silent, HostFailure):  # the host's silence, not the instance's:
+                    raise HostFailure(              # on_host_failure, not on_failure
+                        f"instance {inst.id} did not become healthy within "
+                        f"{rev.health.start_timeout:g}s: its host did not answer ({silent})",
+                        silent.host)
                 raise HealthError(f"instance {inst.id} did not become healthy within "
                                   f"{rev.health.start_timeout:g}s (last: "
-                                  f"{_where(last[inst.id], inst, rev)})", inst.ref)
+                                  f"{_where(str(silent), inst, rev)})", inst.ref)
             check()
             spent = clock.now() - began
             clock.sleep(max(0.0, min(min(r.health.interval - spent,

@@ -135,20 +135,24 @@ class SshRuntime:
             self.remote_dir, "alive", instance.id, instance.pid)
 
     def healthy(self, instance: Instance, revision: Revision) -> tuple[bool, str]:
-        return self._look(instance, revision, starting=False)[1:]
+        _, ok, seen = self._look(instance, revision, starting=False)
+        return ok, str(seen)
 
-    def look(self, instance: Instance, revision: Revision) -> tuple[bool, bool, str]:
+    def look(self, instance: Instance, revision: Revision
+             ) -> tuple[bool, bool, str | HostFailure]:
         """(alive, healthy, what was seen) for a WaitHealthy step, in one round trip to the
         host (and a probe). Until the instance first listens, the round trip waits on its
         host for that (await_listening: a look every HOST_POLL, up to AWAIT), so it is probed
         within milliseconds of listening, not up to a health.interval later, and a batch
         starting costs a call per instance every AWAIT, not every interval. Every probe that
         counts is still made from where the load balancer runs, one a round: a round the
-        host saw nothing listen in is one whose probe would have been refused."""
+        host saw nothing listen in is one whose probe would have been refused. A host that
+        did not answer is what was seen (the HostFailure): if it is still the last look
+        when start_timeout passes, the step fails as the host's, not the instance's."""
         return self._look(instance, revision, starting=True)
 
     def _look(self, instance: Instance, revision: Revision,
-              starting: bool) -> tuple[bool, bool, str]:
+              starting: bool) -> tuple[bool, bool, str | HostFailure]:
         """A host that does not answer (bounded like the probe, so a host cut off does not
         hold up the health checks): not healthy, and not "gone" either — unknown is never
         taken as exited."""
@@ -170,6 +174,8 @@ class SshRuntime:
             else:
                 entry = host.table(self.remote_dir, "live_entry", instance.id, instance.pid,
                                    timeout=health.timeout + 1)
+        except HostFailure as e:
+            return True, False, e
         except RuntimeFailure as e:
             return True, False, str(e)
         if entry is None:
