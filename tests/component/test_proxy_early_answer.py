@@ -35,6 +35,23 @@ def answer_early(status: int):
     return handler
 
 
+def answer_early_then_read_on(conn, backend) -> None:
+    """A backend that never discards a body it did not read: the head of its answer at
+    once, the rest of its answer only once the whole request body has reached it; then
+    it reads on where the request's head ended, the body first, as the next request."""
+    head = conn.read_until(b"\r\n\r\n")
+    backend.requests.append(Request(head, b""))
+    if not head.startswith(b"POST"):
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(head), head))
+        return respond_with_head(conn, backend)
+    conn.send(b"HTTP/1.1 413 Early\r\nContent-Length: %d\r\n\r\n" % len(EARLY_BODY))
+    length = int(Request(head, b"").header_values("content-length")[0])
+    body = conn.read_exactly(length)
+    conn.buf[:0] = body  # left unread, as by a server that never reads what it refused
+    conn.send(EARLY_BODY)
+    respond_with_head(conn, backend)
+
+
 def continue_first(conn, backend) -> None:
     """Expect: 100-continue done right: 100, the body, then the answer; then as usual."""
     head = conn.read_until(b"\r\n\r\n")
@@ -118,6 +135,24 @@ def test_a_small_rest_of_the_body_is_read_and_dropped_and_the_connection_kept(
     assert resp.status == 200 and resp.body.startswith(b"GET /next "), resp.body[:200]
     assert b"z" not in backend.received()
     assert b"GET /next" not in bytes(backend.records[0])
+
+
+def test_an_answer_started_before_the_body_ended_does_not_pool_even_once_it_has(
+        edge, raw_backend, client):
+    """The rest of the body reached the backend before its answer ended: the connection
+    is still not reused (what the backend does with a body it answered before reading
+    is its own business: this one reads it as the next request)."""
+    backend = routed(edge, raw_backend(answer_early_then_read_on))
+    c = client(edge.port)
+    c.send(post_head(2000) + b"x" * 1000)
+    wait_until(lambda: c.sock.recv(1, socket.MSG_PEEK) != b"", timeout=5, what="the answer")
+    c.send(b"z" * 1000)  # the rest, while the answer is under way
+    resp = c.read_response()
+    assert (resp.status, resp.body) == (413, EARLY_BODY)
+    c.send(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")  # the same client connection
+    resp = c.read_response()
+    assert resp.status == 200 and resp.body.startswith(b"GET /next "), resp.body[:200]
+    assert backend.connections == 2
 
 
 def test_a_chunked_body_answered_early_closes_the_client_connection_announced(

@@ -78,7 +78,7 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
                  "target", "pool", "waiting_for", "up", "t0", "tried", "paused", "upgrade",
                  "close_after", "clock", "host", "tail", "chunks", "write_paused", "write",
                  "max_head", "refused", "refused_initials", "peer", "host_at",
-                 "capture", "captured", "sent_at")
+                 "capture", "captured", "sent_at", "early")
 
     def __init__(self, plane: Plane):
         self.plane = plane
@@ -121,6 +121,7 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         self.host: bytes | None = None
         self.tail = b""
         self.close_after = False  # the response in flight says `Connection: close`
+        self.early = False  # its final response began before the request was all sent
 
     def _take_head(self, data: bytes) -> None:
         """Read the next request from `data` (server.ClientConn: the request side)."""
@@ -180,10 +181,13 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
 
     def _answered_early(self) -> bytes:
         """The final response starts while the request's body is still coming (a 413, a
-        401): its backend connection will not be reused (UpstreamConn), and this one is
+        401): its backend connection will not be reused (`early`, UpstreamConn), even if
+        the rest reaches the backend before the response ends (what a backend does with a
+        body it answered unread is its own business), and this one is
         kept only if the rest of the body is read and dropped — a known length up to
         discard_body_limit — else the response says it closes (RFC 9110 15.5, as nginx
         and HAProxy do). The line to add to the response head."""
+        self.early = True
         if self.close_after:
             return b""  # already said (shutting down)
         left = self.cl_left

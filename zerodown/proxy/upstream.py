@@ -150,8 +150,9 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
                 client.transport.resume_reading()
             status, keep, pool = self.status, self.keep, self.pool
             now = client.clock()
-            if not keep or not client.msg_done:  # reused only once the request was all sent:
-                self.transport.close()  # else the body's rest, or its next read, meets the next
+            if not keep or client.early:  # reused only if the request was all sent before
+                client.early = False  # the answer began: else the body's rest, or the
+                self.transport.close()  # backend's next read, would meet the next request
             elif pool.waiters or pool.draining:
                 pool.release(self, now)
             else:
