@@ -8,33 +8,33 @@ in turn: `--connections` connections, `--streams` concurrent streams on each
 with `--h1` (HTTP/1.1 over TLS, one request at a time per connection) runs
 against each too, so the table shows what choosing h2 costs or gains on each
 proxy. nginx: 1 worker, `listen ... ssl http2`, upstream keep-alive; zerodown:
-`--tls-cert --http2`, its table with rules and a 90/10 split (proxy_bench.py);
+`--tls-cert --http2`, its table with rules and a 90/10 split (bench_targets.py);
 both proxy to the same two nginx backends (HTTP/1.1). The certificate is an
-ECDSA P-256 leaf (tls_bench.py). Each proxy's CPU time per request is printed
+ECDSA P-256 leaf (bench_tls.py). Each proxy's CPU time per request is printed
 beside the rate: a busy machine moves it far less than req/s.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import proxy_bench as pb  # noqa: E402  (sibling scripts, not a package)
-import tls_bench as tb  # noqa: E402
+# sibling scripts, not a package
+from bench_children import Child  # noqa: E402
+from bench_cpu import cpu_snapshot, cpu_used  # noqa: E402
+from bench_targets import nginx_proxy_conf, start_nginx, start_zerodown  # noqa: E402
+from bench_tls import Certs, each_target, options, poll_https, write_json  # noqa: E402
 
 H2LOAD = shutil.which("h2load") or "h2load"
 TARGETS = ("nginx", "zerodown")
 
 
 def nginx_h2_conf(tmp: Path, port: int, backends: list[int], cert: Path, key: Path) -> str:
-    plain = pb.nginx_proxy_conf(tmp, port, backends)
+    plain = nginx_proxy_conf(tmp, port, backends)
     return plain.replace(
         f"listen 127.0.0.1:{port};\n",
         f"listen 127.0.0.1:{port} ssl http2;\n        ssl_certificate {cert};\n"
@@ -42,22 +42,14 @@ def nginx_h2_conf(tmp: Path, port: int, backends: list[int], cert: Path, key: Pa
         f"        http2_max_requests 100000;\n")
 
 
-def start_nginx(tmp: Path, port: int, backends: list[int], cert: Path, key: Path) -> pb.Child:
-    child = pb.start_nginx(tmp, "nginx-h2", nginx_h2_conf(tmp, port, backends, cert, key))
-    tb.poll_https(child, port)
-    return child
-
-
-def start_zerodown(tmp: Path, port: int, backends: list[int], cert: Path, key: Path) -> pb.Child:
-    sock = tmp / "admin.sock"
-    argv = [str(pb.REPO / ".venv/bin/python"), "-m", "zerodown", "proxy",
-            "--listen", f"127.0.0.1:{port}", "--admin", f"unix:{sock}",
-            "--state", str(tmp / "state.json"), "--tls-cert", str(cert), "--tls-key", str(key),
-            "--http2"]
-    child = pb.Child("zerodown proxy", argv, tmp / "zerodown.out", cwd=pb.REPO)
-    pb.put_table(child, sock, pb.zerodown_table(backends))
-    tb.poll_https(child, port)
-    return child
+def start(target: str, tmp: Path, port: int, backends: list[int], certs: Certs) -> Child:
+    cert, key, _ = certs
+    if target == "nginx":
+        child = start_nginx(tmp, "nginx-h2", nginx_h2_conf(tmp, port, backends, cert, key))
+        poll_https(child, port)
+        return child
+    return start_zerodown(tmp, port, backends, ("--tls-cert", str(cert), "--tls-key", str(key),
+                                                "--http2"), poll_https)
 
 
 def h2load(port: int, connections: int, streams: int, duration: float, h1: bool) -> dict:
@@ -77,50 +69,33 @@ def h2load(port: int, connections: int, streams: int, duration: float, h1: bool)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration", type=float, default=5.0)
-    p.add_argument("--connections", type=int, default=8)
+    p = options(__doc__, connections=8)
     p.add_argument("--streams", type=int, default=10, help="concurrent streams per connection")
-    p.add_argument("--json", help="write the figures here too")
     args = p.parse_args(argv)
-    report: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="zd-h2-bench-") as d:
-        tmp = Path(d)
-        cert, key, _ = tb.make_cert(tmp)
-        ports = [pb.free_port(), pb.free_port()]
-        backends = pb.start_backends(tmp, ports)
-        try:
-            for target in TARGETS:
-                port = pb.free_port()
-                start = start_nginx if target == "nginx" else start_zerodown
-                child = start(tmp, port, ports, cert, key)
-                try:
-                    h2load(port, args.connections, args.streams, 1.0, h1=False)  # warm-up
-                    row = {}
-                    for name, h1 in (("h2", False), ("h1", True)):
-                        before = pb.cpu_snapshot(child.pid)
-                        r = h2load(port, args.connections, args.streams, args.duration, h1)
-                        used = pb.cpu_used(before, pb.cpu_snapshot(child.pid))
-                        r["cpu_us"] = (used[0] + used[1]) * 1e6 / max(r["done"], 1) \
-                            if used else float("nan")
-                        row[name] = r
-                finally:
-                    child.stop()
-                report[target] = row
-                print(f"{target:9} h2 {row['h2']['rps']:8.0f} req/s ({row['h2']['protocol']}, "
-                      f"cpu {row['h2']['cpu_us']:.0f} µs/req, failed {row['h2']['failed']})   "
-                      f"https/1.1 {row['h1']['rps']:8.0f} req/s (cpu {row['h1']['cpu_us']:.0f} "
-                      f"µs/req, failed {row['h1']['failed']})", flush=True)
-        finally:
-            backends.stop()
+
+    def measure(target: str, port: int, child: Child) -> dict:
+        h2load(port, args.connections, args.streams, 1.0, h1=False)  # warm-up
+        row = {}
+        for name, h1 in (("h2", False), ("h1", True)):
+            before = cpu_snapshot(child.pid)
+            r = h2load(port, args.connections, args.streams, args.duration, h1)
+            used = cpu_used(before, cpu_snapshot(child.pid))
+            r["cpu_us"] = (used[0] + used[1]) * 1e6 / max(r["done"], 1) if used else float("nan")
+            row[name] = r
+        print(f"{target:9} h2 {row['h2']['rps']:8.0f} req/s ({row['h2']['protocol']}, "
+              f"cpu {row['h2']['cpu_us']:.0f} µs/req, failed {row['h2']['failed']})   "
+              f"https/1.1 {row['h1']['rps']:8.0f} req/s (cpu {row['h1']['cpu_us']:.0f} "
+              f"µs/req, failed {row['h1']['failed']})", flush=True)
+        return row
+
+    report = each_target("zd-h2-bench-", TARGETS, start, measure)
     zd, ng = report["zerodown"], report["nginx"]
     ratios = {"h2_vs_nginx": zd["h2"]["rps"] / ng["h2"]["rps"],
               "h2_vs_own_https1": zd["h2"]["rps"] / zd["h1"]["rps"]}
     print(f"zerodown/nginx over h2: {ratios['h2_vs_nginx']:.2f}x req/s, CPU per request "
           f"{zd['h2']['cpu_us'] / ng['h2']['cpu_us']:.2f}x; zerodown h2 vs its own https/1.1: "
           f"{ratios['h2_vs_own_https1']:.2f}x")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"results": report, "ratios": ratios}, indent=2))
+    write_json(args.json, report, ratios)
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import signal
 import socket
@@ -31,7 +30,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from proxy_bench import zerodown_table  # noqa: E402  (the same table as the req/s benchmark)
+sys.path.insert(1, str(HERE.parent))
+from bench_targets import zerodown_table  # noqa: E402  (the same table as the req/s benchmark)
+from tests.support.quick_backend import QuickBackend  # noqa: E402  (the latency test's too)
 
 BODY = b"hello\n"
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
@@ -47,33 +48,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def backend() -> int:
-    """A keep-alive backend answering every request head with RESPONSE; its port."""
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-
-    def serve(conn: socket.socket) -> None:
-        buf = b""
-        with conn:
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                buf += data
-                while b"\r\n\r\n" in buf:
-                    _, buf = buf.split(b"\r\n\r\n", 1)
-                    conn.sendall(RESPONSE)
-
-    def accept() -> None:
-        while True:
-            conn, _ = server.accept()
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-    threading.Thread(target=accept, daemon=True).start()
-    return server.getsockname()[1]
 
 
 def admin_put(sock: str, body: bytes) -> None:
@@ -144,7 +118,7 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=2000, help="N (default 2000)")
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args()
-    backends = [backend(), backend()]
+    backends = [QuickBackend(RESPONSE).port, QuickBackend(RESPONSE).port]
     per_request = []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:

@@ -8,50 +8,16 @@ latency checks on fast services blind below a millisecond.
 from __future__ import annotations
 
 import http.client
-import socket
-import threading
 
 from tests.support.net import HOST
 from tests.support.proxy import table_of
+from tests.support.quick_backend import QuickBackend
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
-class QuickBackend:
-    """Answers every request at once, from a thread: the fastest backend loopback allows."""
-
-    def __init__(self):
-        self.sock = socket.create_server((HOST, 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _answer(conn: socket.socket) -> None:
-        with conn:
-            buf = b""
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                buf += data
-                while b"\r\n\r\n" in buf:
-                    _, buf = buf.split(b"\r\n\r\n", 1)
-                    conn.sendall(RESPONSE)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 def test_latency_below_a_millisecond_is_resolved(proxy):
-    backend = QuickBackend()
+    backend = QuickBackend(RESPONSE, HOST)
     try:
         proxy.apply(table_of(1, ("r1", 100, [backend])))
         conn = http.client.HTTPConnection(HOST, proxy.port, timeout=5)
