@@ -59,3 +59,25 @@ def test_the_agent_forks_its_stampers_and_they_keep_none_of_its_files(tmp_path):
         os.killpg(instance, signal.SIGKILL)
     # the instance gone, its pipe has no writer: the stamper ends with it
     assert _wait(lambda: start_time(pid) is None)
+
+
+def test_a_long_running_agent_collects_its_ended_stampers(tmp_path):
+    """The agent answers calls until its session ends: the stamper of an instance that
+    stopped is collected after the next call (reap_ended), not left a zombie until the
+    next start."""
+    script = r"""
+import os, sys, time
+from zerodown.hosts import local, stamper
+proc = local.spawn([sys.executable, "-c", "pass"], cwd=sys.argv[1], env=None,
+                   log_path=sys.argv[1] + "/i.log", banner="t", stamp=True)
+(pid,) = stamper._forked
+proc.wait()
+deadline = time.monotonic() + 10
+while stamper._forked and time.monotonic() < deadline:
+    local.reap_ended()   # what the agent does after each answer
+    time.sleep(0.02)
+print(stamper._forked, os.path.exists(f"/proc/{pid}"))
+"""
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30)
+    assert done.stdout.split() == ["[]", "False"], done.stdout + done.stderr

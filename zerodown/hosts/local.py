@@ -139,11 +139,12 @@ def forget(pid: int) -> None:
 
 def reap_ended() -> None:
     """Collect every child that ended (a long-running agent's stopped instances: their
-    stop may have come through another session)."""
+    stop may have come through another session; and their log stampers)."""
     with _children_lock:
         procs = list(_children.values())
     for proc in procs:
         proc.poll()
+    stamper.reap()
 
 
 def _reap(pid: int) -> None:
