@@ -62,9 +62,9 @@ class CrashingStore(Store):
         super().__init__(path, **kwargs)
 
     @contextmanager
-    def _tx(self):
+    def _tx(self, durable: bool = True):
         with self.faults.call("store.write"):
-            with super()._tx() as tx:
+            with super()._tx(durable) as tx:
                 yield tx
 
 

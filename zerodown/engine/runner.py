@@ -271,7 +271,8 @@ class Engine:
             self.clock.sleep(POLL)  # until resumed from another process
         elif d.phase is Phase.PENDING:
             self._settle_routing()  # its plan was made from the store's view of the table
-            self.store.set_phase(d.id, Phase.RUNNING, "started")
+            # not synced by itself: the first step's act is preceded by a synced commit
+            self.store.set_phase(d.id, Phase.RUNNING, "started", durable=False)
         elif d.phase in PLAN_OF and d.plan_kind != PLAN_OF[d.phase]:
             self._replan(d)
         elif d.step is None:

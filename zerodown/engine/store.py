@@ -11,6 +11,18 @@ Only the process running a deployment (it holds the service's lock file, see
 lock_path) writes its plan, cursor and instances; any process may send it a
 signal (pause, resume, promote, abort), which only changes its phase/request.
 
+Durable before acted on, with fewer syncs: a transaction is synced to disk
+(synchronous=FULL) unless its caller passes `durable=False` — a record of what
+was done or of a step that only waits (a step's finish, a drain's start), never
+an intent. Such a commit is in the WAL at once (a killed process loses nothing)
+and reaches the disk with the next synced commit, since syncing the WAL syncs
+every frame before it; a power loss in between loses only a suffix of those
+records (the WAL replays whole transactions in order), which the engine treats
+as a crash at that moment: each step is idempotent and runs again. The engine
+makes a synced commit before every act outside the store (a start's intent, a
+routing table staged before it is applied, a stop, a hook), so what any act
+relies on is on disk first. `unsynced` counts the commits waiting for a sync.
+
 The schema and its migrations are in schema.py, the rows and errors in
 records.py; every query is here, in one class, because they share one
 transaction discipline (see _tx) and a reader looks for "what writes this
@@ -72,6 +84,10 @@ class Store:
 
     def __init__(self, path: str, *, timeout: float = 30.0, synchronous: str = "FULL"):
         self.path, self.timeout = str(path), timeout
+        # Lazy commits (durable=False) only make sense when commits are synced at all.
+        self._lazy = synchronous.upper() in ("FULL", "EXTRA")
+        self._synchronous = synchronous
+        self.unsynced = 0  # lazy commits since the last synced one
         self.now: Callable[[], float] = time.time
         self.listeners: list[Callable[[Event], None]] = []
         self._mutex = threading.RLock()
@@ -106,16 +122,26 @@ class Store:
             schema.migrate(tx, self.path)
 
     @contextmanager
-    def _tx(self) -> Iterator[_Tx]:
+    def _tx(self, durable: bool = True) -> Iterator[_Tx]:
+        """One write transaction; `durable=False`: committed without a sync (see the
+        module docstring), for records no act outside the store relies on."""
         with self._mutex:
+            lazy = self._lazy and not durable
             try:
+                if lazy:  # per transaction: the connection's setting, outside any transaction
+                    self.db.execute("PRAGMA synchronous = NORMAL")
                 self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
+                self._resync(lazy)
                 raise unavailable(self.path, e, "write", self.timeout) from None
             tx = _Tx(self.db, self.now())
+            before = self.db.total_changes
             try:
                 yield tx
                 self.db.execute("COMMIT")
+                if self.db.total_changes != before:  # (a commit that wrote nothing syncs nothing)
+                    self.unsynced = self.unsynced + 1 if lazy else 0
+                self._resync(lazy)
             except BaseException as e:
                 # SQLite may have rolled back by itself (a full disk does): a second
                 # ROLLBACK would fail and hide the error that matters.
@@ -124,12 +150,20 @@ class Store:
                         self.db.execute("ROLLBACK")
                     except sqlite3.Error:
                         pass  # the error below says what went wrong first
+                self._resync(lazy)
                 if isinstance(e, sqlite3.Error):
                     raise unavailable(self.path, e, "write") from None
                 raise
         for event in tx.events:
             for listener in self.listeners:
                 listener(event)
+
+    def _resync(self, lazy: bool) -> None:
+        if lazy:
+            try:
+                self.db.execute(f"PRAGMA synchronous = {self._synchronous}")
+            except sqlite3.Error:
+                pass  # a closed or broken connection: its next use says so
 
     def _one(self, sql: str, params: Sequence = ()) -> sqlite3.Row | None:
         return self.db.execute(sql, params).fetchone()
@@ -248,8 +282,8 @@ class Store:
                         error=None if verb.startswith(("resume", "promote")) else why or d.error)
         return self.deployment(id)
 
-    def set_phase(self, id: int, to: Phase, why: str) -> None:
-        with self._tx() as tx:
+    def set_phase(self, id: int, to: Phase, why: str, durable: bool = True) -> None:
+        with self._tx(durable) as tx:
             self._phase(tx, self.deployment(id), to, why)
 
     def _phase(self, tx: _Tx, d: Deployment, to: Phase, why: str, **columns: Any) -> None:
@@ -276,35 +310,42 @@ class Store:
         return [_step(r) for r in rows]
 
     def begin_step(self, id: int, index: int, changes: Sequence[Change] = (),
-                   pause: str | None = None) -> StepRecord:
+                   pause: str | None = None, durable: bool = True) -> StepRecord:
         """Record that step `index` starts (again), with the intents written before acting.
 
         `pause`: the step is a manual pause; the phase becomes paused in this same
-        transaction, so a restart knows the pause was reached.
+        transaction, so a restart knows the pause was reached. `durable=False`: for a
+        step that acts on nothing before its next synced commit (module docstring).
         """
-        with self._tx() as tx:
-            d = self._at(id, index)
-            text = _short(d.steps[index].describe(d.service))
-            tx.execute("INSERT INTO steps (deployment, idx, step, started_at, attempts) VALUES "
-                       "(?, ?, ?, ?, 1) ON CONFLICT (deployment, idx) DO UPDATE SET attempts = "
-                       "attempts + 1, finished_at = NULL, outcome = NULL", (id, index, text, tx.now))
-            self._write_instances(tx, d.service, changes)
-            again = self._one("SELECT attempts FROM steps WHERE deployment = ? AND idx = ?",
-                              (id, index))[0]
-            tx.event(d.service, "step.started", f"step {index + 1}/{len(d.steps)}: {text}"
-                     + (f" (attempt {again})" if again > 1 else ""), id, index=index)
+        with self._tx(durable) as tx:
+            d = self._begin(tx, id, index, changes)
             if pause is not None:
                 self._phase(tx, d, Phase.PAUSED, pause)
         return self.step_record(id, index)
 
+    def _begin(self, tx: _Tx, id: int, index: int, changes: Sequence[Change] = ()) -> Deployment:
+        d = self._at(id, index)
+        text = _short(d.steps[index].describe(d.service))
+        tx.execute("INSERT INTO steps (deployment, idx, step, started_at, attempts) VALUES "
+                   "(?, ?, ?, ?, 1) ON CONFLICT (deployment, idx) DO UPDATE SET attempts = "
+                   "attempts + 1, finished_at = NULL, outcome = NULL", (id, index, text, tx.now))
+        self._write_instances(tx, d.service, changes)
+        again = self._one("SELECT attempts FROM steps WHERE deployment = ? AND idx = ?",
+                          (id, index))[0]
+        tx.event(d.service, "step.started", f"step {index + 1}/{len(d.steps)}: {text}"
+                 + (f" (attempt {again})" if again > 1 else ""), id, index=index)
+        return d
+
     def finish_step(self, id: int, index: int, outcome: str, changes: Sequence[Change] = (),
-                    routed: frozenset[InstanceRef] | None = None) -> None:
+                    routed: frozenset[InstanceRef] | None = None,
+                    durable: bool = True) -> None:
         """Record the step's outcome and move the cursor past it, in one transaction.
 
         `routed`: the step applied the staged routing table, which routes exactly
-        these instances; others that were routed are now draining.
+        these instances; others that were routed are now draining. `durable=False`: a
+        record of what was done, synced with the next act's commit (module docstring).
         """
-        with self._tx() as tx:
+        with self._tx(durable) as tx:
             d = self._at(id, index)
             tx.execute("UPDATE steps SET finished_at = ?, outcome = ? WHERE deployment = ? AND "
                        "idx = ?", (tx.now, outcome, id, index))
@@ -451,11 +492,12 @@ class Store:
         return Routing(row["version"], row["epoch"], table_json.loads(row["applied"]), staged,
                        (row["staged_deployment"], row["staged_step"]) if staged else None)
 
-    def stage_table(self, id: int, index: int,
-                    make: Callable[[int], RoutingTable]) -> RoutingTable:
-        """The table step `index` applies: made once with a new version, the same on a re-run."""
+    def stage_table(self, id: int, index: int, make: Callable[[int], RoutingTable],
+                    begin: bool = False) -> RoutingTable:
+        """The table step `index` applies: made once with a new version, the same on a re-run.
+        `begin`: and the step's start recorded, in the same (synced) transaction."""
         with self._tx() as tx:
-            d = self._at(id, index)
+            d = self._begin(tx, id, index) if begin else self._at(id, index)
             current = self.routing(d.service)
             if current.staged_by == (id, index):
                 return current.staged
@@ -471,6 +513,8 @@ class Store:
     def stage_restore(self, service: str) -> RoutingTable | None:
         """If a staged table may or may not have reached the router: the last confirmed one
         again, with a newer version (None when there is no doubt). Confirm with confirm_table."""
+        if self.routing(service).staged is None:
+            return None  # (read first: no write lock taken for nothing, the usual case)
         with self._tx() as tx:
             current = self.routing(service)
             if current.staged is None:
@@ -530,8 +574,9 @@ class Store:
 
     def begin_proof(self, id: int, router: str, started: float, baseline: dict) -> dict:
         """The proof's first reading, kept if one was written before (a resumed deployment
-        goes on from its first baseline): {"router", "started", "baseline", "progress"}."""
-        with self._tx() as tx:
+        goes on from its first baseline): {"router", "started", "baseline", "progress"}.
+        Not synced by itself: a reading, made durable by the deployment's next act."""
+        with self._tx(durable=False) as tx:
             tx.execute("INSERT OR IGNORE INTO proofs (deployment, router, started, baseline,"
                        " progress) VALUES (?, ?, ?, ?, '{}')",
                        (id, router, started, json.dumps(baseline)))
@@ -546,7 +591,7 @@ class Store:
                 "proof": json.loads(row["proof"]) if row["proof"] else None}
 
     def proof_progress(self, id: int, progress: dict) -> None:
-        with self._tx() as tx:
+        with self._tx(durable=False) as tx:  # readings: synced with the next act's commit
             tx.execute("UPDATE proofs SET progress = ? WHERE deployment = ?",
                        (json.dumps(progress), id))
 

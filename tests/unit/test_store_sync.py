@@ -1,0 +1,99 @@
+"""Durable before acted on, with fewer syncs (engine/store.py's module docstring).
+
+A step's record of what it did is committed without a sync; the commit right before
+any act outside the store (a start, a routing table applied, a stop) is synced, and
+syncing the WAL makes every commit before it durable too. So at every act no commit
+may be waiting for a sync; and a deployment syncs a few times a batch, not at every
+record.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+
+from tests.support.unit_config import shop_config
+from zerodown.engine.lifecycle import Phase
+from zerodown.engine.runner import Engine
+from zerodown.engine.store import Store
+from zerodown.fakes import FakeClock, FakeRouter, FakeRuntime
+
+
+class JournalStore(Store):
+    """Each commit goes into the acts' journal: ("commit", durable, unsynced after it)."""
+
+    def __init__(self, path, journal: list):
+        self.journal = journal
+        super().__init__(path)
+
+    @contextmanager
+    def _tx(self, durable: bool = True):
+        with super()._tx(durable) as tx:
+            yield tx
+        self.journal.append(("commit", durable, self.unsynced))
+
+
+def deploy_twice(tmp_path, strategy: str, second: str = "v2", **runtime) -> tuple[list, Phase]:
+    journal: list = []
+    store = JournalStore(str(tmp_path / "zerodown.db"), journal)
+    engine = Engine(store, FakeRuntime(journal=journal, **runtime), FakeRouter(journal=journal),
+                    FakeClock(), shop_config(strategy=strategy, on_failure="rollback"))
+    engine.run(engine.deploy("v1"))
+    journal.clear()
+    return journal, engine.run(engine.deploy(second))
+
+
+STRATEGIES = {
+    "rolling": "{kind: rolling, max_surge: 1, max_unavailable: 0}",
+    "in-place": "{kind: in-place, batch_size: 1}",
+    "blue-green": "{kind: blue-green, scale_down_delay: 5s}",
+    "canary": "{kind: canary, steps: [{weight: 20}, {pause: 5s}, {weight: 50}]}",
+}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES.values(), ids=list(STRATEGIES))
+@pytest.mark.parametrize("second, phase", [("v2", Phase.SUCCEEDED), ("bad", Phase.ROLLED_BACK)])
+def test_every_act_follows_a_synced_commit(tmp_path, strategy, second, phase):
+    journal, ended = deploy_twice(tmp_path, strategy, second, never_healthy={"bad"})
+    assert ended is phase
+    unsynced, acts = 0, 0
+    for entry in journal:
+        if entry[0] == "commit":
+            unsynced = entry[2]
+        elif entry[0] in ("start", "stop", "apply"):
+            acts += 1
+            assert unsynced == 0, f"{entry[:2]} acted on {unsynced} commits not yet on disk"
+    assert acts and journal[-1][:2] == ("commit", True), "the deployment's end is synced"
+
+
+def test_a_rolling_batch_syncs_three_times_and_records_the_rest_lazily(tmp_path):
+    journal, ended = deploy_twice(tmp_path, "{kind: rolling, max_surge: 3, max_unavailable: 0}")
+    assert ended is Phase.SUCCEEDED
+    commits = [e[1] for e in journal if e[0] == "commit"]
+    # one batch of 3, synced: the deployment's creation, the start's intents, the staged
+    # table (with its step's start), the stop's start, the end and the proof; the step
+    # finishes, the waits' starts and the phase change to running lazily
+    assert commits.count(True) == 6 and commits.count(False) >= 6, commits
+
+
+def test_a_lazy_commit_is_made_at_synchronous_normal_and_full_is_back_after(tmp_path):
+    store = Store(str(tmp_path / "zerodown.db"))
+    seen: list[str] = []
+    store.db.set_trace_callback(seen.append)
+    with store._tx(durable=False) as tx:
+        tx.event("shop", "test", "lazy")
+    assert store.unsynced == 1
+    assert seen[0] == "PRAGMA synchronous = NORMAL" and seen[-1] == "PRAGMA synchronous = FULL"
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2
+    with store._tx() as tx:
+        tx.event("shop", "test", "synced")
+    assert store.unsynced == 0, "a synced commit syncs the lazy ones before it"
+
+
+def test_a_store_that_does_not_sync_never_counts_lazy_commits(tmp_path):
+    store = Store(str(tmp_path / "zerodown.db"), synchronous="OFF")
+    with store._tx(durable=False) as tx:
+        tx.event("shop", "test", "lazy")
+    assert store.unsynced == 0
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 0
