@@ -239,7 +239,9 @@ WORDS: W = {
                             "dips by it. With `batch_by: host` (in-place or rolling): hosts at a "
                             "time (a count or a percentage of the hosts).", "25%"),
     "strategy.max_surge": ("rolling: new instances started above `instances` (rounded up), "
-                           "counted across the fleet; 0 replaces in turn.", 1),
+                           "counted across the fleet; 0 replaces in turn. Instances already "
+                           "out of the routing table (draining, exiting) are not counted, as "
+                           "in Kubernetes (docs/strategies.md).", 1),
     "strategy.max_unavailable": ("rolling: instances that may be out of service at once "
                                  "(rounded down), counted across the fleet. Not both 0.", 0),
     "strategy.max_surge_per_host": ("rolling with runtime ssh: at most this many instances "

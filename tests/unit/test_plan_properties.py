@@ -8,7 +8,9 @@ and must never:
   - start an instance twice, or two instances in one slot;
   - serve with fewer routed instances than promised (instances - max_unavailable
     for rolling, instances - batch_size for in-place; or what served at the start,
-    if that was less), or run more than instances + max_surge;
+    if that was less), or run more than instances + max_surge besides the ones on
+    their way out (out of the table, not yet stopped: Kubernetes does not count
+    terminating pods against maxSurge either; strategies/builder.py);
 and must end with exactly `instances` instances of the target routed and
 nothing else running.
 """
@@ -85,6 +87,7 @@ class Service:
         self.running = self.routed | set(state.unrouted)
         self.healthy = set(self.routed)
         self.undrained = set(state.unrouted)  # may have served until just now
+        self.leaving = set(state.unrouted)  # out of the table, not stopped yet
         self.users: set[int] = {r.revision for r in state.routed}  # revisions users reach
 
     def apply(self, step) -> None:
@@ -102,6 +105,7 @@ class Service:
             assert all(i.revision == s.revision for s in step.shares for i in s.instances)
             assert not wanted or abs(sum(step.percents().values()) - 100) < 1e-9
             self.undrained |= self.routed - wanted
+            self.leaving |= self.routed - wanted
             self.routed = set(wanted)
             self.users = {s.revision for s in step.shares if step.traffic(s.revision)}
         elif isinstance(step, Shadow):  # copies of users' requests, to a revision no user has
@@ -117,16 +121,18 @@ class Service:
                 assert r not in self.undrained, "stop before drain"
                 self.running.discard(r)
                 self.healthy.discard(r)
+                self.leaving.discard(r)
 
 
 def simulate(plan, least: int, most: int) -> None:
     svc = Service(plan.state)
-    least, most = min(least, len(svc.routed)), max(most, len(svc.running))
+    least, most = min(least, len(svc.routed)), max(most, len(svc.running - svc.leaving))
     for number, step in enumerate(plan.steps, 1):
         try:
             svc.apply(step)
             assert len(svc.routed) >= least, f"capacity {len(svc.routed)} < {least}"
-            assert len(svc.running) <= most, f"{len(svc.running)} running > {most}"
+            staying = len(svc.running - svc.leaving)
+            assert staying <= most, f"{staying} running (besides leaving ones) > {most}"
         except AssertionError as e:
             raise AssertionError(f"step {number}: {e}\n{plan.describe()}") from None
     target = plan.target

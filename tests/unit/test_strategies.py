@@ -76,15 +76,16 @@ PLANS = {
         6. start shop-r2-s0
         7. wait until healthy: shop-r2-s0
         8. route r2 100% to s0 s1"""),
-    "rolling, surge (seed variant 1): add a new one, then remove an old one": (
+    "rolling, surge (seed variant 1): add a new one, then remove an old one; the next new "
+    "one starts as soon as the old one is out of the table": (
         RollingStrategy(amount(1), amount(0)), serving(1, 2), Target(2, 2), """
         shop: r1 → r2, 2 instances, rolling max_surge=1 max_unavailable=0, 10 steps
          1. start shop-r2-s2
          2. wait until healthy: shop-r2-s2
          3. route r1 50% to s1; r2 50% to s2
-         4. drain shop-r1-s0
-         5. stop shop-r1-s0
-         6. start shop-r2-s3
+         4. start shop-r2-s3
+         5. drain shop-r1-s0
+         6. stop shop-r1-s0
          7. wait until healthy: shop-r2-s3
          8. route r2 100% to s2 s3
          9. drain shop-r1-s1
@@ -107,14 +108,14 @@ PLANS = {
         RollingStrategy(amount(1), amount(1)), serving(1, 3), Target(2, 3), """
         shop: r1 → r2, 3 instances, rolling max_surge=1 max_unavailable=1, 11 steps
          1. route r1 100% to s1 s2
-         2. drain shop-r1-s0
-         3. stop shop-r1-s0
-         4. start shop-r2-s3, shop-r2-s4
+         2. start shop-r2-s3, shop-r2-s4
+         3. drain shop-r1-s0
+         4. stop shop-r1-s0
          5. wait until healthy: shop-r2-s3, shop-r2-s4
          6. route r2 100% to s3 s4
-         7. drain shop-r1-s1, shop-r1-s2
-         8. stop shop-r1-s1, shop-r1-s2
-         9. start shop-r2-s5
+         7. start shop-r2-s5
+         8. drain shop-r1-s1, shop-r1-s2
+         9. stop shop-r1-s1, shop-r1-s2
         10. wait until healthy: shop-r2-s5
         11. route r2 100% to s3 s4 s5"""),
     "rolling, first deploy: nothing to protect, everything starts at once": (
@@ -123,12 +124,13 @@ PLANS = {
         1. start shop-r1-s0, shop-r1-s1
         2. wait until healthy: shop-r1-s0, shop-r1-s1
         3. route r1 100% to s0 s1"""),
-    "rolling, an interrupted deploy's stranded instance is drained and stopped first": (
+    "rolling, an interrupted deploy's stranded instance is drained and stopped first "
+    "(as the new one starts)": (
         RollingStrategy(amount(1), amount(0)), serving(1, 1, refs(2, [1])), Target(2, 1), """
         shop: r1 → r2, 1 instance, rolling max_surge=1 max_unavailable=0, 7 steps
-        1. drain shop-r2-s1
-        2. stop shop-r2-s1
-        3. start shop-r2-s2
+        1. start shop-r2-s2
+        2. drain shop-r2-s1
+        3. stop shop-r2-s1
         4. wait until healthy: shop-r2-s2
         5. route r2 100% to s2
         6. drain shop-r1-s0

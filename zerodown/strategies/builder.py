@@ -4,6 +4,14 @@ take_out: route the instances out → drain → stop (never a stop before a drai
 bring_in: start → wait healthy → route in (never traffic before healthy).
 A planner only decides *which* instances move and when; the order of steps
 inside a move is fixed here, once, for every strategy.
+
+bring_in(early=True) right after a take_out whose slots it does not reuse starts
+its instances before that take_out's drain and stop: those are out of the table
+already, so the new ones need not wait for their last requests and their exit.
+Capacity is counted as Kubernetes counts it (it does not count terminating pods
+against maxSurge): instances on their way out (out of the table, draining or
+exiting) are not counted against max_surge; a host's room (max_surge_per_host)
+is, so a planner asks for early starts only where no such room is set.
 """
 
 from __future__ import annotations
@@ -68,12 +76,19 @@ class PlanBuilder:
         self.steps += [self.route(), Drain(refs), Stop(refs)]
         self._free(refs)
 
-    def bring_in(self, refs: Iterable[InstanceRef]) -> None:
+    def bring_in(self, refs: Iterable[InstanceRef], early: bool = False) -> None:
         refs = tuple(refs)
         if not refs:
             return
         for r in refs:
             insort(self._routed.setdefault(r.revision, []), r, key=ORDER)
+        leaving = self.steps[-2:]
+        if (early and len(leaving) == 2 and isinstance(leaving[0], Drain)
+                and isinstance(leaving[1], Stop) and leaving[0].instances == leaving[1].instances
+                and not {r.slot.index for r in refs} & {r.slot.index for r in leaving[1].instances}):
+            self.steps[-2:] = [Start(refs), *leaving]  # see the module docstring
+            self.steps += [WaitHealthy(refs), self.route()]
+            return
         self.steps += [Start(refs), WaitHealthy(refs), self.route()]
 
     def slot(self, host: str = "local", reuse: bool = True) -> Slot:

@@ -54,7 +54,7 @@ def plan(strategy: RollingStrategy, state: ServiceState, target: Target) -> Plan
         hosts = [r.slot.host for r in old] + [default_host] * start
         fresh = [InstanceRef(target.revision, b.slot(hosts[i], reuse=surge == 0))
                  for i in range(start)]
-        b.bring_in(fresh)
+        b.bring_in(fresh, early=True)  # not before a stop in its own slot: see builder.py
         new += fresh
         if not out and not start:  # unreachable while budgets() keeps one of them > 0
             raise PlanError(f"rolling plan stuck with surge={surge} unavailable={unavailable}")

@@ -71,7 +71,10 @@ def waves(b: PlanBuilder, strategy: RollingStrategy, target: Target,
                         lambda h: room[h] - running[h])
         fresh = [InstanceRef(target.revision, b.slot_on(h, hosts, surge == 0, default_host))
                  for h in picked]
-        b.bring_in(fresh)
+        # Before the leaving ones' drain and stop (builder.py), unless a host's room is set
+        # (it counts every process on the host, leaving ones too) or batches are hosts (the
+        # next batch waits for the one before).
+        b.bring_in(fresh, early=strategy.max_surge_per_host is None and strategy.batch_by != "host")
         for h in picked:
             fresh_on[h], running[h] = fresh_on[h] + 1, running[h] + 1
         if not out and not fresh:
