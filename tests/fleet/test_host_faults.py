@@ -161,8 +161,15 @@ def test_on_host_failure_skip_goes_on_without_the_host_and_no_request_fails(flee
     stack.engine.reconcile()
     left = {(i.state, i.revision.version) for i in status_view(Controller(
         str(stack.config.file), str(stack.state_dir))).instances if i.host == victim.name}
-    assert left == {("skipped", "v1")}, left
-    assert stack.store.events("shop", kind="instance.never_started")
+    if stack.store.events("shop", kind="instance.never_started"):
+        assert left == {("skipped", "v1")}, left
+    else:  # the start was sent as the cut began (an unknown outcome, never taken for a
+        # success): the host got it when healed and ran it; adopted then, one per slot
+        assert left == {("skipped", "v1"), ("skipped", "v2")}, left
+        (adopted,) = stack.store.events("shop", kind="instance.adopted")
+        assert f"{stack.config.service}-r2-" in adopted.message
+        slots = [i.slot.index for i in stack.runtime.adopt("shop")]
+        assert len(slots) == len(set(slots)), "never a duplicate"
 
 
 def test_a_host_that_crashes_and_comes_back_is_replaced_by_the_next_deployment_never_doubled(
