@@ -15,7 +15,9 @@ How a request is routed, in nginx terms (variables are prefixed zd_<service>_):
   header or cookie to a revision and defaults to the next rule, the last to
   the split, so a matching rule always wins over the weights;
 - `$..._route` names the upstream; "zd_none" (empty table, a revision without
-  backends) answers 503, like the embedded proxy.
+  backends) answers 503, like the embedded proxy;
+- while a shadow runs, `mirror` copies requests to zerodown's comparator
+  (nginx_mirror.py).
 
 Differences from the embedded proxy (zerodown/proxy/routing.py), on purpose or
 because nginx cannot do otherwise:
@@ -49,6 +51,7 @@ from zerodown import table_json
 from zerodown.errors import TableError
 from zerodown.model import RoutingTable, Rule, Sticky
 from zerodown.routers.capabilities import Asks, Refusal
+from zerodown.routers.nginx_mirror import MIRROR_PATH, mirror_location, mirror_upstream
 from zerodown.routers.nginx_options import NginxOptions
 from zerodown.proxy.tls import CIPHERS
 from zerodown.tls_config import TlsSettings
@@ -118,7 +121,7 @@ def render_http(table: RoutingTable, listen: str, *, service: str, options: Ngin
         _split(table, ns, upstreams),
         *_rule_maps(table, ns, upstreams),
         _revision_map(ns, upstreams),
-        _mirror_upstream(ns, mirror, mirror_percent) if mirror else "",
+        mirror_upstream(ns, mirror, mirror_percent) if mirror else "",
         *(_servers_tls(_server_body(table, ns, options, access_log, mirror, sampled), listen,
                        tls) if tls
           else ["server {\n" f"    listen {listen};\n"
@@ -274,46 +277,7 @@ def _server_body(table: RoutingTable, ns: str, options: NginxOptions, access_log
         f"        proxy_read_timeout {_secs(options.response_timeout)};\n"
         + cookie +
         "    }\n"
-        + (_mirror_location(ns, sampled) if mirror else ""))
-
-
-MIRROR_PATH = "/.zerodown-mirror"
-
-
-def _mirror_upstream(ns: str, address: str, percent: float) -> str:
-    upstream = f"upstream {ns}_mirror {{  # the shadow's comparator\n    server {address};\n" \
-               "    keepalive 8;\n}"
-    if percent >= 100:
-        return upstream
-    return (f'split_clients "${{request_id}}" ${ns}_mirrored {{  # the share copied\n'
-            f"    {round(percent, 2):g}% 1;\n    * \"\";\n}}\n\n" + upstream)
-
-
-def _mirror_location(ns: str, sampled: bool) -> str:
-    """Where nginx's mirror subrequests go: safe methods to the comparator, at once
-    (nginx holds a client's next request until its mirror subrequest ended: short
-    timeouts, the comparator answers before it compares)."""
-    return (
-        f"    location = {MIRROR_PATH} {{\n"
-        "        internal;\n"
-        "        if ($request_method !~ ^(GET|HEAD|OPTIONS)$) {\n"
-        "            return 204;  # a copy replays to stable too: never an unsafe method\n"
-        "        }\n"
-        + (f'        if (${ns}_mirrored = "") {{\n            return 204;\n        }}\n'
-           if sampled else "") +
-        f"        proxy_pass http://{ns}_mirror$request_uri;\n"
-        "        proxy_http_version 1.1;\n"
-        '        proxy_set_header Connection "";\n'
-        "        proxy_set_header Host $http_host;\n"
-        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
-        "        proxy_set_header X-Forwarded-Proto $scheme;\n"
-        "        proxy_set_header X-Forwarded-Host $http_host;\n"
-        "        proxy_pass_request_body off;\n"
-        '        proxy_set_header Content-Length "";\n'
-        "        proxy_connect_timeout 200ms;\n"
-        "        proxy_send_timeout 1s;\n"
-        "        proxy_read_timeout 1s;\n"
-        "    }\n")
+        + (mirror_location(ns, sampled) if mirror else ""))
 
 
 def _servers_tls(body: str, listen: str, tls: TlsSettings) -> list[str]:
