@@ -50,6 +50,10 @@ LINGERING: Final = 3  # close_notify and FIN sent: the client's last bytes are d
 DONE: Final = 4
 
 
+def _nowhere(data: bytes) -> None:
+    """data_received before a protocol is there: never called (reads start after it)."""
+
+
 class TlsServer:
     """Accepts TLS connections on `sock` (listening already: handed over or bound by us)."""
 
@@ -110,6 +114,11 @@ class TlsTransport:  # an asyncio transport by duck typing (compiled classes tak
         self.obj: Any = self.ssl._sslobj  # type: ignore[attr-defined]
         if self.obj is None:
             raise OSError(errno.ENOTCONN, "the client is gone")
+        # Bound methods kept: a call through them skips a method lookup per record.
+        self.ssl_read: Callable[..., Any] = self.obj.read
+        self.ssl_write: Callable[[Any], Any] = self.obj.write
+        self.ssl_pending: Callable[[], int] = self.obj.pending
+        self.deliver: Callable[[bytes], Any] = _nowhere  # the protocol's data_received
         self.fd = self.ssl.fileno()
         self.protocol: Any = None
         self.state = HANDSHAKE
@@ -153,14 +162,13 @@ class TlsTransport:  # an asyncio transport by duck typing (compiled classes tak
         self._cancel_timer()
         self._want_writable(False)
         self.state = OPEN
-        self.protocol = self.factory()
+        self.set_protocol(self.factory())
         self.protocol.connection_made(self)
 
     def _read(self) -> None:
-        obj = self.obj
         while True:
             try:
-                n = obj.read(RECORD, _INTO)
+                n = self.ssl_read(RECORD, _INTO)
             except ssl.SSLWantReadError:
                 return
             except ssl.SSLWantWriteError:  # e.g. a TLS 1.3 key update to answer: room first
@@ -174,9 +182,9 @@ class TlsTransport:  # an asyncio transport by duck typing (compiled classes tak
                 return self._teardown(e)
             if not n:
                 return self._peer_closed()
-            self.protocol.data_received(bytes(_VIEW[:n]))
+            self.deliver(bytes(_VIEW[:n]))
             # More plaintext already decrypted (the socket's next bytes wake the loop again)
-            if not self.reading or self.state != OPEN or not obj.pending():
+            if not self.reading or self.state != OPEN or not self.ssl_pending():
                 return
 
     def _peer_closed(self) -> None:
@@ -194,7 +202,7 @@ class TlsTransport:  # an asyncio transport by duck typing (compiled classes tak
             self.buffered += len(data)
             return self._check_high()
         try:
-            self.obj.write(data)  # the whole of it (no partial writes) or nothing new
+            self.ssl_write(data)  # the whole of it (no partial writes) or nothing new
         except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
             self.stuck = bytes(data)
             self.buffered += len(data)
@@ -209,7 +217,7 @@ class TlsTransport:  # an asyncio transport by duck typing (compiled classes tak
     def _flush(self) -> None:
         while self.stuck is not None:
             try:
-                self.obj.write(self.stuck)  # OpenSSL wants the same bytes again after WANT_WRITE
+                self.ssl_write(self.stuck)  # OpenSSL wants the same bytes again after WANT_WRITE
             except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
                 return
             except (OSError, ValueError) as e:
@@ -319,7 +327,7 @@ class TlsTransport:  # an asyncio transport by duck typing (compiled classes tak
         if self.state == OPEN and not self.reading:
             self.reading = True
             self.loop.add_reader(self.fd, self._readable)
-            if self.obj.pending():  # decrypted already: no readable event will say so
+            if self.ssl_pending():  # decrypted already: no readable event will say so
                 self.loop.call_soon(self._readable)
 
     def is_reading(self) -> bool:
@@ -342,6 +350,7 @@ class TlsTransport:  # an asyncio transport by duck typing (compiled classes tak
 
     def set_protocol(self, protocol: Any) -> None:
         self.protocol = protocol
+        self.deliver = protocol.data_received
 
     def get_protocol(self) -> Any:
         return self.protocol
