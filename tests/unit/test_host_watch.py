@@ -87,3 +87,11 @@ def test_a_pause_a_person_asked_for_is_not_the_hosts_to_end(world):  # noqa: F81
     w.check(e.store)
     assert e.store.deployment(d).phase is Phase.PAUSED
     assert e.store.events("shop", d, kind="host.reachable") == []
+
+
+def test_a_restarted_controller_does_not_announce_a_return_again(world):  # noqa: F811
+    e, d = paused_for_app2(world, "hold")
+    world.runtime.down.clear()
+    watch(world, []).check(e.store)
+    watch(world, []).check(e.store)  # a new watch: the controller started again
+    assert len(e.store.events("shop", d, kind="host.reachable")) == 1

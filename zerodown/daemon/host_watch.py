@@ -14,8 +14,9 @@ host silent again pauses it again. `hold` is for teams that want to look first.
 
 One thread; every EVERY seconds, only while the active deployment is paused for a host,
 it asks that host one trivial question (bounded by the runtime's connect and command
-timeouts). Each pause is announced once: a `host.reachable` event, then the resume (an
-`action` event by the controller, origin `host`).
+timeouts). Each pause is announced once (the store's events say whether it was, so a
+restarted controller does not say it again): a `host.reachable` event, then the resume
+(an `action` event by the controller, origin `host`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ class HostWatch:
         self.controller, self.service, self.wake, self.log = controller, service, wake, log
         self._answers = answers  # host -> does it answer now (tests give their own)
         self._runtime = None
-        self._announced: set[int] = set()  # host.unreachable events already answered for
 
     def run(self, stop: threading.Event) -> None:
         looking(self.controller, self.check, EVERY, stop, lambda e: self.log(f"host watch: {e}"))
@@ -49,26 +49,28 @@ class HostWatch:
         if found is None:
             return
         host, since = found
-        if since in self._announced or not self.answers(host):
+        # announced once per pause, as the store says (a restarted controller knows too)
+        if store.events(self.service, d.id, after=since, kind="host.reachable"):
             return
-        self._announced.add(since)
+        if not self.answers(host):
+            return
         policy = snapshot_config(store, self.service, d.to_revision).on_host_return
+        if policy == "resume":
+            try:  # first: a controller dying right after has resumed it, said or not
+                store.signal(d.id, "resume")
+            except PhaseError:
+                return  # moved on meanwhile (a person resumed or aborted it)
         then = "resuming it" if policy == "resume" else \
             "on_host_return: hold: `zerodown resume` goes on"
         store.event(self.service, "host.reachable", f"host {host} answers again; deployment "
                     f"{d.id} was paused for it: {then}", d.id, host=host, policy=policy)
         self.log(f"host {host} answers again ({then})")
-        if policy != "resume":
-            return
-        why = f"host {host} answers again"
-        try:
-            store.signal(d.id, "resume")
-        except PhaseError:
-            return  # moved on meanwhile (a person resumed or aborted it)
-        store.event(self.service, "action", f"resume deployment {d.id} by the controller: "
-                    f"{why}", d.id, action="resume", who="controller", origin="host",
-                    reason=why)
-        self.wake()
+        if policy == "resume":
+            why = f"host {host} answers again"
+            store.event(self.service, "action", f"resume deployment {d.id} by the controller: "
+                        f"{why}", d.id, action="resume", who="controller", origin="host",
+                        reason=why)
+            self.wake()
 
     def answers(self, host: str) -> bool:
         if self._answers is not None:
