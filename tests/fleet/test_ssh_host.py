@@ -113,3 +113,27 @@ def test_a_step_that_hangs_ends_at_command_timeout_as_unknown_then_a_new_connect
     finally:
         target.run("ps -eo pid=,stat=,args= | awk '$2 ~ /T/ {print $1}' | xargs -r kill -CONT")
         conns.close()
+
+
+def test_a_new_agent_prunes_old_ones_but_never_one_a_process_on_the_host_runs_in(
+        conns, healthy_fleet):
+    """zerodown/hosts/code_dirs.py on a real host (its own PID namespace and /proc): after
+    a new install the 3 newest agent folders stay, and an older one a process runs in."""
+    target = healthy_fleet.hosts[2]
+    state = "/srv/zd-prune"
+    target.run(f"rm -rf {state}")
+    old = [f"{i:016x}" for i in range(5)]  # old[0] the oldest
+    for age, name in zip((500, 400, 300, 200, 100), old):
+        target.run(f"mkdir -p {state}/agent/{name} && touch -d '-{age} minutes' "
+                   f"{state}/agent/{name}/ok")
+    user = target.run(f"cd {state}/agent/{old[0]} && "
+                      f"{{ sleep 120 </dev/null >/dev/null 2>&1 & echo $!; }}").stdout.strip()
+    host = SshHost(conns, target.name, state)
+    try:
+        host.install()
+        left = set(target.run(f"ls {state}/agent").stdout.split())
+        current = host.agent_dir.rsplit("/", 1)[1]
+        assert left == {current, old[4], old[3], old[0]}, left  # old[0]: a process's cwd
+        assert host.running(1, 0) is False, "the new agent answers"
+    finally:
+        target.run(f"kill {user}; rm -rf {state}")
