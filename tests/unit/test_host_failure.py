@@ -251,4 +251,30 @@ def test_a_health_wait_whose_host_stops_answering_pauses_it_never_rolls_back(wor
     world.runtime.down.clear()
     e.resume(d)
     assert e.run(d) is Phase.SUCCEEDED
+
+
+def test_the_load_balancers_host_silent_pauses_even_with_skip_and_resume_finishes(world):
+    """router.host is one of the hosts: skipping its slots cannot go on without the load
+    balancer (every Route step asks it again). It pauses naming the router host, whatever
+    on_host_failure says; resumed once it answers, the deployment finishes."""
+    e = world.engine(fleet_config("skip", router="{kind: haproxy, host: app2}"))
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    apply = world.router.apply
+
+    def silent_apply(table):
+        if "app2" in world.runtime.down:
+            raise HostFailure("host app2: no SSH connection within 2s", "app2")
+        return apply(table)
+    world.router.apply = silent_apply
+    d = e.deploy("v2")
+    world.runtime.down.add("app2")
+    assert e.run(d) is Phase.PAUSED
+    dep = e.store.deployment(d)
+    assert "router host app2" in dep.error, dep.error
+    assert not e.store.events("shop", d, kind="host.skipped")
+    world.runtime.down.clear()
+    e.resume(d)
+    assert e.run(d) is Phase.SUCCEEDED
+    assert {r.name for r in world.router.table.revisions} == {"r2"}
+    assert len(world.router.table.backends()) == 3
     assert world.runtime.violations == []

@@ -67,6 +67,9 @@ def handle(engine, d, error: HostFailure, index: int | None, changes: Sequence) 
     configured = engine._config(d.to_revision).on_host_failure
     policy = policy_for(d.phase, configured)
     hosts = fleet_hosts(engine.config.runtime)  # as the runtime places slots
+    if error.host == engine.config.router.host:  # nothing routes without it: never skipped
+        router_host(engine, d, error, index, changes)
+        return
     if policy == PAUSE or error.host not in hosts:
         store.event(service, "host.unreachable", f"host {error.host} did not answer; "
                     f"deployment {d.id} paused (on_host_failure: pause): `zerodown resume` "
@@ -81,6 +84,23 @@ def handle(engine, d, error: HostFailure, index: int | None, changes: Sequence) 
            f"{'' if configured == SKIP else f', and {d.phase.value} cannot pause'}): {error}")
     store.event(service, "host.skipped", why, d.id, host=error.host, policy=SKIP)
     store.replan(d.id, d.cursor, rest, d.plan_kind, why, changes=changes)
+
+
+def router_host(engine, d, error: HostFailure, index: int | None, changes: Sequence) -> None:
+    """The load balancer's host (router.host) did not answer. Skipping it would not go on
+    (every route step asks it again), whatever on_host_failure says: a deployment going
+    forward pauses, one going back (which cannot pause) fails, each naming that host."""
+    store, host = engine.store, error.host
+    going_on = d.phase in (Phase.RUNNING, Phase.PROMOTING)
+    then = ("`zerodown resume` goes on once it answers" if going_on else
+            "`zerodown rollback` once it answers")
+    store.event(engine.service, "host.unreachable", f"router host {host} (the load "
+                f"balancer's) did not answer; deployment {d.id} "
+                f"{'paused' if going_on else 'failed'}: {then}", d.id, host=host,
+                policy=PAUSE if going_on else "fail")
+    store.fail_step(d.id, index, f"router host {host} (the load balancer's) stopped "
+                    f"answering; nothing routes without it, so its slots cannot be skipped: "
+                    f"{then}: {error}", Phase.PAUSED if going_on else Phase.FAILED, changes)
 
 
 def skipped_hosts(store, service: str) -> dict[str, int]:
