@@ -16,12 +16,12 @@ come and go with `add server` / `set server ... state maint` / `del server`
 the header or cookie a rule line reads, the sticky mode, the health check)
 rewrites haproxy.cfg and reloads hitlessly through the master CLI: the new
 worker takes the listening sockets (`expose-fd listeners`), the old one
-finishes its requests. HAProxy 2.6 closes the old worker's *idle* keep-alive
-connections on a reload, so a client that sends on one at that instant sees it
-closed unanswered, as with any server closing an idle connection: clients that
-retry an idempotent request once (browsers, urllib3, our loadgen with
-retry_idempotent_once) lose nothing. Table changes that keep the shape never
-reload.
+finishes its requests (haproxy_process.py). HAProxy 2.6 closes the old
+worker's *idle* keep-alive connections on a reload, so a client that sends on
+one at that instant sees it closed unanswered, as with any server closing an
+idle connection: clients that retry an idempotent request once (browsers,
+urllib3, our loadgen with retry_idempotent_once) lose nothing. Table changes
+that keep the shape never reload.
 
 The table in force is in haproxy.json (written atomically before it is acted
 on), with which revision owns each server and the counters of servers gone, so
@@ -49,7 +49,6 @@ haproxy_attach.py for what it needs and does.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -63,24 +62,24 @@ from zerodown.errors import RouterError, ZerodownError
 from zerodown.hosts.local import LOCAL
 from zerodown.model import Backend, RoutingTable
 from zerodown.protocols import Host
-from zerodown.routers.common import (await_process, check_socket_path, locked,
-                                     log_tail, require)
+from zerodown.routers.common import check_socket_path, locked
 from zerodown.routers import haproxy_attach as attach
 from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_runtime_api as runtime_api
 from zerodown.routers import haproxy_stats, haproxy_tls
 from zerodown.routers.haproxy_cli import CommandSocket, checked, parse_proc
 from zerodown.routers.haproxy_options import parse_options
+from zerodown.routers.haproxy_process import STOP_TIMEOUT, HAProxyProcess
 from zerodown.routers.haproxy_state import State, digest, dumps, loads, own
 from zerodown.table_version import check_newer
 from zerodown.tls_config import TlsSettings
 
-READY_TIMEOUT = 15.0
-STOP_TIMEOUT = 40.0
 CONFIG = "haproxy.cfg"
-OLD_WORKER_WAIT = 1.0  # how long a reload follows the old worker's counters as it drains
-class HAProxyRouter:
-    """Router protocol over HAProxy; see the module docstring."""
+
+
+class HAProxyRouter(HAProxyProcess):
+    """Router protocol over HAProxy; see the module docstring. Its process, started,
+    found, reloaded: haproxy_process.HAProxyProcess."""
 
     def __init__(self, state_dir: str | os.PathLike, listen: str, *, service: str = "zerodown",
                  options: dict[str, Any] | None = None, config_file: str | None = None,
@@ -194,11 +193,6 @@ class HAProxyRouter:
     in_force = table  # the Router protocol's name
 
     # --- the HAProxy process (managed mode) -------------------------------------
-
-    def preflight(self) -> None:
-        """Can HAProxy run on its host? Its binary there."""
-        require(self.host, [self.binary, "-v"], f"no {self.binary} there",
-                "install it (apt-get install haproxy) or set router.binary")
 
     def ensure_running(self) -> int | None:
         """Start HAProxy unless it runs and answers; the master's pid once it is ready."""
@@ -343,46 +337,6 @@ class HAProxyRouter:
                                   haproxy_stats.counters(by_server[(lane, name)]))
         return deleted
 
-    def _reload(self, state: State) -> None:
-        """A new worker on the new configuration; the old one finishes its requests."""
-        self._check_config()
-        before, _ = parse_proc(self.master.raw("show proc"))
-        # The new worker counts from zero: what the old ones counted goes to `retired`,
-        # read until they exit (only the last response on each closing connection escapes).
-        last: dict[int, list[dict[str, str]]] = {}
-
-        def read_old() -> None:
-            for pid in before:
-                if rows := runtime_api.parse_stat(self._master_ask(f"@!{pid} show stat")):
-                    last[pid] = rows
-
-        read_old()  # the master is deaf while it re-executes: read them once before
-        self.master.raw("reload")
-        found = self._running()
-        if found is None:
-            raise RouterError(f"HAProxy for {self.state_dir} is not running; cannot reload it")
-
-        def reloaded() -> bool:
-            try:
-                current, _ = parse_proc(self.master.raw("show proc"))
-            except RouterError:
-                return False  # the master re-executes itself: its CLI is back in a moment
-            read_old()
-            return bool(current) and not set(current) & set(before) and self.answers()
-        self._wait(reloaded, found, "did not finish reloading")
-        deadline = time.monotonic() + OLD_WORKER_WAIT
-        while time.monotonic() < deadline and \
-                set(before) & set(parse_proc(self._master_ask("show proc"))[1]):
-            read_old()
-            time.sleep(self.host.poll)
-        for row in haproxy_stats.server_rows([r for rows in last.values() for r in rows]):
-            owner = state.owners.get(row["svname"])
-            if owner is not None:
-                haproxy_stats.add(state.retired.setdefault(owner[0], {}),
-                                  haproxy_stats.counters(row))
-        state.running_shape = state.layout.shape if state.layout else None
-        self._save(state)
-
     def _apply_attached(self, table: RoutingTable, target: RoutingTable, state: State) -> bool:
         """Attach mode: the table's backends as weighted servers of one existing backend."""
         own(state, table)
@@ -418,12 +372,6 @@ class HAProxyRouter:
         self._collector = threading.Thread(target=run, name="haproxy attach: delete servers",
                                            daemon=True)
         self._collector.start()
-
-    def _master_ask(self, command: str) -> str:
-        try:
-            return self.master.raw(command)
-        except RouterError:
-            return ""  # e.g. the old worker exited meanwhile
 
     def _rows(self, old_workers: bool = False) -> list[dict[str, str]]:
         """`show stat` of the current worker, and of old ones still draining after a reload."""
@@ -486,51 +434,15 @@ class HAProxyRouter:
                 self.cli.run(f"set ssl cert {path} <<\n{text}")
                 self.cli.run(f"commit ssl cert {path}")
 
-    def _check_config(self) -> None:
-        code, output = self.host.run([self.binary, "-c", "-q", "-f", str(self.config_path)], 30)
-        if code is None:
-            raise RouterError(f"cannot run HAProxy ({self.binary}) on {self.host.name}: "
-                              f"{output}; install it (apt-get install haproxy) or set "
-                              f"router.binary")
-        if code != 0:
-            raise RouterError(f"HAProxy rejects the generated {self.config_path}:\n"
-                              f"{output.strip()}")
-
     def _load(self) -> State:
         return loads(self.host.read_text(str(self.state_file)), str(self.state_file))
 
     def _save(self, state: State) -> None:
         self.host.write_text(str(self.state_file), dumps(state))
 
-    def _record(self, pid: int) -> None:
-        self.host.write_text(str(self.pid_file), json.dumps({
-            "pid": pid, "start_time": self.host.start_time(pid), "listen": self.listen,
-            "config": str(self.config_path), "started_at": time.time()}) + "\n")
-
-    def _running(self) -> tuple[int, int] | None:
-        """(pid, start time) of the HAProxy master serving this state directory, if one runs."""
-        if self.attach_backend is not None:
-            return None
-        try:
-            rec = json.loads(self.host.read_text(str(self.pid_file)) or "null")
-        except ValueError:
-            rec = None
-        if rec and self.host.running(rec.get("pid"), rec.get("start_time")):
-            return rec["pid"], rec["start_time"]
-        return find_master(str(self.config_path), self.host)
-
-    def _wait(self, done, found: tuple[int, int | None], late: str) -> None:
-        await_process(done, *found, time.monotonic() + READY_TIMEOUT, "HAProxy", late,
-                      self.log_path, host=self.host)
-
-    def _tail(self) -> str:
-        return log_tail(self.log_path, host=self.host)
-
     def _locked(self):
         """One controller at a time changes this HAProxy (threads and processes)."""
         return locked(self._lock, self.local_dir / "haproxy.lock")
-
-
 
 
 def _read(path: str) -> str:
@@ -558,15 +470,3 @@ def _resolved(table: RoutingTable) -> RoutingTable:
     return replace(table, revisions=tuple(
         replace(r, backends=tuple(Backend(b.id, ip(b.address), b.weight) for b in r.backends))
         for r in table.revisions))
-
-
-def find_master(config_path: str, host: Host = LOCAL) -> tuple[int, int] | None:
-    """The master of `haproxy ... -f config_path`: the matching process whose parent is not one."""
-    found = {pid for pid, args in host.processes()
-             if "-f" in args and args.index("-f") + 1 < len(args)
-             and os.path.abspath(args[args.index("-f") + 1]) == config_path
-             and "haproxy" in os.path.basename(args[0])}
-    for pid in found:
-        if host.parent_of(pid) not in found and (started := host.start_time(pid)) is not None:
-            return pid, started
-    return None
