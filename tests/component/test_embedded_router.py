@@ -86,7 +86,13 @@ def test_drained_once_a_removed_backend_finishes_its_request(router, app_factory
     assert not r.drained(backend)  # still routed
     r.apply(table_of(2, ("v2", 100, [b])))
     assert not r.drained(backend)
+    # a whole batch in one reading: busy with 1 in flight (its answer under way: the slow
+    # app sends its head at once), and a routed one that is not drained either
+    state = r.drain_state([backend, f"v2-{b.port}"])
+    assert state[backend][0] is False and state[backend][1][1] == 1
+    assert state[f"v2-{b.port}"][0] is False
     wait_until(lambda: r.drained(backend), 5, f"{backend} drained")
+    assert r.drain_state([backend])[backend] == (True, r.unanswered(backend))
     t.join(5)
     assert outcome["status"] == 200
 

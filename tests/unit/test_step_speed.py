@@ -154,3 +154,32 @@ def test_a_drain_looks_again_within_milliseconds_then_less_often(tmp_path):
     assert e.run(e.deploy("v2")) is Phase.SUCCEEDED
     drains = [s for s in sleeps if s < 1]  # health.interval is 1 s
     assert drains[:6] == [0.01, 0.02, 0.04, 0.08, 0.16, 0.25], drains
+
+
+class BatchRouter(FakeRouter):
+    """Answers a whole batch's drain in one reading (drain_state, as the embedded proxy);
+    counts those readings and any look at a single backend."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.readings, self.single = [], 0
+
+    def drain_state(self, backend_ids):
+        self.readings.append(list(backend_ids))
+        return {b: (FakeRouter.drained(self, b), FakeRouter.unanswered(self, b))
+                for b in backend_ids}
+
+    def drained(self, backend_id):
+        self.single += 1
+        return super().drained(backend_id)
+
+
+def test_a_drain_asks_a_router_that_can_about_its_whole_batch_at_once(tmp_path):
+    router = BatchRouter(drain_polls=2)
+    e = Engine(Store(str(tmp_path / "zerodown.db")), FakeRuntime(), router, FakeClock(),
+               config())
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    assert e.run(e.deploy("v2")) is Phase.SUCCEEDED
+    assert router.single == 0, "no look at one backend at a time"
+    # surge 3 of 3: one drain of the three old instances, looked at until drained
+    assert router.readings == [["shop-r1-s0", "shop-r1-s1", "shop-r1-s2"]] * 3, router.readings

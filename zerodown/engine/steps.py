@@ -185,30 +185,45 @@ def drain(engine: Engine, d: Deployment, i: int, step: Drain) -> None:
     limit = engine._config(d.to_revision).drain_timeout
     deadline = engine.clock.now() + limit
     revision = {r.name(engine.service): r.revision for r in step.instances}
-    progress = getattr(engine.router, "unanswered", None) or (lambda backend: None)
     began: dict[str, tuple[int, int, int] | None] = {}  # at its first look found busy
 
-    def waiting(b: str) -> bool:
-        if engine.router.drained(b):
+    def waiting(b: str, drained: bool, p: tuple[int, int, int] | None) -> bool:
+        if drained:
             return False
-        p = progress(b)  # a hung revision: what is left unanswered never will be
-        began.setdefault(b, p)
+        began.setdefault(b, p)  # a hung revision: what is left unanswered never will be
         return not (revision[b] in engine.hung and p is not None and p[1] == p[2])
     busy, poll = list(revision), FIRST_DRAIN_POLL
     while busy:
-        busy = [b for b in busy if waiting(b)]
+        seen = drain_state(engine.router, busy)
+        busy = [b for b in busy if waiting(b, *seen[b])]
         if not busy or engine.clock.now() >= deadline:
             break
         # in-flight requests mostly end within milliseconds: look again soon, then less often
         engine.clock.sleep(min(poll, deadline - engine.clock.now()))
         poll = min(DRAIN_POLL, poll * 2)
-    silent = [b for b in busy if _silent(began[b], progress(b))]
+    now = drain_state(engine.router, busy) if busy else {}
+    silent = [b for b in busy if _silent(began[b], now[b][1])]
     engine.hung |= {revision[b] for b in silent}
     hangs = (f"; {', '.join(silent)} answered nothing in {limit:g}s: taken as hung, so the "
              f"drains of its revision's other instances do not wait for it") if silent else ""
     engine.store.finish_step(d.id, i, f"drain timed out after {limit:g}s with requests in flight "
                              f"on {', '.join(busy)}; stopping anyway{hangs}" if busy else "drained",
                              durable=LAZY)
+
+
+def drain_state(router: Router, backends: Sequence[str]
+                ) -> dict[str, tuple[bool, tuple[int, int, int] | None]]:
+    """{backend: (drained, (answered, in flight, unanswered) or None)}: in one reading where
+    the router can (drain_state), else asked per backend (unanswered only of busy ones)."""
+    at_once = getattr(router, "drain_state", None)
+    if at_once is not None:
+        return at_once(backends)
+    progress = getattr(router, "unanswered", None) or (lambda backend: None)
+    out = {}
+    for b in backends:
+        done = router.drained(b)
+        out[b] = (done, None if done else progress(b))
+    return out
 
 
 def _silent(before: tuple[int, int, int] | None, now: tuple[int, int, int] | None) -> bool:

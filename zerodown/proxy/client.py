@@ -127,20 +127,37 @@ class AdminClient:
 
     def drained(self, backend_id: str) -> bool:
         """True once `backend_id` is out of the table and has no request in flight."""
-        entries = [e for k, e in self.stats()["backends"].items()
-                   if k == backend_id or k.startswith(backend_id + "~")]
-        return all(e["state"] == "draining" and int(e["in_flight"]) == 0 for e in entries)
+        return drained_in(self.stats()["backends"], backend_id)
 
     def unanswered(self, backend_id: str) -> tuple[int, int, int]:
         """(requests answered, in flight, in flight with no response byte yet) of a backend,
         its draining twins included."""
-        entries = [e for k, e in self.stats()["backends"].items()
-                   if k == backend_id or k.startswith(backend_id + "~")]
-        return (sum(int(e["requests"]) for e in entries), sum(int(e["in_flight"]) for e in entries),
-                sum(int(e.get("unanswered", 0)) for e in entries))
+        return unanswered_in(self.stats()["backends"], backend_id)
+
+    def drain_state(self, backend_ids) -> dict[str, tuple[bool, tuple[int, int, int]]]:
+        """drained() and unanswered() of each backend, from one reading of the counters."""
+        backends = self.stats()["backends"]
+        return {b: (drained_in(backends, b), unanswered_in(backends, b)) for b in backend_ids}
 
     def in_flight(self, backend_id: str) -> int:
         """In-flight requests of a backend (0 once it is drained and gone)."""
         backends = self.stats()["backends"]  # a draining twin of a re-added id is "id~..."
         return sum(int(e["in_flight"]) for k, e in backends.items()
                    if k == backend_id or k.startswith(backend_id + "~"))
+
+
+def _entries(backends: dict, backend_id: str) -> list[dict]:
+    # a draining twin of a re-added id is "id~..."
+    return [e for k, e in backends.items() if k == backend_id or k.startswith(backend_id + "~")]
+
+
+def drained_in(backends: dict, backend_id: str) -> bool:
+    """In the stats' `backends`: is `backend_id` out of the table with nothing in flight?"""
+    return all(e["state"] == "draining" and int(e["in_flight"]) == 0
+               for e in _entries(backends, backend_id))
+
+
+def unanswered_in(backends: dict, backend_id: str) -> tuple[int, int, int]:
+    entries = _entries(backends, backend_id)
+    return (sum(int(e["requests"]) for e in entries), sum(int(e["in_flight"]) for e in entries),
+            sum(int(e.get("unanswered", 0)) for e in entries))

@@ -117,6 +117,12 @@ class EmbeddedRouter:
         with self._lock:
             return self.client.unanswered(backend_id)
 
+    def drain_state(self, backend_ids) -> dict[str, tuple[bool, tuple[int, int, int]]]:
+        """{backend: (drained, unanswered)} in one admin call (Router, optional): a drain of
+        a batch asks once per look, not once per instance."""
+        with self._lock:
+            return self._call(lambda: self.client.drain_state(backend_ids))
+
     def stats(self) -> dict:
         return self._call(self.client.stats)
 
