@@ -156,7 +156,7 @@ class HAProxyRouter(HAProxyProcess):
             state.table, state.layout = table, layout
             reload = state.running_shape != layout.shape
             files = self._files(target, layout)
-            queries = [] if reload else self._queries(files)
+            queries = [] if reload else self._queries(render.map_files(target, layout))
             answers = self._write_and_ask(state, files, queries)
             if reload:
                 self._reload(state)
@@ -260,10 +260,10 @@ class HAProxyRouter(HAProxyProcess):
 
     # --- applying ------------------------------------------------------------------
 
-    def _queries(self, files: dict[str, str]) -> list[str]:
+    def _queries(self, map_files: dict) -> list[str]:
         """What _converge() reads of HAProxy, asked with the files' writing: its servers, its
         maps, and a new version of each map (allocating one changes nothing until commit)."""
-        maps = [str(self.state_dir / name) for name in files if name != CONFIG]
+        maps = [str(self.state_dir / name) for name in map_files]
         return ["show servers state", *(f"show map {m}" for m in maps),
                 *(f"prepare map {m}" for m in maps)]
 
@@ -272,6 +272,8 @@ class HAProxyRouter(HAProxyProcess):
         """One call to HAProxy's host (over SSH one round trip): the state saved (durable
         before it is acted on), the files whose text changed since they were last written,
         the state again with their digests, whether HAProxy answers, then `queries`."""
+        renewed = {n: t for n, t in files.items() if n.endswith(".pem")
+                   and state.written.get(n) != digest(t)}
         calls = self._writes(state, files)
         calls.append(("ask_unix", [self.cli.path, "show info\n", self.cli.timeout]))
         if queries:
@@ -287,6 +289,8 @@ class HAProxyRouter(HAProxyProcess):
         if "Name: HAProxy" not in results[len(calls) - 1 - bool(queries)]:
             raise RouterError(f"HAProxy for {self.state_dir} does not answer on "
                               f"{self.cli.path}; start it first (zerodown up)")
+        if renewed:
+            self._renew(renewed)
         return self.cli.checked_all(queries, results[-1]) if queries else []
 
     def _converge(self, target: RoutingTable, layout: render.Layout, state: State,
@@ -387,11 +391,16 @@ class HAProxyRouter(HAProxyProcess):
     # --- files and processes -----------------------------------------------------------
 
     def _files(self, target: RoutingTable, layout: render.Layout) -> dict[str, str]:
-        """The maps and haproxy.cfg (last) by name in state_dir; TLS copies written first."""
-        if self.settings.tls is not None:
-            self._write_certificates(self.settings.tls)
-        files = {name: render.map_text(entries)
-                 for name, entries in render.map_files(target, layout).items()}
+        """Every file HAProxy reads, by name in state_dir, in the order they are written:
+        with `tls:` its certificate copies (cert + key in one PEM each) and their crt-list
+        first, then the maps, haproxy.cfg last."""
+        files = {}
+        if (tls := self.settings.tls) is not None:
+            files = {name: _read(cert) + _read(key)
+                     for name, cert, key in haproxy_tls.pem_files(tls)}
+            files[haproxy_tls.CRT_LIST] = haproxy_tls.crt_list_text(tls, str(self.state_dir))
+        files.update({name: render.map_text(entries)
+                      for name, entries in render.map_files(target, layout).items()})
         files[CONFIG] = render.render_config(self.settings, layout, target)
         return files
 
@@ -415,24 +424,15 @@ class HAProxyRouter(HAProxyProcess):
             calls.append(("write_text", [str(self.state_file), dumps(state)]))
         return calls
 
-    def _write_certificates(self, tls: TlsSettings) -> None:
-        """HAProxy's copies (cert + key in one 0600 PEM each) and their crt-list. A copy whose
-        certificate was renewed since is also handed to a running HAProxy through the
-        Runtime API (`set ssl cert` + `commit`): new handshakes get it, no reload."""
-        renewed = []
-        for name, cert, key in haproxy_tls.pem_files(tls):
-            path, text = self.state_dir / name, _read(cert) + _read(key)
-            old = self.host.read_text(str(path))
-            if text != old:
-                self.host.write_text(str(path), text)  # mkstemp: mode 0600
-                if old is not None:
-                    renewed.append((path, text))
-        self.host.write_text(str(self.state_dir / haproxy_tls.CRT_LIST),
-                     haproxy_tls.crt_list_text(tls, str(self.state_dir)))
-        if renewed and self.answers():
-            for path, text in renewed:
-                self.cli.run(f"set ssl cert {path} <<\n{text}")
-                self.cli.run(f"commit ssl cert {path}")
+    def _renew(self, renewed: dict[str, str]) -> None:
+        """Certificate copies written anew while HAProxy runs, handed to it through the
+        Runtime API (`set ssl cert` + `commit`, in one call): new handshakes get them, no
+        reload. One sent again unchanged (its digest was not known) changes nothing."""
+        commands = []
+        for name, text in renewed.items():
+            path = self.state_dir / name
+            commands += [f"set ssl cert {path} <<\n{text}", f"commit ssl cert {path}"]
+        self.cli.run_all(commands)
 
     def _load(self) -> State:
         return loads(self.host.read_text(str(self.state_file)), str(self.state_file))
