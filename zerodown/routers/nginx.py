@@ -43,9 +43,8 @@ from zerodown.routers.common import locked, log_tail, require, send_files
 from zerodown.routers import nginx_process as procs
 from zerodown.routers.nginx_options import NginxOptions, parse_options
 from zerodown.routers.nginx_render import read_meta, render_http, render_main, routing_text
+from zerodown.routers.nginx_shadow import NginxShadow
 from zerodown.routers.nginx_stats import AccessLog, stats_dict
-from zerodown.shadow import comparing
-from zerodown.shadow.mirror import read_settings
 
 READY_TIMEOUT = 15.0   # a started master, or a reload, must show its workers within this
 TEST_TIMEOUT = 30.0    # `nginx -t`
@@ -53,8 +52,9 @@ STOP_TIMEOUT = 40.0    # SIGQUIT lets workers finish (worker_shutdown_timeout), 
 RELOAD_POLL = 0.005    # a reload takes ~100 ms (nginx's master waits that long): look often
 
 
-class NginxRouter:
-    """Router protocol over nginx; see the module docstring."""
+class NginxRouter(NginxShadow):
+    """Router protocol over nginx; see the module docstring. A shadow's mirror:
+    nginx_shadow.NginxShadow."""
 
     def __init__(self, state_dir: str | os.PathLike, listen: str, *, service: str = "zerodown",
                  options: NginxOptions | dict | None = None, host: Host = LOCAL,
@@ -159,45 +159,6 @@ class NginxRouter:
         """The routing table in force: the one inside the config nginx was last given."""
         return self._table_of(self._read_conf())
 
-    def shadow(self, settings: dict | None) -> dict | None:
-        """Mirror users' requests to a shadow (Router, optional), Diffy-style: nginx's
-        `mirror` sends each copy to a comparator process (zerodown/shadow/comparator.py)
-        that replays it to a stable instance and to the shadow and compares the answers;
-        None stops it. The shadow's stats in the embedded proxy's shape (docs/proxy.md)."""
-        with self._locked():
-            if self._master() is None:
-                raise RouterError(f"nginx is not running (no master by {self.pid_file}); "
-                                  f"start it first (ensure_running)")
-            running = self._shadow_state()
-            if settings is None:
-                if running is None:
-                    return None
-                try:
-                    self._rerender(None)  # nginx stops mirroring first, then the last counts
-                    return comparing.stats(running)
-                finally:
-                    comparing.stop(running, self.state_dir)
-            if self.host.remote:  # validate refuses it: the comparator runs here
-                raise RouterError("nginx on router.host cannot mirror to a shadow yet")
-            try:
-                doc = read_settings(settings)
-            except ValueError as e:
-                raise RouterError(f"shadow settings: {e}") from None
-            if running is not None:
-                comparing.stop(running, self.state_dir)
-            doc["stable"] = self._stable_address(doc["address"])
-            started = comparing.start(doc, self.state_dir)
-            try:
-                self._rerender(started["comparator"])
-            except RouterError:
-                comparing.stop(started, self.state_dir)
-                raise
-            return comparing.stats(started)
-
-    def shadow_stats(self) -> dict | None:
-        running = self._shadow_state()
-        return comparing.stats(running) if running is not None else None
-
     in_force = table  # the Router protocol's name
 
     # --- the nginx process ------------------------------------------------------
@@ -281,28 +242,6 @@ class NginxRouter:
                 code, out = self.host.run(["id", "-un"], 10.0)
                 self._user = out.strip() if code == 0 and out.strip() == "root" else ""
         return self._user or None
-
-    def _shadow_state(self) -> dict | None:
-        return comparing.state(self.state_dir)
-
-    def _rerender(self, mirror: str | None) -> None:
-        """The table in force again, mirroring to `mirror` (a comparator) or not."""
-        old_text = self._read_conf()
-        table = self._table_of(old_text)
-        if mirror is None:
-            comparing.forget(self.state_dir)
-        self._put(table, table, old_text)
-
-    def _stable_address(self, shadow: str) -> str:
-        """An instance of the revision users are routed to, where copies are replayed."""
-        revisions = sorted((r for r in self.table().revisions if r.weight > 0),
-                           key=lambda r: -r.weight)
-        for r in revisions:
-            for b in r.backends:
-                if b.address != shadow:
-                    return b.address
-        raise RouterError("no revision serves users through nginx yet: a shadow compares "
-                          "the new revision's answers with stable's, so stable must run")
 
     def _read_conf(self) -> str:
         try:
