@@ -183,3 +183,18 @@ def test_a_drain_asks_a_router_that_can_about_its_whole_batch_at_once(tmp_path):
     assert router.single == 0, "no look at one backend at a time"
     # surge 3 of 3: one drain of the three old instances, looked at until drained
     assert router.readings == [["shop-r1-s0", "shop-r1-s1", "shop-r1-s2"]] * 3, router.readings
+
+
+def test_a_reconcile_with_nothing_unowned_does_not_ask_the_load_balancer(tmp_path):
+    class Counting(FakeRouter):
+        asked = 0
+
+        def in_force(self):
+            Counting.asked += 1
+            return super().in_force()
+    e = Engine(Store(str(tmp_path / "zerodown.db")), FakeRuntime(), Counting(), FakeClock(),
+               config())
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    Counting.asked = 0
+    e.reconcile()  # every running instance is the store's: no stop to guard
+    assert Counting.asked == 0

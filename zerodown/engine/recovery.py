@@ -29,6 +29,9 @@ def table_in_force(router) -> RoutingTable | None:
 def still_routed(router, instances: Iterable[Instance]) -> list[Instance]:
     """Those of `instances` the table in force sends traffic to (by id or address).
     RouterError when the load balancer cannot be asked: the caller must not stop them."""
+    instances = list(instances)
+    if not instances:
+        return []  # nothing to ask about: no call to the load balancer
     table = table_in_force(router)
     if table is None:
         return []
