@@ -13,8 +13,8 @@ signal (pause, resume, promote, abort), which only changes its phase/request.
 
 Durable before acted on, with fewer syncs: a transaction is synced to disk
 (synchronous=FULL) unless its caller passes `durable=False` — a record of what
-was done or of a step that only waits (a step's finish, a drain's start), never
-an intent. Such a commit is in the WAL at once (a killed process loses nothing)
+was done, of a step that only waits (a step's finish, a drain's start) or of a
+deployment not yet acted on (its creation), never an intent. Such a commit is in the WAL at once (a killed process loses nothing)
 and reaches the disk with the next synced commit, since syncing the WAL syncs
 every frame before it; a power loss in between loses only a suffix of those
 records (the WAL replays whole transactions in order), which the engine treats
@@ -199,8 +199,10 @@ class Store:
         The check that no other deployment is active, the new revision, and the
         plan (made by `planner` from the state read in this transaction) are
         one transaction, so two `zerodown deploy` cannot both pass the check.
+        Not synced by itself: nothing has acted on it yet; the first act's commit
+        syncs it (a power loss before then loses a deployment that did nothing).
         """
-        with self._tx() as tx:
+        with self._tx(durable=False) as tx:
             active = self._active(service)
             if active is not None:
                 raise DeploymentConflict(_conflict(active))
