@@ -62,9 +62,9 @@ def config_text(fleet, port: int, router: str) -> str:
 def lb_stack(healthy_fleet, tmp_path):
     made = []
 
-    def make(router: str) -> Controller:
+    def make(router: str, text=config_text) -> Controller:
         path = tmp_path / "zerodown.yaml"
-        path.write_text(config_text(healthy_fleet, free_port(), router))
+        path.write_text(text(healthy_fleet, free_port(), router))
         made.append(Controller(str(path), str(tmp_path / "state")))
         return made[-1]
     yield make
@@ -243,3 +243,41 @@ def test_tls_on_a_router_host_serves_this_machines_certificate(lb_stack, healthy
     conn.close()
     copy = healthy_fleet.hosts[0].run("cat /srv/zerodown/routers/shop/tls/key.pem").stdout
     assert copy == leaf.key.read_text()
+
+
+def test_the_router_host_cut_off_mid_deployment_pauses_even_with_skip(lb_stack,
+                                                                      healthy_fleet):
+    """router.host zdf1 also runs instances and on_host_failure is skip: the deployment
+    cannot go on without its load balancer (it went round skipping zdf1 for ever); it
+    pauses naming the router host, and once zdf1 answers, resume finishes it."""
+    lb = healthy_fleet.hosts[0]
+
+    def text(fleet, port, router):
+        return (fleet.service_config(port, "{kind: rolling, max_surge: 1, max_unavailable: 0}",
+                                     per_host=1)
+                .replace(f"listen: 127.0.0.1:{port}", f"listen: {lb.address}:{port}")
+                + f"on_host_failure: skip\nrouter: {router}\n")
+    ctl = lb_stack("{kind: haproxy, host: zdf1}", text)
+    assert deploy(ctl, "v1") is Phase.SUCCEEDED
+    engine = ctl.engine()
+    cut: list = []
+
+    def at_route(event):  # as the first route step of v2 begins: the router host goes silent
+        if not cut and event.kind == "step.started" and "route" in event.message:
+            healthy_fleet.partition(lb)
+            cut.append(event.data.get("index"))
+    engine.store.listeners.append(at_route)
+    d = engine.deploy("v2")
+    began = time.monotonic()
+    try:
+        assert engine.run(d) is Phase.PAUSED
+        assert cut, "the router host was never cut: the test proves nothing"
+        assert time.monotonic() - began < 120
+        error = engine.store.deployment(d).error
+        assert "router host zdf1" in error and "cannot be skipped" in error, error
+        assert not engine.store.events("shop", d, kind="host.skipped")
+    finally:
+        healthy_fleet.heal(lb)
+    engine.resume(d)
+    assert engine.run(d) is Phase.SUCCEEDED
+    assert [r.name for r in ctl.router().in_force().revisions if r.weight] == ["r2"]
