@@ -109,3 +109,34 @@ def test_a_stamped_instance_is_started_before_its_log_stamper(tmp_path, monkeypa
     while "hello" not in (tmp_path / "x.log").read_text() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert re.search(r"T[\d:.]+ hello$", (tmp_path / "x.log").read_text(), re.M)
+
+
+def test_a_record_from_before_a_reboot_never_names_a_stranger(tmp_path):
+    """After a reboot every process a record named is gone, and its pid and start time
+    (ticks since boot) may be a stranger's: the boot id it was written in must be this one."""
+    table = InstanceTable(tmp_path)
+    stranger = spawn(SLEEPER, cwd=str(tmp_path), env=None, log_path=tmp_path / "s.log",
+                     banner="a stranger")
+    try:
+        entry = {**RECORD, "address": "127.0.0.1:1", "port": 1, "pid": stranger.pid,
+                 "start_time": local.start_time(stranger.pid), "boot": "an-earlier-boot"}
+        table.registry.save({"shop-r1-s0": entry})
+        assert not table.alive("shop-r1-s0", stranger.pid)
+        table.stop("shop-r1-s0", stranger.pid, grace=1, what="instance shop-r1-s0")
+        assert stranger.poll() is None, "the stranger was not signalled"
+        assert table.adopt("shop") == [] and table.registry.load() == {}, "forgotten"
+        table.registry.save({"shop-r1-s0": {**entry, "boot": instances.boot_id()}})
+        assert table.alive("shop-r1-s0", stranger.pid), "written in this boot: ours"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_launch_records_the_boot_it_started_in(tmp_path):
+    table = InstanceTable(tmp_path)
+    got = table.start("shop-r1-s0", RECORD, "127.0.0.1", SLEEPER, str(tmp_path), {}, "t")
+    entry = got["started"]
+    try:
+        assert entry["boot"] == instances.boot_id() and len(entry["boot"]) == 36
+    finally:
+        terminate(entry["pid"], entry["start_time"], 1, "sleeper")

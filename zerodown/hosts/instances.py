@@ -11,7 +11,8 @@ each host (through zerodown/hosts/agent.py) — one implementation (stdlib only)
     table.adopt("shop")                                         # the live entries; the dead forgotten
 
 What was started is recorded in <state_dir>/instances.json — pid *and* the kernel's
-start time of that pid, so a reused pid is never mistaken for ours — before anything
+start time of that pid, so a reused pid is never mistaken for ours, and the machine's
+boot id, so a record from before a reboot never names a stranger — before anything
 relies on it: an intent (no pid yet) before the spawn, the pid right after. A record
 whose pid was never written (the controller died mid-spawn) is completed by finding the
 process by the marks in its environment, so a restarted controller adopts it instead of
@@ -83,7 +84,8 @@ class InstanceTable:
                 self.registry.save(entries)
                 raise RuntimeFailure(f"instance {name}: cannot run {argv[0]!r}: "
                                      f"{e.strerror or e} (cwd {cwd})") from None
-            entry.update(pid=proc.pid, start_time=start_time(proc.pid), started_at=time.time())
+            entry.update(pid=proc.pid, start_time=start_time(proc.pid), started_at=time.time(),
+                         boot=boot_id())
             self.registry.save(entries)
             return entry
 
@@ -113,7 +115,7 @@ class InstanceTable:
     def entry(self, name: str, pid: int | None = None) -> dict | None:
         """The record of exactly this instance (same pid, when given), if still recorded."""
         entry = self.registry.load().get(name)
-        if not entry or not entry.get("pid"):
+        if not entry or not entry.get("pid") or not this_boot(entry):
             return None
         if pid is not None and entry["pid"] != pid:
             return None  # a later incarnation in the same slot: not the one asked about
@@ -191,7 +193,7 @@ class InstanceTable:
         entries = self.registry.load()
         return {e["version"] for e in entries.values()
                 if e.get("service") == service and e.get("version")
-                and (not e.get("pid") or running(e["pid"], e.get("start_time")))}
+                and (not e.get("pid") or (this_boot(e) and running(e["pid"], e.get("start_time"))))}
 
     def owns_port(self, pid: int, port: int) -> bool:
         """Does the port's listener belong to the instance's session, not a stranger?"""
@@ -204,7 +206,7 @@ class InstanceTable:
     def _live(self, name: str, entries: dict) -> bool:
         """Is the recorded instance `name` running (its pid recovered if never written)?"""
         entry = entries.get(name)
-        if not entry or not self._recover(name, entry):
+        if not entry or not self._recover(name, entry) or not this_boot(entry):
             return False
         return running(entry["pid"], entry["start_time"])
 
@@ -214,8 +216,30 @@ class InstanceTable:
         pid = find_marked(name, str(self.state_dir))
         if pid is None:
             return False
-        entry.update(pid=pid, start_time=start_time(pid))
+        entry.update(pid=pid, start_time=start_time(pid), boot=boot_id())
         return entry["start_time"] is not None
+
+
+def boot_id() -> str | None:
+    """This boot of the machine (/proc/sys/kernel/random/boot_id); None if unknown."""
+    global _BOOT
+    if _BOOT is None:
+        try:
+            with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+                _BOOT = f.read().strip()
+        except OSError:
+            return None
+    return _BOOT
+
+
+_BOOT: str | None = None
+
+
+def this_boot(entry: dict) -> bool:
+    """Was the record's pid written in this boot? After a reboot every process it named is
+    gone, and its pid and start time (ticks since boot) may name a stranger's. A record
+    without the boot (written before zerodown kept it) is judged by pid and start time."""
+    return entry.get("boot") is None or entry["boot"] == boot_id()
 
 
 # --- the registry ---------------------------------------------------------
