@@ -34,14 +34,11 @@ import json
 
 from zerodown import table_json
 from zerodown.errors import StaleTableError, TableError, UsageError
+from zerodown.proxy.answers import answer
 from zerodown.proxy.dataplane import DataPlane
 from zerodown.proxy.services import Services, SiteConflict, site_from
 
 MAX_BODY = 16 * 1024 * 1024
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-            405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
-            500: "Internal Server Error",
-            503: "Service Unavailable"}
 
 
 class AdminAPI:
@@ -59,8 +56,8 @@ class AdminAPI:
         if self.open >= settings.max_admin_connections:
             self.plane.errors.line(f"admin: refused a connection, {self.open} are open "
                                    f"(--max-admin-connections)")
-            writer.write(_response(*_json(503, {"error": "too many admin connections; retry"}),
-                                   keep=False))
+            writer.write(answer(*_json(503, {"error": "too many admin connections; retry"}),
+                                keep=False))
             writer.close()
             return
         self.open += 1
@@ -85,12 +82,12 @@ class AdminAPI:
                 except Exception as e:  # a bug must not look like a dead proxy
                     status, ctype, payload = _json(500, {"error": f"{type(e).__name__}: {e}"})
                 keep = headers.get("connection", "").lower() != "close"
-                writer.write(_response(status, ctype, payload, keep))
+                writer.write(answer(status, ctype, payload, keep))
                 await writer.drain()
                 if not keep:
                     break
         except _BadRequest as e:
-            writer.write(_response(*_json(e.status, {"error": str(e)}), keep=False))
+            writer.write(answer(*_json(e.status, {"error": str(e)}), keep=False))
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
@@ -226,12 +223,6 @@ class MetricsAPI(AdminAPI):
 
 def _json(status: int, obj: object) -> tuple[int, str, bytes]:
     return status, "application/json", json.dumps(obj).encode()
-
-
-def _response(status: int, ctype: str, payload: bytes, keep: bool) -> bytes:
-    return b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: %s\r\n\r\n%s" % (
-        status, _REASONS[status].encode(), ctype.encode(), len(payload),
-        b"keep-alive" if keep else b"close", payload)
 
 
 class _BadRequest(Exception):

@@ -15,6 +15,7 @@ import asyncio
 from time import perf_counter
 from typing import Any, Callable, Final, Protocol
 
+from zerodown.proxy.answers import answer, refusal
 from zerodown.proxy.chunked import ChunkedEnd
 from zerodown.proxy.errlog import ErrorLog
 from zerodown.proxy.routing import Routes
@@ -37,10 +38,6 @@ TIMED_OUT: Final = 0   # response_timeout passed
 TAKEN_OUT: Final = 1   # its backend was taken out as not answering (health checks, a silence)
 DRAIN_OVER: Final = 2  # its backend left the table and drain_timeout passed: the proxy cuts it
 _IDEMPOTENT: Final = (b"GET ", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"TRAC")
-_REASONS: Final = {400: "Bad Request", 404: "Not Found", 408: "Request Timeout", 431: "Request Header Fields Too Large",
-                   501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
-                   504: "Gateway Timeout"}
-
 
 
 class Plane(Protocol):
@@ -154,6 +151,9 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         if self.write_paused:
             up.transport.pause_reading()
         if self.body:
+            if self.paused and self.state == BODY:  # held while queued (_forward_body): read on;
+                self.paused = False  # resumed first, so the write below may pause it again
+                self.transport.resume_reading()
             up.transport.writelines([self.head, *self.body])
             if not self.body_kept:
                 self.body = []
@@ -272,7 +272,7 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         pool = self.pool
         if pool is None or self.state == CLOSED:
             return
-        safe = not sent or (self.msg_done and self.body_kept and self.head[:4] in _IDEMPOTENT)
+        safe = self._retry_safe(sent)
         if up is not None and not up.reused:
             pool.failed()  # a fresh connection died at once: the backend is going away
         now = self.loop.time()
@@ -293,7 +293,7 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         if pool is None or self.state == CLOSED:
             return
         up = self.up
-        safe = up is None or (self.msg_done and self.body_kept and self.head[:4] in _IDEMPOTENT)
+        safe = self._retry_safe(up is not None)
         if cause == TIMED_OUT:
             pool.timed_out()  # ejected, its idle connections closed: they lead to the silence
         now = self.loop.time()
@@ -311,6 +311,11 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
             return self._move(pool, nxt, now)
         self._reply_error(504, "backend did not respond in time" if cause == TIMED_OUT else
                           "backend did not respond before its drain timeout")
+
+    def _retry_safe(self, sent: bool) -> bool:
+        """May a request that got no response byte go elsewhere: it never reached this backend,
+        or it is idempotent, complete and its body kept whole (up to retry_body_limit)."""
+        return not sent or (self.msg_done and self.body_kept and self.head[:4] in _IDEMPOTENT)
 
     def _another(self, pool: BackendPool, now: float) -> BackendPool | None:
         """Where a retry of this request goes, by the table in force (not the one it was
@@ -371,20 +376,15 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         elif status != 404:  # no revision to count it against (no route, nothing to fall back to)
             self.plane.unrouted += 1  # (a 404 for an unknown host is counted by Services.pick)
         self.waiting_for = None
-        body = why.encode() + b"\n"
         keep = self.msg_done and self.keep_alive and not self.plane.stopping
-        self.transport.write(b"HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-                             b"Connection: %s\r\n\r\n%s" % (
-                                 status, _REASONS[status].encode(), len(body),
-                                 b"keep-alive" if keep else b"close", b"" if self.is_head else body))
+        self.transport.write(answer(status, "text/plain", why.encode() + b"\n", keep, self.is_head))
         self._next_request(keep)
 
     def _reject(self, status: int, why: str) -> None:
         """A request that cannot be parsed, is too big or refused: answer and close."""
         self.plane.rejected += 1
         self.plane.errors.line(f"{status} to {self.peer}: {why}")
-        self.transport.write(b"HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                             % (status, _REASONS[status].encode()))
+        self.transport.write(refusal(status))
         self._linger()
 
     def _linger(self) -> None:

@@ -335,18 +335,29 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
         return rest
 
     def _forward_body(self, piece: bytes) -> None:
+        """Send a piece of the body, or hold it while the request waits for a backend
+        connection. What is held is bounded: past body_buffer_limit the client's reading
+        pauses until a connection takes the body (attached() resumes it; on HTTP/2 the
+        stream's window stays shut), and a body kept for a retry past retry_body_limit
+        is let go (such a request is never sent twice)."""
         up = self.up
         if up is not None:
-            up.write(piece)
-        if self.body_kept:
-            self.body_size += len(piece)
-            if self.body_size <= self.settings.retry_body_limit or up is None:
-                self.body.append(piece)
-            else:
-                self.body_kept = False
-                self.body = []
-        elif up is None and self.state == BODY:  # queued: kept until a connection comes
+            up.write(piece)  # the backend connection's own flow control pauses the client
+            if self.body_kept:
+                self.body_size += len(piece)
+                if self.body_size <= self.settings.retry_body_limit:
+                    self.body.append(piece)
+                else:
+                    self.body_kept = False
+                    self.body = []
+        elif self.state == BODY:  # queued: nothing sent yet, all of it held until a connection comes
             self.body.append(piece)
+            size = self.body_size = self.body_size + len(piece)
+            if size > self.settings.retry_body_limit:
+                self.body_kept = False  # sent once, then let go
+            if size > self.settings.body_buffer_limit and not self.paused:
+                self.paused = True
+                self.transport.pause_reading()
 
     def _discard(self, data: bytes) -> None:
         """DISCARD: the rest of a body already answered, through the parser (its end,

@@ -16,6 +16,7 @@ class ProxySettings:
     drain_timeout: float = 30.0          # in-flight requests of a removed backend may run this long
     max_conns_per_backend: int = 64      # bounded pool: excess requests queue, they do not open more
     retry_body_limit: int = 64 * 1024    # request bodies up to this are kept so a retry can resend them
+    body_buffer_limit: int = 64 * 1024   # a body held waiting for a backend connection: past this its client's reading pauses
     discard_body_limit: int = 64 * 1024  # answered before its body ended: a rest up to this is read and dropped, the connection kept
     max_attempts: int = 3                # tries of one request across backends
     eject_base: float = 1.0              # passive health: first ejection, doubled per consecutive failure
