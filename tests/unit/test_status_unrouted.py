@@ -39,3 +39,30 @@ def test_after_a_partial_down_status_names_the_silent_host_both_ways():
 def test_unrouted_is_painted_as_a_warning_not_as_routed():
     from zerodown.colour import paint
     assert paint("unrouted") == "\x1b[33munrouted\x1b[0m"
+
+
+def test_status_of_a_fleet_service_never_deployed_says_where_its_load_balancer_would_run(
+        tmp_path):
+    """`zerodown status` before the first `up`, with router.host: '(proxy not running on
+    lb1)', as after a deployment (it said '(proxy not running)'); nothing asked over SSH."""
+    import argparse
+    import json
+    from zerodown.commands.status import _text
+    from zerodown.api.client import Unreachable
+
+    class NoController:
+        def text(self, path):
+            raise Unreachable("no controller")
+    (tmp_path / "zerodown.yaml").write_text(
+        "service: shop\nlisten: 10.0.0.11:8080\ninstances: 2\n"
+        'app: {command: ["app", "--port", "{port}"]}\n'
+        "runtime: {kind: ssh, hosts: [app1, app2]}\nrouter: {kind: haproxy, host: app1}\n")
+    for as_json in (False, True):
+        args = argparse.Namespace(file=str(tmp_path / "zerodown.yaml"),
+                                  state_dir=str(tmp_path / ".zerodown"), json=as_json,
+                                  server=None)
+        shown = _text(NoController(), args)
+        if as_json:
+            assert json.loads(shown)["proxy"]["host"] == "app1"
+        else:
+            assert "(proxy not running on app1)" in shown and "nothing deployed yet" in shown

@@ -51,7 +51,7 @@ def _text(c: Client, args: argparse.Namespace) -> str:
         if args.server:
             raise
         if not has_state(args):
-            return _local(args, _never_deployed(args))
+            return _local(args, _here(args))  # never deployed: says so, and where it would run
         if os.path.exists(os.path.join(state_dir(args), "controller.down")):
             return _local(args, _here(args))  # a look starts nothing
         answer = client(args).text(path)
@@ -71,15 +71,4 @@ def _here(args: argparse.Namespace) -> dict:
     from zerodown.controller import Controller
     from zerodown.gather import status_view
     view = status_view(Controller(args.file, args.state_dir))
-    return {**views.status_dict(view, time.time()), "dashboard": None, "revisions": []}
-
-
-def _never_deployed(args: argparse.Namespace) -> dict:
-    from zerodown import views
-    from zerodown.controller import Controller
-    cfg = Controller(args.file, args.state_dir).working_config()
-    from zerodown.service_url import config_url
-    view = views.StatusView(cfg.service, cfg.listen, None, views.ProxyView(False), None,
-                            deployed=False, scheme=cfg.url.partition(":")[0],
-                            address=config_url(cfg))
     return {**views.status_dict(view, time.time()), "dashboard": None, "revisions": []}
