@@ -97,3 +97,22 @@ def test_a_store_that_does_not_sync_never_counts_lazy_commits(tmp_path):
         tx.event("shop", "test", "lazy")
     assert store.unsynced == 0
     assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 0
+
+
+def test_without_wal_every_commit_is_synced(tmp_path, monkeypatch):
+    from zerodown.engine import schema
+    connect = schema.connect
+
+    def rollback_journal(path, timeout, synchronous):  # as on a file system without WAL
+        db = connect(path, timeout, synchronous)
+        db.execute("PRAGMA journal_mode = DELETE")
+        return db
+    monkeypatch.setattr(schema, "connect", rollback_journal)
+    store = Store(str(tmp_path / "zerodown.db"))
+    seen: list[str] = []
+    store.db.set_trace_callback(seen.append)
+    with store._tx(durable=False) as tx:
+        tx.event("shop", "test", "lazy asked")
+    assert store.unsynced == 0
+    assert not [s for s in seen if s.startswith("PRAGMA synchronous")], seen
+

@@ -84,8 +84,7 @@ class Store:
 
     def __init__(self, path: str, *, timeout: float = 30.0, synchronous: str = "FULL"):
         self.path, self.timeout = str(path), timeout
-        # Lazy commits (durable=False) only make sense when commits are synced at all.
-        self._lazy = synchronous.upper() in ("FULL", "EXTRA")
+        self._lazy = False  # set below, once the journal mode is known
         self._synchronous = synchronous
         self.unsynced = 0  # lazy commits since the last synced one
         self.now: Callable[[], float] = time.time
@@ -95,6 +94,11 @@ class Store:
         try:
             self.db = schema.connect(self.path, timeout, synchronous)
             self._migrate()
+            # Lazy commits (durable=False) only where commits are synced at all, and in WAL
+            # mode, whose replay after a power loss keeps a prefix of the transactions (a
+            # file system without WAL support leaves the rollback journal: every commit synced).
+            wal = self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+            self._lazy = wal and synchronous.upper() in ("FULL", "EXTRA")
         except sqlite3.Error as e:
             raise unavailable(self.path, e, "open") from None
         self._identity = _identity(self.path)
