@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import cast
@@ -40,6 +41,8 @@ from zerodown.runtimes.ssh_options import parse_host, parse_options
 
 AWAIT = 0.25      # s a look of a starting instance may wait on its host for it to listen
 HOST_POLL = 0.005  # s between two looks there (or health.interval, if shorter)
+AWAITS = 4        # such waits at once per host: of its 8 sessions (Connections), the other
+                  # calls (starts, stops) keep theirs; further looks are plain ones
 
 
 class SshRuntime:
@@ -58,6 +61,8 @@ class SshRuntime:
         self.remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{config.service}"
         self.release_base = f"{self.options.state_dir.rstrip('/')}/releases/{config.service}"
         self._listening: set[tuple[str, int]] = set()
+        self._awaits: dict[str, int] = {}  # await_listening calls in flight per host
+        self._awaits_lock = threading.Lock()
 
     def host_named(self, name: str) -> SshHost:
         """The fleet host `name` (router.host: one of runtime.hosts or an ssh_config Host),
@@ -161,11 +166,9 @@ class SshRuntime:
         health = cast(HealthConfig, revision.health or self.config.health)
         key = (instance.id, instance.pid)
         try:
-            if starting and key not in self._listening:
-                wait = min(max(health.interval, AWAIT), health.start_timeout)
-                got = host.table(self.remote_dir, "await_listening", instance.id,
-                                 instance.pid, wait, min(HOST_POLL, health.interval),
-                                 health.timeout, timeout=wait + health.timeout + 1)
+            got = self._await(host, instance, health) if starting and \
+                key not in self._listening else None
+            if got is not None:
                 entry = got.get("entry")
                 if got["alive"] and got["listening"] is False:
                     return True, False, f"{got['seen']} (looked from {host_name})"
@@ -248,6 +251,22 @@ class SshRuntime:
         except RuntimeFailure as e:
             return False, f"no probe from {lb}, where the load balancer runs: {e}"
         return ok, f"{seen} (probed from {lb})"
+
+    def _await(self, host: SshHost, instance: Instance, health: HealthConfig) -> dict | None:
+        """await_listening on the instance's host; None when AWAITS of that host's sessions
+        wait already (the look is then a plain one: the host's other calls keep theirs)."""
+        with self._awaits_lock:
+            if self._awaits.get(host.name, 0) >= AWAITS:
+                return None
+            self._awaits[host.name] = self._awaits.get(host.name, 0) + 1
+        try:
+            wait = min(max(health.interval, AWAIT), health.start_timeout)
+            return host.table(self.remote_dir, "await_listening", instance.id, instance.pid,
+                              wait, min(HOST_POLL, health.interval), health.timeout,
+                              timeout=wait + health.timeout + 1)
+        finally:
+            with self._awaits_lock:
+                self._awaits[host.name] -= 1
 
     def _owns_port(self, host: SshHost, name: str, entry: dict) -> bool:
         key = (name, entry["pid"])
