@@ -276,7 +276,9 @@ class Engine:
         elif d.phase in PLAN_OF and d.plan_kind != PLAN_OF[d.phase]:
             self._replan(d)
         elif d.step is None:
-            self.store.finish(d.id)
+            # synced with the proof written next (ProofRecorder); without a proof it stays
+            # unsynced, like any record no act follows (engine/store.py)
+            self.store.finish(d.id, durable=False)
         else:
             STEPS[type(d.step)](self, d, d.cursor, d.step)
 

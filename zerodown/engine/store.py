@@ -396,9 +396,11 @@ class Store:
                      steps=[_short(s.describe(d.service)) for s in steps])
             self._phase(tx, d, to or d.phase, why, error=error if error is not None else d.error)
 
-    def finish(self, id: int) -> Phase:
-        """End a deployment whose plan ran to the end; a success makes its revision stable."""
-        with self._tx() as tx:
+    def finish(self, id: int, durable: bool = True) -> Phase:
+        """End a deployment whose plan ran to the end; a success makes its revision stable.
+        `durable=False`: the end's proof is synced next, with it (a power loss before then
+        leaves the deployment at its last step, which runs again and ends it)."""
+        with self._tx(durable) as tx:
             d = self.deployment(id)
             if d.cursor < len(d.steps):
                 raise PlanMoved(f"deployment {id} has steps left ({d.cursor}/{len(d.steps)})")
