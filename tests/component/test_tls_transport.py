@@ -6,6 +6,7 @@ handshake. The server side runs on a uvloop loop in a thread, as in the proxy.""
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import ssl
 import threading
@@ -218,3 +219,39 @@ def test_after_teardown_no_descriptor_or_handle_is_left(served):
     wait_until(lambda: all(p.events[-1] == "lost" for p in served.protocols), 5, "all lost")
     assert all(served.call(lambda p=p: p.transport.state) == tls_transport.DONE
                for p in served.protocols)
+
+
+class FailsOnce:
+    """A listening socket whose first accept() fails as when out of descriptors."""
+
+    def __init__(self, sock):
+        self.sock, self.failed = sock, False
+
+    def accept(self):
+        if not self.failed:
+            self.failed = True
+            raise OSError(errno.EMFILE, "Too many open files")
+        return self.sock.accept()
+
+
+@pytest.mark.parametrize("closed_meanwhile", [False, True])
+def test_a_failed_accept_pauses_accepting_and_a_close_meanwhile_is_final(
+        ca, monkeypatch, closed_meanwhile):
+    monkeypatch.setattr(tls_transport, "ACCEPT_PAUSE", 0.2)
+    s = Served(ca)
+    try:
+        s.call(lambda: setattr(s.server, "sock", FailsOnce(s.server.sock)))
+        raw = socket.create_connection((HOST, s.port), timeout=5)  # queued, not yet accepted
+        wait_until(lambda: s.server.sock.failed, 5, "the failed accept")
+        if closed_meanwhile:  # a draining proxy must not start accepting again
+            s.call(s.server.close)
+            time.sleep(0.5)  # past ACCEPT_PAUSE: a negative needs a short wait
+            assert not s.call(lambda: s.server.serving) and s.protocols == []
+            raw.close()
+            return
+        ctx = ssl.create_default_context(cafile=str(ca.ca))
+        with ctx.wrap_socket(raw, server_hostname="shop.test") as c:  # accepted after the pause
+            c.sendall(b"late")
+            assert recv_exactly(c, 4) == b"late"
+    finally:
+        s.stop()

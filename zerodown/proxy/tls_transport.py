@@ -66,13 +66,19 @@ class TlsServer:
         sock.setblocking(False)
         sock.listen(backlog)
         self.fd = sock.fileno()
-        self.serving = False
+        self.serving = False  # accepting now
+        self.closed = False  # close() was called: never accepting again
         self._start()
 
     def _start(self) -> None:
-        if not self.serving:
+        if not self.serving and not self.closed:
             self.serving = True
             self.loop.add_reader(self.fd, self._accept)
+
+    def _pause(self) -> None:
+        if self.serving:
+            self.serving = False
+            self.loop.remove_reader(self.fd)
 
     def _accept(self) -> None:
         for _ in range(ACCEPTS_PER_WAKE):
@@ -82,8 +88,8 @@ class TlsServer:
                 if e.errno not in _RETRY_ACCEPT:  # out of descriptors or memory: wait, then retry
                     self.log(f"accept on the TLS listener failed ({e}); retrying in "
                              f"{ACCEPT_PAUSE:g}s")
-                    self.close()
-                    self.loop.call_later(ACCEPT_PAUSE, self._start)
+                    self._pause()
+                    self.loop.call_later(ACCEPT_PAUSE, self._start)  # unless closed meanwhile
                 return
             try:
                 TlsTransport(self.loop, conn, peer, self.factory, self.context,
@@ -92,10 +98,9 @@ class TlsServer:
                 conn.close()
 
     def close(self) -> None:
-        """Stop accepting (the socket itself may live on in a successor)."""
-        if self.serving:
-            self.serving = False
-            self.loop.remove_reader(self.fd)
+        """Stop accepting for good (the socket itself may live on in a successor)."""
+        self.closed = True
+        self._pause()
 
     async def wait_closed(self) -> None:
         return None
