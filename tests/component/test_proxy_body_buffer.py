@@ -147,48 +147,52 @@ def growth_until_done(pid: int, base: int, worker: threading.Thread, timeout: fl
     return peak
 
 
-def test_an_upload_queued_behind_a_full_pool_pauses_its_client(edge, backend):
-    size, bound = 200 * MiB, 40 * MiB
+def queued_upload(edge, backend, size: int, bound: int, upload) -> int:
+    """`upload(sent)` in a thread (it counts the bytes it has sent in sent[0]) while a
+    request holds the backend's only connection: the proxy grows by less than `bound` and
+    the client is paused before its end; then the hold ends and the upload must complete.
+    The proxy's largest growth while the body flows."""
     holder = hold_the_pool(edge, backend)
     pid = edge.serving_pid()
     base = rss(pid)
     sent = [0]
+    uploader = threading.Thread(target=upload, args=(sent,))
+    uploader.start()
+    held = peak_growth(pid, base, sent, size)
+    assert held < bound, f"the proxy grew by {held // MiB} MiB holding a queued upload"
+    assert sent[0] < size, "the proxy took the whole upload while no backend could"
+    backend.release.set()
+    flowing = growth_until_done(pid, base, uploader)
+    holder.join(10)
+    assert holder.held[0].status == 200  # type: ignore[attr-defined]
+    return flowing
+
+
+def test_an_upload_queued_behind_a_full_pool_pauses_its_client(edge, backend):
+    size, bound = 200 * MiB, 40 * MiB
     answers: list = []
 
-    def body():
-        for _ in range(size // len(PIECE)):
-            sent[0] += len(PIECE)
-            yield PIECE
-
-    def upload() -> None:
+    def upload(sent: list[int]) -> None:
+        def body():
+            for _ in range(size // len(PIECE)):
+                sent[0] += len(PIECE)
+                yield PIECE
         conn = HTTPConnection(HOST, edge.port, timeout=60)
         conn.request("POST", "/upload", body=body(), headers={"Content-Length": str(size)})
         r = conn.getresponse()
         answers.append((r.status, r.read()))
         conn.close()
 
-    uploader = threading.Thread(target=upload)
-    uploader.start()
-    held = peak_growth(pid, base, sent, size)
-    assert held < bound, f"the proxy grew by {held // MiB} MiB holding a queued upload"
-    assert sent[0] < size, "the proxy read the whole upload while no backend could take it"
-    backend.release.set()
-    flowing = growth_until_done(pid, base, uploader)
-    holder.join(10)
-    assert holder.held[0].status == 200  # type: ignore[attr-defined]
+    flowing = queued_upload(edge, backend, size, bound, upload)
     assert answers == [(200, b"%d" % size)]
     assert flowing < bound, f"the proxy grew by {flowing // MiB} MiB passing the upload on"
 
 
 def test_an_http2_upload_queued_behind_a_full_pool_keeps_its_window_shut(edge, backend):
     size, bound = 48 * MiB, 20 * MiB
-    holder = hold_the_pool(edge, backend)
-    pid = edge.serving_pid()
-    base = rss(pid)
-    sent = [0]
     answers: list = []
 
-    def upload() -> None:
+    def upload(sent: list[int]) -> None:
         c = H2Client(HOST, edge.port, timeout=60)
         sid = c.request("POST", "/upload", headers=[("content-length", str(size))], end=False)
         pieces = size // len(PIECE)
@@ -198,15 +202,7 @@ def test_an_http2_upload_queued_behind_a_full_pool_keeps_its_window_shut(edge, b
         answers.extend(c.wait_all([sid], timeout=60))
         c.close()
 
-    uploader = threading.Thread(target=upload)
-    uploader.start()
-    held = peak_growth(pid, base, sent, size)
-    assert held < bound, f"the proxy grew by {held // MiB} MiB holding a queued upload"
-    assert sent[0] < size, "the proxy took the whole upload while no backend could"
-    backend.release.set()
-    growth_until_done(pid, base, uploader)
-    holder.join(10)
-    assert holder.held[0].status == 200  # type: ignore[attr-defined]
+    queued_upload(edge, backend, size, bound, upload)
     assert [(a.status, bytes(a.body)) for a in answers] == [(200, b"%d" % size)]
 
 
