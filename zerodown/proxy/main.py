@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import signal
 import socket
@@ -68,9 +69,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "preface (h2c) as HTTP/2; without it the preface gets 400")
     p.add_argument("--no-supervise", action="store_true",
                    help="one process that nothing restarts (by default a supervisor restarts it)")
-    for name, value in vars(d).items():
-        p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value,
-                       metavar=type(value).__name__.upper(), help=f"(default {value})")
+    for f in dataclasses.fields(d):
+        value = getattr(d, f.name)
+        unit = "SECONDS" if isinstance(value, float) else type(value).__name__.upper()
+        p.add_argument("--" + f.name.replace("_", "-"), type=type(value), default=value,
+                       metavar=unit,
+                       help=f"{f.metadata['help']} (default {value!r})")
     return p.parse_args(argv)
 
 
