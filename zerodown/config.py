@@ -262,7 +262,7 @@ drain_timeout: 30s           # longest wait for in-flight requests before a stop
 stop_grace: 10s              # SIGTERM, then SIGKILL after this
 
 strategy:
-  kind: rolling              # in-place | rolling | blue-green | canary
+  kind: rolling              # in-place | rolling | blue-green | canary | ab-test
   max_surge: 1               # extra instances during the deploy (count or "25%")
   max_unavailable: 0         # instances that may be out of service at once
 

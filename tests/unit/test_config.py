@@ -337,3 +337,9 @@ def test_router_host_names_a_host_the_ssh_runtime_reaches(tmp_path):
     [error] = errors_of(BASE + fleet + "router: {kind: haproxy, host: lb1, socket: /s, "
                         "backend: b}\n", file=path)
     assert "router.host: an attached HAProxy (router.socket) is driven where" in error
+
+
+def test_the_starter_file_names_every_strategy_kind():
+    from zerodown.strategies.options import STRATEGIES
+    kind_line = next(line for line in starter_yaml().splitlines() if line.strip().startswith("kind:"))
+    assert set(kind_line.split("#", 1)[1].replace("|", " ").split()) == set(STRATEGIES)

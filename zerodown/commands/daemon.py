@@ -32,8 +32,9 @@ def cmd_controller(args: argparse.Namespace, ctl: Controller) -> int:
     print(f"controller of {status['service']} runs (pid {pid}), API on "
           f"unix:{client.socket_path}")
     if status.get("dashboard"):
-        print(f"dashboard: {status['dashboard']} (with a token: `zerodown token create NAME`, "
-              "then ?token=... once)")
+        # The token in the fragment: a browser never sends it, so no access log keeps it.
+        print(f"dashboard: {status['dashboard']} (open it once as "
+              f"{status['dashboard']}#token=TOKEN, a TOKEN from `zerodown token create NAME`)")
     return 0
 
 
