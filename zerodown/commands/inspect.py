@@ -1,5 +1,5 @@
-"""Commands that only look, on this machine's state: plan, history, logs. None of them changes
-anything. (`status` asks the controller: commands/status.py.)"""
+"""Commands that only look, on this machine's state: plan, history. None of them changes
+anything. (`status` asks the controller: commands/status.py; `logs` is commands/logs.py.)"""
 
 from __future__ import annotations
 

@@ -1,2 +1,2 @@
-"""Where a process runs: this machine (local.py); an SSH host later, behind the same
+"""Where a process runs: this machine (local.py) or an SSH host (ssh.py), behind the same
 zerodown.protocols.Host interface, so a router or runtime asks its host, not /proc."""

@@ -1,4 +1,4 @@
-"""Load balancers made to match a routing table: the `embedded` proxy (HAProxy, nginx later).
+"""Load balancers made to match a routing table: the `embedded` proxy, HAProxy or nginx.
 
     router = router_for(config, state_dir)   # a Router (zerodown.protocols)
 """
