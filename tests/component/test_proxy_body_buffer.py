@@ -41,6 +41,7 @@ class CountingBackend:
         self.port = self.listener.getsockname()[1]
         self.holding = threading.Event()
         self.release = threading.Event()
+        self.heads: list[bytes] = []
         self.socks: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -63,6 +64,7 @@ class CountingBackend:
                         return
                     buf += data
                 head, buf = buf.split(b"\r\n\r\n", 1)
+                self.heads.append(head)
                 if head.startswith(b"GET /hold"):
                     self.holding.set()
                     self.release.wait(60)
@@ -204,6 +206,30 @@ def test_an_http2_upload_queued_behind_a_full_pool_keeps_its_window_shut(edge, b
 
     queued_upload(edge, backend, size, bound, upload)
     assert [(a.status, bytes(a.body)) for a in answers] == [(200, b"%d" % size)]
+
+
+
+def test_http2_uploads_waiting_for_a_connection_do_not_hold_back_the_one_being_sent(edge, backend):
+    """Streams queued behind a full pool keep their own windows shut, not the connection's:
+    eight of them send a window's worth each (2 MiB, more than the connection's window)
+    while the stream that holds the backend's connection still has its body to send; it
+    must get through, and then each queued one (a deadlock until response_timeout when
+    the queued streams' bytes held the connection's window shut)."""
+    window, size = 256 * 1024, 1 * MiB
+    c = H2Client(HOST, edge.port, timeout=20)
+    try:
+        sending = c.request("POST", "/upload", headers=[("content-length", str(size))], end=False)
+        wait_until(lambda: backend.heads, what="the first upload's head at the backend")
+        queued = [c.request("POST", "/upload", headers=[("content-length", str(window))],
+                            end=False) for _ in range(8)]
+        for sid in queued:
+            c.send_body(sid, b"q" * window)
+        c.send_body(sending, b"s" * size)
+        answers = c.wait_all([sending, *queued], timeout=30)
+    finally:
+        c.close()
+    assert [(a.status, bytes(a.body)) for a in answers] == \
+        [(200, b"%d" % size)] + [(200, b"%d" % window)] * 8
 
 
 def close_unanswered(conn, backend) -> None:

@@ -73,6 +73,7 @@ class H2Session:  # an asyncio protocol, and a member of plane.clients (the swee
         self.goaway_at: int | None = None  # last stream id taken, once GOAWAY went out
         self.resets = 0
         self.answered = 0
+        self.credit = 0  # request body bytes taken off the connection, its window not yet reopened
         # What the sweeper reads of every client (dataplane._sweep): never HEAD, so it
         # never closes a session for idleness (the session's own timer does), and
         # begin_stop always announces the close (GOAWAY).
@@ -237,6 +238,27 @@ class H2Session:  # an asyncio protocol, and a member of plane.clients (the swee
         self.loop.call_soon(bridge.release)
         if self.goaway_at is not None and not self.streams:
             self.loop.call_soon(self._close_when_flushed)
+
+    def taken(self, n: int) -> None:
+        """A stream took `n` bytes of body off the connection: the connection's window opens
+        again at once (a quarter of --http2-window at a time), apart from the stream's own,
+        which opens as its backend takes them (open_stream). So a stream waiting for its
+        backend holds back only itself, never the other streams' uploads; what that costs
+        is each open stream's window and --body-buffer-limit, not the connection's."""
+        self.credit += n
+        if self.credit * 4 >= self.plane.settings.http2_window:
+            n, self.credit = self.credit, 0
+            self._open_window(n, None)
+
+    def open_stream(self, sid: int, n: int) -> None:
+        self._open_window(n, sid)
+
+    def _open_window(self, n: int, sid: int | None) -> None:
+        try:
+            self.h2.increment_flow_control_window(n, sid)
+        except (ProtocolError, KeyError):  # the stream or the connection closed meanwhile
+            pass
+        self.want_flush()
 
     def acknowledge(self, sid: int, n: int) -> None:
         try:

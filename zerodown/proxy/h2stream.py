@@ -81,7 +81,9 @@ class Session(Protocol):
 
     def stream_done(self, bridge: StreamBridge) -> None: ...
 
-    def acknowledge(self, sid: int, n: int) -> None: ...
+    def taken(self, n: int) -> None: ...
+
+    def open_stream(self, sid: int, n: int) -> None: ...
 
     def reset(self, sid: int, code: int) -> None: ...
 
@@ -108,7 +110,7 @@ class StreamBridge(asyncio.Transport):
         self.body_left: int | None = None
         self.body_seen = 0
         self.read_paused = False
-        self.unacked = 0          # request body bytes held back from the client's window
+        self.unacked = 0          # request body bytes taken, the stream's window not yet reopened
         self.request_done = False  # the client's END_STREAM came
 
     # -- what the ClientConn calls (asyncio.Transport) -------------------------
@@ -160,7 +162,7 @@ class StreamBridge(asyncio.Transport):
         self.read_paused = False
         if self.unacked:
             n, self.unacked = self.unacked, 0
-            self.session.acknowledge(self.sid, n)
+            self.session.open_stream(self.sid, n)
 
     def set_protocol(self, protocol: Any) -> None:
         raise NotImplementedError("an HTTP/2 stream is not handed to another protocol")
@@ -269,11 +271,12 @@ class StreamBridge(asyncio.Transport):
         client = self.client
         if data and client.state != CLOSED:  # the last chunk comes with END_STREAM (session)
             client.data_received(b"%x\r\n%s\r\n" % (len(data), data) if self.chunked else data)
-        if flow:
-            if self.read_paused:
-                self.unacked += flow
-            else:
-                self.session.acknowledge(self.sid, flow)
+        if flow:  # the connection's window reopens at once, this stream's as its backend takes it
+            self.session.taken(flow)
+            self.unacked += flow
+            if not self.read_paused and self.unacked * 4 >= self.session.plane.settings.http2_window:
+                n, self.unacked = self.unacked, 0
+                self.session.open_stream(self.sid, n)
 
     def release(self) -> None:
         """Take the ClientConn off the plane's books, once its response is done."""
