@@ -67,3 +67,14 @@ def test_every_documented_command_line_parses():
                 build_parser().parse_args(argv)
         except SystemExit as e:
             raise AssertionError(f"a documented command is refused: {line}") from e
+
+
+def test_the_top_help_says_what_every_command_is(capsys):
+    try:
+        cli.main(["--help"])
+    except SystemExit:
+        pass
+    out = capsys.readouterr().out.split("positional arguments:", 1)[1].split("options:", 1)[0]
+    described = {line.split()[0] for line in out.splitlines()
+                 if line.startswith("    ") and not line.startswith("     ") and len(line.split()) > 1}
+    assert set(PUBLIC) <= described, sorted(set(PUBLIC) - described)

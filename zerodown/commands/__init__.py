@@ -22,6 +22,12 @@ STRATEGY_KINDS = ("in-place", "rolling", "blue-green", "canary", "ab-test")
 PUBLIC = ("init", "validate", "up", "deploy", "plan", "status", "pause", "resume", "promote",
           "abort", "rollback", "history", "logs", "down", "controller", "token", "schema",
           "completion", "proxy", "accel", "demo", "hosts")
+PASS_THROUGH_HELP = {
+    "proxy": "run the embedded load balancer on its own, or drive a running one "
+             "(table, deploy, list, services, remove): docs/proxy.md",
+    "accel": "compile the proxy's hot path with mypyc (build), or say if it is in use (status)",
+    "demo": "deploy the example service with every strategy under load, and measure each",
+}
 WATCH_INTERVAL = 1.0
 # Commands of these modules are clients of the controller: func(args).
 CLIENT_MODULES = ("zerodown.commands.status", "zerodown.commands.deploying",
@@ -231,6 +237,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = add("completion", "completion:cmd_completion",
             "print a shell completion script (bash, zsh or fish)")
     p.add_argument("shell", choices=("bash", "zsh", "fish"))
+
+    # Listed so `zerodown --help` says what they are; cli.py hands them their arguments
+    # before this parser runs (each has a parser of its own: `zerodown proxy --help`).
+    for name, text in PASS_THROUGH_HELP.items():
+        if only is None:
+            sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
