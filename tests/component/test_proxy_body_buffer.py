@@ -264,3 +264,67 @@ def test_a_body_over_the_retry_limit_is_not_kept_even_when_it_came_while_queued(
         assert b"PUT /small" in going.received() and b"PUT /small" in good.received()
     finally:
         proxy.cleanup()
+
+
+class GoneMidBody:
+    """A backend that reads a request's head, none of its body, and closes (a reset: the
+    body unread) once `gone` is set: a backend dying while a large upload streams to it."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server((HOST, 0))
+        self.port = self.listener.getsockname()[1]
+        self.gone = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        sock, _ = self.listener.accept()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        self.gone.wait(30)
+        sock.close()
+
+    def close(self) -> None:
+        self.gone.set()
+        self.listener.close()
+
+
+def test_an_upload_its_backend_stopped_reading_is_read_and_dropped_after_the_502(edge):
+    """The backend stops reading an upload (the proxy stops reading its client: the
+    backend connection's flow control), then dies: the 502 is followed by a lingering
+    close that reads and drops the rest of the body, so the client, still sending,
+    finishes and reads its answer (the client stayed paused: its send hung until the
+    proxy reset the connection, with the answer unread)."""
+    backend = GoneMidBody()
+    edge.apply(table_of(next(edge.versions), ("v1", 100, [backend])))
+    size = 16 * MiB
+    sent = [0]
+    outcome: list = []
+
+    def upload() -> None:
+        try:
+            with socket.create_connection((HOST, edge.port), timeout=10) as s:
+                s.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % size)
+                for _ in range(size // len(PIECE)):
+                    s.sendall(PIECE)
+                    sent[0] += len(PIECE)
+                answer = b""
+                while chunk := s.recv(65536):
+                    answer += chunk
+                outcome.append(answer)
+        except OSError as e:
+            outcome.append(e)
+
+    uploader = threading.Thread(target=upload)
+    uploader.start()
+    try:
+        peak_growth(edge.serving_pid(), 0, sent, size)
+        assert sent[0] < size, "the backend never stopped reading"
+        backend.gone.set()
+        uploader.join(20)
+        assert not uploader.is_alive()
+        assert outcome and isinstance(outcome[0], bytes), outcome
+        assert outcome[0].startswith(b"HTTP/1.1 502 "), outcome[0][:100]
+    finally:
+        backend.close()

@@ -147,6 +147,7 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
             if client.write_paused:  # paused for this client's sake: not for the next one
                 self.transport.resume_reading()
             if self.write_paused:  # the client was paused for ours: let it go on
+                client.paused = False
                 client.transport.resume_reading()
             status, keep, pool = self.status, self.keep, self.pool
             now = client.clock()
@@ -180,15 +181,22 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
         else:  # mid-response: the end of a close-delimited body, or a truncation
             client.upstream_eof(self)
 
-    def pause_writing(self) -> None:  # a slow backend slows the client sending it a body
+    # A slow backend slows the client sending it a body. The client's `paused` says so
+    # too: should this connection go away before it drains, whoever answers the client
+    # next reads on (exchange._next_request, _linger), where it stayed paused for good.
+    def pause_writing(self) -> None:
         self.write_paused = True
-        if self.client is not None:
-            self.client.transport.pause_reading()
+        client = self.client
+        if client is not None:
+            client.paused = True
+            client.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        if self.client is not None:
-            self.client.transport.resume_reading()
+        client = self.client
+        if client is not None:
+            client.paused = False
+            client.transport.resume_reading()
 
 
 class BackendPool:
