@@ -280,7 +280,9 @@ WORDS: W = {
     "strategy.match": ("canary and ab-test: requests matching a rule always reach the new "
                        "revision, whatever the weight.", [{"header": "X-Canary", "equals": "1"}]),
     "strategy.sticky": ("canary and ab-test: how a user keeps to one side of the split "
-                        "(ab-test default: a cookie `zerodown_ab` the proxy sets, 30 days).",
+                        "(ab-test default: a cookie `zerodown_ab` the proxy sets, 30 days; "
+                        "`{max_age: 3600}` alone tunes that default, a `mode` or `name` "
+                        "says the whole sticky).",
                         {"mode": "header", "name": "X-User-Id"}),
     "strategy.analysis": ("canary: a background analysis through every step; the canary is "
                           "promoted only once it passed.", {"max_success_rate_drop": 0.01}),

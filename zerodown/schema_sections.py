@@ -73,17 +73,23 @@ class Section:
             if key not in allowed:
                 ctx.error(join(path, key), f"unknown key {shown(key)}{suggest(key, allowed)}")
 
-    def values(self, ctx: Context, data: Any, path: str) -> dict[str, Any]:
-        """Parsed values for every field (defaults where missing or invalid)."""
+    def values(self, ctx: Context, data: Any, path: str, base: Any = None) -> dict[str, Any]:
+        """Parsed values for every field (defaults where missing or invalid; with `base`,
+        a value of this section, its values where missing)."""
         out: dict[str, Any] = {}
         for key, kind in self.fields.items():
-            default = self._defaults.get(key)
+            default = getattr(base, key) if base is not None else self._defaults.get(key)
             if key not in data:
                 if default is dataclasses.MISSING:
                     ctx.error(join(path, key), "is required")
                 out[key] = None if default is dataclasses.MISSING else default
                 continue
             try:
+                if isinstance(kind, Section) and kind.tunes(default, data[key]):
+                    # `sticky: {max_age: 3600}` where the default is a whole Sticky: that
+                    # default, tuned (`--set strategy.sticky.max_age=3600` on an A/B test)
+                    out[key] = kind(ctx, data[key], join(path, key), base=default)
+                    continue
                 out[key] = (kind.parse(data[key]) if isinstance(kind, Kind)
                             else kind(ctx, data[key], join(path, key)))
             except Invalid as e:
@@ -91,7 +97,14 @@ class Section:
                 out[key] = None if default is dataclasses.MISSING else default
         return out
 
-    def __call__(self, ctx: Context, data: Any, path: str) -> Any:
+    def tunes(self, default: Any, data: Any) -> bool:
+        """Whether `data` only tunes `default`, a whole value of this section: it names
+        none of the keys that say what the value is (those without a default). One that
+        names any says it whole: `sticky: {mode: header}` needs its `name` too."""
+        return isinstance(default, self.cls) and isinstance(data, dict) and not any(
+            self._defaults.get(k) is dataclasses.MISSING for k in data)
+
+    def __call__(self, ctx: Context, data: Any, path: str, base: Any = None) -> Any:
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -99,7 +112,7 @@ class Section:
             data = {}
         self.unknown_keys(ctx, data, path)
         errors = len(ctx.errors)
-        value = self.cls(**self.values(ctx, data, path))
+        value = self.cls(**self.values(ctx, data, path, base))
         problem = self.check(value) if self.check and len(ctx.errors) == errors else None
         if problem:
             ctx.error(path, problem)

@@ -76,5 +76,6 @@ def test_the_top_help_says_what_every_command_is(capsys):
         pass
     out = capsys.readouterr().out.split("positional arguments:", 1)[1].split("options:", 1)[0]
     described = {line.split()[0] for line in out.splitlines()
-                 if line.startswith("    ") and not line.startswith("     ") and len(line.split()) > 1}
+                 if line.startswith("    ") and not line.startswith("     ")
+                 and len(line.split()) > 1}
     assert set(PUBLIC) <= described, sorted(set(PUBLIC) - described)

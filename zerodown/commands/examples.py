@@ -17,7 +17,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                "zerodown deploy v3 --strategy canary --steps '10,pause 30s,50'",
                "zerodown deploy v3 --strategy in-place --batch-size 50%",
                "zerodown deploy v3 --strategy ab-test --split 20 --detach",
-               "zerodown deploy v3 --set strategy.preview_header=X-Preview"),
+               "zerodown deploy v3 --strategy blue-green --set strategy.preview_header=X-Preview"),
     "plan": ("zerodown plan v2 --strategy canary --steps '10,pause 30s,50,pause'",
              "zerodown plan v2 --json",
              "zerodown plan v2 --strategy canary "
