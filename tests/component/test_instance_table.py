@@ -140,3 +140,34 @@ def test_launch_records_the_boot_it_started_in(tmp_path):
         assert entry["boot"] == instances.boot_id() and len(entry["boot"]) == 36
     finally:
         terminate(entry["pid"], entry["start_time"], 1, "sleeper")
+
+
+def test_adopt_writes_the_registry_only_when_it_changed_something(tmp_path, monkeypatch):
+    """Every deployment begins with an adopt on each host: with nothing to forget or
+    recover it must not rewrite (and sync) the registry; a dead record, or a pid found by
+    the marks, is saved at once."""
+    table = InstanceTable(tmp_path)
+    table.claim("shop-r1-s0", RECORD, "127.0.0.1")
+    live = table.launch("shop-r1-s0", SLEEPER, str(tmp_path), {}, "test")
+    table.claim("shop-r1-s1", RECORD, "127.0.0.1")  # an intent whose process never ran
+    table.claim("shop-r1-s2", RECORD, "127.0.0.1")
+    marks = {MARK_INSTANCE: "shop-r1-s2", MARK_STATE: str(table.state_dir)}
+    unwritten = spawn(SLEEPER, cwd=str(tmp_path), env={**os.environ, **marks},
+                      log_path=tmp_path / "x.log", banner="test")  # its pid never written
+    saved = []
+    save = instances.Registry.save
+    monkeypatch.setattr(instances.Registry, "save",
+                        lambda self, entries: saved.append(dict(entries)) or save(self, entries))
+    try:
+        found = table.adopt("shop")
+        assert sorted(e["pid"] for e in found) == sorted([live["pid"], unwritten.pid])
+        assert len(saved) == 1 and set(saved[0]) == {"shop-r1-s0", "shop-r1-s2"}, \
+            "the dead intent dropped and the recovered pid kept, in one write"
+        assert table.registry.load()["shop-r1-s2"]["pid"] == unwritten.pid
+        assert [e["pid"] for e in table.adopt("shop")] == [live["pid"], unwritten.pid]
+        assert table.adopt("other") == []
+        assert len(saved) == 1, "nothing changed: no rewrite"
+    finally:
+        terminate(live["pid"], live["start_time"], 1, "sleeper")
+        unwritten.kill()
+        unwritten.wait()
