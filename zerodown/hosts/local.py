@@ -10,7 +10,9 @@ through this; an SSH host will provide the same interface for another machine.
 
 from __future__ import annotations
 
+import math
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -167,12 +169,44 @@ def terminate(pid: int, started: int, grace: float, what: str) -> None:
 
 
 def wait_gone(pid: int, started: int, timeout: float) -> bool:
+    """Has the process `pid` started at `started` ended within `timeout` seconds?
+
+    Waits on a pidfd (Linux >= 5.3; it works for processes that are not our children),
+    which becomes readable the moment the process exits, instead of looking every POLL:
+    a deployment ends when its last old instance has exited, so the up to 20 ms a look
+    came late were on its critical path. The pidfd is opened before the identity check,
+    so if `pid` is still ours then, the pidfd names our process and not a later one
+    with the same number. Without pidfds (or if one says ready while the process still
+    runs) it looks every POLL as before."""
     deadline = time.monotonic() + timeout
-    while running(pid, started):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(POLL)
-    return True
+    fd = _pidfd(pid)
+    try:
+        while running(pid, started):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if fd is None:
+                time.sleep(min(POLL, left))
+            elif _readable(fd, left) and running(pid, started):
+                os.close(fd)  # ready yet still there: look every POLL, never spin on it
+                fd = None
+        return True
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfds here, or the process is gone already
+        return None
+
+
+def _readable(fd: int, timeout: float) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(1, math.ceil(timeout * 1000))))
 
 
 def _signal_group(pid: int, sig: int) -> None:
