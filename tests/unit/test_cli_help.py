@@ -79,3 +79,16 @@ def test_the_top_help_says_what_every_command_is(capsys):
                  if line.startswith("    ") and not line.startswith("     ")
                  and len(line.split()) > 1}
     assert set(PUBLIC) <= described, sorted(set(PUBLIC) - described)
+
+
+def test_every_option_of_every_command_is_in_the_readme_or_docs():
+    import argparse
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[2]
+    text = "".join(p.read_text() for p in [repo / "README.md", *(repo / "docs").glob("*.md")])
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = sorted(f"{name} {option}" for name, parser in sub.choices.items()
+                     for action in parser._actions if action.help != argparse.SUPPRESS
+                     for option in action.option_strings
+                     if option.startswith("--") and option != "--help" and option not in text)
+    assert not missing, f"not in README.md nor docs/: {missing}"
