@@ -32,6 +32,9 @@ def read_bounded(path: str) -> str:
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_BYTES + 1)
+    except FileNotFoundError as e:
+        raise ConfigError(f"cannot read configuration: {e.strerror}; `zerodown init` writes a "
+                          "starter one here, -f FILE names another", file=str(path)) from None
     except OSError as e:
         raise ConfigError(f"cannot read configuration: {e.strerror or e}", file=str(path)) from None
     if len(raw) > MAX_BYTES:

@@ -132,8 +132,15 @@ def test_files_that_are_not_a_mapping(text, expected):
 
 
 def test_a_missing_file_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match=r"nope.yaml: cannot read configuration"):
+    with pytest.raises(ConfigError, match=r"nope.yaml: cannot read configuration") as e:
         load_config(str(tmp_path / "nope.yaml"))
+    assert "`zerodown init` writes a starter one here, -f FILE names another" in str(e.value)
+
+
+def test_an_unreadable_file_is_not_told_to_init(tmp_path):
+    with pytest.raises(ConfigError, match=r"cannot read configuration: Is a directory") as e:
+        load_config(str(tmp_path))
+    assert "zerodown init" not in str(e.value)
 
 
 def test_overrides_are_yaml_values_and_validated_the_same_way():
