@@ -118,6 +118,9 @@ def bind_admin(spec: str, token: str | None) -> socket.socket:
         old = os.umask(0o177)  # the admin socket is for its owner only
         try:
             sock.bind(path)
+        except OSError as e:
+            sock.close()
+            raise UsageError(f"cannot listen on unix:{path}: {e.strerror}") from None
         finally:
             os.umask(old)
         sock.listen(128)
@@ -137,8 +140,21 @@ class Listeners:
     services: dict | None = None  # the other services (services.py); None: the saved ones
 
 
+def make_folders(args: argparse.Namespace) -> None:
+    """The folders of --state and of a unix --admin socket, made (for their owner only)
+    when missing: `--admin unix:/tmp/zd/admin.sock` works without a mkdir first."""
+    paths = [args.state] + ([args.admin[5:]] if args.admin.startswith("unix:") else [])
+    for path in paths:
+        folder = os.path.dirname(os.path.abspath(path))
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"cannot make the folder of {path}: {folder}: {e.strerror}") from None
+
+
 def open_listeners(args: argparse.Namespace) -> Listeners:
     """Take the sockets over from a proxy running with this state file, else bind them."""
+    make_folders(args)
     inherited = handover.take_over(handover_path(args))
     if inherited:
         return Listeners(inherited.listen, inherited.admin, inherited.table, inherited,
