@@ -81,3 +81,26 @@ print(stamper._forked, os.path.exists(f"/proc/{pid}"))
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=30)
     assert done.stdout.split() == ["[]", "False"], done.stdout + done.stderr
+
+
+def test_an_exited_instances_last_lines_are_in_its_log_once_settled(tmp_path):
+    """A crash's reason is in the instance's last lines: read after it exited, they may still
+    be in the pipe (the stamper starts after the instance, slower on a busy machine) —
+    settle_log waits for the stamper to write them (a CI run read the tail without them)."""
+    import threading
+    from zerodown.hosts import local
+    log = tmp_path / "i.log"
+    script = "import sys\nprint('crashing on purpose')\nsys.exit(3)"
+    done = threading.Event()
+    other = threading.Thread(target=done.wait)  # as in the controller: the stamper is a
+    other.start()                                 # new interpreter, not a fork
+    try:
+        proc = local.spawn([sys.executable, "-S", "-c", script], cwd=str(tmp_path), env=None,
+                           log_path=log, banner="t", stamp=True)
+    finally:
+        done.set()
+        other.join()
+    assert proc.wait(10) == 3
+    local.settle_log(log)
+    assert local.tail(log, 1)[0].endswith("crashing on purpose")
+    local.forget(proc.pid)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from http.client import HTTPConnection
+import os
+import random
 import socket
 import time
 from dataclasses import dataclass
@@ -10,10 +12,34 @@ from dataclasses import dataclass
 HOST = "127.0.0.1"
 
 
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Below the kernel's ephemeral range: a port the OS picks (bind to 0) is also one it
+# may give the next outgoing connection's local end (load generators, a proxy's backend
+# connections) before the test's server binds it — a CI run lost a test to that
+# ("Address already in use"). Random, so test processes running at once rarely meet.
+_PICK = random.Random(os.urandom(16))
+_RANGE = (max(1024, _ephemeral_low() - 12000), _ephemeral_low())
+
+
 def free_port(host: str = HOST) -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
+    """A TCP port nobody is bound to right now, outside the kernel's ephemeral range."""
+    for _ in range(100):
+        port = _PICK.randrange(*_RANGE)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
+        s.bind((host, 0))  # that range is full: the OS's pick
         return s.getsockname()[1]
 
 

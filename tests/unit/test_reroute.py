@@ -3,10 +3,10 @@ says (ClientConn.reroute): its revision's backends there, and when every one of 
 is ejected, another revision's — as a new request would — never a 503 while a
 backend is left."""
 
-from types import SimpleNamespace
-
 from tests.unit.test_upstream_connect import FrozenLoop, Plane, Transport
+from zerodown.model import RoutingTable
 from zerodown.proxy.exchange import WAIT
+from zerodown.proxy.routing import Routes
 from zerodown.proxy.server import ClientConn
 from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.upstream import BackendPool, RevisionTarget
@@ -30,7 +30,7 @@ def test_a_rerouted_request_whose_revision_is_all_ejected_goes_to_another_revisi
                                                ProxySettings(max_conns_per_backend=0))
     leaving, ejected, other = pool("a", "v1", 9), pool("b", "v1", 10), pool("c", "v2", 11)
     ejected.ejected_until = loop.time() + 30
-    plane.routes = SimpleNamespace(targets={"v1": RevisionTarget("v1", [(ejected, 1)]),
+    plane.routes = Routes(RoutingTable(0), {"v1": RevisionTarget("v1", [(ejected, 1)]),
                                             "v2": RevisionTarget("v2", [(other, 1)])})
     plane.fallback_pool = lambda target, now, exclude: other if target is not None else None
     client = queued_client(plane, leaving)

@@ -6,9 +6,9 @@ connect callback runs. That connection must never carry the request — it
 would wait for an answer that cannot come — the request goes elsewhere.
 """
 
-from types import SimpleNamespace
-
+from zerodown.model import RoutingTable
 from zerodown.proxy.exchange import WAIT
+from zerodown.proxy.routing import Routes
 from zerodown.proxy.server import ClientConn
 from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.upstream import BackendPool, RevisionTarget, UpstreamConn
@@ -28,7 +28,7 @@ class Plane:
         self.refused_initials = bytes(256)
         self.client_limit = 1000
         self.forwarded_proto = b"\r\nX-Forwarded-Proto: http\r\n"  # as exchange.Plane declares
-        self.routes = SimpleNamespace(targets={})  # the table in force: a retry goes by it
+        self.routes = Routes(RoutingTable(0), {})  # the table in force (a real one: the compiled proxy checks types)
 
     def fallback_pool(self, target, now, exclude):
         return None

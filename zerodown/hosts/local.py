@@ -30,6 +30,7 @@ POLL = 0.02          # how often a waiting loop looks again
 
 _children: dict[int, subprocess.Popen] = {}  # spawned here, so they can be reaped
 _children_lock = threading.Lock()
+_stampers: dict[str, int] = {}  # log path -> pid of the stamper writing it (settle_log)
 
 
 def proc_stat(pid: int) -> list[bytes] | None:
@@ -112,7 +113,10 @@ def _spawn_stamped(argv: list[str], cwd: str | None, env: dict[str, str] | None,
         os.close(write)
         write = -1
         try:
-            stamper.start(read, log)
+            _stampers[log.name] = stamper.start(read, log)  # start() reaped the ended:
+            for path, pid in list(_stampers.items()):  # a long-lived agent forgets them
+                if not stamper.tracked(pid):
+                    del _stampers[path]
         except OSError:
             # no reader: the instance would die of SIGPIPE at its first line, unrecorded
             _signal_group(proc.pid, signal.SIGKILL)
@@ -123,6 +127,14 @@ def _spawn_stamped(argv: list[str], cwd: str | None, env: dict[str, str] | None,
         if write != -1:
             os.close(write)
     return proc
+
+
+def settle_log(path: Path | str, timeout: float = 1.0) -> None:
+    """Let the stamper writing `path` (started here) finish, for at most `timeout`: call it
+    once the instance has exited, before reading its last lines."""
+    pid = _stampers.pop(str(path), None)
+    if pid is not None:
+        stamper.wait(pid, timeout)
 
 
 def exit_code(pid: int) -> int | None:

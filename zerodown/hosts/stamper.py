@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from typing import IO
 
 STAMPER = r"""
@@ -76,6 +77,35 @@ def reap() -> None:
             done = pid
         if done:
             _forked.remove(pid)
+
+
+def tracked(pid: int) -> bool:
+    """Is `pid` a stamper started here that was not seen to end yet?"""
+    return pid in _forked or any(p.pid == pid for p in _execed)
+
+
+def wait(pid: int, timeout: float) -> None:
+    """Wait up to `timeout` for the stamper `pid` (started here) to end: once its instance
+    exited, the instance's last lines may still be in the pipe or not yet read at all (the
+    stamper started after the instance, slower on a busy machine), and a crash's reason is
+    in them."""
+    deadline = time.monotonic() + timeout
+    for proc in _execed:
+        if proc.pid == pid:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            return
+    while pid in _forked and time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _forked.remove(pid)
+            return
+        time.sleep(0.005)
 
 
 def _fork(read: int, log_fd: int) -> int:

@@ -20,7 +20,7 @@ from typing import cast
 from zerodown.config import AppConfig, HealthConfig, ServiceConfig
 from zerodown.errors import ConfigError, RuntimeFailure
 from zerodown.hosts.instances import InstanceTable
-from zerodown.hosts.local import exit_code, running, tail
+from zerodown.hosts.local import exit_code, running, settle_log, tail
 from zerodown.model import Instance, InstanceRef, Revision, Slot
 from zerodown.runtimes.health import probe
 from zerodown.runtimes.release import (argv_of, check_release, folder, instance_env, instance_of,
@@ -128,6 +128,8 @@ class LocalRuntime:
                else f"process was killed by signal {-code}" if code is not None
                else f"process (pid {entry['pid']}) is gone (exit code unknown: "
                     f"an earlier controller started it)")
+        if code is not None:
+            settle_log(self.log_dir / f"{instance.id}.log")  # its last lines say why
         return f"{how}; {self._tail(instance.id)}"
 
     def _tail(self, name: str) -> str:
