@@ -15,7 +15,7 @@ host whatever the policy, so it still ends with traffic on the stable revision.
 `skipped_hosts` says which hosts the latest deployment went on without: their instances
 outside the table are shown as `skipped` by `status` (still running what they ran), not
 "draining", until the next deployment replaces them; an instance the skipped deployment
-meant to start there and never did is dropped once the host answers (runner._reconcile).
+meant to start there and never did is dropped once the host answers (reconciling.py).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def policy_for(phase: Phase, configured: str) -> str:
 
 
 def handle(engine, d, error: HostFailure, index: int | None, changes: Sequence) -> None:
-    """Pause `d` naming the host, or go on without the host's slots (engine._fail calls it)."""
+    """Pause `d` naming the host, or go on without the host's slots (replanning.fail calls it)."""
     store, service = engine.store, engine.service
     configured = engine._config(d.to_revision).on_host_failure
     policy = policy_for(d.phase, configured)

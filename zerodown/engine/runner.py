@@ -15,8 +15,9 @@ through the store (Store.signal); the process running the deployment holds
 the service's lock file and sees them by polling the store. When it is gone,
 whoever calls run() next takes over.
 
-This file is the run loop (what runs next, and what a failure, abort or
-promote turns the plan into); each kind of step is executed by steps.py.
+This file is the run loop (what runs next); what a failure, abort or promote
+turns the plan into is replanning.py, reconciling instances with the store
+reconciling.py, and each kind of step is executed by steps.py.
 """
 
 from __future__ import annotations
@@ -33,26 +34,20 @@ from typing import Callable, Iterator, Sequence
 import yaml
 
 from zerodown.config import ServiceConfig, apply_overrides, parse_config
-from zerodown.engine import host_failure, lifecycle, shadowing
-from zerodown.engine.health import HealthError
-from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError, promoted, teardown
+from zerodown.engine import lifecycle, reconciling, replanning
+from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError
 from zerodown.engine.monitor import BackgroundAnalysis, background_spec
 from zerodown.engine.proof_recorder import ProofRecorder
 from zerodown.engine.steps import (DRAIN_POLL, POLL, STEPS, AnalysisFailed, Inconclusive,
                                    RefusedStep)
-from zerodown.engine.store import (Change, Deployment, DeploymentConflict, PlanMoved, Store,
-                                   StoreUnavailable)
-from zerodown.engine.recovery import recover, still_routed
-from zerodown.errors import (HostFailure, RouterError, RouterUnavailable, StaleTableError,
-                             UsageError, ZerodownError)
-from zerodown.hooks import HookFailed
-from zerodown.model import (Instance, InstanceRef, Revision, RoutingTable, Slot, fleet_hosts,
-                            silent_host)
-from zerodown.plan import Analyze, Pause, Plan, PlanError, Shadow, Step
+from zerodown.engine.store import Deployment, DeploymentConflict, PlanMoved, Store, StoreUnavailable
+from zerodown.engine.recovery import recover
+from zerodown.errors import StaleTableError, UsageError, ZerodownError
+from zerodown.model import InstanceRef, Revision, RoutingTable, Slot
+from zerodown.plan import Analyze, Plan
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.schema import Invalid, version_label
-from zerodown.strategies import (abort_plan, plan_for, refuse_downtime, rollback_plan,
-                                 target_for)
+from zerodown.strategies import plan_for, refuse_downtime, rollback_plan, target_for
 from zerodown.strategies.options import StrategyConfig
 
 # Step executors and their errors live in steps.py; these names are imported from here too.
@@ -228,7 +223,7 @@ class Engine:
             raise ZerodownError(f"deployment {id} is not of {self.service}")
         with self._lock(), self._background(id), ProofRecorder(self, id):
             self.hung = set()  # what a drain learnt of a revision holds for this deployment
-            self._reconcile()  # whoever ran it before may have died in the middle of a step
+            reconciling.reconcile(self)  # whoever ran it before may have died mid-step
             while True:
                 if self.store.replaced():
                     raise StoreUnavailable(
@@ -250,7 +245,7 @@ class Engine:
                     raise
                 except ZerodownError as e:
                     try:
-                        self._fail(self.store.deployment(id), e)
+                        replanning.fail(self, self.store.deployment(id), e)
                     except (PlanMoved, PhaseError):
                         continue  # aborted from elsewhere meanwhile: the abort decides
 
@@ -274,7 +269,7 @@ class Engine:
             # not synced by itself: the first step's act is preceded by a synced commit
             self.store.set_phase(d.id, Phase.RUNNING, "started", durable=False)
         elif d.phase in PLAN_OF and d.plan_kind != PLAN_OF[d.phase]:
-            self._replan(d)
+            replanning.replan(self, d)
         elif d.step is None:
             # synced with the proof written next (ProofRecorder); without a proof it stays
             # unsynced, like any record no act follows (engine/store.py)
@@ -299,74 +294,13 @@ class Engine:
     def reconcile(self) -> None:
         """Adopt the instances the store owns; stop the ones it does not (orphans)."""
         with self._lock():
-            self._reconcile()
+            reconciling.reconcile(self)
 
     def recover(self) -> str | None:
         """If the store lost the service while it serves: rebuild it (engine/recovery.py)."""
         return recover(self.store, self.service,
                        {"file": self.config.file, "source": self.config.source},
                        self.runtime, self.router)
-
-    def _reconcile(self) -> None:
-        self.recover()
-        found = self.runtime.adopt(self.service)  # before reading rows: see Start's intents
-        rows = self.store.instances(self.service, live=True)
-        changes, events, orphans = [], [], []
-        silent = getattr(found, "unreachable", {})  # hosts that did not answer: their
-        if silent:  # instances are neither adopted nor taken for gone
-            hosts = fleet_hosts(self.config.runtime)
-            rows = {ref: row for ref, row in rows.items()
-                    if silent_host(found, hosts, ref.slot.index) is None}
-            events += [("host.unreachable", f"host {host} did not answer; its instances "
-                        f"were left as they are: {why}") for host, why in sorted(silent.items())]
-        unowned = [i for i in found if i.ref not in rows]
-        try:
-            kept, why = {i.ref for i in still_routed(self.router, unowned)}, "it routes to it"
-        except RouterError as e:  # cannot tell: stopping could take users' only backends
-            kept, why = {i.ref for i in unowned}, f"it cannot say whether it routes to it ({e})"
-        for inst in found:
-            row = rows.get(inst.ref)
-            if row is None and inst.ref in kept:
-                events.append(("instance.kept", f"not stopping {inst.id} at {inst.address}: the "
-                               f"state store does not own it, but the load balancer: {why}"))
-            elif row is None:
-                orphans.append(inst)
-                events.append(("instance.orphan", f"stopping {inst.id} at {inst.address}: it "
-                               "runs, but the state store does not own it"))
-            elif (row.address, row.pid) != (inst.address, inst.pid):
-                changes.append(Change(inst.ref, row.state, inst))
-                events.append(("instance.adopted", f"adopted {inst.id} at {inst.address}"))
-        running = {i.ref for i in found}
-        events += [("instance.missing", f"instance {ref.name(self.service)} is {row.state} "
-                    "but not running") for ref, row in rows.items()
-                   if ref not in running and row.state in ("healthy", "routed")]
-        # Out of the table and no longer running (stopped just before a crash, or died
-        # while kept for a rollback): stopped, so no plan counts on it as a way back.
-        changes += [Change(ref, "stopped") for ref, row in rows.items()
-                    if ref not in running and row.state in ("healthy", "draining")]
-        # An intent whose instance never started (its host stopped answering mid-start, or
-        # a crash mid-spawn): its host answers and runs nothing for it, so it goes. A Start
-        # step run again writes its intent again.
-        never = [ref for ref, row in rows.items()
-                 if ref not in running and row.state == "starting" and row.address is None]
-        changes += [Change(ref, "stopped") for ref in never]
-        events += [("instance.never_started", f"instance {ref.name(self.service)} was to be "
-                    "started but never was; its intent is dropped") for ref in never]
-        if changes or events:
-            self.store.set_instances(self.service, changes, events)  # written before acted on
-        for inst in orphans:
-            self._drain_then_stop(inst)
-
-    def _drain_then_stop(self, inst: Instance) -> None:
-        """An orphan may have been routed until a moment ago (a store lost mid-deployment):
-        its in-flight requests finish first, within drain_timeout."""
-        deadline = self.clock.now() + self.config.drain_timeout
-        try:
-            while not self.router.drained(inst.id) and self.clock.now() < deadline:
-                self.clock.sleep(DRAIN_POLL)
-        except RouterError:
-            pass  # no load balancer to ask: nothing reaches it through one
-        self.runtime.stop(inst, self.config.stop_grace)
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -399,64 +333,7 @@ class Engine:
             raise _Interrupted(d.phase)
         return d
 
-    # --- failure, abort, promote: a new plan from the cursor on ----------------------
-
-    def _fail(self, d: Deployment, error: ZerodownError) -> None:
-        msg = str(error)
-        changes = [Change(error.ref, "failed")] if isinstance(error, HealthError) else []
-        index = d.cursor if d.step is not None else None
-        try:
-            if d.phase is Phase.PENDING or (d.phase in (Phase.ROLLING_BACK, Phase.ABORTING)
-                                            and not isinstance(error, HostFailure)):
-                self.store.fail_step(d.id, index, msg, Phase.FAILED, changes)
-            elif isinstance(error, Inconclusive) and self._exposed(d):
-                self._settle_routing()  # undecided with users on it: back to the proven side
-                self.store.replan(d.id, d.cursor, self._undo(d, abort=True), "abort",
-                                  f"undecided: {msg}", Phase.ABORTING, msg, changes)
-            elif isinstance(error, HostFailure):  # neither rolled back nor failed through it
-                host_failure.handle(self, d, error, index, changes)
-            elif d.on_failure == "pause" or isinstance(error, (Inconclusive, RouterUnavailable)):
-                # a data plane that does not answer cannot be rolled back through either:
-                # hold everything as it is; `zerodown resume` goes on once it answers
-                self.store.fail_step(d.id, index, msg, Phase.PAUSED, changes)
-            else:
-                abort = isinstance(error, (HookFailed, AnalysisFailed))  # judged bad: at once
-                self._settle_routing()
-                self.store.replan(d.id, d.cursor, self._undo(d, abort=abort),
-                                  "abort" if abort else "rollback", f"failed: {msg}",
-                                  Phase.ABORTING if abort else Phase.ROLLING_BACK, msg, changes)
-        except (PlanMoved, PhaseError):
-            raise  # another process changed the phase: run() looks again
-        except RouterUnavailable as e:  # rolling back needs the data plane too: hold
-            self.store.fail_step(d.id, index, f"{msg}; not rolled back, paused: {e}",
-                                 Phase.PAUSED if d.phase in (Phase.RUNNING, Phase.PROMOTING)
-                                 else Phase.FAILED, changes)
-        except ZerodownError as e:  # anything else: failed and said so, never left running
-            self.store.fail_step(d.id, index, f"{msg}; cannot roll back: {e}", Phase.FAILED, changes)
-
-    def _exposed(self, d: Deployment) -> bool:
-        """Does the table in force give users' traffic (a weight) to d's new revision?"""
-        route = self.store.routing(self.service).table.revision(f"r{d.to_revision}")
-        return route is not None and route.weight > 0 and d.from_revision is not None
-
-    def _replan(self, d: Deployment) -> None:
-        kind = PLAN_OF[d.phase]
-        self._settle_routing()
-        if isinstance(d.step, Shadow):  # promoted or aborted in it (perhaps while no
-            shadowing.stop(self.router)  # controller ran): the copying ends with the step
-        record = self.store.step_record(d.id, d.cursor)
-        started = record is not None and record.in_progress
-        try:
-            if kind == "promote":  # a pause in progress is skipped; any other step runs again
-                skip = started and isinstance(d.step, (Pause, Analyze, Shadow))
-                steps = promoted(d.steps[d.cursor + skip:])
-            else:
-                steps = self._undo(d, abort=kind == "abort")
-        except PlanError as e:
-            self.store.fail_step(d.id, None, f"cannot {kind}: {e}", Phase.FAILED)
-            return
-        self.store.replan(d.id, d.cursor, steps, kind, {"promote": "promoted", "abort": "aborted",
-                                                        "rollback": "rolling back"}[kind])
+    # --- the table in force (replanning.py plans from it) -----------------------------
 
     def _settle_routing(self) -> None:
         """Make the router serve the last confirmed table before planning from it.
@@ -485,22 +362,6 @@ class Engine:
                 raise
             table = self.store.take_authority(self.service, table, e.in_force)
             return table, self.router.apply(table)
-
-    def _undo(self, d: Deployment, abort: bool) -> tuple[Step, ...]:
-        """Steps back to the revision that served before `d`, from what runs now."""
-        state = self.store.service_state(self.service)
-        if d.from_revision is None:
-            return teardown(state)
-        target = target_for(self._config(d.from_revision), d.from_revision)
-        moments = self._config(d.to_revision).hooks.moments()
-        if abort:
-            try:
-                return abort_plan(state, target, moments).steps
-            except PlanError:
-                pass  # the stable revision no longer serves: go back by the strategy's rules
-        # Undoing is never refused: staying on a failed revision is no better.
-        return rollback_plan(self._strategy(d.to_revision, d.strategy), state, target,
-                             moments, allow_downtime=True).steps
 
     # --- revisions as their snapshot recorded them ------------------------------------
 

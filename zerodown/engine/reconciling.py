@@ -1,0 +1,80 @@
+"""Reconciling what runs with what the store owns, before a deployment acts (runner.Engine).
+
+The runtime is asked what runs (`adopt`); an instance the store owns is adopted
+(its address and pid written back), one it does not own is an orphan and is
+drained and stopped, unless the load balancer still routes to it (a store lost
+mid-deployment: stopping it could take users' only backends). Hosts that do not
+answer keep their instances as recorded; an intent whose instance never started
+is dropped. Written to the store before any stop. `engine` is the runner.Engine.
+"""
+
+from __future__ import annotations
+
+from zerodown.engine.recovery import still_routed
+from zerodown.engine.steps import DRAIN_POLL
+from zerodown.engine.store import Change
+from zerodown.errors import RouterError
+from zerodown.model import Instance, fleet_hosts, silent_host
+
+
+def reconcile(engine) -> None:
+    engine.recover()
+    found = engine.runtime.adopt(engine.service)  # before reading rows: see Start's intents
+    rows = engine.store.instances(engine.service, live=True)
+    changes, events, orphans = [], [], []
+    silent = getattr(found, "unreachable", {})  # hosts that did not answer: their
+    if silent:  # instances are neither adopted nor taken for gone
+        hosts = fleet_hosts(engine.config.runtime)
+        rows = {ref: row for ref, row in rows.items()
+                if silent_host(found, hosts, ref.slot.index) is None}
+        events += [("host.unreachable", f"host {host} did not answer; its instances "
+                    f"were left as they are: {why}") for host, why in sorted(silent.items())]
+    unowned = [i for i in found if i.ref not in rows]
+    try:
+        kept, why = {i.ref for i in still_routed(engine.router, unowned)}, "it routes to it"
+    except RouterError as e:  # cannot tell: stopping could take users' only backends
+        kept, why = {i.ref for i in unowned}, f"it cannot say whether it routes to it ({e})"
+    for inst in found:
+        row = rows.get(inst.ref)
+        if row is None and inst.ref in kept:
+            events.append(("instance.kept", f"not stopping {inst.id} at {inst.address}: the "
+                           f"state store does not own it, but the load balancer: {why}"))
+        elif row is None:
+            orphans.append(inst)
+            events.append(("instance.orphan", f"stopping {inst.id} at {inst.address}: it "
+                           "runs, but the state store does not own it"))
+        elif (row.address, row.pid) != (inst.address, inst.pid):
+            changes.append(Change(inst.ref, row.state, inst))
+            events.append(("instance.adopted", f"adopted {inst.id} at {inst.address}"))
+    running = {i.ref for i in found}
+    events += [("instance.missing", f"instance {ref.name(engine.service)} is {row.state} "
+                "but not running") for ref, row in rows.items()
+               if ref not in running and row.state in ("healthy", "routed")]
+    # Out of the table and no longer running (stopped just before a crash, or died
+    # while kept for a rollback): stopped, so no plan counts on it as a way back.
+    changes += [Change(ref, "stopped") for ref, row in rows.items()
+                if ref not in running and row.state in ("healthy", "draining")]
+    # An intent whose instance never started (its host stopped answering mid-start, or
+    # a crash mid-spawn): its host answers and runs nothing for it, so it goes. A Start
+    # step run again writes its intent again.
+    never = [ref for ref, row in rows.items()
+             if ref not in running and row.state == "starting" and row.address is None]
+    changes += [Change(ref, "stopped") for ref in never]
+    events += [("instance.never_started", f"instance {ref.name(engine.service)} was to be "
+                "started but never was; its intent is dropped") for ref in never]
+    if changes or events:
+        engine.store.set_instances(engine.service, changes, events)  # written before acted on
+    for inst in orphans:
+        drain_then_stop(engine, inst)
+
+
+def drain_then_stop(engine, inst: Instance) -> None:
+    """An orphan may have been routed until a moment ago (a store lost mid-deployment):
+    its in-flight requests finish first, within drain_timeout."""
+    deadline = engine.clock.now() + engine.config.drain_timeout
+    try:
+        while not engine.router.drained(inst.id) and engine.clock.now() < deadline:
+            engine.clock.sleep(DRAIN_POLL)
+    except RouterError:
+        pass  # no load balancer to ask: nothing reaches it through one
+    engine.runtime.stop(inst, engine.config.stop_grace)
