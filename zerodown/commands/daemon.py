@@ -31,6 +31,10 @@ def cmd_controller(args: argparse.Namespace, ctl: Controller) -> int:
     pid = process.pid(ctl.state_dir)
     print(f"controller of {status['service']} runs (pid {pid}), API on "
           f"unix:{client.socket_path}")
+    note = process.listen_note(args.api_listen or ctl.config().controller.listen,
+                               status.get("dashboard"))
+    if note:
+        print(note, file=sys.stderr)
     if status.get("dashboard"):
         # The token in the fragment: a browser never sends it, so no access log keeps it.
         print(f"dashboard: {status['dashboard']} (open it once as "

@@ -125,6 +125,9 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
     print(f"controller pid {process.pid(ctl.state_dir)}: `zerodown status`, "
           f"`zerodown deploy VERSION`"
           + (f"; dashboard {status['dashboard']}" if status.get("dashboard") else ""))
+    note = process.listen_note(cfg.controller.listen, status.get("dashboard"))
+    if note:
+        print(note, file=sys.stderr)
     return 0
 
 

@@ -91,6 +91,22 @@ def start(file: str, state_dir: str | os.PathLike, api_listen: str | None = None
     return pid(state_dir) or proc.pid
 
 
+def listen_note(listen: str | None, dashboard: str | None) -> str | None:
+    """What to tell when the controller.listen asked for (zerodown.yaml, --api-listen) is
+    not where the running controller listens: it reads it once, as it starts, so a key
+    added to a running service's file is not in force until the controller starts again."""
+    if not listen:
+        return None
+    port = listen.rpartition(":")[2]
+    if dashboard is not None and f":{port}/" in dashboard:
+        return None
+    where = f"it listens at {dashboard.removesuffix('/dashboard/')}" if dashboard \
+        else "it listens on its unix socket only"
+    return (f"note: controller.listen {listen} is not in force: the controller started "
+            f"before it ({where}); `zerodown controller --stop`, and the next command "
+            "starts it with it")
+
+
 def stop(state_dir: str | os.PathLike, timeout: float = STOP_TIMEOUT) -> int | None:
     """SIGTERM the controller and wait for it to be gone; its pid, or None if none ran."""
     found = pid(state_dir)
