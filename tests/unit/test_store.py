@@ -10,7 +10,8 @@ import pytest
 from zerodown.config import RollingStrategy
 from zerodown.engine.lifecycle import Phase, PhaseError
 from zerodown.engine.store import (MIGRATIONS, Change, DeploymentConflict, NotFound, PlanMoved,
-                                   Store, StoreError, _Tx)
+                                   Store, StoreError)
+from zerodown.engine.transaction import Tx
 from zerodown.model import Instance, InstanceRef, RoutingTable, Slot
 from zerodown.plan import Pause, Route, Share, Start, Target, route_table
 from zerodown.strategies import plan_for
@@ -148,7 +149,7 @@ def test_a_phase_change_and_its_event_are_one_transaction(store, monkeypatch):
     def broken(*args, **kwargs):
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(_Tx, "event", broken)
+    monkeypatch.setattr(Tx, "event", broken)
     with pytest.raises(StoreError, match="disk I/O error"):
         store.signal(d.id, "abort")
     monkeypatch.undo()

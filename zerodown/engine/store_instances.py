@@ -1,0 +1,94 @@
+"""Instances in the state store: rows by ref, the planner's view of what runs, changes
+outside any step (reconcile), and an empty store rebuilt from what serves (recovery).
+A part of engine/store.Store (see its docstring)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Iterable, Sequence
+
+from zerodown import table_json
+from zerodown.engine.records import Change, InstanceRow
+from zerodown.engine.transaction import Tx
+from zerodown.model import Instance, InstanceRef, RoutingTable, Slot
+from zerodown.plan import ServiceState
+
+
+class InstanceQueries:
+    """Store's instance queries (Store inherits them; they use its _tx and db)."""
+
+    def instances(self, service: str, refs: Iterable[InstanceRef] | None = None,
+                  live: bool = False) -> dict[InstanceRef, InstanceRow]:
+        """Rows by ref: all of the service's (live: not stopped), or just `refs`."""
+        sql = "SELECT revision, slot, host, state, address, pid FROM instances WHERE service = ?"
+        if refs is None:
+            rows = self.db.execute(sql + (" AND state != 'stopped'" if live else ""), (service,))
+            return {r.ref: r for r in map(_instance, rows)}
+        out: dict[InstanceRef, InstanceRow] = {}
+        refs = list(refs)
+        for i in range(0, len(refs), 400):  # stays under SQLite's bound-parameter limit
+            chunk = refs[i:i + 400]
+            pairs = ", ".join("(?, ?)" for _ in chunk)
+            params = [v for r in chunk for v in (r.revision, r.slot.index)]
+            rows = self.db.execute(f"{sql} AND (revision, slot) IN (VALUES {pairs})",
+                                   (service, *params))
+            out.update((r.ref, r) for r in map(_instance, rows))
+        return out
+
+    def service_state(self, service: str) -> ServiceState:
+        """What a planner starts from: routed instances, and live ones outside the table."""
+        rows = self.instances(service, live=True).values()
+        return ServiceState(service, self.stable(service)[0],
+                            tuple(sorted(r.ref for r in rows if r.state == "routed")),
+                            tuple(sorted(r.ref for r in rows if r.state != "routed")))
+
+    def set_instances(self, service: str, changes: Sequence[Change],
+                      events: Sequence[tuple[str, str]] = ()) -> None:
+        """Outside any step (reconcile): instance changes and their (kind, message) events."""
+        with self._tx() as tx:
+            self._write_instances(tx, service, changes)
+            for kind, message in events:
+                tx.event(service, kind, message)
+
+    def recover(self, service: str, config: dict, versions: dict[int, str],
+                routed: Sequence[Instance], table: RoutingTable, stable: int,
+                message: str) -> bool:
+        """Rebuild an empty store from what serves (engine/recovery.py), in one
+        transaction: the revisions serving, their routed instances, the table in force
+        as the last confirmed one, `stable`. False if the service has revisions by now."""
+        with self._tx() as tx:
+            if self._one("SELECT 1 FROM revisions WHERE service = ?", (service,)):
+                return False
+            tx.execute("INSERT INTO services (name, config, stable, updated) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (name) DO UPDATE SET stable = excluded.stable",
+                       (service, json.dumps(config), stable, tx.now))
+            for number, version in sorted(versions.items()):
+                tx.execute("INSERT INTO revisions (service, number, version, config, created) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           (service, number, version, json.dumps(config), tx.now))
+            self._write_instances(tx, service, [Change(i.ref, "routed", i) for i in routed])
+            tx.execute("INSERT INTO routing (service, version, epoch, applied) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (service) DO UPDATE SET version = excluded.version, epoch = "
+                       "excluded.epoch, applied = excluded.applied, staged = NULL",
+                       (service, table.version, table.epoch, table_json.dumps(table)))
+            tx.event(service, "store.recovered", message)
+        return True
+
+    def _write_instances(self, tx: Tx, service: str, changes: Sequence[Change]) -> None:
+        # One executemany per step: the writes are O(instances changed), never O(all).
+        tx.db.executemany(
+            "INSERT INTO instances (service, revision, slot, host, state, address, pid, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (service, revision, slot) DO UPDATE SET "
+            "state = excluded.state, host = excluded.host, updated = excluded.updated, "
+            "address = CASE WHEN ? THEN excluded.address ELSE address END, "
+            "pid = CASE WHEN ? THEN excluded.pid ELSE pid END",
+            [(service, c.ref.revision, c.ref.slot.index, c.ref.slot.host, c.state,
+              c.instance.address if c.instance else None, c.instance.pid if c.instance else None,
+              tx.now, c.set_address or c.instance is not None,
+              c.set_address or c.instance is not None) for c in changes])
+
+
+def _instance(row: sqlite3.Row) -> InstanceRow:
+    return InstanceRow(InstanceRef(row["revision"], Slot(row["slot"], row["host"])),
+                       row["state"], row["address"], row["pid"])

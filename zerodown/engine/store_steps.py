@@ -1,0 +1,142 @@
+"""The steps of a deployment in the state store: a step's start (with the intents it acts
+on), its finish (what it did, the cursor moved past it), a failure, a new plan from the
+cursor on, and the plan's end. A part of engine/store.Store (see its docstring)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Sequence
+
+from zerodown.engine import lifecycle
+from zerodown.engine.lifecycle import Phase
+from zerodown.engine.records import Change, Deployment, PlanMoved, StepRecord
+from zerodown.engine.transaction import Tx
+from zerodown.model import InstanceRef
+from zerodown.plan import Step, step_to_data
+
+
+class StepQueries:
+    """Store's step queries (Store inherits them; they use its _tx and db)."""
+
+    def step_record(self, id: int, index: int) -> StepRecord | None:
+        row = self._one("SELECT * FROM steps WHERE deployment = ? AND idx = ?", (id, index))
+        return _step(row) if row else None
+
+    def steps(self, id: int) -> list[StepRecord]:
+        rows = self.db.execute("SELECT * FROM steps WHERE deployment = ? ORDER BY idx", (id,))
+        return [_step(r) for r in rows]
+
+    def begin_step(self, id: int, index: int, changes: Sequence[Change] = (),
+                   pause: str | None = None, durable: bool = True) -> StepRecord:
+        """Record that step `index` starts (again), with the intents written before acting.
+
+        `pause`: the step is a manual pause; the phase becomes paused in this same
+        transaction, so a restart knows the pause was reached. `durable=False`: for a
+        step that acts on nothing before its next synced commit (module docstring).
+        """
+        with self._tx(durable) as tx:
+            d = self._begin(tx, id, index, changes)
+            if pause is not None:
+                self._phase(tx, d, Phase.PAUSED, pause)
+        return self.step_record(id, index)
+
+    def _begin(self, tx: Tx, id: int, index: int, changes: Sequence[Change] = ()) -> Deployment:
+        d = self._at(id, index)
+        text = _short(d.steps[index].describe(d.service))
+        tx.execute("INSERT INTO steps (deployment, idx, step, started_at, attempts) VALUES "
+                   "(?, ?, ?, ?, 1) ON CONFLICT (deployment, idx) DO UPDATE SET attempts = "
+                   "attempts + 1, finished_at = NULL, outcome = NULL", (id, index, text, tx.now))
+        self._write_instances(tx, d.service, changes)
+        again = self._one("SELECT attempts FROM steps WHERE deployment = ? AND idx = ?",
+                          (id, index))[0]
+        tx.event(d.service, "step.started", f"step {index + 1}/{len(d.steps)}: {text}"
+                 + (f" (attempt {again})" if again > 1 else ""), id, index=index)
+        return d
+
+    def finish_step(self, id: int, index: int, outcome: str, changes: Sequence[Change] = (),
+                    routed: frozenset[InstanceRef] | None = None,
+                    durable: bool = True) -> None:
+        """Record the step's outcome and move the cursor past it, in one transaction.
+
+        `routed`: the step applied the staged routing table, which routes exactly
+        these instances; others that were routed are now draining. `durable=False`: a
+        record of what was done, synced with the next act's commit (module docstring).
+        """
+        with self._tx(durable) as tx:
+            d = self._at(id, index)
+            tx.execute("UPDATE steps SET finished_at = ?, outcome = ? WHERE deployment = ? AND "
+                       "idx = ?", (tx.now, outcome, id, index))
+            self._write_instances(tx, d.service, changes)
+            if routed is not None:
+                self._applied(tx, d.service, routed)
+            tx.execute("UPDATE deployments SET cursor = cursor + 1, request = NULL, updated = ? "
+                       "WHERE id = ?", (tx.now, id))
+            tx.event(d.service, "step.finished", f"step {index + 1}/{len(d.steps)}: {outcome}",
+                     id, index=index)
+
+    def fail_step(self, id: int, index: int | None, error: str, to: Phase,
+                  changes: Sequence[Change] = ()) -> None:
+        """A step failed and the deployment goes to `to` (paused or failed), cursor kept."""
+        with self._tx() as tx:
+            d = self.deployment(id)
+            if index is not None:  # left unfinished: resume runs it again
+                tx.execute("UPDATE steps SET outcome = ? WHERE deployment = ? AND idx = ?",
+                           (f"failed: {error}", id, index))
+            self._write_instances(tx, d.service, changes)
+            tx.event(d.service, "step.failed", error, id, index=index)
+            self._phase(tx, d, to, error, error=error)
+
+    def replan(self, id: int, cursor: int, steps: Sequence[Step], plan_kind: str, why: str,
+               to: Phase | None = None, error: str | None = None,
+               changes: Sequence[Change] = ()) -> None:
+        """Replace the plan from the cursor on (abort, rollback, promote --full)."""
+        with self._tx() as tx:
+            d = self._at(id, cursor)
+            rec = self.step_record(id, cursor)
+            started = rec is not None and rec.in_progress
+            plan, cursor = lifecycle.splice(d.steps, cursor, started, steps)
+            if started:
+                tx.execute("UPDATE steps SET finished_at = ?, outcome = ? WHERE deployment = ? "
+                           "AND idx = ?", (tx.now, why, id, rec.index))
+            self._write_instances(tx, d.service, changes)
+            tx.execute("UPDATE deployments SET plan = ?, plan_kind = ?, plan_version = "
+                       "plan_version + 1, cursor = ? WHERE id = ?",
+                       (json.dumps([step_to_data(s) for s in plan]), plan_kind, cursor, id))
+            tx.event(d.service, "plan.replaced", f"deployment {id}: {why}; {plan_kind} plan of "
+                     f"{len(steps)} steps from step {cursor + 1}", id, kind=plan_kind,
+                     steps=[_short(s.describe(d.service)) for s in steps])
+            self._phase(tx, d, to or d.phase, why, error=error if error is not None else d.error)
+
+    def finish(self, id: int, durable: bool = True) -> Phase:
+        """End a deployment whose plan ran to the end; a success makes its revision stable.
+        `durable=False`: the end's proof is synced next, with it (a power loss before then
+        leaves the deployment at its last step, which runs again and ends it)."""
+        with self._tx(durable) as tx:
+            d = self.deployment(id)
+            if d.cursor < len(d.steps):
+                raise PlanMoved(f"deployment {id} has steps left ({d.cursor}/{len(d.steps)})")
+            end = lifecycle.END_OF[d.plan_kind]
+            self._phase(tx, d, end, f"{d.plan_kind} plan done")
+            if end is Phase.SUCCEEDED:
+                tx.execute("UPDATE services SET previous = CASE WHEN stable IS ? THEN previous "
+                           "ELSE stable END, stable = ? WHERE name = ?",
+                           (d.to_revision, d.to_revision, d.service))
+        return end
+
+    def _at(self, id: int, index: int) -> Deployment:
+        d = self.deployment(id)
+        if d.cursor != index:
+            raise PlanMoved(f"deployment {id} is at step {d.cursor + 1}, not {index + 1}")
+        return d
+
+
+def _step(row: sqlite3.Row) -> StepRecord:
+    return StepRecord(row["idx"], row["step"], row["started_at"], row["finished_at"],
+                      row["outcome"], row["attempts"])
+
+
+
+def _short(text: str, limit: int = 300) -> str:
+    """A step of 10,000 instances is described in full by `zerodown plan`, not in every event."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
