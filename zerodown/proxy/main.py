@@ -31,7 +31,7 @@ from zerodown.proxy.admin import AdminAPI, MetricsAPI
 from zerodown.proxy.dataplane import DataPlane
 from zerodown.proxy.redirect import Redirector
 from zerodown.proxy.settings import ProxySettings
-from zerodown.proxy.state import load_table, save_table
+from zerodown.proxy.state import TableFile, load_table
 from zerodown.proxy.tls_transport import TlsServer
 
 
@@ -195,7 +195,7 @@ async def serve(args: argparse.Namespace, settings: ProxySettings, sockets: List
     """Serve until stopped (STOPPED) or handed over to a successor (HANDED_OVER)."""
     loop = asyncio.get_running_loop()
     state_path = os.path.abspath(args.state)
-    plane = DataPlane(loop, settings, persist=lambda t: save_table(state_path, t), service=args.service)
+    plane = DataPlane(loop, settings, persist=TableFile(state_path).save, service=args.service)
     plane.errors.install(loop)  # asyncio's tracebacks become rate-limited lines too
     services = services_mod.Services(plane, services_folder(args))
     api = AdminAPI(plane, token=args.admin_token if not args.admin.startswith("unix:") else None,
