@@ -28,8 +28,8 @@ from zerodown.proxy import health, shedding
 from zerodown.proxy.errlog import ErrorLog
 from zerodown.proxy.metrics import BOUNDS, Stats, prometheus_services
 from zerodown.proxy.routing import Routes
-from zerodown.proxy.exchange import (BODY, CLOSED, DISCARD, DRAIN_OVER, HEAD, TAKEN_OUT, TIMED_OUT,
-                                     WAIT)
+from zerodown.proxy.exchange import (BODY, CLOSED, DISCARD, DRAIN_OVER, HEAD, QUEUE_OVER,
+                                     TAKEN_OUT, TIMED_OUT, WAIT)
 from zerodown.proxy.server import ClientConn
 from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.tap import Tap
@@ -203,8 +203,13 @@ class DataPlane:
             elif state in (BODY, WAIT):
                 up, pool = client.up, client.pool
                 if (up is None or not up.got) and pool is not None:
-                    if now - client.sent_at > s.response_timeout:
-                        client.no_answer(TIMED_OUT)  # queued or sent, no answer in time
+                    if client.waiting_for is not None:  # queued or connecting: never sent
+                        if now - client.sent_at > s.queue_timeout:
+                            client.no_answer(QUEUE_OVER)  # busy, not silent: elsewhere, or 503
+                        elif pool.unreachable(now):
+                            client.no_answer(TAKEN_OUT)
+                    elif now - client.sent_at > s.response_timeout:
+                        client.no_answer(TIMED_OUT)  # sent, no answer in time
                     elif pool.unreachable(now):
                         client.no_answer(TAKEN_OUT)  # its backend went silent: elsewhere if safe
             elif state == DISCARD and now - client.last_active > s.header_timeout:

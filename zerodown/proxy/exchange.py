@@ -37,6 +37,7 @@ DISCARD: Final = 6  # answered before its body ended: the rest is read and dropp
 TIMED_OUT: Final = 0   # response_timeout passed
 TAKEN_OUT: Final = 1   # its backend was taken out as not answering (health checks, a silence)
 DRAIN_OVER: Final = 2  # its backend left the table and drain_timeout passed: the proxy cuts it
+QUEUE_OVER: Final = 3  # never sent: no backend connection came within queue_timeout
 _IDEMPOTENT: Final = (b"GET ", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"TRAC")
 
 
@@ -110,7 +111,9 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         self.capture: list | None = None  # the response's bytes, while a shadow compares them
         self.captured = 0  # their length
         self.t0 = 0.0  # perf_counter() when the request was dispatched
-        self.sent_at = 0.0  # the loop's clock when this attempt went to its backend
+        # The loop's clock when this attempt began to wait for a backend connection
+        # (waiting_for set), then when its head was written (upstream.UpstreamConn.send)
+        self.sent_at = 0.0
         self.tried: tuple = ()
         self.paused = False
         self.upgrade = False
@@ -284,17 +287,20 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
 
     def no_answer(self, cause: int) -> None:
         """No response byte came and the proxy stops waiting (called by the sweeper):
-        response_timeout passed (TIMED_OUT), the backend was taken out as not answering
-        (TAKEN_OUT), or it left the table and its drain gave up (DRAIN_OVER). The request
-        moves to another backend when that is safe (it never reached this one, or it is
-        idempotent and kept whole); else 504, but a taken-out backend is left to answer
-        within the timeout (it may be slow, not gone: a POST is never sent twice)."""
+        response_timeout passed since it was sent (TIMED_OUT), the backend was taken out
+        as not answering (TAKEN_OUT), it left the table and its drain gave up
+        (DRAIN_OVER), or it waited queue_timeout for a connection and was never sent
+        (QUEUE_OVER: the backend is busy, not silent, so it is not ejected; 503 when
+        nowhere else). The request moves to another backend when that is safe (it never
+        reached this one, or it is idempotent and kept whole); else 504, but a taken-out
+        backend is left to answer within the timeout (it may be slow, not gone: a POST
+        is never sent twice)."""
         pool = self.pool
         if pool is None or self.state == CLOSED:
             return
         up = self.up
         safe = self._retry_safe(up is not None)
-        if cause == TIMED_OUT:
+        if cause == TIMED_OUT and self.waiting_for is None:  # only a sent request proves silence
             pool.timed_out()  # ejected, its idle connections closed: they lead to the silence
         now = self.loop.time()
         nxt = self._another(pool, now) if safe else None
@@ -309,6 +315,8 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
             up.transport.close()
         if nxt is not None:
             return self._move(pool, nxt, now)
+        if cause == QUEUE_OVER:
+            return self._reply_error(503, "no backend connection free in time")
         self._reply_error(504, "backend did not respond in time" if cause == TIMED_OUT else
                           "backend did not respond before its drain timeout")
 

@@ -21,7 +21,11 @@ class ProxySettings:
     keepalive_timeout: float = tunable(60.0, "idle client connections are closed after this")
     connect_timeout: float = tunable(3.0, "backend connect; a failure is retried elsewhere")
     response_timeout: float = tunable(
-        60.0, "request sent -> first response byte; then retried elsewhere when safe, else 504")
+        60.0, "request's head written to its backend -> first response byte; then retried "
+              "elsewhere when safe, else 504, and the backend is ejected")
+    queue_timeout: float = tunable(
+        3.0, "a request's wait for a backend connection (queued behind a full pool, or "
+             "connecting); then it goes to another backend, else 503; never ejects")
     upstream_idle_timeout: float = tunable(
         15.0, "pooled backend connections idle longer are closed")
     drain_timeout: float = tunable(

@@ -252,6 +252,7 @@ class BackendPool:
         while self.waiters:
             client = self.waiters.popleft()
             if client.waiting_for is self:
+                client.sent_at = now  # its response_timeout counts from here, not its wait
                 conn.send(client)
                 return
         conn.idle_since = now
@@ -298,6 +299,7 @@ class BackendPool:
             return
         self.conns.add(conn)
         if client.waiting_for is self:
+            client.sent_at = self.loop.time()  # response_timeout counts from the send
             conn.send(client)
         else:  # the client left while we connected: keep the connection for the next one
             self.release(conn, self.loop.time())
