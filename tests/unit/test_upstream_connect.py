@@ -27,7 +27,7 @@ class Plane:
         self.refused_methods = self.settings.refused_methods()
         self.refused_initials = bytes(256)
         self.client_limit = 1000
-        self.forwarded_proto = b"\r\nX-Forwarded-Proto: http\r\n"  # as exchange.Plane declares
+        self.forwarded_proto = b"\r\nX-Forwarded-Proto: http\r\n"  # as plane.Plane declares
         self.routes = Routes(RoutingTable(0), {})  # the table in force (a real one: the compiled proxy checks types)
 
     def fallback_pool(self, target, now, exclude):

@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import asyncio
 from time import perf_counter
-from typing import Any, Callable, Final, Protocol
+from typing import Callable, Final
 
 from zerodown.proxy.answers import answer, refusal
 from zerodown.proxy.chunked import ChunkedEnd
-from zerodown.proxy.errlog import ErrorLog
-from zerodown.proxy.routing import Routes
-from zerodown.proxy.settings import ProxySettings
-from zerodown.proxy.tap import Tap
+from zerodown.proxy.plane import Plane
 from zerodown.proxy.upstream import BackendPool, RevisionTarget, UpstreamConn, not_connected
 
 # A client connection's states. Final: mypyc compiles these to constants, not a
@@ -39,34 +36,6 @@ TAKEN_OUT: Final = 1   # its backend was taken out as not answering (health chec
 DRAIN_OVER: Final = 2  # its backend left the table and drain_timeout passed: the proxy cuts it
 QUEUE_OVER: Final = 3  # never sent: no backend connection came within queue_timeout
 _IDEMPOTENT: Final = (b"GET ", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"TRAC")
-
-
-class Plane(Protocol):
-    """What a client connection asks of the data plane it belongs to (dataplane.DataPlane,
-    which creates them): named here, so this file does not import the one importing it."""
-
-    loop: asyncio.AbstractEventLoop
-    settings: ProxySettings
-    refused_methods: frozenset[bytes]
-    refused_initials: bytes  # 256 flags: does a refused method start with this byte
-    routes: Routes
-    clients: set[Any]  # ClientConns and h2session.H2Sessions: every connection on the listener
-    client_limit: int
-    stopping: bool
-    rejected: int
-    forwarded_proto: bytes  # b"\r\nX-Forwarded-Proto: http(s)\r\n", by the listener's scheme
-    unrouted: int
-    sites: Any  # services.Services while several services share the listener, else None
-    strip_prefix: bytes  # the service's path prefix, taken off the target (prefix.py), or b""
-    prefix_line: bytes  # X-Forwarded-Prefix: saying so
-    mirror: Tap | None  # while a shadow runs (its owner: zerodown/shadow/mirror.ProxyMirror)
-    h2c: Any  # with --http2-prior-knowledge: h2session.prior_knowledge, else None
-    errors: ErrorLog
-
-    def make_room(self, new: Any) -> None: ...
-
-    def fallback_pool(self, target: RevisionTarget | None, now: float,
-                      exclude: tuple) -> BackendPool | None: ...
 
 
 class Exchange:  # compiled classes take no Python base: server.ClientConn is the protocol

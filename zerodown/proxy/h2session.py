@@ -42,7 +42,8 @@ from hyperframe.frame import GoAwayFrame
 
 from zerodown.proxy.h2stream import (CANCEL, INTERNAL_ERROR, PROTOCOL_ERROR, REFUSED_STREAM,
                                       StreamBridge, request_head)
-from zerodown.proxy.exchange import CLOSED, WAIT, Plane
+from zerodown.proxy.exchange import CLOSED, WAIT
+from zerodown.proxy.plane import Plane
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 NO_ERROR = 0

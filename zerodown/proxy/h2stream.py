@@ -19,7 +19,8 @@ from typing import Any, Protocol
 from httptools import HttpResponseParser
 from httptools.parser.errors import HttpParserError
 
-from zerodown.proxy.exchange import CLOSED, Plane
+from zerodown.proxy.exchange import CLOSED
+from zerodown.proxy.plane import Plane
 from zerodown.proxy.server import ClientConn
 
 # Hop-by-hop fields of an HTTP/1.1 response that HTTP/2 forbids (RFC 9113 8.2.2)

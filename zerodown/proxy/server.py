@@ -20,8 +20,8 @@ from httptools import HttpRequestParser
 from httptools.parser.errors import HttpParserError, HttpParserUpgrade
 
 from zerodown.proxy.chunked import BAD, ChunkedEnd
-from zerodown.proxy.exchange import (BODY, CLOSED, DISCARD, HEAD, HTTP2, TUNNEL, WAIT, Exchange,
-                                     Plane)
+from zerodown.proxy.exchange import BODY, CLOSED, DISCARD, HEAD, HTTP2, TUNNEL, WAIT, Exchange
+from zerodown.proxy.plane import Plane
 from zerodown.proxy.hygiene import ASKS_H2C, HOST_LINE, host_lines, origin_form, without_h2c
 from zerodown.proxy.prefix import stripped
 from zerodown.proxy.routing import strip_client_forwarded
