@@ -202,6 +202,10 @@ WORDS: W = {
                                 "request.", "5s"),
     "router.connect_timeout": ("embedded, haproxy, nginx: an instance's TCP connect (embedded "
                                "3s, HAProxy 2s, nginx 3s); past it, another instance.", "1s"),
+    "router.queue_timeout": ("embedded: how long a request may wait for a connection to an "
+                             "instance whose pool is full (default 3s); past it, another "
+                             "instance, else 503. The response timeout counts only once the "
+                             "request is sent: a busy instance is never ejected.", "10s"),
     "router.nginx": ("nginx: the executable.", "/usr/sbin/nginx"),
     "router.config": ("nginx, attach mode: the file zerodown writes; your nginx.conf includes it "
                       "inside `http { }` (needs `pid_file`).", "/etc/nginx/conf.d/zerodown.conf"),

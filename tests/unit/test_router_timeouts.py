@@ -11,8 +11,10 @@ from zerodown.routers import (embedded_options, haproxy_options, haproxy_render,
 
 
 def test_the_embedded_proxy_gets_them_as_flags():
-    opts = embedded_options.parse_options({"response_timeout": "2500ms", "connect_timeout": 1})
-    assert opts.proxy_args() == ["--response-timeout=2.5", "--connect-timeout=1"]
+    opts = embedded_options.parse_options({"response_timeout": "2500ms", "connect_timeout": 1,
+                                           "queue_timeout": "10s"})
+    assert opts.proxy_args() == ["--response-timeout=2.5", "--connect-timeout=1",
+                                 "--queue-timeout=10"]
     assert embedded_options.parse_options({}).proxy_args() == []
 
 

@@ -48,6 +48,9 @@ class EmbeddedOptions:
     # idempotent request retried on another (the proxy's default: 60s).
     response_timeout: float | None = None
     connect_timeout: float | None = None  # a backend's TCP connect (the proxy's default: 3s)
+    # A request's wait for a backend connection (a full pool); then another backend, else 503,
+    # never an ejection (the proxy's default: 3s)
+    queue_timeout: float | None = None
 
     def proxy_args(self) -> list[str]:
         """The `zerodown proxy` flags that say the same."""
@@ -56,7 +59,9 @@ class EmbeddedOptions:
                 + ([f"--response-timeout={self.response_timeout:g}"]
                    if self.response_timeout is not None else [])
                 + ([f"--connect-timeout={self.connect_timeout:g}"]
-                   if self.connect_timeout is not None else []))
+                   if self.connect_timeout is not None else [])
+                + ([f"--queue-timeout={self.queue_timeout:g}"]
+                   if self.queue_timeout is not None else []))
 
 
 def _hosts(v: Any) -> tuple[str, ...]:
@@ -83,7 +88,8 @@ PARSERS = {"metrics": address().parse,
            "shared": text(NAME.pattern, "a proxy name: letters, digits, '_', '.', '-'").parse,
            "hosts": _hosts, "path_prefix": _prefix, "strip_path_prefix": boolean().parse,
            "response_timeout": duration(0.01, 24 * 3600).parse,
-           "connect_timeout": duration(0.01, 3600).parse}
+           "connect_timeout": duration(0.01, 3600).parse,
+           "queue_timeout": duration(0.01, 24 * 3600).parse}
 
 
 def parse_options(options: Mapping[str, Any], *, file: str | None = None,
