@@ -71,12 +71,18 @@ def reap() -> None:
     """Collect the stampers that ended (their instances stopped)."""
     _execed[:] = [p for p in _execed if p.poll() is None]
     for pid in list(_forked):
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            done = pid
-        if done:
-            _forked.remove(pid)
+        _collected(pid)
+
+
+def _collected(pid: int) -> bool:
+    """Has the forked stamper `pid` ended? If so it is collected and forgotten."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        done = pid  # collected already
+    if done:
+        _forked.remove(pid)
+    return bool(done)
 
 
 def tracked(pid: int) -> bool:
@@ -97,15 +103,8 @@ def wait(pid: int, timeout: float) -> None:
             except subprocess.TimeoutExpired:
                 pass
             return
-    while pid in _forked and time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            done = pid
-        if done:
-            _forked.remove(pid)
-            return
-        time.sleep(0.005)
+    while pid in _forked and not _collected(pid) and time.monotonic() < deadline:
+        time.sleep(0.005)  # a forked stamper's end has no fd to wait on here
 
 
 def _fork(read: int, log_fd: int) -> int:
