@@ -34,7 +34,9 @@ ALLOWED_CYCLE_EDGES = {("zerodown.proxy.upstream", "zerodown.proxy.exchange")}
 
 CONTROL_PLANE = ("zerodown.analysis", "zerodown.api", "zerodown.cli", "zerodown.commands",
                  "zerodown.config", "zerodown.config_checks", "zerodown.config_model",
-                 "zerodown.config_reference", "zerodown.config_words", "zerodown.controller",
+                 "zerodown.config_reference", "zerodown.config_words",
+                 "zerodown.config_words_router", "zerodown.config_words_strategy",
+                 "zerodown.controller",
                  "zerodown.daemon", "zerodown.demo", "zerodown.engine", "zerodown.example",
                  "zerodown.fakes", "zerodown.gather", "zerodown.hooks", "zerodown.hooks_config",
                  "zerodown.hooks_model", "zerodown.hosts", "zerodown.loadgen", "zerodown.plan",
