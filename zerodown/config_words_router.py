@@ -65,11 +65,14 @@ ROUTER_WORDS: W = {
     "router.upstream_keepalive": ("nginx: idle connections kept per revision and worker "
                                   "(0..100000).", 64),
     "router.upstream_keepalive_timeout": ("nginx: how long those stay idle.", "60s"),
-    "router.response_timeout": ("embedded, haproxy, nginx: how long an instance may take to "
-                                "send the first byte of its answer (embedded 60s, HAProxy's "
-                                "`timeout server` 120s, nginx's `proxy_read_timeout` 60s); past "
-                                "it an idempotent request is tried on another instance (never "
-                                "a POST) and the embedded proxy ejects the silent instance. "
+    "router.response_timeout": ("embedded, haproxy, nginx: how long an instance may stay "
+                                "silent: after the last request byte it took, before the first "
+                                "byte of its answer (embedded 60s, HAProxy's `timeout server` "
+                                "120s, nginx's `proxy_read_timeout` 60s); past it an idempotent "
+                                "request is tried on another instance (never a POST) and the "
+                                "embedded proxy ejects the silent instance. Also the longest "
+                                "pause between two reads of an answer: then it is cut. A client "
+                                "slow to send or read is not the instance's silence. "
                                 "Below your clients' own timeout, a host cut off costs no "
                                 "request.", "5s"),
     "router.connect_timeout": ("embedded, haproxy, nginx: an instance's TCP connect (embedded "

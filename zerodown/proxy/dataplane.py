@@ -28,8 +28,8 @@ from zerodown.proxy import health, shedding
 from zerodown.proxy.errlog import ErrorLog
 from zerodown.proxy.metrics import BOUNDS, Stats, prometheus_services
 from zerodown.proxy.routing import Routes
-from zerodown.proxy.exchange import (BODY, CLOSED, DISCARD, DRAIN_OVER, HEAD, QUEUE_OVER,
-                                     TAKEN_OUT, TIMED_OUT, WAIT)
+from zerodown.proxy.exchange import BODY, CLOSED, DISCARD, DRAIN_OVER, HEAD, WAIT
+from zerodown.proxy.inactivity import sweep_exchange
 from zerodown.proxy.server import ClientConn
 from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.tap import Tap
@@ -192,7 +192,7 @@ class DataPlane:
                 if client.buf and not client.head_since:
                     client.head_since = now  # a partial head must finish in time too
                 if client.buf and now - client.head_since > s.header_timeout:
-                    client.timed_out(408)
+                    client.timed_out("request head too slow")
                 elif not client.buf:
                     limit = s.keepalive_timeout if client.served else s.header_timeout
                     if self.stopping:
@@ -201,17 +201,7 @@ class DataPlane:
                         client.state = CLOSED
                         client.transport.close()
             elif state in (BODY, WAIT):
-                up, pool = client.up, client.pool
-                if (up is None or not up.got) and pool is not None:
-                    if client.waiting_for is not None:  # queued or connecting: never sent
-                        if now - client.sent_at > s.queue_timeout:
-                            client.no_answer(QUEUE_OVER)  # busy, not silent: elsewhere, or 503
-                        elif pool.unreachable(now):
-                            client.no_answer(TAKEN_OUT)
-                    elif now - client.sent_at > s.response_timeout:
-                        client.no_answer(TIMED_OUT)  # sent, no answer in time
-                    elif pool.unreachable(now):
-                        client.no_answer(TAKEN_OUT)  # its backend went silent: elsewhere if safe
+                sweep_exchange(client, now, s)  # each side's inactivity (inactivity.py)
             elif state == DISCARD and now - client.last_active > s.header_timeout:
                 client.state = CLOSED  # the rest of a body answered early never came
                 client.transport.close()

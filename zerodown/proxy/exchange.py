@@ -45,7 +45,7 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
                  "target", "pool", "waiting_for", "up", "t0", "tried", "paused", "upgrade",
                  "close_after", "clock", "host", "tail", "chunks", "write_paused", "write",
                  "max_head", "refused", "refused_initials", "peer", "host_at",
-                 "capture", "captured", "sent_at", "early")
+                 "capture", "captured", "sent_at", "early", "progress", "backlog")
 
     def __init__(self, plane: Plane):
         self.plane = plane
@@ -80,9 +80,10 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         self.capture: list | None = None  # the response's bytes, while a shadow compares them
         self.captured = 0  # their length
         self.t0 = 0.0  # perf_counter() when the request was dispatched
-        # The loop's clock when this attempt began to wait for a backend connection
-        # (waiting_for set), then when its head was written (upstream.UpstreamConn.send)
-        self.sent_at = 0.0
+        # The loop's clock when this attempt began to wait for a backend connection, then when
+        # its backend last made progress: the sweeper turns `progress` (a body piece written, a
+        # response piece read) and a shrinking `backlog` into that time (inactivity.py)
+        self.sent_at, self.progress, self.backlog = 0.0, False, 0
         self.tried: tuple = ()
         self.paused = False
         self.upgrade = False
@@ -118,7 +119,7 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
 
     def attached(self, up: UpstreamConn) -> None:
         """An upstream connection was handed to this request: send it."""
-        self.waiting_for = None
+        self.waiting_for, self.progress = None, False  # sent_at was set as it was handed over
         self.up = up
         if self.write_paused:
             up.transport.pause_reading()
@@ -379,8 +380,8 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         else:
             transport.close()
 
-    def _abort_exchange(self, why: str, replied: bool | None = None) -> None:
-        """Cut the exchange: 400 if nothing was answered yet, else a hard close."""
+    def _abort_exchange(self, why: str, replied: bool | None = None, status: int = 400) -> None:
+        """Cut the exchange: `status` if nothing was answered yet, else a hard close."""
         up, self.up = self.up, None
         if replied is None:
             replied = up is not None and up.got
@@ -404,7 +405,7 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
             self.plane.errors.line(f"cut the exchange with {self.peer}: {why}")
             self.transport.abort()
         else:
-            self._reject(400, why)
+            self._reject(status, why)
 
     def _crashed(self, e: Exception) -> None:
         """An error no path above expected: one log line, and the connection ends cleanly."""
@@ -419,6 +420,6 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
             self.state = CLOSED
             self.transport.abort()
 
-    def timed_out(self, status: int) -> None:
-        """Called by the sweeper: a head too slow (408); a response is no_answer()."""
-        self._reject(status, "request head too slow" if status == 408 else f"timed out ({status})")
+    def timed_out(self, why: str) -> None:
+        """Sweeper: a head or body too slow (408), a response stalled mid-way (cut short)."""
+        self._abort_exchange(why, self.up is not None and self.up.got, 408)

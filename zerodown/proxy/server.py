@@ -343,6 +343,7 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
         up = self.up
         if up is not None:
             up.write(piece)  # the backend connection's own flow control pauses the client
+            self.progress = True  # the backend is given more: its silence counts from here
             if self.body_kept:
                 self.body_size += len(piece)
                 if self.body_size <= self.settings.retry_body_limit:

@@ -21,8 +21,14 @@ class ProxySettings:
     keepalive_timeout: float = tunable(60.0, "idle client connections are closed after this")
     connect_timeout: float = tunable(3.0, "backend connect; a failure is retried elsewhere")
     response_timeout: float = tunable(
-        60.0, "request's head written to its backend -> first response byte; then retried "
-              "elsewhere when safe, else 504, and the backend is ejected")
+        60.0, "a backend's silence: from the last request byte it took (the head, a body "
+              "piece, room made in its socket) to its first response byte, then retried "
+              "elsewhere when safe, else 504, and the backend is ejected; and between two "
+              "reads of its response (not while the client reads slowly), then the response "
+              "is cut, no ejection")
+    body_timeout: float = tunable(
+        60.0, "a client sending a request body may pause this long while its backend "
+              "has taken all it was given; then 408 (the backend is not blamed)")
     queue_timeout: float = tunable(
         3.0, "a request's wait for a backend connection (queued behind a full pool, or "
              "connecting); then it goes to another backend, else 503; never ejects")

@@ -104,6 +104,7 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
         if self.tunnel:
             client.write(data)
             return
+        client.progress = True  # the response moves: the sweeper's inactivity clock restarts
         first = not self.got
         if first:
             self.got = True
@@ -195,6 +196,7 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
         self.write_paused = False
         client = self.client
         if client is not None:
+            client.progress = True  # it took what waited: not silent
             client.paused = False
             client.transport.resume_reading()
 

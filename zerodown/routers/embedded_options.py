@@ -44,8 +44,9 @@ class EmbeddedOptions:
     hosts: tuple[str, ...] | None = None  # this service's host names on the shared proxy
     path_prefix: str | None = None  # and its path prefix (None: /)
     strip_path_prefix: bool = True  # its backends see paths without the prefix (kamal-proxy's)
-    # Each attempt's wait for a backend's first byte; past it the backend is ejected and an
-    # idempotent request retried on another (the proxy's default: 60s).
+    # A backend's silence: to its first byte after the last request byte it took (past it,
+    # ejected and an idempotent request retried elsewhere), and between two response reads
+    # (past it, the response is cut); the proxy's default: 60s.
     response_timeout: float | None = None
     connect_timeout: float | None = None  # a backend's TCP connect (the proxy's default: 3s)
     # A request's wait for a backend connection (a full pool); then another backend, else 503,
