@@ -9,7 +9,9 @@ their own).
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 from zerodown.errors import ConfigError, UsageError, ZerodownError
 
@@ -53,6 +55,20 @@ def _pass_through(name: str, argv: list[str]) -> int:
     return run(argv)
 
 
+def os_error(error: OSError, state_dir: Path | None) -> tuple[str, int]:
+    """The message and exit code of a file zerodown could not read or write. One in the
+    state directory (or a folder it needs made) is the directory's fault, not a failed
+    deployment's: it is named as the state directory, with the way out, exit 2."""
+    what = f"{error.strerror or error}: {error.filename or ''}".rstrip(": ")
+    path = Path(os.path.abspath(error.filename)) if error.filename else None
+    if state_dir is not None and path is not None and (
+            path == state_dir or path in state_dir.parents or state_dir in path.parents):
+        return (f"zerodown: error: the state directory {state_dir} cannot be written ({what}); "
+                "zerodown keeps its store, logs and sockets there: make it writable, or name "
+                "another with --state-dir DIR", 2)
+    return f"zerodown: error: {what}", 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] and argv[0] in PASS_THROUGH:
@@ -81,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `zerodown history | head`
         return 0
     except OSError as e:  # a file we were asked to write or read
-        print(f"zerodown: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
-              file=sys.stderr)
-        return 1
+        from zerodown.api.client import state_dir_of
+        text, code = os_error(e, None if args.server else
+                              Path(state_dir_of(args.file, args.state_dir)))
+        print(text, file=sys.stderr)
+        return code
