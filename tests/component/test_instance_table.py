@@ -4,6 +4,7 @@ is found again by its marks — adopted, never started twice."""
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import sys
@@ -11,6 +12,7 @@ import time
 
 import pytest
 
+from zerodown.errors import RuntimeFailure
 from zerodown.hosts import instances, local, stamper
 from zerodown.hosts.instances import MARK_INSTANCE, MARK_STATE, InstanceTable
 from zerodown.hosts.local import spawn, terminate
@@ -19,17 +21,24 @@ SLEEPER = [sys.executable, "-c", "import time; time.sleep(30)"]
 RECORD = {"service": "shop", "revision": 1, "version": "v1", "slot": 0, "host": "local"}
 
 
+def record_saves(monkeypatch) -> list[tuple[dict, bool]]:
+    """Every save of the registry from now on: (its table, whether it was synced)."""
+    saved = []
+    save = instances.Registry.save
+    monkeypatch.setattr(instances.Registry, "save", lambda self, entries, sync=True: (
+        saved.append((copy.deepcopy(entries), sync)) or save(self, entries, sync)))
+    return saved
+
+
 def test_launch_writes_the_registry_once_after_the_claims_intent(tmp_path, monkeypatch):
     table = InstanceTable(tmp_path)
     assert "port" in table.claim("shop-r1-s0", RECORD, "127.0.0.1")
-    saved = []
-    save = instances.Registry.save
-    monkeypatch.setattr(instances.Registry, "save",
-                        lambda self, entries: saved.append(dict(entries)) or save(self, entries))
+    saved = record_saves(monkeypatch)
     entry = table.launch("shop-r1-s0", SLEEPER, str(tmp_path), {}, "test")
     try:
-        assert [e["shop-r1-s0"]["pid"] for e in saved] == [entry["pid"]], \
-            "one write (a sync of the disk) before the pid is known is the claim's"
+        assert [(e["shop-r1-s0"]["pid"], sync) for e, sync in saved] == \
+            [(entry["pid"], False)], "one write before the pid is known is the claim's; " \
+            "the pid's is not synced (lost, the marks find the process again)"
     finally:
         terminate(entry["pid"], entry["start_time"], 1, "sleeper")
 
@@ -55,10 +64,8 @@ def test_start_claims_and_launches_in_one_call_the_intent_saved_before_the_spawn
     """What the ssh runtime asks of a host in one round trip: the port chosen there filled
     in for PORT, the intent durable before the spawn, the pid once after."""
     table = InstanceTable(tmp_path)
-    saved, spawned = [], []
-    save, spawn_ = instances.Registry.save, instances.spawn
-    monkeypatch.setattr(instances.Registry, "save",
-                        lambda self, entries: saved.append(dict(entries)) or save(self, entries))
+    spawned = []
+    saved, spawn_ = record_saves(monkeypatch), instances.spawn
     monkeypatch.setattr(instances, "spawn",
                         lambda argv, **kw: spawned.append((argv, len(saved))) or spawn_(argv, **kw))
     argv = [sys.executable, "-c",
@@ -70,8 +77,10 @@ def test_start_claims_and_launches_in_one_call_the_intent_saved_before_the_spawn
     try:
         assert spawned == [(argv[:3] + [f"--port={entry['port']}"], 1)], \
             "spawned with the claimed port, after the intent's one write"
-        assert saved[0]["shop-r1-s0"]["pid"] is None and saved[0]["shop-r1-s0"]["port"]
-        assert [e["shop-r1-s0"]["pid"] for e in saved[1:]] == [entry["pid"]]
+        intent, synced = saved[0]
+        assert intent["shop-r1-s0"]["pid"] is None and intent["shop-r1-s0"]["port"] and synced
+        assert [(e["shop-r1-s0"]["pid"], sync) for e, sync in saved[1:]] == \
+            [(entry["pid"], False)]
         with open(f"/proc/{entry['pid']}/environ", "rb") as f:
             assert f"PORT={entry['port']}".encode() in f.read().split(b"\0")
         again = table.start("shop-r1-s0", RECORD, "127.0.0.1", argv, str(tmp_path), {}, "x")
@@ -149,20 +158,21 @@ def test_adopt_writes_the_registry_only_when_it_changed_something(tmp_path, monk
     table = InstanceTable(tmp_path)
     table.claim("shop-r1-s0", RECORD, "127.0.0.1")
     live = table.launch("shop-r1-s0", SLEEPER, str(tmp_path), {}, "test")
-    table.claim("shop-r1-s1", RECORD, "127.0.0.1")  # an intent whose process never ran
+    table.claim("shop-r1-s1", RECORD, "127.0.0.1")  # an intent whose process never ran,
+    with table.registry.locked() as entries:        # from longer ago than a launch comes
+        entries["shop-r1-s1"]["claimed"][1] -= instances.CLAIM_HOLD + 1
+        table.registry.save(entries)
     table.claim("shop-r1-s2", RECORD, "127.0.0.1")
     marks = {MARK_INSTANCE: "shop-r1-s2", MARK_STATE: str(table.state_dir)}
     unwritten = spawn(SLEEPER, cwd=str(tmp_path), env={**os.environ, **marks},
                       log_path=tmp_path / "x.log", banner="test")  # its pid never written
-    saved = []
-    save = instances.Registry.save
-    monkeypatch.setattr(instances.Registry, "save",
-                        lambda self, entries: saved.append(dict(entries)) or save(self, entries))
+    saved = record_saves(monkeypatch)
     try:
         found = table.adopt("shop")
         assert sorted(e["pid"] for e in found) == sorted([live["pid"], unwritten.pid])
-        assert len(saved) == 1 and set(saved[0]) == {"shop-r1-s0", "shop-r1-s2"}, \
+        assert len(saved) == 1 and set(saved[0][0]) == {"shop-r1-s0", "shop-r1-s2"}, \
             "the dead intent dropped and the recovered pid kept, in one write"
+        assert saved[0][1] is False, "not synced: lost, both are found again"
         assert table.registry.load()["shop-r1-s2"]["pid"] == unwritten.pid
         assert [e["pid"] for e in table.adopt("shop")] == [live["pid"], unwritten.pid]
         assert table.adopt("other") == []
@@ -171,3 +181,45 @@ def test_adopt_writes_the_registry_only_when_it_changed_something(tmp_path, monk
         terminate(live["pid"], live["start_time"], 1, "sleeper")
         unwritten.kill()
         unwritten.wait()
+
+
+def test_a_claim_of_a_running_instance_writes_nothing(tmp_path):
+    """Found live, the registry is as it was: no rewrite (it synced the disk each time)."""
+    table = InstanceTable(tmp_path)
+    entry = table.start("shop-r1-s0", RECORD, "127.0.0.1", SLEEPER, str(tmp_path), {},
+                        "t")["started"]
+    look = lambda: (lambda st: (st.st_ino, st.st_size, st.st_mtime_ns))(  # noqa: E731
+        table.registry.path.stat())
+    try:
+        before = look()
+        assert table.claim("shop-r1-s0", RECORD, "127.0.0.1")["live"]["pid"] == entry["pid"]
+        assert look() == before
+    finally:
+        terminate(entry["pid"], entry["start_time"], 1, "sleeper")
+
+
+def test_an_adopt_between_a_claim_and_its_launch_keeps_the_claim(tmp_path):
+    """`zerodown status` adopts while a deployment starts instances: a claim not launched
+    yet is kept (its launch comes a round trip later), so the launch starts the instance
+    (it found no record and failed) and only one runs. A claim older than any launch
+    comes is dropped, and a launch after that says so, starting nothing."""
+    table = InstanceTable(tmp_path)
+    port = table.claim("shop-r1-s0", RECORD, "127.0.0.1")["port"]
+    assert InstanceTable(tmp_path).adopt("shop") == [], "not running: not adopted"
+    entry = table.launch("shop-r1-s0", SLEEPER, str(tmp_path), {}, "test")
+    try:
+        assert entry["port"] == port and table.alive("shop-r1-s0", entry["pid"])
+        assert [e["pid"] for e in InstanceTable(tmp_path).adopt("shop")] == [entry["pid"]]
+        with pytest.raises(RuntimeFailure, match=r"shop-r1-s0: launched already \(pid "):
+            table.launch("shop-r1-s0", SLEEPER, str(tmp_path), {}, "test")
+    finally:
+        terminate(entry["pid"], entry["start_time"], 1, "sleeper")
+    table.claim("shop-r1-s1", RECORD, "127.0.0.1")
+    with table.registry.locked() as entries:
+        entries["shop-r1-s1"]["claimed"][1] -= instances.CLAIM_HOLD + 1
+        table.registry.save(entries)
+    table.adopt("shop")
+    with pytest.raises(RuntimeFailure, match=r"shop-r1-s1: its claim on this host is gone .*"
+                                             r"nothing was started"):
+        table.launch("shop-r1-s1", SLEEPER, str(tmp_path), {}, "test")
+    assert table.registry.load() == {}

@@ -17,6 +17,7 @@ from zerodown.config import parse_config
 from zerodown.errors import ConfigError, RuntimeFailure
 from zerodown.model import Instance, Revision, Slot
 from zerodown.hosts.local import LOCAL, exit_code, start_time, terminate
+from zerodown.hosts.registry import Registry
 from zerodown.protocols import Host
 from zerodown.runtimes.local import LocalRuntime
 
@@ -81,9 +82,8 @@ def state_dir(tmp_path):
     """The runtime's state directory; every instance recorded there is killed at the end."""
     path = tmp_path / "state"
     yield path
-    registry = path / "instances.json"
-    if registry.exists():
-        for entry in json.loads(registry.read_text())["instances"].values():
+    if path.exists():
+        for entry in Registry(path / "instances.json").load().values():
             if entry.get("pid"):
                 terminate(entry["pid"], entry["start_time"], 0.5, entry["address"])
 
@@ -115,7 +115,7 @@ def test_start_twice_returns_the_same_instance(tmp_path, state_dir):
     assert rt.start(rev, Slot(0)) == first
     other = rt.start(rev, Slot(1))
     assert other.pid != first.pid and other.address != first.address
-    assert len(json.loads((state_dir / "instances.json").read_text())["instances"]) == 2
+    assert len(Registry(state_dir / "instances.json").load()) == 2
 
 
 def test_stop_sends_sigterm_and_the_app_exits_cleanly(tmp_path, state_dir):
@@ -238,7 +238,7 @@ def test_missing_cwd_and_command_are_named(tmp_path, state_dir):
     cfg = config(tmp_path, command=["no-such-program-zd", "{port}"])
     with pytest.raises(RuntimeFailure, match=r"shop-r1-s0: cannot run 'no-such-program-zd'"):
         LocalRuntime(state_dir, cfg).start(revision(cfg), Slot(0))
-    assert json.loads((state_dir / "instances.json").read_text())["instances"] == {}
+    assert Registry(state_dir / "instances.json").load() == {}
 
 
 def test_app_release_is_the_working_directory_locally_with_app_cwd_inside_it(tmp_path,

@@ -10,38 +10,39 @@ each host (through zerodown/hosts/agent.py) — one implementation (stdlib only)
     table.stop("shop-r3-0", entry["pid"], grace=10, what="instance shop-r3-0")
     table.adopt("shop")                                         # the live entries; the dead forgotten
 
-What was started is recorded in <state_dir>/instances.json — pid *and* the kernel's
-start time of that pid, so a reused pid is never mistaken for ours, and the machine's
-boot id, so a record from before a reboot never names a stranger — before anything
-relies on it: an intent (no pid yet) before the spawn, the pid right after. A record
-whose pid was never written (the controller died mid-spawn) is completed by finding the
-process by the marks in its environment, so a restarted controller adopts it instead of
-starting a duplicate. Process handling itself: zerodown/hosts/local.py.
+What was started is recorded in <state_dir>/instances.json (a journal, whose format and
+syncs zerodown/hosts/registry.py reasons about) — pid *and* the kernel's start time of
+that pid, so a reused pid is never mistaken for ours, and the machine's boot id, so a
+record from before a reboot never names a stranger — before anything relies on it: an
+intent (no pid yet) durable before the spawn, the pid right after. A record whose pid was
+never written (the controller died mid-spawn) is completed by finding the process by the
+marks in its environment, so a restarted controller adopts it instead of starting a
+duplicate. Process handling itself: zerodown/hosts/local.py.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import shlex
 import socket
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Collection, Iterator
+from typing import Collection
 
 from zerodown.errors import RuntimeFailure
-from zerodown.atomic_write import write_atomic
 from zerodown.hosts.local import forget, running, spawn, start_time, terminate
 from zerodown.hosts.probe import split_address
+from zerodown.hosts.registry import Registry
 
 MARK_INSTANCE, MARK_STATE = "ZERODOWN_INSTANCE", "ZERODOWN_STATE_DIR"
 # Stands for the port claim() chooses in what start() is given (argv, cwd, env, banner):
 # a NUL cannot be in an argument or environment value, so it is never the user's text.
 PORT = "\0zerodown-port\0"
+# How long an adopt keeps a claim whose process has not been launched: more than any
+# controller's wait between a claim and its launch (one round trip, its command's timeout).
+CLAIM_HOLD = 120.0
 
 
 class InstanceTable:
@@ -57,60 +58,79 @@ class InstanceTable:
         """{"live": entry} if `name` runs already (never a duplicate); else an intent
         record with a free port of `bind` is saved and {"port": port} returned."""
         with self.registry.locked() as entries:
-            if self._live(name, entries):
-                self.registry.save(entries)  # keeps a pid _recover found
-                return {"live": entries[name]}
-            if entries.get(name, {}).get("pid"):
-                forget(entries[name]["pid"])  # a dead predecessor in this slot
-            port = free_port({e["port"] for n, e in entries.items()
-                              if n != name and self._live(n, entries)}, bind)
-            entries[name] = {**record, "address": f"{bind}:{port}", "port": port,
-                             "pid": None, "start_time": None}
-            self.registry.save(entries)
-            return {"port": port}
+            return self._claim(entries, name, record, bind)
 
     def launch(self, name: str, argv: list[str], cwd: str, env: dict[str, str],
                banner: str) -> dict:
         """Start the claimed instance `name`; its record gets pid and start time."""
-        marks = {MARK_INSTANCE: name, MARK_STATE: str(self.state_dir)}
         with self.registry.locked() as entries:
-            entry = entries[name]  # the intent claim() saved: a crash mid-spawn leaves a
-            entry.update(command=argv, cwd=cwd)  # record found again by the marks
-            try:
-                proc = spawn(argv, cwd=cwd, env={**env, **marks}, log_path=self.log(name),
-                             banner=banner, stamp=True)
-            except OSError as e:
-                del entries[name]
-                self.registry.save(entries)
-                raise RuntimeFailure(f"instance {name}: cannot run {argv[0]!r}: "
-                                     f"{e.strerror or e} (cwd {cwd})") from None
-            entry.update(pid=proc.pid, start_time=start_time(proc.pid), started_at=time.time(),
-                         boot=boot_id())
-            self.registry.save(entries)
-            return entry
+            return self._launch(entries, name, argv, cwd, env, banner)
 
     def start(self, name: str, record: dict, bind: str, argv: list[str], cwd: str,
               env: dict[str, str], banner: str) -> dict:
-        """claim() then launch() in one call (one round trip from the controller), PORT in
-        argv, cwd and env replaced by the claimed port (the log's banner gets the command
-        and cwd after `banner`): {"live": entry} if `name` runs already, else
-        {"started": entry}. The intent is saved before the spawn as
-        with two calls, so a crash in between leaves a record found again by the marks."""
-        got = self.claim(name, record, bind)
-        if "live" in got:
-            return got
-        port = str(got["port"])
-        fill = lambda text: text.replace(PORT, port)  # noqa: E731
-        argv, cwd = [fill(a) for a in argv], fill(cwd)
-        return {"started": self.launch(name, argv, cwd, {k: fill(v) for k, v in env.items()},
-                                       f"{banner}: {shlex.join(argv)} (cwd {cwd})")}
+        """claim() then launch() in one call (one round trip from the controller) and one
+        hold of the lock, PORT in argv, cwd and env replaced by the claimed port (the log's
+        banner gets the command and cwd after `banner`): {"live": entry} if `name` runs
+        already, else {"started": entry}. The intent is durable before the spawn as with
+        two calls, so a crash in between leaves a record found again by the marks."""
+        with self.registry.locked() as entries:
+            got = self._claim(entries, name, record, bind)
+            if "live" in got:
+                return got
+            port = str(got["port"])
+            fill = lambda text: text.replace(PORT, port)  # noqa: E731
+            argv, cwd = [fill(a) for a in argv], fill(cwd)
+            return {"started": self._launch(
+                entries, name, argv, cwd, {k: fill(v) for k, v in env.items()},
+                f"{banner}: {shlex.join(argv)} (cwd {cwd})")}
+
+    def _claim(self, entries: dict, name: str, record: dict, bind: str) -> dict:
+        had_pid = bool(entries.get(name, {}).get("pid"))
+        if self._live(name, entries):
+            if not had_pid:  # a pid _recover found: kept, no sync (the marks find it again)
+                self.registry.save(entries, sync=False)
+            return {"live": entries[name]}
+        if had_pid:
+            forget(entries[name]["pid"])  # a dead predecessor in this slot
+        port = free_port({e["port"] for n, e in entries.items()
+                          if n != name and self._live(n, entries)}, bind)
+        entries[name] = {**record, "address": f"{bind}:{port}", "port": port,
+                         "pid": None, "start_time": None,
+                         "claimed": [boot_id(), time.monotonic()]}
+        self.registry.save(entries)  # synced: the one write a crash needs before a spawn
+        return {"port": port}
+
+    def _launch(self, entries: dict, name: str, argv: list[str], cwd: str,
+                env: dict[str, str], banner: str) -> dict:
+        entry = entries.get(name)  # the intent claim() saved: a crash mid-spawn leaves a
+        if entry is None or entry.get("pid"):  # record found again by the marks
+            raise RuntimeFailure(
+                f"instance {name}: its claim on this host is gone (an adopt found it not "
+                f"started more than {CLAIM_HOLD:g}s after it was made); nothing was "
+                f"started, start it again" if entry is None else
+                f"instance {name}: launched already (pid {entry['pid']}); not started twice")
+        entry.update(command=argv, cwd=cwd)
+        marks = {MARK_INSTANCE: name, MARK_STATE: str(self.state_dir)}
+        try:
+            proc = spawn(argv, cwd=cwd, env={**env, **marks}, log_path=self.log(name),
+                         banner=banner, stamp=True)
+        except OSError as e:
+            del entries[name]
+            self.registry.save(entries, sync=False)
+            raise RuntimeFailure(f"instance {name}: cannot run {argv[0]!r}: "
+                                 f"{e.strerror or e} (cwd {cwd})") from None
+        entry.update(pid=proc.pid, start_time=start_time(proc.pid), started_at=time.time(),
+                     boot=boot_id())
+        entry.pop("claimed", None)
+        self.registry.save(entries, sync=False)  # lost, the marks find the pid again
+        return entry
 
     def drop(self, name: str) -> None:
         """Forget a claim that will not be launched (its command could not be made)."""
         with self.registry.locked() as entries:
             if name in entries and not entries[name].get("pid"):
                 del entries[name]
-                self.registry.save(entries)
+                self.registry.save(entries, sync=False)
 
     def entry(self, name: str, pid: int | None = None) -> dict | None:
         """The record of exactly this instance (same pid, when given), if still recorded."""
@@ -171,13 +191,14 @@ class InstanceTable:
         with self.registry.locked() as entries:
             if entries.get(name, {}).get("pid") == entry["pid"]:
                 del entries[name]
-                self.registry.save(entries)
+                self.registry.save(entries, sync=False)  # lost, it names an ended process
 
     def adopt(self, service: str) -> list[dict]:
-        """The records of `service` whose process still runs; the others are forgotten.
-        The registry is written only when that changed it (a record dropped, or a pid
-        _recover found): every deployment starts with an adopt on each host, and a
-        rewrite with its syncs for nothing cost it 10-18 ms there."""
+        """The records of `service` whose process still runs; the others are forgotten,
+        except a claim made less than CLAIM_HOLD ago and not launched yet (a start
+        between its claim and its launch: `zerodown status` adopts while a deployment
+        starts instances). The registry is written only when that changed it (a record
+        dropped, or a pid _recover found), never synced: lost, either is found again."""
         with self.registry.locked() as entries:
             before = json.dumps(entries, sort_keys=True)
             found = []
@@ -186,10 +207,10 @@ class InstanceTable:
                     continue
                 if self._live(name, entries):
                     found.append(entry)
-                else:
+                elif not in_flight(entry):
                     del entries[name]  # exited (or its pid went to someone else)
             if json.dumps(entries, sort_keys=True) != before:
-                self.registry.save(entries)
+                self.registry.save(entries, sync=False)
         return found
 
     def versions(self, service: str) -> set[str]:
@@ -240,41 +261,18 @@ def boot_id() -> str | None:
 _BOOT: str | None = None
 
 
+def in_flight(entry: dict) -> bool:
+    """Is this a claim not launched yet, made less than CLAIM_HOLD ago in this boot?"""
+    claimed = entry.get("claimed")
+    return (not entry.get("pid") and isinstance(claimed, list) and claimed[0] == boot_id()
+            and time.monotonic() - claimed[1] < CLAIM_HOLD)
+
+
 def this_boot(entry: dict) -> bool:
     """Was the record's pid written in this boot? After a reboot every process it named is
     gone, and its pid and start time (ticks since boot) may name a stranger's. A record
     without the boot (written before zerodown kept it) is judged by pid and start time."""
     return entry.get("boot") is None or entry["boot"] == boot_id()
-
-
-# --- the registry ---------------------------------------------------------
-
-class Registry:
-    """A JSON map name -> record, changed only under a lock (threads and processes)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._thread_lock = threading.Lock()
-
-    @contextmanager
-    def locked(self) -> Iterator[dict]:
-        with self._thread_lock, open(f"{self.path}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield self.load()
-
-    def load(self) -> dict:
-        try:
-            with open(self.path, encoding="utf-8") as f:
-                return json.load(f).get("instances", {})
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as e:
-            raise RuntimeFailure(f"{self.path}: cannot read the instance registry ({e}); fix "
-                                 f"or remove it (its running instances are then not adopted)"
-                                 ) from None
-
-    def save(self, entries: dict) -> None:
-        write_atomic(str(self.path), json.dumps({"instances": entries}, indent=1, sort_keys=True))
 
 
 # --- finding our own processes --------------------------------------------
