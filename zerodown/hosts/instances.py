@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import socket
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Collection
 
 from zerodown.errors import RuntimeFailure
+from zerodown.hosts.listeners import listening_inodes, session_holds
 from zerodown.hosts.local import forget, running, spawn, start_time, terminate
 from zerodown.hosts.probe import split_address
 from zerodown.hosts.registry import Registry
@@ -291,58 +291,6 @@ def find_marked(name: str, state_dir: str) -> int | None:
         if want <= env and start_time(int(entry.name)) is not None:
             return int(entry.name)
     return None
-
-
-def listening_inodes(port: int) -> set[str] | None:
-    """Socket inodes listening on TCP `port` (any address); None without /proc/net.
-
-    One regex over the whole table, in C: after a load test the table holds tens of
-    thousands of TIME_WAIT rows, and a Python loop over them costs a health check 10 ms.
-    """
-    row = re.compile(rb"^ *\d+: [0-9A-F]+:%04X [0-9A-F]+:[0-9A-F]{4} 0A(?: +\S+){5} +(\d+)"
-                     % port, re.MULTILINE)
-    inodes, seen_any = set(), False
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table, "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        seen_any = True
-        inodes.update(m.group(1).decode() for m in row.finditer(data))
-    return inodes if seen_any else None
-
-
-def _holds(pid: str, links: set[str]) -> bool:
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return False
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") in links:
-                return True
-        except OSError:
-            continue
-    return False
-
-
-def session_holds(session: int, inodes: set[str]) -> bool:
-    """Does a process of session `session` hold one of these socket inodes?"""
-    links = {f"socket:[{i}]" for i in inodes}
-    if _holds(str(session), links):  # nearly always the instance itself: skip the scan
-        return True
-    return any(entry.name.isdigit() and _in_session(entry.name, session)
-               and _holds(entry.name, links) for entry in os.scandir("/proc"))
-
-
-def _in_session(pid: str, session: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return False
-    return int(data[data.rindex(b")") + 2:].split()[3]) == session
 
 
 def free_port(taken: Collection[int] = (), host: str = "127.0.0.1") -> int:

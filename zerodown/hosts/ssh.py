@@ -44,6 +44,7 @@ _FILES = {"zerodown/__init__.py": None, "zerodown/hosts/__init__.py": None,
           "zerodown/hosts/probe.py": "hosts/probe.py",
           "zerodown/hosts/instances.py": "hosts/instances.py",
           "zerodown/hosts/registry.py": "hosts/registry.py",
+          "zerodown/hosts/listeners.py": "hosts/listeners.py",
           "zerodown/hosts/releases.py": "hosts/releases.py",
           "zerodown/hosts/code_dirs.py": "hosts/code_dirs.py",
           "zerodown/hosts/agent.py": "hosts/agent.py"}
