@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import sys
+import time
 
 import pytest
 
@@ -177,3 +178,20 @@ def test_the_lock_is_the_older_formats_lock_file(tmp_path):
             with pytest.raises(BlockingIOError):
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     assert os.path.exists(f"{path}.lock")
+
+
+def test_the_lock_is_free_when_released_though_a_forked_child_keeps_its_descriptor(tmp_path):
+    """The agent forks a log stamper while it holds the lock (the spawn is under it); the
+    child's copy of the lock's descriptor, until it closes it, must not keep the lock."""
+    path = tmp_path / "instances.json"
+    with Registry(path).locked():
+        child = os.fork()
+        if child == 0:
+            time.sleep(5)  # the stamper, not yet scheduled to close its inherited fds
+            os._exit(0)
+    try:
+        with open(f"{path}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if kept
+    finally:
+        os.kill(child, 9)
+        os.waitpid(child, 0)

@@ -84,11 +84,15 @@ class Registry:
         # the old format's lock file: an older zerodown and this one never write at once
         with self._thread_lock, open(f"{self.path}.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            entries, self._end = self._read()
             try:
+                entries, self._end = self._read()
                 yield entries
             finally:
                 self._end = None  # appends are safe only while the lock is held
+                # Unlocked by name, not by the close: a log stamper forked meanwhile
+                # (hosts/stamper.py) holds a copy of this descriptor until it closes its
+                # fds, and the lock would be held until then (a later start waited 7 ms).
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def load(self) -> dict:
         return self._read()[0]
