@@ -77,10 +77,17 @@ ROUTER_WORDS: W = {
                                 "request.", "5s"),
     "router.connect_timeout": ("embedded, haproxy, nginx: an instance's TCP connect (embedded "
                                "3s, HAProxy 2s, nginx 3s); past it, another instance.", "1s"),
-    "router.queue_timeout": ("embedded: how long a request may wait for a connection to an "
-                             "instance whose pool is full (default 3s); past it, another "
-                             "instance, else 503. The response timeout counts only once the "
-                             "request is sent: a busy instance is never ejected.", "10s"),
+    "router.queue_timeout": ("embedded, haproxy: how long a request may wait for a connection "
+                             "to an instance at its `max_conns_per_backend` (embedded 3s, "
+                             "HAProxy's `timeout queue` 10s; with haproxy it needs "
+                             "`max_conns_per_backend`); past it another instance (embedded), "
+                             "else 503. The response timeout counts only once the request is "
+                             "sent: a busy instance is never ejected. Not for nginx: open-source "
+                             "nginx has no upstream queue (NGINX Plus's `queue`).", "10s"),
+    "router.max_conns_per_backend": ("embedded, haproxy: connections to one instance at most; "
+                                     "more requests queue in the load balancer, up to "
+                                     "`queue_timeout` (embedded 64; HAProxy's server `maxconn`, "
+                                     "unbounded unless set). Not for nginx (no queue).", 32),
     "router.nginx": ("nginx: the executable.", "/usr/sbin/nginx"),
     "router.config": ("nginx, attach mode: the file zerodown writes; your nginx.conf includes it "
                       "inside `http { }` (needs `pid_file`).", "/etc/nginx/conf.d/zerodown.conf"),

@@ -1,13 +1,14 @@
-"""router.response_timeout / connect_timeout: one setting, said in each load balancer's words."""
+"""router.response_timeout / connect_timeout / queue_timeout / max_conns_per_backend: one
+setting, said in each load balancer's words (or refused, saying why, where it has none)."""
 
 from __future__ import annotations
 
 import pytest
 
 from zerodown.errors import ConfigError
-from zerodown.model import RoutingTable
-from zerodown.routers import (embedded_options, haproxy_options, haproxy_render, nginx_options,
-                              nginx_render)
+from zerodown.model import Backend, RevisionRoute, RoutingTable
+from zerodown.routers import (embedded_options, haproxy_options, haproxy_render,
+                              haproxy_runtime_api, nginx_options, nginx_render)
 
 
 def test_the_embedded_proxy_gets_them_as_flags():
@@ -46,3 +47,48 @@ def test_nginx_gets_proxy_read_and_connect_timeouts():
 def test_a_bad_value_is_refused_naming_the_key(parse):
     with pytest.raises(ConfigError, match="router.response_timeout"):
         parse({"response_timeout": "soon"})
+
+
+def test_the_embedded_proxy_gets_its_pool_bound_as_a_flag():
+    opts = embedded_options.parse_options({"max_conns_per_backend": 8})
+    assert opts.proxy_args() == ["--max-conns-per-backend=8"]
+
+
+def test_haproxy_renders_queue_timeout_and_a_maxconn_on_every_server_it_writes_or_adds():
+    opts = haproxy_options.parse_options({"queue_timeout": "1500ms", "max_conns_per_backend": 2})
+    settings = haproxy_render.Settings("shop", "127.0.0.1:8080", "/srv", "/srv/s.sock",
+                                       timeout_queue=opts["queue_timeout"],
+                                       maxconn=opts["max_conns_per_backend"])
+    table = RoutingTable(1, (RevisionRoute("r1", 100, (Backend("shop-a", "127.0.0.1:9001"),)),))
+    layout = haproxy_render.plan_layout(table, None)
+    text = haproxy_render.render_config(settings, layout, table)
+    assert "timeout queue 1500ms" in text
+    servers = [line for line in text.splitlines() if line.strip().startswith("server ")]
+    assert servers and all(" maxconn 2" in line for line in servers), servers
+    plan = haproxy_runtime_api.plan_runtime(table, layout, [], {}, settings.maxconn)
+    added = [c for c in plan.before if c.startswith("add server ")]
+    assert added and all(" maxconn 2" in c for c in added), added
+    # left out: as before, no bound (so no queue) and HAProxy's 10s
+    plain = haproxy_render.render_config(haproxy_render.Settings(
+        "shop", "127.0.0.1:8080", "/srv", "/srv/s.sock"), layout, table)
+    assert "timeout queue 10000ms" in plain and "maxconn" not in plain
+
+
+@pytest.mark.parametrize("options, key, says", [
+    ({"queue_timeout": "2s"}, "router.queue_timeout", "max_conns_per_backend"),
+    ({"max_conns_per_backend": 0}, "router.max_conns_per_backend", ""),
+    ({"socket": "/run/h.sock", "backend": "app", "queue_timeout": "2s",
+      "max_conns_per_backend": 4}, "router.max_conns_per_backend", "attach mode"),
+], ids=["queue-without-bound", "zero-bound", "attach-mode"])
+def test_haproxy_queue_options_that_would_do_nothing_are_refused(options, key, says):
+    with pytest.raises(ConfigError, match=key) as e:
+        haproxy_options.parse_options(options)
+    assert says in str(e.value)
+
+
+@pytest.mark.parametrize("key", ["queue_timeout", "max_conns_per_backend"])
+def test_nginx_refuses_a_queue_it_does_not_have_saying_why(key):
+    with pytest.raises(ConfigError, match=f"router.{key}") as e:
+        nginx_options.parse_options({key: "2s" if key == "queue_timeout" else 4})
+    assert "no upstream queue" in str(e.value) or "without a queue" in str(e.value)
+    assert "NGINX Plus" in str(e.value)

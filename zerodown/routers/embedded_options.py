@@ -30,7 +30,7 @@ from typing import Any, Mapping
 
 from zerodown.errors import UsageError
 from zerodown.proxy.hosts import HOST, NAME, HostTable, Site, check_site
-from zerodown.schema import ENV_NAME, Invalid, address, boolean, duration, shown, text
+from zerodown.schema import ENV_NAME, Invalid, address, boolean, duration, integer, shown, text
 from zerodown.schema_sections import driver_options
 
 
@@ -52,6 +52,7 @@ class EmbeddedOptions:
     # A request's wait for a backend connection (a full pool); then another backend, else 503,
     # never an ejection (the proxy's default: 3s)
     queue_timeout: float | None = None
+    max_conns_per_backend: int | None = None  # the pool's bound (the proxy's default: 64)
 
     def proxy_args(self) -> list[str]:
         """The `zerodown proxy` flags that say the same."""
@@ -62,7 +63,9 @@ class EmbeddedOptions:
                 + ([f"--connect-timeout={self.connect_timeout:g}"]
                    if self.connect_timeout is not None else [])
                 + ([f"--queue-timeout={self.queue_timeout:g}"]
-                   if self.queue_timeout is not None else []))
+                   if self.queue_timeout is not None else [])
+                + ([f"--max-conns-per-backend={self.max_conns_per_backend}"]
+                   if self.max_conns_per_backend is not None else []))
 
 
 def _hosts(v: Any) -> tuple[str, ...]:
@@ -90,7 +93,8 @@ PARSERS = {"metrics": address().parse,
            "hosts": _hosts, "path_prefix": _prefix, "strip_path_prefix": boolean().parse,
            "response_timeout": duration(0.01, 24 * 3600).parse,
            "connect_timeout": duration(0.01, 3600).parse,
-           "queue_timeout": duration(0.01, 24 * 3600).parse}
+           "queue_timeout": duration(0.01, 24 * 3600).parse,
+           "max_conns_per_backend": integer(1, 1_000_000).parse}
 
 
 def parse_options(options: Mapping[str, Any], *, file: str | None = None,

@@ -110,7 +110,9 @@ class HAProxyRouter(HAProxyProcess):
         self.cli = CommandSocket(str(stats_path), "stats socket", host=host)
         self.master = CommandSocket(str(master_path), "master CLI", host=host)
         timeouts = {name: opts[key] for key, name in (("response_timeout", "timeout_server"),
-                                                      ("connect_timeout", "timeout_connect"))
+                                                      ("connect_timeout", "timeout_connect"),
+                                                      ("queue_timeout", "timeout_queue"),
+                                                      ("max_conns_per_backend", "maxconn"))
                     if key in opts}
         self.settings = render.Settings(service, listen, str(self.state_dir), str(stats_path),
                                         tls=tls, **timeouts)
@@ -301,7 +303,7 @@ class HAProxyRouter(HAProxyProcess):
         files = render.map_files(target, layout)
         live_maps = {f: runtime_api.parse_map(read[f"show map {self.state_dir / f}"])
                      for f in files}
-        plan = runtime_api.plan_runtime(target, layout, live, live_maps)
+        plan = runtime_api.plan_runtime(target, layout, live, live_maps, self.settings.maxconn)
         commands = list(plan.before)
         for name, entries in plan.maps:
             path = str(self.state_dir / name)

@@ -17,7 +17,13 @@ OPTIONS = {"socket": "path of the stats socket of an HAProxy to drive (attach mo
            "binary": "the haproxy executable (default: haproxy on PATH)",
            "response_timeout": "an instance's wait for a response (timeout server, default "
                                "120s); past it an idempotent request is tried on another",
-           "connect_timeout": "an instance's TCP connect (timeout connect, default 2s)"}
+           "connect_timeout": "an instance's TCP connect (timeout connect, default 2s)",
+           "max_conns_per_backend": "connections to one instance at most (server maxconn; "
+                                    "default: no bound); more requests queue in HAProxy",
+           "queue_timeout": "a request's wait in that queue (timeout queue, default 10s); "
+                            "past it, 503"}
+# Managed mode only: in attach mode your HAProxy configuration says these
+RENDERED = {"max_conns_per_backend": "each server's maxconn", "queue_timeout": "timeout queue"}
 
 
 def parse_options(options: dict[str, Any], file: str | None = None) -> dict[str, Any]:
@@ -38,7 +44,20 @@ def parse_options(options: dict[str, Any], file: str | None = None) -> dict[str,
         out["lanes"] = integer(1, 64).parse(out.get("lanes", 4))
     except Invalid as e:
         raise bad("lanes", str(e)) from None
-    for key in ("response_timeout", "connect_timeout"):
+    for key in RENDERED:
+        if key in out and "socket" in out:
+            raise bad(key, f"not in attach mode: your HAProxy's configuration says "
+                           f"{RENDERED[key]} (zerodown renders it only for an HAProxy it runs)")
+    if "queue_timeout" in out and "max_conns_per_backend" not in out:
+        raise bad("queue_timeout", "HAProxy queues a request only behind an instance at its "
+                                   "maxconn: add router.max_conns_per_backend")
+    if "max_conns_per_backend" in out:
+        try:
+            out["max_conns_per_backend"] = integer(1, 1_000_000).parse(
+                out["max_conns_per_backend"])
+        except Invalid as e:
+            raise bad("max_conns_per_backend", str(e)) from None
+    for key in ("response_timeout", "connect_timeout", "queue_timeout"):
         if key in out:
             try:
                 out[key] = duration(0.01, 24 * 3600).parse(out[key])

@@ -60,6 +60,8 @@ class Settings:
     timeout_server: float = 120.0  # an instance's first byte: past it, retried (idempotent)
     timeout_connect: float = 2.0
     timeout_client: float = 60.0
+    timeout_queue: float = 10.0  # a request's wait behind servers at their maxconn: then 503
+    maxconn: int | None = None  # each server's connections at most (None: unbounded, no queue)
     hard_stop_after: float = 60.0  # bound on an old worker's drain after a reload
     tls: TlsSettings | None = None  # the frontend speaks https (haproxy_tls.py)
 
@@ -309,8 +311,16 @@ def check_options(hc: HealthCheck | None) -> str:
             f" observe layer4 error-limit {hc.fall} on-error mark-down")
 
 
-def server_line(name: str, address: str, weight: int, hc: HealthCheck | None) -> str:
-    return f"server {name} {address} weight {weight}{check_options(hc)}"
+def server_line(name: str, address: str, weight: int, hc: HealthCheck | None,
+                maxconn: int | None = None) -> str:
+    return f"server {name} {address} weight {weight}{maxconn_option(maxconn)}{check_options(hc)}"
+
+
+def maxconn_option(maxconn: int | None) -> str:
+    """A server's bound (router.max_conns_per_backend): more requests wait in HAProxy's
+    queue, for at most `timeout queue` (router.queue_timeout). Written on each server, as
+    dynamic servers inherit no default-server."""
+    return f" maxconn {maxconn}" if maxconn else ""
 
 
 def frontend_lines(settings: Settings, shape: Shape) -> list[str]:
@@ -368,7 +378,7 @@ def render_config(settings: Settings, layout: Layout, table: RoutingTable) -> st
         f"    timeout client {_ms(settings.timeout_client)}",
         f"    timeout server {_ms(settings.timeout_server)}",
         "    timeout http-keep-alive 10s",
-        "    timeout queue 10s",
+        f"    timeout queue {_ms(settings.timeout_queue)}",
         "    # a connection refused by an instance going away is tried on another; so is a",
         "    # request an instance (its host cut off) answers nothing within timeout server,",
         "    # unless it is not idempotent (disable-l7-retry in each backend)",
@@ -393,7 +403,7 @@ def render_config(settings: Settings, layout: Layout, table: RoutingTable) -> st
                  "    http-request disable-l7-retry unless { method GET HEAD PUT DELETE OPTIONS }"]
         if hc is not None:
             text += [f"    option httpchk GET {hc.path}", f"    timeout check {_ms(hc.timeout)}"]
-        text += [f"    {server_line(name, addr, weight, hc)}"
+        text += [f"    {server_line(name, addr, weight, hc, settings.maxconn)}"
                  for (l, name), (addr, weight) in wanted.items() if l == lane]
     text += ["", f"backend {NONE_BACKEND}",
              '    http-request return status 503 content-type text/plain '

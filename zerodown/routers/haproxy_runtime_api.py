@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from zerodown.model import RoutingTable
 from zerodown.routers.haproxy_render import (DYNAMIC_POOL, MAX_WEIGHT, Layout, check_options,
-                                             lane_backend, lane_index, map_files, server_name,
-                                             servers)
+                                             lane_backend, lane_index, map_files, maxconn_option,
+                                             server_name, servers)
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,10 @@ class RuntimePlan:
 
 
 def plan_runtime(table: RoutingTable, layout: Layout, live: list[LiveServer],
-                 live_maps: dict[str, list[tuple[str, str]]]) -> RuntimePlan:
-    """The Runtime API commands from what HAProxy has (`live`) to what `table` asks."""
+                 live_maps: dict[str, list[tuple[str, str]]],
+                 maxconn: int | None = None) -> RuntimePlan:
+    """The Runtime API commands from what HAProxy has (`live`) to what `table` asks;
+    servers it adds get `maxconn` (render.Settings.maxconn), as those in the file do."""
     wanted = servers(table, layout)
     hc = layout.shape.health_check
     have = {(s.lane, s.name): s for s in live}
@@ -56,7 +58,7 @@ def plan_runtime(table: RoutingTable, layout: Layout, live: list[LiveServer],
         s = have.get((lane, name))
         if s is None:  # added in maintenance: ready once it is complete
             before.append(f"add server {ref} {address} weight {weight} {DYNAMIC_POOL}"
-                          f"{check_options(hc)}")
+                          f"{maxconn_option(maxconn)}{check_options(hc)}")
             if hc is not None:
                 before.append(f"enable health {ref}")
             before.append(f"set server {ref} state ready")

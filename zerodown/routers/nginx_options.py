@@ -77,9 +77,25 @@ PARSERS = {
 }
 
 
+# Keys other routers take that nginx cannot honour: said so, not "unknown option"
+UNLIKE_NGINX = {
+    "queue_timeout": "nginx (open source) has no upstream queue: a request no instance can "
+                     "take is answered at once (502), so there is no wait to bound (the "
+                     "`queue` directive is NGINX Plus only); leave it out, or use kind "
+                     "embedded or haproxy for a bounded queue",
+    "max_conns_per_backend": "not rendered for nginx: its `max_conns` without a queue (NGINX "
+                             "Plus only) answers 502 at the bound instead of waiting; leave it "
+                             "out, or use kind embedded or haproxy",
+}
+
+
 def parse_options(options: Mapping[str, Any], *, file: str | None = None,
                   lines: Mapping[str, int] | None = None) -> NginxOptions:
     """NginxOptions from `router:` options; a ConfigError naming router.<key> otherwise."""
+    unlike = [key for key in UNLIKE_NGINX if key in options]
+    if unlike:  # an error naming the key at its line, as driver_options' own
+        _, error = driver_options("router", "nginx", {}, {}, file=file, lines=lines)
+        raise error(unlike[0], UNLIKE_NGINX[unlike[0]])
     values, error = driver_options("router", "nginx", PARSERS, options, file=file, lines=lines)
     if ("config" in values) != ("pid_file" in values):
         missing = "pid_file" if "config" in values else "config"
