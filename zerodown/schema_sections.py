@@ -122,10 +122,30 @@ class Section:
     def schema(self) -> dict:
         required = [k for k in self.fields if self._defaults.get(k) is dataclasses.MISSING]
         return {"type": "object", **({"description": self.doc} if self.doc else {}),
-                "properties": {k: _with_default(kind.schema, self._defaults.get(k))
+                "properties": {k: _with_default(_key_schema(kind, self._defaults.get(k)),
+                                                self._defaults.get(k))
                                for k, kind in self.fields.items()},
                 **({"required": required} if required else {}),
                 "additionalProperties": False}
+
+    @property
+    def tuning_schema(self) -> dict:
+        """Its schema where the default is a whole value of it, as `tunes` reads that: a
+        mapping naming every key without a default (the value said whole), or none of
+        them (the default, tuned) — never some."""
+        schema = self.schema
+        required = schema.pop("required", None)
+        if required:
+            schema["anyOf"] = [{"required": required},
+                               {"not": {"anyOf": [{"required": [k]} for k in required]}}]
+        return schema
+
+
+def _key_schema(kind: Any, default: Any) -> dict:
+    """A key's schema: a nested section whose default is a whole value takes tuning."""
+    if isinstance(kind, Section) and isinstance(default, kind.cls):
+        return kind.tuning_schema
+    return kind.schema
 
 
 def _with_default(schema: dict, default: Any) -> dict:
