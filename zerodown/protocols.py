@@ -126,8 +126,8 @@ class Host(Protocol):
 
     def run(self, argv: list[str], timeout: float, cwd: str | None = None
             ) -> tuple[int | None, str]:
-        """(exit code, output) of a short command; exit code None: it could not start,
-        did not end within `timeout`, or the answer was lost."""
+        """(exit code, output) of a short command; exit code None: it could not start or
+        did not end within `timeout`. HostFailure when the host's answer was lost."""
 
     def send_signal(self, pid: int, started: int | None, signum: int, group: bool = False
                     ) -> bool:

@@ -11,16 +11,17 @@ import ssl
 import subprocess
 import sysconfig
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.support.net import free_port
+from tests.support.net import free_port, wait_until
 from zerodown import render
 from zerodown.controller import Controller
 from zerodown.gather import status_view
 from zerodown.engine.lifecycle import Phase
-from zerodown.errors import RouterError
+from zerodown.errors import HostFailure, RouterError
 from zerodown.hosts.local import LOCAL
 from zerodown.loadgen import LoadInBackground
 from zerodown.model import Revision
@@ -166,8 +167,9 @@ async def _abort(connections, host: str) -> None:
 
 
 def test_haproxy_commands_on_a_host_cut_off_fail_never_answer_empty(lb_stack, healthy_fleet):
-    """A Runtime API command that got no answer is an error naming the socket and the host:
-    an empty answer would read as success (HAProxy says nothing to many commands)."""
+    """A Runtime API command that got no answer is the host's failure naming the socket and
+    the host: an empty answer would read as success (HAProxy says nothing to many
+    commands), a RouterError as HAProxy's refusal (a rollback through the silent host)."""
     ctl = lb_stack("{kind: haproxy, host: zdf1}")
     ctl.ensure_router()
     router = ctl.router()
@@ -175,12 +177,12 @@ def test_haproxy_commands_on_a_host_cut_off_fail_never_answer_empty(lb_stack, he
     healthy_fleet.partition(healthy_fleet.hosts[0])
     try:
         started = time.monotonic()
-        with pytest.raises(RouterError, match=r"cannot talk to HAProxy's stats socket "
+        with pytest.raises(HostFailure, match=r"cannot talk to HAProxy's stats socket "
                                               r"/srv/zerodown/routers/shop/haproxy/haproxy.sock"
                                               r": host zdf1"):
             router.cli.run("set server lane0/x weight 1")
         assert time.monotonic() - started < 15   # bounded by the command's timeout
-        with pytest.raises(RouterError, match=r"cannot talk to HAProxy's stats socket .*"
+        with pytest.raises(HostFailure, match=r"cannot talk to HAProxy's stats socket .*"
                                               r": host zdf1"):  # an apply's batch of them
             router.cli.run_all(["set server lane0/x weight 1", "show stat"])
     finally:
@@ -283,3 +285,71 @@ def test_the_router_host_cut_off_mid_deployment_pauses_even_with_skip(lb_stack,
     engine.resume(d)
     assert engine.run(d) is Phase.SUCCEEDED
     assert [r.name for r in ctl.router().in_force().revisions if r.weight] == ["r2"]
+
+
+def test_the_router_host_silent_between_an_applys_state_read_and_its_batch_pauses(
+        lb_stack, healthy_fleet):
+    """HAProxy on zdf1, instances on zdf2 and zdf3: zdf1 goes silent right after a route
+    step of v2 read haproxy.json there, before the batch of files and Runtime API commands.
+    The host's failure (on_host_failure), not HAProxy's: the deployment pauses naming zdf1
+    and rolls nothing back over the dead link (it went back, failed, and ended FAILED);
+    healed, the controller's host watch resumes it (on_host_return: resume) and it ends on
+    v2. The load, sent from here through zdf1, fails nothing wherever it can reach zdf1:
+    up to the cut, and from the heal to the end."""
+    from zerodown.daemon.host_watch import HostWatch
+    from zerodown.engine.host_failure import paused_for_host
+    lb = healthy_fleet.hosts[0]
+    ctl = lb_stack("{kind: haproxy, host: zdf1}")
+    assert deploy(ctl, "v1") is Phase.SUCCEEDED
+    engine = ctl.engine()
+    router, url = engine.router, f"http://{ctl.config().listen}/"
+    load = LoadInBackground(url, connections=6, duration=120).start()
+    load.wait_for_responses(200)
+    routing: list = []
+    until_cut: list = []
+    engine.store.listeners.append(lambda e: routing.append(e) if e.kind == "step.started"
+                                  and "route" in e.message else None)
+    read = router._load
+
+    def read_then_cut():  # the apply's state read answered; its batch meets silence
+        state = read()
+        if routing and not until_cut:
+            until_cut.append(load.stop())
+            healthy_fleet.partition(lb)
+        return state
+    router._load = read_then_cut
+    d = engine.deploy("v2")
+    try:
+        assert engine.run(d) is Phase.PAUSED
+        assert until_cut, "zdf1 was never cut: the test proves nothing"
+        assert until_cut[0].failed() == 0, until_cut[0].summary()
+        error = engine.store.deployment(d).error
+        assert "router host zdf1" in error and "cannot talk to HAProxy" in error, error
+        found = paused_for_host(engine.store, "shop", engine.store.deployment(d))
+        assert found is not None and found[0] == "zdf1"
+        went = [e.data.get("to") for e in engine.store.events("shop", d, kind="phase")]
+        assert not {"rolling_back", "aborting", "failed"} & set(went), went
+        assert engine.store.deployment(d).plan_kind == "deploy"
+    finally:
+        router._load = read
+        healthy_fleet.heal(lb)
+    wait_until(lambda: _answers(url), 30, "HAProxy on zdf1 serving again after the heal")
+    with LoadInBackground(url, connections=6, duration=120) as load:
+        load.wait_for_responses(200)
+        watch = HostWatch(lambda: ctl, "shop", wake=lambda: None, log=lambda _: None)
+        watch.check(engine.store)  # what the controller does every few seconds
+        assert engine.store.deployment(d).phase is Phase.RUNNING
+        assert engine.run(d) is Phase.SUCCEEDED
+        load.wait_for_responses(load.progress()[0] + 200)
+        result = load.stop()
+    assert result.failed() == 0, result.summary()
+    assert "v2" in result.by_header["X-Version"]
+    assert [r.name for r in router.in_force().revisions if r.weight] == ["r2"]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False

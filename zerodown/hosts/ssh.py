@@ -146,6 +146,8 @@ class SshHost:
             ) -> tuple[int | None, str]:
         try:
             code, output = self._call("run", argv, timeout, cwd, timeout=timeout + self.step_timeout)
+        except HostFailure:
+            raise  # no answer: whether it ran is unknown, not "it could not run"
         except RuntimeFailure as e:
             return None, str(e)
         return code, output

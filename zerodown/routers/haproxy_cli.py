@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 
-from zerodown.errors import RouterError, RuntimeFailure
+from zerodown.errors import HostFailure, RouterError, RuntimeFailure
 from zerodown.hosts.local import LOCAL
 from zerodown.protocols import Host
 
@@ -77,17 +77,24 @@ class CommandSocket:
 
     @contextlib.contextmanager
     def talking(self):
-        """RouterError naming the socket for an OSError or a failed call on the host."""
+        """RouterError naming the socket for an OSError or a failed call on the host; a
+        HostFailure (HAProxy's host did not answer: the command's outcome is unknown)
+        stays one, the socket named: the host's silence is on_host_failure's to handle
+        (a pause), not a refusal of HAProxy's (a rollback, through that silent host)."""
         try:
             yield
         except OSError as e:
             raise RouterError(f"cannot talk to HAProxy's {self.what} {self.path}: "
                               f"{e.strerror or e}") from None
+        except HostFailure as e:
+            raise HostFailure(f"cannot talk to HAProxy's {self.what} {self.path}: {e}",
+                              e.host) from None
         except RuntimeFailure as e:
             raise RouterError(f"cannot talk to HAProxy's {self.what} {self.path}: {e}") from None
 
     def answers(self) -> bool:
-        """Does HAProxy answer here? (the master CLI knows `show proc`, a worker `show info`)"""
+        """Does HAProxy answer here? (the master CLI knows `show proc`, a worker `show info`)
+        HostFailure when its host does not answer: that is not a no."""
         try:
             if self.what == "master CLI":
                 return "master" in self.raw("show proc")

@@ -1,0 +1,151 @@
+"""A load balancer's host that goes silent mid-call (router.host, its SSH channel dead or
+timed out): every router gives the host's HostFailure, naming it — on_host_failure's to
+handle (a pause) — never a RouterError (a rollback through that silent host) nor success.
+
+The host is this machine, seen through SilentHost: it answers like the SSH host (the same
+calls) until silenced, then every call raises HostFailure as SshHost does for an answer
+that did not come. The load balancers are real (HAProxy, nginx)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.support.net import free_port
+from tests.support.procs import start_app
+from zerodown.errors import HostFailure
+from zerodown.hosts.connections import Done
+from zerodown.hosts.local import LOCAL
+from zerodown.hosts.ssh import SshHost
+from zerodown.model import Backend, RevisionRoute, RoutingTable
+
+
+class SilentHost:
+    """This machine as router host `lb1`; silent (every call a HostFailure) from the call
+    after the `after`-th call of `op` on, once armed."""
+
+    name = "lb1"
+    remote = False
+
+    def __init__(self):
+        self.armed: tuple[str, int] | None = None
+        self.silent = False
+        self.calls: list[str] = []
+
+    def silence_after(self, op: str, count: int = 1) -> None:
+        self.armed = (op, count)
+
+    def __getattr__(self, name):
+        value = getattr(LOCAL, name)
+        if not callable(value):
+            return value
+
+        def call(*args, **kwargs):
+            if self.silent:
+                raise HostFailure(f"host lb1: {name} has an unknown outcome: no answer from "
+                                  f"lb1 within 5s", "lb1")
+            self.calls.append(name)
+            out = value(*args, **kwargs)
+            if self.armed and self.armed[0] == name:
+                left = self.armed[1] - 1
+                self.armed = (name, left) if left else None
+                self.silent = not left
+            return out
+        return call
+
+
+@pytest.fixture
+def apps():
+    started = [start_app("v1"), start_app("v2")]
+    yield [f"127.0.0.1:{a.port}" for a in started]
+    for a in started:
+        a.cleanup()
+
+
+def table(version: int, address: str) -> RoutingTable:
+    return RoutingTable(version, (RevisionRoute(f"r{version}", 100, (
+        Backend(f"shop-r{version}-s0", address),)),))
+
+
+def needs(binary: str):
+    return pytest.mark.skipif(shutil.which(binary) is None and os.environ.get("CI") != "true",
+                              reason=f"{binary} is not installed (bash scripts/setup.sh "
+                                     f"installs it); never skipped under CI")
+
+
+@needs("haproxy")
+@pytest.mark.parametrize("op,after", [("read_text", 1),   # between the state read and the batch
+                                      ("batch", 1)])      # between the batch and the commands
+def test_haproxy_on_a_host_gone_silent_mid_apply_is_that_hosts_failure(tmp_path, apps, op,
+                                                                       after):
+    from zerodown.routers.haproxy import HAProxyRouter
+    host = SilentHost()
+    router = HAProxyRouter(tmp_path / "haproxy", f"127.0.0.1:{free_port()}", service="shop",
+                           host=host)
+    router.ensure_running()
+    try:
+        router.apply(table(1, apps[0]))
+        host.silence_after(op, after)
+        with pytest.raises(HostFailure, match=r"host lb1") as caught:
+            router.apply(table(2, apps[1]))
+        assert caught.value.host == "lb1"
+        host.silent = False  # it answers again: the same table goes out, idempotently
+        router.apply(table(2, apps[1]))
+        assert [r.name for r in router.table().revisions] == ["r2"]
+        host.silence_after("read_text")
+        with pytest.raises(HostFailure, match=r"stats socket .*: host lb1"):
+            router.drained("shop-r1-s0")
+        host.silent = False
+    finally:
+        host.silent = False
+        router.stop()
+
+
+@needs("nginx")
+def test_nginx_on_a_host_gone_silent_mid_apply_is_that_hosts_failure(tmp_path, apps):
+    from zerodown.routers.nginx import NginxRouter
+    host = SilentHost()
+    router = NginxRouter(tmp_path / "nginx", f"127.0.0.1:{free_port()}", service="shop",
+                         host=host, local_dir=tmp_path / "nginx-lock")
+    router.ensure_running()
+    try:
+        router.apply(table(1, apps[0]))
+        host.silence_after("write_text")  # the new configuration written, then nothing
+        with pytest.raises(HostFailure, match=r"host lb1") as caught:
+            router.apply(table(2, apps[1]))
+        assert caught.value.host == "lb1"
+        host.silent = False
+        router.apply(table(2, apps[1]))
+        assert [r.name for r in router.in_force().revisions] == ["r2"]
+    finally:
+        host.silent = False
+        router.stop()
+
+
+class _Connections:
+    """An SSH connection whose answer to a command is `done`."""
+
+    class options:
+        command_timeout = 5.0
+
+    def __init__(self, done: Done):
+        self.done = done
+
+    def ask(self, host, command, line, *, timeout=None):
+        return self.done
+
+
+def test_a_command_run_on_an_ssh_host_that_did_not_answer_is_a_host_failure():
+    """Host.run's exit code None means it could not run there; an answer that never came
+    is the host's silence (HostFailure), the same as every other call of SshHost."""
+    host = SshHost(_Connections(Done(None, "", "the connection to lb1 failed mid-command")),
+                   "lb1", "/srv/zerodown")
+    host._installed = True
+    with pytest.raises(HostFailure, match="lb1") as caught:
+        host.run(["nginx", "-t"], 5.0)
+    assert caught.value.host == "lb1"
+    host.connections = _Connections(Done(1, "", "agent: no python3"))  # the agent failed there
+    code, said = host.run(["nginx", "-t"], 5.0)
+    assert code is None and "no python3" in said
