@@ -53,12 +53,11 @@ import os
 import signal
 import socket
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from zerodown.errors import RouterError, ZerodownError
+from zerodown.errors import RouterError
 from zerodown.hosts.local import LOCAL
 from zerodown.model import Backend, RoutingTable
 from zerodown.protocols import Host
@@ -67,9 +66,10 @@ from zerodown.routers import haproxy_attach as attach
 from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_runtime_api as runtime_api
 from zerodown.routers import haproxy_stats, haproxy_tls
-from zerodown.routers.haproxy_cli import CommandSocket, checked, parse_proc
+from zerodown.routers.haproxy_cli import CommandSocket, checked
 from zerodown.routers.haproxy_options import parse_options
-from zerodown.routers.haproxy_process import STOP_TIMEOUT, HAProxyProcess
+from zerodown.routers.haproxy_observe import HAProxyObserver
+from zerodown.routers.haproxy_process import STOP_TIMEOUT
 from zerodown.routers.haproxy_state import State, digest, dumps, loads, own
 from zerodown.table_version import check_newer
 from zerodown.tls_config import TlsSettings
@@ -77,9 +77,10 @@ from zerodown.tls_config import TlsSettings
 CONFIG = "haproxy.cfg"
 
 
-class HAProxyRouter(HAProxyProcess):
+class HAProxyRouter(HAProxyObserver):
     """Router protocol over HAProxy; see the module docstring. Its process, started,
-    found, reloaded: haproxy_process.HAProxyProcess."""
+    found, reloaded: haproxy_process.HAProxyProcess; what it reads of HAProxy (drained,
+    stats): haproxy_observe.HAProxyObserver."""
 
     def __init__(self, state_dir: str | os.PathLike, listen: str, *, service: str = "zerodown",
                  options: dict[str, Any] | None = None, config_file: str | None = None,
@@ -165,28 +166,6 @@ class HAProxyRouter(HAProxyProcess):
                 return True
             did = self._converge(target, layout, state, dict(zip(queries, answers)))
             return changed or did
-
-    def drained(self, backend_id: str) -> bool:
-        with self._locked():
-            state = self._load()
-            if backend_id in state.table.backends():
-                return False
-            name = render.server_name(backend_id)
-            if name not in state.owners:
-                return True  # never routed here: nothing can be in flight
-            if haproxy_stats.in_flight(self._rows(old_workers=True), name):
-                return False
-            if self.attach_backend is not None:  # drained: its server goes from their backend
-                if attach.collect(self, state, self._kept(state))[1]:
-                    self._collect_later()
-                self._save(state)
-            return True
-
-    def stats(self) -> dict:
-        with self._locked():
-            state = self._load()
-            weights = {r.name: r.weight for r in state.table.revisions}
-            return haproxy_stats.stats(self._rows(), state.owners, state.retired, weights)
 
     def table(self) -> RoutingTable:
         """The table in force (haproxy.json, written before each change is acted on)."""
@@ -352,43 +331,6 @@ class HAProxyRouter(HAProxyProcess):
             return attach.apply(self, table, target, state)
         finally:
             self._save(state)  # the counters of servers deleted meanwhile
-
-    def _kept(self, state: State) -> set[str]:
-        return {render.server_name(b) for b in state.table.backends()}
-
-    def _collect_later(self) -> None:
-        """Attach mode: delete, once their idle connections close (their instances stop
-        after the drain), the servers HAProxy would not delete yet; in the background."""
-        if self._collector is not None and self._collector.is_alive():
-            return
-
-        def run() -> None:
-            deadline = time.monotonic() + attach.LATER
-            while time.monotonic() < deadline:
-                time.sleep(attach.LATER_POLL)
-                try:
-                    with self._locked():
-                        state = self._load()
-                        left = attach.collect(self, state, self._kept(state))
-                        self._save(state)
-                except ZerodownError:
-                    return  # their HAProxy went away: the next start reconciles
-                if not left[1]:
-                    return
-        self._collector = threading.Thread(target=run, name="haproxy attach: delete servers",
-                                           daemon=True)
-        self._collector.start()
-
-    def _rows(self, old_workers: bool = False) -> list[dict[str, str]]:
-        """`show stat` of the current worker, and of old ones still draining after a reload."""
-        rows = runtime_api.parse_stat(self.cli.run("show stat"))
-        if self.attach_backend is not None:  # its one backend plays lane 0 for the counting
-            return [dict(r, pxname=render.lane_backend(0)) for r in rows
-                    if r.get("pxname") == self.attach_backend]
-        if old_workers:  # no master answering: no old workers listed
-            for pid in parse_proc(self._master_ask("show proc"))[1]:
-                rows += runtime_api.parse_stat(self._master_ask(f"@!{pid} show stat"))
-        return rows
 
     # --- files and processes -----------------------------------------------------------
 
