@@ -256,11 +256,12 @@ def test_attach_mode_down_takes_its_servers_out_and_a_new_state_dir_reconciles(a
 
 
 class CountingHost:
-    """This machine, each call counted: over SSH each is one round trip to the host."""
+    """This machine, each call counted: over SSH each is one round trip to the host; and
+    each command sent to one of HAProxy's sockets (`commands`)."""
 
     def __init__(self):
         from zerodown.hosts.local import LOCAL
-        self.inner, self.calls = LOCAL, []
+        self.inner, self.calls, self.commands = LOCAL, [], []
 
     def __getattr__(self, name):
         value = getattr(self.inner, name)
@@ -269,6 +270,11 @@ class CountingHost:
 
         def counted(*args, **kwargs):
             self.calls.append(name)
+            for op, op_args in [(name, args)] if name != "batch" else args[0]:
+                if op == "ask_unix":
+                    self.commands.append(op_args[1].strip())
+                elif op == "ask_unix_many":
+                    self.commands += [c.strip() for c in op_args[1]]
             return value(*args, **kwargs)
         return counted
 
@@ -361,3 +367,45 @@ def test_an_h2c_upgrade_is_answered_as_http11_never_tunnelled(router, raw_backen
     req, = backend.requests
     assert not [h for h in hop_headers(req) if "h2c" in h.lower() or "AAMA" in h], req.head
     assert backend.tunnelled == b""
+
+
+def test_a_drain_look_is_one_call_to_haproxys_host_and_one_runtime_api_command(apps,
+                                                                            tmp_path):
+    """drained() is polled through every drain: haproxy.json and `show stat` (servers
+    only) in one call; the master is asked about old workers only while a reload left
+    one finishing a request, and that request keeps its server from counting as drained."""
+    host = CountingHost()
+    router = HAProxyRouter(tmp_path / "haproxy", f"127.0.0.1:{free_port()}", service="shop",
+                           host=host)
+    router.ensure_running()
+    try:
+        slow = apps["v1"][0]
+        router.apply(RoutingTable(1, (route("r1", apps["v1"], 100, (0,)),)))
+        gone = f"shop-r1-{slow.port}"
+        router.apply(RoutingTable(2, (route("r2", apps["v2"], 100, (0,)),)))
+        host.calls.clear(), host.commands.clear()
+        assert router.drained(gone) is True
+        assert host.calls == ["batch"], host.calls
+        assert len(host.commands) == 1 and "show stat" in host.commands[0], host.commands
+        router.stats()
+        assert host.calls == ["batch"] * 2, host.calls
+        # in flight on the old worker of a reload (a new rule header reshapes HAProxy)
+        router.apply(RoutingTable(3, (route("r1", apps["v1"], 100, (0,)),)))
+        answer = {}
+        t = threading.Thread(target=lambda: answer.update(
+            r=get(router.port, "/slow?ms=2500", timeout=10)))
+        t.start()
+        wait_until(lambda: router.stats()["revisions"]["r1"]["in_flight"] == 1, 5,
+                   "request in flight")
+        router.apply(RoutingTable(4, (route("r2", apps["v2"], 100, (0,)),),
+                                  (Rule("r2", header="X-Beta", regex="^y"),)))
+        assert router.drained(gone) is False  # the old worker still answers it
+        t.join(10)
+        assert answer["r"].status == 200
+        wait_until(lambda: router.drained(gone), 10, "drained once the old worker is done")
+        host.calls.clear(), host.commands.clear()
+        assert router.drained(gone) is True
+        assert host.calls == ["batch"] and len(host.commands) == 1, (host.calls,
+                                                                     host.commands)
+    finally:
+        router.stop()

@@ -19,7 +19,9 @@ from zerodown.routers import haproxy_runtime_api as runtime_api
 from zerodown.routers import haproxy_stats
 from zerodown.routers.haproxy_cli import parse_proc
 from zerodown.routers.haproxy_process import HAProxyProcess
-from zerodown.routers.haproxy_state import State
+from zerodown.routers.haproxy_state import State, loads
+
+SERVERS = 4  # `show stat`'s type filter: server rows only (no frontend, no backend summary)
 
 
 class HAProxyObserver(HAProxyProcess):
@@ -28,14 +30,17 @@ class HAProxyObserver(HAProxyProcess):
     _collector: threading.Thread | None = None
 
     def drained(self, backend_id: str) -> bool:
+        """One look: one call to HAProxy's host (over SSH one round trip) with one Runtime
+        API command; the master CLI is asked too only while a reload's old workers may
+        still carry requests (state.old_workers)."""
         with self._locked():
-            state = self._load()
+            state, rows = self._observe()
             if backend_id in state.table.backends():
                 return False
             name = render.server_name(backend_id)
             if name not in state.owners:
                 return True  # never routed here: nothing can be in flight
-            if haproxy_stats.in_flight(self._rows(old_workers=True), name):
+            if haproxy_stats.in_flight(rows + self._old_rows(state), name):
                 return False
             if self.attach_backend is not None:  # drained: its server goes from their backend
                 if attach.collect(self, state, self._kept(state))[1]:
@@ -45,9 +50,42 @@ class HAProxyObserver(HAProxyProcess):
 
     def stats(self) -> dict:
         with self._locked():
-            state = self._load()
+            state, rows = self._observe()
             weights = {r.name: r.weight for r in state.table.revisions}
-            return haproxy_stats.stats(self._rows(), state.owners, state.retired, weights)
+            return haproxy_stats.stats(rows, state.owners, state.retired, weights)
+
+    def _observe(self) -> tuple[State, list[dict[str, str]]]:
+        """haproxy.json and the current worker's `show stat` of servers, in one call to
+        HAProxy's host; attach mode: of its one backend, which plays lane 0 in the counting."""
+        command = f"show stat {self.attach_backend or -1} {SERVERS} -1"
+        with self.cli.talking():
+            text, answers = self.host.batch([("read_text", [str(self.state_file)]),
+                                             self.cli.batch_call([command])])
+        state = loads(text, str(self.state_file))
+        rows = runtime_api.parse_stat(self.cli.checked_all([command], answers)[0])
+        if self.attach_backend is not None:
+            rows = [dict(r, pxname=render.lane_backend(0)) for r in rows
+                    if r.get("pxname") == self.attach_backend]
+        return state, rows
+
+    def _old_rows(self, state: State) -> list[dict[str, str]]:
+        """`show stat` of the old workers a reload left finishing their requests; those
+        that exited are forgotten (saved), so a drain asks the master nothing once none is left."""
+        if not state.old_workers:
+            return []
+        listed = self._master_ask("show proc")
+        if not listed:  # the master did not answer: whether they run is unknown
+            return []
+        old = set(parse_proc(listed)[1])
+        if left := [pid for pid in state.old_workers if pid in old]:
+            rows = [r for pid in left
+                    for r in runtime_api.parse_stat(self._master_ask(f"@!{pid} show stat"))]
+        else:
+            rows = []
+        if left != state.old_workers:
+            state.old_workers = left
+            self._save(state)
+        return rows
 
     def _kept(self, state: State) -> set[str]:
         return {render.server_name(b) for b in state.table.backends()}
@@ -74,14 +112,3 @@ class HAProxyObserver(HAProxyProcess):
         self._collector = threading.Thread(target=run, name="haproxy attach: delete servers",
                                            daemon=True)
         self._collector.start()
-
-    def _rows(self, old_workers: bool = False) -> list[dict[str, str]]:
-        """`show stat` of the current worker, and of old ones still draining after a reload."""
-        rows = runtime_api.parse_stat(self.cli.run("show stat"))
-        if self.attach_backend is not None:  # its one backend plays lane 0 for the counting
-            return [dict(r, pxname=render.lane_backend(0)) for r in rows
-                    if r.get("pxname") == self.attach_backend]
-        if old_workers:  # no master answering: no old workers listed
-            for pid in parse_proc(self._master_ask("show proc"))[1]:
-                rows += runtime_api.parse_stat(self._master_ask(f"@!{pid} show stat"))
-        return rows

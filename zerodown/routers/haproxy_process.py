@@ -47,6 +47,9 @@ class HAProxyProcess:
                     last[pid] = rows
 
         read_old()  # the master is deaf while it re-executes: read them once before
+        # old workers from now on, until they exit: drains ask them too (durable first)
+        state.old_workers = sorted(set(state.old_workers) | set(before))
+        self._save(state)
         self.master.raw("reload")
         found = self._running()
         if found is None:
@@ -61,10 +64,15 @@ class HAProxyProcess:
             return bool(current) and not set(current) & set(before) and self.answers()
         self._wait(reloaded, found, "did not finish reloading")
         deadline = time.monotonic() + OLD_WORKER_WAIT
-        while time.monotonic() < deadline and \
-                set(before) & set(parse_proc(self._master_ask("show proc"))[1]):
+        while True:
+            listed = self._master_ask("show proc")
+            old = set(parse_proc(listed)[1])
+            if not old & set(before) or time.monotonic() >= deadline:
+                break
             read_old()
             time.sleep(self.host.poll)
+        if listed:  # a master that did not answer lists none: keep them all
+            state.old_workers = sorted(old & set(state.old_workers))
         for row in haproxy_stats.server_rows([r for rows in last.values() for r in rows]):
             owner = state.owners.get(row["svname"])
             if owner is not None:

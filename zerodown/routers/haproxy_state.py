@@ -3,7 +3,8 @@
 The table in force (written before it is acted on), the lanes it is laid out in,
 the shape of the configuration the running master has, which revision owns each
 server, the counters of servers gone (`retired`, so stats() keeps counting across
-deletions and reloads) and a digest of each file last written.
+deletions and reloads), a digest of each file last written, and the old workers a
+reload left draining.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ class State:
     retired: dict[str, dict[str, int]] = field(default_factory=dict)  # rev -> counters
     # file name -> sha256 of the text last written there: an apply sends only what changed
     written: dict[str, str] = field(default_factory=dict)
+    # workers a reload left finishing their requests (pids): a drain asks the master
+    # about them, and about nothing while there are none
+    old_workers: list[int] = field(default_factory=list)
 
 
 def loads(text: str | None, path: str) -> State:
@@ -43,7 +47,7 @@ def loads(text: str | None, path: str) -> State:
     return State(table_json.from_dict(data["table"]),
                  _layout_from(data.get("layout")), _shape_from(data.get("running_shape")),
                  {k: tuple(v) for k, v in data.get("owners", {}).items()},  # type: ignore[misc]
-                 data.get("retired", {}), data.get("written", {}))
+                 data.get("retired", {}), data.get("written", {}), data.get("old_workers", []))
 
 
 def dumps(state: State) -> str:
@@ -52,7 +56,8 @@ def dumps(state: State) -> str:
         "table": table_json.to_dict(state.table),
         "layout": _layout_to(state.layout),
         "running_shape": asdict(state.running_shape) if state.running_shape else None,
-        "owners": state.owners, "retired": state.retired, "written": state.written},
+        "owners": state.owners, "retired": state.retired, "written": state.written,
+        "old_workers": state.old_workers},
         indent=1) + "\n"
 
 
