@@ -8,7 +8,8 @@ then on fleet host zdf1 (over the ssh runtime's connection, as `router: {host: z
 does): starts the load balancer, applies `--applies` tables that move weight between two
 revisions (each a real change: nginx reloads, HAProxy swaps a map, the proxy swaps its
 table), and times apply(), stats() and drained() — the calls a deployment makes — and
-counts an apply's calls to the remote host (each a round trip over SSH). No traffic: the
+counts the calls of each to the remote host (each a round trip over SSH; drained() of a
+backend that left the table, its whole look). No traffic: the
 figure is the driver's own round trips, which SSH adds to.
 """
 
@@ -48,7 +49,14 @@ def tables(n: int, fleet) -> list[RoutingTable]:
         share = (v * 10) % 100
         out.append(RoutingTable(v, (RevisionRoute("r1", 100 - share, tuple(backends[:3])),
                                     RevisionRoute("r2", share, tuple(backends[3:])))))
+    # a backend of the first table only: drained() of it is a whole look (a server that
+    # left), not the shortcut for a backend never routed
+    left = RevisionRoute("r0", 0, (Backend(DRAINED, f"{fleet.hosts[0].address}:8999"),))
+    out[0] = RoutingTable(1, (left, *out[0].revisions))
     return out
+
+
+DRAINED = "shop-r0-s0"
 
 
 def count_calls(host) -> list[str]:
@@ -79,22 +87,28 @@ def measure(fleet, kind: str, remote: bool, applies: int) -> dict[str, float]:
         start = time.monotonic() - t0
         router = ctl.router()
         calls = count_calls(router.host)
-        apply_t, stats_t, drained_t, apply_calls = [], [], [], []
+        apply_t, stats_t, drained_t = [], [], []
+        apply_calls, stats_calls, drained_calls = [], [], []
         for table in tables(applies, fleet):
             t0, n = time.monotonic(), len(calls)
             router.apply(table)
             apply_t.append(time.monotonic() - t0)
             apply_calls.append(len(calls) - n)
-            t0 = time.monotonic()
+            t0, n = time.monotonic(), len(calls)
             router.stats()
             stats_t.append(time.monotonic() - t0)
-            t0 = time.monotonic()
-            router.drained("shop-r0-s9")
+            stats_calls.append(len(calls) - n)
+            t0, n = time.monotonic(), len(calls)
+            router.drained(DRAINED)
             drained_t.append(time.monotonic() - t0)
+            drained_calls.append(len(calls) - n)
         router.stop()
-        return {"start": start, "apply": statistics.median(apply_t),
-                "calls": statistics.median(apply_calls) if remote else 0,
-                "stats": statistics.median(stats_t), "drained": statistics.median(drained_t)}
+        median = statistics.median
+        return {"start": start, "apply": median(apply_t),
+                "calls": median(apply_calls) if remote else 0,
+                "stats_calls": median(stats_calls) if remote else 0,
+                "drained_calls": median(drained_calls) if remote else 0,
+                "stats": median(stats_t), "drained": median(drained_t)}
     finally:
         if "runtime" in ctl._drivers:
             ctl.runtime().close()
@@ -112,13 +126,15 @@ def main() -> int:
         return 1
     with Fleet(3) as fleet:
         print(f"{'kind':9} {'where':6} {'start s':>8} {'apply ms':>9} {'stats ms':>9} "
-              f"{'drained ms':>11} {'calls/apply':>11}   (medians of {args.applies})")
+              f"{'drained ms':>11} {'calls/apply':>11} {'/stats':>6} {'/drained':>8}   "
+              f"(medians of {args.applies})")
         for kind in args.kinds:
             for remote in (False, True):
                 m = measure(fleet, kind, remote, args.applies)
                 print(f"{kind:9} {'zdf1' if remote else 'here':6} {m['start']:8.2f} "
                       f"{m['apply'] * 1000:9.1f} {m['stats'] * 1000:9.1f} "
-                      f"{m['drained'] * 1000:11.1f} {m['calls'] or '':>11}", flush=True)
+                      f"{m['drained'] * 1000:11.1f} {m['calls'] or '':>11} "
+                      f"{m['stats_calls'] or '':>6} {m['drained_calls'] or '':>8}", flush=True)
     return 0
 
 
