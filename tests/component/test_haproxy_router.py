@@ -403,6 +403,8 @@ def test_a_drain_look_is_one_call_to_haproxys_host_and_one_runtime_api_command(a
         t.join(10)
         assert answer["r"].status == 200
         wait_until(lambda: router.drained(gone), 10, "drained once the old worker is done")
+        wait_until(lambda: router.drained(gone) and not router._load().old_workers, 15,
+                   "the old worker's exit seen by a drain's look (and forgotten)")
         host.calls.clear(), host.commands.clear()
         assert router.drained(gone) is True
         assert host.calls == ["batch"] and len(host.commands) == 1, (host.calls,
