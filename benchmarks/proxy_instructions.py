@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/proxy_instructions.py                      # this checkout
     .venv/bin/python benchmarks/proxy_instructions.py --tree /tmp/before   # another checkout
+    .venv/bin/python benchmarks/proxy_instructions.py --tls                # over HTTPS
 
 req/s and CPU time per request move by 20% and more on a busy machine; the number of
 instructions the proxy executes per request does not. The proxy (`--no-supervise`, the
@@ -10,7 +11,10 @@ routing table (90/10 split, a header and a cookie rule); a backend in this proce
 every request; N and then 3N keep-alive GETs with browser-like headers go through it, and
 instructions per request = (I(3N) - I(N)) / 2N, so start-up and shutdown cancel out. What
 the event loop does on its own meanwhile (the sweeper, 4 times a second) does not: runs are
-kept short, and the figure is given with the spread of --repeat runs. Needs valgrind.
+kept short, and the figure is given with the spread of --repeat runs. With --tls the clients
+speak TLS to the proxy (`--tls-cert/--tls-key`, an ECDSA P-256 certificate made here): both runs
+make the same 4 handshakes, so they cancel too and the figure is the HTTPS request's. Callgrind
+counts user-space instructions only: a syscall saved shows in CPU time, not here. Needs valgrind.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import re
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -32,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent))
 from bench_targets import zerodown_table  # noqa: E402  (the same table as the req/s benchmark)
+from bench_tls import make_cert  # noqa: E402  (tls_bench.py's certificate)
 from tests.support.quick_backend import QuickBackend  # noqa: E402  (the latency test's too)
 
 BODY = b"hello\n"
@@ -62,9 +68,12 @@ def admin_put(sock: str, body: bytes) -> None:
         raise RuntimeError(f"PUT /table: {answer[:300]!r}")
 
 
-def load(port: int, requests: int, connections: int = 4) -> None:
+def load(port: int, requests: int, tls: bool, connections: int = 4) -> None:
+    context = ssl._create_unverified_context()  # our own certificate, made in main()
+
     def one(n: int) -> None:
-        with socket.create_connection(("127.0.0.1", port)) as s:
+        plain = socket.create_connection(("127.0.0.1", port))
+        with context.wrap_socket(plain) if tls else plain as s:
             for _ in range(n):
                 s.sendall(REQUEST)
                 got = b""
@@ -78,13 +87,15 @@ def load(port: int, requests: int, connections: int = 4) -> None:
         t.join()
 
 
-def count(tree: Path, requests: int, backends: list[int], tmp: Path) -> int:
-    """Instructions of one proxy process that served `requests` requests."""
+def count(tree: Path, requests: int, backends: list[int], tmp: Path,
+          tls: tuple[str, ...]) -> int:
+    """Instructions of one proxy process that served `requests` requests (over TLS when
+    `tls` holds the proxy's --tls-cert/--tls-key options)."""
     port, sock, out = free_port(), str(tmp / "admin.sock"), tmp / "callgrind.out"
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
             str(tree / ".venv/bin/python"), "-m", "zerodown", "proxy",
             "--listen", f"127.0.0.1:{port}", "--admin", f"unix:{sock}",
-            "--state", str(tmp / "state.json"), "--no-supervise"]
+            "--state", str(tmp / "state.json"), "--no-supervise", *tls]
     log = open(tmp / "proxy.log", "w")
     proc = subprocess.Popen(argv, cwd=tree, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -95,7 +106,7 @@ def count(tree: Path, requests: int, backends: list[int], tmp: Path) -> int:
             time.sleep(0.2)
         compiled = "hot-path=compiled" in (tmp / "proxy.log").read_text()
         admin_put(sock, json.dumps(zerodown_table(backends)).encode())
-        load(port, requests)
+        load(port, requests, bool(tls))
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=300)
     finally:
@@ -117,16 +128,21 @@ def main() -> int:
     p.add_argument("--tree", type=Path, default=HERE.parent, help="the checkout to measure")
     p.add_argument("--requests", type=int, default=2000, help="N (default 2000)")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--tls", action="store_true", help="the clients speak HTTPS to the proxy")
     args = p.parse_args()
     backends = [QuickBackend(RESPONSE).port, QuickBackend(RESPONSE).port]
     per_request = []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-            small = count(args.tree, args.requests, backends, Path(a))
-            large = count(args.tree, 3 * args.requests, backends, Path(b))
+            tls: tuple[str, ...] = ()
+            if args.tls:
+                cert, key, _ = make_cert(Path(a))
+                tls = ("--tls-cert", str(cert), "--tls-key", str(key))
+            small = count(args.tree, args.requests, backends, Path(a), tls)
+            large = count(args.tree, 3 * args.requests, backends, Path(b), tls)
         per_request.append((large - small) / (2 * args.requests))
         print(f"  {per_request[-1]:,.0f} instructions per request", flush=True)
-    print(f"{args.tree}: median {statistics.median(per_request):,.0f} instructions per request "
+    print(f"{args.tree}{' (TLS)' if args.tls else ''}: median {statistics.median(per_request):,.0f} instructions per request "
           f"(runs: {', '.join(f'{v:,.0f}' for v in per_request)})")
     return 0
 
