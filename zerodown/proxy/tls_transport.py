@@ -37,12 +37,6 @@ ACCEPTS_PER_WAKE = 64  # then the loop serves others; the listening socket stays
 ACCEPT_PAUSE = 1.0  # seconds without accepting after EMFILE & co, instead of a busy loop
 _RETRY_ACCEPT = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.ECONNABORTED, errno.EPROTO)
 
-# Every connection decrypts into this one buffer (reads never overlap: one thread) and
-# hands on a copy of what it got: a request's few hundred bytes come from Python's small-
-# object allocator, not a 16 KiB malloc shrunk after, and idle connections hold no buffer.
-_INTO: Final = bytearray(RECORD)
-_VIEW: Final = memoryview(_INTO)
-
 HANDSHAKE: Final = 0
 OPEN: Final = 1
 CLOSING: Final = 2
@@ -173,23 +167,30 @@ class TlsTransport:  # an asyncio transport by duck typing (compiled classes tak
     def _read(self) -> None:
         while True:
             try:
-                n = self.ssl_read(RECORD, _INTO)
+                # Straight into a bytes object of the record's size: _ssl allocates RECORD
+                # and shrinks it, cheaper than a shared buffer (a buffer argument, parsed on
+                # every call) and a copy out of it (benchmarks/README.md, TLS).
+                data: bytes = self.ssl_read(RECORD)
             except ssl.SSLWantReadError:
                 return
             except ssl.SSLWantWriteError:  # e.g. a TLS 1.3 key update to answer: room first
                 self.read_wants_write = True
                 return self._want_writable(True)
             except ssl.SSLZeroReturnError:  # the client's close_notify
-                n = 0
+                return self._peer_closed()
             except ssl.SSLEOFError:  # a FIN without close_notify: a closed connection all the same
-                n = 0
+                return self._peer_closed()
             except (OSError, ValueError) as e:
                 return self._teardown(e)
-            if not n:
+            if not data:
                 return self._peer_closed()
-            self.deliver(bytes(_VIEW[:n]))
-            # More plaintext already decrypted (the socket's next bytes wake the loop again)
-            if not self.reading or self.state != OPEN or not self.ssl_pending():
+            self.deliver(data)
+            # More plaintext already decrypted? (The socket's next bytes wake the loop again.)
+            # One SSL_read returns the rest of one record and a record carries at most RECORD
+            # bytes, so only a full read can leave any: the usual short request asks no
+            # SSL_pending, a C call with the GIL released and taken again.
+            if len(data) < RECORD or not self.reading or self.state != OPEN \
+                    or not self.ssl_pending():
                 return
 
     def _peer_closed(self) -> None:
