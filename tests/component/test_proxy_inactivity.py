@@ -23,11 +23,9 @@ RESPONSE_TIMEOUT = 1.0
 
 @pytest.fixture
 def edge(tmp_path):
-    proxy = ProxyProcess(tmp_path, extra=["--response-timeout", str(RESPONSE_TIMEOUT),
-                                          "--body-timeout", "1.5"])
-    proxy.start()
-    yield proxy
-    proxy.cleanup()
+    with ProxyProcess(tmp_path, extra=["--response-timeout", str(RESPONSE_TIMEOUT),
+                                       "--body-timeout", "1.5"]) as proxy:
+        yield proxy
 
 
 def backend_stats(proxy, backend) -> dict:

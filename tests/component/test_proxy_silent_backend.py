@@ -67,11 +67,9 @@ def answer_until(muted: threading.Event):
 
 @pytest.fixture
 def edge(tmp_path):
-    proxy = ProxyProcess(tmp_path, extra=["--response-timeout", str(RESPONSE_TIMEOUT),
-                                          "--connect-timeout", "0.5"])
-    proxy.start()
-    yield proxy
-    proxy.cleanup()
+    with ProxyProcess(tmp_path, extra=["--response-timeout", str(RESPONSE_TIMEOUT),
+                                       "--connect-timeout", "0.5"]) as proxy:
+        yield proxy
 
 
 def backend_stats(proxy, backend, name="v1"):

@@ -70,6 +70,18 @@ class ProxyProcess:
         """The serving process (the supervisor's child) that answers now."""
         return self.admin.health()["pid"]
 
+    def __enter__(self) -> ProxyProcess:
+        """`with ProxyProcess(...) as proxy:` started, and cleaned up however the block ends."""
+        try:
+            self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
     def cleanup(self) -> None:
         for proc in self.procs:  # each its own session: the group holds its serving process
             try:
