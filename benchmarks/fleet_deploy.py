@@ -37,12 +37,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from zerodown.engine import reconciling  # noqa: E402
+from zerodown.engine.proof_recorder import ProofRecorder  # noqa: E402
 from zerodown.model import Slot  # noqa: E402
 from zerodown.plan import Analyze, Drain, Pause, Stop, WaitHealthy  # noqa: E402
 from zerodown.runtimes import release  # noqa: E402
 from tests.e2e.stack import Stack  # noqa: E402
 from tests.support.fleet import Fleet, available  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
+from benchmarks.call_trace import CallTrace  # noqa: E402
 
 HOSTS, PER_HOST = 3, 2
 STRATEGIES = {
@@ -156,19 +159,46 @@ def critical_path(stack: Stack, number: int, steps, samples: int = 3) -> tuple[f
     return total, " + ".join(parts)
 
 
-def deploy(stack: Stack, version: str, samples: int) -> dict:
+def deploy(stack: Stack, version: str, samples: int, trace: bool = False) -> dict:
     """Deploy `version`, then measure its critical path in the same conditions."""
+    calls = traced(stack) if trace else None
     began, wall = time.monotonic(), time.time()
-    id = stack.engine.deploy(version)
-    phase = stack.engine.run(id)
-    took = time.monotonic() - began
+    if calls is not None:
+        calls.begin()
+    try:
+        id = stack.engine.deploy(version)
+        phase = stack.engine.run(id)
+        took = time.monotonic() - began
+    finally:
+        if calls is not None:
+            calls.undo()
     d = stack.store.deployment(id)
     path_s, parts = critical_path(stack, d.to_revision, d.steps, samples)
     return {"phase": str(phase), "deploy_s": took, "critical_path_s": path_s, "parts": parts,
-            "ratio": took / path_s, "steps": timeline(stack.store, id, wall)}
+            "ratio": took / path_s, "steps": timeline(stack.store, id, wall),
+            "calls": calls.lines() if calls is not None else []}
 
 
-def one(fleet: Fleet, name: str, samples: int, interval: str) -> dict:
+def traced(stack: Stack) -> CallTrace:
+    """The calls a deployment makes, timed (--trace): the engine's, the store's, the
+    router's, the runtime's and each host's round trips."""
+    calls = CallTrace()
+    calls.wrap(stack.runtime, "start", "stop", "look", "adopt", "check_release", "alive",
+               label="runtime")
+    for name, host in stack.runtime.hosts.items():
+        calls.wrap(host, "table", label=name)
+    calls.wrap(stack.router, "apply", "stats", "in_force", "drain_state", label="router")
+    calls.wrap(stack.store, "create_deployment", "begin_step", "finish_step", "stage_table",
+               "set_phase", "finish", "begin_proof", "end_proof", "set_instances",
+               label="store")
+    calls.wrap_tx(stack.store)
+    calls.wrap(stack.engine, "recover", "_settle_routing", "_await_stops", label="engine")
+    calls.wrap_module(reconciling, "reconcile")
+    calls.wrap_class(ProofRecorder, "__enter__", "__exit__")
+    return calls
+
+
+def one(fleet: Fleet, name: str, samples: int, interval: str, trace: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="zd-fleet-") as tmp:
         path = Path(tmp) / "zerodown.yaml"
         text = fleet.service_config(free_port(), STRATEGIES[name], PER_HOST)
@@ -177,7 +207,7 @@ def one(fleet: Fleet, name: str, samples: int, interval: str) -> dict:
         stack = Stack(path, Path(tmp) / "state")
         try:
             stack.deploy("v1")
-            loaded, result = stack.under_load(lambda: deploy(stack, "v2", samples),
+            loaded, result = stack.under_load(lambda: deploy(stack, "v2", samples, trace),
                                               connections=8, duration=120)
             quiet = deploy(stack, "v3", samples)
         finally:
@@ -204,6 +234,9 @@ def main() -> int:
                              "for the next probe after an instance is ready is not counted)")
     parser.add_argument("--steps", action="store_true",
                         help="print each step's start and duration (deployment under load)")
+    parser.add_argument("--trace", action="store_true",
+                        help="print every call of the deployment under load: the engine's, "
+                             "the store's, the router's, the runtime's, each host's round trip")
     args = parser.parse_args()
     why = available()
     if why:
@@ -212,7 +245,7 @@ def main() -> int:
     with Fleet(HOSTS) as fleet:
         for _ in range(args.rounds):
             for name in [args.only] if args.only else list(STRATEGIES):
-                r = one(fleet, name, args.samples, args.interval)
+                r = one(fleet, name, args.samples, args.interval, args.trace)
                 for label, d in (("under load", r["loaded"]), ("without load", r["quiet"])):
                     print(f"{name:10} {label:12} {d['phase']:9} deploy {d['deploy_s']:5.2f} s "
                           f"critical path {d['critical_path_s']:5.2f} s ({d['parts']}) "
@@ -220,6 +253,8 @@ def main() -> int:
                 print(f"{name:10} failed {r['failed']} of {r['requests']} requests", flush=True)
                 if args.steps:
                     print("\n".join(r["loaded"]["steps"]))
+                if args.trace:
+                    print("\n".join(r["loaded"]["calls"]))
     return 0
 
 
