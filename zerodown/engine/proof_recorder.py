@@ -11,6 +11,12 @@ serving capacity and the time two revisions answered at once, and writes what
 it found every PERSIST seconds. When the deployment has ended, the last reading
 makes the proof, written with a `proof` event. A load balancer that does not
 answer costs the proof its samples, never the deployment a step.
+
+The last reading is taken as soon as the deployment has ended in the store
+(`ended`, from Engine.run), beside the wait for its last old instances to exit
+rather than after it: they are out of the table and drained by then, so no
+request reaches them, and the ~5 ms of readings and the proof's write leave the
+deployment's time (issue 14's critical path ends with those exits).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ class ProofRecorder:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._watch, daemon=True,
                                         name=f"proof of deployment {deployment_id}")
+        self._ending: threading.Thread | None = None
+        self._failed: BaseException | None = None
 
     def __enter__(self) -> ProofRecorder:
         store = self.engine.store
@@ -54,9 +62,32 @@ class ProofRecorder:
         self._thread.start()
         return self
 
+    def ended(self) -> None:
+        """The deployment ended in the store: its last reading and the proof, in a thread
+        (joined on exit), while the caller waits for the last exits."""
+        if self.state is None or self._ending is not None:
+            return
+        self._ending = threading.Thread(target=self._end_beside, daemon=True,
+                                        name=f"proof of deployment {self.id}, its end")
+        self._ending.start()
+
     def __exit__(self, *exc) -> None:
         if self.state is None:
             return
+        if self._ending is None:
+            self._end()
+            return
+        self._ending.join(30)
+        if self._failed is not None:  # raised where it would have been without the thread
+            raise self._failed
+
+    def _end_beside(self) -> None:
+        try:
+            self._end()
+        except BaseException as e:  # (a crash simulated in tests) re-raised by __exit__
+            self._failed = e
+
+    def _end(self) -> None:
         self._done.set()
         self._thread.join(30)
         store = self.engine.store

@@ -10,6 +10,8 @@ is dropped. Written to the store before any stop. `engine` is the runner.Engine.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from zerodown.engine.recovery import still_routed
 from zerodown.engine.steps import DRAIN_POLL
 from zerodown.engine.store import Change
@@ -17,9 +19,12 @@ from zerodown.errors import RouterError
 from zerodown.model import Instance, fleet_hosts, silent_host
 
 
-def reconcile(engine) -> None:
+def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
+    """`adopted`: the runtime's adopt() asked already (Engine.run asks it beside the proof's
+    baseline), its answer awaited here."""
     engine.recover()
-    found = engine.runtime.adopt(engine.service)  # before reading rows: see Start's intents
+    # before reading rows: see Start's intents
+    found = adopted() if adopted is not None else engine.runtime.adopt(engine.service)
     rows = engine.store.instances(engine.service, live=True)
     changes, events, orphans = [], [], []
     silent = getattr(found, "unreachable", {})  # hosts that did not answer: their

@@ -27,6 +27,7 @@ import json
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from functools import partial
 from typing import Callable, Iterator, Sequence
@@ -221,33 +222,42 @@ class Engine:
         """
         if self.store.deployment(id).service != self.service:
             raise ZerodownError(f"deployment {id} is not of {self.service}")
-        with self._lock(), self._background(id), ProofRecorder(self, id):
-            self.hung = set()  # what a drain learnt of a revision holds for this deployment
-            reconciling.reconcile(self)  # whoever ran it before may have died mid-step
-            while True:
-                if self.store.replaced():
-                    raise StoreUnavailable(
-                        f"the state store {self.store.path} was deleted or replaced while "
-                        f"deployment {id} ran; nothing more is acted on from this one (the "
-                        f"load balancer keeps serving; a new store is rebuilt from it)")
-                d = self.store.deployment(id)
-                if d.phase.terminal or (d.phase is Phase.PAUSED and not hold
-                                        and (stop_when_paused or d.error)):
-                    self._await_stops()
-                    return d.phase
+        with self._lock(), self._background(id), ThreadPoolExecutor(1) as beside:
+            # every host's instances asked for while the proof reads its baseline
+            adopting = beside.submit(self.runtime.adopt, self.service)
+            with ProofRecorder(self, id) as proof:
+                return self._run(id, hold, stop_when_paused, proof, adopting.result)
+
+    def _run(self, id: int, hold: bool, stop_when_paused: bool, proof: ProofRecorder,
+             adopted: Callable[[], list]) -> Phase:
+        self.hung = set()  # what a drain learnt of a revision holds for this deployment
+        reconciling.reconcile(self, adopted)  # whoever ran it before may have died mid-step
+        while True:
+            if self.store.replaced():
+                raise StoreUnavailable(
+                    f"the state store {self.store.path} was deleted or replaced while "
+                    f"deployment {id} ran; nothing more is acted on from this one (the "
+                    f"load balancer keeps serving; a new store is rebuilt from it)")
+            d = self.store.deployment(id)
+            if d.phase.terminal or (d.phase is Phase.PAUSED and not hold
+                                    and (stop_when_paused or d.error)):
+                if d.phase.terminal:
+                    proof.ended()  # its last reading beside the last exits
+                self._await_stops()
+                return d.phase
+            try:
+                self._advance(d)
+            except (_Interrupted, PlanMoved, PhaseError):
+                continue  # another process changed the phase under us: look again
+            except StoreUnavailable:
+                # Not the new revision's fault (a full disk): no rollback, which could
+                # not be recorded either. The step in progress runs again on resume.
+                raise
+            except ZerodownError as e:
                 try:
-                    self._advance(d)
-                except (_Interrupted, PlanMoved, PhaseError):
-                    continue  # another process changed the phase under us: look again
-                except StoreUnavailable:
-                    # Not the new revision's fault (a full disk): no rollback, which could
-                    # not be recorded either. The step in progress runs again on resume.
-                    raise
-                except ZerodownError as e:
-                    try:
-                        replanning.fail(self, self.store.deployment(id), e)
-                    except (PlanMoved, PhaseError):
-                        continue  # aborted from elsewhere meanwhile: the abort decides
+                    replanning.fail(self, self.store.deployment(id), e)
+                except (PlanMoved, PhaseError):
+                    continue  # aborted from elsewhere meanwhile: the abort decides
 
     def _background(self, id: int):
         """A background analysis through the deployment, if its strategy asks for one."""

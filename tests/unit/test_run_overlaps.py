@@ -1,0 +1,130 @@
+"""What Engine.run does beside something else rather than after it (issue 14: a rolling
+deployment's time above its critical path): the hosts' adopt beside the proof's baseline,
+the proof's last reading and its write beside the wait for the last old instances' exit.
+Each test makes one side wait (bounded) for the other to have begun: in the old order it
+would wait out its bound and say so."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from tests.support.unit_config import shop_config
+from zerodown.engine.runner import Engine
+from zerodown.engine.store import Store
+from zerodown.fakes import FakeClock, FakeRouter, FakeRuntime
+
+BOUND = 3.0  # seconds one side waits for the other before it gives up
+
+
+def awaited(condition) -> bool:
+    deadline = time.monotonic() + BOUND
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+def engine_of(tmp_path, runtime: FakeRuntime, router: FakeRouter) -> Engine:
+    store = Store(str(tmp_path / "zerodown.db"))
+    return Engine(store, runtime, router, FakeClock(),
+                  shop_config(strategy="{kind: rolling, max_surge: 3, max_unavailable: 0}"))
+
+
+class SlowStops(FakeRuntime):
+    """Stops take a while (in the background, as the ssh runtime's): each one returns only
+    once the deployment's proof is written, or after BOUND."""
+
+    stops_slowly = True
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.store: Store | None = None
+        self.proof_before_exit: list[bool] = []
+
+    def stop(self, instance, grace):
+        if self.store is not None:
+            store = self.store
+            self.proof_before_exit.append(awaited(lambda: any(
+                (store.proof_state(d.id) or {}).get("proof") is not None
+                for d in store.deployments("shop", limit=1))))
+        super().stop(instance, grace)
+
+
+def test_the_proof_is_written_while_the_last_old_instances_exit(tmp_path):
+    runtime = SlowStops()
+    engine = engine_of(tmp_path, runtime, FakeRouter())
+    engine.run(engine.deploy("v1"))
+    runtime.store = engine.store
+    engine.run(engine.deploy("v2"))
+    last = engine.store.deployments("shop", limit=1)[0]
+    proof = engine.store.proof_state(last.id)["proof"]
+    assert proof is not None and proof["requests"] == 0
+    # the first batch's stops run while the deployment goes on (no proof yet: they wait
+    # out BOUND); the last batch's exits are awaited with the proof being written beside
+    assert runtime.proof_before_exit[-3:] == [True] * 3, runtime.proof_before_exit
+
+
+class AdoptSeen(FakeRouter):
+    """The proof's baseline (the first stats() of a deployment) waits for the runtime's
+    adopt to have begun."""
+
+    def __init__(self, runtime: FakeRuntime, **kw):
+        super().__init__(**kw)
+        self.runtime, self.waiting, self.beside = runtime, False, []
+
+    def stats(self):
+        if self.waiting:
+            self.waiting = False
+            self.beside.append(awaited(lambda: self.runtime.adopting))
+        return super().stats()
+
+
+class AdoptTold(FakeRuntime):
+    adopting = False
+
+    def adopt(self, service):
+        self.adopting = True
+        return super().adopt(service)
+
+
+def test_the_hosts_are_asked_what_runs_beside_the_proofs_baseline(tmp_path):
+    runtime = AdoptTold()
+    router = AdoptSeen(runtime)
+    engine = engine_of(tmp_path, runtime, router)
+    engine.run(engine.deploy("v1"))
+    id = engine.deploy("v2")
+    runtime.adopting, router.waiting = False, True
+    engine.run(id)
+    assert router.beside == [True]
+    assert engine.store.proof_state(id)["baseline"] is not None
+
+
+class Crash(BaseException):
+    """Not a ZerodownError: nothing on the way may swallow it (as fakes.SimulatedCrash)."""
+
+
+def test_a_failure_in_the_proofs_end_beside_the_exits_is_raised_by_run(tmp_path):
+    class Broken(FakeRouter):
+        broken = False
+
+        def stats(self):
+            if self.broken and threading.current_thread().name.endswith("its end"):
+                raise Crash
+            return super().stats()
+    router = Broken()
+    engine = engine_of(tmp_path, FakeRuntime(), router)
+    engine.run(engine.deploy("v1"))
+    id = engine.deploy("v2")
+    original = engine.store.finish
+
+    def finish(*a, **kw):
+        router.broken = True  # from the deployment's end on: the proof's last reading
+        return original(*a, **kw)
+    engine.store.finish = finish
+    try:
+        engine.run(id)
+    except Crash:
+        return
+    raise AssertionError("the proof's failure in its thread was lost")
