@@ -9,6 +9,8 @@ record.
 
 from __future__ import annotations
 
+import os
+import threading
 from contextlib import contextmanager
 
 import pytest
@@ -16,7 +18,7 @@ import pytest
 from tests.support.unit_config import shop_config
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.runner import Engine
-from zerodown.engine.store import Store
+from zerodown.engine.store import Store, StoreUnavailable
 from zerodown.fakes import FakeClock, FakeRouter, FakeRuntime
 
 
@@ -32,6 +34,13 @@ class JournalStore(Store):
         with super()._tx(durable) as tx:
             yield tx
         self.journal.append(("commit", durable, self.unsynced))
+
+    @contextmanager
+    def synced_beside(self):
+        self.journal.append(("sync beside", self.unsynced))
+        with super().synced_beside():
+            yield
+        self.journal.append(("synced", self.unsynced))
 
 
 def deploy_twice(tmp_path, strategy: str, second: str = "v2", **runtime) -> tuple[list, Phase]:
@@ -57,13 +66,21 @@ STRATEGIES = {
 def test_every_act_follows_a_synced_commit(tmp_path, strategy, second, phase):
     journal, ended = deploy_twice(tmp_path, strategy, second, never_healthy={"bad"})
     assert ended is phase
-    unsynced, acts = 0, 0
+    unsynced, acts, beside = 0, 0, False
     for entry in journal:
         if entry[0] == "commit":
+            assert not beside, "a commit (the start's outcome) before its intent's sync ended"
             unsynced = entry[2]
+        elif entry[0] == "sync beside":
+            beside = True
+        elif entry[0] == "synced":
+            beside, unsynced = False, entry[1]
+            assert unsynced == 0, "the sync beside the starts covers every commit before them"
         elif entry[0] in ("start", "stop", "apply"):
             acts += 1
-            assert unsynced == 0, f"{entry[:2]} acted on {unsynced} commits not yet on disk"
+            # a start may run while its intent is synced (the runtime keeps its own)
+            assert unsynced == 0 or (beside and entry[0] == "start"), \
+                f"{entry[:2]} acted on {unsynced} commits not yet on disk"
     assert acts and journal[-1][:2] == ("commit", True), "the deployment's end is synced"
 
 
@@ -71,10 +88,12 @@ def test_a_rolling_batch_syncs_three_times_and_records_the_rest_lazily(tmp_path)
     journal, ended = deploy_twice(tmp_path, "{kind: rolling, max_surge: 3, max_unavailable: 0}")
     assert ended is Phase.SUCCEEDED
     commits = [e[1] for e in journal if e[0] == "commit"]
-    # one batch of 3, synced: the start's intents, the staged table (with its step's
-    # start), the stop's start and the proof; the deployment's creation, the phase change
-    # to running, the step finishes, the waits' starts and the end lazily
-    assert commits.count(True) == 4 and commits.count(False) >= 8, commits
+    # one batch of 3, synced: the staged table (with its step's start), the stop's start
+    # and the proof; the start's intents synced beside the starts; the deployment's
+    # creation, the phase change to running, the step finishes, the waits' starts and the
+    # end lazily
+    assert commits.count(True) == 3 and commits.count(False) >= 9, commits
+    assert [e[0] for e in journal].count("sync beside") == 1
 
 
 def test_a_lazy_commit_is_made_at_synchronous_normal_and_full_is_back_after(tmp_path):
@@ -116,3 +135,39 @@ def test_without_wal_every_commit_is_synced(tmp_path, monkeypatch):
     assert store.unsynced == 0
     assert not [s for s in seen if s.startswith("PRAGMA synchronous")], seen
 
+
+def test_a_sync_beside_an_act_runs_while_it_acts_and_covers_what_was_committed(
+        tmp_path, monkeypatch):
+    store = Store(str(tmp_path / "zerodown.db"))
+    with store._tx(durable=False) as tx:
+        tx.event("shop", "test", "the start's intent")
+    acting, synced = threading.Event(), []
+    real = os.fdatasync
+
+    def fdatasync(fd):  # the sync waits for the act to have begun: beside it, not before
+        synced.append((acting.wait(5), os.readlink(f"/proc/self/fd/{fd}")))
+        real(fd)
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    with store.synced_beside():
+        acting.set()
+        assert store.unsynced == 1  # not known to be on disk while the act runs
+    assert synced == [(True, str(tmp_path / "zerodown.db-wal"))]
+    assert store.unsynced == 0
+    with store.synced_beside():  # nothing left to sync: no thread, no sync
+        pass
+    assert len(synced) == 1
+
+
+def test_a_sync_beside_that_fails_says_so_after_the_act(tmp_path, monkeypatch):
+    store = Store(str(tmp_path / "zerodown.db"))
+    with store._tx(durable=False) as tx:
+        tx.event("shop", "test", "lazy")
+
+    def fails(fd):
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(os, "fdatasync", fails)
+    acted = []
+    with pytest.raises(StoreUnavailable, match="cannot sync the state store .*zerodown.db"):
+        with store.synced_beside():
+            acted.append(True)
+    assert acted and store.unsynced == 1

@@ -6,11 +6,12 @@ loop that picks the next step, and what happens when one fails, is runner.py;
 it calls STEPS[type(step)](engine, deployment, index, step).
 
 What is synced to disk (engine/store.py's module docstring): the commit right
-before each act outside the store -- a start's intents, the routing table staged
-before it is applied, a stop's start, a hook's, a shadow's. Records of what was
-done (every step's finish) and the starts of steps that only wait (a health
-wait, a drain, a timed pause, an analysis) are committed without a sync (LAZY)
-and reach the disk with the next act's commit; a route's start and its staged
+before each act outside the store -- the routing table staged before it is
+applied, a stop's start, a hook's, a shadow's; a start's intents are synced
+beside the starts (the runtime records each instance durably before its spawn).
+Records of what was done (every step's finish) and the starts of steps that only
+wait (a health wait, a drain, a timed pause, an analysis) are committed without a
+sync (LAZY) and reach the disk with the next sync; a route's start and its staged
 table are one commit: a rolling batch costs three syncs, where it cost eleven.
 """
 
@@ -25,6 +26,7 @@ from zerodown.analysis.duration import FLOOR
 from zerodown.analysis.judge import config_of
 from zerodown.config import ServiceConfig
 from zerodown.engine import health, shadowing
+from zerodown.engine.draining import DRAIN_POLL, drain
 from zerodown.engine.health import HealthError
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.monitor import BackgroundAnalysis, verdict_of
@@ -41,8 +43,6 @@ from zerodown.protocols import Clock, Router, Runtime
 
 MAX_PARALLEL = 16  # a parallel runtime's starts (or probes) in flight at once
 POLL = 1.0  # how often a waiting runner re-reads the store for another process's signal
-DRAIN_POLL = 0.25  # how often a drain asks the router about in-flight requests, at most
-FIRST_DRAIN_POLL = 0.01  # its first look again (then doubling up to DRAIN_POLL)
 ROUTER_WAIT = 15.0  # how long a stop waits for a load balancer that does not answer (restarting)
 LAZY = False  # `durable=` of a record no act relies on before the next synced commit
 
@@ -88,9 +88,12 @@ def start(engine: Engine, d: Deployment, i: int, step: Start) -> None:
     engine._await_stops([r.slot for r in step.instances])  # one instance per slot at a time
     rows = engine.store.instances(engine.service, step.instances)
     todo = [r for r in step.instances if not runs(engine, rows.get(r))]
-    # The intent comes first: whatever the runtime starts, the store owns.
-    engine.store.begin_step(d.id, i, [Change(r, "starting", set_address=True) for r in todo])
-    started = launch(engine, todo)
+    # The intent comes first: whatever the runtime starts, the store owns. It is synced
+    # beside the starts (the runtime keeps its own intent durably: engine/store.py).
+    engine.store.begin_step(d.id, i, [Change(r, "starting", set_address=True) for r in todo],
+                            durable=LAZY)
+    with engine.store.synced_beside():
+        started = launch(engine, todo)
     engine.store.finish_step(d.id, i, f"started {_names(todo, engine.service)}" if todo else
                              "already running", [Change(x.ref, "starting", x) for x in started],
                              durable=LAZY)
@@ -174,61 +177,6 @@ def route(engine: Engine, d: Deployment, i: int, step: Route) -> None:
     engine.store.finish_step(d.id, i, f"table v{table.version} "
                              f"{'applied' if changed else 'already in force'}", routed=refs,
                              durable=LAZY)
-
-
-def drain(engine: Engine, d: Deployment, i: int, step: Drain) -> None:
-    """Wait for in-flight requests, up to drain_timeout. A revision whose backend answered
-    nothing for a whole drain_timeout hangs: its other backends' drains wait only for
-    answers under way, not for requests it will never answer (a rollback from a version
-    that hangs took drain_timeout x instances, issue 11)."""
-    engine.store.begin_step(d.id, i, durable=LAZY)
-    limit = engine._config(d.to_revision).drain_timeout
-    deadline = engine.clock.now() + limit
-    revision = {r.name(engine.service): r.revision for r in step.instances}
-    began: dict[str, tuple[int, int, int] | None] = {}  # at its first look found busy
-
-    def waiting(b: str, drained: bool, p: tuple[int, int, int] | None) -> bool:
-        if drained:
-            return False
-        began.setdefault(b, p)  # a hung revision: what is left unanswered never will be
-        return not (revision[b] in engine.hung and p is not None and p[1] == p[2])
-    busy, poll = list(revision), FIRST_DRAIN_POLL
-    while busy:
-        seen = drain_state(engine.router, busy)
-        busy = [b for b in busy if waiting(b, *seen[b])]
-        if not busy or engine.clock.now() >= deadline:
-            break
-        # in-flight requests mostly end within milliseconds: look again soon, then less often
-        engine.clock.sleep(min(poll, deadline - engine.clock.now()))
-        poll = min(DRAIN_POLL, poll * 2)
-    now = drain_state(engine.router, busy) if busy else {}
-    silent = [b for b in busy if _silent(began[b], now[b][1])]
-    engine.hung |= {revision[b] for b in silent}
-    hangs = (f"; {', '.join(silent)} answered nothing in {limit:g}s: taken as hung, so the "
-             f"drains of its revision's other instances do not wait for it") if silent else ""
-    engine.store.finish_step(d.id, i, f"drain timed out after {limit:g}s with requests in flight "
-                             f"on {', '.join(busy)}; stopping anyway{hangs}" if busy else "drained",
-                             durable=LAZY)
-
-
-def drain_state(router: Router, backends: Sequence[str]
-                ) -> dict[str, tuple[bool, tuple[int, int, int] | None]]:
-    """{backend: (drained, (answered, in flight, unanswered) or None)}: in one reading where
-    the router can (drain_state), else asked per backend (unanswered only of busy ones)."""
-    at_once = getattr(router, "drain_state", None)
-    if at_once is not None:
-        return at_once(backends)
-    progress = getattr(router, "unanswered", None) or (lambda backend: None)
-    out = {}
-    for b in backends:
-        done = router.drained(b)
-        out[b] = (done, None if done else progress(b))
-    return out
-
-
-def _silent(before: tuple[int, int, int] | None, now: tuple[int, int, int] | None) -> bool:
-    """No request answered between the two readings, and every one in flight unanswered."""
-    return before is not None and now is not None and now[0] == before[0] and now[1] == now[2] > 0
 
 
 def stop(engine: Engine, d: Deployment, i: int, step: Stop) -> None:

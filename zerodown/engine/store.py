@@ -22,6 +22,11 @@ as a crash at that moment: each step is idempotent and runs again. The engine
 makes a synced commit before every act outside the store (a start's intent, a
 routing table staged before it is applied, a stop, a hook), so what any act
 relies on is on disk first. `unsynced` counts the commits waiting for a sync.
+One kind of act may instead run while its intent is synced (`synced_beside`): a
+start, whose runtime records the instance durably itself before spawning it (a
+host's registry), so an instance started before a power loss took the store's
+intent is found by the next adopt, stopped as an orphan, and started again by
+the step; the step's outcome is recorded only once that sync is done.
 
 The schema and its migrations are in schema.py, the rows and errors in
 records.py. Every query is a method of one class, Store, because they share one
@@ -54,6 +59,7 @@ from zerodown.engine.store_proofs import ProofQueries
 from zerodown.engine.store_routing import RoutingQueries
 from zerodown.engine.store_steps import StepQueries
 from zerodown.engine.transaction import Tx
+from zerodown.engine.wal_sync import WalSyncFailed, wal_synced_beside
 from zerodown.plan import Pause, Plan, ServiceState, Step, step_from_data, step_to_data
 
 # The names other modules import from here (rows and errors live in records.py, the schema in schema.py).
@@ -74,7 +80,8 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
         self.path, self.timeout = str(path), timeout
         self._lazy = False  # set below, once the journal mode is known
         self._synchronous = synchronous
-        self.unsynced = 0  # lazy commits since the last synced one
+        self._lazy_commits = 0  # lazy commits ever made by this connection
+        self._synced_to = 0  # how many of them are known to be on disk
         self.now: Callable[[], float] = time.time
         self.listeners: list[Callable[[Event], None]] = []
         self._mutex = threading.RLock()
@@ -132,7 +139,9 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
                 yield tx
                 self.db.execute("COMMIT")
                 if self.db.total_changes != before:  # (a commit that wrote nothing syncs nothing)
-                    self.unsynced = self.unsynced + 1 if lazy else 0
+                    self._lazy_commits += lazy
+                    if not lazy:
+                        self._synced_to = self._lazy_commits
                 self._resync(lazy)
             except BaseException as e:
                 # SQLite may have rolled back by itself (a full disk does): a second
@@ -149,6 +158,30 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
         for event in tx.events:
             for listener in self.listeners:
                 listener(event)
+
+    @property
+    def unsynced(self) -> int:
+        """Commits made without a sync that no sync has covered since."""
+        return self._lazy_commits - self._synced_to
+
+    @contextmanager
+    def synced_beside(self) -> Iterator[None]:
+        """The commits made so far reach the disk in a thread while the caller acts; the
+        sync is awaited before this returns (and before the act's outcome is recorded).
+        Only for an act whose actor keeps its own durable record of it (module docstring)."""
+        with self._mutex:
+            upto, synced = self._lazy_commits, self._synced_to
+        if upto == synced:
+            yield
+            return
+        try:
+            with wal_synced_beside(self.path):
+                yield
+        except WalSyncFailed as e:
+            raise StoreUnavailable(f"cannot sync the state store {self.path} to its disk "
+                                   f"({e}); the step runs again on resume") from None
+        with self._mutex:
+            self._synced_to = max(self._synced_to, upto)
 
     def _resync(self, lazy: bool) -> None:
         if lazy:

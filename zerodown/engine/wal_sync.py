@@ -1,0 +1,47 @@
+"""The state store's WAL synced to disk in a thread while the engine acts (Store.synced_beside).
+
+A commit without a sync (synchronous=NORMAL) has written its frames to the WAL file
+already; syncing that file is what a synced commit would have done at its end, so it
+makes those commits durable from any file descriptor, here beside a runtime's starts.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+
+class WalSyncFailed(OSError):
+    """The sync beside the act failed (an I/O error): nothing committed is known durable."""
+
+
+@contextmanager
+def wal_synced_beside(db_path: str) -> Iterator[None]:
+    """Sync `db_path`'s WAL in a thread while the body runs; wait for it after the body
+    (also when the body raised); WalSyncFailed after a body that ran when the sync failed."""
+    failed: list[OSError] = []
+    thread = threading.Thread(target=_sync, args=(db_path, failed), daemon=True,
+                              name=f"sync of {os.path.basename(db_path)}")
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+    if failed:
+        raise WalSyncFailed(*failed[0].args)
+
+
+def _sync(db_path: str, failed: list[OSError]) -> None:
+    try:
+        try:
+            fd = os.open(f"{db_path}-wal", os.O_RDONLY)
+        except FileNotFoundError:  # checkpointed and removed: the frames are in the file
+            fd = os.open(db_path, os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        failed.append(e)
