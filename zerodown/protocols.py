@@ -23,7 +23,9 @@ class Runtime(Protocol):
 
     def start(self, revision: Revision, slot: Slot) -> Instance:
         """Start one instance of `revision` in `slot` and return at once (not yet healthy).
-        Idempotent: if that instance already runs (e.g. after a controller restart), return it."""
+        Idempotent: if that instance already runs (e.g. after a controller restart), return it.
+        Record it durably before spawning it, so adopt() finds it even after a power loss:
+        the engine syncs its own intent beside the start, not before it (Store.synced_beside)."""
 
     def stop(self, instance: Instance, grace: float) -> None:
         """SIGTERM, then SIGKILL after `grace` seconds; returns when it is gone. Idempotent.
