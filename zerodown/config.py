@@ -175,7 +175,7 @@ def apply_overrides(config: ServiceConfig, overrides: Sequence[str],
             errors.append(ConfigError(str(e).split(": ", 1)[-1],
                                       file=origin.partition(" ")[0], key=clip(key) or None))
     if errors:
-        _raise(errors)
+        raise_errors(errors)
     return _validate(data, config.file, config.lines, origins)
 
 
@@ -207,14 +207,15 @@ def _validate(data: Any, file: str | None, lines: dict, origins: dict) -> Servic
     cfg = SERVICE(ctx, data, "")
     cross_checks(ctx, cfg, data)
     if ctx.errors:
-        _raise(ctx.errors)
+        raise_errors(ctx.errors)
     return replace(cfg, file=file, source=data, lines=lines)
 
 
 MAX_SHOWN = 20  # problems listed in one message; fixing those shows the next ones
 
 
-def _raise(errors: list[ConfigError]) -> None:
+def raise_errors(errors: list[ConfigError]) -> None:
+    """One ConfigError for `errors`: the one, or every one listed (up to MAX_SHOWN), by line."""
     errors = sorted(errors, key=lambda e: (e.line is None, e.line or 0))
     if len(errors) == 1:
         errors[0].errors = errors

@@ -32,8 +32,8 @@ def cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
             ctx.error(key, why)
         _driver_options(ctx, "router", cfg.router.kind, {
             k: v for k, v in cfg.router.options.items() if not sharing or k not in SHARED_KEYS})
-        # a shared proxy on router.host keeps its services there: the proxy itself refuses
-        # a conflict (naming the other zerodown.yaml) when `up` registers the service
+        # a shared proxy on router.host keeps its services there: `validate` asks that host
+        # (not every load: it may be offline), and the proxy refuses a conflict at `up`
         if cfg.router.kind == "embedded" and cfg.router.options.get("shared") and not any(
                 e.key.startswith("router") for e in ctx.errors) \
                 and not getattr(cfg.router, "host", None):
@@ -103,10 +103,14 @@ def _router_host(ctx: Context, cfg: ServiceConfig) -> None:
 
 
 def _shared_conflicts(ctx: Context, cfg: ServiceConfig) -> None:
-    """Another zerodown.yaml on the same shared proxy holding this host and prefix."""
-    from zerodown.routers.embedded_options import parse_options, shared_conflicts
+    """Another zerodown.yaml on the same shared proxy (on this machine) holding this host
+    and prefix; on router.host, `validate` asks that host (commands/shared_check.py)."""
+    from zerodown.routers.embedded_options import parse_options, shared_dir
+    from zerodown.routers.shared_registry import conflicts, read_here
     options = parse_options(cfg.router.options, file=ctx.file)
-    for key, why in shared_conflicts(cfg.service, options, cfg.listen, ctx.file or "zerodown.yaml"):
+    found = read_here(shared_dir(options.shared or ""))
+    for key, why in conflicts(cfg.service, options, cfg.listen, ctx.file or "zerodown.yaml",
+                              found, options.shared or ""):
         ctx.error(key, why)
 
 

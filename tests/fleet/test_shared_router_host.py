@@ -6,6 +6,9 @@ address; one leaving takes only its routes, the last one stops the proxy there."
 from __future__ import annotations
 
 import http.client
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +73,32 @@ def test_two_services_share_one_proxy_on_a_fleet_host(two_services, healthy_flee
     shop_router.stop()  # the last service: the proxy on zdf1 stops
     assert shop_router.pid is None
     assert find_proxy(str(shop_router.state_file), shop_router.host) is None
+
+
+def test_validate_asks_the_shared_proxy_on_the_router_host(two_services, healthy_fleet,
+                                                           tmp_path):
+    """A third zerodown.yaml asking for shop's host on edge (on zdf1): `zerodown validate`
+    reads the registrations on zdf1 over SSH and refuses it, naming router.hosts and shop's
+    file (exit 2); with zdf1 cut off it says zdf1 was not asked (a warning, exit 0)."""
+    shop, _ = two_services
+    shop.ensure_router()  # shop registered on edge, on zdf1
+    third = tmp_path / "third" / "zerodown.yaml"
+    third.parent.mkdir()
+    third.write_text(Path(shop.file).read_text().replace("service: shop", "service: shop2"))
+
+    def validate() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "zerodown", "validate", "-f", str(third)],
+                              capture_output=True, text=True, timeout=60)
+    done = validate()
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "router.hosts" in done.stderr and "on shared proxy edge on zdf1" in done.stderr
+    assert str(Path(shop.file).resolve()) in done.stderr, done.stderr
+    healthy_fleet.partition(healthy_fleet.hosts[0])
+    try:
+        done = validate()
+    finally:
+        healthy_fleet.heal(healthy_fleet.hosts[0])
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "valid" in done.stdout
+    assert "router.host zdf1 was not asked which services shared proxy edge on zdf1" \
+        in done.stderr, done.stderr

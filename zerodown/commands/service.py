@@ -74,11 +74,13 @@ def cmd_validate(args: argparse.Namespace, ctl: Controller) -> int:
     if args.schema:
         return cmd_schema(args, ctl)
     cfg = ctl.config()  # a ConfigError lists every problem with file:line: key (exit 2)
+    from zerodown.commands.shared_check import check_remote_shared
+    unasked = check_remote_shared(ctl, cfg)  # a ConfigError (exit 2) on a conflict there
     print(f"{ctl.file}: valid; service {cfg.service} on {cfg.listen}, {cfg.instances} "
           f"instances, strategy {cfg.strategy.kind}, router {cfg.router.kind}, "
           f"runtime {cfg.runtime.kind}")
     from zerodown.strategies.shadow_options import warnings
-    for line in warnings(cfg.strategy):
+    for line in warnings(cfg.strategy) + ([unasked] if unasked else []):
         print(f"{ctl.file}: {line}", file=sys.stderr)
     return 0
 

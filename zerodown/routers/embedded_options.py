@@ -23,13 +23,12 @@ unless `strip_path_prefix: false`, as kamal-proxy's `--strip-path-prefix`.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from zerodown.errors import UsageError
-from zerodown.proxy.hosts import HOST, NAME, HostTable, Site, check_site
+from zerodown.proxy.hosts import HOST, NAME, Site, check_site
 from zerodown.schema import ENV_NAME, Invalid, address, boolean, duration, integer, shown, text
 from zerodown.schema_sections import driver_options
 
@@ -119,46 +118,3 @@ def shared_dir(name: str) -> str:
         os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"),
         "zerodown", "proxies")
     return os.path.join(base, name)
-
-
-def shared_conflicts(service: str, options: EmbeddedOptions, listen: str,
-                     config_file: str) -> list[tuple[str, str]]:
-    """What another zerodown.yaml already holds on shared proxy options.shared: the same
-    host and path prefix, the same service name, another listen address. [(key, why)]."""
-    folder = os.path.join(shared_dir(options.shared or ""), "proxy.services")
-    mine = os.path.abspath(config_file)
-    others: dict[str, tuple[Site, str]] = {}
-    try:
-        files = sorted(f for f in os.listdir(folder) if f.endswith(".json"))
-    except OSError:
-        files = []
-    for file in files:
-        try:
-            with open(os.path.join(folder, file), encoding="utf-8") as f:
-                entry = json.load(f)
-            site = Site(file[:-5], tuple(entry.get("hosts") or ()), entry.get("path_prefix") or "/")
-            others[site.service] = (site, str(entry.get("config") or ""))
-        except (OSError, ValueError, AttributeError):
-            continue  # the proxy reports a damaged file when it starts
-    out = []
-    held = others.pop(service, None)
-    if held is not None and held[1] and held[1] != mine:
-        out.append(("service", f"service {service} is already on shared proxy {options.shared}, "
-                               f"registered by {held[1]}: give this one another service name"))
-    me = Site(service, options.hosts or (), options.path_prefix or "/")
-    for name, (site, file) in others.items():
-        try:
-            HostTable([site, me])
-        except UsageError as e:
-            out.append(("router.hosts" if options.hosts else "router.path_prefix",
-                        f"{e} on shared proxy {options.shared}: {name} is {file or 'registered by hand'}"
-                        f", {service} is {mine}"))
-    try:
-        with open(os.path.join(shared_dir(options.shared or ""), "proxy.pid"), encoding="utf-8") as f:
-            running = json.load(f).get("listen")
-    except (OSError, ValueError, AttributeError):
-        running = None
-    if running and running != listen:
-        out.append(("listen", f"shared proxy {options.shared} listens on {running}: every "
-                              f"zerodown.yaml sharing it says listen: {running}"))
-    return out
