@@ -49,7 +49,7 @@ class Runtime:
         self.options = options
 
     def router_dir(self, service, shared=None):
-        return self.folder
+        return self.folder.rsplit("/", 1)[0]  # the proxy's folder is `proxy` in it
 
     def host_named(self, name):
         return None
@@ -73,7 +73,7 @@ def config(service: str, site: str, file: str = "/srv/b/zerodown.yaml"):
 @pytest.fixture
 def edge(tmp_path):
     """The shared proxy's folder on lb1, with shop registered by /srv/a/zerodown.yaml."""
-    folder = tmp_path / "proxies" / "edge"
+    folder = tmp_path / "proxies" / "edge" / "proxy"
     (folder / "proxy.services").mkdir(parents=True)
     (folder / "proxy.services" / "shop.json").write_text(json.dumps(
         {"hosts": ["shop.example.com"], "path_prefix": "/", "config": "/srv/a/zerodown.yaml",
@@ -108,7 +108,7 @@ def test_a_proxy_listening_elsewhere_there_and_an_empty_folder(edge, tmp_path):
     with pytest.raises(ConfigError, match=r"listen: shared proxy edge on lb1 listens on "
                                           r"10.9.0.1:9999"):
         check_remote_shared(Ctl(Runtime(edge, Shell())), config("api", "api.example.com"))
-    nothing = tmp_path / "none"  # no proxy there yet: nothing to conflict with
+    nothing = tmp_path / "none" / "proxy"  # no proxy there yet: nothing to conflict with
     assert check_remote_shared(Ctl(Runtime(nothing, Shell())), config("api", "x.test")) is None
 
 

@@ -22,12 +22,13 @@ def check_remote_shared(ctl, cfg: ServiceConfig) -> str | None:
     host = cfg.router.host
     if cfg.router.kind != "embedded" or host is None or not cfg.router.options.get("shared"):
         return None
+    from zerodown.routers import EMBEDDED_DIR, on_host
     from zerodown.routers.embedded_options import parse_options
     from zerodown.routers.shared_registry import conflicts, read_on
     options = parse_options(cfg.router.options, file=cfg.file, lines=cfg.lines)
     runtime = ctl.runtime(cfg)
     name = f"{options.shared} on {host}"
-    folder = runtime.router_dir(cfg.service, options.shared)
+    folder = on_host(runtime.router_dir(cfg.service, options.shared), EMBEDDED_DIR)
     try:
         runtime.host_named(host)  # an ssh_config Host outside runtime.hosts: known from now
         found = read_on(runtime.connections, host, folder,

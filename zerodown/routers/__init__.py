@@ -15,6 +15,13 @@ from zerodown.routers.embedded import EmbeddedRouter
 
 __all__ = ["EmbeddedRouter", "router_for"]
 
+EMBEDDED_DIR = "proxy"  # the embedded proxy's folder in its host_dir on router.host
+
+
+def on_host(host_dir: str, name: str) -> str:
+    """Folder `name` of a load balancer in its `host_dir` on router.host."""
+    return f"{host_dir.rstrip('/')}/{name}"
+
 
 def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host = LOCAL,
                host_dir: str | None = None):
@@ -24,7 +31,7 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host =
     runtime's host of that name), its files in `host_dir` there; `state_dir` keeps what
     stays on this machine (the lock that makes one controller at a time its writer)."""
     remote = host_dir is not None
-    where = (lambda name: f"{host_dir.rstrip('/')}/{name}") if remote else \
+    where = (lambda name: on_host(host_dir, name)) if remote else \
         (lambda name: os.path.join(state_dir, name))
     tls, files = config.tls, {}
     if remote and tls is not None and config.router.kind in ("embedded", "nginx"):
@@ -38,7 +45,7 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host =
         # here, apart from a proxy of the same name on this machine
         lock_dir = (shared_dir(f"{options.shared}@{host.name}") if remote else
                     shared_dir(options.shared)) if options.shared else state_dir
-        return EmbeddedRouter(where("proxy") if remote else
+        return EmbeddedRouter(where(EMBEDDED_DIR) if remote else
                               shared_dir(options.shared) if options.shared else state_dir,
                               config.listen,
                               service=config.service,
