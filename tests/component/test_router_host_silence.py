@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
 
 import pytest
 
@@ -24,15 +26,40 @@ from zerodown.model import Backend, RevisionRoute, RoutingTable
 
 class SilentHost:
     """This machine as router host `lb1`; silent (every call a HostFailure) from the call
-    after the `after`-th call of `op` on, once armed."""
+    after the `after`-th call of `op` on, once armed. Its unix sockets are reached through
+    a relay, as over SSH: silent, it closes each connection at once (connections._relay)."""
 
     name = "lb1"
     remote = False
 
-    def __init__(self):
+    def __init__(self, folder=None):
         self.armed: tuple[str, int] | None = None
         self.silent = False
         self.calls: list[str] = []
+        self.folder = folder
+
+    def unix_path(self, path: str) -> str:
+        relay = f"{self.folder}/relay.sock"
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(relay)
+        server.listen(16)
+        threading.Thread(target=self._serve, args=(server, path), daemon=True).start()
+        return relay
+
+    def _serve(self, server, path: str) -> None:
+        while True:
+            near, _ = server.accept()
+            if self.silent:
+                near.close()
+                continue
+            far = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                far.connect(path)
+            except OSError:
+                near.close()
+                continue
+            for a, b in ((near, far), (far, near)):
+                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
 
     def silence_after(self, op: str, count: int = 1) -> None:
         self.armed = (op, count)
@@ -54,6 +81,15 @@ class SilentHost:
                 self.silent = not left
             return out
         return call
+
+
+def _pipe(src, dst) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+        dst.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
 
 
 @pytest.fixture
@@ -117,6 +153,31 @@ def test_nginx_on_a_host_gone_silent_mid_apply_is_that_hosts_failure(tmp_path, a
         with pytest.raises(HostFailure, match=r"host lb1") as caught:
             router.apply(table(2, apps[1]))
         assert caught.value.host == "lb1"
+        host.silent = False
+        router.apply(table(2, apps[1]))
+        assert [r.name for r in router.in_force().revisions] == ["r2"]
+    finally:
+        host.silent = False
+        router.stop()
+
+
+def test_the_embedded_proxy_on_a_host_gone_silent_mid_apply_is_that_hosts_failure(
+        tmp_path, apps):
+    """Its admin API unreachable through the relay, the driver asks the host whether the
+    proxy still runs (to start one if not): no answer there is the host's failure."""
+    from zerodown.routers.embedded import EmbeddedRouter
+    host = SilentHost(tmp_path)
+    router = EmbeddedRouter(tmp_path / "proxy", f"127.0.0.1:{free_port()}", service="shop",
+                            host=host)
+    router.ensure_running()
+    try:
+        router.apply(table(1, apps[0]))
+        host.silent = True
+        for call in (lambda: router.apply(table(2, apps[1])), lambda: router.drained("x"),
+                     router.stats):
+            with pytest.raises(HostFailure, match=r"host lb1") as caught:
+                call()
+            assert caught.value.host == "lb1"
         host.silent = False
         router.apply(table(2, apps[1]))
         assert [r.name for r in router.in_force().revisions] == ["r2"]
