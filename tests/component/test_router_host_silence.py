@@ -105,6 +105,13 @@ def table(version: int, address: str) -> RoutingTable:
         Backend(f"shop-r{version}-s0", address),)),))
 
 
+def comes_back(host: SilentHost, router, address: str) -> None:
+    """The host answers again: the table that met its silence goes out (idempotently)."""
+    host.silent = False
+    router.apply(table(2, address))
+    assert [r.name for r in router.in_force().revisions] == ["r2"]
+
+
 def needs(binary: str):
     return pytest.mark.skipif(shutil.which(binary) is None and os.environ.get("CI") != "true",
                               reason=f"{binary} is not installed (bash scripts/setup.sh "
@@ -127,9 +134,7 @@ def test_haproxy_on_a_host_gone_silent_mid_apply_is_that_hosts_failure(tmp_path,
         with pytest.raises(HostFailure, match=r"host lb1") as caught:
             router.apply(table(2, apps[1]))
         assert caught.value.host == "lb1"
-        host.silent = False  # it answers again: the same table goes out, idempotently
-        router.apply(table(2, apps[1]))
-        assert [r.name for r in router.table().revisions] == ["r2"]
+        comes_back(host, router, apps[1])
         host.silent = True  # a drain's look (one call) meets silence
         with pytest.raises(HostFailure, match=r"stats socket .*: host lb1"):
             router.drained("shop-r1-s0")
@@ -153,9 +158,7 @@ def test_nginx_on_a_host_gone_silent_mid_apply_is_that_hosts_failure(tmp_path, a
         with pytest.raises(HostFailure, match=r"host lb1") as caught:
             router.apply(table(2, apps[1]))
         assert caught.value.host == "lb1"
-        host.silent = False
-        router.apply(table(2, apps[1]))
-        assert [r.name for r in router.in_force().revisions] == ["r2"]
+        comes_back(host, router, apps[1])
     finally:
         host.silent = False
         router.stop()
@@ -178,9 +181,7 @@ def test_the_embedded_proxy_on_a_host_gone_silent_mid_apply_is_that_hosts_failur
             with pytest.raises(HostFailure, match=r"host lb1") as caught:
                 call()
             assert caught.value.host == "lb1"
-        host.silent = False
-        router.apply(table(2, apps[1]))
-        assert [r.name for r in router.in_force().revisions] == ["r2"]
+        comes_back(host, router, apps[1])
     finally:
         host.silent = False
         router.stop()
