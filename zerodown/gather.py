@@ -268,23 +268,36 @@ def _probed(ctl: Controller, store: Store, service: str,
         if view.host in silent:
             yield dataclasses.replace(view, healthy=False, health=silent[view.host])
             continue
-        try:
-            alive = runtime.alive(inst)
-        except ZerodownError as e:  # its host did not answer: unknown, said with the host
-            why = str(e).splitlines()[0]
-            if isinstance(e, HostFailure):
-                silent[e.host] = f"unreachable: {why}"
-                why = silent[e.host]
-            yield dataclasses.replace(view, healthy=False, health=why)
-            continue
-        if not alive:
-            yield dataclasses.replace(view, alive=False)
-            continue
         if number not in revisions:
             cfg = snapshot_config(store, service, number)
             health = dataclasses.replace(cfg.health,
                                          timeout=min(cfg.health.timeout, PROBE_TIMEOUT))
             revisions[number] = Revision(service, number, view.revision.version or "", cfg.app,
                                          health)
-        ok, seen = runtime.healthy(inst, revisions[number])
-        yield dataclasses.replace(view, alive=True, healthy=ok, health=seen.splitlines()[0])
+        try:
+            alive, ok, seen = _glance(runtime, inst, revisions[number])
+        except ZerodownError as e:
+            alive, ok, seen = True, False, e
+        if isinstance(seen, ZerodownError):  # its host did not answer: unknown, with the host
+            why = str(seen).splitlines()[0]
+            if isinstance(seen, HostFailure):
+                silent[seen.host] = f"unreachable: {why}"
+                why = silent[seen.host]
+            yield dataclasses.replace(view, healthy=False, health=why)
+        elif not alive:
+            yield dataclasses.replace(view, alive=False)
+        else:
+            yield dataclasses.replace(view, alive=True, healthy=ok, health=seen.splitlines()[0])
+
+
+def _glance(runtime, inst, rev: Revision) -> tuple[bool, bool, str | ZerodownError]:
+    """(alive, healthy, what was seen). A fleet's runtime asks both in one round trip bounded
+    like the probe (`glance`): `alive` alone waits up to runtime.command_timeout (60 s) for a
+    host cut off, and status is asked for a look, not a wait."""
+    glance = getattr(runtime, "glance", None)
+    if glance is not None:
+        return glance(inst, rev)
+    if not runtime.alive(inst):
+        return False, False, ""
+    ok, seen = runtime.healthy(inst, rev)
+    return True, ok, seen

@@ -143,6 +143,12 @@ class SshRuntime:
         _, ok, seen = self._look(instance, revision, starting=False)
         return ok, str(seen)
 
+    def glance(self, instance: Instance, revision: Revision
+               ) -> tuple[bool, bool, str | HostFailure]:
+        """(alive, healthy, what was seen) in one round trip bounded like the probe, not
+        waiting for a starting instance to listen: `zerodown status`'s look (gather.py)."""
+        return self._look(instance, revision, starting=False)
+
     def look(self, instance: Instance, revision: Revision
              ) -> tuple[bool, bool, str | HostFailure]:
         """(alive, healthy, what was seen) for a WaitHealthy step, in one round trip to the
