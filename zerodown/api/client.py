@@ -26,6 +26,11 @@ class Unreachable(ZerodownError):
     """No controller answers where we looked (not started, or it died)."""
 
 
+class Unanswered(Unreachable):
+    """Connected, and no answer within the client's timeout: something listens (a busy
+    controller or proxy), so starting another will not help, nor will asking again at once."""
+
+
 class ApiFailure(ZerodownError):
     """The controller answered with an error: its message, HTTP status and field."""
 
@@ -120,6 +125,10 @@ class Client:
                 if attempt == 2 or method != "GET":  # an action is never sent twice
                     raise Unreachable(f"the controller at {self.where} closed the connection "
                                       f"({e or 'no answer'})") from None
+            except TimeoutError:
+                self.close()
+                raise Unanswered(f"{self.where} did not answer within {self.timeout:g}s") \
+                    from None
             except OSError as e:
                 self.close()
                 raise Unreachable(f"cannot reach the controller at {self.where}: {e}") from None

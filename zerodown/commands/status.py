@@ -11,7 +11,7 @@ import sys
 import time
 
 from zerodown import colour
-from zerodown.api.client import Client, Unreachable
+from zerodown.api.client import Client, Unanswered, Unreachable
 from zerodown.commands.connect import client, has_state, local_client, state_dir
 
 
@@ -47,6 +47,9 @@ def _text(c: Client, args: argparse.Namespace) -> str:
     path = "/api/v1/status?fresh=1" + ("" if args.json else "&format=text")
     try:
         answer = c.text(path)
+    except Unanswered as e:  # it runs and is busy: a second controller would not answer either
+        raise Unanswered(f"the controller at {e}; `zerodown logs controller` says what it "
+                         "does") from None
     except Unreachable:
         if args.server:
             raise
