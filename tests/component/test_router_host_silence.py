@@ -212,3 +212,14 @@ def test_a_command_run_on_an_ssh_host_that_did_not_answer_is_a_host_failure():
     host.connections = _Connections(Done(1, "", "agent: no python3"))  # the agent failed there
     code, said = host.run(["nginx", "-t"], 5.0)
     assert code is None and "no python3" in said
+
+
+def test_a_router_host_silent_at_the_pre_flight_is_named_and_nothing_changed():
+    from zerodown.routers.common import require
+    host = SilentHost()
+    host.silent = True
+    with pytest.raises(HostFailure, match=r"router.host lb1 did not answer the load "
+                                          r"balancer's pre-flight \(host lb1: .*\); nothing "
+                                          r"was changed") as caught:
+        require(host, ["haproxy", "-v"], "no haproxy there", "install it")
+    assert caught.value.host == "lb1"

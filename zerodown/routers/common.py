@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from zerodown.errors import RouterError
+from zerodown.errors import HostFailure, RouterError
 from zerodown.hosts.local import LOCAL
 from zerodown.protocols import Host
 from zerodown.tls_config import TlsSettings
@@ -62,8 +62,13 @@ def check_socket_path(path: str | os.PathLike, what: str = "socket path") -> Non
 
 def require(host: Host, argv: list[str], needs: str, fix: str) -> None:
     """The pre-flight of a load balancer on `host`: `argv` must succeed there, or a
-    RouterError names the host, what it lacks and how to fix it (before anything changes)."""
-    code, output = host.run(argv, 15.0)
+    RouterError names the host, what it lacks and how to fix it (before anything changes);
+    a host that does not answer is its HostFailure, said the same way."""
+    try:
+        code, output = host.run(argv, 15.0)
+    except HostFailure as e:
+        raise HostFailure(f"router.host {host.name} did not answer the load balancer's "
+                          f"pre-flight ({e}); nothing was changed", e.host) from None
     if code != 0:
         raise RouterError(f"router.host {host.name} cannot run the load balancer: {needs} "
                           f"({output.strip()[-300:] or f'exit {code}'}); {fix}; nothing was "
