@@ -226,6 +226,10 @@ def shadow_view(store: Store, service: str, router=None) -> views.ShadowView | N
         tuple(stats.get("examples") or ()))
 
 
+def _unreachable(on: str | None, e: HostFailure):
+    return views.ProxyView(False, host=on, unreachable=str(e).splitlines()[0]), None, None
+
+
 def _proxy(ctl: Controller, cfg: ServiceConfig):
     """(ProxyView, the table it serves or None, its stats) — asked of the load balancer itself.
     A router that cannot say which table it serves is shown with the store's."""
@@ -235,7 +239,7 @@ def _proxy(ctl: Controller, cfg: ServiceConfig):
         pid = getattr(router, "pid", None)
         answers = getattr(router, "answers", lambda: True)()
     except HostFailure as e:  # router.host does not answer: whether it runs is unknown
-        return views.ProxyView(False, host=on, unreachable=str(e).splitlines()[0]), None, None
+        return _unreachable(on, e)
     if not answers:
         return views.ProxyView(False, pid, host=on), None, None
     client = getattr(router, "client", None)
@@ -243,6 +247,8 @@ def _proxy(ctl: Controller, cfg: ServiceConfig):
     try:
         table = read() if callable(read) else None
         stats = router.stats()
+    except HostFailure as e:  # silent since it answered: unknown too, not "not running"
+        return _unreachable(on, e)
     except ZerodownError:
         return views.ProxyView(False, pid, host=on), None, None
     return views.ProxyView(True, pid, table.version if table else None, on), table, stats

@@ -66,3 +66,31 @@ def test_status_of_a_fleet_service_never_deployed_says_where_its_load_balancer_w
             assert json.loads(shown)["proxy"]["host"] == "app1"
         else:
             assert "(proxy not running on app1)" in shown and "nothing deployed yet" in shown
+
+
+def test_a_load_balancer_whose_host_goes_silent_after_answering_is_unreachable_not_stopped():
+    """HAProxy on router.host answered `show info`, then its stats met silence: status
+    says its host does not answer (unknown), not that it is not running."""
+    from zerodown.errors import HostFailure
+    from zerodown.gather import _proxy
+
+    class Router:
+        pid, table = 7, None
+
+        def answers(self):
+            return True
+
+        def stats(self):
+            raise HostFailure("cannot talk to HAProxy's stats socket /x.sock: host lb1: "
+                              "batch has an unknown outcome", "lb1")
+
+    class Ctl:
+        def router(self, cfg):
+            return Router()
+
+    class Cfg:
+        class router:
+            host = "lb1"
+    view, table, stats = _proxy(Ctl(), Cfg())
+    assert not view.running and view.host == "lb1" and table is None and stats is None
+    assert view.unreachable.startswith("cannot talk to HAProxy's stats socket"), view
