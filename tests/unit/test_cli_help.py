@@ -100,3 +100,14 @@ def test_every_option_of_every_command_is_in_the_readme_or_docs():
                      for option in action.option_strings
                      if option.startswith("--") and option != "--help" and option not in text)
     assert not missing, f"not in README.md nor docs/: {missing}"
+
+
+def test_no_command_takes_an_option_its_help_hides():
+    """An option a command accepts is in its --help: `status --interval 0` was refused naming
+    --interval, which `status --help` did not show."""
+    import argparse
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    hidden = sorted(f"{name} {action.option_strings[0]}" for name, parser in sub.choices.items()
+                    for action in parser._actions
+                    if action.option_strings and action.help == argparse.SUPPRESS)
+    assert not hidden, f"accepted, but not in --help: {hidden}"

@@ -171,7 +171,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--watch", action="store_true", help="refresh until interrupted")
     _json(p)
     p.add_argument("--interval", type=arguments.seconds(0.05, 3600), default=WATCH_INTERVAL,
-                   help=argparse.SUPPRESS)
+                   metavar="SECONDS",
+                   help=f"with --watch: seconds between two looks (default {WATCH_INTERVAL:g})")
 
     for name, text in (
             ("pause", "hold the deployment after its current step"),
