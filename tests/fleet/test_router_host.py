@@ -287,19 +287,28 @@ def test_the_router_host_cut_off_mid_deployment_pauses_even_with_skip(lb_stack,
     assert [r.name for r in ctl.router().in_force().revisions if r.weight] == ["r2"]
 
 
-def test_the_router_host_silent_between_an_applys_state_read_and_its_batch_pauses(
-        lb_stack, healthy_fleet):
-    """HAProxy on zdf1, instances on zdf2 and zdf3: zdf1 goes silent right after a route
-    step of v2 read haproxy.json there, before the batch of files and Runtime API commands.
-    The host's failure (on_host_failure), not HAProxy's: the deployment pauses naming zdf1
-    and rolls nothing back over the dead link (it went back, failed, and ended FAILED);
-    healed, the controller's host watch resumes it (on_host_return: resume) and it ends on
-    v2. The load, sent from here through zdf1, fails nothing wherever it can reach zdf1:
-    up to the cut, and from the heal to the end."""
+# Where each router's apply is cut: after reading its state there, before it changes
+# anything there (object path on the router, method, cut after the call or before it).
+CUTS = {"haproxy": ("", "_load", True),               # haproxy.json read; the batch next
+        "nginx": ("", "_write_tested", False),        # nginx.conf read, its master found
+        "embedded": ("client", "apply", False)}       # the admin API's PUT /table next
+
+
+@pytest.mark.parametrize("kind", ["haproxy", "nginx", "embedded"])
+def test_the_router_host_silent_between_an_applys_state_read_and_its_change_pauses(
+        lb_stack, healthy_fleet, kind):
+    """The load balancer on zdf1, instances on zdf2 and zdf3: zdf1 goes silent in a route
+    step of v2, after the apply read its state there and before it changed anything. The
+    host's failure (on_host_failure), not the load balancer's: the deployment pauses naming
+    zdf1 and rolls nothing back over the dead link (with HAProxy it went back, failed, and
+    ended FAILED); healed, the controller's host watch resumes it (on_host_return: resume)
+    and it ends on v2. The load, sent from here through zdf1, fails nothing wherever it
+    can reach zdf1: up to the cut, and from the heal to the end."""
     from zerodown.daemon.host_watch import HostWatch
     from zerodown.engine.host_failure import paused_for_host
     lb = healthy_fleet.hosts[0]
-    ctl = lb_stack("{kind: haproxy, host: zdf1}")
+    extra = f", python: {proxy_python()}" if kind == "embedded" else ""
+    ctl = lb_stack(f"{{kind: {kind}, host: zdf1{extra}}}")
     assert deploy(ctl, "v1") is Phase.SUCCEEDED
     engine = ctl.engine()
     router, url = engine.router, f"http://{ctl.config().listen}/"
@@ -309,31 +318,41 @@ def test_the_router_host_silent_between_an_applys_state_read_and_its_batch_pause
     until_cut: list = []
     engine.store.listeners.append(lambda e: routing.append(e) if e.kind == "step.started"
                                   and "route" in e.message else None)
-    read = router._load
 
-    def read_then_cut():  # the apply's state read answered; its batch meets silence
-        state = read()
+    def cut() -> None:
         if routing and not until_cut:
             until_cut.append(load.stop())
             healthy_fleet.partition(lb)
-        return state
-    router._load = read_then_cut
+    path, name, after = CUTS[kind]
+    where = getattr(router, path) if path else router
+    original = getattr(where, name)
+
+    def cut_there(*args, **kwargs):
+        if not after:
+            cut()
+        out = original(*args, **kwargs)
+        if after:
+            cut()
+        return out
+    setattr(where, name, cut_there)
     d = engine.deploy("v2")
     try:
         assert engine.run(d) is Phase.PAUSED
         assert until_cut, "zdf1 was never cut: the test proves nothing"
         assert until_cut[0].failed() == 0, until_cut[0].summary()
         error = engine.store.deployment(d).error
-        assert "router host zdf1" in error and "cannot talk to HAProxy" in error, error
+        assert "router host zdf1" in error and "host zdf1" in error.split(":", 1)[1], error
+        if kind == "haproxy":
+            assert "cannot talk to HAProxy" in error, error
         found = paused_for_host(engine.store, "shop", engine.store.deployment(d))
         assert found is not None and found[0] == "zdf1"
         went = [e.data.get("to") for e in engine.store.events("shop", d, kind="phase")]
         assert not {"rolling_back", "aborting", "failed"} & set(went), went
         assert engine.store.deployment(d).plan_kind == "deploy"
     finally:
-        router._load = read
+        vars(where).pop(name)
         healthy_fleet.heal(lb)
-    wait_until(lambda: _answers(url), 30, "HAProxy on zdf1 serving again after the heal")
+    wait_until(lambda: _answers(url), 30, f"{kind} on zdf1 serving again after the heal")
     with LoadInBackground(url, connections=6, duration=120) as load:
         load.wait_for_responses(200)
         watch = HostWatch(lambda: ctl, "shop", wake=lambda: None, log=lambda _: None)
