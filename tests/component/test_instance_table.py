@@ -223,3 +223,16 @@ def test_an_adopt_between_a_claim_and_its_launch_keeps_the_claim(tmp_path):
                                              r"nothing was started"):
         table.launch("shop-r1-s1", SLEEPER, str(tmp_path), {}, "test")
     assert table.registry.load() == {}
+
+
+def test_a_claim_not_launched_yet_keeps_its_port_from_the_next_claim(tmp_path, monkeypatch):
+    """Its instance will listen there: the OS saying the port is free now (nothing binds
+    it yet) must not give it to another instance."""
+    table = InstanceTable(tmp_path)
+    first = table.claim("shop-r1-s0", RECORD, "127.0.0.1")["port"]
+    taken = []
+    free_port = instances.free_port
+    monkeypatch.setattr(instances, "free_port",
+                        lambda ports, host: taken.append(set(ports)) or free_port(ports, host))
+    table.claim("shop-r1-s1", RECORD, "127.0.0.1")
+    assert taken == [{first}]

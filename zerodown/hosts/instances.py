@@ -92,8 +92,8 @@ class InstanceTable:
             return {"live": entries[name]}
         if had_pid:
             forget(entries[name]["pid"])  # a dead predecessor in this slot
-        port = free_port({e["port"] for n, e in entries.items()
-                          if n != name and self._live(n, entries)}, bind)
+        port = free_port({e["port"] for n, e in entries.items()  # a claim to be launched
+                          if n != name and (in_flight(e) or self._live(n, entries))}, bind)
         entries[name] = {**record, "address": f"{bind}:{port}", "port": port,
                          "pid": None, "start_time": None,
                          "claimed": [boot_id(), time.monotonic()]}
