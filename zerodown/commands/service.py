@@ -96,9 +96,15 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
     """The proxy, then the controller beside it (separate: the proxy serves whatever the
     controller does), then the first version, deployed by the controller."""
     cfg = ctl.config()
-    ctl.ensure_router(cfg)
-    store, service = ctl.store(), cfg.service
-    client = process.ensure(ctl.file, ctl.state_dir)
+    try:
+        ctl.ensure_router(cfg)
+        store, service = ctl.store(), cfg.service
+        client = process.ensure(ctl.file, ctl.state_dir)
+    except KeyboardInterrupt:  # a deployment's watch says its own; before one, say what runs
+        print("\ninterrupted before any version was deployed: what started so far (the "
+              "load balancer, the controller) goes on; `zerodown up` again finishes, "
+              "`zerodown down` stops it", file=sys.stderr)
+        return 130
     active = store.active_deployment(service)
     if active is not None:
         print(f"deployment {active.id} is {active.phase}: seeing it through first", flush=True)
