@@ -1,6 +1,6 @@
-"""Ctrl-C while `zerodown up` starts the load balancer or the controller says what goes on
-and how to finish or undo it (it said only `interrupted`, leaving a proxy and a controller
-running unnamed), exit 130."""
+"""Ctrl-C while `zerodown up` starts the load balancer or the controller says how to finish
+or undo it (it said only `interrupted`, and could leave a proxy and a controller running,
+unnamed), exit 130."""
 
 from __future__ import annotations
 
@@ -19,4 +19,5 @@ def test_ctrl_c_before_the_first_deployment_says_what_runs(tmp_path, monkeypatch
     err = capsys.readouterr().err
     assert code == 130
     assert "interrupted before any version was deployed" in err, err
-    assert "`zerodown up` again finishes" in err and "`zerodown down` stops it" in err, err
+    assert "`zerodown up` again finishes" in err, err
+    assert "`zerodown down` stops what started" in err, err

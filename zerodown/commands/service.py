@@ -101,9 +101,9 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
         store, service = ctl.store(), cfg.service
         client = process.ensure(ctl.file, ctl.state_dir)
     except KeyboardInterrupt:  # a deployment's watch says its own; before one, say what runs
-        print("\ninterrupted before any version was deployed: what started so far (the "
-              "load balancer, the controller) goes on; `zerodown up` again finishes, "
-              "`zerodown down` stops it", file=sys.stderr)
+        print("\ninterrupted before any version was deployed (the load balancer or the "
+              "controller may have started): `zerodown up` again finishes, `zerodown down` "
+              "stops what started", file=sys.stderr)
         return 130
     active = store.active_deployment(service)
     if active is not None:
