@@ -1,4 +1,4 @@
-"""`zerodown demo`: the seed's trade-offs, measured.
+"""`zerodown demo`: each strategy's trade-offs, measured.
 
 Brings up the example service (4 instances of v1 behind the embedded proxy),
 keeps a load generator running throughout, and ships a new version with each
@@ -7,7 +7,7 @@ deployment took, the requests served and failed meanwhile, the lowest serving
 capacity, the peak number of instances, how long two versions served at once,
 the largest share of users on the new version before it had them all, and
 what a rollback would cost at the best and the worst moment of the deployment
-(a table switch, or instances to start again) — the costs the seed names
+(a table switch, or instances to start again) — the costs each strategy trades
 (in-place shrinks capacity; rolling mixes versions; surge and blue/green need
 spare instances; canary exposes few users), with the failed-request count
 that must stay 0.
@@ -154,14 +154,17 @@ def _section(text: str) -> dict:
 
 def render(rows: list[Row], total) -> str:
     head = (f"{'strategy':28} {'outcome':>10} {'seconds':>8} {'served':>8} {'failed':>7} "
-            f"{'lowest capacity':>16} {'peak instances':>15} {'two versions s':>15} "
+            f"{'lowest capacity':>16} {'peak instances':>15} {'2 versions, s':>15} "
             f"{'exposed early':>14}  rollback (best … worst moment)")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r.strategy:28} {r.outcome:>10} {r.seconds:8.2f} {r.served:8d} {r.failed:7d} "
                      f"{r.lowest_capacity:>10d} of {INSTANCES} {r.peak_instances:>15d} "
                      f"{r.mixed_seconds:15.2f} {r.exposed:13.0f}%  {r.rollback}")
-    lines += ["", "exposed early: the largest share of users on the new version before it had "
+    lines += ["", "peak instances: processes alive at once, those draining and exiting included "
+              "(max_surge counts the routed and the starting ones, as Kubernetes does: "
+              "docs/strategies.md)",
+              "exposed early: the largest share of users on the new version before it had "
               "them all (0% for blue/green: the preview only)",
               "rollback: what going back would take at the best and the worst moment of the "
               "deployment — a routing-table switch (as long as this run's took), or old "

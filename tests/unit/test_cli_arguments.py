@@ -65,6 +65,7 @@ def test_version_and_demo_help_do_not_run_anything(capsys):
     started = time.monotonic()
     code, out = run(capsys, "demo", "--help")
     assert code == 0 and out.startswith("usage: zerodown demo") and time.monotonic() - started < 10
+    assert "seed" not in out  # the project's brief, which a user never saw, named the costs
 
 
 def test_f_means_file_in_every_command_and_logs_follows_with_follow_only():
