@@ -9,10 +9,11 @@ agent runs it on every host).
 
 Why a journal. The intent before a spawn must be durable first (a crash must not leave a
 process nobody recorded). A whole-file rewrite (write_atomic: temp file, fsync, rename,
-fsync of the folder) took 11 ms median, 32 ms p90 on the test fleet's shared disk, on the
-path of every start; an append with one fdatasync took 0.28 ms. An append to a file whose
-name is already durable changes no directory, so fdatasync (the bytes and the size that
-covers them) is all a crash needs; fdatasync also makes every earlier append durable.
+fsync of the folder) is two syncs and a directory change on the path of every start (11
+ms median, 32 ms p90 on the test fleet's shared disk in one measure, where an append with
+one fdatasync took 0.28 ms; benchmarks/README.md). An append to a file whose name is
+already durable changes no directory, so fdatasync (the bytes and the size that covers
+them) is all a crash needs; it also makes every earlier append durable.
 
 What needs a sync (save(sync=True)) and what does not. Only the intent before a spawn:
 a process started after its record is lost is one nobody knows. The pid written after the
@@ -33,17 +34,19 @@ COMPACT_AT bytes, and when it is in the old format (below).
 
 Why the header, and the old format. Before this, the file was one JSON object
 {"instances": {...}}, rewritten whole. An older zerodown — the agent of an older
-controller still running, or a downgraded zerodown — reads the file with json.load: it
-would read a journal's first table only... or, reading a file it did not find, none.
-Either way it would miss the instances the journal holds and start duplicates. So the
+controller still running, or a downgraded zerodown — reads it with json.load. Had the
+journal a new name, the older one would find no file there and read "no instances"; had
+it the old name and JSON lines only, a journal of one line would read as its first table.
+Either way it would miss instances the journal holds and start them again. So the
 journal keeps the old name (and the old lock file, so old and new never write at once)
 and begins with a line that is not JSON: an older zerodown's json.load fails at its
-first byte and it refuses every operation with "<path>: cannot read the instance
-registry", and the header says why (format 2; upgrade that zerodown). A format this
-code does not know (a newer one) is refused the same way, by its number. A file in the
-old format is read as it is, and the first save rewrites it in this format (migration
-on the first write: until then an older zerodown reads what is true). One rename
-replaces one file: a crash leaves the old format or the new, never both or neither.
+first byte, and every operation of its table (claim, launch, stop, adopt, a look) starts
+with that read, so it refuses them all: "<path>: cannot read the instance registry".
+The header says why (format 2; upgrade that zerodown). A format this code does not know
+(a newer one) is refused the same way, by its number. A file in the old format is read
+as it is, and the first save rewrites it in this format (migration on the first write:
+until then an older zerodown reads what is true). One rename replaces one file: a crash
+leaves the old format or the new, never both or neither.
 """
 
 from __future__ import annotations
