@@ -355,8 +355,15 @@ def test_the_router_host_silent_between_an_applys_state_read_and_its_change_paus
     wait_until(lambda: _answers(url), 30, f"{kind} on zdf1 serving again after the heal")
     with LoadInBackground(url, connections=6, duration=120) as load:
         load.wait_for_responses(200)
-        watch = HostWatch(lambda: ctl, "shop", wake=lambda: None, log=lambda _: None)
-        watch.check(engine.store)  # what the controller does every few seconds
+        # the controller's host watch, with a controller of its own as the service's has
+        # (its runtime knows runtime.hosts, not zdf1: an ssh_config Host)
+        watch = HostWatch(lambda: Controller(ctl.file, str(ctl.state_dir)), "shop",
+                          wake=lambda: None, log=lambda _: None)
+        try:
+            watch.check(engine.store)  # what the controller does every few seconds
+        finally:
+            if watch._runtime is not None:
+                watch._runtime.close()
         assert engine.store.deployment(d).phase is Phase.RUNNING
         assert engine.run(d) is Phase.SUCCEEDED
         load.wait_for_responses(load.progress()[0] + 200)

@@ -236,7 +236,10 @@ class SshRuntime:
         self.connections.close()
 
     def answers(self, host: str) -> bool:
-        """Does `host` answer a command now (bounded by connect and command timeouts)?"""
+        """Does `host` answer a command now (bounded by connect and command timeouts)? Any
+        host it can name: runtime.hosts, or router.host from runtime.ssh_config (a fresh
+        runtime, as the controller's host watch has, knows only the first by itself)."""
+        self.host_named(host)
         try:
             return self.connections.run(host, "true", timeout=self.options.connect_timeout).ok
         except HostFailure:
