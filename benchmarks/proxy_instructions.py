@@ -142,7 +142,8 @@ def main() -> int:
             large = count(args.tree, 3 * args.requests, backends, Path(b), tls)
         per_request.append((large - small) / (2 * args.requests))
         print(f"  {per_request[-1]:,.0f} instructions per request", flush=True)
-    print(f"{args.tree}{' (TLS)' if args.tls else ''}: median {statistics.median(per_request):,.0f} instructions per request "
+    print(f"{args.tree}{' (TLS)' if args.tls else ''}: median "
+          f"{statistics.median(per_request):,.0f} instructions per request "
           f"(runs: {', '.join(f'{v:,.0f}' for v in per_request)})")
     return 0
 
