@@ -101,4 +101,5 @@ def _look(runtime: Runtime, inst: Instance, rev: Revision) -> tuple[bool, bool, 
 
 def _where(seen: str, inst, rev) -> str:
     """The last probe result, naming where it went unless the runtime already did."""
-    return seen if " from " in seen else f"{seen} from {probed(inst, rev)}"
+    where = probed(inst, rev)
+    return seen if " from " in seen or where in seen else f"{seen} from {where}"
