@@ -236,3 +236,24 @@ def test_a_claim_not_launched_yet_keeps_its_port_from_the_next_claim(tmp_path, m
                         lambda ports, host: taken.append(set(ports)) or free_port(ports, host))
     table.claim("shop-r1-s1", RECORD, "127.0.0.1")
     assert taken == [{first}]
+
+
+def test_a_claim_looks_for_no_other_instance_before_its_spawn(tmp_path, monkeypatch):
+    """The ports of other records are kept from it without asking whether they run: a
+    claim left by a crash (no pid) would cost a scan of every process's environment."""
+    table = InstanceTable(tmp_path)
+    table.claim("shop-r1-s0", RECORD, "127.0.0.1")
+    with table.registry.locked() as entries:  # left by a crash long ago
+        entries["shop-r1-s0"]["claimed"][1] -= instances.CLAIM_HOLD + 1
+        table.registry.save(entries)
+    scans = []
+    find_marked = instances.find_marked
+    monkeypatch.setattr(instances, "find_marked",
+                        lambda name, state: scans.append(name) or find_marked(name, state))
+    entry = table.start("shop-r1-s1", RECORD, "127.0.0.1", SLEEPER, str(tmp_path), {},
+                        "t")["started"]
+    try:
+        assert scans == [], "no record of its own to complete, none of another's looked for"
+        assert entry["port"] != table.registry.load()["shop-r1-s0"]["port"]
+    finally:
+        terminate(entry["pid"], entry["start_time"], 1, "sleeper")

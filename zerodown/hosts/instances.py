@@ -92,8 +92,10 @@ class InstanceTable:
             return {"live": entries[name]}
         if had_pid:
             forget(entries[name]["pid"])  # a dead predecessor in this slot
-        port = free_port({e["port"] for n, e in entries.items()  # a claim to be launched
-                          if n != name and (in_flight(e) or self._live(n, entries))}, bind)
+        # every recorded port is kept from the new claim, a dead one's too (there are
+        # thousands): asking which run costs a look per record, a scan of every process's
+        # environment for a claim that never got its pid, before the spawn
+        port = free_port({e["port"] for n, e in entries.items() if n != name}, bind)
         entries[name] = {**record, "address": f"{bind}:{port}", "port": port,
                          "pid": None, "start_time": None,
                          "claimed": [boot_id(), time.monotonic()]}
@@ -294,7 +296,7 @@ def find_marked(name: str, state_dir: str) -> int | None:
 
 
 def free_port(taken: Collection[int] = (), host: str = "127.0.0.1") -> int:
-    """A port the OS says is free now, and not one recorded for a live instance."""
+    """A port the OS says is free now, and not one in `taken` (the recorded ones)."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind((host, 0))
