@@ -44,7 +44,7 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
                  "body_kept", "cl_left", "msg_done", "is_head", "keep_alive", "inject",
                  "target", "pool", "waiting_for", "up", "t0", "tried", "paused", "upgrade",
                  "close_after", "clock", "host", "tail", "chunks", "write_paused", "write",
-                 "max_head", "refused", "refused_initials", "peer", "host_at",
+                 "max_head", "refused", "refused_initials", "peer",
                  "capture", "captured", "sent_at", "early", "progress", "backlog")
 
     def __init__(self, plane: Plane):
@@ -54,7 +54,6 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         self.max_head: int = plane.settings.max_head_bytes
         self.refused: frozenset[bytes] = plane.refused_methods
         self.refused_initials: bytes = plane.refused_initials
-        self.host_at = -1
         self.peer = "?"
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.write: Callable[[bytes], object] = not_connected

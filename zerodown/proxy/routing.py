@@ -20,6 +20,7 @@ import zlib
 from typing import Any, Callable, Final
 
 from zerodown.linear_regex import compile_rule
+from zerodown.proxy.headscan import HeadMarks, HeadScan
 from zerodown.model import RoutingTable, Rule, Sticky
 
 _random: Final = random.random  # Final: a C static in the compiled module
@@ -28,6 +29,7 @@ _random: Final = random.random  # Final: a C static in the compiled module
 # Headers the client must not set for the backend: the proxy says scheme, host and the
 # path prefix it took off (prefix.py).
 _CLIENT_FORWARDED = rb"x-forwarded-(?:proto|host|prefix)"  # names, matched case-insensitively
+_CLIENT_FORWARDED_NAMES = [b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-prefix"]
 _CLIENT_FORWARDED_LINES = re.compile(rb"\r\n(?i:" + _CLIENT_FORWARDED + rb")[ \t]*:[^\r\n]*")
 
 
@@ -89,26 +91,22 @@ class Routes:
     (its backend pool); Routes itself knows nothing about connections.
     """
 
-    __slots__ = ("table", "targets", "_rules", "_mark", "_cookie_needles", "_single", "_bounds",
+    __slots__ = ("table", "targets", "_rules", "marks", "_single", "_bounds",
                  "_by_bound", "_sticky", "_sticky_name", "_sticky_header", "_cookie_attrs")
 
     def __init__(self, table: RoutingTable, targets: dict[str, Any]):
         self.table = table
         self.targets = targets
         self._rules = [(_rule_matcher(r), targets[r.revision]) for r in table.rules]
-        # One C-level pass per request finds where the head ends and, on the way,
-        # whether it needs a closer look: a line naming a header some rule matches
-        # on, or an X-Forwarded-Proto/-Host the client sent (the server strips
-        # those). Most heads have none, and then no rule is evaluated. Anchored at
-        # a line start: an unanchored alternation costs ten times more. Names only,
-        # no `:`: a wider net never misses, and a false alarm only costs the look.
-        names = [_CLIENT_FORWARDED, *sorted({re.escape(r.header.encode())
-                                             for r in table.rules if r.header})]
-        self._mark = re.compile(b"\r\n(?:\r\n|(?i:" + b"|".join(names) + b"))").search
-        # Cookie rules: the cookie's name anywhere in the head (a cookie line's
-        # `[^\r\n]*name=` in the pass above would backtrack over every cookie).
-        self._cookie_needles = tuple(sorted({r.cookie.encode() + b"=" for r in table.rules
-                                             if r.cookie is not None}))
+        # One pass per request (headscan.py) finds where the head ends and, on the way,
+        # whether it needs a closer look: a line naming a header some rule matches on,
+        # or an X-Forwarded-Proto/-Host/-Prefix the client sent (the server strips those),
+        # or a Cookie line with the name of a cookie some rule matches on. Most heads have
+        # none, and then no rule is evaluated. Names as prefixes, no `:`: a wider net
+        # never misses, and a false alarm only costs the look.
+        self.marks = HeadMarks(
+            [*_CLIENT_FORWARDED_NAMES, *(r.header.encode() for r in table.rules if r.header)],
+            tuple(sorted({r.cookie.encode() + b"=" for r in table.rules if r.cookie is not None})))
         bounds: list[float] = []
         by_bound: list[Any] = []
         edge = 0.0
@@ -130,18 +128,8 @@ class Routes:
     def head_end(self, data: bytes) -> tuple[int, bool]:
         """(offset just past the blank line ending the head, or -1 while it is
         incomplete; whether the head needs a closer look by `pick` and the server)."""
-        m = self._mark(data)
-        if m is None:
-            return -1, False
-        start = m.start()
-        if data[start + 2] != 13:  # a marked header line came before the blank line
-            end = data.find(b"\r\n\r\n", start)
-            return (end + 4 if end >= 0 else -1), True
-        end = start + 4
-        for needle in self._cookie_needles:
-            if data.find(needle, 0, end) >= 0:
-                return end, True
-        return end, False
+        scan = HeadScan()
+        return scan.run(data, self.marks), scan.look
 
     def pick(self, head: bytes, scanned: bool = True) -> tuple[Any, bytes | None]:
         """(target, Set-Cookie header line to add or None) for one request head.

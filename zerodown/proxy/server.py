@@ -1,8 +1,8 @@
 """The client side of the embedded proxy: one `ClientConn` per accepted connection.
 
-The hot path is lean on purpose. One regex pass (`Routes.head_end`) finds
-where a request head ends and whether it names anything a rule looks at; the
-head is validated by llhttp (httptools) without a Python call per header,
+The hot path is lean on purpose. One compiled pass (headscan.HeadScan) finds
+where a request head ends, whether it names anything a rule looks at and its
+Host lines; the head is validated by llhttp (httptools) without a Python call per header,
 routed by `Routes.pick` on the raw bytes and forwarded with three headers
 appended. Bodies stream through verbatim in both directions; the
 parser only tracks where a message ends. One request is in flight per
@@ -22,7 +22,8 @@ from httptools.parser.errors import HttpParserError, HttpParserUpgrade
 from zerodown.proxy.chunked import BAD, ChunkedEnd
 from zerodown.proxy.exchange import BODY, CLOSED, DISCARD, HEAD, HTTP2, TUNNEL, WAIT, Exchange
 from zerodown.proxy.plane import Plane
-from zerodown.proxy.hygiene import ASKS_H2C, HOST_LINE, host_lines, origin_form, without_h2c
+from zerodown.proxy.headscan import HeadScan, usual_line
+from zerodown.proxy.hygiene import ASKS_H2C, origin_form, without_h2c
 from zerodown.proxy.prefix import stripped
 from zerodown.proxy.routing import strip_client_forwarded
 from zerodown.proxy.upstream import RevisionTarget
@@ -30,9 +31,6 @@ from zerodown.proxy.upstream import RevisionTarget
 # Final: mypyc compiles these to constants, not a dictionary lookup per use.
 _PREFACE_HEAD: Final = b"PRI * HTTP/2.0\r\n\r\n"  # llhttp reads it as a request head
 _HOST: Final = re.compile(rb"\r\n[Hh][Oo][Ss][Tt][ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r\n")
-# The usual request line, in one C call; anything else goes the slow way (_unusual_line)
-_USUAL_LINE: Final = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ /[^ \r\n]* HTTP/1\.[01]\r\n").match
-_HOST_AGAIN: Final = HOST_LINE.search
 _CONTENT_LENGTH: Final = re.compile(rb"\r\n(?i:content-length)[ \t]*:[ \t]*(\d+)")
 
 
@@ -54,13 +52,14 @@ def _forwarded_host(head: bytes) -> bytes:
 class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled classes take no Python base)
     """The request side of a client connection; what follows it is exchange.Exchange's."""
 
-    __slots__ = ("parser", "feed", "fwd")
+    __slots__ = ("parser", "feed", "fwd", "scan")
 
     def __init__(self, plane: Plane):
         super().__init__(plane)
         self.parser = HttpRequestParser(self)
         # Bound methods kept: a call through them skips a method lookup per request.
         self.feed: Callable[[bytes], None] = self.parser.feed_data
+        self.scan = HeadScan()  # of the head being read
 
     # -- asyncio callbacks --------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -136,7 +135,7 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
     # -- request side -------------------------------------------------------
     def _take_head(self, data: bytes) -> None:
         while True:  # once per pipelined request answered at once (a 503 needs no backend)
-            end, look = self.plane.routes.head_end(data)
+            end = self.scan.run(data, self.plane.routes.marks)
             if end < 0:
                 if len(data) > self.max_head:
                     return self._reject(431, f"request head over {self.max_head} bytes")
@@ -174,7 +173,7 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
                 rest = self._take_body(rest)
                 if self.state == CLOSED:
                     return
-            self._dispatch(head, look)
+            self._dispatch(head, self.scan.look)
             if not rest:
                 return
             state = self.state
@@ -189,6 +188,7 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
         """The head without its h2c ask, parsed again by a fresh parser (the old one stopped
         at the upgrade); b"" once refused and answered."""
         head = without_h2c(head)
+        self.scan.run(head, self.plane.routes.marks)  # its lines moved
         self.parser = HttpRequestParser(self)
         self.feed = self.parser.feed_data
         self.msg_done = self.upgrade = False  # llhttp ended the message at the upgrade
@@ -204,18 +204,20 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
     def _checked(self, head: bytes) -> bytes:
         """`head` as it may be forwarded (RFC 9110/9112), or b"" once refused and answered.
 
-        A few byte comparisons for the usual head; hygiene.py for the rare one.
+        What the head scan found for the usual head; hygiene.py for the rare one.
         """
-        if self.refused_initials[head[0]] or _USUAL_LINE(head) is None:
+        scan = self.scan
+        if self.refused_initials[head[0]] or not usual_line(head, scan.line_end):
+            usual = head
             head = self._unusual_line(head)  # rare: a method to refuse, another target form
             if not head:
                 return b""
-        i = self.host_at = head.find(b"\r\nHost: ")  # nearly every client writes it so, once
-        if i < 0 or _HOST_AGAIN(head, i + 8) is not None:
-            hosts = host_lines(head)
-            if hosts > 1 or (hosts == 0 and head[head.find(b"\r\n") - 1] == 49):  # HTTP/1."1"
-                self._reject(400, f"{hosts} Host header fields (RFC 9112 3.2: exactly one)")
-                return b""
+            if head is not usual:  # made origin-form: its Host line is new
+                scan.run(head, self.plane.routes.marks)
+        hosts = scan.hosts
+        if hosts != 1 and (hosts > 1 or head[scan.line_end - 1] == 49):  # 0 in HTTP/1."1"
+            self._reject(400, f"{hosts} Host header fields (RFC 9112 3.2: exactly one)")
+            return b""
         return head
 
     def _unusual_line(self, head: bytes) -> bytes:
@@ -256,8 +258,9 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
         now = self.clock()
         self.t0 = perf_counter()  # latency: the loop's clock ticks in whole ms under uvloop
         plane = self.plane
-        i = self.host_at  # _checked found it
-        host = head[i + 8:head.find(b"\r\n", i + 8)] if i >= 0 else None
+        scan = self.scan
+        i = scan.host_at  # `Host: ` exactly, as nearly every client writes it
+        host = head[i + 8:scan.host_end] if i >= 0 else None
         sites = plane.sites
         if sites is not None:  # several services on this listener: this request's, by Host and path
             picked_plane = sites.pick(host if i >= 0 else _host_value(head), head)
