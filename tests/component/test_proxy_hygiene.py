@@ -38,6 +38,8 @@ REFUSED = {
     "two-host-headers": (400, b"GET /SMUGGLED HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
     "two-host-headers-case": (400, b"GET /SMUGGLED HTTP/1.1\r\nHost: a\r\nhOsT: b\r\n\r\n"),
     "two-host-headers-lower": (400, b"GET /SMUGGLED HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n"),
+    # another case before the one written `Host: `: was missed (the second was looked for after it)
+    "two-host-headers-case-first": (400, b"GET /SMUGGLED HTTP/1.1\r\nhOST: a\r\nHost: b\r\n\r\n"),
     "http11-without-host": (400, b"GET /SMUGGLED HTTP/1.1\r\nX-A: 1\r\n\r\n"),
     "userinfo-in-target": (400, b"GET http://u@t/SMUGGLED HTTP/1.1\r\nHost: t\r\n\r\n"),
     "other-scheme": (400, b"GET ftp://t/SMUGGLED HTTP/1.1\r\nHost: t\r\n\r\n"),
