@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from tests.support.net import wait_until
+from tests.support.h2client import H2Client
+from tests.support.net import HOST, wait_until
 from tests.support.proxy import ProxyProcess, table_of
 
 RESPONSE_TIMEOUT = 1.0
@@ -180,3 +181,28 @@ def test_a_client_slow_to_read_the_response_is_not_the_backends_fault(
     assert resp.status == 200 and len(resp.body) == size
     stats = backend_stats(edge, backend)
     assert stats["cut"] == 0 and stats["state"] == "active", stats
+
+
+def test_an_http2_stream_stalled_mid_body_gets_408_and_the_connection_serves_on(
+        tmp_path, raw_backend):
+    """The same bound per HTTP/2 stream: the stalled stream is answered 408, its backend not
+    blamed, and the connection's other streams are served."""
+    with ProxyProcess(tmp_path, extra=["--http2-prior-knowledge", "--response-timeout",
+                                       str(RESPONSE_TIMEOUT), "--body-timeout", "1.5"]) as proxy:
+        backend = raw_backend(answer_ok)
+        proxy.apply(table_of(1, ("v1", 100, [backend])))
+        c = H2Client(HOST, proxy.port)
+        try:
+            stalled = c.request("POST", "/upload", headers=[("content-length", "100")],
+                                end=False)
+            c.send_body(stalled, b"half", end=False)
+            started = time.monotonic()
+            answer, = c.wait_all([stalled])
+            assert answer.status == 408, answer
+            assert 1.4 <= time.monotonic() - started < 4
+            ok, = c.wait_all([c.request("POST", "/upload", body=b"whole")])
+            assert ok.status == 200 and ok.body == b"5", ok
+            stats = backend_stats(proxy, backend)
+            assert stats["state"] == "active" and stats["errors"] == 0, stats
+        finally:
+            c.close()
