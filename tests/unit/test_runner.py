@@ -407,7 +407,7 @@ def test_an_instance_that_exits_fails_at_once_naming_its_log(world):
     assert e.store.deployment(d).error == (
         "instance shop-r2-s2 exited before it became healthy (last: HTTP 503 from "
         f"{world.runtime.processes[('shop', 2, 2)].instance.address}/healthz; "
-        "log: /var/fake/shop-r2-s2.log)")
+        "log: /var/fake/shop-r2-s2.log): connection refused")  # the runtime's word on its end
     check_invariants(world, e.store, 1, 2)
 
 

@@ -56,10 +56,11 @@ def wait_healthy(runtime: Runtime, clock: Clock, targets: Sequence[tuple[Instanc
             looks = (pool.map(lambda t: _look(runtime, *t), pending) if pool is not None
                      else (_look(runtime, inst, rev) for inst, rev in pending))
             for (inst, rev), (alive, ok, seen) in zip(pending, list(looks)):
-                if not alive:
+                if not alive:  # `seen`: how it ended and its last log lines
                     raise HealthError(f"instance {inst.id} exited before it became healthy "
                                       f"(last: {_where(str(last[inst.id]), inst, rev)}; log: "
-                                      f"{runtime.logs(inst)})", inst.ref)
+                                      f"{runtime.logs(inst)})" + (f": {seen}" if seen else ""),
+                                      inst.ref)
                 last[inst.id] = seen
                 streak[inst.id] = streak[inst.id] + 1 if ok else 0
             pending = [(i, r) for i, r in pending if streak[i.id] < r.health.healthy_threshold]
@@ -94,7 +95,7 @@ def _look(runtime: Runtime, inst: Instance, rev: Revision) -> tuple[bool, bool, 
     if look is not None:
         return look(inst, rev)
     if not runtime.alive(inst):
-        return False, False, ""
+        return False, False, runtime.healthy(inst, rev)[1]  # a gone one's: how it ended
     ok, seen = runtime.healthy(inst, rev)
     return True, ok, seen
 
