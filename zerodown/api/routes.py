@@ -178,5 +178,11 @@ def number(query: dict[str, str], key: str, default: float, low: float, high: fl
     except ValueError:
         value = float("nan")
     if not low <= value <= high:
-        raise ApiError(400, f"{key} must be a number from {low:g} to {high:g}, got {text!r}", key)
+        raise ApiError(400, f"{key} must be a number from {_plain(low)} to {_plain(high)}, "
+                            f"got {text!r}", key)
     return value
+
+
+def _plain(bound: float) -> str:
+    """A bound as a person writes it: 4611686018427387904, not 4.61169e+18."""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
