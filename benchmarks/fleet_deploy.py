@@ -219,8 +219,8 @@ def one(fleet: Fleet, name: str, samples: int, interval: str, trace: bool = Fals
 
 def timeline(store, id: int, began: float) -> list[str]:
     """Each step of deployment `id`: when it began and how long it took, from the store."""
-    return [f"  {r.started_at - began:6.2f} s "
-            f"+{(r.finished_at or r.started_at) - r.started_at:5.2f} s  {r.description}"
+    return [f"  {r.started_at - began:6.3f} s "
+            f"+{(r.finished_at or r.started_at) - r.started_at:6.3f} s  {r.description}"
             for r in store.steps(id)]
 
 
@@ -247,8 +247,8 @@ def main() -> int:
             for name in [args.only] if args.only else list(STRATEGIES):
                 r = one(fleet, name, args.samples, args.interval, args.trace)
                 for label, d in (("under load", r["loaded"]), ("without load", r["quiet"])):
-                    print(f"{name:10} {label:12} {d['phase']:9} deploy {d['deploy_s']:5.2f} s "
-                          f"critical path {d['critical_path_s']:5.2f} s ({d['parts']}) "
+                    print(f"{name:10} {label:12} {d['phase']:9} deploy {d['deploy_s']:5.3f} s "
+                          f"critical path {d['critical_path_s']:5.3f} s ({d['parts']}) "
                           f"ratio {d['ratio']:.2f}")
                 print(f"{name:10} failed {r['failed']} of {r['requests']} requests", flush=True)
                 if args.steps:
