@@ -96,6 +96,9 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
     """The proxy, then the controller beside it (separate: the proxy serves whatever the
     controller does), then the first version, deployed by the controller."""
     cfg = ctl.config()
+    if not ctl.db_path.exists():  # a first up: a version that cannot start starts nothing
+        from zerodown.runtimes.release import check_release
+        check_release(cfg, args.version or "v1")
     try:
         ctl.ensure_router(cfg)
         store, service = ctl.store(), cfg.service

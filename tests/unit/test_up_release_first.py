@@ -1,0 +1,21 @@
+"""A first `zerodown up` whose version cannot start (its release folder missing) is refused
+before anything starts: it started the proxy and the controller, then said the folder was
+missing, leaving both running unnamed."""
+
+from __future__ import annotations
+
+from zerodown import cli
+from zerodown.commands.service import starter
+from zerodown.controller import Controller
+
+
+def test_a_first_up_checks_the_version_before_starting_anything(tmp_path, monkeypatch, capsys):
+    (tmp_path / "zerodown.yaml").write_text(starter("web", 8080))  # init's, no releases/
+    started = []
+    monkeypatch.setattr(Controller, "ensure_router", lambda self, cfg=None: started.append(1))
+    code = cli.main(["-f", str(tmp_path / "zerodown.yaml"), "up"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"release folder {tmp_path / 'releases' / 'v1'} does not exist" in err, err
+    assert "zerodown.yaml:" in err and "app.cwd" in err, err
+    assert started == [], "the load balancer was started for a version that cannot start"
