@@ -19,3 +19,15 @@ def test_a_first_up_checks_the_version_before_starting_anything(tmp_path, monkey
     assert f"release folder {tmp_path / 'releases' / 'v1'} does not exist" in err, err
     assert "zerodown.yaml:" in err and "app.cwd" in err, err
     assert started == [], "the load balancer was started for a version that cannot start"
+
+
+def test_on_a_fleet_app_cwd_is_the_hosts_and_not_checked_here(tmp_path, monkeypatch):
+    """runtime ssh without app.release: the code is on the hosts, app.cwd a folder there."""
+    text = starter("web", 8080).replace("  cwd: releases/{version}", "  cwd: /srv/app/{version}")
+    text += "runtime: {kind: ssh, hosts: [app1]}\n"
+    (tmp_path / "zerodown.yaml").write_text(text)
+
+    def stop_here(self, cfg=None):
+        raise KeyboardInterrupt  # past the check: what starts next is not this test's
+    monkeypatch.setattr(Controller, "ensure_router", stop_here)
+    assert cli.main(["-f", str(tmp_path / "zerodown.yaml"), "up"]) == 130
