@@ -151,12 +151,14 @@ def status_text(s: StatusView, now: float) -> str:
     if s.instances:
         if any(i.host for i in s.instances):  # a fleet: which host runs which version
             lines.append(table(("INSTANCE", "REVISION", "STATE", "HEALTH", "HOST", "ADDRESS",
-                                "PID"), [(i.name, i.revision, i.state, health_text(i), i.host,
+                                "PID"), [(i.name, i.revision, i.state, health_cell(i), i.host,
                                           i.address, i.pid) for i in s.instances]))
         else:
             lines.append(table(("INSTANCE", "REVISION", "STATE", "HEALTH", "ADDRESS", "PID"), [
-                (i.name, i.revision, i.state, health_text(i), i.address, i.pid)
+                (i.name, i.revision, i.state, health_cell(i), i.address, i.pid)
                 for i in s.instances]))
+        lines.extend(f"  {i.name} {health_text(i)}" for i in s.instances
+                     if health_cell(i) != health_text(i))
     else:
         lines.append("no instances running")
     if s.left_by_down:
@@ -223,6 +225,16 @@ def proxy_text(p: ProxyView) -> str:
         return f"(proxy not running{on})"
     table_v = f", table v{p.table_version}" if p.table_version is not None else ""
     return f"(proxy pid {p.pid}{on}{table_v})" if p.pid else f"(proxy up{on}{table_v})"
+
+
+HEALTH_CELL = 40  # a longer reason (a host's, with its error) is said under the table
+
+
+def health_cell(i: InstanceView) -> str:
+    """The HEALTH column: the reason when it is short; a long one would push HOST, ADDRESS
+    and PID off the screen, so it is named under the table instead."""
+    text = health_text(i)
+    return text if len(text) <= HEALTH_CELL else "unhealthy (below)"
 
 
 def health_text(i: InstanceView) -> str:

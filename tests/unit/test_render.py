@@ -347,3 +347,20 @@ def test_history_says_who_asked_why_and_what_changed_in_the_config():
     lines = text.splitlines()
     assert lines[1].endswith("4.2s      ci-token") and "A/B test" in lines[1]
     assert lines[2:] == ["    why: ship the greeting", "    config: strategy.split: 50 → 20"]
+
+
+def test_a_long_health_reason_is_said_under_the_table_not_in_its_column():
+    """On a fleet, `unhealthy: unreachable: host zdf2 (zdf2): cannot connect: Connect call
+    failed ('10.231.77.12', 22)` in the HEALTH column pushed HOST, ADDRESS and PID 100
+    columns to the right."""
+    why = "unreachable: host zdf2 (zdf2): cannot connect: Connect call failed ('10.231.77.12', 22)"
+    text = render.status_text(status(instances=(
+        instance(R1, 0, address="10.231.77.11:4001", pid=11, alive=True, healthy=True,
+                 host="zdf1"),
+        instance(R1, 1, address="10.231.77.12:4002", pid=12, alive=True, healthy=False,
+                 health=why, host="zdf2"))), now=1010.0)
+    lines = text.splitlines()
+    row = next(line for line in lines if line.startswith("shop-r1-s1 "))
+    assert "unhealthy (below)" in row and why not in row and len(row) < 100, row
+    assert f"  shop-r1-s1 unhealthy: {why}" in lines, text
+    assert "unhealthy: connection refused" in render.status_text(status(), now=1010.0)
