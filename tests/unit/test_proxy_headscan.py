@@ -5,7 +5,7 @@ Host lines counted wherever they are."""
 import random
 import re
 
-from zerodown.proxy.headscan import HeadMarks, HeadScan, named, usual_line
+from zerodown.proxy.headscan import HeadMarks, HeadScan, holds, named, usual_line
 from zerodown.proxy.hygiene import host_lines
 
 # What the hot path ran before, as it was written
@@ -105,3 +105,14 @@ def test_named_is_ascii_case_insensitive_only():
     assert not named(b"\r\nX-Cana", 2, b"x-canary")  # past the end
     assert not named(b"x_canary", 0, b"x-canary")
     assert not named(b"\xd8-canary", 0, b"x-canary")  # no Latin-1 folding
+
+
+def test_holds_finds_a_needle_only_inside_the_span():
+    data = b"Cookie: a=1; beta=y\r\nbeta=2"
+    assert holds(data, 0, 19, b"beta=")
+    assert not holds(data, 0, 16, b"beta=")  # cut off by the span's end
+    assert not holds(data, 14, 19, b"beta=")
+    assert holds(data, 21, 99, b"beta=")  # a span past the end stops at the end
+    assert not holds(data, 0, 19, b"zd=") and holds(data, 0, 0, b"")
+    for needle in (b"a=1", b"bet", b"y", b"Cookie: a=1; beta=y"):
+        assert holds(data, 0, 19, needle) == (data.find(needle, 0, 19) >= 0)
