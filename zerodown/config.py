@@ -240,7 +240,9 @@ def json_schema() -> dict:
 
 
 def starter_yaml(service: str = "web", port: int = 8080) -> str:
-    """The file `zerodown init` writes: every key that matters, with its default."""
+    """The template of the file `zerodown init` writes (commands/service.starter points its
+    app at releases/{version} and this machine's python3): every key that matters, with its
+    default."""
     return f"""\
 # zerodown.yaml — every key: docs/config.md, or `zerodown schema`.
 service: {service}
