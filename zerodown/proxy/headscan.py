@@ -147,8 +147,19 @@ class HeadScan:
         i: i64 = 0
         p: i64 = 0
         while i < last:
-            if data[i] != _CR or data[i + 1] != _LF:
+            # Two bytes a step: a CRLF starts at i or at i + 1 only if data[i + 1] is LF or CR.
+            b = data[i + 1]
+            if b == _LF:
+                if data[i] != _CR:
+                    i += 2
+                    continue
+            elif b == _CR:
+                if i + 2 >= size or data[i + 2] != _LF:
+                    i += 2
+                    continue
                 i += 1
+            else:
+                i += 2
                 continue
             if line_end < 0:
                 line_end = i
