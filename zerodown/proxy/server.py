@@ -31,6 +31,7 @@ from zerodown.proxy.upstream import RevisionTarget
 # Final: mypyc compiles these to constants, not a dictionary lookup per use.
 _PREFACE_HEAD: Final = b"PRI * HTTP/2.0\r\n\r\n"  # llhttp reads it as a request head
 _HOST: Final = re.compile(rb"\r\n[Hh][Oo][Ss][Tt][ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r\n")
+_perf_counter: Final = perf_counter  # a C static in the compiled module, not a globals lookup
 _CONTENT_LENGTH: Final = re.compile(rb"\r\n(?i:content-length)[ \t]*:[ \t]*(\d+)")
 
 
@@ -52,13 +53,14 @@ def _forwarded_host(head: bytes) -> bytes:
 class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled classes take no Python base)
     """The request side of a client connection; what follows it is exchange.Exchange's."""
 
-    __slots__ = ("parser", "feed", "fwd", "scan")
+    __slots__ = ("parser", "feed", "keeps", "fwd", "scan")
 
     def __init__(self, plane: Plane):
         super().__init__(plane)
         self.parser = HttpRequestParser(self)
         # Bound methods kept: a call through them skips a method lookup per request.
         self.feed: Callable[[bytes], None] = self.parser.feed_data
+        self.keeps: Callable[[], bool] = self.parser.should_keep_alive
         self.scan = HeadScan()  # of the head being read
 
     # -- asyncio callbacks --------------------------------------------------
@@ -130,7 +132,7 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
     # -- parser callbacks ---------------------------------------------------
     def on_message_complete(self) -> None:
         self.msg_done = True
-        self.keep_alive = self.parser.should_keep_alive()  # only right inside this callback
+        self.keep_alive = self.keeps()  # only right inside this callback
 
     # -- request side -------------------------------------------------------
     def _take_head(self, data: bytes) -> None:
@@ -191,6 +193,7 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
         self.scan.run(head, self.plane.routes.marks)  # its lines moved
         self.parser = HttpRequestParser(self)
         self.feed = self.parser.feed_data
+        self.keeps = self.parser.should_keep_alive
         self.msg_done = self.upgrade = False  # llhttp ended the message at the upgrade
         try:
             self.feed(head)
@@ -256,7 +259,7 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
 
     def _dispatch(self, head: bytes, scanned: bool) -> None:
         now = self.clock()
-        self.t0 = perf_counter()  # latency: the loop's clock ticks in whole ms under uvloop
+        self.t0 = _perf_counter()  # latency: the loop's clock ticks in whole ms under uvloop
         plane = self.plane
         scan = self.scan
         i = scan.host_at  # `Host: ` exactly, as nearly every client writes it

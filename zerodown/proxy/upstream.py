@@ -61,6 +61,7 @@ class _HeadWatcher:
 class UpstreamConn:  # an asyncio protocol, by duck typing
     __slots__ = ("pool", "transport", "parser", "client", "status", "done", "got",
                  "reused", "idle_since", "tunnel", "keep", "write_paused", "write", "feed",
+                 "status_code", "keeps",
                  "gone")
 
     def __init__(self, pool: BackendPool):
@@ -87,6 +88,8 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
     def _new_parser(self, callbacks: UpstreamConn | _HeadWatcher) -> None:
         self.parser = HttpResponseParser(callbacks)
         self.feed: Callable[[bytes], None] = self.parser.feed_data
+        self.status_code: Callable[[], int] = self.parser.get_status_code
+        self.keeps: Callable[[], bool] = self.parser.should_keep_alive
 
     def send(self, client: Exchange) -> None:
         """Carry `client`'s current request (head and any body read so far)."""
@@ -163,11 +166,10 @@ class UpstreamConn:  # an asyncio protocol, by duck typing
             client.response_done(status, keep, now)
 
     def on_message_complete(self) -> None:
-        parser = self.parser
-        status = parser.get_status_code()
+        status = self.status_code()
         if status >= 200 or status < 100:  # 1xx are interim: the final response follows
             self.status, self.done = status, True
-            self.keep = parser.should_keep_alive()  # llhttp forgets it after this callback
+            self.keep = self.keeps()  # llhttp forgets it after this callback
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.gone = True
