@@ -652,6 +652,32 @@ def test_an_ab_test_holds_its_sticky_split_until_a_person_decides(world, decisio
     check_invariants(world, e.store, revision, 2)
 
 
+@pytest.mark.parametrize("strategy", [AB_TEST, CANARY])
+def test_a_rollback_records_the_strategy_it_went_by_not_the_one_it_fell_back_from(
+        world, strategy):
+    """After a promoted A/B test or canary the old revision runs nowhere: the rollback
+    cannot switch the table back, so it goes by rolling, and says so (history, --json,
+    and no background analysis of the A/B test's or canary's)."""
+    e = world.engine(config(2, strategy))
+    e.run(e.deploy("v1"))
+    d = e.deploy("v2")
+    while e.run(d, stop_when_paused=True) is Phase.PAUSED:
+        e.promote(d)
+    assert e.store.deployment(d).phase is Phase.SUCCEEDED
+    back = e.rollback()
+    assert e.store.deployment(back).strategy == {"kind": "rolling"}
+    assert e.run(back) is Phase.SUCCEEDED
+    check_invariants(world, e.store, 1, 2)
+
+
+def test_a_rollback_that_switches_the_table_records_the_deployments_strategy(world):
+    e = world.engine(config(3, "{kind: blue-green, scale_down_delay: 0s, keep_previous: true}"))
+    e.run(e.deploy("v1"))
+    e.run(e.deploy("v2"))
+    back = e.rollback()
+    assert e.store.deployment(back).strategy["kind"] == "blue-green"
+
+
 def test_blue_green_keep_previous_leaves_blue_up_and_a_rollback_is_a_table_switch(world):
     e = world.engine(config(3, "{kind: blue-green, scale_down_delay: 0s, keep_previous: true}"))
     e.run(e.deploy("v1"))

@@ -45,10 +45,11 @@ from zerodown.engine.store import Deployment, DeploymentConflict, PlanMoved, Sto
 from zerodown.engine.recovery import recover
 from zerodown.errors import StaleTableError, UsageError, ZerodownError
 from zerodown.model import InstanceRef, Revision, RoutingTable, Slot
-from zerodown.plan import Analyze, Plan
+from zerodown.plan import Analyze, Plan, ServiceState
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.schema import Invalid, version_label
-from zerodown.strategies import plan_for, refuse_downtime, rollback_plan, target_for
+from zerodown.strategies import (plan_for, refuse_downtime, rollback_plan, rollback_strategy,
+                                 target_for)
 from zerodown.strategies.options import StrategyConfig
 
 # Step executors and their errors live in steps.py; these names are imported from here too.
@@ -180,8 +181,13 @@ class Engine:
         last = self.store.deployments(self.service, limit=1)
         section = last[0].strategy if last else cfg.source.get("strategy") or {}
         strategy = self._strategy(to, section)
+
+        def used(state: ServiceState, rev: int) -> dict:
+            # the section of the strategy the plan goes by, not one it fell back from
+            by = rollback_strategy(strategy, state, target_for(cfg, rev))
+            return section if by is strategy else {"kind": by.kind}
         return self._create(wait, lambda: self.store.create_deployment(
-            self.service, record.config, section, self.config.on_failure,
+            self.service, record.config, used, self.config.on_failure,
             lambda state, rev: rollback_plan(strategy, state, target_for(cfg, rev),
                                              cfg.hooks.moments(), allow_downtime=allow_downtime),
             revision=to, kind="rollback"))

@@ -215,7 +215,8 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
 
     # --- deployments -------------------------------------------------------------
 
-    def create_deployment(self, service: str, config: dict, strategy: dict, on_failure: str,
+    def create_deployment(self, service: str, config: dict,
+                          strategy: dict | Callable[[ServiceState, int], dict], on_failure: str,
                           planner: Callable[[ServiceState, int], Plan], *,
                           version: str | None = None, revision: int | None = None,
                           kind: str = "deploy") -> Deployment:
@@ -224,6 +225,8 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
         The check that no other deployment is active, the new revision, and the
         plan (made by `planner` from the state read in this transaction) are
         one transaction, so two `zerodown deploy` cannot both pass the check.
+        `strategy` (the section recorded) may be made from that state too, when
+        it depends on it as the plan does (a rollback that falls back to rolling).
         Not synced by itself: nothing has acted on it yet; the first act's commit
         syncs it (a power loss before then loses a deployment that did nothing).
         """
@@ -244,6 +247,8 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
                 self.revision(service, revision)  # raises NotFound
             state = self.service_state(service)
             plan = planner(state, revision)
+            if callable(strategy):
+                strategy = strategy(state, revision)
             cur = tx.execute(
                 "INSERT INTO deployments (service, kind, from_revision, to_revision, strategy, plan,"
                 " plan_kind, phase, on_failure, created, updated) VALUES (?, ?, ?, ?, ?, ?, 'deploy',"

@@ -86,14 +86,26 @@ def rollback_plan(strategy: StrategyConfig, state: ServiceState, target: Target,
     holds on the way back too. Blue/green and canary abort: a table switch
     while the stable revision still runs.
     """
+    strategy = rollback_strategy(strategy, state, target)
     if not isinstance(strategy, GO_BACK_BY_OWN_RULES):
-        try:
-            return abort_plan(state, target, hooks)
-        except PlanError:  # nothing of the target runs any more: start it again, by rolling
-            strategy = RollingStrategy()
+        return abort_plan(state, target, hooks)
     plan = plan_for(strategy, state, target, allow_downtime=allow_downtime)
     return Plan(f"rollback, {plan.strategy}", plan.state, plan.target,
                 with_hooks(plan.steps, target.revision, hooks, undo=True))
+
+
+def rollback_strategy(strategy: StrategyConfig, state: ServiceState,
+                      target: Target) -> StrategyConfig:
+    """The strategy rollback_plan goes back by: `strategy` itself (in-place and rolling by
+    their rules, the others by a table switch), or rolling when the others cannot switch
+    because nothing of the target runs any more. What a rollback records as its strategy."""
+    if isinstance(strategy, GO_BACK_BY_OWN_RULES) or _target_runs(state, target):
+        return strategy
+    return RollingStrategy()
+
+
+def _target_runs(state: ServiceState, target: Target) -> bool:
+    return any(r.revision == target.revision for r in (*state.routed, *state.unrouted))
 
 
 def abort_plan(state: ServiceState, target: Target,
