@@ -47,6 +47,13 @@ class RouterError(ZerodownError):
     """A load balancer could not be driven (unreachable, refused a change)."""
 
 
+class ListenTaken(RouterError):
+    """The load balancer zerodown started could not bind its listen address: another
+    process holds it. The machine's state, not a failed deployment: exit code 2."""
+
+    exit_code = 2
+
+
 class RouterUnavailable(RouterError):
     """The load balancer did not answer, even after waiting for it to come back."""
 

@@ -3,6 +3,7 @@ waiting on the process it started."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import threading
@@ -13,7 +14,7 @@ from typing import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from zerodown.errors import HostFailure, RouterError
+from zerodown.errors import HostFailure, ListenTaken, RouterError
 from zerodown.hosts.local import LOCAL
 from zerodown.protocols import Host
 from zerodown.tls_config import TlsSettings
@@ -35,6 +36,16 @@ def log_tail(path: str | os.PathLike, lines: int = TAIL_LINES, host: Host = LOCA
     return f"last lines of {path}:\n" + "\n".join(f"  | {l}" for l in host.tail(path, lines))
 
 
+def start_failure(text: str, said: str) -> RouterError:
+    """The error of a load balancer that would not start: ListenTaken (exit 2) when what it
+    `said` is the system's "address in use" (each of them prints the strerror), else a
+    RouterError."""
+    if os.strerror(errno.EADDRINUSE) in said:
+        return ListenTaken(f"the listen address is taken by another process: stop it, or set "
+                           f"`listen` to a free port; {text}")
+    return RouterError(text)
+
+
 def await_process(done: Callable[[], bool], pid: int, started: int | None, deadline: float,
                   who: str, late: str, log: str | os.PathLike, died: str = "",
                   host: Host = LOCAL) -> None:
@@ -46,8 +57,9 @@ def await_process(done: Callable[[], bool], pid: int, started: int | None, deadl
         if not host.running(pid, started):
             code = host.exit_code(pid)
             ended = "exited" if code is None else f"exited with code {code}"
-            raise RouterError(f"{who} (pid {pid}) {ended}{' ' + died if died else ''}; "
-                              f"{log_tail(log, host=host)}")
+            tail = log_tail(log, host=host)
+            raise start_failure(f"{who} (pid {pid}) {ended}{' ' + died if died else ''}; "
+                                f"{tail}", tail)
         if time.monotonic() > deadline:
             raise RouterError(f"{who} (pid {pid}) {late} within {waited:.0f}s; {log_tail(log, host=host)}")
         time.sleep(host.poll)

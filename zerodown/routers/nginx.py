@@ -39,7 +39,7 @@ from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.protocols import Host
 from zerodown.table_version import check_newer
 from zerodown.tls_config import TlsSettings
-from zerodown.routers.common import locked, log_tail, require, send_files
+from zerodown.routers.common import locked, log_tail, require, send_files, start_failure
 from zerodown.routers import nginx_process as procs
 from zerodown.routers.nginx_options import NginxOptions, parse_options
 from zerodown.routers.nginx_render import read_meta, render_http, render_main, routing_text
@@ -278,8 +278,8 @@ class NginxRouter(NginxShadow):
             raise RouterError(f"cannot run `{' '.join(argv)}` on {self.host.name}: {said}; "
                               f"install nginx or set router.nginx to its path")
         if code != 0:
-            raise RouterError(f"nginx refused the configuration ({' '.join(argv)} exited "
-                              f"{code}); the previous one stays in force:\n{said}")
+            raise start_failure(f"nginx refused the configuration ({' '.join(argv)} exited "
+                                f"{code}); the previous one stays in force:\n{said}", said)
 
     def _where(self) -> list[str]:
         """-p/-c/-e for nginx: ours in managed mode, the running master's in attach mode."""
