@@ -148,4 +148,5 @@ def _follow(paths: dict[str, Path], sizes: dict[str, int], several: bool, out) -
             else:
                 time.sleep(FOLLOW_POLL)
     except KeyboardInterrupt:
-        return 0
+        out.flush()  # what was read is shown; then cli.py: `interrupted`, exit 130
+        raise

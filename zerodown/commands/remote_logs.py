@@ -166,5 +166,6 @@ def _follow(runtime, hosts: dict[str, list[RemoteLog]], offsets: dict[str, int],
         while any(t.is_alive() for t in threads):
             time.sleep(0.2)
     except KeyboardInterrupt:
-        stop.set()
+        stop.set()  # then cli.py: `interrupted`, exit 130
+        raise
     return 0

@@ -23,18 +23,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(paint(_text(c, args)))
         return 0
     tty, last = sys.stdout.isatty(), None
-    try:
-        while True:
-            text = _text(c, args)
-            if tty:
-                sys.stdout.write("\x1b[H\x1b[2J" + paint(text) + "\n")
-            elif text != last:  # piped: a new block only when something changed
-                sys.stdout.write(("\n" if last is not None else "") + text + "\n")
-            sys.stdout.flush()
-            last = text
-            time.sleep(args.interval)
-    except KeyboardInterrupt:
-        return 0
+    while True:  # Ctrl-C: cli.py says `interrupted`, exit 130, as every command
+        text = _text(c, args)
+        if tty:
+            sys.stdout.write("\x1b[H\x1b[2J" + paint(text) + "\n")
+        elif text != last:  # piped: a new block only when something changed
+            sys.stdout.write(("\n" if last is not None else "") + text + "\n")
+        sys.stdout.flush()
+        last = text
+        time.sleep(args.interval)
 
 
 def _client(args: argparse.Namespace) -> Client:

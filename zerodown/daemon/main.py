@@ -5,7 +5,7 @@ It holds <state dir>/controller.lock (a flock the kernel drops when it dies, so
 controller.sock (0600) and on TCP if configured, and runs five threads: the
 runner (the active deployment), the watchdog (deadlines), the host watch (a fleet
 host a deployment paused for answering again), the observer (status, metrics,
-events) and the HTTP servers. SIGTERM or SIGINT stops it at once:
+events) and the HTTP servers. SIGTERM or SIGINT stops it at once (exit 0, or 130 on SIGINT):
 whatever step was in progress resumes from the store at the next start, as
 after a crash, so restarting it (an upgrade) loses nothing.
 """
@@ -76,6 +76,7 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
     tcp_address = split_listen(listen) if listen else None
     take_lock(lock_file)  # held until the process exits
     stop = stop or threading.Event()
+    stopped_by: list[int] = []  # the signal that set `stop`, if one did
     fresh = lambda: Controller(ctl.file, str(ctl.state_dir))  # noqa: E731 - config read anew
     tcp: TcpServer | None = None
 
@@ -111,18 +112,20 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
             serve_in_thread(tcp, "api-tcp")
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: stop.set())
+                signal.signal(sig, lambda signum, _: (stopped_by.append(signum), stop.set()))
         log(f"controller of {cfg.service} (pid {os.getpid()}) on {sock}"
             + (f" and http://{listen} (dashboard {dashboard()})" if tcp else ""))
         if ready is not None:
             ready.set()
         stop.wait()
-        log("controller stopping")
+        interrupted = signal.SIGINT in stopped_by
+        log("controller stopping" + (": interrupted (SIGINT)" if interrupted else ""))
         for server in (unix, tcp):
             if server is not None:
                 server.shutdown()
                 server.server_close()
-        return 0
+        # Ctrl-C in a terminal is 130 as in every command; SIGTERM (systemd's stop) is 0
+        return 130 if interrupted else 0
     except ZerodownError:
         raise
     except OSError as e:
