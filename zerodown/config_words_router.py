@@ -51,10 +51,10 @@ ROUTER_WORDS: W = {
     "router.python": ("embedded, with router.host: the interpreter that runs the proxy there "
                       "(it needs uvloop, httptools and google-re2; zerodown's code is uploaded). "
                       "Default: `python3`.", "/opt/zerodown/bin/python"),
-    "router.binary": ("haproxy: the executable (default: `haproxy` on PATH).", "/usr/sbin/haproxy"),
-    "router.workers": ('nginx: `worker_processes`, `"auto"` or 1..256.', 2),
-    "router.worker_connections": ("nginx: `worker_connections` (16..1000000).", 4096),
-    "router.worker_shutdown_timeout": ("nginx: old workers are cut after this on a reload; "
+    "router.binary": ("haproxy, managed: the executable (default: `haproxy` on PATH).", "/usr/sbin/haproxy"),
+    "router.workers": ('nginx, managed: `worker_processes`, `"auto"` or 1..256.', 2),
+    "router.worker_connections": ("nginx, managed: `worker_connections` (16..1000000).", 4096),
+    "router.worker_shutdown_timeout": ("nginx, managed: old workers are cut after this on a reload; "
                                        "bounds a drain.", "30s"),
     "router.keepalive_timeout": ("nginx: idle client keep-alive; `0` (the default) closes "
                                  "after each response, so no request is lost on a reload; "
@@ -65,7 +65,7 @@ ROUTER_WORDS: W = {
     "router.upstream_keepalive": ("nginx: idle connections kept per revision and worker "
                                   "(0..100000).", 64),
     "router.upstream_keepalive_timeout": ("nginx: how long those stay idle.", "60s"),
-    "router.response_timeout": ("embedded, haproxy, nginx: how long an instance may stay "
+    "router.response_timeout": ("embedded, haproxy (managed), nginx: how long an instance may stay "
                                 "silent: after the last request byte it took, before the first "
                                 "byte of its answer (embedded 60s, HAProxy's `timeout server` "
                                 "120s, nginx's `proxy_read_timeout` 60s); past it an idempotent "
@@ -75,16 +75,16 @@ ROUTER_WORDS: W = {
                                 "slow to send or read is not the instance's silence. "
                                 "Below your clients' own timeout, a host cut off costs no "
                                 "request.", "5s"),
-    "router.connect_timeout": ("embedded, haproxy, nginx: an instance's TCP connect (embedded "
+    "router.connect_timeout": ("embedded, haproxy (managed), nginx: an instance's TCP connect (embedded "
                                "3s, HAProxy 2s, nginx 3s); past it, another instance.", "1s"),
-    "router.queue_timeout": ("embedded, haproxy: how long a request may wait for a connection "
+    "router.queue_timeout": ("embedded, haproxy (managed): how long a request may wait for a connection "
                              "to an instance at its `max_conns_per_backend` (embedded 3s, "
                              "HAProxy's `timeout queue` 10s; with haproxy it needs "
                              "`max_conns_per_backend`); past it another instance (embedded), "
                              "else 503. The response timeout counts only once the request is "
                              "sent: a busy instance is never ejected. Not for nginx: open-source "
                              "nginx has no upstream queue (NGINX Plus's `queue`).", "10s"),
-    "router.max_conns_per_backend": ("embedded, haproxy: connections to one instance at most; "
+    "router.max_conns_per_backend": ("embedded, haproxy (managed): connections to one instance at most; "
                                      "more requests queue in the load balancer, up to "
                                      "`queue_timeout` (embedded 64; HAProxy's server `maxconn`, "
                                      "unbounded unless set). Not for nginx (no queue).", 32),

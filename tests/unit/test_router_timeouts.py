@@ -86,6 +86,42 @@ def test_haproxy_queue_options_that_would_do_nothing_are_refused(options, key, s
     assert says in str(e.value)
 
 
+ATTACHED_HAPROXY = {"socket": "/run/h.sock", "backend": "app"}
+ATTACHED_NGINX = {"config": "/etc/nginx/conf.d/zd.conf", "pid_file": "/run/nginx.pid"}
+EXAMPLE = {"response_timeout": "5s", "connect_timeout": "1s", "queue_timeout": "2s",
+           "max_conns_per_backend": 4, "lanes": 8, "binary": "/usr/sbin/haproxy",
+           "workers": 2, "worker_connections": 1024, "worker_shutdown_timeout": "10s"}
+
+
+@pytest.mark.parametrize("key", sorted(haproxy_options.MANAGED_ONLY))
+def test_an_attached_haproxy_refuses_every_option_only_a_rendered_config_has(key):
+    """Attach mode drives your backend over the stats socket: an option that goes into
+    the configuration zerodown renders would be silently ignored there."""
+    with pytest.raises(ConfigError, match=f"router.{key}") as e:
+        haproxy_options.parse_options({**ATTACHED_HAPROXY, key: EXAMPLE[key]})
+    assert e.value.key == f"router.{key}" and "attach mode" in str(e.value)
+    assert f"remove router.{key}" in str(e.value)
+    managed = haproxy_options.parse_options({key: EXAMPLE[key], "max_conns_per_backend": 4})
+    assert key in managed  # managed mode renders it
+
+
+@pytest.mark.parametrize("key", sorted(nginx_options.MANAGED_ONLY))
+def test_an_attached_nginx_refuses_every_option_only_its_own_nginx_conf_has(key):
+    with pytest.raises(ConfigError, match=f"router.{key}") as e:
+        nginx_options.parse_options({**ATTACHED_NGINX, key: EXAMPLE[key]})
+    assert e.value.key == f"router.{key}" and "attach mode" in str(e.value)
+    assert nginx_options.MANAGED_ONLY[key] in str(e.value)
+    nginx_options.parse_options({key: EXAMPLE[key]})  # managed: fine
+
+
+def test_the_options_attach_mode_uses_are_still_taken():
+    assert haproxy_options.parse_options(ATTACHED_HAPROXY)["backend"] == "app"
+    o = nginx_options.parse_options({**ATTACHED_NGINX, "response_timeout": "5s",
+                                     "connect_timeout": "1s", "keepalive_timeout": "75s",
+                                     "upstream_keepalive": 8, "nginx": "/usr/sbin/nginx"})
+    assert (o.response_timeout, o.connect_timeout, o.attached) == (5.0, 1.0, True)
+
+
 @pytest.mark.parametrize("key", ["queue_timeout", "max_conns_per_backend"])
 def test_nginx_refuses_a_queue_it_does_not_have_saying_why(key):
     with pytest.raises(ConfigError, match=f"router.{key}") as e:

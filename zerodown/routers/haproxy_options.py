@@ -22,8 +22,19 @@ OPTIONS = {"socket": "path of the stats socket of an HAProxy to drive (attach mo
                                     "default: no bound); more requests queue in HAProxy",
            "queue_timeout": "a request's wait in that queue (timeout queue, default 10s); "
                             "past it, 503"}
-# Managed mode only: in attach mode your HAProxy configuration says these
-RENDERED = {"max_conns_per_backend": "each server's maxconn", "queue_timeout": "timeout queue"}
+# Managed mode only: attach mode (router.socket) drives the servers of your backend over
+# its stats socket, so an option that goes into the configuration zerodown renders, or into
+# running HAProxy, would do nothing there; refused, saying where it is set instead.
+_YOURS = "your HAProxy's configuration says {} (zerodown renders it only for an HAProxy it runs)"
+MANAGED_ONLY = {
+    "max_conns_per_backend": _YOURS.format("each server's maxconn"),
+    "queue_timeout": _YOURS.format("timeout queue"),
+    "response_timeout": _YOURS.format("timeout server"),
+    "connect_timeout": _YOURS.format("timeout connect"),
+    "lanes": "zerodown adds its servers to your one backend (router.backend); lanes are "
+             "backends it renders only for an HAProxy it runs",
+    "binary": "zerodown never runs HAProxy then: it drives yours over router.socket",
+}
 
 
 def parse_options(options: dict[str, Any], file: str | None = None) -> dict[str, Any]:
@@ -40,14 +51,14 @@ def parse_options(options: dict[str, Any], file: str | None = None) -> dict[str,
     if ("socket" in out) != ("backend" in out):
         missing = "backend" if "socket" in out else "socket"
         raise bad(missing, "attach mode needs both router.socket and router.backend")
+    for key in MANAGED_ONLY:
+        if key in out and "socket" in out:
+            raise bad(key, f"not in attach mode (router.socket): {MANAGED_ONLY[key]}; "
+                           f"remove router.{key}")
     try:
         out["lanes"] = integer(1, 64).parse(out.get("lanes", 4))
     except Invalid as e:
         raise bad("lanes", str(e)) from None
-    for key in RENDERED:
-        if key in out and "socket" in out:
-            raise bad(key, f"not in attach mode: your HAProxy's configuration says "
-                           f"{RENDERED[key]} (zerodown renders it only for an HAProxy it runs)")
     if "queue_timeout" in out and "max_conns_per_backend" not in out:
         raise bad("queue_timeout", "HAProxy queues a request only behind an instance at its "
                                    "maxconn: add router.max_conns_per_backend")

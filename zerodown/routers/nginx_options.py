@@ -89,6 +89,12 @@ UNLIKE_NGINX = {
 }
 
 
+# Managed mode only: attach mode writes an http-level include file, and these are
+# directives of the whole nginx.conf, which is yours then
+MANAGED_ONLY = {"workers": "worker_processes", "worker_connections": "worker_connections",
+                "worker_shutdown_timeout": "worker_shutdown_timeout"}
+
+
 def parse_options(options: Mapping[str, Any], *, file: str | None = None,
                   lines: Mapping[str, int] | None = None) -> NginxOptions:
     """NginxOptions from `router:` options; a ConfigError naming router.<key> otherwise."""
@@ -102,6 +108,12 @@ def parse_options(options: Mapping[str, Any], *, file: str | None = None,
         raise error(missing, "attach mode needs both router.config (the file zerodown writes, "
                              "included in your nginx.conf's http block) and router.pid_file "
                              "(your nginx master's pid file)")
+    for key in MANAGED_ONLY:
+        if key in values and "config" in values:
+            raise error(key, f"not in attach mode (router.config): your nginx.conf says "
+                             f"{MANAGED_ONLY[key]} (zerodown writes only an http-level file "
+                             f"there, and renders it only for an nginx it runs); remove "
+                             f"router.{key}")
     if "main_config" in values and "config" not in values:
         raise error("main_config", "only used in attach mode (with router.config and "
                                    "router.pid_file); managed mode checks its own nginx.conf")
