@@ -353,7 +353,7 @@ def test_a_long_health_reason_is_said_under_the_table_not_in_its_column():
     """On a fleet, `unhealthy: unreachable: host zdf2 (zdf2): cannot connect: Connect call
     failed ('10.231.77.12', 22)` in the HEALTH column pushed HOST, ADDRESS and PID 100
     columns to the right."""
-    why = "unreachable: host zdf2 (zdf2): cannot connect: Connect call failed ('10.231.77.12', 22)"
+    why = "unreachable: host zdf2: cannot connect: Connect call failed ('10.231.77.12', 22)"
     text = render.status_text(status(instances=(
         instance(R1, 0, address="10.231.77.11:4001", pid=11, alive=True, healthy=True,
                  host="zdf1"),

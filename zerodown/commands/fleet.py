@@ -3,7 +3,7 @@
     zerodown hosts
     HOST   ADDRESS       READY  FREE     PROBLEM
     app1   10.0.0.11     yes    31.2 GB
-    app2   -             no     -        host app2 (app2): no SSH connection within 10s ...
+    app2   -             no     -        host app2: no SSH connection within 10s ...
 
 The load balancer's host (router.host) is checked too, with what it needs to run the
 load balancer (`haproxy -v`, `nginx -v`, the embedded proxy's interpreter), and marked
