@@ -16,6 +16,7 @@ from typing import Iterable
 from zerodown import render, views
 from zerodown.config import ServiceConfig
 from zerodown.controller import Controller, label, labels, maybe_label, snapshot_config
+from zerodown.engine.health import look
 from zerodown.engine.host_failure import paused_for_host, skipped_hosts
 from zerodown.engine.store import Deployment, Event, InstanceRow, Store
 from zerodown.errors import HostFailure, ZerodownError
@@ -281,7 +282,7 @@ def _probed(ctl: Controller, store: Store, service: str,
             revisions[number] = Revision(service, number, view.revision.version or "", cfg.app,
                                          health)
         try:
-            alive, ok, seen = _glance(runtime, inst, revisions[number])
+            alive, ok, seen = look(runtime, inst, revisions[number], waiting=False)
         except ZerodownError as e:
             alive, ok, seen = True, False, e
         if isinstance(seen, ZerodownError):  # its host did not answer: unknown, with the host
@@ -294,16 +295,3 @@ def _probed(ctl: Controller, store: Store, service: str,
             yield dataclasses.replace(view, alive=False)
         else:
             yield dataclasses.replace(view, alive=True, healthy=ok, health=seen.splitlines()[0])
-
-
-def _glance(runtime, inst, rev: Revision) -> tuple[bool, bool, str | ZerodownError]:
-    """(alive, healthy, what was seen). A fleet's runtime asks both in one round trip bounded
-    like the probe (`glance`): `alive` alone waits up to runtime.command_timeout (60 s) for a
-    host cut off, and status is asked for a look, not a wait."""
-    glance = getattr(runtime, "glance", None)
-    if glance is not None:
-        return glance(inst, rev)
-    if not runtime.alive(inst):
-        return False, False, ""
-    ok, seen = runtime.healthy(inst, rev)
-    return True, ok, seen

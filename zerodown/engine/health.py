@@ -16,7 +16,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
-from zerodown.errors import HostFailure, RuntimeFailure
+from zerodown.errors import HostFailure, RuntimeFailure, ZerodownError
 from zerodown.model import Instance, InstanceRef, Revision
 from zerodown.protocols import Clock, Runtime
 
@@ -53,8 +53,8 @@ def wait_healthy(runtime: Runtime, clock: Clock, targets: Sequence[tuple[Instanc
     try:
         while pending:
             began = clock.now()
-            looks = (pool.map(lambda t: _look(runtime, *t), pending) if pool is not None
-                     else (_look(runtime, inst, rev) for inst, rev in pending))
+            looks = (pool.map(lambda t: look(runtime, *t), pending) if pool is not None
+                     else (look(runtime, inst, rev) for inst, rev in pending))
             for (inst, rev), (alive, ok, seen) in zip(pending, list(looks)):
                 if not alive:  # `seen`: how it ended and its last log lines
                     raise HealthError(f"instance {inst.id} exited before it became healthy "
@@ -88,12 +88,18 @@ def wait_healthy(runtime: Runtime, clock: Clock, targets: Sequence[tuple[Instanc
             pool.shutdown(wait=False)
 
 
-def _look(runtime: Runtime, inst: Instance, rev: Revision) -> tuple[bool, bool, str]:
-    """(alive, healthy, what was seen): one probe, and whether the process still runs
-    (by the runtime's `look` where it asks both at once: a round trip to a host less)."""
-    look = getattr(runtime, "look", None)
-    if look is not None:
-        return look(inst, rev)
+def look(runtime: Runtime, inst: Instance, rev: Revision, *, waiting: bool = True
+         ) -> tuple[bool, bool, str | ZerodownError]:
+    """(alive, healthy, what was seen): one probe, and whether the process still runs.
+
+    A runtime that asks both in one round trip to a host does so: `look` for a
+    WaitHealthy step (`waiting`: it may wait on the host for a starting instance to
+    listen), `glance` for `zerodown status` (bounded like the probe: `alive` alone waits
+    up to runtime.command_timeout for a host cut off, and status wants a look, not a
+    wait). A host that did not answer may be what was seen (its HostFailure)."""
+    both = getattr(runtime, "look" if waiting else "glance", None)
+    if both is not None:
+        return both(inst, rev)
     if not runtime.alive(inst):
         return False, False, runtime.healthy(inst, rev)[1]  # a gone one's: how it ended
     ok, seen = runtime.healthy(inst, rev)
