@@ -17,6 +17,7 @@ from zerodown.engine.runner import DeploymentBusy
 from zerodown.engine.store import Deployment, DeploymentConflict, NotFound, Store
 from zerodown.errors import ConfigError, UsageError, ZerodownError
 from zerodown.plan import PlanError
+from zerodown.schema import clip
 
 STRATEGY_KINDS = ("in-place", "rolling", "blue-green", "canary", "ab-test")
 SIGNALS = ("pause", "resume", "promote", "abort")
@@ -29,6 +30,17 @@ def overrides(cfg, strategy: str | None, settings: list[str]) -> list[str]:
     from zerodown.strategies.kind_switch import strategy_overrides
     return strategy_overrides(cfg.source.get("strategy"), cfg.strategy.kind, strategy,
                               settings)[0]
+
+
+def as_sent(settings: list[str], extra: list[str], strategy: str | None) -> dict[str, str]:
+    """{setting: the JSON field it came from}, so its errors name what an API caller sent
+    (`set[1] instances=zero: ...`, `strategy "canary": ...`) where the command line's name
+    its flags (config.apply_overrides says `--set ...` for a setting not named here)."""
+    named = {item: f"set[{i}] {clip(item)}" for i, item in enumerate(settings)}
+    if extra and extra[:1] != settings[:1]:  # a change of kind: the field that asked it
+        kind_set = [named[s] for s in settings if s.partition("=")[0].strip() == "strategy.kind"]
+        named[extra[0]] = kind_set[-1] if kind_set else f"strategy {json.dumps(strategy)}"
+    return named
 
 
 class Who:
@@ -64,7 +76,7 @@ class Actions:
             base = ctl.config()
         extra = overrides(base, strategy, settings)
         with _mapped("set"):
-            ctl.config(extra)
+            ctl.config(extra, as_sent(settings, extra, strategy))
         with _mapped(None):
             ctl.ensure_router(base)
             engine = ctl.engine(base)
