@@ -10,21 +10,25 @@ import socket
 import pytest
 
 from tests.support import HOST
-from tests.support.cli import service  # noqa: F401
+from tests.support.cli import Service, service  # noqa: F401
 from tests.support.net import wait_until as wait_for
 
 
-def test_up_with_the_listen_port_taken_exits_2_naming_the_address(service):
+@pytest.mark.parametrize("router", ["embedded", "nginx", "haproxy"])
+def test_up_with_the_listen_port_taken_exits_2_naming_the_address(tmp_path, router):
+    service = Service(tmp_path, f"router: {{kind: {router}}}\n")
     holder = socket.socket()
     try:
-        holder.bind((HOST, service.port))  # no SO_REUSEPORT: the proxy cannot bind beside it
+        holder.bind((HOST, service.port))  # no SO_REUSEPORT: nothing can bind beside it
         holder.listen()
         err = service.run("up", code=2).stderr
     finally:
         holder.close()
+        left = service.cleanup()
+    assert not left, f"processes left after the test: {left}"
     assert err.startswith("zerodown: error: the listen address is taken by another process: "
                           "stop it, or set `listen` to a free port;"), err
-    assert f"{HOST}:{service.port}: Address already in use" in err
+    assert str(service.port) in err and "Address already in use" in err
     assert "Traceback" not in err
 
 
