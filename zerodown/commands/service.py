@@ -97,10 +97,8 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
     controller does), then the first version, deployed by the controller."""
     cfg = ctl.config()
     if not ctl.db_path.exists():  # a first up: a version that cannot start starts nothing
-        from zerodown.runtimes.release import check_release
-        remote = cfg.runtime.kind != "local"  # app.cwd is then a folder on the hosts
-        check_release(dataclasses.replace(cfg, app=dataclasses.replace(cfg.app, cwd=None))
-                      if remote else cfg, args.version or "v1")
+        from zerodown.runtimes import check_release  # (on a fleet app.cwd is on the hosts)
+        check_release(cfg, args.version or "v1")
     try:
         ctl.ensure_router(cfg)
         store, service = ctl.store(), cfg.service
