@@ -62,7 +62,7 @@ def os_error(error: OSError, state_dir: Path | None) -> tuple[str, int]:
     what = f"{error.strerror or error}: {error.filename or ''}".rstrip(": ")
     path = Path(os.path.abspath(error.filename)) if error.filename else None
     if state_dir is not None and path is not None and (
-            path == state_dir or path in state_dir.parents or state_dir in path.parents):
+            state_dir.is_relative_to(path) or path.is_relative_to(state_dir)):
         return (f"zerodown: error: the state directory {state_dir} cannot be written ({what}); "
                 "zerodown keeps its store, logs and sockets there: make it writable, or name "
                 "another with --state-dir DIR", 2)

@@ -121,7 +121,7 @@ def conflicts(service: str, options: EmbeddedOptions, listen: str, config_file: 
                         f"{e} on shared proxy {name}: {other} is "
                         f"{file or 'registered by hand'}, {service} is {mine}"))
     try:
-        running = json.loads(found.pid or "null").get("listen") if found.pid else None
+        running = json.loads(found.pid).get("listen") if found.pid else None
     except (ValueError, AttributeError):
         running = None
     if running and running != listen:
