@@ -1,5 +1,5 @@
 """How a fleet host is named in what zerodown says about it (zerodown/hosts/connections.py):
-its name, with the address only when the name does not hold it already."""
+its name, which holds the address it is reached at (`[user@]host[:port]`), said once."""
 
 from __future__ import annotations
 
@@ -7,14 +7,8 @@ import socket
 
 import pytest
 
-from zerodown.hosts.connections import Connections, HostUnreachable, host_named
+from zerodown.hosts.connections import Connections, HostUnreachable
 from zerodown.runtimes.ssh_options import parse_options
-
-
-def test_a_name_that_is_its_own_address_is_said_once():
-    assert host_named("zdf2", "zdf2") == "host zdf2"
-    assert host_named("deploy@app1:2222", "app1") == "host deploy@app1:2222"
-    assert host_named("web", "10.0.0.11") == "host web (10.0.0.11)"
 
 
 def test_a_host_that_refuses_the_connection_is_named_once(tmp_path):

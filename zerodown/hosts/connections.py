@@ -333,11 +333,11 @@ class Connections:
                                   f"check runtime.identity_file and the host's "
                                   f"authorized_keys", name) from None
         except (asyncio.TimeoutError, TimeoutError):
-            raise HostUnreachable(f"{host_named(name, spec.host)}: no SSH connection within "
+            raise HostUnreachable(f"host {name}: no SSH connection within "
                                   f"{opts.connect_timeout:g}s (runtime.connect_timeout)",
                                   name) from None
         except (asyncssh.Error, OSError, ValueError) as e:
-            raise HostUnreachable(f"{host_named(name, spec.host)}: cannot connect: {_why(e)}",
+            raise HostUnreachable(f"host {name}: cannot connect: {_why(e)}",
                                   name) from None
 
     def _unknown(self, host: str, conn, why: str) -> Done:
@@ -353,13 +353,6 @@ class Connections:
 
     def _path(self, path: str) -> str:
         return os.path.join(self.folder, os.path.expanduser(path))
-
-
-def host_named(name: str, address: str) -> str:
-    """`host app1`, with the address it was reached at only when its name does not say it
-    already (an ssh_config name is its own address: `host zdf2`, not `host zdf2 (zdf2)`;
-    `deploy@app1:2222` holds `app1`)."""
-    return f"host {name}" if address in name else f"host {name} ({address})"
 
 
 def _why(e: BaseException) -> str:
