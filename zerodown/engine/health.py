@@ -101,7 +101,9 @@ def look(runtime: Runtime, inst: Instance, rev: Revision, *, waiting: bool = Tru
     if both is not None:
         return both(inst, rev)
     if not runtime.alive(inst):
-        return False, False, runtime.healthy(inst, rev)[1]  # a gone one's: how it ended
+        # how a gone one ended, for a wait's error; status shows only that it is gone (and
+        # the local runtime's answer may wait for the log stamper's last lines)
+        return False, False, runtime.healthy(inst, rev)[1] if waiting else ""
     ok, seen = runtime.healthy(inst, rev)
     return True, ok, seen
 
