@@ -177,7 +177,7 @@ class Router(Protocol):
 
     # Optional (the embedded proxy has it): unanswered(backend_id) -> (requests answered,
     # in flight, in flight with no response byte yet), or None. A drain uses it to tell a
-    # backend that hangs from one that is busy (engine/steps.py drain). drain_state(ids) ->
+    # backend that hangs from one that is busy (engine/draining.py). drain_state(ids) ->
     # {id: (drained, unanswered)}: both for a whole batch in one reading.
     # Optional (the embedded proxy has them; routers/capabilities.py says who lacks them):
     # shadow(settings | None) -> stats starts (PUT /shadow, docs/proxy.md) or stops a mirror of

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from zerodown.engine.recovery import still_routed
-from zerodown.engine.steps import DRAIN_POLL
+from zerodown.engine.draining import DRAIN_POLL
 from zerodown.engine.store import Change
 from zerodown.errors import RouterError
 from zerodown.model import Instance, fleet_hosts, silent_host
