@@ -25,6 +25,7 @@ import threading
 import time
 
 from zerodown import proof as proofs
+from zerodown.engine.beside import Beside
 from zerodown.errors import ZerodownError
 
 SAMPLE = 0.2   # seconds between samples of the counters
@@ -39,8 +40,7 @@ class ProofRecorder:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._watch, daemon=True,
                                         name=f"proof of deployment {deployment_id}")
-        self._ending: threading.Thread | None = None
-        self._failed: BaseException | None = None
+        self._ending: Beside | None = None
 
     def __enter__(self) -> ProofRecorder:
         store = self.engine.store
@@ -67,9 +67,7 @@ class ProofRecorder:
         (joined on exit), while the caller waits for the last exits."""
         if self.state is None or self._ending is not None:
             return
-        self._ending = threading.Thread(target=self._end_beside, daemon=True,
-                                        name=f"proof of deployment {self.id}, its end")
-        self._ending.start()
+        self._ending = Beside(self._end, name=f"proof of deployment {self.id}, its end")
 
     def __exit__(self, *exc) -> None:
         if self.state is None:
@@ -77,15 +75,7 @@ class ProofRecorder:
         if self._ending is None:
             self._end()
             return
-        self._ending.join(30)
-        if self._failed is not None:  # raised where it would have been without the thread
-            raise self._failed
-
-    def _end_beside(self) -> None:
-        try:
-            self._end()
-        except BaseException as e:  # (a crash simulated in tests) re-raised by __exit__
-            self._failed = e
+        self._ending.result(30)  # raises what _end raised, where it would have without a thread
 
     def _end(self) -> None:
         self._done.set()

@@ -8,9 +8,10 @@ makes those commits durable from any file descriptor, here beside a runtime's st
 from __future__ import annotations
 
 import os
-import threading
 from contextlib import contextmanager
 from typing import Iterator
+
+from zerodown.engine.beside import Beside
 
 
 class WalSyncFailed(OSError):
@@ -21,27 +22,20 @@ class WalSyncFailed(OSError):
 def wal_synced_beside(db_path: str) -> Iterator[None]:
     """Sync `db_path`'s WAL in a thread while the body runs; wait for it after the body
     (also when the body raised); WalSyncFailed after a body that ran when the sync failed."""
-    failed: list[OSError] = []
-    thread = threading.Thread(target=_sync, args=(db_path, failed), daemon=True,
-                              name=f"sync of {os.path.basename(db_path)}")
-    thread.start()
-    try:
+    with Beside(_sync, db_path, name=f"sync of {os.path.basename(db_path)}") as sync:
         yield
-    finally:
-        thread.join()
-    if failed:
-        raise WalSyncFailed(*failed[0].args)
-
-
-def _sync(db_path: str, failed: list[OSError]) -> None:
     try:
-        try:
-            fd = os.open(f"{db_path}-wal", os.O_RDONLY)
-        except FileNotFoundError:  # checkpointed and removed: the frames are in the file
-            fd = os.open(db_path, os.O_RDONLY)
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
+        sync.result()
     except OSError as e:
-        failed.append(e)
+        raise WalSyncFailed(*e.args) from e
+
+
+def _sync(db_path: str) -> None:
+    try:
+        fd = os.open(f"{db_path}-wal", os.O_RDONLY)
+    except FileNotFoundError:  # checkpointed and removed: the frames are in the file
+        fd = os.open(db_path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,49 @@
+"""engine/beside.py: a call in a thread beside the caller, its outcome taken afterwards."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from zerodown.engine.beside import Beside
+
+
+def test_the_call_runs_while_the_caller_works_and_its_value_is_the_result():
+    started, go = threading.Event(), threading.Event()
+
+    def call(a, b):
+        started.set()
+        assert go.wait(10), "the caller never let the call finish"
+        return a + b
+
+    with Beside(call, 2, 3, name="sum") as summing:
+        assert started.wait(10), "the call did not start before the caller asked for it"
+        assert summing.result(0.01) is None, "still running at the timeout: no value yet"
+        go.set()
+        assert summing.result() == 5
+
+
+@pytest.mark.parametrize("raised", [OSError(5, "I/O error"), SystemExit(3)])
+def test_what_the_call_raised_is_raised_by_result_in_the_callers_thread(raised):
+    def call():
+        raise raised
+
+    with Beside(call, name="failing") as failing:
+        with pytest.raises(type(raised)) as caught:
+            failing.result()
+    assert caught.value is raised
+
+
+def test_leaving_the_with_joins_the_call_and_keeps_the_callers_own_error():
+    finished = threading.Event()
+
+    def call():
+        assert not finished.wait(0.05)
+        finished.set()
+        raise OSError("the call's error, not asked for")
+
+    with pytest.raises(ValueError, match="the caller's"):
+        with Beside(call, name="slow"):
+            raise ValueError("the caller's error")
+    assert finished.is_set(), "the with returned before the call ended"
