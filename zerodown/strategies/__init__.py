@@ -105,6 +105,8 @@ def rollback_strategy(strategy: StrategyConfig, state: ServiceState,
 
 
 def _target_runs(state: ServiceState, target: Target) -> bool:
+    """Whether an instance of `target` runs, in the table or out of it: what abort_plan
+    needs, and what rollback_strategy asks before it chooses an abort."""
     return any(r.revision == target.revision for r in (*state.routed, *state.unrouted))
 
 
@@ -118,11 +120,11 @@ def abort_plan(state: ServiceState, target: Target,
     once and routed back in the same change, starting no process.
     Instances it lacks start after.
     """
+    if not _target_runs(state, target):
+        raise PlanError(f"cannot abort to r{target.revision}: none of its instances runs")
     keep, other = split(state.routed, target.revision)
     idle = [r for r in sorted(state.unrouted) if r.revision == target.revision]
     idle = idle[:max(0, target.instances - len(keep))]
-    if not keep and not idle:
-        raise PlanError(f"cannot abort to r{target.revision}: none of its instances runs")
     # Idle ones count as routed from here: probed first, they join the one route below.
     b = PlanBuilder(ServiceState(state.service, state.stable, (*state.routed, *idle),
                                  tuple(r for r in state.unrouted if r not in idle)))
