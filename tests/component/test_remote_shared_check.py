@@ -14,6 +14,7 @@ from zerodown.commands.shared_check import check_remote_shared
 from zerodown.config import parse_config
 from zerodown.errors import ConfigError
 from zerodown.hosts.connections import Done, HostUnreachable
+from zerodown.routers.shared_registry import read_here, read_on
 
 TEXT = """\
 service: {service}
@@ -126,3 +127,18 @@ def test_nothing_is_asked_without_a_shared_proxy_on_a_router_host(edge):
     runtime = Runtime(edge, Shell())
     assert check_remote_shared(Ctl(runtime), cfg) is None
     assert runtime.connections.commands == []
+
+
+def test_the_reading_there_is_the_reading_here(edge, tmp_path):
+    """The command router.host runs reads a folder as read_here does, in every case it
+    tells apart: no folder, a file it cannot read, a file not .json, no proxy.pid."""
+    (edge / "proxy.services" / "notes.txt").write_text("not a registration")
+    (edge / "proxy.services" / "gone.json").mkdir()  # listed, unreadable: left out
+    (edge / "proxy.services" / "api.json").write_text('{"hosts": ["api.example.com"]}')
+    bare = tmp_path / "bare"
+    (bare / "proxy.services").mkdir(parents=True)
+    for folder in (edge, bare, tmp_path / "none"):
+        there = read_on(Shell(), "lb1", str(folder), timeout=30)
+        assert there == read_here(str(folder)), folder
+    assert sorted(read_on(Shell(), "lb1", str(edge), timeout=30).services) == [
+        "api.json", "shop.json"]

@@ -15,10 +15,12 @@ does not answer, RuntimeFailure when the command fails there.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shlex
 from dataclasses import dataclass
+from functools import cache
 
 from zerodown.errors import HostFailure, RuntimeFailure, UsageError
 from zerodown.proxy.hosts import HostTable, Site
@@ -38,14 +40,21 @@ class Registered:
 
 def read_here(folder: str) -> Registered:
     """The registrations of the shared proxy whose folder on this machine is `folder`."""
+    found = _read(folder)
+    return Registered(found["services"], found["pid"])
+
+
+def _read(folder: str) -> dict:
+    """read_here's reading as JSON data. Its source is what router.host runs (_remote_script),
+    so it names nothing but os, SERVICES and _text."""
     services = os.path.join(folder, SERVICES)
     try:
         names = sorted(f for f in os.listdir(services) if f.endswith(".json"))
     except OSError:
         names = []
     texts = {name: _text(os.path.join(services, name)) for name in names}
-    return Registered({n: t for n, t in texts.items() if t is not None},
-                      _text(os.path.join(folder, "proxy.pid")))
+    return {"services": {n: t for n, t in texts.items() if t is not None},
+            "pid": _text(os.path.join(folder, "proxy.pid"))}
 
 
 def _text(path: str) -> str | None:
@@ -56,28 +65,20 @@ def _text(path: str) -> str | None:
         return None
 
 
-# Run by the host's python3 (the agent needs it there too): read_here, printed as JSON.
-_READ = f"""import json, os, sys
-def text(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return None
-folder = sys.argv[1]
-services = os.path.join(folder, {SERVICES!r})
-names = sorted(n for n in os.listdir(services) if n.endswith(".json")) \\
-    if os.path.isdir(services) else []
-print(json.dumps({{"services": {{n: text(os.path.join(services, n)) for n in names}},
-                  "pid": text(os.path.join(folder, "proxy.pid"))}}))
-"""
+@cache
+def _remote_script() -> str:
+    """What the host's python3 runs (the agent needs it there too): _read's and _text's
+    own source, printing _read's answer as JSON; a reading here and one there cannot differ."""
+    return ("from __future__ import annotations\nimport json, os, sys\n"
+            f"SERVICES = {SERVICES!r}\n\n{inspect.getsource(_text)}\n"
+            f"{inspect.getsource(_read)}\nprint(json.dumps(_read(sys.argv[1])))\n")
 
 
 def read_on(connections, host: str, folder: str, timeout: float) -> Registered:
     """The registrations of the shared proxy in `folder` on `host`, in one read-only
     command over `connections` (zerodown/hosts/connections.py)."""
-    done = connections.run(host, f"python3 -c {shlex.quote(_READ)} {shlex.quote(folder)}",
-                           timeout=timeout)
+    command = f"python3 -c {shlex.quote(_remote_script())} {shlex.quote(folder)}"
+    done = connections.run(host, command, timeout=timeout)
     if done.status is None:
         raise HostFailure(f"host {host}: reading {folder} has an unknown outcome: "
                           f"{done.stderr.strip()}", host)
