@@ -74,7 +74,7 @@ def by_host(logs: list[RemoteLog]) -> dict[str, list[RemoteLog]]:
 def read(runtime, host: str, logs: list[RemoteLog], offsets: dict[str, int]
          ) -> dict[str, tuple[int, int, bytes]]:
     """{label: (where the read started, where it ended, bytes)} for one host's logs, in
-    one call (zerodown/hosts/local.py read_chunks, run there by the agent)."""
+    one call (zerodown/hosts/files.py read_chunks, run there by the agent)."""
     chunks = runtime.hosts[host].call("read_chunks", [[l.path, offsets[l.label]] for l in logs],
                                       timeout=READ_TIMEOUT)
     return {l.label: (begun, end, text.encode()) for l, (begun, end, text) in zip(logs, chunks)}

@@ -1,4 +1,5 @@
-"""The helper zerodown runs on an SSH host: zerodown/hosts/local.py's functions, one call a run.
+"""The helper zerodown runs on an SSH host: zerodown/hosts/local.py's and files.py's functions,
+one call a run.
 
     echo '{"op": "running", "args": [4242, 81234]}' | python3 -m zerodown.hosts.agent
     {"ok": true}
@@ -25,7 +26,7 @@ import sys
 from pathlib import Path
 
 from zerodown.errors import ZerodownError
-from zerodown.hosts import local, probe, releases
+from zerodown.hosts import files, local, probe, releases
 from zerodown.hosts.instances import InstanceTable
 
 
@@ -70,18 +71,18 @@ OPS = {
     "tail": local.tail,
     "table": _table,
     "probe": probe.probe_address,
-    "read_text": local.read_text,
-    "read_chunks": local.read_chunks,
-    "write_text": local.write_text,
-    "remove": local.remove,
-    "makedirs": local.makedirs,
-    "size": local.size,
-    "run": local.run,
+    "read_text": files.read_text,
+    "read_chunks": files.read_chunks,
+    "write_text": files.write_text,
+    "remove": files.remove,
+    "makedirs": files.makedirs,
+    "size": files.size,
+    "run": files.run,
     "send_signal": local.send_signal,
     "argv_of": local.argv_of,
-    "ask_unix": local.ask_unix,
-    "ask_unix_many": local.ask_unix_many,
-    "batch": local.batch,
+    "ask_unix": files.ask_unix,
+    "ask_unix_many": files.ask_unix_many,
+    "batch": files.batch,
     "children": local.children,
     "preflight": _preflight,
     "release_prepare": releases.prepare,

@@ -5,7 +5,8 @@ A process is named by its pid *and* the kernel's start time of that pid
 Children spawned here are kept in a table so they can be reaped and their
 exit code reported. Both the local runtime (instances) and the router drivers
 (the proxy, HAProxy, nginx they start) find, wait for and signal processes
-through this; an SSH host will provide the same interface for another machine.
+through this; an SSH host provides the same interface for another machine. A host's
+files and short commands (a router's): zerodown/hosts/files.py.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from zerodown.atomic_write import write_atomic
 from zerodown.errors import RuntimeFailure
-from zerodown.hosts import stamper
+from zerodown.hosts import files, stamper
 
 KILL_WAIT = 10.0     # how long a SIGKILLed process may take to disappear
 POLL = 0.02          # how often a waiting loop looks again
@@ -243,79 +243,6 @@ def tail(path: Path | str, lines: int, max_bytes: int = 64 * 1024) -> list[str]:
     return data.decode(errors="replace").splitlines()[-lines:]
 
 
-# --- files and commands (what a router keeps and runs where its load balancer runs) ---
-
-def read_text(path: str, offset: int = 0) -> str | None:
-    """The text of a file from byte `offset` on; None if there is no such file."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read().decode(errors="replace")
-    except FileNotFoundError:
-        return None
-
-
-def read_chunks(wanted: list, max_bytes: int = 16 << 20) -> list[list]:
-    """For each [path, offset]: [start, end, text] of what the file holds from `offset`
-    (negative: that many bytes before its end; past the end: the file was truncated, so
-    from 0), at most `max_bytes`. `zerodown logs` reads instances' logs on a host with it."""
-    out = []
-    for path, offset in wanted:
-        total = size(path)
-        start = max(0, total + offset) if offset < 0 else (offset if offset <= total else 0)
-        try:
-            with open(path, "rb") as f:
-                f.seek(start)
-                data = f.read(max_bytes)
-        except OSError:
-            data = b""
-        out.append([start, start + len(data), data.decode(errors="replace")])
-    return out
-
-
-def write_text(path: str, text: str) -> None:
-    """Write a file whole (old content or new after a crash, never half; mode 0600)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    write_atomic(path, text)
-
-
-def remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def makedirs(path: str) -> None:
-    os.makedirs(path, exist_ok=True)
-
-
-def size(path: str) -> int:
-    """The size of a file in bytes; 0 if there is none."""
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
-
-
-def run(argv: list[str], timeout: float, cwd: str | None = None) -> tuple[int | None, str]:
-    """(exit code, stdout and stderr) of a short command, in a session of its own; exit
-    code None if it could not start or did not end within `timeout` (then it is killed).
-    Its output goes to a file, not a pipe: a daemon it starts (nginx) would hold a pipe
-    open, and the read would wait for the daemon's end."""
-    import tempfile
-    with tempfile.TemporaryFile() as out:
-        try:
-            code = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                  timeout=timeout, cwd=cwd, start_new_session=True).returncode
-        except OSError as e:
-            return None, f"cannot run {argv[0]}: {e.strerror or e}"
-        except subprocess.TimeoutExpired:
-            return None, f"{argv[0]} did not finish within {timeout:g}s"
-        out.seek(0)
-        return code, out.read().decode(errors="replace")
-
-
 def send_signal(pid: int, started: int | None, signum: int, group: bool = False) -> bool:
     """Signal `pid` (with `group`, its process group) if it is still the process that
     started at `started`; False if it is gone."""
@@ -329,47 +256,6 @@ def send_signal(pid: int, started: int | None, signum: int, group: bool = False)
     except ProcessLookupError:
         return False
     return True
-
-
-def ask_unix(path: str, data: str, timeout: float) -> str:
-    """Send `data` to the unix socket `path`, half-close, and read the whole answer (how
-    HAProxy's command sockets talk); OSError if it cannot be reached."""
-    import socket
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(path)
-        s.sendall(data.encode())
-        s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := s.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode(errors="replace")
-
-
-def ask_unix_many(path: str, datas: list[str], timeout: float, stop_at: str | None = None
-                  ) -> list[str]:
-    """ask_unix() for each of `datas` in turn, one connection each (HAProxy answers one
-    command a connection); the answers. With `stop_at` (a regular expression), the answer
-    that matches it is the last one: the commands after a refused one are not sent."""
-    import re
-    answers = []
-    for data in datas:
-        answers.append(ask_unix(path, data, timeout))
-        if stop_at is not None and re.search(stop_at, answers[-1]):
-            break
-    return answers
-
-
-def batch(calls: list) -> list:
-    """Several of this module's file and socket calls in one: [[op, [args...]], ...] run in
-    order (BATCH_OPS); their results. One that raises stops the rest and its error is the
-    batch's, so over SSH a batch is one round trip whose answer comes whole or not at all."""
-    ops = {"read_text": read_text, "write_text": write_text, "remove": remove,
-           "ask_unix": ask_unix, "ask_unix_many": ask_unix_many}
-    for op, _ in calls:
-        if op not in ops:
-            raise ValueError(f"no batch operation {op!r}; valid: {', '.join(ops)}")
-    return [ops[op](*args) for op, args in calls]
 
 
 def argv_of(pid: int) -> list[str] | None:
@@ -421,17 +307,17 @@ class LocalHost:
     terminate = staticmethod(terminate)
     wait_gone = staticmethod(wait_gone)
     tail = staticmethod(tail)
-    read_text = staticmethod(read_text)
-    write_text = staticmethod(write_text)
-    remove = staticmethod(remove)
-    makedirs = staticmethod(makedirs)
-    size = staticmethod(size)
-    run = staticmethod(run)
+    read_text = staticmethod(files.read_text)
+    write_text = staticmethod(files.write_text)
+    remove = staticmethod(files.remove)
+    makedirs = staticmethod(files.makedirs)
+    size = staticmethod(files.size)
+    run = staticmethod(files.run)
     send_signal = staticmethod(send_signal)
     argv_of = staticmethod(argv_of)
-    ask_unix = staticmethod(ask_unix)
-    ask_unix_many = staticmethod(ask_unix_many)
-    batch = staticmethod(batch)
+    ask_unix = staticmethod(files.ask_unix)
+    ask_unix_many = staticmethod(files.ask_unix_many)
+    batch = staticmethod(files.batch)
     children = staticmethod(children)
     code_root = staticmethod(code_root)
     python = sys.executable   # the interpreter a router starts the embedded proxy with

@@ -40,6 +40,7 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 _FILES = {"zerodown/__init__.py": None, "zerodown/hosts/__init__.py": None,
           "zerodown/errors.py": "errors.py", "zerodown/atomic_write.py": "atomic_write.py",
           "zerodown/hosts/local.py": "hosts/local.py",
+          "zerodown/hosts/files.py": "hosts/files.py",
           "zerodown/hosts/stamper.py": "hosts/stamper.py",
           "zerodown/hosts/probe.py": "hosts/probe.py",
           "zerodown/hosts/instances.py": "hosts/instances.py",
