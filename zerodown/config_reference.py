@@ -39,7 +39,8 @@ ROUTER_TYPES = {"socket": "string", "backend": "string", "lanes": "integer", "bi
                 "strip_path_prefix": "boolean",
                 "response_timeout": ["string", "number"],
                 "connect_timeout": ["string", "number"],
-                "queue_timeout": ["string", "number"], "max_conns_per_backend": "integer"}
+                "queue_timeout": ["string", "number"], "max_conns_per_backend": "integer",
+                "body_timeout": ["string", "number"]}
 def driver_options(section: str) -> dict[str, tuple[str, ...]]:
     """The options each router (or runtime) kind accepts: the keys of the table its option
     check reads (PARSERS or OPTIONS beside its parse_options), as validate runs it."""

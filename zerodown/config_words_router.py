@@ -88,6 +88,11 @@ ROUTER_WORDS: W = {
                                      "more requests queue in the load balancer, up to "
                                      "`queue_timeout` (embedded 64; HAProxy's server `maxconn`, "
                                      "unbounded unless set). Not for nginx (no queue).", 32),
+    "router.body_timeout": ("embedded, nginx: how long a client sending a request body may "
+                            "pause while its instance has taken all it was given (embedded "
+                            "60s, nginx's `client_body_timeout` 60s); past it 408, and the "
+                            "instance is not blamed. Not for haproxy: its `timeout client` "
+                            "bounds every client-side pause, not the body's alone.", "30s"),
     "router.nginx": ("nginx: the executable.", "/usr/sbin/nginx"),
     "router.config": ("nginx, attach mode: the file zerodown writes; your nginx.conf includes it "
                       "inside `http { }` (needs `pid_file`).", "/etc/nginx/conf.d/zerodown.conf"),

@@ -350,3 +350,17 @@ def test_the_starter_file_names_every_strategy_kind():
     from zerodown.strategies.options import STRATEGIES
     kind_line = next(line for line in starter_yaml().splitlines() if line.strip().startswith("kind:"))
     assert set(kind_line.split("#", 1)[1].replace("|", " ").split()) == set(STRATEGIES)
+
+
+def test_router_body_timeout_is_loaded_for_embedded_and_nginx_and_refused_for_haproxy():
+    for kind in ("embedded", "nginx"):
+        cfg = parse_config(BASE + f"router: {{kind: {kind}, body_timeout: 30s}}\n")
+        assert cfg.router.options == {"body_timeout": "30s"}
+        kinds = {k["properties"]["kind"]["const"]: k for k in
+                 json_schema()["properties"]["router"]["anyOf"][1:]}
+        assert "body_timeout" in kinds[kind]["properties"]
+    assert "body_timeout" not in kinds["haproxy"]["properties"]
+    [error] = errors_of(BASE + "router: {kind: haproxy, body_timeout: 30s}\n")
+    assert error.startswith("zerodown.yaml:14: router.body_timeout: HAProxy has no timeout")
+    [error] = errors_of(BASE + "router: {kind: nginx, body_timeout: soon}\n")
+    assert error.startswith("zerodown.yaml:14: router.body_timeout: must be a duration")

@@ -126,3 +126,32 @@ def test_nginx_refuses_a_queue_it_does_not_have_saying_why(key):
         nginx_options.parse_options({key: "2s" if key == "queue_timeout" else 4})
     assert "no upstream queue" in str(e.value) or "without a queue" in str(e.value)
     assert "NGINX Plus" in str(e.value)
+
+
+def test_body_timeout_is_the_embedded_proxys_flag_and_nginxs_client_body_timeout():
+    assert embedded_options.parse_options({"body_timeout": "90s"}).proxy_args() == \
+        ["--body-timeout=90"]
+    opts = nginx_options.parse_options({"body_timeout": "2500ms"})
+    text = nginx_render.render_http(RoutingTable(1), "127.0.0.1:8080", service="shop",
+                                    options=opts, access_log="a.log")
+    assert "    client_body_timeout 2500ms;\n" in text
+    plain = nginx_render.render_http(RoutingTable(1), "127.0.0.1:8080", service="shop",
+                                     options=nginx_options.parse_options({}), access_log="a.log")
+    assert "client_body_timeout" not in plain  # left out: nginx's own 60s, as before
+    attached = nginx_options.parse_options({**ATTACHED_NGINX, "body_timeout": "30s"})
+    assert attached.body_timeout == 30.0  # a server-level directive: the include file has it
+
+
+@pytest.mark.parametrize("parse", [
+    lambda o: embedded_options.parse_options(o),
+    lambda o: nginx_options.parse_options(o)], ids=["embedded", "nginx"])
+@pytest.mark.parametrize("value", ["soon", 0, "48h"])
+def test_a_bad_body_timeout_is_refused_naming_the_key(parse, value):
+    with pytest.raises(ConfigError, match="router.body_timeout"):
+        parse({"body_timeout": value})
+
+
+def test_haproxy_refuses_body_timeout_saying_why():
+    with pytest.raises(ConfigError, match="router.body_timeout") as e:
+        haproxy_options.parse_options({"body_timeout": "30s"})
+    assert "timeout client" in str(e.value) and "kind embedded or nginx" in str(e.value)

@@ -52,6 +52,9 @@ class EmbeddedOptions:
     # never an ejection (the proxy's default: 3s)
     queue_timeout: float | None = None
     max_conns_per_backend: int | None = None  # the pool's bound (the proxy's default: 64)
+    # A client's pause mid-body while its backend took all it was given; then 408, the
+    # backend not blamed (the proxy's default: 60s)
+    body_timeout: float | None = None
 
     def proxy_args(self) -> list[str]:
         """The `zerodown proxy` flags that say the same."""
@@ -64,7 +67,9 @@ class EmbeddedOptions:
                 + ([f"--queue-timeout={self.queue_timeout:g}"]
                    if self.queue_timeout is not None else [])
                 + ([f"--max-conns-per-backend={self.max_conns_per_backend}"]
-                   if self.max_conns_per_backend is not None else []))
+                   if self.max_conns_per_backend is not None else [])
+                + ([f"--body-timeout={self.body_timeout:g}"]
+                   if self.body_timeout is not None else []))
 
 
 def _hosts(v: Any) -> tuple[str, ...]:
@@ -93,7 +98,8 @@ PARSERS = {"metrics": address().parse,
            "response_timeout": duration(0.01, 24 * 3600).parse,
            "connect_timeout": duration(0.01, 3600).parse,
            "queue_timeout": duration(0.01, 24 * 3600).parse,
-           "max_conns_per_backend": integer(1, 1_000_000).parse}
+           "max_conns_per_backend": integer(1, 1_000_000).parse,
+           "body_timeout": duration(0.01, 24 * 3600).parse}
 
 
 def parse_options(options: Mapping[str, Any], *, file: str | None = None,

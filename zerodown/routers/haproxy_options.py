@@ -37,11 +37,23 @@ MANAGED_ONLY = {
 }
 
 
+# Keys other routers take that HAProxy cannot honour: said so, not "unknown option"
+UNLIKE_HAPROXY = {
+    "body_timeout": "HAProxy has no timeout for a client's pause mid-body alone: `timeout "
+                    "client` bounds every client-side inactivity (idle keep-alive, a slow "
+                    "reader too; 60s as zerodown renders it) and `timeout http-request` the "
+                    "whole request as total time, not a pause; leave it out, or use kind "
+                    "embedded or nginx (client_body_timeout)",
+}
+
+
 def parse_options(options: dict[str, Any], file: str | None = None) -> dict[str, Any]:
     """router: options, checked; a ConfigError names `router.<key>` and what is valid."""
     def bad(key: str, why: str) -> ConfigError:
         return ConfigError(why, file=file, key=f"router.{key}")
     for key in options:
+        if key in UNLIKE_HAPROXY:
+            raise bad(key, UNLIKE_HAPROXY[key])
         if key not in OPTIONS:
             raise bad(key, f"unknown option for kind haproxy; valid: {', '.join(OPTIONS)}")
     out = dict(options)

@@ -40,6 +40,9 @@ class NginxOptions:
     # tried on the next one of its revision (idempotent requests only: nginx's rule).
     response_timeout: float = 60.0        # proxy_read_timeout
     connect_timeout: float = 3.0          # proxy_connect_timeout
+    # A client's pause between two reads of its request body, then 408: nginx's own
+    # client_body_timeout (60s when left out), the embedded proxy's --body-timeout
+    body_timeout: float | None = None     # client_body_timeout
 
     @property
     def attached(self) -> bool:
@@ -74,6 +77,7 @@ PARSERS = {
     "pid_file": _path, "main_config": _path,
     "response_timeout": duration(0.01, 24 * 3600).parse,
     "connect_timeout": duration(0.01, 24 * 3600).parse,
+    "body_timeout": duration(0.01, 24 * 3600).parse,
 }
 
 

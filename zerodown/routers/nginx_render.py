@@ -259,6 +259,8 @@ def _server_body(table: RoutingTable, ns: str, options: NginxOptions, access_log
         f"    access_log {quote(access_log)} {ns}_log;\n"
         f"    keepalive_timeout {_secs(options.keepalive_timeout)};\n"
         f"    keepalive_requests {options.keepalive_requests};\n"
+        + (f"    client_body_timeout {_secs(options.body_timeout)};\n"
+           if options.body_timeout is not None else "") +
         f"    if (${ns}_route = {NONE}) {{\n"
         '        return 503 "no backend serves this service\\n";\n'
         "    }\n"
