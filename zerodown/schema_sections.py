@@ -5,14 +5,15 @@ A Section parses a mapping into a frozen dataclass, each key by a value kind
 (schema.py) or a nested parser, taking defaults from the dataclass itself.
 Errors are collected in a Context, never raised one at a time: the user fixes
 them all in one go. list_of reads a list the same way, item by item;
-driver_options reads a router's or runtime's own options.
+driver_options reads a router's or runtime's own options; refuse_managed_only
+refuses those of a router's managed mode when it is attached to the user's own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from zerodown.errors import ConfigError
 from zerodown.schema import Amount, Invalid, Kind, shown, suggest
@@ -196,17 +197,21 @@ OptionError = Callable[[str, str], ConfigError]
 
 
 def driver_options(section: str, kind: str, parsers: dict[str, Callable[[Any], Any]],
-                   options: Any, *, file: str | None = None,
-                   lines: Any = None) -> tuple[dict[str, Any], OptionError]:
+                   options: Any, *, file: str | None = None, lines: Any = None,
+                   refused: Mapping[str, str] | None = None) -> tuple[dict[str, Any], OptionError]:
     """Each option parsed by its parser: (values, error) where error(key, message) is a
     ConfigError naming `section.key` at its line, for the driver's own checks after this;
-    an unknown key or an invalid value raises one at once."""
+    a `refused` key (one another driver takes: {key: why this one cannot}), an unknown
+    key or an invalid value raises one at once, in that order."""
     lines = lines or {}
 
     def error(key: str, message: str) -> ConfigError:
         return ConfigError(message, file=file, line=lines.get(f"{section}.{key}",
                                                               lines.get(section)),
                            key=f"{section}.{key}")
+    for key, why in (refused or {}).items():
+        if key in options:
+            raise error(key, why)
     values: dict[str, Any] = {}
     for key, raw in options.items():
         if key not in parsers:
@@ -217,3 +222,16 @@ def driver_options(section: str, kind: str, parsers: dict[str, Callable[[Any], A
         except Invalid as e:
             raise error(key, str(e)) from None
     return values, error
+
+
+def refuse_managed_only(options: Mapping[str, Any], attached_by: str,
+                        managed_only: Mapping[str, str], error: OptionError) -> None:
+    """A router attached to the user's own load balancer (router.`attached_by` set) is not
+    rendered or run by zerodown: an option that only shapes what zerodown renders or runs
+    would do nothing, so the first one set is refused, {key: where the user sets it instead}."""
+    if attached_by not in options:
+        return
+    for key, instead in managed_only.items():
+        if key in options:
+            raise error(key, f"not in attach mode (router.{attached_by}): {instead}; "
+                             f"remove router.{key}")

@@ -10,6 +10,7 @@ from typing import Any
 
 from zerodown.errors import ConfigError
 from zerodown.schema import Invalid, duration, integer
+from zerodown.schema_sections import refuse_managed_only
 
 OPTIONS = {"socket": "path of the stats socket of an HAProxy to drive (attach mode)",
            "backend": "the backend to manage in attach mode",
@@ -63,10 +64,7 @@ def parse_options(options: dict[str, Any], file: str | None = None) -> dict[str,
     if ("socket" in out) != ("backend" in out):
         missing = "backend" if "socket" in out else "socket"
         raise bad(missing, "attach mode needs both router.socket and router.backend")
-    for key in MANAGED_ONLY:
-        if key in out and "socket" in out:
-            raise bad(key, f"not in attach mode (router.socket): {MANAGED_ONLY[key]}; "
-                           f"remove router.{key}")
+    refuse_managed_only(out, "socket", MANAGED_ONLY, bad)
     try:
         out["lanes"] = integer(1, 64).parse(out.get("lanes", 4))
     except Invalid as e:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from zerodown.schema import Invalid, duration, integer, parse_duration, shown
-from zerodown.schema_sections import driver_options
+from zerodown.schema_sections import driver_options, refuse_managed_only
 
 
 @dataclass(frozen=True)
@@ -95,29 +95,24 @@ UNLIKE_NGINX = {
 
 # Managed mode only: attach mode writes an http-level include file, and these are
 # directives of the whole nginx.conf, which is yours then
-MANAGED_ONLY = {"workers": "worker_processes", "worker_connections": "worker_connections",
-                "worker_shutdown_timeout": "worker_shutdown_timeout"}
+_YOURS = ("your nginx.conf says {} (zerodown writes only an http-level file there, and "
+          "renders it only for an nginx it runs)")
+MANAGED_ONLY = {key: _YOURS.format(directive) for key, directive in (
+    ("workers", "worker_processes"), ("worker_connections", "worker_connections"),
+    ("worker_shutdown_timeout", "worker_shutdown_timeout"))}
 
 
 def parse_options(options: Mapping[str, Any], *, file: str | None = None,
                   lines: Mapping[str, int] | None = None) -> NginxOptions:
     """NginxOptions from `router:` options; a ConfigError naming router.<key> otherwise."""
-    unlike = [key for key in UNLIKE_NGINX if key in options]
-    if unlike:  # an error naming the key at its line, as driver_options' own
-        _, error = driver_options("router", "nginx", {}, {}, file=file, lines=lines)
-        raise error(unlike[0], UNLIKE_NGINX[unlike[0]])
-    values, error = driver_options("router", "nginx", PARSERS, options, file=file, lines=lines)
+    values, error = driver_options("router", "nginx", PARSERS, options, file=file, lines=lines,
+                                   refused=UNLIKE_NGINX)
     if ("config" in values) != ("pid_file" in values):
         missing = "pid_file" if "config" in values else "config"
         raise error(missing, "attach mode needs both router.config (the file zerodown writes, "
                              "included in your nginx.conf's http block) and router.pid_file "
                              "(your nginx master's pid file)")
-    for key in MANAGED_ONLY:
-        if key in values and "config" in values:
-            raise error(key, f"not in attach mode (router.config): your nginx.conf says "
-                             f"{MANAGED_ONLY[key]} (zerodown writes only an http-level file "
-                             f"there, and renders it only for an nginx it runs); remove "
-                             f"router.{key}")
+    refuse_managed_only(values, "config", MANAGED_ONLY, error)
     if "main_config" in values and "config" not in values:
         raise error("main_config", "only used in attach mode (with router.config and "
                                    "router.pid_file); managed mode checks its own nginx.conf")
