@@ -102,3 +102,43 @@ def test_pruning_keeps_a_running_release_and_the_rollback_target(runtime, health
     for host in others:
         assert left(host) == ["v2", "v3", "v4"], host.name
     assert wait_until(lambda: runtime.healthy(instance, rev)[0], timeout=15)
+
+
+def _asks(runtime, monkeypatch) -> list[str]:
+    """The agent calls made from now on (one round trip each), by host."""
+    asked: list[str] = []
+    real = runtime.connections.ask
+
+    def ask(host, command, line, **kwargs):
+        asked.append(host)
+        return real(host, command, line, **kwargs)
+    monkeypatch.setattr(runtime.connections, "ask", ask)
+    return asked
+
+
+def test_once_the_agents_answer_a_hosts_preflight_and_preparation_are_one_round_trip(
+        runtime, healthy_fleet, monkeypatch):
+    app = runtime.config.app
+    runtime.check_release(app, "v1")   # installs the agents (the shell's pre-flight first)
+    asked = _asks(runtime, monkeypatch)
+    runtime.check_release(app, "v2")   # the pre-flight with the preparation, then the commit
+    assert sorted(asked) == sorted([h.name for h in healthy_fleet.hosts] * 2), asked
+    for host in healthy_fleet.hosts:
+        assert (host.srv / "zerodown/releases/shop/v2/data.txt").read_text() == "two"
+    asked.clear()
+    runtime.check_release(app, "v2")   # complete on every host: one round trip each
+    assert sorted(asked) == sorted(h.name for h in healthy_fleet.hosts), asked
+
+
+def test_a_host_not_ready_refuses_before_a_release_is_put_in_place_anywhere(
+        runtime, healthy_fleet, monkeypatch):
+    from zerodown.hosts import preflight
+    app = runtime.config.app
+    runtime.check_release(app, "v1")
+    monkeypatch.setattr(preflight, "MIN_FREE_MB", 1 << 40)   # every host too full
+    with pytest.raises(RuntimeFailure, match=r"the fleet is not ready, nothing was changed:\n"
+                                             r"  zdf1: only \d+ MB free"):
+        runtime.check_release(app, "v2")
+    for host in healthy_fleet.hosts:
+        releases = host.srv / "zerodown/releases/shop"
+        assert not (releases / "v2").exists() and (releases / "v1").exists()

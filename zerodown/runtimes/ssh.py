@@ -31,7 +31,6 @@ from zerodown.config import AppConfig, HealthConfig, ServiceConfig
 from zerodown.errors import ConfigError, HostFailure, RuntimeFailure
 from zerodown.hosts.connections import Connections
 from zerodown.hosts.local import KILL_WAIT
-from zerodown.hosts.preflight import preflight, refuse_unless_ready
 from zerodown.hosts.ssh import SshHost
 from zerodown.model import Adopted, Instance, InstanceRef, Revision, Slot, host_for
 from zerodown.runtimes import release, ssh_release
@@ -224,9 +223,7 @@ class SshRuntime:
         the release uploaded to every host: all before anything changes. `keep`: versions
         whose release folders a prune must leave (the rollback target)."""
         release.check_release(replace(self.config, app=replace(app, cwd=None)), version)
-        refuse_unless_ready(preflight(self.connections, self.options.state_dir,
-                                      self.hosts))
-        ssh_release.upload(self, version, app, keep)
+        ssh_release.check_and_upload(self, version, app, keep)
 
     def run_on_hosts(self, spec, ctx) -> list:
         """A before_start hook with `per_host: true` on every host (runtimes/ssh_release.py)."""

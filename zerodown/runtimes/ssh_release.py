@@ -1,7 +1,8 @@
 """Uploading a version's release folder to every host of an ssh runtime, before anything
 changes (SshRuntime.check_release runs this before a deployment takes a revision number).
 
-    upload(runtime, "v7", app)   # every host has <state_dir>/releases/<service>/v7, or RuntimeFailure
+    check_and_upload(runtime, "v7", app)   # every host ready and with
+                                           # <state_dir>/releases/<service>/v7, or RuntimeFailure
 
 Per host, in parallel: the host compares the manifest (path -> sha256, mode) with what
 it has (zerodown/hosts/releases.py), copies files an earlier release has, and names the
@@ -21,11 +22,15 @@ import shlex
 import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
-from zerodown.errors import RuntimeFailure
+from zerodown.errors import HostFailure, RuntimeFailure
 from zerodown.hooks import SUMMARY_LINES, HookContext, HookResult
 from zerodown.hooks_model import HookSpec
+from zerodown.hosts.connections import HostUnreachable
 from zerodown.hosts.local import KILL_WAIT
+from zerodown.hosts.preflight import (CHECK_TIMEOUT, HostReport, judged, preflight,
+                                      refuse_unless_ready)
 from zerodown.hosts.releases import manifest_of
 
 
@@ -40,20 +45,75 @@ def remote_folder(runtime, version: str) -> str:
     return f"{runtime.release_base}/{version}"
 
 
+def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozenset()) -> None:
+    """Every host's pre-flight, then release `version` on every host (upload): a host not
+    ready refuses the deployment (RuntimeFailure naming it) before any release is put in
+    place or pruned anywhere. Where every host's agent answers already (a deployment after
+    the first), a host's pre-flight and the release's preparation are one round trip (the
+    agent's batch: no preparation after a pre-flight that found a problem); what the
+    preparation stages (<version>.partial) is renamed into place only once every host is
+    ready. Otherwise the pre-flight asks every host first (a shell where no agent is yet)."""
+    folder = _folder_of(runtime, version, app)
+    if folder is None or not all(runtime.hosts[n].installed for n in runtime.names):
+        refuse_unless_ready(preflight(runtime.connections, runtime.options.state_dir,
+                                      runtime.hosts))
+        upload(runtime, version, app, keep)
+        return
+    manifest = manifest_of(folder)
+    with ThreadPoolExecutor(max_workers=min(32, len(runtime.names))) as pool:
+        asked = list(pool.map(lambda n: _ready_and_prepared(runtime, n, version, manifest),
+                              runtime.names))
+    refuse_unless_ready([report for report, _ in asked])
+    prepared = {n: got for n, (_, got) in zip(runtime.names, asked)}
+    _each_host(runtime, version, lambda n: _upload_to(runtime, n, folder, version, manifest,
+                                                      keep, prepared[n]))
+
+
+def _ready_and_prepared(runtime, name: str, version: str, manifest: dict
+                        ) -> tuple[HostReport, dict | None]:
+    """(the host's pre-flight report, its release_prepare answer: None when not asked)."""
+    host, state_dir = runtime.hosts[name], runtime.options.state_dir
+    try:
+        got = host.call("batch", [["preflight", [state_dir], ["problem"]],
+                                  ["release_prepare", [runtime.release_base, version, manifest]]],
+                        timeout=CHECK_TIMEOUT)
+    except HostUnreachable as e:  # as the pre-flight's connect names it
+        return HostReport(name, str(e)), None
+    except HostFailure as e:
+        return HostReport(name, f"no answer to the check ({e})"), None
+    except RuntimeFailure:  # the preparation failed: the pre-flight alone; the upload,
+        try:  # which asks for the preparation again, says why
+            got = [host.call("preflight", state_dir, timeout=CHECK_TIMEOUT)]
+        except RuntimeFailure as e:
+            return HostReport(name, f"no answer to the check ({e})"), None
+    report = judged(name, got[0]["problem"], got[0]["free_mb"])
+    return report, (got[1] if len(got) > 1 else None)
+
+
 def upload(runtime, version: str, app, keep: frozenset[str] = frozenset()) -> None:
     """Every host has release `version`, or RuntimeFailure naming the hosts that do not;
     pruning there keeps the versions in `keep` (the rollback target) and those running."""
-    folder = local_folder(runtime, version, app)
+    folder = _folder_of(runtime, version, app)
     if folder is None:
         return
-    if not os.path.isdir(folder):
+    manifest = manifest_of(folder)
+    _each_host(runtime, version, lambda n: _upload_to(runtime, n, folder, version, manifest,
+                                                      keep))
+
+
+def _folder_of(runtime, version: str, app) -> str | None:
+    folder = local_folder(runtime, version, app)
+    if folder is not None and not os.path.isdir(folder):
         raise RuntimeFailure(f"version {version}: release folder {folder} does not exist "
                              f"(app.release {app.release!r})")
-    manifest = manifest_of(folder)
+    return folder
 
+
+def _each_host(runtime, version: str, upload_to: Callable[[str], None]) -> None:
+    """`upload_to` every host at once; RuntimeFailure naming those it failed on."""
     def one(host_name: str) -> str | None:
         try:
-            _upload_to(runtime, host_name, folder, version, manifest, keep)
+            upload_to(host_name)
             return None
         except RuntimeFailure as e:
             return str(e)
@@ -65,10 +125,11 @@ def upload(runtime, version: str, app, keep: frozenset[str] = frozenset()) -> No
 
 
 def _upload_to(runtime, host_name: str, folder: str, version: str, manifest: dict,
-               keep: frozenset[str]) -> None:
+               keep: frozenset[str], prepared: dict | None = None) -> None:
+    """`prepared`: the host's release_prepare answer, when it was asked already."""
     host = runtime.hosts[host_name]
     base = runtime.release_base
-    got = host.call("release_prepare", base, version, manifest)
+    got = prepared or host.call("release_prepare", base, version, manifest)
     if got["done"]:
         return
     if got["missing"]:
