@@ -422,4 +422,4 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
 
     def timed_out(self, why: str) -> None:
         """Sweeper: a head or body too slow (408), a response stalled mid-way (cut short)."""
-        self._abort_exchange(why, self.up is not None and self.up.got, 408)
+        self._abort_exchange(why, status=408)

@@ -320,7 +320,7 @@ class H2Session:  # an asyncio protocol, and a member of plane.clients (the swee
         if not self.streams:
             self.loop.call_soon(self._close_when_flushed)
 
-    def timed_out(self, status: int) -> None:  # the sweeper's hook; streams time out alone
+    def timed_out(self, why: str) -> None:  # the sweeper's hook; streams time out alone
         pass
 
     def _idle(self) -> None:
