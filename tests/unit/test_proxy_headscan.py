@@ -6,7 +6,6 @@ import random
 import re
 
 from zerodown.proxy.headscan import HeadMarks, HeadScan, holds, named, usual_line
-from zerodown.proxy.hygiene import host_lines
 
 # What the hot path ran before, as it was written
 _OLD_USUAL = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ /[^ \r\n]* HTTP/1\.[01]\r\n").match
@@ -15,6 +14,11 @@ NAMES = [b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-prefix", b"X-C
 COOKIES = (b"beta=", b"zd=")
 _OLD_MARK = re.compile(b"\r\n(?:\r\n|(?i:" + b"|".join([_FORWARDED, b"X\\-Canary", b"Tenant"]) + b"))").search
 _COOKIE_LINE = re.compile(rb"\r\n(?i:cookie)[^\r\n]*")
+_HOST_LINE = re.compile(rb"\r\n[Hh][Oo][Ss][Tt][ \t]*:")
+
+
+def host_lines(head: bytes) -> int:
+    return len(_HOST_LINE.findall(head))
 
 
 def old_end(data: bytes) -> int:

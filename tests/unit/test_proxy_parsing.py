@@ -4,7 +4,7 @@ import pytest
 
 from zerodown.proxy.chunked import BAD, ChunkedEnd, chunk_size
 from zerodown.proxy.errlog import ErrorLog
-from zerodown.proxy.hygiene import host_lines, origin_form
+from zerodown.proxy.hygiene import origin_form
 
 
 @pytest.mark.parametrize("line,size", [(b"5", 5), (b"a", 10), (b"FF;ext=1", 255),
@@ -40,7 +40,6 @@ def test_an_absolute_form_target_becomes_origin_form_with_its_host(target, line,
     head = b"GET " + target + b" HTTP/1.1\r\nHost: old\r\nhost: older\r\nX: 1\r\n\r\n"
     out = origin_form(head, 3, head.find(b"\r\n"))
     assert out == line + b"\r\nHost: " + host + b"\r\nX: 1\r\n\r\n"
-    assert host_lines(out) == 1
 
 
 @pytest.mark.parametrize("target", [b"http://u@h/", b"ftp://h/", b"//h/", b"h/x", b"http://",

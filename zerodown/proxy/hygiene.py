@@ -12,15 +12,9 @@ from __future__ import annotations
 
 import re
 
-HOST_LINE = re.compile(rb"\r\n[Hh][Oo][Ss][Tt][ \t]*:")
 _HOST_LINES = re.compile(rb"\r\n[Hh][Oo][Ss][Tt][ \t]*:[^\r\n]*")
 _ABSOLUTE = re.compile(rb"(?i:https?)://([^/?#\s]*)([^\s#]*)")
 _AUTHORITY = re.compile(rb"[A-Za-z0-9.\-]+(?::\d{1,5})?|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?")
-
-
-def host_lines(head: bytes) -> int:
-    """How many Host field lines `head` has, whatever their case."""
-    return len(HOST_LINE.findall(head))
 
 
 def origin_form(head: bytes, space: int, line_end: int) -> bytes:
