@@ -5,6 +5,7 @@ a hitless restart and a killed serving process keep every service's table."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from tests.support import get
 from tests.support.net import wait_until
 from tests.support.proxy import table_of
 from zerodown.errors import RouterError
+from zerodown.model import Rule
 from zerodown.proxy.client import AdminClient
 
 
@@ -50,6 +52,33 @@ def test_each_request_reaches_the_service_its_host_and_path_name(two):
     assert stats["shop"]["revisions"]["s1"]["requests"] == 2
     assert stats["api"]["revisions"]["a1"]["requests"] == 2
     assert "a1" not in stats["shop"]["revisions"] and "s1" not in stats["api"]["revisions"]
+
+
+def test_one_connection_moving_between_services_is_routed_by_each_ones_rules(two, app_factory):
+    """The head is scanned once, before its service is known: for what any service's rules
+    look at (services.remark), so shop's header rule holds on a connection api served
+    first, and api's header is not taken for shop's."""
+    proxy, shop, _ = two
+    beta = app_factory("shop-v2")
+    client(proxy, "shop").apply(table_of(2, ("s1", 100, [shop]), ("s2", 0, [beta]),
+                                         rules=[Rule("s2", header="X-Canary", equals="1")]))
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+    sock = None
+    try:
+        for host, path, headers, body in (
+                ("example.com", "/api", {}, b"hello from api-v1\n"),
+                ("shop.example.com", "/", {"X-Canary": "1"}, b"hello from shop-v2\n"),
+                ("example.com", "/api", {"X-Canary": "1"}, b"hello from api-v1\n"),
+                ("shop.example.com", "/", {}, b"hello from shop-v1\n"),
+                ("shop.example.com", "/", {"x-canary": "1"}, b"hello from shop-v2\n")):
+            conn.request("GET", path, headers={"Host": host, **headers})
+            reply = conn.getresponse()
+            assert (host, reply.read()) == (host, body)
+            sock = sock or conn.sock
+        assert conn.sock is sock  # one connection all along
+        assert client(proxy, "shop").stats()["revisions"]["s2"]["requests"] == 2
+    finally:
+        conn.close()
 
 
 def test_an_unknown_host_gets_404_counted_apart_from_unrouted(two):

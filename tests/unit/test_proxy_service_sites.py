@@ -9,7 +9,7 @@ import pytest
 
 from zerodown import table_json
 from zerodown.errors import UsageError
-from zerodown.model import Backend, RevisionRoute, RoutingTable
+from zerodown.model import Backend, RevisionRoute, RoutingTable, Rule
 from zerodown.proxy.dataplane import DataPlane
 from zerodown.proxy.hosts import Site
 from zerodown.proxy.services import Services, SiteConflict, load, site_from
@@ -125,3 +125,25 @@ def test_a_connection_last_served_by_a_removed_service_asks_again(services):
     assert services.front.sites is None  # the single-service path again
     assert shop.sites is services  # but a keep-alive client still on shop's plane asks
     assert services.pick(b"shop.example.com", head("shop.example.com")) is services.front
+
+
+def test_every_service_on_the_listener_shares_the_marks_a_head_is_scanned_for(services):
+    """A head is scanned before its service is known: while several share the listener, the
+    scan flags what any of them matches on, so it need not run again once one is picked
+    (server._dispatch); one service alone scans for its own rules only."""
+    canary = Rule("r1", header="X-Canary", equals="1")
+    services.apply("edge", RoutingTable(1, table(1).revisions, (canary,)))
+    front = services.front
+    assert front.marks is front.routes.marks and b"x-canary" in front.marks.names
+    services.register("shop", Site("shop", ("shop.example.com",)))
+    services.register("api", Site("api", ("example.com",), "/api"))
+    shop, api = services.planes["shop"], services.planes["api"]
+    assert front.marks is shop.marks is api.marks and b"x-canary" in shop.marks.names
+    services.apply("api", RoutingTable(1, table(1).revisions, (Rule("r1", cookie="beta",
+                                                                    equals="y"),)))
+    assert front.marks is shop.marks is api.marks  # a table applied later joins them too
+    assert api.marks.cookies == (b"beta=",) and b"x-canary" in api.marks.names
+    services.remove("api")
+    assert front.marks is shop.marks and front.marks.cookies == ()
+    services.remove("shop")
+    assert front.sites is None and front.marks is front.routes.marks

@@ -53,6 +53,7 @@ class DataPlane:
         self.planes.append(self)
         self.removed = False  # its service left the proxy: dropped once its pools drained
         self.routes = Routes(EMPTY_TABLE, {})
+        self.marks = self.routes.marks  # what a head scan flags (several services: remark)
         self.pools: dict[str, BackendPool] = {}
         self.retired: list[BackendPool] = []
         self.departed: dict[str, Stats] = {}  # per revision: counts of backends gone for good
@@ -124,6 +125,10 @@ class DataPlane:
         leaving = [p for bid, p in self.pools.items() if pools.get(bid) is not p]
         self.pools = pools
         self.routes = Routes(table, targets)  # the atomic switch
+        if self.sites is not None:
+            self.sites.remark()  # what every head on the listener is scanned for: its rules too
+        else:
+            self.marks = self.routes.marks
         for pool in leaving:
             self._retire(pool)
         self._restart_health_checks(table)

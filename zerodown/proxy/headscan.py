@@ -44,6 +44,13 @@ class HeadMarks:
         self.initials = bytes(flags)
 
 
+def merged(every: list[HeadMarks]) -> HeadMarks:
+    """Marks flagging what any of `every` flags: several services share a listener, and
+    a head is scanned before its service is known (services.Services.remark)."""
+    return HeadMarks([n for m in every for n in m.names],
+                     tuple(sorted({c for m in every for c in m.cookies})))
+
+
 def named(data: bytes, at: i64, name: bytes) -> bool:
     """Does `data` hold `name` (lower case) at `at`, in any case? (ASCII, as bytes.lower)"""
     n: i64 = len(name)
@@ -79,7 +86,7 @@ def holds(data: bytes, start: i64, end: i64, needle: bytes) -> bool:
 
 
 def _host_line(data: bytes, at: i64) -> bool:
-    """Does the line at `at` name Host: `[Hh][Oo][Ss][Tt][ \\t]*:` (hygiene.HOST_LINE)."""
+    """Does the line at `at` name Host (`[Hh][Oo][Ss][Tt][ \\t]*:`)?"""
     if not named(data, at, b"host"):
         return False
     i: i64 = at + 4

@@ -8,6 +8,7 @@ import asyncio
 from typing import Any, Protocol
 
 from zerodown.proxy.errlog import ErrorLog
+from zerodown.proxy.headscan import HeadMarks
 from zerodown.proxy.routing import Routes
 from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.tap import Tap
@@ -22,6 +23,7 @@ class Plane(Protocol):
     refused_methods: frozenset[bytes]
     refused_initials: bytes  # 256 flags: does a refused method start with this byte
     routes: Routes
+    marks: HeadMarks  # what a head scan flags: routes.marks, or every service's (services.py)
     clients: set[Any]  # ClientConns and h2session.H2Sessions: every connection on the listener
     client_limit: int
     stopping: bool

@@ -20,7 +20,7 @@ import zlib
 from typing import Any, Callable, Final
 
 from zerodown.linear_regex import compile_rule
-from zerodown.proxy.headscan import HeadMarks, HeadScan
+from zerodown.proxy.headscan import HeadMarks
 from zerodown.model import RoutingTable, Rule, Sticky
 
 _random: Final = random.random  # Final: a C static in the compiled module
@@ -125,16 +125,11 @@ class Routes:
         self._sticky_header = header_pattern(s.name) if s and s.mode == "header" else None
         self._cookie_attrs = f"; Path=/; Max-Age={s.max_age}; HttpOnly".encode() if s else b""
 
-    def head_end(self, data: bytes) -> tuple[int, bool]:
-        """(offset just past the blank line ending the head, or -1 while it is
-        incomplete; whether the head needs a closer look by `pick` and the server)."""
-        scan = HeadScan()
-        return scan.run(data, self.marks), scan.look
-
     def pick(self, head: bytes, scanned: bool = True) -> tuple[Any, bytes | None]:
         """(target, Set-Cookie header line to add or None) for one request head.
 
-        `scanned=False` says `head_end` found nothing to look at, so no rule can match.
+        `scanned=False`: the head scan (headscan.py, with `marks`) flagged no line, so no
+        rule can match.
         """
         if scanned:
             for matches, target in self._rules:

@@ -137,7 +137,7 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
     # -- request side -------------------------------------------------------
     def _take_head(self, data: bytes) -> None:
         while True:  # once per pipelined request answered at once (a 503 needs no backend)
-            end = self.scan.run(data, self.plane.routes.marks)
+            end = self.scan.run(data, self.plane.marks)
             if end < 0:
                 if len(data) > self.max_head:
                     return self._reject(431, f"request head over {self.max_head} bytes")
@@ -175,7 +175,7 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
                 rest = self._take_body(rest)
                 if self.state == CLOSED:
                     return
-            self._dispatch(head, self.scan.look)
+            self._dispatch(head)
             if not rest:
                 return
             state = self.state
@@ -190,7 +190,7 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
         """The head without its h2c ask, parsed again by a fresh parser (the old one stopped
         at the upgrade); b"" once refused and answered."""
         head = without_h2c(head)
-        self.scan.run(head, self.plane.routes.marks)  # its lines moved
+        self.scan.run(head, self.plane.marks)  # its lines moved
         self.parser = HttpRequestParser(self)
         self.feed = self.parser.feed_data
         self.keeps = self.parser.should_keep_alive
@@ -216,7 +216,7 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
             if not head:
                 return b""
             if head is not usual:  # made origin-form: its Host line is new
-                scan.run(head, self.plane.routes.marks)
+                scan.run(head, self.plane.marks)
         hosts = scan.hosts
         if hosts != 1 and (hosts > 1 or head[scan.line_end - 1] == 49):  # 0 in HTTP/1."1"
             self._reject(400, f"{hosts} Host header fields (RFC 9112 3.2: exactly one)")
@@ -257,7 +257,7 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
             self.cl_left = int(m.group(1)) if m else None
             self.chunks = None if m else ChunkedEnd()
 
-    def _dispatch(self, head: bytes, scanned: bool) -> None:
+    def _dispatch(self, head: bytes) -> None:
         now = self.clock()
         self.t0 = _perf_counter()  # latency: the loop's clock ticks in whole ms under uvloop
         plane = self.plane
@@ -270,8 +270,9 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
             if picked_plane is None:
                 return self._reply_error(404, "no service here for this host and path")
             self.host = None  # the tail below says this service's prefix (or none): built again
+            if picked_plane.marks is not plane.marks:  # rare: the services changed meanwhile
+                scan.run(head, picked_plane.marks)  # (remark: they share one set of marks)
             plane = self.plane = picked_plane
-            scanned = plane.routes.head_end(head)[1]  # its rules' headers, not the last one's
             if plane.strip_prefix:  # mounted under a prefix: its backends see paths from /
                 head = stripped(head, plane.strip_prefix)
         if host != self.host or i < 0:  # the tail of forwarded headers is cached per host
@@ -279,6 +280,7 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
             self.tail = self.fwd + plane.prefix_line + (_forwarded_host(head) if i < 0 else
                                     b"X-Forwarded-Host: " + host + b"\r\n") + b"\r\n"  # type: ignore[operator]
         routes = plane.routes
+        scanned = scan.look
         # The client does not choose what the backend believes about scheme and host
         # (X-Forwarded-For is appended to, as is customary).
         self.head = (strip_client_forwarded(head) if scanned else head)[:-2] + self.tail

@@ -31,6 +31,7 @@ from zerodown.atomic_write import write_atomic
 from zerodown.errors import TableError, UsageError
 from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.proxy.dataplane import DataPlane
+from zerodown.proxy.headscan import merged
 from zerodown.proxy.hosts import HostTable, Site, check_site
 from zerodown.proxy.prefix import header_line, normal
 
@@ -126,6 +127,17 @@ class Services:
             self.hosts = HostTable(sites)
         for plane in self.front.planes:  # a removed one's clients ask again, whatever comes
             plane.sites = self if self.hosts is not None or plane.removed else None
+        self.remark()
+
+    def remark(self) -> None:
+        """Each plane's `marks`, what the head scan flags. A head is scanned before its
+        service is known: while several share the listener, what any of them looks at
+        (a wider net never misses; a false alarm costs a look), so the scan need not run
+        again once the service is picked."""
+        planes = self.front.planes
+        every = merged([p.routes.marks for p in planes if p.sites is not None])
+        for plane in planes:
+            plane.marks = every if plane.sites is not None else plane.routes.marks
 
     def _check_conflicts(self, sites: dict[str, Site], configs: dict[str, str]) -> None:
         try:
