@@ -8,8 +8,8 @@ Managed mode (the default): zerodown writes haproxy.cfg, the maps and its state
 into `state_dir` and runs HAProxy in master-worker mode in its own session, so
 it outlives the controller (haproxy.pid holds the master's pid and start time;
 a restarted controller finds it again). How a table becomes HAProxy
-configuration and maps is in haproxy_render.py, and Runtime API commands in
-haproxy_runtime_api.py: servers
+configuration and maps is in haproxy_render.py, the files written and when in
+haproxy_files.py, and Runtime API commands in haproxy_runtime_api.py: servers
 come and go with `add server` / `set server ... state maint` / `del server`
 (once drained), weights and rules live in maps swapped whole (`prepare map` /
 `commit map`). Only a change of shape (more lanes than the configuration has,
@@ -63,19 +63,18 @@ from zerodown.model import Backend, RoutingTable
 from zerodown.protocols import Host
 from zerodown.routers.common import check_socket_path, locked
 from zerodown.routers import haproxy_attach as attach
+from zerodown.routers import haproxy_files
 from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_runtime_api as runtime_api
-from zerodown.routers import haproxy_stats, haproxy_tls
+from zerodown.routers import haproxy_stats
 from zerodown.routers.haproxy_cli import CommandSocket, checked
 from zerodown.routers.haproxy_options import parse_options
 from zerodown.routers.haproxy_observe import HAProxyObserver
 from zerodown.routers.haproxy_process import STOP_TIMEOUT
-from zerodown.routers.haproxy_state import State, digest, dumps, loads, own
+from zerodown.routers.haproxy_files import CONFIG
+from zerodown.routers.haproxy_state import State, dumps, loads, own
 from zerodown.table_version import check_newer
 from zerodown.tls_config import TlsSettings
-
-CONFIG = "haproxy.cfg"
-
 
 class HAProxyRouter(HAProxyObserver):
     """Router protocol over HAProxy; see the module docstring. Its process, started,
@@ -158,7 +157,7 @@ class HAProxyRouter(HAProxyObserver):
             own(state, table)
             state.table, state.layout = table, layout
             reload = state.running_shape != layout.shape
-            files = self._files(target, layout)
+            files = haproxy_files.texts(self.settings, layout, target)
             queries = [] if reload else self._queries(render.map_files(target, layout))
             answers = self._write_and_ask(state, files, queries)
             if reload:
@@ -253,9 +252,8 @@ class HAProxyRouter(HAProxyObserver):
         """One call to HAProxy's host (over SSH one round trip): the state saved (durable
         before it is acted on), the files whose text changed since they were last written,
         the state again with their digests, whether HAProxy answers, then `queries`."""
-        renewed = {n: t for n, t in files.items() if n.endswith(".pem")
-                   and state.written.get(n) != digest(t)}
-        calls = self._writes(state, files)
+        renewed = haproxy_files.renewed(state, files)
+        calls = haproxy_files.writes(state, files, self.state_dir, self.state_file)
         calls.append(("ask_unix", [self.cli.path, "show info\n", self.cli.timeout]))
         if queries:
             calls.append(self.cli.batch_call(queries))
@@ -271,7 +269,7 @@ class HAProxyRouter(HAProxyObserver):
             raise RouterError(f"HAProxy for {self.state_dir} does not answer on "
                               f"{self.cli.path}; start it first (zerodown up)")
         if renewed:
-            self._renew(renewed)
+            self.cli.run_all(haproxy_files.renew_commands(self.state_dir, renewed))
         return self.cli.checked_all(queries, results[-1]) if queries else []
 
     def _converge(self, target: RoutingTable, layout: render.Layout, state: State,
@@ -332,51 +330,13 @@ class HAProxyRouter(HAProxyObserver):
         finally:
             self._save(state)  # the counters of servers deleted meanwhile
 
-    # --- files and processes -----------------------------------------------------------
-
-    def _files(self, target: RoutingTable, layout: render.Layout) -> dict[str, str]:
-        """Every file HAProxy reads, by name in state_dir, in the order they are written:
-        with `tls:` its certificate copies (cert + key in one PEM each) and their crt-list
-        first, then the maps, haproxy.cfg last."""
-        files = {}
-        if (tls := self.settings.tls) is not None:
-            files = {name: _read(cert) + _read(key)
-                     for name, cert, key in haproxy_tls.pem_files(tls)}
-            files[haproxy_tls.CRT_LIST] = haproxy_tls.crt_list_text(tls, str(self.state_dir))
-        files.update({name: render.map_text(entries)
-                      for name, entries in render.map_files(target, layout).items()})
-        files[CONFIG] = render.render_config(self.settings, layout, target)
-        return files
+    # --- files and state ------------------------------------------------------------
 
     def _write_files(self, target: RoutingTable, layout: render.Layout, state: State) -> None:
         """Every file written whole (before a start), in one call."""
-        self.host.batch(self._writes(state, self._files(target, layout), every=True))
-
-    def _writes(self, state: State, files: dict[str, str], every: bool = False
-                ) -> list[tuple[str, list]]:
-        """Host.batch calls saving `state` then writing `files` (`every`, or those whose
-        text changed since last written), then `state` again with their digests: a file
-        whose writing may have failed has no digest, so it is written again next time."""
-        changed = {name: text for name, text in files.items()
-                   if every or state.written.get(name) != digest(text)}
-        for name in changed:
-            state.written.pop(name, None)
-        calls: list[tuple[str, list]] = [("write_text", [str(self.state_file), dumps(state)])]
-        calls += [("write_text", [str(self.state_dir / n), t]) for n, t in changed.items()]
-        if changed:
-            state.written.update({n: digest(t) for n, t in changed.items()})
-            calls.append(("write_text", [str(self.state_file), dumps(state)]))
-        return calls
-
-    def _renew(self, renewed: dict[str, str]) -> None:
-        """Certificate copies written anew while HAProxy runs, handed to it through the
-        Runtime API (`set ssl cert` + `commit`, in one call): new handshakes get them, no
-        reload. One sent again unchanged (its digest was not known) changes nothing."""
-        commands = []
-        for name, text in renewed.items():
-            path = self.state_dir / name
-            commands += [f"set ssl cert {path} <<\n{text}", f"commit ssl cert {path}"]
-        self.cli.run_all(commands)
+        files = haproxy_files.texts(self.settings, layout, target)
+        self.host.batch(haproxy_files.writes(state, files, self.state_dir, self.state_file,
+                                             every=True))
 
     def _load(self) -> State:
         return loads(self.host.read_text(str(self.state_file)), str(self.state_file))
@@ -387,15 +347,6 @@ class HAProxyRouter(HAProxyObserver):
     def _locked(self):
         """One controller at a time changes this HAProxy (threads and processes)."""
         return locked(self._lock, self.local_dir / "haproxy.lock")
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError as e:
-        raise RouterError(f"cannot read {path} for HAProxy's TLS: {e.strerror or e}") from None
-    return text if text.endswith("\n") else text + "\n"
 
 
 def _resolved(table: RoutingTable) -> RoutingTable:
