@@ -27,7 +27,6 @@ import json
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from functools import partial
 from typing import Callable, Iterator, Sequence
@@ -36,6 +35,7 @@ import yaml
 
 from zerodown.config import ServiceConfig, apply_overrides, parse_config
 from zerodown.engine import lifecycle, reconciling, replanning
+from zerodown.engine.beside import Beside
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError
 from zerodown.engine.monitor import BackgroundAnalysis, background_spec
 from zerodown.engine.proof_recorder import ProofRecorder
@@ -228,9 +228,9 @@ class Engine:
         """
         if self.store.deployment(id).service != self.service:
             raise ZerodownError(f"deployment {id} is not of {self.service}")
-        with self._lock(), self._background(id), ThreadPoolExecutor(1) as beside:
-            # every host's instances asked for while the proof reads its baseline
-            adopting = beside.submit(self.runtime.adopt, self.service)
+        # every host's instances asked for while the proof reads its baseline
+        with self._lock(), self._background(id), \
+                Beside(self.runtime.adopt, self.service, name=f"adopt, deployment {id}") as adopting:
             with ProofRecorder(self, id) as proof:
                 return self._run(id, hold, stop_when_paused, proof, adopting.result)
 
