@@ -33,6 +33,14 @@ class CallTrace:
         with self._lock:
             self.calls.append((t0, time.monotonic(), name, threading.current_thread().name))
 
+    def mark(self, name: str, wall: float) -> None:
+        """An event another process timed by the wall clock (a host's answer's "at"), placed
+        on this trace's clock: on this machine (the test fleet's hosts share its clocks) to
+        well under a millisecond."""
+        t = time.monotonic() - (time.time() - wall)
+        with self._lock:
+            self.calls.append((t, t, name, threading.current_thread().name))
+
     def _wrapped(self, name: str, fn):
         @functools.wraps(fn)
         def call(*args, **kwargs):

@@ -185,7 +185,9 @@ def traced(stack: Stack) -> CallTrace:
     calls = CallTrace()
     calls.wrap(stack.runtime, "start", "stop", "look", "adopt", "check_release", "alive",
                label="runtime")
+    calls.wrap(stack.runtime, "_probe", label="runtime")
     for name, host in stack.runtime.hosts.items():
+        host_times(calls, host, name)
         calls.wrap(host, "table", label=name)
     calls.wrap(stack.router, "apply", "stats", "in_force", "drain_state", label="router")
     calls.wrap(stack.store, "create_deployment", "begin_step", "finish_step", "stage_table",
@@ -196,6 +198,21 @@ def traced(stack: Stack) -> CallTrace:
     calls.wrap_module(reconciling, "reconcile")
     calls.wrap_class(ProofRecorder, "__enter__", "__exit__")
     return calls
+
+
+def host_times(calls: CallTrace, host, name: str) -> None:
+    """The host's own times of a start, a look's wait and a stop (their answers' "at"), as
+    events in the trace: "zdf1 shop-r2-s6 spawning". Set as the host's own `table`, which
+    calls.wrap then wraps, so its undo removes both."""
+    table = host.table
+
+    def timed(remote_dir, op, *args, **kwargs):
+        got = table(remote_dir, op, *args, **kwargs)
+        if isinstance(got, dict) and isinstance(got.get("at"), dict):
+            for what, wall in sorted(got["at"].items(), key=lambda kv: kv[1]):
+                calls.mark(f"{name} {args[0]} {op}: {what}", wall)
+        return got
+    host.table = timed
 
 
 def one(fleet: Fleet, name: str, samples: int, interval: str, trace: bool = False) -> dict:

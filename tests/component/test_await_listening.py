@@ -79,3 +79,24 @@ def test_a_strangers_pid_or_listener_is_never_taken_for_the_instance(tmp_path):
         assert got["listening"] and got["owned"] is False
     finally:
         terminate(entry["pid"], entry["start_time"], 1, "app")
+
+
+def test_the_answers_carry_the_hosts_times_of_each_event_in_order(tmp_path):
+    """The "at" of a start, a look's wait and a stop: what a trace places beside the
+    controller's calls (benchmarks/fleet_deploy.py --trace) to see each batch's links."""
+    table = InstanceTable(tmp_path)
+    before = time.time()
+    got = table.start("shop-r1-s0", RECORD, "127.0.0.1",
+                      [sys.executable, "-c", APP, PORT, "0.2", "listen"], str(tmp_path), {},
+                      "test")
+    entry, at = got["started"], got["at"]
+    try:
+        assert before <= at["called"] <= at["spawning"] <= at["spawned"] <= at["answered"]
+        looked = table.await_listening("shop-r1-s0", entry["pid"], 20, 0.005, 1)["at"]
+        assert at["answered"] <= looked["called"] <= looked["refused"] < looked["listening"]
+        assert looked["listening"] - looked["refused"] < 0.5  # a poll apart, give or take
+        assert looked["listening"] - at["spawning"] >= 0.2  # the app's own delay
+        assert looked["listening"] <= looked["answered"] <= time.time()
+    finally:
+        stopped = table.stop("shop-r1-s0", entry["pid"], 1, "app")["at"]
+    assert stopped["called"] <= stopped["exited"] <= stopped["answered"]

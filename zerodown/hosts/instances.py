@@ -71,8 +71,14 @@ class InstanceTable:
         """claim() then launch() in one call (one round trip from the controller) and one
         hold of the lock, PORT in argv, cwd and env replaced by the claimed port (the log's
         banner gets the command and cwd after `banner`): {"live": entry} if `name` runs
-        already, else {"started": entry}. The intent is durable before the spawn as with
-        two calls, so a crash in between leaves a record found again by the marks."""
+        already, else {"started": entry, "at": ...}. The intent is durable before the spawn
+        as with two calls, so a crash in between leaves a record found again by the marks.
+
+        "at" (also in await_listening's and stop's answers): this host's wall-clock times of
+        the call's events (called, spawning, spawned, answered; refused, listening; exited),
+        so a trace places the host's part of a batch beside the controller's calls
+        (benchmarks/fleet_deploy.py --trace); nothing acts on them."""
+        at = {"called": time.time()}
         with self.registry.locked() as entries:
             got = self._claim(entries, name, record, bind)
             if "live" in got:
@@ -80,9 +86,10 @@ class InstanceTable:
             port = str(got["port"])
             fill = lambda text: text.replace(PORT, port)  # noqa: E731
             argv, cwd = [fill(a) for a in argv], fill(cwd)
-            return {"started": self._launch(
-                entries, name, argv, cwd, {k: fill(v) for k, v in env.items()},
-                f"{banner}: {shlex.join(argv)} (cwd {cwd})")}
+            started = self._launch(entries, name, argv, cwd,
+                                   {k: fill(v) for k, v in env.items()},
+                                   f"{banner}: {shlex.join(argv)} (cwd {cwd})", at)
+        return {"started": started, "at": {**at, "answered": time.time()}}
 
     def _claim(self, entries: dict, name: str, record: dict, bind: str) -> dict:
         had_pid = bool(entries.get(name, {}).get("pid"))
@@ -103,7 +110,7 @@ class InstanceTable:
         return {"port": port}
 
     def _launch(self, entries: dict, name: str, argv: list[str], cwd: str,
-                env: dict[str, str], banner: str) -> dict:
+                env: dict[str, str], banner: str, at: dict | None = None) -> dict:
         entry = entries.get(name)  # the intent claim() saved: a crash mid-spawn leaves a
         if entry is None or entry.get("pid"):  # record found again by the marks
             raise RuntimeFailure(
@@ -113,6 +120,8 @@ class InstanceTable:
                 f"instance {name}: launched already (pid {entry['pid']}); not started twice")
         entry.update(command=argv, cwd=cwd)
         marks = {MARK_INSTANCE: name, MARK_STATE: str(self.state_dir)}
+        if at is not None:
+            at["spawning"] = time.time()  # the intent durable: the app's fork and exec
         try:
             proc = spawn(argv, cwd=cwd, env={**env, **marks}, log_path=self.log(name),
                          banner=banner, stamp=True)
@@ -121,6 +130,8 @@ class InstanceTable:
             self.registry.save(entries, sync=False)
             raise RuntimeFailure(f"instance {name}: cannot run {argv[0]!r}: "
                                  f"{e.strerror or e} (cwd {cwd})") from None
+        if at is not None:
+            at["spawned"] = time.time()  # exec'd, its log stamper forked
         entry.update(pid=proc.pid, start_time=start_time(proc.pid), started_at=time.time(),
                      boot=boot_id())
         entry.pop("claimed", None)
@@ -161,6 +172,7 @@ class InstanceTable:
         not) the last look}. "listening": None — this host cannot
         tell (its own address does not answer it: not refused, not accepted), so the probe
         from where the load balancer runs decides, as without this wait."""
+        at = {"called": time.time()}
         entry = self.live_entry(name, pid)
         if entry is None:
             return {"alive": False}
@@ -169,31 +181,37 @@ class InstanceTable:
         while True:
             try:
                 with socket.create_connection((host, port), timeout=timeout):
-                    pass
-                return {"alive": True, "listening": True, "entry": entry,
-                        "owned": self.owns_port(entry["pid"], port)}
+                    at["listening"] = time.time()
+                owned = self.owns_port(entry["pid"], port)
+                return {"alive": True, "listening": True, "entry": entry, "owned": owned,
+                        "at": {**at, "answered": time.time()}}
             except ConnectionRefusedError:
                 seen = f"connection refused by {host}:{port}"
+                at["refused"] = time.time()
             except OSError as e:
                 return {"alive": True, "listening": None, "entry": entry,
                         "seen": f"{host}:{port}: {e}"}
             if not running(entry["pid"], entry["start_time"]):
                 return {"alive": False}
             if time.monotonic() + poll > deadline:
-                return {"alive": True, "listening": False, "entry": entry, "seen": seen}
+                return {"alive": True, "listening": False, "entry": entry, "seen": seen,
+                        "at": {**at, "answered": time.time()}}
             time.sleep(poll)
 
-    def stop(self, name: str, pid: int | None, grace: float, what: str) -> None:
+    def stop(self, name: str, pid: int | None, grace: float, what: str) -> dict:
         """SIGTERM, SIGKILL after `grace`; then the record goes. Not ours: nothing."""
+        at = {"called": time.time()}
         entry = self.entry(name, pid)
         if entry is None:
-            return
+            return {"at": at}
         terminate(entry["pid"], entry["start_time"], grace, what)
+        at["exited"] = time.time()
         forget(entry["pid"])
         with self.registry.locked() as entries:
             if entries.get(name, {}).get("pid") == entry["pid"]:
                 del entries[name]
                 self.registry.save(entries, sync=False)  # lost, it names an ended process
+        return {"at": {**at, "answered": time.time()}}
 
     def adopt(self, service: str) -> list[dict]:
         """The records of `service` whose process still runs; the others are forgotten,
