@@ -4,10 +4,14 @@ listening or exiting, never later than asked, never about a stranger's process."
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
 
+import pytest
+
+from zerodown.hosts import instances
 from zerodown.hosts.instances import PORT, InstanceTable
 from zerodown.hosts.local import terminate
 
@@ -100,3 +104,20 @@ def test_the_answers_carry_the_hosts_times_of_each_event_in_order(tmp_path):
     finally:
         stopped = table.stop("shop-r1-s0", entry["pid"], 1, "app")["at"]
     assert stopped["called"] <= stopped["exited"] <= stopped["answered"]
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="Linux >= 5.3 with Python >= 3.9")
+def test_between_looks_it_waits_on_the_pidfd_not_reading_proc(tmp_path, monkeypatch):
+    """A look every 2 ms beside a booting app must cost it little: the process's exit is
+    awaited on its pidfd between two connects, not asked of /proc at each."""
+    table = InstanceTable(tmp_path)
+    entry = started(table, 60)
+    asked = []
+    real = instances.running
+    monkeypatch.setattr(instances, "running", lambda *a: asked.append(a) or real(*a))
+    try:
+        got = table.await_listening("shop-r1-s0", entry["pid"], 0.3, 0.002, 1)
+        assert got["listening"] is False
+        assert len(asked) <= 2, f"{len(asked)} looks at /proc in 0.3 s"
+    finally:
+        terminate(entry["pid"], entry["start_time"], 1, "app")

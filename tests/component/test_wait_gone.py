@@ -93,7 +93,7 @@ def test_without_pidfds_it_looks_every_poll(monkeypatch):
 @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="Linux >= 5.3 with Python >= 3.9")
 def test_a_pidfd_ready_while_the_process_runs_falls_back_to_polling(monkeypatch):
     pid, started = orphan(0.3)
-    monkeypatch.setattr(local, "_readable", lambda fd, timeout: True)  # a wrong wake-up
+    monkeypatch.setattr(local, "readable", lambda fd, timeout, poller=None: True)  # a wrong wake-up
     slept = []
     sleep = time.sleep
     monkeypatch.setattr(local.time, "sleep", lambda s: slept.append(s) or sleep(s))

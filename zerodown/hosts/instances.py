@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shlex
 import socket
 import time
@@ -32,7 +33,8 @@ from typing import Collection
 
 from zerodown.errors import RuntimeFailure
 from zerodown.hosts.listeners import listening_inodes, session_holds
-from zerodown.hosts.local import forget, running, spawn, start_time, terminate
+from zerodown.hosts.local import (forget, pidfd, readable, running, spawn, start_time,
+                                  terminate)
 from zerodown.hosts.probe import split_address
 from zerodown.hosts.registry import Registry
 
@@ -166,7 +168,9 @@ class InstanceTable:
                         timeout: float) -> dict:
         """Wait here up to `wait` s for the starting instance to listen, looking every
         `poll` s (a connect to its address: refused costs the app nothing, the kernel
-        answers). {"alive": False} as soon as its process is gone (or is not ours); else
+        answers; between two, a wait on the process's pidfd, so its exit ends the wait at
+        once and no look reads /proc). {"alive": False} as soon as its process is gone (or
+        is not ours); else
         {"alive": True, "listening": True/False, "entry": its record, "owned": (when
         listening) does the listener belong to the instance (owns_port), "seen": (when
         not) the last look}. "listening": None — this host cannot
@@ -177,26 +181,55 @@ class InstanceTable:
         if entry is None:
             return {"alive": False}
         host, port = split_address(entry["address"])
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                with socket.create_connection((host, port), timeout=timeout):
-                    at["listening"] = time.time()
-                owned = self.owns_port(entry["pid"], port)
-                return {"alive": True, "listening": True, "entry": entry, "owned": owned,
-                        "at": {**at, "answered": time.time()}}
-            except ConnectionRefusedError:
-                seen = f"connection refused by {host}:{port}"
-                at["refused"] = time.time()
-            except OSError as e:
-                return {"alive": True, "listening": None, "entry": entry,
-                        "seen": f"{host}:{port}: {e}"}
-            if not running(entry["pid"], entry["start_time"]):
+        gone = pidfd(entry["pid"])  # readable the moment it exits: the wait between looks
+        try:
+            if not running(entry["pid"], entry["start_time"]):  # the pidfd names ours
                 return {"alive": False}
-            if time.monotonic() + poll > deadline:
-                return {"alive": True, "listening": False, "entry": entry, "seen": seen,
-                        "at": {**at, "answered": time.time()}}
-            time.sleep(poll)
+            family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+            waiter = select.poll()
+            if gone is not None:
+                waiter.register(gone, select.POLLIN)
+            deadline = time.monotonic() + wait
+            while True:
+                seen = self._connect(family, host, port, timeout)
+                if seen is None:
+                    at["listening"] = time.time()
+                    owned = self.owns_port(entry["pid"], port)
+                    return {"alive": True, "listening": True, "entry": entry, "owned": owned,
+                            "at": {**at, "answered": time.time()}}
+                if not isinstance(seen, str):
+                    return {"alive": True, "listening": None, "entry": entry,
+                            "seen": f"{host}:{port}: {seen}"}
+                at["refused"] = time.time()
+                left = deadline - time.monotonic()
+                if left < poll:
+                    return {"alive": True, "listening": False, "entry": entry, "seen": seen,
+                            "at": {**at, "answered": time.time()}}
+                if gone is None:
+                    time.sleep(poll)
+                elif readable(gone, poll, waiter):  # exited (or a wrong wake-up: then sleep)
+                    os.close(gone)
+                    gone = None
+                if gone is None and not running(entry["pid"], entry["start_time"]):
+                    return {"alive": False}
+        except OSError as e:  # the address itself (getaddrinfo)
+            return {"alive": True, "listening": None, "entry": entry, "seen": f"{host}:{port}: {e}"}
+        finally:
+            if gone is not None:
+                os.close(gone)
+
+    @staticmethod
+    def _connect(family: int, host: str, port: int, timeout: float) -> str | OSError | None:
+        """One look at the port: None if it accepted, the words if refused, else the error."""
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            try:
+                s.connect((host, port))
+            except ConnectionRefusedError:
+                return f"connection refused by {host}:{port}"
+            except OSError as e:
+                return e
+        return None
 
     def stop(self, name: str, pid: int | None, grace: float, what: str) -> dict:
         """SIGTERM, SIGKILL after `grace`; then the record goes. Not ours: nothing."""

@@ -191,7 +191,7 @@ def wait_gone(pid: int, started: int, timeout: float) -> bool:
     with the same number. Without pidfds (or if one says ready while the process still
     runs) it looks every POLL as before."""
     deadline = time.monotonic() + timeout
-    fd = _pidfd(pid)
+    fd = pidfd(pid)
     try:
         while running(pid, started):
             left = deadline - time.monotonic()
@@ -199,7 +199,7 @@ def wait_gone(pid: int, started: int, timeout: float) -> bool:
                 return False
             if fd is None:
                 time.sleep(min(POLL, left))
-            elif _readable(fd, left) and running(pid, started):
+            elif readable(fd, left) and running(pid, started):
                 os.close(fd)  # ready yet still there: look every POLL, never spin on it
                 fd = None
         return True
@@ -208,16 +208,22 @@ def wait_gone(pid: int, started: int, timeout: float) -> bool:
             os.close(fd)
 
 
-def _pidfd(pid: int) -> int | None:
+def pidfd(pid: int) -> int | None:
+    """A pidfd of `pid` (readable once it exits); None without pidfds or if it is gone.
+    Open it before checking `pid` is still ours: then it names that process, not a later
+    one with the same number."""
     try:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):  # no pidfds here, or the process is gone already
         return None
 
 
-def _readable(fd: int, timeout: float) -> bool:
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
+def readable(fd: int, timeout: float, poller=None) -> bool:
+    """Has `fd` become readable within `timeout` s (a pidfd: has its process exited)?
+    `poller`: a select.poll() `fd` is registered with (a loop asking again and again)."""
+    if poller is None:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
     return bool(poller.poll(max(1, math.ceil(timeout * 1000))))
 
 
