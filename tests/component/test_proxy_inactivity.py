@@ -9,17 +9,24 @@ that answer, stop reading or stall as each test needs.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
 
 import pytest
+import uvloop
 
 from tests.support.h2client import H2Client
 from tests.support.net import HOST, wait_until
 from tests.support.proxy import ProxyProcess, table_of
+from zerodown.model import Backend, RevisionRoute, RoutingTable
+from zerodown.proxy.dataplane import DataPlane
+from zerodown.proxy.inactivity import sweep_exchange
+from zerodown.proxy.settings import ProxySettings
 
 RESPONSE_TIMEOUT = 1.0
+UPLOAD = 64 << 20  # more than every socket buffer on the way holds
 
 
 @pytest.fixture
@@ -206,3 +213,64 @@ def test_an_http2_stream_stalled_mid_body_gets_408_and_the_connection_serves_on(
             assert stats["state"] == "active" and stats["errors"] == 0, stats
         finally:
             c.close()
+
+
+def test_a_new_backend_connection_does_not_inherit_the_last_ones_backlog():
+    """`backlog` is the sweeper's last reading of one backend connection's unwritten bytes:
+    a request's next connection starts from nothing, or its first sweep would read the old
+    connection's shrinking to the new one's as progress and restart the silence clock.
+    In-process (the real proxy objects, loop and sockets), the sweep called by the test:
+    a reading at a chosen time, no race with the sweeper's own."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # the proxy's loop
+        runner.run(_backlog_not_inherited())
+
+
+async def _backlog_not_inherited() -> None:
+    loop = asyncio.get_running_loop()
+    settings = ProxySettings()
+    heads: asyncio.Queue = asyncio.Queue()
+    answer, done = asyncio.Event(), asyncio.Event()
+
+    async def backend(reader, writer) -> None:
+        await heads.put(await reader.readuntil(b"\r\n\r\n"))
+        await answer.wait()  # meanwhile the upload piles up in the proxy's buffer
+        await reader.readexactly(UPLOAD)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await heads.put(await reader.readuntil(b"\r\n\r\n"))  # the next request: no answer
+        await done.wait()
+        writer.close()
+
+    app = await asyncio.start_server(backend, HOST, 0)
+    plane = DataPlane(loop, settings)  # not start()ed: no sweeper of its own
+    plane.apply(RoutingTable(1, (RevisionRoute("v1", 100, (Backend(
+        "b", f"{HOST}:{app.sockets[0].getsockname()[1]}"),)),)), durable=False)
+    proxy = await loop.create_server(plane.protocol, HOST, 0)
+    reader, writer = await asyncio.open_connection(HOST, proxy.sockets[0].getsockname()[1])
+    try:
+        writer.write(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % UPLOAD
+                     + b"x" * UPLOAD)
+        await asyncio.wait_for(heads.get(), 10)
+        client = next(iter(plane.clients))
+        deadline = loop.time() + 10
+        while client.up is None or not client.up.transport.get_write_buffer_size():
+            assert loop.time() < deadline, "the upload never backed up in the proxy"
+            await asyncio.sleep(0.01)
+        sweep_exchange(client, loop.time(), settings)
+        assert client.backlog > 0  # the first connection's reading
+        answer.set()
+        assert (await asyncio.wait_for(reader.readuntil(b"ok"), 10)).startswith(b"HTTP/1.1 200")
+        writer.write(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+        await asyncio.wait_for(heads.get(), 10)
+        assert client.up is not None and client.up.transport.get_write_buffer_size() == 0
+        sent_at = client.sent_at
+        sweep_exchange(client, sent_at + 0.5, settings)  # nothing moved since it was sent
+        assert client.sent_at == sent_at, "a spurious progress restarted the silence clock"
+        sweep_exchange(client, sent_at + settings.response_timeout + 0.1, settings)
+        assert b"504" in await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)
+    finally:
+        done.set()
+        writer.close()
+        proxy.close()
+        app.close()
+        plane.close()
+        await app.wait_closed()

@@ -29,6 +29,7 @@ class Plane:
         self.client_limit = 1000
         self.forwarded_proto = b"\r\nX-Forwarded-Proto: http\r\n"  # as plane.Plane declares
         self.routes = Routes(RoutingTable(0), {})  # the table in force (a real one: the compiled proxy checks types)
+        self.marks = self.routes.marks  # what the head scan flags
 
     def fallback_pool(self, target, now, exclude):
         return None

@@ -119,7 +119,8 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
 
     def attached(self, up: UpstreamConn) -> None:
         """An upstream connection was handed to this request: send it."""
-        self.waiting_for, self.progress = None, False  # sent_at was set as it was handed over
+        # sent_at was set as it was handed over; backlog was the last connection's reading
+        self.waiting_for, self.progress, self.backlog = None, False, 0
         self.up = up
         if self.write_paused:
             up.transport.pause_reading()
