@@ -21,8 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-HOT_MODULES = ("metrics.py", "headscan.py", "routing.py", "upstream.py", "exchange.py", "server.py", "tap.py",
-               "tls_transport.py")
+HOT_MODULES = ("metrics.py", "headscan.py", "routing.py", "upstream.py", "retries.py",
+               "exchange.py", "server.py", "tap.py", "tls_transport.py")
 HERE = Path(__file__).resolve().parent
 
 

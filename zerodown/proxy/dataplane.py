@@ -28,7 +28,8 @@ from zerodown.proxy import health, shedding
 from zerodown.proxy.errlog import ErrorLog
 from zerodown.proxy.metrics import BOUNDS, Stats, prometheus_services
 from zerodown.proxy.routing import Routes
-from zerodown.proxy.exchange import BODY, CLOSED, DISCARD, DRAIN_OVER, HEAD, WAIT
+from zerodown.proxy.exchange import BODY, CLOSED, DISCARD, HEAD, WAIT
+from zerodown.proxy.retries import DRAIN_OVER
 from zerodown.proxy.inactivity import sweep_exchange
 from zerodown.proxy.server import ClientConn
 from zerodown.proxy.settings import ProxySettings

@@ -2,9 +2,10 @@
 
 `Exchange` holds one client connection's state and everything after the request
 head: sending it to a backend (`attached`), passing the response back (called by
-upstream.UpstreamConn), moving a request that got no answer to another backend,
-and the error answers. `server.ClientConn` adds the request side (reading,
-checking and routing heads, streaming bodies) and is the class the proxy makes.
+upstream.UpstreamConn), moving a request that got no answer to another backend
+(retries.py: whether and where), and the error answers. `server.ClientConn` adds
+the request side (reading, checking and routing heads, streaming bodies) and is the
+class the proxy makes.
 One class split over two files: mypyc compiles both together and calls the
 methods natively; `_take_head` is the one the request side fills in.
 """
@@ -18,11 +19,11 @@ from typing import Callable, Final
 from zerodown.proxy.answers import answer, refusal
 from zerodown.proxy.chunked import ChunkedEnd
 from zerodown.proxy.plane import Plane
+from zerodown.proxy.retries import QUEUE_OVER, TAKEN_OUT, TIMED_OUT, fallback, next_pool, retry_safe
 from zerodown.proxy.upstream import BackendPool, RevisionTarget, UpstreamConn, not_connected
 
 # A client connection's states. Final: mypyc compiles these to constants, not a
 # dictionary lookup per use.
-
 HEAD: Final = 0
 BODY: Final = 1
 WAIT: Final = 2
@@ -30,12 +31,6 @@ TUNNEL: Final = 3
 CLOSED: Final = 4
 HTTP2: Final = 5  # the connection opened with the HTTP/2 preface and h2c is on: handed over
 DISCARD: Final = 6  # answered before its body ended: the rest is read and dropped, then HEAD
-# Why a request stops waiting for its backend's first response byte (no_answer)
-TIMED_OUT: Final = 0   # response_timeout passed
-TAKEN_OUT: Final = 1   # its backend was taken out as not answering (health checks, a silence)
-DRAIN_OVER: Final = 2  # its backend left the table and drain_timeout passed: the proxy cuts it
-QUEUE_OVER: Final = 3  # never sent: no backend connection came within queue_timeout
-_IDEMPOTENT: Final = (b"GET ", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"TRAC")
 _perf_counter: Final = perf_counter  # a C static in the compiled module, not a globals lookup
 
 
@@ -96,12 +91,6 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
     def _take_head(self, data: bytes) -> None:
         """Read the next request from `data` (server.ClientConn: the request side)."""
         raise NotImplementedError
-
-    def _fallback(self, now: float) -> BackendPool | None:
-        """Every backend of the chosen revision is ejected: another revision's,
-        else the ejected backend that comes back soonest (better than a 503)."""
-        return (self.plane.fallback_pool(self.target, now, ())
-                or self.target.choose_excluding(now, ()))  # type: ignore[union-attr]
 
     def _use(self, pool: BackendPool | None, now: float) -> None:
         if pool is None:
@@ -246,11 +235,11 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         pool = self.pool
         if pool is None or self.state == CLOSED:
             return
-        safe = self._retry_safe(sent)
+        safe = retry_safe(sent, self.msg_done, self.body_kept, self.head)
         if up is not None and not up.reused:
             pool.failed()  # a fresh connection died at once: the backend is going away
         now = self.loop.time()
-        nxt = self._another(pool, now) if safe else None
+        nxt = next_pool(self.plane, self.target, self.tried, pool, now) if safe else None
         if nxt is not None:
             return self._move(pool, nxt, now)
         self._reply_error(502, "backend closed the connection before responding"
@@ -270,11 +259,11 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         if pool is None or self.state == CLOSED:
             return
         up = self.up
-        safe = self._retry_safe(up is not None)
+        safe = retry_safe(up is not None, self.msg_done, self.body_kept, self.head)
         if cause == TIMED_OUT and self.waiting_for is None:  # only a sent request proves silence
             pool.timed_out()  # ejected, its idle connections closed: they lead to the silence
         now = self.loop.time()
-        nxt = self._another(pool, now) if safe else None
+        nxt = next_pool(self.plane, self.target, self.tried, pool, now) if safe else None
         if nxt is None and cause == TAKEN_OUT:
             return
         if self.waiting_for is not None:
@@ -290,23 +279,6 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
             return self._reply_error(503, "no backend connection free in time")
         self._reply_error(504, "backend did not respond in time" if cause == TIMED_OUT else
                           "backend did not respond before its drain timeout")
-
-    def _retry_safe(self, sent: bool) -> bool:
-        """May a request that got no response byte go elsewhere: it never reached this backend,
-        or it is idempotent, complete and its body kept whole (up to retry_body_limit)."""
-        return not sent or (self.msg_done and self.body_kept and self.head[:4] in _IDEMPOTENT)
-
-    def _another(self, pool: BackendPool, now: float) -> BackendPool | None:
-        """Where a retry of this request goes, by the table in force (not the one it was
-        routed by: a backend that left it since may be stopped): its revision's next
-        backend not tried yet, else another revision's; None when the attempts are spent
-        or nothing is left."""
-        if len(self.tried) + 1 >= self.settings.max_attempts:
-            return None
-        tried = self.tried + (pool,)
-        target = self.plane.routes.targets.get(self.target.name) if self.target else None  # type: ignore[union-attr]
-        nxt = target.choose_excluding(now, tried) if target is not None else None
-        return nxt if nxt is not None else self.plane.fallback_pool(target, now, tried)
 
     def _move(self, pool: BackendPool, nxt: BackendPool, now: float) -> None:
         """Retry on `nxt`: counted as a retry of `pool`, and as saved if `nxt` answers."""
@@ -343,7 +315,9 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
             target, _ = self.plane.routes.pick(self.head)
         self.target = target  # type: ignore[assignment]
         pool = target.choose(now) if target else None  # type: ignore[union-attr]
-        self._use(pool if pool is not None or target is None else self._fallback(now), now)
+        if pool is None and target is not None:
+            pool = fallback(self.plane, target, now)
+        self._use(pool, now)
 
     # -- errors -------------------------------------------------------------
     def _reply_error(self, status: int, why: str) -> None:

@@ -25,6 +25,7 @@ from zerodown.proxy.plane import Plane
 from zerodown.proxy.headscan import HeadScan, usual_line
 from zerodown.proxy.hygiene import ASKS_H2C, origin_form, without_h2c
 from zerodown.proxy.prefix import stripped
+from zerodown.proxy.retries import fallback
 from zerodown.proxy.routing import strip_client_forwarded
 from zerodown.proxy.upstream import RevisionTarget
 
@@ -302,7 +303,7 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
         self.sent_at = now
         pool = target.choose(now)
         if pool is None:
-            pool = self._fallback(now)
+            pool = fallback(plane, target, now)
             if pool is None:
                 return self._reply_error(503, "no backend available")
         self.pool = pool
