@@ -55,6 +55,40 @@ def test_an_unknown_host_key_is_refused_naming_the_host(healthy_fleet, tmp_path)
         c.close()
 
 
+def test_a_host_key_other_than_the_known_one_is_refused_naming_the_host(healthy_fleet,
+                                                                      tmp_path):
+    """known_hosts lists a key for zdf1's address, but zdf2's: a changed key (or a man in
+    the middle) is refused as strictly as an unknown one."""
+    other = tmp_path / "known_hosts"
+    zdf2_key = healthy_fleet.known_hosts.read_text().splitlines()[1].split(" ", 1)[1]
+    other.write_text(f"{healthy_fleet.hosts[0].address} {zdf2_key}\n")
+    c = pool(healthy_fleet, known_hosts=str(other))
+    try:
+        with pytest.raises(HostUnreachable, match=r"host zdf1: its host key is not the one "
+                                                  r"known for it in .*known_hosts"):
+            c.connect("zdf1")
+        with pytest.raises(HostUnreachable, match="host zdf1: its host key"):
+            c.run("zdf1", "true", timeout=5)   # nothing runs there, the next time either
+    finally:
+        c.close()
+
+
+def test_hosts_as_user_at_address_port_with_an_identity_file_and_no_ssh_config(
+        healthy_fleet):
+    """runtime.hosts without an ssh_config: [user@]address[:port], the key by identity_file."""
+    a, b = healthy_fleet.hosts[:2]
+    options = parse_options({"hosts": [f"root@{a.address}:22", b.address],
+                             "identity_file": str(healthy_fleet.key),
+                             "known_hosts": str(healthy_fleet.known_hosts),
+                             "connect_timeout": 2})
+    c = Connections(options)
+    try:
+        assert c.run(f"root@{a.address}:22", "hostname", timeout=5).stdout == f"{a.name}\n"
+        assert c.run(b.address, "hostname", timeout=5).stdout == f"{b.name}\n"
+    finally:
+        c.close()
+
+
 def test_a_hanging_command_times_out_as_unknown_and_the_next_one_reconnects(conns):
     started = time.monotonic()
     done = conns.run("zdf1", "sleep 30", timeout=0.5)
