@@ -73,6 +73,20 @@ def test_a_host_key_other_than_the_known_one_is_refused_naming_the_host(healthy_
         c.close()
 
 
+@pytest.mark.parametrize("key", ["known_hosts", "identity_file", "ssh_config"])
+def test_a_missing_file_of_this_machine_is_named_with_its_key(healthy_fleet, tmp_path, key):
+    """known_hosts' default (~/.ssh/known_hosts) is missing on many machines: asyncssh then
+    said "cannot connect: No such file or directory", naming no file and no key."""
+    missing = tmp_path / "missing"
+    c = pool(healthy_fleet, **{key: str(missing)})
+    try:
+        with pytest.raises(HostUnreachable, match=rf"host zdf1: cannot read runtime\.{key} "
+                                                  rf"{missing} \(No such file or directory\): "):
+            c.connect("zdf1")
+    finally:
+        c.close()
+
+
 def test_hosts_as_user_at_address_port_with_an_identity_file_and_no_ssh_config(
         healthy_fleet):
     """runtime.hosts without an ssh_config: [user@]address[:port], the key by identity_file."""

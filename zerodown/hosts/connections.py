@@ -309,6 +309,7 @@ class Connections:
             raise HostUnreachable(f"host {name!r} is not in runtime.hosts "
                                   f"({', '.join(self.specs)})", name)
         opts = self.options
+        self._readable(name, spec)
         kwargs: dict[str, Any] = dict(
             known_hosts=self._path(opts.known_hosts), connect_timeout=opts.connect_timeout,
             keepalive_interval=opts.keepalive, keepalive_count_max=KEEPALIVE_COUNT)
@@ -339,6 +340,25 @@ class Connections:
         except (asyncssh.Error, OSError, ValueError) as e:
             raise HostUnreachable(f"host {name}: cannot connect: {_why(e)}",
                                   name) from None
+
+    def _readable(self, name: str, spec: HostSpec) -> None:
+        """This machine's files the connection reads, each named with its key when it cannot
+        be read (asyncssh says only "No such file or directory", naming neither)."""
+        fixes = {"known_hosts": f"create it with the hosts' keys (ssh-keyscan {spec.host} "
+                                f">> it, after checking them)",
+                 "identity_file": "name the private key the hosts' authorized_keys accept",
+                 "ssh_config": "name an OpenSSH client config file"}
+        for key, fix in fixes.items():
+            value = getattr(self.options, key)
+            if value is None:
+                continue
+            path = self._path(value)
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as e:
+                raise HostUnreachable(f"host {name}: cannot read runtime.{key} {path} "
+                                      f"({e.strerror or e}): {fix}", name) from None
 
     def _unknown(self, host: str, conn, why: str) -> Done:
         """The command (or request) may still run: its outcome is unknown, its connection
