@@ -251,3 +251,40 @@ def test_logs_proxy_reads_nginxs_own_log_on_the_router_host(healthy_fleet, tmp_p
         s.run("down")
     finally:
         s.cleanup()
+
+
+def test_hosts_written_user_at_address_port_with_an_identity_file_up_to_down(healthy_fleet,
+                                                                             tmp_path):
+    """The issue's own form of runtime.hosts (`deploy@10.0.0.13:2222`), with identity_file and
+    no ssh_config: every command that names a host (hosts, plan, status, logs) uses the
+    name as written, and `{host}` is the address reached."""
+    fleet = healthy_fleet
+    names = [f"root@{fleet.hosts[0].address}:22", fleet.hosts[1].address,
+             f"root@{fleet.hosts[2].address}"]
+    s = Service(tmp_path)
+    config = fleet.service_config(s.port, "{kind: rolling, batch_by: host}", per_host=1)
+    config = (config.replace(f"hosts: [{', '.join(h.name for h in fleet.hosts)}]",
+                             f"hosts: [{', '.join(names)}]")
+              .replace(f"ssh_config: {fleet.ssh_config}", f"identity_file: {fleet.key}"))
+    s.file.write_text(config)
+    try:
+        hosts = s.run("hosts").stdout
+        for name, host in zip(names, fleet.hosts):
+            assert re.search(rf"^{re.escape(name)}\s+{re.escape(host.address)}\S*\s+yes",
+                             hosts, re.M), hosts
+        s.run("up")
+        plan = s.run("plan", "v2").stdout
+        for i, name in enumerate(names):
+            assert f"start shop-r2-s{i + 3} (on {name})" in plan, plan   # slot i+3: host i
+        s.run("deploy", "v2")
+        status = s.status()
+        assert {(i["host"], i["version"], i["address"].split(":")[0])
+                for i in status["instances"]} == {
+            (name, "v2", h.address) for name, h in zip(names, fleet.hosts)}
+        logs = s.run("logs", "--host", names[0], "-n", "5").stdout
+        assert logs and all(line.startswith(f"{names[0]} shop-r2-s3 | ")
+                            for line in logs.splitlines()), logs
+        s.run("down")
+        assert [apps_on(h) for h in fleet.hosts] == [0, 0, 0]
+    finally:
+        s.cleanup()
