@@ -13,7 +13,7 @@ from zerodown.engine.store import (MIGRATIONS, Change, DeploymentConflict, NotFo
                                    Store, StoreError)
 from zerodown.engine.transaction import Tx
 from zerodown.model import Instance, InstanceRef, RoutingTable, Slot
-from zerodown.plan import Pause, Route, Share, Start, Target, route_table
+from zerodown.plan import Pause, Route, Share, Start, Target, WaitHealthy, route_table
 from zerodown.strategies import plan_for
 
 
@@ -246,8 +246,10 @@ def test_step_writes_are_proportional_to_the_instances_changed_not_to_all(store)
     store.begin_step(d.id, 0, [Change(ref(1, 9000), "starting"), Change(ref(1, 9001), "starting")])
     store.finish_step(d.id, 0, "started", [Change(ref(1, 9000), "starting"),
                                            Change(ref(1, 9001), "starting")])
-    # 2 instances twice, the step row twice, the cursor, 2 events
-    assert store.db.total_changes - before == 9
+    # 2 instances twice, the step row twice, the cursor, 2 events; and the next step (a
+    # health wait) begun with the finish: its row and its event
+    assert isinstance(d.steps[1], WaitHealthy)
+    assert store.db.total_changes - before == 11
 
 
 def test_finishing_a_deployment_makes_its_revision_stable_and_keeps_the_previous_one(store):

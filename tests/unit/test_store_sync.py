@@ -171,3 +171,50 @@ def test_a_sync_beside_that_fails_says_so_after_the_act(tmp_path, monkeypatch):
         with store.synced_beside():
             acted.append(True)
     assert acted and store.unsynced == 1
+
+
+class TxStore(Store):
+    """Each commit's events, by kind and step index: [[("step.finished", 0), ...], ...]."""
+
+    def __init__(self, path):
+        self.txs: list[list[tuple[str, int | None]]] = []
+        super().__init__(path)
+
+    @contextmanager
+    def _tx(self, durable: bool = True):
+        with super()._tx(durable) as tx:
+            yield tx
+        self.txs.append([(e.kind, e.data.get("index")) for e in tx.events])
+
+
+@pytest.mark.parametrize("strategy", [STRATEGIES["rolling"], STRATEGIES["in-place"]])
+def test_a_wait_or_drain_starts_in_the_commit_of_the_step_before_it(tmp_path, strategy):
+    from zerodown.plan import Drain, WaitHealthy
+    store = TxStore(str(tmp_path / "zerodown.db"))
+    engine = Engine(store, FakeRuntime(), FakeRouter(), FakeClock(),
+                    shop_config(strategy=strategy))
+    engine.run(engine.deploy("v1"))
+    store.txs.clear()
+    id = engine.deploy("v2")
+    assert engine.run(id) is Phase.SUCCEEDED
+    steps = store.deployment(id).steps
+    waits = [i for i, s in enumerate(steps) if isinstance(s, (WaitHealthy, Drain))]
+    assert waits and any(isinstance(steps[i], Drain) for i in waits)
+    for i in waits:
+        tx = next(t for t in store.txs if ("step.started", i) in t)
+        assert ("step.finished", i - 1) in tx, f"step {i + 1} ({steps[i]}) began alone: {tx}"
+    assert all(r.attempts == 1 for r in store.steps(id))
+
+
+def test_a_wait_begun_with_the_step_before_starts_again_in_another_process(tmp_path):
+    path = str(tmp_path / "zerodown.db")
+    engine = Engine(Store(path), FakeRuntime(), FakeRouter(), FakeClock(),
+                    shop_config(strategy=STRATEGIES["rolling"]))
+    id = engine.deploy("v1")
+    store = engine.store
+    store.set_phase(id, Phase.RUNNING, "started")
+    store.begin_step(id, 0)
+    store.finish_step(id, 0, "started")   # step 2, the wait, begun with it
+    assert store.step_record(id, 1).in_progress
+    assert Store(path).begin_waiting(id, 1).attempts == 2, "a restart's run begins it again"
+    assert store.begin_waiting(id, 1).attempts == 2, "begun in this store: as it is"

@@ -19,7 +19,7 @@ def drain(engine, d: Deployment, i: int, step: Drain) -> None:
     nothing for a whole drain_timeout hangs: its other backends' drains wait only for
     answers under way, not for requests it will never answer (a rollback from a version
     that hangs took drain_timeout x instances, issue 11)."""
-    engine.store.begin_step(d.id, i, durable=False)  # records no act relies on: steps.py
+    engine.store.begin_waiting(d.id, i)  # records no act relies on: steps.py
     limit = engine._config(d.to_revision).drain_timeout
     deadline = engine.clock.now() + limit
     revision = {r.name(engine.service): r.revision for r in step.instances}

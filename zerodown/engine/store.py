@@ -82,6 +82,7 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
         self._synchronous = synchronous
         self._lazy_commits = 0  # lazy commits ever made by this connection
         self._synced_to = 0  # how many of them are known to be on disk
+        self._begun_with: tuple[int, int] | None = None  # (deployment, step) finish_step began
         self.now: Callable[[], float] = time.time
         self.listeners: list[Callable[[Event], None]] = []
         self._mutex = threading.RLock()

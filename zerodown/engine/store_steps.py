@@ -13,11 +13,17 @@ from zerodown.engine.lifecycle import Phase
 from zerodown.engine.records import Change, Deployment, PlanMoved, StepRecord
 from zerodown.engine.transaction import Tx
 from zerodown.model import InstanceRef
-from zerodown.plan import Step, step_to_data
+from zerodown.plan import Drain, Step, WaitHealthy, step_to_data
+
+# Steps whose start is only their record (no intent, no act follows it before the next
+# synced commit): written with the finish of the step before them (finish_step).
+WAITS_ONLY = (WaitHealthy, Drain)
 
 
 class StepQueries:
     """Store's step queries (Store inherits them; they use its _tx and db)."""
+
+    _begun_with: tuple[int, int] | None  # (Store.__init__)
 
     def step_record(self, id: int, index: int) -> StepRecord | None:
         row = self._one("SELECT * FROM steps WHERE deployment = ? AND idx = ?", (id, index))
@@ -62,6 +68,9 @@ class StepQueries:
         `routed`: the step applied the staged routing table, which routes exactly
         these instances; others that were routed are now draining. `durable=False`: a
         record of what was done, synced with the next act's commit (module docstring).
+        The next step's start goes in the same transaction when that step only waits
+        (WAITS_ONLY: its start writes nothing else, and it acts on nothing): one commit
+        where there were two; its executor's begin_waiting finds it begun.
         """
         with self._tx(durable) as tx:
             d = self._at(id, index)
@@ -74,6 +83,21 @@ class StepQueries:
                        "WHERE id = ?", (tx.now, id))
             tx.event(d.service, "step.finished", f"step {index + 1}/{len(d.steps)}: {outcome}",
                      id, index=index)
+            ahead = index + 1 < len(d.steps) and isinstance(d.steps[index + 1], WAITS_ONLY)
+            if ahead:
+                self._begin(tx, id, index + 1)
+        self._begun_with = (id, index + 1) if ahead else None
+
+    def begin_waiting(self, id: int, index: int) -> StepRecord:
+        """The start of a step that only waits (WAITS_ONLY), committed without a sync: the
+        one finish_step wrote with the step before it, else one written now. A step begun
+        by another process, or by this one before a pause, starts again (attempts + 1)."""
+        if self._begun_with == (id, index):
+            self._begun_with = None
+            record = self.step_record(id, index)
+            if record is not None and record.in_progress:
+                return record
+        return self.begin_step(id, index, durable=False)
 
     def fail_step(self, id: int, index: int | None, error: str, to: Phase,
                   changes: Sequence[Change] = ()) -> None:
