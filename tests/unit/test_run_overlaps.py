@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 from tests.support.unit_config import shop_config
+from zerodown.engine.lifecycle import Phase
 from zerodown.engine.runner import Engine
 from zerodown.engine.store import Store
 from zerodown.fakes import FakeClock, FakeRouter, FakeRuntime
@@ -17,8 +19,8 @@ from zerodown.fakes import FakeClock, FakeRouter, FakeRuntime
 BOUND = 3.0  # seconds one side waits for the other before it gives up
 
 
-def awaited(condition) -> bool:
-    deadline = time.monotonic() + BOUND
+def awaited(condition, bound: float = BOUND) -> bool:
+    deadline = time.monotonic() + bound
     while not condition():
         if time.monotonic() > deadline:
             return False
@@ -128,3 +130,47 @@ def test_a_failure_in_the_proofs_end_beside_the_exits_is_raised_by_run(tmp_path)
     except Crash:
         return
     raise AssertionError("the proof's failure in its thread was lost")
+
+
+class AdoptWaitsForRunning(FakeRuntime):
+    """The hosts' adopt answers once the deployment runs (or after BOUND); whether it did."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.path: str | None = None
+        self.bound = BOUND
+        self.running_before_answer: list[bool] = []
+
+    def adopt(self, service):
+        if self.path is not None:
+            other = Store(self.path)   # another connection: it sees what was committed
+            self.running_before_answer.append(awaited(
+                lambda: other.deployments(service, limit=1)[0].phase is Phase.RUNNING,
+                self.bound))
+            other.close()
+        return super().adopt(service)
+
+
+def test_a_pending_deployment_starts_running_while_the_hosts_answer_the_adopt(tmp_path):
+    runtime = AdoptWaitsForRunning()
+    engine = engine_of(tmp_path, runtime, FakeRouter())
+    engine.run(engine.deploy("v1"))
+    id = engine.deploy("v2")
+    runtime.path = engine.store.path
+    assert engine.run(id) is Phase.SUCCEEDED
+    assert runtime.running_before_answer == [True]
+    phases = [e.data["to"] for e in engine.store.events(deployment=id, kind="phase")]
+    assert phases == ["running", "succeeded"]
+
+
+def test_with_a_table_to_settle_it_starts_running_only_after_the_reconcile(tmp_path):
+    runtime = AdoptWaitsForRunning()
+    engine = engine_of(tmp_path, runtime, FakeRouter())
+    engine.run(engine.deploy("v1"))
+    id = engine.deploy("v2")
+    store = engine.store   # a crash left a staged table the router may or may not serve
+    store.stage_table(id, 0, lambda version: replace(store.routing("shop").table,
+                                                     version=version))
+    runtime.path, runtime.bound = store.path, 0.5   # (waits it out: not running meanwhile)
+    assert engine.run(id) is Phase.SUCCEEDED
+    assert runtime.running_before_answer == [False], "settled first, then started"

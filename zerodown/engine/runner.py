@@ -17,19 +17,17 @@ whoever calls run() next takes over.
 
 This file is the run loop (what runs next); what a failure, abort or promote
 turns the plan into is replanning.py, reconciling instances with the store
-reconciling.py, and each kind of step is executed by steps.py.
+reconciling.py, the lock service_lock.py, and each kind of step is executed by steps.py.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from functools import partial
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import yaml
 
@@ -43,6 +41,7 @@ from zerodown.engine.steps import (DRAIN_POLL, POLL, STEPS, AnalysisFailed, Inco
                                    RefusedStep)
 from zerodown.engine.store import Deployment, DeploymentConflict, PlanMoved, Store, StoreUnavailable
 from zerodown.engine.recovery import recover
+from zerodown.engine.service_lock import DeploymentBusy, held
 from zerodown.errors import StaleTableError, UsageError, ZerodownError
 from zerodown.model import InstanceRef, Revision, RoutingTable, Slot
 from zerodown.plan import Analyze, Plan, ServiceState
@@ -65,10 +64,6 @@ class SystemClock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(max(0.0, seconds))
-
-
-class DeploymentBusy(ZerodownError):
-    """Another zerodown process is running this service's deployment."""
 
 
 class _Interrupted(Exception):
@@ -228,15 +223,17 @@ class Engine:
         """
         if self.store.deployment(id).service != self.service:
             raise ZerodownError(f"deployment {id} is not of {self.service}")
-        # every host's instances asked for while the proof reads its baseline
-        with self._lock(), self._background(id), \
-                Beside(self.runtime.adopt, self.service, name=f"adopt, deployment {id}") as adopting:
-            with ProofRecorder(self, id) as proof:
+        # every host's instances asked for while the proof reads its baseline and a
+        # pending deployment starts (_start): the first thing once the lock is held
+        with self._lock(), Beside(self.runtime.adopt, self.service,
+                                  name=f"adopt, deployment {id}") as adopting:
+            with self._background(id), ProofRecorder(self, id) as proof:
                 return self._run(id, hold, stop_when_paused, proof, adopting.result)
 
     def _run(self, id: int, hold: bool, stop_when_paused: bool, proof: ProofRecorder,
              adopted: Callable[[], list]) -> Phase:
         self.hung = set()  # what a drain learnt of a revision holds for this deployment
+        self._start(id)
         reconciling.reconcile(self, adopted)  # whoever ran it before may have died mid-step
         while True:
             if self.store.replaced():
@@ -265,6 +262,18 @@ class Engine:
                 except (PlanMoved, PhaseError):
                     continue  # aborted from elsewhere meanwhile: the abort decides
 
+    def _start(self, id: int) -> None:
+        """A pending deployment starts running while the hosts answer the adopt, when the
+        router has no table to settle (the usual case: nothing staged); else the loop starts
+        it after the reconcile, once the router serves the confirmed table (_advance).
+        Not synced: the first step's act is preceded by a synced commit."""
+        try:
+            if (self.store.deployment(id).phase is Phase.PENDING
+                    and self.store.routing(self.service).staged is None):
+                self.store.set_phase(id, Phase.RUNNING, "started", durable=False)
+        except PhaseError:
+            pass  # aborted from elsewhere meanwhile: the loop sees it
+
     def _background(self, id: int):
         """A background analysis through the deployment, if its strategy asks for one."""
         d = self.store.deployment(id)
@@ -280,7 +289,7 @@ class Engine:
     def _advance(self, d: Deployment) -> None:
         if d.phase is Phase.PAUSED:
             self.clock.sleep(POLL)  # until resumed from another process
-        elif d.phase is Phase.PENDING:
+        elif d.phase is Phase.PENDING:  # (a table to settle: else _start started it)
             self._settle_routing()  # its plan was made from the store's view of the table
             # not synced by itself: the first step's act is preceded by a synced commit
             self.store.set_phase(d.id, Phase.RUNNING, "started", durable=False)
@@ -318,24 +327,8 @@ class Engine:
                        {"file": self.config.file, "source": self.config.source},
                        self.runtime, self.router)
 
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        # flock, not a row: the kernel drops it when the process dies, so a
-        # restarted controller takes over at once, with no lease to expire.
-        fd = os.open(self.store.lock_path(self.service), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise DeploymentBusy(f"another zerodown process (pid {holder}) is running {self.service}"
-                                 "'s deployment; it picks up pause/resume/promote/abort by itself")
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
-            yield
-        finally:
-            os.close(fd)
+    def _lock(self):
+        return held(self.store.lock_path(self.service), self.service)
 
     def _await_stops(self, slots: Sequence[Slot] | None = None) -> None:
         for ref, thread in list(self._stopping.items()):
