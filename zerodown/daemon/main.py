@@ -12,7 +12,6 @@ after a crash, so restarting it (an upgrade) loses nothing.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import threading
@@ -28,6 +27,7 @@ from zerodown.daemon.host_watch import HostWatch
 from zerodown.daemon.observer import Observer
 from zerodown.daemon.runs import Runner
 from zerodown.daemon.watchdog import Watchdog
+from zerodown.engine.service_lock import take
 from zerodown.errors import UsageError, ZerodownError
 from zerodown.routers.common import check_socket_path
 
@@ -54,16 +54,8 @@ def log(text: str) -> None:
 
 def take_lock(path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-        os.close(fd)
-        raise UsageError(f"a controller (pid {holder}) already runs for {path.parent}") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
-    return fd
+    return take(path, 0o600, lambda holder: UsageError(
+        f"a controller (pid {holder}) already runs for {path.parent}"))
 
 
 def serve(file: str, state_dir: str | None, api_listen: str | None = None,

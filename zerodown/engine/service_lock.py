@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from zerodown.errors import ZerodownError
 
@@ -25,17 +25,25 @@ class DeploymentBusy(ZerodownError):
 @contextmanager
 def held(path: str, service: str) -> Iterator[None]:
     """The lock file `path` of `service`, with this process's pid in it, while the body runs."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = take(path, 0o644, lambda holder: DeploymentBusy(
+        f"another zerodown process (pid {holder}) is running {service}'s deployment; it "
+        "picks up pause/resume/promote/abort by itself"))
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def take(path: str | os.PathLike, mode: int, refused: Callable[[str], Exception]) -> int:
+    """An flock on `path` (made with `mode`), this process's pid written in it: its fd,
+    which holds the lock until closed. Held by another process: refused(its pid) is raised."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, mode)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
         os.close(fd)
-        raise DeploymentBusy(f"another zerodown process (pid {holder}) is running {service}"
-                             "'s deployment; it picks up pause/resume/promote/abort by itself")
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)
+        raise refused(holder) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
