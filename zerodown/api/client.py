@@ -31,6 +31,25 @@ class Unanswered(Unreachable):
     controller or proxy), so starting another will not help, nor will asking again at once."""
 
 
+def busy(where: str, timeout: float, pid: int | None) -> str:
+    """What a command says of a controller that accepted its connection and did not answer:
+    it runs (a second one beside it would not get its lock), it is busy, where to look."""
+    who = f"the controller (pid {pid})" if pid else "the controller"
+    return (f"{who} is busy: no answer on {where} within {timeout:g}s; it goes on by itself "
+            "(`zerodown logs controller` says what it does): ask again later")
+
+
+def pid_beside(socket_path: str) -> int | None:
+    """The pid the controller wrote beside its socket (controller.pid), if it still runs."""
+    try:
+        with open(os.path.join(os.path.dirname(socket_path), "controller.pid")) as f:
+            pid = int(f.read().strip() or 0)
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid or None
+
+
 class ApiFailure(ZerodownError):
     """The controller answered with an error: its message, HTTP status and field."""
 
@@ -50,8 +69,9 @@ class Client:
     """
 
     def __init__(self, socket_path: str | None = None, url: str | None = None,
-                 token: str | None = None, timeout: float = TIMEOUT):
-        self.socket_path, self.url, self.token, self.timeout = socket_path, url, token, timeout
+                 token: str | None = None, timeout: float | None = None):
+        self.socket_path, self.url, self.token = socket_path, url, token
+        self.timeout = TIMEOUT if timeout is None else timeout
         self.remote = url is not None
         self._sock: socket.socket | None = None
         self._buffer = b""
@@ -80,7 +100,11 @@ class Client:
                     sock.close()
                     raise
             else:
-                sock = socket.create_connection(self.address, timeout=self.timeout)
+                try:
+                    sock = socket.create_connection(self.address, timeout=self.timeout)
+                except TimeoutError:  # no connection at all: not a busy controller
+                    raise Unreachable(f"no connection to the controller at {self.where} "
+                                      f"within {self.timeout:g}s") from None
             self._sock, self._buffer = sock, b""
         return self._sock
 
@@ -127,8 +151,8 @@ class Client:
                                       f"({e or 'no answer'})") from None
             except TimeoutError:
                 self.close()
-                raise Unanswered(f"{self.where} did not answer within {self.timeout:g}s") \
-                    from None
+                raise Unanswered(busy(self.where, self.timeout, self.socket_path
+                                      and pid_beside(self.socket_path))) from None
             except OSError as e:
                 self.close()
                 raise Unreachable(f"cannot reach the controller at {self.where}: {e}") from None

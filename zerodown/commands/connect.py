@@ -1,12 +1,13 @@
 """How a command reaches the controller: --server (TCP, a token), or this state dir's unix
-socket, starting the controller first when it does not answer (never started, or died)."""
+socket, starting the controller first when none runs (never started, or died: nothing holds
+controller.lock); a running one that does not answer is named busy (daemon/process.ensure)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 
-from zerodown.api.client import Client, Unreachable, remote, state_dir_of
+from zerodown.api.client import Client, remote, state_dir_of
 from zerodown.errors import UsageError
 
 
@@ -29,13 +30,8 @@ def client(args: argparse.Namespace, never_deployed: str | None = None) -> Clien
         return remote(args.server, args.token_file)
     if never_deployed is not None and not has_state(args):
         raise UsageError(never_deployed.format(state_dir=state_dir(args)))
-    c = local_client(args)
-    try:
-        c.request("GET", "/api/v1/openapi.json")
-    except Unreachable:
-        from zerodown.daemon.process import start
-        start(args.file, state_dir(args))
-    return c
+    from zerodown.daemon.process import ensure
+    return ensure(args.file, state_dir(args))
 
 
 def check_config(args: argparse.Namespace) -> None:

@@ -44,9 +44,8 @@ def _text(c: Client, args: argparse.Namespace) -> str:
     path = "/api/v1/status?fresh=1" + ("" if args.json else "&format=text")
     try:
         answer = c.text(path)
-    except Unanswered as e:  # it runs and is busy: a second controller would not answer either
-        raise Unanswered(f"the controller at {e}; `zerodown logs controller` says what it "
-                         "does") from None
+    except Unanswered:  # it runs and is busy (its message says so): never asked twice
+        raise
     except Unreachable:
         if args.server:
             raise

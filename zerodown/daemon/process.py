@@ -1,9 +1,11 @@
 """The CLI's side of the daemon's process: find it, start it, stop it.
 
-Any command that needs the controller starts it when its socket does not
-answer (it was never started, or it died): `zerodown controller --foreground`
+Any command that needs the controller starts it when none holds the state dir's
+controller.lock (it was never started, or it died): `zerodown controller --foreground`
 in a session of its own, its output in <state dir>/controller.log. So a
-SIGKILLed controller is back, resuming its deployment, at the next CLI call.
+SIGKILLed controller is back, resuming its deployment, at the next CLI call. One
+that holds the lock and does not answer is busy (or still starting): it is waited
+for or named, never doubled — the lock is the truth, not an answer's timing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from pathlib import Path
 
 import zerodown
-from zerodown.api.client import Client, Unreachable
+from zerodown.api.client import Client, Unanswered, Unreachable, busy
 from zerodown.errors import ZerodownError
 
 START_TIMEOUT = 15.0
@@ -52,11 +54,43 @@ def answers(client: Client) -> bool:
 
 
 def ensure(file: str, state_dir: str | os.PathLike, api_listen: str | None = None) -> Client:
-    """A client of this state dir's controller, started first if it does not answer."""
+    """A client of this state dir's controller: the one that answers; else the one holding
+    controller.lock, once it answers (starting, or a socket call refused); else one started
+    now. Unanswered (it is busy, its pid named) when the running one does not answer."""
     client = Client(socket_path=socket_path(state_dir))
-    if not answers(client):
+    try:
+        client.request("GET", "/api/v1/status")
+        return client
+    except Unanswered:
+        raise Unanswered(busy(client.where, client.timeout, pid(state_dir))) from None
+    except Unreachable:
+        pass
+    if pid(state_dir) is None or not _answers_while_held(client, state_dir):
         start(file, state_dir, api_listen)
     return client
+
+
+def _answers_while_held(client: Client, state_dir: str | os.PathLike) -> bool:
+    """True once the controller holding the lock answers; False if it lets go of the lock
+    (it stopped). A holder that neither answers nor lets go within START_TIMEOUT is named."""
+    holder, deadline = pid(state_dir), time.monotonic() + START_TIMEOUT
+    while holder is not None:
+        try:
+            client.request("GET", "/api/v1/status")
+            return True
+        except Unanswered:
+            raise Unanswered(busy(client.where, client.timeout, holder)) from None
+        except Unreachable:
+            pass
+        if time.monotonic() > deadline:
+            raise ZerodownError(f"the controller (pid {holder}) holds "
+                                f"{Path(state_dir) / 'controller.lock'} and does not answer on "
+                                f"{client.socket_path} within {START_TIMEOUT:g}s; see "
+                                f"{log_path(state_dir)} (`zerodown controller --stop` "
+                                "stops it)")
+        time.sleep(0.05)
+        holder = pid(state_dir)
+    return False
 
 
 def start(file: str, state_dir: str | os.PathLike, api_listen: str | None = None) -> int:
