@@ -30,7 +30,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     c = client(args)
     body = _body(args, version=args.version, strategy=args.strategy, set=settings(args)[0],
                  allow_downtime=args.allow_downtime)
-    return _start(c, args, "/api/v1/deployments", body)
+    answer = _create(c, args, "/api/v1/deployments", body)
+    if args.detach and answer.get("restart"):  # followed, it is the deployment's first event
+        print(answer["restart"], flush=True)
+    return _follow_new(c, args, answer["id"])
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -44,10 +47,6 @@ def cmd_rollback(args: argparse.Namespace) -> int:
               f"traffic back to {label_from_dict(d['from'])}", flush=True)
         return _follow_abort(c, answer["id"], args.no_color)
     return _follow_new(c, args, answer["id"])
-
-
-def _start(c: Client, args: argparse.Namespace, path: str, body: dict) -> int:
-    return _follow_new(c, args, _create(c, args, path, body)["id"])
 
 
 def _create(c: Client, args: argparse.Namespace, path: str, body: dict) -> dict:

@@ -83,7 +83,9 @@ class Actions:
             id = engine.deploy(version, overrides=extra, allow_downtime=downtime)
         record(engine.store, base.service, id, "deploy", asker, f"deploy {version}")
         self.wake()
-        return {"id": id, "phase": engine.store.deployment(id).phase.value}
+        restart = engine.store.events(deployment=id, kind="deployment.restart", limit=1)
+        return {"id": id, "phase": engine.store.deployment(id).phase.value,
+                "restart": restart[0].message if restart else None}
 
     def rollback(self, body: dict, who: str, origin: str) -> dict:
         fields(body, ("to", "allow_downtime", "reason"))

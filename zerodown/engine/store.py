@@ -58,6 +58,7 @@ from zerodown.engine.store_instances import InstanceQueries
 from zerodown.engine.store_proofs import ProofQueries
 from zerodown.engine.store_routing import RoutingQueries
 from zerodown.engine.store_steps import StepQueries
+from zerodown.redeploy import restart_note
 from zerodown.engine.transaction import Tx
 from zerodown.engine.wal_sync import WalSyncFailed, wal_synced_beside
 from zerodown.plan import Pause, Plan, ServiceState, Step, step_from_data, step_to_data
@@ -259,6 +260,13 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
             tx.event(service, "deployment.created", f"deployment {cur.lastrowid}: "
                      + plan.describe().splitlines()[0], cur.lastrowid, kind=kind,
                      revision=revision, version=version, steps=len(plan.steps))
+            if kind == "deploy" and state.stable is not None:  # before any step: in this tx
+                serving = self.revision(service, state.stable)
+                note = restart_note(state, serving.version, serving.config, revision, version,
+                                    config)
+                if note:
+                    tx.event(service, "deployment.restart", note, cur.lastrowid,
+                             serving=state.stable, revision=revision)
             return self.deployment(cur.lastrowid)
 
     def deployment(self, id: int) -> Deployment:
