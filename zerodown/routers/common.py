@@ -36,6 +36,15 @@ def log_tail(path: str | os.PathLike, lines: int = TAIL_LINES, host: Host = LOCA
     return f"last lines of {path}:\n" + "\n".join(f"  | {l}" for l in host.tail(path, lines))
 
 
+def left_serving(running: bool, who: str, listen: str) -> str:
+    """What a refused configuration or a failed start leaves, said as it is: the running
+    load balancer on its previous configuration, or (a first start, or after a crash)
+    nothing at all — never "the previous one stays" when there is none."""
+    if running:
+        return f"the running {who} keeps its previous configuration on {listen}"
+    return f"{who} was not started: nothing serves on {listen}"
+
+
 def start_failure(text: str, said: str) -> RouterError:
     """The error of a load balancer that would not start: ListenTaken (exit 2) when what it
     `said` is the system's "address in use" (each of them prints the strerror), else a

@@ -334,7 +334,8 @@ class EmbeddedRouter:
     def _wait_ready(self, pid: int, started: int | None, deadline: float) -> None:
         await_process(self.answers, pid, started, deadline, "the proxy",
                       f"did not answer on {self.admin}", self.log_path,
-                      f"before it was ready (admin {self.admin}, listen {self.listen})",
+                      f"before it was ready (admin {self.admin}): nothing serves on "
+                      f"{self.listen}",
                       self.host)
 
     def _wait_took_over(self, pid: int, offset: int, deadline: float) -> None:

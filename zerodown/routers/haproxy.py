@@ -195,7 +195,7 @@ class HAProxyRouter(HAProxyObserver):
             target = _resolved(state.table)
             layout = state.layout or render.plan_layout(target, None, self.lanes, self.reserve)
             self._write_files(target, layout, state)
-            self._check_config()
+            self._check_config(running=False)
             argv = [self.binary, "-W", "-S", self.master.path, "-f", str(self.config_path)]
             try:
                 env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"} \
@@ -209,7 +209,8 @@ class HAProxyRouter(HAProxyObserver):
                                   f"or set router.binary") from None
             self._record(proc.pid)
             found = (proc.pid, self.host.start_time(proc.pid))
-            self._wait(lambda: self.answers() and self.master.answers(), found, "did not start")
+            self._wait(lambda: self.answers() and self.master.answers(), found, "did not start",
+                       f"before it served: nothing serves on {self.listen}")
             state.layout, state.running_shape = layout, layout.shape
             self._save(state)
             return proc.pid

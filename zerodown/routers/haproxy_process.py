@@ -18,7 +18,7 @@ from zerodown.hosts.local import LOCAL
 from zerodown.protocols import Host
 from zerodown.routers import haproxy_runtime_api as runtime_api
 from zerodown.routers import haproxy_stats
-from zerodown.routers.common import await_process, log_tail, require
+from zerodown.routers.common import await_process, left_serving, log_tail, require
 from zerodown.routers.haproxy_cli import parse_proc
 from zerodown.routers.haproxy_state import State
 
@@ -35,7 +35,7 @@ class HAProxyProcess:
 
     def _reload(self, state: State) -> None:
         """A new worker on the new configuration; the old one finishes its requests."""
-        self._check_config()
+        self._check_config(running=True)
         before, _ = parse_proc(self.master.raw("show proc"))
         # The new worker counts from zero: what the old ones counted goes to `retired`,
         # read until they exit (only the last response on each closing connection escapes).
@@ -87,15 +87,18 @@ class HAProxyProcess:
         except RouterError:
             return ""  # e.g. the old worker exited meanwhile
 
-    def _check_config(self) -> None:
+    def _check_config(self, running: bool) -> None:
+        """`haproxy -c` on the files written; `running`: whether an HAProxy serves (a
+        reload's), which a rejection leaves as it was, or none does (a start's)."""
         code, output = self.host.run([self.binary, "-c", "-q", "-f", str(self.config_path)], 30)
         if code is None:
             raise RouterError(f"cannot run HAProxy ({self.binary}) on {self.host.name}: "
                               f"{output}; install it (apt-get install haproxy) or set "
                               f"router.binary")
         if code != 0:
-            raise RouterError(f"HAProxy rejects the generated {self.config_path}:\n"
-                              f"{output.strip()}")
+            raise RouterError(f"HAProxy rejects the generated {self.config_path}; "
+                              f"{left_serving(running, 'HAProxy', self.listen)} (what it "
+                              f"said names what to fix):\n{output.strip()}")
 
     def _record(self, pid: int) -> None:
         self.host.write_text(str(self.pid_file), json.dumps({
@@ -114,9 +117,9 @@ class HAProxyProcess:
             return rec["pid"], rec["start_time"]
         return find_master(str(self.config_path), self.host)
 
-    def _wait(self, done, found: tuple[int, int | None], late: str) -> None:
+    def _wait(self, done, found: tuple[int, int | None], late: str, died: str = "") -> None:
         await_process(done, *found, time.monotonic() + READY_TIMEOUT, "HAProxy", late,
-                      self.log_path, host=self.host)
+                      self.log_path, died, host=self.host)
 
     def _tail(self) -> str:
         return log_tail(self.log_path, host=self.host)

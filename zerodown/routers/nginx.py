@@ -39,7 +39,8 @@ from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.protocols import Host
 from zerodown.table_version import check_newer
 from zerodown.tls_config import TlsSettings
-from zerodown.routers.common import locked, log_tail, require, send_files, start_failure
+from zerodown.routers.common import (left_serving, locked, log_tail, require, send_files,
+                                      start_failure)
 from zerodown.routers import nginx_process as procs
 from zerodown.routers.nginx_options import NginxOptions, parse_options
 from zerodown.routers.nginx_render import read_meta, render_http, render_main, routing_text
@@ -127,7 +128,7 @@ class NginxRouter(NginxShadow):
         if routing_text(text) == routing_text(old_text):
             self.host.write_text(str(self.conf_path), text)  # a new version, the same routing
             return True
-        self._write_tested(text, old_text)
+        self._write_tested(text, old_text, running=True)
         removed = set(current.backends()) - set(table.backends())
         self._reload(master, removed, old_text)
         self._remember(table)
@@ -183,7 +184,7 @@ class NginxRouter(NginxShadow):
                                   f"http block (that file is ready: until a version is deployed "
                                   f"it answers 503 on {self.listen})")
             text = self._render(self.table())
-            self._write_tested(text, self._read_conf())
+            self._write_tested(text, self._read_conf(), running=False)
             return self._start().pid
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
@@ -253,13 +254,15 @@ class NginxRouter(NginxShadow):
         meta = read_meta(text) if text else None
         return meta.table if meta else EMPTY_TABLE
 
-    def _write_tested(self, text: str, old_text: str) -> None:
-        """Write `text` and have nginx check it; on failure the previous file comes back."""
+    def _write_tested(self, text: str, old_text: str, running: bool) -> None:
+        """Write `text` and have nginx check it; on failure the previous file comes back
+        (in force only if a master is `running`: the error says which)."""
         self.host.makedirs(str(self.state_dir / "temp"))
         send_files(self.host, self.files)
         self.host.write_text(str(self.conf_path), text)
         try:
-            self._nginx("-t", "-q", timeout=TEST_TIMEOUT)
+            self._nginx("-t", "-q", timeout=TEST_TIMEOUT, failed="nginx refused the "
+                        f"configuration; {left_serving(running, 'nginx', self.listen)}")
         except RouterError:
             self._restore(old_text)
             raise
@@ -270,7 +273,8 @@ class NginxRouter(NginxShadow):
         else:
             self.host.remove(str(self.conf_path))
 
-    def _nginx(self, *args: str, timeout: float) -> None:
+    def _nginx(self, *args: str, timeout: float, failed: str) -> None:
+        """Run nginx; `failed`: what a non-zero exit means and leaves (its output follows)."""
         argv = [self.options.nginx, *args, *self._where()]
         code, said = self.host.run(argv, timeout)  # its output in a file: nginx daemonizes
         said = said.strip()
@@ -278,8 +282,8 @@ class NginxRouter(NginxShadow):
             raise RouterError(f"cannot run `{' '.join(argv)}` on {self.host.name}: {said}; "
                               f"install nginx or set router.nginx to its path")
         if code != 0:
-            raise start_failure(f"nginx refused the configuration ({' '.join(argv)} exited "
-                                f"{code}); the previous one stays in force:\n{said}", said)
+            raise start_failure(f"{failed} (`{' '.join(argv)}` exited {code}; what it said "
+                                f"names what to fix):\n{said}", said)
 
     def _where(self) -> list[str]:
         """-p/-c/-e for nginx: ours in managed mode, the running master's in attach mode."""
@@ -294,7 +298,8 @@ class NginxRouter(NginxShadow):
 
     def _start(self) -> procs.Proc:
         self.host.remove(str(self.pid_file))
-        self._nginx(timeout=READY_TIMEOUT)  # daemon on: returns once the master forked
+        self._nginx(timeout=READY_TIMEOUT,  # daemon on: returns once the master forked
+                    failed=left_serving(False, "nginx", self.listen))
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             master = self._master()
