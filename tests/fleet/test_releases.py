@@ -142,3 +142,63 @@ def test_a_host_not_ready_refuses_before_a_release_is_put_in_place_anywhere(
     for host in healthy_fleet.hosts:
         releases = host.srv / "zerodown/releases/shop"
         assert not (releases / "v2").exists() and (releases / "v1").exists()
+
+
+@pytest.fixture
+def release_stack(healthy_fleet, tmp_path):
+    """A Stack (engine, embedded proxy) over the fleet, one instance a host, app.release
+    releases/{version} and keep_releases: 2; v3's app exits at once (a bad version)."""
+    from tests.e2e.stack import Stack
+    text = healthy_fleet.service_config(free_port(), "{kind: rolling}", per_host=1)
+    text = text.replace(f'"{APP}"', '"app.py"').replace(
+        "  env: {", "  release: releases/{version}\n  env: {").replace(
+        "  keepalive: 1s\n", "  keepalive: 1s\n  keep_releases: 2\n")
+    for version in ("v1", "v2", "v3", "v4", "v5"):
+        folder = tmp_path / "releases" / version
+        folder.mkdir(parents=True)
+        shutil.copy(APP, folder / "app.py")
+    (tmp_path / "releases/v3/app.py").write_text("import sys\nsys.exit(3)\n")
+    for host in healthy_fleet.hosts:
+        shutil.rmtree(host.srv / "zerodown/releases", ignore_errors=True)
+    path = tmp_path / "zerodown.yaml"
+    path.write_text(text)
+    stack = Stack(path, tmp_path / "state")
+    yield stack
+    stack.close()
+    stack.runtime.close()
+
+
+def test_a_deployment_never_prunes_the_release_a_rollback_would_go_to(release_stack,
+                                                                      healthy_fleet):
+    """keep_releases: 2 through the engine: v1, v2 deployed (v1's instances all gone), v3
+    fails and is rolled back: v2 stable, v1 the previous revision — where `zerodown rollback`
+    goes. v3's deployment and the checks of v4 and v5 each prune, yet v1's folder stays on
+    every host (the engine names the stable and previous versions), and the rollback runs
+    in it."""
+    from zerodown.engine.lifecycle import Phase
+    stack = release_stack
+    releases = lambda host: sorted(p.name for p in (host.srv / BASE.removeprefix("/srv/"))  # noqa: E731
+                                   .iterdir())
+    inode = lambda host: (host.srv / BASE.removeprefix("/srv/") / "v1").stat().st_ino  # noqa: E731
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    first = {h.name: inode(h) for h in healthy_fleet.hosts}
+    assert stack.deploy("v2") is Phase.SUCCEEDED
+    assert {i.version for i in stack.runtime.adopt("shop")} == {"v2"}
+    assert stack.deploy("v3") is not Phase.SUCCEEDED   # v3 exits: rolled back to v2
+    assert [stack.store.revision("shop", n).version for n in stack.store.stable("shop")] == \
+        ["v2", "v1"]
+    for host in healthy_fleet.hosts:   # the newest two are v3 and v2; v1 stays as well
+        assert releases(host) == ["v1", "v2", "v3"], host.name
+    for version in ("v4", "v5"):   # as `zerodown plan` checks them: v3 goes, v1 stays
+        stack.runtime.check_release(stack.config.app, version,
+                                    keep=stack.engine.rollback_versions())
+    for host in healthy_fleet.hosts:
+        assert releases(host) == ["v1", "v2", "v4", "v5"], host.name
+    d = stack.engine.rollback()
+    assert stack.engine.run(d) is Phase.SUCCEEDED
+    running = stack.runtime.adopt("shop")
+    assert {i.version for i in running} == {"v1"} and len(running) == 3
+    # the folder kept, not sent again: the instances run in the one v1's deployment made
+    assert {h.name: inode(h) for h in healthy_fleet.hosts} == first
+    for host, instance in zip(healthy_fleet.hosts, sorted(running, key=lambda i: i.slot.index)):
+        assert host.run(f"readlink /proc/{instance.pid}/cwd").stdout.strip() == f"{BASE}/v1"
