@@ -88,3 +88,26 @@ def test_zerodown_hosts_checks_every_host_and_names_the_one_cut_off(healthy_flee
     report = {h["host"]: h for h in json.loads(done.stdout)["hosts"]}
     assert not report["zdf1"]["ready"] and "no SSH connection" in report["zdf1"]["problem"]
     assert all(report[h.name]["ready"] for h in healthy_fleet.hosts[1:])
+
+
+def test_plan_and_a_first_up_refuse_a_host_cut_off_naming_it_before_anything_starts(
+        healthy_fleet, tmp_path):
+    """`zerodown plan` ran no pre-flight on a fleet: it showed a plan a host cut off could
+    not carry out, exit 0. It is refused as the deployment would be, naming the host; so is
+    a first `up`, before its load balancer starts."""
+    from tests.support.cli import Service, ours
+    s = Service(tmp_path)
+    s.file.write_text(healthy_fleet.service_config(s.port, "{kind: rolling}", per_host=1))
+    cut = healthy_fleet.hosts[1]
+    healthy_fleet.partition(cut)
+    try:
+        for command in (("plan", "v1"), ("up",)):
+            done = s.run(*command, code=None)
+            assert done.returncode != 0, (command, done.stdout)
+            assert "nothing was changed:\n  zdf2: host zdf2: no SSH connection" in done.stderr, \
+                done.stderr
+            assert "Traceback" not in done.stderr and "zdf1:" not in done.stderr, done.stderr
+        assert ours(s.state_dir) == {}, "no load balancer, no controller started"
+    finally:
+        healthy_fleet.heal(cut)
+        s.cleanup()

@@ -29,8 +29,23 @@ def runtime_for(config: ServiceConfig, state_dir: str | os.PathLike):
 
 def check_release(config: ServiceConfig, version: str) -> None:
     """What Runtime.check_release checks, without building a runtime (which makes its state
-    directory): for `zerodown plan`, which changes nothing."""
+    directory) or uploading a release: for `zerodown plan`, which changes nothing."""
     if config.runtime.kind == "local":
         release.check_release(config, version)
     elif config.runtime.kind == "ssh":  # the working directory is on the hosts
         release.check_release(replace(config, app=replace(config.app, cwd=None)), version)
+        _fleet_ready(config)
+
+
+def _fleet_ready(config: ServiceConfig) -> None:
+    """Every host's pre-flight (zerodown/hosts/preflight.py), as before a deployment: a
+    plan a host not ready could not carry out is refused naming it. Nothing is uploaded."""
+    from zerodown.hosts.connections import Connections  # asyncssh loads only for a fleet
+    from zerodown.hosts.preflight import preflight, refuse_unless_ready
+    from zerodown.runtimes.ssh_options import parse_options
+    options = parse_options(config.runtime.options, file=config.file, lines=config.lines)
+    connections = Connections(options, release.folder(config))
+    try:
+        refuse_unless_ready(preflight(connections, options.state_dir))
+    finally:
+        connections.close()
