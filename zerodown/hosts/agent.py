@@ -59,7 +59,7 @@ def _table(state_dir: str, method: str, *args):
 
 
 TABLE_METHODS = ("claim", "launch", "start", "drop", "entry", "alive", "live_entry",
-                 "await_listening", "stop", "adopt", "owns_port")
+                 "await_listening", "stop", "hasten", "adopt", "owns_port")
 OPS = {
     "processes": lambda: list(local.processes()),
     "start_time": local.start_time,

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Collection
 
 from zerodown.errors import RuntimeFailure
+from zerodown.hosts import priority
 from zerodown.hosts.listeners import listening_inodes, session_holds
 from zerodown.hosts.local import (forget, pidfd, readable, running, spawn, start_time,
                                   terminate)
@@ -231,13 +232,25 @@ class InstanceTable:
                 return e
         return None
 
-    def stop(self, name: str, pid: int | None, grace: float, what: str) -> dict:
-        """SIGTERM, SIGKILL after `grace`; then the record goes. Not ours: nothing."""
+    def stop(self, name: str, pid: int | None, grace: float, what: str,
+             yielding: bool = False) -> dict:
+        """SIGTERM, SIGKILL after `grace`; then the record goes. Not ours: nothing.
+        `yielding` (others start beside this exit): the lowest CPU priority first, given
+        back by hasten() or after half of `grace` (zerodown/hosts/priority.py); what it
+        was is kept in the record, for a hasten() from another session of the agent."""
         at = {"called": time.time()}
         entry = self.entry(name, pid)
         if entry is None:
             return {"at": at}
-        terminate(entry["pid"], entry["start_time"], grace, what)
+        yielded = entry.get("yielded")  # an earlier yielding stop's, cut off (its session)
+        if yielding and not yielded and running(entry["pid"], entry["start_time"]):
+            yielded = priority.lower(entry["pid"])
+            if yielded:
+                self._note(name, entry["pid"], yielded=yielded)
+        elif yielded and not yielding:
+            self._give_back(entry)
+            yielded = None
+        terminate(entry["pid"], entry["start_time"], grace, what, yielded)
         at["exited"] = time.time()
         forget(entry["pid"])
         with self.registry.locked() as entries:
@@ -245,6 +258,27 @@ class InstanceTable:
                 del entries[name]
                 self.registry.save(entries, sync=False)  # lost, it names an ended process
         return {"at": {**at, "answered": time.time()}}
+
+    def hasten(self, names: Collection[str]) -> None:
+        """Give back their own CPU priority to the instances `names` whose yielding stop
+        is still waiting for their exit (nothing more starts beside it)."""
+        entries = self.registry.load()
+        for name in names:
+            entry = entries.get(name)
+            if entry and entry.get("yielded") and entry.get("pid"):
+                self._give_back(entry)
+
+    def _give_back(self, entry: dict) -> None:
+        if running(entry["pid"], entry["start_time"]):  # still the process it lowered
+            priority.give_back(entry["pid"], entry["yielded"])
+
+    def _note(self, name: str, pid: int, **fields) -> None:
+        """Add `fields` to the record of `name` if it still names `pid` (unsynced: lost,
+        only a hasten() finds less to hasten; the stop gives its priority back anyway)."""
+        with self.registry.locked() as entries:
+            if entries.get(name, {}).get("pid") == pid:
+                entries[name].update(fields)
+                self.registry.save(entries, sync=False)
 
     def adopt(self, service: str) -> list[dict]:
         """The records of `service` whose process still runs; the others are forgotten,

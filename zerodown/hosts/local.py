@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from zerodown.errors import RuntimeFailure
-from zerodown.hosts import files, stamper
+from zerodown.hosts import files, priority, stamper
 
 KILL_WAIT = 10.0     # how long a SIGKILLed process may take to disappear
 POLL = 0.02          # how often a waiting loop looks again
@@ -167,11 +167,20 @@ def _reap(pid: int) -> None:
         proc.poll()
 
 
-def terminate(pid: int, started: int, grace: float, what: str) -> None:
-    """SIGTERM the process group, SIGKILL it after `grace` seconds; return once it is gone."""
+def terminate(pid: int, started: int, grace: float, what: str,
+              yielded: dict | None = None) -> None:
+    """SIGTERM the process group, SIGKILL it after `grace` seconds; return once it is gone.
+    `yielded`: its priority before priority.lower(), given back after half of `grace` at
+    the latest, so that it has half its grace at least at its own priority."""
     if not running(pid, started):
         return
     _signal_group(pid, signal.SIGTERM)
+    if yielded:
+        if wait_gone(pid, started, grace / 2):
+            return
+        if running(pid, started):
+            priority.give_back(pid, yielded)
+        grace -= grace / 2
     if wait_gone(pid, started, grace):
         return
     _signal_group(pid, signal.SIGKILL)
