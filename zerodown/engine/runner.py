@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import yaml
 
 from zerodown.config import ServiceConfig, apply_overrides, parse_config
-from zerodown.engine import lifecycle, reconciling, replanning
+from zerodown.engine import lifecycle, reconciling, replanning, yielding
 from zerodown.engine.beside import Beside
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError
 from zerodown.engine.monitor import BackgroundAnalysis, background_spec
@@ -43,7 +43,7 @@ from zerodown.engine.store import Deployment, DeploymentConflict, PlanMoved, Sto
 from zerodown.engine.recovery import recover
 from zerodown.engine.service_lock import DeploymentBusy, held
 from zerodown.errors import StaleTableError, UsageError, ZerodownError
-from zerodown.model import InstanceRef, Revision, RoutingTable, Slot
+from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot
 from zerodown.plan import Analyze, Plan, ServiceState
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.schema import Invalid, version_label
@@ -98,6 +98,8 @@ class Engine:
             store.listeners.append(on_event)
         self._configs: dict[int, ServiceConfig] = {}
         self._stopping: dict[InstanceRef, threading.Thread] = {}
+        self._yielding: dict[InstanceRef, Instance] = {}  # stops giving way (yielding.py)
+        self._hastening: list[threading.Thread] = []
         self._revisions: dict[int, Revision] = {}
 
     # --- starting deployments ---------------------------------------------------
@@ -331,6 +333,9 @@ class Engine:
         return held(self.store.lock_path(self.service), self.service)
 
     def _await_stops(self, slots: Sequence[Slot] | None = None) -> None:
+        awaited = [r for r in self._stopping if slots is None or r.slot in slots]
+        yielding.hasten(self, awaited)  # waited for now: no longer giving way
+        yielding.hastened(self)
         for ref, thread in list(self._stopping.items()):
             if slots is None or ref.slot in slots:
                 thread.join()

@@ -35,6 +35,7 @@ from zerodown.engine.monitor import BackgroundAnalysis, verdict_of
 from zerodown.engine.records import Change, Deployment
 from zerodown.engine.recovery import still_routed
 from zerodown.engine.store import Store
+from zerodown.engine.yielding import hasten, may_yield, starts_after
 from zerodown.errors import RouterError, ZerodownError
 from zerodown.hooks import HookContext, require, run_hooks
 from zerodown.service_url import hook_address
@@ -74,6 +75,8 @@ class Engine(Protocol):
     judge: Callable[..., object]
     monitor: BackgroundAnalysis | None
     _stopping: dict[InstanceRef, threading.Thread]
+    _yielding: dict[InstanceRef, Instance]
+    _hastening: list[threading.Thread]
 
     def _config(self, revision: int) -> ServiceConfig: ...
 
@@ -161,6 +164,8 @@ def wait_healthy(engine: Engine, d: Deployment, i: int, step: WaitHealthy) -> No
     engine.store.finish_step(d.id, i, f"healthy: {_names(step.instances, engine.service)}",
                              [Change(r, "healthy") for r in step.instances
                               if rows[r].state not in ("healthy", "routed")], durable=LAZY)
+    if not starts_after(d, i):  # nothing more starts: the exits need not give way
+        hasten(engine, beside=True)
 
 
 def route(engine: Engine, d: Deployment, i: int, step: Route) -> None:
@@ -193,11 +198,12 @@ def stop(engine: Engine, d: Deployment, i: int, step: Stop) -> None:
     guard_stops(engine, [rows[r].instance(engine.service) for r in live])
     engine.store.begin_step(d.id, i)
     grace = engine._config(d.to_revision).stop_grace
+    yielding = may_yield(engine, d, i)
     for ref in live:
         # No address after run()'s reconcile: the runtime does not have it running.
         inst = rows[ref].instance(engine.service)
         if inst is not None:
-            stop_instance(engine, ref, inst, grace)
+            stop_instance(engine, ref, inst, grace, yielding)
     engine.store.finish_step(d.id, i, f"stopped {_names(live, engine.service)}" if live else
                              "already stopped", [Change(r, "stopped") for r in live],
                              durable=LAZY)
@@ -225,25 +231,31 @@ def guard_stops(engine: Engine, instances: Sequence[Instance | None]) -> None:
                           f"{', '.join(i.address for i in routed)}")
 
 
-def stop_instance(engine: Engine, ref: InstanceRef, inst: Instance, grace: float) -> None:
+def stop_instance(engine: Engine, ref: InstanceRef, inst: Instance, grace: float,
+                  yielding: bool = False) -> None:
     """Stop one instance: at once, or in the background for a runtime whose stops
     take a while (a process finishing its drain), so that the next batch starts
-    meanwhile. The instance is out of the table and SIGTERMed either way; its
-    exit is awaited before its slot takes a new instance and before run()
-    returns, and a controller that dies meanwhile leaves an orphan that the
-    next run's reconcile stops."""
+    meanwhile — `yielding` the CPU to it (engine/yielding.py). The instance is out
+    of the table and SIGTERMed either way; its exit is awaited before its slot takes
+    a new instance and before run() returns, and a controller that dies meanwhile
+    leaves an orphan that the next run's reconcile stops."""
     if not getattr(engine.runtime, "stops_slowly", False):
         engine.runtime.stop(inst, grace)
         return
-    done = threading.Thread(target=stop_quietly, args=(engine, inst, grace),
+    done = threading.Thread(target=stop_quietly, args=(engine, inst, grace, yielding),
                             name=f"stop {ref.name(engine.service)}", daemon=True)
-    done.start()
+    if yielding:
+        engine._yielding[ref] = inst
     engine._stopping[ref] = done
+    done.start()
 
 
-def stop_quietly(engine: Engine, inst: Instance, grace: float) -> None:
+def stop_quietly(engine: Engine, inst: Instance, grace: float, yielding: bool = False) -> None:
     try:
-        engine.runtime.stop(inst, grace)
+        if yielding:
+            engine.runtime.stop(inst, grace, yielding=True)  # type: ignore[call-arg]
+        else:
+            engine.runtime.stop(inst, grace)
     except ZerodownError as e:  # left running: the next reconcile stops it as an orphan
         engine.store.event(engine.service, "instance.stop_failed", str(e))
 

@@ -1,0 +1,83 @@
+"""Which stops give way to the deployment's starts (engine/yielding.py): a rolling batch's
+old instances, stopped in the background while the plan still starts instances, are
+stopped yielding; their priority is given back once the plan's last WaitHealthy is done
+(before the deployment waits for their exit); the last batch's stops do not yield."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from tests.support.unit_config import shop_config
+from zerodown.engine.lifecycle import Phase
+from zerodown.engine.runner import Engine
+from zerodown.engine.store import Store
+from zerodown.fakes import FakeClock, FakeRouter, FakeRuntime
+from zerodown.plan import WaitHealthy
+
+BOUND = 3.0
+
+
+class YieldingStops(FakeRuntime):
+    """Stops in the background (as the ssh runtime's); a yielding one returns once its
+    priority was given back (hasten), or after BOUND."""
+
+    stops_slowly = True
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.stops: list[tuple[str, bool]] = []
+        self.hastened: list[tuple[list[str], int | None]] = []  # ids, the cursor then
+        self.given_back: set[str] = set()
+        self.engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def stop(self, instance, grace, yielding=False):
+        with self._lock:
+            self.stops.append((instance.id, yielding))
+        deadline = time.monotonic() + BOUND
+        while yielding and instance.id not in self.given_back and time.monotonic() < deadline:
+            time.sleep(0.002)
+        super().stop(instance, grace)
+
+    def hasten(self, instances):
+        d = self.engine.store.deployments("shop", limit=1)[0] if self.engine else None
+        self.hastened.append(([i.id for i in instances], d.cursor if d else None))
+        self.given_back.update(i.id for i in instances)
+
+
+def test_the_first_batchs_stops_yield_until_the_last_batch_is_healthy(tmp_path):
+    runtime = YieldingStops()
+    engine = Engine(Store(str(tmp_path / "zerodown.db")), runtime, FakeRouter(), FakeClock(),
+                    shop_config(strategy="{kind: rolling, max_surge: 2, max_unavailable: 0}",
+                                instances="4"))
+    engine.run(engine.deploy("v1"))
+    runtime.engine = engine
+    began = time.monotonic()
+    id = engine.deploy("v2")
+    engine.run(id)
+    assert time.monotonic() - began < BOUND, "a yielding stop waited out its bound"
+    steps = engine.store.deployment(id).steps
+    last_wait = max(i for i, s in enumerate(steps) if isinstance(s, WaitHealthy))
+    first, last = ["shop-r1-s0", "shop-r1-s1"], ["shop-r1-s2", "shop-r1-s3"]
+    assert sorted(runtime.stops) == [(n, True) for n in first] + [(n, False) for n in last]
+    assert len(runtime.hastened) == 1
+    ids, cursor = runtime.hastened[0]
+    assert sorted(ids) == first
+    assert cursor is not None and cursor > last_wait, "given back once nothing more starts"
+    assert all(s.finished_at for s in engine.store.steps(id))
+
+
+def test_a_runtime_without_hasten_is_never_asked_to_yield(tmp_path):
+    class Plain(FakeRuntime):
+        stops_slowly = True
+
+        def stop(self, instance, grace):  # no `yielding`: a call with it would fail
+            super().stop(instance, grace)
+    runtime = Plain()
+    engine = Engine(Store(str(tmp_path / "zerodown.db")), runtime, FakeRouter(), FakeClock(),
+                    shop_config(strategy="{kind: rolling, max_surge: 2, max_unavailable: 0}",
+                                instances="4"))
+    engine.run(engine.deploy("v1"))
+    id = engine.deploy("v2")
+    assert engine.run(id) is Phase.SUCCEEDED, engine.store.deployment(id).error
