@@ -1,0 +1,185 @@
+"""How a batch's start is slowed by the previous batch's exits beside it (issue 14's
+rolling figure), on the test fleet, under load and without:
+
+    .venv/bin/python benchmarks/fleet_exits.py --samples 5
+
+On each of the 3 hosts, measured there (no SSH, no controller, as fleet_deploy.py's
+critical path): `--per` instances of the example app become healthy
+- alone: nothing else starts or stops on the hosts;
+- beside: as many old instances (already running) are SIGTERMed at the same moment;
+- low: the same, the old ones first given the lowest CPU priority (their process
+  group's nice and their session's autogroup nice 19, as zerodown/hosts/priority.py).
+Printed per mode: the batch's ready time (all hosts), the old instances' exit time, and
+the CPU the exit took (the old processes' CPU after SIGTERM, median per instance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from zerodown.model import Slot  # noqa: E402
+from zerodown.runtimes import release  # noqa: E402
+from tests.e2e.stack import Stack  # noqa: E402
+from tests.support.fleet import Fleet, available  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
+from benchmarks.fleet_deploy import MARK, PER_HOST, STRATEGIES, HOSTS  # noqa: E402
+
+BATCH = r"""
+import http.client, json, os, signal, socket, subprocess, sys, threading, time
+spec = json.load(sys.stdin)
+host, path, mark, n, mode = spec["host"], spec["path"], spec["mark"], spec["n"], spec["mode"]
+argv, env = spec["app"]
+
+def ports(k):
+    held = [socket.socket() for _ in range(k)]
+    for s in held:
+        s.bind((host, 0))
+    got = [str(s.getsockname()[1]) for s in held]
+    for s in held:
+        s.close()
+    return got
+
+def launch(port):
+    return subprocess.Popen([a.replace(mark, port) for a in argv], cwd=spec["cwd"],
+                            env={k: v.replace(mark, port) for k, v in env.items()},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+def ready(ps, began):
+    waiting = set(ps)
+    while waiting and time.monotonic() - began < 30:
+        for port in sorted(waiting):
+            c = http.client.HTTPConnection(host, int(port), timeout=1)
+            try:
+                c.request("GET", path)
+                if c.getresponse().status == 200:
+                    waiting.discard(port)
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                c.close()
+        if waiting:
+            time.sleep(0.005)
+    return time.monotonic() - began
+
+def cpu_ns(pid):
+    total = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total
+
+old = []
+if mode != "alone":
+    ops = ports(n)
+    old = [launch(p) for p in ops]
+    ready(ops, time.monotonic())
+    time.sleep(0.05)
+nps = ports(n)
+before = {}
+began = time.monotonic()
+for p in old:
+    if mode == "low":
+        os.setpriority(os.PRIO_PGRP, p.pid, 19)
+        with open(f"/proc/{p.pid}/autogroup", "w") as f:
+            f.write("19")
+    before[p.pid] = cpu_ns(p.pid)
+    os.killpg(p.pid, signal.SIGTERM)
+exits, cpus = [], []
+
+def reap(p):
+    _, status, usage = os.wait4(p.pid, 0)
+    exits.append(time.monotonic() - began)
+    cpus.append((usage.ru_utime + usage.ru_stime) - before[p.pid] / 1e9)
+reapers = [threading.Thread(target=reap, args=(p,)) for p in old]
+for t in reapers:
+    t.start()
+new = [launch(p) for p in nps]
+took = ready(nps, began)
+for t in reapers:
+    t.join()
+for p in new:
+    p.send_signal(signal.SIGTERM)
+for p in new:
+    p.wait(30)
+print(json.dumps({"ready": took, "exit": max(exits) if exits else 0.0, "cpu": cpus}))
+"""
+
+
+def batch(stack: Stack, mode: str, per: int) -> dict:
+    runtime, config = stack.runtime, stack.config
+    revision = stack.engine._revision(stack.store.deployments(config.service)[-1].to_revision)
+
+    def on(host: str) -> dict:
+        address = runtime.address_of(host)
+        app = release.render(revision, Slot(0), "probe", MARK, address)
+        spec = {"host": address, "path": config.health.path, "mark": str(MARK), "n": per,
+                "mode": mode, "cwd": runtime.remote_dir,
+                "app": [release.argv_of(app), release.instance_env(config, app)]}
+        done = runtime.connections.run(host, f"python3 -c {shlex.quote(BATCH)}",
+                                       input=json.dumps(spec), timeout=60)
+        if not done.ok:
+            raise SystemExit(f"{host}: {done.stderr}")
+        return json.loads(done.stdout)
+    with ThreadPoolExecutor(HOSTS) as pool:
+        got = list(pool.map(on, list(runtime.names)))
+    return {"ready": max(g["ready"] for g in got), "exit": max(g["exit"] for g in got),
+            "cpu": [c for g in got for c in g["cpu"]]}
+
+
+def report(label: str, runs: dict[str, list[dict]]) -> None:
+    for mode, rs in runs.items():
+        ready = statistics.median(r["ready"] for r in rs)
+        line = f"{label:12} {mode:6} ready {ready * 1000:6.1f} ms"
+        if mode != "alone":
+            ex = statistics.median(r["exit"] for r in rs)
+            cpu = statistics.median(c for r in rs for c in r["cpu"])
+            line += f"  old exited {ex * 1000:6.1f} ms  exit CPU {cpu * 1000:5.1f} ms/instance"
+        line += "  (each: " + ", ".join(f"{r['ready'] * 1000:.0f}" for r in rs) + ")"
+        print(line, flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument("--per", type=int, default=1, help="instances per host in a batch")
+    args = parser.parse_args()
+    why = available()
+    if why:
+        print(f"cannot build the fleet: {why}")
+        return 1
+    modes = ("alone", "beside", "low")
+    with Fleet(HOSTS) as fleet, tempfile.TemporaryDirectory(prefix="zd-exits-") as tmp:
+        path = Path(tmp) / "zerodown.yaml"
+        path.write_text(fleet.service_config(free_port(), STRATEGIES["rolling"], PER_HOST))
+        stack = Stack(path, Path(tmp) / "state")
+        try:
+            stack.deploy("v1")
+
+            def measure() -> dict[str, list[dict]]:
+                runs: dict[str, list[dict]] = {m: [] for m in modes}
+                for _ in range(args.samples):
+                    for m in modes:  # interleaved
+                        runs[m].append(batch(stack, m, args.per))
+                return runs
+            report("without load", measure())
+            loaded, result = stack.under_load(measure, connections=8, duration=120)
+            report("under load", loaded)
+            print(f"load: {result.sent} requests, {result.failed()} failed")
+        finally:
+            stack.close()
+            stack.runtime.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
