@@ -99,7 +99,7 @@ class Engine:
         self._configs: dict[int, ServiceConfig] = {}
         self._stopping: dict[InstanceRef, threading.Thread] = {}
         self._yielding: dict[InstanceRef, Instance] = {}  # stops giving way (yielding.py)
-        self._hastening: list[threading.Thread] = []
+        self._hastening: list[Beside] = []
         self._revisions: dict[int, Revision] = {}
 
     # --- starting deployments ---------------------------------------------------

@@ -76,7 +76,6 @@ class Engine(Protocol):
     monitor: BackgroundAnalysis | None
     _stopping: dict[InstanceRef, threading.Thread]
     _yielding: dict[InstanceRef, Instance]
-    _hastening: list[threading.Thread]
 
     def _config(self, revision: int) -> ServiceConfig: ...
 

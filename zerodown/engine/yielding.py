@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from typing import Protocol, Sequence
 
+from zerodown.engine.beside import Beside
 from zerodown.engine.records import Deployment
 from zerodown.model import Instance, InstanceRef
 from zerodown.plan import Start, WaitHealthy
@@ -27,7 +28,7 @@ class Engine(Protocol):
     runtime: Runtime
     _stopping: dict[InstanceRef, threading.Thread]
     _yielding: dict[InstanceRef, Instance]
-    _hastening: list[threading.Thread]
+    _hastening: list[Beside]
 
 
 def starts_after(d: Deployment, i: int) -> bool:
@@ -56,13 +57,11 @@ def hasten(engine: Engine, refs: Sequence[InstanceRef] | None = None,
     if not beside:
         engine.runtime.hasten(instances)  # type: ignore[attr-defined]
         return
-    thread = threading.Thread(target=engine.runtime.hasten, args=(instances,),  # type: ignore[attr-defined]
-                              name="hasten the exits", daemon=True)
-    thread.start()
-    engine._hastening.append(thread)
+    engine._hastening.append(Beside(engine.runtime.hasten,  # type: ignore[attr-defined]
+                                    instances, name="hasten the exits"))
 
 
 def hastened(engine: Engine) -> None:
     """Wait for the priorities given back beside the steps."""
     while engine._hastening:
-        engine._hastening.pop().join()
+        engine._hastening.pop().result()
