@@ -17,6 +17,7 @@ import pytest
 from zerodown.hosts import priority
 from zerodown.hosts.instances import InstanceTable
 from zerodown.hosts.local import proc_stat
+from tests.support.net import wait_until
 
 RECORD = {"service": "shop", "revision": 1, "version": "v1", "slot": 0, "host": "local"}
 BOUND = 10.0
@@ -47,21 +48,12 @@ def both(pid: int) -> tuple[int | None, int | None]:
     return nice_of(pid), priority.autogroup_nice(pid)
 
 
-def until(condition, bound: float = BOUND) -> bool:
-    deadline = time.monotonic() + bound
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
-
-
 def launched(tmp_path, argv) -> tuple[InstanceTable, dict]:
     """Launched, its SIGTERM handler in place."""
     table = InstanceTable(tmp_path)
     table.claim("shop-r1-s0", RECORD, "127.0.0.1")
     entry = table.launch("shop-r1-s0", argv, str(tmp_path), dict(os.environ), "test")
-    assert until(lambda: (tmp_path / "go.ready").exists())
+    wait_until(lambda: (tmp_path / "go.ready").exists(), BOUND)
     return table, entry
 
 
@@ -85,8 +77,8 @@ def test_a_yielding_stop_lowers_the_leaving_process_and_hasten_gives_it_back(tmp
     assert own[0] < priority.LOWEST and own[1] is not None and own[1] < priority.LOWEST
     thread = stopping(table, entry, grace=30, yielding=True)
     try:
-        assert until(lambda: both(pid) == (priority.LOWEST, priority.LOWEST)), both(pid)
-        assert until(lambda: "yielded" in table.registry.load()["shop-r1-s0"])
+        wait_until(lambda: both(pid) == (priority.LOWEST, priority.LOWEST), BOUND)
+        wait_until(lambda: "yielded" in table.registry.load()["shop-r1-s0"], BOUND)
         InstanceTable(tmp_path).hasten(["shop-r1-s0"])  # another session of the agent
         assert both(pid) == own, "its own priority back while it still shuts down"
         assert thread.is_alive()
@@ -107,8 +99,8 @@ def test_a_yielding_stop_gives_the_priority_back_after_half_its_grace(tmp_path):
     began = time.monotonic()
     thread = stopping(table, entry, grace=2.0, yielding=True)
     try:
-        assert until(lambda: both(pid) == (priority.LOWEST, priority.LOWEST))
-        assert until(lambda: both(pid) == own or proc_stat(pid) is None)
+        wait_until(lambda: both(pid) == (priority.LOWEST, priority.LOWEST), BOUND)
+        wait_until(lambda: both(pid) == own or proc_stat(pid) is None, BOUND)
         given_back = time.monotonic() - began
         assert proc_stat(pid) is not None, "given back before the SIGKILL, not by it"
         assert 0.9 <= given_back < 2.0, given_back
@@ -128,9 +120,9 @@ def test_a_stop_that_does_not_yield_gives_back_what_an_earlier_one_lowered(tmp_p
     first = stopping(table, entry, grace=30, yielding=True)
     second = None
     try:
-        assert until(lambda: "yielded" in table.registry.load()["shop-r1-s0"])
+        wait_until(lambda: "yielded" in table.registry.load()["shop-r1-s0"], BOUND)
         second = stopping(InstanceTable(tmp_path), entry, grace=30, yielding=False)
-        assert until(lambda: both(pid) == own), both(pid)
+        wait_until(lambda: both(pid) == own, BOUND)
     finally:
         go.touch()
         first.join(BOUND)
