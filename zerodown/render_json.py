@@ -75,8 +75,22 @@ def history_dict(deployments: Sequence[DeploymentView], now: float,
     return {"schema": SCHEMA, "deployments": rows}
 
 
-def hosts_dict(reports: Sequence, addresses: Mapping[str, str | None]) -> dict:
-    """`zerodown hosts --json`: each host's pre-flight (hosts/preflight.py HostReport)."""
-    return {"schema": SCHEMA, "hosts": [
-        {"host": r.host, "address": addresses.get(r.host), "ready": r.ready,
-         "free_mb": r.free_mb, "problem": r.problem} for r in reports]}
+def missing_releases(have: Sequence[str], needed: Sequence[str]) -> list[str]:
+    """The versions of `needed` (the stable and previous revisions') a host lacks."""
+    return [v for v in needed if v not in have]
+
+
+def hosts_dict(reports: Sequence, addresses: Mapping[str, str | None],
+               releases: Mapping[str, list[str] | None] | None = None,
+               needed: Sequence[str] = ()) -> dict:
+    """`zerodown hosts --json`: each host's pre-flight (hosts/preflight.py HostReport);
+    with `releases` (app.release), each host's releases and those of `needed` it lacks."""
+    def one(r) -> dict:
+        out = {"host": r.host, "address": addresses.get(r.host), "ready": r.ready,
+               "free_mb": r.free_mb, "problem": r.problem}
+        if releases is not None:
+            have = releases.get(r.host)
+            out["releases"] = have
+            out["missing_releases"] = None if have is None else missing_releases(have, needed)
+        return out
+    return {"schema": SCHEMA, "hosts": [one(r) for r in reports]}

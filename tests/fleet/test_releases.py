@@ -202,3 +202,32 @@ def test_a_deployment_never_prunes_the_release_a_rollback_would_go_to(release_st
     assert {h.name: inode(h) for h in healthy_fleet.hosts} == first
     for host, instance in zip(healthy_fleet.hosts, sorted(running, key=lambda i: i.slot.index)):
         assert host.run(f"readlink /proc/{instance.pid}/cwd").stdout.strip() == f"{BASE}/v1"
+
+
+def test_zerodown_hosts_lists_each_hosts_releases_and_names_a_missing_rollback_target(
+        release_stack, healthy_fleet, tmp_path):
+    """Issue 14.7: `zerodown hosts` checks the releases present. v1 and v2 deployed; zdf3
+    then loses v1's folder (a host replaced with an empty disk): v1 is the previous
+    revision, where `zerodown rollback` goes, and zdf3 is named as lacking it."""
+    import json
+    import subprocess
+    import sys
+    from zerodown.engine.lifecycle import Phase
+    stack = release_stack
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    assert stack.deploy("v2") is Phase.SUCCEEDED
+    shutil.rmtree(healthy_fleet.hosts[2].srv / BASE.removeprefix("/srv/") / "v1")
+
+    def hosts(*more: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "zerodown", "-f", str(stack.config.file),
+                               "--state-dir", str(stack.state_dir), "hosts", *more],
+                              capture_output=True, text=True, timeout=60)
+    done = hosts()
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()}
+    assert "RELEASES" in rows["HOST"], done.stdout
+    assert " v2 v1 " in f"{rows['zdf1']} " and " v2 v1 " in f"{rows['zdf2']} ", done.stdout
+    assert "v2 (missing: v1)" in rows["zdf3"], done.stdout
+    report = {h["host"]: h for h in json.loads(hosts("--json").stdout)["hosts"]}
+    assert report["zdf1"]["releases"] == ["v2", "v1"] and report["zdf1"]["missing_releases"] == []
+    assert (report["zdf3"]["releases"], report["zdf3"]["missing_releases"]) == (["v2"], ["v1"])

@@ -109,7 +109,8 @@ def test_every_key_printed_is_documented():
     printed = keys(plan_dict(plan, "v2", deployment(), 0))
     printed |= keys(history_dict([deployment()], 0, {3: [EventView(1.0, "k", "m")]},
                                  {3: [("strategy.max_surge", 1, 2)]}))
-    printed |= keys(hosts_dict([HostReport("a", None, 2048)], {"a": "10.0.0.1:22"}))
+    printed |= keys(hosts_dict([HostReport("a", None, 2048)], {"a": "10.0.0.1:22"},
+                               {"a": ["v2"]}, ["v2", "v1"]))
     from tests.unit.test_render import SHADOW, status
     printed |= keys(status_dict(status(shadow=SHADOW), 0))
     assert printed - documented(DOC) == set()
@@ -122,3 +123,10 @@ def test_hosts_dict_says_each_hosts_readiness():
          "problem": None},
         {"host": "web2", "address": None, "ready": False, "free_mb": None,
          "problem": "unreachable: timed out"}]}
+
+
+def test_hosts_dict_with_app_release_lists_each_hosts_releases_and_what_it_lacks():
+    reports = [HostReport("web1", None, 2048), HostReport("web2", "unreachable: timed out")]
+    hosts = hosts_dict(reports, {"web1": "10.0.0.1:22"}, {"web1": ["v3", "v2"]}, ["v3", "v1"])
+    assert [(h["releases"], h["missing_releases"]) for h in hosts["hosts"]] == [
+        (["v3", "v2"], ["v1"]), (None, None)]   # web2 not asked: it is not ready

@@ -8,7 +8,9 @@
 The load balancer's host (router.host) is checked too, with what it needs to run the
 load balancer (`haproxy -v`, `nginx -v`, the embedded proxy's interpreter), and marked
 "(router)". Exit 0 when every host is ready, 1 when one is not (what a deployment would
-refuse).
+refuse). With `app.release`, a RELEASES column lists the service's complete releases on
+each host, newest first, and names the stable or previous revision's version where it is
+missing (a host replaced with an empty disk: an abort or a rollback would go there).
 """
 
 from __future__ import annotations
@@ -42,17 +44,61 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
         addresses = {r.host: _address(connections, r.host)
                      if r.ready or r.host == lb and r.free_mb is not None else None
                      for r in reports}  # router.host reached but lacking its balancer: shown
+        present = _releases(connections, cfg, options, reports) if cfg.app.release else None
     finally:
         connections.close()
+    needed = _rollback_versions(ctl, cfg) if present is not None else []
     if getattr(args, "json", False):
         from zerodown.render_json import hosts_dict
-        print(json.dumps(hosts_dict(reports, addresses), indent=2))
+        print(json.dumps(hosts_dict(reports, addresses, present, needed), indent=2))
         return 0 if all(r.ready for r in reports) else 1
     rows = [(r.host + (" (router)" if r.host == lb else ""), addresses[r.host] or "-", "yes" if r.ready else "no",
              f"{r.free_mb / 1024:.1f} GB" if r.free_mb is not None else "-",
              r.problem or "") for r in reports]
-    print(table(("HOST", "ADDRESS", "READY", "FREE", "PROBLEM"), rows))
+    if present is not None:
+        rows = [(*row[:4], releases_cell(present.get(r.host), needed), row[4])
+                for r, row in zip(reports, rows)]
+    print(table(("HOST", "ADDRESS", "READY", "FREE") + (("RELEASES",) if present is not None
+                                                        else ()) + ("PROBLEM",), rows))
     return 0 if all(r.ready for r in reports) else 1
+
+
+def _releases(connections, cfg, options, reports) -> dict[str, list[str] | None]:
+    """Each ready host of runtime.hosts: its complete releases of the service, newest
+    first (a release is complete once its manifest is in place: hosts/releases.py)."""
+    import shlex
+    from concurrent.futures import ThreadPoolExecutor
+    from zerodown.hosts.releases import MANIFEST
+    base = shlex.quote(f"{options.state_dir.rstrip('/')}/releases/{cfg.service}")
+    command = f"cd {base} 2>/dev/null && ls -1t -- */{MANIFEST} 2>/dev/null; true"
+    names = {spec.name for spec in options.hosts}
+
+    def one(host: str) -> list[str] | None:
+        done = connections.run(host, command, timeout=options.command_timeout)
+        return [line.split("/")[0] for line in done.stdout.splitlines()] if done.ok else None
+    ready = [r.host for r in reports if r.ready and r.host in names]
+    with ThreadPoolExecutor(max(1, len(ready))) as pool:
+        return dict(zip(ready, pool.map(one, ready)))
+
+
+def _rollback_versions(ctl, cfg) -> list[str]:
+    """The stable and the previous revision's versions (none before a first deployment)."""
+    if not ctl.has_state():
+        return []
+    store = ctl.store()
+    return [store.revision(cfg.service, n).version
+            for n in store.stable(cfg.service) if n is not None]
+
+
+def releases_cell(present: list[str] | None, needed: list[str]) -> str:
+    """The RELEASES column of a host (pure): its releases, then those it lacks that an abort
+    or a rollback would run."""
+    from zerodown.render_json import missing_releases
+    if present is None:
+        return "-"
+    missing = missing_releases(present, needed)
+    shown = " ".join(present) or "none"
+    return shown + (f" (missing: {', '.join(missing)})" if missing else "")
 
 
 def _router_ready(ctl, cfg, report):
