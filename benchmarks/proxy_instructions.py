@@ -13,7 +13,9 @@ instructions per request = (I(3N) - I(N)) / 2N, so start-up and shutdown cancel 
 the event loop does on its own meanwhile (the sweeper, 4 times a second) does not: runs are
 kept short, and the figure is given with the spread of --repeat runs. With --tls the clients
 speak TLS to the proxy (`--tls-cert/--tls-key`, an ECDSA P-256 certificate made here): both runs
-make the same 4 handshakes, so they cancel too and the figure is the HTTPS request's. Callgrind
+make the same 4 handshakes, so they cancel too and the figure is the HTTPS request's. With
+--services the table is service `shop`'s (Host 127.0.0.1) beside a service `api` with rules
+of its own: the several-services path, each request matched by Host and path. Callgrind
 counts user-space instructions only: a syscall saved shows in CPU time, not here. Needs valgrind.
 """
 
@@ -56,16 +58,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def admin_put(sock: str, body: bytes) -> None:
+def admin_put(sock: str, body: bytes, path: str = "/table") -> None:
     with socket.socket(socket.AF_UNIX) as s:
         s.connect(sock)
-        s.sendall(b"PUT /table HTTP/1.1\r\nHost: proxy\r\nContent-Length: %d\r\nConnection: "
-                  b"close\r\n\r\n%s" % (len(body), body))
+        s.sendall(b"PUT %s HTTP/1.1\r\nHost: proxy\r\nContent-Length: %d\r\nConnection: "
+                  b"close\r\n\r\n%s" % (path.encode(), len(body), body))
         answer = b""
         while chunk := s.recv(65536):
             answer += chunk
     if not answer.startswith(b"HTTP/1.1 200"):
-        raise RuntimeError(f"PUT /table: {answer[:300]!r}")
+        raise RuntimeError(f"PUT {path}: {answer[:300]!r}")
+
+
+def several_services(sock: str, backends: list[int]) -> None:
+    """--services: the table served as service `shop` for Host 127.0.0.1 (the requests'),
+    beside a service `api` with rules of its own, so every request is matched by Host."""
+    for name, host, header in (("shop", "127.0.0.1", "X-Canary"), ("api", "api.example", "X-Api")):
+        admin_put(sock, json.dumps({"hosts": [host]}).encode(), f"/services/{name}")
+        table = zerodown_table(backends)
+        table["rules"][0]["header"] = header
+        admin_put(sock, json.dumps(table).encode(), f"/services/{name}/table")
 
 
 def load(port: int, requests: int, tls: bool, connections: int = 4) -> None:
@@ -88,7 +100,7 @@ def load(port: int, requests: int, tls: bool, connections: int = 4) -> None:
 
 
 def count(tree: Path, requests: int, backends: list[int], tmp: Path,
-          tls: tuple[str, ...]) -> int:
+          tls: tuple[str, ...], services: bool = False) -> int:
     """Instructions of one proxy process that served `requests` requests (over TLS when
     `tls` holds the proxy's --tls-cert/--tls-key options)."""
     port, sock, out = free_port(), str(tmp / "admin.sock"), tmp / "callgrind.out"
@@ -105,7 +117,10 @@ def count(tree: Path, requests: int, backends: list[int], tmp: Path,
                 raise RuntimeError(f"proxy did not start: {(tmp / 'proxy.log').read_text()[-2000:]}")
             time.sleep(0.2)
         compiled = "hot-path=compiled" in (tmp / "proxy.log").read_text()
-        admin_put(sock, json.dumps(zerodown_table(backends)).encode())
+        if services:
+            several_services(sock, backends)
+        else:
+            admin_put(sock, json.dumps(zerodown_table(backends)).encode())
         load(port, requests, bool(tls))
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=300)
@@ -129,6 +144,8 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=2000, help="N (default 2000)")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--tls", action="store_true", help="the clients speak HTTPS to the proxy")
+    p.add_argument("--services", action="store_true",
+                   help="two services on the listener, each request matched by its Host")
     args = p.parse_args()
     backends = [QuickBackend(RESPONSE).port, QuickBackend(RESPONSE).port]
     per_request = []
@@ -138,11 +155,12 @@ def main() -> int:
             if args.tls:
                 cert, key, _ = make_cert(Path(a))
                 tls = ("--tls-cert", str(cert), "--tls-key", str(key))
-            small = count(args.tree, args.requests, backends, Path(a), tls)
-            large = count(args.tree, 3 * args.requests, backends, Path(b), tls)
+            small = count(args.tree, args.requests, backends, Path(a), tls, args.services)
+            large = count(args.tree, 3 * args.requests, backends, Path(b), tls, args.services)
         per_request.append((large - small) / (2 * args.requests))
         print(f"  {per_request[-1]:,.0f} instructions per request", flush=True)
-    print(f"{args.tree}{' (TLS)' if args.tls else ''}: median "
+    print(f"{args.tree}{' (TLS)' if args.tls else ''}"
+          f"{' (two services)' if args.services else ''}: median "
           f"{statistics.median(per_request):,.0f} instructions per request "
           f"(runs: {', '.join(f'{v:,.0f}' for v in per_request)})")
     return 0
