@@ -61,7 +61,8 @@ CASES: dict[str, tuple[RoutingTable, NginxOptions]] = {
                                NginxOptions()),
     "options": (RoutingTable(8, (rev("r1", 100, 41001),)),
                 NginxOptions(workers="2", keepalive_timeout=2.5, upstream_keepalive=0,
-                             worker_shutdown_timeout=10, keepalive_requests=100)),
+                             worker_shutdown_timeout=10, keepalive_requests=100,
+                             body_timeout=45.0)),
 }
 
 
