@@ -81,6 +81,28 @@ def test_one_connection_moving_between_services_is_routed_by_each_ones_rules(two
         conn.close()
 
 
+def test_a_connection_its_service_left_is_routed_by_the_default_services_rules(
+        proxy, app_factory):
+    """Scanned for the marks of the plane that served it last (the removed service's), a
+    head the default service takes is scanned again for the default's rules."""
+    shop, stable, beta = app_factory("shop-v1"), app_factory("d-v1"), app_factory("d-v2")
+    assert client(proxy, "shop").register(["shop.example.com"])
+    client(proxy, "shop").apply(table_of(1, ("s1", 100, [shop])))
+    proxy.apply(table_of(1, ("d1", 100, [stable]), ("d2", 0, [beta]),
+                         rules=[Rule("d2", header="X-Canary", equals="1")]))
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+    try:
+        conn.request("GET", "/", headers={"Host": "shop.example.com"})
+        assert conn.getresponse().read() == b"hello from shop-v1\n"
+        sock = conn.sock
+        assert client(proxy, "shop").unregister() == []
+        conn.request("GET", "/", headers={"Host": "shop.example.com", "X-Canary": "1"})
+        assert conn.getresponse().read() == b"hello from d-v2\n"
+        assert conn.sock is sock  # the same connection
+    finally:
+        conn.close()
+
+
 def test_an_unknown_host_gets_404_counted_apart_from_unrouted(two):
     proxy, _, _ = two
     for host, path in (("nope.test", "/"), ("example.com", "/apix"), ("example.com", "/")):
