@@ -7,10 +7,15 @@ On each of the 3 hosts, measured there (no SSH, no controller, as fleet_deploy.p
 critical path): `--per` instances of the example app become healthy
 - alone: nothing else starts or stops on the hosts;
 - beside: as many old instances (already running) are SIGTERMed at the same moment;
-- low: the same, the old ones first given the lowest CPU priority (their process
-  group's nice and their session's autogroup nice 19, as zerodown/hosts/priority.py).
-Printed per mode: the batch's ready time (all hosts), the old instances' exit time, and
-the CPU the exit took (the old processes' CPU after SIGTERM, median per instance).
+- low: the same, the old ones first given a low CPU priority (their process group's
+  nice and their session's autogroup nice, --nice, 10 as zerodown/hosts/priority.py);
+- lowexit: the old ones at that low priority SIGTERMed, nothing starting (how long
+  such an exit takes beside the load alone).
+Printed per mode: the batch's ready time (all hosts), the old instances' exit time
+(from the SIGTERM at the batch's start), and the CPU the exit took (the old processes'
+CPU after SIGTERM, median per instance); alone: the batch's own exit after SIGTERM with
+nothing beside it (with --per 2: two batches' exits at once, a plan's tail that stopped
+the previous batch only at the end).
 """
 
 from __future__ import annotations
@@ -88,10 +93,10 @@ nps = ports(n)
 before = {}
 began = time.monotonic()
 for p in old:
-    if mode == "low":
-        os.setpriority(os.PRIO_PGRP, p.pid, 19)
+    if mode in ("low", "lowexit"):
+        os.setpriority(os.PRIO_PGRP, p.pid, spec["nice"])
         with open(f"/proc/{p.pid}/autogroup", "w") as f:
-            f.write("19")
+            f.write(str(spec["nice"]))
     before[p.pid] = cpu_ns(p.pid)
     os.killpg(p.pid, signal.SIGTERM)
 exits, cpus = [], []
@@ -103,19 +108,21 @@ def reap(p):
 reapers = [threading.Thread(target=reap, args=(p,)) for p in old]
 for t in reapers:
     t.start()
-new = [launch(p) for p in nps]
-took = ready(nps, began)
+new = [launch(p) for p in nps] if mode != "lowexit" else []
+took = ready(nps, began) if new else 0.0
 for t in reapers:
     t.join()
+t = time.monotonic()
 for p in new:
     p.send_signal(signal.SIGTERM)
 for p in new:
     p.wait(30)
-print(json.dumps({"ready": took, "exit": max(exits) if exits else 0.0, "cpu": cpus}))
+alone = time.monotonic() - t  # the new ones' exit, nothing beside it
+print(json.dumps({"ready": took, "exit": max(exits) if exits else alone, "cpu": cpus}))
 """
 
 
-def batch(stack: Stack, mode: str, per: int) -> dict:
+def batch(stack: Stack, mode: str, per: int, nice: int) -> dict:
     runtime, config = stack.runtime, stack.config
     revision = stack.engine._revision(stack.store.deployments(config.service)[-1].to_revision)
 
@@ -123,7 +130,7 @@ def batch(stack: Stack, mode: str, per: int) -> dict:
         address = runtime.address_of(host)
         app = release.render(revision, Slot(0), "probe", MARK, address)
         spec = {"host": address, "path": config.health.path, "mark": str(MARK), "n": per,
-                "mode": mode, "cwd": runtime.remote_dir,
+                "mode": mode, "nice": nice, "cwd": runtime.remote_dir,
                 "app": [release.argv_of(app), release.instance_env(config, app)]}
         done = runtime.connections.run(host, f"python3 -c {shlex.quote(BATCH)}",
                                        input=json.dumps(spec), timeout=60)
@@ -139,9 +146,16 @@ def batch(stack: Stack, mode: str, per: int) -> dict:
 def report(label: str, runs: dict[str, list[dict]]) -> None:
     for mode, rs in runs.items():
         ready = statistics.median(r["ready"] for r in rs)
+        ex = statistics.median(r["exit"] for r in rs)
         line = f"{label:12} {mode:6} ready {ready * 1000:6.1f} ms"
-        if mode != "alone":
-            ex = statistics.median(r["exit"] for r in rs)
+        if mode == "alone":
+            line += f"  its exit alone {ex * 1000:6.1f} ms"
+        elif mode == "lowexit":
+            line = f"{label:12} {mode:7} the old ones' exit at their low nice, nothing " \
+                   f"starting: {ex * 1000:6.1f} ms"
+            print(line, flush=True)
+            continue
+        else:
             cpu = statistics.median(c for r in rs for c in r["cpu"])
             line += f"  old exited {ex * 1000:6.1f} ms  exit CPU {cpu * 1000:5.1f} ms/instance"
         line += "  (each: " + ", ".join(f"{r['ready'] * 1000:.0f}" for r in rs) + ")"
@@ -152,12 +166,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--per", type=int, default=1, help="instances per host in a batch")
+    parser.add_argument("--nice", type=int, default=10, help="the nice of the low modes")
     args = parser.parse_args()
     why = available()
     if why:
         print(f"cannot build the fleet: {why}")
         return 1
-    modes = ("alone", "beside", "low")
+    modes = ("alone", "beside", "low", "lowexit")
     with Fleet(HOSTS) as fleet, tempfile.TemporaryDirectory(prefix="zd-exits-") as tmp:
         path = Path(tmp) / "zerodown.yaml"
         path.write_text(fleet.service_config(free_port(), STRATEGIES["rolling"], PER_HOST))
@@ -169,7 +184,7 @@ def main() -> int:
                 runs: dict[str, list[dict]] = {m: [] for m in modes}
                 for _ in range(args.samples):
                     for m in modes:  # interleaved
-                        runs[m].append(batch(stack, m, args.per))
+                        runs[m].append(batch(stack, m, args.per, args.nice))
                 return runs
             report("without load", measure())
             loaded, result = stack.under_load(measure, connections=8, duration=120)

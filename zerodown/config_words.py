@@ -32,7 +32,7 @@ _OWN: W = {
                       "routing table, before it is stopped anyway.", "30s"),
     "stop_grace": ("After SIGTERM, how long an instance may take to exit before SIGKILL. "
                    "With `runtime: ssh`, an old instance stopped while new ones still start "
-                   "exits at the lowest CPU priority until they are healthy, for at most "
+                   "exits at a low CPU priority until they are healthy, for at most "
                    "half of this (docs/strategies.md).", "10s"),
     "on_failure": ("What a failed deployment does: `rollback` to the stable revision at once, "
                    "or `pause` and leave it for a person (`zerodown abort` or `resume`).",

@@ -74,10 +74,10 @@ def test_a_yielding_stop_lowers_the_leaving_process_and_hasten_gives_it_back(tmp
     table, entry = launched(tmp_path, shutting_down_until(go))
     pid = entry["pid"]
     own = both(pid)
-    assert own[0] < priority.LOWEST and own[1] is not None and own[1] < priority.LOWEST
+    assert own[0] < priority.LOW and own[1] is not None and own[1] < priority.LOW
     thread = stopping(table, entry, grace=30, yielding=True)
     try:
-        wait_until(lambda: both(pid) == (priority.LOWEST, priority.LOWEST), BOUND)
+        wait_until(lambda: both(pid) == (priority.LOW, priority.LOW), BOUND)
         wait_until(lambda: "yielded" in table.registry.load()["shop-r1-s0"], BOUND)
         InstanceTable(tmp_path).hasten(["shop-r1-s0"])  # another session of the agent
         assert both(pid) == own, "its own priority back while it still shuts down"
@@ -99,7 +99,7 @@ def test_a_yielding_stop_gives_the_priority_back_after_half_its_grace(tmp_path):
     began = time.monotonic()
     thread = stopping(table, entry, grace=2.0, yielding=True)
     try:
-        wait_until(lambda: both(pid) == (priority.LOWEST, priority.LOWEST), BOUND)
+        wait_until(lambda: both(pid) == (priority.LOW, priority.LOW), BOUND)
         wait_until(lambda: both(pid) == own or proc_stat(pid) is None, BOUND)
         given_back = time.monotonic() - began
         assert proc_stat(pid) is not None, "given back before the SIGKILL, not by it"
@@ -160,7 +160,7 @@ def test_as_non_root_only_the_autogroup_is_lowered_since_only_it_can_be_given_ba
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout)
     assert got["was"] == {"autogroup": 0}, "the nice untouched: it could not be raised back"
-    assert got["low"] == [0, priority.LOWEST] and got["back"] == [0, 0]
+    assert got["low"] == [0, priority.LOW] and got["back"] == [0, 0]
 
 
 @pytest.mark.parametrize("nice, caps, rlimit, can", [

@@ -4,7 +4,7 @@ A rolling batch's new instances start while the previous batch's old ones exit: 
 stops run in the background (a runtime with `stops_slowly`). While the plan has
 instances still to start, such a stop asks the runtime to yield (`stop(..., yielding=True)`,
 a runtime that has `hasten`): the leaving instance — out of the table and drained,
-nothing waits for its exit but the deployment's end — gets the lowest CPU priority, so
+nothing waits for its exit but the deployment's end — gets a low CPU priority (nice 10), so
 the instances starting beside it on the same hosts get the cores. Its priority is given
 back (`runtime.hasten`) once nothing more starts (the plan's last WaitHealthy done), and
 whenever the deployment waits for its exit (its end, a start in its slot): a starved

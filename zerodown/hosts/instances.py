@@ -235,7 +235,7 @@ class InstanceTable:
     def stop(self, name: str, pid: int | None, grace: float, what: str,
              yielding: bool = False) -> dict:
         """SIGTERM, SIGKILL after `grace`; then the record goes. Not ours: nothing.
-        `yielding` (others start beside this exit): the lowest CPU priority first, given
+        `yielding` (others start beside this exit): a low CPU priority first, given
         back by hasten() or after half of `grace` (zerodown/hosts/priority.py); what it
         was is kept in the record, for a hasten() from another session of the agent."""
         at = {"called": time.time()}

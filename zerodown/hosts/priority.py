@@ -1,4 +1,4 @@
-"""A leaving instance's CPU priority: the lowest while others start beside its exit.
+"""A leaving instance's CPU priority: low while others start beside its exit.
 
 A rolling batch's new instances start while the previous batch's old ones exit (the
 old ones out of the table and drained: nothing waits for their exit but the
@@ -31,7 +31,11 @@ import os
 import resource
 import time
 
-LOWEST = 19
+# nice 10: a CPU weight of 110 against nice 0's 1024 (sched(7)), ~10% of a core shared
+# with one busy process. Measured on the test fleet (benchmarks/README.md): it takes most
+# of what the exits cost the starts, where nice 19 (weight 15) also did, but an exit at 19
+# beside the load alone took ~1.2 s instead of ~0.1 s: too starved to be given back late.
+LOW = 10
 CAP_SYS_NICE = 23
 GIVE_BACK_FOR = 0.5  # s a giving back retries an autogroup write the kernel rate-limits
 RETRY = 0.02
@@ -39,22 +43,23 @@ RETRY = 0.02
 
 def lower(pid: int) -> dict:
     """Give `pid`'s process group, and its session's autogroup if it leads its session,
-    the lowest CPU priority. Returns what they were ({"nice": n, "autogroup": n}, only
-    what was lowered), for give_back(); {} when nothing was (gone, or not undoable)."""
+    a low CPU priority (nice LOW; one already that low is left as it is). Returns what
+    they were ({"nice": n, "autogroup": n}, only what was lowered), for give_back(); {}
+    when nothing was (gone, or not undoable)."""
     was: dict = {}
     which = _group(pid)
     try:
         nice = os.getpriority(*which)
-        if nice < LOWEST and can_raise_to(nice):
-            os.setpriority(*which, LOWEST)
+        if nice < LOW and can_raise_to(nice):
+            os.setpriority(*which, LOW)
             was["nice"] = nice
     except OSError:
         return was  # gone
     if _leads_session(pid):
         group = autogroup_nice(pid)
-        if group is not None and group < LOWEST and (group >= 0 or can_raise_to(group)):
+        if group is not None and group < LOW and (group >= 0 or can_raise_to(group)):
             try:
-                _write_autogroup(pid, LOWEST)
+                _write_autogroup(pid, LOW)
                 was["autogroup"] = group
             except OSError:
                 pass  # rate-limited (not CAP_SYS_ADMIN), or gone: the nice alone
