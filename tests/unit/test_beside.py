@@ -47,3 +47,20 @@ def test_leaving_the_with_joins_the_call_and_keeps_the_callers_own_error():
         with Beside(call, name="slow"):
             raise ValueError("the caller's error")
     assert finished.is_set(), "the with returned before the call ended"
+
+
+def test_with_a_pool_the_call_runs_on_its_kept_worker_and_no_thread_is_started():
+    from concurrent.futures import ThreadPoolExecutor
+    pool = ThreadPoolExecutor(1, "kept")
+    pool.submit(lambda: None).result()   # its worker started once
+    started = threading.active_count()
+    seen = []
+    with Beside(lambda: seen.append(threading.current_thread().name) or 7, name="x",
+                pool=pool) as call:
+        assert call.result() == 7
+    with pytest.raises(OSError, match="from the worker"):
+        with Beside(lambda: (_ for _ in ()).throw(OSError("from the worker")), name="y",
+                    pool=pool) as failing:
+            failing.result()
+    assert seen == ["kept_0"] and threading.active_count() == started
+    pool.shutdown()

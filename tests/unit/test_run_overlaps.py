@@ -174,3 +174,36 @@ def test_with_a_table_to_settle_it_starts_running_only_after_the_reconcile(tmp_p
     runtime.path, runtime.bound = store.path, 0.5   # (waits it out: not running meanwhile)
     assert engine.run(id) is Phase.SUCCEEDED
     assert runtime.running_before_answer == [False], "settled first, then started"
+
+
+class ParallelStarts(FakeRuntime):
+    """A runtime whose starts run at once (as ssh's); the threads they ran on, by name."""
+
+    parallel = True
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.threads: list[str] = []
+
+    def start(self, revision, slot):
+        self.threads.append(threading.current_thread().name)
+        return super().start(revision, slot)
+
+
+def test_a_batch_starts_on_the_engines_kept_workers_and_syncs_on_the_stores(tmp_path,
+                                                                            monkeypatch):
+    import os
+    runtime = ParallelStarts()
+    engine = engine_of(tmp_path, runtime, FakeRouter())
+    syncs: list[str] = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (
+        syncs.append(threading.current_thread().name), real(fd))[1])
+    before = threading.active_count()
+    engine.run(engine.deploy("v1"))
+    engine.run(engine.deploy("v2"))
+    assert len(runtime.threads) == 6   # 3 instances of v1, then 3 of v2 (surge 3)
+    assert {t.rsplit("_", 1)[0] for t in runtime.threads} == {"shop starts"}, runtime.threads
+    beside = [s for s in syncs if s.startswith("sync of")]
+    assert len(beside) == 2 and set(beside) == {"sync of zerodown.db_0"}, syncs
+    assert threading.active_count() <= before + 3 + 1, "no thread left per batch"

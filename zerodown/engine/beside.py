@@ -14,28 +14,39 @@ result nobody asked for is still never left running behind its caller.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Executor
 from typing import Any, Callable
 
 
 class Beside:
-    def __init__(self, call: Callable[..., Any], *args: Any, name: str):
+    """`pool`: run the call on a worker of this (kept) pool instead of a thread started for
+    it: a thread's start waits for the new thread to be scheduled, which on a loaded
+    machine takes milliseconds (p90 ~2 ms on 2 busy cores) where a kept worker is woken
+    in ~0.02 ms."""
+
+    def __init__(self, call: Callable[..., Any], *args: Any, name: str,
+                 pool: Executor | None = None):
         self._call, self._args = call, args
         self._value: Any = None
         self._raised: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._done = threading.Event()
+        if pool is not None:
+            pool.submit(self._run)
+        else:
+            threading.Thread(target=self._run, name=name, daemon=True).start()
 
     def _run(self) -> None:
         try:
             self._value = self._call(*self._args)
         except BaseException as e:  # re-raised by result(), in the caller's thread
             self._raised = e
+        finally:
+            self._done.set()
 
     def result(self, timeout: float | None = None) -> Any:
         """Wait for the call (at most `timeout` seconds); raise what it raised, else
         return its value: None when it still runs at the timeout."""
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+        if not self._done.wait(timeout):
             return None
         if self._raised is not None:
             raise self._raised
@@ -45,4 +56,4 @@ class Beside:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._thread.join()
+        self._done.wait()

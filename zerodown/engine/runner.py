@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from functools import partial
 from typing import Callable, Sequence
@@ -37,8 +38,8 @@ from zerodown.engine.beside import Beside
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError
 from zerodown.engine.monitor import BackgroundAnalysis, background_spec
 from zerodown.engine.proof_recorder import ProofRecorder
-from zerodown.engine.steps import (DRAIN_POLL, POLL, STEPS, AnalysisFailed, Inconclusive,
-                                   RefusedStep)
+from zerodown.engine.steps import (DRAIN_POLL, MAX_PARALLEL, POLL, STEPS, AnalysisFailed,
+                                   Inconclusive, RefusedStep)
 from zerodown.engine.store import Deployment, DeploymentConflict, PlanMoved, Store, StoreUnavailable
 from zerodown.engine.recovery import recover
 from zerodown.engine.service_lock import DeploymentBusy, held
@@ -96,6 +97,7 @@ class Engine:
         store.now = clock.now  # step records and timed pauses share the engine's clock
         if on_event is not None:
             store.listeners.append(on_event)
+        self.workers = ThreadPoolExecutor(MAX_PARALLEL, f"{self.service} starts")  # steps.launch
         self._configs: dict[int, ServiceConfig] = {}
         self._stopping: dict[InstanceRef, threading.Thread] = {}
         self._yielding: dict[InstanceRef, Instance] = {}  # stops giving way (yielding.py)
@@ -265,10 +267,9 @@ class Engine:
                     continue  # aborted from elsewhere meanwhile: the abort decides
 
     def _start(self, id: int) -> None:
-        """A pending deployment starts running while the hosts answer the adopt, when the
-        router has no table to settle (the usual case: nothing staged); else the loop starts
-        it after the reconcile, once the router serves the confirmed table (_advance).
-        Not synced: the first step's act is preceded by a synced commit."""
+        """A pending deployment starts running (not synced: see _advance) while the hosts
+        answer the adopt, when the router has no table to settle (the usual case); else the
+        loop starts it after the reconcile, once the router serves the confirmed table."""
         try:
             if (self.store.deployment(id).phase is Phase.PENDING
                     and self.store.routing(self.service).staged is None):

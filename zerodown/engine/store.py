@@ -45,6 +45,7 @@ import inspect
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -84,6 +85,10 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
         self._lazy_commits = 0  # lazy commits ever made by this connection
         self._synced_to = 0  # how many of them are known to be on disk
         self._begun_with: tuple[int, int] | None = None  # (deployment, step) finish_step began
+        # the worker syncing the WAL beside a start (synced_beside), kept: one thread, not one
+        # started per batch (its start costs milliseconds on a loaded machine: engine/beside.py)
+        self._syncs = ThreadPoolExecutor(1, thread_name_prefix=f"sync of "
+                                                               f"{os.path.basename(self.path)}")
         self.now: Callable[[], float] = time.time
         self.listeners: list[Callable[[Event], None]] = []
         self._mutex = threading.RLock()
@@ -107,6 +112,7 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
 
     def close(self) -> None:
         self.db.close()
+        self._syncs.shutdown(wait=False)
 
     def __enter__(self) -> Store:
         return self
@@ -177,7 +183,7 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
             yield
             return
         try:
-            with wal_synced_beside(self.path):
+            with wal_synced_beside(self.path, self._syncs):
                 yield
         except WalSyncFailed as e:
             raise StoreUnavailable(f"cannot sync the state store {self.path} to its disk "

@@ -8,6 +8,7 @@ makes those commits durable from any file descriptor, here beside a runtime's st
 from __future__ import annotations
 
 import os
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -19,10 +20,12 @@ class WalSyncFailed(OSError):
 
 
 @contextmanager
-def wal_synced_beside(db_path: str) -> Iterator[None]:
-    """Sync `db_path`'s WAL in a thread while the body runs; wait for it after the body
-    (also when the body raised); WalSyncFailed after a body that ran when the sync failed."""
-    with Beside(_sync, db_path, name=f"sync of {os.path.basename(db_path)}") as sync:
+def wal_synced_beside(db_path: str, pool: Executor | None = None) -> Iterator[None]:
+    """Sync `db_path`'s WAL in a thread (a worker of `pool`, kept by the store) while the
+    body runs; wait for it after the body (also when the body raised); WalSyncFailed after
+    a body that ran when the sync failed."""
+    with Beside(_sync, db_path, name=f"sync of {os.path.basename(db_path)}",
+                pool=pool) as sync:
         yield
     try:
         sync.result()
