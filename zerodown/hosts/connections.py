@@ -8,7 +8,11 @@
 
 The runtime is synchronous; the connections live on one event loop in a thread of
 their own, so a slow host never blocks another's commands. Every command has a
-timeout. A command whose exit status did not arrive (timeout, connection lost) is
+timeout, and it bounds the whole call: the wait for a connection being (re)opened
+counts in it, so a 2 s look (`zerodown status`) at a host being reconnected takes 2 s,
+not runtime.connect_timeout more. The opening itself goes on (bounded by
+connect_timeout) for the next call: one opening per host, shared, never cut short by
+a caller's own bound. A command whose exit status did not arrive (timeout, connection lost) is
 reported as unknown (status None), never as success, and the connection it ran
 on is dropped: the next command opens a new one. At most MAX_STARTS connection
 set-ups run at once per host (sshd's MaxStartups drops bursts). Keepalives find a
@@ -70,7 +74,7 @@ class Connections:
         self.specs = {spec.name: spec for spec in options.hosts}
         self._conns: dict[str, Any] = {}
         self._starts: dict[str, asyncio.Semaphore] = {}
-        self._opening: dict[str, asyncio.Lock] = {}
+        self._opening: dict[str, asyncio.Task] = {}  # host -> its connection being opened
         self._idle: dict[tuple[str, str], list[tuple[Any, Any]]] = {}  # (conn, process)
         self._sessions: dict[str, asyncio.Semaphore] = {}  # SESSIONS permits per host
         self._forwards: dict[tuple[str, str], str] = {}  # (host, remote path) -> local path
@@ -86,15 +90,13 @@ class Connections:
             timeout: float | None = None) -> Done:
         """Run `command` (a shell line) on `host`; HostUnreachable if no connection opens."""
         limit = timeout if timeout is not None else self.options.command_timeout
-        return self._call(self._run(host, command, input, limit),
-                          limit + self.options.connect_timeout + 5)
+        return self._call(self._run(host, command, input, limit), limit + 5)
 
     def ask(self, host: str, command: str, line: str, *, timeout: float | None = None) -> Done:
         """Send `line` to a session of `command` on `host` (kept open, reused) and return
         its one line of answer as stdout; status None when no answer came (unknown)."""
         limit = timeout if timeout is not None else self.options.command_timeout
-        return self._call(self._ask(host, command, line, limit),
-                          limit + self.options.connect_timeout + 5)
+        return self._call(self._ask(host, command, line, limit), limit + 5)
 
     def connect(self, host: str) -> None:
         """Open `host`'s connection now (pre-flight); HostUnreachable names why not."""
@@ -144,6 +146,10 @@ class Connections:
         if self._forward_dir is not None:
             shutil.rmtree(self._forward_dir, ignore_errors=True)
         async def close_all():
+            openings = list(self._opening.values())
+            for opening in openings:
+                opening.cancel()  # an opening no call waits for any more: ended here, on
+            await asyncio.gather(*openings, return_exceptions=True)  # the loop still running
             for sessions in self._idle.values():
                 for _, process in sessions:
                     process.close()
@@ -162,9 +168,9 @@ class Connections:
     # --- on the loop ------------------------------------------------------
 
     async def _run(self, host: str, command: str, input: str | None, timeout: float) -> Done:
-        conn = await self._connection(host)
-        deadline = self._loop.time() + timeout  # the wait for a session counts in it
-        if not await self._permit(host, timeout):
+        deadline = self._loop.time() + timeout  # the connection's and a session's waits count
+        conn = await self._connection(host, timeout)
+        if not await self._permit(host, deadline - self._loop.time()):
             return self._busy(host, timeout)
         try:
             done = await asyncio.wait_for(conn.run(command, input=input, check=False),
@@ -179,8 +185,8 @@ class Connections:
         return Done(_status(done), _text(done.stdout), _text(done.stderr))
 
     async def _ask(self, host: str, command: str, line: str, timeout: float) -> Done:
-        conn = await self._connection(host)
-        deadline = self._loop.time() + timeout  # one bound for the wait, session and answer
+        deadline = self._loop.time() + timeout  # one bound: connection, session, answer
+        conn = await self._connection(host, timeout)
         idle = self._idle.setdefault((host, command), [])
         process = None
         while idle:  # the newest first; one whose connection or process ended is closed
@@ -190,7 +196,7 @@ class Connections:
                 break
             self._discard(host, found)
         if process is None:
-            if not await self._permit(host, timeout):  # held while the session is open
+            if not await self._permit(host, deadline - self._loop.time()):  # held while open
                 return self._busy(host, timeout)
             try:
                 process = await asyncio.wait_for(conn.create_process(command),
@@ -289,19 +295,39 @@ class Connections:
         far_writer.close()
         writer.close()
 
-    async def _connection(self, host: str):
+    async def _connection(self, host: str, within: float | None = None):
+        """`host`'s open connection, waited for at most `within` seconds (a call's own bound)
+        while one opening per host goes on by itself, up to runtime.connect_timeout."""
         conn = self._conns.get(host)
         if conn is not None and not conn.is_closed():
             return conn
-        lock = self._opening.setdefault(host, asyncio.Lock())
-        async with lock:  # one opening per host; the others wait for it
-            conn = self._conns.get(host)
-            if conn is not None and not conn.is_closed():
-                return conn
-            async with self._starts.setdefault(host, asyncio.Semaphore(MAX_STARTS)):
-                conn = await self._open(host)
-            self._conns[host] = conn
-            return conn
+        opening = self._opening.get(host)
+        if opening is None:
+            opening = self._opening[host] = self._loop.create_task(self._opened(host))
+            opening.add_done_callback(lambda task: self._opened_done(host, task))
+        if within is None:
+            return await asyncio.shield(opening)
+        try:
+            return await asyncio.wait_for(asyncio.shield(opening), max(within, 0.001))
+        except asyncio.TimeoutError:
+            raise HostUnreachable(f"host {host}: no SSH connection within {within:g}s (this "
+                                  f"call's timeout; it is still being opened, up to "
+                                  f"{self.options.connect_timeout:g}s: "
+                                  f"runtime.connect_timeout)", host) from None
+
+    async def _opened(self, host: str):
+        async with self._starts.setdefault(host, asyncio.Semaphore(MAX_STARTS)):
+            conn = await self._open(host)
+        self._conns[host] = conn
+        return conn
+
+    def _opened_done(self, host: str, task: asyncio.Task) -> None:
+        """An opening ended: the next call opens anew if it failed. Its error is taken here
+        too, so one whose callers all stopped waiting is not logged as never retrieved."""
+        if self._opening.get(host) is task:
+            del self._opening[host]
+        if not task.cancelled():
+            task.exception()
 
     async def _open(self, name: str):
         spec = self.specs.get(name)

@@ -1,0 +1,77 @@
+"""A call's timeout bounds the whole call, the wait for a host's connection included: a
+2 s look (`zerodown status`) at a host being reconnected takes 2 s, not
+runtime.connect_timeout (10 s) more. Against a real socket on 127.0.0.1 that accepts and
+never speaks (a host whose link went silent while its connection is re-opened); the
+opening is shared by the calls and goes on by itself up to connect_timeout."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from zerodown.hosts.connections import Connections, HostUnreachable
+from zerodown.runtimes.ssh_options import parse_options
+
+CONNECT_TIMEOUT = 10
+
+
+@pytest.fixture
+def silent(tmp_path):
+    """(address, accepted connections) of a listener that never says a word."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                pass
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.getsockname()[1]}", held
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+@pytest.fixture
+def pool(silent, tmp_path):
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    c = Connections(parse_options({"hosts": [silent[0]], "known_hosts": str(known),
+                                   "connect_timeout": CONNECT_TIMEOUT}))
+    yield c
+    c.close()
+
+
+@pytest.mark.parametrize("call", ["run", "ask"])
+def test_a_call_on_a_host_being_connected_ends_at_its_own_timeout(silent, pool, call):
+    address, accepted = silent
+    began = time.monotonic()
+    with pytest.raises(HostUnreachable) as e:
+        if call == "run":
+            pool.run(address, "true", timeout=0.5)
+        else:
+            pool.ask(address, "cat", "hello", timeout=0.5)
+    took = time.monotonic() - began
+    assert took < 2, f"waited {took:.1f}s: the connect_timeout, not the call's 0.5s"
+    assert f"host {address}: no SSH connection within 0.5s" in str(e.value)
+    assert "runtime.connect_timeout" in str(e.value)
+
+
+def test_calls_share_one_opening_that_outlives_them(silent, pool):
+    address, accepted = silent
+    for _ in range(3):
+        with pytest.raises(HostUnreachable):
+            pool.run(address, "true", timeout=0.2)
+    assert len(accepted) == 1, "each call opened a connection of its own"
