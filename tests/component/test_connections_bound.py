@@ -7,11 +7,11 @@ opening is shared by the calls and goes on by itself up to connect_timeout."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import pytest
 
+from tests.support.net import silent_listener
 from zerodown.hosts.connections import Connections, HostUnreachable
 from zerodown.runtimes.ssh_options import parse_options
 
@@ -19,29 +19,12 @@ CONNECT_TIMEOUT = 10
 
 
 @pytest.fixture
-def silent(tmp_path):
+def silent():
     """(address, accepted connections) of a listener that never says a word."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.settimeout(0.1)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept():
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                pass
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.getsockname()[1]}", held
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
+    with silent_listener(server) as held:
+        yield f"127.0.0.1:{server.getsockname()[1]}", held
 
 
 @pytest.fixture

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from http.client import HTTPConnection
 import os
 import random
 import socket
+import threading
 import time
 from dataclasses import dataclass
 
@@ -111,3 +113,30 @@ def request(method: str, port: int, path: str = "/", *, body: bytes | None = Non
 
 def get(port: int, path: str = "/", **kwargs) -> Reply:
     return request("GET", port, path, **kwargs)
+
+
+@contextlib.contextmanager
+def silent_listener(server: socket.socket):
+    """Accept on `server` (bound, any family) and never say a word: a busy controller, or
+    a host whose link went quiet. Yields the list of connections accepted so far."""
+    server.listen()
+    server.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                pass
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield held
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()

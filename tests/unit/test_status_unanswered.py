@@ -5,10 +5,10 @@ taking the controller for dead and waiting as long again on the same one."""
 from __future__ import annotations
 
 import socket
-import threading
 
 import pytest
 
+from tests.support.net import silent_listener
 from zerodown.api.client import Client, Unanswered
 from zerodown.commands import build_parser, status
 from zerodown.commands.status import _text
@@ -21,25 +21,8 @@ def mute(tmp_path):
     path.parent.mkdir()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
-    server.listen()
-    held = []
-    stop = threading.Event()
-
-    def accept():
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                pass
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield path
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
+    with silent_listener(server):
+        yield path
 
 
 def test_a_client_says_no_answer_within_its_timeout(mute):
