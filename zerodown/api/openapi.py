@@ -121,7 +121,11 @@ def document() -> dict:
                 "Shadow": SHADOW,
                 "Accepted": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "phase": {"type": "string"},
-                    "aborted": {"type": "boolean"}}},
+                    "aborted": {"type": "boolean"},
+                    "restart": {"type": ["string", "null"], "description":
+                                "a deploy of the version that serves: every instance "
+                                "restarts as the new revision, said in these words (also "
+                                "its deployment.restart event); else null"}}},
             },
             "responses": {f"E{code}": _json(_ref("Error"), text) for code, text in (
                 (400, "a bad request: the field named is wrong; nothing was changed"),
