@@ -17,21 +17,30 @@ from zerodown.runtimes import runtime_for, ssh_release
 BASE = "/srv/zerodown/releases/shop"
 
 
-@pytest.fixture
-def runtime(healthy_fleet, tmp_path):
-    text = healthy_fleet.service_config(free_port(), "{kind: rolling}", per_host=1)
+def with_releases(fleet, tmp_path, data: dict[str, str]) -> tuple[str, object]:
+    """A zerodown.yaml (one instance a host, app.release releases/{version}, keep_releases:
+    2) and a release folder per version of `data` (the app, and data.txt holding its
+    value); no release left on the hosts. Returns the config's text and path."""
+    text = fleet.service_config(free_port(), "{kind: rolling}", per_host=1)
     text = text.replace(f'"{APP}"', '"app.py"').replace(
         "  env: {", "  release: releases/{version}\n  env: {").replace(
         "  keepalive: 1s\n", "  keepalive: 1s\n  keep_releases: 2\n")
     path = tmp_path / "zerodown.yaml"
     path.write_text(text)
-    for version, data in (("v1", "one"), ("v2", "two"), ("v3", "three")):
+    for version, value in data.items():
         folder = tmp_path / "releases" / version
         folder.mkdir(parents=True)
         shutil.copy(APP, folder / "app.py")
-        (folder / "data.txt").write_text(data)
-    for host in healthy_fleet.hosts:
+        (folder / "data.txt").write_text(value)
+    for host in fleet.hosts:
         shutil.rmtree(host.srv / "zerodown/releases", ignore_errors=True)
+    return text, path
+
+
+@pytest.fixture
+def runtime(healthy_fleet, tmp_path):
+    text, path = with_releases(healthy_fleet, tmp_path, {"v1": "one", "v2": "two",
+                                                         "v3": "three"})
     rt = runtime_for(parse_config(text, file=str(path)), tmp_path / "state")
     yield rt
     for instance in rt.adopt("shop"):
@@ -149,19 +158,8 @@ def release_stack(healthy_fleet, tmp_path):
     """A Stack (engine, embedded proxy) over the fleet, one instance a host, app.release
     releases/{version} and keep_releases: 2; v3's app exits at once (a bad version)."""
     from tests.e2e.stack import Stack
-    text = healthy_fleet.service_config(free_port(), "{kind: rolling}", per_host=1)
-    text = text.replace(f'"{APP}"', '"app.py"').replace(
-        "  env: {", "  release: releases/{version}\n  env: {").replace(
-        "  keepalive: 1s\n", "  keepalive: 1s\n  keep_releases: 2\n")
-    for version in ("v1", "v2", "v3", "v4", "v5"):
-        folder = tmp_path / "releases" / version
-        folder.mkdir(parents=True)
-        shutil.copy(APP, folder / "app.py")
+    _, path = with_releases(healthy_fleet, tmp_path, {f"v{i}": str(i) for i in range(1, 6)})
     (tmp_path / "releases/v3/app.py").write_text("import sys\nsys.exit(3)\n")
-    for host in healthy_fleet.hosts:
-        shutil.rmtree(host.srv / "zerodown/releases", ignore_errors=True)
-    path = tmp_path / "zerodown.yaml"
-    path.write_text(text)
     stack = Stack(path, tmp_path / "state")
     yield stack
     stack.close()
