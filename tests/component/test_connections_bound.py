@@ -58,3 +58,17 @@ def test_calls_share_one_opening_that_outlives_them(silent, pool):
         with pytest.raises(HostUnreachable):
             pool.run(address, "true", timeout=0.2)
     assert len(accepted) == 1, "each call opened a connection of its own"
+
+
+def test_a_look_through_the_agent_is_bounded_by_its_own_timeout_install_check_included(
+        silent, pool):
+    """A controller just (re)started looks at a host before it knows its agent is there:
+    that check counts in the look's bound too (`zerodown status`: 2 s, not 10 or 60)."""
+    from zerodown.errors import HostFailure
+    from zerodown.hosts.ssh import SshHost
+    address, _ = silent
+    host = SshHost(pool, address, "/var/lib/zerodown")
+    began = time.monotonic()
+    with pytest.raises(HostFailure, match=f"host {address}: no SSH connection within 0.5s"):
+        host.table("/var/lib/zerodown/shop", "live_entry", "shop-r1-s0", 123, timeout=0.5)
+    assert time.monotonic() - began < 2

@@ -200,16 +200,19 @@ class SshHost:
         """Has this process put (or found) the agent on the host already?"""
         return self._installed
 
-    def install(self) -> None:
-        """Put the agent on the host unless this content is there already."""
+    def install(self, within: float | None = None) -> None:
+        """Put the agent on the host unless this content is there already; `within`: the
+        bound of the call that needs it, on the look whether it is there (a 2 s status look
+        at a host that does not answer stays 2 s; an upload takes runtime.command_timeout)."""
         with self._installing:
-            self._install()
+            self._install(within)
 
-    def _install(self) -> None:
+    def _install(self, within: float | None = None) -> None:
         if self._installed:
             return
         d = shlex.quote(self.agent_dir)
-        there = self.connections.run(self.name, f"test -e {d}/ok", timeout=self.step_timeout)
+        there = self.connections.run(self.name, f"test -e {d}/ok",
+                                     timeout=min(within or self.step_timeout, self.step_timeout))
         if there.status == 0:
             self._installed = True
             return
@@ -227,7 +230,7 @@ class SshHost:
 
     def _call(self, op: str, *args: Any, timeout: float | None = None) -> Any:
         if not self._installed:
-            self.install()
+            self.install(timeout)
         request = json.dumps({"op": op, "args": args})
         done = self.connections.ask(  # a session of the agent kept open: one round trip
             self.name, f"cd {shlex.quote(self.agent_dir)} && exec python3 -m zerodown.hosts.agent "
