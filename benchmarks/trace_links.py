@@ -56,7 +56,8 @@ def links(path: str) -> dict[str, float] | None:
         if any("listening" not in s for s in seen):
             return None
         listening, answered = max(s["listening"] for s in seen), max(s["answered"] for s in seen)
-        probed = [p[1] for p in probes if min(s["answered"] for s in seen) - 1 <= p[0] <= answered + 30]
+        first = min(s["answered"] for s in seen)
+        probed = [p[1] for p in probes if first - 1 <= p[0] <= answered + 30]
         routed = next(a[1] for a in applies if a[0] >= answered)
         out |= {
             f"b{b} start call -> the host has it": max(s["called"] for s in start) - st,
@@ -72,9 +73,11 @@ def links(path: str) -> dict[str, float] | None:
         if b == 1:
             out[f"b{b} route applied -> next start call"] = starts[3][0] - routed
         else:
-            stopped = [m["stop"] for m in marks.values() if m.get("stop", {}).get("called", 0) >= routed]
+            stopped = [m["stop"] for m in marks.values()
+                       if m.get("stop", {}).get("called", 0) >= routed]
             out |= {
-                f"b{b} route applied -> last stop at its host": max(s["called"] for s in stopped) - routed,
+                f"b{b} route applied -> last stop at its host":
+                    max(s["called"] for s in stopped) - routed,
                 f"b{b} host: SIGTERM -> exited": max(s["exited"] - s["called"] for s in stopped),
                 f"b{b} last exit -> deployment over": max(c[1] for c in calls) - max(
                     s["exited"] for s in stopped)}
