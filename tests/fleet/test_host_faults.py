@@ -197,6 +197,42 @@ def test_a_host_that_crashes_and_comes_back_is_replaced_by_the_next_deployment_n
     assert_one_per_slot(stack)
 
 
+def test_a_host_that_crashes_mid_deployment_pauses_it_and_once_back_it_finishes(
+        fleet_stack, healthy_fleet):
+    """The host's every process gone as step 3 begins (its sshd too: connections refused,
+    not silent): the deployment pauses naming it; booted with its disk, resume adopts what
+    the host still records, starts what is gone and finishes, one instance per slot, no
+    request failed (its instances' connections were refused: moved elsewhere)."""
+    stack = fleet_stack()
+    assert stack.deploy("v1") is Phase.SUCCEEDED
+    victim = healthy_fleet.hosts[1]
+    crashed: list = []
+
+    def listener(event):
+        if not crashed and event.kind == "step.started" and event.data.get("index", -1) >= 2:
+            healthy_fleet.crash(victim)
+            crashed.append(event.data["index"])
+    stack.store.listeners.append(listener)
+    seen = {}
+
+    def deploy_crash_boot_resume():
+        d = stack.engine.deploy("v2")
+        seen["paused"] = stack.engine.run(d), stack.store.deployment(d).error
+        healthy_fleet.boot(victim)
+        stack.engine.resume(d)
+        return stack.engine.run(d)
+
+    phase, result = stack.under_load(deploy_crash_boot_resume, connections=8, duration=90)
+    assert crashed, "the host never crashed: the test proves nothing"
+    paused, error = seen["paused"]
+    assert paused is Phase.PAUSED, error
+    assert f"host {victim.name}" in error, error
+    assert phase is Phase.SUCCEEDED
+    assert result.failed() == 0, result.summary()
+    assert versions_by_host(stack) == {h.name: {"v2"} for h in healthy_fleet.hosts}
+    assert_one_per_slot(stack)
+
+
 def test_an_ssh_step_that_hangs_ends_at_command_timeout_then_pauses(fleet_stack,
                                                                     healthy_fleet):
     """The host's sshd frozen mid-deployment (SIGSTOP: its TCP connection stays up, a
