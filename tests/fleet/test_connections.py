@@ -128,6 +128,27 @@ def test_a_partition_mid_command_is_unknown_never_success(conns, healthy_fleet):
     assert conns.run(host.name, "echo back", timeout=5).stdout == "back\n"
 
 
+def test_keepalives_find_an_idle_connection_cut_off_and_the_next_command_fails_fast(
+        conns, healthy_fleet):
+    """An idle connection whose packets are dropped (no reset) is found dead by its
+    keepalives (0.5 s × KEEPALIVE_COUNT here) and closed, so the next command tries a new
+    connection and fails within connect_timeout, instead of waiting its own timeout on
+    the dead one."""
+    host = healthy_fleet.hosts[1]
+    assert conns.run(host.name, "true", timeout=5).ok
+    conn = conns._conns[host.name]
+    healthy_fleet.partition(host)
+    try:
+        assert wait_until(conn.is_closed, timeout=10), "the keepalives never closed it"
+        started = time.monotonic()
+        with pytest.raises(HostUnreachable, match=rf"host {host.name}: no SSH connection"):
+            conns.run(host.name, "true", timeout=30)
+        assert time.monotonic() - started < 5
+    finally:
+        healthy_fleet.heal(host)
+    assert conns.run(host.name, "echo back", timeout=5).stdout == "back\n"
+
+
 def test_preflight_names_the_host_cut_off_and_clears_the_others(conns, healthy_fleet):
     from zerodown.hosts.preflight import preflight, refuse_unless_ready
     reports = preflight(conns, "/srv/zerodown")
