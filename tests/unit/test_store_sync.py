@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -218,3 +219,35 @@ def test_a_wait_begun_with_the_step_before_starts_again_in_another_process(tmp_p
     assert store.step_record(id, 1).in_progress
     assert Store(path).begin_waiting(id, 1).attempts == 2, "a restart's run begins it again"
     assert store.begin_waiting(id, 1).attempts == 2, "begun in this store: as it is"
+
+
+def test_the_wal_is_checkpointed_in_a_worker_not_by_the_commit_that_crossed_the_mark(
+        tmp_path, monkeypatch):
+    from zerodown.engine import wal_sync
+    monkeypatch.setattr(wal_sync, "CHECKPOINT_EVERY", 3)
+    ran, release = [], threading.Event()
+    real = wal_sync.checkpoint
+
+    def slow(path):  # held until the commit that asked for it has returned
+        assert release.wait(5)
+        ran.append(threading.current_thread().name)
+        real(path)
+    monkeypatch.setattr(wal_sync, "checkpoint", slow)
+    store = Store(str(tmp_path / "zerodown.db"))
+    assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    for n in range(3):
+        with store._tx(durable=False) as tx:
+            tx.event("shop", "test", f"commit {n}")
+    assert ran == [], "the third commit returned without waiting for the checkpoint"
+    release.set()
+    deadline = time.monotonic() + 5
+    while not ran and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ran == ["checkpoint of zerodown.db_0"]
+    store.close()
+
+
+def test_a_checkpoint_never_makes_a_store_file_that_is_gone(tmp_path):
+    from zerodown.engine.wal_sync import checkpoint
+    checkpoint(str(tmp_path / "gone.db"))
+    assert list(tmp_path.iterdir()) == []

@@ -45,7 +45,6 @@ import inspect
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -61,7 +60,7 @@ from zerodown.engine.store_routing import RoutingQueries
 from zerodown.engine.store_steps import StepQueries
 from zerodown.redeploy import restart_note
 from zerodown.engine.transaction import Tx
-from zerodown.engine.wal_sync import WalSyncFailed, wal_synced_beside
+from zerodown.engine.wal_sync import WalSyncFailed, WalWorkers
 from zerodown.plan import Pause, Plan, ServiceState, Step, step_from_data, step_to_data
 
 # The names other modules import from here (rows and errors live in records.py, the schema in schema.py).
@@ -71,8 +70,6 @@ __all__ = ["MIGRATIONS", "Change", "Deployment", "DeploymentConflict", "Event", 
 
 _DEPLOYMENT = ("id, service, kind, from_revision, to_revision, strategy, plan_kind, plan_version,"
                " cursor, phase, on_failure, request, error, created, updated")
-
-
 
 
 class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
@@ -85,10 +82,7 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
         self._lazy_commits = 0  # lazy commits ever made by this connection
         self._synced_to = 0  # how many of them are known to be on disk
         self._begun_with: tuple[int, int] | None = None  # (deployment, step) finish_step began
-        # the worker syncing the WAL beside a start (synced_beside), kept: one thread, not one
-        # started per batch (its start costs milliseconds on a loaded machine: engine/beside.py)
-        self._syncs = ThreadPoolExecutor(1, thread_name_prefix=f"sync of "
-                                                               f"{os.path.basename(self.path)}")
+        self._wal: WalWorkers | None = None  # in WAL mode: its sync and checkpoint threads
         self.now: Callable[[], float] = time.time
         self.listeners: list[Callable[[Event], None]] = []
         self._mutex = threading.RLock()
@@ -101,6 +95,8 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
             # file system without WAL support leaves the rollback journal: every commit synced).
             wal = self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
             self._lazy = wal and synchronous.upper() in ("FULL", "EXTRA")
+            if wal:  # the sync beside a start, and checkpoints off the committing thread
+                self._wal = WalWorkers(self.path, self.db)
         except sqlite3.Error as e:
             raise unavailable(self.path, e, "open") from None
         self._identity = _identity(self.path)
@@ -112,7 +108,8 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
 
     def close(self) -> None:
         self.db.close()
-        self._syncs.shutdown(wait=False)
+        if self._wal is not None:
+            self._wal.close()
 
     def __enter__(self) -> Store:
         return self
@@ -150,6 +147,8 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
                     self._lazy_commits += lazy
                     if not lazy:
                         self._synced_to = self._lazy_commits
+                    if self._wal is not None:
+                        self._wal.committed()
                 self._resync(lazy)
             except BaseException as e:
                 # SQLite may have rolled back by itself (a full disk does): a second
@@ -183,7 +182,7 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
             yield
             return
         try:
-            with wal_synced_beside(self.path, self._syncs):
+            with self._wal.synced_beside():
                 yield
         except WalSyncFailed as e:
             raise StoreUnavailable(f"cannot sync the state store {self.path} to its disk "
@@ -365,8 +364,6 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
                                "LIMIT ?", (*params, limit))
         return [Event(r["id"], r["time"], r["service"], r["deployment"], r["kind"], r["message"],
                       json.loads(r["data"])) for r in rows]
-
-
 
 
 def _conflict(active: Deployment) -> str:
