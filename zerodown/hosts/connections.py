@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -353,7 +354,7 @@ class Connections:
         except asyncssh.HostKeyNotVerifiable as e:
             raise HostUnreachable(
                 f"host {name}: its host key is not the one known for it in "
-                f"{kwargs['known_hosts']} ({e.reason}); add it (ssh-keyscan {spec.host}) "
+                f"{kwargs['known_hosts']} ({e.reason}); add it ({_keyscan(e.reason, spec)}) "
                 f"after checking it, or fix runtime.known_hosts", name) from None
         except asyncssh.PermissionDenied as e:
             raise HostUnreachable(f"host {name}: SSH authentication refused ({e.reason}); "
@@ -399,6 +400,15 @@ class Connections:
 
     def _path(self, path: str) -> str:
         return os.path.join(self.folder, os.path.expanduser(path))
+
+
+def _keyscan(reason: str, spec: HostSpec) -> str:
+    """The ssh-keyscan line that fetches the host's key: asyncssh's reason names the address
+    connected to (an ssh_config HostName; ssh-keyscan reads no ssh_config, so the name in
+    runtime.hosts may mean nothing to it)."""
+    found = re.search(r" for host (\S+)$", reason or "")
+    port = f"-p {spec.port} " if spec.port not in (None, 22) else ""
+    return f"ssh-keyscan {port}{found.group(1) if found else spec.host}"
 
 
 def _why(e: BaseException) -> str:
