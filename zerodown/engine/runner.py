@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from functools import partial
@@ -43,6 +42,7 @@ from zerodown.engine.steps import (DRAIN_POLL, MAX_PARALLEL, POLL, STEPS, Analys
 from zerodown.engine.store import Deployment, DeploymentConflict, PlanMoved, Store, StoreUnavailable
 from zerodown.engine.recovery import recover
 from zerodown.engine.service_lock import DeploymentBusy, held
+from zerodown.engine.system_clock import SystemClock
 from zerodown.errors import StaleTableError, UsageError, ZerodownError
 from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot
 from zerodown.plan import Analyze, Plan, ServiceState
@@ -55,16 +55,6 @@ from zerodown.strategies.options import StrategyConfig
 # Step executors and their errors live in steps.py; these names are imported from here too.
 __all__ = ["DRAIN_POLL", "POLL", "STEPS", "AnalysisFailed", "DeploymentBusy", "Engine",
            "Inconclusive", "Judge", "RefusedStep", "SystemClock", "pass_judge"]
-
-
-class SystemClock:
-    """The real Clock. Wall time, not monotonic: step records and timed pauses outlive a restart."""
-
-    def now(self) -> float:
-        return time.time()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(max(0.0, seconds))
 
 
 class _Interrupted(Exception):
@@ -227,17 +217,17 @@ class Engine:
         """
         if self.store.deployment(id).service != self.service:
             raise ZerodownError(f"deployment {id} is not of {self.service}")
-        # every host's instances asked for while the proof reads its baseline and a
-        # pending deployment starts (_start): the first thing once the lock is held
+        # every host's instances asked for while a pending deployment starts (_start) and
+        # the proof reads its baseline: the first thing once the lock is held
         with self._lock(), Beside(self.runtime.adopt, self.service,
                                   name=f"adopt, deployment {id}") as adopting:
+            self._start(id)
             with self._background(id), ProofRecorder(self, id) as proof:
                 return self._run(id, hold, stop_when_paused, proof, adopting.result)
 
     def _run(self, id: int, hold: bool, stop_when_paused: bool, proof: ProofRecorder,
              adopted: Callable[[], list]) -> Phase:
         self.hung = set()  # what a drain learnt of a revision holds for this deployment
-        self._start(id)
         reconciling.reconcile(self, adopted)  # whoever ran it before may have died mid-step
         while True:
             if self.store.replaced():
