@@ -3,6 +3,7 @@ guarantees on every host, probes from here, a cut-off host unhealthy, never stop
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 
@@ -110,3 +111,49 @@ def test_a_starting_instance_is_found_healthy_when_it_listens_not_a_health_inter
     assert runtime.look(instance, rev)[:2] == (True, True), "then a probe a round, as before"
     runtime.stop(instance, grace=2)
     assert runtime.look(instance, rev)[0] is False, "stopped: gone, not waited for"
+
+
+GO = "/tmp/zd-exit-go"  # the host's own /tmp
+SLOW_EXIT = ("import os, signal, time\n"  # a shutdown that lasts until GO exists
+             "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+             "print('ready', flush=True)\n"
+             f"while not os.path.exists({GO!r}): time.sleep(0.01)\n")
+
+
+def test_a_yielding_stop_lowers_the_leaving_instance_on_its_host_and_hasten_gives_it_back(
+        healthy_fleet, tmp_path):
+    """Through the agent: stop(yielding=True) lowers the instance's nice and autogroup on
+    its host before the SIGTERM; hasten() (another session) gives them back while it
+    still runs, well before half the grace (when the host would give them back itself)."""
+    fleet = healthy_fleet
+    cfg = config(fleet, tmp_path)
+    app = replace(cfg.app, command=("/usr/bin/python3", "-c", SLOW_EXIT, "{port}"))
+    cfg = replace(cfg, app=app)
+    runtime = runtime_for(cfg, tmp_path / "state")
+    host = fleet.hosts[0]
+
+    def priority() -> str:
+        got = host.run(f"cut -d' ' -f19 /proc/{instance.pid}/stat; "
+                       f"cat /proc/{instance.pid}/autogroup").stdout.split()
+        return f"{got[0]} {got[-1]}" if len(got) >= 2 else "gone"
+    try:
+        rev = Revision("shop", 1, "v1", cfg.app, cfg.health)
+        runtime.check_release(cfg.app, "v1")
+        instance = runtime.start(rev, Slot(0))
+        wait_until(lambda: "ready" in host.run(
+            f"cat /srv/zerodown/services/shop/logs/{instance.id}.log").stdout, 15)
+        assert priority() == "0 0"
+        host.run(f"rm -f {GO}")
+        stopping = threading.Thread(target=runtime.stop, args=(instance, 20.0, True))
+        stopping.start()
+        wait_until(lambda: priority() == "10 10", 5, "the instance's priority lowered")
+        runtime.hasten([instance])
+        assert priority() == "0 0", "given back while its stop still waits for it"
+        assert stopping.is_alive()
+        host.run(f"touch {GO}")
+        stopping.join(15)
+        assert not stopping.is_alive() and not runtime.alive(instance)
+    finally:
+        for inst in runtime.adopt("shop"):
+            runtime.stop(inst, grace=1)
+        runtime.close()
