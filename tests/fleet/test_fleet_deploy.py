@@ -111,3 +111,47 @@ def test_plan_and_a_first_up_refuse_a_host_cut_off_naming_it_before_anything_sta
     finally:
         healthy_fleet.heal(cut)
         s.cleanup()
+
+
+def versions_on(host) -> list[str]:
+    """The versions of the example app's processes running on `host`, sorted."""
+    out = host.run("ps -ww -eo args= | grep '[a]pp.py' || true").stdout.split("\n")
+    return sorted(line.split("--version ")[1].split()[0] for line in out if "--version " in line)
+
+
+def test_a_host_added_to_runtime_hosts_every_old_instance_is_replaced_none_left_running(
+        healthy_fleet, tmp_path):
+    """v1 on zdf1 and zdf2 (4 instances: slot i on host i mod 2); zdf3 added to runtime.hosts,
+    6 instances, v2 deployed: slots now map i mod 3, so r1-s2 (on zdf1) and r1-s3 (on zdf2)
+    were stopped on zdf3 and zdf1 — where they never ran — and kept running for ever,
+    recorded, after a deployment that succeeded (and `down` missed them too). An instance
+    is acted on where it runs: every v1 gone, two v2 a host, then nothing left."""
+    fleet = healthy_fleet
+    port = free_port()
+    three = fleet.service_config(port, "{kind: rolling, max_surge: 1, max_unavailable: 0}")
+    two = three.replace("instances: 6", "instances: 4").replace(
+        "hosts: [zdf1, zdf2, zdf3]", "hosts: [zdf1, zdf2]")
+    path = tmp_path / "zerodown.yaml"
+    path.write_text(two)
+    first = Stack(path, tmp_path / "state")
+    stacks = [first]
+    try:
+        assert first.deploy("v1") is Phase.SUCCEEDED
+        assert [versions_on(h) for h in fleet.hosts] == [["v1", "v1"], ["v1", "v1"], []]
+        first.store.close()
+        first.runtime.close()   # the controller ends; its instances and proxy run on
+        path.write_text(three)
+        stacks.append(Stack(path, tmp_path / "state"))
+        phase, result = stacks[-1].under_load(lambda: stacks[-1].deploy("v2"),
+                                              connections=6, duration=60)
+        assert phase is Phase.SUCCEEDED
+        assert result.failed() == 0, result.summary()
+        assert [versions_on(h) for h in fleet.hosts] == [["v2", "v2"]] * 3
+        assert {i.version for i in stacks[-1].runtime.adopt("shop")} == {"v2"}
+        stacks[-1].close()   # stops every instance it adopts, each on its host
+        assert [versions_on(h) for h in fleet.hosts] == [[], [], []]
+    finally:
+        for host in fleet.hosts:   # the fleet's own processes only: its PID namespaces
+            host.run("ps -eo pid=,args= | awk '/[a]pp.py/ {print $1}' | xargs -r kill -9")
+        stacks[-1].router.stop()
+        stacks[-1].runtime.close()

@@ -62,6 +62,7 @@ class SshRuntime:
         self.remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{config.service}"
         self.release_base = f"{self.options.state_dir.rstrip('/')}/releases/{config.service}"
         self._listening: set[tuple[str, int]] = set()
+        self._on_address: dict[str, str] = {}  # an address instances listen on -> its host
         self._awaits: dict[str, int] = {}  # await_listening calls in flight per host
         self._awaits_lock = threading.Lock()
 
@@ -82,9 +83,19 @@ class SshRuntime:
     def host_of(self, slot: Slot) -> str:
         return host_for(self.names, slot.index)
 
+    def host_running(self, instance: Instance) -> str:
+        """The host `instance` runs on: the one whose address it listens on, as adopt()
+        and start() learned it, else its slot's. They differ once runtime.hosts changed
+        (slot i is on host i mod N): acted on at its slot's host, an instance started
+        under the old list was looked for where it never ran, and left running."""
+        where = instance.address.rsplit(":", 1)[0].strip("[]") if instance.address else ""
+        return self._on_address.get(where) or self.host_of(instance.slot)
+
     def address_of(self, host: str) -> str:
         """The host's address as this machine reaches it (what {host} is)."""
-        return self.connections.peer_address(host)
+        address = self.connections.peer_address(host)
+        self._on_address[address.strip("[]")] = host
+        return address
 
     # --- the Runtime protocol ----------------------------------------------
 
@@ -132,7 +143,7 @@ class SshRuntime:
         return argv, os.path.normpath(os.path.join(home, app.cwd or ".")), env
 
     def stop(self, instance: Instance, grace: float, yielding: bool = False) -> None:
-        self.hosts[self.host_of(instance.slot)].table(
+        self.hosts[self.host_running(instance)].table(
             self.remote_dir, "stop", instance.id, instance.pid, grace,
             f"instance {instance.id}", yielding,
             timeout=grace + KILL_WAIT + self.options.command_timeout)
@@ -143,7 +154,7 @@ class SshRuntime:
         gives it back after half of stop_grace."""
         by_host: dict[str, list[str]] = {}
         for inst in instances:
-            by_host.setdefault(self.host_of(inst.slot), []).append(inst.id)
+            by_host.setdefault(self.host_running(inst), []).append(inst.id)
 
         def ask(host: str) -> None:
             try:
@@ -155,7 +166,7 @@ class SshRuntime:
             list(pool.map(ask, by_host))
 
     def alive(self, instance: Instance) -> bool:
-        return self.hosts[self.host_of(instance.slot)].table(
+        return self.hosts[self.host_running(instance)].table(
             self.remote_dir, "alive", instance.id, instance.pid)
 
     def healthy(self, instance: Instance, revision: Revision) -> tuple[bool, str]:
@@ -186,7 +197,7 @@ class SshRuntime:
         """A host that does not answer (bounded like the probe, so a host cut off does not
         hold up the health checks): not healthy, and not "gone" either — unknown is never
         taken as exited."""
-        host_name = self.host_of(instance.slot)
+        host_name = self.host_running(instance)
         host = self.hosts[host_name]
         health = cast(HealthConfig, revision.health or self.config.health)
         key = (instance.id, instance.pid)
@@ -228,13 +239,17 @@ class SshRuntime:
                 return e
         with ThreadPoolExecutor(max_workers=min(32, len(self.names))) as pool:
             answers = dict(zip(self.names, pool.map(ask, self.names)))
+        for name, answer in answers.items():   # where each runs: see host_running
+            for entry in [] if isinstance(answer, HostFailure) else answer:
+                if entry.get("address"):
+                    self._on_address[entry["address"].rsplit(":", 1)[0].strip("[]")] = name
         instances = [release.instance_of(e) for a in answers.values()
                      if not isinstance(a, HostFailure) for e in a]
         return Adopted(sorted(instances, key=lambda i: (i.revision, i.slot)),
                        {n: str(a) for n, a in answers.items() if isinstance(a, HostFailure)})
 
     def logs(self, instance: Instance) -> str:
-        host = self.host_of(instance.slot)
+        host = self.host_running(instance)
         return f"{host}:{self.remote_dir}/logs/{instance.id}.log"
 
     def check_release(self, app: AppConfig, version: str,
