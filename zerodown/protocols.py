@@ -31,7 +31,10 @@ class Runtime(Protocol):
         """SIGTERM, then SIGKILL after `grace` seconds; returns when it is gone. Idempotent.
         A runtime whose stops take a while may set `stops_slowly = True`: the engine then
         stops in the background while the deployment goes on elsewhere (never in the
-        same slot), so stop() must be thread-safe. A runtime whose calls are round trips to
+        same slot), so stop() must be thread-safe; if it also has `hasten(instances)`, a stop
+        while the plan still starts instances is asked with `yielding=True` (the leaving
+        process at a low CPU priority) and hasten() gives the priority back once nothing
+        more starts (engine/yielding.py). A runtime whose calls are round trips to
         other machines may set `parallel = True`: the engine then starts a step's instances,
         and probes them, from several threads at once (start, alive and healthy thread-safe)."""
 
