@@ -32,13 +32,14 @@ def fleet_stack(healthy_fleet, tmp_path):
         stack.runtime.close()
 
 
-def cut_at_step(stack: Stack, fleet, host, index: int) -> list:
-    """Partition `host` as step `index` of the next deployment durably begins."""
+def cut_at_step(stack: Stack, fleet, host, index: int, fault=None) -> list:
+    """Partition `host` (or inflict `fault(host)`: fleet.crash) as step `index` of the next
+    deployment durably begins."""
     cut: list = []
 
     def listener(event):
         if not cut and event.kind == "step.started" and event.data.get("index", -1) >= index:
-            fleet.partition(host)
+            (fault or fleet.partition)(host)
             cut.append(event.data["index"])
     stack.store.listeners.append(listener)
     return cut
@@ -206,13 +207,7 @@ def test_a_host_that_crashes_mid_deployment_pauses_it_and_once_back_it_finishes(
     stack = fleet_stack()
     assert stack.deploy("v1") is Phase.SUCCEEDED
     victim = healthy_fleet.hosts[1]
-    crashed: list = []
-
-    def listener(event):
-        if not crashed and event.kind == "step.started" and event.data.get("index", -1) >= 2:
-            healthy_fleet.crash(victim)
-            crashed.append(event.data["index"])
-    stack.store.listeners.append(listener)
+    crashed = cut_at_step(stack, healthy_fleet, victim, 2, fault=healthy_fleet.crash)
     seen = {}
 
     def deploy_crash_boot_resume():
