@@ -3,7 +3,10 @@ changes, unchanged files not sent again, the working directory of the instances 
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -172,7 +175,9 @@ def test_a_deployment_never_prunes_the_release_a_rollback_would_go_to(release_st
     fails and is rolled back: v2 stable, v1 the previous revision — where `zerodown rollback`
     goes. v3's deployment and the checks of v4 and v5 each prune, yet v1's folder stays on
     every host (the engine names the stable and previous versions), and the rollback runs
-    in it."""
+    in it. Then `zerodown hosts` (issue 14.7: releases present) lists each host's releases
+    and names the one zdf3 lost (a host replaced with an empty disk): v2, now the previous
+    revision. (One test: it shares the deployments.)"""
     from zerodown.engine.lifecycle import Phase
     stack = release_stack
     releases = lambda host: sorted(p.name for p in (host.srv / BASE.removeprefix("/srv/"))  # noqa: E731
@@ -201,31 +206,22 @@ def test_a_deployment_never_prunes_the_release_a_rollback_would_go_to(release_st
     for host, instance in zip(healthy_fleet.hosts, sorted(running, key=lambda i: i.slot.index)):
         assert host.run(f"readlink /proc/{instance.pid}/cwd").stdout.strip() == f"{BASE}/v1"
 
-
-def test_zerodown_hosts_lists_each_hosts_releases_and_names_a_missing_rollback_target(
-        release_stack, healthy_fleet, tmp_path):
-    """Issue 14.7: `zerodown hosts` checks the releases present. v1 and v2 deployed; zdf3
-    then loses v1's folder (a host replaced with an empty disk): v1 is the previous
-    revision, where `zerodown rollback` goes, and zdf3 is named as lacking it."""
-    import json
-    import subprocess
-    import sys
-    from zerodown.engine.lifecycle import Phase
-    stack = release_stack
-    assert stack.deploy("v1") is Phase.SUCCEEDED
-    assert stack.deploy("v2") is Phase.SUCCEEDED
-    shutil.rmtree(healthy_fleet.hosts[2].srv / BASE.removeprefix("/srv/") / "v1")
-
-    def hosts(*more: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "zerodown", "-f", str(stack.config.file),
-                               "--state-dir", str(stack.state_dir), "hosts", *more],
-                              capture_output=True, text=True, timeout=60)
-    done = hosts()
+    shutil.rmtree(healthy_fleet.hosts[2].srv / BASE.removeprefix("/srv/") / "v2")
+    done = hosts_command(stack)
     assert done.returncode == 0, done.stderr
     rows = {line.split()[0]: line for line in done.stdout.splitlines()}
     assert "RELEASES" in rows["HOST"], done.stdout
-    assert " v2 v1 " in f"{rows['zdf1']} " and " v2 v1 " in f"{rows['zdf2']} ", done.stdout
-    assert "v2 (missing: v1)" in rows["zdf3"], done.stdout
-    report = {h["host"]: h for h in json.loads(hosts("--json").stdout)["hosts"]}
-    assert report["zdf1"]["releases"] == ["v2", "v1"] and report["zdf1"]["missing_releases"] == []
-    assert (report["zdf3"]["releases"], report["zdf3"]["missing_releases"]) == (["v2"], ["v1"])
+    assert " v5 v4 v2 v1 " in f"{rows['zdf1']} " and "missing" not in rows["zdf1"], done.stdout
+    assert " v5 v4 v1 (missing: v2) " in f"{rows['zdf3']} ", done.stdout
+    report = {h["host"]: h for h in json.loads(hosts_command(stack, "--json").stdout)["hosts"]}
+    assert (report["zdf1"]["releases"], report["zdf1"]["missing_releases"]) == (
+        ["v5", "v4", "v2", "v1"], [])
+    assert (report["zdf3"]["releases"], report["zdf3"]["missing_releases"]) == (
+        ["v5", "v4", "v1"], ["v2"])
+
+
+def hosts_command(stack, *more: str) -> subprocess.CompletedProcess:
+    """`zerodown hosts` run against the stack's config and state directory."""
+    return subprocess.run([sys.executable, "-m", "zerodown", "-f", str(stack.config.file),
+                           "--state-dir", str(stack.state_dir), "hosts", *more],
+                          capture_output=True, text=True, timeout=60)
