@@ -155,3 +155,33 @@ def test_a_host_added_to_runtime_hosts_every_old_instance_is_replaced_none_left_
             host.run("ps -eo pid=,args= | awk '/[a]pp.py/ {print $1}' | xargs -r kill -9")
         stacks[-1].router.stop()
         stacks[-1].runtime.close()
+
+
+def test_a_host_removed_from_runtime_hosts_its_instances_are_named_where_they_still_run(
+        healthy_fleet, tmp_path):
+    """The documented limit (docs/fleet.md, Not yet): zdf3 removed from runtime.hosts, its
+    instances are no longer asked for and run on there. The next deployment says so,
+    naming the host — it said "routed but not running", which was false."""
+    fleet = healthy_fleet
+    three = fleet.service_config(free_port(), "{kind: rolling, max_surge: 1, max_unavailable: 0}",
+                                 per_host=1)
+    path = tmp_path / "zerodown.yaml"
+    path.write_text(three)
+    stacks = [Stack(path, tmp_path / "state")]
+    try:
+        assert stacks[0].deploy("v1") is Phase.SUCCEEDED
+        stacks[0].store.close()
+        stacks[0].runtime.close()
+        path.write_text(three.replace("instances: 3", "instances: 2").replace(
+            "hosts: [zdf1, zdf2, zdf3]", "hosts: [zdf1, zdf2]"))
+        stacks.append(Stack(path, tmp_path / "state"))
+        assert stacks[-1].deploy("v2") is Phase.SUCCEEDED
+        (missing,) = [e.message for e in stacks[-1].store.events("shop", kind="instance.missing")]
+        assert missing.startswith("instance shop-r1-s2 was started on zdf3, which runtime.hosts "
+                                  "no longer lists"), missing
+        assert versions_on(fleet.hosts[2]) == ["v1"], "as the message says: it runs there still"
+    finally:
+        for host in fleet.hosts:   # the fleet's own processes only: its PID namespaces
+            host.run("ps -eo pid=,args= | awk '/[a]pp.py/ {print $1}' | xargs -r kill -9")
+        stacks[-1].router.stop()
+        stacks[-1].runtime.close()

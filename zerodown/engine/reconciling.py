@@ -15,8 +15,26 @@ from typing import Callable
 from zerodown.engine.recovery import still_routed
 from zerodown.engine.draining import DRAIN_POLL
 from zerodown.engine.store import Change
-from zerodown.errors import RouterError
-from zerodown.model import Instance, fleet_hosts, silent_host
+from zerodown.errors import RouterError, ZerodownError
+from zerodown.model import Instance, fleet_hosts, host_for, silent_host
+
+
+def _missing(engine, ref, state: str) -> str:
+    """Why an instance the store has as `state` was not found. Started on a host that
+    runtime.hosts no longer lists, it was not looked for: it may well run there still."""
+    name = ref.name(engine.service)
+    hosts = fleet_hosts(engine.config.runtime)
+    try:
+        then = engine.store.revision(engine.service, ref.revision).config["source"][
+            "runtime"]["hosts"]
+    except (KeyError, TypeError, ZerodownError):
+        then = None
+    host = host_for([str(h) for h in then], ref.slot.index) if hosts and then else None
+    if host is not None and host not in hosts:
+        return (f"instance {name} was started on {host}, which runtime.hosts no longer "
+                f"lists: it was not looked for there and may still run (stop it there, or "
+                f"list {host} again for `zerodown down`)")
+    return f"instance {name} is {state} but not running"
 
 
 def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
@@ -52,8 +70,7 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
             changes.append(Change(inst.ref, row.state, inst))
             events.append(("instance.adopted", f"adopted {inst.id} at {inst.address}"))
     running = {i.ref for i in found}
-    events += [("instance.missing", f"instance {ref.name(engine.service)} is {row.state} "
-                "but not running") for ref, row in rows.items()
+    events += [("instance.missing", _missing(engine, ref, row.state)) for ref, row in rows.items()
                if ref not in running and row.state in ("healthy", "routed")]
     # Out of the table and no longer running (stopped just before a crash, or died
     # while kept for a rollback): stopped, so no plan counts on it as a way back.
