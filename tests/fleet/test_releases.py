@@ -225,3 +225,21 @@ def hosts_command(stack, *more: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "zerodown", "-f", str(stack.config.file),
                            "--state-dir", str(stack.state_dir), "hosts", *more],
                           capture_output=True, text=True, timeout=60)
+
+
+def test_the_release_check_and_the_adopt_ask_every_host_on_the_runtimes_kept_threads(
+        runtime, healthy_fleet, monkeypatch):
+    import threading
+    app = runtime.config.app
+    runtime.check_release(app, "v1")
+    threads: list[str] = []
+    real = runtime.connections.ask
+
+    def ask(host, command, line, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(host, command, line, **kwargs)
+    monkeypatch.setattr(runtime.connections, "ask", ask)
+    runtime.check_release(app, "v2")
+    assert runtime.adopt("shop") == []
+    assert len(threads) == 3 * 3, threads   # batch, commit, adopt per host
+    assert {t.rsplit("_", 1)[0] for t in threads} == {"hosts"}, threads

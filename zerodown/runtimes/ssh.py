@@ -61,6 +61,10 @@ class SshRuntime:
         self.hosts = {n: SshHost(self.connections, n, self.options.state_dir) for n in self.names}
         self.remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{config.service}"
         self.release_base = f"{self.options.state_dir.rstrip('/')}/releases/{config.service}"
+        # kept threads for a call on every host at once (the adopt, the release check): a
+        # pool made per call starts a thread per host, ~0.1-2 ms each on a loaded machine,
+        # before the last host is asked; two such calls at once keep their own threads
+        self.every_host = ThreadPoolExecutor(min(64, 2 * max(1, len(self.names))), "hosts")
         self._listening: set[tuple[str, int]] = set()
         self._on_address: dict[str, str] = {}  # an address instances listen on -> its host
         self._awaits: dict[str, int] = {}  # await_listening calls in flight per host
@@ -237,8 +241,7 @@ class SshRuntime:
                 return self.hosts[name].table(remote_dir, "adopt", service)
             except HostFailure as e:
                 return e
-        with ThreadPoolExecutor(max_workers=min(32, len(self.names))) as pool:
-            answers = dict(zip(self.names, pool.map(ask, self.names)))
+        answers = dict(zip(self.names, self.every_host.map(ask, self.names)))
         for name, answer in answers.items():   # where each runs: see host_running
             for entry in [] if isinstance(answer, HostFailure) else answer:
                 if entry.get("address"):
@@ -266,6 +269,7 @@ class SshRuntime:
 
     def close(self) -> None:
         self.connections.close()
+        self.every_host.shutdown(wait=False)
 
     def answers(self, host: str) -> bool:
         """Does `host` answer a command now (bounded by connect and command timeouts)? Any

@@ -60,9 +60,8 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
         upload(runtime, version, app, keep)
         return
     manifest = manifest_of(folder)
-    with ThreadPoolExecutor(max_workers=min(32, len(runtime.names))) as pool:
-        asked = list(pool.map(lambda n: _ready_and_prepared(runtime, n, version, manifest),
-                              runtime.names))
+    asked = list(runtime.every_host.map(
+        lambda n: _ready_and_prepared(runtime, n, version, manifest), runtime.names))
     refuse_unless_ready([report for report, _ in asked])
     prepared = {n: got for n, (_, got) in zip(runtime.names, asked)}
     _each_host(runtime, version, lambda n: _upload_to(runtime, n, folder, version, manifest,
@@ -117,8 +116,8 @@ def _each_host(runtime, version: str, upload_to: Callable[[str], None]) -> None:
             return None
         except RuntimeFailure as e:
             return str(e)
-    with ThreadPoolExecutor(max_workers=min(32, len(runtime.names))) as pool:
-        failed = [(n, why) for n, why in zip(runtime.names, pool.map(one, runtime.names)) if why]
+    failed = [(n, why) for n, why in zip(runtime.names, runtime.every_host.map(one, runtime.names))
+              if why]
     if failed:
         raise RuntimeFailure(f"release {version} could not be uploaded, nothing was changed:\n"
                              + "\n".join(f"  {n}: {why}" for n, why in failed))
