@@ -137,8 +137,11 @@ sys.path.insert(0, {root!r})
 from zerodown.hosts import priority
 proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"],
                         start_new_session=True)
-time.sleep(0.1)  # the kernel takes one unprivileged autogroup write every 100 ms
-was = priority.lower(proc.pid)
+for _ in range(40):  # the kernel takes one unprivileged autogroup write every 100 ms,
+    was = priority.lower(proc.pid)  # machine-wide: a lowering skips it meanwhile
+    if was:
+        break
+    time.sleep(0.05)
 low = [os.getpriority(os.PRIO_PGRP, proc.pid), priority.autogroup_nice(proc.pid)]
 priority.give_back(proc.pid, was)
 back = [os.getpriority(os.PRIO_PGRP, proc.pid), priority.autogroup_nice(proc.pid)]
