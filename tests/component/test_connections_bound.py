@@ -72,3 +72,36 @@ def test_a_look_through_the_agent_is_bounded_by_its_own_timeout_install_check_in
     with pytest.raises(HostFailure, match=f"host {address}: no SSH connection within 0.5s"):
         host.table("/var/lib/zerodown/shop", "live_entry", "shop-r1-s0", 123, timeout=0.5)
     assert time.monotonic() - began < 2
+
+
+class _Gone:
+    """A connection that closed after it was handed out: asyncssh's peername is None then."""
+
+    def __init__(self, peer):
+        self.peer = peer
+
+    def is_closed(self) -> bool:
+        return False
+
+    def get_extra_info(self, name):
+        return self.peer
+
+    def close(self) -> None:
+        pass
+
+    async def wait_closed(self) -> None:
+        pass
+
+
+def test_a_host_s_address_from_a_connection_that_just_closed(pool):
+    """A host that crashed mid-deployment: its connection closed between the look for an
+    open one and the read of its address. The address it reached before is kept; with none
+    known, the host is unreachable (a HostFailure: the deployment's on_host_failure), never
+    a TypeError that fails the deployment (it did, in a fleet test)."""
+    pool._conns["h1"] = _Gone(None)
+    with pytest.raises(HostUnreachable, match="host h1: its SSH connection closed"):
+        pool.peer_address("h1")
+    pool._conns["h1"] = _Gone(("10.77.0.2", 22))
+    assert pool.peer_address("h1") == "10.77.0.2"
+    pool._conns["h1"] = _Gone(None)
+    assert pool.peer_address("h1") == "10.77.0.2"

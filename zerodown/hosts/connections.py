@@ -78,6 +78,7 @@ class Connections:
         self._opening: dict[str, asyncio.Task] = {}  # host -> its connection being opened
         self._idle: dict[tuple[str, str], list[tuple[Any, Any]]] = {}  # (conn, process)
         self._sessions: dict[str, asyncio.Semaphore] = {}  # SESSIONS permits per host
+        self._peers: dict[str, str] = {}  # the address each host's connection last reached
         self._forwards: dict[tuple[str, str], str] = {}  # (host, remote path) -> local path
         self._forward_dir: str | None = None
         self._loop = asyncio.new_event_loop()
@@ -122,7 +123,14 @@ class Connections:
         machine, where the load balancer runs, reaches the host."""
         async def peer():
             conn = await self._connection(host)
-            return conn.get_extra_info("peername")[0]
+            got = conn.get_extra_info("peername")
+            if got is not None:
+                self._peers[host] = got[0]
+            elif host not in self._peers:  # closed since it was handed out (the host went)
+                raise HostUnreachable(f"host {host}: its SSH connection closed before its "
+                                      f"address could be read", host)
+            # a connection that died since: the address it reached is still where the host is
+            return self._peers[host]
         return self._call(peer(), self.options.connect_timeout + 5)
 
     def forward_unix(self, host: str, remote_path: str) -> str:
