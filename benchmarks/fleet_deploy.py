@@ -55,10 +55,34 @@ STRATEGIES = {
 }
 MARK = 59999  # the port rendered into the app's command, replaced on the host by a free one
 
+# Run on a host (a part of the scripts below): poll the health path of the instances on
+# `ports` every 5 ms from the host itself until all answer 200, or `alive()` is false, or
+# 30 s passed; the ports that never answered.
+AWAIT_HEALTHY = r"""
+import http.client, time
+
+def await_healthy(host, path, ports, began, alive=lambda: True):
+    waiting = set(ports)
+    while waiting and time.monotonic() - began < 30 and alive():
+        for port in sorted(waiting):
+            c = http.client.HTTPConnection(host, int(port), timeout=1)
+            try:
+                c.request("GET", path)
+                if c.getresponse().status == 200:
+                    waiting.discard(port)
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                c.close()
+        if waiting:
+            time.sleep(0.005)
+    return waiting
+"""
+
 # Run on a host: start the instances together, poll each one's health path every 5 ms
 # from the host itself until all answer 200, then SIGTERM them and time their exit.
-APP_READY = r"""
-import http.client, json, signal, socket, subprocess, sys, time
+APP_READY = AWAIT_HEALTHY + r"""
+import json, signal, socket, subprocess, sys, time
 spec = json.load(sys.stdin)
 host, path, mark = spec["host"], spec["path"], spec["mark"]
 held = [socket.socket() for _ in spec["instances"]]  # all bound at once: distinct ports
@@ -67,27 +91,15 @@ for sock in held:
 ports = [str(sock.getsockname()[1]) for sock in held]
 for sock in held:
     sock.close()
-procs, waiting = [], set()
+procs = []
 began = time.monotonic()
 for (argv, env), port in zip(spec["instances"], ports):
     procs.append(subprocess.Popen([a.replace(mark, port) for a in argv], cwd=spec["cwd"],
                                   env={k: v.replace(mark, port) for k, v in env.items()},
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, start_new_session=True))
-    waiting.add(int(port))
-while waiting and time.monotonic() - began < 30 and all(p.poll() is None for p in procs):
-    for port in sorted(waiting):
-        c = http.client.HTTPConnection(host, port, timeout=1)
-        try:
-            c.request("GET", path)
-            if c.getresponse().status == 200:
-                waiting.discard(port)
-        except (OSError, http.client.HTTPException):
-            pass
-        finally:
-            c.close()
-    if waiting:
-        time.sleep(0.005)
+waiting = await_healthy(host, path, ports, began,
+                        alive=lambda: all(p.poll() is None for p in procs))
 ready = time.monotonic() - began
 t = time.monotonic()
 for p in procs:

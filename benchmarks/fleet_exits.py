@@ -36,10 +36,11 @@ from zerodown.runtimes import release  # noqa: E402
 from tests.e2e.stack import Stack  # noqa: E402
 from tests.support.fleet import Fleet, available  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
-from benchmarks.fleet_deploy import MARK, PER_HOST, STRATEGIES, HOSTS  # noqa: E402
+from benchmarks.fleet_deploy import (AWAIT_HEALTHY, HOSTS, MARK, PER_HOST,  # noqa: E402
+                                     STRATEGIES)
 
-BATCH = r"""
-import http.client, json, os, signal, socket, subprocess, sys, threading, time
+BATCH = AWAIT_HEALTHY + r"""
+import json, os, signal, socket, subprocess, sys, threading, time
 spec = json.load(sys.stdin)
 host, path, mark, n, mode = spec["host"], spec["path"], spec["mark"], spec["n"], spec["mode"]
 argv, env = spec["app"]
@@ -60,20 +61,7 @@ def launch(port):
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 def ready(ps, began):
-    waiting = set(ps)
-    while waiting and time.monotonic() - began < 30:
-        for port in sorted(waiting):
-            c = http.client.HTTPConnection(host, int(port), timeout=1)
-            try:
-                c.request("GET", path)
-                if c.getresponse().status == 200:
-                    waiting.discard(port)
-            except (OSError, http.client.HTTPException):
-                pass
-            finally:
-                c.close()
-        if waiting:
-            time.sleep(0.005)
+    await_healthy(host, path, ps, began)
     return time.monotonic() - began
 
 def cpu_ns(pid):
