@@ -241,7 +241,6 @@ def one(fleet: Fleet, name: str, samples: int, interval: str, trace: bool = Fals
             quiet = deploy(stack, "v3", samples)
         finally:
             stack.close()
-            stack.runtime.close()
     return {"strategy": name, "failed": result.failed(), "requests": result.sent,
             "loaded": loaded, "quiet": quiet}
 

@@ -180,7 +180,6 @@ def main() -> int:
             print(f"load: {result.sent} requests, {result.failed()} failed")
         finally:
             stack.close()
-            stack.runtime.close()
     return 0
 
 

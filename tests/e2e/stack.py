@@ -100,6 +100,9 @@ class Stack:
             self.runtime.stop(instance, grace=3)
         self.router.stop()
         self.store.close()
+        close = getattr(self.runtime, "close", None)  # a fleet's SSH connections
+        if close is not None:
+            close()
 
 
 CONTROLLER = """

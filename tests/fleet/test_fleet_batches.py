@@ -24,7 +24,6 @@ def five_over_three(healthy_fleet, tmp_path):
     stack = Stack(path, tmp_path / "state")
     yield stack
     stack.close()
-    stack.runtime.close()
 
 
 def test_rolling_by_host_replaces_one_host_after_another_failing_no_request(five_over_three,

@@ -26,7 +26,6 @@ def fleet_stack(healthy_fleet, tmp_path):
     yield make
     for stack in stacks:
         stack.close()
-        stack.runtime.close()
 
 
 def hosts_of(stack: Stack) -> dict[str, set[str]]:

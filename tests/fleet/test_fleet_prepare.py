@@ -44,7 +44,6 @@ def stack(healthy_fleet, tmp_path):
     s = Stack(path, tmp_path / "state")
     yield s
     s.close()
-    s.runtime.close()
 
 
 def runs(host) -> int:

@@ -29,7 +29,6 @@ def fleet_stack(healthy_fleet, tmp_path):
         healthy_fleet.heal(fleet_host)
     for stack in stacks:
         stack.close()
-        stack.runtime.close()
 
 
 def cut_at_step(stack: Stack, fleet, host, index: int, fault=None) -> list:

@@ -166,7 +166,6 @@ def release_stack(healthy_fleet, tmp_path):
     stack = Stack(path, tmp_path / "state")
     yield stack
     stack.close()
-    stack.runtime.close()
 
 
 def test_a_deployment_never_prunes_the_release_a_rollback_would_go_to(release_stack,
