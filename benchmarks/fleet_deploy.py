@@ -7,7 +7,8 @@ critical path (issue 14: 3 hosts x 2 instances, 0 failed, ratio <= 1.15).
 Builds the test fleet (tests/support/fleet.py), runs the example app on every host
 (runtime: ssh, slot i on host i mod 3) behind the embedded proxy on this machine,
 deploys v1, then v2 with each strategy while a load generator (8 connections) counts
-every response, then v3 without load.
+every response, then v3 without load. The load runs in a process of its own: a user's
+clients are never inside the controller's process, sharing its interpreter lock.
 
 The critical path is what no deployment tool could avoid, summed along the plan's steps
 (each waits for the one before): for every WaitHealthy, the app's own time from its
@@ -237,7 +238,7 @@ def one(fleet: Fleet, name: str, samples: int, interval: str, trace: bool = Fals
         try:
             stack.deploy("v1")
             loaded, result = stack.under_load(lambda: deploy(stack, "v2", samples, trace),
-                                              connections=8, duration=120)
+                                              connections=8, duration=120, apart=True)
             quiet = deploy(stack, "v3", samples)
         finally:
             stack.close()

@@ -175,7 +175,8 @@ def main() -> int:
                         runs[m].append(batch(stack, m, args.per, args.nice))
                 return runs
             report("without load", measure())
-            loaded, result = stack.under_load(measure, connections=8, duration=120)
+            loaded, result = stack.under_load(measure, connections=8, duration=120,
+                                              apart=True)
             report("under load", loaded)
             print(f"load: {result.sent} requests, {result.failed()} failed")
         finally:

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import socket
 import struct
 import subprocess
@@ -12,7 +13,8 @@ import pytest
 
 from tests.support import REPO, free_port, get
 from zerodown.errors import UsageError
-from zerodown.loadgen import LoadInBackground, new_event_loop, run_load, run_load_sync
+from zerodown.loadgen import (LoadInBackground, LoadInProcess, new_event_loop, run_load,
+                              run_load_sync)
 
 KNOWN_ERRORS = {"connect refused", "connect timeout", "closed before response",
                 "closed mid-response", "reset before response", "reset mid-response",
@@ -91,6 +93,50 @@ def test_background_load_stops_by_itself_at_max_duration(app_factory):
     result = load.stop()
     assert result.sent > 0 and result.failed() == 0 and result.duration_s < 2
 
+
+
+def sockets_of_this_process() -> int:
+    links = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            links.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except FileNotFoundError:   # the listing's own descriptor, closed since
+            pass
+    return sum(1 for link in links if link.startswith("socket:"))
+
+
+def test_a_load_in_its_own_process_counts_every_response_from_outside_this_one(app_factory):
+    app = app_factory()
+    before = sockets_of_this_process()
+    with LoadInProcess(app.url + "/", connections=4, duration=30) as load:
+        load.wait_for_responses(500)
+        sent, ok, failed = load.progress()
+        during = sockets_of_this_process()   # its 4 connections are not ours
+    result = load.result
+
+    assert sent >= 500 and ok >= 500 - 4 and failed <= 4
+    assert during == before
+    assert result.sent >= sent and result.sent == result.ok and result.failed() == 0
+    assert result.by_header == {"X-Version": {"v1": result.sent}}
+    assert load.progress()[:2] == (result.sent, result.ok) and not load.running
+
+
+def test_a_load_in_its_own_process_says_at_start_what_was_wrong():
+    with pytest.raises(UsageError, match="only http"):
+        LoadInProcess("ftp://127.0.0.1/", connections=1, duration=1).start()
+
+
+def test_a_load_in_its_own_process_stops_by_itself_at_max_duration(app_factory):
+    app = app_factory()
+    load = LoadInProcess(app.url + "/", connections=2, max_duration=0.3).start()
+    deadline = time.monotonic() + 10
+    while load.running:
+        assert time.monotonic() < deadline, "the load's process outlived its max_duration"
+        time.sleep(0.01)
+    result = load.stop()
+    assert result.sent > 0 and result.failed() == 0 and result.duration_s < 2
+    with pytest.raises(RuntimeError, match="load ended"):
+        load.wait_for_responses(result.sent + 1)
 
 def test_rate_paces_requests(app_factory):
     app = app_factory()

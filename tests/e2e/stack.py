@@ -14,7 +14,7 @@ from zerodown.analysis import judge_for
 from zerodown.config import load_config
 from zerodown.engine.runner import Engine, SystemClock
 from zerodown.engine.store import Store
-from zerodown.loadgen import LoadInBackground
+from zerodown.loadgen import LoadInBackground, LoadInProcess
 from zerodown.routers import router_for
 from zerodown.runtimes import runtime_for
 from tests.support.net import free_port
@@ -82,11 +82,13 @@ class Stack:
         return self.engine.run(self.engine.deploy(version, **kwargs))
 
     def under_load(self, act, *, connections: int = 8, duration: float = 90, settle: int = 300,
-                   **load_options):
+                   apart: bool = False, **load_options):
         """act() while a load counts every response, `settle` of them answered before and
-        after it: (what act returned, the LoadResult)."""
-        with LoadInBackground(self.url, connections=connections, duration=duration,
-                              **load_options) as load:
+        after it: (what act returned, the LoadResult). `apart`: the clients in a process of
+        their own, not sharing this one's interpreter lock (benchmarks that time act())."""
+        load_kind = LoadInProcess if apart else LoadInBackground
+        with load_kind(self.url, connections=connections, duration=duration,
+                       **load_options) as load:
             load.wait_for_responses(settle)
             out = act()
             load.wait_for_responses(load.progress()[0] + settle)

@@ -8,6 +8,8 @@ sent ends in exactly one outcome, a status or an error kind, so
     with LoadInBackground("http://127.0.0.1:8080/") as load:
         ...deploy...
     result = load.result
+    with LoadInProcess("http://127.0.0.1:8080/") as load:   # clients apart from the caller
+        ...
 
 Each connection keeps alive and sends requests back to back. A server that
 closes a connection after a complete response is fine (we reconnect). A
@@ -19,8 +21,10 @@ connection, like browsers and urllib3 do, and counted in ``retried``.
 Command line: ``python -m zerodown.loadgen URL -c 8 -d 5 [-H 'Name: v'] [--json]``.
 """
 
+from zerodown.loadgen.apart import LoadInProcess
 from zerodown.loadgen.background import LoadInBackground
 from zerodown.loadgen.result import LoadResult
 from zerodown.loadgen.run import new_event_loop, run_load, run_load_sync
 
-__all__ = ["LoadInBackground", "LoadResult", "new_event_loop", "run_load", "run_load_sync"]
+__all__ = ["LoadInBackground", "LoadInProcess", "LoadResult", "new_event_loop", "run_load",
+           "run_load_sync"]

@@ -10,7 +10,52 @@ from zerodown.loadgen.result import LoadResult
 from zerodown.loadgen.run import new_event_loop, run_load
 
 
-class LoadInBackground:
+class LoadHandle:
+    """What a test holds while a load runs elsewhere: `progress()`, `running` and `stop()`
+    are the subclass's; waiting and the `with` block are the same for every kind."""
+
+    error: BaseException | None = None
+    result: LoadResult | None = None
+
+    @property
+    def running(self) -> bool:
+        raise NotImplementedError
+
+    def progress(self) -> tuple[int, int, int]:
+        raise NotImplementedError
+
+    def start(self) -> "LoadHandle":
+        raise NotImplementedError
+
+    def stop(self) -> LoadResult:
+        raise NotImplementedError
+
+    def wait_for_responses(self, n: int, timeout: float = 10.0) -> None:
+        """Block until at least n requests have been answered or failed."""
+        deadline = time.monotonic() + timeout
+        while self.progress()[0] < n:
+            if not self.running:
+                raise RuntimeError(f"load ended after {self.progress()[0]} of {n} requests "
+                                   f"awaited: {self.error or self.result}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"load sent only {self.progress()[0]} of {n} requests "
+                                   f"within {timeout:g}s")
+            time.sleep(0.005)
+
+    def __enter__(self) -> "LoadHandle":
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        if exc_info[0] is None:
+            self.stop()
+        else:   # stop, but do not hide the test's own exception
+            try:
+                self.stop()
+            except Exception:
+                pass
+
+
+class LoadInBackground(LoadHandle):
     """run_load in its own thread and event loop, for synchronous tests.
 
         with LoadInBackground(url, connections=8) as load:
@@ -59,7 +104,9 @@ class LoadInBackground:
         task = asyncio.ensure_future(run_load(
             self.url, duration=self.duration, stop=self._stop, into=self._live,
             **self.kwargs))
-        self._ready.set()
+        await asyncio.sleep(0)   # its checks (the URL, the bounds) run before start() returns
+        if not task.done():
+            self._ready.set()
         self.result = await task
 
     @property
@@ -70,18 +117,6 @@ class LoadInBackground:
         """(sent, ok, failed) so far, read from another thread; approximate while running."""
         r = self._live
         return r.sent, r.ok, r.sent - r.ok
-
-    def wait_for_responses(self, n: int, timeout: float = 10.0) -> None:
-        """Block until at least n requests have been answered or failed."""
-        deadline = time.monotonic() + timeout
-        while self.progress()[0] < n:
-            if not self._thread.is_alive():
-                raise RuntimeError(f"load ended after {self.progress()[0]} of {n} requests "
-                                   f"awaited: {self.error or self.result}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"load sent only {self.progress()[0]} of {n} requests "
-                                   f"within {timeout:g}s")
-            time.sleep(0.005)
 
     def stop(self) -> LoadResult:
         """Stop sending, wait for requests in flight, and return the result."""
@@ -98,15 +133,3 @@ class LoadInBackground:
         if self.error is not None:
             raise self.error
         return self.result
-
-    def __enter__(self) -> "LoadInBackground":
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        if exc_info[0] is None:
-            self.stop()
-        else:   # stop, but do not hide the test's own exception
-            try:
-                self.stop()
-            except Exception:
-                pass
