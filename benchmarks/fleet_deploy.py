@@ -21,6 +21,13 @@ routing and stops count 0 (stops run in the background), but the deployment's la
 stop counts the old instances' exit after SIGTERM (measured the same way), since
 run() returns once they are gone. Each batch shape is measured under the same load as
 the deployment it is the critical path of (v2 under load, v3 without).
+
+"In the plan's conditions" (printed where it differs): the same, but a batch that the
+plan boots while it stops the previous batch's old instances (rolling with surge: Stop,
+then WaitHealthy) is measured with as many of the app's instances SIGTERMed on each host
+at its start. Their exit is the app's own CPU, which the plan runs beside that boot; on
+the test fleet the 3 hosts share this machine's 2 cores, so it slows the boot here where
+hosts with cores of their own would not feel it. Neither path counts the controller.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ STRATEGIES = {
     "blue-green": "{kind: blue-green, scale_down_delay: 1s}",
     "canary": "{kind: canary, steps: [{weight: 20}, {pause: 2s}, {weight: 50}, {pause: 2s}]}",
 }
+LABELS = {"loaded": "under load", "quiet": "without load"}
 MARK = 59999  # the port rendered into the app's command, replaced on the host by a free one
 
 # Run on a host (a part of the scripts below): poll the health path of the instances on
@@ -80,28 +88,49 @@ def await_healthy(host, path, ports, began, alive=lambda: True):
     return waiting
 """
 
-# Run on a host: start the instances together, poll each one's health path every 5 ms
-# from the host itself until all answer 200, then SIGTERM them and time their exit.
-APP_READY = AWAIT_HEALTHY + r"""
-import json, signal, socket, subprocess, sys, time
+# Run on a host (a part of the scripts below): read the spec from stdin; `ports(k)` k free
+# ports of the host's address, `launch(port)` the app (spec["app"]: argv and env, the
+# MARK in them replaced by the port) in a session of its own.
+SPAWN = r"""
+import json, os, signal, socket, subprocess, sys, time
 spec = json.load(sys.stdin)
-host, path, mark = spec["host"], spec["path"], spec["mark"]
-held = [socket.socket() for _ in spec["instances"]]  # all bound at once: distinct ports
-for sock in held:
-    sock.bind((host, 0))
-ports = [str(sock.getsockname()[1]) for sock in held]
-for sock in held:
-    sock.close()
-procs = []
+host, path, mark, (argv, env) = spec["host"], spec["path"], spec["mark"], spec["app"]
+
+def ports(k):
+    held = [socket.socket() for _ in range(k)]  # all bound at once: distinct ports
+    for sock in held:
+        sock.bind((host, 0))
+    got = [str(sock.getsockname()[1]) for sock in held]
+    for sock in held:
+        sock.close()
+    return got
+
+def launch(port):
+    return subprocess.Popen([a.replace(mark, port) for a in argv], cwd=spec["cwd"],
+                            env={k: v.replace(mark, port) for k, v in env.items()},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+"""
+
+# Run on a host: start the instances together, poll each one's health path every 5 ms
+# from the host itself until all answer 200, then SIGTERM them and time their exit. With
+# "beside": k, k instances are first started and made healthy, then SIGTERMed at the
+# moment the batch starts (a rolling plan's previous batch leaving while this one boots).
+APP_READY = AWAIT_HEALTHY + SPAWN + r"""
+old_ports = ports(spec["beside"])
+old = [launch(port) for port in old_ports]
+if await_healthy(host, path, old_ports, time.monotonic()):
+    raise SystemExit("the instances to stop beside the batch did not start")
+new_ports = ports(spec["instances"])
 began = time.monotonic()
-for (argv, env), port in zip(spec["instances"], ports):
-    procs.append(subprocess.Popen([a.replace(mark, port) for a in argv], cwd=spec["cwd"],
-                                  env={k: v.replace(mark, port) for k, v in env.items()},
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, start_new_session=True))
-waiting = await_healthy(host, path, ports, began,
+for p in old:
+    os.killpg(p.pid, signal.SIGTERM)
+procs = [launch(port) for port in new_ports]
+waiting = await_healthy(host, path, new_ports, began,
                         alive=lambda: all(p.poll() is None for p in procs))
 ready = time.monotonic() - began
+for p in old:
+    p.wait(30)
 t = time.monotonic()
 for p in procs:
     p.send_signal(signal.SIGTERM)
@@ -113,49 +142,69 @@ print(json.dumps({"ready": ready, "exit": time.monotonic() - t, "unready": len(w
 """
 
 
-def app_times(stack: Stack, number: int, shape: dict[str, int],
+def run_on_host(stack: Stack, revision, host: str, script: str, **spec) -> dict:
+    """Run a script made of SPAWN on `host` with the app of `revision` and `spec`; its
+    answer (one JSON line)."""
+    runtime, config = stack.runtime, stack.config
+    address = runtime.address_of(host)
+    app = release.render(revision, Slot(0), "probe", MARK, address)
+    spec |= {"host": address, "path": config.health.path, "mark": str(MARK),
+             "cwd": runtime.remote_dir,
+             "app": [release.argv_of(app), release.instance_env(config, app)]}
+    done = runtime.connections.run(host, f"python3 -c {shlex.quote(script)}",
+                                   input=json.dumps(spec), timeout=60)
+    if not done.ok:
+        raise SystemExit(f"{host}: {done.stderr}")
+    return json.loads(done.stdout)
+
+
+def app_times(stack: Stack, number: int, shape: dict[str, int], beside: dict[str, int],
               samples: int) -> tuple[float, float]:
     """Median seconds for `shape` ({host: instances}) of revision `number` to be healthy
-    when started together on their hosts, and to exit after SIGTERM: the app's own times,
-    measured on the hosts."""
-    runtime, config = stack.runtime, stack.config
+    when started together on their hosts, `beside` ({host: instances}) SIGTERMed at that
+    moment, and for the batch to exit after SIGTERM: the app's own times, measured on the
+    hosts."""
     revision = stack.engine._revision(number)
 
     def on(host: str) -> dict:
-        address = runtime.address_of(host)
-        app = release.render(revision, Slot(0), "probe", MARK, address)
-        spec = {"host": address, "path": config.health.path, "mark": str(MARK),
-                "cwd": runtime.remote_dir, "instances":
-                [[release.argv_of(app), release.instance_env(config, app)]] * shape[host]}
-        done = runtime.connections.run(host, f"python3 -c {shlex.quote(APP_READY)}",
-                                       input=json.dumps(spec), timeout=60)
-        got = json.loads(done.stdout) if done.ok else None
-        if got is None or got["unready"]:
-            raise SystemExit(f"the app did not start on {host}: {done.stderr or got}")
+        got = run_on_host(stack, revision, host, APP_READY, instances=shape.get(host, 0),
+                          beside=beside.get(host, 0))
+        if got["unready"]:
+            raise SystemExit(f"the app did not start on {host}: {got}")
         return got
     ready, exits = [], []
-    with ThreadPoolExecutor(len(shape)) as pool:
+    hosts = sorted(set(shape) | set(beside))
+    with ThreadPoolExecutor(len(hosts)) as pool:
         for _ in range(samples):
-            got = list(pool.map(on, list(shape)))
+            got = list(pool.map(on, hosts))
             ready.append(max(g["ready"] for g in got))  # the batch: when all are healthy
             exits.append(max(g["exit"] for g in got))
     return statistics.median(ready), statistics.median(exits)
 
 
-def critical_path(stack: Stack, number: int, steps, samples: int = 3) -> tuple[float, str]:
-    """The plan's unavoidable time (see the module docstring) and how it adds up."""
+def critical_path(stack: Stack, number: int, steps, samples: int = 3,
+                  beside_stops: bool = False) -> tuple[float, str]:
+    """The plan's unavoidable time (see the module docstring) and how it adds up.
+    `beside_stops`: a batch whose wait follows a Stop of the plan's (since the wait before)
+    is measured with as many instances SIGTERMed on each host as it boots — the app's own
+    exits, which the plan runs beside that boot on the same cores."""
     times: dict[tuple, tuple[float, float]] = {}
     total, parts = 0.0, []
+    stopping: list = []
 
-    def measured(refs) -> tuple[float, float]:
+    def measured(refs, leaving=()) -> tuple[float, float]:
         shape = Counter(stack.runtime.host_of(r.slot) for r in refs)
-        key = tuple(sorted(shape.items()))
+        beside = Counter(stack.runtime.host_of(r.slot) for r in leaving)
+        key = (tuple(sorted(shape.items())), tuple(sorted(beside.items())))
         if key not in times:
-            times[key] = app_times(stack, number, dict(shape), samples)
+            times[key] = app_times(stack, number, dict(shape), dict(beside), samples)
         return times[key]
     for step in steps:
-        if isinstance(step, WaitHealthy):
-            ready, _ = measured(step.instances)
+        if isinstance(step, Stop):
+            stopping.extend(step.instances)
+        elif isinstance(step, WaitHealthy):
+            ready, _ = measured(step.instances, stopping if beside_stops else ())
+            stopping = []
             total += ready
             parts.append(f"ready {ready:.2f}")
         elif isinstance(step, Pause) and step.duration:
@@ -187,8 +236,11 @@ def deploy(stack: Stack, version: str, samples: int, trace: bool = False) -> dic
             calls.undo()
     d = stack.store.deployment(id)
     path_s, parts = critical_path(stack, d.to_revision, d.steps, samples)
+    plan_s, plan_parts = critical_path(stack, d.to_revision, d.steps, samples,
+                                       beside_stops=True)
     return {"phase": str(phase), "deploy_s": took, "critical_path_s": path_s, "parts": parts,
-            "ratio": took / path_s, "steps": timeline(stack.store, id, wall),
+            "ratio": took / path_s, "plan_path_s": plan_s, "plan_parts": plan_parts,
+            "plan_ratio": took / plan_s, "steps": timeline(stack.store, id, wall),
             "calls": calls.lines() if calls is not None else []}
 
 
@@ -239,7 +291,7 @@ def one(fleet: Fleet, name: str, samples: int, interval: str, trace: bool = Fals
             stack.deploy("v1")
             loaded, result = stack.under_load(lambda: deploy(stack, "v2", samples, trace),
                                               connections=8, duration=120, apart=True)
-            quiet = deploy(stack, "v3", samples)
+            quiet = deploy(stack, "v3", samples, trace)
         finally:
             stack.close()
     return {"strategy": name, "failed": result.failed(), "requests": result.sent,
@@ -262,9 +314,9 @@ def main() -> int:
                         help="health.interval (as deploy_bench.py: a probe is cheap; the wait "
                              "for the next probe after an instance is ready is not counted)")
     parser.add_argument("--steps", action="store_true",
-                        help="print each step's start and duration (deployment under load)")
+                        help="print each step's start and duration")
     parser.add_argument("--trace", action="store_true",
-                        help="print every call of the deployment under load: the engine's, "
+                        help="print every call of each deployment: the engine's, "
                              "the store's, the router's, the runtime's, each host's round trip")
     args = parser.parse_args()
     why = available()
@@ -275,15 +327,22 @@ def main() -> int:
         for _ in range(args.rounds):
             for name in [args.only] if args.only else list(STRATEGIES):
                 r = one(fleet, name, args.samples, args.interval, args.trace)
-                for label, d in (("under load", r["loaded"]), ("without load", r["quiet"])):
+                for label, d in ((LABELS[k], r[k]) for k in ("loaded", "quiet")):
                     print(f"{name:10} {label:12} {d['phase']:9} deploy {d['deploy_s']:5.3f} s "
                           f"critical path {d['critical_path_s']:5.3f} s ({d['parts']}) "
                           f"ratio {d['ratio']:.2f}")
+                    if d["plan_parts"] != d["parts"]:
+                        print(f"{'':10} {'':12} {'':9} {'':14} in the plan's conditions "
+                              f"{d['plan_path_s']:5.3f} s ({d['plan_parts']}) "
+                              f"ratio {d['plan_ratio']:.2f}")
                 print(f"{name:10} failed {r['failed']} of {r['requests']} requests", flush=True)
-                if args.steps:
-                    print("\n".join(r["loaded"]["steps"]))
-                if args.trace:
-                    print("\n".join(r["loaded"]["calls"]))
+                for label in ("loaded", "quiet"):
+                    if args.steps:
+                        print(f"{name} {LABELS[label]}, its steps:")
+                        print("\n".join(r[label]["steps"]))
+                    if args.trace:
+                        print(f"{name} {LABELS[label]}, its calls:")
+                        print("\n".join(r[label]["calls"]))
     return 0
 
 

@@ -21,8 +21,6 @@ the previous batch only at the end).
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
 import statistics
 import sys
 import tempfile
@@ -31,37 +29,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zerodown.model import Slot  # noqa: E402
-from zerodown.runtimes import release  # noqa: E402
 from tests.e2e.stack import Stack  # noqa: E402
 from tests.support.fleet import Fleet, available  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
-from benchmarks.fleet_deploy import (AWAIT_HEALTHY, HOSTS, MARK, PER_HOST,  # noqa: E402
-                                     STRATEGIES)
+from benchmarks.fleet_deploy import (AWAIT_HEALTHY, HOSTS, PER_HOST, SPAWN,  # noqa: E402
+                                     STRATEGIES, run_on_host)
 
-BATCH = AWAIT_HEALTHY + r"""
-import json, os, signal, socket, subprocess, sys, threading, time
-spec = json.load(sys.stdin)
-host, path, mark, n, mode = spec["host"], spec["path"], spec["mark"], spec["n"], spec["mode"]
-argv, env = spec["app"]
-
-def ports(k):
-    held = [socket.socket() for _ in range(k)]
-    for s in held:
-        s.bind((host, 0))
-    got = [str(s.getsockname()[1]) for s in held]
-    for s in held:
-        s.close()
-    return got
-
-def launch(port):
-    return subprocess.Popen([a.replace(mark, port) for a in argv], cwd=spec["cwd"],
-                            env={k: v.replace(mark, port) for k, v in env.items()},
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+BATCH = AWAIT_HEALTHY + SPAWN + r"""
+import threading
+n, mode = spec["n"], spec["mode"]
 
 def ready(ps, began):
-    await_healthy(host, path, ps, began)
+    if await_healthy(host, path, ps, began):
+        raise SystemExit(f"the app did not answer on {host} within 30 s")
     return time.monotonic() - began
 
 def cpu_ns(pid):
@@ -111,22 +91,13 @@ print(json.dumps({"ready": took, "exit": max(exits) if exits else alone, "cpu": 
 
 
 def batch(stack: Stack, mode: str, per: int, nice: int) -> dict:
-    runtime, config = stack.runtime, stack.config
-    revision = stack.engine._revision(stack.store.deployments(config.service)[-1].to_revision)
+    revision = stack.engine._revision(stack.store.deployments(stack.config.service)[-1]
+                                      .to_revision)
 
     def on(host: str) -> dict:
-        address = runtime.address_of(host)
-        app = release.render(revision, Slot(0), "probe", MARK, address)
-        spec = {"host": address, "path": config.health.path, "mark": str(MARK), "n": per,
-                "mode": mode, "nice": nice, "cwd": runtime.remote_dir,
-                "app": [release.argv_of(app), release.instance_env(config, app)]}
-        done = runtime.connections.run(host, f"python3 -c {shlex.quote(BATCH)}",
-                                       input=json.dumps(spec), timeout=60)
-        if not done.ok:
-            raise SystemExit(f"{host}: {done.stderr}")
-        return json.loads(done.stdout)
+        return run_on_host(stack, revision, host, BATCH, n=per, mode=mode, nice=nice)
     with ThreadPoolExecutor(HOSTS) as pool:
-        got = list(pool.map(on, list(runtime.names)))
+        got = list(pool.map(on, list(stack.runtime.names)))
     return {"ready": max(g["ready"] for g in got), "exit": max(g["exit"] for g in got),
             "cpu": [c for g in got for c in g["cpu"]]}
 
