@@ -98,13 +98,15 @@ class Stack:
         return {i.pid for i in self.runtime.adopt(self.config.service) if i.pid}
 
     def close(self) -> None:
-        for instance in self.runtime.adopt(self.config.service):
-            self.runtime.stop(instance, grace=3)
-        self.router.stop()
-        self.store.close()
-        close = getattr(self.runtime, "close", None)  # a fleet's SSH connections
-        if close is not None:
-            close()
+        try:
+            for instance in self.runtime.adopt(self.config.service):
+                self.runtime.stop(instance, grace=3)
+            self.router.stop()
+            self.store.close()
+        finally:   # a fleet's SSH connections and threads, even when a stop failed
+            close = getattr(self.runtime, "close", None)
+            if close is not None:
+                close()
 
 
 CONTROLLER = """
