@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shlex
 import statistics
 import sys
@@ -224,13 +225,14 @@ def critical_path(stack: Stack, number: int, steps, samples: int = 3,
 def deploy(stack: Stack, version: str, samples: int, trace: bool = False) -> dict:
     """Deploy `version`, then measure its critical path in the same conditions."""
     calls = traced(stack) if trace else None
-    began, wall = time.monotonic(), time.time()
+    began, wall, cpu = time.monotonic(), time.time(), controller_cpu()
     if calls is not None:
         calls.begin()
     try:
         id = stack.engine.deploy(version)
         phase = stack.engine.run(id)
         took = time.monotonic() - began
+        cpu = controller_cpu() - cpu
     finally:
         if calls is not None:
             calls.undo()
@@ -239,9 +241,16 @@ def deploy(stack: Stack, version: str, samples: int, trace: bool = False) -> dic
     plan_s, plan_parts = critical_path(stack, d.to_revision, d.steps, samples,
                                        beside_stops=True)
     return {"phase": str(phase), "deploy_s": took, "critical_path_s": path_s, "parts": parts,
-            "ratio": took / path_s, "plan_path_s": plan_s, "plan_parts": plan_parts,
+            "ratio": took / path_s, "controller_cpu_s": cpu, "plan_path_s": plan_s, "plan_parts": plan_parts,
             "plan_ratio": took / plan_s, "steps": timeline(stack.store, id, wall),
             "calls": calls.lines() if calls is not None else []}
+
+
+def controller_cpu() -> float:
+    """CPU seconds of this process (the controller: engine, store, SSH connections; the
+    load is in a process of its own) and of its children that ended (none here)."""
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    return mine.ru_utime + mine.ru_stime
 
 
 def traced(stack: Stack) -> CallTrace:
@@ -330,7 +339,8 @@ def main() -> int:
                 for label, d in ((LABELS[k], r[k]) for k in ("loaded", "quiet")):
                     print(f"{name:10} {label:12} {d['phase']:9} deploy {d['deploy_s']:5.3f} s "
                           f"critical path {d['critical_path_s']:5.3f} s ({d['parts']}) "
-                          f"ratio {d['ratio']:.2f}")
+                          f"ratio {d['ratio']:.2f}, the controller's CPU "
+                          f"{d['controller_cpu_s'] * 1000:.0f} ms")
                     if d["plan_parts"] != d["parts"]:
                         print(f"{'':10} {'':12} {'':9} {'':14} in the plan's conditions "
                               f"{d['plan_path_s']:5.3f} s ({d['plan_parts']}) "
