@@ -31,7 +31,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     body = _body(args, version=args.version, strategy=args.strategy, set=settings(args)[0],
                  allow_downtime=args.allow_downtime)
     answer = _create(c, args, "/api/v1/deployments", body)
-    if args.detach and answer.get("restart"):  # followed, it is the deployment's first event
+    if args.detach and answer.get("restart"):  # followed, its deployment.restart event says it
         print(answer["restart"], flush=True)
     return _follow_new(c, args, answer["id"])
 
