@@ -235,11 +235,10 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         pool = self.pool
         if pool is None or self.state == CLOSED:
             return
-        safe = retry_safe(sent, self.msg_done, self.body_kept, self.head)
         if up is not None and not up.reused:
             pool.failed()  # a fresh connection died at once: the backend is going away
         now = self.loop.time()
-        nxt = next_pool(self.plane, self.target, self.tried, pool, now) if safe else None
+        nxt = self._retry_pool(sent, pool, now)
         if nxt is not None:
             return self._move(pool, nxt, now)
         self._reply_error(502, "backend closed the connection before responding"
@@ -259,11 +258,10 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
         if pool is None or self.state == CLOSED:
             return
         up = self.up
-        safe = retry_safe(up is not None, self.msg_done, self.body_kept, self.head)
         if cause == TIMED_OUT and self.waiting_for is None:  # only a sent request proves silence
             pool.timed_out()  # ejected, its idle connections closed: they lead to the silence
         now = self.loop.time()
-        nxt = next_pool(self.plane, self.target, self.tried, pool, now) if safe else None
+        nxt = self._retry_pool(up is not None, pool, now)
         if nxt is None and cause == TAKEN_OUT:
             return
         if self.waiting_for is not None:
@@ -279,6 +277,11 @@ class Exchange:  # compiled classes take no Python base: server.ClientConn is th
             return self._reply_error(503, "no backend connection free in time")
         self._reply_error(504, "backend did not respond in time" if cause == TIMED_OUT else
                           "backend did not respond before its drain timeout")
+
+    def _retry_pool(self, sent: bool, pool: BackendPool, now: float) -> BackendPool | None:
+        """No response byte came from `pool`: where to next, when that is safe (retries.py)."""
+        return next_pool(self.plane, self.target, self.tried, pool, now) \
+            if retry_safe(sent, self.msg_done, self.body_kept, self.head) else None
 
     def _move(self, pool: BackendPool, nxt: BackendPool, now: float) -> None:
         """Retry on `nxt`: counted as a retry of `pool`, and as saved if `nxt` answers."""
