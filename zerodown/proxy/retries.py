@@ -43,8 +43,7 @@ def next_pool(plane: Plane, target: RevisionTarget | None, tried: tuple, pool: B
     return nxt if nxt is not None else plane.fallback_pool(now_target, now, tried)
 
 
-def fallback(plane: Plane, target: RevisionTarget | None, now: float) -> BackendPool | None:
+def fallback(plane: Plane, target: RevisionTarget, now: float) -> BackendPool | None:
     """Every backend of the chosen revision is ejected: another revision's, else the ejected
     backend that comes back soonest (better than a 503)."""
-    return (plane.fallback_pool(target, now, ())
-            or target.choose_excluding(now, ()))  # type: ignore[union-attr]
+    return plane.fallback_pool(target, now, ()) or target.choose_excluding(now, ())
