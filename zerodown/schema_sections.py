@@ -5,8 +5,9 @@ A Section parses a mapping into a frozen dataclass, each key by a value kind
 (schema.py) or a nested parser, taking defaults from the dataclass itself.
 Errors are collected in a Context, never raised one at a time: the user fixes
 them all in one go. list_of reads a list the same way, item by item;
-driver_options reads a router's or runtime's own options; refuse_managed_only
-refuses those of a router's managed mode when it is attached to the user's own.
+driver_options reads a router's or runtime's own options; refuse_unlike refuses
+those of other drivers that one cannot honour, refuse_managed_only those of a router's
+managed mode when it is attached to the user's own.
 """
 
 from __future__ import annotations
@@ -209,9 +210,7 @@ def driver_options(section: str, kind: str, parsers: dict[str, Callable[[Any], A
         return ConfigError(message, file=file, line=lines.get(f"{section}.{key}",
                                                               lines.get(section)),
                            key=f"{section}.{key}")
-    for key, why in (refused or {}).items():
-        if key in options:
-            raise error(key, why)
+    refuse_unlike(options, refused or {}, error)
     values: dict[str, Any] = {}
     for key, raw in options.items():
         if key not in parsers:
@@ -222,6 +221,15 @@ def driver_options(section: str, kind: str, parsers: dict[str, Callable[[Any], A
         except Invalid as e:
             raise error(key, str(e)) from None
     return values, error
+
+
+def refuse_unlike(options: Mapping[str, Any], unlike: Mapping[str, str],
+                  error: OptionError) -> None:
+    """A key another driver takes that this one cannot honour is refused saying why and what
+    to do instead ({key: that}), not called an unknown option; the first one set."""
+    for key, why in unlike.items():
+        if key in options:
+            raise error(key, why)
 
 
 def refuse_managed_only(options: Mapping[str, Any], attached_by: str,

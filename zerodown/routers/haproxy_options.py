@@ -10,7 +10,7 @@ from typing import Any
 
 from zerodown.errors import ConfigError
 from zerodown.schema import Invalid, duration, integer
-from zerodown.schema_sections import refuse_managed_only
+from zerodown.schema_sections import refuse_managed_only, refuse_unlike
 
 OPTIONS = {"socket": "path of the stats socket of an HAProxy to drive (attach mode)",
            "backend": "the backend to manage in attach mode",
@@ -52,9 +52,8 @@ def parse_options(options: dict[str, Any], file: str | None = None) -> dict[str,
     """router: options, checked; a ConfigError names `router.<key>` and what is valid."""
     def bad(key: str, why: str) -> ConfigError:
         return ConfigError(why, file=file, key=f"router.{key}")
+    refuse_unlike(options, UNLIKE_HAPROXY, bad)
     for key in options:
-        if key in UNLIKE_HAPROXY:
-            raise bad(key, UNLIKE_HAPROXY[key])
         if key not in OPTIONS:
             raise bad(key, f"unknown option for kind haproxy; valid: {', '.join(OPTIONS)}")
     out = dict(options)
