@@ -42,7 +42,13 @@ def left_serving(running: bool, who: str, listen: str) -> str:
     nothing at all — never "the previous one stays" when there is none."""
     if running:
         return f"the running {who} keeps its previous configuration on {listen}"
-    return f"{who} was not started: nothing serves on {listen}"
+    return f"{who} was not started: {nothing_serves(listen)}"
+
+
+def nothing_serves(listen: str) -> str:
+    """What a load balancer that failed on its first start (or died) leaves: the words
+    every router says alike, and a user and the tests look for."""
+    return f"nothing serves on {listen}"
 
 
 def start_failure(text: str, said: str) -> RouterError:

@@ -41,7 +41,7 @@ from zerodown.model import RoutingTable
 from zerodown.proxy.client import AdminClient, Unreachable
 from zerodown.protocols import Host
 from zerodown.routers.common import (await_process, check_socket_path, locked, log_tail,
-                                     require, send_files)
+                                     nothing_serves, require, send_files)
 
 READY_TIMEOUT = 15.0   # a new proxy must answer within this
 PROXY_WAIT = 15.0      # an admin call waits this long for a proxy that is restarting
@@ -334,8 +334,7 @@ class EmbeddedRouter:
     def _wait_ready(self, pid: int, started: int | None, deadline: float) -> None:
         await_process(self.answers, pid, started, deadline, "the proxy",
                       f"did not answer on {self.admin}", self.log_path,
-                      f"before it was ready (admin {self.admin}): nothing serves on "
-                      f"{self.listen}",
+                      f"before it was ready (admin {self.admin}): {nothing_serves(self.listen)}",
                       self.host)
 
     def _wait_took_over(self, pid: int, offset: int, deadline: float) -> None:

@@ -61,7 +61,7 @@ from zerodown.errors import RouterError
 from zerodown.hosts.local import LOCAL
 from zerodown.model import Backend, RoutingTable
 from zerodown.protocols import Host
-from zerodown.routers.common import check_socket_path, locked
+from zerodown.routers.common import check_socket_path, locked, nothing_serves
 from zerodown.routers import haproxy_attach as attach
 from zerodown.routers import haproxy_files
 from zerodown.routers import haproxy_render as render
@@ -210,7 +210,7 @@ class HAProxyRouter(HAProxyObserver):
             self._record(proc.pid)
             found = (proc.pid, self.host.start_time(proc.pid))
             self._wait(lambda: self.answers() and self.master.answers(), found, "did not start",
-                       f"before it served: nothing serves on {self.listen}")
+                       f"before it served: {nothing_serves(self.listen)}")
             state.layout, state.running_shape = layout, layout.shape
             self._save(state)
             return proc.pid
