@@ -71,10 +71,10 @@ from zerodown.routers.haproxy_cli import CommandSocket, checked
 from zerodown.routers.haproxy_options import parse_options
 from zerodown.routers.haproxy_observe import HAProxyObserver
 from zerodown.routers.haproxy_process import STOP_TIMEOUT
-from zerodown.routers.haproxy_files import CONFIG
 from zerodown.routers.haproxy_state import State, dumps, loads, own
 from zerodown.table_version import check_newer
 from zerodown.tls_config import TlsSettings
+
 
 class HAProxyRouter(HAProxyObserver):
     """Router protocol over HAProxy; see the module docstring. Its process, started,
@@ -99,7 +99,7 @@ class HAProxyRouter(HAProxyObserver):
         self.listen, self.service = listen, service
         self.attach_backend: str | None = opts.get("backend")
         self.lanes, self.binary = opts["lanes"], opts.get("binary", "haproxy")
-        self.config_path = self.state_dir / CONFIG
+        self.config_path = self.state_dir / haproxy_files.CONFIG
         self.state_file = self.state_dir / "haproxy.json"
         self.pid_file = self.state_dir / "haproxy.pid"
         self.log_path = self.state_dir / "haproxy.log"
