@@ -100,7 +100,7 @@ class HAProxyRouter(HAProxyObserver):
         self.attach_backend: str | None = opts.get("backend")
         self.lanes, self.binary = opts["lanes"], opts.get("binary", "haproxy")
         self.config_path = self.state_dir / haproxy_files.CONFIG
-        self.state_file = self.state_dir / "haproxy.json"
+        self.state_file = self.state_dir / haproxy_files.STATE
         self.pid_file = self.state_dir / "haproxy.pid"
         self.log_path = self.state_dir / "haproxy.log"
         stats_path = Path(opts.get("socket") or self.state_dir / "haproxy.sock")
@@ -254,7 +254,7 @@ class HAProxyRouter(HAProxyObserver):
         before it is acted on), the files whose text changed since they were last written,
         the state again with their digests, whether HAProxy answers, then `queries`."""
         renewed = haproxy_files.renewed(state, files)
-        calls = haproxy_files.writes(state, files, self.state_dir, self.state_file)
+        calls = haproxy_files.writes(state, files, self.state_dir)
         calls.append(("ask_unix", [self.cli.path, "show info\n", self.cli.timeout]))
         if queries:
             calls.append(self.cli.batch_call(queries))
@@ -336,8 +336,7 @@ class HAProxyRouter(HAProxyObserver):
     def _write_files(self, target: RoutingTable, layout: render.Layout, state: State) -> None:
         """Every file written whole (before a start), in one call."""
         files = haproxy_files.texts(self.settings, layout, target)
-        self.host.batch(haproxy_files.writes(state, files, self.state_dir, self.state_file,
-                                             every=True))
+        self.host.batch(haproxy_files.writes(state, files, self.state_dir, every=True))
 
     def _load(self) -> State:
         return loads(self.host.read_text(str(self.state_file)), str(self.state_file))

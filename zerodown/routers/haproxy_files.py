@@ -2,7 +2,7 @@
 that write them (haproxy.py sends those calls, with its questions, in one round trip).
 
     files = texts(settings, layout, table)    # name -> text, in the order they are written
-    calls = writes(state, files, state_dir, state_file)
+    calls = writes(state, files, state_dir)   # state_dir/haproxy.json saved first
 
 A file is written only when its text differs from the one last written there (its
 digest in haproxy.json, haproxy_state.py), and the state is saved before the files
@@ -21,6 +21,7 @@ from zerodown.routers import haproxy_tls
 from zerodown.routers.haproxy_state import State, digest, dumps
 
 CONFIG = "haproxy.cfg"
+STATE = "haproxy.json"  # the router's state (haproxy_state.py), the files' digests in it
 
 
 def texts(settings: render.Settings, layout: render.Layout, target: RoutingTable
@@ -39,11 +40,12 @@ def texts(settings: render.Settings, layout: render.Layout, target: RoutingTable
     return files
 
 
-def writes(state: State, files: dict[str, str], state_dir: Path, state_file: Path,
+def writes(state: State, files: dict[str, str], state_dir: Path,
            every: bool = False) -> list[tuple[str, list]]:
-    """Host.batch calls saving `state` to `state_file`, then writing `files` into
-    `state_dir` (`every`, or those whose text changed since last written), then `state`
-    again with their digests."""
+    """Host.batch calls saving `state` to STATE in `state_dir`, then writing `files` there
+    (`every`, or those whose text changed since last written), then `state` again with
+    their digests."""
+    state_file = state_dir / STATE
     changed = {name: text for name, text in files.items()
                if every or state.written.get(name) != digest(text)}
     for name in changed:
