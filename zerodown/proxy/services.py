@@ -96,9 +96,10 @@ class Services:
 
     def apply(self, name: str, table: RoutingTable) -> bool:
         plane = self.planes[name]
-        changed = plane.apply(table)
-        if plane is self.front:
-            self._rebuild()  # whether the front takes the hosts nobody claims
+        served = bool(plane.table.revisions)
+        changed = plane.apply(table)  # its swap remarks the planes
+        if plane is self.front and bool(table.revisions) != served:
+            self._rebuild()  # the front now takes the hosts nobody claims, or leaves them
         return changed
 
     def remove(self, name: str) -> bool:
