@@ -271,8 +271,11 @@ class ClientConn(Exchange):  # an asyncio protocol, by duck typing (compiled cla
             if picked_plane is None:
                 return self._reply_error(404, "no service here for this host and path")
             self.host = None  # the tail below says this service's prefix (or none): built again
-            if picked_plane.marks is not plane.marks:  # rare: the services changed meanwhile
-                scan.run(head, picked_plane.marks)  # (remark: they share one set of marks)
+            # The planes share one set of marks (Services.remark), but a keep-alive connection
+            # a removed service served was scanned by that plane's: they differ once only the
+            # default is left (its own marks) or once the drained plane is dropped (not remarked)
+            if picked_plane.marks is not plane.marks:
+                scan.run(head, picked_plane.marks)
             plane = self.plane = picked_plane
             if plane.strip_prefix:  # mounted under a prefix: its backends see paths from /
                 head = stripped(head, plane.strip_prefix)
