@@ -6,11 +6,11 @@ while one runs still says the running one keeps its own."""
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 
 import pytest
 
+from tests.support.installed import needs
 from tests.support.net import free_port, request
 from tests.support.procs import start_app
 from zerodown.errors import RouterError
@@ -25,15 +25,9 @@ ROUTERS = {"nginx": NginxRouter, "haproxy": HAProxyRouter,
 UNTRUE = re.compile(r"stays in force|previous|keeps serving", re.I)
 
 
-def needs(binary: str) -> None:
-    if shutil.which(binary) is None:  # setup.sh installs both; CI never gets here
-        pytest.fail(f"{binary} is not installed: bash scripts/setup.sh installs it")
-
-
-@pytest.mark.parametrize("kind", ["nginx", "haproxy", "embedded"])
+@pytest.mark.parametrize("kind", [pytest.param("nginx", marks=needs("nginx")),
+                                  pytest.param("haproxy", marks=needs("haproxy")), "embedded"])
 def test_a_first_start_on_a_taken_port_says_nothing_serves(tmp_path, kind):
-    if kind != "embedded":
-        needs(kind)
     with socket.socket() as taken:
         taken.bind((HOST, 0))
         taken.listen()
@@ -56,9 +50,9 @@ def app():
     a.cleanup()
 
 
+@needs("nginx")
 def test_nginx_refusing_the_config_of_a_start_says_it_was_not_started(tmp_path, app):
     """The table in force names a host that no longer resolves (nginx resolves at load)."""
-    needs("nginx")
     router = NginxRouter(tmp_path / "nginx", f"{HOST}:{free_port()}", service="shop")
     router.ensure_running()
     router.apply(RoutingTable(1, (RevisionRoute("r1", 100, (Backend("a", app),)),)))
@@ -76,8 +70,8 @@ def test_nginx_refusing_the_config_of_a_start_says_it_was_not_started(tmp_path, 
     assert not UNTRUE.search(text), text
 
 
+@needs("nginx")
 def test_nginx_refusing_a_change_says_the_running_one_keeps_its_own(tmp_path, app):
-    needs("nginx")
     router = NginxRouter(tmp_path / "nginx", f"{HOST}:{free_port()}", service="shop")
     router.ensure_running()
     try:

@@ -8,13 +8,12 @@ that did not come. The load balancers are real (HAProxy, nginx)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import threading
 
 import pytest
 
+from tests.support.installed import needs
 from tests.support.net import free_port
 from tests.support.procs import start_app
 from zerodown.errors import HostFailure
@@ -110,12 +109,6 @@ def comes_back(host: SilentHost, router, address: str) -> None:
     host.silent = False
     router.apply(table(2, address))
     assert [r.name for r in router.in_force().revisions] == ["r2"]
-
-
-def needs(binary: str):
-    return pytest.mark.skipif(shutil.which(binary) is None and os.environ.get("CI") != "true",
-                              reason=f"{binary} is not installed (bash scripts/setup.sh "
-                                     f"installs it); never skipped under CI")
 
 
 @needs("haproxy")
