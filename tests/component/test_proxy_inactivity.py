@@ -215,10 +215,13 @@ def test_an_http2_stream_stalled_mid_body_gets_408_and_the_connection_serves_on(
             c.close()
 
 
-def test_a_new_backend_connection_does_not_inherit_the_last_ones_backlog():
-    """`backlog` is the sweeper's last reading of one backend connection's unwritten bytes:
-    a request's next connection starts from nothing, or its first sweep would read the old
-    connection's shrinking to the new one's as progress and restart the silence clock.
+def test_a_backend_connection_attached_again_does_not_inherit_the_last_requests_backlog():
+    """`backlog` is the sweeper's last reading of a request's unwritten bytes on its backend
+    connection; a connection attached to a request starts it from nothing, or its first
+    sweep would read the last request's backlog shrinking to none as progress and restart
+    the silence clock. The connection is a keep-alive one: an upload backs up on it and is
+    answered, then, given back to the idle pool, it is attached again for the client's next
+    request (a GET the backend leaves unanswered: only response_timeout may end it).
     In-process (the real proxy objects, loop and sockets), the sweep called by the test:
     a reading at a chosen time, no race with the sweeper's own."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # the proxy's loop
