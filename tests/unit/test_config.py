@@ -353,11 +353,11 @@ def test_the_starter_file_names_every_strategy_kind():
 
 
 def test_router_body_timeout_is_loaded_for_embedded_and_nginx_and_refused_for_haproxy():
+    kinds = {k["properties"]["kind"]["const"]: k for k in
+             json_schema()["properties"]["router"]["anyOf"][1:]}
     for kind in ("embedded", "nginx"):
         cfg = parse_config(BASE + f"router: {{kind: {kind}, body_timeout: 30s}}\n")
         assert cfg.router.options == {"body_timeout": "30s"}
-        kinds = {k["properties"]["kind"]["const"]: k for k in
-                 json_schema()["properties"]["router"]["anyOf"][1:]}
         assert "body_timeout" in kinds[kind]["properties"]
     assert "body_timeout" not in kinds["haproxy"]["properties"]
     [error] = errors_of(BASE + "router: {kind: haproxy, body_timeout: 30s}\n")
