@@ -22,6 +22,7 @@ from zerodown.routers import haproxy_tls
 from zerodown.tls_config import NamedCert, TlsSettings
 from tests.support.certs import TestCA
 from zerodown.routers.haproxy_cli import parse_proc
+from zerodown.routers.haproxy_regex import cli_safe_regex, literal_regex
 from tests.support.golden import assert_golden
 
 GOLDEN = Path(__file__).parent / "golden" / "haproxy"
@@ -117,11 +118,11 @@ def test_more_revisions_than_lanes_or_a_new_sticky_mode_reshape():
 
 def test_regexes_carry_no_blank_or_semicolon_and_mean_the_same():
     import re
-    assert r.literal_regex("a b;c") == r"a\x20b\x3bc"
-    assert r.cli_safe_regex(r"^be ta\;x[ ;]$") == r"^be\x20ta\x3bx[\x20\x3b]$"
+    assert literal_regex("a b;c") == r"a\x20b\x3bc"
+    assert cli_safe_regex(r"^be ta\;x[ ;]$") == r"^be\x20ta\x3bx[\x20\x3b]$"
     for text in ("a b;c", "1", "x.y*z"):
-        assert re.fullmatch(r.literal_regex(text), text)
-    assert re.search(r.cli_safe_regex(r"^be ta\;x[ ;]$"), "be ta;x ")
+        assert re.fullmatch(literal_regex(text), text)
+    assert re.search(cli_safe_regex(r"^be ta\;x[ ;]$"), "be ta;x ")
 
 
 def test_server_names_are_the_ids_or_a_safe_stand_in():
