@@ -74,34 +74,43 @@ def test_a_look_through_the_agent_is_bounded_by_its_own_timeout_install_check_in
     assert time.monotonic() - began < 2
 
 
-class _Gone:
-    """A connection that closed after it was handed out: asyncssh's peername is None then."""
+class _Conn:
+    """An opened connection; `peer` None once it closed (asyncssh's peername is None then)."""
 
     def __init__(self, peer):
         self.peer = peer
+        self.aborted = False
 
     def is_closed(self) -> bool:
-        return False
+        return False   # closed after the look for an open one: the crash's race
 
     def get_extra_info(self, name):
-        return self.peer
+        return self.peer if name == "peername" else None
+
+    def abort(self) -> None:
+        self.aborted = True
 
     def close(self) -> None:
         pass
 
-    async def wait_closed(self) -> None:
-        pass
 
+def test_a_host_s_address_is_the_one_its_connection_reached_when_it_opened(pool, monkeypatch):
+    """A host that crashed mid-deployment: its connection closed after it was handed out,
+    and its address read then was None (a TypeError failed the deployment, in a fleet
+    test). The address is recorded as the connection opens, so it is known however the
+    connection ends; one lost before its address could be read is a failed opening (a
+    HostUnreachable: the deployment's on_host_failure decides), never a TypeError."""
+    lost, kept = _Conn(None), _Conn(("10.77.0.2", 22))
+    opened = [lost, kept]
 
-def test_a_host_s_address_from_a_connection_that_just_closed(pool):
-    """A host that crashed mid-deployment: its connection closed between the look for an
-    open one and the read of its address. The address it reached before is kept; with none
-    known, the host is unreachable (a HostFailure: the deployment's on_host_failure), never
-    a TypeError that fails the deployment (it did, in a fleet test)."""
-    pool._conns["h1"] = _Gone(None)
-    with pytest.raises(HostUnreachable, match="host h1: its SSH connection closed"):
+    async def open_(name):
+        return opened.pop(0)
+    monkeypatch.setattr(pool, "_open", open_)
+    with pytest.raises(HostUnreachable, match="host h1: its SSH connection closed as it opened"):
         pool.peer_address("h1")
-    pool._conns["h1"] = _Gone(("10.77.0.2", 22))
+    assert lost.aborted and "h1" not in pool._conns
     assert pool.peer_address("h1") == "10.77.0.2"
-    pool._conns["h1"] = _Gone(None)
+    kept.peer = None   # the host crashed: the connection closed under us
     assert pool.peer_address("h1") == "10.77.0.2"
+    assert opened == [], "both openings were made, and no more"
+

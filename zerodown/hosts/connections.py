@@ -78,7 +78,7 @@ class Connections:
         self._opening: dict[str, asyncio.Task] = {}  # host -> its connection being opened
         self._idle: dict[tuple[str, str], list[tuple[Any, Any]]] = {}  # (conn, process)
         self._sessions: dict[str, asyncio.Semaphore] = {}  # SESSIONS permits per host
-        self._peers: dict[str, str] = {}  # the address each host's connection last reached
+        self._peers: dict[str, str] = {}  # the address each host's last connection reached
         self._forwards: dict[tuple[str, str], str] = {}  # (host, remote path) -> local path
         self._forward_dir: str | None = None
         self._loop = asyncio.new_event_loop()
@@ -120,16 +120,10 @@ class Connections:
 
     def peer_address(self, host: str) -> str:
         """The address `host`'s connection reached (its HostName resolved): how this
-        machine, where the load balancer runs, reaches the host."""
+        machine, where the load balancer runs, reaches the host. Recorded as the connection
+        opened: one that closed since (the host went) still says where the host is."""
         async def peer():
-            conn = await self._connection(host)
-            got = conn.get_extra_info("peername")
-            if got is not None:
-                self._peers[host] = got[0]
-            elif host not in self._peers:  # closed since it was handed out (the host went)
-                raise HostUnreachable(f"host {host}: its SSH connection closed before its "
-                                      f"address could be read", host)
-            # a connection that died since: the address it reached is still where the host is
+            await self._connection(host)
             return self._peers[host]
         return self._call(peer(), self.options.connect_timeout + 5)
 
@@ -327,6 +321,11 @@ class Connections:
     async def _opened(self, host: str):
         async with self._starts.setdefault(host, asyncio.Semaphore(MAX_STARTS)):
             conn = await self._open(host)
+        peer = conn.get_extra_info("peername")
+        if peer is None:  # lost between its set-up and here: no address to record
+            conn.abort()
+            raise HostUnreachable(f"host {host}: its SSH connection closed as it opened", host)
+        self._peers[host] = peer[0]
         self._conns[host] = conn
         return conn
 
