@@ -114,3 +114,15 @@ def test_a_host_s_address_is_the_one_its_connection_reached_when_it_opened(pool,
     assert pool.peer_address("h1") == "10.77.0.2"
     assert opened == [], "both openings were made, and no more"
 
+
+def test_a_missing_known_hosts_names_the_keyscan_line_with_the_host_s_port(tmp_path):
+    """The hint for a missing runtime.known_hosts fetched the key from port 22 of a host
+    listed with another port (the host-key mismatch's hint had it right)."""
+    c = Connections(parse_options({"hosts": ["deploy@10.77.0.9:2222"],
+                                   "known_hosts": str(tmp_path / "missing")}))
+    try:
+        with pytest.raises(HostUnreachable, match=r"cannot read runtime\.known_hosts .*"
+                                                  r"\(ssh-keyscan -p 2222 10\.77\.0\.9 >> it"):
+            c.connect("deploy@10.77.0.9:2222")
+    finally:
+        c.close()

@@ -378,7 +378,7 @@ class Connections:
     def _readable(self, name: str, spec: HostSpec) -> None:
         """This machine's files the connection reads, each named with its key when it cannot
         be read (asyncssh says only "No such file or directory", naming neither)."""
-        fixes = {"known_hosts": f"create it with the hosts' keys (ssh-keyscan {spec.host} "
+        fixes = {"known_hosts": f"create it with the hosts' keys ({_keyscan('', spec)} "
                                 f">> it, after checking them)",
                  "identity_file": "name the private key the hosts' authorized_keys accept",
                  "ssh_config": "name an OpenSSH client config file"}
@@ -410,9 +410,9 @@ class Connections:
 
 
 def _keyscan(reason: str, spec: HostSpec) -> str:
-    """The ssh-keyscan line that fetches the host's key: asyncssh's reason names the address
-    connected to (an ssh_config HostName; ssh-keyscan reads no ssh_config, so the name in
-    runtime.hosts may mean nothing to it)."""
+    """The ssh-keyscan line that fetches the host's key, its port named: asyncssh's reason
+    (when there is one) names the address connected to (an ssh_config HostName; ssh-keyscan
+    reads no ssh_config, so the name in runtime.hosts may mean nothing to it)."""
     found = re.search(r" for host (\S+)$", reason or "")
     port = f"-p {spec.port} " if spec.port not in (None, 22) else ""
     return f"ssh-keyscan {port}{found.group(1) if found else spec.host}"
