@@ -34,7 +34,7 @@ from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.ssh import SshHost
 from zerodown.model import Adopted, Instance, InstanceRef, Revision, Slot, host_for
 from zerodown.runtimes import release, ssh_release
-from zerodown.runtimes.health import probe
+from zerodown.runtimes.health import probe, split_address
 from zerodown.runtimes.ssh_options import parse_host, parse_options
 
 
@@ -92,7 +92,7 @@ class SshRuntime:
         and start() learned it, else its slot's. They differ once runtime.hosts changed
         (slot i is on host i mod N): acted on at its slot's host, an instance started
         under the old list was looked for where it never ran, and left running."""
-        where = instance.address.rsplit(":", 1)[0].strip("[]") if instance.address else ""
+        where = split_address(instance.address)[0] if instance.address else ""
         return self._on_address.get(where) or self.host_of(instance.slot)
 
     def address_of(self, host: str) -> str:
@@ -245,7 +245,7 @@ class SshRuntime:
         for name, answer in answers.items():   # where each runs: see host_running
             for entry in [] if isinstance(answer, HostFailure) else answer:
                 if entry.get("address"):
-                    self._on_address[entry["address"].rsplit(":", 1)[0].strip("[]")] = name
+                    self._on_address[split_address(entry["address"])[0]] = name
         instances = [release.instance_of(e) for a in answers.values()
                      if not isinstance(a, HostFailure) for e in a]
         return Adopted(sorted(instances, key=lambda i: (i.revision, i.slot)),
