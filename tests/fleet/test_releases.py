@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -116,13 +117,13 @@ def test_pruning_keeps_a_running_release_and_the_rollback_target(runtime, health
     assert wait_until(lambda: runtime.healthy(instance, rev)[0], timeout=15)
 
 
-def _asks(runtime, monkeypatch) -> list[str]:
-    """The agent calls made from now on (one round trip each), by host."""
-    asked: list[str] = []
+def _asks(runtime, monkeypatch) -> list[tuple[str, str]]:
+    """The agent calls made from now on (one round trip each): (host, the calling thread)."""
+    asked: list[tuple[str, str]] = []
     real = runtime.connections.ask
 
     def ask(host, command, line, **kwargs):
-        asked.append(host)
+        asked.append((host, threading.current_thread().name))
         return real(host, command, line, **kwargs)
     monkeypatch.setattr(runtime.connections, "ask", ask)
     return asked
@@ -134,12 +135,12 @@ def test_once_the_agents_answer_a_hosts_preflight_and_preparation_are_one_round_
     runtime.check_release(app, "v1")   # installs the agents (the shell's pre-flight first)
     asked = _asks(runtime, monkeypatch)
     runtime.check_release(app, "v2")   # the pre-flight with the preparation, then the commit
-    assert sorted(asked) == sorted([h.name for h in healthy_fleet.hosts] * 2), asked
+    assert sorted(h for h, _ in asked) == sorted([h.name for h in healthy_fleet.hosts] * 2), asked
     for host in healthy_fleet.hosts:
         assert (host.srv / "zerodown/releases/shop/v2/data.txt").read_text() == "two"
     asked.clear()
     runtime.check_release(app, "v2")   # complete on every host: one round trip each
-    assert sorted(asked) == sorted(h.name for h in healthy_fleet.hosts), asked
+    assert sorted(h for h, _ in asked) == sorted(h.name for h in healthy_fleet.hosts), asked
 
 
 def test_a_host_not_ready_refuses_before_a_release_is_put_in_place_anywhere(
@@ -228,17 +229,11 @@ def hosts_command(stack, *more: str) -> subprocess.CompletedProcess:
 
 def test_the_release_check_and_the_adopt_ask_every_host_on_the_runtimes_kept_threads(
         runtime, healthy_fleet, monkeypatch):
-    import threading
     app = runtime.config.app
     runtime.check_release(app, "v1")
-    threads: list[str] = []
-    real = runtime.connections.ask
-
-    def ask(host, command, line, **kwargs):
-        threads.append(threading.current_thread().name)
-        return real(host, command, line, **kwargs)
-    monkeypatch.setattr(runtime.connections, "ask", ask)
+    asked = _asks(runtime, monkeypatch)
     runtime.check_release(app, "v2")
     assert runtime.adopt("shop") == []
+    threads = [thread for _, thread in asked]
     assert len(threads) == 3 * 3, threads   # batch, commit, adopt per host
     assert {t.rsplit("_", 1)[0] for t in threads} == {"hosts"}, threads
