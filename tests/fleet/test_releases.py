@@ -227,13 +227,21 @@ def hosts_command(stack, *more: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-def test_the_release_check_and_the_adopt_ask_every_host_on_the_runtimes_kept_threads(
-        runtime, healthy_fleet, monkeypatch):
+def test_every_host_is_asked_on_the_runtimes_kept_threads(runtime, healthy_fleet, monkeypatch):
+    """The release check, the adopt, a hasten and a per_host hook: no pool made per call."""
+    from zerodown.hooks import HookContext
+    from zerodown.hooks_model import HookSpec
+    from zerodown.model import Instance
     app = runtime.config.app
     runtime.check_release(app, "v1")
     asked = _asks(runtime, monkeypatch)
     runtime.check_release(app, "v2")
     assert runtime.adopt("shop") == []
-    threads = [thread for _, thread in asked]
-    assert len(threads) == 3 * 3, threads   # batch, commit, adopt per host
+    runtime.hasten([Instance("shop", 1, Slot(i), "") for i in range(3)])  # none to give back
+    ctx = HookContext("shop", 2, "before_start", 2, "v2", 1, 1, "run before_start hooks",
+                      "http://127.0.0.1:8080")
+    assert [r.ok for r in runtime.run_on_hosts(HookSpec(command="true", per_host=True),
+                                               ctx)] == [True] * 3
+    assert sorted(h for h, _ in asked) == sorted([h.name for h in healthy_fleet.hosts] * 5)
+    threads = [thread for _, thread in asked]   # batch, commit, adopt, hasten, hook per host
     assert {t.rsplit("_", 1)[0] for t in threads} == {"hosts"}, threads

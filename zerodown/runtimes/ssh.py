@@ -61,9 +61,10 @@ class SshRuntime:
         self.hosts = {n: SshHost(self.connections, n, self.options.state_dir) for n in self.names}
         self.remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{config.service}"
         self.release_base = f"{self.options.state_dir.rstrip('/')}/releases/{config.service}"
-        # kept threads for a call on every host at once (the adopt, the release check): a
-        # pool made per call starts a thread per host, ~0.1-2 ms each on a loaded machine,
-        # before the last host is asked; two such calls at once keep their own threads
+        # kept threads for a call on every host at once (the adopt, the release check, a
+        # hasten, a per_host hook): a pool made per call starts a thread per host, ~0.1-2 ms
+        # each on a loaded machine, before the last host is asked; two such calls at once
+        # keep their own threads. A task here never waits on another task of the pool.
         self.every_host = ThreadPoolExecutor(min(64, 2 * max(1, len(self.names))), "hosts")
         self._listening: set[tuple[str, int]] = set()
         self._on_address: dict[str, str] = {}  # an address instances listen on -> its host
@@ -166,8 +167,7 @@ class SshRuntime:
                                        timeout=self.options.command_timeout)
             except (HostFailure, RuntimeFailure):
                 pass
-        with ThreadPoolExecutor(max(1, len(by_host))) as pool:
-            list(pool.map(ask, by_host))
+        list(self.every_host.map(ask, by_host))
 
     def alive(self, instance: Instance) -> bool:
         return self.hosts[self.host_running(instance)].table(

@@ -21,7 +21,6 @@ import os
 import shlex
 import tarfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from zerodown.errors import HostFailure, RuntimeFailure
@@ -174,8 +173,7 @@ def run_on_hosts(runtime, spec: HookSpec, ctx: HookContext) -> list[HookResult]:
             return HookResult(False, time.monotonic() - started,
                               f"{name}: {spec.label} failed: {e}", spec.label)
         return _host_result(name, spec, ctx.version, got)
-    with ThreadPoolExecutor(max_workers=min(32, len(runtime.names))) as pool:
-        return list(pool.map(one, runtime.names))
+    return list(runtime.every_host.map(one, runtime.names))
 
 
 def _host_result(name: str, spec: HookSpec, version: str, got: dict) -> HookResult:
