@@ -28,12 +28,11 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
     if cfg.runtime.kind != "ssh":
         raise UsageError(f"{ctl.file}: runtime {cfg.runtime.kind} runs instances on this "
                          f"machine; `zerodown hosts` checks the hosts of runtime: ssh")
-    from zerodown.hosts.connections import Connections  # asyncssh loads only here
     from zerodown.hosts.preflight import preflight
-    from zerodown.runtimes.release import folder
-    from zerodown.runtimes.ssh_options import parse_host, parse_options
-    options = parse_options(cfg.runtime.options, file=cfg.file, lines=cfg.lines)
-    connections = Connections(options, folder(cfg))
+    from zerodown.runtimes import connections_for
+    from zerodown.runtimes.ssh_options import parse_host
+    connections = connections_for(cfg)  # asyncssh loads only here
+    options = connections.options
     lb = cfg.router.host
     if lb is not None:  # checked like the others, then for its load balancer below
         connections.specs.setdefault(lb, parse_host(lb))

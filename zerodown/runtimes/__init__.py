@@ -13,7 +13,7 @@ from zerodown.errors import UsageError
 from zerodown.runtimes import release
 from zerodown.runtimes.local import LocalRuntime
 
-__all__ = ["LocalRuntime", "runtime_for", "check_release"]
+__all__ = ["LocalRuntime", "runtime_for", "check_release", "connections_for"]
 
 
 def runtime_for(config: ServiceConfig, state_dir: str | os.PathLike):
@@ -37,15 +37,21 @@ def check_release(config: ServiceConfig, version: str) -> None:
         _fleet_ready(config)
 
 
+def connections_for(config: ServiceConfig):
+    """The SSH connections of an ssh runtime's config (runtime options parsed: a bad one
+    names its key and line); paths in them are relative to the config's folder."""
+    from zerodown.hosts.connections import Connections  # asyncssh loads only for a fleet
+    from zerodown.runtimes.ssh_options import parse_options
+    options = parse_options(config.runtime.options, file=config.file, lines=config.lines)
+    return Connections(options, release.folder(config))
+
+
 def _fleet_ready(config: ServiceConfig) -> None:
     """Every host's pre-flight (zerodown/hosts/preflight.py), as before a deployment: a
     plan a host not ready could not carry out is refused naming it. Nothing is uploaded."""
-    from zerodown.hosts.connections import Connections  # asyncssh loads only for a fleet
     from zerodown.hosts.preflight import preflight, refuse_unless_ready
-    from zerodown.runtimes.ssh_options import parse_options
-    options = parse_options(config.runtime.options, file=config.file, lines=config.lines)
-    connections = Connections(options, release.folder(config))
+    connections = connections_for(config)
     try:
-        refuse_unless_ready(preflight(connections, options.state_dir))
+        refuse_unless_ready(preflight(connections, connections.options.state_dir))
     finally:
         connections.close()

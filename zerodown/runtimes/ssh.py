@@ -29,13 +29,12 @@ from typing import cast
 
 from zerodown.config import AppConfig, HealthConfig, ServiceConfig
 from zerodown.errors import ConfigError, HostFailure, RuntimeFailure
-from zerodown.hosts.connections import Connections
 from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.ssh import SshHost
 from zerodown.model import Adopted, Instance, InstanceRef, Revision, Slot, host_for
-from zerodown.runtimes import release, ssh_release
+from zerodown.runtimes import connections_for, release, ssh_release
 from zerodown.runtimes.health import probe, split_address
-from zerodown.runtimes.ssh_options import parse_host, parse_options
+from zerodown.runtimes.ssh_options import parse_host
 
 
 AWAIT = 0.25      # s a look of a starting instance may wait on its host for it to listen
@@ -54,9 +53,8 @@ class SshRuntime:
 
     def __init__(self, state_dir: str | os.PathLike, config: ServiceConfig):
         self.config = config
-        self.options = parse_options(config.runtime.options, file=config.file,
-                                     lines=config.lines)
-        self.connections = Connections(self.options, release.folder(config))
+        self.connections = connections_for(config)
+        self.options = self.connections.options
         self.names = [spec.name for spec in self.options.hosts]
         self.hosts = {n: SshHost(self.connections, n, self.options.state_dir) for n in self.names}
         self.remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{config.service}"
