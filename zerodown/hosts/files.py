@@ -112,13 +112,23 @@ def ask_unix_many(path: str, datas: list[str], timeout: float, stop_at: str | No
     return answers
 
 
-def batch(calls: list) -> list:
-    """Several of this module's file and socket calls in one: [[op, [args...]], ...] run in
-    order (BATCH_OPS); their results. One that raises stops the rest and its error is the
-    batch's, so over SSH a batch is one round trip whose answer comes whole or not at all."""
-    ops = {"read_text": read_text, "write_text": write_text, "remove": remove,
-           "ask_unix": ask_unix, "ask_unix_many": ask_unix_many}
-    for op, _ in calls:
+BATCH_OPS = {"read_text": read_text, "write_text": write_text, "remove": remove,
+             "ask_unix": ask_unix, "ask_unix_many": ask_unix_many}  # this machine's (LocalHost)
+
+
+def batch(calls: list, ops: dict = BATCH_OPS) -> list:
+    """Several calls of `ops` in one: [[op, [args...]], ...] run in order; their results.
+    A call given as [op, [args...], [key, ...]] ends the batch when its answer has a true
+    value at one of those keys (a pre-flight's problem: nothing after it runs on that host).
+    Every op is checked before any runs; one that raises stops the rest and its error is
+    the batch's, so over SSH (the agent's batch, of all its calls) a batch is one round
+    trip whose answer comes whole or not at all."""
+    for op, *_ in calls:
         if op not in ops:
-            raise ValueError(f"no batch operation {op!r}; valid: {', '.join(ops)}")
-    return [ops[op](*args) for op, args in calls]
+            raise ValueError(f"no batch operation {op!r}; valid: {', '.join(sorted(ops))}")
+    results = []
+    for op, args, *stop in calls:
+        results.append(ops[op](*args))
+        if stop and isinstance(results[-1], dict) and any(results[-1].get(k) for k in stop[0]):
+            break
+    return results
