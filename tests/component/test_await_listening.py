@@ -121,3 +121,27 @@ def test_between_looks_it_waits_on_the_pidfd_not_reading_proc(tmp_path, monkeypa
         assert len(asked) <= 2, f"{len(asked)} looks at /proc in 0.3 s"
     finally:
         terminate(entry["pid"], entry["start_time"], 1, "app")
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="Linux >= 5.3 with Python >= 3.9")
+def test_only_an_address_that_does_not_resolve_is_said_to_be_the_address(tmp_path, monkeypatch):
+    """"listening": None names the address when it does not resolve here; a failure of the
+    wait itself (the pidfd) is an error of the call, not said to be the instance's address."""
+    table = InstanceTable(tmp_path)
+    entry = started(table, 60)
+    try:
+        def unresolved(*args, **kwargs):
+            raise socket.gaierror(-2, "Name or service not known")
+        with monkeypatch.context() as m:
+            m.setattr(instances.socket, "getaddrinfo", unresolved)
+            got = table.await_listening("shop-r1-s0", entry["pid"], 0.3, 0.002, 1)
+        assert got["alive"] and got["listening"] is None
+        assert got["seen"] == f"127.0.0.1:{entry['port']}: [Errno -2] Name or service not known"
+
+        def broken(*args):
+            raise OSError(9, "Bad file descriptor")
+        monkeypatch.setattr(instances, "readable", broken)
+        with pytest.raises(OSError, match="Bad file descriptor"):
+            table.await_listening("shop-r1-s0", entry["pid"], 0.3, 0.002, 1)
+    finally:
+        terminate(entry["pid"], entry["start_time"], 1, "app")

@@ -186,7 +186,11 @@ class InstanceTable:
         try:
             if not running(entry["pid"], entry["start_time"]):  # the pidfd names ours
                 return {"alive": False}
-            family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+            try:
+                family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+            except OSError as e:  # the address itself
+                return {"alive": True, "listening": None, "entry": entry,
+                        "seen": f"{host}:{port}: {e}"}
             waiter = select.poll()
             if gone is not None:
                 waiter.register(gone, select.POLLIN)
@@ -213,8 +217,6 @@ class InstanceTable:
                     gone = None
                 if gone is None and not running(entry["pid"], entry["start_time"]):
                     return {"alive": False}
-        except OSError as e:  # the address itself (getaddrinfo)
-            return {"alive": True, "listening": None, "entry": entry, "seen": f"{host}:{port}: {e}"}
         finally:
             if gone is not None:
                 os.close(gone)

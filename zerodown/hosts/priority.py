@@ -82,10 +82,8 @@ def give_back(pid: int, was: dict) -> None:
                     if e.errno != errno.EAGAIN or time.monotonic() > deadline:
                         raise
                     time.sleep(RETRY)
-    except (ProcessLookupError, FileNotFoundError):
-        pass
-    except OSError:
-        pass  # not ours to change any more (setuid'd?): its exit goes at the priority it has
+    except OSError:  # gone, or not ours to change any more (setuid'd?): its exit goes at
+        pass         # the priority it has
 
 
 def autogroup_nice(pid: int) -> int | None:
