@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
@@ -25,6 +26,7 @@ from zerodown.analysis import judge_for
 from zerodown.config import ServiceConfig, apply_overrides, load_config, parse_config
 from zerodown.engine.recovery import recover
 from zerodown.engine.runner import Engine, SystemClock
+from zerodown.engine.steps import MAX_PARALLEL
 from zerodown.engine.store import Store
 from zerodown.errors import ConfigError, HostFailure, UsageError
 from zerodown.hosts.local import running, start_time
@@ -46,6 +48,7 @@ class Controller:
         self._config: ServiceConfig | None = None
         self._store: Store | None = None
         self._drivers: dict[str, object] = {}
+        self._workers: ThreadPoolExecutor | None = None
 
     # --- configuration ---------------------------------------------------------
 
@@ -133,7 +136,36 @@ class Controller:
         store, router, clock = self.store(), self.router(cfg), RealClock()
         judge = judge_for(cfg, router, clock, lambda kind, text, deployment:
                           store.event(cfg.service, kind, text, deployment))
-        return Engine(store, self.runtime(cfg), router, clock, cfg, judge=judge)
+        return Engine(store, self.runtime(cfg), router, clock, cfg, judge=judge,
+                      workers=self.workers())
+
+    def workers(self) -> Executor:
+        """Threads kept for a parallel runtime's starts (steps.launch), shared by every
+        engine this controller builds: one per run or request would start threads at each
+        deployment's first batch (~0.1-2 ms each on a loaded machine) and keep them."""
+        if self._workers is None:
+            self._workers = ThreadPoolExecutor(MAX_PARALLEL, "starts")
+        return self._workers
+
+    def close(self) -> None:
+        """Let go of what this controller opened: its kept threads, the runtime's
+        connections, the store. The daemon makes one per run and per request."""
+        if self._workers is not None:
+            self._workers.shutdown(wait=False)
+            self._workers = None
+        runtime = self._drivers.pop("runtime", None)
+        if hasattr(runtime, "close"):
+            runtime.close()
+        self._drivers.pop("router", None)  # over the runtime's connection, on a fleet host
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Controller:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def ensure_router(self, cfg: ServiceConfig | None = None) -> None:
         """Start the load balancer if it is ours to run and not running (embedded proxy)."""

@@ -29,6 +29,9 @@ class Controller:
                 raise StoreUnavailable(FULL)
         return Engine()
 
+    def close(self) -> None:
+        pass
+
 
 class Store:
     def event(self, *args) -> None:

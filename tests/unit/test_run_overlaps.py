@@ -28,10 +28,11 @@ def awaited(condition, bound: float = BOUND) -> bool:
     return True
 
 
-def engine_of(tmp_path, runtime: FakeRuntime, router: FakeRouter) -> Engine:
+def engine_of(tmp_path, runtime: FakeRuntime, router: FakeRouter, workers=None) -> Engine:
     store = Store(str(tmp_path / "zerodown.db"))
     return Engine(store, runtime, router, FakeClock(),
-                  shop_config(strategy="{kind: rolling, max_surge: 3, max_unavailable: 0}"))
+                  shop_config(strategy="{kind: rolling, max_surge: 3, max_unavailable: 0}"),
+                  workers=workers)
 
 
 class SlowStops(FakeRuntime):
@@ -190,11 +191,13 @@ class ParallelStarts(FakeRuntime):
         return super().start(revision, slot)
 
 
-def test_a_batch_starts_on_the_engines_kept_workers_and_syncs_on_the_stores(tmp_path,
-                                                                            monkeypatch):
+def test_a_batch_starts_on_the_kept_workers_given_and_syncs_on_the_stores(tmp_path,
+                                                                         monkeypatch):
     import os
+    from concurrent.futures import ThreadPoolExecutor
     runtime = ParallelStarts()
-    engine = engine_of(tmp_path, runtime, FakeRouter())
+    kept = ThreadPoolExecutor(16, "kept")  # a Controller's (Controller.workers)
+    engine = engine_of(tmp_path, runtime, FakeRouter(), kept)
     syncs: list[str] = []
     real = os.fdatasync
     monkeypatch.setattr(os, "fdatasync", lambda fd: (
@@ -203,7 +206,8 @@ def test_a_batch_starts_on_the_engines_kept_workers_and_syncs_on_the_stores(tmp_
     engine.run(engine.deploy("v1"))
     engine.run(engine.deploy("v2"))
     assert len(runtime.threads) == 6   # 3 instances of v1, then 3 of v2 (surge 3)
-    assert {t.rsplit("_", 1)[0] for t in runtime.threads} == {"shop starts"}, runtime.threads
+    assert {t.rsplit("_", 1)[0] for t in runtime.threads} == {"kept"}, runtime.threads
     beside = [s for s in syncs if s.startswith("sync of")]
     assert len(beside) == 2 and set(beside) == {"sync of zerodown.db_0"}, syncs
     assert threading.active_count() <= before + 3 + 1, "no thread left per batch"
+    kept.shutdown()

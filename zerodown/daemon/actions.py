@@ -8,6 +8,7 @@ from where and why in the event log. The daemon's runner does the work.
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from typing import Any, Callable
 
 from zerodown.api.errors import ApiError
@@ -53,7 +54,8 @@ class Who:
 
 class Actions:
     def __init__(self, controller: Callable[[], Controller], wake: Callable[[], None]):
-        self.controller, self.wake = controller, wake  # a fresh Controller per action
+        self.controller, self.wake = controller, wake  # a fresh Controller per action,
+        # closed after it (its kept threads, connections, store)
 
     # --- starting deployments ---------------------------------------------------------
 
@@ -71,21 +73,21 @@ class Actions:
                                 '["strategy.max_surge=2"]', "set")
         downtime = flag(body, "allow_downtime")
         asker = Who(who, origin, reason(body))
-        ctl = self.controller()
-        with _mapped("config"):
-            base = ctl.config()
-        extra = overrides(base, strategy, settings)
-        with _mapped("set"):
-            ctl.config(extra, as_sent(settings, extra, strategy))
-        with _mapped(None):
-            ctl.ensure_router(base)
-            engine = ctl.engine(base)
-            id = engine.deploy(version, overrides=extra, allow_downtime=downtime)
-        record(engine.store, base.service, id, "deploy", asker, f"deploy {version}")
-        self.wake()
-        restart = engine.store.events(deployment=id, kind="deployment.restart", limit=1)
-        return {"id": id, "phase": engine.store.deployment(id).phase.value,
-                "restart": restart[0].message if restart else None}
+        with closing(self.controller()) as ctl:
+            with _mapped("config"):
+                base = ctl.config()
+            extra = overrides(base, strategy, settings)
+            with _mapped("set"):
+                ctl.config(extra, as_sent(settings, extra, strategy))
+            with _mapped(None):
+                ctl.ensure_router(base)
+                engine = ctl.engine(base)
+                id = engine.deploy(version, overrides=extra, allow_downtime=downtime)
+            record(engine.store, base.service, id, "deploy", asker, f"deploy {version}")
+            self.wake()
+            restart = engine.store.events(deployment=id, kind="deployment.restart", limit=1)
+            return {"id": id, "phase": engine.store.deployment(id).phase.value,
+                    "restart": restart[0].message if restart else None}
 
     def rollback(self, body: dict, who: str, origin: str) -> dict:
         fields(body, ("to", "allow_downtime", "reason"))
@@ -94,25 +96,25 @@ class Actions:
         if to_text is not None and not isinstance(to_text, (str, int)):
             raise ApiError(400, 'to must be null, a revision ("r3", 3) or a version ("v1")', "to")
         asker = Who(who, origin, reason(body))
-        ctl = self.controller()
-        cfg = ctl.working_config()
-        store = ctl.store()
-        active = store.active_deployment(cfg.service)
-        if (active is not None and to_text is None and active.kind != "rollback"
-                and active.from_revision is not None):
-            # Inside a deployment, going back is aborting it: one table version, no process.
-            out = self.signal(active.id, "abort", {"reason": asker.reason}, who, origin)
-            return {**out, "aborted": True}
-        with _mapped("to"):
-            to = None if to_text is None else resolve_revision(store, cfg.service, str(to_text))
-        engine = ctl.engine(cfg)
-        with _mapped(None):
-            to = engine.rollback_target(to)
-            ctl.ensure_router(cfg)
-            id = engine.rollback(to_revision=to, allow_downtime=downtime)
-        record(store, cfg.service, id, "rollback", asker, f"roll back to r{to}")
-        self.wake()
-        return {"id": id, "phase": store.deployment(id).phase.value}
+        with closing(self.controller()) as ctl:
+            cfg = ctl.working_config()
+            store = ctl.store()
+            active = store.active_deployment(cfg.service)
+            if (active is not None and to_text is None and active.kind != "rollback"
+                    and active.from_revision is not None):
+                # Inside a deployment, going back is aborting it: one table version, no process.
+                out = self.signal(active.id, "abort", {"reason": asker.reason}, who, origin)
+                return {**out, "aborted": True}
+            with _mapped("to"):
+                to = None if to_text is None else resolve_revision(store, cfg.service, str(to_text))
+            engine = ctl.engine(cfg)
+            with _mapped(None):
+                to = engine.rollback_target(to)
+                ctl.ensure_router(cfg)
+                id = engine.rollback(to_revision=to, allow_downtime=downtime)
+            record(store, cfg.service, id, "rollback", asker, f"roll back to r{to}")
+            self.wake()
+            return {"id": id, "phase": store.deployment(id).phase.value}
 
     # --- steering ---------------------------------------------------------------------
 
@@ -120,16 +122,16 @@ class Actions:
         fields(body, ("reason", "full") if verb == "promote" else ("reason",))
         full = flag(body, "full")
         asker = Who(who, origin, reason(body))
-        ctl = self.controller()
-        cfg = ctl.working_config()
-        store = ctl.store()
-        d = target(store, cfg.service, id)
-        with _mapped(None):  # who and why go in the action's event, not in the error column
-            store.signal(d.id, "promote-full" if full else verb)
-        record(store, cfg.service, d.id, verb, asker,
-               f"{'promote --full' if full else verb} deployment {d.id}")
-        self.wake()
-        return {"id": d.id, "phase": store.deployment(d.id).phase.value}
+        with closing(self.controller()) as ctl:
+            cfg = ctl.working_config()
+            store = ctl.store()
+            d = target(store, cfg.service, id)
+            with _mapped(None):  # who and why go in the action's event, not in the error column
+                store.signal(d.id, "promote-full" if full else verb)
+            record(store, cfg.service, d.id, verb, asker,
+                   f"{'promote --full' if full else verb} deployment {d.id}")
+            self.wake()
+            return {"id": d.id, "phase": store.deployment(d.id).phase.value}
 
 
 def target(store: Store, service: str, id: int | str) -> Deployment:

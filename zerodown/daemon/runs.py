@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import closing
 from typing import Callable
 
 from zerodown.controller import Controller
@@ -35,9 +36,11 @@ class Runner:
         self._wake.set()
 
     def run(self, stop: threading.Event) -> None:
-        store = self.controller().open_store()
+        with closing(self.controller()) as ctl:
+            store = ctl.open_store()
         while not stop.is_set():
-            store = self.controller().fresh_store(store)
+            with closing(self.controller()) as ctl:  # drivers built only if the file changed
+                store = ctl.fresh_store(store)
             d = store.active_deployment(self.service)
             if d is not None:
                 self._drive(d.id, store, stop)
@@ -48,11 +51,13 @@ class Runner:
     def _drive(self, id: int, store, stop: threading.Event) -> None:
         self.running = id
         try:
-            ctl = self.controller()
-            cfg = ctl.working_config()
-            ctl.ensure_router(cfg)
-            self.log(f"running deployment {id}")
-            phase = ctl.engine(cfg).run(id, hold=True)
+            # a controller of its own per run (the config read anew), closed after it: its
+            # kept threads, connections and store would stay with every run
+            with closing(self.controller()) as ctl:
+                cfg = ctl.working_config()
+                ctl.ensure_router(cfg)
+                self.log(f"running deployment {id}")
+                phase = ctl.engine(cfg).run(id, hold=True)
             self.error = None
             self.log(f"deployment {id} {phase}")
         except DeploymentBusy as e:  # a CLI of an older zerodown runs it: let it, look again

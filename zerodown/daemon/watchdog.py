@@ -5,6 +5,7 @@ recorded in the event log as the controller's own action."""
 from __future__ import annotations
 
 import threading
+from contextlib import closing
 from typing import Any, Callable
 
 from zerodown.controller import Controller, snapshot_config
@@ -19,10 +20,12 @@ def looking(controller: Callable[[], Controller], check: Callable[[Any], None], 
             stop: threading.Event, failed: Callable[[ZerodownError], None]) -> None:
     """check(store) every `every` seconds until `stop`, on a store connection kept fresh (the
     file may have been replaced); an error is told to `failed` and the next look comes."""
-    store = controller().open_store()
+    with closing(controller()) as ctl:  # its drivers (built for a rebuild) let go
+        store = ctl.open_store()
     while not stop.wait(every):
         try:
-            store = controller().fresh_store(store)
+            with closing(controller()) as ctl:
+                store = ctl.fresh_store(store)
             check(store)
         except ZerodownError as e:
             failed(e)

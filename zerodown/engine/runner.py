@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from contextlib import nullcontext
 from functools import partial
 from typing import Callable, Sequence
@@ -37,8 +37,8 @@ from zerodown.engine.beside import Beside
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError
 from zerodown.engine.monitor import BackgroundAnalysis, background_spec
 from zerodown.engine.proof_recorder import ProofRecorder
-from zerodown.engine.steps import (DRAIN_POLL, MAX_PARALLEL, POLL, STEPS, AnalysisFailed,
-                                   Inconclusive, RefusedStep)
+from zerodown.engine.steps import (DRAIN_POLL, POLL, STEPS, AnalysisFailed, Inconclusive,
+                                   RefusedStep)
 from zerodown.engine.store import Deployment, DeploymentConflict, PlanMoved, Store, StoreUnavailable
 from zerodown.engine.recovery import recover
 from zerodown.engine.service_lock import DeploymentBusy, held
@@ -77,7 +77,8 @@ class Engine:
     def __init__(self, store: Store, runtime: Runtime, router: Router, clock: Clock,
                  config: ServiceConfig, on_event: Callable | None = None,
                  judge: Judge = pass_judge,
-                 planner: Callable[..., Plan] = partial(plan_for, allow_downtime=True)):
+                 planner: Callable[..., Plan] = partial(plan_for, allow_downtime=True),
+                 workers: Executor | None = None):
         self.store, self.runtime, self.router, self.clock = store, runtime, router, clock
         self.config, self.service = config, config.service
         self.judge, self.planner = judge, planner
@@ -87,7 +88,9 @@ class Engine:
         store.now = clock.now  # step records and timed pauses share the engine's clock
         if on_event is not None:
             store.listeners.append(on_event)
-        self.workers = ThreadPoolExecutor(MAX_PARALLEL, f"{self.service} starts")  # steps.launch
+        # threads kept by whoever outlives this engine (Controller.workers) for a parallel
+        # runtime's starts (steps.launch); without them, a batch's own, ended after it
+        self.workers = workers
         self._configs: dict[int, ServiceConfig] = {}
         self._stopping: dict[InstanceRef, threading.Thread] = {}
         self._yielding: dict[InstanceRef, Instance] = {}  # stops giving way (yielding.py)

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Executor, wait
+from concurrent.futures import Executor, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from typing import Callable, Protocol, Sequence
 
 from zerodown.analysis.duration import FLOOR
@@ -74,7 +75,7 @@ class Engine(Protocol):
     service: str
     judge: Callable[..., object]
     monitor: BackgroundAnalysis | None
-    workers: Executor  # MAX_PARALLEL threads, kept: a parallel runtime's starts run on them
+    workers: Executor | None  # kept threads a parallel runtime's starts run on, if given
     _stopping: dict[InstanceRef, threading.Thread]
     _yielding: dict[InstanceRef, Instance]
 
@@ -110,10 +111,11 @@ def launch(engine: Engine, refs: Sequence[InstanceRef]) -> list[Instance]:
     jobs = [(engine._revision(ref.revision), ref.slot) for ref in refs]
     started: list[Instance] = []
     if getattr(engine.runtime, "parallel", False) and len(jobs) > 1:
-        # the engine's kept workers (MAX_PARALLEL): a pool made per batch starts a thread per
+        # the kept workers (Controller.workers): a pool made per batch starts a thread per
         # start, each ~0.1-2 ms on a loaded machine before the first host call
-        futures = [engine.workers.submit(engine.runtime.start, *job) for job in jobs]
-        wait(futures)
+        with _workers(engine, len(jobs)) as pool:
+            futures = [pool.submit(engine.runtime.start, *job) for job in jobs]
+            wait(futures)
         errors = []
         for future in futures:
             try:
@@ -131,6 +133,13 @@ def launch(engine: Engine, refs: Sequence[InstanceRef]) -> list[Instance]:
         _keep(engine, started)
         raise
     return started
+
+
+def _workers(engine: Engine, jobs: int):
+    """The engine's kept workers, else a pool of this batch's own, shut down after it."""
+    if engine.workers is not None:
+        return nullcontext(engine.workers)
+    return ThreadPoolExecutor(min(MAX_PARALLEL, jobs), "starts")
 
 
 def _keep(engine: Engine, started: Sequence[Instance]) -> None:
