@@ -19,11 +19,11 @@ from zerodown.errors import RouterError, ZerodownError
 from zerodown.model import Instance, fleet_hosts, host_for, silent_host
 
 
-def _missing(engine, ref, state: str) -> str:
+def _missing(engine, hosts: tuple[str, ...], ref, state: str) -> str:
     """Why an instance the store has as `state` was not found. Started on a host that
-    runtime.hosts no longer lists, it was not looked for: it may well run there still."""
+    runtime.hosts (`hosts`) no longer lists, it was not looked for: it may well run there
+    still, and the event says so; its row is taken as gone all the same (reconcile)."""
     name = ref.name(engine.service)
-    hosts = fleet_hosts(engine.config.runtime)
     try:
         then = engine.store.revision(engine.service, ref.revision).config["source"][
             "runtime"]["hosts"]
@@ -45,9 +45,9 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
     found = adopted() if adopted is not None else engine.runtime.adopt(engine.service)
     rows = engine.store.instances(engine.service, live=True)
     changes, events, orphans = [], [], []
+    hosts = fleet_hosts(engine.config.runtime)
     silent = getattr(found, "unreachable", {})  # hosts that did not answer: their
     if silent:  # instances are neither adopted nor taken for gone
-        hosts = fleet_hosts(engine.config.runtime)
         rows = {ref: row for ref, row in rows.items()
                 if silent_host(found, hosts, ref.slot.index) is None}
         events += [("host.unreachable", f"host {host} did not answer; its instances "
@@ -70,10 +70,14 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
             changes.append(Change(inst.ref, row.state, inst))
             events.append(("instance.adopted", f"adopted {inst.id} at {inst.address}"))
     running = {i.ref for i in found}
-    events += [("instance.missing", _missing(engine, ref, row.state)) for ref, row in rows.items()
+    events += [("instance.missing", _missing(engine, hosts, ref, row.state))
+               for ref, row in rows.items()
                if ref not in running and row.state in ("healthy", "routed")]
-    # Out of the table and no longer running (stopped just before a crash, or died
-    # while kept for a rollback): stopped, so no plan counts on it as a way back.
+    # Out of the table and not found (stopped just before a crash, or died while kept for
+    # a rollback): stopped, so no plan counts on it as a way back. So is one on a host
+    # runtime.hosts no longer lists, on purpose, though it may run there (its event says
+    # so; docs/fleet.md, Not yet): no plan may count on an instance whose host is not
+    # asked; listed again, that host's instance is found unowned, an orphan, and stopped.
     changes += [Change(ref, "stopped") for ref, row in rows.items()
                 if ref not in running and row.state in ("healthy", "draining")]
     # An intent whose instance never started (its host stopped answering mid-start, or
