@@ -98,6 +98,11 @@ class Stack:
         return {i.pid for i in self.runtime.adopt(self.config.service) if i.pid}
 
     def close(self) -> None:
+        """Its instances stopped, its load balancer, store and runtime closed; once (a test's
+        finally may close a stack its body closed already)."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
         try:
             for instance in self.runtime.adopt(self.config.service):
                 self.runtime.stop(instance, grace=3)

@@ -39,13 +39,7 @@ def test_up_deploy_status_and_down_across_the_fleet(fleet_service, healthy_fleet
     assert "HOST" in s.run("status").stdout
     assert s.text() == "hello from v2\n"
     s.run("down")
-    for host in healthy_fleet.hosts:   # down stopped every instance on every host
-        left = host.run("ps -eo args= | grep -c '[a]pp.py' || true").stdout.strip()
-        assert left == "0", f"{host.name}: {left} instances left"
-
-
-def apps_on(host) -> int:
-    return int(host.run("ps -eo args= | grep -c '[a]pp.py' || true").stdout.strip())
+    assert [h.app_count() for h in healthy_fleet.hosts] == [0, 0, 0], "down stopped them all"
 
 
 def test_down_with_a_host_cut_off_stops_the_rest_names_it_and_finishes_once_it_answers(
@@ -58,7 +52,7 @@ def test_down_with_a_host_cut_off_stops_the_rest_names_it_and_finishes_once_it_a
     cut = healthy_fleet.hosts[1]
     try:
         s.run("up")
-        assert [apps_on(h) for h in healthy_fleet.hosts] == [1, 1, 1]
+        assert [h.app_count() for h in healthy_fleet.hosts] == [1, 1, 1]
         healthy_fleet.partition(cut)
         began = time.monotonic()
         done = s.run("down", code=1)
@@ -74,12 +68,12 @@ def test_down_with_a_host_cut_off_stops_the_rest_names_it_and_finishes_once_it_a
         assert after["left_by_down"] == ["zdf2"] and not after["proxy"]["running"]
         assert "left by `zerodown down` on zdf2" in s.run("status").stdout
         healthy_fleet.heal(cut)
-        assert [apps_on(h) for h in healthy_fleet.hosts] == [0, 1, 0]  # zdf2's still runs
+        assert [h.app_count() for h in healthy_fleet.hosts] == [0, 1, 0]  # zdf2's still runs
         s.run("up")   # up finds it too: one instance per slot again, never two
-        assert [apps_on(h) for h in healthy_fleet.hosts] == [1, 1, 1]
+        assert [h.app_count() for h in healthy_fleet.hosts] == [1, 1, 1]
         again = s.run("down")
         assert "3 instances" in again.stdout, again.stdout
-        assert [apps_on(h) for h in healthy_fleet.hosts] == [0, 0, 0]
+        assert [h.app_count() for h in healthy_fleet.hosts] == [0, 0, 0]
     finally:
         healthy_fleet.heal(cut)
         s.cleanup()
@@ -209,7 +203,7 @@ def test_down_with_the_router_host_cut_off_stops_the_instances_names_it_and_fini
     lb = healthy_fleet.hosts[0]
     try:
         s.run("up")
-        assert [apps_on(h) for h in healthy_fleet.hosts] == [0, 1, 1]
+        assert [h.app_count() for h in healthy_fleet.hosts] == [0, 1, 1]
         healthy_fleet.partition(lb)
         cut = s.status()   # what is routed is unknown: the store's word, not "unrouted"
         assert [i["state"] for i in cut["instances"]] == ["routed", "routed"], cut
@@ -221,7 +215,7 @@ def test_down_with_the_router_host_cut_off_stops_the_instances_names_it_and_fini
         assert "router host zdf1 did not answer" in done.stderr, done.stderr
         assert "Traceback" not in done.stderr, done.stderr
         assert "partly down" in done.stderr and "2 instances" in done.stderr, done.stderr
-        assert [apps_on(h) for h in healthy_fleet.hosts[1:]] == [0, 0]
+        assert [h.app_count() for h in healthy_fleet.hosts[1:]] == [0, 0]
         after = s.status()
         assert after["left_by_down"] == ["zdf1"], after
         assert after["proxy"]["unreachable"] and not after["proxy"]["running"], after["proxy"]
@@ -285,6 +279,6 @@ def test_hosts_written_user_at_address_port_with_an_identity_file_up_to_down(hea
         assert logs and all(line.startswith(f"{names[0]} shop-r2-s3 | ")
                             for line in logs.splitlines()), logs
         s.run("down")
-        assert [apps_on(h) for h in fleet.hosts] == [0, 0, 0]
+        assert [h.app_count() for h in fleet.hosts] == [0, 0, 0]
     finally:
         s.cleanup()

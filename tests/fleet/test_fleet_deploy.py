@@ -112,12 +112,6 @@ def test_plan_and_a_first_up_refuse_a_host_cut_off_naming_it_before_anything_sta
         s.cleanup()
 
 
-def versions_on(host) -> list[str]:
-    """The versions of the example app's processes running on `host`, sorted."""
-    out = host.run("ps -ww -eo args= | grep '[a]pp.py' || true").stdout.split("\n")
-    return sorted(line.split("--version ")[1].split()[0] for line in out if "--version " in line)
-
-
 def test_a_host_added_to_runtime_hosts_every_old_instance_is_replaced_none_left_running(
         healthy_fleet, tmp_path):
     """v1 on zdf1 and zdf2 (4 instances: slot i on host i mod 2); zdf3 added to runtime.hosts,
@@ -136,7 +130,7 @@ def test_a_host_added_to_runtime_hosts_every_old_instance_is_replaced_none_left_
     stacks = [first]
     try:
         assert first.deploy("v1") is Phase.SUCCEEDED
-        assert [versions_on(h) for h in fleet.hosts] == [["v1", "v1"], ["v1", "v1"], []]
+        assert [h.app_versions() for h in fleet.hosts] == [["v1", "v1"], ["v1", "v1"], []]
         first.store.close()
         first.runtime.close()   # the controller ends; its instances and proxy run on
         path.write_text(three)
@@ -145,15 +139,13 @@ def test_a_host_added_to_runtime_hosts_every_old_instance_is_replaced_none_left_
                                               connections=6, duration=60)
         assert phase is Phase.SUCCEEDED
         assert result.failed() == 0, result.summary()
-        assert [versions_on(h) for h in fleet.hosts] == [["v2", "v2"]] * 3
+        assert [h.app_versions() for h in fleet.hosts] == [["v2", "v2"]] * 3
         assert {i.version for i in stacks[-1].runtime.adopt("shop")} == {"v2"}
         stacks[-1].close()   # stops every instance it adopts, each on its host
-        assert [versions_on(h) for h in fleet.hosts] == [[], [], []]
+        assert [h.app_versions() for h in fleet.hosts] == [[], [], []]
     finally:
-        for host in fleet.hosts:   # the fleet's own processes only: its PID namespaces
-            host.run("ps -eo pid=,args= | awk '/[a]pp.py/ {print $1}' | xargs -r kill -9")
-        stacks[-1].router.stop()
-        stacks[-1].runtime.close()
+        fleet.kill_apps()
+        stacks[-1].close()
 
 
 def test_a_host_removed_from_runtime_hosts_its_instances_are_named_where_they_still_run(
@@ -178,9 +170,7 @@ def test_a_host_removed_from_runtime_hosts_its_instances_are_named_where_they_st
         (missing,) = [e.message for e in stacks[-1].store.events("shop", kind="instance.missing")]
         assert missing.startswith("instance shop-r1-s2 was started on zdf3, which runtime.hosts "
                                   "no longer lists"), missing
-        assert versions_on(fleet.hosts[2]) == ["v1"], "as the message says: it runs there still"
+        assert fleet.hosts[2].app_versions() == ["v1"], "as the message says: it runs there still"
     finally:
-        for host in fleet.hosts:   # the fleet's own processes only: its PID namespaces
-            host.run("ps -eo pid=,args= | awk '/[a]pp.py/ {print $1}' | xargs -r kill -9")
-        stacks[-1].router.stop()
-        stacks[-1].runtime.close()
+        fleet.kill_apps()
+        stacks[-1].close()

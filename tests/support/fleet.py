@@ -135,6 +135,18 @@ class FleetHost:
                                "sh", "-c", command], text=True, timeout=timeout,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
+    def app_count(self) -> int:
+        """How many of the example app's processes run here."""
+        return len(self._apps())
+
+    def app_versions(self) -> list[str]:
+        """The versions of the example app's processes running here, sorted."""
+        return sorted(line.split("--version ")[1].split()[0] for line in self._apps()
+                      if "--version " in line)
+
+    def _apps(self) -> list[str]:
+        return self.run("ps -ww -eo args= | grep '[a]pp.py' || true").stdout.splitlines()
+
     def init_pid(self) -> int:
         """The host's pid 1, as the root namespace numbers it."""
         assert self.proc is not None, f"{self.name} is not running"
@@ -233,6 +245,12 @@ class Fleet:
         log.close()
         if wait:
             self._wait_all([host])
+
+    def kill_apps(self) -> None:
+        """Every example app process on the hosts killed (theirs only: their PID namespaces),
+        after a test that may have left some running."""
+        for host in self.hosts:
+            host.run("ps -eo pid=,args= | awk '/[a]pp.py/ {print $1}' | xargs -r kill -9")
 
     def crash(self, host: FleetHost) -> None:
         """Every process of the host gone at once (its PID namespace's init killed); /srv stays."""
