@@ -576,6 +576,7 @@ def test_the_release_check_keeps_the_versions_a_rollback_goes_to(world):
                                                           check(app, version, keep))[1]
     for version in ("v1", "v2", "v3"):
         e.run(e.deploy(version))
+    assert e.store.rollback_versions("shop") == ("v3", "v2")  # stable, then previous
     e.run(e.rollback())
     assert kept == [frozenset(), {"v1"}, {"v2", "v1"}, {"v3", "v2"}]
 

@@ -46,7 +46,8 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
         present = _releases(connections, cfg, options, reports) if cfg.app.release else None
     finally:
         connections.close()
-    needed = _rollback_versions(ctl, cfg) if present is not None else []
+    needed = list(ctl.store().rollback_versions(cfg.service)) \
+        if present is not None and ctl.has_state() else []
     if getattr(args, "json", False):
         from zerodown.render_json import hosts_dict
         print(json.dumps(hosts_dict(reports, addresses, present, needed), indent=2))
@@ -78,15 +79,6 @@ def _releases(connections, cfg, options, reports) -> dict[str, list[str] | None]
     ready = [r.host for r in reports if r.ready and r.host in names]
     with ThreadPoolExecutor(max(1, len(ready))) as pool:
         return dict(zip(ready, pool.map(one, ready)))
-
-
-def _rollback_versions(ctl, cfg) -> list[str]:
-    """The stable and the previous revision's versions (none before a first deployment)."""
-    if not ctl.has_state():
-        return []
-    store = ctl.store()
-    return [store.revision(cfg.service, n).version
-            for n in store.stable(cfg.service) if n is not None]
 
 
 def releases_cell(present: list[str] | None, needed: list[str]) -> str:

@@ -148,10 +148,8 @@ class Engine:
         return to
 
     def rollback_versions(self) -> frozenset[str]:
-        """The versions of the stable and the previous revision: where an abort or a
-        `zerodown rollback` goes, so their release folders stay on every host."""
-        return frozenset(self.store.revision(self.service, n).version
-                         for n in self.store.stable(self.service) if n is not None)
+        """Versions whose release folders a prune must leave (Store.rollback_versions)."""
+        return frozenset(self.store.rollback_versions(self.service))
 
     def served(self) -> set[int]:
         """Revisions that were once the stable one: what a rollback may go back to."""

@@ -207,6 +207,12 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
         row = self._one("SELECT stable, previous FROM services WHERE name = ?", (service,))
         return (row["stable"], row["previous"]) if row else (None, None)
 
+    def rollback_versions(self, service: str) -> tuple[str, ...]:
+        """The stable then the previous revision's versions (none before a first deployment):
+        where an abort or a rollback goes, so their releases stay on every host."""
+        return tuple(self.revision(service, n).version for n in self.stable(service)
+                     if n is not None)
+
     def revision(self, service: str, number: int) -> RevisionRecord:
         row = self._one("SELECT * FROM revisions WHERE service = ? AND number = ?",
                         (service, number))
