@@ -26,10 +26,10 @@ from zerodown.analysis import judge_for
 from zerodown.config import ServiceConfig, apply_overrides, load_config, parse_config
 from zerodown.engine.recovery import recover
 from zerodown.engine.runner import Engine, SystemClock
+from zerodown.engine.service_lock import lock_holder
 from zerodown.engine.steps import MAX_PARALLEL
 from zerodown.engine.store import Store
 from zerodown.errors import ConfigError, HostFailure, UsageError
-from zerodown.hosts.local import running, start_time
 from zerodown.routers import router_for
 from zerodown.runtimes import runtime_for
 
@@ -181,41 +181,6 @@ class Controller:
     def controller_pid(self, service: str) -> int | None:
         """The process running `service`'s deployment now, if any."""
         return lock_holder(self.lock_path(service))
-
-
-# --- who runs a deployment -------------------------------------------------------------
-
-def lock_holder(path: str) -> int | None:
-    """The pid holding a flock on `path` (Linux: /proc/locks), else None.
-
-    Read without taking the lock: trying it would make a controller that is
-    starting at that moment fail to get it.
-    """
-    try:
-        inode = os.stat(path).st_ino
-    except FileNotFoundError:
-        return None
-    try:
-        with open("/proc/locks") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return _pid_in(path)
-    for line in lines:
-        parts = line.split()
-        if len(parts) < 6 or parts[1] != "FLOCK":  # "->" entries wait for a lock, not hold it
-            continue
-        if parts[5].rsplit(":", 1)[-1] == str(inode):
-            return int(parts[4])
-    return None
-
-
-def _pid_in(path: str) -> int | None:
-    """Without /proc/locks: the pid the engine wrote into the lock file, if it still runs."""
-    try:
-        pid = int(Path(path).read_text().strip() or 0)
-    except (OSError, ValueError):
-        return None
-    return pid if pid and running(pid, start_time(pid)) else None
 
 
 # --- revisions as recorded -----------------------------------------------------------------

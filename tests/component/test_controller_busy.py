@@ -82,3 +82,25 @@ def test_a_lock_holder_not_listening_yet_is_waited_for_and_not_doubled(tmp_path,
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_client_names_the_lock_holder_of_a_socket_that_does_not_answer(tmp_path):
+    """The pid named is whoever holds controller.lock beside the socket (as process.pid
+    finds it), not a pid file that may be missing or stale."""
+    import fcntl
+    import socket
+    (tmp_path / "controller.pid").write_text("1\n")  # stale: not who holds the lock
+    fd = os.open(tmp_path / "controller.lock", os.O_RDWR | os.O_CREAT)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        listener.bind(str(tmp_path / "controller.sock"))
+        listener.listen(1)  # connects, never answers
+        client = api_client.Client(socket_path=str(tmp_path / "controller.sock"), timeout=0.2)
+        with pytest.raises(api_client.Unanswered) as e:
+            client.request("GET", "/api/v1/status")
+        assert f"the controller (pid {os.getpid()}) is busy" in str(e.value), e.value
+        assert process.pid(tmp_path) == os.getpid()
+    finally:
+        listener.close()
+        os.close(fd)

@@ -11,6 +11,7 @@ import json
 import os
 import socket
 
+from zerodown.engine.service_lock import lock_holder
 from zerodown.errors import UsageError, ZerodownError
 
 TIMEOUT = 30.0
@@ -39,15 +40,10 @@ def busy(where: str, timeout: float, pid: int | None) -> str:
             "(`zerodown logs controller` says what it does): ask again later")
 
 
-def pid_beside(socket_path: str) -> int | None:
-    """The pid the controller wrote beside its socket (controller.pid), if it still runs."""
-    try:
-        with open(os.path.join(os.path.dirname(socket_path), "controller.pid")) as f:
-            pid = int(f.read().strip() or 0)
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    return pid or None
+def holder_beside(socket_path: str) -> int | None:
+    """The pid of the controller whose socket this is: whoever holds controller.lock beside
+    it (daemon/process.pid asks the same), if anyone."""
+    return lock_holder(os.path.join(os.path.dirname(socket_path), "controller.lock"))
 
 
 class ApiFailure(ZerodownError):
@@ -152,7 +148,7 @@ class Client:
             except TimeoutError:
                 self.close()
                 raise Unanswered(busy(self.where, self.timeout, self.socket_path
-                                      and pid_beside(self.socket_path))) from None
+                                      and holder_beside(self.socket_path))) from None
             except OSError as e:
                 self.close()
                 raise Unreachable(f"cannot reach the controller at {self.where}: {e}") from None

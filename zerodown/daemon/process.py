@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import zerodown
-from zerodown.api.client import Client, Unanswered, Unreachable, busy
+from zerodown.api.client import Client, Unanswered, Unreachable
 from zerodown.errors import ZerodownError
 
 START_TIMEOUT = 15.0
@@ -45,10 +45,16 @@ def pid(state_dir: str | os.PathLike) -> int | None:
     return lock_holder(str(Path(state_dir) / "controller.lock"))
 
 
-def answers(client: Client) -> bool:
+def answers(client: Client, starting: bool = False) -> bool:
+    """Does the controller answer now? One connected that does not answer in time is busy:
+    Unanswered (its message names the pid) is raised, unless it is `starting` (waited for)."""
     try:
         client.request("GET", "/api/v1/status")
         return True
+    except Unanswered:
+        if not starting:
+            raise
+        return False
     except Unreachable:
         return False
 
@@ -58,13 +64,8 @@ def ensure(file: str, state_dir: str | os.PathLike, api_listen: str | None = Non
     controller.lock, once it answers (starting, or a socket call refused); else one started
     now. Unanswered (it is busy, its pid named) when the running one does not answer."""
     client = Client(socket_path=socket_path(state_dir))
-    try:
-        client.request("GET", "/api/v1/status")
+    if answers(client):
         return client
-    except Unanswered:
-        raise Unanswered(busy(client.where, client.timeout, pid(state_dir))) from None
-    except Unreachable:
-        pass
     if pid(state_dir) is None or not _answers_while_held(client, state_dir):
         start(file, state_dir, api_listen)
     return client
@@ -75,13 +76,8 @@ def _answers_while_held(client: Client, state_dir: str | os.PathLike) -> bool:
     (it stopped). A holder that neither answers nor lets go within START_TIMEOUT is named."""
     holder, deadline = pid(state_dir), time.monotonic() + START_TIMEOUT
     while holder is not None:
-        try:
-            client.request("GET", "/api/v1/status")
+        if answers(client):
             return True
-        except Unanswered:
-            raise Unanswered(busy(client.where, client.timeout, holder)) from None
-        except Unreachable:
-            pass
         if time.monotonic() > deadline:
             raise ZerodownError(f"the controller (pid {holder}) holds "
                                 f"{Path(state_dir) / 'controller.lock'} and does not answer on "
@@ -112,7 +108,7 @@ def start(file: str, state_dir: str | os.PathLike, api_listen: str | None = None
                                 env={**os.environ, "PYTHONPATH": path})
     client = Client(socket_path=socket_path(state_dir), timeout=2.0)
     deadline = time.monotonic() + START_TIMEOUT
-    while not answers(client):
+    while not answers(client, starting=True):
         code = proc.poll()
         if code is not None and pid(state_dir) is None:  # it failed, and no other one runs
             raise ZerodownError(f"the controller did not start (exit {code}): "
