@@ -328,10 +328,8 @@ class Engine:
         awaited = [r for r in self._stopping if slots is None or r.slot in slots]
         yielding.hasten(self, awaited)  # waited for now: no longer giving way
         yielding.hastened(self)
-        for ref, thread in list(self._stopping.items()):
-            if slots is None or ref.slot in slots:
-                thread.join()
-                del self._stopping[ref]
+        for ref in awaited:
+            self._stopping.pop(ref).join()
 
     def _check(self, id: int, interrupting: set[Phase]) -> Deployment:
         d = self.store.deployment(id)

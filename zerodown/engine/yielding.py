@@ -47,11 +47,12 @@ def hasten(engine: Engine, refs: Sequence[InstanceRef] | None = None,
            beside: bool = False) -> None:
     """Give back their priority to the yielding stops of `refs` (all if None) still
     running; `beside`: in a thread (awaited with the stops), so the next step goes on."""
-    picked = [r for r in (engine._yielding if refs is None else refs) if r in engine._yielding]
-    instances = [engine._yielding.pop(r) for r in picked
-                 if engine._stopping.get(r) is not None and engine._stopping[r].is_alive()]
-    for r in picked:
-        engine._yielding.pop(r, None)
+    instances = []
+    for r in list(engine._yielding if refs is None else refs):
+        instance = engine._yielding.pop(r, None)  # no longer yielding, its exit over or not
+        stop = engine._stopping.get(r)
+        if instance is not None and stop is not None and stop.is_alive():
+            instances.append(instance)
     if not instances:
         return
     if not beside:
