@@ -30,20 +30,21 @@ class YieldingStops(FakeRuntime):
         self.hastened: list[tuple[list[str], int | None]] = []  # ids, the cursor then
         self.given_back: set[str] = set()
         self.engine: Engine | None = None
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
 
     def stop(self, instance, grace, yielding=False):
-        with self._lock:
+        with self._changed:
             self.stops.append((instance.id, yielding))
-        deadline = time.monotonic() + BOUND
-        while yielding and instance.id not in self.given_back and time.monotonic() < deadline:
-            time.sleep(0.002)
+            if yielding:
+                self._changed.wait_for(lambda: instance.id in self.given_back, BOUND)
         super().stop(instance, grace)
 
     def hasten(self, instances):
         d = self.engine.store.deployments("shop", limit=1)[0] if self.engine else None
-        self.hastened.append(([i.id for i in instances], d.cursor if d else None))
-        self.given_back.update(i.id for i in instances)
+        with self._changed:
+            self.hastened.append(([i.id for i in instances], d.cursor if d else None))
+            self.given_back.update(i.id for i in instances)
+            self._changed.notify_all()
 
 
 def test_the_first_batchs_stops_yield_until_the_last_batch_is_healthy(tmp_path):
