@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from contextlib import contextmanager
 
 import pytest
 
+from tests.support.net import wait_until
 from tests.support.unit_config import shop_config
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.runner import Engine
@@ -240,9 +240,7 @@ def test_the_wal_is_checkpointed_in_a_worker_not_by_the_commit_that_crossed_the_
             tx.event("shop", "test", f"commit {n}")
     assert ran == [], "the third commit returned without waiting for the checkpoint"
     release.set()
-    deadline = time.monotonic() + 5
-    while not ran and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: ran, timeout=5, what="the checkpoint")
     assert ran == ["checkpoint of zerodown.db_0"]
     store.close()
 
