@@ -1,7 +1,7 @@
 """The test fleet (tests/support/fleet.py): built once per session, shared by every fleet test.
 
 Tests that inflict a fault undo it (heal, boot) before they end, so the next test gets
-three reachable hosts with sshd."""
+three reachable hosts with sshd and no app running."""
 
 from __future__ import annotations
 
@@ -27,10 +27,13 @@ def fleet():
 
 @pytest.fixture
 def healthy_fleet(fleet):
-    """The shared fleet, every host booted and reachable again after the test."""
+    """The shared fleet, every host booted and reachable again after the test, and no app
+    of the test left running: a test whose stack could not stop its instances (its host
+    was cut off until the end) must not hand them to the next test's adopt."""
     yield fleet
     for host in fleet.hosts:
         fleet.heal(host)
         fleet.unslow(host)
         if host.proc is None or host.proc.poll() is not None:
             fleet.boot(host)
+    fleet.kill_apps()
