@@ -52,14 +52,13 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
         from zerodown.render_json import hosts_dict
         print(json.dumps(hosts_dict(reports, addresses, present, needed), indent=2))
         return 0 if all(r.ready for r in reports) else 1
-    rows = [(r.host + (" (router)" if r.host == lb else ""), addresses[r.host] or "-", "yes" if r.ready else "no",
+    releases = ("RELEASES",) if present is not None else ()  # a column only with app.release
+    rows = [(r.host + (" (router)" if r.host == lb else ""), addresses[r.host] or "-",
+             "yes" if r.ready else "no",
              f"{r.free_mb / 1024:.1f} GB" if r.free_mb is not None else "-",
+             *((releases_cell(present.get(r.host), needed),) if releases else ()),
              r.problem or "") for r in reports]
-    if present is not None:
-        rows = [(*row[:4], releases_cell(present.get(r.host), needed), row[4])
-                for r, row in zip(reports, rows)]
-    print(table(("HOST", "ADDRESS", "READY", "FREE") + (("RELEASES",) if present is not None
-                                                        else ()) + ("PROBLEM",), rows))
+    print(table(("HOST", "ADDRESS", "READY", "FREE", *releases, "PROBLEM"), rows))
     return 0 if all(r.ready for r in reports) else 1
 
 
