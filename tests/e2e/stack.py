@@ -7,12 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from zerodown import example
 from zerodown.analysis import judge_for
 from zerodown.config import load_config
 from zerodown.engine.runner import Engine, SystemClock
+from zerodown.engine.steps import MAX_PARALLEL
 from zerodown.engine.store import Store
 from zerodown.loadgen import LoadInBackground, LoadInProcess
 from zerodown.routers import router_for
@@ -60,6 +62,8 @@ class Stack:
         self.runtime = runtime_for(self.config, state_dir)
         self.router = router_for(self.config, state_dir)
         self.router.ensure_running()
+        # as Controller.workers: a parallel runtime's starts on threads kept across engines
+        self.workers = ThreadPoolExecutor(MAX_PARALLEL, "starts")
         self.restart_controller()
 
     def restart_controller(self) -> None:
@@ -72,7 +76,7 @@ class Stack:
         judge = judge_for(self.config, self.router, clock, lambda kind, text, deployment:
                           self.store.event(self.config.service, kind, text, deployment))
         self.engine = Engine(self.store, self.runtime, self.router, clock, self.config,
-                             judge=judge)
+                             judge=judge, workers=self.workers)
 
     @property
     def url(self) -> str:
@@ -109,6 +113,7 @@ class Stack:
             self.router.stop()
             self.store.close()
         finally:   # a fleet's SSH connections and threads, even when a stop failed
+            self.workers.shutdown(wait=False)
             close = getattr(self.runtime, "close", None)
             if close is not None:
                 close()
