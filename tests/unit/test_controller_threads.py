@@ -104,3 +104,31 @@ def test_deployments_through_the_daemon_leave_no_threads_behind(tmp_path, monkey
     left = set(threading.enumerate()) - before
     assert gone(left), f"left behind: {sorted(t.name for t in left if t.is_alive())}"
     store.close()
+
+
+def test_the_daemons_looks_close_every_controller_they_make(tmp_path, monkeypatch):
+    """The watchdog's and the host watch's looks (and the runner's) make a Controller per
+    look to keep their store fresh; one that builds drivers (the store file replaced, a
+    rebuild asks the runtime) is closed with them, as every other."""
+    from zerodown.daemon.watchdog import looking
+
+    class Closed(FakeRuntime):
+        closes = 0
+
+        def close(self) -> None:
+            Closed.closes += 1
+    fresh = controllers(tmp_path, monkeypatch, Closed())
+    made: list[Controller] = []
+    stop, looks = threading.Event(), []
+
+    def counted() -> Controller:
+        made.append(fresh())
+        return made[-1]
+
+    def check(store) -> None:
+        looks.append(store)
+        if len(looks) == 3:
+            stop.set()
+    looking(counted, check, 0.001, stop, failed=lambda e: None)
+    looks[-1].close()
+    assert len(made) == 4 and Closed.closes == len(made), (len(made), Closed.closes)
