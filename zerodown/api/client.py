@@ -11,7 +11,6 @@ import json
 import os
 import socket
 
-from zerodown.engine.service_lock import lock_holder
 from zerodown.errors import UsageError, ZerodownError
 
 TIMEOUT = 30.0
@@ -43,6 +42,9 @@ def busy(where: str, timeout: float, pid: int | None) -> str:
 def holder_beside(socket_path: str) -> int | None:
     """The pid of the controller whose socket this is: whoever holds controller.lock beside
     it (daemon/process.pid asks the same), if anyone."""
+    # Imported here, only once a controller did not answer: `zerodown status` imports
+    # nothing of the engine on its way (tests/unit/test_cli_parser.py).
+    from zerodown.engine.service_lock import lock_holder
     return lock_holder(os.path.join(os.path.dirname(socket_path), "controller.lock"))
 
 
