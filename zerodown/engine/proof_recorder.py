@@ -33,8 +33,9 @@ PERSIST = 1.0  # seconds between writes of what the samples found
 
 
 class ProofRecorder:
-    def __init__(self, engine, deployment_id: int, sample: float = SAMPLE):
-        self.engine, self.id, self.sample = engine, deployment_id, sample
+    def __init__(self, engine, deployment_id: int, sample: float | None = None):
+        self.engine, self.id = engine, deployment_id
+        self.sample = SAMPLE if sample is None else sample  # read now: a test may set SAMPLE
         self.state: dict | None = None
         self._done = threading.Event()
         self._lock = threading.Lock()
