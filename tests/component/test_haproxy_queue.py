@@ -4,8 +4,6 @@ the configuration and on one added at run time alike."""
 
 from __future__ import annotations
 
-import os
-import shutil
 
 import pytest
 
@@ -13,10 +11,9 @@ from zerodown.model import Backend, RevisionRoute, RoutingTable
 from zerodown.routers.haproxy import HAProxyRouter
 from tests.component.test_proxy_queue_timeout import answer_after, burst
 from tests.support.net import free_port
+from tests.support.installed import needs
 
-pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
-                                reason="haproxy is not installed (bash scripts/setup.sh installs "
-                                "it); never skipped under CI")
+pytestmark = needs("haproxy")
 
 QUEUE_TIMEOUT = 0.5
 WORK = 1.5  # each request's time in the backend: longer than the queue timeout

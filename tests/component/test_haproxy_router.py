@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 
 import pytest
@@ -15,10 +13,9 @@ from zerodown.routers.haproxy import HAProxyRouter
 from tests.support.net import free_port, get, wait_until
 from tests.support.haproxy import users_haproxy
 from tests.support.procs import start_app
+from tests.support.installed import needs
 
-pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
-                                reason="haproxy is not installed (bash scripts/setup.sh installs "
-                                "it); never skipped under CI")
+pytestmark = needs("haproxy")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from tests.support.certs import TestCA
 from tests.support.net import HOST, free_port, wait_until
 from tests.support.proxy import ProxyProcess, table_of
+from tests.support.installed import needs
 from zerodown.loadgen import LoadInBackground
 
 
@@ -270,8 +271,7 @@ def test_sighup_to_a_plain_proxy_changes_nothing(proxy, app_factory):
     assert "restarting" not in proxy.proc.log()
 
 
-@pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
-                    reason="haproxy is not installed (scripts/setup.sh installs it)")
+@needs("haproxy")
 def test_a_renewed_certificate_reaches_a_running_haproxy_at_the_next_apply(tmp_path, ca,
                                                                            raw_backend):
     """Without a reload: through HAProxy's Runtime API, under load, no request failing."""

@@ -8,17 +8,14 @@ Runtime API (servers, weights, maps).
 
 from __future__ import annotations
 
-import os
-import shutil
 
 import pytest
 
 from zerodown.engine.lifecycle import Phase
 from tests.e2e.stack import FOUR_STRATEGIES
+from tests.support.installed import needs
 
-pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
-                                reason="haproxy is not installed (bash scripts/setup.sh installs "
-                                "it); never skipped under CI")
+pytestmark = needs("haproxy")
 CONNECTIONS = 8
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from tests.support.certs import TestCA
 from zerodown.routers.haproxy_cli import parse_proc
 from zerodown.routers.haproxy_regex import cli_safe_regex, literal_regex
 from tests.support.golden import assert_golden
+from tests.support.installed import needs
 
 GOLDEN = Path(__file__).parent / "golden" / "haproxy"
 SETTINGS = r.Settings("shop", "127.0.0.1:8080", "/srv/zd", "/srv/zd/haproxy.sock")
@@ -58,8 +57,7 @@ def test_configuration_and_maps_match_the_golden_files(name, table):
                                        for f, e in r.map_files(table, layout).items()))
 
 
-@pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
-                    reason="haproxy is not installed (scripts/setup.sh installs it)")
+@needs("haproxy")
 @pytest.mark.parametrize("table", [CANARY, HASHED, RoutingTable(1)])
 def test_haproxy_accepts_the_generated_configuration(tmp_path, table):
     layout = r.plan_layout(table, None)
@@ -237,8 +235,7 @@ def test_tls_http2_offers_h2_first_on_the_ssl_bind():
     assert " alpn h2,http/1.1 " in h2
 
 
-@pytest.mark.skipif(shutil.which("haproxy") is None and os.environ.get("CI") != "true",
-                    reason="haproxy is not installed (scripts/setup.sh installs it)")
+@needs("haproxy")
 def test_haproxy_accepts_the_tls_configuration_with_real_certificates(tmp_path):
     ca = TestCA(tmp_path / "ca")
     shop, api = ca.leaf("shop.test"), ca.leaf("api.test", "*.api.test")
