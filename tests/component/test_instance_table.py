@@ -16,6 +16,7 @@ from zerodown.errors import RuntimeFailure
 from zerodown.hosts import instances, local, stamper
 from zerodown.hosts.instances import MARK_INSTANCE, MARK_STATE, InstanceTable
 from zerodown.hosts.local import spawn, terminate
+from tests.support.net import wait_until
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(30)"]
 RECORD = {"service": "shop", "revision": 1, "version": "v1", "slot": 0, "host": "local"}
@@ -51,6 +52,11 @@ def test_an_instance_spawned_before_its_pid_was_written_is_adopted_not_duplicate
     proc = spawn(SLEEPER, cwd=str(tmp_path), env={**os.environ, **marks},
                  log_path=tmp_path / "x.log", banner="test")
     try:
+        # Popen returns once the exec is past its point of no return, which the kernel
+        # reaches before it lays out the new environment: a scan at once can read none
+        # (CI, under load). A restarted controller comes much later; so does this claim.
+        wait_until(lambda: instances.find_marked("shop-r1-s0", str(table.state_dir)),
+                   10, "the spawned process's environment")
         again = InstanceTable(tmp_path).claim("shop-r1-s0", RECORD, "127.0.0.1")
         assert again["live"]["pid"] == proc.pid, "found by its marks: not started twice"
         assert [e["pid"] for e in InstanceTable(tmp_path).adopt("shop")] == [proc.pid]
