@@ -20,7 +20,7 @@ from zerodown.engine.health import look
 from zerodown.engine.host_failure import paused_for_host, skipped_hosts
 from zerodown.engine.store import Deployment, Event, InstanceRow, Store
 from zerodown.errors import HostFailure, ZerodownError
-from zerodown.model import Revision, RoutingTable, fleet_hosts, host_for
+from zerodown.model import Revision, RoutingTable, fleet_hosts
 from zerodown.service_url import config_url
 
 PROBE_TIMEOUT = 1.0  # `status` probes each instance at most this long
@@ -92,10 +92,12 @@ def store_instances(store: Store, service: str,
 
 def instance_view(service: str, row: InstanceRow, known: dict[int, views.RevisionLabel],
                   hosts: tuple[str, ...] = ()) -> views.InstanceView:
-    """`hosts`: runtime.hosts of an ssh runtime (fleet_hosts), to name each one's host."""
+    """`hosts`: runtime.hosts of an ssh runtime (fleet_hosts), to say whether each one's
+    host (the one recorded where it was started: InstanceRow.host) is still listed."""
+    host = row.host(hosts)
     return views.InstanceView(row.ref.name(service), label(known, row.ref.revision),
-                              row.ref.slot.index, row.state, row.address, row.pid,
-                              host=host_for(hosts, row.ref.slot.index) if hosts else None)
+                              row.ref.slot.index, row.state, row.address, row.pid, host=host,
+                              host_listed=host in hosts if host and hosts else None)
 
 
 def table_traffic(table: RoutingTable, known: dict[int, views.RevisionLabel],

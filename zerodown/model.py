@@ -139,6 +139,9 @@ class Instance:
     pid: int | None = None
     # The label it was started with, if the runtime keeps it: a lost store is rebuilt from it.
     version: str | None = field(default=None, compare=False)
+    # runtime: ssh: the host it was started on (or that reported it), as the runtime said;
+    # recorded with its row, so runtime.hosts changing later does not move it (on_host).
+    runs_on: str | None = field(default=None, compare=False)
 
     @property
     def ref(self) -> InstanceRef:
@@ -158,15 +161,22 @@ class Adopted(list):
         self.unreachable: dict[str, str] = dict(unreachable or {})
 
 
-def silent_host(found: list, hosts: Sequence[str], slot: int) -> str | None:
-    """The host slot `slot` runs on if `found` (what Runtime.adopt() returned) says it did
-    not answer, else None. The one rule for an instance there: neither adopted, nor taken
-    for gone, nor forgotten — its row stays as it is until the host answers."""
+def on_host(runs_on: str | None, hosts: Sequence[str], slot: int) -> str | None:
+    """The host an existing instance runs on: the one recorded when it was started or
+    adopted (`runs_on`); for a row recorded before hosts were (an older store), its slot's
+    host in today's runtime.hosts (host_for). None without a fleet. A new instance's host
+    is always today's (host_for): a placement, not a record."""
+    if runs_on:
+        return runs_on
+    return host_for(tuple(hosts), slot) if hosts else None
+
+
+def silent_host(found: list, host: str | None) -> str | None:
+    """`host` (an instance's: on_host) if `found` (what Runtime.adopt() returned) says it
+    did not answer, else None. The one rule for an instance there: neither adopted, nor
+    taken for gone, nor forgotten — its row stays as it is until the host answers."""
     silent = getattr(found, "unreachable", None)
-    if not silent or not hosts:
-        return None
-    host = host_for(tuple(hosts), slot)
-    return host if host in silent else None
+    return host if silent and host in silent else None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ class Runtime(Protocol):
         """Start one instance of `revision` in `slot` and return at once (not yet healthy).
         Idempotent: if that instance already runs (e.g. after a controller restart), return it.
         Record it durably before spawning it, so adopt() finds it even after a power loss:
-        the engine syncs its own intent beside the start, not before it (Store.synced_beside)."""
+        the engine syncs its own intent beside the start, not before it (Store.synced_beside).
+        A runtime over several hosts names the host in Instance.runs_on; the engine records
+        it with the row, and that host is the instance's from then on."""
 
     def stop(self, instance: Instance, grace: float) -> None:
         """SIGTERM, then SIGKILL after `grace` seconds; returns when it is gone. Idempotent.
@@ -46,7 +48,8 @@ class Runtime(Protocol):
 
     def adopt(self, service: str) -> list[Instance]:
         """Instances of `service` left running by an earlier controller; a runtime over
-        several hosts returns a model.Adopted naming the hosts that did not answer."""
+        several hosts returns a model.Adopted naming the hosts that did not answer, and
+        each Instance's runs_on the host that reported it."""
 
     def logs(self, instance: Instance) -> str:
         """The path of the instance's log file (or its text, for remote runtimes)."""

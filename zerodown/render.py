@@ -151,8 +151,9 @@ def status_text(s: StatusView, now: float) -> str:
     if s.instances:
         if any(i.host for i in s.instances):  # a fleet: which host runs which version
             lines.append(table(("INSTANCE", "REVISION", "STATE", "HEALTH", "HOST", "ADDRESS",
-                                "PID"), [(i.name, i.revision, i.state, health_cell(i), i.host,
-                                          i.address, i.pid) for i in s.instances]))
+                                "PID"), [(i.name, i.revision, i.state, health_cell(i),
+                                          host_cell(i), i.address, i.pid)
+                                         for i in s.instances]))
         else:
             lines.append(table(("INSTANCE", "REVISION", "STATE", "HEALTH", "ADDRESS", "PID"), [
                 (i.name, i.revision, i.state, health_cell(i), i.address, i.pid)
@@ -235,6 +236,12 @@ def health_cell(i: InstanceView) -> str:
     and PID off the screen, so it is named under the table instead."""
     text = health_text(i)
     return text if len(text) <= HEALTH_CELL else "unhealthy (below)"
+
+
+def host_cell(i: InstanceView) -> str | None:
+    """The HOST column: where it runs, and if runtime.hosts no longer lists that host
+    (it started there before the list changed, and runs there still)."""
+    return f"{i.host} (not listed)" if i.host_listed is False else i.host
 
 
 def health_text(i: InstanceView) -> str:

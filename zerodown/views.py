@@ -39,6 +39,9 @@ class InstanceView:
     healthy: bool | None = None  # None: not probed
     health: str = ""  # what the probe saw
     host: str | None = None  # runtime ssh: the host it runs on (runtime.hosts' name)
+    # runtime ssh: is `host` one of today's runtime.hosts (False: removed from the list since
+    # the instance started there; it still runs there); None when not known or no fleet
+    host_listed: bool | None = None
 
 
 @dataclass(frozen=True)

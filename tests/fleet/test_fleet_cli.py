@@ -99,7 +99,7 @@ def logs_across_the_fleet(s: Service, healthy_fleet) -> None:
     assert {line.split(" | ")[0].split()[0] for line in only.splitlines()} == {"zdf2"}
     one = s.run("logs", "--instance", "r1-s1", "-n", "1").stdout.splitlines()
     assert len(one) == 1 and one[0].startswith("zdf2 shop-r1-s1 | ")
-    assert "not one of runtime.hosts (zdf1, zdf2, zdf3)" in \
+    assert "not one of runtime.hosts, nor a host an instance runs on (zdf1, zdf2, zdf3)" in \
         s.run("logs", "--host", "zdf9", code=2).stderr
 
     cut = healthy_fleet.hosts[2]

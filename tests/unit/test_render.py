@@ -235,7 +235,7 @@ def test_status_dict_is_plain_json_with_numbers_for_revisions():
     assert data["instances"][0] == {"name": "shop-r1-s0", "revision": 1, "version": "v1",
                                     "slot": 0, "state": "routed", "address": "127.0.0.1:4001",
                                     "pid": 11, "alive": True, "healthy": True,
-                                    "health": "HTTP 200", "host": None}
+                                    "health": "HTTP 200", "host": None, "host_listed": None}
     assert data["traffic"][0] == {"revision": "r1", "version": "v1", "weight": 90.0,
                                   "backends": ["shop-r1-s0"], "requests": 120, "errors": 1,
                                   "in_flight": 0, "rate": 40.0, "p50_ms": 1.25, "p99_ms": 9.5}

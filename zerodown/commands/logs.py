@@ -12,7 +12,7 @@ from pathlib import Path
 from zerodown import log_lines
 from zerodown.controller import Controller
 from zerodown.errors import UsageError
-from zerodown.model import Instance
+from zerodown.model import Instance, fleet_hosts
 
 FOLLOW_POLL = 0.2
 
@@ -27,9 +27,9 @@ def known_logs(ctl: Controller, live: bool) -> dict[str, Path]:
         found.update({p.stem: p for p in logs.glob("*.log")})
     if ctl.has_state():
         runtime = ctl.runtime(cfg)
-        for ref in ctl.store().instances(cfg.service, live=live):
+        for ref, row in ctl.store().instances(cfg.service, live=live).items():
             found[ref.name(cfg.service)] = Path(runtime.logs(
-                Instance(cfg.service, ref.revision, ref.slot, "")))
+                Instance(cfg.service, ref.revision, ref.slot, "", runs_on=row.runs_on)))
     return dict(sorted(found.items()))
 
 
@@ -113,8 +113,9 @@ def _fleet_logs(args: argparse.Namespace, ctl: Controller, cfg, after: float | N
         raise UsageError("no instance runs (nothing was deployed here yet)")
     runtime = ctl.runtime(cfg)
     live = not args.all
-    instances = [(ref.name(cfg.service), ref.slot)
-                 for ref in ctl.store().instances(cfg.service, live=live)]
+    hosts = fleet_hosts(cfg.runtime)
+    instances = [(ref.name(cfg.service), row.host(hosts))
+                 for ref, row in ctl.store().instances(cfg.service, live=live).items()]
     logs = remote_logs(runtime, instances, args.instance, args.host)
     return show(runtime, logs, args.lines, after, args.follow)
 

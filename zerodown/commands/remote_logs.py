@@ -39,15 +39,18 @@ class RemoteLog:
         return f"{self.host} {self.instance}"
 
 
-def remote_logs(runtime, instances: list[tuple[str, object]], only: str | None,
+def remote_logs(runtime, instances: list[tuple[str, str]], only: str | None,
                 host: str | None) -> list[RemoteLog]:
-    """The logs to read: (name, slot) of the store's instances, filtered by an instance
-    name (shop-r2-s0 or r2-s0) and a host; UsageError naming what would be valid."""
-    if host is not None and host not in runtime.names:
-        raise UsageError(f"--host {host!r} is not one of runtime.hosts "
-                         f"({', '.join(runtime.names)})")
-    logs = [RemoteLog(runtime.host_of(slot), name, f"{runtime.remote_dir}/logs/{name}.log")
-            for name, slot in instances]
+    """The logs to read: (name, host it runs on: InstanceRow.host) of the store's
+    instances, filtered by an instance name (shop-r2-s0 or r2-s0) and a host (one of
+    runtime.hosts, or one an instance still runs on though no longer listed); UsageError
+    naming what would be valid."""
+    known = list(dict.fromkeys([*runtime.names, *(on for _, on in instances)]))
+    if host is not None and host not in known:
+        raise UsageError(f"--host {host!r} is not one of runtime.hosts, nor a host an "
+                         f"instance runs on ({', '.join(known)})")
+    logs = [RemoteLog(on, name, f"{runtime.remote_dir}/logs/{name}.log")
+            for name, on in instances]
     if only is not None:
         matches = [l for l in logs if l.instance == only] or \
             [l for l in logs if l.instance.endswith("-" + only)]
@@ -75,7 +78,7 @@ def read(runtime, host: str, logs: list[RemoteLog], offsets: dict[str, int]
          ) -> dict[str, tuple[int, int, bytes]]:
     """{label: (where the read started, where it ended, bytes)} for one host's logs, in
     one call (zerodown/hosts/files.py read_chunks, run there by the agent)."""
-    chunks = runtime.hosts[host].call("read_chunks", [[l.path, offsets[l.label]] for l in logs],
+    chunks = runtime.host_named(host).call("read_chunks", [[l.path, offsets[l.label]] for l in logs],
                                       timeout=READ_TIMEOUT)
     return {l.label: (begun, end, text.encode()) for l, (begun, end, text) in zip(logs, chunks)}
 

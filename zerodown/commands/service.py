@@ -19,7 +19,7 @@ from zerodown.config import ServiceConfig, json_schema, parse_config, starter_ya
 from zerodown.controller import Controller, labels, maybe_label
 from zerodown.engine.store import Change
 from zerodown.errors import HostFailure, RouterError, UsageError, ZerodownError
-from zerodown.model import Adopted, fleet_hosts, host_for, silent_host
+from zerodown.model import Adopted, fleet_hosts, on_host, silent_host
 from zerodown.runtimes.health import probe
 from zerodown.proxy.prefix import normal
 from zerodown.service_url import config_url, named_host, shared_site
@@ -220,7 +220,10 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
         if inst is not None:
             found.setdefault(inst.id, inst)
     hosts = fleet_hosts(cfg.runtime)
-    reach = [i for i in found.values() if silent_host(adopted, hosts, i.slot.index) is None]
+
+    def on(i) -> str | None:  # where it runs: recorded, or its slot's (an older store)
+        return on_host(i.runs_on, hosts, i.slot.index)
+    reach = [i for i in found.values() if silent_host(adopted, on(i)) is None]
 
     def stop(inst) -> HostFailure | None:
         try:
@@ -234,8 +237,8 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
                 silent.setdefault(failed.host, str(failed))
     adopted = Adopted(adopted, silent)
     left = {ref: row for ref, row in rows.items()
-            if silent_host(adopted, hosts, ref.slot.index) is not None}
-    stopped = [i for i in reach if silent_host(adopted, hosts, i.slot.index) is None]
+            if silent_host(adopted, row.host(hosts)) is not None}
+    stopped = [i for i in reach if silent_host(adopted, on(i)) is None]
     lb.stop()  # attach mode: servers whose idle connections just closed go too
     count = f"{len(stopped)} instance{'s' if len(stopped) != 1 else ''}"
     said = count if lb.silent else f"{lb.says()} and {count}"
@@ -249,8 +252,8 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
                         events)
     if silent or lb.silent:
         for host, why in sorted(silent.items()):
-            names = sorted(r.name(service) for r in left
-                           if host_for(hosts, r.slot.index) == host)
+            names = sorted(r.name(service) for r, row in left.items()
+                           if row.host(hosts) == host)
             print(f"zerodown down: host {host} did not answer ({why}); left on it, still "
                   f"recorded: {', '.join(names) or 'nothing recorded'}", file=sys.stderr)
         if lb.silent:

@@ -21,11 +21,11 @@ meant to start there and never did is dropped once the host answers (reconciling
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from zerodown.engine.lifecycle import Phase
 from zerodown.errors import HostFailure
-from zerodown.model import InstanceRef, fleet_hosts, host_for
+from zerodown.model import InstanceRef, fleet_hosts, on_host
 from zerodown.plan import Drain, Route, Start, Step, Stop, WaitHealthy
 
 SKIP = "skip"
@@ -33,11 +33,14 @@ PAUSE = "pause"
 _WITH_INSTANCES = (Start, WaitHealthy, Drain, Stop)
 
 
-def without_host(steps: Sequence[Step], host: str, hosts: Sequence[str]) -> tuple[Step, ...]:
-    """`steps` with the instances placed on `host` taken out; a step left with no
-    instance is dropped, a route keeps the shares that still have an instance."""
+def without_host(steps: Sequence[Step], host: str, hosts: Sequence[str],
+                 recorded: Mapping[InstanceRef, str] = {}) -> tuple[Step, ...]:
+    """`steps` with the instances on `host` taken out; a step left with no instance is
+    dropped, a route keeps the shares that still have an instance. An instance's host is
+    the one `recorded` for it (where it was started), else its slot's in `hosts` (one
+    still to start, or a row of an older store)."""
     def keep(refs: tuple[InstanceRef, ...]) -> tuple[InstanceRef, ...]:
-        return tuple(r for r in refs if host_for(hosts, r.slot.index) != host)
+        return tuple(r for r in refs if on_host(recorded.get(r), hosts, r.slot.index) != host)
 
     out: list[Step] = []
     for step in steps:
@@ -78,7 +81,9 @@ def handle(engine, d, error: HostFailure, index: int | None, changes: Sequence) 
                         f"(on_host_failure: pause; resume once it answers): {error}",
                         Phase.PAUSED, changes)
         return
-    rest = without_host(d.steps[d.cursor:], error.host, hosts)
+    recorded = {ref: row.runs_on for ref, row in store.instances(service, live=True).items()
+                if row.runs_on}
+    rest = without_host(d.steps[d.cursor:], error.host, hosts, recorded)
     why = (f"host {error.host} stopped answering; going on without its slots "
            f"(on_host_failure: {configured}"
            f"{'' if configured == SKIP else f', and {d.phase.value} cannot pause'}): {error}")

@@ -16,25 +16,28 @@ from zerodown.engine.recovery import still_routed
 from zerodown.engine.draining import DRAIN_POLL
 from zerodown.engine.store import Change
 from zerodown.errors import RouterError, ZerodownError
-from zerodown.model import Instance, fleet_hosts, host_for, silent_host
+from zerodown.model import Instance, fleet_hosts, on_host, silent_host
 
 
-def _missing(engine, hosts: tuple[str, ...], ref, state: str) -> str:
-    """Why an instance the store has as `state` was not found. Started on a host that
+def _missing(engine, hosts: tuple[str, ...], ref, row) -> str:
+    """Why an instance the store has (`row`) was not found. Started on a host that
     runtime.hosts (`hosts`) no longer lists, it was not looked for: it may well run there
-    still, and the event says so; its row is taken as gone all the same (reconcile)."""
+    still, and the event says so; its row is taken as gone all the same (reconcile). Its
+    host is the one recorded with it; a row of an older store (none recorded) is placed
+    by its revision's runtime.hosts, as it was when it started."""
     name = ref.name(engine.service)
     try:
         then = engine.store.revision(engine.service, ref.revision).config["source"][
             "runtime"]["hosts"]
     except (KeyError, TypeError, ZerodownError):
         then = None
-    host = host_for([str(h) for h in then], ref.slot.index) if hosts and then else None
+    host = on_host(row.runs_on, [str(h) for h in then or ()], ref.slot.index) \
+        if hosts else None
     if host is not None and host not in hosts:
         return (f"instance {name} was started on {host}, which runtime.hosts no longer "
                 f"lists: it was not looked for there and may still run (stop it there, or "
                 f"list {host} again for `zerodown down`)")
-    return f"instance {name} is {state} but not running"
+    return f"instance {name} is {row.state} but not running"
 
 
 def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
@@ -49,7 +52,7 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
     silent = getattr(found, "unreachable", {})  # hosts that did not answer: their
     if silent:  # instances are neither adopted nor taken for gone
         rows = {ref: row for ref, row in rows.items()
-                if silent_host(found, hosts, ref.slot.index) is None}
+                if silent_host(found, row.host(hosts)) is None}
         events += [("host.unreachable", f"host {host} did not answer; its instances "
                     f"were left as they are: {why}") for host, why in sorted(silent.items())]
     unowned = [i for i in found if i.ref not in rows]
@@ -69,8 +72,10 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
         elif (row.address, row.pid) != (inst.address, inst.pid):
             changes.append(Change(inst.ref, row.state, inst))
             events.append(("instance.adopted", f"adopted {inst.id} at {inst.address}"))
+        elif inst.runs_on and row.runs_on != inst.runs_on:  # a row of an older store:
+            changes.append(Change(inst.ref, row.state, inst))  # its host, as it answered
     running = {i.ref for i in found}
-    events += [("instance.missing", _missing(engine, hosts, ref, row.state))
+    events += [("instance.missing", _missing(engine, hosts, ref, row))
                for ref, row in rows.items()
                if ref not in running and row.state in ("healthy", "routed")]
     # Out of the table and not found (stopped just before a crash, or died while kept for

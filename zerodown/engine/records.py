@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Sequence
 
 from zerodown.engine.lifecycle import Phase
 from zerodown.errors import ZerodownError
-from zerodown.model import Instance, InstanceRef, RoutingTable
+from zerodown.model import Instance, InstanceRef, RoutingTable, on_host
 from zerodown.plan import Step
 
 
@@ -51,12 +52,18 @@ class InstanceRow:
     state: str
     address: str | None
     pid: int | None
+    runs_on: str | None = None  # the host it was started on (None: local, or an older store)
 
     def instance(self, service: str) -> Instance | None:
         """The Instance a runtime knows, or None if its start was never recorded."""
         if self.address is None:
             return None
-        return Instance(service, self.ref.revision, self.ref.slot, self.address, self.pid)
+        return Instance(service, self.ref.revision, self.ref.slot, self.address, self.pid,
+                        runs_on=self.runs_on)
+
+    def host(self, hosts: Sequence[str]) -> str | None:
+        """The host it runs on (model.on_host), `hosts` being today's runtime.hosts."""
+        return on_host(self.runs_on, hosts, self.ref.slot.index)
 
 
 @dataclass(frozen=True)

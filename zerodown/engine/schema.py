@@ -100,6 +100,8 @@ CREATE TABLE proofs (
   baseline TEXT NOT NULL,
   progress TEXT NOT NULL,
   proof TEXT)
+""", """
+ALTER TABLE instances ADD COLUMN runs_on TEXT
 """)
 
 

@@ -21,7 +21,8 @@ class InstanceQueries:
     def instances(self, service: str, refs: Iterable[InstanceRef] | None = None,
                   live: bool = False) -> dict[InstanceRef, InstanceRow]:
         """Rows by ref: all of the service's (live: not stopped), or just `refs`."""
-        sql = "SELECT revision, slot, host, state, address, pid FROM instances WHERE service = ?"
+        sql = ("SELECT revision, slot, host, state, address, pid, runs_on FROM instances "
+               "WHERE service = ?")
         if refs is None:
             rows = self.db.execute(sql + (" AND state != 'stopped'" if live else ""), (service,))
             return {r.ref: r for r in map(_instance, rows)}
@@ -77,18 +78,25 @@ class InstanceQueries:
 
     def _write_instances(self, tx: Tx, service: str, changes: Sequence[Change]) -> None:
         # One executemany per step: the writes are O(instances changed), never O(all).
+        # runs_on: the host an instance reported is kept until a new life (set_address
+        # without an instance) forgets it; an Instance that does not name one (built from
+        # a row of an older store) leaves the row's as it is.
         tx.db.executemany(
-            "INSERT INTO instances (service, revision, slot, host, state, address, pid, updated) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (service, revision, slot) DO UPDATE SET "
-            "state = excluded.state, host = excluded.host, updated = excluded.updated, "
+            "INSERT INTO instances (service, revision, slot, host, state, address, pid, runs_on,"
+            " updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (service, revision, slot)"
+            " DO UPDATE SET state = excluded.state, host = excluded.host, "
+            "updated = excluded.updated, "
             "address = CASE WHEN ? THEN excluded.address ELSE address END, "
-            "pid = CASE WHEN ? THEN excluded.pid ELSE pid END",
+            "pid = CASE WHEN ? THEN excluded.pid ELSE pid END, "
+            "runs_on = CASE WHEN ? THEN COALESCE(excluded.runs_on, runs_on) "
+            "WHEN ? THEN NULL ELSE runs_on END",
             [(service, c.ref.revision, c.ref.slot.index, c.ref.slot.host, c.state,
               c.instance.address if c.instance else None, c.instance.pid if c.instance else None,
-              tx.now, c.set_address or c.instance is not None,
-              c.set_address or c.instance is not None) for c in changes])
+              c.instance.runs_on if c.instance else None, tx.now,
+              c.set_address or c.instance is not None, c.set_address or c.instance is not None,
+              c.instance is not None, c.set_address) for c in changes])
 
 
 def _instance(row: sqlite3.Row) -> InstanceRow:
     return InstanceRow(InstanceRef(row["revision"], Slot(row["slot"], row["host"])),
-                       row["state"], row["address"], row["pid"])
+                       row["state"], row["address"], row["pid"], row["runs_on"])

@@ -135,10 +135,11 @@ def argv_of(app: AppConfig) -> list[str]:
     return shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
 
 
-def instance_of(entry: dict) -> Instance:
-    """The Instance a registry record (zerodown/hosts/instances.py) describes."""
+def instance_of(entry: dict, runs_on: str | None = None) -> Instance:
+    """The Instance a registry record (zerodown/hosts/instances.py) describes; `runs_on`:
+    the fleet host whose registry it is (runtime: ssh)."""
     return Instance(entry["service"], entry["revision"], Slot(entry["slot"], entry["host"]),
-                    entry["address"], entry["pid"], entry.get("version"))
+                    entry["address"], entry["pid"], entry.get("version"), runs_on)
 
 
 def instance_env(cfg: ServiceConfig, app: AppConfig, marks: Mapping[str, str] = {},

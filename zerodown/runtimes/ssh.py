@@ -1,7 +1,9 @@
 """The `ssh` runtime: instances are processes on a fleet of hosts reached over SSH.
 
-Slot i lives on host i mod N (runtime.hosts, in order), so `instances` spreads
-evenly and a replaced instance stays on its host. On each host the instances of
+Slot i is started on host i mod N (runtime.hosts, in order), so `instances` spreads
+evenly and a replaced instance stays on its host; the host is returned with the
+Instance (runs_on) and recorded with its row, so it is found there after the list
+changed. On each host the instances of
 a service are kept under <state_dir>/services/<service> by the same InstanceTable
 as the local runtime's (zerodown/hosts/instances.py, run there by the agent:
 zerodown/hosts/ssh.py): registry with pid and start time, intent before spawn,
@@ -87,12 +89,25 @@ class SshRuntime:
         return host_for(self.names, slot.index)
 
     def host_running(self, instance: Instance) -> str:
-        """The host `instance` runs on: the one whose address it listens on, as adopt()
-        and start() learned it, else its slot's. They differ once runtime.hosts changed
-        (slot i is on host i mod N): acted on at its slot's host, an instance started
-        under the old list was looked for where it never ran, and left running."""
+        """The host `instance` is acted on at: the one recorded with it (runs_on: start()
+        or adopt() said so) if runtime.hosts lists it, else the one whose address it listens
+        on, as adopt() and start() learned it, else its slot's. They differ once
+        runtime.hosts changed (slot i is on host i mod N): acted on at its slot's host, an
+        instance started under the old list was looked for where it never ran, and left
+        running. A host no longer listed is not acted on (it is often one gone for good: a
+        stop there would hold up the deployment); only looked at (host_recorded)."""
+        if instance.runs_on in self.names:
+            return cast(str, instance.runs_on)
         where = split_address(instance.address)[0] if instance.address else ""
         return self._on_address.get(where) or self.host_of(instance.slot)
+
+    def host_recorded(self, instance: Instance) -> str:
+        """The host `instance` runs on, for a look (`status`): the one recorded with it,
+        listed or not (host_named reaches one no longer listed), else host_running's."""
+        if instance.runs_on:
+            self.host_named(instance.runs_on)
+            return instance.runs_on
+        return self.host_running(instance)
 
     def address_of(self, host: str) -> str:
         """The host's address as this machine reaches it (what {host} is)."""
@@ -119,10 +134,10 @@ class SshRuntime:
             command = None  # (the two steps below report it)
         if command is not None:
             got = host.table(self.remote_dir, "start", name, record, address, *command, banner)
-            return release.instance_of(got.get("live") or got["started"])
+            return release.instance_of(got.get("live") or got["started"], host_name)
         got = host.table(self.remote_dir, "claim", name, record, address)
         if "live" in got:
-            return release.instance_of(got["live"])
+            return release.instance_of(got["live"], host_name)
         try:
             argv, cwd, env = self._command(
                 release.render(revision, slot, name, got["port"], address), revision.version,
@@ -132,7 +147,7 @@ class SshRuntime:
             raise
         entry = host.table(self.remote_dir, "launch", name, argv, cwd, env,
                            f"{banner}: {shlex.join(argv)} (cwd {cwd})")
-        return release.instance_of(entry)
+        return release.instance_of(entry, host_name)
 
     def _command(self, app: AppConfig, version: str,
                  name: str) -> tuple[list[str], str, dict[str, str]]:
@@ -178,8 +193,10 @@ class SshRuntime:
     def glance(self, instance: Instance, revision: Revision
                ) -> tuple[bool, bool, str | HostFailure]:
         """(alive, healthy, what was seen) in one round trip bounded like the probe, not
-        waiting for a starting instance to listen: `zerodown status`'s look (gather.py)."""
-        return self._look(instance, revision, starting=False)
+        waiting for a starting instance to listen: `zerodown status`'s look (gather.py), at
+        the host it runs on even if runtime.hosts no longer lists it."""
+        return self._look(instance, revision, starting=False,
+                          host_name=self.host_recorded(instance))
 
     def look(self, instance: Instance, revision: Revision
              ) -> tuple[bool, bool, str | HostFailure]:
@@ -194,12 +211,12 @@ class SshRuntime:
         when start_timeout passes, the step fails as the host's, not the instance's."""
         return self._look(instance, revision, starting=True)
 
-    def _look(self, instance: Instance, revision: Revision,
-              starting: bool) -> tuple[bool, bool, str | HostFailure]:
+    def _look(self, instance: Instance, revision: Revision, starting: bool,
+              host_name: str | None = None) -> tuple[bool, bool, str | HostFailure]:
         """A host that does not answer (bounded like the probe, so a host cut off does not
         hold up the health checks): not healthy, and not "gone" either — unknown is never
         taken as exited."""
-        host_name = self.host_running(instance)
+        host_name = host_name or self.host_running(instance)
         host = self.hosts[host_name]
         health = cast(HealthConfig, revision.health or self.config.health)
         key = (instance.id, instance.pid)
@@ -244,13 +261,13 @@ class SshRuntime:
             for entry in [] if isinstance(answer, HostFailure) else answer:
                 if entry.get("address"):
                     self._on_address[split_address(entry["address"])[0]] = name
-        instances = [release.instance_of(e) for a in answers.values()
+        instances = [release.instance_of(e, name) for name, a in answers.items()
                      if not isinstance(a, HostFailure) for e in a]
         return Adopted(sorted(instances, key=lambda i: (i.revision, i.slot)),
                        {n: str(a) for n, a in answers.items() if isinstance(a, HostFailure)})
 
     def logs(self, instance: Instance) -> str:
-        host = self.host_running(instance)
+        host = self.host_recorded(instance)
         return f"{host}:{self.remote_dir}/logs/{instance.id}.log"
 
     def check_release(self, app: AppConfig, version: str,

@@ -3,7 +3,8 @@
 Pure arithmetic over slot indices, shared by the planners: how many instances each
 host should run (`desired`), which host an instance is on (`host_index`), and the
 batches of hosts a `batch_by: host` deployment replaces in turn (`host_batches`).
-The runtime and `status` map a slot to its host by the same rule (model.host_for).
+The runtime places a new instance by the same rule (model.host_for); an existing one
+is on the host recorded when it started (model.on_host), wherever the list has moved.
 """
 
 from __future__ import annotations

@@ -1,0 +1,49 @@
+"""Which host runs which instance, after runtime.hosts changed and before the next
+deployment: `status` (JSON and text) and `logs --host` name the host each instance was
+started on (recorded with its row), not slot i's host in today's list (unit version:
+tests/unit/test_instance_host.py)."""
+
+from __future__ import annotations
+
+from tests.support.cli import Service
+
+
+def test_status_and_logs_name_each_old_instances_true_host_after_the_list_changed(
+        healthy_fleet, tmp_path):
+    """r1 on zdf1, zdf2, zdf3 (slot i on host i); then runtime.hosts is [zdf3, zdf1]:
+    reordered, and zdf2 removed. Today's rule would put s0 on zdf3, s1 on zdf1, s2 on zdf3;
+    each is still where it started, looked at there (alive, healthy), and s1's host is
+    named as one the list no longer has."""
+    fleet = healthy_fleet
+    s = Service(tmp_path)
+    three = fleet.service_config(s.port, "{kind: rolling}", per_host=1)
+    s.file.write_text(three)
+    address = {h.name: h.address for h in fleet.hosts}
+    where = {"shop-r1-s0": "zdf1", "shop-r1-s1": "zdf2", "shop-r1-s2": "zdf3"}
+    try:
+        s.run("up")
+        assert {i["name"]: i["host"] for i in s.status()["instances"]} == where
+        s.file.write_text(three.replace("hosts: [zdf1, zdf2, zdf3]", "hosts: [zdf3, zdf1]")
+                          .replace("instances: 3", "instances: 2"))
+        assert "hosts: [zdf3, zdf1]" in s.file.read_text(), "the test changed nothing"
+        s.run("controller", "--stop")   # the controller reads the file when it starts:
+        s.run("controller")             # this one knows only the new list
+
+        seen = {i["name"]: (i["host"], i["host_listed"], i["address"].split(":")[0],
+                            i["alive"], i["healthy"]) for i in s.status()["instances"]}
+        assert seen == {name: (host, host != "zdf2", address[host], True, True)
+                        for name, host in where.items()}, seen
+        rows = {line.split()[0]: line for line in s.run("status").stdout.splitlines()
+                if line.startswith("shop-r1-s")}
+        assert set(rows) == set(where), rows
+        for name, host in where.items():
+            assert f" {host} " in rows[name] and address[host] in rows[name], rows[name]
+        assert "zdf2 (not listed)" in rows["shop-r1-s1"], rows["shop-r1-s1"]
+
+        for name, host in where.items():   # each host's log, read on that host
+            out = s.run("logs", "--host", host).stdout
+            assert {line.split(" | ")[0] for line in out.splitlines()} == {f"{host} {name}"}, out
+            assert f"starting {name} on {host}" in out, out
+    finally:
+        s.file.write_text(three)   # the down of cleanup reaches every host again
+        s.cleanup()
