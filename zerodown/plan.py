@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, Iterable, Mapping, Union
+from typing import Any, Iterable, Mapping, Union, cast
 
 from zerodown.errors import ZerodownError
 from zerodown.model import (Backend, HealthCheck, InstanceRef, RevisionRoute, RoutingTable, Rule,
-                            Slot, Sticky, host_for)
+                            Slot, Sticky, on_host)
 
 
 class PlanError(ZerodownError):
@@ -39,6 +39,10 @@ class ServiceState:
     stable: int | None  # the revision serving before this deployment (None: first deploy)
     routed: tuple[InstanceRef, ...] = ()  # in the routing table, healthy
     unrouted: tuple[InstanceRef, ...] = ()  # running outside the table (an interrupted deploy's)
+    # runtime ssh: the host each existing instance runs on, as recorded with its row
+    # (Store.service_state, from InstanceRow.runs_on). Only a plan's text names it: once
+    # runtime.hosts changed, an old instance is not on slot i's host of today's list.
+    runs_on: Mapping[InstanceRef, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -251,16 +255,37 @@ class Plan:
 
     def where(self, step: Step) -> str:
         """" (on app1, app2)": the fleet's hosts a step acts on (runtime: ssh), else ""."""
-        on = self.hosts_of(step)
-        return f" (on {', '.join(on)})" if on else ""
+        return on_text(self.hosts_of(step), self.target.hosts)
 
     def hosts_of(self, step: Step) -> list[str]:
-        """The fleet's hosts a start, wait, drain or stop acts on, in slot order (runtime:
-        ssh); [] for other steps and other runtimes."""
-        hosts = self.target.hosts
-        if not hosts or not isinstance(step, (Start, WaitHealthy, Drain, Stop)):
-            return []
-        return list(dict.fromkeys(host_for(hosts, r.slot.index) for r in step.instances))
+        """The fleet's hosts a step acts on (step_hosts), by the state's recorded hosts."""
+        return step_hosts(step, self.target.hosts, self.state.runs_on)
+
+    def not_listed(self, step: Step) -> list[str]:
+        """The hosts of hosts_of(step) that runtime.hosts no longer lists: the instances
+        there started before the list changed; the runtime does not act there (docs/fleet.md
+        "Not yet"), so a stop leaves them running."""
+        return [h for h in self.hosts_of(step) if h not in self.target.hosts]
+
+
+def step_hosts(step: Step, hosts: tuple[str, ...],
+               recorded: Mapping[InstanceRef, str]) -> list[str]:
+    """The fleet's hosts (runtime.hosts: `hosts`) a start, wait, drain or stop acts on, in
+    slot order; [] for other steps and other runtimes. A start places by today's list
+    (host_for); the others name where each instance runs: the host `recorded` for it
+    (InstanceRow.runs_on), else today's rule (an instance still to start, an older store)."""
+    if not hosts or not isinstance(step, (Start, WaitHealthy, Drain, Stop)):
+        return []
+    recorded = {} if isinstance(step, Start) else recorded
+    return list(dict.fromkeys(cast(str, on_host(recorded.get(r), hosts, r.slot.index))
+                              for r in step.instances))
+
+
+def on_text(on: list[str], hosts: tuple[str, ...]) -> str:
+    """" (on app1, app2)" after a step's text, else ""; a host `hosts` no longer lists is
+    marked as `status` marks it."""
+    named = [h if h in hosts else f"{h} (not listed)" for h in on]
+    return f" (on {', '.join(named)})" if named else ""
 
 
 def route_of(routed: Iterable[InstanceRef]) -> Route:

@@ -52,10 +52,12 @@ def plan_dict(plan: Plan, version: str, active: DeploymentView | None, now: floa
 
 
 def _on_hosts(out: dict, plan: Plan, step) -> dict:
-    """runtime: ssh — the hosts a start, wait, drain or stop acts on, also in its text."""
+    """runtime: ssh — the hosts a start, wait, drain or stop acts on, also in its text, and
+    those of them runtime.hosts no longer lists."""
     hosts = plan.hosts_of(step)
     if hosts:
-        out.update(hosts=hosts, text=out["text"] + plan.where(step))
+        out.update(hosts=hosts, hosts_not_listed=plan.not_listed(step),
+                   text=out["text"] + plan.where(step))
     return out
 
 

@@ -1,9 +1,11 @@
 """Which host runs which instance, after runtime.hosts changed and before the next
-deployment: `status` (JSON and text) and `logs --host` name the host each instance was
-started on (recorded with its row), not slot i's host in today's list (unit version:
-tests/unit/test_instance_host.py)."""
+deployment: `status` (JSON and text), `logs --host` and `plan` name the host each instance
+was started on (recorded with its row), not slot i's host in today's list (unit versions:
+tests/unit/test_instance_host.py, tests/unit/test_plan_hosts.py)."""
 
 from __future__ import annotations
+
+import json
 
 from tests.support.cli import Service
 
@@ -13,7 +15,7 @@ def test_status_and_logs_name_each_old_instances_true_host_after_the_list_change
     """r1 on zdf1, zdf2, zdf3 (slot i on host i); then runtime.hosts is [zdf3, zdf1]:
     reordered, and zdf2 removed. Today's rule would put s0 on zdf3, s1 on zdf1, s2 on zdf3;
     each is still where it started, looked at there (alive, healthy), and s1's host is
-    named as one the list no longer has."""
+    named as one the list no longer has; `plan v2` stops each on that host."""
     fleet = healthy_fleet
     s = Service(tmp_path)
     three = fleet.service_config(s.port, "{kind: rolling}", per_host=1)
@@ -44,6 +46,21 @@ def test_status_and_logs_name_each_old_instances_true_host_after_the_list_change
             out = s.run("logs", "--host", host).stdout
             assert {line.split(" | ")[0] for line in out.splitlines()} == {f"{host} {name}"}, out
             assert f"starting {name} on {host}" in out, out
+
+        # the plan of the next deployment stops each old instance on that host too, in its
+        # text and its JSON; its new instances are placed by today's list
+        steps = json.loads(s.run("plan", "v2", "--json").stdout)["steps"]
+        text = s.run("plan", "v2").stdout
+        stops = [st for st in steps if st["action"] == "stop"]
+        assert sorted(n for st in stops for n in st["instances"]) == sorted(where), steps
+        for st in stops:
+            hosts = list(dict.fromkeys(where[n] for n in st["instances"]))
+            assert st["hosts"] == hosts, st
+            assert st["hosts_not_listed"] == [h for h in hosts if h == "zdf2"], st
+            assert st["text"] in text, (st["text"], text)
+        assert any("zdf2 (not listed)" in st["text"] for st in stops), stops
+        starts = [st for st in steps if st["action"] == "start"]
+        assert {h for st in starts for h in st["hosts"]} == {"zdf3", "zdf1"}, starts
     finally:
         s.file.write_text(three)   # the down of cleanup reaches every host again
         s.cleanup()

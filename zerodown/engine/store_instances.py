@@ -38,11 +38,13 @@ class InstanceQueries:
         return out
 
     def service_state(self, service: str) -> ServiceState:
-        """What a planner starts from: routed instances, and live ones outside the table."""
+        """What a planner starts from: routed instances, live ones outside the table, and
+        the host each was recorded on (a plan names it)."""
         rows = self.instances(service, live=True).values()
         return ServiceState(service, self.stable(service)[0],
                             tuple(sorted(r.ref for r in rows if r.state == "routed")),
-                            tuple(sorted(r.ref for r in rows if r.state != "routed")))
+                            tuple(sorted(r.ref for r in rows if r.state != "routed")),
+                            {r.ref: r.runs_on for r in rows if r.runs_on})
 
     def set_instances(self, service: str, changes: Sequence[Change],
                       events: Sequence[tuple[str, str]] = ()) -> None:
