@@ -21,6 +21,7 @@ from zerodown.engine.host_failure import paused_for_host, skipped_hosts
 from zerodown.engine.store import Deployment, Event, InstanceRow, Store
 from zerodown.errors import HostFailure, ZerodownError
 from zerodown.model import Revision, RoutingTable, fleet_hosts
+from zerodown.plan import on_text, step_hosts
 from zerodown.service_url import config_url
 
 PROBE_TIMEOUT = 1.0  # `status` probes each instance at most this long
@@ -62,6 +63,23 @@ def deployment_view(d: Deployment, known: dict[int, views.RevisionLabel],
         controller_pid=None if d.phase.terminal else controller_pid,
         step_started=None if d.phase.terminal else started,
         step_limit=None if started is None else step_limit(d.step, cfg), proof=proof)
+
+
+def plan_steps(store: Store, d: Deployment, cfg: ServiceConfig) -> list[dict]:
+    """The dashboard's plan (API deployments/{id}): each step's text as `zerodown plan`
+    prints it, with runtime ssh ending with the hosts it acts on (plan.step_hosts: an
+    existing instance's recorded host, a start's by today's runtime.hosts), and whether
+    it is done."""
+    hosts = fleet_hosts(cfg.runtime)
+    recorded = {ref: row.runs_on for ref, row in store.instances(d.service).items()
+                if row.runs_on} if hosts else {}
+
+    def one(i: int, step) -> dict:
+        on = step_hosts(step, hosts, recorded)
+        return {"index": i, "text": step.describe(d.service) + on_text(on, hosts), "hosts": on,
+                "state": "done" if i < d.cursor else
+                         "current" if i == d.cursor and not d.phase.terminal else "pending"}
+    return [one(i, step) for i, step in enumerate(d.steps)]
 
 
 def with_host_back(store: Store, d: Deployment) -> str | None:

@@ -1,12 +1,16 @@
 """A plan names the host each old instance really runs on (its recorded host,
 ServiceState.runs_on), not slot i's host in today's runtime.hosts; a new instance's start
-is placed by today's list. The text, `plan --json` and the store's state agree (fleet
-version: tests/fleet/test_instance_hosts.py)."""
+is placed by today's list. The text, `plan --json`, the dashboard's plan and the store's
+state agree (fleet version: tests/fleet/test_instance_hosts.py)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from tests.unit.test_instance_host import old_store
+from zerodown.engine.lifecycle import Phase
 from zerodown.engine.store import Change, Store
+from zerodown.gather import plan_steps
 from zerodown.model import Instance, InstanceRef, Slot
 from zerodown.plan import Drain, Plan, Route, ServiceState, Start, Stop, Target, WaitHealthy
 from zerodown.render_json import plan_dict
@@ -85,3 +89,22 @@ def test_the_store_hands_the_planner_each_live_instances_recorded_host(tmp_path)
         assert state == ServiceState("shop", None, (InstanceRef(1, Slot(2)),),
                                      (InstanceRef(1, Slot(0)),))   # compared without it
 
+
+def test_the_dashboards_plan_names_the_same_hosts(tmp_path):
+    old_store(tmp_path / "z.db")   # slot 2 of r1, no host recorded: today's rule
+    with Store(tmp_path / "z.db") as s:
+        s.set_instances("shop", [Change(OLD[0], "stopped", Instance(
+            "shop", 1, Slot(0), "10.0.0.1:5000", 7, runs_on="app2"))])  # stopped: still named
+        d = SimpleNamespace(service="shop", cursor=1, phase=Phase.RUNNING,
+                            steps=(Start(NEW), Stop((OLD[0], OLD[2])), Route(())))
+        fleet = SimpleNamespace(runtime=SimpleNamespace(kind="ssh", options={"hosts": TODAY}))
+        assert plan_steps(s, d, fleet) == [
+            {"index": 0, "text": "start shop-r2-s3, shop-r2-s4 (on app1, app3)",
+             "hosts": ["app1", "app3"], "state": "done"},
+            {"index": 1, "text": "stop shop-r1-s0, shop-r1-s2 (on app2 (not listed), app3)",
+             "hosts": ["app2", "app3"], "state": "current"},
+            {"index": 2, "text": "route nothing (requests get 503)", "hosts": [],
+             "state": "pending"}]
+        local = SimpleNamespace(runtime=SimpleNamespace(kind="local", options={}))
+        assert [(p["text"], p["hosts"]) for p in plan_steps(s, d, local)][1] == (
+            "stop shop-r1-s0, shop-r1-s2", [])

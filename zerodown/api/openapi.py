@@ -101,6 +101,9 @@ def document() -> dict:
     detail = {"allOf": [_ref("Deployment"), {"type": "object", "properties": {"plan_steps": {
         "type": "array", "items": {"type": "object", "properties": {
             "index": {"type": "integer"}, "text": {"type": "string"},
+            "hosts": {"type": "array", "items": {"type": "string"}, "description":
+                      "runtime ssh: the hosts a start, wait, drain or stop acts on, as "
+                      "`zerodown plan` names them (also at the end of text)"},
             "state": {"enum": ["done", "current", "pending"]}}}},
         "controller_error": {"type": ["string", "null"], "description":
                              "why the controller cannot go on with it now (e.g. its state "

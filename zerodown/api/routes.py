@@ -15,7 +15,7 @@ from zerodown.api import openapi, sse
 from zerodown.api.errors import ApiError
 from zerodown.api.server import Reply, Request
 from zerodown.controller import labels
-from zerodown.gather import deployment_view, progress
+from zerodown.gather import deployment_view, plan_steps, progress
 from zerodown.daemon.actions import SIGNALS, target
 from zerodown.daemon.observer import event_dict
 from zerodown.views import deployment_dict, status_from_dict
@@ -108,12 +108,8 @@ class Api:
                                                          self.observer.cfg,
                                                          store.proofs([d.id]).get(d.id)), now)
             doc["summary"] = progress(store, self.service)
+            doc["plan_steps"] = plan_steps(store, d, self.observer.cfg)
         doc["controller_error"] = self.observer.controller_error(d.id)
-        doc["plan_steps"] = [
-            {"index": i, "text": step.describe(self.service),
-             "state": "done" if i < d.cursor else
-                      "current" if i == d.cursor and not d.phase.terminal else "pending"}
-            for i, step in enumerate(d.steps)]
         return Reply.json(200, doc)
 
     def events(self, request: Request) -> Reply:
