@@ -104,6 +104,28 @@ def test_hosts_as_user_at_address_port_with_an_identity_file_and_no_ssh_config(
         c.close()
 
 
+def test_aes_gcm_is_preferred_unless_the_ssh_config_chooses_the_ciphers(healthy_fleet,
+                                                                        tmp_path):
+    """asyncssh's first choice, chacha20-poly1305, costs the controller ~6x AES-GCM's CPU per
+    packet; a user's `Ciphers` (here before every Host: for all of them) is kept."""
+    c = pool(healthy_fleet)
+    try:
+        c.connect("zdf1")
+        assert c._conns["zdf1"].get_extra_info("send_cipher") == "aes128-gcm@openssh.com"
+    finally:
+        c.close()
+    config = tmp_path / "ssh_config"
+    config.write_text("Ciphers=chacha20-poly1305@openssh.com\n"
+                      + healthy_fleet.ssh_config.read_text())
+    c = pool(healthy_fleet, ssh_config=str(config))
+    try:
+        assert c.run("zdf1", "hostname", timeout=5).stdout == "zdf1\n"
+        assert c._conns["zdf1"].get_extra_info("send_cipher") == \
+            "chacha20-poly1305@openssh.com"
+    finally:
+        c.close()
+
+
 def test_a_hanging_command_times_out_as_unknown_and_the_next_one_reconnects(conns):
     started = time.monotonic()
     done = conns.run("zdf1", "sleep 30", timeout=0.5)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from zerodown.schema import Invalid, duration, integer, shown, text
 from zerodown.schema_sections import driver_options
@@ -29,6 +29,7 @@ from zerodown.schema_sections import driver_options
 _HOST = re.compile(r"^(?:(?P<user>[A-Za-z_][A-Za-z0-9_.-]{0,31})@)?"
                    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]{1,253})(?::(?P<port>\d{1,5}))?$")
 _STATE_DIR = r"^/[!-~]{0,1023}$"
+_CONFIG_LINE = re.compile(r"^\s*([A-Za-z]\w*)(?:\s*=\s*|\s+|$)(.*)")  # ssh_config(5)
 
 
 @dataclass(frozen=True)
@@ -104,10 +105,25 @@ def host_names(options: Mapping[str, Any], folder: str = ".") -> list[str]:
         raise ValueError(str(e)) from None
     config = options.get("ssh_config")
     if isinstance(config, str):
-        path = os.path.join(folder, os.path.expanduser(config))
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                words = line.split()
-                if len(words) > 1 and words[0].lower() == "host":
-                    names += [w for w in words[1:] if not set(w) & set("*?!") and w not in names]
+        for keyword, values in config_entries(os.path.join(folder, os.path.expanduser(config))):
+            if keyword == "host":
+                names += [w for w in values if not set(w) & set("*?!") and w not in names]
     return names
+
+
+def chooses_ciphers(ssh_config: str) -> bool:
+    """Whether an ssh_config file may choose the ciphers: a `Ciphers` line (any host's, to
+    be safe), or an `Include` that could hold one. False when there is no such file."""
+    try:
+        return any(key in ("ciphers", "include") for key, _ in config_entries(ssh_config))
+    except OSError:
+        return False
+
+
+def config_entries(path: str) -> Iterator[tuple[str, list[str]]]:
+    """Each line of an OpenSSH client config file as (keyword in lower case, its values);
+    OSError if it cannot be read. `Keyword=value` is OpenSSH's other spelling."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if m := _CONFIG_LINE.match(line):
+                yield m[1].lower(), m[2].split()
