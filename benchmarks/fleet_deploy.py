@@ -3,6 +3,7 @@ critical path (issue 14: 3 hosts x 2 instances, 0 failed, ratio <= 1.15).
 
     .venv/bin/python benchmarks/fleet_deploy.py            # as root: rolling, canary, blue-green
     .venv/bin/python benchmarks/fleet_deploy.py --only rolling --steps
+    .venv/bin/python benchmarks/fleet_deploy.py --only rolling --start-delay 1
 
 Builds the test fleet (tests/support/fleet.py), runs the example app on every host
 (runtime: ssh, slot i on host i mod 3) behind the embedded proxy on this machine,
@@ -28,6 +29,12 @@ then WaitHealthy) is measured with as many of the app's instances SIGTERMed on e
 at its start. Their exit is the app's own CPU, which the plan runs beside that boot; on
 the test fleet the 3 hosts share this machine's 2 cores, so it slows the boot here where
 hosts with cores of their own would not feel it. Neither path counts the controller.
+
+Every row also prints the overhead, deployment - critical path, in milliseconds. With
+--start-delay S each round deploys the example app as above and then, beside it, the app
+made ready S seconds after its start (APP_START_DELAY, like a service that loads for a
+second): its critical path grows by S per batch, the deployment's own work does not, so
+its overhead shows as the same milliseconds where its ratio tends to 1.
 """
 
 from __future__ import annotations
@@ -289,12 +296,18 @@ def host_times(calls: CallTrace, host, name: str) -> None:
     host.table = timed
 
 
-def one(fleet: Fleet, name: str, samples: int, interval: str, trace: bool = False) -> dict:
+def one(fleet: Fleet, name: str, samples: int, interval: str, trace: bool = False,
+        start_delay: float = 0) -> dict:
     with tempfile.TemporaryDirectory(prefix="zd-fleet-") as tmp:
         path = Path(tmp) / "zerodown.yaml"
         text = fleet.service_config(free_port(), STRATEGIES[name], PER_HOST)
-        assert "interval: 100ms" in text
-        path.write_text(text.replace("interval: 100ms", f"interval: {interval}"))
+        env = 'env: {APP_DRAIN_TIMEOUT: "5"}'
+        assert "interval: 100ms" in text and env in text
+        text = text.replace("interval: 100ms", f"interval: {interval}")
+        if start_delay:
+            text = text.replace(env, f'env: {{APP_DRAIN_TIMEOUT: "5", '
+                                     f'APP_START_DELAY: "{start_delay:g}"}}')
+        path.write_text(text)
         stack = Stack(path, Path(tmp) / "state")
         try:
             stack.deploy("v1")
@@ -303,7 +316,8 @@ def one(fleet: Fleet, name: str, samples: int, interval: str, trace: bool = Fals
             quiet = deploy(stack, "v3", samples, trace)
         finally:
             stack.close()
-    return {"strategy": name, "failed": result.failed(), "requests": result.sent,
+    label = f"{name} +{start_delay:g}s" if start_delay else name
+    return {"strategy": label, "failed": result.failed(), "requests": result.sent,
             "loaded": loaded, "quiet": quiet}
 
 
@@ -312,6 +326,30 @@ def timeline(store, id: int, began: float) -> list[str]:
     return [f"  {r.started_at - began:6.3f} s "
             f"+{(r.finished_at or r.started_at) - r.started_at:6.3f} s  {r.description}"
             for r in store.steps(id)]
+
+
+def report(r: dict, steps: bool, trace: bool) -> None:
+    """One strategy's rows: each deployment's time, its critical path, their ratio and
+    the overhead (deployment - path) in ms; its steps and calls when asked."""
+    name = r["strategy"]
+    for label, d in ((LABELS[k], r[k]) for k in ("loaded", "quiet")):
+        print(f"{name:10} {label:12} {d['phase']:9} deploy {d['deploy_s']:5.3f} s "
+              f"critical path {d['critical_path_s']:5.3f} s ({d['parts']}) "
+              f"ratio {d['ratio']:.2f}, overhead "
+              f"{(d['deploy_s'] - d['critical_path_s']) * 1000:.0f} ms, the controller's CPU "
+              f"{d['controller_cpu_s'] * 1000:.0f} ms")
+        if d["plan_parts"] != d["parts"]:
+            print(f"{'':10} {'':12} {'':9} {'':14} in the plan's conditions "
+                  f"{d['plan_path_s']:5.3f} s ({d['plan_parts']}) ratio {d['plan_ratio']:.2f}, "
+                  f"overhead {(d['deploy_s'] - d['plan_path_s']) * 1000:.0f} ms")
+    print(f"{name:10} failed {r['failed']} of {r['requests']} requests", flush=True)
+    for label in ("loaded", "quiet"):
+        if steps:
+            print(f"{name} {LABELS[label]}, its steps:")
+            print("\n".join(r[label]["steps"]))
+        if trace:
+            print(f"{name} {LABELS[label]}, its calls:")
+            print("\n".join(r[label]["calls"]))
 
 
 def main() -> int:
@@ -327,32 +365,24 @@ def main() -> int:
     parser.add_argument("--trace", action="store_true",
                         help="print every call of each deployment: the engine's, "
                              "the store's, the router's, the runtime's, each host's round trip")
+    parser.add_argument("--start-delay", type=float, default=0, metavar="S",
+                        help="also deploy, after the example app, the app ready S seconds "
+                             "after its start (APP_START_DELAY): the overhead in ms apart "
+                             "from the app's boot")
     args = parser.parse_args()
+    if args.start_delay < 0:
+        parser.error("--start-delay must be >= 0 seconds")
     why = available()
     if why:
         print(f"cannot build the fleet: {why}")
         return 1
+    delays = [0.0] + ([args.start_delay] if args.start_delay else [])
     with Fleet(HOSTS) as fleet:
         for _ in range(args.rounds):
             for name in [args.only] if args.only else list(STRATEGIES):
-                r = one(fleet, name, args.samples, args.interval, args.trace)
-                for label, d in ((LABELS[k], r[k]) for k in ("loaded", "quiet")):
-                    print(f"{name:10} {label:12} {d['phase']:9} deploy {d['deploy_s']:5.3f} s "
-                          f"critical path {d['critical_path_s']:5.3f} s ({d['parts']}) "
-                          f"ratio {d['ratio']:.2f}, the controller's CPU "
-                          f"{d['controller_cpu_s'] * 1000:.0f} ms")
-                    if d["plan_parts"] != d["parts"]:
-                        print(f"{'':10} {'':12} {'':9} {'':14} in the plan's conditions "
-                              f"{d['plan_path_s']:5.3f} s ({d['plan_parts']}) "
-                              f"ratio {d['plan_ratio']:.2f}")
-                print(f"{name:10} failed {r['failed']} of {r['requests']} requests", flush=True)
-                for label in ("loaded", "quiet"):
-                    if args.steps:
-                        print(f"{name} {LABELS[label]}, its steps:")
-                        print("\n".join(r[label]["steps"]))
-                    if args.trace:
-                        print(f"{name} {LABELS[label]}, its calls:")
-                        print("\n".join(r[label]["calls"]))
+                for delay in delays:
+                    report(one(fleet, name, args.samples, args.interval, args.trace, delay),
+                           args.steps, args.trace)
     return 0
 
 
