@@ -48,9 +48,9 @@ SESSIONS = 8        # session channels open at once per host, idle `ask` ones to
                     # MaxSessions is 10 by default: above it a channel is refused)
 IDLE_SESSIONS = 4   # `ask` sessions kept open per host and command
 # AES-GCM before asyncssh's first choice, chacha20-poly1305: in Python each packet of the
-# latter costs ~28 us of the controller's CPU (a cipher and a MAC context made per
-# packet), AES-GCM's ~4.5 us; the rest of asyncssh's list follows, for a server without it.
-# Only where the user's ssh_config does not choose (Ciphers): theirs is kept.
+# latter costs ~6x the controller's CPU (a cipher and a MAC context made per packet: 11-18
+# against 1.7-3.4 us, benchmarks/ssh_cipher.py); the rest of asyncssh's list follows, for a
+# server without AES-GCM. Only where the user's ssh_config does not choose (Ciphers).
 CIPHERS_FIRST = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
 
 
