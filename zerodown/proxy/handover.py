@@ -26,6 +26,12 @@ MAX_MSG = 16 * 1024 * 1024
 READY_TIMEOUT = 15.0
 
 
+def path_for(state: str) -> str:
+    """Where a proxy with the state file `state` listens for its successor (a unix socket,
+    so its length counts: routers.common.check_socket_path)."""
+    return os.path.abspath(state) + ".handover"
+
+
 @dataclass
 class Inherited:
     listen: socket.socket

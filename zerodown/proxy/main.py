@@ -164,7 +164,7 @@ def open_listeners(args: argparse.Namespace) -> Listeners:
 
 
 def handover_path(args: argparse.Namespace) -> str:
-    return os.path.abspath(args.state) + ".handover"
+    return handover.path_for(args.state)
 
 
 def services_folder(args: argparse.Namespace) -> str:

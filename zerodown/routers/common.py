@@ -80,11 +80,16 @@ def await_process(done: Callable[[], bool], pid: int, started: int | None, deadl
         time.sleep(host.poll)
 
 
-def check_socket_path(path: str | os.PathLike, what: str = "socket path") -> None:
-    """RouterError if `path` is too long to bind or connect a unix socket to."""
-    if (size := len(os.fsencode(path))) > UNIX_PATH_MAX:
-        raise RouterError(f"{what} {path} is {size} bytes, over the {UNIX_PATH_MAX}-byte limit "
-                          f"of unix sockets; use a shorter state directory")
+def check_socket_path(path: str | os.PathLike, what: str = "socket path",
+                      binds_as: str = "") -> None:
+    """RouterError if `path` is too long to bind or connect a unix socket to. `binds_as`:
+    the suffix of the temporary name the program binds first (HAProxy: `<path>.<pid>.tmp`,
+    then renamed), which must fit too."""
+    size = len(os.fsencode(path)) + len(binds_as)
+    if size > UNIX_PATH_MAX:
+        how = f" (bound first as {path}{binds_as})" if binds_as else ""
+        raise RouterError(f"{what} {path} is {size} bytes{how}, over the {UNIX_PATH_MAX}-byte "
+                          f"limit of unix sockets; use a shorter state directory")
 
 
 def require(host: Host, argv: list[str], needs: str, fix: str) -> None:

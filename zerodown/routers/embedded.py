@@ -38,6 +38,7 @@ from typing import Callable, Sequence, TypeVar
 from zerodown.errors import RouterError, RouterUnavailable
 from zerodown.hosts.local import LOCAL
 from zerodown.model import RoutingTable
+from zerodown.proxy import handover
 from zerodown.proxy.client import AdminClient, Unreachable
 from zerodown.protocols import Host
 from zerodown.routers.common import (await_process, check_socket_path, locked, log_tail,
@@ -77,6 +78,8 @@ class EmbeddedRouter:
         self.pid_file = self.state_dir / "proxy.pid"
         self.log_path = self.state_dir / "proxy.log"
         check_socket_path(self.socket_path, "admin socket path")
+        # the proxy also listens beside its state file for its successor (a hitless restart)
+        check_socket_path(handover.path_for(str(self.state_file)), "handover socket path")
         self.admin = f"unix:{self.socket_path}"  # where the proxy listens, on its host
         reach = f"unix:{host.unix_path(str(self.socket_path))}"  # from here
         self.shared, self.hosts, self.path_prefix = shared, tuple(hosts), path_prefix

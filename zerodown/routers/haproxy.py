@@ -106,7 +106,8 @@ class HAProxyRouter(HAProxyObserver):
         stats_path = Path(opts.get("socket") or self.state_dir / "haproxy.sock")
         master_path = self.state_dir / "master.sock"
         for path in (stats_path, master_path):
-            check_socket_path(path)
+            # HAProxy binds `<path>.<pid>.tmp` and renames it (the widest pid: pid_max 2^22)
+            check_socket_path(path, binds_as=".4194304.tmp")
         self.cli = CommandSocket(str(stats_path), "stats socket", host=host)
         self.master = CommandSocket(str(master_path), "master CLI", host=host)
         timeouts = {name: opts[key] for key, name in (("response_timeout", "timeout_server"),
