@@ -35,3 +35,13 @@ def proxy(tmp_path):
     p.start()
     yield p
     p.cleanup()
+
+
+def pytest_collection_modifyitems(config, items):
+    """With workers (scripts/test.sh: pytest-xdist, --dist loadgroup) the fleet's tests go
+    to one worker: they share one test fleet (tests/fleet/conftest.py), whose bridge,
+    namespaces and nft table have fixed names — two workers would build two and collide."""
+    fleet = Path(__file__).parent / "fleet"
+    for item in items:
+        if fleet in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.xdist_group("fleet"))

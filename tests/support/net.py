@@ -27,7 +27,24 @@ def _ephemeral_low() -> int:
 # connections) before the test's server binds it — a CI run lost a test to that
 # ("Address already in use"). Random, so test processes running at once rarely meet.
 _PICK = random.Random(os.urandom(16))
-_RANGE = (max(1024, _ephemeral_low() - 12000), _ephemeral_low())
+
+
+def _range() -> tuple[int, int]:
+    """Ports below the ephemeral range; with pytest-xdist workers (scripts/test.sh), each
+    worker its own share of them, so one never picks a port another picked and has not
+    bound yet."""
+    low = max(1024, _ephemeral_low() - 12000)
+    high = _ephemeral_low()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")      # "gw0", "gw1", ...
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    if not worker.startswith("gw") or not worker[2:].isdigit() or count < 2:
+        return low, high
+    share = (high - low) // count
+    start = low + int(worker[2:]) % count * share
+    return start, start + share
+
+
+_RANGE = _range()
 
 
 def free_port(host: str = HOST) -> int:
