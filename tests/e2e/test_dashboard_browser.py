@@ -109,6 +109,19 @@ def browser(tmp: Path):
             context.close()
 
 
+def wait_live(page, errors: list[str]) -> None:
+    """Until the page's stream to the controller is open; if it never opens, the link's
+    state and text and the page's errors (a bare timeout says nothing of why)."""
+    try:
+        page.wait_for_function("document.querySelector('#link').dataset.state === 'live'")
+    except Exception as e:   # playwright's TimeoutError (its import is optional here)
+        if type(e).__name__ != "TimeoutError":
+            raise
+        link = page.evaluate("() => [document.querySelector('#link').dataset.state, "
+                             "document.querySelector('#link-text').textContent]")
+        raise AssertionError(f"the dashboard never went live: link {link}, errors {errors}")
+
+
 def weight_in_page(page, revision: str) -> float | None:
     return page.evaluate("(r) => { const s = document.querySelector(`#traffic-bar .seg[data-revision='${r}']`);"
                          " return s ? Number(s.dataset.weight) : null; }", revision)
@@ -140,7 +153,7 @@ def test_the_dashboard_follows_a_canary_live_and_aborts_it(served, tmp_path):
             page = new_page()
             # The token comes once in the fragment, as `zerodown up` prints the URL with it.
             page.goto(f"{dashboard}#token={api.token}")
-            page.wait_for_function("document.querySelector('#link').dataset.state === 'live'")
+            wait_live(page, errors)
             assert weight_in_page(page, "r1") == 100
             assert "token" not in page.url  # moved to sessionStorage, out of the address bar
             # A second tab that cannot open the stream (a proxy in the way) polls instead;
@@ -208,7 +221,7 @@ def test_the_dashboard_shows_a_shadows_differing_pairs(served, tmp_path):
                              rate=1000, duration=60) as load:
         page = new_page()
         page.goto(f"{dashboard}#token={api.token}")
-        page.wait_for_function("document.querySelector('#link').dataset.state === 'live'")
+        wait_live(page, errors)
         assert page.locator("#shadow").is_hidden()  # no deployment had a shadow
         load.wait_for_responses(300)
         deployment = api("POST", "deployments", {
