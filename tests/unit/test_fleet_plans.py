@@ -14,7 +14,7 @@ from zerodown.model import InstanceRef, Slot
 from zerodown.plan import DowntimePlan, PlanError, ServiceState, Start, Stop, Target
 from zerodown.strategies import plan_for, rollback_plan
 from zerodown.strategies.options import InPlaceStrategy, RollingStrategy
-from zerodown.strategies.placement import desired, host_batches, hosts_at_once
+from zerodown.strategies.placement import desired, fleet_of, host_batches, hosts_at_once
 
 OLD, NEW = 1, 2
 HOSTS = ("app1", "app2", "app3", "app4")
@@ -52,7 +52,12 @@ def by_host(slots: list[int], hosts: int, strategy) -> list[list[int]]:
     """The slots of each batch of hosts: what in-place takes out at once."""
     size = hosts_at_once(strategy.batch_size, hosts)
     return [[i for i in slots if i % hosts in b] for b in host_batches(
-        list(refs(OLD, slots)), hosts, size)]
+        list(refs(OLD, slots)), today(hosts), size)]
+
+
+def today(hosts: int):
+    """The Fleet of `hosts` hosts where nothing is recorded: slot i on host i mod hosts."""
+    return fleet_of(ServiceState("shop", None), HOSTS[:hosts])
 
 
 def name(s) -> str:
@@ -120,7 +125,7 @@ def test_batch_by_host_moves_one_batch_of_hosts_after_another(strategy):
             plan = plan_for(strategy, state, target)
         except DowntimePlan:
             continue  # e.g. in-place, one host holding every instance
-        batches = host_batches(list(state.routed), hosts,
+        batches = host_batches(list(state.routed), today(hosts),
                                hosts_at_once(strategy.batch_size, hosts))
         batch_of = {h: i for i, b in enumerate(batches) for h in b}
         touched = [batch_of[r.slot.index % hosts] for s in plan.steps

@@ -1,20 +1,53 @@
 """Where a plan's instances run on a fleet (runtime: ssh): slot i on host i mod N.
 
-Pure arithmetic over slot indices, shared by the planners: how many instances each
-host should run (`desired`), which host an instance is on (`host_index`), and the
-batches of hosts a `batch_by: host` deployment replaces in turn (`host_batches`).
-The runtime places a new instance by the same rule (model.host_for); an existing one
-is on the host recorded when it started (model.on_host), wherever the list has moved.
+Pure arithmetic over slot indices and recorded hosts, shared by the planners: how many
+instances each host should run (`desired`), which host an instance is on
+(`Fleet.index`), and the batches of hosts a `batch_by: host` deployment replaces in turn
+(`host_batches`). A NEW instance is placed by today's runtime.hosts (model.host_for); an
+EXISTING one is on the host recorded when it started (ServiceState.runs_on, model.on_host),
+wherever the list has moved since, so a batch stops instances of the hosts it names and
+no other's. Hosts the list no longer has count after the listed ones: old instances run
+there, nothing new goes there.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
+
 from zerodown.model import InstanceRef
+from zerodown.plan import ORDER, ServiceState
 from zerodown.schema import Amount
+from zerodown.strategies.builder import batches
 
 
-def host_index(ref: InstanceRef, hosts: int) -> int:
-    return ref.slot.index % hosts
+@dataclass(frozen=True)
+class Fleet:
+    """The hosts a plan counts: `names` is today's runtime.hosts (the first `listed`),
+    then the hosts that old instances are recorded on and the list no longer has, in the
+    order of their first instance. `on`: each recorded instance's index in `names`."""
+
+    names: tuple[str, ...]
+    listed: int
+    on: Mapping[InstanceRef, int]
+
+    def index(self, ref: InstanceRef) -> int:
+        """The host `ref` runs on: recorded, else (one this plan starts, a row of an
+        older store) its slot's in today's list."""
+        at = self.on.get(ref)
+        return ref.slot.index % self.listed if at is None else at
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def fleet_of(state: ServiceState, hosts: tuple[str, ...]) -> Fleet:
+    """The Fleet of `state`'s instances (their recorded hosts) over `hosts` (non-empty)."""
+    mine = sorted((r for r in (*state.routed, *state.unrouted) if r in state.runs_on), key=ORDER)
+    names = tuple(dict.fromkeys([*hosts, *(state.runs_on[r] for r in mine)]))
+    at = {name: i for i, name in enumerate(names)}
+    return Fleet(names, len(hosts), MappingProxyType({r: at[state.runs_on[r]] for r in mine}))
 
 
 def desired(instances: int, hosts: int) -> list[int]:
@@ -29,19 +62,24 @@ def hosts_at_once(size: Amount, hosts: int) -> int:
     return max(1, min(hosts, size.resolve(hosts, round_up=False)))
 
 
-def host_batches(refs: list[InstanceRef], hosts: int, size: int) -> list[list[int]]:
-    """Host indices in batches of `size`: hosts in the order of their first instance among
-    `refs` (the old ones, in slot order), then hosts without one in index order."""
-    first = dict.fromkeys(host_index(r, hosts) for r in refs)  # ordered, each once
-    order = [*first, *(h for h in range(hosts) if h not in first)]
-    return [order[i:i + size] for i in range(0, len(order), size)]
+def host_batches(refs: list[InstanceRef], fleet: Fleet, size: int) -> list[list[int]]:
+    """Host indices in batches of `size`: listed hosts in the order of their first instance
+    among `refs` (the old ones, in slot order), then listed hosts without one in index
+    order; last, in batches of their own, the hosts no longer listed that `refs` run on
+    (their instances leave once the listed hosts run the new revision)."""
+    first = dict.fromkeys(fleet.index(r) for r in refs)  # ordered, each once
+    order = [*(h for h in first if h < fleet.listed),
+             *(h for h in range(fleet.listed) if h not in first)]
+    gone = [h for h in first if h >= fleet.listed]
+    return [*batches(order, size), *batches(gone, size)]
 
 
-def by_host(refs: list[InstanceRef], hosts: int, size: int) -> list[list[InstanceRef]]:
+def by_host(refs: list[InstanceRef], fleet: Fleet, size: int) -> list[list[InstanceRef]]:
     """`refs` grouped into batches of `size` hosts each (empty batches left out)."""
-    batches = host_batches(refs, hosts, size)
-    batch_of = {h: i for i, batch in enumerate(batches) for h in batch}
-    out: list[list[InstanceRef]] = [[] for _ in batches]
+    groups = host_batches(refs, fleet, size)
+    batch_of = {h: i for i, batch in enumerate(groups) for h in batch}
+    out: list[list[InstanceRef]] = [[] for _ in groups]
     for r in refs:  # one pass: each group keeps the order of `refs`
-        out[batch_of[host_index(r, hosts)]].append(r)
+        out[batch_of[fleet.index(r)]].append(r)
     return [group for group in out if group]
+
