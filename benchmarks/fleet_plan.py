@@ -2,10 +2,14 @@
 
     .venv/bin/python benchmarks/fleet_plan.py                     # 1,000 on 50, 2,000 on 100
     .venv/bin/python benchmarks/fleet_plan.py --sizes 1000x50 4000x50 --rounds 3
+    .venv/bin/python benchmarks/fleet_plan.py --recorded --moved 1   # hosts recorded
 
 Per size and strategy: the best of `--rounds` runs of `strategies.plan_for` (with the
 refusal of a plan that routes nothing: what `zerodown plan` and a deployment run),
 replacing every instance of revision 1 by revision 2, slot i on host i mod hosts.
+`--recorded`: each instance's host is recorded, as Store.service_state hands it over
+(ServiceState.runs_on); `--moved K`: ... on the list of K hosts fewer (the last K taken
+off since: their instances are a batch of their own at the end).
 Twice the instances should take about twice the time (n log n at worst).
 """
 
@@ -47,11 +51,17 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="+", default=["1000x50", "2000x100"],
                         help="INSTANCESxHOSTS")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--recorded", action="store_true",
+                        help="record each instance's host (ServiceState.runs_on)")
+    parser.add_argument("--moved", type=int, default=0, metavar="K",
+                        help="with --recorded: today's list lacks the last K hosts")
     args = parser.parse_args()
     for size in args.sizes:
         n, h = (int(x) for x in size.split("x"))
-        state = ServiceState("shop", 1, tuple(InstanceRef(1, Slot(i)) for i in range(n)))
-        target = Target(2, n, tuple(f"app{i}" for i in range(h)))
+        routed = tuple(InstanceRef(1, Slot(i)) for i in range(n))
+        recorded = {r: f"app{r.slot.index % h}" for r in routed} if args.recorded else {}
+        state = ServiceState("shop", 1, routed, runs_on=recorded)
+        target = Target(2, n, tuple(f"app{i}" for i in range(h - args.moved)))
         for name, strategy in STRATEGIES.items():
             best, steps = float("inf"), 0
             for _ in range(args.rounds):
