@@ -15,10 +15,11 @@ def test_status_and_logs_name_each_old_instances_true_host_after_the_list_change
     """r1 on zdf1, zdf2, zdf3 (slot i on host i); then runtime.hosts is [zdf3, zdf1]:
     reordered, and zdf2 removed. Today's rule would put s0 on zdf3, s1 on zdf1, s2 on zdf3;
     each is still where it started, looked at there (alive, healthy), and s1's host is
-    named as one the list no longer has; `plan v2` stops each on that host."""
+    named as one the list no longer has; `plan v2` (batch_by: host) stops each on that
+    host, one host's instances at a time, each listed host's after its new one started."""
     fleet = healthy_fleet
     s = Service(tmp_path)
-    three = fleet.service_config(s.port, "{kind: rolling}", per_host=1)
+    three = fleet.service_config(s.port, "{kind: rolling, batch_by: host}", per_host=1)
     s.file.write_text(three)
     address = {h.name: h.address for h in fleet.hosts}
     where = {"shop-r1-s0": "zdf1", "shop-r1-s1": "zdf2", "shop-r1-s2": "zdf3"}
@@ -59,6 +60,16 @@ def test_status_and_logs_name_each_old_instances_true_host_after_the_list_change
             assert st["hosts_not_listed"] == [h for h in hosts if h == "zdf2"], st
             assert st["text"] in text, (st["text"], text)
         assert any("zdf2 (not listed)" in st["text"] for st in stops), stops
+        # batch_by: host batches them by that host too: one host per stop, and a listed
+        # host's new instance is started before its old one stops (by today's rule zdf3's
+        # batch held s0 and s2, and s0 left zdf1 before zdf1 ran a new one); zdf2's, above
+        # the 2 instances now asked for, leaves first
+        started: set[str] = set()
+        for st in steps:
+            if st["action"] == "start":
+                started |= set(st["hosts"])
+            elif st["action"] == "stop":
+                assert len(st["hosts"]) == 1 and st["hosts"][0] in {"zdf2", *started}, steps
         starts = [st for st in steps if st["action"] == "start"]
         assert {h for st in starts for h in st["hosts"]} == {"zdf3", "zdf1"}, starts
     finally:
