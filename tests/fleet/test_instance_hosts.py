@@ -16,7 +16,8 @@ def test_status_and_logs_name_each_old_instances_true_host_after_the_list_change
     reordered, and zdf2 removed. Today's rule would put s0 on zdf3, s1 on zdf1, s2 on zdf3;
     each is still where it started, looked at there (alive, healthy), and s1's host is
     named as one the list no longer has; `plan v2` (batch_by: host) stops each on that
-    host, one host's instances at a time, each listed host's after its new one started."""
+    host, one host's instances at a time, each listed host's after its new one started;
+    `down` stops each there."""
     fleet = healthy_fleet
     s = Service(tmp_path)
     three = fleet.service_config(s.port, "{kind: rolling, batch_by: host}", per_host=1)
@@ -72,6 +73,12 @@ def test_status_and_logs_name_each_old_instances_true_host_after_the_list_change
                 assert len(st["hosts"]) == 1 and st["hosts"][0] in {"zdf2", *started}, steps
         starts = [st for st in steps if st["action"] == "start"]
         assert {h for st in starts for h in st["hosts"]} == {"zdf3", "zdf1"}, starts
+
+        # `down` stops each where it runs, zdf2's too, though no longer listed (acted on at
+        # its slot's host in today's list, zdf1, it was "stopped" there and kept serving)
+        assert [h.app_count() for h in fleet.hosts] == [1, 1, 1]
+        assert "3 instances" in s.run("down").stdout
+        assert [h.app_count() for h in fleet.hosts] == [0, 0, 0]
     finally:
         s.file.write_text(three)   # the down of cleanup reaches every host again
         s.cleanup()

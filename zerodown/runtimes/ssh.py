@@ -89,25 +89,18 @@ class SshRuntime:
         return host_for(self.names, slot.index)
 
     def host_running(self, instance: Instance) -> str:
-        """The host `instance` is acted on at: the one recorded with it (runs_on: start()
-        or adopt() said so) if runtime.hosts lists it, else the one whose address it listens
-        on, as adopt() and start() learned it, else its slot's. They differ once
-        runtime.hosts changed (slot i is on host i mod N): acted on at its slot's host, an
-        instance started under the old list was looked for where it never ran, and left
-        running. A host no longer listed is not acted on (it is often one gone for good: a
-        stop there would hold up the deployment); only looked at (host_recorded)."""
-        if instance.runs_on in self.names:
-            return cast(str, instance.runs_on)
-        where = split_address(instance.address)[0] if instance.address else ""
-        return self._on_address.get(where) or self.host_of(instance.slot)
-
-    def host_recorded(self, instance: Instance) -> str:
-        """The host `instance` runs on, for a look (`status`): the one recorded with it,
-        listed or not (host_named reaches one no longer listed), else host_running's."""
+        """The host `instance` runs on, where it is acted on and looked at: the one recorded
+        with it (runs_on: start() or adopt() said so), listed in runtime.hosts or not
+        (host_named reaches one no longer listed by its name, as ssh_config knows it: one
+        gone for good does not answer, a host failure like any other); for a row of an older
+        store, the host whose address it listens on, as adopt() and start() learned it,
+        else its slot's. Acted on anywhere else — its slot's host once runtime.hosts
+        changed — it was looked for where it never ran, "stopped" there, and left running."""
         if instance.runs_on:
             self.host_named(instance.runs_on)
             return instance.runs_on
-        return self.host_running(instance)
+        where = split_address(instance.address)[0] if instance.address else ""
+        return self._on_address.get(where) or self.host_of(instance.slot)
 
     def address_of(self, host: str) -> str:
         """The host's address as this machine reaches it (what {host} is)."""
@@ -196,7 +189,7 @@ class SshRuntime:
         waiting for a starting instance to listen: `zerodown status`'s look (gather.py), at
         the host it runs on even if runtime.hosts no longer lists it."""
         return self._look(instance, revision, starting=False,
-                          host_name=self.host_recorded(instance))
+                          host_name=self.host_running(instance))
 
     def look(self, instance: Instance, revision: Revision
              ) -> tuple[bool, bool, str | HostFailure]:
@@ -267,7 +260,7 @@ class SshRuntime:
                        {n: str(a) for n, a in answers.items() if isinstance(a, HostFailure)})
 
     def logs(self, instance: Instance) -> str:
-        host = self.host_recorded(instance)
+        host = self.host_running(instance)
         return f"{host}:{self.remote_dir}/logs/{instance.id}.log"
 
     def check_release(self, app: AppConfig, version: str,
