@@ -67,15 +67,18 @@ def deployment_view(d: Deployment, known: dict[int, views.RevisionLabel],
 
 def plan_steps(store: Store, d: Deployment, cfg: ServiceConfig) -> list[dict]:
     """The dashboard's plan (API deployments/{id}): each step's text as `zerodown plan`
-    prints it, with runtime ssh ending with the hosts it acts on (plan.step_hosts: an
-    existing instance's recorded host, a start's by today's runtime.hosts), and whether
-    it is done."""
+    prints it, with runtime ssh ending with the hosts it acts on (plan.step_hosts), and
+    whether it is done. A done step, start included, names the hosts recorded where it
+    ran (as `status` does). A pending one names what a planner would: live rows' hosts, a
+    start by today's runtime.hosts; a stopped row is an older life of an instance it
+    starts again. The current step keeps stopped rows too: a stop paused halfway has
+    stopped some of its own."""
     hosts = fleet_hosts(cfg.runtime)
-    recorded = {ref: row.runs_on for ref, row in store.instances(d.service).items()
-                if row.runs_on} if hosts else {}
+    every = store.recorded_hosts(d.service) if hosts else {}
+    live = store.recorded_hosts(d.service, live=True) if hosts else {}
 
     def one(i: int, step) -> dict:
-        on = step_hosts(step, hosts, recorded)
+        on = step_hosts(step, hosts, live if i > d.cursor else every, ran=i < d.cursor)
         return {"index": i, "text": step.describe(d.service) + on_text(on, hosts), "hosts": on,
                 "state": "done" if i < d.cursor else
                          "current" if i == d.cursor and not d.phase.terminal else "pending"}

@@ -269,14 +269,15 @@ class Plan:
 
 
 def step_hosts(step: Step, hosts: tuple[str, ...],
-               recorded: Mapping[InstanceRef, str]) -> list[str]:
+               recorded: Mapping[InstanceRef, str], ran: bool = False) -> list[str]:
     """The fleet's hosts (runtime.hosts: `hosts`) a start, wait, drain or stop acts on, in
-    slot order; [] for other steps and other runtimes. A start places by today's list
-    (host_for); the others name where each instance runs: the host `recorded` for it
-    (InstanceRow.runs_on), else today's rule (an instance still to start, an older store)."""
+    slot order; [] for other steps and other runtimes. A start still to run places by
+    today's list (host_for); the others, and a start that `ran`, name where each instance
+    runs: the host `recorded` for it (InstanceRow.runs_on), else today's rule (an instance
+    still to start, an older store)."""
     if not hosts or not isinstance(step, (Start, WaitHealthy, Drain, Stop)):
         return []
-    recorded = {} if isinstance(step, Start) else recorded
+    recorded = {} if isinstance(step, Start) and not ran else recorded
     return list(dict.fromkeys(cast(str, on_host(recorded.get(r), hosts, r.slot.index))
                               for r in step.instances))
 

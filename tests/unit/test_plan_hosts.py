@@ -10,9 +10,10 @@ from types import SimpleNamespace
 from tests.unit.test_instance_host import old_store
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.store import Change, Store
-from zerodown.gather import plan_steps
+from zerodown.gather import instance_view, plan_steps
 from zerodown.model import Instance, InstanceRef, Slot
-from zerodown.plan import Drain, Plan, Route, ServiceState, Start, Stop, Target, WaitHealthy
+from zerodown.plan import (Drain, Plan, Route, ServiceState, Start, Stop, Target, WaitHealthy,
+                           route_of)
 from zerodown.render_json import plan_dict
 from zerodown.strategies import plan_for
 from zerodown.strategies.options import RollingStrategy
@@ -86,6 +87,9 @@ def test_the_store_hands_the_planner_each_live_instances_recorded_host(tmp_path)
                    Instance("shop", 1, Slot(1), "10.0.0.2:5000", 8, runs_on="app1"))])
         state = s.service_state("shop")
         assert state.runs_on == {InstanceRef(1, Slot(0)): "app2"}   # live ones only
+        assert state.runs_on == s.recorded_hosts("shop", live=True)
+        assert s.recorded_hosts("shop") == {InstanceRef(1, Slot(0)): "app2",
+                                            InstanceRef(1, Slot(1)): "app1"}
         assert state == ServiceState("shop", None, (InstanceRef(1, Slot(2)),),
                                      (InstanceRef(1, Slot(0)),))   # compared without it
 
@@ -108,3 +112,40 @@ def test_the_dashboards_plan_names_the_same_hosts(tmp_path):
         local = SimpleNamespace(runtime=SimpleNamespace(kind="local", options={}))
         assert [(p["text"], p["hosts"]) for p in plan_steps(s, d, local)][1] == (
             "stop shop-r1-s0, shop-r1-s2", [])
+
+
+FLEET = SimpleNamespace(runtime=SimpleNamespace(kind="ssh", options={"hosts": TODAY}))
+
+
+def deployment(cursor: int, *steps) -> SimpleNamespace:
+    return SimpleNamespace(service="shop", cursor=cursor, phase=Phase.RUNNING, steps=steps)
+
+
+def texts(s: Store, d) -> list[str]:
+    return [p["text"] for p in plan_steps(s, d, FLEET)]
+
+
+def test_a_stopped_row_started_again_is_named_where_the_start_puts_it(tmp_path):
+    # a rollback reusing r1's slot 1, whose old life (stopped) ran on app2, off the list
+    old_store(tmp_path / "z.db")   # the service and r1 (its slot 2 is not named here)
+    with Store(tmp_path / "z.db") as s:
+        s.set_instances("shop", [Change(OLD[1], "stopped", Instance(
+            "shop", 1, Slot(1), "10.0.0.2:5000", 8, runs_on="app2"))])
+        again = (OLD[1],)
+        for cursor in (0, 1):   # before the start runs, and while it does
+            assert texts(s, deployment(cursor, Route(()), Start(again),
+                                       WaitHealthy(again), route_of(again)))[1:3] == [
+                "start shop-r1-s1 (on app1)", "wait until healthy: shop-r1-s1 (on app1)"]
+
+
+def test_a_done_start_names_the_host_it_ran_on_after_the_list_changed(tmp_path):
+    # started (and waited) on app2, which runtime.hosts has since dropped
+    old_store(tmp_path / "z.db")   # the service and r1 (its slot 2 is not named here)
+    with Store(tmp_path / "z.db") as s:
+        s.set_instances("shop", [Change(OLD[1], "routed", Instance(
+            "shop", 1, Slot(1), "10.0.0.2:5000", 8, runs_on="app2"))])
+        d = deployment(2, Start((OLD[1],)), WaitHealthy((OLD[1],)), route_of((OLD[1],)))
+        assert texts(s, d)[:2] == ["start shop-r1-s1 (on app2 (not listed))",
+                                   "wait until healthy: shop-r1-s1 (on app2 (not listed))"]
+        row = s.instances("shop")[OLD[1]]
+        assert instance_view("shop", row, {}, TODAY).host == "app2"   # as `status` says

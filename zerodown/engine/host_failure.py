@@ -81,9 +81,8 @@ def handle(engine, d, error: HostFailure, index: int | None, changes: Sequence) 
                         f"(on_host_failure: pause; resume once it answers): {error}",
                         Phase.PAUSED, changes)
         return
-    recorded = {ref: row.runs_on for ref, row in store.instances(service, live=True).items()
-                if row.runs_on}
-    rest = without_host(d.steps[d.cursor:], error.host, hosts, recorded)
+    rest = without_host(d.steps[d.cursor:], error.host, hosts,
+                        store.recorded_hosts(service, live=True))
     why = (f"host {error.host} stopped answering; going on without its slots "
            f"(on_host_failure: {configured}"
            f"{'' if configured == SKIP else f', and {d.phase.value} cannot pause'}): {error}")

@@ -37,6 +37,11 @@ class InstanceQueries:
             out.update((r.ref, r) for r in map(_instance, rows))
         return out
 
+    def recorded_hosts(self, service: str, live: bool = False) -> dict[InstanceRef, str]:
+        """The host recorded for each instance (InstanceRow.runs_on), of every row or only
+        the live ones; rows with none recorded (an older store) are left out."""
+        return recorded_hosts(self.instances(service, live=live).values())
+
     def service_state(self, service: str) -> ServiceState:
         """What a planner starts from: routed instances, live ones outside the table, and
         the host each was recorded on (a plan names it)."""
@@ -44,7 +49,7 @@ class InstanceQueries:
         return ServiceState(service, self.stable(service)[0],
                             tuple(sorted(r.ref for r in rows if r.state == "routed")),
                             tuple(sorted(r.ref for r in rows if r.state != "routed")),
-                            {r.ref: r.runs_on for r in rows if r.runs_on})
+                            recorded_hosts(rows))
 
     def set_instances(self, service: str, changes: Sequence[Change],
                       events: Sequence[tuple[str, str]] = ()) -> None:
@@ -97,6 +102,11 @@ class InstanceQueries:
               c.instance.runs_on if c.instance else None, tx.now,
               c.set_address or c.instance is not None, c.set_address or c.instance is not None,
               c.instance is not None, c.set_address) for c in changes])
+
+
+def recorded_hosts(rows: Iterable[InstanceRow]) -> dict[InstanceRef, str]:
+    """{ref: runs_on} of the rows that have a host recorded."""
+    return {r.ref: r.runs_on for r in rows if r.runs_on}
 
 
 def _instance(row: sqlite3.Row) -> InstanceRow:
