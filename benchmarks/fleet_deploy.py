@@ -370,8 +370,9 @@ def main() -> int:
                              "after its start (APP_START_DELAY): the overhead in ms apart "
                              "from the app's boot")
     args = parser.parse_args()
-    if args.start_delay < 0:
-        parser.error("--start-delay must be >= 0 seconds")
+    if not 0 <= args.start_delay < 8:   # the test fleet's health.start_timeout is 10 s
+        parser.error(f"--start-delay {args.start_delay:g}: 0 to 8 seconds (the test fleet's "
+                     f"instances must be healthy within 10 s of their start)")
     why = available()
     if why:
         print(f"cannot build the fleet: {why}")

@@ -37,23 +37,19 @@ def proxy(tmp_path):
     p.cleanup()
 
 
-def pytest_itemcollected(item):
-    """With workers (scripts/test.sh: pytest-xdist, --dist loadgroup) the fleet's tests go
-    to one worker: they share one test fleet (tests/fleet/conftest.py), whose bridge,
-    namespaces and nft table have fixed names — two workers would build two and collide.
-    Marked as each is collected: xdist reads the groups in its collection_modifyitems."""
-    if Path(__file__).parent / "fleet" in Path(str(item.path)).parents:
-        item.add_marker(pytest.mark.xdist_group("fleet"))
+@pytest.hookimpl(optionalhook=True)   # a hook of pytest-xdist's (scripts/test.sh: -n 2)
+def pytest_xdist_make_scheduler(config, log):
+    """With workers, the fleet's tests go to one worker, in order: they share one test
+    fleet (tests/fleet/conftest.py), whose bridge, namespaces and nft table have fixed
+    names and a machine-wide lock — on two workers, the second would wait on the first's
+    lock until its tests time out. Every other test is a unit of its own, as with `load`.
+    (Not xdist_group marks with --dist loadgroup: xdist 3.8 names their group through
+    item._nodeid, which pytest 9.2 no longer reads.)"""
+    if config.getvalue("dist") != "load":
+        return None   # a --dist of the user's own
+    from xdist.scheduler import LoadScopeScheduling
 
-
-@pytest.hookimpl(trylast=True)   # after xdist's, which names each item's group in its id
-def pytest_collection_modifyitems(config, items):
-    """A group xdist did not take would let two workers build the fleet at once (the second
-    waits on its lock until the test times out): stop the run at once, saying why."""
-    if not config.getoption("loadgroup", default=False):
-        return
-    lost = [i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
-    if lost:
-        raise pytest.UsageError(f"pytest-xdist's --dist loadgroup did not group {lost[0]} "
-                                f"(and {len(lost) - 1} more): pytest and pytest-xdist do not "
-                                f"fit together (pyproject.toml's test extra says which)")
+    class FleetTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/fleet" if nodeid.startswith("tests/fleet/") else nodeid
+    return FleetTogether(config, log)

@@ -47,3 +47,19 @@ def test_haproxy_counts_the_temporary_name_it_binds_first(deep):
         HAProxyRouter(deep(107 - 24), "127.0.0.1:1")
     assert "haproxy.sock.4194304.tmp" in str(e.value)
     assert "over the 107-byte limit" in str(e.value)
+
+
+def test_haproxy_attached_checks_only_the_users_socket_as_it_is(deep):
+    # attach mode binds nothing: the user's HAProxy made its socket, master.sock is unused
+    state = deep(107 - 13)   # "/haproxy.sock" fits as a path, not with a temporary name
+    options = {"socket": str(state / "haproxy.sock"), "backend": "app"}
+    HAProxyRouter(state, "127.0.0.1:1", options=options)
+
+
+def test_nginx_counts_the_shadow_comparators_socket(deep):
+    from zerodown.routers.nginx import NginxRouter
+    # "/shadow.sock" adds 12 bytes: nginx's own files are not sockets
+    NginxRouter(deep(107 - 12), "127.0.0.1:1")
+    with pytest.raises(RouterError) as e:
+        NginxRouter(deep(107 - 11), "127.0.0.1:1")
+    assert "shadow comparator socket path" in str(e.value)

@@ -105,9 +105,12 @@ class HAProxyRouter(HAProxyObserver):
         self.log_path = self.state_dir / "haproxy.log"
         stats_path = Path(opts.get("socket") or self.state_dir / "haproxy.sock")
         master_path = self.state_dir / "master.sock"
-        for path in (stats_path, master_path):
-            # HAProxy binds `<path>.<pid>.tmp` and renames it (the widest pid: pid_max 2^22)
-            check_socket_path(path, binds_as=".4194304.tmp")
+        if self.attach_backend is None:   # attached, the user's HAProxy bound its socket
+            for path in (stats_path, master_path):
+                # HAProxy binds `<path>.<pid>.tmp`, then renames it (widest pid: pid_max 2^22)
+                check_socket_path(path, binds_as=".4194304.tmp")
+        else:
+            check_socket_path(stats_path, "stats socket path")
         self.cli = CommandSocket(str(stats_path), "stats socket", host=host)
         self.master = CommandSocket(str(master_path), "master CLI", host=host)
         timeouts = {name: opts[key] for key, name in (("response_timeout", "timeout_server"),

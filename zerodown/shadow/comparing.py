@@ -40,8 +40,11 @@ def forget(state_dir: Path) -> None:
     (state_dir / STATE).unlink(missing_ok=True)
 
 
+ADMIN = "shadow.sock"  # in the router's state folder: a unix socket, its length counts
+
+
 def start(settings: dict, state_dir: Path) -> dict:
-    admin = state_dir / "shadow.sock"
+    admin = state_dir / ADMIN
     admin.unlink(missing_ok=True)
     conf = state_dir / "shadow-settings.json"
     write_atomic(str(conf), json.dumps(settings) + "\n")
