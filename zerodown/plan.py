@@ -263,8 +263,8 @@ class Plan:
 
     def not_listed(self, step: Step) -> list[str]:
         """The hosts of hosts_of(step) that runtime.hosts no longer lists: the instances
-        there started before the list changed; the runtime does not act there (docs/fleet.md
-        "Not yet"), so a stop leaves them running."""
+        there started before the list changed; the runtime still acts on them there
+        (SshRuntime.host_running), reaching the host by its name."""
         return [h for h in self.hosts_of(step) if h not in self.target.hosts]
 
 
