@@ -32,7 +32,8 @@ _PICK = random.Random(os.urandom(16))
 def _range() -> tuple[int, int]:
     """Ports below the ephemeral range; with pytest-xdist workers (scripts/test.sh), each
     worker its own share of them, so one never picks a port another picked and has not
-    bound yet."""
+    bound yet. (A worker xdist starts in place of a crashed one gets a new number, and so
+    another's share: then only the random pick and the bind test keep them apart.)"""
     low = max(1024, _ephemeral_low() - 12000)
     high = _ephemeral_low()
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")      # "gw0", "gw1", ...
