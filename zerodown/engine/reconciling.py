@@ -33,6 +33,10 @@ def _missing(engine, hosts: tuple[str, ...], ref, row) -> str:
         then = None
     host = on_host(row.runs_on, [str(h) for h in then or ()], ref.slot.index) \
         if hosts else None
+    if host is not None and host not in hosts and row.state == "routed":
+        return (f"instance {name} was started on {host}, which runtime.hosts no longer "
+                f"lists: it was not looked for there; routed, it is taken out and stopped "
+                f"there like any old instance (SshRuntime.host_running)")
     if host is not None and host not in hosts:
         return (f"instance {name} was started on {host}, which runtime.hosts no longer "
                 f"lists: it was not looked for there and may still run (stop it there, or "
