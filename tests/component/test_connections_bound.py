@@ -12,7 +12,8 @@ import time
 import pytest
 
 from tests.support.net import silent_listener
-from zerodown.hosts.connections import Connections, HostUnreachable
+from zerodown.hosts.connections import Connections
+from zerodown.hosts.ssh_connect import HostUnreachable
 from zerodown.runtimes.ssh_options import parse_options
 
 CONNECT_TIMEOUT = 10

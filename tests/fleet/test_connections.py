@@ -8,7 +8,8 @@ import time
 import pytest
 
 from tests.support.net import wait_until
-from zerodown.hosts.connections import Connections, HostUnreachable
+from zerodown.hosts.connections import Connections
+from zerodown.hosts.ssh_connect import HostUnreachable
 from zerodown.runtimes.ssh_options import parse_options
 
 

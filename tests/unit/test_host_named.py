@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from zerodown.hosts.connections import Connections, HostUnreachable
+from zerodown.hosts.connections import Connections
+from zerodown.hosts.ssh_connect import HostUnreachable
 from zerodown.runtimes.ssh_options import parse_options
 
 

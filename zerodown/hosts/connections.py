@@ -16,7 +16,8 @@ a caller's own bound. A command whose exit status did not arrive (timeout, conne
 reported as unknown (status None), never as success, and the connection it ran
 on is dropped: the next command opens a new one. At most MAX_STARTS connection
 set-ups run at once per host (sshd's MaxStartups drops bursts). Keepalives find a
-silently dead link (packets dropped, no reset) within keepalive × KEEPALIVE_COUNT.
+silently dead link (packets dropped, no reset) within keepalive × KEEPALIVE_COUNT
+(how a connection is opened, its options and errors: hosts/ssh_connect.py).
 
 `ask` sends one line to a long-running command (the agent's `--serve`) and reads its one
 line of answer: sessions of that command are kept open per host and reused, so a call
@@ -30,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -39,23 +39,13 @@ from typing import Any
 
 import asyncssh
 
-from zerodown.errors import HostFailure
-from zerodown.runtimes.ssh_options import HostSpec, SshOptions, chooses_ciphers
+from zerodown.hosts.ssh_connect import HostUnreachable, open_connection, why
+from zerodown.runtimes.ssh_options import SshOptions
 
 MAX_STARTS = 3      # connection set-ups in flight per host
-KEEPALIVE_COUNT = 3
 SESSIONS = 8        # session channels open at once per host, idle `ask` ones too (sshd's
                     # MaxSessions is 10 by default: above it a channel is refused)
 IDLE_SESSIONS = 4   # `ask` sessions kept open per host and command
-# AES-GCM before asyncssh's first choice, chacha20-poly1305: in Python each packet of the
-# latter costs ~6x the controller's CPU (a cipher and a MAC context made per packet: 11-18
-# against 1.7-3.4 us, benchmarks/ssh_cipher.py); the rest of asyncssh's list follows, for a
-# server without AES-GCM. Only where the user's ssh_config does not choose (Ciphers).
-CIPHERS_FIRST = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
-
-
-class HostUnreachable(HostFailure):
-    """A host's SSH connection could not be opened (names the host and why)."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +177,7 @@ class Connections:
             return self._unknown(host, conn, f"no answer from {host} within {timeout:g}s")
         except (asyncssh.Error, OSError) as e:
             return self._unknown(host, conn, f"the connection to {host} failed mid-command: "
-                                             f"{_why(e)}")
+                                             f"{why(e)}")
         finally:
             self._permits(host).release()
         return Done(_status(done), _text(done.stdout), _text(done.stderr))
@@ -214,7 +204,7 @@ class Connections:
                 return self._unknown(host, conn, f"no session on {host} within {timeout:g}s")
             except (asyncssh.Error, OSError) as e:
                 self._permits(host).release()
-                return self._unknown(host, conn, f"no session on {host}: {_why(e)}")
+                return self._unknown(host, conn, f"no session on {host}: {why(e)}")
         try:
             process.stdin.write(line.rstrip("\n") + "\n")
             answer = await asyncio.wait_for(process.stdout.readline(),
@@ -225,7 +215,7 @@ class Connections:
         except (asyncssh.Error, OSError) as e:
             self._discard(host, process)
             return self._unknown(host, conn, f"the connection to {host} failed mid-command: "
-                                             f"{_why(e)}")
+                                             f"{why(e)}")
         if not answer.endswith("\n"):
             ended = await self._ended(host, process, timeout)
             self._discard(host, process)
@@ -347,60 +337,7 @@ class Connections:
         if spec is None:
             raise HostUnreachable(f"host {name!r} is not in runtime.hosts "
                                   f"({', '.join(self.specs)})", name)
-        opts = self.options
-        self._readable(name, spec)
-        kwargs: dict[str, Any] = dict(
-            known_hosts=self._path(opts.known_hosts), connect_timeout=opts.connect_timeout,
-            keepalive_interval=opts.keepalive, keepalive_count_max=KEEPALIVE_COUNT)
-        if opts.ssh_config:
-            kwargs["config"] = [self._path(opts.ssh_config)]
-        # asyncssh reads ~/.ssh/config when it is given no ssh_config (and it exists)
-        if not chooses_ciphers(self._path(opts.ssh_config or "~/.ssh/config")):
-            kwargs["encryption_algs"] = CIPHERS_FIRST
-        if opts.identity_file:
-            kwargs["client_keys"] = [self._path(opts.identity_file)]
-        if spec.user:
-            kwargs["username"] = spec.user
-        if spec.port:
-            kwargs["port"] = spec.port
-        try:
-            return await asyncio.wait_for(asyncssh.connect(spec.host, **kwargs),
-                                          opts.connect_timeout)
-        except asyncssh.HostKeyNotVerifiable as e:
-            raise HostUnreachable(
-                f"host {name}: its host key is not the one known for it in "
-                f"{kwargs['known_hosts']} ({e.reason}); add it ({_keyscan(e.reason, spec)}) "
-                f"after checking it, or fix runtime.known_hosts", name) from None
-        except asyncssh.PermissionDenied as e:
-            raise HostUnreachable(f"host {name}: SSH authentication refused ({e.reason}); "
-                                  f"check runtime.identity_file and the host's "
-                                  f"authorized_keys", name) from None
-        except (asyncio.TimeoutError, TimeoutError):
-            raise HostUnreachable(f"host {name}: no SSH connection within "
-                                  f"{opts.connect_timeout:g}s (runtime.connect_timeout)",
-                                  name) from None
-        except (asyncssh.Error, OSError, ValueError) as e:
-            raise HostUnreachable(f"host {name}: cannot connect: {_why(e)}",
-                                  name) from None
-
-    def _readable(self, name: str, spec: HostSpec) -> None:
-        """This machine's files the connection reads, each named with its key when it cannot
-        be read (asyncssh says only "No such file or directory", naming neither)."""
-        fixes = {"known_hosts": f"create it with the hosts' keys ({_keyscan('', spec)} "
-                                f">> it, after checking them)",
-                 "identity_file": "name the private key the hosts' authorized_keys accept",
-                 "ssh_config": "name an OpenSSH client config file"}
-        for key, fix in fixes.items():
-            value = getattr(self.options, key)
-            if value is None:
-                continue
-            path = self._path(value)
-            try:
-                with open(path, "rb"):
-                    pass
-            except OSError as e:
-                raise HostUnreachable(f"host {name}: cannot read runtime.{key} {path} "
-                                      f"({e.strerror or e}): {fix}", name) from None
+        return await open_connection(name, spec, self.options, self.folder)
 
     def _unknown(self, host: str, conn, why: str) -> Done:
         """The command (or request) may still run: its outcome is unknown, its connection
@@ -412,23 +349,6 @@ class Connections:
         if self._conns.get(host) is conn:
             del self._conns[host]
         conn.abort()
-
-    def _path(self, path: str) -> str:
-        return os.path.join(self.folder, os.path.expanduser(path))
-
-
-def _keyscan(reason: str, spec: HostSpec) -> str:
-    """The ssh-keyscan line that fetches the host's key, its port named: asyncssh's reason
-    (when there is one) names the address connected to (an ssh_config HostName; ssh-keyscan
-    reads no ssh_config, so the name in runtime.hosts may mean nothing to it)."""
-    found = re.search(r" for host (\S+)$", reason or "")
-    port = f"-p {spec.port} " if spec.port not in (None, 22) else ""
-    return f"ssh-keyscan {port}{found.group(1) if found else spec.host}"
-
-
-def _why(e: BaseException) -> str:
-    return getattr(e, "reason", None) or getattr(e, "strerror", None) or str(e) \
-        or type(e).__name__
 
 
 def _status(done) -> int | None:

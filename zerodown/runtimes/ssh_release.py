@@ -26,7 +26,7 @@ from typing import Callable
 from zerodown.errors import HostFailure, RuntimeFailure
 from zerodown.hooks import SUMMARY_LINES, HookContext, HookResult
 from zerodown.hooks_model import HookSpec
-from zerodown.hosts.connections import HostUnreachable
+from zerodown.hosts.ssh_connect import HostUnreachable
 from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.preflight import (CHECK_TIMEOUT, HostReport, judged, preflight,
                                       refuse_unless_ready)

@@ -1,0 +1,109 @@
+"""Opening one host's SSH connection (asyncssh) from the `runtime: ssh` options, every
+failure a HostUnreachable that names the host and what to fix.
+
+    conn = await open_connection("app1", spec, options, folder)   # spec: options.hosts[i]
+
+Connections (hosts/connections.py) decides when a connection is opened, shares it and
+re-opens it; this file is only how: the files it reads (each named with its key when it
+cannot be), the keepalives, the ciphers, and asyncssh's errors put in words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from typing import Any
+
+import asyncssh
+
+from zerodown.errors import HostFailure
+from zerodown.runtimes.ssh_options import HostSpec, SshOptions, chooses_ciphers
+
+KEEPALIVE_COUNT = 3
+# AES-GCM before asyncssh's first choice, chacha20-poly1305: in Python each packet of the
+# latter costs ~6x the controller's CPU (a cipher and a MAC context made per packet: 11-18
+# against 1.7-3.4 us, benchmarks/ssh_cipher.py); the rest of asyncssh's list follows, for a
+# server without AES-GCM. Only where the user's ssh_config does not choose (Ciphers).
+CIPHERS_FIRST = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+
+
+class HostUnreachable(HostFailure):
+    """A host's SSH connection could not be opened (names the host and why)."""
+
+
+async def open_connection(name: str, spec: HostSpec, opts: SshOptions, folder: str):
+    """`name`'s connection, opened within runtime.connect_timeout; HostUnreachable if not.
+    Relative paths in `opts` are relative to `folder` (zerodown.yaml's)."""
+    _readable(name, spec, opts, folder)
+    kwargs: dict[str, Any] = dict(
+        known_hosts=_path(folder, opts.known_hosts), connect_timeout=opts.connect_timeout,
+        keepalive_interval=opts.keepalive, keepalive_count_max=KEEPALIVE_COUNT)
+    if opts.ssh_config:
+        kwargs["config"] = [_path(folder, opts.ssh_config)]
+    # asyncssh reads ~/.ssh/config when it is given no ssh_config (and it exists)
+    if not chooses_ciphers(_path(folder, opts.ssh_config or "~/.ssh/config")):
+        kwargs["encryption_algs"] = CIPHERS_FIRST
+    if opts.identity_file:
+        kwargs["client_keys"] = [_path(folder, opts.identity_file)]
+    if spec.user:
+        kwargs["username"] = spec.user
+    if spec.port:
+        kwargs["port"] = spec.port
+    try:
+        return await asyncio.wait_for(asyncssh.connect(spec.host, **kwargs),
+                                      opts.connect_timeout)
+    except asyncssh.HostKeyNotVerifiable as e:
+        raise HostUnreachable(
+            f"host {name}: its host key is not the one known for it in "
+            f"{kwargs['known_hosts']} ({e.reason}); add it ({_keyscan(e.reason, spec)}) "
+            f"after checking it, or fix runtime.known_hosts", name) from None
+    except asyncssh.PermissionDenied as e:
+        raise HostUnreachable(f"host {name}: SSH authentication refused ({e.reason}); "
+                              f"check runtime.identity_file and the host's "
+                              f"authorized_keys", name) from None
+    except (asyncio.TimeoutError, TimeoutError):
+        raise HostUnreachable(f"host {name}: no SSH connection within "
+                              f"{opts.connect_timeout:g}s (runtime.connect_timeout)",
+                              name) from None
+    except (asyncssh.Error, OSError, ValueError) as e:
+        raise HostUnreachable(f"host {name}: cannot connect: {why(e)}", name) from None
+
+
+def why(e: BaseException) -> str:
+    """An asyncssh or OS error in words (its reason, else its strerror, else its text)."""
+    return getattr(e, "reason", None) or getattr(e, "strerror", None) or str(e) \
+        or type(e).__name__
+
+
+def _readable(name: str, spec: HostSpec, opts: SshOptions, folder: str) -> None:
+    """This machine's files the connection reads, each named with its key when it cannot
+    be read (asyncssh says only "No such file or directory", naming neither)."""
+    fixes = {"known_hosts": f"create it with the hosts' keys ({_keyscan('', spec)} "
+                            f">> it, after checking them)",
+             "identity_file": "name the private key the hosts' authorized_keys accept",
+             "ssh_config": "name an OpenSSH client config file"}
+    for key, fix in fixes.items():
+        value = getattr(opts, key)
+        if value is None:
+            continue
+        path = _path(folder, value)
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            raise HostUnreachable(f"host {name}: cannot read runtime.{key} {path} "
+                                  f"({e.strerror or e}): {fix}", name) from None
+
+
+def _keyscan(reason: str, spec: HostSpec) -> str:
+    """The ssh-keyscan line that fetches the host's key, its port named: asyncssh's reason
+    (when there is one) names the address connected to (an ssh_config HostName; ssh-keyscan
+    reads no ssh_config, so the name in runtime.hosts may mean nothing to it)."""
+    found = re.search(r" for host (\S+)$", reason or "")
+    port = f"-p {spec.port} " if spec.port not in (None, 22) else ""
+    return f"ssh-keyscan {port}{found.group(1) if found else spec.host}"
+
+
+def _path(folder: str, path: str) -> str:
+    return os.path.join(folder, os.path.expanduser(path))
