@@ -22,7 +22,8 @@ from zerodown.model import Instance, fleet_hosts, on_host, silent_host
 def _missing(engine, hosts: tuple[str, ...], ref, row) -> str:
     """Why an instance the store has (`row`) was not found. Started on a host that
     runtime.hosts (`hosts`) no longer lists, it was not looked for: it may well run there
-    still, and the event says so; its row is taken as gone all the same (reconcile). Its
+    still, and the event says so; unless routed (a deployment replacing it stops it there),
+    its row is taken as gone all the same (reconcile). Its
     host is the one recorded with it; a row of an older store (none recorded) is placed
     by its revision's runtime.hosts, as it was when it started."""
     name = ref.name(engine.service)
@@ -35,8 +36,8 @@ def _missing(engine, hosts: tuple[str, ...], ref, row) -> str:
         if hosts else None
     if host is not None and host not in hosts and row.state == "routed":
         return (f"instance {name} was started on {host}, which runtime.hosts no longer "
-                f"lists: it was not looked for there; routed, it is taken out and stopped "
-                f"there like any old instance (SshRuntime.host_running)")
+                f"lists: it was not looked for there; routed, it is stopped there when a "
+                f"deployment replaces it (SshRuntime.host_running)")
     if host is not None and host not in hosts:
         return (f"instance {name} was started on {host}, which runtime.hosts no longer "
                 f"lists: it was not looked for there and may still run (stop it there, or "

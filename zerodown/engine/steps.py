@@ -268,6 +268,7 @@ def stop_quietly(engine: Engine, inst: Instance, grace: float, yielding: bool = 
         else:
             engine.runtime.stop(inst, grace)
     except ZerodownError as e:  # left running: the next reconcile stops it as an orphan
+        # (on a host runtime.hosts lists: adopt asks no other, docs/fleet.md "Not yet")
         engine.store.event(engine.service, "instance.stop_failed", str(e))
 
 
