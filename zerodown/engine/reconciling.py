@@ -23,9 +23,9 @@ def _missing(engine, hosts: tuple[str, ...], ref, row) -> str:
     """Why an instance the store has (`row`) was not found. Started on a host that
     runtime.hosts (`hosts`) no longer lists, it was not looked for: it may well run there
     still, and the event says so; unless routed (a deployment replacing it stops it there),
-    its row is taken as gone all the same (reconcile). Its
-    host is the one recorded with it; a row of an older store (none recorded) is placed
-    by its revision's runtime.hosts, as it was when it started."""
+    its row is taken as gone all the same (reconcile). Its host is the one recorded with
+    it; a row of an older store (none recorded) is placed by its revision's runtime.hosts,
+    as it was when it started."""
     name = ref.name(engine.service)
     try:
         then = engine.store.revision(engine.service, ref.revision).config["source"][

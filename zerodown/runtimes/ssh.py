@@ -91,8 +91,8 @@ class SshRuntime:
     def host_running(self, instance: Instance) -> str:
         """The host `instance` runs on, where it is acted on and looked at: the one recorded
         with it (runs_on: start() or adopt() said so), listed in runtime.hosts or not
-        (host_named reaches one no longer listed by its name, as ssh_config knows it: one
-        gone for good does not answer, a host failure like any other); for a row of an older
+        (host_named reaches one no longer listed by its name, as ssh_config knows it; one
+        gone for good does not answer: docs/fleet.md, "Not yet"); for a row of an older
         store, the host whose address it listens on, as adopt() and start() learned it,
         else its slot's. Acted on anywhere else — its slot's host once runtime.hosts
         changed — it was looked for where it never ran, "stopped" there, and left running."""
@@ -188,8 +188,7 @@ class SshRuntime:
         """(alive, healthy, what was seen) in one round trip bounded like the probe, not
         waiting for a starting instance to listen: `zerodown status`'s look (gather.py), at
         the host it runs on even if runtime.hosts no longer lists it."""
-        return self._look(instance, revision, starting=False,
-                          host_name=self.host_running(instance))
+        return self._look(instance, revision, starting=False)
 
     def look(self, instance: Instance, revision: Revision
              ) -> tuple[bool, bool, str | HostFailure]:
@@ -204,12 +203,12 @@ class SshRuntime:
         when start_timeout passes, the step fails as the host's, not the instance's."""
         return self._look(instance, revision, starting=True)
 
-    def _look(self, instance: Instance, revision: Revision, starting: bool,
-              host_name: str | None = None) -> tuple[bool, bool, str | HostFailure]:
+    def _look(self, instance: Instance, revision: Revision,
+              starting: bool) -> tuple[bool, bool, str | HostFailure]:
         """A host that does not answer (bounded like the probe, so a host cut off does not
         hold up the health checks): not healthy, and not "gone" either — unknown is never
         taken as exited."""
-        host_name = host_name or self.host_running(instance)
+        host_name = self.host_running(instance)
         host = self.hosts[host_name]
         health = cast(HealthConfig, revision.health or self.config.health)
         key = (instance.id, instance.pid)
