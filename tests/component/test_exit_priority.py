@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -153,11 +155,30 @@ print(json.dumps({{"was": was, "low": low, "back": back}}))
 PYTHON3 = "/usr/bin/python3"  # as a fleet host's agent; this venv's may be in root's home
 
 
+@pytest.fixture
+def readable_code():
+    """A copy of zerodown's code that another user can read: the checkout may be in a
+    folder only root enters (a fresh clone in `mktemp -d`, mode 700)."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    where = tempfile.mkdtemp(prefix="zd-code-", dir="/tmp")
+    try:
+        os.chmod(where, 0o755)
+        shutil.copytree(os.path.join(repo, "zerodown"), os.path.join(where, "zerodown"),
+                        ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+        for folder, _, files in os.walk(where):   # whatever umask the clone was made with
+            os.chmod(folder, 0o755)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o644)
+        yield where
+    finally:
+        shutil.rmtree(where)
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists(PYTHON3),
                     reason="runs the agent's code as another user")
-def test_as_non_root_only_the_autogroup_is_lowered_since_only_it_can_be_given_back(tmp_path):
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    done = subprocess.run([PYTHON3, "-c", NOT_ROOT.format(root=root)], user=65534,
+def test_as_non_root_only_the_autogroup_is_lowered_since_only_it_can_be_given_back(
+        readable_code):
+    done = subprocess.run([PYTHON3, "-c", NOT_ROOT.format(root=readable_code)], user=65534,
                           group=65534, extra_groups=[], capture_output=True, text=True,
                           timeout=30, cwd="/", env={"PATH": os.environ.get("PATH", "")})
     assert done.returncode == 0, done.stderr

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.procs import APP
+from tests.support.procs import APP, REPO
 
 PREFIX = "zdf"
 BRIDGE = f"{PREFIX}br0"
@@ -221,7 +221,7 @@ class Fleet:
             _run(*ns, "link", "set", "lo", "up")
 
     def _prepare(self, host: FleetHost) -> None:
-        for sub in ("srv", "tmp", "run", "root/.ssh"):
+        for sub in ("srv", "tmp", "run", "root/.ssh", "checkout"):
             (host.dir / sub).mkdir(parents=True, exist_ok=True)
         (host.dir / "tmp").chmod(0o1777)
         (host.dir / "root/.bashrc").write_text("# zerodown test fleet: nothing to do\n")
@@ -233,8 +233,13 @@ class Fleet:
     def boot(self, host: FleetHost, wait: bool = True) -> None:
         """Start the host (again): fresh namespaces and sshd, its /srv kept."""
         d = host.dir
-        setup = (f"mount --bind {d}/srv /srv && mount --bind {d}/tmp /tmp && "
+        # The checkout (the example app, the code the hosts run) is seen at its own path on
+        # every host: a fresh clone in `mktemp -d` is under /tmp, which each host mounts
+        # its own over — held aside first, then bound back where it was.
+        setup = (f"mount --bind {REPO} {d}/checkout && "
+                 f"mount --bind {d}/srv /srv && mount --bind {d}/tmp /tmp && "
                  f"mount --bind {d}/run /run && mount --bind {d}/root /root && "
+                 f"mkdir -p {REPO} && mount --bind {d}/checkout {REPO} && "
                  f"mkdir -p /run/sshd && hostname {host.name} && "
                  f"exec /usr/bin/python3 -c '{_INIT}' /usr/sbin/sshd -D -e -f {d}/sshd_config")
         log = open(d / "host.log", "ab")
