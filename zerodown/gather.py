@@ -53,11 +53,13 @@ def deployment_view(d: Deployment, known: dict[int, views.RevisionLabel],
     countdown of a timed pause)."""
     record = None if store is None or d.step is None else store.step_record(d.id, d.cursor)
     started = record.started_at if record is not None and record.in_progress else None
+    on = (record.hosts or ()) if started is not None else ()
     return views.DeploymentView(
         id=d.id, kind=d.kind, phase=d.phase.value, source=maybe_label(known, d.from_revision),
         target=label(known, d.to_revision), strategy=str(d.strategy.get("kind", "rolling")),
         step=d.cursor + 1, steps=len(d.steps),
-        step_text=d.step.describe(d.service) if d.step is not None else None,
+        step_text=d.step.describe(d.service) + on_text(list(on), listed(on, cfg))
+        if d.step is not None else None, step_hosts=on,
         plan_kind=d.plan_kind, created=d.created, updated=d.updated,
         error=d.error if store is None else with_host_back(store, d),
         controller_pid=None if d.phase.terminal else controller_pid,
@@ -65,20 +67,31 @@ def deployment_view(d: Deployment, known: dict[int, views.RevisionLabel],
         step_limit=None if started is None else step_limit(d.step, cfg), proof=proof)
 
 
+def listed(on: Iterable[str], cfg: ServiceConfig | None) -> tuple[str, ...]:
+    """runtime.hosts, to mark a host of `on` it no longer lists; without the config, `on`
+    itself (nothing is marked that is not known to be unlisted)."""
+    return tuple(on) if cfg is None else fleet_hosts(cfg.runtime)
+
+
 def plan_steps(store: Store, d: Deployment, cfg: ServiceConfig) -> list[dict]:
     """The dashboard's plan (API deployments/{id}): each step's text as `zerodown plan`
-    prints it, with runtime ssh ending with the hosts it acts on (plan.step_hosts), and
-    whether it is done. A done step, start included, names the hosts recorded where it
-    ran (as `status` does). A pending one names what a planner would: live rows' hosts, a
-    start by today's runtime.hosts; a stopped row is an older life of an instance it
-    starts again. The current step keeps stopped rows too: a stop paused halfway has
-    stopped some of its own."""
+    prints it, with runtime ssh ending with the hosts it acts on, and whether it is done.
+    A step that began names the hosts its start recorded (StepRecord.hosts): where it
+    acted, whatever became of its instances' rows since (a slot used again on another
+    host). Else (not begun, or begun by an older zerodown) what a planner would say
+    (plan.step_hosts): a done step, start included, the hosts recorded where its
+    instances ran; a pending one live rows' hosts, a start by today's runtime.hosts (a
+    stopped row is an older life of an instance it starts again); the current step
+    stopped rows too (a stop paused halfway has stopped some of its own)."""
     hosts = fleet_hosts(cfg.runtime)
     every = store.recorded_hosts(d.service) if hosts else {}
     live = store.recorded_hosts(d.service, live=True) if hosts else {}
+    began = {r.index: r.hosts for r in store.steps(d.id) if r.hosts is not None} if hosts \
+        else {}
 
     def one(i: int, step) -> dict:
-        on = step_hosts(step, hosts, live if i > d.cursor else every, ran=i < d.cursor)
+        on = list(began[i]) if i <= d.cursor and i in began else \
+            step_hosts(step, hosts, live if i > d.cursor else every, ran=i < d.cursor)
         return {"index": i, "text": step.describe(d.service) + on_text(on, hosts), "hosts": on,
                 "state": "done" if i < d.cursor else
                          "current" if i == d.cursor and not d.phase.terminal else "pending"}
@@ -102,7 +115,7 @@ def with_host_back(store: Store, d: Deployment) -> str | None:
 
 
 def event_view(e: Event) -> views.EventView:
-    return views.EventView(e.time, e.kind, e.message)
+    return views.EventView(e.time, e.kind, e.message, tuple(e.data.get("hosts") or ()))
 
 
 def store_instances(store: Store, service: str,

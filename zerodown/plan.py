@@ -275,11 +275,17 @@ def step_hosts(step: Step, hosts: tuple[str, ...],
     today's list (host_for); the others, and a start that `ran`, name where each instance
     runs: the host `recorded` for it (InstanceRow.runs_on), else today's rule (an instance
     still to start, an older store)."""
+    return list(dict.fromkeys(h for _, h in instance_hosts(step, hosts, recorded, ran)))
+
+
+def instance_hosts(step: Step, hosts: tuple[str, ...], recorded: Mapping[InstanceRef, str],
+                   ran: bool = False) -> list[tuple[InstanceRef, str]]:
+    """step_hosts per instance: (instance, the host it acts on there), in the step's order;
+    what a step's start records (store_steps.py) so its log names where it acted."""
     if not hosts or not isinstance(step, (Start, WaitHealthy, Drain, Stop)):
         return []
     recorded = {} if isinstance(step, Start) and not ran else recorded
-    return list(dict.fromkeys(cast(str, on_host(recorded.get(r), hosts, r.slot.index))
-                              for r in step.instances))
+    return [(r, cast(str, on_host(recorded.get(r), hosts, r.slot.index))) for r in step.instances]
 
 
 def on_text(on: list[str], hosts: tuple[str, ...]) -> str:

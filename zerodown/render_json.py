@@ -71,7 +71,8 @@ def history_dict(deployments: Sequence[DeploymentView], now: float,
         row = deployment_dict(d, now)
         row["config_changes"] = [change_dict(*c) for c in (config or {}).get(d.id, ())]
         if events is not None:
-            row["events"] = [{"time": e.time, "kind": e.kind, "message": e.message}
+            row["events"] = [{"time": e.time, "kind": e.kind, "message": e.message,
+                              **({"hosts": list(e.hosts)} if e.hosts else {})}
                              for e in events.get(d.id, ())]
         rows.append(row)
     return {"schema": SCHEMA, "deployments": rows}

@@ -83,6 +83,10 @@ class DeploymentView:
     proof: dict | None = None  # its zero-downtime proof (zerodown/proof.py) once it ended
     by: str | None = None  # who asked: the local user or the API token's name (history)
     reason: str | None = None  # why, as they said (`-m`)
+    # runtime ssh: the hosts the step in progress acts on, as recorded when it began (its
+    # step_text ends with them: " (on app1, app2)"); () for other steps, runtimes, and a
+    # step begun by an older zerodown
+    step_hosts: tuple[str, ...] = ()
 
     def step_left(self, now: float) -> float | None:
         """Seconds until the step in progress ends by itself or reaches its bound."""
@@ -134,6 +138,7 @@ class EventView:
     time: float
     kind: str
     message: str
+    hosts: tuple[str, ...] = ()  # a step.started's on a fleet: the hosts the step acts on
 
 # --- to JSON and back (`status --json`, the API) ----------------------------------
 
@@ -166,7 +171,7 @@ def deployment_dict(d: DeploymentView, now: float) -> dict:
             "step": d.step, "steps": d.steps, "step_text": d.step_text, "error": d.error,
             "controller_pid": d.controller_pid, "created": d.created,
             "duration_s": round(d.duration(now), 3), "step_started": d.step_started,
-            "step_limit_s": d.step_limit, "proof": d.proof,
+            "step_limit_s": d.step_limit, "step_hosts": list(d.step_hosts), "proof": d.proof,
             "by": d.by, "reason": d.reason}
 
 
@@ -184,7 +189,7 @@ def deployment_from_dict(d: Mapping, now: float) -> DeploymentView:
         updated=d["created"] + d["duration_s"], error=d["error"],
         controller_pid=d["controller_pid"], step_started=d.get("step_started"),
         step_limit=d.get("step_limit_s"), proof=d.get("proof"), by=d.get("by"),
-        reason=d.get("reason"))
+        reason=d.get("reason"), step_hosts=tuple(d.get("step_hosts") or ()))
 
 
 def status_from_dict(s: Mapping, now: float) -> StatusView:

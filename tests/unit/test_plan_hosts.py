@@ -99,7 +99,7 @@ def test_the_dashboards_plan_names_the_same_hosts(tmp_path):
     with Store(tmp_path / "z.db") as s:
         s.set_instances("shop", [Change(OLD[0], "stopped", Instance(
             "shop", 1, Slot(0), "10.0.0.1:5000", 7, runs_on="app2"))])  # stopped: still named
-        d = SimpleNamespace(service="shop", cursor=1, phase=Phase.RUNNING,
+        d = SimpleNamespace(id=1, service="shop", cursor=1, phase=Phase.RUNNING,
                             steps=(Start(NEW), Stop((OLD[0], OLD[2])), Route(())))
         fleet = SimpleNamespace(runtime=SimpleNamespace(kind="ssh", options={"hosts": TODAY}))
         assert plan_steps(s, d, fleet) == [
@@ -118,7 +118,7 @@ FLEET = SimpleNamespace(runtime=SimpleNamespace(kind="ssh", options={"hosts": TO
 
 
 def deployment(cursor: int, *steps) -> SimpleNamespace:
-    return SimpleNamespace(service="shop", cursor=cursor, phase=Phase.RUNNING, steps=steps)
+    return SimpleNamespace(id=1, service="shop", cursor=cursor, phase=Phase.RUNNING, steps=steps)
 
 
 def texts(s: Store, d) -> list[str]:

@@ -107,7 +107,7 @@ def test_every_key_printed_is_documented():
                  Pause("x", 1.0), Analyze(2, {}, 1), Shadow(2, spec_of(ShadowConfig())),
                  Hook("after_traffic")))
     printed = keys(plan_dict(plan, "v2", deployment(), 0))
-    printed |= keys(history_dict([deployment()], 0, {3: [EventView(1.0, "k", "m")]},
+    printed |= keys(history_dict([deployment()], 0, {3: [EventView(1.0, "k", "m", ("a",))]},
                                  {3: [("strategy.max_surge", 1, 2)]}))
     printed |= keys(hosts_dict([HostReport("a", None, 2048)], {"a": "10.0.0.1:22"},
                                {"a": ["v2"]}, ["v2", "v1"]))

@@ -48,6 +48,9 @@ DEPLOYMENT = {"type": "object", "properties": {
     "plan": {"enum": ["deploy", "promote", "rollback", "abort"]},
     "step": {"type": "integer", "description": "1-based step in progress (steps + 1: done)"},
     "steps": {"type": "integer"}, "step_text": {"type": ["string", "null"]},
+    "step_hosts": {"type": "array", "items": {"type": "string"},
+                   "description": "runtime ssh: the hosts the step in progress acts on, as "
+                                  "its start recorded them"},
     "error": {"type": ["string", "null"]}, "controller_pid": {"type": ["integer", "null"]},
     "created": {"type": "number"}, "duration_s": {"type": "number"},
     "proof": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Proof"}],

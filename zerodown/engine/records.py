@@ -107,10 +107,20 @@ class StepRecord:
     finished_at: float | None
     outcome: str | None
     attempts: int
+    # runtime ssh: (instance, host) for each instance the step acts on, as decided when it
+    # (last) began: the host recorded for an existing instance, today's placement for one it
+    # starts (plan.instance_hosts). None: not recorded (no fleet, a step of no instance, a
+    # step begun by an older zerodown), and then a view derives it as it did before.
+    placed: tuple[tuple[str, str], ...] | None = None
 
     @property
     def in_progress(self) -> bool:
         return self.started_at is not None and self.finished_at is None
+
+    @property
+    def hosts(self) -> tuple[str, ...] | None:
+        """The hosts it acted on, each once, in the order of its instances."""
+        return None if self.placed is None else tuple(dict.fromkeys(h for _, h in self.placed))
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from zerodown.engine.recovery import recover
 from zerodown.engine.service_lock import DeploymentBusy, held
 from zerodown.engine.system_clock import SystemClock
 from zerodown.errors import StaleTableError, UsageError, ZerodownError
-from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot
+from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot, fleet_hosts
 from zerodown.plan import Analyze, Plan, ServiceState
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.schema import Invalid, version_label
@@ -86,6 +86,7 @@ class Engine:
         self.hung: set[int] = set()  # revisions whose backend answered nothing for a whole drain
         # (in the deployment run() runs: a later one may bring the revision back, healthy)
         store.now = clock.now  # step records and timed pauses share the engine's clock
+        store.fleet = fleet_hosts(config.runtime)  # where a step's start says it acts
         if on_event is not None:
             store.listeners.append(on_event)
         # threads kept by whoever outlives this engine (Controller.workers) for a parallel

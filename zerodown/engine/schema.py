@@ -102,6 +102,8 @@ CREATE TABLE proofs (
   proof TEXT)
 """, """
 ALTER TABLE instances ADD COLUMN runs_on TEXT
+""", """
+ALTER TABLE steps ADD COLUMN hosts TEXT
 """)
 
 

@@ -11,19 +11,27 @@ from typing import Sequence
 from zerodown.engine import lifecycle
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.records import Change, Deployment, PlanMoved, StepRecord
+from zerodown.engine.store_instances import recorded_hosts
 from zerodown.engine.transaction import Tx
 from zerodown.model import InstanceRef
-from zerodown.plan import Drain, Step, WaitHealthy, step_to_data
+from zerodown.plan import (Drain, Start, Step, Stop, WaitHealthy, instance_hosts, on_text,
+                           step_to_data)
 
 # Steps whose start is only their record (no intent, no act follows it before the next
 # synced commit): written with the finish of the step before them (finish_step).
 WAITS_ONLY = (WaitHealthy, Drain)
+HOSTED = (Start, WaitHealthy, Drain, Stop)  # the steps that act on instances, on their hosts
 
 
 class StepQueries:
     """Store's step queries (Store inherits them; they use its _tx and db)."""
 
     _begun_with: tuple[int, int] | None  # (Store.__init__)
+    # runtime.hosts of the engine writing the steps (runtime ssh; () else), which places a
+    # new instance on them as model.host_for says: the Engine sets it, as it sets `now`. A
+    # step's start records the hosts it acts on (StepRecord.placed), so a log, `status` and
+    # the dashboard name where it acted after the list changed, not where it would act today.
+    fleet: tuple[str, ...] = ()
 
     def step_record(self, id: int, index: int) -> StepRecord | None:
         row = self._one("SELECT * FROM steps WHERE deployment = ? AND idx = ?", (id, index))
@@ -49,16 +57,31 @@ class StepQueries:
 
     def _begin(self, tx: Tx, id: int, index: int, changes: Sequence[Change] = ()) -> Deployment:
         d = self._at(id, index)
-        text = _short(d.steps[index].describe(d.service))
-        tx.execute("INSERT INTO steps (deployment, idx, step, started_at, attempts) VALUES "
-                   "(?, ?, ?, ?, 1) ON CONFLICT (deployment, idx) DO UPDATE SET attempts = "
-                   "attempts + 1, finished_at = NULL, outcome = NULL", (id, index, text, tx.now))
-        self._write_instances(tx, d.service, changes)
+        step = d.steps[index]
+        text = _short(step.describe(d.service))
+        self._write_instances(tx, d.service, changes)  # (first: where they run is read next)
+        placed = self._placed(d.service, step)
+        tx.execute("INSERT INTO steps (deployment, idx, step, started_at, attempts, hosts) VALUES "
+                   "(?, ?, ?, ?, 1, ?) ON CONFLICT (deployment, idx) DO UPDATE SET attempts = "
+                   "attempts + 1, finished_at = NULL, outcome = NULL, hosts = excluded.hosts",
+                   (id, index, text, tx.now, json.dumps(dict(placed)) if placed else None))
         again = self._one("SELECT attempts FROM steps WHERE deployment = ? AND idx = ?",
                           (id, index))[0]
+        on = list(dict.fromkeys(h for _, h in placed))
         tx.event(d.service, "step.started", f"step {index + 1}/{len(d.steps)}: {text}"
-                 + (f" (attempt {again})" if again > 1 else ""), id, index=index)
+                 + on_text(on, self.fleet) + (f" (attempt {again})" if again > 1 else ""), id,
+                 index=index, **({"hosts": on} if on else {}))
         return d
+
+    def _placed(self, service: str, step: Step) -> list[tuple[str, str]]:
+        """(instance, host) for each instance `step` acts on (plan.instance_hosts): read
+        from the rows as this transaction left them; [] without a fleet."""
+        if not self.fleet or not isinstance(step, HOSTED):
+            return []
+        recorded = {} if isinstance(step, Start) else \
+            recorded_hosts(self.instances(service, step.instances).values())
+        return [(f"r{r.revision}-s{r.slot.index}", h)
+                for r, h in instance_hosts(step, self.fleet, recorded)]
 
     def finish_step(self, id: int, index: int, outcome: str, changes: Sequence[Change] = (),
                     routed: frozenset[InstanceRef] | None = None,
@@ -156,8 +179,10 @@ class StepQueries:
 
 
 def _step(row: sqlite3.Row) -> StepRecord:
+    placed = json.loads(row["hosts"]) if row["hosts"] else None
     return StepRecord(row["idx"], row["step"], row["started_at"], row["finished_at"],
-                      row["outcome"], row["attempts"])
+                      row["outcome"], row["attempts"],
+                      None if placed is None else tuple(placed.items()))
 
 
 
