@@ -1,13 +1,32 @@
 """Which host runs which instance, after runtime.hosts changed and before the next
 deployment: `status` (JSON and text), `logs --host` and `plan` name the host each instance
-was started on (recorded with its row), not slot i's host in today's list (unit versions:
-tests/unit/test_instance_host.py, tests/unit/test_plan_hosts.py)."""
+was started on (recorded with its row), not slot i's host in today's list; and the next
+deployment's step log and dashboard plan name where each step acted (unit versions:
+tests/unit/test_instance_host.py, tests/unit/test_plan_hosts.py,
+tests/unit/test_step_hosts.py)."""
 
 from __future__ import annotations
 
 import json
 
 from tests.support.cli import Service
+from zerodown.api.client import Client
+
+# r1 as `up` places it on [zdf1, zdf2, zdf3]: slot i on host i
+where = {"shop-r1-s0": "zdf1", "shop-r1-s1": "zdf2", "shop-r1-s2": "zdf3"}
+
+
+def up_then_list_changed(s: Service, three: str) -> None:
+    """r1 up on the three hosts, then runtime.hosts [zdf3, zdf1] (2 instances), read by a
+    controller started anew."""
+    s.file.write_text(three)
+    s.run("up")
+    assert {i["name"]: i["host"] for i in s.status()["instances"]} == where
+    s.file.write_text(three.replace("hosts: [zdf1, zdf2, zdf3]", "hosts: [zdf3, zdf1]")
+                      .replace("instances: 3", "instances: 2"))
+    assert "hosts: [zdf3, zdf1]" in s.file.read_text(), "the test changed nothing"
+    s.run("controller", "--stop")   # the controller reads the file when it starts:
+    s.run("controller")             # this one knows only the new list
 
 
 def test_status_and_logs_name_each_old_instances_true_host_after_the_list_changed(
@@ -21,17 +40,9 @@ def test_status_and_logs_name_each_old_instances_true_host_after_the_list_change
     fleet = healthy_fleet
     s = Service(tmp_path)
     three = fleet.service_config(s.port, "{kind: rolling, batch_by: host}", per_host=1)
-    s.file.write_text(three)
     address = {h.name: h.address for h in fleet.hosts}
-    where = {"shop-r1-s0": "zdf1", "shop-r1-s1": "zdf2", "shop-r1-s2": "zdf3"}
     try:
-        s.run("up")
-        assert {i["name"]: i["host"] for i in s.status()["instances"]} == where
-        s.file.write_text(three.replace("hosts: [zdf1, zdf2, zdf3]", "hosts: [zdf3, zdf1]")
-                          .replace("instances: 3", "instances: 2"))
-        assert "hosts: [zdf3, zdf1]" in s.file.read_text(), "the test changed nothing"
-        s.run("controller", "--stop")   # the controller reads the file when it starts:
-        s.run("controller")             # this one knows only the new list
+        up_then_list_changed(s, three)
 
         seen = {i["name"]: (i["host"], i["host_listed"], i["address"].split(":")[0],
                             i["alive"], i["healthy"]) for i in s.status()["instances"]}
@@ -80,6 +91,49 @@ def test_status_and_logs_name_each_old_instances_true_host_after_the_list_change
         assert fleet.hosts[1].app_versions() == ["v1"]
         s.run("down")
         assert fleet.hosts[1].app_count() == 0, "zdf2's instance still runs after down"
+    finally:
+        s.file.write_text(three)   # the down of cleanup reaches every host again
+        s.cleanup()
+
+
+def test_the_step_log_names_where_each_step_acted_after_the_list_changed(healthy_fleet,
+                                                                         tmp_path):
+    """The same change of runtime.hosts, then `deploy v2`: each stop of an r1 instance is
+    logged with the host it ran on (zdf2, no longer listed, marked so), in `history -v`'s
+    text and --json, and the dashboard's plan names the same; after a rollback starts r1
+    again on today's hosts (r1-s1 on another host than zdf2), v2's done steps still name
+    where they acted: the record of their start, not the rows of today."""
+    fleet = healthy_fleet
+    s = Service(tmp_path)
+    three = fleet.service_config(s.port, "{kind: rolling, batch_by: host}", per_host=1)
+    try:
+        up_then_list_changed(s, three)
+        s.run("deploy", "v2")
+        assert fleet.hosts[1].app_count() == 0, "r1-s1's stop did not act on zdf2"
+        (v2,) = [d for d in json.loads(s.run("history", "-v", "--json").stdout)["deployments"]
+                 if d["to"]["version"] == "v2"]
+        stops = {e["message"].split(": stop ", 1)[1].split(" (on ")[0]: e["hosts"]
+                 for e in v2["events"]
+                 if e["kind"] == "step.started" and ": stop shop-r1-" in e["message"]}
+        assert {n for names in stops for n in names.split(", ")} == set(where), v2["events"]
+        for names, hosts in stops.items():
+            assert hosts == list(dict.fromkeys(where[n] for n in names.split(", "))), stops
+        text = s.run("history", "-v").stdout
+        assert "stop shop-r1-s1 (on zdf2 (not listed))" in text, text
+        starts = [e["hosts"] for e in v2["events"]
+                  if e["kind"] == "step.started" and ": start shop-r2-" in e["message"]]
+        assert {h for hosts in starts for h in hosts} == {"zdf3", "zdf1"}, v2["events"]
+
+        def dashboard() -> list[dict]:
+            api = Client(socket_path=str(s.state_dir / "controller.sock"))
+            return api.get(f"/api/v1/deployments/{v2['id']}")["plan_steps"]
+        before = dashboard()
+        stop_s1 = [p for p in before if p["text"].startswith("stop shop-r1-s1")]
+        assert [p["hosts"] for p in stop_s1] == [["zdf2"]], before
+        s.run("rollback")   # r1 again, on [zdf3, zdf1]: r1-s1's row now names one of them
+        again = {i["name"]: i["host"] for i in s.status()["instances"]}
+        assert again.get("shop-r1-s1") in ("zdf3", "zdf1"), again
+        assert dashboard() == before
     finally:
         s.file.write_text(three)   # the down of cleanup reaches every host again
         s.cleanup()
