@@ -32,14 +32,20 @@ def ref(slot: int, revision: int = 1) -> InstanceRef:
     return InstanceRef(revision, Slot(slot))
 
 
-def old_store(path) -> None:
-    """A store as zerodown wrote it before hosts were recorded (schema 3), one instance."""
+def schema_at(path, version: int) -> sqlite3.Connection:
+    """A new store file with the schema of an older zerodown (`version` of MIGRATIONS)."""
     db = sqlite3.connect(path, isolation_level=None)
-    for script in MIGRATIONS[:3]:
+    for script in MIGRATIONS[:version]:
         for statement in script.split(";\n"):
             if statement.strip():
                 db.execute(statement)
-    db.execute("PRAGMA user_version = 3")
+    db.execute(f"PRAGMA user_version = {version}")
+    return db
+
+
+def old_store(path) -> None:
+    """A store as zerodown wrote it before hosts were recorded (schema 3), one instance."""
+    db = schema_at(path, 3)
     db.execute("INSERT INTO services (name, config, updated) VALUES ('shop', '{}', 0)")
     db.execute("INSERT INTO revisions VALUES ('shop', 1, 'v1', '{}', 0)")
     db.execute("INSERT INTO instances VALUES ('shop', 1, 2, 'local', 'routed', '10.0.0.3:5000', "

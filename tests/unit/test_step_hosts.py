@@ -6,12 +6,12 @@ is tests/fleet/test_instance_hosts.py."""
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from types import SimpleNamespace
 
 import pytest
 
 from tests.support.unit_config import shop_config
+from tests.unit.test_instance_host import schema_at
 from tests.unit.test_runner import World
 from zerodown import render
 from zerodown.engine.lifecycle import Phase
@@ -156,12 +156,7 @@ def test_the_local_runtime_records_no_host_and_its_texts_stay_as_they_were(tmp_p
 def schema_4_store(path) -> None:
     """A store as zerodown wrote it before a step's hosts were recorded: one deployment of
     r1 on slot 0, its start done, its wait in progress; r1-s0 ran on app2."""
-    db = sqlite3.connect(path, isolation_level=None)
-    for script in MIGRATIONS[:4]:
-        for statement in script.split(";\n"):
-            if statement.strip():
-                db.execute(statement)
-    db.execute("PRAGMA user_version = 4")
+    db = schema_at(path, 4)
     plan = ('[{"step": "Start", "instances": [{"revision": 1, "slot": 0}]}, '
             '{"step": "WaitHealthy", "instances": [{"revision": 1, "slot": 0}]}]')
     db.execute("INSERT INTO services (name, config, updated) VALUES ('shop', '{}', 0)")
@@ -171,17 +166,17 @@ def schema_4_store(path) -> None:
     db.execute("INSERT INTO deployments (service, kind, to_revision, strategy, plan, plan_kind,"
                " cursor, phase, on_failure, created, updated) VALUES ('shop', 'deploy', 1, "
                f"'{{}}', '{plan}', 'deploy', 1, 'running', 'pause', 0, 0)")
-    db.execute("INSERT INTO steps VALUES (1, 0, 'start shop-r1-s0', 0, 1, 'started', 1)")
-    db.execute("INSERT INTO steps VALUES (1, 1, 'wait until healthy: shop-r1-s0', 1, NULL, "
-               "NULL, 1)")
+    db.executemany("INSERT INTO steps VALUES (1, ?, ?, ?, ?, ?, 1)", [
+        (0, "start shop-r1-s0", 0, 1, "started"),
+        (1, "wait until healthy: shop-r1-s0", 1, None, None)])   # (done, in progress)
     db.close()
 
 
 def test_an_older_stores_steps_render_as_they_did(tmp_path):
     schema_4_store(tmp_path / "z.db")
     with Store(tmp_path / "z.db") as s:
-        assert s.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 5
         assert [(r.placed, r.hosts) for r in s.steps(1)] == [(None, None)] * 2
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 5
         d = s.deployment(1)
         # the dashboard derives them as before: the recorded row's host
         assert [p["hosts"] for p in plan_steps(s, d, fleet_config(TODAY))] == [["app2"]] * 2
