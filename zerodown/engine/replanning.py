@@ -86,7 +86,8 @@ def undo(engine, d: Deployment, abort: bool) -> tuple[Step, ...]:
     state = engine.store.service_state(engine.service)
     if d.from_revision is None:
         return teardown(state)
-    target = target_for(engine._config(d.from_revision), d.from_revision)
+    target = target_for(engine._config(d.from_revision), d.from_revision,
+                        engine.config.runtime)  # placed where today's runtime puts them
     moments = engine._config(d.to_revision).hooks.moments()
     if abort:
         try:

@@ -129,7 +129,8 @@ class Engine:
             self.service, {"file": cfg.file, "source": cfg.source},
             cfg.source.get("strategy") or {}, cfg.on_failure,
             lambda state, rev: refuse_downtime(self.planner(
-                cfg.strategy, state, target_for(cfg, rev), cfg.hooks.moments()),
+                cfg.strategy, state, target_for(cfg, rev, self.config.runtime),
+                cfg.hooks.moments()),
                 cfg.strategy, allow_downtime),
             version=version))
 
@@ -175,11 +176,12 @@ class Engine:
 
         def used(state: ServiceState, rev: int) -> dict:
             # the section of the strategy the plan goes by, not one it fell back from
-            by = rollback_strategy(strategy, state, target_for(cfg, rev))
+            by = rollback_strategy(strategy, state, target_for(cfg, rev, self.config.runtime))
             return section if by is strategy else {"kind": by.kind}
         return self._create(wait, lambda: self.store.create_deployment(
             self.service, record.config, used, self.config.on_failure,
-            lambda state, rev: rollback_plan(strategy, state, target_for(cfg, rev),
+            lambda state, rev: rollback_plan(strategy, state,
+                                             target_for(cfg, rev, self.config.runtime),
                                              cfg.hooks.moments(), allow_downtime=allow_downtime),
             revision=to, kind="rollback"))
 

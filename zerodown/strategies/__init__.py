@@ -32,10 +32,13 @@ PLANNERS: dict[type, Callable[..., Plan]] = {
 GO_BACK_BY_OWN_RULES = (InPlaceStrategy, RollingStrategy)
 
 
-def target_for(cfg, revision: int) -> Target:
+def target_for(cfg, revision: int, placed_by=None) -> Target:
     """What a plan aims at for a ServiceConfig: `instances` of `revision`, on the fleet's
-    hosts when the runtime is ssh (in-place's batch_by: host groups by them)."""
-    return Target(revision, cfg.instances, fleet_hosts(cfg.runtime))
+    hosts when the runtime is ssh (in-place's batch_by: host groups by them). `placed_by`:
+    the runtime section that places instances (the engine's own config's), when it is not
+    `cfg`'s — a rollback goes to a revision recorded with another runtime.hosts, but its
+    instances start where today's runtime puts them, so its batches are by those hosts."""
+    return Target(revision, cfg.instances, fleet_hosts(placed_by or cfg.runtime))
 
 
 def plan_for(strategy: StrategyConfig, state: ServiceState, target: Target,
