@@ -29,15 +29,21 @@ def texts(settings: render.Settings, layout: render.Layout, target: RoutingTable
     """Every file HAProxy reads, by name in settings.state_dir, in the order they are
     written: with `tls:` its certificate copies (cert + key in one PEM each) and their
     crt-list first, then the maps, haproxy.cfg last."""
-    files = {}
-    if (tls := settings.tls) is not None:
-        files = {name: _pem(cert) + _pem(key)
-                 for name, cert, key in haproxy_tls.pem_files(tls)}
-        files[haproxy_tls.CRT_LIST] = haproxy_tls.crt_list_text(tls, settings.state_dir)
+    files = pems(settings)
+    if settings.tls is not None:
+        files[haproxy_tls.CRT_LIST] = haproxy_tls.crt_list_text(settings.tls, settings.state_dir)
     files.update({name: render.map_text(entries)
                   for name, entries in render.map_files(target, layout).items()})
     files[CONFIG] = render.render_config(settings, layout, target)
     return files
+
+
+def pems(settings: render.Settings) -> dict[str, str]:
+    """The certificate copies (cert + key in one PEM each) by name, read from the files."""
+    if settings.tls is None:
+        return {}
+    return {name: _pem(cert) + _pem(key)
+            for name, cert, key in haproxy_tls.pem_files(settings.tls)}
 
 
 def writes(state: State, files: dict[str, str], state_dir: Path,
@@ -81,4 +87,6 @@ def _pem(path: str) -> str:
             text = f.read()
     except OSError as e:
         raise RouterError(f"cannot read {path} for HAProxy's TLS: {e.strerror or e}") from None
-    return text if text.endswith("\n") else text + "\n"
+    # no blank line: the Runtime API's `set ssl cert <path> <<` payload ends at the first
+    # one (a bundle with blank lines between its certificates would lose the key)
+    return "".join(line + "\n" for line in text.splitlines() if line.strip())
