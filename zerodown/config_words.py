@@ -72,9 +72,9 @@ _OWN: W = {
                  "`{kind: in-place}`.", {"kind": "rolling", "max_surge": 1}),
     "hooks": ("Commands or webhooks run at the moments of a deployment.", None),
     "tls": ("The listener speaks https with these certificates (paths relative to this file; "
-            "each file readable, each key matching its certificate). The embedded proxy "
-            "reloads changed files without a restart; HAProxy and nginx read them at each "
-            "reload. See docs/proxy.md.", None),
+            "each file readable, each key matching its certificate). Renewed files reach "
+            "the running load balancer without a deployment (`check_every`). See "
+            "docs/proxy.md.", None),
     "tls.cert": ("The default certificate: a PEM chain, served to any name without its own.",
                  "certs/shop.pem"),
     "tls.key": ("The private key of `tls.cert`.", "certs/shop.key"),
@@ -92,6 +92,13 @@ _OWN: W = {
                   "HTTP/1.1. Off by default: in the embedded proxy an h2 request costs about 6x "
                   "the CPU of an HTTP/1.1 one (benchmarks/README.md). HAProxy and nginx render "
                   "it too.", True),
+    "tls.check_every": ("How often the controller looks at the certificate and key files and, "
+                        "when they changed (a renewal), hands them to the running load "
+                        "balancer with no failed request: HAProxy through its Runtime API, the "
+                        "embedded proxy and nginx by SIGHUP, copies sent first to "
+                        "`router.host`. A pair that does not load is not handed over (an event "
+                        "names the file). `zerodown up` on a running service does it at once "
+                        "(e.g. as certbot's --deploy-hook).", "30s"),
     # --- app
     "app.command": ("The command line of one instance, run without a shell (a string is split "
                     "as a shell would). Placeholders: `{version}` (what you deploy), `{port}` "

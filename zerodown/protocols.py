@@ -188,6 +188,9 @@ class Router(Protocol):
     # Optional (the embedded proxy has them; routers/capabilities.py says who lacks them):
     # shadow(settings | None) -> stats starts (PUT /shadow, docs/proxy.md) or stops a mirror of
     # users' requests to a shadow address; shadow_stats() -> its counts and examples, or None.
+    # Optional (every real router has it): refresh_tls() -> bool: the certificate files
+    # changed, take them with no failed request (tls_refresh.py decides when); False when
+    # nothing runs to take them or there is no `tls:`.
 
     def stats(self) -> dict:
         """Per-revision and per-backend counters: requests, 2xx..5xx, latency, in-flight."""

@@ -9,6 +9,7 @@
           key: certs/api.key
       redirect_http: 0.0.0.0:80       # a plain listener answering 308 to https
       http2: true                     # ALPN offers h2 before http/1.1 (default false)
+      check_every: 30s                # the controller looks for renewed files (tls_refresh.py)
 
 Relative paths are read from zerodown.yaml's directory. Every file must be
 readable, every key must match its certificate, every name must be a host name:
@@ -23,7 +24,7 @@ from typing import Any
 
 from zerodown.errors import UsageError
 from zerodown.proxy.tls import HOST_NAME, CertFiles, TlsConfig, server_context
-from zerodown.schema import Invalid, Kind, address, boolean, optional, shown, text
+from zerodown.schema import Invalid, Kind, address, boolean, duration, optional, shown, text
 from zerodown.schema_sections import Context, Section, join, list_of, nested
 
 
@@ -41,6 +42,7 @@ class TlsSettings:
     certificates: tuple[NamedCert, ...] = ()
     redirect_http: str | None = None  # HOST:PORT of the plain listener that redirects
     http2: bool = False  # HTTP/2 to clients (ALPN h2); backends still get HTTP/1.1
+    check_every: float = 30.0  # seconds between the controller's looks for renewed files
 
     def proxy_config(self) -> TlsConfig:
         return TlsConfig(CertFiles(self.cert, self.key),
@@ -77,7 +79,8 @@ NAMED = Section(NamedCert, {"names": Kind(_names, {"type": "array", "items": {"t
                 "a certificate for these host names (SNI)")
 SECTION = Section(TlsSettings, {"cert": _FILE, "key": _FILE,
                                 "certificates": list_of(NAMED, NAMED.schema),
-                                "redirect_http": optional(address()), "http2": boolean()},
+                                "redirect_http": optional(address()), "http2": boolean(),
+                                "check_every": duration(1, 12 * 3600)},
                   "the listener speaks https with these certificates")
 
 
@@ -92,7 +95,8 @@ def _parse(ctx: Context, v: Any, path: str) -> TlsSettings | None:
     place = lambda p: os.path.join(base, os.path.expanduser(p))  # noqa: E731 (absolute stays)
     tls = TlsSettings(place(tls.cert), place(tls.key),
                       tuple(NamedCert(c.names, place(c.cert), place(c.key))
-                            for c in tls.certificates), tls.redirect_http, tls.http2)
+                            for c in tls.certificates), tls.redirect_http, tls.http2,
+                      tls.check_every)
     pairs = [(join(path, "cert"), tls.cert, tls.key)] + [
         (f"{join(path, 'certificates')}[{i}].cert", c.cert, c.key)
         for i, c in enumerate(tls.certificates)]

@@ -46,12 +46,13 @@ def tls_proxy(tmp_path, ca, app_factory):
     p.cleanup()
 
 
-def presented_serial(port: int, name: str | None, cafile, check: bool = True) -> str:
-    """The serial of the certificate the server shows for SNI `name`, verified by the CA
-    (and for `name` when `check`)."""
+def presented_serial(port: int, name: str | None, cafile, check: bool = True,
+                     host: str = HOST) -> str:
+    """The serial of the certificate the server at `host` shows for SNI `name`, verified by
+    the CA (and for `name` when `check`)."""
     ctx = ssl.create_default_context(cafile=str(cafile))
     ctx.check_hostname = check
-    with socket.create_connection((HOST, port), timeout=5) as raw:
+    with socket.create_connection((host, port), timeout=5) as raw:
         with ctx.wrap_socket(raw, server_hostname=name) as s:
             der = s.getpeercert(binary_form=True)
     out = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-serial"], input=der,

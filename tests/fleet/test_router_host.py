@@ -228,10 +228,14 @@ def test_health_is_probed_from_where_the_load_balancer_runs(lb_stack, healthy_fl
 def test_tls_on_a_router_host_serves_this_machines_certificate(lb_stack, healthy_fleet,
                                                                 tmp_path, kind):
     """tls: with the load balancer on zdf1: the certificate and key are sent there (copies
-    of this machine's files) and served to users who reach zdf1's address."""
+    of this machine's files) and served to users who reach zdf1's address; renewed here,
+    the refresh the controller runs (tls_refresh.py) sends the new copies there and the
+    load balancer serves them."""
+    from tests.component.test_proxy_tls import presented_serial
     from tests.support.certs import TestCA
+    from zerodown import tls_refresh
     ca = TestCA(tmp_path / "ca")
-    leaf = ca.leaf("shop.test")
+    leaf = ca.leaf("shop.test", stem="shop")
     extra = f", python: {proxy_python()}" if kind == "embedded" else ""
     ctl = lb_stack(f"{{kind: {kind}, host: zdf1{extra}}}\n"
                    f"tls: {{cert: {leaf.cert}, key: {leaf.key}}}")
@@ -247,6 +251,13 @@ def test_tls_on_a_router_host_serves_this_machines_certificate(lb_stack, healthy
     conn.close()
     copy = healthy_fleet.hosts[0].run("cat /srv/zerodown/routers/shop/tls/key.pem").stdout
     assert copy == leaf.key.read_text()
+    renewed = ca.leaf("shop.test", stem="shop")
+    assert tls_refresh.refresh(ctl.router(), ctl.config().tls).handed
+    wait_until(lambda: presented_serial(int(port), "shop.test", ca.ca, host=address)
+               == renewed.serial,
+               timeout=15, what="the renewed certificate served on zdf1")
+    copy = healthy_fleet.hosts[0].run("cat /srv/zerodown/routers/shop/tls/key.pem").stdout
+    assert copy == renewed.key.read_text()
 
 
 def test_the_router_host_cut_off_mid_deployment_pauses_even_with_skip(lb_stack,

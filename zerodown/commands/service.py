@@ -101,6 +101,7 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
         check_release(cfg, args.version or "v1")
     try:
         ctl.ensure_router(cfg)
+        _hand_certificates(ctl, cfg)
         store, service = ctl.store(), cfg.service
         client = process.ensure(ctl.file, ctl.state_dir)
     except KeyboardInterrupt:  # a deployment's watch says its own; before one, say what runs
@@ -140,6 +141,18 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
     if note:
         print(note, file=sys.stderr)
     return 0
+
+
+def _hand_certificates(ctl: Controller, cfg: ServiceConfig) -> None:
+    """`zerodown up` on a running service hands it renewed certificate files at once (a
+    certbot --deploy-hook), as the controller does every tls.check_every."""
+    from zerodown.tls_refresh import refresh
+    outcome = refresh(ctl.router(cfg), cfg.tls)
+    for line in outcome.refused:
+        print(f"certificates not handed to the load balancer: {line}", file=sys.stderr)
+    if outcome.handed:
+        print("certificate files handed to the running load balancer (changed since it "
+              "last took them)", flush=True)
 
 
 def _serves(ctl: Controller, store, service: str, revision: int) -> bool:

@@ -2,10 +2,11 @@
 
 It holds <state dir>/controller.lock (a flock the kernel drops when it dies, so
 "is it running?" needs no lease), writes controller.pid, serves the API on
-controller.sock (0600) and on TCP if configured, and runs five threads: the
+controller.sock (0600) and on TCP if configured, and runs six threads: the
 runner (the active deployment), the watchdog (deadlines), the host watch (a fleet
-host a deployment paused for answering again), the observer (status, metrics,
-events) and the HTTP servers. SIGTERM or SIGINT stops it at once (exit 0, or 130 on SIGINT):
+host a deployment paused for answering again), the TLS watch (renewed certificates
+handed to the load balancer), the observer (status, metrics, events) and the HTTP
+servers. SIGTERM or SIGINT stops it at once (exit 0, or 130 on SIGINT):
 whatever step was in progress resumes from the store at the next start, as
 after a crash, so restarting it (an upgrade) loses nothing.
 """
@@ -26,6 +27,7 @@ from zerodown.daemon.actions import Actions
 from zerodown.daemon.host_watch import HostWatch
 from zerodown.daemon.observer import Observer
 from zerodown.daemon.runs import Runner
+from zerodown.daemon.tls_watch import TlsWatch
 from zerodown.daemon.watchdog import Watchdog
 from zerodown.engine.service_lock import take
 from zerodown.errors import UsageError, ZerodownError
@@ -86,13 +88,14 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
                                                 and runner.error[0] == id else None)
         watchdog = Watchdog(fresh, cfg.service, runner.wake, log)
         host_watch = HostWatch(fresh, cfg.service, runner.wake, log)
+        tls_watch = TlsWatch(fresh, cfg.service, log)
         api = Api(observer, Actions(fresh, runner.wake), cfg.service,
                   lambda: ctl.controller_pid(cfg.service))
         tokens = Tokens(ctl.state_dir)
         pid_file.write_text(f"{os.getpid()}\n")
         # The runner first: an interrupted deployment resumes before anything else is ready.
         for name, target in (("runner", runner.run), ("watchdog", watchdog.run),
-                             ("host-watch", host_watch.run)):
+                             ("host-watch", host_watch.run), ("tls-watch", tls_watch.run)):
             threading.Thread(target=target, args=(stop,), name=name, daemon=True).start()
         unix = UnixServer(str(sock), api)
         if tcp_address is not None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -151,6 +152,21 @@ class EmbeddedRouter:
                 if self._running() is None:  # supervisor and serving process both gone
                     self.ensure_running()
                 time.sleep(RETRY_PAUSE)
+
+    def refresh_tls(self) -> bool:
+        """The certificate files changed (tls_refresh.py): on router.host their copies sent
+        there first, then SIGHUP to the proxy's supervisor, which has the serving process
+        load them again at once (docs/proxy.md: a set that does not load leaves the previous
+        one in force). False without TLS or with no proxy running (its start reads them)."""
+        if "--tls-cert" not in self.args:
+            return False
+        with self._locked():  # not while a restart hands the listener over
+            send_files(self.host, self.files)
+            found = self._running()
+            if found is None:
+                return False
+            self.host.send_signal(found[0], found[1], signal.SIGHUP)
+            return True
 
     def in_force(self) -> RoutingTable:
         """The table the proxy serves now, asked of the proxy itself."""

@@ -176,6 +176,23 @@ class HAProxyRouter(HAProxyObserver):
 
     in_force = table  # the Router protocol's name
 
+    def refresh_tls(self) -> bool:
+        """The certificate files changed (tls_refresh.py): every copy written anew and
+        handed to the running HAProxy through its Runtime API (`set ssl cert` + `commit`),
+        as apply does with a renewal: new handshakes get them, no reload. All of them, not
+        only those whose digest moved: a copy written whose commit was lost is sent again.
+        False with no `tls:`, attached, or no HAProxy running (its start reads them)."""
+        if self.settings.tls is None or self.attach_backend is not None:
+            return False
+        with self._locked():
+            if self._running() is None:
+                return False
+            pems = haproxy_files.pems(self.settings)
+            self.host.batch(haproxy_files.writes(self._load(), pems, self.state_dir,
+                                                 every=True))
+            self.cli.run_all(haproxy_files.renew_commands(self.state_dir, pems))
+            return True
+
     # --- the HAProxy process (managed mode) -------------------------------------
 
     def ensure_running(self) -> int | None:

@@ -5,7 +5,8 @@ writes one per certificate into its state directory (mode 0600, beside the
 maps) and names them in a crt-list: the default certificate first (HAProxy
 serves the first one to a name nothing else matches), then one line per
 `certificates:` entry with its SNI names as filters. HAProxy reads them when
-it starts or reloads: a renewed certificate takes effect at the next reload.
+it starts or reloads; a renewed certificate is handed to it through the Runtime
+API, at an apply or a refresh (haproxy_files.renew_commands, tls_refresh.py).
 """
 
 from __future__ import annotations

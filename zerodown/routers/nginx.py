@@ -159,6 +159,25 @@ class NginxRouter(NginxShadow):
             weights = {r.name: r.weight for r in table.revisions}
             return stats_dict(self._log, self.service, table.version, weights, self._addresses)
 
+    def refresh_tls(self) -> bool:
+        """The certificate files changed (tls_refresh.py): on router.host their copies sent
+        there, `nginx -t` (a refusal leaves the running workers on the old ones), then a
+        reload (SIGHUP, the new workers up): nginx reads certificate files only then. Its
+        cost is any reload's: idle keep-alive connections closed. False without `tls:` or
+        with no master running (its start reads them)."""
+        if self.tls is None:
+            return False
+        with self._locked():
+            master = self._master()
+            send_files(self.host, self.files)
+            if master is None:
+                return False
+            self._nginx("-t", "-q", timeout=TEST_TIMEOUT, failed="nginx refused the renewed "
+                        f"certificates; {left_serving(True, 'nginx', self.listen)}")
+            text = self._read_conf()
+            self._reload(master, set(), text)
+            return True
+
     def table(self) -> RoutingTable:
         """The routing table in force: the one inside the config nginx was last given."""
         return self._table_of(self._read_conf())
