@@ -116,6 +116,7 @@ def save_handed(path: str | os.PathLike, record: dict[str, str]) -> None:
 class Outcome:
     handed: bool                # the running load balancer was told to take the files
     refused: tuple[str, ...]    # see Decision
+    first: bool = False         # no record before (a first look): nothing known to be renewed
 
 
 def refresh(router, tls: TlsSettings | None, record: str | os.PathLike | None = None,
@@ -134,4 +135,4 @@ def refresh(router, tls: TlsSettings | None, record: str | os.PathLike | None = 
         return Outcome(False, decision.refused)
     taken = bool(take())  # False: nothing runs; its start reads the files, as recorded
     save_handed(path, decision.record)
-    return Outcome(taken, ())
+    return Outcome(taken, (), first=not handed)

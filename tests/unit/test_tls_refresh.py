@@ -80,14 +80,16 @@ def test_the_record_keeps_a_restarted_controller_from_sending_again_or_missing_a
         tmp_path, ca):
     leaf = ca.leaf("shop.test", stem="shop")
     tls, router = TlsSettings(str(leaf.cert), str(leaf.key)), Taking(tmp_path)
-    assert tls_refresh.refresh(router, tls).handed and router.calls == 1
+    first = tls_refresh.refresh(router, tls)
+    assert first.handed and first.first and router.calls == 1
     assert not tls_refresh.refresh(Taking(tmp_path), tls).handed  # as a new controller would
     assert not tls_refresh.refresh(router, tls).handed and router.calls == 1
     leaf.cert.touch()  # a touch is no renewal
     assert not tls_refresh.refresh(router, tls).handed and router.calls == 1
     ca.leaf("shop.test", stem="shop")  # renewed while no controller ran
     later = Taking(tmp_path)
-    assert tls_refresh.refresh(later, tls).handed and later.calls == 1
+    renewal = tls_refresh.refresh(later, tls)
+    assert renewal.handed and not renewal.first and later.calls == 1
     assert tls_refresh.refresh(router, tls, force=True).handed and router.calls == 2
     assert tls_refresh.refresh(router, None).handed is False and router.calls == 2
 
@@ -150,15 +152,15 @@ def test_the_watch_looks_every_check_every_says_a_refusal_once_and_a_handover(tm
     tls = TlsSettings(str(leaf.cert), str(leaf.key), check_every=30.0)
     router, store, now = Taking(tmp_path), Store(), [100.0]
     watch = TlsWatch(lambda: Ctl(tls, router), "shop", lambda text: None, lambda: now[0])
-    watch.check(store)  # the first look at once
-    assert router.calls == 1 and [k for k, _ in store.said] == ["tls.renewed"]
+    watch.check(store)  # the first look at once: handed (no record), nothing to say
+    assert router.calls == 1 and store.said == []
     ca.leaf("shop.test", stem="shop")
     now[0] += 29
     watch.check(store)
     assert router.calls == 1  # not due yet
     now[0] += 1
     watch.check(store)
-    assert router.calls == 2 and [k for k, _ in store.said] == ["tls.renewed"] * 2
+    assert router.calls == 2 and [k for k, _ in store.said] == ["tls.renewed"]
     leaf.key.write_bytes(ca.leaf("other.test").key.read_bytes())
     for _ in range(3):
         now[0] += 30

@@ -150,9 +150,8 @@ def _hand_certificates(ctl: Controller, cfg: ServiceConfig) -> None:
     outcome = refresh(ctl.router(cfg), cfg.tls)
     for line in outcome.refused:
         print(f"certificates not handed to the load balancer: {line}", file=sys.stderr)
-    if outcome.handed:
-        print("certificate files handed to the running load balancer (changed since it "
-              "last took them)", flush=True)
+    if outcome.handed and not outcome.first:  # a first look (a first up) says nothing
+        print("renewed certificate files handed to the running load balancer", flush=True)
 
 
 def _serves(ctl: Controller, store, service: str, revision: int) -> bool:

@@ -64,7 +64,7 @@ class TlsWatch:
             except OSError as e:  # its record not written: the next look hands them again
                 return self._failed(e)
         self._tell(outcome.refused, store)
-        if outcome.handed:
+        if outcome.handed and not outcome.first:  # a first look hands them over unsaid
             store.event(self.service, "tls.renewed", "the certificate files changed: handed "
                         "to the running load balancer (new handshakes get them)")
             self.log("tls: renewed certificates handed to the load balancer")
