@@ -2,7 +2,7 @@
 with no deployment: by the controller's TLS watch (zerodown/daemon/tls_watch.py, every
 tls.check_every) and by `zerodown up`. HAProxy never looks at the files itself, so what
 it serves after is what the controller handed it. The routers one by one, under load:
-tests/component/test_tls_refresh.py."""
+tests/component/test_tls_refresh_routers.py."""
 
 from __future__ import annotations
 

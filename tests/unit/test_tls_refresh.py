@@ -2,7 +2,7 @@
 pure decision as a table, the pairs read from real files (openssl makes them), the record
 that makes a restarted controller neither re-send nor miss a change, and the daemon's
 watch (zerodown/daemon/tls_watch.py) on a router that counts what it is told. The real
-routers taking them: tests/component/test_tls_refresh.py."""
+routers taking them: tests/component/test_tls_refresh_routers.py."""
 
 from __future__ import annotations
 
