@@ -35,7 +35,7 @@ import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import asyncssh
 
@@ -94,6 +94,14 @@ class Connections:
         its one line of answer as stdout; status None when no answer came (unknown)."""
         limit = timeout if timeout is not None else self.options.command_timeout
         return self._call(self._ask(host, command, line, limit), limit + 5)
+
+    def stream(self, host: str, command: str, line: str, on_output: Callable[[bytes], None],
+               *, timeout: float) -> Done:
+        """Run `command` on `host`, send it `line` and keep its stdin open (its end tells the
+        command the caller went away), handing its stdout to `on_output` as it comes (on
+        the connections' thread); Done(status, "", its stderr). No end within `timeout`:
+        status None (unknown), and the connection dropped, which ends its stdin."""
+        return self._call(self._stream(host, command, line, on_output, timeout), timeout + 5)
 
     def connect(self, host: str) -> None:
         """Open `host`'s connection now (pre-flight); HostUnreachable names why not."""
@@ -166,13 +174,37 @@ class Connections:
     # --- on the loop ------------------------------------------------------
 
     async def _run(self, host: str, command: str, input: str | None, timeout: float) -> Done:
-        deadline = self._loop.time() + timeout  # the connection's and a session's waits count
+        async def work(conn) -> Done:
+            done = await conn.run(command, input=input, check=False)
+            return Done(_status(done), _text(done.stdout), _text(done.stderr))
+        return await self._command(host, timeout, work)
+
+    async def _stream(self, host: str, command: str, line: str,
+                      on_output: Callable[[bytes], None], timeout: float) -> Done:
+        async def work(conn) -> Done:
+            process = await conn.create_process(command, encoding=None)
+            try:
+                process.stdin.write(line.rstrip("\n").encode() + b"\n")
+
+                async def pump() -> None:
+                    while data := await process.stdout.read(65536):
+                        on_output(data)
+                _, err = await asyncio.gather(pump(), process.stderr.read())
+                return Done(_status(await process.wait(check=False)), "", _text(err))
+            finally:
+                process.close()
+        return await self._command(host, timeout, work)
+
+    async def _command(self, host: str, timeout: float, work) -> Done:
+        """`await work(conn)` on a session channel of `host`'s connection, all within
+        `timeout` (the connection's and a session's waits count); unknown, the connection
+        dropped, when it did not end in time or the connection failed under it."""
+        deadline = self._loop.time() + timeout
         conn = await self._connection(host, timeout)
         if not await self._permit(host, deadline - self._loop.time()):
             return self._busy(host, timeout)
         try:
-            done = await asyncio.wait_for(conn.run(command, input=input, check=False),
-                                          deadline - self._loop.time())
+            return await asyncio.wait_for(work(conn), deadline - self._loop.time())
         except asyncio.TimeoutError:
             return self._unknown(host, conn, f"no answer from {host} within {timeout:g}s")
         except (asyncssh.Error, OSError) as e:
@@ -180,7 +212,6 @@ class Connections:
                                              f"{why(e)}")
         finally:
             self._permits(host).release()
-        return Done(_status(done), _text(done.stdout), _text(done.stderr))
 
     async def _ask(self, host: str, command: str, line: str, timeout: float) -> Done:
         deadline = self._loop.time() + timeout  # one bound: connection, session, answer

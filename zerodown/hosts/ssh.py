@@ -28,7 +28,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from zerodown.errors import HostFailure, RuntimeFailure
 from zerodown.hosts.code_dirs import install_script
@@ -49,6 +49,7 @@ _FILES = {"zerodown/__init__.py": None, "zerodown/hosts/__init__.py": None,
           "zerodown/hosts/listeners.py": "hosts/listeners.py",
           "zerodown/hosts/releases.py": "hosts/releases.py",
           "zerodown/hosts/code_dirs.py": "hosts/code_dirs.py",
+          "zerodown/hosts/one_off.py": "hosts/one_off.py",
           "zerodown/hosts/agent.py": "hosts/agent.py"}
 
 
@@ -187,6 +188,24 @@ class SshHost:
     def call(self, op: str, *args: Any, timeout: float | None = None) -> Any:
         """One operation of the agent (zerodown/hosts/agent.py OPS) on the host."""
         return self._call(op, *args, timeout=timeout)
+
+    def one_off(self, request: dict, on_output: Callable[[bytes], None],
+                timeout: float) -> dict:
+        """A command run there by zerodown/hosts/one_off.py (`zerodown exec`), its output
+        handed to `on_output` as it comes; its outcome. HostFailure: no answer within
+        `timeout`, so whether it ran or ended is unknown."""
+        self.install(timeout)
+        done = self.connections.stream(
+            self.name, f"cd {shlex.quote(self.agent_dir)} && exec python3 -m "
+                       f"zerodown.hosts.one_off", json.dumps(request), on_output,
+            timeout=timeout)
+        if done.status is None:
+            raise HostFailure(f"host {self.name}: {_outcome(done)}", self.name)
+        try:
+            return json.loads(done.stderr.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise RuntimeFailure(f"host {self.name}: the command's runner ended without "
+                                 f"saying how ({_outcome(done)})") from None
 
     def table(self, state_dir: str, method: str, *args: Any,
               timeout: float | None = None) -> Any:
