@@ -20,7 +20,7 @@ from zerodown.commands.examples import epilog
 # written out so that parsing a command imports no planner (tests/unit/test_cli_parser.py).
 STRATEGY_KINDS = ("in-place", "rolling", "blue-green", "canary", "ab-test")
 PUBLIC = ("init", "validate", "up", "deploy", "plan", "status", "pause", "resume", "promote",
-          "abort", "rollback", "history", "logs", "down", "controller", "token", "schema",
+          "abort", "rollback", "history", "logs", "exec", "down", "controller", "token", "schema",
           "completion", "proxy", "accel", "demo", "hosts")
 PASS_THROUGH_HELP = {
     "proxy": "run the embedded load balancer on its own, or drive a running one "
@@ -29,6 +29,7 @@ PASS_THROUGH_HELP = {
     "demo": "deploy the example service with every strategy under load, and measure each",
 }
 WATCH_INTERVAL = 1.0
+EXEC_TIMEOUT = 3600.0  # s: `zerodown exec`'s default bound (a long migration fits)
 # Commands of these modules are clients of the controller: func(args).
 CLIENT_MODULES = ("zerodown.commands.status", "zerodown.commands.deploying",
                   "zerodown.commands.completion")
@@ -219,6 +220,23 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="WHEN",
                    help="only lines written since then: 10m, 30s, 2h ago, or 17:05, "
                         "2026-12-03T17:05:00")
+
+    p = add("exec", "one_off:cmd_exec", "run a one-off command where the app runs (a "
+                                        "migration, a console): in the stable version's "
+                                        "folder, with its instances' environment")
+    p.add_argument("--all", action="store_true",
+                   help="runtime ssh: on every host at once (default: on one, the first of "
+                        "runtime.hosts that answers)")
+    p.add_argument("--host", metavar="NAME", help="runtime ssh: on this host of runtime.hosts")
+    p.add_argument("--version", type=arguments.version, metavar="V",
+                   help="in version V's release instead of the stable revision's (on a "
+                        "fleet it must be uploaded to the hosts: deployed once)")
+    p.add_argument("--timeout", type=arguments.duration(0.1, 30 * 86400),
+                   default=EXEC_TIMEOUT, metavar="DURATION",
+                   help=f"stop it (its process group: SIGTERM, then SIGKILL) after this long: "
+                        f"90, 30s, 10m, 2h (default {EXEC_TIMEOUT / 3600:g}h)")
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND ...",
+                   help="argv, run without a shell (write sh -c '...' for one)")
 
     add("down", "service:cmd_down", "stop the controller, the instances and the proxy")
 

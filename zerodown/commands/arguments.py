@@ -42,6 +42,24 @@ def seconds(lo: float, hi: float) -> Callable[[str], float]:
     return parse
 
 
+def duration(lo: float, hi: float) -> Callable[[str], float]:
+    """Seconds, written as a number or as zerodown.yaml's durations: 90, 30s, 10m, 1h30m."""
+    def parse(text: str) -> float:
+        from zerodown.schema import Invalid, parse_duration  # here: `status` needs neither
+        try:
+            value = float(text)
+        except ValueError:
+            try:
+                value = parse_duration(text.strip())
+            except Invalid as e:
+                raise argparse.ArgumentTypeError(str(e)) from None
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise argparse.ArgumentTypeError(f"must be from {lo:g}s to {hi:g}s, "
+                                             f"got {text[:40]!r}")
+        return value
+    return parse
+
+
 def version(text: str) -> str:
     from zerodown.schema import Invalid, version_label  # here: `zerodown status` needs neither
     try:

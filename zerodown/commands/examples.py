@@ -31,6 +31,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "history": ("zerodown history -v -n 5", "zerodown history --json -n 1"),
     "logs": ("zerodown logs web-r2-s2 -n 20", "zerodown logs --since 10m --follow",
              "zerodown logs --all --since 17:05", "zerodown logs proxy --follow"),
+    "exec": ("zerodown exec -- bin/migrate", "zerodown exec --all -- cat VERSION",
+             "zerodown exec --host app2 --timeout 10m -- sh -c 'bin/check && bin/report'",
+             "zerodown exec --version v3 -- python3 manage.py showmigrations"),
     "down": ("zerodown down",),
     "controller": ("zerodown controller", "zerodown controller --foreground --api-listen "
                    "127.0.0.1:7070", "zerodown controller --stop"),

@@ -1,0 +1,100 @@
+"""`zerodown exec`'s pure parts: the app filled without an instance's placeholders, the
+command words, the hosts chosen, the host-prefixed lines, how an outcome is told, and
+--timeout's parsing."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from zerodown.commands import arguments, build_parser
+from zerodown.config import AppConfig
+from zerodown.errors import UsageError
+from zerodown.hosts.one_off import outcome_text
+from zerodown.runtimes.one_off import Prefixed, chosen_hosts, command_words, fields, fill
+
+APP = AppConfig(command=("./app", "--port", "{port}"), cwd="web",
+                env={"GREETING": "hi {version} on {host}", "PORT": "{port}",
+                     "NAME": "{instance}", "PLAIN": "x"},
+                env_file="releases/{version}/.env", release="releases/{version}")
+
+
+def test_fill_keeps_version_and_host_and_leaves_out_what_only_an_instance_has():
+    app, dropped = fill(APP, "v3", "10.0.0.11")
+    assert dropped == ("NAME", "PORT")
+    assert app.env == {"GREETING": "hi v3 on 10.0.0.11", "PLAIN": "x"}
+    assert (app.release, app.env_file, app.cwd) == ("releases/v3", "releases/v3/.env", "web")
+
+
+@pytest.mark.parametrize("key, value", [("cwd", "slot-{slot}"), ("env_file", "{instance}.env"),
+                                        ("release", "r/{port}")])
+def test_a_folder_or_file_only_an_instance_can_name_is_refused_naming_the_key(key, value):
+    with pytest.raises(UsageError, match=rf"app\.{key} .* uses \{{"):
+        fill(AppConfig(command=("x",), **{key: value}), "v1", "h")
+
+
+@pytest.mark.parametrize("text, found", [("{port}", {"port"}), ("a{{b}}c", set()),
+                                         ("{version}-{slot}", {"version", "slot"}),
+                                         (None, set())])
+def test_fields(text, found):
+    assert fields(text) == found
+
+
+def test_command_words():
+    assert command_words(["--", "ls", "--", "-l"]) == ["ls", "--", "-l"]
+    assert command_words(["ls"]) == ["ls"]
+    for empty in ([], ["--"]):
+        with pytest.raises(UsageError, match="needs a command"):
+            command_words(empty)
+
+
+def test_chosen_hosts():
+    names = ["app1", "app2", "app3"]
+    assert chosen_hosts(names, False, None) is None  # the first that answers, found later
+    assert chosen_hosts(names, True, None) == names
+    assert chosen_hosts(names, False, "app2") == ["app2"]
+    with pytest.raises(UsageError, match=r"'app9' is not one of runtime.hosts \(app1, app2, app3\)"):
+        chosen_hosts(names, False, "app9")
+    with pytest.raises(UsageError, match="--all and --host"):
+        chosen_hosts(names, True, "app2")
+
+
+def test_prefixed_lines_come_whole_and_a_last_unended_one_is_ended():
+    p = Prefixed("app1", 6)
+    assert p.lines(b"one\ntw") == b"app1   | one\n"
+    assert p.lines(b"o\n") == b"app1   | two\n"
+    assert p.lines(b"three") == b""
+    assert p.rest() == b"app1   | three\n" and p.rest() == b""
+
+
+@pytest.mark.parametrize("outcome, text", [
+    ({"code": 0, "seconds": 1.0}, None),
+    ({"code": 3, "seconds": 0.5}, "bin/migrate exited 3 after 0.5s"),
+    ({"signal": 9, "seconds": 2.0}, "bin/migrate was killed by SIGKILL after 2s"),
+    ({"timeout": 10.0, "seconds": 12.0}, "bin/migrate did not end within --timeout 10s"),
+    ({"hangup": True, "seconds": 1.0}, "bin/migrate was stopped: the caller went away"),
+    ({"error": "release v9 is not on this host", "seconds": 0.0},
+     "release v9 is not on this host"),
+])
+def test_outcome_text(outcome, text):
+    said = outcome_text(outcome, "bin/migrate")
+    assert said == text if text is None else said.startswith(text)
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90.0), ("10m", 600.0), ("1h30m", 5400.0),
+                                           ("0.5", 0.5)])
+def test_timeout_takes_seconds_or_durations(text, seconds):
+    assert arguments.duration(0.1, 86400)(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "0", "-1", "nan", "2d"])
+def test_a_bad_timeout_is_refused(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        arguments.duration(0.1, 86400)(text)
+
+
+def test_the_command_after_dashes_is_taken_whole():
+    args = build_parser("exec").parse_args(["exec", "--all", "--", "python3", "-c", "x", "--all"])
+    assert args.all and command_words(args.argv) == ["python3", "-c", "x", "--all"]
+    assert args.timeout == 3600.0

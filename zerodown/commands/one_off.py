@@ -1,0 +1,140 @@
+"""`zerodown exec`: a one-off command where the app runs (a migration, a console, a check).
+
+    zerodown exec -- bin/migrate                 # on one host: the first of runtime.hosts that answers
+    zerodown exec --all -- cat .ruby-version     # on every host at once, `app2 | ...` per line
+    zerodown exec --host app2 --version v7 -- bin/check
+
+It runs in the stable revision's version (or --version's), in the working directory its
+instances use (on a host: the release folder there, app.cwd inside it; locally: the
+release folder or app.cwd here), with their environment less what only an instance has
+(runtimes/one_off.py says exactly what). On a fleet each host's output streams as it is
+written, each line prefixed with its host (as `zerodown logs`); the command's stdin is
+/dev/null there. Locally it is this terminal's: a console works, Ctrl-C reaches it.
+Exit 0 when it succeeded everywhere it was asked to run; else 1, with a line per host
+that failed saying how (its exit status, its signal, --timeout, no answer: unknown is
+never success). Past --timeout (or when this command goes away) the command's whole
+process group is stopped (SIGTERM, then SIGKILL): zerodown/hosts/one_off.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+
+from zerodown.controller import Controller, snapshot_config
+from zerodown.errors import HostFailure, RuntimeFailure, UsageError
+from zerodown.hosts import one_off as runner
+from zerodown.runtimes.one_off import Prefixed, chosen_hosts, command_words, fill, local_cwd, \
+    remote_cwd
+from zerodown.runtimes.release import instance_env
+
+
+def cmd_exec(args: argparse.Namespace, ctl: Controller) -> int:
+    cfg = ctl.config()
+    argv = command_words(args.argv)
+    if cfg.runtime.kind != "ssh" and (args.all or args.host is not None):
+        raise UsageError(f"--all and --host pick hosts of runtime: ssh; runtime "
+                         f"{cfg.runtime.kind} runs the command on this machine")
+    version, run_cfg = _target(ctl, cfg, args.version)
+    if cfg.runtime.kind == "ssh":
+        return _on_fleet(args, ctl.runtime(cfg), run_cfg, version, argv)
+    return _here(args, run_cfg, version, argv)
+
+
+def _target(ctl: Controller, cfg, version: str | None):
+    """(the version to run in, the config whose app it runs with): the stable revision's,
+    or --version's (its newest revision's, or the file's for a version never deployed)."""
+    store = ctl.store() if ctl.has_state() else None
+    stable = store.stable(cfg.service)[0] if store is not None else None
+    if stable is None:
+        raise UsageError(f"service {cfg.service}: nothing is deployed yet (`zerodown up` "
+                         f"starts the first version); exec runs in a deployed version")
+    if version is None:
+        return store.revision(cfg.service, stable).version, \
+            snapshot_config(store, cfg.service, stable)
+    known = [r.number for r in store.revisions(cfg.service) if r.version == version]
+    return version, snapshot_config(store, cfg.service, known[-1]) if known else cfg
+
+
+def _dropped(names: tuple[str, ...]) -> None:
+    if names:
+        print(f"zerodown exec: not set: {', '.join(names)} (app.env values with {{port}}, "
+              f"{{slot}} or {{instance}}, which only an instance has)", file=sys.stderr)
+
+
+def _here(args: argparse.Namespace, cfg, version: str, argv: list[str]) -> int:
+    """The local runtime: here, on this terminal (a console works), without prefixes."""
+    from zerodown.runtimes.local import HOST
+    app, dropped = fill(cfg.app, version, HOST)
+    cwd, env = local_cwd(cfg, app), instance_env(cfg, app)
+    _dropped(dropped)
+    sys.stdout.flush()
+    outcome = runner.run(argv, cwd, env, args.timeout,
+                         terminal=0 if os.isatty(0) else None)
+    why = runner.outcome_text(outcome, argv[0])
+    if why is not None:
+        print(f"zerodown exec: {why}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _on_fleet(args: argparse.Namespace, runtime, cfg, version: str, argv: list[str]) -> int:
+    hosts = chosen_hosts(runtime.names, args.all, args.host) or [_first_answering(runtime)]
+    app, dropped = fill(cfg.app, version, "")  # refused here, before any host, if it must be
+    instance_env(cfg, app)  # a secret or env_file missing: said once, not per host
+    _dropped(dropped)
+    base = f"{runtime.release_base}/{version}" if app.release else runtime.remote_dir
+    width, lock = max(len(h) for h in hosts), threading.Lock()
+    out = sys.stdout.buffer
+
+    def one(host: str) -> dict:
+        lines = Prefixed(host, width)
+
+        def show(data: bytes) -> None:
+            text = lines.lines(data)
+            if text:
+                with lock:
+                    out.write(text)
+                    out.flush()
+        try:
+            filled, _ = fill(cfg.app, version, runtime.address_of(host))
+            request = {"argv": argv, "cwd": remote_cwd(base, filled), "timeout": args.timeout,
+                       "env": instance_env(cfg, filled),
+                       "release": base if app.release else None}
+            # bounded: its --timeout, the stop of its group, and a remote step's own bound
+            return runtime.host_named(host).one_off(
+                request, show, timeout=args.timeout + 2 * runner.KILL_GRACE +
+                runtime.options.command_timeout)
+        except HostFailure as e:
+            return {"error": f"did not answer ({e}): whether the command ran or ended "
+                             f"is unknown"}
+        except RuntimeFailure as e:
+            return {"error": str(e)}
+        finally:
+            with lock:
+                out.write(lines.rest())
+                out.flush()
+    outcomes: dict[str, dict] = {}
+    # daemon threads: on Ctrl-C this process exits at once, its connections close, and each
+    # host's command sees its stdin end and is stopped there (a pool's would be waited for)
+    threads = [threading.Thread(target=lambda h=h: outcomes.__setitem__(h, one(h)),
+                                name=f"exec {h}", daemon=True) for h in hosts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    failed = {h: why for h in hosts if (why := runner.outcome_text(outcomes[h], argv[0]))}
+    for host, why in failed.items():
+        print(f"zerodown exec: {host}: {why}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _first_answering(runtime) -> str:
+    """The first of runtime.hosts that answers now (Kamal's primary, but one that works)."""
+    for name in runtime.names:
+        if runtime.answers(name):
+            return name
+    raise RuntimeFailure(f"no host of runtime.hosts answers ({', '.join(runtime.names)}): "
+                         f"the command ran nowhere (`zerodown hosts` says why)")
