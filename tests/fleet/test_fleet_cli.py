@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -11,8 +12,9 @@ import time
 
 import pytest
 
+from tests.support import APP
 from tests.support.cli import Service
-from tests.support.net import get
+from tests.support.net import get, wait_until
 
 
 @pytest.fixture
@@ -131,6 +133,73 @@ def logs_across_the_fleet(s: Service, healthy_fleet) -> None:
     err = follow.stderr.read()
     assert "host zdf3" in err and "zdf3 answers again" in err
     s.run("down")
+
+
+SHOW = "import os; print(os.getcwd(), os.environ['GREETING'], 'MY_PORT' in os.environ)"
+
+
+def test_exec_runs_on_one_host_every_host_or_a_named_one_in_the_release_with_its_env(
+        healthy_fleet, tmp_path):
+    """`zerodown exec`: in the stable version's release folder on each host, with the app's
+    env ({version}, {host} filled; {port}'s left out), each line prefixed with its host; a
+    failure on one host (its exit status), a missing release, a host cut off (named, exit 1;
+    the default host is then the first that answers) and --timeout (its group stopped)."""
+    fleet, s = healthy_fleet, Service(tmp_path)
+    s.file.write_text(fleet.service_config(s.port, "{kind: rolling}", per_host=1)
+                      .replace(f'"{APP}"', '"app.py"').replace(
+        '  env: {APP_DRAIN_TIMEOUT: "5"}', '  release: releases/{version}\n  env: {'
+        'APP_DRAIN_TIMEOUT: "5", GREETING: "hi {version} on {host}", MY_PORT: "{port}"}'))
+    (tmp_path / "releases/v1").mkdir(parents=True)
+    shutil.copy(APP, tmp_path / "releases/v1/app.py")
+    py = "/usr/bin/python3"
+    try:
+        assert "nothing is deployed yet" in s.run("exec", "--", "true", code=2).stderr
+        s.run("up")
+        every = s.run("exec", "--all", "--", py, "-c", SHOW)
+        assert sorted(every.stdout.splitlines()) == [
+            f"{h.name} | /srv/zerodown/releases/shop/v1 hi v1 on {h.address} False"
+            for h in fleet.hosts], every.stdout
+        assert "not set: MY_PORT" in every.stderr, every.stderr
+        assert s.run("exec", "--", py, "-c", "print('one')").stdout == "zdf1 | one\n"
+        assert s.run("exec", "--host", "zdf3", "--", "pwd").stdout == \
+            "zdf3 | /srv/zerodown/releases/shop/v1\n"
+        assert "--host 'zdf9' is not one of runtime.hosts (zdf1, zdf2, zdf3)" in \
+            s.run("exec", "--host", "zdf9", "--", "true", code=2).stderr
+
+        zdf2 = fleet.hosts[1].address   # fails on zdf2 only: exit 1, naming it and how
+        failed = s.run("exec", "--all", "--", py, "-c", "import os, sys; sys.exit(3 if "
+                       f"os.environ['GREETING'].endswith('{zdf2}') else 0)", code=1).stderr
+        assert f"zdf2: {py} exited 3 after " in failed and "zdf1" not in failed and \
+            "zdf3" not in failed, failed
+        missing = s.run("exec", "--all", "--version", "v9", "--", "true", code=1).stderr
+        assert "zdf1: release v9 is not on this host" in missing and "it has v1" in missing
+
+        fleet.partition(fleet.hosts[0])
+        assert s.run("exec", "--", py, "-c", "print('here')").stdout == "zdf2 | here\n"
+        cut = s.run("exec", "--all", "--", py, "-c", "print('here')", code=1)
+        assert sorted(cut.stdout.splitlines()) == ["zdf2 | here", "zdf3 | here"]
+        assert "zdf1: did not answer" in cut.stderr and "unknown" in cut.stderr, cut.stderr
+        fleet.heal(fleet.hosts[0])
+
+        mark = f"3{time.monotonic_ns() % 10**6}"
+        slow = s.run("exec", "--host", "zdf2", "--timeout", "1s", "--", "sh", "-c",
+                     f"sleep {mark} & echo started; wait", code=1)
+        assert slow.stdout == "zdf2 | started\n"
+        assert f"zdf2: sh did not end within --timeout 1s" in slow.stderr, slow.stderr
+        assert not fleet.hosts[1].run(f"pgrep -f '[s]leep {mark}' || true").stdout.strip()
+
+        left = subprocess.Popen(s.argv("exec", "--host", "zdf2", "--", "sleep", mark),
+                                cwd=s.root, env=s.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)   # Ctrl-C: stopped there too
+        there = lambda: fleet.hosts[1].run(f"pgrep -f '[s]leep {mark}' || true").stdout.strip()
+        wait_until(there, timeout=20, what="the command running on zdf2")
+        left.send_signal(signal.SIGINT)
+        assert left.wait(timeout=20) == 130
+        wait_until(lambda: not there(), timeout=10, what="zdf2's command stopped")
+        s.run("down")
+    finally:
+        fleet.heal(fleet.hosts[0])
+        s.cleanup()
 
 
 class Lines:
