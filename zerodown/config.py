@@ -23,7 +23,8 @@ from zerodown.errors import ConfigError
 from zerodown.hooks_config import parse_hooks
 from zerodown.tls_config import parse_tls
 from zerodown.schema import (ENV_NAME, Amount, Invalid, address, boolean, clip, command, duration,
-                             enum, env, integer, optional, shown, template, text)
+                             enum, env, inner_path, integer, optional, shown, template,
+                             text)
 from zerodown.schema_sections import Context, Section, join, list_of, nested
 from zerodown.strategies.options import (STRATEGIES, AnalysisConfig, AnalysisStep,
                                          BlueGreenStrategy, CanaryStrategy, InPlaceStrategy,
@@ -97,6 +98,10 @@ SECRETS = list_of(_secret, {"anyOf": [{"type": "string", "pattern": ENV_NAME.pat
                                       SECRET.schema]})
 
 
+_INNER_PATH = inner_path()
+SHARED_PATHS = list_of(lambda ctx, v, path: _INNER_PATH.parse(v), _INNER_PATH.schema)
+
+
 def _secrets_problem(app: AppConfig) -> str | None:
     names = [s.name for s in app.secrets]
     twice = sorted({n for n in names if names.count(n) > 1} | set(names) & set(app.env))
@@ -110,7 +115,8 @@ SERVICE = Section(ServiceConfig, {
     "instances": integer(1, 100_000),
     "app": Section(AppConfig, {"command": command(), "cwd": optional(template()), "env": env(),
                                "env_file": optional(template()), "secrets": SECRETS,
-                               "release": optional(template())},
+                               "release": optional(template()),
+                               "shared_dirs": SHARED_PATHS, "shared_files": SHARED_PATHS},
                    "what to run; placeholders {version} {port} {slot} {instance} {host}",
                    check=_secrets_problem),
     "health": Section(HealthConfig, {

@@ -11,6 +11,7 @@ import os
 
 from zerodown.config_model import ServiceConfig
 from zerodown.errors import ConfigError
+from zerodown.schema import shown
 from zerodown.schema_sections import Context, join
 from zerodown.strategies.options import check_strategy
 
@@ -55,6 +56,8 @@ def cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
                "it needs app.release (e.g. releases/{version}): the folder it runs in there")
         ctx.error("hooks.before_start", f"per_host: true runs on each host of runtime: ssh; "
                                         f"{why}")
+    if not bad & {"runtime.kind", "app.release"}:
+        _shared_paths(ctx, cfg)
     if getattr(cfg.strategy, "max_surge_per_host", None) is not None and cfg.runtime.kind != "ssh":
         ctx.error("strategy.max_surge_per_host", f"limits each host of runtime: ssh; runtime "
                   f"{cfg.runtime.kind} has one host (max_surge limits it)")
@@ -100,6 +103,30 @@ def _router_host(ctx: Context, cfg: ServiceConfig) -> None:
             ctx.error(key, "nginx on router.host cannot mirror to a shadow yet: its comparator "
                            "runs beside zerodown, where nginx there does not reach it; remove "
                            "router.host (nginx beside zerodown) or use router: embedded")
+
+
+def _shared_paths(ctx: Context, cfg: ServiceConfig) -> None:
+    """app.shared_dirs / shared_files link paths of the release folders on the hosts: they
+    need runtime: ssh and app.release, and each path is linked once (not twice, not one
+    inside another, which the outer link would hide)."""
+    from zerodown.hosts.shared_paths import shadowed
+    lists = (("app.shared_dirs", cfg.app.shared_dirs), ("app.shared_files", cfg.app.shared_files))
+    seen: list[tuple[str, str]] = []  # (path, its key)
+    for key, paths in lists:
+        if paths and (cfg.runtime.kind != "ssh" or cfg.app.release is None):
+            lacks = (f"runtime is {cfg.runtime.kind}" if cfg.runtime.kind != "ssh"
+                     else "app.release is not set")
+            ctx.error(key, f"{shown(paths[0])}: shared paths are linked into each release folder "
+                      f"on the hosts of runtime: ssh with app.release (e.g. releases/{{version}})"
+                      f"; {lacks}")
+        for path in paths:
+            other = next(((p, k) for p, k in seen
+                          if shadowed(path, [p]) or shadowed(p, [path])), None)
+            if other is not None:
+                how = "is also" if other[0] == path else f"overlaps {shown(other[0])}"
+                ctx.error(key, f"{shown(path)} {how} in {other[1]}: each shared path is "
+                          f"listed once, and none inside another (its link would hide it)")
+            seen.append((path, key))
 
 
 def _shared_conflicts(ctx: Context, cfg: ServiceConfig) -> None:

@@ -54,6 +54,11 @@ class AppConfig:
     # runtime ssh: this folder (relative to zerodown.yaml) is uploaded to every host once per
     # version and is the instances' working directory there (zerodown/runtimes/ssh_release.py)
     release: str | None = None
+    # ... and these paths inside it are links to <state_dir>/shared/<service>/<path> on each
+    # host, the same for every release (zerodown/hosts/shared_paths.py): folders made
+    # there when missing, files that must be there before a deployment
+    shared_dirs: tuple[str, ...] = ()
+    shared_files: tuple[str, ...] = ()
 
     def render(self, **values: Any) -> "AppConfig":
         """Fill {version} {port} {slot} {instance} {host}; the result is run without a shell."""

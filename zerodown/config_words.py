@@ -112,6 +112,17 @@ _OWN: W = {
                     "instances' working directory there (app.cwd, if set, is inside it). "
                     "Files an earlier release on the host has are not sent again.",
                     "releases/{version}"),
+    "app.shared_dirs": ("runtime ssh with `app.release`: folders inside the release (e.g. "
+                        "`uploads`, `log`) kept across releases on each host, in "
+                        "`<state_dir>/shared/<service>/<path>` (made there, 0755, when "
+                        "missing); in each release the path is a link to it, whatever the "
+                        "upload had there (Capistrano's linked_dirs).", ["uploads", "log"]),
+    "app.shared_files": ("runtime ssh with `app.release`: files inside the release that each "
+                         "host keeps in `<state_dir>/shared/<service>/<path>` (a "
+                         "`config/database.yml` not in the repository), linked into each "
+                         "release; a host lacking one refuses the deployment, named, before "
+                         "anything changes (Capistrano's linked_files).",
+                         ["config/database.yml"]),
     "runtime.keep_releases": ("ssh: complete releases kept on each host, newest first "
                               "(2..100, default 5); besides them, a version an instance on "
                               "the host runs and the stable and previous revisions' are "

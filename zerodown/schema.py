@@ -228,6 +228,26 @@ def template() -> Kind:
     return Kind(lambda v: check_template(text().parse(v)), {"type": "string", "minLength": 1})
 
 
+def inner_path() -> Kind:
+    """A path inside a folder (a release): relative, every part a name (no `.` or `..`),
+    not one of zerodown's own `.zerodown*` files there; a final / is dropped."""
+    allowed = ('a relative path inside the release folder, like "uploads" or '
+               '"config/database.yml" (no leading /, no . or .. part)')
+
+    def parse(v: Any) -> str:
+        _check(isinstance(v, str) and bool(v), allowed, v)
+        parts = v.rstrip("/").split("/") if v != "/" else [""]
+        if v.startswith("/") or any(p in ("", ".", "..") or any(ord(c) < 32 for c in p)
+                                    for p in parts):
+            raise Invalid(f"must be {allowed}, got {shown(v)}")
+        if parts[0].startswith(".zerodown"):
+            raise Invalid(f"{shown(v)} is where zerodown keeps its own files in a release; "
+                          f"name another path")
+        return "/".join(parts)
+    return Kind(parse, {"type": "string", "minLength": 1,
+                        "pattern": r"^(?!/)(?!(.*/)?\.{1,2}(/|$))[^\u0000-\u001f]+$"})
+
+
 def command() -> Kind:
     """A list of arguments, or one string split like a shell would (but run without one)."""
     allowed = 'a list of arguments or a command line string, like ["python", "app.py"]'
