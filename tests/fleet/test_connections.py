@@ -199,7 +199,7 @@ def test_preflight_asks_an_installed_agent_and_finds_what_the_shell_finds(conns,
     agents["zdf1"].call = lambda *a, **k: asked.append(a) or call(*a, **k)
     by_agent = preflight(conns, "/srv/zerodown", agents)
     by_shell = preflight(conns, "/srv/zerodown")
-    assert asked == [("preflight", "/srv/zerodown")], "only the host with its agent installed"
+    assert asked == [("preflight", "/srv/zerodown", None)], "only the host with its agent installed"
     assert [r.ready for r in by_agent] == [True] * 3
     assert abs(by_agent[0].free_mb - by_shell[0].free_mb) < 50
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -245,3 +246,73 @@ def test_every_host_is_asked_on_the_runtimes_kept_threads(runtime, healthy_fleet
     assert sorted(h for h, _ in asked) == sorted([h.name for h in healthy_fleet.hosts] * 5)
     threads = [thread for _, thread in asked]   # batch, commit, adopt, hasten, hook per host
     assert {t.rsplit("_", 1)[0] for t in threads} == {"hosts"}, threads
+
+
+def test_shared_paths_outlive_a_release_and_a_missing_shared_file_refuses(healthy_fleet,
+                                                                          tmp_path):
+    """app.shared_dirs [uploads], app.shared_files [config/secret.txt] (Capistrano's
+    linked_dirs / linked_files). Each instance starts by appending the secret it reads
+    and its version to uploads/seen. A host lacking the secret refuses the release, named,
+    before any host has it — asked by a shell (no agent yet), then by the agents; v1's
+    line is there for v2's instance; `zerodown hosts` names the missing file."""
+    _, path = with_releases(healthy_fleet, tmp_path, {"v1": "one", "v2": "two"})
+    start = ("cat config/secret.txt >> uploads/seen && echo {version} >> uploads/seen && "
+             "exec /usr/bin/python3 app.py --host {host} --port {port} --version {version}")
+    path.write_text(path.read_text().replace(
+        "  release: releases/{version}\n", "  release: releases/{version}\n  shared_dirs: "
+        "[uploads]\n  shared_files: [config/secret.txt]\n").replace(
+        '  command: ["/usr/bin/python3", "app.py", "--host", "{host}", "--port", "{port}", '
+        '"--version", "{version}"]', f"  command: [/bin/sh, -c, {json.dumps(start)}]"))
+    for version in ("v1", "v2"):   # what the upload has at the shared paths is replaced
+        (tmp_path / "releases" / version / "uploads").mkdir()
+        (tmp_path / "releases" / version / "uploads/seen").write_text("from the upload\n")
+        (tmp_path / "releases" / version / "config").mkdir()
+        (tmp_path / "releases" / version / "config/secret.txt").write_text("sample\n")
+    shared = [host.srv / "zerodown/shared/shop" for host in healthy_fleet.hosts]
+    for host, root in zip(healthy_fleet.hosts, shared):
+        shutil.rmtree(root, ignore_errors=True)
+        if host is not healthy_fleet.hosts[2]:
+            (root / "config").mkdir(parents=True)
+            (root / "config/secret.txt").write_text(f"secret of {host.name}\n")
+    missing = r"zdf3: shared file missing: /srv/zerodown/shared/shop/config/secret.txt \("
+    rt = runtime_for(parse_config(path.read_text(), file=str(path)), tmp_path / "state")
+    app = rt.config.app
+    try:
+        with pytest.raises(RuntimeFailure, match=r"nothing was changed:\n  " + missing):
+            rt.check_release(app, "v1")   # the shell's pre-flight: no agent answers yet
+        assert not any((h.srv / BASE.removeprefix("/srv/")).exists() for h in healthy_fleet.hosts)
+        (shared[2] / "config").mkdir(parents=True)
+        (shared[2] / "config/secret.txt").write_text("secret of zdf3\n")
+        rt.check_release(app, "v1")
+        rev1 = Revision("shop", 1, "v1", app, rt.config.health)
+        first = rt.start(rev1, Slot(0))   # on zdf1
+        assert wait_until(lambda: rt.healthy(first, rev1)[0], timeout=15)
+
+        (shared[2] / "config/secret.txt").unlink()
+        with pytest.raises(RuntimeFailure, match=r"nothing was changed:\n  " + missing):
+            rt.check_release(app, "v2")   # asked by the agents, with the preparation
+        assert not any((h.srv / BASE.removeprefix("/srv/") / "v2").exists()
+                       for h in healthy_fleet.hosts)
+        (shared[2] / "config/secret.txt").write_text("secret of zdf3\n")
+        rt.check_release(app, "v2")
+        rev2 = Revision("shop", 2, "v2", app, rt.config.health)
+        second = rt.start(rev2, Slot(0))
+        assert wait_until(lambda: rt.healthy(second, rev2)[0], timeout=15)
+        assert (shared[0] / "uploads/seen").read_text() == \
+            "secret of zdf1\nv1\nsecret of zdf1\nv2\n"
+        v2 = healthy_fleet.hosts[0].srv / BASE.removeprefix("/srv/") / "v2"
+        assert (v2 / "uploads").readlink() == Path("/srv/zerodown/shared/shop/uploads")
+
+        (shared[1] / "config/secret.txt").unlink()
+        done = subprocess.run([sys.executable, "-m", "zerodown", "-f", str(path), "--state-dir",
+                               str(tmp_path / "state"), "hosts"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1, done.stdout + done.stderr
+        rows = {line.split()[0]: line for line in done.stdout.splitlines()}
+        assert "shared file missing: /srv/zerodown/shared/shop/config/secret.txt" in \
+            rows["zdf2"] and " no " in rows["zdf2"], done.stdout
+        assert "missing" not in rows["zdf1"] + rows["zdf3"], done.stdout
+    finally:
+        for instance in rt.adopt("shop"):
+            rt.stop(instance, grace=1)
+        rt.close()

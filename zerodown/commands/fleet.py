@@ -11,6 +11,7 @@ load balancer (`haproxy -v`, `nginx -v`, the embedded proxy's interpreter), and 
 refuse). With `app.release`, a RELEASES column lists the service's complete releases on
 each host, newest first, and names the stable or previous revision's version where it is
 missing (a host replaced with an empty disk: an abort or a rollback would go there).
+A host lacking a shared file (app.shared_files) is not ready: its PROBLEM names the file.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
         raise UsageError(f"{ctl.file}: runtime {cfg.runtime.kind} runs instances on this "
                          f"machine; `zerodown hosts` checks the hosts of runtime: ssh")
     from zerodown.hosts.preflight import preflight
+    from zerodown.hosts.shared_paths import spec
     from zerodown.runtimes import connections_for
     from zerodown.runtimes.ssh_options import parse_host
     connections = connections_for(cfg)  # asyncssh loads only here
@@ -37,7 +39,8 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
     if lb is not None:  # checked like the others, then for its load balancer below
         connections.specs.setdefault(lb, parse_host(lb))
     try:
-        reports = preflight(connections, options.state_dir)
+        reports = preflight(connections, options.state_dir,
+                            shared=spec(options.state_dir, cfg.service, cfg.app))
         if lb is not None:
             reports = [_router_ready(ctl, cfg, r) if r.host == lb else r for r in reports]
         addresses = {r.host: _address(connections, r.host)

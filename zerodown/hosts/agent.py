@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from zerodown.errors import ZerodownError
-from zerodown.hosts import files, local, probe, releases
+from zerodown.hosts import files, local, probe, releases, shared_paths
 from zerodown.hosts.instances import InstanceTable
 
 
@@ -37,18 +37,21 @@ def _spawn(argv: list[str], cwd: str | None, env: dict[str, str] | None, log_pat
     return {"pid": proc.pid, "start_time": local.start_time(proc.pid)}
 
 
-def _preflight(state_dir: str) -> dict:
+def _preflight(state_dir: str, shared: dict | None = None) -> dict:
     """The pre-flight's look at the host (zerodown/hosts/preflight.py): the state directory
-    writable, and the space free there (python3 is here: it runs this)."""
+    writable, the space free there (python3 is here: it runs this), the shared files
+    (app.shared_files) it lacks."""
     try:
         os.makedirs(state_dir, exist_ok=True)
         writable = os.access(state_dir, os.W_OK)
     except OSError:
         writable = False
     if not writable:
-        return {"problem": f"state_dir {state_dir} is not writable", "free_mb": None}
+        return {"problem": f"state_dir {state_dir} is not writable", "free_mb": None,
+                "unshared": []}
     st = os.statvfs(state_dir)
-    return {"problem": None, "free_mb": st.f_bavail * st.f_frsize // (1024 * 1024)}
+    return {"problem": None, "free_mb": st.f_bavail * st.f_frsize // (1024 * 1024),
+            "unshared": shared_paths.missing(shared)}
 
 
 def _table(state_dir: str, method: str, *args):

@@ -7,6 +7,8 @@ writable, python3 there and disk free — asked of all hosts at once, before any
 A host whose agent (zerodown/hosts/ssh.py) is installed and answering is asked by it
 (agent.py's preflight), a round trip on its open session (python3 is there, or the agent would not answer); the
 others by a shell command (check_command), which also works on a host never used before.
+With `shared` (hosts/shared_paths.py: app.shared_files), a host lacking a shared file is
+not ready either: a deployment there would start instances without it.
 """
 
 from __future__ import annotations
@@ -34,51 +36,73 @@ class HostReport:
         return self.problem is None
 
 
-def check_command(state_dir: str) -> str:
+UNSHARED = "unshared:"  # check_command's line naming a shared file the host lacks
+
+
+def check_command(state_dir: str, shared: dict | None = None) -> str:
     d = shlex.quote(state_dir)
+    files = " ".join(shlex.quote(f"{shared['root']}/{p}")
+                     for p in (shared or {}).get("files", ()))
     return (f"mkdir -p {d} && test -w {d} || {{ echo 'state_dir {state_dir} is not writable' "
             f">&2; exit 4; }}; command -v python3 >/dev/null || {{ echo 'python3 is not "
-            f"installed' >&2; exit 3; }}; df -Pk {d} | tail -n 1")
+            f"installed' >&2; exit 3; }}; df -Pk {d} | tail -n 1"
+            + (f"; for f in {files}; do test -f \"$f\" || printf '{UNSHARED}%s\\n' \"$f\"; "
+               f"done" if files else ""))
 
 
-def report(host: str, status: int | None, stdout: str, stderr: str) -> HostReport:
+def report(host: str, status: int | None, stdout: str, stderr: str,
+           shared: dict | None = None) -> HostReport:
     """A host's report from what check_command printed (pure)."""
     if status is None:
         return HostReport(host, f"no answer to the check ({stderr})")
     if status != 0:
         return HostReport(host, stderr.strip() or f"the check exited with {status}")
-    fields = stdout.split()
+    lines = stdout.splitlines()
+    fields = lines[0].split() if lines else []
     if len(fields) < 4 or not fields[3].isdigit():
         return HostReport(host, f"cannot read free space from df: {stdout.strip()!r}")
-    return judged(host, None, int(fields[3]) // 1024)
+    root = f"{(shared or {}).get('root')}/"
+    unshared = [line[len(UNSHARED):].removeprefix(root) for line in lines[1:]
+                if line.startswith(UNSHARED)]
+    return judged(host, None, int(fields[3]) // 1024, unshared, shared)
 
 
-def judged(host: str, problem: str | None, free_mb: int | None) -> HostReport:
-    """A host's report from what its check found (pure): a problem, or too little space."""
+def judged(host: str, problem: str | None, free_mb: int | None,
+           unshared: list[str] | None = None, shared: dict | None = None) -> HostReport:
+    """A host's report from what its check found (pure): a problem, too little space, or
+    shared files (app.shared_files) missing there."""
     if problem is None and free_mb is not None and free_mb < MIN_FREE_MB:
         problem = f"only {free_mb} MB free for the state directory (at least {MIN_FREE_MB} MB)"
+    if problem is None and unshared and shared:
+        problem = (f"shared file{'s' if len(unshared) > 1 else ''} missing: "
+                   + ", ".join(f"{shared['root']}/{p}" for p in unshared)
+                   + " (app.shared_files: put each there before deploying)")
     return HostReport(host, problem, free_mb)
 
 
 def preflight(connections: Connections, state_dir: str,
-              agents: Mapping[str, Any] | None = None) -> list[HostReport]:
+              agents: Mapping[str, Any] | None = None,
+              shared: dict | None = None) -> list[HostReport]:
     """Every host checked at once; the order of runtime.hosts. `agents`: the SshHost of
-    each host name, asked instead of a shell where its agent is installed already."""
+    each host name, asked instead of a shell where its agent is installed already.
+    `shared`: its files must be on every host of runtime.hosts (hosts/shared_paths.py),
+    not on router.host, where no instance runs."""
     unreachable = connections.connect_all()
-    command = check_command(state_dir)
+    app_hosts = {spec.name for spec in connections.options.hosts}
 
     def one(host: str) -> HostReport:
         if unreachable[host] is not None:
             return HostReport(host, str(unreachable[host]))
+        here = shared if host in app_hosts else None
         agent = (agents or {}).get(host)
         if agent is not None and agent.installed:
             try:
-                got = agent.call("preflight", state_dir, timeout=CHECK_TIMEOUT)
+                got = agent.call("preflight", state_dir, here, timeout=CHECK_TIMEOUT)
             except RuntimeFailure as e:
                 return HostReport(host, f"no answer to the check ({e})")
-            return judged(host, got["problem"], got["free_mb"])
-        done = connections.run(host, command, timeout=CHECK_TIMEOUT)
-        return report(host, done.status, done.stdout, done.stderr)
+            return judged(host, got["problem"], got["free_mb"], got["unshared"], here)
+        done = connections.run(host, check_command(state_dir, here), timeout=CHECK_TIMEOUT)
+        return report(host, done.status, done.stdout, done.stderr, here)
     with ThreadPoolExecutor(max_workers=min(32, len(unreachable) or 1)) as pool:
         return list(pool.map(one, list(unreachable)))
 

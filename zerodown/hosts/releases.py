@@ -9,7 +9,10 @@ complete only once its manifest file is written and the folder renamed into plac
 so a broken upload leaves a .partial folder, never a half release. A file whose
 content an earlier release on this host has is copied from there instead of being
 sent again. A version's content never changes: the same version with other content
-is refused (deploy it as a new version).
+is refused (deploy it as a new version). With `shared` (hosts/shared_paths.py), the
+commit links the shared paths into the release before it is renamed into place; what an
+upload has under those paths is neither sent nor checked (the links replace it), and
+the manifest kept is the upload's, so the same version is still found complete.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import time
 
 from zerodown.atomic_write import write_atomic
 from zerodown.errors import RuntimeFailure
+from zerodown.hosts import shared_paths
 from zerodown.hosts.instances import InstanceTable
 
 MANIFEST = ".zerodown-release.json"
@@ -39,11 +43,13 @@ def read_manifest(folder: str) -> dict | None:
         return None
 
 
-def prepare(base: str, version: str, manifest: dict) -> dict:
+def prepare(base: str, version: str, manifest: dict, shared: dict | None = None) -> dict:
+    """{"done": complete here (with its links), "missing": the paths to send}. The shared
+    files this host lacks are the pre-flight's to refuse (agent.py)."""
     final = os.path.join(base, version)
     there = read_manifest(final)
-    if there == manifest:
-        return {"done": True, "missing": []}
+    if there == manifest:  # complete; the commit (re)makes links the config added since
+        return {"done": shared_paths.linked(final, shared), "missing": []}
     if there is not None or os.path.exists(final):
         raise RuntimeFailure(f"release {version} in {final} has other content than this "
                              f"upload: a version is never changed; deploy it as a new version")
@@ -52,7 +58,7 @@ def prepare(base: str, version: str, manifest: dict) -> dict:
     os.makedirs(partial)
     known = _known_files(base)
     missing = []
-    for path, (sha, mode) in manifest.items():
+    for path, (sha, mode) in _kept(manifest, shared).items():
         target = os.path.join(partial, path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         source = known.get(sha)
@@ -65,20 +71,25 @@ def prepare(base: str, version: str, manifest: dict) -> dict:
 
 
 def commit(base: str, version: str, manifest: dict, keep: int, keep_also: list[str] = (),
-           service_dir: str | None = None) -> dict:
-    """Check the partial upload, rename it into place, prune: never `version`, one in
-    `keep_also` (the controller's rollback target) or one an instance of the service's
-    registry under `service_dir` runs."""
+           service_dir: str | None = None, shared: dict | None = None) -> dict:
+    """Check the partial upload, link the shared paths into it, rename it into place (a
+    release complete already: its links made, as a commit repeated), prune: never
+    `version`, one in `keep_also` (the controller's rollback target) or one an instance
+    of the service's registry under `service_dir` runs."""
     final = os.path.join(base, version)
     partial = final + ".partial"
-    for path, (sha, mode) in manifest.items():
-        target = os.path.join(partial, path)
-        if _sha256(target) != sha:
-            raise RuntimeFailure(f"release {version}: {path} arrived damaged or not at all "
-                                 f"in {partial}")
-        os.chmod(target, mode)
-    write_atomic(os.path.join(partial, MANIFEST), json.dumps(manifest, sort_keys=True))
-    os.rename(partial, final)
+    if read_manifest(final) == manifest:
+        shared_paths.link(final, shared)
+    else:
+        for path, (sha, mode) in _kept(manifest, shared).items():
+            target = os.path.join(partial, path)
+            if _sha256(target) != sha:
+                raise RuntimeFailure(f"release {version}: {path} arrived damaged or not at "
+                                     f"all in {partial}")
+            os.chmod(target, mode)
+        shared_paths.link(partial, shared)
+        write_atomic(os.path.join(partial, MANIFEST), json.dumps(manifest, sort_keys=True))
+        os.rename(partial, final)
     return {"removed": prune(base, keep, keep_also={version, *keep_also,
                                                     *in_use(base, service_dir)})}
 
@@ -112,10 +123,18 @@ def _known_files(base: str) -> dict[str, str]:
     except FileNotFoundError:
         return known
     for name in names:
-        manifest = read_manifest(os.path.join(base, name)) or {}
-        for path, (sha, _) in manifest.items():
-            known.setdefault(sha, os.path.join(base, name, path))
+        folder = os.path.join(base, name)
+        linked = shared_paths.recorded(folder)  # a link's target is not the upload's file
+        for path, (sha, _) in (read_manifest(folder) or {}).items():
+            if not shared_paths.shadowed(path, linked):
+                known.setdefault(sha, os.path.join(folder, path))
     return known
+
+
+def _kept(manifest: dict, shared: dict | None) -> dict:
+    """The manifest's files a release keeps: those under a shared path become its link."""
+    linked = shared_paths.paths(shared)
+    return {p: v for p, v in manifest.items() if not shared_paths.shadowed(p, linked)}
 
 
 def _sha256(path: str) -> str | None:

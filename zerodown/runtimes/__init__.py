@@ -50,8 +50,11 @@ def _fleet_ready(config: ServiceConfig) -> None:
     """Every host's pre-flight (zerodown/hosts/preflight.py), as before a deployment: a
     plan a host not ready could not carry out is refused naming it. Nothing is uploaded."""
     from zerodown.hosts.preflight import preflight, refuse_unless_ready
+    from zerodown.hosts.shared_paths import spec
     connections = connections_for(config)
+    state_dir = connections.options.state_dir
     try:
-        refuse_unless_ready(preflight(connections, connections.options.state_dir))
+        refuse_unless_ready(preflight(connections, state_dir,
+                                      shared=spec(state_dir, config.service, config.app)))
     finally:
         connections.close()

@@ -7,8 +7,11 @@ changes (SshRuntime.check_release runs this before a deployment takes a revision
 Per host, in parallel: the host compares the manifest (path -> sha256, mode) with what
 it has (zerodown/hosts/releases.py), copies files an earlier release has, and names the
 rest; only those are sent (a tar.gz on the channel's stdin), then checked and renamed
-into place. A version already complete on a host costs one round trip. A before_start
-hook with `per_host: true` runs there once per version, in that folder (run_on_hosts).
+into place. A version already complete on a host costs one round trip. With
+app.shared_dirs / app.shared_files, the pre-flight refuses a host lacking a shared file,
+and each release gets its links to <state_dir>/shared/<service> as it is committed
+(hosts/shared_paths.py). A before_start hook with `per_host: true` runs there once per
+version, in that folder (run_on_hosts).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Callable
 from zerodown.errors import HostFailure, RuntimeFailure
 from zerodown.hooks import SUMMARY_LINES, HookContext, HookResult
 from zerodown.hooks_model import HookSpec
+from zerodown.hosts import shared_paths
 from zerodown.hosts.ssh_connect import HostUnreachable
 from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.preflight import (CHECK_TIMEOUT, HostReport, judged, preflight,
@@ -44,36 +48,43 @@ def remote_folder(runtime, version: str) -> str:
     return f"{runtime.release_base}/{version}"
 
 
+def shared_of(runtime, app) -> dict | None:
+    """app.shared_dirs and app.shared_files as the hosts take them (hosts/shared_paths.py)."""
+    return shared_paths.spec(runtime.options.state_dir, runtime.config.service, app)
+
+
 def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozenset()) -> None:
     """Every host's pre-flight, then release `version` on every host (upload): a host not
-    ready refuses the deployment (RuntimeFailure naming it) before any release is put in
-    place or pruned anywhere. Where every host's agent answers already (a deployment after
-    the first), a host's pre-flight and the release's preparation are one round trip (the
-    agent's batch: no preparation after a pre-flight that found a problem); what the
-    preparation stages (<version>.partial) is renamed into place only once every host is
-    ready. Otherwise the pre-flight asks every host first (a shell where no agent is yet)."""
-    folder = _folder_of(runtime, version, app)
+    ready (or lacking a shared file: app.shared_files) refuses the deployment
+    (RuntimeFailure naming it) before any release is put in place or pruned anywhere.
+    Where every host's agent answers already (a deployment after the first), a host's
+    pre-flight and the release's preparation are one round trip (the agent's batch: no
+    preparation after a pre-flight that found a problem); what the preparation stages
+    (<version>.partial) is renamed into place only once every host is ready. Otherwise
+    the pre-flight asks every host first (a shell where no agent is yet)."""
+    folder, shared = _folder_of(runtime, version, app), shared_of(runtime, app)
     if folder is None or not all(runtime.hosts[n].installed for n in runtime.names):
         refuse_unless_ready(preflight(runtime.connections, runtime.options.state_dir,
-                                      runtime.hosts))
+                                      runtime.hosts, shared))
         upload(runtime, version, app, keep)
         return
     manifest = manifest_of(folder)
     asked = list(runtime.every_host.map(
-        lambda n: _ready_and_prepared(runtime, n, version, manifest), runtime.names))
+        lambda n: _ready_and_prepared(runtime, n, version, manifest, shared), runtime.names))
     refuse_unless_ready([report for report, _ in asked])
     prepared = {n: got for n, (_, got) in zip(runtime.names, asked)}
     _each_host(runtime, version, lambda n: _upload_to(runtime, n, folder, version, manifest,
-                                                      keep, prepared[n]))
+                                                      keep, shared, prepared[n]))
 
 
-def _ready_and_prepared(runtime, name: str, version: str, manifest: dict
+def _ready_and_prepared(runtime, name: str, version: str, manifest: dict, shared: dict | None
                         ) -> tuple[HostReport, dict | None]:
     """(the host's pre-flight report, its release_prepare answer: None when not asked)."""
     host, state_dir = runtime.hosts[name], runtime.options.state_dir
     try:
-        got = host.call("batch", [["preflight", [state_dir], ["problem"]],
-                                  ["release_prepare", [runtime.release_base, version, manifest]]],
+        got = host.call("batch", [["preflight", [state_dir, shared], ["problem", "unshared"]],
+                                  ["release_prepare", [runtime.release_base, version, manifest,
+                                                       shared]]],
                         timeout=CHECK_TIMEOUT)
     except HostUnreachable as e:  # as the pre-flight's connect names it
         return HostReport(name, str(e)), None
@@ -81,10 +92,10 @@ def _ready_and_prepared(runtime, name: str, version: str, manifest: dict
         return HostReport(name, f"no answer to the check ({e})"), None
     except RuntimeFailure:  # the preparation failed: the pre-flight alone; the upload,
         try:  # which asks for the preparation again, says why
-            got = [host.call("preflight", state_dir, timeout=CHECK_TIMEOUT)]
+            got = [host.call("preflight", state_dir, shared, timeout=CHECK_TIMEOUT)]
         except RuntimeFailure as e:
             return HostReport(name, f"no answer to the check ({e})"), None
-    report = judged(name, got[0]["problem"], got[0]["free_mb"])
+    report = judged(name, got[0]["problem"], got[0]["free_mb"], got[0]["unshared"], shared)
     return report, (got[1] if len(got) > 1 else None)
 
 
@@ -94,9 +105,9 @@ def upload(runtime, version: str, app, keep: frozenset[str] = frozenset()) -> No
     folder = _folder_of(runtime, version, app)
     if folder is None:
         return
-    manifest = manifest_of(folder)
+    manifest, shared = manifest_of(folder), shared_of(runtime, app)
     _each_host(runtime, version, lambda n: _upload_to(runtime, n, folder, version, manifest,
-                                                      keep))
+                                                      keep, shared))
 
 
 def _folder_of(runtime, version: str, app) -> str | None:
@@ -123,11 +134,11 @@ def _each_host(runtime, version: str, upload_to: Callable[[str], None]) -> None:
 
 
 def _upload_to(runtime, host_name: str, folder: str, version: str, manifest: dict,
-               keep: frozenset[str], prepared: dict | None = None) -> None:
+               keep: frozenset[str], shared: dict | None, prepared: dict | None = None) -> None:
     """`prepared`: the host's release_prepare answer, when it was asked already."""
     host = runtime.hosts[host_name]
     base = runtime.release_base
-    got = prepared or host.call("release_prepare", base, version, manifest)
+    got = prepared or host.call("release_prepare", base, version, manifest, shared)
     if got["done"]:
         return
     if got["missing"]:
@@ -140,7 +151,7 @@ def _upload_to(runtime, host_name: str, folder: str, version: str, manifest: dic
             raise RuntimeFailure(f"sending {len(got['missing'])} files of release {version} "
                                  f"failed: {done.stderr.strip()[-300:] or done.status}")
     host.call("release_commit", base, version, manifest, runtime.options.keep_releases,
-              sorted(keep), runtime.remote_dir)
+              sorted(keep), runtime.remote_dir, shared)
 
 
 def _tar(folder: str, paths: list[str]) -> bytes:
