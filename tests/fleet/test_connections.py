@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 import pytest
 
+from tests.support.fleet import unsent
 from tests.support.net import wait_until
 from zerodown.hosts.connections import Connections
 from zerodown.hosts.ssh_connect import HostUnreachable
@@ -150,6 +152,28 @@ def test_a_partition_mid_command_is_unknown_never_success(conns, healthy_fleet):
     assert errors["zdf1"] is None and errors["zdf3"] is None
     healthy_fleet.heal(host)
     assert conns.run(host.name, "echo back", timeout=5).stdout == "back\n"
+
+
+def test_a_request_to_a_host_cut_off_taken_as_unknown_never_runs_there_once_it_answers(
+        conns, healthy_fleet):
+    """A line written to a kept session (as the agent's `start`) while its host is cut off:
+    the call is unknown and its connection dropped. It stayed in this machine's send queue
+    and, once healed, was retransmitted and run there, up to minutes later (an instance of
+    an earlier fleet test started during the next one); the dropped connection now resets,
+    leaving nothing to deliver."""
+    host, mark = healthy_fleet.hosts[1], f"asked-{os.getpid()}-{time.monotonic_ns()}"
+    session = f"mkdir -p /tmp/{mark}; while read n; do touch /tmp/{mark}/$n; echo done; done"
+    assert conns.ask(host.name, session, "before", timeout=5).stdout == "done\n"
+    healthy_fleet.partition(host)
+    try:
+        assert conns.ask(host.name, session, "late", timeout=1).status is None
+    finally:
+        healthy_fleet.heal(host)
+    wait_until(lambda: not unsent(host.address), timeout=30,
+               what=f"no data of this machine's left unsent to {host.name}")
+    assert conns.ask(host.name, session, "after", timeout=5).stdout == "done\n"
+    touched = sorted(p.name for p in (host.dir / "tmp" / mark).iterdir())
+    assert touched == ["after", "before"], touched
 
 
 def test_keepalives_find_an_idle_connection_cut_off_and_the_next_command_fails_fast(

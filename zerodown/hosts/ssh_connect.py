@@ -5,7 +5,8 @@ failure a HostUnreachable that names the host and what to fix.
 
 Connections (hosts/connections.py) decides when a connection is opened, shares it and
 re-opens it; this file is only how: the files it reads (each named with its key when it
-cannot be), the keepalives, the ciphers, and asyncssh's errors put in words.
+cannot be), the keepalives, the ciphers, how it closes, and asyncssh's errors put in
+words.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
+import struct
 from typing import Any
 
 import asyncssh
@@ -51,7 +54,7 @@ async def open_connection(name: str, spec: HostSpec, opts: SshOptions, folder: s
     if spec.port:
         kwargs["port"] = spec.port
     try:
-        return await asyncio.wait_for(asyncssh.connect(spec.host, **kwargs),
+        conn = await asyncio.wait_for(asyncssh.connect(spec.host, **kwargs),
                                       opts.connect_timeout)
     except asyncssh.HostKeyNotVerifiable as e:
         raise HostUnreachable(
@@ -68,6 +71,21 @@ async def open_connection(name: str, spec: HostSpec, opts: SshOptions, folder: s
                               name) from None
     except (asyncssh.Error, OSError, ValueError) as e:
         raise HostUnreachable(f"host {name}: cannot connect: {why(e)}", name) from None
+    _reset_on_close(conn)
+    return conn
+
+
+def _reset_on_close(conn) -> None:
+    """Closing the connection (dropped as unknown, its keepalives unanswered, or this
+    process killed) discards what the host has not received yet and resets it: written to
+    a host cut off, a request (an agent's `start`) stays in the kernel's send queue and
+    is retransmitted after the host answers again, up to minutes later, and the host runs
+    it then, long after its caller took it as unknown and went on (an instance started
+    after `zerodown down`). A reset the host never gets leaves its sshd session idle there
+    (until its TCP keepalive), which runs nothing. No socket (a ProxyCommand): left as is."""
+    sock = conn.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def why(e: BaseException) -> str:
