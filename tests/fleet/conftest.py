@@ -1,7 +1,9 @@
 """The test fleet (tests/support/fleet.py): built once per session, shared by every fleet test.
 
 Tests that inflict a fault undo it (heal, boot) before they end, so the next test gets
-three reachable hosts with sshd and no app running."""
+three reachable hosts with sshd and no app running; healthy_fleet checks that as each test
+begins, so an app started late is blamed on the test it came from, not the next one's
+counts."""
 
 from __future__ import annotations
 
@@ -25,15 +27,27 @@ def fleet():
         yield f
 
 
+_swept_after = ["the fleet's start"]  # the test whose end last swept the hosts
+
+
 @pytest.fixture
-def healthy_fleet(fleet):
-    """The shared fleet, every host booted and reachable again after the test, and no app
-    of the test left running: a test whose stack could not stop its instances (its host
-    was cut off until the end) must not hand them to the next test's adopt."""
+def healthy_fleet(fleet, request):
+    """The shared fleet, no app running on it (else this test fails naming the test whose
+    end came before: something of it started one since), every host booted and reachable
+    again after the test, and no app or agent of the test left running: a test whose stack
+    could not stop its instances (its host was cut off until the end) must not hand them to
+    the next test's adopt, nor a request still on its way start one there."""
+    strays = {h.name: versions for h in fleet.hosts if (versions := h.app_versions())}
+    if strays:
+        fleet.kill_apps_and_agents()  # this test fails alone, not every one after it
+        pytest.fail(f"example apps run on the fleet before this test began: {strays}; every "
+                    f"app and agent was killed after {_swept_after[0]} ended, so something "
+                    f"of it (or of a test before it) started them since", pytrace=False)
     yield fleet
     for host in fleet.hosts:
         fleet.heal(host)
         fleet.unslow(host)
         if host.proc is None or host.proc.poll() is not None:
             fleet.boot(host)
-    fleet.kill_apps()
+    fleet.kill_apps_and_agents()
+    _swept_after[0] = request.node.nodeid

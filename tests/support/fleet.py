@@ -255,7 +255,23 @@ class Fleet:
         """Every example app process on the hosts killed (theirs only: their PID namespaces),
         after a test that may have left some running."""
         for host in self.hosts:
-            host.run("ps -eo pid=,args= | awk '/[a]pp.py/ {print $1}' | xargs -r kill -9")
+            host.run("ps -ww -eo pid=,args= | awk '/[a]pp.py/ {print $1}' | xargs -r kill -9")
+
+    def kill_apps_and_agents(self) -> None:
+        """Every example app and every session of zerodown's agent on the hosts killed, in
+        sweeps until one finds none, between two tests: a request of the test that ended
+        can still be on its way to an agent (written to a host it had cut off, delivered
+        once healed) and start an app after a sweep of apps alone; an agent mid-start has
+        forked, and its child still carries the agent's command line until it is the app."""
+        sweep = ("for i in $(seq 50); do pids=$(ps -ww -eo pid=,args= | "
+                 "awk '/[a]pp.py|[z]erodown.hosts.agent/ {print $1}'); "
+                 '[ -z "$pids" ] && exit 0; kill -9 $pids 2>/dev/null; done; '
+                 "ps -ww -eo pid=,args=; exit 1")
+        for host in self.hosts:
+            done = host.run(sweep)
+            if done.returncode != 0:
+                raise RuntimeError(f"{host.name}: apps or agents still started after 50 "
+                                   f"sweeps killing them:\n{done.stdout}{done.stderr}")
 
     def crash(self, host: FleetHost) -> None:
         """Every process of the host gone at once (its PID namespace's init killed); /srv stays."""
@@ -340,6 +356,13 @@ def _sshd_answers(address: str) -> bool:
             return s.recv(4).startswith(b"SSH-")
     except OSError:
         return False
+
+
+def unsent(address: str) -> list[str]:
+    """This machine's TCP connections to `address` holding data the host has not
+    acknowledged (`ss` lines): what the host may still receive, and act on, later."""
+    lines = _run("ss", "-tnH", "dst", address, check=False).stdout.splitlines()
+    return [line for line in lines if len(line.split()) > 2 and line.split()[2] != "0"]
 
 
 def cleanup() -> None:
