@@ -25,7 +25,7 @@ import copy
 import itertools
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Collection, Iterable, Iterator
 
 from zerodown.errors import ConfigError
 from zerodown.model import EMPTY_TABLE, Instance, Revision, RoutingTable, Slot
@@ -163,7 +163,7 @@ class FakeRuntime:
                 self.journal.append(("healthy", instance.id, proc.instance.pid))
             return ok, "HTTP 200" if ok else "HTTP 503"
 
-    def adopt(self, service: str) -> list[Instance]:
+    def adopt(self, service: str, recorded: Collection[str] = ()) -> list[Instance]:
         with self.faults.call("runtime.adopt"):
             return [p.instance for p in self.processes.values()
                     if p.alive and p.instance.service == service]
@@ -171,8 +171,8 @@ class FakeRuntime:
     def logs(self, instance: Instance) -> str:
         return f"/var/fake/{instance.id}.log"
 
-    def check_release(self, app: object, version: str,
-                      keep: frozenset[str] = frozenset()) -> None:
+    def check_release(self, app: object, version: str, keep: frozenset[str] = frozenset(),
+                      unlisted: Collection[str] = ()) -> None:
         if version in self.missing:
             raise ConfigError(f"version {version}: release folder releases/{version} does not "
                               f"exist (fake)", key="app.cwd")

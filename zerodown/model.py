@@ -7,7 +7,7 @@ state of one service; routers make a load balancer match it exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,14 @@ def on_host(runs_on: str | None, hosts: Sequence[str], slot: int) -> str | None:
     if runs_on:
         return runs_on
     return host_for(tuple(hosts), slot) if hosts else None
+
+
+def hosts_to_ask(listed: Sequence[str], recorded: Iterable[str]) -> list[str]:
+    """The hosts an adopt asks: runtime.hosts (`listed`, in order), then each host recorded
+    with a live row (`recorded`) that the list no longer has, by name. Such a host may
+    still run an instance (one kept for a rollback): not asked, it was taken for gone and
+    kept running there unknown. Only the store's record adds a host, never a lookup."""
+    return [*listed, *sorted(set(recorded) - set(listed))]
 
 
 def silent_host(found: list, host: str | None) -> str | None:

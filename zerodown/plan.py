@@ -288,6 +288,13 @@ def instance_hosts(step: Step, hosts: tuple[str, ...], recorded: Mapping[Instanc
     return [(r, cast(str, on_host(recorded.get(r), hosts, r.slot.index))) for r in step.instances]
 
 
+def hosts_acted_on(steps: Iterable[Step], recorded: Mapping[InstanceRef, str]) -> set[str]:
+    """The hosts `recorded` (ServiceState.runs_on) for the existing instances that `steps`
+    wait on, drain or stop (a start's host is today's list's: host_for)."""
+    return {recorded[r] for step in steps if isinstance(step, (WaitHealthy, Drain, Stop))
+            for r in step.instances if r in recorded}
+
+
 def on_text(on: list[str], hosts: tuple[str, ...]) -> str:
     """" (on app1, app2)" after a step's text, else ""; a host `hosts` no longer lists is
     marked as `status` marks it."""

@@ -9,7 +9,7 @@ fake that passes the same contract tests.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Collection, Iterator, Protocol, runtime_checkable
 
 from zerodown.model import Instance, Revision, RoutingTable, Slot
 
@@ -46,21 +46,28 @@ class Runtime(Protocol):
     def healthy(self, instance: Instance, revision: Revision) -> tuple[bool, str]:
         """One probe by the revision's health check: (ok, what was seen, e.g. 'HTTP 503')."""
 
-    def adopt(self, service: str) -> list[Instance]:
+    def adopt(self, service: str, recorded: Collection[str] = ()) -> list[Instance]:
         """Instances of `service` left running by an earlier controller; a runtime over
         several hosts returns a model.Adopted naming the hosts that did not answer, and
-        each Instance's runs_on the host that reported it."""
+        each Instance's runs_on the host that reported it. `recorded`: the hosts recorded
+        with the service's live rows (Store.recorded_hosts), which a runtime over several
+        hosts asks too, listed or not (model.hosts_to_ask); a runtime on one machine
+        has nothing more to ask."""
 
     def logs(self, instance: Instance) -> str:
         """The path of the instance's log file (or its text, for remote runtimes)."""
 
     def check_release(self, app: object, version: str,
-                      keep: frozenset[str] = frozenset()) -> None:
+                      keep: frozenset[str] = frozenset(), unlisted: Collection[str] = ()
+                      ) -> None:
         """Raise a ConfigError naming what `version` of `app` (a config.AppConfig) lacks to
         start here: its release folder, env file, a secret. Called by `plan` and before a
         deployment takes a revision number, so nothing starts half-way. A runtime that
         uploads releases (ssh) prunes old ones then, never a version in `keep` (the
-        versions a rollback may go back to) nor one that runs."""
+        versions a rollback may go back to) nor one that runs. `unlisted`: hosts that
+        runtime.hosts no longer lists where the deployment's plan acts on instances
+        recorded there (engine/unlisted.py): a runtime over several hosts checks them
+        too (RuntimeFailure naming one that does not answer), uploading nothing there."""
 
 
 class Spawned(Protocol):

@@ -1,16 +1,23 @@
 """Which host runs which instance, after runtime.hosts changed and before the next
 deployment: `status` (JSON and text), `logs --host` and `plan` name the host each instance
-was started on (recorded with its row), not slot i's host in today's list; and the next
-deployment's step log and dashboard plan name where each step acted (unit versions:
+was started on (recorded with its row), not slot i's host in today's list; the next
+deployment's step log and dashboard plan name where each step acted; its adopt asks a host
+no longer listed, and its pre-flight checks it when the plan acts there (unit versions:
 tests/unit/test_instance_host.py, tests/unit/test_plan_hosts.py,
-tests/unit/test_step_hosts.py)."""
+tests/unit/test_step_hosts.py, tests/unit/test_unlisted_hosts.py)."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
+from tests.e2e.stack import Stack
 from tests.support.cli import Service
+from tests.support.net import free_port
 from zerodown.api.client import Client
+from zerodown.engine.lifecycle import Phase
+from zerodown.errors import RuntimeFailure
 
 # r1 as `up` places it on [zdf1, zdf2, zdf3]: slot i on host i
 where = {"shop-r1-s0": "zdf1", "shop-r1-s1": "zdf2", "shop-r1-s2": "zdf3"}
@@ -136,3 +143,56 @@ def test_the_step_log_names_where_each_step_acted_after_the_list_changed(healthy
     finally:
         s.file.write_text(three)   # the down of cleanup reaches every host again
         s.cleanup()
+
+
+def test_an_unlisted_hosts_instances_are_adopted_and_preflighted_before_a_plan_acts_there(
+        healthy_fleet, tmp_path):
+    """v1 then v2 on zdf1 and zdf2 by blue/green keeping the previous: r1 out of the table
+    (the way back of a rollback) and r2 routed, one of each on zdf2; then zdf2 is taken
+    out of runtime.hosts. The next deployment's plan stops both there. Cut off, zdf2 is
+    named by adopt, and the deployment is refused in pre-flight naming it, nothing
+    changed (it started, and paused at its first stop there). Answering, the deployment
+    adopts r1-s1 there (it was "missing", taken as stopped, and left running unknown) and
+    stops both there, each routed or kept instance of a host no longer listed."""
+    fleet = healthy_fleet
+    zdf2 = fleet.hosts[1]
+    two = fleet.service_config(
+        free_port(), "{kind: blue-green, scale_down_delay: 0s, keep_previous: true}",
+        per_host=1).replace("instances: 3", "instances: 2").replace(
+        "hosts: [zdf1, zdf2, zdf3]", "hosts: [zdf1, zdf2]")
+    path = tmp_path / "zerodown.yaml"
+    path.write_text(two)
+    stacks = [Stack(path, tmp_path / "state")]
+    try:
+        assert stacks[0].deploy("v1") is Phase.SUCCEEDED
+        assert stacks[0].deploy("v2") is Phase.SUCCEEDED
+        assert zdf2.app_versions() == ["v1", "v2"]
+        stacks[0].store.close()
+        stacks[0].runtime.close()   # the controller ends; its instances run on
+        path.write_text(two.replace("instances: 2", "instances: 1").replace(
+            "hosts: [zdf1, zdf2]", "hosts: [zdf1]"))
+        stack = Stack(path, tmp_path / "state")
+        stacks.append(stack)
+
+        def rows():
+            return {r.name("shop"): (row.state, row.runs_on)
+                    for r, row in stack.store.instances("shop", live=True).items()}
+        before = rows()
+        assert {n: s for n, s in before.items() if s[1] == "zdf2"} == {
+            "shop-r1-s1": ("healthy", "zdf2"), "shop-r2-s3": ("routed", "zdf2")}, before
+
+        fleet.partition(zdf2)   # (the runtime has not reached zdf2 before the pre-flight)
+        with pytest.raises(RuntimeFailure, match=r"nothing was changed:\n  zdf2: host zdf2"):
+            stack.deploy("v3", strategy="rolling")
+        assert [r.number for r in stack.store.revisions("shop")] == [1, 2]
+        assert rows() == before and zdf2.app_versions() == ["v1", "v2"]
+        assert set(stack.runtime.adopt("shop", ["zdf2"]).unreachable) == {"zdf2"}
+        fleet.heal(zdf2)
+
+        assert stack.deploy("v3", strategy="rolling") is Phase.SUCCEEDED
+        assert stack.store.events("shop", kind="instance.missing") == []
+        assert zdf2.app_versions() == [], "an instance still runs on zdf2"
+        assert fleet.hosts[0].app_versions() == ["v3"]
+    finally:
+        fleet.kill_apps()
+        stacks[-1].close()

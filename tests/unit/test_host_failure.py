@@ -50,8 +50,8 @@ class Fleet(FakeRuntime):
         self._check(instance.slot)
         return super().alive(instance)
 
-    def adopt(self, service):
-        found = [i for i in super().adopt(service)
+    def adopt(self, service, recorded=()):
+        found = [i for i in super().adopt(service, recorded)
                  if host_for(HOSTS, i.slot.index) not in self.down]
         return Adopted(found, {h: f"host {h}: no SSH connection within 2s" for h in self.down})
 

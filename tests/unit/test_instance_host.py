@@ -147,8 +147,8 @@ class Recording(Fleet):
         inst = super().start(revision, slot)
         return dataclasses.replace(inst, runs_on=host_for(HOSTS, slot.index))
 
-    def adopt(self, service):
-        found = super().adopt(service)
+    def adopt(self, service, recorded=()):
+        found = super().adopt(service, recorded)
         return Adopted([dataclasses.replace(i, runs_on=host_for(HOSTS, i.slot.index))
                         for i in found], found.unreachable)
 

@@ -87,9 +87,9 @@ class AdoptSeen(FakeRouter):
 class AdoptTold(FakeRuntime):
     adopting = False
 
-    def adopt(self, service):
+    def adopt(self, service, recorded=()):
         self.adopting = True
-        return super().adopt(service)
+        return super().adopt(service, recorded)
 
 
 def test_the_hosts_are_asked_what_runs_beside_the_proofs_baseline(tmp_path):
@@ -142,14 +142,14 @@ class AdoptWaitsForRunning(FakeRuntime):
         self.bound = BOUND
         self.running_before_answer: list[bool] = []
 
-    def adopt(self, service):
+    def adopt(self, service, recorded=()):
         if self.path is not None:
             other = Store(self.path)   # another connection: it sees what was committed
             self.running_before_answer.append(awaited(
                 lambda: other.deployments(service, limit=1)[0].phase is Phase.RUNNING,
                 self.bound))
             other.close()
-        return super().adopt(service)
+        return super().adopt(service, recorded)
 
 
 def test_a_pending_deployment_starts_running_while_the_hosts_answer_the_adopt(tmp_path):

@@ -582,8 +582,8 @@ def test_the_release_check_keeps_the_versions_a_rollback_goes_to(world):
     e = world.engine(config(2))
     kept = []
     check = e.runtime.check_release
-    e.runtime.check_release = lambda app, version, keep: (kept.append(keep),
-                                                          check(app, version, keep))[1]
+    e.runtime.check_release = lambda app, version, keep, unlisted=(): (
+        kept.append(keep), check(app, version, keep))[1]
     for version in ("v1", "v2", "v3"):
         e.run(e.deploy(version))
     assert e.store.rollback_versions("shop") == ("v3", "v2")  # stable, then previous

@@ -224,7 +224,9 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     lb.stop()
     runtime = ctl.runtime(cfg)
     rows = store.instances(service, live=True)
-    adopted = runtime.adopt(service)  # also any the store lost track of
+    # also any the store lost track of; a host a row records, listed or not, is asked too:
+    # not answering, it is named below and its rows stay live for the next down
+    adopted = runtime.adopt(service, sorted({r.runs_on for r in rows.values() if r.runs_on}))
     silent = dict(getattr(adopted, "unreachable", {}))
     found = {i.id: i for i in adopted}
     for row in rows.values():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from zerodown.engine import unlisted
 from zerodown.engine.recovery import still_routed
 from zerodown.engine.draining import DRAIN_POLL
 from zerodown.engine.store import Change
@@ -20,20 +21,21 @@ from zerodown.model import Instance, fleet_hosts, on_host, silent_host
 
 
 def _missing(engine, hosts: tuple[str, ...], ref, row) -> str:
-    """Why an instance the store has (`row`) was not found. Started on a host that
-    runtime.hosts (`hosts`) no longer lists, it was not looked for: it may well run there
-    still, and the event says so; unless routed (a deployment replacing it stops it there),
-    its row is taken as gone all the same (reconcile). Its host is the one recorded with
-    it; a row of an older store (none recorded) is placed by its revision's runtime.hosts,
-    as it was when it started."""
+    """Why an instance the store has (`row`) was not found. Its host was asked, listed or
+    not, when recorded with the row (unlisted.recorded): it is not running there. A row of
+    an older store (none recorded) is placed by its revision's runtime.hosts, as it was
+    when it started: on a host that runtime.hosts (`hosts`) no longer lists, it was not
+    looked for and may well run there still, and the event says so; unless routed (a
+    deployment replacing it stops it there), its row is taken as gone all the same."""
     name = ref.name(engine.service)
+    if row.runs_on:
+        return f"instance {name} is {row.state} but not running on {row.runs_on}"
     try:
         then = engine.store.revision(engine.service, ref.revision).config["source"][
             "runtime"]["hosts"]
     except (KeyError, TypeError, ZerodownError):
         then = None
-    host = on_host(row.runs_on, [str(h) for h in then or ()], ref.slot.index) \
-        if hosts else None
+    host = on_host(None, [str(h) for h in then or ()], ref.slot.index) if hosts else None
     if host is not None and host not in hosts and row.state == "routed":
         return (f"instance {name} was started on {host}, which runtime.hosts no longer "
                 f"lists: it was not looked for there; routed, it is stopped there when a "
@@ -50,7 +52,8 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
     baseline), its answer awaited here."""
     engine.recover()
     # before reading rows: see Start's intents
-    found = adopted() if adopted is not None else engine.runtime.adopt(engine.service)
+    found = adopted() if adopted is not None else engine.runtime.adopt(
+        engine.service, unlisted.recorded(engine.store, engine.service))
     rows = engine.store.instances(engine.service, live=True)
     changes, events, orphans = [], [], []
     hosts = fleet_hosts(engine.config.runtime)
@@ -84,10 +87,11 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
                for ref, row in rows.items()
                if ref not in running and row.state in ("healthy", "routed")]
     # Out of the table and not found (stopped just before a crash, or died while kept for
-    # a rollback): stopped, so no plan counts on it as a way back. So is one on a host
-    # runtime.hosts no longer lists, on purpose, though it may run there (its event says
-    # so; docs/fleet.md, Not yet): no plan may count on an instance whose host is not
-    # asked; listed again, that host's instance is found unowned, an orphan, and stopped.
+    # a rollback): stopped, so no plan counts on it as a way back. So is one of an older
+    # row (no host recorded) placed on a host runtime.hosts no longer lists, on purpose,
+    # though it may run there (its event says so): no plan may count on an instance whose
+    # host is not asked; listed again, that host's instance is found unowned, an orphan,
+    # and stopped. A recorded host is asked, listed or not (unlisted.recorded).
     changes += [Change(ref, "stopped") for ref, row in rows.items()
                 if ref not in running and row.state in ("healthy", "draining")]
     # An intent whose instance never started (its host stopped answering mid-start, or

@@ -32,13 +32,13 @@ from typing import Callable, Sequence
 import yaml
 
 from zerodown.config import ServiceConfig, apply_overrides, parse_config
-from zerodown.engine import lifecycle, reconciling, replanning, yielding
+from zerodown.engine import lifecycle, reconciling, replanning, unlisted, yielding
 from zerodown.engine.beside import Beside
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError
 from zerodown.engine.monitor import BackgroundAnalysis, background_spec
 from zerodown.engine.proof_recorder import ProofRecorder
 from zerodown.engine.steps import (DRAIN_POLL, POLL, STEPS, AnalysisFailed, Inconclusive,
-                                   RefusedStep)
+                                   RefusedStep, keep_unstopped)
 from zerodown.engine.store import Deployment, DeploymentConflict, PlanMoved, Store, StoreUnavailable
 from zerodown.engine.recovery import recover
 from zerodown.engine.service_lock import DeploymentBusy, held
@@ -94,6 +94,7 @@ class Engine:
         self.workers = workers
         self._configs: dict[int, ServiceConfig] = {}
         self._stopping: dict[InstanceRef, threading.Thread] = {}
+        self._unstopped: set[InstanceRef] = set()  # their stop failed (steps.keep_unstopped)
         self._yielding: dict[InstanceRef, Instance] = {}  # stops giving way (yielding.py)
         self._hastening: list[Beside] = []
         self._revisions: dict[int, Revision] = {}
@@ -123,16 +124,17 @@ class Engine:
         if not cfg.source:
             raise ZerodownError("the engine needs a config from load_config/parse_config "
                                 "(its source is what a revision records)")
+        @unlisted.Once  # made once, if acted_on made it
+        def plan_of(state: ServiceState, rev: int) -> Plan:
+            plan = self.planner(cfg.strategy, state, target_for(cfg, rev, self.config.runtime),
+                                cfg.hooks.moments())
+            return refuse_downtime(plan, cfg.strategy, allow_downtime)
         # before a revision number is taken
-        self.runtime.check_release(cfg.app, version, keep=self.rollback_versions())
+        self.runtime.check_release(cfg.app, version, keep=self.rollback_versions(),
+                                   unlisted=unlisted.acted_on(self, plan_of))
         return self._create(wait, lambda: self.store.create_deployment(
             self.service, {"file": cfg.file, "source": cfg.source},
-            cfg.source.get("strategy") or {}, cfg.on_failure,
-            lambda state, rev: refuse_downtime(self.planner(
-                cfg.strategy, state, target_for(cfg, rev, self.config.runtime),
-                cfg.hooks.moments()),
-                cfg.strategy, allow_downtime),
-            version=version))
+            cfg.source.get("strategy") or {}, cfg.on_failure, plan_of, version=version))
 
     def rollback_target(self, to_revision: int | None = None) -> int:
         """The revision a rollback would go to; UsageError when there is none to go to."""
@@ -169,20 +171,23 @@ class Engine:
         self.recover()
         to = self.rollback_target(to_revision)
         record, cfg = self.store.revision(self.service, to), self._config(to)
-        self.runtime.check_release(cfg.app, record.version, keep=self.rollback_versions())
         last = self.store.deployments(self.service, limit=1)
         section = last[0].strategy if last else cfg.source.get("strategy") or {}
         strategy = self._strategy(to, section)
+
+        @unlisted.Once
+        def plan_of(state: ServiceState, rev: int) -> Plan:
+            return rollback_plan(strategy, state, target_for(cfg, rev, self.config.runtime),
+                                 cfg.hooks.moments(), allow_downtime=allow_downtime)
 
         def used(state: ServiceState, rev: int) -> dict:
             # the section of the strategy the plan goes by, not one it fell back from
             by = rollback_strategy(strategy, state, target_for(cfg, rev, self.config.runtime))
             return section if by is strategy else {"kind": by.kind}
+        self.runtime.check_release(cfg.app, record.version, keep=self.rollback_versions(),
+                                   unlisted=unlisted.acted_on(self, plan_of, to))
         return self._create(wait, lambda: self.store.create_deployment(
-            self.service, record.config, used, self.config.on_failure,
-            lambda state, rev: rollback_plan(strategy, state,
-                                             target_for(cfg, rev, self.config.runtime),
-                                             cfg.hooks.moments(), allow_downtime=allow_downtime),
+            self.service, record.config, used, self.config.on_failure, plan_of,
             revision=to, kind="rollback"))
 
     def _create(self, wait: bool, create: Callable[[], Deployment]) -> int:
@@ -224,6 +229,7 @@ class Engine:
         # every host's instances asked for while a pending deployment starts (_start) and
         # the proof reads its baseline: the first thing once the lock is held
         with self._lock(), Beside(self.runtime.adopt, self.service,
+                                  unlisted.recorded(self.store, self.service),
                                   name=f"adopt, deployment {id}") as adopting:
             self._start(id)
             with self._background(id), ProofRecorder(self, id) as proof:
@@ -333,6 +339,7 @@ class Engine:
         yielding.hastened(self)
         for ref in awaited:
             self._stopping.pop(ref).join()
+        keep_unstopped(self, awaited)
 
     def _check(self, id: int, interrupting: set[Phase]) -> Deployment:
         d = self.store.deployment(id)

@@ -77,6 +77,7 @@ class Engine(Protocol):
     monitor: BackgroundAnalysis | None
     workers: Executor | None  # kept threads a parallel runtime's starts run on, if given
     _stopping: dict[InstanceRef, threading.Thread]
+    _unstopped: set[InstanceRef]  # whose stop in the background failed (keep_unstopped)
     _yielding: dict[InstanceRef, Instance]
 
     def _config(self, revision: int) -> ServiceConfig: ...
@@ -267,9 +268,23 @@ def stop_quietly(engine: Engine, inst: Instance, grace: float, yielding: bool = 
             engine.runtime.stop(inst, grace, yielding=True)  # type: ignore[call-arg]
         else:
             engine.runtime.stop(inst, grace)
-    except ZerodownError as e:  # left running: the next reconcile stops it as an orphan
-        # (on a host runtime.hosts lists: adopt asks no other, docs/fleet.md "Not yet")
-        engine.store.event(engine.service, "instance.stop_failed", str(e))
+    except ZerodownError as e:  # not stopped: its row is live again once joined
+        engine._unstopped.add(inst.ref)
+        engine.store.event(engine.service, "instance.stop_failed",
+                           f"{e}; {inst.id} is kept live (draining), not taken as stopped: "
+                           f"the next deployment or `zerodown down` stops it")
+
+
+def keep_unstopped(engine: Engine, refs: Sequence[InstanceRef]) -> None:
+    """The rows of `refs` (their stop threads joined) whose stop failed: live again
+    (draining), where the Stop step, going on at once, had written them stopped (written
+    here, after it). So the next adopt asks their host, listed in runtime.hosts or not
+    (engine/unlisted.py), and the next plan stops them; taken as stopped, one on a host
+    no longer listed was never looked for again."""
+    failed = [r for r in refs if r in engine._unstopped]
+    if failed:
+        engine._unstopped.difference_update(failed)
+        engine.store.set_instances(engine.service, [Change(r, "draining") for r in failed])
 
 
 def pause(engine: Engine, d: Deployment, i: int, step: Pause) -> None:

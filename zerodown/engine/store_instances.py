@@ -42,6 +42,13 @@ class InstanceQueries:
         the live ones; rows with none recorded (an older store) are left out."""
         return recorded_hosts(self.instances(service, live=live).values())
 
+    def live_hosts(self, service: str) -> set[str]:
+        """The hosts recorded with the service's live rows: one query, no row read into
+        Python (a deployment asks before its pre-flight and its adopt: engine/unlisted.py)."""
+        return {r[0] for r in self.db.execute(
+            "SELECT DISTINCT runs_on FROM instances WHERE service = ? AND state != 'stopped' "
+            "AND runs_on IS NOT NULL", (service,))}
+
     def service_state(self, service: str) -> ServiceState:
         """What a planner starts from: routed instances, live ones outside the table, and
         the host each was recorded on (a plan names it)."""

@@ -35,7 +35,7 @@ import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import asyncssh
 
@@ -107,8 +107,10 @@ class Connections:
         """Open `host`'s connection now (pre-flight); HostUnreachable names why not."""
         self._call(self._connection(host), self.options.connect_timeout + 5)
 
-    def connect_all(self) -> dict[str, HostUnreachable | None]:
-        """Open every host's connection at once; per host the error, or None."""
+    def connect_all(self, names: Sequence[str] | None = None
+                    ) -> dict[str, HostUnreachable | None]:
+        """Open every host's connection at once (of `names`, else of every host known); per
+        host the error, or None."""
         async def each(name: str):
             try:
                 await self._connection(name)
@@ -117,8 +119,8 @@ class Connections:
                 return e
 
         async def every():
-            names = list(self.specs)
-            return dict(zip(names, await asyncio.gather(*(each(n) for n in names))))
+            hosts = list(self.specs) if names is None else list(names)
+            return dict(zip(hosts, await asyncio.gather(*(each(n) for n in hosts))))
         return self._call(every(), self.options.connect_timeout + 5)
 
     def peer_address(self, host: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from zerodown.errors import RuntimeFailure
 from zerodown.hosts.connections import Connections
@@ -82,12 +82,14 @@ def judged(host: str, problem: str | None, free_mb: int | None,
 
 def preflight(connections: Connections, state_dir: str,
               agents: Mapping[str, Any] | None = None,
-              shared: dict | None = None) -> list[HostReport]:
-    """Every host checked at once; the order of runtime.hosts. `agents`: the SshHost of
-    each host name, asked instead of a shell where its agent is installed already.
-    `shared`: its files must be on every host of runtime.hosts (hosts/shared_paths.py),
-    not on router.host, where no instance runs."""
-    unreachable = connections.connect_all()
+              shared: dict | None = None,
+              names: Sequence[str] | None = None) -> list[HostReport]:
+    """Every host checked at once: `names`, else every host the connections know (the order
+    of runtime.hosts first). `agents`: the SshHost of each host name, asked instead of a
+    shell where its agent is installed already. `shared`: its files must be on every host
+    of runtime.hosts (hosts/shared_paths.py), not on router.host nor on a host no longer
+    listed, where no instance starts."""
+    unreachable = connections.connect_all(names)
     app_hosts = {spec.name for spec in connections.options.hosts}
 
     def one(host: str) -> HostReport:

@@ -15,7 +15,7 @@ import os
 import shlex
 from dataclasses import replace
 from pathlib import Path
-from typing import cast
+from typing import Collection, cast
 
 from zerodown.config import AppConfig, HealthConfig, ServiceConfig
 from zerodown.errors import ConfigError, RuntimeFailure
@@ -88,15 +88,15 @@ class LocalRuntime:
                            f"{self._tail(instance.id)}")
         return ok, seen
 
-    def adopt(self, service: str) -> list[Instance]:
+    def adopt(self, service: str, recorded: Collection[str] = ()) -> list[Instance]:
         found = [instance_of(e) for e in self.table.adopt(service)]
         return sorted(found, key=lambda i: (i.revision, i.slot))
 
     def logs(self, instance: Instance) -> str:
         return str(self.log_dir / f"{instance.id}.log")
 
-    def check_release(self, app: AppConfig, version: str,
-                      keep: frozenset[str] = frozenset()) -> None:
+    def check_release(self, app: AppConfig, version: str, keep: frozenset[str] = frozenset(),
+                      unlisted: Collection[str] = ()) -> None:
         check_release(replace(self.config, app=app), version)
 
     # --- starting ----------------------------------------------------------

@@ -14,8 +14,9 @@ runs (this machine, or router.host through the agent there). A host that does no
 the table by health) — never "stopped" or "not running".
 
 Before a version is deployed (check_release, before a revision number is taken)
-every host is checked at once (zerodown/hosts/preflight.py): a host that is not
-ready refuses the deployment, naming it, with nothing changed; then app.release is
+every host is checked at once (zerodown/hosts/preflight.py), with the hosts no longer
+listed that the plan acts on (engine/unlisted.py): a host that is not ready refuses the
+deployment, naming it, with nothing changed; then app.release is
 uploaded to every host (runtimes/ssh_release.py) and is the instances' working
 directory there.
 """
@@ -27,13 +28,14 @@ import shlex
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import cast
+from typing import Collection, cast
 
 from zerodown.config import AppConfig, HealthConfig, ServiceConfig
 from zerodown.errors import ConfigError, HostFailure, RuntimeFailure
 from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.ssh import SshHost
-from zerodown.model import Adopted, Instance, InstanceRef, Revision, Slot, host_for
+from zerodown.model import (Adopted, Instance, InstanceRef, Revision, Slot, host_for,
+                            hosts_to_ask)
 from zerodown.runtimes import connections_for, release, ssh_release
 from zerodown.runtimes.health import probe, split_address
 from zerodown.runtimes.ssh_options import parse_host
@@ -91,11 +93,12 @@ class SshRuntime:
     def host_running(self, instance: Instance) -> str:
         """The host `instance` runs on, where it is acted on and looked at: the one recorded
         with it (runs_on: start() or adopt() said so), listed in runtime.hosts or not
-        (host_named reaches one no longer listed by its name, as ssh_config knows it; one
-        gone for good does not answer: docs/fleet.md, "Not yet"); for a row of an older
-        store, the host whose address it listens on, as adopt() and start() learned it,
-        else its slot's. Acted on anywhere else — its slot's host once runtime.hosts
-        changed — it was looked for where it never ran, "stopped" there, and left running."""
+        (host_named reaches one no longer listed by its name, as ssh_config knows it; adopt
+        asks it while a live row records it, and names it when it does not answer); for a
+        row of an older store, the host whose address it listens on, as adopt() and
+        start() learned it, else its slot's. Acted on anywhere else — its slot's host once
+        runtime.hosts changed — it was looked for where it never ran, "stopped" there, and
+        left running."""
         if instance.runs_on:
             self.host_named(instance.runs_on)
             return instance.runs_on
@@ -238,17 +241,20 @@ class SshRuntime:
                                  f"another process took it")
         return True, ok, seen
 
-    def adopt(self, service: str) -> Adopted:
-        """Every host's instances at once; a host that does not answer is named in
-        `unreachable` (its instances unknown), the others are adopted all the same."""
+    def adopt(self, service: str, recorded: Collection[str] = ()) -> Adopted:
+        """Every host's instances at once: runtime.hosts, and the hosts `recorded` with the
+        service's live rows that the list no longer has (model.hosts_to_ask); a host that
+        does not answer, listed or not, is named in `unreachable` (its instances unknown),
+        the others are adopted all the same."""
         remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{service}"
+        names = hosts_to_ask(self.names, recorded)
 
         def ask(name: str) -> list | HostFailure:
             try:
-                return self.hosts[name].table(remote_dir, "adopt", service)
+                return self.host_named(name).table(remote_dir, "adopt", service)
             except HostFailure as e:
                 return e
-        answers = dict(zip(self.names, self.every_host.map(ask, self.names)))
+        answers = dict(zip(names, self.every_host.map(ask, names)))
         for name, answer in answers.items():   # where each runs: see host_running
             for entry in [] if isinstance(answer, HostFailure) else answer:
                 if entry.get("address"):
@@ -262,13 +268,14 @@ class SshRuntime:
         host = self.host_running(instance)
         return f"{host}:{self.remote_dir}/logs/{instance.id}.log"
 
-    def check_release(self, app: AppConfig, version: str,
-                      keep: frozenset[str] = frozenset()) -> None:
+    def check_release(self, app: AppConfig, version: str, keep: frozenset[str] = frozenset(),
+                      unlisted: Collection[str] = ()) -> None:
         """What the controller provides (env_file, secrets), every host's pre-flight, then
         the release uploaded to every host: all before anything changes. `keep`: versions
-        whose release folders a prune must leave (the rollback target)."""
+        whose release folders a prune must leave (the rollback target); `unlisted`: hosts
+        no longer listed that the plan acts on, pre-flighted too (nothing sent there)."""
         release.check_release(replace(self.config, app=replace(app, cwd=None)), version)
-        ssh_release.check_and_upload(self, version, app, keep)
+        ssh_release.check_and_upload(self, version, app, keep, unlisted)
 
     def run_on_hosts(self, spec, ctx) -> list:
         """A before_start hook with `per_host: true` on every host (runtimes/ssh_release.py)."""

@@ -24,7 +24,7 @@ import os
 import shlex
 import tarfile
 import time
-from typing import Callable
+from typing import Callable, Collection
 
 from zerodown.errors import HostFailure, RuntimeFailure
 from zerodown.hooks import SUMMARY_LINES, HookContext, HookResult
@@ -53,7 +53,8 @@ def shared_of(runtime, app) -> dict | None:
     return shared_paths.spec(runtime.options.state_dir, runtime.config.service, app)
 
 
-def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozenset()) -> None:
+def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozenset(),
+                     unlisted: Collection[str] = ()) -> None:
     """Every host's pre-flight, then release `version` on every host (upload): a host not
     ready (or lacking a shared file: app.shared_files) refuses the deployment
     (RuntimeFailure naming it) before any release is put in place or pruned anywhere.
@@ -61,17 +62,26 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
     pre-flight and the release's preparation are one round trip (the agent's batch: no
     preparation after a pre-flight that found a problem); what the preparation stages
     (<version>.partial) is renamed into place only once every host is ready. Otherwise
-    the pre-flight asks every host first (a shell where no agent is yet)."""
+    the pre-flight asks every host first (a shell where no agent is yet). `unlisted`:
+    hosts runtime.hosts no longer lists that the plan acts on (it stops or waits on
+    instances recorded there): pre-flighted beside the others, in the same refusal; no
+    release is sent there (nothing starts there)."""
     folder, shared = _folder_of(runtime, version, app), shared_of(runtime, app)
+    others = [runtime.host_named(n).name for n in unlisted if n not in runtime.names]
+    state_dir = runtime.options.state_dir
     if folder is None or not all(runtime.hosts[n].installed for n in runtime.names):
-        refuse_unless_ready(preflight(runtime.connections, runtime.options.state_dir,
-                                      runtime.hosts, shared))
+        # every host the connections know: `others` too, which host_named made known
+        refuse_unless_ready(preflight(runtime.connections, state_dir, runtime.hosts, shared))
         upload(runtime, version, app, keep)
         return
     manifest = manifest_of(folder)
+    checking = runtime.every_host.submit(
+        preflight, runtime.connections, state_dir, runtime.hosts, None, others) \
+        if others else None
     asked = list(runtime.every_host.map(
         lambda n: _ready_and_prepared(runtime, n, version, manifest, shared), runtime.names))
-    refuse_unless_ready([report for report, _ in asked])
+    refuse_unless_ready([report for report, _ in asked] +
+                        (checking.result() if checking is not None else []))
     prepared = {n: got for n, (_, got) in zip(runtime.names, asked)}
     _each_host(runtime, version, lambda n: _upload_to(runtime, n, folder, version, manifest,
                                                       keep, shared, prepared[n]))
