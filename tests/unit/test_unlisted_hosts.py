@@ -1,7 +1,8 @@
 """Instances on a host that runtime.hosts no longer lists (started before the list
 changed): adopt asks that host while a live row records it, the pre-flight checks it when
-the plan acts there, and a stop that did not happen there leaves the row live — on
-fakes (the fleet version: tests/fleet/test_instance_hosts.py)."""
+the plan acts there, a stop that did not happen there leaves the row live, and a rollback
+skips it when it stops answering — on fakes (the fleet version:
+tests/fleet/test_instance_hosts.py)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ KEPT = "{kind: blue-green, auto_promote: true, scale_down_delay: 0s, keep_previo
 ROLLING = "{kind: rolling, max_surge: 1, max_unavailable: 0}"
 
 
-def config(hosts, strategy: str = ROLLING, **keys):
-    return shop_config(drain_timeout="3s", strategy=strategy, on_host_failure="pause",
-                       instances=str(len(hosts)), **keys,
+def config(hosts, strategy: str = ROLLING, on_host_failure: str = "pause"):
+    return shop_config(drain_timeout="3s", strategy=strategy, on_host_failure=on_host_failure,
+                       instances=str(len(hosts)),
                        runtime=f"{{kind: ssh, hosts: [{', '.join(hosts)}], "
                                f"instances_per_host: 1}}")
 
@@ -192,6 +193,29 @@ def test_a_stop_that_did_not_happen_on_an_unlisted_host_leaves_its_row_live(tmp_
     assert e.store.instances("shop", [ref(1, 1)])[ref(1, 1)].state == "stopped"
 
 
+def test_a_rollback_whose_instance_on_an_unlisted_host_stops_answering_skips_it_and_ends(
+        world):
+    """Going back cannot pause: a host runtime.hosts no longer lists was paused for all the
+    same, which rolling back refuses, so the step was run again for ever. It is skipped
+    by its recorded instances, as a listed host is, and the rollback ends."""
+    e = shortened(world, KEPT, ("v1", "v2"))   # r1 kept out of the table, s1 on app2
+    world.runtime.never_healthy.add("v3")
+
+    def cut_when_rolling_back(event):
+        if event.kind == "phase" and event.data.get("to") == "rolling_back":
+            world.runtime.down.add("app2")
+    e.store.listeners.append(cut_when_rolling_back)
+    d = e.deploy("v3")
+    assert e.run(d) is Phase.ROLLED_BACK
+    assert world.runtime.down == {"app2"}, "app2 was never cut: the test proves nothing"
+    assert world.runtime.refused, "nothing was asked of app2: the test proves nothing"
+    (event,) = e.store.events("shop", d, kind="host.skipped")
+    assert event.data["host"] == "app2" and "rolling_back cannot pause" in event.message
+    assert {r.name for r in world.router.table.revisions} == {"r2"}
+    assert e.store.instances("shop", [ref(1, 1)])[ref(1, 1)].state == "healthy", \
+        "left as it is on the silent host"
+
+
 def test_the_plan_made_for_the_preflight_is_the_deployments_not_made_twice(world):
     """acted_on plans before the pre-flight when a live row records a host off the list;
     create_deployment, planning from the same state, takes that plan (unlisted.Once)."""
@@ -209,3 +233,24 @@ def test_the_plan_made_for_the_preflight_is_the_deployments_not_made_twice(world
     assert e.store.live_hosts("shop") == {"app1", "app3"}
     e.run(e.deploy("v3"))
     assert world.runtime.checked[-1] == () and made == [2, 3], "nothing off the list"
+
+
+@pytest.mark.parametrize("phase, ends", [(Phase.RUNNING, Phase.PAUSED),
+                                         (Phase.ROLLING_BACK, Phase.FAILED)])
+def test_a_host_nothing_of_the_rest_is_on_is_not_skipped_for_ever(world, phase, ends):
+    """A host that no instance of the rest of the plan is on (neither listed nor recorded):
+    skipping it changes nothing, so the same step would fail again and again. Going
+    forward it pauses, going back it fails, naming the host."""
+    from zerodown.engine.host_failure import handle
+    e = world.engine(config(HOSTS, on_host_failure="skip"))
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    d = e.deploy("v2")
+    for to in dict.fromkeys((Phase.RUNNING, phase)):
+        e.store.set_phase(d, to, "as the test asks")
+    handle(e, e.store.deployment(d), HostFailure("host app9: no answer within 2s", "app9"),
+           None, ())
+    dep = e.store.deployment(d)
+    assert dep.phase is ends and dep.cursor == 0
+    assert "host app9 stopped answering; no instance the rest of the deployment acts on is " \
+           "there" in dep.error, dep.error
+    assert e.store.events("shop", d, kind="host.skipped") == []

@@ -9,7 +9,10 @@ paused or skipped, the load balancer's own health checks keep the host's routed
 instances out of traffic (plan.balancer_check), so users see nothing of it.
 
 Going back (rolling back, aborting) cannot pause (engine/lifecycle.py): it skips the
-host whatever the policy, so it still ends with traffic on the stable revision.
+host whatever the policy, so it still ends with traffic on the stable revision; a host
+runtime.hosts no longer lists is skipped by the instances recorded there. A host nothing
+of the rest of the plan is on cannot be skipped (the same step would fail again): it
+pauses going forward and fails going back, as the load balancer's host does.
 
 `without_host` is pure: the rest of a plan with every instance on `host` left out.
 `skipped_hosts` says which hosts the latest deployment went on without: their instances
@@ -73,7 +76,12 @@ def handle(engine, d, error: HostFailure, index: int | None, changes: Sequence) 
     if error.host == engine.config.router.host:  # nothing routes without it: never skipped
         router_host(engine, d, error, index, changes)
         return
-    if policy == PAUSE or error.host not in hosts:
+    rest = without_host(d.steps[d.cursor:], error.host, hosts,
+                        store.recorded_hosts(service, live=True))
+    if policy == SKIP and rest == d.steps[d.cursor:]:  # no instance of the rest is there:
+        nothing_there(engine, d, error, index, changes)  # skipping it would change nothing
+        return
+    if policy == PAUSE:
         store.event(service, "host.unreachable", f"host {error.host} did not answer; "
                     f"deployment {d.id} paused (on_host_failure: pause): `zerodown resume` "
                     f"goes on once it answers", d.id, host=error.host, policy=PAUSE)
@@ -81,8 +89,6 @@ def handle(engine, d, error: HostFailure, index: int | None, changes: Sequence) 
                         f"(on_host_failure: pause; resume once it answers): {error}",
                         Phase.PAUSED, changes)
         return
-    rest = without_host(d.steps[d.cursor:], error.host, hosts,
-                        store.recorded_hosts(service, live=True))
     why = (f"host {error.host} stopped answering; going on without its slots "
            f"(on_host_failure: {configured}"
            f"{'' if configured == SKIP else f', and {d.phase.value} cannot pause'}): {error}")
@@ -92,19 +98,34 @@ def handle(engine, d, error: HostFailure, index: int | None, changes: Sequence) 
 
 def router_host(engine, d, error: HostFailure, index: int | None, changes: Sequence) -> None:
     """The load balancer's host (router.host) did not answer. Skipping it would not go on
-    (every route step asks it again), whatever on_host_failure says: a deployment going
-    forward pauses, one going back (which cannot pause) fails, each naming that host."""
-    store, host = engine.store, error.host
+    (every route step asks it again), whatever on_host_failure says."""
+    cannot_skip(engine, d, error, index, changes,
+                f"router host {error.host} (the load balancer's)",
+                "nothing routes without it, so its slots cannot be skipped")
+
+
+def nothing_there(engine, d, error: HostFailure, index: int | None,
+                  changes: Sequence) -> None:
+    """A host failed that no instance of the rest of the plan is on (neither its slot's in
+    runtime.hosts nor recorded there with a live row): skipped, the same step would run
+    again and fail again, for ever."""
+    cannot_skip(engine, d, error, index, changes, f"host {error.host}",
+                "no instance the rest of the deployment acts on is there, so leaving it out "
+                "would change nothing")
+
+
+def cannot_skip(engine, d, error: HostFailure, index: int | None, changes: Sequence,
+                who: str, why: str) -> None:
+    """A host that cannot be skipped did not answer: a deployment going forward pauses, one
+    going back (which cannot pause) fails, each naming the host and why."""
     going_on = d.phase in (Phase.RUNNING, Phase.PROMOTING)
     then = ("`zerodown resume` goes on once it answers" if going_on else
             "`zerodown rollback` once it answers")
-    store.event(engine.service, "host.unreachable", f"router host {host} (the load "
-                f"balancer's) did not answer; deployment {d.id} "
-                f"{'paused' if going_on else 'failed'}: {then}", d.id, host=host,
-                policy=PAUSE if going_on else "fail")
-    store.fail_step(d.id, index, f"router host {host} (the load balancer's) stopped "
-                    f"answering; nothing routes without it, so its slots cannot be skipped: "
-                    f"{then}: {error}", Phase.PAUSED if going_on else Phase.FAILED, changes)
+    engine.store.event(engine.service, "host.unreachable", f"{who} did not answer; "
+                       f"deployment {d.id} {'paused' if going_on else 'failed'}: {then}",
+                       d.id, host=error.host, policy=PAUSE if going_on else "fail")
+    engine.store.fail_step(d.id, index, f"{who} stopped answering; {why}: {then}: {error}",
+                           Phase.PAUSED if going_on else Phase.FAILED, changes)
 
 
 def skipped_hosts(store, service: str) -> dict[str, int]:
