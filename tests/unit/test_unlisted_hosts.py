@@ -254,3 +254,31 @@ def test_a_host_nothing_of_the_rest_is_on_is_not_skipped_for_ever(world, phase, 
     assert "host app9 stopped answering; no instance the rest of the deployment acts on is " \
            "there" in dep.error, dep.error
     assert e.store.events("shop", d, kind="host.skipped") == []
+
+
+def test_down_names_a_silent_unlisted_host_and_keeps_its_rows_for_the_next_down(
+        world, tmp_path, capsys):
+    """`down` asks app2 (recorded, no longer listed) with the listed hosts: silent, it is
+    named up front (no stop sent there to time out), r1-s1's row stays live, exit 1;
+    once it answers, the next `down` stops r1-s1 there."""
+    from types import SimpleNamespace
+    from zerodown.commands.service import cmd_down
+    e = shortened(world)
+    world.runtime.down.add("app2")
+    state = tmp_path / "state"
+    state.mkdir()
+    ctl = SimpleNamespace(working_config=lambda: config(NOW), has_state=lambda: True,
+                          state_dir=state, store=lambda: e.store,
+                          runtime=lambda cfg: world.runtime, router=lambda cfg: world.router)
+    assert cmd_down(SimpleNamespace(), ctl) == 1
+    err = capsys.readouterr().err
+    assert "host app2 did not answer" in err and "still recorded: shop-r1-s1" in err, err
+    assert world.runtime.asked[-1] == ["app1", "app3", "app2"]
+    assert world.runtime.refused == [], "a stop was sent to the silent host"
+    assert [r.name("shop") for r in e.store.instances("shop", live=True)] == ["shop-r1-s1"]
+    assert world.runtime.running("shop") == {"shop-r1-s1"}
+
+    world.runtime.down.clear()
+    assert cmd_down(SimpleNamespace(), ctl) == 0
+    assert world.runtime.running("shop") == set()
+    assert e.store.instances("shop", live=True) == {}
