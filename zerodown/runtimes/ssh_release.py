@@ -70,8 +70,10 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
     others = [runtime.host_named(n).name for n in unlisted if n not in runtime.names]
     state_dir = runtime.options.state_dir
     if folder is None or not all(runtime.hosts[n].installed for n in runtime.names):
-        # every host the connections know: `others` too, which host_named made known
-        refuse_unless_ready(preflight(runtime.connections, state_dir, runtime.hosts, shared))
+        # named, never "every host the connections know": that grows with each host
+        # host_named was asked about since (router.host, a host long gone from the list)
+        refuse_unless_ready(preflight(runtime.connections, state_dir, runtime.hosts, shared,
+                                      [*runtime.names, *others]))
         upload(runtime, version, app, keep)
         return
     manifest = manifest_of(folder)
