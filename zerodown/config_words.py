@@ -72,9 +72,11 @@ _OWN: W = {
                  "`{kind: in-place}`.", {"kind": "rolling", "max_surge": 1}),
     "hooks": ("Commands or webhooks run at the moments of a deployment.", None),
     "tls": ("The listener speaks https with these certificates (paths relative to this file; "
-            "each file readable, each key matching its certificate). Renewed files reach "
-            "the running load balancer without a deployment (`check_every`). See "
-            "docs/proxy.md.", None),
+            "each file readable, each key matching its certificate: checked by `validate`, "
+            "`plan`, `up` and a deployment, which refuse a broken pair naming it, not by "
+            "commands that do not need them, so `status` or `down` work through a renewal "
+            "gone wrong). Renewed files reach the running load balancer without a deployment "
+            "(`check_every`). See docs/proxy.md.", None),
     "tls.cert": ("The default certificate: a PEM chain, served to any name without its own.",
                  "certs/shop.pem"),
     "tls.key": ("The private key of `tls.cert`.", "certs/shop.key"),

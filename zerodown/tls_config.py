@@ -11,9 +11,10 @@
       http2: true                     # ALPN offers h2 before http/1.1 (default false)
       check_every: 30s                # the controller looks for renewed files (tls_refresh.py)
 
-Relative paths are read from zerodown.yaml's directory. Every file must be
-readable, every key must match its certificate, every name must be a host name:
-checked here, so a mistake is named at its key before any proxy starts.
+Relative paths are read from zerodown.yaml's directory. Every name must be a host
+name (checked here). What the files hold (readable, a PEM chain, the key its
+certificate's) is checked where they are used (config_files.py: `validate`, `up`, a
+deployment), not at every load: a renewal gone wrong must not fail `status` or `down`.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from zerodown.errors import UsageError
-from zerodown.proxy.tls import HOST_NAME, CertFiles, TlsConfig, server_context
+from zerodown.proxy.tls import HOST_NAME, CertFiles, TlsConfig
 from zerodown.schema import Invalid, Kind, address, boolean, duration, optional, shown, text
-from zerodown.schema_sections import Context, Section, join, list_of, nested
+from zerodown.schema_sections import Context, Section, list_of, nested
 
 
 @dataclass(frozen=True)
@@ -93,19 +93,10 @@ def _parse(ctx: Context, v: Any, path: str) -> TlsSettings | None:
         return tls
     base = os.path.dirname(os.path.abspath(ctx.file)) if ctx.file else os.getcwd()
     place = lambda p: os.path.join(base, os.path.expanduser(p))  # noqa: E731 (absolute stays)
-    tls = TlsSettings(place(tls.cert), place(tls.key),
-                      tuple(NamedCert(c.names, place(c.cert), place(c.key))
-                            for c in tls.certificates), tls.redirect_http, tls.http2,
-                      tls.check_every)
-    pairs = [(join(path, "cert"), tls.cert, tls.key)] + [
-        (f"{join(path, 'certificates')}[{i}].cert", c.cert, c.key)
-        for i, c in enumerate(tls.certificates)]
-    for key, cert, k in pairs:
-        try:
-            server_context(CertFiles(cert, k))
-        except UsageError as e:
-            ctx.error(key, str(e).removeprefix("TLS: "))
-    return tls
+    return TlsSettings(place(tls.cert), place(tls.key),
+                       tuple(NamedCert(c.names, place(c.cert), place(c.key))
+                             for c in tls.certificates), tls.redirect_http, tls.http2,
+                       tls.check_every)
 
 
 parse_tls = nested(_parse, {"anyOf": [SECTION.schema, {"type": "null"}]})

@@ -35,17 +35,19 @@ def client(args: argparse.Namespace, never_deployed: str | None = None) -> Clien
 
 
 def check_config(args: argparse.Namespace) -> None:
-    """Here, before asking the controller: a bad file, --set or strategy flag is reported as
-    `validate` reports it (file:line: key, or the flag as typed), and nothing starts; a change
-    of strategy kind that drops options of the file's says so. Not with --server (not our
-    file)."""
+    """Here, before asking the controller: a bad file, a broken file it names (a
+    certificate), --set or strategy flag is reported as `validate` reports it (file:line:
+    key, or the flag as typed), and nothing starts; a change of strategy kind that drops
+    options of the file's says so. Not with --server (not our file)."""
     if args.server:
         return
+    from zerodown.config_files import check_files
     from zerodown.controller import Controller
     ctl = Controller(args.file, args.state_dir)
     extra, typed = strategy_settings(ctl.config(), args)
     if extra:
         ctl.config(extra, typed)
+    check_files(ctl.config())
 
 
 def strategy_settings(cfg, args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from zerodown import colour, render
 from zerodown.config_diff import change_text, changes
+from zerodown.config_files import check_files
 from zerodown.controller import Controller, labels
 from zerodown.gather import deployment_view, event_view
 from zerodown.engine.store import NotFound
@@ -29,6 +30,7 @@ def cmd_plan(args: argparse.Namespace, ctl: Controller) -> int:
     from zerodown.runtimes import check_release
     from zerodown.strategies import plan_for, target_for
     cfg = ctl.config(*strategy_settings(ctl.config(), args))
+    check_files(cfg)
     check_release(cfg, args.version)
     state, revision, active = ServiceState(cfg.service, None), 1, None
     if ctl.has_state():

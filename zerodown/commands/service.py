@@ -16,6 +16,7 @@ from zerodown.commands.inspect import UP_REASON
 from zerodown.commands.follow import watch
 from zerodown.daemon import process
 from zerodown.config import ServiceConfig, json_schema, parse_config, starter_yaml
+from zerodown.config_files import check_files
 from zerodown.controller import Controller, labels, maybe_label
 from zerodown.engine.store import Change
 from zerodown.errors import HostFailure, RouterError, UsageError, ZerodownError
@@ -74,6 +75,7 @@ def cmd_validate(args: argparse.Namespace, ctl: Controller) -> int:
     if args.schema:
         return cmd_schema(args, ctl)
     cfg = ctl.config()  # a ConfigError lists every problem with file:line: key (exit 2)
+    check_files(cfg)  # and the files it names (a load alone does not read them)
     from zerodown.commands.shared_check import check_remote_shared
     unasked = check_remote_shared(ctl, cfg)  # a ConfigError (exit 2) on a conflict there
     print(f"{ctl.file}: valid; service {cfg.service} on {cfg.listen}, {cfg.instances} "
@@ -96,6 +98,7 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
     """The proxy, then the controller beside it (separate: the proxy serves whatever the
     controller does), then the first version, deployed by the controller."""
     cfg = ctl.config()
+    check_files(cfg)  # a broken certificate: refused here, naming it, before anything starts
     if not ctl.db_path.exists():  # a first up: a version that cannot start starts nothing
         from zerodown.runtimes import check_release  # (on a fleet app.cwd is on the hosts)
         check_release(cfg, args.version or "v1")

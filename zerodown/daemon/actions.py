@@ -12,6 +12,7 @@ from contextlib import closing
 from typing import Any, Callable
 
 from zerodown.api.errors import ApiError
+from zerodown.config_files import check_files
 from zerodown.controller import Controller, resolve_revision
 from zerodown.engine.lifecycle import PhaseError
 from zerodown.engine.runner import DeploymentBusy
@@ -76,6 +77,7 @@ class Actions:
         with closing(self.controller()) as ctl:
             with _mapped("config"):
                 base = ctl.config()
+                check_files(base)  # the files it names: read for a deployment, not each load
             extra = overrides(base, strategy, settings)
             with _mapped("set"):
                 ctl.config(extra, as_sent(settings, extra, strategy))

@@ -20,7 +20,6 @@ from typing import Callable
 from zerodown import tls_refresh
 from zerodown.controller import Controller
 from zerodown.daemon.watchdog import looking
-from zerodown.errors import ConfigError
 
 TICK = 1.0  # how often it asks itself whether a look is due (tls.check_every: at least 1s)
 IDLE = 30.0  # without `tls:`, when the file is read again (a section added later)
@@ -47,14 +46,9 @@ class TlsWatch:
             return
         self._next = now + self._every
         with closing(self.controller()) as ctl:
-            try:
-                cfg = ctl.working_config()
-            except ConfigError as e:
-                # zerodown.yaml is checked with its files: a renewal gone wrong fails it, and
-                # its error names the file and why (the snapshot it falls back to, too)
-                if not (e.key or "").startswith("tls"):
-                    raise
-                return self._tell((f"{e}; the certificates in force stay",), store)
+            # loading reads not the files (config_files.py): refresh checks them, and a
+            # broken pair is refused there, naming the file and why
+            cfg = ctl.working_config()
             self._every = cfg.tls.check_every if cfg.tls else IDLE
             self._next = now + self._every
             if cfg.tls is None:
