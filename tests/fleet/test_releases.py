@@ -237,7 +237,8 @@ def test_every_host_is_asked_on_the_runtimes_kept_threads(runtime, healthy_fleet
     runtime.check_release(app, "v1")
     asked = _asks(runtime, monkeypatch)
     runtime.check_release(app, "v2")
-    assert runtime.adopt("shop") == []
+    assert runtime.adopt("shop") == []   # the check's batch asked it (SshRuntime.prefetched)
+    assert runtime.adopt("shop") == []   # once: this one asks every host
     runtime.hasten([Instance("shop", 1, Slot(i), "") for i in range(3)])  # none to give back
     ctx = HookContext("shop", 2, "before_start", 2, "v2", 1, 1, "run before_start hooks",
                       "http://127.0.0.1:8080")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import shlex
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Collection, cast
@@ -47,6 +48,9 @@ HOST_POLL = 0.002  # s between two looks there (or health.interval, if shorter):
                    # booting app); the exit is seen at once on a pidfd, not by looking
 AWAITS = 4        # such waits at once per host: of its 8 sessions (Connections), the other
                   # calls (starts, stops) keep theirs; further looks are plain ones
+PREFETCH_FRESH = 2.0  # s an adopt asked with the release check stands for the run's own:
+                      # deploy() checks, then run() adopts at once (or after a wait for the
+                      # deployment before it, which starts and stops, dropping it)
 
 
 class SshRuntime:
@@ -72,6 +76,9 @@ class SshRuntime:
         self._on_address: dict[str, str] = {}  # an address instances listen on -> its host
         self._awaits: dict[str, int] = {}  # await_listening calls in flight per host
         self._awaits_lock = threading.Lock()
+        # (when, {host: its adopt answer}) asked in the release check's round trip
+        # (ssh_release), for the deployment's adopt that follows it: see adopt()
+        self._prefetched: tuple[float, dict[str, list]] | None = None
 
     def host_named(self, name: str) -> SshHost:
         """The fleet host `name` (router.host: one of runtime.hosts or an ssh_config Host),
@@ -116,6 +123,7 @@ class SshRuntime:
     def start(self, revision: Revision, slot: Slot) -> Instance:
         """One round trip where {port} is used plainly (InstanceTable.start claims the port
         and launches, the intent saved before the spawn), else claim, then launch."""
+        self._prefetched = None  # what runs changes: an adopt asked before is out of date
         name = InstanceRef(revision.number, slot).name(revision.service)
         host_name = self.host_of(slot)
         host, address = self.hosts[host_name], self.address_of(host_name)
@@ -157,6 +165,7 @@ class SshRuntime:
         return argv, os.path.normpath(os.path.join(home, app.cwd or ".")), env
 
     def stop(self, instance: Instance, grace: float, yielding: bool = False) -> None:
+        self._prefetched = None
         self.hosts[self.host_running(instance)].table(
             self.remote_dir, "stop", instance.id, instance.pid, grace,
             f"instance {instance.id}", yielding,
@@ -245,11 +254,20 @@ class SshRuntime:
         """Every host's instances at once: runtime.hosts, and the hosts `recorded` with the
         service's live rows that the list no longer has (model.hosts_to_ask); a host that
         does not answer, listed or not, is named in `unreachable` (its instances unknown),
-        the others are adopted all the same."""
+        the others are adopted all the same. A host whose adopt was asked with the
+        release check of the deployment this adopt begins (prefetched: nothing started or
+        stopped here since, within PREFETCH_FRESH) is not asked again: a round trip less
+        before the first step (a network's round trip, on a fleet far away); what it saw is
+        as recent as any adopt's is by the time its answer is used."""
         remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{service}"
         names = hosts_to_ask(self.names, recorded)
+        taken, self._prefetched = self._prefetched, None
+        ready = taken[1] if taken is not None and remote_dir == self.remote_dir and \
+            time.monotonic() - taken[0] <= PREFETCH_FRESH else {}
 
         def ask(name: str) -> list | HostFailure:
+            if name in ready:
+                return ready[name]
             try:
                 return self.host_named(name).table(remote_dir, "adopt", service)
             except HostFailure as e:
@@ -263,6 +281,11 @@ class SshRuntime:
                      if not isinstance(a, HostFailure) for e in a]
         return Adopted(sorted(instances, key=lambda i: (i.revision, i.slot)),
                        {n: str(a) for n, a in answers.items() if isinstance(a, HostFailure)})
+
+    def prefetched(self, answers: dict[str, list]) -> None:
+        """Each host's adopt answer, asked with the release check (ssh_release), for the
+        adopt of the deployment it checks (adopt())."""
+        self._prefetched = (time.monotonic(), answers)
 
     def logs(self, instance: Instance) -> str:
         host = self.host_running(instance)

@@ -59,8 +59,9 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
     ready (or lacking a shared file: app.shared_files) refuses the deployment
     (RuntimeFailure naming it) before any release is put in place or pruned anywhere.
     Where every host's agent answers already (a deployment after the first), a host's
-    pre-flight and the release's preparation are one round trip (the agent's batch: no
-    preparation after a pre-flight that found a problem); what the preparation stages
+    pre-flight, its adopt (for the deployment's: SshRuntime.prefetched) and the release's
+    preparation are one round trip (the agent's batch: nothing after a pre-flight that
+    found a problem); what the preparation stages
     (<version>.partial) is renamed into place only once every host is ready. Otherwise
     the pre-flight asks every host first (a shell where no agent is yet). `unlisted`:
     hosts runtime.hosts no longer lists that the plan acts on (it stops or waits on
@@ -69,46 +70,53 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
     folder, shared = _folder_of(runtime, version, app), shared_of(runtime, app)
     others = [runtime.host_named(n).name for n in unlisted if n not in runtime.names]
     state_dir = runtime.options.state_dir
-    if folder is None or not all(runtime.hosts[n].installed for n in runtime.names):
+    if not all(runtime.hosts[n].installed for n in runtime.names):
         # named, never "every host the connections know": that grows with each host
         # host_named was asked about since (router.host, a host long gone from the list)
         refuse_unless_ready(preflight(runtime.connections, state_dir, runtime.hosts, shared,
                                       [*runtime.names, *others]))
         upload(runtime, version, app, keep)
         return
-    manifest = manifest_of(folder)
+    manifest = manifest_of(folder) if folder is not None else None
     checking = runtime.every_host.submit(
         preflight, runtime.connections, state_dir, runtime.hosts, None, others) \
         if others else None
     asked = list(runtime.every_host.map(
         lambda n: _ready_and_prepared(runtime, n, version, manifest, shared), runtime.names))
-    refuse_unless_ready([report for report, _ in asked] +
+    refuse_unless_ready([report for report, *_ in asked] +
                         (checking.result() if checking is not None else []))
-    prepared = {n: got for n, (_, got) in zip(runtime.names, asked)}
+    prepared = {n: got for n, (_, got, _) in zip(runtime.names, asked)}
+    runtime.prefetched({n: adopted for n, (_, _, adopted) in zip(runtime.names, asked)
+                        if adopted is not None})
+    if folder is None:  # no app.release: nothing to send
+        return
     _each_host(runtime, version, lambda n: _upload_to(runtime, n, folder, version, manifest,
                                                       keep, shared, prepared[n]))
 
 
-def _ready_and_prepared(runtime, name: str, version: str, manifest: dict, shared: dict | None
-                        ) -> tuple[HostReport, dict | None]:
-    """(the host's pre-flight report, its release_prepare answer: None when not asked)."""
+def _ready_and_prepared(runtime, name: str, version: str, manifest: dict | None,
+                        shared: dict | None) -> tuple[HostReport, dict | None, list | None]:
+    """(the host's pre-flight report, its release_prepare answer, its adopt answer: None
+    when not asked). The adopt rides along for the deployment's own (SshRuntime.adopt);
+    `manifest` None: no release to prepare (no app.release)."""
     host, state_dir = runtime.hosts[name], runtime.options.state_dir
+    prepare = [] if manifest is None else [
+        ["release_prepare", [runtime.release_base, version, manifest, shared]]]
     try:
         got = host.call("batch", [["preflight", [state_dir, shared], ["problem", "unshared"]],
-                                  ["release_prepare", [runtime.release_base, version, manifest,
-                                                       shared]]],
-                        timeout=CHECK_TIMEOUT)
+                                  ["table", [runtime.remote_dir, "adopt", runtime.config.service]],
+                                  *prepare], timeout=CHECK_TIMEOUT)
     except HostUnreachable as e:  # as the pre-flight's connect names it
-        return HostReport(name, str(e)), None
+        return HostReport(name, str(e)), None, None
     except HostFailure as e:
-        return HostReport(name, f"no answer to the check ({e})"), None
+        return HostReport(name, f"no answer to the check ({e})"), None, None
     except RuntimeFailure:  # the preparation failed: the pre-flight alone; the upload,
         try:  # which asks for the preparation again, says why
             got = [host.call("preflight", state_dir, shared, timeout=CHECK_TIMEOUT)]
         except RuntimeFailure as e:
-            return HostReport(name, f"no answer to the check ({e})"), None
+            return HostReport(name, f"no answer to the check ({e})"), None, None
     report = judged(name, got[0]["problem"], got[0]["free_mb"], got[0]["unshared"], shared)
-    return report, (got[1] if len(got) > 1 else None)
+    return report, (got[2] if len(got) > 2 else None), (got[1] if len(got) > 1 else None)
 
 
 def upload(runtime, version: str, app, keep: frozenset[str] = frozenset()) -> None:

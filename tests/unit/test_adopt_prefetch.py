@@ -1,0 +1,87 @@
+"""The release check before a deployment asks each host's adopt in the same round trip
+(the agent's batch), and the deployment's adopt that follows uses those answers instead
+of asking again: one round trip less before the first step. Only while nothing was
+started or stopped since, within PREFETCH_FRESH, and once."""
+
+from __future__ import annotations
+
+import pytest
+
+from zerodown.config import parse_config
+from zerodown.model import Instance, Slot
+from zerodown.runtimes import ssh, ssh_release
+
+YAML = """\
+service: shop
+listen: 127.0.0.1:18080
+instances: 2
+app: {command: [app, --port, "{port}"], release: "releases/{version}"}
+runtime: {kind: ssh, hosts: [zdf1, zdf2]}
+"""
+
+
+def entry(slot: int, host: str) -> dict:
+    return {"service": "shop", "revision": 1, "slot": slot, "host": "local",
+            "address": f"10.9.0.1{slot}:4000", "pid": 100 + slot, "version": "v1"}
+
+
+class Host:
+    """A host's agent with one instance: the calls it was asked."""
+
+    installed = True
+
+    def __init__(self, name: str, slot: int):
+        self.name, self.slot, self.calls = name, slot, []
+
+    def call(self, op, *args, timeout=None):
+        self.calls.append(op)
+        assert op == "batch"
+        ops = [c[0] if c[0] != "table" else c[1][1] for c in args[0]]
+        assert ops in (["preflight", "adopt", "release_prepare"], ["preflight", "adopt"]), ops
+        return [{"problem": None, "free_mb": 1000, "unshared": []}, [entry(self.slot, self.name)],
+                {"done": True, "missing": []}][:len(ops)]
+
+    def table(self, state_dir, method, *args, timeout=None):
+        self.calls.append(method)
+        return [entry(self.slot, self.name)] if method == "adopt" else {}
+
+
+def runtime(tmp_path, yaml: str = YAML) -> ssh.SshRuntime:
+    (tmp_path / "releases" / "v2").mkdir(parents=True)
+    (tmp_path / "releases" / "v2" / "app.py").write_text("app\n")
+    rt = ssh.SshRuntime(tmp_path / "state",
+                        parse_config(yaml, file=str(tmp_path / "zerodown.yaml")))
+    rt.hosts = {"zdf1": Host("zdf1", 0), "zdf2": Host("zdf2", 1)}
+    return rt
+
+
+def check(rt) -> None:
+    ssh_release.check_and_upload(rt, "v2", rt.config.app)
+
+
+def calls(rt) -> dict:
+    return {n: h.calls for n, h in rt.hosts.items()}
+
+
+@pytest.mark.parametrize("release", [True, False], ids=["app.release", "no release"])
+def test_the_adopt_after_a_release_check_asks_no_host_again(tmp_path, release):
+    rt = runtime(tmp_path, YAML if release else YAML.replace(', release: "releases/{version}"',
+                                                            ""))
+    check(rt)
+    found = rt.adopt("shop")
+    assert calls(rt) == {"zdf1": ["batch"], "zdf2": ["batch"]}
+    assert [(i.slot.index, i.runs_on) for i in found] == [(0, "zdf1"), (1, "zdf2")]
+    rt.adopt("shop")   # once: the next adopt asks
+    assert calls(rt) == {"zdf1": ["batch", "adopt"], "zdf2": ["batch", "adopt"]}
+
+
+def test_a_stop_since_or_an_old_answer_is_asked_again(tmp_path, monkeypatch):
+    rt = runtime(tmp_path)
+    check(rt)
+    rt.stop(Instance("shop", 1, Slot(0), "10.9.0.10:4000", 100, runs_on="zdf1"), 1.0)
+    rt.adopt("shop")
+    assert calls(rt) == {"zdf1": ["batch", "stop", "adopt"], "zdf2": ["batch", "adopt"]}
+    check(rt)
+    monkeypatch.setattr(ssh, "PREFETCH_FRESH", -1.0)   # older than it may be
+    rt.adopt("shop")
+    assert calls(rt)["zdf2"] == ["batch", "adopt", "batch", "adopt"]
