@@ -11,7 +11,7 @@ import pytest
 from zerodown.commands import arguments, build_parser
 from zerodown.config import AppConfig
 from zerodown.errors import UsageError
-from zerodown.hosts.one_off import outcome_text
+from zerodown.hosts.one_off import MARK, Trailer, outcome_text
 from zerodown.runtimes.one_off import Prefixed, chosen_hosts, command_words, fields, fill
 
 APP = AppConfig(command=("./app", "--port", "{port}"), cwd="web",
@@ -58,6 +58,43 @@ def test_chosen_hosts():
         chosen_hosts(names, False, "app9")
     with pytest.raises(UsageError, match="--all and --host"):
         chosen_hosts(names, True, "app2")
+
+
+def test_interactive_is_one_host_named_or_the_first_that_answers_never_all():
+    names = ["app1", "app2"]
+    assert chosen_hosts(names, False, "app2", interactive=True) == ["app2"]
+    assert chosen_hosts(names, False, None, interactive=True) is None
+    with pytest.raises(UsageError, match="-i and --all: -i gives one command this stdin"):
+        chosen_hosts(names, True, None, interactive=True)
+
+
+def test_interactive_is_parsed_short_and_long():
+    parse = build_parser("exec").parse_args
+    assert parse(["exec", "-i", "--host", "app1", "--", "irb"]).interactive
+    assert parse(["exec", "--interactive", "--", "irb", "-i"]).argv == ["--", "irb", "-i"]
+    assert not parse(["exec", "--", "irb"]).interactive
+
+
+def _trailed(chunks: list[bytes]) -> tuple[list[bytes], bytes | None]:
+    shown: list[bytes] = []
+    trailer = Trailer(shown.append)
+    for chunk in chunks:
+        trailer.feed(chunk)
+    return shown, trailer.end()
+
+
+@pytest.mark.parametrize("chunks, shown, outcome", [
+    ([b"hi\r\n", MARK + b'{"code": 0}\r\n'], [b"hi\r\n"], b'{"code": 0}\r\n'),
+    # MARK split between reads: its first part held, never shown
+    ([b"out" + MARK[:3], MARK[3:] + b'{"code"', b': 3}'], [b"out"], b'{"code": 3}'),
+    # an escape sequence that is not MARK: held only until the next data shows it is not
+    ([b"red \x1b", b"[31mx"], [b"red ", b"\x1b[31mx"], None),
+    ([b"\x1b]0;title\x07"], [b"\x1b]0;title\x07"], None),
+    ([b"end \x1b]zero"], [b"end ", b"\x1b]zero"], None),  # the stream's end: handed on
+    ([], [], None),
+])
+def test_a_terminals_outcome_is_taken_from_the_end_of_its_stream(chunks, shown, outcome):
+    assert _trailed(chunks) == (shown, outcome)
 
 
 def test_prefixed_lines_come_whole_and_a_last_unended_one_is_ended():

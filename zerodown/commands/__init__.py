@@ -228,6 +228,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                    help="runtime ssh: on every host at once (default: on one, the first of "
                         "runtime.hosts that answers)")
     p.add_argument("--host", metavar="NAME", help="runtime ssh: on this host of runtime.hosts")
+    p.add_argument("-i", "--interactive", action="store_true",
+                   help="runtime ssh: give it this stdin (a console: with a terminal here, a "
+                        "pseudo-terminal there, as ssh -t); one host only")
     p.add_argument("--version", type=arguments.version, metavar="V",
                    help="in version V's release instead of the stable revision's (on a "
                         "fleet it must be uploaded to the hosts: deployed once)")

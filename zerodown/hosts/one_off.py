@@ -6,6 +6,18 @@ host as `python3 -m zerodown.hosts.one_off` over an SSH channel of its own.
     stdout: the command's output (its stdout and stderr as one stream, as it is written)
     stderr: {"code": 0, "seconds": 1.25}     one line: how it ended (outcome())
 
+`"stdin": true` (`zerodown exec -i`) gives the command the rest of our stdin. On a pipe
+(no pseudo-terminal asked for) the command reads what follows the request line, and its
+end is the input's end, no hangup: the caller going away is our stdout's reader closing.
+On the channel's pseudo-terminal (ssh -t's) the command gets the terminal: its stdin,
+stdout and stderr, and its foreground, so Ctrl-C's byte becomes its SIGINT there. The
+request line is read with the terminal's echo and line editing off (the caller asks for
+them off: it is not shown, and may be longer than a terminal line's 4095 bytes), then
+they are put back on for the command. There is one stream on a terminal, so the outcome
+ends it, framed by MARK (Trailer takes it out on the caller's side); the caller going
+away hangs the terminal up, which signals us (its session leader) SIGHUP, not the
+command: we stop its group as on any hangup.
+
 The command runs in a process group of its own, so all of it can be stopped: past
 `timeout`, or on a host when our stdin ends (the caller went away: Ctrl-C, a connection
 lost), its group gets SIGTERM, then SIGKILL after KILL_GRACE. When it exits, what it left
@@ -23,15 +35,21 @@ import select
 import signal
 import subprocess
 import sys
+import termios
 import time
+from typing import Callable
 
 KILL_GRACE = 2.0  # s between SIGTERM and SIGKILL of a command stopped
 TICK = 0.05       # s between two looks whether it exited (a one-off: no pidfd needed)
+MARK = b"\x1b]zerodown-outcome;"  # on a terminal: the outcome follows, to the stream's end
+                                   # (an OSC sequence, which a terminal shown it ignores)
 
 
 def run(argv: list[str], cwd: str, env: dict[str, str], timeout: float,
-        hangup_fd: int | None = None, terminal: int | None = None, **streams) -> dict:
-    """Run `argv` to its end, `timeout` or a hangup (`hangup_fd` readable at EOF);
+        hangup: Callable[[float], bool] | None = None, terminal: int | None = None,
+        **streams) -> dict:
+    """Run `argv` to its end, `timeout` or a hangup (`hangup(within)`: waits up to that
+    long, True when the caller went away: eof_of, reader_gone);
     outcome(): {"code": n} | {"signal": n} | {"timeout": s} | {"hangup": True} |
     {"error": why}, with "seconds". `streams`: Popen's stdin/stdout/stderr (inherited if
     not given). `terminal`: a tty fd (our stdin) whose foreground the command gets while
@@ -47,7 +65,7 @@ def run(argv: list[str], cwd: str, env: dict[str, str], timeout: float,
         return {"error": f"cannot start {argv[0]!r}: {why}", "seconds": 0.0}
     given = _foreground(terminal, proc.pid)
     try:
-        ended = _wait(proc, started + timeout, hangup_fd)
+        ended = _wait(proc, started + timeout, hangup)
     except BaseException:  # interrupted here: leave nothing of it running behind us
         _stop_group(proc)
         raise
@@ -64,18 +82,29 @@ def run(argv: list[str], cwd: str, env: dict[str, str], timeout: float,
         {"signal": -code, "seconds": seconds}
 
 
-def _wait(proc: subprocess.Popen, deadline: float, hangup_fd: int | None) -> str:
-    """"exited", "timeout" or "hangup" (our stdin ended: nobody reads the output now)."""
+def _wait(proc: subprocess.Popen, deadline: float, hangup) -> str:
+    """"exited", "timeout" or "hangup" (the caller went away: nobody reads the output)."""
     while proc.poll() is None:
         left = deadline - time.monotonic()
         if left <= 0:
             return "timeout"
-        if hangup_fd is None:
+        if hangup is None:
             time.sleep(min(TICK, left))
-        elif select.select([hangup_fd], [], [], min(TICK, left))[0] and \
-                not os.read(hangup_fd, 4096):
+        elif hangup(min(TICK, left)):
             return "hangup"
     return "exited"
+
+
+def eof_of(fd: int) -> Callable[[float], bool]:
+    """A hangup that is `fd`'s end (our stdin, when the command does not read it)."""
+    return lambda within: bool(select.select([fd], [], [], within)[0]) and not os.read(fd, 4096)
+
+
+def reader_gone(fd: int) -> Callable[[float], bool]:
+    """A hangup that is the reader of the pipe `fd` (our stdout) closing it."""
+    watch = select.poll()
+    watch.register(fd, 0)  # no event asked: POLLERR / POLLHUP are always told
+    return lambda within: bool(watch.poll(within * 1000))
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
@@ -149,19 +178,92 @@ def _missing_release(release: str | None) -> str | None:
             f"{', '.join(have) or 'none'})")
 
 
+def _request_line(fd: int) -> bytes:
+    """Our stdin's first line, read a byte at a time: what follows is the command's."""
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        line += byte
+    return line
+
+
+def _on_terminal(request: dict) -> dict:
+    """Run the command on our terminal (the channel's pseudo-terminal), its foreground."""
+    modes = termios.tcgetattr(0)
+    modes[3] |= termios.ECHO | termios.ICANON  # off while the request line was sent
+    termios.tcsetattr(0, termios.TCSANOW, modes)
+    hung: list[int] = []  # the terminal hung up: SIGHUP to us, its session leader (the
+    signal.signal(signal.SIGHUP, lambda sig, _: hung.append(sig))  # command gets none)
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP):
+        # a key typed before the command has the foreground is not ours to die of; a
+        # handler (not SIG_IGN) is reset to the default by the command's exec
+        signal.signal(sig, lambda *_: None)
+
+    def hung_up(within: float) -> bool:
+        if not hung:
+            time.sleep(within)
+        return bool(hung)
+    return run(request["argv"], request["cwd"], request["env"], request["timeout"],
+               hangup=hung_up, terminal=0)
+
+
 def main() -> int:
-    """One request on stdin, the command's output on stdout, its outcome on stderr."""
-    request = json.loads(sys.stdin.buffer.readline())
+    """One request on stdin, the command's output on stdout, its outcome on stderr (on a
+    terminal: at the output's end, after MARK)."""
+    request = json.loads(_request_line(0))
+    terminal = request.get("stdin") and os.isatty(0)
     missing = _missing_release(request.get("release"))
+    sys.stdout.flush()
     if missing is not None:
         outcome = {"error": missing, "seconds": 0.0}
-    else:
-        sys.stdout.flush()
+    elif terminal:
+        outcome = _on_terminal(request)
+    elif request.get("stdin"):
         outcome = run(request["argv"], request["cwd"], request["env"], request["timeout"],
-                      hangup_fd=sys.stdin.fileno(), stdin=subprocess.DEVNULL,
-                      stdout=sys.stdout.fileno(), stderr=subprocess.STDOUT)
-    sys.stderr.write(json.dumps(outcome) + "\n")
+                      hangup=reader_gone(1), stdout=1, stderr=subprocess.STDOUT)
+    else:
+        outcome = run(request["argv"], request["cwd"], request["env"], request["timeout"],
+                      hangup=eof_of(0), stdin=subprocess.DEVNULL, stdout=1,
+                      stderr=subprocess.STDOUT)
+    line = json.dumps(outcome).encode() + b"\n"
+    try:
+        os.write(1, MARK + line) if terminal else os.write(2, line)
+    except OSError:  # the terminal hung up: nobody is left to tell
+        pass
     return 0
+
+
+class Trailer:
+    """The caller's side of a terminal's stream: the output handed on, the outcome after
+    MARK kept. Bytes that may begin MARK wait for the next data (an escape sequence
+    split between two reads is held that long)."""
+
+    def __init__(self, on_output: Callable[[bytes], None]):
+        self.on_output, self.held, self.outcome = on_output, b"", None
+
+    def feed(self, data: bytes) -> None:
+        if self.outcome is not None:
+            self.outcome += data
+            return
+        data, self.held = self.held + data, b""
+        at = data.find(MARK)
+        if at >= 0:
+            data, self.outcome = data[:at], data[at + len(MARK):]
+        else:
+            start = data.rfind(MARK[:1], max(0, len(data) - len(MARK) + 1))
+            if start >= 0 and MARK.startswith(data[start:]):
+                data, self.held = data[:start], data[start:]
+        if data:
+            self.on_output(data)
+
+    def end(self) -> bytes | None:
+        """The stream ended: what was held handed on; the outcome's bytes (None: none)."""
+        if self.held:
+            self.on_output(self.held)
+            self.held = b""
+        return self.outcome
 
 
 if __name__ == "__main__":

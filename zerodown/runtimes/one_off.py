@@ -78,12 +78,17 @@ def command_words(words: list[str]) -> list[str]:
     return words
 
 
-def chosen_hosts(names: list[str], every: bool, host: str | None) -> list[str] | None:
+def chosen_hosts(names: list[str], every: bool, host: str | None,
+                 interactive: bool = False) -> list[str] | None:
     """The hosts to run on: every one, the one named, or None (the first that answers)."""
     if host is not None and host not in names:
         raise UsageError(f"--host {host!r} is not one of runtime.hosts ({', '.join(names)})")
     if every and host is not None:
         raise UsageError("--all and --host: name one host, or ask for every one")
+    if every and interactive:
+        raise UsageError("-i and --all: -i gives one command this stdin (and terminal), "
+                         "and --all runs one on every host at once; name one with --host "
+                         "(or leave it out: the first host that answers)")
     return list(names) if every else [host] if host is not None else None
 
 
