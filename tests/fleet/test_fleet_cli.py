@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import subprocess
+import termios
 import threading
 import time
 
@@ -15,6 +16,7 @@ import pytest
 from tests.support import APP
 from tests.support.cli import Service
 from tests.support.net import get, wait_until
+from tests.support.terminal import Terminal
 
 
 @pytest.fixture
@@ -199,6 +201,67 @@ def test_exec_runs_on_one_host_every_host_or_a_named_one_in_the_release_with_its
         s.run("down")
     finally:
         fleet.heal(fleet.hosts[0])
+        s.cleanup()
+
+
+# it ignores SIGHUP, as a console may: a hangup there must stop it all the same
+CONSOLE = ("import signal, sys, time; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+           "print('tty', sys.stdin.isatty(), flush=True); "
+           "print('got', repr(input()), flush=True); time.sleep(300)")
+
+
+def test_exec_i_gives_one_hosts_command_a_terminal_there_or_this_stdin(healthy_fleet,
+                                                                     tmp_path):
+    """`zerodown exec -i` from a terminal: a pseudo-terminal on the host (the command sees
+    a tty and reads a line typed here; Ctrl-C's byte is its SIGINT there; this terminal
+    restored after, also when this end is killed), nothing of it left there after Ctrl-C or
+    this end killed (by a hangup there, though the command ignores SIGHUP); from a pipe,
+    the input piped through to its end; never with --all."""
+    fleet, s = healthy_fleet, Service(tmp_path)
+    s.file.write_text(fleet.service_config(s.port, "{kind: rolling}", per_host=1))
+    zdf2, py = fleet.hosts[1], "/usr/bin/python3"
+    mark = f"zdexec{time.monotonic_ns() % 10**6}"
+    left = lambda: zdf2.run(f"pgrep -af '[z]dexec|[h]osts.one_off' || true").stdout.strip()
+    try:
+        s.run("up")
+        assert "-i and --all" in s.run("exec", "-i", "--all", "--", "true", code=2).stderr
+        piped = subprocess.run(s.argv("exec", "-i", "--host", "zdf2", "--", py, "-c",
+                                      "import sys; print(sys.stdin.isatty(), "
+                                      "sys.stdin.read().upper(), end='')"),
+                               input="puts 1\nputs 2\n", cwd=s.root, env=s.env, text=True,
+                               capture_output=True, timeout=60)
+        assert (piped.returncode, piped.stdout) == (0, "False PUTS 1\nPUTS 2\n"), piped
+        waiting = subprocess.Popen(s.argv("exec", "-i", "--host", "zdf2", "--", "sh", "-c",
+                                          "sleep 300; :", mark),
+                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, cwd=s.root, env=s.env)
+        wait_until(lambda: mark in left(), timeout=20, what="the piped command on zdf2")
+        waiting.kill()  # its input still open: the channel's end is what stops it
+        waiting.wait(timeout=10)
+        wait_until(lambda: not left(), timeout=15, what="zdf2's piped command stopped")
+
+        console = s.argv("exec", "-i", "--host", "zdf2", "--", py, "-c", CONSOLE, mark)
+        with Terminal(console, cwd=s.root, env=s.env) as term:
+            term.expect(b"tty True\r\n")
+            assert not term.local_modes() & termios.ECHO  # raw here: the far end echoes
+            term.write(b"typed here\r")
+            term.expect(b"got 'typed here'\r\n")
+            assert mark in left()
+            term.write(b"\x03")  # a byte, not this end's SIGINT: the command's, there
+            assert term.wait(30) == 1
+            term.expect(f"zdf2: {py} was killed by SIGINT".encode())
+            assert term.local_modes() & termios.ECHO and term.local_modes() & termios.ICANON
+        assert not left()  # the runner too: nothing waits on the host
+
+        with Terminal(console, cwd=s.root, env=s.env) as term:
+            term.write(b"again\r")
+            term.expect(b"got 'again'\r\n")  # asleep now, not reading its ended input
+            term.proc.terminate()  # the channel closes: the terminal there hangs up
+            assert term.wait(30) == 128 + signal.SIGTERM
+            assert term.local_modes() & termios.ECHO  # put back on the way out
+        wait_until(lambda: not left(), timeout=15, what="zdf2's command stopped")
+        s.run("down")
+    finally:
         s.cleanup()
 
 

@@ -3,13 +3,16 @@
     zerodown exec -- bin/migrate                 # on one host: the first of runtime.hosts that answers
     zerodown exec --all -- cat .ruby-version     # on every host at once, `app2 | ...` per line
     zerodown exec --host app2 --version v7 -- bin/check
+    zerodown exec -i --host app2 -- bin/rails console   # this terminal's, as ssh -t
 
 It runs in the stable revision's version (or --version's), in the working directory its
 instances use (on a host: the release folder there, app.cwd inside it; locally: the
 release folder or app.cwd here), with their environment less what only an instance has
 (runtimes/one_off.py says exactly what). On a fleet each host's output streams as it is
 written, each line prefixed with its host (as `zerodown logs`); the command's stdin is
-/dev/null there. Locally it is this terminal's: a console works, Ctrl-C reaches it.
+/dev/null there, but with -i (one host): then it is this stdin, and from a terminal a
+pseudo-terminal there, this one raw meanwhile (hosts/console.py), the output unprefixed.
+Locally it is this terminal's: a console works, Ctrl-C reaches it.
 Exit 0 when it succeeded everywhere it was asked to run; else 1, with a line per host
 that failed saying how (its exit status, its signal, --timeout, no answer: unknown is
 never success). Past --timeout (or when this command goes away) the command's whole
@@ -81,11 +84,22 @@ def _here(args: argparse.Namespace, cfg, version: str, argv: list[str]) -> int:
 
 
 def _on_fleet(args: argparse.Namespace, runtime, cfg, version: str, argv: list[str]) -> int:
-    hosts = chosen_hosts(runtime.names, args.all, args.host) or [_first_answering(runtime)]
+    hosts = chosen_hosts(runtime.names, args.all, args.host, args.interactive) or \
+        [_first_answering(runtime)]
     app, dropped = fill(cfg.app, version, "")  # refused here, before any host, if it must be
     instance_env(cfg, app)  # a secret or env_file missing: said once, not per host
     _dropped(dropped)
     base = f"{runtime.release_base}/{version}" if app.release else runtime.remote_dir
+
+    def request(host: str) -> dict:
+        filled, _ = fill(cfg.app, version, runtime.address_of(host))
+        return {"argv": argv, "cwd": remote_cwd(base, filled), "timeout": args.timeout,
+                "env": instance_env(cfg, filled), "release": base if app.release else None,
+                "stdin": args.interactive}
+    # bounded: its --timeout, the stop of its group, and a remote step's own bound
+    bound = args.timeout + 2 * runner.KILL_GRACE + runtime.options.command_timeout
+    if args.interactive:
+        return _console(runtime.host_named(hosts[0]), request(hosts[0]), bound, argv[0])
     width, lock = max(len(h) for h in hosts), threading.Lock()
     out = sys.stdout.buffer
 
@@ -99,19 +113,7 @@ def _on_fleet(args: argparse.Namespace, runtime, cfg, version: str, argv: list[s
                     out.write(text)
                     out.flush()
         try:
-            filled, _ = fill(cfg.app, version, runtime.address_of(host))
-            request = {"argv": argv, "cwd": remote_cwd(base, filled), "timeout": args.timeout,
-                       "env": instance_env(cfg, filled),
-                       "release": base if app.release else None}
-            # bounded: its --timeout, the stop of its group, and a remote step's own bound
-            return runtime.host_named(host).one_off(
-                request, show, timeout=args.timeout + 2 * runner.KILL_GRACE +
-                runtime.options.command_timeout)
-        except HostFailure as e:
-            return {"error": f"did not answer ({e}): whether the command ran or ended "
-                             f"is unknown"}
-        except RuntimeFailure as e:
-            return {"error": str(e)}
+            return _asked(lambda: runtime.host_named(host).one_off(request(host), show, bound))
         finally:
             with lock:
                 out.write(lines.rest())
@@ -129,6 +131,38 @@ def _on_fleet(args: argparse.Namespace, runtime, cfg, version: str, argv: list[s
     for host, why in failed.items():
         print(f"zerodown exec: {host}: {why}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _console(host, request: dict, bound: float, what: str) -> int:
+    """One host's command given this stdin: with a terminal, a pseudo-terminal there and
+    this one raw meanwhile (hosts/console.py); its output as it is, without a prefix."""
+    out = sys.stdout.buffer
+
+    def show(data: bytes) -> None:
+        out.write(data)
+        out.flush()
+    sys.stdout.flush()
+    if os.isatty(0):
+        from zerodown.hosts.console import LocalTerminal  # asyncssh's: not for runtime local
+        with LocalTerminal(0) as term:
+            outcome = _asked(lambda: host.one_off(request, show, bound, stdin=0, term=term))
+    else:
+        outcome = _asked(lambda: host.one_off(request, show, bound, stdin=0))
+    why = runner.outcome_text(outcome, what)
+    if why is not None:
+        print(f"zerodown exec: {host.name}: {why}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _asked(ask) -> dict:
+    """A host's outcome, or what kept it from saying one (an outcome of its own)."""
+    try:
+        return ask()
+    except HostFailure as e:
+        return {"error": f"did not answer ({e}): whether the command ran or ended is unknown"}
+    except RuntimeFailure as e:
+        return {"error": str(e)}
 
 
 def _first_answering(runtime) -> str:

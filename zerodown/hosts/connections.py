@@ -39,6 +39,7 @@ from typing import Any, Callable, Sequence
 
 import asyncssh
 
+from zerodown.hosts.console import LocalTerminal, attach
 from zerodown.hosts.ssh_connect import HostUnreachable, open_connection, why
 from zerodown.runtimes.ssh_options import SshOptions
 
@@ -102,6 +103,15 @@ class Connections:
         the connections' thread); Done(status, "", its stderr). No end within `timeout`:
         status None (unknown), and the connection dropped, which ends its stdin."""
         return self._call(self._stream(host, command, line, on_output, timeout), timeout + 5)
+
+    def attach(self, host: str, command: str, line: str, on_output: Callable[[bytes], None],
+               *, stdin: int, term: LocalTerminal | None, timeout: float) -> Done:
+        """`stream`, `stdin`'s data following `line`; with `term` (this terminal) a pseudo-
+        terminal there, its output one stream (hosts/console.py)."""
+        async def work(conn) -> Done:
+            done, err = await attach(conn, command, line, on_output, stdin, term)
+            return Done(_status(done), "", _text(err))
+        return self._call(self._command(host, timeout, work), timeout + 5)
 
     def connect(self, host: str) -> None:
         """Open `host`'s connection now (pre-flight); HostUnreachable names why not."""

@@ -33,7 +33,9 @@ from typing import Any, Callable, Iterator
 from zerodown.errors import HostFailure, RuntimeFailure
 from zerodown.hosts.code_dirs import install_script
 from zerodown.hosts.connections import Connections
+from zerodown.hosts.console import LocalTerminal
 from zerodown.hosts.local import KILL_WAIT
+from zerodown.hosts.one_off import Trailer
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # What the agent needs, with empty package files: zerodown/__init__.py is not for the host.
@@ -190,20 +192,30 @@ class SshHost:
         """One operation of the agent (zerodown/hosts/agent.py OPS) on the host."""
         return self._call(op, *args, timeout=timeout)
 
-    def one_off(self, request: dict, on_output: Callable[[bytes], None],
-                timeout: float) -> dict:
+    def one_off(self, request: dict, on_output: Callable[[bytes], None], timeout: float,
+                stdin: int | None = None, term: LocalTerminal | None = None) -> dict:
         """A command run there by zerodown/hosts/one_off.py (`zerodown exec`), its output
-        handed to `on_output` as it comes; its outcome. HostFailure: no answer within
-        `timeout`, so whether it ran or ended is unknown."""
+        handed to `on_output` as it comes; its outcome. `stdin`: this fd's data is the
+        command's stdin (request["stdin"]), `term` this machine's terminal for a pseudo-
+        terminal there (hosts/console.py). HostFailure: no answer within `timeout`, so
+        whether it ran or ended is unknown."""
         self.install(timeout)
-        done = self.connections.stream(
-            self.name, f"cd {shlex.quote(self.agent_dir)} && exec python3 -m "
-                       f"zerodown.hosts.one_off", json.dumps(request), on_output,
-            timeout=timeout)
+        command = f"cd {shlex.quote(self.agent_dir)} && exec python3 -m zerodown.hosts.one_off"
+        trailer = Trailer(on_output)  # on a terminal the outcome ends the output
+        if stdin is None:
+            done = self.connections.stream(self.name, command, json.dumps(request),
+                                           on_output, timeout=timeout)
+        else:
+            done = self.connections.attach(
+                self.name, command, json.dumps(request),
+                on_output if term is None else trailer.feed, stdin=stdin, term=term,
+                timeout=timeout)
+        told = trailer.end()
         if done.status is None:
             raise HostFailure(f"host {self.name}: {_outcome(done)}", self.name)
         try:
-            return json.loads(done.stderr.strip().splitlines()[-1])
+            said = done.stderr if told is None else told.decode(errors="replace")
+            return json.loads(said.strip().splitlines()[-1])
         except (ValueError, IndexError):
             raise RuntimeFailure(f"host {self.name}: the command's runner ended without "
                                  f"saying how ({_outcome(done)})") from None
