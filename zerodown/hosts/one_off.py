@@ -64,6 +64,11 @@ def run(argv: list[str], cwd: str, env: dict[str, str], timeout: float,
         why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         return {"error": f"cannot start {argv[0]!r}: {why}", "seconds": 0.0}
     given = _foreground(terminal, proc.pid)
+    if given is not None:
+        # it runs before it has the foreground: touching the terminal meanwhile (a read, a
+        # console setting raw mode) stopped it (SIGTTIN/SIGTTOU), and nothing would resume
+        # it; a shell's job control continues a job it puts in the foreground the same way
+        _continue(proc)
     try:
         ended = _wait(proc, started + timeout, hangup)
     except BaseException:  # interrupted here: leave nothing of it running behind us
@@ -118,6 +123,14 @@ def _stop_group(proc: subprocess.Popen) -> None:
         while _group_alive(proc) and time.monotonic() < deadline:
             time.sleep(TICK / 5)
     proc.wait()
+
+
+def _continue(proc: subprocess.Popen) -> None:
+    """SIGCONT to the command's group (nothing to a group that is gone)."""
+    try:
+        os.killpg(proc.pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
 
 
 def _group_alive(proc: subprocess.Popen) -> bool:
