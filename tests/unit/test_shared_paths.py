@@ -162,6 +162,24 @@ def test_a_complete_release_gets_the_links_added_since_and_relinking_is_idempote
     assert deploy(tmp_path, "v1", files, shared)["done"]
 
 
+def test_a_release_in_place_deployed_again_with_a_shared_dir_added_keeps_what_it_wrote(
+        tmp_path):
+    """v1 runs, its app writing ./uploads; shared_dirs: [uploads] is added and v1 deployed
+    again: the first link of uploads moves v1's folder to the shared one (the link
+    replacing it deleted the users' files, under v1's running instances)."""
+    files = {"app.py": "app\n", "uploads/.keep": ""}
+    deploy(tmp_path, "v1", files, None)
+    v1 = tmp_path / "releases/v1"
+    (v1 / "uploads/photo.jpg").write_text("a user's upload")
+    shared = {"root": str(tmp_path / "shared"), "dirs": ["uploads"], "files": []}
+    assert deploy(tmp_path, "v1", files, shared) == {"done": False, "missing": []}
+    assert os.readlink(v1 / "uploads") == str(tmp_path / "shared/uploads")
+    assert (v1 / "uploads/photo.jpg").read_text() == "a user's upload"
+    # the shared folder made, a later release's own folder there is replaced as before
+    deploy(tmp_path, "v2", files, shared)
+    assert (tmp_path / "releases/v2/uploads/photo.jpg").read_text() == "a user's upload"
+
+
 def test_pruning_a_release_leaves_the_shared_folders(tmp_path):
     shared = {"root": str(tmp_path / "shared"), "dirs": ["uploads"], "files": []}
     for n in range(1, 4):

@@ -70,12 +70,20 @@ def recorded(release: str) -> list[str]:
 
 def link(release: str, shared: dict | None) -> None:
     """The shared folders made (0755) and every shared path of `release` a link to its
-    shared one, whatever the upload put there. Idempotent, and safe to repeat after an
+    shared one, whatever the upload put there; a shared folder not made yet is `release`'s
+    own folder there, if it has one, moved. Idempotent, and safe to repeat after an
     interruption: a link is made beside its place and renamed over it."""
     if not shared:
         return
     for d in shared["dirs"]:
-        os.makedirs(os.path.join(shared["root"], d), mode=0o755, exist_ok=True)
+        target, here = os.path.join(shared["root"], d), os.path.join(release, d)
+        if not os.path.lexists(target) and os.path.isdir(here) and not os.path.islink(here):
+            # the first release to share it has a folder there: a version in place (its
+            # instances may run) deployed again with shared_dirs added; what they wrote
+            # there becomes the shared folder, not deleted with the folder the link replaces
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.move(here, target)
+        os.makedirs(target, mode=0o755, exist_ok=True)
     for where, target in link_plan(release, shared):
         if _points_at(where, target):
             continue
