@@ -39,8 +39,10 @@ RealClock = SystemClock  # the engine's real clock: wall time, so records outliv
 class Controller:
     """One command's view of a service: its config (read once), state dir and drivers."""
 
-    def __init__(self, file: str = "zerodown.yaml", state_dir: str | None = None):
+    def __init__(self, file: str = "zerodown.yaml", state_dir: str | None = None,
+                 kept=None):
         self.file = file
+        self.kept = kept  # the daemon's KeptConnections (runtimes/kept.py), or None
         self.path = os.path.abspath(file)
         default = os.path.join(os.path.dirname(self.path), ".zerodown")
         self.state_dir = Path(os.path.abspath(state_dir or default))
@@ -114,7 +116,8 @@ class Controller:
 
     def runtime(self, cfg: ServiceConfig | None = None):
         if "runtime" not in self._drivers:
-            self._drivers["runtime"] = runtime_for(cfg or self.working_config(), self.state_dir)
+            self._drivers["runtime"] = runtime_for(cfg or self.working_config(), self.state_dir,
+                                                   self.kept)
         return self._drivers["runtime"]
 
     def router(self, cfg: ServiceConfig | None = None):

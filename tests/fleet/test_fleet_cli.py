@@ -35,7 +35,23 @@ def test_up_deploy_status_and_down_across_the_fleet(fleet_service, healthy_fleet
     for pair, host in (("shop-r1-s0, shop-r1-s3", "zdf1"), ("shop-r1-s1, shop-r1-s4", "zdf2"),
                        ("shop-r1-s2, shop-r1-s5", "zdf3")):
         assert f"stop {pair} (on {host})" in plan, plan   # each step names its hosts
+    before, seen, done = _controller_connections(s, healthy_fleet), set(), threading.Event()
+
+    def watch():   # every connection the controller has while the deployment runs
+        while not done.is_set():
+            seen.update((h, end) for h, ends in _controller_connections(
+                s, healthy_fleet).items() for end in ends)
+            done.wait(0.02)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     s.run("deploy", "v2")
+    done.set()
+    watcher.join()
+    # the controller keeps its connections from one request and run to the next
+    # (runtimes/kept.py): the deployment opened none (each took ~0.2 s and an agent's
+    # start; the request's release check and the run each opened their own)
+    assert all(before.values()), before
+    assert seen == {(h, end) for h, ends in before.items() for end in ends}, (seen, before)
     status = s.status()
     by_host = {(i["host"], i["version"], i["address"].split(":")[0]) for i in status["instances"]}
     assert by_host == {(h.name, "v2", h.address) for h in healthy_fleet.hosts}
@@ -44,6 +60,16 @@ def test_up_deploy_status_and_down_across_the_fleet(fleet_service, healthy_fleet
     assert s.text() == "hello from v2\n"
     s.run("down")
     assert [h.app_count() for h in healthy_fleet.hosts] == [0, 0, 0], "down stopped them all"
+
+
+def _controller_connections(s, fleet) -> dict[str, set[str]]:
+    """Host -> the local ends of the controller daemon's SSH connections to it."""
+    pid = (s.state_dir / "controller.pid").read_text().strip()
+    out = subprocess.run(["ss", "-Htnp", "state", "established"], capture_output=True,
+                         text=True, check=True).stdout
+    return {h.name: {line.split()[2] for line in out.splitlines()
+                     if line.split()[3] == f"{h.address}:22" and f"pid={pid}," in line}
+            for h in fleet.hosts}
 
 
 def test_down_with_a_host_cut_off_stops_the_rest_names_it_and_finishes_once_it_answers(

@@ -85,3 +85,19 @@ def test_a_stop_since_or_an_old_answer_is_asked_again(tmp_path, monkeypatch):
     monkeypatch.setattr(ssh, "PREFETCH_FRESH", -1.0)   # older than it may be
     rt.adopt("shop")
     assert calls(rt)["zdf2"] == ["batch", "adopt", "batch", "adopt"]
+
+
+def test_through_the_controller_the_requests_check_serves_the_runs_adopt(tmp_path):
+    """The daemon checks in a request's runtime and runs in another: both over the kept
+    connections (runtimes/kept.py), where the answers are kept."""
+    from zerodown.runtimes.kept import KeptConnections
+    kept = KeptConnections()
+    request = runtime(tmp_path)
+    request.connections.close()
+    request.connections = ssh.connections_for(request.config, kept)
+    run = ssh.SshRuntime(tmp_path / "state", request.config, kept)
+    run.hosts = {"zdf1": Host("zdf1", 0), "zdf2": Host("zdf2", 1)}
+    check(request)
+    assert len(run.adopt("shop")) == 2
+    assert calls(run) == {"zdf1": [], "zdf2": []}
+    kept.close()

@@ -32,6 +32,7 @@ from zerodown.daemon.watchdog import Watchdog
 from zerodown.engine.service_lock import take
 from zerodown.errors import UsageError, ZerodownError
 from zerodown.routers.common import check_socket_path
+from zerodown.runtimes.kept import KeptConnections
 
 
 def paths(state_dir: str | os.PathLike) -> tuple[Path, Path, Path]:
@@ -71,7 +72,8 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
     take_lock(lock_file)  # held until the process exits
     stop = stop or threading.Event()
     stopped_by: list[int] = []  # the signal that set `stop`, if one did
-    fresh = lambda: Controller(ctl.file, str(ctl.state_dir))  # noqa: E731 - config read anew
+    kept = KeptConnections()  # a fleet's SSH connections, from one request and run to the next
+    fresh = lambda: Controller(ctl.file, str(ctl.state_dir), kept)  # noqa: E731 - config read anew
     tcp: TcpServer | None = None
 
     def dashboard() -> str | None:
@@ -126,6 +128,9 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
     except OSError as e:
         raise UsageError(f"controller: cannot listen: {e}") from None
     finally:
+        # `kept` is not closed here either: a run may still be mid-step on it, and a call
+        # failing on a closed connection would be recorded as its host's failure; the
+        # process's exit ends them, as it ends the run
         for path in (sock, pid_file):
             try:
                 path.unlink()

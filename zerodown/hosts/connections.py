@@ -77,6 +77,9 @@ class Connections:
         self._peers: dict[str, str] = {}  # the address each host's last connection reached
         self._forwards: dict[tuple[str, str], str] = {}  # (host, remote path) -> local path
         self._forward_dir: str | None = None
+        # a service's adopt answers asked with its release check, for the runtime (of any
+        # controller sharing these connections: runtimes/kept.py) that runs its deployment
+        self.prefetched: dict[str, tuple[float, dict[str, list]]] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="zerodown-ssh",
                                         daemon=True)

@@ -16,13 +16,14 @@ from zerodown.runtimes.local import LocalRuntime
 __all__ = ["LocalRuntime", "runtime_for", "check_release", "connections_for"]
 
 
-def runtime_for(config: ServiceConfig, state_dir: str | os.PathLike):
-    """The runtime `config.runtime.kind` names, keeping its state in `state_dir`."""
+def runtime_for(config: ServiceConfig, state_dir: str | os.PathLike, kept=None):
+    """The runtime `config.runtime.kind` names, keeping its state in `state_dir`. `kept`:
+    a long-lived controller's KeptConnections (runtimes/kept.py), for an ssh runtime's."""
     if config.runtime.kind == "local":
         return LocalRuntime(state_dir, config)
     if config.runtime.kind == "ssh":
         from zerodown.runtimes.ssh import SshRuntime  # asyncssh loads only for a fleet
-        return SshRuntime(state_dir, config)
+        return SshRuntime(state_dir, config, kept)
     raise UsageError(f"runtime kind {config.runtime.kind!r} is not available yet "
                      f"(available: local, ssh)")
 
@@ -37,13 +38,17 @@ def check_release(config: ServiceConfig, version: str) -> None:
         _fleet_ready(config)
 
 
-def connections_for(config: ServiceConfig):
+def connections_for(config: ServiceConfig, kept=None):
     """The SSH connections of an ssh runtime's config (runtime options parsed: a bad one
-    names its key and line); paths in them are relative to the config's folder."""
+    names its key and line); paths in them are relative to the config's folder. `kept`:
+    the KeptConnections they are taken from (made there once)."""
     from zerodown.hosts.connections import Connections  # asyncssh loads only for a fleet
     from zerodown.runtimes.ssh_options import parse_options
     options = parse_options(config.runtime.options, file=config.file, lines=config.lines)
-    return Connections(options, release.folder(config))
+    folder = release.folder(config)
+    if kept is None:
+        return Connections(options, folder)
+    return kept.get(options, folder, lambda: Connections(options, folder))
 
 
 def _fleet_ready(config: ServiceConfig) -> None:

@@ -59,9 +59,9 @@ class SshRuntime:
     stops_slowly = True
     parallel = True  # a step's instances are started and probed at once, across the hosts
 
-    def __init__(self, state_dir: str | os.PathLike, config: ServiceConfig):
+    def __init__(self, state_dir: str | os.PathLike, config: ServiceConfig, kept=None):
         self.config = config
-        self.connections = connections_for(config)
+        self.connections = connections_for(config, kept)  # kept: runtimes/kept.py
         self.options = self.connections.options
         self.names = [spec.name for spec in self.options.hosts]
         self.hosts = {n: SshHost(self.connections, n, self.options.state_dir) for n in self.names}
@@ -76,9 +76,6 @@ class SshRuntime:
         self._on_address: dict[str, str] = {}  # an address instances listen on -> its host
         self._awaits: dict[str, int] = {}  # await_listening calls in flight per host
         self._awaits_lock = threading.Lock()
-        # (when, {host: its adopt answer}) asked in the release check's round trip
-        # (ssh_release), for the deployment's adopt that follows it: see adopt()
-        self._prefetched: tuple[float, dict[str, list]] | None = None
 
     def host_named(self, name: str) -> SshHost:
         """The fleet host `name` (router.host: one of runtime.hosts or an ssh_config Host),
@@ -123,7 +120,13 @@ class SshRuntime:
     def start(self, revision: Revision, slot: Slot) -> Instance:
         """One round trip where {port} is used plainly (InstanceTable.start claims the port
         and launches, the intent saved before the spawn), else claim, then launch."""
-        self._prefetched = None  # what runs changes: an adopt asked before is out of date
+        self._forget_prefetched()  # what runs changes: an adopt asked before is out of date
+        try:
+            return self._start(revision, slot)
+        finally:
+            self._forget_prefetched()  # (and one asked while it was under way)
+
+    def _start(self, revision: Revision, slot: Slot) -> Instance:
         name = InstanceRef(revision.number, slot).name(revision.service)
         host_name = self.host_of(slot)
         host, address = self.hosts[host_name], self.address_of(host_name)
@@ -165,11 +168,14 @@ class SshRuntime:
         return argv, os.path.normpath(os.path.join(home, app.cwd or ".")), env
 
     def stop(self, instance: Instance, grace: float, yielding: bool = False) -> None:
-        self._prefetched = None
-        self.hosts[self.host_running(instance)].table(
-            self.remote_dir, "stop", instance.id, instance.pid, grace,
-            f"instance {instance.id}", yielding,
-            timeout=grace + KILL_WAIT + self.options.command_timeout)
+        self._forget_prefetched()
+        try:
+            self.hosts[self.host_running(instance)].table(
+                self.remote_dir, "stop", instance.id, instance.pid, grace,
+                f"instance {instance.id}", yielding,
+                timeout=grace + KILL_WAIT + self.options.command_timeout)
+        finally:
+            self._forget_prefetched()
 
     def hasten(self, instances: list[Instance]) -> None:
         """Their own CPU priority back to `instances` still exiting from a yielding stop,
@@ -255,14 +261,15 @@ class SshRuntime:
         service's live rows that the list no longer has (model.hosts_to_ask); a host that
         does not answer, listed or not, is named in `unreachable` (its instances unknown),
         the others are adopted all the same. A host whose adopt was asked with the
-        release check of the deployment this adopt begins (prefetched: nothing started or
-        stopped here since, within PREFETCH_FRESH) is not asked again: a round trip less
+        release check of the deployment this adopt begins (prefetched, kept with the
+        connections, so the controller daemon's request and run share it: nothing
+        started or stopped over them since, within PREFETCH_FRESH) is not asked again: a round trip less
         before the first step (a network's round trip, on a fleet far away); what it saw is
         as recent as any adopt's is by the time its answer is used."""
         remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{service}"
         names = hosts_to_ask(self.names, recorded)
-        taken, self._prefetched = self._prefetched, None
-        ready = taken[1] if taken is not None and remote_dir == self.remote_dir and \
+        taken = self.connections.prefetched.pop(remote_dir, None)
+        ready = taken[1] if taken is not None and \
             time.monotonic() - taken[0] <= PREFETCH_FRESH else {}
 
         def ask(name: str) -> list | HostFailure:
@@ -285,7 +292,10 @@ class SshRuntime:
     def prefetched(self, answers: dict[str, list]) -> None:
         """Each host's adopt answer, asked with the release check (ssh_release), for the
         adopt of the deployment it checks (adopt())."""
-        self._prefetched = (time.monotonic(), answers)
+        self.connections.prefetched[self.remote_dir] = (time.monotonic(), answers)
+
+    def _forget_prefetched(self) -> None:
+        self.connections.prefetched.pop(self.remote_dir, None)
 
     def logs(self, instance: Instance) -> str:
         host = self.host_running(instance)
@@ -305,7 +315,8 @@ class SshRuntime:
         return ssh_release.run_on_hosts(self, spec, ctx)
 
     def close(self) -> None:
-        self.connections.close()
+        if not getattr(self.connections, "kept", False):  # a long-lived controller's: theirs
+            self.connections.close()
         self.every_host.shutdown(wait=False)
 
     def answers(self, host: str) -> bool:
