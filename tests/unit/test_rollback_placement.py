@@ -1,16 +1,13 @@
-"""A rollback goes to a revision recorded with the
-runtime.hosts of its day, but its instances start where today's runtime puts them: its
-plan's batches (`batch_by: host`) group slots by today's hosts, so a batch never spans
-two real hosts (the undo of a failed deployment plans by the same `target_for`). On
-fakes placing slot i on today's hosts[i % n]."""
+"""A rollback goes to a revision recorded with the runtime.hosts of its day, but its
+instances start where today's runtime puts them: its plan's batches (`batch_by: host`)
+group slots by today's hosts, so a batch never spans two real hosts (the undo of a
+failed deployment plans by the same `target_for`). On fakes placing slot i on today's
+hosts[i % n] (test_step_hosts' world)."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.support.unit_config import shop_config
-from tests.unit.test_runner import World
-from tests.unit.test_step_hosts import Fleet
+from tests.unit.test_step_hosts import engine_on, world  # noqa: F401 - a fixture
 from zerodown.engine.lifecycle import Phase
 from zerodown.model import host_for
 from zerodown.plan import Start
@@ -24,19 +21,6 @@ def config(hosts):
                        runtime=f"{{kind: ssh, hosts: [{', '.join(hosts)}]}}")
 
 
-@pytest.fixture
-def world(tmp_path):
-    w = World(tmp_path)
-    w.runtime = Fleet(healthy_after=1, faults=w.faults, journal=w.journal)
-    return w
-
-
-def engine_on(world, hosts):
-    e = world.engine(config(hosts))
-    e.runtime.names = hosts
-    return e
-
-
 def start_hosts(e, d) -> list[set[str]]:
     """The real hosts (today's placement) of each Start step's instances."""
     return [{host_for(TODAY, r.slot.index) for r in s.instances}
@@ -44,10 +28,10 @@ def start_hosts(e, d) -> list[set[str]]:
 
 
 def test_a_rollback_after_the_list_changed_batches_by_todays_hosts(world):
-    first = engine_on(world, FIRST)
+    first = engine_on(world, FIRST, config)
     for version in ("v1", "v2"):
         assert first.run(first.deploy(version)) is Phase.SUCCEEDED
-    now = engine_on(world, TODAY)     # runtime.hosts lost app2; r1 recorded FIRST
+    now = engine_on(world, TODAY, config)     # runtime.hosts lost app2; r1 recorded FIRST
     d = now.rollback()
     assert now.run(d) is Phase.SUCCEEDED
     batches = start_hosts(now, d)

@@ -52,8 +52,8 @@ def world(tmp_path):
     return w
 
 
-def engine_on(world, hosts):
-    e = world.engine(fleet_config(hosts))
+def engine_on(world, hosts, config=fleet_config):
+    e = world.engine(config(hosts))
     e.runtime.names = hosts
     return e
 
