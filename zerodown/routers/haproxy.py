@@ -161,7 +161,8 @@ class HAProxyRouter(HAProxyObserver):
             own(state, table)
             state.table, state.layout = table, layout
             reload = state.running_shape != layout.shape
-            files = haproxy_files.texts(self.settings, layout, target)
+            files = haproxy_files.held_back(haproxy_files.texts(self.settings, layout, target),
+                                            self.settings, state)
             queries = [] if reload else self._queries(render.map_files(target, layout))
             answers = self._write_and_ask(state, files, queries)
             if reload:

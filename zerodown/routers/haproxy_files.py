@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zerodown import tls_refresh
 from zerodown.errors import RouterError
 from zerodown.model import RoutingTable
 from zerodown.routers import haproxy_render as render
@@ -68,6 +69,20 @@ def renewed(state: State, files: dict[str, str]) -> dict[str, str]:
     """The certificate copies among `files` whose text changed since last written."""
     return {n: t for n, t in files.items()
             if n.endswith(".pem") and state.written.get(n) != digest(t)}
+
+
+def held_back(files: dict[str, str], settings: render.Settings, state: State
+              ) -> dict[str, str]:
+    """`files` without the certificate copies renewed since last written while a pair does
+    not load as a TLS server would load it (tls_refresh.read_pairs, the TLS watcher's
+    check): the copies in force stay, as the watcher leaves them, and a route step does not
+    fail on a renewal gone wrong (nor its rollback's). A copy never written is kept:
+    HAProxy's start then refuses it, naming the file. Checked only when a copy changed."""
+    changed = renewed(state, files)
+    if not changed or settings.tls is None or \
+            not any(p.problem for p in tls_refresh.read_pairs(settings.tls)):
+        return files
+    return {n: t for n, t in files.items() if n not in changed or n not in state.written}
 
 
 def renew_commands(state_dir: Path, renewed: dict[str, str]) -> list[str]:
