@@ -148,6 +148,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = add("hosts", "fleet:cmd_hosts", "check every host of runtime: ssh (reachable, host "
                                          "key, state_dir writable, python3, disk free)")
     _json(p)
+    p.add_argument("--forget", metavar="HOST",
+                   help="a host removed from runtime.hosts that is gone for good: mark the "
+                        "instances recorded there stopped, asking nothing of it (they may "
+                        "still run there if it comes back)")
 
     p = add("up", "service:cmd_up", "start the proxy, the controller and the first version; "
                                     "return once it serves")

@@ -12,6 +12,7 @@ refuse). With `app.release`, a RELEASES column lists the service's complete rele
 each host, newest first, and names the stable or previous revision's version where it is
 missing (a host replaced with an empty disk: an abort or a rollback would go there).
 A host lacking a shared file (app.shared_files) is not ready: its PROBLEM names the file.
+`--forget HOST`: a host taken off runtime.hosts that is gone for good (commands/forget_host.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
     if cfg.runtime.kind != "ssh":
         raise UsageError(f"{ctl.file}: runtime {cfg.runtime.kind} runs instances on this "
                          f"machine; `zerodown hosts` checks the hosts of runtime: ssh")
+    if getattr(args, "forget", None):
+        from zerodown.commands.forget_host import forget
+        return forget(ctl, cfg, args.forget)
     from zerodown.hosts.preflight import preflight
     from zerodown.hosts.shared_paths import spec
     from zerodown.runtimes import connections_for

@@ -9,7 +9,7 @@ import sqlite3
 from typing import Iterable, Sequence
 
 from zerodown import table_json
-from zerodown.engine.records import Change, InstanceRow
+from zerodown.engine.records import Change, DeploymentConflict, InstanceRow
 from zerodown.engine.transaction import Tx
 from zerodown.model import Instance, InstanceRef, RoutingTable, Slot
 from zerodown.plan import ServiceState
@@ -66,6 +66,24 @@ class InstanceQueries:
             for kind, message in events:
                 tx.event(service, kind, message)
 
+    def forget_host(self, service: str, host: str) -> list[InstanceRef]:
+        """`zerodown hosts --forget`: every live row recorded on `host` (gone for good, off
+        runtime.hosts) marked stopped, with a host.forgotten event, in one durable
+        transaction; its refs. Refused (DeploymentConflict) while a deployment is active:
+        its plan was made with those rows. Nothing is asked of the host."""
+        with self._tx() as tx:
+            refuse_while_active(self, service, host)
+            refs = sorted(r.ref for r in self.instances(service, live=True).values()
+                          if r.runs_on == host)
+            self._write_instances(tx, service, [Change(ref, "stopped") for ref in refs])
+            names = [ref.name(service) for ref in refs]
+            if refs:
+                tx.event(service, "host.forgotten",
+                         f"host {host} forgotten (gone for good): {', '.join(names)} marked "
+                         "stopped without being asked; they may still run there if it comes "
+                         "back", host=host, instances=names)
+        return refs
+
     def recover(self, service: str, config: dict, versions: dict[int, str],
                 routed: Sequence[Instance], table: RoutingTable, stable: int,
                 message: str) -> bool:
@@ -109,6 +127,16 @@ class InstanceQueries:
               c.instance.runs_on if c.instance else None, tx.now,
               c.set_address or c.instance is not None, c.set_address or c.instance is not None,
               c.instance is not None, c.set_address) for c in changes])
+
+
+def refuse_while_active(store, service: str, host: str) -> None:
+    """DeploymentConflict naming the service's active deployment, if it has one: its plan
+    was made with the rows recorded on `host` (forget_host)."""
+    active = store.active_deployment(service)
+    if active is not None:
+        raise DeploymentConflict(
+            f"deployment {active.id} is {active.phase}; its plan was made with the instances "
+            f"recorded on {host}: abort it first (`zerodown abort`), or wait for it to end")
 
 
 def recorded_hosts(rows: Iterable[InstanceRow]) -> dict[InstanceRef, str]:
