@@ -11,7 +11,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "init": ("zerodown init --service shop --port 8080",),
     "validate": ("zerodown validate -f zerodown.yaml",),
     "schema": ("zerodown schema > zerodown.schema.json",),
-    "hosts": ("zerodown hosts", "zerodown hosts -f fleet.yaml"),
+    "hosts": ("zerodown hosts", "zerodown hosts -f fleet.yaml", "zerodown hosts --forget app2"),
     "up": ("zerodown up", "zerodown up --version v1"),
     "deploy": ("zerodown deploy v2", "zerodown deploy v2 -m 'fix the login redirect'",
                "zerodown deploy v3 --strategy canary --steps '10,pause 30s,50'",
