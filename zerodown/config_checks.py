@@ -50,7 +50,7 @@ def cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
         ctx.error("strategy.batch_by", f"host groups the instances of runtime: ssh by their "
                   f"host; runtime {cfg.runtime.kind} has one host (use batch_size)")
     if any(h.per_host for h in cfg.hooks.before_start) and (
-            cfg.runtime.kind != "ssh" or cfg.app.release is None):
+            cfg.runtime.kind != "ssh" or (cfg.app is not None and cfg.app.release is None)):
         why = (f"runtime {cfg.runtime.kind} has no hosts of its own (leave per_host out)"
                if cfg.runtime.kind != "ssh" else
                "it needs app.release (e.g. releases/{version}): the folder it runs in there")
@@ -110,10 +110,12 @@ def _shared_paths(ctx: Context, cfg: ServiceConfig) -> None:
     need runtime: ssh and app.release, and each path is linked once (not twice, not one
     inside another, which the outer link would hide)."""
     from zerodown.hosts.shared_paths import shadowed
+    if cfg.app is None:  # no app section: said already, nothing to link
+        return
     lists = (("app.shared_dirs", cfg.app.shared_dirs), ("app.shared_files", cfg.app.shared_files))
     seen: list[tuple[str, str]] = []  # (path, its key)
     for key, paths in lists:
-        if paths and (cfg.runtime.kind != "ssh" or cfg.app.release is None):
+        if paths and (cfg.runtime.kind != "ssh" or (cfg.app is not None and cfg.app.release is None)):
             lacks = (f"runtime is {cfg.runtime.kind}" if cfg.runtime.kind != "ssh"
                      else "app.release is not set")
             ctx.error(key, f"{shown(paths[0])}: shared paths are linked into each release folder "

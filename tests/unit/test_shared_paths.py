@@ -73,6 +73,16 @@ def test_shared_paths_need_the_ssh_runtime_and_app_release(text, lacks):
         f'zerodown.yaml:5: app.shared_files: ".env": {says}']
 
 
+def test_a_config_without_app_is_told_so_not_a_traceback():
+    """The shared paths' check ran on a config whose app section is missing (an
+    AttributeError out of `zerodown validate`): the missing section is what is said."""
+    said = errors_of('service: shop\nlisten: 127.0.0.1:1\ncommand: ["x"]\n')
+    assert any("app: is required" in e for e in said), said
+    said = errors_of("service: shop\nlisten: 127.0.0.1:1\nruntime: {kind: ssh, hosts: [a]}\n"
+                     "hooks: {before_start: [{command: [x], per_host: true}]}\n")
+    assert any("app: is required" in e for e in said), said   # (the hook's check, too)
+
+
 def test_the_link_plan_and_what_a_link_hides():
     shared = {"root": "/srv/z/shared/shop", "dirs": ["uploads"], "files": ["config/db.yml"]}
     assert shared_paths.link_plan("/srv/z/releases/shop/v2", shared) == [
