@@ -2,9 +2,10 @@
 deployment: `status` (JSON and text), `logs --host` and `plan` name the host each instance
 was started on (recorded with its row), not slot i's host in today's list; the next
 deployment's step log and dashboard plan name where each step acted; its adopt asks a host
-no longer listed, and its pre-flight checks it when the plan acts there (unit versions:
-tests/unit/test_instance_host.py, tests/unit/test_plan_hosts.py,
-tests/unit/test_step_hosts.py, tests/unit/test_unlisted_hosts.py)."""
+no longer listed, and its pre-flight checks it when the plan acts there; `hosts --forget`
+lets go of one gone for good (unit versions: tests/unit/test_instance_host.py,
+tests/unit/test_plan_hosts.py, tests/unit/test_step_hosts.py,
+tests/unit/test_unlisted_hosts.py, tests/unit/test_forget_host.py)."""
 
 from __future__ import annotations
 
@@ -143,6 +144,44 @@ def test_the_step_log_names_where_each_step_acted_after_the_list_changed(healthy
     finally:
         s.file.write_text(three)   # the down of cleanup reaches every host again
         s.cleanup()
+
+
+def test_a_gone_host_forgotten_lets_the_next_deployment_and_down_go_without_it(
+        healthy_fleet, tmp_path):
+    """The same change of runtime.hosts, then zdf2 cut off for good: `deploy v2` is
+    refused in pre-flight naming zdf2 (r1-s1 is recorded live there), and would be for
+    ever; `hosts --forget zdf2` marks r1-s1 stopped, sending nothing there. With zdf2
+    still cut off, `deploy v2` then succeeds, `status` lists no instance there and `down`
+    exits 0: neither asked zdf2. r1-s1 still runs there, the user's to stop (here the
+    test's)."""
+    fleet = healthy_fleet
+    zdf2 = fleet.hosts[1]
+    s = Service(tmp_path)
+    three = fleet.service_config(s.port, "{kind: rolling, batch_by: host}", per_host=1)
+    try:
+        up_then_list_changed(s, three)
+        fleet.partition(zdf2)
+        refused = s.run("deploy", "v2", code=1)
+        assert "zdf2: host zdf2" in refused.stderr, refused.stderr
+        assert "nothing was changed" in refused.stderr, refused.stderr
+        assert {i["name"] for i in s.status()["instances"]} == set(where)
+
+        out = s.run("hosts", "--forget", "zdf2").stdout
+        assert "zdf2 forgotten: shop-r1-s1 marked stopped" in out, out
+        s.run("deploy", "v2")   # zdf2 still cut off: asked, it would refuse again
+        now = {i["name"]: (i["host"], i["version"]) for i in s.status()["instances"]}
+        assert "shop-r1-s1" not in now and set(now.values()) == {("zdf3", "v2"),
+                                                                 ("zdf1", "v2")}, now
+        assert "shop-r1-s1" not in s.run("status").stdout
+        s.run("down")
+        assert [h.app_versions() for h in fleet.hosts] == [[], ["v1"], []], \
+            "down stopped too little, or something reached zdf2"
+    finally:
+        fleet.heal(zdf2)
+        s.file.write_text(three)   # the down of cleanup reaches every host again
+        s.cleanup()
+        zdf2.run("ps -ww -eo pid=,args= | awk '/[a]pp.py/ {print $1}' | xargs -r kill -9")
+    assert zdf2.app_count() == 0, "the forgotten r1-s1 still runs on zdf2"
 
 
 def test_an_unlisted_hosts_instances_are_adopted_and_preflighted_before_a_plan_acts_there(
