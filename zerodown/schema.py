@@ -245,7 +245,8 @@ def inner_path() -> Kind:
                           f"name another path")
         return "/".join(parts)
     return Kind(parse, {"type": "string", "minLength": 1,
-                        "pattern": r"^(?!/)(?!(.*/)?\.{1,2}(/|$))[^\u0000-\u001f]+$"})
+                        "pattern": r"^(?!/)(?!.*//.)(?!\.zerodown)(?!(.*/)?\.{1,2}(/|$))"
+                                   r"[^\u0000-\u001f]+$"})
 
 
 def command() -> Kind:

@@ -197,3 +197,21 @@ def test_pruning_a_release_leaves_the_shared_folders(tmp_path):
         (tmp_path / f"releases/v{n}/uploads/by-v{n}").write_text(str(n))
     assert sorted(os.listdir(tmp_path / "releases")) == ["v2", "v3"]   # keep 2: v1 pruned
     assert sorted(os.listdir(tmp_path / "shared/uploads")) == ["by-v1", "by-v2", "by-v3"]
+
+
+@pytest.mark.parametrize("path", ["uploads", "config/db.yml", "uploads/", "a//", "a//b", "/a",
+                                  "./a", "a/./b", "a/..", "..", ".zerodown-shared.json",
+                                  ".zerodownx/a", "a/.zerodown", ".env", "a\tb", "/", "a/b/"])
+def test_the_json_schema_pattern_accepts_what_the_parser_accepts(path):
+    """`zerodown schema` (an editor's check) and validate agree on a shared path."""
+    import re
+
+    from zerodown.schema import Invalid, inner_path
+    kind = inner_path()
+    try:
+        kind.parse(path)
+        parsed = True
+    except Invalid:
+        parsed = False
+    pattern = kind.schema["pattern"].replace("\\u0000", "\x00").replace("\\u001f", "\x1f")
+    assert bool(re.search(pattern, path)) is parsed, (path, parsed)
