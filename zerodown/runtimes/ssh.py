@@ -263,9 +263,9 @@ class SshRuntime:
         the others are adopted all the same. A host whose adopt was asked with the
         release check of the deployment this adopt begins (prefetched, kept with the
         connections, so the controller daemon's request and run share it: nothing
-        started or stopped over them since, within PREFETCH_FRESH) is not asked again: a round trip less
-        before the first step (a network's round trip, on a fleet far away); what it saw is
-        as recent as any adopt's is by the time its answer is used."""
+        started or stopped over them since, within PREFETCH_FRESH) is not asked again:
+        a round trip less before the first step (a network's round trip, on a fleet far
+        away); what it saw is as recent as any adopt's is by the time its answer is used."""
         remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{service}"
         names = hosts_to_ask(self.names, recorded)
         taken = self.connections.prefetched.pop(remote_dir, None)
