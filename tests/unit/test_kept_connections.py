@@ -4,17 +4,12 @@ KeptConnections instead of opening its own, and does not close them."""
 
 from __future__ import annotations
 
+from tests.unit.test_host_running import YAML as HOSTS_YAML
 from zerodown.config import parse_config
 from zerodown.controller import Controller
 from zerodown.runtimes.kept import KeptConnections
 
-YAML = """\
-service: shop
-listen: 127.0.0.1:18080
-instances: 2
-app: {command: [app, --port, "{port}"]}
-runtime: {kind: ssh, hosts: [zdf1, zdf2]}
-"""
+YAML = HOSTS_YAML.replace("zdf3, zdf1", "zdf1, zdf2")  # (its service, app, runtime ssh)
 
 
 def test_each_controller_takes_the_kept_connections_and_leaves_them_open(tmp_path):

@@ -65,6 +65,8 @@ class Done:
 class Connections:
     """The fleet's connections, opened on first use and re-opened when they died."""
 
+    kept = False  # a long-lived controller's, shared by its runtimes (runtimes/kept.py)
+
     def __init__(self, options: SshOptions, folder: str = "."):
         self.options = options
         self.folder = folder

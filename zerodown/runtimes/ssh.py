@@ -315,7 +315,7 @@ class SshRuntime:
         return ssh_release.run_on_hosts(self, spec, ctx)
 
     def close(self) -> None:
-        if not getattr(self.connections, "kept", False):  # a long-lived controller's: theirs
+        if not self.connections.kept:  # a long-lived controller's: theirs to close
             self.connections.close()
         self.every_host.shutdown(wait=False)
 
