@@ -5,7 +5,7 @@ backend is left."""
 
 from tests.unit.test_upstream_connect import FrozenLoop, Plane, Transport
 from zerodown.model import RoutingTable
-from zerodown.proxy.exchange import WAIT
+from zerodown.proxy.clientstate import WAIT
 from zerodown.proxy.routing import Routes
 from zerodown.proxy.server import ClientConn
 from zerodown.proxy.settings import ProxySettings

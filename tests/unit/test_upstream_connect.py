@@ -7,7 +7,7 @@ would wait for an answer that cannot come — the request goes elsewhere.
 """
 
 from zerodown.model import RoutingTable
-from zerodown.proxy.exchange import WAIT
+from zerodown.proxy.clientstate import WAIT
 from zerodown.proxy.routing import Routes
 from zerodown.proxy.server import ClientConn
 from zerodown.proxy.settings import ProxySettings

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 HOT_MODULES = ("metrics.py", "headscan.py", "routing.py", "upstream.py", "retries.py",
-               "exchange.py", "server.py", "tap.py", "tls_transport.py")
+               "clientstate.py", "exchange.py", "server.py", "tap.py", "tls_transport.py")
 HERE = Path(__file__).resolve().parent
 
 

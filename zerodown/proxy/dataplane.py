@@ -25,10 +25,10 @@ from typing import Callable
 
 from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.proxy import health, shedding
+from zerodown.proxy.clientstate import BODY, CLOSED, DISCARD, HEAD, WAIT
 from zerodown.proxy.errlog import ErrorLog
 from zerodown.proxy.metrics import BOUNDS, Stats, prometheus_services
 from zerodown.proxy.routing import Routes
-from zerodown.proxy.exchange import BODY, CLOSED, DISCARD, HEAD, WAIT
 from zerodown.proxy.retries import DRAIN_OVER
 from zerodown.proxy.inactivity import sweep_exchange
 from zerodown.proxy.server import ClientConn

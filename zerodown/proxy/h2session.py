@@ -40,9 +40,9 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame
 
+from zerodown.proxy.clientstate import CLOSED, WAIT
 from zerodown.proxy.h2stream import (CANCEL, INTERNAL_ERROR, PROTOCOL_ERROR, REFUSED_STREAM,
                                       StreamBridge, request_head)
-from zerodown.proxy.exchange import CLOSED, WAIT
 from zerodown.proxy.plane import Plane
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from httptools import HttpResponseParser
 from httptools.parser.errors import HttpParserError
 
-from zerodown.proxy.exchange import CLOSED
+from zerodown.proxy.clientstate import CLOSED
 from zerodown.proxy.plane import Plane
 from zerodown.proxy.server import ClientConn
 

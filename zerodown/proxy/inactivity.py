@@ -25,7 +25,7 @@ each limit holds to within that interval.
 
 from __future__ import annotations
 
-from zerodown.proxy.exchange import BODY
+from zerodown.proxy.clientstate import BODY
 from zerodown.proxy.retries import QUEUE_OVER, TAKEN_OUT, TIMED_OUT
 from zerodown.proxy.server import ClientConn
 from zerodown.proxy.settings import ProxySettings

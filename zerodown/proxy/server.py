@@ -20,7 +20,8 @@ from httptools import HttpRequestParser
 from httptools.parser.errors import HttpParserError, HttpParserUpgrade
 
 from zerodown.proxy.chunked import BAD, ChunkedEnd
-from zerodown.proxy.exchange import BODY, CLOSED, DISCARD, HEAD, HTTP2, TUNNEL, WAIT, Exchange
+from zerodown.proxy.clientstate import BODY, CLOSED, DISCARD, HEAD, HTTP2, TUNNEL, WAIT
+from zerodown.proxy.exchange import Exchange
 from zerodown.proxy.plane import Plane
 from zerodown.proxy.headscan import HeadScan, usual_line
 from zerodown.proxy.hygiene import ASKS_H2C, origin_form, without_h2c
