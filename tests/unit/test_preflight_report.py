@@ -1,9 +1,11 @@
 """A host's pre-flight report from what its check printed (zerodown/hosts/preflight.py)."""
 
+import subprocess
+
 import pytest
 
 from zerodown.errors import RuntimeFailure
-from zerodown.hosts.preflight import HostReport, judged, refuse_unless_ready, report
+from zerodown.hosts.preflight import HostReport, check_command, judged, refuse_unless_ready, report
 
 DF = "/dev/sda1 41152736 10000000 {free} 25% /\n"
 
@@ -33,3 +35,17 @@ def test_what_the_agent_found_is_judged_as_the_shells_output_is():
     assert judged("app1", None, 2000) == report("app1", 0, DF.format(free=2048000), "")
     assert judged("app1", None, 1) == report("app1", 0, DF.format(free=1024), "")
     assert not judged("app1", "state_dir /x is not writable", None).ready
+
+
+def test_a_state_dir_that_cannot_be_made_is_one_line_as_the_agent_says_it(tmp_path):
+    """The shell's check run by a real sh: mkdir's complaint and the check's own line were
+    two lines, which broke `zerodown hosts`'s table (its PROBLEM cell) in two."""
+    (tmp_path / "file").write_text("")
+    state_dir = str(tmp_path / "file" / "zerodown")  # under a file: mkdir -p fails
+    done = subprocess.run(["sh", "-c", check_command(state_dir)], capture_output=True, text=True)
+    r = report("app1", done.returncode, done.stdout, done.stderr)
+    assert r == judged("app1", f"state_dir {state_dir} is not writable", None), r
+    said = report("app1", 4, "", "mkdir: cannot create directory '/x': Permission denied\n"
+                                 "state_dir /x is not writable\n")
+    assert said.problem == ("mkdir: cannot create directory '/x': Permission denied; "
+                            "state_dir /x is not writable")

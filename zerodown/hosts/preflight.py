@@ -43,7 +43,9 @@ def check_command(state_dir: str, shared: dict | None = None) -> str:
     d = shlex.quote(state_dir)
     files = " ".join(shlex.quote(f"{shared['root']}/{p}")
                      for p in (shared or {}).get("files", ()))
-    return (f"mkdir -p {d} && test -w {d} || {{ echo 'state_dir {state_dir} is not writable' "
+    # mkdir's own complaint is left out: the problem is one line, as the agent's is
+    return (f"mkdir -p {d} 2>/dev/null && test -w {d} || {{ echo 'state_dir {state_dir} is "
+            f"not writable' "
             f">&2; exit 4; }}; command -v python3 >/dev/null || {{ echo 'python3 is not "
             f"installed' >&2; exit 3; }}; df -Pk {d} | tail -n 1"
             + (f"; for f in {files}; do test -f \"$f\" || printf '{UNSHARED}%s\\n' \"$f\"; "
@@ -56,7 +58,8 @@ def report(host: str, status: int | None, stdout: str, stderr: str,
     if status is None:
         return HostReport(host, f"no answer to the check ({stderr})")
     if status != 0:
-        return HostReport(host, stderr.strip() or f"the check exited with {status}")
+        said = "; ".join(line.strip() for line in stderr.splitlines() if line.strip())
+        return HostReport(host, said or f"the check exited with {status}")  # one line: a table cell
     lines = stdout.splitlines()
     fields = lines[0].split() if lines else []
     if len(fields) < 4 or not fields[3].isdigit():
