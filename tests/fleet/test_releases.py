@@ -255,7 +255,8 @@ def test_shared_paths_outlive_a_release_and_a_missing_shared_file_refuses(health
     linked_dirs / linked_files). Each instance starts by appending the secret it reads
     and its version to uploads/seen. A host lacking the secret refuses the release, named,
     before any host has it — asked by a shell (no agent yet), then by the agents; v1's
-    line is there for v2's instance; `zerodown hosts` names the missing file."""
+    line is there for v2's instance; `zerodown hosts` names the missing file, and the
+    address and releases of the host lacking it."""
     _, path = with_releases(healthy_fleet, tmp_path, {"v1": "one", "v2": "two"})
     start = ("cat config/secret.txt >> uploads/seen && echo {version} >> uploads/seen && "
              "exec /usr/bin/python3 app.py --host {host} --port {port} --version {version}")
@@ -312,6 +313,9 @@ def test_shared_paths_outlive_a_release_and_a_missing_shared_file_refuses(health
         rows = {line.split()[0]: line for line in done.stdout.splitlines()}
         assert "shared file missing: /srv/zerodown/shared/shop/config/secret.txt" in \
             rows["zdf2"] and " no " in rows["zdf2"], done.stdout
+        # reached, so its address and releases are shown, not "-" as for a host cut off
+        assert f" {healthy_fleet.hosts[1].address} " in rows["zdf2"], done.stdout
+        assert " v2 v1 " in rows["zdf2"], done.stdout
         assert "missing" not in rows["zdf1"] + rows["zdf3"], done.stdout
     finally:
         for instance in rt.adopt("shop"):

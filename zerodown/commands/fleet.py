@@ -47,9 +47,8 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
                             shared=spec(options.state_dir, cfg.service, cfg.app))
         if lb is not None:
             reports = [_router_ready(ctl, cfg, r) if r.host == lb else r for r in reports]
-        addresses = {r.host: _address(connections, r.host)
-                     if r.ready or r.host == lb and r.free_mb is not None else None
-                     for r in reports}  # router.host reached but lacking its balancer: shown
+        addresses = {r.host: _address(connections, r.host) if answered(r) else None
+                     for r in reports}
         present = _releases(connections, cfg, options, reports) if cfg.app.release else None
     finally:
         connections.close()
@@ -70,7 +69,7 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
 
 
 def _releases(connections, cfg, options, reports) -> dict[str, list[str] | None]:
-    """Each ready host of runtime.hosts: its complete releases of the service, newest
+    """Each host of runtime.hosts that answered: its complete releases of the service, newest
     first (a release is complete once its manifest is in place: hosts/releases.py)."""
     import shlex
     from concurrent.futures import ThreadPoolExecutor
@@ -82,9 +81,16 @@ def _releases(connections, cfg, options, reports) -> dict[str, list[str] | None]
     def one(host: str) -> list[str] | None:
         done = connections.run(host, command, timeout=options.command_timeout)
         return [line.split("/")[0] for line in done.stdout.splitlines()] if done.ok else None
-    ready = [r.host for r in reports if r.ready and r.host in names]
-    with ThreadPoolExecutor(max(1, len(ready))) as pool:
-        return dict(zip(ready, pool.map(one, ready)))
+    asked = [r.host for r in reports if answered(r) and r.host in names]
+    with ThreadPoolExecutor(max(1, len(asked))) as pool:
+        return dict(zip(asked, pool.map(one, asked)))
+
+
+def answered(report) -> bool:
+    """Whether the host answered its check (its free space is known), ready or not: its
+    address and releases are then shown beside the problem (a shared file missing, too
+    little space, router.host lacking its balancer), not "-" as for a host not reached."""
+    return report.free_mb is not None
 
 
 def releases_cell(present: list[str] | None, needed: list[str]) -> str:
