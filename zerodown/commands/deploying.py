@@ -79,11 +79,17 @@ def _interrupted():
 def _follow_new(c: Client, args: argparse.Namespace, id: int) -> int:
     if args.detach:
         d = c.get(f"/api/v1/deployments/{id}")
-        print(f"deployment {id} runs in the background, in the controller (pid "
-              f"{d['controller_pid'] or '-'}); `zerodown status` shows it; pause, resume, "
-              "promote and abort steer it")
+        print(f"deployment {id} runs in the background, in {controller_named(d)}; "
+              "`zerodown status` shows it; pause, resume, promote and abort steer it")
         return 0
     return watch(c, id, no_color=args.no_color)
+
+
+def controller_named(d: dict) -> str:
+    """"the controller (pid N)", or without the pid while no process runs the deployment
+    yet (just asked for: the controller takes it up within its next look), never "pid -"."""
+    pid = d.get("controller_pid")
+    return f"the controller (pid {pid})" if pid else "the controller"
 
 
 # --- steering ---------------------------------------------------------------------------
@@ -106,8 +112,7 @@ def cmd_pause(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     c, answer = _signal(args, "resume")
     d = c.get(f"/api/v1/deployments/{answer['id']}")
-    print(f"deployment {d['id']} resumed; the controller (pid {d['controller_pid'] or '-'}) "
-          "continues it")
+    print(f"deployment {d['id']} resumed; {controller_named(d)} continues it")
     return 0
 
 
@@ -125,8 +130,8 @@ def cmd_abort(args: argparse.Namespace) -> int:
         print(f"deployment {id} aborted before its first step: nothing to undo")
         return 0
     d = c.get(f"/api/v1/deployments/{id}")
-    print(f"deployment {id} aborting; the controller (pid {d['controller_pid'] or '-'}) takes "
-          "traffic back to the stable revision", flush=True)
+    print(f"deployment {id} aborting; {controller_named(d)} takes traffic back to the stable "
+          "revision", flush=True)
     return _follow_abort(c, id, args.no_color)
 
 
