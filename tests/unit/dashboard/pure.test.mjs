@@ -103,3 +103,15 @@ test("a failed shadow shows its counts and the latest differing pair first", () 
     [{ ...again, times: 2 }]);
   assert.equal(shadowView(null), null);
 });
+
+const { placeOf } = await import(`${dir}/revisions.js`);
+
+test("an instance on a fleet names its host before its address, as status does", () => {
+  assert.equal(placeOf({ host: "app1", host_listed: true, address: "10.0.0.11:41231" }),
+    "app1 · 10.0.0.11:41231");
+  assert.equal(placeOf({ host: "app2", host_listed: false, address: "10.0.0.12:41232" }),
+    "app2 (not listed) · 10.0.0.12:41232");
+  assert.equal(placeOf({ host: null, host_listed: null, address: "127.0.0.1:41233" }),
+    "127.0.0.1:41233");
+  assert.equal(placeOf({ host: "app3", address: null }), "app3");
+});

@@ -11,6 +11,14 @@ function health(i) {
   return ["idle", "not probed"];
 }
 
+// Where an instance runs: on a fleet its host (as `zerodown status`'s HOST column names it,
+// "(not listed)" once runtime.hosts dropped it) before its address; locally the address.
+export function placeOf(i) {
+  if (!i.host) return i.address || "";
+  const host = i.host_listed === false ? `${i.host} (not listed)` : i.host;
+  return i.address ? `${host} · ${i.address}` : host;
+}
+
 // Revisions in the status document, plus any that only instances or traffic name
 // (an older controller's status may lack "revisions").
 function revisionList(status) {
@@ -42,7 +50,7 @@ export function renderRevisions(status, roles, el, now) {
         <span class="health-dot" data-tone="${tone}" title="${esc(text)}"></span>
         <span class="mono">${esc(i.name)}</span>
         <span class="state" data-state="${esc(i.state)}">${esc(i.state)}</span>
-        <span class="muted small mono">${esc(i.address || "")}</span>
+        <span class="muted small mono">${esc(placeOf(i))}</span>
       </li>`;
     }).join("");
     const errors = traffic.requests ? (100 * (traffic.errors || 0)) / traffic.requests : null;
