@@ -85,3 +85,23 @@ def test_down_and_history_work_and_validate_plan_deploy_up_refuse_naming_it(tmp_
         assert f"zerodown.yaml:5: tls.cert: certificate {cert!r}" in err, (command, err)
         assert "does not load" in err and key in err
     assert not (tmp_path / ".zerodown" / "controller.sock").exists()  # nothing started
+
+
+@pytest.mark.parametrize("key", ["known_hosts", "identity_file", "ssh_config"])
+def test_validate_names_a_fleets_file_this_machine_cannot_read(tmp_path, capsys, key):
+    """runtime ssh's files of this machine: `validate` said "valid" of a file whose
+    known_hosts did not exist, and only the first connection named it."""
+    for name in ("known_hosts", "id_deploy", "ssh_config"):
+        (tmp_path / name).write_text("")
+    files = {"known_hosts": "known_hosts", "identity_file": "id_deploy", "ssh_config": "ssh_config"}
+    files[key] = "gone"
+    path = tmp_path / "zerodown.yaml"
+    path.write_text(BASE + "runtime:\n  kind: ssh\n  hosts: [app1]\n"
+                    + "".join(f"  {k}: {v}\n" for k, v in files.items()))
+    assert main(["-f", str(path), "validate"]) == 2
+    err = capsys.readouterr().err
+    line = 7 + list(files).index(key)
+    assert f"zerodown.yaml:{line}: runtime.{key}: cannot read {tmp_path / 'gone'} " \
+           f"(No such file or directory)" in err, err
+    (tmp_path / "gone").write_text("")
+    assert main(["-f", str(path), "validate"]) == 0

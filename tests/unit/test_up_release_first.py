@@ -24,8 +24,9 @@ def test_a_first_up_checks_the_version_before_starting_anything(tmp_path, monkey
 def test_on_a_fleet_app_cwd_is_the_hosts_and_not_checked_here(tmp_path, monkeypatch):
     """runtime ssh without app.release: the code is on the hosts, app.cwd a folder there."""
     text = starter("web", 8080).replace("  cwd: releases/{version}", "  cwd: /srv/app/{version}")
-    text += "runtime: {kind: ssh, hosts: [app1]}\n"
+    text += "runtime: {kind: ssh, hosts: [app1], known_hosts: known_hosts}\n"
     (tmp_path / "zerodown.yaml").write_text(text)
+    (tmp_path / "known_hosts").write_text("")  # read by up's check of the files it names
 
     def stop_here(self, cfg=None):
         raise KeyboardInterrupt  # past the check: what starts next is not this test's

@@ -12,7 +12,6 @@ words.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import socket
 import struct
@@ -21,7 +20,8 @@ from typing import Any
 import asyncssh
 
 from zerodown.errors import HostFailure
-from zerodown.runtimes.ssh_options import HostSpec, SshOptions, chooses_ciphers
+from zerodown.runtimes.ssh_options import (HostSpec, SshOptions, chooses_ciphers, local_path,
+                                           unreadable)
 
 KEEPALIVE_COUNT = 3
 # AES-GCM before asyncssh's first choice, chacha20-poly1305: in Python each packet of the
@@ -40,15 +40,15 @@ async def open_connection(name: str, spec: HostSpec, opts: SshOptions, folder: s
     Relative paths in `opts` are relative to `folder` (zerodown.yaml's)."""
     _readable(name, spec, opts, folder)
     kwargs: dict[str, Any] = dict(
-        known_hosts=_path(folder, opts.known_hosts), connect_timeout=opts.connect_timeout,
+        known_hosts=local_path(folder, opts.known_hosts), connect_timeout=opts.connect_timeout,
         keepalive_interval=opts.keepalive, keepalive_count_max=KEEPALIVE_COUNT)
     if opts.ssh_config:
-        kwargs["config"] = [_path(folder, opts.ssh_config)]
+        kwargs["config"] = [local_path(folder, opts.ssh_config)]
     # asyncssh reads ~/.ssh/config when it is given no ssh_config (and it exists)
-    if not chooses_ciphers(_path(folder, opts.ssh_config or "~/.ssh/config")):
+    if not chooses_ciphers(local_path(folder, opts.ssh_config or "~/.ssh/config")):
         kwargs["encryption_algs"] = CIPHERS_FIRST
     if opts.identity_file:
-        kwargs["client_keys"] = [_path(folder, opts.identity_file)]
+        kwargs["client_keys"] = [local_path(folder, opts.identity_file)]
     if spec.user:
         kwargs["username"] = spec.user
     if spec.port:
@@ -101,17 +101,11 @@ def _readable(name: str, spec: HostSpec, opts: SshOptions, folder: str) -> None:
                             f">> it, after checking them)",
              "identity_file": "name the private key the hosts' authorized_keys accept",
              "ssh_config": "name an OpenSSH client config file"}
-    for key, fix in fixes.items():
-        value = getattr(opts, key)
-        if value is None:
-            continue
-        path = _path(folder, value)
-        try:
-            with open(path, "rb"):
-                pass
-        except OSError as e:
-            raise HostUnreachable(f"host {name}: cannot read runtime.{key} {path} "
-                                  f"({e.strerror or e}): {fix}", name) from None
+    problems = unreadable(opts, folder)
+    if problems:
+        key, path, why = problems[0]
+        raise HostUnreachable(f"host {name}: cannot read runtime.{key} {path} ({why}): "
+                              f"{fixes[key]}", name)
 
 
 def _keyscan(reason: str, spec: HostSpec) -> str:
@@ -123,5 +117,3 @@ def _keyscan(reason: str, spec: HostSpec) -> str:
     return f"ssh-keyscan {port}{found.group(1) if found else spec.host}"
 
 
-def _path(folder: str, path: str) -> str:
-    return os.path.join(folder, os.path.expanduser(path))

@@ -111,6 +111,32 @@ def host_names(options: Mapping[str, Any], folder: str = ".") -> list[str]:
     return names
 
 
+LOCAL_FILES = ("known_hosts", "identity_file", "ssh_config")  # read on this machine
+
+
+def local_path(folder: str, path: str) -> str:
+    """A file of the options as this machine reads it: `~` expanded, relative to `folder`
+    (zerodown.yaml's)."""
+    return os.path.join(folder, os.path.expanduser(path))
+
+
+def unreadable(opts: SshOptions, folder: str) -> list[tuple[str, str, str]]:
+    """(key, path, why) of each file of LOCAL_FILES that cannot be read: named with its key
+    by `validate` (config_files.py) and by a connection (asyncssh names neither)."""
+    found = []
+    for key in LOCAL_FILES:
+        value = getattr(opts, key)
+        if value is None:
+            continue
+        path = local_path(folder, value)
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            found.append((key, path, str(e.strerror or e)))
+    return found
+
+
 def chooses_ciphers(ssh_config: str) -> bool:
     """Whether an ssh_config file may choose the ciphers: a `Ciphers` line (any host's, to
     be safe), or an `Include` that could hold one. False when there is no such file."""
