@@ -8,7 +8,9 @@ proxy, and a hundred dashboards cost what one does.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import queue
 import threading
 import time
@@ -17,10 +19,12 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from zerodown import table_json
+from zerodown.config import load_config
 from zerodown.controller import Controller, labels, maybe_label
 from zerodown.gather import (_probed, _proxy, deployment_view, instance_view, may_route,
                              not_routed, shadow_view, table_traffic)
 from zerodown.engine.store import Store
+from zerodown.errors import ConfigError
 from zerodown.latency import quantile
 from zerodown.model import fleet_hosts
 from zerodown.service_url import config_url
@@ -57,6 +61,7 @@ class Observer:
         # why the runner cannot go on with a deployment, if it cannot (set by main.serve)
         self.controller_error: Callable[[int], str | None] = lambda id: None
         self._probed_at = 0.0
+        self._listed: tuple[int | None, tuple[str, ...]] = (None, fleet_hosts(self.cfg.runtime))
 
     # --- the thread ------------------------------------------------------------------
 
@@ -106,11 +111,11 @@ class Observer:
             table = store.routing(service).table
         rates = {name: points[-1]["rps"] for name, points in
                  ((f"r{k}", v) for k, v in self.series.items()) if points}
-        views = [instance_view(service, row, known, fleet_hosts(cfg.runtime)) for _, row in
+        views = [instance_view(service, row, known, self.listed_hosts()) for _, row in
                  sorted(store.instances(service, live=True).items())]
         if any(self._stale(v) for v in views):  # a new or moved instance: probe it now
             self._probes = {v.name: v for v in _probed(self.ctl, store, service, known)}
-        instances = not_routed(tuple(self._probes.get(v.name, v) for v in views),
+        instances = not_routed(tuple(placed(self._probes.get(v.name, v), v) for v in views),
                                may_route(proxy))
         view = StatusView(
             service, cfg.listen, maybe_label(known, store.stable(service)[0]), proxy, deployment,
@@ -126,6 +131,22 @@ class Observer:
         doc["revisions"] = [{"revision": n, "version": v, "created": c} for n, v, c in rows
                             if n in shown]
         return doc, table, stats
+
+    def listed_hosts(self) -> tuple[str, ...]:
+        """runtime.hosts as the file has it now, read again when it changed: an instance
+        whose host was taken off the list is `(not listed)` in status at once, as `plan`
+        says, not after the controller's next start (the rest of the status keeps the config
+        it started with). While the file does not load (mid-edit), the last list read."""
+        try:
+            stamp = os.stat(self.ctl.path).st_mtime_ns
+        except OSError:
+            return self._listed[1]
+        if stamp != self._listed[0]:
+            try:
+                self._listed = (stamp, fleet_hosts(load_config(self.ctl.path).runtime))
+            except ConfigError:
+                self._listed = (stamp, self._listed[1])
+        return self._listed[1]
 
     # --- metrics ---------------------------------------------------------------------------
 
@@ -194,6 +215,12 @@ class Observer:
         with self.changed:
             self.changed.wait_for(lambda: self.status_version != version or
                                   self.last_event > cursor, timeout)
+
+
+def placed(probed: InstanceView, view: InstanceView) -> InstanceView:
+    """A probe's look at an instance, its host named as `view` (read now) names it: the
+    probes' views were judged against the list the controller started with."""
+    return dataclasses.replace(probed, host=view.host, host_listed=view.host_listed)
 
 
 def point(now: float, dt: float, before: dict, after: dict) -> dict:
