@@ -144,8 +144,8 @@ def _each_host(runtime, version: str, upload_to: Callable[[str], None]) -> None:
         try:
             upload_to(host_name)
             return None
-        except RuntimeFailure as e:
-            return str(e)
+        except RuntimeFailure as e:  # its line starts with the host: not named twice
+            return str(e).removeprefix(f"host {host_name}: ")
     failed = [(n, why) for n, why in zip(runtime.names, runtime.every_host.map(one, runtime.names))
               if why]
     if failed:
