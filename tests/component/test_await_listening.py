@@ -62,6 +62,29 @@ def test_nothing_listening_is_said_once_the_wait_is_over(tmp_path):
         terminate(entry["pid"], entry["start_time"], 1, "app")
 
 
+def test_an_instance_listening_on_another_address_is_told_where_it_must_listen(tmp_path):
+    """A newcomer's fleet app listened on 127.0.0.1 (no {host} in app.command): the wait
+    said only "connection refused by 10.0.0.11:PORT", which read as an app that never
+    started. Here: its address 127.0.0.1, the app bound to 127.0.0.2."""
+    table = InstanceTable(tmp_path)
+    got = table.start("shop-r1-s0", RECORD, "127.0.0.1",
+                      [sys.executable, "-c", APP.replace("'127.0.0.1'", "'127.0.0.2'"), PORT,
+                       "0", "listen"], str(table.state_dir), {}, "test")["started"]
+    try:
+        seen = ""
+        for _ in range(50):  # until it listens there (each look waits 0.2 s)
+            answer = table.await_listening("shop-r1-s0", got["pid"], 0.2, 0.005, 1)
+            assert answer["alive"] and answer["listening"] is False, answer
+            seen = answer["seen"]
+            if "though" in seen:
+                break
+        assert seen == (f"connection refused by 127.0.0.1:{got['port']}, though the instance "
+                        f"listens on port {got['port']} on another address: it must listen on "
+                        "127.0.0.1 ({host} in app.command) or on every address (0.0.0.0)"), seen
+    finally:
+        terminate(got["pid"], got["start_time"], 1, "app")
+
+
 def test_an_instance_that_exits_while_waited_for_is_said_gone_at_once(tmp_path):
     table = InstanceTable(tmp_path)
     entry = started(table, 0.2, "exit")

@@ -208,6 +208,10 @@ class InstanceTable:
                 at["refused"] = time.time()
                 left = deadline - time.monotonic()
                 if left < poll:
+                    if self.owns_port(entry["pid"], port):  # bound, but to another address
+                        seen += (f", though the instance listens on port {port} on another "
+                                 f"address: it must listen on {host} ({{host}} in app.command) "
+                                 f"or on every address (0.0.0.0)")
                     return {"alive": True, "listening": False, "entry": entry, "seen": seen,
                             "at": {**at, "answered": time.time()}}
                 if gone is None:
