@@ -263,3 +263,16 @@ def test_a_claim_looks_for_no_other_instance_before_its_spawn(tmp_path, monkeypa
         assert entry["port"] != table.registry.load()["shop-r1-s0"]["port"]
     finally:
         terminate(entry["pid"], entry["start_time"], 1, "sleeper")
+
+
+def test_a_missing_working_directory_is_named_not_the_program(tmp_path):
+    """A fleet config kept the starter's `cwd: releases/{version}` without app.release:
+    the start said "cannot run 'python3': No such file or directory" of a host that has
+    python3 (Popen's ENOENT of the cwd reads as the program's)."""
+    table = InstanceTable(tmp_path)
+    table.claim("shop-r1-s0", RECORD, "127.0.0.1")
+    missing = tmp_path / "releases/v1"
+    with pytest.raises(RuntimeFailure, match=rf"instance shop-r1-s0: working directory "
+                                             rf"{missing} does not exist here \(app.cwd; "):
+        table.launch("shop-r1-s0", SLEEPER, str(missing), {}, "test")
+    assert table.entry("shop-r1-s0") is None, "its claim is dropped, as for any failed spawn"

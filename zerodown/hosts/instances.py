@@ -131,6 +131,10 @@ class InstanceTable:
         except OSError as e:
             del entries[name]
             self.registry.save(entries, sync=False)
+            if cwd and not os.path.isdir(cwd):  # not the program: Popen names it either way
+                raise RuntimeFailure(f"instance {name}: working directory {cwd} does not "
+                                     f"exist here (app.cwd; on a fleet `app.release` uploads "
+                                     f"a version's folder, else it must be there)") from None
             raise RuntimeFailure(f"instance {name}: cannot run {argv[0]!r}: "
                                  f"{e.strerror or e} (cwd {cwd})") from None
         if at is not None:
