@@ -38,3 +38,36 @@ def test_a_rollback_after_the_list_changed_batches_by_todays_hosts(world):
     assert all(len(hosts) == 1 for hosts in batches), batches   # by r1's list: app1 and app3
     assert {"app1", "app3"} == set().union(*batches)            # at once, in the first batch
 
+
+
+def per_host_config(hosts):
+    return shop_config(instances=str(2 * len(hosts)),
+                       strategy="{kind: rolling, max_surge: 1, max_unavailable: 0}",
+                       runtime=f"{{kind: ssh, hosts: [{', '.join(hosts)}], "
+                               f"instances_per_host: 2}}")
+
+
+def test_a_rollback_runs_the_revisions_instances_per_host_on_todays_hosts(world):
+    """r1 recorded 2 per host on 3 hosts (6 instances); rolled back to on today's 2 hosts
+    it runs 2 per host (4), as its rule says, not its day's 6 crowded 3 to a host (rolling
+    ends evenly spread over today's hosts)."""
+    first = engine_on(world, FIRST, per_host_config)
+    for version in ("v1", "v2"):
+        assert first.run(first.deploy(version)) is Phase.SUCCEEDED
+    now = engine_on(world, TODAY, per_host_config)
+    d = now.rollback()
+    assert now.run(d) is Phase.SUCCEEDED
+    live = now.store.instances("shop", live=True)
+    assert {ref.revision for ref in live} == {1}
+    assert sorted(row.runs_on for row in live.values()) == ["app1", "app1", "app3", "app3"]
+
+
+def test_a_fixed_instances_count_stays_on_a_rollback(world):
+    """`instances: 4` is the fleet's total, whatever its hosts: 4 after the list shrank."""
+    first = engine_on(world, FIRST, config)
+    for version in ("v1", "v2"):
+        assert first.run(first.deploy(version)) is Phase.SUCCEEDED
+    now = engine_on(world, TODAY, config)
+    assert now.run(now.rollback()) is Phase.SUCCEEDED
+    live = now.store.instances("shop", live=True)
+    assert {ref.revision for ref in live} == {1} and len(live) == 4

@@ -38,7 +38,17 @@ def target_for(cfg, revision: int, placed_by=None) -> Target:
     the runtime section that places instances (the engine's own config's), when it is not
     `cfg`'s — a rollback goes to a revision recorded with another runtime.hosts, but its
     instances start where today's runtime puts them, so its batches are by those hosts."""
-    return Target(revision, cfg.instances, fleet_hosts(placed_by or cfg.runtime))
+    hosts = fleet_hosts(placed_by or cfg.runtime)
+    return Target(revision, instances_on(cfg, hosts), hosts)
+
+
+def instances_on(cfg, hosts: tuple[str, ...]) -> int:
+    """How many instances `cfg` runs on `hosts`: its runtime.instances_per_host on each
+    (a per-host rule: a revision recorded on 3 hosts × 2, rolled back to on today's 2,
+    runs 4, not its day's 6 crowded 3 to a host), else its `instances` (a fleet total,
+    spread over whatever hosts there are)."""
+    per = cfg.runtime.options.get("instances_per_host") if cfg.runtime.kind == "ssh" else None
+    return per * len(hosts) if isinstance(per, int) and hosts else cfg.instances
 
 
 def plan_for(strategy: StrategyConfig, state: ServiceState, target: Target,
