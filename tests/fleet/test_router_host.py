@@ -21,7 +21,7 @@ from zerodown import render
 from zerodown.controller import Controller
 from zerodown.gather import status_view
 from zerodown.engine.lifecycle import Phase
-from zerodown.errors import HostFailure, RouterError
+from zerodown.errors import HostFailure, RouterError, RuntimeFailure
 from zerodown.hosts.local import LOCAL
 from zerodown.loadgen import LoadInBackground
 from zerodown.model import Revision
@@ -199,6 +199,28 @@ def test_a_router_host_without_the_load_balancer_is_refused_before_anything_chan
                                           r"no /usr/sbin/no-haproxy there.*nothing was changed"):
         ctl.ensure_router()
     assert {i.id for i in ctl.runtime().adopt("shop")} == before  # no instance started
+
+
+def test_a_deployment_with_the_router_host_cut_off_is_refused_by_the_hosts_preflight(
+        lb_stack, healthy_fleet):
+    """zdf1 (router.host, not one of runtime.hosts) cut off: the deployment's pre-flight
+    asks it beside zdf2 and zdf3 and refuses naming it, before the load balancer's own
+    check (ready: as the controller's request calls it) and before anything changed."""
+    ctl = lb_stack("{kind: haproxy, host: zdf1}")
+    assert deploy(ctl, "v1") is Phase.SUCCEEDED
+    engine, lb = ctl.engine(), healthy_fleet.hosts[0]
+    checked: list = []
+    healthy_fleet.partition(lb)
+    try:
+        with pytest.raises(RuntimeFailure) as refused:
+            engine.deploy("v2", ready=lambda: checked.append(ctl.ensure_router()))
+    finally:
+        healthy_fleet.heal(lb)
+    assert str(refused.value).startswith("the fleet is not ready, nothing was changed:")
+    assert [line.split(":")[0].strip() for line in str(refused.value).splitlines()[1:]] \
+        == ["zdf1"], str(refused.value)
+    assert not checked and len(engine.store.deployments("shop")) == 1
+    assert [r.name for r in ctl.router().in_force().revisions if r.weight] == ["r1"]
 
 
 def test_health_is_probed_from_where_the_load_balancer_runs(lb_stack, healthy_fleet):

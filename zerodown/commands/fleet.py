@@ -35,13 +35,11 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
         return forget(ctl, cfg, args.forget)
     from zerodown.hosts.preflight import preflight
     from zerodown.hosts.shared_paths import spec
-    from zerodown.runtimes import connections_for
-    from zerodown.runtimes.ssh_options import parse_host
+    from zerodown.runtimes import connections_for, with_router_host
     connections = connections_for(cfg)  # asyncssh loads only here
     options = connections.options
     lb = cfg.router.host
-    if lb is not None:  # checked like the others, then for its load balancer below
-        connections.specs.setdefault(lb, parse_host(lb))
+    with_router_host(connections, cfg)  # checked like the others, then for its balancer below
     try:
         reports = preflight(connections, options.state_dir,
                             shared=spec(options.state_dir, cfg.service, cfg.app))

@@ -82,9 +82,9 @@ class Actions:
             with _mapped("set"):
                 ctl.config(extra, as_sent(settings, extra, strategy))
             with _mapped(None):
-                ctl.ensure_router(base)
-                engine = ctl.engine(base)
-                id = engine.deploy(version, overrides=extra, allow_downtime=downtime)
+                engine = ctl.engine(base)  # the load balancer after the hosts' pre-flight
+                id = engine.deploy(version, overrides=extra, allow_downtime=downtime,
+                                   ready=lambda: ctl.ensure_router(base))
             record(engine.store, base.service, id, "deploy", asker, f"deploy {version}")
             self.wake()
             restart = engine.store.events(deployment=id, kind="deployment.restart", limit=1)
@@ -112,8 +112,8 @@ class Actions:
             engine = ctl.engine(cfg)
             with _mapped(None):
                 to = engine.rollback_target(to)
-                ctl.ensure_router(cfg)
-                id = engine.rollback(to_revision=to, allow_downtime=downtime)
+                id = engine.rollback(to_revision=to, allow_downtime=downtime,
+                                     ready=lambda: ctl.ensure_router(cfg))
             record(store, cfg.service, id, "rollback", asker, f"roll back to r{to}")
             self.wake()
             return {"id": id, "phase": store.deployment(id).phase.value}

@@ -103,13 +103,16 @@ class Engine:
 
     def deploy(self, version: str, strategy: str | dict | None = None,
                overrides: Sequence[str] = (), wait: bool = False,
-               allow_downtime: bool = False) -> int:
+               allow_downtime: bool = False, ready: Callable[[], None] | None = None) -> int:
         """A pending deployment of a new revision labelled `version`; returns its id.
 
         `strategy`: a kind ("in-place") or a whole `strategy:` section, replacing
         the configured one; `overrides`: key=value settings as on the command line.
         A plan that would route nothing at some step is refused (DowntimePlan)
-        unless `allow_downtime`.
+        unless `allow_downtime`. `ready`: called once the runtime's pre-flight passed,
+        before the deployment is created (the controller's ensure_router: the load
+        balancer checked and started only after the one refusal that names every host
+        not ready, router.host among them).
         """
         try:
             version_label(version)
@@ -132,6 +135,9 @@ class Engine:
         # before a revision number is taken
         self.runtime.check_release(cfg.app, version, keep=self.rollback_versions(),
                                    unlisted=unlisted.acted_on(self, plan_of))
+        if ready is not None:
+            ready()
+            self.recover()  # a lost store, from a load balancer ready() has just started
         return self._create(wait, lambda: self.store.create_deployment(
             self.service, {"file": cfg.file, "source": cfg.source},
             cfg.source.get("strategy") or {}, cfg.on_failure, plan_of, version=version))
@@ -164,8 +170,10 @@ class Engine:
         return done | {n for n in self.store.stable(self.service) if n is not None}
 
     def rollback(self, service: str | None = None, to_revision: int | None = None,
-                 wait: bool = False, allow_downtime: bool = False) -> int:
-        """A deployment back to the previous revision (or `to_revision`); returns its id."""
+                 wait: bool = False, allow_downtime: bool = False,
+                 ready: Callable[[], None] | None = None) -> int:
+        """A deployment back to the previous revision (or `to_revision`); returns its id.
+        `ready`: as deploy's."""
         if service not in (None, self.service):
             raise ZerodownError(f"this engine deploys {self.service}, not {service}")
         self.recover()
@@ -186,6 +194,8 @@ class Engine:
             return section if by is strategy else {"kind": by.kind}
         self.runtime.check_release(cfg.app, record.version, keep=self.rollback_versions(),
                                    unlisted=unlisted.acted_on(self, plan_of, to))
+        if ready is not None:
+            ready()
         return self._create(wait, lambda: self.store.create_deployment(
             self.service, record.config, used, self.config.on_failure, plan_of,
             revision=to, kind="rollback"))

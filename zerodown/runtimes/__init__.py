@@ -51,12 +51,23 @@ def connections_for(config: ServiceConfig, kept=None):
     return kept.get(options, folder, lambda: Connections(options, folder))
 
 
+def with_router_host(connections, config: ServiceConfig) -> None:
+    """router.host among the hosts `connections` know (after runtime.hosts), so that a
+    pre-flight of every host they know asks it too (its files are in state_dir there)."""
+    from zerodown.runtimes.ssh_options import parse_host
+    lb = config.router.host
+    if lb is not None:
+        connections.specs.setdefault(lb, parse_host(lb))
+
+
 def _fleet_ready(config: ServiceConfig) -> None:
     """Every host's pre-flight (zerodown/hosts/preflight.py), as before a deployment: a
-    plan a host not ready could not carry out is refused naming it. Nothing is uploaded."""
+    plan a host not ready could not carry out (router.host's too) is refused naming it.
+    Nothing is uploaded."""
     from zerodown.hosts.preflight import preflight, refuse_unless_ready
     from zerodown.hosts.shared_paths import spec
     connections = connections_for(config)
+    with_router_host(connections, config)
     state_dir = connections.options.state_dir
     try:
         refuse_unless_ready(preflight(connections, state_dir,

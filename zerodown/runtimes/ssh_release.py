@@ -66,9 +66,10 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
     the pre-flight asks every host first (a shell where no agent is yet). `unlisted`:
     hosts runtime.hosts no longer lists that the plan acts on (it stops or waits on
     instances recorded there): pre-flighted beside the others, in the same refusal; no
-    release is sent there (nothing starts there)."""
+    release is sent there (nothing starts there). So is router.host when it is not one of
+    runtime.hosts (one of them: its round trip is the pre-flight's already)."""
     folder, shared = _folder_of(runtime, version, app), shared_of(runtime, app)
-    others = [runtime.host_named(n).name for n in unlisted if n not in runtime.names]
+    others = [runtime.host_named(n).name for n in beside(runtime, unlisted)]
     state_dir = runtime.options.state_dir
     if not all(runtime.hosts[n].installed for n in runtime.names):
         # named, never "every host the connections know": that grows with each host
@@ -92,6 +93,15 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
         return
     _each_host(runtime, version, lambda n: _upload_to(runtime, n, folder, version, manifest,
                                                       keep, shared, prepared[n]))
+
+
+def beside(runtime, unlisted: Collection[str]) -> list[str]:
+    """The hosts a deployment's pre-flight asks besides runtime.hosts: those no longer
+    listed that its plan acts on, and router.host, where the load balancer that routes
+    to its instances runs (cut off, the deployment could not route to what it starts)."""
+    lb = runtime.config.router.host
+    return list(dict.fromkeys(n for n in [*unlisted, *([lb] if lb else [])]
+                              if n not in runtime.names))
 
 
 def _ready_and_prepared(runtime, name: str, version: str, manifest: dict | None,
