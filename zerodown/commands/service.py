@@ -19,6 +19,7 @@ from zerodown.config import ServiceConfig, json_schema, parse_config, starter_ya
 from zerodown.config_files import check_files
 from zerodown.controller import Controller, labels, maybe_label
 from zerodown.engine.store import Change
+from zerodown.engine.unlisted import renamed
 from zerodown.errors import HostFailure, RouterError, UsageError, ZerodownError
 from zerodown.model import Adopted, fleet_hosts, on_host, silent_host
 from zerodown.runtimes.health import probe
@@ -226,6 +227,8 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     # instances still stop: down was asked for, and the next down stops the rest.
     lb.stop()
     runtime = ctl.runtime(cfg)
+    hosts = fleet_hosts(cfg.runtime)
+    renamed(store, service, runtime, hosts)  # app1 listed as deploy@app1: asked once
     rows = store.instances(service, live=True)
     # also any the store lost track of; a host a row records, listed or not, is asked too:
     # not answering, it is named below and its rows stay live for the next down
@@ -236,7 +239,6 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
         inst = row.instance(service)
         if inst is not None:
             found.setdefault(inst.id, inst)
-    hosts = fleet_hosts(cfg.runtime)
 
     def on(i) -> str | None:  # where it runs: recorded, or its slot's (an older store)
         return on_host(i.runs_on, hosts, i.slot.index)

@@ -335,7 +335,10 @@ class Engine:
             reconciling.reconcile(self)
 
     def recover(self) -> str | None:
-        """If the store lost the service while it serves: rebuild it (engine/recovery.py)."""
+        """If the store lost the service while it serves: rebuild it (engine/recovery.py);
+        rows recorded on a host the list renamed: under its listed name (unlisted.renamed)."""
+        unlisted.renamed(self.store, self.service, self.runtime,
+                         fleet_hosts(self.config.runtime))
         return recover(self.store, self.service,
                        {"file": self.config.file, "source": self.config.source},
                        self.runtime, self.router)

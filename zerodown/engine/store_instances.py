@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from zerodown import table_json
 from zerodown.engine.records import Change, DeploymentConflict, InstanceRow
@@ -83,6 +83,19 @@ class InstanceQueries:
                          "stopped without being asked; they may still run there if it comes "
                          "back", host=host, instances=names)
         return refs
+
+    def rename_hosts(self, service: str, names: Mapping[str, str]) -> None:
+        """Live rows recorded on a host under another name than runtime.hosts gives it now
+        ({recorded: listed}, engine/unlisted.renamed) recorded under the listed one, each
+        host a host.renamed event, in one transaction."""
+        with self._tx() as tx:
+            for old, new in sorted(names.items()):
+                if tx.execute("UPDATE instances SET runs_on = ? WHERE service = ? AND "
+                              "runs_on = ? AND state != 'stopped'", (new, service, old)).rowcount:
+                    tx.event(service, "host.renamed",
+                             f"the instances recorded on {old} are recorded on {new}: "
+                             f"runtime.hosts names that host so (the same user, address "
+                             f"and port)", host=old, listed=new)
 
     def recover(self, service: str, config: dict, versions: dict[int, str],
                 routed: Sequence[Instance], table: RoutingTable, stable: int,

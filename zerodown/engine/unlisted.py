@@ -2,6 +2,7 @@
 run (started before the list changed): the runtime knows only its list, so the engine
 names these hosts to it, from the store's record (never from a lookup).
 
+    renamed(store, service, runtime, listed)             # app1 listed as deploy@app1: one host
     runtime.adopt(service, recorded(store, service))     # asked too: found, or named silent
     runtime.check_release(..., unlisted=acted_on(engine, plan_of))   # pre-flighted too
     plan_of = Once(plan_of)    # create_deployment takes the plan acted_on made, if it did
@@ -17,6 +18,20 @@ from typing import Callable
 
 from zerodown.model import fleet_hosts
 from zerodown.plan import Plan, ServiceState, hosts_acted_on
+
+
+def renamed(store, service: str, runtime, listed: tuple[str, ...]) -> None:
+    """Live rows recorded on a host runtime.hosts (`listed`) now names otherwise (app1
+    listed again as deploy@app1, an ssh_config alias as its address: the same user,
+    address and port to the runtime, SshRuntime.listed_as) recorded under the listed
+    name, before anything is planned or asked from them: else that host was asked twice
+    (as listed, and as unlisted by its recorded name) and planned as two. One query when
+    every recorded host is listed (the usual case)."""
+    off = store.live_hosts(service) - set(listed)
+    same = getattr(runtime, "listed_as", None)
+    names = {old: new for old in off if same and (new := same(old)) is not None}
+    if names:
+        store.rename_hosts(service, names)
 
 
 def recorded(store, service: str) -> tuple[str, ...]:

@@ -12,12 +12,15 @@ words.
 from __future__ import annotations
 
 import asyncio
+import getpass
+import os
 import re
 import socket
 import struct
 from typing import Any
 
 import asyncssh
+from asyncssh.config import SSHClientConfig
 
 from zerodown.errors import HostFailure
 from zerodown.runtimes.ssh_options import (HostSpec, SshOptions, chooses_ciphers, local_path,
@@ -86,6 +89,24 @@ def _reset_on_close(conn) -> None:
     sock = conn.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def identity(spec: HostSpec, opts: SshOptions, folder: str) -> tuple[str, str, int]:
+    """(user, address, port) open_connection reaches for `spec`, after its ssh_config as
+    asyncssh reads it (runtime.ssh_config, else ~/.ssh/config): two names of one host —
+    app1 and deploy@app1 where the user is deploy, an ssh_config alias and its HostName —
+    have the same. No DNS lookup: two DNS names of one address stay two hosts. A config
+    that cannot be read counts as none (connecting names it)."""
+    path = local_path(folder, opts.ssh_config or "~/.ssh/config")
+    me = getpass.getuser()
+    try:
+        config = SSHClientConfig.load(None, [path] if os.access(path, os.R_OK) else [],
+                                      False, False, False, me, spec.user or (), spec.host,
+                                      spec.port or ())
+        user, address, port = (config.get(k, None) for k in ("User", "Hostname", "Port"))
+    except (OSError, ValueError):  # asyncssh's ConfigParseError is a ValueError
+        user, address, port = spec.user, None, spec.port
+    return user or me, str(address or spec.host).lower(), int(port or 22)
 
 
 def why(e: BaseException) -> str:

@@ -35,11 +35,13 @@ from zerodown.config import AppConfig, HealthConfig, ServiceConfig
 from zerodown.errors import ConfigError, HostFailure, RuntimeFailure
 from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.ssh import SshHost
+from zerodown.hosts.ssh_connect import identity
 from zerodown.model import (Adopted, Instance, InstanceRef, Revision, Slot, host_for,
                             hosts_to_ask)
 from zerodown.runtimes import connections_for, release, ssh_release
 from zerodown.runtimes.health import probe, split_address
 from zerodown.runtimes.ssh_options import parse_host
+from zerodown.schema import Invalid
 
 
 AWAIT = 0.25      # s a look of a starting instance may wait on its host for it to listen
@@ -76,6 +78,7 @@ class SshRuntime:
         self._on_address: dict[str, str] = {}  # an address instances listen on -> its host
         self._awaits: dict[str, int] = {}  # await_listening calls in flight per host
         self._awaits_lock = threading.Lock()
+        self._listed: dict[tuple[str, str, int], str] | None = None  # see listed_as
 
     def host_named(self, name: str) -> SshHost:
         """The fleet host `name` (router.host: one of runtime.hosts or an ssh_config Host),
@@ -84,6 +87,25 @@ class SshRuntime:
             self.connections.specs.setdefault(name, parse_host(name))
             self.hosts[name] = SshHost(self.connections, name, self.options.state_dir)
         return self.hosts[name]
+
+    def listed_as(self, name: str) -> str | None:
+        """The name runtime.hosts gives the host `name` is (the same user, address and port
+        after ssh_config: hosts/ssh_connect.identity), when the list has it under another
+        (app1 renamed deploy@app1, an alias written as its address): one host is one host,
+        asked once, under the listed name. None when the list does not have it."""
+        if name in self.names:
+            return name
+        if self._listed is None:  # asked only of a host off the list: rare, then kept
+            self._listed = {}
+            for spec in reversed(self.options.hosts):  # (listed twice: the first name)
+                self._listed[self._identity(spec)] = spec.name
+        try:
+            return self._listed.get(self._identity(parse_host(name)))
+        except Invalid:  # not a host name at all (a row of another tool's making)
+            return None
+
+    def _identity(self, spec) -> tuple[str, str, int]:
+        return identity(spec, self.options, self.connections.folder)
 
     def router_dir(self, service: str, shared: str | None = None) -> str:
         """The folder on router.host keeping the service's load balancer's files; `shared`:
@@ -104,8 +126,9 @@ class SshRuntime:
         runtime.hosts changed — it was looked for where it never ran, "stopped" there, and
         left running."""
         if instance.runs_on:
-            self.host_named(instance.runs_on)
-            return instance.runs_on
+            host = self.listed_as(instance.runs_on) or instance.runs_on
+            self.host_named(host)
+            return host
         where = split_address(instance.address)[0] if instance.address else ""
         return self._on_address.get(where) or self.host_of(instance.slot)
 
@@ -258,16 +281,20 @@ class SshRuntime:
 
     def adopt(self, service: str, recorded: Collection[str] = ()) -> Adopted:
         """Every host's instances at once: runtime.hosts, and the hosts `recorded` with the
-        service's live rows that the list no longer has (model.hosts_to_ask); a host that
-        does not answer, listed or not, is named in `unreachable` (its instances unknown),
-        the others are adopted all the same. A host whose adopt was asked with the
+        service's live rows that the list no longer has (model.hosts_to_ask; one it has
+        under another name, listed_as, is asked once, as listed, and named by both when
+        silent); a host that does not answer, listed or not, is named in `unreachable`
+        (its instances unknown), the others are adopted all the same. A host whose adopt
+        was asked with the
         release check of the deployment this adopt begins (prefetched, kept with the
         connections, so the controller daemon's request and run share it: nothing
         started or stopped over them since, within PREFETCH_FRESH) is not asked again:
         a round trip less before the first step (a network's round trip, on a fleet far
         away); what it saw is as recent as any adopt's is by the time its answer is used."""
         remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{service}"
-        names = hosts_to_ask(self.names, recorded)
+        renamed = {n: listed for n in recorded if n not in self.names
+                   and (listed := self.listed_as(n)) is not None}
+        names = hosts_to_ask(self.names, [renamed.get(n, n) for n in recorded])
         taken = self.connections.prefetched.pop(remote_dir, None)
         ready = taken[1] if taken is not None and \
             time.monotonic() - taken[0] <= PREFETCH_FRESH else {}
@@ -286,8 +313,9 @@ class SshRuntime:
                     self._on_address[split_address(entry["address"])[0]] = name
         instances = [release.instance_of(e, name) for name, a in answers.items()
                      if not isinstance(a, HostFailure) for e in a]
-        return Adopted(sorted(instances, key=lambda i: (i.revision, i.slot)),
-                       {n: str(a) for n, a in answers.items() if isinstance(a, HostFailure)})
+        silent = {n: str(a) for n, a in answers.items() if isinstance(a, HostFailure)}
+        silent.update({old: silent[new] for old, new in renamed.items() if new in silent})
+        return Adopted(sorted(instances, key=lambda i: (i.revision, i.slot)), silent)
 
     def prefetched(self, answers: dict[str, list]) -> None:
         """Each host's adopt answer, asked with the release check (ssh_release), for the
