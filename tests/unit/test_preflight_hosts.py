@@ -47,8 +47,7 @@ def runtime(router_host: str | None = None) -> SimpleNamespace:
         connections=Connections(), names=["app1", "app2"], hosts=hosts,
         options=SimpleNamespace(state_dir="/srv/zerodown"), remote_dir="/srv/zerodown/shop",
         config=SimpleNamespace(service="shop", router=SimpleNamespace(host=router_host)),
-        host_named=lambda n: SimpleNamespace(name=n),
-        listed_as=lambda n: n if n in ("app1", "app2") else None)
+        host_named=lambda n: SimpleNamespace(name=n))
 
 
 def test_the_preflight_asks_the_listed_hosts_and_the_plans_unlisted_ones_only():

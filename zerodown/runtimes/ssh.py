@@ -78,7 +78,8 @@ class SshRuntime:
         self._on_address: dict[str, str] = {}  # an address instances listen on -> its host
         self._awaits: dict[str, int] = {}  # await_listening calls in flight per host
         self._awaits_lock = threading.Lock()
-        self._listed: dict[tuple[str, str, int], str] | None = None  # see listed_as
+        self._as: dict[str, str | None] = {n: n for n in self.names}  # see listed_as
+        self._listed: dict[tuple[str, str, int], str] = {}
 
     def host_named(self, name: str) -> SshHost:
         """The fleet host `name` (router.host: one of runtime.hosts or an ssh_config Host),
@@ -92,17 +93,18 @@ class SshRuntime:
         """The name runtime.hosts gives the host `name` is (the same user, address and port
         after ssh_config: hosts/ssh_connect.identity), when the list has it under another
         (app1 renamed deploy@app1, an alias written as its address): one host is one host,
-        asked once, under the listed name. None when the list does not have it."""
-        if name in self.names:
-            return name
-        if self._listed is None:  # asked only of a host off the list: rare, then kept
-            self._listed = {}
+        asked once, under the listed name. None when the list does not have it. Worked
+        out only for a name off the list (rare), then kept: an ssh_config is read per name."""
+        if name in self._as:
+            return self._as[name]
+        if not self._listed:
             for spec in reversed(self.options.hosts):  # (listed twice: the first name)
                 self._listed[self._identity(spec)] = spec.name
         try:
-            return self._listed.get(self._identity(parse_host(name)))
+            self._as[name] = self._listed.get(self._identity(parse_host(name)))
         except Invalid:  # not a host name at all (a row of another tool's making)
-            return None
+            self._as[name] = None
+        return self._as[name]
 
     def _identity(self, spec) -> tuple[str, str, int]:
         return identity(spec, self.options, self.connections.folder)

@@ -101,7 +101,7 @@ def beside(runtime, unlisted: Collection[str]) -> list[str]:
     to its instances runs (cut off, the deployment could not route to what it starts)."""
     lb = runtime.config.router.host
     return list(dict.fromkeys(n for n in [*unlisted, *([lb] if lb else [])]
-                              if runtime.listed_as(n) is None))  # (by any of its names)
+                              if n not in runtime.names))
 
 
 def _ready_and_prepared(runtime, name: str, version: str, manifest: dict | None,
