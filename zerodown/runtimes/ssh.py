@@ -287,12 +287,12 @@ class SshRuntime:
         under another name, listed_as, is asked once, as listed, and named by both when
         silent); a host that does not answer, listed or not, is named in `unreachable`
         (its instances unknown), the others are adopted all the same. A host whose adopt
-        was asked with the
-        release check of the deployment this adopt begins (prefetched, kept with the
-        connections, so the controller daemon's request and run share it: nothing
-        started or stopped over them since, within PREFETCH_FRESH) is not asked again:
-        a round trip less before the first step (a network's round trip, on a fleet far
-        away); what it saw is as recent as any adopt's is by the time its answer is used."""
+        was asked with the release check of the deployment this adopt begins (prefetched,
+        kept with the connections, so the controller daemon's request and run share it:
+        nothing started or stopped over them since, within PREFETCH_FRESH) is not asked
+        again: a round trip less before the first step (a network's round trip, on a
+        fleet far away); what it saw is as recent as any adopt's is by the time its
+        answer is used."""
         remote_dir = f"{self.options.state_dir.rstrip('/')}/services/{service}"
         renamed = {n: listed for n in recorded if n not in self.names
                    and (listed := self.listed_as(n)) is not None}
