@@ -103,7 +103,7 @@ def test_plan_and_a_first_up_refuse_a_host_cut_off_naming_it_before_anything_sta
         for command in (("plan", "v1"), ("up",)):
             done = s.run(*command, code=None)
             assert done.returncode != 0, (command, done.stdout)
-            assert "nothing was changed:\n  zdf2: host zdf2: no SSH connection" in done.stderr, \
+            assert "nothing was changed:\n  zdf2: no SSH connection" in done.stderr, \
                 done.stderr
             assert "Traceback" not in done.stderr and "zdf1:" not in done.stderr, done.stderr
         assert ours(s.state_dir) == {}, "no load balancer, no controller started"

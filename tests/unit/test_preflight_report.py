@@ -49,3 +49,15 @@ def test_a_state_dir_that_cannot_be_made_is_one_line_as_the_agent_says_it(tmp_pa
                                  "state_dir /x is not writable\n")
     assert said.problem == ("mkdir: cannot create directory '/x': Permission denied; "
                             "state_dir /x is not writable")
+
+
+def test_a_hosts_own_failure_is_not_named_twice_in_the_refusal():
+    """HostUnreachable's words begin with the host, and the refusal (and `zerodown hosts`)
+    name it first: `zdn2: host zdn2: no SSH connection within 2s` read twice."""
+    r = HostReport("app2", "host app2: no SSH connection within 2s (runtime.connect_timeout)")
+    assert r.problem == "no SSH connection within 2s (runtime.connect_timeout)"
+    with pytest.raises(RuntimeFailure, match=r"nothing was changed:\n  app2: no SSH connection "
+                                             r"within 2s \(runtime.connect_timeout\)$"):
+        refuse_unless_ready([HostReport("app1"), r])
+    other = HostReport("app2", "host app3 said no")  # another host's name is kept
+    assert other.problem == "host app3 said no"

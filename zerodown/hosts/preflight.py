@@ -31,6 +31,12 @@ class HostReport:
     problem: str | None = None      # None: ready
     free_mb: int | None = None      # free space where the state directory is
 
+    def __post_init__(self) -> None:
+        # A host's failure names its host ("host app2: no SSH connection ..."), and every
+        # place that shows a report names it first: `app2: host app2: ...` said it twice.
+        if self.problem and self.problem.startswith(f"host {self.host}: "):
+            object.__setattr__(self, "problem", self.problem[len(f"host {self.host}: "):])
+
     @property
     def ready(self) -> bool:
         return self.problem is None
