@@ -243,14 +243,21 @@ def deploy(stack: Stack, version: str, samples: int, trace: bool = False) -> dic
     finally:
         if calls is not None:
             calls.undo()
-    d = stack.store.deployment(id)
+    paths = critical_paths(stack, stack.store.deployment(id), samples)
+    return {"phase": str(phase), "deploy_s": took, **paths,
+            "ratio": took / paths["critical_path_s"], "controller_cpu_s": cpu,
+            "plan_ratio": took / paths["plan_path_s"], "steps": timeline(stack.store, id, wall),
+            "calls": calls.lines() if calls is not None else []}
+
+
+def critical_paths(stack: Stack, d, samples: int) -> dict:
+    """Deployment `d`'s critical path, and in the plan's conditions (critical_path), with
+    how each adds up."""
     path_s, parts = critical_path(stack, d.to_revision, d.steps, samples)
     plan_s, plan_parts = critical_path(stack, d.to_revision, d.steps, samples,
                                        beside_stops=True)
-    return {"phase": str(phase), "deploy_s": took, "critical_path_s": path_s, "parts": parts,
-            "ratio": took / path_s, "controller_cpu_s": cpu, "plan_path_s": plan_s, "plan_parts": plan_parts,
-            "plan_ratio": took / plan_s, "steps": timeline(stack.store, id, wall),
-            "calls": calls.lines() if calls is not None else []}
+    return {"critical_path_s": path_s, "parts": parts, "plan_path_s": plan_s,
+            "plan_parts": plan_parts}
 
 
 def controller_cpu() -> float:
@@ -296,18 +303,24 @@ def host_times(calls: CallTrace, host, name: str) -> None:
     host.table = timed
 
 
+def config_text(fleet: Fleet, name: str, interval: str, start_delay: float = 0) -> str:
+    """The benchmark's zerodown.yaml: the test fleet's service with strategy `name`,
+    health.interval `interval`, the app ready `start_delay` seconds after its start."""
+    text = fleet.service_config(free_port(), STRATEGIES[name], PER_HOST)
+    env = 'env: {APP_DRAIN_TIMEOUT: "5"}'
+    assert "interval: 100ms" in text and env in text
+    text = text.replace("interval: 100ms", f"interval: {interval}")
+    if start_delay:
+        text = text.replace(env, f'env: {{APP_DRAIN_TIMEOUT: "5", '
+                                 f'APP_START_DELAY: "{start_delay:g}"}}')
+    return text
+
+
 def one(fleet: Fleet, name: str, samples: int, interval: str, trace: bool = False,
         start_delay: float = 0) -> dict:
     with tempfile.TemporaryDirectory(prefix="zd-fleet-") as tmp:
         path = Path(tmp) / "zerodown.yaml"
-        text = fleet.service_config(free_port(), STRATEGIES[name], PER_HOST)
-        env = 'env: {APP_DRAIN_TIMEOUT: "5"}'
-        assert "interval: 100ms" in text and env in text
-        text = text.replace("interval: 100ms", f"interval: {interval}")
-        if start_delay:
-            text = text.replace(env, f'env: {{APP_DRAIN_TIMEOUT: "5", '
-                                     f'APP_START_DELAY: "{start_delay:g}"}}')
-        path.write_text(text)
+        path.write_text(config_text(fleet, name, interval, start_delay))
         stack = Stack(path, Path(tmp) / "state")
         try:
             stack.deploy("v1")
