@@ -11,9 +11,8 @@ from zerodown.config import ServiceConfig
 from zerodown.errors import UsageError
 from zerodown.hosts.local import LOCAL
 from zerodown.protocols import Host
-from zerodown.routers.embedded import EmbeddedRouter
 
-__all__ = ["EmbeddedRouter", "router_for"]
+__all__ = ["router_for"]
 
 EMBEDDED_DIR = "proxy"  # the embedded proxy's folder in its host_dir on router.host
 
@@ -38,6 +37,9 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host =
         from zerodown.routers.common import tls_on_host  # copies there, sent at each start
         tls, files = tls_on_host(tls, where("tls"))
     if config.router.kind == "embedded":
+        # imported here, as the others: loading a config imports this package (its option
+        # checks), and the proxy's client under it costs a command ~20 ms (asyncio)
+        from zerodown.routers.embedded import EmbeddedRouter
         from zerodown.routers.embedded_options import parse_options, shared_dir
         options = parse_options(config.router.options, file=config.file, lines=config.lines)
         # shared on router.host: host_dir is the shared proxy's there (runtime.router_dir),

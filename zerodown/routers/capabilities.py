@@ -53,12 +53,14 @@ def asks(strategy: Any) -> Asks:
         kind = "header" if m.header is not None else "cookie"
         rules.append(Read(f"strategy.match[{i}].{kind}", kind, getattr(m, kind)))
     sticky = getattr(strategy, "sticky", None)
-    from zerodown.shadow.mirror import SAFE
-    from zerodown.strategies.shadow_options import shadows
+    # the options' SAFE_METHODS, not the proxy mirror's copy: every config load runs this,
+    # and the mirror imports asyncio and httptools (~10 ms of a command's start)
+    from zerodown.strategies.shadow_options import SAFE_METHODS, shadows
     found = shadows(strategy)
     return Asks(tuple(rules), ("strategy.sticky", sticky) if sticky is not None else None,
                 tuple(key for key, _ in found),
-                tuple(f"{key}.methods" for key, cfg in found if set(cfg.methods) - set(SAFE)))
+                tuple(f"{key}.methods" for key, cfg in found
+                      if set(cfg.methods) - set(SAFE_METHODS)))
 
 
 # Routers whose load balancer mirrors requests to a shadow and compares the answers:
