@@ -17,7 +17,7 @@ import dataclasses
 import os
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import yaml
 
@@ -28,6 +28,7 @@ from zerodown.engine.recovery import recover
 from zerodown.engine.runner import Engine, SystemClock
 from zerodown.engine.service_lock import lock_holder
 from zerodown.engine.steps import MAX_PARALLEL
+from zerodown.engine.records import Event
 from zerodown.engine.store import Store
 from zerodown.errors import ConfigError, HostFailure, UsageError
 from zerodown.routers import router_for
@@ -40,9 +41,10 @@ class Controller:
     """One command's view of a service: its config (read once), state dir and drivers."""
 
     def __init__(self, file: str = "zerodown.yaml", state_dir: str | None = None,
-                 kept=None):
+                 kept=None, on_event: Callable[[Event], None] | None = None):
         self.file = file
         self.kept = kept  # the daemon's KeptConnections (runtimes/kept.py), or None
+        self.on_event = on_event  # told each event its stores write (the daemon's observer)
         self.path = os.path.abspath(file)
         default = os.path.join(os.path.dirname(self.path), ".zerodown")
         self.state_dir = Path(os.path.abspath(state_dir or default))
@@ -94,6 +96,8 @@ class Controller:
         so `status` and the next deployment see what runs."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         store = Store(str(self.db_path))
+        if self.on_event is not None:
+            store.listeners.append(self.on_event)
         try:
             cfg = self.config()
         except ConfigError:

@@ -69,6 +69,31 @@ class Raw:
         return data
 
 
+def test_an_events_request_with_wait_is_held_until_an_event_is_written(api):
+    """`?wait=S`: with no event after the cursor yet, the answer waits for one (a
+    follower learns of each event, and of the end, as it is written, not at its next
+    poll), at most S seconds; "waited" says the controller held it."""
+    raw = Raw(api)
+    cursor = raw.ok("GET", "/api/v1/events?after=0&limit=1000")["cursor"]
+    began = time.monotonic()
+    assert raw.ok("GET", f"/api/v1/events?after={cursor}&wait=0.5") == \
+        {"events": [], "cursor": cursor, "waited": True}
+    assert time.monotonic() - began >= 0.5
+    assert raw("GET", f"/api/v1/events?after={cursor}&wait=60")[0] == 400  # over MAX_WAIT
+    held: dict = {}
+
+    def ask():
+        held["answer"] = raw.ok("GET", f"/api/v1/events?after={cursor}&wait=9")
+        held["at"] = time.monotonic()
+    asking = threading.Thread(target=ask)
+    asking.start()
+    began = time.monotonic()
+    api.run("deploy", "v2", "--detach")
+    asking.join(12)
+    assert held["answer"]["events"] and held["answer"]["events"][0]["id"] > cursor, held
+    assert held["at"] - began < 9, "answered at its wait's end, not at the deployment's events"
+
+
 def test_reads_status_deployments_events_table_openapi_and_the_dashboard(api):
     raw = Raw(api)
     assert stat.S_IMODE(os.stat(api.state_dir / "controller.sock").st_mode) == 0o600

@@ -180,9 +180,13 @@ def document() -> dict:
             "/api/v1/events": _get("the event log after a cursor, oldest first", {
                 "type": "object", "properties": {"events": {"type": "array",
                                                             "items": _ref("Event")},
-                                                 "cursor": {"type": "integer"}}},
+                                                 "cursor": {"type": "integer"},
+                                                 "waited": {"type": "boolean"}}},
                 [_query("after", "the cursor of the last answer (default 0)"),
-                 _query("limit", "at most this many, 1-1000 (default 100)")]),
+                 _query("limit", "at most this many, 1-1000 (default 100)"),
+                 _query("wait", "none after the cursor yet: hold the answer until one is "
+                                "written, at most this many seconds, 0-10 (default 0); "
+                                "the answer then says \"waited\": true")]),
             "/api/v1/stream": _get("Server-Sent Events: `status` on every change, `event` for "
                                    "each new event, `: ping` every 15 s", {}, response={
                                        "description": "an event stream",

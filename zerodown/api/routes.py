@@ -21,6 +21,7 @@ from zerodown.daemon.observer import event_dict
 from zerodown.views import deployment_dict, status_from_dict
 
 DASHBOARD = Path(__file__).resolve().parent / "dashboard"
+MAX_WAIT = 10.0  # seconds an events request may be held for news (under the client's 30 s)
 STATIC_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
@@ -119,14 +120,28 @@ class Api:
         if deployment is not None and not deployment.isdigit():
             raise ApiError(400, f"deployment must be a deployment id, got {deployment!r}",
                            "deployment")
-        found = self._events_after(after, limit, None if deployment is None else int(deployment))
-        return Reply.json(200, {"events": found, "cursor": found[-1]["id"] if found else after})
+        wait = number(request.query, "wait", 0, 0, MAX_WAIT)
+        found = self._events_after(after, limit, None if deployment is None else int(deployment),
+                                   wait)
+        answer = {"events": found, "cursor": found[-1]["id"] if found else after}
+        # said only when asked: a client that asked an older controller (which ignores
+        # wait and answers at once) sees no "waited" and paces itself
+        return Reply.json(200, answer | ({"waited": True} if wait else {}))
 
-    def _events_after(self, after: int, limit: int = 1000,
-                      deployment: int | None = None) -> list[dict]:
-        with self.observer.reading() as store:
-            return [event_dict(e) for e in store.events(
-                deployment=deployment, after=after, limit=limit)]
+    def _events_after(self, after: int, limit: int = 1000, deployment: int | None = None,
+                      wait: float = 0) -> list[dict]:
+        """The events after `after`; with `wait`, none yet: asked again as each new event
+        is known (another deployment's may come first), until one is or `wait` passed."""
+        deadline = time.monotonic() + wait
+        while True:
+            newest = self.observer.newest()
+            with self.observer.reading() as store:
+                found = [event_dict(e) for e in store.events(
+                    deployment=deployment, after=after, limit=limit)]
+            left = deadline - time.monotonic()
+            if found or left <= 0:
+                return found
+            self.observer.wait_events(newest, left)
 
     def stream(self, request: Request) -> Reply:
         last = request.headers.get("last-event-id") or request.query.get("after")

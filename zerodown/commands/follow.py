@@ -18,7 +18,8 @@ from zerodown import colour, render, views
 from zerodown.api.client import Client
 from zerodown.proof import fails_requirement
 
-POLL = 0.1  # how often the events and the deployment are asked for
+POLL = 0.1  # on a terminal, how often the live line's clock is redrawn at least
+WAIT = 1.0  # elsewhere, how long the controller holds a request for events at most
 INDENT = " " * 10  # under the event text, past the "+1.2s" column
 TERMINAL = ("succeeded", "failed", "rolled_back", "aborted")
 PROOF_WAIT = 5.0  # seconds an ended deployment's proof is waited for
@@ -72,16 +73,34 @@ class Follower:
         self.paint = colour.paint if colour.wanted(self.out, no_color) else str
         self.live = colour.wanted(self.out, env={})  # a terminal, whatever NO_COLOR says
         self.shown = False  # the live line is on screen (no newline after it)
+        # the controller holds an events request until one comes (?wait=): an event is
+        # shown, and the end seen, as it is written; one that answers at once (older) is
+        # asked every POLL seconds, once it did
+        self.waits = True
         if not replay:
             while events := self._events():
                 self.cursor = events[-1]["id"]
 
-    def _events(self) -> list[dict]:
-        return self.client.get(f"/api/v1/events?deployment={self.id}&after={self.cursor}"
-                               "&limit=1000")["events"]
+    def _events(self, wait: float = 0) -> list[dict]:
+        answer = self.client.get(f"/api/v1/events?deployment={self.id}&after={self.cursor}"
+                                 "&limit=1000" + (f"&wait={wait:g}" if wait else ""))
+        if wait:
+            self.waits = bool(answer.get("waited"))
+        return answer["events"]
 
-    def poll(self) -> dict:
-        events = self._events()
+    def news(self, wait: float) -> None:
+        """Until an event after the cursor is written (moving past it unshown), at most
+        `wait` seconds, or POLL with a controller that does not hold requests."""
+        events = self._events(wait)
+        if events:
+            self.cursor = events[-1]["id"]
+        elif not self.waits:
+            time.sleep(POLL)
+
+    def poll(self, wait: float = 0) -> dict:
+        """Show the events after the cursor (waiting up to `wait` seconds for one) and
+        the deployment's summary; the deployment."""
+        events = self._events(wait)
         d = self.client.get(f"/api/v1/deployments/{self.id}")
         for e in events:
             self.say(render.event_line(views.EventView(e["time"], e["kind"], e["text"]),
@@ -116,8 +135,11 @@ class Follower:
         """Poll until done(deployment); StoppedWatching on SIGINT/SIGTERM (after saying so)."""
         previous = signal.signal(signal.SIGTERM, _raise_stopped)
         try:
-            while not done(d := self.poll()):
-                time.sleep(POLL)
+            wait, d = POLL if self.live else WAIT, self.poll()  # the first look at once
+            while not done(d):
+                if not self.waits:
+                    time.sleep(POLL)
+                d = self.poll(wait)
             self._clear()
             return d
         except (KeyboardInterrupt, StoppedWatching) as e:
@@ -142,20 +164,21 @@ def watch(client: Client, id: int, replay: bool = True, no_color: bool = False) 
     except StoppedWatching as e:
         return e.code
     if d["phase"] in TERMINAL:
-        d = _with_proof(client, d)
+        d = _with_proof(follower, d)
     follower.say(result_line(d) if not at_switch(d) else switch_line(d))
     if d.get("proof"):
         follower.say(INDENT + render.proof_line(d["proof"]))
     return exit_code(d)
 
 
-def _with_proof(client: Client, d: dict, wait: float = PROOF_WAIT) -> dict:
-    """The ended deployment once its proof is written (just after its phase ended), or as
-    it is after `wait` seconds (no proof: the load balancer did not answer)."""
+def _with_proof(follower: Follower, d: dict, wait: float = PROOF_WAIT) -> dict:
+    """The ended deployment once its proof is written (its event follows the phase's
+    within milliseconds), or as it is after `wait` seconds (no proof: the load balancer
+    did not answer)."""
     deadline = time.monotonic() + wait
-    while d.get("proof") is None and time.monotonic() < deadline:
-        time.sleep(POLL)
-        d = client.get(f"/api/v1/deployments/{d['id']}")
+    while d.get("proof") is None and (left := deadline - time.monotonic()) > 0:
+        follower.news(min(left, WAIT))
+        d = follower.client.get(f"/api/v1/deployments/{d['id']}")
     return d
 
 

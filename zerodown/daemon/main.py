@@ -73,7 +73,9 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
     stop = stop or threading.Event()
     stopped_by: list[int] = []  # the signal that set `stop`, if one did
     kept = KeptConnections()  # a fleet's SSH connections, from one request and run to the next
-    fresh = lambda: Controller(ctl.file, str(ctl.state_dir), kept)  # noqa: E731 - config read anew
+    # config read anew; the events its stores write wake the API's waiting requests
+    fresh = lambda: Controller(ctl.file, str(ctl.state_dir), kept,  # noqa: E731
+                               lambda event: observer.wrote(event))
     tcp: TcpServer | None = None
 
     def dashboard() -> str | None:

@@ -56,6 +56,7 @@ class Observer:
         self.series: dict[str, deque] = {}
         self.events: deque = deque(maxlen=EVENTS_KEPT)
         self.last_event = self._newest_event()
+        self.written = self.last_event  # the newest event this process's stores wrote
         self._sample: tuple[float, dict] | None = None
         self._probes: dict[str, InstanceView] = {}
         # why the runner cannot go on with a deployment, if it cannot (set by main.serve)
@@ -209,6 +210,25 @@ class Observer:
 
     def _note(self, text: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
+
+    def wrote(self, event) -> None:
+        """A store of this process committed `event` (Store.listeners, by way of every
+        Controller the daemon builds): a request waiting for news hears it now, not at
+        the next tick. Another process's events (an older CLI's) come with the ticks."""
+        with self.changed:
+            self.written = max(self.written, event.id)
+            self.changed.notify_all()
+
+    def newest(self) -> int:
+        """The newest event id known here, written by this process or seen by a tick."""
+        return max(self.last_event, self.written)
+
+    def wait_events(self, cursor: int, timeout: float) -> int:
+        """Until an event after `cursor` (an event id of any deployment) is known, at most
+        `timeout` seconds; the newest id known then."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.newest() > cursor, timeout)
+            return self.newest()
 
     def wait(self, version: int, cursor: int, timeout: float) -> None:
         """Until the status document is newer than `version` or an event after `cursor`."""
