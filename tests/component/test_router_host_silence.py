@@ -188,6 +188,7 @@ class _Connections:
 
     def __init__(self, done: Done):
         self.done = done
+        self.agents: dict[str, set[str]] = {}
 
     def ask(self, host, command, line, *, timeout=None):
         return self.done
@@ -198,11 +199,12 @@ def test_a_command_run_on_an_ssh_host_that_did_not_answer_is_a_host_failure():
     is the host's silence (HostFailure), the same as every other call of SshHost."""
     host = SshHost(_Connections(Done(None, "", "the connection to lb1 failed mid-command")),
                    "lb1", "/srv/zerodown")
-    host._installed = True
+    host._found()
     with pytest.raises(HostFailure, match="lb1") as caught:
         host.run(["nginx", "-t"], 5.0)
     assert caught.value.host == "lb1"
     host.connections = _Connections(Done(1, "", "agent: no python3"))  # the agent failed there
+    host._found()
     code, said = host.run(["nginx", "-t"], 5.0)
     assert code is None and "no python3" in said
 

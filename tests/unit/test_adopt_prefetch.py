@@ -101,3 +101,24 @@ def test_through_the_controller_the_requests_check_serves_the_runs_adopt(tmp_pat
     assert len(run.adopt("shop")) == 2
     assert calls(run) == {"zdf1": [], "zdf2": []}
     kept.close()
+
+
+def test_an_agent_found_over_the_kept_connections_is_known_to_every_runtime_over_them(
+        tmp_path):
+    """The daemon builds a runtime per request and per run: the agent one found on a host
+    is known to the next, whose release check then takes the agent's batch (with the adopt
+    the run uses) instead of the shell's pre-flight, until the host's connection is
+    opened anew (it may reach another machine then)."""
+    from zerodown.errors import HostFailure
+    from zerodown.runtimes.kept import KeptConnections
+    kept = KeptConnections()
+    cfg = parse_config(YAML, file=str(tmp_path / "zerodown.yaml"))
+    request, run = (ssh.SshRuntime(tmp_path / "state", cfg, kept) for _ in range(2))
+    try:
+        request.hosts["zdf1"]._found()
+        assert run.hosts["zdf1"].installed and not run.hosts["zdf2"].installed
+        with pytest.raises(HostFailure):   # no such host here: opening it fails, after
+            run.connections._call(run.connections._open("zdf1"), 10)   # forgetting
+        assert not request.hosts["zdf1"].installed
+    finally:
+        kept.close()

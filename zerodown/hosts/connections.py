@@ -82,6 +82,11 @@ class Connections:
         # a service's adopt answers asked with its release check, for the runtime (of any
         # controller sharing these connections: runtimes/kept.py) that runs its deployment
         self.prefetched: dict[str, tuple[float, dict[str, list]]] = {}
+        # host -> the agent folders found or put there over its connection (SshHost), for
+        # every runtime over these (a long-lived controller's per request and run: else
+        # each looked again, and took the release check's shell path: no adopt prefetched);
+        # forgotten when the host's connection is opened anew (it may be another machine)
+        self.agents: dict[str, set[str]] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="zerodown-ssh",
                                         daemon=True)
@@ -385,6 +390,7 @@ class Connections:
         if spec is None:
             raise HostUnreachable(f"host {name!r} is not in runtime.hosts "
                                   f"({', '.join(self.specs)})", name)
+        self.agents.pop(name, None)
         return await open_connection(name, spec, self.options, self.folder)
 
     def _unknown(self, host: str, conn, why: str) -> Done:

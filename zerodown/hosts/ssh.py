@@ -89,7 +89,6 @@ class SshHost:
         digest, _ = bundle()
         self.agent_dir = f"{state_dir.rstrip('/')}/agent/{digest}"
         self.step_timeout = connections.options.command_timeout  # runtime.command_timeout
-        self._installed = False
         self._installing = threading.Lock()  # calls from several threads install it once
 
     # --- the Host protocol ---------------------------------------------------
@@ -229,8 +228,12 @@ class SshHost:
 
     @property
     def installed(self) -> bool:
-        """Has this process put (or found) the agent on the host already?"""
-        return self._installed
+        """Has this process put (or found) the agent on the host already, over the host's
+        connection (by any runtime over these connections: runtimes/kept.py)?"""
+        return self.agent_dir in self.connections.agents.get(self.name, ())
+
+    def _found(self) -> None:
+        self.connections.agents.setdefault(self.name, set()).add(self.agent_dir)
 
     def install(self, within: float | None = None) -> None:
         """Put the agent on the host unless this content is there already; `within`: the
@@ -240,13 +243,13 @@ class SshHost:
             self._install(within)
 
     def _install(self, within: float | None = None) -> None:
-        if self._installed:
+        if self.installed:
             return
         d = shlex.quote(self.agent_dir)
         there = self.connections.run(self.name, f"test -e {d}/ok",
                                      timeout=min(within or self.step_timeout, self.step_timeout))
         if there.status == 0:
-            self._installed = True
+            self._found()
             return
         if there.status is None:
             raise HostFailure(f"host {self.name}: cannot tell whether zerodown's agent is "
@@ -258,10 +261,10 @@ class SshHost:
         if not done.ok:
             raise RuntimeFailure(f"host {self.name}: cannot install zerodown's agent in "
                                  f"{self.agent_dir}: {_outcome(done)}")
-        self._installed = True
+        self._found()
 
     def _call(self, op: str, *args: Any, timeout: float | None = None) -> Any:
-        if not self._installed:
+        if not self.installed:
             self.install(timeout)
         request = json.dumps({"op": op, "args": args})
         done = self.connections.ask(  # a session of the agent kept open: one round trip
