@@ -20,7 +20,9 @@ def frame(kind: str, data: object, id: int | None = None) -> bytes:
 def stream(observer, write: Callable[[bytes], None], after: int | None,
            events_after: Callable[[int], list[dict]], ping: float = PING) -> None:
     """Write frames until the client goes away (a write raises)."""
-    version, cursor = -1, observer.last_event if after is None else after
+    # the newest event known, the daemon's own as they are written: a tick (every 0.25 s)
+    # may not have seen those yet, and the stream would begin with them
+    version, cursor = -1, observer.newest() if after is None else after
     write(b"retry: 1000\n\n")
     pinged = time.monotonic()
     while True:
@@ -28,7 +30,7 @@ def stream(observer, write: Callable[[bytes], None], after: int | None,
             version, doc = observer.status_version, observer.status_doc
             if doc is not None:
                 write(frame("status", doc))
-        if observer.last_event > cursor:
+        if observer.newest() > cursor:
             for e in events_after(cursor):
                 write(frame("event", e, e["id"]))
                 cursor = e["id"]

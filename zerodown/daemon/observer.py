@@ -234,7 +234,7 @@ class Observer:
         """Until the status document is newer than `version` or an event after `cursor`."""
         with self.changed:
             self.changed.wait_for(lambda: self.status_version != version or
-                                  self.last_event > cursor, timeout)
+                                  self.newest() > cursor, timeout)
 
 
 def placed(probed: InstanceView, view: InstanceView) -> InstanceView:
