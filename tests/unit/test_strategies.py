@@ -310,6 +310,9 @@ def test_an_ab_test_holds_a_sticky_split_at_a_manual_pause():
     route, pause = p.steps[2], p.steps[3]
     assert route.percents() == {1: 70, 2: 30} and route.sticky.mode == "cookie"
     assert isinstance(pause, Pause) and pause.duration is None
+    # its hold is an A/B test's, not a "canary r2 at 30%" (deploy, status, history said so)
+    assert pause.describe("shop") == \
+        "pause until resumed: A/B test r2 at 30% (`zerodown promote` goes on)"
 
 
 def test_before_start_comes_before_in_places_first_batch_leaves():

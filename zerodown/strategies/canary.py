@@ -41,7 +41,7 @@ def canary_count(strategy: CanaryStrategy, instances: int, weight: int) -> int:
 
 
 def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
-         label: str | None = None) -> Plan:
+         label: str | None = None, kind: str = "canary") -> Plan:
     b = PlanBuilder(state)
     b.clean_unrouted()
     n = target.instances
@@ -82,7 +82,7 @@ def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
             grow(canary_count(strategy, n, weight))
             b.steps.append(route(shadow=isinstance(step, ShadowStep)))
         if isinstance(step, PauseStep):
-            b.steps.append(Pause(f"canary r{target.revision} at {weight}%"
+            b.steps.append(Pause(f"{kind} r{target.revision} at {weight}%"
                                  + (" (`zerodown promote` goes on)" if step.duration is None else ""),
                                  step.duration, step.timeout, step.then))
         elif isinstance(step, AnalysisStep):
@@ -108,7 +108,7 @@ def ab_plan(strategy: ABTestStrategy, state: ServiceState, target: Target) -> Pl
                             canary_instances=strategy.canary_instances, match=strategy.match,
                             sticky=strategy.sticky)
     return plan(canary, state, target, label=f"a/b test {100 - strategy.split}/{strategy.split} "
-                f"sticky by {strategy.sticky.mode} {strategy.sticky.name}")
+                f"sticky by {strategy.sticky.mode} {strategy.sticky.name}", kind="A/B test")
 
 
 def _step_text(step) -> str:
