@@ -248,7 +248,8 @@ def test_ask_reuses_an_open_session_and_an_ended_one_is_never_an_answer(conns):
 def test_at_most_sessions_channels_are_open_on_a_host_at_once(conns):
     """sshd refuses a session channel above its MaxSessions (10 by default): calls beyond
     SESSIONS wait for one to close, idle `ask` sessions count, and none fails."""
-    from zerodown.hosts.connections import IDLE_SESSIONS, SESSIONS
+    from zerodown.hosts.connections import SESSIONS
+    from zerodown.hosts.idle_sessions import IDLE_SESSIONS
     slow = "while read line; do sleep 0.4; echo $line; done"
     results = []
 
@@ -263,7 +264,7 @@ def test_at_most_sessions_channels_are_open_on_a_host_at_once(conns):
         t.join(30)
     assert len(results) == 2 * SESSIONS and all(r.ok for r in results), results
     assert time.monotonic() - started >= 0.8, "not all at once: in two waves at least"
-    assert len(conns._idle[("zdf2", slow)]) <= IDLE_SESSIONS
+    assert len(conns._idle._idle[("zdf2", slow)]) <= IDLE_SESSIONS
 
 
 def test_a_call_waiting_for_a_session_behind_hung_ones_ends_at_its_own_timeout(conns):

@@ -40,13 +40,13 @@ from typing import Any, Callable, Sequence
 import asyncssh
 
 from zerodown.hosts.console import LocalTerminal, attach
+from zerodown.hosts.idle_sessions import IdleSessions
 from zerodown.hosts.ssh_connect import HostUnreachable, open_connection, why
 from zerodown.runtimes.ssh_options import SshOptions
 
 MAX_STARTS = 3      # connection set-ups in flight per host
 SESSIONS = 8        # session channels open at once per host, idle `ask` ones too (sshd's
                     # MaxSessions is 10 by default: above it a channel is refused)
-IDLE_SESSIONS = 4   # `ask` sessions kept open per host and command
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ class Connections:
         self._conns: dict[str, Any] = {}
         self._starts: dict[str, asyncio.Semaphore] = {}
         self._opening: dict[str, asyncio.Task] = {}  # host -> its connection being opened
-        self._idle: dict[tuple[str, str], list[tuple[Any, Any]]] = {}  # (conn, process)
         self._sessions: dict[str, asyncio.Semaphore] = {}  # SESSIONS permits per host
+        self._idle = IdleSessions(self._permits)  # `ask` sessions between requests
         self._peers: dict[str, str] = {}  # the address each host's last connection reached
         self._forwards: dict[tuple[str, str], str] = {}  # (host, remote path) -> local path
         self._forward_dir: str | None = None
@@ -178,10 +178,7 @@ class Connections:
             for opening in openings:
                 opening.cancel()  # an opening no call waits for any more: ended here, on
             await asyncio.gather(*openings, return_exceptions=True)  # the loop still running
-            for sessions in self._idle.values():
-                for _, process in sessions:
-                    process.close()
-            self._idle.clear()
+            self._idle.close_all()
             for conn in list(self._conns.values()):
                 conn.close()
             self._conns.clear()
@@ -238,14 +235,7 @@ class Connections:
     async def _ask(self, host: str, command: str, line: str, timeout: float) -> Done:
         deadline = self._loop.time() + timeout  # one bound: connection, session, answer
         conn = await self._connection(host, timeout)
-        idle = self._idle.setdefault((host, command), [])
-        process = None
-        while idle:  # the newest first; one whose connection or process ended is closed
-            was, found = idle.pop()
-            if was is conn and not conn.is_closed() and found.exit_status is None:
-                process = found
-                break
-            self._discard(host, found)
+        process = self._idle.take(host, command, conn)
         if process is None:
             if not await self._permit(host, deadline - self._loop.time()):  # held while open
                 return self._busy(host, timeout)
@@ -263,20 +253,17 @@ class Connections:
             answer = await asyncio.wait_for(process.stdout.readline(),
                                             max(deadline - self._loop.time(), 0.001))
         except asyncio.TimeoutError:
-            self._discard(host, process)
+            self._idle.discard(host, process)
             return self._unknown(host, conn, f"no answer from {host} within {timeout:g}s")
         except (asyncssh.Error, OSError) as e:
-            self._discard(host, process)
+            self._idle.discard(host, process)
             return self._unknown(host, conn, f"the connection to {host} failed mid-command: "
                                              f"{why(e)}")
         if not answer.endswith("\n"):
             ended = await self._ended(host, process, timeout)
-            self._discard(host, process)
+            self._idle.discard(host, process)
             return ended
-        if len(idle) < IDLE_SESSIONS:
-            idle.append((conn, process))
-        else:
-            self._discard(host, process)
+        self._idle.keep(host, command, conn, process)
         return Done(0, answer, "")
 
     def _permits(self, host: str) -> asyncio.Semaphore:
@@ -288,10 +275,7 @@ class Connections:
         freed within `timeout`: the call must not wait behind hung ones for ever."""
         permits = self._permits(host)
         if permits.locked():
-            for (name, _), sessions in self._idle.items():
-                if name == host and sessions:
-                    self._discard(host, sessions.pop(0)[1])
-                    break
+            self._idle.make_room(host)
         try:
             await asyncio.wait_for(permits.acquire(), timeout)
         except asyncio.TimeoutError:
@@ -303,11 +287,6 @@ class Connections:
         have not answered, which is the host's matter (their own timeouts drop it)."""
         return Done(None, "", f"no free session on {host} within {timeout:g}s: its "
                               f"{SESSIONS} sessions are busy with calls not answered yet")
-
-    def _discard(self, host: str, process) -> None:
-        """Close an `ask` session and give back its permit."""
-        process.close()
-        self._permits(host).release()
 
     async def _ended(self, host: str, process, timeout: float) -> Done:
         """A session that closed its output without a whole answer: how it ended."""
