@@ -181,7 +181,8 @@ _OWN: W = {
                                 "10s"),
     "runtime.command_timeout": ("ssh: how long one remote step may take (default 60s).", "60s"),
     "runtime.keepalive": ("ssh: a silent connection is probed this often; 3 unanswered probes "
-                          "drop it (default 15s).", "15s"),
+                          "drop it. Each idle agent on a host is sent a heartbeat as often, "
+                          "and ends after 4 missed (at least 5s) (default 15s).", "15s"),
     # --- hooks
     "hooks.before_start": ("Before the deployment changes any instance: before the new "
                            "revision's first instance starts (in-place: before its first "

@@ -4,11 +4,19 @@ one call a run.
     echo '{"op": "running", "args": [4242, 81234]}' | python3 -m zerodown.hosts.agent
     {"ok": true}
     python3 -m zerodown.hosts.agent --serve   # one request a line, one answer a line, until EOF
+    python3 -m zerodown.hosts.agent --serve --idle 60   # ... or 60 s idle without a line
 
 `--serve` is how zerodown/hosts/ssh.py uses it: a session kept open over the host's SSH
 connection answers each call in a round trip, without a new channel, shell and python3
 start per call. Its children are its own: local.py reaps them (running() looks), and when
 the session ends they are reparented like those of a one-shot agent.
+
+With `--idle`, a serving agent also ends when no line came for that many seconds while it
+was idle: its controller sends a blank line (a heartbeat, answered with nothing) to every
+idle agent it holds, every runtime.keepalive (hosts/idle_sessions.py). A controller cut
+off whose connection's reset was lost leaves the sshd session open until sshd's TCP
+keepalive (~2 h); its agent now ends by itself. Only while idle: a request being served
+(a before_start hook of an hour) is never cut, and the count starts again after it.
 
 So a process on another machine is started, signalled, found and waited for by the same
 code as on this one (one implementation of pid + start time, SIGTERM then SIGKILL, ...).
@@ -22,7 +30,9 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import sys
+from typing import Iterator
 from pathlib import Path
 
 from zerodown.errors import ZerodownError
@@ -107,12 +117,14 @@ def answer(text: str) -> dict:
         return {"error": str(e)}
 
 
-def serve() -> int:
-    """Answer one JSON request a line until stdin ends. The answers go to a private copy of
-    stdout; fd 1 becomes stderr, so nothing else printed can be taken for an answer."""
+def serve(idle: float | None = None) -> int:
+    """Answer one JSON request a line until stdin ends (or, with `idle`, stays silent that
+    long between requests). The answers go to a private copy of stdout; fd 1 becomes
+    stderr, so nothing else printed can be taken for an answer. A blank line (a
+    heartbeat) is answered with nothing."""
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
-    while line := sys.stdin.readline():
+    for line in lines(sys.stdin.fileno(), idle):
         if line.strip():
             out.write(json.dumps(answer(line)) + "\n")
             out.flush()
@@ -120,9 +132,31 @@ def serve() -> int:
     return 0
 
 
+def lines(fd: int, idle: float | None) -> Iterator[str]:
+    """Each line read from `fd` until it ends, or until nothing came for `idle` seconds
+    while the caller waits for the next line (not while it serves one: the time between
+    two waits is not counted). Read from the fd itself: a buffered readline cannot be
+    bounded in time."""
+    buf = b""
+    while True:
+        while b"\n" not in buf:
+            if idle is not None and not select.select([fd], [], [], idle)[0]:
+                return
+            data = os.read(fd, 65536)
+            if not data:
+                if buf:
+                    yield buf.decode("utf-8", "replace")
+                return
+            buf += data
+        line, buf = buf.split(b"\n", 1)
+        yield line.decode("utf-8", "replace") + "\n"
+
+
 def main() -> int:
     if sys.argv[1:] == ["--serve"]:
         return serve()
+    if sys.argv[1:2] == ["--serve"] and sys.argv[2:3] == ["--idle"] and len(sys.argv) == 4:
+        return serve(float(sys.argv[3]))
     json.dump(answer(sys.stdin.read()), sys.stdout)
     return 0
 

@@ -23,7 +23,8 @@ silently dead link (packets dropped, no reset) within keepalive × KEEPALIVE_COU
 line of answer: sessions of that command are kept open per host and reused, so a call
 costs a round trip on the open connection, not a new channel, shell and process start.
 A session is only reused after it answered; one that did not answer in time, or ended, is
-closed and its outcome is unknown, as with `run`.
+closed and its outcome is unknown, as with `run`. Idle sessions (hosts/idle_sessions.py)
+of a command that takes heartbeats (the agent's) are sent one every runtime.keepalive.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class Connections:
         self._opening: dict[str, asyncio.Task] = {}  # host -> its connection being opened
         self._sessions: dict[str, asyncio.Semaphore] = {}  # SESSIONS permits per host
         self._idle = IdleSessions(self._permits)  # `ask` sessions between requests
+        self._beating: asyncio.TimerHandle | None = None
         self._peers: dict[str, str] = {}  # the address each host's last connection reached
         self._forwards: dict[tuple[str, str], str] = {}  # (host, remote path) -> local path
         self._forward_dir: str | None = None
@@ -91,6 +93,7 @@ class Connections:
         self._thread = threading.Thread(target=self._loop.run_forever, name="zerodown-ssh",
                                         daemon=True)
         self._thread.start()
+        self._loop.call_soon_threadsafe(self._beat)
 
     # --- the synchronous face ---------------------------------------------
 
@@ -100,11 +103,14 @@ class Connections:
         limit = timeout if timeout is not None else self.options.command_timeout
         return self._call(self._run(host, command, input, limit), limit + 5)
 
-    def ask(self, host: str, command: str, line: str, *, timeout: float | None = None) -> Done:
+    def ask(self, host: str, command: str, line: str, *, timeout: float | None = None,
+            heartbeat: bool = False) -> Done:
         """Send `line` to a session of `command` on `host` (kept open, reused) and return
-        its one line of answer as stdout; status None when no answer came (unknown)."""
+        its one line of answer as stdout; status None when no answer came (unknown).
+        `heartbeat`: `command` takes a blank line as a heartbeat and answers none (the
+        agent's `--serve --idle`): idle, it is sent one every runtime.keepalive."""
         limit = timeout if timeout is not None else self.options.command_timeout
-        return self._call(self._ask(host, command, line, limit), limit + 5)
+        return self._call(self._ask(host, command, line, limit, heartbeat), limit + 5)
 
     def stream(self, host: str, command: str, line: str, on_output: Callable[[bytes], None],
                *, timeout: float) -> Done:
@@ -174,6 +180,8 @@ class Connections:
         if self._forward_dir is not None:
             shutil.rmtree(self._forward_dir, ignore_errors=True)
         async def close_all():
+            if self._beating is not None:
+                self._beating.cancel()
             openings = list(self._opening.values())
             for opening in openings:
                 opening.cancel()  # an opening no call waits for any more: ended here, on
@@ -232,7 +240,8 @@ class Connections:
         finally:
             self._permits(host).release()
 
-    async def _ask(self, host: str, command: str, line: str, timeout: float) -> Done:
+    async def _ask(self, host: str, command: str, line: str, timeout: float,
+                   heartbeat: bool = False) -> Done:
         deadline = self._loop.time() + timeout  # one bound: connection, session, answer
         conn = await self._connection(host, timeout)
         process = self._idle.take(host, command, conn)
@@ -263,8 +272,12 @@ class Connections:
             ended = await self._ended(host, process, timeout)
             self._idle.discard(host, process)
             return ended
-        self._idle.keep(host, command, conn, process)
+        self._idle.keep(host, command, conn, process, heartbeat)
         return Done(0, answer, "")
+
+    def _beat(self) -> None:
+        self._idle.beat()
+        self._beating = self._loop.call_later(self.options.keepalive, self._beat)
 
     def _permits(self, host: str) -> asyncio.Semaphore:
         return self._sessions.setdefault(host, asyncio.Semaphore(SESSIONS))

@@ -34,6 +34,7 @@ from zerodown.errors import HostFailure, RuntimeFailure
 from zerodown.hosts.code_dirs import install_script
 from zerodown.hosts.connections import Connections
 from zerodown.hosts.console import LocalTerminal
+from zerodown.hosts.idle_sessions import agent_idle_limit
 from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.one_off import Trailer
 
@@ -89,6 +90,10 @@ class SshHost:
         digest, _ = bundle()
         self.agent_dir = f"{state_dir.rstrip('/')}/agent/{digest}"
         self.step_timeout = connections.options.command_timeout  # runtime.command_timeout
+        # idle without its controller's heartbeats that long, the agent ends by itself
+        self.agent_command = (f"cd {shlex.quote(self.agent_dir)} && exec python3 -m "
+                              f"zerodown.hosts.agent --serve --idle "
+                              f"{agent_idle_limit(connections.options.keepalive):g}")
         self._installing = threading.Lock()  # calls from several threads install it once
 
     # --- the Host protocol ---------------------------------------------------
@@ -268,8 +273,8 @@ class SshHost:
             self.install(timeout)
         request = json.dumps({"op": op, "args": args})
         done = self.connections.ask(  # a session of the agent kept open: one round trip
-            self.name, f"cd {shlex.quote(self.agent_dir)} && exec python3 -m zerodown.hosts.agent "
-                       f"--serve", request, timeout=timeout or self.step_timeout)
+            self.name, self.agent_command, request, timeout=timeout or self.step_timeout,
+            heartbeat=True)
         if done.status is None:  # no answer: the host, not the instance, is the matter
             raise HostFailure(f"host {self.name}: {op} {_outcome(done)}", self.name)
         if not done.ok:

@@ -85,7 +85,8 @@ def _reset_on_close(conn) -> None:
     is retransmitted after the host answers again, up to minutes later, and the host runs
     it then, long after its caller took it as unknown and went on (an instance started
     after `zerodown down`). A reset the host never gets leaves its sshd session idle there
-    (until its TCP keepalive), which runs nothing. No socket (a ProxyCommand): left as is."""
+    (until its TCP keepalive), which runs nothing: its agent ends once its heartbeats stop
+    (hosts/idle_sessions.py). No socket (a ProxyCommand): left as is."""
     sock = conn.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
