@@ -163,6 +163,7 @@ def logs_across_the_fleet(s: Service, healthy_fleet) -> None:
     s.run("down")
 
 
+CONNECT = 8.0  # runtime.connect_timeout of the exec test: a silent host's cost, were it waited for
 SHOW = "import os; print(os.getcwd(), os.environ['GREETING'], 'MY_PORT' in os.environ)"
 
 
@@ -171,9 +172,11 @@ def test_exec_runs_on_one_host_every_host_or_a_named_one_in_the_release_with_its
     """`zerodown exec`: in the stable version's release folder on each host, with the app's
     env ({version}, {host} filled; {port}'s left out), each line prefixed with its host; a
     failure on one host (its exit status), a missing release, a host cut off (named, exit 1;
-    the default host is then the first that answers) and --timeout (its group stopped)."""
+    the default host is then the first that answers, found well within connect_timeout:
+    every host is asked at once) and --timeout (its group stopped)."""
     fleet, s = healthy_fleet, Service(tmp_path)
     s.file.write_text(fleet.service_config(s.port, "{kind: rolling}", per_host=1)
+                      .replace("connect_timeout: 2s", f"connect_timeout: {CONNECT:g}s")
                       .replace(f'"{APP}"', '"app.py"').replace(
         '  env: {APP_DRAIN_TIMEOUT: "5"}', '  release: releases/{version}\n  env: {'
         'APP_DRAIN_TIMEOUT: "5", GREETING: "hi {version} on {host}", MY_PORT: "{port}"}'))
@@ -188,7 +191,9 @@ def test_exec_runs_on_one_host_every_host_or_a_named_one_in_the_release_with_its
             f"{h.name} | /srv/zerodown/releases/shop/v1 hi v1 on {h.address} False"
             for h in fleet.hosts], every.stdout
         assert "not set: MY_PORT" in every.stderr, every.stderr
+        started = time.monotonic()
         assert s.run("exec", "--", py, "-c", "print('one')").stdout == "zdf1 | one\n"
+        healthy = time.monotonic() - started
         assert s.run("exec", "--host", "zdf3", "--", "pwd").stdout == \
             "zdf3 | /srv/zerodown/releases/shop/v1\n"
         assert "--host 'zdf9' is not one of runtime.hosts (zdf1, zdf2, zdf3)" in \
@@ -203,7 +208,11 @@ def test_exec_runs_on_one_host_every_host_or_a_named_one_in_the_release_with_its
         assert "zdf1: release v9 is not on this host" in missing and "it has v1" in missing
 
         fleet.partition(fleet.hosts[0])
+        started = time.monotonic()
         assert s.run("exec", "--", py, "-c", "print('here')").stdout == "zdf2 | here\n"
+        took = time.monotonic() - started
+        assert took < healthy + CONNECT / 2, \
+            f"{took:.1f}s (healthy {healthy:.1f}s): zdf1 waited for, up to connect_timeout"
         cut = s.run("exec", "--all", "--", py, "-c", "print('here')", code=1)
         assert sorted(cut.stdout.splitlines()) == ["zdf2 | here", "zdf3 | here"]
         assert "zdf1: did not answer" in cut.stderr and "unknown" in cut.stderr, cut.stderr

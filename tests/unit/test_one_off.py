@@ -5,6 +5,8 @@ command words, the hosts chosen, the host-prefixed lines, how an outcome is told
 from __future__ import annotations
 
 import argparse
+import threading
+import time
 
 import pytest
 
@@ -12,7 +14,8 @@ from zerodown.commands import arguments, build_parser
 from zerodown.config import AppConfig
 from zerodown.errors import UsageError
 from zerodown.hosts.one_off import MARK, Trailer, outcome_text
-from zerodown.runtimes.one_off import Prefixed, chosen_hosts, command_words, fields, fill
+from zerodown.runtimes.one_off import Prefixed, chosen_hosts, command_words, fields, fill, \
+    first_answering
 
 APP = AppConfig(command=("./app", "--port", "{port}"), cwd="web",
                 env={"GREETING": "hi {version} on {host}", "PORT": "{port}",
@@ -58,6 +61,44 @@ def test_chosen_hosts():
         chosen_hosts(names, False, "app9")
     with pytest.raises(UsageError, match="--all and --host"):
         chosen_hosts(names, True, "app2")
+
+
+@pytest.mark.parametrize("said, found", [
+    ({}, None),
+    ({"a": True}, "a"),
+    ({"b": True}, None),                        # a, listed first, may still answer
+    ({"a": False, "b": True}, "b"),
+    ({"a": False, "c": True}, None),
+    ({"a": False, "b": False, "c": True}, "c"),
+    ({"a": False, "b": False, "c": False}, None),
+])
+def test_first_answering_takes_runtime_hosts_order(said, found):
+    assert first_answering(["a", "b", "c"], said) == found
+
+
+class Asked:
+    """A runtime whose hosts answer after their delay (None: never, as one cut off)."""
+
+    def __init__(self, delays: dict[str, float | None]):
+        self.names, self.delays, self.gone = list(delays), delays, threading.Event()
+
+    def answers(self, name: str) -> bool:
+        delay = self.delays[name]
+        self.gone.wait(60 if delay is None else delay)
+        return delay is not None
+
+
+def test_the_default_host_is_asked_at_once_with_the_others_a_silent_first_costs_nothing():
+    from zerodown.commands.one_off import _first_answering
+    runtime = Asked({"a": None, "b": 0.2, "c": 0.01})
+    started = time.monotonic()
+    try:
+        assert _first_answering(runtime) == "c", "a, b: still asked once c's time again passed"
+        assert time.monotonic() - started < 1
+        runtime.delays = {"a": 0.25, "b": 0.2, "c": 0.2}
+        assert _first_answering(runtime) == "a", "listed first, answering nearly as soon"
+    finally:
+        runtime.gone.set()
 
 
 def test_interactive_is_one_host_named_or_the_first_that_answers_never_all():

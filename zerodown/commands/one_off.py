@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import sys
 import threading
+import time
 
 from zerodown.controller import Controller, snapshot_config
 from zerodown.errors import HostFailure, RuntimeFailure, UsageError
 from zerodown.hosts import one_off as runner
-from zerodown.runtimes.one_off import Prefixed, chosen_hosts, command_words, fill, local_cwd, \
-    remote_cwd
+from zerodown.runtimes.one_off import Prefixed, chosen_hosts, command_words, fill, \
+    first_answering, local_cwd, remote_cwd
 from zerodown.runtimes.release import instance_env
 
 
@@ -166,9 +168,31 @@ def _asked(ask) -> dict:
 
 
 def _first_answering(runtime) -> str:
-    """The first of runtime.hosts that answers now (Kamal's primary, but one that works)."""
+    """The first of runtime.hosts that answers now (Kamal's primary, but one that works).
+    Every host is asked at once: a silent first host costs about one answer's time, not
+    runtime.connect_timeout. Once one answers, the hosts listed before it still being asked
+    are waited for as long again as that answer took, so a healthy fleet's first host
+    stays the default (runtime.hosts order), then the first listed that answered is taken."""
+    asked: queue.Queue[tuple[str, bool]] = queue.Queue()
+    for name in runtime.names:  # daemon threads: a silent host's question is not waited for
+        threading.Thread(target=lambda n=name: asked.put((n, runtime.answers(n))),
+                         name=f"ask {name}", daemon=True).start()
+    said: dict[str, bool] = {}
+    started, until = time.monotonic(), None
+    while len(said) < len(runtime.names):
+        try:
+            name, answered = asked.get(timeout=None if until is None else
+                                       max(until - time.monotonic(), 0))
+        except queue.Empty:
+            break
+        said[name] = answered
+        if answered and until is None:
+            until = 2 * time.monotonic() - started
+        found = first_answering(runtime.names, said)
+        if found is not None:
+            return found
     for name in runtime.names:
-        if runtime.answers(name):
+        if said.get(name):
             return name
     raise RuntimeFailure(f"no host of runtime.hosts answers ({', '.join(runtime.names)}): "
                          f"the command ran nowhere (`zerodown hosts` says why)")

@@ -80,7 +80,8 @@ def command_words(words: list[str]) -> list[str]:
 
 def chosen_hosts(names: list[str], every: bool, host: str | None,
                  interactive: bool = False) -> list[str] | None:
-    """The hosts to run on: every one, the one named, or None (the first that answers)."""
+    """The hosts to run on: every one, the one named, or None (the first that answers:
+    first_answering)."""
     if host is not None and host not in names:
         raise UsageError(f"--host {host!r} is not one of runtime.hosts ({', '.join(names)})")
     if every and host is not None:
@@ -90,6 +91,18 @@ def chosen_hosts(names: list[str], every: bool, host: str | None,
                          "and --all runs one on every host at once; name one with --host "
                          "(or leave it out: the first host that answers)")
     return list(names) if every else [host] if host is not None else None
+
+
+def first_answering(names: list[str], said: dict[str, bool]) -> str | None:
+    """The default host once `said` (host -> did it answer?) is known for some: the first
+    of `names` that answered, when every one listed before it said it did not; None while
+    one listed before is still asked (the caller bounds that wait: commands/one_off.py)."""
+    for name in names:
+        if name not in said:
+            return None
+        if said[name]:
+            return name
+    return None
 
 
 class Prefixed:
