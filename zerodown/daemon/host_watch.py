@@ -22,6 +22,7 @@ restarted controller does not say it again): a `host.reachable` event, then the 
 from __future__ import annotations
 
 import threading
+from contextlib import closing
 from typing import Callable
 
 from zerodown.controller import Controller, snapshot_config
@@ -38,7 +39,6 @@ class HostWatch:
                  answers: Callable[[str], bool] | None = None):
         self.controller, self.service, self.wake, self.log = controller, service, wake, log
         self._answers = answers  # host -> does it answer now (tests give their own)
-        self._runtime = None
 
     def run(self, stop: threading.Event) -> None:
         looking(self.controller, self.check, EVERY, stop, lambda e: self.log(f"host watch: {e}"))
@@ -73,9 +73,11 @@ class HostWatch:
             self.wake()
 
     def answers(self, host: str) -> bool:
+        """Asked with a runtime of the config as it is now, let go after: one kept would
+        hold the daemon's connections of the config it began with (runtimes/kept.py)
+        for ever, and ask with its options."""
         if self._answers is not None:
             return self._answers(host)
-        if self._runtime is None:
-            self._runtime = self.controller().runtime()
-        check = getattr(self._runtime, "answers", None)
-        return check is not None and check(host)
+        with closing(self.controller()) as ctl:
+            check = getattr(ctl.runtime(), "answers", None)
+            return check is not None and check(host)

@@ -64,6 +64,7 @@ class SshRuntime:
     def __init__(self, state_dir: str | os.PathLike, config: ServiceConfig, kept=None):
         self.config = config
         self.connections = connections_for(config, kept)  # kept: runtimes/kept.py
+        self._kept = kept  # they are let go there, not closed, by close()
         self.options = self.connections.options
         self.names = [spec.name for spec in self.options.hosts]
         self.hosts = {n: SshHost(self.connections, n, self.options.state_dir) for n in self.names}
@@ -345,7 +346,10 @@ class SshRuntime:
         return ssh_release.run_on_hosts(self, spec, ctx)
 
     def close(self) -> None:
-        if not self.connections.kept:  # a long-lived controller's: theirs to close
+        kept, self._kept = self._kept, None  # let go once, whatever calls close again
+        if kept is not None:
+            kept.release(self.connections)  # a long-lived controller's: theirs to close
+        elif not self.connections.kept:
             self.connections.close()
         self.every_host.shutdown(wait=False)
 
