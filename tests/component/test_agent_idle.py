@@ -8,15 +8,23 @@ import json
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 IDLE = 0.6
 
 
-def agent(idle: float | None = IDLE) -> subprocess.Popen:
+@contextmanager
+def agent(idle: float | None = IDLE) -> Iterator[subprocess.Popen]:
     argv = [sys.executable, "-m", "zerodown.hosts.agent", "--serve"]
-    return subprocess.Popen(argv + ([] if idle is None else ["--idle", str(idle)]),
+    proc = subprocess.Popen(argv + ([] if idle is None else ["--idle", str(idle)]),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             bufsize=1)
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def ended_within(proc: subprocess.Popen, seconds: float) -> bool:
@@ -34,49 +42,33 @@ def ask(proc: subprocess.Popen, op: str, *args) -> dict:
 
 
 def test_an_idle_agent_without_heartbeats_ends_by_itself():
-    proc = agent()
-    try:
+    with agent() as proc:
         assert ask(proc, "running", 1, 0) == {"ok": False}
         started = time.monotonic()
         assert ended_within(proc, IDLE + 5), "still serving with nothing on its stdin"
         assert time.monotonic() - started >= IDLE * 0.9 and proc.returncode == 0
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_heartbeats_keep_it_and_are_answered_with_nothing():
-    proc = agent()
-    try:
+    with agent() as proc:
         until = time.monotonic() + 4 * IDLE
         while time.monotonic() < until:  # a heartbeat every IDLE/3, as the controller's
             proc.stdin.write("\n")
             proc.stdin.flush()
             assert not ended_within(proc, IDLE / 3), "ended though heartbeats came"
         assert ask(proc, "running", 1, 0) == {"ok": False}, "a heartbeat was answered"
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_a_request_longer_than_the_limit_is_served_whole():
     """A before_start hook may run for an hour: the agent does not count while it serves."""
-    proc = agent()
-    try:
+    with agent() as proc:
         assert ask(proc, "run", ["sleep", str(3 * IDLE)], 30, None) == {"ok": [0, ""]}
         assert ask(proc, "running", 1, 0) == {"ok": False}, "ended right after the request"
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_without_idle_it_serves_until_its_stdin_ends():
-    proc = agent(idle=None)
-    try:
+    with agent(idle=None) as proc:
         assert not ended_within(proc, 3 * IDLE)
         assert ask(proc, "running", 1, 0) == {"ok": False}
         proc.stdin.close()
         assert proc.wait(5) == 0
-    finally:
-        proc.kill()
-        proc.wait()
