@@ -77,7 +77,6 @@ class Connections:
         self._opening: dict[str, asyncio.Task] = {}  # host -> its connection being opened
         self._sessions: dict[str, asyncio.Semaphore] = {}  # SESSIONS permits per host
         self._idle = IdleSessions(self._permits)  # `ask` sessions between requests
-        self._beating: asyncio.TimerHandle | None = None
         self._peers: dict[str, str] = {}  # the address each host's last connection reached
         self._forwards: dict[tuple[str, str], str] = {}  # (host, remote path) -> local path
         self._forward_dir: str | None = None
@@ -93,7 +92,7 @@ class Connections:
         self._thread = threading.Thread(target=self._loop.run_forever, name="zerodown-ssh",
                                         daemon=True)
         self._thread.start()
-        self._loop.call_soon_threadsafe(self._beat)
+        self._loop.call_soon_threadsafe(self._idle.beat_every, self._loop, options.keepalive)
 
     # --- the synchronous face ---------------------------------------------
 
@@ -180,8 +179,6 @@ class Connections:
         if self._forward_dir is not None:
             shutil.rmtree(self._forward_dir, ignore_errors=True)
         async def close_all():
-            if self._beating is not None:
-                self._beating.cancel()
             openings = list(self._opening.values())
             for opening in openings:
                 opening.cancel()  # an opening no call waits for any more: ended here, on
@@ -274,10 +271,6 @@ class Connections:
             return ended
         self._idle.keep(host, command, conn, process, heartbeat)
         return Done(0, answer, "")
-
-    def _beat(self) -> None:
-        self._idle.beat()
-        self._beating = self._loop.call_later(self.options.keepalive, self._beat)
 
     def _permits(self, host: str) -> asyncio.Semaphore:
         return self._sessions.setdefault(host, asyncio.Semaphore(SESSIONS))

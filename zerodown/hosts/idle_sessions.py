@@ -4,7 +4,7 @@ command: an agent's `--serve` answered, and waits for the next request.
     idle = IdleSessions(permits)                 # permits(host): its session semaphore
     process = idle.take(host, command, conn)     # an open one on `conn`, or None
     idle.keep(host, command, conn, process, heartbeat=True)   # kept for the next request
-    idle.beat()                                  # every runtime.keepalive: a blank line each
+    idle.beat_every(loop, keepalive)             # a blank line to each, every keepalive
     idle.discard(host, process)                  # closed, its permit given back
     idle.make_room(host)                         # one of the host's closed (any command)
 
@@ -47,6 +47,7 @@ class IdleSessions:
         self._permits = permits
         self._idle: dict[tuple[str, str], list[tuple[Any, Any]]] = {}  # (conn, process)
         self._beaten: set[tuple[str, str]] = set()  # (host, command)s that take heartbeats
+        self._beating: asyncio.TimerHandle | None = None
 
     def take(self, host: str, command: str, conn) -> Any | None:
         """An idle session of `command` on `conn` (the newest first); the ones whose
@@ -82,6 +83,11 @@ class IdleSessions:
         process.close()
         self._permits(host).release()
 
+    def beat_every(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        """beat() now and every `interval` seconds on `loop`, until close_all()."""
+        self.beat()
+        self._beating = loop.call_later(interval, self.beat_every, loop, interval)
+
     def beat(self) -> None:
         """A heartbeat to every idle session that takes them. One that cannot be written
         to has ended: take() closes it."""
@@ -93,6 +99,8 @@ class IdleSessions:
                     pass
 
     def close_all(self) -> None:
+        if self._beating is not None:
+            self._beating.cancel()
         for sessions in self._idle.values():
             for _, process in sessions:
                 process.close()
