@@ -32,13 +32,14 @@ from typing import Callable, Sequence
 import yaml
 
 from zerodown.config import ServiceConfig, apply_overrides, parse_config
-from zerodown.engine import lifecycle, reconciling, replanning, unlisted, yielding
+from zerodown.engine import lifecycle, reconciling, replanning, unlisted
 from zerodown.engine.beside import Beside
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError
 from zerodown.engine.monitor import BackgroundAnalysis, background_spec
 from zerodown.engine.proof_recorder import ProofRecorder
 from zerodown.engine.steps import (DRAIN_POLL, POLL, STEPS, AnalysisFailed, Inconclusive,
-                                   RefusedStep, keep_unstopped)
+                                   RefusedStep)
+from zerodown.engine.stopping import await_stops
 from zerodown.engine.store import Deployment, DeploymentConflict, PlanMoved, Store, StoreUnavailable
 from zerodown.engine.recovery import recover
 from zerodown.engine.service_lock import DeploymentBusy, held
@@ -94,7 +95,7 @@ class Engine:
         self.workers = workers
         self._configs: dict[int, ServiceConfig] = {}
         self._stopping: dict[InstanceRef, threading.Thread] = {}
-        self._unstopped: set[InstanceRef] = set()  # their stop failed (steps.keep_unstopped)
+        self._unstopped: set[InstanceRef] = set()  # their stop failed (stopping.keep_unstopped)
         self._yielding: dict[InstanceRef, Instance] = {}  # stops giving way (yielding.py)
         self._hastening: list[Beside] = []
         self._revisions: dict[int, Revision] = {}
@@ -347,12 +348,7 @@ class Engine:
         return held(self.store.lock_path(self.service), self.service)
 
     def _await_stops(self, slots: Sequence[Slot] | None = None) -> None:
-        awaited = [r for r in self._stopping if slots is None or r.slot in slots]
-        yielding.hasten(self, awaited)  # waited for now: no longer giving way
-        yielding.hastened(self)
-        for ref in awaited:
-            self._stopping.pop(ref).join()
-        keep_unstopped(self, awaited)
+        await_stops(self, slots)  # (engine/stopping.py)
 
     def _check(self, id: int, interrupting: set[Phase]) -> Deployment:
         d = self.store.deployment(id)

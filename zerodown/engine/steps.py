@@ -35,6 +35,7 @@ from zerodown.engine.lifecycle import Phase
 from zerodown.engine.monitor import BackgroundAnalysis, verdict_of
 from zerodown.engine.records import Change, Deployment
 from zerodown.engine.recovery import still_routed
+from zerodown.engine.stopping import stop_instance
 from zerodown.engine.store import Store
 from zerodown.engine.yielding import hasten, may_yield, starts_after
 from zerodown.errors import RouterError, ZerodownError
@@ -77,7 +78,7 @@ class Engine(Protocol):
     monitor: BackgroundAnalysis | None
     workers: Executor | None  # kept threads a parallel runtime's starts run on, if given
     _stopping: dict[InstanceRef, threading.Thread]
-    _unstopped: set[InstanceRef]  # whose stop in the background failed (keep_unstopped)
+    _unstopped: set[InstanceRef]  # whose stop in the background failed (stopping.py)
     _yielding: dict[InstanceRef, Instance]
 
     def _config(self, revision: int) -> ServiceConfig: ...
@@ -241,50 +242,6 @@ def guard_stops(engine: Engine, instances: Sequence[Instance | None]) -> None:
         raise RefusedStep(f"refusing to stop {', '.join(i.id for i in routed)}: the load "
                           f"balancer's table in force still routes to "
                           f"{', '.join(i.address for i in routed)}")
-
-
-def stop_instance(engine: Engine, ref: InstanceRef, inst: Instance, grace: float,
-                  yielding: bool = False) -> None:
-    """Stop one instance: at once, or in the background for a runtime whose stops
-    take a while (a process finishing its drain), so that the next batch starts
-    meanwhile — `yielding` the CPU to it (engine/yielding.py). The instance is out
-    of the table and SIGTERMed either way; its exit is awaited before its slot takes
-    a new instance and before run() returns, and a controller that dies meanwhile
-    leaves an orphan that the next run's reconcile stops."""
-    if not getattr(engine.runtime, "stops_slowly", False):
-        engine.runtime.stop(inst, grace)
-        return
-    done = threading.Thread(target=stop_quietly, args=(engine, inst, grace, yielding),
-                            name=f"stop {ref.name(engine.service)}", daemon=True)
-    if yielding:
-        engine._yielding[ref] = inst
-    engine._stopping[ref] = done
-    done.start()
-
-
-def stop_quietly(engine: Engine, inst: Instance, grace: float, yielding: bool = False) -> None:
-    try:
-        if yielding:
-            engine.runtime.stop(inst, grace, yielding=True)  # type: ignore[call-arg]
-        else:
-            engine.runtime.stop(inst, grace)
-    except ZerodownError as e:  # not stopped: its row is live again once joined
-        engine._unstopped.add(inst.ref)
-        engine.store.event(engine.service, "instance.stop_failed",
-                           f"{e}; {inst.id} is kept live (draining), not taken as stopped: "
-                           f"the next deployment or `zerodown down` stops it")
-
-
-def keep_unstopped(engine: Engine, refs: Sequence[InstanceRef]) -> None:
-    """The rows of `refs` (their stop threads joined) whose stop failed: live again
-    (draining), where the Stop step, going on at once, had written them stopped (written
-    here, after it). So the next adopt asks their host, listed in runtime.hosts or not
-    (engine/unlisted.py), and the next plan stops them; taken as stopped, one on a host
-    no longer listed was never looked for again."""
-    failed = [r for r in refs if r in engine._unstopped]
-    if failed:
-        engine._unstopped.difference_update(failed)
-        engine.store.set_instances(engine.service, [Change(r, "draining") for r in failed])
 
 
 def pause(engine: Engine, d: Deployment, i: int, step: Pause) -> None:
