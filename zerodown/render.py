@@ -105,8 +105,8 @@ def event_line(event: EventView, since: float) -> str:
 
 def instance_counts(instances: Iterable[InstanceView]) -> str:
     """`r1 (v1): 2 routed · r2 (v2): 1 starting, 1 healthy`, by revision then state."""
-    order = ("starting", "healthy", "routed", "unrouted", "draining", "skipped", "failed",
-             "stopped")
+    order = ("starting", "healthy", "routed", "unrouted", "draining", "stopping", "skipped",
+             "failed", "stopped")
     by_rev: dict[RevisionLabel, dict[str, int]] = {}
     for inst in instances:
         states = by_rev.setdefault(inst.revision, {})

@@ -30,8 +30,9 @@ class InstanceView:
     name: str  # shop-r2-s0
     revision: RevisionLabel
     slot: int
-    # starting | healthy | routed | draining | failed | stopped | skipped; unrouted: the
-    # table routes it, but the load balancer is not running (gather.not_routed)
+    # starting | healthy | routed | draining | stopping | failed | stopped | skipped;
+    # unrouted: the table routes it, but the load balancer is not running
+    # (gather.not_routed); stopping: its stop sent, its exit not yet confirmed
     state: str
     address: str | None = None
     pid: int | None = None

@@ -167,7 +167,7 @@ class SlowStops(Placed):
 def test_a_stop_that_did_not_happen_on_an_unlisted_host_leaves_its_row_live(tmp_path):
     """app2 stops answering at the stop of r1-s1 there: the stop fails in the background
     and the row was taken as stopped, so no adopt asked app2 again and r1-s1 ran there for
-    ever. It is kept live (draining); the next deployment finds and stops it."""
+    ever. It is kept live (stopping); the next deployment's reconcile finds and stops it."""
     world = World(tmp_path)
     world.runtime = SlowStops(healthy_after=2, faults=world.faults, journal=world.journal)
     e = shortened(world)
@@ -182,8 +182,8 @@ def test_a_stop_that_did_not_happen_on_an_unlisted_host_leaves_its_row_live(tmp_
     assert e.run(d) is Phase.SUCCEEDED
     assert world.runtime.down == {"app2"}, "app2 was never cut: the test proves nothing"
     (failed,) = e.store.events("shop", kind="instance.stop_failed")
-    assert "shop-r1-s1 is kept live (draining)" in failed.message, failed.message
-    assert e.store.instances("shop", [ref(1, 1)])[ref(1, 1)].state == "draining"
+    assert "shop-r1-s1 is kept live (stopping)" in failed.message, failed.message
+    assert e.store.instances("shop", [ref(1, 1)])[ref(1, 1)].state == "stopping"
     assert "shop-r1-s1" in world.runtime.running("shop")
 
     world.runtime.down.clear()
@@ -191,6 +191,8 @@ def test_a_stop_that_did_not_happen_on_an_unlisted_host_leaves_its_row_live(tmp_
     assert e.run(e.deploy("v3")) is Phase.SUCCEEDED
     assert "shop-r1-s1" not in world.runtime.running("shop")
     assert e.store.instances("shop", [ref(1, 1)])[ref(1, 1)].state == "stopped"
+    (again,) = e.store.events("shop", kind="instance.stopping")
+    assert again.message.startswith("stopping shop-r1-s1 at "), again.message
 
 
 def test_a_rollback_whose_instance_on_an_unlisted_host_stops_answering_skips_it_and_ends(
@@ -212,8 +214,14 @@ def test_a_rollback_whose_instance_on_an_unlisted_host_stops_answering_skips_it_
     (event,) = e.store.events("shop", d, kind="host.skipped")
     assert event.data["host"] == "app2" and "rolling_back cannot pause" in event.message
     assert {r.name for r in world.router.table.revisions} == {"r2"}
-    assert e.store.instances("shop", [ref(1, 1)])[ref(1, 1)].state == "healthy", \
-        "left as it is on the silent host"
+    # its stop was decided and tried (the rollback's clean-up): stopping, not stopped, so
+    # no plan counts on it and app2 is asked again; answering, the reconcile stops it
+    assert e.store.instances("shop", [ref(1, 1)])[ref(1, 1)].state == "stopping"
+    assert "shop-r1-s1" in world.runtime.running("shop")
+    world.runtime.down.clear()
+    world.engine(config(NOW, KEPT)).reconcile()
+    assert e.store.instances("shop", [ref(1, 1)])[ref(1, 1)].state == "stopped"
+    assert "shop-r1-s1" not in world.runtime.running("shop")
 
 
 def test_the_plan_made_for_the_preflight_is_the_deployments_not_made_twice(world):

@@ -243,6 +243,9 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     def on(i) -> str | None:  # where it runs: recorded, or its slot's (an older store)
         return on_host(i.runs_on, hosts, i.slot.index)
     reach = [i for i in found.values() if silent_host(adopted, on(i)) is None]
+    # the intent, durable before any stop: a down interrupted leaves them stopping, so the
+    # next down, or a deployment's reconcile, stops what still runs (engine/stopping.py)
+    store.set_instances(service, [Change(i.ref, "stopping") for i in reach if i.ref in rows])
 
     def stop(inst) -> HostFailure | None:
         try:

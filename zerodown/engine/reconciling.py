@@ -5,14 +5,17 @@ The runtime is asked what runs (`adopt`); an instance the store owns is adopted
 drained and stopped, unless the load balancer still routes to it (a store lost
 mid-deployment: stopping it could take users' only backends). Hosts that do not
 answer keep their instances as recorded; an intent whose instance never started
-is dropped. Written to the store before any stop. `engine` is the runner.Engine.
+is dropped. An instance whose stop was sent and never confirmed (`stopping`: the
+controller stopped meanwhile, or the stop failed) is stopped again if it still runs, and
+taken as stopped if its host runs nothing for it (engine/stopping.py). Written to the
+store before any stop. `engine` is the runner.Engine.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from zerodown.engine import unlisted
+from zerodown.engine import stopping, unlisted
 from zerodown.engine.recovery import still_routed
 from zerodown.engine.draining import DRAIN_POLL
 from zerodown.engine.store import Change
@@ -68,9 +71,15 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
         kept, why = {i.ref for i in still_routed(engine.router, unowned)}, "it routes to it"
     except RouterError as e:  # cannot tell: stopping could take users' only backends
         kept, why = {i.ref for i in unowned}, f"it cannot say whether it routes to it ({e})"
+    # A stop decided already, and guarded then (a Stop step asks the load balancer first;
+    # `down` stops the load balancer first): not asked again (a table `down` left names it)
+    ending = [i for i in found if i.ref in rows and rows[i.ref].state == "stopping"]
     for inst in found:
         row = rows.get(inst.ref)
-        if row is None and inst.ref in kept:
+        if row is not None and row.state == "stopping":
+            events.append(("instance.stopping", f"stopping {inst.id} at {inst.address} again: "
+                           "its stop was sent but never confirmed"))
+        elif row is None and inst.ref in kept:
             events.append(("instance.kept", f"not stopping {inst.id} at {inst.address}: the "
                            f"state store does not own it, but the load balancer: {why}"))
         elif row is None:
@@ -93,7 +102,7 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
     # host is not asked; listed again, that host's instance is found unowned, an orphan,
     # and stopped. A recorded host is asked, listed or not (unlisted.recorded).
     changes += [Change(ref, "stopped") for ref, row in rows.items()
-                if ref not in running and row.state in ("healthy", "draining")]
+                if ref not in running and row.state in ("healthy", "draining", "stopping")]
     # An intent whose instance never started (its host stopped answering mid-start, or
     # a crash mid-spawn): its host answers and runs nothing for it, so it goes. A Start
     # step run again writes its intent again.
@@ -106,6 +115,7 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
         engine.store.set_instances(engine.service, changes, events)  # written before acted on
     for inst in orphans:
         drain_then_stop(engine, inst)
+    stopping.restop(engine, ending)
 
 
 def drain_then_stop(engine, inst: Instance) -> None:

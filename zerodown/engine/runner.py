@@ -95,7 +95,7 @@ class Engine:
         self.workers = workers
         self._configs: dict[int, ServiceConfig] = {}
         self._stopping: dict[InstanceRef, threading.Thread] = {}
-        self._unstopped: set[InstanceRef] = set()  # their stop failed (stopping.keep_unstopped)
+        self._stopped: set[InstanceRef] = set()  # their stop returned (stopping.confirm)
         self._yielding: dict[InstanceRef, Instance] = {}  # stops giving way (yielding.py)
         self._hastening: list[Beside] = []
         self._revisions: dict[int, Revision] = {}
@@ -334,6 +334,7 @@ class Engine:
         """Adopt the instances the store owns; stop the ones it does not (orphans)."""
         with self._lock():
             reconciling.reconcile(self)
+            self._await_stops()  # those it stopped again (stopping.restop)
 
     def recover(self) -> str | None:
         """If the store lost the service while it serves: rebuild it (engine/recovery.py);

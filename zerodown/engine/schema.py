@@ -12,7 +12,9 @@ from typing import Any, Protocol
 from zerodown.engine.records import StoreError
 
 # Each entry migrates from the schema version before it (PRAGMA user_version).
-# Statements are separated by ";\n", so a trigger's body stays on one line.
+# Statements are separated by ";\n", so a trigger's body stays on one line. The 6th lets
+# an instance be 'stopping' (a stop sent, its exit not yet confirmed: engine/stopping.py);
+# SQLite changes a CHECK only by copying the table (columns in the same order).
 MIGRATIONS = ("""
 CREATE TABLE services (
   name TEXT PRIMARY KEY,
@@ -104,6 +106,23 @@ CREATE TABLE proofs (
 ALTER TABLE instances ADD COLUMN runs_on TEXT
 """, """
 ALTER TABLE steps ADD COLUMN hosts TEXT
+""", """
+CREATE TABLE instances_6 (
+  service TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  slot INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('starting', 'healthy', 'routed', 'draining', 'stopping', 'stopped', 'failed')),
+  address TEXT,
+  pid INTEGER,
+  updated REAL NOT NULL,
+  runs_on TEXT,
+  PRIMARY KEY (service, revision, slot),
+  FOREIGN KEY (service, revision) REFERENCES revisions (service, number));
+INSERT INTO instances_6 (service, revision, slot, host, state, address, pid, updated, runs_on) SELECT service, revision, slot, host, state, address, pid, updated, runs_on FROM instances;
+DROP TABLE instances;
+ALTER TABLE instances_6 RENAME TO instances;
+CREATE INDEX instances_by_state ON instances (service, state)
 """)
 
 

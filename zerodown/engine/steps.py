@@ -7,8 +7,9 @@ it calls STEPS[type(step)](engine, deployment, index, step).
 
 What is synced to disk (engine/store.py's module docstring): the commit right
 before each act outside the store -- the routing table staged before it is
-applied, a stop's start, a hook's, a shadow's; a start's intents are synced
-beside the starts (the runtime records each instance durably before its spawn).
+applied, a stop's start (its instances `stopping`: engine/stopping.py), a hook's, a
+shadow's; a start's intents are synced beside the starts (the runtime records each
+instance durably before its spawn).
 Records of what was done (every step's finish) and the starts of steps that only
 wait (a health wait, a drain, a timed pause, an analysis) are committed without a
 sync (LAZY) and reach the disk with the next sync; a route's start and its staged
@@ -29,6 +30,7 @@ from zerodown.analysis.duration import FLOOR
 from zerodown.analysis.judge import config_of
 from zerodown.config import ServiceConfig
 from zerodown.engine import health, shadowing
+from zerodown.engine.beside import Beside
 from zerodown.engine.draining import DRAIN_POLL, drain
 from zerodown.engine.health import HealthError
 from zerodown.engine.lifecycle import Phase
@@ -74,12 +76,14 @@ class Engine(Protocol):
     router: Router
     clock: Clock
     service: str
+    config: ServiceConfig
     judge: Callable[..., object]
     monitor: BackgroundAnalysis | None
     workers: Executor | None  # kept threads a parallel runtime's starts run on, if given
     _stopping: dict[InstanceRef, threading.Thread]
-    _unstopped: set[InstanceRef]  # whose stop in the background failed (stopping.py)
+    _stopped: set[InstanceRef]  # whose stop in the background returned (stopping.py)
     _yielding: dict[InstanceRef, Instance]
+    _hastening: list[Beside]
 
     def _config(self, revision: int) -> ServiceConfig: ...
 
@@ -209,17 +213,24 @@ def stop(engine: Engine, d: Deployment, i: int, step: Stop) -> None:
             raise RefusedStep(f"refusing to stop {ref.name(engine.service)}: the routing table "
                               "in force still sends it traffic")
     guard_stops(engine, [rows[r].instance(engine.service) for r in live])
-    engine.store.begin_step(d.id, i)
+    # The intent, synced before any stop is sent: each row is stopped only once its stop
+    # is confirmed, here or when a background one is awaited (engine/stopping.py).
+    engine.store.begin_step(d.id, i, [Change(r, "stopping") for r in live])
     grace = engine._config(d.to_revision).stop_grace
     yielding = may_yield(engine, d, i)
+    done, behind = [], []
     for ref in live:
         # No address after run()'s reconcile: the runtime does not have it running.
         inst = rows[ref].instance(engine.service)
-        if inst is not None:
-            stop_instance(engine, ref, inst, grace, yielding)
-    engine.store.finish_step(d.id, i, f"stopped {_names(live, engine.service)}" if live else
-                             "already stopped", [Change(r, "stopped") for r in live],
-                             durable=LAZY)
+        if inst is None or stop_instance(engine, ref, inst, grace, yielding):
+            done.append(ref)
+        else:
+            behind.append(ref)
+    said = [f"stopped {_names(done, engine.service)}" if done else "",
+            f"stopping {_names(behind, engine.service)} (exit awaited in the background)"
+            if behind else ""]
+    engine.store.finish_step(d.id, i, "; ".join(filter(None, said)) or "already stopped",
+                             [Change(r, "stopped") for r in done], durable=LAZY)
 
 
 def guard_stops(engine: Engine, instances: Sequence[Instance | None]) -> None:
@@ -324,7 +335,8 @@ def addresses(engine: Engine, revision: int) -> tuple[str, ...]:
     """Where `revision`'s started instances listen, by slot: hooks test them directly."""
     rows = engine.store.instances(engine.service, live=True).values()
     return tuple(r.address for r in sorted(rows, key=lambda r: r.ref.slot.index)
-                 if r.ref.revision == revision and r.address and r.state != "failed")
+                 if r.ref.revision == revision and r.address
+                 and r.state not in ("failed", "stopping"))
 
 
 def _folder(file: str | None) -> str | None:

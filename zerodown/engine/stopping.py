@@ -1,14 +1,29 @@
-"""Stops in the background: a Stop step's instances stopped while the deployment goes on
-(a runtime with `stops_slowly`), each awaited before its slot takes a new instance and
-before the run ends (Engine._await_stops), and what a stop that failed leaves behind.
+"""A stop's intent and its outcome, each written where a crash cannot lose it.
+
+An instance being stopped is `stopping` in the store before its stop is sent (a Stop
+step's start, the commit synced before any act; `zerodown down`'s rows likewise), and
+`stopped` only once the stop is confirmed: the runtime's stop returned, the process gone.
+A runtime whose stops take a while (`stops_slowly`) stops in the background while the
+deployment goes on; each stop is awaited (Engine._await_stops) before its slot takes a
+new instance and before the run ends, and its row written stopped then. A controller
+killed in between (SIGKILL, a SIGTERM of the daemon, an exception out of the run) or a
+stop that failed (`instance.stop_failed`) leaves the row `stopping`, live: the next adopt
+asks its host, listed in runtime.hosts or not (engine/unlisted.py), and the next
+reconcile (a deployment's; `zerodown down` stops it as it stops every live row) stops
+it if it still runs (`restop`) and writes it stopped if it does not; a host that does not answer
+keeps it for the next one.
+Plans leave `stopping` rows out: their stop is decided (Store.service_state).
+
 The Stop step itself (its guards, its records) is steps.py's. `engine` is the
-runner.Engine."""
+runner.Engine.
+"""
 
 from __future__ import annotations
 
 import threading
 from typing import Protocol, Sequence
 
+from zerodown.config import ServiceConfig
 from zerodown.engine import yielding
 from zerodown.engine.beside import Beside
 from zerodown.engine.records import Change
@@ -22,54 +37,61 @@ class Engine(Protocol):
     store: Store
     runtime: Runtime
     service: str
+    config: ServiceConfig
     _stopping: dict[InstanceRef, threading.Thread]
-    _unstopped: set[InstanceRef]  # whose stop in the background failed (keep_unstopped)
+    _stopped: set[InstanceRef]  # whose stop in the background returned (confirm)
     _yielding: dict[InstanceRef, Instance]
     _hastening: list[Beside]
 
 
 def stop_instance(engine: Engine, ref: InstanceRef, inst: Instance, grace: float,
-                  yielding: bool = False) -> None:
-    """Stop one instance: at once, or in the background for a runtime whose stops
-    take a while (a process finishing its drain), so that the next batch starts
-    meanwhile — `yielding` the CPU to it (engine/yielding.py). The instance is out
-    of the table and SIGTERMed either way; its exit is awaited before its slot takes
-    a new instance and before run() returns, and a controller that dies meanwhile
-    leaves an orphan that the next run's reconcile stops."""
+                  yielding: bool = False) -> bool:
+    """Stop one instance (its row `stopping` already): at once, True (confirmed), or in
+    the background for a runtime whose stops take a while (a process finishing its
+    drain), False, so that the next batch starts meanwhile — `yielding` the CPU to it
+    (engine/yielding.py). The instance is out of the table and SIGTERMed either way; its
+    exit is awaited (and its row written stopped) before its slot takes a new instance
+    and before run() returns."""
     if not getattr(engine.runtime, "stops_slowly", False):
         engine.runtime.stop(inst, grace)
-        return
-    done = threading.Thread(target=stop_quietly, args=(engine, inst, grace, yielding),
+        return True
+    done = threading.Thread(target=stop_quietly, args=(engine, ref, inst, grace, yielding),
                             name=f"stop {ref.name(engine.service)}", daemon=True)
     if yielding:
         engine._yielding[ref] = inst
     engine._stopping[ref] = done
     done.start()
+    return False
 
 
-def stop_quietly(engine: Engine, inst: Instance, grace: float, yielding: bool = False) -> None:
+def stop_quietly(engine: Engine, ref: InstanceRef, inst: Instance, grace: float,
+                 yielding: bool = False) -> None:
     try:
         if yielding:
             engine.runtime.stop(inst, grace, yielding=True)  # type: ignore[call-arg]
         else:
             engine.runtime.stop(inst, grace)
-    except ZerodownError as e:  # not stopped: its row is live again once joined
-        engine._unstopped.add(inst.ref)
-        engine.store.event(engine.service, "instance.stop_failed",
-                           f"{e}; {inst.id} is kept live (draining), not taken as stopped: "
-                           f"the next deployment or `zerodown down` stops it")
+    except ZerodownError as e:  # not stopped: its row stays stopping
+        failed(engine, inst, e)
+        return
+    engine._stopped.add(ref)
 
 
-def keep_unstopped(engine: Engine, refs: Sequence[InstanceRef]) -> None:
-    """The rows of `refs` (their stop threads joined) whose stop failed: live again
-    (draining), where the Stop step, going on at once, had written them stopped (written
-    here, after it). So the next adopt asks their host, listed in runtime.hosts or not
-    (engine/unlisted.py), and the next plan stops them; taken as stopped, one on a host
-    no longer listed was never looked for again."""
-    failed = [r for r in refs if r in engine._unstopped]
-    if failed:
-        engine._unstopped.difference_update(failed)
-        engine.store.set_instances(engine.service, [Change(r, "draining") for r in failed])
+def failed(engine: Engine, inst: Instance, e: ZerodownError) -> None:
+    engine.store.event(engine.service, "instance.stop_failed",
+                       f"{e}; {inst.id} is kept live (stopping), not taken as stopped: "
+                       f"the next deployment or `zerodown down` stops it")
+
+
+def confirm(engine: Engine, refs: Sequence[InstanceRef]) -> None:
+    """The rows of `refs` (their stop threads joined) whose stop returned: stopped, in one
+    commit not synced (lost, the row is still stopping and the next reconcile finds the
+    process gone). One whose stop failed stays stopping."""
+    done = [r for r in refs if r in engine._stopped]
+    if done:
+        engine._stopped.difference_update(done)
+        engine.store.set_instances(engine.service, [Change(r, "stopped") for r in done],
+                                   durable=False)
 
 
 def await_stops(engine: Engine, slots: Sequence[Slot] | None = None) -> None:
@@ -80,4 +102,19 @@ def await_stops(engine: Engine, slots: Sequence[Slot] | None = None) -> None:
     yielding.hastened(engine)
     for ref in awaited:
         engine._stopping.pop(ref).join()
-    keep_unstopped(engine, awaited)
+    confirm(engine, awaited)
+
+
+def restop(engine: Engine, instances: Sequence[Instance]) -> None:
+    """Instances found running whose rows are `stopping` (reconcile: a stop sent and never
+    confirmed, or one that failed): stopped again, as a Stop step stops. Not guarded
+    again: the first stop was (a Stop step asked the load balancer; `down` stopped it)."""
+    at_once = []
+    for inst in instances:
+        try:
+            if stop_instance(engine, inst.ref, inst, engine.config.stop_grace):
+                at_once.append(inst.ref)
+        except ZerodownError as e:  # its host stopped answering since the adopt: kept
+            failed(engine, inst, e)
+    engine._stopped.update(at_once)
+    confirm(engine, at_once)

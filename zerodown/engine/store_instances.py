@@ -52,16 +52,19 @@ class InstanceQueries:
     def service_state(self, service: str) -> ServiceState:
         """What a planner starts from: routed instances, live ones outside the table, and
         the host each was recorded on (a plan names it)."""
-        rows = self.instances(service, live=True).values()
+        # stopping: a stop decided and sent, not yet confirmed (engine/stopping.py): no
+        # plan counts on it, nor stops it again (the next reconcile does, if it still runs)
+        rows = [r for r in self.instances(service, live=True).values() if r.state != "stopping"]
         return ServiceState(service, self.stable(service)[0],
                             tuple(sorted(r.ref for r in rows if r.state == "routed")),
                             tuple(sorted(r.ref for r in rows if r.state != "routed")),
                             recorded_hosts(rows))
 
     def set_instances(self, service: str, changes: Sequence[Change],
-                      events: Sequence[tuple[str, str]] = ()) -> None:
-        """Outside any step (reconcile): instance changes and their (kind, message) events."""
-        with self._tx() as tx:
+                      events: Sequence[tuple[str, str]] = (), durable: bool = True) -> None:
+        """Outside any step (reconcile): instance changes and their (kind, message) events.
+        `durable=False`: a record no act relies on (a stop's confirmation: engine/stopping.py)."""
+        with self._tx(durable) as tx:
             self._write_instances(tx, service, changes)
             for kind, message in events:
                 tx.event(service, kind, message)
