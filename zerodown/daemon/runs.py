@@ -38,6 +38,8 @@ class Runner:
     def run(self, stop: threading.Event) -> None:
         with closing(self.controller()) as ctl:
             store = ctl.open_store()
+        if store.active_deployment(self.service) is None:
+            self._finish_stops(store)  # (an active one's run reconciles first thing)
         while not stop.is_set():
             with closing(self.controller()) as ctl:  # drivers built only if the file changed
                 store = ctl.fresh_store(store)
@@ -47,6 +49,22 @@ class Runner:
                 continue
             self._wake.wait(POLL)
             self._wake.clear()
+
+    def _finish_stops(self, store) -> None:
+        """Stops a controller killed mid-stop left unconfirmed (rows `stopping`) with no
+        deployment to resume (a run awaits its last stops after its phase is written):
+        reconciled at start, so what still runs is stopped and its row written stopped
+        (engine/stopping.py). One query when there are none."""
+        if not any(r.state == "stopping" for r in store.instances(self.service,
+                                                                   live=True).values()):
+            return
+        try:
+            with closing(self.controller()) as ctl:
+                ctl.engine(ctl.working_config()).reconcile()
+        except DeploymentBusy:  # another process holds the service: its run reconciles
+            pass
+        except ZerodownError as e:  # (a host that does not answer is named in the events)
+            self.log(f"finishing the stops left in flight: {e}")
 
     def _drive(self, id: int, store, stop: threading.Event) -> None:
         self.running = id
