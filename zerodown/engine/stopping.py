@@ -12,8 +12,8 @@ asks its host, listed in runtime.hosts or not (engine/unlisted.py), and the next
 reconcile (a deployment's; the controller's start with no deployment to resume,
 daemon/runs.py; `zerodown down` stops it as it stops every live row) stops it if it
 still runs (`restop`) and writes it stopped if it does not; a host that does not answer
-keeps it for the next one.
-Plans leave `stopping` rows out: their stop is decided (Store.service_state).
+keeps it for the next one. Plans leave `stopping` rows out: their stop is decided
+(Store.service_state).
 
 The Stop step itself (its guards, its records) is steps.py's. `engine` is the
 runner.Engine.
@@ -52,7 +52,10 @@ def stop_instance(engine: Engine, ref: InstanceRef, inst: Instance, grace: float
     drain), False, so that the next batch starts meanwhile — `yielding` the CPU to it
     (engine/yielding.py). The instance is out of the table and SIGTERMed either way; its
     exit is awaited (and its row written stopped) before its slot takes a new instance
-    and before run() returns."""
+    and before run() returns. One in flight already (the reconcile's, before a Stop step
+    run again) is not sent twice."""
+    if ref in engine._stopping:
+        return False
     if not getattr(engine.runtime, "stops_slowly", False):
         engine.runtime.stop(inst, grace)
         return True
