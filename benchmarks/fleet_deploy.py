@@ -277,7 +277,8 @@ def traced(stack: Stack) -> CallTrace:
     for name, host in stack.runtime.hosts.items():
         host_times(calls, host, name)
         calls.wrap(host, "table", label=name)
-    calls.wrap(stack.router, "apply", "stats", "in_force", "drain_state", label="router")
+    calls.wrap(stack.router, "apply", "stats", "in_force", "drain_state", "drain_look",
+               label="router")
     calls.wrap(stack.store, "create_deployment", "begin_step", "finish_step", "stage_table",
                "set_phase", "finish", "begin_proof", "end_proof", "set_instances",
                label="store")

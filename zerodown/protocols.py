@@ -191,7 +191,9 @@ class Router(Protocol):
     # Optional (the embedded proxy has it): unanswered(backend_id) -> (requests answered,
     # in flight, in flight with no response byte yet), or None. A drain uses it to tell a
     # backend that hangs from one that is busy (engine/draining.py). drain_state(ids) ->
-    # {id: (drained, unanswered)}: both for a whole batch in one reading.
+    # {id: (drained, unanswered)}: both for a whole batch in one reading. drain_look(ids) ->
+    # (that, the table in force) from one look (every real router): the Stop right after a
+    # drain takes that table as its check instead of asking in_force (engine/draining.py).
     # Optional (the embedded proxy has them; routers/capabilities.py says who lacks them):
     # shadow(settings | None) -> stats starts (PUT /shadow, docs/proxy.md) or stops a mirror of
     # users' requests to a shadow address; shadow_stats() -> its counts and examples, or None.

@@ -12,7 +12,9 @@ import dataclasses
 
 import pytest
 
+from zerodown.engine.draining import look
 from zerodown.errors import StaleTableError
+from zerodown.fakes import FakeRouter
 from zerodown.model import Backend, RevisionRoute, RoutingTable, Rule, Sticky
 from zerodown.protocols import Router
 
@@ -119,3 +121,24 @@ def test_stats_count_requests_per_revision(router_factory):
     stats = h.router.stats()
     assert stats["revisions"]["r1"]["requests"] >= 20
     assert isinstance(stats.get("backends", {}), dict)
+
+
+def test_a_drain_look_reads_the_drain_and_the_table_in_force_at_once(router_factory):
+    """What a drain asks (engine/draining.look): every real router reads the table in force
+    with the drain's state in one look, which the Stop right after takes as its router
+    check; only the fake has no drain_look (the engine then asks in_force apart)."""
+    h = router_factory()
+    t1 = table(h, 1, ("r1", 100, [0, 1]))
+    h.router.apply(t1)
+    state, seen = look(h.router, ["contract-r1-s0", "contract-r1-s1"])
+    assert [done for done, _ in state.values()] == [False, False]
+    assert seen == t1 if not isinstance(h.router, FakeRouter) else seen is None
+    t2 = table(h, 2, ("r1", 100, [1]))
+    h.router.apply(t2)
+    assert h.wait(lambda: look(h.router, ["contract-r1-s0"])[0]["contract-r1-s0"][0],
+                  DRAIN_WITHIN)
+    state, seen = look(h.router, ["contract-r1-s0", "contract-r1-s1", "contract-r9-s9"])
+    assert {b: done for b, (done, _) in state.items()} == {
+        "contract-r1-s0": True, "contract-r1-s1": False, "contract-r9-s9": True}
+    assert seen in (t2, None) and (seen is None) == isinstance(h.router, FakeRouter)
+    assert h.router.in_force() == t2

@@ -4,14 +4,16 @@ soon after the table changed and then less often. `engine` is the runner.Engine.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from zerodown.engine.records import Deployment
+from zerodown.model import RoutingTable
 from zerodown.plan import Drain
 from zerodown.protocols import Router
 
 DRAIN_POLL = 0.25  # how often a drain asks the router about in-flight requests, at most
 FIRST_DRAIN_POLL = 0.01  # its first look again (then doubling up to DRAIN_POLL)
+FRESH = 1.0  # how long a drain's last look stands for the stop's router check (Looked)
 
 
 def drain(engine, d: Deployment, i: int, step: Drain) -> None:
@@ -20,6 +22,7 @@ def drain(engine, d: Deployment, i: int, step: Drain) -> None:
     answers under way, not for requests it will never answer (a rollback from a version
     that hangs took drain_timeout x instances, issue 11)."""
     engine.store.begin_waiting(d.id, i)  # records no act relies on: steps.py
+    engine.looked = None
     limit = engine._config(d.to_revision).drain_timeout
     deadline = engine.clock.now() + limit
     revision = {r.name(engine.service): r.revision for r in step.instances}
@@ -30,16 +33,16 @@ def drain(engine, d: Deployment, i: int, step: Drain) -> None:
             return False
         began.setdefault(b, p)  # a hung revision: what is left unanswered never will be
         return not (revision[b] in engine.hung and p is not None and p[1] == p[2])
-    busy, poll = list(revision), FIRST_DRAIN_POLL
+    busy, poll, table = list(revision), FIRST_DRAIN_POLL, None
     while busy:
-        seen = drain_state(engine.router, busy)
+        seen, table = look(engine.router, busy)
         busy = [b for b in busy if waiting(b, *seen[b])]
         if not busy or engine.clock.now() >= deadline:
             break
         # in-flight requests mostly end within milliseconds: look again soon, then less often
         engine.clock.sleep(min(poll, deadline - engine.clock.now()))
         poll = min(DRAIN_POLL, poll * 2)
-    now = drain_state(engine.router, busy) if busy else {}
+    now, table = look(engine.router, busy) if busy else ({}, table)
     silent = [b for b in busy if _silent(began[b], now[b][1])]
     engine.hung |= {revision[b] for b in silent}
     hangs = (f"; {', '.join(silent)} answered nothing in {limit:g}s: taken as hung, so the "
@@ -47,6 +50,38 @@ def drain(engine, d: Deployment, i: int, step: Drain) -> None:
     engine.store.finish_step(d.id, i, f"drain timed out after {limit:g}s with requests in flight "
                              f"on {', '.join(busy)}; stopping anyway{hangs}" if busy else "drained",
                              durable=False)
+    # the load balancer's table as the last look found it: the Stop next checks against it
+    engine.looked = None if table is None else Looked(d.id, d.plan_kind, i, table,
+                                                      engine.clock.now())
+
+
+class Looked(NamedTuple):
+    """The table in force that a drain's last look read with the drain (Router.drain_look).
+    A Stop right after it in the same plan, within FRESH, takes it as its router check
+    (steps.stop) instead of asking again: nothing was applied since (Engine._apply forgets
+    it), and the look is as much the load balancer's word, a commit earlier."""
+    deployment: int
+    plan: str
+    step: int
+    table: RoutingTable
+    at: float
+
+    def table_for(self, d: Deployment, i: int, now: float) -> RoutingTable | None:
+        """The table, if step `i` of `d` follows this drain at once, else None."""
+        if (self.deployment, self.plan, self.step) == (d.id, d.plan_kind, i - 1) \
+                and now - self.at <= FRESH:
+            return self.table
+        return None
+
+
+def look(router: Router, backends: Sequence[str]
+         ) -> tuple[dict[str, tuple[bool, tuple[int, int, int] | None]], RoutingTable | None]:
+    """drain_state(), and the table in force where the router reads both in one look
+    (drain_look: one admin call, one round trip to its host), else None."""
+    both = getattr(router, "drain_look", None)
+    if both is not None:
+        return both(backends)
+    return drain_state(router, backends), None
 
 
 def drain_state(router: Router, backends: Sequence[str]

@@ -26,13 +26,15 @@ def table_in_force(router) -> RoutingTable | None:
     return None if ask is None else ask()
 
 
-def still_routed(router, instances: Iterable[Instance]) -> list[Instance]:
-    """Those of `instances` the table in force sends traffic to (by id or address).
+def still_routed(router, instances: Iterable[Instance],
+                 in_force: RoutingTable | None = None) -> list[Instance]:
+    """Those of `instances` the table in force sends traffic to (by id or address): as
+    `in_force` if given (read of the load balancer just before), else asked of it.
     RouterError when the load balancer cannot be asked: the caller must not stop them."""
     instances = list(instances)
     if not instances:
         return []  # nothing to ask about: no call to the load balancer
-    table = table_in_force(router)
+    table = in_force if in_force is not None else table_in_force(router)
     if table is None:
         return []
     ids = {b.id for r in table.revisions for b in r.backends}

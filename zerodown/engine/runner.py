@@ -99,6 +99,7 @@ class Engine:
         self._yielding: dict[InstanceRef, Instance] = {}  # stops giving way (yielding.py)
         self._hastening: list[Beside] = []
         self._revisions: dict[int, Revision] = {}
+        self.looked = None  # the table in force a drain's last look read (draining.Looked)
 
     # --- starting deployments ---------------------------------------------------
 
@@ -379,6 +380,7 @@ class Engine:
         table was set by hand) refuses ours as older: the store then takes authority
         back in an epoch above it (zerodown/table_version.py) and the same routing
         goes out again, so no one has to delete a file for deployments to work."""
+        self.looked = None  # what a drain read is no longer what it serves
         try:
             return table, self.router.apply(table)
         except StaleTableError as e:

@@ -31,7 +31,7 @@ from zerodown.analysis.judge import config_of
 from zerodown.config import ServiceConfig
 from zerodown.engine import health, shadowing
 from zerodown.engine.beside import Beside
-from zerodown.engine.draining import DRAIN_POLL, drain
+from zerodown.engine.draining import DRAIN_POLL, Looked, drain
 from zerodown.engine.health import HealthError
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.monitor import BackgroundAnalysis, verdict_of
@@ -84,6 +84,7 @@ class Engine(Protocol):
     _stopped: set[InstanceRef]  # whose stop in the background returned (stopping.py)
     _yielding: dict[InstanceRef, Instance]
     _hastening: list[Beside]
+    looked: Looked | None  # the table a drain's last look read (draining.Looked)
 
     def _config(self, revision: int) -> ServiceConfig: ...
 
@@ -212,7 +213,9 @@ def stop(engine: Engine, d: Deployment, i: int, step: Stop) -> None:
         if ref.name(engine.service) in routed:
             raise RefusedStep(f"refusing to stop {ref.name(engine.service)}: the routing table "
                               "in force still sends it traffic")
-    guard_stops(engine, [rows[r].instance(engine.service) for r in live])
+    looked, engine.looked = engine.looked, None  # (once: a Stop run again asks anew)
+    guard_stops(engine, [rows[r].instance(engine.service) for r in live],
+                looked.table_for(d, i, engine.clock.now()) if looked else None)
     # The intent, synced before any stop is sent: each row is stopped only once its stop
     # is confirmed, here or when a background one is awaited (engine/stopping.py).
     engine.store.begin_step(d.id, i, [Change(r, "stopping") for r in live])
@@ -233,14 +236,16 @@ def stop(engine: Engine, d: Deployment, i: int, step: Stop) -> None:
                              [Change(r, "stopped") for r in done], durable=LAZY)
 
 
-def guard_stops(engine: Engine, instances: Sequence[Instance | None]) -> None:
+def guard_stops(engine: Engine, instances: Sequence[Instance | None],
+                in_force: RoutingTable | None = None) -> None:
     """Never stop an instance the load balancer routes to, whatever the store says (it
-    may have been lost): asked of the load balancer, not of the store."""
+    may have been lost): asked of the load balancer, not of the store. `in_force`: its
+    table as the drain just before read it (draining.Looked), else it is asked now."""
     known = [i for i in instances if i is not None]
     deadline = engine.clock.now() + ROUTER_WAIT
     while True:
         try:
-            routed = still_routed(engine.router, known)
+            routed = still_routed(engine.router, known, in_force)
             break
         except RouterError as e:  # restarting (supervised): wait for it a while
             if engine.clock.now() >= deadline:

@@ -10,7 +10,9 @@ file system; on TCP every request needs `Authorization: Bearer TOKEN`.
                    stays untouched on any error.
     GET  /stats    per revision and per backend counters, latency, in-flight,
                    backend state (active, ejected, draining) — drain is done
-                   when a removed backend is gone from here or has in_flight 0
+                   when a removed backend is gone from here or has in_flight 0;
+                   /stats?table=1: and the table in force ("table"), read at the
+                   same instant (a drain's last look is the stop's router check)
     GET  /metrics  the same in Prometheus text format
     GET  /healthz  200 while the proxy runs: {"version", "pid", "supervisor"}, the
                    supervisor's pid, or null if it is gone (or never was)
@@ -31,6 +33,7 @@ import asyncio
 import hmac
 import os
 import json
+from urllib.parse import parse_qs
 
 from zerodown import table_json
 from zerodown.errors import StaleTableError, TableError, UsageError
@@ -98,13 +101,13 @@ class AdminAPI:
         if self.token is not None and not hmac.compare_digest(
                 headers.get("authorization", "").encode("latin-1"), f"Bearer {self.token}".encode()):
             return _json(401, {"error": "admin API needs 'Authorization: Bearer <token>'"})
-        path = path.split("?", 1)[0]
+        path, _, query = path.partition("?")
         if path == "/services" or path.startswith("/services/"):
-            return self._services(method, path, body)
-        return self._endpoint(method, path, body, self.plane)
+            return self._services(method, path, body, query)
+        return self._endpoint(method, path, body, self.plane, query)
 
     def _endpoint(self, method: str, path: str, body: bytes,
-                  plane: DataPlane) -> tuple[int, str, bytes]:
+                  plane: DataPlane, query: str = "") -> tuple[int, str, bytes]:
         """/table, /shadow, /stats, /metrics of one service; /healthz of the proxy."""
         front = plane is self.plane
         if path == "/table":
@@ -118,6 +121,8 @@ class AdminAPI:
         if method != "GET":
             return _json(405, {"error": f"{method} {path}: only GET is allowed here"})
         if path == "/stats":
+            if "table" in parse_qs(query, keep_blank_values=True):
+                return _json(200, dict(plane.stats(), table=table_json.to_dict(plane.table)))
             return _json(200, plane.stats())
         if path == "/metrics":  # without a service: every service's (one scrape for the proxy)
             return 200, "text/plain; version=0.0.4", plane.metrics_text(every=front).encode()
@@ -127,7 +132,8 @@ class AdminAPI:
                                "supervisor": self.supervisor if supervised else None})
         return _json(404, {"error": f"no such endpoint {path!r} (try /table, /stats, /metrics)"})
 
-    def _services(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
+    def _services(self, method: str, path: str, body: bytes,
+                  query: str = "") -> tuple[int, str, bytes]:
         """/services, /services/NAME and /services/NAME/<endpoint> (the module docstring)."""
         parts = path.split("/")[2:]
         services = self.services
@@ -144,7 +150,7 @@ class AdminAPI:
             if rest not in ("table", "stats", "metrics", "shadow"):
                 return _json(404, {"error": f"no such endpoint {path!r} (try "
                                             f"/services/{name}/table, stats, metrics, shadow)"})
-            return self._endpoint(method, "/" + rest, body, plane)
+            return self._endpoint(method, "/" + rest, body, plane, query)
         if method == "GET":
             entry = services.listing()["services"].get(name)
             return _json(200 if entry else 404, entry or {"error": f"no service {name!r} "

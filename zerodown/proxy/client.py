@@ -136,14 +136,25 @@ class AdminClient:
 
     def drain_state(self, backend_ids) -> dict[str, tuple[bool, tuple[int, int, int]]]:
         """drained() and unanswered() of each backend, from one reading of the counters."""
-        backends = self.stats()["backends"]
-        return {b: (drained_in(backends, b), unanswered_in(backends, b)) for b in backend_ids}
+        return _drain_of(self.stats()["backends"], backend_ids)
+
+    def drain_look(self, backend_ids) -> tuple[dict[str, tuple[bool, tuple[int, int, int]]],
+                                               RoutingTable]:
+        """drain_state() and the table in force, from one reading (GET /stats?table=1). A
+        proxy from before that query answers without the table: it is then asked for it."""
+        payload = self._json("GET", self.prefix + "/stats?table=1")
+        table = table_json.from_dict(payload["table"]) if "table" in payload else self.table()
+        return _drain_of(payload["backends"], backend_ids), table
 
     def in_flight(self, backend_id: str) -> int:
         """In-flight requests of a backend (0 once it is drained and gone)."""
         backends = self.stats()["backends"]  # a draining twin of a re-added id is "id~..."
         return sum(int(e["in_flight"]) for k, e in backends.items()
                    if k == backend_id or k.startswith(backend_id + "~"))
+
+
+def _drain_of(backends: dict, backend_ids) -> dict[str, tuple[bool, tuple[int, int, int]]]:
+    return {b: (drained_in(backends, b), unanswered_in(backends, b)) for b in backend_ids}
 
 
 def _entries(backends: dict, backend_id: str) -> list[dict]:

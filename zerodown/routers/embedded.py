@@ -127,6 +127,13 @@ class EmbeddedRouter:
         with self._lock:
             return self._call(lambda: self.client.drain_state(backend_ids))
 
+    def drain_look(self, backend_ids) -> tuple[dict[str, tuple[bool, tuple[int, int, int]]],
+                                               RoutingTable]:
+        """drain_state() and the table in force in one admin call (Router, optional): a
+        drain's last look is the stop's router check (engine/draining.py)."""
+        with self._lock:
+            return self._call(lambda: self.client.drain_look(backend_ids))
+
     def stats(self) -> dict:
         return self._call(self.client.stats)
 

@@ -13,6 +13,7 @@ import threading
 import time
 
 from zerodown.errors import ZerodownError
+from zerodown.model import RoutingTable
 from zerodown.routers import haproxy_attach as attach
 from zerodown.routers import haproxy_render as render
 from zerodown.routers import haproxy_runtime_api as runtime_api
@@ -34,19 +35,28 @@ class HAProxyObserver(HAProxyProcess):
         API command; the master CLI is asked too only while a reload's old workers may
         still carry requests (state.old_workers)."""
         with self._locked():
+            return self._drained(*self._observe(), backend_id)
+
+    def drain_look(self, backend_ids) -> tuple[dict[str, tuple[bool, None]], RoutingTable]:
+        """{backend: (drained, None)} and the table in force, from one look (Router,
+        optional): a drain's last look is the stop's router check (engine/draining.py)."""
+        with self._locked():
             state, rows = self._observe()
-            if backend_id in state.table.backends():
-                return False
-            name = render.server_name(backend_id)
-            if name not in state.owners:
-                return True  # never routed here: nothing can be in flight
-            if haproxy_stats.in_flight(rows + self._old_rows(state), name):
-                return False
-            if self.attach_backend is not None:  # drained: its server goes from their backend
-                if attach.collect(self, state, self._kept(state))[1]:
-                    self._collect_later()
-                self._save(state)
-            return True
+            return {b: (self._drained(state, rows, b), None) for b in backend_ids}, state.table
+
+    def _drained(self, state: State, rows: list[dict[str, str]], backend_id: str) -> bool:
+        if backend_id in state.table.backends():
+            return False
+        name = render.server_name(backend_id)
+        if name not in state.owners:
+            return True  # never routed here: nothing can be in flight
+        if haproxy_stats.in_flight(rows + self._old_rows(state), name):
+            return False
+        if self.attach_backend is not None:  # drained: its server goes from their backend
+            if attach.collect(self, state, self._kept(state))[1]:
+                self._collect_later()
+            self._save(state)
+        return True
 
     def stats(self) -> dict:
         with self._locked():

@@ -139,17 +139,27 @@ class NginxRouter(NginxShadow):
 
     def drained(self, backend_id: str) -> bool:
         with self._lock:
-            if backend_id in self.table().backends():
-                return False
-            drains = self._drains()
-            holders = drains.get(backend_id)
-            if holders is None:
-                return True  # never seen, or already found drained
-            if any(procs.alive(key, self.host) for key in holders):
-                return False
-            del drains[backend_id]
-            self.host.write_text(str(self.drains_file), json.dumps(drains) + "\n")
-            return True
+            return self._drained(self.table(), backend_id)
+
+    def drain_look(self, backend_ids) -> tuple[dict[str, tuple[bool, None]], RoutingTable]:
+        """{backend: (drained, None)} and the table in force, from one look (Router,
+        optional): a drain's last look is the stop's router check (engine/draining.py)."""
+        with self._lock:
+            table = self.table()
+            return {b: (self._drained(table, b), None) for b in backend_ids}, table
+
+    def _drained(self, table: RoutingTable, backend_id: str) -> bool:
+        if backend_id in table.backends():
+            return False
+        drains = self._drains()
+        holders = drains.get(backend_id)
+        if holders is None:
+            return True  # never seen, or already found drained
+        if any(procs.alive(key, self.host) for key in holders):
+            return False
+        del drains[backend_id]
+        self.host.write_text(str(self.drains_file), json.dumps(drains) + "\n")
+        return True
 
     def stats(self) -> dict:
         with self._lock:
