@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from tests.support.unit_config import shop_config
 from zerodown.engine.lifecycle import Phase
@@ -29,6 +30,7 @@ class YieldingStops(FakeRuntime):
         self.stops: list[tuple[str, bool]] = []
         self.hastened: list[tuple[list[str], int | None]] = []  # ids, the cursor then
         self.given_back: set[str] = set()
+        self.threads: list[str] = []  # where each hasten ran
         self.engine: Engine | None = None
         self._changed = threading.Condition()
 
@@ -43,6 +45,7 @@ class YieldingStops(FakeRuntime):
         d = self.engine.store.deployments("shop", limit=1)[0] if self.engine else None
         with self._changed:
             self.hastened.append(([i.id for i in instances], d.cursor if d else None))
+            self.threads.append(threading.current_thread().name)
             self.given_back.update(i.id for i in instances)
             self._changed.notify_all()
 
@@ -82,3 +85,16 @@ def test_a_runtime_without_hasten_is_never_asked_to_yield(tmp_path):
     engine.run(engine.deploy("v1"))
     id = engine.deploy("v2")
     assert engine.run(id) is Phase.SUCCEEDED, engine.store.deployment(id).error
+
+
+def test_the_priorities_go_back_on_a_kept_worker_when_the_engine_has_them(tmp_path):
+    """Not on a thread started for it, which the next step (the route) would wait behind."""
+    runtime = YieldingStops()
+    with ThreadPoolExecutor(2, "kept") as workers:
+        engine = Engine(Store(str(tmp_path / "zerodown.db")), runtime, FakeRouter(),
+                        FakeClock(), shop_config(strategy="{kind: rolling, max_surge: 2, "
+                                                          "max_unavailable: 0}", instances="4"),
+                        workers=workers)
+        engine.run(engine.deploy("v1"))
+        assert engine.run(engine.deploy("v2")) is Phase.SUCCEEDED
+    assert len(runtime.threads) == 1 and runtime.threads[0].startswith("kept"), runtime.threads
