@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 from types import SimpleNamespace
 
+import pytest
+
 from tests.support.unit_config import shop_config
 from zerodown.engine.draining import FRESH, Looked
 from zerodown.engine.lifecycle import Phase
@@ -48,22 +50,15 @@ def engine(tmp_path, router) -> Engine:
                   shop_config(strategy=ROLLING))
 
 
-def test_no_stop_asks_the_table_again_after_a_drain_that_read_it(tmp_path):
-    router = Looking()
-    e = engine(tmp_path, router)
+@pytest.mark.parametrize("router, asked", [(Looking, 0), (Asked, 3)])
+def test_a_stop_asks_the_table_only_of_a_router_whose_drain_did_not_read_it(tmp_path, router,
+                                                                           asked):
+    """3 stops: each after its drain; a router without drain_look is asked before each."""
+    e = engine(tmp_path, router())
     assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
-    router.asked = 0
+    e.router.asked = 0
     assert e.run(e.deploy("v2")) is Phase.SUCCEEDED
-    assert router.asked == 0
-
-
-def test_a_router_without_the_look_is_asked_before_each_stop(tmp_path):
-    router = Asked()
-    e = engine(tmp_path, router)
-    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
-    router.asked = 0
-    assert e.run(e.deploy("v2")) is Phase.SUCCEEDED
-    assert router.asked == 3
+    assert e.router.asked == asked
 
 
 def test_the_look_refuses_a_stop_where_its_table_still_routes_the_instance(tmp_path):
