@@ -155,7 +155,7 @@ def _instances_per_host(ctx: Context, cfg: ServiceConfig) -> None:
 
 def _driver_options(ctx: Context, section: str, kind: str, options: dict) -> None:
     """Each router's or runtime's own option check, run by `validate` (not first at `up`)."""
-    check = option_checks().get((section, kind))
+    check = option_check(section, kind)
     if check is None:  # a driver that takes no options
         for key in options:
             ctx.error(join(section, key), f"unknown option for {section} kind {kind} "
@@ -168,11 +168,28 @@ def _driver_options(ctx: Context, section: str, kind: str, options: dict) -> Non
         ctx.error(key, str(e).split(f"{key}: ", 1)[-1])
 
 
+DRIVERS_WITH_OPTIONS = (("router", "embedded"), ("router", "haproxy"), ("router", "nginx"),
+                        ("runtime", "ssh"))
+
+
+def option_check(section: str, kind: str):
+    """The option check (parse_options) of the `section` driver `kind`; None if it takes
+    no options. Only that driver's module is imported: a config check (each `zerodown
+    deploy` before its request) needs one router's and one runtime's, not all four.
+    Imported here too because the drivers import this module for the config types."""
+    if (section, kind) == ("router", "embedded"):
+        from zerodown.routers.embedded_options import parse_options as check
+    elif (section, kind) == ("router", "haproxy"):
+        from zerodown.routers.haproxy_options import parse_options as check
+    elif (section, kind) == ("router", "nginx"):
+        from zerodown.routers.nginx_options import parse_options as check
+    elif (section, kind) == ("runtime", "ssh"):
+        from zerodown.runtimes.ssh_options import parse_options as check
+    else:
+        return None
+    return check
+
+
 def option_checks() -> dict:
-    # Imported here: the drivers import this module for the config types.
-    from zerodown.routers.embedded_options import parse_options as embedded
-    from zerodown.routers.haproxy_options import parse_options as haproxy
-    from zerodown.routers.nginx_options import parse_options as nginx
-    from zerodown.runtimes.ssh_options import parse_options as ssh
-    return {("router", "embedded"): embedded, ("router", "haproxy"): haproxy,
-            ("router", "nginx"): nginx, ("runtime", "ssh"): ssh}
+    """Every driver's option check, by (section, kind): the config reference's."""
+    return {key: option_check(*key) for key in DRIVERS_WITH_OPTIONS}

@@ -12,17 +12,23 @@ regex rule (its request follows the weights), so a match costs microseconds.
 
 from __future__ import annotations
 
-from typing import Callable
-
-import re2  # type: ignore[import-untyped]  # google-re2, no type information
+from functools import cache
+from typing import Any, Callable
 
 MAX_VALUE = 8192
 ALLOWED = ("RE2 syntax, matched in linear time: Python's regex syntax without backreferences "
            "(\\1), lookaround ((?=...), (?!...), (?<=...), (?<!...)) or \\Z (use \\z)")
 
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False  # the reason goes into our error, not to stderr
-_OPTIONS.never_capture = True  # only "does it match" is asked: faster
+
+@cache
+def _re2() -> tuple[Any, Any]:
+    """RE2 and its options, loaded at the first rule: every config load imports this
+    module (the strategies' header rules), and most configs have no regex rule."""
+    import re2  # type: ignore[import-untyped]  # google-re2, no type information
+    options = re2.Options()
+    options.log_errors = False  # the reason goes into our error, not to stderr
+    options.never_capture = True  # only "does it match" is asked: faster
+    return re2, options
 
 
 class RegexError(ValueError):
@@ -37,8 +43,9 @@ def check(pattern: str) -> str:
 
 def compile_rule(pattern: str) -> Callable[[bytes], bool]:
     """A test of one header or cookie value: does `pattern` match somewhere in it."""
+    re2, options = _re2()
     try:
-        search = re2.compile(pattern, _OPTIONS).search
+        search = re2.compile(pattern, options).search
     except re2.error as e:
         reason = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) \
             else str(e)

@@ -12,13 +12,9 @@ ZERODOWN_PURE_PYTHON=1 to run the plain modules anyway.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HOT_MODULES = ("metrics.py", "headscan.py", "routing.py", "upstream.py", "retries.py",
@@ -62,6 +58,12 @@ def compiled() -> bool:
 
 def build() -> Path:
     """Compile the hot modules (about 20 s) unless this source was built already."""
+    # imported here, not with the module: every import of zerodown.proxy imports this one
+    # (activate), a config's load too (its tls and path prefix), which builds nothing
+    import importlib.util
+    import shutil
+    import subprocess
+    import tempfile
     target = build_dir()
     if (target / "zerodown" / "proxy" / ".complete").exists():
         return target
@@ -95,6 +97,7 @@ def build() -> Path:
 def prune(keep: Path) -> list[Path]:
     """Remove the builds of other sources beside `keep`, which nothing will use
     again (a proxy running one keeps its loaded copy); the removed, sorted."""
+    import shutil
     gone = sorted(p for p in keep.parent.iterdir()
                   if p != keep and p.is_dir() and re.fullmatch(r"[0-9a-f]{16}", p.name))
     for path in gone:

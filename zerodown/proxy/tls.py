@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import os
 import re
-import ssl
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from zerodown.errors import UsageError
+
+if TYPE_CHECKING:  # ssl is imported by server_context: a config's tls section reads this
+    import ssl      # module, and a config without certificates needs no ssl
 
 # Mozilla's "intermediate" TLS 1.2 suites (TLS 1.3 suites are OpenSSL's, all modern).
 CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -76,6 +78,7 @@ def server_context(files: CertFiles, alpn: list[str] | None = None) -> ssl.SSLCo
 
     `alpn` is set on every context, the SNI-picked ones too: OpenSSL chooses the
     protocol after the SNI callback swapped the context in."""
+    import ssl
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(CIPHERS)

@@ -95,7 +95,7 @@ def sharing_refusals(kind: str, options: dict) -> list[Refusal]:
 
 def refusals(kind: str, options: dict, strategy: Any) -> list[Refusal]:
     """What router `kind` (with its `router:` options) cannot do of what `strategy` asks."""
-    check = _checks().get(kind)
+    check = _check(kind)
     wants = asks(strategy)
     out = check(wants, options) if check is not None else []
     if kind not in MIRRORS:
@@ -114,8 +114,13 @@ def refusals(kind: str, options: dict, strategy: Any) -> list[Refusal]:
     return out
 
 
-def _checks() -> dict[str, Callable[[Asks, dict], list[Refusal]]]:
-    # Imported here: the router modules are heavier than a config check needs up front.
-    from zerodown.routers.haproxy_render import capability_refusals as haproxy
-    from zerodown.routers.nginx_render import capability_refusals as nginx
-    return {"haproxy": haproxy, "nginx": nginx}
+def _check(kind: str) -> Callable[[Asks, dict], list[Refusal]] | None:
+    # Imported here, the kind's own only: the router modules are heavier than a config
+    # check needs up front, and a config names one router.
+    if kind == "haproxy":
+        from zerodown.routers.haproxy_render import capability_refusals as check
+    elif kind == "nginx":
+        from zerodown.routers.nginx_render import capability_refusals as check
+    else:
+        return None
+    return check

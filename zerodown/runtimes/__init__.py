@@ -1,6 +1,11 @@
 """Where instances run: `local` processes on this machine, or `ssh` hosts (runtimes/ssh.py).
 
     runtime = runtime_for(config, state_dir)   # a Runtime (zerodown.protocols)
+
+The runtimes and their release code are imported when a function here asks for them:
+loading a config imports this package (runtime.options are parsed by ssh_options.py),
+and the local runtime's imports (http.client, email, subprocess) cost each
+`zerodown deploy`'s check of its config before its request for nothing.
 """
 
 from __future__ import annotations
@@ -10,16 +15,15 @@ from dataclasses import replace
 
 from zerodown.config import ServiceConfig
 from zerodown.errors import UsageError
-from zerodown.runtimes import release
-from zerodown.runtimes.local import LocalRuntime
 
-__all__ = ["LocalRuntime", "runtime_for", "check_release", "connections_for"]
+__all__ = ["runtime_for", "check_release", "connections_for"]
 
 
 def runtime_for(config: ServiceConfig, state_dir: str | os.PathLike, kept=None):
     """The runtime `config.runtime.kind` names, keeping its state in `state_dir`. `kept`:
     a long-lived controller's KeptConnections (runtimes/kept.py), for an ssh runtime's."""
     if config.runtime.kind == "local":
+        from zerodown.runtimes.local import LocalRuntime
         return LocalRuntime(state_dir, config)
     if config.runtime.kind == "ssh":
         from zerodown.runtimes.ssh import SshRuntime  # asyncssh loads only for a fleet
@@ -31,6 +35,7 @@ def runtime_for(config: ServiceConfig, state_dir: str | os.PathLike, kept=None):
 def check_release(config: ServiceConfig, version: str) -> None:
     """What Runtime.check_release checks, without building a runtime (which makes its state
     directory) or uploading a release: for `zerodown plan`, which changes nothing."""
+    from zerodown.runtimes import release
     if config.runtime.kind == "local":
         release.check_release(config, version)
     elif config.runtime.kind == "ssh":  # the working directory is on the hosts
@@ -43,6 +48,7 @@ def connections_for(config: ServiceConfig, kept=None):
     names its key and line); paths in them are relative to the config's folder. `kept`:
     the KeptConnections they are taken from (made there once)."""
     from zerodown.hosts.connections import Connections  # asyncssh loads only for a fleet
+    from zerodown.runtimes import release
     from zerodown.runtimes.ssh_options import parse_options
     options = parse_options(config.runtime.options, file=config.file, lines=config.lines)
     folder = release.folder(config)
