@@ -61,8 +61,10 @@ def exposed(engine, d: Deployment) -> bool:
     return route is not None and route.weight > 0 and d.from_revision is not None
 
 
-def replan(engine, d: Deployment) -> None:
-    kind = PLAN_OF[d.phase]
+def replan(engine, d: Deployment, kind: str | None = None) -> None:
+    """`d`'s plan from its cursor replaced by its phase's (`kind`: by that one, its phase
+    kept: a promote --full a pause overtook, engine/asked.py)."""
+    kind = kind or PLAN_OF[d.phase]
     engine._settle_routing()
     if isinstance(d.step, Shadow):  # promoted or aborted in it (perhaps while no
         shadowing.stop(engine.router)  # controller ran): the copying ends with the step

@@ -12,7 +12,8 @@ a second copy of an instance or leaves one running that the store does not own.
 
 Other processes (`zerodown pause 7` in another terminal) only send signals
 through the store (Store.signal); the process running the deployment holds
-the service's lock file and sees them by polling the store. When it is gone,
+the service's lock file and sees them at once (engine/doorbell.py), in the order
+they were asked (engine/asked.py). When it is gone,
 whoever calls run() next takes over.
 
 This file is the run loop (what runs next); what a failure, abort or promote
@@ -32,7 +33,7 @@ from typing import Callable, Sequence
 import yaml
 
 from zerodown.config import ServiceConfig, apply_overrides, parse_config
-from zerodown.engine import lifecycle, reconciling, replanning, unlisted
+from zerodown.engine import asked, doorbell, lifecycle, reconciling, replanning, unlisted
 from zerodown.engine.beside import Beside
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError
 from zerodown.engine.monitor import BackgroundAnalysis, background_spec
@@ -100,6 +101,7 @@ class Engine:
         self._hastening: list[Beside] = []
         self._revisions: dict[int, Revision] = {}
         self.looked = None  # the table in force a drain's last look read (draining.Looked)
+        self._mark: doorbell.Mark | None = None  # the store as _run last read it
 
     # --- starting deployments ---------------------------------------------------
 
@@ -257,6 +259,7 @@ class Engine:
                     f"the state store {self.store.path} was deleted or replaced while "
                     f"deployment {id} ran; nothing more is acted on from this one (the "
                     f"load balancer keeps serving; a new store is rebuilt from it)")
+            self._mark = doorbell.mark(self.store)  # before the read: a signal after it wakes
             d = self.store.deployment(id)
             if d.phase.terminal or (d.phase is Phase.PAUSED and not hold
                                     and (stop_when_paused or d.error)):
@@ -303,7 +306,8 @@ class Engine:
 
     def _advance(self, d: Deployment) -> None:
         if d.phase is Phase.PAUSED:
-            self.clock.sleep(POLL)  # until resumed from another process
+            if not asked.act_on(self, d):  # an action a later one undid before it was seen
+                doorbell.wait(self.store, self.clock, POLL, self._mark)  # until one comes
         elif d.phase is Phase.PENDING:  # (a table to settle: else _start started it)
             self._settle_routing()  # its plan was made from the store's view of the table
             # not synced by itself: the first step's act is preceded by a synced commit

@@ -29,7 +29,7 @@ from typing import Callable, Protocol, Sequence
 from zerodown.analysis.duration import FLOOR
 from zerodown.analysis.judge import config_of
 from zerodown.config import ServiceConfig
-from zerodown.engine import health, shadowing
+from zerodown.engine import doorbell, health, shadowing
 from zerodown.engine.beside import Beside
 from zerodown.engine.draining import DRAIN_POLL, Looked, drain
 from zerodown.engine.health import HealthError
@@ -272,10 +272,12 @@ def pause(engine: Engine, d: Deployment, i: int, step: Pause) -> None:
     record = record if started else engine.store.begin_step(d.id, i, durable=LAZY)
     deadline, outcome = record.started_at + step.duration, "pause over"
     while engine.clock.now() < deadline:  # from the first start: a restart does not extend it
+        mark = doorbell.mark(engine.store)
         if engine._check(d.id, {Phase.PAUSED, Phase.ABORTING, Phase.PROMOTING}).request:
             outcome = "promoted"
             break
-        engine.clock.sleep(min(POLL, deadline - engine.clock.now()))
+        doorbell.wait(engine.store, engine.clock, min(POLL, deadline - engine.clock.now()),
+                      mark)
     engine.store.finish_step(d.id, i, outcome, durable=LAZY)
 
 

@@ -48,7 +48,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from zerodown.engine import lifecycle, schema
+from zerodown.engine import doorbell, lifecycle, schema
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.records import (Change, Deployment, DeploymentConflict, Event, InstanceRow,
                                      NotFound, PlanMoved, RevisionRecord, Routing, StepRecord,
@@ -105,6 +105,11 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
         """Is the file at `path` no longer the one this connection has open (deleted,
         moved aside, replaced)? A long-lived connection then opens the path again."""
         return _identity(self.path) != self._identity
+
+    def data_version(self) -> int:
+        """A number that changes when another connection (any process's, this one's other
+        stores) commits to the file: a cheap look for a waiting engine (doorbell.py)."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
 
     def close(self) -> None:
         self.db.close()
@@ -330,23 +335,27 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
             d = self.deployment(id)
             at_pause = isinstance(d.step, Pause) and d.step.duration is not None
             to, request = lifecycle.signal(id, verb, d.phase, at_pause)
-            self._phase(tx, d, to, why or f"{verb} asked", request=request,
+            self._phase(tx, d, to, why or f"{verb} asked", asked=verb, request=request,
                         error=None if verb.startswith(("resume", "promote")) else why or d.error)
+        doorbell.ring(self.path)  # recorded: an engine of this process waiting on it wakes now
         return self.deployment(id)
 
     def set_phase(self, id: int, to: Phase, why: str, durable: bool = True) -> None:
         with self._tx(durable) as tx:
             self._phase(tx, self.deployment(id), to, why)
 
-    def _phase(self, tx: Tx, d: Deployment, to: Phase, why: str, **columns: Any) -> None:
-        """Set the phase (checked against the transition table) and log it, in `tx`."""
+    def _phase(self, tx: Tx, d: Deployment, to: Phase, why: str, asked: str | None = None,
+               **columns: Any) -> None:
+        """Set the phase (checked against the transition table) and log it, in `tx`;
+        `asked`: the signal that sets it, named in its event (engine/asked.py reads them)."""
+        verb = {"asked": asked} if asked else {}
         if to is not d.phase:
             lifecycle.transition(d.id, d.phase, to)
             tx.event(d.service, "phase", f"deployment {d.id} {to}: {why}", d.id,
-                     **{"from": d.phase.value, "to": to.value})
+                     **{"from": d.phase.value, "to": to.value}, **verb)
         elif columns.get("request"):
             tx.event(d.service, "request", f"deployment {d.id}: {why}", d.id,
-                     request=columns["request"])
+                     request=columns["request"], **verb)
         sets = ", ".join(f"{k} = ?" for k in columns)
         tx.execute(f"UPDATE deployments SET phase = ?, updated = ?{', ' if sets else ''}{sets} "
                    "WHERE id = ?", (to.value, tx.now, *columns.values(), d.id))

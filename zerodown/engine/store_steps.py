@@ -41,6 +41,22 @@ class StepQueries:
         rows = self.db.execute("SELECT * FROM steps WHERE deployment = ? ORDER BY idx", (id,))
         return [_step(r) for r in rows]
 
+    def asked(self, id: int, after: int) -> list[str]:
+        """The signals asked of deployment `id` (Store.signal's verbs) after event `after`,
+        oldest first: the durable, ordered record engine/asked.py consumes."""
+        rows = self.db.execute("SELECT data FROM events WHERE deployment = ? AND id > ? AND "
+                               "kind IN ('phase', 'request') ORDER BY id", (id, after))
+        return [v for v in (json.loads(r[0]).get("asked") for r in rows) if v]
+
+    def began(self, id: int, index: int | None = None) -> int:
+        """The id of the event of step `index`'s last start (None: of the plan's last
+        replacement); 0 if there is none."""
+        kind = "plan.replaced" if index is None else "step.started"
+        rows = self.db.execute("SELECT id, data FROM events WHERE deployment = ? AND kind = ? "
+                               "ORDER BY id DESC", (id, kind))
+        return next((r[0] for r in rows if index is None or json.loads(r[1])["index"] == index),
+                    0)
+
     def begin_step(self, id: int, index: int, changes: Sequence[Change] = (),
                    pause: str | None = None, durable: bool = True) -> StepRecord:
         """Record that step `index` starts (again), with the intents written before acting.
