@@ -24,6 +24,7 @@ import yaml
 from zerodown import views
 from zerodown.analysis import judge_for
 from zerodown.config import ServiceConfig, apply_overrides, load_config, parse_config
+from zerodown.config_watch import WatchedConfig
 from zerodown.engine.recovery import recover
 from zerodown.engine.runner import Engine, SystemClock
 from zerodown.engine.service_lock import lock_holder
@@ -41,7 +42,8 @@ class Controller:
     """One command's view of a service: its config (read once), state dir and drivers."""
 
     def __init__(self, file: str = "zerodown.yaml", state_dir: str | None = None,
-                 kept=None, on_event: Callable[[Event], None] | None = None):
+                 kept=None, on_event: Callable[[Event], None] | None = None,
+                 watched: WatchedConfig | None = None):
         self.file = file
         self.kept = kept  # the daemon's KeptConnections (runtimes/kept.py), or None
         self.on_event = on_event  # told each event its stores write (the daemon's observer)
@@ -50,8 +52,12 @@ class Controller:
         self.state_dir = Path(os.path.abspath(state_dir or default))
         self.db_path = self.state_dir / "zerodown.db"
         self._config: ServiceConfig | None = None
+        # the daemon's: one read of the file per change of it, shared by its threads and
+        # requests, each of which asks it afresh (config_watch.py); a command reads it once
+        self.watched = watched
         self._store: Store | None = None
         self._drivers: dict[str, object] = {}
+        self._drivers_for: ServiceConfig | None = None  # follow()'s
         self._workers: ThreadPoolExecutor | None = None
 
     # --- configuration ---------------------------------------------------------
@@ -60,18 +66,31 @@ class Controller:
                typed: dict[str, str] | None = None) -> ServiceConfig:
         """The file as it is now (errors name the file as the user wrote it, and `typed`'s
         flag for a setting made from one)."""
-        if self._config is None:
-            # The absolute path is what revisions record and what app.cwd is relative to.
-            self._config = dataclasses.replace(load_config(self.file), file=self.path)
+        if self.watched is not None:
+            self._config = self.watched.current()
+        elif self._config is None:
+            self._config = self.load(self.file)
         overrides = list(overrides)
         return apply_overrides(self._config, overrides, typed) if overrides else self._config
 
+    def load(self, file: str) -> ServiceConfig:
+        # The absolute path is what revisions record and what app.cwd is relative to.
+        return dataclasses.replace(load_config(file), file=self.path)
+
+    def watch(self) -> WatchedConfig:
+        """The file watched for a long-lived process (daemon/main.py gives it to every
+        Controller it makes)."""
+        return WatchedConfig(self.file, self.load)
+
     def working_config(self) -> ServiceConfig:
         """The file's config; if it does not load, the last deployed revision's snapshot,
-        so pause/abort/status keep working while someone edits the file."""
+        so pause/abort/status keep working while someone edits the file (in the daemon, the
+        last version of the file that loaded, if one did since it started)."""
         try:
             return self.config()
         except ConfigError:
+            if self.watched is not None and self.watched.last_good is not None:
+                return self.watched.last_good
             if not self.has_state():
                 raise
             last = self.store().deployments(limit=1)
@@ -123,6 +142,16 @@ class Controller:
             self._drivers["runtime"] = runtime_for(cfg or self.working_config(), self.state_dir,
                                                    self.kept)
         return self._drivers["runtime"]
+
+    def follow(self, cfg: ServiceConfig) -> None:
+        """Drivers built from another config are let go (a long-lived controller's, the
+        observer's, when the file changed): the next look builds them from `cfg`."""
+        if self._drivers and self._drivers_for is not cfg:
+            runtime = self._drivers.pop("runtime", None)
+            self._drivers.clear()
+            if hasattr(runtime, "close"):
+                runtime.close()
+        self._drivers_for = cfg
 
     def router(self, cfg: ServiceConfig | None = None):
         if "router" not in self._drivers:

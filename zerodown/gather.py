@@ -293,7 +293,7 @@ def _proxy(ctl: Controller, cfg: ServiceConfig):
 
 def _probed(ctl: Controller, store: Store, service: str,
             known: dict[int, views.RevisionLabel]) -> Iterable[views.InstanceView]:
-    runtime, revisions, hosts = ctl.runtime(), {}, fleet_hosts(ctl.config().runtime)
+    runtime, revisions, hosts = ctl.runtime(), {}, fleet_hosts(ctl.working_config().runtime)
     silent: dict[str, str] = {}  # host -> what it did not answer: asked once per status
     skipped = skipped_hosts(store, service) if hosts else {}
     for _, row in sorted(store.instances(service, live=True).items()):

@@ -24,7 +24,9 @@ runtime: {{kind: ssh, hosts: [{hosts}]}}
 def test_an_edit_of_runtime_hosts_reaches_status_without_a_restart(tmp_path):
     path = tmp_path / "zerodown.yaml"
     path.write_text(FILE.format(hosts="app1, app2"))
-    observer = Observer(Controller(str(path)), lambda: None)
+    ctl = Controller(str(path))
+    ctl.watched = ctl.watch()  # as the daemon's (daemon/main.py)
+    observer = Observer(ctl, lambda: None)
     assert observer.listed_hosts() == ("app1", "app2")
 
     path.write_text(FILE.format(hosts="app1"))

@@ -75,7 +75,7 @@ class Api:
         form = request.query.get("format", "json")
         if form == "text":  # `zerodown status`: rendered here, where render is loaded already
             now = time.time()
-            text = render.status_text(status_from_dict(doc, now), now) + "\n"
+            text = render.status_text(status_from_dict(doc, now), now) + "\n" + notes(doc)
             return Reply(200, text.encode(), "text/plain; charset=utf-8")
         if form != "json":
             raise ApiError(400, f"format must be json or text, got {form!r}", "format")
@@ -104,12 +104,12 @@ class Api:
         now = time.time()
         with self.observer.reading() as store:
             d = target(store, self.service, id)
+            cfg = self.observer.config()  # as the file is now (its last version that loaded)
             doc = deployment_dict(deployment_view(d, labels(store, self.service),
-                                                         self.controller_pid(), store,
-                                                         self.observer.cfg,
+                                                         self.controller_pid(), store, cfg,
                                                          store.proofs([d.id]).get(d.id)), now)
             doc["summary"] = progress(store, self.service)
-            doc["plan_steps"] = plan_steps(store, d, self.observer.cfg)
+            doc["plan_steps"] = plan_steps(store, d, cfg)
         doc["controller_error"] = self.observer.controller_error(d.id)
         return Reply.json(200, doc)
 
@@ -174,6 +174,15 @@ class Api:
             raise ApiError(404, f"no action {verb!r} (actions: {', '.join(SIGNALS)})", "path")
         return Reply.json(200, self.actions.signal(id, verb, request.json(), request.who,
                                                    request.origin))
+
+
+def notes(doc: dict) -> str:
+    """The status's word on zerodown.yaml itself: the error that keeps its edit out (the
+    status is of the last version that loaded) and what only a restart takes."""
+    lines = [f"zerodown.yaml does not load; status as of its last version that did: "
+             f"{doc['config_error']}"] if doc.get("config_error") else []
+    lines += [f"restart needed: {note}" for note in doc.get("restart_needed") or ()]
+    return "".join(line + "\n" for line in lines)
 
 
 def redirect(to: str) -> Reply:

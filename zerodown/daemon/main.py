@@ -67,6 +67,7 @@ def take_lock(path: Path) -> int:
 def serve(file: str, state_dir: str | None, api_listen: str | None = None,
           ready: threading.Event | None = None, stop: threading.Event | None = None) -> int:
     ctl = Controller(file, state_dir)
+    ctl.watched = ctl.watch()  # every request and thread sees the file as it is now
     cfg = ctl.working_config()
     sock, pid_file, lock_file = paths(ctl.state_dir)
     check_socket_path(sock, "controller socket path")
@@ -76,9 +77,10 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
     stop = stop or threading.Event()
     stopped_by: list[int] = []  # the signal that set `stop`, if one did
     kept = KeptConnections()  # a fleet's SSH connections, from one request and run to the next
-    # config read anew; the events its stores write wake the API's waiting requests
+    # the file as it is now (read again once it changed); the events its stores write wake
+    # the API's waiting requests
     fresh = lambda: Controller(ctl.file, str(ctl.state_dir), kept,  # noqa: E731
-                               lambda event: observer.wrote(event))
+                               lambda event: observer.wrote(event), ctl.watched)
     tcp: TcpServer | None = None
 
     def dashboard() -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import queue
 import threading
 import time
@@ -19,7 +18,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from zerodown import table_json
-from zerodown.config import load_config
+from zerodown.config_model import ServiceConfig
 from zerodown.controller import Controller, labels, maybe_label
 from zerodown.gather import (_probed, _proxy, deployment_view, instance_view, may_route,
                              not_routed, shadow_view, table_traffic)
@@ -41,8 +40,10 @@ READERS = 4  # SQLite connections the API's threads share
 class Observer:
     def __init__(self, ctl: Controller, dashboard: Callable[[], str | None]):
         self.ctl, self.dashboard = ctl, dashboard
-        self.cfg = ctl.working_config()
-        self.service = self.cfg.service
+        self.cfg = self.started = ctl.working_config()
+        self.service = self.cfg.service  # the controller's, for as long as it runs
+        self.config_error: str | None = None  # the file's, while it does not load
+        self._following = threading.Lock()
         self.store = ctl.open_store()  # the observer thread's own
         self._readers: queue.SimpleQueue = queue.SimpleQueue()  # the API threads' (WAL: they
         for _ in range(READERS):                                 # read while others write)
@@ -62,7 +63,6 @@ class Observer:
         # why the runner cannot go on with a deployment, if it cannot (set by main.serve)
         self.controller_error: Callable[[int], str | None] = lambda id: None
         self._probed_at = 0.0
-        self._listed: tuple[int | None, tuple[str, ...]] = (None, fleet_hosts(self.cfg.runtime))
 
     # --- the thread ------------------------------------------------------------------
 
@@ -102,7 +102,7 @@ class Observer:
                 self.changed.notify_all()
 
     def _status(self, now: float):
-        cfg, store, service = self.cfg, self.store, self.service
+        cfg, store, service = self.config(), self.store, self.service
         known = labels(store, service)
         active = store.active_deployment(service)
         deployment = None if active is None else deployment_view(
@@ -112,7 +112,7 @@ class Observer:
             table = store.routing(service).table
         rates = {name: points[-1]["rps"] for name, points in
                  ((f"r{k}", v) for k, v in self.series.items()) if points}
-        views = [instance_view(service, row, known, self.listed_hosts()) for _, row in
+        views = [instance_view(service, row, known, fleet_hosts(cfg.runtime)) for _, row in
                  sorted(store.instances(service, live=True).items())]
         if any(self._stale(v) for v in views):  # a new or moved instance: probe it now
             self._probes = {v.name: v for v in _probed(self.ctl, store, service, known)}
@@ -125,6 +125,8 @@ class Observer:
             shadow=shadow_view(store, service, self.ctl.router(cfg) if proxy.running else None))
         doc = status_dict(view, now)
         doc["dashboard"] = self.dashboard()
+        doc["config_error"] = self.config_error
+        doc["restart_needed"] = restart_needed(self.started, cfg)
         shown = {i.revision.number for i in instances} | {
             int(t.revision[1:]) for t in view.traffic if t.revision[1:].isdigit()}
         rows = store.db.execute("SELECT number, version, created FROM revisions WHERE service = ?"
@@ -133,21 +135,25 @@ class Observer:
                             if n in shown]
         return doc, table, stats
 
-    def listed_hosts(self) -> tuple[str, ...]:
-        """runtime.hosts as the file has it now, read again when it changed: an instance
-        whose host was taken off the list is `(not listed)` in status at once, as `plan`
-        says, not after the controller's next start (the rest of the status keeps the config
-        it started with). While the file does not load (mid-edit), the last list read."""
-        try:
-            stamp = os.stat(self.ctl.path).st_mtime_ns
-        except OSError:
-            return self._listed[1]
-        if stamp != self._listed[0]:
+    def config(self) -> ServiceConfig:
+        """zerodown.yaml as it is now, read again only when it changed (config_watch.py), so
+        an edit shows in status without a restart; the drivers follow it. While the file
+        does not load (mid-edit, a typo), the last version that did, and its error said
+        (`config_error`): the status of what runs is still worth showing."""
+        with self._following:  # the tick's thread and the API's ask it
             try:
-                self._listed = (stamp, fleet_hosts(load_config(self.ctl.path).runtime))
-            except ConfigError:
-                self._listed = (stamp, self._listed[1])
-        return self._listed[1]
+                cfg, self.config_error = self.ctl.config(), None
+            except ConfigError as e:
+                cfg, self.config_error = self.ctl.working_config(), str(e)
+            if cfg is not self.cfg:
+                self.ctl.follow(cfg)
+                self.cfg = cfg
+            return cfg
+
+    def listed_hosts(self) -> tuple[str, ...]:
+        """runtime.hosts as the file has it now: an instance whose host was taken off the
+        list is `(not listed)` in status at once, as `plan` says."""
+        return fleet_hosts(self.config().runtime)
 
     # --- metrics ---------------------------------------------------------------------------
 
@@ -235,6 +241,20 @@ class Observer:
         with self.changed:
             self.changed.wait_for(lambda: self.status_version != version or
                                   self.newest() > cursor, timeout)
+
+
+def restart_needed(started: ServiceConfig, now: ServiceConfig) -> list[str]:
+    """What the file changed that this controller takes only as it starts: the service it
+    runs (its runner, watches, lock and API are that service's) and where its API listens."""
+    notes = []
+    if now.service != started.service:
+        notes.append(f"service: zerodown.yaml now names {now.service}; this controller runs "
+                     f"{started.service}, and shows it, until it is restarted")
+    if now.controller.listen != started.controller.listen:
+        notes.append(f"controller.listen: zerodown.yaml now says "
+                     f"{now.controller.listen or 'none'}, in force when the controller is "
+                     f"restarted (it started with {started.controller.listen or 'none'})")
+    return notes
 
 
 def placed(probed: InstanceView, view: InstanceView) -> InstanceView:
