@@ -6,6 +6,7 @@ opening is shared by the calls and goes on by itself up to connect_timeout."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 
@@ -127,3 +128,29 @@ def test_a_missing_known_hosts_names_the_keyscan_line_with_the_host_s_port(tmp_p
             c.connect("deploy@10.77.0.9:2222")
     finally:
         c.close()
+
+
+def test_a_call_that_joined_an_opening_begun_before_it_does_not_take_its_bound_as_its_own(
+        silent, tmp_path):
+    """A status look (2 s) that joined the opening an earlier look began said `no SSH
+    connection within 10s (runtime.connect_timeout)` when that opening gave up, as if the
+    look had waited 10 s: it had waited its own 2 s at most, and now says so."""
+    address, _ = silent
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    pool = Connections(parse_options({"hosts": [address], "known_hosts": str(known),
+                                      "connect_timeout": 1}))
+    try:
+        with pytest.raises(HostUnreachable, match="within 0.3s"):  # begins the opening
+            pool.run(address, "true", timeout=0.3)
+        began = time.monotonic()
+        with pytest.raises(HostUnreachable) as e:
+            pool.run(address, "true", timeout=5)
+        assert time.monotonic() - began < 1, "waited for more than the opening had left"
+        assert re.fullmatch(
+            rf"host {address}: no SSH connection \(an opening begun before this call gave up "
+            r"at runtime.connect_timeout, 1s, 0\.\ds into this call's own 5s\)", str(e.value))
+        with pytest.raises(HostUnreachable, match=r"within 1s \(runtime.connect_timeout\)"):
+            pool.run(address, "true", timeout=5)  # its own opening: its bound is the opening's
+    finally:
+        pool.close()

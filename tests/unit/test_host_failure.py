@@ -194,7 +194,8 @@ def test_a_skipped_hosts_instances_show_as_skipped_and_are_settled_once_it_answe
     e.store.listeners.append(cut)
     assert e.run(d) is Phase.SUCCEEDED
     assert skipped_hosts(e.store, "shop") == {"app2": d}
-    ctl = SimpleNamespace(runtime=lambda: world.runtime, config=lambda: cfg)
+    ctl = SimpleNamespace(runtime=lambda: world.runtime, config=lambda: cfg,
+                          working_config=lambda: cfg)
 
     def on_app2():
         views = _probed(ctl, e.store, "shop", labels(e.store, "shop"))

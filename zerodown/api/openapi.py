@@ -141,9 +141,16 @@ def document() -> dict:
         },
         "security": [{"bearer": []}, {}],
         "paths": {
-            "/api/v1/status": _get("what `zerodown status --json` prints, plus dashboard and "
-                                   "revisions", {"type": "object", "properties": {"shadow": {
-                                       "oneOf": [{"type": "null"}, _ref("Shadow")]}}}),
+            "/api/v1/status": _get("what `zerodown status --json` prints, plus dashboard, "
+                                   "revisions, config_error and restart_needed", {
+                "type": "object", "properties": {
+                    "shadow": {"oneOf": [{"type": "null"}, _ref("Shadow")]},
+                    "config_error": {"type": ["string", "null"], "description":
+                                     "zerodown.yaml's error while it does not load (the "
+                                     "status is by its last version that did)"},
+                    "restart_needed": {"type": "array", "items": {"type": "string"},
+                                       "description": "what the file changed that the "
+                                       "controller takes only as it starts"}}}),
             "/api/v1/metrics": _get("per-revision req/s, error rate, p50/p99: one point per "
                                     "interval, newest last (ten minutes kept)", {
                 "type": "object", "properties": {"interval_s": {"type": "number"}, "series": {

@@ -42,7 +42,7 @@ import asyncssh
 
 from zerodown.hosts.console import LocalTerminal, attach
 from zerodown.hosts.idle_sessions import IdleSessions
-from zerodown.hosts.ssh_connect import HostUnreachable, open_connection, why
+from zerodown.hosts.ssh_connect import ConnectTimedOut, HostUnreachable, open_connection, why
 from zerodown.runtimes.ssh_options import SshOptions
 
 MAX_STARTS = 3      # connection set-ups in flight per host
@@ -337,10 +337,11 @@ class Connections:
         conn = self._conns.get(host)
         if conn is not None and not conn.is_closed():
             return conn
-        opening = self._opening.get(host)
+        opening, joined = self._opening.get(host), self._loop.time()
         if opening is None:
             opening = self._opening[host] = self._loop.create_task(self._opened(host))
             opening.add_done_callback(lambda task: self._opened_done(host, task))
+            joined = None
         if within is None:
             return await asyncio.shield(opening)
         try:
@@ -350,6 +351,14 @@ class Connections:
                                   f"call's timeout; it is still being opened, up to "
                                   f"{self.options.connect_timeout:g}s: "
                                   f"runtime.connect_timeout)", host) from None
+        except ConnectTimedOut:
+            if joined is None:  # this call's own opening: its words are this call's
+                raise
+            raise HostUnreachable(  # one begun before it: this call did not wait that long
+                f"host {host}: no SSH connection (an opening begun before this call gave up "
+                f"at runtime.connect_timeout, {self.options.connect_timeout:g}s, "
+                f"{self._loop.time() - joined:.1f}s into this call's own {within:g}s)",
+                host) from None
 
     async def _opened(self, host: str):
         async with self._starts.setdefault(host, asyncio.Semaphore(MAX_STARTS)):

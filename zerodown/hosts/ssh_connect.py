@@ -38,6 +38,11 @@ class HostUnreachable(HostFailure):
     """A host's SSH connection could not be opened (names the host and why)."""
 
 
+class ConnectTimedOut(HostUnreachable):
+    """No connection within runtime.connect_timeout: the opening's own bound, which a call
+    that joined it late must not take as its own (Connections._connection)."""
+
+
 async def open_connection(name: str, spec: HostSpec, opts: SshOptions, folder: str):
     """`name`'s connection, opened within runtime.connect_timeout; HostUnreachable if not.
     Relative paths in `opts` are relative to `folder` (zerodown.yaml's)."""
@@ -69,7 +74,7 @@ async def open_connection(name: str, spec: HostSpec, opts: SshOptions, folder: s
                               f"check runtime.identity_file and the host's "
                               f"authorized_keys", name) from None
     except (asyncio.TimeoutError, TimeoutError):
-        raise HostUnreachable(f"host {name}: no SSH connection within "
+        raise ConnectTimedOut(f"host {name}: no SSH connection within "
                               f"{opts.connect_timeout:g}s (runtime.connect_timeout)",
                               name) from None
     except (asyncssh.Error, OSError, ValueError) as e:
