@@ -13,6 +13,7 @@ size, or else the next write's mtime. A file that did not change is never parsed
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from typing import Callable
@@ -47,7 +48,7 @@ class WatchedConfig:
             if now is None or now != self._seen:
                 self._read(now)
             if isinstance(self._outcome, ConfigError):
-                raise self._outcome.with_traceback(None)  # not each asker's frames piled on
+                raise copy.copy(self._outcome)  # each asker's own (threads raise it at once)
             return self._outcome
 
     def _read(self, now: Stamp | None) -> None:

@@ -40,6 +40,8 @@ READERS = 4  # SQLite connections the API's threads share
 class Observer:
     def __init__(self, ctl: Controller, dashboard: Callable[[], str | None]):
         self.ctl, self.dashboard = ctl, dashboard
+        if ctl.watched is None:  # the daemon's is shared with its runs and requests
+            ctl.watched = ctl.watch()
         self.cfg = self.started = ctl.working_config()
         self.service = self.cfg.service  # the controller's, for as long as it runs
         self.config_error: str | None = None  # the file's, while it does not load
@@ -143,8 +145,8 @@ class Observer:
         with self._following:  # the tick's thread and the API's ask it
             try:
                 cfg, self.config_error = self.ctl.config(), None
-            except ConfigError as e:
-                cfg, self.config_error = self.ctl.working_config(), str(e)
+            except ConfigError as e:  # (not a revision's snapshot, made anew at each ask)
+                cfg, self.config_error = self.ctl.watched.last_good or self.cfg, str(e)
             if cfg is not self.cfg:
                 self.ctl.follow(cfg)
                 self.cfg = cfg
