@@ -39,7 +39,8 @@ RealClock = SystemClock  # the engine's real clock: wall time, so records outliv
 
 
 class Controller:
-    """One command's view of a service: its config (read once), state dir and drivers."""
+    """One command's view of a service: its config (read once; in the daemon, as the file
+    is now: `watched`), state dir and drivers."""
 
     def __init__(self, file: str = "zerodown.yaml", state_dir: str | None = None,
                  kept=None, on_event: Callable[[Event], None] | None = None,
