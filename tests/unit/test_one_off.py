@@ -12,7 +12,7 @@ import pytest
 
 from zerodown.commands import arguments, build_parser
 from zerodown.config import AppConfig
-from zerodown.errors import UsageError
+from zerodown.errors import RuntimeFailure, UsageError
 from zerodown.hosts.one_off import MARK, Trailer, outcome_text
 from zerodown.runtimes.one_off import Prefixed, chosen_hosts, command_words, fields, fill, \
     first_answering
@@ -99,6 +99,44 @@ def test_the_default_host_is_asked_at_once_with_the_others_a_silent_first_costs_
         assert _first_answering(runtime) == "a", "listed first, answering nearly as soon"
     finally:
         runtime.gone.set()
+
+
+class Checked:
+    """A runtime whose checks answer at once: True, False, or raise (a bound of the check's
+    own passed, its connections' loop gone)."""
+
+    def __init__(self, said: dict[str, bool | Exception]):
+        self.names, self.said = list(said), said
+
+    def answers(self, name: str) -> bool:
+        if isinstance(self.said[name], Exception):
+            raise self.said[name]
+        return self.said[name]
+
+
+@pytest.mark.parametrize("said, found", [
+    ({"a": TimeoutError(), "b": True}, "b"),
+    ({"a": TimeoutError(), "b": False}, None),   # no host answers: said so, not a hang
+    ({"a": RuntimeError("loop closed"), "b": TimeoutError()}, None),
+])
+def test_a_check_that_raises_is_a_host_that_did_not_answer(said, found):
+    from zerodown.commands.one_off import _first_answering
+    outcome: list = []
+
+    def first() -> None:
+        try:
+            outcome.append(_first_answering(Checked(said)))
+        except RuntimeFailure as e:
+            outcome.append(e)
+    asking = threading.Thread(target=first, daemon=True)
+    asking.start()
+    asking.join(10)
+    assert outcome, "still waiting for the answer of a check that raised"
+    if found is not None:
+        assert outcome == [found]
+    else:
+        assert isinstance(outcome[0], RuntimeFailure)
+        assert "no host of runtime.hosts answers (a, b)" in str(outcome[0])
 
 
 def test_interactive_is_one_host_named_or_the_first_that_answers_never_all():

@@ -175,8 +175,8 @@ def _first_answering(runtime) -> str:
     stays the default (runtime.hosts order), then the first listed that answered is taken."""
     asked: queue.Queue[tuple[str, bool]] = queue.Queue()
     for name in runtime.names:  # daemon threads: a silent host's question is not waited for
-        threading.Thread(target=lambda n=name: asked.put((n, runtime.answers(n))),
-                         name=f"ask {name}", daemon=True).start()
+        threading.Thread(target=_ask, args=(runtime, name, asked), name=f"ask {name}",
+                         daemon=True).start()
     said: dict[str, bool] = {}
     started, until = time.monotonic(), None
     while len(said) < len(runtime.names):
@@ -196,3 +196,16 @@ def _first_answering(runtime) -> str:
             return name
     raise RuntimeFailure(f"no host of runtime.hosts answers ({', '.join(runtime.names)}): "
                          f"the command ran nowhere (`zerodown hosts` says why)")
+
+
+def _ask(runtime, name: str, asked: queue.Queue) -> None:
+    """Put whether `name` answers. A check that raised (its connection's loop gone, a
+    bound of its own passed) did not answer: the put must come whatever happens, or
+    _first_answering, with no answer yet to bound its wait, would wait for it for ever."""
+    answered = False
+    try:
+        answered = bool(runtime.answers(name))
+    except Exception:  # as silent as a host that did not answer: `zerodown hosts` says why
+        pass
+    finally:
+        asked.put((name, answered))
