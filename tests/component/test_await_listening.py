@@ -85,6 +85,22 @@ def test_an_instance_listening_on_another_address_is_told_where_it_must_listen(t
         terminate(got["pid"], got["start_time"], 1, "app")
 
 
+def test_where_the_listeners_cannot_be_read_another_address_is_not_claimed(tmp_path,
+                                                                             monkeypatch):
+    """No sock_diag nor /proc/net (listening_inodes None): owns_port then trusts a probe
+    that answered, but here none did; the refusal is said as it was seen, not blamed on
+    an address nobody could read."""
+    monkeypatch.setattr(instances, "listening_inodes", lambda port: None)
+    table = InstanceTable(tmp_path)
+    entry = started(table, 60)
+    try:
+        got, _ = timed(table, entry["pid"], 0.2)
+        assert got["alive"] and got["listening"] is False
+        assert got["seen"] == f"connection refused by 127.0.0.1:{entry['port']}"
+    finally:
+        terminate(entry["pid"], entry["start_time"], 1, "app")
+
+
 def test_an_instance_that_exits_while_waited_for_is_said_gone_at_once(tmp_path):
     table = InstanceTable(tmp_path)
     entry = started(table, 0.2, "exit")

@@ -212,7 +212,8 @@ class InstanceTable:
                 at["refused"] = time.time()
                 left = deadline - time.monotonic()
                 if left < poll:
-                    if self.owns_port(entry["pid"], port):  # bound, but to another address
+                    inodes = listening_inodes(port)  # None: unreadable, so nothing is claimed
+                    if inodes and session_holds(entry["pid"], inodes):  # bound elsewhere
                         seen += (f", though the instance listens on port {port} on another "
                                  f"address: it must listen on {host} ({{host}} in app.command) "
                                  f"or on every address (0.0.0.0)")
