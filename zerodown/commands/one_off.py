@@ -35,6 +35,11 @@ from zerodown.runtimes.one_off import Prefixed, chosen_hosts, command_words, fil
     first_answering, local_cwd, remote_cwd
 from zerodown.runtimes.release import instance_env
 
+# How long at least the hosts listed before the first that answered are waited for: two
+# healthy hosts' answers (~0.07 s on the test fleet) differ by up to ~2x under load (a
+# scheduling hiccup of ~0.06 s), and "as long again" alone then took the later-listed one
+LISTED_FIRST_GRACE = 0.5
+
 
 def cmd_exec(args: argparse.Namespace, ctl: Controller) -> int:
     cfg = ctl.config()
@@ -169,10 +174,11 @@ def _asked(ask) -> dict:
 
 def _first_answering(runtime) -> str:
     """The first of runtime.hosts that answers now (Kamal's primary, but one that works).
-    Every host is asked at once: a silent first host costs about one answer's time, not
-    runtime.connect_timeout. Once one answers, the hosts listed before it still being asked
-    are waited for as long again as that answer took, so a healthy fleet's first host
-    stays the default (runtime.hosts order), then the first listed that answered is taken."""
+    Every host is asked at once: a silent first host costs about one answer's time (at
+    least LISTED_FIRST_GRACE), not runtime.connect_timeout. Once one answers, the hosts
+    listed before it still being asked are waited for as long again as that answer took,
+    and at least LISTED_FIRST_GRACE, so a healthy fleet's first host stays the default
+    (runtime.hosts order), then the first listed that answered is taken."""
     asked: queue.Queue[tuple[str, bool]] = queue.Queue()
     for name in runtime.names:  # daemon threads: a silent host's question is not waited for
         threading.Thread(target=_ask, args=(runtime, name, asked), name=f"ask {name}",
@@ -187,7 +193,8 @@ def _first_answering(runtime) -> str:
             break
         said[name] = answered
         if answered and until is None:
-            until = 2 * time.monotonic() - started
+            now = time.monotonic()
+            until = now + max(now - started, LISTED_FIRST_GRACE)
         found = first_answering(runtime.names, said)
         if found is not None:
             return found
