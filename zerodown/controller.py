@@ -58,7 +58,7 @@ class Controller:
         self.watched = watched
         self._store: Store | None = None
         self._drivers: dict[str, object] = {}
-        self._drivers_for: ServiceConfig | None = None  # follow()'s
+        self._drivers_for: ServiceConfig | None = None  # what they were built from
         self._workers: ThreadPoolExecutor | None = None
 
     # --- configuration ---------------------------------------------------------
@@ -140,9 +140,14 @@ class Controller:
 
     def runtime(self, cfg: ServiceConfig | None = None):
         if "runtime" not in self._drivers:
-            self._drivers["runtime"] = runtime_for(cfg or self.working_config(), self.state_dir,
-                                                   self.kept)
+            cfg = self._built_for(cfg or self.working_config())
+            self._drivers["runtime"] = runtime_for(cfg, self.state_dir, self.kept)
         return self._drivers["runtime"]
+
+    def _built_for(self, cfg: ServiceConfig) -> ServiceConfig:
+        if not self._drivers:  # the first driver: the config they are all built from
+            self._drivers_for = cfg
+        return cfg
 
     def follow(self, cfg: ServiceConfig) -> None:
         """Drivers built from another config are let go (a long-lived controller's, the
@@ -152,11 +157,10 @@ class Controller:
             self._drivers.clear()
             if hasattr(runtime, "close"):
                 runtime.close()
-        self._drivers_for = cfg
 
     def router(self, cfg: ServiceConfig | None = None):
         if "router" not in self._drivers:
-            cfg = cfg or self.working_config()
+            cfg = self._built_for(cfg or self.working_config())
             if cfg.router.host is None:
                 self._drivers["router"] = router_for(cfg, self.state_dir)
             else:  # on a fleet host, over the ssh runtime's connection to it
