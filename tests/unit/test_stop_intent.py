@@ -175,3 +175,7 @@ def test_an_interrupted_down_leaves_its_rows_stopping_for_the_next_command(tmp_p
     assert again.run(again.deploy("v2")) is Phase.SUCCEEDED
     assert world.runtime.running("shop") == {f"shop-r2-s{i}" for i in range(3)}
     assert {r.revision for r in again.store.instances("shop", live=True)} == {2}
+    # its stop never sent: the event says the stop was decided, not that it was sent
+    said = [ev.message for ev in again.store.events("shop", kind="instance.stopping")]
+    assert len(said) == 1 and said[0].startswith("stopping shop-r1-s1 at "), said
+    assert "decided but never confirmed" in said[0] and " sent" not in said[0], said

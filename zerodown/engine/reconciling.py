@@ -78,7 +78,7 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
         row = rows.get(inst.ref)
         if row is not None and row.state == "stopping":
             events.append(("instance.stopping", f"stopping {inst.id} at {inst.address} again: "
-                           "its stop was sent but never confirmed"))
+                           "its stop was decided but never confirmed"))
         elif row is None and inst.ref in kept:
             events.append(("instance.kept", f"not stopping {inst.id} at {inst.address}: the "
                            f"state store does not own it, but the load balancer: {why}"))

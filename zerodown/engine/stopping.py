@@ -110,9 +110,10 @@ def await_stops(engine: Engine, slots: Sequence[Slot] | None = None) -> None:
 
 
 def restop(engine: Engine, instances: Sequence[Instance]) -> None:
-    """Instances found running whose rows are `stopping` (reconcile: a stop sent and never
-    confirmed, or one that failed): stopped again, as a Stop step stops. Not guarded
-    again: the first stop was (a Stop step asked the load balancer; `down` stopped it)."""
+    """Instances found running whose rows are `stopping` (reconcile: a stop decided, sent or
+    not, and never confirmed, or one that failed): stopped again, as a Stop step stops. Not
+    guarded again: the first stop was (a Stop step asked the load balancer; `down` stopped
+    it)."""
     at_once = []
     for inst in instances:
         try:
