@@ -15,7 +15,7 @@ import pytest
 
 from zerodown.hosts import code_dirs
 from zerodown.hosts.code_dirs import prune, to_prune
-from zerodown.hosts.connections import Done
+from zerodown.hosts.done import Done
 from zerodown.hosts.package import install_package
 from zerodown.hosts.ssh import SshHost, bundle
 
@@ -23,12 +23,16 @@ from zerodown.hosts.ssh import SshHost, bundle
 @dataclass
 class _Options:
     command_timeout: float = 30.0
+    keepalive: float = 15.0  # runtime.keepalive: the agent's idle limit is made of it
 
 
 class LocalShell:
     """Connections.run's face over a local bash: the host is this machine."""
 
     options = _Options()
+
+    def __init__(self):
+        self.agents: dict[str, set[str]] = {}  # Connections.agents: where an agent was installed
 
     def run(self, host: str, command: str, *, input: str | None = None,
             timeout: float | None = None) -> Done:

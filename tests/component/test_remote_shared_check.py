@@ -13,7 +13,7 @@ import pytest
 from zerodown.commands.shared_check import check_remote_shared
 from zerodown.config import parse_config
 from zerodown.errors import ConfigError
-from zerodown.hosts.connections import Done
+from zerodown.hosts.done import Done
 from zerodown.hosts.ssh_connect import HostUnreachable
 from zerodown.routers.shared_registry import read_here, read_on
 

@@ -17,7 +17,7 @@ from tests.support.installed import needs
 from tests.support.net import free_port
 from tests.support.procs import start_app
 from zerodown.errors import HostFailure
-from zerodown.hosts.connections import Done
+from zerodown.hosts.done import Done
 from zerodown.hosts.local import LOCAL
 from zerodown.hosts.ssh import SshHost
 from zerodown.model import Backend, RevisionRoute, RoutingTable
@@ -185,12 +185,13 @@ class _Connections:
 
     class options:
         command_timeout = 5.0
+        keepalive = 15.0
 
     def __init__(self, done: Done):
         self.done = done
         self.agents: dict[str, set[str]] = {}
 
-    def ask(self, host, command, line, *, timeout=None):
+    def ask(self, host, command, line, *, timeout=None, heartbeat=False):
         return self.done
 
 

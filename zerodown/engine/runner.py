@@ -30,14 +30,13 @@ from contextlib import nullcontext
 from functools import partial
 from typing import Callable, Sequence
 
-import yaml
-
-from zerodown.config import ServiceConfig, apply_overrides, parse_config
+from zerodown.config import ServiceConfig, apply_overrides
 from zerodown.engine import asked, doorbell, lifecycle, reconciling, replanning, unlisted
 from zerodown.engine.beside import Beside
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError
 from zerodown.engine.monitor import BackgroundAnalysis, background_spec
 from zerodown.engine.proof_recorder import ProofRecorder
+from zerodown.engine.snapshots import Snapshots
 from zerodown.engine.steps import (DRAIN_POLL, POLL, STEPS, AnalysisFailed, Inconclusive,
                                    RefusedStep)
 from zerodown.engine.stopping import await_stops
@@ -46,13 +45,12 @@ from zerodown.engine.recovery import recover
 from zerodown.engine.service_lock import DeploymentBusy, held
 from zerodown.engine.system_clock import SystemClock
 from zerodown.errors import StaleTableError, UsageError, ZerodownError
-from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot, fleet_hosts
+from zerodown.model import Instance, InstanceRef, RoutingTable, Slot, fleet_hosts
 from zerodown.plan import Analyze, Plan, ServiceState
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.schema import Invalid, version_label
 from zerodown.strategies import (plan_for, refuse_downtime, rollback_plan, rollback_strategy,
                                  target_for)
-from zerodown.strategies.options import StrategyConfig
 
 # Step executors and their errors live in steps.py; these names are imported from here too.
 __all__ = ["DRAIN_POLL", "POLL", "STEPS", "AnalysisFailed", "DeploymentBusy", "Engine",
@@ -94,12 +92,14 @@ class Engine:
         # threads kept by whoever outlives this engine (Controller.workers) for a parallel
         # runtime's starts (steps.launch); without them, a batch's own, ended after it
         self.workers = workers
-        self._configs: dict[int, ServiceConfig] = {}
+        # revisions as their snapshot recorded them (the steps plan and act by these)
+        snapshots = Snapshots(store, config)
+        self._config, self._revision, self._strategy = (snapshots.config, snapshots.revision,
+                                                        snapshots.strategy)
         self._stopping: dict[InstanceRef, threading.Thread] = {}
         self._stopped: set[InstanceRef] = set()  # their stop returned (stopping.confirm)
         self._yielding: dict[InstanceRef, Instance] = {}  # stops giving way (yielding.py)
         self._hastening: list[Beside] = []
-        self._revisions: dict[int, Revision] = {}
         self.looked = None  # the table in force a drain's last look read (draining.Looked)
         self._mark: doorbell.Mark | None = None  # the store as _run last read it
 
@@ -392,29 +392,3 @@ class Engine:
                 raise
             table = self.store.take_authority(self.service, table, e.in_force)
             return table, self.router.apply(table)
-
-    # --- revisions as their snapshot recorded them ------------------------------------
-
-    def _config(self, revision: int) -> ServiceConfig:
-        if revision not in self._configs:
-            snap = self.store.revision(self.service, revision).config
-            self._configs[revision] = self.config if snap["source"] == self.config.source else \
-                parse_config(yaml.safe_dump(snap["source"]), file=snap.get("file") or "zerodown.yaml")
-        return self._configs[revision]
-
-    def _revision(self, number: int) -> Revision:
-        if number not in self._revisions:
-            cfg = self._config(number)
-            self._revisions[number] = Revision(self.service, number, self.store.revision(
-                self.service, number).version, cfg.app, cfg.health)
-        return self._revisions[number]
-
-    def _strategy(self, revision: int, section: dict) -> StrategyConfig:
-        cfg = self._config(revision)
-        if section == (cfg.source.get("strategy") or {}):
-            return cfg.strategy  # the revision's own: parsed already (a parse costs ~50 ms)
-        source = {k: v for k, v in cfg.source.items() if k != "strategy"}
-        return parse_config(yaml.safe_dump({**source, **({"strategy": section} if section else {})})
-                            ).strategy
-
-

@@ -30,10 +30,10 @@ the step; the step's outcome is recorded only once that sync is done.
 
 The schema and its migrations are in schema.py, the rows and errors in
 records.py. Every query is a method of one class, Store, because they share one
-transaction discipline (see _tx); the queries of the services, revisions,
-deployments and events are here, those of each other table in a part of its own
-that Store inherits: store_steps.py, store_instances.py, store_routing.py,
-store_proofs.py (the open transaction: transaction.py).
+transaction discipline (see _tx); the queries of the deployments and events are
+here, those of each other table in a part of its own that Store inherits:
+store_revisions.py (services and revisions), store_steps.py, store_instances.py,
+store_routing.py, store_proofs.py (the open transaction: transaction.py).
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from zerodown.engine.records import (Change, Deployment, DeploymentConflict, Eve
 from zerodown.engine.schema import MIGRATIONS
 from zerodown.engine.store_instances import InstanceQueries
 from zerodown.engine.store_proofs import ProofQueries
+from zerodown.engine.store_revisions import RevisionQueries
 from zerodown.engine.store_routing import RoutingQueries
 from zerodown.engine.store_steps import StepQueries
 from zerodown.redeploy import restart_note
@@ -72,7 +73,7 @@ _DEPLOYMENT = ("id, service, kind, from_revision, to_revision, strategy, plan_ki
                " cursor, phase, on_failure, request, error, created, updated")
 
 
-class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
+class Store(RevisionQueries, StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
     """`Store("state/zerodown.db")`. `now` is the clock events and steps are stamped with."""
 
     def __init__(self, path: str, *, timeout: float = 30.0, synchronous: str = "FULL"):
@@ -204,32 +205,6 @@ class Store(StepQueries, InstanceQueries, RoutingQueries, ProofQueries):
 
     def _one(self, sql: str, params: Sequence = ()) -> sqlite3.Row | None:
         return self.db.execute(sql, params).fetchone()
-
-    # --- services and revisions ------------------------------------------------
-
-    def stable(self, service: str) -> tuple[int | None, int | None]:
-        """(the revision serving after the last finished deployment, the one before it)."""
-        row = self._one("SELECT stable, previous FROM services WHERE name = ?", (service,))
-        return (row["stable"], row["previous"]) if row else (None, None)
-
-    def rollback_versions(self, service: str) -> tuple[str, ...]:
-        """The stable then the previous revision's versions (none before a first deployment):
-        where an abort or a rollback goes, so their releases stay on every host."""
-        return tuple(self.revision(service, n).version for n in self.stable(service)
-                     if n is not None)
-
-    def revision(self, service: str, number: int) -> RevisionRecord:
-        row = self._one("SELECT * FROM revisions WHERE service = ? AND number = ?",
-                        (service, number))
-        if row is None:
-            raise NotFound(f"service {service} has no revision r{number}")
-        return RevisionRecord(service, number, row["version"], json.loads(row["config"]))
-
-    def revisions(self, service: str) -> list[RevisionRecord]:
-        rows = self.db.execute("SELECT * FROM revisions WHERE service = ? ORDER BY number",
-                               (service,))
-        return [RevisionRecord(service, r["number"], r["version"], json.loads(r["config"]))
-                for r in rows]
 
     # --- deployments -------------------------------------------------------------
 

@@ -35,12 +35,12 @@ import os
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import asyncssh
 
 from zerodown.hosts.console import LocalTerminal, attach
+from zerodown.hosts.done import Done, as_text, exit_status
 from zerodown.hosts.idle_sessions import IdleSessions
 from zerodown.hosts.ssh_connect import ConnectTimedOut, HostUnreachable, open_connection, why
 from zerodown.runtimes.ssh_options import SshOptions
@@ -48,19 +48,6 @@ from zerodown.runtimes.ssh_options import SshOptions
 MAX_STARTS = 3      # connection set-ups in flight per host
 SESSIONS = 8        # session channels open at once per host, idle `ask` ones too (sshd's
                     # MaxSessions is 10 by default: above it a channel is refused)
-
-
-@dataclass(frozen=True)
-class Done:
-    """What a remote command returned; status None: unknown (never taken as success)."""
-
-    status: int | None
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 0
 
 
 class Connections:
@@ -125,7 +112,7 @@ class Connections:
         terminal there, its output one stream (hosts/console.py)."""
         async def work(conn) -> Done:
             done, err = await attach(conn, command, line, on_output, stdin, term)
-            return Done(_status(done), "", _text(err))
+            return Done(exit_status(done), "", as_text(err))
         return self._call(self._command(host, timeout, work), timeout + 5)
 
     def connect(self, host: str) -> None:
@@ -200,7 +187,7 @@ class Connections:
     async def _run(self, host: str, command: str, input: str | None, timeout: float) -> Done:
         async def work(conn) -> Done:
             done = await conn.run(command, input=input, check=False)
-            return Done(_status(done), _text(done.stdout), _text(done.stderr))
+            return Done(exit_status(done), as_text(done.stdout), as_text(done.stderr))
         return await self._command(host, timeout, work)
 
     async def _stream(self, host: str, command: str, line: str,
@@ -214,7 +201,7 @@ class Connections:
                     while data := await process.stdout.read(65536):
                         on_output(data)
                 _, err = await asyncio.gather(pump(), process.stderr.read())
-                return Done(_status(await process.wait(check=False)), "", _text(err))
+                return Done(exit_status(await process.wait(check=False)), "", as_text(err))
             finally:
                 process.close()
         return await self._command(host, timeout, work)
@@ -301,7 +288,7 @@ class Connections:
         except (asyncio.TimeoutError, asyncssh.Error, OSError):
             process.close()
             return Done(None, "", f"the session on {host} ended without an answer")
-        return Done(_status(done) or None, "", _text(done.stderr) or  # exit 0: no answer either
+        return Done(exit_status(done) or None, "", as_text(done.stderr) or  # exit 0: no answer either
                     f"the session on {host} ended without an answer")
 
     async def _relay(self, host: str, remote_path: str, reader, writer) -> None:
@@ -397,17 +384,3 @@ class Connections:
         if self._conns.get(host) is conn:
             del self._conns[host]
         conn.abort()
-
-
-def _status(done) -> int | None:
-    """A finished channel's exit status; None when it closed without saying how it ended."""
-    status = done.exit_status
-    if status is None or done.exit_signal is not None and status < 0:
-        return None
-    return status
-
-
-def _text(data: Any) -> str:
-    if data is None:
-        return ""
-    return data.decode(errors="replace") if isinstance(data, bytes) else data

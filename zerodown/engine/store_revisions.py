@@ -1,0 +1,37 @@
+"""The services' revisions in the state store: each service's stable and previous revision
+and its numbered, immutable revisions (a version and its config). A part of
+engine/store.Store (see its docstring)."""
+
+from __future__ import annotations
+
+import json
+
+from zerodown.engine.records import NotFound, RevisionRecord
+
+
+class RevisionQueries:
+    """Store's revision queries (Store inherits them; they use its _one and db)."""
+
+    def stable(self, service: str) -> tuple[int | None, int | None]:
+        """(the revision serving after the last finished deployment, the one before it)."""
+        row = self._one("SELECT stable, previous FROM services WHERE name = ?", (service,))
+        return (row["stable"], row["previous"]) if row else (None, None)
+
+    def rollback_versions(self, service: str) -> tuple[str, ...]:
+        """The stable then the previous revision's versions (none before a first deployment):
+        where an abort or a rollback goes, so their releases stay on every host."""
+        return tuple(self.revision(service, n).version for n in self.stable(service)
+                     if n is not None)
+
+    def revision(self, service: str, number: int) -> RevisionRecord:
+        row = self._one("SELECT * FROM revisions WHERE service = ? AND number = ?",
+                        (service, number))
+        if row is None:
+            raise NotFound(f"service {service} has no revision r{number}")
+        return RevisionRecord(service, number, row["version"], json.loads(row["config"]))
+
+    def revisions(self, service: str) -> list[RevisionRecord]:
+        rows = self.db.execute("SELECT * FROM revisions WHERE service = ? ORDER BY number",
+                               (service,))
+        return [RevisionRecord(service, r["number"], r["version"], json.loads(r["config"]))
+                for r in rows]
