@@ -88,3 +88,17 @@ def test_a_promote_full_then_a_pause_replans_to_the_promote_plan_then_holds(tmp_
     assert [ev.data.get("asked") for ev in e.store.events(deployment=d)
             if ev.kind == "phase" and ev.data.get("asked")] == ["promote-full", "pause", "resume"]
     check_invariants(world, e.store, 1, 3)
+
+
+def test_a_promote_a_pause_and_a_resume_at_a_timed_pause_end_it_promoted(tmp_path):
+    """The resume leaves the deployment running before the engine looks, the promote's
+    request cleared by the pause: the running timed pause reads the events, not the phase."""
+    world = World(tmp_path)
+    e = world.engine(config(3), planner=with_pauses)
+    d = e.deploy("v1")
+    e.run(d, stop_when_paused=True)
+    e.resume(d)
+    other = steered(world, {world.clock.slept + 2: ["promote", "pause", "resume"]})
+    other[:] = [Store(world.path), d]
+    assert e.run(d, hold=True) is Phase.SUCCEEDED
+    assert pause_outcomes(e.store, d) == ["resumed", "promoted"]  # not "pause over": 60 s on

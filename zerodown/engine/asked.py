@@ -9,7 +9,8 @@ engine waits, it acts on what it missed since the step in progress began, oldest
 
 - a resume or promote at a Pause step in progress (a promote only, for a timed pause)
   ends the step as if the engine had seen it ("resumed", "promoted"); the later pause
-  then holds the deployment before the next step;
+  then holds the deployment before the next step (Store.pause_ended_by; a timed step a
+  resume left running reads it too: a promote, a pause, a resume before it looked);
 - a promote --full since the plan was last made gives it the promote plan, which the
   later pause holds.
 
@@ -24,18 +25,13 @@ from zerodown.engine import replanning
 from zerodown.engine.records import Deployment
 from zerodown.plan import Pause
 
-ENDS_PAUSE = ("resume", "promote")  # what ends a manual Pause step
-ENDS_TIMED = ("promote",)  # and a timed one (a resume leaves it to its clock)
-
 
 def act_on(engine, d: Deployment) -> bool:
     """Act on the first missed action of paused `d`: True if it did (look again)."""
     store = engine.store
     record = store.step_record(d.id, d.cursor) if d.step is not None else None
     if isinstance(d.step, Pause) and record is not None and record.in_progress:
-        ends = ENDS_PAUSE if d.step.duration is None else ENDS_TIMED
-        verb = next((v for v in store.asked(d.id, store.began(d.id, d.cursor)) if v in ends),
-                    None)
+        verb = store.pause_ended_by(d.id, d.cursor, timed=d.step.duration is not None)
         if verb is not None:
             store.finish_step(d.id, d.cursor, "promoted" if verb == "promote" else "resumed")
             return True

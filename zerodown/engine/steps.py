@@ -273,7 +273,9 @@ def pause(engine: Engine, d: Deployment, i: int, step: Pause) -> None:
     deadline, outcome = record.started_at + step.duration, "pause over"
     while engine.clock.now() < deadline:  # from the first start: a restart does not extend it
         mark = doorbell.mark(engine.store)
-        if engine._check(d.id, {Phase.PAUSED, Phase.ABORTING, Phase.PROMOTING}).request:
+        # the request, or a promote a pause cleared and a resume hid before this look
+        if engine._check(d.id, {Phase.PAUSED, Phase.ABORTING, Phase.PROMOTING}).request \
+                or engine.store.pause_ended_by(d.id, i, timed=True):
             outcome = "promoted"
             break
         doorbell.wait(engine.store, engine.clock, min(POLL, deadline - engine.clock.now()),

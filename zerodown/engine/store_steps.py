@@ -48,6 +48,13 @@ class StepQueries:
                                "kind IN ('phase', 'request') ORDER BY id", (id, after))
         return [v for v in (json.loads(r[0]).get("asked") for r in rows) if v]
 
+    def pause_ended_by(self, id: int, index: int, timed: bool) -> str | None:
+        """The first signal since Pause step `index`'s last start that ends it (a resume or
+        promote; a promote only, for a `timed` one), asked even if a later one undid the
+        phase it set before the engine looked (engine/asked.py); None if none was."""
+        ends = ("promote",) if timed else ("resume", "promote")
+        return next((v for v in self.asked(id, self.began(id, index)) if v in ends), None)
+
     def began(self, id: int, index: int | None = None) -> int:
         """The id of the event of step `index`'s last start (None: of the plan's last
         replacement); 0 if there is none."""
