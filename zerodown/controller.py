@@ -58,7 +58,7 @@ class Controller:
         self.watched = watched
         self._store: Store | None = None
         self._drivers: dict[str, object] = {}
-        self._drivers_for: ServiceConfig | None = None  # what they were built from
+        self._drivers_for: dict[str, ServiceConfig] = {}  # what each was built from
         self._workers: ThreadPoolExecutor | None = None
 
     # --- configuration ---------------------------------------------------------
@@ -140,27 +140,26 @@ class Controller:
 
     def runtime(self, cfg: ServiceConfig | None = None):
         if "runtime" not in self._drivers:
-            cfg = self._built_for(cfg or self.working_config())
+            cfg = self._drivers_for["runtime"] = cfg or self.working_config()
             self._drivers["runtime"] = runtime_for(cfg, self.state_dir, self.kept)
         return self._drivers["runtime"]
 
-    def _built_for(self, cfg: ServiceConfig) -> ServiceConfig:
-        if not self._drivers:  # the first driver: the config they are all built from
-            self._drivers_for = cfg
-        return cfg
-
     def follow(self, cfg: ServiceConfig) -> None:
         """Drivers built from another config are let go (a long-lived controller's, the
-        observer's, when the file changed): the next look builds them from `cfg`."""
-        if self._drivers and self._drivers_for is not cfg:
-            runtime = self._drivers.pop("runtime", None)
-            self._drivers.clear()
-            if hasattr(runtime, "close"):
-                runtime.close()
+        observer's, when the file changed): the next look builds them from `cfg`. Each
+        driver's own: an edit between two builds leaves them of two versions."""
+        stale = {name for name, built in self._drivers_for.items() if built is not cfg}
+        if "runtime" in stale:  # a fleet host's router goes over the runtime's connection
+            stale.add("router")
+        for name in stale:
+            self._drivers_for.pop(name, None)
+            driver = self._drivers.pop(name, None)
+            if name == "runtime" and hasattr(driver, "close"):
+                driver.close()
 
     def router(self, cfg: ServiceConfig | None = None):
         if "router" not in self._drivers:
-            cfg = self._built_for(cfg or self.working_config())
+            cfg = self._drivers_for["router"] = cfg or self.working_config()
             if cfg.router.host is None:
                 self._drivers["router"] = router_for(cfg, self.state_dir)
             else:  # on a fleet host, over the ssh runtime's connection to it
@@ -198,6 +197,7 @@ class Controller:
         if hasattr(runtime, "close"):
             runtime.close()
         self._drivers.pop("router", None)  # over the runtime's connection, on a fleet host
+        self._drivers_for.clear()
         if self._store is not None:
             self._store.close()
             self._store = None

@@ -26,3 +26,22 @@ def test_drivers_are_let_go_when_the_config_changed_only(tmp_path):
     assert ctl.router() is not router and ctl.router().listen == "127.0.0.1:8081"
     assert ctl.runtime() is not runtime
     ctl.close()
+
+
+def test_a_driver_built_from_an_older_version_than_the_others_is_let_go(tmp_path):
+    """An edit between two drivers' builds (the observer's tick: the runtime built from the
+    file as it is now, the router from the config the tick read before the edit): following
+    the new version lets the router go, not kept for ever as the runtime's config's."""
+    path = tmp_path / "zerodown.yaml"
+    path.write_text(FILE.format(port=8080))
+    ctl = Controller(str(path))
+    ctl.watched = ctl.watch()
+    first = ctl.config()
+    path.write_text(FILE.format(port=8081))
+    runtime = ctl.runtime()  # from the file as it is now
+    old_router = ctl.router(first)
+    assert old_router.listen == "127.0.0.1:8080"
+    ctl.follow(ctl.config())
+    assert ctl.router() is not old_router and ctl.router().listen == "127.0.0.1:8081"
+    assert ctl.runtime() is runtime  # its own config's: kept
+    ctl.close()
