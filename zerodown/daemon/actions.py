@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from zerodown.api.errors import ApiError
 from zerodown.config_files import check_files
+from zerodown.config_model import ServiceConfig
 from zerodown.controller import Controller, resolve_revision
 from zerodown.engine.lifecycle import PhaseError
 from zerodown.engine.runner import DeploymentBusy
@@ -54,9 +55,23 @@ class Who:
 
 
 class Actions:
-    def __init__(self, controller: Callable[[], Controller], wake: Callable[[], None]):
+    def __init__(self, controller: Callable[[], Controller], wake: Callable[[], None],
+                 service: str | None = None):
         self.controller, self.wake = controller, wake  # a fresh Controller per action,
         # closed after it (its kept threads, connections, store)
+        # the service this controller runs (None: the file's, each time): a file renamed
+        # since names another, which only a restart takes (observer.restart_needed)
+        self.service = service
+
+    def _runs(self, cfg: ServiceConfig) -> str:
+        """The service acted on: this controller's. A new deployment of a service the file
+        was renamed to would be recorded for a runner that never takes it."""
+        if self.service is not None and cfg.service != self.service:
+            raise ApiError(400, f"{cfg.file}: service: now names {cfg.service}; this "
+                                f"controller runs {self.service}, and takes a new name only "
+                                f"as it starts (`zerodown controller --stop`, then `zerodown "
+                                f"up`)", "config")
+        return cfg.service
 
     # --- starting deployments ---------------------------------------------------------
 
@@ -77,6 +92,7 @@ class Actions:
         with closing(self.controller()) as ctl:
             with _mapped("config"):
                 base = ctl.config()
+                self._runs(base)
                 check_files(base)  # the files it names: read for a deployment, not each load
             extra = overrides(base, strategy, settings)
             with _mapped("set"):
@@ -100,6 +116,7 @@ class Actions:
         asker = Who(who, origin, reason(body))
         with closing(self.controller()) as ctl:
             cfg = ctl.working_config()
+            self._runs(cfg)
             store = ctl.store()
             active = store.active_deployment(cfg.service)
             if (active is not None and to_text is None and active.kind != "rollback"
@@ -125,12 +142,12 @@ class Actions:
         full = flag(body, "full")
         asker = Who(who, origin, reason(body))
         with closing(self.controller()) as ctl:
-            cfg = ctl.working_config()
+            service = self.service or ctl.working_config().service
             store = ctl.store()
-            d = target(store, cfg.service, id)
+            d = target(store, service, id)
             with _mapped(None):  # who and why go in the action's event, not in the error column
                 store.signal(d.id, "promote-full" if full else verb)
-            record(store, cfg.service, d.id, verb, asker,
+            record(store, service, d.id, verb, asker,
                    f"{'promote --full' if full else verb} deployment {d.id}")
             self.wake()
             return {"id": d.id, "phase": store.deployment(d.id).phase.value}

@@ -98,7 +98,7 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
         watchdog = Watchdog(fresh, cfg.service, runner.wake, log)
         host_watch = HostWatch(fresh, cfg.service, runner.wake, log)
         tls_watch = TlsWatch(fresh, cfg.service, log)
-        api = Api(observer, Actions(fresh, runner.wake), cfg.service,
+        api = Api(observer, Actions(fresh, runner.wake, cfg.service), cfg.service,
                   lambda: ctl.controller_pid(cfg.service))
         tokens = Tokens(ctl.state_dir)
         pid_file.write_text(f"{os.getpid()}\n")
