@@ -85,12 +85,17 @@ def missing_releases(have: Sequence[str], needed: Sequence[str]) -> list[str]:
 
 def hosts_dict(reports: Sequence, addresses: Mapping[str, str | None],
                releases: Mapping[str, list[str] | None] | None = None,
-               needed: Sequence[str] = ()) -> dict:
+               needed: Sequence[str] = (), me: str | None = None) -> dict:
     """`zerodown hosts --json`: each host's pre-flight (hosts/preflight.py HostReport);
-    with `releases` (app.release), each host's releases and those of `needed` it lacks."""
+    with `releases` (app.release), each host's releases and those of `needed` it lacks;
+    the service's owner where the pre-flight read it (hosts/owner.py), `me` being this
+    controller's id."""
     def one(r) -> dict:
         out = {"host": r.host, "address": addresses.get(r.host), "ready": r.ready,
-               "free_mb": r.free_mb, "problem": r.problem}
+               "free_mb": r.free_mb, "problem": r.problem, "owner_read": r.owner_read,
+               "owner": None if r.owner is None else {
+                   "id": r.owner.get("id"), "where": r.owner.get("where"),
+                   "since": r.owner.get("since"), "this_controller": r.owner.get("id") == me}}
         if releases is not None:
             have = releases.get(r.host)
             out["releases"] = have

@@ -37,9 +37,10 @@ class Host:
         self.calls.append(op)
         assert op == "batch"
         ops = [c[0] if c[0] != "table" else c[1][1] for c in args[0]]
-        assert ops in (["preflight", "adopt", "release_prepare"], ["preflight", "adopt"]), ops
-        return [{"problem": None, "free_mb": 1000, "unshared": []}, [entry(self.slot, self.name)],
-                {"done": True, "missing": []}][:len(ops)]
+        assert ops in (["preflight", "owner", "adopt", "release_prepare"],
+                       ["preflight", "owner", "adopt"]), ops
+        return [{"problem": None, "free_mb": 1000, "unshared": []}, {"owner": None},
+                [entry(self.slot, self.name)], {"done": True, "missing": []}][:len(ops)]
 
     def table(self, state_dir, method, *args, timeout=None):
         self.calls.append(method)

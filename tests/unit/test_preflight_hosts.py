@@ -20,6 +20,7 @@ from tests.unit.test_runner import world  # noqa: F401 - a fixture
 from zerodown.config import AppConfig
 from zerodown.errors import ConfigError, RuntimeFailure
 from zerodown.hosts.ssh_connect import HostUnreachable
+from zerodown.owner import Identity
 from zerodown.runtimes import ssh_release
 
 
@@ -47,6 +48,7 @@ def runtime(router_host: str | None = None) -> SimpleNamespace:
         connections=Connections(), names=["app1", "app2"], hosts=hosts,
         options=SimpleNamespace(state_dir="/srv/zerodown"), remote_dir="/srv/zerodown/shop",
         config=SimpleNamespace(service="shop", router=SimpleNamespace(host=router_host)),
+        me=Identity("c0ffee", "ana@laptop:/home/ana/.zerodown"),
         host_named=lambda n: SimpleNamespace(name=n))
 
 

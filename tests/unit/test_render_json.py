@@ -109,8 +109,9 @@ def test_every_key_printed_is_documented():
     printed = keys(plan_dict(plan, "v2", deployment(), 0))
     printed |= keys(history_dict([deployment()], 0, {3: [EventView(1.0, "k", "m", ("a",))]},
                                  {3: [("strategy.max_surge", 1, 2)]}))
-    printed |= keys(hosts_dict([HostReport("a", None, 2048)], {"a": "10.0.0.1:22"},
-                               {"a": ["v2"]}, ["v2", "v1"]))
+    printed |= keys(hosts_dict([HostReport("a", None, 2048, {"id": "x", "where": "y",
+                                                             "since": 1.0}, True)],
+                               {"a": "10.0.0.1:22"}, {"a": ["v2"]}, ["v2", "v1"], "x"))
     from tests.unit.test_render import SHADOW, status
     printed |= keys(status_dict(status(shadow=SHADOW), 0))
     assert printed - documented(DOC) == set()
@@ -120,9 +121,20 @@ def test_hosts_dict_says_each_hosts_readiness():
     reports = [HostReport("web1", None, 2048), HostReport("web2", "unreachable: timed out")]
     assert hosts_dict(reports, {"web1": "10.0.0.1:22", "web2": None}) == {"schema": 1, "hosts": [
         {"host": "web1", "address": "10.0.0.1:22", "ready": True, "free_mb": 2048,
-         "problem": None},
+         "problem": None, "owner_read": False, "owner": None},
         {"host": "web2", "address": None, "ready": False, "free_mb": None,
-         "problem": "unreachable: timed out"}]}
+         "problem": "unreachable: timed out", "owner_read": False, "owner": None}]}
+
+
+def test_hosts_dict_names_the_services_owner_on_each_host_and_whether_it_is_this_one():
+    them = {"id": "b1", "where": "root@ci:/srv/.zerodown", "since": 1.5}
+    reports = [HostReport("web1", None, 2048, them, True), HostReport("web2", None, 2048,
+                                                                       {**them, "id": "me"}, True),
+               HostReport("web3", None, 2048, None, True)]
+    hosts = hosts_dict(reports, {}, me="me")["hosts"]
+    assert [(h["owner_read"], h["owner"]) for h in hosts] == [
+        (True, {**them, "this_controller": False}),
+        (True, {**them, "id": "me", "this_controller": True}), (True, None)]
 
 
 def test_hosts_dict_with_app_release_lists_each_hosts_releases_and_what_it_lacks():

@@ -152,6 +152,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                    help="a host removed from runtime.hosts that is gone for good: mark the "
                         "instances recorded there stopped, asking nothing of it (they may "
                         "still run there if it comes back)")
+    p.add_argument("--take-over", action="store_true",
+                   help="make this controller the one that deploys the service on every "
+                        "host, in place of another (`zerodown hosts` names it); what runs "
+                        "there is left as it is")
 
     p = add("up", "service:cmd_up", "start the proxy, the controller and the first version; "
                                     "return once it serves")

@@ -12,6 +12,9 @@ refuse). With `app.release`, a RELEASES column lists the service's complete rele
 each host, newest first, and names the stable or previous revision's version where it is
 missing (a host replaced with an empty disk: an abort or a rollback would go there).
 A host lacking a shared file (app.shared_files) is not ready: its PROBLEM names the file.
+An OWNER column names the controller the service's deployments there belong to ("this
+controller", or where another runs and since when: zerodown/owner.py); `--take-over`
+makes it this one (commands/take_over.py).
 `--forget HOST`: a host taken off runtime.hosts that is gone for good (commands/forget_host.py).
 """
 
@@ -22,6 +25,7 @@ import json
 from dataclasses import replace
 
 from zerodown.errors import RouterError, RuntimeFailure, UsageError
+from zerodown.owner import identity, owner_cell
 from zerodown.render import table
 
 
@@ -33,6 +37,9 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
     if getattr(args, "forget", None):
         from zerodown.commands.forget_host import forget
         return forget(ctl, cfg, args.forget)
+    if getattr(args, "take_over", False):
+        from zerodown.commands.take_over import take_over
+        return take_over(ctl, cfg)
     from zerodown.hosts.preflight import preflight
     from zerodown.hosts.shared_paths import spec
     from zerodown.runtimes import connections_for, with_router_host
@@ -42,7 +49,8 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
     with_router_host(connections, cfg)  # checked like the others, then for its balancer below
     try:
         reports = preflight(connections, options.state_dir,
-                            shared=spec(options.state_dir, cfg.service, cfg.app))
+                            shared=spec(options.state_dir, cfg.service, cfg.app),
+                            owner_dir=f"{options.state_dir.rstrip('/')}/services/{cfg.service}")
         if lb is not None:
             reports = [_router_ready(ctl, cfg, r) if r.host == lb else r for r in reports]
         addresses = {r.host: _address(connections, r.host) if answered(r) else None
@@ -52,17 +60,19 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
         connections.close()
     needed = list(ctl.store().rollback_versions(cfg.service)) \
         if present is not None and ctl.has_state() else []
+    me = identity(ctl.state_dir)
     if getattr(args, "json", False):
         from zerodown.render_json import hosts_dict
-        print(json.dumps(hosts_dict(reports, addresses, present, needed), indent=2))
+        print(json.dumps(hosts_dict(reports, addresses, present, needed, me.id), indent=2))
         return 0 if all(r.ready for r in reports) else 1
     releases = ("RELEASES",) if present is not None else ()  # a column only with app.release
     rows = [(r.host + (" (router)" if r.host == lb else ""), addresses[r.host] or "-",
              "yes" if r.ready else "no",
              f"{r.free_mb / 1024:.1f} GB" if r.free_mb is not None else "-",
              *((releases_cell(present.get(r.host), needed),) if releases else ()),
+             owner_cell(r.owner, me) if r.owner_read else "-",
              r.problem or "") for r in reports]
-    print(table(("HOST", "ADDRESS", "READY", "FREE", *releases, "PROBLEM"), rows))
+    print(table(("HOST", "ADDRESS", "READY", "FREE", *releases, "OWNER", "PROBLEM"), rows))
     return 0 if all(r.ready for r in reports) else 1
 
 

@@ -93,6 +93,7 @@ def _here(args: argparse.Namespace, cfg, version: str, argv: list[str]) -> int:
 def _on_fleet(args: argparse.Namespace, runtime, cfg, version: str, argv: list[str]) -> int:
     hosts = chosen_hosts(runtime.names, args.all, args.host, args.interactive) or \
         [_first_answering(runtime)]
+    runtime.check_owner(hosts)  # another controller's service there: not run
     app, dropped = fill(cfg.app, version, "")  # refused here, before any host, if it must be
     instance_env(cfg, app)  # a secret or env_file missing: said once, not per host
     _dropped(dropped)

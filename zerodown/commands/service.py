@@ -207,6 +207,9 @@ def _shared_site(cfg: ServiceConfig) -> tuple[str | None, str | None]:
 def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     cfg = ctl.working_config()
     lb = _RouterStop(ctl, cfg)
+    owned = cfg.runtime.kind == "ssh" and hasattr(ctl.runtime(cfg), "check_owner")
+    if owned:  # another controller's service (and load balancer): refused, nothing stopped
+        ctl.runtime(cfg).check_owner()
     if not ctl.has_state():
         process.stop(ctl.state_dir)
         lb.stop()
@@ -272,6 +275,8 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     # rows on a silent host stay as they are: the next down, up or deploy finds them
     store.set_instances(service, [Change(ref, "stopped") for ref in rows if ref not in left],
                         events)
+    if owned:  # a service taken down leaves no owner where it was taken down
+        _release_owner(runtime, silent)
     if silent or lb.silent:
         for host, why in sorted(silent.items()):
             names = sorted(r.name(service) for r, row in left.items()
@@ -288,6 +293,16 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     print(f"{service} is down: {said}, and the controller "
           "(`zerodown up` starts them again)")
     return 0
+
+
+def _release_owner(runtime, silent: dict) -> None:
+    """This controller's record as the service's owner removed from every listed host that
+    answered (a silent one keeps it: the next down there releases it)."""
+    failed = runtime.release_owner([h for h in runtime.names if h not in silent])
+    for host, why in sorted(failed.items()):
+        print(f"zerodown down: host {host}: this controller is still recorded as the "
+              f"service's owner there ({why}); the next `zerodown down` removes it",
+              file=sys.stderr)
 
 
 class _RouterStop:

@@ -36,7 +36,7 @@ from typing import Iterator
 from pathlib import Path
 
 from zerodown.errors import ZerodownError
-from zerodown.hosts import files, local, probe, releases, shared_paths
+from zerodown.hosts import files, local, owner, probe, releases, shared_paths
 from zerodown.hosts.instances import InstanceTable
 
 
@@ -98,6 +98,7 @@ OPS = {
     "batch": lambda calls: _batch(calls),
     "children": local.children,
     "preflight": _preflight,
+    "owner": owner.owner,
     "release_prepare": releases.prepare,
     "release_commit": releases.commit,
     "release_prepare_hook": releases.run_prepare_hook,

@@ -8,18 +8,23 @@ A host whose agent (zerodown/hosts/ssh.py) is installed and answering is asked b
 (agent.py's preflight), a round trip on its open session (python3 is there, or the agent would not answer); the
 others by a shell command (check_command), which also works on a host never used before.
 With `shared` (hosts/shared_paths.py: app.shared_files), a host lacking a shared file is
-not ready either: a deployment there would start instances without it.
+not ready either: a deployment there would start instances without it. With `owner_dir`
+(a service's folder there), the controller recorded as the service's owner is read in the
+same round trip (HostReport.owner: hosts/owner.py; judged by the caller, who knows which
+controller it is: runtimes/ssh_release.py, commands/fleet.py).
 """
 
 from __future__ import annotations
 
 import shlex
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 from zerodown.errors import RuntimeFailure
 from zerodown.hosts.connections import Connections
+from zerodown.hosts.owner import FILE as OWNER_FILE
+from zerodown.owner import parse_owner
 
 MIN_FREE_MB = 100
 CHECK_TIMEOUT = 10.0
@@ -30,6 +35,8 @@ class HostReport:
     host: str
     problem: str | None = None      # None: ready
     free_mb: int | None = None      # free space where the state directory is
+    owner: dict | None = None       # the service's owner there (asked with owner_dir)
+    owner_read: bool = False        # whether `owner` was read (else unknown)
 
     def __post_init__(self) -> None:
         # A host's failure names its host ("host app2: no SSH connection ..."), and every
@@ -43,19 +50,24 @@ class HostReport:
 
 
 UNSHARED = "unshared:"  # check_command's line naming a shared file the host lacks
+OWNER = "owner:"  # check_command's line with the owner file's content (empty: nobody)
 
 
-def check_command(state_dir: str, shared: dict | None = None) -> str:
+def check_command(state_dir: str, shared: dict | None = None,
+                  owner_dir: str | None = None) -> str:
     d = shlex.quote(state_dir)
     files = " ".join(shlex.quote(f"{shared['root']}/{p}")
                      for p in (shared or {}).get("files", ()))
+    owner = shlex.quote(f"{owner_dir}/{OWNER_FILE}") if owner_dir else None
     # mkdir's own complaint is left out: the problem is one line, as the agent's is
     return (f"mkdir -p {d} 2>/dev/null && test -w {d} || {{ echo 'state_dir {state_dir} is "
             f"not writable' "
             f">&2; exit 4; }}; command -v python3 >/dev/null || {{ echo 'python3 is not "
             f"installed' >&2; exit 3; }}; df -Pk {d} | tail -n 1"
             + (f"; for f in {files}; do test -f \"$f\" || printf '{UNSHARED}%s\\n' \"$f\"; "
-               f"done" if files else ""))
+               f"done" if files else "")
+            + (f"; printf '{OWNER}'; cat -- {owner} 2>/dev/null | tr -d '\\n'; echo"
+               if owner else ""))
 
 
 def report(host: str, status: int | None, stdout: str, stderr: str,
@@ -73,7 +85,9 @@ def report(host: str, status: int | None, stdout: str, stderr: str,
     root = f"{(shared or {}).get('root')}/"
     unshared = [line[len(UNSHARED):].removeprefix(root) for line in lines[1:]
                 if line.startswith(UNSHARED)]
-    return judged(host, None, int(fields[3]) // 1024, unshared, shared)
+    said = [line[len(OWNER):] for line in lines[1:] if line.startswith(OWNER)]
+    got = judged(host, None, int(fields[3]) // 1024, unshared, shared)
+    return replace(got, owner=parse_owner(said[0]), owner_read=True) if said else got
 
 
 def judged(host: str, problem: str | None, free_mb: int | None,
@@ -92,12 +106,14 @@ def judged(host: str, problem: str | None, free_mb: int | None,
 def preflight(connections: Connections, state_dir: str,
               agents: Mapping[str, Any] | None = None,
               shared: dict | None = None,
-              names: Sequence[str] | None = None) -> list[HostReport]:
+              names: Sequence[str] | None = None,
+              owner_dir: str | None = None) -> list[HostReport]:
     """Every host checked at once: `names`, else every host the connections know (the order
     of runtime.hosts first). `agents`: the SshHost of each host name, asked instead of a
     shell where its agent is installed already. `shared`: its files must be on every host
     of runtime.hosts (hosts/shared_paths.py), not on router.host nor on a host no longer
-    listed, where no instance starts."""
+    listed, where no instance starts. `owner_dir`: the service's owner read there too, on
+    the hosts of runtime.hosts (HostReport.owner)."""
     unreachable = connections.connect_all(names)
     app_hosts = {spec.name for spec in connections.options.hosts}
 
@@ -105,14 +121,20 @@ def preflight(connections: Connections, state_dir: str,
         if unreachable[host] is not None:
             return HostReport(host, str(unreachable[host]))
         here = shared if host in app_hosts else None
+        owner = owner_dir if host in app_hosts else None
         agent = (agents or {}).get(host)
         if agent is not None and agent.installed:
             try:
-                got = agent.call("preflight", state_dir, here, timeout=CHECK_TIMEOUT)
+                got = agent.call("batch", [["preflight", [state_dir, here]],
+                                           ["owner", [owner, None, "look"]]],
+                                 timeout=CHECK_TIMEOUT) if owner else \
+                    [agent.call("preflight", state_dir, here, timeout=CHECK_TIMEOUT)]
             except RuntimeFailure as e:
                 return HostReport(host, f"no answer to the check ({e})")
-            return judged(host, got["problem"], got["free_mb"], got["unshared"], here)
-        done = connections.run(host, check_command(state_dir, here), timeout=CHECK_TIMEOUT)
+            ready = judged(host, got[0]["problem"], got[0]["free_mb"], got[0]["unshared"], here)
+            return replace(ready, owner=got[1]["owner"], owner_read=True) if owner else ready
+        done = connections.run(host, check_command(state_dir, here, owner),
+                               timeout=CHECK_TIMEOUT)
         return report(host, done.status, done.stdout, done.stderr, here)
     with ThreadPoolExecutor(max_workers=min(32, len(unreachable) or 1)) as pool:
         return list(pool.map(one, list(unreachable)))

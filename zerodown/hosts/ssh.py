@@ -52,6 +52,7 @@ _FILES = {"zerodown/__init__.py": None, "zerodown/hosts/__init__.py": None,
           "zerodown/hosts/listeners.py": "hosts/listeners.py",
           "zerodown/hosts/releases.py": "hosts/releases.py",
           "zerodown/hosts/shared_paths.py": "hosts/shared_paths.py",
+          "zerodown/hosts/owner.py": "hosts/owner.py",
           "zerodown/hosts/code_dirs.py": "hosts/code_dirs.py",
           "zerodown/hosts/one_off.py": "hosts/one_off.py",
           "zerodown/hosts/agent.py": "hosts/agent.py"}

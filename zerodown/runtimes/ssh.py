@@ -29,6 +29,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import Collection, cast
 
 from zerodown.config import AppConfig, HealthConfig, ServiceConfig
@@ -36,9 +37,10 @@ from zerodown.errors import ConfigError, HostFailure, RuntimeFailure
 from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.ssh import SshHost
 from zerodown.hosts.ssh_connect import identity
+from zerodown.owner import Identity, identity as controller_identity
 from zerodown.model import (Adopted, Instance, InstanceRef, Revision, Slot, host_for,
                             hosts_to_ask)
-from zerodown.runtimes import connections_for, release, ssh_release
+from zerodown.runtimes import connections_for, release, ssh_owner, ssh_release
 from zerodown.runtimes.health import probe, split_address
 from zerodown.runtimes.ssh_options import parse_host
 from zerodown.schema import Invalid
@@ -63,6 +65,8 @@ class SshRuntime:
 
     def __init__(self, state_dir: str | os.PathLike, config: ServiceConfig, kept=None):
         self.config = config
+        self.local_state = Path(state_dir)  # this controller's: its identity (owner.py)
+        self._me: Identity | None = None
         self.connections = connections_for(config, kept)  # kept: runtimes/kept.py
         self._kept = kept  # they are let go there, not closed, by close()
         self.options = self.connections.options
@@ -81,6 +85,13 @@ class SshRuntime:
         self._awaits_lock = threading.Lock()
         self._as: dict[str, str | None] = {n: n for n in self.names}  # see listed_as
         self._listed: dict[tuple[str, str, int], str] = {}
+
+    @property
+    def me(self) -> Identity:
+        """This controller, as the service's owner on the hosts (hosts/owner.py)."""
+        if self._me is None:
+            self._me = controller_identity(self.local_state)
+        return self._me
 
     def host_named(self, name: str) -> SshHost:
         """The fleet host `name` (router.host: one of runtime.hosts or an ssh_config Host),
@@ -319,6 +330,15 @@ class SshRuntime:
         silent = {n: str(a) for n, a in answers.items() if isinstance(a, HostFailure)}
         silent.update({old: silent[new] for old, new in renamed.items() if new in silent})
         return Adopted(sorted(instances, key=lambda i: (i.revision, i.slot)), silent)
+
+    def check_owner(self, names: Collection[str] | None = None) -> None:
+        """RuntimeFailure naming each host (of `names`, else runtime.hosts) where another
+        controller owns the service (runtimes/ssh_owner.py): `down`, `exec`."""
+        ssh_owner.check(self, None if names is None else list(names))
+
+    def release_owner(self, names: Collection[str]) -> dict:
+        """`down`: this controller no longer the owner there; {host: why not} where not."""
+        return ssh_owner.release(self, list(names))
 
     def prefetched(self, answers: dict[str, list]) -> None:
         """Each host's adopt answer, asked with the release check (ssh_release), for the

@@ -35,6 +35,8 @@ from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.preflight import (CHECK_TIMEOUT, HostReport, judged, preflight,
                                       refuse_unless_ready)
 from zerodown.hosts.releases import manifest_of
+from zerodown.owner import judged as judged_owner, refusal, unrecorded
+from zerodown.runtimes import ssh_owner
 
 
 def local_folder(runtime, version: str, app) -> str | None:
@@ -67,15 +69,24 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
     hosts runtime.hosts no longer lists that the plan acts on (it stops or waits on
     instances recorded there): pre-flighted beside the others, in the same refusal; no
     release is sent there (nothing starts there). So is router.host when it is not one of
-    runtime.hosts (one of them: its round trip is the pre-flight's already)."""
+    runtime.hosts (one of them: its round trip is the pre-flight's already).
+
+    The service's owner on each host of runtime.hosts (hosts/owner.py) is asked in the
+    same round trip: another controller's refuses the deployment there; where nobody is
+    recorded yet, the batch records this controller (the shell's pre-flight reads the
+    record, and a call of its own writes it: a first deployment's round trip)."""
     folder, shared = _folder_of(runtime, version, app), shared_of(runtime, app)
     others = [runtime.host_named(n).name for n in beside(runtime, unlisted)]
     state_dir = runtime.options.state_dir
     if not all(runtime.hosts[n].installed for n in runtime.names):
         # named, never "every host the connections know": that grows with each host
         # host_named was asked about since (router.host, a host long gone from the list)
-        refuse_unless_ready(preflight(runtime.connections, state_dir, runtime.hosts, shared,
-                                      [*runtime.names, *others]))
+        reports = preflight(runtime.connections, state_dir, runtime.hosts, shared,
+                            [*runtime.names, *others], runtime.remote_dir)
+        service, me = runtime.config.service, runtime.me
+        refuse_unless_ready([judged_owner(r, me, service) for r in reports])
+        # a round trip of its own only where a record is to be written (a first deployment)
+        ssh_owner.claim(runtime, [r.host for r in reports if unrecorded(r, me)])
         upload(runtime, version, app, keep)
         return
     manifest = manifest_of(folder) if folder is not None else None
@@ -107,13 +118,17 @@ def beside(runtime, unlisted: Collection[str]) -> list[str]:
 def _ready_and_prepared(runtime, name: str, version: str, manifest: dict | None,
                         shared: dict | None) -> tuple[HostReport, dict | None, list | None]:
     """(the host's pre-flight report, its release_prepare answer, its adopt answer: None
-    when not asked). The adopt rides along for the deployment's own (SshRuntime.adopt);
+    when not asked). The service's owner there is claimed for this controller, or the
+    report names the controller that owns it (and nothing after it runs there:
+    hosts/owner.py); the adopt rides along for the deployment's own (SshRuntime.adopt);
     `manifest` None: no release to prepare (no app.release)."""
     host, state_dir = runtime.hosts[name], runtime.options.state_dir
     prepare = [] if manifest is None else [
         ["release_prepare", [runtime.release_base, version, manifest, shared]]]
     try:
         got = host.call("batch", [["preflight", [state_dir, shared], ["problem", "unshared"]],
+                                  ["owner", [runtime.remote_dir, runtime.me.record(), "claim"],
+                                   ["other"]],
                                   ["table", [runtime.remote_dir, "adopt", runtime.config.service]],
                                   *prepare], timeout=CHECK_TIMEOUT)
     except HostUnreachable as e:  # as the pre-flight's connect names it
@@ -122,11 +137,17 @@ def _ready_and_prepared(runtime, name: str, version: str, manifest: dict | None,
         return HostReport(name, f"no answer to the check ({e})"), None, None
     except RuntimeFailure:  # the preparation failed: the pre-flight alone; the upload,
         try:  # which asks for the preparation again, says why
-            got = [host.call("preflight", state_dir, shared, timeout=CHECK_TIMEOUT)]
+            got = host.call("batch", [["preflight", [state_dir, shared], ["problem", "unshared"]],
+                                      ["owner", [runtime.remote_dir, runtime.me.record(),
+                                                 "claim"]]], timeout=CHECK_TIMEOUT)
         except RuntimeFailure as e:
             return HostReport(name, f"no answer to the check ({e})"), None, None
     report = judged(name, got[0]["problem"], got[0]["free_mb"], got[0]["unshared"], shared)
-    return report, (got[2] if len(got) > 2 else None), (got[1] if len(got) > 1 else None)
+    if report.ready and (len(got) < 2 or got[1].get("other")):
+        report = HostReport(name, refusal(got[1]["other"], runtime.config.service)
+                            if len(got) > 1 else "the service's owner was not asked",
+                            report.free_mb)
+    return report, (got[3] if len(got) > 3 else None), (got[2] if len(got) > 2 else None)
 
 
 def upload(runtime, version: str, app, keep: frozenset[str] = frozenset()) -> None:

@@ -1,0 +1,186 @@
+"""One controller per service on a fleet host: the owner file there (zerodown/hosts/owner.py,
+run by the agent, here on a temp folder), this controller's identity and what is said of
+another (zerodown/owner.py), and the pre-flight batch's report of a host another controller
+owns (runtimes/ssh_release.py). The fleet version: tests/fleet/test_two_controllers.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from zerodown import owner as said
+from zerodown.config import parse_config
+from zerodown.errors import RuntimeFailure
+from zerodown.hosts import agent
+from zerodown.hosts.files import batch
+from zerodown.hosts.owner import FILE, owner
+from zerodown.runtimes import ssh, ssh_release
+
+A = {"id": "a" * 32, "where": "ana@laptop:/home/ana/shop/.zerodown"}
+B = {"id": "b" * 32, "where": "root@ci:/srv/shop/.zerodown"}
+
+
+def test_the_first_claim_records_its_controller_and_a_second_is_told_whose_it_is(tmp_path):
+    d = str(tmp_path / "services" / "shop")
+    first = owner(d, A, "claim")
+    assert first["owner"]["id"] == A["id"] and "other" not in first
+    assert json.loads((tmp_path / "services" / "shop" / FILE).read_text()) == first["owner"]
+    assert owner(d, A, "claim") == {"owner": first["owner"]}   # again: the same, kept
+    refused = owner(d, B, "claim")
+    assert refused["other"] == first["owner"]
+    assert owner(d, B, "check")["other"] == first["owner"]
+    assert "other" not in owner(d, A, "check")
+    assert owner(d, None, "look") == {"owner": first["owner"]}  # B recorded nowhere
+
+
+def test_take_replaces_the_owner_and_says_whom_and_release_removes_only_its_own(tmp_path):
+    d = str(tmp_path)
+    was = owner(d, A, "claim")["owner"]
+    taken = owner(d, B, "take")
+    assert taken["was"] == was and taken["owner"]["id"] == B["id"]
+    assert owner(d, A, "claim")["other"]["id"] == B["id"]      # A is now refused
+    assert owner(d, A, "release") == {"owner": taken["owner"]}  # not A's: left
+    assert owner(d, B, "release") == {"owner": None}
+    assert owner(d, None, "look") == {"owner": None}
+    assert owner(d, A, "claim")["owner"]["id"] == A["id"]      # free again: claimed
+
+
+def test_a_moved_state_folder_keeps_its_ownership_and_since(tmp_path):
+    first = owner(str(tmp_path), A, "claim")["owner"]
+    moved = owner(str(tmp_path), {**A, "where": "ana@laptop:/new/.zerodown"}, "claim")["owner"]
+    assert moved["where"] == "ana@laptop:/new/.zerodown" and moved["since"] == first["since"]
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"where": "x"}'])
+def test_a_damaged_owner_file_is_named_not_taken_for_nobody(tmp_path, text):
+    (tmp_path / FILE).write_text(text)
+    with pytest.raises(ValueError, match=f"{FILE}.*remove it"):
+        owner(str(tmp_path), A, "claim")
+    assert "error" in agent.answer(json.dumps({"op": "owner", "args": [str(tmp_path), A,
+                                                                       "check"]}))
+
+
+def test_an_unknown_mode_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="no owner mode 'grab'"):
+        owner(str(tmp_path), A, "grab")
+
+
+def test_the_identity_is_made_once_and_kept_where_is_worked_out(tmp_path):
+    me = said.identity(tmp_path / "state")
+    assert said.identity(tmp_path / "state") == me and len(me.id) == 32
+    assert me.where.endswith(f":{tmp_path / 'state'}") and "@" in me.where
+    assert said.identity(tmp_path / "other").id != me.id
+    (tmp_path / "state" / said.ID_FILE).write_text("not json")
+    with pytest.raises(RuntimeFailure, match=said.ID_FILE):
+        said.identity(tmp_path / "state")
+
+
+def test_what_is_said_of_another_controller():
+    them = {**A, "since": 1796417060.0}
+    assert said.describe(them) == ("ana@laptop:/home/ana/shop/.zerodown (controller aaaaaaaa, "
+                                   "since 2026-12-04 20:44 UTC)")
+    text = said.refusal(them, "shop")
+    assert "another controller: ana@laptop" in text and said.TAKE_OVER in text
+    with pytest.raises(RuntimeFailure) as e:
+        said.refuse_others("shop", {"zdf1": {"owner": them, "other": them},
+                                    "zdf2": {"owner": None}, "zdf3": None})
+    assert "nothing was changed" in str(e.value) and "  zdf1: shop here" in str(e.value)
+    assert "zdf2" not in str(e.value)
+    said.refuse_others("shop", {"zdf1": {"owner": A}})  # its own: no refusal
+
+
+def test_the_owner_column():
+    me = said.Identity(A["id"], A["where"])
+    assert said.owner_cell(None, me) == "none"
+    assert said.owner_cell(A, me) == "this controller"
+    assert said.owner_cell({**B, "since": 0}, me).startswith("root@ci:/srv/shop/.zerodown")
+    assert said.parse_owner("") is None
+    assert said.parse_owner(json.dumps(B)) == B
+    assert "unreadable" in said.parse_owner("garbage")["where"]
+
+
+YAML = """\
+service: shop
+listen: 127.0.0.1:18080
+instances: 2
+app: {command: [app, --port, "{port}"]}
+runtime: {kind: ssh, hosts: [zdf1, zdf2]}
+"""
+
+
+class Host:
+    """A host's agent answering the pre-flight batch from its own folder."""
+
+    installed = True
+
+    def __init__(self, name: str, folder):
+        self.name, self.folder, self.ops = name, folder, []
+
+    def call(self, op, *args, timeout=None):
+        assert op == "batch"
+        calls = [[name, list(a), *stop] for name, a, *stop in args[0]]
+        for c in calls:
+            if c[0] == "owner":
+                c[1][0] = str(self.folder)
+        ops = {**agent.OPS, "preflight": lambda *a: {"problem": None, "free_mb": 1000,
+                                                      "unshared": []},
+               "table": lambda *a: []}
+        got = batch(calls, ops)
+        self.ops.append([c[0] if c[0] != "table" else c[1][1] for c in calls][:len(got)])
+        return got
+
+
+def runtime(tmp_path, state: str, folders) -> ssh.SshRuntime:
+    rt = ssh.SshRuntime(tmp_path / state, parse_config(YAML, file=str(tmp_path / "z.yaml")))
+    rt.hosts = {n: Host(n, folders[n]) for n in ("zdf1", "zdf2")}
+    return rt
+
+
+def test_the_pre_flight_batch_claims_and_refuses_another_controller_naming_it(tmp_path):
+    folders = {n: tmp_path / n for n in ("zdf1", "zdf2")}
+    a, b = runtime(tmp_path, "a", folders), runtime(tmp_path, "b", folders)
+    ssh_release.check_and_upload(a, "v1", a.config.app)
+    assert a.hosts["zdf1"].ops == [["preflight", "owner", "adopt"]]
+    with pytest.raises(RuntimeFailure) as e:
+        ssh_release.check_and_upload(b, "v1", b.config.app)
+    text = str(e.value)
+    assert "nothing was changed" in text and "zdf1: shop here is deployed by another " \
+        f"controller: {a.me.where}" in text and "zdf2:" in text, text
+    assert b.hosts["zdf1"].ops == [["preflight", "owner"]]   # stopped there: no adopt
+    assert b.connections.prefetched == {}
+
+
+@pytest.mark.parametrize("recorded", [None, A, "garbage\n"])
+def test_the_shells_pre_flight_reads_the_owner_as_the_agent_would(tmp_path, recorded):
+    """check_command run by a real sh here: its owner line parsed into the report."""
+    import subprocess
+    from zerodown.hosts.preflight import check_command, report
+    d = tmp_path / "services" / "shop"
+    if recorded is not None:
+        d.mkdir(parents=True)
+        (d / FILE).write_text(recorded if isinstance(recorded, str) else json.dumps(recorded))
+    done = subprocess.run(["sh", "-c", check_command(str(tmp_path), None, str(d))],
+                          capture_output=True, text=True)
+    got = report("zdf1", done.returncode, done.stdout, done.stderr)
+    assert got.ready and got.owner_read, (done.stdout, got)
+    if isinstance(recorded, str):
+        assert "unreadable" in got.owner["where"]
+    else:
+        assert got.owner == recorded
+
+
+def test_a_report_is_judged_by_whose_the_service_is_and_whether_to_record_this_one():
+    from zerodown.hosts.preflight import HostReport
+    me = said.Identity(A["id"], A["where"])
+    theirs = HostReport("zdf1", None, 900, B, True)
+    assert "another controller: root@ci" in said.judged(theirs, me, "shop").problem
+    assert not said.unrecorded(theirs, me)
+    mine = HostReport("zdf1", None, 900, A, True)
+    assert said.judged(mine, me, "shop") == mine and not said.unrecorded(mine, me)
+    moved = HostReport("zdf1", None, 900, {**A, "where": "ana@laptop:/old"}, True)
+    assert said.unrecorded(moved, me)
+    nobody = HostReport("zdf1", None, 900, None, True)
+    assert said.judged(nobody, me, "shop").ready and said.unrecorded(nobody, me)
+    unread = HostReport("lb1", None, 900)   # router.host: not read, nothing to record
+    assert said.judged(unread, me, "shop").ready and not said.unrecorded(unread, me)

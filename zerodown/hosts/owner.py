@@ -1,0 +1,80 @@
+"""Which controller deploys a service on this host: one file beside the service's instance
+registry (stdlib only: the agent runs it on every host).
+
+    <state_dir>/services/<service>/owner.json
+    {"id": "3f0c...", "where": "ana@laptop:/home/ana/shop/.zerodown", "since": 1796417060.6}
+
+    owner(service_dir, me, "claim")   # {"owner": me}, recorded if nobody was;
+                                      # {"other": them} if another controller is recorded
+    owner(service_dir, me, "take")    # me recorded whoever was: {"owner": me, "was": them}
+
+Why. Two controllers (two laptops' state folders, or a laptop and a daemon) number their
+revisions apart but share the instances' names (shop-r1-s0) and this registry: the second
+one's reconcile stopped the first one's instances as orphans, then started its own under
+the same names (docs/fleet.md, "One controller per service"). The controller asks with
+its pre-flight (runtimes/ssh_release.py, in the batch that already goes to each host):
+nothing is changed on a host owned by another controller.
+
+Modes: "claim" (a deployment: recorded if nobody is, refused if another is), "check" (down,
+exec, a daemon's start: refused if another is, nothing recorded), "take" (`zerodown hosts
+--take-over`), "release" (`down`: removed if it is `me`), "look" (`zerodown hosts`). The
+file is written whole (write_atomic: durable on return) under a lock of its own, so two
+controllers claiming at once record one of them, and the other is told.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+
+from zerodown.atomic_write import write_atomic
+
+FILE = "owner.json"
+MODES = ("claim", "check", "take", "release", "look")
+
+
+def owner(service_dir: str, me: dict | None, mode: str) -> dict:
+    """{"owner": the controller recorded after this call, or None; "other": the one that
+    refuses `me` (claim, check), else absent; "was": the one `take` replaced}."""
+    if mode not in MODES:
+        raise ValueError(f"no owner mode {mode!r}; valid: {', '.join(MODES)}")
+    if mode in ("look", "check"):  # a read of a file replaced whole: no lock, no folder made
+        now = _read(service_dir)
+        other = mode == "check" and now is not None and (me is None or now.get("id") != me["id"])
+        return {"owner": now, **({"other": now} if other else {})}
+    os.makedirs(service_dir, exist_ok=True)
+    with open(os.path.join(service_dir, FILE + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        now = _read(service_dir)
+        mine = now is not None and me is not None and now.get("id") == me["id"]
+        if mode == "release":
+            if mine:
+                os.unlink(os.path.join(service_dir, FILE))
+            return {"owner": None if mine else now}
+        if now is not None and not mine and mode != "take":
+            return {"owner": now, "other": now}
+        if mine and now.get("where") == me.get("where"):
+            return {"owner": now}
+        # kept: since when this controller owns it (a new `where`: its folder moved)
+        since = now["since"] if mine else time.time()
+        record = {"id": me["id"], "where": me["where"], "since": since}
+        write_atomic(os.path.join(service_dir, FILE), json.dumps(record) + "\n")
+        return {"owner": record, **({"was": now} if now is not None and not mine else {})}
+
+
+def _read(service_dir: str) -> dict | None:
+    path = os.path.join(service_dir, FILE)
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read the service's owner ({e}); remove it to let "
+                         f"the next deployment record its controller") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
+        raise ValueError(f"{path}: not an owner record (no id); remove it to let the next "
+                         f"deployment record its controller")
+    return doc

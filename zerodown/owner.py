@@ -1,0 +1,130 @@
+"""This controller's identity, and what it says of a service's owner on a fleet host
+(zerodown/hosts/owner.py keeps the record there).
+
+    me = identity(Path(".zerodown"))    # Identity("3f0c...", "ana@laptop:/home/ana/shop/.zerodown")
+    refusal(them, "shop")               # the pre-flight's problem on a host owned by another
+
+A controller is its state folder (its store): the id is made there once (a random one:
+two copies of one folder would be one controller, which they are, sharing a store by
+path never; a folder moved keeps its id). `where` (user@machine:folder) is worked out at
+each use, for messages only: who to ask before taking a service over.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from zerodown.atomic_write import write_atomic
+from zerodown.errors import RuntimeFailure
+
+ID_FILE = "controller.json"  # in the state folder, beside zerodown.db
+TAKE_OVER = "zerodown hosts --take-over"
+
+
+@dataclass(frozen=True)
+class Identity:
+    id: str
+    where: str
+
+    def record(self) -> dict:
+        return {"id": self.id, "where": self.where}
+
+
+def identity(state_dir: Path) -> Identity:
+    """This controller's: its id from the state folder (made there on first use)."""
+    path = Path(state_dir) / ID_FILE
+    try:
+        doc = json.loads(path.read_text())
+        ident = doc["id"] if isinstance(doc, dict) else None
+    except FileNotFoundError:
+        ident = None
+        doc = None
+    except (OSError, ValueError, KeyError) as e:
+        raise RuntimeFailure(f"{path}: cannot read this controller's id ({e}); remove the "
+                             f"file to make a new one (then `{TAKE_OVER}` for the services "
+                             f"it deployed on a fleet)") from None
+    if not isinstance(ident, str) or not ident:
+        if doc is not None:
+            raise RuntimeFailure(f"{path}: no id in it; remove the file to make a new one")
+        ident = uuid.uuid4().hex
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(str(path), json.dumps({"id": ident, "made": time.time()}) + "\n")
+    return Identity(ident, f"{_user()}@{socket.gethostname()}:{os.path.abspath(state_dir)}")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return str(os.getuid())
+
+
+def describe(owner: dict) -> str:
+    """`ana@laptop:/home/ana/shop/.zerodown (controller 3f0c1a2b, since 2026-12-04 20:41 UTC)`."""
+    since = owner.get("since")
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(since)) \
+        if isinstance(since, (int, float)) else "an unknown time"
+    return f"{owner.get('where') or 'an unnamed controller'} (controller " \
+           f"{str(owner.get('id'))[:8]}, since {when})"
+
+
+def refusal(owner: dict, service: str) -> str:
+    """A host's pre-flight problem: `service` there is another controller's."""
+    return (f"{service} here is deployed by another controller: {describe(owner)}; deploy "
+            f"from there, or `{TAKE_OVER}` from here once that one is done with it")
+
+
+def refuse_others(service: str, answers: dict) -> None:
+    """RuntimeFailure naming each host of `answers` (host -> the host owner op's answer, or
+    None when not asked) whose service another controller owns; nothing was changed."""
+    others = {h: a["other"] for h, a in answers.items() if a and a.get("other")}
+    if others:
+        raise RuntimeFailure("refused, nothing was changed:\n" + "\n".join(
+            f"  {host}: {refusal(them, service)}" for host, them in others.items()))
+
+
+def judged(report, me: Identity, service: str):
+    """A pre-flight report (hosts/preflight.py HostReport) with the service's owner read
+    there judged (pure): another controller's is the host's problem."""
+    owner = report.owner
+    if report.ready and owner is not None and owner.get("id") != me.id:
+        return replace(report, problem=refusal(owner, service))
+    return report
+
+
+def unrecorded(report, me: Identity) -> bool:
+    """Must this controller be recorded there (pure)? Nobody is yet, or it is, from a
+    folder since moved; not where the owner was not read (a host not listed)."""
+    owner = report.owner
+    return report.owner_read and (owner is None or owner.get("id") == me.id
+                                  and owner.get("where") != me.where)
+
+
+def parse_owner(text: str) -> dict | None:
+    """The owner file's content as a shell read it (pure): None when empty (nobody); a
+    record naming itself unreadable when it is not one."""
+    if not text.strip():
+        return None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
+        return {"id": "?", "where": f"an unreadable owner record ({text.strip()[:60]!r})"}
+    return doc
+
+
+def owner_cell(owner: dict | None, me: Identity | None) -> str:
+    """`zerodown hosts`' OWNER column (pure)."""
+    if owner is None:
+        return "none"
+    if me is not None and owner.get("id") == me.id:
+        return "this controller"
+    return describe(owner)

@@ -1,0 +1,70 @@
+"""The owner of an ssh runtime's service on its hosts (zerodown/hosts/owner.py), asked of
+every host at once: what `down`, `exec`, a daemon's start and `zerodown hosts` ask. A
+deployment's claim rides in its pre-flight batch instead (runtimes/ssh_release.py).
+
+    check(runtime)            # RuntimeFailure naming each host another controller owns
+    take_over(runtime)        # {host: the owner replaced (None: nobody) or the failure}
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from zerodown.errors import RuntimeFailure
+from zerodown.owner import refuse_others
+
+
+def ask(runtime, mode: str, names: Sequence[str] | None = None) -> dict:
+    """{host: the owner op's answer, or the RuntimeFailure (HostFailure) it raised}."""
+    names = list(runtime.names if names is None else names)
+    me = runtime.me.record()
+
+    def one(name: str):
+        try:
+            return runtime.hosts[name].call("owner", runtime.remote_dir, me, mode,
+                                            timeout=runtime.options.command_timeout)
+        except RuntimeFailure as e:
+            return e
+    return dict(zip(names, runtime.every_host.map(one, names)))
+
+
+def check(runtime, names: Sequence[str] | None = None) -> None:
+    """Refused (RuntimeFailure, nothing changed) where another controller owns the service;
+    a host that does not answer is left to the command's own rule for it."""
+    answers = ask(runtime, "check", names)
+    refuse_others(runtime.config.service,
+                  {h: a for h, a in answers.items() if not isinstance(a, RuntimeFailure)})
+
+
+def claim(runtime, names: Sequence[str]) -> None:
+    """A deployment's claim where the pre-flight read the owner by a shell (no agent was
+    known to be there) and found it to record (owner.unrecorded: a first deployment):
+    refused naming each host that did not answer or that another controller owns (one
+    that claimed it since the read)."""
+    if not names:
+        return
+    answers = ask(runtime, "claim", names)
+    failed = {h: a for h, a in answers.items() if isinstance(a, RuntimeFailure)}
+    if failed:
+        raise RuntimeFailure("the fleet is not ready, nothing was changed:\n" + "\n".join(
+            f"  {h}: no answer to the owner's check ({e})" for h, e in failed.items()))
+    refuse_others(runtime.config.service, answers)
+
+
+def release(runtime, names: Sequence[str]) -> dict:
+    """`down`: no owner left behind where it answered; {host: failure} where not."""
+    return {h: a for h, a in ask(runtime, "release", names).items()
+            if isinstance(a, RuntimeFailure)}
+
+
+def take_over(runtime) -> dict:
+    """This controller recorded as the owner on every host: {host: the owner it replaced
+    (None: nobody, or this one already) or the RuntimeFailure}."""
+    return {h: a if isinstance(a, RuntimeFailure) else a.get("was")
+            for h, a in ask(runtime, "take").items()}
+
+
+def look(runtime) -> dict:
+    """{host: its owner record, None, or the failure}: `zerodown hosts`' OWNER column."""
+    return {h: a if isinstance(a, RuntimeFailure) else a["owner"]
+            for h, a in ask(runtime, "look").items()}
