@@ -37,8 +37,9 @@ class Identity:
         return {"id": self.id, "where": self.where}
 
 
-def identity(state_dir: Path) -> Identity:
-    """This controller's: its id from the state folder (made there on first use)."""
+def identity(state_dir: Path, make: bool = True) -> Identity:
+    """This controller's: its id from the state folder, made there on first use (or, with
+    `make` False, an empty id, which no record matches: a look that writes nothing)."""
     path = Path(state_dir) / ID_FILE
     try:
         doc = json.loads(path.read_text())
@@ -53,10 +54,16 @@ def identity(state_dir: Path) -> Identity:
     if not isinstance(ident, str) or not ident:
         if doc is not None:
             raise RuntimeFailure(f"{path}: no id in it; remove the file to make a new one")
+        if not make:
+            return Identity("", _where(state_dir))
         ident = uuid.uuid4().hex
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(str(path), json.dumps({"id": ident, "made": time.time()}) + "\n")
-    return Identity(ident, f"{_user()}@{socket.gethostname()}:{os.path.abspath(state_dir)}")
+    return Identity(ident, _where(state_dir))
+
+
+def _where(state_dir: Path) -> str:
+    return f"{_user()}@{socket.gethostname()}:{os.path.abspath(state_dir)}"
 
 
 def _user() -> str:

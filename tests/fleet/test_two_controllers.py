@@ -1,5 +1,6 @@
 """Two controllers (two state folders, as two laptops') deploying one service to one fleet:
-the second is refused in the pre-flight naming the first, nothing changed; it takes the
+the second is refused in the pre-flight naming the first, nothing changed (its `up` starts
+nothing, its `plan` says so); it takes the
 service over; the first is then refused naming it; `down` leaves no owner behind. Before
 this, the second one's `up` stopped the first one's instances as orphans and started its
 own under the same names (docs/fleet.md, "One controller per service"). Unit versions:
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from tests.support.cli import Service
+from tests.support.cli import Service, ours
 
 OWNER = "cat /srv/zerodown/services/shop/owner.json 2>/dev/null; true"
 
@@ -42,7 +43,10 @@ def test_a_second_controller_is_refused_takes_over_and_then_refuses_the_first(
         assert f":{a.state_dir} (controller {a_id[:8]}, since " in said, said
         assert "zerodown hosts --take-over" in said, said
         assert a.pids() == pids and all(i["alive"] for i in a.status()["instances"])
-        assert [h.app_count() for h in fleet.hosts] == [1, 1, 1]   # nothing of B's started
+        assert [h.app_count() for h in fleet.hosts] == [1, 1, 1]   # nothing of B's started,
+        assert not ours(b.state_dir)   # not even its load balancer or controller here
+        plan = b.run("plan", "v1", code=None)   # told as the deployment would be
+        assert plan.returncode != 0 and "another controller" in plan.stderr, plan
         done = b.run("down", code=None)
         assert done.returncode != 0 and "another controller" in done.stderr, done
         assert a.pids() == pids

@@ -95,3 +95,18 @@ def test_a_restarted_controller_does_not_announce_a_return_again(world):  # noqa
     watch(world, []).check(e.store)
     watch(world, []).check(e.store)  # a new watch: the controller started again
     assert len(e.store.events("shop", d, kind="host.reachable")) == 1
+
+
+def test_a_service_another_controller_took_over_meanwhile_is_not_resumed(world):  # noqa: F811
+    """`zerodown hosts --take-over` from elsewhere while this deployment was paused for a
+    host: when it answers again, the deployment is held, the event saying whose it is."""
+    e, d = paused_for_app2(world)
+    woken: list = []
+    them = "app2: shop here is deployed by another controller: ana@laptop:/x/.zerodown"
+    w = HostWatch(None, "shop", lambda: woken.append(1), lambda text: None,
+                  answers=lambda host: host not in world.runtime.down, taken=lambda h: them)
+    world.runtime.down.clear()
+    w.check(e.store)
+    (back,) = e.store.events("shop", d, kind="host.reachable")
+    assert back.data["policy"] == "hold" and f"not resuming it: {them}" in back.message
+    assert e.store.deployment(d).phase is Phase.PAUSED and not woken

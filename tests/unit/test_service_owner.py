@@ -46,6 +46,17 @@ def test_take_replaces_the_owner_and_says_whom_and_release_removes_only_its_own(
     assert owner(d, A, "claim")["owner"]["id"] == A["id"]      # free again: claimed
 
 
+def test_each_service_on_a_host_has_its_own_owner(tmp_path):
+    assert owner(str(tmp_path / "services" / "shop"), A, "claim")["owner"]["id"] == A["id"]
+    assert owner(str(tmp_path / "services" / "cart"), B, "claim")["owner"]["id"] == B["id"]
+    assert "other" not in owner(str(tmp_path / "services" / "shop"), A, "check")
+
+
+def test_a_look_makes_no_identity(tmp_path):
+    assert said.identity(tmp_path / "state", make=False).id == ""
+    assert not (tmp_path / "state").exists()
+
+
 def test_a_moved_state_folder_keeps_its_ownership_and_since(tmp_path):
     first = owner(str(tmp_path), A, "claim")["owner"]
     moved = owner(str(tmp_path), {**A, "where": "ana@laptop:/new/.zerodown"}, "claim")["owner"]

@@ -60,7 +60,7 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
         connections.close()
     needed = list(ctl.store().rollback_versions(cfg.service)) \
         if present is not None and ctl.has_state() else []
-    me = identity(ctl.state_dir)
+    me = identity(ctl.state_dir, make=False)  # a look: no id made
     if getattr(args, "json", False):
         from zerodown.render_json import hosts_dict
         print(json.dumps(hosts_dict(reports, addresses, present, needed, me.id), indent=2))

@@ -31,7 +31,7 @@ def cmd_plan(args: argparse.Namespace, ctl: Controller) -> int:
     from zerodown.strategies import plan_for, target_for
     cfg = ctl.config(*strategy_settings(ctl.config(), args))
     check_files(cfg)
-    check_release(cfg, args.version)
+    check_release(cfg, args.version, ctl.state_dir)  # refused as the deployment would be
     state, revision, active = ServiceState(cfg.service, None), 1, None
     if ctl.has_state():
         store = ctl.store()

@@ -102,7 +102,7 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
     check_files(cfg)  # a broken certificate: refused here, naming it, before anything starts
     if not ctl.db_path.exists():  # a first up: a version that cannot start starts nothing
         from zerodown.runtimes import check_release  # (on a fleet app.cwd is on the hosts)
-        check_release(cfg, args.version or "v1")
+        check_release(cfg, args.version or "v1", ctl.state_dir)  # (and owned elsewhere)
     try:
         ctl.ensure_router(cfg)
         _hand_certificates(ctl, cfg)

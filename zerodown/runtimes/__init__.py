@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from pathlib import Path
 
 from zerodown.config import ServiceConfig
 from zerodown.errors import UsageError
@@ -32,15 +33,18 @@ def runtime_for(config: ServiceConfig, state_dir: str | os.PathLike, kept=None):
                      f"(available: local, ssh)")
 
 
-def check_release(config: ServiceConfig, version: str) -> None:
+def check_release(config: ServiceConfig, version: str,
+                  state_dir: str | os.PathLike | None = None) -> None:
     """What Runtime.check_release checks, without building a runtime (which makes its state
-    directory) or uploading a release: for `zerodown plan`, which changes nothing."""
+    directory) or uploading a release: for `zerodown plan`, which changes nothing, and a
+    first `up` before it starts anything. `state_dir`: the controller's, whose deployment
+    another controller's service on a host refuses (zerodown/owner.py)."""
     from zerodown.runtimes import release
     if config.runtime.kind == "local":
         release.check_release(config, version)
     elif config.runtime.kind == "ssh":  # the working directory is on the hosts
         release.check_release(replace(config, app=replace(config.app, cwd=None)), version)
-        _fleet_ready(config)
+        _fleet_ready(config, state_dir)
 
 
 def connections_for(config: ServiceConfig, kept=None):
@@ -66,17 +70,26 @@ def with_router_host(connections, config: ServiceConfig) -> None:
         connections.specs.setdefault(lb, parse_host(lb))
 
 
-def _fleet_ready(config: ServiceConfig) -> None:
+def _fleet_ready(config: ServiceConfig, controller: str | os.PathLike | None) -> None:
     """Every host's pre-flight (zerodown/hosts/preflight.py), as before a deployment: a
-    plan a host not ready could not carry out (router.host's too) is refused naming it.
-    Nothing is uploaded."""
+    plan a host not ready could not carry out (router.host's too) is refused naming it,
+    and so is one another controller's service there would refuse (with `controller`,
+    this one's state folder: its identity read, never made). Nothing is uploaded or
+    recorded."""
     from zerodown.hosts.preflight import preflight, refuse_unless_ready
     from zerodown.hosts.shared_paths import spec
+    from zerodown.owner import identity, judged
     connections = connections_for(config)
     with_router_host(connections, config)
     state_dir = connections.options.state_dir
+    owner_dir = f"{state_dir.rstrip('/')}/services/{config.service}" if controller else None
     try:
-        refuse_unless_ready(preflight(connections, state_dir,
-                                      shared=spec(state_dir, config.service, config.app)))
+        reports = preflight(connections, state_dir,
+                            shared=spec(state_dir, config.service, config.app),
+                            owner_dir=owner_dir)
     finally:
         connections.close()
+    if controller is not None:
+        me = identity(Path(controller), make=False)
+        reports = [judged(r, me, config.service) for r in reports]
+    refuse_unless_ready(reports)
