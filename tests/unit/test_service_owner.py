@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from tests.unit.test_host_running import YAML as HOST_RUNNING_YAML
 from zerodown import owner as said
 from zerodown.config import parse_config
 from zerodown.errors import RuntimeFailure
@@ -111,13 +112,7 @@ def test_the_owner_column():
     assert "unreadable" in said.parse_owner("garbage")["where"]
 
 
-YAML = """\
-service: shop
-listen: 127.0.0.1:18080
-instances: 2
-app: {command: [app, --port, "{port}"]}
-runtime: {kind: ssh, hosts: [zdf1, zdf2]}
-"""
+YAML = HOST_RUNNING_YAML.replace("[zdf3, zdf1]", "[zdf1, zdf2]")  # two hosts, in order
 
 
 class Host:
