@@ -4,9 +4,10 @@
     me = identity(Path(".zerodown"))    # Identity("3f0c...", "ana@laptop:/home/ana/shop/.zerodown")
     refusal(them, "shop")               # the pre-flight's problem on a host owned by another
 
-A controller is its state folder (its store): the id is made there once (a random one:
-two copies of one folder would be one controller, which they are, sharing a store by
-path never; a folder moved keeps its id). `where` (user@machine:folder) is worked out at
+A controller is its state folder (its store): the id is made there once, at random, and
+kept, so a folder moved is the same controller (its record on the hosts follows at its
+next deployment) and a folder copied is too: two copies deploying apart would not be
+told apart, as their stores would not. `where` (user@machine:folder) is worked out at
 each use, for messages only: who to ask before taking a service over.
 """
 

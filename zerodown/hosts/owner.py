@@ -50,7 +50,7 @@ def owner(service_dir: str, me: dict | None, mode: str) -> dict:
         now = _read(service_dir)
         mine = now is not None and me is not None and now.get("id") == me["id"]
         if mode == "release":
-            if mine:
+            if mine:  # not synced: lost, it names this controller again, which is harmless
                 os.unlink(os.path.join(service_dir, FILE))
             return {"owner": None if mine else now}
         if now is not None and not mine and mode != "take":
@@ -58,7 +58,7 @@ def owner(service_dir: str, me: dict | None, mode: str) -> dict:
         if mine and now.get("where") == me.get("where"):
             return {"owner": now}
         # kept: since when this controller owns it (a new `where`: its folder moved)
-        since = now["since"] if mine else time.time()
+        since = now.get("since", time.time()) if mine else time.time()
         record = {"id": me["id"], "where": me["where"], "since": since}
         write_atomic(os.path.join(service_dir, FILE), json.dumps(record) + "\n")
         return {"owner": record, **({"was": now} if now is not None and not mine else {})}
