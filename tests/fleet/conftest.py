@@ -3,7 +3,8 @@
 Tests that inflict a fault undo it (heal, boot) before they end, so the next test gets
 three reachable hosts with sshd and no app running; healthy_fleet checks that as each test
 begins, so an app started late is blamed on the test it came from, not the next one's
-counts."""
+counts. It also removes every service's owner record (zerodown/hosts/owner.py) as each
+test begins and ends: each test's state folder is a controller of its own."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def healthy_fleet(fleet, request):
         pytest.fail(f"example apps run on the fleet before this test began: {strays}; every "
                     f"app and agent was killed after {_swept_after[0]} ended, so something "
                     f"of it (or of a test before it) started them since", pytrace=False)
+    fleet.forget_owners()  # (a test on the bare `fleet` fixture may have left some)
     yield fleet
     for host in fleet.hosts:
         fleet.heal(host)
@@ -50,4 +52,5 @@ def healthy_fleet(fleet, request):
         if host.proc is None or host.proc.poll() is not None:
             fleet.boot(host)
     fleet.kill_apps_and_agents()
+    fleet.forget_owners()  # the next test's state folder is another controller
     _swept_after[0] = request.node.nodeid

@@ -273,6 +273,14 @@ class Fleet:
                 raise RuntimeError(f"{host.name}: apps or agents still started after 50 "
                                    f"sweeps killing them:\n{done.stdout}{done.stderr}")
 
+    def forget_owners(self) -> None:
+        """Every service's owner record on the hosts removed (zerodown/hosts/owner.py),
+        between two tests: each test's state folder is a controller of its own, and the
+        next test's would be refused by a record the last one left."""
+        for host in self.hosts:
+            for record in (host.dir / "srv").glob("*/services/*/owner.json"):
+                record.unlink(missing_ok=True)
+
     def crash(self, host: FleetHost) -> None:
         """Every process of the host gone at once (its PID namespace's init killed); /srv stays."""
         if host.proc is None:
