@@ -1,0 +1,54 @@
+"""What the service's owner costs a host (zerodown/hosts/owner.py, run by the agent in the
+pre-flight batch): the claim of a deployment by the controller recorded already (a lock
+and a read: every deployment after the first), and a first claim (the record written
+whole: temp file, fsync, rename, fsync of the folder; preceded here by the release that
+`down` makes). A folder on this machine's disk (default /var/tmp: /tmp may be memory).
+
+    .venv/bin/python benchmarks/owner_claim.py
+    .venv/bin/python benchmarks/owner_claim.py --dir /srv --rounds 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from zerodown.hosts.owner import owner  # noqa: E402
+
+ME = {"id": "a" * 32, "where": "ana@laptop:/home/ana/shop/.zerodown"}
+
+
+def timed(call, rounds: int) -> tuple[float, float]:
+    """(median, p90) in ms."""
+    took = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        call()
+        took.append((time.perf_counter() - started) * 1e3)
+    took.sort()
+    return statistics.median(took), took[int(len(took) * 0.9)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", default="/var/tmp")
+    parser.add_argument("--rounds", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+        owner(folder, ME, "claim")
+        steady = timed(lambda: owner(folder, ME, "claim"), args.rounds)
+        first = timed(lambda: (owner(folder, ME, "release"), owner(folder, ME, "claim")),
+                      max(1, args.rounds // 10))
+    print(f"claim, this controller's already: median {steady[0]:.3f} ms, p90 {steady[1]:.3f} ms")
+    print(f"release + first claim (written):   median {first[0]:.3f} ms, p90 {first[1]:.3f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
