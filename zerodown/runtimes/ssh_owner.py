@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Sequence
 
 from zerodown.errors import RuntimeFailure
-from zerodown.owner import refuse_others
+from zerodown.owner import identity, refuse_others
 
 
 def ask(runtime, mode: str, names: Sequence[str] | None = None) -> dict:
     """{host: the owner op's answer, or the RuntimeFailure (HostFailure) it raised}."""
     names = list(runtime.names if names is None else names)
-    me = runtime.me.record()
+    # a check writes nothing, here either: a folder with no id yet is nobody's controller
+    me = (runtime.me if mode != "check" else identity(runtime.local_state, make=False)).record()
 
     def one(name: str):
         try:
