@@ -33,6 +33,7 @@ def test_on_a_fleet_app_cwd_is_the_hosts_and_not_checked_here(tmp_path, monkeypa
     monkeypatch.setattr(Controller, "ensure_router", stop_here)
     import zerodown.runtimes
     asked = []   # the hosts' pre-flight (tests/fleet: test_fleet_deploy.py), not this test's
-    monkeypatch.setattr(zerodown.runtimes, "_fleet_ready", asked.append)
+    monkeypatch.setattr(zerodown.runtimes, "_fleet_ready",
+                        lambda cfg, controller: asked.append(cfg))
     assert cli.main(["-f", str(tmp_path / "zerodown.yaml"), "up"]) == 130
     assert [c.runtime.kind for c in asked] == ["ssh"], "a first up asks every host first"
