@@ -125,10 +125,10 @@ def _ready_and_prepared(runtime, name: str, version: str, manifest: dict | None,
     host, state_dir = runtime.hosts[name], runtime.options.state_dir
     prepare = [] if manifest is None else [
         ["release_prepare", [runtime.release_base, version, manifest, shared]]]
+    checks = [["preflight", [state_dir, shared], ["problem", "unshared"]],
+              ["owner", [runtime.remote_dir, runtime.me.record(), "claim"], ["other"]]]
     try:
-        got = host.call("batch", [["preflight", [state_dir, shared], ["problem", "unshared"]],
-                                  ["owner", [runtime.remote_dir, runtime.me.record(), "claim"],
-                                   ["other"]],
+        got = host.call("batch", [*checks,
                                   ["table", [runtime.remote_dir, "adopt", runtime.config.service]],
                                   *prepare], timeout=CHECK_TIMEOUT)
     except HostUnreachable as e:  # as the pre-flight's connect names it
@@ -137,15 +137,12 @@ def _ready_and_prepared(runtime, name: str, version: str, manifest: dict | None,
         return HostReport(name, f"no answer to the check ({e})"), None, None
     except RuntimeFailure:  # the preparation failed: the pre-flight alone; the upload,
         try:  # which asks for the preparation again, says why
-            got = host.call("batch", [["preflight", [state_dir, shared], ["problem", "unshared"]],
-                                      ["owner", [runtime.remote_dir, runtime.me.record(),
-                                                 "claim"]]], timeout=CHECK_TIMEOUT)
+            got = host.call("batch", checks, timeout=CHECK_TIMEOUT)
         except RuntimeFailure as e:
             return HostReport(name, f"no answer to the check ({e})"), None, None
     report = judged(name, got[0]["problem"], got[0]["free_mb"], got[0]["unshared"], shared)
-    if report.ready and (len(got) < 2 or got[1].get("other")):
-        report = HostReport(name, refusal(got[1]["other"], runtime.config.service)
-                            if len(got) > 1 else "the service's owner was not asked",
+    if report.ready and len(got) > 1 and got[1].get("other"):  # (not ready: not asked)
+        report = HostReport(name, refusal(got[1]["other"], runtime.config.service),
                             report.free_mb)
     return report, (got[3] if len(got) > 3 else None), (got[2] if len(got) > 2 else None)
 
