@@ -49,7 +49,7 @@ def test_a_second_controller_is_refused_takes_over_and_then_refuses_the_first(
         assert plan.returncode != 0 and "another controller" in plan.stderr, plan
         done = b.run("down", code=None)
         assert done.returncode != 0 and "another controller" in done.stderr, done
-        assert not b.state_dir.exists()   # refused: nothing written here either
+        assert not (b.state_dir / "controller.json").exists()   # refused: no id made
         assert a.pids() == pids
 
         table = b.run("hosts").stdout
