@@ -17,12 +17,12 @@ import getpass
 import json
 import os
 import socket
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from zerodown.atomic_write import write_atomic
 from zerodown.errors import RuntimeFailure
 
 ID_FILE = "controller.json"  # in the state folder, beside zerodown.db
@@ -40,8 +40,20 @@ class Identity:
 
 def identity(state_dir: Path, make: bool = True) -> Identity:
     """This controller's: its id from the state folder, made there on first use (or, with
-    `make` False, an empty id, which no record matches: a look that writes nothing)."""
+    `make` False, an empty id, which no record matches: a look that writes nothing).
+    Made at once by several threads or processes (a daemon's pre-flight asks every host
+    at once), one id wins and each reads it back: two would each claim a host."""
     path = Path(state_dir) / ID_FILE
+    ident = _read_id(path)
+    if ident is None and make:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_id(path)
+        ident = _read_id(path)
+    return Identity(ident or "", _where(state_dir))
+
+
+def _read_id(path: Path) -> str | None:
+    """The id in `path`, None when there is no file; RuntimeFailure when it is damaged."""
     try:
         doc = json.loads(path.read_text())
         ident = doc["id"] if isinstance(doc, dict) else None
@@ -52,15 +64,31 @@ def identity(state_dir: Path, make: bool = True) -> Identity:
         raise RuntimeFailure(f"{path}: cannot read this controller's id ({e}); remove the "
                              f"file to make a new one (then `{TAKE_OVER}` for the services "
                              f"it deployed on a fleet)") from None
-    if not isinstance(ident, str) or not ident:
-        if doc is not None:
-            raise RuntimeFailure(f"{path}: no id in it; remove the file to make a new one")
-        if not make:
-            return Identity("", _where(state_dir))
-        ident = uuid.uuid4().hex
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(str(path), json.dumps({"id": ident, "made": time.time()}) + "\n")
-    return Identity(ident, _where(state_dir))
+    if doc is not None and (not isinstance(ident, str) or not ident):
+        raise RuntimeFailure(f"{path}: no id in it; remove the file to make a new one")
+    return ident
+
+
+def _make_id(path: Path) -> None:
+    """A new id written whole beside `path` and linked there only if nobody made one
+    first (a link fails where the name exists: the first one stays)."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps({"id": uuid.uuid4().hex, "made": time.time()}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return
+    finally:
+        os.unlink(tmp)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the name durable: a crash must not give this controller a new id
+    finally:
+        os.close(folder)
 
 
 def _where(state_dir: Path) -> str:

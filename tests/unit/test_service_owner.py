@@ -53,6 +53,19 @@ def test_each_service_on_a_host_has_its_own_owner(tmp_path):
     assert "other" not in owner(str(tmp_path / "services" / "shop"), A, "check")
 
 
+def test_an_identity_made_by_many_threads_at_once_is_one(tmp_path):
+    """A daemon's pre-flight asks every host at once, each thread wanting the id: each had
+    made and written its own, and the hosts were claimed by several (seen on the fleet:
+    the same controller refused by its own record on one host)."""
+    from concurrent.futures import ThreadPoolExecutor
+    for round in range(20):
+        folder = tmp_path / f"state{round}"
+        with ThreadPoolExecutor(8) as pool:
+            ids = set(pool.map(lambda _: said.identity(folder).id, range(8)))
+        assert len(ids) == 1 and ids == {said.identity(folder).id}
+        assert [p.name for p in folder.iterdir()] == [said.ID_FILE]  # no temp file left
+
+
 def test_a_look_makes_no_identity(tmp_path):
     assert said.identity(tmp_path / "state", make=False).id == ""
     assert not (tmp_path / "state").exists()
