@@ -203,3 +203,12 @@ def test_a_report_is_judged_by_whose_the_service_is_and_whether_to_record_this_o
     assert said.judged(nobody, me, "shop").ready and said.unrecorded(nobody, me)
     unread = HostReport("lb1", None, 900)   # router.host: not read, nothing to record
     assert said.judged(unread, me, "shop").ready and not said.unrecorded(unread, me)
+
+
+def test_a_check_asks_only_hosts_of_runtime_hosts(tmp_path):
+    """The host watch asks about the host a deployment paused for, which may be router.host
+    alone: no owner is recorded there (no instance runs there), so nothing is asked."""
+    from zerodown.runtimes import ssh_owner
+    rt = runtime(tmp_path, "a", {n: tmp_path / n for n in ("zdf1", "zdf2")})
+    rt.hosts["lb1"] = None   # host_named's: asking it would fail this test
+    ssh_owner.check(rt, ["lb1"])

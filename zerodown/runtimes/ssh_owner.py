@@ -32,7 +32,8 @@ def ask(runtime, mode: str, names: Sequence[str] | None = None) -> dict:
 def check(runtime, names: Sequence[str] | None = None) -> None:
     """Refused (RuntimeFailure, nothing changed) where another controller owns the service;
     a host that does not answer is left to the command's own rule for it."""
-    answers = ask(runtime, "check", names)
+    # the owner is recorded on runtime.hosts only (router.host alone holds no instance)
+    answers = ask(runtime, "check", [n for n in names or runtime.names if n in runtime.names])
     refuse_others(runtime.config.service,
                   {h: a for h, a in answers.items() if not isinstance(a, RuntimeFailure)})
 
