@@ -83,7 +83,7 @@ class Agent:
         if self.cut:
             raise HostUnreachable(f"host {self.name} did not answer", self.name)
         ready = {"problem": None, "free_mb": 1000, "unshared": []}
-        return ready if op == "preflight" else [ready, []]
+        return ready if op == "preflight" else [ready, {"owner": None}, []]
 
 
 def test_router_host_cut_off_is_refused_in_the_batch_of_agents_that_answer():
