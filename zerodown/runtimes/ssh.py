@@ -29,6 +29,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 from typing import Collection, cast
 
@@ -66,7 +67,6 @@ class SshRuntime:
     def __init__(self, state_dir: str | os.PathLike, config: ServiceConfig, kept=None):
         self.config = config
         self.local_state = Path(state_dir)  # this controller's: its identity (owner.py)
-        self._me: Identity | None = None
         self.connections = connections_for(config, kept)  # kept: runtimes/kept.py
         self._kept = kept  # they are let go there, not closed, by close()
         self.options = self.connections.options
@@ -86,12 +86,10 @@ class SshRuntime:
         self._as: dict[str, str | None] = {n: n for n in self.names}  # see listed_as
         self._listed: dict[tuple[str, str, int], str] = {}
 
-    @property
+    @cached_property
     def me(self) -> Identity:
         """This controller, as the service's owner on the hosts (hosts/owner.py)."""
-        if self._me is None:
-            self._me = controller_identity(self.local_state)
-        return self._me
+        return controller_identity(self.local_state)
 
     def host_named(self, name: str) -> SshHost:
         """The fleet host `name` (router.host: one of runtime.hosts or an ssh_config Host),
