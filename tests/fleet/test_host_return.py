@@ -36,8 +36,11 @@ def test_a_deployment_paused_for_a_silent_host_resumes_by_itself_once_it_answers
         store = Controller(str(s.file), str(s.state_dir)).store()
         assert not store.events("shop", paused["id"], kind="host.reachable")
         healthy_fleet.heal(victim)
-        done = wait_until(lambda: (d := s.status())["deployment"] is None and d, timeout=60,
-                          what="the deployment's end with nobody resuming it")
+        # the end, and the old instances gone: the run ends once their stops are sent, its
+        # rows `stopping` until each stop is confirmed (engine/stopping.py)
+        done = wait_until(lambda: (d := s.status())["deployment"] is None and all(
+            i["version"] == "v2" for i in d["instances"]) and d, timeout=60,
+                          what="the deployment's end with nobody resuming it, v1 stopped")
         assert {(i["host"], i["version"]) for i in done["instances"]} == {
             (h.name, "v2") for h in healthy_fleet.hosts}
         store = Controller(str(s.file), str(s.state_dir)).store()
