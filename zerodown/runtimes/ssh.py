@@ -37,14 +37,13 @@ from zerodown.config import AppConfig, HealthConfig, ServiceConfig
 from zerodown.errors import ConfigError, HostFailure, RuntimeFailure
 from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.ssh import SshHost
-from zerodown.hosts.ssh_connect import identity
 from zerodown.owner import Identity, identity as controller_identity
 from zerodown.model import (Adopted, Instance, InstanceRef, Revision, Slot, host_for,
                             hosts_to_ask)
 from zerodown.runtimes import connections_for, release, ssh_owner, ssh_release
 from zerodown.runtimes.health import probe, split_address
+from zerodown.runtimes.listed_names import ListedNames
 from zerodown.runtimes.ssh_options import parse_host
-from zerodown.schema import Invalid
 
 
 AWAIT = 0.25      # s a look of a starting instance may wait on its host for it to listen
@@ -83,8 +82,7 @@ class SshRuntime:
         self._on_address: dict[str, str] = {}  # an address instances listen on -> its host
         self._awaits: dict[str, int] = {}  # await_listening calls in flight per host
         self._awaits_lock = threading.Lock()
-        self._as: dict[str, str | None] = {n: n for n in self.names}  # see listed_as
-        self._listed: dict[tuple[str, str, int], str] = {}
+        self._names = ListedNames(self.options, self.connections.folder)
 
     @cached_property
     def me(self) -> Identity:
@@ -100,24 +98,8 @@ class SshRuntime:
         return self.hosts[name]
 
     def listed_as(self, name: str) -> str | None:
-        """The name runtime.hosts gives the host `name` is (the same user, address and port
-        after ssh_config: hosts/ssh_connect.identity), when the list has it under another
-        (app1 renamed deploy@app1, an alias written as its address): one host is one host,
-        asked once, under the listed name. None when the list does not have it. Worked
-        out only for a name off the list (rare), then kept: an ssh_config is read per name."""
-        if name in self._as:
-            return self._as[name]
-        if not self._listed:
-            for spec in reversed(self.options.hosts):  # (listed twice: the first name)
-                self._listed[self._identity(spec)] = spec.name
-        try:
-            self._as[name] = self._listed.get(self._identity(parse_host(name)))
-        except Invalid:  # not a host name at all (a row of another tool's making)
-            self._as[name] = None
-        return self._as[name]
-
-    def _identity(self, spec) -> tuple[str, str, int]:
-        return identity(spec, self.options, self.connections.folder)
+        """The name runtime.hosts gives the host `name` is (runtimes/listed_names.py)."""
+        return self._names.listed_as(name)
 
     def router_dir(self, service: str, shared: str | None = None) -> str:
         """The folder on router.host keeping the service's load balancer's files; `shared`:
