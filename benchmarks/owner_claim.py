@@ -1,8 +1,8 @@
 """What the service's owner costs a host (zerodown/hosts/owner.py, run by the agent in the
-pre-flight batch): the claim of a deployment by the controller recorded already (a lock
-and a read: every deployment after the first), and a first claim (the record written
-whole: temp file, fsync, rename, fsync of the folder; preceded here by the release that
-`down` makes). A folder on this machine's disk (default /var/tmp: /tmp may be memory).
+pre-flight batch): the check of a deployment by the controller recorded already (a read:
+every deployment after the first), and a first claim, a call of its own once every host
+was found ready (the record written whole: temp file, fsync, rename, fsync of the folder;
+preceded here by the release that `down` makes). A folder on this machine's disk (default /var/tmp: /tmp may be memory).
 
     .venv/bin/python benchmarks/owner_claim.py
     .venv/bin/python benchmarks/owner_claim.py --dir /srv --rounds 5000
@@ -42,10 +42,10 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         owner(folder, ME, "claim")
-        steady = timed(lambda: owner(folder, ME, "claim"), args.rounds)
+        steady = timed(lambda: owner(folder, ME, "check"), args.rounds)
         first = timed(lambda: (owner(folder, ME, "release"), owner(folder, ME, "claim")),
                       max(1, args.rounds // 10))
-    print(f"claim, this controller's already: median {steady[0]:.3f} ms, p90 {steady[1]:.3f} ms")
+    print(f"check, this controller's already: median {steady[0]:.3f} ms, p90 {steady[1]:.3f} ms")
     print(f"release + first claim (written):   median {first[0]:.3f} ms, p90 {first[1]:.3f} ms")
     return 0
 

@@ -39,7 +39,8 @@ class Host:
         ops = [c[0] if c[0] != "table" else c[1][1] for c in args[0]]
         assert ops in (["preflight", "owner", "adopt", "release_prepare"],
                        ["preflight", "owner", "adopt"]), ops
-        return [{"problem": None, "free_mb": 1000, "unshared": []}, {"owner": None},
+        me = args[0][1][1][1]   # the owner op's: this controller recorded already (a
+        return [{"problem": None, "free_mb": 1000, "unshared": []}, {"owner": me},  # 2nd run)
                 [entry(self.slot, self.name)], {"done": True, "missing": []}][:len(ops)]
 
     def table(self, state_dir, method, *args, timeout=None):

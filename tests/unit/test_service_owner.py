@@ -133,16 +133,19 @@ class Host:
 
     installed = True
 
-    def __init__(self, name: str, folder):
-        self.name, self.folder, self.ops = name, folder, []
+    def __init__(self, name: str, folder, problem: str | None = None):
+        self.name, self.folder, self.ops, self.problem = name, folder, [], problem
 
     def call(self, op, *args, timeout=None):
+        if op == "owner":   # ssh_owner's own round trip (a first deployment's claim)
+            self.ops.append([f"owner {args[2]}"])
+            return owner(str(self.folder), *args[1:])
         assert op == "batch"
         calls = [[name, list(a), *stop] for name, a, *stop in args[0]]
         for c in calls:
             if c[0] == "owner":
                 c[1][0] = str(self.folder)
-        ops = {**agent.OPS, "preflight": lambda *a: {"problem": None, "free_mb": 1000,
+        ops = {**agent.OPS, "preflight": lambda *a: {"problem": self.problem, "free_mb": 1000,
                                                       "unshared": []},
                "table": lambda *a: []}
         got = batch(calls, ops)
@@ -160,7 +163,11 @@ def test_the_pre_flight_batch_claims_and_refuses_another_controller_naming_it(tm
     folders = {n: tmp_path / n for n in ("zdf1", "zdf2")}
     a, b = runtime(tmp_path, "a", folders), runtime(tmp_path, "b", folders)
     ssh_release.check_and_upload(a, "v1", a.config.app)
-    assert a.hosts["zdf1"].ops == [["preflight", "owner", "adopt"]]
+    # a first deployment: read in the batch, recorded once every host was found ready
+    assert a.hosts["zdf1"].ops == [["preflight", "owner", "adopt"], ["owner claim"]]
+    a.hosts["zdf1"].ops.clear()
+    ssh_release.check_and_upload(a, "v2", a.config.app)
+    assert a.hosts["zdf1"].ops == [["preflight", "owner", "adopt"]]   # after it: no more
     with pytest.raises(RuntimeFailure) as e:
         ssh_release.check_and_upload(b, "v1", b.config.app)
     text = str(e.value)
@@ -168,6 +175,20 @@ def test_the_pre_flight_batch_claims_and_refuses_another_controller_naming_it(tm
         f"controller: {a.me.where}" in text and "zdf2:" in text, text
     assert b.hosts["zdf1"].ops == [["preflight", "owner"]]   # stopped there: no adopt
     assert b.connections.prefetched == {}
+
+
+def test_a_refused_first_deployment_claims_no_host_even_those_that_were_ready(tmp_path):
+    """zdf1 ready, zdf2 not: nothing was changed, so zdf1 records no owner (it did, when
+    the batch claimed: another controller was then refused a service never deployed)."""
+    folders = {n: tmp_path / n for n in ("zdf1", "zdf2")}
+    a = runtime(tmp_path, "a", folders)
+    a.hosts["zdf2"].problem = "only 12 MB free in /srv/zerodown"
+    with pytest.raises(RuntimeFailure, match="nothing was changed"):
+        ssh_release.check_and_upload(a, "v1", a.config.app)
+    assert not (folders["zdf1"] / FILE).exists() and not (folders["zdf2"] / FILE).exists()
+    b = runtime(tmp_path, "b", folders)   # another controller deploys it instead
+    ssh_release.check_and_upload(b, "v1", b.config.app)
+    assert json.loads((folders["zdf1"] / FILE).read_text())["id"] == b.me.id
 
 
 @pytest.mark.parametrize("recorded", [None, A, "garbage\n"])

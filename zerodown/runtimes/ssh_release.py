@@ -24,6 +24,7 @@ import os
 import shlex
 import tarfile
 import time
+from dataclasses import replace
 from typing import Callable, Collection
 
 from zerodown.errors import HostFailure, RuntimeFailure
@@ -35,7 +36,7 @@ from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.preflight import (CHECK_TIMEOUT, HostReport, judged, preflight,
                                       refuse_unless_ready)
 from zerodown.hosts.releases import manifest_of
-from zerodown.owner import judged as judged_owner, refusal, unrecorded
+from zerodown.owner import judged as judged_owner, unrecorded
 from zerodown.runtimes import ssh_owner
 
 
@@ -72,9 +73,10 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
     runtime.hosts (one of them: its round trip is the pre-flight's already).
 
     The service's owner on each host of runtime.hosts (hosts/owner.py) is asked in the
-    same round trip: another controller's refuses the deployment there; where nobody is
-    recorded yet, the batch records this controller (the shell's pre-flight reads the
-    record, and a call of its own writes it: a first deployment's round trip)."""
+    same round trip: another controller's refuses the deployment there. Where nobody is
+    recorded yet (a first deployment), this controller is recorded by a round trip of its
+    own once every host is ready: a refused first deployment leaves no claim on the hosts
+    that were ready (another controller could not deploy there then)."""
     folder, shared = _folder_of(runtime, version, app), shared_of(runtime, app)
     others = [runtime.host_named(n).name for n in beside(runtime, unlisted)]
     state_dir = runtime.options.state_dir
@@ -83,10 +85,9 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
         # host_named was asked about since (router.host, a host long gone from the list)
         reports = preflight(runtime.connections, state_dir, runtime.hosts, shared,
                             [*runtime.names, *others], runtime.remote_dir)
-        service, me = runtime.config.service, runtime.me
-        refuse_unless_ready([judged_owner(r, me, service) for r in reports])
-        # a round trip of its own only where a record is to be written (a first deployment)
-        ssh_owner.claim(runtime, [r.host for r in reports if unrecorded(r, me)])
+        refuse_unless_ready([judged_owner(r, runtime.me, runtime.config.service)
+                             for r in reports])
+        _claim(runtime, reports)
         upload(runtime, version, app, keep)
         return
     manifest = manifest_of(folder) if folder is not None else None
@@ -97,6 +98,7 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
         lambda n: _ready_and_prepared(runtime, n, version, manifest, shared), runtime.names))
     refuse_unless_ready([report for report, *_ in asked] +
                         (checking.result() if checking is not None else []))
+    _claim(runtime, [report for report, *_ in asked])
     prepared = {n: got for n, (_, got, _) in zip(runtime.names, asked)}
     runtime.prefetched({n: adopted for n, (_, _, adopted) in zip(runtime.names, asked)
                         if adopted is not None})
@@ -104,6 +106,13 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
         return
     _each_host(runtime, version, lambda n: _upload_to(runtime, n, folder, version, manifest,
                                                       keep, shared, prepared[n]))
+
+
+def _claim(runtime, reports: list[HostReport]) -> None:
+    """This controller recorded as the service's owner where the pre-flight found nobody
+    (or this one, from a folder since moved): after every host was found ready, a round
+    trip of its own only then (a first deployment; none after it)."""
+    ssh_owner.claim(runtime, [r.host for r in reports if unrecorded(r, runtime.me)])
 
 
 def beside(runtime, unlisted: Collection[str]) -> list[str]:
@@ -118,15 +127,15 @@ def beside(runtime, unlisted: Collection[str]) -> list[str]:
 def _ready_and_prepared(runtime, name: str, version: str, manifest: dict | None,
                         shared: dict | None) -> tuple[HostReport, dict | None, list | None]:
     """(the host's pre-flight report, its release_prepare answer, its adopt answer: None
-    when not asked). The service's owner there is claimed for this controller, or the
-    report names the controller that owns it (and nothing after it runs there:
-    hosts/owner.py); the adopt rides along for the deployment's own (SshRuntime.adopt);
+    when not asked). The service's owner there is read, and the report names the
+    controller that owns it if it is another (and nothing after it runs there:
+    hosts/owner.py); nothing is recorded here (check_and_upload's _claim); the adopt rides along for the deployment's own (SshRuntime.adopt);
     `manifest` None: no release to prepare (no app.release)."""
     host, state_dir = runtime.hosts[name], runtime.options.state_dir
     prepare = [] if manifest is None else [
         ["release_prepare", [runtime.release_base, version, manifest, shared]]]
     checks = [["preflight", [state_dir, shared], ["problem", "unshared"]],
-              ["owner", [runtime.remote_dir, runtime.me.record(), "claim"], ["other"]]]
+              ["owner", [runtime.remote_dir, runtime.me.record(), "check"], ["other"]]]
     try:
         got = host.call("batch", [*checks,
                                   ["table", [runtime.remote_dir, "adopt", runtime.config.service]],
@@ -141,9 +150,9 @@ def _ready_and_prepared(runtime, name: str, version: str, manifest: dict | None,
         except RuntimeFailure as e:
             return HostReport(name, f"no answer to the check ({e})"), None, None
     report = judged(name, got[0]["problem"], got[0]["free_mb"], got[0]["unshared"], shared)
-    if report.ready and len(got) > 1 and got[1].get("other"):  # (not ready: not asked)
-        report = HostReport(name, refusal(got[1]["other"], runtime.config.service),
-                            report.free_mb)
+    if len(got) > 1:  # (not ready: not asked)
+        report = judged_owner(replace(report, owner=got[1]["owner"], owner_read=True),
+                              runtime.me, runtime.config.service)
     return report, (got[3] if len(got) > 3 else None), (got[2] if len(got) > 2 else None)
 
 
