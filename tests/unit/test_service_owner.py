@@ -25,7 +25,7 @@ B = {"id": "b" * 32, "where": "root@ci:/srv/shop/.zerodown"}
 def test_the_first_claim_records_its_controller_and_a_second_is_told_whose_it_is(tmp_path):
     d = str(tmp_path / "services" / "shop")
     first = owner(d, A, "claim")
-    assert first["owner"]["id"] == A["id"] and "other" not in first
+    assert first["owner"]["id"] == A["id"] and "other" not in first and first["new"]
     assert json.loads((tmp_path / "services" / "shop" / FILE).read_text()) == first["owner"]
     assert owner(d, A, "claim") == {"owner": first["owner"]}   # again: the same, kept
     refused = owner(d, B, "claim")
@@ -189,6 +189,24 @@ def test_a_refused_first_deployment_claims_no_host_even_those_that_were_ready(tm
     b = runtime(tmp_path, "b", folders)   # another controller deploys it instead
     ssh_release.check_and_upload(b, "v1", b.config.app)
     assert json.loads((folders["zdf1"] / FILE).read_text())["id"] == b.me.id
+
+
+def test_a_claim_refused_on_one_host_lets_go_of_those_it_recorded(tmp_path):
+    """Two controllers racing their first deployments: B claimed zdf2 after A's pre-flight
+    read nobody there. A is refused naming B, and zdf1 is nobody's again (it stayed A's:
+    the two were left split, each refused on the other's host, until a take-over)."""
+    from zerodown.runtimes import ssh_owner
+    folders = {n: tmp_path / n for n in ("zdf1", "zdf2")}
+    a = runtime(tmp_path, "a", folders)
+    owner(str(folders["zdf2"]), B, "claim")
+    with pytest.raises(RuntimeFailure, match="zdf2: shop here is deployed by another"):
+        ssh_owner.claim(a, ["zdf1", "zdf2"])
+    assert not (folders["zdf1"] / FILE).exists()
+    assert json.loads((folders["zdf2"] / FILE).read_text())["id"] == B["id"]   # B's kept
+    owner(str(folders["zdf1"]), a.me.record(), "claim")   # A's, recorded before: kept
+    with pytest.raises(RuntimeFailure, match="zdf2: shop here is deployed by another"):
+        ssh_owner.claim(a, ["zdf1", "zdf2"])
+    assert json.loads((folders["zdf1"] / FILE).read_text())["id"] == a.me.id
 
 
 @pytest.mark.parametrize("recorded", [None, A, "garbage\n"])

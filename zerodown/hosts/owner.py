@@ -4,7 +4,7 @@ registry (stdlib only: the agent runs it on every host).
     <state_dir>/services/<service>/owner.json
     {"id": "3f0c...", "where": "ana@laptop:/home/ana/shop/.zerodown", "since": 1796417060.6}
 
-    owner(service_dir, me, "claim")   # {"owner": me}, recorded if nobody was;
+    owner(service_dir, me, "claim")   # {"owner": me}, recorded if nobody was ("new");
                                       # {"other": them} if another controller is recorded
     owner(service_dir, me, "take")    # me recorded whoever was: {"owner": me, "was": them}
 
@@ -37,7 +37,8 @@ MODES = ("claim", "check", "take", "release", "look")
 
 def owner(service_dir: str, me: dict | None, mode: str) -> dict:
     """{"owner": the controller recorded after this call, or None; "other": the one that
-    refuses `me` (claim, check), else absent; "was": the one `take` replaced}."""
+    refuses `me` (claim, check), else absent; "was": the one `take` replaced; "new": True
+    where a claim recorded `me` where nobody was (what a refused claim lets go again)}."""
     if mode not in MODES:
         raise ValueError(f"no owner mode {mode!r}; valid: {', '.join(MODES)}")
     if mode in ("look", "check"):  # a read of a file replaced whole: no lock, no folder made
@@ -61,7 +62,8 @@ def owner(service_dir: str, me: dict | None, mode: str) -> dict:
         since = now.get("since", time.time()) if mine else time.time()
         record = {"id": me["id"], "where": me["where"], "since": since}
         write_atomic(os.path.join(service_dir, FILE), json.dumps(record) + "\n")
-        return {"owner": record, **({"was": now} if now is not None and not mine else {})}
+        return {"owner": record, **({"was": now} if now is not None and not mine else {}),
+                **({"new": True} if now is None else {})}
 
 
 def _read(service_dir: str) -> dict | None:

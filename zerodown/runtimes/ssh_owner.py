@@ -42,11 +42,14 @@ def claim(runtime, names: Sequence[str]) -> None:
     """A deployment's claim where the pre-flight read the owner by a shell (no agent was
     known to be there) and found it to record (owner.unrecorded: a first deployment):
     refused naming each host that did not answer or that another controller owns (one
-    that claimed it since the read)."""
+    that claimed it since the read); the hosts this call recorded are then let go (a
+    refused deployment changes nothing; two controllers racing are not left split)."""
     if not names:
         return
     answers = ask(runtime, "claim", names)
     failed = {h: a for h, a in answers.items() if isinstance(a, RuntimeFailure)}
+    if failed or any(a.get("other") for h, a in answers.items() if h not in failed):
+        release(runtime, [h for h, a in answers.items() if h not in failed and a.get("new")])
     if failed:
         raise RuntimeFailure("the fleet is not ready, nothing was changed:\n" + "\n".join(
             f"  {h}: no answer to the owner's check ({e})" for h, e in failed.items()))
