@@ -47,6 +47,18 @@ def test_take_replaces_the_owner_and_says_whom_and_release_removes_only_its_own(
     assert owner(d, A, "claim")["owner"]["id"] == A["id"]      # free again: claimed
 
 
+def test_a_take_over_replaces_an_unreadable_record_the_others_name_its_file(tmp_path):
+    """The shell's pre-flight refuses an unreadable record as another controller's, naming
+    `--take-over` as the way out: that way works (it failed on the record it replaces)."""
+    (tmp_path / FILE).write_text("garbage\n")
+    for mode in ("claim", "check", "release"):
+        with pytest.raises(ValueError, match=f"{tmp_path / FILE}: cannot read"):
+            owner(str(tmp_path), A, mode)
+    taken = owner(str(tmp_path), A, "take")
+    assert taken["owner"]["id"] == A["id"] and "unreadable" in taken["was"]["where"]
+    assert owner(str(tmp_path), A, "check") == {"owner": taken["owner"]}
+
+
 def test_each_service_on_a_host_has_its_own_owner(tmp_path):
     assert owner(str(tmp_path / "services" / "shop"), A, "claim")["owner"]["id"] == A["id"]
     assert owner(str(tmp_path / "services" / "cart"), B, "claim")["owner"]["id"] == B["id"]

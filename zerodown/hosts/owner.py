@@ -48,7 +48,12 @@ def owner(service_dir: str, me: dict | None, mode: str) -> dict:
     os.makedirs(service_dir, exist_ok=True)
     with open(os.path.join(service_dir, FILE + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        now = _read(service_dir)
+        try:
+            now = _read(service_dir)
+        except ValueError:  # a take-over is the way out the refusal names: it replaces it
+            if mode != "take":
+                raise
+            now = {"id": "?", "where": "an unreadable owner record"}
         mine = now is not None and me is not None and now.get("id") == me["id"]
         if mode == "release":
             if mine:  # not synced: lost, it names this controller again, which is harmless
