@@ -15,8 +15,9 @@ the same names (docs/fleet.md, "One controller per service"). The controller ask
 its pre-flight (runtimes/ssh_release.py, in the batch that already goes to each host):
 nothing is changed on a host owned by another controller.
 
-Modes: "claim" (a deployment: recorded if nobody is, refused if another is), "check" (down,
-exec, a daemon's start: refused if another is, nothing recorded), "take" (`zerodown hosts
+Modes: "claim" (a first deployment, once every host was found ready: recorded if nobody
+is, refused if another is), "check" (a deployment's pre-flight batch, down, exec: refused
+if another is, nothing recorded), "take" (`zerodown hosts
 --take-over`), "release" (`down`: removed if it is `me`), "look" (`zerodown hosts`). The
 file is written whole (write_atomic: durable on return) under a lock of its own, so two
 controllers claiming at once record one of them, and the other is told.
