@@ -175,6 +175,7 @@ def through_cli(fleet: Fleet, name: str, samples: int, interval: str,
     """v1 up, v2 deployed under load, v3 without, all by the command line (and the
     daemon) of the zerodown in `tree`."""
     with tempfile.TemporaryDirectory(prefix="zd-fleet-cli-") as tmp:
+        fleet.forget_owners()  # each round's state folder is another controller (hosts/owner.py)
         s = Service(Path(tmp))
         s.env["PYTHONPATH"] = str(tree)
         s.file.write_text(config_text(fleet, name, interval))

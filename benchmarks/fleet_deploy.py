@@ -322,6 +322,7 @@ def one(fleet: Fleet, name: str, samples: int, interval: str, trace: bool = Fals
     with tempfile.TemporaryDirectory(prefix="zd-fleet-") as tmp:
         path = Path(tmp) / "zerodown.yaml"
         path.write_text(config_text(fleet, name, interval, start_delay))
+        fleet.forget_owners()  # each round's state folder is another controller (hosts/owner.py)
         stack = Stack(path, Path(tmp) / "state")
         try:
             stack.deploy("v1")
