@@ -70,3 +70,13 @@ class HostFailure(RuntimeFailure):
     def __init__(self, message: str, host: str):
         super().__init__(message)
         self.host = host
+
+
+class OwnerUnreadable(RuntimeFailure):
+    """A service's owner record on a host cannot be read (zerodown/hosts/owner.py): the
+    host answered, so it is not a HostFailure, and nobody there can be told apart from
+    another controller. `said` is the host's own words (the file, why, the way out)."""
+
+    def __init__(self, said: str, host: str):
+        super().__init__(f"host {host}: {said}")
+        self.said, self.host = said, host

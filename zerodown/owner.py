@@ -23,10 +23,10 @@ import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from zerodown.errors import RuntimeFailure
+from zerodown.errors import OwnerUnreadable, RuntimeFailure
+from zerodown.hosts.owner import TAKE_OVER, unreadable
 
 ID_FILE = "controller.json"  # in the state folder, beside zerodown.db
-TAKE_OVER = "zerodown hosts --take-over"
 
 
 @dataclass(frozen=True)
@@ -118,20 +118,24 @@ def refusal(owner: dict, service: str) -> str:
 
 
 def refuse_others(service: str, answers: dict) -> None:
-    """RuntimeFailure naming each host of `answers` (host -> the host owner op's answer, or
-    None when not asked) whose service another controller owns; nothing was changed."""
-    others = {h: a["other"] for h, a in answers.items() if a and a.get("other")}
-    if others:
+    """RuntimeFailure naming each host of `answers` (host -> the host owner op's answer,
+    None when not asked, or the OwnerUnreadable it raised) whose service another controller
+    owns or whose owner record cannot be read; nothing was changed."""
+    said = {h: a.said if isinstance(a, OwnerUnreadable) else refusal(a["other"], service)
+            for h, a in answers.items()
+            if isinstance(a, OwnerUnreadable) or a and a.get("other")}
+    if said:
         raise RuntimeFailure("refused, nothing was changed:\n" + "\n".join(
-            f"  {host}: {refusal(them, service)}" for host, them in others.items()))
+            f"  {host}: {why}" for host, why in said.items()))
 
 
 def judged(report, me: Identity, service: str):
     """A pre-flight report (hosts/preflight.py HostReport) with the service's owner read
-    there judged (pure): another controller's is the host's problem."""
+    there judged (pure): another controller's, or one the shell found unreadable
+    (parse_owner), is the host's problem."""
     owner = report.owner
     if report.ready and owner is not None and owner.get("id") != me.id:
-        return replace(report, problem=refusal(owner, service))
+        return replace(report, problem=owner.get("unreadable") or refusal(owner, service))
     return report
 
 
@@ -143,9 +147,9 @@ def unrecorded(report, me: Identity) -> bool:
                                   and owner.get("where") != me.where)
 
 
-def parse_owner(text: str) -> dict | None:
-    """The owner file's content as a shell read it (pure): None when empty (nobody); a
-    record naming itself unreadable when it is not one."""
+def parse_owner(text: str, path: str) -> dict | None:
+    """The owner file's content as a shell read it from `path` (pure): None when empty
+    (nobody); a record naming itself unreadable (its file, what it holds) when it is not one."""
     if not text.strip():
         return None
     try:
@@ -153,7 +157,9 @@ def parse_owner(text: str) -> dict | None:
     except ValueError:
         doc = None
     if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
-        return {"id": "?", "where": f"an unreadable owner record ({text.strip()[:60]!r})"}
+        held = f"it holds {text.strip()[:60]!r}"
+        return {"id": "?", "where": f"an unreadable owner record ({path}: {held})",
+                "unreadable": unreadable(path, held)}
     return doc
 
 

@@ -12,10 +12,10 @@ import pytest
 from tests.unit.test_host_running import YAML as HOST_RUNNING_YAML
 from zerodown import owner as said
 from zerodown.config import parse_config
-from zerodown.errors import RuntimeFailure
+from zerodown.errors import HostFailure, OwnerUnreadable, RuntimeFailure
 from zerodown.hosts import agent
 from zerodown.hosts.files import batch
-from zerodown.hosts.owner import FILE, owner
+from zerodown.hosts.owner import FILE, Unreadable, owner
 from zerodown.runtimes import ssh, ssh_release
 
 A = {"id": "a" * 32, "where": "ana@laptop:/home/ana/shop/.zerodown"}
@@ -52,7 +52,7 @@ def test_a_take_over_replaces_an_unreadable_record_the_others_name_its_file(tmp_
     `--take-over` as the way out: that way works (it failed on the record it replaces)."""
     (tmp_path / FILE).write_text("garbage\n")
     for mode in ("claim", "check", "release"):
-        with pytest.raises(ValueError, match=f"{tmp_path / FILE}: cannot read"):
+        with pytest.raises(Unreadable, match=f"cannot be read: {tmp_path / FILE} "):
             owner(str(tmp_path), A, mode)
     taken = owner(str(tmp_path), A, "take")
     assert taken["owner"]["id"] == A["id"] and "unreadable" in taken["was"]["where"]
@@ -92,10 +92,10 @@ def test_a_moved_state_folder_keeps_its_ownership_and_since(tmp_path):
 @pytest.mark.parametrize("text", ["{", "[]", '{"where": "x"}'])
 def test_a_damaged_owner_file_is_named_not_taken_for_nobody(tmp_path, text):
     (tmp_path / FILE).write_text(text)
-    with pytest.raises(ValueError, match=f"{FILE}.*remove it"):
+    with pytest.raises(Unreadable, match=f"{FILE} .*`{said.TAKE_OVER}` replaces it"):
         owner(str(tmp_path), A, "claim")
-    assert "error" in agent.answer(json.dumps({"op": "owner", "args": [str(tmp_path), A,
-                                                                       "check"]}))
+    assert agent.answer(json.dumps({"op": "owner", "args": [str(tmp_path), A, "check"]}))[
+        "kind"] == "owner_unreadable"
 
 
 def test_an_unknown_mode_is_refused(tmp_path):
@@ -132,9 +132,10 @@ def test_the_owner_column():
     assert said.owner_cell(None, me) == "none"
     assert said.owner_cell(A, me) == "this controller"
     assert said.owner_cell({**B, "since": 0}, me).startswith("root@ci:/srv/shop/.zerodown")
-    assert said.parse_owner("") is None
-    assert said.parse_owner(json.dumps(B)) == B
-    assert "unreadable" in said.parse_owner("garbage")["where"]
+    assert said.parse_owner("", "/s/owner.json") is None
+    assert said.parse_owner(json.dumps(B), "/s/owner.json") == B
+    assert "unreadable owner record (/s/owner.json: it holds 'garbage')" in \
+        said.parse_owner("garbage", "/s/owner.json")["where"]
 
 
 YAML = HOST_RUNNING_YAML.replace("[zdf3, zdf1]", "[zdf1, zdf2]")  # two hosts, in order
@@ -149,6 +150,12 @@ class Host:
         self.name, self.folder, self.ops, self.problem = name, folder, [], problem
 
     def call(self, op, *args, timeout=None):
+        try:
+            return self._call(op, *args)
+        except Unreadable as e:   # as SshHost tells it (test_an_unreadable_record_...kind)
+            raise OwnerUnreadable(str(e), self.name) from None
+
+    def _call(self, op, *args):
         if op == "owner":   # ssh_owner's own round trip (a first deployment's claim)
             self.ops.append([f"owner {args[2]}"])
             return owner(str(self.folder), *args[1:])
@@ -232,10 +239,13 @@ def test_the_shells_pre_flight_reads_the_owner_as_the_agent_would(tmp_path, reco
         (d / FILE).write_text(recorded if isinstance(recorded, str) else json.dumps(recorded))
     done = subprocess.run(["sh", "-c", check_command(str(tmp_path), None, str(d))],
                           capture_output=True, text=True)
-    got = report("zdf1", done.returncode, done.stdout, done.stderr)
+    got = report("zdf1", done.returncode, done.stdout, done.stderr, None, str(d))
     assert got.ready and got.owner_read, (done.stdout, got)
-    if isinstance(recorded, str):
-        assert "unreadable" in got.owner["where"]
+    if isinstance(recorded, str):   # refused as the agent's pre-flight is, its file named
+        assert f"unreadable owner record ({d / FILE}: it holds 'garbage')" in got.owner["where"]
+        problem = said.judged(got, said.Identity(A["id"], A["where"]), "shop").problem
+        assert problem.startswith(f"the service's owner record here cannot be read: {d / FILE}")
+        assert said.TAKE_OVER in problem and "another controller" not in problem
     else:
         assert got.owner == recorded
 
@@ -263,3 +273,76 @@ def test_a_check_asks_only_hosts_of_runtime_hosts(tmp_path):
     rt = runtime(tmp_path, "a", {n: tmp_path / n for n in ("zdf1", "zdf2")})
     rt.hosts["lb1"] = None   # host_named's: asking it would fail this test
     ssh_owner.check(rt, ["lb1"])
+
+
+def unreadable_on_zdf1(tmp_path) -> tuple[ssh.SshRuntime, object]:
+    folders = {n: tmp_path / n for n in ("zdf1", "zdf2")}
+    folders["zdf1"].mkdir()
+    (folders["zdf1"] / FILE).write_text("garbage\n")
+    return runtime(tmp_path, "a", folders), folders["zdf1"] / FILE
+
+
+def test_an_unreadable_record_travels_as_its_own_kind_over_the_agents_round_trip(tmp_path):
+    """SshHost tells the agent's answer of an unreadable record (the host answered: it is
+    refused, where a host that does not answer is not) from any other error."""
+    from types import SimpleNamespace
+    from zerodown.hosts.ssh import SshHost
+    (tmp_path / FILE).write_text("garbage\n")
+    connections = SimpleNamespace(options=SimpleNamespace(command_timeout=5, keepalive=15),
+                                  agents={})
+    host = SshHost(connections, "zdf1", "/srv/zerodown")
+    connections.agents["zdf1"] = {host.agent_dir}
+    connections.ask = lambda name, command, request, timeout, heartbeat: SimpleNamespace(
+        status=0, ok=True, stdout=json.dumps(agent.answer(request)), stderr="")
+    with pytest.raises(OwnerUnreadable) as e:
+        host.call("owner", str(tmp_path), A, "check")
+    assert e.value.host == "zdf1" and e.value.said.startswith(
+        f"the service's owner record here cannot be read: {tmp_path / FILE} (")
+    with pytest.raises(RuntimeFailure) as other:
+        host.call("owner", str(tmp_path), A, "grab")
+    assert not isinstance(other.value, OwnerUnreadable)
+
+
+def test_down_and_exec_refuse_an_unreadable_record_and_skip_a_host_that_does_not_answer(
+        tmp_path):
+    from zerodown.runtimes import ssh_owner
+    rt, path = unreadable_on_zdf1(tmp_path)
+    with pytest.raises(RuntimeFailure) as e:
+        ssh_owner.check(rt)
+    text = str(e.value)
+    assert text.startswith("refused, nothing was changed:\n  zdf1: the service's owner "
+                           f"record here cannot be read: {path} (") and said.TAKE_OVER in text
+    assert "zdf2" not in text
+
+    def silent(*args, **kwargs):
+        raise HostFailure("host zdf1: owner has an unknown outcome: timed out", "zdf1")
+    rt.hosts["zdf1"].call = silent
+    ssh_owner.check(rt)   # left to the command's own rule for a silent host, as before
+
+
+def test_the_agents_pre_flight_says_an_unreadable_record_is_one_not_no_answer(tmp_path):
+    from types import SimpleNamespace
+    from zerodown.hosts.preflight import preflight
+    rt, path = unreadable_on_zdf1(tmp_path)
+    with pytest.raises(RuntimeFailure) as e:   # a deployment's batch
+        ssh_release.check_and_upload(rt, "v1", rt.config.app)
+    assert f"  zdf1: the service's owner record here cannot be read: {path} (" in str(e.value)
+    assert "no answer" not in str(e.value) and said.TAKE_OVER in str(e.value)
+    connections = SimpleNamespace(connect_all=lambda names: {"zdf1": None},
+                                  options=SimpleNamespace(hosts=[SimpleNamespace(name="zdf1")]))
+    [got] = preflight(connections, "/srv/zerodown", rt.hosts, owner_dir="/srv/x/shop")
+    assert got.problem.startswith(f"the service's owner record here cannot be read: {path} (")
+
+
+def test_down_says_an_unreadable_record_is_one_not_that_it_is_still_recorded(capsys):
+    from types import SimpleNamespace
+    from zerodown.commands.service import _release_owner
+    failed = {"zdf1": OwnerUnreadable("the service's owner record here cannot be read: "
+                                      "/s/owner.json (x); `zerodown hosts --take-over` "
+                                      "replaces it", "zdf1"),
+              "zdf2": RuntimeFailure("host zdf2: owner: exited 1")}
+    _release_owner(SimpleNamespace(names=["zdf1", "zdf2"], release_owner=lambda n: failed), {})
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == ("zerodown down: host zdf1: the service's owner record here cannot be "
+                        "read: /s/owner.json (x); `zerodown hosts --take-over` replaces it")
+    assert "zdf2: this controller is still recorded" in lines[1]

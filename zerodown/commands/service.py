@@ -20,7 +20,7 @@ from zerodown.config_files import check_files
 from zerodown.controller import Controller, labels, maybe_label
 from zerodown.engine.store import Change
 from zerodown.engine.unlisted import renamed
-from zerodown.errors import HostFailure, RouterError, UsageError, ZerodownError
+from zerodown.errors import HostFailure, OwnerUnreadable, RouterError, UsageError, ZerodownError
 from zerodown.model import Adopted, fleet_hosts, on_host, silent_host
 from zerodown.runtimes.health import probe
 from zerodown.proxy.prefix import normal
@@ -300,9 +300,12 @@ def _release_owner(runtime, silent: dict) -> None:
     answered (a silent one keeps it: the next down there releases it)."""
     failed = runtime.release_owner([h for h in runtime.names if h not in silent])
     for host, why in sorted(failed.items()):
-        print(f"zerodown down: host {host}: this controller is still recorded as the "
-              f"service's owner there ({why}); the next `zerodown down` removes it",
-              file=sys.stderr)
+        if isinstance(why, OwnerUnreadable):  # whose it is, nobody can tell: not ours to remove
+            print(f"zerodown down: host {host}: {why.said}", file=sys.stderr)
+        else:
+            print(f"zerodown down: host {host}: this controller is still recorded as the "
+                  f"service's owner there ({why}); the next `zerodown down` removes it",
+                  file=sys.stderr)
 
 
 class _RouterStop:

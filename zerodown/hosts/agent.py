@@ -115,7 +115,9 @@ def answer(text: str) -> dict:
         request = json.loads(text)
         return {"ok": OPS[request["op"]](*request.get("args", ()))}
     except (ZerodownError, OSError, ValueError, KeyError) as e:
-        return {"error": str(e)}
+        # an unreadable owner record is the host's answer, not a failure to answer
+        return {"error": str(e), **({"kind": "owner_unreadable"}
+                                    if isinstance(e, owner.Unreadable) else {})}
 
 
 def serve(idle: float | None = None) -> int:

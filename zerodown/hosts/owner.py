@@ -34,6 +34,12 @@ from zerodown.atomic_write import write_atomic
 
 FILE = "owner.json"
 MODES = ("claim", "check", "take", "release", "look")
+TAKE_OVER = "zerodown hosts --take-over"  # the way out of another's or an unreadable record
+
+
+class Unreadable(ValueError):
+    """The owner record cannot be read: the agent's answer says so by its kind
+    (agent.answer), and the controller refuses as for another controller's."""
 
 
 def owner(service_dir: str, me: dict | None, mode: str) -> dict:
@@ -51,7 +57,7 @@ def owner(service_dir: str, me: dict | None, mode: str) -> dict:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             now = _read(service_dir)
-        except ValueError:  # a take-over is the way out the refusal names: it replaces it
+        except Unreadable:  # a take-over is the way out the refusal names: it replaces it
             if mode != "take":
                 raise
             now = {"id": "?", "where": "an unreadable owner record"}
@@ -80,9 +86,12 @@ def _read(service_dir: str) -> dict | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read the service's owner ({e}); remove it to let "
-                         f"the next deployment record its controller") from None
+        raise Unreadable(unreadable(path, str(e))) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
-        raise ValueError(f"{path}: not an owner record (no id); remove it to let the next "
-                         f"deployment record its controller")
+        raise Unreadable(unreadable(path, "not an owner record: no id"))
     return doc
+
+
+def unreadable(path: str, why: str) -> str:
+    return (f"the service's owner record here cannot be read: {path} ({why}); "
+            f"`{TAKE_OVER}` replaces it")

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
-from zerodown.errors import RuntimeFailure
+from zerodown.errors import OwnerUnreadable, RuntimeFailure
 from zerodown.hosts.connections import Connections
 from zerodown.hosts.owner import FILE as OWNER_FILE
 from zerodown.owner import parse_owner
@@ -71,8 +71,8 @@ def check_command(state_dir: str, shared: dict | None = None,
 
 
 def report(host: str, status: int | None, stdout: str, stderr: str,
-           shared: dict | None = None) -> HostReport:
-    """A host's report from what check_command printed (pure)."""
+           shared: dict | None = None, owner_dir: str | None = None) -> HostReport:
+    """A host's report from what check_command printed (pure); `owner_dir` as given to it."""
     if status is None:
         return HostReport(host, f"no answer to the check ({stderr})")
     if status != 0:
@@ -87,7 +87,8 @@ def report(host: str, status: int | None, stdout: str, stderr: str,
                 if line.startswith(UNSHARED)]
     said = [line[len(OWNER):] for line in lines[1:] if line.startswith(OWNER)]
     got = judged(host, None, int(fields[3]) // 1024, unshared, shared)
-    return replace(got, owner=parse_owner(said[0]), owner_read=True) if said else got
+    return replace(got, owner=parse_owner(said[0], f"{owner_dir}/{OWNER_FILE}"),
+                   owner_read=True) if said else got
 
 
 def judged(host: str, problem: str | None, free_mb: int | None,
@@ -129,13 +130,15 @@ def preflight(connections: Connections, state_dir: str,
                                            ["owner", [owner, None, "look"]]],
                                  timeout=CHECK_TIMEOUT) if owner else \
                     [agent.call("preflight", state_dir, here, timeout=CHECK_TIMEOUT)]
+            except OwnerUnreadable as e:  # it answered: the record is the problem
+                return HostReport(host, e.said)
             except RuntimeFailure as e:
                 return HostReport(host, f"no answer to the check ({e})")
             ready = judged(host, got[0]["problem"], got[0]["free_mb"], got[0]["unshared"], here)
             return replace(ready, owner=got[1]["owner"], owner_read=True) if owner else ready
         done = connections.run(host, check_command(state_dir, here, owner),
                                timeout=CHECK_TIMEOUT)
-        return report(host, done.status, done.stdout, done.stderr, here)
+        return report(host, done.status, done.stdout, done.stderr, here, owner)
     with ThreadPoolExecutor(max_workers=min(32, len(unreachable) or 1)) as pool:
         return list(pool.map(one, list(unreachable)))
 

@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from zerodown.errors import HostFailure, RuntimeFailure
+from zerodown.errors import HostFailure, OwnerUnreadable, RuntimeFailure
 from zerodown.hosts.code_dirs import install_script
 from zerodown.hosts.connections import Connections
 from zerodown.hosts.console import LocalTerminal
@@ -285,6 +285,8 @@ class SshHost:
         except ValueError:
             raise RuntimeFailure(f"host {self.name}: {op}: the agent answered "
                                  f"{done.stdout[:200]!r}") from None
+        if answer.get("kind") == "owner_unreadable":
+            raise OwnerUnreadable(answer["error"], self.name)
         if "error" in answer:
             raise RuntimeFailure(f"host {self.name}: {answer['error']}")
         return answer["ok"]

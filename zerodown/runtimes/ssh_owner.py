@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from zerodown.errors import RuntimeFailure
+from zerodown.errors import OwnerUnreadable, RuntimeFailure
 from zerodown.owner import identity, refuse_others
 
 
@@ -30,12 +30,15 @@ def ask(runtime, mode: str, names: Sequence[str] | None = None) -> dict:
 
 
 def check(runtime, names: Sequence[str] | None = None) -> None:
-    """Refused (RuntimeFailure, nothing changed) where another controller owns the service;
-    a host that does not answer is left to the command's own rule for it."""
+    """Refused (RuntimeFailure, nothing changed) where another controller owns the service
+    or its owner record cannot be read (as a deployment's pre-flight is); a host that does
+    not answer is left to the command's own rule for it."""
     # the owner is recorded on runtime.hosts only (router.host alone holds no instance)
     answers = ask(runtime, "check", [n for n in names or runtime.names if n in runtime.names])
-    refuse_others(runtime.config.service,
-                  {h: a for h, a in answers.items() if not isinstance(a, RuntimeFailure)})
+    # an unreadable record is the host's answer (refused), a failure its silence (left)
+    refuse_others(runtime.config.service, {
+        h: a for h, a in answers.items()
+        if isinstance(a, OwnerUnreadable) or not isinstance(a, RuntimeFailure)})
 
 
 def claim(runtime, names: Sequence[str]) -> None:
@@ -52,6 +55,7 @@ def claim(runtime, names: Sequence[str]) -> None:
         release(runtime, [h for h, a in answers.items() if h not in failed and a.get("new")])
     if failed:
         raise RuntimeFailure("the fleet is not ready, nothing was changed:\n" + "\n".join(
+            f"  {h}: {e.said}" if isinstance(e, OwnerUnreadable) else
             f"  {h}: no answer to the owner's check ({e})" for h, e in failed.items()))
     refuse_others(runtime.config.service, answers)
 

@@ -27,7 +27,7 @@ import time
 from dataclasses import replace
 from typing import Callable, Collection
 
-from zerodown.errors import HostFailure, RuntimeFailure
+from zerodown.errors import HostFailure, OwnerUnreadable, RuntimeFailure
 from zerodown.hooks import SUMMARY_LINES, HookContext, HookResult
 from zerodown.hooks_model import HookSpec
 from zerodown.hosts import shared_paths
@@ -144,9 +144,13 @@ def _ready_and_prepared(runtime, name: str, version: str, manifest: dict | None,
         return HostReport(name, str(e)), None, None
     except HostFailure as e:
         return HostReport(name, f"no answer to the check ({e})"), None, None
+    except OwnerUnreadable as e:  # it answered: the record is the problem
+        return HostReport(name, e.said), None, None
     except RuntimeFailure:  # the preparation failed: the pre-flight alone; the upload,
         try:  # which asks for the preparation again, says why
             got = host.call("batch", checks, timeout=CHECK_TIMEOUT)
+        except OwnerUnreadable as e:
+            return HostReport(name, e.said), None, None
         except RuntimeFailure as e:
             return HostReport(name, f"no answer to the check ({e})"), None, None
     report = judged(name, got[0]["problem"], got[0]["free_mb"], got[0]["unshared"], shared)
