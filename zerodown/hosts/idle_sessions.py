@@ -84,9 +84,11 @@ class IdleSessions:
         self._permits(host).release()
 
     def beat_every(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
-        """beat() now and every `interval` seconds on `loop`, until close_all()."""
-        self.beat()
+        """beat() now and every `interval` seconds on `loop`, until close_all(). The next
+        beat is scheduled before this one is sent: whatever one beat raises, the beats go
+        on (the idle agents end after MISSED_BEATS without them)."""
         self._beating = loop.call_later(interval, self.beat_every, loop, interval)
+        self.beat()
 
     def beat(self) -> None:
         """A heartbeat to every idle session that takes them. One that cannot be written
