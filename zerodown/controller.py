@@ -59,6 +59,7 @@ class Controller:
         self._store: Store | None = None
         self._drivers: dict[str, object] = {}
         self._drivers_for: dict[str, ServiceConfig] = {}  # what each was built from
+        self._retired: list[object] = []  # runtimes follow() let go, closed one edit later
         self._workers: ThreadPoolExecutor | None = None
 
     # --- configuration ---------------------------------------------------------
@@ -151,11 +152,19 @@ class Controller:
         stale = {name for name, built in self._drivers_for.items() if built is not cfg}
         if "runtime" in stale:  # a fleet host's router goes over the runtime's connection
             stale.add("router")
+        if not stale:
+            return
+        # A runtime let go is closed at the next edit, not now: another thread (the
+        # observer's tick, an API request) may be mid-look on it — closed under it, its
+        # pool and connections refuse the look, and status failed once after each edit.
+        retired, self._retired = self._retired, []
         for name in stale:
             self._drivers_for.pop(name, None)
             driver = self._drivers.pop(name, None)
             if name == "runtime" and hasattr(driver, "close"):
-                driver.close()
+                self._retired.append(driver)
+        for driver in retired:
+            driver.close()  # type: ignore[attr-defined]
 
     def router(self, cfg: ServiceConfig | None = None):
         if "router" not in self._drivers:
@@ -194,8 +203,10 @@ class Controller:
             self._workers.shutdown(wait=False)
             self._workers = None
         runtime = self._drivers.pop("runtime", None)
-        if hasattr(runtime, "close"):
-            runtime.close()
+        retired, self._retired = self._retired, []
+        for driver in [*retired, runtime]:
+            if hasattr(driver, "close"):
+                driver.close()  # type: ignore[union-attr]
         self._drivers.pop("router", None)  # over the runtime's connection, on a fleet host
         self._drivers_for.clear()
         if self._store is not None:
