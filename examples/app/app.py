@@ -15,7 +15,9 @@ APP_VERSION, APP_ERROR_RATE (0..1 of `/` answered 500), APP_LATENCY_MS
 while that file exists, to turn sick at run time), APP_START_DELAY (seconds
 before listening), APP_CRASH_AFTER (exit 3, N seconds after listening),
 APP_DRAIN_TIMEOUT (bound on the graceful drain, default 30 s), APP_DIFF_RATE (0..1 of
-`/item` answered with another `price`: a version that answers differently).
+`/item` answered with another `price`: a version that answers differently),
+APP_IGNORE_TERM=1 (SIGTERM ignored: an app stuck in its shutdown, which only the
+SIGKILL a stop sends after its grace ends).
 
 SIGTERM/SIGINT: stop accepting at once, close idle keep-alive connections,
 answer in-flight requests with `Connection: close`, exit 0. A second signal
@@ -65,6 +67,7 @@ class Knobs:
     crash_after: float | None = None
     drain_timeout: float = 30.0
     diff_rate: float = 0.0
+    ignore_term: bool = False
 
     @classmethod
     def from_env(cls, version: str, env=os.environ) -> "Knobs":
@@ -77,7 +80,8 @@ class Knobs:
                    start_delay=float(env.get("APP_START_DELAY") or 0),
                    crash_after=float(crash) if crash else None,
                    drain_timeout=float(env.get("APP_DRAIN_TIMEOUT") or 30),
-                   diff_rate=float(env.get("APP_DIFF_RATE") or 0))
+                   diff_rate=float(env.get("APP_DIFF_RATE") or 0),
+                   ignore_term=env.get("APP_IGNORE_TERM", "") not in ("", "0"))
 
 
 @dataclass
@@ -421,7 +425,10 @@ async def serve(host: str, port: int, knobs: Knobs) -> int:
         stop.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig)
+        if sig == signal.SIGTERM and knobs.ignore_term:
+            signal.signal(sig, signal.SIG_IGN)
+        else:
+            loop.add_signal_handler(sig, on_signal, sig)
     if knobs.start_delay > 0:   # the knob is the point: a slow starter
         try:
             await asyncio.wait_for(stop.wait(), knobs.start_delay)
