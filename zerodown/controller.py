@@ -25,6 +25,7 @@ from zerodown import views
 from zerodown.analysis import judge_for
 from zerodown.config import ServiceConfig, apply_overrides, load_config, parse_config
 from zerodown.config_watch import WatchedConfig
+from zerodown.engine.finishing import Finishing
 from zerodown.engine.recovery import recover
 from zerodown.engine.runner import Engine, SystemClock
 from zerodown.engine.service_lock import lock_holder
@@ -180,13 +181,16 @@ class Controller:
                     runtime.router_dir(cfg.service, shared))
         return self._drivers["router"]
 
-    def engine(self, cfg: ServiceConfig | None = None) -> Engine:
+    def engine(self, cfg: ServiceConfig | None = None,
+               finishing: Finishing | None = None) -> Engine:
+        """`finishing`: the stops this process finishes beside its runs (engine/finishing.py;
+        the daemon's), if they are to be left to it."""
         cfg = cfg or self.working_config()
         store, router, clock = self.store(), self.router(cfg), RealClock()
         judge = judge_for(cfg, router, clock, lambda kind, text, deployment:
                           store.event(cfg.service, kind, text, deployment))
         return Engine(store, self.runtime(cfg), router, clock, cfg, judge=judge,
-                      workers=self.workers())
+                      workers=self.workers(), finishing=finishing)
 
     def workers(self) -> Executor:
         """Threads kept for a parallel runtime's starts (steps.launch), shared by every

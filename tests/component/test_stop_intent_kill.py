@@ -101,3 +101,88 @@ def test_a_controller_ended_while_a_stop_is_in_flight_leaves_the_row_stopping(
                                    "'instance.stopping'")]
     assert any(m.startswith(f"stopping {name} at ") for m in said), said
     assert sorted(i["revision"] for i in s.status()["instances"]) == [2, 2]
+
+
+GRACE = 12  # seconds: the stop_grace, each stop of a v1 instance (they ignore SIGTERM)
+
+
+@pytest.fixture
+def stuck(tmp_path):
+    """A service serving v1 whose instances ignore SIGTERM (APP_IGNORE_TERM): each stop of
+    one lasts the whole stop_grace, GRACE, ended by the SIGKILL after it; the revisions
+    after it stop at once. Deployment 2 (blue-green, r2 in slots 2 and 3) stops both v1
+    instances at its end, and its controller is killed (SIGKILL) while it awaits their
+    exits, the deployment written succeeded: rows `stopping`, processes running."""
+    s = Service(tmp_path)
+    text = s.file.read_text().replace("stop_grace: 5s", f"stop_grace: {GRACE}s")
+    stuck_env = 'env: {APP_DRAIN_TIMEOUT: "5", APP_IGNORE_TERM: "1"}'
+    s.file.write_text(text.replace('env: {APP_DRAIN_TIMEOUT: "5"}', stuck_env))
+    assert stuck_env in s.file.read_text()
+    assert "shop is up: r1 (v1) serves" in s.run("up").stdout
+    s.file.write_text(text)  # v2 on: SIGTERM ends them
+    old = {i["name"]: i["pid"] for i in s.status()["instances"]}
+    s.run("deploy", "v2", "--strategy", "blue-green", "--scale-down-delay", "0s", "--detach")
+    controller = s.status()["deployment"]["controller_pid"]
+    db = s.state_dir / "zerodown.db"
+    wait_until(lambda: read(db, "SELECT phase FROM deployments WHERE id = 2") ==
+               [("succeeded",)], timeout=30, what="deployment 2 succeeded")
+    os.kill(controller, signal.SIGKILL)
+    wait_until(lambda: not alive(controller), what="the controller gone")
+    assert all(alive(pid) for pid in old.values()), "an old instance exited already"
+    assert old_rows(db) == [("stopping",)] * 2
+    yield s, db, old
+    left = s.cleanup()
+    assert not left, f"processes left after the test: {left}"
+
+
+def old_rows(db: Path) -> list[tuple]:
+    return read(db, "SELECT state FROM instances WHERE revision = 1 ORDER BY slot")
+
+
+def restopped(db: Path) -> list[tuple]:
+    """(time, message) of each 'stopping ... again' of the old instances."""
+    return read(db, "SELECT time, message FROM events WHERE kind = 'instance.stopping' "
+                    "ORDER BY id")
+
+
+def test_a_restarted_controller_finishes_old_stops_beside_a_deployment_asked_at_once(stuck):
+    """The new controller sends the old stops again and finishes them beside its runs: a
+    deployment asked at once (its first step in no slot of theirs) begins well before
+    their grace ends, and its reconcile leaves them to their finisher (no second stop,
+    whose SIGTERM would end a draining app at once). Before: the controller's start
+    awaited them (GRACE), and `zerodown deploy` seemed to hang."""
+    s, db, old = stuck
+    s.run("deploy", "v3", "--strategy", "in-place", "--detach")  # starts a controller
+    wait_until(lambda: read(db, "SELECT started_at FROM steps WHERE deployment = 3 AND "
+                                "idx = 0"), timeout=30, what="deployment 3's first step")
+    ((first,),) = read(db, "SELECT started_at FROM steps WHERE deployment = 3 AND idx = 0")
+    sent = restopped(db)
+    assert len(sent) == 2, sent  # the new controller's, one for each
+    after = first - min(t for t, _ in sent)
+    print(f"deployment 3's first step began {after:.2f}s after the old stops were sent")
+    assert after < GRACE / 2, f"deployment 3 began {after:.1f}s after the old stops"
+    wait_until(lambda: read(db, "SELECT phase FROM deployments WHERE id = 3") ==
+               [("succeeded",)], timeout=60, what="deployment 3 succeeded")
+    wait_until(lambda: old_rows(db) == [("stopped",)] * 2, timeout=GRACE + 20,
+               what="the old rows confirmed stopped")
+    assert not any(alive(pid) for pid in old.values())
+    assert restopped(db) == sent, "an old instance stopped twice"
+    assert sorted(i["revision"] for i in s.status()["instances"]) == [3, 3]
+
+
+def test_a_controller_stopped_while_it_finishes_old_stops_leaves_them_stopping(stuck):
+    """SIGTERM to the new controller while it finishes the old stops: their rows stay
+    `stopping` (never stopped while the process runs), and the next controller finishes
+    them."""
+    s, db, old = stuck
+    s.status()  # starts a controller
+    wait_until(lambda: len(restopped(db)) == 2, timeout=30, what="the old stops sent again")
+    controller = int((s.state_dir / "controller.pid").read_text())
+    os.kill(controller, signal.SIGTERM)
+    wait_until(lambda: not alive(controller), what="the controller gone")
+    assert old_rows(db) == [("stopping",)] * 2
+    assert all(alive(pid) for pid in old.values()), "the test proves nothing"
+    s.status()  # the next controller
+    wait_until(lambda: old_rows(db) == [("stopped",)] * 2, timeout=GRACE + 20,
+               what="the old rows confirmed stopped")
+    assert not any(alive(pid) for pid in old.values())

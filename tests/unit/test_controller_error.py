@@ -23,7 +23,7 @@ class Controller:
     def ensure_router(self, cfg) -> None:
         pass
 
-    def engine(self, cfg):
+    def engine(self, cfg, finishing=None):
         class Engine:
             def run(self, id, hold):
                 raise StoreUnavailable(FULL)

@@ -11,12 +11,14 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.support.net import wait_until
 from tests.unit.test_runner import World
 from tests.unit.test_unlisted_hosts import HOSTS, NOW, Placed, config, ref, shortened
 from zerodown.commands.service import cmd_down
+from zerodown.engine.finishing import Finishing
 from zerodown.engine.lifecycle import Phase
 from zerodown.fakes import SimulatedCrash
-from zerodown.plan import Stop
+from zerodown.plan import Start, Stop
 
 BOUND = 10.0  # seconds a blocked stop waits for the test at most
 
@@ -26,6 +28,10 @@ class Gate:
 
     def __init__(self) -> None:
         self.closed, self.opened, self.waiting = True, threading.Event(), threading.Event()
+        self.exited = threading.Event()  # cleared: an open gate's stop waits for it (a slow exit)
+        self.exited.set()
+        self.sent: list[str] = []  # each stop let through, by instance
+        self.only: str | None = None  # closed for this instance only, if set
 
 
 class BlockedStops(Placed):
@@ -40,10 +46,12 @@ class BlockedStops(Placed):
         self.gate = gate
 
     def stop(self, instance, grace):
-        if self.gate.closed:
+        if self.gate.closed and self.gate.only in (None, instance.id):
             self.gate.waiting.set()
             self.gate.opened.wait(BOUND)
             return  # its controller was killed meanwhile: the stop never happened
+        self.gate.sent.append(instance.id)
+        self.gate.exited.wait(BOUND)
         super().stop(instance, grace)
 
 
@@ -179,3 +187,53 @@ def test_an_interrupted_down_leaves_its_rows_stopping_for_the_next_command(tmp_p
     said = [ev.message for ev in again.store.events("shop", kind="instance.stopping")]
     assert len(said) == 1 and said[0].startswith("stopping shop-r1-s1 at "), said
     assert "decided but never confirmed" in said[0] and " sent" not in said[0], said
+
+
+def test_stops_finished_beside_are_sent_once_and_awaited_only_by_a_start_in_their_slot(
+        tmp_path):
+    """The controller daemon's start (daemon/runs.py): its reconcile sends the stop of
+    r1-s2 (the last of deployment 2, its controller killed) again and hands it to a
+    Finishing instead of awaiting it. The runs sharing it go on meanwhile: their reconcile
+    neither stops r1-s2 a second time nor writes its row, deployment 2 ends without
+    awaiting it, and deployment 3 waits only at its Start in slot 2 (the fake runtime
+    records a start in a slot still running as a violation)."""
+    gate = Gate()
+    world = world_of(tmp_path, gate)
+    gate.closed = False
+    e = world.engine(config(HOSTS))
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    d = e.deploy("v2")
+    killed_after_stop_of(e, d, ref(1, 2))
+    gate.closed, gate.only = True, "shop-r1-s2"  # (the stops before it go through)
+    with pytest.raises(SimulatedCrash, match="in flight"):
+        e.run(d)
+    gate.closed = False
+    gate.exited.clear()  # the next stops take a while
+    gate.opened.set()
+    sent = len(gate.sent)
+
+    finishing, finished = Finishing(), threading.Event()
+    finishing.reconcile(world.engine(config(HOSTS), finishing=finishing), finished.set)
+    assert finishing.owned() == {ref(1, 2)} and gate.sent[sent:] == ["shop-r1-s2"]
+    again = world.engine(config(HOSTS), finishing=finishing)
+    assert again.run(d) is Phase.SUCCEEDED  # its end leaves r1-s2 to the Finishing
+    d3 = again.deploy("v3")
+    starts = [i for i, step in enumerate(again.store.deployment(d3).steps)
+              if isinstance(step, Start) and ref(3, 2) in step.instances]
+    assert starts and starts[0] > 0, "no Start in r1-s2's slot after a first step"
+    ran: list[Phase] = []
+    run = threading.Thread(target=lambda: ran.append(again.run(d3)))
+    run.start()
+    wait_until(lambda: again.store.deployment(d3).cursor >= starts[0], timeout=BOUND,
+               what="deployment 3 at its Start in r1-s2's slot")
+    assert again.store.deployment(d3).cursor == starts[0], "the Start did not wait"
+    assert run.is_alive() and not finished.is_set()
+    row = again.store.instances("shop", [ref(1, 2)])[ref(1, 2)]
+    assert row.state == "stopping", "written stopped before its exit"
+    gate.exited.set()
+    run.join(BOUND)
+    assert ran == [Phase.SUCCEEDED]
+    assert finished.wait(BOUND) and not finishing.owned()
+    assert gate.sent[sent:].count("shop-r1-s2") == 1, gate.sent
+    assert again.store.instances("shop", [ref(1, 2)])[ref(1, 2)].state == "stopped"
+    assert world.runtime.violations == []

@@ -15,6 +15,7 @@ from contextlib import closing
 from typing import Callable
 
 from zerodown.controller import Controller
+from zerodown.engine.finishing import Finishing
 from zerodown.engine.runner import DeploymentBusy
 from zerodown.errors import ZerodownError
 
@@ -26,6 +27,8 @@ class Runner:
     def __init__(self, controller: Callable[[], Controller], service: str,
                  log: Callable[[str], None] = print):
         self.controller, self.service, self.log = controller, service, log
+        # the stops a killed controller left, finished beside the runs (_finish_stops)
+        self.finishing = Finishing()
         self._wake = threading.Event()
         self.running: int | None = None  # the deployment in hand
         # (deployment, message) of the last error it could not get past (a full disk):
@@ -54,17 +57,24 @@ class Runner:
         """Stops a controller killed mid-stop left unconfirmed (rows `stopping`) with no
         deployment to resume (a run awaits its last stops after its phase is written):
         reconciled at start, so what still runs is stopped and its row written stopped
-        (engine/stopping.py). One query when there are none."""
+        (engine/stopping.py). Their exits (up to stop_grace each) are awaited beside the
+        runs, not before them (engine/finishing.py): a deployment asked meanwhile starts
+        at once. One query when there are none."""
         if not any(r.state == "stopping" for r in store.instances(self.service,
                                                                    live=True).values()):
             return
+        ctl = self.controller()  # kept until the last of those stops is confirmed
         try:
-            with closing(self.controller()) as ctl:
-                ctl.engine(ctl.working_config()).reconcile()
+            engine = ctl.engine(ctl.working_config(), self.finishing)
+            self.finishing.reconcile(engine, done=ctl.close)
         except DeploymentBusy:  # another process holds the service: its run reconciles
-            pass
+            ctl.close()
         except ZerodownError as e:  # (a host that does not answer is named in the events)
             self.log(f"finishing the stops left in flight: {e}")
+            ctl.close()
+        except BaseException:
+            ctl.close()
+            raise
 
     def _drive(self, id: int, store, stop: threading.Event) -> None:
         self.running = id
@@ -75,7 +85,7 @@ class Runner:
                 cfg = ctl.working_config()
                 ctl.ensure_router(cfg)
                 self.log(f"running deployment {id}")
-                phase = ctl.engine(cfg).run(id, hold=True)
+                phase = ctl.engine(cfg, self.finishing).run(id, hold=True)
             self.error = None
             self.log(f"deployment {id} {phase}")
         except DeploymentBusy as e:  # a CLI of an older zerodown runs it: let it, look again

@@ -20,7 +20,7 @@ from zerodown.engine.recovery import still_routed
 from zerodown.engine.draining import DRAIN_POLL
 from zerodown.engine.store import Change
 from zerodown.errors import RouterError, ZerodownError
-from zerodown.model import Instance, fleet_hosts, on_host, silent_host
+from zerodown.model import Adopted, Instance, fleet_hosts, on_host, silent_host
 
 
 def _missing(engine, hosts: tuple[str, ...], ref, row) -> str:
@@ -54,10 +54,16 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
     """`adopted`: the runtime's adopt() asked already (Engine.run asks it beside the proof's
     baseline), its answer awaited here."""
     engine.recover()
+    # Stops another engine of this process finishes (engine/finishing.py): left to it, not
+    # adopted, stopped again or written. Read before the rows and the adopt (Engine.run
+    # leaves out those it read before its adopt began): one let go of since was gone
+    # before the adopt looked, and its row written stopped (Finishing.owned).
+    theirs = engine.finishing.owned()
     # before reading rows: see Start's intents
-    found = adopted() if adopted is not None else engine.runtime.adopt(
-        engine.service, unlisted.recorded(engine.store, engine.service))
-    rows = engine.store.instances(engine.service, live=True)
+    found = left_out(adopted() if adopted is not None else engine.runtime.adopt(
+        engine.service, unlisted.recorded(engine.store, engine.service)), theirs)
+    rows = {ref: row for ref, row in engine.store.instances(engine.service, live=True).items()
+            if ref not in theirs}
     changes, events, orphans = [], [], []
     hosts = fleet_hosts(engine.config.runtime)
     silent = getattr(found, "unreachable", {})  # hosts that did not answer: their
@@ -116,6 +122,13 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
     for inst in orphans:
         drain_then_stop(engine, inst)
     stopping.restop(engine, ending)
+
+
+def left_out(found: list, refs: frozenset) -> list:
+    """`found` (an adopt's answer) without the instances `refs`, its silent hosts kept."""
+    if not refs:
+        return found
+    return Adopted([i for i in found if i.ref not in refs], getattr(found, "unreachable", None))
 
 
 def drain_then_stop(engine, inst: Instance) -> None:

@@ -33,6 +33,7 @@ from typing import Callable, Sequence
 from zerodown.config import ServiceConfig, apply_overrides
 from zerodown.engine import asked, doorbell, lifecycle, reconciling, replanning, unlisted
 from zerodown.engine.beside import Beside
+from zerodown.engine.finishing import Finishing
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError
 from zerodown.engine.monitor import BackgroundAnalysis, background_spec
 from zerodown.engine.proof_recorder import ProofRecorder
@@ -78,7 +79,7 @@ class Engine:
                  config: ServiceConfig, on_event: Callable | None = None,
                  judge: Judge = pass_judge,
                  planner: Callable[..., Plan] = partial(plan_for, allow_downtime=True),
-                 workers: Executor | None = None):
+                 workers: Executor | None = None, finishing: Finishing | None = None):
         self.store, self.runtime, self.router, self.clock = store, runtime, router, clock
         self.config, self.service = config, config.service
         self.judge, self.planner = judge, planner
@@ -100,6 +101,7 @@ class Engine:
         self._stopped: set[InstanceRef] = set()  # their stop returned (stopping.confirm)
         self._yielding: dict[InstanceRef, Instance] = {}  # stops giving way (yielding.py)
         self._hastening: list[Beside] = []
+        self.finishing = finishing or Finishing()  # a process's stops finished beside its runs
         self.looked = None  # the table in force a drain's last look read (draining.Looked)
         self._mark: doorbell.Mark | None = None  # the store as _run last read it
 
@@ -242,12 +244,14 @@ class Engine:
             raise ZerodownError(f"deployment {id} is not of {self.service}")
         # every host's instances asked for while a pending deployment starts (_start) and
         # the proof reads its baseline: the first thing once the lock is held
+        theirs = self.finishing.owned()  # before the adopt, as the reconcile reads it
         with self._lock(), Beside(self.runtime.adopt, self.service,
                                   unlisted.recorded(self.store, self.service),
                                   name=f"adopt, deployment {id}") as adopting:
             self._start(id)
             with self._background(id), ProofRecorder(self, id) as proof:
-                return self._run(id, hold, stop_when_paused, proof, adopting.result)
+                return self._run(id, hold, stop_when_paused, proof,
+                                 lambda: reconciling.left_out(adopting.result(), theirs))
 
     def _run(self, id: int, hold: bool, stop_when_paused: bool, proof: ProofRecorder,
              adopted: Callable[[], list]) -> Phase:
@@ -354,6 +358,8 @@ class Engine:
         return held(self.store.lock_path(self.service), self.service)
 
     def _await_stops(self, slots: Sequence[Slot] | None = None) -> None:
+        if slots is not None:  # (a run's end leaves those finished beside to their owner)
+            self.finishing.await_slots(slots)
         await_stops(self, slots)  # (engine/stopping.py)
 
     def _check(self, id: int, interrupting: set[Phase]) -> Deployment:
