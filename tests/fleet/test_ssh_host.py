@@ -137,3 +137,32 @@ def test_a_new_agent_prunes_old_ones_but_never_one_a_process_on_the_host_runs_in
         assert host.running(1, 0) is False, "the new agent answers"
     finally:
         target.run(f"kill {user}; rm -rf {state}")
+
+
+def test_an_agent_removed_since_it_was_put_there_is_put_back_and_asked_again(
+        conns, healthy_fleet):
+    """This process remembers the agent it installed for its connection's life; another
+    zerodown's install prunes all but the 3 newest agent folders once no agent runs there.
+    The agent's command then finds no folder: it says so (AGENT_MISSING, nothing ran), and
+    the call puts the agent back and is asked again, not failed with a `cd` error."""
+    target = healthy_fleet.hosts[1]
+    state = "/srv/zd-removed"
+    target.run(f"rm -rf {state}")
+
+    def agents() -> set[str]:  # ours: their working folder is under `state`
+        return {pid for pid in target.run(
+            "for p in /proc/[0-9]*; do readlink $p/cwd | grep -q '^/srv/zd-removed/' "
+            "&& echo ${p#/proc/}; done").stdout.split()}
+    host = SshHost(conns, target.name, state)
+    try:
+        assert host.running(1, 0) is False  # installed, its session kept
+        mine = agents()
+        assert mine, "the agent runs in its folder"
+        target.run(f"kill {' '.join(mine)}")  # the agent this test's call started
+        assert wait_until(lambda: not agents(), timeout=10)
+        target.run(f"rm -rf {state}/agent")  # pruned, as another install would
+        assert host.installed, "still remembered for this connection"
+        assert host.running(1, 0) is False, "put back and asked again"
+        assert target.run(f"test -e {host.agent_dir}/ok").returncode == 0
+    finally:
+        target.run(f"rm -rf {state}")

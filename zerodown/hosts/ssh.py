@@ -39,6 +39,10 @@ from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.one_off import Trailer
 
 _PACKAGE = Path(__file__).resolve().parent.parent
+# The agent's command exits with this when its folder is not there (pruned since this
+# process installed it: code_dirs.py keeps the 3 newest): nothing ran, so it is put back
+# and the call asked again.
+AGENT_MISSING = 97
 # What the agent needs, with empty package files: zerodown/__init__.py is not for the host.
 _FILES = {"zerodown/__init__.py": None, "zerodown/hosts/__init__.py": None,
           "zerodown/errors.py": "errors.py", "zerodown/atomic_write.py": "atomic_write.py",
@@ -92,7 +96,8 @@ class SshHost:
         self.agent_dir = f"{state_dir.rstrip('/')}/agent/{digest}"
         self.step_timeout = connections.options.command_timeout  # runtime.command_timeout
         # idle without its controller's heartbeats that long, the agent ends by itself
-        self.agent_command = (f"cd {shlex.quote(self.agent_dir)} && exec python3 -m "
+        self.agent_command = (f"cd {shlex.quote(self.agent_dir)} || exit {AGENT_MISSING}; "
+                              f"exec python3 -m "
                               f"zerodown.hosts.agent --serve --idle "
                               f"{agent_idle_limit(connections.options.keepalive):g}")
         self._installing = threading.Lock()  # calls from several threads install it once
@@ -205,11 +210,16 @@ class SshHost:
         terminal there (hosts/console.py). HostFailure: no answer within `timeout`, so
         whether it ran or ended is unknown."""
         self.install(timeout)
-        command = f"cd {shlex.quote(self.agent_dir)} && exec python3 -m zerodown.hosts.one_off"
+        command = (f"cd {shlex.quote(self.agent_dir)} || exit {AGENT_MISSING}; "
+                   f"exec python3 -m zerodown.hosts.one_off")
         trailer = Trailer(on_output)  # on a terminal the outcome ends the output
         if stdin is None:
             done = self.connections.stream(self.name, command, json.dumps(request),
                                            on_output, timeout=timeout)
+            if done.status == AGENT_MISSING:  # nothing ran: put it back, run it there
+                self.reinstall(timeout)
+                done = self.connections.stream(self.name, command, json.dumps(request),
+                                               on_output, timeout=timeout)
         else:
             done = self.connections.attach(
                 self.name, command, json.dumps(request),
@@ -218,6 +228,11 @@ class SshHost:
         told = trailer.end()
         if done.status is None:
             raise HostFailure(f"host {self.name}: {_outcome(done)}", self.name)
+        if done.status == AGENT_MISSING:  # (with our stdin: some may have gone, not again)
+            self.reinstall(timeout)
+            raise RuntimeFailure(f"host {self.name}: zerodown's agent had been removed from "
+                                 f"{self.agent_dir} (another zerodown's install keeps the "
+                                 f"3 newest); it is put back: nothing ran, run it again")
         try:
             said = done.stderr if told is None else told.decode(errors="replace")
             return json.loads(said.strip().splitlines()[-1])
@@ -240,6 +255,14 @@ class SshHost:
 
     def _found(self) -> None:
         self.connections.agents.setdefault(self.name, set()).add(self.agent_dir)
+
+    def reinstall(self, within: float | None = None) -> None:
+        """The agent put back: its folder was found gone (AGENT_MISSING), though this
+        process had put it there (code_dirs.py prunes all but the 3 newest, which another
+        zerodown's install can make of ours once no agent of ours runs there)."""
+        with self._installing:
+            self.connections.agents.get(self.name, set()).discard(self.agent_dir)
+            self._install(within)
 
     def install(self, within: float | None = None) -> None:
         """Put the agent on the host unless this content is there already; `within`: the
@@ -276,6 +299,10 @@ class SshHost:
         done = self.connections.ask(  # a session of the agent kept open: one round trip
             self.name, self.agent_command, request, timeout=timeout or self.step_timeout,
             heartbeat=True)
+        if done.status == AGENT_MISSING:  # its folder pruned since it was put there
+            self.reinstall(timeout)
+            done = self.connections.ask(self.name, self.agent_command, request,
+                                        timeout=timeout or self.step_timeout, heartbeat=True)
         if done.status is None:  # no answer: the host, not the instance, is the matter
             raise HostFailure(f"host {self.name}: {op} {_outcome(done)}", self.name)
         if not done.ok:
