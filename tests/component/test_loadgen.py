@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from tests.support import REPO, free_port, get
+from tests.support import REPO, free_port, get, wait_until
 from zerodown.errors import UsageError
-from zerodown.loadgen import (LoadInBackground, LoadInProcess, new_event_loop, run_load,
-                              run_load_sync)
+from zerodown.loadgen import (LoadInBackground, LoadInProcess, LoadResult, new_event_loop,
+                              run_load, run_load_sync)
 
 KNOWN_ERRORS = {"connect refused", "connect timeout", "closed before response",
                 "closed mid-response", "reset before response", "reset mid-response",
@@ -115,7 +115,11 @@ def test_a_load_in_its_own_process_counts_every_response_from_outside_this_one(a
         load.wait_for_responses(500)
         sent, ok, failed = load.progress()
         during = sockets_of_this_process()   # its 4 connections are not ours
+        # without retries every request in flight is unguarded, and the gauge comes across
+        in_flight = wait_until(load.unguarded, 5, "a request in flight, seen from here")
     result = load.result
+
+    assert 1 <= in_flight <= 4 and load.unguarded() == 0
 
     assert sent >= 500 and ok >= 500 - 4 and failed <= 4
     assert during == before
@@ -153,11 +157,12 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 OK_CLOSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 
 
-async def handle(mode: str, reader, writer):
+async def handle(mode: str, reader, writer, on_request=lambda: None):
     served = 0
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
+            on_request()
             length = [int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
                       if line.startswith(b"content-length:")]
             await reader.readexactly(length[0] if length else 0)
@@ -185,8 +190,9 @@ async def handle(mode: str, reader, writer):
         writer.close()
 
 
-async def load_flaky_server(mode: str, **kwargs):
-    server = await asyncio.start_server(lambda r, w: handle(mode, r, w), "127.0.0.1", 0)
+async def load_flaky_server(mode: str, on_request=lambda: None, **kwargs):
+    server = await asyncio.start_server(lambda r, w: handle(mode, r, w, on_request),
+                                        "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
         return await run_load(f"http://127.0.0.1:{port}/", connections=1, requests=10,
@@ -210,6 +216,20 @@ def test_closed_connections_are_errors_unless_safely_retried(
     assert (result.sent, result.ok, result.errors, result.retried) == \
         (10, ok, errors, retried)
     assert result.sent == result.ok + result.failed()
+
+
+@pytest.mark.parametrize("retry, gauges", [
+    # a first request on a new connection and a retry have no retry left; a request on a
+    # reused connection has one
+    (True, [1] + [0, 1] * 9),
+    (False, [1] * 10),
+])
+def test_the_unguarded_gauge_counts_requests_in_flight_without_a_retry_left(retry, gauges):
+    result, seen = LoadResult(), []   # the gauge as each request reaches the server
+    run_in_uvloop(load_flaky_server("close", lambda: seen.append(result.unguarded),
+                                    retry_idempotent_once=retry, into=result))
+    assert seen == gauges
+    assert result.unguarded == 0 and result.sent == 10
 
 
 # --- the command line ---------------------------------------------------------------

@@ -35,7 +35,7 @@ class LoadInProcess(LoadHandle):
         self.timeout = kwargs.get("timeout", 10.0)
         self.result: LoadResult | None = None
         self.error: BaseException | None = None
-        self._counts = context.Array("q", 3, lock=False)   # sent, ok, ended
+        self._counts = context.Array("q", 4, lock=False)   # sent, ok, ended, unguarded
         self._ready = context.Event()
         self._stop = context.Event()
         self._answer, child_end = context.Pipe(duplex=False)
@@ -63,6 +63,10 @@ class LoadInProcess(LoadHandle):
         """(sent, ok, failed) so far, a few ms old while running."""
         sent, ok = self._counts[0], self._counts[1]
         return sent, ok, sent - ok
+
+    def unguarded(self) -> int:
+        """As LoadInBackground's, a few ms old while running."""
+        return self._counts[3]
 
     def stop(self) -> LoadResult:
         """Stop sending, wait for requests in flight, and return the result."""
@@ -102,8 +106,9 @@ def _child(url, max_duration, kwargs, counts, ready, stop, answer) -> None:
         ready.set()
         while load.running and not stop.wait(PUBLISH_S):
             counts[0], counts[1] = load.progress()[:2]
+            counts[3] = load.unguarded()
         result = load.stop()
-        counts[0], counts[1] = result.sent, result.ok
+        counts[0], counts[1], counts[3] = result.sent, result.ok, 0
         kind, what = "result", result
     except BaseException as e:
         kind, what = "error", e

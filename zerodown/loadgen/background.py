@@ -11,8 +11,9 @@ from zerodown.loadgen.run import new_event_loop, run_load
 
 
 class LoadHandle:
-    """What a test holds while a load runs elsewhere: `progress()`, `running` and `stop()`
-    are the subclass's; waiting and the `with` block are the same for every kind."""
+    """What a test holds while a load runs elsewhere: `progress()`, `unguarded()`,
+    `running` and `stop()` are the subclass's; waiting and the `with` block are the same
+    for every kind."""
 
     error: BaseException | None = None
     result: LoadResult | None = None
@@ -22,6 +23,11 @@ class LoadHandle:
         raise NotImplementedError
 
     def progress(self) -> tuple[int, int, int]:
+        raise NotImplementedError
+
+    def unguarded(self) -> int:
+        """Requests in flight now that no retry would save if their connection were cut
+        (LoadResult.unguarded)."""
         raise NotImplementedError
 
     def start(self) -> "LoadHandle":
@@ -117,6 +123,9 @@ class LoadInBackground(LoadHandle):
         """(sent, ok, failed) so far, read from another thread; approximate while running."""
         r = self._live
         return r.sent, r.ok, r.sent - r.ok
+
+    def unguarded(self) -> int:
+        return self._live.unguarded
 
     def stop(self) -> LoadResult:
         """Stop sending, wait for requests in flight, and return the result."""

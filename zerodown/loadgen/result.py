@@ -26,6 +26,11 @@ class LoadResult:
     duration_s: float = 0.0
     max_latency_ms: float = 0.0
     failures: list[tuple[float, str]] = field(default_factory=list)  # first few (t, what)
+    # A live gauge, 0 once the run ends: requests in flight now that a cut connection would
+    # fail, because no retry is left for them (a retry itself, a first request on a new
+    # connection, or any request without retry_idempotent_once). A test that cuts
+    # connections on purpose waits for 0 to know that retrying clients lose nothing.
+    unguarded: int = 0
 
     def failed(self) -> int:
         """Responses that were not 2xx/3xx, plus requests that got no response."""

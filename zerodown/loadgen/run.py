@@ -153,16 +153,21 @@ class _Run:
                     self.rec.error(_connect_error_kind(e))
                     return None, False
             reused = conn.used > 0
+            retriable = attempt == 0 and self.retry and reused
+            if not retriable:
+                self.rec.result.unguarded += 1
             try:
                 reply = await conn.request(self.target.request, self.timeout)
             except Failure as f:
                 conn = None
-                if attempt == 0 and self.retry and reused and not f.got_bytes \
-                        and f.kind != "timeout":
+                if retriable and not f.got_bytes and f.kind != "timeout":
                     self.rec.result.retried += 1
                     continue
                 self.rec.error(f.kind)
                 return None, True
+            finally:
+                if not retriable:
+                    self.rec.result.unguarded -= 1
             latency = (time.perf_counter() - started) * 1000
             self.rec.response(reply.status, reply.header_value, latency)
             if not reply.keep_alive:
