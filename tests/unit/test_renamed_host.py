@@ -115,3 +115,32 @@ def test_the_rows_of_a_renamed_host_are_recorded_under_its_listed_name_before_a_
     assert world.runtime.asked[-1] == list(RENAMED)   # asked once, as listed
     assert world.runtime.running("shop") == set(world.router.table.backends())
     assert {r.runs_on for r in e.store.instances("shop", live=True).values()} == set(RENAMED)
+
+
+def test_a_plan_is_made_from_the_rows_as_the_deployment_records_them_and_writes_nothing(
+        tmp_path):
+    """`zerodown plan` (engine/unlisted.as_renamed of renames: what `renamed` records
+    first) plans what the deployment then plans: no batch "on app1 (not listed)"."""
+    from zerodown.engine.unlisted import as_renamed, renames
+    from zerodown.strategies import plan_for, target_for
+    world = World(tmp_path)
+    world.runtime = Renamed(healthy_after=2, faults=world.faults, journal=world.journal)
+    e = world.engine(config(("app1", "app2", "app3")))
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    world.runtime.listed = RENAMED
+    cfg = config(RENAMED)
+    e = world.engine(cfg)
+    stored = e.store.service_state("shop")
+    state = as_renamed(stored, renames(e.store, "shop", world.runtime.listed_as, RENAMED))
+    assert set(stored.runs_on.values()) == {"app1", "app2", "app3"}   # as recorded still
+    assert set(state.runs_on.values()) == set(RENAMED)
+    assert e.store.events("shop", kind="host.renamed") == []   # the plan wrote nothing
+    plan = plan_for(cfg.strategy, state, target_for(cfg, 2), cfg.hooks.moments(),
+                    allow_downtime=True)
+    assert "not listed" not in plan.describe()
+    as_stored = plan_for(cfg.strategy, stored, target_for(cfg, 2), cfg.hooks.moments(),
+                         allow_downtime=True)   # (what `plan` showed before)
+    assert "app1 (not listed)" in as_stored.describe()
+    d = e.deploy("v2")
+    assert e.store.deployment(d).steps == plan.steps
+    assert as_renamed(stored, {}) is stored

@@ -18,7 +18,7 @@ from zerodown.controller import Controller, labels
 from zerodown.gather import deployment_view, event_view
 from zerodown.engine.store import NotFound
 from zerodown.errors import UsageError
-from zerodown.model import Instance
+from zerodown.model import Instance, fleet_hosts
 from zerodown.plan import ServiceState
 from zerodown.views import DeploymentView
 
@@ -27,7 +27,8 @@ FOLLOW_POLL = 0.2
 
 def cmd_plan(args: argparse.Namespace, ctl: Controller) -> int:
     from zerodown.commands.connect import strategy_settings
-    from zerodown.runtimes import check_release
+    from zerodown.engine.unlisted import as_renamed, renames
+    from zerodown.runtimes import check_release, listed_as
     from zerodown.strategies import plan_for, target_for
     cfg = ctl.config(*strategy_settings(ctl.config(), args))
     check_files(cfg)
@@ -35,7 +36,9 @@ def cmd_plan(args: argparse.Namespace, ctl: Controller) -> int:
     state, revision, active = ServiceState(cfg.service, None), 1, None
     if ctl.has_state():
         store = ctl.store()
-        state = store.service_state(cfg.service)
+        # a host listed under another name: its rows as deploy records them first
+        state = as_renamed(store.service_state(cfg.service), renames(
+            store, cfg.service, listed_as(cfg), fleet_hosts(cfg.runtime)))
         revision = max((r.number for r in store.revisions(cfg.service)), default=0) + 1
         found = store.active_deployment(cfg.service)
         active = None if found is None else deployment_view(found, labels(store, cfg.service))

@@ -3,6 +3,7 @@ run (started before the list changed): the runtime knows only its list, so the e
 names these hosts to it, from the store's record (never from a lookup).
 
     renamed(store, service, runtime, listed)             # app1 listed as deploy@app1: one host
+    as_renamed(state, renames(store, service, listed_as, listed))   # plan: as it will be
     runtime.adopt(service, recorded(store, service))     # asked too: found, or named silent
     runtime.check_release(..., unlisted=acted_on(engine, plan_of))   # pre-flighted too
     plan_of = Once(plan_of)    # create_deployment takes the plan acted_on made, if it did
@@ -14,7 +15,8 @@ the same and stopped at that step (docs/fleet.md).
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import replace
+from typing import Callable, Mapping
 
 from zerodown.model import fleet_hosts
 from zerodown.plan import Plan, ServiceState, hosts_acted_on
@@ -25,13 +27,28 @@ def renamed(store, service: str, runtime, listed: tuple[str, ...]) -> None:
     listed again as deploy@app1, an ssh_config alias as its address: the same user,
     address and port to the runtime, SshRuntime.listed_as) recorded under the listed
     name, before anything is planned or asked from them: else that host was asked twice
-    (as listed, and as unlisted by its recorded name) and planned as two. One query when
-    every recorded host is listed (the usual case)."""
-    off = store.live_hosts(service) - set(listed)
-    same = getattr(runtime, "listed_as", None)
-    names = {old: new for old in off if same and (new := same(old)) is not None}
+    (as listed, and as unlisted by its recorded name) and planned as two."""
+    names = renames(store, service, getattr(runtime, "listed_as", None), listed)
     if names:
         store.rename_hosts(service, names)
+
+
+def renames(store, service: str, listed_as: Callable[[str], str | None] | None,
+            listed: tuple[str, ...]) -> dict[str, str]:
+    """{recorded: listed} for what `renamed` records anew (`listed_as`: the runtime's, None
+    where it has no fleet); `zerodown plan`, which writes nothing, plans from the state as
+    it will be then (as_renamed). One query when every recorded host is listed (the usual
+    case)."""
+    off = store.live_hosts(service) - set(listed)
+    return {old: new for old in off if listed_as and (new := listed_as(old)) is not None}
+
+
+def as_renamed(state: ServiceState, names: Mapping[str, str]) -> ServiceState:
+    """`state` (Store.service_state) as it reads once `renamed` recorded `names` (pure)."""
+    if not names:
+        return state
+    return replace(state, runs_on={ref: names.get(host, host)
+                                   for ref, host in state.runs_on.items()})
 
 
 def recorded(store, service: str) -> tuple[str, ...]:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from zerodown.config import ServiceConfig
 from zerodown.errors import UsageError
 
-__all__ = ["runtime_for", "check_release", "connections_for"]
+__all__ = ["runtime_for", "check_release", "connections_for", "listed_as"]
 
 
 def runtime_for(config: ServiceConfig, state_dir: str | os.PathLike, kept=None):
@@ -52,13 +53,28 @@ def connections_for(config: ServiceConfig, kept=None):
     names its key and line); paths in them are relative to the config's folder. `kept`:
     the KeptConnections they are taken from (made there once)."""
     from zerodown.hosts.connections import Connections  # asyncssh loads only for a fleet
-    from zerodown.runtimes import release
-    from zerodown.runtimes.ssh_options import parse_options
-    options = parse_options(config.runtime.options, file=config.file, lines=config.lines)
-    folder = release.folder(config)
+    options, folder = _options(config)
     if kept is None:
         return Connections(options, folder)
     return kept.get(options, folder, lambda: Connections(options, folder))
+
+
+def listed_as(config: ServiceConfig) -> Callable[[str], str | None] | None:
+    """SshRuntime.listed_as for `config` without building a runtime (`zerodown plan`):
+    None for a runtime with no fleet."""
+    if config.runtime.kind != "ssh":
+        return None
+    from zerodown.runtimes.listed_names import ListedNames
+    return ListedNames(*_options(config)).listed_as
+
+
+def _options(config: ServiceConfig):
+    """(SshOptions, the folder relative paths in them start from): a bad option names its
+    key and line."""
+    from zerodown.runtimes import release
+    from zerodown.runtimes.ssh_options import parse_options
+    return (parse_options(config.runtime.options, file=config.file, lines=config.lines),
+            release.folder(config))
 
 
 def with_router_host(connections, config: ServiceConfig) -> None:
