@@ -341,8 +341,51 @@ def test_down_says_an_unreadable_record_is_one_not_that_it_is_still_recorded(cap
                                       "/s/owner.json (x); `zerodown hosts --take-over` "
                                       "replaces it", "zdf1"),
               "zdf2": RuntimeFailure("host zdf2: owner: exited 1")}
-    _release_owner(SimpleNamespace(names=["zdf1", "zdf2"], release_owner=lambda n: failed), {})
+    _release_owner(SimpleNamespace(release_owner=lambda n: failed), ["zdf1", "zdf2"], {})
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == ("zerodown down: host zdf1: the service's owner record here cannot be "
                         "read: /s/owner.json (x); `zerodown hosts --take-over` replaces it")
     assert "zdf2: this controller is still recorded" in lines[1]
+
+
+def test_a_host_off_the_list_holding_instances_is_checked_taken_over_and_released(tmp_path):
+    """zdf3 no longer listed, the service's instances recorded there (engine/unlisted.
+    off_list): `down` stops them there, a deployment too, so the record there is checked,
+    taken over and let go of like a listed host's; not asked unless named so."""
+    from zerodown.runtimes import ssh_owner
+    folders = {n: tmp_path / n for n in ("zdf1", "zdf2", "zdf3")}
+    a = runtime(tmp_path, "a", folders)
+    a.hosts["zdf3"] = Host("zdf3", folders["zdf3"])   # (host_named's, once asked)
+    owner(str(folders["zdf3"]), B, "claim")
+    ssh_owner.check(a)   # the list only: zdf3 not asked
+    assert a.hosts["zdf3"].ops == []
+    with pytest.raises(RuntimeFailure) as e:
+        ssh_owner.check(a, unlisted=["zdf3"])
+    assert "zdf3: shop here is deployed by another controller: root@ci" in str(e.value)
+    assert "zdf1" not in str(e.value)
+    taken = ssh_owner.take_over(a, ["zdf3", "zdf1"])   # (a listed one: asked once)
+    assert list(taken) == ["zdf1", "zdf2", "zdf3"] and taken["zdf3"]["id"] == B["id"]
+    assert {n: json.loads((f / FILE).read_text())["id"] for n, f in folders.items()} == \
+        dict.fromkeys(folders, a.me.id)
+    assert ssh_owner.release(a, ["zdf1", "zdf2", "zdf3"]) == {}
+    assert not any((f / FILE).exists() for f in folders.values())
+
+
+def test_a_deployments_pre_flight_reads_the_owner_on_a_host_off_the_list_it_acts_on(
+        tmp_path):
+    """Its plan stops an instance on zdf3 (off the list): another controller's record there
+    refuses it, nothing changed; nobody recorded there, it goes, and claims nothing there
+    (nothing starts there: no `down` would let go of such a record)."""
+    folders = {n: tmp_path / n for n in ("zdf1", "zdf2", "zdf3")}
+    a = runtime(tmp_path, "a", folders)
+    a.hosts["zdf3"] = Host("zdf3", folders["zdf3"])
+    a.connections.connect_all = lambda names: dict.fromkeys(names)   # each one answers
+    ssh_release.check_and_upload(a, "v1", a.config.app)
+    owner(str(folders["zdf3"]), B, "claim")
+    with pytest.raises(RuntimeFailure) as e:
+        ssh_release.check_and_upload(a, "v2", a.config.app, unlisted=["zdf3"])
+    assert "nothing was changed:\n  zdf3: shop here is deployed by another controller: " \
+        "root@ci" in str(e.value)
+    owner(str(folders["zdf3"]), B, "release")
+    ssh_release.check_and_upload(a, "v2", a.config.app, unlisted=["zdf3"])
+    assert not (folders["zdf3"] / FILE).exists()

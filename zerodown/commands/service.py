@@ -19,9 +19,9 @@ from zerodown.config import ServiceConfig, json_schema, parse_config, starter_ya
 from zerodown.config_files import check_files
 from zerodown.controller import Controller, labels, maybe_label
 from zerodown.engine.store import Change
-from zerodown.engine.unlisted import renamed
+from zerodown.engine.unlisted import off_list, renamed
 from zerodown.errors import HostFailure, OwnerUnreadable, RouterError, UsageError, ZerodownError
-from zerodown.model import Adopted, fleet_hosts, on_host, silent_host
+from zerodown.model import Adopted, fleet_hosts, hosts_to_ask, on_host, silent_host
 from zerodown.runtimes.health import probe
 from zerodown.proxy.prefix import normal
 from zerodown.service_url import config_url, named_host, shared_site
@@ -208,8 +208,11 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     cfg = ctl.working_config()
     lb = _RouterStop(ctl, cfg)
     owned = cfg.runtime.kind == "ssh" and hasattr(ctl.runtime(cfg), "check_owner")
-    if owned:  # another controller's service (and load balancer): refused, nothing stopped
-        ctl.runtime(cfg).check_owner()
+    if owned:  # another controller's service (and load balancer): refused, nothing stopped;
+        runtime = ctl.runtime(cfg)  # on a host off the list with live rows too (stopped there)
+        off = off_list(ctl.store(), cfg.service, getattr(runtime, "listed_as", None),
+                       fleet_hosts(cfg.runtime)) if ctl.has_state() else []
+        runtime.check_owner(unlisted=off)
     if not ctl.has_state():
         process.stop(ctl.state_dir)
         lb.stop()
@@ -235,7 +238,8 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     rows = store.instances(service, live=True)
     # also any the store lost track of; a host a row records, listed or not, is asked too:
     # not answering, it is named below and its rows stay live for the next down
-    adopted = runtime.adopt(service, sorted({r.runs_on for r in rows.values() if r.runs_on}))
+    recorded = sorted({r.runs_on for r in rows.values() if r.runs_on})
+    adopted = runtime.adopt(service, recorded)
     silent = dict(getattr(adopted, "unreachable", {}))
     found = {i.id: i for i in adopted}
     for row in rows.values():
@@ -276,13 +280,16 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     store.set_instances(service, [Change(ref, "stopped") for ref in rows if ref not in left],
                         events)
     if owned:  # a service taken down leaves no owner where it was taken down
-        _release_owner(runtime, silent)
+        _release_owner(runtime, hosts_to_ask(runtime.names, recorded), silent)
     if silent or lb.silent:
         for host, why in sorted(silent.items()):
             names = sorted(r.name(service) for r, row in left.items()
                            if row.host(hosts) == host)
+            owner = "; this controller is still recorded as the service's owner there" \
+                if owned else ""
             print(f"zerodown down: host {host} did not answer ({why}); left on it, still "
-                  f"recorded: {', '.join(names) or 'nothing recorded'}", file=sys.stderr)
+                  f"recorded: {', '.join(names) or 'nothing recorded'}{owner}",
+                  file=sys.stderr)
         if lb.silent:
             print(f"zerodown down: {lb.silent_text()}", file=sys.stderr)
         waiting = sorted(set(silent) | ({cfg.router.host} if lb.silent else set()))
@@ -295,10 +302,11 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
     return 0
 
 
-def _release_owner(runtime, silent: dict) -> None:
-    """This controller's record as the service's owner removed from every listed host that
-    answered (a silent one keeps it: the next down there releases it)."""
-    failed = runtime.release_owner([h for h in runtime.names if h not in silent])
+def _release_owner(runtime, acted_on: list[str], silent: dict) -> None:
+    """This controller's record as the service's owner removed from every host down acted
+    on (`acted_on`: runtime.hosts, and those off the list it asked for recorded instances)
+    that answered (a silent one keeps it, named: the next down there releases it)."""
+    failed = runtime.release_owner([h for h in acted_on if h not in silent])
     for host, why in sorted(failed.items()):
         if isinstance(why, OwnerUnreadable):  # whose it is, nobody can tell: not ours to remove
             print(f"zerodown down: host {host}: {why.said}", file=sys.stderr)

@@ -1,5 +1,7 @@
 """`zerodown hosts --take-over`: this controller becomes the one that deploys the service
-on every host of runtime.hosts (zerodown/hosts/owner.py), in place of another.
+on every host of runtime.hosts (zerodown/hosts/owner.py), in place of another, and on
+every host the list no longer has where this store records the service's live rows
+(engine/unlisted.off_list: its deployment and `down` stop them there).
 
     zerodown hosts --take-over
     zdf1: taken over from ana@laptop:/home/ana/shop/.zerodown (controller 3f0c1a2b, since ...)
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import sys
 
+from zerodown.engine.unlisted import off_list
 from zerodown.errors import RuntimeFailure, UsageError
 from zerodown.owner import describe
 from zerodown.runtimes import ssh_owner
@@ -35,8 +38,12 @@ def take_over(ctl, cfg) -> int:
         raise UsageError(f"deployment {active.id} of {service} is {active.phase}; a take-over "
                          f"waits for it to end (or `zerodown abort`)")
     runtime = ctl.runtime(cfg)
+    # a host off the list with the service's live rows: this controller's deployment stops
+    # them there, refused while the old owner is recorded there
+    off = [] if store is None else off_list(store, service, getattr(runtime, "listed_as", None),
+                                           runtime.names)
     failed = 0
-    for host, was in ssh_owner.take_over(runtime).items():
+    for host, was in ssh_owner.take_over(runtime, off).items():
         if isinstance(was, RuntimeFailure):
             failed += 1
             print(f"{host}: not taken over: {was}", file=sys.stderr)

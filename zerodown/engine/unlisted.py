@@ -51,6 +51,15 @@ def as_renamed(state: ServiceState, names: Mapping[str, str]) -> ServiceState:
                                    for ref, host in state.runs_on.items()})
 
 
+def off_list(store, service: str, listed_as: Callable[[str], str | None] | None,
+             listed: tuple[str, ...]) -> list[str]:
+    """The hosts recorded with the service's live rows that runtime.hosts (`listed`) does
+    not name, under any name (renames): where instances may still run off the list, so
+    where `down` and a take-over act besides it (the service's owner is recorded there)."""
+    names = renames(store, service, listed_as, listed)
+    return sorted({names.get(h, h) for h in store.live_hosts(service)} - set(listed))
+
+
 def recorded(store, service: str) -> tuple[str, ...]:
     """The hosts recorded with the service's live rows, listed or not: what an adopt asks
     besides runtime.hosts (model.hosts_to_ask)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 from zerodown.errors import OwnerUnreadable, RuntimeFailure
 from zerodown.hosts.connections import Connections
@@ -108,13 +108,15 @@ def preflight(connections: Connections, state_dir: str,
               agents: Mapping[str, Any] | None = None,
               shared: dict | None = None,
               names: Sequence[str] | None = None,
-              owner_dir: str | None = None) -> list[HostReport]:
+              owner_dir: str | None = None,
+              unlisted: Collection[str] = ()) -> list[HostReport]:
     """Every host checked at once: `names`, else every host the connections know (the order
     of runtime.hosts first). `agents`: the SshHost of each host name, asked instead of a
     shell where its agent is installed already. `shared`: its files must be on every host
     of runtime.hosts (hosts/shared_paths.py), not on router.host nor on a host no longer
     listed, where no instance starts. `owner_dir`: the service's owner read there too, on
-    the hosts of runtime.hosts (HostReport.owner)."""
+    the hosts of runtime.hosts and on `unlisted` (hosts off the list where instances the
+    deployment acts on run), never router.host alone (HostReport.owner)."""
     unreachable = connections.connect_all(names)
     app_hosts = {spec.name for spec in connections.options.hosts}
 
@@ -122,7 +124,7 @@ def preflight(connections: Connections, state_dir: str,
         if unreachable[host] is not None:
             return HostReport(host, str(unreachable[host]))
         here = shared if host in app_hosts else None
-        owner = owner_dir if host in app_hosts else None
+        owner = owner_dir if host in app_hosts or host in unlisted else None
         agent = (agents or {}).get(host)
         if agent is not None and agent.installed:
             try:

@@ -311,10 +311,12 @@ class SshRuntime:
         silent.update({old: silent[new] for old, new in renamed.items() if new in silent})
         return Adopted(sorted(instances, key=lambda i: (i.revision, i.slot)), silent)
 
-    def check_owner(self, names: Collection[str] | None = None) -> None:
-        """RuntimeFailure naming each host (of `names`, else runtime.hosts) where another
-        controller owns the service (runtimes/ssh_owner.py): `down`, `exec`."""
-        ssh_owner.check(self, None if names is None else list(names))
+    def check_owner(self, names: Collection[str] | None = None,
+                    unlisted: Collection[str] = ()) -> None:
+        """RuntimeFailure naming each host (of `names`, else runtime.hosts, and `unlisted`:
+        hosts off the list holding instances) where another controller owns the service
+        (runtimes/ssh_owner.py): `down`, `exec`."""
+        ssh_owner.check(self, None if names is None else list(names), list(unlisted))
 
     def release_owner(self, names: Collection[str]) -> dict:
         """`down`: this controller no longer the owner there; {host: why not} where not."""

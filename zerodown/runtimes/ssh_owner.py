@@ -4,6 +4,10 @@ deployment's claim rides in its pre-flight batch instead (runtimes/ssh_release.p
 
     check(runtime)            # RuntimeFailure naming each host another controller owns
     take_over(runtime)        # {host: the owner replaced (None: nobody) or the failure}
+
+Besides runtime.hosts, a host the list no longer has where the service's instances are
+recorded (`unlisted`: engine/unlisted.off_list) is asked too: `down` and a deployment stop
+them there, so the record there is checked, taken over and let go of as a listed host's.
 """
 
 from __future__ import annotations
@@ -21,20 +25,23 @@ def ask(runtime, mode: str, names: Sequence[str] | None = None) -> dict:
     me = (runtime.me if mode != "check" else identity(runtime.local_state, make=False)).record()
 
     def one(name: str):
-        try:
-            return runtime.hosts[name].call("owner", runtime.remote_dir, me, mode,
-                                            timeout=runtime.options.command_timeout)
+        try:  # (host_named: a host no longer listed is reached by its name)
+            return runtime.host_named(name).call("owner", runtime.remote_dir, me, mode,
+                                                 timeout=runtime.options.command_timeout)
         except RuntimeFailure as e:
             return e
     return dict(zip(names, runtime.every_host.map(one, names)))
 
 
-def check(runtime, names: Sequence[str] | None = None) -> None:
+def check(runtime, names: Sequence[str] | None = None, unlisted: Sequence[str] = ()) -> None:
     """Refused (RuntimeFailure, nothing changed) where another controller owns the service
     or its owner record cannot be read (as a deployment's pre-flight is); a host that does
-    not answer is left to the command's own rule for it."""
-    # the owner is recorded on runtime.hosts only (router.host alone holds no instance)
-    answers = ask(runtime, "check", [n for n in names or runtime.names if n in runtime.names])
+    not answer is left to the command's own rule for it. `unlisted`: hosts runtime.hosts
+    no longer lists that the command acts on (down: instances recorded there)."""
+    # the owner is recorded where instances run: runtime.hosts, and a host off the list
+    # that still holds some; never router.host alone (it holds no instance)
+    answers = ask(runtime, "check", [n for n in names or runtime.names if n in runtime.names]
+                  + [n for n in unlisted if n not in runtime.names])
     # an unreadable record is the host's answer (refused), a failure its silence (left)
     refuse_others(runtime.config.service, {
         h: a for h, a in answers.items()
@@ -66,11 +73,13 @@ def release(runtime, names: Sequence[str]) -> dict:
             if isinstance(a, RuntimeFailure)}
 
 
-def take_over(runtime) -> dict:
-    """This controller recorded as the owner on every host: {host: the owner it replaced
-    (None: nobody, or this one already) or the RuntimeFailure}."""
+def take_over(runtime, unlisted: Sequence[str] = ()) -> dict:
+    """This controller recorded as the owner on every host, and on `unlisted` (hosts the
+    list no longer has where its deployment may act: runtimes/ssh_release.py `beside`):
+    {host: the owner it replaced (None: nobody, or this one already) or the RuntimeFailure}."""
+    names = [*runtime.names, *(n for n in unlisted if n not in runtime.names)]
     return {h: a if isinstance(a, RuntimeFailure) else a.get("was")
-            for h, a in ask(runtime, "take").items()}
+            for h, a in ask(runtime, "take", names).items()}
 
 
 def look(runtime) -> dict:

@@ -73,31 +73,32 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
     runtime.hosts (one of them: its round trip is the pre-flight's already).
 
     The service's owner on each host of runtime.hosts (hosts/owner.py) is asked in the
-    same round trip: another controller's refuses the deployment there. Where nobody is
+    same round trip, and on each of `unlisted` with its pre-flight: another controller's
+    refuses the deployment there (it would stop that one's instances there). Where nobody is
     recorded yet (a first deployment), this controller is recorded by a round trip of its
     own once every host is ready: a refused first deployment leaves no claim on the hosts
     that were ready (another controller could not deploy there then)."""
     folder, shared = _folder_of(runtime, version, app), shared_of(runtime, app)
     others = [runtime.host_named(n).name for n in beside(runtime, unlisted)]
+    off = [n for n in unlisted if n not in runtime.names]  # the owner is read there too
     state_dir = runtime.options.state_dir
     if not all(runtime.hosts[n].installed for n in runtime.names):
         # named, never "every host the connections know": that grows with each host
         # host_named was asked about since (router.host, a host long gone from the list)
         reports = preflight(runtime.connections, state_dir, runtime.hosts, shared,
-                            [*runtime.names, *others], runtime.remote_dir)
-        refuse_unless_ready([judged_owner(r, runtime.me, runtime.config.service)
-                             for r in reports])
+                            [*runtime.names, *others], runtime.remote_dir, off)
+        refuse_unless_ready(_judged(runtime, reports))
         _claim(runtime, reports)
         upload(runtime, version, app, keep)
         return
     manifest = manifest_of(folder) if folder is not None else None
     checking = runtime.every_host.submit(
-        preflight, runtime.connections, state_dir, runtime.hosts, None, others) \
-        if others else None
+        preflight, runtime.connections, state_dir, runtime.hosts, None, others,
+        runtime.remote_dir, off) if others else None
     asked = list(runtime.every_host.map(
         lambda n: _ready_and_prepared(runtime, n, version, manifest, shared), runtime.names))
     refuse_unless_ready([report for report, *_ in asked] +
-                        (checking.result() if checking is not None else []))
+                        (_judged(runtime, checking.result()) if checking is not None else []))
     _claim(runtime, [report for report, *_ in asked])
     prepared = {n: got for n, (_, got, _) in zip(runtime.names, asked)}
     runtime.prefetched({n: adopted for n, (_, _, adopted) in zip(runtime.names, asked)
@@ -108,11 +109,19 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
                                                       keep, shared, prepared[n]))
 
 
+def _judged(runtime, reports: list[HostReport]) -> list[HostReport]:
+    """Each report with the owner read there judged: another controller's is its problem."""
+    return [judged_owner(r, runtime.me, runtime.config.service) for r in reports]
+
+
 def _claim(runtime, reports: list[HostReport]) -> None:
     """This controller recorded as the service's owner where the pre-flight found nobody
     (or this one, from a folder since moved): after every host was found ready, a round
-    trip of its own only then (a first deployment; none after it)."""
-    ssh_owner.claim(runtime, [r.host for r in reports if unrecorded(r, runtime.me)])
+    trip of its own only then (a first deployment; none after it). Only on runtime.hosts:
+    a host off the list is only checked (nothing starts there: a record made there would
+    outlive the instances stopped there, and no `down` would let go of it)."""
+    ssh_owner.claim(runtime, [r.host for r in reports
+                              if r.host in runtime.names and unrecorded(r, runtime.me)])
 
 
 def beside(runtime, unlisted: Collection[str]) -> list[str]:
