@@ -18,8 +18,11 @@ the next `zerodown up`, CLI call or controller that ensures the proxy runs
 adopts it by a hitless handover to a new supervisor (routers/embedded.py).
 Both killed at once: the sockets close, and the next ensure starts afresh.
 
-A process that dies within a second of its start is restarted after a delay
-that doubles up to MAX_BACKOFF, so a crash loop cannot spin.
+A serving process that dies is restarted at once; if its successor also dies within a
+second of its start, the next restart waits a delay that doubles up to MAX_BACKOFF, so a
+crash loop cannot spin (restart_delay). One quick death is not a loop: a process killed
+soon after the proxy started (an operator, the OOM killer) has its clients waiting in
+the accept queue, and each millisecond of delay is theirs.
 """
 
 from __future__ import annotations
@@ -36,6 +39,13 @@ HANDED_OVER = 0   # the serving process gave its sockets to a successor: the sup
 STOPPED = 3       # the serving process was told to stop (SIGTERM/SIGINT)
 READY_TIMEOUT = 15.0
 MAX_BACKOFF = 5.0
+
+
+def restart_delay(quick: int) -> float:
+    """Seconds before restarting a serving process that died, `quick` being the deaths in
+    a row within a second of their start (0: this one had lived longer): none for the
+    first, then 0.05 s doubling up to MAX_BACKOFF."""
+    return 0.0 if quick <= 1 else min(MAX_BACKOFF, 0.05 * 2 ** (quick - 2))
 
 
 def describe(status: int) -> str:
@@ -89,13 +99,13 @@ class Supervisor:
 
     def watch(self) -> int:
         """Restart the serving process whenever it dies, until a handover or a stop."""
-        backoff = 0.0
+        quick = 0  # deaths in a row within a second of their start
         while True:
             status = self._wait(self.child)
             if os.waitstatus_to_exitcode(status) == HANDED_OVER or self.stopping:
                 return 0
-            lived = time.monotonic() - self.born
-            backoff = 0.0 if lived > 1.0 else min(MAX_BACKOFF, max(0.05, backoff * 2))
+            quick = quick + 1 if time.monotonic() - self.born <= 1.0 else 0
+            backoff = restart_delay(quick)
             self.say(f"zerodown proxy: the serving process (pid {self.child}) {describe(status)}; "
                      f"restarting it" + (f" in {backoff:g}s" if backoff else ""))
             if backoff and self._sleep(backoff):
