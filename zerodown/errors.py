@@ -80,3 +80,16 @@ class OwnerUnreadable(RuntimeFailure):
     def __init__(self, said: str, host: str):
         super().__init__(f"host {host}: {said}")
         self.said, self.host = said, host
+
+
+class NotOwner(RuntimeFailure):
+    """A host refused to change a service's instances (start, stop, a release's commit):
+    its owner record names another controller, which took the service over since this
+    one's pre-flight (zerodown/hosts/owner.py). The host answered, so it is not a
+    HostFailure: a deployment neither pauses for it nor skips it, and does not roll back
+    through it either (every act there would be refused alike): it fails
+    (engine/replanning.py). `owner`: the record the host holds."""
+
+    def __init__(self, message: str, host: str, owner: dict):
+        super().__init__(message)
+        self.host, self.owner = host, owner

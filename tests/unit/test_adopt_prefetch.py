@@ -36,14 +36,14 @@ class Host:
     def call(self, op, *args, timeout=None):
         self.calls.append(op)
         assert op == "batch"
-        ops = [c[0] if c[0] != "table" else c[1][1] for c in args[0]]
+        ops = [c[0] if c[0] != "owned" else c[1][3][0] for c in args[0]]
         assert ops in (["preflight", "owner", "adopt", "release_prepare"],
                        ["preflight", "owner", "adopt"]), ops
         me = args[0][1][1][1]   # the owner op's: this controller recorded already (a
         return [{"problem": None, "free_mb": 1000, "unshared": []}, {"owner": me},  # 2nd run)
                 [entry(self.slot, self.name)], {"done": True, "missing": []}][:len(ops)]
 
-    def table(self, state_dir, method, *args, timeout=None):
+    def owned(self, service_dir, my_id, op, method, *args, timeout=None):
         self.calls.append(method)
         return [entry(self.slot, self.name)] if method == "adopt" else {}
 

@@ -80,7 +80,7 @@ def test_adopt_asks_a_renamed_host_once_under_its_listed_name(tmp_path):
 
     def silent(*args, **kwargs):
         raise ssh.HostFailure("host deploy@zdf1 did not answer", "deploy@zdf1")
-    rt.hosts["deploy@zdf1"].table = silent
+    rt.hosts["deploy@zdf1"].owned = silent
     assert set(rt.adopt("shop", ["zdf1"]).unreachable) == {"deploy@zdf1", "zdf1"}
 
 

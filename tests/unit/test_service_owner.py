@@ -166,9 +166,9 @@ class Host:
                 c[1][0] = str(self.folder)
         ops = {**agent.OPS, "preflight": lambda *a: {"problem": self.problem, "free_mb": 1000,
                                                       "unshared": []},
-               "table": lambda *a: []}
+               "owned": lambda *a: []}
         got = batch(calls, ops)
-        self.ops.append([c[0] if c[0] != "table" else c[1][1] for c in calls][:len(got)])
+        self.ops.append([c[0] if c[0] != "owned" else c[1][3][0] for c in calls][:len(got)])
         return got
 
 

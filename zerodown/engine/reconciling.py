@@ -19,7 +19,7 @@ from zerodown.engine import stopping, unlisted
 from zerodown.engine.recovery import still_routed
 from zerodown.engine.draining import DRAIN_POLL
 from zerodown.engine.store import Change
-from zerodown.errors import RouterError, ZerodownError
+from zerodown.errors import NotOwner, RouterError, ZerodownError
 from zerodown.model import Adopted, Instance, fleet_hosts, on_host, silent_host
 
 
@@ -120,7 +120,11 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
     if changes or events:
         engine.store.set_instances(engine.service, changes, events)  # written before acted on
     for inst in orphans:
-        drain_then_stop(engine, inst)
+        try:
+            drain_then_stop(engine, inst)
+        except NotOwner as e:  # taken over: this store's orphans are the owner's instances
+            engine._refused = e  # the deployment fails at its next step (stopping.refused)
+            return
     stopping.restop(engine, ending)
 
 

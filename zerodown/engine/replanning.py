@@ -2,7 +2,8 @@
 
 A failed step rolls back (or aborts at once when judged bad: a hook, an analysis),
 pauses (on_failure: pause, an inconclusive analysis, a data plane that does not
-answer) or fails when even going back cannot be done; a host that stops answering
+answer) or fails when even going back cannot be done, or when a host refuses it because
+another controller took the service over (NotOwner); a host that stops answering
 is engine/host_failure.py's. An abort or a promote from another process replans
 the same way. The new steps are written with the phase in one transaction before
 any of them runs. `engine` is the runner.Engine.
@@ -15,7 +16,8 @@ from zerodown.engine.health import HealthError
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError, promoted, teardown
 from zerodown.engine.steps import AnalysisFailed, Inconclusive
 from zerodown.engine.store import Change, Deployment, PlanMoved
-from zerodown.errors import HostFailure, RouterUnavailable, ZerodownError
+from zerodown.errors import (HostFailure, NotOwner, OwnerUnreadable, RouterUnavailable,
+                             ZerodownError)
 from zerodown.hooks import HookFailed
 from zerodown.plan import Analyze, Pause, PlanError, Shadow, Step
 from zerodown.strategies import abort_plan, rollback_plan, target_for
@@ -27,7 +29,11 @@ def fail(engine, d: Deployment, error: ZerodownError) -> None:
     index = d.cursor if d.step is not None else None
     try:
         if d.phase is Phase.PENDING or (d.phase in (Phase.ROLLING_BACK, Phase.ABORTING)
-                                        and not isinstance(error, HostFailure)):
+                                        and not isinstance(error, HostFailure)) \
+                or isinstance(error, (NotOwner, OwnerUnreadable)):
+            # another controller took the service over (or whose it is cannot be told):
+            # every act of this one is refused there, a rollback's too, and its routing
+            # is no longer this one's to settle; neither paused nor skipped: failed
             engine.store.fail_step(d.id, index, msg, Phase.FAILED, changes)
         elif isinstance(error, Inconclusive) and exposed(engine, d):
             engine._settle_routing()  # undecided with users on it: back to the proven side

@@ -31,7 +31,8 @@ from functools import partial
 from typing import Callable, Sequence
 
 from zerodown.config import ServiceConfig, apply_overrides
-from zerodown.engine import asked, doorbell, lifecycle, reconciling, replanning, unlisted
+from zerodown.engine import (asked, doorbell, lifecycle, reconciling, replanning, stopping,
+                             unlisted)
 from zerodown.engine.beside import Beside
 from zerodown.engine.finishing import Finishing
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError
@@ -45,7 +46,7 @@ from zerodown.engine.store import Deployment, DeploymentConflict, PlanMoved, Sto
 from zerodown.engine.recovery import recover
 from zerodown.engine.service_lock import DeploymentBusy, held
 from zerodown.engine.system_clock import SystemClock
-from zerodown.errors import StaleTableError, UsageError, ZerodownError
+from zerodown.errors import NotOwner, StaleTableError, UsageError, ZerodownError
 from zerodown.model import Instance, InstanceRef, RoutingTable, Slot, fleet_hosts
 from zerodown.plan import Analyze, Plan, ServiceState
 from zerodown.protocols import Clock, Router, Runtime
@@ -56,6 +57,10 @@ from zerodown.strategies import (plan_for, refuse_downtime, rollback_plan, rollb
 # Step executors and their errors live in steps.py; these names are imported from here too.
 __all__ = ["DRAIN_POLL", "POLL", "STEPS", "AnalysisFailed", "DeploymentBusy", "Engine",
            "Inconclusive", "Judge", "RefusedStep", "SystemClock", "pass_judge"]
+
+
+# the phases whose steps act, each of which may go to FAILED (a refusal fails it there)
+ACTING = (Phase.RUNNING, Phase.PROMOTING, Phase.ROLLING_BACK, Phase.ABORTING)
 
 
 class _Interrupted(Exception):
@@ -102,6 +107,7 @@ class Engine:
         self._yielding: dict[InstanceRef, Instance] = {}  # stops giving way (yielding.py)
         self._hastening: list[Beside] = []
         self.finishing = finishing or Finishing()  # a process's stops finished beside its runs
+        self._refused: NotOwner | None = None  # a stop a host refused (stopping.refused)
         self.looked = None  # the table in force a drain's last look read (draining.Looked)
         self._mark: doorbell.Mark | None = None  # the store as _run last read it
 
@@ -309,6 +315,8 @@ class Engine:
         return self.monitor
 
     def _advance(self, d: Deployment) -> None:
+        if d.phase in ACTING:
+            stopping.refused(self)  # a stop a host refused since: nothing more is sent
         if d.phase is Phase.PAUSED:
             if not asked.act_on(self, d):  # an action a later one undid before it was seen
                 doorbell.wait(self.store, self.clock, POLL, self._mark)  # until one comes

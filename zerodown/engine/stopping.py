@@ -29,7 +29,7 @@ from zerodown.engine import yielding
 from zerodown.engine.beside import Beside
 from zerodown.engine.records import Change
 from zerodown.engine.store import Store
-from zerodown.errors import ZerodownError
+from zerodown.errors import NotOwner, ZerodownError
 from zerodown.model import Instance, InstanceRef, Slot
 from zerodown.protocols import Runtime
 
@@ -43,6 +43,7 @@ class Engine(Protocol):
     _stopped: set[InstanceRef]  # whose stop in the background returned (confirm)
     _yielding: dict[InstanceRef, Instance]
     _hastening: list[Beside]
+    _refused: NotOwner | None  # a stop a host refused: another controller owns the service
 
 
 def stop_instance(engine: Engine, ref: InstanceRef, inst: Instance, grace: float,
@@ -82,9 +83,22 @@ def stop_quietly(engine: Engine, ref: InstanceRef, inst: Instance, grace: float,
 
 
 def failed(engine: Engine, inst: Instance, e: ZerodownError) -> None:
+    """A stop that failed: its row stays `stopping`. One a host refused (NotOwner: the
+    service was taken over) fails the deployment at its next step (refused())."""
+    if isinstance(e, NotOwner) and engine._refused is None:
+        engine._refused = e
     engine.store.event(engine.service, "instance.stop_failed",
                        f"{e}; {inst.id} is kept live (stopping), not taken as stopped: "
                        f"the next deployment or `zerodown down` stops it")
+
+
+def refused(engine: Engine) -> None:
+    """Raise the refusal of a stop sent in the background or by the reconcile (NotOwner),
+    once: the deployment fails at it (engine/replanning.py) instead of going on with the
+    hosts' other acts, which would be refused alike."""
+    e, engine._refused = engine._refused, None
+    if e is not None:
+        raise e
 
 
 def confirm(engine: Engine, refs: Sequence[InstanceRef]) -> None:

@@ -65,14 +65,56 @@ def _preflight(state_dir: str, shared: dict | None = None) -> dict:
 
 
 def _table(state_dir: str, method: str, *args):
-    """A method of the InstanceTable of `state_dir` (the registry of one service's instances)."""
+    """A method of the InstanceTable of `state_dir` (the registry of one service's
+    instances) that changes no instance: one that does is asked through `owned`; an adopt
+    asked so answers without the registry's housekeeping (InstanceTable.adopt)."""
     if method not in TABLE_METHODS:
         raise ValueError(f"no instance table method {method!r}")
+    if method in CHANGES:
+        raise ValueError(f"instance table method {method!r} changes the service's "
+                         f"instances: asked with the controller's id only (op 'owned')")
+    return _table_owned(state_dir, method, *args, tidy=False)
+
+
+def _table_owned(state_dir: str, method: str, *args, tidy: bool = True):
+    if method not in TABLE_METHODS:
+        raise ValueError(f"no instance table method {method!r}")
+    if method == "adopt":
+        return InstanceTable(state_dir).adopt(*args, tidy=tidy)
     return getattr(InstanceTable(state_dir), method)(*args)
+
+
+def _owned(service_dir: str, my_id: str, op: str, args: list):
+    """`op` (of OWNED: its first argument is `service_dir`) asked by the controller `my_id`:
+    refused (owner.NotOwner) where the service's owner record here names another one, which
+    took it over since this controller's pre-flight; where nobody is recorded yet (a first
+    deployment), or it is `my_id`, done. An adopt by another is answered all the same, as
+    a read: its housekeeping (dead records forgotten) is the owner's."""
+    if op not in OWNED:
+        raise ValueError(f"no owned operation {op!r}; valid: {', '.join(OWNED)}")
+    other = owner.other_than(service_dir, my_id)
+    if op == "table" and args[:1] == ["adopt"]:
+        return _table_owned(service_dir, *args, tidy=other is None)
+    if other is not None:
+        raise owner.NotOwner(other, os.path.basename(service_dir.rstrip("/")))
+    return OWNED[op](service_dir, *args)
 
 
 TABLE_METHODS = ("claim", "launch", "start", "drop", "entry", "alive", "live_entry",
                  "await_listening", "stop", "hasten", "adopt", "owns_port")
+CHANGES = ("claim", "launch", "start", "drop", "stop", "hasten")  # only through `owned`
+# The acts that change a service's instances on the host, each given its service's folder
+# first: asked through `owned` only, with the asking controller's id.
+OWNED = {
+    "table": _table_owned,
+    "release_commit": lambda service_dir, *args: _commit(service_dir, *args),
+}
+
+
+def _commit(service_dir: str, base: str, version: str, manifest: dict, keep: int,
+            keep_also: list[str] = (), shared: dict | None = None) -> dict:
+    """releases.commit, its service's folder first (its prune keeps what runs there)."""
+    return releases.commit(base, version, manifest, keep, keep_also, service_dir, shared)
 OPS = {
     "processes": lambda: list(local.processes()),
     "start_time": local.start_time,
@@ -100,7 +142,7 @@ OPS = {
     "preflight": _preflight,
     "owner": owner.owner,
     "release_prepare": releases.prepare,
-    "release_commit": releases.commit,
+    "owned": _owned,
     "release_prepare_hook": releases.run_prepare_hook,
 }
 
@@ -115,7 +157,10 @@ def answer(text: str) -> dict:
         request = json.loads(text)
         return {"ok": OPS[request["op"]](*request.get("args", ()))}
     except (ZerodownError, OSError, ValueError, KeyError) as e:
-        # an unreadable owner record is the host's answer, not a failure to answer
+        # an unreadable owner record, or another's, is the host's answer, not a failure
+        if isinstance(e, owner.NotOwner):
+            return {"error": str(e), "kind": "not_owner", "owner": e.record,
+                    "service": e.service}
         return {"error": str(e), **({"kind": "owner_unreadable"}
                                     if isinstance(e, owner.Unreadable) else {})}
 

@@ -291,12 +291,14 @@ class InstanceTable:
                 entries[name].update(fields)
                 self.registry.save(entries, sync=False)
 
-    def adopt(self, service: str) -> list[dict]:
+    def adopt(self, service: str, tidy: bool = True) -> list[dict]:
         """The records of `service` whose process still runs; the others are forgotten,
         except a claim made less than CLAIM_HOLD ago and not launched yet (a start
         between its claim and its launch: `zerodown status` adopts while a deployment
         starts instances). The registry is written only when that changed it (a record
-        dropped, or a pid _recover found), never synced: lost, either is found again."""
+        dropped, or a pid _recover found), never synced: lost, either is found again.
+        Not `tidy` (asked by a controller that does not own the service: agent.py): the
+        same answer, nothing written."""
         with self.registry.locked() as entries:
             before = json.dumps(entries, sort_keys=True)
             found = []
@@ -307,7 +309,7 @@ class InstanceTable:
                     found.append(entry)
                 elif not in_flight(entry):
                     del entries[name]  # exited (or its pid went to someone else)
-            if json.dumps(entries, sort_keys=True) != before:
+            if tidy and json.dumps(entries, sort_keys=True) != before:
                 self.registry.save(entries, sync=False)
         return found
 

@@ -21,6 +21,12 @@ if another is, nothing recorded), "take" (`zerodown hosts
 --take-over`), "release" (`down`: removed if it is `me`), "look" (`zerodown hosts`). The
 file is written whole (write_atomic: durable on return) under a lock of its own, so two
 controllers claiming at once record one of them, and the other is told.
+
+    other_than(service_dir, my_id)    # the record when it names another controller, else None
+
+The agent asks other_than before each change to the service's instances it is asked for
+(agent.py `owned`): a deployment that was running when another controller took over is
+refused at its next start or stop on that host (NotOwner), not only at its next pre-flight.
 """
 
 from __future__ import annotations
@@ -40,6 +46,25 @@ TAKE_OVER = "zerodown hosts --take-over"  # the way out of another's or an unrea
 class Unreadable(ValueError):
     """The owner record cannot be read: the agent's answer says so by its kind
     (agent.answer), and the controller refuses as for another controller's."""
+
+
+class NotOwner(ValueError):
+    """A change asked by a controller the service's owner record here does not name: the
+    agent's answer carries the record (agent.answer) and the controller says whose it is."""
+
+    def __init__(self, record: dict, service: str):
+        super().__init__(f"{service} here is deployed by another controller: "
+                         f"{record.get('where')} (controller {str(record.get('id'))[:8]})")
+        self.record, self.service = record, service
+
+
+def other_than(service_dir: str, my_id: str) -> dict | None:
+    """The owner record of `service_dir` when it names a controller other than `my_id`;
+    None when it names `my_id` or there is none (a first deployment's first acts). A read
+    of a small file replaced whole (no lock): the cost of a guard on every change.
+    Unreadable: whose it is cannot be told."""
+    now = _read(service_dir)
+    return now if now is not None and now.get("id") != my_id else None
 
 
 def owner(service_dir: str, me: dict | None, mode: str) -> dict:

@@ -30,13 +30,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from zerodown.errors import HostFailure, OwnerUnreadable, RuntimeFailure
+from zerodown.errors import HostFailure, NotOwner, OwnerUnreadable, RuntimeFailure
 from zerodown.hosts.code_dirs import install_script
 from zerodown.hosts.connections import Connections
 from zerodown.hosts.console import LocalTerminal
 from zerodown.hosts.idle_sessions import agent_idle_limit
 from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.one_off import Trailer
+from zerodown.owner import refusal
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # The agent's command exits with this when its folder is not there (pruned since this
@@ -242,8 +243,16 @@ class SshHost:
 
     def table(self, state_dir: str, method: str, *args: Any,
               timeout: float | None = None) -> Any:
-        """InstanceTable(state_dir).method(*args) on the host (zerodown/hosts/instances.py)."""
+        """InstanceTable(state_dir).method(*args) on the host (zerodown/hosts/instances.py),
+        for a method that changes no instance (a look)."""
         return self._call("table", state_dir, method, *args, timeout=timeout)
+
+    def owned(self, service_dir: str, my_id: str, op: str, *args: Any,
+              timeout: float | None = None) -> Any:
+        """An op that changes the service's instances (agent.py OWNED: "table" for a
+        start, stop, adopt, ...; "release_commit"), asked as the controller `my_id`: NotOwner
+        where the host records another as the service's owner."""
+        return self._call("owned", service_dir, my_id, op, list(args), timeout=timeout)
 
     # --- the agent -----------------------------------------------------------
 
@@ -296,6 +305,8 @@ class SshHost:
         if not self.installed:
             self.install(timeout)
         request = json.dumps({"op": op, "args": args})
+        if op == "owned":  # named by what it does: `table stop`, `release_commit`
+            op = " ".join([args[2], *args[3][:1]] if args[2] == "table" else [args[2]])
         done = self.connections.ask(  # a session of the agent kept open: one round trip
             self.name, self.agent_command, request, timeout=timeout or self.step_timeout,
             heartbeat=True)
@@ -314,6 +325,10 @@ class SshHost:
                                  f"{done.stdout[:200]!r}") from None
         if answer.get("kind") == "owner_unreadable":
             raise OwnerUnreadable(answer["error"], self.name)
+        if answer.get("kind") == "not_owner":  # taken over since this controller's pre-flight
+            raise NotOwner(f"host {self.name}: refused, the service was taken over: "
+                           f"{refusal(answer['owner'], answer['service'])}", self.name,
+                           answer["owner"])
         if "error" in answer:
             raise RuntimeFailure(f"host {self.name}: {answer['error']}")
         return answer["ok"]

@@ -89,6 +89,20 @@ class SshRuntime:
         """This controller, as the service's owner on the hosts (hosts/owner.py)."""
         return controller_identity(self.local_state)
 
+    @property
+    def asking_id(self) -> str:
+        """This controller's id where it has one (`me`), else an empty one that no owner
+        record names (a look, as `status` from a folder that never deployed, makes none)."""
+        got = self.__dict__.get("me")  # (me, once asked: cached_property)
+        return (got or controller_identity(self.local_state, make=False)).id
+
+    def _act(self, host: SshHost, method: str, *args, timeout: float | None = None):
+        """A change to the service's instances on `host` (InstanceTable `method`), asked as
+        this controller: the host refuses it (NotOwner) once another has taken the service
+        over (agent.py `owned`; no round trip added: the owner record is read there)."""
+        return host.owned(self.remote_dir, self.me.id, "table", method, *args,
+                          timeout=timeout)
+
     def host_named(self, name: str) -> SshHost:
         """The fleet host `name` (router.host: one of runtime.hosts or an ssh_config Host),
         reached over the same connections as the instances' hosts."""
@@ -157,9 +171,9 @@ class SshRuntime:
         except RuntimeFailure:
             command = None  # (the two steps below report it)
         if command is not None:
-            got = host.table(self.remote_dir, "start", name, record, address, *command, banner)
+            got = self._act(host, "start", name, record, address, *command, banner)
             return release.instance_of(got.get("live") or got["started"], host_name)
-        got = host.table(self.remote_dir, "claim", name, record, address)
+        got = self._act(host, "claim", name, record, address)
         if "live" in got:
             return release.instance_of(got["live"], host_name)
         try:
@@ -167,10 +181,10 @@ class SshRuntime:
                 release.render(revision, slot, name, got["port"], address), revision.version,
                 name)
         except RuntimeFailure:
-            host.table(self.remote_dir, "drop", name)
+            self._act(host, "drop", name)
             raise
-        entry = host.table(self.remote_dir, "launch", name, argv, cwd, env,
-                           f"{banner}: {shlex.join(argv)} (cwd {cwd})")
+        entry = self._act(host, "launch", name, argv, cwd, env,
+                          f"{banner}: {shlex.join(argv)} (cwd {cwd})")
         return release.instance_of(entry, host_name)
 
     def _command(self, app: AppConfig, version: str,
@@ -187,10 +201,9 @@ class SshRuntime:
     def stop(self, instance: Instance, grace: float, yielding: bool = False) -> None:
         self._forget_prefetched()
         try:
-            self.hosts[self.host_running(instance)].table(
-                self.remote_dir, "stop", instance.id, instance.pid, grace,
-                f"instance {instance.id}", yielding,
-                timeout=grace + KILL_WAIT + self.options.command_timeout)
+            self._act(self.hosts[self.host_running(instance)], "stop", instance.id,
+                      instance.pid, grace, f"instance {instance.id}", yielding,
+                      timeout=grace + KILL_WAIT + self.options.command_timeout)
         finally:
             self._forget_prefetched()
 
@@ -204,8 +217,8 @@ class SshRuntime:
 
         def ask(host: str) -> None:
             try:
-                self.hosts[host].table(self.remote_dir, "hasten", by_host[host],
-                                       timeout=self.options.command_timeout)
+                self._act(self.hosts[host], "hasten", by_host[host],
+                          timeout=self.options.command_timeout)
             except (HostFailure, RuntimeFailure):
                 pass
         list(self.every_host.map(ask, by_host))
@@ -292,12 +305,13 @@ class SshRuntime:
         taken = self.connections.prefetched.pop(remote_dir, None)
         ready = taken[1] if taken is not None and \
             time.monotonic() - taken[0] <= PREFETCH_FRESH else {}
+        mine = self.asking_id  # another's adopt is a read there (agent.py `owned`)
 
         def ask(name: str) -> list | HostFailure:
             if name in ready:
                 return ready[name]
             try:
-                return self.host_named(name).table(remote_dir, "adopt", service)
+                return self.host_named(name).owned(remote_dir, mine, "table", "adopt", service)
             except HostFailure as e:
                 return e
         answers = dict(zip(names, self.every_host.map(ask, names)))

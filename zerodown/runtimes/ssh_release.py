@@ -147,7 +147,8 @@ def _ready_and_prepared(runtime, name: str, version: str, manifest: dict | None,
               ["owner", [runtime.remote_dir, runtime.me.record(), "check"], ["other"]]]
     try:
         got = host.call("batch", [*checks,
-                                  ["table", [runtime.remote_dir, "adopt", runtime.config.service]],
+                                  ["owned", [runtime.remote_dir, runtime.me.id, "table",
+                                             ["adopt", runtime.config.service]]],
                                   *prepare], timeout=CHECK_TIMEOUT)
     except HostUnreachable as e:  # as the pre-flight's connect names it
         return HostReport(name, str(e)), None, None
@@ -220,8 +221,8 @@ def _upload_to(runtime, host_name: str, folder: str, version: str, manifest: dic
         if not done.ok:
             raise RuntimeFailure(f"sending {len(got['missing'])} files of release {version} "
                                  f"failed: {done.stderr.strip()[-300:] or done.status}")
-    host.call("release_commit", base, version, manifest, runtime.options.keep_releases,
-              sorted(keep), runtime.remote_dir, shared)
+    host.owned(runtime.remote_dir, runtime.me.id, "release_commit", base, version, manifest,
+               runtime.options.keep_releases, sorted(keep), shared)
 
 
 def _tar(folder: str, paths: list[str]) -> bytes:
