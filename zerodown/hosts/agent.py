@@ -32,7 +32,7 @@ import json
 import os
 import select
 import sys
-from typing import Iterator
+from typing import Any, Callable, Iterator, Sequence
 from pathlib import Path
 
 from zerodown.errors import ZerodownError
@@ -80,7 +80,8 @@ def _table_owned(state_dir: str, method: str, *args, tidy: bool = True):
     if method not in TABLE_METHODS:
         raise ValueError(f"no instance table method {method!r}")
     if method == "adopt":
-        return InstanceTable(state_dir).adopt(*args, tidy=tidy)
+        (service,) = args
+        return InstanceTable(state_dir).adopt(service, tidy=tidy)
     return getattr(InstanceTable(state_dir), method)(*args)
 
 
@@ -103,19 +104,19 @@ def _owned(service_dir: str, my_id: str, op: str, args: list):
 TABLE_METHODS = ("claim", "launch", "start", "drop", "entry", "alive", "live_entry",
                  "await_listening", "stop", "hasten", "adopt", "owns_port")
 CHANGES = ("claim", "launch", "start", "drop", "stop", "hasten")  # only through `owned`
-# The acts that change a service's instances on the host, each given its service's folder
-# first: asked through `owned` only, with the asking controller's id.
-OWNED = {
-    "table": _table_owned,
-    "release_commit": lambda service_dir, *args: _commit(service_dir, *args),
-}
 
 
 def _commit(service_dir: str, base: str, version: str, manifest: dict, keep: int,
-            keep_also: list[str] = (), shared: dict | None = None) -> dict:
+            keep_also: Sequence[str] = (), shared: dict | None = None) -> dict:
     """releases.commit, its service's folder first (its prune keeps what runs there)."""
-    return releases.commit(base, version, manifest, keep, keep_also, service_dir, shared)
-OPS = {
+    return releases.commit(base, version, manifest, keep, list(keep_also), service_dir,
+                           shared)
+
+
+# The acts that change a service's instances on the host, each given its service's folder
+# first: asked through `owned` only, with the asking controller's id.
+OWNED: dict[str, Callable[..., Any]] = {"table": _table_owned, "release_commit": _commit}
+OPS: dict[str, Callable[..., Any]] = {
     "processes": lambda: list(local.processes()),
     "start_time": local.start_time,
     "parent_of": local.parent_of,
