@@ -194,8 +194,20 @@ class Client:
     def get(self, path: str) -> dict:
         return self.call("GET", path)
 
-    def post(self, path: str, body: dict | None = None) -> dict:
-        return self.call("POST", path, body or {})
+    def post(self, path: str, body: dict | None = None, wait: float | None = None) -> dict:
+        """`wait`: how long this request may take the controller, when longer than the
+        client's timeout (a deployment's release check on a fleet)."""
+        if wait is None or wait <= self.timeout:
+            return self.call("POST", path, body or {})
+        usual, self.timeout = self.timeout, wait
+        if self._sock is not None:
+            self._sock.settimeout(wait)
+        try:
+            return self.call("POST", path, body or {})
+        finally:
+            self.timeout = usual
+            if self._sock is not None:
+                self._sock.settimeout(usual)
 
     def close(self) -> None:
         if self._sock is not None:

@@ -14,6 +14,7 @@ import pwd
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
@@ -73,6 +74,20 @@ def public(request: Request) -> bool:
                                          path.startswith("/dashboard/"))
 
 
+def unheard(request: Request, reply: Reply) -> None:
+    """An action's answer its client left before reading, in the controller's log (a
+    deploy refused after the command line stopped waiting: its error, naming the host
+    that failed the upload, reached nobody, and the log showed a BrokenPipeError)."""
+    try:
+        said = json.loads(reply.body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        said = ""
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {request.method} {request.path} by "
+          f"{request.who} ({request.origin}) answered {reply.status}"
+          + (f": {said}" if said else "") + "; its client had gone and did not read it",
+          flush=True)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the dashboard polls and streams on few connections
     server_version = "zerodown-controller"
@@ -105,7 +120,12 @@ class Handler(BaseHTTPRequestHandler):
             reply = Reply.json(e.status, e.body())
         except Exception as e:  # a bug: say so in JSON, keep serving
             reply = Reply.json(500, ApiError(500, f"internal error: {type(e).__name__}: {e}").body())
-        self._send(reply)
+        try:
+            self._send(reply)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+            if request.method != "GET":
+                unheard(request, reply)
 
     def _send(self, reply: Reply) -> None:
         self.send_response(reply.status)

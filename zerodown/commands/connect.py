@@ -34,16 +34,17 @@ def client(args: argparse.Namespace, never_deployed: str | None = None) -> Clien
     return ensure(args.file, state_dir(args))
 
 
-def check_config(args: argparse.Namespace) -> None:
+def check_config(args: argparse.Namespace):
     """Here, before asking the controller: a bad file, a broken file it names (a
     certificate), --set or strategy flag is reported as `validate` reports it (file:line:
     key, or the flag as typed), and nothing starts; a change of strategy kind that drops
     options of the file's says so. Not with --server (not our file).
 
     The config alone, not a Controller: zerodown.controller imports the engine, the
-    store, every router and runtime (~0.2 s of a deploy's start-up), none of it used here."""
+    store, every router and runtime (~0.2 s of a deploy's start-up), none of it used here.
+    Returns the config read (None with --server)."""
     if args.server:
-        return
+        return None
     import dataclasses
     from zerodown.config import apply_overrides, load_config
     from zerodown.config_files import check_files
@@ -53,6 +54,31 @@ def check_config(args: argparse.Namespace) -> None:
     if extra:
         apply_overrides(cfg, extra, typed)
     check_files(cfg)
+    return cfg
+
+
+def release_wait(args: argparse.Namespace, cfg=None) -> float | None:
+    """How long a command that makes a deployment (deploy, rollback, up) waits for the
+    controller's answer: on a fleet the controller pre-flights every host and uploads the
+    version's release first, bounded by the ssh options (runtimes/ssh_options.py:
+    release_check_bound), and a host cut off mid-upload is named only once the upload's
+    command_timeout ends. The usual 30 s (api/client.TIMEOUT) said "the controller is busy
+    ... ask again later" and went away before that refusal, which then reached nobody.
+    None: the usual wait (runtime local: nothing is sent; --server: not our file)."""
+    if getattr(args, "server", None):
+        return None
+    from zerodown.api.client import TIMEOUT
+    from zerodown.errors import ZerodownError
+    from zerodown.runtimes.ssh_options import parse_options, release_check_bound
+    try:
+        if cfg is None:
+            from zerodown.config import load_config
+            cfg = load_config(args.file)
+        if cfg.runtime.kind != "ssh":
+            return None
+        return TIMEOUT + release_check_bound(parse_options(cfg.runtime.options))
+    except ZerodownError:  # the controller reads the file too, and says what is wrong
+        return None
 
 
 def strategy_settings(cfg, args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:

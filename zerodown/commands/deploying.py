@@ -12,7 +12,7 @@ import argparse
 import time
 
 from zerodown.api.client import ApiFailure, Client
-from zerodown.commands.connect import check_config, client
+from zerodown.commands.connect import check_config, client, release_wait
 from zerodown.commands.strategy_flags import settings
 from zerodown.commands.follow import StoppedWatching, Follower, result_line, watch
 from zerodown.views import label_from_dict
@@ -26,11 +26,11 @@ def _body(args: argparse.Namespace, **fields) -> dict:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    check_config(args)  # file:line errors, before anything starts
+    cfg = check_config(args)  # file:line errors, before anything starts
     c = client(args)
     body = _body(args, version=args.version, strategy=args.strategy, set=settings(args)[0],
                  allow_downtime=args.allow_downtime)
-    answer = _create(c, args, "/api/v1/deployments", body)
+    answer = _create(c, args, "/api/v1/deployments", body, release_wait(args, cfg))
     if args.detach and answer.get("restart"):  # followed, its deployment.restart event says it
         print(answer["restart"], flush=True)
     return _follow_new(c, args, answer["id"])
@@ -40,7 +40,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     c = client(args, never_deployed="the service has no previous revision to roll back to "
                                     "(never deployed here: no state in {state_dir})")
     answer = _create(c, args, "/api/v1/rollback", _body(args, to=args.to,
-                                                        allow_downtime=args.allow_downtime))
+                                                        allow_downtime=args.allow_downtime),
+                     release_wait(args))
     if answer.get("aborted"):
         d = c.get(f"/api/v1/deployments/{answer['id']}")
         print(f"deployment {d['id']} is {d['phase']}: rolling back means aborting it, all "
@@ -49,13 +50,15 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return _follow_new(c, args, answer["id"])
 
 
-def _create(c: Client, args: argparse.Namespace, path: str, body: dict) -> dict:
+def _create(c: Client, args: argparse.Namespace, path: str, body: dict,
+            wait: float | None) -> dict:
     """POST, and with --wait ask again while another deployment holds the service (the
-    controller runs that one, so the wait ends; it never waits on a deployment nobody runs)."""
+    controller runs that one, so the wait ends; it never waits on a deployment nobody runs).
+    `wait`: how long the controller may take to answer (connect.release_wait)."""
     said = False
     while True:
         try:
-            return c.post(path, body)
+            return c.post(path, body, wait)
         except ApiFailure as e:
             if not (args.wait and e.status == 409 and "already has deployment" in str(e)):
                 raise

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from zerodown.commands.inspect import UP_REASON
 from zerodown.commands.follow import watch
+from zerodown.commands.connect import release_wait
 from zerodown.daemon import process
 from zerodown.config import ServiceConfig, json_schema, parse_config, starter_yaml
 from zerodown.config_files import check_files
@@ -129,7 +130,8 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
         # Nothing serves now: a plan that routes nothing for a while loses no one.
         answer = client.post("/api/v1/deployments", {"version": args.version or version or "v1",
                                                      "allow_downtime": True,
-                                                     "reason": UP_REASON})
+                                                     "reason": UP_REASON},
+                             release_wait(args, cfg))
         code = watch(client, answer["id"], no_color=args.no_color)
         if code:
             return code

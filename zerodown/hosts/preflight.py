@@ -25,9 +25,9 @@ from zerodown.errors import OwnerUnreadable, RuntimeFailure
 from zerodown.hosts.connections import Connections
 from zerodown.hosts.owner import FILE as OWNER_FILE
 from zerodown.owner import parse_owner
+from zerodown.runtimes.ssh_options import CHECK_TIMEOUT
 
 MIN_FREE_MB = 100
-CHECK_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)

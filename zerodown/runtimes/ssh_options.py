@@ -87,6 +87,20 @@ PARSERS = {
 }
 
 
+# A host's pre-flight round trip (hosts/preflight.py), whatever command_timeout says: a
+# look, not a step. Here, where the command line can read it without loading asyncssh.
+CHECK_TIMEOUT = 10.0
+
+
+def release_check_bound(opts: SshOptions) -> float:
+    """How long a release check (runtimes/ssh_release.py, before a deployment takes its
+    revision) may take at most with these options: a connection opened, the pre-flight
+    round trip, then three steps of command_timeout each one after the other (the
+    preparation or the claim, the files sent, the commit). A command line waiting for the
+    controller that runs it waits that long (commands/connect.py: release_wait)."""
+    return opts.connect_timeout + CHECK_TIMEOUT + 3 * opts.command_timeout
+
+
 def parse_options(options: Mapping[str, Any], *, file: str | None = None,
                   lines: Mapping[str, int] | None = None) -> SshOptions:
     """SshOptions from `runtime:` options; a ConfigError naming runtime.<key> otherwise."""

@@ -219,8 +219,9 @@ def _upload_to(runtime, host_name: str, folder: str, version: str, manifest: dic
                                        input=base64.b64encode(data).decode(),
                                        timeout=runtime.options.command_timeout)
         if not done.ok:
-            raise RuntimeFailure(f"sending {len(got['missing'])} files of release {version} "
-                                 f"failed: {done.stderr.strip()[-300:] or done.status}")
+            count = len(got["missing"])
+            raise RuntimeFailure(f"sending {count} file{'s' if count > 1 else ''} of release "
+                                 f"{version} failed: {done.stderr.strip()[-300:] or done.status}")
     host.owned(runtime.remote_dir, runtime.me.id, "release_commit", base, version, manifest,
                runtime.options.keep_releases, sorted(keep), shared)
 

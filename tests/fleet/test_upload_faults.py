@@ -1,0 +1,76 @@
+"""A host cut off while `zerodown deploy` uploads its release (the pre-flight passed).
+
+An adversarial user cut a host off mid-upload and ran `zerodown deploy` through the
+controller: after 30 s the command said "the controller is busy ... it goes on by itself:
+ask again later" and exited; the controller refused the deployment at
+runtime.command_timeout, naming the host, to a client gone by then (its log showed a
+BrokenPipeError), so nobody was told what happened or where."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+from tests.support import APP
+from tests.support.cli import Service
+from tests.support.fleet import unsent
+from tests.support.net import wait_until
+
+BASE = "zerodown/releases/shop"  # under a host's /srv
+
+
+def test_a_host_cut_off_mid_upload_is_named_to_the_waiting_deploy_and_nothing_half_sent_runs(
+        healthy_fleet, tmp_path):
+    s = Service(tmp_path)
+    # command_timeout 32s: the cut-off upload ends there (keepalives, 60s x 3, find it
+    # later), past the command line's usual 30 s wait for the controller's answer
+    s.file.write_text(healthy_fleet.service_config(s.port, "{kind: rolling}", per_host=1)
+                      .replace(f'"{APP}"', '"app.py"')
+                      .replace("  env: {", "  release: releases/{version}\n  env: {")
+                      .replace("  keepalive: 1s\n", "  keepalive: 60s\n  command_timeout: 32s\n"))
+    for version in ("v1", "v2"):
+        (tmp_path / "releases" / version).mkdir(parents=True)
+        shutil.copy(APP, tmp_path / "releases" / version / "app.py")
+    # v2 carries 1 MB that zdf2's slowed link takes ~40 s to receive: cut off on its way
+    (tmp_path / "releases/v2/blob").write_bytes(bytes(range(256)) * 4096)
+    cut = healthy_fleet.hosts[1]
+    try:
+        s.run("up")   # v1 everywhere, the agents installed
+        healthy_fleet.slow(cut, "256kbit")
+        began = time.monotonic()
+        deploy = subprocess.Popen(s.argv("deploy", "v2"), cwd=s.root, env=s.env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        partial = cut.srv / BASE / "v2.partial"
+        wait_until(lambda: partial.is_dir() and unsent(cut.address), timeout=20)
+        healthy_fleet.partition(cut)   # mid-upload: the files are on their way there
+        out, err = deploy.communicate(timeout=120)
+        took = time.monotonic() - began
+        # the refusal reached the command that asked, naming the host and the step
+        assert deploy.returncode == 1, (out, err)
+        assert "is busy" not in err, err
+        assert "release v2 could not be uploaded, nothing was changed" in err, err
+        # (app.py is copied from v1's release there: the blob alone is sent)
+        assert "zdf2: sending 1 file of release v2 failed: no answer from zdf2 within 32s" \
+            in err, err
+        assert 32 < took < 60, took
+        # nothing changed: v1 serves everywhere, v2 complete only where it all arrived
+        status = s.status()
+        assert status["deployment"] is None, status["deployment"]
+        assert {(i["host"], i["version"]) for i in status["instances"]} == \
+            {(h.name, "v1") for h in healthy_fleet.hosts}
+        assert not (cut.srv / BASE / "v2").exists()
+        for host in healthy_fleet.hosts:
+            if host is not cut:
+                assert (host.srv / BASE / "v2/blob").stat().st_size == 1 << 20, host.name
+        healthy_fleet.heal(cut)
+        healthy_fleet.unslow(cut)
+        s.run("deploy", "v2")   # healed: the upload finishes there, and v2 runs in it
+        assert (cut.srv / BASE / "v2/blob").stat().st_size == 1 << 20
+        assert {(i["host"], i["version"]) for i in s.status()["instances"]} == \
+            {(h.name, "v2") for h in healthy_fleet.hosts}
+        wait_until(lambda: cut.app_versions() == ["v2"], timeout=15, what="v1 gone from zdf2")
+    finally:
+        healthy_fleet.heal(cut)
+        healthy_fleet.unslow(cut)
+        s.cleanup()
