@@ -34,8 +34,8 @@ from typing import Collection
 from zerodown.errors import RuntimeFailure
 from zerodown.hosts import priority
 from zerodown.hosts.listeners import listening_inodes, session_holds
-from zerodown.hosts.local import (forget, pidfd, readable, running, spawn, start_time,
-                                  terminate)
+from zerodown.hosts.local import (LogUnwritable, forget, pidfd, readable, running, spawn,
+                                  start_time, terminate)
 from zerodown.hosts.probe import split_address
 from zerodown.hosts.registry import Registry
 
@@ -131,6 +131,9 @@ class InstanceTable:
         except OSError as e:
             del entries[name]
             self.registry.save(entries, sync=False)
+            if isinstance(e, LogUnwritable):
+                raise RuntimeFailure(f"instance {name}: cannot write its log {e.filename}: "
+                                     f"{e.strerror}; nothing was started") from None
             if cwd and not os.path.isdir(cwd):  # not the program: Popen names it either way
                 raise RuntimeFailure(f"instance {name}: working directory {cwd} does not "
                                      f"exist here (app.cwd; on a fleet `app.release` uploads "

@@ -86,9 +86,7 @@ def spawn(argv: list[str], *, cwd: str | None, env: dict[str, str] | None, log_p
     with `stamp`, each line prefixed with its time (zerodown/hosts/stamper.py). The
     instance is started first and the stamper after it (its lines wait in the pipe
     meanwhile): the stamper's own start is not in the way of the instance's."""
-    with open(log_path, "ab") as log:
-        log.write(f"--- zerodown {time.strftime('%Y-%m-%d %H:%M:%S')}: {banner}\n".encode())
-        log.flush()
+    with _log_for(log_path, banner) as log:
         if not stamp:
             proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT,
@@ -98,6 +96,26 @@ def spawn(argv: list[str], *, cwd: str | None, env: dict[str, str] | None, log_p
     with _children_lock:
         _children[proc.pid] = proc
     return proc
+
+
+class LogUnwritable(OSError):
+    """The instance's log file cannot be opened or written (its disk full): nothing was
+    started. Not the program's failure: a full disk was reported as `cannot run
+    '/usr/bin/python3': No space left on device`."""
+
+
+def _log_for(log_path: Path, banner: str):
+    """The log opened for appending (unbuffered: a failed write leaves nothing behind to
+    fail again at close), its banner written; LogUnwritable naming the file otherwise."""
+    log = None
+    try:
+        log = open(log_path, "ab", buffering=0)
+        log.write(f"--- zerodown {time.strftime('%Y-%m-%d %H:%M:%S')}: {banner}\n".encode())
+        return log
+    except OSError as e:
+        if log is not None:
+            log.close()
+        raise LogUnwritable(e.errno, e.strerror, str(log_path)) from None
 
 
 def _spawn_stamped(argv: list[str], cwd: str | None, env: dict[str, str] | None,

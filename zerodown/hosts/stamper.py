@@ -28,17 +28,30 @@ import sys
 import time
 from typing import IO
 
+# A line the log cannot take (its disk full) is dropped and counted, and the stamper reads
+# on: ended, it left the instance's pipe without a reader, and the instance's next line
+# killed it (SIGPIPE; BrokenPipeError in Python), so a full disk stopped every instance
+# of the host that logs. The first line written again says how many were lost and why.
 STAMPER = r"""
 import os, time
-src, dst = os.fdopen(0, "rb", closefd=False), os.fdopen(1, "wb", closefd=False)
+src, lost, why = os.fdopen(0, "rb", closefd=False), 0, ""
 while True:
     line = src.readline(65536)
     if not line:
         break
     t = time.time()
-    dst.write(time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t)).encode()
-              + b".%03d " % int(t % 1 * 1000) + line)
-    dst.flush()
+    stamp = (time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t)).encode()
+             + b".%03d " % int(t % 1 * 1000))
+    data = stamp + line
+    if lost:
+        data = stamp + (b"--- zerodown: %d lines lost, the log could not be written: %s\n"
+                        % (lost, why.encode())) + data
+    try:
+        while data:
+            data = data[os.write(1, data):]
+        lost = 0
+    except OSError as e:
+        lost, why = lost + 1, e.strerror or str(e)
 """
 
 _execed: list[subprocess.Popen] = []
