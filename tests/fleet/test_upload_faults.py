@@ -8,6 +8,7 @@ BrokenPipeError), so nobody was told what happened or where."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -74,3 +75,37 @@ def test_a_host_cut_off_mid_upload_is_named_to_the_waiting_deploy_and_nothing_ha
         healthy_fleet.heal(cut)
         healthy_fleet.unslow(cut)
         s.cleanup()
+
+
+def test_an_upload_that_fills_the_disk_is_named_and_leaves_no_partial_in_the_way(
+        healthy_fleet, tmp_path):
+    """zdf2's releases on a 2 MB disk of their own (the pre-flight looks at state_dir's):
+    v2's 3 MB do not fit there, v3's few kB do. v2's refusal quoted tar alone ("Wrote only
+    5632 of 10240 bytes"), and its partial folder filled that disk and stayed, so v3 was
+    refused for want of room too, by zerodown's own leftover."""
+    s = Service(tmp_path)
+    s.file.write_text(healthy_fleet.service_config(s.port, "{kind: rolling}", per_host=1)
+                      .replace(f'"{APP}"', '"app.py"')
+                      .replace("  env: {", "  release: releases/{version}\n  env: {"))
+    for version in ("v1", "v2", "v3"):
+        (tmp_path / "releases" / version).mkdir(parents=True)
+        shutil.copy(APP, tmp_path / "releases" / version / "app.py")
+    (tmp_path / "releases/v2/blob").write_bytes(os.urandom(3 << 20))  # not compressible
+    host, releases = healthy_fleet.hosts[1], f"/srv/{BASE}"
+    mounted = host.run(f"mkdir -p {releases} && mount -t tmpfs -o size=2m tmpfs {releases}")
+    assert mounted.returncode == 0, mounted.stderr
+    try:
+        s.run("up")
+        refused = s.run("deploy", "v2", code=1)
+        assert "release v2 could not be uploaded, nothing was changed" in refused.stderr
+        assert "zdf2: sending 1 file of release v2 failed: " in refused.stderr, refused.stderr
+        # tar says "Wrote only 5632 of 10240 bytes"; the room left there says why
+        assert " MB free there, the files sent take 3.0 MB; what arrived was removed" \
+            in refused.stderr, refused.stderr
+        assert host.run(f"ls {releases}").stdout.split() == ["v1"]   # no v2.partial
+        s.run("deploy", "v3")
+        assert {(i["host"], i["version"]) for i in s.status()["instances"]} == \
+            {(h.name, "v3") for h in healthy_fleet.hosts}
+    finally:
+        s.cleanup()
+        host.run(f"umount {releases}")

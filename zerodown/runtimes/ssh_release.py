@@ -214,16 +214,44 @@ def _upload_to(runtime, host_name: str, folder: str, version: str, manifest: dic
         return
     if got["missing"]:
         data = _tar(folder, got["missing"])
-        partial = shlex.quote(f"{base}/{version}.partial")
-        done = runtime.connections.run(host_name, f"base64 -d | tar -xz -C {partial}",
+        done = runtime.connections.run(host_name, _send_command(base, version),
                                        input=base64.b64encode(data).decode(),
                                        timeout=runtime.options.command_timeout)
         if not done.ok:
-            count = len(got["missing"])
-            raise RuntimeFailure(f"sending {count} file{'s' if count > 1 else ''} of release "
-                                 f"{version} failed: {done.stderr.strip()[-300:] or done.status}")
+            raise RuntimeFailure(_send_failure(done, folder, got["missing"], version))
     host.owned(runtime.remote_dir, runtime.me.id, "release_commit", base, version, manifest,
                runtime.options.keep_releases, sorted(keep), shared)
+
+
+FREE = "zerodown-free-kB "  # the send's last line when the unpacking failed: room left there
+
+
+def _send_command(base: str, version: str) -> str:
+    """Unpack the files sent into the version's partial folder. When that fails (its disk
+    full), the folder goes, and the room left there is said: the folder kept the space,
+    and a later, smaller version was refused for want of it too."""
+    partial, where = shlex.quote(f"{base}/{version}.partial"), shlex.quote(base)
+    return (f"base64 -d | tar -xz -C {partial} || {{ s=$?; rm -rf {partial}; "
+            f"printf '{FREE}%s\\n' \"$(df -Pk {where} | awk 'NR==2 {{print $4}}')\" >&2; "
+            f"exit $s; }}")
+
+
+def _send_failure(done, folder: str, paths: list[str], version: str) -> str:
+    """What a failed send says: tar's own words (`Wrote only 5632 of 10240 bytes` for a
+    disk full), and the room left there beside what the files take, when it is known."""
+    said, _, free = done.stderr.partition(FREE)
+    count = len(paths)
+    what = (f"sending {count} file{'s' if count > 1 else ''} of release {version} failed: "
+            f"{said.strip()[-300:] or done.status}")
+    if not free.strip().isdigit():  # no answer (unknown outcome): the folder may be there
+        return what
+    need = sum(os.path.getsize(os.path.join(folder, p)) for p in paths)
+    return (what + f" ({_mb(int(free) * 1024)} free there, the files sent take "
+            f"{_mb(need)}; what arrived was removed)")
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MB"
 
 
 def _tar(folder: str, paths: list[str]) -> bytes:
