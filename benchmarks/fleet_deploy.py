@@ -62,6 +62,7 @@ from tests.e2e.stack import Stack  # noqa: E402
 from tests.support.fleet import Fleet, available  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 from benchmarks.call_trace import CallTrace  # noqa: E402
+from benchmarks import fleet_floor  # noqa: E402
 
 HOSTS, PER_HOST = 3, 2
 STRATEGIES = {
@@ -243,8 +244,10 @@ def deploy(stack: Stack, version: str, samples: int, trace: bool = False) -> dic
     finally:
         if calls is not None:
             calls.undo()
-    paths = critical_paths(stack, stack.store.deployment(id), samples)
-    return {"phase": str(phase), "deploy_s": took, **paths,
+    d = stack.store.deployment(id)
+    paths = critical_paths(stack, d, samples)
+    least, how = fleet_floor.floor(stack, d.steps)
+    return {"phase": str(phase), "deploy_s": took, **paths, "floor_s": least, "floor": how,
             "ratio": took / paths["critical_path_s"], "controller_cpu_s": cpu,
             "plan_ratio": took / paths["plan_path_s"], "steps": timeline(stack.store, id, wall),
             "calls": calls.lines() if calls is not None else []}
@@ -357,6 +360,9 @@ def report(r: dict, steps: bool, trace: bool) -> None:
             print(f"{'':10} {'':12} {'':9} {'':14} in the plan's conditions "
                   f"{d['plan_path_s']:5.3f} s ({d['plan_parts']}) ratio {d['plan_ratio']:.2f}, "
                   f"overhead {(d['deploy_s'] - d['plan_path_s']) * 1000:.0f} ms")
+        print(f"{'':10} {'':12} {'':9} {'':14} the floor {d['floor_s'] * 1000:.0f} ms "
+              f"({d['floor']}): at best ratio "
+              f"{(d['critical_path_s'] + d['floor_s']) / d['critical_path_s']:.2f}")
     print(f"{name:10} failed {r['failed']} of {r['requests']} requests", flush=True)
     for label in ("loaded", "quiet"):
         if steps:
