@@ -35,6 +35,11 @@ Every row also prints the overhead, deployment - critical path, in milliseconds.
 made ready S seconds after its start (APP_START_DELAY, like a service that loads for a
 second): its critical path grows by S per batch, the deployment's own work does not, so
 its overhead shows as the same milliseconds where its ratio tends to 1.
+
+Each row also prints the floor (benchmarks/fleet_floor.py): the links any controller that
+drives the hosts over SSH and the load balancer over its admin interface pays along the
+plan at the least, measured right after the deployment in its conditions, and the ratio
+such a controller could show at best.
 """
 
 from __future__ import annotations
