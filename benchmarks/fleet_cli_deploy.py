@@ -17,7 +17,7 @@ without load, `zerodown down`. Each deploy is timed twice:
 - the deployment's own run as the daemon records it: from its phase event "running"
   (the runner took it) to its terminal phase event, in the store's event log.
 
-Beside them its critical path (fleet_deploy.critical_path: the app's own boot on the
+Beside them its critical path (fleet_path.critical_path: the app's own boot on the
 hosts, pauses, the last exit), measured in the same conditions right after it (under
 the load for v2), and the in-process deploy+run of the same strategy and load. A
 blue/green command returns at the switch, the controller keeping blue for
@@ -51,8 +51,8 @@ from zerodown.controller import Controller  # noqa: E402
 from zerodown.daemon.process import answers, socket_path  # noqa: E402
 from zerodown.loadgen import LoadInProcess  # noqa: E402
 from zerodown.plan import Pause  # noqa: E402
-from benchmarks.fleet_deploy import (HOSTS, LABELS, STRATEGIES, config_text,  # noqa: E402
-                                     critical_path, critical_paths, one)
+from benchmarks.fleet_deploy import HOSTS, LABELS, STRATEGIES, config_text, one  # noqa: E402
+from benchmarks.fleet_path import critical_path, critical_paths  # noqa: E402
 from tests.support.cli import Service  # noqa: E402
 from tests.support.fleet import Fleet, available  # noqa: E402
 from tests.support.net import wait_until  # noqa: E402
