@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from zerodown.config import parse_config
 from zerodown.model import Instance, Revision, Slot
-from zerodown.runtimes import ssh
+from zerodown.runtimes import ssh, ssh_look
 
 YAML = """\
 service: shop
@@ -62,13 +62,13 @@ def test_at_most_awaits_starting_instances_are_awaited_at_once_per_host(tmp_path
         with ThreadPoolExecutor(8) as pool:
             looks = [pool.submit(runtime.look, i, rev) for i in instances]
             deadline = time.monotonic() + 10
-            while (host.plain < 8 - ssh.AWAITS or host.awaiting < ssh.AWAITS) and \
+            while (host.plain < 8 - ssh_look.AWAITS or host.awaiting < ssh_look.AWAITS) and \
                     time.monotonic() < deadline:
                 time.sleep(0.01)
             host.release.set()
             seen = [f.result(10) for f in looks]
     finally:
         runtime.close()
-    assert host.most == ssh.AWAITS, "AWAITS waiting on the host at once, no more"
-    assert host.plain == 8 - ssh.AWAITS, "the others looked plainly"
-    assert sum(alive for alive, _, _ in seen) == ssh.AWAITS, "the awaited: not listening yet"
+    assert host.most == ssh_look.AWAITS, "AWAITS waiting on the host at once, no more"
+    assert host.plain == 8 - ssh_look.AWAITS, "the others looked plainly"
+    assert sum(alive for alive, _, _ in seen) == ssh_look.AWAITS, "the awaited: not listening yet"

@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import os
 import shlex
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import Collection, cast
+from typing import Collection
 
 from zerodown.config import AppConfig, HealthConfig, ServiceConfig
 from zerodown.errors import ConfigError, HostFailure, RuntimeFailure
@@ -43,15 +42,10 @@ from zerodown.model import (Adopted, Instance, InstanceRef, Revision, Slot, host
 from zerodown.runtimes import connections_for, release, ssh_owner, ssh_release
 from zerodown.runtimes.health import probe, split_address
 from zerodown.runtimes.listed_names import ListedNames
+from zerodown.runtimes.ssh_look import Looks
 from zerodown.runtimes.ssh_options import parse_host
 
 
-AWAIT = 0.25      # s a look of a starting instance may wait on its host for it to listen
-HOST_POLL = 0.002  # s between two looks there (or health.interval, if shorter): a look is
-                   # a refused connect, ~50 us of CPU (3% of a core at this rate, beside the
-                   # booting app); the exit is seen at once on a pidfd, not by looking
-AWAITS = 4        # such waits at once per host: of its 8 sessions (Connections), the other
-                  # calls (starts, stops) keep theirs; further looks are plain ones
 PREFETCH_FRESH = 2.0  # s an adopt asked with the release check stands for the run's own:
                       # deploy() checks, then run() adopts at once (or after a wait for the
                       # deployment before it, which starts and stops, dropping it)
@@ -78,10 +72,8 @@ class SshRuntime:
         # each on a loaded machine, before the last host is asked; two such calls at once
         # keep their own threads. A task here never waits on another task of the pool.
         self.every_host = ThreadPoolExecutor(min(64, 2 * max(1, len(self.names))), "hosts")
-        self._listening: set[tuple[str, int]] = set()
+        self.looks = Looks(self)  # a WaitHealthy's and status's looks at instances
         self._on_address: dict[str, str] = {}  # an address instances listen on -> its host
-        self._awaits: dict[str, int] = {}  # await_listening calls in flight per host
-        self._awaits_lock = threading.Lock()
         self._names = ListedNames(self.options, self.connections.folder)
 
     @cached_property
@@ -228,7 +220,7 @@ class SshRuntime:
             self.remote_dir, "alive", instance.id, instance.pid)
 
     def healthy(self, instance: Instance, revision: Revision) -> tuple[bool, str]:
-        _, ok, seen = self._look(instance, revision, starting=False)
+        _, ok, seen = self.looks.look(instance, revision, starting=False)
         return ok, str(seen)
 
     def glance(self, instance: Instance, revision: Revision
@@ -236,7 +228,7 @@ class SshRuntime:
         """(alive, healthy, what was seen) in one round trip bounded like the probe, not
         waiting for a starting instance to listen: `zerodown status`'s look (gather.py), at
         the host it runs on even if runtime.hosts no longer lists it."""
-        return self._look(instance, revision, starting=False)
+        return self.looks.look(instance, revision, starting=False)
 
     def look(self, instance: Instance, revision: Revision
              ) -> tuple[bool, bool, str | HostFailure]:
@@ -249,42 +241,7 @@ class SshRuntime:
         host saw nothing listen in is one whose probe would have been refused. A host that
         did not answer is what was seen (the HostFailure): if it is still the last look
         when start_timeout passes, the step fails as the host's, not the instance's."""
-        return self._look(instance, revision, starting=True)
-
-    def _look(self, instance: Instance, revision: Revision,
-              starting: bool) -> tuple[bool, bool, str | HostFailure]:
-        """A host that does not answer (bounded like the probe, so a host cut off does not
-        hold up the health checks): not healthy, and not "gone" either — unknown is never
-        taken as exited."""
-        host_name = self.host_running(instance)
-        host = self.hosts[host_name]
-        health = cast(HealthConfig, revision.health or self.config.health)
-        key = (instance.id, instance.pid)
-        try:
-            got = self._await(host, instance, health) if starting and \
-                key not in self._listening else None
-            if got is not None:
-                entry = got.get("entry")
-                if got["alive"] and got["listening"] is False:
-                    return True, False, f"{got['seen']} (looked from {host_name})"
-                if got.get("owned"):
-                    self._listening.add(key)
-            else:
-                entry = host.table(self.remote_dir, "live_entry", instance.id, instance.pid,
-                                   timeout=health.timeout + 1)
-        except HostFailure as e:
-            return True, False, e
-        except RuntimeFailure as e:
-            return True, False, str(e)
-        if entry is None:
-            return False, False, (f"instance {instance.id} is not running on {host_name}; "
-                                  f"{self._tail(host, instance.id)}")
-        ok, seen = self._probe(instance.address, health)
-        if ok and not self._owns_port(host, instance.id, entry):
-            return True, False, (f"{seen}, but instance {instance.id} (pid {entry['pid']} on "
-                                 f"{host_name}) does not listen on port {entry['port']}: "
-                                 f"another process took it")
-        return True, ok, seen
+        return self.looks.look(instance, revision, starting=True)
 
     def adopt(self, service: str, recorded: Collection[str] = ()) -> Adopted:
         """Every host's instances at once: runtime.hosts, and the hosts `recorded` with the
@@ -394,35 +351,3 @@ class SshRuntime:
         except RuntimeFailure as e:
             return False, f"no probe from {lb}, where the load balancer runs: {e}"
         return ok, f"{seen} (probed from {lb})"
-
-    def _await(self, host: SshHost, instance: Instance, health: HealthConfig) -> dict | None:
-        """await_listening on the instance's host; None when AWAITS of that host's sessions
-        wait already (the look is then a plain one: the host's other calls keep theirs)."""
-        with self._awaits_lock:
-            if self._awaits.get(host.name, 0) >= AWAITS:
-                return None
-            self._awaits[host.name] = self._awaits.get(host.name, 0) + 1
-        try:
-            wait = min(max(health.interval, AWAIT), health.start_timeout)
-            return host.table(self.remote_dir, "await_listening", instance.id, instance.pid,
-                              wait, min(HOST_POLL, health.interval), health.timeout,
-                              timeout=wait + health.timeout + 1)
-        finally:
-            with self._awaits_lock:
-                self._awaits[host.name] -= 1
-
-    def _owns_port(self, host: SshHost, name: str, entry: dict) -> bool:
-        key = (name, entry["pid"])
-        if key not in self._listening and host.table(self.remote_dir, "owns_port",
-                                                     entry["pid"], entry["port"]):
-            self._listening.add(key)
-        return key in self._listening
-
-    def _tail(self, host: SshHost, name: str) -> str:
-        path = f"{self.remote_dir}/logs/{name}.log"
-        try:
-            lines = host.tail(path, 15)
-        except RuntimeFailure:
-            return f"its log {host.name}:{path} could not be read"
-        return f"last log lines ({host.name}:{path}):\n" + "\n".join(
-            f"  | {line}" for line in lines) if lines else f"its log {host.name}:{path} is empty"
