@@ -98,6 +98,21 @@ def test_an_unreadable_record_refuses_a_change_as_unreadable(service):
     assert got["kind"] == "owner_unreadable" and TAKE_OVER in got["error"]
 
 
+def test_an_unreadable_record_answers_an_adopt_as_a_read(service):
+    """Whose it is cannot be told: the adopt (a deployment's reconcile, `down`'s) is
+    answered, as another's is, without the owner's housekeeping; the next change is
+    refused as unreadable (the deployment fails there, engine/replanning.py) instead of
+    the run raising out of its reconcile, retried by the daemon without end."""
+    owned(service, A, "claim", "shop-r1-s0", RECORD, "127.0.0.1")
+    table = InstanceTable(service)
+    with table.registry.locked() as entries:   # a claim long past: a tidy adopt forgets it
+        entries["shop-r1-s0"]["claimed"] = ["another boot", 0.0]
+        table.registry.save(entries)
+    (service / FILE).write_text("{")
+    assert owned(service, A, "adopt", "shop") == {"ok": []}
+    assert "shop-r1-s0" in table.registry.load()   # nothing written
+
+
 class Asked:
     """Connections whose agent is this process's (agent.answer on the request)."""
 

@@ -90,12 +90,19 @@ def _owned(service_dir: str, my_id: str, op: str, args: list):
     refused (owner.NotOwner) where the service's owner record here names another one, which
     took it over since this controller's pre-flight; where nobody is recorded yet (a first
     deployment), or it is `my_id`, done. An adopt by another is answered all the same, as
-    a read: its housekeeping (dead records forgotten) is the owner's."""
+    a read: its housekeeping (dead records forgotten) is the owner's. So is an adopt where
+    the record cannot be read (whose it is cannot be told): refused, it raised out of a
+    deployment's reconcile, which the daemon retried without end; the change after it is
+    the one refused (owner.Unreadable), and the deployment fails there."""
     if op not in OWNED:
         raise ValueError(f"no owned operation {op!r}; valid: {', '.join(OWNED)}")
-    other = owner.other_than(service_dir, my_id)
     if op == "table" and args[:1] == ["adopt"]:
-        return _table_owned(service_dir, *args, tidy=other is None)
+        try:
+            mine = owner.other_than(service_dir, my_id) is None
+        except owner.Unreadable:
+            mine = False
+        return _table_owned(service_dir, *args, tidy=mine)
+    other = owner.other_than(service_dir, my_id)
     if other is not None:
         raise owner.NotOwner(other, os.path.basename(service_dir.rstrip("/")))
     return OWNED[op](service_dir, *args)
