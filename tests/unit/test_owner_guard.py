@@ -202,6 +202,11 @@ def test_a_refused_background_stop_fails_the_deployment_at_its_next_step(taken):
     assert "taken over" in dep.error and dep.plan_kind == "deploy", dep.error
     (failed,) = e.store.events("shop", kind="instance.stop_failed")
     assert "shop-r1-s0" in failed.message and "taken over" in failed.message
+    # nothing this controller does stops it now (its next deployment and `down` are
+    # refused there alike): the event says what would
+    assert "the next deployment or `zerodown down` stops it" not in failed.message
+    assert "once this controller takes the service over again" in failed.message, \
+        failed.message
     # the instance whose stop was refused stays recorded as live (stopping), not stopped
     assert e.store.instances("shop", live=True)[
         next(r for r in e.store.instances("shop", live=True)

@@ -87,9 +87,13 @@ def failed(engine: Engine, inst: Instance, e: ZerodownError) -> None:
     service was taken over) fails the deployment at its next step (refused())."""
     if isinstance(e, NotOwner) and engine._refused is None:
         engine._refused = e
+    # refused, it is not this controller's to stop: its deployments and `down` are refused
+    # there alike until it takes the service over again
+    then = "once this controller takes the service over again, its next deployment or " \
+        "`zerodown down` stops it" if isinstance(e, NotOwner) else \
+        "the next deployment or `zerodown down` stops it"
     engine.store.event(engine.service, "instance.stop_failed",
-                       f"{e}; {inst.id} is kept live (stopping), not taken as stopped: "
-                       f"the next deployment or `zerodown down` stops it")
+                       f"{e}; {inst.id} is kept live (stopping), not taken as stopped: {then}")
 
 
 def refused(engine: Engine) -> None:
