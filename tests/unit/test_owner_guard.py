@@ -211,3 +211,23 @@ def test_a_refused_background_stop_fails_the_deployment_at_its_next_step(taken):
     assert e.store.instances("shop", live=True)[
         next(r for r in e.store.instances("shop", live=True)
              if r.name("shop") == "shop-r1-s0")].state == "stopping"
+
+
+def test_a_refused_orphan_stop_is_said_where_no_deployment_fails_at_it(taken):
+    """The controller's start with no deployment to resume (daemon/runs.py: a reconcile
+    whose stops are finished beside the runs) finds an instance its store does not own
+    on a host taken over since: its stop is refused, and an event says so (the
+    `instance.orphan` event before it said it was being stopped; no deployment is there
+    to fail with the refusal)."""
+    from zerodown.engine.finishing import Finishing
+    from zerodown.model import Slot
+    e = taken.engine(fleet_config("skip"))
+    assert e.run(e.deploy("v1")) is Phase.SUCCEEDED
+    other = taken.runtime.start(SimpleNamespace(service="shop", number=9, version="v9"),
+                                Slot(0))   # the new owner's, on app1
+    taken.runtime.taken.add("app1")
+    ended = []
+    Finishing().reconcile(e, done=lambda: ended.append(True))
+    assert ended and taken.runtime.alive(other)   # refused: not stopped
+    (failed,) = e.store.events("shop", kind="instance.stop_failed")
+    assert "shop-r9-s0" in failed.message and "taken over" in failed.message, failed.message

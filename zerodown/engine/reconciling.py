@@ -124,6 +124,11 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
             drain_then_stop(engine, inst)
         except NotOwner as e:  # taken over: this store's orphans are the owner's instances
             engine._refused = e  # the deployment fails at its next step (stopping.refused)
+            # said here too: with no deployment (a controller's start) nothing else says
+            # it, and the instance.orphan event above said it was being stopped
+            engine.store.event(engine.service, "instance.stop_failed",
+                               f"{e}; {inst.id} was not stopped, nor what this reconcile "
+                               f"had left to stop after it")
             return
     stopping.restop(engine, ending)
 
