@@ -30,6 +30,7 @@ import time
 from zerodown.atomic_write import write_atomic
 from zerodown.errors import RuntimeFailure
 from zerodown.hosts import shared_paths
+from zerodown.hosts.code_dirs import STALE_PARTIAL  # as old as an agent's unpacking left
 from zerodown.hosts.instances import InstanceTable
 
 MANIFEST = ".zerodown-release.json"
@@ -55,6 +56,7 @@ def prepare(base: str, version: str, manifest: dict, shared: dict | None = None)
                              f"upload: a version is never changed; deploy it as a new version")
     partial = final + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
+    _remove_stale_partials(base, version)
     os.makedirs(partial)
     known = _known_files(base)
     missing = []
@@ -113,6 +115,27 @@ def prune(base: str, keep: int, keep_also: set[str]) -> list[str]:
             shutil.rmtree(os.path.join(base, old), ignore_errors=True)
             removed.append(old)
     return removed
+
+
+def stale_partials(folders: dict[str, float], version: str, now: float) -> list[str]:
+    """The names (of `folders`: name -> its time) of partial folders to remove: another
+    version's, untouched for STALE_PARTIAL. An upload cut off (its outcome unknown, the
+    host cut off) leaves one; it used to stay until that version was sent there again,
+    taking room for good when that never came."""
+    return sorted(n for n, t in folders.items() if n.endswith(".partial")
+                  and n != f"{version}.partial" and now - t > STALE_PARTIAL)
+
+
+def _remove_stale_partials(base: str, version: str) -> None:
+    folders = {}
+    try:
+        for name in os.listdir(base):
+            if name.endswith(".partial"):
+                folders[name] = os.stat(os.path.join(base, name)).st_mtime
+    except OSError:  # no releases yet, or one gone meanwhile: nothing to remove now
+        return
+    for name in stale_partials(folders, version, time.time()):
+        shutil.rmtree(os.path.join(base, name), ignore_errors=True)
 
 
 def _known_files(base: str) -> dict[str, str]:
