@@ -179,7 +179,9 @@ _OWN: W = {
                           "default `/var/lib/zerodown`).", "/var/lib/zerodown"),
     "runtime.connect_timeout": ("ssh: how long one connection's set-up may take (default 10s).",
                                 "10s"),
-    "runtime.command_timeout": ("ssh: how long one remote step may take (default 60s).", "60s"),
+    "runtime.command_timeout": ("ssh: how long one remote step may take (default 60s); a "
+                                "release's upload, however long, fails only when nothing "
+                                "moved for this long.", "60s"),
     "runtime.keepalive": ("ssh: a silent connection is probed this often; 3 unanswered probes "
                           "drop it. Each idle agent on a host is sent a heartbeat as often, "
                           "and ends after 4 missed (at least 5s) (default 15s).", "15s"),

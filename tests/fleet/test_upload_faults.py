@@ -9,6 +9,7 @@ BrokenPipeError), so nobody was told what happened or where."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -52,7 +53,7 @@ def test_a_host_cut_off_mid_upload_is_named_to_the_waiting_deploy_and_nothing_ha
         assert "is busy" not in err, err
         assert "release v2 could not be uploaded, nothing was changed" in err, err
         # (app.py is copied from v1's release there: the blob alone is sent)
-        assert "zdf2: sending 1 file of release v2 failed: no answer from zdf2 within 32s" \
+        assert "zdf2: sending 1 file of release v2 failed: nothing moved to zdf2 for 32s (" \
             in err, err
         assert 32 < took < 60, took
         # nothing changed: v1 serves everywhere, v2 complete only where it all arrived
@@ -71,6 +72,75 @@ def test_a_host_cut_off_mid_upload_is_named_to_the_waiting_deploy_and_nothing_ha
         assert {(i["host"], i["version"]) for i in s.status()["instances"]} == \
             {(h.name, "v2") for h in healthy_fleet.hosts}
         wait_until(lambda: cut.app_versions() == ["v2"], timeout=15, what="v1 gone from zdf2")
+    finally:
+        healthy_fleet.heal(cut)
+        healthy_fleet.unslow(cut)
+        s.cleanup()
+
+
+def slow_release(fleet, tmp_path, version: str, blob_mb: int) -> Service:
+    """A service whose `version` (a name of its own: a release stays on the hosts from one
+    test to the next, and one version's content never changes) carries `blob_mb` MB of incompressible bytes, command_timeout
+    3s, keepalives too rare to find a cut link first (the upload's own limit must)."""
+    s = Service(tmp_path)
+    s.file.write_text(fleet.service_config(s.port, "{kind: rolling}", per_host=1)
+                      .replace(f'"{APP}"', '"app.py"')
+                      .replace("  env: {", "  release: releases/{version}\n  env: {")
+                      .replace("  keepalive: 1s\n", "  keepalive: 60s\n  command_timeout: 3s\n"))
+    for name in ("v1", version):
+        (tmp_path / "releases" / name).mkdir(parents=True)
+        shutil.copy(APP, tmp_path / "releases" / name / "app.py")
+    (tmp_path / "releases" / version / "blob").write_bytes(os.urandom(blob_mb << 20))
+    return s
+
+
+def test_a_release_longer_to_send_than_command_timeout_arrives_while_it_moves(
+        healthy_fleet, tmp_path):
+    """1 MB (1.3 MB in base64) over a 1 Mbit/s link: ~11 s, past command_timeout (3s).
+    The whole send was bounded by it, and refused "no answer from zdf2 within 3s"."""
+    s, slow = slow_release(healthy_fleet, tmp_path, "v5", 1), healthy_fleet.hosts[1]
+    try:
+        s.run("up")
+        healthy_fleet.slow(slow, "1mbit")
+        began = time.monotonic()
+        s.run("deploy", "v5")
+        took = time.monotonic() - began
+        assert took > 8, f"{took:.1f}s: the link was not slowed, the test proves nothing"
+        assert (slow.srv / BASE / "v5/blob").stat().st_size == 1 << 20
+        assert {(i["host"], i["version"]) for i in s.status()["instances"]} == \
+            {(h.name, "v5") for h in healthy_fleet.hosts}
+    finally:
+        healthy_fleet.unslow(slow)
+        s.cleanup()
+
+
+def test_a_link_cut_mid_upload_fails_about_command_timeout_after_the_cut(
+        healthy_fleet, tmp_path):
+    s, cut = slow_release(healthy_fleet, tmp_path, "v6", 2), healthy_fleet.hosts[1]
+    try:
+        s.run("up")
+        healthy_fleet.slow(cut, "1mbit")   # ~22 s to send: cut off well before its end
+        deploy = subprocess.Popen(s.argv("deploy", "v6"), cwd=s.root, env=s.env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        blob = cut.srv / BASE / "v6.partial/blob"
+        wait_until(lambda: blob.is_file() and blob.stat().st_size > 256 << 10, timeout=20,
+                   what="v6's blob arriving on zdf2")
+        before = time.monotonic()
+        healthy_fleet.partition(cut)
+        out, err = deploy.communicate(timeout=60)
+        took = time.monotonic() - before
+        assert deploy.returncode == 1, (out, err)
+        said = re.search(r"zdf2: sending 1 file of release v6 failed: nothing moved to zdf2 "
+                         r"for 3s \((\d+\.\d) MB of (\d+\.\d) MB taken there\)", err)
+        assert said, err
+        # what zdf2 read: past the 0.3 MB (base64) its blob had when cut off, not the
+        # window's 2 MB more that went out on the connection and never arrived
+        assert 0.3 <= float(said[1]) < 1.5, said[0]
+        assert said[2] == "2.7", said[0]   # base64: 2 MB x 4/3
+        # 3s after the last move, which may precede the cut by one window adjust (~0.8 s
+        # at 1 Mbit/s: sshd adjusts every 3 packets of 32 kB)
+        assert 2 < took < 10, f"refused {took:.1f}s after the cut (command_timeout 3s)"
+        assert not (cut.srv / BASE / "v6").exists()
     finally:
         healthy_fleet.heal(cut)
         healthy_fleet.unslow(cut)

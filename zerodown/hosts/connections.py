@@ -39,6 +39,7 @@ from typing import Any, Callable, Sequence
 
 import asyncssh
 
+from zerodown.hosts import progress_send
 from zerodown.hosts.console import LocalTerminal, attach
 from zerodown.hosts.done import Done, as_text, exit_status
 from zerodown.hosts.idle_sessions import IdleSessions
@@ -88,6 +89,14 @@ class Connections:
         """Run `command` (a shell line) on `host`; HostUnreachable if no connection opens."""
         limit = timeout if timeout is not None else self.options.command_timeout
         return self._call(self._run(host, command, input, limit), limit + 5)
+
+    def send(self, host: str, command: str, data: bytes, *, stall: float) -> Done:
+        """Run `command` on `host` with `data` as its stdin (hosts/progress_send.py): no
+        bound on the whole, only on progress; status None (unknown) when nothing moved
+        for `stall` seconds, its stderr naming the host and how much of the data it took."""
+        async def work(conn) -> Done:
+            return await progress_send.send(conn, command, data, stall)
+        return self._call(self._command(host, stall, work, whole=False), None)
 
     def ask(self, host: str, command: str, line: str, *, timeout: float | None = None,
             heartbeat: bool = False) -> Done:
@@ -206,16 +215,21 @@ class Connections:
                 process.close()
         return await self._command(host, timeout, work)
 
-    async def _command(self, host: str, timeout: float, work) -> Done:
+    async def _command(self, host: str, timeout: float, work, whole: bool = True) -> Done:
         """`await work(conn)` on a session channel of `host`'s connection, all within
         `timeout` (the connection's and a session's waits count); unknown, the connection
-        dropped, when it did not end in time or the connection failed under it."""
+        dropped, when it did not end in time or the connection failed under it. `whole`
+        False: `timeout` bounds those waits only, `work` its own progress (an upload)."""
         deadline = self._loop.time() + timeout
         conn = await self._connection(host, timeout)
         if not await self._permit(host, deadline - self._loop.time()):
             return self._busy(host, timeout)
         try:
+            if not whole:
+                return await work(conn)
             return await asyncio.wait_for(work(conn), deadline - self._loop.time())
+        except progress_send.Stalled as e:
+            return self._unknown(host, conn, e.said(host))
         except asyncio.TimeoutError:
             return self._unknown(host, conn, f"no answer from {host} within {timeout:g}s")
         except (asyncssh.Error, OSError) as e:

@@ -214,9 +214,11 @@ def _upload_to(runtime, host_name: str, folder: str, version: str, manifest: dic
         return
     if got["missing"]:
         data = _tar(folder, got["missing"])
-        done = runtime.connections.run(host_name, _send_command(base, version),
-                                       input=base64.b64encode(data).decode(),
-                                       timeout=runtime.options.command_timeout)
+        # bounded by progress, not as a whole: a big release on a slow link takes as long
+        # as it takes, a host that stops taking bytes fails at command_timeout
+        done = runtime.connections.send(host_name, _send_command(base, version),
+                                        base64.b64encode(data),
+                                        stall=runtime.options.command_timeout)
         if not done.ok:
             raise RuntimeFailure(_send_failure(done, folder, got["missing"], version))
     host.owned(runtime.remote_dir, runtime.me.id, "release_commit", base, version, manifest,
