@@ -26,14 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.fleet import Fleet, available  # noqa: E402
+from tests.support.router_host import proxy_python  # noqa: E402
 from zerodown.controller import Controller  # noqa: E402
 from zerodown.model import Backend, RevisionRoute, RoutingTable  # noqa: E402
-
-
-
-def proxy_python() -> str:
-    from tests.fleet.test_router_host import proxy_python as make
-    return make()
 
 
 def config(fleet, port: int, router: str) -> str:

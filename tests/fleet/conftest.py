@@ -13,6 +13,9 @@ import os
 import pytest
 
 from tests.support.fleet import Fleet, available
+from tests.support.net import free_port
+from tests.support.router_host import config_text
+from zerodown.controller import Controller
 
 FLEET_SIZE = 3
 
@@ -54,3 +57,24 @@ def healthy_fleet(fleet, request):
     fleet.kill_apps_and_agents()
     fleet.forget_owners()  # the next test's state folder is another controller
     _swept_after[0] = request.node.nodeid
+
+
+@pytest.fixture
+def lb_stack(healthy_fleet, tmp_path):
+    """make(router, text=config_text) -> a Controller of the service with that router
+    (test_router_host.py, test_router_host_faults.py); its instances and load balancer
+    are stopped after the test."""
+    made = []
+
+    def make(router: str, text=config_text) -> Controller:
+        path = tmp_path / "zerodown.yaml"
+        path.write_text(text(healthy_fleet, free_port(), router))
+        made.append(Controller(str(path), str(tmp_path / "state")))
+        return made[-1]
+    yield make
+    for ctl in made:
+        runtime = ctl.runtime()
+        for instance in runtime.adopt("shop"):
+            runtime.stop(instance, grace=3)
+        ctl.router().stop()
+        runtime.close()

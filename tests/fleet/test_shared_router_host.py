@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet.test_router_host import config_text, deploy, proxy_python
+from tests.support.router_host import config_text, deploy, proxy_python
 from tests.support.net import free_port
 from zerodown.controller import Controller
 from zerodown.engine.lifecycle import Phase
