@@ -103,7 +103,7 @@ def test_the_default_host_is_asked_at_once_with_the_others_a_silent_first_costs_
 
 def test_a_host_listed_before_answering_a_little_over_twice_as_late_is_still_taken():
     """The test fleet under load: zdf1 cut off, zdf3 answered in 0.07 s and zdf2, listed
-    before it, in 0.15 s; "as long again" alone took zdf3 (test_fleet_cli's exec failed)."""
+    before it, in 0.15 s; "as long again" alone took zdf3 (test_fleet_exec.py failed)."""
     from zerodown.commands.one_off import LISTED_FIRST_GRACE, _first_answering
     runtime = Asked({"a": None, "b": 0.15, "c": 0.07})
     started = time.monotonic()
