@@ -75,7 +75,7 @@ def overtaken(s: Service, raw: Raw, gap: float, rounds: int) -> int:
 
 
 def from_another_process(n: int) -> list[float]:
-    from tests.unit.test_runner import config
+    from tests.support.engine_world import config
     from zerodown.engine.runner import Engine, SystemClock
     from zerodown.engine.store import Store
     from zerodown.fakes import FakeRouter, FakeRuntime

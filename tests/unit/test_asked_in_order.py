@@ -7,7 +7,7 @@ from __future__ import annotations
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.store import Store
 
-from tests.unit.test_runner import World, check_invariants, config, with_pauses
+from tests.support.engine_world import World, check_invariants, config, with_pauses
 
 
 def steered(world: World, when: dict[int, list[str]]):

@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from test_runner import config  # the engine tests' service: 3 instances, rolling
+from tests.support.engine_world import config  # the engine tests' service: 3 instances, rolling
 from zerodown.commands import build_parser
 from zerodown.commands.connect import strategy_settings
 from zerodown.commands.examples import EXAMPLES

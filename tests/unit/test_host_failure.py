@@ -16,7 +16,7 @@ from zerodown.fakes import FakeRuntime
 from zerodown.model import Adopted, InstanceRef, Slot, host_for
 from zerodown.plan import Drain, Route, ServiceState, Share, Start, Stop, Target, WaitHealthy
 from zerodown.strategies import plan_for
-from tests.unit.test_runner import World
+from tests.support.engine_world import World
 
 HOSTS = ("app1", "app2", "app3")
 

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.unit.test_host_failure import HOSTS, Fleet, fleet_config
-from tests.unit.test_runner import World
+from tests.support.engine_world import World
 from zerodown import render
 from zerodown.commands.remote_logs import remote_logs
 from zerodown.engine.host_failure import without_host

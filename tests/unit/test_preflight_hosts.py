@@ -15,8 +15,6 @@ from types import SimpleNamespace
 import pytest
 
 from tests.support.unit_config import shop_config
-from tests.unit.test_runner import world  # noqa: F401 - a fixture
-
 from zerodown.config import AppConfig
 from zerodown.errors import ConfigError, RuntimeFailure
 from zerodown.hosts.ssh_connect import HostUnreachable

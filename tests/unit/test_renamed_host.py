@@ -14,7 +14,7 @@ import pytest
 
 from tests.unit.test_adopt_prefetch import Host
 from tests.unit.test_unlisted_hosts import Placed, config
-from tests.unit.test_runner import World
+from tests.support.engine_world import World
 from zerodown.config import parse_config
 from zerodown.engine.lifecycle import Phase
 from zerodown.hosts.ssh_connect import identity

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.unit_config import shop_config
 from tests.unit.test_instance_host import schema_at
-from tests.unit.test_runner import World
+from tests.support.engine_world import World
 from zerodown import render
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.store import MIGRATIONS, Change, Store

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.support.engine_world import World
 from tests.support.net import wait_until
-from tests.unit.test_runner import World
 from tests.unit.test_unlisted_hosts import HOSTS, NOW, Placed, config, ref, shortened
 from zerodown.commands.service import cmd_down
 from zerodown.engine.finishing import Finishing

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_runner import World, check_journal, config  # the engine's fake world and its rules
+from tests.support.engine_world import World, check_journal, config  # the fake world, its rules
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.recovery import still_routed
 from zerodown.engine.steps import RefusedStep, guard_stops

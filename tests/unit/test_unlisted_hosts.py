@@ -11,7 +11,7 @@ import dataclasses
 import pytest
 
 from tests.support.unit_config import shop_config
-from tests.unit.test_runner import World
+from tests.support.engine_world import World
 from zerodown.engine.lifecycle import Phase
 from zerodown.errors import HostFailure, RuntimeFailure
 from zerodown.fakes import FakeRuntime
