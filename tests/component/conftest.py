@@ -13,6 +13,8 @@ import pytest
 
 from tests.support import HOST
 from tests.support.net import wait_until
+from tests.support.proxy import ProxyProcess, table_of
+from zerodown.model import Rule
 
 IO_TIMEOUT = 5.0  # every blocking socket call in these tests is bounded by this
 
@@ -321,3 +323,16 @@ def client():
 def poll():
     """poll(cond, timeout, what): wait for a condition with a deadline, never a bare sleep."""
     return wait_until
+
+
+@pytest.fixture
+def h2c_proxy(tmp_path, app_factory):
+    """A proxy taking HTTP/2 with prior knowledge: v1 serves, v2 takes `X-Canary: 1`
+    (test_proxy_http2.py, test_proxy_http2_refusals.py)."""
+    p = ProxyProcess(tmp_path, extra=["--http2-prior-knowledge"])
+    p.start()
+    p.apps = [app_factory("v1"), app_factory("v2")]
+    p.apply(table_of(1, ("v1", 100, [p.apps[0]]), ("v2", 0, [p.apps[1]]),
+                     rules=[Rule("v2", header="X-Canary", equals="1")]))
+    yield p
+    p.cleanup()

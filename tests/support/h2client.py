@@ -1,11 +1,13 @@
 """A small blocking HTTP/2 client over the `h2` library, for tests that need what curl
 does not show: many streams on one connection, GOAWAY and RST_STREAM as they come, and
-frames a well-behaved client would never send."""
+frames a well-behaved client would never send; and curl (nghttp2), run as users run it."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import ssl
+import subprocess
 import time
 from dataclasses import dataclass, field
 
@@ -136,3 +138,11 @@ class H2Client:
             self.sock.close()
         except OSError:
             pass
+
+
+CURL = shutil.which("curl")
+
+
+def curl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CURL, "-sS", "--max-time", "10", *args], capture_output=True,
+                          text=True, timeout=20)
