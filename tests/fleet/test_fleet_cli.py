@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.support.cli import Service
+from tests.support.net import wait_until
 
 
 @pytest.fixture
@@ -129,10 +130,12 @@ def test_hosts_written_user_at_address_port_with_an_identity_file_up_to_down(hea
         for i, name in enumerate(names):
             assert f"start shop-r2-s{i + 3} (on {name})" in plan, plan   # slot i+3: host i
         s.run("deploy", "v2")
-        status = s.status()
-        assert {(i["host"], i["version"], i["address"].split(":")[0])
-                for i in status["instances"]} == {
-            (name, "v2", h.address) for name, h in zip(names, fleet.hosts)}
+
+        def placed() -> set:  # (the old ones' exits are confirmed just after deploy ends)
+            return {(i["host"], i["version"], i["address"].split(":")[0])
+                    for i in s.status()["instances"]}
+        want = {(name, "v2", h.address) for name, h in zip(names, fleet.hosts)}
+        assert wait_until(lambda: placed() == want, timeout=10), placed()
         logs = s.run("logs", "--host", names[0], "-n", "5").stdout
         assert logs and all(line.startswith(f"{names[0]} shop-r2-s3 | ")
                             for line in logs.splitlines()), logs
