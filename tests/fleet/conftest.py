@@ -4,7 +4,9 @@ Tests that inflict a fault undo it (heal, boot) before they end, so the next tes
 three reachable hosts with sshd and no app running; healthy_fleet checks that as each test
 begins, so an app started late is blamed on the test it came from, not the next one's
 counts. It also removes every service's owner record (zerodown/hosts/owner.py) as each
-test begins and ends: each test's state folder is a controller of its own."""
+test begins and ends: each test's state folder is a controller of its own; and every
+release on the hosts as each test begins: tests make their own `v1`, and a version's
+content is never changed on a host."""
 
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ def healthy_fleet(fleet, request):
                     f"app and agent was killed after {_swept_after[0]} ended, so something "
                     f"of it (or of a test before it) started them since", pytrace=False)
     fleet.forget_owners()  # (a test on the bare `fleet` fixture may have left some)
+    fleet.forget_releases()  # each test's v1 is its own (a version's content never changes)
     yield fleet
     for host in fleet.hosts:
         fleet.heal(host)

@@ -281,6 +281,15 @@ class Fleet:
             for record in (host.dir / "srv").glob("*/services/*/owner.json"):
                 record.unlink(missing_ok=True)
 
+    def forget_releases(self) -> None:
+        """Every service's releases removed from the hosts (any state_dir), between two
+        tests: a version's content is never changed on a host, and tests each make their
+        own `v1` (an app alone, or with a script beside it): the next test's upload of
+        another content under that name would be refused."""
+        for host in self.hosts:
+            for folder in (host.dir / "srv").glob("*/releases"):
+                shutil.rmtree(folder, ignore_errors=True)
+
     def crash(self, host: FleetHost) -> None:
         """Every process of the host gone at once (its PID namespace's init killed); /srv stays."""
         if host.proc is None:
