@@ -275,3 +275,23 @@ def test_listeners_hear_events_only_once_they_are_committed(store):
     store.listeners.append(lambda e: heard.append((e.kind, len(store.events()))))
     create(store)
     assert heard == [("deployment.created", 1)]
+
+
+def test_a_signal_answers_the_phase_it_set_even_if_the_engine_moved_on_at_once(
+        tmp_path, monkeypatch):
+    """The ring wakes an engine of this process at once (engine/doorbell.py): a promote at
+    a manual pause could be answered "paused" — the next pause, reached by the woken engine
+    before the answer was read (CI saw it in test_api). The answer is the signal's."""
+    from zerodown.engine import store as store_module
+    runner, api = Store(tmp_path / "z.db"), Store(tmp_path / "z.db")
+    d = create(runner)
+    runner.set_phase(d.id, Phase.RUNNING, "started")
+    runner.set_phase(d.id, Phase.PAUSED, "at a manual pause")
+    ring = store_module.doorbell.ring
+
+    def woken_engine_reaches_the_next_pause(path):
+        ring(path)
+        runner.set_phase(d.id, Phase.PAUSED, "at the next manual pause")
+    monkeypatch.setattr(store_module.doorbell, "ring", woken_engine_reaches_the_next_pause)
+    assert api.signal(d.id, "promote").phase is Phase.RUNNING
+    assert runner.deployment(d.id).phase is Phase.PAUSED  # (the engine did move on)

@@ -312,8 +312,11 @@ class Store(RevisionQueries, StepQueries, InstanceQueries, RoutingQueries, Proof
             to, request = lifecycle.signal(id, verb, d.phase, at_pause)
             self._phase(tx, d, to, why or f"{verb} asked", asked=verb, request=request,
                         error=None if verb.startswith(("resume", "promote")) else why or d.error)
+            # as the signal left it: read after the ring, an engine woken by it may have
+            # moved on already (a promote answered "paused": the next pause, reached)
+            signalled = self.deployment(id)
         doorbell.ring(self.path)  # recorded: an engine of this process waiting on it wakes now
-        return self.deployment(id)
+        return signalled
 
     def set_phase(self, id: int, to: Phase, why: str, durable: bool = True) -> None:
         with self._tx(durable) as tx:
