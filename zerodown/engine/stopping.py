@@ -12,8 +12,8 @@ asks its host, listed in runtime.hosts or not (engine/unlisted.py), and the next
 reconcile (a deployment's; the controller's start with no deployment to resume,
 daemon/runs.py, whose stops are finished beside its runs: engine/finishing.py; `zerodown
 down` stops it as it stops every live row) stops it if it still runs (`restop`) and
-writes it stopped if it does not; a host that does not answer keeps it for the next one. Plans leave `stopping` rows out: their stop is decided
-(Store.service_state).
+writes it stopped if it does not; a host that does not answer keeps it for the next
+one. Plans leave `stopping` rows out: their stop is decided (Store.service_state).
 
 The Stop step itself (its guards, its records) is steps.py's. `engine` is the
 runner.Engine.

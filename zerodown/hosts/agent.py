@@ -68,8 +68,6 @@ def _table(state_dir: str, method: str, *args):
     """A method of the InstanceTable of `state_dir` (the registry of one service's
     instances) that changes no instance: one that does is asked through `owned`; an adopt
     asked so answers without the registry's housekeeping (InstanceTable.adopt)."""
-    if method not in TABLE_METHODS:
-        raise ValueError(f"no instance table method {method!r}")
     if method in CHANGES:
         raise ValueError(f"instance table method {method!r} changes the service's "
                          f"instances: asked with the controller's id only (op 'owned')")

@@ -31,8 +31,8 @@ class Stalled(Exception):
         self.taken, self.total, self.stall = taken, total, stall
 
     def said(self, host: str) -> str:
-        return (f"nothing moved to {host} for {self.stall:g}s ({_mb(self.taken)} of "
-                f"{_mb(self.total)} taken there)")
+        return (f"nothing moved to {host} for {self.stall:g}s ({mb(self.taken)} of "
+                f"{mb(self.total)} taken there)")
 
 
 async def send(conn, command: str, data: bytes, stall: float) -> Done:
@@ -94,5 +94,6 @@ def _taken(sent: int, opened: int | None, window: int | None) -> int:
     return max(sent - max(opened - window, 0), 0)
 
 
-def _mb(size: int) -> str:
+def mb(size: int) -> str:
+    """Bytes as megabytes, as the upload's messages say them: "0.7 MB"."""
     return f"{size / (1 << 20):.1f} MB"

@@ -215,12 +215,13 @@ class SshHost:
                    f"exec python3 -m zerodown.hosts.one_off")
         trailer = Trailer(on_output)  # on a terminal the outcome ends the output
         if stdin is None:
-            done = self.connections.stream(self.name, command, json.dumps(request),
-                                           on_output, timeout=timeout)
+            def stream():
+                return self.connections.stream(self.name, command, json.dumps(request),
+                                               on_output, timeout=timeout)
+            done = stream()
             if done.status == AGENT_MISSING:  # nothing ran: put it back, run it there
                 self.reinstall(timeout)
-                done = self.connections.stream(self.name, command, json.dumps(request),
-                                               on_output, timeout=timeout)
+                done = stream()
         else:
             done = self.connections.attach(
                 self.name, command, json.dumps(request),
@@ -307,13 +308,13 @@ class SshHost:
         request = json.dumps({"op": op, "args": args})
         if op == "owned":  # named by what it does: `table stop`, `release_commit`
             op = " ".join([args[2], *args[3][:1]] if args[2] == "table" else [args[2]])
-        done = self.connections.ask(  # a session of the agent kept open: one round trip
-            self.name, self.agent_command, request, timeout=timeout or self.step_timeout,
-            heartbeat=True)
+        def ask():  # a session of the agent kept open: one round trip
+            return self.connections.ask(self.name, self.agent_command, request,
+                                        timeout=timeout or self.step_timeout, heartbeat=True)
+        done = ask()
         if done.status == AGENT_MISSING:  # its folder pruned since it was put there
             self.reinstall(timeout)
-            done = self.connections.ask(self.name, self.agent_command, request,
-                                        timeout=timeout or self.step_timeout, heartbeat=True)
+            done = ask()
         if done.status is None:  # no answer: the host, not the instance, is the matter
             raise HostFailure(f"host {self.name}: {op} {_outcome(done)}", self.name)
         if not done.ok:

@@ -35,6 +35,7 @@ from zerodown.hosts.ssh_connect import HostUnreachable
 from zerodown.hosts.local import KILL_WAIT
 from zerodown.hosts.preflight import (CHECK_TIMEOUT, HostReport, judged, preflight,
                                       refuse_unless_ready)
+from zerodown.hosts.progress_send import mb
 from zerodown.hosts.releases import manifest_of
 from zerodown.owner import judged as judged_owner, unrecorded
 from zerodown.runtimes import ssh_owner
@@ -248,12 +249,9 @@ def _send_failure(done, folder: str, paths: list[str], version: str) -> str:
     if not free.strip().isdigit():  # no answer (unknown outcome): the folder may be there
         return what
     need = sum(os.path.getsize(os.path.join(folder, p)) for p in paths)
-    return (what + f" ({_mb(int(free) * 1024)} free there, the files sent take "
-            f"{_mb(need)}; what arrived was removed)")
+    return (what + f" ({mb(int(free) * 1024)} free there, the files sent take "
+            f"{mb(need)}; what arrived was removed)")
 
-
-def _mb(size: int) -> str:
-    return f"{size / (1 << 20):.1f} MB"
 
 
 def _tar(folder: str, paths: list[str]) -> bytes:
