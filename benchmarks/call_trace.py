@@ -12,6 +12,7 @@ Only for measuring: each wrapped call costs a few microseconds.
 from __future__ import annotations
 
 import functools
+import gc
 import threading
 import time
 from contextlib import contextmanager
@@ -69,6 +70,19 @@ class CallTrace:
             self._undo.append((module, f, fn))
             setattr(module, f, self._wrapped(f"{module.__name__.rsplit('.', 1)[-1]}.{f}", fn))
 
+    def watch_gc(self) -> None:
+        """The cyclic collector's passes, as calls "gc: generation 2" on the thread that
+        triggered them (every thread waits for one: it holds the interpreter's lock)."""
+        began: list[float] = []
+
+        def seen(phase: str, info: dict) -> None:
+            if phase == "start":
+                began[:] = [time.monotonic()]
+            elif began:
+                self._record(f"gc: generation {info['generation']}", began[0])
+        gc.callbacks.append(seen)
+        self._undo.append((gc.callbacks, seen, "callback"))
+
     def wrap_tx(self, store) -> None:
         """The store's write transactions, named synced or lazy."""
         tx = store._tx
@@ -86,7 +100,9 @@ class CallTrace:
 
     def undo(self) -> None:
         for obj, name, original in reversed(self._undo):
-            if original is None:
+            if original == "callback":
+                obj.remove(name)
+            elif original is None:
                 delattr(obj, name)  # the instance attribute: the class's method again
             else:
                 setattr(obj, name, original)

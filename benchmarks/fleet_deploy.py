@@ -103,20 +103,31 @@ def controller_cpu() -> float:
 
 def traced(stack: Stack) -> CallTrace:
     """The calls a deployment makes, timed (--trace): the engine's, the store's, the
-    router's, the runtime's and each host's round trips."""
+    router's, the runtime's and each host's round trips, and the collector's passes."""
     calls = CallTrace()
     calls.wrap(stack.runtime, "start", "stop", "look", "adopt", "check_release", "alive",
                label="runtime")
     calls.wrap(stack.runtime, "_probe", label="runtime")
     for name, host in stack.runtime.hosts.items():
         host_times(calls, host, name)
-        calls.wrap(host, "table", label=name)
+        calls.wrap(host, "table", "owned", label=name)
     calls.wrap(stack.router, "apply", "stats", "in_force", "drain_state", "drain_look",
                label="router")
     calls.wrap(stack.store, "create_deployment", "begin_step", "finish_step", "stage_table",
                "set_phase", "finish", "begin_proof", "end_proof", "set_instances",
                label="store")
     calls.wrap_tx(stack.store)
+    calls.watch_gc()
+    idle = stack.runtime.connections._idle
+    take = idle.take
+
+    def taken(host, command, conn):
+        found = take(host, command, conn)
+        if found is None:  # a new session opens: a channel, the host's python3 starting
+            calls.mark(f"{host}: a new session", time.time())
+        return found
+    idle.take = taken
+    calls._undo.append((idle, "take", None))
     calls.wrap(stack.engine, "recover", "_settle_routing", "_await_stops", label="engine")
     calls.wrap_module(reconciling, "reconcile")
     calls.wrap_class(ProofRecorder, "__enter__", "__exit__")
@@ -125,17 +136,24 @@ def traced(stack: Stack) -> CallTrace:
 
 def host_times(calls: CallTrace, host, name: str) -> None:
     """The host's own times of a start, a look's wait and a stop (their answers' "at"), as
-    events in the trace: "zdf1 shop-r2-s6 spawning". Set as the host's own `table`, which
-    calls.wrap then wraps, so its undo removes both."""
-    table = host.table
+    events in the trace: "zdf1 shop-r2-s6 spawning". Set as the host's own `table` and
+    `owned` (a start or stop: "owned" <id> "table" <method>), which calls.wrap then wraps,
+    so its undo removes both."""
+    table, owned = host.table, host.owned
 
-    def timed(remote_dir, op, *args, **kwargs):
-        got = table(remote_dir, op, *args, **kwargs)
+    def mark(op, args, got):
         if isinstance(got, dict) and isinstance(got.get("at"), dict):
             for what, wall in sorted(got["at"].items(), key=lambda kv: kv[1]):
                 calls.mark(f"{name} {args[0]} {op}: {what}", wall)
         return got
-    host.table = timed
+
+    def timed(remote_dir, op, *args, **kwargs):
+        return mark(op, args, table(remote_dir, op, *args, **kwargs))
+
+    def timed_owned(service_dir, my_id, op, *args, **kwargs):
+        got = owned(service_dir, my_id, op, *args, **kwargs)
+        return mark(args[0], args[1:], got) if op == "table" and args else got
+    host.table, host.owned = timed, timed_owned
 
 
 def config_text(fleet: Fleet, name: str, interval: str, start_delay: float = 0) -> str:

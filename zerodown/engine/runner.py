@@ -31,7 +31,7 @@ from functools import partial
 from typing import Callable, Sequence
 
 from zerodown.config import ServiceConfig, apply_overrides
-from zerodown.engine import (asked, doorbell, lifecycle, reconciling, replanning, stopping,
+from zerodown.engine import (asked, collector, doorbell, lifecycle, reconciling, replanning, stopping,
                              unlisted)
 from zerodown.engine.beside import Beside
 from zerodown.engine.finishing import Finishing
@@ -251,7 +251,7 @@ class Engine:
         # every host's instances asked for while a pending deployment starts (_start) and
         # the proof reads its baseline: the first thing once the lock is held
         theirs = self.finishing.owned()  # before the adopt, as the reconcile reads it
-        with self._lock(), Beside(self.runtime.adopt, self.service,
+        with collector.held_off(), self._lock(), Beside(self.runtime.adopt, self.service,
                                   unlisted.recorded(self.store, self.service),
                                   name=f"adopt, deployment {id}") as adopting:
             self._start(id)

@@ -1,0 +1,45 @@
+"""The interpreter's cyclic garbage collector, kept from walking the whole controller in
+the middle of a deployment.
+
+A full collection (generation 2) walks every container object the process holds — in a
+controller the modules it imported, its config, store and SSH connections — with the
+interpreter's lock held: every thread waits. The interpreter starts one whenever enough
+objects have survived the younger generations, so one lands inside a deployment now and
+then: a rolling deployment's three starts on the test fleet all waited 22-60 ms for one
+(benchmarks/README.md, session 20), a tenth of the plan's critical path.
+
+While a deployment runs, the objects alive when it began are frozen (gc.freeze: moved to
+the permanent generation, in constant time): a full collection then walks only what was
+made since — a few milliseconds. They are unfrozen (constant time again) when the last
+deployment running in the process ends, so garbage cycles among them are collected as
+before, by the interpreter's own schedule, between deployments. Reference counting frees
+frozen objects as ever; only a cycle that became garbage during the deployment waits for
+its end.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+_lock = threading.Lock()
+_running = 0  # deployments running in this process (the daemon runs one per service)
+
+
+@contextmanager
+def held_off() -> Iterator[None]:
+    """Around a deployment's run: what is alive now is out of the collector's full passes
+    until the last deployment running in this process ends."""
+    global _running
+    with _lock:
+        _running += 1
+        gc.freeze()  # each start: what the ones before made is frozen with the rest
+    try:
+        yield
+    finally:
+        with _lock:
+            _running -= 1
+            if _running == 0:
+                gc.unfreeze()
