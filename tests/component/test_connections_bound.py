@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
 
 import pytest
@@ -115,6 +116,29 @@ def test_a_host_s_address_is_the_one_its_connection_reached_when_it_opened(pool,
     kept.peer = None   # the host crashed: the connection closed under us
     assert pool.peer_address("h1") == "10.77.0.2"
     assert opened == [], "both openings were made, and no more"
+
+
+def test_a_known_address_is_answered_without_the_connections_loop(pool, monkeypatch):
+    """Each start asks its host's address: once known it is answered in the caller's
+    thread, not after a hop to the connections' loop (busy, under load, for milliseconds;
+    here blocked outright)."""
+    async def open_(name):
+        return _Conn(("10.77.0.2", 22))
+    monkeypatch.setattr(pool, "_open", open_)
+    assert pool.peer_address("h1") == "10.77.0.2"  # the first: the loop opens the connection
+    blocked, free, over = threading.Event(), threading.Event(), threading.Event()
+
+    def block():
+        blocked.set()
+        free.wait(10)
+        over.set()
+    pool._loop.call_soon_threadsafe(block)
+    try:
+        assert blocked.wait(5)
+        assert pool.peer_address("h1") == "10.77.0.2"
+        assert not over.is_set(), "answered only once the loop was free again"
+    finally:
+        free.set()
 
 
 def test_a_missing_known_hosts_names_the_keyscan_line_with_the_host_s_port(tmp_path):
