@@ -110,7 +110,7 @@ def traced(stack: Stack) -> CallTrace:
     calls.wrap(stack.runtime, "_probe", label="runtime")
     for name, host in stack.runtime.hosts.items():
         host_times(calls, host, name)
-        calls.wrap(host, "table", "owned", label=name)
+        calls.wrap(host, "table", "owned", "call", label=name)
     calls.wrap(stack.router, "apply", "stats", "in_force", "drain_state", "drain_look",
                label="router")
     calls.wrap(stack.store, "create_deployment", "begin_step", "finish_step", "stage_table",
