@@ -26,16 +26,17 @@ import json
 import os
 import select
 import shlex
+import signal
 import socket
 import time
 from pathlib import Path
 from typing import Collection
 
 from zerodown.errors import RuntimeFailure
-from zerodown.hosts import priority
+from zerodown.hosts import priority, stop_once
 from zerodown.hosts.listeners import listening_inodes, session_holds
-from zerodown.hosts.local import (LogUnwritable, forget, pidfd, readable, running, spawn,
-                                  start_time, terminate)
+from zerodown.hosts.local import (LogUnwritable, await_exit, forget, pidfd, readable,
+                                  running, signal_group, spawn, start_time)
 from zerodown.hosts.probe import split_address
 from zerodown.hosts.registry import Registry
 
@@ -157,12 +158,7 @@ class InstanceTable:
 
     def entry(self, name: str, pid: int | None = None) -> dict | None:
         """The record of exactly this instance (same pid, when given), if still recorded."""
-        entry = self.registry.load().get(name)
-        if not entry or not entry.get("pid") or not this_boot(entry):
-            return None
-        if pid is not None and entry["pid"] != pid:
-            return None  # a later incarnation in the same slot: not the one asked about
-        return entry
+        return recorded(self.registry.load(), name, pid)
 
     def alive(self, name: str, pid: int | None = None) -> bool:
         return self.live_entry(name, pid) is not None
@@ -248,27 +244,32 @@ class InstanceTable:
 
     def stop(self, name: str, pid: int | None, grace: float, what: str,
              yielding: bool = False) -> dict:
-        """SIGTERM, SIGKILL after `grace`; then the record goes. Not ours: nothing.
+        """SIGTERM, SIGKILL after `grace`; then the record goes. Not ours: nothing. Sent
+        once (zerodown/hosts/stop_once.py): a stop of an instance whose stop is under way
+        signals nothing, it awaits that stop's exit, SIGKILL at that stop's deadline.
         `yielding` (others start beside this exit): a low CPU priority first, given
         back by hasten() or after half of `grace` (zerodown/hosts/priority.py); what it
         was is kept in the record, for a hasten() from another session of the agent."""
         at = {"called": time.time()}
-        entry = self.entry(name, pid)
-        if entry is None:
-            return {"at": at}
-        yielded = entry.get("yielded")  # an earlier yielding stop's, cut off (its session)
-        if yielding and not yielded and running(entry["pid"], entry["start_time"]):
-            yielded = priority.lower(entry["pid"])
-            if yielded:
-                self._note(name, entry["pid"], yielded=yielded)
-        elif yielded and not yielding:
-            self._give_back(entry)
-            yielded = None
-        terminate(entry["pid"], entry["start_time"], grace, what, yielded)
-        at["exited"] = time.time()
-        forget(entry["pid"])
         with self.registry.locked() as entries:
-            if entries.get(name, {}).get("pid") == entry["pid"]:
+            entry = recorded(entries, name, pid)
+            if entry is None:
+                return {"at": at}
+            before = dict(entry)
+            first = stop_once.mark(entry, grace, yielding)
+            if entry != before:  # unsynced: why, stop_once.py
+                self.registry.save(entries, sync=False)
+            if first:
+                signal_group(entry["pid"], signal.SIGTERM)
+            pid, started, yielded = entry["pid"], entry["start_time"], entry.get("yielded")
+            sent, grace = stop_once.deadline(entry, grace)
+        if before.get("yielded") and not yielded:
+            self._give_back(before)
+        await_exit(pid, started, sent, grace, what, yielded)
+        at["exited"] = time.time()
+        forget(pid)
+        with self.registry.locked() as entries:
+            if entries.get(name, {}).get("pid") == pid:
                 del entries[name]
                 self.registry.save(entries, sync=False)  # lost, it names an ended process
         return {"at": {**at, "answered": time.time()}}
@@ -285,14 +286,6 @@ class InstanceTable:
     def _give_back(self, entry: dict) -> None:
         if running(entry["pid"], entry["start_time"]):  # still the process it lowered
             priority.give_back(entry["pid"], entry["yielded"])
-
-    def _note(self, name: str, pid: int, **fields) -> None:
-        """Add `fields` to the record of `name` if it still names `pid` (unsynced: lost,
-        only a hasten() finds less to hasten; the stop gives its priority back anyway)."""
-        with self.registry.locked() as entries:
-            if entries.get(name, {}).get("pid") == pid:
-                entries[name].update(fields)
-                self.registry.save(entries, sync=False)
 
     def adopt(self, service: str, tidy: bool = True) -> list[dict]:
         """The records of `service` whose process still runs; the others are forgotten,
@@ -347,6 +340,16 @@ class InstanceTable:
             return False
         entry.update(pid=pid, start_time=start_time(pid), boot=boot_id())
         return entry["start_time"] is not None
+
+
+def recorded(entries: dict, name: str, pid: int | None = None) -> dict | None:
+    """The record of exactly this instance in `entries` (same pid, when given)."""
+    entry = entries.get(name)
+    if not entry or not entry.get("pid") or not this_boot(entry):
+        return None
+    if pid is not None and entry["pid"] != pid:
+        return None  # a later incarnation in the same slot: not the one asked about
+    return entry
 
 
 def boot_id() -> str | None:

@@ -137,7 +137,7 @@ def _spawn_stamped(argv: list[str], cwd: str | None, env: dict[str, str] | None,
                     del _stampers[path]
         except OSError:
             # no reader: the instance would die of SIGPIPE at its first line, unrecorded
-            _signal_group(proc.pid, signal.SIGKILL)
+            signal_group(proc.pid, signal.SIGKILL)
             proc.wait()
             raise
     finally:
@@ -192,16 +192,24 @@ def terminate(pid: int, started: int, grace: float, what: str,
     the latest, so that it has half its grace at least at its own priority."""
     if not running(pid, started):
         return
-    _signal_group(pid, signal.SIGTERM)
+    signal_group(pid, signal.SIGTERM)
+    await_exit(pid, started, time.monotonic(), grace, what, yielded)
+
+
+def await_exit(pid: int, started: int, sent: float, grace: float, what: str,
+               yielded: dict | None = None) -> None:
+    """The rest of a stop whose SIGTERM was sent at `sent` (time.monotonic(): on Linux
+    CLOCK_MONOTONIC, one clock for every process of this boot, so the sender may be
+    another process): `yielded` given back at sent + grace/2, SIGKILL at sent + grace
+    if it still runs then (at once if that is past); return once it is gone."""
     if yielded:
-        if wait_gone(pid, started, grace / 2):
+        if wait_gone(pid, started, sent + grace / 2 - time.monotonic()):
             return
         if running(pid, started):
             priority.give_back(pid, yielded)
-        grace -= grace / 2
-    if wait_gone(pid, started, grace):
+    if wait_gone(pid, started, sent + grace - time.monotonic()):
         return
-    _signal_group(pid, signal.SIGKILL)
+    signal_group(pid, signal.SIGKILL)
     if not wait_gone(pid, started, KILL_WAIT):
         raise RuntimeFailure(f"{what} (pid {pid}) still runs {KILL_WAIT:g}s after SIGKILL "
                              f"(SIGTERM was {grace:g}s before)")
@@ -254,7 +262,7 @@ def readable(fd: int, timeout: float, poller=None) -> bool:
     return bool(poller.poll(max(1, math.ceil(timeout * 1000))))
 
 
-def _signal_group(pid: int, sig: int) -> None:
+def signal_group(pid: int, sig: int) -> None:
     try:
         if os.getpgid(pid) == pid:  # a session leader we started: its helpers go too
             os.killpg(pid, sig)

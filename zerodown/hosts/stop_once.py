@@ -1,0 +1,74 @@
+"""A stop of a recorded instance signals it once, however many stops are asked
+(InstanceTable.stop; stdlib only: the agent runs it on every host).
+
+Why. Many servers (gunicorn, uvicorn, nginx's fast shutdown, examples/app/app.py) take a
+second SIGTERM as "exit at once": it cuts the graceful drain the first one began. And one
+instance can be asked to stop more than once: a controller killed after it sent a stop,
+before the stop's exit was written confirmed, sends it again when it resumes
+(engine/stopping.py, engine/reconciling.py); a Finishing.reconcile that failed after its
+stops were sent (engine/finishing.py) is run again; a `zerodown down` beside the daemon
+stops what a deployment is stopping.
+
+How. The first stop writes the time it sends SIGTERM, and its grace, into the instance's
+record (`"stopping": {"sent": ..., "grace": ...}`) and sends it, both under the registry's
+lock: two stops at once (threads of one process, the agents of two sessions or of two
+controllers) are one after the other there, and the second finds the mark. A stop that
+finds it signals nothing: it awaits the same exit until the first stop's deadline (sent +
+its grace), then SIGKILLs as the first would have (the first's caller may be gone: its
+agent session killed, its controller killed), and answers as the first does. Its own
+grace does not move that deadline: the app was told when it was told.
+
+"sent" is time.monotonic(), CLOCK_MONOTONIC on Linux: one clock for every process of the
+boot, and the record is of this boot (InstanceTable checks its boot id), so another
+process reads the deadline right.
+
+Not synced. The mark is read only by the processes of this machine, which see the write
+at once; a crash of the machine loses it, but ends the instance too, so nothing is left
+that a second SIGTERM could cut. The mark is written before the signal: a stop killed
+between the two (microseconds, under the lock) leaves a mark and no SIGTERM, and the next
+stop SIGKILLs at the deadline without one. That instance is out of the traffic already
+and keeps serving what it holds until then, as a drain bounded by the grace would; the
+other order would risk the second SIGTERM this module exists to prevent.
+"""
+
+from __future__ import annotations
+
+import time
+
+from zerodown.hosts import priority
+from zerodown.hosts.local import running
+
+
+def mark(entry: dict, grace: float, yielding: bool) -> bool:
+    """Under the registry's lock, before anything is signalled: is this the first stop of
+    the recorded instance `entry` (then `entry` now holds its mark, to be saved and the
+    SIGTERM sent), or one under way already (its mark kept)? An instance whose process
+    has ended gets none: nothing is sent to it. `yielding` (others start beside this
+    exit): a low CPU priority first, what it was kept in `entry["yielded"]` for a hasten()
+    and for the stop's giving back (zerodown/hosts/priority.py); a stop not yielding takes
+    out what an earlier yielding one took, for its caller to give back (the fast exit is
+    asked for now; outside the lock: a giving back may retry for GIVE_BACK_FOR)."""
+    under_way = isinstance(entry.get("stopping"), dict)
+    pid, started = entry["pid"], entry["start_time"]
+    if not running(pid, started):
+        return False
+    yielded = entry.get("yielded")
+    if yielded and not yielding:
+        entry.pop("yielded")  # given back by the caller, once the lock is let go of
+    elif yielding and not yielded and not under_way:
+        yielded = priority.lower(pid)
+        if yielded:
+            entry["yielded"] = yielded
+    if under_way:
+        return False
+    entry["stopping"] = {"sent": time.monotonic(), "grace": grace, "at": time.time()}
+    return True
+
+
+def deadline(entry: dict, grace: float) -> tuple[float, float]:
+    """(sent, grace) of the stop under way for `entry`: the first stop's, else one sent now
+    (an instance that has ended: nothing is awaited)."""
+    first = entry.get("stopping")
+    if isinstance(first, dict):
+        return first["sent"], first["grace"]
+    return time.monotonic(), grace
