@@ -20,7 +20,7 @@ import pytest
 
 from zerodown.hosts import priority
 from zerodown.hosts.instances import PORT, InstanceTable
-from zerodown.hosts.local import code_root, proc_stat
+from zerodown.hosts.local import code_root, proc_stat, running, signal_group
 from tests.support.net import get, wait_until
 
 RECORD = {"service": "shop", "revision": 1, "version": "v1", "slot": 0, "host": "local"}
@@ -47,6 +47,15 @@ while not until or drain < 0 or time.monotonic() < until[0]:
 with open(out, "a") as f:
     f.write("exit\\n")
 """
+
+
+@pytest.fixture(autouse=True)
+def nothing_left(tmp_path):
+    """A failed test leaves no app behind: what is recorded and still runs is killed."""
+    yield
+    for entry in InstanceTable(tmp_path).registry.load().values():
+        if running(entry.get("pid"), entry.get("start_time")):
+            signal_group(entry["pid"], signal.SIGKILL)
 
 
 def launched(tmp_path: Path, argv: list[str]) -> tuple[InstanceTable, dict]:
