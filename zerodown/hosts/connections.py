@@ -90,12 +90,14 @@ class Connections:
         limit = timeout if timeout is not None else self.options.command_timeout
         return self._call(self._run(host, command, input, limit), limit + 5)
 
-    def send(self, host: str, command: str, data: bytes, *, stall: float) -> Done:
-        """Run `command` on `host` with `data` as its stdin (hosts/progress_send.py): no
-        bound on the whole, only on progress; status None (unknown) when nothing moved
-        for `stall` seconds, its stderr naming the host and how much of the data it took."""
+    def send(self, host: str, command: str, source: progress_send.Source, *,
+             stall: float) -> Done:
+        """Run `command` on `host` with `source`'s chunks as its stdin, each made as the
+        last was taken (hosts/progress_send.py): no bound on the whole, only on progress;
+        status None (unknown) when nothing moved for `stall` seconds, its stderr naming
+        the host and how much of the source it took."""
         async def work(conn) -> Done:
-            return await progress_send.send(conn, command, data, stall)
+            return await progress_send.send(conn, command, source, stall)
         return self._call(self._command(host, stall, work, whole=False), None)
 
     def ask(self, host: str, command: str, line: str, *, timeout: float | None = None,

@@ -1,7 +1,12 @@
 """Feeding a command's stdin with a limit on progress, not on the whole transfer.
 
-    done = await send(conn, "base64 -d | tar -xz -C ...", data, stall=60)
+    done = await send(conn, "base64 -d | tar -xz -C ...", TarStream(...), stall=60)
     done.status is None   # nothing moved for 60s: the host or its link stalled (unknown)
+
+The data comes as chunks (hosts/tar_stream.py), each with how much of the source's
+`total` it brings: the next is made (off the loop, in its default executor) only when the
+channel took the last, so a send holds a chunk or two whatever the upload's size, and a
+stall is said in the source's bytes ("0.7 MB of 2.0 MB": of the files, not the encoding).
 
 A release's upload is as long as its size over the host's link: 500 MB at 50 Mbit/s
 takes minutes. A bound on the whole command refused it though bytes were flowing, and
@@ -16,11 +21,20 @@ only hosts it would catch are ones still receiving (keepalives find a dead link 
 from __future__ import annotations
 
 import asyncio
+from typing import Iterable, Protocol
 
 from zerodown.hosts.done import Done, as_text, exit_status
 
 CHUNK = 1 << 16      # bytes queued on the channel at a time (this side's buffer, kept small)
 LOOK = 0.25          # how often progress is looked at (the window adjusts have no callback)
+
+
+class Source(Protocol):
+    """What a send takes: (bytes to write, how much of `total` they bring in so far)."""
+
+    total: int
+
+    def __iter__(self) -> Iterable[tuple[bytes, int]]: ...
 
 
 class Stalled(Exception):
@@ -35,18 +49,19 @@ class Stalled(Exception):
                 f"{mb(self.total)} taken there)")
 
 
-async def send(conn, command: str, data: bytes, stall: float) -> Done:
-    """Run `command` on `conn` with `data` as its stdin, then its end; Done once it exits.
+async def send(conn, command: str, source: Source, stall: float) -> Done:
+    """Run `command` on `conn` with `source`'s chunks as its stdin, then its end; Done once
+    it exits.
     Stalled when nothing moved for `stall` seconds (the caller drops the connection: the
     command's outcome is unknown)."""
     try:
         process = await asyncio.wait_for(conn.create_process(command, encoding=None), stall)
     except asyncio.TimeoutError:  # its session never opened (cut off as it began)
-        raise Stalled(0, len(data), stall) from None
+        raise Stalled(0, source.total, stall) from None
     try:
         ended = asyncio.ensure_future(process.wait(check=False))
         try:
-            await _feed(process, data, stall, ended)
+            await _feed(process, source, stall, ended)
             done = await ended
         finally:
             ended.cancel()
@@ -55,27 +70,68 @@ async def send(conn, command: str, data: bytes, stall: float) -> Done:
         process.close()
 
 
-async def _feed(process, data: bytes, stall: float, ended: asyncio.Future) -> None:
-    """Keep at most CHUNK bytes queued until all is written and the end sent; return when
-    the command exits, or raise Stalled."""
-    channel, queued, eof = process.channel, 0, False
+async def _feed(process, source: Source, stall: float, ended: asyncio.Future) -> None:
+    """Keep at most CHUNK bytes queued, the next chunk made only once the queue is below
+    it, until all is written and the end sent; return when the command exits, or raise
+    Stalled."""
+    channel, chunks, fed = process.channel, iter(source), Fed()
     window = _window(channel)  # as the host opened it: what it takes unread
     loop = asyncio.get_running_loop()
+    making = None  # the next chunk, being made off the loop (reading, compressing)
+    channel.set_write_buffer_limits(CHUNK)  # above it: paused, a drain waits for room
     seen, moved = None, loop.time()
     while not ended.done():
-        while queued < len(data) and channel.get_write_buffer_size() < CHUNK:
-            process.stdin.write(data[queued:queued + CHUNK])
-            queued = min(queued + CHUNK, len(data))
-        if queued == len(data) and not eof:
-            process.stdin.write_eof()  # sent after what is still queued
-            eof = True
-        sent = queued - channel.get_write_buffer_size()
+        if making is None and not fed.eof and channel.get_write_buffer_size() <= CHUNK:
+            making = loop.run_in_executor(None, next, chunks, None)
+        if making is not None and making.done():
+            got, making = making.result(), None
+            if got is None:
+                process.stdin.write_eof()  # sent after what is still queued
+                fed.eof = True
+            else:
+                process.stdin.write(got[0])
+                fed.add(*got)
+            moved = loop.time()  # this side's progress: a slow making is no stalled host
+            continue
+        sent = fed.written - channel.get_write_buffer_size()
         now = (sent, _window(channel))
         if now != seen:
             seen, moved = now, loop.time()
         elif loop.time() - moved >= stall:
-            raise Stalled(_taken(sent, window, now[1]), len(data), stall)
-        await asyncio.wait([ended], timeout=min(LOOK, stall / 4))
+            raise Stalled(fed.source(_taken(sent, window, now[1])), source.total, stall)
+        await _next_event(ended, making, None if making or fed.eof else process.stdin,
+                          min(LOOK, stall / 4))
+
+
+async def _next_event(ended: asyncio.Future, making: asyncio.Future | None, stdin,
+                      timeout: float) -> None:
+    """Until the command ends, the chunk being made is ready, `stdin`'s buffer drained
+    (paused above CHUNK) or `timeout`: the chunks follow the host's pace, not the look's;
+    a look comes anyway, for stalls."""
+    drained = asyncio.ensure_future(stdin.drain()) if stdin is not None else None
+    waits = [w for w in (ended, making, drained) if w is not None]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if drained is not None and not drained.cancel() and not drained.cancelled():
+            drained.exception()  # a failed drain: the connection's failure shows elsewhere
+
+
+class Fed:
+    """What a send wrote, in the channel's bytes and in the source's."""
+
+    def __init__(self):
+        self.written = self.done = 0
+        self.eof = False
+
+    def add(self, data: bytes, done: int) -> None:
+        self.written += len(data)
+        self.done = done
+
+    def source(self, taken: int) -> int:
+        """`taken` of the bytes written, in the source's bytes: by the ratio so far (the
+        encoding's, gzip's), near enough for a message in tenths of a MB."""
+        return round(taken * self.done / self.written) if self.written else 0
 
 
 def _window(channel) -> int | None:

@@ -6,7 +6,8 @@ changes (SshRuntime.check_release runs this before a deployment takes a revision
 
 Per host, in parallel: the host compares the manifest (path -> sha256, mode) with what
 it has (zerodown/hosts/releases.py), copies files an earlier release has, and names the
-rest; only those are sent (a tar.gz on the channel's stdin), then checked and renamed
+rest; only those are sent (a tar.gz on the channel's stdin, made as it is sent:
+hosts/tar_stream.py), then checked and renamed
 into place. A version already complete on a host costs one round trip. With
 app.shared_dirs / app.shared_files, the pre-flight refuses a host lacking a shared file,
 and each release gets its links to <state_dir>/shared/<service> as it is committed
@@ -16,13 +17,10 @@ version, in that folder (run_on_hosts).
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import json
 import os
 import shlex
-import tarfile
 import time
 from dataclasses import replace
 from typing import Callable, Collection
@@ -37,6 +35,7 @@ from zerodown.hosts.preflight import (CHECK_TIMEOUT, HostReport, judged, preflig
                                       refuse_unless_ready)
 from zerodown.hosts.progress_send import mb
 from zerodown.hosts.releases import manifest_of
+from zerodown.hosts.tar_stream import TarStream
 from zerodown.owner import judged as judged_owner, unrecorded
 from zerodown.runtimes import ssh_owner
 
@@ -214,11 +213,12 @@ def _upload_to(runtime, host_name: str, folder: str, version: str, manifest: dic
     if got["done"]:
         return
     if got["missing"]:
-        data = _tar(folder, got["missing"])
-        # bounded by progress, not as a whole: a big release on a slow link takes as long
-        # as it takes, a host that stops taking bytes fails at command_timeout
+        # made as it is sent, a chunk at a time: the controller's memory does not grow
+        # with the release; bounded by progress, not as a whole: a big release on a slow
+        # link takes as long as it takes, a host that stops taking bytes fails at
+        # command_timeout
         done = runtime.connections.send(host_name, _send_command(base, version),
-                                        base64.b64encode(data),
+                                        _tar(folder, got["missing"]),
                                         stall=runtime.options.command_timeout)
         if not done.ok:
             raise RuntimeFailure(_send_failure(done, folder, got["missing"], version))
@@ -253,13 +253,9 @@ def _send_failure(done, folder: str, paths: list[str], version: str) -> str:
             f"{mb(need)}; what arrived was removed)")
 
 
-
-def _tar(folder: str, paths: list[str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for path in paths:
-            tar.add(os.path.join(folder, path), arcname=path, recursive=False)
-    return buf.getvalue()
+def _tar(folder: str, paths: list[str]) -> TarStream:
+    """What a host is sent (a seam: tests/fleet/test_releases.py records the paths)."""
+    return TarStream(folder, paths)
 
 
 def run_on_hosts(runtime, spec: HookSpec, ctx: HookContext) -> list[HookResult]:

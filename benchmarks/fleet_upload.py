@@ -1,0 +1,85 @@
+"""A big release uploaded to a fleet of SSH hosts: the controller's peak memory and the
+time it takes (session 20: the upload was built in memory once per host, a tar.gz and its
+base64, ~1.17 GB a host for a 500 MB release).
+
+    .venv/bin/python benchmarks/fleet_upload.py                 # 3 hosts, 500 MB (root)
+    .venv/bin/python benchmarks/fleet_upload.py --mb 100 --hosts 5
+
+The release is one file of random bytes (what gzip cannot shrink: model weights, wheels)
+and the example app; the agents are installed first (a release of the app alone), then
+the big one is checked and sent to every host at once, timed. Memory: the process's peak
+resident size (ru_maxrss) less its size just before the upload: the fleet's sshds are
+other processes, so this is the controller's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support import APP  # noqa: E402
+from tests.support.fleet import Fleet, available  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
+from zerodown.config import parse_config  # noqa: E402
+from zerodown.runtimes import runtime_for  # noqa: E402
+
+
+def rss_mb() -> float:
+    """The process's resident size now (kB in /proc/self/statm pages)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=3)
+    parser.add_argument("--mb", type=int, default=500, help="the release's size")
+    args = parser.parse_args()
+    why = available()
+    if why:
+        print(f"cannot build the fleet: {why}")
+        return 1
+    with Fleet(args.hosts) as fleet, tempfile.TemporaryDirectory(prefix="zd-upload-") as tmp:
+        text = fleet.service_config(free_port(), "{kind: rolling}", per_host=1)
+        text = text.replace(f'"{APP}"', '"app.py"').replace(
+            "  env: {", "  release: releases/{version}\n  env: {")
+        path = Path(tmp) / "zerodown.yaml"
+        path.write_text(text)
+        for version in ("v1", "v2"):
+            (Path(tmp) / "releases" / version).mkdir(parents=True)
+            shutil.copy(APP, Path(tmp) / "releases" / version / "app.py")
+        with open(Path(tmp) / "releases/v2/blob", "wb") as f:
+            for _ in range(args.mb):
+                f.write(os.urandom(1 << 20))
+        runtime = runtime_for(parse_config(text, file=str(path)), Path(tmp) / "state")
+        try:
+            runtime.check_release(runtime.config.app, "v1")  # the agents installed
+            before = rss_mb()
+            if peak_mb() > before + 1:
+                print(f"note: peak {peak_mb():.0f} MB before the upload already")
+            started = time.perf_counter()
+            runtime.check_release(runtime.config.app, "v2")
+            took = time.perf_counter() - started
+            grew = peak_mb() - before
+        finally:
+            runtime.close()
+    load = Path("/proc/loadavg").read_text().split()[0]
+    print(f"{args.mb} MB release to {args.hosts} hosts: {took:.1f} s, controller peak "
+          f"+{grew:.0f} MB over its {before:.0f} MB before the upload (load average {load})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

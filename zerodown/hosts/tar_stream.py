@@ -1,0 +1,111 @@
+"""A release's missing files as a tar.gz in base64, made a chunk at a time as it is sent.
+
+    stream = TarStream(folder, ["app.py", "lib/big.bin"])
+    stream.total             # the files' bytes (as stat said): what a stalled send counts in
+    for data, done in stream:   # data: base64 to write; done: the files' bytes read so far
+        ...
+
+The upload was one tar.gz built in memory, and its base64 beside it, once per host: a
+500 MB release took ~1.17 GB of the controller per host at once. Made here as it is
+sent, its memory is a chunk and the compressor's state, whatever the release's size: the
+sender pulls the next chunk only when the channel took the last (hosts/progress_send.py).
+The entries are what `tar -xz` on the host reads as tarfile's would be (PAX headers: any
+name, any size); a file is read, so a symlink in the release arrives as the file it
+names, as the manifest's sha256 was taken (releases.manifest_of). A file that changes
+size while it is read is sent at the size its header said (the host's sha256 check then
+refuses it as damaged).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import tarfile
+import zlib
+from typing import Iterator
+
+from zerodown.errors import RuntimeFailure
+
+READ = 1 << 16     # bytes of a file read at a time
+LEVEL = 6          # zlib's default: tarfile's 9 is twice as slow for ~1% less
+BLOCK = tarfile.BLOCKSIZE
+
+
+class TarStream:
+    """The chunks of one upload; iterate once (a send pulls them as it goes)."""
+
+    def __init__(self, folder: str, paths: list[str]):
+        self.folder, self.paths = folder, list(paths)
+        self.total = sum(_size(os.path.join(folder, p)) for p in self.paths)
+
+    def __iter__(self) -> Iterator[tuple[bytes, int]]:
+        encode, done = Base64Chunks(), 0
+        for raw, read in self._gzipped():
+            done += read
+            data = encode.more(raw)
+            if data:
+                yield data, done
+        yield encode.end(), done
+
+    def _gzipped(self) -> Iterator[tuple[bytes, int]]:
+        """(compressed bytes, the files' bytes they took in), the gzip trailer last."""
+        gzip = zlib.compressobj(LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        for raw, read in self._tar():
+            yield gzip.compress(raw), read
+        yield gzip.flush(), 0
+
+    def _tar(self) -> Iterator[tuple[bytes, int]]:
+        for path in self.paths:
+            yield from _entry(self.folder, path)
+        yield bytes(2 * BLOCK), 0  # the archive's end
+
+
+def _entry(folder: str, path: str) -> Iterator[tuple[bytes, int]]:
+    """One file's header, its content (exactly the size the header says), its padding."""
+    full = os.path.join(folder, path)
+    try:
+        with open(full, "rb") as f:
+            info = _info(path, os.fstat(f.fileno()))
+            yield info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"), 0
+            left = info.size
+            while left:
+                chunk = f.read(min(READ, left)) or bytes(min(READ, left))  # shrunk: zeros
+                left -= len(chunk)
+                yield chunk, len(chunk)
+    except OSError as e:
+        raise RuntimeFailure(f"release file {full} could not be read: "
+                             f"{e.strerror or e}") from None
+    yield bytes(-info.size % BLOCK), 0
+
+
+def _info(path: str, st: os.stat_result) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(path)
+    info.size, info.mtime = st.st_size, int(st.st_mtime)
+    info.mode, info.uid, info.gid = st.st_mode & 0o7777, st.st_uid, st.st_gid
+    return info
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError as e:
+        raise RuntimeFailure(f"release file {path} could not be read: "
+                             f"{e.strerror or e}") from None
+
+
+class Base64Chunks:
+    """base64 of a stream given in pieces: whole 3-byte groups encoded as they come, the
+    rest kept for the next piece (so the pieces' encodings join into one)."""
+
+    def __init__(self):
+        self._rest = b""
+
+    def more(self, data: bytes) -> bytes:
+        data = self._rest + data
+        cut = len(data) - len(data) % 3
+        self._rest = data[cut:]
+        return base64.b64encode(data[:cut])
+
+    def end(self) -> bytes:
+        data, self._rest = self._rest, b""
+        return base64.b64encode(data)
