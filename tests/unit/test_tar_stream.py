@@ -14,7 +14,7 @@ import pytest
 
 from zerodown.errors import RuntimeFailure
 from zerodown.hosts.progress_send import Fed
-from zerodown.hosts.tar_stream import Base64Chunks, TarStream
+from zerodown.hosts.tar_stream import LEVEL, Base64Chunks, TarStream, _level
 
 MB = 1 << 20
 
@@ -33,6 +33,7 @@ def test_what_tar_unpacks_on_the_host_is_the_files_and_their_modes(tmp_path):
     src = tmp_path / "release"
     long_dir = "d" * 120  # past ustar's 100 characters: a PAX header
     files = {"app.py": b"print('hi')\n", "empty": b"", f"{long_dir}/n\u00e9.bin": os.urandom(70000),
+             "weights.bin": os.urandom(MB + 5),  # big, not compressible: stored
              "lib/deep/x.txt": b"x" * (3 * 65536 + 1)}
     for path, data in files.items():
         (src / path).parent.mkdir(parents=True, exist_ok=True)
@@ -82,3 +83,20 @@ def test_a_stall_counts_in_the_files_bytes_by_the_ratio_written():
     fed.add(b"x" * 400, 300)   # base64: 4 bytes written for 3 of the files'
     assert fed.source(200) == 150
     assert Fed().source(0) == 0
+
+
+@pytest.mark.parametrize("data, level", [
+    (os.urandom(2 * MB), 0),            # weights, a wheel: stored
+    (b"import os\n" * (MB // 5), LEVEL),  # text: compressed
+    (os.urandom(MB // 2), LEVEL),       # small: not looked at (a look per file of many)
+])
+def test_only_a_big_file_gzip_cannot_shrink_is_stored(tmp_path, data, level):
+    (tmp_path / "f").write_bytes(data)
+    assert _level(str(tmp_path / "f")) == level
+
+
+def test_a_stored_file_costs_its_size_in_base64_and_little_more(tmp_path):
+    (tmp_path / "a.txt").write_text("x" * 10000)
+    (tmp_path / "w.bin").write_bytes(os.urandom(4 * MB))
+    sent = sum(len(d) for d, _ in TarStream(str(tmp_path), ["a.txt", "w.bin", "a.txt"]))
+    assert 4 * MB * 4 / 3 < sent < 4 * MB * 4 / 3 * 1.01, sent
