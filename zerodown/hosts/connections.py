@@ -149,11 +149,10 @@ class Connections:
     def peer_address(self, host: str) -> str:
         """The address `host`'s connection reached (its HostName resolved): how this
         machine, where the load balancer runs, reaches the host. Recorded as the connection
-        opened: one that closed since (the host went) still says where the host is, so
-        once known it is answered here, without a hop to the connections' loop (each start
-        asks: under load the hop cost its batch milliseconds)."""
-        known = self._peers.get(host)
-        if known is not None:
+        opened: one that closed since (the host went) still says where the host is, so once
+        known it is answered without a hop to the loop (each start asks; a hop under load:
+        milliseconds)."""
+        if (known := self._peers.get(host)) is not None:
             return known
 
         async def peer():
