@@ -36,7 +36,11 @@ class Runtime(Protocol):
         same slot), so stop() must be thread-safe; if it also has `hasten(instances)`, a stop
         while the plan still starts instances is asked with `yielding=True` (the leaving
         process at a low CPU priority) and hasten() gives the priority back once nothing
-        more starts (engine/yielding.py). A runtime whose calls are round trips to
+        more starts (engine/yielding.py). A runtime that marks a stop under way where the
+        instance is recorded before it signals, so that a stop asked again (one whose
+        intent a power loss took from the store) awaits the first and never signals twice,
+        may set `stops_once = True`: the engine then syncs a Stop step's intent beside its
+        stops rather than before them (Store.synced_beside). A runtime whose calls are round trips to
         other machines may set `parallel = True`: the engine then starts a step's instances,
         and probes them, from several threads at once (start, alive and healthy thread-safe)."""
 

@@ -44,10 +44,13 @@ class JournalStore(Store):
         self.journal.append(("synced", self.unsynced))
 
 
-def deploy_twice(tmp_path, strategy: str, second: str = "v2", **runtime) -> tuple[list, Phase]:
+def deploy_twice(tmp_path, strategy: str, second: str = "v2", stops_once: bool = False,
+                 **runtime) -> tuple[list, Phase]:
     journal: list = []
     store = JournalStore(str(tmp_path / "zerodown.db"), journal)
-    engine = Engine(store, FakeRuntime(journal=journal, **runtime), FakeRouter(journal=journal),
+    fake = FakeRuntime(journal=journal, **runtime)
+    fake.stops_once = stops_once  # (protocols.Runtime.stop: a stop asked again awaits the first)
+    engine = Engine(store, fake, FakeRouter(journal=journal),
                     FakeClock(), shop_config(strategy=strategy, on_failure="rollback"))
     engine.run(engine.deploy("v1"))
     journal.clear()
@@ -62,10 +65,12 @@ STRATEGIES = {
 }
 
 
+@pytest.mark.parametrize("stops_once", [False, True], ids=["stops", "stops once"])
 @pytest.mark.parametrize("strategy", STRATEGIES.values(), ids=list(STRATEGIES))
 @pytest.mark.parametrize("second, phase", [("v2", Phase.SUCCEEDED), ("bad", Phase.ROLLED_BACK)])
-def test_every_act_follows_a_synced_commit(tmp_path, strategy, second, phase):
-    journal, ended = deploy_twice(tmp_path, strategy, second, never_healthy={"bad"})
+def test_every_act_follows_a_synced_commit(tmp_path, strategy, second, phase, stops_once):
+    journal, ended = deploy_twice(tmp_path, strategy, second, stops_once,
+                                  never_healthy={"bad"})
     assert ended is phase
     unsynced, acts, beside = 0, 0, False
     for entry in journal:
@@ -79,8 +84,10 @@ def test_every_act_follows_a_synced_commit(tmp_path, strategy, second, phase):
             assert unsynced == 0, "the sync beside the starts covers every commit before them"
         elif entry[0] in ("start", "stop", "apply"):
             acts += 1
-            # a start may run while its intent is synced (the runtime keeps its own)
-            assert unsynced == 0 or (beside and entry[0] == "start"), \
+            # a start may run while its intent is synced (the runtime keeps its own), and
+            # a stop where the runtime marks it under way (stops_once)
+            assert unsynced == 0 or (beside and (entry[0] == "start" or (
+                entry[0] == "stop" and stops_once))), \
                 f"{entry[:2]} acted on {unsynced} commits not yet on disk"
     assert acts and journal[-1][:2] == ("commit", True), "the deployment's end is synced"
 
@@ -95,6 +102,23 @@ def test_a_rolling_batch_syncs_three_times_and_records_the_rest_lazily(tmp_path)
     # end lazily
     assert commits.count(True) == 3 and commits.count(False) >= 9, commits
     assert [e[0] for e in journal].count("sync beside") == 1
+
+
+def test_a_stop_that_is_sent_once_is_sent_while_its_intent_syncs(tmp_path):
+    """A runtime that marks a stop under way before it signals (stops_once): the Stop
+    step's intent is synced beside its stops, one synced commit fewer on the way to the
+    deployment's last exits; the stop's outcome is recorded only once that sync is done."""
+    journal, ended = deploy_twice(tmp_path, "{kind: rolling, max_surge: 3, max_unavailable: 0}",
+                                  stops_once=True)
+    assert ended is Phase.SUCCEEDED
+    commits = [e[1] for e in journal if e[0] == "commit"]
+    assert commits.count(True) == 2, commits  # the staged table and the proof
+    kinds = [e[0] for e in journal]
+    assert kinds.count("sync beside") == 2
+    beside = max(i for i, k in enumerate(kinds) if k == "sync beside")
+    synced = kinds.index("synced", beside)
+    assert "stop" in kinds[beside:synced], "the stop went out while its intent synced"
+    assert journal[beside][1] > 0, "its intent was not on disk when the stop went out"
 
 
 def test_a_lazy_commit_is_made_at_synchronous_normal_and_full_is_back_after(tmp_path):

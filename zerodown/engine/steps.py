@@ -216,19 +216,24 @@ def stop(engine: Engine, d: Deployment, i: int, step: Stop) -> None:
     looked, engine.looked = engine.looked, None  # (once: a Stop run again asks anew)
     guard_stops(engine, [rows[r].instance(engine.service) for r in live],
                 looked.table_for(d, i, engine.clock.now()) if looked else None)
-    # The intent, synced before any stop is sent: each row is stopped only once its stop
-    # is confirmed, here or when a background one is awaited (engine/stopping.py).
-    engine.store.begin_step(d.id, i, [Change(r, "stopping") for r in live])
+    # The intent, synced before any stop is sent, or beside them where the runtime marks a
+    # stop under way before it signals (stops_once: one sent again because a power loss
+    # took the intent awaits the first, never a second SIGTERM): each row is stopped only
+    # once its stop is confirmed, here or when a background one is awaited (stopping.py).
+    beside = getattr(engine.runtime, "stops_once", False)
+    engine.store.begin_step(d.id, i, [Change(r, "stopping") for r in live],
+                            durable=LAZY if beside else True)
     grace = engine._config(d.to_revision).stop_grace
     yielding = may_yield(engine, d, i)
     done, behind = [], []
-    for ref in live:
-        # No address after run()'s reconcile: the runtime does not have it running.
-        inst = rows[ref].instance(engine.service)
-        if inst is None or stop_instance(engine, ref, inst, grace, yielding):
-            done.append(ref)
-        else:
-            behind.append(ref)
+    with engine.store.synced_beside() if beside else nullcontext():
+        for ref in live:
+            # No address after run()'s reconcile: the runtime does not have it running.
+            inst = rows[ref].instance(engine.service)
+            if inst is None or stop_instance(engine, ref, inst, grace, yielding):
+                done.append(ref)
+            else:
+                behind.append(ref)
     said = [f"stopped {_names(done, engine.service)}" if done else "",
             f"stopping {_names(behind, engine.service)} (exit awaited in the background)"
             if behind else ""]

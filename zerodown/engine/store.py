@@ -22,11 +22,14 @@ as a crash at that moment: each step is idempotent and runs again. The engine
 makes a synced commit before every act outside the store (a start's intent, a
 routing table staged before it is applied, a stop, a hook), so what any act
 relies on is on disk first. `unsynced` counts the commits waiting for a sync.
-One kind of act may instead run while its intent is synced (`synced_beside`): a
+Two kinds of act may instead run while their intent is synced (`synced_beside`): a
 start, whose runtime records the instance durably itself before spawning it (a
 host's registry), so an instance started before a power loss took the store's
 intent is found by the next adopt, stopped as an orphan, and started again by
-the step; the step's outcome is recorded only once that sync is done.
+the step; and a stop, where the runtime marks the stop under way in that record
+before it signals (`stops_once`), so a stop whose intent a power loss took is sent
+again by the step and awaits the first instead of signalling twice. The step's
+outcome is recorded only once that sync is done.
 
 The schema and its migrations are in schema.py, the rows and errors in
 records.py. Every query is a method of one class, Store, because they share one

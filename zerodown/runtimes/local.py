@@ -34,6 +34,7 @@ class LocalRuntime:
     """Runtime protocol over child processes; see the module docstring."""
 
     stops_slowly = True  # a stop waits for the process to drain and exit: worth overlapping
+    stops_once = True  # a stop asked again awaits the first (hosts/stop_once.py)
 
     def __init__(self, state_dir: str | os.PathLike, config: ServiceConfig):
         self.table = InstanceTable(state_dir)

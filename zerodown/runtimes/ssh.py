@@ -55,6 +55,7 @@ class SshRuntime:
     """Runtime protocol over SSH hosts; see the module docstring."""
 
     stops_slowly = True
+    stops_once = True  # a stop asked again awaits the first (hosts/stop_once.py)
     parallel = True  # a step's instances are started and probed at once, across the hosts
 
     def __init__(self, state_dir: str | os.PathLike, config: ServiceConfig, kept=None):
