@@ -30,7 +30,8 @@ _OWN: W = {
     "instances": ("How many instances serve when no deployment runs.", 4),
     "drain_timeout": ("Longest wait for an instance's in-flight requests after it left the "
                       "routing table, before it is stopped anyway.", "30s"),
-    "stop_grace": ("After SIGTERM, how long an instance may take to exit before SIGKILL. "
+    "stop_grace": ("After SIGTERM, how long an instance may take to exit before SIGKILL "
+                   "(counted from its first stop's SIGTERM: a stop asked again sends none). "
                    "With `runtime: ssh`, an old instance stopped while new ones still start "
                    "exits at a low CPU priority until they are healthy, for at most "
                    "half of this (docs/strategies.md).", "10s"),
