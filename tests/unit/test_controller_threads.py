@@ -75,7 +75,8 @@ def test_the_engines_of_one_controller_share_its_workers_until_it_closes(tmp_pat
         assert engines[-1].run(engines[-1].deploy(version)) is Phase.SUCCEEDED
     assert len(runtime.threads) == 3 * len(VERSIONS)  # 3 at once each time (surge 3)
     kept = set(runtime.threads)
-    assert len(kept) <= 3, f"{len(kept)} threads started for {len(VERSIONS)} engines' starts"
+    # 3 starts at once, and the proof's first reading on a worker beside the first batch
+    assert len(kept) <= 4, f"{len(kept)} threads started for {len(VERSIONS)} engines' starts"
     assert {t.name.rsplit("_", 1)[0] for t in kept} == {"starts"}, kept
     ctl.close()
     assert gone(kept), "the controller's workers outlived it"

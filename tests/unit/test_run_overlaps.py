@@ -1,6 +1,7 @@
 """What Engine.run does beside something else rather than after it (issue 14: a rolling
 deployment's time above its critical path): the hosts' adopt beside the proof's baseline,
-the proof's last reading and its write beside the wait for the last old instances' exit.
+the baseline beside the first batch's starts (awaited before the table changes), the
+proof's last reading and its write beside the wait for the last old instances' exit.
 Each test makes one side wait (bounded) for the other to have begun: in the old order it
 would wait out its bound and say so."""
 
@@ -102,6 +103,40 @@ def test_the_hosts_are_asked_what_runs_beside_the_proofs_baseline(tmp_path):
     engine.run(id)
     assert router.beside == [True]
     assert engine.store.proof_state(id)["baseline"] is not None
+
+
+class StartSeen(FakeRouter):
+    """The proof's baseline waits for the first start to have begun; the journal says
+    when it was read and when a table was applied."""
+
+    def __init__(self, runtime: FakeRuntime, **kw):
+        super().__init__(**kw)
+        self.runtime, self.waiting, self.beside = runtime, False, []
+
+    def stats(self):
+        if self.waiting:
+            self.waiting = False
+            self.beside.append(awaited(lambda: any(e[0] == "start"
+                                                   for e in self.runtime.journal)))
+            self.journal.append(("baseline",))
+        return super().stats()
+
+
+def test_the_proofs_baseline_is_read_beside_the_first_starts_and_before_any_route(tmp_path):
+    journal: list = []
+    runtime = FakeRuntime(journal=journal)
+    router = StartSeen(runtime, journal=journal)
+    engine = engine_of(tmp_path, runtime, router)
+    engine.run(engine.deploy("v1"))
+    id = engine.deploy("v2")
+    journal.clear()
+    router.waiting = True
+    assert engine.run(id) is Phase.SUCCEEDED
+    assert router.beside == [True], "the first start waited for the baseline"
+    kinds = [e[0] for e in journal]
+    assert kinds.index("baseline") < kinds.index("apply"), "a table changed before it"
+    assert engine.store.proof_state(id)["baseline"] is not None
+    assert engine.store.proof_state(id)["proof"] is not None
 
 
 class Crash(BaseException):

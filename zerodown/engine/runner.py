@@ -48,7 +48,7 @@ from zerodown.engine.service_lock import DeploymentBusy, held
 from zerodown.engine.system_clock import SystemClock
 from zerodown.errors import NotOwner, StaleTableError, UsageError, ZerodownError
 from zerodown.model import Instance, InstanceRef, RoutingTable, Slot, fleet_hosts
-from zerodown.plan import Analyze, Plan, ServiceState
+from zerodown.plan import Analyze, Plan, ServiceState, Start, WaitHealthy
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.schema import Invalid, version_label
 from zerodown.strategies import (plan_for, refuse_downtime, rollback_plan, rollback_strategy,
@@ -277,6 +277,8 @@ class Engine:
                     proof.ended()  # its last reading beside the last exits
                 self._await_stops()
                 return d.phase
+            if not (d.phase is Phase.RUNNING and isinstance(d.step, (Start, WaitHealthy))):
+                proof.await_baseline()  # (read beside the steps that only start and wait)
             try:
                 self._advance(d)
             except (_Interrupted, PlanMoved, PhaseError):
