@@ -142,6 +142,9 @@ class Instance:
     # runtime: ssh: the host it was started on (or that reported it), as the runtime said;
     # recorded with its row, so runtime.hosts changing later does not move it (on_host).
     runs_on: str | None = field(default=None, compare=False)
+    # Its host has a stop of it under way (hosts/stop_once.py: the first stop's mark), as
+    # an adopt found it: a row not `stopping` lost its intent (engine/reconciling.py).
+    stopping: bool = field(default=False, compare=False)
 
     @property
     def ref(self) -> InstanceRef:

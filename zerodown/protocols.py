@@ -40,7 +40,8 @@ class Runtime(Protocol):
         instance is recorded before it signals, so that a stop asked again (one whose
         intent a power loss took from the store) awaits the first and never signals twice,
         may set `stops_once = True`: the engine then syncs a Stop step's intent beside its
-        stops rather than before them (Store.synced_beside). A runtime whose calls are round trips to
+        stops rather than before them (Store.synced_beside); its adopt() must then report
+        that mark (Instance.stopping), read as the intent when a power loss took it. A runtime whose calls are round trips to
         other machines may set `parallel = True`: the engine then starts a step's instances,
         and probes them, from several threads at once (start, alive and healthy thread-safe)."""
 

@@ -7,12 +7,14 @@ mid-deployment: stopping it could take users' only backends). Hosts that do not
 answer keep their instances as recorded; an intent whose instance never started
 is dropped. An instance whose stop was sent and never confirmed (`stopping`: the
 controller stopped meanwhile, or the stop failed) is stopped again if it still runs, and
-taken as stopped if its host runs nothing for it (engine/stopping.py). Written to the
-store before any stop. `engine` is the runner.Engine.
+taken as stopped if its host runs nothing for it (engine/stopping.py); so is one its
+host reports a stop of under way (Instance.stopping), whatever its row says. Written to
+the store before any stop. `engine` is the runner.Engine.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 from zerodown.engine import stopping, unlisted
@@ -77,6 +79,16 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
         kept, why = {i.ref for i in still_routed(engine.router, unowned)}, "it routes to it"
     except RouterError as e:  # cannot tell: stopping could take users' only backends
         kept, why = {i.ref for i in unowned}, f"it cannot say whether it routes to it ({e})"
+    # Its host has a stop of it under way, its row not `stopping`: the intent of a Stop
+    # step synced beside its stops (a runtime that stops once: steps.stop), taken by a power
+    # loss after the SIGTERM went out. The host's mark stands in for it, written here
+    # before anything is planned: no plan counts on a process that is exiting. Routed: the
+    # table in force sends it traffic, that row is the deployment's to take out.
+    marked = {i.ref: i for i in found if i.stopping and i.ref in rows
+              and rows[i.ref].state not in ("stopping", "routed")}
+    changes += [Change(ref, "stopping", inst) for ref, inst in marked.items()]
+    rows = {ref: replace(row, state="stopping") if ref in marked else row
+            for ref, row in rows.items()}
     # A stop decided already, and guarded then (a Stop step asks the load balancer first;
     # `down` stops the load balancer first): not asked again (a table `down` left names it)
     ending = [i for i in found if i.ref in rows and rows[i.ref].state == "stopping"]

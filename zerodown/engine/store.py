@@ -28,8 +28,10 @@ host's registry), so an instance started before a power loss took the store's
 intent is found by the next adopt, stopped as an orphan, and started again by
 the step; and a stop, where the runtime marks the stop under way in that record
 before it signals (`stops_once`), so a stop whose intent a power loss took is sent
-again by the step and awaits the first instead of signalling twice. The step's
-outcome is recorded only once that sync is done.
+again by the step and awaits the first instead of signalling twice, and, whatever
+is planned on resume, the next reconcile reads that mark as the intent (its row
+written `stopping`, engine/reconciling.py). The step's outcome is recorded only
+once that sync is done.
 
 The schema and its migrations are in schema.py, the rows and errors in
 records.py. Every query is a method of one class, Store, because they share one

@@ -139,7 +139,8 @@ def instance_of(entry: dict, runs_on: str | None = None) -> Instance:
     """The Instance a registry record (zerodown/hosts/instances.py) describes; `runs_on`:
     the fleet host whose registry it is (runtime: ssh)."""
     return Instance(entry["service"], entry["revision"], Slot(entry["slot"], entry["host"]),
-                    entry["address"], entry["pid"], entry.get("version"), runs_on)
+                    entry["address"], entry["pid"], entry.get("version"), runs_on,
+                    stopping=isinstance(entry.get("stopping"), dict))
 
 
 def instance_env(cfg: ServiceConfig, app: AppConfig, marks: Mapping[str, str] = {},
