@@ -21,6 +21,7 @@ import pytest
 from zerodown.hosts import priority
 from zerodown.hosts.instances import PORT, InstanceTable
 from zerodown.hosts.local import code_root, proc_stat, running, signal_group
+from zerodown.runtimes.release import instance_of
 from tests.support.net import get, wait_until
 
 RECORD = {"service": "shop", "revision": 1, "version": "v1", "slot": 0, "host": "local"}
@@ -162,6 +163,8 @@ def test_a_stop_after_its_callers_agent_was_killed_sigkills_at_the_first_deadlin
     os.kill(first.pid, signal.SIGKILL)
     first.wait(BOUND)
     assert proc_stat(entry["pid"]) is not None, "the app ended with its stopper"
+    # what the resumed controller's adopt finds: a stop under way (engine/reconciling.py)
+    assert [instance_of(e).stopping for e in table.adopt("shop")] == [True]
     answer = InstanceTable(tmp_path).stop(NAME, entry["pid"], 30, f"instance {NAME}")
     gone = time.monotonic() - sent
     assert grace <= gone < grace + 1.5, f"SIGKILL {gone:.2f}s after the SIGTERM"
