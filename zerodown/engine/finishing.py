@@ -11,8 +11,9 @@ process gone), and let go of.
 
 One owner of each stop: the Finishing is shared by every engine the process builds
 (Engine.finishing), and their reconcile leaves its instances out — neither adopted nor
-stopped again (a second SIGTERM makes a draining app exit at once) nor written
-stopped — so a deployment waits for one only where it must: a Start in its slot
+stopped again (a runtime that does not stop once would send a second SIGTERM, which
+makes a draining app exit at once; local and ssh await the first: hosts/stop_once.py)
+nor written stopped — so a deployment waits for one only where it must: a Start in its slot
 (Engine._await_stops). A process that ends meanwhile (a SIGTERM) writes nothing: the
 rows stay `stopping`, found again at the next start.
 """
