@@ -30,10 +30,6 @@ of a command that takes heartbeats (the agent's) are sent one every runtime.keep
 from __future__ import annotations
 
 import asyncio
-import atexit
-import os
-import shutil
-import tempfile
 import threading
 from typing import Any, Callable, Sequence
 
@@ -44,6 +40,7 @@ from zerodown.hosts.console import LocalTerminal, attach
 from zerodown.hosts.done import Done, as_text, exit_status
 from zerodown.hosts.idle_sessions import IdleSessions
 from zerodown.hosts.ssh_connect import ConnectTimedOut, HostUnreachable, open_connection, why
+from zerodown.hosts.unix_forward import UnixForwards
 from zerodown.runtimes.ssh_options import SshOptions
 
 MAX_STARTS = 3      # connection set-ups in flight per host
@@ -66,8 +63,7 @@ class Connections:
         self._sessions: dict[str, asyncio.Semaphore] = {}  # SESSIONS permits per host
         self._idle = IdleSessions(self._permits)  # `ask` sessions between requests
         self._peers: dict[str, str] = {}  # the address each host's last connection reached
-        self._forwards: dict[tuple[str, str], str] = {}  # (host, remote path) -> local path
-        self._forward_dir: str | None = None
+        self._forwards = UnixForwards(self._connection, options.command_timeout)
         # a service's adopt answers asked with its release check, for the runtime (of any
         # controller sharing these connections: runtimes/kept.py) that runs its deployment
         self.prefetched: dict[str, tuple[float, dict[str, list]]] = {}
@@ -162,25 +158,12 @@ class Connections:
 
     def forward_unix(self, host: str, remote_path: str) -> str:
         """A unix socket on this machine whose every connection is a channel to the unix
-        socket `remote_path` on `host` (a load balancer's admin socket there). Each
-        connection asks for the host's connection anew, so one that died is re-opened."""
-        key = (host, remote_path)
-        if key not in self._forwards:
-            if self._forward_dir is None:
-                self._forward_dir = tempfile.mkdtemp(prefix="zerodown-fwd-")
-                # a command (`zerodown status`) exits without closing its connections
-                atexit.register(shutil.rmtree, self._forward_dir, True)
-            local = os.path.join(self._forward_dir, f"{len(self._forwards)}.sock")
-
-            async def serve(reader, writer):
-                await self._relay(host, remote_path, reader, writer)
-            self._call(asyncio.start_unix_server(serve, local), 5)
-            self._forwards[key] = local
-        return self._forwards[key]
+        socket `remote_path` on `host` (a load balancer's admin socket there:
+        hosts/unix_forward.py)."""
+        return self._call(self._forwards.local(host, remote_path), 5)
 
     def close(self) -> None:
-        if self._forward_dir is not None:
-            shutil.rmtree(self._forward_dir, ignore_errors=True)
+        self._forwards.close()
         async def close_all():
             openings = list(self._opening.values())
             for opening in openings:
@@ -311,33 +294,6 @@ class Connections:
             return Done(None, "", f"the session on {host} ended without an answer")
         return Done(exit_status(done) or None, "", as_text(done.stderr) or  # exit 0: no answer either
                     f"the session on {host} ended without an answer")
-
-    async def _relay(self, host: str, remote_path: str, reader, writer) -> None:
-        """Pipe one local connection to `remote_path` on `host` and back; on any failure
-        the local side is closed (its client sees the socket end and may try again)."""
-        try:
-            conn = await self._connection(host)
-            far_reader, far_writer = await asyncio.wait_for(
-                conn.open_unix_connection(remote_path), self.options.command_timeout)
-        except (HostUnreachable, asyncssh.Error, OSError, asyncio.TimeoutError):
-            writer.close()
-            return
-
-        async def pipe(src, dst) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (asyncssh.Error, OSError):
-                pass
-            finally:
-                try:
-                    dst.write_eof()  # a half-close: HAProxy's master CLI answers on it
-                except (asyncssh.Error, OSError, AttributeError):
-                    dst.close()
-        await asyncio.gather(pipe(reader, far_writer), pipe(far_reader, writer))
-        far_writer.close()
-        writer.close()
 
     async def _connection(self, host: str, within: float | None = None):
         """`host`'s open connection, waited for at most `within` seconds (a call's own bound)
