@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import APP
+from tests.support.compressed import count_compressed
 from tests.support.net import free_port, wait_until
 from zerodown.config import parse_config
 from zerodown.errors import RuntimeFailure
@@ -79,6 +80,27 @@ def test_a_release_is_uploaded_once_and_is_the_working_directory(runtime, health
     runtime.check_release(app, "v3")   # keep_releases: 2 -> v1 goes
     assert sorted(p.name for p in (healthy_fleet.hosts[1].srv / "zerodown/releases/shop")
                   .iterdir()) == ["v2", "v3"]
+
+
+def test_hosts_lacking_the_same_files_share_one_compression(runtime, healthy_fleet,
+                                                            monkeypatch, tmp_path):
+    """Each host's tar.gz was made for it: 3 hosts lacking the same files cost 3
+    compressions of them (20 hosts, 20). One copy per set now; a host lacking another set
+    gets exactly its files (hosts/shared_upload.py)."""
+    compressed = count_compressed(monkeypatch)
+    app, releases = runtime.config.app, tmp_path / "releases"
+    size = (releases / "v1/app.py").stat().st_size
+    runtime.check_release(app, "v1")
+    assert sum(compressed) == size + len("one"), "v1 compressed once for the 3 hosts"
+    shutil.rmtree(healthy_fleet.hosts[0].srv / "zerodown/releases/shop/v1")
+    compressed.clear()
+    runtime.check_release(app, "v2")   # zdf1 lacks app.py too; the others data.txt alone
+    assert sum(compressed) == len("two") + (size + len("two")), compressed
+    for host in healthy_fleet.hosts:
+        for name in ("app.py", "data.txt"):
+            assert (host.srv / f"zerodown/releases/shop/v2/{name}").read_bytes() == \
+                (releases / "v2" / name).read_bytes(), (host.name, name)
+    assert list(runtime.local_state.glob("*upload*")) == []   # no copy left behind
 
 
 def test_an_upload_that_cannot_reach_a_host_refuses_naming_it(runtime, healthy_fleet):

@@ -105,7 +105,7 @@ def slow_release(fleet, tmp_path, version: str, blob_mb: int) -> Service:
 
 def test_a_release_longer_to_send_than_command_timeout_arrives_while_it_moves(
         healthy_fleet, tmp_path):
-    """1 MB (1.3 MB in base64) over a 1 Mbit/s link: ~11 s, past command_timeout (3s).
+    """1 MB (sent stored, raw) over a 1 Mbit/s link: ~9 s, past command_timeout (3s).
     The whole send was bounded by it, and refused "no answer from zdf2 within 3s"."""
     s, slow = slow_release(healthy_fleet, tmp_path, "v5", 1), healthy_fleet.hosts[1]
     try:
@@ -143,7 +143,7 @@ def test_a_link_cut_mid_upload_fails_about_command_timeout_after_the_cut(
                          r"for 3s \((\d+\.\d) MB of (\d+\.\d) MB taken there\)", err)
         assert said, err
         # what zdf2 read, in the files' bytes: past the 0.25 MB its blob had when cut
-        # off, not the window's 2 MB more (1.5 MB of the files, in base64) that went out
+        # off, not the window's 2 MB more (of the files: stored, raw) that went out
         # on the connection and never arrived
         assert 0.2 <= float(said[1]) < 1.2, said[0]
         assert said[2] == "2.0", said[0]   # the files' bytes, not their encoding's

@@ -1,12 +1,13 @@
 """Feeding a command's stdin with a limit on progress, not on the whole transfer.
 
-    done = await send(conn, "base64 -d | tar -xz -C ...", TarStream(...), stall=60)
+    done = await send(conn, "tar -xz -C ...", uploads.reader(TarStream(...)), stall=60)
     done.status is None   # nothing moved for 60s: the host or its link stalled (unknown)
 
-The data comes as chunks (hosts/tar_stream.py), each with how much of the source's
-`total` it brings: the next is made (off the loop, in its default executor) only when the
-channel took the last, so a send holds a chunk or two whatever the upload's size, and a
-stall is said in the source's bytes ("0.7 MB of 2.0 MB": of the files, not the encoding).
+The data comes as chunks (hosts/shared_upload.py), each with how much of the source's
+`total` it brings: the next is taken (off the loop, in its default executor: it may wait
+for its making) only when the channel took the last, so a send holds a chunk or two
+whatever the upload's size, and a stall is said in the source's bytes ("0.7 MB of
+2.0 MB": of the files, not of the tar.gz).
 
 A release's upload is as long as its size over the host's link: 500 MB at 50 Mbit/s
 takes minutes. A bound on the whole command refused it though bytes were flowing, and
@@ -130,7 +131,7 @@ class Fed:
 
     def source(self, taken: int) -> int:
         """`taken` of the bytes written, in the source's bytes: by the ratio so far (the
-        encoding's, gzip's), near enough for a message in tenths of a MB."""
+        compression's), near enough for a message in tenths of a MB."""
         return round(taken * self.done / self.written) if self.written else 0
 
 

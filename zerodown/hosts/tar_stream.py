@@ -1,14 +1,16 @@
-"""A release's missing files as a tar.gz in base64, made a chunk at a time as it is sent.
+"""A release's missing files as a tar.gz, made a chunk at a time.
 
     stream = TarStream(folder, ["app.py", "lib/big.bin"])
     stream.total             # the files' bytes (as stat said): what a stalled send counts in
-    for data, done in stream:   # data: base64 to write; done: the files' bytes read so far
+    for data, done in stream:   # data: tar.gz bytes; done: the files' bytes read so far
         ...
 
 The upload was one tar.gz built in memory, and its base64 beside it, once per host: a
 500 MB release took ~1.17 GB of the controller per host at once. Made here as it is
-sent, its memory is a chunk and the compressor's state, whatever the release's size: the
-sender pulls the next chunk only when the channel took the last (hosts/progress_send.py).
+sent, its memory is a chunk and the compressor's state, whatever the release's size; it
+is made once for every host that lacks the same files, into a file the hosts' sends read
+(hosts/shared_upload.py), and sent as it is (no base64: an SSH channel without a terminal
+carries any byte).
 The entries are what `tar -xz` on the host reads as tarfile's would be (PAX headers: any
 name, any size); a file is read, so a symlink in the release arrives as the file it
 names, as the manifest's sha256 was taken (releases.manifest_of). A file that changes
@@ -18,7 +20,6 @@ refuses it as damaged).
 
 from __future__ import annotations
 
-import base64
 import os
 import tarfile
 import zlib
@@ -40,13 +41,11 @@ class TarStream:
         self.total = sum(_size(os.path.join(folder, p)) for p in self.paths)
 
     def __iter__(self) -> Iterator[tuple[bytes, int]]:
-        encode, done = Base64Chunks(), 0
-        for raw, read in self._gzipped():
+        done = 0
+        for data, read in self._gzipped():
             done += read
-            data = encode.more(raw)
             if data:
                 yield data, done
-        yield encode.end(), done
 
     def _gzipped(self) -> Iterator[tuple[bytes, int]]:
         """(compressed bytes, the files' bytes they took in), the gzip trailer last. A
@@ -111,21 +110,3 @@ def _size(path: str) -> int:
     except OSError as e:
         raise RuntimeFailure(f"release file {path} could not be read: "
                              f"{e.strerror or e}") from None
-
-
-class Base64Chunks:
-    """base64 of a stream given in pieces: whole 3-byte groups encoded as they come, the
-    rest kept for the next piece (so the pieces' encodings join into one)."""
-
-    def __init__(self):
-        self._rest = b""
-
-    def more(self, data: bytes) -> bytes:
-        data = self._rest + data
-        cut = len(data) - len(data) % 3
-        self._rest = data[cut:]
-        return base64.b64encode(data[:cut])
-
-    def end(self) -> bytes:
-        data, self._rest = self._rest, b""
-        return base64.b64encode(data)

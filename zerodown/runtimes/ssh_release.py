@@ -6,8 +6,9 @@ changes (SshRuntime.check_release runs this before a deployment takes a revision
 
 Per host, in parallel: the host compares the manifest (path -> sha256, mode) with what
 it has (zerodown/hosts/releases.py), copies files an earlier release has, and names the
-rest; only those are sent (a tar.gz on the channel's stdin, made as it is sent:
-hosts/tar_stream.py), then checked and renamed
+rest; only those are sent (a tar.gz on the channel's stdin, made once for the hosts
+lacking the same files and read as it is made: hosts/tar_stream.py,
+hosts/shared_upload.py), then checked and renamed
 into place. A version already complete on a host costs one round trip. With
 app.shared_dirs / app.shared_files, the pre-flight refuses a host lacking a shared file,
 and each release gets its links to <state_dir>/shared/<service> as it is committed
@@ -35,6 +36,7 @@ from zerodown.hosts.preflight import (CHECK_TIMEOUT, HostReport, judged, preflig
                                       refuse_unless_ready)
 from zerodown.hosts.progress_send import mb
 from zerodown.hosts.releases import manifest_of
+from zerodown.hosts.shared_upload import SharedUploads
 from zerodown.hosts.tar_stream import TarStream
 from zerodown.owner import judged as judged_owner, unrecorded
 from zerodown.runtimes import ssh_owner
@@ -105,8 +107,8 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
                         if adopted is not None})
     if folder is None:  # no app.release: nothing to send
         return
-    _each_host(runtime, version, lambda n: _upload_to(runtime, n, folder, version, manifest,
-                                                      keep, shared, prepared[n]))
+    _each_host(runtime, version, lambda n, uploads: _upload_to(
+        runtime, n, uploads, folder, version, manifest, keep, shared, prepared[n]))
 
 
 def _judged(runtime, reports: list[HostReport]) -> list[HostReport]:
@@ -177,8 +179,8 @@ def upload(runtime, version: str, app, keep: frozenset[str] = frozenset()) -> No
     if folder is None:
         return
     manifest, shared = manifest_of(folder), shared_of(runtime, app)
-    _each_host(runtime, version, lambda n: _upload_to(runtime, n, folder, version, manifest,
-                                                      keep, shared))
+    _each_host(runtime, version, lambda n, uploads: _upload_to(
+        runtime, n, uploads, folder, version, manifest, keep, shared))
 
 
 def _folder_of(runtime, version: str, app) -> str | None:
@@ -189,23 +191,28 @@ def _folder_of(runtime, version: str, app) -> str | None:
     return folder
 
 
-def _each_host(runtime, version: str, upload_to: Callable[[str], None]) -> None:
-    """`upload_to` every host at once; RuntimeFailure naming those it failed on."""
+def _each_host(runtime, version: str,
+               upload_to: Callable[[str, SharedUploads], None]) -> None:
+    """`upload_to` every host at once, the hosts lacking the same files sharing one
+    compressed copy of them (hosts/shared_upload.py, in the controller's state folder);
+    RuntimeFailure naming those it failed on."""
     def one(host_name: str) -> str | None:
         try:
-            upload_to(host_name)
+            upload_to(host_name, uploads)
             return None
         except RuntimeFailure as e:  # its line starts with the host: not named twice
             return str(e).removeprefix(f"host {host_name}: ")
-    failed = [(n, why) for n, why in zip(runtime.names, runtime.every_host.map(one, runtime.names))
-              if why]
+    with SharedUploads(str(runtime.local_state)) as uploads:
+        whys = list(runtime.every_host.map(one, runtime.names))
+    failed = [(n, why) for n, why in zip(runtime.names, whys) if why]
     if failed:
         raise RuntimeFailure(f"release {version} could not be uploaded, nothing was changed:\n"
                              + "\n".join(f"  {n}: {why}" for n, why in failed))
 
 
-def _upload_to(runtime, host_name: str, folder: str, version: str, manifest: dict,
-               keep: frozenset[str], shared: dict | None, prepared: dict | None = None) -> None:
+def _upload_to(runtime, host_name: str, uploads: SharedUploads, folder: str, version: str,
+               manifest: dict, keep: frozenset[str], shared: dict | None,
+               prepared: dict | None = None) -> None:
     """`prepared`: the host's release_prepare answer, when it was asked already."""
     host = runtime.hosts[host_name]
     base = runtime.release_base
@@ -213,12 +220,12 @@ def _upload_to(runtime, host_name: str, folder: str, version: str, manifest: dic
     if got["done"]:
         return
     if got["missing"]:
-        # made as it is sent, a chunk at a time: the controller's memory does not grow
-        # with the release; bounded by progress, not as a whole: a big release on a slow
-        # link takes as long as it takes, a host that stops taking bytes fails at
-        # command_timeout
+        # made once for the hosts lacking the same files, read as it is made: the
+        # controller's memory does not grow with the release; bounded by progress, not as
+        # a whole: a big release on a slow link takes as long as it takes, a host that
+        # stops taking bytes fails at command_timeout
         done = runtime.connections.send(host_name, _send_command(base, version),
-                                        _tar(folder, got["missing"]),
+                                        uploads.reader(_tar(folder, got["missing"])),
                                         stall=runtime.options.command_timeout)
         if not done.ok:
             raise RuntimeFailure(_send_failure(done, folder, got["missing"], version))
@@ -234,7 +241,7 @@ def _send_command(base: str, version: str) -> str:
     full), the folder goes, and the room left there is said: the folder kept the space,
     and a later, smaller version was refused for want of it too."""
     partial, where = shlex.quote(f"{base}/{version}.partial"), shlex.quote(base)
-    return (f"base64 -d | tar -xz -C {partial} || {{ s=$?; rm -rf {partial}; "
+    return (f"tar -xz -C {partial} || {{ s=$?; rm -rf {partial}; "
             f"printf '{FREE}%s\\n' \"$(df -Pk {where} | awk 'NR==2 {{print $4}}')\" >&2; "
             f"exit $s; }}")
 
@@ -254,7 +261,8 @@ def _send_failure(done, folder: str, paths: list[str], version: str) -> str:
 
 
 def _tar(folder: str, paths: list[str]) -> TarStream:
-    """What a host is sent (a seam: tests/fleet/test_releases.py records the paths)."""
+    """What a host is sent, before it is shared (a seam: tests/fleet/test_releases.py
+    records the paths)."""
     return TarStream(folder, paths)
 
 
