@@ -48,9 +48,7 @@ def main() -> int:
         print(f"cannot build the fleet: {why}")
         return 1
     with Fleet(args.hosts) as fleet, tempfile.TemporaryDirectory(prefix="zd-check-") as tmp:
-        text = fleet.service_config(free_port(), "{kind: rolling}", per_host=1)
-        text = text.replace(f'"{APP}"', '"app.py"').replace(
-            "  env: {", "  release: releases/{version}\n  env: {")
+        text = fleet.release_config(free_port())
         path = Path(tmp) / "zerodown.yaml"
         path.write_text(text)
         runtime = runtime_for(parse_config(text, file=str(path)), Path(tmp) / "state")

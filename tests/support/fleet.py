@@ -329,6 +329,13 @@ class Fleet:
                                      hosts=", ".join(h.name for h in self.hosts),
                                      ssh_config=self.ssh_config, known_hosts=self.known_hosts)
 
+    def release_config(self, port: int, strategy: str = "{kind: rolling}",
+                       per_host: int = 1) -> str:
+        """service_config with `app.release: releases/{version}`: the example app run as
+        app.py from each version's uploaded folder (the caller puts it there)."""
+        return self.service_config(port, strategy, per_host).replace(
+            f'"{APP}"', '"app.py"').replace("  env: {", "  release: releases/{version}\n  env: {")
+
     # --- faults --------------------------------------------------------------
 
     def partition(self, host: FleetHost) -> None:

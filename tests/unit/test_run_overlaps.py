@@ -70,18 +70,20 @@ def test_the_proof_is_written_while_the_last_old_instances_exit(tmp_path):
     assert runtime.proof_before_exit[-3:] == [True] * 3, runtime.proof_before_exit
 
 
-class AdoptSeen(FakeRouter):
-    """The proof's baseline (the first stats() of a deployment) waits for the runtime's
-    adopt to have begun."""
+class BaselineWaits(FakeRouter):
+    """The proof's baseline (the first stats() of a deployment, once `waiting`) waits
+    for `seen()` (bounded: whether it came goes into `beside`); the journal says when it
+    was read."""
 
-    def __init__(self, runtime: FakeRuntime, **kw):
+    def __init__(self, seen, **kw):
         super().__init__(**kw)
-        self.runtime, self.waiting, self.beside = runtime, False, []
+        self.seen, self.waiting, self.beside = seen, False, []
 
     def stats(self):
         if self.waiting:
             self.waiting = False
-            self.beside.append(awaited(lambda: self.runtime.adopting))
+            self.beside.append(awaited(self.seen))
+            self.journal.append(("baseline",))
         return super().stats()
 
 
@@ -95,7 +97,7 @@ class AdoptTold(FakeRuntime):
 
 def test_the_hosts_are_asked_what_runs_beside_the_proofs_baseline(tmp_path):
     runtime = AdoptTold()
-    router = AdoptSeen(runtime)
+    router = BaselineWaits(lambda: runtime.adopting)
     engine = engine_of(tmp_path, runtime, router)
     engine.run(engine.deploy("v1"))
     id = engine.deploy("v2")
@@ -105,27 +107,10 @@ def test_the_hosts_are_asked_what_runs_beside_the_proofs_baseline(tmp_path):
     assert engine.store.proof_state(id)["baseline"] is not None
 
 
-class StartSeen(FakeRouter):
-    """The proof's baseline waits for the first start to have begun; the journal says
-    when it was read and when a table was applied."""
-
-    def __init__(self, runtime: FakeRuntime, **kw):
-        super().__init__(**kw)
-        self.runtime, self.waiting, self.beside = runtime, False, []
-
-    def stats(self):
-        if self.waiting:
-            self.waiting = False
-            self.beside.append(awaited(lambda: any(e[0] == "start"
-                                                   for e in self.runtime.journal)))
-            self.journal.append(("baseline",))
-        return super().stats()
-
-
 def test_the_proofs_baseline_is_read_beside_the_first_starts_and_before_any_route(tmp_path):
     journal: list = []
     runtime = FakeRuntime(journal=journal)
-    router = StartSeen(runtime, journal=journal)
+    router = BaselineWaits(lambda: any(e[0] == "start" for e in journal), journal=journal)
     engine = engine_of(tmp_path, runtime, router)
     engine.run(engine.deploy("v1"))
     id = engine.deploy("v2")
