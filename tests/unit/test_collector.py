@@ -53,3 +53,33 @@ def test_a_deployment_that_raises_still_unfreezes():
     except RuntimeError:
         pass
     assert gc.get_freeze_count() == 0
+
+
+def test_garbage_made_during_one_deployment_is_not_frozen_by_the_next_one_s_start():
+    """The daemon runs a deployment per service: they may overlap for days (a paused
+    canary beside others). Each start froze what the ones before had made, garbage
+    included, so while any ran, the cycles that died meanwhile were never collected."""
+    seen = threading.Event()
+    first, second = collector.held_off(), collector.held_off()
+    automatic = gc.isenabled()
+    gc.disable()  # no pass of its own between the drop and the second start
+    first.__enter__()
+    try:
+        doomed = Cycle()
+        doomed.flag = seen
+        doomed.__class__ = type("Noticed", (Cycle,), {"__del__": lambda self: self.flag.set()})
+        del doomed  # made and dropped while the first runs
+        second.__enter__()
+        try:
+            first.__exit__(None, None, None)
+            first = None
+            gc.collect()
+            assert seen.is_set(), "a cycle made during a deployment stayed frozen"
+        finally:
+            second.__exit__(None, None, None)
+    finally:
+        if first is not None:
+            first.__exit__(None, None, None)
+        if automatic:
+            gc.enable()
+    assert gc.get_freeze_count() == 0

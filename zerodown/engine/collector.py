@@ -13,8 +13,12 @@ the permanent generation, in constant time): a full collection then walks only w
 made since — a few milliseconds. They are unfrozen (constant time again) when the last
 deployment running in the process ends, so garbage cycles among them are collected as
 before, by the interpreter's own schedule, between deployments. Reference counting frees
-frozen objects as ever; only a cycle that became garbage during the deployment waits for
-its end.
+frozen objects as ever; only a cycle among them that became garbage meanwhile waits.
+
+Only the first of overlapping deployments freezes (the daemon runs one per service, and
+they may overlap for days: a paused canary beside others). Each start froze what the
+ones before had made, the garbage among it too, so while any ran, no cycle that died
+since the first began was ever collected: what is frozen is one snapshot, bounded.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ def held_off() -> Iterator[None]:
     global _running
     with _lock:
         _running += 1
-        gc.freeze()  # each start: what the ones before made is frozen with the rest
+        if _running == 1:  # the first only: see the module docstring
+            gc.freeze()
     try:
         yield
     finally:
