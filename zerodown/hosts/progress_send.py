@@ -81,27 +81,31 @@ async def _feed(process, source: Source, stall: float, ended: asyncio.Future) ->
     making = None  # the next chunk, being made off the loop (reading, compressing)
     channel.set_write_buffer_limits(CHUNK)  # above it: paused, a drain waits for room
     seen, moved = None, loop.time()
-    while not ended.done():
-        if making is None and not fed.eof and channel.get_write_buffer_size() <= CHUNK:
-            making = loop.run_in_executor(None, next, chunks, None)
-        if making is not None and making.done():
-            got, making = making.result(), None
-            if got is None:
-                process.stdin.write_eof()  # sent after what is still queued
-                fed.eof = True
-            else:
-                process.stdin.write(got[0])
-                fed.add(*got)
-            moved = loop.time()  # this side's progress: a slow making is no stalled host
-            continue
-        sent = fed.written - channel.get_write_buffer_size()
-        now = (sent, _window(channel))
-        if now != seen:
-            seen, moved = now, loop.time()
-        elif loop.time() - moved >= stall:
-            raise Stalled(fed.source(_taken(sent, window, now[1])), source.total, stall)
-        await _next_event(ended, making, None if making or fed.eof else process.stdin,
-                          min(LOOK, stall / 4))
+    try:
+        while not ended.done():
+            if making is None and not fed.eof and channel.get_write_buffer_size() <= CHUNK:
+                making = loop.run_in_executor(None, next, chunks, None)
+            if making is not None and making.done():
+                got, making = making.result(), None
+                if got is None:
+                    process.stdin.write_eof()  # sent after what is still queued
+                    fed.eof = True
+                else:
+                    process.stdin.write(got[0])
+                    fed.add(*got)
+                moved = loop.time()  # this side's progress: a slow making is no stalled host
+                continue
+            sent = fed.written - channel.get_write_buffer_size()
+            now = (sent, _window(channel))
+            if now != seen:
+                seen, moved = now, loop.time()
+            elif loop.time() - moved >= stall:
+                raise Stalled(fed.source(_taken(sent, window, now[1])), source.total, stall)
+            await _next_event(ended, making, None if making or fed.eof else process.stdin,
+                              min(LOOK, stall / 4))
+    finally:
+        if making is not None:  # the send ended while a chunk was being made: that
+            _let_go(making)     # chunk (a file that fails to read since) is no one's
 
 
 async def _next_event(ended: asyncio.Future, making: asyncio.Future | None, stdin,
@@ -114,8 +118,15 @@ async def _next_event(ended: asyncio.Future, making: asyncio.Future | None, stdi
     try:
         await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        if drained is not None and not drained.cancel() and not drained.cancelled():
-            drained.exception()  # a failed drain: the connection's failure shows elsewhere
+        if drained is not None:
+            _let_go(drained)  # a failed drain: the connection's failure shows elsewhere
+
+
+def _let_go(future: asyncio.Future) -> None:
+    """No one awaits `future` any more: cancelled, or its outcome taken, so that a failure
+    is not logged as asyncio's "exception never retrieved", a traceback on stderr."""
+    if not future.cancel() and not future.cancelled():
+        future.exception()
 
 
 class Fed:
