@@ -6,7 +6,8 @@ controller the modules it imported, its config, store and SSH connections — wi
 interpreter's lock held: every thread waits. The interpreter starts one whenever enough
 objects have survived the younger generations, so one lands inside a deployment now and
 then: a rolling deployment's three starts on the test fleet all waited 22-60 ms for one
-(benchmarks/README.md, session 20), a tenth of the plan's critical path.
+(session 20's `fleet_deploy.py --trace`; a re-run of 6 saw none either way: benchmarks/
+README.md), a tenth of the plan's critical path.
 
 While a deployment runs, the objects alive when it began are frozen (gc.freeze: moved to
 the permanent generation, in constant time): a full collection then walks only what was
