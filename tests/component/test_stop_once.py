@@ -6,6 +6,7 @@ once": its request in flight must complete all the same."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ import pytest
 
 from zerodown.hosts import priority
 from zerodown.hosts.instances import PORT, InstanceTable
+from zerodown.hosts.registry import Registry
 from zerodown.hosts.local import code_root, proc_stat, running, signal_group
 from zerodown.runtimes.release import instance_of
 from tests.support.net import get, wait_until
@@ -222,3 +224,22 @@ def test_a_yielding_stop_after_its_agent_was_killed_gives_back_at_the_first_half
     finally:
         second.join(BOUND)
     assert terms(out) == 1 and proc_stat(pid) is None
+
+
+def test_a_stop_on_a_full_disk_still_stops_the_instance(tmp_path, monkeypatch):
+    """The mark and the record's removal are unsynced writes of the state folder: one that
+    fails (ENOSPC: the disk filled, as deployments find it) must not keep the SIGTERM from
+    going out. It did: the stop raised before it signalled, so nothing could stop the app,
+    `zerodown down` included."""
+    table, entry, out = counter(tmp_path, drain=0.2)
+    real = Registry.save
+
+    def full(self, entries, sync=True):
+        if not sync:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self, entries, sync)
+    monkeypatch.setattr(Registry, "save", full)
+    answer = table.stop(NAME, entry["pid"], 10, f"instance {NAME}")
+    assert "exited" in answer["at"]
+    assert terms(out) == 1 and out.read_text().splitlines()[-1] == "exit"
+    assert proc_stat(entry["pid"]) is None

@@ -258,7 +258,7 @@ class InstanceTable:
             before = dict(entry)
             first = stop_once.mark(entry, grace, yielding)
             if entry != before:  # unsynced: why, stop_once.py
-                self.registry.save(entries, sync=False)
+                stop_once.save(self.registry, entries)
             if first:
                 signal_group(entry["pid"], signal.SIGTERM)
             pid, started, yielded = entry["pid"], entry["start_time"], entry.get("yielded")
@@ -271,7 +271,7 @@ class InstanceTable:
         with self.registry.locked() as entries:
             if entries.get(name, {}).get("pid") == pid:
                 del entries[name]
-                self.registry.save(entries, sync=False)  # lost, it names an ended process
+                stop_once.save(self.registry, entries)  # lost, it names an ended process
         return {"at": {**at, "answered": time.time()}}
 
     def hasten(self, names: Collection[str]) -> None:

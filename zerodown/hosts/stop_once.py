@@ -72,3 +72,14 @@ def deadline(entry: dict, grace: float) -> tuple[float, float]:
     if isinstance(first, dict):
         return first["sent"], first["grace"]
     return time.monotonic(), grace
+
+
+def save(registry, entries: dict) -> None:
+    """A stop's writes to the registry (its mark, its record's removal), unsynced: each is
+    lost with a crash already. One that fails (the state folder's disk full, as
+    deployments find it) must not keep the instance from being stopped: without its
+    mark, a stop asked again signals again, as before this module."""
+    try:
+        registry.save(entries, sync=False)
+    except OSError:
+        pass
