@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from tests.support.engine_world import World, config
 from zerodown.engine.records import Change
 from zerodown.runtimes.release import instance_of
@@ -21,16 +23,19 @@ def test_a_host_s_stop_mark_is_reported_with_the_instance_it_found():
     assert instance_of(marked, "app1").stopping
 
 
+@pytest.mark.parametrize("lost", ["draining", "routed"])
 def test_an_instance_its_host_is_stopping_is_stopping_though_the_store_lost_the_intent(
-        tmp_path):
+        tmp_path, lost):
+    """`routed`: the route-out's record (lazy) lost with the intent, synced by the same
+    sync; the stop was guarded (the load balancer no longer routed to it)."""
     world, cfg = World(tmp_path), config(3)
     e = world.engine(cfg)
     e.run(e.deploy("v1"))
     proc = next(p for p in world.runtime.processes.values() if p.alive)
     ref = proc.instance.ref
     # Out of the table, drained, SIGTERMed and marked by its host; the intent lost with
-    # the power: the store still has it draining, a live instance a plan may count on.
-    e.store.set_instances("shop", [Change(ref, "draining")])
+    # the power: the store still has it live, an instance a plan may count on.
+    e.store.set_instances("shop", [Change(ref, lost)])
     proc.instance = replace(proc.instance, stopping=True)
     e = world.engine(cfg)
     e.reconcile()

@@ -82,10 +82,11 @@ def reconcile(engine, adopted: Callable[[], list] | None = None) -> None:
     # Its host has a stop of it under way, its row not `stopping`: the intent of a Stop
     # step synced beside its stops (a runtime that stops once: steps.stop), taken by a power
     # loss after the SIGTERM went out. The host's mark stands in for it, written here
-    # before anything is planned: no plan counts on a process that is exiting. Routed: the
-    # table in force sends it traffic, that row is the deployment's to take out.
+    # before anything is planned: no plan counts on a process that is exiting. Routed too:
+    # every stop was guarded (the load balancer did not route to it), so that row is the
+    # route-out's record, lazy, lost by the same power loss.
     marked = {i.ref: i for i in found if i.stopping and i.ref in rows
-              and rows[i.ref].state not in ("stopping", "routed")}
+              and rows[i.ref].state != "stopping"}
     changes += [Change(ref, "stopping", inst) for ref, inst in marked.items()]
     rows = {ref: replace(row, state="stopping") if ref in marked else row
             for ref, row in rows.items()}
