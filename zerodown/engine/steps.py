@@ -218,7 +218,8 @@ def stop(engine: Engine, d: Deployment, i: int, step: Stop) -> None:
                 looked.table_for(d, i, engine.clock.now()) if looked else None)
     # The intent, synced before any stop is sent, or beside them where the runtime marks a
     # stop under way before it signals (stops_once: one sent again because a power loss
-    # took the intent awaits the first, never a second SIGTERM): each row is stopped only
+    # took the intent awaits the first, never a second SIGTERM; the next reconcile reads
+    # that mark as the intent, whatever is planned then): each row is stopped only
     # once its stop is confirmed, here or when a background one is awaited (stopping.py).
     beside = getattr(engine.runtime, "stops_once", False)
     engine.store.begin_step(d.id, i, [Change(r, "stopping") for r in live],
