@@ -5,9 +5,10 @@ A full collection (generation 2) walks every container object the process holds 
 controller the modules it imported, its config, store and SSH connections — with the
 interpreter's lock held: every thread waits. The interpreter starts one whenever enough
 objects have survived the younger generations, so one lands inside a deployment now and
-then: a rolling deployment's three starts on the test fleet all waited 22-60 ms for one
-(session 20's `fleet_deploy.py --trace`; a re-run of 6 saw none either way: benchmarks/
-README.md), a tenth of the plan's critical path.
+then: in one of session 20's `fleet_deploy.py --trace` runs a 29 ms pass held a rolling
+deployment's three starts of its second batch (and the route behind them), a tenth of
+the plan's critical path; a re-run of 6 deployments saw none either way (benchmarks/
+README.md, "the cyclic collector's passes").
 
 While a deployment runs, the objects alive when it began are frozen (gc.freeze: moved to
 the permanent generation, in constant time): a full collection then walks only what was
