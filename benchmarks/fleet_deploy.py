@@ -53,7 +53,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zerodown.engine import reconciling  # noqa: E402
+from zerodown.engine import applying, reconciling  # noqa: E402
 from zerodown.engine.proof_recorder import ProofRecorder  # noqa: E402
 from tests.e2e.stack import Stack  # noqa: E402
 from tests.support.fleet import Fleet, available  # noqa: E402
@@ -128,7 +128,8 @@ def traced(stack: Stack) -> CallTrace:
         return found
     idle.take = taken
     calls._undo.append((idle, "take", None))
-    calls.wrap(stack.engine, "recover", "_settle_routing", "_await_stops", label="engine")
+    calls.wrap(stack.engine, "recover", "_await_stops", label="engine")
+    calls.wrap_module(applying, "settle")
     calls.wrap_module(reconciling, "reconcile")
     calls.wrap_class(ProofRecorder, "__enter__", "__exit__")
     return calls

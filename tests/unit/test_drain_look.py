@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.support.unit_config import shop_config
+from zerodown.engine import applying
 from zerodown.engine.draining import FRESH, Looked
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.runner import Engine
@@ -88,5 +89,5 @@ def test_a_look_stands_only_for_the_stop_right_after_its_drain_in_the_same_plan(
 def test_a_table_applied_forgets_the_look(tmp_path):
     e = engine(tmp_path, Looking())
     e.looked = Looked(1, "deploy", 3, RoutingTable(4), 0.0)
-    e._apply(RoutingTable(5))
+    applying.apply(e, RoutingTable(5))
     assert e.looked is None

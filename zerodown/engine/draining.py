@@ -58,7 +58,7 @@ def drain(engine, d: Deployment, i: int, step: Drain) -> None:
 class Looked(NamedTuple):
     """The table in force that a drain's last look read with the drain (Router.drain_look).
     A Stop right after it in the same plan, within FRESH, takes it as its router check
-    (steps.stop) instead of asking again: nothing was applied since (Engine._apply forgets
+    (steps.stop) instead of asking again: nothing was applied since (applying.apply forgets
     it), and the look is as much the load balancer's word, a commit earlier."""
     deployment: int
     plan: str

@@ -11,7 +11,7 @@ any of them runs. `engine` is the runner.Engine.
 
 from __future__ import annotations
 
-from zerodown.engine import host_failure, shadowing
+from zerodown.engine import applying, host_failure, shadowing
 from zerodown.engine.health import HealthError
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError, promoted, teardown
 from zerodown.engine.steps import AnalysisFailed, Inconclusive
@@ -36,7 +36,7 @@ def fail(engine, d: Deployment, error: ZerodownError) -> None:
             # is no longer this one's to settle; neither paused nor skipped: failed
             engine.store.fail_step(d.id, index, msg, Phase.FAILED, changes)
         elif isinstance(error, Inconclusive) and exposed(engine, d):
-            engine._settle_routing()  # undecided with users on it: back to the proven side
+            applying.settle(engine)  # undecided with users on it: back to the proven side
             engine.store.replan(d.id, d.cursor, undo(engine, d, abort=True), "abort",
                                 f"undecided: {msg}", Phase.ABORTING, msg, changes)
         elif isinstance(error, HostFailure):  # neither rolled back nor failed through it
@@ -47,7 +47,7 @@ def fail(engine, d: Deployment, error: ZerodownError) -> None:
             engine.store.fail_step(d.id, index, msg, Phase.PAUSED, changes)
         else:
             abort = isinstance(error, (HookFailed, AnalysisFailed))  # judged bad: at once
-            engine._settle_routing()
+            applying.settle(engine)
             engine.store.replan(d.id, d.cursor, undo(engine, d, abort=abort),
                                 "abort" if abort else "rollback", f"failed: {msg}",
                                 Phase.ABORTING if abort else Phase.ROLLING_BACK, msg, changes)
@@ -71,7 +71,7 @@ def replan(engine, d: Deployment, kind: str | None = None) -> None:
     """`d`'s plan from its cursor replaced by its phase's (`kind`: by that one, its phase
     kept: a promote --full a pause overtook, engine/asked.py)."""
     kind = kind or PLAN_OF[d.phase]
-    engine._settle_routing()
+    applying.settle(engine)
     if isinstance(d.step, Shadow):  # promoted or aborted in it (perhaps while no
         shadowing.stop(engine.router)  # controller ran): the copying ends with the step
     record = engine.store.step_record(d.id, d.cursor)

@@ -18,7 +18,8 @@ whoever calls run() next takes over.
 
 This file is the run loop (what runs next); what a failure, abort or promote
 turns the plan into is replanning.py, reconciling instances with the store
-reconciling.py, the lock service_lock.py, and each kind of step is executed by steps.py.
+reconciling.py, the lock service_lock.py, the router made to serve a table applying.py,
+and each kind of step is executed by steps.py.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from functools import partial
 from typing import Callable, Sequence
 
 from zerodown.config import ServiceConfig, apply_overrides
-from zerodown.engine import (asked, collector, doorbell, lifecycle, reconciling, replanning, stopping,
-                             unlisted)
+from zerodown.engine import (applying, asked, collector, doorbell, lifecycle, reconciling,
+                             replanning, stopping, unlisted)
 from zerodown.engine.beside import Beside
 from zerodown.engine.finishing import Finishing
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError
@@ -46,8 +47,8 @@ from zerodown.engine.store import Deployment, DeploymentConflict, PlanMoved, Sto
 from zerodown.engine.recovery import recover
 from zerodown.engine.service_lock import DeploymentBusy, held
 from zerodown.engine.system_clock import SystemClock
-from zerodown.errors import NotOwner, StaleTableError, UsageError, ZerodownError
-from zerodown.model import Instance, InstanceRef, RoutingTable, Slot, fleet_hosts
+from zerodown.errors import NotOwner, UsageError, ZerodownError
+from zerodown.model import Instance, InstanceRef, Slot, fleet_hosts
 from zerodown.plan import Analyze, Plan, ServiceState, Start, WaitHealthy
 from zerodown.protocols import Clock, Router, Runtime
 from zerodown.schema import Invalid, version_label
@@ -323,7 +324,7 @@ class Engine:
             if not asked.act_on(self, d):  # an action a later one undid before it was seen
                 doorbell.wait(self.store, self.clock, POLL, self._mark)  # until one comes
         elif d.phase is Phase.PENDING:  # (a table to settle: else _start started it)
-            self._settle_routing()  # its plan was made from the store's view of the table
+            applying.settle(self)  # its plan was made from the store's view of the table
             # not synced by itself: the first step's act is preceded by a synced commit
             self.store.set_phase(d.id, Phase.RUNNING, "started", durable=False)
         elif d.phase in PLAN_OF and d.plan_kind != PLAN_OF[d.phase]:
@@ -377,34 +378,3 @@ class Engine:
         if d.phase in interrupting:
             raise _Interrupted(d.phase)
         return d
-
-    # --- the table in force (replanning.py plans from it) -----------------------------
-
-    def _settle_routing(self) -> None:
-        """Make the router serve the last confirmed table before planning from it.
-
-        After a crash between a router's apply and the store's confirmation the
-        router serves one of two tables; a new plan needs to know which. The
-        confirmed one is safe to serve again: a Route step that never finished
-        was followed by no drain or stop.
-        """
-        table = self.store.stage_restore(self.service)
-        if table is not None:
-            self._apply(table)
-            self.store.confirm_table(self.service)
-
-    def _apply(self, table: RoutingTable) -> tuple[RoutingTable, bool]:
-        """The router made to serve the staged `table`: (the table it serves, changed).
-
-        A router holding a table this store never wrote (the store was lost, or a
-        table was set by hand) refuses ours as older: the store then takes authority
-        back in an epoch above it (zerodown/table_version.py) and the same routing
-        goes out again, so no one has to delete a file for deployments to work."""
-        self.looked = None  # what a drain read is no longer what it serves
-        try:
-            return table, self.router.apply(table)
-        except StaleTableError as e:
-            if e.in_force is None:
-                raise
-            table = self.store.take_authority(self.service, table, e.in_force)
-            return table, self.router.apply(table)

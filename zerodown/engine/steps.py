@@ -29,7 +29,7 @@ from typing import Callable, Protocol, Sequence
 from zerodown.analysis.duration import FLOOR
 from zerodown.analysis.judge import config_of
 from zerodown.config import ServiceConfig
-from zerodown.engine import doorbell, health, shadowing
+from zerodown.engine import applying, doorbell, health, shadowing
 from zerodown.engine.beside import Beside
 from zerodown.engine.draining import DRAIN_POLL, Looked, drain
 from zerodown.engine.health import HealthError
@@ -93,8 +93,6 @@ class Engine(Protocol):
     def _check(self, id: int, interrupting: set[Phase]) -> Deployment: ...
 
     def _await_stops(self, slots: Sequence[Slot] | None = None) -> None: ...
-
-    def _apply(self, table: RoutingTable) -> tuple[RoutingTable, bool]: ...
 
 
 def start(engine: Engine, d: Deployment, i: int, step: Start) -> None:
@@ -198,7 +196,7 @@ def route(engine: Engine, d: Deployment, i: int, step: Route) -> None:
         else None
     table = engine.store.stage_table(d.id, i, lambda version: route_table(
         step, {r: rows[r].address for r in refs}, engine.service, version, check), begin=True)
-    table, changed = engine._apply(table)
+    table, changed = applying.apply(engine, table)
     engine.store.finish_step(d.id, i, f"table v{table.version} "
                              f"{'applied' if changed else 'already in force'}", routed=refs,
                              durable=LAZY)
