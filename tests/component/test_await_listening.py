@@ -1,4 +1,4 @@
-"""InstanceTable.await_listening (zerodown/hosts/instances.py): what a WaitHealthy look of
+"""InstanceTable.await_listening (zerodown/hosts/listen_wait.py): what a WaitHealthy look of
 the ssh runtime waits for on the instance's host — answered within a poll of the instance
 listening or exiting, never later than asked, never about a stranger's process."""
 
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from zerodown.hosts import instances
+from zerodown.hosts import instances, listen_wait
 from zerodown.hosts.instances import PORT, InstanceTable
 from zerodown.hosts.local import terminate
 
@@ -90,7 +90,7 @@ def test_where_the_listeners_cannot_be_read_another_address_is_not_claimed(tmp_p
     """No sock_diag nor /proc/net (listening_inodes None): owns_port then trusts a probe
     that answered, but here none did; the refusal is said as it was seen, not blamed on
     an address nobody could read."""
-    monkeypatch.setattr(instances, "listening_inodes", lambda port: None)
+    monkeypatch.setattr(listen_wait, "listening_inodes", lambda port: None)
     table = InstanceTable(tmp_path)
     entry = started(table, 60)
     try:
@@ -153,7 +153,8 @@ def test_between_looks_it_waits_on_the_pidfd_not_reading_proc(tmp_path, monkeypa
     entry = started(table, 60)
     asked = []
     real = instances.running
-    monkeypatch.setattr(instances, "running", lambda *a: asked.append(a) or real(*a))
+    for module in (instances, listen_wait):  # the record's look, then the wait's
+        monkeypatch.setattr(module, "running", lambda *a: asked.append(a) or real(*a))
     try:
         got = table.await_listening("shop-r1-s0", entry["pid"], 0.3, 0.002, 1)
         assert got["listening"] is False
@@ -172,14 +173,14 @@ def test_only_an_address_that_does_not_resolve_is_said_to_be_the_address(tmp_pat
         def unresolved(*args, **kwargs):
             raise socket.gaierror(-2, "Name or service not known")
         with monkeypatch.context() as m:
-            m.setattr(instances.socket, "getaddrinfo", unresolved)
+            m.setattr(listen_wait.socket, "getaddrinfo", unresolved)
             got = table.await_listening("shop-r1-s0", entry["pid"], 0.3, 0.002, 1)
         assert got["alive"] and got["listening"] is None
         assert got["seen"] == f"127.0.0.1:{entry['port']}: [Errno -2] Name or service not known"
 
         def broken(*args):
             raise OSError(9, "Bad file descriptor")
-        monkeypatch.setattr(instances, "readable", broken)
+        monkeypatch.setattr(listen_wait, "readable", broken)
         with pytest.raises(OSError, match="Bad file descriptor"):
             table.await_listening("shop-r1-s0", entry["pid"], 0.3, 0.002, 1)
     finally:

@@ -17,14 +17,14 @@ record from before a reboot never names a stranger — before anything relies on
 intent (no pid yet) durable before the spawn, the pid right after. A record whose pid was
 never written (the controller died mid-spawn) is completed by finding the process by the
 marks in its environment, so a restarted controller adopts it instead of starting a
-duplicate. Process handling itself: zerodown/hosts/local.py.
+duplicate. Process handling itself: zerodown/hosts/local.py; the wait for a starting
+instance to listen: zerodown/hosts/listen_wait.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import select
 import shlex
 import signal
 import socket
@@ -33,11 +33,9 @@ from pathlib import Path
 from typing import Collection
 
 from zerodown.errors import RuntimeFailure
-from zerodown.hosts import priority, stop_once
-from zerodown.hosts.listeners import listening_inodes, session_holds
-from zerodown.hosts.local import (LogUnwritable, await_exit, forget, pidfd, readable,
-                                  running, signal_group, spawn, start_time)
-from zerodown.hosts.probe import split_address
+from zerodown.hosts import listen_wait, priority, stop_once
+from zerodown.hosts.local import (LogUnwritable, await_exit, forget, running, signal_group,
+                                  spawn, start_time)
 from zerodown.hosts.registry import Registry
 
 MARK_INSTANCE, MARK_STATE = "ZERODOWN_INSTANCE", "ZERODOWN_STATE_DIR"
@@ -171,76 +169,13 @@ class InstanceTable:
     def await_listening(self, name: str, pid: int | None, wait: float, poll: float,
                         timeout: float) -> dict:
         """Wait here up to `wait` s for the starting instance to listen, looking every
-        `poll` s (a connect to its address: refused costs the app nothing, the kernel
-        answers; between two, a wait on the process's pidfd, so its exit ends the wait at
-        once and no look reads /proc). {"alive": False} as soon as its process is gone (or
-        is not ours); else
-        {"alive": True, "listening": True/False, "entry": its record, "owned": (when
-        listening) does the listener belong to the instance (owns_port), "seen": (when
-        not) the last look}. "listening": None — this host cannot
-        tell (its own address does not answer it: not refused, not accepted), so the probe
-        from where the load balancer runs decides, as without this wait."""
+        `poll` s; {"alive": False} if its process is gone (or is not ours), else whether
+        it listens (zerodown/hosts/listen_wait.py says the answer)."""
         at = {"called": time.time()}
         entry = self.live_entry(name, pid)
         if entry is None:
             return {"alive": False}
-        host, port = split_address(entry["address"])
-        gone = pidfd(entry["pid"])  # readable the moment it exits: the wait between looks
-        try:
-            if not running(entry["pid"], entry["start_time"]):  # the pidfd names ours
-                return {"alive": False}
-            try:
-                family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-            except OSError as e:  # the address itself
-                return {"alive": True, "listening": None, "entry": entry,
-                        "seen": f"{host}:{port}: {e}"}
-            waiter = select.poll()
-            if gone is not None:
-                waiter.register(gone, select.POLLIN)
-            deadline = time.monotonic() + wait
-            while True:
-                seen = self._connect(family, host, port, timeout)
-                if seen is None:
-                    at["listening"] = time.time()
-                    owned = self.owns_port(entry["pid"], port)
-                    return {"alive": True, "listening": True, "entry": entry, "owned": owned,
-                            "at": {**at, "answered": time.time()}}
-                if not isinstance(seen, str):
-                    return {"alive": True, "listening": None, "entry": entry,
-                            "seen": f"{host}:{port}: {seen}"}
-                at["refused"] = time.time()
-                left = deadline - time.monotonic()
-                if left < poll:
-                    inodes = listening_inodes(port)  # None: unreadable, so nothing is claimed
-                    if inodes and session_holds(entry["pid"], inodes):  # bound elsewhere
-                        seen += (f", though the instance listens on port {port} on another "
-                                 f"address: it must listen on {host} ({{host}} in app.command) "
-                                 f"or on every address (0.0.0.0)")
-                    return {"alive": True, "listening": False, "entry": entry, "seen": seen,
-                            "at": {**at, "answered": time.time()}}
-                if gone is None:
-                    time.sleep(poll)
-                elif readable(gone, poll, waiter):  # exited (or a wrong wake-up: then sleep)
-                    os.close(gone)
-                    gone = None
-                if gone is None and not running(entry["pid"], entry["start_time"]):
-                    return {"alive": False}
-        finally:
-            if gone is not None:
-                os.close(gone)
-
-    @staticmethod
-    def _connect(family: int, host: str, port: int, timeout: float) -> str | OSError | None:
-        """One look at the port: None if it accepted, the words if refused, else the error."""
-        with socket.socket(family, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            try:
-                s.connect((host, port))
-            except ConnectionRefusedError:
-                return f"connection refused by {host}:{port}"
-            except OSError as e:
-                return e
-        return None
+        return listen_wait.await_listening(entry, wait, poll, timeout, at)
 
     def stop(self, name: str, pid: int | None, grace: float, what: str,
              yielding: bool = False) -> dict:
@@ -319,8 +254,7 @@ class InstanceTable:
 
     def owns_port(self, pid: int, port: int) -> bool:
         """Does the port's listener belong to the instance's session, not a stranger?"""
-        inodes = listening_inodes(port)
-        return inodes is None or session_holds(pid, inodes)  # no /proc/net: trust the probe
+        return listen_wait.owns_port(pid, port)
 
     def log(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"
