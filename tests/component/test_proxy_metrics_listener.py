@@ -5,6 +5,8 @@ the admin API (the table) without authentication."""
 
 from __future__ import annotations
 
+import threading
+
 from tests.support import HOST, free_port, get, request
 from tests.support.proxy import ProxyProcess, table_of
 
@@ -41,12 +43,35 @@ def test_metrics_listener_with_a_token_refuses_scrapes_without_it(tmp_path):
         proxy.cleanup()
 
 
-def test_a_successor_proxy_binds_the_metrics_listener_beside_its_predecessor(tmp_path):
+def test_scrapes_during_handovers_are_never_reset(tmp_path):
+    """The metrics listener is handed over with the public one (hosts the same socket):
+    a scrape waiting in the old process's queue when it stops is answered by the new one.
+    Each serving process bound its own beside its predecessor (SO_REUSEPORT), and a
+    scrape that reached the one stopping was reset (CI saw it once)."""
     port = free_port()
     proxy = ProxyProcess(tmp_path, extra=["--metrics", f"{HOST}:{port}"])
+    stop, failed, answered = threading.Event(), [], []
+
+    def scrape():
+        while not stop.is_set() and len(answered) < 20000:  # bounded
+            try:
+                answered.append(get(port, "/healthz").status)
+            except OSError as e:
+                failed.append(repr(e))
     try:
         proxy.start()
-        proxy.start()  # the hitless handover: both hold the port for a moment
+        scrapers = [threading.Thread(target=scrape) for _ in range(3)]
+        for scraper in scrapers:
+            scraper.start()
+        try:
+            for _ in range(8):
+                proxy.start()  # the hitless handover
+        finally:
+            stop.set()
+            for scraper in scrapers:
+                scraper.join(30)
+        assert not failed, f"{len(failed)} scrapes failed, e.g. {failed[:3]}"
+        assert answered and set(answered) == {200}
         assert get(port, "/healthz").status == 200
     finally:
         proxy.cleanup()

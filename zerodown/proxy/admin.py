@@ -51,6 +51,7 @@ class AdminAPI:
         self.services = services if services is not None else Services(plane)
         self.accepting_writes = True
         self.open = 0  # connections being served; at most settings.max_admin_connections
+        self.stopping = False  # this process stops (handed over): each answer closes
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One admin connection: bounded in number and in idle time, so unauthenticated
@@ -84,7 +85,7 @@ class AdminAPI:
                     status, ctype, payload = self.route(method, path, headers, body)
                 except Exception as e:  # a bug must not look like a dead proxy
                     status, ctype, payload = _json(500, {"error": f"{type(e).__name__}: {e}"})
-                keep = headers.get("connection", "").lower() != "close"
+                keep = headers.get("connection", "").lower() != "close" and not self.stopping
                 writer.write(answer(status, ctype, payload, keep))
                 await writer.drain()
                 if not keep:

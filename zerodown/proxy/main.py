@@ -34,6 +34,8 @@ from zerodown.proxy.settings import ProxySettings
 from zerodown.proxy.state import TableFile, load_table
 from zerodown.proxy.tls_transport import TlsServer
 
+API_DRAIN = 2.0  # s an admin or metrics connection is waited for when this process stops
+
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     d = ProxySettings()
@@ -138,6 +140,13 @@ class Listeners:
     table: RoutingTable | None
     inherited: handover.Inherited | None  # from a running proxy, told READY once we serve
     services: dict | None = None  # the other services (services.py); None: the saved ones
+    metrics: socket.socket | None = None  # --metrics
+    redirect: socket.socket | None = None  # --redirect-http (with TLS)
+
+    def close(self) -> None:
+        for sock in (self.listen, self.admin, self.metrics, self.redirect):
+            if sock is not None:
+                sock.close()
 
 
 def make_folders(args: argparse.Namespace) -> None:
@@ -157,10 +166,36 @@ def open_listeners(args: argparse.Namespace) -> Listeners:
     make_folders(args)
     inherited = handover.take_over(handover_path(args))
     if inherited:
-        return Listeners(inherited.listen, inherited.admin, inherited.table, inherited,
-                         inherited.services)
-    return Listeners(bind_tcp(*parse_hostport(args.listen, "--listen")),
-                     bind_admin(args.admin, args.admin_token), None, None)
+        got = Listeners(inherited.listen, inherited.admin, inherited.table, inherited,
+                        inherited.services)
+    else:
+        got = Listeners(bind_tcp(*parse_hostport(args.listen, "--listen")),
+                        bind_admin(args.admin, args.admin_token), None, None)
+    got.metrics = beside(inherited, "metrics", args.metrics, "--metrics")
+    got.redirect = beside(inherited, "redirect", args.redirect_http if args.tls_cert else None,
+                          "--redirect-http")
+    return got
+
+
+def beside(inherited: handover.Inherited | None, name: str, spec: str | None,
+           flag: str) -> socket.socket | None:
+    """A listener beside the public one (the metrics', the redirect's): held by the
+    supervisor like it and taken over with it, so a serving process's restart or a
+    handover never resets a connection waiting in its queue (each serving process bound
+    its own, SO_REUSEPORT, and a scrape reached the one closing). The predecessor's where
+    it listened on this address; else bound, SO_REUSEPORT still (an older predecessor
+    binds its own beside us until it stops)."""
+    had = inherited.extra.pop(name, None) if inherited else None
+    if spec is None:
+        if had is not None:
+            had.close()
+        return None
+    host, port = parse_hostport(spec, flag)
+    if had is not None:
+        if had.getsockname()[:2] == (host, port):
+            return had
+        had.close()  # asked elsewhere now
+    return bind_tcp(host, port, shared=True)
 
 
 def handover_path(args: argparse.Namespace) -> str:
@@ -205,16 +240,15 @@ async def serve(args: argparse.Namespace, settings: ProxySettings, sockets: List
     services.restore(sockets.services if sockets.services is not None
                      else services_mod.load(services_folder(args)))
     servers = []
-    if args.metrics:  # not handed over: each serving process binds it (SO_REUSEPORT)
-        metrics_sock = bind_tcp(*parse_hostport(args.metrics, "--metrics"), shared=True)
-        servers.append(await asyncio.start_server(
-            MetricsAPI(plane, token=args.metrics_token, services=services).handle, sock=metrics_sock))
+    apis = [api]
+    if sockets.metrics is not None:  # held by the supervisor, handed over (open_listeners)
+        apis.append(MetricsAPI(plane, token=args.metrics_token, services=services))
+        servers.append(await asyncio.start_server(apis[-1].handle, sock=sockets.metrics))
     terminator = tls_terminator(args, plane)
-    if terminator and args.redirect_http:  # like metrics: bound by each serving process
+    if terminator and sockets.redirect is not None:  # likewise
         port = listen_sock.getsockname()[1]
-        servers.append(await loop.create_server(
-            lambda: Redirector(port),
-            sock=bind_tcp(*parse_hostport(args.redirect_http, "--redirect-http"), shared=True)))
+        servers.append(await loop.create_server(lambda: Redirector(port),
+                                                sock=sockets.redirect))
     server: Any
     if terminator:  # OpenSSL on the socket itself (tls_transport.py), not uvloop's SSL layer
         server = TlsServer(loop, listen_sock, client_protocol(args, plane, terminator),
@@ -233,7 +267,10 @@ async def serve(args: argparse.Namespace, settings: ProxySettings, sockets: List
 
     def offer():
         api.accepting_writes = False
-        return [listen_sock.fileno(), admin_sock.fileno()], plane.table, services.snapshot()
+        extra = {n: s for n, s in (("metrics", sockets.metrics), ("redirect", sockets.redirect))
+                 if s is not None}
+        return ([listen_sock.fileno(), admin_sock.fileno(), *(s.fileno() for s in extra.values())],
+                plane.table, services.snapshot(), list(extra))
 
     async def handed_over():
         nonlocal handed
@@ -253,7 +290,7 @@ async def serve(args: argparse.Namespace, settings: ProxySettings, sockets: List
           f"hot-path={'compiled' if accel.compiled() else 'python'}", flush=True)
     ready()
     await done.wait()
-    await shutdown(plane, [server, admin, successor, *servers], settings)
+    await shutdown(plane, [server, admin, successor, *servers], settings, apis)
     return supervisor_mod.HANDED_OVER if handed else supervisor_mod.STOPPED
 
 
@@ -302,8 +339,7 @@ def supervise(args: argparse.Namespace, settings: ProxySettings) -> int:
             return e.exit_code
 
     def release() -> None:
-        sockets.listen.close()
-        sockets.admin.close()
+        sockets.close()
 
     sup = supervisor_mod.Supervisor(child, lambda line: print(line, flush=True), release)
     pid = sup.start()
@@ -327,14 +363,22 @@ def run_alone(args: argparse.Namespace, settings: ProxySettings) -> int:
     return 0
 
 
-async def shutdown(plane: DataPlane, servers: list, settings: ProxySettings) -> None:
-    """Stop accepting; every response from now on closes its connection; wait for the last."""
+async def shutdown(plane: DataPlane, servers: list, settings: ProxySettings,
+                   apis: list = ()) -> None:
+    """Stop accepting; every response from now on closes its connection; wait for the last.
+    The admin and metrics APIs' connections too, for at most API_DRAIN: one accepted just
+    before the handover (its request on its way) is answered, not cut by our exit; an
+    idle keep-alive one is let go at the bound."""
     for s in servers:
         s.close()
     plane.begin_stop()
+    for api in apis:
+        api.stopping = True
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.drain_timeout
-    while plane.clients and loop.time() < deadline:
+    apis_until = loop.time() + min(API_DRAIN, settings.drain_timeout)
+    while loop.time() < deadline and (plane.clients or (
+            loop.time() < apis_until and any(a.open for a in apis))):
         await asyncio.sleep(0.05)  # the sweeper closes idle clients; busy ones end with their response
     for client in list(plane.clients):
         client.transport.abort()
