@@ -25,14 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support import APP  # noqa: E402
 from tests.support.fleet import Fleet, available  # noqa: E402
-from tests.support.net import free_port  # noqa: E402
-from zerodown.config import parse_config  # noqa: E402
 from zerodown.hosts.preflight import preflight, refuse_unless_ready  # noqa: E402
-from zerodown.runtimes import runtime_for, ssh_release  # noqa: E402
+from zerodown.runtimes import ssh_release  # noqa: E402
 
 
-def separately(runtime, version: str, app, keep: frozenset[str] = frozenset()) -> None:
-    """The pre-flight's round trip on every host, then the preparation's (as before)."""
+def separately(runtime, version: str, app, keep: frozenset[str] = frozenset(),
+               unlisted=()) -> None:
+    """The pre-flight's round trip on every host, then the preparation's (as before;
+    `unlisted`, as check_and_upload takes it, is empty here)."""
     refuse_unless_ready(preflight(runtime.connections, runtime.options.state_dir,
                                   runtime.hosts))
     ssh_release.upload(runtime, version, app, keep)
@@ -48,10 +48,7 @@ def main() -> int:
         print(f"cannot build the fleet: {why}")
         return 1
     with Fleet(args.hosts) as fleet, tempfile.TemporaryDirectory(prefix="zd-check-") as tmp:
-        text = fleet.release_config(free_port())
-        path = Path(tmp) / "zerodown.yaml"
-        path.write_text(text)
-        runtime = runtime_for(parse_config(text, file=str(path)), Path(tmp) / "state")
+        runtime = fleet.release_runtime(Path(tmp))
         took: dict[str, list[float]] = {"one round trip": [], "separately": []}
         ways = {"one round trip": ssh_release.check_and_upload, "separately": separately}
         try:

@@ -32,9 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support import APP  # noqa: E402
 from tests.support.fleet import Fleet, available  # noqa: E402
-from tests.support.net import free_port  # noqa: E402
-from zerodown.config import parse_config  # noqa: E402
-from zerodown.runtimes import runtime_for  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -80,9 +77,7 @@ def main() -> int:
         print(f"cannot build the fleet: {why}")
         return 1
     with Fleet(args.hosts) as fleet, tempfile.TemporaryDirectory(prefix="zd-upload-") as tmp:
-        text = fleet.release_config(free_port())
-        path = Path(tmp) / "zerodown.yaml"
-        path.write_text(text)
+        runtime = fleet.release_runtime(Path(tmp))
         for version in ("v1", "v2"):
             (Path(tmp) / "releases" / version).mkdir(parents=True)
             shutil.copy(APP, Path(tmp) / "releases" / version / "app.py")
@@ -90,7 +85,6 @@ def main() -> int:
         with open(Path(tmp) / "releases/v2/blob", "wb") as f:
             for _ in range(args.mb):
                 f.write(block or os.urandom(1 << 20))
-        runtime = runtime_for(parse_config(text, file=str(path)), Path(tmp) / "state")
         try:
             runtime.check_release(runtime.config.app, "v1")  # the agents installed
             before = rss_mb()

@@ -336,6 +336,17 @@ class Fleet:
         return self.service_config(port, strategy, per_host).replace(
             f'"{APP}"', '"app.py"').replace("  env: {", "  release: releases/{version}\n  env: {")
 
+    def release_runtime(self, folder: Path):
+        """The ssh runtime of the service release_config describes, its zerodown.yaml and
+        state folder in `folder` (its releases/<version>/ folders are the caller's)."""
+        from tests.support.net import free_port
+        from zerodown.config import parse_config
+        from zerodown.runtimes import runtime_for
+        text = self.release_config(free_port())
+        path = folder / "zerodown.yaml"
+        path.write_text(text)
+        return runtime_for(parse_config(text, file=str(path)), folder / "state")
+
     # --- faults --------------------------------------------------------------
 
     def partition(self, host: FleetHost) -> None:
