@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shlex
 from dataclasses import replace
-from pathlib import Path
 from typing import Collection, cast
 
 from zerodown.config import AppConfig, HealthConfig, ServiceConfig
