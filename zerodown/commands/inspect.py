@@ -39,7 +39,7 @@ def cmd_plan(args: argparse.Namespace, ctl: Controller) -> int:
         # a host listed under another name: its rows as deploy records them first
         state = as_renamed(store.service_state(cfg.service), renames(
             store, cfg.service, listed_as(cfg), fleet_hosts(cfg.runtime)))
-        revision = max((r.number for r in store.revisions(cfg.service)), default=0) + 1
+        revision = store.latest_revision(cfg.service) + 1
         found = store.active_deployment(cfg.service)
         active = None if found is None else deployment_view(found, labels(store, cfg.service))
     plan = plan_for(cfg.strategy, state, target_for(cfg, revision), cfg.hooks.moments(),

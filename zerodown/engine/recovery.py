@@ -45,7 +45,7 @@ def still_routed(router, instances: Iterable[Instance],
 def recover(store, service: str, config: dict, runtime, router) -> str | None:
     """Rebuild a store that knows no revision of `service` from what serves; the message
     recorded, or None when there was nothing to recover (or the store is not empty)."""
-    if store.revisions(service):
+    if store.latest_revision(service):
         return None
     try:
         table = table_in_force(router)

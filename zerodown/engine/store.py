@@ -74,6 +74,10 @@ __all__ = ["MIGRATIONS", "Change", "Deployment", "DeploymentConflict", "Event", 
            "NotFound", "PlanMoved", "RevisionRecord", "Routing", "StepRecord", "Store", "StoreError",
            "StoreUnavailable"]
 
+# The active deployment, found by the partial index one_active_deployment (schema.py): its
+# WHERE, word for word, is what lets SQLite use it; a `phase IN (...)` list read every
+# deployment of the service, newest first, when none was active (each new deployment asks).
+ACTIVE_SQL = "phase NOT IN ('succeeded', 'failed', 'rolled_back', 'aborted')"
 _DEPLOYMENT = ("id, service, kind, from_revision, to_revision, strategy, plan_kind, plan_version,"
                " cursor, phase, on_failure, request, error, created, updated")
 
@@ -305,8 +309,9 @@ class Store(RevisionQueries, StepQueries, InstanceQueries, RoutingQueries, Proof
         return self._active(service)
 
     def _active(self, service: str) -> Deployment | None:
-        found = self.deployments(service, lifecycle.ACTIVE, limit=1)
-        return found[0] if found else None
+        row = self._one(f"SELECT {_DEPLOYMENT} FROM deployments WHERE service = ? AND "
+                        f"{ACTIVE_SQL}", (service,))
+        return self._deployment(row) if row else None
 
     def signal(self, id: int, verb: str, why: str | None = None) -> Deployment:
         """pause | resume | promote | promote-full | abort, from any process; `why` (an

@@ -12,6 +12,11 @@ from zerodown import table_json
 from zerodown.engine.records import Change, DeploymentConflict, InstanceRow
 from zerodown.engine.transaction import Tx
 from zerodown.model import Instance, InstanceRef, RoutingTable, Slot
+
+# A live row: any state but "stopped" (schema.py's CHECK lists them all), as equalities,
+# so the (service, state) index reads the live rows alone: `state != 'stopped'` read
+# every row of the service, and the stopped ones grow with every deployment.
+LIVE = "state IN ('starting', 'healthy', 'routed', 'draining', 'stopping', 'failed')"
 from zerodown.plan import ServiceState
 
 
@@ -24,17 +29,21 @@ class InstanceQueries:
         sql = ("SELECT revision, slot, host, state, address, pid, runs_on FROM instances "
                "WHERE service = ?")
         if refs is None:
-            rows = self.db.execute(sql + (" AND state != 'stopped'" if live else ""), (service,))
+            rows = self.db.execute(sql + (f" AND {LIVE}" if live else ""), (service,))
             return {r.ref: r for r in map(_instance, rows)}
         out: dict[InstanceRef, InstanceRow] = {}
-        refs = list(refs)
-        for i in range(0, len(refs), 400):  # stays under SQLite's bound-parameter limit
-            chunk = refs[i:i + 400]
-            pairs = ", ".join("(?, ?)" for _ in chunk)
-            params = [v for r in chunk for v in (r.revision, r.slot.index)]
-            rows = self.db.execute(f"{sql} AND (revision, slot) IN (VALUES {pairs})",
-                                   (service, *params))
-            out.update((r.ref, r) for r in map(_instance, rows))
+        slots: dict[int, list[int]] = {}
+        for ref in refs:
+            slots.setdefault(ref.revision, []).append(ref.slot.index)
+        # a revision's slots by the primary key (service, revision, slot): a pair list
+        # `(revision, slot) IN (VALUES ...)` read every row of the service instead
+        for revision, wanted in slots.items():
+            for i in range(0, len(wanted), 400):  # under SQLite's bound-parameter limit
+                chunk = wanted[i:i + 400]
+                rows = self.db.execute(f"{sql} AND revision = ? AND slot IN "
+                                       f"({', '.join('?' * len(chunk))})",
+                                       (service, revision, *chunk))
+                out.update((r.ref, r) for r in map(_instance, rows))
         return out
 
     def recorded_hosts(self, service: str, live: bool = False) -> dict[InstanceRef, str]:
@@ -46,7 +55,7 @@ class InstanceQueries:
         """The hosts recorded with the service's live rows: one query, no row read into
         Python (a deployment asks before its pre-flight and its adopt: engine/unlisted.py)."""
         return {r[0] for r in self.db.execute(
-            "SELECT DISTINCT runs_on FROM instances WHERE service = ? AND state != 'stopped' "
+            f"SELECT DISTINCT runs_on FROM instances WHERE service = ? AND {LIVE} "
             "AND runs_on IS NOT NULL", (service,))}
 
     def service_state(self, service: str) -> ServiceState:
@@ -94,7 +103,7 @@ class InstanceQueries:
         with self._tx() as tx:
             for old, new in sorted(names.items()):
                 if tx.execute("UPDATE instances SET runs_on = ? WHERE service = ? AND "
-                              "runs_on = ? AND state != 'stopped'", (new, service, old)).rowcount:
+                              f"runs_on = ? AND {LIVE}", (new, service, old)).rowcount:
                     tx.event(service, "host.renamed",
                              f"the instances recorded on {old} are recorded on {new}: "
                              f"runtime.hosts names that host so (the same user, address "

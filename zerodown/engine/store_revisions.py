@@ -30,6 +30,13 @@ class RevisionQueries:
             raise NotFound(f"service {service} has no revision r{number}")
         return RevisionRecord(service, number, row["version"], json.loads(row["config"]))
 
+    def latest_revision(self, service: str) -> int:
+        """The number of `service`'s newest revision, 0 when it has none: one indexed read,
+        where revisions() reads and parses every revision's config (a check made on every
+        deployment must not grow with the service's history)."""
+        return self._one("SELECT COALESCE(MAX(number), 0) FROM revisions WHERE service = ?",
+                         (service,))[0]
+
     def revisions(self, service: str) -> list[RevisionRecord]:
         rows = self.db.execute("SELECT * FROM revisions WHERE service = ? ORDER BY number",
                                (service,))

@@ -79,7 +79,7 @@ def acted_on(engine, plan_of: Callable[[ServiceState, int], Plan],
         return ()
     state = store.service_state(service)
     if revision is None:
-        revision = max((r.number for r in store.revisions(service)), default=0) + 1
+        revision = store.latest_revision(service) + 1
     return tuple(sorted(hosts_acted_on(plan_of(state, revision).steps, state.runs_on)
                         - listed))
 

@@ -1,0 +1,90 @@
+"""A deployment's work in the state store does not grow with the service's history: every
+past deployment leaves its rows (stopped instances, revisions, finished deployments), and
+a query a deployment makes must find what it wants by an index, not read them all."""
+
+from __future__ import annotations
+
+import re
+
+from zerodown.engine import schema
+from zerodown.engine.lifecycle import Phase
+from zerodown.engine.store import ACTIVE_SQL
+from zerodown.engine.store_instances import LIVE
+from tests.support.engine_world import World, config
+
+
+def _quoted(sql: str) -> set[str]:
+    return set(re.findall(r"'([^']*)'", sql))
+
+
+def test_live_rows_are_every_state_the_schema_allows_but_stopped():
+    checks = re.findall(r"CHECK \(state IN \(([^)]*)\)\)", schema_text())
+    assert checks, "schema.py has no CHECK on instances.state"
+    assert _quoted(LIVE) == _quoted(checks[-1]) - {"stopped"}  # the latest migration's
+
+
+def test_the_active_deployment_query_is_the_partial_index_condition():
+    index = re.search(r"CREATE UNIQUE INDEX one_active_deployment ON deployments \(service\) "
+                      r"WHERE (.*?);\n", schema_text())
+    assert index and index.group(1) == ACTIVE_SQL  # word for word, or SQLite cannot use it
+    assert _quoted(ACTIVE_SQL) == {p.value for p in Phase if p.terminal}
+
+
+def schema_text() -> str:
+    return "\n".join(schema.MIGRATIONS)
+
+
+def _statements_of_a_deployment(engine, version: str, *verbs: str) -> list[str]:
+    """The statements a deploy and its run make that begin with `verbs`, as SQLite ran
+    them (values bound)."""
+    seen: list[str] = []
+    engine.store.db.set_trace_callback(seen.append)
+    try:
+        engine.run(engine.deploy(version))
+    finally:
+        engine.store.db.set_trace_callback(None)
+    return [sql for sql in seen if sql.lstrip().upper().startswith(verbs)]
+
+
+def _vm_steps(engine, reads: list[str]) -> int:
+    """SQLite virtual-machine instructions `reads` execute on the store as it is now
+    (deterministic, unlike their time), run here in this thread alone."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+    db = engine.store.db
+    db.set_progress_handler(count, 1)
+    try:
+        for sql in reads:
+            db.execute(sql).fetchall()
+    finally:
+        db.set_progress_handler(None, 1)
+    return steps[0]
+
+
+def test_a_deployments_reads_do_not_grow_with_past_deployments(tmp_path):
+    engine = World(tmp_path).engine(config(3))
+    for n in range(3):
+        engine.run(engine.deploy(f"v{n}"))
+    reads = _statements_of_a_deployment(engine, "v3", "SELECT")
+    early = _vm_steps(engine, reads)
+    for n in range(60):
+        engine.run(engine.deploy(f"w{n}"))
+    late = _vm_steps(engine, reads)
+    # the same reads 60 deployments later (180 more stopped rows, 60 more revisions and
+    # deployments): one that read them all would cost thousands of steps more each
+    assert late < early * 1.05, (early, late)
+
+
+def test_no_query_of_a_deployment_reads_a_whole_table(tmp_path):
+    engine = World(tmp_path).engine(config(3))
+    for n in range(3):
+        engine.run(engine.deploy(f"v{n}"))
+    scans = {}
+    for sql in set(_statements_of_a_deployment(engine, "v3", "SELECT", "UPDATE", "DELETE")):
+        plan = [row[3] for row in engine.store.db.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        if any(step.startswith("SCAN") and "CONSTANT ROWS" not in step for step in plan):
+            scans[sql[:120]] = plan
+    assert not scans, f"queries that read a whole table (an index would find the rows): {scans}"
