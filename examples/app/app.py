@@ -20,8 +20,8 @@ APP_IGNORE_TERM=1 (SIGTERM ignored: an app stuck in its shutdown, which only the
 SIGKILL a stop sends after its grace ends).
 
 SIGTERM/SIGINT: stop accepting at once, close idle keep-alive connections,
-answer in-flight requests with `Connection: close`, exit 0. A second signal
-exits at once.
+answer in-flight requests with `Connection: close`, exit 0 (without the
+interpreter's teardown: nothing is left to flush). A second signal exits at once.
 """
 
 from __future__ import annotations
@@ -478,4 +478,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Drained and logged (log() flushes): the interpreter's own teardown after that is
+    # ~10 ms of CPU for nothing, on the cores the next batch of a rollout boots on.
+    sys.stdout.flush()
+    os._exit(code)
