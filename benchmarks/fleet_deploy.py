@@ -171,7 +171,7 @@ def config_text(fleet: Fleet, name: str, interval: str, start_delay: float = 0) 
 
 
 def one(fleet: Fleet, name: str, samples: int, interval: str, trace: bool = False,
-        start_delay: float = 0) -> dict:
+        start_delay: float = 0, rate: float | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="zd-fleet-") as tmp:
         path = Path(tmp) / "zerodown.yaml"
         path.write_text(config_text(fleet, name, interval, start_delay))
@@ -180,7 +180,8 @@ def one(fleet: Fleet, name: str, samples: int, interval: str, trace: bool = Fals
         try:
             stack.deploy("v1")
             loaded, result = stack.under_load(lambda: deploy(stack, "v2", samples, trace),
-                                              connections=8, duration=120, apart=True)
+                                              connections=8, duration=120, apart=True,
+                                              rate=rate)
             quiet = deploy(stack, "v3", samples, trace)
         finally:
             stack.close()
@@ -240,6 +241,9 @@ def main() -> int:
                         help="also deploy, after the example app, the app ready S seconds "
                              "after its start (APP_START_DELAY): the overhead in ms apart "
                              "from the app's boot")
+    parser.add_argument("--rate", type=float, default=None, metavar="R",
+                        help="the load paced at R requests a second (all 8 connections "
+                             "together) instead of as fast as the machine answers")
     args = parser.parse_args()
     if not 0 <= args.start_delay < 8:   # the test fleet's health.start_timeout is 10 s
         parser.error(f"--start-delay {args.start_delay:g}: 0 to 8 seconds (the test fleet's "
@@ -253,7 +257,8 @@ def main() -> int:
         for _ in range(args.rounds):
             for name in [args.only] if args.only else list(STRATEGIES):
                 for delay in delays:
-                    report(one(fleet, name, args.samples, args.interval, args.trace, delay),
+                    report(one(fleet, name, args.samples, args.interval, args.trace, delay,
+                               args.rate),
                            args.steps, args.trace)
     return 0
 
