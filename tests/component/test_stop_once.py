@@ -1,8 +1,9 @@
 """A stop asked twice signals once (zerodown/hosts/stop_once.py, InstanceTable.stop), on
 real processes: two stops at once from two threads and from another process (an agent), a
 second stop after the first's agent session was killed, and the first stop's deadline kept
-(SIGKILL then, not at the second's). The example app takes a second SIGTERM as "exit at
-once": its request in flight must complete all the same."""
+(SIGKILL then, not later at a longer grace's; earlier at a shorter one's). The example app
+takes a second SIGTERM as "exit at once": its request in flight must complete all the
+same."""
 
 from __future__ import annotations
 
@@ -176,21 +177,36 @@ def test_a_stop_after_its_callers_agent_was_killed_sigkills_at_the_first_deadlin
     assert NAME not in table.registry.load()
 
 
-def test_the_first_stops_deadline_holds_whatever_grace_a_second_asks(tmp_path):
-    """A shorter grace does not SIGKILL sooner; a longer one does not wait longer."""
+def test_a_longer_grace_asked_again_does_not_wait_longer(tmp_path):
     table, entry, out = counter(tmp_path, drain=-1)
     grace = 2.0
-    with ThreadPoolExecutor(3) as pool:
+    with ThreadPoolExecutor(2) as pool:
         first = pool.submit(table.stop, NAME, entry["pid"], grace, "first")
         sent = wait_until(lambda: mark(table), BOUND, "the first stop's SIGTERM")["sent"]
-        ended = []
-        for asked in (0.2, 30):
-            pool.submit(InstanceTable(tmp_path).stop, NAME, entry["pid"], asked, "again"
-                        ).add_done_callback(lambda f: ended.append(time.monotonic() - sent))
+        again = pool.submit(InstanceTable(tmp_path).stop, NAME, entry["pid"], 30, "again")
         first.result(timeout=BOUND)
-        wait_until(lambda: len(ended) == 2, BOUND, "the second stops answered")
-    assert all(grace <= e < grace + 1.5 for e in ended), ended
+        again.result(timeout=BOUND)
+        ended = time.monotonic() - sent
+    assert grace <= ended < grace + 1.5, ended
     assert terms(out) == 1, out.read_text()
+    assert proc_stat(entry["pid"]) is None
+
+
+def test_a_shorter_grace_asked_again_sigkills_at_its_own_deadline_with_one_sigterm(tmp_path):
+    """As a terminating Kubernetes pod's grace can be shortened: the earlier deadline holds,
+    for the first stop too, and the second call ends within its own grace (its call's
+    timeout is bounded by it), not the first's 30 s."""
+    table, entry, out = counter(tmp_path, drain=-1)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(table.stop, NAME, entry["pid"], 30, "first")
+        wait_until(lambda: mark(table), BOUND, "the first stop's SIGTERM")
+        asked = time.monotonic()
+        again = pool.submit(InstanceTable(tmp_path).stop, NAME, entry["pid"], 0.5, "again")
+        assert "exited" in again.result(timeout=BOUND)["at"]
+        took = time.monotonic() - asked
+        assert "exited" in first.result(timeout=BOUND)["at"]
+    assert 0.5 <= took < 2.0, f"the second stop took {took:.2f}s"
+    assert terms(out) == 1 and "exit" not in out.read_text(), "killed, told once"
     assert proc_stat(entry["pid"]) is None
 
 

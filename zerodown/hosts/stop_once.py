@@ -15,8 +15,12 @@ lock: two stops at once (threads of one process, the agents of two sessions or o
 controllers) are one after the other there, and the second finds the mark. A stop that
 finds it signals nothing: it awaits the same exit until the first stop's deadline (sent +
 its grace), then SIGKILLs as the first would have (the first's caller may be gone: its
-agent session killed, its controller killed), and answers as the first does. Its own
-grace does not move that deadline: the app was told when it was told.
+agent session killed, its controller killed), and answers as the first does. A longer
+grace does not move that deadline (the app was told when it was told); a shorter one
+moves it earlier — the earlier deadline holds, as a Kubernetes pod's grace can be
+shortened, never lengthened: `zerodown down` with a short grace beside a deployment's
+long one means it, and its call, bounded by its own grace, would otherwise time out
+waiting for the first's.
 
 "sent" is time.monotonic(), CLOCK_MONOTONIC on Linux: one clock for every process of the
 boot, and the record is of this boot (InstanceTable checks its boot id), so another
@@ -66,12 +70,14 @@ def mark(entry: dict, grace: float, yielding: bool) -> bool:
 
 
 def deadline(entry: dict, grace: float) -> tuple[float, float]:
-    """(sent, grace) of the stop under way for `entry`: the first stop's, else one sent now
-    (an instance that has ended: nothing is awaited)."""
+    """(sent, grace) of the stop under way for `entry`: the first stop's, its grace cut to
+    end `grace` from now if that is sooner; else one sent now (an instance that has ended:
+    nothing is awaited)."""
     first = entry.get("stopping")
+    now = time.monotonic()
     if isinstance(first, dict):
-        return first["sent"], first["grace"]
-    return time.monotonic(), grace
+        return first["sent"], max(0.0, min(first["grace"], now + grace - first["sent"]))
+    return now, grace
 
 
 def save(registry, entries: dict) -> None:
