@@ -83,6 +83,17 @@ strategy: {{kind: rolling, max_surge: 1, max_unavailable: 0}}
                                              f"{done.stdout}\n--- stderr\n{done.stderr}")
         return done
 
+    def up_deaf_to_sigterm(self, grace: float) -> None:
+        """`up` with v1's instances ignoring SIGTERM (APP_IGNORE_TERM), so that each stop of
+        one lasts the whole stop_grace, `grace`, ended by the SIGKILL after it; the file is
+        then as before but for that grace: the revisions after it stop at once."""
+        text = self.file.read_text().replace("stop_grace: 5s", f"stop_grace: {grace:g}s")
+        deaf = 'env: {APP_DRAIN_TIMEOUT: "5", APP_IGNORE_TERM: "1"}'
+        self.file.write_text(text.replace('env: {APP_DRAIN_TIMEOUT: "5"}', deaf))
+        assert deaf in self.file.read_text()
+        assert "shop is up: r1 (v1) serves" in self.run("up").stdout
+        self.file.write_text(text)
+
     def start(self, *args: str) -> ManagedProcess:
         """A command in the background (its output in proc.log())."""
         proc = ManagedProcess(self.argv(*args), env=self.env, name="zerodown")
