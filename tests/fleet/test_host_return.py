@@ -36,8 +36,9 @@ def test_a_deployment_paused_for_a_silent_host_resumes_by_itself_once_it_answers
         store = Controller(str(s.file), str(s.state_dir)).store()
         assert not store.events("shop", paused["id"], kind="host.reachable")
         healthy_fleet.heal(victim)
-        # the end, and the old instances gone: the run ends once their stops are sent, its
-        # rows `stopping` until each stop is confirmed (engine/stopping.py)
+        # the end, and the old instances gone: the phase ends once their stops are sent, its
+        # rows `stopping` until each stop is confirmed (engine/stopping.py); no command
+        # waits for this run (deployed --detach, resumed by the controller)
         done = wait_until(lambda: (d := s.status())["deployment"] is None and all(
             i["version"] == "v2" for i in d["instances"]) and d, timeout=60,
                           what="the deployment's end with nobody resuming it, v1 stopped")

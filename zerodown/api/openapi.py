@@ -110,7 +110,11 @@ def document() -> dict:
             "state": {"enum": ["done", "current", "pending"]}}}},
         "controller_error": {"type": ["string", "null"], "description":
                              "why the controller cannot go on with it now (e.g. its state "
-                             "store's disk is full); it tries again every second"}}}]}
+                             "store's disk is full); it tries again every second"},
+        "settled": {"type": "boolean", "description":
+                    "ended, and no run of this controller holds it any more: its last old "
+                    "instances exited and are written stopped (they are awaited after the "
+                    "phase is written); false while it runs or they exit"}}}]}
     return {
         "openapi": "3.1.0",
         "info": {"title": "zerodown controller API", "version": "1",
@@ -172,7 +176,10 @@ def document() -> dict:
                             "description": "key=value overrides of zerodown.yaml"},
                     "reason": REASON}, "202")},
             "/api/v1/deployments/{id}": {"parameters": [ID], **_get(
-                "one deployment with its plan", detail)},
+                "one deployment with its plan", detail,
+                [_query("wait", "an ended deployment not yet settled: hold the answer until "
+                                "it is, at most this many seconds, 0-10 (default 0)",
+                        "number")])},
             **{f"/api/v1/deployments/{{id}}/{verb}": {"parameters": [ID], "post": _action(
                 text, {"reason": REASON, **({"full": {"type": "boolean"}}
                                             if verb == "promote" else {})})}

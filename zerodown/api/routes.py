@@ -29,9 +29,12 @@ TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=u
 
 
 class Api:
-    def __init__(self, observer, actions, service: str, controller_pid: Callable[[], int | None]):
+    def __init__(self, observer, actions, service: str, controller_pid: Callable[[], int | None],
+                 settled: Callable[[int, float], bool] = lambda id, wait: True):
         self.observer, self.actions, self.service = observer, actions, service
         self.controller_pid = controller_pid
+        # (deployment, seconds to wait) -> its run returned (daemon/runs.py Runner.settled)
+        self.settled = settled
         self.routes: list[tuple[str, re.Pattern, Callable[..., Reply]]] = [
             ("GET", re.compile(r"^/$"), lambda r: redirect("/dashboard/")),
             ("GET", re.compile(r"^/dashboard(?:/(?P<name>.*))?$"), self.static),
@@ -101,6 +104,12 @@ class Api:
         return Reply.json(200, {"deployments": views})
 
     def deployment(self, request: Request, id: str) -> Reply:
+        wait = number(request.query, "wait", 0, 0, MAX_WAIT)
+        if wait:  # an ended deployment answered once its run returned: its proof written too
+            with self.observer.reading() as store:
+                d = target(store, self.service, id)
+            if d.phase.terminal:
+                self.settled(d.id, wait)
         now = time.time()
         with self.observer.reading() as store:
             d = target(store, self.service, id)
@@ -111,6 +120,7 @@ class Api:
             doc["summary"] = progress(store, self.service)
             doc["plan_steps"] = plan_steps(store, d, cfg)
         doc["controller_error"] = self.observer.controller_error(d.id)
+        doc["settled"] = d.phase.terminal and self.settled(d.id, 0)
         return Reply.json(200, doc)
 
     def events(self, request: Request) -> Reply:

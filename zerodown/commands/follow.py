@@ -141,7 +141,7 @@ class Follower:
                     time.sleep(POLL)
                 d = self.poll(wait)
             self._clear()
-            return d
+            return self.settled(d) if d["phase"] in TERMINAL else d
         except (KeyboardInterrupt, StoppedWatching) as e:
             code = e.code if isinstance(e, StoppedWatching) else 130
             self.say(f"\nstopped watching: deployment {self.id} goes on in the controller "
@@ -149,6 +149,16 @@ class Follower:
             raise StoppedWatching(code) from None
         finally:
             signal.signal(signal.SIGTERM, previous)
+
+    def settled(self, d: dict) -> dict:
+        """The ended deployment once the controller's run of it returned: its last old
+        instances exited and written stopped (awaited after the phase is written), so a
+        command that returned leaves nothing `stopping` and no old process alive. A
+        controller of an older zerodown sends no "settled" (and ignores ?wait=): the
+        deployment as it is, its last exits confirmed milliseconds later."""
+        while d.get("settled") is False:  # held by the controller until its run returns
+            d = self.client.get(f"/api/v1/deployments/{d['id']}?wait={WAIT:g}")
+        return d
 
 
 def _raise_stopped(signum, frame) -> None:

@@ -99,7 +99,7 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
         host_watch = HostWatch(fresh, cfg.service, runner.wake, log)
         tls_watch = TlsWatch(fresh, cfg.service, log)
         api = Api(observer, Actions(fresh, runner.wake, cfg.service), cfg.service,
-                  lambda: ctl.controller_pid(cfg.service))
+                  lambda: ctl.controller_pid(cfg.service), runner.settled)
         tokens = Tokens(ctl.state_dir)
         pid_file.write_text(f"{os.getpid()}\n")
         # The runner first: an interrupted deployment resumes before anything else is ready.

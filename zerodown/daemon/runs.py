@@ -31,12 +31,23 @@ class Runner:
         self.finishing = Finishing()
         self._wake = threading.Event()
         self.running: int | None = None  # the deployment in hand
+        # notified as a run returns: a client waits for the end of the run, not only of the
+        # phase (the last stops are awaited after it is written: settled below)
+        self._returned = threading.Condition()
         # (deployment, message) of the last error it could not get past (a full disk):
         # a client following the deployment shows it, or it would wait in silence
         self.error: tuple[int, str] | None = None
 
     def wake(self) -> None:
         self._wake.set()
+
+    def settled(self, id: int, wait: float = 0) -> bool:
+        """Whether no run of this runner holds deployment `id` (its run returned: its last
+        old instances exited and are written stopped), waiting up to `wait` seconds for
+        that. Meant for a deployment whose phase is terminal (routes.py asks only then): a
+        deployment not yet taken up is not held either, but it is never terminal."""
+        with self._returned:
+            return self._returned.wait_for(lambda: self.running != id, wait)
 
     def run(self, stop: threading.Event) -> None:
         with closing(self.controller()) as ctl:
@@ -101,7 +112,9 @@ class Runner:
                 pass
             stop.wait(RETRY)
         finally:
-            self.running = None
+            with self._returned:
+                self.running = None
+                self._returned.notify_all()
 
 
 def stamp() -> str:
