@@ -17,7 +17,7 @@ import dataclasses
 import os
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator, Mapping
 
 import yaml
 
@@ -246,15 +246,43 @@ def snapshot_config(store: Store, service: str, revision: int) -> ServiceConfig:
     return parse_config(yaml.safe_dump(snap["source"]), file=snap.get("file") or "zerodown.yaml")
 
 
-def labels(store: Store, service: str) -> dict[int, views.RevisionLabel]:
-    return {r.number: views.RevisionLabel(r.number, r.version) for r in store.revisions(service)}
+def labels(store: Store, service: str) -> Labels:
+    return Labels(store, service)
 
 
-def label(known: dict[int, views.RevisionLabel], number: int) -> views.RevisionLabel:
+class Labels(Mapping[int, views.RevisionLabel]):
+    """A service's revisions' labels, each read by the primary key when first asked for:
+    status, the dashboard's tick and history name a few revisions, and reading them all
+    (configs parsed) each time grew with every deployment the service ever had."""
+
+    def __init__(self, store: Store, service: str):
+        self.store, self.service = store, service
+        self._read: dict[int, views.RevisionLabel | None] = {}
+
+    def __getitem__(self, number: int) -> views.RevisionLabel:
+        if number not in self._read:
+            version = self.store.version(self.service, number)
+            self._read[number] = None if version is None else views.RevisionLabel(number, version)
+        found = self._read[number]
+        if found is None:
+            raise KeyError(number)
+        return found
+
+    def __bool__(self) -> bool:  # "deployed": a revision at all, without counting them
+        return self.store.latest_revision(self.service) > 0
+
+    def __iter__(self) -> Iterator[int]:  # every revision: for what lists them all
+        return iter([r.number for r in self.store.revisions(self.service)])
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
+def label(known: Mapping[int, views.RevisionLabel], number: int) -> views.RevisionLabel:
     return known.get(number, views.RevisionLabel(number))
 
 
-def maybe_label(known: dict[int, views.RevisionLabel],
+def maybe_label(known: Mapping[int, views.RevisionLabel],
                 number: int | None) -> views.RevisionLabel | None:
     return None if number is None else label(known, number)
 

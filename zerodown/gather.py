@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from zerodown import render, views
 from zerodown.config import ServiceConfig
@@ -45,7 +45,7 @@ def step_limit(step, cfg: ServiceConfig | None) -> float | None:
     return bounds.get(type(step))
 
 
-def deployment_view(d: Deployment, known: dict[int, views.RevisionLabel],
+def deployment_view(d: Deployment, known: Mapping[int, views.RevisionLabel],
                     controller_pid: int | None = None, store: Store | None = None,
                     cfg: ServiceConfig | None = None,
                     proof: dict | None = None) -> views.DeploymentView:
@@ -84,7 +84,10 @@ def plan_steps(store: Store, d: Deployment, cfg: ServiceConfig) -> list[dict]:
     stopped row is an older life of an instance it starts again); the current step
     stopped rows too (a stop paused halfway has stopped some of its own)."""
     hosts = fleet_hosts(cfg.runtime)
-    every = store.recorded_hosts(d.service) if hosts else {}
+    # the rows of the plan's instances by the primary key, stopped ones too: every row
+    # of the service grew with each deployment it ever had
+    every = store.recorded_hosts(d.service, refs={r for step in d.steps for r in getattr(
+        step, "instances", ())}) if hosts else {}
     live = store.recorded_hosts(d.service, live=True) if hosts else {}
     began = {r.index: r.hosts for r in store.steps(d.id) if r.hosts is not None} if hosts \
         else {}
@@ -119,12 +122,12 @@ def event_view(e: Event) -> views.EventView:
 
 
 def store_instances(store: Store, service: str,
-                    known: dict[int, views.RevisionLabel]) -> list[views.InstanceView]:
+                    known: Mapping[int, views.RevisionLabel]) -> list[views.InstanceView]:
     rows = store.instances(service, live=True)
     return [instance_view(service, row, known) for _, row in sorted(rows.items())]
 
 
-def instance_view(service: str, row: InstanceRow, known: dict[int, views.RevisionLabel],
+def instance_view(service: str, row: InstanceRow, known: Mapping[int, views.RevisionLabel],
                   hosts: tuple[str, ...] = ()) -> views.InstanceView:
     """`hosts`: runtime.hosts of an ssh runtime (fleet_hosts), to say whether each one's
     host (the one recorded where it was started: InstanceRow.host) is still listed."""
@@ -134,7 +137,7 @@ def instance_view(service: str, row: InstanceRow, known: dict[int, views.Revisio
                               host_listed=host in hosts if host and hosts else None)
 
 
-def table_traffic(table: RoutingTable, known: dict[int, views.RevisionLabel],
+def table_traffic(table: RoutingTable, known: Mapping[int, views.RevisionLabel],
                   stats: dict | None = None, rates: dict[str, float] | None = None
                   ) -> list[views.TrafficView]:
     """Per revision of the table: weight and backends; with stats, its counters too.
@@ -292,7 +295,7 @@ def _proxy(ctl: Controller, cfg: ServiceConfig):
 
 
 def _probed(ctl: Controller, store: Store, service: str,
-            known: dict[int, views.RevisionLabel]) -> Iterable[views.InstanceView]:
+            known: Mapping[int, views.RevisionLabel]) -> Iterable[views.InstanceView]:
     runtime, revisions, hosts = ctl.runtime(), {}, fleet_hosts(ctl.working_config().runtime)
     silent: dict[str, str] = {}  # host -> what it did not answer: asked once per status
     skipped = skipped_hosts(store, service) if hosts else {}

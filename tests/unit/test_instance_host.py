@@ -56,7 +56,7 @@ def old_store(path) -> None:
 def test_an_older_store_migrates_and_keeps_its_rows_with_no_host_recorded(tmp_path):
     old_store(tmp_path / "z.db")
     with Store(tmp_path / "z.db") as s:
-        assert s.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 6
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) >= 6
         (row,) = s.instances("shop").values()
         assert (row.ref, row.state, row.address, row.pid, row.runs_on) == (
             ref(2), "routed", "10.0.0.3:5000", 42, None)

@@ -176,7 +176,7 @@ def test_an_older_stores_steps_render_as_they_did(tmp_path):
     schema_4_store(tmp_path / "z.db")
     with Store(tmp_path / "z.db") as s:
         assert [(r.placed, r.hosts) for r in s.steps(1)] == [(None, None)] * 2
-        assert s.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 6
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) >= 6
         d = s.deployment(1)
         # the dashboard derives them as before: the recorded row's host
         assert [p["hosts"] for p in plan_steps(s, d, fleet_config(TODAY))] == [["app2"]] * 2

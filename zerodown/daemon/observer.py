@@ -131,10 +131,12 @@ class Observer:
         doc["restart_needed"] = restart_needed(self.started, cfg)
         shown = {i.revision.number for i in instances} | {
             int(t.revision[1:]) for t in view.traffic if t.revision[1:].isdigit()}
-        rows = store.db.execute("SELECT number, version, created FROM revisions WHERE service = ?"
-                                " ORDER BY number", (service,))
-        doc["revisions"] = [{"revision": n, "version": v, "created": c} for n, v, c in rows
-                            if n in shown]
+        # those shown alone, by the primary key: every tick read every revision
+        rows = [store.db.execute("SELECT number, version, created FROM revisions WHERE "
+                                 "service = ? AND number = ?", (service, n)).fetchone()
+                for n in sorted(shown)]
+        doc["revisions"] = [{"revision": n, "version": v, "created": c} for n, v, c in
+                            filter(None, rows)]
         return doc, table, stats
 
     def config(self) -> ServiceConfig:
@@ -176,6 +178,10 @@ class Observer:
                 continue
             self.series.setdefault(name[1:], deque(maxlen=KEEP)).append(
                 point(now, now - then, b, c))
+        # a revision no longer served leaves once its last point is past the window: a
+        # daemon that ran thousands of deployments kept a series for each revision
+        for gone in [k for k, v in self.series.items() if v[-1]["t"] < now - KEEP * INTERVAL]:
+            del self.series[gone]
 
     def metrics(self, window: float) -> dict:
         since = time.time() - window

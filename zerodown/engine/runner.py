@@ -32,7 +32,7 @@ from functools import partial
 from typing import Callable, Sequence
 
 from zerodown.config import ServiceConfig, apply_overrides
-from zerodown.engine import (applying, asked, collector, doorbell, lifecycle, reconciling,
+from zerodown.engine import (applying, asked, collector, doorbell, reconciling,
                              replanning, stopping, unlisted)
 from zerodown.engine.beside import Beside
 from zerodown.engine.finishing import Finishing
@@ -163,9 +163,8 @@ class Engine:
             raise UsageError(f"service {self.service} has no previous revision to roll back to")
         if to == stable:
             raise UsageError(f"r{to} is already the stable revision of {self.service}")
-        served = self.served()
-        if to not in served:
-            have = ", ".join(f"r{n}" for n in sorted(served)) or "none"
+        if to not in self.served(to):
+            have = ", ".join(f"r{n}" for n in sorted(self.served())) or "none"
             raise UsageError(f"r{to} never served {self.service}: no deployment to it succeeded "
                              f"(revisions that served: {have})")
         return to
@@ -174,13 +173,12 @@ class Engine:
         """Versions whose release folders a prune must leave (Store.rollback_versions)."""
         return frozenset(self.store.rollback_versions(self.service))
 
-    def served(self) -> set[int]:
-        """Revisions that were once the stable one: what a rollback may go back to."""
-        ended = self.store.deployments(self.service, (Phase.SUCCEEDED, Phase.ROLLED_BACK),
-                                       limit=1 << 31)
-        done = {d.to_revision for d in ended
-                if d.phase is Phase.SUCCEEDED or d.kind == "rollback"}
-        return done | {n for n in self.store.stable(self.service) if n is not None}
+    def served(self, revision: int | None = None) -> set[int]:
+        """Revisions that were once the stable one: what a rollback may go back to (of
+        them, just `revision`)."""
+        stable = {n for n in self.store.stable(self.service) if n is not None}
+        return self.store.served(self.service, revision) | (
+            stable if revision is None else stable & {revision})
 
     def rollback(self, service: str | None = None, to_revision: int | None = None,
                  wait: bool = False, allow_downtime: bool = False,
@@ -256,9 +254,12 @@ class Engine:
                                   unlisted.recorded(self.store, self.service),
                                   name=f"adopt, deployment {id}") as adopting:
             self._start(id)
-            with self._background(id), ProofRecorder(self, id) as proof:
-                return self._run(id, hold, stop_when_paused, proof,
-                                 lambda: reconciling.left_out(adopting.result(), theirs))
+            try:
+                with self._background(id), ProofRecorder(self, id) as proof:
+                    return self._run(id, hold, stop_when_paused, proof,
+                                     lambda: reconciling.left_out(adopting.result(), theirs))
+            finally:
+                self.store.idle()  # its writes done: the WAL checkpointed whole, beside
 
     def _run(self, id: int, hold: bool, stop_when_paused: bool, proof: ProofRecorder,
              adopted: Callable[[], list]) -> Phase:
@@ -343,7 +344,8 @@ class Engine:
         process is running is left to it.
         """
         try:
-            active = self.store.deployments(self.service, lifecycle.ACTIVE)
+            # by the partial index (one active a service): a phase list read them all
+            active = [d for d in (self.store.active_deployment(self.service),) if d]
             if not active:
                 self.reconcile()  # run() reconciles too, first thing
             return {d.id: self.run(d.id, stop_when_paused) for d in active}

@@ -14,7 +14,10 @@ from zerodown.engine.records import StoreError
 # Each entry migrates from the schema version before it (PRAGMA user_version).
 # Statements are separated by ";\n", so a trigger's body stays on one line. The 6th lets
 # an instance be 'stopping' (a stop sent, its exit not yet confirmed: engine/stopping.py);
-# SQLite changes a CHECK only by copying the table (columns in the same order).
+# SQLite changes a CHECK only by copying the table (columns in the same order). The 7th
+# finds a service's deployments by index: its newest (status, history, the API; the
+# rowid ends each entry, so `ORDER BY id DESC LIMIT n` reads n) and those to a revision
+# (a rollback's "did it serve?"), where each read every deployment of every service.
 MIGRATIONS = ("""
 CREATE TABLE services (
   name TEXT PRIMARY KEY,
@@ -123,6 +126,9 @@ INSERT INTO instances_6 (service, revision, slot, host, state, address, pid, upd
 DROP TABLE instances;
 ALTER TABLE instances_6 RENAME TO instances;
 CREATE INDEX instances_by_state ON instances (service, state)
+""", """
+CREATE INDEX deployments_by_service ON deployments (service);
+CREATE INDEX deployments_by_revision ON deployments (service, to_revision)
 """)
 
 

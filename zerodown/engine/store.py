@@ -78,6 +78,7 @@ __all__ = ["MIGRATIONS", "Change", "Deployment", "DeploymentConflict", "Event", 
 # WHERE, word for word, is what lets SQLite use it; a `phase IN (...)` list read every
 # deployment of the service, newest first, when none was active (each new deployment asks).
 ACTIVE_SQL = "phase NOT IN ('succeeded', 'failed', 'rolled_back', 'aborted')"
+PLANS_KEPT = 64  # parsed plans a connection keeps: more than `history` lists by default
 _DEPLOYMENT = ("id, service, kind, from_revision, to_revision, strategy, plan_kind, plan_version,"
                " cursor, phase, on_failure, request, error, created, updated")
 
@@ -180,6 +181,12 @@ class Store(RevisionQueries, StepQueries, InstanceQueries, RoutingQueries, Proof
         for event in tx.events:
             for listener in self.listeners:
                 listener(event)
+
+    def idle(self) -> None:
+        """This connection's writer is done for now: its WAL checkpointed in a worker, off
+        the deployment's path (wal_sync.WalWorkers.idle)."""
+        if self._wal is not None:
+            self._wal.idle()
 
     @property
     def unsynced(self) -> int:
@@ -284,7 +291,12 @@ class Store(RevisionQueries, StepQueries, InstanceQueries, RoutingQueries, Proof
             if text is None:  # replaced between the two reads
                 return self.deployment(row["id"])
             cached = row["plan_version"], tuple(step_from_data(s) for s in json.loads(text[0]))
+            self._plans.pop(row["id"], None)
             self._plans[row["id"]] = cached
+            # the last parsed kept: a daemon's connection lives for months and each listing
+            # of past deployments parses theirs; one evicted is parsed again when next read
+            while len(self._plans) > PLANS_KEPT:
+                del self._plans[next(iter(self._plans))]
         return Deployment(row["id"], row["service"], row["kind"], row["from_revision"],
                           row["to_revision"], json.loads(row["strategy"]), cached[1],
                           row["plan_kind"], row["cursor"], Phase(row["phase"]), row["on_failure"],

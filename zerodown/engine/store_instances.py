@@ -46,10 +46,11 @@ class InstanceQueries:
                 out.update((r.ref, r) for r in map(_instance, rows))
         return out
 
-    def recorded_hosts(self, service: str, live: bool = False) -> dict[InstanceRef, str]:
-        """The host recorded for each instance (InstanceRow.runs_on), of every row or only
-        the live ones; rows with none recorded (an older store) are left out."""
-        return recorded_hosts(self.instances(service, live=live).values())
+    def recorded_hosts(self, service: str, live: bool = False,
+                       refs: Iterable[InstanceRef] | None = None) -> dict[InstanceRef, str]:
+        """The host recorded for each instance (InstanceRow.runs_on), of every row, only
+        the live ones or only `refs`'; rows with none recorded (an older store) are left out."""
+        return recorded_hosts(self.instances(service, refs, live=live).values())
 
     def live_hosts(self, service: str) -> set[str]:
         """The hosts recorded with the service's live rows: one query, no row read into

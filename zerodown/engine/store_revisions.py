@@ -30,12 +30,31 @@ class RevisionQueries:
             raise NotFound(f"service {service} has no revision r{number}")
         return RevisionRecord(service, number, row["version"], json.loads(row["config"]))
 
+    def version(self, service: str, number: int) -> str | None:
+        """Revision `number`'s version (None: no such revision), by the primary key, its
+        config left unread: a label (controller.Labels) needs no more."""
+        row = self._one("SELECT version FROM revisions WHERE service = ? AND number = ?",
+                        (service, number))
+        return row[0] if row else None
+
     def latest_revision(self, service: str) -> int:
         """The number of `service`'s newest revision, 0 when it has none: one indexed read,
         where revisions() reads and parses every revision's config (a check made on every
         deployment must not grow with the service's history)."""
         return self._one("SELECT COALESCE(MAX(number), 0) FROM revisions WHERE service = ?",
                          (service,))[0]
+
+    def served(self, service: str, revision: int | None = None) -> set[int]:
+        """The revisions a finished deployment left serving (a deploy that succeeded, a
+        rollback that ended rolled back), or of them just `revision`: by the index on
+        (service, to_revision), one row read, where every deployment and its plan were
+        read and parsed on each rollback."""
+        where, params = "", (service,)
+        if revision is not None:
+            where, params = " AND to_revision = ?", (service, revision)
+        return {r[0] for r in self.db.execute(
+            f"SELECT DISTINCT to_revision FROM deployments WHERE service = ?{where} AND "
+            "(phase = 'succeeded' OR (phase = 'rolled_back' AND kind = 'rollback'))", params)}
 
     def revisions(self, service: str) -> list[RevisionRecord]:
         rows = self.db.execute("SELECT * FROM revisions WHERE service = ? ORDER BY number",

@@ -63,6 +63,15 @@ class WalWorkers:
             self._commits = 0
             self._checkpoints.submit(checkpoint, self.path)
 
+    def idle(self) -> None:
+        """Nothing is writing (a deployment ended or stopped at a pause): a checkpoint now
+        copies every frame, so the next commit writes the WAL from its start again. One
+        asked only every CHECKPOINT_EVERY commits ran while the engine committed, never
+        caught up, and the WAL grew with every deployment (858 MB after 1,000 of 3
+        instances on fakes, reads slower as its index grew)."""
+        self._commits = 0
+        self._checkpoints.submit(checkpoint, self.path)
+
     def close(self) -> None:
         self._syncs.shutdown(wait=False)
         self._checkpoints.shutdown(wait=False)
