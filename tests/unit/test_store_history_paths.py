@@ -22,6 +22,7 @@ from zerodown.api.server import Request
 from zerodown.commands.inspect import cmd_history
 from zerodown.controller import Controller, labels
 from zerodown.daemon.observer import INTERVAL, KEEP, Observer
+from zerodown.daemon.watchdog import Watchdog
 from zerodown.engine import schema
 from zerodown.engine.store import PLANS_KEPT
 
@@ -159,3 +160,13 @@ def test_the_stores_wal_does_not_grow_with_past_deployments(tmp_path):
         engine.run(engine.deploy(f"w{n}"))
         _wal_bytes(engine)  # (as a daemon idles between deployments)
     assert _wal_bytes(engine) <= early * 1.2, (early, _wal_bytes(engine))
+
+
+def test_the_watchdog_keeps_the_deadline_of_the_deployment_it_watches_alone(tmp_path):
+    engine = World(tmp_path).engine(config(1))
+    for n in range(5):
+        engine.run(engine.deploy(f"v{n}"))
+    watchdog = Watchdog(lambda: None, "shop", lambda: None)
+    for d in reversed(engine.store.deployments("shop")):  # as each was the active one
+        assert watchdog._deadline(engine.store, d) == config(1).progress_deadline
+    assert list(watchdog._deadlines) == [engine.store.deployments("shop", limit=1)[0].id]

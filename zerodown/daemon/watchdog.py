@@ -61,7 +61,7 @@ class Watchdog:
         self.wake()
 
     def _deadline(self, store, d) -> float | None:
-        if d.id not in self._deadlines:
-            self._deadlines[d.id] = snapshot_config(store, self.service,
-                                                    d.to_revision).progress_deadline
+        if d.id not in self._deadlines:  # the active one's alone: one a service at a time,
+            self._deadlines = {d.id: snapshot_config(  # and a daemon's runs for months
+                store, self.service, d.to_revision).progress_deadline}
         return self._deadlines[d.id]
