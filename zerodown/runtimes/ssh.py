@@ -197,6 +197,7 @@ class SshRuntime:
             self._act(self.hosts[self.host_running(instance)], "stop", instance.id,
                       instance.pid, grace, f"instance {instance.id}", yielding,
                       timeout=grace + KILL_WAIT + self.options.command_timeout)
+            self.looks.forget(instance)
         finally:
             self._forget_prefetched()
 

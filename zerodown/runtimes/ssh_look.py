@@ -23,6 +23,7 @@ AWAIT = 0.25      # s a look of a starting instance may wait on its host for it 
 HOST_POLL = 0.002  # s between two looks there (or health.interval, if shorter): a look is
                    # a refused connect, ~50 us of CPU (3% of a core at this rate, beside the
                    # booting app); the exit is seen at once on a pidfd, not by looking
+KEPT = 10_000     # (name, pid)s Looks remembers as listening, at most
 AWAITS = 4        # such waits at once per host: of its 8 sessions (Connections), the other
                   # calls (starts, stops) keep theirs; further looks are plain ones
 
@@ -32,7 +33,11 @@ class Looks:
 
     def __init__(self, runtime):  # an SshRuntime (not imported: it imports this)
         self.runtime = runtime
-        self._listening: set[tuple[str, int | None]] = set()  # (name, pid)s seen owning their port
+        # (name, pid)s seen owning their port: a cache (a key missing costs one round trip
+        # more), forgotten at the instance's stop and cleared whole past KEPT, so a daemon's
+        # runtime does not grow with every instance it ever started (one crashed away is
+        # never stopped)
+        self._listening: set[tuple[str, int | None]] = set()
         self._awaits: dict[str, int] = {}  # await_listening calls in flight per host
         self._awaits_lock = threading.Lock()
 
@@ -53,7 +58,7 @@ class Looks:
                 if got["alive"] and got["listening"] is False:
                     return True, False, f"{got['seen']} (looked from {host_name})"
                 if got.get("owned"):
-                    self._listening.add(key)
+                    self._remember(key)
             else:
                 entry = host.table(self.runtime.remote_dir, "live_entry", instance.id,
                                    instance.pid, timeout=health.timeout + 1)
@@ -91,8 +96,17 @@ class Looks:
         key = (name, entry["pid"])
         if key not in self._listening and host.table(self.runtime.remote_dir, "owns_port",
                                                      entry["pid"], entry["port"]):
-            self._listening.add(key)
+            self._remember(key)
         return key in self._listening
+
+    def _remember(self, key: tuple[str, int | None]) -> None:
+        if len(self._listening) >= KEPT:
+            self._listening.clear()
+        self._listening.add(key)
+
+    def forget(self, instance: Instance) -> None:
+        """`instance` stopped: what was learnt of it is of no more use."""
+        self._listening.discard((instance.id, instance.pid))
 
     def _tail(self, host: SshHost, name: str) -> str:
         path = f"{self.runtime.remote_dir}/logs/{name}.log"
