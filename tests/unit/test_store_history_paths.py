@@ -170,3 +170,19 @@ def test_the_watchdog_keeps_the_deadline_of_the_deployment_it_watches_alone(tmp_
     for d in reversed(engine.store.deployments("shop")):  # as each was the active one
         assert watchdog._deadline(engine.store, d) == config(1).progress_deadline
     assert list(watchdog._deadlines) == [engine.store.deployments("shop", limit=1)[0].id]
+
+
+def test_the_plan_read_last_is_the_last_evicted(tmp_path):
+    """The running deployment's plan is read every step while listings parse past ones:
+    a hit keeps it (a 10,000-instance plan is not parsed again each step)."""
+    engine = World(tmp_path).engine(config(1))
+    for n in range(PLANS_KEPT + 6):
+        engine.run(engine.deploy(f"v{n}"))
+    running, *others = [d.id for d in engine.store.deployments("shop", limit=10_000)]
+    engine.store._plans.clear()
+    engine.store.deployment(running)
+    parsed = engine.store._plans[running]
+    for id in others:  # more than PLANS_KEPT parsed, the running one read between each
+        engine.store.deployment(running)
+        engine.store.deployment(id)
+    assert engine.store._plans.get(running) is parsed, "the running one's parsed again"

@@ -297,6 +297,9 @@ class Store(RevisionQueries, StepQueries, InstanceQueries, RoutingQueries, Proof
             # of past deployments parses theirs; one evicted is parsed again when next read
             while len(self._plans) > PLANS_KEPT:
                 del self._plans[next(iter(self._plans))]
+        else:  # read again: the last to go (a running deployment's is read every step)
+            self._plans.pop(row["id"], None)
+            self._plans[row["id"]] = cached
         return Deployment(row["id"], row["service"], row["kind"], row["from_revision"],
                           row["to_revision"], json.loads(row["strategy"]), cached[1],
                           row["plan_kind"], row["cursor"], Phase(row["phase"]), row["on_failure"],
