@@ -126,7 +126,7 @@ class InstanceTable:
             at["spawning"] = time.time()  # the intent durable: the app's fork and exec
         try:
             proc = spawn(argv, cwd=cwd, env={**env, **marks}, log_path=self.log(name),
-                         banner=banner, stamp=True)
+                         banner=banner, stamp=True, prune=True)
         except OSError as e:
             del entries[name]
             self.registry.save(entries, sync=False)

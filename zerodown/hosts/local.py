@@ -81,18 +81,20 @@ def running(pid: int | None, started: int | None) -> bool:
 
 
 def spawn(argv: list[str], *, cwd: str | None, env: dict[str, str] | None, log_path: Path,
-          banner: str, stamp: bool = False) -> subprocess.Popen:
+          banner: str, stamp: bool = False, prune: bool = False) -> subprocess.Popen:
     """Start `argv` in its own session with stdout and stderr appended to `log_path`;
     with `stamp`, each line prefixed with its time (zerodown/hosts/stamper.py). The
     instance is started first and the stamper after it (its lines wait in the pipe
-    meanwhile): the stamper's own start is not in the way of the instance's."""
+    meanwhile): the stamper's own start is not in the way of the instance's. With `prune`
+    too, the stamper's end prunes the ended instances' logs beside this one
+    (zerodown/hosts/log_prune.py)."""
     with _log_for(log_path, banner) as log:
         if not stamp:
             proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         else:
-            proc = _spawn_stamped(argv, cwd, env, log)
+            proc = _spawn_stamped(argv, cwd, env, log, str(log_path) if prune else None)
     with _children_lock:
         _children[proc.pid] = proc
     return proc
@@ -119,7 +121,7 @@ def _log_for(log_path: Path, banner: str):
 
 
 def _spawn_stamped(argv: list[str], cwd: str | None, env: dict[str, str] | None,
-                   log) -> subprocess.Popen:
+                   log, prune: str | None) -> subprocess.Popen:
     """The instance writing into a pipe, then its stamper (zerodown/hosts/stamper.py)
     reading it into `log`. Neither keeps the other's end, so the stamper sees EOF when
     the instance ends."""
@@ -131,7 +133,7 @@ def _spawn_stamped(argv: list[str], cwd: str | None, env: dict[str, str] | None,
         os.close(write)
         write = -1
         try:
-            _stampers[log.name] = stamper.start(read, log)  # start() reaped the ended:
+            _stampers[log.name] = stamper.start(read, log, prune)  # start() reaped the ended:
             for path, pid in list(_stampers.items()):  # a long-lived agent forgets them
                 if not stamper.tracked(pid):
                     del _stampers[path]

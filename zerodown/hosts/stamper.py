@@ -18,6 +18,11 @@ code (STAMPER), started one of two ways:
 
 The forked stamper keeps only the pipe, the log and /dev/null: the agent's stdin and stdout
 are its SSH channel, which must close when the agent ends, not when an instance does.
+
+Given `prune` (an instance's log, from InstanceTable), a stamper at its end bounds the
+logs of the ended instances beside it (zerodown/hosts/log_prune.py): its instance has
+exited, and no deployment waits for a stamper's end (a crash report's settle_log waits
+for its last lines, up to 1 s: the prune adds a directory scan, ~1 ms).
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ from typing import IO
 # killed it (SIGPIPE; BrokenPipeError in Python), so a full disk stopped every instance
 # of the host that logs. The first line written again says how many were lost and why.
 STAMPER = r"""
-import os, time
+import os, sys, time
+if __name__ == "__main__":  # a new interpreter: [zerodown's folder, the log to prune beside]
+    PRUNE = sys.argv[1:]
 src, lost, why = os.fdopen(0, "rb", closefd=False), 0, ""
 while True:
     line = src.readline(65536)
@@ -52,22 +59,35 @@ while True:
         lost = 0
     except OSError as e:
         lost, why = lost + 1, e.strerror or str(e)
+if PRUNE:  # the instance ended: a failed prune is tried again at the next stamper's end
+    try:
+        sys.path.insert(0, PRUNE[0])
+        from zerodown.hosts.log_prune import prune
+        log = PRUNE[1]
+        prune(os.path.dirname(log), ended=os.path.basename(log)[:-len(".log")])
+    except Exception:
+        pass
 """
+# the folder zerodown is imported from, for a new interpreter without site (-S)
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 _execed: list[subprocess.Popen] = []
 _forked: list[int] = []
 
 
-def start(read: int, log: IO[bytes]) -> int:
+def start(read: int, log: IO[bytes], prune: str | None = None) -> int:
     """Start a stamper reading the pipe end `read` into `log`; its pid. The caller closes
-    its own copy of `read` (and of the write end, once the instance has it)."""
+    its own copy of `read` (and of the write end, once the instance has it). `prune` (the
+    instance's log file): at its end the stamper prunes the ended instances' logs there."""
     reap()
+    args = [_ROOT, prune] if prune else []
     if single_threaded():
-        pid = _fork(read, log.fileno())
+        pid = _fork(read, log.fileno(), args)
         _forked.append(pid)
         return pid
-    proc = subprocess.Popen([sys.executable, "-S", "-c", STAMPER], stdin=read, stdout=log,
-                            stderr=subprocess.DEVNULL, env={}, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-S", "-c", STAMPER, *args], stdin=read,
+                            stdout=log, stderr=subprocess.DEVNULL, env={},
+                            start_new_session=True)
     _execed.append(proc)
     return proc.pid
 
@@ -120,7 +140,7 @@ def wait(pid: int, timeout: float) -> None:
         time.sleep(0.005)  # a forked stamper's end has no fd to wait on here
 
 
-def _fork(read: int, log_fd: int) -> int:
+def _fork(read: int, log_fd: int, prune: list[str]) -> int:
     pid = os.fork()
     if pid:
         return pid
@@ -132,7 +152,7 @@ def _fork(read: int, log_fd: int) -> int:
         os.dup2(log_fd, 1)
         os.dup2(null, 2)
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-        exec(STAMPER, {"__name__": "__stamper__"})
+        exec(STAMPER, {"__name__": "__stamper__", "PRUNE": prune})
         code = 0
     finally:
         os._exit(code)

@@ -1,0 +1,82 @@
+"""The logs of ended instances are bounded (zerodown/hosts/log_prune.py), pruned by each
+instance's log stamper at its end: real instances started and stopped through an
+InstanceTable, both ways a stamper starts (zerodown/hosts/stamper.py)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from zerodown.hosts import log_prune, stamper
+from zerodown.hosts.instances import InstanceTable
+from zerodown.hosts.local import terminate
+from tests.support.net import wait_until
+
+SLEEPER = ["sleep", "30"]
+RECORD = {"service": "shop", "version": "v1", "slot": 0, "host": "local"}
+
+
+def start(table: InstanceTable, name: str, revision: int) -> dict:
+    got = table.start(name, {**RECORD, "revision": revision}, "127.0.0.1", SLEEPER,
+                      str(table.state_dir), {}, f"starting {name}")
+    return got["started"]
+
+
+def logs(table: InstanceTable) -> set[str]:
+    return {p.name[:-len(".log")] for p in table.log_dir.glob("*.log")}
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "new interpreter"])
+def test_only_the_newest_ended_logs_remain_and_every_live_ones(tmp_path, monkeypatch, forked):
+    monkeypatch.setattr(stamper, "single_threaded", lambda: forked)
+    table = InstanceTable(tmp_path)
+    live = start(table, "shop-r1-s1", 1)
+    # a quiet instance: its log is older than every ended one's, and is kept all the same
+    day_ago = time.time() - 86400
+    os.utime(table.log("shop-r1-s1"), (day_ago, day_ago))
+    n = log_prune.KEEP_ENDED
+    try:
+        ended = [f"shop-r{r}-s0" for r in range(2, n + 12)]
+        for revision, name in enumerate(ended, start=2):
+            entry = start(table, name, revision)
+            table.stop(name, entry["pid"], grace=5, what=name)
+        want = set(ended[-n:]) | {"shop-r1-s1"}
+        wait_until(lambda: logs(table) == want, 30,
+                   f"the newest {n} ended logs and the live one's (have {len(logs(table))})")
+        assert table.alive("shop-r1-s1", live["pid"])
+        assert "starting shop-r1-s1" in table.log("shop-r1-s1").read_text()
+        # the instance stopped last: `zerodown logs` still reads it
+        assert f"starting {ended[-1]}" in table.log(ended[-1]).read_text()
+    finally:
+        terminate(live["pid"], live["start_time"], 1, "sleeper")
+
+
+def test_a_recorded_instances_log_is_never_pruned_however_old(tmp_path):
+    table = InstanceTable(tmp_path)
+    live = start(table, "shop-r1-s0", 1)
+    try:
+        now = time.time()
+        for i in range(3):  # ended instances' logs, newer than the live one's
+            path = table.log_dir / f"shop-r{i + 2}-s0.log"
+            path.write_text("ended\n")
+            os.utime(path, (now - 30 + i, now - 30 + i))
+        os.utime(table.log("shop-r1-s0"), (now - 86400, now - 86400))
+        assert sorted(log_prune.prune(table.log_dir, keep=1)) == ["shop-r2-s0", "shop-r3-s0"]
+        assert logs(table) == {"shop-r1-s0", "shop-r4-s0"}
+        # another service's ended logs are counted apart
+        (table.log_dir / "cart-r1-s0.log").write_text("ended\n")
+        assert log_prune.prune(table.log_dir, keep=1) == []
+    finally:
+        terminate(live["pid"], live["start_time"], 1, "sleeper")
+
+
+def test_logs_ended_in_the_same_clock_tick_are_ordered_by_revision(tmp_path):
+    table = InstanceTable(tmp_path)
+    same = time.time() - 60
+    for name in ("shop-r9-s0", "shop-r10-s0", "shop-r10-s1"):
+        path = table.log(name)
+        path.write_text("ended\n")
+        os.utime(path, (same, same))
+    assert sorted(log_prune.prune(table.log_dir, keep=2)) == ["shop-r9-s0"]
