@@ -22,7 +22,7 @@ are its SSH channel, which must close when the agent ends, not when an instance 
 Given `prune` (an instance's log, from InstanceTable), a stamper at its end bounds the
 logs of the ended instances beside it (zerodown/hosts/log_prune.py): its instance has
 exited, and no deployment waits for a stamper's end (a crash report's settle_log waits
-for its last lines, up to 1 s: the prune adds a directory scan, ~1 ms).
+for its last lines, up to 1 s: the prune adds one scan of the log folder to that).
 """
 
 from __future__ import annotations
