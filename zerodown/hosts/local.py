@@ -94,7 +94,7 @@ def spawn(argv: list[str], *, cwd: str | None, env: dict[str, str] | None, log_p
                                     stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         else:
-            proc = _spawn_stamped(argv, cwd, env, log, str(log_path) if prune else None)
+            proc = _spawn_stamped(argv, cwd, env, log, prune)
     with _children_lock:
         _children[proc.pid] = proc
     return proc
@@ -121,7 +121,7 @@ def _log_for(log_path: Path, banner: str):
 
 
 def _spawn_stamped(argv: list[str], cwd: str | None, env: dict[str, str] | None,
-                   log, prune: str | None) -> subprocess.Popen:
+                   log, prune: bool) -> subprocess.Popen:
     """The instance writing into a pipe, then its stamper (zerodown/hosts/stamper.py)
     reading it into `log`. Neither keeps the other's end, so the stamper sees EOF when
     the instance ends."""

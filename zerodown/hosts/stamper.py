@@ -39,7 +39,7 @@ from typing import IO
 # of the host that logs. The first line written again says how many were lost and why.
 STAMPER = r"""
 import os, sys, time
-if __name__ == "__main__":  # a new interpreter: [zerodown's folder, the log to prune beside]
+if __name__ == "__main__":  # a new interpreter: [zerodown's folder] if it prunes
     PRUNE = sys.argv[1:]
 src, lost, why = os.fdopen(0, "rb", closefd=False), 0, ""
 while True:
@@ -61,10 +61,11 @@ while True:
         lost, why = lost + 1, e.strerror or str(e)
 if PRUNE:  # the instance ended: a failed prune is tried again at the next stamper's end
     try:
-        sys.path.insert(0, PRUNE[0])
-        from zerodown.hosts.log_prune import prune
-        log = PRUNE[1]
-        prune(os.path.dirname(log), ended=os.path.basename(log)[:-len(".log")])
+        log = os.readlink("/proc/self/fd/1")  # ends in " (deleted)" if it was removed
+        if log.endswith(".log"):
+            sys.path.insert(0, PRUNE[0])
+            from zerodown.hosts.log_prune import prune
+            prune(os.path.dirname(log), ended=os.path.basename(log)[:-len(".log")])
     except Exception:
         pass
 """
@@ -75,12 +76,14 @@ _execed: list[subprocess.Popen] = []
 _forked: list[int] = []
 
 
-def start(read: int, log: IO[bytes], prune: str | None = None) -> int:
+def start(read: int, log: IO[bytes], prune: bool = False) -> int:
     """Start a stamper reading the pipe end `read` into `log`; its pid. The caller closes
-    its own copy of `read` (and of the write end, once the instance has it). `prune` (the
-    instance's log file): at its end the stamper prunes the ended instances' logs there."""
+    its own copy of `read` (and of the write end, once the instance has it). With `prune`,
+    at its end the stamper prunes the ended instances' logs beside `log`. Only zerodown's
+    folder is on its command line, not the log's: nothing names the state directory
+    (tests/support/cli.py finds a service's processes by it; a stamper ends on its own)."""
     reap()
-    args = [_ROOT, prune] if prune else []
+    args = [_ROOT] if prune else []
     if single_threaded():
         pid = _fork(read, log.fileno(), args)
         _forked.append(pid)
