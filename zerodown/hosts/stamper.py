@@ -20,9 +20,10 @@ The forked stamper keeps only the pipe, the log and /dev/null: the agent's stdin
 are its SSH channel, which must close when the agent ends, not when an instance does.
 
 Given `prune` (an instance's log, from InstanceTable), a stamper at its end bounds the
-logs of the ended instances beside it (zerodown/hosts/log_prune.py): its instance has
-exited, and no deployment waits for a stamper's end (a crash report's settle_log waits
-for its last lines, up to 1 s: the prune adds one scan of the log folder to that).
+logs of the ended instances beside it (zerodown/hosts/log_prune.py) once its service's
+logs number more than twice the ended ones kept: its instance has exited, and no
+deployment waits for a stamper's end (a crash report's settle_log waits for its last
+lines, up to 1 s: the prune adds one scan of the log folder to that).
 """
 
 from __future__ import annotations
@@ -33,13 +34,16 @@ import sys
 import time
 from typing import IO
 
+# imported here, in the agent: a forked stamper's prune at its end then costs no import
+from zerodown.hosts import log_prune
+
 # A line the log cannot take (its disk full) is dropped and counted, and the stamper reads
 # on: ended, it left the instance's pipe without a reader, and the instance's next line
 # killed it (SIGPIPE; BrokenPipeError in Python), so a full disk stopped every instance
 # of the host that logs. The first line written again says how many were lost and why.
 STAMPER = r"""
 import os, sys, time
-if __name__ == "__main__":  # a new interpreter: [zerodown's folder] if it prunes
+if __name__ == "__main__":  # a new interpreter: [zerodown's folder, keep] if it prunes
     PRUNE = sys.argv[1:]
 src, lost, why = os.fdopen(0, "rb", closefd=False), 0, ""
 while True:
@@ -63,9 +67,15 @@ if PRUNE:  # the instance ended: a failed prune is tried again at the next stamp
     try:
         log = os.readlink("/proc/self/fd/1")  # ends in " (deleted)" if it was removed
         if log.endswith(".log"):
-            sys.path.insert(0, PRUNE[0])
-            from zerodown.hosts.log_prune import prune
-            prune(os.path.dirname(log), ended=os.path.basename(log)[:-len(".log")])
+            folder, name = os.path.split(log[:-len(".log")])
+            keep, mine = int(PRUNE[1]), name[:name.rfind("-r") + 2]  # "shop-r": its service's
+            # pruned down to `keep` ended, a service's logs grow to twice that before the
+            # next prune: its import (~18 ms of CPU in a new interpreter) is paid once per
+            # ~keep exits, not at each, on the cores a rollout's next batch boots on
+            if sum(f.startswith(mine) for f in os.listdir(folder)) > 2 * keep:
+                sys.path.insert(0, PRUNE[0])
+                from zerodown.hosts.log_prune import prune
+                prune(folder, ended=name, keep=keep)
     except Exception:
         pass
 """
@@ -83,7 +93,7 @@ def start(read: int, log: IO[bytes], prune: bool = False) -> int:
     folder is on its command line, not the log's: nothing names the state directory
     (tests/support/cli.py finds a service's processes by it; a stamper ends on its own)."""
     reap()
-    args = [_ROOT] if prune else []
+    args = [_ROOT, str(log_prune.KEEP_ENDED)] if prune else []
     if single_threaded():
         pid = _fork(read, log.fileno(), args)
         _forked.append(pid)
