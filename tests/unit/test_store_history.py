@@ -34,19 +34,42 @@ def schema_text() -> str:
     return "\n".join(schema.MIGRATIONS)
 
 
-def _statements_of_a_deployment(engine, version: str, *verbs: str) -> list[str]:
-    """The statements a deploy and its run make that begin with `verbs`, as SQLite ran
-    them (values bound)."""
-    seen: list[str] = []
-    engine.store.db.set_trace_callback(seen.append)
+class Recording:
+    """A store's connection whose statements are recorded as asked, (sql, params): no
+    sqlite trace or progress callback while the engine's threads share the connection
+    (one can deadlock them: a thread in the callback waits for the interpreter's lock
+    another holds while it waits for the connection)."""
+
+    def __init__(self, db, seen: list):
+        self._db, self._seen = db, seen
+
+    def execute(self, sql, params=()):
+        self._seen.append((sql, params))
+        return self._db.execute(sql, params)
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+
+def _statements_of_a_deployment(engine, version: str, *verbs: str) -> list[tuple]:
+    """The statements a deploy and its run make that begin with `verbs`: (sql, params)."""
+    seen: list[tuple] = []
+    real = engine.store.db
+    engine.store.db = Recording(real, seen)
     try:
         engine.run(engine.deploy(version))
     finally:
-        engine.store.db.set_trace_callback(None)
-    return [sql for sql in seen if sql.lstrip().upper().startswith(verbs)]
+        engine.store.db = real
+    return [(sql, params) for sql, params in seen if sql.lstrip().upper().startswith(verbs)]
 
 
-def _vm_steps(engine, reads: list[str]) -> int:
+def _run(db, statement):
+    """`statement`: SQL as SQLite ran it (its values bound: a trace), or (sql, params)."""
+    sql, params = (statement, ()) if isinstance(statement, str) else statement
+    return db.execute(sql, params)
+
+
+def _vm_steps(engine, reads: list) -> int:
     """SQLite virtual-machine instructions `reads` execute on the store as it is now
     (deterministic, unlike their time), run here in this thread alone."""
     steps = [0]
@@ -57,8 +80,8 @@ def _vm_steps(engine, reads: list[str]) -> int:
     db = engine.store.db
     db.set_progress_handler(count, 1)
     try:
-        for sql in reads:
-            db.execute(sql).fetchall()
+        for statement in reads:
+            _run(db, statement).fetchall()
     finally:
         db.set_progress_handler(None, 1)
     return steps[0]
@@ -74,7 +97,7 @@ def test_a_deployments_reads_do_not_grow_with_past_deployments(tmp_path):
     assert_no_growth(engine, reads, 60)
 
 
-def assert_no_growth(engine, reads: list[str], more: int) -> None:
+def assert_no_growth(engine, reads: list, more: int) -> None:
     """`reads` execute < 5% more SQLite instructions after `more` deployments."""
     early = _vm_steps(engine, reads)
     for n in range(more):
@@ -91,11 +114,13 @@ def test_no_query_of_a_deployment_reads_a_whole_table(tmp_path):
                                                         "DELETE"))
 
 
-def assert_no_scans(engine, statements: list[str]) -> None:
+def assert_no_scans(engine, statements: list) -> None:
     """No statement's EXPLAIN QUERY PLAN reads a whole table."""
     scans = {}
-    for sql in set(statements):
-        plan = [row[3] for row in engine.store.db.execute(f"EXPLAIN QUERY PLAN {sql}")]
+    by_text = {s if isinstance(s, str) else s[0]: s for s in statements}
+    for sql, statement in by_text.items():
+        params = () if isinstance(statement, str) else statement[1]
+        plan = [row[3] for row in engine.store.db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
         if any(step.startswith("SCAN") and "CONSTANT ROWS" not in step for step in plan):
             scans[sql[:120]] = plan
     assert not scans, f"queries that read a whole table (an index would find the rows): {scans}"
