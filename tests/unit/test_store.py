@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -133,6 +134,47 @@ def test_a_write_waits_for_another_process_then_says_the_store_is_busy(tmp_path)
             s.signal(1, "abort")
         other.execute("ROLLBACK")
         assert s.signal(1, "abort").phase is Phase.ABORTED
+
+
+def test_a_write_beside_a_read_part_way_waits_for_the_lock_as_any_write(tmp_path):
+    """Another thread's read part-way through its rows on the store's shared connection
+    made SQLite fail a write at once, without its busy wait, while another connection
+    held the write lock (the demo's deployment failed so on CI)."""
+    with Store(tmp_path / "z.db") as s:
+        d = create(s)
+        other = sqlite3.connect(tmp_path / "z.db", isolation_level=None, check_same_thread=False)
+        reading = s.db.execute("SELECT name FROM sqlite_master")
+        reading.fetchone()  # part-way: the connection is inside a read
+        other.execute("BEGIN IMMEDIATE")  # another process's write, held 0.2 s
+        threading.Timer(0.2, other.execute, ("COMMIT",)).start()
+        began = time.monotonic()
+        assert s.signal(d.id, "abort").phase is Phase.ABORTED
+        assert time.monotonic() - began >= 0.15  # it waited for the lock rather than failed
+        reading.fetchall()
+    with Store(tmp_path / "z.db", timeout=0.1) as s:  # the timeout still bounds the wait
+        reading = s.db.execute("SELECT name FROM sqlite_master")
+        reading.fetchone()
+        other.execute("BEGIN IMMEDIATE")
+        began = time.monotonic()
+        with pytest.raises(StoreError, match=r"is busy \(waited 0.1s"):
+            s.event("web", "note", "x", d.id)
+        assert 0.05 <= time.monotonic() - began < 5
+        other.execute("ROLLBACK")
+        reading.fetchall()
+
+
+def test_opening_a_store_at_the_newest_schema_takes_no_write_lock(tmp_path):
+    """`status` and the dashboard open stores while a deployment writes: an open that
+    migrates nothing is a reader, never a writer the engine's next write waits on."""
+    with Store(tmp_path / "z.db") as s:
+        create(s)
+    other = sqlite3.connect(tmp_path / "z.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with Store(tmp_path / "z.db", timeout=0.05) as s:
+            assert s.deployment(1).to_revision == 1
+    finally:
+        other.execute("ROLLBACK")
 
 
 def test_a_signal_from_another_process_is_seen_by_the_runner_s_store(tmp_path):

@@ -138,6 +138,10 @@ class Store(RevisionQueries, StepQueries, InstanceQueries, RoutingQueries, Proof
         return f"{self.path}-{service}.lock"
 
     def _migrate(self) -> None:
+        # Read first: a store at the newest version (every open but the first) takes no
+        # write lock; `status`, the dashboard's and the API's opens are then only readers.
+        if self.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+            return
         with self._tx() as tx:
             schema.migrate(tx, self.path)
 
@@ -150,7 +154,7 @@ class Store(RevisionQueries, StepQueries, InstanceQueries, RoutingQueries, Proof
             try:
                 if lazy:  # per transaction: the connection's setting, outside any transaction
                     self.db.execute("PRAGMA synchronous = NORMAL")
-                self.db.execute("BEGIN IMMEDIATE")
+                self._begin_write()
             except sqlite3.Error as e:
                 self._resync(lazy)
                 raise unavailable(self.path, e, "write", self.timeout) from None
@@ -181,6 +185,28 @@ class Store(RevisionQueries, StepQueries, InstanceQueries, RoutingQueries, Proof
         for event in tx.events:
             for listener in self.listeners:
                 listener(event)
+
+    def _begin_write(self) -> None:
+        """BEGIN IMMEDIATE, waiting up to `timeout` for the write lock. SQLite waits for it
+        itself (the busy timeout) except when this connection is inside a read: another
+        thread's query on the shared connection, part-way through its rows. A write then
+        fails at once while another connection holds the lock (SQLite will not make a reader
+        wait to write: two could wait on each other), though the read ends within its query
+        and the other writer within its transaction. Such a failure is waited out here: the
+        demo's deployment failed so, its baseline's write beside a start's read while the
+        demo's observer opened its own connection."""
+        deadline = time.monotonic() + self.timeout
+        pause = 0.0005
+        while True:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                busy = (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() + pause >= deadline:
+                    raise  # (SQLite's own wait, when it waited, took the whole timeout)
+            time.sleep(pause)
+            pause = min(2 * pause, 0.02)
 
     def idle(self) -> None:
         """This connection's writer is done for now: its WAL checkpointed in a worker, off
