@@ -189,5 +189,5 @@ def test_the_reader_sees_what_it_checks():
     top, typing_only, lazy = imports("zerodown.proxy.upstream")
     assert "zerodown.proxy.metrics" in top and "zerodown.proxy.exchange" in typing_only
     assert "zerodown.proxy.server" in imports("zerodown.proxy.accel")[2]  # inside a function
-    assert "zerodown.engine.lifecycle" in imports("zerodown.engine.store")[0]  # from pkg import m
+    assert "zerodown.engine.lifecycle" in imports("zerodown.engine.store_deployments")[0]  # from pkg import m
     assert "zerodown.engine.store" in reach("zerodown.engine.runner")

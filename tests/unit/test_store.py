@@ -324,7 +324,7 @@ def test_a_signal_answers_the_phase_it_set_even_if_the_engine_moved_on_at_once(
     """The ring wakes an engine of this process at once (engine/doorbell.py): a promote at
     a manual pause could be answered "paused" — the next pause, reached by the woken engine
     before the answer was read (CI saw it in test_api). The answer is the signal's."""
-    from zerodown.engine import store as store_module
+    from zerodown.engine import store_deployments as store_module
     runner, api = Store(tmp_path / "z.db"), Store(tmp_path / "z.db")
     d = create(runner)
     runner.set_phase(d.id, Phase.RUNNING, "started")

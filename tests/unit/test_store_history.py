@@ -8,7 +8,7 @@ import re
 
 from zerodown.engine import schema
 from zerodown.engine.lifecycle import Phase
-from zerodown.engine.store import ACTIVE_SQL
+from zerodown.engine.store_deployments import ACTIVE_SQL
 from zerodown.engine.store_instances import LIVE
 from tests.support.engine_world import World, config
 

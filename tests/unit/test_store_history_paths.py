@@ -24,7 +24,7 @@ from zerodown.controller import Controller, labels
 from zerodown.daemon.observer import INTERVAL, KEEP, Observer
 from zerodown.daemon.watchdog import Watchdog
 from zerodown.engine import schema
-from zerodown.engine.store import PLANS_KEPT
+from zerodown.engine.store_deployments import PLANS_KEPT
 
 FILE = """\
 service: shop
