@@ -5,6 +5,6 @@
     routes.py   which handler answers which method and path
     auth.py     tokens: create, list, revoke, verify (only hashes are stored)
     sse.py      the Server-Sent Events stream
-    openapi.py  the OpenAPI 3.1 document
+    openapi.py  the OpenAPI 3.1 document (openapi_schemas.py: the answers' shapes)
     client.py   the CLI's side: a small http.client wrapper (imports nothing heavy)
 """
