@@ -25,6 +25,7 @@ from zerodown.plan import on_text, step_hosts
 from zerodown.service_url import config_url
 
 PROBE_TIMEOUT = 1.0  # `status` probes each instance at most this long
+UP_REASON = "zerodown up"  # what `up` says of the first deployment: no person's words
 
 
 def step_limit(step, cfg: ServiceConfig | None) -> float | None:
@@ -47,10 +48,11 @@ def step_limit(step, cfg: ServiceConfig | None) -> float | None:
 
 def deployment_view(d: Deployment, known: Mapping[int, views.RevisionLabel],
                     controller_pid: int | None = None, store: Store | None = None,
-                    cfg: ServiceConfig | None = None,
-                    proof: dict | None = None) -> views.DeploymentView:
+                    cfg: ServiceConfig | None = None, proof: dict | None = None,
+                    asked: dict | None = None) -> views.DeploymentView:
     """With `store`, when the step in progress began and its bound (progress lines and the
-    countdown of a timed pause)."""
+    countdown of a timed pause); with `asked` (its Store.askers entry: history, the API,
+    status), who asked for it and why."""
     record = None if store is None or d.step is None else store.step_record(d.id, d.cursor)
     started = record.started_at if record is not None and record.in_progress else None
     on = (record.hosts or ()) if started is not None else ()
@@ -64,7 +66,13 @@ def deployment_view(d: Deployment, known: Mapping[int, views.RevisionLabel],
         error=d.error if store is None else with_host_back(store, d),
         controller_pid=None if d.phase.terminal else controller_pid,
         step_started=None if d.phase.terminal else started,
-        step_limit=None if started is None else step_limit(d.step, cfg), proof=proof)
+        step_limit=None if started is None else step_limit(d.step, cfg), proof=proof,
+        by=(asked or {}).get("who"), reason=spoken((asked or {}).get("reason")))
+
+
+def spoken(reason: str | None) -> str | None:
+    """A deployment's reason as a person gave it: `up`'s own words are none."""
+    return None if reason == UP_REASON else reason
 
 
 def listed(on: Iterable[str], cfg: ServiceConfig | None) -> tuple[str, ...]:
@@ -200,7 +208,8 @@ def status_view(ctl: Controller) -> views.StatusView:
     known = labels(store, service)
     active = store.active_deployment(service)
     deployment = None if active is None else deployment_view(
-        active, known, ctl.controller_pid(service), store, cfg)
+        active, known, ctl.controller_pid(service), store, cfg,
+        asked=store.askers([active.id]).get(active.id))
     proxy, table, stats = _proxy(ctl, cfg)
     if table is None:
         table = store.routing(service).table

@@ -234,5 +234,5 @@ def test_every_key_of_a_deployment_is_declared():
                           strategy="rolling", step=1, steps=2, step_text=None,
                           plan_kind="deploy", created=0.0, updated=0.0)
     schemas = DOC["components"]["schemas"]
-    for name in ("Deployment", "DeploymentDetail"):
+    for name in ("Deployment", "DeploymentListed", "DeploymentDetail"):
         assert set(deployment_dict(view, 0.0)) <= set(schemas[name]["properties"]), name

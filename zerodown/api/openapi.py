@@ -108,7 +108,7 @@ def _paths() -> dict:
                                        "schema": {"type": "string"}},)),
         "/api/v1/status": {"get": {
             "summary": "what `zerodown status --json` prints, plus dashboard, revisions, "
-                       "config_error and restart_needed",
+                       "config_error, restart_needed and settled",
             "parameters": [
                 _query("fresh", "any value: look now (what the CLI asks), not the last look "
                                 "(at most 250 ms old)", {"type": "string"}),
@@ -129,7 +129,7 @@ def _paths() -> dict:
         "/api/v1/deployments": {
             **_get("deployments, newest first", {
                 "type": "object", "required": ["deployments"], "properties": {
-                    "deployments": {"type": "array", "items": ref("Deployment")}}},
+                    "deployments": {"type": "array", "items": ref("DeploymentListed")}}},
                 (_query("limit", "at most this many (default 20)", _number(1, 1000, "integer")),)),
             **_action("deploy a version", {
                 "version": {"type": "string", "minLength": 1, "maxLength": 100},

@@ -54,8 +54,19 @@ DEPLOYMENT = shape({
     "proof": nullable("Proof") | {"description": "the zero-downtime proof, once the "
                                                  "deployment ended (null before, or when the "
                                                  "load balancer did not answer)"},
-    "by": maybe("string") | {"description": "who asked: the local user or the token's name"},
-    "reason": maybe("string") | {"description": "why, as they said"}})
+    "by": maybe("string") | {"description": "who asked for it: the local user or the "
+                                            "token's name (null: no action asked for it)"},
+    "reason": maybe("string") | {"description": "why, as they said (`--reason`, the body's "
+                                                "reason)"}},
+    description="a deployment, as `zerodown status --json` and `history --json` print it "
+                "(docs/json.md)")
+LISTED = shape({
+    **DEPLOYMENT["properties"],
+    "settled": FLAG | {"description": (
+        "ended, and no run of this controller holds it any more: its last old instances "
+        "exited and are written stopped (they are awaited after the phase is written); "
+        "false while it runs or they exit")}},
+    description="a deployment in the API's list: one of status's, and whether it settled")
 PLAN_STEP = shape({
     "index": INTEGER, "text": TEXT,
     "hosts": NAMES | {"description": "runtime ssh: the hosts a start, wait, drain or stop "
@@ -63,17 +74,13 @@ PLAN_STEP = shape({
                                      "end of text)"},
     "state": {"enum": ["done", "current", "pending"]}})
 DETAIL = shape({
-    **DEPLOYMENT["properties"],
+    **LISTED["properties"],
     "plan_steps": {"type": "array", "items": ref("PlanStep")},
     "summary": TEXT | {"description": "instances per revision and the traffic split, one "
                                       "line"},
     "controller_error": maybe("string") | {"description": (
         "why the controller cannot go on with it now (e.g. its state store's disk is full); "
-        "it tries again every second")},
-    "settled": FLAG | {"description": (
-        "ended, and no run of this controller holds it any more: its last old instances "
-        "exited and are written stopped (they are awaited after the phase is written); "
-        "false while it runs or they exit")}},
+        "it tries again every second")}},
     description="a deployment, with its plan")
 PROOF = shape({
     "router": {"enum": ["embedded", "haproxy", "nginx"]}, "duration_s": NUMBER,
@@ -143,9 +150,14 @@ STATUS = shape({
         "zerodown.yaml's error while it does not load (the status is by its last version "
         "that did)")},
     "restart_needed": NAMES | {"description": "what the file changed that the controller "
-                                              "takes only as it starts"}},
+                                              "takes only as it starts"},
+    "settled": FLAG | {"description": (
+        "the service's latest deployment ended and no run of this controller holds it any "
+        "more: its last old instances exited and are written stopped (`deployment` is the "
+        "active one, null from its end on); false while one runs or they exit; true with "
+        "none")}},
     description="what `zerodown status --json` prints (docs/json.md), plus dashboard, "
-                "revisions, config_error and restart_needed")
+                "revisions, config_error, restart_needed and settled")
 POINT = shape({k: maybe("number") for k in ("t", "rps", "error_rate", "p50_ms", "p99_ms")})
 ACCEPTED = shape({
     "id": INTEGER, "phase": PHASE,
@@ -157,6 +169,7 @@ ACCEPTED = shape({
 ERROR = shape({"error": shape({"message": TEXT, "field": maybe("string")})})
 
 SCHEMAS = {"Error": ERROR, "Revision": REVISION, "Deployment": DEPLOYMENT,
-           "DeploymentDetail": DETAIL, "PlanStep": PLAN_STEP, "Proof": PROOF, "Event": EVENT,
-           "Shadow": SHADOW, "Instance": INSTANCE, "Traffic": TRAFFIC, "Proxy": PROXY,
-           "Status": STATUS, "MetricPoint": POINT, "Accepted": ACCEPTED}
+           "DeploymentListed": LISTED, "DeploymentDetail": DETAIL, "PlanStep": PLAN_STEP,
+           "Proof": PROOF, "Event": EVENT, "Shadow": SHADOW, "Instance": INSTANCE,
+           "Traffic": TRAFFIC, "Proxy": PROXY, "Status": STATUS, "MetricPoint": POINT,
+           "Accepted": ACCEPTED}

@@ -98,10 +98,15 @@ class Api:
             known = labels(store, self.service)
             rows = store.deployments(self.service, limit=limit)
             pid = self.controller_pid()
-            proofs = store.proofs(d.id for d in rows)
-            views = [deployment_dict(
-                deployment_view(d, known, pid, proof=proofs.get(d.id)), now) for d in rows]
+            proofs, asked = store.proofs(d.id for d in rows), store.askers(d.id for d in rows)
+            views = [deployment_dict(deployment_view(
+                d, known, pid, proof=proofs.get(d.id), asked=asked.get(d.id)), now)
+                | {"settled": self._settled(d)} for d in rows]
         return Reply.json(200, {"deployments": views})
+
+    def _settled(self, d) -> bool:
+        """Ended, and no run of this controller holds it (Runner.settled, not waited for)."""
+        return d.phase.terminal and self.settled(d.id, 0)
 
     def deployment(self, request: Request, id: str) -> Reply:
         wait = number(request.query, "wait", 0, 0, MAX_WAIT)
@@ -114,13 +119,13 @@ class Api:
         with self.observer.reading() as store:
             d = target(store, self.service, id)
             cfg = self.observer.config()  # as the file is now (its last version that loaded)
-            doc = deployment_dict(deployment_view(d, labels(store, self.service),
-                                                         self.controller_pid(), store, cfg,
-                                                         store.proofs([d.id]).get(d.id)), now)
+            doc = deployment_dict(deployment_view(
+                d, labels(store, self.service), self.controller_pid(), store, cfg,
+                store.proofs([d.id]).get(d.id), store.askers([d.id]).get(d.id)), now)
             doc["summary"] = progress(store, self.service)
             doc["plan_steps"] = plan_steps(store, d, cfg)
         doc["controller_error"] = self.observer.controller_error(d.id)
-        doc["settled"] = d.phase.terminal and self.settled(d.id, 0)
+        doc["settled"] = self._settled(d)
         return Reply.json(200, doc)
 
     def events(self, request: Request) -> Reply:

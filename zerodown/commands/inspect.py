@@ -4,7 +4,6 @@ anything. (`status` asks the controller: commands/status.py; `logs` is commands/
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -20,7 +19,6 @@ from zerodown.engine.store import NotFound
 from zerodown.errors import UsageError
 from zerodown.model import Instance, fleet_hosts
 from zerodown.plan import ServiceState
-from zerodown.views import DeploymentView
 
 FOLLOW_POLL = 0.2
 
@@ -65,7 +63,9 @@ def cmd_history(args: argparse.Namespace, ctl: Controller) -> int:
     known = labels(store, cfg.service)
     rows = store.deployments(cfg.service, limit=args.limit)
     proofs = store.proofs(d.id for d in rows)
-    views = [asked(store, d, deployment_view(d, known, proof=proofs.get(d.id))) for d in rows]
+    asked = store.askers(d.id for d in rows)
+    views = [deployment_view(d, known, proof=proofs.get(d.id), asked=asked.get(d.id))
+             for d in rows]
     events, config = None, None
     if args.verbose:
         events = {d.id: [event_view(e) for e in store.events(deployment=d.id, limit=100_000)]
@@ -81,19 +81,6 @@ def cmd_history(args: argparse.Namespace, ctl: Controller) -> int:
             id: [change_text(*c) for c in found] for id, found in config.items()})
         print(colour.paint(text) if colour.wanted(sys.stdout, args.no_color) else text)
     return 0
-
-
-UP_REASON = "zerodown up"  # what `up` says of the first deployment: no person's words
-
-
-def asked(store, d, view: DeploymentView) -> DeploymentView:
-    """The view with who asked for the deployment and why (the API's "action" event)."""
-    for e in store.events(deployment=d.id, kind="action", limit=10):
-        if e.data.get("action") in ("deploy", "rollback"):
-            reason = e.data.get("reason")
-            return dataclasses.replace(view, by=e.data.get("who"),
-                                       reason=None if reason == UP_REASON else reason)
-    return view
 
 
 def config_changes(store, service: str, old: int | None, new: int) -> list[tuple]:

@@ -12,7 +12,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from zerodown.commands.inspect import UP_REASON
 from zerodown.commands.follow import watch
 from zerodown.commands.connect import release_wait
 from zerodown.daemon import process
@@ -21,6 +20,7 @@ from zerodown.config_files import check_files
 from zerodown.controller import Controller, labels, maybe_label
 from zerodown.engine.store import Change
 from zerodown.engine.unlisted import off_list, renamed
+from zerodown.gather import UP_REASON
 from zerodown.errors import HostFailure, OwnerUnreadable, RouterError, UsageError, ZerodownError
 from zerodown.model import Adopted, fleet_hosts, hosts_to_ask, on_host, silent_host
 from zerodown.runtimes.health import probe

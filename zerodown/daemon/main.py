@@ -93,6 +93,7 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
     try:
         observer = Observer(ctl, dashboard)
         runner = Runner(fresh, cfg.service, log)
+        observer.settled = runner.settled
         observer.controller_error = lambda id: (runner.error[1] if runner.error is not None
                                                 and runner.error[0] == id else None)
         watchdog = Watchdog(fresh, cfg.service, runner.wake, log)

@@ -64,6 +64,8 @@ class Observer:
         self._probes: dict[str, InstanceView] = {}
         # why the runner cannot go on with a deployment, if it cannot (set by main.serve)
         self.controller_error: Callable[[int], str | None] = lambda id: None
+        # (deployment, seconds to wait) -> no run holds it (daemon/runs.py Runner.settled)
+        self.settled: Callable[[int, float], bool] = lambda id, wait: True
         self._probed_at = 0.0
 
     # --- the thread ------------------------------------------------------------------
@@ -108,7 +110,8 @@ class Observer:
         known = labels(store, service)
         active = store.active_deployment(service)
         deployment = None if active is None else deployment_view(
-            active, known, self.ctl.controller_pid(service), store, cfg)
+            active, known, self.ctl.controller_pid(service), store, cfg,
+            asked=store.askers([active.id]).get(active.id))
         proxy, table, stats = _proxy(self.ctl, cfg)
         if table is None:
             table = store.routing(service).table
@@ -129,6 +132,7 @@ class Observer:
         doc["dashboard"] = self.dashboard()
         doc["config_error"] = self.config_error
         doc["restart_needed"] = restart_needed(self.started, cfg)
+        doc["settled"] = self._settled(store, active)
         shown = {i.revision.number for i in instances} | {
             int(t.revision[1:]) for t in view.traffic if t.revision[1:].isdigit()}
         # those shown alone, by the primary key: every tick read every revision
@@ -138,6 +142,15 @@ class Observer:
         doc["revisions"] = [{"revision": n, "version": v, "created": c} for n, v, c in
                             filter(None, rows)]
         return doc, table, stats
+
+    def _settled(self, store, active) -> bool:
+        """Whether the service's latest deployment ended and no run of this controller holds
+        it (its last old instances, awaited after the phase is written, exited): the
+        document's `deployment` is the active one, gone at the phase. True with none."""
+        if active is not None:
+            return False
+        latest = store.deployments(self.service, limit=1)
+        return not latest or self.settled(latest[0].id, 0)
 
     def config(self) -> ServiceConfig:
         """zerodown.yaml as it is now, read again only when it changed (config_watch.py), so

@@ -17,7 +17,9 @@ from zerodown.engine.records import StoreError
 # SQLite changes a CHECK only by copying the table (columns in the same order). The 7th
 # finds a service's deployments by index: its newest (status, history, the API; the
 # rowid ends each entry, so `ORDER BY id DESC LIMIT n` reads n) and those to a revision
-# (a rollback's "did it serve?"), where each read every deployment of every service.
+# (a rollback's "did it serve?"), where each read every deployment of every service. The
+# 8th finds who asked for a deployment and why (its `action` events: history, the API's
+# list) among those few, where each read every event of every deployment listed.
 MIGRATIONS = ("""
 CREATE TABLE services (
   name TEXT PRIMARY KEY,
@@ -129,6 +131,8 @@ CREATE INDEX instances_by_state ON instances (service, state)
 """, """
 CREATE INDEX deployments_by_service ON deployments (service);
 CREATE INDEX deployments_by_revision ON deployments (service, to_revision)
+""", """
+CREATE INDEX events_asked ON events (deployment, id) WHERE kind = 'action'
 """)
 
 

@@ -51,7 +51,7 @@ import os
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from zerodown.engine import schema
 from zerodown.engine.records import (Change, Deployment, DeploymentConflict, Event, InstanceRow,
@@ -260,6 +260,24 @@ class Store(DeploymentQueries, RevisionQueries, StepQueries, InstanceQueries, Ro
                                "LIMIT ?", (*params, limit))
         return [Event(r["id"], r["time"], r["service"], r["deployment"], r["kind"], r["message"],
                       json.loads(r["data"])) for r in rows]
+
+    def askers(self, ids: Iterable[int]) -> dict[int, dict]:
+        """Who asked for each of these deployments, from where and why: the data of its
+        first deploy or rollback action (daemon/actions.record); one no action asked for
+        is absent. By the partial index events_asked (its `kind = 'action'` said as is, so
+        SQLite can use it): each deployment's few actions, not every event it wrote."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        rows = self.db.execute("SELECT deployment, data FROM events WHERE kind = 'action' AND "
+                               f"deployment IN ({','.join('?' * len(ids))}) "
+                               "ORDER BY deployment, id", ids)
+        found: dict[int, dict] = {}
+        for r in rows:
+            data = json.loads(r["data"])
+            if r["deployment"] not in found and data.get("action") in ("deploy", "rollback"):
+                found[r["deployment"]] = data
+        return found
 
 
 def _identity(path: str) -> tuple[int, int] | None:
