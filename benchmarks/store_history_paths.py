@@ -1,6 +1,6 @@
 """What a long-lived controller does besides deploying, as the service's history grows:
 the dashboard's status tick (daemon/observer.py), `zerodown history --json` (20
-deployments), the API's deployment list, and a rollback's check of its target. The engine
+deployments), the API's deployment list (20, and its most: 1000), and a rollback's check of its target. The engine
 on fakes (tests/support/engine_world.py), the state store a real SQLite file, N
 deployments of 3 instances before each mark, and the size of the store's WAL file then.
 
@@ -65,6 +65,7 @@ def main() -> int:
             row = {name: _median_ms(act, args.timed) for name, act in (
                 ("tick", observer.tick), ("history", quiet_history),
                 ("api", lambda: api.deployments(_get("/deployments"))),
+                ("api 1000", lambda: api.deployments(_get("/deployments", limit="1000"))),
                 ("rollback check", engine.rollback_target))}
             wal = Path(tmp) / "state" / "zerodown.db-wal"
             print(f"{mark:5} past deployments: " + ", ".join(
