@@ -12,12 +12,18 @@ store's own connection does not checkpoint by itself; `checkpoint` does it from 
 connection, in a worker, beside the engine's commits (a passive checkpoint
 never blocks a writer). Copying committed frames into the database changes nothing a
 reader or a crash sees.
+
+The WAL starts over (its next commit written at its start) only once every frame is
+copied and no reader is in it; deployments back to back never leave such a moment to a
+passive checkpoint, so the one at a writer's idle makes it, past WAL_BOUND, at the price
+of a short wait for the writer's next write (`checkpoint`).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +39,21 @@ class WalSyncFailed(OSError):
 # About SQLite's own automatic checkpoint (1000 pages of WAL) at ~4 pages a commit.
 CHECKPOINT_EVERY = 250
 
+# The WAL's length past which the checkpoint at idle makes it start over though the next
+# deployment writes already. Every read looks its pages up through the WAL's index, one
+# more hash table per 4096 frames (16 MB of 4 kB pages): the dashboard's tick took 7x as
+# long beside a WAL of 603 MB (1,000 deployments of 3 instances back to back, ~0.6 MB
+# each, benchmarks/README.md). 64 MB: four tables, and the restart's wait for the next
+# write paid once every ~100 such deployments. Also the most of the file the WAL's first
+# commit after a restart keeps (journal_size_limit; below it, the file is written over
+# rather than grown again: one a store of an older zerodown grew shrinks to it).
+WAL_BOUND = 64 * 2**20
+
+# How long that checkpoint waits for the write lock, then for the readers still in the
+# WAL, before it leaves the restart to the next idle (and lets the writer on): the
+# engine's transactions last about a millisecond, with gaps between them.
+RESTART_WAIT = 0.1
+
 
 class WalWorkers:
     """A store's two kept threads (one started per use costs milliseconds on a loaded
@@ -42,9 +63,16 @@ class WalWorkers:
     def __init__(self, db_path: str, db: sqlite3.Connection):
         self.path, name = db_path, os.path.basename(db_path)
         db.execute("PRAGMA wal_autocheckpoint = 0")
+        db.execute(f"PRAGMA journal_size_limit = {WAL_BOUND}")
         self._syncs = ThreadPoolExecutor(1, thread_name_prefix=f"sync of {name}")
         self._checkpoints = ThreadPoolExecutor(1, thread_name_prefix=f"checkpoint of {name}")
         self._commits = 0  # commits that wrote, since a checkpoint was last asked for
+        # The checkpoint asked and not begun (None: none; True: one that may restart): one
+        # begun later reads the WAL as it is then, so another ask meanwhile adds nothing.
+        # Asked at every idle of deployments back to back, faster than each runs, they
+        # queued by the hundred and ran on long after the last.
+        self._asked: bool | None = None
+        self._asking = threading.Lock()
 
     @contextmanager
     def synced_beside(self) -> Iterator[None]:
@@ -61,16 +89,29 @@ class WalWorkers:
         self._commits += 1
         if self._commits >= CHECKPOINT_EVERY:
             self._commits = 0
-            self._checkpoints.submit(checkpoint, self.path)
+            self._ask(restart=False)
 
     def idle(self) -> None:
         """Nothing is writing (a deployment ended or stopped at a pause): a checkpoint now
         copies every frame, so the next commit writes the WAL from its start again. One
         asked only every CHECKPOINT_EVERY commits ran while the engine committed, never
         caught up, and the WAL grew with every deployment (858 MB after 1,000 of 3
-        instances on fakes, reads slower as its index grew)."""
+        instances on fakes, reads slower as its index grew). When the next deployment
+        writes already (back to back), this one restarts the WAL past WAL_BOUND."""
         self._commits = 0
-        self._checkpoints.submit(checkpoint, self.path)
+        self._ask(restart=True)
+
+    def _ask(self, restart: bool) -> None:
+        with self._asking:
+            queued = self._asked is not None
+            self._asked = restart or bool(self._asked)
+        if not queued:
+            self._checkpoints.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        with self._asking:
+            restart, self._asked = self._asked, None
+        checkpoint(self.path, WAL_BOUND if restart else None)
 
     def close(self) -> None:
         self._syncs.shutdown(wait=False)
@@ -88,18 +129,33 @@ def _sync(db_path: str) -> None:
         os.close(fd)
 
 
-def checkpoint(db_path: str) -> None:
-    """A passive checkpoint of `db_path`'s WAL from a connection of its own. A file that is
-    gone (deleted, replaced: Store.replaced) is not made again; a checkpoint that cannot run
-    now (busy, an I/O error) is left to the next one."""
+def checkpoint(db_path: str, restart_past: int | None = None) -> None:
+    """A passive checkpoint of `db_path`'s WAL from a connection of its own; then, if the
+    WAL is longer than `restart_past` bytes, a RESTART one. A file that is gone (deleted,
+    replaced: Store.replaced) is not made again; a checkpoint that cannot run now (busy,
+    an I/O error) is left to the next one.
+
+    The passive one copies the frames without a lock (the bulk, and its syncs). RESTART
+    takes the write lock, copies what was committed since, syncs, and waits for the
+    readers to leave the WAL, so the next write transaction writes it from its start; a
+    write meanwhile waits for the lock (the store's busy wait: benchmarks/README.md
+    measures it). Each wait is at most RESTART_WAIT, after which it does what it can
+    and lets go (SQLite's wal_checkpoint_v2)."""
     try:
         db = sqlite3.connect(f"{Path(db_path).resolve().as_uri()}?mode=rw", uri=True,
                              timeout=1.0, isolation_level=None)
     except sqlite3.Error:
         return
     try:
-        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if restart_past is not None and frames * _frame_bytes(db) > restart_past:
+            db.execute(f"PRAGMA busy_timeout = {int(RESTART_WAIT * 1000)}")
+            db.execute("PRAGMA wal_checkpoint(RESTART)")
     except sqlite3.Error:
         pass
     finally:
         db.close()
+
+
+def _frame_bytes(db: sqlite3.Connection) -> int:
+    return db.execute("PRAGMA page_size").fetchone()[0] + 24  # (a frame's header: 24 bytes)
