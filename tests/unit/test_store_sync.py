@@ -272,7 +272,7 @@ def test_the_wal_is_checkpointed_in_a_worker_not_by_the_commit_that_crossed_the_
 def test_checkpoints_asked_before_the_last_one_asked_began_make_one(tmp_path, monkeypatch):
     """Deployments back to back end faster than a checkpoint runs (10-35 ms of syncs):
     one asked at each end queued by the hundred. One not begun yet reads the WAL as it
-    is when it begins: it serves every ask made meanwhile, the strongest of them."""
+    is when it begins: it serves every ask made meanwhile."""
     from zerodown.engine import wal_sync
     ran, began, release = [], threading.Event(), threading.Event()
 

@@ -15,8 +15,8 @@ reader or a crash sees.
 
 The WAL starts over (its next commit written at its start) only once every frame is
 copied and no reader is in it; deployments back to back never leave such a moment to a
-passive checkpoint, so the one at a writer's idle makes it, past WAL_BOUND, at the price
-of a short wait for the writer's next write (`checkpoint`).
+passive checkpoint, so past WAL_BOUND the checkpoint makes one, at the price of a short
+wait for the writer's next write (`checkpoint`).
 """
 
 from __future__ import annotations
@@ -39,18 +39,18 @@ class WalSyncFailed(OSError):
 # About SQLite's own automatic checkpoint (1000 pages of WAL) at ~4 pages a commit.
 CHECKPOINT_EVERY = 250
 
-# The WAL's length past which the checkpoint at idle makes it start over though the next
-# deployment writes already. Every read looks its pages up through the WAL's index, one
-# more hash table per 4096 frames (16 MB of 4 kB pages): the dashboard's tick took 7x as
-# long beside a WAL of 603 MB (1,000 deployments of 3 instances back to back, ~0.6 MB
-# each, benchmarks/README.md). 64 MB: four tables, and the restart's wait for the next
-# write paid once every ~100 such deployments. Also the most of the file the WAL's first
+# The WAL's length past which a checkpoint makes it start over though the engine writes
+# (the next deployment back to back, or one long deployment on). Every read looks its
+# pages up through the WAL's index, one more hash table per 4096 frames (16 MB of 4 kB
+# pages): the dashboard's tick took 7x as long beside a WAL of 603 MB (1,000 deployments
+# of 3 instances back to back, ~0.6 MB each, benchmarks/README.md). 64 MB: four tables,
+# and the restart's wait for the next write paid once every ~100 such deployments. Also the most of the file the WAL's first
 # commit after a restart keeps (journal_size_limit; below it, the file is written over
 # rather than grown again: one a store of an older zerodown grew shrinks to it).
 WAL_BOUND = 64 * 2**20
 
 # How long that checkpoint waits for the write lock, then for the readers still in the
-# WAL, before it leaves the restart to the next idle (and lets the writer on): the
+# WAL, before it leaves the restart to the next checkpoint (and lets the writer on): the
 # engine's transactions last about a millisecond, with gaps between them.
 RESTART_WAIT = 0.1
 
@@ -67,11 +67,10 @@ class WalWorkers:
         self._syncs = ThreadPoolExecutor(1, thread_name_prefix=f"sync of {name}")
         self._checkpoints = ThreadPoolExecutor(1, thread_name_prefix=f"checkpoint of {name}")
         self._commits = 0  # commits that wrote, since a checkpoint was last asked for
-        # The checkpoint asked and not begun (None: none; True: one that may restart): one
-        # begun later reads the WAL as it is then, so another ask meanwhile adds nothing.
-        # Asked at every idle of deployments back to back, faster than each runs, they
-        # queued by the hundred and ran on long after the last.
-        self._asked: bool | None = None
+        # A checkpoint asked and not begun: begun later, it reads the WAL as it is then, so
+        # another ask meanwhile adds nothing. Asked at every end of deployments back to
+        # back, faster than each runs, they queued by the hundred and ran on after the last.
+        self._asked = False
         self._asking = threading.Lock()
 
     @contextmanager
@@ -89,7 +88,7 @@ class WalWorkers:
         self._commits += 1
         if self._commits >= CHECKPOINT_EVERY:
             self._commits = 0
-            self._ask(restart=False)
+            self._ask()
 
     def idle(self) -> None:
         """Nothing is writing (a deployment ended or stopped at a pause): a checkpoint now
@@ -97,21 +96,20 @@ class WalWorkers:
         asked only every CHECKPOINT_EVERY commits ran while the engine committed, never
         caught up, and the WAL grew with every deployment (858 MB after 1,000 of 3
         instances on fakes, reads slower as its index grew). When the next deployment
-        writes already (back to back), this one restarts the WAL past WAL_BOUND."""
+        writes already (back to back), it starts over past WAL_BOUND (`checkpoint`)."""
         self._commits = 0
-        self._ask(restart=True)
+        self._ask()
 
-    def _ask(self, restart: bool) -> None:
+    def _ask(self) -> None:
         with self._asking:
-            queued = self._asked is not None
-            self._asked = restart or bool(self._asked)
+            queued, self._asked = self._asked, True
         if not queued:
             self._checkpoints.submit(self._checkpoint)
 
     def _checkpoint(self) -> None:
         with self._asking:
-            restart, self._asked = self._asked, None
-        checkpoint(self.path, WAL_BOUND if restart else None)
+            self._asked = False
+        checkpoint(self.path, WAL_BOUND)
 
     def close(self) -> None:
         self._syncs.shutdown(wait=False)
