@@ -1,5 +1,6 @@
 """Shared fixtures. Helpers live in tests/support."""
 
+import signal
 import sys
 from pathlib import Path
 
@@ -10,6 +11,16 @@ if str(ROOT) not in sys.path:      # `tests.support` and `zerodown` from a check
     sys.path.insert(0, str(ROOT))
 
 from tests.support import ManagedProcess, start_app  # noqa: E402
+
+
+def pytest_configure(config):
+    """In every worker too. Ctrl-C's SIGINT reaches the processes the tests start as a
+    user's would: a run started as a background job of a script (`bash .ci/run &`, nohup)
+    ignores SIGINT, its children inherit that, and a Python started with SIGINT ignored
+    has no KeyboardInterrupt: every test that stops a command by SIGINT failed, waiting.
+    A handler (not SIG_IGN) is reset to the default by a child's exec."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
