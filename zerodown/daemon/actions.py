@@ -146,11 +146,13 @@ class Actions:
             store = ctl.store()
             d = target(store, service, id)
             with _mapped(None):  # who and why go in the action's event, not in the error column
-                store.signal(d.id, "promote-full" if full else verb)
+                signalled = store.signal(d.id, "promote-full" if full else verb)
             record(store, service, d.id, verb, asker,
                    f"{'promote --full' if full else verb} deployment {d.id}")
             self.wake()
-            return {"id": d.id, "phase": store.deployment(d.id).phase.value}
+            # the phase the signal set: read again, the engine its ring woke may have moved
+            # on (a promote at a manual pause answered "paused": the next pause, reached)
+            return {"id": d.id, "phase": signalled.phase.value}
 
 
 def target(store: Store, service: str, id: int | str) -> Deployment:
