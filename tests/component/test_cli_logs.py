@@ -24,9 +24,14 @@ def test_every_line_has_its_time_and_no_name_merges_every_instance(up):
     later = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() + 1))
     wait_until(lambda: time.strftime("%Y-%m-%dT%H:%M:%S") > later, what="a second later")
     s.run("deploy", "v2")
-    fresh = s.run("logs", "--all", "--since", later).stdout
+
+    def since_later() -> str | None:
+        """The logs since `later` once v1's stops are in them: each instance's stamper
+        writes its last lines a moment after it exited, when `deploy` may have returned."""
+        out = s.run("logs", "--all", "--since", later).stdout
+        return out if all(name in out for name in names) else None
+    fresh = wait_until(since_later, what="v1's stops, logged after `later`")
     assert "--version v2" in fresh and "--version v1" not in fresh.split("stopped")[0]
-    assert all(name in fresh for name in names)  # v1's stops were logged after `later`
     assert "--since 'soon'" in s.run("logs", "--since", "soon", code=2).stderr
     assert s.run("logs", "--instance", names[0]).stdout.splitlines()[:1] == one[:1]
     assert "--host picks the instances of one host of runtime: ssh" in \
