@@ -192,9 +192,11 @@ def lines(fd: int, idle: float | None) -> Iterator[str]:
     two waits is not counted). Read from the fd itself: a buffered readline cannot be
     bounded in time."""
     buf = b""
+    watch = select.poll()  # not select(): it refuses an fd past 1023
+    watch.register(fd, select.POLLIN)
     while True:
         while b"\n" not in buf:
-            if idle is not None and not select.select([fd], [], [], idle)[0]:
+            if idle is not None and not watch.poll(idle * 1000):
                 return
             data = os.read(fd, 65536)
             if not data:

@@ -111,8 +111,11 @@ def _forward(fd: int, stop: int, loop: asyncio.AbstractEventLoop, process) -> No
             await process.stdin.drain()
         else:
             process.stdin.write_eof()
+    watch = select.poll()  # not select(): it refuses an fd past 1023
+    watch.register(fd, select.POLLIN)
+    watch.register(stop, select.POLLIN)
     try:
-        while stop not in select.select([fd, stop], [], [])[0]:
+        while stop not in {ready for ready, _ in watch.poll()}:
             data = os.read(fd, 65536)
             asyncio.run_coroutine_threadsafe(send(data), loop).result()
             if not data:

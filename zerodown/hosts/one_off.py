@@ -102,7 +102,9 @@ def _wait(proc: subprocess.Popen, deadline: float, hangup) -> str:
 
 def eof_of(fd: int) -> Callable[[float], bool]:
     """A hangup that is `fd`'s end (our stdin, when the command does not read it)."""
-    return lambda within: bool(select.select([fd], [], [], within)[0]) and not os.read(fd, 4096)
+    watch = select.poll()  # not select(): it refuses an fd past 1023
+    watch.register(fd, select.POLLIN)
+    return lambda within: bool(watch.poll(within * 1000)) and not os.read(fd, 4096)
 
 
 def reader_gone(fd: int) -> Callable[[float], bool]:

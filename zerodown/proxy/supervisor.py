@@ -144,10 +144,11 @@ class Supervisor:
     def _ready(self, pid: int, ready: int) -> bool:
         """Wait for the child's byte on `ready` (EOF: it died; bounded)."""
         try:
+            watch = select.poll()  # not select(): it refuses an fd past 1023
+            watch.register(ready, select.POLLIN)
             deadline = time.monotonic() + READY_TIMEOUT
             while (left := deadline - time.monotonic()) > 0:
-                readable, _, _ = select.select([ready], [], [], left)
-                if readable:
+                if watch.poll(left * 1000):
                     return os.read(ready, 1) == b"R"
             self.say(f"zerodown proxy: the serving process (pid {pid}) was not ready within "
                      f"{READY_TIMEOUT:g}s; killing it")
