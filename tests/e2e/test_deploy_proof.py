@@ -35,6 +35,21 @@ def _at_pause(stack, id: int, timeout: float = 30.0) -> None:
         time.sleep(0.02)
 
 
+def _unread_request(address: str) -> bool:
+    """Does a connection to `address` ("host:port", an instance of this machine) hold bytes
+    its process has not read: a request waiting at it (/proc/net/tcp: its local port,
+    ESTABLISHED, a receive queue)? A stopped instance's requests wait so."""
+    port = int(address.rsplit(":", 1)[1])
+    with open("/proc/net/tcp") as table:
+        next(table)  # the heading
+        for row in table:
+            _, local, _, state, queues = row.split()[:5]
+            if (int(local.split(":")[1], 16) == port and state == "01"
+                    and int(queues.split(":")[1], 16) > 0):
+                return True
+    return False
+
+
 def _deploy_around(stack, version: str, load, **kwargs):
     """Deploy `version` by the canary, run load() at its pause, promote: (phase, load's result, proof)."""
     id = stack.engine.deploy(version, **kwargs)
@@ -109,8 +124,10 @@ def test_the_proof_counts_the_load_balancers_502s_as_the_load_generator_saw_them
         there (a kill between two requests would only refuse connections, which are retried)."""
         os.kill(victim.pid, signal.SIGSTOP)
         deadline = time.monotonic() + 10
-        if stack.router.stats().get("in_flight_known") is False:  # nginx cannot say: a while
-            time.sleep(0.3)  # under 8 connections' load, requests reach it within that
+        if stack.router.stats().get("in_flight_known") is False:  # nginx cannot say: the
+            while not _unread_request(victim.address):  # stopped instance's sockets can
+                assert time.monotonic() < deadline, "no request reached the stopped instance"
+                time.sleep(0.01)
         else:
             while not any(b.get("in_flight", 0) > 0 and b.get("address") == victim.address
                           for b in stack.router.stats().get("backends", {}).values()):
