@@ -233,6 +233,7 @@ class Connections:
         deadline = self._loop.time() + timeout  # one bound: connection, session, answer
         conn = await self._connection(host, timeout)
         process = self._idle.take(host, command, conn)
+        kept = process is not None
         if process is None:
             if not await self._permit(host, deadline - self._loop.time()):  # held while open
                 return self._busy(host, timeout)
@@ -247,6 +248,14 @@ class Connections:
                 return self._unknown(host, conn, f"no session on {host}: {why(e)}")
         try:
             process.stdin.write(line.rstrip("\n") + "\n")
+        except (asyncssh.Error, OSError) as e:
+            self._idle.discard(host, process)
+            if kept:  # nothing sent: the kept session had ended (its agent gone) unseen
+                return await self._ask(host, command, line, deadline - self._loop.time(),
+                                       heartbeat)
+            return self._unknown(host, conn, f"the connection to {host} failed mid-command: "
+                                             f"{why(e)}")
+        try:
             answer = await asyncio.wait_for(process.stdout.readline(),
                                             max(deadline - self._loop.time(), 0.001))
         except asyncio.TimeoutError:
