@@ -127,17 +127,31 @@ def weight_in_page(page, revision: str) -> float | None:
                          " return s ? Number(s.dataset.weight) : null; }", revision)
 
 
-@pytest.fixture
-def served(tmp_path):
-    """A service serving v1, its controller's API on TCP too: (service, api)."""
+def serving(tmp_path, up):
+    """A service serving v1 (started by `up`), its controller's API on TCP too: (service, api)."""
     port = free_port()
     service = Service(tmp_path, extra=f"controller:\n  listen: 127.0.0.1:{port}\n")
     try:
-        service.run("up")
+        up(service)
         yield service, Api(service, port)
     finally:
         left = service.cleanup()
     assert not left, f"processes left after the test: {left}"
+
+
+@pytest.fixture
+def served(tmp_path):
+    yield from serving(tmp_path, lambda service: service.run("up"))
+
+
+GRACE = 4.0  # seconds each stop of a v1 instance lasts: the window of "ended, not settled"
+
+
+@pytest.fixture
+def served_deaf(tmp_path):
+    """As `served`, v1's instances ignoring SIGTERM: a deployment from v1 settles GRACE
+    after its phase ended."""
+    yield from serving(tmp_path, lambda service: service.up_deaf_to_sigterm(GRACE))
 
 
 def test_the_dashboard_follows_a_canary_live_and_aborts_it(served, tmp_path):
@@ -240,3 +254,43 @@ def test_the_dashboard_shows_a_shadows_differing_pairs(served, tmp_path):
         assert not errors, errors
     assert result.failed() == 0 and result.by_header["X-Version"].get("v2", 0) == 0, \
         result.summary()
+
+
+# A reason is user text: the page shows it as text, never as markup.
+WHY = '<img src=x onerror="window.zdInjected = 1">ship the <b>new</b> checkout'
+
+
+def test_the_dashboard_says_who_asked_why_and_when_it_settled(served_deaf, tmp_path):
+    """The summary and the history say who asked for the deployment and why (escaped), and
+    after its end the summary says "settling…" while v1's instances exit, then "settled"."""
+    service, api = served_deaf
+    dashboard = api("GET", "status")["dashboard"]
+    with browser(tmp_path) as (new_page, errors):
+        page = new_page()
+        page.goto(f"{dashboard}#token={api.token}")
+        wait_live(page, errors)
+        page.wait_for_selector("#subline .part:has-text('settled')")  # `up`'s, long over
+        id = api("POST", "deployments", {"version": "v2", "set": [CANARY], "reason": WHY})["id"]
+        wait_until(lambda: api("GET", f"deployments/{id}")["phase"] == "paused", 20, "the canary paused")
+        by = api("GET", f"deployments/{id}")["by"]
+        assert by == "browser-test"  # the token's name
+        page.wait_for_selector(f"#subline .part:has-text('by {by}')")
+        subline = page.locator("#subline").inner_text()
+        assert f"“{WHY}”" in subline, subline
+        row = page.locator(f"#history tr[data-deployment='{id}']")
+        assert by in row.inner_text() and WHY in row.inner_text(), row.inner_text()
+        assert row.locator(".reason").get_attribute("title") == WHY
+
+        api("POST", f"deployments/{id}/promote", {"full": True, "reason": "enough"})
+        page.wait_for_selector("#subline .part:has-text('settling…')", timeout=15000)
+        assert api("GET", f"deployments/{id}")["phase"] == "succeeded"
+        assert service.pids(revision=1), "v1's instances exited already: no window shown"
+        subline = page.locator("#subline").inner_text()
+        assert f"deployment {id} succeeded" in subline and f"by {by}" in subline, subline
+        assert f"“{WHY}”" in subline, subline  # the deployment's why, not the promotion's
+        page.wait_for_selector("#subline .part:has-text('settled')", timeout=3 * GRACE * 1000)
+        assert api("GET", "status")["settled"] is True
+        assert not service.pids(revision=1)
+        assert page.locator("#summary img, #history img").count() == 0
+        assert page.evaluate("window.zdInjected") is None
+        assert not errors, errors

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 const dir = process.env.DASHBOARD_DIR;
-const { summarize, analysisState } = await import(`${dir}/summary.js`);
+const { summarize, analysisState, askedParts } = await import(`${dir}/summary.js`);
 const { niceMax } = await import(`${dir}/charts.js`);
 const { rolesOf } = await import(`${dir}/palette.js`);
 const { seconds, percent } = await import(`${dir}/format.js`);
@@ -57,6 +57,21 @@ test("no deployment: what serves, and how the last one ended", () => {
   assert.equal(ok.phase, "steady");
   assert.equal(ok.error, null);
   assert.equal(summarize({ stable: null, deployment: null, traffic: [] }, [], [], NOW).headline, "Nothing deployed yet");
+});
+
+test("who asked and why; once ended, settling until its old instances exited", () => {
+  const asked = { ...canary, by: "alice", reason: "ship <b>it</b>" };
+  const status = { stable: r(3, "v3"), deployment: asked, traffic: traffic({ r3: 75, r4: 25 }) };
+  assert.deepEqual(summarize(status, [asked], [], NOW).parts.slice(0, 3).map((p) => p.text),
+    ["deployment 4", "by alice", "“ship <b>it</b>”"]);  // text: renderSummary escapes it
+  const last = { ...asked, phase: "rolled_back", reason: null, duration_s: 30, created: NOW - 40 };
+  const idle = (settled) => summarize({ ...status, deployment: null, settled }, [last], [], NOW).parts;
+  assert.deepEqual(idle(false).map((p) => p.text),
+    ["settling…", "last: deployment 4 rolled back 10s ago after 30s", "by alice"]);
+  assert.equal(idle(false)[0].tone, "info");
+  assert.equal(idle(true)[0].text, "settled");
+  assert.equal(idle(undefined)[0].text, "no deployment in progress");  // an older controller
+  assert.deepEqual(askedParts({ by: null, reason: null }), []);
 });
 
 test("analysis: the newest word of this deployment wins", () => {

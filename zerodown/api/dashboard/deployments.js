@@ -27,13 +27,19 @@ export function renderPlan(detail, listEl, metaEl) {
   if (current) listEl.scrollTop = Math.max(0, current.offsetTop - listEl.offsetTop - listEl.clientHeight / 3);
 }
 
+// Who asked, and their reason below it (cut short here, whole in its title): user text, escaped.
+function asked(d) {
+  const why = d.reason ? `<span class="reason muted" title="${esc(d.reason)}">${esc(d.reason)}</span>` : "";
+  return `${esc(d.by || "–")}${why}`;
+}
+
 export function renderHistory(deployments, tbody, selected) {
   tbody.innerHTML = (deployments || []).map((d) => {
     const took = isEnded(d.phase) ? seconds(d.duration_s) : "running";
     const change = d.from ? `${label(d.from)} → ${label(d.to)}` : label(d.to);
     return `<tr data-deployment="${d.id}"${d.id === selected ? ' aria-selected="true"' : ""}${d.error ? ` title="${esc(d.error)}"` : ""}>
       <td class="muted">${d.id}</td><td>${d.kind === "rollback" ? "rollback " : ""}${esc(change)}</td>
-      <td>${esc(d.strategy)}</td><td><span class="outcome" data-phase="${esc(d.phase)}">${esc(phaseText(d.phase))}</span></td>
+      <td>${esc(d.strategy)}</td><td>${asked(d)}</td><td><span class="outcome" data-phase="${esc(d.phase)}">${esc(phaseText(d.phase))}</span></td>
       <td class="muted">${day(d.created)}</td><td class="muted">${took}</td></tr>`;
-  }).join("") || '<tr><td colspan="6" class="muted">No deployment yet.</td></tr>';
+  }).join("") || '<tr><td colspan="7" class="muted">No deployment yet.</td></tr>';
 }

@@ -71,13 +71,28 @@ function stepAge(events, d, now) {
   return "";
 }
 
+// Who asked for a deployment and why (its deploy or rollback action's words, as `history`
+// shows them): user text, escaped where it is drawn. None from a controller that sends neither.
+export function askedParts(d) {
+  const parts = d && d.by ? [{ text: `by ${d.by}` }] : [];
+  if (d && d.reason) parts.push({ text: `“${d.reason}”`, title: "the reason given" });
+  return parts;
+}
+
+// Once a deployment's phase ended, its last old instances may still be exiting: the
+// status's `settled` says when they did (none from an older controller: nothing said).
+function settledPart(settled) {
+  if (settled === false) return { text: "settling…", tone: "info", title: "ended; its old instances are still exiting" };
+  return { text: settled ? "settled" : "no deployment in progress" };
+}
+
 // What the summary card shows: {phase, tone, headline, parts: [{text, tone}], progress, error}.
 export function summarize(status, history, events, now) {
   if (!status) return { phase: "…", tone: "info", headline: "Loading…", parts: [] };
   const d = status.deployment;
   if (isActive(d)) {
     const step = Math.min(d.step, d.steps);
-    const parts = [{ text: `deployment ${d.id}` }, { text: `step ${step} of ${d.steps}` }];
+    const parts = [{ text: `deployment ${d.id}` }, ...askedParts(d), { text: `step ${step} of ${d.steps}` }];
     const analysis = analysisState(events, d.id);
     if (analysis) parts.push({ text: analysis.text, tone: analysis.tone, title: analysis.detail });
     parts.push({ text: `started ${ago(d.created, now)}` });
@@ -92,13 +107,13 @@ export function summarize(status, history, events, now) {
   }
   const served = (status.traffic || []).filter((t) => t.weight > 0).map((t) => `${t.revision} ${percent(t.weight)}`);
   const last = history && history[0];
-  const parts = [{ text: "no deployment in progress" }];
+  const parts = [settledPart(status.settled)];
   let tone = "ok";
   let error = null;
   if (last) {
     const outcome = phaseText(last.phase);
     const lastTone = TONE[last.phase] || "info";
-    parts.push({ text: `last: deployment ${last.id} ${outcome} ${ago(last.created + last.duration_s, now)} after ${seconds(last.duration_s)}`, tone: lastTone === "ok" ? null : lastTone });
+    parts.push({ text: `last: deployment ${last.id} ${outcome} ${ago(last.created + last.duration_s, now)} after ${seconds(last.duration_s)}`, tone: lastTone === "ok" ? null : lastTone }, ...askedParts(last));
     if (last.phase === "failed") tone = "bad";
     else if (lastTone === "warn") tone = "warn";
     error = last.error; // why it failed or was rolled back
