@@ -20,8 +20,7 @@ LIMIT = agent_idle_limit(KEEPALIVE)  # MIN_IDLE, 5 s: a short test
 
 def agents(target) -> set[str]:
     """The pids of the agent sessions running on `target`."""
-    return {line.split()[0] for line in target.run("ps -ww -eo pid=,args=").stdout.splitlines()
-            if "zerodown.hosts.agent --serve" in line}
+    return target.agent_sessions()
 
 
 def holds(cond, seconds: float) -> bool:

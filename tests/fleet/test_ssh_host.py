@@ -66,8 +66,7 @@ def test_calls_are_answered_by_one_agent_kept_running_on_the_host(conns, healthy
     target = healthy_fleet.hosts[0]
 
     def agents() -> set[str]:  # other tests' connections may still have theirs
-        return {line.split()[0] for line in target.run("ps -eo pid=,args=").stdout.splitlines()
-                if line.split()[1:5] == ["python3", "-m", "zerodown.hosts.agent", "--serve"]}
+        return target.agent_sessions()
     before = agents()
     host = SshHost(conns, target.name, STATE)
     for _ in range(10):

@@ -144,6 +144,15 @@ class FleetHost:
         return sorted(line.split("--version ")[1].split()[0] for line in self._apps()
                       if "--version " in line)
 
+    def agent_sessions(self) -> set[str]:
+        """The pids of the agent sessions (`zerodown.hosts.agent --serve`) running here: not
+        their stamper forkers and stampers, forked from an agent with its command line."""
+        rows = [line.split(None, 2) for line in
+                self.run("ps -ww -eo pid=,ppid=,args=").stdout.splitlines()]
+        serving = {pid: ppid for pid, ppid, *args in rows
+                   if args and "zerodown.hosts.agent --serve" in args[0]}
+        return {pid for pid, ppid in serving.items() if ppid not in serving}
+
     def _apps(self) -> list[str]:
         return self.run("ps -ww -eo args= | grep '[a]pp.py' || true").stdout.splitlines()
 

@@ -8,10 +8,12 @@ It runs in a session of its own (a stop of the instance's group leaves it to wri
 lines) and ends with the instance and its children, when the pipe has no writer left. One
 code (STAMPER), started one of two ways:
 
-- forked from this process when it has one thread: zerodown's agent, which starts every
-  instance of an ssh host. No interpreter starts: ~1 ms where a `python3 -S` start costs
-  40-50 ms of CPU, which the instance starting at the same moment waits for on a busy
-  host (rolling on the test fleet, 3 hosts: a batch was ready ~80 ms later with them);
+- forked by the process a serving agent keeps for it (zerodown/hosts/stamper_forker.py,
+  `keep_forker`), or else from this process when it has one thread: zerodown's agent,
+  which starts every instance of an ssh host. No interpreter starts: ~1 ms where a
+  `python3 -S` start costs 40-50 ms of CPU, which the instance starting at the same
+  moment waits for on a busy host (rolling on the test fleet, 3 hosts: a batch was ready
+  ~80 ms later with them);
 - else a new interpreter without site (-S), needing nothing installed: a fork of a process
   with other threads (the controller, for the local runtime) could copy a lock one of them
   holds into a child that then waits for it forever.
@@ -28,7 +30,9 @@ lines, up to 1 s: the prune adds one scan of the log folder to that).
 
 from __future__ import annotations
 
+import functools
 import os
+import select
 import subprocess
 import sys
 import time
@@ -36,6 +40,7 @@ from typing import IO
 
 # imported here, in the agent: a forked stamper's prune at its end then costs no import
 from zerodown.hosts import log_prune
+from zerodown.hosts.stamper_forker import ForkFailed, Forker
 
 # A line the log cannot take (its disk full) is dropped and counted, and the stamper reads
 # on: ended, it left the instance's pipe without a reader, and the instance's next line
@@ -84,6 +89,16 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 
 _execed: list[subprocess.Popen] = []
 _forked: list[int] = []
+_kept: dict[int, int] = {}  # pid -> pidfd of each stamper the kept forker started
+_forker: Forker | None = None
+
+
+def keep_forker() -> None:
+    """From now on fork the stampers from a process kept for it (a serving agent, at its
+    start, while it has one thread): not from this one (stamper_forker.py says why)."""
+    global _forker
+    if _forker is None and single_threaded():
+        _forker = Forker.start(_compiled())
 
 
 def start(read: int, log: IO[bytes], prune: bool = False) -> int:
@@ -93,7 +108,18 @@ def start(read: int, log: IO[bytes], prune: bool = False) -> int:
     folder is on its command line, not the log's: nothing names the state directory
     (tests/support/cli.py finds a service's processes by it; a stamper ends on its own)."""
     reap()
+    global _forker
     args = [_ROOT, str(log_prune.KEEP_ENDED)] if prune else []
+    if _forker is not None:
+        try:
+            pid, pidfd = _forker.stamper(read, log.fileno(), args)
+            _kept[pid] = pidfd
+            return pid
+        except ForkFailed:
+            raise  # as a fork here would have failed
+        except OSError:  # gone, stuck or confused: killed, and the stampers forked here
+            _forker.end()
+            _forker = None
     if single_threaded():
         pid = _fork(read, log.fileno(), args)
         _forked.append(pid)
@@ -118,6 +144,8 @@ def reap() -> None:
     _execed[:] = [p for p in _execed if p.poll() is None]
     for pid in list(_forked):
         _collected(pid)
+    for pid in list(_kept):
+        _ended(pid, 0)
 
 
 def _collected(pid: int) -> bool:
@@ -133,7 +161,7 @@ def _collected(pid: int) -> bool:
 
 def tracked(pid: int) -> bool:
     """Is `pid` a stamper started here that was not seen to end yet?"""
-    return pid in _forked or any(p.pid == pid for p in _execed)
+    return pid in _forked or pid in _kept or any(p.pid == pid for p in _execed)
 
 
 def wait(pid: int, timeout: float) -> None:
@@ -142,6 +170,9 @@ def wait(pid: int, timeout: float) -> None:
     stamper started after the instance, slower on a busy machine), and a crash's reason is
     in them."""
     deadline = time.monotonic() + timeout
+    if pid in _kept:
+        _ended(pid, timeout)
+        return
     for proc in _execed:
         if proc.pid == pid:
             try:
@@ -153,11 +184,28 @@ def wait(pid: int, timeout: float) -> None:
         time.sleep(0.005)  # a forked stamper's end has no fd to wait on here
 
 
+@functools.lru_cache(maxsize=1)
+def _compiled():
+    return compile(STAMPER, "<zerodown log stamper>", "exec")
+
+
+def _ended(pid: int, timeout: float) -> bool:
+    """Has the stamper `pid` of the kept forker ended (waited for up to `timeout`)? If so
+    its pidfd is closed and it is forgotten (the forker collects it)."""
+    watch = select.poll()  # readable once the process ended
+    watch.register(_kept[pid], select.POLLIN)
+    if not watch.poll(timeout * 1000):
+        return False
+    os.close(_kept.pop(pid))
+    return True
+
+
 def _fork(read: int, log_fd: int, prune: list[str]) -> int:
+    code = _compiled()  # here, once: ~1.5 ms of CPU in each child, beside its instance's boot
     pid = os.fork()
     if pid:
         return pid
-    code = 1
+    status = 1
     try:  # the child: never returns into the caller's code
         os.setsid()
         null = os.open(os.devnull, os.O_RDWR)
@@ -165,7 +213,7 @@ def _fork(read: int, log_fd: int, prune: list[str]) -> int:
         os.dup2(log_fd, 1)
         os.dup2(null, 2)
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-        exec(STAMPER, {"__name__": "__stamper__", "PRUNE": prune})
-        code = 0
+        exec(code, {"__name__": "__stamper__", "PRUNE": prune})
+        status = 0
     finally:
-        os._exit(code)
+        os._exit(status)
