@@ -11,7 +11,9 @@ from functools import lru_cache
 from zerodown.api.openapi_schemas import SCHEMAS, ref
 from zerodown.daemon.actions import REASON_MAX, SIGNALS, STRATEGY_KINDS
 
-WAIT_MAX = 10  # routes.MAX_WAIT (routes imports this module)
+# seconds an events (or deployment) request may be held for news, under the client's 30 s:
+# routes.py enforces it, this document states it
+MAX_WAIT = 10.0
 ERROR_TEXT = {
     400: "a bad request: the field named is wrong; nothing was changed",
     401: "no valid bearer token (TCP only)",
@@ -142,7 +144,7 @@ def _paths() -> dict:
         "/api/v1/deployments/{id}": {"parameters": [ID], **_get(
             "one deployment with its plan", ref("DeploymentDetail"),
             (_query("wait", "an ended deployment not yet settled: hold the answer until it "
-                            "is, at most this many seconds (default 0)", _number(0, WAIT_MAX)),),
+                            "is, at most this many seconds (default 0)", _number(0, MAX_WAIT)),),
             (404, 409))},
         **_signals(),
         "/api/v1/rollback": _action(
@@ -162,7 +164,7 @@ def _paths() -> dict:
             _query("deployment", "only this deployment's", {"type": "integer", "minimum": 0}),
             _query("wait", "none after the cursor yet: hold the answer until one is written, "
                            "at most this many seconds (default 0); the answer then says "
-                           "\"waited\": true", _number(0, WAIT_MAX)))),
+                           "\"waited\": true", _number(0, MAX_WAIT)))),
         "/api/v1/stream": _get(
             "Server-Sent Events: `status` on every change, `event` for each new event (its "
             "`id:` the event's), `: ping` every 15 s", None, (

@@ -21,7 +21,7 @@ from zerodown.daemon.observer import event_dict
 from zerodown.views import deployment_dict, status_from_dict
 
 DASHBOARD = Path(__file__).resolve().parent / "dashboard"
-MAX_WAIT = 10.0  # seconds an events request may be held for news (under the client's 30 s)
+MAX_WAIT = openapi.MAX_WAIT
 STATIC_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
