@@ -44,8 +44,12 @@ def loads(text: str | bytes) -> RoutingTable:
     return from_dict(data)
 
 
-def dumps(table: RoutingTable) -> str:
-    return json.dumps(to_dict(table), indent=1, sort_keys=False)
+def dumps(table: RoutingTable, indent: int | None = None) -> str:
+    """The table as JSON, compact unless `indent` (for a person to read): with an indent
+    json.dumps falls back from its C encoder to its Python one, ~4 times slower (26 vs
+    6 us at 6 instances, 485 vs 112 us at 200), and a table is dumped twice a Route in
+    the store and once to the router."""
+    return json.dumps(to_dict(table), indent=indent, sort_keys=False)
 
 
 def to_dict(table: RoutingTable) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def test_a_torn_last_line_is_skipped_and_the_next_process_rewrites_the_file(tmp_
 
 def test_a_table_written_whole_before_still_reads_and_garbage_is_a_clear_error(tmp_path):
     path = tmp_path / "proxy.json"
-    path.write_text(table_json.dumps(table(7)) + "\n")  # the indented form of older versions
+    path.write_text(table_json.dumps(table(7), indent=1) + "\n")  # as older versions wrote it
     assert load_table(str(path)) == table(7)
     path.write_text("not a table\n")
     with pytest.raises(UsageError, match="proxy.json: the proxy state file is damaged"):

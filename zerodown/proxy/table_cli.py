@@ -120,7 +120,7 @@ def main(argv: list[str]) -> int:
             print(f"service {args.service} removed; its backends drain (remaining: "
                   f"{', '.join(left) or 'none'})")
         elif args.command == "table" and args.verb == "get":
-            print(table_json.dumps(client.table()))
+            print(table_json.dumps(client.table(), indent=1))
         elif args.command == "table":
             print(apply(client, read_table(args.file, client)))
         elif args.command == "deploy":
