@@ -19,7 +19,9 @@ from zerodown.engine.records import StoreError
 # rowid ends each entry, so `ORDER BY id DESC LIMIT n` reads n) and those to a revision
 # (a rollback's "did it serve?"), where each read every deployment of every service. The
 # 8th finds who asked for a deployment and why (its `action` events: history, the API's
-# list) among those few, where each read every event of every deployment listed.
+# list) among those few, where each read every event of every deployment listed. The 9th
+# keeps a routing table as its head and a row a backend (engine/routing_rows.py), so a
+# route step writes the backends that changed, not the whole table twice.
 MIGRATIONS = ("""
 CREATE TABLE services (
   name TEXT PRIMARY KEY,
@@ -133,6 +135,19 @@ CREATE INDEX deployments_by_service ON deployments (service);
 CREATE INDEX deployments_by_revision ON deployments (service, to_revision)
 """, """
 CREATE INDEX events_asked ON events (deployment, id) WHERE kind = 'action'
+""", """
+CREATE TABLE routing_backends (
+  service TEXT NOT NULL,
+  tbl TEXT NOT NULL CHECK (tbl IN ('applied', 'staged')),
+  id TEXT NOT NULL,
+  revision TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  address TEXT NOT NULL,
+  weight INTEGER NOT NULL,
+  PRIMARY KEY (service, tbl, id)) WITHOUT ROWID;
+INSERT INTO routing_backends SELECT r.service, t.tbl, json_extract(b.value, '$.id'), json_extract(v.value, '$.name'), b.key * 1024, json_extract(b.value, '$.address'), COALESCE(json_extract(b.value, '$.weight'), 1) FROM routing r, (SELECT 'applied' AS tbl UNION ALL SELECT 'staged') t, json_each(CASE t.tbl WHEN 'applied' THEN r.applied ELSE r.staged END, '$.revisions') v, json_each(v.value, '$.backends') b;
+UPDATE routing SET applied = json_set(applied, '$.revisions', json((SELECT json_group_array(json_set(value, '$.backends', json('[]'))) FROM json_each(routing.applied, '$.revisions'))));
+UPDATE routing SET staged = json_set(staged, '$.revisions', json((SELECT json_group_array(json_set(value, '$.backends', json('[]'))) FROM json_each(routing.staged, '$.revisions')))) WHERE staged IS NOT NULL
 """)
 
 

@@ -8,8 +8,8 @@ import json
 import sqlite3
 from typing import Iterable, Mapping, Sequence
 
-from zerodown import table_json
 from zerodown.engine.records import Change, DeploymentConflict, InstanceRow
+from zerodown.engine.store_routing import put_applied
 from zerodown.engine.transaction import Tx
 from zerodown.model import Instance, InstanceRef, RoutingTable, Slot
 
@@ -127,10 +127,7 @@ class InstanceQueries:
                            "VALUES (?, ?, ?, ?, ?)",
                            (service, number, version, json.dumps(config), tx.now))
             self._write_instances(tx, service, [Change(i.ref, "routed", i) for i in routed])
-            tx.execute("INSERT INTO routing (service, version, epoch, applied) VALUES (?, ?, ?, ?) "
-                       "ON CONFLICT (service) DO UPDATE SET version = excluded.version, epoch = "
-                       "excluded.epoch, applied = excluded.applied, staged = NULL",
-                       (service, table.version, table.epoch, table_json.dumps(table)))
+            put_applied(tx, service, table)
             tx.event(service, "store.recovered", message)
         return True
 

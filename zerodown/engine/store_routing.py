@@ -1,6 +1,7 @@
 """The routing table in the state store: the one last confirmed applied, the one staged
 before a route step applies it (restored after a crash in between), and authority taken
-back over a table the store never wrote (zerodown/table_version.py). A part of
+back over a table the store never wrote (zerodown/table_version.py). Each table is a
+head and a row a backend, written as a diff (engine/routing_rows.py). A part of
 engine/store.Store (see its docstring)."""
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from zerodown import table_json, table_version
+from zerodown import table_version
+from zerodown.engine import routing_rows
 from zerodown.engine.records import Routing, StoreError
 from zerodown.engine.transaction import Tx
 from zerodown.model import EMPTY_TABLE, InstanceRef, RoutingTable, Slot
@@ -21,8 +23,10 @@ class RoutingQueries:
         row = self._one("SELECT * FROM routing WHERE service = ?", (service,))
         if row is None:
             return Routing(0, 0, EMPTY_TABLE, None, None)
-        staged = table_json.loads(row["staged"]) if row["staged"] else None
-        return Routing(row["version"], row["epoch"], table_json.loads(row["applied"]), staged,
+        staged = routing_rows.read(self.db, service, "staged", row["staged"]) \
+            if row["staged"] else None
+        return Routing(row["version"], row["epoch"],
+                       routing_rows.read(self.db, service, "applied", row["applied"]), staged,
                        (row["staged_deployment"], row["staged_step"]) if staged else None)
 
     def stage_table(self, id: int, index: int, make: Callable[[int], RoutingTable],
@@ -39,8 +43,9 @@ class RoutingQueries:
                        " staged_step) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (service) DO UPDATE SET"
                        " version = excluded.version, staged = excluded.staged, staged_deployment ="
                        " excluded.staged_deployment, staged_step = excluded.staged_step",
-                       (d.service, table.version, table_json.dumps(current.table),
-                        table_json.dumps(table), id, index))
+                       (d.service, table.version, routing_rows.head(current.table),
+                        routing_rows.head(table), id, index))
+            routing_rows.write(tx, d.service, "staged", table)
             return table
 
     def stage_restore(self, service: str) -> RoutingTable | None:
@@ -56,7 +61,8 @@ class RoutingQueries:
                                         epoch=current.epoch)
             tx.execute("UPDATE routing SET version = ?, staged = ?, staged_deployment = NULL, "
                        "staged_step = NULL WHERE service = ?",
-                       (table.version, table_json.dumps(table), service))
+                       (table.version, routing_rows.head(table), service))
+            routing_rows.copy(tx, service, "applied", "staged")
             tx.event(service, "routing.restore", f"table v{current.staged.version} was never "
                      f"confirmed: applying the last confirmed table again, as v{table.version}")
             return table
@@ -76,7 +82,8 @@ class RoutingQueries:
             tx.execute("INSERT INTO routing (service, version, epoch, applied, staged) VALUES "
                        "(?, 1, ?, ?, ?) ON CONFLICT (service) DO UPDATE SET version = 1, "
                        "epoch = excluded.epoch, staged = excluded.staged",
-                       (service, epoch, table_json.dumps(current.table), table_json.dumps(new)))
+                       (service, epoch, routing_rows.head(current.table), routing_rows.head(new)))
+            routing_rows.write(tx, service, "staged", new)
             tx.event(service, "routing.authority",
                      f"the load balancer holds table {table_version.named(*in_force)}, which "
                      f"this store did not write (a lost store, or a table set by hand): taking "
@@ -87,13 +94,10 @@ class RoutingQueries:
     def confirm_table(self, service: str) -> None:
         """The router applied the staged table, and instance states already match it."""
         with self._tx() as tx:
-            tx.execute("UPDATE routing SET applied = staged, staged = NULL, staged_deployment = "
-                       "NULL, staged_step = NULL WHERE service = ? AND staged IS NOT NULL",
-                       (service,))
+            _confirm(tx, service)
 
     def _applied(self, tx: Tx, service: str, routed: frozenset[InstanceRef]) -> None:
-        tx.execute("UPDATE routing SET applied = staged, staged = NULL, staged_deployment = NULL,"
-                   " staged_step = NULL WHERE service = ? AND staged IS NOT NULL", (service,))
+        _confirm(tx, service)
         before = {InstanceRef(r[0], Slot(r[1], r[2])) for r in tx.execute(
             "SELECT revision, slot, host FROM instances WHERE service = ? AND state = 'routed'",
             (service,))}
@@ -102,3 +106,20 @@ class RoutingQueries:
                           [(state, tx.now, service, r.revision, r.slot.index)
                            for state, refs in (("routed", routed - before),
                                                ("draining", before - routed)) for r in refs])
+
+
+def _confirm(tx: Tx, service: str) -> None:
+    """The staged table, if any, as the applied one: the backends' rows that differ copied."""
+    if tx.execute("UPDATE routing SET applied = staged, staged = NULL, staged_deployment = NULL,"
+                  " staged_step = NULL WHERE service = ? AND staged IS NOT NULL",
+                  (service,)).rowcount:
+        routing_rows.copy(tx, service, "staged", "applied")
+
+
+def put_applied(tx: Tx, service: str, table: RoutingTable) -> None:
+    """`table` as the last confirmed one, nothing staged (Store.recover)."""
+    tx.execute("INSERT INTO routing (service, version, epoch, applied) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (service) DO UPDATE SET version = excluded.version, epoch = "
+               "excluded.epoch, applied = excluded.applied, staged = NULL",
+               (service, table.version, table.epoch, routing_rows.head(table)))
+    routing_rows.write(tx, service, "applied", table)
