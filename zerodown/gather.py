@@ -18,6 +18,7 @@ from zerodown.config import ServiceConfig
 from zerodown.controller import Controller, label, labels, maybe_label, snapshot_config
 from zerodown.engine.health import look
 from zerodown.engine.host_failure import paused_for_host, skipped_hosts
+from zerodown.engine.records import Listed
 from zerodown.engine.store import Deployment, Event, InstanceRow, Store
 from zerodown.errors import HostFailure, ZerodownError
 from zerodown.model import Revision, RoutingTable, fleet_hosts
@@ -46,24 +47,25 @@ def step_limit(step, cfg: ServiceConfig | None) -> float | None:
     return bounds.get(type(step))
 
 
-def deployment_view(d: Deployment, known: Mapping[int, views.RevisionLabel],
+def deployment_view(d: Deployment | Listed, known: Mapping[int, views.RevisionLabel],
                     controller_pid: int | None = None, store: Store | None = None,
                     cfg: ServiceConfig | None = None, proof: dict | None = None,
                     asked: dict | None = None) -> views.DeploymentView:
     """With `store`, when the step in progress began and its bound (progress lines and the
     countdown of a timed pause); with `asked` (its Store.askers entry: history, the API,
-    status), who asked for it and why."""
+    status), who asked for it and why. `d` Listed (history, the API's list): no plan read."""
     record = None if store is None or d.step is None else store.step_record(d.id, d.cursor)
     started = record.started_at if record is not None and record.in_progress else None
     on = (record.hosts or ()) if started is not None else ()
     return views.DeploymentView(
         id=d.id, kind=d.kind, phase=d.phase.value, source=maybe_label(known, d.from_revision),
         target=label(known, d.to_revision), strategy=str(d.strategy.get("kind", "rolling")),
-        step=d.cursor + 1, steps=len(d.steps),
+        step=d.cursor + 1, steps=d.length,
         step_text=d.step.describe(d.service) + on_text(list(on), listed(on, cfg))
         if d.step is not None else None, step_hosts=on,
         plan_kind=d.plan_kind, created=d.created, updated=d.updated,
-        error=d.error if store is None else with_host_back(store, d),
+        error=with_host_back(store, d) if store is not None and isinstance(d, Deployment)
+        else d.error,
         controller_pid=None if d.phase.terminal else controller_pid,
         step_started=None if d.phase.terminal else started,
         step_limit=None if started is None else step_limit(d.step, cfg), proof=proof,

@@ -97,9 +97,9 @@ def test_a_route_writes_pages_for_what_it_changed_not_for_the_whole_table(tmp_pa
     monkeypatch.setattr(wal_sync, "checkpoint", lambda *a, **k: None)  # every page stays
     per_route = {n: route_pages(tmp_path / str(n), n) for n in (10, 150)}
     assert per_route[10] <= 20
-    # whole tables (of 150 backends, ~11 kB each, twice at each stage) wrote 41 a route;
-    # what grows now is the deployment's row, its plan written again once (230 pages here)
-    assert per_route[150] <= per_route[10] + 10, per_route
+    # 16.3 and 20.0 (the B-trees deeper); whole tables (of 150 backends, ~11 kB each, twice
+    # at each stage) and the plan written again with its deployment's row: 14.3 and 41.4
+    assert per_route[150] <= per_route[10] + 6, per_route
 
 
 def route_pages(tmp: Path, n: int) -> float:

@@ -96,7 +96,7 @@ class Api:
         now = time.time()
         with self.observer.reading() as store:
             known = labels(store, self.service)
-            rows = store.deployments(self.service, limit=limit)
+            rows = store.listed(self.service, limit=limit)
             pid = self.controller_pid()
             proofs, asked = store.proofs(d.id for d in rows), store.askers(d.id for d in rows)
             views = [deployment_dict(deployment_view(

@@ -61,7 +61,7 @@ def cmd_history(args: argparse.Namespace, ctl: Controller) -> int:
         return 0
     store = ctl.store()
     known = labels(store, cfg.service)
-    rows = store.deployments(cfg.service, limit=args.limit)
+    rows = store.listed(cfg.service, limit=args.limit)
     proofs = store.proofs(d.id for d in rows)
     asked = store.askers(d.id for d in rows)
     views = [deployment_view(d, known, proof=proofs.get(d.id), asked=asked.get(d.id))

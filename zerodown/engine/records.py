@@ -98,6 +98,30 @@ class Deployment:
     def step(self) -> Step | None:
         return self.steps[self.cursor] if self.cursor < len(self.steps) else None
 
+    @property
+    def length(self) -> int:
+        return len(self.steps)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A deployment as a list shows it (Store.listed: history, the API's list of up to
+    1000): its plan's length and the step at its cursor, the plan itself not parsed."""
+    id: int
+    service: str
+    kind: str
+    from_revision: int | None
+    to_revision: int
+    strategy: dict
+    plan_kind: str
+    cursor: int
+    phase: Phase
+    error: str | None
+    created: float
+    updated: float
+    length: int  # the plan's steps
+    step: Step | None  # the one at the cursor; None past the last
+
 
 @dataclass(frozen=True)
 class StepRecord:

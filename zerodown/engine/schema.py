@@ -21,7 +21,12 @@ from zerodown.engine.records import StoreError
 # 8th finds who asked for a deployment and why (its `action` events: history, the API's
 # list) among those few, where each read every event of every deployment listed. The 9th
 # keeps a routing table as its head and a row a backend (engine/routing_rows.py), so a
-# route step writes the backends that changed, not the whole table twice.
+# route step writes the backends that changed, not the whole table twice. The 10th keeps
+# each deployment's plan in `plans`, written when made and when replaced: in the
+# deployment's row, SQLite wrote it again whenever the row's size changed (its cursor
+# past 1 and 127, its phase, its request), ~1000 pages of a 200-instance rolling plan
+# each time; and its length beside it, so a list (the API's, up to 1000) reads no plan.
+# `deployments.plan` is left empty (SQLite drops a column only from 3.35).
 MIGRATIONS = ("""
 CREATE TABLE services (
   name TEXT PRIMARY KEY,
@@ -148,6 +153,14 @@ CREATE TABLE routing_backends (
 INSERT INTO routing_backends SELECT r.service, t.tbl, json_extract(b.value, '$.id'), json_extract(v.value, '$.name'), b.key * 1024, json_extract(b.value, '$.address'), COALESCE(json_extract(b.value, '$.weight'), 1) FROM routing r, (SELECT 'applied' AS tbl UNION ALL SELECT 'staged') t, json_each(CASE t.tbl WHEN 'applied' THEN r.applied ELSE r.staged END, '$.revisions') v, json_each(v.value, '$.backends') b;
 UPDATE routing SET applied = json_set(applied, '$.revisions', json((SELECT json_group_array(json_set(value, '$.backends', json('[]'))) FROM json_each(routing.applied, '$.revisions'))));
 UPDATE routing SET staged = json_set(staged, '$.revisions', json((SELECT json_group_array(json_set(value, '$.backends', json('[]'))) FROM json_each(routing.staged, '$.revisions')))) WHERE staged IS NOT NULL
+""", """
+CREATE TABLE plans (
+  deployment INTEGER PRIMARY KEY REFERENCES deployments (id),
+  version INTEGER NOT NULL,
+  steps TEXT NOT NULL);
+INSERT INTO plans (deployment, version, steps) SELECT id, plan_version, plan FROM deployments;
+ALTER TABLE deployments ADD COLUMN plan_length INTEGER NOT NULL DEFAULT 0;
+UPDATE deployments SET plan_length = json_array_length(plan), plan = ''
 """)
 
 

@@ -170,9 +170,11 @@ class StepQueries:
                 tx.execute("UPDATE steps SET finished_at = ?, outcome = ? WHERE deployment = ? "
                            "AND idx = ?", (tx.now, why, id, rec.index))
             self._write_instances(tx, d.service, changes)
-            tx.execute("UPDATE deployments SET plan = ?, plan_kind = ?, plan_version = "
+            tx.execute("UPDATE deployments SET plan_length = ?, plan_kind = ?, plan_version = "
                        "plan_version + 1, cursor = ? WHERE id = ?",
-                       (json.dumps([step_to_data(s) for s in plan]), plan_kind, cursor, id))
+                       (len(plan), plan_kind, cursor, id))
+            tx.execute("UPDATE plans SET version = version + 1, steps = ? WHERE deployment = ?",
+                       (json.dumps([step_to_data(s) for s in plan]), id))
             tx.event(d.service, "plan.replaced", f"deployment {id}: {why}; {plan_kind} plan of "
                      f"{len(steps)} steps from step {cursor + 1}", id, kind=plan_kind,
                      steps=[_short(s.describe(d.service)) for s in steps])
