@@ -120,10 +120,9 @@ def positions(backends: Iterable[Backend], kept: dict[str, int]) -> list[int]:
 def _between(low: int | None, high: int | None, count: int) -> list[int] | None:
     """`count` increasing integers strictly between low and high (None: no bound that side);
     None if there is no room."""
-    if low is None and high is None:
-        return [n * GAP for n in range(count)]
     if high is None:
-        return [low + (n + 1) * GAP for n in range(count)]
+        start = -GAP if low is None else low
+        return [start + (n + 1) * GAP for n in range(count)]
     if low is None:
         return [high - (count - n) * GAP for n in range(count)]
     step = (high - low) // (count + 1)

@@ -36,8 +36,12 @@ class WalSyncFailed(OSError):
     """The sync beside the act failed (an I/O error): nothing committed is known durable."""
 
 
-# About SQLite's own automatic checkpoint (1000 pages of WAL) at ~4 pages a commit.
-CHECKPOINT_EVERY = 250
+# About SQLite's own automatic checkpoint (1000 pages of WAL) at ~8 pages a commit: a
+# deployment's commits write 7.1-8.6 (its step's row and index, an event and its two
+# indexes, sqlite_sequence, instance rows and theirs; rolling, 3 to 200 instances on
+# fakes, benchmarks/store_routes.py), ~7 already before its routing table's rows, when
+# this said ~4; 250 commits were 7-9 MB of WAL between two checkpoints.
+CHECKPOINT_EVERY = 125
 
 # The WAL's length past which a checkpoint makes it start over though the engine writes
 # (the next deployment back to back, or one long deployment on). Every read looks its
