@@ -37,9 +37,11 @@ CONTROL_PLANE = ("zerodown.analysis", "zerodown.api", "zerodown.cli", "zerodown.
                  "zerodown.config_reference", "zerodown.config_words",
                  "zerodown.config_words_router", "zerodown.config_words_strategy",
                  "zerodown.controller",
-                 "zerodown.daemon", "zerodown.demo", "zerodown.engine", "zerodown.example",
+                 "zerodown.daemon", "zerodown.demo", "zerodown.demo_cli", "zerodown.demo_fleet",
+                 "zerodown.engine", "zerodown.example", "zerodown.fleet_lock",
                  "zerodown.fakes", "zerodown.gather", "zerodown.hooks", "zerodown.hooks_config",
                  "zerodown.hooks_model", "zerodown.hosts", "zerodown.loadgen", "zerodown.plan",
+                 "zerodown.practice_fleet",
                  "zerodown.render", "zerodown.routers", "zerodown.runtimes", "zerodown.schema",
                  "zerodown.schema_sections", "zerodown.strategies", "zerodown.views",
                  "zerodown.yaml_input")
