@@ -52,7 +52,7 @@ def _pass_through(name: str, argv: list[str]) -> int:
     elif name == "accel":
         from zerodown.proxy.accel import main as run
     else:
-        from zerodown.demo import main as run
+        from zerodown.demo_cli import main as run
     return run(argv)
 
 

@@ -16,9 +16,6 @@ that must stay 0.
 from __future__ import annotations
 
 import statistics
-import sys
-import tempfile
-import textwrap
 import threading
 import time
 from dataclasses import dataclass
@@ -71,6 +68,7 @@ class Row:
     mixed_seconds: float
     exposed: float  # % of users on the new version at most before it had them all
     rollback: str  # what going back costs, best … worst moment
+    hosts: str = ""  # on a fleet: where the new version ran once it was done
 
 
 class Observer:
@@ -107,7 +105,8 @@ class Observer:
         store.close()
 
 
-def deploy(ctl: Controller, version: str, strategy: str, load: LoadInBackground, label: str) -> Row:
+def deploy(ctl: Controller, version: str, strategy: str, load: LoadInBackground, label: str,
+           instances: int = INSTANCES) -> Row:
     engine = ctl.engine()
     sent0, ok0, failed0 = load.progress()
     began = time.monotonic()
@@ -127,7 +126,7 @@ def deploy(ctl: Controller, version: str, strategy: str, load: LoadInBackground,
                exposure(d.steps, d.to_revision),
                # every moment while it runs: after its last step it is over, and going
                # back is a new deployment
-               rollback_text(restarts_to_undo(d.steps, d.from_revision, INSTANCES)[:-1],
+               rollback_text(restarts_to_undo(d.steps, d.from_revision, instances)[:-1],
                              d.steps, engine.store.steps(id)))
 
 
@@ -152,15 +151,20 @@ def _section(text: str) -> dict:
     return yaml.safe_load(text)
 
 
-def render(rows: list[Row], total) -> str:
+def render(rows: list[Row], total, instances: int = INSTANCES) -> str:
+    width = max((len(r.hosts) for r in rows), default=0)
+    width = max(width, len("hosts (new version)")) if width else 0  # a column on a fleet only
+    where = f"{'hosts (new version)':{width}}  " if width else ""
     head = (f"{'strategy':28} {'outcome':>10} {'seconds':>8} {'served':>8} {'failed':>7} "
             f"{'lowest capacity':>16} {'peak instances':>15} {'2 versions, s':>15} "
-            f"{'exposed early':>14}  rollback (best … worst moment)")
+            f"{'exposed early':>14}  {where}rollback (best … worst moment)")
     lines = [head, "-" * len(head)]
     for r in rows:
+        hosts = f"{r.hosts:{width}}  " if width else ""
         lines.append(f"{r.strategy:28} {r.outcome:>10} {r.seconds:8.2f} {r.served:8d} {r.failed:7d} "
-                     f"{r.lowest_capacity:>10d} of {INSTANCES} {r.peak_instances:>15d} "
-                     f"{r.mixed_seconds:15.2f} {r.exposed:13.0f}%  {r.rollback}")
+                     f"{r.lowest_capacity:>10d} of {instances} "
+                     f"{r.peak_instances:>15d} {r.mixed_seconds:15.2f} {r.exposed:13.0f}%  "
+                     f"{hosts}{r.rollback}")
     lines += ["", "peak instances: processes alive at once, those draining and exiting included "
               "(max_surge counts the routed and the starting ones, as Kubernetes does: "
               "docs/strategies.md)",
@@ -174,36 +178,33 @@ def render(rows: list[Row], total) -> str:
 
 
 def run(folder: Path) -> int:
-    ctl = Controller(str(write_config(folder)))
+    return ship_all(Controller(str(write_config(folder))), STRATEGIES, INSTANCES)
+
+
+def ship_all(ctl: Controller, strategies: list[tuple[str, str]], instances: int,
+             where=lambda version: "") -> int:
+    """v1, then each strategy's version under load; the table printed; 0 if every
+    deployment succeeded and no request failed. `where(version)`: the hosts column."""
     ctl.ensure_router()
     engine = ctl.engine()
-    print(f"bringing up {INSTANCES} instances of v1 behind the embedded proxy ...", flush=True)
-    engine.run(engine.deploy("v1"))
-    url = f"http://{ctl.config().listen}/"
+    print(f"bringing up {instances} instances of v1 behind the embedded proxy ...", flush=True)
     rows = []
     try:
+        engine.run(engine.deploy("v1"))
+        url = f"http://{ctl.config().listen}/"
         with LoadInBackground(url, connections=8, duration=300) as load:
             load.wait_for_responses(500)
-            for n, (label, strategy) in enumerate(STRATEGIES, start=2):
+            for n, (label, strategy) in enumerate(strategies, start=2):
                 print(f"deploying v{n} with {label} under load ...", flush=True)
-                rows.append(deploy(ctl, f"v{n}", strategy, load, label))
+                rows.append(deploy(ctl, f"v{n}", strategy, load, label, instances))
+                rows[-1].hosts = where(f"v{n}")
             total = load.stop()
     finally:
         runtime, router = ctl.runtime(), ctl.router()
         for instance in runtime.adopt(ctl.config().service):
             runtime.stop(instance, grace=5)
         router.stop()
+        ctl.close()
     print()
-    print(render(rows, total))
+    print(render(rows, total, instances))
     return 0 if total.failed() == 0 and all(r.outcome == "succeeded" for r in rows) else 1
-
-
-def main(argv: list[str]) -> int:
-    if argv:  # `demo --help` must not start a two-minute demo; nor may a typo
-        first = textwrap.fill(__doc__.split("\n\n")[1].replace("\n", " "), 79)
-        print(f"usage: zerodown demo\n\n{first}\n\nexamples:\n  zerodown demo\n"
-              "  bash scripts/demo.sh    # sets up everything first", file=sys.stdout
-              if argv[0] in ("-h", "--help") else sys.stderr)
-        return 0 if argv[0] in ("-h", "--help") else 2
-    with tempfile.TemporaryDirectory(prefix="zd-demo-") as d:
-        return run(Path(d))

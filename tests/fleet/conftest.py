@@ -22,6 +22,9 @@ from zerodown.controller import Controller
 FLEET_SIZE = 3
 
 
+_built: list[Fleet] = []  # the session's fleet, once a test asked for it
+
+
 @pytest.fixture(scope="session")
 def fleet():
     why = available()
@@ -30,7 +33,23 @@ def fleet():
             pytest.fail(f"the fleet tests cannot run: {why}")
         pytest.skip(why)
     with Fleet(FLEET_SIZE) as f:
+        _built.append(f)
         yield f
+        _built.remove(f)
+
+
+@pytest.fixture
+def no_fleet_up():
+    """The session's fleet (if a test built it) stopped for this test and started again
+    after it: its fixed names and the machine's fleet lock are then this test's to take,
+    for a fleet of its own (`zerodown demo --fleet`): this process holding the lock
+    already would wait on itself."""
+    aside = list(_built)
+    for f in aside:
+        f.stop()
+    yield
+    for f in aside:
+        f.start()
 
 
 _swept_after = ["the fleet's start"]  # the test whose end last swept the hosts

@@ -68,6 +68,18 @@ def test_version_and_demo_help_do_not_run_anything(capsys):
     assert "seed" not in out  # the project's brief, which a user never saw, named the costs
 
 
+def test_demo_fleet_not_as_root_says_what_it_needs_and_that_the_plain_demo_needs_none(
+        capsys, monkeypatch):
+    import os
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    started = time.monotonic()
+    code, out = run(capsys, "demo", "--fleet")
+    assert code == 1 and time.monotonic() - started < 10, out
+    assert "needs root" in out and "run it as root (sudo bash scripts/demo.sh --fleet)" in out
+    assert "The plain `zerodown demo` needs none of this." in out
+    assert run(capsys, "demo", "--fleet", "x")[0] == 2   # a typo starts nothing either
+
+
 def test_f_means_file_in_every_command_and_logs_follows_with_follow_only():
     parser = build_parser()
     for argv in (["logs", "proxy", "-f", "x.yaml"], ["status", "-f", "x.yaml"]):

@@ -17,7 +17,7 @@ FILE_OPTIONS = ("-f", "--file", "--token-file", "--state-dir")
 EXTRA_WORDS = {"logs": ("proxy", "controller")}  # instance names change: `zerodown status`
 # commands with parsers of their own (cli.PASS_THROUGH): their first words
 PASS_THROUGH = {"proxy": ("table", "deploy", "list", "--listen", "--admin", "--state"),
-                "accel": ("build", "status"), "demo": ()}
+                "accel": ("build", "status"), "demo": ("--fleet",)}
 
 
 @dataclass(frozen=True)
