@@ -7,27 +7,17 @@ opening is shared by the calls and goes on by itself up to connect_timeout."""
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 
 import pytest
 
-from tests.support.net import silent_listener
+from tests.support.net import silent  # noqa: F401 (a fixture)
 from zerodown.hosts.connections import Connections
 from zerodown.hosts.ssh_connect import HostUnreachable
 from zerodown.runtimes.ssh_options import parse_options
 
 CONNECT_TIMEOUT = 10
-
-
-@pytest.fixture
-def silent():
-    """(address, accepted connections) of a listener that never says a word."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    with silent_listener(server) as held:
-        yield f"127.0.0.1:{server.getsockname()[1]}", held
 
 
 @pytest.fixture

@@ -54,7 +54,10 @@ def test_every_command_names_a_busy_controller_and_starts_no_second(
         os.kill(pid, signal.SIGCONT)
     assert code == 1, err
     assert f"the controller (pid {pid}) is busy: no answer on unix:" in err, err
-    assert "zerodown logs controller" in err and "Traceback" not in err
+    # a stopped process answers nobody: the command says so, and how it goes on
+    assert f"its process is stopped (SIGSTOP, a debugger or a shell's Ctrl-Z; `kill -CONT " \
+           f"{pid}` lets it go on)" in err, err
+    assert "`zerodown controller --stop`" in err and "Traceback" not in err
     assert took < process.START_TIMEOUT, f"waited {took:.1f}s on a controller that runs"
     assert "controller of shop runs" in service.run("controller").stdout  # itself again
     assert process.pid(service.state_dir) == pid

@@ -11,6 +11,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+import pytest
+
 HOST = "127.0.0.1"
 
 
@@ -158,3 +160,14 @@ def silent_listener(server: socket.socket):
         for conn in held:
             conn.close()
         server.close()
+
+
+@pytest.fixture
+def silent():
+    """(address "127.0.0.1:PORT", connections accepted so far) of a TCP listener that never
+    says a word: an SSH host whose link went silent, or that never answers. A fixture:
+    imported by the tests that take it."""
+    server = socket.socket()
+    server.bind((HOST, 0))
+    with silent_listener(server) as held:
+        yield f"{HOST}:{server.getsockname()[1]}", held

@@ -10,10 +10,16 @@ from __future__ import annotations
 import json
 import os
 import socket
+from typing import Callable
 
 from zerodown.errors import UsageError, ZerodownError
 
 TIMEOUT = 30.0
+# How long the controller may take to answer "are you there" (GET /api/v1/status, answered
+# from its memory in milliseconds): past it, it is stopped or its threads are held.
+PROBE = 5.0
+# A patient request's read is a slice this long: between two, its patience is asked.
+LOOK = 1.0
 
 
 def state_dir_of(file: str, state_dir: str | None) -> str:
@@ -29,23 +35,6 @@ class Unreachable(ZerodownError):
 class Unanswered(Unreachable):
     """Connected, and no answer within the client's timeout: something listens (a busy
     controller or proxy), so starting another will not help, nor will asking again at once."""
-
-
-def busy(where: str, timeout: float, pid: int | None) -> str:
-    """What a command says of a controller that accepted its connection and did not answer:
-    it runs (a second one beside it would not get its lock), it is busy, where to look."""
-    who = f"the controller (pid {pid})" if pid else "the controller"
-    return (f"{who} is busy: no answer on {where} within {timeout:g}s; it goes on by itself "
-            "(`zerodown logs controller` says what it does): ask again later")
-
-
-def holder_beside(socket_path: str) -> int | None:
-    """The pid of the controller whose socket this is: whoever holds controller.lock beside
-    it (daemon/process.pid asks the same), if anyone."""
-    # Imported here, only once a controller did not answer: `zerodown status` imports
-    # nothing of the engine on its way (tests/unit/test_cli_parser.py).
-    from zerodown.engine.service_lock import lock_holder
-    return lock_holder(os.path.join(os.path.dirname(socket_path), "controller.lock"))
 
 
 class ApiFailure(ZerodownError):
@@ -73,6 +62,10 @@ class Client:
         self.remote = url is not None
         self._sock: socket.socket | None = None
         self._buffer = b""
+        # (method, path) -> the request's patience (api/patience.py), called each LOOK
+        # seconds its answer is not there yet and raising to stop waiting; set by the
+        # command line (commands/connect.py). None: an answer is waited for `timeout`.
+        self.patient: Callable[[str, str], Callable[[], None]] | None = None
         self.host = "localhost"
         if url is not None:
             from urllib.parse import urlsplit  # only for --server
@@ -106,9 +99,10 @@ class Client:
             self._sock, self._buffer = sock, b""
         return self._sock
 
-    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    def request(self, method: str, path: str, body: dict | None = None,
+                patience: Callable[[], None] | None = None) -> tuple[int, dict]:
         """(HTTP status, the JSON answer). Unreachable when nothing listens."""
-        status, raw = self.exchange(method, path, body)
+        status, raw = self.exchange(method, path, body, patience)
         try:
             answer = json.loads(raw) if raw else {}
         except ValueError:
@@ -123,8 +117,14 @@ class Client:
             self._fail(status, path, json.loads(raw) if raw.startswith(b"{") else {})
         return raw.decode()
 
-    def exchange(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
-        """(HTTP status, the raw answer). Unreachable when nothing listens."""
+    def exchange(self, method: str, path: str, body: dict | None = None,
+                 patience: Callable[[], None] | None = None,
+                 patient: bool = True) -> tuple[int, bytes]:
+        """(HTTP status, the raw answer). Unreachable when nothing listens. `patience`:
+        asked each LOOK seconds the answer is not there (else self.patient's, unless not
+        `patient`); it raises to stop waiting."""
+        if patience is None and patient and self.patient is not None:
+            patience = self.patient(method, path)
         data = b"" if body is None else json.dumps(body).encode()
         head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}", "Accept: application/json",
                 f"Content-Length: {len(data)}"]
@@ -136,8 +136,9 @@ class Client:
         for attempt in (1, 2):  # a kept-alive connection the server closed: once more
             try:
                 sock = self._connect()
+                sock.settimeout(self.timeout if patience is None else min(LOOK, self.timeout))
                 sock.sendall(message)
-                status, raw = self._response(sock)
+                status, raw = self._response(sock, patience)
                 break
             except (FileNotFoundError, ConnectionRefusedError) as e:
                 self.close()
@@ -149,16 +150,21 @@ class Client:
                                       f"({e or 'no answer'})") from None
             except TimeoutError:
                 self.close()
+                from zerodown.api.busy import busy, holder_beside  # only once unanswered
                 raise Unanswered(busy(self.where, self.timeout, self.socket_path
                                       and holder_beside(self.socket_path))) from None
+            except ZerodownError:  # its patience ran out: the answer, if any, is not read
+                self.close()
+                raise
             except OSError as e:
                 self.close()
                 raise Unreachable(f"cannot reach the controller at {self.where}: {e}") from None
         return status, raw
 
-    def _response(self, sock: socket.socket) -> tuple[int, bytes]:
+    def _response(self, sock: socket.socket,
+                  patience: Callable[[], None] | None) -> tuple[int, bytes]:
         while b"\r\n\r\n" not in self._buffer:
-            self._read(sock)
+            self._read(sock, patience)
         head, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
@@ -166,21 +172,29 @@ class Client:
                    (line.partition(":") for line in lines[1:])}
         size = int(headers.get("content-length", "0"))
         while len(self._buffer) < size:
-            self._read(sock)
+            self._read(sock, patience)
         body, self._buffer = self._buffer[:size], self._buffer[size:]
         if headers.get("connection", "").lower() == "close":
             self.close()
         return status, body
 
-    def _read(self, sock: socket.socket) -> None:
-        chunk = sock.recv(65536)
+    def _read(self, sock: socket.socket, patience: Callable[[], None] | None) -> None:
+        while True:
+            try:
+                chunk = sock.recv(65536)
+                break
+            except TimeoutError:
+                if patience is None:
+                    raise
+                patience()
         if not chunk:
             raise _Closed()
         self._buffer += chunk
 
-    def call(self, method: str, path: str, body: dict | None = None) -> dict:
+    def call(self, method: str, path: str, body: dict | None = None,
+             patience: Callable[[], None] | None = None) -> dict:
         """The JSON answer of a 2xx; ApiFailure (its message and field) otherwise."""
-        status, answer = self.request(method, path, body)
+        status, answer = self.request(method, path, body, patience)
         if status >= 400:
             self._fail(status, path, answer)
         return answer
@@ -194,20 +208,21 @@ class Client:
     def get(self, path: str) -> dict:
         return self.call("GET", path)
 
-    def post(self, path: str, body: dict | None = None, wait: float | None = None) -> dict:
-        """`wait`: how long this request may take the controller, when longer than the
-        client's timeout (a deployment's release check on a fleet)."""
-        if wait is None or wait <= self.timeout:
-            return self.call("POST", path, body or {})
-        usual, self.timeout = self.timeout, wait
-        if self._sock is not None:
-            self._sock.settimeout(wait)
+    def post(self, path: str, body: dict | None = None,
+             patience: Callable[[], None] | None = None) -> dict:
+        """`patience`: this request's (api/patience.py: one the controller may take minutes
+        on, a deployment's release check on a fleet, told from a controller stopped)."""
+        return self.call("POST", path, body or {}, patience)
+
+    def alive(self) -> None:
+        """Ask for the status, answered within PROBE seconds by a controller that runs:
+        Unanswered past that (its process stopped, or its threads held), Unreachable when
+        nothing listens."""
+        usual, self.timeout = self.timeout, min(self.timeout, PROBE)
         try:
-            return self.call("POST", path, body or {})
+            self.exchange("GET", "/api/v1/status", patient=False)
         finally:
             self.timeout = usual
-            if self._sock is not None:
-                self._sock.settimeout(usual)
 
     def close(self) -> None:
         if self._sock is not None:

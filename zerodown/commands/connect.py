@@ -20,18 +20,26 @@ def has_state(args: argparse.Namespace) -> bool:
 
 
 def local_client(args: argparse.Namespace) -> Client:
-    return Client(socket_path=os.path.join(state_dir(args), "controller.sock"))
+    return patient_client(Client(socket_path=os.path.join(state_dir(args), "controller.sock")))
+
+
+def patient_client(c: Client) -> Client:
+    """`c`, each request of which tells a controller at work on it (its status answers)
+    from one that answers no more, said within seconds (api/patience.py)."""
+    from zerodown.api.patience import patient
+    c.patient = lambda method, path: patient(c, method, path)
+    return c
 
 
 def client(args: argparse.Namespace, never_deployed: str | None = None) -> Client:
     """A client of the service's controller. `never_deployed`: the error to raise when
     this state dir has no state yet (instead of starting a controller for nothing)."""
     if args.server:
-        return remote(args.server, args.token_file)
+        return patient_client(remote(args.server, args.token_file))
     if never_deployed is not None and not has_state(args):
         raise UsageError(never_deployed.format(state_dir=state_dir(args)))
     from zerodown.daemon.process import ensure
-    return ensure(args.file, state_dir(args))
+    return patient_client(ensure(args.file, state_dir(args)))
 
 
 def check_config(args: argparse.Namespace):
@@ -57,17 +65,18 @@ def check_config(args: argparse.Namespace):
     return cfg
 
 
-def release_wait(args: argparse.Namespace, cfg=None) -> float | None:
+def release_wait(args: argparse.Namespace, cfg=None) -> float:
     """How long a command that makes a deployment (deploy, rollback, up) waits for the
-    controller's answer: on a fleet the controller pre-flights every host and uploads the
-    version's release first, bounded by the ssh options (runtimes/ssh_options.py:
-    release_check_bound), and a host cut off mid-upload is named only once the upload's
-    command_timeout ends. The usual 30 s (api/client.TIMEOUT) said "the controller is busy
-    ... ask again later" and went away before that refusal, which then reached nobody.
-    None: the usual wait (runtime local: nothing is sent; --server: not our file)."""
-    if getattr(args, "server", None):
-        return None
+    controller's answer while the controller answers (api/patience.py): on a fleet the
+    controller pre-flights every host and uploads the version's release first, bounded by
+    the ssh options (runtimes/ssh_options.py: release_check_bound), and a host cut off
+    mid-upload is named only once the upload's command_timeout ends. The usual 30 s
+    (api/client.TIMEOUT) said "the controller is busy ... ask again later" and went away
+    before that refusal, which then reached nobody. The usual wait otherwise (runtime
+    local: nothing is sent; --server: not our file)."""
     from zerodown.api.client import TIMEOUT
+    if getattr(args, "server", None):
+        return TIMEOUT
     from zerodown.errors import ZerodownError
     from zerodown.runtimes.ssh_options import parse_options, release_check_bound
     try:
@@ -75,10 +84,21 @@ def release_wait(args: argparse.Namespace, cfg=None) -> float | None:
             from zerodown.config import load_config
             cfg = load_config(args.file)
         if cfg.runtime.kind != "ssh":
-            return None
+            return TIMEOUT
         return TIMEOUT + release_check_bound(parse_options(cfg.runtime.options))
     except ZerodownError:  # the controller reads the file too, and says what is wrong
-        return None
+        return TIMEOUT
+
+
+def deploy_patience(c: Client, args: argparse.Namespace, asked: str, cfg=None):
+    """The patience of a request that makes a deployment (api/patience.py): waited for up
+    to release_wait while the controller answers, and no more than a few seconds past the
+    moment it stops answering."""
+    from zerodown.api.client import TIMEOUT
+    from zerodown.api.patience import Patience
+    bound = release_wait(args, cfg)
+    return Patience(c, asked, bound, "each host is pre-flighted and given the release first"
+                    if bound > TIMEOUT else None)
 
 
 def strategy_settings(cfg, args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Callable
 
-from zerodown.api.client import ApiFailure, Client
-from zerodown.commands.connect import check_config, client, release_wait
+from zerodown.api.client import TIMEOUT, ApiFailure, Client
+from zerodown.api.patience import Patience
+from zerodown.commands.connect import check_config, client, deploy_patience
 from zerodown.commands.strategy_flags import settings
 from zerodown.commands.follow import StoppedWatching, Follower, result_line, watch
 from zerodown.views import label_from_dict
@@ -30,7 +32,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     c = client(args)
     body = _body(args, version=args.version, strategy=args.strategy, set=settings(args)[0],
                  allow_downtime=args.allow_downtime)
-    answer = _create(c, args, "/api/v1/deployments", body, release_wait(args, cfg))
+    answer = _create(c, args, "/api/v1/deployments", body,
+                     lambda c: deploy_patience(c, args, f"deploy {args.version}", cfg))
     if args.detach and answer.get("restart"):  # followed, its deployment.restart event says it
         print(answer["restart"], flush=True)
     return _follow_new(c, args, answer["id"])
@@ -41,7 +44,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                                     "(never deployed here: no state in {state_dir})")
     answer = _create(c, args, "/api/v1/rollback", _body(args, to=args.to,
                                                         allow_downtime=args.allow_downtime),
-                     release_wait(args))
+                     lambda c: deploy_patience(c, args, "rollback"))
     if answer.get("aborted"):
         d = c.get(f"/api/v1/deployments/{answer['id']}")
         print(f"deployment {d['id']} is {d['phase']}: rolling back means aborting it, all "
@@ -51,14 +54,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def _create(c: Client, args: argparse.Namespace, path: str, body: dict,
-            wait: float | None) -> dict:
+            patience: Callable[[Client], Patience]) -> dict:
     """POST, and with --wait ask again while another deployment holds the service (the
     controller runs that one, so the wait ends; it never waits on a deployment nobody runs).
-    `wait`: how long the controller may take to answer (connect.release_wait)."""
+    `patience`: each ask's wait for the answer (connect.deploy_patience)."""
     said = False
     while True:
         try:
-            return c.post(path, body, wait)
+            return c.post(path, body, patience(c))
         except ApiFailure as e:
             if not (args.wait and e.status == 409 and "already has deployment" in str(e)):
                 raise
@@ -100,7 +103,8 @@ def controller_named(d: dict) -> str:
 def _signal(args: argparse.Namespace, verb: str, **fields) -> tuple[Client, dict]:
     c = client(args, never_deployed=NEVER)
     which = args.id if args.id is not None else "current"
-    return c, c.post(f"/api/v1/deployments/{which}/{verb}", _body(args, **fields))
+    return c, c.post(f"/api/v1/deployments/{which}/{verb}", _body(args, **fields),
+                     Patience(c, f"{verb} deployment {which}", TIMEOUT))
 
 
 def cmd_pause(args: argparse.Namespace) -> int:

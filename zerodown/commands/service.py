@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from zerodown.commands.follow import watch
-from zerodown.commands.connect import release_wait
+from zerodown.commands.connect import deploy_patience, patient_client
 from zerodown.daemon import process
 from zerodown.config import ServiceConfig, json_schema, parse_config, starter_yaml
 from zerodown.config_files import check_files
@@ -108,7 +108,7 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
         ctl.ensure_router(cfg)
         _hand_certificates(ctl, cfg)
         store, service = ctl.store(), cfg.service
-        client = process.ensure(ctl.file, ctl.state_dir)
+        client = patient_client(process.ensure(ctl.file, ctl.state_dir))
     except KeyboardInterrupt:  # a deployment's watch says its own; before one, say what runs
         print("\ninterrupted before any version was deployed (the load balancer or the "
               "controller may have started): `zerodown up` again finishes, `zerodown down` "
@@ -128,10 +128,10 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
                          "ships another version")
     if not serving:
         # Nothing serves now: a plan that routes nothing for a while loses no one.
-        answer = client.post("/api/v1/deployments", {"version": args.version or version or "v1",
-                                                     "allow_downtime": True,
+        first = args.version or version or "v1"
+        answer = client.post("/api/v1/deployments", {"version": first, "allow_downtime": True,
                                                      "reason": UP_REASON},
-                             release_wait(args, cfg))
+                             deploy_patience(client, args, f"deploy {first}", cfg))
         code = watch(client, answer["id"], no_color=args.no_color)
         if code:
             return code

@@ -46,10 +46,12 @@ def pid(state_dir: str | os.PathLike) -> int | None:
 
 
 def answers(client: Client, starting: bool = False) -> bool:
-    """Does the controller answer now? One connected that does not answer in time is busy:
-    Unanswered (its message names the pid) is raised, unless it is `starting` (waited for)."""
+    """Does the controller answer now? One connected that does not answer its status
+    (from memory) within a few seconds (api/client.PROBE) is busy or stuck: Unanswered
+    (its message names the pid and its process's state) is raised, unless it is
+    `starting` (waited for)."""
     try:
-        client.request("GET", "/api/v1/status")
+        client.alive()
         return True
     except Unanswered:
         if not starting:
