@@ -105,6 +105,7 @@ class Engine:
                                                         snapshots.strategy)
         self._stopping: dict[InstanceRef, threading.Thread] = {}
         self._stopped: set[InstanceRef] = set()  # their stop returned (stopping.confirm)
+        self.confirming_beside = False  # while run() goes on (stopping.stop_quietly)
         self._yielding: dict[InstanceRef, Instance] = {}  # stops giving way (yielding.py)
         self._hastening: list[Beside] = []
         self.finishing = finishing or Finishing()  # a process's stops finished beside its runs
@@ -254,11 +255,13 @@ class Engine:
                                   unlisted.recorded(self.store, self.service),
                                   name=f"adopt, deployment {id}") as adopting:
             self._start(id)
+            self.confirming_beside = True
             try:
                 with self._background(id), ProofRecorder(self, id) as proof:
                     return self._run(id, hold, stop_when_paused, proof,
                                      lambda: reconciling.left_out(adopting.result(), theirs))
             finally:
+                self.confirming_beside = False
                 self.store.idle()  # its writes done: the WAL checkpointed whole, beside
 
     def _run(self, id: int, hold: bool, stop_when_paused: bool, proof: ProofRecorder,

@@ -4,8 +4,9 @@ An instance being stopped is `stopping` in the store before its stop is sent (a 
 step's start, the commit synced before any act; `zerodown down`'s rows likewise), and
 `stopped` only once the stop is confirmed: the runtime's stop returned, the process gone.
 A runtime whose stops take a while (`stops_slowly`) stops in the background while the
-deployment goes on; each stop is awaited (Engine._await_stops) before its slot takes a
-new instance and before the run ends, and its row written stopped then. A controller
+deployment goes on; each row is written stopped by its stop's thread once the stop
+returned, and each stop is awaited (Engine._await_stops) before its slot takes a new
+instance and before the run ends. A controller
 killed in between (SIGKILL, a SIGTERM of the daemon, an exception out of the run) or a
 stop that failed (`instance.stop_failed`) leaves the row `stopping`, live: the next adopt
 asks its host, listed in runtime.hosts or not (engine/unlisted.py), and the next
@@ -41,9 +42,13 @@ class Engine(Protocol):
     config: ServiceConfig
     _stopping: dict[InstanceRef, threading.Thread]
     _stopped: set[InstanceRef]  # whose stop in the background returned (confirm)
+    confirming_beside: bool  # a stop's thread writes its row stopped (a run goes on)
     _yielding: dict[InstanceRef, Instance]
     _hastening: list[Beside]
     _refused: NotOwner | None  # a stop a host refused: another controller owns the service
+
+
+_confirming = threading.Lock()
 
 
 def stop_instance(engine: Engine, ref: InstanceRef, inst: Instance, grace: float,
@@ -80,6 +85,13 @@ def stop_quietly(engine: Engine, ref: InstanceRef, inst: Instance, grace: float,
         failed(engine, inst, e)
         return
     engine._stopped.add(ref)
+    if engine.confirming_beside:
+        # written stopped now, not when the stop is awaited (its slot's next start, run()'s
+        # end): until then `status`, the API and the store's live instances counted a
+        # process long gone — on a fleet, every old instance of a rolling deployment to its
+        # end. Only while the run that sent it goes on: one that ended by an exception left
+        # its stops in flight to the next reconcile, as a killed controller's are.
+        confirm(engine, [ref])
 
 
 def failed(engine: Engine, inst: Instance, e: ZerodownError) -> None:
@@ -106,12 +118,13 @@ def refused(engine: Engine) -> None:
 
 
 def confirm(engine: Engine, refs: Sequence[InstanceRef]) -> None:
-    """The rows of `refs` (their stop threads joined) whose stop returned: stopped, in one
-    commit not synced (lost, the row is still stopping and the next reconcile finds the
-    process gone). One whose stop failed stays stopping."""
-    done = [r for r in refs if r in engine._stopped]
-    if done:
+    """The rows of `refs` whose stop returned (by the thread that stopped it, or once it
+    was joined): stopped, in one commit not synced (lost, the row is still stopping and the
+    next reconcile finds the process gone). One whose stop failed stays stopping."""
+    with _confirming:  # a stop's thread and the run's await: each row written once
+        done = [r for r in refs if r in engine._stopped]
         engine._stopped.difference_update(done)
+    if done:
         engine.store.set_instances(engine.service, [Change(r, "stopped") for r in done],
                                    durable=False)
 
