@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from zerodown.hosts.local import start_time
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,24 +66,31 @@ def test_the_agent_forks_its_stampers_and_they_keep_none_of_its_files(tmp_path):
     assert _wait(lambda: start_time(pid) is None)
 
 
-def test_a_long_running_agent_collects_its_ended_stampers(tmp_path):
+@pytest.mark.parametrize("kept", [False, True], ids=["forked here", "by the kept forker"])
+def test_a_long_running_agent_collects_its_ended_stampers(tmp_path, kept):
     """The agent answers calls until its session ends: the stamper of an instance that
     stopped is collected after the next call (reap_ended), not left a zombie until the
-    next start."""
+    next start — forked by the agent, or by its kept forker (hosts/stamper_forker.py:
+    the agent forgets it, its forker collects it)."""
     script = r"""
 import os, sys, time
 from zerodown.hosts import local, stamper
+if sys.argv[2] == "True":
+    stamper.keep_forker()
+ours = stamper._kept if stamper._forker else stamper._forked
 proc = local.spawn([sys.executable, "-c", "pass"], cwd=sys.argv[1], env=None,
                    log_path=sys.argv[1] + "/i.log", banner="t", stamp=True)
-(pid,) = stamper._forked
+(pid,) = ours
 proc.wait()
 deadline = time.monotonic() + 10
-while stamper._forked and time.monotonic() < deadline:
+while ours and time.monotonic() < deadline:
     local.reap_ended()   # what the agent does after each answer
     time.sleep(0.02)
-print(stamper._forked, os.path.exists(f"/proc/{pid}"))
+while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+    time.sleep(0.02)  # (a forker's child: collected by the forker as it ends)
+print(list(ours), os.path.exists(f"/proc/{pid}"))
 """
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path), str(kept)], cwd=ROOT,
                           capture_output=True, text=True, timeout=30)
     assert done.stdout.split() == ["[]", "False"], done.stdout + done.stderr
 

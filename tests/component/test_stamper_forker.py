@@ -106,8 +106,8 @@ def test_the_kept_forker_forks_the_stampers_and_ends_with_the_agent(tmp_path):
 
 def test_the_agent_knows_when_a_stamper_of_the_forker_ended(tmp_path):
     """Its stampers are the forker's children: the agent learns their end by pidfd (the
-    crash's last lines: settle_log) and forgets them; the forker collects them (no
-    zombie left whose /proc entry would look like a running process)."""
+    crash's last lines: settle_log) and forgets them (collected by the forker: in
+    tests/component/test_stamper.py)."""
     script = r"""
 import os, sys, time
 from zerodown.hosts import local, stamper
@@ -120,22 +120,10 @@ proc = local.spawn([sys.executable, "-S", "-c", "import sys; print('crashing on 
 assert proc.wait(10) == 3
 local.settle_log(log, timeout=10)
 print(local.tail(log, 1)[0].endswith("crashing on purpose"), pid in stamper._kept)
-proc2 = local.spawn([sys.executable, "-c", "pass"], cwd=sys.argv[1], env=None,
-                    log_path=sys.argv[1] + "/j.log", banner="t", stamp=True)
-(pid2,) = stamper._kept
-proc2.wait()
-deadline = time.monotonic() + 10
-while stamper._kept and time.monotonic() < deadline:
-    local.reap_ended()   # what the agent does after each answer
-    time.sleep(0.02)
-deadline = time.monotonic() + 10
-while any(os.path.exists(f"/proc/{p}") for p in (pid, pid2)) and time.monotonic() < deadline:
-    time.sleep(0.02)
-print(stamper._kept, [os.path.exists(f"/proc/{p}") for p in (pid, pid2)])
 """
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
-    assert done.stdout.splitlines() == ["True False", "{} [False, False]"], \
+    assert done.stdout.splitlines() == ["True False"], \
         done.stdout + done.stderr
 
 
@@ -162,9 +150,11 @@ def test_a_stuck_forker_is_killed_and_never_starts_a_second_stamper(tmp_path):
         assert start_time(got["forker"]) is None, "killed and collected"
         for i, instance in enumerate(got["instances"]):
             pipe = os.readlink(f"/proc/{instance}/fd/1")
-            readers = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
-                       if _reads(pid, pipe)]
-            assert readers == [got["stampers"][i]], (pipe, readers)
+            readers = lambda: [pid for pid in map(int, filter(str.isdigit,  # noqa: E731
+                                                              os.listdir("/proc")))
+                               if _reads(pid, pipe)]
+            # (a stamper just forked takes the pipe as its stdin a moment later)
+            assert _wait(lambda: readers() == [got["stampers"][i]]), (pipe, readers())
             assert _wait(lambda: _stamped(tmp_path / f"i{i}.log"))
     finally:
         agent.stdin.close()
