@@ -219,7 +219,7 @@ class Store(DeploymentQueries, RevisionQueries, StepQueries, InstanceQueries, Ro
         Only for an act whose actor keeps its own durable record of it (module docstring)."""
         with self._mutex:
             upto, synced = self._lazy_commits, self._synced_to
-        if upto == synced:
+        if upto == synced or self._wal is None:  # (lazy commits are made in WAL mode only)
             yield
             return
         try:
@@ -251,7 +251,8 @@ class Store(DeploymentQueries, RevisionQueries, StepQueries, InstanceQueries, Ro
     def events(self, service: str | None = None, deployment: int | None = None,
                after: int = 0, limit: int = 1000, kind: str | None = None) -> list[Event]:
         """Oldest first, with id > `after`: poll with the last id seen to follow the log."""
-        where, params = ["id > ?"], [after]
+        where: list[str] = ["id > ?"]
+        params: list[str | int] = [after]
         for column, value in (("service", service), ("deployment", deployment), ("kind", kind)):
             if value is not None:
                 where.append(f"{column} = ?")

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable
 from zerodown.engine import doorbell, lifecycle
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.records import Deployment, DeploymentConflict, Listed, NotFound
+from zerodown.engine.store_parts import StoreParts
 from zerodown.engine.transaction import Tx
 from zerodown.plan import Pause, Plan, ServiceState, step_from_data, step_to_data
 from zerodown.redeploy import restart_note
@@ -25,7 +26,7 @@ _DEPLOYMENT = ("id, service, kind, from_revision, to_revision, strategy, plan_ki
                " cursor, phase, on_failure, request, error, created, updated")
 
 
-class DeploymentQueries:
+class DeploymentQueries(StoreParts):
     """Store's deployment queries (Store inherits them; they use its _tx and db)."""
 
     _plans: dict[int, tuple[int, tuple]]  # id -> (plan_version, steps) (Store.__init__)
@@ -53,8 +54,8 @@ class DeploymentQueries:
                        "(name) DO UPDATE SET config = excluded.config, updated = excluded.updated",
                        (service, json.dumps(config), tx.now))
             if revision is None:
-                revision = self._one("SELECT COALESCE(MAX(number), 0) + 1 FROM revisions "
-                                     "WHERE service = ?", (service,))[0]
+                revision = self.db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM revisions "
+                                           "WHERE service = ?", (service,)).fetchone()[0]
                 tx.execute("INSERT INTO revisions (service, number, version, config, created) "
                            "VALUES (?, ?, ?, ?, ?)",
                            (service, revision, version, json.dumps(config), tx.now))
@@ -75,13 +76,15 @@ class DeploymentQueries:
             tx.event(service, "deployment.created", f"deployment {cur.lastrowid}: "
                      + plan.describe().splitlines()[0], cur.lastrowid, kind=kind,
                      revision=revision, version=version, steps=len(plan.steps))
-            if kind == "deploy" and state.stable is not None:  # before any step: in this tx
+            # before any step: in this tx
+            if kind == "deploy" and version is not None and state.stable is not None:
                 serving = self.revision(service, state.stable)
                 note = restart_note(state, serving.version, serving.config, revision, version,
                                     config)
                 if note:
                     tx.event(service, "deployment.restart", note, cur.lastrowid,
                              serving=state.stable, revision=revision)
+            assert cur.lastrowid is not None  # an INSERT's (typeshed allows None)
             return self.deployment(cur.lastrowid)
 
     def deployment(self, id: int) -> Deployment:

@@ -9,6 +9,7 @@ import sqlite3
 from typing import Iterable, Mapping, Sequence
 
 from zerodown.engine.records import Change, DeploymentConflict, InstanceRow
+from zerodown.engine.store_parts import StoreParts
 from zerodown.engine.store_routing import put_applied
 from zerodown.engine.transaction import Tx
 from zerodown.model import Instance, InstanceRef, RoutingTable, Slot
@@ -20,7 +21,7 @@ LIVE = "state IN ('starting', 'healthy', 'routed', 'draining', 'stopping', 'fail
 from zerodown.plan import ServiceState
 
 
-class InstanceQueries:
+class InstanceQueries(StoreParts):
     """Store's instance queries (Store inherits them; they use its _tx and db)."""
 
     def instances(self, service: str, refs: Iterable[InstanceRef] | None = None,

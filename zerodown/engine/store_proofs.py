@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from typing import Iterable
 
+from zerodown.engine.store_parts import StoreParts
 
 
-class ProofQueries:
+
+class ProofQueries(StoreParts):
     """Store's proof queries (Store inherits them; they use its _tx and db)."""
 
     def begin_proof(self, id: int, router: str, started: float, baseline: dict) -> dict:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 
 from zerodown.engine.records import NotFound, RevisionRecord
+from zerodown.engine.store_parts import StoreParts
 
 
-class RevisionQueries:
+class RevisionQueries(StoreParts):
     """Store's revision queries (Store inherits them; they use its _one and db)."""
 
     def stable(self, service: str) -> tuple[int | None, int | None]:
@@ -41,15 +42,16 @@ class RevisionQueries:
         """The number of `service`'s newest revision, 0 when it has none: one indexed read,
         where revisions() reads and parses every revision's config (a check made on every
         deployment must not grow with the service's history)."""
-        return self._one("SELECT COALESCE(MAX(number), 0) FROM revisions WHERE service = ?",
-                         (service,))[0]
+        return self.db.execute("SELECT COALESCE(MAX(number), 0) FROM revisions WHERE "
+                               "service = ?", (service,)).fetchone()[0]
 
     def served(self, service: str, revision: int | None = None) -> set[int]:
         """The revisions a finished deployment left serving (a deploy that succeeded, a
         rollback that ended rolled back), or of them just `revision`: by the index on
         (service, to_revision), one row read, where every deployment and its plan were
         read and parsed on each rollback."""
-        where, params = "", (service,)
+        where = ""
+        params: tuple[str | int, ...] = (service,)
         if revision is not None:
             where, params = " AND to_revision = ?", (service, revision)
         return {r[0] for r in self.db.execute(

@@ -12,11 +12,12 @@ from typing import Callable
 from zerodown import table_version
 from zerodown.engine import routing_rows
 from zerodown.engine.records import Routing, StoreError
+from zerodown.engine.store_parts import StoreParts
 from zerodown.engine.transaction import Tx
 from zerodown.model import EMPTY_TABLE, InstanceRef, RoutingTable, Slot
 
 
-class RoutingQueries:
+class RoutingQueries(StoreParts):
     """Store's routing queries (Store inherits them; they use its _tx and db)."""
 
     def routing(self, service: str) -> Routing:
@@ -36,7 +37,7 @@ class RoutingQueries:
         with self._tx() as tx:
             d = self._begin(tx, id, index) if begin else self._at(id, index)
             current = self.routing(d.service)
-            if current.staged_by == (id, index):
+            if current.staged_by == (id, index) and current.staged is not None:
                 return current.staged
             table = dataclasses.replace(make(current.version + 1), epoch=current.epoch)
             tx.execute("INSERT INTO routing (service, version, applied, staged, staged_deployment,"

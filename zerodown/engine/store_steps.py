@@ -12,6 +12,7 @@ from zerodown.engine import lifecycle
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.records import Change, Deployment, PlanMoved, StepRecord
 from zerodown.engine.store_instances import recorded_hosts
+from zerodown.engine.store_parts import StoreParts
 from zerodown.engine.transaction import Tx
 from zerodown.model import InstanceRef
 from zerodown.plan import (Drain, Start, Step, Stop, WaitHealthy, instance_hosts, on_text,
@@ -23,7 +24,7 @@ WAITS_ONLY = (WaitHealthy, Drain)
 HOSTED = (Start, WaitHealthy, Drain, Stop)  # the steps that act on instances, on their hosts
 
 
-class StepQueries:
+class StepQueries(StoreParts):
     """Store's step queries (Store inherits them; they use its _tx and db)."""
 
     _begun_with: tuple[int, int] | None  # (Store.__init__)
@@ -76,7 +77,9 @@ class StepQueries:
             d = self._begin(tx, id, index, changes)
             if pause is not None:
                 self._phase(tx, d, Phase.PAUSED, pause)
-        return self.step_record(id, index)
+        rec = self.step_record(id, index)
+        assert rec is not None  # written just above
+        return rec
 
     def _begin(self, tx: Tx, id: int, index: int, changes: Sequence[Change] = ()) -> Deployment:
         d = self._at(id, index)
@@ -88,8 +91,8 @@ class StepQueries:
                    "(?, ?, ?, ?, 1, ?) ON CONFLICT (deployment, idx) DO UPDATE SET attempts = "
                    "attempts + 1, finished_at = NULL, outcome = NULL, hosts = excluded.hosts",
                    (id, index, text, tx.now, json.dumps(dict(placed)) if placed else None))
-        again = self._one("SELECT attempts FROM steps WHERE deployment = ? AND idx = ?",
-                          (id, index))[0]
+        again = self.db.execute("SELECT attempts FROM steps WHERE deployment = ? AND idx = ?",
+                                (id, index)).fetchone()[0]
         on = list(dict.fromkeys(h for _, h in placed))
         tx.event(d.service, "step.started", f"step {index + 1}/{len(d.steps)}: {text}"
                  + on_text(on, self.fleet) + (f" (attempt {again})" if again > 1 else ""), id,
@@ -166,7 +169,7 @@ class StepQueries:
             rec = self.step_record(id, cursor)
             started = rec is not None and rec.in_progress
             plan, cursor = lifecycle.splice(d.steps, cursor, started, steps)
-            if started:
+            if started and rec is not None:
                 tx.execute("UPDATE steps SET finished_at = ?, outcome = ? WHERE deployment = ? "
                            "AND idx = ?", (tx.now, why, id, rec.index))
             self._write_instances(tx, d.service, changes)

@@ -25,4 +25,5 @@ class Tx:
         cur = self.db.execute("INSERT INTO events (time, service, deployment, kind, message, data)"
                               " VALUES (?, ?, ?, ?, ?, ?)",
                               (self.now, service, deployment, kind, message, json.dumps(data)))
+        assert cur.lastrowid is not None  # an INSERT's (typeshed allows None)
         self.events.append(Event(cur.lastrowid, self.now, service, deployment, kind, message, data))
