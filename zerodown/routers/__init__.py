@@ -30,9 +30,11 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host =
     runtime's host of that name), its files in `host_dir` there; `state_dir` keeps what
     stays on this machine (the lock that makes one controller at a time its writer)."""
     remote = host_dir is not None
-    where = (lambda name: on_host(host_dir, name)) if remote else \
-        (lambda name: os.path.join(state_dir, name))
-    tls, files = config.tls, {}
+
+    def where(name: str) -> str:
+        return on_host(host_dir, name) if host_dir is not None else os.path.join(state_dir, name)
+    tls = config.tls
+    files: dict[str, str] = {}
     if remote and tls is not None and config.router.kind in ("embedded", "nginx"):
         from zerodown.routers.common import tls_on_host  # copies there, sent at each start
         tls, files = tls_on_host(tls, where("tls"))
@@ -40,8 +42,9 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host =
         # imported here, as the others: loading a config imports this package (its option
         # checks), and the proxy's client under it costs a command ~20 ms (asyncio)
         from zerodown.routers.embedded import EmbeddedRouter
-        from zerodown.routers.embedded_options import parse_options, shared_dir
-        options = parse_options(config.router.options, file=config.file, lines=config.lines)
+        from zerodown.routers.embedded_options import parse_options as embedded_options
+        from zerodown.routers.embedded_options import shared_dir
+        options = embedded_options(config.router.options, file=config.file, lines=config.lines)
         # shared on router.host: host_dir is the shared proxy's there (runtime.router_dir),
         # and the lock that makes one of this machine's controllers at a time change it is
         # here, apart from a proxy of the same name on this machine
@@ -61,10 +64,10 @@ def router_for(config: ServiceConfig, state_dir: str | os.PathLike, host: Host =
                               config_file=os.path.abspath(config.file) if config.file else "")
     if config.router.kind == "nginx":
         from zerodown.routers.nginx import NginxRouter
-        from zerodown.routers.nginx_options import parse_options
+        from zerodown.routers.nginx_options import parse_options as nginx_options
         return NginxRouter(where("nginx"), config.listen,
                            service=config.service,
-                           options=parse_options(config.router.options, file=config.file,
+                           options=nginx_options(config.router.options, file=config.file,
                                                  lines=config.lines), tls=tls, host=host,
                            local_dir=os.path.join(state_dir, "nginx"), files=files)
     if config.router.kind == "haproxy":
@@ -84,8 +87,8 @@ def expected_shape(config: ServiceConfig):
     from zerodown.routers.haproxy_render import Shape, rule_source
     strategy = config.strategy
     sources: list[tuple[str, str]] = []
-    if getattr(strategy, "preview_header", None):
-        sources.append(("header", strategy.preview_header))
+    if header := getattr(strategy, "preview_header", None):
+        sources.append(("header", header))
     for m in getattr(strategy, "match", ()):
         source = rule_source(m)
         if source not in sources:

@@ -33,7 +33,7 @@ def locked(lock: threading.RLock, path: str | os.PathLike) -> Iterator[None]:
 
 def log_tail(path: str | os.PathLike, lines: int = TAIL_LINES, host: Host = LOCAL) -> str:
     """The end of a log on `host`, quoted for an error message."""
-    return f"last lines of {path}:\n" + "\n".join(f"  | {l}" for l in host.tail(path, lines))
+    return f"last lines of {path}:\n" + "\n".join(f"  | {l}" for l in host.tail(str(path), lines))
 
 
 def left_serving(running: bool, who: str, listen: str) -> str:

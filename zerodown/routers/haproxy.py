@@ -230,8 +230,8 @@ class HAProxyRouter(HAProxyObserver):
                                   f"{e.strerror or e}; install it (apt-get install haproxy) "
                                   f"or set router.binary") from None
             self._record(proc.pid)
-            found = (proc.pid, self.host.start_time(proc.pid))
-            self._wait(lambda: self.answers() and self.master.answers(), found, "did not start",
+            started = (proc.pid, self.host.start_time(proc.pid))
+            self._wait(lambda: self.answers() and self.master.answers(), started, "did not start",
                        f"before it served: {nothing_serves(self.listen)}")
             state.layout, state.running_shape = layout, layout.shape
             self._save(state)

@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zerodown.errors import RouterError
 from zerodown.hosts.local import LOCAL
@@ -19,7 +22,7 @@ from zerodown.protocols import Host
 from zerodown.routers import haproxy_runtime_api as runtime_api
 from zerodown.routers import haproxy_stats
 from zerodown.routers.common import await_process, left_serving, log_tail, require
-from zerodown.routers.haproxy_cli import parse_proc
+from zerodown.routers.haproxy_cli import CommandSocket, parse_proc
 from zerodown.routers.haproxy_state import State
 
 READY_TIMEOUT = 15.0
@@ -28,6 +31,25 @@ OLD_WORKER_WAIT = 1.0  # how long a reload follows the old worker's counters as 
 
 
 class HAProxyProcess:
+    # Set and defined by HAProxyRouter (haproxy.py), declared here for the type checker.
+    host: Host
+    binary: str
+    listen: str
+    attach_backend: str | None
+    state_dir: Path
+    config_path: Path
+    state_file: Path
+    pid_file: Path
+    log_path: Path
+    cli: CommandSocket
+    master: CommandSocket
+
+    if TYPE_CHECKING:
+        def answers(self) -> bool: ...
+        def _load(self) -> State: ...
+        def _save(self, state: State) -> None: ...
+        def _locked(self) -> AbstractContextManager[None]: ...
+
     def preflight(self) -> None:
         """Can HAProxy run on its host? Its binary there."""
         require(self.host, [self.binary, "-v"], f"no {self.binary} there",

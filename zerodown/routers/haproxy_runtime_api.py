@@ -121,7 +121,7 @@ def map_commands(path: str, version: str, entries: tuple[tuple[str, str], ...]) 
 
 
 def deletable(live: list[LiveServer], table: RoutingTable, layout: Layout,
-              busy: dict[tuple[int, str], int]) -> list[tuple[int, str]]:
+              busy: dict[tuple[int | None, str], int]) -> list[tuple[int, str]]:
     """Servers out of the table, in maintenance, with nothing in flight: safe to delete."""
     wanted = servers(table, layout)
     return [(s.lane, s.name) for s in live

@@ -9,12 +9,34 @@ master, config and lock (_master, _read_conf, _table_of, _put, _locked).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from zerodown.errors import RouterError
+from zerodown.model import RoutingTable
+from zerodown.protocols import Host
 from zerodown.shadow import comparing
 from zerodown.shadow.mirror import read_settings
 
+if TYPE_CHECKING:
+    from zerodown.routers.nginx_process import Proc
+
 
 class NginxShadow:
+    # Set and defined by NginxRouter (nginx.py), declared here for the type checker.
+    host: Host
+    state_dir: Path
+    pid_file: Path
+
+    if TYPE_CHECKING:
+        def table(self) -> RoutingTable: ...
+        def _master(self) -> Proc | None: ...
+        def _locked(self) -> AbstractContextManager[None]: ...
+        def _read_conf(self) -> str: ...
+        def _table_of(self, text: str) -> RoutingTable: ...
+        def _put(self, table: RoutingTable, current: RoutingTable, old_text: str) -> bool: ...
+
     def shadow(self, settings: dict | None) -> dict | None:
         """Mirror users' requests to a shadow (Router, optional), Diffy-style: nginx's
         `mirror` sends each copy to a comparator process (zerodown/shadow/comparator.py)
