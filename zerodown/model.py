@@ -7,7 +7,7 @@ state of one service; routers make a load balancer match it exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -190,19 +190,37 @@ def silent_host(found: list, host: str | None) -> str | None:
     return host if silent and host in silent else None
 
 
+class HealthSettings(Protocol):
+    """What waiting for and probing a revision's instances reads of its `health:`
+    (config.HealthConfig, frozen: read-only here)."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def tcp(self) -> bool: ...
+    @property
+    def interval(self) -> float: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def healthy_threshold(self) -> int: ...
+    @property
+    def start_timeout(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class Revision:
     """An immutable, numbered version of a service: what to run and how to probe it.
 
-    `app` and `health` are zerodown.config.AppConfig / HealthConfig; typed
-    loosely here so the model does not depend on the config module.
+    `app` and `health` are zerodown.config.AppConfig / HealthConfig; typed loosely here
+    (health: what its probes read) so the model does not depend on the config module.
     """
 
     service: str
     number: int
     version: str  # the user's label, e.g. "v2"
     app: object
-    health: object
+    health: HealthSettings
 
     @property
     def name(self) -> str:

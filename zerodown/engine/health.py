@@ -47,7 +47,7 @@ def wait_healthy(runtime: Runtime, clock: Clock, targets: Sequence[tuple[Instanc
     """
     start = clock.now()
     streak = {inst.id: 0 for inst, _ in targets}
-    last: dict[str, str | HostFailure] = {inst.id: "no answer yet" for inst, _ in targets}
+    last: dict[str, str | ZerodownError] = {inst.id: "no answer yet" for inst, _ in targets}
     pending = list(targets)
     pool = ThreadPoolExecutor(max_workers=min(parallel, len(targets))) if parallel > 1 else None
     try:

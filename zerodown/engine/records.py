@@ -127,7 +127,7 @@ class Listed:
 class StepRecord:
     index: int
     description: str
-    started_at: float | None
+    started_at: float  # (NOT NULL: a record is made by the step's start)
     finished_at: float | None
     outcome: str | None
     attempts: int

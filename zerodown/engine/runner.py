@@ -35,6 +35,7 @@ from zerodown.config import ServiceConfig, apply_overrides
 from zerodown.engine import (applying, asked, collector, doorbell, reconciling,
                              replanning, stopping, unlisted)
 from zerodown.engine.beside import Beside
+from zerodown.engine.draining import Looked
 from zerodown.engine.finishing import Finishing
 from zerodown.engine.lifecycle import PLAN_OF, Phase, PhaseError
 from zerodown.engine.monitor import BackgroundAnalysis, background_spec
@@ -110,7 +111,7 @@ class Engine:
         self._hastening: list[Beside] = []
         self.finishing = finishing or Finishing()  # a process's stops finished beside its runs
         self._refused: NotOwner | None = None  # a stop a host refused (stopping.refused)
-        self.looked = None  # the table in force a drain's last look read (draining.Looked)
+        self.looked: Looked | None = None  # the table in force a drain's last look read
         self._mark: doorbell.Mark | None = None  # the store as _run last read it
 
     # --- starting deployments ---------------------------------------------------
@@ -315,7 +316,7 @@ class Engine:
         spec = None
         if d.kind == "deploy" and d.from_revision is not None and not d.phase.terminal:
             spec = background_spec(self._strategy(d.to_revision, d.strategy))
-        if spec is None:
+        if spec is None or d.from_revision is None:  # (None: no spec made)
             self.monitor = None
             return nullcontext()
         self.monitor = BackgroundAnalysis(self, id, spec, d.to_revision, d.from_revision)

@@ -24,7 +24,7 @@ import os
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor, wait
 from contextlib import nullcontext
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from zerodown.analysis.duration import FLOOR
 from zerodown.analysis.judge import config_of
@@ -40,12 +40,12 @@ from zerodown.engine.recovery import still_routed
 from zerodown.engine.stopping import stop_instance
 from zerodown.engine.store import Store
 from zerodown.engine.yielding import hasten, may_yield, starts_after
-from zerodown.errors import RouterError, ZerodownError
+from zerodown.errors import NotOwner, RouterError, ZerodownError
 from zerodown.hooks import HookContext, require, run_hooks
 from zerodown.service_url import hook_address
 from zerodown.model import Instance, InstanceRef, Revision, RoutingTable, Slot
-from zerodown.plan import (Analyze, Drain, Hook, Pause, Route, Shadow, Start, Stop, WaitHealthy,
-                           balancer_check, route_table)
+from zerodown.plan import (Analyze, Drain, Hook, Pause, Route, Shadow, Start, Step, Stop,
+                           WaitHealthy, balancer_check, route_table)
 from zerodown.protocols import Clock, Router, Runtime
 
 MAX_PARALLEL = 16  # a parallel runtime's starts (or probes) in flight at once
@@ -77,14 +77,17 @@ class Engine(Protocol):
     clock: Clock
     service: str
     config: ServiceConfig
-    judge: Callable[..., object]
     monitor: BackgroundAnalysis | None
     workers: Executor | None  # kept threads a parallel runtime's starts run on, if given
     _stopping: dict[InstanceRef, threading.Thread]
     _stopped: set[InstanceRef]  # whose stop in the background returned (stopping.py)
     _yielding: dict[InstanceRef, Instance]
     _hastening: list[Beside]
+    _refused: NotOwner | None  # a stop a host refused (stopping.py)
     looked: Looked | None  # the table a drain's last look read (draining.Looked)
+
+    @property  # read-only here, so runner's narrower Judge matches it
+    def judge(self) -> Callable[..., object]: ...
 
     def _config(self, revision: int) -> ServiceConfig: ...
 
@@ -187,15 +190,17 @@ def wait_healthy(engine: Engine, d: Deployment, i: int, step: WaitHealthy) -> No
 def route(engine: Engine, d: Deployment, i: int, step: Route) -> None:
     refs = step.routed()
     rows = engine.store.instances(engine.service, refs)
+    addresses: dict[InstanceRef, str] = {}
     for ref in sorted(refs):  # never traffic to an instance not (or no longer) healthy
         row = rows.get(ref)
         if row is None or row.state not in ("healthy", "routed") or row.address is None:
             raise RefusedStep(f"refusing to route {ref.name(engine.service)}: it is "
                               f"{row.state if row else 'unknown'}, not healthy")
+        addresses[ref] = row.address
     check = balancer_check(engine._revision(max(r.revision for r in refs)).health) if refs \
         else None
     table = engine.store.stage_table(d.id, i, lambda version: route_table(
-        step, {r: rows[r].address for r in refs}, engine.service, version, check), begin=True)
+        step, addresses, engine.service, version, check), begin=True)
     table, changed = applying.apply(engine, table)
     engine.store.finish_step(d.id, i, f"table v{table.version} "
                              f"{'applied' if changed else 'already in force'}", routed=refs,
@@ -273,7 +278,8 @@ def pause(engine: Engine, d: Deployment, i: int, step: Pause) -> None:
         else:  # reached before, and no longer paused: someone resumed or promoted
             engine.store.finish_step(d.id, i, "promoted" if d.request == "promote" else "resumed")
         return
-    record = record if started else engine.store.begin_step(d.id, i, durable=LAZY)
+    if record is None or not started:
+        record = engine.store.begin_step(d.id, i, durable=LAZY)
     deadline, outcome = record.started_at + step.duration, "pause over"
     while engine.clock.now() < deadline:  # from the first start: a restart does not extend it
         mark = doorbell.mark(engine.store)
@@ -374,5 +380,6 @@ def shadow(engine: Engine, d: Deployment, i: int, step: Shadow) -> None:
     engine.store.finish_step(d.id, i, f"shadow passed: {why}", durable=LAZY)
 
 
-STEPS = {Start: start, WaitHealthy: wait_healthy, Route: route, Drain: drain, Stop: stop,
-         Pause: pause, Analyze: analyze, Shadow: shadow, Hook: hook}
+STEPS: dict[type[Step], Callable[[Engine, Deployment, int, Any], None]] = {
+    Start: start, WaitHealthy: wait_healthy, Route: route, Drain: drain, Stop: stop,
+    Pause: pause, Analyze: analyze, Shadow: shadow, Hook: hook}

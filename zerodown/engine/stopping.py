@@ -23,6 +23,7 @@ runner.Engine.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Executor
 from typing import Protocol, Sequence
 
 from zerodown.config import ServiceConfig
@@ -46,6 +47,7 @@ class Engine(Protocol):
     _yielding: dict[InstanceRef, Instance]
     _hastening: list[Beside]
     _refused: NotOwner | None  # a stop a host refused: another controller owns the service
+    workers: Executor | None  # kept threads (yielding.py's Engine)
 
 
 _confirming = threading.Lock()
