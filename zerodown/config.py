@@ -49,7 +49,7 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 
 # --- sections -----------------------------------------------------------
 
-def _open(cls: type, kinds: tuple[str, ...]):
+def _open(cls: type[RouterConfig] | type[RuntimeConfig], kinds: tuple[str, ...]):
     """router/runtime: a kind, plus options kept whole for the driver to check."""
     def parse(ctx: Context, data: Any, path: str):
         if data is None:

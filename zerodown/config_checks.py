@@ -8,6 +8,7 @@ name the keys to change.
 from __future__ import annotations
 
 import os
+from typing import Any, Protocol
 
 from zerodown.config_model import ServiceConfig
 from zerodown.errors import ConfigError
@@ -18,7 +19,7 @@ from zerodown.strategies.options import check_strategy
 
 def cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
     """Rules that involve more than one key, skipped where a key is already wrong."""
-    bad = {e.key for e in ctx.errors}
+    bad = {e.key or "" for e in ctx.errors}
     if cfg.health.tcp and "path" in (data.get("health") or {}):
         ctx.error("health.tcp", "tcp: true checks a TCP connect only; remove health.path or tcp")
     if cfg.health.timeout > cfg.health.start_timeout and not bad & {"health.timeout",
@@ -36,7 +37,7 @@ def cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
         # a shared proxy on router.host keeps its services there: `validate` asks that host
         # (not every load: it may be offline), and the proxy refuses a conflict at `up`
         if cfg.router.kind == "embedded" and cfg.router.options.get("shared") and not any(
-                e.key.startswith("router") for e in ctx.errors) \
+                (e.key or "").startswith("router") for e in ctx.errors) \
                 and not getattr(cfg.router, "host", None):
             _shared_conflicts(ctx, cfg)
         if not any(k.startswith(("router", "strategy")) for k in bad):
@@ -66,7 +67,7 @@ def cross_checks(ctx: Context, cfg: ServiceConfig, data: dict) -> None:
     if "runtime.kind" not in bad:
         _driver_options(ctx, "runtime", cfg.runtime.kind, cfg.runtime.options)
         if cfg.runtime.kind == "ssh" and not any(k.startswith("runtime") for k in
-                                                 {e.key for e in ctx.errors}):
+                                                 {e.key or "" for e in ctx.errors}):
             _instances_per_host(ctx, cfg)
 
 
@@ -172,11 +173,18 @@ DRIVERS_WITH_OPTIONS = (("router", "embedded"), ("router", "haproxy"), ("router"
                         ("runtime", "ssh"))
 
 
-def option_check(section: str, kind: str):
+class OptionCheck(Protocol):
+    """A driver's parse_options: raises ConfigError for a wrong option."""
+
+    def __call__(self, options: dict[str, Any], *, file: str | None = ...) -> object: ...
+
+
+def option_check(section: str, kind: str) -> OptionCheck | None:
     """The option check (parse_options) of the `section` driver `kind`; None if it takes
     no options. Only that driver's module is imported: a config check (each `zerodown
     deploy` before its request) needs one router's and one runtime's, not all four.
     Imported here too because the drivers import this module for the config types."""
+    check: OptionCheck
     if (section, kind) == ("router", "embedded"):
         from zerodown.routers.embedded_options import parse_options as check
     elif (section, kind) == ("router", "haproxy"):

@@ -62,10 +62,14 @@ class AppConfig:
 
     def render(self, **values: Any) -> "AppConfig":
         """Fill {version} {port} {slot} {instance} {host}; the result is run without a shell."""
-        fill = lambda s: None if s is None else s.format(**values)  # noqa: E731
-        return replace(self, command=tuple(fill(a) for a in self.command), cwd=fill(self.cwd),
+        def fill(s: str) -> str:
+            return s.format(**values)
+
+        def maybe(s: str | None) -> str | None:
+            return None if s is None else fill(s)
+        return replace(self, command=tuple(fill(a) for a in self.command), cwd=maybe(self.cwd),
                        env={k: fill(v) for k, v in self.env.items()},
-                       env_file=fill(self.env_file), release=fill(self.release))
+                       env_file=maybe(self.env_file), release=maybe(self.release))
 
 
 ROUTER_COMMON = ("host",)  # router keys of every kind (beside kind), not the driver's options

@@ -190,7 +190,7 @@ SECTIONS = (  # (title, doc path prefix, what the section is)
 
 def markdown(schema: dict) -> str:
     """docs/config.md: a table per section, every key with type, default, example."""
-    rows: dict[str, list[tuple[str, dict]]] = {}
+    rows: dict[str, list[tuple[str, dict, bool]]] = {}
     done: set[str] = set()
     for path, node, required in keys(schema):
         if path not in done:  # an analysis appears in four places: its keys once

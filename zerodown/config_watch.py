@@ -49,6 +49,7 @@ class WatchedConfig:
                 self._read(now)
             if isinstance(self._outcome, ConfigError):
                 raise copy.copy(self._outcome)  # each asker's own (threads raise it at once)
+            assert self._outcome is not None  # (_read set it: the first call reads)
             return self._outcome
 
     def _read(self, now: Stamp | None) -> None:

@@ -21,6 +21,8 @@ class UsageError(ZerodownError):
 class ConfigError(UsageError):
     """A configuration file is wrong; names the file, line and key."""
 
+    errors: "list[ConfigError]"  # every problem found, this one among them (config.raise_errors)
+
     def __init__(self, message: str, *, file: str | None = None,
                  line: int | None = None, key: str | None = None):
         self.file, self.line, self.key = file, line, key

@@ -15,7 +15,7 @@ import re
 import shlex
 import string
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 PLACEHOLDERS = ("version", "port", "slot", "instance", "host")
 _DURATION_PART = r"(\d+(?:\.\d+)?)(ms|s|m|h)"
@@ -69,9 +69,13 @@ class Kind:
     schema: dict
 
 
-def _check(ok: bool, allowed: str, value: Any) -> None:
+def _check(ok: object, allowed: str, value: Any) -> None:
     if not ok:
-        raise Invalid(f"must be {allowed}, got {shown(value)}")
+        _refuse(allowed, value)
+
+
+def _refuse(allowed: str, value: Any) -> NoReturn:
+    raise Invalid(f"must be {allowed}, got {shown(value)}")
 
 
 def _is_int(v: Any) -> bool:
@@ -140,7 +144,8 @@ def parse_duration(v: Any, hi: float = MAX_DURATION) -> float:
         _check(isinstance(v, str) and len(v) <= 40 and
                re.match(DURATION_PATTERN, v.strip()) is not None, allowed, v)
         seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in re.findall(_DURATION_PART, v))
-    _check(seconds is not None, allowed, v)
+    if seconds is None:
+        _refuse(allowed, v)
     if seconds > hi:
         raise Invalid(f"must be at most {_span(hi)}, got {shown(v)}")
     return seconds
@@ -185,7 +190,8 @@ def amount(least: int = 0) -> Kind:
         if _is_int(v) and v >= least:
             return Amount(v)
         m = re.fullmatch(r"\s*(\d{1,3})\s*%\s*", v) if isinstance(v, str) else None
-        _check(m is not None and least <= int(m.group(1)) <= 100, allowed, v)
+        if m is None or not least <= int(m.group(1)) <= 100:
+            _refuse(allowed, v)
         return Amount(int(m.group(1)), percent=True)
     return Kind(parse, {"anyOf": [{"type": "integer", "minimum": least},
                                   {"type": "string", "pattern": r"^\d{1,3}%$"}]})

@@ -164,7 +164,7 @@ def _with_default(schema: dict, default: Any) -> dict:
 
 def nested(parse: Callable[[Context, Any, str], Any], schema: dict):
     """A parser of a whole sub-tree (it reports its own errors) with its JSON Schema."""
-    parse.schema = schema
+    parse.schema = schema  # type: ignore[attr-defined]  # a function's attribute, read as a Kind's
     return parse
 
 

@@ -69,11 +69,15 @@ class BoundedLoader(yaml.SafeLoader):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
             self._aliases += 1
+            # (types-PyYAML types an alias event's mark as the C parser's Mark too, which
+            # MarkedYAMLError's stub does not take; this pure-Python loader makes yaml.Mark)
+            mark = event.start_mark
             if self._aliases > MAX_ALIASES:
-                raise _Limit(None, None, f"more than {MAX_ALIASES} aliases", event.start_mark)
+                raise _Limit(None, None, f"more than {MAX_ALIASES} aliases",
+                             mark)  # type: ignore[arg-type]
             if event.anchor in self._open:
                 raise _Limit(None, None, f"alias *{clip(event.anchor)} refers to a value that "
-                             "contains it (a loop)", event.start_mark)
+                             "contains it (a loop)", mark)  # type: ignore[arg-type]
             return super().compose_node(parent, index)
         self._depth += 1
         anchor = getattr(event, "anchor", None)
@@ -86,7 +90,8 @@ class BoundedLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
             self._open.discard(anchor)
-        self._weigh(node)
+        if node is not None:  # (always: the stub allows None)
+            self._weigh(node)
         return node
 
     def _weigh(self, node: yaml.Node) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from typing import Any
 
 # flag → the strategy key it sets, and what the help says
 FLAGS = {
@@ -23,7 +24,7 @@ def steps(text: str) -> list[dict]:
     """`10,pause 30s,50` → [{weight: 10}, {pause: 30s}, {weight: 50}]; `pause` alone holds
     until `zerodown resume` or `promote`; `shadow 60s` is {shadow: {duration: 60s}} (its
     other keys, such as max_diff_rate, in zerodown.yaml or --set)."""
-    parsed = []
+    parsed: list[dict[str, Any]] = []
     for n, item in enumerate(text.split(","), 1):
         item = item.strip()
         weight = _WEIGHT.match(item)

@@ -237,7 +237,7 @@ MATCH = Section(MatchRule, {"header": optional(text(TOKEN, "a header name")),
                 check=lambda r: None if (r.header is None) != (r.cookie is None)
                 and (r.equals is None) != (r.regex is None)
                 else "needs exactly one of header/cookie and one of equals/regex")
-_RULES = {
+_RULES: dict[type[StrategyConfig], dict[str, Any]] = {
     InPlaceStrategy: {"batch_size": amount(1), "batch_by": enum("count", "host")},
     RollingStrategy: {"max_surge": amount(), "max_unavailable": amount(),
                       "batch_by": enum("count", "host"), "batch_size": amount(1),
@@ -256,7 +256,7 @@ _RULES = {
                      "canary_instances": optional(amount(1)),
                      "pause_timeout": None, "pause_then": None},
 }
-STRATEGIES = {cls.kind: cls for cls in _RULES}
+STRATEGIES: dict[str, type[StrategyConfig]] = {cls.kind: cls for cls in _RULES}
 
 
 PAUSE_THEN = ("abort", "promote")

@@ -21,7 +21,7 @@ from zerodown.strategies.moments import with_hooks
 from zerodown.strategies.options import (ABTestStrategy, BlueGreenStrategy, CanaryStrategy,
                                          InPlaceStrategy, RollingStrategy, StrategyConfig)
 
-PLANNERS: dict[type, Callable[..., Plan]] = {
+PLANNERS: dict[type[StrategyConfig], Callable[..., Plan]] = {
     InPlaceStrategy: in_place.plan,
     RollingStrategy: rolling.plan,
     BlueGreenStrategy: blue_green.plan,

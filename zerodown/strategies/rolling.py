@@ -36,8 +36,8 @@ def plan(strategy: RollingStrategy, state: ServiceState, target: Target) -> Plan
     surge, unavailable = budgets(strategy, n)
     new, old = split(b.routed, target.revision)
     new, old = new[:n], old + new[n:]  # scaling down: extra new ones go like old ones
-    default_host = min((r.slot for r in state.routed), default=None)
-    default_host = default_host.host if default_host else "local"
+    first = min((r.slot for r in state.routed), default=None)
+    default_host = first.host if first else "local"
     if target.hosts:
         waves(b, strategy, target, new, old, surge, unavailable, default_host)
         return b.plan(label(strategy), target)

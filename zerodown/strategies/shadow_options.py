@@ -119,6 +119,7 @@ def spec_of(shadow: ShadowConfig) -> dict:
 def config_of(spec: Mapping[str, Any]) -> ShadowConfig:
     """A Shadow step's spec back as the dataclass (unknown fields of a newer zerodown dropped)."""
     known = ShadowConfig.__dataclass_fields__
-    return ShadowConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()
-                           if k in known})
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                              for k, v in spec.items() if k in known}
+    return ShadowConfig(**fields)
 
