@@ -56,7 +56,7 @@ def deployment_view(d: Deployment | Listed, known: Mapping[int, views.RevisionLa
     status), who asked for it and why. `d` Listed (history, the API's list): no plan read."""
     record = None if store is None or d.step is None else store.step_record(d.id, d.cursor)
     started = record.started_at if record is not None and record.in_progress else None
-    on = (record.hosts or ()) if started is not None else ()
+    on = (record.hosts or ()) if record is not None and started is not None else ()
     return views.DeploymentView(
         id=d.id, kind=d.kind, phase=d.phase.value, source=maybe_label(known, d.from_revision),
         target=label(known, d.to_revision), strategy=str(d.strategy.get("kind", "rolling")),
@@ -160,7 +160,7 @@ def table_traffic(table: RoutingTable, known: Mapping[int, views.RevisionLabel],
     for name in names:
         route, c = table.revision(name), counters.get(name)
         number = int(name[1:]) if name[1:].isdigit() else None
-        version = known[number].version if number in known else None
+        version = known[number].version if number is not None and number in known else None
         out.append(views.TrafficView(
             name, version, route.weight if route else 0.0,
             tuple(b.id for b in route.backends) if route else (),
@@ -272,9 +272,13 @@ def shadow_view(store: Store, service: str, router=None) -> views.ShadowView | N
         revision = stats.get("revision", revision)
     if stats is None:
         return None
-    return views.ShadowView(d.id, revision, state, *(int(stats.get(k) or 0) for k in (
-        "compared", "differing", "dropped", "timed_out", "failed")),
-        tuple(stats.get("examples") or ()))
+    got = stats
+
+    def count(key: str) -> int:
+        return int(got.get(key) or 0)
+    return views.ShadowView(d.id, revision, state, count("compared"), count("differing"),
+                            count("dropped"), count("timed_out"), count("failed"),
+                            tuple(stats.get("examples") or ()))
 
 
 def _unreachable(on: str | None, e: HostFailure):
@@ -308,15 +312,17 @@ def _proxy(ctl: Controller, cfg: ServiceConfig):
 def _probed(ctl: Controller, store: Store, service: str,
             known: Mapping[int, views.RevisionLabel]) -> Iterable[views.InstanceView]:
     runtime, revisions, hosts = ctl.runtime(), {}, fleet_hosts(ctl.working_config().runtime)
-    silent: dict[str, str] = {}  # host -> what it did not answer: asked once per status
+    silent: dict[str | None, str] = {}  # host -> what it did not answer: once per status
     skipped = skipped_hosts(store, service) if hosts else {}
     for _, row in sorted(store.instances(service, live=True).items()):
         view, inst = instance_view(service, row, known, hosts), row.instance(service)
-        if view.host in skipped and row.state != "routed":  # not draining: left as it was
+        host = view.host
+        # not draining (routed): left as it was
+        if host is not None and host in skipped and row.state != "routed":
             view = dataclasses.replace(view, state="skipped")
             if inst is None:  # meant to start there, and never was
                 yield dataclasses.replace(view, health=f"never started: deployment "
-                                          f"{skipped[view.host]} skipped host {view.host}")
+                                          f"{skipped[host]} skipped host {host}")
                 continue
         if inst is None:
             yield view

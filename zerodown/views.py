@@ -178,14 +178,18 @@ def deployment_dict(d: DeploymentView, now: float) -> dict:
 
 
 def label_from_dict(d: Mapping | None) -> RevisionLabel | None:
-    return None if d is None else RevisionLabel(d["revision"], d.get("version"))
+    return None if d is None else label_of(d)
+
+
+def label_of(d: Mapping) -> RevisionLabel:
+    return RevisionLabel(d["revision"], d.get("version"))
 
 
 def deployment_from_dict(d: Mapping, now: float) -> DeploymentView:
     """deployment_dict's inverse (updated: created + duration for an ended one)."""
     return DeploymentView(
         id=d["id"], kind=d["kind"], phase=d["phase"], source=label_from_dict(d["from"]),
-        target=label_from_dict(d["to"]), strategy=d["strategy"], step=d["step"],
+        target=label_of(d["to"]), strategy=d["strategy"], step=d["step"],
         steps=d["steps"], step_text=d["step_text"], plan_kind=d["plan"], created=d["created"],
         updated=d["created"] + d["duration_s"], error=d["error"],
         controller_pid=d["controller_pid"], step_started=d.get("step_started"),

@@ -73,17 +73,19 @@ class ErrorRate:
         c = Tally(canary.requests, canary.failures)
         if self.drop is None:
             assert self.limit is not None
+            limit = self.limit
             fail, ok = seq.above(c, self.limit), seq.below(c, self.limit)
             against = f"allowed {100 * (1 - self.limit):.4g}% at least"
         else:
             s = Tally(stable.requests, stable.failures) if stable else Tally(0, 0)
             prior = seq.prior_from(self.history)
+            limit = self.drop
             fail, ok = seq.worse(c, s, self.drop, prior), seq.better(c, s, self.drop, prior)
             against = f"stable {_success(s)}, allowed {100 * self.drop:.3g} points below"
         relative = self.drop is not None
         facts = Facts("errors", c.k / c.n if c.n else None,
                       (s.k / s.n if s.n else None) if relative else None,
-                      self.drop if relative else self.limit, relative, c.n)
+                      limit, relative, c.n)
         return replace(_finding(self.name, fail, ok, bound, f"canary {_success(c)}, {against}"),
                        facts=facts)
 

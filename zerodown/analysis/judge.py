@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping
 
-from zerodown.analysis.checks import Check, assess, checks_for
+from zerodown.analysis.checks import Assessment, Check, assess, checks_for
 from zerodown.analysis.duration import (FLOOR, RATE_WINDOW, default_max_duration,
                                         seconds_to_pass, said)
 from zerodown.analysis.evidence import NOTHING, Counts, Window
@@ -84,7 +84,7 @@ class Run:
                  stable: str | None, watch, did: int | None):
         self.judge, self.cfg, self.source, self.watch, self.did = judge, cfg, source, watch, did
         self.names = (canary, stable)
-        self.windows: list[Window | None] = [Window(), Window() if stable else None]
+        self.windows: tuple[Window, Window | None] = (Window(), Window() if stable else None)
         self.query = QueryTally(cfg)
         self.error: str | None = None
 
@@ -151,16 +151,19 @@ class Run:
             self.judge.on_event("analysis.planned", text, self.did)
 
     def read(self) -> None:
-        for i, name in enumerate(self.names):
-            window = self.windows[i]
-            if window is None:  # no stable revision to read
-                continue
-            try:
-                self.windows[i] = window.read(self.source.counts(name))
-            except MetricsError as e:
-                if str(e) != self.error:
-                    self.judge.on_event("analysis.metrics_error", str(e), self.did)
-                self.error = str(e)
+        (canary, stable), (canary_window, stable_window) = self.names, self.windows
+        self.windows = (self._read(canary, canary_window),  # no stable revision: none to read
+                        None if stable is None or stable_window is None else
+                        self._read(stable, stable_window))
+
+    def _read(self, name: str, window: Window) -> Window:
+        try:
+            return window.read(self.source.counts(name))
+        except MetricsError as e:
+            if str(e) != self.error:
+                self.judge.on_event("analysis.metrics_error", str(e), self.did)
+            self.error = str(e)
+            return window
 
     def measure_query(self) -> None:
         if self.cfg.query is None:
@@ -215,7 +218,8 @@ def _checks(cfg: AnalysisConfig, stable: bool) -> tuple[Check, ...]:
 class Sequential:
     def __init__(self, cfg: AnalysisConfig, stable: bool):
         self.cfg, self.checks = cfg, _checks(cfg, stable)
-        self.assessment = None  # the last look's (its facts give the verdict in words)
+        # the last look's (its facts give the verdict in words)
+        self.assessment: Assessment | None = None
         self.passed: frozenset[str] = frozenset()
         self.max_duration: float | None = cfg.max_duration  # None: chosen by plan()
 
