@@ -83,6 +83,7 @@ class Client:
     def _connect(self) -> socket.socket:
         if self._sock is None:
             if self.url is None:
+                assert self.socket_path is not None  # Client() is given one of the two
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 sock.settimeout(self.timeout)
                 try:
@@ -151,8 +152,8 @@ class Client:
             except TimeoutError:
                 self.close()
                 from zerodown.api.busy import busy, holder_beside  # only once unanswered
-                raise Unanswered(busy(self.where, self.timeout, self.socket_path
-                                      and holder_beside(self.socket_path))) from None
+                raise Unanswered(busy(self.where, self.timeout, holder_beside(self.socket_path)
+                                      if self.socket_path else None)) from None
             except ZerodownError:  # its patience ran out: the answer, if any, is not read
                 self.close()
                 raise

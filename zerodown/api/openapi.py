@@ -57,7 +57,7 @@ def _number(low: float, high: float, kind: str = "number") -> dict:
 def _get(summary: str, schema: dict | None, parameters: tuple = (), errors: tuple = (),
          response: dict | None = None) -> dict:
     return {"get": {"summary": summary, "parameters": list(parameters),
-                    "responses": {"200": response or _json(schema),
+                    "responses": {"200": response or _json(schema or {}),
                                   **_errors(*errors, *((400,) if parameters else ()))}}}
 
 

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from zerodown.api.errors import ApiError
@@ -114,6 +114,7 @@ class Handler(BaseHTTPRequestHandler):
                           tcp=server.tcp)
         try:
             if server.tcp and not public(request):
+                assert server.authenticate is not None  # a TcpServer is made with one
                 request.who = server.authenticate(request)
             reply = server.app(request)
         except ApiError as e:
@@ -162,10 +163,14 @@ class _Serving(ThreadingHTTPServer):
         self.app, self.authenticate = app, authenticate  # type: ignore[assignment]
         super().__init__(address, Handler)
 
+    if TYPE_CHECKING:  # each kind's own (socketserver types an address of either family)
+        def peer(self, handler: Handler) -> tuple[str, str]: ...
+
 
 class TcpServer(_Serving):
     tcp = True
     allow_reuse_address = True
+    server_address: tuple[str, int]
 
     def peer(self, handler: Handler) -> tuple[str, str]:
         host, port = handler.client_address[:2]
@@ -174,6 +179,8 @@ class TcpServer(_Serving):
 
 class UnixServer(_Serving):
     address_family = socket.AF_UNIX
+    # a path: typeshed's TCPServer, ThreadingHTTPServer's base, knows no AF_UNIX address
+    server_address: str  # type: ignore[assignment]
 
     def server_bind(self) -> None:
         path = self.server_address

@@ -113,7 +113,7 @@ def strategy_settings(cfg, args: argparse.Namespace) -> tuple[list[str], dict[st
     if extra[:1] != made[:1] and extra:  # a change of kind: its errors name the flag
         typed = {**typed, extra[0]: f"--strategy {args.strategy}" if args.strategy
                  else next(f"--set {m}" for m in made if m.startswith("strategy.kind="))}
-    if dropped:
-        print(dropped_note(kind_asked(args.strategy, made), cfg.strategy.kind, dropped),
-              file=sys.stderr)
+    kind = kind_asked(args.strategy, made)
+    if dropped and kind is not None:  # (a kind asked is what drops options)
+        print(dropped_note(kind, cfg.strategy.kind, dropped), file=sys.stderr)
     return extra, typed

@@ -69,7 +69,7 @@ def cmd_hosts(args: argparse.Namespace, ctl) -> int:
     rows = [(r.host + (" (router)" if r.host == lb else ""), addresses[r.host] or "-",
              "yes" if r.ready else "no",
              f"{r.free_mb / 1024:.1f} GB" if r.free_mb is not None else "-",
-             *((releases_cell(present.get(r.host), needed),) if releases else ()),
+             *((releases_cell(present.get(r.host), needed),) if present is not None else ()),
              owner_cell(r.owner, me) if r.owner_read else "-",
              r.problem or "") for r in reports]
     print(table(("HOST", "ADDRESS", "READY", "FREE", *releases, "OWNER", "PROBLEM"), rows))

@@ -24,7 +24,7 @@ def forget(ctl, cfg, host: str) -> int:
                          "deployments and `zerodown down`)")
     store = ctl.store() if ctl.has_state() else None
     off = sorted(store.live_hosts(service) - set(listed)) if store is not None else []
-    if host not in off:
+    if store is None or host not in off:
         raise UsageError(f"no live instance of {service} is recorded on {host}; " + (
             f"hosts off runtime.hosts with live instances: {', '.join(off)}" if off
             else "no host off runtime.hosts has any"))

@@ -77,7 +77,7 @@ def cmd_history(args: argparse.Namespace, ctl: Controller) -> int:
         from zerodown.render_json import history_dict
         print(json.dumps(history_dict(views, time.time(), events, config), indent=2))
     else:
-        text = render.history_text(views, time.time(), events, config and {
+        text = render.history_text(views, time.time(), events, None if config is None else {
             id: [change_text(*c) for c in found] for id, found in config.items()})
         print(colour.paint(text) if colour.wanted(sys.stdout, args.no_color) else text)
     return 0

@@ -114,8 +114,9 @@ def _fleet_logs(args: argparse.Namespace, ctl: Controller, cfg, after: float | N
     runtime = ctl.runtime(cfg)
     live = not args.all
     hosts = fleet_hosts(cfg.runtime)
-    instances = [(ref.name(cfg.service), row.host(hosts))
-                 for ref, row in ctl.store().instances(cfg.service, live=live).items()]
+    instances = [(ref.name(cfg.service), on)
+                 for ref, row in ctl.store().instances(cfg.service, live=live).items()
+                 if (on := row.host(hosts)) is not None]  # (always, with a fleet's hosts)
     logs = remote_logs(runtime, instances, args.instance, args.host)
     return show(runtime, logs, args.lines, after, args.follow)
 

@@ -58,7 +58,7 @@ def _target(ctl: Controller, cfg, version: str | None):
     or --version's (its newest revision's, or the file's for a version never deployed)."""
     store = ctl.store() if ctl.has_state() else None
     stable = store.stable(cfg.service)[0] if store is not None else None
-    if stable is None:
+    if store is None or stable is None:
         raise UsageError(f"service {cfg.service}: nothing is deployed yet (`zerodown up` "
                          f"starts the first version); exec runs in a deployed version")
     if version is None:

@@ -56,8 +56,8 @@ def remote_logs(runtime, instances: list[tuple[str, str]], only: str | None,
             [l for l in logs if l.instance.endswith("-" + only)]
         if len(matches) != 1:
             what = "matches several" if matches else "is not an instance"
-            known = ", ".join(l.instance for l in logs[-12:]) or "none yet"
-            raise UsageError(f"{only!r} {what} (known: {known})")
+            names = ", ".join(l.instance for l in logs[-12:]) or "none yet"
+            raise UsageError(f"{only!r} {what} (known: {names})")
         logs = matches
     if host is not None:
         logs = [l for l in logs if l.host == host]

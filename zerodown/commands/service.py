@@ -294,7 +294,8 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
                   file=sys.stderr)
         if lb.silent:
             print(f"zerodown down: {lb.silent_text()}", file=sys.stderr)
-        waiting = sorted(set(silent) | ({cfg.router.host} if lb.silent else set()))
+        waiting = sorted(set(silent) | ({cfg.router.host} if lb.silent and cfg.router.host
+                                        else set()))
         print(f"{service} is partly down: {said} stopped, and the controller; "
               f"`zerodown down` again once {', '.join(waiting)} answer"
               f"{'s' if len(waiting) == 1 else ''}", file=sys.stderr)
@@ -330,7 +331,7 @@ class _RouterStop:
             self.silent = str(e)
 
     def stop(self) -> None:
-        if self.silent is None and hasattr(self.router, "stop"):
+        if self.silent is None and self.router is not None and hasattr(self.router, "stop"):
             try:
                 self.router.stop()
             except HostFailure as e:

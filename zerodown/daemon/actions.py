@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from contextlib import closing
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from zerodown.api.errors import ApiError
 from zerodown.config_files import check_files
@@ -218,7 +218,7 @@ class _mapped:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, error, tb) -> bool:
+    def __exit__(self, kind, error, tb) -> Literal[False]:  # (never swallows: raises its own)
         if error is None or not isinstance(error, ZerodownError):
             return False
         if isinstance(error, NotFound):

@@ -116,8 +116,11 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
         if tcp is not None:
             serve_in_thread(tcp, "api-tcp")
         if threading.current_thread() is threading.main_thread():
+            def stopping(signum: int, _frame: object) -> None:
+                stopped_by.append(signum)
+                stop.set()
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda signum, _: (stopped_by.append(signum), stop.set()))
+                signal.signal(sig, stopping)
         log(f"controller of {cfg.service} (pid {os.getpid()}) on {sock}"
             + (f" and http://{listen} (dashboard {dashboard()})" if tcp else ""))
         if ready is not None:

@@ -83,6 +83,7 @@ class Observer:
         """Look now; the status document."""
         with self.ticking:
             self._tick(time.time() if now is None else now)
+        assert self.status_doc is not None  # (the first tick's text differs from "")
         return self.status_doc
 
     def _tick(self, now: float) -> None:
@@ -161,7 +162,9 @@ class Observer:
             try:
                 cfg, self.config_error = self.ctl.config(), None
             except ConfigError as e:  # (not a revision's snapshot, made anew at each ask)
-                cfg, self.config_error = self.ctl.watched.last_good or self.cfg, str(e)
+                watched = self.ctl.watched  # (the daemon's controller has one)
+                last = watched.last_good if watched is not None else None
+                cfg, self.config_error = last or self.cfg, str(e)
             if cfg is not self.cfg:
                 self.ctl.follow(cfg)
                 self.cfg = cfg
