@@ -178,7 +178,7 @@ class Connections:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
 
-    def _call(self, coro, timeout: float):
+    def _call(self, coro, timeout: float | None):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     # --- on the loop ------------------------------------------------------
@@ -232,7 +232,7 @@ class Connections:
                    heartbeat: bool = False) -> Done:
         deadline = self._loop.time() + timeout  # one bound: connection, session, answer
         conn = await self._connection(host, timeout)
-        process = self._idle.take(host, command, conn)
+        process: Any = self._idle.take(host, command, conn)  # (None: none kept)
         kept = process is not None
         if process is None:
             if not await self._permit(host, deadline - self._loop.time()):  # held while open
@@ -310,7 +310,8 @@ class Connections:
         conn = self._conns.get(host)
         if conn is not None and not conn.is_closed():
             return conn
-        opening, joined = self._opening.get(host), self._loop.time()
+        opening = self._opening.get(host)
+        joined: float | None = self._loop.time()
         if opening is None:
             opening = self._opening[host] = self._loop.create_task(self._opened(host))
             opening.add_done_callback(lambda task: self._opened_done(host, task))

@@ -59,7 +59,8 @@ class LocalTerminal:
         return self
 
     def __exit__(self, *exc) -> None:
-        termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+        if self._saved is not None:  # (saved by __enter__)
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
         for sig, handler in self._old_handlers.items():
             signal.signal(sig, handler)
 
@@ -87,8 +88,9 @@ async def attach(conn, command: str, line: str, on_output: Callable[[bytes], Non
     try:
         process.stdin.write(line.rstrip("\n").encode() + b"\n")
         if term is not None:
-            term.on_resize(lambda size: loop.call_soon_threadsafe(
-                process.change_terminal_size, *size))
+            def resized(size: tuple[int, int]) -> None:
+                loop.call_soon_threadsafe(process.change_terminal_size, *size)
+            term.on_resize(resized)
 
         async def pump() -> None:
             while data := await process.stdout.read(65536):

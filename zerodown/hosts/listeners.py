@@ -41,7 +41,7 @@ def _diag_listeners(family: int, port: int) -> list[int]:
     req = (struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << TCP_LISTEN)
            + struct.pack("!HH", port, 0) + bytes(32)
            + struct.pack("=III", 0, 0xFFFFFFFF, 0xFFFFFFFF))  # any interface, no cookie
-    inodes = []
+    inodes: list[int] = []
     with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as s:
         s.settimeout(2)
         s.send(_NLMSG.pack(_NLMSG.size + len(req), SOCK_DIAG_BY_FAMILY,
@@ -71,7 +71,8 @@ def _proc_listeners(port: int) -> set[str] | None:
     """
     row = re.compile(rb"^ *\d+: [0-9A-F]+:%04X [0-9A-F]+:[0-9A-F]{4} 0A(?: +\S+){5} +(\d+)"
                      % port, re.MULTILINE)
-    inodes, seen_any = set(), False
+    inodes: set[str] = set()
+    seen_any = False
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table, "rb") as f:

@@ -256,7 +256,8 @@ class Trailer:
     split between two reads is held that long)."""
 
     def __init__(self, on_output: Callable[[bytes], None]):
-        self.on_output, self.held, self.outcome = on_output, b"", None
+        self.on_output, self.held = on_output, b""
+        self.outcome: bytes | None = None
 
     def feed(self, data: bytes) -> None:
         if self.outcome is not None:

@@ -93,10 +93,11 @@ def owner(service_dir: str, me: dict | None, mode: str) -> dict:
             return {"owner": None if mine else now}
         if now is not None and not mine and mode != "take":
             return {"owner": now, "other": now}
-        if mine and now.get("where") == me.get("where"):
+        assert me is not None  # claim and take are sent with this controller's record
+        if mine and now is not None and now.get("where") == me.get("where"):
             return {"owner": now}
         # kept: since when this controller owns it (a new `where`: its folder moved)
-        since = now.get("since", time.time()) if mine else time.time()
+        since = now.get("since", time.time()) if mine and now is not None else time.time()
         record = {"id": me["id"], "where": me["where"], "since": since}
         write_atomic(os.path.join(service_dir, FILE), json.dumps(record) + "\n")
         return {"owner": record, **({"was": now} if now is not None and not mine else {}),

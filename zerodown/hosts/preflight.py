@@ -57,7 +57,7 @@ def check_command(state_dir: str, shared: dict | None = None,
                   owner_dir: str | None = None) -> str:
     d = shlex.quote(state_dir)
     files = " ".join(shlex.quote(f"{shared['root']}/{p}")
-                     for p in (shared or {}).get("files", ()))
+                     for p in shared.get("files", ())) if shared else ""
     owner = shlex.quote(f"{owner_dir}/{OWNER_FILE}") if owner_dir else None
     # mkdir's own complaint is left out: the problem is one line, as the agent's is
     return (f"mkdir -p {d} 2>/dev/null && test -w {d} || {{ echo 'state_dir {state_dir} is "
@@ -85,10 +85,10 @@ def report(host: str, status: int | None, stdout: str, stderr: str,
     root = f"{(shared or {}).get('root')}/"
     unshared = [line[len(UNSHARED):].removeprefix(root) for line in lines[1:]
                 if line.startswith(UNSHARED)]
-    said = [line[len(OWNER):] for line in lines[1:] if line.startswith(OWNER)]
+    owners = [line[len(OWNER):] for line in lines[1:] if line.startswith(OWNER)]
     got = judged(host, None, int(fields[3]) // 1024, unshared, shared)
-    return replace(got, owner=parse_owner(said[0], f"{owner_dir}/{OWNER_FILE}"),
-                   owner_read=True) if said else got
+    return replace(got, owner=parse_owner(owners[0], f"{owner_dir}/{OWNER_FILE}"),
+                   owner_read=True) if owners else got
 
 
 def judged(host: str, problem: str | None, free_mb: int | None,

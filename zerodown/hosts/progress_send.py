@@ -22,7 +22,7 @@ only hosts it would catch are ones still receiving (keepalives find a dead link 
 from __future__ import annotations
 
 import asyncio
-from typing import Iterable, Protocol
+from typing import Iterator, Protocol
 
 from zerodown.hosts.done import Done, as_text, exit_status
 
@@ -35,7 +35,7 @@ class Source(Protocol):
 
     total: int
 
-    def __iter__(self) -> Iterable[tuple[bytes, int]]: ...
+    def __iter__(self) -> Iterator[tuple[bytes, int]]: ...
 
 
 class Stalled(Exception):

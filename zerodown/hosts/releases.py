@@ -26,6 +26,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from typing import Sequence
 
 from zerodown.atomic_write import write_atomic
 from zerodown.errors import RuntimeFailure
@@ -72,7 +73,7 @@ def prepare(base: str, version: str, manifest: dict, shared: dict | None = None)
     return {"done": False, "missing": missing}
 
 
-def commit(base: str, version: str, manifest: dict, keep: int, keep_also: list[str] = (),
+def commit(base: str, version: str, manifest: dict, keep: int, keep_also: Sequence[str] = (),
            service_dir: str | None = None, shared: dict | None = None) -> dict:
     """Check the partial upload, link the shared paths into it, rename it into place (a
     release complete already: its links made, as a commit repeated), prune: never

@@ -112,7 +112,9 @@ def identity(spec: HostSpec, opts: SshOptions, folder: str) -> tuple[str, str, i
         user, address, port = (config.get(k, None) for k in ("User", "Hostname", "Port"))
     except (OSError, ValueError):  # asyncssh's ConfigParseError is a ValueError
         user, address, port = spec.user, None, spec.port
-    return user or me, str(address or spec.host).lower(), int(port or 22)
+    # (asyncssh's config values are typed object: User a str, Port an int, as spec's)
+    return (user if isinstance(user, str) and user else me, str(address or spec.host).lower(),
+            port if isinstance(port, int) and port else 22)
 
 
 def why(e: BaseException) -> str:

@@ -105,7 +105,7 @@ def check_and_upload(runtime, version: str, app, keep: frozenset[str] = frozense
     prepared = {n: got for n, (_, got, _) in zip(runtime.names, asked)}
     runtime.prefetched({n: adopted for n, (_, _, adopted) in zip(runtime.names, asked)
                         if adopted is not None})
-    if folder is None:  # no app.release: nothing to send
+    if folder is None or manifest is None:  # no app.release: nothing to send
         return
     _each_host(runtime, version, lambda n, uploads: _upload_to(
         runtime, n, uploads, folder, version, manifest, keep, shared, prepared[n]))
