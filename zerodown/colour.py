@@ -32,7 +32,7 @@ def wanted(stream: TextIO, no_color: bool = False,
 
 def paint(text: str) -> str:
     def one(m: re.Match) -> str:
-        code = m.lastgroup[1:]
+        code = (m.lastgroup or "")[1:]  # (every alternative is a named group)
         return f"\x1b[{code}m{m.group()}{RESET}"
     return _PATTERN.sub(one, text)
 

@@ -116,8 +116,10 @@ class ProofRecorder:
             if final is None:
                 return
             self._observe(final)
-            proof = proofs.measure(self.state["router"], self.state["baseline"], final,
-                                   self.engine.clock.now() - self.state["started"],
+            state = self.state
+            assert state is not None  # (_end runs for a begun proof: its callers check)
+            proof = proofs.measure(state["router"], state["baseline"], final,
+                                   self.engine.clock.now() - state["started"],
                                    self._min, self._overlap, self._complete,
                                    self._required())
             store.end_proof(self.id, proof.to_dict(), proofs.line(proof))

@@ -78,6 +78,7 @@ class LoadInProcess(LoadHandle):
         self._end()
         if self.error is not None:
             raise self.error
+        assert self.result is not None  # (_collect sets the result or the error)
         return self.result
 
     def _collect(self, timeout: float) -> None:
@@ -101,6 +102,7 @@ class LoadInProcess(LoadHandle):
 
 
 def _child(url, max_duration, kwargs, counts, ready, stop, answer) -> None:
+    what: LoadResult | BaseException
     try:
         load = LoadInBackground(url, max_duration=max_duration, **kwargs).start()
         ready.set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Self
 
 from zerodown.loadgen.result import LoadResult
 from zerodown.loadgen.run import new_event_loop, run_load
@@ -30,7 +31,7 @@ class LoadHandle:
         (LoadResult.unguarded)."""
         raise NotImplementedError
 
-    def start(self) -> "LoadHandle":
+    def start(self) -> Self:
         raise NotImplementedError
 
     def stop(self) -> LoadResult:
@@ -48,7 +49,7 @@ class LoadHandle:
                                    f"within {timeout:g}s")
             time.sleep(0.005)
 
-    def __enter__(self) -> "LoadHandle":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info):
@@ -141,4 +142,5 @@ class LoadInBackground(LoadHandle):
             raise RuntimeError("loadgen thread did not stop")
         if self.error is not None:
             raise self.error
+        assert self.result is not None  # (the run sets its result or its error)
         return self.result

@@ -117,6 +117,7 @@ class Connection(asyncio.Protocol):
         self._reset_message()
         self.waiter = loop.create_future()
         self.timer = loop.call_later(timeout, self._fail, "timeout", None)
+        assert self.transport is not None  # (asked once connected)
         self.transport.write(data)
         return self.waiter
 

@@ -8,6 +8,7 @@ import errno
 import ssl
 import time
 from dataclasses import dataclass
+from typing import Callable
 from urllib.parse import urlsplit
 
 from zerodown.errors import UsageError
@@ -16,8 +17,9 @@ from zerodown.loadgen.result import LoadResult, Recorder
 
 try:
     import uvloop
+    _new_loop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
 except ImportError:  # pragma: no cover - uvloop is a dependency, but stay usable
-    uvloop = None
+    _new_loop = asyncio.new_event_loop
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 
@@ -63,7 +65,7 @@ def _connect_error_kind(exc: BaseException) -> str:
         return "connect refused"
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         return "connect timeout"
-    if isinstance(exc, OSError) and exc.errno in errno.errorcode:
+    if isinstance(exc, OSError) and exc.errno is not None and exc.errno in errno.errorcode:
         return f"connect error ({errno.errorcode[exc.errno]})"
     return f"connect error ({type(exc).__name__})"
 
@@ -215,7 +217,7 @@ async def run_load(url: str, *, connections: int = 8, duration: float | None = N
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """uvloop when it is installed, else the standard loop."""
-    return uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
+    return _new_loop()
 
 
 def run_load_sync(url: str, **kwargs) -> LoadResult:

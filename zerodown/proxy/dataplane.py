@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_left
 from time import perf_counter
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.proxy import health, shedding
@@ -37,8 +37,17 @@ from zerodown.proxy.tap import Tap
 from zerodown.proxy.upstream import BackendPool, RevisionTarget
 from zerodown.table_version import check_newer
 
+if TYPE_CHECKING:
+    from zerodown.proxy.plane import Plane
+
 SWEEP_INTERVAL = 0.25
 LINGER = 2.0  # a refused client's side stays open this long for it to read the answer
+
+
+class Sites(Protocol):
+    """What a plane asks of services.Services (which imports this module)."""
+
+    def remark(self) -> None: ...
 
 
 class DataPlane:
@@ -46,7 +55,8 @@ class DataPlane:
                  persist: Callable[[RoutingTable], None] = lambda table: None,
                  service: str = "zerodown", front: DataPlane | None = None):
         self.loop, self.settings, self.persist, self.service = loop, settings, persist, service
-        self.sites = None  # a services.Services while several services share the listener
+        # a services.Services while several services share the listener
+        self.sites: Sites | None = None
         # its site's path prefix, taken off each request's target (services.py); b"": none
         self.strip_prefix, self.prefix_line = b"", b""
         # every service's plane on this listener, the front first (the front's list, shared)
@@ -65,7 +75,8 @@ class DataPlane:
         self.unrouted = 0  # 503s the proxy answered with no revision to route to
         self.unknown_host = 0  # the front's: 404s for a Host and path no service claims
         self.mirror: Tap | None = None  # a Tap (proxy/tap.py) while a shadow runs; its owner: shadow/mirror.py
-        self.h2c = None  # with --http2-prior-knowledge: h2session.prior_knowledge
+        # with --http2-prior-knowledge: h2session.prior_knowledge
+        self.h2c: Callable[[Plane, Any, bytes], None] | None = None
         self.refused_methods = settings.refused_methods()
         self.refused_initials = bytes(any(m[:1] == bytes([c]) for m in self.refused_methods)
                                       for c in range(256))

@@ -210,9 +210,9 @@ class H2Session:  # an asyncio protocol, and a member of plane.clients (the swee
             for bridge in list(self.blocked):
                 bridge.unblock()
         else:
-            bridge = self.streams.get(sid)
-            if bridge is not None and bridge in self.blocked:
-                bridge.unblock()
+            one = self.streams.get(sid)
+            if one is not None and one in self.blocked:
+                one.unblock()
 
     def _reset_by_client(self, sid: int) -> None:
         bridge = self.streams.pop(sid, None)

@@ -18,7 +18,7 @@ import os
 import signal
 import socket
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import uvloop
 
@@ -249,7 +249,7 @@ def run_alone(args: argparse.Namespace, settings: ProxySettings) -> int:
 
 
 async def shutdown(plane: DataPlane, servers: list, settings: ProxySettings,
-                   apis: list = ()) -> None:
+                   apis: Sequence = ()) -> None:
     """Stop accepting; every response from now on closes its connection; wait for the last.
     The admin and metrics APIs' connections too, for at most API_DRAIN: one accepted just
     before the handover (its request on its way) is answered, not cut by our exit; an

@@ -82,8 +82,9 @@ class Services:
             table = plane.table if plane is not None else EMPTY_TABLE
             self._save(name, site, config, table)  # durable before it is acted on
         if plane is None:
-            plane = self.planes[name] = self.front.sibling(
-                name, lambda t, n=name: self._save(n, self.sites[n], self.configs[n], t))
+            def persist(t: RoutingTable, n: str = name) -> None:
+                self._save(n, self.sites[n], self.configs[n], t)
+            plane = self.planes[name] = self.front.sibling(name, persist)
         self.sites[name], self.configs[name] = site, config
         mount = normal(site.path_prefix)
         strip = site.strip_prefix and mount != "/"

@@ -44,7 +44,7 @@ class TableFile:
 
     def save(self, table: RoutingTable) -> None:
         line = line_of(table).encode()
-        if self._fd is not None and self._appendable(len(line)):
+        if self._fd is not None and self._appendable(self._fd, len(line)):
             os.write(self._fd, line)
             os.fdatasync(self._fd)
             return
@@ -52,11 +52,11 @@ class TableFile:
         write_atomic(self.path, line.decode())
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
 
-    def _appendable(self, size: int) -> bool:
+    def _appendable(self, fd: int, size: int) -> bool:
         """Still the file at our path (another process's whole rewrite replaced it: our
         appends would go to a name nobody reads), and not grown past COMPACT_AT."""
         try:
-            ours, now = os.fstat(self._fd), os.stat(self.path)
+            ours, now = os.fstat(fd), os.stat(self.path)
         except OSError:
             return False
         return (ours.st_ino, ours.st_dev) == (now.st_ino, now.st_dev) and \
