@@ -210,7 +210,7 @@ class Controller:
         retired, self._retired = self._retired, []
         for driver in [*retired, runtime]:
             if hasattr(driver, "close"):
-                driver.close()  # type: ignore[union-attr]
+                driver.close()
         self._drivers.pop("router", None)  # over the runtime's connection, on a fleet host
         self._drivers_for.clear()
         if self._store is not None:

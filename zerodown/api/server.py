@@ -160,7 +160,7 @@ class _Serving(ThreadingHTTPServer):
     tcp = False
 
     def __init__(self, address, app: App, authenticate: Callable[[Request], str] | None = None):
-        self.app, self.authenticate = app, authenticate  # type: ignore[assignment]
+        self.app, self.authenticate = app, authenticate
         super().__init__(address, Handler)
 
     if TYPE_CHECKING:  # each kind's own (socketserver types an address of either family)

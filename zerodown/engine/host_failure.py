@@ -50,7 +50,7 @@ def without_host(steps: Sequence[Step], host: str, hosts: Sequence[str],
         if isinstance(step, _WITH_INSTANCES):
             left = keep(step.instances)
             if left:
-                out.append(dataclasses.replace(step, instances=left))  # type: ignore[arg-type]
+                out.append(dataclasses.replace(step, instances=left))
         elif isinstance(step, Route):
             shares = tuple(dataclasses.replace(s, instances=keep(s.instances))
                            for s in step.shares)

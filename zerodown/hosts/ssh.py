@@ -193,7 +193,7 @@ class SshHost:
         return self._call("argv_of", pid)
 
     def children(self, pid: int) -> list[tuple[int, int, list[str]]]:
-        return [tuple(c) for c in self._call("children", pid)]  # type: ignore[misc]
+        return [tuple(c) for c in self._call("children", pid)]
 
     def code_root(self) -> str:
         """zerodown's own code, uploaded once per content (zerodown/hosts/package.py)."""

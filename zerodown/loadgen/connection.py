@@ -59,6 +59,7 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data):
         if self.waiter is None or self.waiter.done():
+            assert self.transport is not None  # (data comes once connected)
             self.transport.close()   # bytes nobody asked for: not ours to trust
             return
         self.got_bytes = True

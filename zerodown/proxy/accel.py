@@ -53,7 +53,7 @@ def activate(package_path: list[str]) -> bool:
 def compiled() -> bool:
     """Is the running hot path the compiled one?"""
     from zerodown.proxy import server
-    return not server.__file__.endswith(".py")  # type: ignore[union-attr]
+    return not server.__file__.endswith(".py")
 
 
 def build() -> Path:

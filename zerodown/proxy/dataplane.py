@@ -174,7 +174,7 @@ class DataPlane:
         for rev in revs:
             other = self.routes.targets.get(rev.name)
             if other is not None and other is not target:
-                pool = other.choose_excluding(now, exclude)  # type: ignore[attr-defined]
+                pool = other.choose_excluding(now, exclude)
                 if pool is not None:
                     return pool
         return None

@@ -251,11 +251,11 @@ class Exchange(ClientState):  # server.ClientConn is the asyncio protocol, by du
         old = self.pool
         self._leave_pool()
         now = self.loop.time()
-        target = self.plane.routes.targets.get(old.revision) if old else None  # type: ignore[union-attr]
+        target = self.plane.routes.targets.get(old.revision) if old else None
         if target is None:
             target, _ = self.plane.routes.pick(self.head)
-        self.target = target  # type: ignore[assignment]
-        pool = target.choose(now) if target else None  # type: ignore[union-attr]
+        self.target = target
+        pool = target.choose(now) if target else None
         if pool is None and target is not None:
             pool = fallback(self.plane, target, now)
         self._use(pool, now)

@@ -91,7 +91,7 @@ class H2Session:  # an asyncio protocol, and a member of plane.clients (the swee
     # -- asyncio callbacks ------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        self.plane.clients.add(self)  # type: ignore[arg-type]
+        self.plane.clients.add(self)
         self.h2.initiate_connection()
         # The connection's window, for every stream's request bodies together
         self.h2.increment_flow_control_window(
@@ -141,7 +141,7 @@ class H2Session:  # an asyncio protocol, and a member of plane.clients (the swee
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state = CLOSED
-        self.plane.clients.discard(self)  # type: ignore[arg-type]
+        self.plane.clients.discard(self)
         if self.timer is not None:
             self.timer.cancel()
         streams, self.streams = self.streams, {}
@@ -165,7 +165,7 @@ class H2Session:  # an asyncio protocol, and a member of plane.clients (the swee
         if self.goaway_at is not None and sid > self.goaway_at:
             self.reset(sid, REFUSED_STREAM)  # opened after our GOAWAY: never processed
             return
-        head, method, length = request_head(event.headers)  # type: ignore[arg-type]
+        head, method, length = request_head(event.headers)
         bridge = StreamBridge(self, sid, method)
         self.streams[sid] = bridge
         if length is not None and length > self.plane.settings.http2_max_body_bytes:
@@ -194,7 +194,7 @@ class H2Session:  # an asyncio protocol, and a member of plane.clients (the swee
         if bridge is None or bridge.ended and bridge.client.state == CLOSED:
             self.acknowledge(event.stream_id, event.flow_controlled_length)
             return
-        bridge.body(event.data, event.flow_controlled_length)  # type: ignore[arg-type]
+        bridge.body(event.data, event.flow_controlled_length)
 
     def _body_end(self, sid: int) -> None:
         """END_STREAM on HEADERS or DATA has come; a chunked body needs its last chunk."""
@@ -345,7 +345,7 @@ class H2Session:  # an asyncio protocol, and a member of plane.clients (the swee
     def _close_now(self) -> None:
         self.flush()
         self.state = CLOSED
-        self.plane.clients.discard(self)  # type: ignore[arg-type]
+        self.plane.clients.discard(self)
         if self.transport is not None:
             self.transport.close()
 

@@ -46,7 +46,7 @@ def loads(text: str | None, path: str) -> State:
                           f"fix or remove it to start with an empty table") from None
     return State(table_json.from_dict(data["table"]),
                  _layout_from(data.get("layout")), _shape_from(data.get("running_shape")),
-                 {k: tuple(v) for k, v in data.get("owners", {}).items()},  # type: ignore[misc]
+                 {k: tuple(v) for k, v in data.get("owners", {}).items()},
                  data.get("retired", {}), data.get("written", {}), data.get("old_workers", []))
 
 
@@ -75,7 +75,7 @@ def own(state: State, table: RoutingTable) -> None:
 def _shape_from(data: dict | None) -> render.Shape | None:
     if not data:
         return None
-    return render.Shape(data["lanes"], tuple(tuple(s) for s in data["rule_sources"]),  # type: ignore[misc]
+    return render.Shape(data["lanes"], tuple(tuple(s) for s in data["rule_sources"]),
                         Sticky(**data["sticky"]) if data.get("sticky") else None,
                         HealthCheck(**data["health_check"]) if data.get("health_check") else None)
 
