@@ -8,6 +8,7 @@ import fcntl
 import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 LOCK = Path("/run/zerodown-fleet.lock")
 
@@ -17,17 +18,18 @@ class FleetLock:
     saying who holds it (a test run, a benchmark, another demo), never silently."""
 
     def __init__(self, path: Path = LOCK):
-        self.path, self._file = path, None
+        self.path = path
+        self._file: TextIO | None = None
 
     def __enter__(self) -> FleetLock:
-        self._file = open(self.path, "a")
+        self._file = file = open(self.path, "a")
         try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             print(f"waiting for {self.path}: another fleet holds it{_holder(self.path)}; "
                   f"its hosts have the same names (zdf*), so one fleet at a time on a "
                   f"machine (Ctrl-C gives up) ...", file=sys.stderr, flush=True)
-            fcntl.flock(self._file, fcntl.LOCK_EX)
+            fcntl.flock(file, fcntl.LOCK_EX)
         return self
 
     def __exit__(self, *exc) -> None:

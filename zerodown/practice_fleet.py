@@ -170,7 +170,8 @@ class PracticeFleet:
         self.ssh_config = root / "ssh_config"
         self.hosts = [self.host_class(f"{PREFIX}{i}", f"{SUBNET}.{10 + i}", root / f"{PREFIX}{i}",
                                       f"{PREFIX}v{i}") for i in range(1, size + 1)]
-        self._given_lock, self._lock = lock, None
+        self._given_lock = lock
+        self._lock: FleetLock | None = None
 
     def __enter__(self) -> PracticeFleet:
         self.start()
