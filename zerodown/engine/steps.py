@@ -84,6 +84,7 @@ class Engine(Protocol):
     _yielding: dict[InstanceRef, Instance]
     _hastening: list[Beside]
     _refused: NotOwner | None  # a stop a host refused (stopping.py)
+    confirming_beside: bool  # a stop's thread writes its row stopped (stopping.py)
     looked: Looked | None  # the table a drain's last look read (draining.Looked)
 
     @property  # read-only here, so runner's narrower Judge matches it
