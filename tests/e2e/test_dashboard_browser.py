@@ -280,6 +280,12 @@ def test_the_dashboard_says_who_asked_why_and_when_it_settled(served_deaf, tmp_p
         row = page.locator(f"#history tr[data-deployment='{id}']")
         assert by in row.inner_text() and WHY in row.inner_text(), row.inner_text()
         assert row.locator(".reason").get_attribute("title") == WHY
+        # with a name and a reason beside it, every column still in sight: the last one
+        # (took) was scrolled out of the history card at any width (the page is capped)
+        wrap = page.locator("#history").locator("xpath=ancestor::div[contains(@class, "
+                                                "'table-wrap')]")
+        assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth"), \
+            wrap.evaluate("w => [w.scrollWidth, w.clientWidth]")
 
         api("POST", f"deployments/{id}/promote", {"full": True, "reason": "enough"})
         page.wait_for_selector("#subline .part:has-text('settling…')", timeout=15000)

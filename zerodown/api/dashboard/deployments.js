@@ -38,7 +38,7 @@ export function renderHistory(deployments, tbody, selected) {
     const took = isEnded(d.phase) ? seconds(d.duration_s) : "running";
     const change = d.from ? `${label(d.from)} → ${label(d.to)}` : label(d.to);
     return `<tr data-deployment="${d.id}"${d.id === selected ? ' aria-selected="true"' : ""}${d.error ? ` title="${esc(d.error)}"` : ""}>
-      <td class="muted">${d.id}</td><td>${d.kind === "rollback" ? "rollback " : ""}${esc(change)}</td>
+      <td class="muted">${d.id}</td><td class="change">${d.kind === "rollback" ? "rollback " : ""}${esc(change)}</td>
       <td>${esc(d.strategy)}</td><td>${asked(d)}</td><td><span class="outcome" data-phase="${esc(d.phase)}">${esc(phaseText(d.phase))}</span></td>
       <td class="muted">${day(d.created)}</td><td class="muted">${took}</td></tr>`;
   }).join("") || '<tr><td colspan="7" class="muted">No deployment yet.</td></tr>';
