@@ -74,6 +74,11 @@ class HostFailure(RuntimeFailure):
         self.host = host
 
 
+class HostUnreachable(HostFailure):
+    """A host's SSH connection could not be opened (names the host and why): nothing was
+    sent to it, so nothing ran there (`zerodown exec` says "not run", not "unknown")."""
+
+
 class OwnerUnreadable(RuntimeFailure):
     """A service's owner record on a host cannot be read (zerodown/hosts/owner.py): the
     host answered, so it is not a HostFailure, and nobody there can be told apart from

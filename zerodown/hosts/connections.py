@@ -36,10 +36,11 @@ from typing import Any, Callable, Sequence
 import asyncssh
 
 from zerodown.hosts import progress_send
+from zerodown.hosts.connect_words import why
 from zerodown.hosts.console import LocalTerminal, attach
 from zerodown.hosts.done import Done, as_text, exit_status
 from zerodown.hosts.idle_sessions import IdleSessions
-from zerodown.hosts.ssh_connect import ConnectTimedOut, HostUnreachable, open_connection, why
+from zerodown.hosts.ssh_connect import ConnectTimedOut, HostUnreachable, open_connection
 from zerodown.hosts.unix_forward import UnixForwards
 from zerodown.runtimes.ssh_options import SshOptions
 

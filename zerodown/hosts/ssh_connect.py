@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
-import re
 import socket
 import struct
 from typing import Any
@@ -22,7 +21,8 @@ from typing import Any
 import asyncssh
 from asyncssh.config import SSHClientConfig
 
-from zerodown.errors import HostFailure
+from zerodown.errors import HostUnreachable
+from zerodown.hosts.connect_words import keyscan, not_connected, untrusted_key
 from zerodown.runtimes.ssh_options import (HostSpec, SshOptions, chooses_ciphers, local_path,
                                            unreadable)
 
@@ -32,10 +32,6 @@ KEEPALIVE_COUNT = 3
 # against 1.7-3.4 us, benchmarks/ssh_cipher.py); the rest of asyncssh's list follows, for a
 # server without AES-GCM. Only where the user's ssh_config does not choose (Ciphers).
 CIPHERS_FIRST = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
-
-
-class HostUnreachable(HostFailure):
-    """A host's SSH connection could not be opened (names the host and why)."""
 
 
 class ConnectTimedOut(HostUnreachable):
@@ -65,10 +61,9 @@ async def open_connection(name: str, spec: HostSpec, opts: SshOptions, folder: s
         conn = await asyncio.wait_for(asyncssh.connect(spec.host, **kwargs),
                                       opts.connect_timeout)
     except asyncssh.HostKeyNotVerifiable as e:
-        raise HostUnreachable(
-            f"host {name}: its host key is not the one known for it in "
-            f"{kwargs['known_hosts']} ({e.reason}); add it ({_keyscan(e.reason, spec)}) "
-            f"after checking it, or fix runtime.known_hosts", name) from None
+        raise HostUnreachable(f"host {name}: " + untrusted_key(
+            e.reason, spec, kwargs["known_hosts"], *identity(spec, opts, folder)[1:]),
+            name) from None
     except asyncssh.PermissionDenied as e:
         raise HostUnreachable(f"host {name}: SSH authentication refused ({e.reason}); "
                               f"check runtime.identity_file and the host's "
@@ -78,7 +73,9 @@ async def open_connection(name: str, spec: HostSpec, opts: SshOptions, folder: s
                               f"{opts.connect_timeout:g}s (runtime.connect_timeout)",
                               name) from None
     except (asyncssh.Error, OSError, ValueError) as e:
-        raise HostUnreachable(f"host {name}: cannot connect: {why(e)}", name) from None
+        raise HostUnreachable(f"host {name}: cannot connect: " + not_connected(
+            e, spec, local_path(folder, opts.ssh_config or "~/.ssh/config"),
+            *identity(spec, opts, folder)[1:]), name) from None
     _reset_on_close(conn)
     return conn
 
@@ -117,16 +114,10 @@ def identity(spec: HostSpec, opts: SshOptions, folder: str) -> tuple[str, str, i
             port if isinstance(port, int) and port else 22)
 
 
-def why(e: BaseException) -> str:
-    """An asyncssh or OS error in words (its reason, else its strerror, else its text)."""
-    return getattr(e, "reason", None) or getattr(e, "strerror", None) or str(e) \
-        or type(e).__name__
-
-
 def _readable(name: str, spec: HostSpec, opts: SshOptions, folder: str) -> None:
     """This machine's files the connection reads, each named with its key when it cannot
     be read (asyncssh says only "No such file or directory", naming neither)."""
-    fixes = {"known_hosts": f"create it with the hosts' keys ({_keyscan('', spec)} "
+    fixes = {"known_hosts": f"create it with the hosts' keys ({keyscan(spec, spec.host)} "
                             f">> it, after checking them)",
              "identity_file": "name the private key the hosts' authorized_keys accept",
              "ssh_config": "name an OpenSSH client config file"}
@@ -135,14 +126,3 @@ def _readable(name: str, spec: HostSpec, opts: SshOptions, folder: str) -> None:
         key, path, why = problems[0]
         raise HostUnreachable(f"host {name}: cannot read runtime.{key} {path} ({why}): "
                               f"{fixes[key]}", name)
-
-
-def _keyscan(reason: str, spec: HostSpec) -> str:
-    """The ssh-keyscan line that fetches the host's key, its port named: asyncssh's reason
-    (when there is one) names the address connected to (an ssh_config HostName; ssh-keyscan
-    reads no ssh_config, so the name in runtime.hosts may mean nothing to it)."""
-    found = re.search(r" for host (\S+)$", reason or "")
-    port = f"-p {spec.port} " if spec.port not in (None, 22) else ""
-    return f"ssh-keyscan {port}{found.group(1) if found else spec.host}"
-
-

@@ -130,8 +130,8 @@ LOCAL_FILES = ("known_hosts", "identity_file", "ssh_config")  # read on this mac
 
 def local_path(folder: str, path: str) -> str:
     """A file of the options as this machine reads it: `~` expanded, relative to `folder`
-    (zerodown.yaml's)."""
-    return os.path.join(folder, os.path.expanduser(path))
+    (zerodown.yaml's), normalised: messages name it (not `/srv/app/./known_hosts`)."""
+    return os.path.normpath(os.path.join(folder, os.path.expanduser(path)))
 
 
 def unreadable(opts: SshOptions, folder: str) -> list[tuple[str, str, str]]:
