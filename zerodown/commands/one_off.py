@@ -29,7 +29,7 @@ import threading
 import time
 
 from zerodown.controller import Controller, snapshot_config
-from zerodown.errors import HostFailure, RuntimeFailure, UsageError
+from zerodown.errors import HostFailure, HostUnreachable, RuntimeFailure, UsageError
 from zerodown.hosts import one_off as runner
 from zerodown.runtimes.one_off import Prefixed, chosen_hosts, command_words, fill, \
     first_answering, local_cwd, remote_cwd
@@ -167,6 +167,8 @@ def _asked(ask) -> dict:
     """A host's outcome, or what kept it from saying one (an outcome of its own)."""
     try:
         return ask()
+    except HostUnreachable as e:  # no connection opened: nothing was sent, nothing ran
+        return {"error": f"not run: {e}"}
     except HostFailure as e:
         return {"error": f"did not answer ({e}): whether the command ran or ended is unknown"}
     except RuntimeFailure as e:
