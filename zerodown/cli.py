@@ -86,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str]) -> int:
     if argv[:1] and argv[0] in PASS_THROUGH:
         return _pass_through(argv[0], argv[1:])
-    from zerodown.commands import PUBLIC, build_parser, command_in, resolve
+    from zerodown.commands import PUBLIC, build_parser, command_in, follow_slip, resolve
+    slip = follow_slip(argv)
+    if slip is not None:
+        print(slip, file=sys.stderr)
+        return 2
     named = command_in(argv)
     parser = build_parser(named if named in PUBLIC else None)
     args = parser.parse_args(argv)  # exits 2 with argparse's own message

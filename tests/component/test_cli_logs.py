@@ -38,3 +38,18 @@ def test_every_line_has_its_time_and_no_name_merges_every_instance(up):
         s.run("logs", "--host", "app1", code=2).stderr
     assert "two instances named" in s.run("logs", names[0], "--instance", names[1],
                                           code=2).stderr
+
+
+def test_logs_dash_f_as_tail_s_follow_says_it_is_file_and_names_follow(service):
+    """`zerodown logs -f`, as tail, docker and kubectl follow: argparse said only "argument
+    -f/--file: expected one argument", and `logs -f NAME` looked for a config file NAME.
+    A real -f FILE after `logs` still works."""
+    s = service
+    way = "to follow the logs, zerodown logs --follow"
+    assert s.run("logs", "-f", code=2).stderr == (
+        f"zerodown logs: -f is --file (the service's zerodown.yaml, in every command), not "
+        f"follow: {way}\n")
+    assert f"and there is no file shop-r1-s0: {way}" in \
+        s.run("logs", "-f", "shop-r1-s0", code=2).stderr
+    assert "zerodown: error: no instance runs" in \
+        s.run("logs", "-f", str(s.file), code=2).stderr

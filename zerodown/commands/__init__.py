@@ -11,6 +11,7 @@ into one message and an exit code.
 from __future__ import annotations
 
 import argparse
+import os
 
 import zerodown
 from zerodown.commands import arguments, strategy_flags
@@ -95,6 +96,24 @@ def command_in(argv: list[str]) -> str | None:
             skip = True
         elif not word.startswith("-"):
             return word
+    return None
+
+
+def follow_slip(argv: list[str]) -> str | None:
+    """`zerodown logs -f` typed for tail's, docker's or kubectl's follow: -f is --file here
+    (as in every command), so argparse said only "expected one argument", and `logs -f
+    web-r2-s2` looked for a config file named web-r2-s2. The way out, when the word after
+    `logs -f` is missing or no file; else None."""
+    if command_in(argv) != "logs":
+        return None
+    rest = argv[argv.index("logs") + 1:]
+    for i, word in enumerate(rest):
+        if word in ("-f", "--file"):
+            value = rest[i + 1] if i + 1 < len(rest) else None
+            if value is None or value.startswith("-") or not os.path.exists(value):
+                what = "not follow" if value is None else f"and there is no file {value}"
+                return (f"zerodown logs: {word} is --file (the service's zerodown.yaml, in "
+                        f"every command), {what}: to follow the logs, zerodown logs --follow")
     return None
 
 
