@@ -5,6 +5,7 @@ listening or exiting, never later than asked, never about a stranger's process."
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sys
 import time
@@ -81,6 +82,33 @@ def test_an_instance_listening_on_another_address_is_told_where_it_must_listen(t
         assert seen == (f"connection refused by 127.0.0.1:{got['port']}, though the instance "
                         f"listens on port {got['port']} on another address: it must listen on "
                         "127.0.0.1 ({host} in app.command) or on every address (0.0.0.0)"), seen
+    finally:
+        terminate(got["pid"], got["start_time"], 1, "app")
+
+
+def test_an_instance_listening_on_another_port_is_told_which_port_it_must_listen_on(tmp_path):
+    """A newcomer's app listened on a port of its own (9999 in app.command, not {port}): the
+    wait said "connection refused by 10.0.0.11:PORT" until start_timeout, 30 s later, as if
+    it never started. Here: the app bound to a free port of its choosing."""
+    table = InstanceTable(tmp_path)
+    app = APP.replace("int(sys.argv[1])", "0")
+    got = table.start("shop-r1-s0", RECORD, "127.0.0.1",
+                      [sys.executable, "-c", app, PORT, "0", "listen"], str(table.state_dir),
+                      {}, "test")["started"]
+    try:
+        seen = ""
+        for _ in range(50):  # until it listens (each look waits 0.2 s)
+            answer = table.await_listening("shop-r1-s0", got["pid"], 0.2, 0.005, 1)
+            assert answer["alive"] and answer["listening"] is False, answer
+            seen = answer["seen"]
+            if "though" in seen:
+                break
+        match = re.fullmatch(rf"connection refused by 127\.0\.0\.1:{got['port']}, though the "
+                             r"instance listens on port (\d+): it must listen on the port "
+                             rf"zerodown gave it, {got['port']} \(\{{port\}} in app\.command\)",
+                             seen)
+        assert match, seen
+        assert int(match.group(1)) != got["port"]
     finally:
         terminate(got["pid"], got["start_time"], 1, "app")
 

@@ -13,7 +13,7 @@ import select
 import socket
 import time
 
-from zerodown.hosts.listeners import listening_inodes, session_holds
+from zerodown.hosts.listeners import listening_inodes, ports_held, session_holds
 from zerodown.hosts.local import pidfd, readable, running
 from zerodown.hosts.probe import split_address
 
@@ -57,11 +57,7 @@ def await_listening(entry: dict, wait: float, poll: float, timeout: float, at: d
             at["refused"] = time.time()
             left = deadline - time.monotonic()
             if left < poll:
-                inodes = listening_inodes(port)  # None: unreadable, so nothing is claimed
-                if inodes and session_holds(entry["pid"], inodes):  # bound elsewhere
-                    seen += (f", though the instance listens on port {port} on another "
-                             f"address: it must listen on {host} ({{host}} in app.command) "
-                             f"or on every address (0.0.0.0)")
+                seen += _elsewhere(entry["pid"], host, port)
                 return {"alive": True, "listening": False, "entry": entry, "seen": seen,
                         "at": {**at, "answered": time.time()}}
             if gone is None:
@@ -74,6 +70,21 @@ def await_listening(entry: dict, wait: float, poll: float, timeout: float, at: d
     finally:
         if gone is not None:
             os.close(gone)
+
+
+def _elsewhere(pid: int, host: str, port: int) -> str:
+    """Where the instance listens instead, if it does: on its port but another address (no
+    {host} in app.command), or on other ports (a port of its own, no {port}): a refusal
+    alone read as an app that never started, until start_timeout said only that."""
+    inodes = listening_inodes(port)  # None: unreadable, so nothing is claimed
+    if inodes and session_holds(pid, inodes):  # bound elsewhere
+        return (f", though the instance listens on port {port} on another address: it must "
+                f"listen on {host} ({{host}} in app.command) or on every address (0.0.0.0)")
+    others = [p for p in ports_held(pid) or () if p != port]
+    if others:
+        return (f", though the instance listens on port {', '.join(map(str, others))}: it "
+                f"must listen on the port zerodown gave it, {port} ({{port}} in app.command)")
+    return ""
 
 
 def _connect(family: int, host: str, port: int, timeout: float) -> str | OSError | None:

@@ -36,8 +36,25 @@ def listening_inodes(port: int) -> set[str] | None:
         return _proc_listeners(port)
 
 
+def ports_held(pid: int) -> list[int] | None:
+    """The TCP ports process `pid` itself listens on (sock_diag: every listener, 0 being
+    no port filter); None if that cannot be read."""
+    try:
+        found = {i: p for family in (socket.AF_INET, socket.AF_INET6)
+                 for p, i in _diag_dump(family, 0)}
+        links = set(os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+    return sorted({p for i, p in found.items() if f"socket:[{i}]" in links})
+
+
 def _diag_listeners(family: int, port: int) -> list[int]:
     """The inodes of the TCP sockets of `family` listening on `port` (sock_diag)."""
+    return [inode for _, inode in _diag_dump(family, port)]
+
+
+def _diag_dump(family: int, port: int) -> list[tuple[int, int]]:
+    """(port, inode) of the TCP sockets of `family` listening on `port`, every port if 0."""
     req = (struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << TCP_LISTEN)
            + struct.pack("!HH", port, 0) + bytes(32)
            + struct.pack("=III", 0, 0xFFFFFFFF, 0xFFFFFFFF))  # any interface, no cookie
@@ -56,8 +73,9 @@ def _diag_listeners(family: int, port: int) -> list[int]:
                 if kind == NLMSG_ERROR:
                     errno = -struct.unpack_from("=i", data, body)[0]
                     raise OSError(errno, f"sock_diag: {os.strerror(errno)}")
-                if struct.unpack_from("!H", data, body + _SPORT)[0] == port:
-                    inodes.append(struct.unpack_from("=I", data, body + _INODE)[0])
+                sport = struct.unpack_from("!H", data, body + _SPORT)[0]
+                if sport == port or not port:
+                    inodes.append((sport, struct.unpack_from("=I", data, body + _INODE)[0]))
                 off += (length + 3) & ~3
             if not data:
                 raise OSError("sock_diag: the answer ended early")
