@@ -56,11 +56,12 @@ def wait_healthy(runtime: Runtime, clock: Clock, targets: Sequence[tuple[Instanc
             looks = (pool.map(lambda t: look(runtime, *t), pending) if pool is not None
                      else (look(runtime, inst, rev) for inst, rev in pending))
             for (inst, rev), (alive, ok, seen) in zip(pending, list(looks)):
-                if not alive:  # `seen`: how it ended and its last log lines
+                if not alive:  # `seen`: how it ended, and its last log lines if read
+                    log = runtime.logs(inst)  # named once: `seen` names it with its lines
+                    named = "" if seen and log in seen else f"; log: {log}"
                     raise HealthError(f"instance {inst.id} exited before it became healthy "
-                                      f"(last: {_where(str(last[inst.id]), inst, rev)}; log: "
-                                      f"{runtime.logs(inst)})" + (f": {seen}" if seen else ""),
-                                      inst.ref)
+                                      f"(last: {_where(str(last[inst.id]), inst, rev)}{named})"
+                                      + (f": {seen}" if seen else ""), inst.ref)
                 last[inst.id] = seen
                 streak[inst.id] = streak[inst.id] + 1 if ok else 0
             pending = [(i, r) for i, r in pending if streak[i.id] < r.health.healthy_threshold]

@@ -178,8 +178,13 @@ class StepQueries(StoreParts):
                        (len(plan), plan_kind, cursor, id))
             tx.execute("UPDATE plans SET version = version + 1, steps = ? WHERE deployment = ?",
                        (json.dumps([step_to_data(s) for s in plan]), id))
-            tx.event(d.service, "plan.replaced", f"deployment {id}: {why}; {plan_kind} plan of "
-                     f"{len(steps)} steps from step {cursor + 1}", id, kind=plan_kind,
+            # a phase change says `why` in its own event, next: said here too, a failure's
+            # log lines came twice, and this plan's words after their last line, as if the
+            # app had logged them
+            said_next = to is not None and to is not d.phase
+            tx.event(d.service, "plan.replaced", f"deployment {id}: "
+                     f"{'' if said_next else f'{why}; '}{plan_kind} plan of {len(steps)} steps "
+                     f"from step {cursor + 1}", id, kind=plan_kind,
                      steps=[_short(s.describe(d.service)) for s in steps])
             self._phase(tx, d, to or d.phase, why, error=error if error is not None else d.error)
 
