@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import threading
 import time
 
@@ -84,6 +85,35 @@ def test_a_host_key_other_than_the_known_one_is_refused_naming_the_host(healthy_
             c.run("zdf1", "true", timeout=5)   # nothing runs there, the next time either
     finally:
         c.close()
+
+
+def test_a_refused_login_says_whether_any_key_was_offered(healthy_fleet, tmp_path,
+                                                         monkeypatch):
+    """hosts as addresses, no identity_file, no key in ~/.ssh, no agent: the refusal said
+    "check runtime.identity_file", a key the newcomer never set; it now says nothing was
+    offered. A key offered and refused is still sent to identity_file and authorized_keys."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    host = f"root@{healthy_fleet.hosts[0].address}"
+
+    def refusal(**extra) -> str:
+        c = Connections(parse_options({"hosts": [host], "connect_timeout": 2,
+                                       "known_hosts": str(healthy_fleet.known_hosts), **extra}))
+        try:
+            with pytest.raises(HostUnreachable) as got:
+                c.connect(host)
+        finally:
+            c.close()
+        return str(got.value)
+    none = refusal()
+    assert none.startswith(f"host {host}: SSH authentication refused (") and none.endswith(
+        "): no key was offered (runtime.identity_file is not set, ~/.ssh has no id_ed25519, "
+        "id_ecdsa, id_rsa, no ssh-agent runs, and the ssh_config names no IdentityFile): "
+        "name the private key the host's authorized_keys accept in runtime.identity_file"), none
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")],
+                   check=True)
+    other = refusal(identity_file=str(tmp_path / "k"))
+    assert other.endswith("; check runtime.identity_file and the host's authorized_keys"), other
 
 
 @pytest.mark.parametrize("key", ["known_hosts", "identity_file", "ssh_config"])

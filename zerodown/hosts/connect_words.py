@@ -4,6 +4,7 @@ key is not trusted", which name neither the cause a user can act on nor the fix.
 
     untrusted_key(reason, spec, known_hosts, address, port)   # no key known, or another one
     not_connected(error, spec, ssh_config, address, port)      # refused, a name unknown, ...
+    auth_refused(reason, identity_file, ssh_config)            # no key offered, or refused
 """
 
 from __future__ import annotations
@@ -44,6 +45,37 @@ def not_connected(error: BaseException, spec: HostSpec, ssh_config: str, address
     if isinstance(error, socket.gaierror):
         return f"no address for {address} ({error.strerror}){_typo(spec, ssh_config, address)}"
     return why(error)
+
+
+def auth_refused(reason: str, identity_file: str | None, ssh_config: str) -> str:
+    """The host refused every key offered, or none was: with no runtime.identity_file, no
+    default key in ~/.ssh, no ssh-agent and no IdentityFile in the ssh_config, nothing was
+    offered, and "check runtime.identity_file" sent a newcomer to a key they never set."""
+    if identity_file is None and not _default_keys() and not os.environ.get("SSH_AUTH_SOCK") \
+            and "identityfile" not in _config_text(ssh_config).lower():
+        return (f"SSH authentication refused ({reason}): no key was offered (runtime."
+                f"identity_file is not set, ~/.ssh has no {', '.join(DEFAULT_KEYS)}, no "
+                f"ssh-agent runs, and the ssh_config names no IdentityFile): name the private "
+                f"key the host's authorized_keys accept in runtime.identity_file")
+    return (f"SSH authentication refused ({reason}); check runtime.identity_file and the "
+            f"host's authorized_keys")
+
+
+DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")  # what ssh and asyncssh offer unasked
+
+
+def _default_keys() -> list[str]:
+    home = os.path.expanduser("~/.ssh")
+    return [k for k in (*DEFAULT_KEYS, "id_ed448", "id_dsa", "id_ed25519_sk", "id_ecdsa_sk")
+            if os.path.exists(os.path.join(home, k))]
+
+
+def _config_text(path: str) -> str:
+    try:
+        with open(os.path.expanduser(path)) as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def why(e: BaseException) -> str:
@@ -90,13 +122,8 @@ def _typo(spec: HostSpec, ssh_config: str, address: str) -> str:
 
 def _config_hosts(path: str) -> list[str]:
     """The plain names of an ssh_config's `Host` lines (patterns left out)."""
-    try:
-        with open(os.path.expanduser(path)) as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return []
     names = []
-    for line in lines:
+    for line in _config_text(path).splitlines():
         words = line.split()
         if len(words) > 1 and words[0].lower() == "host":
             names += [w for w in words[1:] if not any(c in w for c in "*?!")]

@@ -22,7 +22,7 @@ import asyncssh
 from asyncssh.config import SSHClientConfig
 
 from zerodown.errors import HostUnreachable
-from zerodown.hosts.connect_words import keyscan, not_connected, untrusted_key
+from zerodown.hosts.connect_words import auth_refused, keyscan, not_connected, untrusted_key
 from zerodown.runtimes.ssh_options import (HostSpec, SshOptions, chooses_ciphers, local_path,
                                            unreadable)
 
@@ -65,9 +65,9 @@ async def open_connection(name: str, spec: HostSpec, opts: SshOptions, folder: s
             e.reason, spec, kwargs["known_hosts"], *identity(spec, opts, folder)[1:]),
             name) from None
     except asyncssh.PermissionDenied as e:
-        raise HostUnreachable(f"host {name}: SSH authentication refused ({e.reason}); "
-                              f"check runtime.identity_file and the host's "
-                              f"authorized_keys", name) from None
+        raise HostUnreachable(f"host {name}: " + auth_refused(
+            e.reason, opts.identity_file, local_path(folder, opts.ssh_config or "~/.ssh/config")),
+            name) from None
     except (asyncio.TimeoutError, TimeoutError):
         raise ConnectTimedOut(f"host {name}: no SSH connection within "
                               f"{opts.connect_timeout:g}s (runtime.connect_timeout)",
