@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -182,3 +184,37 @@ def test_an_older_store_with_no_table_staged_migrates_its_applied_one(tmp_path):
     with Store(tmp_path / "z.db") as s:
         routing = s.routing("shop")
         assert (routing.table, routing.staged, routing.staged_by) == (OLD_APPLIED, None, None)
+
+
+def test_a_reader_of_the_routing_table_never_sees_a_head_and_rows_of_two_writes(tmp_path):
+    """routing() read the head, then the rows, each in a snapshot of its own: a write
+    committed by another connection between them (the runner's route step while `zerodown
+    up`'s status look read) failed the reader with "has backends of revisions it does not
+    list", an internal error on the user's `up` (tests/fleet/test_fleet_exec.py, once)."""
+    path = tmp_path / "zerodown.db"
+    with Store(path) as writer, Store(path) as reader:
+        writer.db.execute("INSERT INTO services (name, config, updated) VALUES ('shop', '{}', 0)")
+        done, version, seen = threading.Event(), [0], []
+
+        def write() -> None:
+            while not done.is_set():
+                version[0] += 1
+                t = table(version[0], (f"r{version[0] % 2 + 1}", 100, "0123"))
+                with writer._tx(durable=False) as tx:
+                    tx.execute("INSERT INTO routing (service, version, applied) VALUES "
+                               "('shop', ?, ?) ON CONFLICT (service) DO UPDATE SET version = "
+                               "excluded.version, applied = excluded.applied",
+                               (t.version, routing_rows.head(t)))
+                    routing_rows.write(tx, "shop", "applied", t)
+        thread = threading.Thread(target=write)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline and len(seen) < 3000:
+                table_read = reader.routing("shop").table
+                seen.append(table_read.version)
+                assert len(table_read.revisions) in (0, 1), table_read
+        finally:
+            done.set()
+            thread.join()
+        assert version[0] > 100, "the writer hardly wrote: the race was not tried"

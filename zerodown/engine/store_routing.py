@@ -21,6 +21,19 @@ class RoutingQueries(StoreParts):
     """Store's routing queries (Store inherits them; they use its _tx and db)."""
 
     def routing(self, service: str) -> Routing:
+        """The routing row and its tables' backends, read in one snapshot: read each in its
+        own, a write another connection committed between them (a route step, while a
+        status look reads) paired one table's head with another's rows (TableError)."""
+        with self._mutex:  # this connection's other threads: their transaction, or none
+            if self.db.in_transaction:  # a write transaction of ours: its view already
+                return self._routing(service)
+            self.db.execute("BEGIN")
+            try:
+                return self._routing(service)
+            finally:
+                self.db.execute("COMMIT")
+
+    def _routing(self, service: str) -> Routing:
         row = self._one("SELECT * FROM routing WHERE service = ?", (service,))
         if row is None:
             return Routing(0, 0, EMPTY_TABLE, None, None)
