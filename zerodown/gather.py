@@ -345,7 +345,7 @@ def _probed(ctl: Controller, store: Store, service: str,
             why = str(seen).splitlines()[0]
             if isinstance(seen, HostFailure):  # what bounded the look: status's own budget
                 budget = revisions[number].health.timeout + 1  # (runtimes/ssh.py's _look)
-                silent[seen.host] = (f"unreachable: {why} (status's look: {budget:g}s at most, "
+                silent[seen.host] = (f"{render.SILENT}{why} (status's look: {budget:g}s at most, "
                                      f"health.timeout up to {PROBE_TIMEOUT:g}s + 1s)")
                 why = silent[seen.host]
             yield dataclasses.replace(view, healthy=False, health=why)

@@ -228,6 +228,7 @@ def proxy_text(p: ProxyView) -> str:
     return f"(proxy pid {p.pid}{on}{table_v})" if p.pid else f"(proxy up{on}{table_v})"
 
 
+SILENT = "unreachable: "  # the health of an instance whose host did not answer (gather.py)
 HEALTH_CELL = 40  # a longer reason (a host's, with its error) is said under the table
 
 
@@ -235,7 +236,7 @@ def health_cell(i: InstanceView) -> str:
     """The HEALTH column: the reason when it is short; a long one would push HOST, ADDRESS
     and PID off the screen, so it is named under the table instead."""
     text = health_text(i)
-    return text if len(text) <= HEALTH_CELL else "unhealthy (below)"
+    return text if len(text) <= HEALTH_CELL else f"{text.split(':')[0]} (below)"
 
 
 def host_cell(i: InstanceView) -> str | None:
@@ -249,6 +250,8 @@ def health_text(i: InstanceView) -> str:
         return "not running"
     if i.healthy is None:
         return "-"
+    if not i.healthy and (i.health or "").startswith(SILENT):  # gather.py: its host's silence
+        return f"unknown: {i.health}"  # not "unhealthy": it may serve well, unseen
     return "healthy" if i.healthy else f"unhealthy: {i.health}"
 
 

@@ -353,7 +353,8 @@ def test_a_long_health_reason_is_said_under_the_table_not_in_its_column():
     """On a fleet, `unhealthy: unreachable: host zdf2 (zdf2): cannot connect: Connect call
     failed ('10.231.77.12', 22)` in the HEALTH column pushed HOST, ADDRESS and PID 100
     columns to the right."""
-    why = "unreachable: host zdf2: cannot connect: Connect call failed ('10.231.77.12', 22)"
+    why = ("unreachable: host zdf2: cannot connect: connection refused by 10.231.77.12:22: no "
+           "SSH server listens there")
     text = render.status_text(status(instances=(
         instance(R1, 0, address="10.231.77.11:4001", pid=11, alive=True, healthy=True,
                  host="zdf1"),
@@ -361,6 +362,12 @@ def test_a_long_health_reason_is_said_under_the_table_not_in_its_column():
                  health=why, host="zdf2"))), now=1010.0)
     lines = text.splitlines()
     row = next(line for line in lines if line.startswith("shop-r1-s1 "))
-    assert "unhealthy (below)" in row and why not in row and len(row) < 100, row
-    assert f"  shop-r1-s1 unhealthy: {why}" in lines, text
+    assert "unknown (below)" in row and why not in row and len(row) < 100, row
+    # unknown, not unhealthy: its host did not answer, the instance may serve well
+    assert f"  shop-r1-s1 unknown: {why}" in lines, text
     assert "unhealthy: connection refused" in render.status_text(status(), now=1010.0)
+    sick = render.status_text(status(instances=(instance(
+        R1, 0, address="10.231.77.11:4001", pid=11, alive=True, healthy=False, host="zdf1",
+        health="HTTP 503 from 10.231.77.11:4001/healthz (the database is not there yet)"),)),
+        now=1010.0)
+    assert "unhealthy (below)" in sick and "unknown" not in sick, sick
