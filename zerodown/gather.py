@@ -165,11 +165,19 @@ def table_traffic(table: RoutingTable, known: Mapping[int, views.RevisionLabel],
             name, version, route.weight if route else 0.0,
             tuple(b.id for b in route.backends) if route else (),
             None if c is None else c["requests"],
-            None if c is None else c["responses"]["5xx"] + c["errors"],
+            None if c is None else failed(c),
             None if c is None else c["in_flight"], rates.get(name),
             None if c is None else c.get("latency_ms", {}).get("p50"),
             None if c is None else c.get("latency_ms", {}).get("p99")))
     return out
+
+
+def failed(c: Mapping) -> int:
+    """A revision's failed responses. The embedded proxy and nginx count a 502/503/504 they
+    made themselves in the 5xx class too, so the sum said 2 for one (ERROR % 200.00);
+    HAProxy's `errors` (econ, eresp) are attempts, maybe retried: the larger one, never
+    both."""
+    return max(c["responses"]["5xx"], c["errors"])
 
 
 RATE_SAMPLE = 1.0  # seconds between the two looks at the counters that give req/s

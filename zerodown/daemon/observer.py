@@ -290,8 +290,8 @@ def placed(probed: InstanceView, view: InstanceView) -> InstanceView:
 def point(now: float, dt: float, before: dict, after: dict) -> dict:
     """One metrics point from two looks at a revision's counters `dt` seconds apart."""
     requests = max(0, after["requests"] - before["requests"])
-    bad = max(0, (after["responses"]["5xx"] + after["errors"])
-              - (before["responses"]["5xx"] + before["errors"]))
+    bad = max(0, after["responses"]["5xx"] - before["responses"]["5xx"],  # (gather.failed)
+              after["errors"] - before["errors"])
     p50 = p99 = None
     counts_after = after.get("buckets", {}).get("counts")
     counts_before = before.get("buckets", {}).get("counts")
