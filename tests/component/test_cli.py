@@ -238,6 +238,22 @@ def test_down_stops_everything_and_up_starts_it_again(up):
     assert s.text() == "hello from v1\n"
 
 
+def test_an_up_after_down_that_cannot_start_its_version_starts_nothing(up):
+    """After `down`, an `up` whose version cannot start (here its folder is gone; on a
+    fleet, a host not ready) was refused only by the deployment, once the load balancer
+    and the controller had started: "nothing was changed" left a proxy answering 502 on
+    the service's address. A first `up` was checked before anything started; now this too."""
+    s = up
+    s.run("down")
+    assert ours(s.state_dir) == {}
+    s.file.write_text(s.file.read_text().replace(
+        "  env: {APP_DRAIN_TIMEOUT", "  cwd: gone/{version}\n  env: {APP_DRAIN_TIMEOUT"))
+    refused = s.run("up", code=2).stderr
+    assert "app.cwd" in refused and "does not exist" in refused, refused
+    assert ours(s.state_dir) == {}, "a refused up started something"
+    assert not port_open(HOST, s.port)
+
+
 def test_blue_green_from_the_cli_preview_promote_and_rollback_inside_the_window(up):
     s = up
     blue = s.pids(1)

@@ -101,9 +101,10 @@ def cmd_up(args: argparse.Namespace, ctl: Controller) -> int:
     controller does), then the first version, deployed by the controller."""
     cfg = ctl.config()
     check_files(cfg)  # a broken certificate: refused here, naming it, before anything starts
-    if not ctl.db_path.exists():  # a first up: a version that cannot start starts nothing
+    first = _from_nothing(ctl, cfg.service)
+    if first is not None:  # a version that cannot start (a host not ready) starts nothing:
         from zerodown.runtimes import check_release  # (on a fleet app.cwd is on the hosts)
-        check_release(cfg, args.version or "v1", ctl.state_dir)  # (and owned elsewhere)
+        check_release(cfg, args.version or first, ctl.state_dir)  # (and owned elsewhere)
     try:
         ctl.ensure_router(cfg)
         _hand_certificates(ctl, cfg)
@@ -158,6 +159,20 @@ def _hand_certificates(ctl: Controller, cfg: ServiceConfig) -> None:
         print(f"certificates not handed to the load balancer: {line}", file=sys.stderr)
     if outcome.handed and not outcome.first:  # a first look (a first up) says nothing
         print("renewed certificate files handed to the running load balancer", flush=True)
+
+
+def _from_nothing(ctl: Controller, service: str) -> str | None:
+    """The version an `up` would start if nothing of the service runs (a first up, or one
+    after `down`), else None. After a down it was checked only once the load balancer and
+    the controller had started: refused by a host not ready, "nothing was changed" left a
+    proxy answering 502 on the service's address."""
+    if not ctl.db_path.exists():
+        return "v1"
+    store = ctl.store()
+    if store.instances(service, live=True):
+        return None
+    stable = store.stable(service)[0]
+    return store.revision(service, stable).version if stable is not None else "v1"
 
 
 def _serves(ctl: Controller, store, service: str, revision: int) -> bool:
