@@ -233,6 +233,9 @@ def test_down_stops_everything_and_up_starts_it_again(up):
     after = s.status()
     assert after["instances"] == [] and not after["proxy"]["running"]
     assert ours(s.state_dir) == {}, "a look at a service that is down started something"
+    # a second down stops nothing, and says so (not "stopped the proxy and 0 instances")
+    assert "shop is down: the proxy was not running; stopped 0 instances, and the controller" \
+        in s.run("down").stdout
 
     assert "shop is up: r2 (v1) serves" in s.run("up").stdout
     assert s.text() == "hello from v1\n"

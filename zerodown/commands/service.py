@@ -286,8 +286,7 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
             if silent_host(adopted, row.host(hosts)) is not None}
     stopped = [i for i in reach if silent_host(adopted, on(i)) is None]
     lb.stop()  # attach mode: servers whose idle connections just closed go too
-    count = f"{len(stopped)} instance{'s' if len(stopped) != 1 else ''}"
-    said = count if lb.silent else f"{lb.says()} and {count}"
+    said = _down_says(None if lb.silent else lb.says(), len(stopped))
     events = [("service.down", f"zerodown down: {said}")]
     events += [("host.unreachable", f"host {host} did not answer; its instances were left "
                 f"as they are: {why}") for host, why in sorted(silent.items())]
@@ -304,20 +303,31 @@ def cmd_down(args: argparse.Namespace, ctl: Controller) -> int:
                            if row.host(hosts) == host)
             owner = "; this controller is still recorded as the service's owner there" \
                 if owned else ""
-            print(f"zerodown down: host {host} did not answer ({why}); left on it, still "
-                  f"recorded: {', '.join(names) or 'nothing recorded'}{owner}",
+            left_there = (f"left on it, still recorded: {', '.join(names)}" if names else
+                          "nothing of the service was recorded running there")
+            print(f"zerodown down: host {host} did not answer ({why}); {left_there}{owner}",
                   file=sys.stderr)
         if lb.silent:
             print(f"zerodown down: {lb.silent_text()}", file=sys.stderr)
         waiting = sorted(set(silent) | ({cfg.router.host} if lb.silent and cfg.router.host
                                         else set()))
-        print(f"{service} is partly down: {said} stopped, and the controller; "
+        print(f"{service} is partly down: {said}, and the controller; "
               f"`zerodown down` again once {', '.join(waiting)} answer"
               f"{'s' if len(waiting) == 1 else ''}", file=sys.stderr)
         return 1
     print(f"{service} is down: {said}, and the controller "
           "(`zerodown up` starts them again)")
     return 0
+
+
+def _down_says(lb: str | None, stopped: int) -> str:
+    """What down did: "stopped the proxy and 2 instances", "the proxy was not running;
+    stopped 0 instances" (it said "stopped the proxy and 0 instances stopped" of a service
+    an `up` had failed to start); `lb` None: the load balancer's host did not answer."""
+    count = f"{stopped} instance{'s' if stopped != 1 else ''}"
+    if lb is None:
+        return f"stopped {count}"
+    return f"{lb} and {count}" if lb.startswith("stopped ") else f"{lb}; stopped {count}"
 
 
 def _release_owner(runtime, acted_on: list[str], silent: dict) -> None:
