@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 from http.client import HTTPConnection
 import os
@@ -50,15 +51,25 @@ def _range() -> tuple[int, int]:
 _RANGE = _range()
 
 
+# The ports handed out lately by this process: one picked and not bound yet (a test takes
+# two, then starts what binds them) passes the bind test again, and was picked twice once
+# (a CI run: a TLS proxy's redirect port and its own, "Address already in use").
+_HANDED: collections.deque[int] = collections.deque(maxlen=512)
+
+
 def free_port(host: str = HOST) -> int:
-    """A TCP port nobody is bound to right now, outside the kernel's ephemeral range."""
+    """A TCP port nobody is bound to right now, outside the kernel's ephemeral range, and
+    not one of the last 512 this process handed out."""
     for _ in range(100):
         port = _PICK.randrange(*_RANGE)
+        if port in _HANDED:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))
             except OSError:
                 continue
+            _HANDED.append(port)
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))  # that range is full: the OS's pick

@@ -265,7 +265,9 @@ def test_the_wal_is_checkpointed_in_a_worker_not_by_the_commit_that_crossed_the_
     assert ran == [], "the third commit returned without waiting for the checkpoint"
     release.set()
     wait_until(lambda: ran, timeout=5, what="the checkpoint")
-    assert ran == ["checkpoint of zerodown.db_0"]
+    # each in the worker (how many: the new store's own commits, its migrations, may have
+    # asked one before these three did)
+    assert set(ran) == {"checkpoint of zerodown.db_0"}, ran
     store.close()
 
 
