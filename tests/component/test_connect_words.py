@@ -49,3 +49,15 @@ def test_a_typo_in_runtime_hosts_names_the_hosts_the_ssh_config_has(tmp_path):
         "host zdf22.invalid: cannot connect: no address for zdf22.invalid ("), said
     assert said.endswith(f"): no DNS name here, nor a Host of {config} (its hosts: zdf1, zdf2, "
                          f"zdf3); a typo in runtime.hosts?"), said
+
+
+def test_an_ssh_config_name_with_no_runtime_ssh_config_says_it_is_not_set(tmp_path,
+                                                                          monkeypatch):
+    """The practice fleet's `hosts: [zdf1, zdf2]` with its `ssh_config:` line forgotten:
+    ~/.ssh/config (none here) was read instead, and the name resolved nowhere."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(HostUnreachable) as got:
+        _connect(tmp_path, "zdf1.invalid")
+    assert str(got.value).endswith(
+        f": no DNS name here, nor a Host of {tmp_path}/.ssh/config (runtime.ssh_config is not "
+        f"set: name the ssh_config file that has it)"), got.value

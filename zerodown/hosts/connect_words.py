@@ -36,14 +36,16 @@ def untrusted_key(reason: str, spec: HostSpec, known_hosts: str, address: str,
 
 
 def not_connected(error: BaseException, spec: HostSpec, ssh_config: str, address: str,
-                  port: int) -> str:
-    """The words after `cannot connect: `."""
+                  port: int, named: bool = True) -> str:
+    """The words after `cannot connect: `. `named`: runtime.ssh_config names `ssh_config`
+    (else it is ~/.ssh/config, which asyncssh reads unasked)."""
     if isinstance(error, ConnectionRefusedError):
         return (f"connection refused by {address}:{port}: no SSH server listens there "
                 f"(sshd stopped, or on another port: [user@]address:port in runtime.hosts, "
                 f"or Port in the ssh_config)")
     if isinstance(error, socket.gaierror):
-        return f"no address for {address} ({error.strerror}){_typo(spec, ssh_config, address)}"
+        return (f"no address for {address} ({error.strerror})"
+                f"{_typo(spec, ssh_config, address, named)}")
     return why(error)
 
 
@@ -108,12 +110,17 @@ def _lists(known_hosts: str, address: str, port: int) -> bool:
     return any(found[i] for i in (0, 1, 3, 5))
 
 
-def _typo(spec: HostSpec, ssh_config: str, address: str) -> str:
+def _typo(spec: HostSpec, ssh_config: str, address: str, named: bool) -> str:
     """A name that resolves nowhere: the Host names the ssh_config does have (a typo in
-    runtime.hosts is the likely cause)."""
+    runtime.hosts is the likely cause), or that no ssh_config was named."""
     if address != spec.host.lower():
         return f", the HostName {ssh_config} gives {spec.host}"
     names = _config_hosts(ssh_config)
+    if not named:
+        return (f": no DNS name here, nor a Host of {ssh_config} (runtime.ssh_config is not "
+                f"set: name the ssh_config file that has it)" if not names else
+                f": no DNS name here, nor a Host of {ssh_config} (its hosts: "
+                f"{', '.join(names)}; runtime.ssh_config is not set)")
     if not names:
         return f": no DNS name here, nor a Host of {ssh_config}"
     return (f": no DNS name here, nor a Host of {ssh_config} (its hosts: "

@@ -75,7 +75,7 @@ async def open_connection(name: str, spec: HostSpec, opts: SshOptions, folder: s
     except (asyncssh.Error, OSError, ValueError) as e:
         raise HostUnreachable(f"host {name}: cannot connect: " + not_connected(
             e, spec, local_path(folder, opts.ssh_config or "~/.ssh/config"),
-            *identity(spec, opts, folder)[1:]), name) from None
+            *identity(spec, opts, folder)[1:], named=bool(opts.ssh_config)), name) from None
     _reset_on_close(conn)
     return conn
 
