@@ -58,7 +58,7 @@ def wait_healthy(runtime: Runtime, clock: Clock, targets: Sequence[tuple[Instanc
             for (inst, rev), (alive, ok, seen) in zip(pending, list(looks)):
                 if not alive:  # `seen`: how it ended, and its last log lines if read
                     log = runtime.logs(inst)  # named once: `seen` names it with its lines
-                    named = "" if seen and log in seen else f"; log: {log}"
+                    named = "" if seen and log in str(seen) else f"; log: {log}"
                     raise HealthError(f"instance {inst.id} exited before it became healthy "
                                       f"(last: {_where(str(last[inst.id]), inst, rev)}{named})"
                                       + (f": {seen}" if seen else ""), inst.ref)

@@ -6,6 +6,7 @@ methods Store inherits are the parts' own); mypy checks each real definition aga
 from __future__ import annotations
 
 import sqlite3
+import threading
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 class StoreParts:
     db: sqlite3.Connection  # (Store.__init__)
     path: str
+    _mutex: threading.RLock  # (Store.__init__: its connection's threads, one at a time)
 
     if TYPE_CHECKING:
         # Store's own (store.py)

@@ -58,7 +58,7 @@ def _diag_dump(family: int, port: int) -> list[tuple[int, int]]:
     req = (struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << TCP_LISTEN)
            + struct.pack("!HH", port, 0) + bytes(32)
            + struct.pack("=III", 0, 0xFFFFFFFF, 0xFFFFFFFF))  # any interface, no cookie
-    inodes: list[int] = []
+    inodes: list[tuple[int, int]] = []
     with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as s:
         s.settimeout(2)
         s.send(_NLMSG.pack(_NLMSG.size + len(req), SOCK_DIAG_BY_FAMILY,
