@@ -188,6 +188,9 @@ def test_one_deployment_at_a_time_and_steering_it_from_other_processes(up):
 
     assert "deployment 2 paused" in s.run("pause").stdout
     assert s.status()["deployment"]["phase"] == "paused"
+    # the waiter says so: a paused deployment ends only when someone steers it
+    wait_for(lambda: "waiting for deployment 2 (paused) to end; it holds until someone runs "
+             "`zerodown resume`" in waiting.log(), what="deploy --wait saying it is paused")
     assert "controller (pid" in s.run("resume").stdout
     assert s.status()["deployment"]["phase"] == "running"
     out = s.run("abort").stdout

@@ -58,24 +58,37 @@ def _create(c: Client, args: argparse.Namespace, path: str, body: dict,
     """POST, and with --wait ask again while another deployment holds the service (the
     controller runs that one, so the wait ends; it never waits on a deployment nobody runs).
     `patience`: each ask's wait for the answer (connect.deploy_patience)."""
-    said = False
+    said = None
     while True:
         try:
             return c.post(path, body, patience(c))
         except ApiFailure as e:
             if not (args.wait and e.status == 409 and "already has deployment" in str(e)):
                 raise
-            if not said:
-                active = c.get("/api/v1/deployments/current")
-                print(f"waiting for deployment {active['id']} ({active['phase']}) to end",
-                      flush=True)
-                said = True
+            said = _say_waiting(c, said)
             try:
                 time.sleep(WAIT_POLL)
             except KeyboardInterrupt:
                 print("\nstopped waiting: nothing was deployed", flush=True)
                 return _interrupted()
             c = client(args)  # the controller may have died meanwhile: started again
+
+
+def _say_waiting(c: Client, said: tuple | None) -> tuple | None:
+    """The deployment waited for, said again when its phase changes: one paused holds until
+    a person steers it, and `deploy --wait` said only "(running)" once, then waited on in
+    silence. What was said: (id, phase)."""
+    try:
+        active = c.get("/api/v1/deployments/current")
+    except ApiFailure:  # it ended between the refusal and this look: the next POST goes
+        return said
+    now = (active["id"], active["phase"])
+    if now != said:
+        held = (f"; it holds until someone runs `zerodown resume` (or `promote`), or "
+                f"`zerodown abort {active['id']}`" if active["phase"] == "paused" else "")
+        print(f"waiting for deployment {active['id']} ({active['phase']}) to end{held}",
+              flush=True)
+    return now
 
 
 def _interrupted():
