@@ -262,7 +262,8 @@ class EmbeddedRouter:
             if found is not None:
                 self.host.terminate(found[0], found[1], timeout, f"proxy for {self.state_dir}")
                 self.host.forget(found[0])
-                self.down_says = "stopped the proxy"
+                if not self.shared:  # (a shared one's last service said so above)
+                    self.down_says = "stopped the proxy"
             elif not hasattr(self, "down_says"):  # (down stops twice: the first one tells)
                 self.down_says = "the proxy was not running"
             self.host.remove(str(self.pid_file))
