@@ -54,7 +54,7 @@ def test_exec_runs_in_the_stable_versions_folder_with_its_environment(service):
     missing = s.run("exec", "--version", "v9", "--", "true", code=2).stderr
     assert f"{s.root / 'releases' / 'v9'} does not exist" in missing, missing
 
-    failed = s.run("exec", "--", sys.executable, "-c", "import sys; sys.exit(3)", code=1)
+    failed = s.run("exec", "--", sys.executable, "-c", "import sys; sys.exit(3)", code=3)
     assert "zerodown exec: " in failed.stderr and " exited 3 after " in failed.stderr
     assert "zerodown exec needs a command" in s.run("exec", "--", code=2).stderr
     assert "--all and --host pick hosts of runtime: ssh" in \
@@ -68,7 +68,7 @@ def test_exec_past_its_timeout_stops_its_whole_process_group(service):
     mark = f"{time.monotonic_ns() % 10**9}"
     began = time.monotonic()
     done = s.run("exec", "--timeout", "1s", "--", "sh", "-c",
-                 f"sleep 3{mark} & echo started; wait", code=1)
+                 f"sleep 3{mark} & echo started; wait", code=124)  # as timeout(1)
     assert time.monotonic() - began < 15
     assert done.stdout == "started\n"
     assert "did not end within --timeout 1s" in done.stderr, done.stderr

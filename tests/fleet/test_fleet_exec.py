@@ -24,7 +24,7 @@ def test_exec_runs_on_one_host_every_host_or_a_named_one_in_the_release_with_its
         healthy_fleet, tmp_path):
     """`zerodown exec`: in the stable version's release folder on each host, with the app's
     env ({version}, {host} filled; {port}'s left out), each line prefixed with its host; a
-    failure on one host (its exit status), a missing release, a host cut off (named, exit 1;
+    failure on one host (its exit status), a missing release, a host cut off (named, exit 255;
     the default host is then the first that answers, found well within connect_timeout:
     every host is asked at once) and --timeout (its group stopped)."""
     fleet, s = healthy_fleet, Service(tmp_path)
@@ -52,12 +52,12 @@ def test_exec_runs_on_one_host_every_host_or_a_named_one_in_the_release_with_its
         assert "--host 'zdf9' is not one of runtime.hosts (zdf1, zdf2, zdf3)" in \
             s.run("exec", "--host", "zdf9", "--", "true", code=2).stderr
 
-        zdf2 = fleet.hosts[1].address   # fails on zdf2 only: exit 1, naming it and how
+        zdf2 = fleet.hosts[1].address   # fails on zdf2 only: its exit status, naming it and how
         failed = s.run("exec", "--all", "--", py, "-c", "import os, sys; sys.exit(3 if "
-                       f"os.environ['GREETING'].endswith('{zdf2}') else 0)", code=1).stderr
+                       f"os.environ['GREETING'].endswith('{zdf2}') else 0)", code=3).stderr
         assert f"zdf2: {py} exited 3 after " in failed and "zdf1" not in failed and \
             "zdf3" not in failed, failed
-        missing = s.run("exec", "--all", "--version", "v9", "--", "true", code=1).stderr
+        missing = s.run("exec", "--all", "--version", "v9", "--", "true", code=255).stderr
         assert "zdf1: release v9 is not on this host" in missing and "it has v1" in missing
 
         fleet.partition(fleet.hosts[0])
@@ -66,7 +66,7 @@ def test_exec_runs_on_one_host_every_host_or_a_named_one_in_the_release_with_its
         took = time.monotonic() - started
         assert took < healthy + CONNECT / 2, \
             f"{took:.1f}s (healthy {healthy:.1f}s): zdf1 waited for, up to connect_timeout"
-        cut = s.run("exec", "--all", "--", py, "-c", "print('here')", code=1)
+        cut = s.run("exec", "--all", "--", py, "-c", "print('here')", code=255)  # not run
         assert sorted(cut.stdout.splitlines()) == ["zdf2 | here", "zdf3 | here"]
         # no connection opened: nothing was sent, so it did not run (not "unknown")
         assert "zdf1: not run: host zdf1: no SSH connection within" in cut.stderr, cut.stderr
@@ -74,7 +74,7 @@ def test_exec_runs_on_one_host_every_host_or_a_named_one_in_the_release_with_its
 
         mark = f"3{time.monotonic_ns() % 10**6}"
         slow = s.run("exec", "--host", "zdf2", "--timeout", "1s", "--", "sh", "-c",
-                     f"sleep {mark} & echo started; wait", code=1)
+                     f"sleep {mark} & echo started; wait", code=124)
         assert slow.stdout == "zdf2 | started\n"
         assert f"zdf2: sh did not end within --timeout 1s" in slow.stderr, slow.stderr
         assert not fleet.hosts[1].run(f"pgrep -f '[s]leep {mark}' || true").stdout.strip()
@@ -137,7 +137,7 @@ def test_exec_i_gives_one_hosts_command_a_terminal_there_or_this_stdin(healthy_f
             term.expect(b"got 'typed here'\r\n")
             assert mark in left()
             term.write(b"\x03")  # a byte, not this end's SIGINT: the command's, there
-            assert term.wait(30) == 1
+            assert term.wait(30) == 128 + signal.SIGINT  # its status, as a shell says it
             term.expect(f"zdf2: {py} was killed by SIGINT".encode())
             assert term.local_modes() & termios.ECHO and term.local_modes() & termios.ICANON
         assert not left()  # the runner too: nothing waits on the host

@@ -13,7 +13,7 @@ import pytest
 from zerodown.commands import arguments, build_parser
 from zerodown.config import AppConfig
 from zerodown.errors import RuntimeFailure, UsageError
-from zerodown.hosts.one_off import MARK, Trailer, outcome_text
+from zerodown.hosts.one_off import MARK, Trailer, exit_status, outcome_text
 from zerodown.runtimes.one_off import Prefixed, chosen_hosts, command_words, fields, fill, \
     first_answering
 
@@ -209,6 +209,19 @@ def test_prefixed_lines_come_whole_and_a_last_unended_one_is_ended():
 def test_outcome_text(outcome, text):
     said = outcome_text(outcome, "bin/migrate")
     assert said == text if text is None else said.startswith(text)
+
+
+@pytest.mark.parametrize("outcome, status", [
+    ({"code": 0, "seconds": 1.0}, 0),
+    ({"code": 3, "seconds": 0.5}, 3),      # the command's own: a script tells 1 from 2
+    ({"signal": 9, "seconds": 2.0}, 137),  # as a shell says it: 128 + the signal
+    ({"timeout": 10.0, "seconds": 12.0}, 124),  # as timeout(1)
+    ({"hangup": True, "seconds": 1.0}, 129),
+    ({"error": "release v9 is not on this host", "seconds": 0.0}, 255),  # not run, as ssh
+    ({"error": "did not answer: whether the command ran or ended is unknown"}, 255),
+])
+def test_exec_exits_with_the_commands_own_status(outcome, status):
+    assert exit_status(outcome) == status
 
 
 @pytest.mark.parametrize("text, seconds", [("90", 90.0), ("10m", 600.0), ("1h30m", 5400.0),

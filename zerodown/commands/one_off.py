@@ -13,9 +13,10 @@ written, each line prefixed with its host (as `zerodown logs`); the command's st
 /dev/null there, but with -i (one host): then it is this stdin, and from a terminal a
 pseudo-terminal there, this one raw meanwhile (hosts/console.py), the output unprefixed.
 Locally it is this terminal's: a console works, Ctrl-C reaches it.
-Exit 0 when it succeeded everywhere it was asked to run; else 1, with a line per host
-that failed saying how (its exit status, its signal, --timeout, no answer: unknown is
-never success). Past --timeout (or when this command goes away) the command's whole
+It exits with the command's own exit status (on several hosts the highest of theirs,
+as `pdsh -S`), 128 + the signal that killed it, 124 past --timeout, 255 where it did not
+run or its end is unknown (no answer: unknown is never success), with a line per host
+that failed saying how (hosts/one_off.py exit_status). Past --timeout (or when this command goes away) the command's whole
 process group is stopped (SIGTERM, then SIGKILL): zerodown/hosts/one_off.py.
 """
 
@@ -86,8 +87,7 @@ def _here(args: argparse.Namespace, cfg, version: str, argv: list[str]) -> int:
     why = runner.outcome_text(outcome, argv[0])
     if why is not None:
         print(f"zerodown exec: {why}", file=sys.stderr)
-        return 1
-    return 0
+    return runner.exit_status(outcome)
 
 
 def _on_fleet(args: argparse.Namespace, runtime, cfg, version: str, argv: list[str]) -> int:
@@ -138,7 +138,7 @@ def _on_fleet(args: argparse.Namespace, runtime, cfg, version: str, argv: list[s
     failed = {h: why for h in hosts if (why := runner.outcome_text(outcomes[h], argv[0]))}
     for host, why in failed.items():
         print(f"zerodown exec: {host}: {why}", file=sys.stderr)
-    return 1 if failed else 0
+    return max(runner.exit_status(outcomes[h]) for h in hosts)
 
 
 def _console(host, request: dict, bound: float, what: str) -> int:
@@ -159,8 +159,7 @@ def _console(host, request: dict, bound: float, what: str) -> int:
     why = runner.outcome_text(outcome, what)
     if why is not None:
         print(f"zerodown exec: {host.name}: {why}", file=sys.stderr)
-        return 1
-    return 0
+    return runner.exit_status(outcome)
 
 
 def _asked(ask) -> dict:

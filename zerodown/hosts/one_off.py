@@ -158,6 +158,26 @@ def _foreground(fd: int | None, pgid: int) -> int | None:
         signal.signal(signal.SIGTTOU, old)
 
 
+# A one-off's exit status where none is the command's own: as timeout(1) past its bound,
+# as a shell for a signal (128 + its number), as ssh where it could not tell or not run
+TIMED_OUT, NOT_RUN = 124, 255
+
+
+def exit_status(outcome: dict) -> int:
+    """The status `zerodown exec` exits with for one host's outcome: the command's own
+    (scripts can tell `grep`'s 1 from its 2), 128 + the signal that killed it, 124 past
+    --timeout, 255 when it did not run or its end is unknown (ssh's convention)."""
+    if "code" in outcome:
+        return int(outcome["code"]) & 0xFF
+    if "signal" in outcome:
+        return 128 + int(outcome["signal"])
+    if "timeout" in outcome:
+        return TIMED_OUT
+    if "hangup" in outcome:
+        return 128 + signal.SIGHUP
+    return NOT_RUN
+
+
 def outcome_text(outcome: dict, what: str) -> str | None:
     """How the command `what` failed, for a line naming the host; None if it succeeded."""
     if outcome.get("code") == 0:
