@@ -16,8 +16,9 @@ Locally it is this terminal's: a console works, Ctrl-C reaches it.
 It exits with the command's own exit status (on several hosts the highest of theirs,
 as `pdsh -S`), 128 + the signal that killed it, 124 past --timeout, 255 where it did not
 run or its end is unknown (no answer: unknown is never success), with a line per host
-that failed saying how (hosts/one_off.py exit_status). Past --timeout (or when this command goes away) the command's whole
-process group is stopped (SIGTERM, then SIGKILL): zerodown/hosts/one_off.py.
+that failed saying how (hosts/one_off.py exit_status). Past --timeout (or when this
+command goes away) the command's whole process group is stopped (SIGTERM, then
+SIGKILL): zerodown/hosts/one_off.py.
 """
 
 from __future__ import annotations
