@@ -5,15 +5,13 @@
 Three example apps started at once on this machine (a batch of the test fleet's three
 hosts shares its 2 cores), from a process that has the host agent's modules loaded, as
 a host's agent has; milliseconds from the first spawn to the last app accepting a
-connection (looked at every 1 ms). Four ways, alternated round by round:
+connection (looked at every 1 ms). Three ways, alternated round by round:
 
 - none: the app's output to /dev/null (the critical path's measurement spawns it so:
   benchmarks/fleet_path.py);
 - at the spawn: its output into a pipe and the stamper forked at once from this process
-  (what a host's agent did until session 23: hosts/local.spawn, hosts/stamper.start);
-- by the kept forker: the same, the stamper forked by the small process kept for it,
-  forked from this one at its start (what a serving agent does since session 23:
-  hosts/stamper_forker.py);
+  (what a host's agent does: hosts/local.spawn, hosts/stamper.start; session 23's kept
+  forker, measured here then, was removed in session 24: benchmarks/README.md);
 - once listening: the same pipe, the stamper forked only when the app accepts (its
   lines wait in the pipe meanwhile) — an experiment, not what the agent does: boot lines
   would be stamped when read, and an app that writes 64 KB before it listens would wait.
@@ -38,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from zerodown.hosts import agent, stamper  # noqa: E402,F401  (the agent's modules, as on a host)
 
 APP = str(ROOT / "examples" / "app" / "app.py")
-MODES = ("none", "at the spawn", "by the kept forker", "once listening")
+MODES = ("none", "at the spawn", "once listening")
 
 
 def free_port() -> int:
@@ -58,14 +56,8 @@ def launch(port: int, mode: str, folder: Path):
                             start_new_session=True)
     os.close(write)
     log = open(folder / f"{port}.log", "ab", buffering=0)
-    if mode in ("at the spawn", "by the kept forker"):
-        forker = stamper._forker
-        if mode == "at the spawn":
-            stamper._forker = None  # forked from this process
-        try:
-            stamper.start(read, log)
-        finally:
-            stamper._forker = forker
+    if mode == "at the spawn":
+        stamper.start(read, log)
         os.close(read)
         return proc, None
     return proc, (read, log)
@@ -104,7 +96,6 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=18)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="stamper-boot-"))
-    stamper.keep_forker()
     times: dict[str, list[float]] = {m: [] for m in MODES}
     for i in range(args.rounds):
         k = i % len(MODES)

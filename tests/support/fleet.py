@@ -29,7 +29,7 @@ class TestHost(FleetHost):
 
     def agent_sessions(self) -> set[str]:
         """The pids of the agent sessions (`zerodown.hosts.agent --serve`) running here: not
-        their stamper forkers and stampers, forked from an agent with its command line."""
+        their stampers, forked from an agent with its command line."""
         rows = [line.split(None, 2) for line in
                 self.run("ps -ww -eo pid=,ppid=,args=").stdout.splitlines()]
         serving = {pid: ppid for pid, ppid, *args in rows

@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator, Sequence
 from pathlib import Path
 
 from zerodown.errors import ZerodownError
-from zerodown.hosts import files, local, owner, probe, releases, shared_paths, stamper
+from zerodown.hosts import files, local, owner, probe, releases, shared_paths
 from zerodown.hosts.instances import InstanceTable
 
 
@@ -175,9 +175,7 @@ def serve(idle: float | None = None) -> int:
     """Answer one JSON request a line until stdin ends (or, with `idle`, stays silent that
     long between requests). The answers go to a private copy of stdout; fd 1 becomes
     stderr, so nothing else printed can be taken for an answer. A blank line (a
-    heartbeat) is answered with nothing. Its instances' log stampers are forked by a
-    process kept for it, forked now while this one has a thread only (stamper_forker.py)."""
-    stamper.keep_forker()
+    heartbeat) is answered with nothing."""
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     for line in lines(sys.stdin.fileno(), idle):

@@ -8,12 +8,11 @@ It runs in a session of its own (a stop of the instance's group leaves it to wri
 lines) and ends with the instance and its children, when the pipe has no writer left. One
 code (STAMPER), started one of two ways:
 
-- forked by the process a serving agent keeps for it (zerodown/hosts/stamper_forker.py,
-  `keep_forker`), or else from this process when it has one thread: zerodown's agent,
-  which starts every instance of an ssh host. No interpreter starts: ~1 ms where a
-  `python3 -S` start costs 40-50 ms of CPU, which the instance starting at the same
-  moment waits for on a busy host (rolling on the test fleet, 3 hosts: a batch was ready
-  ~80 ms later with them);
+- forked from this process when it has one thread: zerodown's agent, which starts every
+  instance of an ssh host. No interpreter starts: ~1 ms where a `python3 -S` start costs
+  40-50 ms of CPU, which the instance starting at the same moment waits for on a busy
+  host (rolling on the test fleet, 3 hosts: a batch was ready ~80 ms later with them). The
+  code is compiled once here and each child runs it (compiling it costs ~1.5 ms of CPU);
 - else a new interpreter without site (-S), needing nothing installed: a fork of a process
   with other threads (the controller, for the local runtime) could copy a lock one of them
   holds into a child that then waits for it forever.
@@ -32,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import os
-import select
 import subprocess
 import sys
 import time
@@ -40,7 +38,6 @@ from typing import IO
 
 # imported here, in the agent: a forked stamper's prune at its end then costs no import
 from zerodown.hosts import log_prune
-from zerodown.hosts.stamper_forker import ForkFailed, Forker
 
 # A line the log cannot take (its disk full) is dropped and counted, and the stamper reads
 # on: ended, it left the instance's pipe without a reader, and the instance's next line
@@ -89,16 +86,6 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 
 _execed: list[subprocess.Popen] = []
 _forked: list[int] = []
-_kept: dict[int, int] = {}  # pid -> pidfd of each stamper the kept forker started
-_forker: Forker | None = None
-
-
-def keep_forker() -> None:
-    """From now on fork the stampers from a process kept for it (a serving agent, at its
-    start, while it has one thread): not from this one (stamper_forker.py says why)."""
-    global _forker
-    if _forker is None and single_threaded():
-        _forker = Forker.start(_compiled())
 
 
 def start(read: int, log: IO[bytes], prune: bool = False) -> int:
@@ -108,18 +95,7 @@ def start(read: int, log: IO[bytes], prune: bool = False) -> int:
     folder is on its command line, not the log's: nothing names the state directory
     (tests/support/cli.py finds a service's processes by it; a stamper ends on its own)."""
     reap()
-    global _forker
     args = [_ROOT, str(log_prune.KEEP_ENDED)] if prune else []
-    if _forker is not None:
-        try:
-            pid, pidfd = _forker.stamper(read, log.fileno(), args)
-            _kept[pid] = pidfd
-            return pid
-        except ForkFailed:
-            raise  # as a fork here would have failed
-        except OSError:  # gone, stuck or confused: killed, and the stampers forked here
-            _forker.end()
-            _forker = None
     if single_threaded():
         pid = _fork(read, log.fileno(), args)
         _forked.append(pid)
@@ -144,8 +120,6 @@ def reap() -> None:
     _execed[:] = [p for p in _execed if p.poll() is None]
     for pid in list(_forked):
         _collected(pid)
-    for pid in list(_kept):
-        _ended(pid, 0)
 
 
 def _collected(pid: int) -> bool:
@@ -161,7 +135,7 @@ def _collected(pid: int) -> bool:
 
 def tracked(pid: int) -> bool:
     """Is `pid` a stamper started here that was not seen to end yet?"""
-    return pid in _forked or pid in _kept or any(p.pid == pid for p in _execed)
+    return pid in _forked or any(p.pid == pid for p in _execed)
 
 
 def wait(pid: int, timeout: float) -> None:
@@ -170,9 +144,6 @@ def wait(pid: int, timeout: float) -> None:
     stamper started after the instance, slower on a busy machine), and a crash's reason is
     in them."""
     deadline = time.monotonic() + timeout
-    if pid in _kept:
-        _ended(pid, timeout)
-        return
     for proc in _execed:
         if proc.pid == pid:
             try:
@@ -187,17 +158,6 @@ def wait(pid: int, timeout: float) -> None:
 @functools.lru_cache(maxsize=1)
 def _compiled():
     return compile(STAMPER, "<zerodown log stamper>", "exec")
-
-
-def _ended(pid: int, timeout: float) -> bool:
-    """Has the stamper `pid` of the kept forker ended (waited for up to `timeout`)? If so
-    its pidfd is closed and it is forgotten (the forker collects it)."""
-    watch = select.poll()  # readable once the process ended
-    watch.register(_kept[pid], select.POLLIN)
-    if not watch.poll(timeout * 1000):
-        return False
-    os.close(_kept.pop(pid))
-    return True
 
 
 def _fork(read: int, log_fd: int, prune: list[str]) -> int:
