@@ -24,23 +24,32 @@ import yaml
 from zerodown.config_checks import option_checks
 from zerodown.config_model import ROUTER_COMMON
 from zerodown.config_words import SHARED, WORDS
+from zerodown.schema import duration
 
-# Router options by kind come from each driver's own table of what it accepts.
-ROUTER_TYPES = {"socket": "string", "backend": "string", "lanes": "integer", "binary": "string",
-                "workers": ["string", "integer"], "worker_connections": "integer",
-                "worker_shutdown_timeout": ["string", "number"],
-                "keepalive_timeout": ["string", "number"], "keepalive_requests": "integer",
-                "upstream_keepalive": "integer",
-                "upstream_keepalive_timeout": ["string", "number"], "nginx": "string",
-                "config": "string", "pid_file": "string", "main_config": "string",
-                "metrics": "string", "metrics_token_env": "string", "python": "string",
-                "host": "string", "http2_prior_knowledge": "boolean",
-                "shared": "string", "hosts": "array", "path_prefix": "string",
-                "strip_path_prefix": "boolean",
-                "response_timeout": ["string", "number"],
-                "connect_timeout": ["string", "number"],
-                "queue_timeout": ["string", "number"], "max_conns_per_backend": "integer",
-                "body_timeout": ["string", "number"]}
+# Router and runtime options by kind come from each driver's own table of what it accepts;
+# their types by name (an option two drivers take, `connect_timeout`, is of one type).
+_DURATION = duration().schema  # rendered "duration", its default as `30s`
+_STRING: dict = {"type": "string"}
+_INTEGER: dict = {"type": "integer"}
+OPTION_TYPES: dict[str, dict] = {
+    "socket": _STRING, "backend": _STRING, "lanes": _INTEGER, "binary": _STRING,
+    "workers": {"type": ["string", "integer"]}, "worker_connections": _INTEGER,
+    "worker_shutdown_timeout": _DURATION, "keepalive_timeout": _DURATION,
+    "keepalive_requests": _INTEGER, "upstream_keepalive": _INTEGER,
+    "upstream_keepalive_timeout": _DURATION, "nginx": _STRING, "config": _STRING,
+    "pid_file": _STRING, "main_config": _STRING, "metrics": _STRING,
+    "metrics_token_env": _STRING, "python": _STRING, "host": _STRING,
+    "http2_prior_knowledge": {"type": "boolean"}, "shared": _STRING,
+    "hosts": {"type": "array"}, "path_prefix": _STRING,
+    "strip_path_prefix": {"type": "boolean"}, "response_timeout": _DURATION,
+    "connect_timeout": _DURATION, "queue_timeout": _DURATION,
+    "max_conns_per_backend": _INTEGER, "body_timeout": _DURATION,
+    # runtime: ssh
+    "ssh_config": _STRING, "identity_file": _STRING, "known_hosts": _STRING,
+    "instances_per_host": _INTEGER, "state_dir": _STRING, "command_timeout": _DURATION,
+    "keepalive": _DURATION, "keep_releases": _INTEGER}
+
+
 def driver_options(section: str) -> dict[str, tuple[str, ...]]:
     """The options each router (or runtime) kind accepts: the keys of the table its option
     check reads (PARSERS or OPTIONS beside its parse_options), as validate runs it."""
@@ -67,16 +76,23 @@ def router_defaults(kind: str) -> dict[str, Any]:
         f.name: f.default for f in dataclasses.fields(options) if f.default is not None}
 
 
+def runtime_defaults(kind: str) -> dict[str, Any]:
+    """What the ssh runtime fills in for an option left out (its dataclass); local takes none."""
+    from zerodown.runtimes.ssh_options import SshOptions
+    return {} if kind != "ssh" else {
+        f.name: f.default for f in dataclasses.fields(SshOptions) if f.default not in (None, ())}
+
+
 def driver_schema(section: str, kinds: tuple[str, ...]) -> dict:
     """`router:` or `runtime:` as a kind name, or a mapping of a kind and that kind's
     options (a kind without an option check takes none)."""
     tables = driver_options(section)
 
     def one(kind: str) -> dict:
-        defaults = router_defaults(kind) if section == "router" else {}
+        defaults = router_defaults(kind) if section == "router" else runtime_defaults(kind)
         return {"type": "object", "additionalProperties": False,
                 "properties": {"kind": {"const": kind}, **{
-                    k: {**({"type": ROUTER_TYPES[k]} if k in ROUTER_TYPES else {}),
+                    k: {**OPTION_TYPES.get(k, {}),
                         **({"default": defaults[k]} if k in defaults else {})}
                     for k in tables.get(kind, ()) + (ROUTER_COMMON if section == "router" else ())}}}
     return {"anyOf": [{"enum": list(kinds)}, *(one(k) for k in kinds)]}

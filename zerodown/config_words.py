@@ -127,10 +127,9 @@ _OWN: W = {
                          "anything changes (Capistrano's linked_files).",
                          ["config/database.yml"]),
     "runtime.keep_releases": ("ssh: complete releases kept on each host, newest first "
-                              "(2..100, default 5); besides them, a version an instance on "
-                              "the host runs and the stable and previous revisions' are "
-                              "never removed.",
-                              5),
+                              "(2..100); besides them, a version an instance on the host "
+                              "runs and the stable and previous revisions' are never "
+                              "removed.", 5),
     "app.env": ("Environment variables of each instance (placeholders allowed). Instances "
                 "inherit nothing else of the caller's environment but PATH=/usr/local/bin:"
                 "/usr/bin:/bin, HOME, USER, LOGNAME, LANG, LC_ALL, TZ and TMPDIR.",
@@ -172,20 +171,19 @@ _OWN: W = {
     "runtime.ssh_config": ("ssh: an OpenSSH client config (Host, HostName, User, Port, "
                            "IdentityFile), relative to zerodown.yaml.", "./ssh_config"),
     "runtime.identity_file": ("ssh: the private key to log in with.", "~/.ssh/deploy"),
-    "runtime.known_hosts": ("ssh: the host keys trusted; an unknown key is refused "
-                            "(default `~/.ssh/known_hosts`).", "~/.ssh/known_hosts"),
+    "runtime.known_hosts": ("ssh: the host keys trusted; an unknown key is refused.",
+                            "~/.ssh/known_hosts"),
     "runtime.instances_per_host": ("ssh: instances on each host; must equal `instances` / "
                                    "hosts (or leave it out: `instances` spreads evenly).", 2),
-    "runtime.state_dir": ("ssh: zerodown's directory on each host (registry, logs, agent; "
-                          "default `/var/lib/zerodown`).", "/var/lib/zerodown"),
-    "runtime.connect_timeout": ("ssh: how long one connection's set-up may take (default 10s).",
-                                "10s"),
-    "runtime.command_timeout": ("ssh: how long one remote step may take (default 60s); a "
-                                "release's upload, however long, fails only when nothing "
-                                "moved for this long.", "60s"),
+    "runtime.state_dir": ("ssh: zerodown's directory on each host (registry, logs, agent).",
+                          "/var/lib/zerodown"),
+    "runtime.connect_timeout": ("ssh: how long one connection's set-up may take.", "10s"),
+    "runtime.command_timeout": ("ssh: how long one remote step may take; a release's "
+                                "upload, however long, fails only when nothing moved for "
+                                "this long.", "60s"),
     "runtime.keepalive": ("ssh: a silent connection is probed this often; 3 unanswered probes "
                           "drop it. Each idle agent on a host is sent a heartbeat as often, "
-                          "and ends after 4 missed (at least 5s) (default 15s).", "15s"),
+                          "and ends after 4 missed (at least 5s).", "15s"),
     # --- hooks
     "hooks.before_start": ("Before the deployment changes any instance: before the new "
                            "revision's first instance starts (in-place: before its first "

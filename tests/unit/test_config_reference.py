@@ -16,6 +16,7 @@ from zerodown.config_words import WORDS
 from zerodown.hooks import MOMENTS
 from zerodown.hooks_config import HOOK
 from zerodown.routers import embedded_options, haproxy_options, nginx_options
+from zerodown.runtimes.ssh_options import SshOptions
 from zerodown.schema_sections import Section
 from zerodown.strategies import options, shadow_options
 from zerodown import tls_config
@@ -66,6 +67,20 @@ def test_router_options_per_kind_are_the_drivers_own():
     assert set(kinds) == set(config.ROUTER_KINDS)
     checked = {kind for section, kind in config_checks.option_checks() if section == "router"}
     assert checked <= set(kinds), "a router kind whose options the reference does not know"
+
+
+def test_every_driver_option_has_a_type_and_its_drivers_default():
+    """docs/config.md said `see below` for the type of most of runtime's options and `—`
+    for their defaults (10s, 60s, 5 kept releases...), which only their words repeated."""
+    for section in ("router", "runtime"):
+        for kind, names in config_reference.driver_options(section).items():
+            untyped = [k for k in names if k not in config_reference.OPTION_TYPES]
+            assert not untyped, f"{section} {kind}: add to OPTION_TYPES: {untyped}"
+    ssh = next(k for k in json_schema()["properties"]["runtime"]["anyOf"][1:]
+               if k["properties"]["kind"]["const"] == "ssh")["properties"]
+    said = {k: node["default"] for k, node in ssh.items() if "default" in node}
+    assert {"connect_timeout", "command_timeout", "keepalive", "keep_releases"} <= set(said)
+    assert {k: getattr(SshOptions(), k) for k in said} == said
 
 
 def test_every_key_has_words_and_no_words_name_a_missing_key():
