@@ -83,6 +83,35 @@ def test_every_driver_option_has_a_type_and_its_drivers_default():
     assert {k: getattr(SshOptions(), k) for k in said} == said
 
 
+def test_each_load_balancers_default_the_words_say_is_its_own():
+    """A router option's default differs by kind, so its words say each (`embedded 3s,
+    HAProxy 2s, nginx 3s`): each figure is the one its driver uses when the key is left out
+    (the proxy's settings, HAProxy's rendered timeouts, NginxOptions)."""
+    import dataclasses
+    import re
+
+    from zerodown.proxy.settings import ProxySettings
+    from zerodown.routers.haproxy_render import Settings
+    haproxy = {f.name: f.default for f in dataclasses.fields(Settings)}
+    own = {"embedded": lambda key: getattr(ProxySettings(), key),
+           "HAProxy": lambda key: haproxy.get("timeout_" + {"response": "server"}.get(
+               key.removesuffix("_timeout"), key.removesuffix("_timeout"))),
+           "nginx": lambda key: getattr(nginx_options.NginxOptions(), key)}
+    checked = []
+    for path, (words, _) in WORDS.items():
+        key = path.removeprefix("router.")
+        if key == path:
+            continue
+        for kind, figure in re.findall(r"(embedded|HAProxy|nginx)(?:'s `[^`]+`)? (\d+)s?\b",
+                                       words):
+            code = own[kind](key)
+            if code is not None:  # None: the load balancer's own default, not zerodown's
+                checked.append(key)
+                assert float(figure) == code, f"router.{key}: {kind} {figure} in the words, " \
+                                              f"{code} in the code"
+    assert len(checked) >= 8, checked
+
+
 def test_every_key_has_words_and_no_words_name_a_missing_key():
     schema = json_schema()
     missing = [path for path, node, _ in keys(schema) if not node.get("description")]
