@@ -15,7 +15,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
          ROOT / "benchmarks" / "README.md"]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 # `fleet.md, "One controller per service"`, `proxy.md "Supervised"`, `proxy.md, *Several ...*`
-SAID = re.compile(r"((?:[\w-]+/)*[\w-]+\.md)\)?,? (?:\"([^\"]+)\"|\*([^*]+)\*)")
+SAID = re.compile(r"((?:[\w-]+/)*[\w-]+\.md)\)?,?\s+(?:\"([^\"]+)\"|\*([^*]+)\*)")
 
 
 def anchor(heading: str) -> str:
@@ -84,11 +84,14 @@ def sections_said() -> list[tuple[str, Path, str]]:
     """(page:line, the page named, the section named after it) in every page's words."""
     out = []
     for page in PAGES:
-        for number, line in enumerate(page.read_text().splitlines(), 1):
-            for name, quoted, italic in SAID.findall(line):
-                named = page_named(page, name)
-                if named.exists():
-                    out.append((f"{page.relative_to(ROOT)}:{number}", named, quoted or italic))
+        text = page.read_text()
+        for found in SAID.finditer(text):  # the whole text: a name may wrap to the next line
+            name, quoted, italic = found.groups()
+            named = page_named(page, name)
+            if named.exists():
+                number = text.count("\n", 0, found.start()) + 1
+                out.append((f"{page.relative_to(ROOT)}:{number}", named,
+                            " ".join((quoted or italic).split())))
     return out
 
 
