@@ -50,8 +50,9 @@ def plan(strategy: RollingStrategy, state: ServiceState, target: Target) -> Plan
         start = max(0, min(n - len(new), n + surge - len(new) - len(old)))
         # A brand-new slot goes on the host of an old instance it replaces. Replacing in
         # turn (surge 0) reuses the slot just freed; surge takes new slots, so a new
-        # instance never waits for an old one to finish exiting in the same slot.
-        hosts = [r.slot.host for r in old] + [default_host] * start
+        # instance never waits for an old one to finish exiting in the same slot. (The
+        # first `start` old ones only: every wave reading all of them made planning O(N²).)
+        hosts = [r.slot.host for r in old[:start]] + [default_host] * start
         fresh = [InstanceRef(target.revision, b.slot(hosts[i], reuse=surge == 0))
                  for i in range(start)]
         b.bring_in(fresh, early=True)  # not before a stop in its own slot: see builder.py
