@@ -8,7 +8,8 @@ step is one idempotent action the engine can repeat after a crash:
 
 Route carries the *whole* desired set of routed instances, never a delta,
 so applying it twice changes nothing. Instances are named by InstanceRef
-(revision, slot), known before they exist.
+(revision, slot), known before they exist. The engine stores a plan as JSON
+(plan_data.py: there a Route is kept as its change from the one before).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Iterable, Mapping, Union, cast
 
 from zerodown.errors import ZerodownError
 from zerodown.model import (Backend, HealthCheck, InstanceRef, RevisionRoute, RoutingTable, Rule,
-                            Slot, Sticky, on_host)
+                            Sticky, on_host)
 
 
 class PlanError(ZerodownError):
@@ -349,48 +350,3 @@ def balancer_check(health: Any) -> HealthCheck | None:
     return HealthCheck(path=health.path, interval=max(0.05, health.interval),
                        timeout=health.timeout, fall=health.unhealthy_threshold,
                        rise=health.healthy_threshold)
-
-
-# --- persistence: the engine stores plans as JSON -------------------------
-
-def _ref_data(ref: InstanceRef) -> dict:
-    return {"revision": ref.revision, "slot": ref.slot.index, "host": ref.slot.host}
-
-
-def _ref(d: Mapping) -> InstanceRef:
-    return InstanceRef(d["revision"], Slot(d["slot"], d.get("host", "local")))
-
-
-def step_to_data(step: Step) -> dict:
-    data: dict[str, Any] = {"step": type(step).__name__}
-    for name, value in vars(step).items():
-        if name == "shares":
-            value = [{"revision": s.revision, "weight": s.weight,
-                      "instances": [_ref_data(i) for i in s.instances]} for s in value]
-        elif name == "instances":
-            value = [_ref_data(i) for i in value]
-        elif name == "spec":
-            value = dict(value)
-        elif name == "rules":
-            value = [{k: v for k, v in vars(r).items() if v is not None} for r in value]
-        elif name == "sticky" and value is not None:
-            value = dict(vars(value))
-        data[name] = value
-    return data
-
-
-def step_from_data(data: Mapping) -> Step:
-    fields = {k: v for k, v in data.items() if k != "step"}
-    if "instances" in fields:
-        fields["instances"] = tuple(_ref(i) for i in fields["instances"])
-    if "shares" in fields:
-        fields["shares"] = tuple(Share(s["revision"], tuple(_ref(i) for i in s["instances"]),
-                                       s.get("weight")) for s in fields["shares"])
-    if "rules" in fields:
-        fields["rules"] = tuple(Rule(**r) for r in fields["rules"])
-    if fields.get("sticky") is not None:
-        fields["sticky"] = Sticky(**fields["sticky"])
-    try:
-        return STEP_TYPES[data["step"]](**fields)
-    except (KeyError, TypeError) as e:
-        raise PlanError(f"stored step {dict(data)!r} is not a step: {e}") from None

@@ -8,7 +8,8 @@ from zerodown.config import parse_config
 from zerodown.engine.deadlines import Due, due
 from zerodown.engine.lifecycle import Phase
 from zerodown.model import InstanceRef, Slot
-from zerodown.plan import Analyze, Pause, Start, WaitHealthy, step_from_data, step_to_data
+from zerodown.plan import Analyze, Pause, Start, WaitHealthy
+from zerodown.plan_data import step_from_data, step_to_data
 
 REF = (InstanceRef(2, Slot(0)),)
 HELD = Pause("canary r2 at 10%", None, timeout=60, then="promote")

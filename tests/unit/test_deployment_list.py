@@ -18,7 +18,7 @@ from zerodown.engine import store_deployments
 from zerodown.engine.lifecycle import Phase
 from zerodown.engine.store import Store
 from zerodown.engine.store_deployments import PLANS_KEPT
-from zerodown.plan import step_to_data
+from zerodown.plan_data import step_to_data
 from zerodown.views import deployment_dict
 
 

@@ -17,7 +17,8 @@ from zerodown.engine.store import Store
 from zerodown.errors import ConfigError
 from zerodown.fakes import FakeClock, FakeRouter, FakeRuntime
 from zerodown.model import InstanceRef, Slot
-from zerodown.plan import Route, ServiceState, Shadow, Target, step_from_data, step_to_data
+from zerodown.plan import Route, ServiceState, Shadow, Target
+from zerodown.plan_data import step_from_data, step_to_data
 from zerodown.routers.capabilities import refusals
 from zerodown.strategies import abort_plan, plan_for
 from zerodown.strategies.shadow_options import warnings

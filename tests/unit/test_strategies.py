@@ -17,7 +17,8 @@ from zerodown.config import Amount, InPlaceStrategy, RollingStrategy
 from zerodown.engine.lifecycle import promoted
 from zerodown.model import InstanceRef, Rule, Slot, Sticky
 from zerodown.plan import (Analyze, Drain, Hook, Pause, PlanError, Route, ServiceState, Share,
-                           Start, Target, route_table, step_from_data, step_to_data)
+                           Start, Target, route_table)
+from zerodown.plan_data import step_from_data, step_to_data
 from zerodown.strategies import abort_plan, plan_for, rollback_plan, rolling
 from zerodown.strategies.options import (ABTestStrategy, AnalysisConfig, AnalysisStep,
                                          BlueGreenStrategy, CanaryStrategy, MatchRule, PauseStep,

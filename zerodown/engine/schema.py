@@ -26,7 +26,11 @@ from zerodown.engine.records import StoreError
 # deployment's row, SQLite wrote it again whenever the row's size changed (its cursor
 # past 1 and 127, its phase, its request), ~1000 pages of a 200-instance rolling plan
 # each time; and its length beside it, so a list (the API's, up to 1000) reads no plan.
-# `deployments.plan` is left empty (SQLite drops a column only from 3.35).
+# `deployments.plan` is left empty (SQLite drops a column only from 3.35). The 11th
+# changes no table: from it a plan's Route may be stored as its change from the Route
+# before it (plan_data.py), which a zerodown of the 10th would read as no step at all;
+# the version tells it to refuse the file ("upgrade zerodown") instead. Plans stored whole
+# before it read as they are.
 MIGRATIONS = ("""
 CREATE TABLE services (
   name TEXT PRIMARY KEY,
@@ -161,6 +165,7 @@ CREATE TABLE plans (
 INSERT INTO plans (deployment, version, steps) SELECT id, plan_version, plan FROM deployments;
 ALTER TABLE deployments ADD COLUMN plan_length INTEGER NOT NULL DEFAULT 0;
 UPDATE deployments SET plan_length = json_array_length(plan), plan = ''
+""", """
 """)
 
 

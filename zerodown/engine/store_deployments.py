@@ -14,7 +14,8 @@ from zerodown.engine.lifecycle import Phase
 from zerodown.engine.records import Deployment, DeploymentConflict, Listed, NotFound
 from zerodown.engine.store_parts import StoreParts
 from zerodown.engine.transaction import Tx
-from zerodown.plan import Pause, Plan, ServiceState, step_from_data, step_to_data
+from zerodown.plan import Pause, Plan, ServiceState
+from zerodown.plan_data import is_change, step_from_data, steps_from_data, steps_to_data
 from zerodown.redeploy import restart_note
 
 # The active deployment, found by the partial index one_active_deployment (schema.py): its
@@ -72,7 +73,7 @@ class DeploymentQueries(StoreParts):
                 (service, kind, state.stable, revision, json.dumps(strategy), len(plan.steps),
                  on_failure, tx.now, tx.now))
             tx.execute("INSERT INTO plans (deployment, version, steps) VALUES (?, 1, ?)",
-                       (cur.lastrowid, json.dumps([step_to_data(s) for s in plan.steps])))
+                       (cur.lastrowid, json.dumps(steps_to_data(plan.steps))))
             tx.event(service, "deployment.created", f"deployment {cur.lastrowid}: "
                      + plan.describe().splitlines()[0], cur.lastrowid, kind=kind,
                      revision=revision, version=version, steps=len(plan.steps))
@@ -101,7 +102,7 @@ class DeploymentQueries(StoreParts):
                              (row["id"], row["plan_version"]))
             if text is None:  # replaced between the two reads
                 return self.deployment(row["id"])
-            cached = row["plan_version"], tuple(step_from_data(s) for s in json.loads(text[0]))
+            cached = row["plan_version"], steps_from_data(json.loads(text[0]))
             self._plans.pop(row["id"], None)
             self._plans[row["id"]] = cached
             # the last parsed kept: a daemon's connection lives for months and each listing
@@ -133,7 +134,8 @@ class DeploymentQueries(StoreParts):
 
     def listed(self, service: str, limit: int = 50) -> list[Listed]:
         """Newest first, as a list shows them: each plan's length from its row, and only the
-        step at the cursor read from the plan (by SQLite, none once a plan ran to its end).
+        step at the cursor read from the plan (by SQLite, none once a plan ran to its end;
+        the whole plan when that step is a Route stored as a change).
         Parsing each listed plan cost the API's list of 1000 0.3-1 s (PLANS_KEPT: the
         plans parsed last are kept, and a list of 1000 goes past them every time)."""
         rows = self.db.execute(
@@ -142,9 +144,19 @@ class DeploymentQueries(StoreParts):
             "(SELECT json_extract(steps, '$[' || d.cursor || ']') FROM plans WHERE deployment = "
             "d.id) END FROM deployments d WHERE service = ? ORDER BY id DESC LIMIT ?",
             (service, limit))
-        return [Listed(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], Phase(r[8]),
-                       r[9], r[10], r[11], r[12],
-                       step_from_data(json.loads(r[13])) if r[13] else None) for r in rows]
+        return [self._listed(r) for r in rows.fetchall()]
+
+    def _listed(self, r: sqlite3.Row) -> Listed:
+        step = json.loads(r[13]) if r[13] else None
+        if step is not None and is_change(step):
+            # a Route kept as its change from the one before (plan_data.py): the whole plan
+            # read, with the row it belongs to (one moved on meanwhile is listed as it is now)
+            d = self.deployment(r[0])
+            return Listed(d.id, d.service, d.kind, d.from_revision, d.to_revision, d.strategy,
+                          d.plan_kind, d.cursor, d.phase, d.error, d.created, d.updated,
+                          d.length, d.step)
+        return Listed(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], Phase(r[8]),
+                      r[9], r[10], r[11], r[12], None if step is None else step_from_data(step))
 
     def active_deployment(self, service: str) -> Deployment | None:
         return self._active(service)

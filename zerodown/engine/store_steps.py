@@ -15,8 +15,8 @@ from zerodown.engine.store_instances import recorded_hosts
 from zerodown.engine.store_parts import StoreParts
 from zerodown.engine.transaction import Tx
 from zerodown.model import InstanceRef
-from zerodown.plan import (Drain, Start, Step, Stop, WaitHealthy, instance_hosts, on_text,
-                           step_to_data)
+from zerodown.plan import Drain, Start, Step, Stop, WaitHealthy, instance_hosts, on_text
+from zerodown.plan_data import steps_to_data
 
 # Steps whose start is only their record (no intent, no act follows it before the next
 # synced commit): written with the finish of the step before them (finish_step).
@@ -177,7 +177,7 @@ class StepQueries(StoreParts):
                        "plan_version + 1, cursor = ? WHERE id = ?",
                        (len(plan), plan_kind, cursor, id))
             tx.execute("UPDATE plans SET version = version + 1, steps = ? WHERE deployment = ?",
-                       (json.dumps([step_to_data(s) for s in plan]), id))
+                       (json.dumps(steps_to_data(plan)), id))
             # a phase change says `why` in its own event, next: said here too, a failure's
             # log lines came twice, and this plan's words after their last line, as if the
             # app had logged them
