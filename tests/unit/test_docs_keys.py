@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
+
 from zerodown.config import json_schema
 
 from test_event_kinds_documented import listed_kinds
@@ -72,3 +74,26 @@ def test_the_walk_tells_a_key_from_none():
 def test_the_not_keys_are_still_named():
     named = {path for page in PAGES for path in PATH.findall(page.read_text())}
     assert set(NOT_KEYS) <= named, set(NOT_KEYS) - named
+
+
+def test_the_readmes_analysis_defaults_are_the_schemas():
+    """The README's table of analysis keys says each default (`max_false_alarm` `0.01`,
+    `interval`, `count`, `failure_limit` `10s`, `3`, `0`): each is the parser's own."""
+    from zerodown.schema import parse_duration
+    table = (ROOT / "README.md").read_text().split("| key | default | what it does |", 1)[1]
+    rows = [line.split("|")[1:3] for line in table.split("\n\n", 1)[0].splitlines()[1:]]
+    analysis = next(n for n in nodes_under(SCHEMA["properties"]["strategy"])
+                    if "analysis" in n.get("properties", {}))["properties"]["analysis"]
+    fields = next(n for n in nodes_under(analysis) if "properties" in n)["properties"]
+    checked = 0
+    for keys, defaults in rows:
+        names, said = re.findall(r"`(\w+)`", keys), re.findall(r"`([^`]+)`", defaults)
+        if defaults.strip() == "–":  # said to have none
+            assert all("default" not in fields[n] for n in names), f"README: {names} have one"
+        for name, value in zip(names, said) if len(names) == len(said) else ():
+            code = fields[name].get("default")
+            value = parse_duration(value) if re.fullmatch(r"\d+(ms|s|m|h)", value) else \
+                yaml.safe_load(value)
+            assert value == code, f"README: analysis {name} said {value!r}, is {code!r}"
+            checked += 1
+    assert checked >= 7, checked
