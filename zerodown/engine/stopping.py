@@ -29,7 +29,7 @@ from typing import Protocol, Sequence
 from zerodown.config import ServiceConfig
 from zerodown.engine import yielding
 from zerodown.engine.beside import Beside
-from zerodown.engine.records import Change
+from zerodown.engine.records import Change, StoreUnavailable
 from zerodown.engine.store import Store
 from zerodown.errors import NotOwner, ZerodownError
 from zerodown.model import Instance, InstanceRef, Slot
@@ -84,7 +84,10 @@ def stop_quietly(engine: Engine, ref: InstanceRef, inst: Instance, grace: float,
         else:
             engine.runtime.stop(inst, grace)
     except ZerodownError as e:  # not stopped: its row stays stopping
-        failed(engine, inst, e)
+        try:
+            failed(engine, inst, e)
+        except StoreUnavailable:
+            pass  # its event not written: the row, stopping, is the record that matters
         return
     engine._stopped.add(ref)
     if engine.confirming_beside:
@@ -93,7 +96,10 @@ def stop_quietly(engine: Engine, ref: InstanceRef, inst: Instance, grace: float,
         # process long gone — on a fleet, every old instance of a rolling deployment to its
         # end. Only while the run that sent it goes on: one that ended by an exception left
         # its stops in flight to the next reconcile, as a killed controller's are.
-        confirm(engine, [ref])
+        try:
+            confirm(engine, [ref])
+        except StoreUnavailable:
+            pass  # kept for the run's await, whose thread says a store that stays so
 
 
 def failed(engine: Engine, inst: Instance, e: ZerodownError) -> None:
@@ -122,13 +128,19 @@ def refused(engine: Engine) -> None:
 def confirm(engine: Engine, refs: Sequence[InstanceRef]) -> None:
     """The rows of `refs` whose stop returned (by the thread that stopped it, or once it
     was joined): stopped, in one commit not synced (lost, the row is still stopping and the
-    next reconcile finds the process gone). One whose stop failed stays stopping."""
+    next reconcile finds the process gone). One whose stop failed stays stopping; those
+    the store refused to write (StoreUnavailable) are kept for the next confirm."""
     with _confirming:  # a stop's thread and the run's await: each row written once
         done = [r for r in refs if r in engine._stopped]
         engine._stopped.difference_update(done)
     if done:
-        engine.store.set_instances(engine.service, [Change(r, "stopped") for r in done],
-                                   durable=False)
+        try:
+            engine.store.set_instances(engine.service, [Change(r, "stopped") for r in done],
+                                       durable=False)
+        except StoreUnavailable:
+            with _confirming:  # not written: the next confirm of them writes them
+                engine._stopped.update(done)
+            raise
 
 
 def await_stops(engine: Engine, slots: Sequence[Slot] | None = None) -> None:
