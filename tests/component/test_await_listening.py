@@ -86,15 +86,22 @@ def test_an_instance_listening_on_another_address_is_told_where_it_must_listen(t
         terminate(got["pid"], got["start_time"], 1, "app")
 
 
-def test_an_instance_listening_on_another_port_is_told_which_port_it_must_listen_on(tmp_path):
+# the app itself, or a wrapper that stays its parent (a shell script, `npm start`): the port
+# held by its child, in the instance's session, where the other-address words look too
+WRAPPER = ["sh", "-c", '"$0" "$@"; exit 0']  # not exec'd: sh stays
+
+
+@pytest.mark.parametrize("wrapped", [[], WRAPPER], ids=["itself", "by a wrapper"])
+def test_an_instance_listening_on_another_port_is_told_which_port_it_must_listen_on(
+        tmp_path, wrapped):
     """A newcomer's app listened on a port of its own (9999 in app.command, not {port}): the
     wait said "connection refused by 10.0.0.11:PORT" until start_timeout, 30 s later, as if
     it never started. Here: the app bound to a free port of its choosing."""
     table = InstanceTable(tmp_path)
     app = APP.replace("int(sys.argv[1])", "0")
     got = table.start("shop-r1-s0", RECORD, "127.0.0.1",
-                      [sys.executable, "-c", app, PORT, "0", "listen"], str(table.state_dir),
-                      {}, "test")["started"]
+                      [*wrapped, sys.executable, "-c", app, PORT, "0", "listen"],
+                      str(table.state_dir), {}, "test")["started"]
     try:
         seen = ""
         for _ in range(50):  # until it listens (each look waits 0.2 s)
@@ -213,3 +220,4 @@ def test_only_an_address_that_does_not_resolve_is_said_to_be_the_address(tmp_pat
             table.await_listening("shop-r1-s0", entry["pid"], 0.3, 0.002, 1)
     finally:
         terminate(entry["pid"], entry["start_time"], 1, "app")
+

@@ -36,16 +36,18 @@ def listening_inodes(port: int) -> set[str] | None:
         return _proc_listeners(port)
 
 
-def ports_held(pid: int) -> list[int] | None:
-    """The TCP ports process `pid` itself listens on (sock_diag: every listener, 0 being
-    no port filter); None if that cannot be read."""
+def ports_held(session: int) -> list[int] | None:
+    """The TCP ports the processes of session `session` listen on (the instance, or the
+    child of a wrapper that stays its parent: a shell script, `npm start`; sock_diag: every
+    listener, 0 being no port filter); None if that cannot be read."""
     try:
-        found = {i: p for family in (socket.AF_INET, socket.AF_INET6)
+        found = {f"socket:[{i}]": p for family in (socket.AF_INET, socket.AF_INET6)
                  for p, i in _diag_dump(family, 0)}
-        links = set(os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return None
-    return sorted({p for i, p in found.items() if f"socket:[{i}]" in links})
+    held = {found[link] for pid in _session_pids(session) for link in _links(pid)
+            if link in found}
+    return sorted(held)
 
 
 def _diag_listeners(family: int, port: int) -> list[int]:
@@ -102,18 +104,29 @@ def _proc_listeners(port: int) -> set[str] | None:
     return inodes if seen_any else None
 
 
-def _holds(pid: str, links: set[str]) -> bool:
+def _links(pid: str) -> list[str]:
+    """What the fds of `pid` point at (one closed meanwhile left out)."""
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
-        return False
+        return []
+    links = []
     for fd in fds:
         try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") in links:
-                return True
+            links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
         except OSError:
             continue
-    return False
+    return links
+
+
+def _holds(pid: str, links: set[str]) -> bool:
+    return any(link in links for link in _links(pid))
+
+
+def _session_pids(session: int) -> list[str]:
+    """The processes of session `session`, its leader (the instance) first."""
+    return [str(session)] + [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()
+                             and entry.name != str(session) and _in_session(entry.name, session)]
 
 
 def session_holds(session: int, inodes: set[str]) -> bool:
