@@ -27,6 +27,7 @@ from zerodown.engine.lifecycle import Phase
 from zerodown.loadgen import LoadInBackground
 from zerodown.plan import Route, Start, WaitHealthy
 from zerodown.strategies.exposure import exposure, restarts_to_undo
+from zerodown.undisturbed import undisturbed
 
 INSTANCES = 4
 STRATEGIES = [  # (label, strategy section); each deploys the next version
@@ -199,12 +200,15 @@ def ship_all(ctl: Controller, strategies: list[tuple[str, str]], instances: int,
                 rows.append(deploy(ctl, f"v{n}", strategy, load, label, instances))
                 rows[-1].hosts = where(f"v{n}")
             total = load.stop()
-    finally:
-        runtime, router = ctl.runtime(), ctl.router()
-        for instance in runtime.adopt(ctl.config().service):
-            runtime.stop(instance, grace=5)
-        router.stop()
-        ctl.close()
+    finally:  # whole, or what it did not reach runs on after the demo: a second Ctrl-C
+        with undisturbed("stopping the demo's instances and proxy"):
+            runtime, router = ctl.runtime(), ctl.router()
+            try:
+                for instance in runtime.adopt(ctl.config().service):
+                    runtime.stop(instance, grace=5)
+            finally:
+                router.stop()
+                ctl.close()
     print()
     print(render(rows, total, instances))
     return 0 if total.failed() == 0 and all(r.outcome == "succeeded" for r in rows) else 1

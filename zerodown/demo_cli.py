@@ -34,4 +34,11 @@ def main(argv: list[str]) -> int:
         print(usage(), file=sys.stdout if asked else sys.stderr)
         return 0 if asked else 2
     with tempfile.TemporaryDirectory(prefix="zd-demo-") as d:
-        return demo_fleet.main(Path(d)) if argv else demo.run(Path(d))
+        if argv:
+            return demo_fleet.main(Path(d))  # (says its own interruption: the fleet too)
+        try:
+            return demo.run(Path(d))
+        except KeyboardInterrupt:  # its instances and proxy stopped (demo.ship_all)
+            print("zerodown demo: interrupted; its instances and proxy are stopped",
+                  file=sys.stderr)
+            return 130

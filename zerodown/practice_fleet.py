@@ -26,15 +26,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from zerodown.example import APP
 from zerodown.fleet_lock import FleetLock
+from zerodown.undisturbed import undisturbed
 
 REPO = APP.parents[2]  # the checkout the hosts see at its own path
 PREFIX = "zdf"
@@ -201,7 +199,7 @@ class PracticeFleet:
     def stop(self) -> None:
         """Every host's processes, namespaces and links gone, and the files; a Ctrl-C
         meanwhile is told to wait (half a teardown leaves names the next fleet must remove)."""
-        with _undisturbed():
+        with undisturbed("tearing the practice fleet down"):
             for host in self.hosts:
                 self.crash(host)
             cleanup()
@@ -303,25 +301,6 @@ class PracticeFleet:
         app.py from each version's uploaded folder (the caller puts it there)."""
         return self.service_config(port, strategy, per_host).replace(
             f'"{APP}"', '"app.py"').replace("  env: {", "  release: releases/{version}\n  env: {")
-
-
-@contextmanager
-def _undisturbed():
-    """SIGINT and SIGTERM only say that the teardown goes on (main thread only: the
-    handlers are its to set)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {s: signal.signal(s, _tearing_down) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in held.items():
-            signal.signal(s, handler)
-
-
-def _tearing_down(*_) -> None:
-    print("tearing the practice fleet down first ...", file=sys.stderr, flush=True)
 
 
 def _sshd_answers(address: str) -> bool:
