@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import stat
 import threading
@@ -297,6 +298,9 @@ def test_actions_recorded_with_who_and_why_and_streamed_live(api):
     user = actions[0]["data"]["who"]
     assert user and all(a["data"]["who"] == user for a in actions)
     assert all(a["data"]["origin"].startswith("unix socket (pid ") for a in actions)
+    # said plainly, as history and the dashboard name who asked: no "(unix socket (pid N))"
+    assert re.fullmatch(rf"deploy v2 by {re.escape(user)} over the unix socket, pid \d+: "
+                        rf"friday fun", actions[0]["text"]), actions[0]["text"]
     ids = [e["id"] for e in stream.events()]
     assert ids == sorted(ids) and len(ids) == len(set(ids))
     stream.close()

@@ -83,7 +83,7 @@ def unheard(request: Request, reply: Reply) -> None:
     except (ValueError, KeyError, TypeError):
         said = ""
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {request.method} {request.path} by "
-          f"{request.who} ({request.origin}) answered {reply.status}"
+          f"{asker(request.who, request.origin)} answered {reply.status}"
           + (f": {said}" if said else "") + "; its client had gone and did not read it",
           flush=True)
 
@@ -205,6 +205,20 @@ class UnixServer(_Serving):
         except KeyError:
             user = f"uid {uid}"
         return user, f"unix socket (pid {pid})"
+
+
+def asker(who: str, origin: str) -> str:
+    """Who asked and from where, in one plain phrase: 'root over the unix socket, pid
+    4242', 'ci over TCP from 10.0.0.5:51234' (an action's event, the controller's log).
+    `origin` as a peer() said it; one of another form (the controller's own: 'deadline')
+    is said as it is."""
+    if origin.startswith("unix socket (pid ") and origin.endswith(")"):
+        where = f"over the unix socket, pid {origin[len('unix socket (pid '):-1]}"
+    elif origin.startswith("tcp "):
+        where = f"over TCP from {origin[4:]}"
+    else:
+        where = f"({origin})"
+    return f"{who or 'an unnamed token'} {where}"
 
 
 def serve_in_thread(server: _Serving, name: str) -> threading.Thread:

@@ -12,6 +12,7 @@ from contextlib import closing
 from typing import Any, Callable, Literal
 
 from zerodown.api.errors import ApiError
+from zerodown.api.server import asker
 from zerodown.config_files import check_files
 from zerodown.config_model import ServiceConfig
 from zerodown.controller import Controller, resolve_revision
@@ -51,7 +52,7 @@ class Who:
         self.name, self.origin, self.reason = name, origin, reason
 
     def text(self) -> str:
-        return f"by {self.name} ({self.origin})" + (f": {self.reason}" if self.reason else "")
+        return f"by {asker(self.name, self.origin)}" + (f": {self.reason}" if self.reason else "")
 
 
 class Actions:
