@@ -357,7 +357,7 @@ def _probed(ctl: Controller, store: Store, service: str,
                                      f"health.timeout up to {PROBE_TIMEOUT:g}s + 1s)")
                 why = silent[seen.host]
             yield dataclasses.replace(view, healthy=False, health=why)
-        elif not alive:
-            yield dataclasses.replace(view, alive=False)
+        elif not alive:  # how it ended, when the runtime said it (its glance)
+            yield dataclasses.replace(view, alive=False, health=str(seen).split("\n")[0])
         else:
             yield dataclasses.replace(view, alive=True, healthy=ok, health=seen.splitlines()[0])

@@ -246,8 +246,8 @@ def host_cell(i: InstanceView) -> str | None:
 
 
 def health_text(i: InstanceView) -> str:
-    if i.alive is False:
-        return "not running"
+    if i.alive is False:  # how it ended ("exited with status 3"), when its host said
+        return i.health or "not running"
     if i.healthy is None:
         return "-"
     if not i.healthy and (i.health or "").startswith(SILENT):  # gather.py: its host's silence

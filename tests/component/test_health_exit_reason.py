@@ -31,7 +31,7 @@ def test_the_error_of_an_instance_that_exited_says_why(tmp_path):
         wait_healthy(rt, SystemClock(), [(inst, rev)])
     said = str(e.value)
     assert "exited before it became healthy" in said, said
-    assert "process exited with code 3" in said and "boom: missing DB_URL" in said, said
+    assert "exited with status 3" in said and "boom: missing DB_URL" in said, said
     assert said.count(str(rt.logs(inst))) == 1, f"its log named twice: {said}"
 
 
@@ -50,4 +50,4 @@ def test_deploy_shows_a_crashed_instance_s_log_lines_once_before_its_summary(up)
     assert re.search(logged, progress) and re.search(logged, summary), out
     assert re.search(r"deployment \d+: rollback plan of 2 steps from step 3\n", out), out
     assert not re.search(logged + ".*; rollback plan", out), out
-    assert "rolling_back: " in progress and "process exited with code 3" in progress, out
+    assert "rolling_back: " in progress and "exited with status 3" in progress, out

@@ -106,7 +106,7 @@ def _owned(service_dir: str, my_id: str, op: str, args: list):
     return OWNED[op](service_dir, *args)
 
 
-TABLE_METHODS = ("claim", "launch", "start", "drop", "entry", "alive", "live_entry",
+TABLE_METHODS = ("claim", "launch", "start", "drop", "entry", "alive", "live_entry", "ended",
                  "await_listening", "stop", "hasten", "adopt", "owns_port")
 CHANGES = ("claim", "launch", "start", "drop", "stop", "hasten")  # only through `owned`
 

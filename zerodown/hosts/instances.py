@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Collection
 
 from zerodown.errors import RuntimeFailure
-from zerodown.hosts import listen_wait, priority, stop_once
-from zerodown.hosts.local import (LogUnwritable, await_exit, forget, running, signal_group,
-                                  spawn, start_time)
+from zerodown.hosts import exits, listen_wait, priority, stop_once
+from zerodown.hosts.local import (LogUnwritable, await_exit, forget, running, settle_log,
+                                  signal_group, spawn, start_time, tail)
 from zerodown.hosts.registry import Registry
 
 MARK_INSTANCE, MARK_STATE = "ZERODOWN_INSTANCE", "ZERODOWN_STATE_DIR"
@@ -165,6 +165,17 @@ class InstanceTable:
         """The record of this instance if its process runs (one question, for a probe)."""
         entry = self.entry(name, pid)
         return entry if entry is not None and running(entry["pid"], entry["start_time"]) else None
+
+    def ended(self, name: str, pid: int | None, lines: int = 0) -> dict:
+        """How the instance `name` (`pid`), not running, ended (zerodown/hosts/exits.py:
+        {} if unknown) and, given `lines`, its log's last lines: {"how": ..., "tail": [...]}.
+        Its exit known, its stamper (if started by this process) is let write its last
+        lines first."""
+        entry = self.entry(name, pid)
+        how = exits.ended(self.log(name), pid, entry.get("start_time") if entry else None)
+        if how and lines:
+            settle_log(self.log(name))
+        return {"how": how, "tail": tail(self.log(name), lines) if lines else []}
 
     def await_listening(self, name: str, pid: int | None, wait: float, poll: float,
                         timeout: float) -> dict:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from zerodown.errors import RuntimeFailure
-from zerodown.hosts import files, priority, stamper
+from zerodown.hosts import exits, files, priority, stamper
 
 KILL_WAIT = 10.0     # how long a SIGKILLed process may take to disappear
 POLL = 0.02          # how often a waiting loop looks again
@@ -31,6 +31,7 @@ POLL = 0.02          # how often a waiting loop looks again
 _children: dict[int, subprocess.Popen] = {}  # spawned here, so they can be reaped
 _children_lock = threading.Lock()
 _stampers: dict[str, int] = {}  # log path -> pid of the stamper writing it (settle_log)
+_logs: dict[int, Path] = {}  # pid -> its log, until its exit is recorded there (_poll)
 
 
 def proc_stat(pid: int) -> list[bytes] | None:
@@ -97,6 +98,7 @@ def spawn(argv: list[str], *, cwd: str | None, env: dict[str, str] | None, log_p
             proc = _spawn_stamped(argv, cwd, env, log, prune)
     with _children_lock:
         _children[proc.pid] = proc
+        _logs[proc.pid] = log_path
     return proc
 
 
@@ -160,7 +162,18 @@ def settle_log(path: Path | str, timeout: float = 1.0) -> None:
 def exit_code(pid: int) -> int | None:
     """How a process spawned here ended (negative: by that signal); None if unknown or running."""
     proc = _children.get(pid)
-    return None if proc is None else proc.poll()
+    return None if proc is None else _poll(proc)
+
+
+def _poll(proc: subprocess.Popen) -> int | None:
+    """Popen.poll(), and the exit, the first time it is seen, recorded in the process's
+    log for whoever asks later, in this process or another (zerodown/hosts/exits.py)."""
+    code = proc.poll()
+    if code is not None:
+        log = _logs.pop(proc.pid, None)  # one thread wins the pop: recorded once
+        if log is not None:
+            exits.record(log, proc.pid, code)
+    return code
 
 
 def forget(pid: int) -> None:
@@ -168,7 +181,8 @@ def forget(pid: int) -> None:
     with _children_lock:
         proc = _children.pop(pid, None)
     if proc is not None:
-        proc.poll()
+        _poll(proc)
+    _logs.pop(pid, None)  # still running: nobody here will see its exit
 
 
 def reap_ended() -> None:
@@ -177,14 +191,14 @@ def reap_ended() -> None:
     with _children_lock:
         procs = list(_children.values())
     for proc in procs:
-        proc.poll()
+        _poll(proc)
     stamper.reap()
 
 
 def _reap(pid: int) -> None:
     proc = _children.get(pid)
     if proc is not None:
-        proc.poll()
+        _poll(proc)
 
 
 def terminate(pid: int, started: int, grace: float, what: str,

@@ -48,6 +48,7 @@ AGENT_MISSING = 97
 _FILES = {"zerodown/__init__.py": None, "zerodown/hosts/__init__.py": None,
           "zerodown/errors.py": "errors.py", "zerodown/atomic_write.py": "atomic_write.py",
           "zerodown/hosts/local.py": "hosts/local.py",
+          "zerodown/hosts/exits.py": "hosts/exits.py",
           "zerodown/hosts/files.py": "hosts/files.py",
           "zerodown/hosts/stamper.py": "hosts/stamper.py",
           "zerodown/hosts/log_prune.py": "hosts/log_prune.py",

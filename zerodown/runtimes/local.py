@@ -18,9 +18,11 @@ from typing import Collection, cast
 
 from zerodown.config import AppConfig, HealthConfig, ServiceConfig
 from zerodown.errors import ConfigError, RuntimeFailure
+from zerodown.hosts import exits
 from zerodown.hosts.instances import InstanceTable
-from zerodown.hosts.local import exit_code, running, settle_log, tail
+from zerodown.hosts.local import running, tail
 from zerodown.model import Instance, InstanceRef, Revision, Slot
+from zerodown.runtimes.ended import ended_text, tail_text
 from zerodown.runtimes.health import probe
 from zerodown.runtimes.release import (argv_of, check_release, folder, instance_env, instance_of,
                                        render, resolve)
@@ -88,6 +90,15 @@ class LocalRuntime:
                            f"{self._tail(instance.id)}")
         return ok, seen
 
+    def glance(self, instance: Instance, revision: Revision) -> tuple[bool, bool, str]:
+        """(alive, healthy, what was seen) for `zerodown status`: of one gone, how it ended
+        in a few words (exits.words), its log's lines not read."""
+        entry = self._entry(instance)
+        if entry is None or not running(entry["pid"], entry["start_time"]):
+            return False, False, exits.words(self.table.ended(instance.id, instance.pid)["how"])
+        ok, seen = self.healthy(instance, revision)
+        return True, ok, seen
+
     def adopt(self, service: str, recorded: Collection[str] = ()) -> list[Instance]:
         found = [instance_of(e) for e in self.table.adopt(service)]
         return sorted(found, key=lambda i: (i.revision, i.slot))
@@ -120,23 +131,15 @@ class LocalRuntime:
         return self.table.entry(instance.id, instance.pid)
 
     def _gone(self, instance: Instance, entry: dict | None) -> str:
-        if entry is None:
+        if entry is None and not os.path.exists(self.logs(instance)):
             return (f"instance {instance.id} is not running "
                     f"(stopped, or not started by this runtime)")
-        code = exit_code(entry["pid"])
-        how = (f"process exited with code {code}" if code is not None and code >= 0
-               else f"process was killed by signal {-code}" if code is not None
-               else f"process (pid {entry['pid']}) is gone (exit code unknown: "
-                    f"an earlier controller started it)")
-        if code is not None:
-            settle_log(self.log_dir / f"{instance.id}.log")  # its last lines say why
-        return f"{how}; {self._tail(instance.id)}"
+        got = self.table.ended(instance.id, instance.pid, TAIL_LINES)
+        return ended_text(instance.id, f"pid {instance.pid}", got, self.logs(instance))
 
     def _tail(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"
-        lines = tail(path, TAIL_LINES)
-        return f"last log lines ({path}):\n" + "\n".join(f"  | {line}" for line in lines) \
-            if lines else f"its log {path} is empty"
+        return tail_text(str(path), tail(path, TAIL_LINES))
 
     def _owns_port(self, name: str, entry: dict) -> bool:
         """Does the port's listener belong to the instance's session, not a stranger?"""

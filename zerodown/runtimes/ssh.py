@@ -229,8 +229,9 @@ class SshRuntime:
                ) -> tuple[bool, bool, str | HostFailure]:
         """(alive, healthy, what was seen) in one round trip bounded like the probe, not
         waiting for a starting instance to listen: `zerodown status`'s look (gather.py), at
-        the host it runs on even if runtime.hosts no longer lists it."""
-        return self.looks.look(instance, revision, starting=False)
+        the host it runs on even if runtime.hosts no longer lists it; of one gone, how it
+        ended in a few words."""
+        return self.looks.look(instance, revision, starting=False, brief=True)
 
     def look(self, instance: Instance, revision: Revision
              ) -> tuple[bool, bool, str | HostFailure]:

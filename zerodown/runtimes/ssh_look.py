@@ -16,13 +16,16 @@ from typing import cast
 
 from zerodown.config import HealthConfig
 from zerodown.errors import HostFailure, RuntimeFailure
+from zerodown.hosts import exits
 from zerodown.hosts.ssh import SshHost
 from zerodown.model import Instance, Revision
+from zerodown.runtimes.ended import ended_text
 
 AWAIT = 0.25      # s a look of a starting instance may wait on its host for it to listen
 HOST_POLL = 0.002  # s between two looks there (or health.interval, if shorter): a look is
                    # a refused connect, ~50 us of CPU (3% of a core at this rate, beside the
                    # booting app); the exit is seen at once on a pidfd, not by looking
+TAIL_LINES = 15   # of a gone instance's log, in the look's answer
 KEPT = 10_000     # (name, pid)s Looks remembers as listening, at most
 AWAITS = 4        # such waits at once per host: of its 8 sessions (Connections), the other
                   # calls (starts, stops) keep theirs; further looks are plain ones
@@ -41,9 +44,10 @@ class Looks:
         self._awaits: dict[str, int] = {}  # await_listening calls in flight per host
         self._awaits_lock = threading.Lock()
 
-    def look(self, instance: Instance, revision: Revision,
-             starting: bool) -> tuple[bool, bool, str | HostFailure]:
-        """A host that does not answer (bounded like the probe, so a host cut off does not
+    def look(self, instance: Instance, revision: Revision, starting: bool,
+             brief: bool = False) -> tuple[bool, bool, str | HostFailure]:
+        """Of an instance gone, how it ended and its log's last lines (`brief`, status's:
+        how it ended only, in a few words). A host that does not answer (bounded like the probe, so a host cut off does not
         hold up the health checks): not healthy, and not "gone" either — unknown is never
         taken as exited."""
         host_name = self.runtime.host_running(instance)
@@ -67,8 +71,7 @@ class Looks:
         except RuntimeFailure as e:
             return True, False, str(e)
         if entry is None:
-            return False, False, (f"instance {instance.id} is not running on {host_name}; "
-                                  f"{self._tail(host, instance.id)}")
+            return False, False, self._ended(host, instance, brief, health)
         ok, seen = self.runtime._probe(instance.address, health)
         if ok and not self._owns_port(host, instance.id, entry):
             return True, False, (f"{seen}, but instance {instance.id} (pid {entry['pid']} on "
@@ -108,11 +111,17 @@ class Looks:
         """`instance` stopped: what was learnt of it is of no more use."""
         self._listening.discard((instance.id, instance.pid))
 
-    def _tail(self, host: SshHost, name: str) -> str:
-        path = f"{self.runtime.remote_dir}/logs/{name}.log"
+    def _ended(self, host: SshHost, instance: Instance, brief: bool,
+               health: HealthConfig) -> str | HostFailure:
+        """How `instance` ended, as its host recorded it (InstanceTable.ended)."""
+        log = f"{host.name}:{self.runtime.remote_dir}/logs/{instance.id}.log"
         try:
-            lines = host.tail(path, 15)
-        except RuntimeFailure:
-            return f"its log {host.name}:{path} could not be read"
-        return f"last log lines ({host.name}:{path}):\n" + "\n".join(
-            f"  | {line}" for line in lines) if lines else f"its log {host.name}:{path} is empty"
+            got = host.table(self.runtime.remote_dir, "ended", instance.id, instance.pid,
+                             0 if brief else TAIL_LINES, timeout=health.timeout + 1)
+        except HostFailure as e:
+            return e
+        except RuntimeFailure as e:
+            got = {"how": {}, "tail": [f"(its log could not be read: {e})"]}
+        if brief:
+            return exits.words(got["how"])
+        return ended_text(instance.id, f"pid {instance.pid} on {host.name}", got, log)

@@ -4,7 +4,7 @@ import { ago, esc, ms, num, percent } from "./format.js";
 import { colorOf } from "./palette.js";
 
 function health(i) {
-  if (i.alive === false) return ["bad", "not running"];
+  if (i.alive === false) return ["bad", i.health || "not running"];
   if (i.state === "failed") return ["bad", i.health || "failed"];
   if (i.healthy === true) return ["ok", i.health || "healthy"];
   if (i.healthy === false) return ["bad", i.health || "unhealthy"];
