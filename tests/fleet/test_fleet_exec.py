@@ -40,10 +40,17 @@ def test_exec_runs_on_one_host_every_host_or_a_named_one_in_the_release_with_its
         assert "nothing is deployed yet" in s.run("exec", "--", "true", code=2).stderr
         s.run("up")
         every = s.run("exec", "--all", "--", py, "-c", SHOW)
-        assert sorted(every.stdout.splitlines()) == [
+        assert every.stdout.splitlines() == [
             f"{h.name} | /srv/zerodown/releases/shop/v1 hi v1 on {h.address} False"
             for h in fleet.hosts], every.stdout
         assert "not set: MY_PORT" in every.stderr, every.stderr
+        # the hosts end in the reverse order, zdf2 between its two lines: shown each whole,
+        # in runtime.hosts' order (they came as they were written, zdf3's first)
+        late = {fleet.hosts[0].address: 1.0, fleet.hosts[1].address: 0.5}
+        slow = s.run("exec", "--all", "--", py, "-c",
+                     f"import os, time; late = {late!r}.get(os.environ['GREETING'].split()[-1], "
+                     f"0); print('a', flush=True); time.sleep(late); print('b')").stdout
+        assert slow == "".join(f"{h.name} | a\n{h.name} | b\n" for h in fleet.hosts), slow
         started = time.monotonic()
         assert s.run("exec", "--", py, "-c", "print('one')").stdout == "zdf1 | one\n"
         healthy = time.monotonic() - started

@@ -8,9 +8,10 @@
 It runs in the stable revision's version (or --version's), in the working directory its
 instances use (on a host: the release folder there, app.cwd inside it; locally: the
 release folder or app.cwd here), with their environment less what only an instance has
-(runtimes/one_off.py says exactly what). On a fleet each host's output streams as it is
-written, each line prefixed with its host (as `zerodown logs`); the command's stdin is
-/dev/null there, but with -i (one host): then it is this stdin, and from a terminal a
+(runtimes/one_off.py says exactly what). On a fleet each line is prefixed with its host
+(as `zerodown logs`), each host's lines shown together in runtime.hosts' order, the first
+host's as they are written (commands/in_order.py); the command's stdin is /dev/null
+there, but with -i (one host): then it is this stdin, and from a terminal a
 pseudo-terminal there, this one raw meanwhile (hosts/console.py), the output unprefixed.
 Locally it is this terminal's: a console works, Ctrl-C reaches it.
 It exits with the command's own exit status (on several hosts the highest of theirs,
@@ -30,6 +31,7 @@ import sys
 import threading
 import time
 
+from zerodown.commands.in_order import InOrder
 from zerodown.controller import Controller, snapshot_config
 from zerodown.errors import HostFailure, HostUnreachable, RuntimeFailure, UsageError
 from zerodown.hosts import one_off as runner
@@ -109,24 +111,16 @@ def _on_fleet(args: argparse.Namespace, runtime, cfg, version: str, argv: list[s
     bound = args.timeout + 2 * runner.KILL_GRACE + runtime.options.command_timeout
     if args.interactive:
         return _console(runtime.host_named(hosts[0]), request(hosts[0]), bound, argv[0])
-    width, lock = max(len(h) for h in hosts), threading.Lock()
-    out = sys.stdout.buffer
+    width, shown = max(len(h) for h in hosts), InOrder(hosts, sys.stdout.buffer)
 
     def one(host: str) -> dict:
         lines = Prefixed(host, width)
-
-        def show(data: bytes) -> None:
-            text = lines.lines(data)
-            if text:
-                with lock:
-                    out.write(text)
-                    out.flush()
         try:
-            return _asked(lambda: runtime.host_named(host).one_off(request(host), show, bound))
+            return _asked(lambda: runtime.host_named(host).one_off(
+                request(host), lambda data: shown.write(host, lines.lines(data)), bound))
         finally:
-            with lock:
-                out.write(lines.rest())
-                out.flush()
+            shown.write(host, lines.rest())
+            shown.end(host)
     outcomes: dict[str, dict] = {}
     # daemon threads: on Ctrl-C this process exits at once, its connections close, and each
     # host's command sees its stdin end and is stopped there (a pool's would be waited for)
