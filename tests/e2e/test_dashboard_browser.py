@@ -261,8 +261,9 @@ WHY = '<img src=x onerror="window.zdInjected = 1">ship the <b>new</b> checkout'
 
 
 def test_the_dashboard_says_who_asked_why_and_when_it_settled(served_deaf, tmp_path):
-    """The summary and the history say who asked for the deployment and why (escaped), and
-    after its end the summary says "settling…" while v1's instances exit, then "settled"."""
+    """The summary, the plan card and the history say who asked for the deployment and why
+    (escaped), and after its end the summary and its history row say "settling…" while
+    v1's instances exit, then "settled"."""
     service, api = served_deaf
     dashboard = api("GET", "status")["dashboard"]
     with browser(tmp_path) as (new_page, errors):
@@ -280,6 +281,12 @@ def test_the_dashboard_says_who_asked_why_and_when_it_settled(served_deaf, tmp_p
         row = page.locator(f"#history tr[data-deployment='{id}']")
         assert by in row.inner_text() and WHY in row.inner_text(), row.inner_text()
         assert row.locator(".reason").get_attribute("title") == WHY
+        assert row.locator(".settle").count() == 0, "running: neither settled nor settling"
+        # the plan card says whose deployment it shows, and why (cut short, whole in its title)
+        meta = page.locator("#plan-meta")
+        page.wait_for_selector(f"#plan-meta:has-text('by {by}')")
+        assert f"by {by}: “{WHY[:59]}…”" in meta.inner_text(), meta.inner_text()
+        assert meta.get_attribute("title") == WHY
         # with a name and a reason beside it, every column still in sight: the last one
         # (took) was scrolled out of the history card at any width (the page is capped)
         wrap = page.locator("#history").locator("xpath=ancestor::div[contains(@class, "
@@ -294,7 +301,11 @@ def test_the_dashboard_says_who_asked_why_and_when_it_settled(served_deaf, tmp_p
         subline = page.locator("#subline").inner_text()
         assert f"deployment {id} succeeded" in subline and f"by {by}" in subline, subline
         assert f"“{WHY}”" in subline, subline  # the deployment's why, not the promotion's
+        settle = f"#history tr[data-deployment='{id}'] .settle"
+        assert page.locator(settle).inner_text() == "settling…"  # each row says it too
         page.wait_for_selector("#subline .part:has-text('settled')", timeout=3 * GRACE * 1000)
+        page.wait_for_selector(f"{settle}:text-is('settled')", timeout=5000)
+        assert page.locator("#history tr[data-deployment='1'] .settle").inner_text() == "settled"
         assert api("GET", "status")["settled"] is True
         assert not service.pids(revision=1)
         assert page.locator("#summary img, #history img").count() == 0

@@ -116,7 +116,7 @@ function keyOf(d) {
 async function onStatus(status) {
   state.status = status;
   render();
-  const key = keyOf(status.deployment);
+  const key = `${keyOf(status.deployment)}/${status.settled}`; // settled: the history's rows say it
   if (key !== state.deploymentKey) {
     state.deploymentKey = key;
     refreshDeployments();
