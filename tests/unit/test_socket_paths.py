@@ -1,9 +1,12 @@
-"""A state directory too deep for a unix socket is refused by name before anything starts
-(sun_path holds 107 bytes): counting the names the programs really bind — the proxy's
-handover socket beside its state file, HAProxy's `<path>.<pid>.tmp` before its rename."""
+"""A state directory too deep for a unix socket's address (sun_path holds 107 bytes): on
+this machine every load balancer's sockets are given a path that fits, counting the names
+the programs really bind (HAProxy's `<path>.<pid>.tmp` before its rename), through a short
+link to the same folder; on another host (router.host) a path too long there is refused
+by name before anything starts."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -11,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from zerodown.errors import RouterError
+from zerodown.routers.common import socket_for
 from zerodown.routers.embedded import EmbeddedRouter
 from zerodown.routers.haproxy import HAProxyRouter
+from zerodown.socket_path import UNIX_PATH_MAX
 
 
 @pytest.fixture
@@ -31,35 +36,32 @@ def deep():
     shutil.rmtree(base)
 
 
-def test_the_embedded_proxy_counts_its_handover_socket(deep):
-    # "/proxy.sock" adds 11 bytes, "/proxy.json.handover" 20: at 107 - 20 both fit
-    EmbeddedRouter(deep(107 - 20), "127.0.0.1:1")
-    with pytest.raises(RouterError) as e:   # one byte more: the admin socket fits, not this
-        EmbeddedRouter(deep(107 - 19), "127.0.0.1:1")
-    assert "handover socket path" in str(e.value) and "proxy.json.handover" in str(e.value)
-    assert "use a shorter state directory" in str(e.value)
+class Remote:
+    """A host that is not this machine (only what socket_for asks of it)."""
+    name, remote = "lb1", True
 
 
-def test_haproxy_counts_the_temporary_name_it_binds_first(deep):
-    # "/master.sock" and "/haproxy.sock" add 12 and 13 bytes, ".4194304.tmp" 12 more
-    HAProxyRouter(deep(107 - 25), "127.0.0.1:1")
+def test_haproxy_here_is_given_paths_that_fit_with_its_temporary_name(deep):
+    state = deep(150)
+    router = HAProxyRouter(state, "127.0.0.1:1")
+    for path in (router.cli.path, router.master.path):
+        assert len(os.fsencode(path + ".4194304.tmp")) <= UNIX_PATH_MAX, path
+        assert os.path.realpath(os.path.dirname(path)) == str(state), "the same folder"
+    assert router.settings.stats_socket == router.cli.path, "its configuration's"
+    fits = HAProxyRouter(deep(107 - 25), "127.0.0.1:1")   # fits: used as it is
+    assert fits.cli.path == str(fits.state_dir / "haproxy.sock")
+
+
+def test_the_embedded_proxy_here_takes_any_depth(deep):
+    EmbeddedRouter(deep(200), "127.0.0.1:1")
+
+
+def test_a_path_too_long_on_another_host_is_refused_naming_it(deep):
+    path = "/srv/" + "d" * 90 + "/haproxy.sock"
+    assert socket_for(Remote(), "/srv/zerodown/haproxy.sock") == "/srv/zerodown/haproxy.sock"
     with pytest.raises(RouterError) as e:
-        HAProxyRouter(deep(107 - 24), "127.0.0.1:1")
-    assert "haproxy.sock.4194304.tmp" in str(e.value)
-    assert "over the 107-byte limit" in str(e.value)
-
-
-def test_haproxy_attached_checks_only_the_users_socket_as_it_is(deep):
-    # attach mode binds nothing: the user's HAProxy made its socket, master.sock is unused
-    state = deep(107 - 13)   # "/haproxy.sock" fits as a path, not with a temporary name
-    options = {"socket": str(state / "haproxy.sock"), "backend": "app"}
-    HAProxyRouter(state, "127.0.0.1:1", options=options)
-
-
-def test_nginx_counts_the_shadow_comparators_socket(deep):
-    from zerodown.routers.nginx import NginxRouter
-    # "/shadow.sock" adds 12 bytes: nginx's own files are not sockets
-    NginxRouter(deep(107 - 12), "127.0.0.1:1")
-    with pytest.raises(RouterError) as e:
-        NginxRouter(deep(107 - 11), "127.0.0.1:1")
-    assert "shadow comparator socket path" in str(e.value)
+        socket_for(Remote(), path, "stats socket path", ".4194304.tmp")
+    size = len(path) + len(".4194304.tmp")
+    assert str(e.value) == (f"stats socket path {path} on lb1 is {size} bytes (bound first as "
+                            f"{path}.4194304.tmp), over the 107-byte limit of unix sockets; "
+                            f"use a shorter state directory there")

@@ -13,6 +13,7 @@ import socket
 from typing import Callable
 
 from zerodown.errors import UsageError, ZerodownError
+from zerodown.socket_path import short
 
 TIMEOUT = 30.0
 # How long the controller may take to answer "are you there" (GET /api/v1/status, answered
@@ -87,7 +88,7 @@ class Client:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 sock.settimeout(self.timeout)
                 try:
-                    sock.connect(self.socket_path)
+                    sock.connect(short(self.socket_path))
                 except OSError:
                     sock.close()
                     raise

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from zerodown.api.errors import ApiError
+from zerodown.socket_path import short
 
 MAX_BODY = 1 << 20  # no action needs more than a few hundred bytes
 
@@ -183,7 +184,7 @@ class UnixServer(_Serving):
     server_address: str  # type: ignore[assignment]
 
     def server_bind(self) -> None:
-        path = self.server_address
+        path = short(self.server_address)  # a deep state directory's: through a short link
         try:
             os.unlink(path)  # a stale socket of a dead controller (we hold the controller lock)
         except FileNotFoundError:

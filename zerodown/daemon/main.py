@@ -31,7 +31,6 @@ from zerodown.daemon.tls_watch import TlsWatch
 from zerodown.daemon.watchdog import Watchdog
 from zerodown.engine.service_lock import take
 from zerodown.errors import UsageError, ZerodownError
-from zerodown.routers.common import check_socket_path
 from zerodown.runtimes.kept import KeptConnections
 
 
@@ -70,7 +69,6 @@ def serve(file: str, state_dir: str | None, api_listen: str | None = None,
     ctl.watched = ctl.watch()  # every request and thread sees the file as it is now
     cfg = ctl.working_config()
     sock, pid_file, lock_file = paths(ctl.state_dir)
-    check_socket_path(sock, "controller socket path")
     listen = api_listen or cfg.controller.listen
     tcp_address = split_listen(listen) if listen else None
     take_lock(lock_file)  # held until the process exits

@@ -10,6 +10,7 @@ import os
 import subprocess
 
 from zerodown.atomic_write import write_atomic
+from zerodown.socket_path import short
 
 
 def read_text(path: str, offset: int = 0) -> str | None:
@@ -89,7 +90,7 @@ def ask_unix(path: str, data: str, timeout: float) -> str:
     import socket
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
-        s.connect(path)
+        s.connect(short(path))
         s.sendall(data.encode())
         s.shutdown(socket.SHUT_WR)
         chunks = []

@@ -22,6 +22,7 @@ from typing import Awaitable, Callable
 import asyncssh
 
 from zerodown.hosts.ssh_connect import HostUnreachable
+from zerodown.socket_path import short
 
 
 class UnixForwards:
@@ -40,7 +41,7 @@ class UnixForwards:
                 self._dir = tempfile.mkdtemp(prefix="zerodown-fwd-")
                 # a command (`zerodown status`) exits without closing its connections
                 atexit.register(shutil.rmtree, self._dir, True)
-            local = os.path.join(self._dir, f"{len(self._forwards)}.sock")
+            local = short(os.path.join(self._dir, f"{len(self._forwards)}.sock"))  # a deep $TMPDIR
 
             async def serve(reader, writer):
                 await self._relay(host, remote_path, reader, writer)

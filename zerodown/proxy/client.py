@@ -13,6 +13,7 @@ from typing import Any
 from zerodown import table_json
 from zerodown.errors import RouterError, RouterUnavailable, StaleTableError, TableError
 from zerodown.model import RoutingTable
+from zerodown.socket_path import short
 
 
 class Unreachable(RouterUnavailable):
@@ -27,7 +28,7 @@ class _UnixConnection(http.client.HTTPConnection):
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
-        sock.connect(self.path)
+        sock.connect(short(self.path))
         self.sock = sock
 
 

@@ -23,6 +23,7 @@ from typing import Awaitable, Callable
 
 from zerodown import table_json
 from zerodown.model import RoutingTable
+from zerodown.socket_path import short
 
 MAX_MSG = 16 * 1024 * 1024
 EXTRA = ("metrics", "redirect")  # listeners handed over beside the public one and the admin
@@ -31,7 +32,7 @@ READY_TIMEOUT = 15.0
 
 def path_for(state: str) -> str:
     """Where a proxy with the state file `state` listens for its successor (a unix socket,
-    so its length counts: routers.common.check_socket_path)."""
+    bound and connected to through zerodown/socket_path.py's short())."""
     return os.path.abspath(state) + ".handover"
 
 
@@ -54,7 +55,7 @@ def take_over(path: str) -> Inherited | None:
     """Ask a running proxy for its sockets; None when no proxy runs there."""
     ch = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        ch.connect(path)
+        ch.connect(short(path))
     except (FileNotFoundError, ConnectionRefusedError):
         ch.close()
         _unlink(path)  # a stale path from a proxy that died
@@ -115,7 +116,7 @@ async def serve(path: str,
             writer.close()
         cancelled()  # the successor failed: keep serving as before
 
-    server = await asyncio.start_unix_server(on_successor, path=path)
+    server = await asyncio.start_unix_server(on_successor, path=short(path))
     os.chmod(path, 0o600)
     return server
 

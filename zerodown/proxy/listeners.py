@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from zerodown.errors import UsageError
 from zerodown.model import RoutingTable
 from zerodown.proxy import handover
+from zerodown.socket_path import short
 
 
 def parse_hostport(text: str, flag: str) -> tuple[str, int]:
@@ -40,7 +41,7 @@ def bind_tcp(host: str, port: int, shared: bool = False) -> socket.socket:
 
 def bind_admin(spec: str, token: str | None) -> socket.socket:
     if spec.startswith("unix:"):
-        path = spec[5:]
+        path = short(spec[5:])  # a deep state directory's: through a short link
         if os.path.exists(path):
             os.unlink(path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -17,10 +17,10 @@ from pathlib import Path
 from zerodown.errors import HostFailure, ListenTaken, RouterError
 from zerodown.hosts.local import LOCAL
 from zerodown.protocols import Host
+from zerodown.socket_path import UNIX_PATH_MAX, short
 from zerodown.tls_config import TlsSettings
 
 TAIL_LINES = 15
-UNIX_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
 
 
 @contextmanager
@@ -80,16 +80,23 @@ def await_process(done: Callable[[], bool], pid: int, started: int | None, deadl
         time.sleep(host.poll)
 
 
-def check_socket_path(path: str | os.PathLike, what: str = "socket path",
-                      binds_as: str = "") -> None:
-    """RouterError if `path` is too long to bind or connect a unix socket to. `binds_as`:
-    the suffix of the temporary name the program binds first (HAProxy: `<path>.<pid>.tmp`,
+def socket_for(host: Host, path: str | os.PathLike, what: str = "socket path",
+               binds_as: str = "") -> str:
+    """The path a program on `host` binds the unix socket `path` at, and this machine's
+    code connects to: on this machine, however long (zerodown/socket_path.py: a deep
+    folder's through a short link); on another, `path` itself, or a RouterError if it is
+    too long to bind there (and for sshd to forward a connection to). `binds_as`: the
+    suffix of the temporary name the program binds first (HAProxy: `<path>.<pid>.tmp`,
     then renamed), which must fit too."""
+    if not host.remote:
+        return short(path, len(binds_as))
     size = len(os.fsencode(path)) + len(binds_as)
     if size > UNIX_PATH_MAX:
         how = f" (bound first as {path}{binds_as})" if binds_as else ""
-        raise RouterError(f"{what} {path} is {size} bytes{how}, over the {UNIX_PATH_MAX}-byte "
-                          f"limit of unix sockets; use a shorter state directory")
+        raise RouterError(f"{what} {path} on {host.name} is {size} bytes{how}, over the "
+                          f"{UNIX_PATH_MAX}-byte limit of unix sockets; use a shorter "
+                          f"state directory there")
+    return str(path)
 
 
 def require(host: Host, argv: list[str], needs: str, fix: str) -> None:

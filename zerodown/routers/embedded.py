@@ -42,7 +42,7 @@ from zerodown.model import RoutingTable
 from zerodown.proxy import handover
 from zerodown.proxy.client import AdminClient, Unreachable
 from zerodown.protocols import Host
-from zerodown.routers.common import (await_process, check_socket_path, locked, log_tail,
+from zerodown.routers.common import (await_process, socket_for, locked, log_tail,
                                      nothing_serves, require, send_files)
 
 READY_TIMEOUT = 15.0   # a new proxy must answer within this
@@ -78,9 +78,11 @@ class EmbeddedRouter:
         self.state_file = self.state_dir / "proxy.json"
         self.pid_file = self.state_dir / "proxy.pid"
         self.log_path = self.state_dir / "proxy.log"
-        check_socket_path(self.socket_path, "admin socket path")
+        # refused now where too long (on another host); the proxy binds them through
+        # short() itself, and the admin one is also reached so from here
+        socket_for(host, self.socket_path, "admin socket path")
         # the proxy also listens beside its state file for its successor (a hitless restart)
-        check_socket_path(handover.path_for(str(self.state_file)), "handover socket path")
+        socket_for(host, handover.path_for(str(self.state_file)), "handover socket path")
         self.admin = f"unix:{self.socket_path}"  # where the proxy listens, on its host
         reach = f"unix:{host.unix_path(str(self.socket_path))}"  # from here
         self.shared, self.hosts, self.path_prefix = shared, tuple(hosts), path_prefix

@@ -61,7 +61,7 @@ from zerodown.errors import RouterError
 from zerodown.hosts.local import LOCAL
 from zerodown.model import Backend, RoutingTable
 from zerodown.protocols import Host
-from zerodown.routers.common import check_socket_path, locked, nothing_serves
+from zerodown.routers.common import locked, nothing_serves, socket_for
 from zerodown.routers import haproxy_attach as attach
 from zerodown.routers import haproxy_files
 from zerodown.routers import haproxy_render as render
@@ -103,14 +103,13 @@ class HAProxyRouter(HAProxyObserver):
         self.state_file = self.state_dir / haproxy_files.STATE
         self.pid_file = self.state_dir / "haproxy.pid"
         self.log_path = self.state_dir / "haproxy.log"
-        stats_path = Path(opts.get("socket") or self.state_dir / "haproxy.sock")
-        master_path = self.state_dir / "master.sock"
-        if self.attach_backend is None:   # attached, the user's HAProxy bound its socket
-            for path in (stats_path, master_path):
-                # HAProxy binds `<path>.<pid>.tmp`, then renames it (widest pid: pid_max 2^22)
-                check_socket_path(path, binds_as=".4194304.tmp")
-        else:
-            check_socket_path(stats_path, "stats socket path")
+        # HAProxy binds `<path>.<pid>.tmp`, then renames it (widest pid: pid_max 2^22);
+        # attached, the user's HAProxy bound its socket: only connected to
+        binds_as = ".4194304.tmp" if self.attach_backend is None else ""
+        stats_path = Path(socket_for(host, opts.get("socket") or self.state_dir / "haproxy.sock",
+                                     "stats socket path", binds_as))
+        master_path = Path(socket_for(host, self.state_dir / "master.sock", "master CLI path",
+                                      binds_as))
         self.cli = CommandSocket(str(stats_path), "stats socket", host=host)
         self.master = CommandSocket(str(master_path), "master CLI", host=host)
         timeouts = {name: opts[key] for key, name in (("response_timeout", "timeout_server"),

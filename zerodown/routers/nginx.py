@@ -39,7 +39,7 @@ from zerodown.model import EMPTY_TABLE, RoutingTable
 from zerodown.protocols import Host
 from zerodown.table_version import check_newer
 from zerodown.tls_config import TlsSettings
-from zerodown.routers.common import (check_socket_path, left_serving, locked, log_tail,
+from zerodown.routers.common import (left_serving, locked, log_tail, socket_for,
                                       require, send_files, start_failure)
 from zerodown.routers import nginx_process as procs
 from zerodown.shadow import comparing
@@ -80,7 +80,7 @@ class NginxRouter(NginxShadow):
         self.pid_file = Path(o.pid_file) if o.pid_file else self.state_dir / "nginx.pid"
         self.error_log = self.state_dir / "error.log"
         # a shadow step's comparator listens there: refused now, not mid-deployment
-        check_socket_path(self.state_dir / comparing.ADMIN, "shadow comparator socket path")
+        socket_for(host, self.state_dir / comparing.ADMIN, "shadow comparator socket path")
         self.log_path = self.error_log  # nginx's own log: what `zerodown logs proxy` reads there
         self.access_log = self.state_dir / "access.log"
         self.drains_file = self.state_dir / "nginx-drains.json"

@@ -31,6 +31,7 @@ from typing import Any
 from zerodown.proxy.tap import Tap
 from zerodown.shadow.mirror import SAFE
 from zerodown.shadow.outbox import Outbox
+from zerodown.socket_path import short
 
 _LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.I)
 
@@ -103,7 +104,7 @@ async def run(listening: socket.socket, settings: dict, admin_path: str) -> None
     front.outbox.start()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: _Copies(front.tap), sock=listening)
-    admin = await asyncio.start_unix_server(front.admin, path=admin_path)
+    admin = await asyncio.start_unix_server(front.admin, path=short(admin_path))
     async with server, admin:
         await server.serve_forever()
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from zerodown.errors import RouterError
 from zerodown.proxy.state import write_atomic
+from zerodown.socket_path import short
 
 READY_S = 15.0  # the comparator answers on its admin socket within this
 STATE = "shadow.json"
@@ -79,7 +80,7 @@ def stats(running: dict) -> dict | None:
     try:
         with socket.socket(socket.AF_UNIX) as s:
             s.settimeout(5.0)
-            s.connect(running["admin"])
+            s.connect(short(running["admin"]))
             s.sendall(b"GET /shadow HTTP/1.1\r\nHost: comparator\r\n\r\n")
             data = b""
             while chunk := s.recv(65536):
