@@ -28,6 +28,8 @@ import signal
 import time
 from pathlib import Path
 
+from zerodown.hosts import files
+
 TAIL = 64 * 1024  # bytes of the log's end searched: the line is among the last written
 _LINE = re.compile(rb"^--- zerodown [\d-]+ [\d:]+: pid (\d+) "
                    rb"(?:exited with status (\d+)|killed by (SIG\w+|signal \d+))$", re.M)
@@ -87,14 +89,7 @@ def _name(number: int) -> str:
 
 
 def _recorded(log_path: Path, pid: int) -> dict:
-    try:
-        with open(log_path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - TAIL))
-            data = f.read()
-    except OSError:
-        return {}
-    for m in reversed(list(_LINE.finditer(data))):
+    for m in reversed(list(_LINE.finditer(files.end_of(log_path, TAIL) or b""))):
         if int(m[1]) == pid:
             return {"status": int(m[2])} if m[2] is not None else {"signal": m[3].decode()}
     return {}

@@ -41,6 +41,17 @@ def read_chunks(wanted: list, max_bytes: int = 16 << 20) -> list[list]:
     return out
 
 
+def end_of(path, max_bytes: int) -> bytes | None:
+    """The last `max_bytes` of a file (a log's last lines are there); None if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - max_bytes))
+            return f.read()
+    except OSError:
+        return None
+
+
 def write_text(path: str, text: str) -> None:
     """Write a file whole (old content or new after a crash, never half; mode 0600)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

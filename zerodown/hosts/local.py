@@ -290,14 +290,8 @@ def signal_group(pid: int, sig: int) -> None:
 
 def tail(path: Path | str, lines: int, max_bytes: int = 64 * 1024) -> list[str]:
     """The last `lines` lines of a text file (reading at most its last `max_bytes`)."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - max_bytes))
-            data = f.read()
-    except OSError:
-        return []
-    return data.decode(errors="replace").splitlines()[-lines:]
+    data = files.end_of(path, max_bytes)
+    return [] if data is None else data.decode(errors="replace").splitlines()[-lines:]
 
 
 def send_signal(pid: int, started: int | None, signum: int, group: bool = False) -> bool:
