@@ -216,7 +216,8 @@ def test_tcp_needs_a_token_and_the_cli_works_from_another_machine_with_one(api, 
     events = Raw(api).ok("GET", "/api/v1/events?deployment=2&limit=1000")["events"]
     action = next(e for e in events if e["kind"] == "action")
     assert action["data"]["who"] == "ci" and action["data"]["origin"].startswith("tcp 127.0.0.1:")
-    assert action["data"]["reason"] == "ship it" and "by ci (tcp 127.0.0.1:" in action["text"]
+    assert action["data"]["reason"] == "ship it" and \
+        "by ci over TCP from 127.0.0.1:" in action["text"]
     assert not list(elsewhere.glob(".zerodown")), "a remote command made local state"
     assert "revoked" in api.run("token", "revoke", "ci").stdout
     assert "not valid" in remote.run(*server, "status", code=2).stderr
