@@ -14,8 +14,9 @@ UNKNOWN = " (the process that started it had ended, or the host restarted)"
 
 def ended_text(name: str, where: str, got: dict, log: str) -> str:
     """'instance shop-r2-s0 (pid 4242 on zdf1) exited with status 3; last log lines ...'
-    from `got` ({"how", "tail"}: InstanceTable.ended) and the log's name as shown."""
-    how = exits.words(got["how"]) + ("" if got["how"] else UNKNOWN)
+    from `got` ({"how", "tail"}: InstanceTable.ended; "unknown": why, if not UNKNOWN's) and
+    the log's name as shown."""
+    how = exits.words(got["how"]) + ("" if got["how"] else got.get("unknown", UNKNOWN))
     return f"instance {name} ({where}) {how}; {tail_text(log, got['tail'])}"
 
 

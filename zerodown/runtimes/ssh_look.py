@@ -47,9 +47,9 @@ class Looks:
     def look(self, instance: Instance, revision: Revision, starting: bool,
              brief: bool = False) -> tuple[bool, bool, str | HostFailure]:
         """Of an instance gone, how it ended and its log's last lines (`brief`, status's:
-        how it ended only, in a few words). A host that does not answer (bounded like the probe, so a host cut off does not
-        hold up the health checks): not healthy, and not "gone" either — unknown is never
-        taken as exited."""
+        how it ended only, in a few words). A host that does not answer (bounded like the
+        probe, so a host cut off does not hold up the health checks): not healthy, and not
+        "gone" either — unknown is never taken as exited."""
         host_name = self.runtime.host_running(instance)
         host = self.runtime.hosts[host_name]
         health = cast(HealthConfig, revision.health or self.runtime.config.health)
@@ -112,16 +112,14 @@ class Looks:
         self._listening.discard((instance.id, instance.pid))
 
     def _ended(self, host: SshHost, instance: Instance, brief: bool,
-               health: HealthConfig) -> str | HostFailure:
+               health: HealthConfig) -> str:
         """How `instance` ended, as its host recorded it (InstanceTable.ended)."""
         log = f"{host.name}:{self.runtime.remote_dir}/logs/{instance.id}.log"
         try:
             got = host.table(self.runtime.remote_dir, "ended", instance.id, instance.pid,
                              0 if brief else TAIL_LINES, timeout=health.timeout + 1)
-        except HostFailure as e:
-            return e
-        except RuntimeFailure as e:
-            got = {"how": {}, "tail": [f"(its log could not be read: {e})"]}
+        except (HostFailure, RuntimeFailure) as e:  # gone all the same: its host said so
+            got = {"how": {}, "tail": [], "unknown": f" (its host did not say how: {e})"}
         if brief:
             return exits.words(got["how"])
         return ended_text(instance.id, f"pid {instance.pid} on {host.name}", got, log)
