@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 from zerodown import demo, demo_fleet
+from zerodown.errors import ZerodownError
 from zerodown.fleet_lock import LOCK
 
 
@@ -34,11 +35,14 @@ def main(argv: list[str]) -> int:
         print(usage(), file=sys.stdout if asked else sys.stderr)
         return 0 if asked else 2
     with tempfile.TemporaryDirectory(prefix="zd-demo-") as d:
-        if argv:
-            return demo_fleet.main(Path(d))  # (says its own interruption: the fleet too)
         try:
+            if argv:
+                return demo_fleet.main(Path(d))  # (says its own interruption: the fleet too)
             return demo.run(Path(d))
         except KeyboardInterrupt:  # its instances and proxy stopped (demo.ship_all)
             print("zerodown demo: interrupted; its instances and proxy are stopped",
                   file=sys.stderr)
             return 130
+        except ZerodownError as e:  # passed through (cli.py): said here, as a command says one
+            print(f"zerodown demo: error: {e}", file=sys.stderr)
+            return 1
