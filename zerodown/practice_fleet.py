@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zerodown.errors import ZerodownError
 from zerodown.example import APP
 from zerodown.fleet_lock import FleetLock
 from zerodown.undisturbed import undisturbed
@@ -102,11 +103,23 @@ Subsystem sftp internal-sftp
 """
 
 
+class FleetError(ZerodownError):
+    """The practice fleet could not be built here: the step, and what its tool said."""
+
+
 def run_tool(*argv: str, check: bool = True,
              input: str | None = None) -> subprocess.CompletedProcess:
+    """`argv` run; `check`: a FleetError naming it and its words if it fails (root without
+    the right to make links, in a container without NET_ADMIN: `ip` says so, and a
+    CalledProcessError's traceback said neither)."""
     # a session of its own: a Ctrl-C at the terminal must not cut a teardown's step short
-    return subprocess.run(argv, check=check, text=True, input=input, start_new_session=True,
+    done = subprocess.run(argv, text=True, input=input, start_new_session=True,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if check and done.returncode != 0:
+        said = " ".join(done.stderr.split()) or "nothing"
+        raise FleetError(f"cannot build the practice fleet: `{' '.join(argv)}` failed (exit "
+                         f"{done.returncode}): {said}")
+    return done
 
 
 def available() -> str | None:
@@ -274,7 +287,7 @@ class PracticeFleet:
                 if host.proc is not None and host.proc.poll() is not None or \
                         time.monotonic() > deadline:
                     log = (host.dir / "host.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"fleet host {host.name} ({host.address}) did not start "
+                    raise FleetError(f"fleet host {host.name} ({host.address}) did not start "
                                        f"sshd within {BOOT_TIMEOUT:g}s; its log:\n{log}")
                 time.sleep(0.02)
 

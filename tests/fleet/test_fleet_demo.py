@@ -3,6 +3,10 @@ under load with no request failed, and nothing of the fleet left after it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from tests.support.fleet import FleetLock, leftovers
@@ -40,3 +44,22 @@ def test_a_demo_cut_short_tears_its_fleet_down_too(no_fleet_up, tmp_path, monkey
         left = leftovers(str(tmp_path))
     assert "namespace zdf3" in seen and "link zdfbr0" in seen, seen   # it was up
     assert left == [], left
+
+
+def test_a_fleet_that_cannot_be_built_is_said_with_the_tool_and_its_words(no_fleet_up,
+                                                                          tmp_path):
+    """Root without the right to make network links (a container without NET_ADMIN; here
+    a user namespace, whose root is root only within it): `ip link add` refused, said with
+    the command and what it said, exit 1 — it was a CalledProcessError's traceback that
+    named neither the refusal nor its reason. Nothing of the fleet is left."""
+    done = subprocess.run(["unshare", "--user", "--map-root-user", sys.executable, "-m",
+                           "zerodown", "demo", "--fleet"], text=True, capture_output=True,
+                          env={**os.environ, "TMPDIR": str(tmp_path)},
+                          timeout=1200)  # (it waits for the fleet lock another run may hold)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert ("zerodown demo: error: cannot build the practice fleet: `ip link add zdfbr0 type "
+            "bridge` failed (exit 2): RTNETLINK answers: Operation not permitted"
+            in done.stderr), done.stderr
+    with FleetLock():
+        assert leftovers(str(tmp_path)) == []
