@@ -3,6 +3,7 @@ zerodown/demo_fleet.py on a practice fleet of 3 hosts)."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import tempfile
 import textwrap
@@ -34,6 +35,9 @@ def main(argv: list[str]) -> int:
         asked = argv[0] in ("-h", "--help")
         print(usage(), file=sys.stdout if asked else sys.stderr)
         return 0 if asked else 2
+    # a SIGTERM (a `kill`) unwinds as a Ctrl-C does: the instances and the proxy go too
+    # (by its default, the demo ended at once and left them all running)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with tempfile.TemporaryDirectory(prefix="zd-demo-") as d:
         try:
             if argv:

@@ -12,7 +12,6 @@ the plain demo's table plus the hosts each new version ran on, then tears the fl
 from __future__ import annotations
 
 import shutil
-import signal
 import sys
 from pathlib import Path
 
@@ -79,8 +78,6 @@ def main(folder: Path) -> int:
     if why is not None:
         print(why, file=sys.stderr)
         return 1
-    # a SIGTERM unwinds as a Ctrl-C does: the instances, the proxy and the fleet go too
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return run(folder)
     except KeyboardInterrupt:

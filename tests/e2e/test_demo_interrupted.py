@@ -1,6 +1,6 @@
-"""`zerodown demo` interrupted, and interrupted again while it stops what it started (a
-second Ctrl-C, impatient; each instance's stop takes a moment): it still stops the
-instances and the proxy it started, and leaves no process behind."""
+"""`zerodown demo` interrupted (Ctrl-C, or SIGTERM: a `kill`), and interrupted again while
+it stops what it started (impatient; each instance's stop takes a moment): it still stops
+the instances and the proxy it started, and leaves no process behind."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import pytest
 
 from tests.support.net import wait_until
 
@@ -35,7 +37,8 @@ def processes_under(folder: str) -> dict[int, str]:
     return found
 
 
-def test_a_demo_interrupted_twice_stops_everything_it_started():
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+def test_a_demo_interrupted_twice_stops_everything_it_started(sent):
     # its own short TMPDIR (a pytest tmp_path makes its sockets' paths too long), where
     # the demo makes its folder: its processes are found by it
     folder = tempfile.mkdtemp(prefix="zdi")
@@ -50,10 +53,11 @@ def test_a_demo_interrupted_twice_stops_everything_it_started():
         wait_until(lambda: said("deploying v2") or demo.poll() is not None, timeout=BOUND,
                    what="the demo's first deployment")
         assert processes_under(folder), "".join(seen)
-        # Ctrl-C, then again and again while it stops what it started, until it says so
+        # Ctrl-C (or a kill), then again and again while it stops what it started, until it
+        # says so
         deadline = time.monotonic() + BOUND
         while demo.poll() is None and not said(TEARDOWN) and time.monotonic() < deadline:
-            demo.send_signal(signal.SIGINT)
+            demo.send_signal(sent)
             time.sleep(0.05)  # (the pace of an impatient hand, not a condition awaited)
         code = demo.wait(BOUND)
         reader.join(BOUND)
