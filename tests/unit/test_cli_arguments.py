@@ -80,6 +80,19 @@ def test_demo_fleet_not_as_root_says_what_it_needs_and_that_the_plain_demo_needs
     assert run(capsys, "demo", "--fleet", "x")[0] == 2   # a typo starts nothing either
 
 
+def test_a_demo_that_cannot_go_on_says_why_as_a_command_does(capsys, monkeypatch):
+    """`demo` is passed through, outside the CLI's mapping of errors: a ZerodownError out
+    of it (a proxy that cannot start, a fleet that cannot be built) was a traceback."""
+    from zerodown import demo
+    from zerodown.errors import RouterError
+
+    def cannot(folder):
+        raise RouterError("the proxy did not start: port 8080 is taken")
+    monkeypatch.setattr(demo, "run", cannot)
+    assert run(capsys, "demo") == (
+        1, "zerodown demo: error: the proxy did not start: port 8080 is taken\n")
+
+
 def test_f_means_file_in_every_command_and_logs_follows_with_follow_only():
     parser = build_parser()
     for argv in (["logs", "proxy", "-f", "x.yaml"], ["status", "-f", "x.yaml"]):
