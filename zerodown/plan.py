@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, Iterable, Mapping, Union, cast
+from typing import Any, Iterable, Mapping, Sequence, Union, cast
 
 from zerodown.errors import ZerodownError
 from zerodown.model import (Backend, HealthCheck, InstanceRef, RevisionRoute, RoutingTable, Rule,
@@ -79,7 +79,7 @@ class Share:
     """One revision's part of a Route: its instances and its percent of traffic."""
 
     revision: int
-    instances: tuple[InstanceRef, ...]
+    instances: Sequence[InstanceRef]  # in slot order: a tuple, or SharedRefs (shared_refs.py)
     weight: float | None = None  # percent; None: in proportion to the instance count
 
 
@@ -130,7 +130,7 @@ class Route:
         return text
 
 
-def _slots(instances: tuple[InstanceRef, ...]) -> str:
+def _slots(instances: Sequence[InstanceRef]) -> str:
     if len(instances) > 8:
         return f"{len(instances)} instances"
     return " ".join(f"s{i.slot.index}" for i in instances) or "no instance"

@@ -7,7 +7,7 @@ lists the instances it takes out of and adds to the same revision's share of the
 before it in the plan (`removed`, `added`), so each costs what changed; a share with no
 such share before, or one whose order the change would not keep, is stored whole
 (`instances`). Read back, every instance is one object however many Routes name it, and
-a share that did not change is the same tuple as before.
+a share keeps the parts it did not change from the share before (shared_refs.py).
 
 A stored step that is a change cannot be read alone (step_from_data without `before`):
 Store.listed reads the plan up to it. A plan stored whole (by zerodown before the 11th
@@ -16,11 +16,12 @@ migration) reads as it is: a whole share is whole in either form.
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from itertools import chain
 from typing import Any, Iterable, Mapping, Sequence
 
 from zerodown.model import InstanceRef, Rule, Slot, Sticky
 from zerodown.plan import ORDER, STEP_TYPES, PlanError, Route, Share, Step
+from zerodown.shared_refs import SharedRefs, shared
 
 Refs = dict[tuple, InstanceRef]  # one object per instance while a plan is read
 
@@ -108,7 +109,7 @@ def _share_data(share: Share, before: Route | None) -> dict:
 
 def _share(data: Mapping, before: Route | None, refs: Refs) -> Share:
     if "instances" in data:
-        return Share(data["revision"], tuple(_ref(i, refs) for i in data["instances"]),
+        return Share(data["revision"], SharedRefs(_ref(i, refs) for i in data["instances"]),
                      data.get("weight"))
     was = _same_revision(before, data["revision"])
     if was is None:
@@ -116,8 +117,7 @@ def _share(data: Mapping, before: Route | None, refs: Refs) -> Share:
                          "and there is none")
     removed = [_ref(i, refs) for i in data["removed"]]
     added = [_ref(i, refs) for i in data["added"]]
-    instances = changed(was.instances, removed, added) if removed or added else was.instances
-    return Share(data["revision"], instances, data.get("weight"))
+    return Share(data["revision"], changed(was.instances, removed, added), data.get("weight"))
 
 
 def _same_revision(route: Route | None, revision: int) -> Share | None:
@@ -125,59 +125,40 @@ def _same_revision(route: Route | None, revision: int) -> Share | None:
     return None if route is None else {s.revision: s for s in route.shares}.get(revision)
 
 
-def _difference(was: tuple[InstanceRef, ...],
-                now: tuple[InstanceRef, ...]) -> tuple[list[InstanceRef], list[InstanceRef]]:
+def _difference(was: Sequence[InstanceRef],
+                now: Sequence[InstanceRef]) -> tuple[list[InstanceRef], list[InstanceRef]]:
     """(in `was` but not in `now`, in `now` but not in `was`), each in slot order.
 
     Two shares of a thousand instances differ in a few, and a planner's Routes share
-    their instances (PlanBuilder): the head and the tail the two have in common are
-    found by comparing slices, in C and by identity first, and only what lies between
-    is looked at one by one (by identity too: a thousand calls of the dataclass's
-    __hash__ a Route cost more than the rest of the plan's storing). An instance equal
-    to one of `was` but another object is both taken out and added: the change is
-    larger, never wrong (_share_data checks it)."""
-    head = _common_head(was, now)
-    tail = _common_head(was[head:][::-1], now[head:][::-1])
-    was, now = was[head:len(was) - tail], now[head:len(now) - tail]
-    by_id_was, by_id_now = dict(zip(map(id, was), was)), dict(zip(map(id, now), now))
+    their parts (shared_refs.py): only the runs the two do not share are looked at, each
+    instance by its identity (a thousand calls of the dataclass's __hash__ a Route cost
+    more than the rest of the plan's storing). An instance equal to one of `was` but
+    another object is both taken out and added: the change is larger, never wrong
+    (_share_data checks it)."""
+    runs_was, runs_now = shared(was).runs, shared(now).runs
+    common = set(map(id, runs_was)) & set(map(id, runs_now))
+    left_was = list(chain.from_iterable(r for r in runs_was if id(r) not in common))
+    left_now = list(chain.from_iterable(r for r in runs_now if id(r) not in common))
+    by_id_was = dict(zip(map(id, left_was), left_was))
+    by_id_now = dict(zip(map(id, left_now), left_now))
     return (sorted((by_id_was[i] for i in by_id_was.keys() - by_id_now.keys()), key=ORDER),
             sorted((by_id_now[i] for i in by_id_now.keys() - by_id_was.keys()), key=ORDER))
 
 
-def _common_head(a: tuple, b: tuple) -> int:
-    """How many first items `a` and `b` have in common: all of the shorter (one grew or
-    shrank at its end), else searched from the front in steps that double, then halve,
-    so a change near the front costs a few short slices, not the whole length's."""
-    n = min(len(a), len(b))
-    if a[:n] == b[:n]:
-        return n
-    lo, hi, step = 0, n, 1  # a[:lo] == b[:lo]; a[:hi] != b[:hi]
-    while lo + step < hi and a[:lo + step] == b[:lo + step]:
-        lo, step = lo + step, step * 2
-    hi = min(hi, lo + step)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-def changed(was: tuple[InstanceRef, ...], removed: Sequence[InstanceRef],
-            added: Sequence[InstanceRef]) -> tuple[InstanceRef, ...]:
-    """`was` (in slot order) without `removed`, with `added` each in its place; a ValueError
-    if `was` lacks one of `removed`."""
-    kept = list(was)
+def changed(was: Sequence[InstanceRef], removed: Sequence[InstanceRef],
+            added: Sequence[InstanceRef]) -> SharedRefs:
+    """`was` (in slot order) without `removed`, with `added` each in its place, sharing
+    what did not change with `was`; a ValueError if `was` lacks one of `removed`."""
+    refs = shared(was)
     for ref in removed:
-        i = bisect_left(kept, ORDER(ref), key=ORDER)
-        if i == len(kept) or kept[i] != ref:
+        fewer = refs.without(ref)
+        if fewer is refs:
             raise ValueError(f"it takes out r{ref.revision}-s{ref.slot.index}, which the "
                              "Route before it did not route")
-        del kept[i]
+        refs = fewer
     for ref in added:
-        insort(kept, ref, key=ORDER)
-    return tuple(kept)
+        refs = refs.with_(ref)
+    return refs
 
 
 def _ref_data(ref: InstanceRef) -> dict:

@@ -42,7 +42,7 @@ def without_host(steps: Sequence[Step], host: str, hosts: Sequence[str],
     dropped, a route keeps the shares that still have an instance. An instance's host is
     the one `recorded` for it (where it was started), else its slot's in `hosts` (one
     still to start, or a row of an older store)."""
-    def keep(refs: tuple[InstanceRef, ...]) -> tuple[InstanceRef, ...]:
+    def keep(refs: Sequence[InstanceRef]) -> tuple[InstanceRef, ...]:
         return tuple(r for r in refs if on_host(recorded.get(r), hosts, r.slot.index) != host)
 
     out: list[Step] = []
