@@ -23,7 +23,7 @@ PREFIX = "zd_"
 
 
 class TokenError(ValueError):
-    """A token name that is not valid, or not known."""
+    """A token name that is not valid, or not known; or tokens.json that cannot be read."""
 
 
 def digest(token: str) -> str:
@@ -42,8 +42,30 @@ class Tokens:
         except FileNotFoundError:
             return {}
         if self._cache is None or self._cache[0] != mtime:
-            self._cache = (mtime, json.loads(self.path.read_text() or "{}"))
+            self._cache = (mtime, self._read())
         return self._cache[1]
+
+    def _read(self) -> dict[str, dict]:
+        """tokens.json as `create` writes it; a TokenError naming the file and the way out
+        if it is not (edited by hand, cut short, another program's file): every check of a
+        token would otherwise fail on it as an internal error."""
+        try:
+            known = json.loads(self.path.read_text() or "{}")
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise self._unreadable(getattr(e, "strerror", None) or f"not JSON: {e}") from None
+        if not isinstance(known, dict):
+            raise self._unreadable(f"a JSON {type(known).__name__}, not an object")
+        for name, entry in known.items():
+            if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+                    and isinstance(entry.get("created"), (int, float))):
+                raise self._unreadable(f"token {name!r} has no sha256 and created")
+        return known
+
+    def _unreadable(self, why: str) -> TokenError:
+        return TokenError(f"{self.path}: cannot read the API's tokens ({why}); it holds "
+                          f'{{"NAME": {{"sha256": ..., "created": ...}}}} as `zerodown token '
+                          f"create` writes it: move it aside and create the tokens again (the "
+                          f"old ones stop working)")
 
     def create(self, name: str) -> str:
         if not NAME.match(name):
@@ -92,7 +114,11 @@ def bearer(tokens: Tokens, headers: dict[str, str], query: dict[str, str]) -> st
     if not token:
         raise ApiError(401, "a bearer token is required on TCP (Authorization: Bearer <token>; "
                             "`zerodown token create NAME` makes one)", "Authorization")
-    name = tokens.verify(token)
+    try:
+        name = tokens.verify(token)
+    except TokenError:  # the path and details are for its owner, not for whoever asked
+        raise ApiError(500, "the controller cannot read its tokens file, so no token can be "
+                            "checked: `zerodown token list` on its machine says why") from None
     if name is None:
         raise ApiError(401, "the bearer token is not valid (revoked, or never created here)",
                        "Authorization")

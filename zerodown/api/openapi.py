@@ -21,7 +21,8 @@ ERROR_TEXT = {
     405: "the path is served, by another method",
     409: "the action does not apply to the deployment's state now",
     413: "a request body over 1 MiB",
-    500: "a bug in the controller, said in the message; it keeps serving",
+    500: "a bug in the controller, or a file of its own it cannot read (tokens.json), said "
+         "in the message; it keeps serving",
     503: "the controller is still starting",
 }
 EVERY = (401, 405, 413, 500)  # any path: checked before (token, body size) or around a route
