@@ -56,6 +56,14 @@ class ListenTaken(RouterError):
     exit_code = 2
 
 
+class ListenMoved(RouterError):
+    """The load balancer serving this state directory listens on another address than
+    zerodown.yaml's `listen` now says: it moves only by a new start (down, then up), which
+    zerodown does not do unasked. The machine's state against the file: exit code 2."""
+
+    exit_code = 2
+
+
 class RouterUnavailable(RouterError):
     """The load balancer did not answer, even after waiting for it to come back."""
 

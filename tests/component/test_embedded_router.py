@@ -11,7 +11,7 @@ import pytest
 
 from tests.support import HOST, free_port, get, wait_until_refused
 from tests.support.proxy import table_of
-from zerodown.errors import RouterError
+from zerodown.errors import ListenMoved, RouterError
 from zerodown.loadgen import LoadInBackground
 from zerodown.routers.embedded import EmbeddedRouter, find_proxy
 from zerodown.hosts.local import start_time
@@ -54,6 +54,29 @@ def test_ensure_running_starts_the_proxy_once(router, tmp_path):
     assert json.loads((tmp_path / "state" / "proxy.pid").read_text())["pid"] == pid
     with pytest.raises(RouterError, match=f"listens on {r.listen}, not"):
         router(tmp_path / "state").ensure_running()
+
+
+@pytest.mark.parametrize("record", ["1", "[]", "garbage{", '{"pid": "x"}', '{"listen": "x"}',
+                                    '{"pid": 99999999, "listen": "127.0.0.1:1", "argv": ["x"]}'])
+def test_a_damaged_or_stale_record_is_the_record_lost(router, tmp_path, record):
+    """proxy.pid cut short, edited, or left by an earlier proxy: the one running is found by
+    its command line, and its own listen address is what a new listen is checked against
+    (a record read as it came raised AttributeError in up and down, and one left by an
+    earlier proxy refused a listen the running one has)."""
+    r = router()
+    pid = r.ensure_running()
+    (tmp_path / "state" / "proxy.pid").write_text(record)
+    assert router(tmp_path / "state", port_of(r)).ensure_running() == pid
+    (tmp_path / "state" / "proxy.pid").write_text(record)
+    with pytest.raises(ListenMoved) as e:
+        router(tmp_path / "state").ensure_running()
+    said = str(e.value)
+    assert f"(pid {pid}) listens on {r.listen}, not on " in said
+    assert "`zerodown down`, then `zerodown up`" in said and "proxy stop" not in said
+    assert e.value.exit_code == 2
+    (tmp_path / "state" / "proxy.pid").write_text(record)
+    router(tmp_path / "state", port_of(r)).stop(timeout=5)
+    assert find_proxy(str(tmp_path / "state" / "proxy.json")) is None
 
 
 def test_apply_is_idempotent_and_traffic_flows(router, app_factory):

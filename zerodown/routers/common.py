@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import threading
 import time
@@ -49,6 +50,27 @@ def nothing_serves(listen: str) -> str:
     """What a load balancer that failed on its first start (or died) leaves: the words
     every router says alike, and a user and the tests look for."""
     return f"nothing serves on {listen}"
+
+
+def process_record(text: str | None) -> dict | None:
+    """A load balancer's process record (its pid file, a JSON object with the pid and its
+    start time), or None when there is none or it is not one: cut short, emptied, edited
+    by hand. Then the process is looked for by its command line, as when the file is lost;
+    a record read as it came raised AttributeError deep in `up` and `down`."""
+    try:
+        rec = json.loads(text or "null")
+    except ValueError:
+        return None
+    if not isinstance(rec, dict) or type(rec.get("pid")) is not int or \
+            not isinstance(rec.get("start_time"), (int, type(None))):
+        return None
+    rec.setdefault("start_time", None)  # (not known: the pid alone is checked)
+    return rec
+
+
+def option_of(argv: list[str], flag: str) -> str | None:
+    """The value given to `flag` on a command line, if any."""
+    return argv[argv.index(flag) + 1] if flag in argv[:-1] else None
 
 
 def start_failure(text: str, said: str) -> RouterError:

@@ -43,7 +43,8 @@ from zerodown.proxy import handover
 from zerodown.proxy.client import AdminClient, Unreachable
 from zerodown.protocols import Host
 from zerodown.routers.common import (await_process, socket_for, locked, log_tail,
-                                     nothing_serves, require, send_files)
+                                     nothing_serves, process_record, require, send_files)
+from zerodown.routers.embedded_found import find_proxy, refusal
 
 READY_TIMEOUT = 15.0   # a new proxy must answer within this
 PROXY_WAIT = 15.0      # an admin call waits this long for a proxy that is restarting
@@ -203,7 +204,7 @@ class EmbeddedRouter:
         """ensure_running() with the lock held."""
         found = self._running()
         if self.answers():
-            self._check_listen()
+            self._check_listen(found)
             if not self._supervised():  # its supervisor was killed: adopt it, hitlessly
                 return self._restart(STOP_TIMEOUT)
             if found and (self._recorded() or {}).get("pid") != found[0]:
@@ -340,28 +341,31 @@ class EmbeddedRouter:
             "admin": self.admin, "argv": self.argv(), "started_at": time.time()}) + "\n")
 
     def _recorded(self) -> dict | None:
-        try:
-            return json.loads(self.host.read_text(str(self.pid_file)) or "null")
-        except ValueError:
-            return None
+        return process_record(self.host.read_text(str(self.pid_file)))
 
     def _running(self) -> tuple[int, int] | None:
         """(pid, start time) of the proxy serving this state directory, if one runs."""
         rec = self._recorded()
-        if rec and self.host.running(rec.get("pid"), rec.get("start_time")):
+        if rec and self.host.running(rec["pid"], rec["start_time"]):
             return rec["pid"], rec["start_time"]
         return find_proxy(str(self.state_file), self.host)  # e.g. a controller died mid-restart
 
-    def _check_listen(self) -> None:
+    def _started_with(self, found: tuple[int, int] | None) -> list[str] | None:
+        """The command line of the proxy that answers: its record's when the record is of
+        that process, else read off the process (a record lost, or left by an earlier one)."""
         rec = self._recorded()
-        if rec and rec.get("listen") != self.listen:
-            raise RouterError(f"the proxy for {self.state_dir} listens on {rec.get('listen')}, "
-                              f"not {self.listen}; stop it first (zerodown proxy stop) to move it")
-        if self.shared and rec and rec.get("argv", [])[3:] != self.argv()[3:]:
-            raise RouterError(f"shared proxy {self.shared} runs with other settings than this "
-                              f"zerodown.yaml asks ({' '.join(rec.get('argv', [])[4:])}; this one: "
-                              f"{' '.join(self.argv()[4:])}): every file sharing it must say the "
-                              f"same listen, tls and router options")
+        if rec and isinstance(rec.get("argv"), list) and (found is None or rec["pid"] == found[0]):
+            return rec["argv"]
+        return next((args for pid, args in self.host.processes() if pid == found[0]),
+                    None) if found else None
+
+    def _check_listen(self, found: tuple[int, int] | None) -> None:
+        argv = self._started_with(found)
+        who = f"shared proxy {self.shared}" if self.shared else \
+            f"the proxy of {self.state_dir}" + (f" (pid {found[0]})" if found else "")
+        refused = refusal(argv, self.argv(), who, bool(self.shared)) if argv else None
+        if refused is not None:
+            raise refused
 
     def _wait_ready(self, pid: int, started: int | None, deadline: float) -> None:
         await_process(self.answers, pid, started, deadline, "the proxy",
@@ -387,20 +391,3 @@ class EmbeddedRouter:
         """One controller at a time starts, restarts or stops this proxy (threads and processes)."""
         return locked(self._lock, self.local_dir / "proxy.lock")
 
-
-def find_proxy(state_file: str, host: Host = LOCAL) -> tuple[int, int] | None:
-    """The newest `zerodown proxy --state state_file` process of this user, by its command line.
-
-    A supervisor's serving process has the same command line: only a process whose
-    parent is not one of them counts (the supervisor, or a serving process it left)."""
-    found: dict[int, int] = {}
-    for pid, args in host.processes():
-        if "proxy" not in args or "--state" not in args:
-            continue
-        i = args.index("--state")
-        if i + 1 < len(args) and os.path.abspath(args[i + 1]) == state_file:
-            started = host.start_time(pid)
-            if started is not None:
-                found[pid] = started
-    roots = [(pid, started) for pid, started in found.items() if host.parent_of(pid) not in found]
-    return max(roots, key=lambda p: p[1], default=None)

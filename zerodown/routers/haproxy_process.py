@@ -21,7 +21,8 @@ from zerodown.hosts.local import LOCAL
 from zerodown.protocols import Host
 from zerodown.routers import haproxy_runtime_api as runtime_api
 from zerodown.routers import haproxy_stats
-from zerodown.routers.common import await_process, left_serving, log_tail, require
+from zerodown.routers.common import (await_process, left_serving, log_tail, process_record,
+                                     require)
 from zerodown.routers.haproxy_cli import CommandSocket, parse_proc
 from zerodown.routers.haproxy_state import State
 
@@ -131,10 +132,7 @@ class HAProxyProcess:
         """(pid, start time) of the HAProxy master serving this state directory, if one runs."""
         if self.attach_backend is not None:
             return None
-        try:
-            rec = json.loads(self.host.read_text(str(self.pid_file)) or "null")
-        except ValueError:
-            rec = None
+        rec = process_record(self.host.read_text(str(self.pid_file)))
         if rec and self.host.running(rec.get("pid"), rec.get("start_time")):
             return rec["pid"], rec["start_time"]
         return find_master(str(self.config_path), self.host)
