@@ -4,7 +4,7 @@
     cfg = apply_overrides(cfg, ["instances=6"])  # --set on the command line, same checks
 
 Every error names the file, line and key path and says what is allowed:
-    zerodown.yaml:7: strategy.max_surge: must be a count or a percentage like "25%", got "lots"
+    zerodown.yaml:7: strategy.max_surge: must be a count or a percentage like "25%" (a whole number from 0, or 0% to 100%), got "lots"
 The value kinds and the section machinery live in schema.py, the dataclasses it
 fills in config_model.py, the rules across keys in config_checks.py.
 """

@@ -184,7 +184,9 @@ def version_label(v: str) -> str:
 
 def amount(least: int = 0) -> Kind:
     """A count or a percentage of the instances, e.g. 2 or "25%"."""
-    allowed = 'a count or a percentage like "25%"' + (f" (at least {least})" if least else "")
+    # the ranges said: "150%" read as a percentage to whoever wrote it, refused unexplained
+    allowed = (f'a count or a percentage like "25%" (a whole number from {least}, or '
+               f'{least}% to 100%)')
 
     def parse(v: Any) -> Amount:
         if _is_int(v) and v >= least:

@@ -79,7 +79,11 @@ def test_durations(value, seconds):
 
 @pytest.mark.parametrize("change, expected", [
     (("max_surge: 25%", "max_surge: lots"),
-     'zerodown.yaml:12: strategy.max_surge: must be a count or a percentage like "25%", got "lots"'),
+     'zerodown.yaml:12: strategy.max_surge: must be a count or a percentage like "25%" (a whole number from 0, or 0% to 100%), got "lots"'),
+    (("max_surge: 25%", "max_surge: 150%"),  # a percentage, over what is allowed
+     'zerodown.yaml:12: strategy.max_surge: must be a count or a percentage like "25%" (a whole number from 0, or 0% to 100%), got "150%"'),
+    (("max_surge: 25%", "batch_size: 0"),
+     'zerodown.yaml:12: strategy.batch_size: must be a count or a percentage like "25%" (a whole number from 1, or 1% to 100%), got 0'),
     (("max_surge: 25%", "max_surg: 1"),
      'zerodown.yaml:12: strategy.max_surg: unknown key "max_surg" (did you mean "max_surge"?)'),
     (("max_surge: 25%", "scale_down_delay: 5s"),
@@ -150,7 +154,8 @@ def test_overrides_are_yaml_values_and_validated_the_same_way():
     with pytest.raises(ConfigError) as e:
         apply_overrides(cfg, ["strategy.max_surge=lots", "instances=7"])
     assert str(e.value) == ('--set strategy.max_surge=lots: strategy.max_surge: must be a count '
-                            'or a percentage like "25%", got "lots"')
+                            'or a percentage like "25%" (a whole number from 0, or 0% to 100%), '
+                            'got "lots"')
 
 
 def test_an_override_can_switch_strategy_and_reports_leftovers():

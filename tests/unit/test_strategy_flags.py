@@ -105,7 +105,8 @@ def test_plan_shows_a_shadow_step_and_warns_when_unsafe_methods_are_copied(capsy
     (("--strategy", "canary", "--steps", "10,150"),
      "--steps '10,150': strategy.steps[1].weight: must be an integer from 0 to 100, got 150"),
     (("--max-surge", "lots"), '--max-surge lots: strategy.max_surge: must be a count or a '
-                              'percentage like "25%", got "lots"'),
+                              'percentage like "25%" (a whole number from 0, or 0% to 100%), '
+                              'got "lots"'),
     (("--strategy", "canary"), "--strategy canary: strategy.steps: is required for canary"),
     (("--set", "strategy.kind=canary"),
      "--set strategy.kind=canary: strategy.steps: is required for canary"),
