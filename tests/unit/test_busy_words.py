@@ -3,10 +3,12 @@ it waits on one that takes long (api/patience.py): pure cases, a fake clock, a s
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from zerodown.api import patience
-from zerodown.api.busy import busy, state_said
+from zerodown.api.busy import busy, state_said, unresponsive
 from zerodown.api.client import Client, Unanswered
 
 
@@ -31,6 +33,11 @@ def test_a_busy_message_without_a_pid_names_no_process_and_no_local_command():
     assert said.startswith("the controller is busy: no answer on http://10.0.0.5:7070 "
                            "within 5s; it goes on by itself"), said
     assert "--stop" not in said and "kill" not in said
+    assert "`zerodown logs controller` on the controller's machine says" in said
+    assert "`zerodown logs controller` on the controller's machine says" in unresponsive(
+        "http://10.0.0.5:7070", 5, None, "deploy v2", 12)
+    assert "on the controller's machine" not in busy("unix:/srv/.zerodown/controller.sock",
+                                                     5, os.getpid())
 
 
 class Clock:
@@ -86,8 +93,8 @@ def test_a_controller_that_stops_answering_its_status_is_said_at_the_next_look()
         p()
     assert str(e.value).startswith(
         "the controller stopped answering while on deploy v2 (3s in): its status went "
-        "unanswered on http://10.0.0.5:7070 within 5s; `zerodown logs controller` says what "
-        "it did last. Whether it took deploy v2 shows in `zerodown status` once it answers"), e
+        "unanswered on http://10.0.0.5:7070 within 5s; `zerodown logs controller` on the "
+        "controller's machine says what it did last. Whether it took deploy v2 shows in `zerodown status` once it answers"), e
     assert said == []
 
 

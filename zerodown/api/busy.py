@@ -56,8 +56,8 @@ def busy(where: str, timeout: float, pid: int | None) -> str:
     it runs (a second one beside it would not get its lock), it is busy, where to look."""
     state = state_of(pid)
     return (f"{who(pid)} is busy: no answer on {where} within {timeout:g}s"
-            + (f"; {state}" if state else "; it goes on by itself (`zerodown logs controller` "
-                                          "says what it does)")
+            + (f"; {state}" if state else f"; it goes on by itself ({_log(pid)} says what it "
+                                          "does)")
             + f": ask again later{_stop(pid)}")
 
 
@@ -65,10 +65,16 @@ def unresponsive(where: str, probe: float, pid: int | None, asked: str, waited: 
     """What a command says when the controller stops answering while it is on the command's
     action: its status (answered from memory) went unanswered too, so it is not at work on
     the action but stuck, and waiting out the action's bound would say nothing more."""
-    state = state_of(pid) or "`zerodown logs controller` says what it did last"
+    state = state_of(pid) or f"{_log(pid)} says what it did last"
     return (f"{who(pid)} stopped answering while on {asked} ({waited:.0f}s in): its status "
             f"went unanswered on {where} within {probe:g}s; {state}. Whether it took {asked} "
             f"shows in `zerodown status` once it answers{_stop(pid)}")
+
+
+def _log(pid: int | None) -> str:
+    """Where its log is read: here, or (--server, no pid of this machine) where it runs; a
+    `zerodown logs controller` here reads this folder's, not the one asked."""
+    return "`zerodown logs controller`" + ("" if pid else " on the controller's machine")
 
 
 def _stop(pid: int | None) -> str:
