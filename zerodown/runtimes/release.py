@@ -60,8 +60,10 @@ def check_release(cfg: ServiceConfig, version: str,
     cwd = _fill(os.path.join(app.release or ".", app.cwd or "."), version)
     key = "app.cwd" if app.cwd or not app.release else "app.release"
     if cwd is not None and not os.path.isdir(resolve(cfg, cwd)):
+        there = versions_there(cfg, os.path.join(app.release or ".", app.cwd or "."))
         problems.append((key, f"version {version}: release folder {resolve(cfg, cwd)} "
-                              f"does not exist ({key} {getattr(app, key[4:])!r})"))
+                              f"does not exist ({key} {getattr(app, key[4:])!r}"
+                              + (f"; versions there: {', '.join(there)})" if there else ")")))
     env_file = _fill(app.env_file, version) if app.env_file else None
     if env_file is not None:
         try:
@@ -199,6 +201,24 @@ def read_env_file(path: str) -> dict[str, str]:
             raise ConfigError(f"env_file {path}:{number}: {m.group(1)}: a NUL byte")
         out[m.group(1)] = value
     return out
+
+
+def versions_there(cfg: ServiceConfig, template: str, most: int = 10) -> list[str]:
+    """The labels whose release folders `template` finds on this machine, when {version} is
+    a whole part of its path (releases/{version}): a typo'd or not yet built version is
+    then said beside the ones that would deploy. At most `most`, newest first."""
+    filled = _fill(template, "\0")
+    if filled is None or filled.count("\0") != 1:
+        return []
+    before, after = resolve(cfg, filled).split("\0")
+    if not before.endswith("/") or after[:1] not in ("", "/"):
+        return []
+    try:
+        found = [e for e in os.scandir(before) if os.path.isdir(before + e.name + after)]
+    except OSError:
+        return []
+    found.sort(key=lambda e: (e.stat().st_mtime, e.name), reverse=True)
+    return [e.name for e in found[:most]]
 
 
 def _fill(template: str, version: str) -> str | None:
