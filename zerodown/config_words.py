@@ -53,7 +53,9 @@ _OWN: W = {
                        "resume"),
     "progress_deadline": ("A step (not a pause or an analysis) that makes no progress within "
                           "this aborts the deployment (or pauses it, with `on_failure: pause`); "
-                          "null: no limit.", "10m"),
+                          "null: no limit. Keep it longer than `health.start_timeout`, "
+                          "`drain_timeout` and the hooks' timeouts: it cuts those steps short "
+                          "of their own bounds.", "10m"),
     "require_zero_failed": ("When true, `zerodown deploy` exits 1 if the deployment's proof "
                             "(from the load balancer's own counters) shows a request failed by "
                             "the deployment (a 502/503/504 the load balancer made, a response "
