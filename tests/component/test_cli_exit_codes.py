@@ -4,6 +4,7 @@ message of its own and no traceback. Real processes, a real port held by another
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 
@@ -26,8 +27,10 @@ def test_up_with_the_listen_port_taken_exits_2_naming_the_address(tmp_path, rout
         holder.close()
         left = service.cleanup()
     assert not left, f"processes left after the test: {left}"
-    assert err.startswith("zerodown: error: the listen address is taken by another process: "
-                          "stop it, or set `listen` to a free port;"), err
+    # the address, and who holds it (this test's process), as `ss -ltnp` would say
+    assert err.startswith(f"zerodown: error: {HOST}:{service.port} is taken by another "
+                          f"process, "), err
+    assert f" (pid {os.getpid()}): stop it, or set `listen` to a free port;" in err, err
     assert str(service.port) in err and "Address already in use" in err
     assert "Traceback" not in err
 

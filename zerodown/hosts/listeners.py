@@ -104,6 +104,23 @@ def _proc_listeners(port: int) -> set[str] | None:
     return inodes if seen_any else None
 
 
+def holders(port: int, most: int = 3) -> list[str]:
+    """Who listens on TCP `port` here, as `name (pid N)`: what a load balancer refused its
+    address names (a scan of /proc, on that failure only); [] if that cannot be told."""
+    links = {f"socket:[{i}]" for i in listening_inodes(port) or ()}
+    found = []
+    for entry in os.scandir("/proc") if links else ():
+        if entry.name.isdigit() and _holds(entry.name, links):
+            try:
+                with open(f"/proc/{entry.name}/comm") as f:
+                    found.append(f"{f.read().strip()} (pid {entry.name})")
+            except OSError:
+                found.append(f"pid {entry.name}")
+            if len(found) == most:
+                break
+    return found
+
+
 def _links(pid: str) -> list[str]:
     """What the fds of `pid` point at (one closed meanwhile left out)."""
     try:

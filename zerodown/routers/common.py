@@ -7,6 +7,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -16,12 +17,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from zerodown.errors import HostFailure, ListenTaken, RouterError
+from zerodown.hosts.listeners import holders
 from zerodown.hosts.local import LOCAL
 from zerodown.protocols import Host
 from zerodown.socket_path import UNIX_PATH_MAX, short
 from zerodown.tls_config import TlsSettings
 
 TAIL_LINES = 15
+# an address as the load balancers say one they could not bind (the proxy's "cannot listen
+# on 127.0.0.1:8080", nginx's "bind() to 127.0.0.1:8080", HAProxy's "for [127.0.0.1:8080]")
+_ADDRESS_SAID = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]*\]|\*):(\d{1,5})\b")
 
 
 @contextmanager
@@ -73,14 +78,20 @@ def option_of(argv: list[str], flag: str) -> str | None:
     return argv[argv.index(flag) + 1] if flag in argv[:-1] else None
 
 
-def start_failure(text: str, said: str) -> RouterError:
+def start_failure(text: str, said: str, host: Host = LOCAL) -> RouterError:
     """The error of a load balancer that would not start: ListenTaken (exit 2) when what it
-    `said` is the system's "address in use" (each of them prints the strerror), else a
-    RouterError."""
-    if os.strerror(errno.EADDRINUSE) in said:
-        return ListenTaken(f"the listen address is taken by another process: stop it, or set "
-                           f"`listen` to a free port; {text}")
-    return RouterError(text)
+    `said` is the system's "address in use" (each of them prints the strerror), naming
+    the address from that line and, here, who holds it; else a RouterError."""
+    in_use = os.strerror(errno.EADDRINUSE)
+    if in_use not in said:
+        return RouterError(text)
+    line = next(l for l in said.splitlines() if in_use in l)
+    found = _ADDRESS_SAID.search(line)
+    held = [] if found is None or host.remote else holders(int(found.group(2)))
+    what = f"{found.group(0)}" if found else "the listen address"
+    return ListenTaken(f"{what} is taken by another process"
+                       + (f", {', '.join(held)}" if held else "")
+                       + f": stop it, or set `listen` to a free port; {text}")
 
 
 def await_process(done: Callable[[], bool], pid: int, started: int | None, deadline: float,
@@ -96,7 +107,7 @@ def await_process(done: Callable[[], bool], pid: int, started: int | None, deadl
             ended = "exited" if code is None else f"exited with code {code}"
             tail = log_tail(log, host=host)
             raise start_failure(f"{who} (pid {pid}) {ended}{' ' + died if died else ''}; "
-                                f"{tail}", tail)
+                                f"{tail}", tail, host)
         if time.monotonic() > deadline:
             raise RouterError(f"{who} (pid {pid}) {late} within {waited:.0f}s; {log_tail(log, host=host)}")
         time.sleep(host.poll)

@@ -315,7 +315,7 @@ class NginxRouter(NginxShadow):
                               f"install nginx or set router.nginx to its path")
         if code != 0:
             raise start_failure(f"{failed} (`{' '.join(argv)}` exited {code}; what it said "
-                                f"names what to fix):\n{said}", said)
+                                f"names what to fix):\n{said}", said, self.host)
 
     def _where(self) -> list[str]:
         """-p/-c/-e for nginx: ours in managed mode, the running master's in attach mode."""
