@@ -418,3 +418,15 @@ def test_a_scrape_interval_too_coarse_for_max_duration_is_said_before_judging():
     planned = [text for kind, text, _ in events.events if kind == "analysis.planned"]
     assert planned and "scraped every 15s" in planned[0] and "too coarse" in planned[0]
     assert "at 50 req/s on r2" in planned[0]  # the rates from two scrapes, not from one
+
+
+def test_a_background_analysis_past_its_pass_says_it_goes_on_not_that_it_begins():
+    """Its second round read as a new analysis starting after the pass (history -v)."""
+    _, _, judge, events = world(Behaviour(90, 0.005, LATENCY))
+    first = {**asdict(AnalysisConfig(max_success_rate_drop=0.01, max_duration=60)), "round": 1}
+    assert judge(Analyze(2, first, 1), None)[0] == "pass"
+    judge(Analyze(2, {**first, "round": 2, "max_false_alarm": 0.0025}, 1), None)
+    started = [t for k, t, _ in events.events if k == "analysis.started"]
+    assert started[0].startswith("analyzing r2 against r1 (sequential"), started
+    assert started[1].startswith("analyzing r2 against r1 on after its pass, until the "
+                                 "promotion (sequential"), started

@@ -68,8 +68,12 @@ class Judge:
                    "to compare with")
             self.on_event("analysis.inconclusive", why, did)
             return "inconclusive", why
+        # a background analysis goes on after its pass, each round with half the budget of
+        # false alarms (engine/monitor.py): said as that, not as a new analysis beginning
+        again = int(step.spec.get("round", 1)) > 1
         self.on_event("analysis.started", f"analyzing {canary}" + (f" against {stable}" if stable
-                      else "") + f" ({watch.describe()})", did)
+                      else "") + (" on after its pass, until the promotion" if again else "")
+                      + f" ({watch.describe()})", did)
         verdict, why = Run(self, cfg, source or self.source_for(cfg), canary, stable, watch,
                            did).until(check)
         self.on_event(f"analysis.{ {'pass': 'passed', 'fail': 'failed'}.get(verdict, verdict) }",

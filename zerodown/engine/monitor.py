@@ -74,8 +74,8 @@ class BackgroundAnalysis:
             while True:
                 d = self._check()
                 step = Analyze(self.revision, {**self.spec, "on_inconclusive": "wait",
-                                               "max_false_alarm": alpha / 2 ** rounds},
-                               self.against)
+                                               "max_false_alarm": alpha / 2 ** rounds,
+                                               "round": rounds}, self.against)
                 verdict, self.why = verdict_of(self.engine.judge(step, d, self._check))
                 if verdict == "fail":
                     self._abort(f"background analysis of r{self.revision} failed: {self.why}")
