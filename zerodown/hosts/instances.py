@@ -106,7 +106,7 @@ class InstanceTable:
         # environment for a claim that never got its pid, before the spawn
         port = free_port({e["port"] for n, e in entries.items() if n != name}, bind)
         entries[name] = {**record, "address": f"{bind}:{port}", "port": port,
-                         "pid": None, "start_time": None,
+                         "pid": None, "start_time": None, "dir": str(self.state_dir),
                          "claimed": [boot_id(), time.monotonic()]}
         self.registry.save(entries)  # synced: the one write a crash needs before a spawn
         return {"port": port}
@@ -156,7 +156,21 @@ class InstanceTable:
 
     def entry(self, name: str, pid: int | None = None) -> dict | None:
         """The record of exactly this instance (same pid, when given), if still recorded."""
-        return recorded(self.registry.load(), name, pid)
+        return self._recorded(self.registry.load(), name, pid)
+
+    def _recorded(self, entries: dict, name: str, pid: int | None = None) -> dict | None:
+        entry = recorded(entries, name, pid)
+        return None if entry is None or self.elsewhere(entry) else entry
+
+    def elsewhere(self, entry: dict) -> bool:
+        """Was the record written by another state directory, which still holds its
+        registry? This one is then a copy of it (`cp -a` of a project, a backup restored)
+        and the process is that directory's: neither adopted nor stopped from here (a
+        `down` in a copy stopped the original's instances). One whose directory is gone
+        (the folder was moved) is this one's."""
+        where = entry.get("dir")
+        return where is not None and where != str(self.state_dir) and \
+            os.path.exists(os.path.join(where, "instances.json"))
 
     def alive(self, name: str, pid: int | None = None) -> bool:
         return self.live_entry(name, pid) is not None
@@ -198,7 +212,7 @@ class InstanceTable:
         was is kept in the record, for a hasten() from another session of the agent."""
         at = {"called": time.time()}
         with self.registry.locked() as entries:
-            entry = recorded(entries, name, pid)
+            entry = self._recorded(entries, name, pid)
             if entry is None:
                 return {"at": at}
             before = dict(entry)
@@ -245,7 +259,7 @@ class InstanceTable:
             before = json.dumps(entries, sort_keys=True)
             found = []
             for name, entry in list(entries.items()):
-                if entry["service"] != service:
+                if entry["service"] != service or self.elsewhere(entry):
                     continue
                 if self._live(name, entries):
                     found.append(entry)
@@ -273,7 +287,8 @@ class InstanceTable:
     def _live(self, name: str, entries: dict) -> bool:
         """Is the recorded instance `name` running (its pid recovered if never written)?"""
         entry = entries.get(name)
-        if not entry or not self._recover(name, entry) or not this_boot(entry):
+        if not entry or self.elsewhere(entry) or not self._recover(name, entry) \
+                or not this_boot(entry):
             return False
         return running(entry["pid"], entry["start_time"])
 

@@ -73,6 +73,14 @@ def process_record(text: str | None) -> dict | None:
     return rec
 
 
+def elsewhere(path: object, here: str, host: Host) -> bool:
+    """Does a process record name a file of another state directory (`path`, the state or
+    configuration its process was started with; `here`, this directory's) that still
+    exists? This directory is then a copy of that one (`cp -a`, a backup restored), and the
+    process that directory's: a `down` in a copy stopped the original's load balancer."""
+    return isinstance(path, str) and path != here and host.read_text(path) is not None
+
+
 def option_of(argv: list[str], flag: str) -> str | None:
     """The value given to `flag` on a command line, if any."""
     return argv[argv.index(flag) + 1] if flag in argv[:-1] else None

@@ -42,8 +42,9 @@ from zerodown.model import RoutingTable
 from zerodown.proxy import handover
 from zerodown.proxy.client import AdminClient, Unreachable
 from zerodown.protocols import Host
-from zerodown.routers.common import (await_process, socket_for, locked, log_tail,
-                                     nothing_serves, process_record, require, send_files)
+from zerodown.routers.common import (await_process, elsewhere, locked, log_tail,
+                                     nothing_serves, option_of, process_record, require,
+                                     send_files, socket_for)
 from zerodown.routers.embedded_found import find_proxy, refusal
 
 READY_TIMEOUT = 15.0   # a new proxy must answer within this
@@ -341,7 +342,10 @@ class EmbeddedRouter:
             "admin": self.admin, "argv": self.argv(), "started_at": time.time()}) + "\n")
 
     def _recorded(self) -> dict | None:
-        return process_record(self.host.read_text(str(self.pid_file)))
+        rec = process_record(self.host.read_text(str(self.pid_file)))
+        argv = rec.get("argv") if rec else None
+        state = option_of(argv, "--state") if isinstance(argv, list) else None
+        return None if elsewhere(state, str(self.state_file), self.host) else rec
 
     def _running(self) -> tuple[int, int] | None:
         """(pid, start time) of the proxy serving this state directory, if one runs."""

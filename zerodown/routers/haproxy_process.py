@@ -21,8 +21,8 @@ from zerodown.hosts.local import LOCAL
 from zerodown.protocols import Host
 from zerodown.routers import haproxy_runtime_api as runtime_api
 from zerodown.routers import haproxy_stats
-from zerodown.routers.common import (await_process, left_serving, log_tail, process_record,
-                                     require)
+from zerodown.routers.common import (await_process, elsewhere, left_serving, log_tail,
+                                     process_record, require)
 from zerodown.routers.haproxy_cli import CommandSocket, parse_proc
 from zerodown.routers.haproxy_state import State
 
@@ -133,6 +133,8 @@ class HAProxyProcess:
         if self.attach_backend is not None:
             return None
         rec = process_record(self.host.read_text(str(self.pid_file)))
+        if rec and elsewhere(rec.get("config"), str(self.config_path), self.host):
+            rec = None  # a copy's record of another directory's HAProxy: not ours
         if rec and self.host.running(rec.get("pid"), rec.get("start_time")):
             return rec["pid"], rec["start_time"]
         return find_master(str(self.config_path), self.host)
