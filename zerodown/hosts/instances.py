@@ -36,6 +36,7 @@ from zerodown.errors import RuntimeFailure
 from zerodown.hosts import exits, listen_wait, priority, stop_once
 from zerodown.hosts.local import (LogUnwritable, await_exit, forget, running, settle_log,
                                   signal_group, spawn, start_time, tail)
+from zerodown.hosts.process_identity import boot_id, this_boot
 from zerodown.hosts.registry import Registry
 
 MARK_INSTANCE, MARK_STATE = "ZERODOWN_INSTANCE", "ZERODOWN_STATE_DIR"
@@ -312,33 +313,11 @@ def recorded(entries: dict, name: str, pid: int | None = None) -> dict | None:
     return entry
 
 
-def boot_id() -> str | None:
-    """This boot of the machine (/proc/sys/kernel/random/boot_id); None if unknown."""
-    global _BOOT
-    if _BOOT is None:
-        try:
-            with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
-                _BOOT = f.read().strip()
-        except OSError:
-            return None
-    return _BOOT
-
-
-_BOOT: str | None = None
-
-
 def in_flight(entry: dict) -> bool:
     """Is this a claim not launched yet, made less than CLAIM_HOLD ago in this boot?"""
     claimed = entry.get("claimed")
     return (not entry.get("pid") and isinstance(claimed, list) and claimed[0] == boot_id()
             and time.monotonic() - claimed[1] < CLAIM_HOLD)
-
-
-def this_boot(entry: dict) -> bool:
-    """Was the record's pid written in this boot? After a reboot every process it named is
-    gone, and its pid and start time (ticks since boot) may name a stranger's. A record
-    without the boot (written before zerodown kept it) is judged by pid and start time."""
-    return entry.get("boot") is None or entry["boot"] == boot_id()
 
 
 # --- finding our own processes --------------------------------------------

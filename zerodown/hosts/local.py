@@ -1,7 +1,8 @@
 """Processes on this machine: the local Host (see zerodown.protocols.Host).
 
 A process is named by its pid *and* the kernel's start time of that pid
-(/proc/<pid>/stat field 22), so a reused pid is never mistaken for ours.
+(/proc/<pid>/stat field 22), so a reused pid is never mistaken for ours
+(zerodown/hosts/process_identity.py).
 Children spawned here are kept in a table so they can be reaped and their
 exit code reported. Both the local runtime (instances) and the router drivers
 (the proxy, HAProxy, nginx they start) find, wait for and signal processes
@@ -24,6 +25,7 @@ from typing import Iterator
 
 from zerodown.errors import RuntimeFailure
 from zerodown.hosts import exits, files, priority, stamper
+from zerodown.hosts.process_identity import proc_stat, start_time
 
 KILL_WAIT = 10.0     # how long a SIGKILLed process may take to disappear
 POLL = 0.02          # how often a waiting loop looks again
@@ -32,28 +34,6 @@ _children: dict[int, subprocess.Popen] = {}  # spawned here, so they can be reap
 _children_lock = threading.Lock()
 _stampers: dict[str, int] = {}  # log path -> pid of the stamper writing it (settle_log)
 _logs: dict[int, Path] = {}  # pid -> its log, until its exit is recorded there (_poll)
-
-
-def proc_stat(pid: int) -> list[bytes] | None:
-    """The fields of /proc/<pid>/stat from field 3 (state) on; None if `pid` is gone.
-
-    Field N of proc(5) is at index N - 3: ppid 4 -> 1, utime 14 -> 11, stime 15 -> 12,
-    starttime 22 -> 19.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    return data[data.rindex(b")") + 2:].split()  # comm may hold spaces and parens
-
-
-def start_time(pid: int) -> int | None:
-    """The kernel's start time of `pid` (/proc/<pid>/stat field 22); None if it is not running."""
-    fields = proc_stat(pid)
-    if fields is None or fields[0] in (b"Z", b"X"):
-        return None  # exited, not yet reaped
-    return int(fields[19])
 
 
 def processes() -> Iterator[tuple[int, list[str]]]:
