@@ -18,12 +18,12 @@ from typing import Any, Mapping, Sequence
 
 from zerodown.config_checks import cross_checks
 from zerodown.config_model import (ROUTER_COMMON, AppConfig, ControllerConfig, HealthConfig,
-                                   RouterConfig, RuntimeConfig, Secret, ServiceConfig)
+                                   LogsConfig, RouterConfig, RuntimeConfig, Secret, ServiceConfig)
 from zerodown.errors import ConfigError
 from zerodown.hooks_config import parse_hooks
 from zerodown.tls_config import parse_tls
 from zerodown.schema import (ENV_NAME, Amount, Invalid, address, boolean, clip, command, duration,
-                             enum, env, inner_path, integer, optional, shown, template,
+                             enum, env, inner_path, integer, optional, shown, size, template,
                              text)
 from zerodown.schema_sections import Context, Section, join, list_of, nested
 from zerodown.strategies.options import (STRATEGIES, AnalysisConfig, AnalysisStep,
@@ -45,6 +45,9 @@ ON_FAILURE = ("rollback", "pause")
 ON_HOST_FAILURE = ("pause", "skip")  # engine/host_failure.py
 ON_HOST_RETURN = ("resume", "hold")  # daemon/host_watch.py
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+MIN_LOG_SIZE = 256 << 10
+LOG_SIZE_WHY = (" (rotated at half, the newest half is what is sure to remain: 128KB "
+                "at least keeps a boot's lines and a crash's)")
 
 
 # --- sections -----------------------------------------------------------
@@ -136,7 +139,13 @@ SERVICE = Section(ServiceConfig, {
     "controller": Section(ControllerConfig, {"listen": optional(address())},
                           "the controller daemon; listen: HOST:PORT serves its HTTP API and "
                           "dashboard on TCP (a bearer token is required there)"),
-    "hooks": parse_hooks, "tls": parse_tls})
+    "hooks": parse_hooks, "tls": parse_tls,
+    "logs": Section(LogsConfig, {
+        "keep_ended": integer(1, 100_000),
+        # rotated at half: the newest half kept, 128KB at least, holds a boot's lines and
+        # a crash's (a long traceback is ~10KB)
+        "max_size": optional(size(MIN_LOG_SIZE, 1 << 40, LOG_SIZE_WHY))},
+        "the instances' logs: how large one grows, how many ended ones are kept")})
 
 
 # --- loading ------------------------------------------------------------

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from zerodown.hooks_model import Hooks
+from zerodown.hosts.log_prune import KEEP_ENDED
 from zerodown.strategies.options import RollingStrategy, StrategyConfig
 from zerodown.tls_config import TlsSettings
 
@@ -72,6 +73,20 @@ class AppConfig:
                        env_file=maybe(self.env_file), release=maybe(self.release))
 
 
+@dataclass(frozen=True)
+class LogsConfig:
+    """`logs:`: how many ended instances' logs of the service are kept, and how large one
+    instance's log grows (None: unbounded), rotated past half of it by its stamper
+    (hosts/stamper.py, hosts/log_prune.py). Sent in each instance's record (record()), so
+    the stamper its start forks on the host has it."""
+
+    keep_ended: int = KEEP_ENDED
+    max_size: int | None = None
+
+    def record(self) -> dict:
+        return {"keep_ended": self.keep_ended, "max_size": self.max_size}
+
+
 ROUTER_COMMON = ("host",)  # router keys of every kind (beside kind), not the driver's options
 
 
@@ -120,6 +135,7 @@ class ServiceConfig:
     controller: ControllerConfig = ControllerConfig()
     hooks: Hooks = Hooks()  # commands/webhooks at the moments of a deployment (run by hooks.py)
     tls: TlsSettings | None = None  # the listener speaks https (tls_config.py)
+    logs: LogsConfig = LogsConfig()  # the instances' logs: their size, the ended ones kept
     # Where it came from, so --set overrides re-validate with the same locations.
     file: str | None = field(default=None, compare=False)
     source: dict = field(default_factory=dict, compare=False, repr=False)

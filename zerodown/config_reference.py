@@ -174,6 +174,14 @@ SECTIONS = (  # (title, doc path prefix, what the section is)
      "Each item of `app.secrets`: a name (read from the controller's variable of that name) "
      "or a mapping."),
     ("health", "health", "How zerodown decides an instance is healthy."),
+    ("logs", "logs",
+     "Each instance's output (stdout and stderr, each line stamped with its time) goes to "
+     "its log: `.zerodown/logs/<instance>.log` here, `<state_dir>/services/<service>/logs/` "
+     "on an ssh host; `zerodown logs` reads them. The log of an instance that runs is never "
+     "removed. An ended instance's log — stopped, or dead on its own (crashed, killed), "
+     "whether zerodown saw it die yet or not — stays until `keep_ended` newer instances of "
+     "the service have ended, so a crash's log can be read after the deployments that "
+     "follow it."),
     ("controller", "controller", "The controller daemon (`zerodown up` starts it)."),
     ("router", "router",
      "Each kind takes its own options beside `kind` (the words say which). Attach "
@@ -236,7 +244,8 @@ Every key zerodown.yaml accepts. `zerodown validate` checks a file and reports e
 as `file:line: key: what is allowed`; `zerodown schema` prints the JSON Schema this page is
 made from (for editors: yaml-language-server). A **duration** is `500ms`, `1s`, `2m`, `1h`,
 `1m30s` or a number of seconds; a **count or %** is a number of instances or a percentage
-of `instances` like `"25%"`. `--set key.path=value` on the command line sets any key for one
+of `instances` like `"25%"`; a **size** is `10MB`, `512KB`, `1GB` (K, M, G: powers of
+1024, as docker's `100m`) or a number of bytes. `--set key.path=value` on the command line sets any key for one
 command (the value read as YAML), except service, listen, router and runtime.
 """
 
@@ -252,6 +261,8 @@ def _type(node: dict) -> str:
         return "duration"
     if any(str(b.get("pattern", "")).endswith("%$") for b in options):
         return "count or %"
+    if any("KkMmGg" in str(b.get("pattern", "")) for b in options):
+        return "size"
     if options:
         return " or ".join(dict.fromkeys(_type(b) for b in options))
     kind = node.get("type")

@@ -67,6 +67,8 @@ _OWN: W = {
                           "required (`zerodown token create NAME`).", "127.0.0.1:7070"),
     "app": ("What runs for one instance.", None),
     "health": ("How zerodown decides an instance is healthy (before it gets traffic).", None),
+    "logs": ("The instances' logs: how large one grows, how many of the ended ones are kept "
+             "(the section logs below).", {"max_size": "10MB", "keep_ended": 20}),
     "router": ("The load balancer: `embedded` (zerodown's own proxy), `haproxy` or `nginx`; "
                "`router: haproxy` is short for `{kind: haproxy}`.", {"kind": "haproxy"}),
     "runtime": ("Where instances run: `local` processes on this machine, or `ssh` hosts.",
@@ -164,6 +166,17 @@ _OWN: W = {
                                    3),
     "health.start_timeout": ("A new instance not healthy within this fails the deployment.",
                              "30s"),
+    # --- logs
+    "logs.max_size": ("The most one instance's log takes on disk (null: no bound). Past half "
+                      "of it the log is renamed `<instance>.log.1` (the one before removed) and "
+                      "a new one begun, as docker's max-size or logrotate's: the newest half "
+                      "at least is always there, and `zerodown logs` reads both. At least 256KB "
+                      "(128KB of the newest lines: a boot's and a crash's).", "10MB"),
+    "logs.keep_ended": ("How many ended instances' logs of the service are kept, the newest "
+                        "(by last write), stopped or crashed alike; older ones are removed "
+                        "when an instance ends, once the service's logs number twice this. "
+                        "Keep it at `instances` at least, so a crash's log survives the next "
+                        "deployment's stops.", 20),
     # --- runtime
     "runtime.kind": ("`local`: processes on this machine, each in its own session, logs in "
                      "`.zerodown/logs/`. `ssh`: processes on a fleet of hosts over SSH "

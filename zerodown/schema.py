@@ -170,6 +170,44 @@ def duration(lo: float = 0.0, hi: float = MAX_DURATION) -> Kind:
                                   {"type": "string", "pattern": DURATION_PATTERN}]})
 
 
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
+               "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+               "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
+               "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40}
+SIZE_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*([KkMmGgTt]?(?:[Ii]?[Bb])?)\s*$"
+
+
+def _bytes_text(n: int) -> str:
+    for unit, size in (("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= size and n % size == 0:
+            return f"{n // size}{unit}"
+    return f"{n} bytes"
+
+
+def size(lo: int, hi: int, least: str = "") -> Kind:
+    """A size in bytes from `lo` to `hi` (`least`: why no less): 10MB, 512KB, 1GB, 100m
+    (docker's), or a number of bytes. K, M, G and T are 1024's powers, as docker,
+    logrotate and systemd take them."""
+    allowed = ('a size like "10MB", "512KB" or "1GB" (K, M, G: 1024, 1024², 1024³ bytes; '
+               'a number is bytes)')
+
+    def parse(v: Any) -> int:
+        if _is_int(v):
+            n = v
+        else:
+            m = re.match(SIZE_PATTERN, v) if isinstance(v, str) and len(v) <= 40 else None
+            _check(m and m[2].lower() in _SIZE_UNITS, allowed, v)
+            assert m is not None
+            n = int(float(m[1]) * _SIZE_UNITS[m[2].lower()])
+        if n < lo:
+            raise Invalid(f"must be at least {_bytes_text(lo)}{least}, got {shown(v)}")
+        if n > hi:
+            raise Invalid(f"must be at most {_bytes_text(hi)}, got {shown(v)}")
+        return n
+    return Kind(parse, {"anyOf": [{"type": "integer", "minimum": lo, "maximum": hi},
+                                  {"type": "string", "pattern": SIZE_PATTERN}]})
+
+
 VERSION = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}"
 
 

@@ -3,10 +3,12 @@ running instances merged with their names, --since."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 
-from tests.support.cli import service, up  # noqa: F401
+from tests.support.cli import Service, alive, service, up  # noqa: F401
 from tests.support.net import wait_until
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} "
@@ -53,3 +55,32 @@ def test_logs_dash_f_as_tail_s_follow_says_it_is_file_and_names_follow(service):
         s.run("logs", "-f", "shop-r1-s0", code=2).stderr
     assert "zerodown: error: no instance runs" in \
         s.run("logs", "-f", str(s.file), code=2).stderr
+
+
+def test_a_crashed_instances_log_is_read_after_the_next_deploy_until_keep_ended_others_end(
+        tmp_path):
+    """`logs: {keep_ended: 2}`: an instance killed under the service is read by `zerodown
+    logs <id>` after the deployment that replaced it, and removed once two instances ended
+    after it (the next deployment's), when its log is pruned at an instance's end."""
+    s = Service(tmp_path, "logs: {keep_ended: 2, max_size: 1MB}\n")
+    try:
+        assert "shop is up: r1 (v1) serves" in s.run("up").stdout
+        dead = next(i for i in s.status()["instances"] if i["name"] == "shop-r1-s0")
+        os.killpg(dead["pid"], signal.SIGKILL)  # its own session: the group is the instance
+        wait_until(lambda: not alive(dead["pid"]), what="the killed instance gone")
+        s.run("deploy", "v2")
+        after = s.run("logs", "shop-r1-s0").stdout
+        assert after.startswith("--- zerodown ") and "starting shop-r1-s0" in after
+        assert "listening on" in after, after
+        v2 = [i["name"] for i in s.status()["instances"]]
+        s.run("deploy", "v3")  # v2's two end: 6 logs, over 2 × keep_ended
+        gone = wait_until(lambda: s.run("logs", "shop-r1-s0", code=None).returncode == 2,
+                          30, "the crashed instance's log pruned")
+        assert gone and "shop-r1-s0 ended and its log " in \
+            s.run("logs", "shop-r1-s0", code=2).stderr
+        assert "keeps the newest 2 ended instances' logs of shop" in \
+            s.run("logs", "shop-r1-s0", code=2).stderr
+        assert all(f"starting {name}" in s.run("logs", name).stdout for name in v2), v2
+    finally:
+        left = s.cleanup()
+        assert not left, f"processes left after the test: {left}"

@@ -12,15 +12,19 @@ import pytest
 from zerodown.hosts import log_prune, stamper
 from zerodown.hosts.instances import InstanceTable
 from zerodown.hosts.local import terminate
+from zerodown.config_model import LogsConfig
 from tests.support.net import wait_until
 
 SLEEPER = ["sleep", "30"]
 RECORD = {"service": "shop", "version": "v1", "slot": 0, "host": "local"}
 
 
-def start(table: InstanceTable, name: str, revision: int) -> dict:
-    got = table.start(name, {**RECORD, "revision": revision}, "127.0.0.1", SLEEPER,
-                      str(table.state_dir), {}, f"starting {name}")
+def start(table: InstanceTable, name: str, revision: int, keep: int = 50,
+          argv: list[str] = SLEEPER) -> dict:
+    """An instance started as a runtime starts it: `keep` is its record's logs.keep_ended."""
+    record = {**RECORD, "revision": revision, "logs": LogsConfig(keep_ended=keep).record()}
+    got = table.start(name, record, "127.0.0.1", argv, str(table.state_dir), {},
+                      f"starting {name}")
     return got["started"]
 
 
@@ -39,17 +43,16 @@ def test_only_the_newest_ended_logs_remain_and_every_live_ones(tmp_path, monkeyp
     (so a new interpreter's import is paid once per ~keep exits): 3 × keep ended
     instances one after another leave between keep and 2 × keep ended logs, the newest."""
     monkeypatch.setattr(stamper, "single_threaded", lambda: forked)
-    keep = 5
-    monkeypatch.setattr(log_prune, "KEEP_ENDED", keep)  # start() passes it to the stamper
+    keep = 5  # logs.keep_ended, in each instance's record: its stamper prunes with it
     table = InstanceTable(tmp_path)
-    live = start(table, "shop-r1-s1", 1)
+    live = start(table, "shop-r1-s1", 1, keep)
     # a quiet instance: its log is older than every ended one's, and is kept all the same
     day_ago = time.time() - 86400
     os.utime(table.log("shop-r1-s1"), (day_ago, day_ago))
     try:
         ended = [f"shop-r{r}-s0" for r in range(2, 2 + 3 * keep)]
         for revision, name in enumerate(ended, start=2):
-            entry = start(table, name, revision)
+            entry = start(table, name, revision, keep)
             table.stop(name, entry["pid"], grace=5, what=name)
         wait_until(lambda: stampers_running() <= 1, 30,
                    "every ended instance's stamper ended (the live one's runs)")
@@ -91,3 +94,46 @@ def test_logs_ended_in_the_same_clock_tick_are_ordered_by_revision(tmp_path):
         path.write_text("ended\n")
         os.utime(path, (same, same))
     assert sorted(log_prune.prune(table.log_dir, keep=2)) == ["shop-r9-s0"]
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "new interpreter"])
+def test_a_crashed_instances_log_stays_until_keep_ended_others_ended_recorded_or_not(
+        tmp_path, monkeypatch, forked):
+    """An instance that died on its own keeps its record until an adopt or a stop drops
+    it; its log is an ended one's from its death all the same: readable while fewer than
+    `keep` instances ended after it, then removed with the others past `keep` — not kept
+    for as long as a dead record lasts (it was, as if the instance ran)."""
+    monkeypatch.setattr(stamper, "single_threaded", lambda: forked)
+    keep = 2
+    table = InstanceTable(tmp_path)
+    start(table, "shop-r1-s0", 1, keep, ["sh", "-c", "echo why it died >&2; exit 3"])
+    wait_until(lambda: stampers_running() == 0, 30, "the crashed instance's stamper ended")
+    assert "why it died" in table.log("shop-r1-s0").read_text()
+    assert table.entry("shop-r1-s0") is not None, "recorded still: no stop, no adopt"
+
+    def end(revision: int) -> None:
+        name = f"shop-r{revision}-s0"
+        table.stop(name, start(table, name, revision, keep)["pid"], grace=5, what=name)
+        wait_until(lambda: stampers_running() == 0, 30, f"{name}'s stamper ended")
+    for revision in (2, 3):  # `keep` ended after it: 3 logs, not over 2 × keep, none pruned
+        end(revision)
+    assert "why it died" in table.log("shop-r1-s0").read_text()
+    for revision in (4, 5):  # 5 logs: pruned to the newest `keep`, the crashed one's too
+        end(revision)
+    assert logs(table) == {"shop-r4-s0", "shop-r5-s0"}
+    assert table.entry("shop-r1-s0") is not None, "its record was not what removed it"
+
+
+def test_a_start_under_way_keeps_its_log(tmp_path):
+    """A record without a pid yet (claimed, its spawn under way) may be writing its log:
+    never removed, however old; its rotated part goes with an ended log."""
+    table = InstanceTable(tmp_path)
+    assert "port" in table.claim("shop-r1-s0", {**RECORD, "revision": 1}, "127.0.0.1")
+    long_ago = time.time() - 86400
+    for name in ("shop-r2-s0.log.1", "shop-r1-s0.log", "shop-r2-s0.log", "shop-r3-s0.log"):
+        long_ago += 1  # each written after the one before
+        (table.log_dir / name).write_text("a line\n")
+        os.utime(table.log_dir / name, (long_ago, long_ago))
+    assert log_prune.prune(table.log_dir, keep=1) == ["shop-r2-s0"]
+    assert sorted(p.name for p in table.log_dir.iterdir()) == ["shop-r1-s0.log",
+                                                                "shop-r3-s0.log"]

@@ -16,7 +16,9 @@ from tests.support.cli import Service
 def test_logs_reads_every_hosts_instances_prefixed_and_follows_past_a_host_cut_off(
         healthy_fleet, tmp_path):
     s = Service(tmp_path)
-    s.file.write_text(healthy_fleet.service_config(s.port, "{kind: rolling}", per_host=1))
+    # bounds other than the defaults: sent in each instance's record to its host's stamper
+    s.file.write_text(healthy_fleet.service_config(s.port, "{kind: rolling}", per_host=1)
+                      + "logs: {keep_ended: 5, max_size: 1MB}\n")
     try:
         logs_across_the_fleet(s, healthy_fleet)
     finally:

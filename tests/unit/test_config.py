@@ -232,7 +232,7 @@ def test_json_schema_covers_every_key_and_kind():
         "service", "listen", "instances", "app", "health", "drain_timeout", "stop_grace",
         "router", "runtime", "strategy", "on_failure", "on_host_failure", "on_host_return",
         "progress_deadline",
-        "require_zero_failed", "controller", "hooks", "tls"}
+        "require_zero_failed", "controller", "hooks", "tls", "logs"}
     kinds = [v["properties"]["kind"]["const"] for v in schema["properties"]["strategy"]["anyOf"]]
     assert kinds == ["in-place", "rolling", "blue-green", "canary", "ab-test"]
     assert re.match(schema["properties"]["drain_timeout"]["anyOf"][1]["pattern"], "1m30s")

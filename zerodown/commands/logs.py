@@ -4,7 +4,6 @@ time it was written (the runtime stamps it), from --since, followed with --follo
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 from zerodown import log_lines
 from zerodown.controller import Controller
 from zerodown.errors import UsageError
+from zerodown.hosts import files
 from zerodown.model import Instance, fleet_hosts
 
 FOLLOW_POLL = 0.2
@@ -51,11 +51,10 @@ def log_path(ctl: Controller, name: str) -> Path:
 
 
 def _read(path: Path) -> tuple[list[bytes], int]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return [], 0
-    return data.splitlines(keepends=True), len(data)
+    """The log's lines (its rotated part's first: files.read_log), and where to read on."""
+    start, end, data = files.read_log(str(path), -files.MAX_READ)
+    lines = data.splitlines(keepends=True)
+    return lines[1:] if start > 0 else lines, end  # begun inside a line: from the next
 
 
 def cmd_logs(args: argparse.Namespace, ctl: Controller) -> int:
@@ -88,7 +87,7 @@ def cmd_logs(args: argparse.Namespace, ctl: Controller) -> int:
     else:
         paths = {args.instance: log_path(ctl, args.instance)}
         if not paths[args.instance].exists():
-            raise UsageError(f"{args.instance} has no log yet ({paths[args.instance]})")
+            raise UsageError(_no_log(ctl, cfg, paths[args.instance]))
     several = len(paths) > 1 or args.instance is None or args.all
     texts, sizes = {}, {}
     for name, path in paths.items():
@@ -104,6 +103,14 @@ def cmd_logs(args: argparse.Namespace, ctl: Controller) -> int:
     if args.follow:
         return _follow(paths, sizes, several, out)
     return 0
+
+
+def _no_log(ctl: Controller, cfg, path: Path) -> str:
+    """Why an instance the store knows has no log: not begun yet, or pruned once ended."""
+    if path.stem in known_logs(ctl, live=True):
+        return f"{path.stem} has no log yet ({path})"
+    return (f"{path.stem} ended and its log {path} was removed: logs.keep_ended keeps the "
+            f"newest {cfg.logs.keep_ended} ended instances' logs of {cfg.service}")
 
 
 def _fleet_logs(args: argparse.Namespace, ctl: Controller, cfg, after: float | None) -> int:
@@ -128,18 +135,10 @@ def _follow(paths: dict[str, Path], sizes: dict[str, int], several: bool, out) -
         while True:
             wrote = False
             for name, path in paths.items():
-                try:
-                    size = os.stat(path).st_size
-                except FileNotFoundError:
-                    continue
-                if size < sizes[name]:
-                    sizes[name] = 0  # truncated under us: start over
-                if size == sizes[name]:
-                    continue
-                with open(path, "rb") as f:
-                    f.seek(sizes[name])
-                    chunk = f.read()
-                sizes[name] += len(chunk)
+                was = sizes[name]  # (rotated since: the rest of its .1 first, no gap)
+                begun, sizes[name], chunk = files.read_log(str(path), was)
+                if begun < was:
+                    partial[name] = b""  # truncated under us: started over
                 *lines, partial[name] = (partial[name] + chunk).split(b"\n")
                 for line in lines:
                     line += b"\n"

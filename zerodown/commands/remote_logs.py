@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from zerodown import log_lines
+from zerodown.hosts import files
 from zerodown.errors import RuntimeFailure, UsageError
 
 FOLLOW_POLL = 0.3
@@ -89,7 +90,8 @@ def show(runtime, logs: list[RemoteLog], lines: int | None, after: float | None,
     and was left out (without --follow)."""
     out = out or sys.stdout.buffer
     err = err or sys.stderr
-    start = -max(65536, lines * TAIL_BYTES) if lines and after is None else 0
+    # the whole log (its rotated part first: files.read_log), or enough of its end for -n
+    start = -max(65536, lines * TAIL_BYTES) if lines and after is None else -files.MAX_READ
     offsets = {l.label: start for l in logs}
     hosts = by_host(logs)
     texts: dict[str, list[bytes]] = {}

@@ -23,33 +23,59 @@ def read_text(path: str, offset: int = 0) -> str | None:
         return None
 
 
-def read_chunks(wanted: list, max_bytes: int = 16 << 20) -> list[list]:
-    """For each [path, offset]: [start, end, text] of what the file holds from `offset`
-    (negative: that many bytes before its end; past the end: the file was truncated, so
-    from 0), at most `max_bytes`. `zerodown logs` reads instances' logs on a host with it."""
-    out = []
-    for path, offset in wanted:
-        total = size(path)
-        start = max(0, total + offset) if offset < 0 else (offset if offset <= total else 0)
-        try:
-            with open(path, "rb") as f:
-                f.seek(start)
-                data = f.read(max_bytes)
-        except OSError:
-            data = b""
-        out.append([start, start + len(data), data.decode(errors="replace")])
-    return out
+ROTATED = ".1"  # <log>.1: the part of a log rotated out (hosts/stamper.py, logrotate's)
+MAX_READ = 16 << 20
+
+
+def read_chunks(wanted: list, max_bytes: int = MAX_READ) -> list[list]:
+    """read_log for each [path, offset], as [start, end, text]. `zerodown logs` reads
+    instances' logs on a host with it."""
+    return [[start, end, data.decode(errors="replace")]
+            for start, end, data in (read_log(path, offset, max_bytes)
+                                     for path, offset in wanted)]
+
+
+def read_log(path: str, offset: int, max_bytes: int = MAX_READ) -> tuple[int, int, bytes]:
+    """What the log `path` holds from `offset`, at most `max_bytes`: (start, end, bytes),
+    `end` the offset to read on from. Its rotated part (<path>.1) comes before it:
+    - `offset` negative: that many bytes before the end of the two (start: where in the
+      two the read began, past 0 when it may begin inside a line);
+    - past the log's end: the log was rotated since `offset` was read, so the rest of the
+      rotated part from `offset`, then the new log (start = `offset`: read on without a
+      gap); or, the rotated part shorter, truncated: the log from 0 (start 0)."""
+    total = size(path)
+    if 0 <= offset <= total:
+        data = _read(path, offset, max_bytes)
+        return offset, offset + len(data), data
+    older = size(path + ROTATED)
+    if offset < 0:
+        start = max(0, older + total - min(-offset, max_bytes))
+        head = _read(path + ROTATED, start, older - start) if start < older else b""
+        at = max(0, start - older)
+    else:
+        start = offset if offset <= older else 0
+        head = _read(path + ROTATED, offset, max_bytes) if start else b""
+        at = 0
+    data = _read(path, at, max_bytes - len(head))
+    return start, at + len(data), head + data
+
+
+def _read(path: str, offset: int, most: int) -> bytes:
+    if most <= 0:
+        return b""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(most)
+    except OSError:
+        return b""
 
 
 def end_of(path, max_bytes: int) -> bytes | None:
-    """The last `max_bytes` of a file (a log's last lines are there); None if unreadable."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - max_bytes))
-            return f.read()
-    except OSError:
-        return None
+    """The last `max_bytes` of a log (its last lines are there), of its rotated part too
+    when the log holds less (read_log); None if there is neither."""
+    data = read_log(str(path), -max_bytes)[2]
+    return data if data or os.path.exists(path) else None
 
 
 def write_text(path: str, text: str) -> None:

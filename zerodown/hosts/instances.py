@@ -36,6 +36,7 @@ from zerodown.errors import RuntimeFailure
 from zerodown.hosts import exits, listen_wait, priority, stop_once
 from zerodown.hosts.local import (LogUnwritable, await_exit, forget, running, settle_log,
                                   signal_group, spawn, start_time, tail)
+from zerodown.hosts.log_prune import bounds_of
 from zerodown.hosts.process_identity import boot_id, this_boot
 from zerodown.hosts.registry import Registry
 
@@ -127,7 +128,7 @@ class InstanceTable:
             at["spawning"] = time.time()  # the intent durable: the app's fork and exec
         try:
             proc = spawn(argv, cwd=cwd, env={**env, **marks}, log_path=self.log(name),
-                         banner=banner, stamp=True, prune=True)
+                         banner=banner, stamp=True, bounds=bounds_of(entry))
         except OSError as e:
             del entries[name]
             self.registry.save(entries, sync=False)

@@ -25,6 +25,7 @@ from typing import Iterator
 
 from zerodown.errors import RuntimeFailure
 from zerodown.hosts import exits, files, priority, stamper
+from zerodown.hosts.log_prune import Bounds
 from zerodown.hosts.process_identity import proc_stat, start_time
 
 KILL_WAIT = 10.0     # how long a SIGKILLed process may take to disappear
@@ -62,20 +63,21 @@ def running(pid: int | None, started: int | None) -> bool:
 
 
 def spawn(argv: list[str], *, cwd: str | None, env: dict[str, str] | None, log_path: Path,
-          banner: str, stamp: bool = False, prune: bool = False) -> subprocess.Popen:
+          banner: str, stamp: bool = False,
+          bounds: Bounds | None = None) -> subprocess.Popen:
     """Start `argv` in its own session with stdout and stderr appended to `log_path`;
     with `stamp`, each line prefixed with its time (zerodown/hosts/stamper.py). The
     instance is started first and the stamper after it (its lines wait in the pipe
-    meanwhile): the stamper's own start is not in the way of the instance's. With `prune`
-    too, the stamper's end prunes the ended instances' logs beside this one
-    (zerodown/hosts/log_prune.py)."""
+    meanwhile): the stamper's own start is not in the way of the instance's. With `bounds`
+    too (keep_ended, max_size), the stamper rotates the log past half of max_size and its
+    end prunes the ended instances' logs beside this one (zerodown/hosts/log_prune.py)."""
     with _log_for(log_path, banner) as log:
         if not stamp:
             proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         else:
-            proc = _spawn_stamped(argv, cwd, env, log, prune)
+            proc = _spawn_stamped(argv, cwd, env, log, bounds)
     with _children_lock:
         _children[proc.pid] = proc
         _logs[proc.pid] = log_path
@@ -103,7 +105,7 @@ def _log_for(log_path: Path, banner: str):
 
 
 def _spawn_stamped(argv: list[str], cwd: str | None, env: dict[str, str] | None,
-                   log, prune: bool) -> subprocess.Popen:
+                   log, bounds: Bounds | None) -> subprocess.Popen:
     """The instance writing into a pipe, then its stamper (zerodown/hosts/stamper.py)
     reading it into `log`. Neither keeps the other's end, so the stamper sees EOF when
     the instance ends."""
@@ -115,7 +117,7 @@ def _spawn_stamped(argv: list[str], cwd: str | None, env: dict[str, str] | None,
         os.close(write)
         write = -1
         try:
-            _stampers[log.name] = stamper.start(read, log, prune)  # start() reaped the ended:
+            _stampers[log.name] = stamper.start(read, log, bounds)  # start() reaped the ended:
             for path, pid in list(_stampers.items()):  # a long-lived agent forgets them
                 if not stamper.tracked(pid):
                     del _stampers[path]
@@ -269,7 +271,8 @@ def signal_group(pid: int, sig: int) -> None:
 
 
 def tail(path: Path | str, lines: int, max_bytes: int = 64 * 1024) -> list[str]:
-    """The last `lines` lines of a text file (reading at most its last `max_bytes`)."""
+    """The last `lines` lines of a log (reading at most its last `max_bytes`, its rotated
+    part's too: files.end_of), [] if there is none."""
     data = files.end_of(path, max_bytes)
     return [] if data is None else data.decode(errors="replace").splitlines()[-lines:]
 

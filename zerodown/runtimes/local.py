@@ -49,7 +49,8 @@ class LocalRuntime:
         name = InstanceRef(revision.number, slot).name(revision.service)
         got = self.table.claim(name, {
             "service": revision.service, "revision": revision.number,
-            "version": revision.version, "slot": slot.index, "host": slot.host}, HOST)
+            "version": revision.version, "slot": slot.index, "host": slot.host,
+            "logs": self.config.logs.record()}, HOST)
         if "live" in got:
             return instance_of(got["live"])
         try:

@@ -156,7 +156,7 @@ class SshRuntime:
         host, address = self.hosts[host_name], self.address_of(host_name)
         record = {"service": revision.service, "revision": revision.number,
                   "version": revision.version, "slot": slot.index, "host": slot.host,
-                  "on": host_name}
+                  "on": host_name, "logs": self.config.logs.record()}
         banner = f"starting {name} on {host_name}"
         app = release.render_later_port(revision, slot, name, address)
         try:
