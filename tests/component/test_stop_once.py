@@ -106,15 +106,28 @@ def agent_stop(state_dir: Path, entry: dict, grace: float) -> dict:
 
 def test_two_stops_at_once_from_two_threads_and_another_process_send_one_sigterm(tmp_path):
     table, entry, out = counter(tmp_path, drain=1.0)
-    start = threading.Barrier(3)
+    start = threading.Barrier(3, timeout=BOUND)
 
     def in_thread():
         start.wait()
         return InstanceTable(tmp_path).stop(NAME, entry["pid"], 10, f"instance {NAME}")
 
     def in_agent():
-        start.wait()
-        return agent_stop(tmp_path, entry, 10)
+        # a serving agent, seen answering before the three go: a one-shot one's python
+        # start (over a second on a loaded machine) let the threads' stop end first
+        proc = agent("--serve")
+        try:
+            ask = json.dumps({"op": "running", "args": [entry["pid"], entry["start_time"]]})
+            proc.stdin.write(ask + "\n")
+            proc.stdin.flush()
+            assert json.loads(proc.stdout.readline()) == {"ok": True}
+            start.wait()
+            proc.stdin.write(stop_request(tmp_path, entry, 10))
+            proc.stdin.flush()
+            return json.loads(proc.stdout.readline())
+        finally:
+            proc.stdin.close()
+            proc.wait(timeout=BOUND)
 
     with ThreadPoolExecutor(3) as pool:
         calls = [pool.submit(in_thread), pool.submit(in_thread), pool.submit(in_agent)]
