@@ -176,6 +176,7 @@ def test_a_stop_after_its_callers_agent_was_killed_sigkills_at_the_first_deadlin
     first.stdin.flush()
     sent = wait_until(lambda: mark(table), BOUND, "the first stop's SIGTERM sent")["sent"]
     wait_until(lambda: terms(out) == 1, BOUND, "the first SIGTERM taken")
+    wait_until(lambda: mark(table)["signalled"], BOUND, "its SIGTERM recorded sent")
     os.kill(first.pid, signal.SIGKILL)
     first.wait(BOUND)
     assert proc_stat(entry["pid"]) is not None, "the app ended with its stopper"
@@ -261,13 +262,13 @@ def test_a_stop_on_a_full_disk_still_stops_the_instance(tmp_path, monkeypatch):
     going out. It did: the stop raised before it signalled, so nothing could stop the app,
     `zerodown down` included."""
     table, entry, out = counter(tmp_path, drain=0.2)
-    real = Registry.save
+    real = Registry.ready  # (save's too): the mark, its record sent, the removal
 
-    def full(self, entries, sync=True):
+    def full(self, entries, sync=False):
         if not sync:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real(self, entries, sync)
-    monkeypatch.setattr(Registry, "save", full)
+        return real(self, entries, sync)
+    monkeypatch.setattr(Registry, "ready", full)
     answer = table.stop(NAME, entry["pid"], 10, f"instance {NAME}")
     assert "exited" in answer["at"]
     assert terms(out) == 1 and out.read_text().splitlines()[-1] == "exit"

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
 import socket
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Collection
 from zerodown.errors import RuntimeFailure
 from zerodown.hosts import exits, listen_wait, priority, stop_once
 from zerodown.hosts.local import (LogUnwritable, await_exit, forget, running, settle_log,
-                                  signal_group, spawn, start_time, tail)
+                                  spawn, start_time, tail)
 from zerodown.hosts.log_prune import bounds_of
 from zerodown.hosts.process_identity import boot_id, this_boot
 from zerodown.hosts.registry import Registry
@@ -208,7 +207,8 @@ class InstanceTable:
              yielding: bool = False) -> dict:
         """SIGTERM, SIGKILL after `grace`; then the record goes. Not ours: nothing. Sent
         once (zerodown/hosts/stop_once.py): a stop of an instance whose stop is under way
-        signals nothing, it awaits that stop's exit, SIGKILL at that stop's deadline.
+        signals nothing, it awaits that stop's exit, SIGKILL at that stop's deadline; one
+        whose SIGTERM never went (its sender killed after its mark) is stopped anew.
         `yielding` (others start beside this exit): a low CPU priority first, given
         back by hasten() or after half of `grace` (zerodown/hosts/priority.py); what it
         was is kept in the record, for a hasten() from another session of the agent."""
@@ -222,7 +222,7 @@ class InstanceTable:
             if entry != before:  # unsynced: why, stop_once.py
                 stop_once.save(self.registry, entries)
             if first:
-                signal_group(entry["pid"], signal.SIGTERM)
+                stop_once.send(self.registry, entries, entry)
             pid, started, yielded = entry["pid"], entry["start_time"], entry.get("yielded")
             sent, grace = stop_once.deadline(entry, grace)
         if before.get("yielded") and not yielded:

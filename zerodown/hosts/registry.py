@@ -58,7 +58,7 @@ import re
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from zerodown.atomic_write import write_atomic
 from zerodown.errors import RuntimeFailure
@@ -103,14 +103,27 @@ class Registry:
     def save(self, entries: dict, sync: bool = True) -> None:
         """Record `entries` as the table in force; durable on return with `sync` (an
         intent before a spawn), else at the next synced save (see the module docstring)."""
+        self.ready(entries, sync)()
+
+    def ready(self, entries: dict, sync: bool = False) -> Callable[[], None]:
+        """save(entries, sync) made ready, and done by the call it returns (once, under the
+        same hold of locked()): the line made and the file opened now, so that the record
+        can follow an act with one write(2) between them (a stop's SIGTERM and its record
+        sent: zerodown/hosts/stop_once.py). A file to rewrite whole (rare: COMPACT_AT, a
+        torn line) is rewritten by the call."""
         line = (json.dumps({"instances": entries}, separators=(",", ":"), sort_keys=True)
                 + "\n").encode()
         if not self._appendable(len(line)):
-            write_atomic(str(self.path), HEADER + line.decode())
-            st = os.stat(self.path)
-            self._end = (st.st_dev, st.st_ino, st.st_size)
-            return
+            return lambda: self._rewrite(line)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        return lambda: self._append(fd, line, sync)
+
+    def _rewrite(self, line: bytes) -> None:
+        write_atomic(str(self.path), HEADER + line.decode())
+        st = os.stat(self.path)
+        self._end = (st.st_dev, st.st_ino, st.st_size)
+
+    def _append(self, fd: int, line: bytes, sync: bool) -> None:
         try:
             if os.write(fd, line) != len(line):  # the disk full: a torn line, rewritten
                 raise OSError(f"{self.path}: short write")  # whole by the next save
