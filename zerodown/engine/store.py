@@ -116,9 +116,14 @@ class Store(DeploymentQueries, RevisionQueries, StepQueries, InstanceQueries, Ro
         return self.db.execute("PRAGMA data_version").fetchone()[0]
 
     def close(self) -> None:
-        self.db.close()
-        if self._wal is not None:
-            self._wal.close()
+        """Its workers' work awaited (WalWorkers.close: bounded, StoreError past it), then
+        the connection closed, whatever they did: the last connection to the file ends
+        the WAL itself."""
+        try:
+            if self._wal is not None:
+                self._wal.close()
+        finally:
+            self.db.close()
 
     def __enter__(self) -> Store:
         return self

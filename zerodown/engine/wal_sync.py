@@ -24,12 +24,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from zerodown.engine.beside import Beside
+from zerodown.engine.records import StoreError
 
 
 class WalSyncFailed(OSError):
@@ -58,6 +60,11 @@ WAL_BOUND = 64 * 2**20
 # engine's transactions last about a millisecond, with gaps between them.
 RESTART_WAIT = 0.1
 
+# How long a store's close waits for its workers to finish (WalWorkers.close): a checkpoint
+# of a WAL up to WAL_BOUND and its syncs, seconds at most on a slow disk; past it, a worker
+# is taken to be stuck (the disk does not answer), as the write lock's wait (Store.timeout).
+CLOSE_WAIT = 30.0
+
 
 class WalWorkers:
     """A store's two kept threads (one started per use costs milliseconds on a loaded
@@ -68,8 +75,8 @@ class WalWorkers:
         self.path, name = db_path, os.path.basename(db_path)
         db.execute("PRAGMA wal_autocheckpoint = 0")
         db.execute(f"PRAGMA journal_size_limit = {WAL_BOUND}")
-        self._syncs = ThreadPoolExecutor(1, thread_name_prefix=f"sync of {name}")
-        self._checkpoints = ThreadPoolExecutor(1, thread_name_prefix=f"checkpoint of {name}")
+        self._syncs = _Kept("sync", name)
+        self._checkpoints = _Kept("checkpoint", name)
         self._commits = 0  # commits that wrote, since a checkpoint was last asked for
         # A checkpoint asked and not begun: begun later, it reads the WAL as it is then, so
         # another ask meanwhile adds nothing. Asked at every end of deployments back to
@@ -115,9 +122,49 @@ class WalWorkers:
             self._asked = False
         checkpoint(self.path, WAL_BOUND)
 
-    def close(self) -> None:
-        self._syncs.shutdown(wait=False)
-        self._checkpoints.shutdown(wait=False)
+    def close(self, wait: float | None = None) -> None:
+        """End the workers once they have done what they were given (a sync under way, a
+        checkpoint asked), waiting up to `wait` seconds (CLOSE_WAIT): nothing of theirs goes on past the
+        store's close, racing what its closer does next (a file moved aside, a test's
+        folder removed, the process's exit). StoreError naming the file and the worker if
+        one is still at it then (its disk does not answer): it is left to end by itself."""
+        wait = CLOSE_WAIT if wait is None else wait
+        pools = (self._syncs, self._checkpoints)
+        for pool in pools:
+            pool.shutdown(wait=False)
+        left = futures.wait(set().union(*(pool.under_way() for pool in pools)),
+                            timeout=wait).not_done
+        stuck = [pool.kind for pool in pools if pool.under_way() & left]
+        if stuck:
+            raise StoreError(f"closing the state store {self.path}: its WAL's "
+                             f"{' and '.join(stuck)} still ran {wait:g}s after it was asked "
+                             f"to end (its disk does not answer?); closed without waiting "
+                             f"more, nothing committed is lost")
+
+
+class _Kept(ThreadPoolExecutor):
+    """A kept worker whose calls not done yet are known, for close() to wait for them."""
+
+    def __init__(self, kind: str, file: str):
+        super().__init__(1, thread_name_prefix=f"{kind} of {file}")
+        self.kind = kind
+        self._calls: set[futures.Future] = set()
+        self._mutex = threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = super().submit(fn, *args, **kwargs)
+        with self._mutex:
+            self._calls.add(future)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, future: futures.Future) -> None:
+        with self._mutex:
+            self._calls.discard(future)
+
+    def under_way(self) -> set[futures.Future]:
+        with self._mutex:
+            return set(self._calls)
 
 
 def _sync(db_path: str) -> None:
