@@ -43,7 +43,7 @@ from zerodown.engine.proof_recorder import ProofRecorder
 from zerodown.engine.snapshots import Snapshots
 from zerodown.engine.steps import (DRAIN_POLL, POLL, STEPS, AnalysisFailed, Inconclusive,
                                    RefusedStep)
-from zerodown.engine.stopping import await_stops
+from zerodown.engine.stopping import await_stops, end_beside
 from zerodown.engine.store import Deployment, DeploymentConflict, PlanMoved, Store, StoreUnavailable
 from zerodown.engine.recovery import recover
 from zerodown.engine.service_lock import DeploymentBusy, held
@@ -106,7 +106,8 @@ class Engine:
                                                         snapshots.strategy)
         self._stopping: dict[InstanceRef, threading.Thread] = {}
         self._stopped: set[InstanceRef] = set()  # their stop returned (stopping.confirm)
-        self.confirming_beside = False  # while run() goes on (stopping.stop_quietly)
+        self.confirming_beside = False  # while run() goes on (stopping.confirm_beside)
+        self._beside = threading.Lock()  # such a write and run()'s end, one at a time
         self._yielding: dict[InstanceRef, Instance] = {}  # stops giving way (yielding.py)
         self._hastening: list[Beside] = []
         self.finishing = finishing or Finishing()  # a process's stops finished beside its runs
@@ -262,7 +263,7 @@ class Engine:
                     return self._run(id, hold, stop_when_paused, proof,
                                      lambda: reconciling.left_out(adopting.result(), theirs))
             finally:
-                self.confirming_beside = False
+                end_beside(self)  # no stop's thread writes past this
                 self.store.idle()  # its writes done: the WAL checkpointed whole, beside
 
     def _run(self, id: int, hold: bool, stop_when_paused: bool, proof: ProofRecorder,

@@ -85,6 +85,7 @@ class Engine(Protocol):
     _hastening: list[Beside]
     _refused: NotOwner | None  # a stop a host refused (stopping.py)
     confirming_beside: bool  # a stop's thread writes its row stopped (stopping.py)
+    _beside: threading.Lock  # that write and the run's end, one at a time (stopping.py)
     looked: Looked | None  # the table a drain's last look read (draining.Looked)
 
     @property  # read-only here, so runner's narrower Judge matches it

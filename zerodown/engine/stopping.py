@@ -44,6 +44,7 @@ class Engine(Protocol):
     _stopping: dict[InstanceRef, threading.Thread]
     _stopped: set[InstanceRef]  # whose stop in the background returned (confirm)
     confirming_beside: bool  # a stop's thread writes its row stopped (a run goes on)
+    _beside: threading.Lock  # held by such a write and by the run's end (end_beside)
     _yielding: dict[InstanceRef, Instance]
     _hastening: list[Beside]
     _refused: NotOwner | None  # a stop a host refused: another controller owns the service
@@ -90,16 +91,30 @@ def stop_quietly(engine: Engine, ref: InstanceRef, inst: Instance, grace: float,
             pass  # its event not written: the row, stopping, is the record that matters
         return
     engine._stopped.add(ref)
-    if engine.confirming_beside:
-        # written stopped now, not when the stop is awaited (its slot's next start, run()'s
-        # end): until then `status`, the API and the store's live instances counted a
-        # process long gone — on a fleet, every old instance of a rolling deployment to its
-        # end. Only while the run that sent it goes on: one that ended by an exception left
-        # its stops in flight to the next reconcile, as a killed controller's are.
-        try:
-            confirm(engine, [ref])
-        except StoreUnavailable:
-            pass  # kept for the run's await, whose thread says a store that stays so
+    confirm_beside(engine, ref)
+
+
+def confirm_beside(engine: Engine, ref: InstanceRef) -> None:
+    """A stop's thread writes its row stopped now, not when the stop is awaited (its slot's
+    next start, run()'s end): until then `status`, the API and the store's live instances
+    counted a process long gone — on a fleet, every old instance of a rolling deployment to
+    its end. Only while the run that sent it goes on: one that ended (end_beside) left its
+    stops in flight to its await, or to the next reconcile as a killed controller's are."""
+    with engine._beside:  # the run's end waits for this write, or this sees the run ended
+        if engine.confirming_beside:
+            try:
+                confirm(engine, [ref])
+            except StoreUnavailable:
+                pass  # kept for the run's await, whose thread says a store that stays so
+
+
+def end_beside(engine: Engine) -> None:
+    """The run that sent the stops ends (by its end or an exception): their threads write
+    nothing more, their rows left to its await or the next reconcile. A write in flight is
+    waited for — bounded by the store's own write timeout, past which it gives up — so
+    none goes through a store closed after the run."""
+    with engine._beside:
+        engine.confirming_beside = False
 
 
 def failed(engine: Engine, inst: Instance, e: ZerodownError) -> None:
