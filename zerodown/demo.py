@@ -186,11 +186,11 @@ def ship_all(ctl: Controller, strategies: list[tuple[str, str]], instances: int,
              where=lambda version: "") -> int:
     """v1, then each strategy's version under load; the table printed; 0 if every
     deployment succeeded and no request failed. `where(version)`: the hosts column."""
-    ctl.ensure_router()
-    engine = ctl.engine()
     print(f"bringing up {instances} instances of v1 behind the embedded proxy ...", flush=True)
     rows = []
-    try:
+    try:  # the proxy, once started, is stopped below whatever fails after
+        ctl.ensure_router()
+        engine = ctl.engine()
         engine.run(engine.deploy("v1"))
         url = f"http://{ctl.config().listen}/"
         with LoadInBackground(url, connections=8, duration=300) as load:
