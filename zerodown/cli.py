@@ -4,7 +4,7 @@
 
 The commands live in zerodown/commands/ (imported only when they run); `proxy`,
 `accel` and `demo` are handed their arguments as they are (they have parsers of
-their own).
+their own), their errors mapped here as every command's are.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import gc
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 from zerodown.errors import ConfigError, UsageError, ZerodownError
 
@@ -35,15 +36,16 @@ def exit_code(error: ZerodownError) -> int:
     return error.exit_code
 
 
-def message(error: ZerodownError) -> str:
-    """A config error starts with its file:line (editors jump there); others say `error:`."""
+def message(error: ZerodownError, who: str = "zerodown") -> str:
+    """A config error starts with its file:line (editors jump there); others say `error:`,
+    after `who` (the command a passed-through one is: `zerodown accel`)."""
     if isinstance(error, ConfigError):
         return str(error)
     text = str(error)
     # the controller's answer to a bad config reads as the file's own error does
     if getattr(error, "field", None) in ("config", "set"):
         return text
-    return f"zerodown: error: {text}"
+    return f"{who}: error: {text}"
 
 
 def _pass_through(name: str, argv: list[str]) -> int:
@@ -56,7 +58,8 @@ def _pass_through(name: str, argv: list[str]) -> int:
     return run(argv)
 
 
-def os_error(error: OSError, state_dir: Path | None) -> tuple[str, int]:
+def os_error(error: OSError, state_dir: Path | None,
+             who: str = "zerodown") -> tuple[str, int]:
     """The message and exit code of a file zerodown could not read or write. One in the
     state directory (or a folder it needs made) is the directory's fault, not a failed
     deployment's: it is named as the state directory, with the way out, exit 2."""
@@ -67,7 +70,7 @@ def os_error(error: OSError, state_dir: Path | None) -> tuple[str, int]:
         return (f"zerodown: error: the state directory {state_dir} cannot be written ({what}); "
                 "zerodown keeps its store, logs and sockets there: make it writable, or name "
                 "another with --state-dir DIR", 2)
-    return f"zerodown: error: {what}", 1
+    return f"{who}: error: {what}", 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    if argv[:1] and argv[0] in PASS_THROUGH:
-        return _pass_through(argv[0], argv[1:])
+    if argv[:1] and argv[0] in PASS_THROUGH:  # (its own parser: its errors said here too)
+        return said(lambda: _pass_through(argv[0], argv[1:]), f"zerodown {argv[0]}")
     from zerodown.commands import PUBLIC, build_parser, command_in, follow_slip, resolve
     slip = follow_slip(argv)
     if slip is not None:
@@ -94,7 +97,8 @@ def _main(argv: list[str]) -> int:
     named = command_in(argv)
     parser = build_parser(named if named in PUBLIC else None)
     args = parser.parse_args(argv)  # exits 2 with argparse's own message
-    try:
+
+    def call() -> int:
         func, client = resolve(args.func)
         if client:
             return func(args)
@@ -104,9 +108,23 @@ def _main(argv: list[str]) -> int:
                              "and rollback")
         from zerodown.controller import Controller
         return func(args, Controller(args.file, args.state_dir))
+
+    def state_dir() -> Path | None:
+        from zerodown.api.client import state_dir_of
+        return None if args.server else Path(state_dir_of(args.file, args.state_dir))
+
+    return said(call, "zerodown", state_dir)
+
+
+def said(call: Callable[[], int], who: str,
+         state_dir: Callable[[], Path | None] = lambda: None) -> int:
+    """`call`'s exit code, its errors said as `who`'s and mapped to theirs: the one place
+    (a traceback is a bug). `state_dir`: where an OSError is the state directory's fault."""
+    try:
+        return call()
     except ZerodownError as e:
         sys.stdout.flush()
-        print(message(e), file=sys.stderr)
+        print(message(e, who), file=sys.stderr)
         return exit_code(e)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -114,8 +132,6 @@ def _main(argv: list[str]) -> int:
     except BrokenPipeError:  # `zerodown history | head`
         return 0
     except OSError as e:  # a file we were asked to write or read
-        from zerodown.api.client import state_dir_of
-        text, code = os_error(e, None if args.server else
-                              Path(state_dir_of(args.file, args.state_dir)))
+        text, code = os_error(e, state_dir(), who)
         print(text, file=sys.stderr)
         return code

@@ -4,6 +4,8 @@ proxy and real apps, no controller."""
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
 import sys
 
@@ -99,3 +101,27 @@ def test_deploy_path_prefix_strips_unless_told_not_to(proxy, app_factory):
     err = zd(proxy, "deploy", "x", "--service", "y", "--path-prefix", "/y",
              "--strip-path-prefix=maybe", "--target", f"{HOST}:{api.port}", code=2).stderr
     assert "true or false, got 'maybe'" in err
+
+
+def test_a_deploy_interrupted_while_it_waits_for_health_says_so_without_a_traceback(proxy):
+    """`proxy` is passed through outside the command line's parser (cli.py), and its
+    errors are mapped there as every command's are: a Ctrl-C while `deploy` waited for
+    its target's health printed KeyboardInterrupt's traceback."""
+    with socket.create_server((HOST, 0)) as target:  # takes the health check, never answers
+        target.settimeout(30)
+        deploy = subprocess.Popen([sys.executable, "-m", "zerodown", "proxy", "deploy", "v9",
+                                   "--target", f"{HOST}:{target.getsockname()[1]}",
+                                   "--admin", proxy.admin_spec], cwd=REPO, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            checked, _ = target.accept()  # its health check under way: waiting
+            deploy.send_signal(signal.SIGINT)
+            out, err = deploy.communicate(timeout=30)
+            checked.close()
+        finally:
+            if deploy.poll() is None:
+                deploy.kill()
+                deploy.wait()
+    assert deploy.returncode == 130 and "Traceback" not in err, err
+    assert err.strip() == "interrupted"
+    assert "v9" not in json.dumps(json.loads(zd(proxy, "table", "get").stdout))
