@@ -108,3 +108,18 @@ def test_the_engine_refuses_a_blank_version_too(tmp_path):
         with pytest.raises(UsageError, match="a version label must be"):
             engine.deploy(label)
     assert engine.store.deployments("shop") == []
+
+
+def test_an_accel_build_that_cannot_make_its_folder_says_so_at_once(capsys, monkeypatch,
+                                                                   tmp_path):
+    """`accel` is passed through outside the CLI's parser; its errors are mapped as every
+    command's are: a build folder it could not make was an OSError's traceback, and only
+    after the 20 s compile."""
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("ZERODOWN_ACCEL_DIR", str(tmp_path / "a-file" / "builds"))
+    started = time.monotonic()
+    code, out = run(capsys, "accel", "build")
+    assert time.monotonic() - started < 10  # before the compile
+    assert code == 2 and out.startswith(
+        f"zerodown accel: error: cannot make the build folder {tmp_path}/a-file/builds "
+        "(Not a directory): set ZERODOWN_ACCEL_DIR to a folder"), out

@@ -17,6 +17,8 @@ import re
 import sys
 from pathlib import Path
 
+from zerodown.errors import UsageError
+
 HOT_MODULES = ("metrics.py", "headscan.py", "routing.py", "upstream.py", "retries.py",
                "clientstate.py", "exchange.py", "server.py", "tap.py", "tls_transport.py")
 HERE = Path(__file__).resolve().parent
@@ -67,6 +69,12 @@ def build() -> Path:
     target = build_dir()
     if (target / "zerodown" / "proxy" / ".complete").exists():
         return target
+    try:  # before the compile: a folder it cannot write is said in a moment, not after 20 s
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot make the build folder {target.parent} "
+                         f"({e.strerror or e}): set ZERODOWN_ACCEL_DIR to a folder this user "
+                         f"can write (by default <venv>/zerodown-accel)") from None
     if importlib.util.find_spec("mypyc") is None:  # fail early and clearly
         raise SystemExit("zerodown accel: mypy is not installed (pip install mypy)")
     with tempfile.TemporaryDirectory(prefix="zerodown-accel-") as tmp:
@@ -79,7 +87,6 @@ def build() -> Path:
                               capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"zerodown accel: mypyc failed:\n{done.stdout}\n{done.stderr}")
-        target.parent.mkdir(parents=True, exist_ok=True)
         staged = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
         (staged / "zerodown" / "proxy").mkdir(parents=True)
         for so in work.glob("*.so"):
