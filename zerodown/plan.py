@@ -160,9 +160,13 @@ class Pause:
     duration: float | None = None  # None: until resumed or promoted by hand
     timeout: float | None = None  # a manual pause held this long ends by itself: ...
     then: str = "abort"  # ... abort | promote (engine/deadlines.py)
+    # An A/B test's hold: it waits for a person's decision, promote or abort; a resume is no
+    # decision and is refused there (engine/lifecycle.py), where it used to make B win.
+    decision: bool = False
 
     def describe(self, service: str = "") -> str:
-        how = f"{self.duration:g}s" if self.duration is not None else "until resumed"
+        how = (f"{self.duration:g}s" if self.duration is not None else
+               "until promoted or aborted" if self.decision else "until resumed")
         if self.duration is None and self.timeout is not None:
             how += f" (or {self.then} after {self.timeout:g}s)"
         return f"pause {how}: {self.reason}"

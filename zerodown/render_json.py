@@ -26,7 +26,8 @@ def step_dict(number: int, step, service: str) -> dict:
         out["preview"] = step.preview
     elif isinstance(step, Pause):
         out.update(reason=step.reason, duration_s=step.duration, timeout_s=step.timeout,
-                   then=step.then if step.timeout is not None else None)
+                   then=step.then if step.timeout is not None else None,
+                   decision=step.decision)
     elif isinstance(step, Analyze):
         out.update(revision=step.revision, against=step.against, background=step.background)
     elif isinstance(step, Shadow):

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from zerodown.engine.lifecycle import (ACTIVE, END_OF, PLAN_OF, RUNNABLE, TRANSITIONS, Phase,
-                                       PhaseError, exit_code, promoted, signal, splice, teardown,
+                                       PhaseError, exit_code, held_for, promoted, signal, splice, teardown,
                                        transition)
 from zerodown.model import InstanceRef, Slot
 from zerodown.plan import Analyze, Drain, Pause, Route, ServiceState, Share, Start, Stop, WaitHealthy
@@ -95,6 +95,34 @@ def test_signals(verb, current, at_pause, expected):
             signal(7, verb, current, at_pause)
     else:
         assert signal(7, verb, current, at_pause) == expected
+
+
+HOLD = Pause("A/B test r5 at 50%", decision=True)
+TIMED = Pause("A/B test r5 at 50%", timeout=3600, then="promote", decision=True)
+
+
+@pytest.mark.parametrize("verb, expected", [
+    ("resume", "cannot resume deployment 7: the A/B test holds for a decision: `zerodown "
+               "promote` makes B (r5) everyone's, `zerodown abort` keeps A (r4)"),
+    ("pause", "cannot pause deployment 7: the A/B test holds for a decision: `zerodown "
+              "promote` makes B (r5) everyone's, `zerodown abort` keeps A (r4)"),
+    ("promote", (P.RUNNING, "promote")), ("promote-full", (P.PROMOTING, None)),
+    ("abort", (P.ABORTING, None))])
+def test_at_an_ab_tests_hold_only_a_decision_is_taken(verb, expected):
+    holds = held_for(HOLD, 4, 5)
+    if isinstance(expected, str):
+        with pytest.raises(PhaseError) as refused:
+            signal(7, verb, P.PAUSED, holds=holds)
+        assert str(refused.value) == expected
+    else:
+        assert signal(7, verb, P.PAUSED, holds=holds) == expected
+
+
+def test_a_timed_hold_says_what_it_does_by_itself():
+    assert held_for(TIMED, 4, 5).endswith("keeps A (r4); with neither, it will promote by "
+                                          "itself 3600s after it began")
+    assert TIMED.describe() == ("pause until promoted or aborted (or promote after 3600s): "
+                                "A/B test r5 at 50%")
 
 
 def test_every_plan_kind_can_end_from_the_phase_that_runs_it():

@@ -57,9 +57,9 @@ def test_table_aligns_columns_and_shows_none_as_dash():
     ({"kind": "rollback", "source": R2, "target": R1, "strategy": "in-place",
       "phase": "rolled_back"},
      "deployment 3 (rollback r2 (v2) → r1 (v1), in-place): rolled back in 4.2s"),
-    ({"strategy": "ab-test", "step_text": "pause until resumed: A/B test"},
+    ({"strategy": "ab-test", "step_text": "pause until promoted or aborted: A/B test"},
      "deployment 3 (deploy r1 (v1) → r2 (v2), A/B test): running, "
-     "step 2/6: pause until resumed: A/B test"),
+     "step 2/6: pause until promoted or aborted: A/B test"),
     ({"step_started": 1990.0, "step_limit": 30.0},
      "deployment 3 (deploy r1 (v1) → r2 (v2), rolling): running, "
      "step 2/6: wait until healthy: shop-r2-s2 (10s of 30s)"),

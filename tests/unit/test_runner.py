@@ -14,7 +14,8 @@ import pytest
 
 from tests.support.engine_world import (AB_TEST, CANARY, World, check_invariants, config,
                                         with_pauses)
-from zerodown.engine.lifecycle import Phase
+from zerodown.engine import deadlines
+from zerodown.engine.lifecycle import Phase, PhaseError
 from zerodown.engine.runner import DeploymentBusy
 from zerodown.engine.store import DeploymentConflict, Store
 from zerodown.errors import ZerodownError
@@ -208,6 +209,56 @@ def test_an_ab_test_holds_its_sticky_split_until_a_person_decides(world, decisio
     getattr(e, decision)(d)
     assert e.run(d) is phase
     check_invariants(world, e.store, revision, 2)
+
+
+HOLDS = ("the A/B test holds for a decision: `zerodown promote` makes B (r2) everyone's, "
+         "`zerodown abort` keeps A (r1)")
+
+
+@pytest.mark.parametrize("stored", ["now", "before Pause.decision"])
+def test_a_resume_or_pause_at_an_ab_tests_hold_is_refused_and_the_split_holds(world, stored):
+    """A resume there went past the hold: B won for good, no decision made."""
+    e = world.engine(config(2, AB_TEST))
+    e.run(e.deploy("v1"))
+    d = e.deploy("v2")
+    assert e.run(d, stop_when_paused=True) is Phase.PAUSED
+    if stored != "now":  # an older zerodown's plan: read as a plain pause, the strategy says
+        with e.store._tx() as tx:
+            tx.execute("UPDATE plans SET steps = replace(replace(steps, ', \"decision\": true', "
+                       "''), ', \"decision\": false', '') WHERE deployment = ?", (d,))
+        e.store._plans.clear()  # (parsed once per version: read again)
+        assert not e.store.deployment(d).step.decision
+    for verb in ("resume", "pause"):
+        with pytest.raises(PhaseError) as refused:
+            getattr(e, verb)(d)
+        assert str(refused.value) == f"cannot {verb} deployment {d}: {HOLDS}"
+    assert e.run(d, stop_when_paused=True) is Phase.PAUSED
+    assert [(r.name, r.weight) for r in world.router.table.revisions] == [("r1", 70), ("r2", 30)]
+    assert e.store.steps(d)[-1].in_progress
+    e.abort(d)  # still the person's to decide: A stays
+    assert e.run(d) is Phase.ABORTED
+    check_invariants(world, e.store, 1, 2)
+
+
+def test_a_timed_ab_hold_refuses_a_resume_and_still_ends_by_itself(world):
+    """pause_timeout/pause_then: the hold's own clock, untouched by the refused resume."""
+    e = world.engine(config(2, "{kind: ab-test, split: 30, pause_timeout: 1h, "
+                               "pause_then: promote}"))
+    e.run(e.deploy("v1"))
+    d = e.deploy("v2")
+    assert e.run(d, stop_when_paused=True) is Phase.PAUSED
+    with pytest.raises(PhaseError, match="; with neither, it will promote by itself 3600s "
+                                         "after it began$"):
+        e.resume(d)
+    held, began = e.store.deployment(d), e.store.steps(d)[-1].started_at
+    assert deadlines.due(held.phase, held.step, began, held.updated, began + 3599, None,
+                         "rollback") is None
+    due = deadlines.due(held.phase, held.step, began, held.updated, began + 3600, None,
+                        "rollback")
+    assert due is not None and due.verb == "promote"
+    e.store.signal(d, due.verb, due.why)  # as the controller's watchdog sends it
+    assert e.run(d) is Phase.SUCCEEDED
+    check_invariants(world, e.store, 2, 2)
 
 
 @pytest.mark.parametrize("strategy", [AB_TEST, CANARY])

@@ -313,7 +313,9 @@ def test_an_ab_test_holds_a_sticky_split_at_a_manual_pause():
     assert isinstance(pause, Pause) and pause.duration is None
     # its hold is an A/B test's, not a "canary r2 at 30%" (deploy, status, history said so)
     assert pause.describe("shop") == \
-        "pause until resumed: A/B test r2 at 30% (`zerodown promote` goes on)"
+        "pause until promoted or aborted: A/B test r2 at 30% (`zerodown promote` makes B " \
+        "everyone's, `zerodown abort` keeps A)"
+    assert pause.decision  # only a decision ends it: a resume is refused there
 
 
 def test_before_start_comes_before_in_places_first_batch_leaves():

@@ -87,7 +87,8 @@ def _file(summary: str, parameters: tuple = ()) -> dict:
 
 
 SIGNAL_TEXT = {"pause": "hold after the step in progress",
-               "resume": "continue a paused deployment",
+               "resume": "continue a paused deployment (409 at an A/B test's hold: only "
+                         "promote or abort decides it)",
                "promote": "go past the pause it holds at (full: skip every remaining pause "
                           "and analysis)",
                "abort": "all traffic back to the stable revision"}

@@ -31,7 +31,9 @@ def act_on(engine, d: Deployment) -> bool:
     store = engine.store
     record = store.step_record(d.id, d.cursor) if d.step is not None else None
     if isinstance(d.step, Pause) and record is not None and record.in_progress:
-        verb = store.pause_ended_by(d.id, d.cursor, timed=d.step.duration is not None)
+        # (an A/B test's hold: only a promote ends it, as a timed pause; engine/lifecycle.py)
+        verb = store.pause_ended_by(d.id, d.cursor,
+                                    timed=d.step.duration is not None or d.step.decision)
         if verb is not None:
             store.finish_step(d.id, d.cursor, "promoted" if verb == "promote" else "resumed")
             return True

@@ -100,14 +100,18 @@ def _hint(current: Phase) -> str:
 SIGNALS = ("pause", "resume", "promote", "promote-full", "abort")
 
 
-def signal(deployment: int, verb: str, current: Phase,
-           at_pause: bool = False) -> tuple[Phase, str | None]:
+def signal(deployment: int, verb: str, current: Phase, at_pause: bool = False,
+           holds: str | None = None) -> tuple[Phase, str | None]:
     """What `zerodown <verb>` does to a deployment in `current`: (new phase, request).
 
     The request is read by the runner: "promote" ends the pause it is in (a
-    paused deployment, or a timed Pause step in progress, `at_pause`).
+    paused deployment, or a timed Pause step in progress, `at_pause`). `holds`:
+    it holds at an A/B test's hold, for the decision these words name (held_for).
     """
     current = Phase(current)
+    if holds is not None and verb in ("pause", "resume"):
+        # A resume there is no decision: it went past the hold, B winning for good.
+        raise PhaseError(f"cannot {verb} deployment {deployment}: {holds}")
     if verb == "pause":
         return transition(deployment, current, P.PAUSED, verb), None
     if verb == "resume":  # only a pause is resumed; a pending one starts by itself
@@ -131,6 +135,16 @@ def signal(deployment: int, verb: str, current: Phase,
         return transition(deployment, current, to, verb), None
     raise PhaseError(f"unknown command {verb!r} for deployment {deployment} "
                      f"(known: {', '.join(SIGNALS)})")
+
+
+def held_for(hold: Pause, stable: int | None, tested: int) -> str:
+    """What an A/B test's hold (reached) waits for: the words a pause or resume is refused
+    with (the CLI and the API alike)."""
+    words = (f"the A/B test holds for a decision: `zerodown promote` makes B (r{tested}) "
+             f"everyone's, `zerodown abort` keeps A" + (f" (r{stable})" if stable else ""))
+    if hold.timeout is not None:
+        words += f"; with neither, it will {hold.then} by itself {hold.timeout:g}s after it began"
+    return words
 
 
 def exit_code(phase: Phase, error: str | None = None) -> int:

@@ -172,7 +172,7 @@ class DeploymentQueries(StoreParts):
         with self._tx() as tx:
             d = self.deployment(id)
             at_pause = isinstance(d.step, Pause) and d.step.duration is not None
-            to, request = lifecycle.signal(id, verb, d.phase, at_pause)
+            to, request = lifecycle.signal(id, verb, d.phase, at_pause, self.holds_for(d))
             self._phase(tx, d, to, why or f"{verb} asked", asked=verb, request=request,
                         error=None if verb.startswith(("resume", "promote")) else why or d.error)
             # as the signal left it: read after the ring, an engine woken by it may have
@@ -180,6 +180,21 @@ class DeploymentQueries(StoreParts):
             signalled = self.deployment(id)
         doorbell.ring(self.path)  # recorded: an engine of this process waiting on it wakes now
         return signalled
+
+    def holds_for(self, d: Deployment) -> str | None:
+        """The decision `d` waits for at its A/B test's hold, once reached (lifecycle.held_for);
+        None elsewhere: paused by a person before the hold, a resume goes on to it."""
+        step = d.step
+        if d.phase is not Phase.PAUSED or not isinstance(step, Pause):
+            return None
+        # (a plan stored before Pause.decision: an A/B test's deploy plan has one pause)
+        if not (step.decision or (d.strategy.get("kind") == "ab-test"
+                                  and d.plan_kind == "deploy")):
+            return None
+        record = self.step_record(d.id, d.cursor)
+        if record is None or not record.in_progress:
+            return None
+        return lifecycle.held_for(step, d.from_revision, d.to_revision)
 
     def set_phase(self, id: int, to: Phase, why: str, durable: bool = True) -> None:
         with self._tx(durable) as tx:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 if TYPE_CHECKING:
     from zerodown.engine.lifecycle import Phase
-    from zerodown.engine.records import Change, Deployment, InstanceRow, RevisionRecord
+    from zerodown.engine.records import (Change, Deployment, InstanceRow, RevisionRecord,
+                                         StepRecord)
     from zerodown.engine.transaction import Tx
     from zerodown.model import InstanceRef
     from zerodown.plan import ServiceState
@@ -42,3 +43,4 @@ class StoreParts:
         def _begin(self, tx: Tx, id: int, index: int,
                    changes: Sequence[Change] = ()) -> Deployment: ...
         def _at(self, id: int, index: int) -> Deployment: ...
+        def step_record(self, id: int, index: int) -> StepRecord | None: ...

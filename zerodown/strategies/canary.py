@@ -17,7 +17,8 @@ stable's while users stay on stable. At the end the canary grows to the full cou
 takes all traffic in one table version, and stable drains and stops.
 
 A/B testing is the same plan held at a fixed split until a person decides:
-`ab-test` is canary steps [{weight: split}, {pause: {}}] with sticky cohorts.
+`ab-test` is canary steps [{weight: split}, {pause: {}}] with sticky cohorts, its pause a
+decision (Pause.decision): promote or abort ends it, a resume is refused there.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def canary_count(strategy: CanaryStrategy, instances: int, weight: int) -> int:
 
 
 def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
-         label: str | None = None, kind: str = "canary") -> Plan:
+         label: str | None = None, kind: str = "canary", decision: bool = False) -> Plan:
+    """`decision`: its pauses hold for a person's promote or abort (an A/B test's hold)."""
     b = PlanBuilder(state)
     b.clean_unrouted()
     n = target.instances
@@ -82,9 +84,8 @@ def plan(strategy: CanaryStrategy, state: ServiceState, target: Target,
             grow(canary_count(strategy, n, weight))
             b.steps.append(route(shadow=isinstance(step, ShadowStep)))
         if isinstance(step, PauseStep):
-            b.steps.append(Pause(f"{kind} r{target.revision} at {weight}%"
-                                 + (" (`zerodown promote` goes on)" if step.duration is None else ""),
-                                 step.duration, step.timeout, step.then))
+            b.steps.append(Pause(f"{kind} r{target.revision} at {weight}%" + _going_on(
+                step, decision), step.duration, step.timeout, step.then, decision))
         elif isinstance(step, AnalysisStep):
             b.steps.append(Analyze(target.revision, asdict(step.analysis), state.stable))
         elif isinstance(step, ShadowStep):  # before any weight (validated): users on stable
@@ -108,7 +109,15 @@ def ab_plan(strategy: ABTestStrategy, state: ServiceState, target: Target) -> Pl
                             canary_instances=strategy.canary_instances, match=strategy.match,
                             sticky=strategy.sticky)
     return plan(canary, state, target, label=f"a/b test {100 - strategy.split}/{strategy.split} "
-                f"sticky by {strategy.sticky.mode} {strategy.sticky.name}", kind="A/B test")
+                f"sticky by {strategy.sticky.mode} {strategy.sticky.name}", kind="A/B test",
+                decision=True)
+
+
+def _going_on(step: PauseStep, decision: bool) -> str:
+    """What moves a pause on, in its reason: a timed one, nothing (it ends by itself)."""
+    if decision:
+        return " (`zerodown promote` makes B everyone's, `zerodown abort` keeps A)"
+    return " (`zerodown promote` goes on)" if step.duration is None else ""
 
 
 def _step_text(step) -> str:
