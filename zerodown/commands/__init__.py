@@ -204,8 +204,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     for name, text in (
             ("pause", "hold the deployment after its current step"),
-            ("resume", "continue a paused deployment"),
-            ("promote", "go past the pause the deployment holds at"),
+            ("resume", "continue a paused deployment (not an A/B test at its hold: it waits "
+                       "for promote or abort)"),
+            ("promote", "go past the pause the deployment holds at (an A/B test: B wins)"),
             ("abort", "take all traffic back to the stable revision")):
         p = add(name, f"deploying:cmd_{name}", text)
         p.add_argument("id", nargs="?", type=arguments.deployment_id,

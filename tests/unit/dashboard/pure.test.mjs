@@ -130,3 +130,17 @@ test("an instance on a fleet names its host before its address, as status does",
     "127.0.0.1:41233");
   assert.equal(placeOf({ host: "app3", address: null }), "app3");
 });
+
+const { holdsForDecision } = await import(`${dir}/phases.js`);
+
+test("an A/B test at its hold waits for a decision: no resume there", () => {
+  const hold = { ...canary, strategy: "ab-test", step_started: NOW - 30,
+    step_text: "pause until promoted or aborted: A/B test r4 at 50%" };
+  assert.equal(holdsForDecision(hold), true);
+  // a plan stored by an older zerodown said "until resumed": the strategy says what it is
+  assert.equal(holdsForDecision({ ...hold, step_text: "pause until resumed: A/B test r4" }), true);
+  assert.equal(holdsForDecision({ ...hold, step_started: null }), false); // paused before it
+  assert.equal(holdsForDecision({ ...hold, step_text: "wait until healthy: shop-r4-1" }), false);
+  assert.equal(holdsForDecision({ ...hold, phase: "running" }), false);
+  assert.equal(holdsForDecision({ ...canary, step_started: NOW - 30 }), false); // a canary's pause
+});

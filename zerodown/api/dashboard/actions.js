@@ -3,7 +3,7 @@
 
 import { post } from "./api.js";
 import { label, percent } from "./format.js";
-import { isActive } from "./phases.js";
+import { holdsForDecision, isActive } from "./phases.js";
 
 // Which phases each action applies to (engine/lifecycle.py's transitions).
 const APPLIES = {
@@ -35,7 +35,9 @@ function describe(action, status) {
         path: on("resume"), body: (reason) => ({ reason }) };
     case "promote":
       return { title: `Promote ${label(d.to)}?`, button: "Promote",
-        text: "It goes past the current pause to the next step of the plan.",
+        text: holdsForDecision(d)
+          ? `B wins the A/B test: ${label(d.to)} takes every user, then ${label(d.from)} drains and stops.`
+          : "It goes past the current pause to the next step of the plan.",
         path: on("promote"), body: (reason) => ({ full: false, reason }) };
     case "promote-full":
       return { title: `Promote ${label(d.to)} fully?`, button: "Promote full",
@@ -68,8 +70,12 @@ export function updateButtons(buttons, status, history) {
     const idleAction = action === "rollback" || action === "deploy";
     const enabled = action === "deploy" ? Boolean(status) && !phase
       : action === "rollback" ? Boolean(status && status.stable) && !phase && (history || []).length > 1
-        : Boolean(phase) && APPLIES[action].includes(phase);
+        : Boolean(phase) && APPLIES[action].includes(phase)
+          && !(action === "resume" && holdsForDecision(d));
     button.disabled = !enabled;
+    // why resume is off at an A/B test's hold: the same words the controller refuses it with
+    button.title = action === "resume" && holdsForDecision(d)
+      ? "The A/B test holds for a decision: Promote makes B everyone's, Abort keeps A" : "";
     if (!status) { button.hidden = true; continue; }
     // A running deployment's buttons, or else deploy and rollback: never both sets at once.
     button.hidden = idleAction ? Boolean(phase) : !phase;

@@ -9,3 +9,12 @@ export function ended(phase) {
 export function isActive(deployment) {
   return Boolean(deployment) && !ended(deployment.phase);
 }
+
+// An A/B test at its hold (reached: its step began) waits for a decision, promote (B wins)
+// or abort (A stays): the controller refuses a resume there (engine/lifecycle.py held_for).
+// The strategy, not only the text: a plan stored before the hold said "until resumed".
+export function holdsForDecision(deployment) {
+  return isActive(deployment) && deployment.phase === "paused"
+    && deployment.strategy === "ab-test" && deployment.step_started != null
+    && /^pause /.test(deployment.step_text || "");
+}
