@@ -24,6 +24,7 @@ from pathlib import Path
 from zerodown import example
 from zerodown.controller import Controller
 from zerodown.engine.lifecycle import Phase
+from zerodown.errors import ZerodownError
 from zerodown.loadgen import LoadInBackground
 from zerodown.plan import Route, Start, WaitHealthy
 from zerodown.strategies.exposure import exposure, restarts_to_undo
@@ -93,17 +94,25 @@ class Observer:
         router, service = self.ctl.router(), self.ctl.config().service
         store = self.ctl.open_store()  # its own connection: this is another thread
         last = time.monotonic()
-        while not self._stop.wait(self.period):
-            table = router.client.table()
-            live = [r for r in table.revisions if r.weight > 0 and r.backends]
-            now = time.monotonic()
-            if len(live) > 1:
-                self.mixed += now - last
-            last = now
-            self.lowest = min(self.lowest, sum(len(r.backends) for r in live))
-            # Instances the deployment holds (a stopped one may take a moment more to exit).
-            self.peak = max(self.peak, len(store.instances(service, live=True)))
-        store.close()
+        try:
+            while not self._stop.wait(self.period):
+                table = router.client.table()
+                live = [r for r in table.revisions if r.weight > 0 and r.backends]
+                now = time.monotonic()
+                if len(live) > 1:
+                    self.mixed += now - last
+                last = now
+                self.lowest = min(self.lowest, sum(len(r.backends) for r in live))
+                # Instances the deployment holds (a stopped one may take a moment more to
+                # exit).
+                self.peak = max(self.peak, len(store.instances(service, live=True)))
+        except ZerodownError:
+            # the proxy gone: the demo is ending (a Ctrl-C landed in __enter__'s start or
+            # cut __exit__'s join, and the teardown stopped the proxy under this thread).
+            # A look is all this is: the deployment itself says a proxy lost mid-way.
+            pass
+        finally:
+            store.close()
 
 
 def deploy(ctl: Controller, version: str, strategy: str, load: LoadInBackground, label: str,

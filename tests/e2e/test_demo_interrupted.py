@@ -37,8 +37,23 @@ def processes_under(folder: str) -> dict[int, str]:
     return found
 
 
+ATTEMPTS = 3  # a teardown can end before any later signal lands in it: then again
+
+
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
 def test_a_demo_interrupted_twice_stops_everything_it_started(sent):
+    # every attempt stops everything and says no traceback; at least one must have had a
+    # signal land in the teardown (said so), the case this test is for
+    for _ in range(ATTEMPTS):
+        if interrupted(sent):
+            return
+    pytest.fail(f"no signal landed in the demo's teardown in {ATTEMPTS} attempts")
+
+
+def interrupted(sent: signal.Signals) -> bool:
+    """The demo interrupted by `sent`, again and again until it says a signal came during
+    its teardown or it ends: whether one did. Fails the test if it left a process, said a
+    traceback or did not exit 130."""
     # its own short TMPDIR (a pytest tmp_path makes its sockets' paths too long), where
     # the demo makes its folder: its processes are found by it
     folder = tempfile.mkdtemp(prefix="zdi")
@@ -58,13 +73,14 @@ def test_a_demo_interrupted_twice_stops_everything_it_started(sent):
         deadline = time.monotonic() + BOUND
         while demo.poll() is None and not said(TEARDOWN) and time.monotonic() < deadline:
             demo.send_signal(sent)
-            time.sleep(0.05)  # (the pace of an impatient hand, not a condition awaited)
+            time.sleep(0.02)  # (the pace of an impatient hand, not a condition awaited)
         code = demo.wait(BOUND)
         reader.join(BOUND)
         wait_until(lambda: not processes_under(folder), timeout=5,
                    what="no process of the demo left")
-        assert code == 130 and said(TEARDOWN), "".join(seen)
+        assert code == 130, "".join(seen)
         assert "Traceback" not in "".join(seen), "".join(seen)
+        return said(TEARDOWN)
     finally:
         if demo.poll() is None:
             demo.kill()
@@ -75,4 +91,3 @@ def test_a_demo_interrupted_twice_stops_everything_it_started(sent):
             except ProcessLookupError:
                 pass
         shutil.rmtree(folder, ignore_errors=True)
-
