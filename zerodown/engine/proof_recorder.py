@@ -62,9 +62,13 @@ class ProofRecorder:
     def await_baseline(self) -> None:
         """The baseline read and written (the watch begun): before a step that may change
         what the load balancer counts, and before the end."""
-        first, self._first = self._first, None
+        first = self._first
         if first is not None:
             first.result()  # raises what it raised, where it would have without the thread
+            # forgotten only once read: a Ctrl-C in the wait above leaves it to __exit__,
+            # which joins it before it looks at what the baseline set (a proof begun
+            # whose watch thread was not started yet)
+            self._first = None
 
     def _baseline(self) -> None:
         stats = self._stats()
@@ -106,7 +110,8 @@ class ProofRecorder:
 
     def _end(self) -> None:
         self._done.set()
-        self._thread.join(30)
+        if self._thread.ident is not None:  # (never started: _follow raised before it)
+            self._thread.join(30)
         store = self.engine.store
         try:
             if not store.deployment(self.id).phase.terminal:
