@@ -227,7 +227,11 @@ def stop(engine: Engine, d: Deployment, i: int, step: Stop) -> None:
     # that mark as the intent, whatever is planned then): each row is stopped only
     # once its stop is confirmed, here or when a background one is awaited (stopping.py).
     beside = getattr(engine.runtime, "stops_once", False)
-    engine.store.begin_step(d.id, i, [Change(r, "stopping") for r in live],
+    # One the reconcile stops again already (in flight: its row `stopping`) is not written
+    # again: its thread writes it stopped once it exits, and a `stopping` written after that
+    # (it exited between the rows' read and here) was never written stopped again.
+    engine.store.begin_step(d.id, i, [Change(r, "stopping") for r in live
+                                      if r not in engine._stopping],
                             durable=LAZY if beside else True)
     grace = engine._config(d.to_revision).stop_grace
     yielding = may_yield(engine, d, i)
