@@ -239,7 +239,8 @@ def test_a_yielding_stop_after_its_agent_was_killed_gives_back_at_the_first_half
     first = agent("--serve")
     first.stdin.write(stop_request(tmp_path, entry, grace, yielding=True))
     first.stdin.flush()
-    sent = wait_until(lambda: mark(table), BOUND, "the first stop's SIGTERM sent")["sent"]
+    sent = wait_until(lambda: (mark(table) or {}).get("signalled") and mark(table), BOUND,
+                      "the first stop's SIGTERM sent")["sent"]
     assert os.getpriority(os.PRIO_PGRP, pid) == priority.LOW
     os.kill(first.pid, signal.SIGKILL)
     first.wait(BOUND)
