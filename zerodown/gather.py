@@ -17,6 +17,7 @@ from zerodown import render, views
 from zerodown.config import ServiceConfig
 from zerodown.controller import Controller, label, labels, maybe_label, snapshot_config
 from zerodown.engine.health import look
+from zerodown.engine.lifecycle import holds_for
 from zerodown.engine.host_failure import paused_for_host, skipped_hosts
 from zerodown.engine.records import Listed
 from zerodown.engine.store import Deployment, Event, InstanceRow, Store
@@ -69,7 +70,10 @@ def deployment_view(d: Deployment | Listed, known: Mapping[int, views.RevisionLa
         controller_pid=None if d.phase.terminal else controller_pid,
         step_started=None if d.phase.terminal else started,
         step_limit=None if started is None else step_limit(d.step, cfg), proof=proof,
-        by=(asked or {}).get("who"), reason=spoken((asked or {}).get("reason")))
+        by=(asked or {}).get("who"), reason=spoken((asked or {}).get("reason")),
+        holds_for=holds_for(d.phase, d.step, str(d.strategy.get("kind", "rolling")),
+                            d.plan_kind, started is not None, d.from_revision,
+                            d.to_revision))
 
 
 def spoken(reason: str | None) -> str | None:

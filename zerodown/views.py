@@ -88,6 +88,9 @@ class DeploymentView:
     # step_text ends with them: " (on app1, app2)"); () for other steps, runtimes, and a
     # step begun by an older zerodown
     step_hosts: tuple[str, ...] = ()
+    # at an A/B test's hold (reached): the decision it waits for, in the words a resume is
+    # refused with (engine/lifecycle.py holds_for); None elsewhere
+    holds_for: str | None = None
 
     def step_left(self, now: float) -> float | None:
         """Seconds until the step in progress ends by itself or reaches its bound."""
@@ -173,7 +176,7 @@ def deployment_dict(d: DeploymentView, now: float) -> dict:
             "controller_pid": d.controller_pid, "created": d.created,
             "duration_s": round(d.duration(now), 3), "step_started": d.step_started,
             "step_limit_s": d.step_limit, "step_hosts": list(d.step_hosts), "proof": d.proof,
-            "by": d.by, "reason": d.reason}
+            "by": d.by, "reason": d.reason, "holds_for": d.holds_for}
 
 
 
@@ -194,7 +197,8 @@ def deployment_from_dict(d: Mapping, now: float) -> DeploymentView:
         updated=d["created"] + d["duration_s"], error=d["error"],
         controller_pid=d["controller_pid"], step_started=d.get("step_started"),
         step_limit=d.get("step_limit_s"), proof=d.get("proof"), by=d.get("by"),
-        reason=d.get("reason"), step_hosts=tuple(d.get("step_hosts") or ()))
+        reason=d.get("reason"), step_hosts=tuple(d.get("step_hosts") or ()),
+        holds_for=d.get("holds_for"))
 
 
 def status_from_dict(s: Mapping, now: float) -> StatusView:

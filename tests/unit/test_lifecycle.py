@@ -7,8 +7,8 @@ import itertools
 import pytest
 
 from zerodown.engine.lifecycle import (ACTIVE, END_OF, PLAN_OF, RUNNABLE, TRANSITIONS, Phase,
-                                       PhaseError, exit_code, held_for, promoted, signal, splice, teardown,
-                                       transition)
+                                       PhaseError, exit_code, held_for, holds_for, promoted,
+                                       signal, splice, teardown, transition)
 from zerodown.model import InstanceRef, Slot
 from zerodown.plan import Analyze, Drain, Pause, Route, ServiceState, Share, Start, Stop, WaitHealthy
 
@@ -116,6 +116,20 @@ def test_at_an_ab_tests_hold_only_a_decision_is_taken(verb, expected):
         assert str(refused.value) == expected
     else:
         assert signal(7, verb, P.PAUSED, holds=holds) == expected
+
+
+def test_only_a_reached_ab_hold_holds_for_a_decision():
+    """holds_for: the store's refusal and the API's deployments (the dashboard, deploy
+    --wait) read it alike."""
+    assert holds_for(P.PAUSED, HOLD, "ab-test", "deploy", True, 4, 5) == held_for(HOLD, 4, 5)
+    # a plan stored by an older zerodown had no decision flag: the strategy says what it is
+    old = Pause("A/B test r5 at 50%")
+    assert holds_for(P.PAUSED, old, "ab-test", "deploy", True, 4, 5) == held_for(old, 4, 5)
+    assert holds_for(P.PAUSED, old, "ab-test", "rollback", True, 4, 5) is None
+    assert holds_for(P.PAUSED, old, "canary", "deploy", True, 4, 5) is None  # a canary's
+    assert holds_for(P.PAUSED, HOLD, "ab-test", "deploy", False, 4, 5) is None  # before it
+    assert holds_for(P.RUNNING, HOLD, "ab-test", "deploy", True, 4, 5) is None
+    assert holds_for(P.PAUSED, None, "ab-test", "deploy", True, 4, 5) is None  # no step
 
 
 def test_a_timed_hold_says_what_it_does_by_itself():

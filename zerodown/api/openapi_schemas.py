@@ -57,7 +57,10 @@ DEPLOYMENT = shape({
     "by": maybe("string") | {"description": "who asked for it: the local user or the "
                                             "token's name (null: no action asked for it)"},
     "reason": maybe("string") | {"description": "why, as they said (`--reason`, the body's "
-                                                "reason)"}},
+                                                "reason)"},
+    "holds_for": maybe("string") | {"description": "at an A/B test's hold: the decision it "
+                                                   "waits for (promote or abort; a resume is "
+                                                   "refused); null elsewhere"}},
     description="a deployment, as `zerodown status --json` and `history --json` print it "
                 "(docs/json.md)")
 LISTED = shape({

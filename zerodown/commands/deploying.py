@@ -86,18 +86,12 @@ def _say_waiting(c: Client, said: tuple | None) -> tuple | None:
     if now != said:
         held = "" if active["phase"] != "paused" else (
             f"; it holds until someone runs `zerodown resume` (or `promote`), or "
-            f"`zerodown abort {active['id']}`" if not _decision(active) else
+            f"`zerodown abort {active['id']}`" if active.get("holds_for") is None else
             f"; its A/B test holds for a decision: `zerodown promote` (B wins) or "
             f"`zerodown abort {active['id']}` (A stays)")
         print(f"waiting for deployment {active['id']} ({active['phase']}) to end{held}",
               flush=True)
     return now
-
-
-def _decision(d: dict) -> bool:
-    """At an A/B test's hold, where a resume is refused (dashboard/phases.js alike)."""
-    return (d["strategy"] == "ab-test" and d.get("step_started") is not None
-            and (d.get("step_text") or "").startswith("pause "))
 
 
 def _interrupted():

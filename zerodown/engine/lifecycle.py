@@ -137,6 +137,20 @@ def signal(deployment: int, verb: str, current: Phase, at_pause: bool = False,
                      f"(known: {', '.join(SIGNALS)})")
 
 
+def holds_for(phase: Phase, step: object, strategy_kind: str, plan_kind: str, begun: bool,
+              stable: int | None, tested: int) -> str | None:
+    """The decision a deployment waits for at its A/B test's hold, once reached (`begun`:
+    the hold's step began), in held_for's words; None elsewhere: paused by a person before
+    the hold, a resume goes on to it. The store's refusal, the API's deployments (the
+    dashboard, deploy --wait) read it here alike."""
+    if phase is not P.PAUSED or not isinstance(step, Pause) or not begun:
+        return None
+    # (a plan stored before Pause.decision: an A/B test's deploy plan has one pause)
+    if not (step.decision or (strategy_kind == "ab-test" and plan_kind == "deploy")):
+        return None
+    return held_for(step, stable, tested)
+
+
 def held_for(hold: Pause, stable: int | None, tested: int) -> str:
     """What an A/B test's hold (reached) waits for: the words a pause or resume is refused
     with (the CLI and the API alike)."""

@@ -184,17 +184,12 @@ class DeploymentQueries(StoreParts):
     def holds_for(self, d: Deployment) -> str | None:
         """The decision `d` waits for at its A/B test's hold, once reached (lifecycle.held_for);
         None elsewhere: paused by a person before the hold, a resume goes on to it."""
-        step = d.step
-        if d.phase is not Phase.PAUSED or not isinstance(step, Pause):
-            return None
-        # (a plan stored before Pause.decision: an A/B test's deploy plan has one pause)
-        if not (step.decision or (d.strategy.get("kind") == "ab-test"
-                                  and d.plan_kind == "deploy")):
-            return None
+        if d.phase is not Phase.PAUSED or not isinstance(d.step, Pause):
+            return None  # (no step record read)
         record = self.step_record(d.id, d.cursor)
-        if record is None or not record.in_progress:
-            return None
-        return lifecycle.held_for(step, d.from_revision, d.to_revision)
+        return lifecycle.holds_for(d.phase, d.step, str(d.strategy.get("kind")), d.plan_kind,
+                                   record is not None and record.in_progress,
+                                   d.from_revision, d.to_revision)
 
     def set_phase(self, id: int, to: Phase, why: str, durable: bool = True) -> None:
         with self._tx(durable) as tx:

@@ -134,13 +134,12 @@ test("an instance on a fleet names its host before its address, as status does",
 const { holdsForDecision } = await import(`${dir}/phases.js`);
 
 test("an A/B test at its hold waits for a decision: no resume there", () => {
+  // the controller says where (holds_for: engine/lifecycle.py, tests/unit/test_lifecycle.py)
   const hold = { ...canary, strategy: "ab-test", step_started: NOW - 30,
-    step_text: "pause until promoted or aborted: A/B test r4 at 50%" };
+    step_text: "pause until promoted or aborted: A/B test r4 at 50%",
+    holds_for: "the A/B test holds for a decision: ..." };
   assert.equal(holdsForDecision(hold), true);
-  // a plan stored by an older zerodown said "until resumed": the strategy says what it is
-  assert.equal(holdsForDecision({ ...hold, step_text: "pause until resumed: A/B test r4" }), true);
-  assert.equal(holdsForDecision({ ...hold, step_started: null }), false); // paused before it
-  assert.equal(holdsForDecision({ ...hold, step_text: "wait until healthy: shop-r4-1" }), false);
-  assert.equal(holdsForDecision({ ...hold, phase: "running" }), false);
+  assert.equal(holdsForDecision({ ...hold, holds_for: null }), false); // paused before it
+  assert.equal(holdsForDecision({ ...hold, phase: "aborted" }), false);
   assert.equal(holdsForDecision({ ...canary, step_started: NOW - 30 }), false); // a canary's pause
 });

@@ -11,10 +11,8 @@ export function isActive(deployment) {
 }
 
 // An A/B test at its hold (reached: its step began) waits for a decision, promote (B wins)
-// or abort (A stays): the controller refuses a resume there (engine/lifecycle.py held_for).
-// The strategy, not only the text: a plan stored before the hold said "until resumed".
+// or abort (A stays): the controller refuses a resume there, and says so in the
+// deployment's holds_for (engine/lifecycle.py holds_for).
 export function holdsForDecision(deployment) {
-  return isActive(deployment) && deployment.phase === "paused"
-    && deployment.strategy === "ab-test" && deployment.step_started != null
-    && /^pause /.test(deployment.step_text || "");
+  return isActive(deployment) && deployment.holds_for != null;
 }
